@@ -7,6 +7,7 @@ exit with status 2; they never show a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from collections.abc import Sequence
@@ -15,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_alliance import classic, datasets, simulation, vocab
-from bayes_alliance.data import DataValidationError, SessionData
+from bayes_alliance import fit as fitting
+from bayes_alliance.data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.io import OutputExistsError, atomic_dir
+from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles, check_frame
 
 EXIT_USAGE = 2
@@ -107,6 +110,97 @@ def _parse_value(v: str) -> object:
     return v
 
 
+KEY_EFFECTS = (
+    vocab.STATE_EFFECT,
+    vocab.REVERSE_STATE_EFFECT,
+    vocab.TRAIT_EFFECT_PATIENT,
+    vocab.TRAIT_EFFECT_THERAPIST,
+    vocab.OUTCOME_AUTOREGRESSION,
+    vocab.PREDICTOR_AUTOREGRESSION,
+)
+
+
+def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
+    lines = [f"{'parameter':<26}{'mean':>9}  {int(ci_prob * 100)}% interval"]
+    for name in KEY_EFFECTS:
+        if name in summary.index:
+            r = summary.loc[name]
+            lines.append(f"{name:<26}{r['mean']:>9.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def _write_fit(result: fitting.FitResult, out: str, force: bool) -> pd.DataFrame:
+    summary = result.summary()
+    table = summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]]
+    with atomic_dir(out, force=force) as tmp:
+        table.to_csv(tmp / "summary.csv", index=False)
+        result.save(tmp / "fit.nc")
+        (tmp / "convergence.json").write_text(
+            json.dumps(result.convergence.to_dict(), indent=2) + "\n"
+        )
+    return summary
+
+
+def _spec_from_flags(args: argparse.Namespace, data: SessionData) -> ModelSpec:
+    slopes = tuple(s for s in (args.random_slopes or "").split(",") if s)
+    moderators = tuple(s for s in (args.moderators or "").split(",") if s)
+    undeclared = [m for m in moderators if m not in data.roles.covariates]
+    if undeclared:
+        raise CLIError(f"moderator(s) {undeclared} must also be listed in --covariates")
+    return ModelSpec(
+        therapist_level=data.therapists is not None and not args.no_therapist,
+        random_slopes=slopes,
+        moderators=moderators,
+        equations=args.equations,
+        same_session=args.same_session,
+        reverse_lag=not args.no_reverse_lag,
+        session_means=args.session_means,
+        trend=args.trend,
+        first_session=args.first_session,
+    )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    if Path(args.out).exists() and not args.force:
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
+    df = _read_csv(args.data)
+    roles = _roles(args)
+    if args.no_therapist:
+        roles = Roles(**{**roles.__dict__, "therapist": None})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data = SessionData.from_frame(
+            df,
+            patient=roles.patient,
+            session=roles.session,
+            predictor=roles.predictor,
+            outcome=roles.outcome,
+            therapist=roles.therapist,
+            covariates=roles.covariates,
+            crossed=roles.crossed,
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    spec = _spec_from_flags(args, data)
+    for name, val in (("--draws", args.draws), ("--chains", args.chains)):
+        if val < 1:
+            raise CLIError(f"{name} must be at least 1, got {val}")
+    result = fitting.fit(
+        data,
+        spec,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.quiet,
+    )
+    summary = _write_fit(result, args.out, args.force)
+    print(_effects_text(summary))
+    print(result.convergence.message())
+    print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
+    return 0
+
+
 def _classic_report(data: SessionData, truth: dict[str, object] | None) -> tuple[str, pd.DataFrame]:
     d = data.describe()
     table = classic.two_step_regression(data)
@@ -160,16 +254,57 @@ def example_data(df: pd.DataFrame) -> SessionData:
     )
 
 
+def _latent_section(
+    summary: pd.DataFrame, result: fitting.FitResult, truth: dict[str, object]
+) -> str:
+    params = dict(truth["params"])  # type: ignore[call-overload]
+    lines = [
+        "## Joint model: latent-centred traits, cross-lagged states",
+        "",
+        f"{result.provenance['chains']} chains x {result.provenance['draws']} draws, seed "
+        f"{result.provenance['random_seed']}; {result.convergence.message()}.",
+        "",
+        "| parameter | mean | 94% HDI | truth |",
+        "| --- | ---: | :---: | ---: |",
+    ]
+    for name, r in summary.iterrows():
+        true = params.get(str(name), "")
+        lines.append(
+            f"| {name} | {r['mean']:.3f} | [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {true} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     df = datasets.load_example()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = example_data(df)
-    text, table = _classic_report(data, datasets.example_record())
+    record = datasets.example_record()
+    text, table = _classic_report(data, record)
+    print(text)
+    if Path(args.out).exists() and not args.force:
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
+    result = fitting.fit(
+        data,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.quiet,
+    )
+    summary = result.summary()
+    text += "\n" + _latent_section(summary, result, record)
     with atomic_dir(args.out, force=args.force) as tmp:
         (tmp / "report.md").write_text(text)
         table.to_csv(tmp / "classic.csv")
-    print(text)
+        summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]].to_csv(
+            tmp / "summary.csv", index=False
+        )
+        result.save(tmp / "fit.nc")
+    print("Trait and state effects of the joint model (posterior mean, 94% HDI):")
+    print(_effects_text(summary))
+    print(result.convergence.message())
     print(f"report written to {Path(args.out) / 'report.md'}")
     return 0
 
@@ -207,11 +342,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
+        "fit",
+        help="fit the joint trait/state model to a CSV",
+        description="Fit the latent-centred trait/state model (therapist and patient random "
+        "intercepts, within-person cross-lagged VAR(1)) to a long CSV with one row per patient "
+        "and session. Writes OUT/summary.csv (parameter, mean, sd, ci_low, ci_high [94% HDI], "
+        "ess_bulk, ess_tail, r_hat), OUT/fit.nc (posterior, data and provenance) and "
+        "OUT/convergence.json, and prints the key effects.",
+    )
+    p.add_argument("data", help="CSV file")
+    _add_roles(p)
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    p.add_argument(
+        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
+    )
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=2, help="chains (default 2)")
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed (default 1; recorded in fit.nc)"
+    )
+    p.add_argument(
+        "--random-slopes", default="", help="levels with random state effects: patient,therapist"
+    )
+    p.add_argument(
+        "--no-therapist", action="store_true", help="two-level model (ignore --therapist)"
+    )
+    m = p.add_argument_group("model options (see bayes_alliance.spec.ModelSpec)")
+    m.add_argument(
+        "--moderators", default="", help="patient covariates moderating the state effect"
+    )
+    m.add_argument(
+        "--equations", default="bivariate", help="bivariate (default) or outcome (single equation)"
+    )
+    m.add_argument(
+        "--same-session",
+        default="none",
+        help="lag-0 path: none, predictor_to_outcome or outcome_to_predictor",
+    )
+    m.add_argument(
+        "--no-reverse-lag", action="store_true", help="drop the outcome -> next predictor path"
+    )
+    m.add_argument(
+        "--session-means", action="store_true", help="one grand mean per session (RI-CLPM)"
+    )
+    m.add_argument("--trend", action="store_true", help="per-patient linear trend (detrending)")
+    m.add_argument("--first-session", default="stationary", help="stationary (default) or free")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
         "demo",
         help="analyse the shipped example data and write a report",
-        description="Run the main analysis on the shipped example data and write OUT/report.md.",
+        description="Analyse the shipped example data (317 patients of 40 therapists): the classic "
+        "two-step estimates, then the joint latent-centred model; write OUT/report.md, "
+        "OUT/summary.csv, OUT/classic.csv and OUT/fit.nc, and print the trait and state effects.",
     )
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    p.add_argument(
+        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
+    )
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=2, help="chains (default 2)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_demo)
     return parser

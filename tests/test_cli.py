@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pandas as pd
 import pytest
@@ -12,17 +13,21 @@ from bayes_alliance.cli import main
 
 def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
-    text = (out / "report.md").read_text()
-    assert "317 patients, 40 therapists" in text
-    assert "state_effect" in text
+    out.mkdir()
     (out / "mine.txt").write_text("user file")
-    assert main(["demo", "--out", str(out)]) == 2
+    fast = ["--draws", "100", "--tune", "150", "--quiet"]
+    assert main(["demo", "--out", str(out), *fast]) == 2
     err = capsys.readouterr().err
     assert "exists; pass --force" in err and "Traceback" not in err
     assert (out / "mine.txt").read_text() == "user file"
-    assert main(["demo", "--out", str(out), "--force"]) == 0
-    assert not (out / "mine.txt").exists()
+    with pytest.warns(UserWarning):  # 100 draws do not pass the convergence check
+        assert main(["demo", "--out", str(out), "--force", *fast]) == 0
+    printed = capsys.readouterr().out
+    assert "Trait and state effects of the joint model" in printed and "state_effect" in printed
+    text = (out / "report.md").read_text()
+    assert "317 patients, 40 therapists" in text
+    assert "## Joint model: latent-centred traits, cross-lagged states" in text
+    assert {p.name for p in out.iterdir()} == {"report.md", "classic.csv", "summary.csv", "fit.nc"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -105,3 +110,98 @@ def test_simulate_writes_data_and_truth(tmp_path, capsys):
         == 2
     )
     assert "Did you mean 'state_effect'" in capsys.readouterr().err
+
+
+FIT_FLAGS = [
+    "--patient",
+    "patient",
+    "--therapist",
+    "therapist",
+    "--session",
+    "session",
+    "--predictor",
+    "alliance",
+    "--outcome",
+    "symptoms",
+]
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    from bayes_alliance import simulate
+
+    df, _ = simulate(seed=8, n_therapists=12, patients_per_therapist=4, sessions=8)
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_fit_writes_summary_with_exact_columns(small_csv, tmp_path, capsys):
+    out = tmp_path / "fit"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(
+            [
+                "fit",
+                str(small_csv),
+                *FIT_FLAGS,
+                "--out",
+                str(out),
+                "--draws",
+                "150",
+                "--tune",
+                "200",
+                "--seed",
+                "4",
+                "--quiet",
+            ]
+        )
+    assert rc == 0
+    table = pd.read_csv(out / "summary.csv")
+    assert list(table.columns) == [
+        "parameter",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
+    from bayes_alliance.spec import ModelSpec
+
+    assert table["parameter"].tolist() == ModelSpec().free_parameters()
+    assert (out / "fit.nc").is_file() and (out / "convergence.json").is_file()
+    printed = capsys.readouterr().out
+    assert "state_effect" in printed and "trait_effect_therapist" in printed
+
+    from bayes_alliance.fit import FitResult
+
+    res = FitResult.load(out / "fit.nc")
+    assert res.provenance["random_seed"] == 4 and res.provenance["draws"] == 150
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--random-slopes", "clinic"], "unknown random-slope level 'clinic'"),
+        (["--draws", "0"], "--draws must be at least 1"),
+        (["--predictor", "alliancee"], "missing column 'alliancee'"),
+    ],
+)
+def test_fit_bad_flags_exit_2_with_one_clear_line(small_csv, tmp_path, capsys, extra, message):
+    flags = FIT_FLAGS.copy()
+    if extra[0] == "--predictor":
+        flags[flags.index("--predictor") + 1] = extra[1]
+        extra = []
+    rc = main(["fit", str(small_csv), *flags, "--out", str(tmp_path / "o"), *extra, "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_refuses_existing_output(small_csv, tmp_path, capsys):
+    (tmp_path / "o").mkdir()
+    rc = main(["fit", str(small_csv), *FIT_FLAGS, "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2 and "exists; pass --force" in capsys.readouterr().err

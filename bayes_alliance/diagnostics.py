@@ -1,0 +1,111 @@
+"""Posterior summaries and convergence checks (pure functions on a DataTree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+# Thresholds: Vehtari et al. (2021), Bayesian Analysis 16:667 (R-hat, ESS); Betancourt (2016) (BFMI).
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+BFMI_MIN = 0.3
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's diagnostics say the posterior draws may not be trustworthy."""
+
+
+@dataclass
+class Convergence:
+    """Result of :func:`check_convergence`."""
+
+    max_r_hat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    min_bfmi: float
+    n_draws: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def message(self) -> str:
+        if self.ok:
+            return "convergence checks passed"
+        return (
+            "CONVERGENCE CHECK FAILED: "
+            + "; ".join(self.problems)
+            + ". Do not report these estimates; run more tuning and draws, or simplify the model."
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "max_r_hat": self.max_r_hat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "divergences": self.divergences,
+            "min_bfmi": self.min_bfmi,
+            "problems": list(self.problems),
+        }
+
+
+def _bfmi(energy: np.ndarray) -> np.ndarray:
+    """E-BFMI per chain: mean squared energy change over energy variance (Betancourt 2016)."""
+    num = np.mean(np.diff(energy, axis=1) ** 2, axis=1)
+    return num / np.var(energy, axis=1)
+
+
+def summarise(idata: xr.DataTree, names: list[str], ci_prob: float, ci_kind: str) -> pd.DataFrame:
+    """Posterior summary with the project's column names (see ``SUMMARY_COLUMNS`` in fit)."""
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must lie in (0, 1), got {ci_prob}")
+    if ci_kind not in ("hdi", "eti"):
+        raise ValueError(f"ci_kind must be 'hdi' or 'eti', got {ci_kind!r}")
+    s = azs.summary(idata, var_names=names, ci_kind=ci_kind, ci_prob=ci_prob, round_to="none")
+    lo = next(c for c in s.columns if c.endswith("_lb"))
+    hi = next(c for c in s.columns if c.endswith("_ub"))
+    out = s.rename(columns={lo: "ci_low", hi: "ci_high"})[
+        ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
+    ].astype(float)
+    out.index.name = "parameter"
+    return out
+
+
+def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
+    """R-hat, bulk and tail ESS of the named parameters, divergences and E-BFMI."""
+    names = [n for n in names if n in idata.posterior]
+    post = idata.posterior
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    s = summarise(idata, names, 0.94, "eti") if names else pd.DataFrame()
+    max_rhat = float(s["r_hat"].max()) if len(s) else float("nan")
+    min_bulk = float(s["ess_bulk"].min()) if len(s) else float("nan")
+    min_tail = float(s["ess_tail"].min()) if len(s) else float("nan")
+    stats = idata.sample_stats
+    div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    bfmi = (
+        float(np.min(_bfmi(stats["energy"].values)))
+        if "energy" in stats and n_draws > 2
+        else float("nan")
+    )
+    problems = []
+    if n_chains > 1 and max_rhat > RHAT_MAX:
+        worst = s["r_hat"].idxmax()
+        problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {worst})")
+    ess_min = ESS_PER_CHAIN_MIN * n_chains
+    if min_bulk < ess_min or min_tail < ess_min:
+        worst = s["ess_bulk"].idxmin()
+        problems.append(
+            f"ESS bulk {min_bulk:.0f} / tail {min_tail:.0f} < {ess_min} (worst: {worst})"
+        )
+    if div:
+        problems.append(f"{div} divergent transitions after tuning")
+    if bfmi == bfmi and bfmi < BFMI_MIN:
+        problems.append(f"E-BFMI {bfmi:.2f} < {BFMI_MIN}")
+    return Convergence(max_rhat, min_bulk, min_tail, div, bfmi, n_chains * n_draws, problems)

@@ -1,0 +1,227 @@
+"""Fitting: sample a built model and hold the result (posterior, spec, data, provenance).
+
+The fitted result is a separate object from the unfitted model (:func:`bayes_alliance.model.build_model`);
+nothing samples until :func:`fit` is called.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_alliance import diagnostics
+from bayes_alliance.data import SessionData
+from bayes_alliance.io import OutputExistsError, atomic_path
+from bayes_alliance.model import build_model
+from bayes_alliance.spec import ModelSpec
+
+SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
+_LIBRARIES = (
+    "bayes_alliance",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "pandas",
+    "xarray",
+)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+@dataclass
+class FitResult:
+    """A fitted trait/state model.
+
+    Attributes
+    ----------
+    idata
+        ``xarray.DataTree`` with groups posterior, sample_stats, log_likelihood, observed_data.
+    spec
+        The model options.
+    data
+        The data it was fitted to.
+    provenance
+        Seed, sampler settings, library versions, data hash, spec.
+    convergence
+        The convergence check run after sampling.
+    """
+
+    idata: xr.DataTree
+    spec: ModelSpec
+    data: SessionData
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence = field(repr=False)
+
+    @property
+    def parameters(self) -> list[str]:
+        """Named scalar parameters of this fit, in vocabulary order."""
+        return [p for p in self.spec.free_parameters() if p in self.idata.posterior]
+
+    def summary(
+        self, ci_prob: float = 0.94, ci_kind: str = "hdi", var_names: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Posterior summary indexed by parameter name.
+
+        Columns: mean, sd, ci_low, ci_high (``ci_prob`` interval of kind ``"hdi"`` or ``"eti"``),
+        ess_bulk, ess_tail, r_hat. Vector parameters (e.g. ``moderator_effect``) get one row per
+        entry, named ``name[coord]``.
+        """
+        return diagnostics.summarise(self.idata, var_names or self.parameters, ci_prob, ci_kind)
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of one variable, shape (chain, draw, ...)."""
+        return np.asarray(self.idata.posterior[name].values)
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the result to one NetCDF file, atomically; refuses to replace without ``force``."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
+        tree = self.idata.copy()
+        tree.attrs["bayes_alliance_provenance"] = json.dumps(self.provenance, default=str)
+        tree["session_data"] = xr.DataTree(_data_dataset(self.data))
+        with atomic_path(path, force=force) as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FitResult:
+        """Read a result written by :meth:`save` (the data are rebuilt and re-validated)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no saved result at {path}")
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        prov = json.loads(tree.attrs["bayes_alliance_provenance"])
+        data = _data_from_dataset(tree["session_data"].to_dataset(), prov["roles"])
+        del tree["session_data"]
+        tree.attrs.pop("bayes_alliance_provenance", None)
+        spec = ModelSpec.from_dict(prov["spec"])
+        return cls(
+            tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
+        )
+
+
+def _data_dataset(data: SessionData) -> xr.Dataset:
+    r = data.roles
+    ds = xr.Dataset()
+    for c in r.columns():
+        values = data.frame[c]
+        if c in (r.patient, r.therapist):
+            ds[c] = ("row", values.astype(str).to_numpy(dtype=str))
+        else:
+            ds[c] = ("row", values.to_numpy(dtype=float))
+    return ds
+
+
+def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
+    df = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SessionData.from_frame(
+            df,
+            patient=roles["patient"],
+            session=roles["session"],
+            predictor=roles["predictor"],
+            outcome=roles["outcome"],
+            therapist=roles["therapist"],
+            covariates=tuple(roles["covariates"]),
+            crossed=roles["crossed"],
+        )
+
+
+def fit(
+    data: SessionData,
+    spec: ModelSpec | None = None,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    random_seed: int,
+    sampler: str = "nutpie",
+    progressbar: bool = True,
+    cores: int | None = None,
+) -> FitResult:
+    """Sample the joint trait/state model.
+
+    Parameters
+    ----------
+    data
+        Validated session data.
+    spec
+        Model options; default three-level (two-level without a therapist column).
+    draws, tune, chains
+        Posterior draws per chain, tuning steps per chain, number of chains.
+    random_seed
+        Seed; the same seed, data and spec give the same draws.
+    sampler
+        ``"nutpie"`` (default) or ``"pymc"``.
+    progressbar
+        Show sampling progress.
+
+    Returns
+    -------
+    FitResult
+        With the convergence check done; a failed check warns with ``ConvergenceWarning``.
+    """
+    spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(
+            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
+        )
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
+    model = build_model(data, spec)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*posterior_predictive.*")
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores or min(chains, 2),
+            random_seed=random_seed,
+            model=model,
+            nuts_sampler=sampler,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
+        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    provenance = {
+        "random_seed": random_seed,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": sampler,
+        "versions": _versions(),
+        "data_hash": data.data_hash,
+        "spec": spec.to_dict(),
+        "roles": asdict(data.roles),
+        "data_description": data.describe(),
+    }
+    conv = diagnostics.check_convergence(idata, spec.free_parameters())
+    if not conv.ok:
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
+    return FitResult(idata, spec, data, provenance, conv)
+
+
+__all__ = ["SUMMARY_COLUMNS", "FitResult", "fit"]

@@ -1,0 +1,186 @@
+"""The model specification: which parts of the trait/state model are switched on, and priors.
+
+A :class:`ModelSpec` is plain data (no PyMC objects), so it can be written to and read from spec
+files and saved with a result. :func:`bayes_alliance.model.build_model` turns a spec plus data
+into an unsampled ``pm.Model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from bayes_alliance import vocab
+
+EQUATIONS = ("bivariate", "outcome")
+SAME_SESSION = ("none", "predictor_to_outcome", "outcome_to_predictor")
+FIRST_SESSION = ("stationary", "free")
+DYNAMICS = ("var1", "none")
+SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
+PRIOR_DISTRIBUTIONS = (
+    "Normal",
+    "HalfNormal",
+    "StudentT",
+    "HalfStudentT",
+    "HalfCauchy",
+    "Exponential",
+    "Uniform",
+    "TruncatedNormal",
+    "Gamma",
+    "InverseGamma",
+    "LogNormal",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Options of the joint trait/state model.
+
+    Parameters
+    ----------
+    therapist_level
+        Model therapist random intercepts (three levels). Set False for two-level data.
+    equations
+        ``"bivariate"``: the within-person VAR(1) with both cross-lags. ``"outcome"``: the
+        literature's single-equation model (y_t on latent trait x, latent state x_(t-1) and
+        y_(t-1)); the predictor's states are then independent across sessions.
+    random_slopes
+        Levels at which the state effect varies: any of ``"patient"``, ``"therapist"``.
+    moderators
+        Patient-level covariates (centred at their mean) that moderate the state effect.
+    same_session
+        A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
+        ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
+    reverse_lag
+        Include the y_(t-1) -> x_t path (``reverse_state_effect``).
+    session_means
+        Session-specific grand means of x and y (as the RI-CLPM has) instead of one intercept each.
+    trend
+        A per-patient linear trend in session number (detrending): the trait is the level at the
+        first session of the grid and the state is the deviation from the patient's line.
+    first_session
+        Distribution of a patient's first state: ``"stationary"`` (implied by the dynamics) or
+        ``"free"`` (its own covariance, like the RI-CLPM's first wave).
+    priors
+        Overrides by parameter name: ``{"state_effect": {"dist": "Normal", "mu": 0, "sigma": 0.3}}``.
+    store_states
+        Keep the per-session latent states (patient x session) in the posterior.
+    dynamics
+        ``"var1"`` (default): lagged within-person dynamics. ``"none"``: no lags, for
+        cross-sectional clusters (e.g. pupils in schools); the within effect is then the
+        same-session path ``predictor_to_outcome``.
+    """
+
+    therapist_level: bool = True
+    equations: str = "bivariate"
+    random_slopes: tuple[str, ...] = ()
+    moderators: tuple[str, ...] = ()
+    same_session: str = "none"
+    reverse_lag: bool = True
+    session_means: bool = False
+    trend: bool = False
+    first_session: str = "stationary"
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    store_states: bool = True
+    dynamics: str = "var1"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
+        object.__setattr__(self, "moderators", tuple(self.moderators))
+        errs = []
+        for name, value, allowed in (
+            ("equations", self.equations, EQUATIONS),
+            ("same_session", self.same_session, SAME_SESSION),
+            ("first_session", self.first_session, FIRST_SESSION),
+            ("dynamics", self.dynamics, DYNAMICS),
+        ):
+            if value not in allowed:
+                errs.append(
+                    f"{name} must be one of {allowed}, got {value!r}.{vocab.suggest(value, allowed)}"
+                )
+        for lvl in self.random_slopes:
+            if lvl not in SLOPE_LEVELS:
+                errs.append(
+                    f"unknown random-slope level {lvl!r}.{vocab.suggest(lvl, SLOPE_LEVELS)}"
+                )
+        if vocab.THERAPIST in self.random_slopes and not self.therapist_level:
+            errs.append("random slopes at therapist level need therapist_level=True")
+        if self.equations == "outcome" and self.same_session != "none":
+            errs.append("the single-equation model has no same-session path between the states")
+        if self.dynamics == "none" and (self.random_slopes or self.moderators):
+            errs.append(
+                "random slopes and moderators act on the lagged state effect: they need dynamics='var1'"
+            )
+        for name, prior in self.priors.items():
+            if not isinstance(prior, dict) or "dist" not in prior:
+                errs.append(f"prior for {name!r} must be a mapping with a 'dist' key")
+            elif prior["dist"] not in PRIOR_DISTRIBUTIONS:
+                errs.append(
+                    f"prior for {name!r}: unknown distribution {prior['dist']!r}."
+                    f"{vocab.suggest(prior['dist'], PRIOR_DISTRIBUTIONS)}"
+                )
+        if errs:
+            raise ValueError("; ".join(errs))
+
+    @property
+    def bivariate(self) -> bool:
+        return self.equations == "bivariate"
+
+    def free_parameters(self) -> list[str]:
+        """Named scalar parameters this specification estimates, in vocabulary order."""
+        v = vocab
+        names = []
+        if self.dynamics == "var1":
+            names += [v.STATE_EFFECT, v.OUTCOME_AUTOREGRESSION]
+            if self.bivariate:
+                names.append(v.PREDICTOR_AUTOREGRESSION)
+                if self.reverse_lag:
+                    names.append(v.REVERSE_STATE_EFFECT)
+        names.append(v.TRAIT_EFFECT_PATIENT)
+        if self.therapist_level:
+            names.append(v.TRAIT_EFFECT_THERAPIST)
+        if not self.session_means:
+            names += [v.INTERCEPT_PREDICTOR, v.INTERCEPT_OUTCOME]
+        names += [v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME]
+        if self.therapist_level:
+            names += [v.SD_THERAPIST_PREDICTOR, v.SD_THERAPIST_OUTCOME]
+        if vocab.PATIENT in self.random_slopes:
+            names.append(v.SD_STATE_EFFECT_PATIENT)
+        if vocab.THERAPIST in self.random_slopes:
+            names.append(v.SD_STATE_EFFECT_THERAPIST)
+        names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
+        if self.bivariate and self.same_session == "none":
+            names.append(v.INNOVATION_CORR)
+        if self.same_session != "none":
+            names.append(v.SAME_SESSION_EFFECT)
+        if self.moderators:
+            names.append(v.MODERATOR_EFFECT)
+        if self.trend:
+            names += [v.TREND_PREDICTOR, v.TREND_OUTCOME, v.SD_TREND_PREDICTOR, v.SD_TREND_OUTCOME]
+        order = {n: i for i, n in enumerate(vocab.NAMED_PARAMETERS)}
+        return sorted(names, key=order.__getitem__)
+
+    def prior_names(self) -> list[str]:
+        """Names whose prior may be overridden.
+
+        ``trait_effect_therapist`` is derived (``therapist_trait_loading / sd_therapist_predictor``),
+        so its prior is set through ``therapist_trait_loading``.
+        """
+        extra = []
+        if self.session_means:
+            extra += ["session_mean_predictor", "session_mean_outcome"]
+        if self.first_session == "free":
+            extra += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
+        return self.free_parameters() + extra
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["random_slopes"] = list(self.random_slopes)
+        d["moderators"] = list(self.moderators)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        known = [f.name for f in fields(cls)]
+        vocab.check_names(d, known, "model option")
+        return cls(**d)
