@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     p.add_argument(
-        "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
+        "--draws", type=int, default=2000, help="posterior draws per chain (default 2000)"
     )
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=2, help="chains (default 2)")

@@ -17,19 +17,20 @@ SAME_SESSION = ("none", "predictor_to_outcome", "outcome_to_predictor")
 FIRST_SESSION = ("stationary", "free")
 DYNAMICS = ("var1", "none")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
-PRIOR_DISTRIBUTIONS = (
-    "Normal",
-    "HalfNormal",
-    "StudentT",
-    "HalfStudentT",
-    "HalfCauchy",
-    "Exponential",
-    "Uniform",
-    "TruncatedNormal",
-    "Gamma",
-    "InverseGamma",
-    "LogNormal",
-)
+# Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
+PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma", "tau"),
+    "HalfNormal": ("sigma", "tau"),
+    "StudentT": ("nu", "mu", "sigma", "lam"),
+    "HalfStudentT": ("nu", "sigma", "lam"),
+    "HalfCauchy": ("beta",),
+    "Exponential": ("lam", "scale"),
+    "Uniform": ("lower", "upper"),
+    "TruncatedNormal": ("mu", "sigma", "tau", "lower", "upper"),
+    "Gamma": ("alpha", "beta", "mu", "sigma"),
+    "InverseGamma": ("alpha", "beta", "mu", "sigma"),
+    "LogNormal": ("mu", "sigma", "tau"),
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,14 @@ class ModelSpec:
                     f"prior for {name!r}: unknown distribution {prior['dist']!r}."
                     f"{vocab.suggest(prior['dist'], PRIOR_DISTRIBUTIONS)}"
                 )
+            else:
+                args = PRIOR_DISTRIBUTIONS[prior["dist"]]
+                for arg in prior:
+                    if arg != "dist" and arg not in args:
+                        errs.append(
+                            f"prior for {name!r}: {prior['dist']} has no argument {arg!r}."
+                            f"{vocab.suggest(arg, args)} Arguments: {', '.join(args)}"
+                        )
         if errs:
             raise ValueError("; ".join(errs))
 

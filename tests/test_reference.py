@@ -50,11 +50,17 @@ def hamaker(reference_dir):
     return fit(data, spec, draws=1000, tune=1000, random_seed=11, progressbar=False)
 
 
-@pytest.mark.parametrize("name", list(HAMAKER_PUBLISHED))
-def test_riclpm_lagged_effects_within_one_published_se(hamaker, name):
-    est, se = HAMAKER_PUBLISHED[name]
-    ours = hamaker.summary().loc[name, "mean"]
-    assert abs(ours - est) < se, f"{name}: ours {ours:.3f}, Mplus {est:.3f} (SE {se})"
+def test_riclpm_lagged_effects_within_one_published_se(hamaker):
+    s = hamaker.summary()
+    misses = []
+    for name, (est, se) in HAMAKER_PUBLISHED.items():
+        ours, sd = s.loc[name, "mean"], s.loc[name, "sd"]
+        print(
+            f"RI-CLPM {name}: Mplus {est:.3f} (SE {se}), ours {ours:.3f} (SD {sd:.3f}), diff/SE {(ours - est) / se:+.2f}"
+        )
+        if abs(ours - est) >= se:
+            misses.append(name)
+    assert not misses, misses
 
 
 # Mplus 8.10 DSEM model 1 (jpsnijder/DSEM-Stan-Live, mplus/model_1/sim100/model_1.out):
@@ -107,6 +113,9 @@ def test_dsem_model1_medians_within_one_posterior_sd(dsem):
     misses = []
     for name, (median, sd) in DSEM_PUBLISHED.items():
         ours = float(np.median(draws[name]))
+        print(
+            f"DSEM {name}: Mplus {median} (SD {sd}), ours {ours:.4f} ({(ours - median) / sd:+.2f} SD)"
+        )
         if abs(ours - median) > sd:
             misses.append(f"{name}: ours {ours:.4f}, Mplus {median} (SD {sd})")
     assert not misses, misses
