@@ -18,7 +18,7 @@ import pandas as pd
 from bayes_alliance import classic, datasets, simulation, vocab
 from bayes_alliance import fit as fitting
 from bayes_alliance.data import DataValidationError, DataWarning, SessionData
-from bayes_alliance.io import OutputExistsError, atomic_dir
+from bayes_alliance.io import OutputExistsError, atomic_dir, atomic_path
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles, check_frame
 
@@ -134,6 +134,8 @@ def _write_fit(result: fitting.FitResult, out: str, force: bool) -> pd.DataFrame
     table = summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]]
     with atomic_dir(out, force=force) as tmp:
         table.to_csv(tmp / "summary.csv", index=False)
+        result.r2().to_csv(tmp / "r2.csv", index=False)
+        result.effects().reset_index().to_csv(tmp / "effects.csv", index=False)
         result.save(tmp / "fit.nc")
         (tmp / "convergence.json").write_text(
             json.dumps(result.convergence.to_dict(), indent=2) + "\n"
@@ -198,6 +200,33 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(_effects_text(summary))
     print(result.convergence.message())
     print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_alliance import comparison
+
+    if len(args.dirs) < 2:
+        raise CLIError("compare needs at least two result folders")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    results = {}
+    for i, d in enumerate(args.dirs, start=1):
+        path = Path(d) / "fit.nc"
+        if not path.is_file():
+            raise CLIError(f"{d} has no fit.nc (write one with 'bayes-alliance fit')")
+        print(f"[{i}/{len(args.dirs)}] loading {path}", file=sys.stderr)
+        results[Path(d).name or d] = fitting.FitResult.load(path)
+    table = comparison.compare(results, unit=args.unit)
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    for name, r in results.items():
+        lr = comparison.loo(r, args.unit)
+        if lr.advice:
+            print(f"{name}: {lr.advice}")
+    with atomic_path(out, force=args.force) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    print(f"wrote {out}")
     return 0
 
 
@@ -275,6 +304,38 @@ def _latent_section(
     return "\n".join(lines) + "\n"
 
 
+def _r2_section(r2_table: pd.DataFrame, data: SessionData) -> str:
+    from bayes_alliance.conflation import conflation_table
+
+    t = r2_table[(r2_table.equation == "outcome") & (r2_table.denominator == "total")]
+    lines = [
+        "## Variance of symptoms explained, by component (Rights & Sterba; posterior mean, 94% interval)",
+        "",
+        "f1 = state effects and autoregression, f2 = patient trait effect, f3 = therapist trait effect,",
+        "v = random slopes, m2 / m3 = patient / therapist intercept variance, sigma2 = residual.",
+        "",
+        "| component | share of total | 94% interval |",
+        "| --- | ---: | :---: |",
+        *(
+            f"| {r.component} | {r.mean:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |"
+            for r in t.itertuples()
+        ),
+        "",
+        "## Why decompose: one raw slope mixes the within and between effects",
+        "",
+        "REML random-intercept fits of symptoms at t on alliance at t-1 (observed centring):",
+        "",
+        "| model | raw slope | within | between | R2 f (fixed) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    ct = conflation_table(data)
+    for name, r in ct.iterrows():
+        vals = (r["slope"], r["within"], r["between"], r["r2_f"])  # r.between is a Series method
+        cells = [f"{val:.3f}" if val == val else "" for val in vals]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     df = datasets.load_example()
     with warnings.catch_warnings():
@@ -295,9 +356,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     summary = result.summary()
     text += "\n" + _latent_section(summary, result, record)
+    r2_table = result.r2()
+    text += "\n" + _r2_section(r2_table, data)
     with atomic_dir(args.out, force=args.force) as tmp:
         (tmp / "report.md").write_text(text)
         table.to_csv(tmp / "classic.csv")
+        r2_table.to_csv(tmp / "r2.csv", index=False)
         summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]].to_csv(
             tmp / "summary.csv", index=False
         )
@@ -347,8 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit the latent-centred trait/state model (therapist and patient random "
         "intercepts, within-person cross-lagged VAR(1)) to a long CSV with one row per patient "
         "and session. Writes OUT/summary.csv (parameter, mean, sd, ci_low, ci_high [94% HDI], "
-        "ess_bulk, ess_tail, r_hat), OUT/fit.nc (posterior, data and provenance) and "
-        "OUT/convergence.json, and prints the key effects.",
+        "ess_bulk, ess_tail, r_hat), OUT/r2.csv (equation, denominator, component, mean, ci_low, "
+        "ci_high), OUT/effects.csv (standardised and long-run effects, ICCs), OUT/fit.nc "
+        "(posterior, data and provenance) and OUT/convergence.json, and prints the key effects.",
     )
     p.add_argument("data", help="CSV file")
     _add_roles(p)
@@ -390,6 +455,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare fitted models (LOO, stacking weights, Delta-R-squared)",
+        description="Compare results written by 'bayes-alliance fit' on the same data: PSIS-LOO "
+        "ELPD by session (default) or by patient (leave-one-patient-out), ELPD differences with "
+        "their SE, stacking weights, Pareto-k counts, and Delta-R-squared of the outcome equation "
+        "against the first folder. Prints the table and writes it to --out.",
+    )
+    p.add_argument("dirs", nargs="+", help="result folders, each with fit.nc")
+    p.add_argument("--unit", default="session", choices=["session", "patient"], help="LOO unit")
+    p.add_argument("--out", default="comparison.csv", help="CSV to write (default comparison.csv)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "demo",

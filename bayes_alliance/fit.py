@@ -19,7 +19,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from bayes_alliance import diagnostics
+from bayes_alliance import diagnostics, effects, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.io import OutputExistsError, atomic_path
 from bayes_alliance.model import build_model
@@ -88,6 +88,61 @@ class FitResult:
         entry, named ``name[coord]``.
         """
         return diagnostics.summarise(self.idata, var_names or self.parameters, ci_prob, ci_kind)
+
+    def _moderator_cov(self) -> np.ndarray | None:
+        if not self.spec.moderators:
+            return None
+        z = self.data.covariates[list(self.spec.moderators)].to_numpy(dtype=float)
+        return np.atleast_2d(np.cov(z, rowvar=False))
+
+    def r2_draws(self) -> xr.Dataset:
+        """R-squared per variance component per draw (Rights & Sterba), both equations.
+
+        Variables ``<equation>_<denominator>`` (e.g. ``outcome_total``, ``outcome_level1``), each
+        with dims (chain, draw, component_...). See :mod:`bayes_alliance.effects`.
+        """
+        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
+        comps = effects.r2_components(post, self.spec, self._moderator_cov())
+        return effects.r2_dataset(comps, three_level=self.spec.therapist_level)
+
+    def r2_component_draws(self) -> dict[str, dict[str, np.ndarray]]:
+        """The variance components themselves (f1, f2, ..., sigma2) per draw and equation."""
+        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
+        return effects.r2_components(post, self.spec, self._moderator_cov())
+
+    def r2(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Tidy R-squared summary: equation, denominator, component, mean, ci_low, ci_high.
+
+        Adds the whole-model Bayesian R-squared of the outcome (Gelman et al. 2019) as
+        denominator ``model``, component ``bayes_r2`` when states are stored.
+        """
+        table = effects.r2_summary(self.r2_draws(), ci_prob)
+        if self.spec.store_states and self.spec.dynamics == "var1":
+            br2 = effects.bayesian_r2(self.idata.posterior, self.data.y, self.spec)
+            extra = effects.r2_summary(
+                xr.Dataset(
+                    {
+                        "outcome_model": xr.DataArray(
+                            br2[..., None], dims=("chain", "draw", "c"), coords={"c": ["bayes_r2"]}
+                        )
+                    }
+                ),
+                ci_prob,
+            )
+            table = pd.concat([table, extra], ignore_index=True)
+        return table
+
+    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Derived effects by name: standardised within and trait effects, long-run effects,
+        posterior probability of stationarity (``stationary``), ICCs. Columns as in summary."""
+        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
+        derived = effects.derived_effects(post, self.spec)
+        ds = xr.Dataset(
+            {k: xr.DataArray(val, dims=("chain", "draw")) for k, val in derived.items()}
+        )
+        return diagnostics.summarise(
+            xr.DataTree(children={"posterior": xr.DataTree(ds)}), list(derived), ci_prob, "hdi"
+        )
 
     def draws(self, name: str) -> np.ndarray:
         """Posterior draws of one variable, shape (chain, draw, ...)."""

@@ -148,7 +148,8 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
     """R-squared measures from two-level components, keyed by (denominator, measure).
 
     Denominators ``total``, ``within``, ``between``; measures as in r2mlm: f1, f2, v, m, f, fv,
-    fvm (total); f1, v, f1v (within); f2, m (between).
+    fvm, sigma2 (total); f1, v, f1v, sigma2 (within); f2, m (between). ``sigma2`` is the residual
+    share, r2mlm's "Decompositions" row.
     """
     f1, f2, v, m, s2 = (np.asarray(c[k], dtype=float) for k in TWO_LEVEL_COMPONENTS)
     total = f1 + f2 + v + m + s2
@@ -163,9 +164,11 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
             ("total", "f"): (f1 + f2) / total,
             ("total", "fv"): (f1 + f2 + v) / total,
             ("total", "fvm"): (f1 + f2 + v + m) / total,
+            ("total", "sigma2"): s2 / total,
             ("within", "f1"): f1 / within,
             ("within", "v"): v / within,
             ("within", "f1v"): (f1 + v) / within,
+            ("within", "sigma2"): s2 / within,
             ("between", "f2"): f2 / between,
             ("between", "m"): m / between,
         }
@@ -185,7 +188,8 @@ def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
         out[("total", "f")] = (g["f1"] + g["f2"] + g["f3"]) / total
         out[("total", "fv")] = out[("total", "f")] + (g["v12"] + g["v13"] + g["v23"]) / total
         out[("total", "fvm")] = out[("total", "fv")] + (g["m2"] + g["m3"]) / total
-        for k in ("f1", "v12", "v13"):
+        out[("total", "sigma2")] = g["sigma2"] / total
+        for k in ("f1", "v12", "v13", "sigma2"):
             out[("level1", k)] = g[k] / l1
         for k in ("f2", "v23", "m2"):
             out[("level2", k)] = g[k] / l2

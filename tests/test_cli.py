@@ -27,7 +27,14 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     text = (out / "report.md").read_text()
     assert "317 patients, 40 therapists" in text
     assert "## Joint model: latent-centred traits, cross-lagged states" in text
-    assert {p.name for p in out.iterdir()} == {"report.md", "classic.csv", "summary.csv", "fit.nc"}
+    assert "## Why decompose" in text and "| f1 |" in text
+    assert {p.name for p in out.iterdir()} == {
+        "report.md",
+        "classic.csv",
+        "summary.csv",
+        "r2.csv",
+        "fit.nc",
+    }
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -136,27 +143,38 @@ def small_csv(tmp_path_factory):
     return path
 
 
-def test_fit_writes_summary_with_exact_columns(small_csv, tmp_path, capsys):
-    out = tmp_path / "fit"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rc = main(
-            [
-                "fit",
-                str(small_csv),
-                *FIT_FLAGS,
-                "--out",
-                str(out),
-                "--draws",
-                "150",
-                "--tune",
-                "200",
-                "--seed",
-                "4",
-                "--quiet",
-            ]
-        )
-    assert rc == 0
+@pytest.fixture(scope="module")
+def fit_dirs(small_csv, tmp_path_factory):
+    base = tmp_path_factory.mktemp("fits")
+    outs = {}
+    for name, extra in (("bivariate", []), ("single", ["--equations", "outcome"])):
+        out = base / name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rc = main(
+                [
+                    "fit",
+                    str(small_csv),
+                    *FIT_FLAGS,
+                    "--out",
+                    str(out),
+                    "--draws",
+                    "150",
+                    "--tune",
+                    "200",
+                    "--seed",
+                    "4",
+                    "--quiet",
+                    *extra,
+                ]
+            )
+        assert rc == 0
+        outs[name] = out
+    return outs
+
+
+def test_fit_writes_summary_with_exact_columns(fit_dirs):
+    out = fit_dirs["bivariate"]
     table = pd.read_csv(out / "summary.csv")
     assert list(table.columns) == [
         "parameter",
@@ -172,13 +190,45 @@ def test_fit_writes_summary_with_exact_columns(small_csv, tmp_path, capsys):
 
     assert table["parameter"].tolist() == ModelSpec().free_parameters()
     assert (out / "fit.nc").is_file() and (out / "convergence.json").is_file()
-    printed = capsys.readouterr().out
-    assert "state_effect" in printed and "trait_effect_therapist" in printed
+    r2 = pd.read_csv(out / "r2.csv")
+    assert list(r2.columns) == ["equation", "denominator", "component", "mean", "ci_low", "ci_high"]
+    assert {"total", "level1", "level2", "level3"} <= set(r2["denominator"])
+    assert {"f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "fvm", "sigma2"} <= set(
+        r2["component"]
+    )
+    eff = pd.read_csv(out / "effects.csv")
+    assert "standardised_state_effect" in set(eff["parameter"])
 
     from bayes_alliance.fit import FitResult
 
     res = FitResult.load(out / "fit.nc")
     assert res.provenance["random_seed"] == 4 and res.provenance["draws"] == 150
+
+
+def test_compare_prints_and_writes_table(fit_dirs, tmp_path, capsys):
+    out = tmp_path / "cmp.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(
+            ["compare", str(fit_dirs["bivariate"]), str(fit_dirs["single"]), "--out", str(out)]
+        )
+    assert rc == 0
+    table = pd.read_csv(out)
+    assert set(table["model"]) == {"bivariate", "single"}
+    assert {"elpd", "elpd_diff", "dse", "weight", "delta_r2_fvm"} <= set(table.columns)
+    printed = capsys.readouterr().out
+    assert "elpd_diff" in printed and "wrote" in printed
+    assert (
+        main(["compare", str(fit_dirs["bivariate"]), str(fit_dirs["single"]), "--out", str(out)])
+        == 2
+    )
+    assert (
+        main(
+            ["compare", str(fit_dirs["bivariate"]), str(tmp_path), "--out", str(tmp_path / "x.csv")]
+        )
+        == 2
+    )
+    assert "has no fit.nc" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,8 @@ def test_two_level_components_by_hand():
     assert out[("total", "fvm")] == pytest.approx(8.95 / 10.95)
     assert out[("within", "f1v")] == pytest.approx(6.45 / 8.45)
     assert out[("between", "m")] == pytest.approx(0.8 / 2.5)
+    assert out[("total", "sigma2")] == pytest.approx(2 / 10.95)
+    assert out[("within", "sigma2")] == pytest.approx(2 / 8.45)
 
 
 def test_three_level_components_by_hand():
@@ -112,6 +114,8 @@ def test_three_level_components_by_hand():
     assert out[("level2", "v23")] == pytest.approx(0.1 / 1.2)
     assert out[("level3", "m3")] == pytest.approx(0.3 / 0.7)
     assert out[("total", "fvm")] == pytest.approx(2.74 / 3.74)
+    assert out[("total", "sigma2")] == pytest.approx(1 / 3.74)
+    assert out[("level1", "sigma2")] == pytest.approx(1 / 1.84)
 
 
 def test_components_are_batched_over_draws():
