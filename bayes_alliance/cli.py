@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +22,7 @@ from bayes_alliance import fit as fitting
 from bayes_alliance.data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.io import OutputExistsError, atomic_dir, atomic_path
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.specfile import load_spec
 from bayes_alliance.validate import Roles, check_frame
 
 EXIT_USAGE = 2
@@ -39,14 +42,14 @@ def _read_csv(path: str) -> pd.DataFrame:
         raise CLIError(f"cannot read {path!r} as CSV: {exc}") from None
 
 
-def _add_roles(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("column roles")
-    g.add_argument("--patient", required=True, help="column with patient ids")
+def _add_roles(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("column roles" + ("" if required else " (not needed with --spec)"))
+    g.add_argument("--patient", required=required, help="column with patient ids")
     g.add_argument(
-        "--session", required=True, help="column with session numbers (whole numbers >= 0)"
+        "--session", required=required, help="column with session numbers (whole numbers >= 0)"
     )
-    g.add_argument("--predictor", required=True, help="time-varying predictor x, e.g. alliance")
-    g.add_argument("--outcome", required=True, help="time-varying outcome y, e.g. symptoms")
+    g.add_argument("--predictor", required=required, help="time-varying predictor x, e.g. alliance")
+    g.add_argument("--outcome", required=required, help="time-varying outcome y, e.g. symptoms")
     g.add_argument("--therapist", help="column with therapist ids (omit for two-level data)")
     g.add_argument("--covariates", default="", help="comma-separated patient-level columns")
     g.add_argument("--crossed", action="store_true", help="patients may see several therapists")
@@ -129,7 +132,9 @@ def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
     return "\n".join(lines)
 
 
-def _write_fit(result: fitting.FitResult, out: str, force: bool) -> pd.DataFrame:
+def _write_fit(
+    result: fitting.FitResult, out: str, force: bool, spec_path: Path | None = None
+) -> pd.DataFrame:
     summary = result.summary()
     table = summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]]
     with atomic_dir(out, force=force) as tmp:
@@ -137,6 +142,8 @@ def _write_fit(result: fitting.FitResult, out: str, force: bool) -> pd.DataFrame
         result.r2().to_csv(tmp / "r2.csv", index=False)
         result.effects().reset_index().to_csv(tmp / "effects.csv", index=False)
         result.save(tmp / "fit.nc")
+        if spec_path is not None:  # the spec travels with its result
+            shutil.copy(spec_path, tmp / "spec.toml")
         (tmp / "convergence.json").write_text(
             json.dumps(result.convergence.to_dict(), indent=2) + "\n"
         )
@@ -162,41 +169,68 @@ def _spec_from_flags(args: argparse.Namespace, data: SessionData) -> ModelSpec:
     )
 
 
+def _fit_inputs(args: argparse.Namespace) -> tuple[SessionData, ModelSpec, dict[str, Any]]:
+    """Data, model and sampler settings from either --spec or the flags."""
+    path = args.data or args.data_flag
+    if not path:
+        raise CLIError("give the data file (positional DATA or --data)")
+    df = _read_csv(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        if args.spec:
+            spec_file = load_spec(args.spec)
+            data = spec_file.load_data(df)
+            spec = spec_file.model
+            s = spec_file.sampler
+            sampler = {
+                "draws": s.draws,
+                "tune": s.tune,
+                "chains": s.chains,
+                "random_seed": s.seed,
+                "sampler": s.sampler,
+            }
+        else:
+            missing = [
+                f"--{k}"
+                for k in ("patient", "session", "predictor", "outcome")
+                if getattr(args, k) is None
+            ]
+            if missing:
+                raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
+            roles = _roles(args)
+            data = SessionData.from_frame(
+                df,
+                patient=roles.patient,
+                session=roles.session,
+                predictor=roles.predictor,
+                outcome=roles.outcome,
+                therapist=None if args.no_therapist else roles.therapist,
+                covariates=roles.covariates,
+                crossed=roles.crossed,
+            )
+            spec = _spec_from_flags(args, data)
+            sampler = {
+                "draws": args.draws,
+                "tune": args.tune,
+                "chains": args.chains,
+                "random_seed": args.seed,
+                "sampler": "nutpie",
+            }
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return data, spec, sampler
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.force:
         raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
-    df = _read_csv(args.data)
-    roles = _roles(args)
-    if args.no_therapist:
-        roles = Roles(**{**roles.__dict__, "therapist": None})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        data = SessionData.from_frame(
-            df,
-            patient=roles.patient,
-            session=roles.session,
-            predictor=roles.predictor,
-            outcome=roles.outcome,
-            therapist=roles.therapist,
-            covariates=roles.covariates,
-            crossed=roles.crossed,
-        )
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    spec = _spec_from_flags(args, data)
-    for name, val in (("--draws", args.draws), ("--chains", args.chains)):
-        if val < 1:
-            raise CLIError(f"{name} must be at least 1, got {val}")
-    result = fitting.fit(
-        data,
-        spec,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
-        progressbar=not args.quiet,
-    )
-    summary = _write_fit(result, args.out, args.force)
+    data, spec, sampler = _fit_inputs(args)
+    spec_path = load_spec(args.spec).path if args.spec else None
+    for name in ("draws", "chains"):
+        if sampler[name] < 1:
+            raise CLIError(f"--{name} must be at least 1, got {sampler[name]}")
+    result = fitting.fit(data, spec, progressbar=not args.quiet, **sampler)
+    summary = _write_fit(result, args.out, args.force, spec_path)
     print(_effects_text(summary))
     print(result.convergence.message())
     print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
@@ -415,8 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ci_high), OUT/effects.csv (standardised and long-run effects, ICCs), OUT/fit.nc "
         "(posterior, data and provenance) and OUT/convergence.json, and prints the key effects.",
     )
-    p.add_argument("data", help="CSV file")
-    _add_roles(p)
+    p.add_argument("data", nargs="?", help="CSV file (or --data)")
+    p.add_argument("--data", dest="data_flag", metavar="DATA", help="CSV file")
+    p.add_argument(
+        "--spec", help="analysis spec (models/NAME[.toml]): columns, model, priors, sampler, seed"
+    )
+    _add_roles(p, required=False)
     p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
     p.add_argument(
         "--draws", type=int, default=1000, help="posterior draws per chain (default 1000)"
