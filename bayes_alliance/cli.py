@@ -136,18 +136,23 @@ def _write_fit(
     result: fitting.FitResult, out: str, force: bool, spec_path: Path | None = None
 ) -> pd.DataFrame:
     summary = result.summary()
-    table = summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]]
     with atomic_dir(out, force=force) as tmp:
-        table.to_csv(tmp / "summary.csv", index=False)
-        result.r2().to_csv(tmp / "r2.csv", index=False)
-        result.effects().reset_index().to_csv(tmp / "effects.csv", index=False)
-        result.save(tmp / "fit.nc")
+        _write_fit_files(result, summary, tmp)
         if spec_path is not None:  # the spec travels with its result
             shutil.copy(spec_path, tmp / "spec.toml")
-        (tmp / "convergence.json").write_text(
-            json.dumps(result.convergence.to_dict(), indent=2) + "\n"
-        )
     return summary
+
+
+def _write_fit_files(result: fitting.FitResult, summary: pd.DataFrame, folder: Path) -> None:
+    summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]].to_csv(
+        folder / "summary.csv", index=False
+    )
+    result.r2().to_csv(folder / "r2.csv", index=False)
+    result.effects().reset_index().to_csv(folder / "effects.csv", index=False)
+    result.save(folder / "fit.nc")
+    (folder / "convergence.json").write_text(
+        json.dumps(result.convergence.to_dict(), indent=2) + "\n"
+    )
 
 
 def _spec_from_flags(args: argparse.Namespace, data: SessionData) -> ModelSpec:
@@ -317,69 +322,23 @@ def example_data(df: pd.DataFrame) -> SessionData:
     )
 
 
-def _latent_section(
-    summary: pd.DataFrame, result: fitting.FitResult, truth: dict[str, object]
-) -> str:
-    params = dict(truth["params"])  # type: ignore[call-overload]
-    lines = [
-        "## Joint model: latent-centred traits, cross-lagged states",
-        "",
-        f"{result.provenance['chains']} chains x {result.provenance['draws']} draws, seed "
-        f"{result.provenance['random_seed']}; {result.convergence.message()}.",
-        "",
-        "| parameter | mean | 94% HDI | truth |",
-        "| --- | ---: | :---: | ---: |",
-    ]
-    for name, r in summary.iterrows():
-        true = params.get(str(name), "")
-        lines.append(
-            f"| {name} | {r['mean']:.3f} | [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {true} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _r2_section(r2_table: pd.DataFrame, data: SessionData) -> str:
-    from bayes_alliance.conflation import conflation_table
-
-    t = r2_table[(r2_table.equation == "outcome") & (r2_table.denominator == "total")]
-    lines = [
-        "## Variance of symptoms explained, by component (Rights & Sterba; posterior mean, 94% interval)",
-        "",
-        "f1 = state effects and autoregression, f2 = patient trait effect, f3 = therapist trait effect,",
-        "v = random slopes, m2 / m3 = patient / therapist intercept variance, sigma2 = residual.",
-        "",
-        "| component | share of total | 94% interval |",
-        "| --- | ---: | :---: |",
-        *(
-            f"| {r.component} | {r.mean:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] |"
-            for r in t.itertuples()
-        ),
-        "",
-        "## Why decompose: one raw slope mixes the within and between effects",
-        "",
-        "REML random-intercept fits of symptoms at t on alliance at t-1 (observed centring):",
-        "",
-        "| model | raw slope | within | between | R2 f (fixed) |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    ct = conflation_table(data)
-    for name, r in ct.iterrows():
-        vals = (r["slope"], r["within"], r["between"], r["r2_f"])  # r.between is a Series method
-        cells = [f"{val:.3f}" if val == val else "" for val in vals]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bayes_alliance.report import write_report
+
+    if Path(args.out).exists() and not args.force:
+        raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
     df = datasets.load_example()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = example_data(df)
-    record = datasets.example_record()
-    text, table = _classic_report(data, record)
-    print(text)
-    if Path(args.out).exists() and not args.force:
-        raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
+    truth = datasets.example_record()["params"]
+    two = classic.two_step_regression(data)
+    print(
+        f"Example data: {data.n_patients} patients of {data.n_therapists} therapists, {int(data.present.sum())} sessions."
+    )
+    print(
+        f"Classic two-step state effect {two['estimate'].iloc[2]:.3f} (truth {truth['state_effect']})."
+    )
     result = fitting.fit(
         data,
         draws=args.draws,
@@ -389,21 +348,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progressbar=not args.quiet,
     )
     summary = result.summary()
-    text += "\n" + _latent_section(summary, result, record)
-    r2_table = result.r2()
-    text += "\n" + _r2_section(r2_table, data)
     with atomic_dir(args.out, force=args.force) as tmp:
-        (tmp / "report.md").write_text(text)
-        table.to_csv(tmp / "classic.csv")
-        r2_table.to_csv(tmp / "r2.csv", index=False)
-        summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]].to_csv(
-            tmp / "summary.csv", index=False
+        _write_fit_files(result, summary, tmp)
+        two.to_csv(tmp / "classic.csv")
+        write_report(
+            result,
+            tmp / "report",
+            title="bayes_alliance demo: alliance and symptoms (example data)",
         )
-        result.save(tmp / "fit.nc")
-    print("Trait and state effects of the joint model (posterior mean, 94% HDI):")
-    print(_effects_text(summary))
+    print("Trait and state effects of the joint model (posterior mean, 94% HDI; truth):")
+    text = _effects_text(summary).splitlines()
+    print(text[0])
+    for line in text[1:]:
+        print(f"{line}  {truth.get(line.split()[0], '')}")
     print(result.convergence.message())
-    print(f"report written to {Path(args.out) / 'report.md'}")
+    print(f"HTML report: {Path(args.out) / 'report' / 'report.html'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bayes_alliance.report import write_report
+
+    path = Path(args.dir) / "fit.nc"
+    if not path.is_file():
+        raise CLIError(f"{args.dir} has no fit.nc (write one with 'bayes-alliance fit')")
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    if out.exists() and not args.force:
+        raise OutputExistsError(f"{out} exists; pass --force to replace it")
+    result = fitting.FitResult.load(path)
+    patients: list[object] | None = None
+    if args.patients:
+        ids = [p for p in args.patients.split(",") if p]
+        known = {str(p): p for p in result.data.patients}
+        missing = [p for p in ids if p not in known]
+        if missing:
+            raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
+        patients = [known[p] for p in ids]
+    html_path = write_report(result, out, patients=patients, ci_prob=args.ci, force=args.force)
+    print(f"HTML report: {html_path}")
     return 0
 
 
@@ -509,11 +491,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
+        "report",
+        help="write an HTML / Markdown / CSV report for a fitted result",
+        description="Read DIR/fit.nc (written by 'bayes-alliance fit') and write DIR/report/: a "
+        "self-contained report.html, report.md with its PNG figures, and CSV tables. The report "
+        "describes the data, convergence, the named and derived effects, R-squared by component "
+        "(bar chart), a forest plot, per-patient trait/state decompositions, a posterior "
+        "predictive check, the classic two-step comparison, and plain-language sentences.",
+    )
+    p.add_argument("dir", help="result folder with fit.nc")
+    p.add_argument(
+        "--patients",
+        default="",
+        help="comma-separated patient ids to plot (default: 4 with most sessions)",
+    )
+    p.add_argument("--ci", type=float, default=0.94, help="interval probability (default 0.94)")
+    p.add_argument("--out", help="output folder (default DIR/report)")
+    p.add_argument("--force", action="store_true", help="replace an existing report folder")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
         "demo",
         help="analyse the shipped example data and write a report",
-        description="Analyse the shipped example data (317 patients of 40 therapists): the classic "
-        "two-step estimates, then the joint latent-centred model; write OUT/report.md, "
-        "OUT/summary.csv, OUT/classic.csv and OUT/fit.nc, and print the trait and state effects.",
+        description="Analyse the shipped example data (317 patients of 40 therapists) with the joint "
+        "latent-centred model; write OUT/summary.csv, r2.csv, effects.csv, classic.csv, fit.nc and "
+        "the report OUT/report/report.html, and print the trait and state effects.",
     )
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     p.add_argument(

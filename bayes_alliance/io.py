@@ -36,6 +36,7 @@ def atomic_dir(target: str | os.PathLike[str], *, force: bool = False) -> Iterat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the usual permissions
     old = None
     if target.exists():
         old = target.parent / f".{target.name}.old-{os.getpid()}"

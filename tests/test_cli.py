@@ -24,17 +24,18 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
         assert main(["demo", "--out", str(out), "--force", *fast]) == 0
     printed = capsys.readouterr().out
     assert "Trait and state effects of the joint model" in printed and "state_effect" in printed
-    text = (out / "report.md").read_text()
-    assert "317 patients, 40 therapists" in text
-    assert "## Joint model: latent-centred traits, cross-lagged states" in text
-    assert "## Why decompose" in text and "| f1 |" in text
+    assert printed.strip().endswith(f"HTML report: {out / 'report' / 'report.html'}")
     assert {p.name for p in out.iterdir()} == {
-        "report.md",
-        "classic.csv",
         "summary.csv",
         "r2.csv",
+        "effects.csv",
+        "classic.csv",
         "fit.nc",
+        "convergence.json",
+        "report",
     }
+    html = (out / "report" / "report.html").read_text()
+    assert "317 patients of 40 therapists" in html and "State-like effect" in html
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -255,3 +256,16 @@ def test_fit_refuses_existing_output(small_csv, tmp_path, capsys):
     (tmp_path / "o").mkdir()
     rc = main(["fit", str(small_csv), *FIT_FLAGS, "--out", str(tmp_path / "o"), "--quiet"])
     assert rc == 2 and "exists; pass --force" in capsys.readouterr().err
+
+
+def test_report_command(fit_dirs, capsys):
+    d = fit_dirs["bivariate"]
+    from bayes_alliance.fit import FitResult
+
+    pid = str(FitResult.load(d / "fit.nc").data.patients[1])
+    assert main(["report", str(d), "--patients", pid]) == 0
+    assert (d / "report" / "report.html").is_file()
+    assert "HTML report:" in capsys.readouterr().out
+    assert main(["report", str(d), "--patients", pid]) == 2  # exists, no --force
+    assert main(["report", str(d), "--patients", "nobody", "--force"]) == 2
+    assert "unknown patient id(s) ['nobody']" in capsys.readouterr().err
