@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 
-.PHONY: venv demo test test-slow lint typecheck pytest clean
+.PHONY: venv demo test test-slow lint typecheck pytest docs clean
 
 venv: $(STAMP)
 
@@ -30,10 +30,14 @@ typecheck: venv
 pytest: venv
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# Executes every notebook (small sampler profile) and builds the site with warnings as errors.
+docs: venv
+	$(BIN)/python docs/build.py --profile small
+
+test: lint typecheck pytest docs
 
 test-slow: venv
 	$(BIN)/python -m pytest -m slow
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache docs/_build docs/notebooks docs/cli.md

@@ -392,6 +392,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-alliance",
+        epilog="Run 'bayes-alliance COMMAND --help' for a command's manual. Data are long CSV files "
+        "with one row per patient and session.",
         description="Bayesian trait/state models for session-by-session psychotherapy data.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -402,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a long CSV (one row per patient and session) against every data rule "
         "and list all problems at once, each with its column and rows or ids. Exit 0 when the "
         "data pass, 1 when they do not, 2 on bad flags.",
+        epilog="example:\n  bayes-alliance validate sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", help="CSV file")
     _add_roles(p)
@@ -414,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
         "write OUT/data.csv, OUT/truth.json and OUT/truth_patients.csv. Settings are the names "
         "of bayes_alliance.simulation.TrueParameters and Design, e.g. --set state_effect=-0.3 "
         "--set sessions=8,20.",
+        epilog="example:\n  bayes-alliance simulate --out sim --seed 1 --set n_therapists=30 --set sessions=8,20 \\\n      --set state_effect=-0.25 --set p_missing_session=0.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
     p.add_argument("--seed", type=int, required=True, help="random seed")
@@ -430,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ess_bulk, ess_tail, r_hat), OUT/r2.csv (equation, denominator, component, mean, ci_low, "
         "ci_high), OUT/effects.csv (standardised and long-run effects, ICCs), OUT/fit.nc "
         "(posterior, data and provenance) and OUT/convergence.json, and prints the key effects.",
+        epilog="examples:\n  bayes-alliance fit sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors --out results/var --seed 7\n  bayes-alliance fit --spec models/random_slopes --data sessions.csv --out results/slopes\n\nexit status: 0 on success, 2 on bad input or flags (one message, no traceback).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", nargs="?", help="CSV file (or --data)")
     p.add_argument("--data", dest="data_flag", metavar="DATA", help="CSV file")
@@ -483,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ELPD by session (default) or by patient (leave-one-patient-out), ELPD differences with "
         "their SE, stacking weights, Pareto-k counts, and Delta-R-squared of the outcome equation "
         "against the first folder. Prints the table and writes it to --out.",
+        epilog="example:\n  bayes-alliance compare results/var results/single --unit patient --out comparison.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dirs", nargs="+", help="result folders, each with fit.nc")
     p.add_argument("--unit", default="session", choices=["session", "patient"], help="LOO unit")
@@ -498,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
         "describes the data, convergence, the named and derived effects, R-squared by component "
         "(bar chart), a forest plot, per-patient trait/state decompositions, a posterior "
         "predictive check, the classic two-step comparison, and plain-language sentences.",
+        epilog="example:\n  bayes-alliance report results/var --patients P0001,P0002",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dir", help="result folder with fit.nc")
     p.add_argument(
@@ -516,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Analyse the shipped example data (317 patients of 40 therapists) with the joint "
         "latent-centred model; write OUT/summary.csv, r2.csv, effects.csv, classic.csv, fit.nc and "
         "the report OUT/report/report.html, and print the trait and state effects.",
+        epilog="example:\n  bayes-alliance demo --out demo_output --force",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     p.add_argument(

@@ -99,7 +99,8 @@ class FitResult:
         """R-squared per variance component per draw (Rights & Sterba), both equations.
 
         Variables ``<equation>_<denominator>`` (e.g. ``outcome_total``, ``outcome_level1``), each
-        with dims (chain, draw, component_...). See :mod:`bayes_alliance.effects`.
+        with dims ``(chain, draw, component_<equation>_<denominator>)``; see
+        :mod:`bayes_alliance.effects`.
         """
         post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
         comps = effects.r2_components(post, self.spec, self._moderator_cov())
