@@ -203,16 +203,9 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[SessionData, ModelSpec, dict[
             if missing:
                 raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
             roles = _roles(args)
-            data = SessionData.from_frame(
-                df,
-                patient=roles.patient,
-                session=roles.session,
-                predictor=roles.predictor,
-                outcome=roles.outcome,
-                therapist=None if args.no_therapist else roles.therapist,
-                covariates=roles.covariates,
-                crossed=roles.crossed,
-            )
+            if args.no_therapist:
+                roles = Roles(**{**roles.__dict__, "therapist": None})
+            data = SessionData.from_roles(df, roles)
             spec = _spec_from_flags(args, data)
             sampler = {
                 "draws": args.draws,
@@ -311,15 +304,10 @@ def _classic_report(data: SessionData, truth: dict[str, object] | None) -> tuple
 
 def example_data(df: pd.DataFrame) -> SessionData:
     r = datasets.EXAMPLE_ROLES
-    return SessionData.from_frame(
-        df,
-        patient=r["patient"],
-        therapist=r["therapist"],
-        session=r["session"],
-        predictor=r["predictor"],
-        outcome=r["outcome"],
-        covariates=["moderator"],
+    roles = Roles(
+        r["patient"], r["session"], r["predictor"], r["outcome"], r["therapist"], ("moderator",)
     )
+    return SessionData.from_roles(df, roles)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

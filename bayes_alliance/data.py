@@ -132,6 +132,20 @@ class SessionData:
         return cls._from_clean(checked.frame, roles, tuple(checked.warnings))
 
     @classmethod
+    def from_roles(cls, df: pd.DataFrame, roles: Roles) -> SessionData:
+        """:meth:`from_frame` with the column roles given as one :class:`Roles` object."""
+        return cls.from_frame(
+            df,
+            patient=roles.patient,
+            session=roles.session,
+            predictor=roles.predictor,
+            outcome=roles.outcome,
+            therapist=roles.therapist,
+            covariates=roles.covariates,
+            crossed=roles.crossed,
+        )
+
+    @classmethod
     def _from_clean(cls, clean: pd.DataFrame, roles: Roles, warns: tuple[str, ...]) -> SessionData:
         frame = clean.reset_index(drop=True).copy()
         patients = _sorted_unique(frame[roles.patient])

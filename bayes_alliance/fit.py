@@ -24,6 +24,7 @@ from bayes_alliance.data import SessionData
 from bayes_alliance.io import OutputExistsError, atomic_path
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.validate import Roles
 
 SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
 _LIBRARIES = (
@@ -194,15 +195,8 @@ def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
     df = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SessionData.from_frame(
-            df,
-            patient=roles["patient"],
-            session=roles["session"],
-            predictor=roles["predictor"],
-            outcome=roles["outcome"],
-            therapist=roles["therapist"],
-            covariates=tuple(roles["covariates"]),
-            crossed=roles["crossed"],
+        return SessionData.from_roles(
+            df, Roles(**{**roles, "covariates": tuple(roles["covariates"])})
         )
 
 

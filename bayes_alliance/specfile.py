@@ -42,6 +42,7 @@ import pandas as pd
 from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.validate import Roles
 
 TOP_KEYS = ("name", "description", "data", "model", "priors", "sampler")
 DATA_KEYS = ("patient", "session", "predictor", "outcome", "therapist", "covariates", "crossed")
@@ -71,8 +72,7 @@ class AnalysisSpec:
     def load_data(self, df: pd.DataFrame) -> SessionData:
         """Validate a data frame with this spec's column roles."""
         d = self.data
-        return SessionData.from_frame(
-            df,
+        roles = Roles(
             patient=d["patient"],
             session=d["session"],
             predictor=d["predictor"],
@@ -81,6 +81,7 @@ class AnalysisSpec:
             covariates=tuple(d.get("covariates", ())),
             crossed=bool(d.get("crossed", False)),
         )
+        return SessionData.from_roles(df, roles)
 
 
 def _check(section: str, keys: Any, known: tuple[str, ...]) -> None:

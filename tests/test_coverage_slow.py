@@ -16,6 +16,7 @@ import pytest
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.fit import fit
 from bayes_alliance.spec import ModelSpec
+from tests.conftest import RECOVERY_SETTINGS
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +27,7 @@ NAMES = [
     "outcome_autoregression",
     "predictor_autoregression",
 ]
-SETTINGS = dict(
-    n_therapists=25,
-    patients_per_therapist=(6, 8),
-    sessions=8,
-    p_missing_session=0.08,
-    p_missing_value=0.03,
-    dropout=0.15,
-    innovation_corr=-0.3,
-    reverse_state_effect=0.1,
-)
+SETTINGS = RECOVERY_SETTINGS  # the design of the fast recovery test, replicated
 
 
 def _one(seed: int, spec: ModelSpec | None = None, settings: dict | None = None) -> dict:

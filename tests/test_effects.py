@@ -87,10 +87,8 @@ def _post(result):
     return posterior_arrays(result.idata.posterior, list(v.NAMED_PARAMETERS))
 
 
-def test_components_add_up_to_model_implied_variance(recovery):
-    *_, result = recovery
-    p = _post(result)
-    comp = r2_components(p, result.spec)["outcome"]
+def _dense_moments(p):
+    """Lag matrix and stationary covariance per draw, by the dense route (not the model's)."""
     phi = moments.lag_matrix(
         p["predictor_autoregression"],
         p["reverse_state_effect"],
@@ -100,7 +98,14 @@ def test_components_add_up_to_model_implied_variance(recovery):
     sig = moments.innovation_cov(
         p["innovation_sd_predictor"], p["innovation_sd_outcome"], p["innovation_corr"]
     )
-    s = moments.stationary_cov(phi, sig)
+    return phi, moments.stationary_cov(phi, sig)
+
+
+def test_components_add_up_to_model_implied_variance(recovery):
+    *_, result = recovery
+    p = _post(result)
+    comp = r2_components(p, result.spec)["outcome"]
+    _, s = _dense_moments(p)
     var_y = (
         s[..., 1, 1]
         + p["sd_patient_outcome"] ** 2
@@ -142,16 +147,7 @@ def test_derived_effects_against_independent_formulas(recovery):
     *_, result = recovery
     p = _post(result)
     d = derived_effects(p, result.spec)
-    phi = moments.lag_matrix(
-        p["predictor_autoregression"],
-        p["reverse_state_effect"],
-        p["state_effect"],
-        p["outcome_autoregression"],
-    )
-    sig = moments.innovation_cov(
-        p["innovation_sd_predictor"], p["innovation_sd_outcome"], p["innovation_corr"]
-    )
-    s = moments.stationary_cov(phi, sig)
+    phi, s = _dense_moments(p)
     np.testing.assert_allclose(
         d["standardised_state_effect"], p["state_effect"] * np.sqrt(s[..., 0, 0] / s[..., 1, 1])
     )
