@@ -1,0 +1,168 @@
+"""Speed and memory benchmark: our model against a plain hand-written PyMC baseline, same run.
+
+Usage::
+
+    python benchmarks/run.py --sizes S M [--draws 1000] [--chains 2]
+
+Sizes (patients x sessions, therapists): S 50 x 10 (10), M 240 x 15 (30), L 2,000 x 20 (100),
+XL 20,000 x 20 (1,000). Each (size, model) runs in a fresh subprocess, which reports build,
+compile and sampling seconds, ESS_bulk and ESS/s of the state effect, and its peak resident
+memory. The baseline is written below: non-centred random intercepts, latent means, and a
+bivariate normal on each transition of complete data (first session dropped), sampled with nutpie.
+Timings are noisy on shared machines: compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+SIZES = {"S": (50, 10, 10), "M": (240, 15, 30), "L": (2000, 20, 100), "XL": (20000, 20, 1000)}
+
+
+def simulate_size(size: str, seed: int = 1):
+    from bayes_alliance import SessionData, simulate
+
+    n_pat, n_ses, n_ther = SIZES[size]
+    df, _ = simulate(
+        seed=seed, n_therapists=n_ther, patients_per_therapist=n_pat // n_ther, sessions=n_ses
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SessionData.from_frame(
+            df,
+            patient="patient",
+            therapist="therapist",
+            session="session",
+            predictor="alliance",
+            outcome="symptoms",
+        )
+
+
+def baseline_model(data):
+    """A plain hand-written latent cross-lagged model (what a user would write first)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    x, y = data.x, data.y
+    tj = data.patient_therapist
+    with pm.Model() as m:
+        mu = pm.Normal("mu", 0, 5, shape=2)
+        sd_t = pm.HalfNormal("sd_t", 1, shape=2)
+        sd_p = pm.HalfNormal("sd_p", 1, shape=2)
+        a = pm.Normal("a_raw", 0, 1, shape=(data.n_therapists, 2)) * sd_t
+        b = pm.Normal("b_raw", 0, 1, shape=(data.n_patients, 2)) * sd_p
+        beta = pm.Normal("beta", 0, 1, shape=2)
+        means = mu + a[tj] + b
+        mx = means[:, 0]
+        my = means[:, 1] + beta[0] * b[:, 0] + beta[1] * a[tj][:, 0]
+        phi = pm.Normal("phi", 0, 0.5, shape=(2, 2))
+        chol, _, _ = pm.LKJCholeskyCov(
+            "innov", n=2, eta=2, sd_dist=pm.HalfNormal.dist(1), compute_corr=True
+        )
+        wx = x - mx[:, None]
+        wy = y - my[:, None]
+        prev = pt.stack([wx[:, :-1].ravel(), wy[:, :-1].ravel()], -1)
+        cur = pt.stack([wx[:, 1:].ravel(), wy[:, 1:].ravel()], -1)
+        pm.Deterministic("state_effect", phi[1, 0])
+        # The transitions depend on the latent means, so their density is a potential.
+        pm.Potential(
+            "transitions", pm.logp(pm.MvNormal.dist(mu=prev @ phi.T, chol=chol), cur).sum()
+        )
+    return m
+
+
+def run_one(size: str, which: str, draws: int, chains: int) -> dict:
+    import arviz_stats as azs
+    import nutpie
+
+    data = simulate_size(size)
+    t0 = time.perf_counter()
+    if which == "ours":
+        from bayes_alliance.model import build_model
+        from bayes_alliance.spec import ModelSpec
+
+        model = build_model(data, ModelSpec(store_states=False))
+    else:
+        model = baseline_model(data)
+    t1 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    t2 = time.perf_counter()
+    trace = nutpie.sample(
+        compiled, draws=draws, tune=draws, chains=chains, seed=1, progress_bar=False
+    )
+    t3 = time.perf_counter()
+    ess = float(azs.ess(trace, var_names=["state_effect"])["state_effect"])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "size": size,
+        "model": which,
+        "build_s": t1 - t0,
+        "compile_s": t2 - t1,
+        "sample_s": t3 - t2,
+        "total_s": t3 - t0,
+        "ess_bulk": ess,
+        "ess_per_s": ess / (t3 - t2),
+        "peak_mb": peak_mb,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
+    ap.add_argument(
+        "--models", nargs="+", default=["ours", "baseline"], choices=["ours", "baseline"]
+    )
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--one", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], args.one[1], args.draws, args.chains)))
+        return 0
+    rows = []
+    for size in args.sizes:
+        for which in args.models:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                size,
+                which,
+                "--draws",
+                str(args.draws),
+                "--chains",
+                str(args.chains),
+            ]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(f"{size} {which} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(
+                f"{size:>2} {which:<8} build {r['build_s']:6.1f}s compile {r['compile_s']:6.1f}s sample "
+                f"{r['sample_s']:6.1f}s total {r['total_s']:6.1f}s ESS {r['ess_bulk']:7.0f} "
+                f"ESS/s {r['ess_per_s']:7.1f} peak {r['peak_mb']:7.0f} MB",
+                flush=True,
+            )
+    for size in args.sizes:
+        by = {r["model"]: r for r in rows if r["size"] == size}
+        if {"ours", "baseline"} <= set(by):
+            o, b = by["ours"], by["baseline"]
+            print(
+                f"{size}: ours/baseline total time {o['total_s'] / b['total_s']:.2f}x, "
+                f"ESS/s {o['ess_per_s'] / b['ess_per_s']:.2f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
