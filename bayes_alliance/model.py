@@ -343,10 +343,14 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         if len(idx.miss_x[0]):
             # Offsets from the data mean, so the default start (0) is a plausible value.
             miss_x = pm.Flat("missing_predictor_offset", dims="missing_predictor_cell")
-            zx = pt.set_subtensor(zx[idx.miss_x], scale.mean_x + miss_x)
+            zx = pt.set_subtensor(
+                zx.ravel()[np.ravel_multi_index(idx.miss_x, zx0.shape)], scale.mean_x + miss_x
+            ).reshape(zx0.shape)
         if len(idx.miss_y[0]):
             miss_y = pm.Flat("missing_outcome_offset", dims="missing_outcome_cell")
-            zy = pt.set_subtensor(zy[idx.miss_y], scale.mean_y + miss_y)
+            zy = pt.set_subtensor(
+                zy.ravel()[np.ravel_multi_index(idx.miss_y, zy0.shape)], scale.mean_y + miss_y
+            ).reshape(zy0.shape)
         wx = zx - m_x
         wy = zy - m_y
         if spec.store_states:
@@ -359,6 +363,11 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             )
 
         # --- conditional moments of every cell: x_t | past, then y_t | x_t, past -----------------
+        # Cells are picked from the raveled grid with 1-D integer indexes: their gradients are
+        # 1-D scatter-adds, much cheaper than those of 2-D fancy indexing.
+        def flat(g: Any, cells: tuple[np.ndarray, np.ndarray]) -> Any:
+            return g.ravel()[np.ravel_multi_index(cells, (n_pat, n_ses))]
+
         def col(val: Any) -> Any:  # per-patient vector -> (P, 1); scalar unchanged
             return val[:, None] if varying and getattr(val, "ndim", 0) == 1 else val
 
@@ -378,26 +387,28 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
 
         pm.Normal(
             v.PREDICTOR,
-            mu=mean_x[idx.obs_x],
-            sigma=sd_x[idx.obs_x],
+            mu=flat(mean_x, idx.obs_x),
+            sigma=flat(sd_x, idx.obs_x),
             observed=data.x[idx.obs_x],
             dims="observed_predictor_cell",
         )
         pm.Normal(
             v.OUTCOME,
-            mu=mean_y[idx.obs_y],
-            sigma=sd_y[idx.obs_y],
+            mu=flat(mean_y, idx.obs_y),
+            sigma=flat(sd_y, idx.obs_y),
             observed=data.y[idx.obs_y],
             dims="observed_outcome_cell",
         )
         missing_logp = pt.constant(0.0)
         if len(idx.miss_x[0]):
             missing_logp += pm.logp(
-                pm.Normal.dist(mean_x[idx.miss_x], sd_x[idx.miss_x]), zx[idx.miss_x]
+                pm.Normal.dist(flat(mean_x, idx.miss_x), flat(sd_x, idx.miss_x)),
+                flat(zx, idx.miss_x),
             ).sum()
         if len(idx.miss_y[0]):
             missing_logp += pm.logp(
-                pm.Normal.dist(mean_y[idx.miss_y], sd_y[idx.miss_y]), zy[idx.miss_y]
+                pm.Normal.dist(flat(mean_y, idx.miss_y), flat(sd_y, idx.miss_y)),
+                flat(zy, idx.miss_y),
             ).sum()
         pm.Potential("missing_cells", missing_logp)
     return model
