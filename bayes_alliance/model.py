@@ -231,7 +231,8 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         # --- traits: latent means -------------------------------------------------------
         # Therapist deviations are non-centred. Patient latent means are centred: with several
         # sessions per patient they are well informed by the data, where a centred form mixes
-        # better: on the example data the ESS of sd_patient_outcome rose from 128 to 1415.
+        # better: on the example data (2 x 1000 draws) the bulk ESS of sd_patient_outcome rose
+        # from 593 to 1480 and that of trait_effect_therapist from 27-62 to 155.
         sd_px = param(v.SD_PATIENT_PREDICTOR)
         sd_py = param(v.SD_PATIENT_OUTCOME)
         beta_p = param(v.TRAIT_EFFECT_PATIENT)
