@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--draws", type=int, default=2000, help="posterior draws per chain (default 2000)"
     )
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=2000, help="tuning steps per chain (default 2000)")
     p.add_argument("--chains", type=int, default=2, help="chains (default 2)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
