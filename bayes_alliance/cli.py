@@ -250,10 +250,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise CLIError(f"{d} has no fit.nc (write one with 'bayes-alliance fit')")
         print(f"[{i}/{len(args.dirs)}] loading {path}", file=sys.stderr)
         results[Path(d).name or d] = fitting.FitResult.load(path)
-    table = comparison.compare(results, unit=args.unit)
+    loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
+    table = comparison.compare(results, unit=args.unit, loos=loos)
     print(table.to_string(float_format=lambda x: f"{x:.3f}"))
-    for name, r in results.items():
-        lr = comparison.loo(r, args.unit)
+    for name, lr in loos.items():
         if lr.advice:
             print(f"{name}: {lr.advice}")
     with atomic_path(out, force=args.force) as tmp:

@@ -101,7 +101,7 @@ def loo(result: FitResult, unit: str = "session") -> LOOResult:
 
 
 def compare(
-    results: dict[str, FitResult], unit: str = "session", ci_prob: float = 0.94
+    results: dict[str, FitResult], unit: str = "session", loos: dict[str, LOOResult] | None = None
 ) -> pd.DataFrame:
     """Compare fitted models on the same data.
 
@@ -111,7 +111,8 @@ def compare(
         Indexed by model name, best first: ``elpd``, ``se``, ``elpd_diff``, ``dse`` (SE of the
         difference), ``weight`` (stacking), ``p_loo``, ``n_high_k``, and ``r2_fvm`` (outcome
         equation, total denominator: variance explained by fixed effects, slopes and intercepts)
-        with ``delta_r2_fvm`` and ``delta_r2_f`` against the first model given.
+        with ``delta_r2_fvm`` and ``delta_r2_f`` against the first model given. ``loos``
+        takes LOO results already computed with :func:`loo` for the same ``unit``.
     """
     if len(results) < 2:
         raise ValueError("compare needs at least two fitted results")
@@ -120,7 +121,8 @@ def compare(
         raise ValueError(
             f"the results were fitted to different data (data hashes differ: {hashes})"
         )
-    loos = {name: loo(r, unit) for name, r in results.items()}
+    if loos is None:
+        loos = {name: loo(r, unit) for name, r in results.items()}
     table = azs.compare(
         {name: lr.elpd for name, lr in loos.items()}, method="stacking", round_to="none"
     )
@@ -130,10 +132,8 @@ def compare(
     out["n_high_k"] = [loos[n].n_high_k for n in out.index]
     r2 = {}
     for name, r in results.items():
-        t = r.r2(ci_prob)
-        r2[name] = t[(t.equation == "outcome") & (t.denominator == "total")].set_index("component")[
-            "mean"
-        ]
+        # Posterior means of the outcome's total-denominator shares; no intervals are needed.
+        r2[name] = r.r2_draws()["outcome_total"].mean(("chain", "draw")).to_series()
     ref = next(iter(results))
     out["r2_fvm"] = [r2[n]["fvm"] for n in out.index]
     out["delta_r2_fvm"] = [r2[n]["fvm"] - r2[ref]["fvm"] for n in out.index]

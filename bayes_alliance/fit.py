@@ -242,20 +242,18 @@ def fit(
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     model = build_model(data, spec)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*posterior_predictive.*")
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores or min(chains, 2),
-            random_seed=random_seed,
-            model=model,
-            nuts_sampler=sampler,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-        )
-        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    idata = pm.sample(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores or min(chains, 2),
+        random_seed=random_seed,
+        model=model,
+        nuts_sampler=sampler,
+        progressbar=progressbar,
+        compute_convergence_checks=False,
+    )
+    pm.compute_log_likelihood(idata, model=model, progressbar=False)
     provenance = {
         "random_seed": random_seed,
         "draws": draws,

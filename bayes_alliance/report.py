@@ -136,11 +136,11 @@ def predictive_replicates(
         wx = post["state_predictor"].values[c, d]
         wy = post["state_outcome"].values[c, d]
         phi = rf["phi"][c, d]
-        slope = (
-            post["state_effect_by_patient"].values[c, d][:, None]
-            if "state_effect_by_patient" in post
-            else phi[1, 0]
-        )
+        slope = phi[1, 0]  # reduced form: includes a same-session path, if any
+        if "state_effect_by_patient" in post:
+            # Each patient's structural slope, shifted as the reduced form shifts the average.
+            shift = phi[1, 0] - post[vocab.STATE_EFFECT].values[c, d]
+            slope = post["state_effect_by_patient"].values[c, d][:, None] + shift
         mean = (y - wy)[:, 1:] + slope * wx[:, :-1] + phi[1, 1] * wy[:, :-1]
         sd = np.sqrt(rf["sigma"][c, d][1, 1])
         reps.append((mean + sd * rng.standard_normal(mean.shape))[ok])
