@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import xarray as xr
 from bayes_alliance import diagnostics, effects, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.io import OutputExistsError, atomic_path
+from bayes_alliance.marginal import draw_means
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles
@@ -200,6 +202,59 @@ def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
         )
 
 
+_TRAIT_MOMENTS = tuple(
+    f"trait_posterior_{n}"
+    for n in ("mean_predictor", "mean_outcome", "var_predictor", "cov", "var_outcome")
+)
+
+
+def complete_posterior(
+    idata: xr.DataTree,
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    log_likelihood: bool = True,
+) -> xr.DataTree:
+    """Draw the integrated-out latent means and add what depends on them to the posterior.
+
+    For every posterior draw, each patient's latent mean is drawn from its Gaussian conditional
+    posterior (:func:`bayes_alliance.marginal.mean_posterior`), so the joint draws are exact
+    draws from the posterior of the model with sampled traits. The variables of that model
+    (``trait_predictor`` / ``trait_outcome``, states, ``state_effect_by_patient``) and, with
+    ``log_likelihood``, the pointwise log-likelihood of each observed cell given the latent
+    means, are then computed from it. Seeded by ``random_seed``.
+    """
+    post = idata.posterior.to_dataset()
+    moments = pm.compute_deterministics(
+        post,
+        var_names=list(_TRAIT_MOMENTS),
+        model=build_model(data, spec, posthoc=True),
+        progressbar=False,
+    )
+    rng = np.random.default_rng([random_seed, 20261126])
+    mx, my = draw_means(tuple(moments[n].values for n in _TRAIT_MOMENTS), rng)
+    dims = ("chain", "draw", vocab.PATIENT)
+    coords = {vocab.PATIENT: post[vocab.PATIENT].values} if vocab.PATIENT in post.coords else {}
+    if spec.session_means:
+        new = {"patient_dev_predictor": mx, "patient_dev_outcome": my}
+    else:
+        new = {
+            "trait_predictor": mx + post[vocab.INTERCEPT_PREDICTOR].values[..., None],
+            "trait_outcome": my + post[vocab.INTERCEPT_OUTCOME].values[..., None],
+        }
+    for name, val in new.items():
+        post[name] = xr.DataArray(val, dims=dims, coords=coords)
+    sampled = build_model(data, replace(spec, traits="sampled"))
+    derived = [d.name for d in sampled.deterministics]
+    if derived:
+        extra = pm.compute_deterministics(post, var_names=derived, model=sampled, progressbar=False)
+        post = post.assign({k: extra[k] for k in derived})
+    idata["posterior"] = xr.DataTree(post)
+    if log_likelihood:
+        pm.compute_log_likelihood(idata, model=sampled, progressbar=False)
+    return idata
+
+
 def fit(
     data: SessionData,
     spec: ModelSpec | None = None,
@@ -211,6 +266,7 @@ def fit(
     sampler: str = "nutpie",
     progressbar: bool = True,
     cores: int | None = None,
+    log_likelihood: bool = True,
 ) -> FitResult:
     """Sample the joint trait/state model.
 
@@ -228,6 +284,11 @@ def fit(
         ``"nutpie"`` (default) or ``"pymc"``.
     progressbar
         Show sampling progress.
+    cores
+        Chains run in parallel on this many cores (default: up to 2).
+    log_likelihood
+        Store the pointwise log-likelihood of every observed cell (needed for LOO and
+        :func:`bayes_alliance.comparison.compare`); it takes draws x cells x 2 numbers.
 
     Returns
     -------
@@ -242,6 +303,7 @@ def fit(
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     model = build_model(data, spec)
+    t0 = time.perf_counter()
     idata = pm.sample(
         draws=draws,
         tune=tune,
@@ -253,7 +315,13 @@ def fit(
         progressbar=progressbar,
         compute_convergence_checks=False,
     )
-    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    timing = {"sample_s": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    if spec.traits == "integrated":
+        idata = complete_posterior(idata, data, spec, random_seed, log_likelihood)
+    elif log_likelihood:
+        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    timing["posthoc_s"] = time.perf_counter() - t0
     provenance = {
         "random_seed": random_seed,
         "draws": draws,
@@ -265,6 +333,7 @@ def fit(
         "spec": spec.to_dict(),
         "roles": asdict(data.roles),
         "data_description": data.describe(),
+        "timing": timing,
     }
     conv = diagnostics.check_convergence(idata, spec.free_parameters())
     if not conv.ok:

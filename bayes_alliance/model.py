@@ -9,16 +9,17 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
 
 with ``Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]``, ``phi_yx[i] = phi_yx + c[j] + d[i] +
 lambda' z_i``, and ``B0`` the identity unless a same-session (lag-0) path is requested (then Sigma
-is diagonal). The latent means M are parameters (latent person-mean centring): the observed mean
-never enters. Random effects are non-centred. ``mu(t)`` is one intercept or one per session.
+is diagonal). The latent means M are latent (latent person-mean centring): the observed mean never
+enters. Random effects are non-centred. ``mu(t)`` is one intercept or one per session.
 
-Likelihood. In reduced form ``w_t = Phi*_i w_(t-1) + u_t``, ``u ~ MVN(0, Sigma*)``, each session
-contributes ``p(x_t | past) p(y_t | x_t, past)`` (both normal); the first session of a patient uses
-the stationary covariance S_i (``S = Phi* S Phi*' + Sigma*``, solved entry-wise) or a free one.
-Cells inside a patient's series that are missing (a skipped session, a missing rating) are free
-parameters with the same conditional density, so a predictor missing at the lag is imputed, not
-dropped. Observed cells are observed variables ``predictor`` and ``outcome`` (so PyMC records
-their pointwise log-likelihood); the missing cells' density enters as a potential.
+Likelihood. In reduced form ``w_t = Phi*_i w_(t-1) + u_t``, ``u ~ MVN(0, Sigma*)``; the first
+session of a patient uses the stationary covariance S_i (``S = Phi* S Phi*' + Sigma*``, solved
+entry-wise) or a free one. Cells inside a patient's series that are missing (a skipped session, a
+missing rating) are free parameters with the same density, so a predictor missing at the lag is
+imputed, not dropped. By default (``traits="integrated"``) the latent means are integrated out of
+each patient's completed series in closed form (:mod:`bayes_alliance.marginal`) and drawn after
+sampling; with ``traits="sampled"`` they are parameters and each session contributes
+``p(x_t | past) p(y_t | x_t, past)`` (see :mod:`bayes_alliance.likelihood`).
 
 References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Hamaker,
 Kuiper & Grasman (2015), Psych Methods 20:102 (RI-CLPM); Luedtke et al. (2008), Psych Methods
@@ -36,6 +37,13 @@ import pytensor.tensor as pt
 
 from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
+from bayes_alliance.likelihood import (
+    CellIndex,
+    Dynamics,
+    GridIndex,
+    conditional_likelihood,
+    integrated_likelihood,
+)
 from bayes_alliance.spec import ModelSpec
 
 v = vocab
@@ -141,32 +149,6 @@ def stationary_entries(
     return det1 / det, det2 / det, det3 / det
 
 
-@dataclass(frozen=True)
-class GridIndex:
-    """Integer index arrays over the grid, computed once from the data."""
-
-    first: np.ndarray  # bool (P, S): a patient's first cell
-    inside: np.ndarray  # bool (P, S): between first and last row
-    miss_x: tuple[np.ndarray, np.ndarray]  # inside the series, x missing
-    miss_y: tuple[np.ndarray, np.ndarray]
-    obs_x: tuple[np.ndarray, np.ndarray]
-    obs_y: tuple[np.ndarray, np.ndarray]
-
-    @classmethod
-    def of(cls, data: SessionData) -> GridIndex:
-        inside = data.in_series
-        first = np.zeros_like(inside)
-        first[np.arange(data.n_patients), data.first] = True
-        return cls(
-            first=first,
-            inside=inside,
-            miss_x=np.nonzero(inside & ~data.observed_x),
-            miss_y=np.nonzero(inside & ~data.observed_y),
-            obs_x=np.nonzero(data.observed_x),
-            obs_y=np.nonzero(data.observed_y),
-        )
-
-
 def _moderator_matrix(data: SessionData, names: tuple[str, ...]) -> np.ndarray:
     missing = [c for c in names if c not in data.covariates.columns]
     if missing:
@@ -184,7 +166,9 @@ def _moderator_matrix(data: SessionData, names: tuple[str, ...]) -> np.ndarray:
     return z - z.mean(axis=0)
 
 
-def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
+def build_model(
+    data: SessionData, spec: ModelSpec | None = None, *, posthoc: bool = False
+) -> pm.Model:
     """Build the joint trait/state model for ``data``; nothing is sampled.
 
     Parameters
@@ -193,14 +177,20 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         Validated session data.
     spec
         Model options (default: three-level bivariate model with fixed slopes; two-level when the
-        data have no therapist column).
+        data have no therapist column). ``spec.traits`` chooses how the latent means enter:
+        ``"integrated"`` (default; integrated out in closed form, data as ``pm.Data`` containers)
+        or ``"sampled"`` (parameters of the sampler, with pointwise log-likelihood per cell).
+    posthoc
+        Integrated model only: add the conditional posterior moments of each patient's latent
+        mean as deterministics ``trait_posterior_*`` (used to draw them after sampling).
 
     Returns
     -------
     pymc.Model
-        Named scalar parameters as in :data:`bayes_alliance.vocab.NAMED_PARAMETERS`; latent means
-        ``trait_predictor`` / ``trait_outcome`` (dim ``patient``); states ``state_predictor`` /
-        ``state_outcome`` (``patient``, ``session``) when ``spec.store_states``.
+        Named scalar parameters as in :data:`bayes_alliance.vocab.NAMED_PARAMETERS`. Sampled
+        traits: latent means ``trait_predictor`` / ``trait_outcome`` (dim ``patient``) and states
+        ``state_predictor`` / ``state_outcome`` (``patient``, ``session``) when
+        ``spec.store_states``.
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     if spec.therapist_level and data.therapists is None:
@@ -209,10 +199,12 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         raise ValueError(
             "crossed therapist data need therapist_level=False (crossed levels are not modelled yet)"
         )
+    integrated = spec.traits == "integrated"
     scale = DataScale.of(data)
+    loc = (scale.mean_x, scale.mean_y)
     priors = default_priors(spec, scale)
     idx = GridIndex.of(data)
-    n_pat, n_ses = data.x.shape
+    n_pat = data.n_patients
     coords: dict[str, Any] = {k: val for k, val in data.coords.items() if k != v.THERAPIST}
     if spec.therapist_level:
         coords[v.THERAPIST] = data.coords[v.THERAPIST]
@@ -220,27 +212,35 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         coords["moderator"] = list(spec.moderators)
     coords["missing_predictor_cell"] = np.arange(len(idx.miss_x[0]))
     coords["missing_outcome_cell"] = np.arange(len(idx.miss_y[0]))
-    coords["observed_predictor_cell"] = np.arange(len(idx.obs_x[0]))
-    coords["observed_outcome_cell"] = np.arange(len(idx.obs_y[0]))
+    if not integrated:
+        coords["observed_predictor_cell"] = np.arange(len(idx.obs_x[0]))
+        coords["observed_outcome_cell"] = np.arange(len(idx.obs_y[0]))
     free = set(spec.free_parameters())
 
     def param(name: str, default: float = 0.0, **kw: Any) -> Any:
         return _rv(name, priors[name], **kw) if name in free else pt.constant(default)
 
+    def patient_data(name: str, value: np.ndarray) -> Any:
+        # Containers in the integrated model, so that new data can be swapped in.
+        return pm.Data(name, value) if integrated else pt.as_tensor(value)
+
     with pm.Model(coords=coords) as model:
-        # --- traits: latent means -------------------------------------------------------
-        # Therapist deviations are non-centred. Patient latent means are centred: with several
-        # sessions per patient they are well informed by the data, where a centred form mixes
-        # better: on the example data (2 x 1000 draws) the bulk ESS of sd_patient_outcome rose
-        # from 593 to 1480 and that of trait_effect_therapist from 27-62 to 155.
+        cells: dict[str, Any] = {}
+        n_sym: Any = n_pat
+        if integrated:
+            cells = {k: pm.Data(k, val) for k, val in CellIndex.of(data).containers().items()}
+            n_sym = cells["patient_first_cell"].shape[0]
+        tj: Any = None
+        # --- traits: latent means M = mu + therapist part + patient part -------------------
         sd_px = param(v.SD_PATIENT_PREDICTOR)
         sd_py = param(v.SD_PATIENT_OUTCOME)
         beta_p = param(v.TRAIT_EFFECT_PATIENT)
-        top_x: Any = pt.zeros(n_pat)
-        top_y: Any = pt.zeros(n_pat)
+        top_x: Any = pt.zeros(n_sym)
+        top_y: Any = pt.zeros(n_sym)
         if spec.therapist_level:
             assert data.patient_therapist is not None
-            tj = data.patient_therapist
+            tj = patient_data("patient_therapist", data.patient_therapist)
+            # Therapist deviations are non-centred.
             a_x = param(v.SD_THERAPIST_PREDICTOR) * pm.Normal(
                 "therapist_dev_predictor_raw", 0, 1, dims=v.THERAPIST
             )
@@ -250,11 +250,55 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             beta_t = param(v.TRAIT_EFFECT_THERAPIST)
             top_x = a_x[tj]
             top_y = a_y[tj] + beta_t * a_x[tj]
-        # The latent means are centred on the intercept too, so the intercept is a hierarchical
-        # mean rather than a location traded off against the sum of the deviations.
         if spec.session_means:
             mu_x = _rv("session_mean_predictor", priors["session_mean_predictor"], dims=v.SESSION)
             mu_y = _rv("session_mean_outcome", priors["session_mean_outcome"], dims=v.SESSION)
+        else:
+            mu_x = param(v.INTERCEPT_PREDICTOR)
+            mu_y = param(v.INTERCEPT_OUTCOME)
+        t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
+        s_x: Any = 0.0
+        s_y: Any = 0.0
+        if spec.trend:
+            s_x = param(v.TREND_PREDICTOR) + param(v.SD_TREND_PREDICTOR) * pm.Normal(
+                "trend_predictor_raw", 0, 1, dims=v.PATIENT
+            )
+            s_y = param(v.TREND_OUTCOME) + param(v.SD_TREND_OUTCOME) * pm.Normal(
+                "trend_outcome_raw", 0, 1, dims=v.PATIENT
+            )
+
+        dyn = _dynamics(spec, priors, param, n_sym, tj, patient_data, data)
+
+        if integrated:
+
+            def known(mu: Any, slope: Any) -> Any:
+                def f(p: Any, s: Any) -> Any:
+                    out = mu[s] if spec.session_means else mu
+                    return out + slope[p] * t[s] if spec.trend else out
+
+                return f
+
+            var_px = sd_px**2
+            tau = (var_px, beta_p * var_px, beta_p**2 * var_px + sd_py**2)
+            integrated_likelihood(
+                cells,
+                (len(idx.miss_x[0]), len(idx.miss_y[0])),
+                known(mu_x, s_x),
+                known(mu_y, s_y),
+                dyn,
+                (top_x, top_y),
+                tau,
+                loc,
+                posthoc,
+            )
+            return model
+
+        # Sampled traits. Patient latent means are centred (on the intercept plus the therapist
+        # part): with several sessions per patient they are well informed by the data, where a
+        # centred form mixes better: on the example data (2 x 1000 draws) the bulk ESS of
+        # sd_patient_outcome rose from 593 to 1480 and that of trait_effect_therapist from 27-62
+        # to 155 against a non-centred form.
+        if spec.session_means:
             dev_x = pm.Normal("patient_dev_predictor", top_x, sd_px, dims=v.PATIENT)
             dev_y = pm.Normal(
                 "patient_dev_outcome", top_y + beta_p * (dev_x - top_x), sd_py, dims=v.PATIENT
@@ -264,8 +308,6 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             m_x = mu_x[None, :] + dev_x[:, None]
             m_y = mu_y[None, :] + dev_y[:, None]
         else:
-            mu_x = param(v.INTERCEPT_PREDICTOR)
-            mu_y = param(v.INTERCEPT_OUTCOME)
             trait_x = pm.Normal("trait_predictor", mu_x + top_x, sd_px, dims=v.PATIENT)
             trait_y = pm.Normal(
                 "trait_outcome",
@@ -276,140 +318,68 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             m_x = trait_x[:, None]
             m_y = trait_y[:, None]
         if spec.trend:
-            t = (data.sessions - data.sessions[0]).astype(float)[None, :]
-            s_x = param(v.TREND_PREDICTOR) + param(v.SD_TREND_PREDICTOR) * pm.Normal(
-                "trend_predictor_raw", 0, 1, dims=v.PATIENT
-            )
-            s_y = param(v.TREND_OUTCOME) + param(v.SD_TREND_OUTCOME) * pm.Normal(
-                "trend_outcome_raw", 0, 1, dims=v.PATIENT
-            )
-            m_x = m_x + s_x[:, None] * t
-            m_y = m_y + s_y[:, None] * t
-
-        # --- dynamics ----------------------------------------------------------------
-        phi_xx = param(v.PREDICTOR_AUTOREGRESSION)
-        phi_xy = param(v.REVERSE_STATE_EFFECT)
-        phi_yy = param(v.OUTCOME_AUTOREGRESSION)
-        phi_yx: Any = param(v.STATE_EFFECT)
-        varying = bool(spec.random_slopes or spec.moderators)
-        if v.PATIENT in spec.random_slopes:
-            phi_yx = phi_yx + param(v.SD_STATE_EFFECT_PATIENT) * pm.Normal(
-                "state_effect_patient_raw", 0, 1, dims=v.PATIENT
-            )
-        if v.THERAPIST in spec.random_slopes:
-            assert data.patient_therapist is not None
-            c = param(v.SD_STATE_EFFECT_THERAPIST) * pm.Normal(
-                "state_effect_therapist_raw", 0, 1, dims=v.THERAPIST
-            )
-            phi_yx = phi_yx + c[data.patient_therapist]
-        if spec.moderators:
-            z = _moderator_matrix(data, spec.moderators)
-            lam = _rv(v.MODERATOR_EFFECT, priors[v.MODERATOR_EFFECT], dims="moderator")
-            phi_yx = phi_yx + pt.dot(pt.as_tensor(z), lam)
-        if varying:
-            phi_yx = pt.ones(n_pat) * phi_yx
-            pm.Deterministic("state_effect_by_patient", phi_yx, dims=v.PATIENT)
-        sd_ex = param(v.INNOVATION_SD_PREDICTOR)
-        sd_ey = param(v.INNOVATION_SD_OUTCOME)
-        rho = param(v.INNOVATION_CORR)
-        # Reduced form: w_t = Phi* w_(t-1) + u_t with Cov(u) = Sigma*.
-        a, b, c_, d = phi_xx, phi_xy, phi_yx, phi_yy
-        s11, s22 = sd_ex**2, sd_ey**2
-        s12 = rho * sd_ex * sd_ey
-        if spec.same_session == "predictor_to_outcome":
-            beta0 = param(v.SAME_SESSION_EFFECT)
-            c_, d = c_ + beta0 * a, d + beta0 * b
-            s12, s22 = beta0 * s11, s22 + beta0**2 * s11
-        elif spec.same_session == "outcome_to_predictor":
-            beta0 = param(v.SAME_SESSION_EFFECT)
-            a, b = a + beta0 * c_, b + beta0 * d
-            s11, s12 = s11 + beta0**2 * s22, beta0 * s22
-        # Stationarity of Phi*: both eigenvalues inside the unit circle (|det| < 1, |tr| < 1 + det).
-        tr, det = a + d, a * d - b * c_
-        stationary = pt.all(pt.lt(pt.abs(det), 1.0) & pt.lt(pt.abs(tr), 1.0 + det))
-        pm.Potential("stationarity", pt.switch(stationary, 0.0, -np.inf))
-        if spec.first_session == "stationary":
-            f11, f12, f22 = stationary_entries(a, b, c_, d, s11, s12, s22)
-        else:
-            fx = _rv("first_sd_predictor", priors["first_sd_predictor"])
-            fy = _rv("first_sd_outcome", priors["first_sd_outcome"])
-            f11, f22 = fx**2, fy**2
-            f12 = _rv("first_corr", priors["first_corr"]) * fx * fy
-
-        # --- grid values: observed, with missing cells inside each series as parameters ----------
-        zx0 = np.where(idx.inside & data.observed_x, data.x, 0.0)
-        zy0 = np.where(idx.inside & data.observed_y, data.y, 0.0)
-        zx: Any = pt.as_tensor(zx0)
-        zy: Any = pt.as_tensor(zy0)
-        if len(idx.miss_x[0]):
-            # Offsets from the data mean, so the default start (0) is a plausible value.
-            miss_x = pm.Flat("missing_predictor_offset", dims="missing_predictor_cell")
-            zx = pt.set_subtensor(
-                zx.ravel()[np.ravel_multi_index(idx.miss_x, zx0.shape)], scale.mean_x + miss_x
-            ).reshape(zx0.shape)
-        if len(idx.miss_y[0]):
-            miss_y = pm.Flat("missing_outcome_offset", dims="missing_outcome_cell")
-            zy = pt.set_subtensor(
-                zy.ravel()[np.ravel_multi_index(idx.miss_y, zy0.shape)], scale.mean_y + miss_y
-            ).reshape(zy0.shape)
-        wx = zx - m_x
-        wy = zy - m_y
-        if spec.store_states:
-            inside = pt.as_tensor(idx.inside)
-            pm.Deterministic(
-                "state_predictor", pt.switch(inside, wx, np.nan), dims=(v.PATIENT, v.SESSION)
-            )
-            pm.Deterministic(
-                "state_outcome", pt.switch(inside, wy, np.nan), dims=(v.PATIENT, v.SESSION)
-            )
-
-        # --- conditional moments of every cell: x_t | past, then y_t | x_t, past -----------------
-        # Cells are picked from the raveled grid with 1-D integer indexes: their gradients are
-        # 1-D scatter-adds, much cheaper than those of 2-D fancy indexing.
-        def flat(g: Any, cells: tuple[np.ndarray, np.ndarray]) -> Any:
-            return g.ravel()[np.ravel_multi_index(cells, (n_pat, n_ses))]
-
-        def col(val: Any) -> Any:  # per-patient vector -> (P, 1); scalar unchanged
-            return val[:, None] if varying and getattr(val, "ndim", 0) == 1 else val
-
-        wx_prev = pt.concatenate([pt.zeros((n_pat, 1)), wx[:, :-1]], axis=1)
-        wy_prev = pt.concatenate([pt.zeros((n_pat, 1)), wy[:, :-1]], axis=1)
-        first = pt.as_tensor(idx.first)
-        lag_x = pt.switch(first, 0.0, col(a) * wx_prev + col(b) * wy_prev)
-        lag_y = pt.switch(first, 0.0, col(c_) * wx_prev + col(d) * wy_prev)
-        v_x = pt.switch(first, col(f11), col(s11))
-        c_xy = pt.switch(first, col(f12), col(s12))
-        v_y = pt.switch(first, col(f22), col(s22))
-        k = c_xy / v_x
-        mean_x = m_x + lag_x
-        sd_x = pt.sqrt(v_x) * pt.ones((n_pat, n_ses))
-        mean_y = m_y + lag_y + k * (wx - lag_x)
-        sd_y = pt.sqrt(v_y - k * c_xy) * pt.ones((n_pat, n_ses))
-
-        pm.Normal(
-            v.PREDICTOR,
-            mu=flat(mean_x, idx.obs_x),
-            sigma=flat(sd_x, idx.obs_x),
-            observed=data.x[idx.obs_x],
-            dims="observed_predictor_cell",
-        )
-        pm.Normal(
-            v.OUTCOME,
-            mu=flat(mean_y, idx.obs_y),
-            sigma=flat(sd_y, idx.obs_y),
-            observed=data.y[idx.obs_y],
-            dims="observed_outcome_cell",
-        )
-        missing_logp = pt.constant(0.0)
-        if len(idx.miss_x[0]):
-            missing_logp += pm.logp(
-                pm.Normal.dist(flat(mean_x, idx.miss_x), flat(sd_x, idx.miss_x)),
-                flat(zx, idx.miss_x),
-            ).sum()
-        if len(idx.miss_y[0]):
-            missing_logp += pm.logp(
-                pm.Normal.dist(flat(mean_y, idx.miss_y), flat(sd_y, idx.miss_y)),
-                flat(zy, idx.miss_y),
-            ).sum()
-        pm.Potential("missing_cells", missing_logp)
+            m_x = m_x + s_x[:, None] * t[None, :]
+            m_y = m_y + s_y[:, None] * t[None, :]
+        if dyn.varying:
+            pm.Deterministic("state_effect_by_patient", dyn.phi[2], dims=v.PATIENT)
+        conditional_likelihood(data, idx, m_x, m_y, dyn, loc, spec.store_states)
     return model
+
+
+def _dynamics(
+    spec: ModelSpec,
+    priors: dict[str, dict[str, Any]],
+    param: Any,
+    n_pat: Any,
+    tj: Any,
+    patient_data: Any,
+    data: SessionData,
+) -> Dynamics:
+    """Lag matrix, innovation and first-session covariances in reduced form (adds their RVs)."""
+    phi_xx = param(v.PREDICTOR_AUTOREGRESSION)
+    phi_xy = param(v.REVERSE_STATE_EFFECT)
+    phi_yy = param(v.OUTCOME_AUTOREGRESSION)
+    phi_yx: Any = param(v.STATE_EFFECT)
+    varying = bool(spec.random_slopes or spec.moderators)
+    if v.PATIENT in spec.random_slopes:
+        phi_yx = phi_yx + param(v.SD_STATE_EFFECT_PATIENT) * pm.Normal(
+            "state_effect_patient_raw", 0, 1, dims=v.PATIENT
+        )
+    if v.THERAPIST in spec.random_slopes:
+        c = param(v.SD_STATE_EFFECT_THERAPIST) * pm.Normal(
+            "state_effect_therapist_raw", 0, 1, dims=v.THERAPIST
+        )
+        phi_yx = phi_yx + c[tj]
+    if spec.moderators:
+        z = patient_data("moderator_values", _moderator_matrix(data, spec.moderators))
+        lam = _rv(v.MODERATOR_EFFECT, priors[v.MODERATOR_EFFECT], dims="moderator")
+        phi_yx = phi_yx + pt.dot(z, lam)
+    if varying:
+        phi_yx = pt.ones(n_pat) * phi_yx
+    sd_ex = param(v.INNOVATION_SD_PREDICTOR)
+    sd_ey = param(v.INNOVATION_SD_OUTCOME)
+    rho = param(v.INNOVATION_CORR)
+    # Reduced form: w_t = Phi* w_(t-1) + u_t with Cov(u) = Sigma*.
+    a, b, c_, d = phi_xx, phi_xy, phi_yx, phi_yy
+    s11, s22 = sd_ex**2, sd_ey**2
+    s12 = rho * sd_ex * sd_ey
+    if spec.same_session == "predictor_to_outcome":
+        beta0 = param(v.SAME_SESSION_EFFECT)
+        c_, d = c_ + beta0 * a, d + beta0 * b
+        s12, s22 = beta0 * s11, s22 + beta0**2 * s11
+    elif spec.same_session == "outcome_to_predictor":
+        beta0 = param(v.SAME_SESSION_EFFECT)
+        a, b = a + beta0 * c_, b + beta0 * d
+        s11, s12 = s11 + beta0**2 * s22, beta0 * s22
+    # Stationarity of Phi*: both eigenvalues inside the unit circle (|det| < 1, |tr| < 1 + det).
+    tr, det = a + d, a * d - b * c_
+    stationary = pt.all(pt.lt(pt.abs(det), 1.0) & pt.lt(pt.abs(tr), 1.0 + det))
+    pm.Potential("stationarity", pt.switch(stationary, 0.0, -np.inf))
+    if spec.first_session == "stationary":
+        f11, f12, f22 = stationary_entries(a, b, c_, d, s11, s12, s22)
+    else:
+        fx = _rv("first_sd_predictor", priors["first_sd_predictor"])
+        fy = _rv("first_sd_outcome", priors["first_sd_outcome"])
+        f11, f22 = fx**2, fy**2
+        f12 = _rv("first_corr", priors["first_corr"]) * fx * fy
+    return Dynamics((a, b, c_, d), (s11, s12, s22), (f11, f12, f22), varying)

@@ -16,6 +16,7 @@ EQUATIONS = ("bivariate", "outcome")
 SAME_SESSION = ("none", "predictor_to_outcome", "outcome_to_predictor")
 FIRST_SESSION = ("stationary", "free")
 DYNAMICS = ("var1", "none")
+TRAITS = ("integrated", "sampled")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
 # Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
 PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,11 @@ class ModelSpec:
         Overrides by parameter name: ``{"state_effect": {"dist": "Normal", "mu": 0, "sigma": 0.3}}``.
     store_states
         Keep the per-session latent states (patient x session) in the posterior.
+    traits
+        How the latent means (traits) are estimated. ``"integrated"`` (default): integrated out of
+        each patient's series in closed form, then drawn from their conditional posterior after
+        sampling (exact; far fewer parameters for the sampler; a compiled model can be refitted
+        to new data). ``"sampled"``: parameters of the sampler alongside the rest.
     dynamics
         ``"var1"`` (default): lagged within-person dynamics. ``"none"``: no lags, for
         cross-sectional clusters (e.g. pupils in schools); the within effect is then the
@@ -84,6 +90,7 @@ class ModelSpec:
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
     store_states: bool = True
     dynamics: str = "var1"
+    traits: str = "integrated"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
@@ -94,6 +101,7 @@ class ModelSpec:
             ("same_session", self.same_session, SAME_SESSION),
             ("first_session", self.first_session, FIRST_SESSION),
             ("dynamics", self.dynamics, DYNAMICS),
+            ("traits", self.traits, TRAITS),
         ):
             if value not in allowed:
                 errs.append(

@@ -72,7 +72,12 @@ def _transformed_point(model, natural: dict[str, np.ndarray | float]) -> dict[st
     return point
 
 
-def _dense_loglik(data, m_x, m_y, phi_star, sig_star, first_cov) -> float:
+def _dense_loglik(data, m_x, m_y, phi_star, sig_star, first_cov, tau=None) -> float:
+    """Sum over patients of the dense Gaussian log density of (x, y) minus the means.
+
+    With ``tau`` (2x2) the latent mean is integrated out: every pair of cells gets ``tau`` added
+    to its covariance block, and ``m_x`` / ``m_y`` are the prior means of the traits.
+    """
     total = 0.0
     for i in range(data.n_patients):
         cols = np.arange(data.first[i], data.last[i] + 1)
@@ -88,6 +93,8 @@ def _dense_loglik(data, m_x, m_y, phi_star, sig_star, first_cov) -> float:
                 block = np.linalg.matrix_power(ph, t - s) @ var[s]
                 cov[2 * t : 2 * t + 2, 2 * s : 2 * s + 2] = block
                 cov[2 * s : 2 * s + 2, 2 * t : 2 * t + 2] = block.T
+        if tau is not None:
+            cov = cov + np.kron(np.ones((n, n)), tau)
         w = np.column_stack([data.x[i, cols] - m_x[i], data.y[i, cols] - m_y[i]]).ravel()
         total += stats.multivariate_normal(np.zeros(2 * n), cov).logpdf(w)
     return total
@@ -105,9 +112,11 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("traits", ["sampled", "integrated"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_model_loglik_equals_dense_gaussian(tiny, case):
+def test_model_loglik_equals_dense_gaussian(tiny, case, traits):
     spec, _ = CASES[case]
+    spec = ModelSpec(**{**spec.to_dict(), "traits": traits})
     model = build_model(tiny, spec)
     rng = np.random.default_rng(3)
     nat: dict[str, object] = {
@@ -137,7 +146,10 @@ def test_model_loglik_equals_dense_gaussian(tiny, case):
     nat["missing_predictor_offset"] = rng.normal(0, 0.3, n_mx)
     nat["missing_outcome_offset"] = rng.normal(0, 0.3, n_my)
     point = _transformed_point(model, nat)
-    terms = [model["predictor"], model["outcome"], model["missing_cells"]]
+    if traits == "sampled":
+        terms = [model["predictor"], model["outcome"], model["missing_cells"]]
+    else:
+        terms = [model["integrated_series"]]
     ours = float(
         model.compile_fn(model.logp(vars=terms), inputs=model.value_vars, on_unused_input="ignore")(
             point
@@ -172,7 +184,15 @@ def test_model_loglik_equals_dense_gaussian(tiny, case):
         if spec.first_session == "free"
         else moments.stationary_cov(phi_star, sig_star)
     )
-    ref = _dense_loglik(completed, m_x, m_y, phi_star, sig_star, first)
+    if traits == "sampled":
+        ref = _dense_loglik(completed, m_x, m_y, phi_star, sig_star, first)
+    else:
+        # Traits integrated out: prior means are the intercepts (two-level data), covariance
+        # from sd_patient_* = 1 and trait_effect_patient = -0.4.
+        tau = np.array([[1.0, -0.4], [-0.4, 0.16 + 1.0]])
+        ref = _dense_loglik(
+            completed, np.full(3, 3.0), np.full(3, 1.0), phi_star, sig_star, first, tau
+        )
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 

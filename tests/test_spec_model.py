@@ -46,6 +46,11 @@ def test_default_three_level_model_names(data):
     spec = ModelSpec()
     named = set(spec.free_parameters())
     assert named - {"trait_effect_therapist"} <= free_names(m) | set(m.named_vars)
+    # Integrated traits: the latent means are not parameters of the sampler.
+    assert "missing_predictor_offset" in free_names(m)
+    assert not {"trait_predictor", "trait_outcome"} & set(m.named_vars)
+    assert "integrated_series" in m.named_vars
+    m = build_model(data, ModelSpec(traits="sampled"))
     assert {"trait_predictor", "trait_outcome", "missing_predictor_offset"} <= free_names(m)
     assert {"state_predictor", "state_outcome"} <= set(m.named_vars)
     assert m.named_vars_to_dims["state_outcome"] == ("patient", "session")
@@ -93,9 +98,12 @@ def test_default_three_level_model_names(data):
         ),
     ],
 )
-def test_options_switch_parts_on_and_off(data, spec, present, absent):
-    m = build_model(data, spec)
+@pytest.mark.parametrize("traits", ["integrated", "sampled"])
+def test_options_switch_parts_on_and_off(data, spec, present, absent, traits):
+    m = build_model(data, ModelSpec(**{**spec.to_dict(), "traits": traits}))
     names = set(m.named_vars)
+    if traits == "integrated":  # per-patient quantities are computed after sampling
+        present = present - {"state_effect_by_patient"}
     assert present <= names, present - names
     assert not (absent & names), absent & names
     for p in spec.free_parameters():
