@@ -202,6 +202,26 @@ def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
         )
 
 
+def provenance_of(
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    settings: dict[str, Any],
+    timing: dict[str, float],
+) -> dict[str, Any]:
+    """What a saved result records: seed, sampler settings, versions, data hash, spec, timing."""
+    return {
+        "random_seed": random_seed,
+        **settings,
+        "versions": _versions(),
+        "data_hash": data.data_hash,
+        "spec": spec.to_dict(),
+        "roles": asdict(data.roles),
+        "data_description": data.describe(),
+        "timing": timing,
+    }
+
+
 _TRAIT_MOMENTS = tuple(
     f"trait_posterior_{n}"
     for n in ("mean_predictor", "mean_outcome", "var_predictor", "cov", "var_outcome")
@@ -322,19 +342,8 @@ def fit(
     elif log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     timing["posthoc_s"] = time.perf_counter() - t0
-    provenance = {
-        "random_seed": random_seed,
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "sampler": sampler,
-        "versions": _versions(),
-        "data_hash": data.data_hash,
-        "spec": spec.to_dict(),
-        "roles": asdict(data.roles),
-        "data_description": data.describe(),
-        "timing": timing,
-    }
+    settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler}
+    provenance = provenance_of(data, spec, random_seed, settings, timing)
     conv = diagnostics.check_convergence(idata, spec.free_parameters())
     if not conv.ok:
         warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)

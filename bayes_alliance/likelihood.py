@@ -132,7 +132,7 @@ def integrated_likelihood(
     dyn: Dynamics,
     m0: tuple[Any, Any],
     tau: tuple[Any, Any, Any],
-    loc: tuple[float, float],
+    loc: tuple[Any, Any],
     posthoc: bool = False,
 ) -> None:
     """Add the closed-form marginal likelihood (latent means integrated out) to the model.
@@ -200,7 +200,7 @@ def conditional_likelihood(
     m_x: Any,
     m_y: Any,
     dyn: Dynamics,
-    loc: tuple[float, float],
+    loc: tuple[Any, Any],
     store_states: bool,
 ) -> None:
     """Add the likelihood given the latent means ``m_x``, ``m_y`` ((P, 1) or (P, S)) to the model."""

@@ -28,7 +28,7 @@ Kuiper & Grasman (2015), Psych Methods 20:102 (RI-CLPM); Luedtke et al. (2008), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -200,9 +200,8 @@ def build_model(
             "crossed therapist data need therapist_level=False (crossed levels are not modelled yet)"
         )
     integrated = spec.traits == "integrated"
-    scale = DataScale.of(data)
-    loc = (scale.mean_x, scale.mean_y)
-    priors = default_priors(spec, scale)
+    scale: Any = DataScale.of(data)
+    vocab.check_names(spec.priors, spec.prior_names(), "parameter in priors")
     idx = GridIndex.of(data)
     n_pat = data.n_patients
     coords: dict[str, Any] = {k: val for k, val in data.coords.items() if k != v.THERAPIST}
@@ -225,6 +224,14 @@ def build_model(
         return pm.Data(name, value) if integrated else pt.as_tensor(value)
 
     with pm.Model(coords=coords) as model:
+        if integrated:
+            # The data's location and scale set the default priors; as containers they follow
+            # the data when a compiled model is refitted.
+            scale = DataScale(
+                *(pm.Data(f"data_{k}", val) for k, val in asdict(DataScale.of(data)).items())
+            )
+        loc = (scale.mean_x, scale.mean_y)
+        priors = default_priors(spec, scale)
         cells: dict[str, Any] = {}
         n_sym: Any = n_pat
         if integrated:
