@@ -245,11 +245,15 @@ def complete_posterior(
     means, are then computed from it. Seeded by ``random_seed``.
     """
     post = idata.posterior.to_dataset()
+    # Explicit NUMBA mode: 1.4 s for these functions with a cold cache, against 5.9 s in the
+    # default mode and 4.1 s uncompiled (FAST_COMPILE), at 50 patients x 10 sessions.
+    ck = {"compile_kwargs": {"mode": "NUMBA"}}
     moments = pm.compute_deterministics(
         post,
         var_names=list(_TRAIT_MOMENTS),
         model=build_model(data, spec, posthoc=True),
         progressbar=False,
+        **ck,
     )
     rng = np.random.default_rng([random_seed, 20261126])
     mx, my = draw_means(tuple(moments[n].values for n in _TRAIT_MOMENTS), rng)
@@ -267,11 +271,13 @@ def complete_posterior(
     sampled = build_model(data, replace(spec, traits="sampled"))
     derived = [d.name for d in sampled.deterministics]
     if derived:
-        extra = pm.compute_deterministics(post, var_names=derived, model=sampled, progressbar=False)
+        extra = pm.compute_deterministics(
+            post, var_names=derived, model=sampled, progressbar=False, **ck
+        )
         post = post.assign({k: extra[k] for k in derived})
     idata["posterior"] = xr.DataTree(post)
     if log_likelihood:
-        pm.compute_log_likelihood(idata, model=sampled, progressbar=False)
+        pm.compute_log_likelihood(idata, model=sampled, progressbar=False, **ck)
     return idata
 
 

@@ -54,53 +54,145 @@ class GridIndex:
 
 
 @dataclass(frozen=True)
-class CellIndex:
-    """The cells inside each series, flattened patient by patient (session order within).
+class SeriesGrid:
+    """The patient x session grid as the integrated likelihood uses it (all float masks).
 
-    ``miss_x`` / ``miss_y`` are positions among the cells, in the order of the imputation
-    parameters (that of :class:`GridIndex`).
+    ``miss_x`` / ``miss_y`` index the raveled grid, in the order of the imputation parameters
+    (that of :class:`GridIndex`). ``transition[:, t-1]`` is 1 where cells t-1 and t both lie in
+    the patient's series. Dense masked arrays with sums along the session axis avoid scatter and
+    gather operations, which dominate a gradient's cost on a GPU and cost more on a CPU too.
     """
 
-    patient: np.ndarray  # (C,) patient code of each cell
-    session: np.ndarray  # (C,) session column of each cell
-    x: np.ndarray  # (C,) values, 0 where missing
+    x: np.ndarray  # (P, S) values, 0 where missing or outside the series
     y: np.ndarray
     miss_x: np.ndarray
     miss_y: np.ndarray
-    first: np.ndarray  # (P,) position of each patient's first cell
+    first: np.ndarray  # (P, S) 1 at each patient's first cell
+    transition: np.ndarray  # (P, S - 1)
     n_trans: np.ndarray  # (P,) transitions per patient
 
     @classmethod
-    def of(cls, data: SessionData) -> CellIndex:
+    def of(cls, data: SessionData) -> SeriesGrid:
         inside = data.in_series
-        pat, ses = np.nonzero(inside)
-        obs_x = data.observed_x[pat, ses]
-        obs_y = data.observed_y[pat, ses]
-        counts = inside.sum(axis=1)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        idx = GridIndex.of(data)
+        trans = inside[:, 1:] & inside[:, :-1]
         return cls(
-            patient=pat.astype(np.int64),
-            session=ses.astype(np.int64),
-            x=np.where(obs_x, data.x[pat, ses], 0.0),
-            y=np.where(obs_y, data.y[pat, ses], 0.0),
-            miss_x=np.nonzero(~obs_x)[0],
-            miss_y=np.nonzero(~obs_y)[0],
-            first=first,
-            n_trans=(counts - 1).astype(float),
+            x=np.where(inside & data.observed_x, data.x, 0.0),
+            y=np.where(inside & data.observed_y, data.y, 0.0),
+            miss_x=np.ravel_multi_index(idx.miss_x, inside.shape),
+            miss_y=np.ravel_multi_index(idx.miss_y, inside.shape),
+            first=idx.first.astype(float),
+            transition=trans.astype(float),
+            n_trans=trans.sum(axis=1).astype(float),
         )
 
     def containers(self) -> dict[str, np.ndarray]:
         """The arrays that change with the data, by their ``pm.Data`` names."""
         return {
-            "cell_patient": self.patient,
-            "cell_session": self.session,
-            "cell_predictor": self.x,
-            "cell_outcome": self.y,
-            "cell_missing_predictor": self.miss_x,
-            "cell_missing_outcome": self.miss_y,
-            "patient_first_cell": self.first,
+            "grid_predictor": self.x,
+            "grid_outcome": self.y,
+            "grid_missing_predictor": self.miss_x,
+            "grid_missing_outcome": self.miss_y,
+            "grid_first": self.first,
+            "grid_transition": self.transition,
             "patient_transitions": self.n_trans,
         }
+
+
+@dataclass(frozen=True)
+class SeriesMoments:
+    """Per-patient sums of products of complete data over each patient's transitions.
+
+    Values are centred at the data means ``loc``. For transitions t (cells with a predecessor):
+    ``c*`` sums z_t, ``p*`` sums z_(t-1), ``cc_*`` / ``pp_*`` sum products within a cell,
+    ``cp_<now><before>`` sums z_t[now] z_(t-1)[before]; ``first_*`` is the first cell. With a
+    per-patient known mean and no missing cells these are sufficient: the likelihood then costs
+    O(patients), not O(patients x sessions), per evaluation.
+    """
+
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, data: SessionData, loc: tuple[float, float]) -> SeriesMoments:
+        grid = SeriesGrid.of(data)
+        x = np.where(data.in_series, data.x - loc[0], 0.0)
+        y = np.where(data.in_series, data.y - loc[1], 0.0)
+        m = grid.transition
+        cx, cy, px, py = x[:, 1:], y[:, 1:], x[:, :-1], y[:, :-1]
+        arr = {
+            "first_x": (x * grid.first).sum(1),
+            "first_y": (y * grid.first).sum(1),
+            "c_x": (cx * m).sum(1),
+            "c_y": (cy * m).sum(1),
+            "p_x": (px * m).sum(1),
+            "p_y": (py * m).sum(1),
+            "cc_xx": (cx * cx * m).sum(1),
+            "cc_xy": (cx * cy * m).sum(1),
+            "cc_yy": (cy * cy * m).sum(1),
+            "pp_xx": (px * px * m).sum(1),
+            "pp_xy": (px * py * m).sum(1),
+            "pp_yy": (py * py * m).sum(1),
+            "cp_xx": (cx * px * m).sum(1),
+            "cp_xy": (cx * py * m).sum(1),
+            "cp_yx": (cy * px * m).sum(1),
+            "cp_yy": (cy * py * m).sum(1),
+            "n": grid.n_trans,
+        }
+        return cls(arr)
+
+    def containers(self) -> dict[str, np.ndarray]:
+        return {f"moment_{k}": val for k, val in self.arrays.items()}
+
+
+def moment_sums(m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics) -> marginal.SeriesSums:
+    """:class:`marginal.SeriesSums` from :class:`SeriesMoments` containers and a known mean
+    (kx, ky) per patient, centred like the moments: entry-wise 2x2 algebra per patient.
+
+    With z~ = z - k: sum r = (c - n k) - Phi (p - n k) and
+    sum r r' = Ccc - Phi Ccp' - Ccp Phi' + Phi Cpp Phi', where C.. are the sums of products of z~.
+    """
+    n = m["moment_n"]
+    cx, cy = m["moment_c_x"] - n * kx, m["moment_c_y"] - n * ky
+    px, py = m["moment_p_x"] - n * kx, m["moment_p_y"] - n * ky
+
+    def centred(s: Any, u1: Any, u2: Any, k1: Any, k2: Any) -> Any:
+        # sum (u - k1)(v - k2) = sum u v - k2 sum u - k1 sum v + n k1 k2
+        return s - k2 * u1 - k1 * u2 + n * k1 * k2
+
+    c_sx, c_sy = m["moment_c_x"], m["moment_c_y"]
+    p_sx, p_sy = m["moment_p_x"], m["moment_p_y"]
+    ccxx = centred(m["moment_cc_xx"], c_sx, c_sx, kx, kx)
+    ccxy = centred(m["moment_cc_xy"], c_sx, c_sy, kx, ky)
+    ccyy = centred(m["moment_cc_yy"], c_sy, c_sy, ky, ky)
+    ppxx = centred(m["moment_pp_xx"], p_sx, p_sx, kx, kx)
+    ppxy = centred(m["moment_pp_xy"], p_sx, p_sy, kx, ky)
+    ppyy = centred(m["moment_pp_yy"], p_sy, p_sy, ky, ky)
+    # sum (x_t - kx)(y_(t-1) - ky) = cp_xy - ky c_x - kx p_y + n kx ky, and so on.
+    cpxx = centred(m["moment_cp_xx"], c_sx, p_sx, kx, kx)
+    cpxy = centred(m["moment_cp_xy"], c_sx, p_sy, kx, ky)
+    cpyx = centred(m["moment_cp_yx"], c_sy, p_sx, ky, kx)
+    cpyy = centred(m["moment_cp_yy"], c_sy, p_sy, ky, ky)
+    a, b, c, d = dyn.phi
+    # G = Phi Ccp' (G_ij = sum_k Phi_ik Ccp_jk); H = Phi Cpp Phi'.
+    g11, g12 = a * cpxx + b * cpxy, a * cpyx + b * cpyy
+    g21, g22 = c * cpxx + d * cpxy, c * cpyx + d * cpyy
+    t11, t12 = a * ppxx + b * ppxy, a * ppxy + b * ppyy  # row 1 of Phi Cpp
+    t21, t22 = c * ppxx + d * ppxy, c * ppxy + d * ppyy
+    h11 = t11 * a + t12 * b
+    h12 = t11 * c + t12 * d
+    h22 = t21 * c + t22 * d
+    e11 = ccxx - 2 * g11 + h11
+    e12 = ccxy - g12 - g21 + h12
+    e22 = ccyy - 2 * g22 + h22
+    _, i11, i12, i22 = marginal.sym_inverse(*dyn.sigma)
+    return marginal.SeriesSums(
+        first_x=m["moment_first_x"] - kx,
+        first_y=m["moment_first_y"] - ky,
+        rx=cx - a * px - b * py,
+        ry=cy - c * px - d * py,
+        q=i11 * e11 + 2 * i12 * e12 + i22 * e22,
+        n_trans=n,
+    )
 
 
 @dataclass
@@ -124,6 +216,52 @@ def _imputed(values: Any, positions: Any, n_missing: int, name: str, dim: str, l
     return pt.set_subtensor(values[positions], loc + offset)
 
 
+def _grid_sums(
+    data: dict[str, Any],
+    n_missing: tuple[int, int],
+    known_x: Any,
+    known_y: Any,
+    dyn: Dynamics,
+    loc: tuple[Any, Any],
+) -> tuple[Any, marginal.SeriesSums]:
+    shape = data["grid_predictor"].shape
+    zx = _imputed(
+        data["grid_predictor"].ravel(),
+        data["grid_missing_predictor"],
+        n_missing[0],
+        "missing_predictor_offset",
+        "missing_predictor_cell",
+        loc[0],
+    ).reshape(shape)
+    zy = _imputed(
+        data["grid_outcome"].ravel(),
+        data["grid_missing_outcome"],
+        n_missing[1],
+        "missing_outcome_offset",
+        "missing_outcome_cell",
+        loc[1],
+    ).reshape(shape)
+    zx = zx - known_x
+    zy = zy - known_y
+    a, b, c, d = dyn.phi
+    c = c[:, None] if dyn.varying else c
+    # r_t = z~_t - Phi z~_(t-1) on the whole grid; the transition mask keeps the real ones.
+    rx = zx[:, 1:] - a * zx[:, :-1] - b * zy[:, :-1]
+    ry = zy[:, 1:] - c * zx[:, :-1] - d * zy[:, :-1]
+    q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
+    trans = data["grid_transition"]
+    first = data["grid_first"]
+    sums = marginal.SeriesSums(
+        first_x=(zx * first).sum(axis=1),
+        first_y=(zy * first).sum(axis=1),
+        rx=(rx * trans).sum(axis=1),
+        ry=(ry * trans).sum(axis=1),
+        q=(q * trans).sum(axis=1),
+        n_trans=data["patient_transitions"],
+    )
+    return data["grid_predictor"].shape[0], sums
+
+
 def integrated_likelihood(
     data: dict[str, Any],
     n_missing: tuple[int, int],
@@ -137,54 +275,19 @@ def integrated_likelihood(
 ) -> None:
     """Add the closed-form marginal likelihood (latent means integrated out) to the model.
 
-    ``data`` holds the ``pm.Data`` containers of :meth:`CellIndex.containers`; ``n_missing`` the
-    numbers of missing predictor and outcome cells (imputation parameters).
-    ``known_x`` / ``known_y`` map (cell_patient, cell_session) data to the known part of each
-    cell's mean (intercept or session means, trend). With ``posthoc`` the conditional posterior
+    ``data`` holds the ``pm.Data`` containers of :meth:`SeriesMoments.containers` (complete
+    series with a per-patient known mean) or of :meth:`SeriesGrid.containers` (the general
+    case); ``n_missing`` the numbers of missing predictor and outcome cells (imputation
+    parameters, grid only).
+    ``known_x`` / ``known_y`` are the known part of each cell's mean (intercept or session means,
+    trend), broadcastable to the grid. With ``posthoc`` the conditional posterior
     moments of the latent means are added as deterministics (for drawing them after sampling).
     """
-    n_pat = data["patient_first_cell"].shape[0]
-    zx = _imputed(
-        data["cell_predictor"],
-        data["cell_missing_predictor"],
-        n_missing[0],
-        "missing_predictor_offset",
-        "missing_predictor_cell",
-        loc[0],
-    )
-    zy = _imputed(
-        data["cell_outcome"],
-        data["cell_missing_outcome"],
-        n_missing[1],
-        "missing_outcome_offset",
-        "missing_outcome_cell",
-        loc[1],
-    )
-    zx = zx - known_x(data["cell_patient"], data["cell_session"])
-    zy = zy - known_y(data["cell_patient"], data["cell_session"])
-    a, b, c, d = dyn.phi
-    # Residuals r_t = z~_t - Phi z~_(t-1) for every cell after the first of the flat vector
-    # (shifted slices rather than gathers keep the gradient cheap).
-    ct = c[data["cell_patient"][1:]] if dyn.varying else c
-    rx = zx[1:] - a * zx[:-1] - b * zy[:-1]
-    ry = zy[1:] - ct * zx[:-1] - d * zy[:-1]
-    q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
-    # r_t pairs a cell with its predecessor; pairs that straddle two patients get weight 0.
-    t_pat = data["cell_patient"][1:]
-    same = pt.eq(t_pat, data["cell_patient"][:-1])
-    start = data["patient_first_cell"]
-
-    def per_patient(val: Any) -> Any:
-        return pt.inc_subtensor(pt.zeros(start.shape[0])[t_pat], pt.switch(same, val, 0.0))
-
-    sums = marginal.SeriesSums(
-        first_x=zx[start],
-        first_y=zy[start],
-        rx=per_patient(rx),
-        ry=per_patient(ry),
-        q=per_patient(q),
-        n_trans=data["patient_transitions"],
-    )
+    if "moment_n" in data:
+        n_pat = data["moment_n"].shape[0]
+        sums = moment_sums(data, known_x - loc[0], known_y - loc[1], dyn)
+    else:
+        n_pat, sums = _grid_sums(data, n_missing, known_x, known_y, dyn, loc)
     ll = marginal.integrated_loglik(sums, dyn.phi, dyn.sigma, dyn.first, m0, tau, xp=pt)
     pm.Potential("integrated_series", ll.sum())
     if posthoc:

@@ -38,9 +38,10 @@ import pytensor.tensor as pt
 from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.likelihood import (
-    CellIndex,
     Dynamics,
     GridIndex,
+    SeriesGrid,
+    SeriesMoments,
     conditional_likelihood,
     integrated_likelihood,
 )
@@ -200,7 +201,8 @@ def build_model(
             "crossed therapist data need therapist_level=False (crossed levels are not modelled yet)"
         )
     integrated = spec.traits == "integrated"
-    scale: Any = DataScale.of(data)
+    scale0 = DataScale.of(data)
+    scale: Any = scale0
     vocab.check_names(spec.priors, spec.prior_names(), "parameter in priors")
     idx = GridIndex.of(data)
     n_pat = data.n_patients
@@ -227,16 +229,21 @@ def build_model(
         if integrated:
             # The data's location and scale set the default priors; as containers they follow
             # the data when a compiled model is refitted.
-            scale = DataScale(
-                *(pm.Data(f"data_{k}", val) for k, val in asdict(DataScale.of(data)).items())
-            )
+            scale = DataScale(*(pm.Data(f"data_{k}", val) for k, val in asdict(scale0).items()))
         loc = (scale.mean_x, scale.mean_y)
         priors = default_priors(spec, scale)
         cells: dict[str, Any] = {}
         n_sym: Any = n_pat
         if integrated:
-            cells = {k: pm.Data(k, val) for k, val in CellIndex.of(data).containers().items()}
-            n_sym = cells["patient_first_cell"].shape[0]
+            # Complete series with one known mean per patient reduce to per-patient sums of
+            # products (O(patients) per evaluation); otherwise the masked grid.
+            complete = not (len(idx.miss_x[0]) or len(idx.miss_y[0]))
+            if complete and not (spec.session_means or spec.trend):
+                source = SeriesMoments.of(data, (scale0.mean_x, scale0.mean_y)).containers()
+            else:
+                source = SeriesGrid.of(data).containers()
+            cells = {k: pm.Data(k, val) for k, val in source.items()}
+            n_sym = next(iter(cells.values())).shape[0]
         tj: Any = None
         # --- traits: latent means M = mu + therapist part + patient part -------------------
         sd_px = param(v.SD_PATIENT_PREDICTOR)
@@ -279,11 +286,8 @@ def build_model(
         if integrated:
 
             def known(mu: Any, slope: Any) -> Any:
-                def f(p: Any, s: Any) -> Any:
-                    out = mu[s] if spec.session_means else mu
-                    return out + slope[p] * t[s] if spec.trend else out
-
-                return f
+                out = mu[None, :] if spec.session_means else mu
+                return out + slope[:, None] * t[None, :] if spec.trend else out
 
             var_px = sd_px**2
             tau = (var_px, beta_p * var_px, beta_p**2 * var_px + sd_py**2)

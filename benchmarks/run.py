@@ -26,6 +26,7 @@ SIZES = {"S": (50, 10, 10), "M": (240, 15, 30), "L": (2000, 20, 100), "XL": (200
 
 
 def simulate_size(size: str, seed: int = 1):
+    """The standard data set of a size: complete series, one seed."""
     from bayes_alliance import SessionData, simulate
 
     n_pat, n_ses, n_ther = SIZES[size]
@@ -77,39 +78,80 @@ def baseline_model(data):
     return m
 
 
-def run_one(size: str, which: str, draws: int, chains: int) -> dict:
-    import arviz_stats as azs
-    import nutpie
+def _ess(trace, name: str) -> float:
+    try:
+        import arviz_stats as azs
 
+        return float(azs.ess(trace, var_names=[name])[name])
+    except (ImportError, AttributeError):  # the GPU machine's arviz_stats lacked ess at top level
+        from numpyro.diagnostics import effective_sample_size
+
+        return float(effective_sample_size(trace.posterior[name].values))
+
+
+def run_one(size: str, which: str, draws: int, chains: int, backend: str, refits: int) -> dict:
     data = simulate_size(size)
     t0 = time.perf_counter()
-    if which == "ours":
+    if which.startswith("ours"):
         from bayes_alliance.model import build_model
         from bayes_alliance.spec import ModelSpec
 
-        model = build_model(data, ModelSpec(store_states=False))
+        traits = "sampled" if which == "ours-sampled" else "integrated"
+        model = build_model(data, ModelSpec(store_states=False, traits=traits))
     else:
         model = baseline_model(data)
     t1 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
-    t2 = time.perf_counter()
-    trace = nutpie.sample(
-        compiled, draws=draws, tune=draws, chains=chains, seed=1, progress_bar=False
-    )
+    if backend == "numpyro":
+        import pymc as pm
+
+        # The whole sampling loop is one XLA program (chains vectorised): compile time is inside.
+        trace = pm.sample(
+            draws=draws,
+            tune=draws,
+            chains=chains,
+            model=model,
+            random_seed=1,
+            nuts_sampler="numpyro",
+            nuts_sampler_kwargs={"chain_method": "vectorized"},
+            progressbar=False,
+            compute_convergence_checks=False,
+        )
+        t2 = t1
+    else:
+        import nutpie
+
+        kw = {"backend": "jax", "gradient_backend": "jax"} if backend == "nutpie-jax" else {}
+        compiled = nutpie.compile_pymc_model(model, **kw)
+        t2 = time.perf_counter()
+        trace = nutpie.sample(
+            compiled, draws=draws, tune=draws, chains=chains, seed=1, progress_bar=False
+        )
     t3 = time.perf_counter()
-    ess = float(azs.ess(trace, var_names=["state_effect"])["state_effect"])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
+    ess = _ess(trace, "state_effect")
+    out = {
         "size": size,
         "model": which,
+        "backend": backend,
         "build_s": t1 - t0,
         "compile_s": t2 - t1,
         "sample_s": t3 - t2,
         "total_s": t3 - t0,
         "ess_bulk": ess,
         "ess_per_s": ess / (t3 - t2),
-        "peak_mb": peak_mb,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if refits and which == "ours" and backend == "numba":
+        from bayes_alliance.compiled import compile_model
+
+        cm = compile_model(data, ModelSpec(store_states=False))
+        times = []
+        for seed in range(2, 2 + refits):
+            new = simulate_size(size, seed=seed)
+            t = time.perf_counter()
+            cm.fit(new, random_seed=seed, draws=draws, tune=draws, chains=chains, complete=False)
+            times.append(time.perf_counter() - t)
+        out["refit_s"] = sum(times) / len(times)
+    return out
 
 
 def main() -> int:
@@ -118,14 +160,32 @@ def main() -> int:
     )
     ap.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
     ap.add_argument(
-        "--models", nargs="+", default=["ours", "baseline"], choices=["ours", "baseline"]
+        "--models",
+        nargs="+",
+        default=["ours", "baseline"],
+        choices=["ours", "ours-sampled", "baseline"],
+        help="ours: integrated traits (default model); ours-sampled: traits sampled by NUTS",
     )
+    ap.add_argument(
+        "--backend",
+        default="numba",
+        choices=["numba", "nutpie-jax", "numpyro"],
+        help="numba: nutpie's default; nutpie-jax: nutpie with JAX functions; "
+        "numpyro: PyMC's JAX path with vectorised chains (for a GPU)",
+    )
+    ap.add_argument("--refits", type=int, default=0, help="also time N refits of ours")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--one", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one[0], args.one[1], args.draws, args.chains)))
+        print(
+            json.dumps(
+                run_one(
+                    args.one[0], args.one[1], args.draws, args.chains, args.backend, args.refits
+                )
+            )
+        )
         return 0
     rows = []
     for size in args.sizes:
@@ -140,6 +200,10 @@ def main() -> int:
                 str(args.draws),
                 "--chains",
                 str(args.chains),
+                "--backend",
+                args.backend,
+                "--refits",
+                str(args.refits),
             ]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
@@ -147,10 +211,11 @@ def main() -> int:
                 continue
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
+            refit = f" refit {r['refit_s']:5.1f}s" if "refit_s" in r else ""
             print(
-                f"{size:>2} {which:<8} build {r['build_s']:6.1f}s compile {r['compile_s']:6.1f}s sample "
+                f"{size:>2} {which:<12} {args.backend:<10} build {r['build_s']:6.1f}s compile {r['compile_s']:6.1f}s sample "
                 f"{r['sample_s']:6.1f}s total {r['total_s']:6.1f}s ESS {r['ess_bulk']:7.0f} "
-                f"ESS/s {r['ess_per_s']:7.1f} peak {r['peak_mb']:7.0f} MB",
+                f"ESS/s {r['ess_per_s']:7.1f} peak {r['peak_mb']:7.0f} MB{refit}",
                 flush=True,
             )
     for size in args.sizes:

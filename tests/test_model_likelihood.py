@@ -39,6 +39,25 @@ def tiny() -> SessionData:
     return SessionData.from_frame(long_frame(rows).drop(columns="therapist"), **ROLES_2L)
 
 
+@pytest.fixture(scope="module")
+def tiny_complete() -> SessionData:
+    """Complete series: the integrated likelihood then runs on per-patient sums of products."""
+    rows = [
+        ("T1", "A", 1, 3.0, 1.0),
+        ("T1", "A", 2, 3.4, 1.2),
+        ("T1", "A", 3, 2.9, 0.7),
+        ("T1", "A", 4, 3.3, 0.9),
+        ("T2", "B", 1, 4.1, 0.2),
+        ("T2", "B", 2, 3.7, 0.5),
+        ("T2", "B", 3, 3.8, 0.4),
+        ("T2", "C", 2, 2.5, 2.0),
+        ("T2", "C", 3, 2.7, 1.6),
+        ("T2", "C", 4, 2.2, 1.9),
+        ("T2", "C", 5, 2.4, 1.5),
+    ]
+    return SessionData.from_frame(long_frame(rows).drop(columns="therapist"), **ROLES_2L)
+
+
 def test_stationary_entries_match_dense_solution():
     rng = np.random.default_rng(0)
     phi = rng.uniform(-0.5, 0.5, size=(50, 2, 2))
@@ -112,9 +131,13 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("traits", ["sampled", "integrated"])
+@pytest.mark.parametrize(
+    ("traits", "dataset"),
+    [("sampled", "tiny"), ("integrated", "tiny"), ("integrated", "tiny_complete")],
+)
 @pytest.mark.parametrize("case", list(CASES))
-def test_model_loglik_equals_dense_gaussian(tiny, case, traits):
+def test_model_loglik_equals_dense_gaussian(request, case, traits, dataset):
+    tiny = request.getfixturevalue(dataset)
     spec, _ = CASES[case]
     spec = ModelSpec(**{**spec.to_dict(), "traits": traits})
     model = build_model(tiny, spec)
@@ -150,6 +173,8 @@ def test_model_loglik_equals_dense_gaussian(tiny, case, traits):
         terms = [model["predictor"], model["outcome"], model["missing_cells"]]
     else:
         terms = [model["integrated_series"]]
+        sums = "moment_n" if dataset == "tiny_complete" else "grid_first"
+        assert sums in model.named_vars
     ours = float(
         model.compile_fn(model.logp(vars=terms), inputs=model.value_vars, on_unused_input="ignore")(
             point
