@@ -13,4 +13,5 @@ python3 -c "import jax, numpyro; print('jax', jax.__version__, 'numpyro', numpyr
 run() { timeout "$1" python3 benchmarks/run.py "${@:2}" 2>&1 | grep -v Warning | tee -a "$OUT/gpu.txt"; }
 run 240 --sizes XL --models ours --backend numpyro
 run 120 --sizes L --models ours --backend numpyro
-run 150 --sizes XL --models ours --backend nutpie-jax
+timeout 60 python3 benchmarks/gradient_probe.py --sizes L XL 2>&1 | grep -v Warning | tee -a "$OUT/gpu.txt"
+# nutpie's JAX backend (--backend nutpie-jax) also needs the arro3 wheels, absent there so far.
