@@ -25,9 +25,8 @@ import pymc as pm
 import xarray as xr
 from pytensor.compile.sharedvalue import SharedVariable
 
-from bayes_alliance import diagnostics
 from bayes_alliance.data import SessionData
-from bayes_alliance.fit import FitResult, complete_posterior, provenance_of
+from bayes_alliance.fit import FitResult, complete_posterior, result_of
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 
@@ -149,11 +148,7 @@ class CompiledModel:
             idata = complete_posterior(idata, data, self.spec, random_seed, log_likelihood)
             timing["posthoc_s"] = time.perf_counter() - t0
         settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": "nutpie"}
-        prov = provenance_of(data, self.spec, random_seed, settings, timing)
-        conv = diagnostics.check_convergence(idata, self.spec.free_parameters())
-        if not conv.ok:
-            warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
-        return FitResult(idata, self.spec, data, prov, conv)
+        return result_of(idata, data, self.spec, random_seed, settings, timing)
 
 
 def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledModel:

@@ -202,15 +202,18 @@ def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
         )
 
 
-def provenance_of(
+def result_of(
+    idata: xr.DataTree,
     data: SessionData,
     spec: ModelSpec,
     random_seed: int,
     settings: dict[str, Any],
     timing: dict[str, float],
-) -> dict[str, Any]:
-    """What a saved result records: seed, sampler settings, versions, data hash, spec, timing."""
-    return {
+) -> FitResult:
+    """Wrap a sampled DataTree as a :class:`FitResult`: provenance (seed, sampler settings,
+    versions, data hash, spec, timing) and the convergence check, which warns loudly on failure
+    (at the caller of :func:`fit` or :meth:`~bayes_alliance.compiled.CompiledModel.fit`)."""
+    provenance = {
         "random_seed": random_seed,
         **settings,
         "versions": _versions(),
@@ -220,6 +223,10 @@ def provenance_of(
         "data_description": data.describe(),
         "timing": timing,
     }
+    conv = diagnostics.check_convergence(idata, spec.free_parameters())
+    if not conv.ok:
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
+    return FitResult(idata, spec, data, provenance, conv)
 
 
 _TRAIT_MOMENTS = tuple(
@@ -349,11 +356,7 @@ def fit(
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     timing["posthoc_s"] = time.perf_counter() - t0
     settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler}
-    provenance = provenance_of(data, spec, random_seed, settings, timing)
-    conv = diagnostics.check_convergence(idata, spec.free_parameters())
-    if not conv.ok:
-        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
-    return FitResult(idata, spec, data, provenance, conv)
+    return result_of(idata, data, spec, random_seed, settings, timing)
 
 
 __all__ = ["SUMMARY_COLUMNS", "FitResult", "fit"]

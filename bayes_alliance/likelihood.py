@@ -208,12 +208,23 @@ class Dynamics:
     varying: bool
 
 
-def _imputed(values: Any, positions: Any, n_missing: int, name: str, dim: str, loc: float) -> Any:
-    if not n_missing:
-        return values
-    # Offsets from the data mean, so the default start (0) is a plausible value.
-    offset = pm.Flat(name, dims=dim)
-    return pt.set_subtensor(values[positions], loc + offset)
+def _completed_grids(
+    grid_x: Any, grid_y: Any, miss_x: Any, miss_y: Any, n_missing: tuple[int, int], loc: tuple
+) -> tuple[Any, Any]:
+    """The (P, S) grids with the imputation parameters ``missing_*_offset`` in missing cells.
+
+    ``miss_x`` / ``miss_y`` index the raveled grids; the offsets are from the data means, so
+    the default start (0) is a plausible value.
+    """
+    out = []
+    for grid, miss, n, role, centre in zip(
+        (grid_x, grid_y), (miss_x, miss_y), n_missing, (v.PREDICTOR, v.OUTCOME), loc, strict=True
+    ):
+        if n:
+            offset = pm.Flat(f"missing_{role}_offset", dims=f"missing_{role}_cell")
+            grid = pt.set_subtensor(grid.ravel()[miss], centre + offset).reshape(grid.shape)
+        out.append(grid)
+    return out[0], out[1]
 
 
 def _grid_sums(
@@ -224,23 +235,14 @@ def _grid_sums(
     dyn: Dynamics,
     loc: tuple[Any, Any],
 ) -> tuple[Any, marginal.SeriesSums]:
-    shape = data["grid_predictor"].shape
-    zx = _imputed(
-        data["grid_predictor"].ravel(),
+    zx, zy = _completed_grids(
+        data["grid_predictor"],
+        data["grid_outcome"],
         data["grid_missing_predictor"],
-        n_missing[0],
-        "missing_predictor_offset",
-        "missing_predictor_cell",
-        loc[0],
-    ).reshape(shape)
-    zy = _imputed(
-        data["grid_outcome"].ravel(),
         data["grid_missing_outcome"],
-        n_missing[1],
-        "missing_outcome_offset",
-        "missing_outcome_cell",
-        loc[1],
-    ).reshape(shape)
+        n_missing,
+        loc,
+    )
     zx = zx - known_x
     zy = zy - known_y
     a, b, c, d = dyn.phi
@@ -313,24 +315,15 @@ def conditional_likelihood(
         # 1-D gathers: their gradients are 1-D scatter-adds, cheaper than 2-D fancy indexing.
         return g.ravel()[np.ravel_multi_index(cells, (n_pat, n_ses))]
 
-    zx0 = np.where(idx.inside & data.observed_x, data.x, 0.0)
-    zy0 = np.where(idx.inside & data.observed_y, data.y, 0.0)
-    zx = _imputed(
-        pt.as_tensor(zx0).ravel(),
-        np.ravel_multi_index(idx.miss_x, zx0.shape),
-        len(idx.miss_x[0]),
-        "missing_predictor_offset",
-        "missing_predictor_cell",
-        loc[0],
-    ).reshape(zx0.shape)
-    zy = _imputed(
-        pt.as_tensor(zy0).ravel(),
-        np.ravel_multi_index(idx.miss_y, zy0.shape),
-        len(idx.miss_y[0]),
-        "missing_outcome_offset",
-        "missing_outcome_cell",
-        loc[1],
-    ).reshape(zy0.shape)
+    grid = SeriesGrid.of(data)
+    zx, zy = _completed_grids(
+        pt.as_tensor(grid.x),
+        pt.as_tensor(grid.y),
+        grid.miss_x,
+        grid.miss_y,
+        (len(idx.miss_x[0]), len(idx.miss_y[0])),
+        loc,
+    )
     wx = zx - m_x
     wy = zy - m_y
     if store_states:

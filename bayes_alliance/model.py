@@ -203,7 +203,6 @@ def build_model(
     integrated = spec.traits == "integrated"
     scale0 = DataScale.of(data)
     scale: Any = scale0
-    vocab.check_names(spec.priors, spec.prior_names(), "parameter in priors")
     idx = GridIndex.of(data)
     n_pat = data.n_patients
     coords: dict[str, Any] = {k: val for k, val in data.coords.items() if k != v.THERAPIST}

@@ -28,6 +28,7 @@ SIZES = {"S": (50, 10, 10), "M": (240, 15, 30), "L": (2000, 20, 100), "XL": (200
 def simulate_size(size: str, seed: int = 1):
     """The standard data set of a size: complete series, one seed."""
     from bayes_alliance import SessionData, simulate
+    from bayes_alliance.datasets import EXAMPLE_ROLES
 
     n_pat, n_ses, n_ther = SIZES[size]
     df, _ = simulate(
@@ -35,14 +36,7 @@ def simulate_size(size: str, seed: int = 1):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SessionData.from_frame(
-            df,
-            patient="patient",
-            therapist="therapist",
-            session="session",
-            predictor="alliance",
-            outcome="symptoms",
-        )
+        return SessionData.from_frame(df, **EXAMPLE_ROLES)
 
 
 def baseline_model(data):

@@ -81,18 +81,12 @@ def recovery():
     import warnings
 
     from bayes_alliance import SessionData, simulate
+    from bayes_alliance.datasets import EXAMPLE_ROLES
     from bayes_alliance.fit import fit
 
     df, truth = simulate(seed=representative_seed(), **RECOVERY_SETTINGS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = SessionData.from_frame(
-            df,
-            patient="patient",
-            therapist="therapist",
-            session="session",
-            predictor="alliance",
-            outcome="symptoms",
-        )
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
         result = fit(data, draws=600, tune=600, chains=2, random_seed=7, progressbar=False)
     return df, truth, data, result

@@ -9,6 +9,7 @@ import pytest
 
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.compiled import LayoutError, compile_model
+from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.fit import fit
 from bayes_alliance.spec import ModelSpec
 
@@ -19,14 +20,7 @@ def _data(seed: int, **settings) -> SessionData:
     df, _ = simulate(seed=seed, **{**SMALL, **settings})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SessionData.from_frame(
-            df,
-            patient="patient",
-            therapist="therapist",
-            session="session",
-            predictor="alliance",
-            outcome="symptoms",
-        )
+        return SessionData.from_frame(df, **EXAMPLE_ROLES)
 
 
 @pytest.fixture(scope="module")

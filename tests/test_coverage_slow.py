@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bayes_alliance import SessionData, simulate
+from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.fit import fit
 from bayes_alliance.spec import ModelSpec
 from tests.conftest import RECOVERY_SETTINGS
@@ -33,14 +34,7 @@ SETTINGS = RECOVERY_SETTINGS  # the design of the fast recovery test, replicated
 def _one(seed: int, spec: ModelSpec | None = None, settings: dict | None = None) -> dict:
     warnings.simplefilter("ignore")
     df, truth = simulate(seed=seed, **(settings or SETTINGS))
-    data = SessionData.from_frame(
-        df,
-        patient="patient",
-        therapist="therapist",
-        session="session",
-        predictor="alliance",
-        outcome="symptoms",
-    )
+    data = SessionData.from_frame(df, **EXAMPLE_ROLES)
     r = fit(data, spec, draws=500, tune=500, random_seed=seed, progressbar=False)
     s = r.summary(ci_prob=0.90, ci_kind="eti")
     return {
