@@ -171,6 +171,7 @@ def _spec_from_flags(args: argparse.Namespace, data: SessionData) -> ModelSpec:
         session_means=args.session_means,
         trend=args.trend,
         first_session=args.first_session,
+        innovations=args.innovations,
     )
 
 
@@ -252,6 +253,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results[Path(d).name or d] = fitting.FitResult.load(path)
     loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
     table = comparison.compare(results, unit=args.unit, loos=loos)
+    print(f"ELPD unit: {comparison.UNIT_LABELS[args.unit]}")
     print(table.to_string(float_format=lambda x: f"{x:.3f}"))
     for name, lr in loos.items():
         if lr.advice:
@@ -468,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--trend", action="store_true", help="per-patient linear trend (detrending)")
     m.add_argument("--first-session", default="stationary", help="stationary (default) or free")
+    m.add_argument(
+        "--innovations",
+        default="constant",
+        help="constant (default) or session: one innovation covariance per session (RI-CLPM; "
+        "needs --first-session free)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_fit)
@@ -476,14 +484,22 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="compare fitted models (LOO, stacking weights, Delta-R-squared)",
         description="Compare results written by 'bayes-alliance fit' on the same data: PSIS-LOO "
-        "ELPD by session (default) or by patient (leave-one-patient-out), ELPD differences with "
-        "their SE, stacking weights, Pareto-k counts, and Delta-R-squared of the outcome equation "
-        "against the first folder. Prints the table and writes it to --out.",
+        "ELPD by patient (default; leave-one-patient-out, each patient's marginal density of "
+        "their observed cells with the latent mean and missing cells integrated out) or by "
+        "session (a one-step-ahead conditional score given each patient's latent mean and past "
+        "states, not a leave-one-session-out predictive), ELPD differences with their SE, "
+        "stacking weights, Pareto-k counts, and Delta-R-squared of the outcome equation against "
+        "the first folder. Prints the table and writes it to --out.",
         epilog="example:\n  bayes-alliance compare results/var results/single --unit patient --out comparison.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dirs", nargs="+", help="result folders, each with fit.nc")
-    p.add_argument("--unit", default="session", choices=["session", "patient"], help="LOO unit")
+    p.add_argument(
+        "--unit",
+        default="patient",
+        choices=["patient", "session"],
+        help="patient (leave-one-patient-out, default) or session (one-step-ahead conditional score)",
+    )
     p.add_argument("--out", default="comparison.csv", help="CSV to write (default comparison.csv)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_compare)

@@ -1,11 +1,20 @@
 """Model comparison: PSIS-LOO by session or by patient, Pareto-k diagnostics, ELPD differences,
 stacking weights and Delta-R-squared (METHODS.md section 9).
 
-Sessions of one patient are dependent, so two units are offered: ``"session"`` (the predictor
-and outcome log-likelihood of one session summed) and ``"patient"`` (summed over a patient's
-sessions: leave-one-patient-out). References: Vehtari, Gelman & Gabry (2017), Stat Comput 27:1413
-(PSIS-LOO); Yao et al. (2018), Bayesian Analysis 13:917 (stacking); Rights & Sterba (2020),
-Multivariate Behav Res 55:568 (Delta-R-squared).
+Sessions of one patient are dependent, so two units are offered:
+
+* ``"patient"`` (leave-one-patient-out): each patient's marginal log density of their observed
+  cells, with the latent mean, trend deviations and missing cells integrated out
+  (:mod:`bayes_alliance.patient_density`), computed from the posterior when asked for.
+* ``"session"``: a one-step-ahead conditional score, the log density of a session's observed
+  predictor and outcome given the patient's latent mean, slope and previous states (imputed
+  where missing), as stored in the fit's ``log_likelihood`` group. It scores how well the
+  model predicts a session from the patient's own past, not a leave-one-session-out
+  predictive, because the conditioning quantities are themselves informed by that session.
+
+References: Vehtari, Gelman & Gabry (2017), Stat Comput 27:1413 (PSIS-LOO); Yao et al. (2018),
+Bayesian Analysis 13:917 (stacking); Rights & Sterba (2020), Multivariate Behav Res 55:568
+(Delta-R-squared).
 """
 
 from __future__ import annotations
@@ -18,19 +27,52 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.model import GridIndex
+from bayes_alliance import vocab
+from bayes_alliance.likelihood import GridIndex
+from bayes_alliance.patient_density import patient_loglik
 
 if TYPE_CHECKING:
     from bayes_alliance.fit import FitResult
 
-UNITS = ("session", "patient")
+UNITS = ("patient", "session")
 K_GOOD = 0.7  # Vehtari et al. (2024): above 0.7 the PSIS estimate is unreliable
 
 
-def pointwise_loglik(result: FitResult, unit: str = "session") -> xr.DataArray:
-    """Log-likelihood per draw and unit, dims (chain, draw, unit)."""
+UNIT_LABELS = {
+    "patient": "leave-one-patient-out (marginal density of each patient's observed cells)",
+    "session": "one-step-ahead conditional score per session (given latent mean and past states)",
+}
+_DENSITY_EXTRA = (
+    "therapist_dev_predictor_raw",
+    "therapist_dev_outcome_raw",
+    "state_effect_by_patient",
+    "session_mean_predictor",
+    "session_mean_outcome",
+    "first_sd_predictor",
+    "first_sd_outcome",
+    "first_corr",
+)
+
+
+def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
+    """Log-likelihood per draw and unit, dims (chain, draw, unit); see the module docstring for
+    what each unit's value is."""
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    if unit == "patient":
+        post = result.idata.posterior
+        names = [*vocab.NAMED_PARAMETERS, *_DENSITY_EXTRA]
+        arrays = {n: np.asarray(post[n].values) for n in names if n in post}
+        return xr.DataArray(
+            patient_loglik(arrays, result.data, result.spec),
+            dims=("chain", "draw", "patient"),
+            coords={"patient": result.data.coords["patient"]},
+        )
+    if "log_likelihood" not in result.idata.children:
+        raise ValueError(
+            "the session-level score needs the stored pointwise log-likelihood; fit with "
+            "log_likelihood=True, or compare by unit='patient'"
+        )
     ll = result.idata.log_likelihood
     idx = GridIndex.of(result.data)
     n_pat, n_ses = result.data.x.shape
@@ -41,12 +83,6 @@ def pointwise_loglik(result: FitResult, unit: str = "session") -> xr.DataArray:
     grid[..., np.ravel_multi_index(idx.obs_x, (n_pat, n_ses))] += lx
     grid[..., np.ravel_multi_index(idx.obs_y, (n_pat, n_ses))] += ly
     grid = grid.reshape((*lx.shape[:2], n_pat, n_ses))
-    if unit == "patient":
-        return xr.DataArray(
-            grid.sum(-1),
-            dims=("chain", "draw", "patient"),
-            coords={"patient": result.data.coords["patient"]},
-        )
     observed = result.data.observed_x | result.data.observed_y
     pi, si = np.nonzero(observed)
     return xr.DataArray(grid[..., pi, si], dims=("chain", "draw", "session_cell"))
@@ -71,7 +107,7 @@ class LOOResult:
         return float(self.elpd.se)
 
 
-def loo(result: FitResult, unit: str = "session") -> LOOResult:
+def loo(result: FitResult, unit: str = "patient") -> LOOResult:
     """PSIS-LOO with Pareto-k diagnostics and a plain explanation when k is high."""
     ll = pointwise_loglik(result, unit)
     post = result.idata.posterior.to_dataset()
@@ -92,16 +128,21 @@ def loo(result: FitResult, unit: str = "session") -> LOOResult:
         )
         if unit == "patient":
             advice += (
-                "Leaving out a patient also removes that patient's latent trait and states, which is "
-                "the usual cause; use grouped K-fold cross-validation (refits) for this comparison."
+                "These are usually patients whose series pull the shared parameters (long or "
+                "outlying series, or patients whose own slope is far from the rest); use grouped "
+                "K-fold cross-validation (refits) for this comparison."
             )
         else:
-            advice += "These are usually sessions with outlying scores; inspect them or refit without them."
+            advice += (
+                "These are usually sessions with outlying scores; inspect them or refit without "
+                "them. The session score is conditional on each patient's latent mean and past "
+                "states; compare by unit='patient' for a leave-one-patient-out predictive."
+            )
     return LOOResult(unit, elpd, n_high, float(k.max()), advice)
 
 
 def compare(
-    results: dict[str, FitResult], unit: str = "session", loos: dict[str, LOOResult] | None = None
+    results: dict[str, FitResult], unit: str = "patient", loos: dict[str, LOOResult] | None = None
 ) -> pd.DataFrame:
     """Compare fitted models on the same data.
 

@@ -1,21 +1,24 @@
 r"""Effect sizes per posterior draw: R-squared per variance component, standardised and long-run
 effects, stationarity, ICCs (METHODS.md sections 4 and 5).
 
-Everything is computed from the model's own latent moments, draw by draw: the stationary
-within covariance S of the VAR(1) (``S = Phi* S Phi*' + Sigma*``) and the latent trait
-variances, never from sample variances of observed means. Functions take a dict of posterior
-arrays (each shaped (chain, draw) or (chain, draw, k)) so they are testable without sampling.
+Everything is computed from the model's own latent moments, draw by draw, never from sample
+variances of observed means. Within-person moments are expectations over the distribution of
+the state slopes (random slopes and moderators; :mod:`bayes_alliance.variance`). Functions take
+a dict of posterior arrays (each shaped (chain, draw) or (chain, draw, k)) and the data's
+:class:`~bayes_alliance.variance.Design`, so they are testable without sampling.
 
 Outcome equation (three levels; Rights & Sterba 2023), predictors centred within their cluster:
 
-* f1: within part ``g' Cov(p) g`` with p = (xw_(t-1), yw_(t-1)) and g = (state_effect,
-  outcome_autoregression), plus a same-session x_t and moderator interactions when present;
-* f2 = trait_effect_patient^2 Var(b_x); f3 = trait_effect_therapist^2 Var(a_x);
-* v12 = sd_state_effect_patient^2 S_xx; v13 = sd_state_effect_therapist^2 S_xx; v23 = 0;
-* m2 = sd_patient_outcome^2, m3 = sd_therapist_outcome^2; sigma2 = innovation_sd_outcome^2.
+* f1: the fixed within part: state effect (plus moderator interactions), outcome
+  autoregression and a same-session x_t when present, ``E_i[g_f,i' Phi_i g_f,i]``;
+* v13, v12: therapist and patient variation of the state effect (see ``variance``);
+* f2 = trait_effect_patient^2 Var(b_x); f3 = trait_effect_therapist^2 Var(a_x); v23 = 0;
+* m2 = sd_patient_outcome^2, m3 = sd_therapist_outcome^2; sigma2 = innovation_sd_outcome^2;
+* time: the spread of session-specific means or of trends over the data's sessions, in the
+  total only (it belongs to no level).
 
-The predictor equation mirrors it (no trait predictors). Two-level models use f1, f2, v, m.
-Trends and session-specific means are not part of the decomposition.
+The predictor equation mirrors it (its coefficients do not vary; no trait predictors). Two-level
+models use f1, f2, v, m. f1 + v12 + v13 + sigma2 is the model-implied within variance.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance import moments, r2, vocab
-from bayes_alliance.model import stationary_entries
+from bayes_alliance import dynamics, moments, r2, vocab
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.variance import Design, within_moments
 
 Draws = Mapping[str, np.ndarray]
 v = vocab
@@ -39,112 +42,91 @@ def _get(post: Draws, name: str, like: np.ndarray) -> np.ndarray:
     return np.asarray(post[name], dtype=float) if name in post else np.zeros_like(like)
 
 
-def reduced_form(post: Draws, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Per-draw reduced-form dynamics at the average state effect: Phi* (..., 2, 2), Sigma*
-    (..., 2, 2), stationary S, and the structural lag-0 coefficient ``b0`` (0 without one)."""
-    like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
-    a = _get(post, v.PREDICTOR_AUTOREGRESSION, like)
-    b = _get(post, v.REVERSE_STATE_EFFECT, like)
-    c = _get(post, v.STATE_EFFECT, like)
-    d = _get(post, v.OUTCOME_AUTOREGRESSION, like)
-    sx = np.asarray(post[v.INNOVATION_SD_PREDICTOR], dtype=float)
-    sy = like
-    rho = _get(post, v.INNOVATION_CORR, like)
-    s11, s22, s12 = sx**2, sy**2, rho * sx * sy
-    b0 = _get(post, v.SAME_SESSION_EFFECT, like)
-    if spec.same_session == "predictor_to_outcome":
-        c, d = c + b0 * a, d + b0 * b
-        s12, s22 = b0 * s11, s22 + b0**2 * s11
-    elif spec.same_session == "outcome_to_predictor":
-        a, b = a + b0 * c, b + b0 * d
-        s11, s12 = s11 + b0**2 * s22, b0 * s22
-    f11, f12, f22 = stationary_entries(a, b, c, d, s11, s12, s22)
-    phi = np.stack([np.stack([a, b], -1), np.stack([c, d], -1)], -2)
-    sig = np.stack([np.stack([s11, s12], -1), np.stack([s12, s22], -1)], -2)
-    s = np.stack([np.stack([f11, f12], -1), np.stack([f12, f22], -1)], -2)
-    return {"phi": phi, "sigma": sig, "S": s, "b0": b0}
-
-
-def _within_design(rf: dict[str, np.ndarray], lag0_on: int | None) -> np.ndarray:
-    """Covariance of (xw_(t-1), yw_(t-1)) plus, when ``lag0_on`` is 0 (x_t) or 1 (y_t), that
-    same-session state: Cov(w_t, w_(t-1)) = Phi* S."""
-    s = rf["S"]
-    if lag0_on is None:
-        return s
-    cross = np.einsum("...ij,...jk->...ik", rf["phi"], s)[..., lag0_on, :]  # Cov(w_t[k], w_(t-1))
-    top = np.concatenate([s, cross[..., :, None]], axis=-1)
-    bottom = np.concatenate([cross, s[..., lag0_on, lag0_on][..., None]], axis=-1)[..., None, :]
-    return np.concatenate([top, bottom], axis=-2)
+def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np.ndarray | None:
+    """Variance over the data's in-series cells of the session means or of the trend part."""
+    w = design.cells.sum(axis=0)
+    w = w / w.sum()
+    if spec.session_means:
+        mu = np.asarray(post[f"session_mean_{var}"], dtype=float)
+        centred = mu - (mu * w).sum(-1, keepdims=True)
+        return (centred**2 * w).sum(-1)
+    if spec.trend:
+        t = design.offsets
+        mean_t = (w * t).sum()
+        var_t = (w * (t - mean_t) ** 2).sum()
+        like = np.asarray(post[v.INTERCEPT_OUTCOME], dtype=float)
+        gamma = _get(post, f"trend_{var}", like)
+        tau = _get(post, f"sd_trend_{var}", like)
+        return gamma**2 * var_t + tau**2 * (w * t**2).sum()
+    return None
 
 
 def r2_components(
-    post: Draws, spec: ModelSpec, moderator_cov: np.ndarray | None = None
+    post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
 ) -> dict[str, dict[str, np.ndarray]]:
     """Variance components per draw for each equation (``outcome``, ``predictor``).
 
     Parameters
     ----------
     post
-        Posterior arrays by name (chain, draw).
+        Posterior arrays by name (chain, draw[, k]).
     spec
         The fitted model's options.
-    moderator_cov
-        Covariance matrix of the (centred) moderators across patients, when the spec has any.
+    design
+        What the data contribute (moderator values, caseloads, sessions).
+    within
+        :func:`bayes_alliance.variance.within_moments` of ``post``, when already computed.
 
     Returns
     -------
     dict
         ``{"outcome": {component: array}, "predictor": {...}}``; three-level components when the
-        spec has a therapist level, else two-level (f1, f2, v, m, sigma2).
+        spec has a therapist level, else two-level (f1, f2, v, m, sigma2); plus ``time`` with
+        session means or trends.
     """
-    rf = reduced_form(post, spec)
-    s = rf["S"]
-    like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
+    wm = within if within is not None else within_moments(post, spec, design)
+    like = wm["f1_y"]
     var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
-    sxx = s[..., 0, 0]
+    zero = np.zeros_like(like)
+    eqs = {
+        v.OUTCOME: {
+            "f1": wm["f1_y"],
+            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx,
+            "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax,
+            "v12": wm["v12_y"],
+            "v13": wm["v13_y"],
+            "m2": _get(post, v.SD_PATIENT_OUTCOME, like) ** 2,
+            "m3": _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2,
+            "sigma2": wm["sigma2_y"],
+        },
+        v.PREDICTOR: {
+            "f1": wm["f1_x"],
+            "f2": zero,
+            "f3": zero,
+            "v12": zero,
+            "v13": zero,
+            "m2": var_bx,
+            "m3": var_ax,
+            "sigma2": wm["sigma2_x"],
+        },
+    }
     out: dict[str, dict[str, np.ndarray]] = {}
-    for eq in (v.OUTCOME, v.PREDICTOR):
-        if eq == v.OUTCOME:
-            g = [_get(post, v.STATE_EFFECT, like), _get(post, v.OUTCOME_AUTOREGRESSION, like)]
-            lag0 = 0 if spec.same_session == "predictor_to_outcome" else None
-            f2 = _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx
-            f3 = _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax
-            v12 = _get(post, v.SD_STATE_EFFECT_PATIENT, like) ** 2 * sxx
-            v13 = _get(post, v.SD_STATE_EFFECT_THERAPIST, like) ** 2 * sxx
-            m2 = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2
-            m3 = _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2
-            sigma2 = like**2
-        else:
-            g = [
-                _get(post, v.PREDICTOR_AUTOREGRESSION, like),
-                _get(post, v.REVERSE_STATE_EFFECT, like),
-            ]
-            lag0 = 1 if spec.same_session == "outcome_to_predictor" else None
-            f2 = f3 = v12 = v13 = np.zeros_like(like)
-            m2, m3 = var_bx, var_ax
-            sigma2 = np.asarray(post[v.INNOVATION_SD_PREDICTOR], dtype=float) ** 2
-        if lag0 is not None:
-            g.append(_get(post, v.SAME_SESSION_EFFECT, like))
-        gamma = np.stack(g, -1)
-        f1 = np.einsum("...i,...ij,...j->...", gamma, _within_design(rf, lag0), gamma)
-        if eq == v.OUTCOME and spec.moderators and moderator_cov is not None:
-            lam = np.asarray(post[v.MODERATOR_EFFECT], dtype=float)
-            f1 = f1 + np.einsum("...i,ij,...j->...", lam, moderator_cov, lam) * sxx
+    for eq, c in eqs.items():
         if spec.therapist_level:
-            out[eq] = {
-                "f1": f1,
-                "f2": f2,
-                "f3": f3,
-                "v12": v12,
-                "v13": v13,
-                "v23": np.zeros_like(f1),
-                "m2": m2,
-                "m3": m3,
-                "sigma2": sigma2,
-            }
+            out[eq] = {**c, "v23": zero}
+            out[eq] = {k: out[eq][k] for k in r2.THREE_LEVEL_COMPONENTS}
         else:
-            out[eq] = {"f1": f1, "f2": f2, "v": v12, "m": m2, "sigma2": sigma2}
+            out[eq] = {
+                "f1": c["f1"],
+                "f2": c["f2"],
+                "v": c["v12"] + c["v13"],
+                "m": c["m2"],
+                "sigma2": c["sigma2"],
+            }
+        time = _time_variance(post, spec, design, eq)
+        if time is not None:
+            out[eq][r2.TIME] = time
     return out
 
 
@@ -167,7 +149,8 @@ def r2_dataset(components: dict[str, dict[str, np.ndarray]], three_level: bool) 
 
 
 def r2_summary(ds: xr.Dataset, ci_prob: float = 0.94) -> pd.DataFrame:
-    """Tidy table: equation, denominator, component, mean, ci_low, ci_high (equal-tailed)."""
+    """Tidy table: equation, denominator, component, label, mean, ci_low, ci_high
+    (equal-tailed interval of probability ``ci_prob``)."""
     rows = []
     lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
     for name, da in ds.data_vars.items():
@@ -181,62 +164,71 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = 0.94) -> pd.DataFrame:
                     "equation": eq,
                     "denominator": denom,
                     "component": str(comp),
+                    "label": r2.LABELS.get(str(comp), str(comp)),
                     "mean": float(x.mean()) if x.size else np.nan,
                     "ci_low": float(np.quantile(x, lo_q)) if x.size else np.nan,
                     "ci_high": float(np.quantile(x, hi_q)) if x.size else np.nan,
                 }
             )
     return pd.DataFrame(
-        rows, columns=["equation", "denominator", "component", "mean", "ci_low", "ci_high"]
+        rows,
+        columns=["equation", "denominator", "component", "label", "mean", "ci_low", "ci_high"],
     )
 
 
-def derived_effects(post: Draws, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Standardised and long-run effects, stationarity indicator and ICCs per draw.
+def structural(post: Draws) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The average structural lag matrix entries (a, b, c, d) and the lag-0 coefficient."""
+    like = np.asarray(post[v.OUTCOME_AUTOREGRESSION], dtype=float)
+    phi = tuple(
+        _get(post, n, like)
+        for n in (
+            v.PREDICTOR_AUTOREGRESSION,
+            v.REVERSE_STATE_EFFECT,
+            v.STATE_EFFECT,
+            v.OUTCOME_AUTOREGRESSION,
+        )
+    )
+    return phi, _get(post, v.SAME_SESSION_EFFECT, like)
 
-    Standardised within effects use the model-implied within SDs (Schuurman et al. 2016):
-    ``state_effect * sqrt(S_xx / S_yy)``. Standardised trait effects use the trait SDs at their
-    level. Long-run effects are entries of (I - Phi)^-1 (Falkenstroem 2024) and, for the outcome
-    alone, ``state_effect / (1 - outcome_autoregression)``.
+
+def derived_effects(
+    post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Standardised and long-run effects, stationarity and ICCs per draw.
+
+    Standardised within effects use the model-implied within SDs over the slope distribution
+    (Schuurman et al. 2016): ``state_effect * sqrt(Var_w(x) / Var_w(y))``. Standardised trait
+    effects use the trait SDs at their level. Long-run effects are entries of
+    ``(B0 - Phi)^-1`` at the average dynamics (Falkenstroem 2024; B0 carries a same-session
+    path) and, for the outcome alone, ``(state_effect + b0) / (1 - outcome_autoregression)``
+    (b0 only for a path x_t -> y_t). ``stationary`` (the posterior probability that the average
+    dynamics are stationary) is given only with a free first session: with a stationary first
+    session stationarity is imposed by the model (:mod:`bayes_alliance.within`).
     """
-    rf = reduced_form(post, spec)
-    s = rf["S"]
-    like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
-    sd_wx, sd_wy = np.sqrt(s[..., 0, 0]), np.sqrt(s[..., 1, 1])
+    wm = within if within is not None else within_moments(post, spec, design)
+    like = wm["var_y"]
+    sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
     var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     beta_p = _get(post, v.TRAIT_EFFECT_PATIENT, like)
     var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_bx
     out: dict[str, np.ndarray] = {}
     if spec.dynamics == "var1":
-        out["standardised_state_effect"] = _get(post, v.STATE_EFFECT, like) * sd_wx / sd_wy
+        phi, b0 = structural(post)
+        out["standardised_state_effect"] = phi[2] * sd_wx / sd_wy
         if v.REVERSE_STATE_EFFECT in post:
-            out["standardised_reverse_state_effect"] = post[v.REVERSE_STATE_EFFECT] * sd_wy / sd_wx
-        phi = np.stack(
-            [
-                np.stack(
-                    [
-                        _get(post, v.PREDICTOR_AUTOREGRESSION, like),
-                        _get(post, v.REVERSE_STATE_EFFECT, like),
-                    ],
-                    -1,
-                ),
-                np.stack(
-                    [_get(post, v.STATE_EFFECT, like), _get(post, v.OUTCOME_AUTOREGRESSION, like)],
-                    -1,
-                ),
-            ],
-            -2,
-        )
-        lr = moments.long_run_matrix(phi)
-        out["long_run_state_effect"] = lr[..., 1, 0]
-        out["long_run_reverse_state_effect"] = lr[..., 0, 1]
-        out["long_run_state_effect_single_equation"] = _get(post, v.STATE_EFFECT, like) / (
-            1 - _get(post, v.OUTCOME_AUTOREGRESSION, like)
-        )
-        out["stationary"] = moments.is_stationary(rf["phi"]).astype(float)
+            out["standardised_reverse_state_effect"] = phi[1] * sd_wy / sd_wx
+        lr = dynamics.long_run(phi, b0, spec.same_session)
+        out["long_run_state_effect"] = lr[2]
+        if v.REVERSE_STATE_EFFECT in post or spec.same_session == "outcome_to_predictor":
+            out["long_run_reverse_state_effect"] = lr[1]
+        lag0 = b0 if spec.same_session == "predictor_to_outcome" else 0.0
+        out["long_run_state_effect_single_equation"] = (phi[2] + lag0) / (1 - phi[3])
+        if spec.first_session == "free":
+            phi_r, _ = dynamics.reduced_form(phi, (like, like, like), b0, spec.same_session)
+            out["stationary"] = np.asarray(dynamics.is_stationary(phi_r), dtype=float)
     if v.SAME_SESSION_EFFECT in post:
         out["standardised_same_session_effect"] = post[v.SAME_SESSION_EFFECT] * (
-            sd_wx / sd_wy if spec.same_session == "predictor_to_outcome" else sd_wy / sd_wx
+            sd_wy / sd_wx if spec.same_session == "outcome_to_predictor" else sd_wx / sd_wy
         )
     out["standardised_trait_effect_patient"] = beta_p * np.sqrt(var_bx / var_by)
     levels = {"patient": (var_bx, var_by)}
@@ -247,7 +239,9 @@ def derived_effects(post: Draws, spec: ModelSpec) -> dict[str, np.ndarray]:
         out["standardised_trait_effect_therapist"] = beta_t * np.sqrt(var_ax / var_ay)
         levels["therapist"] = (var_ax, var_ay)
     for k, var in ((0, "predictor"), (1, "outcome")):
-        shares = moments.icc({lvl: pair[k] for lvl, pair in levels.items()}, s[..., k, k])
+        shares = moments.icc(
+            {lvl: pair[k] for lvl, pair in levels.items()}, (wm["var_x"], wm["var_y"])[k]
+        )
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
     return out
@@ -262,39 +256,40 @@ def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """Whole-model Bayesian R-squared of the outcome equation per draw (Gelman, Goodrich, Gabry
     & Vehtari 2019): var(fit) / (var(fit) + sigma^2), over observed cells with a previous session.
 
-    The fit is the outcome's conditional mean given the latent mean and the previous states,
-    ``M_y + state_effect xw_(t-1) + outcome_autoregression yw_(t-1)`` (plus the same-session
-    term); sigma^2 is the outcome's innovation variance. Needs the stored states.
+    The fit is the outcome equation's systematic part given the latent mean and the states
+    (:func:`bayes_alliance.dynamics.outcome_mean`, with each patient's structural slope); sigma^2
+    is the outcome's structural innovation variance (averaged over sessions when it is
+    session-specific). Needs the stored states.
     """
     if "state_outcome" not in post or spec.dynamics != "var1":
         raise ValueError(
             "Bayesian R-squared needs a model with dynamics and stored states (store_states=True)"
         )
     obs = ~np.isnan(y)
-    prev_ok = np.zeros_like(obs)
-    prev_ok[:, 1:] = obs[:, 1:]
     out = []
     for c in range(post.sizes["chain"]):
-        wx = post["state_predictor"].isel(chain=c).values  # (draw, P, S)
-        wy = post["state_outcome"].isel(chain=c).values
+        one = post.isel(chain=c)
+        wx = one["state_predictor"].values  # (draw, P, S)
+        wy = one["state_outcome"].values
         m_y = y[None] - wy  # the latent mean surface where y is observed
         slope = (
-            post["state_effect_by_patient"].isel(chain=c).values[..., None]
-            if "state_effect_by_patient" in post
-            else post[v.STATE_EFFECT].isel(chain=c).values[:, None, None]
+            one["state_effect_by_patient"].values[..., None]
+            if "state_effect_by_patient" in one
+            else one[v.STATE_EFFECT].values[:, None, None]
         )
-        fit = (
-            m_y[..., 1:]
-            + slope * wx[..., :-1]
-            + post[v.OUTCOME_AUTOREGRESSION].isel(chain=c).values[:, None, None] * wy[..., :-1]
+        d = one[v.OUTCOME_AUTOREGRESSION].values[:, None, None]
+        b0 = (
+            one[v.SAME_SESSION_EFFECT].values[:, None, None]
+            if v.SAME_SESSION_EFFECT in one
+            else 0.0
         )
-        if spec.same_session == "predictor_to_outcome":
-            fit = (
-                fit + post[v.SAME_SESSION_EFFECT].isel(chain=c).values[:, None, None] * wx[..., 1:]
-            )
-        valid = prev_ok[:, 1:][None] & np.isfinite(fit)
+        fit = m_y[..., 1:] + dynamics.outcome_mean(
+            slope, d, wx[..., :-1], wy[..., :-1], b0, spec.same_session, wx[..., 1:]
+        )
+        valid = obs[:, 1:][None] & np.isfinite(fit)
         f = np.where(valid, fit, np.nan)
         var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
-        sigma2 = post[v.INNOVATION_SD_OUTCOME].isel(chain=c).values ** 2
+        s_y = one[v.INNOVATION_SD_OUTCOME].values
+        sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
         out.append(var_fit / (var_fit + sigma2))
     return np.stack(out)

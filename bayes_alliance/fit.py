@@ -27,8 +27,17 @@ from bayes_alliance.marginal import draw_means
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles
+from bayes_alliance.variance import Design, within_moments
 
 SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
+# Parameters outside the vocabulary that effect sizes read (session means, free first session).
+_EXTRA_PARAMETERS = (
+    "session_mean_predictor",
+    "session_mean_outcome",
+    "first_sd_predictor",
+    "first_sd_outcome",
+    "first_corr",
+)
 _LIBRARIES = (
     "bayes_alliance",
     "pymc",
@@ -75,6 +84,7 @@ class FitResult:
     data: SessionData
     provenance: dict[str, Any]
     convergence: diagnostics.Convergence = field(repr=False)
+    _within: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
     def parameters(self) -> list[str]:
@@ -92,11 +102,21 @@ class FitResult:
         """
         return diagnostics.summarise(self.idata, var_names or self.parameters, ci_prob, ci_kind)
 
-    def _moderator_cov(self) -> np.ndarray | None:
-        if not self.spec.moderators:
-            return None
-        z = self.data.covariates[list(self.spec.moderators)].to_numpy(dtype=float)
-        return np.atleast_2d(np.cov(z, rowvar=False))
+    @property
+    def design(self) -> Design:
+        """What the data contribute to population moments (moderators, caseloads, sessions)."""
+        return Design.of(self.data, self.spec)
+
+    def _posterior_arrays(self) -> dict[str, np.ndarray]:
+        names = [*vocab.NAMED_PARAMETERS, *_EXTRA_PARAMETERS]
+        return effects.posterior_arrays(self.idata.posterior, names)
+
+    def within_moments(self) -> dict[str, np.ndarray]:
+        """Model-implied within-person moments per draw over the slope distribution (cached);
+        see :func:`bayes_alliance.variance.within_moments`."""
+        if self._within is None:
+            self._within = within_moments(self._posterior_arrays(), self.spec, self.design)
+        return self._within
 
     def r2_draws(self) -> xr.Dataset:
         """R-squared per variance component per draw (Rights & Sterba), both equations.
@@ -105,14 +125,14 @@ class FitResult:
         with dims ``(chain, draw, component_<equation>_<denominator>)``; see
         :mod:`bayes_alliance.effects`.
         """
-        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
-        comps = effects.r2_components(post, self.spec, self._moderator_cov())
+        comps = self.r2_component_draws()
         return effects.r2_dataset(comps, three_level=self.spec.therapist_level)
 
     def r2_component_draws(self) -> dict[str, dict[str, np.ndarray]]:
         """The variance components themselves (f1, f2, ..., sigma2) per draw and equation."""
-        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
-        return effects.r2_components(post, self.spec, self._moderator_cov())
+        return effects.r2_components(
+            self._posterior_arrays(), self.spec, self.design, self.within_moments()
+        )
 
     def r2(self, ci_prob: float = 0.94) -> pd.DataFrame:
         """Tidy R-squared summary: equation, denominator, component, mean, ci_low, ci_high.
@@ -138,9 +158,12 @@ class FitResult:
 
     def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
         """Derived effects by name: standardised within and trait effects, long-run effects,
-        posterior probability of stationarity (``stationary``), ICCs. Columns as in summary."""
-        post = effects.posterior_arrays(self.idata.posterior, list(vocab.NAMED_PARAMETERS))
-        derived = effects.derived_effects(post, self.spec)
+        ICCs and, with a free first session, the posterior probability that the average dynamics
+        are stationary (``stationary``; with a stationary first session stationarity is imposed
+        by the model). Columns as in summary."""
+        derived = effects.derived_effects(
+            self._posterior_arrays(), self.spec, self.design, self.within_moments()
+        )
         ds = xr.Dataset(
             {k: xr.DataArray(val, dims=("chain", "draw")) for k, val in derived.items()}
         )

@@ -25,6 +25,7 @@ import pytensor.tensor as pt
 from bayes_alliance import marginal
 from bayes_alliance import vocab as v
 from bayes_alliance.data import SessionData
+from bayes_alliance.within import Dynamics
 
 
 @dataclass(frozen=True)
@@ -185,27 +186,14 @@ def moment_sums(m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics) -> marginal.
     e12 = ccxy - g12 - g21 + h12
     e22 = ccyy - 2 * g22 + h22
     _, i11, i12, i22 = marginal.sym_inverse(*dyn.sigma)
-    return marginal.SeriesSums(
-        first_x=m["moment_first_x"] - kx,
-        first_y=m["moment_first_y"] - ky,
-        rx=cx - a * px - b * py,
-        ry=cy - c * px - d * py,
-        q=i11 * e11 + 2 * i12 * e12 + i22 * e22,
-        n_trans=n,
+    return marginal.SeriesSums.constant(
+        (m["moment_first_x"] - kx, m["moment_first_y"] - ky),
+        (cx - a * px - b * py, cy - c * px - d * py),
+        i11 * e11 + 2 * i12 * e12 + i22 * e22,
+        n,
+        dyn.sigma,
+        xp=pt,
     )
-
-
-@dataclass
-class Dynamics:
-    """Reduced-form dynamics: Phi* entries (a, b, c, d), Sigma* and first-cell covariance entries.
-
-    Any entry may be a per-patient vector (``varying``); the others are scalars.
-    """
-
-    phi: tuple[Any, Any, Any, Any]
-    sigma: tuple[Any, Any, Any]
-    first: tuple[Any, Any, Any]
-    varying: bool
 
 
 def _completed_grids(
@@ -245,22 +233,39 @@ def _grid_sums(
     )
     zx = zx - known_x
     zy = zy - known_y
-    a, b, c, d = dyn.phi
-    c = c[:, None] if dyn.varying else c
+    a, b, c, d = (dyn.per_patient(e) for e in dyn.phi)
     # r_t = z~_t - Phi z~_(t-1) on the whole grid; the transition mask keeps the real ones.
     rx = zx[:, 1:] - a * zx[:, :-1] - b * zy[:, :-1]
     ry = zy[:, 1:] - c * zx[:, :-1] - d * zy[:, :-1]
-    q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
     trans = data["grid_transition"]
     first = data["grid_first"]
-    sums = marginal.SeriesSums(
-        first_x=(zx * first).sum(axis=1),
-        first_y=(zy * first).sum(axis=1),
-        rx=(rx * trans).sum(axis=1),
-        ry=(ry * trans).sum(axis=1),
-        q=(q * trans).sum(axis=1),
-        n_trans=data["patient_transitions"],
-    )
+    firsts = ((zx * first).sum(axis=1), (zy * first).sum(axis=1))
+    n_trans = data["patient_transitions"]
+    if not dyn.by_session:
+        q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
+        sums = marginal.SeriesSums.constant(
+            firsts,
+            ((rx * trans).sum(axis=1), (ry * trans).sum(axis=1)),
+            (q * trans).sum(axis=1),
+            n_trans,
+            dyn.sigma,
+            xp=pt,
+        )
+    else:  # one Sigma per transition column
+        det, i11, i12, i22 = marginal.sym_inverse(*(dyn.per_transition(e) for e in dyn.sigma))
+        hx, hy = i11 * rx + i12 * ry, i12 * rx + i22 * ry
+        sums = marginal.SeriesSums(
+            first_x=firsts[0],
+            first_y=firsts[1],
+            hx=(hx * trans).sum(axis=1),
+            hy=(hy * trans).sum(axis=1),
+            p11=(i11 * trans).sum(axis=1),
+            p12=(i12 * trans).sum(axis=1),
+            p22=(i22 * trans).sum(axis=1),
+            q=((rx * hx + ry * hy) * trans).sum(axis=1),
+            logdet=(pt.log(det) * trans).sum(axis=1),
+            n_trans=n_trans,
+        )
     return data["grid_predictor"].shape[0], sums
 
 
@@ -290,11 +295,11 @@ def integrated_likelihood(
         sums = moment_sums(data, known_x - loc[0], known_y - loc[1], dyn)
     else:
         n_pat, sums = _grid_sums(data, n_missing, known_x, known_y, dyn, loc)
-    ll = marginal.integrated_loglik(sums, dyn.phi, dyn.sigma, dyn.first, m0, tau, xp=pt)
+    ll = marginal.integrated_loglik(sums, dyn.phi, dyn.first, m0, tau, xp=pt)
     pm.Potential("integrated_series", ll.sum())
     if posthoc:
         names = ("mean_predictor", "mean_outcome", "var_predictor", "cov", "var_outcome")
-        moments = marginal.mean_posterior(sums, dyn.phi, dyn.sigma, dyn.first, m0, tau)
+        moments = marginal.mean_posterior(sums, dyn.phi, dyn.first, m0, tau)
         for name, val in zip(names, moments, strict=True):
             pm.Deterministic(f"trait_posterior_{name}", val * pt.ones(n_pat), dims=v.PATIENT)
 
@@ -335,11 +340,16 @@ def conditional_likelihood(
             "state_outcome", pt.switch(inside, wy, np.nan), dims=(v.PATIENT, v.SESSION)
         )
 
-    def col(val: Any) -> Any:  # per-patient vector -> (P, 1); scalar unchanged
-        return val[:, None] if dyn.varying and getattr(val, "ndim", 0) == 1 else val
+    def cell_sigma(val: Any) -> Any:
+        # Session-specific innovations are indexed by transition column (into sessions 2..S);
+        # the first column never has a transition, so any value serves there.
+        if not dyn.by_session:
+            return val
+        return pt.concatenate([val[:1], val])[None, :]
 
+    col = dyn.per_patient
     a, b, c, d = dyn.phi
-    s11, s12, s22 = dyn.sigma
+    s11, s12, s22 = (cell_sigma(e) for e in dyn.sigma)
     f11, f12, f22 = dyn.first
     wx_prev = pt.concatenate([pt.zeros((n_pat, 1)), wx[:, :-1]], axis=1)
     wy_prev = pt.concatenate([pt.zeros((n_pat, 1)), wy[:, :-1]], axis=1)

@@ -7,12 +7,14 @@ Gaussian and linear in the patient's latent mean M = (M_x, M_y) (METHODS.md sect
 
     p(z~ | M) = C exp(-1/2 [Q0 - 2 g'M + M' L M])
     r_t = z~_t - Phi z~_(t-1)                    (t = 2..n)
-    L   = (n - 1) A' Sigma^-1 A + F^-1,          A = I - Phi
-    g   = A' Sigma^-1 sum_t r_t + F^-1 z~_1
-    Q0  = sum_t r_t' Sigma^-1 r_t + z~_1' F^-1 z~_1
-    log C = -n log(2 pi) - (n - 1)/2 log|Sigma| - 1/2 log|F|
+    L   = A' P A + F^-1,     A = I - Phi,   P = sum_t Sigma_t^-1
+    g   = A' sum_t Sigma_t^-1 r_t + F^-1 z~_1
+    Q0  = sum_t r_t' Sigma_t^-1 r_t + z~_1' F^-1 z~_1
+    log C = -n log(2 pi) - 1/2 sum_t log|Sigma_t| - 1/2 log|F|
 
-and with the prior ``M ~ N(m0, T)`` (therapist part m0, patient covariance T)::
+where Sigma_t is the innovation covariance of the transition into cell t (the same for every
+t unless the innovations are session-specific, as in the RI-CLPM of Hamaker et al. 2015),
+with the prior ``M ~ N(m0, T)`` (therapist part m0, patient covariance T)::
 
     log p(z~) = log C - 1/2 (Q0 - g' L^-1 g) - 1/2 log|L| - 1/2 log|V| - 1/2 d' V^-1 d,
     V = L^-1 + T,   d = L^-1 g - m0.
@@ -44,26 +46,61 @@ def sym_inverse(p11: Any, p12: Any, p22: Any) -> tuple[Any, Any, Any, Any]:
 
 @dataclass(frozen=True)
 class SeriesSums:
-    """Per-patient sufficient statistics of a completed series, given Phi and Sigma.
+    """Per-patient sufficient statistics of a completed series, given Phi and the innovation
+    covariances Sigma_t of its transitions (one Sigma for all, or one per session).
 
     Attributes
     ----------
     first_x, first_y
         z~ at the patient's first cell.
-    rx, ry
-        Sums over the patient's transitions of r_t = z~_t - Phi z~_(t-1).
+    hx, hy
+        Sum over the transitions of ``Sigma_t^-1 r_t``, with r_t = z~_t - Phi z~_(t-1).
+    p11, p12, p22
+        Entries of the sum over the transitions of ``Sigma_t^-1``.
     q
-        Sum over the transitions of r_t' Sigma^-1 r_t.
+        Sum over the transitions of ``r_t' Sigma_t^-1 r_t``.
+    logdet
+        Sum over the transitions of ``log |Sigma_t|``.
     n_trans
         Number of transitions (cells after the first).
     """
 
     first_x: Any
     first_y: Any
-    rx: Any
-    ry: Any
+    hx: Any
+    hy: Any
+    p11: Any
+    p12: Any
+    p22: Any
     q: Any
+    logdet: Any
     n_trans: Any
+
+    @classmethod
+    def constant(
+        cls,
+        first: tuple[Any, Any],
+        r: tuple[Any, Any],
+        q: Any,
+        n_trans: Any,
+        sigma: tuple[Any, Any, Any],
+        xp: Any = np,
+    ) -> SeriesSums:
+        """Statistics when every transition has the same Sigma: from the residual sums
+        ``r = (sum r_x, sum r_y)`` and ``q = sum r' Sigma^-1 r``."""
+        det, i11, i12, i22 = sym_inverse(*sigma)
+        return cls(
+            first_x=first[0],
+            first_y=first[1],
+            hx=i11 * r[0] + i12 * r[1],
+            hy=i12 * r[0] + i22 * r[1],
+            p11=n_trans * i11,
+            p12=n_trans * i12,
+            p22=n_trans * i22,
+            q=q,
+            logdet=n_trans * xp.log(det),
+            n_trans=n_trans,
+        )
 
 
 def residual_quadratic(rx: Any, ry: Any, s11: Any, s12: Any, s22: Any) -> Any:
@@ -73,32 +110,29 @@ def residual_quadratic(rx: Any, ry: Any, s11: Any, s12: Any, s22: Any) -> Any:
 
 
 def _likelihood_terms(
-    sums: SeriesSums, phi: tuple[Any, Any, Any, Any], sigma: tuple[Any, Any, Any], first: tuple
+    sums: SeriesSums, phi: tuple[Any, Any, Any, Any], first: tuple[Any, Any, Any]
 ) -> tuple[Any, ...]:
     a, b, c, d = phi
-    det_s, i11, i12, i22 = sym_inverse(*sigma)
     det_f, f11, f12, f22 = sym_inverse(*first)
-    # A = I - Phi; B = Sigma^-1 A.
+    # A = I - Phi; B = P A with P = sum_t Sigma_t^-1.
     a11, a12, a21, a22 = 1 - a, -b, -c, 1 - d
-    b11, b12 = i11 * a11 + i12 * a21, i11 * a12 + i12 * a22
-    b21, b22 = i12 * a11 + i22 * a21, i12 * a12 + i22 * a22
-    # L = n A' Sigma^-1 A + F^-1 (symmetric).
-    n = sums.n_trans
-    l11 = n * (a11 * b11 + a21 * b21) + f11
-    l12 = n * (a11 * b12 + a21 * b22) + f12
-    l22 = n * (a12 * b12 + a22 * b22) + f22
-    # g = A' Sigma^-1 R + F^-1 z~_1 (B' R = A' Sigma^-1 R).
+    b11, b12 = sums.p11 * a11 + sums.p12 * a21, sums.p11 * a12 + sums.p12 * a22
+    b21, b22 = sums.p12 * a11 + sums.p22 * a21, sums.p12 * a12 + sums.p22 * a22
+    # L = A' P A + F^-1 (symmetric).
+    l11 = a11 * b11 + a21 * b21 + f11
+    l12 = a11 * b12 + a21 * b22 + f12
+    l22 = a12 * b12 + a22 * b22 + f22
+    # g = A' h + F^-1 z~_1, with h = sum_t Sigma_t^-1 r_t.
     z1x, z1y = sums.first_x, sums.first_y
-    g1 = b11 * sums.rx + b21 * sums.ry + f11 * z1x + f12 * z1y
-    g2 = b12 * sums.rx + b22 * sums.ry + f12 * z1x + f22 * z1y
+    g1 = a11 * sums.hx + a21 * sums.hy + f11 * z1x + f12 * z1y
+    g2 = a12 * sums.hx + a22 * sums.hy + f12 * z1x + f22 * z1y
     q0 = sums.q + f11 * z1x * z1x + 2 * f12 * z1x * z1y + f22 * z1y * z1y
-    return det_s, det_f, l11, l12, l22, g1, g2, q0
+    return det_f, l11, l12, l22, g1, g2, q0
 
 
 def integrated_loglik(
     sums: SeriesSums,
     phi: tuple[Any, Any, Any, Any],
-    sigma: tuple[Any, Any, Any],
     first: tuple[Any, Any, Any],
     m0: tuple[Any, Any],
     tau: tuple[Any, Any, Any],
@@ -113,14 +147,14 @@ def integrated_loglik(
     phi
         Reduced-form lag matrix entries (a, b, c, d) = (phi_xx, phi_xy, phi_yx, phi_yy); scalars
         or per-patient vectors.
-    sigma, first
-        Entries (11, 12, 22) of the innovation covariance and of the first cell's covariance.
+    first
+        Entries (11, 12, 22) of the first cell's covariance.
     m0, tau
         Prior mean (per patient) and covariance entries of the latent mean.
     xp
         ``numpy`` or ``pytensor.tensor``.
     """
-    det_s, det_f, l11, l12, l22, g1, g2, q0 = _likelihood_terms(sums, phi, sigma, first)
+    det_f, l11, l12, l22, g1, g2, q0 = _likelihood_terms(sums, phi, first)
     det_l, li11, li12, li22 = sym_inverse(l11, l12, l22)
     gh1, gh2 = li11 * g1 + li12 * g2, li12 * g1 + li22 * g2
     det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
@@ -128,7 +162,7 @@ def integrated_loglik(
     n_cells = sums.n_trans + 1
     return (
         -n_cells * LOG_2PI
-        - 0.5 * sums.n_trans * xp.log(det_s)
+        - 0.5 * sums.logdet
         - 0.5 * xp.log(det_f)
         - 0.5 * (q0 - (g1 * gh1 + g2 * gh2))
         - 0.5 * xp.log(det_l)
@@ -140,13 +174,12 @@ def integrated_loglik(
 def mean_posterior(
     sums: SeriesSums,
     phi: tuple[Any, Any, Any, Any],
-    sigma: tuple[Any, Any, Any],
     first: tuple[Any, Any, Any],
     m0: tuple[Any, Any],
     tau: tuple[Any, Any, Any],
 ) -> tuple[Any, Any, Any, Any, Any]:
     """Conditional posterior of each patient's latent mean: (mean_x, mean_y, c11, c12, c22)."""
-    _, _, l11, l12, l22, g1, g2, _ = _likelihood_terms(sums, phi, sigma, first)
+    _, l11, l12, l22, g1, g2, _ = _likelihood_terms(sums, phi, first)
     _, li11, li12, li22 = sym_inverse(l11, l12, l22)
     gh1, gh2 = li11 * g1 + li12 * g2, li12 * g1 + li22 * g2
     _, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])

@@ -1,13 +1,15 @@
 """Population moments of the trait/state model: pure numpy, batched over leading axes.
 
-These kernels take parameter arrays (one value, or one per posterior draw along leading axes) and
-return the model-implied quantities of METHODS.md section 4: the stationary within-person
-covariance of the VAR(1), stationarity, long-run effects and variance shares per level.
+Matrix views (arrays ending in 2x2, with any leading batch axes) of the entry-wise kernel in
+:mod:`bayes_alliance.dynamics`: the stationary within-person covariance of the VAR(1),
+stationarity and long-run effects; plus matrix constructors and variance shares per level.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from bayes_alliance import dynamics
 
 
 def lag_matrix(
@@ -44,6 +46,15 @@ def innovation_cov(
     return np.stack([np.stack([sx**2, cxy], -1), np.stack([cxy, sy**2], -1)], -2)
 
 
+def _entries(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+
+
+def _matrix(e11: np.ndarray, e12: np.ndarray, e21: np.ndarray, e22: np.ndarray) -> np.ndarray:
+    e11, e12, e21, e22 = np.broadcast_arrays(e11, e12, e21, e22)
+    return np.stack([np.stack([e11, e12], -1), np.stack([e21, e22], -1)], -2)
+
+
 def spectral_radius(phi: np.ndarray) -> np.ndarray:
     """Largest absolute eigenvalue of each 2x2 lag matrix (closed form)."""
     phi = np.asarray(phi, dtype=float)
@@ -59,30 +70,33 @@ def spectral_radius(phi: np.ndarray) -> np.ndarray:
 
 def is_stationary(phi: np.ndarray) -> np.ndarray:
     """True where every eigenvalue of Phi lies strictly inside the unit circle."""
-    return spectral_radius(phi) < 1.0
+    return np.asarray(dynamics.is_stationary(_entries(np.asarray(phi, dtype=float))))
 
 
 def stationary_cov(phi: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Stationary covariance S solving S = Phi S Phi' + Sigma (2x2, batched).
+    """Stationary covariance S solving S = Phi S Phi' + Sigma (2x2 matrices, batched).
 
-    Uses vec(S) = (I - Phi (x) Phi)^(-1) vec(Sigma). Entries are NaN where Phi is not stationary.
+    A matrix view of :func:`bayes_alliance.dynamics.stationary_cov`; NaN where Phi is not
+    stationary.
     """
     phi = np.asarray(phi, dtype=float)
     sigma = np.asarray(sigma, dtype=float)
-    phi, sigma = np.broadcast_arrays(phi, sigma)
-    kron = np.einsum("...ij,...kl->...ikjl", phi, phi).reshape(*phi.shape[:-2], 4, 4)
-    lhs = np.eye(4) - kron
-    vec = np.linalg.solve(lhs, sigma.reshape(*sigma.shape[:-2], 4, 1))[..., 0]
-    s = vec.reshape(*phi.shape[:-2], 2, 2)
-    s = 0.5 * (s + np.swapaxes(s, -1, -2))
+    s11, s12, s22 = dynamics.stationary_cov(
+        _entries(phi), (sigma[..., 0, 0], sigma[..., 0, 1], sigma[..., 1, 1])
+    )
+    s = _matrix(s11, s12, s12, s22)
     bad = ~is_stationary(phi)
     return np.where(bad[..., None, None], np.nan, s)
 
 
-def long_run_matrix(phi: np.ndarray) -> np.ndarray:
-    """(I - Phi)^(-1): cumulative response of (x, y) to a sustained unit shift (Falkenstroem 2024)."""
+def long_run_matrix(
+    phi: np.ndarray, b0: np.ndarray | float = 0.0, same_session: str = "none"
+) -> np.ndarray:
+    """(B0 - Phi)^-1: the long-run response of (x, y) to a sustained unit shift (Falkenstroem
+    2024); (I - Phi)^-1 without a same-session path. A matrix view of
+    :func:`bayes_alliance.dynamics.long_run`."""
     phi = np.asarray(phi, dtype=float)
-    return np.linalg.inv(np.eye(2) - phi)
+    return _matrix(*dynamics.long_run(_entries(phi), np.asarray(b0, dtype=float), same_session))
 
 
 def icc(

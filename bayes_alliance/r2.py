@@ -10,6 +10,10 @@ Three levels (Rights & Sterba 2023, Multivariate Behav Res 58:340)::
     L1 = f1 + v12 + v13 + sigma2;  L2 = f2 + v23 + m2;  L3 = f3 + m3;  total = L1 + L2 + L3
 
 Every input may carry leading batch axes (e.g. chain, draw); components come back with them.
+
+An optional component ``time`` holds variance that belongs to no level: the spread of
+session-specific means and of trends over the sessions in the data. It enters the total
+denominator only; level-specific (and within / between) denominators exclude it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,28 @@ Array = np.ndarray
 
 TWO_LEVEL_COMPONENTS = ("f1", "f2", "v", "m", "sigma2")
 THREE_LEVEL_COMPONENTS = ("f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "sigma2")
+TIME = "time"
+
+# Plain-language names of the components for this model's outcome equation (sessions in
+# patients in therapists); the predictor equation has f1 and sigma2 and the intercept parts.
+LABELS = {
+    "f1": "state effects and autoregression (f1)",
+    "f2": "patient trait effect (f2)",
+    "f3": "therapist trait effect (f3)",
+    "v": "random state slopes (v)",
+    "v12": "patient variation in the state effect (v12)",
+    "v13": "therapist variation in the state effect (v13)",
+    "v23": "therapist variation in patient-level slopes (v23)",
+    "m": "patient intercepts (m)",
+    "m2": "patient intercepts (m2)",
+    "m3": "therapist intercepts (m3)",
+    "sigma2": "innovations (sigma2)",
+    "f": "all fixed effects (f)",
+    "fv": "fixed effects and random slopes (fv)",
+    "fvm": "fixed effects, random slopes and intercepts (fvm)",
+    "f1v": "state effects, autoregression and random slopes (f1v)",
+    TIME: "session means and trends (time)",
+}
 
 
 def _quad(g: Array | None, phi: Array | None) -> Array:
@@ -149,14 +175,15 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
 
     Denominators ``total``, ``within``, ``between``; measures as in r2mlm: f1, f2, v, m, f, fv,
     fvm, sigma2 (total); f1, v, f1v, sigma2 (within); f2, m (between). ``sigma2`` is the residual
-    share, r2mlm's "Decompositions" row.
+    share, r2mlm's "Decompositions" row. A ``time`` component, when present, adds to the total.
     """
     f1, f2, v, m, s2 = (np.asarray(c[k], dtype=float) for k in TWO_LEVEL_COMPONENTS)
-    total = f1 + f2 + v + m + s2
+    time = np.asarray(c[TIME], dtype=float) if TIME in c else None
     within = f1 + v + s2
     between = f2 + m
+    total = within + between + (time if time is not None else 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {
+        out = {
             ("total", "f1"): f1 / total,
             ("total", "f2"): f2 / total,
             ("total", "v"): v / total,
@@ -165,13 +192,20 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
             ("total", "fv"): (f1 + f2 + v) / total,
             ("total", "fvm"): (f1 + f2 + v + m) / total,
             ("total", "sigma2"): s2 / total,
-            ("within", "f1"): f1 / within,
-            ("within", "v"): v / within,
-            ("within", "f1v"): (f1 + v) / within,
-            ("within", "sigma2"): s2 / within,
-            ("between", "f2"): f2 / between,
-            ("between", "m"): m / between,
         }
+        if time is not None:
+            out[("total", TIME)] = time / total
+        out.update(
+            {
+                ("within", "f1"): f1 / within,
+                ("within", "v"): v / within,
+                ("within", "f1v"): (f1 + v) / within,
+                ("within", "sigma2"): s2 / within,
+                ("between", "f2"): f2 / between,
+                ("between", "m"): m / between,
+            }
+        )
+        return out
 
 
 def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
@@ -180,7 +214,8 @@ def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
     l1 = g["f1"] + g["v12"] + g["v13"] + g["sigma2"]
     l2 = g["f2"] + g["v23"] + g["m2"]
     l3 = g["f3"] + g["m3"]
-    total = l1 + l2 + l3
+    time = np.asarray(c[TIME], dtype=float) if TIME in c else None
+    total = l1 + l2 + l3 + (time if time is not None else 0.0)
     out: dict[tuple[str, str], Array] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for k in ("f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3"):
@@ -189,6 +224,8 @@ def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
         out[("total", "fv")] = out[("total", "f")] + (g["v12"] + g["v13"] + g["v23"]) / total
         out[("total", "fvm")] = out[("total", "fv")] + (g["m2"] + g["m3"]) / total
         out[("total", "sigma2")] = g["sigma2"] / total
+        if time is not None:
+            out[("total", TIME)] = time / total
         for k in ("f1", "v12", "v13", "sigma2"):
             out[("level1", k)] = g[k] / l1
         for k in ("f2", "v23", "m2"):

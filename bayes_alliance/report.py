@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bayes_alliance import classic, effects, plots, vocab
+from bayes_alliance import classic, dynamics, plots, vocab
 from bayes_alliance.io import atomic_dir
+from bayes_alliance.spec import ModelSpec
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -116,33 +117,61 @@ def _fig_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def stationarity_note(spec: ModelSpec) -> str:
+    """One sentence on how the model treats stationarity (for the report and the CLI)."""
+    if spec.dynamics != "var1":
+        return "The model has no lagged dynamics, so stationarity does not arise."
+    if spec.first_session == "stationary":
+        return (
+            "Stationarity is imposed, not estimated: each patient's first session is drawn from "
+            "the stationary distribution of their own dynamics, so the prior is truncated to "
+            "stationary dynamics (with random slopes, each patient's or therapist's slope to its "
+            "stationary interval, with the truncated normal's normalising constant). No posterior "
+            "probability of stationarity is reported."
+        )
+    return (
+        "Stationarity is not imposed (free first-session covariance); 'stationary' is the "
+        "posterior probability that the average dynamics are stationary."
+    )
+
+
 def predictive_replicates(
     result: FitResult, n_rep: int = 30, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observed outcomes with a previous session, and replicates from the one-step-ahead
-    predictive: ``y_rep = y - yw + (state part given the previous states) + u``, u ~ N(0, Sigma*_yy)."""
+    """Observed outcomes with a previous session, and replicates from the outcome equation's
+    one-step-ahead predictive given the latent mean and states:
+    ``y_rep = M_y + outcome_mean(...) + e``, e ~ N(0, innovation variance of the outcome), with
+    each patient's structural slope (:func:`bayes_alliance.dynamics.outcome_mean`)."""
     post = result.idata.posterior
+    spec = result.spec
     y = result.data.y
     ok = ~np.isnan(y[:, 1:]) & result.data.in_series[:, :-1]
     rng = np.random.default_rng(seed)
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     picks = rng.choice(n_chain * n_draw, size=min(n_rep, n_chain * n_draw), replace=False)
-    rf = effects.reduced_form(
-        effects.posterior_arrays(post, list(vocab.NAMED_PARAMETERS)), result.spec
-    )
     reps = []
     for k in picks:
         c, d = divmod(int(k), n_draw)
-        wx = post["state_predictor"].values[c, d]
-        wy = post["state_outcome"].values[c, d]
-        phi = rf["phi"][c, d]
-        slope = phi[1, 0]  # reduced form: includes a same-session path, if any
-        if "state_effect_by_patient" in post:
-            # Each patient's structural slope, shifted as the reduced form shifts the average.
-            shift = phi[1, 0] - post[vocab.STATE_EFFECT].values[c, d]
-            slope = post["state_effect_by_patient"].values[c, d][:, None] + shift
-        mean = (y - wy)[:, 1:] + slope * wx[:, :-1] + phi[1, 1] * wy[:, :-1]
-        sd = np.sqrt(rf["sigma"][c, d][1, 1])
+        one = post.isel(chain=c, draw=d)
+        wx = one["state_predictor"].values
+        wy = one["state_outcome"].values
+        slope = (
+            one["state_effect_by_patient"].values[:, None]
+            if "state_effect_by_patient" in one
+            else float(one[vocab.STATE_EFFECT])
+        )
+        b0 = float(one[vocab.SAME_SESSION_EFFECT]) if vocab.SAME_SESSION_EFFECT in one else 0.0
+        mean = (y - wy)[:, 1:] + dynamics.outcome_mean(
+            slope,
+            float(one[vocab.OUTCOME_AUTOREGRESSION]),
+            wx[:, :-1],
+            wy[:, :-1],
+            b0,
+            spec.same_session,
+            wx[:, 1:],
+        )
+        s_y = np.asarray(one[vocab.INNOVATION_SD_OUTCOME].values, dtype=float)
+        sd = s_y[None, :] if s_y.ndim == 1 else s_y
         reps.append((mean + sd * rng.standard_normal(mean.shape))[ok])
     return y[:, 1:][ok], np.array(reps)
 
@@ -190,15 +219,27 @@ def build_sections(
     forest_fig = plots.forest(summary, FOREST, pct)
     sections.append(Section("Trait and state effects", figures=[("forest", forest_fig)]))
     sections.append(
-        Section("Derived effects: standardised, long-run, ICCs", tables=[_rounded(eff)])
+        Section(
+            "Derived effects: standardised, long-run, ICCs",
+            [stationarity_note(result.spec)],
+            tables=[_rounded(eff)],
+        )
     )
     r2_fig = plots.r2_bars(r2_table, "outcome")
     sections.append(
         Section(
             f"Variance of {y} explained, by component (Rights & Sterba)",
             [
-                "Shares per denominator; f1 state effects, f2 patient trait, f3 therapist trait, v random "
-                "slopes, m intercept variance. The full table is r2.csv."
+                "Shares per denominator; f1 state effects and autoregression, f2 patient trait, f3 "
+                "therapist trait, v random slopes (v12 patient, v13 therapist), m intercept "
+                "variance; within parts are averaged over the distribution of the state slopes. "
+                + (
+                    "time: session means and trends, in the total only (level-specific shares "
+                    "and ICCs exclude it). "
+                    if result.spec.session_means or result.spec.trend
+                    else ""
+                )
+                + "The full table is r2.csv."
             ],
             tables=[
                 r2_table[r2_table.equation == "outcome"]

@@ -5,13 +5,18 @@ The data-generating model, for session t of patient i treated by therapist j::
     x_ti = mu_x + a_x[j] + b_x[i] + s_x[i] (t - 1) + xw_ti
     y_ti = mu_y + a_y[j] + b_y[i] + beta_T a_x[j] + beta_P b_x[i] + s_y[i] (t - 1) + yw_ti
 
-    xw_ti = phi_xx xw_(t-1)i + phi_xy yw_(t-1)i + e_x,ti
-    yw_ti = phi_yx[i] xw_(t-1)i + phi_yy yw_(t-1)i + e_y,ti,       (e_x, e_y) ~ MVN(0, Sigma_w)
+    xw_ti = phi_xx xw_(t-1)i + phi_xy yw_(t-1)i [+ b0 yw_ti] + e_x,ti
+    yw_ti = phi_yx[i] xw_(t-1)i + phi_yy yw_(t-1)i [+ b0 xw_ti] + e_y,ti,  (e_x, e_y) ~ MVN(0, Sigma_w)
     phi_yx[i] = phi_yx + c[j] + d[i] + lambda z_i
 
-Therapist and patient deviations are independent normals (the y deviations are residuals after
-the trait effects; METHODS.md section 10 on identification). The within process starts from its
-stationary distribution, so session 1 is a draw from the same process as every later session.
+with the bracketed same-session (lag-0) term in one equation when ``same_session`` asks for it
+(innovations are then uncorrelated). Therapist and patient deviations are independent normals
+(the y deviations are residuals after the trait effects; METHODS.md section 10 on
+identification); the slope deviations are drawn from the stationary region, as the model's
+prior truncates them (:mod:`bayes_alliance.within`): a patient's deviation is redrawn while the
+patient's dynamics are not stationary (with therapist slopes only, the therapist's, while any of
+their patients' are not). The within process starts from its stationary distribution, so
+session 1 is a draw from the same process as every later session.
 An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
 """
 
@@ -24,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance import moments, r2, vocab
+from bayes_alliance import dynamics, moments, r2, vocab
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class TrueParameters:
     trend_outcome: float = 0.0
     sd_trend_predictor: float = 0.0
     sd_trend_outcome: float = 0.0
+    same_session_effect: float = 0.0
+    same_session: str = "none"  # direction of the lag-0 path, as in ModelSpec.same_session
     informant_intercept: float = 4.0
     informant_loading_trait: float = 0.6
     informant_loading_state: float = 0.5
@@ -71,9 +78,28 @@ class TrueParameters:
 
     @property
     def sigma_within(self) -> np.ndarray:
+        """Structural innovation covariance (uncorrelated with a same-session path)."""
+        corr = self.innovation_corr if self.same_session == "none" else 0.0
         return moments.innovation_cov(
-            self.innovation_sd_predictor, self.innovation_sd_outcome, self.innovation_corr
+            self.innovation_sd_predictor, self.innovation_sd_outcome, corr
         )
+
+    def reduced(self, slope: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reduced-form lag matrix and innovation covariance (at ``slope``, default the mean)."""
+        c = self.state_effect if slope is None else slope
+        sig = self.sigma_within
+        phi, sr = dynamics.reduced_form(
+            (
+                self.predictor_autoregression,
+                self.reverse_state_effect,
+                c,
+                self.outcome_autoregression,
+            ),
+            (sig[0, 0], sig[0, 1], sig[1, 1]),
+            self.same_session_effect,
+            self.same_session,
+        )
+        return moments._matrix(*phi), moments._matrix(sr[0], sr[1], sr[1], sr[2])
 
 
 @dataclass(frozen=True)
@@ -102,17 +128,19 @@ class Truth:
         The inputs.
     patients
         One row per patient: therapist, latent traits (``trait_predictor``, ``trait_outcome``:
-        the latent means), deviations, the patient's state effect, moderator, trends.
+        the latent means), deviations, the patient's state effect and its therapist and patient
+        deviations, moderator, trends.
     states
         One row per planned session (observed or not): the within components ``state_predictor``
         and ``state_outcome``, and whether the row was kept.
     stationary_within_cov
-        2x2 stationary covariance of (xw, yw) at the average dynamics.
+        2x2 stationary covariance of (xw, yw) at the average dynamics (without slope variation).
     icc
         Per variable, the therapist, patient and session shares of variance.
     r2_components
         Per equation (``outcome``, ``predictor``), the three-level components of METHODS.md
-        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2), at the average dynamics.
+        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2): population values, with the
+        within moments averaged over the slope distribution (trends are not included).
     """
 
     params: TrueParameters
@@ -181,7 +209,9 @@ def _check_design(d: Design, p: TrueParameters) -> None:
         errs.append("sessions must be at least 2")
     if not -1 < p.innovation_corr < 1:
         errs.append("innovation_corr must lie in (-1, 1)")
-    if not moments.is_stationary(p.phi):
+    if p.same_session not in dynamics.SAME_SESSION:
+        errs.append(f"same_session must be one of {dynamics.SAME_SESSION}, got {p.same_session!r}")
+    elif not moments.is_stationary(p.reduced()[0]):
         errs.append("the average lag matrix is not stationary (an eigenvalue has modulus >= 1)")
     if errs:
         raise ValueError("; ".join(errs))
@@ -228,23 +258,33 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
     s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
 
-    phi_yx_i = p.state_effect + c_slope[ther] + d_slope + p.moderator_effect * z
-    phi_i = moments.lag_matrix(
-        p.predictor_autoregression, p.reverse_state_effect, phi_yx_i, p.outcome_autoregression
-    )
-    bad = ~moments.is_stationary(phi_i)
-    if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} of {n_pat} drawn patients have non-stationary dynamics; lower "
-            "sd_state_effect_patient / sd_state_effect_therapist / moderator_effect"
-        )
-    s0 = moments.stationary_cov(phi_i, p.sigma_within)
+    fixed = p.state_effect + p.moderator_effect * z
+    _redraw_slopes(rng, p, ther, fixed, c_slope, d_slope)
+    phi_yx_i = fixed + c_slope[ther] + d_slope
+    phi_i, sig_r = p.reduced(phi_yx_i)
+    s0 = moments.stationary_cov(phi_i, sig_r)
     chol_w = np.linalg.cholesky(p.sigma_within)
+    a, b, d_ar, b0 = (
+        p.predictor_autoregression,
+        p.reverse_state_effect,
+        p.outcome_autoregression,
+        p.same_session_effect,
+    )
     z_state = np.empty((n_pat, t_max, 2))
     z_state[:, 0] = np.einsum("pij,pj->pi", np.linalg.cholesky(s0), rng.normal(size=(n_pat, 2)))
     for t in range(1, t_max):
         e = rng.normal(size=(n_pat, 2)) @ chol_w.T
-        z_state[:, t] = np.einsum("pij,pj->pi", phi_i, z_state[:, t - 1]) + e
+        px, py = z_state[:, t - 1, 0], z_state[:, t - 1, 1]
+        # The structural equations, in the order the same-session path needs.
+        if p.same_session == "outcome_to_predictor":
+            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            xt = a * px + b * py + b0 * yt + e[:, 0]
+        else:
+            xt = a * px + b * py + e[:, 0]
+            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            if p.same_session == "predictor_to_outcome":
+                yt = yt + b0 * xt
+        z_state[:, t, 0], z_state[:, t, 1] = xt, yt
 
     mean_x = p.intercept_predictor + a_x[ther] + b_x
     mean_y = (
@@ -315,6 +355,8 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
             "patient_dev_predictor": b_x,
             "patient_dev_outcome": b_y,
             "state_effect": phi_yx_i,
+            "state_effect_therapist_dev": c_slope[ther],
+            "state_effect_patient_dev": d_slope,
             "moderator": z,
             "trend_predictor": s_x,
             "trend_outcome": s_y,
@@ -328,73 +370,92 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         seed=seed,
         patients=patients,
         states=states,
-        stationary_within_cov=moments.stationary_cov(p.phi, p.sigma_within),
+        stationary_within_cov=moments.stationary_cov(*p.reduced()),
     )
-    _fill_analytic(truth)
+    _fill_analytic(truth, z - z.mean() if d.moderator else None, ther)
     return out, truth
 
 
-def _fill_analytic(truth: Truth) -> None:
-    """ICCs and R-squared components at the average dynamics (trends not included)."""
+def _redraw_slopes(
+    rng: np.random.Generator,
+    p: TrueParameters,
+    ther: np.ndarray,
+    fixed: np.ndarray,
+    c_slope: np.ndarray,
+    d_slope: np.ndarray,
+) -> None:
+    """Redraw slope deviations (in place) until every patient's dynamics are stationary: the
+    model's truncated prior. Patient deviations are redrawn given their therapist's; with
+    therapist slopes only, the therapist's deviation is redrawn."""
+    lo, hi, ok = dynamics.slope_interval(
+        p.predictor_autoregression,
+        p.reverse_state_effect,
+        p.outcome_autoregression,
+        p.same_session_effect,
+        p.same_session,
+    )
+    if not ok or ((fixed <= lo) | (fixed >= hi)).any():
+        raise ValueError(
+            "the fixed dynamics (with the moderator) are not stationary for every patient"
+        )
+    patient_level = p.sd_state_effect_patient > 0
+    for _ in range(1000):
+        slope = fixed + c_slope[ther] + d_slope
+        bad = (slope <= lo) | (slope >= hi)
+        if not bad.any():
+            return
+        if patient_level:
+            d_slope[bad] = rng.normal(0, p.sd_state_effect_patient, int(bad.sum()))
+        else:
+            worse = np.unique(ther[bad])
+            c_slope[worse] = rng.normal(0, p.sd_state_effect_therapist, len(worse))
+    raise ValueError(
+        "could not draw stationary slopes for every patient; lower sd_state_effect_patient / "
+        "sd_state_effect_therapist / moderator_effect"
+    )
+
+
+def _fill_analytic(truth: Truth, moderators: np.ndarray | None, ther: np.ndarray) -> None:
+    """ICCs and R-squared components of the population: within moments are expectations over
+    the slope distribution (:mod:`bayes_alliance.variance`), with the drawn moderator values."""
+    from bayes_alliance.effects import derived_effects, r2_components
+    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.variance import Design
+
     p = truth.params
-    s = truth.stationary_within_cov
-    v_tx, v_px = p.sd_therapist_predictor**2, p.sd_patient_predictor**2
-    v_ty = p.sd_therapist_outcome**2 + p.trait_effect_therapist**2 * v_tx
-    v_py = p.sd_patient_outcome**2 + p.trait_effect_patient**2 * v_px
+    slopes = tuple(
+        lvl
+        for lvl, sd in (
+            (vocab.PATIENT, p.sd_state_effect_patient),
+            (vocab.THERAPIST, p.sd_state_effect_therapist),
+        )
+        if sd > 0
+    )
+    spec = ModelSpec(
+        random_slopes=slopes,
+        moderators=("moderator",) if moderators is not None else (),
+        same_session=p.same_session,
+    )
+    post = {
+        k: np.asarray(val, dtype=float)
+        for k, val in asdict(p).items()
+        if isinstance(val, float) and k != "moderator_effect"
+    }
+    if moderators is not None:
+        post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
+    one = np.ones((1, 1))
+    design = Design(
+        moderators=moderators[:, None] if moderators is not None else None,
+        patient_therapist=ther,
+        starts=np.array([0]),
+        transitions=one,
+        cells=one,
+        offsets=np.zeros(1),
+    )
+    eff = derived_effects(post, spec, design)
     truth.icc = {
-        vocab.PREDICTOR: {
-            k: float(v)
-            for k, v in moments.icc({"therapist": v_tx, "patient": v_px}, s[0, 0]).items()
-        },
-        vocab.OUTCOME: {
-            k: float(v)
-            for k, v in moments.icc({"therapist": v_ty, "patient": v_py}, s[1, 1]).items()
-        },
+        var: {lvl: float(eff[f"icc_{var}_{lvl}"]) for lvl in ("therapist", "patient", "session")}
+        for var in (vocab.PREDICTOR, vocab.OUTCOME)
     }
-    # Outcome equation: y_t on xw_(t-1), yw_(t-1) [and z * xw_(t-1)], patient trait b_x, therapist
-    # trait a_x. The moderator z is standardised and independent of the states, so the interaction
-    # has variance S_xx and no covariance with the other level-1 predictors.
-    g1 = [p.state_effect, p.outcome_autoregression]
-    phi1 = s
-    if truth.design.moderator:
-        g1.append(p.moderator_effect)
-        phi1 = np.zeros((3, 3))
-        phi1[:2, :2] = s
-        phi1[2, 2] = s[0, 0]
-    sxx = np.array([[s[0, 0]]])
-    outcome = r2.three_level_components(
-        gamma1=np.array(g1),
-        phi1=phi1,
-        gamma2=np.array([p.trait_effect_patient]),
-        phi2=np.array([[v_px]]),
-        gamma3=np.array([p.trait_effect_therapist]),
-        phi3=np.array([[v_tx]]),
-        tau2_slopes=np.array([[p.sd_state_effect_patient**2]]),
-        sigma1_slopes=sxx,
-        tau3_slopes1=np.array([[p.sd_state_effect_therapist**2]]),
-        tau3_slopes2=None,
-        sigma2_slopes=None,
-        m2=p.sd_patient_outcome**2,
-        m3=p.sd_therapist_outcome**2,
-        sigma2=p.innovation_sd_outcome**2,
-    )
-    predictor = r2.three_level_components(
-        gamma1=np.array([p.predictor_autoregression, p.reverse_state_effect]),
-        phi1=s,
-        gamma2=None,
-        phi2=None,
-        gamma3=None,
-        phi3=None,
-        tau2_slopes=None,
-        sigma1_slopes=None,
-        tau3_slopes1=None,
-        tau3_slopes2=None,
-        sigma2_slopes=None,
-        m2=v_px,
-        m3=v_tx,
-        sigma2=p.innovation_sd_predictor**2,
-    )
-    truth.r2_components = {
-        vocab.OUTCOME: {k: float(v) for k, v in outcome.items()},
-        vocab.PREDICTOR: {k: float(v) for k, v in predictor.items()},
-    }
+    comps = r2_components(post, spec, design)
+    truth.r2_components = {eq: {k: float(val) for k, val in c.items()} for eq, c in comps.items()}

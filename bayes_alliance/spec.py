@@ -17,6 +17,7 @@ SAME_SESSION = ("none", "predictor_to_outcome", "outcome_to_predictor")
 FIRST_SESSION = ("stationary", "free")
 DYNAMICS = ("var1", "none")
 TRAITS = ("integrated", "sampled")
+INNOVATIONS = ("constant", "session")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
 # Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
 PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -76,6 +77,11 @@ class ModelSpec:
         ``"var1"`` (default): lagged within-person dynamics. ``"none"``: no lags, for
         cross-sectional clusters (e.g. pupils in schools); the within effect is then the
         same-session path ``predictor_to_outcome``.
+    innovations
+        ``"constant"`` (default): one innovation covariance for every session. ``"session"``:
+        one per session (the innovation SDs and correlation get a ``innovation_session`` dim
+        over sessions 2..S), as in the RI-CLPM of Hamaker, Kuiper & Grasman (2015), for
+        equally spaced waves; needs ``first_session="free"``.
     """
 
     therapist_level: bool = True
@@ -91,6 +97,7 @@ class ModelSpec:
     store_states: bool = True
     dynamics: str = "var1"
     traits: str = "integrated"
+    innovations: str = "constant"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
@@ -102,6 +109,7 @@ class ModelSpec:
             ("first_session", self.first_session, FIRST_SESSION),
             ("dynamics", self.dynamics, DYNAMICS),
             ("traits", self.traits, TRAITS),
+            ("innovations", self.innovations, INNOVATIONS),
         ):
             if value not in allowed:
                 errs.append(
@@ -116,6 +124,20 @@ class ModelSpec:
             errs.append("random slopes at therapist level need therapist_level=True")
         if self.equations == "outcome" and self.same_session != "none":
             errs.append("the single-equation model has no same-session path between the states")
+        if self.session_means and self.trend:
+            errs.append(
+                "session_means and trend together are not identified: session-specific means "
+                "absorb the average trend (trend_predictor / trend_outcome are collinear with "
+                "them); use one of the two"
+            )
+        if self.innovations == "session" and (
+            self.first_session != "free" or self.dynamics != "var1"
+        ):
+            errs.append(
+                "innovations='session' (session-specific innovation covariances) needs "
+                "dynamics='var1' and first_session='free': the process has no stationary "
+                "distribution to start from"
+            )
         if self.dynamics == "none" and (self.random_slopes or self.moderators):
             errs.append(
                 "random slopes and moderators act on the lagged state effect: they need dynamics='var1'"
@@ -178,11 +200,8 @@ class ModelSpec:
         return sorted(names, key=order.__getitem__)
 
     def prior_names(self) -> list[str]:
-        """Names whose prior may be overridden.
-
-        ``trait_effect_therapist`` is derived (``therapist_trait_loading / sd_therapist_predictor``),
-        so its prior is set through ``therapist_trait_loading``.
-        """
+        """Names whose prior may be overridden: the free parameters plus the session means and
+        the free first-session covariance when the spec has them."""
         extra = []
         if self.session_means:
             extra += ["session_mean_predictor", "session_mean_outcome"]

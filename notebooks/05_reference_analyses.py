@@ -34,6 +34,9 @@ print("reference data:", REF if REF else "not found: the cells below print a not
 
 # %% [markdown]
 # ## RI-CLPM (Hamaker 2018): published time-invariant lags a 0.500, g 0.244, b 0.020, d 0.278
+#
+# The RI-CLPM has wave-specific grand means and innovation (co)variances and a free first-wave
+# covariance (`session_means`, `innovations="session"`, `first_session="free"`).
 
 # %%
 if REF:
@@ -53,7 +56,12 @@ if REF:
         )
         res = fit(
             data,
-            ModelSpec(therapist_level=False, session_means=True, first_session="free"),
+            ModelSpec(
+                therapist_level=False,
+                session_means=True,
+                first_session="free",
+                innovations="session",
+            ),
             draws=DRAWS,
             tune=TUNE,
             random_seed=11,

@@ -192,7 +192,15 @@ def test_fit_writes_summary_with_exact_columns(fit_dirs):
     assert table["parameter"].tolist() == ModelSpec().free_parameters()
     assert (out / "fit.nc").is_file() and (out / "convergence.json").is_file()
     r2 = pd.read_csv(out / "r2.csv")
-    assert list(r2.columns) == ["equation", "denominator", "component", "mean", "ci_low", "ci_high"]
+    assert list(r2.columns) == [
+        "equation",
+        "denominator",
+        "component",
+        "label",
+        "mean",
+        "ci_low",
+        "ci_high",
+    ]
     assert {"total", "level1", "level2", "level3"} <= set(r2["denominator"])
     assert {"f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "fvm", "sigma2"} <= set(
         r2["component"]

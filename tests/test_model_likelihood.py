@@ -14,8 +14,8 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from bayes_alliance import SessionData, moments
-from bayes_alliance.model import DataScale, GridIndex, build_model, stationary_entries
+from bayes_alliance import SessionData, dynamics, moments
+from bayes_alliance.model import DataScale, GridIndex, build_model
 from bayes_alliance.spec import ModelSpec
 from tests.conftest import ROLES, long_frame
 
@@ -64,14 +64,9 @@ def test_stationary_entries_match_dense_solution():
     sig = moments.innovation_cov(
         rng.uniform(0.3, 1, 50), rng.uniform(0.3, 1, 50), rng.uniform(-0.8, 0.8, 50)
     )
-    s11, s12, s22 = stationary_entries(
-        phi[:, 0, 0],
-        phi[:, 0, 1],
-        phi[:, 1, 0],
-        phi[:, 1, 1],
-        sig[:, 0, 0],
-        sig[:, 0, 1],
-        sig[:, 1, 1],
+    s11, s12, s22 = dynamics.stationary_cov(
+        (phi[:, 0, 0], phi[:, 0, 1], phi[:, 1, 0], phi[:, 1, 1]),
+        (sig[:, 0, 0], sig[:, 0, 1], sig[:, 1, 1]),
     )
     dense = moments.stationary_cov(phi, sig)
     np.testing.assert_allclose(

@@ -33,33 +33,91 @@ HAMAKER_PUBLISHED = {
 }
 
 
-@pytest.fixture(scope="module")
-def hamaker(reference_dir):
-    wide = pd.read_csv(reference_dir / "riclpm-hamaker2018-mplus" / "RICLPM_hamaker2018.csv")
+# The same model's random-intercept (co)variances, lavaan 0.6.14 ML (computed by the helper who
+# assembled the folder, not published): riclpm-hamaker2018-mplus/README.md, "RI-CLPM with
+# time-invariant lags".
+HAMAKER_RI = {
+    "var_ri_x": (1.8391, 0.2225),
+    "var_ri_y": (2.3931, 0.2016),
+    "cov_ri": (-1.2302, 0.1588),
+}
+
+# Mulder & Hamaker (2021) example data, RICLPM2 (time-invariant lags, wave-specific residual
+# (co)variances and grand means, free wave-1 covariance), lavaan 0.6.14 ML computed by the
+# helper (not published): riclpm-mulder-hamaker-lavaan/README.md.
+MULDER_LAVAAN = {
+    "predictor_autoregression": (0.251, 0.020),  # a: wx_t <- wx_(t-1)
+    "reverse_state_effect": (0.010, 0.013),  # b: wx_t <- wy_(t-1)
+    "state_effect": (0.132, 0.028),  # c: wy_t <- wx_(t-1)
+    "outcome_autoregression": (0.272, 0.024),  # d: wy_t <- wy_(t-1)
+    "var_ri_x": (0.009, 0.001),
+    "var_ri_y": (0.030, 0.003),
+    "cov_ri": (0.010, 0.001),
+}
+
+
+def _riclpm(reference_dir, folder: str, file: str, waves: int, seed: int):
+    wide = pd.read_csv(reference_dir / folder / file)
     long = pd.concat(
         [
             pd.DataFrame(
                 {"id": np.arange(len(wide)), "wave": t, "x": wide[f"x{t}"], "y": wide[f"y{t}"]}
             )
-            for t in range(1, 5)
+            for t in range(1, waves + 1)
         ]
     )
     data = _two_level(long, "id", "wave", "x", "y")
-    # The RI-CLPM: wave-specific grand means and a free first-wave covariance.
-    spec = ModelSpec(therapist_level=False, session_means=True, first_session="free")
-    return fit(data, spec, draws=1000, tune=1000, random_seed=11, progressbar=False)
+    # The RI-CLPM of Hamaker, Kuiper & Grasman (2015): wave-specific grand means and innovation
+    # (co)variances, a free first-wave covariance, lags the same at every wave.
+    spec = ModelSpec(
+        therapist_level=False, session_means=True, first_session="free", innovations="session"
+    )
+    return fit(data, spec, draws=1000, tune=1000, random_seed=seed, progressbar=False)
 
 
-def test_riclpm_lagged_effects_within_one_published_se(hamaker):
-    s = hamaker.summary()
+def _with_ri(result) -> dict[str, np.ndarray]:
+    """Posterior draws of the named parameters plus the random-intercept (co)variances."""
+    post = result.idata.posterior
+    draws = {k: post[k].values.ravel() for k in result.parameters if post[k].ndim == 2}
+    var_x = post["sd_patient_predictor"].values.ravel() ** 2
+    beta = post["trait_effect_patient"].values.ravel()
+    draws["var_ri_x"] = var_x
+    draws["cov_ri"] = beta * var_x
+    draws["var_ri_y"] = post["sd_patient_outcome"].values.ravel() ** 2 + beta**2 * var_x
+    return draws
+
+
+def _within_one_se(label: str, draws: dict, reference: dict) -> list[str]:
     misses = []
-    for name, (est, se) in HAMAKER_PUBLISHED.items():
-        ours, sd = s.loc[name, "mean"], s.loc[name, "sd"]
+    for name, (est, se) in reference.items():
+        ours = float(np.mean(draws[name]))
         print(
-            f"RI-CLPM {name}: Mplus {est:.3f} (SE {se}), ours {ours:.3f} (SD {sd:.3f}), diff/SE {(ours - est) / se:+.2f}"
+            f"{label} {name}: reference {est} (SE {se}), ours {ours:.4f} ({(ours - est) / se:+.2f} SE)"
         )
         if abs(ours - est) >= se:
-            misses.append(name)
+            misses.append(f"{name}: ours {ours:.4f}, reference {est} (SE {se})")
+    return misses
+
+
+@pytest.fixture(scope="module")
+def hamaker(reference_dir):
+    return _riclpm(reference_dir, "riclpm-hamaker2018-mplus", "RICLPM_hamaker2018.csv", 4, 11)
+
+
+def test_riclpm_lagged_effects_and_intercept_variances_within_one_se(hamaker):
+    draws = _with_ri(hamaker)
+    misses = _within_one_se("RI-CLPM (Mplus)", draws, HAMAKER_PUBLISHED)
+    misses += _within_one_se("RI-CLPM (lavaan)", draws, HAMAKER_RI)
+    assert not misses, misses
+
+
+@pytest.fixture(scope="module")
+def mulder(reference_dir):
+    return _riclpm(reference_dir, "riclpm-mulder-hamaker-lavaan", "RICLPM.csv", 5, 14)
+
+
+def test_mulder_hamaker_riclpm_against_lavaan(mulder):
+    misses = _within_one_se("Mulder-Hamaker RICLPM2", _with_ri(mulder), MULDER_LAVAAN)
     assert not misses, misses
 
 
@@ -118,6 +176,59 @@ def test_dsem_model1_medians_within_one_posterior_sd(dsem):
         )
         if abs(ours - median) > sd:
             misses.append(f"{name}: ours {ours:.4f}, Mplus {median} (SD {sd})")
+    assert not misses, misses
+
+
+# Mplus 8.10 DSEM model 2 (jpsnijder/DSEM-Stan-Live, mplus/model_2/model_2.out): between-level
+# means and variances of the random effects, (posterior median, posterior SD). Read from
+# dsem-snijder-mplus/README.md.
+DSEM2_PUBLISHED = {
+    "state_effect": (0.037, 0.027),  # mean of phi_xy (Y on X&1), random across persons
+    "var_state_effect": (0.035, 0.009),  # its variance
+    "outcome_autoregression": (0.266, 0.027),  # mean of phi_y
+    "same_session_effect": (0.313, 0.032),  # mean of beta_yx (X on Y)
+    "intercept_predictor": (2.894, 0.146),
+    "intercept_outcome": (0.834, 0.093),
+    "between_var_outcome": (0.835, 0.141),
+}
+# Mplus model 2 also lets phi_x, phi_y, beta_yx and both log residual variances vary across
+# persons; this model holds them fixed, which moves these two further (checked within 2.5 SD):
+DSEM2_LOOSE = {
+    "predictor_autoregression": (0.173, 0.023),  # mean of phi_x
+    "between_var_predictor": (2.146, 0.350),
+}
+
+
+@pytest.fixture(scope="module")
+def dsem2(reference_dir):
+    df = pd.read_csv(reference_dir / "dsem-snijder-mplus" / "model2.csv")
+    data = _two_level(df, "id", "day", "X", "Y")
+    spec = ModelSpec(
+        therapist_level=False,
+        same_session="outcome_to_predictor",
+        reverse_lag=False,
+        random_slopes=("patient",),
+    )
+    return fit(data, spec, draws=1000, tune=1000, random_seed=15, progressbar=False)
+
+
+def test_dsem_model2_random_state_effect_against_mplus(dsem2):
+    post = dsem2.idata.posterior
+    draws = {k: post[k].values.ravel() for k in dsem2.parameters}
+    draws["var_state_effect"] = draws["sd_state_effect_patient"] ** 2
+    var_x = draws["sd_patient_predictor"] ** 2
+    beta = draws["trait_effect_patient"]
+    draws["between_var_predictor"] = var_x
+    draws["between_var_outcome"] = draws["sd_patient_outcome"] ** 2 + beta**2 * var_x
+    misses = []
+    for table, k in ((DSEM2_PUBLISHED, 1.0), (DSEM2_LOOSE, 2.5)):
+        for name, (median, sd) in table.items():
+            ours = float(np.median(draws[name]))
+            print(
+                f"DSEM2 {name}: Mplus {median} (SD {sd}), ours {ours:.4f} ({(ours - median) / sd:+.2f} SD)"
+            )
+            if abs(ours - median) > k * sd:
+                misses.append(f"{name}: ours {ours:.4f}, Mplus {median} (SD {sd})")
     assert not misses, misses
 
 

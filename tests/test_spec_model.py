@@ -131,6 +131,30 @@ def test_default_priors_scale_with_the_data(data):
     )
 
 
+def test_lag0_and_moderator_priors_are_on_the_data_scale(data):
+    """Slopes are scaled like the lagged effects: x -> y by sd_y / sd_x, y -> x by its inverse,
+    a moderator of the state effect by the state effect's scale over the moderator's SD."""
+    sd_x, sd_y = float(np.nanstd(data.x)), float(np.nanstd(data.y))
+    for direction, sigma in (
+        ("predictor_to_outcome", sd_y / sd_x),
+        ("outcome_to_predictor", sd_x / sd_y),
+    ):
+        m = build_model(data, ModelSpec(same_session=direction))
+        assert pm.logp(m["same_session_effect"], 0.0).eval() == pytest.approx(
+            stats.norm(0, sigma).logpdf(0.0)
+        )
+    m = build_model(data, ModelSpec(moderators=("moderator",)))
+    sd_z = data.covariates["moderator"].std(ddof=0)
+    lp = pm.logp(m["moderator_effect"], np.zeros(1)).eval()
+    assert lp[0] == pytest.approx(stats.norm(0, 0.5 * sd_y / sd_x / sd_z).logpdf(0.0))
+
+
+def test_session_specific_innovations_have_a_session_dim(data):
+    m = build_model(data, ModelSpec(innovations="session", first_session="free"))
+    assert m.named_vars_to_dims["innovation_sd_outcome"] == ("innovation_session",)
+    assert list(m.coords["innovation_session"]) == list(data.sessions[1:])
+
+
 def test_unknown_prior_name_suggests(data):
     with pytest.raises(
         ValueError, match=r"unknown parameter in priors 'state_efect'\. Did you mean 'state_effect'"
@@ -168,6 +192,9 @@ def test_bad_prior_arguments_are_named():
         ({"equations": "outcome", "same_session": "predictor_to_outcome"}, "no same-session path"),
         ({"dynamics": "none", "random_slopes": ("patient",)}, "need dynamics='var1'"),
         ({"first_session": "fixed"}, "first_session must be one of"),
+        ({"session_means": True, "trend": True}, "session_means and trend together are not"),
+        ({"innovations": "session"}, "needs dynamics='var1' and first_session='free'"),
+        ({"innovations": "wave"}, "innovations must be one of"),
     ],
 )
 def test_spec_errors(kwargs, message):

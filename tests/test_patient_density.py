@@ -1,0 +1,120 @@
+"""Leave-one-patient-out values: each patient's marginal density of their observed cells,
+against the dense Gaussian of the observed cells (latent mean, trend deviations and missing
+cells integrated out by marginalising the dense joint covariance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayes_alliance.patient_density import patient_loglik
+from bayes_alliance.spec import ModelSpec
+from tests import dense
+from tests.test_likelihood_variants import POINT, ROWS, _data
+
+VARIANTS = {
+    "three levels": dict(),
+    "trend": dict(therapist_level=False, trend=True),
+    "session innovations": dict(
+        therapist_level=False, session_means=True, innovations="session", first_session="free"
+    ),
+    "lag-0 x->y, slopes": dict(same_session="predictor_to_outcome", random_slopes=("patient",)),
+    "lag-0 y->x": dict(same_session="outcome_to_predictor"),
+}
+
+
+def _posterior(data, spec, rng, n_draws=3):
+    """Arrays (1, n_draws, ...) around POINT, with the per-unit values the density reads."""
+    n_p, n_s = data.n_patients, len(data.sessions)
+    n_t = len(data.therapists) if data.therapists is not None else 0
+    post = {}
+    for k, val in POINT.items():
+        val = np.asarray(val, dtype=float)
+        jitter = 1 + 0.1 * rng.uniform(-1, 1, (1, n_draws, *val.shape))
+        post[k] = val * jitter
+    for k in ("innovation_corr", "first_corr"):
+        post[k] = np.clip(post[k], -0.9, 0.9)
+    post["therapist_dev_predictor_raw"] = rng.normal(size=(1, n_draws, n_t))
+    post["therapist_dev_outcome_raw"] = rng.normal(size=(1, n_draws, n_t))
+    post["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, (1, n_draws, n_s))
+    post["session_mean_outcome"] = 1.0 + rng.normal(0, 0.2, (1, n_draws, n_s))
+    if spec.innovations == "session":
+        for name in ("innovation_sd_predictor", "innovation_sd_outcome"):
+            post[name] = rng.uniform(0.3, 0.7, (1, n_draws, n_s - 1))
+        post["innovation_corr"] = rng.uniform(-0.5, 0.5, (1, n_draws, n_s - 1))
+    if spec.random_slopes:
+        post["state_effect_by_patient"] = -0.25 + rng.normal(0, 0.2, (1, n_draws, n_p))
+    return post
+
+
+def _dense(data, spec, post, draw) -> np.ndarray:
+    p = {k: val[0, draw] for k, val in post.items()}
+    t = (data.sessions - data.sessions[0]).astype(float)
+    out = np.empty(data.n_patients)
+    var_px = p["sd_patient_predictor"] ** 2
+    beta = p["trait_effect_patient"]
+    tau = np.array(
+        [[var_px, beta * var_px], [beta * var_px, beta**2 * var_px + p["sd_patient_outcome"] ** 2]]
+    )
+    for i in range(data.n_patients):
+        slope = p["state_effect_by_patient"][i] if spec.random_slopes else p["state_effect"]
+        phi = np.array(
+            [
+                [p["predictor_autoregression"], p["reverse_state_effect"]],
+                [slope, p["outcome_autoregression"]],
+            ]
+        )
+
+        def sigma(k):
+            sx = np.ravel(p["innovation_sd_predictor"])[k]
+            sy = np.ravel(p["innovation_sd_outcome"])[k]
+            r = np.ravel(p["innovation_corr"])[k] if spec.same_session == "none" else 0.0
+            return np.array([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
+
+        b0 = p["same_session_effect"]
+        cols = np.arange(data.first[i], data.last[i] + 1)
+        red = [
+            dense.reduced(
+                phi, sigma(c - 1 if spec.innovations == "session" else 0), b0, spec.same_session
+            )
+            for c in cols[1:]
+        ]
+        ph, sg0 = dense.reduced(phi, sigma(0), b0, spec.same_session)
+        if spec.first_session == "stationary":
+            first = dense.stationary(ph, sg0)
+        else:
+            fx, fy, fr = p["first_sd_predictor"], p["first_sd_outcome"], p["first_corr"]
+            first = np.array([[fx**2, fr * fx * fy], [fr * fx * fy, fy**2]])
+        n = len(cols)
+        cov = dense.series_cov(ph, [s for _, s in red], first) + np.kron(np.ones((n, n)), tau)
+        if spec.session_means:
+            known = np.column_stack(
+                [p["session_mean_predictor"][cols], p["session_mean_outcome"][cols]]
+            )
+        else:
+            known = np.tile([p["intercept_predictor"], p["intercept_outcome"]], (n, 1))
+        if spec.trend:
+            known = known + np.outer(t[cols], [p["trend_predictor"], p["trend_outcome"]])
+            d = np.diag([p["sd_trend_predictor"] ** 2, p["sd_trend_outcome"] ** 2])
+            cov = cov + np.kron(np.outer(t[cols], t[cols]), d)
+        if spec.therapist_level:
+            j = data.patient_therapist[i]
+            ax = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][j]
+            ay = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][j]
+            known = known + np.array([ax, ay + p["trait_effect_therapist"] * ax])
+        z = np.column_stack([data.x[i, cols], data.y[i, cols]]).ravel()
+        keep = ~np.isnan(z)
+        out[i] = dense.mvn_logpdf(z[keep], known.ravel()[keep], cov[np.ix_(keep, keep)])
+    return out
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_patient_density_equals_dense_marginal_of_observed_cells(variant):
+    opts = VARIANTS[variant]
+    data = _data(ROWS, therapist=opts.get("therapist_level", True))
+    spec = ModelSpec(**opts)
+    post = _posterior(data, spec, np.random.default_rng(2))
+    ours = patient_loglik(post, data, spec)
+    assert ours.shape == (1, 3, data.n_patients)
+    for draw in range(3):
+        np.testing.assert_allclose(ours[0, draw], _dense(data, spec, post, draw), rtol=1e-9)

@@ -1,0 +1,120 @@
+"""Stationarity is imposed where the likelihood needs it, with a normalised truncated prior.
+
+The reference finds each patient's stationary slope interval by scanning the eigenvalues of the
+reduced-form lag matrix on a fine grid (numpy.linalg.eigvals), and the normalising constants
+with scipy's normal CDF.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bayes_alliance.model import build_model
+from bayes_alliance.spec import ModelSpec
+from tests.test_likelihood_variants import POINT, ROWS, _data, _transformed_point
+
+GRID = np.linspace(-6, 6, 240_001)
+
+
+def _interval(a, b, d, b0, same_session):
+    phis = np.empty((GRID.size, 2, 2))
+    phis[:, 0, 0], phis[:, 0, 1], phis[:, 1, 1] = a, b, d
+    phis[:, 1, 0] = GRID
+    bmat = np.eye(2)
+    if same_session == "predictor_to_outcome":
+        bmat[1, 0] = -b0
+    elif same_session == "outcome_to_predictor":
+        bmat[0, 1] = -b0
+    red = np.linalg.inv(bmat) @ phis
+    ok = np.abs(np.linalg.eigvals(red)).max(axis=1) < 1
+    return GRID[ok].min(), GRID[ok].max()
+
+
+def _potential(model, nat):
+    nat = dict(nat)
+    for role in ("predictor", "outcome"):
+        nat.setdefault(
+            f"missing_{role}_offset", np.zeros(len(model.coords[f"missing_{role}_cell"]))
+        )
+    fn = model.compile_fn(
+        model.logp(vars=[model["stationarity"]]), inputs=model.value_vars, on_unused_input="ignore"
+    )
+    return float(fn(_transformed_point(model, nat)))
+
+
+# A strong reverse path narrows the stationary interval of the state effect to (-0.47, 0.98)
+# (without a same-session path), within reach of slopes with SD 0.4 around -0.25.
+NARROW = dict(POINT, reverse_state_effect=-0.9, sd_state_effect_patient=0.4)
+
+
+@pytest.mark.parametrize("same_session", ["none", "outcome_to_predictor"])
+def test_patient_slope_prior_is_a_normalised_truncated_normal(same_session):
+    data = _data(ROWS, therapist=True)
+    spec = ModelSpec(random_slopes=("patient", "therapist"), same_session=same_session)
+    model = build_model(data, spec)
+    rng = np.random.default_rng(1)
+    nat = dict(NARROW)
+    nat["therapist_dev_predictor_raw"] = rng.normal(size=2)
+    nat["therapist_dev_outcome_raw"] = rng.normal(size=2)
+    nat["state_effect_therapist_raw"] = np.array([0.5, -1.0])
+    nat["state_effect_patient_raw"] = np.array([0.3, 0.5, 0.6, -0.2])
+    b0 = 0.35 if same_session != "none" else 0.0
+    lo, hi = _interval(0.3, -0.9, 0.4, b0, same_session)
+    centre = -0.25 + 0.15 * nat["state_effect_therapist_raw"][data.patient_therapist]
+    mass = stats.norm.cdf((hi - centre) / 0.4) - stats.norm.cdf((lo - centre) / 0.4)
+    assert mass.min() < 0.99  # the truncation matters here
+    assert _potential(model, nat) == pytest.approx(-np.log(mass).sum(), abs=1e-4)
+    # A patient whose slope leaves the stationary interval has zero prior density.
+    nat["state_effect_patient_raw"] = np.array([0.3, 0.5, 0.6, -3.0])
+    assert _potential(model, nat) == -np.inf
+
+
+def test_therapist_slope_prior_keeps_every_patient_of_the_therapist_stationary():
+    data = _data(ROWS, therapist=True)
+    spec = ModelSpec(random_slopes=("therapist",), moderators=("moderator",))
+    model = build_model(data, spec)
+    nat = dict(NARROW, sd_state_effect_therapist=0.4, moderator_effect=np.array([0.1]))
+    nat["therapist_dev_predictor_raw"] = np.zeros(2)
+    nat["therapist_dev_outcome_raw"] = np.zeros(2)
+    nat["state_effect_therapist_raw"] = np.array([0.4, -0.3])
+    lo, hi = _interval(0.3, -0.9, 0.4, 0.0, "none")
+    z = data.covariates["moderator"].to_numpy()
+    fixed = -0.25 + 0.1 * (z - z.mean())
+    expected = 0.0
+    for j in range(2):
+        mine = fixed[data.patient_therapist == j]
+        lo_j, hi_j = lo - mine.min(), hi - mine.max()
+        expected -= np.log(stats.norm.cdf(hi_j / 0.4) - stats.norm.cdf(lo_j / 0.4))
+    assert _potential(model, nat) == pytest.approx(expected, abs=1e-4)
+
+
+def test_fixed_dynamics_outside_the_stationary_region_have_zero_prior_density():
+    data = _data(ROWS, therapist=False)
+    model = build_model(data, ModelSpec(therapist_level=False))
+    nat = dict(POINT, outcome_autoregression=1.2)
+    assert _potential(model, nat) == -np.inf
+    nat["outcome_autoregression"] = 0.5
+    assert _potential(model, nat) == 0.0
+
+
+def test_free_first_session_imposes_nothing_and_reports_the_probability():
+    """With a free first session the likelihood exists for any dynamics: no truncation, and
+    the posterior probability of stationarity is a real summary."""
+    from bayes_alliance.effects import derived_effects
+    from bayes_alliance.variance import Design
+
+    data = _data(ROWS, therapist=False)
+    spec = ModelSpec(therapist_level=False, first_session="free")
+    model = build_model(data, spec)
+    assert "stationarity" not in model.named_vars
+    post = {k: np.asarray(v, dtype=float)[None, None].repeat(2, axis=1) for k, v in POINT.items()}
+    post["outcome_autoregression"] = np.array([[0.4, 1.3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eff = derived_effects(post, spec, Design.of(data, spec))
+    assert eff["stationary"].tolist() == [[1.0, 0.0]]
+    assert np.isfinite(eff["icc_outcome_session"]).all()  # moments from the recursion
