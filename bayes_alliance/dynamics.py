@@ -165,9 +165,12 @@ def slope_interval(
 
 
 def long_run(phi: Entries4, b0: Any = 0.0, same_session: str = "none") -> Entries4:
-    """Entries of ``(B0 - Phi)^-1 = (I - Phi*)^-1 B0^-1``: the long-run response of (x, y) to a
-    sustained unit shift (Falkenstroem 2024). Entry ``yx`` (third) is the long-run state effect;
-    without a reverse path it is ``(c + b0) / (1 - d)`` for a lag-0 path x -> y."""
+    """Entries (xx, xy, yx, yy) of ``(B0 - Phi)^-1 = (I - Phi*)^-1 B0^-1``: the long-run
+    response of (x, y) to a sustained unit shift in each variable's equation (its intercept or
+    innovation; Falkenstroem 2024). Entry ``yx`` is the long-run state effect. Such a shift moves
+    x itself by ``xx``; per unit of sustained change in x the response of y is
+    ``yx / xx = (c + b0) / (1 - d)`` (with b0 only for a lag-0 path x -> y), whatever the
+    reverse path."""
     a, b, c, d = phi
     m11, m12, m21, m22 = 1 - a, -b, -c, 1 - d
     if same_session == "predictor_to_outcome":

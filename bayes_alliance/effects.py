@@ -23,6 +23,7 @@ models use f1, f2, v, m. f1 + v12 + v13 + sigma2 is the model-implied within var
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -158,6 +159,14 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = 0.94) -> pd.DataFrame:
         dim = da.dims[-1]
         for comp in da[dim].values:
             x = da.sel({dim: comp}).values.ravel()
+            bad = int((~np.isfinite(x)).sum())
+            if bad:
+                warnings.warn(
+                    f"R-squared {eq}/{denom}/{comp}: {bad} of {x.size} draws are not finite and "
+                    "are left out of the summary",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             x = x[np.isfinite(x)]
             rows.append(
                 {
@@ -198,10 +207,12 @@ def derived_effects(
 
     Standardised within effects use the model-implied within SDs over the slope distribution
     (Schuurman et al. 2016): ``state_effect * sqrt(Var_w(x) / Var_w(y))``. Standardised trait
-    effects use the trait SDs at their level. Long-run effects are entries of
-    ``(B0 - Phi)^-1`` at the average dynamics (Falkenstroem 2024; B0 carries a same-session
-    path) and, for the outcome alone, ``(state_effect + b0) / (1 - outcome_autoregression)``
-    (b0 only for a path x_t -> y_t). ``stationary`` (the posterior probability that the average
+    effects use the trait SDs at their level. ``long_run_state_effect`` (and the reverse one)
+    are entries of ``(B0 - Phi)^-1`` at the average dynamics (Falkenstroem 2024; B0 carries a
+    same-session path): the response of y to a sustained unit shift in the predictor's equation,
+    which also moves the predictor itself. ``long_run_state_effect_single_equation`` is the
+    response of y per unit of sustained change in the predictor,
+    ``(state_effect + b0) / (1 - outcome_autoregression)`` (b0 only for a path x_t -> y_t). ``stationary`` (the posterior probability that the average
     dynamics are stationary) is given only with a free first session: with a stationary first
     session stationarity is imposed by the model (:mod:`bayes_alliance.within`).
     """

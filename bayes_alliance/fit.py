@@ -111,11 +111,26 @@ class FitResult:
         names = [*vocab.NAMED_PARAMETERS, *_EXTRA_PARAMETERS]
         return effects.posterior_arrays(self.idata.posterior, names)
 
+    def slope_deviations(self) -> dict[str, np.ndarray]:
+        """Each patient's therapist and patient slope deviations per draw, (chain, draw,
+        patient), for the levels with random slopes."""
+        post = self.idata.posterior
+        out: dict[str, np.ndarray] = {}
+        if vocab.THERAPIST in self.spec.random_slopes:
+            raw = post["state_effect_therapist_raw"].values
+            dev = post[vocab.SD_STATE_EFFECT_THERAPIST].values[..., None] * raw
+            out[vocab.THERAPIST] = dev[..., self.data.patient_therapist]
+        if vocab.PATIENT in self.spec.random_slopes:
+            raw = post["state_effect_patient_raw"].values
+            out[vocab.PATIENT] = post[vocab.SD_STATE_EFFECT_PATIENT].values[..., None] * raw
+        return out
+
     def within_moments(self) -> dict[str, np.ndarray]:
-        """Model-implied within-person moments per draw over the slope distribution (cached);
-        see :func:`bayes_alliance.variance.within_moments`."""
+        """Model-implied within-person moments per draw, averaged over the data's patients with
+        their own slopes (cached); see :func:`bayes_alliance.variance.within_moments`."""
         if self._within is None:
-            self._within = within_moments(self._posterior_arrays(), self.spec, self.design)
+            slopes = self.slope_deviations() if self.spec.random_slopes else None
+            self._within = within_moments(self._posterior_arrays(), self.spec, self.design, slopes)
         return self._within
 
     def r2_draws(self) -> xr.Dataset:

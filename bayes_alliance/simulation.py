@@ -13,9 +13,9 @@ with the bracketed same-session (lag-0) term in one equation when ``same_session
 (innovations are then uncorrelated). Therapist and patient deviations are independent normals
 (the y deviations are residuals after the trait effects; METHODS.md section 10 on
 identification); the slope deviations are drawn from the stationary region, as the model's
-prior truncates them (:mod:`bayes_alliance.within`): a patient's deviation is redrawn while the
-patient's dynamics are not stationary (with therapist slopes only, the therapist's, while any of
-their patients' are not). The within process starts from its stationary distribution, so
+prior truncates them (:mod:`bayes_alliance.within`): a therapist's deviation is redrawn while any
+of their patients is not stationary at zero patient deviation, then a patient's deviation while
+the patient's dynamics are not stationary. The within process starts from its stationary distribution, so
 session 1 is a draw from the same process as every later session.
 An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
 """
@@ -372,7 +372,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         states=states,
         stationary_within_cov=moments.stationary_cov(*p.reduced()),
     )
-    _fill_analytic(truth, z - z.mean() if d.moderator else None, ther)
+    _fill_analytic(truth, z - z.mean() if d.moderator else None, ther, c_slope[ther], d_slope)
     return out, truth
 
 
@@ -385,8 +385,8 @@ def _redraw_slopes(
     d_slope: np.ndarray,
 ) -> None:
     """Redraw slope deviations (in place) until every patient's dynamics are stationary: the
-    model's truncated prior. Patient deviations are redrawn given their therapist's; with
-    therapist slopes only, the therapist's deviation is redrawn."""
+    model's truncated prior. A therapist's deviation is redrawn until all of the therapist's
+    patients are stationary at zero patient deviation, then each patient's deviation given it."""
     lo, hi, ok = dynamics.slope_interval(
         p.predictor_autoregression,
         p.reverse_state_effect,
@@ -398,29 +398,42 @@ def _redraw_slopes(
         raise ValueError(
             "the fixed dynamics (with the moderator) are not stationary for every patient"
         )
-    patient_level = p.sd_state_effect_patient > 0
+    for _ in range(1000):
+        centre = fixed + c_slope[ther]
+        bad = (centre <= lo) | (centre >= hi)
+        if not bad.any():
+            break
+        worse = np.unique(ther[bad])
+        c_slope[worse] = rng.normal(0, p.sd_state_effect_therapist, len(worse))
+    else:
+        raise ValueError(
+            "could not draw stationary therapist slopes; lower sd_state_effect_therapist"
+        )
     for _ in range(1000):
         slope = fixed + c_slope[ther] + d_slope
         bad = (slope <= lo) | (slope >= hi)
         if not bad.any():
             return
-        if patient_level:
-            d_slope[bad] = rng.normal(0, p.sd_state_effect_patient, int(bad.sum()))
-        else:
-            worse = np.unique(ther[bad])
-            c_slope[worse] = rng.normal(0, p.sd_state_effect_therapist, len(worse))
+        d_slope[bad] = rng.normal(0, p.sd_state_effect_patient, int(bad.sum()))
     raise ValueError(
         "could not draw stationary slopes for every patient; lower sd_state_effect_patient / "
         "sd_state_effect_therapist / moderator_effect"
     )
 
 
-def _fill_analytic(truth: Truth, moderators: np.ndarray | None, ther: np.ndarray) -> None:
-    """ICCs and R-squared components of the population: within moments are expectations over
-    the slope distribution (:mod:`bayes_alliance.variance`), with the drawn moderator values."""
+def _fill_analytic(
+    truth: Truth,
+    moderators: np.ndarray | None,
+    ther: np.ndarray,
+    dev_therapist: np.ndarray,
+    dev_patient: np.ndarray,
+) -> None:
+    """ICCs and R-squared components: within moments averaged over the drawn patients with
+    their own slopes and moderator values (:mod:`bayes_alliance.variance`), as a fitted
+    model's are."""
     from bayes_alliance.effects import derived_effects, r2_components
     from bayes_alliance.spec import ModelSpec
-    from bayes_alliance.variance import Design
+    from bayes_alliance.variance import Design, within_moments
 
     p = truth.params
     slopes = tuple(
@@ -431,6 +444,7 @@ def _fill_analytic(truth: Truth, moderators: np.ndarray | None, ther: np.ndarray
         )
         if sd > 0
     )
+    slopes_on = bool(slopes)
     spec = ModelSpec(
         random_slopes=slopes,
         moderators=("moderator",) if moderators is not None else (),
@@ -452,10 +466,12 @@ def _fill_analytic(truth: Truth, moderators: np.ndarray | None, ther: np.ndarray
         cells=one,
         offsets=np.zeros(1),
     )
-    eff = derived_effects(post, spec, design)
+    devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
+    wm = within_moments(post, spec, design, devs)
+    eff = derived_effects(post, spec, design, wm)
     truth.icc = {
         var: {lvl: float(eff[f"icc_{var}_{lvl}"]) for lvl in ("therapist", "patient", "session")}
         for var in (vocab.PREDICTOR, vocab.OUTCOME)
     }
-    comps = r2_components(post, spec, design)
+    comps = r2_components(post, spec, design, wm)
     truth.r2_components = {eq: {k: float(val) for k, val in c.items()} for eq, c in comps.items()}

@@ -103,17 +103,23 @@ def _get(post: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndar
 
 def _truncated(r: np.ndarray, lo_z: np.ndarray, hi_z: np.ndarray) -> np.ndarray:
     """Quantiles of N(0, 1) truncated to (lo_z, hi_z) at the probabilities Phi(r): the map from
-    a standard normal variable to the truncated one. Accurate in both tails: an interval in the
-    right tail is mirrored, and probabilities above one half are taken from the upper tail."""
+    a standard normal variable to the truncated one. An interval in the upper tail is mirrored
+    to the lower one; an interval in the lower tail is handled in log space (log-CDF and its
+    inverse), so it stays accurate however far out; otherwise probabilities above one half are
+    taken from the upper tail."""
     flip = lo_z > 0
     lo2, hi2 = np.where(flip, -hi_z, lo_z), np.where(flip, -lo_z, hi_z)
     r2 = np.where(flip, -r, r)
-    p_lo, p_hi, q_hi = special.ndtr(lo2), special.ndtr(hi2), special.ndtr(-hi2)
-    mass = p_hi - p_lo
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p_lo, p_hi, q_hi = special.ndtr(lo2), special.ndtr(hi2), special.ndtr(-hi2)
+        mass = p_hi - p_lo
         left = special.ndtri(p_lo + special.ndtr(r2) * mass)
         right = -special.ndtri(q_hi + special.ndtr(-r2) * mass)
-    q = np.where((r2 <= 0) | (hi2 <= 0), left, right)
+        # Lower tail: log p = log(Phi(lo) + Phi(r) (Phi(hi) - Phi(lo))).
+        l_lo, l_hi = special.log_ndtr(lo2), special.log_ndtr(hi2)
+        l_mass = l_hi + np.log1p(-np.exp(l_lo - l_hi))
+        tail = special.ndtri_exp(np.logaddexp(l_lo, special.log_ndtr(r2) + l_mass))
+    q = np.where(hi2 <= 0, tail, np.where(r2 <= 0, left, right))
     return np.where(flip, -q, q)
 
 
@@ -136,9 +142,17 @@ class Params:
     sd_slope_therapist: np.ndarray
     sd_slope_patient: np.ndarray
     moderator_effect: np.ndarray | None  # (B, k)
+    # Each patient's own slope deviations (B, P), when the average runs over the data's patients.
+    dev_therapist: np.ndarray | None = None
+    dev_patient: np.ndarray | None = None
 
     @classmethod
-    def of(cls, post: Mapping[str, Any], spec: ModelSpec) -> tuple[Params, tuple[int, ...]]:
+    def of(
+        cls,
+        post: Mapping[str, Any],
+        spec: ModelSpec,
+        slopes: Mapping[str, np.ndarray] | None = None,
+    ) -> tuple[Params, tuple[int, ...]]:
         like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
         batch = like.shape[:-1] if spec.innovations == "session" else like.shape
         n = int(np.prod(batch))
@@ -166,6 +180,8 @@ class Params:
                 sd_slope_therapist=flat(v.SD_STATE_EFFECT_THERAPIST),
                 sd_slope_patient=flat(v.SD_STATE_EFFECT_PATIENT),
                 moderator_effect=flat(v.MODERATOR_EFFECT) if spec.moderators else None,
+                dev_therapist=_per_patient(slopes, v.THERAPIST, n),
+                dev_patient=_per_patient(slopes, v.PATIENT, n),
             ),
             batch,
         )
@@ -181,15 +197,34 @@ class Params:
         return Params(**{k: cut(val) for k, val in self.__dict__.items()})
 
 
+def _per_patient(slopes: Mapping[str, np.ndarray] | None, level: str, n: int) -> np.ndarray | None:
+    if slopes is None or level not in slopes:
+        return None
+    arr = np.asarray(slopes[level], dtype=float)
+    return arr.reshape(n, arr.shape[-1])
+
+
 def slope_nodes(
     p: Params, spec: ModelSpec, design: Design
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Quadrature nodes of the slope distribution: (fixed part m, therapist deviation c,
-    patient deviation d, weight), each (B, N); the weights add to 1 per draw."""
+    """Nodes of the slope distribution: (fixed part m, therapist deviation c, patient deviation
+    d, weight), each (B, N); the weights add to 1 per draw.
+
+    With per-patient deviations in ``p`` (a fitted model's posterior draws) the nodes are the
+    data's patients, equally weighted. Otherwise, Gauss-Hermite nodes of the population slope
+    distribution (through the truncated normal's inverse CDF where the prior is truncated) for
+    each moderator value in the data.
+    """
     n_b = p.c.shape[0]
     m = p.c[:, None]  # (B, G): one patient type, or each patient with their moderators
     if design.moderators is not None and p.moderator_effect is not None:
         m = m + p.moderator_effect @ design.moderators.T
+    if p.dev_therapist is not None or p.dev_patient is not None:
+        shape = (n_b, max(e.shape[1] for e in (p.dev_therapist, p.dev_patient) if e is not None))
+        c = p.dev_therapist if p.dev_therapist is not None else np.zeros(shape)
+        d = p.dev_patient if p.dev_patient is not None else np.zeros(shape)
+        m = np.broadcast_to(m, shape)
+        return m, c, d, np.full(shape, 1.0 / shape[1])
     n_g = m.shape[1]
     if spec.first_session == "stationary" and spec.dynamics == "var1":
         lo, hi, _ = dynamics.slope_interval(p.a, p.b, p.d, p.b0, spec.same_session)
@@ -212,38 +247,40 @@ def slope_nodes(
             mm = np.broadcast_to(m[..., None], dev.shape)
             ww = np.broadcast_to(w / n_g, dev.shape)
             return _flat(mm), _flat(np.zeros_like(dev)), _flat(dev), _flat(ww)
+        lo_t, hi_t = lo - m, hi - m
+        if design.moderators is not None and design.patient_therapist is not None:
+            # The therapist's deviation keeps all of the therapist's patients stationary.
+            tj = design.patient_therapist
+            n_t = int(tj.max()) + 1
+            low = np.full((n_b, n_t), np.inf)
+            high = np.full((n_b, n_t), -np.inf)
+            for j in range(n_t):
+                sel = tj == j
+                low[:, j] = m[:, sel].min(axis=1)
+                high[:, j] = m[:, sel].max(axis=1)
+            lo_t, hi_t = lo - low[:, tj], hi - high[:, tj]
         if levels == [v.THERAPIST]:
             r, w = _gauss_hermite(NODES_1D)
-            lo_t, hi_t = lo - m, hi - m
-            if design.moderators is not None and design.patient_therapist is not None:
-                # The therapist's deviation keeps all of the therapist's patients stationary.
-                tj = design.patient_therapist
-                n_t = int(tj.max()) + 1
-                low = np.full((n_b, n_t), np.inf)
-                high = np.full((n_b, n_t), -np.inf)
-                for j in range(n_t):
-                    sel = tj == j
-                    low[:, j] = m[:, sel].min(axis=1)
-                    high[:, j] = m[:, sel].max(axis=1)
-                lo_t, hi_t = lo - low[:, tj], hi - high[:, tj]
             sd = p.sd_slope_therapist[:, None]
             dev = sd[..., None] * _truncated(r, (lo_t / sd)[..., None], (hi_t / sd)[..., None])
             dev = np.where(sd[..., None] > 0, dev, 0.0)
             mm = np.broadcast_to(m[..., None], dev.shape)
             ww = np.broadcast_to(w / n_g, dev.shape)
             return _flat(mm), _flat(dev), _flat(np.zeros_like(dev)), _flat(ww)
-        # Both levels: the therapist deviation is normal, the patient's truncated given it.
+        # Both levels: the therapist deviation truncated as above, the patient's given it.
         r, w = _gauss_hermite(NODES_2D)
-        ct = p.sd_slope_therapist[:, None, None] * r[None, None, :]  # (B, 1, Kc)
+        sd_t = p.sd_slope_therapist[:, None]
+        ct = sd_t[..., None] * _truncated(r, (lo_t / sd_t)[..., None], (hi_t / sd_t)[..., None])
+        ct = np.where(sd_t[..., None] > 0, ct, 0.0)  # (B, G, Kc)
         sd = p.sd_slope_patient[:, None, None, None]
-        centre = m[..., None] + ct  # (B, G, Kc)
+        centre = m[..., None] + ct
         lo_z = ((lo[..., None] - centre) / sd[..., 0])[..., None]
         hi_z = ((hi[..., None] - centre) / sd[..., 0])[..., None]
         dev = sd * _truncated(r, lo_z, hi_z)  # (B, G, Kc, Kd)
         dev = np.where(sd > 0, dev, 0.0)
         shape = dev.shape
         mm = np.broadcast_to(m[..., None, None], shape)
-        cc = np.broadcast_to(ct[..., None], (n_b, n_g, len(r), len(r)))
+        cc = np.broadcast_to(ct[..., None], shape)
         ww = np.broadcast_to((w[:, None] * w[None, :]) / n_g, shape)
         return _flat(mm), _flat(cc), _flat(dev), _flat(ww)
 
@@ -307,9 +344,21 @@ def _mean_sigma(entry: np.ndarray, design: Design, spec: ModelSpec) -> np.ndarra
 
 
 def within_moments(
-    post: Mapping[str, Any], spec: ModelSpec, design: Design
+    post: Mapping[str, Any],
+    spec: ModelSpec,
+    design: Design,
+    slopes: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Population within-person moments per draw (shaped like the posterior's draws).
+    """Within-person moments per draw (shaped like the posterior's draws), averaged over the
+    slope distribution.
+
+    With ``slopes`` (per-patient slope deviations by level, ``"therapist"`` and ``"patient"``,
+    each (chain, draw, patient) or (patient,)), the average runs over the data's patients with
+    their own slopes in each draw: always finite, because every patient's dynamics are
+    stationary under the truncated prior. Without it, over the population slope distribution by
+    quadrature; that expectation diverges (logarithmically) when the truncation to stationary
+    slopes binds, because the stationary variance grows without bound at the edge, so fitted
+    results pass their patients' slopes.
 
     Returns
     -------
@@ -319,7 +368,7 @@ def within_moments(
         equation (its coefficients do not vary); ``target_y``, ``target_x``: the model-implied
         variance of each variable at the transitions, to which each equation's parts add up.
     """
-    p_all, batch = Params.of(post, spec)
+    p_all, batch = Params.of(post, spec, slopes)
     n_b = p_all.c.shape[0]
     nodes = len(slope_nodes(p_all.take(slice(0, 1)), spec, design)[0][0])
     step = max(1, CHUNK // max(nodes, 1))

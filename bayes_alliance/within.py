@@ -20,11 +20,12 @@ inside the unit circle. The stationary slopes of a patient form an interval (lo,
 * the fixed part (phi_xx, phi_xy, phi_yy, phi_yx, lambda, the lag-0 path) to the region where
   every patient's dynamics at zero slope deviation are stationary: a truncated prior whose
   normalising constant does not depend on any parameter;
+* with therapist slopes, each ``c_j`` to the interval where all of the therapist's patients are
+  stationary at zero patient deviation, with its normalising constant;
 * with patient slopes, each ``d_i`` to a normal truncated to ``(lo, hi) - phi_yx - lambda' z_i
-  - c_j``, with its normalising constant ``Phi(U_i) - Phi(L_i)``, so that the truncation does
-  not shrink ``sd_state_effect_patient`` (the SD of the normal before truncation);
-* with therapist slopes only, each ``c_j`` to the interval where all of the therapist's
-  patients are stationary, with its normalising constant.
+  - c_j`` (an interval that holds 0), with its normalising constant ``Phi(U_i) - Phi(L_i)``,
+  so that the truncation does not shrink ``sd_state_effect_patient`` (the SD of the normal
+  before truncation).
 
 With a free first session nothing is truncated, and the posterior probability that the
 dynamics are stationary is a meaningful summary.
@@ -75,15 +76,29 @@ class Dynamics:
         return entry[None, :] if self.by_session else entry
 
 
+def _log_upper(z: Any) -> Any:
+    """log Q(z) = log(1 - Phi(z)) for z >= 0, through the scaled complementary error function
+    (accurate however far in the tail)."""
+    return pt.log(0.5 * pt.erfcx(z / SQRT2)) - 0.5 * z * z
+
+
 def _log_mass(lo_z: Any, hi_z: Any) -> Any:
-    """log(Phi(hi_z) - Phi(lo_z)) for the standard normal CDF, accurate in both tails."""
-    right = lo_z > 0  # interval in the right tail: use the upper tail probabilities
-    mass = pt.switch(
-        right,
-        0.5 * (pt.erfc(lo_z / SQRT2) - pt.erfc(hi_z / SQRT2)),
-        0.5 * (pt.erfc(-hi_z / SQRT2) - pt.erfc(-lo_z / SQRT2)),
-    )
-    return pt.log(mass)
+    """log(Phi(hi_z) - Phi(lo_z)) for the standard normal CDF, in log space so that it stays
+    accurate (value and gradient) for intervals far in either tail.
+
+    Each case is evaluated on inputs made safe for it, so that the cases a switch does not
+    choose are finite and their zero gradients stay zero.
+    """
+    right = pt.ge(lo_z, 0.0)  # the interval lies in the upper tail
+    left = pt.le(hi_z, 0.0)  # in the lower tail (mirrored to the upper one)
+    mid = ~(right | left)
+    a = pt.switch(right, lo_z, pt.switch(left, -hi_z, 0.0))
+    b = pt.switch(right, hi_z, pt.switch(left, -lo_z, 1.0))
+    tail = _log_upper(a) + pt.log1mexp(_log_upper(b) - _log_upper(a))
+    hi_m = pt.switch(mid, hi_z, 1.0)
+    lo_m = pt.switch(mid, lo_z, -1.0)
+    centre = pt.log1p(-(pt.exp(_log_upper(hi_m)) + pt.exp(_log_upper(-lo_m))))
+    return pt.switch(mid, centre, tail)
 
 
 def _inside(value: Any, lo: Any, hi: Any) -> Any:
@@ -179,11 +194,9 @@ def within_part(
         )
         ok = pt.and_(feasible, pt.all(_inside(fixed_slope, lo, hi)))
         logp: Any = pt.switch(ok, 0.0, -np.inf)
-        if dev_p is not None:
-            centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
-            trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
-            logp = logp + pt.switch(_inside(slope, lo, hi), -trunc, -np.inf).sum()
-        elif dev_t is not None:
+        if dev_t is not None:
+            # The therapist's deviation keeps every one of the therapist's patients stationary
+            # at zero patient deviation (so a patient deviation's interval always holds 0).
             if z is not None:
                 big = dynamics.UNBOUNDED
                 low_m = pt.min(pt.switch(caseload, fixed_slope[None, :], big), axis=1)
@@ -193,6 +206,10 @@ def within_part(
                 lo_t, hi_t = lo - fixed_slope, hi - fixed_slope
             trunc = _log_mass(lo_t / sd_t, hi_t / sd_t)
             logp = logp + pt.switch(_inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
+        if dev_p is not None:
+            centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
+            trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
+            logp = logp + pt.switch(_inside(slope, lo, hi), -trunc, -np.inf).sum()
         pm.Potential("stationarity", logp)
         first = dynamics.stationary_cov(phi, sigma)
     elif spec.first_session == "stationary":  # no dynamics: the state is the innovation

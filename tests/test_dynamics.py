@@ -85,10 +85,15 @@ def test_long_run_is_the_response_to_a_sustained_shift(same_session):
         np.testing.assert_allclose(w, np.array(lr).reshape(2, 2)[:, shifted], rtol=1e-10)
 
 
-def test_long_run_single_equation_with_a_lag0_path():
-    # Without feedback to x: (c + b0) / (1 - d) for x -> y.
-    lr = dynamics.long_run((0.0, 0.0, -0.3, 0.4), 0.2, "predictor_to_outcome")
-    assert lr[2] == pytest.approx((-0.3 + 0.2) / 0.6)
+@pytest.mark.parametrize("same_session", DIRECTIONS)
+def test_long_run_per_unit_of_sustained_predictor(same_session):
+    """Per unit of sustained change in x, y moves by (c + b0) / (1 - d) (b0 only for x -> y),
+    whatever the autoregression of x and the reverse path: the ratio of the yx and xx entries."""
+    a, b, c, d, b0 = 0.5, -0.2, 0.3, 0.5, 0.2
+    lr = dynamics.long_run((a, b, c, d), b0, same_session)
+    lag0 = b0 if same_session == "predictor_to_outcome" else 0.0
+    assert lr[2] / lr[0] == pytest.approx((c + lag0) / (1 - d))
+    assert lr[2] != pytest.approx((c + lag0) / (1 - d))  # the shift also moves x itself
 
 
 def test_kernel_runs_on_pytensor_with_the_same_numbers():

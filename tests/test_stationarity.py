@@ -17,21 +17,35 @@ from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 from tests.test_likelihood_variants import POINT, ROWS, _data, _transformed_point
 
-GRID = np.linspace(-6, 6, 240_001)
+GRID = np.linspace(-6, 6, 24_001)
 
 
 def _interval(a, b, d, b0, same_session):
-    phis = np.empty((GRID.size, 2, 2))
-    phis[:, 0, 0], phis[:, 0, 1], phis[:, 1, 1] = a, b, d
-    phis[:, 1, 0] = GRID
+    """Ends of the stationary set of the state effect: a grid scan of the reduced-form
+    eigenvalues, refined by bisection."""
     bmat = np.eye(2)
     if same_session == "predictor_to_outcome":
         bmat[1, 0] = -b0
     elif same_session == "outcome_to_predictor":
         bmat[0, 1] = -b0
-    red = np.linalg.inv(bmat) @ phis
-    ok = np.abs(np.linalg.eigvals(red)).max(axis=1) < 1
-    return GRID[ok].min(), GRID[ok].max()
+    inv = np.linalg.inv(bmat)
+
+    def stationary(c):
+        phis = np.zeros((np.size(c), 2, 2))
+        phis[:, 0, 0], phis[:, 0, 1], phis[:, 1, 0], phis[:, 1, 1] = a, b, c, d
+        return np.abs(np.linalg.eigvals(inv @ phis)).max(axis=1) < 1
+
+    ok = stationary(GRID)
+    inside = GRID[ok]
+
+    def refine(inner, outer):
+        for _ in range(60):
+            mid = 0.5 * (inner + outer)
+            inner, outer = (mid, outer) if stationary(np.array([mid]))[0] else (inner, mid)
+        return inner
+
+    step = GRID[1] - GRID[0]
+    return refine(inside.min(), inside.min() - step), refine(inside.max(), inside.max() + step)
 
 
 def _potential(model, nat):
@@ -67,7 +81,10 @@ def test_patient_slope_prior_is_a_normalised_truncated_normal(same_session):
     centre = -0.25 + 0.15 * nat["state_effect_therapist_raw"][data.patient_therapist]
     mass = stats.norm.cdf((hi - centre) / 0.4) - stats.norm.cdf((lo - centre) / 0.4)
     assert mass.min() < 0.99  # the truncation matters here
-    assert _potential(model, nat) == pytest.approx(-np.log(mass).sum(), abs=1e-4)
+    # Each therapist's deviation is truncated to keep its patients' centres stationary.
+    mass_t = stats.norm.cdf((hi + 0.25) / 0.15) - stats.norm.cdf((lo + 0.25) / 0.15)
+    expected = -np.log(mass).sum() - 2 * np.log(mass_t)
+    assert _potential(model, nat) == pytest.approx(expected, abs=1e-4)
     # A patient whose slope leaves the stationary interval has zero prior density.
     nat["state_effect_patient_raw"] = np.array([0.3, 0.5, 0.6, -3.0])
     assert _potential(model, nat) == -np.inf
@@ -118,3 +135,38 @@ def test_free_first_session_imposes_nothing_and_reports_the_probability():
         eff = derived_effects(post, spec, Design.of(data, spec))
     assert eff["stationary"].tolist() == [[1.0, 0.0]]
     assert np.isfinite(eff["icc_outcome_session"]).all()  # moments from the recursion
+
+
+def test_truncation_constant_is_accurate_far_in_both_tails():
+    """log(Phi(hi) - Phi(lo)) and its gradient stay finite and accurate beyond 38 SD, where
+    differences of CDF values underflow (reference: scipy's log-CDF)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy import special
+
+    from bayes_alliance.within import _log_mass
+
+    lo, hi = pt.dvector("lo"), pt.dvector("hi")
+    out = _log_mass(lo, hi)
+    fn = pytensor.function([lo, hi], [out, *pt.grad(out.sum(), [lo, hi])])
+    lows = np.array([38.0, -45.0, -2.0, 3.0, -1e7, 40.0])
+    highs = np.array([39.0, -40.0, 1.0, 1e7, 1e7, 1e14])
+    value, g_lo, g_hi = fn(lows, highs)
+
+    def reference(a, b):
+        if a >= 0:
+            return special.log_ndtr(-a) + np.log1p(
+                -np.exp(special.log_ndtr(-b) - special.log_ndtr(-a))
+            )
+        if b <= 0:
+            return special.log_ndtr(b) + np.log1p(
+                -np.exp(special.log_ndtr(a) - special.log_ndtr(b))
+            )
+        return np.log(special.ndtr(b) - special.ndtr(a))
+
+    np.testing.assert_allclose(
+        value, [reference(a, b) for a, b in zip(lows, highs, strict=True)], rtol=1e-12
+    )
+    assert np.isfinite(g_lo).all() and np.isfinite(g_hi).all()
+    # d/dlo log(Phi(hi) - Phi(lo)) = -phi(lo) / mass: at (38, 39) about -38.03.
+    assert g_lo[0] == pytest.approx(-38.026, abs=1e-3)
