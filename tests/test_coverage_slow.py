@@ -1,91 +1,285 @@
 """Calibration over replications (slow: `make test-slow`).
 
-Each replication draws a new data set from the same population and fits it; the share of 90%
-intervals that contain the truth estimates the frequentist coverage.
+Each study draws many data sets from one population, refits one compiled model to each (complete
+data, so every data set has the compiled layout) and summarises, per named parameter, the
+coverage of 90% equal-tailed intervals and the mean z = (posterior mean - truth) / posterior SD.
+Targets (issue 10): coverage 85-95% and |mean z| < 0.3, or the reason stated where a parameter
+cannot reach them. The tables are printed; with BAYES_ALLIANCE_CALIBRATION_OUT=DIR they are
+also written as CSV (docs/calibration.md quotes them).
+
+* ``two_level``: 240 patients x 12 sessions, fixed slopes.
+* ``three_level``: 30 therapists x 8 patients x 12 sessions, fixed slopes.
+* ``slopes``: 30 therapists x 6 patients x 12 sessions, random state slopes at both levels and a
+  reverse path.
+* ``sbc``: simulation-based calibration of the three-level model: every parameter drawn from a
+  prior that the fit uses too (Talts et al. 2018), so coverage must be nominal for every
+  parameter, the therapist SDs included, if model and simulator agree.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.fit import fit
 from bayes_alliance.spec import ModelSpec
-from tests.conftest import RECOVERY_SETTINGS
 
 pytestmark = pytest.mark.slow
 
-N_REPLICATIONS = int(os.environ.get("BAYES_ALLIANCE_REPLICATIONS", "20"))
-NAMES = [
-    "state_effect",
-    "reverse_state_effect",
-    "outcome_autoregression",
-    "predictor_autoregression",
-]
-SETTINGS = RECOVERY_SETTINGS  # the design of the fast recovery test, replicated
+SCALE = float(os.environ.get("BAYES_ALLIANCE_CALIBRATION_SCALE", "1"))  # < 1 for a quick look
+DRAWS = 1000
 
 
-def _one(seed: int, spec: ModelSpec | None = None, settings: dict | None = None) -> dict:
+def _n(n: int) -> int:
+    return max(8, int(n * SCALE))
+
+
+N = lambda m, s: {"dist": "Normal", "mu": m, "sigma": s}  # noqa: E731
+LN = lambda m, s: {"dist": "LogNormal", "mu": float(np.log(m)), "sigma": s}  # noqa: E731
+# A fixed prior for the SBC: the therapist block keeps the default prior's form at the default
+# data scale (sd_x about 0.674, sd_y about 0.689); the rest are proper priors around the default
+# truth.
+SBC_PRIORS = {
+    "state_effect": N(-0.2, 0.1),
+    "reverse_state_effect": N(-0.1, 0.1),
+    "outcome_autoregression": N(0.4, 0.1),
+    "predictor_autoregression": N(0.3, 0.1),
+    "trait_effect_patient": N(-0.3, 0.2),
+    "trait_effect_therapist": N(0.0, 2 * 0.689 / 0.674),
+    "intercept_predictor": N(3.8, 0.3),
+    "intercept_outcome": N(1.8, 0.3),
+    "sd_patient_predictor": LN(0.5, 0.2),
+    "sd_patient_outcome": LN(0.5, 0.2),
+    "sd_therapist_predictor": {"dist": "HalfNormal", "sigma": 0.5 * 0.674},
+    "sd_therapist_outcome": {"dist": "HalfNormal", "sigma": 0.5 * 0.689},
+    "innovation_sd_predictor": LN(0.4, 0.15),
+    "innovation_sd_outcome": LN(0.35, 0.15),
+    "innovation_corr": {
+        "dist": "TruncatedNormal",
+        "mu": -0.2,
+        "sigma": 0.15,
+        "lower": -1.0,
+        "upper": 1.0,
+    },
+}
+
+
+def _prior_draw(seed: int) -> dict:
+    """Every parameter from SBC_PRIORS; non-stationary draws rejected (the model's prior is
+    truncated to stationary dynamics)."""
+    rng = np.random.default_rng(10_000 + seed)
+    while True:
+        out = {}
+        for k, p in SBC_PRIORS.items():
+            if p["dist"] == "Normal":
+                out[k] = rng.normal(p["mu"], p["sigma"])
+            elif p["dist"] == "LogNormal":
+                out[k] = float(np.exp(rng.normal(p["mu"], p["sigma"])))
+            elif p["dist"] == "HalfNormal":
+                out[k] = abs(rng.normal(0, p["sigma"]))
+            else:
+                a, b = (p["lower"] - p["mu"]) / p["sigma"], (p["upper"] - p["mu"]) / p["sigma"]
+                out[k] = float(stats.truncnorm(a, b, p["mu"], p["sigma"]).rvs(random_state=rng))
+        try:
+            simulate(seed=0, n_therapists=1, patients_per_therapist=1, sessions=2, **out)
+            return out
+        except ValueError:
+            continue
+
+
+STUDIES = {
+    "two_level": dict(
+        spec=ModelSpec(therapist_level=False),
+        settings=dict(
+            n_therapists=1,
+            patients_per_therapist=240,
+            sessions=12,
+            sd_therapist_predictor=0.0,
+            sd_therapist_outcome=0.0,
+        ),
+        n=100,
+    ),
+    "three_level": dict(
+        spec=ModelSpec(),
+        settings=dict(n_therapists=30, patients_per_therapist=8, sessions=12),
+        n=200,
+    ),
+    "slopes": dict(
+        spec=ModelSpec(random_slopes=("patient", "therapist")),
+        settings=dict(
+            n_therapists=30,
+            patients_per_therapist=6,
+            sessions=12,
+            sd_state_effect_patient=0.12,
+            sd_state_effect_therapist=0.08,
+            reverse_state_effect=0.1,
+        ),
+        n=100,
+    ),
+    "sbc": dict(
+        spec=ModelSpec(priors=SBC_PRIORS),
+        settings=dict(n_therapists=30, patients_per_therapist=8, sessions=12),
+        n=200,
+        prior=True,
+    ),
+}
+
+
+def _data(study: dict, seed: int) -> tuple[SessionData, dict]:
+    settings = dict(study["settings"])
+    if study.get("prior"):
+        settings.update(_prior_draw(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df, truth = simulate(seed=seed, **settings)
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+    if not study["spec"].therapist_level:
+        data = _two_level(df)
+    return data, {n: getattr(truth.params, n) for n in study["spec"].free_parameters()}
+
+
+def _two_level(df: pd.DataFrame) -> SessionData:
+    roles = {k: v for k, v in EXAMPLE_ROLES.items() if k != "therapist"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SessionData.from_frame(df.drop(columns="therapist"), **roles)
+
+
+def _run(args: tuple[str, list[int]]) -> list[dict]:
+    """One worker: compile once, refit every seed."""
+    from bayes_alliance.compiled import compile_model
+
+    name, seeds = args
     warnings.simplefilter("ignore")
-    df, truth = simulate(seed=seed, **(settings or SETTINGS))
-    data = SessionData.from_frame(df, **EXAMPLE_ROLES)
-    r = fit(data, spec, draws=500, tune=500, random_seed=seed, progressbar=False)
-    s = r.summary(ci_prob=0.90, ci_kind="eti")
-    return {
-        n: (s.loc[n, "ci_low"], s.loc[n, "mean"], s.loc[n, "ci_high"], s.loc[n, "sd"])
-        for n in s.index
-    } | {"truth": {n: getattr(truth.params, n) for n in s.index if hasattr(truth.params, n)}}
+    study = STUDIES[name]
+    spec = study["spec"]
+    cm = compile_model(_data(study, seeds[0])[0], spec)
+    rows = []
+    for seed in seeds:
+        data, truth = _data(study, seed)
+        t0 = time.perf_counter()
+        r = cm.fit(data, random_seed=seed, draws=DRAWS, tune=DRAWS, complete=False)
+        s = r.summary(ci_prob=0.90, ci_kind="eti")
+        seconds = time.perf_counter() - t0
+        for p in spec.free_parameters():
+            draws = r.draws(p).ravel()
+            rows.append(
+                {
+                    "study": name,
+                    "seed": seed,
+                    "parameter": p,
+                    "truth": truth[p],
+                    "mean": s.loc[p, "mean"],
+                    "sd": s.loc[p, "sd"],
+                    "lo": s.loc[p, "ci_low"],
+                    "hi": s.loc[p, "ci_high"],
+                    "rank": float(np.mean(draws < truth[p])),
+                    "ess_bulk": s.loc[p, "ess_bulk"],
+                    "r_hat": s.loc[p, "r_hat"],
+                    "divergent": int(r.convergence.divergences > 0),
+                    "seconds": seconds,
+                }
+            )
+    return rows
 
 
-def test_coverage_of_90_intervals_over_replications():
+def calibration(name: str) -> pd.DataFrame:
+    """Per parameter: replications, coverage (with its Monte Carlo SE), mean z, relative bias of
+    the posterior mean, mean rank, median bulk ESS; printed and optionally written."""
+    seeds = list(range(5000, 5000 + _n(STUDIES[name]["n"])))
     with ProcessPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(_one, range(1000, 1000 + N_REPLICATIONS)))
-    report = []
-    for name in NAMES:
-        truth = runs[0]["truth"][name]
-        inside = [lo <= truth <= hi for lo, _, hi, _ in (r[name] for r in runs)]
-        z = [(m - truth) / sd for _, m, _, sd in (r[name] for r in runs)]
-        bias = np.mean([r[name][1] for r in runs]) - truth
-        report.append(
-            f"{name}: coverage {np.mean(inside):.2f}, mean z {np.mean(z):+.2f}, bias {bias:+.4f}"
+        parts = list(pool.map(_run, [(name, seeds[0::2]), (name, seeds[1::2])]))
+    raw = pd.DataFrame([row for part in parts for row in part])
+    rows = []
+    for p, d in raw.groupby("parameter", sort=False):
+        inside = (d["lo"] <= d["truth"]) & (d["truth"] <= d["hi"])
+        cover = float(inside.mean())
+        scale = float(np.mean(np.abs(d["truth"])))
+        rows.append(
+            {
+                "parameter": p,
+                "replications": len(d),
+                "coverage": cover,
+                "coverage_mcse": float(np.sqrt(cover * (1 - cover) / len(d))),
+                "mean_z": float(np.mean((d["mean"] - d["truth"]) / d["sd"])),
+                "relative_bias": float(np.mean(d["mean"] - d["truth"]) / scale)
+                if scale
+                else np.nan,
+                "mean_rank": float(d["rank"].mean()),
+                "rank_uniformity_p": float(
+                    stats.chisquare(np.histogram(d["rank"], bins=10, range=(0, 1))[0]).pvalue
+                ),
+                "median_ess_bulk": float(d["ess_bulk"].median()),
+            }
         )
-        print(report[-1])
-    for name in NAMES:
-        truth = runs[0]["truth"][name]
-        cover = np.mean([r[name][0] <= truth <= r[name][2] for r in runs])
-        assert 0.8 <= cover <= 1.0, report
-        # Bias bound: a tenth of the typical posterior SD would be invisible here; 0.5 SD is not.
-        sd = np.mean([r[name][3] for r in runs])
-        assert abs(np.mean([r[name][1] for r in runs]) - truth) < 0.5 * sd, report
-
-
-def _slopes(seed: int) -> dict:
-    settings = dict(
-        SETTINGS,
-        n_therapists=40,
-        sessions=15,
-        sd_state_effect_patient=0.12,
-        sd_state_effect_therapist=0.08,
+    table = pd.DataFrame(rows).set_index("parameter")
+    fits = raw.drop_duplicates("seed")
+    print(
+        f"\n{name}: {len(fits)} data sets, median {fits['seconds'].median():.1f} s per fit, "
+        f"{int(fits['divergent'].sum())} fits with divergences\n{table.round(3).to_string()}"
     )
-    return _one(seed, ModelSpec(random_slopes=("patient", "therapist")), settings)
+    out = os.environ.get("BAYES_ALLIANCE_CALIBRATION_OUT")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(out) / f"{name}.csv")
+    return table
 
 
-def test_random_slopes_recovered():
-    """Six replications: each slope SD's 90% interval covers the truth in at least 4 of 6, and
-    the average posterior mean is within 30% of the truth."""
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(_slopes, range(70, 76)))
-    for name, true in (("sd_state_effect_patient", 0.12), ("sd_state_effect_therapist", 0.08)):
-        inside = [r[name][0] <= true <= r[name][2] for r in runs]
-        means = [r[name][1] for r in runs]
-        print(
-            f"{name}: truth {true}, covered {sum(inside)}/6, posterior means {np.round(means, 3).tolist()}"
-        )
-        assert sum(inside) >= 4
-        assert abs(np.mean(means) - true) < 0.3 * true
+def _check(table: pd.DataFrame, exempt: dict[str, tuple[float, float]] | None = None) -> None:
+    """Coverage within 85-95% (widened by two Monte Carlo SEs) and |mean z| < 0.3, except for
+    the parameters in ``exempt``: (lowest coverage, largest |mean z|) accepted, with the reason
+    stated where they are given."""
+    exempt = exempt or {}
+    misses = []
+    for p, row in table.iterrows():
+        lo_cov, max_z = exempt.get(str(p), (0.85, 0.3))
+        slack = 2 * row["coverage_mcse"]
+        if not (lo_cov - slack <= row["coverage"] <= 0.95 + slack) or abs(row["mean_z"]) >= max_z:
+            misses.append(f"{p}: coverage {row['coverage']:.3f}, mean z {row['mean_z']:+.2f}")
+    assert not misses, misses
+
+
+def test_two_level_calibration():
+    _check(calibration("two_level"))
+
+
+def test_three_level_calibration():
+    # With 30 therapists of 8 patients a therapist's mean has reliability about 0.5, and the
+    # outcome's therapist part is a regression on the predictor's: a flat-ish prior on
+    # trait_effect_therapist then favours small sd_therapist_predictor (the covariance is
+    # trait_effect_therapist * sd^2), and the outcome's residual SD inherits the pull. The
+    # posterior is calibrated averaged over the prior (test_sbc_calibration) and the exact grid
+    # posterior shows the same shift, so this is the prior's doing with few therapists, not a
+    # sampler or model defect (docs/calibration.md).
+    _check(
+        calibration("three_level"),
+        exempt={"sd_therapist_predictor": (0.80, 0.6), "sd_therapist_outcome": (0.85, 0.6)},
+    )
+
+
+def test_random_slope_calibration():
+    # The same two therapist SDs as above; the slope SDs are weakly informed with 6 patients of
+    # 12 sessions per therapist (docs/calibration.md).
+    _check(
+        calibration("slopes"),
+        exempt={
+            "sd_therapist_predictor": (0.80, 0.6),
+            "sd_therapist_outcome": (0.85, 0.6),
+        },
+    )
+
+
+def test_sbc_calibration():
+    table = calibration("sbc")
+    _check(table)
+    # Ranks of the truth among the draws are uniform when model and simulator agree.
+    assert (table["rank_uniformity_p"] > 0.001).all(), table["rank_uniformity_p"]
