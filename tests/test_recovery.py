@@ -104,3 +104,67 @@ def test_save_load_roundtrip_with_provenance(recovery, tmp_path):
     assert back.spec == result.spec
     np.testing.assert_array_equal(back.draws("state_effect"), result.draws("state_effect"))
     assert back.summary().equals(result.summary())
+
+
+# Recovery over several seeds (not one chosen seed) in the design of the hidden checks the issue
+# names: three levels, random state slopes at both levels, a reverse path. One compiled model is
+# refitted to each data set (complete data, so every data set has the compiled layout).
+SLOPES_DESIGN = dict(
+    n_therapists=30,
+    patients_per_therapist=6,
+    sessions=12,
+    sd_state_effect_patient=0.12,
+    sd_state_effect_therapist=0.08,
+    reverse_state_effect=0.1,
+)
+SEEDS = range(300, 308)
+
+
+@pytest.fixture(scope="module")
+def several_seeds():
+    import warnings
+
+    import pandas as pd
+
+    from bayes_alliance import SessionData, simulate
+    from bayes_alliance.compiled import compile_model
+    from bayes_alliance.datasets import EXAMPLE_ROLES
+    from bayes_alliance.spec import ModelSpec
+
+    spec = ModelSpec(random_slopes=("patient", "therapist"))
+    rows = []
+    cm = None
+    for seed in SEEDS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df, truth = simulate(seed=seed, **SLOPES_DESIGN)
+            data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+            cm = cm or compile_model(data, spec)
+            r = cm.fit(data, random_seed=seed, draws=600, tune=600, complete=False)
+        s = r.summary(ci_prob=0.9, ci_kind="eti")
+        for p in spec.free_parameters():
+            true = getattr(truth.params, p)
+            rows.append(
+                {
+                    "parameter": p,
+                    "seed": seed,
+                    "z": (s.loc[p, "mean"] - true) / s.loc[p, "sd"],
+                    "inside": s.loc[p, "ci_low"] <= true <= s.loc[p, "ci_high"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_recovery_over_several_seeds(several_seeds):
+    """Eight data sets: every named parameter, trait_effect_therapist and all SDs included.
+    Pooled over parameters and seeds, 90% intervals cover at least 82% (136 intervals: the
+    nominal 90% minus 3 binomial SEs); per parameter the mean z lies within +-1.1 (3 SEs of a
+    mean of 8) except for the therapist SDs, whose posterior sits below a fixed truth with 30
+    therapists (the prior's doing, docs/calibration.md): they are held to -1.6 < z < 0.5."""
+    t = several_seeds.groupby("parameter").agg(z=("z", "mean"), coverage=("inside", "mean"))
+    print(t.round(2).to_string())
+    assert several_seeds["inside"].mean() >= 0.82
+    therapist_sds = ["sd_therapist_predictor", "sd_therapist_outcome"]
+    others = t.drop(index=therapist_sds)
+    assert (others["z"].abs() < 1.1).all(), others
+    assert t.loc[therapist_sds, "z"].between(-1.6, 0.5).all(), t.loc[therapist_sds]
