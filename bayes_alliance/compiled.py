@@ -74,8 +74,8 @@ class CompiledModel:
             )
             raise LayoutError(
                 "the data do not fit the compiled model's parameters (" + "; ".join(diff) + "). "
-                "Refitting without recompiling needs the same number of therapists and of "
-                "missing cells (and of patients with random patient slopes or trends, of "
+                "Refitting without recompiling needs the same number of missing cells (and of "
+                "therapists with therapist slopes, of patients with patient slopes or trends, of "
                 "sessions with session means); compile a model for this layout instead."
             )
         return new

@@ -10,7 +10,7 @@ import json
 import platform
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,9 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from bayes_alliance import diagnostics, effects, vocab
+from bayes_alliance import diagnostics, effects, posthoc, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.io import OutputExistsError, atomic_path
-from bayes_alliance.marginal import draw_means
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles
@@ -267,12 +266,6 @@ def result_of(
     return FitResult(idata, spec, data, provenance, conv)
 
 
-_TRAIT_MOMENTS = tuple(
-    f"trait_posterior_{n}"
-    for n in ("mean_predictor", "mean_outcome", "var_predictor", "cov", "var_outcome")
-)
-
-
 def complete_posterior(
     idata: xr.DataTree,
     data: SessionData,
@@ -280,49 +273,23 @@ def complete_posterior(
     random_seed: int,
     log_likelihood: bool = True,
 ) -> xr.DataTree:
-    """Draw the integrated-out latent means and add what depends on them to the posterior.
+    """Draw the integrated-out therapist deviations and latent means and add what depends on
+    them to the posterior (:mod:`bayes_alliance.posthoc`; numpy, nothing is compiled).
 
-    For every posterior draw, each patient's latent mean is drawn from its Gaussian conditional
-    posterior (:func:`bayes_alliance.marginal.mean_posterior`), so the joint draws are exact
-    draws from the posterior of the model with sampled traits. The variables of that model
-    (``trait_predictor`` / ``trait_outcome``, states, ``state_effect_by_patient``) and, with
-    ``log_likelihood``, the pointwise log-likelihood of each observed cell given the latent
-    means, are then computed from it. Seeded by ``random_seed``.
+    For every posterior draw, the therapist parts of the latent means and then each patient's
+    latent mean are drawn from their Gaussian conditional posteriors, so the joint draws are
+    exact draws from the posterior of the model with sampled traits. Traits, therapist
+    deviations, states, ``state_effect_by_patient`` and, with ``log_likelihood``, the pointwise
+    log-likelihood of each observed cell given the latent means and past states follow.
+    Seeded by ``random_seed``.
     """
-    post = idata.posterior.to_dataset()
-    # Explicit NUMBA mode: 1.4 s for these functions with a cold cache, against 5.9 s in the
-    # default mode and 4.1 s uncompiled (FAST_COMPILE), at 50 patients x 10 sessions.
-    ck = {"compile_kwargs": {"mode": "NUMBA"}}
-    moments = pm.compute_deterministics(
-        post,
-        var_names=list(_TRAIT_MOMENTS),
-        model=build_model(data, spec, posthoc=True),
-        progressbar=False,
-        **ck,
+    post_vars, ll_vars = posthoc.complete(
+        idata.posterior.to_dataset(), data, spec, random_seed, log_likelihood
     )
-    rng = np.random.default_rng([random_seed, 20261126])
-    mx, my = draw_means(tuple(moments[n].values for n in _TRAIT_MOMENTS), rng)
-    dims = ("chain", "draw", vocab.PATIENT)
-    coords = {vocab.PATIENT: post[vocab.PATIENT].values} if vocab.PATIENT in post.coords else {}
-    if spec.session_means:
-        new = {"patient_dev_predictor": mx, "patient_dev_outcome": my}
-    else:
-        new = {
-            "trait_predictor": mx + post[vocab.INTERCEPT_PREDICTOR].values[..., None],
-            "trait_outcome": my + post[vocab.INTERCEPT_OUTCOME].values[..., None],
-        }
-    for name, val in new.items():
-        post[name] = xr.DataArray(val, dims=dims, coords=coords)
-    sampled = build_model(data, replace(spec, traits="sampled"))
-    derived = [d.name for d in sampled.deterministics]
-    if derived:
-        extra = pm.compute_deterministics(
-            post, var_names=derived, model=sampled, progressbar=False, **ck
-        )
-        post = post.assign({k: extra[k] for k in derived})
+    post = idata.posterior.to_dataset().assign(post_vars)
     idata["posterior"] = xr.DataTree(post)
     if log_likelihood:
-        pm.compute_log_likelihood(idata, model=sampled, progressbar=False, **ck)
+        idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
     return idata
 
 

@@ -145,7 +145,9 @@ class SeriesMoments:
         return {f"moment_{k}": val for k, val in self.arrays.items()}
 
 
-def moment_sums(m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics) -> marginal.SeriesSums:
+def moment_sums(
+    m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics, xp: Any = pt
+) -> marginal.SeriesSums:
     """:class:`marginal.SeriesSums` from :class:`SeriesMoments` containers and a known mean
     (kx, ky) per patient, centred like the moments: entry-wise 2x2 algebra per patient.
 
@@ -192,7 +194,7 @@ def moment_sums(m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics) -> marginal.
         i11 * e11 + 2 * i12 * e12 + i22 * e22,
         n,
         dyn.sigma,
-        xp=pt,
+        xp=xp,
     )
 
 
@@ -215,93 +217,113 @@ def _completed_grids(
     return out[0], out[1]
 
 
-def _grid_sums(
-    data: dict[str, Any],
-    n_missing: tuple[int, int],
-    known_x: Any,
-    known_y: Any,
-    dyn: Dynamics,
-    loc: tuple[Any, Any],
-) -> tuple[Any, marginal.SeriesSums]:
-    zx, zy = _completed_grids(
-        data["grid_predictor"],
-        data["grid_outcome"],
-        data["grid_missing_predictor"],
-        data["grid_missing_outcome"],
-        n_missing,
-        loc,
-    )
-    zx = zx - known_x
-    zy = zy - known_y
+def grid_sums(
+    zx: Any, zy: Any, cells: dict[str, Any], dyn: Dynamics, xp: Any = pt
+) -> marginal.SeriesSums:
+    """:class:`marginal.SeriesSums` from the completed grids minus their known means
+    (``zx``, ``zy``, patients x sessions) and the :class:`SeriesGrid` masks in ``cells``."""
     a, b, c, d = (dyn.per_patient(e) for e in dyn.phi)
     # r_t = z~_t - Phi z~_(t-1) on the whole grid; the transition mask keeps the real ones.
     rx = zx[:, 1:] - a * zx[:, :-1] - b * zy[:, :-1]
     ry = zy[:, 1:] - c * zx[:, :-1] - d * zy[:, :-1]
-    trans = data["grid_transition"]
-    first = data["grid_first"]
+    trans = cells["grid_transition"]
+    first = cells["grid_first"]
     firsts = ((zx * first).sum(axis=1), (zy * first).sum(axis=1))
-    n_trans = data["patient_transitions"]
+    n_trans = cells["patient_transitions"]
     if not dyn.by_session:
         q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
-        sums = marginal.SeriesSums.constant(
+        return marginal.SeriesSums.constant(
             firsts,
             ((rx * trans).sum(axis=1), (ry * trans).sum(axis=1)),
             (q * trans).sum(axis=1),
             n_trans,
             dyn.sigma,
-            xp=pt,
+            xp=xp,
         )
-    else:  # one Sigma per transition column
-        det, i11, i12, i22 = marginal.sym_inverse(*(dyn.per_transition(e) for e in dyn.sigma))
-        hx, hy = i11 * rx + i12 * ry, i12 * rx + i22 * ry
-        sums = marginal.SeriesSums(
-            first_x=firsts[0],
-            first_y=firsts[1],
-            hx=(hx * trans).sum(axis=1),
-            hy=(hy * trans).sum(axis=1),
-            p11=(i11 * trans).sum(axis=1),
-            p12=(i12 * trans).sum(axis=1),
-            p22=(i22 * trans).sum(axis=1),
-            q=((rx * hx + ry * hy) * trans).sum(axis=1),
-            logdet=(pt.log(det) * trans).sum(axis=1),
-            n_trans=n_trans,
-        )
-    return data["grid_predictor"].shape[0], sums
+    # One Sigma per transition column.
+    det, i11, i12, i22 = marginal.sym_inverse(*(dyn.per_transition(e) for e in dyn.sigma))
+    hx, hy = i11 * rx + i12 * ry, i12 * rx + i22 * ry
+    return marginal.SeriesSums(
+        first_x=firsts[0],
+        first_y=firsts[1],
+        hx=(hx * trans).sum(axis=1),
+        hy=(hy * trans).sum(axis=1),
+        p11=(i11 * trans).sum(axis=1),
+        p12=(i12 * trans).sum(axis=1),
+        p22=(i22 * trans).sum(axis=1),
+        q=((rx * hx + ry * hy) * trans).sum(axis=1),
+        logdet=(xp.log(det) * trans).sum(axis=1),
+        n_trans=n_trans,
+    )
+
+
+@dataclass(frozen=True)
+class TherapistBlock:
+    """The therapist level when its deviations are integrated out: each patient's therapist
+    code ``tj``, the number of therapists and the covariance entries of the therapist parts
+    (a_x, a_y + trait_effect_therapist a_x) of the latent means."""
+
+    tj: Any
+    n: Any
+    tau: tuple[Any, Any, Any]
+
+
+def therapist_factors(
+    pseudo: marginal.MeanFactor, block: TherapistBlock, xp: Any = pt
+) -> marginal.MeanFactor:
+    """Sum the patients' factors in their therapist part over each therapist's caseload."""
+
+    def per_therapist(val: Any) -> Any:
+        if xp is pt:
+            return pt.inc_subtensor(pt.zeros(block.n)[block.tj], val)
+        return np.bincount(block.tj, weights=val, minlength=block.n)
+
+    return marginal.MeanFactor(*(per_therapist(e) for e in pseudo.__dict__.values()))
 
 
 def integrated_likelihood(
-    data: dict[str, Any],
+    cells: dict[str, Any],
     n_missing: tuple[int, int],
     known_x: Any,
     known_y: Any,
     dyn: Dynamics,
-    m0: tuple[Any, Any],
     tau: tuple[Any, Any, Any],
     loc: tuple[Any, Any],
-    posthoc: bool = False,
+    therapist: TherapistBlock | None = None,
 ) -> None:
-    """Add the closed-form marginal likelihood (latent means integrated out) to the model.
+    """Add the closed-form marginal likelihood (latent means, and therapist deviations when
+    ``therapist`` is given, integrated out) to the model as the potential
+    ``integrated_series``.
 
-    ``data`` holds the ``pm.Data`` containers of :meth:`SeriesMoments.containers` (complete
+    ``cells`` holds the ``pm.Data`` containers of :meth:`SeriesMoments.containers` (complete
     series with a per-patient known mean) or of :meth:`SeriesGrid.containers` (the general
     case); ``n_missing`` the numbers of missing predictor and outcome cells (imputation
-    parameters, grid only).
-    ``known_x`` / ``known_y`` are the known part of each cell's mean (intercept or session means,
-    trend), broadcastable to the grid. With ``posthoc`` the conditional posterior
-    moments of the latent means are added as deterministics (for drawing them after sampling).
+    parameters, grid only). ``known_x`` / ``known_y`` are the known part of each cell's mean
+    (intercept or session means, trend), broadcastable to the grid; ``tau`` the patient-level
+    covariance of the latent means.
     """
-    if "moment_n" in data:
-        n_pat = data["moment_n"].shape[0]
-        sums = moment_sums(data, known_x - loc[0], known_y - loc[1], dyn)
+    if "moment_n" in cells:
+        sums = moment_sums(cells, known_x - loc[0], known_y - loc[1], dyn)
     else:
-        n_pat, sums = _grid_sums(data, n_missing, known_x, known_y, dyn, loc)
-    ll = marginal.integrated_loglik(sums, dyn.phi, dyn.first, m0, tau, xp=pt)
-    pm.Potential("integrated_series", ll.sum())
-    if posthoc:
-        names = ("mean_predictor", "mean_outcome", "var_predictor", "cov", "var_outcome")
-        moments = marginal.mean_posterior(sums, dyn.phi, dyn.first, m0, tau)
-        for name, val in zip(names, moments, strict=True):
-            pm.Deterministic(f"trait_posterior_{name}", val * pt.ones(n_pat), dims=v.PATIENT)
+        zx, zy = _completed_grids(
+            cells["grid_predictor"],
+            cells["grid_outcome"],
+            cells["grid_missing_predictor"],
+            cells["grid_missing_outcome"],
+            n_missing,
+            loc,
+        )
+        sums = grid_sums(zx - known_x, zy - known_y, cells, dyn)
+    log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
+    if therapist is None:
+        ll = (log_c + marginal.mean_integral(factor, (0.0, 0.0), tau, xp=pt)).sum()
+    else:
+        const, pseudo = marginal.pseudo_observation(factor, tau, xp=pt)
+        caseloads = therapist_factors(pseudo, therapist)
+        ll = (log_c + const).sum() + marginal.mean_integral(
+            caseloads, (0.0, 0.0), therapist.tau, xp=pt
+        ).sum()
+    pm.Potential("integrated_series", ll)
 
 
 def conditional_likelihood(

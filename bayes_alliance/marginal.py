@@ -24,8 +24,13 @@ conditional posterior ``M | z~ ~ N(m0 + T V^-1 d, T - T V^-1 T)`` is used to dra
 means after sampling. Every function is written entry by entry, so it runs on numpy arrays and
 pytensor tensors alike (pass ``xp=numpy`` or ``xp=pytensor.tensor``), vectorised over patients.
 
-Removing the 2 x (number of patients) latent means from the sampler leaves NUTS with the dynamic
-parameters, the therapist deviations and any imputed cells.
+The same algebra integrates the therapist deviations out: as a function of its therapist part m0,
+a patient's integrated series is a Gaussian factor ``-1/2 (gh - m0)' V^-1 (gh - m0)``
+(:func:`pseudo_observation`); a therapist's patients share m0 (the therapist deviation of both
+variables), so their factors add up, and :func:`mean_integral` against the therapist-level
+covariance integrates the deviation out exactly. Removing the latent means and therapist
+deviations from the sampler leaves NUTS with the dynamic and variance parameters, any random
+slopes and any imputed cells.
 """
 
 from __future__ import annotations
@@ -130,6 +135,69 @@ def _likelihood_terms(
     return det_f, l11, l12, l22, g1, g2, q0
 
 
+@dataclass(frozen=True)
+class MeanFactor:
+    """A Gaussian factor in a 2-vector mean M: ``exp(-1/2 [q - 2 g'M + M' L M])``, entries of L
+    (l11, l12, l22) and g (g1, g2) and the constant q; the form every patient's series (and,
+    summed, every therapist's caseload) takes as a function of its latent mean."""
+
+    l11: Any
+    l12: Any
+    l22: Any
+    g1: Any
+    g2: Any
+    q: Any
+
+
+def mean_integral(
+    f: MeanFactor, m0: tuple[Any, Any], tau: tuple[Any, Any, Any], xp: Any = np
+) -> Any:
+    """``log int exp(-1/2 [q - 2 g'M + M' L M]) N(M; m0, T) dM`` with T given by ``tau``::
+
+        -1/2 (q - g' L^-1 g) - 1/2 log|L| - 1/2 log|V| - 1/2 d' V^-1 d,
+        V = L^-1 + T,   d = L^-1 g - m0.
+
+    It never inverts T, so it stays finite as T approaches zero."""
+    det_l, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
+    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
+    det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
+    d1, d2 = gh1 - m0[0], gh2 - m0[1]
+    return (
+        -0.5 * (f.q - (f.g1 * gh1 + f.g2 * gh2))
+        - 0.5 * xp.log(det_l)
+        - 0.5 * xp.log(det_v)
+        - 0.5 * (vi11 * d1 * d1 + 2 * vi12 * d1 * d2 + vi22 * d2 * d2)
+    )
+
+
+def mean_given(f: MeanFactor, m0: tuple[Any, Any], tau: tuple[Any, Any, Any]) -> tuple[Any, ...]:
+    """Conditional posterior of the mean under :func:`mean_integral`'s factor and prior:
+    ``N(m0 + T V^-1 d, T - T V^-1 T)`` as (mean_x, mean_y, c11, c12, c22)."""
+    _, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
+    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
+    _, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
+    d1, d2 = gh1 - m0[0], gh2 - m0[1]
+    t11, t12, t22 = tau
+    k11, k12 = t11 * vi11 + t12 * vi12, t11 * vi12 + t12 * vi22
+    k21, k22 = t12 * vi11 + t22 * vi12, t12 * vi12 + t22 * vi22
+    return (
+        m0[0] + k11 * d1 + k12 * d2,
+        m0[1] + k21 * d1 + k22 * d2,
+        t11 - (k11 * t11 + k12 * t12),
+        t12 - (k11 * t12 + k12 * t22),
+        t22 - (k21 * t12 + k22 * t22),
+    )
+
+
+def series_factor(
+    sums: SeriesSums, phi: tuple[Any, Any, Any, Any], first: tuple[Any, Any, Any], xp: Any = np
+) -> tuple[Any, MeanFactor]:
+    """A patient's series as ``log C`` plus a Gaussian factor in the latent mean."""
+    det_f, l11, l12, l22, g1, g2, q0 = _likelihood_terms(sums, phi, first)
+    log_c = -(sums.n_trans + 1) * LOG_2PI - 0.5 * sums.logdet - 0.5 * xp.log(det_f)
+    return log_c, MeanFactor(l11, l12, l22, g1, g2, q0)
+
+
 def integrated_loglik(
     sums: SeriesSums,
     phi: tuple[Any, Any, Any, Any],
@@ -154,21 +222,8 @@ def integrated_loglik(
     xp
         ``numpy`` or ``pytensor.tensor``.
     """
-    det_f, l11, l12, l22, g1, g2, q0 = _likelihood_terms(sums, phi, first)
-    det_l, li11, li12, li22 = sym_inverse(l11, l12, l22)
-    gh1, gh2 = li11 * g1 + li12 * g2, li12 * g1 + li22 * g2
-    det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
-    d1, d2 = gh1 - m0[0], gh2 - m0[1]
-    n_cells = sums.n_trans + 1
-    return (
-        -n_cells * LOG_2PI
-        - 0.5 * sums.logdet
-        - 0.5 * xp.log(det_f)
-        - 0.5 * (q0 - (g1 * gh1 + g2 * gh2))
-        - 0.5 * xp.log(det_l)
-        - 0.5 * xp.log(det_v)
-        - 0.5 * (vi11 * d1 * d1 + 2 * vi12 * d1 * d2 + vi22 * d2 * d2)
-    )
+    log_c, factor = series_factor(sums, phi, first, xp)
+    return log_c + mean_integral(factor, m0, tau, xp)
 
 
 def mean_posterior(
@@ -179,21 +234,23 @@ def mean_posterior(
     tau: tuple[Any, Any, Any],
 ) -> tuple[Any, Any, Any, Any, Any]:
     """Conditional posterior of each patient's latent mean: (mean_x, mean_y, c11, c12, c22)."""
-    _, l11, l12, l22, g1, g2, _ = _likelihood_terms(sums, phi, first)
-    _, li11, li12, li22 = sym_inverse(l11, l12, l22)
-    gh1, gh2 = li11 * g1 + li12 * g2, li12 * g1 + li22 * g2
-    _, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
-    d1, d2 = gh1 - m0[0], gh2 - m0[1]
-    t11, t12, t22 = tau
-    k11, k12 = t11 * vi11 + t12 * vi12, t11 * vi12 + t12 * vi22
-    k21, k22 = t12 * vi11 + t22 * vi12, t12 * vi12 + t22 * vi22
-    return (
-        m0[0] + k11 * d1 + k12 * d2,
-        m0[1] + k21 * d1 + k22 * d2,
-        t11 - (k11 * t11 + k12 * t12),
-        t12 - (k11 * t12 + k12 * t22),
-        t22 - (k21 * t12 + k22 * t22),
-    )
+    return mean_given(series_factor(sums, phi, first)[1], m0, tau)
+
+
+def pseudo_observation(
+    f: MeanFactor, tau: tuple[Any, Any, Any], xp: Any = np
+) -> tuple[Any, MeanFactor]:
+    """A patient's factor with its own latent mean integrated out, as a factor in the mean m0
+    of that latent mean (the therapist part): ``-1/2 (gh - m0)' V^-1 (gh - m0)`` plus a
+    constant, with gh = L^-1 g and V = L^-1 + T. Returns (the constant, the factor in m0).
+    Summing such factors over a therapist's patients gives the caseload's factor in the
+    therapist deviation."""
+    det_l, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
+    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
+    det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
+    const = -0.5 * (f.q - (f.g1 * gh1 + f.g2 * gh2)) - 0.5 * xp.log(det_l) - 0.5 * xp.log(det_v)
+    h1, h2 = vi11 * gh1 + vi12 * gh2, vi12 * gh1 + vi22 * gh2
+    return const, MeanFactor(vi11, vi12, vi22, h1, h2, gh1 * h1 + gh2 * h2)
 
 
 def draw_means(

@@ -44,6 +44,7 @@ from bayes_alliance.likelihood import (
     GridIndex,
     SeriesGrid,
     SeriesMoments,
+    TherapistBlock,
     conditional_likelihood,
     integrated_likelihood,
 )
@@ -91,9 +92,7 @@ def _caseload(data: SessionData) -> np.ndarray:
     return out
 
 
-def build_model(
-    data: SessionData, spec: ModelSpec | None = None, *, posthoc: bool = False
-) -> pm.Model:
+def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     """Build the joint trait/state model for ``data``; nothing is sampled.
 
     Parameters
@@ -105,9 +104,8 @@ def build_model(
         data have no therapist column). ``spec.traits`` chooses how the latent means enter:
         ``"integrated"`` (default; integrated out in closed form, data as ``pm.Data`` containers)
         or ``"sampled"`` (parameters of the sampler, with pointwise log-likelihood per cell).
-    posthoc
-        Integrated model only: add the conditional posterior moments of each patient's latent
-        mean as deterministics ``trait_posterior_*`` (used to draw them after sampling).
+        With integrated traits the therapist deviations are integrated out too (per therapist,
+        in closed form); :mod:`bayes_alliance.posthoc` draws both after sampling.
 
     Returns
     -------
@@ -162,7 +160,7 @@ def build_model(
             tj = patient_data("patient_therapist", data.patient_therapist)
             if v.THERAPIST in spec.random_slopes and spec.moderators:
                 caseload = patient_data("caseload", _caseload(data))
-        means = _trait_means(spec, param, priors, n_pat, tj)
+        means = _trait_means(spec, param, priors, n_pat, tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
         dyn = within_part(spec, priors, param, n_pat, tj, z, caseload)
         loc = (scale.mean_x, scale.mean_y)
@@ -173,16 +171,21 @@ def build_model(
                 out = mu[None, :] if spec.session_means else mu
                 return out + slope[:, None] * t[None, :] if spec.trend else out
 
+            block = None
+            if spec.therapist_level:
+                assert data.therapists is not None
+                # A container, so that a refit may have another number of therapists.
+                codes = pm.Data("therapist_codes", np.arange(len(data.therapists)))
+                block = TherapistBlock(tj, codes.shape[0], means["tau_therapist"])
             integrated_likelihood(
                 cells,
                 n_missing,
                 known(means["mu_x"], means["trend_x"]),
                 known(means["mu_y"], means["trend_y"]),
                 dyn,
-                (means["top_x"], means["top_y"]),
                 means["tau"],
                 loc,
-                posthoc,
+                block,
             )
             return model
 
@@ -197,10 +200,17 @@ def build_model(
 
 
 def _trait_means(
-    spec: ModelSpec, param: Any, priors: dict[str, dict[str, Any]], n_pat: Any, tj: Any
+    spec: ModelSpec,
+    param: Any,
+    priors: dict[str, dict[str, Any]],
+    n_pat: Any,
+    tj: Any,
+    sample_therapists: bool,
 ) -> dict[str, Any]:
-    """Intercepts or session means, therapist parts of the latent means (non-centred), the
-    patient-level trait covariance (entries) and per-patient trends."""
+    """Intercepts or session means, the therapist parts of the latent means (non-centred random
+    variables when ``sample_therapists``, else only their covariance ``tau_therapist``, for
+    integrating them out), the patient-level trait covariance (entries) and per-patient
+    trends."""
     sd_px = param(v.SD_PATIENT_PREDICTOR)
     sd_py = param(v.SD_PATIENT_OUTCOME)
     beta_p = param(v.TRAIT_EFFECT_PATIENT)
@@ -208,15 +218,17 @@ def _trait_means(
     out["top_x"] = pt.zeros(n_pat)
     out["top_y"] = pt.zeros(n_pat)
     if spec.therapist_level:
-        a_x = param(v.SD_THERAPIST_PREDICTOR) * pm.Normal(
-            "therapist_dev_predictor_raw", 0, 1, dims=v.THERAPIST
-        )
-        a_y = param(v.SD_THERAPIST_OUTCOME) * pm.Normal(
-            "therapist_dev_outcome_raw", 0, 1, dims=v.THERAPIST
-        )
+        sd_tx = param(v.SD_THERAPIST_PREDICTOR)
+        sd_ty = param(v.SD_THERAPIST_OUTCOME)
         beta_t = param(v.TRAIT_EFFECT_THERAPIST)
-        out["top_x"] = a_x[tj]
-        out["top_y"] = a_y[tj] + beta_t * a_x[tj]
+        var_tx = sd_tx**2
+        # Covariance of (a_x, a_y + beta_t a_x), the therapist parts of the two latent means.
+        out["tau_therapist"] = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + sd_ty**2)
+        if sample_therapists:
+            a_x = sd_tx * pm.Normal("therapist_dev_predictor_raw", 0, 1, dims=v.THERAPIST)
+            a_y = sd_ty * pm.Normal("therapist_dev_outcome_raw", 0, 1, dims=v.THERAPIST)
+            out["top_x"] = a_x[tj]
+            out["top_y"] = a_y[tj] + beta_t * a_x[tj]
     if spec.session_means:
         out["mu_x"] = make_rv(
             "session_mean_predictor", priors["session_mean_predictor"], dims=v.SESSION

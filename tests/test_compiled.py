@@ -52,9 +52,23 @@ def test_refit_completes_the_posterior(compiled):
     assert "predictor" in r.idata.log_likelihood
 
 
+def test_another_number_of_therapists_refits_without_recompiling(compiled):
+    """Therapist deviations are integrated out, so the number of therapists is data, not a
+    parameter layout: the refit equals a fresh compile of the new data."""
+    new = _data(5, n_therapists=11)
+    kw = dict(random_seed=2, draws=150, tune=150, complete=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = compiled.fit(new, **kw)
+        fresh = compile_model(new).fit(new, **kw)
+    np.testing.assert_array_equal(
+        refit.draws("sd_therapist_outcome"), fresh.draws("sd_therapist_outcome")
+    )
+
+
 def test_a_different_layout_is_refused_with_the_reason(compiled):
-    with pytest.raises(LayoutError, match=r"therapist_dev_predictor_raw.*compiled"):
-        compiled.fit(_data(5, n_therapists=9), random_seed=1)
+    with pytest.raises(LayoutError, match=r"missing_predictor_offset.*compiled"):
+        compiled.fit(_data(5, p_missing_value=0.1), random_seed=1)
 
 
 def test_integrated_and_sampled_traits_give_the_same_posterior(recovery):
@@ -75,6 +89,16 @@ def test_integrated_and_sampled_traits_give_the_same_posterior(recovery):
         se = a.loc[name, "sd"] * np.sqrt(1 / a.loc[name, "ess_bulk"] + 1 / b.loc[name, "ess_bulk"])
         assert abs(a.loc[name, "mean"] - b.loc[name, "mean"]) < 4 * se, name
         assert a.loc[name, "sd"] == pytest.approx(b.loc[name, "sd"], rel=0.15), name
+    # Therapist deviations drawn after sampling match those sampled with the rest.
+    for name in ("sd_therapist_predictor", "trait_effect_therapist"):
+        se = a.loc[name, "sd"] * np.sqrt(1 / a.loc[name, "ess_bulk"] + 1 / b.loc[name, "ess_bulk"])
+        assert abs(a.loc[name, "mean"] - b.loc[name, "mean"]) < 4 * se, name
+    ai = integrated.draws("therapist_dev_predictor").mean(axis=(0, 1))
+    sd_a = (
+        sampled.draws("therapist_dev_predictor_raw")
+        * sampled.draws("sd_therapist_predictor")[..., None]
+    )
+    assert np.corrcoef(ai, sd_a.mean(axis=(0, 1)))[0, 1] > 0.98
     # Latent means drawn after sampling match those sampled with the rest.
     ti = integrated.draws("trait_outcome").mean(axis=(0, 1))
     ts = sampled.draws("trait_outcome").mean(axis=(0, 1))

@@ -177,7 +177,7 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             [beta_p * var_px, beta_p**2 * var_px + p["sd_patient_outcome"] ** 2],
         ]
     )
-    total = 0.0
+    blocks: dict[int, list] = {}
     for i in range(data.n_patients):
         j = tj[i]
         slope = p["state_effect"]
@@ -225,15 +225,38 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             sy = p["trend_outcome"] + p["sd_trend_outcome"] * p["trend_outcome_raw"][i]
             trend = np.column_stack([sx * t[cols], sy * t[cols]])
         if traits == "integrated":
-            mean = known + trend + np.array([a_x[j], a_y[j] + beta_t * a_x[j]])
+            # Latent mean integrated out; the therapist part too (below, over the caseload).
+            mean = known + trend
             cov = cov + np.kron(np.ones((n, n)), tau)
         elif spec.session_means:
             dev = [p["patient_dev_predictor"][i], p["patient_dev_outcome"][i]]
-            mean = known + trend + np.array(dev)
+            mean = known + trend + np.array(dev) + np.array([a_x[j], a_y[j] + beta_t * a_x[j]])
         else:
             mean = np.tile([p["trait_predictor"][i], p["trait_outcome"][i]], (n, 1)) + trend
         w = np.column_stack([x[i, cols], y[i, cols]])
-        total += dense.mvn_logpdf(w.ravel(), mean.ravel(), cov)
+        blocks.setdefault(j, []).append((w.ravel(), mean.ravel(), cov))
+    if traits == "sampled" or not three:
+        return sum(dense.mvn_logpdf(w, m, c) for b in blocks.values() for w, m, c in b)
+    # A therapist's whole caseload is one Gaussian: the therapist part of the latent means,
+    # covariance tau_t, is shared by every cell of every patient of the therapist.
+    var_tx = p["sd_therapist_predictor"] ** 2
+    tau_t = np.array(
+        [
+            [var_tx, beta_t * var_tx],
+            [beta_t * var_tx, beta_t**2 * var_tx + p["sd_therapist_outcome"] ** 2],
+        ]
+    )
+    total = 0.0
+    for b in blocks.values():
+        w = np.concatenate([e[0] for e in b])
+        mean = np.concatenate([e[1] for e in b])
+        cov = np.zeros((w.size, w.size))
+        at = 0
+        for e in b:
+            cov[at : at + e[0].size, at : at + e[0].size] = e[2]
+            at += e[0].size
+        cov = cov + np.kron(np.ones((w.size // 2, w.size // 2)), tau_t)
+        total += dense.mvn_logpdf(w, mean, cov)
     return total
 
 

@@ -1,0 +1,316 @@
+r"""After sampling: draw what the sampler integrated out, and derive what depends on it.
+
+With integrated traits the sampler sees neither the therapist deviations nor the patients'
+latent means. Given the other parameters of a posterior draw both are Gaussian
+(:mod:`bayes_alliance.marginal`), so for every draw, in numpy (no model is built or compiled):
+
+1. each patient's series gives a factor in the patient's therapist part; a therapist's factors
+   add up, and the therapist part ``(a_x, a_y + trait_effect_therapist a_x)`` is drawn from its
+   conditional posterior (three levels);
+2. each patient's latent mean is drawn from its conditional posterior given that draw;
+3. the states ``w = z - known mean - M`` (imputed cells inside a series, NaN outside), each
+   patient's structural state effect, and optionally the pointwise log-likelihood of every
+   observed cell given the latent mean and past states (the one-step-ahead conditional score of
+   :mod:`bayes_alliance.comparison`) follow.
+
+The joint draws are exact draws from the posterior of the model with sampled traits and
+therapist deviations. Everything is seeded by ``random_seed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_alliance import dynamics, marginal, vocab
+from bayes_alliance.data import SessionData
+from bayes_alliance.likelihood import (
+    GridIndex,
+    SeriesGrid,
+    TherapistBlock,
+    grid_sums,
+    therapist_factors,
+)
+from bayes_alliance.priors import DataScale
+from bayes_alliance.spec import ModelSpec
+from bayes_alliance.within import Dynamics, moderator_values
+
+v = vocab
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+def _draw(moments: tuple[Any, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    return marginal.draw_means(moments, rng)
+
+
+@dataclass
+class _Layout:
+    """What the data fix once for all draws."""
+
+    grid: SeriesGrid
+    idx: GridIndex
+    cells: dict[str, np.ndarray]
+    loc: tuple[float, float]
+    t: np.ndarray
+    z: np.ndarray | None
+
+    @classmethod
+    def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
+        grid = SeriesGrid.of(data)
+        scale = DataScale.of(data)
+        return cls(
+            grid=grid,
+            idx=GridIndex.of(data),
+            cells=grid.containers(),
+            loc=(scale.mean_x, scale.mean_y),
+            t=(data.sessions - data.sessions[0]).astype(float),
+            z=moderator_values(data, spec),
+        )
+
+
+def _value(post: Mapping[str, np.ndarray], name: str, default: float = 0.0) -> Any:
+    return post[name] if name in post else default
+
+
+def draw_dynamics(
+    p: Mapping[str, Any], spec: ModelSpec, data: SessionData, z: np.ndarray | None
+) -> Dynamics:
+    """The reduced-form dynamics of one posterior draw (``p``: values by name), with each
+    patient's structural slope when slopes vary: the numpy twin of
+    :func:`bayes_alliance.within.within_part`."""
+    slope: Any = _value(p, v.STATE_EFFECT)
+    varying = bool(spec.random_slopes or spec.moderators)
+    if z is not None:
+        slope = slope + z @ np.atleast_1d(p[v.MODERATOR_EFFECT])
+    if v.THERAPIST in spec.random_slopes:
+        dev = p[v.SD_STATE_EFFECT_THERAPIST] * p["state_effect_therapist_raw"]
+        slope = slope + dev[data.patient_therapist]
+    if v.PATIENT in spec.random_slopes:
+        slope = slope + p[v.SD_STATE_EFFECT_PATIENT] * p["state_effect_patient_raw"]
+    if varying:
+        slope = np.ones(data.n_patients) * slope
+    b0 = _value(p, v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
+    sx, sy = p[v.INNOVATION_SD_PREDICTOR], p[v.INNOVATION_SD_OUTCOME]
+    rho = _value(p, v.INNOVATION_CORR) if spec.same_session == "none" else 0.0
+    structural = (
+        _value(p, v.PREDICTOR_AUTOREGRESSION),
+        _value(p, v.REVERSE_STATE_EFFECT),
+        slope,
+        _value(p, v.OUTCOME_AUTOREGRESSION),
+    )
+    phi, sigma = dynamics.reduced_form(
+        structural, (sx**2, rho * sx * sy, sy**2), b0, spec.same_session
+    )
+    if spec.first_session == "free":
+        fx, fy = p["first_sd_predictor"], p["first_sd_outcome"]
+        first: tuple[Any, ...] = (fx**2, p["first_corr"] * fx * fy, fy**2)
+    elif spec.dynamics == "var1":
+        first = dynamics.stationary_cov(phi, sigma)
+    else:
+        first = sigma
+    return Dynamics(
+        phi,
+        sigma,
+        first,
+        varying,
+        by_session=spec.innovations == "session",
+        slope=slope if varying else None,
+    )
+
+
+def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tuple[Any, Any]:
+    """Known part of each cell's mean: intercept or session means plus the patient's trend."""
+    if spec.session_means:
+        kx: Any = p["session_mean_predictor"][None, :]
+        ky: Any = p["session_mean_outcome"][None, :]
+    else:
+        kx, ky = p[v.INTERCEPT_PREDICTOR], p[v.INTERCEPT_OUTCOME]
+    if spec.trend:
+        tx = p[v.TREND_PREDICTOR] + p[v.SD_TREND_PREDICTOR] * p["trend_predictor_raw"]
+        ty = p[v.TREND_OUTCOME] + p[v.SD_TREND_OUTCOME] * p["trend_outcome_raw"]
+        kx = kx + tx[:, None] * lay.t[None, :]
+        ky = ky + ty[:, None] * lay.t[None, :]
+    return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
+
+
+def _completed(p: Mapping[str, Any], lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    zx, zy = lay.grid.x.copy(), lay.grid.y.copy()
+    if lay.grid.miss_x.size:
+        zx.ravel()[lay.grid.miss_x] = lay.loc[0] + p["missing_predictor_offset"]
+    if lay.grid.miss_y.size:
+        zy.ravel()[lay.grid.miss_y] = lay.loc[1] + p["missing_outcome_offset"]
+    return zx, zy
+
+
+def _one_draw(
+    p: Mapping[str, Any],
+    spec: ModelSpec,
+    data: SessionData,
+    lay: _Layout,
+    rng: np.random.Generator,
+    log_likelihood: bool,
+) -> dict[str, np.ndarray]:
+    n_p = data.n_patients
+    dyn = draw_dynamics(p, spec, data, lay.z)
+    kx, ky = _known(p, spec, lay, n_p)
+    zx, zy = _completed(p, lay)
+    sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
+    _, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
+    var_px = p[v.SD_PATIENT_PREDICTOR] ** 2
+    beta_p = p[v.TRAIT_EFFECT_PATIENT]
+    tau = (var_px, beta_p * var_px, beta_p**2 * var_px + p[v.SD_PATIENT_OUTCOME] ** 2)
+    out: dict[str, np.ndarray] = {}
+    m0: tuple[Any, Any] = (0.0, 0.0)
+    if spec.therapist_level:
+        assert data.therapists is not None and data.patient_therapist is not None
+        var_tx = p[v.SD_THERAPIST_PREDICTOR] ** 2
+        beta_t = p[v.TRAIT_EFFECT_THERAPIST]
+        tau_t = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + p[v.SD_THERAPIST_OUTCOME] ** 2)
+        tj = data.patient_therapist
+        _, pseudo = marginal.pseudo_observation(factor, tau)
+        caseloads = therapist_factors(pseudo, TherapistBlock(tj, len(data.therapists), tau_t), np)
+        a_x, a_tot = _draw(marginal.mean_given(caseloads, (0.0, 0.0), tau_t), rng)
+        a_y = a_tot - beta_t * a_x
+        out["therapist_dev_predictor"] = a_x
+        out["therapist_dev_outcome"] = a_y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["therapist_dev_predictor_raw"] = a_x / p[v.SD_THERAPIST_PREDICTOR]
+            out["therapist_dev_outcome_raw"] = a_y / p[v.SD_THERAPIST_OUTCOME]
+        m0 = (a_x[tj], a_tot[tj])
+    mx, my = _draw(marginal.mean_given(factor, m0, tau), rng)
+    if spec.session_means:
+        out["patient_dev_predictor"], out["patient_dev_outcome"] = mx, my
+        out["trait_predictor"] = p["session_mean_predictor"].mean() + mx
+        out["trait_outcome"] = p["session_mean_outcome"].mean() + my
+    else:
+        out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + mx
+        out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + my
+    wx = zx - kx - mx[:, None]
+    wy = zy - ky - my[:, None]
+    inside = data.in_series
+    out["state_predictor"] = np.where(inside, wx, np.nan)
+    out["state_outcome"] = np.where(inside, wy, np.nan)
+    if dyn.varying:
+        out["state_effect_by_patient"] = dyn.slope
+    if log_likelihood:
+        lx, ly = cell_loglik(wx, wy, dyn, lay)
+        out["ll_predictor"] = lx[lay.idx.obs_x]
+        out["ll_outcome"] = ly[lay.idx.obs_y]
+    return out
+
+
+def cell_loglik(
+    wx: np.ndarray, wy: np.ndarray, dyn: Dynamics, lay: _Layout
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log density of every cell's predictor and outcome state given the patient's previous
+    states: ``p(x_t | past) p(y_t | x_t, past)`` in the reduced form (the first cell from the
+    first-session covariance): the numpy twin of the sampled-traits likelihood."""
+    n_p = wx.shape[0]
+    first = lay.idx.first
+    a, b, c, d = (dyn.per_patient(e) for e in dyn.phi)
+
+    def cell_sigma(val: Any) -> Any:
+        if not dyn.by_session:
+            return val
+        return np.concatenate([val[:1], val])[None, :]
+
+    s11, s12, s22 = (cell_sigma(e) for e in dyn.sigma)
+    f11, f12, f22 = (dyn.per_patient(e) for e in dyn.first)
+    wx_prev = np.concatenate([np.zeros((n_p, 1)), wx[:, :-1]], axis=1)
+    wy_prev = np.concatenate([np.zeros((n_p, 1)), wy[:, :-1]], axis=1)
+    lag_x = np.where(first, 0.0, a * wx_prev + b * wy_prev)
+    lag_y = np.where(first, 0.0, c * wx_prev + d * wy_prev)
+    v_x = np.where(first, f11, s11)
+    c_xy = np.where(first, f12, s12)
+    v_y = np.where(first, f22, s22)
+    k = c_xy / v_x
+    r_x = wx - lag_x
+    r_y = wy - lag_y - k * r_x
+    var_y = v_y - k * c_xy
+    lx = -0.5 * (LOG_2PI + np.log(v_x) + r_x**2 / v_x)
+    ly = -0.5 * (LOG_2PI + np.log(var_y) + r_y**2 / var_y)
+    return lx, ly
+
+
+POSTERIOR_NAMES = (
+    *vocab.NAMED_PARAMETERS,
+    "state_effect_therapist_raw",
+    "state_effect_patient_raw",
+    "trend_predictor_raw",
+    "trend_outcome_raw",
+    "session_mean_predictor",
+    "session_mean_outcome",
+    "first_sd_predictor",
+    "first_sd_outcome",
+    "first_corr",
+    "missing_predictor_offset",
+    "missing_outcome_offset",
+)
+
+
+def complete(
+    posterior: xr.Dataset,
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    log_likelihood: bool = False,
+) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
+    """Draw the integrated-out quantities for every posterior draw and derive the rest.
+
+    Returns
+    -------
+    posterior_vars, log_likelihood_vars
+        DataArrays (chain, draw, ...) to add to the posterior, and (with ``log_likelihood``)
+        the pointwise log-likelihood of every observed cell (``predictor``, ``outcome``).
+    """
+    lay = _Layout.of(data, spec)
+    arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+    n_c, n_d = posterior.sizes["chain"], posterior.sizes["draw"]
+    rng = np.random.default_rng([random_seed, 20261126])
+    collected: dict[str, list[np.ndarray]] = {}
+    for c in range(n_c):
+        for d in range(n_d):
+            p = {k: val[c, d] for k, val in arrays.items()}
+            for k, val in _one_draw(p, spec, data, lay, rng, log_likelihood).items():
+                collected.setdefault(k, []).append(val)
+    pat = {v.PATIENT: data.coords[v.PATIENT]}
+    dims: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+        "trait_predictor": ((v.PATIENT,), pat),
+        "trait_outcome": ((v.PATIENT,), pat),
+        "patient_dev_predictor": ((v.PATIENT,), pat),
+        "patient_dev_outcome": ((v.PATIENT,), pat),
+        "state_effect_by_patient": ((v.PATIENT,), pat),
+        "state_predictor": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
+        "state_outcome": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
+    }
+    ther = {v.THERAPIST: data.coords.get(v.THERAPIST, [])}
+    for name in (
+        "therapist_dev_predictor",
+        "therapist_dev_outcome",
+        "therapist_dev_predictor_raw",
+        "therapist_dev_outcome_raw",
+    ):
+        dims[name] = ((v.THERAPIST,), ther)
+    dims["ll_predictor"] = (("observed_predictor_cell",), {})
+    dims["ll_outcome"] = (("observed_outcome_cell",), {})
+    post_vars: dict[str, xr.DataArray] = {}
+    ll_vars: dict[str, xr.DataArray] = {}
+    for name, vals in collected.items():
+        arr = np.stack(vals).reshape(n_c, n_d, *vals[0].shape)
+        d_names, coords = dims[name]
+        da = xr.DataArray(arr, dims=("chain", "draw", *d_names), coords=coords)
+        if name.startswith("ll_"):
+            ll_vars[name[3:]] = da
+        elif (
+            name.startswith("state_")
+            and name != "state_effect_by_patient"
+            and not spec.store_states
+        ):
+            continue
+        else:
+            post_vars[name] = da
+    return post_vars, ll_vars
