@@ -26,7 +26,7 @@ import xarray as xr
 from pytensor.compile.sharedvalue import SharedVariable
 
 from bayes_alliance.data import SessionData
-from bayes_alliance.fit import FitResult, complete_posterior, result_of
+from bayes_alliance.fit import FitResult, compile_settings, complete_posterior, result_of
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 
@@ -121,7 +121,7 @@ class CompiledModel:
         known = {var.name for var in self.compiled.shared_var_keys}
         sampler = self.compiled.with_data(**{k: v for k, v in values.items() if k in known})
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), compile_settings():
             warnings.filterwarnings("ignore", message=".*Pareto.*")
             trace = nutpie.sample(
                 sampler,
@@ -168,7 +168,8 @@ def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledM
         raise ValueError("refitting without recompiling needs traits='integrated'")
     model = build_model(data, spec)
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model)
+    with compile_settings():
+        compiled = nutpie.compile_pymc_model(model)
     return CompiledModel(spec, model, compiled, time.perf_counter() - t0, _layout(model))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from bayes_alliance import diagnostics, effects, posthoc, vocab
@@ -48,6 +49,24 @@ _LIBRARIES = (
     "pandas",
     "xarray",
 )
+
+
+def compile_settings() -> Any:
+    """Context manager with the PyTensor settings every model of this package is compiled under:
+    Numba fast-math off, so the draws do not depend on PyTensor's compile cache.
+
+    With fast-math (PyTensor's default) LLVM may reassociate and fuse floating-point operations
+    (``reassoc``, ``contract``: multiply-adds become FMAs) wherever it sees fit, so the same
+    scalar kernel can compile to different arithmetic in different contexts. PyTensor caches
+    compiled kernels on disk (``<base_compiledir>/numba``). On the first run of a machine each
+    kernel is compiled on its own and the compiled logp graph calls those copies; a later run
+    loads the graph from the cache with its own copies of the kernels, optimised again inside
+    the graph, and some of them contract differently. The logp and gradient then differed in the
+    last bits (1e-13), and so did every draw after the first step. Without fast-math every LLVM
+    rewrite keeps IEEE results, and cold and warm runs give the same draws bit for bit. The
+    flag is part of PyTensor's cache key, so kernels cached with fast-math are not reused.
+    """
+    return pytensor.config.change_flags(numba__fastmath=False)
 
 
 def _versions() -> dict[str, str]:
@@ -342,26 +361,28 @@ def fit(
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     model = build_model(data, spec)
     t0 = time.perf_counter()
-    idata = pm.sample(
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores or min(chains, 2),
-        random_seed=random_seed,
-        model=model,
-        nuts_sampler=sampler,
-        progressbar=progressbar,
-        compute_convergence_checks=False,
-    )
+    with compile_settings():
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores or min(chains, 2),
+            random_seed=random_seed,
+            model=model,
+            nuts_sampler=sampler,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
     timing = {"sample_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     if spec.traits == "integrated":
         idata = complete_posterior(idata, data, spec, random_seed, log_likelihood)
     elif log_likelihood:
-        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+        with compile_settings():
+            pm.compute_log_likelihood(idata, model=model, progressbar=False)
     timing["posthoc_s"] = time.perf_counter() - t0
     settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler}
     return result_of(idata, data, spec, random_seed, settings, timing)
 
 
-__all__ = ["SUMMARY_COLUMNS", "FitResult", "fit"]
+__all__ = ["SUMMARY_COLUMNS", "FitResult", "compile_settings", "fit"]
