@@ -26,6 +26,8 @@ from bayes_alliance.specfile import load_spec
 from bayes_alliance.validate import Roles, check_frame
 
 EXIT_USAGE = 2
+# The results are written, but the convergence check failed: scripts must not use them unseen.
+EXIT_NOT_CONVERGED = 3
 
 
 class CLIError(Exception):
@@ -133,23 +135,29 @@ def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
 
 
 def _write_fit(
-    result: fitting.FitResult, out: str, force: bool, spec_path: Path | None = None
+    result: fitting.FitResult,
+    out: str,
+    force: bool,
+    spec_path: Path | None = None,
+    store: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     summary = result.summary()
     with atomic_dir(out, force=force) as tmp:
-        _write_fit_files(result, summary, tmp)
+        _write_fit_files(result, summary, tmp, store)
         if spec_path is not None:  # the spec travels with its result
             shutil.copy(spec_path, tmp / "spec.toml")
     return summary
 
 
-def _write_fit_files(result: fitting.FitResult, summary: pd.DataFrame, folder: Path) -> None:
+def _write_fit_files(
+    result: fitting.FitResult, summary: pd.DataFrame, folder: Path, store: tuple[str, ...] = ()
+) -> None:
     summary.reset_index()[["parameter", *fitting.SUMMARY_COLUMNS]].to_csv(
         folder / "summary.csv", index=False
     )
     result.r2().to_csv(folder / "r2.csv", index=False)
     result.effects().reset_index().to_csv(folder / "effects.csv", index=False)
-    result.save(folder / "fit.nc")
+    result.save(folder / "fit.nc", store=store)
     (folder / "convergence.json").write_text(
         json.dumps(result.convergence.to_dict(), indent=2) + "\n"
     )
@@ -223,17 +231,29 @@ def _fit_inputs(args: argparse.Namespace) -> tuple[SessionData, ModelSpec, dict[
 def cmd_fit(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.force:
         raise OutputExistsError(f"{args.out} exists; pass --force to replace it")
+    store = tuple(s for s in args.store.split(",") if s)
+    bad = sorted(set(store) - set(fitting.STORE_EXTRAS))
+    if bad:
+        raise CLIError(f"--store: unknown group(s) {bad}; choose from {list(fitting.STORE_EXTRAS)}")
     data, spec, sampler = _fit_inputs(args)
     spec_path = load_spec(args.spec).path if args.spec else None
     for name in ("draws", "chains"):
         if sampler[name] < 1:
             raise CLIError(f"--{name} must be at least 1, got {sampler[name]}")
     result = fitting.fit(data, spec, progressbar=not args.quiet, **sampler)
-    summary = _write_fit(result, args.out, args.force, spec_path)
+    summary = _write_fit(result, args.out, args.force, spec_path, store)
     print(_effects_text(summary))
-    print(result.convergence.message())
     print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
-    return 0
+    return _convergence_status(result)
+
+
+def _convergence_status(result: fitting.FitResult) -> int:
+    """Print the convergence check last, where it is seen; a failed check exits with 3."""
+    if result.convergence.ok:
+        print(result.convergence.message())
+        return 0
+    print(result.convergence.message(), file=sys.stderr)
+    return EXIT_NOT_CONVERGED
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -351,9 +371,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(text[0])
     for line in text[1:]:
         print(f"{line}  {truth.get(line.split()[0], '')}")
-    print(result.convergence.message())
     print(f"HTML report: {Path(args.out) / 'report' / 'report.html'}")
-    return 0
+    return _convergence_status(result)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -426,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ess_bulk, ess_tail, r_hat), OUT/r2.csv (equation, denominator, component, mean, ci_low, "
         "ci_high), OUT/effects.csv (standardised and long-run effects, ICCs), OUT/fit.nc "
         "(posterior, data and provenance) and OUT/convergence.json, and prints the key effects.",
-        epilog="examples:\n  bayes-alliance fit sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors --out results/var --seed 7\n  bayes-alliance fit --spec models/random_slopes --data sessions.csv --out results/slopes\n\nexit status: 0 on success, 2 on bad input or flags (one message, no traceback).",
+        epilog="examples:\n  bayes-alliance fit sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors --out results/var --seed 7\n  bayes-alliance fit --spec models/random_slopes --data sessions.csv --out results/slopes\n\nexit status: 0 on success, 2 on bad input or flags (one message, no traceback), 3 when the results are written but the convergence check failed (the message says what to change).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("data", nargs="?", help="CSV file (or --data)")
@@ -475,6 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="constant",
         help="constant (default) or session: one innovation covariance per session (RI-CLPM; "
         "needs --first-session free)",
+    )
+    p.add_argument(
+        "--store",
+        default="",
+        help="extra groups to write into fit.nc, comma-separated, for readers outside this "
+        "package (float32): traits, states, log_likelihood. By default fit.nc holds the sampled "
+        "draws only; the rest is recomputed exactly when the result is loaded",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")

@@ -68,12 +68,7 @@ def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
             dims=("chain", "draw", "patient"),
             coords={"patient": result.data.coords["patient"]},
         )
-    if "log_likelihood" not in result.idata.children:
-        raise ValueError(
-            "the session-level score needs the stored pointwise log-likelihood; fit with "
-            "log_likelihood=True, or compare by unit='patient'"
-        )
-    ll = result.idata.log_likelihood
+    ll = result.ensure_log_likelihood().log_likelihood
     idx = GridIndex.of(result.data)
     n_pat, n_ses = result.data.x.shape
     lx = np.asarray(ll["predictor"].values)

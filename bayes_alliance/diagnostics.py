@@ -30,6 +30,7 @@ class Convergence:
     min_bfmi: float
     n_draws: int
     problems: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -41,7 +42,8 @@ class Convergence:
         return (
             "CONVERGENCE CHECK FAILED: "
             + "; ".join(self.problems)
-            + ". Do not report these estimates; run more tuning and draws, or simplify the model."
+            + ". Do not report these estimates. What to change: "
+            + " ".join(self.advice)
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -53,6 +55,7 @@ class Convergence:
             "divergences": self.divergences,
             "min_bfmi": self.min_bfmi,
             "problems": list(self.problems),
+            "advice": list(self.advice),
         }
 
 
@@ -94,18 +97,49 @@ def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
         if "energy" in stats and n_draws > 2
         else float("nan")
     )
-    problems = []
+    problems: list[str] = []
+    advice: list[str] = []
+    worst: list[str] = []
     if n_chains > 1 and max_rhat > RHAT_MAX:
-        worst = s["r_hat"].idxmax()
-        problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {worst})")
+        worst.append(str(s["r_hat"].idxmax()))
+        problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {worst[-1]})")
     ess_min = ESS_PER_CHAIN_MIN * n_chains
     if min_bulk < ess_min or min_tail < ess_min:
-        worst = s["ess_bulk"].idxmin()
+        worst.append(str(s["ess_bulk"].idxmin()))
         problems.append(
-            f"ESS bulk {min_bulk:.0f} / tail {min_tail:.0f} < {ess_min} (worst: {worst})"
+            f"ESS bulk {min_bulk:.0f} / tail {min_tail:.0f} < {ess_min} (worst: {worst[-1]})"
         )
+    if worst:
+        need = max(2.0 * ess_min / max(min(min_bulk, min_tail), 1.0), 2.0)
+        advice.append(
+            f"Run longer: about {need:.0f} times the draws (--draws), with at least as many "
+            "tuning steps (--tune), and 4 chains (--chains 4) so that R-hat can detect chains "
+            "that disagree."
+        )
+        if any("therapist" in w for w in worst):
+            advice.append(
+                "Therapist-level quantities are informed by the number of therapists, not of "
+                "sessions: with few therapists consider a two-level model (--no-therapist) or an "
+                "informative prior on the therapist-level SDs."
+            )
+        if any("state_effect_patient" in w or "state_effect_therapist" in w for w in worst):
+            advice.append(
+                "A random-slope SD near zero makes a funnel: drop that level from "
+                "--random-slopes if its SD is small."
+            )
     if div:
         problems.append(f"{div} divergent transitions after tuning")
+        advice.append(
+            "Divergences mean the sampler could not follow the posterior's curvature: longer "
+            "tuning (--tune) sometimes helps; random slopes or session-specific innovations "
+            "that the data hardly inform are the usual cause: simplify them."
+        )
     if bfmi == bfmi and bfmi < BFMI_MIN:
         problems.append(f"E-BFMI {bfmi:.2f} < {BFMI_MIN}")
-    return Convergence(max_rhat, min_bulk, min_tail, div, bfmi, n_chains * n_draws, problems)
+        advice.append(
+            "Low E-BFMI means heavy tails the momentum resampling cannot cross: more informative "
+            "priors on the variance parameters usually help."
+        )
+    return Convergence(
+        max_rhat, min_bulk, min_tail, div, bfmi, n_chains * n_draws, problems, advice
+    )

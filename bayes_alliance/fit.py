@@ -208,21 +208,83 @@ class FitResult:
         """Posterior draws of one variable, shape (chain, draw, ...)."""
         return np.asarray(self.idata.posterior[name].values)
 
-    def save(self, path: str | Path, *, force: bool = False) -> Path:
-        """Write the result to one NetCDF file, atomically; refuses to replace without ``force``."""
+    def ensure_log_likelihood(self) -> xr.DataTree:
+        """The pointwise log-likelihood group, computed now if the result does not hold it
+        (a loaded result, or a fit without ``log_likelihood``); returns the DataTree."""
+        if "log_likelihood" in self.idata.children:
+            return self.idata
+        if self.spec.traits != "integrated":
+            raise ValueError(
+                "this result has no pointwise log-likelihood; refit with log_likelihood=True"
+            )
+        _, ll_vars = posthoc.complete(
+            self.idata.posterior.to_dataset(),
+            self.data,
+            self.spec,
+            self.provenance["random_seed"],
+            log_likelihood=True,
+        )
+        self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
+        return self.idata
+
+    def save(self, path: str | Path, *, force: bool = False, store: tuple[str, ...] = ()) -> Path:
+        """Write the result to one compressed NetCDF file, atomically; refuses to replace an
+        existing file without ``force``.
+
+        Stored is what cannot be recomputed: the sampled parameters (float64, so that a loaded
+        result reproduces every derived number bit for bit), the sampler statistics, the data
+        and the provenance. With integrated traits the therapist deviations, latent means,
+        states and pointwise log-likelihood are exact functions of those draws and the seed
+        (:mod:`bayes_alliance.posthoc`), so :meth:`load` recomputes them. ``store`` adds copies
+        for readers outside this package, in float32: any of ``"traits"`` (latent means,
+        therapist deviations, per-patient state effects), ``"states"`` and
+        ``"log_likelihood"``.
+        """
+        bad = sorted(set(store) - set(STORE_EXTRAS))
+        if bad:
+            raise ValueError(f"unknown store option(s) {bad}; choose from {list(STORE_EXTRAS)}")
         path = Path(path)
         if path.exists() and not force:
             raise OutputExistsError(f"{path} exists; pass force=True to replace it")
-        tree = self.idata.copy()
-        tree.attrs["bayes_alliance_provenance"] = json.dumps(self.provenance, default=str)
-        tree["session_data"] = xr.DataTree(_data_dataset(self.data))
+        derived = self.spec.traits == "integrated"
+        post = self.idata.posterior.to_dataset()
+        keep = {}
+        for name, da in post.data_vars.items():
+            kind = _derived_kind(str(name)) if derived else None
+            if kind is None:
+                keep[name] = da
+            elif kind in store:
+                keep[name] = da.astype(np.float32)
+        children = {
+            "posterior": xr.DataTree(xr.Dataset(keep, attrs=post.attrs)),
+            "session_data": xr.DataTree(_data_dataset(self.data)),
+        }
+        if "sample_stats" in self.idata.children:
+            children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
+        if "log_likelihood" in self.idata.children and ("log_likelihood" in store or not derived):
+            ll = self.idata.log_likelihood.to_dataset()
+            children["log_likelihood"] = xr.DataTree(ll.astype(np.float32))
+        tree = xr.DataTree(children=children)
+        prov = {**self.provenance, "stored": sorted(store)}
+        tree.attrs["bayes_alliance_provenance"] = json.dumps(prov, default=str)
+        encoding = {
+            f"/{g}": {
+                k: {"zlib": True, "complevel": 4, "shuffle": True}
+                for k, da in tree[g].to_dataset().data_vars.items()
+                if da.dtype.kind in "fiub" and da.ndim
+            }
+            for g in children
+        }
         with atomic_path(path, force=force) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf")
+            tree.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
-        """Read a result written by :meth:`save` (the data are rebuilt and re-validated)."""
+        """Read a result written by :meth:`save` (the data are rebuilt and re-validated; with
+        integrated traits the latent means, therapist deviations and states are recomputed
+        exactly from the stored draws and seed, the pointwise log-likelihood when asked for:
+        :meth:`ensure_log_likelihood`)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no saved result at {path}")
@@ -232,9 +294,42 @@ class FitResult:
         del tree["session_data"]
         tree.attrs.pop("bayes_alliance_provenance", None)
         spec = ModelSpec.from_dict(prov["spec"])
+        if spec.traits == "integrated":
+            post = tree.posterior.to_dataset()
+            derived = [n for n in post.data_vars if _derived_kind(str(n)) is not None]
+            tree["posterior"] = xr.DataTree(post.drop_vars(derived))
+            if "log_likelihood" in tree.children:
+                # Stored float32 copies are for other readers; recompute on demand, exactly.
+                del tree["log_likelihood"]
+            tree = complete_posterior(tree, data, spec, prov["random_seed"], False)
         return cls(
             tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
         )
+
+
+STORE_EXTRAS = ("traits", "states", "log_likelihood")
+_STATE_NAMES = ("state_predictor", "state_outcome")
+_TRAIT_NAMES = (
+    "trait_predictor",
+    "trait_outcome",
+    "patient_dev_predictor",
+    "patient_dev_outcome",
+    "therapist_dev_predictor",
+    "therapist_dev_outcome",
+    "therapist_dev_predictor_raw",
+    "therapist_dev_outcome_raw",
+    "state_effect_by_patient",
+)
+
+
+def _derived_kind(name: str) -> str | None:
+    """Which store option a post-hoc variable of an integrated-traits fit belongs to (None: a
+    sampled parameter, always stored)."""
+    if name in _STATE_NAMES:
+        return "states"
+    if name in _TRAIT_NAMES:
+        return "traits"
+    return None
 
 
 def _data_dataset(data: SessionData) -> xr.Dataset:
@@ -385,4 +480,4 @@ def fit(
     return result_of(idata, data, spec, random_seed, settings, timing)
 
 
-__all__ = ["SUMMARY_COLUMNS", "FitResult", "compile_settings", "fit"]
+__all__ = ["STORE_EXTRAS", "SUMMARY_COLUMNS", "FitResult", "compile_settings", "fit"]

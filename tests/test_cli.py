@@ -21,8 +21,12 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     assert "exists; pass --force" in err and "Traceback" not in err
     assert (out / "mine.txt").read_text() == "user file"
     with pytest.warns(UserWarning):  # 100 draws do not pass the convergence check
-        assert main(["demo", "--out", str(out), "--force", *fast]) == 0
-    printed = capsys.readouterr().out
+        # results written, exit status 3: scripts learn that the check failed
+        assert main(["demo", "--out", str(out), "--force", *fast]) == 3
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "CONVERGENCE CHECK FAILED" in captured.err and "What to change" in captured.err
+    assert "--draws" in captured.err
     assert "Trait and state effects of the joint model" in printed and "state_effect" in printed
     assert printed.strip().endswith(f"HTML report: {out / 'report' / 'report.html'}")
     assert {p.name for p in out.iterdir()} == {
@@ -169,7 +173,8 @@ def fit_dirs(small_csv, tmp_path_factory):
                     *extra,
                 ]
             )
-        assert rc == 0
+        converged = json.loads((out / "convergence.json").read_text())["ok"]
+        assert rc == (0 if converged else 3)
         outs[name] = out
     return outs
 
@@ -245,6 +250,7 @@ def test_compare_prints_and_writes_table(fit_dirs, tmp_path, capsys):
     [
         (["--random-slopes", "clinic"], "unknown random-slope level 'clinic'"),
         (["--draws", "0"], "--draws must be at least 1"),
+        (["--store", "states,trait"], "--store: unknown group(s) ['trait']"),
         (["--predictor", "alliancee"], "missing column 'alliancee'"),
     ],
 )

@@ -246,7 +246,7 @@ def test_convergence_failure_warns_loudly(data):
     from bayes_alliance.diagnostics import ConvergenceWarning
     from bayes_alliance.fit import fit
 
-    with pytest.warns(ConvergenceWarning, match="CONVERGENCE CHECK FAILED"):
+    with pytest.warns(ConvergenceWarning, match="CONVERGENCE CHECK FAILED.*What to change: Run"):
         r = fit(
             data,
             ModelSpec(therapist_level=False, store_states=False),
