@@ -2,6 +2,8 @@
 
 Compilation (PyTensor graph rewriting and Numba code generation) costs more than sampling for
 data of ordinary size, and simulation studies refit the same model structure hundreds of times.
+The compiled code is also kept on disk (:mod:`bayes_alliance.cache`), so a later process with
+the same model structure loads it instead of compiling.
 With integrated traits (the default) every data-dependent array of the model, including the data
 location and scale behind the default priors, is a ``pm.Data`` container, so a new data set of
 the same layout (same parameter shapes) is swapped into the compiled sampler without
@@ -25,6 +27,7 @@ import pymc as pm
 import xarray as xr
 from pytensor.compile.sharedvalue import SharedVariable
 
+from bayes_alliance import cache
 from bayes_alliance.data import SessionData
 from bayes_alliance.fit import FitResult, compile_settings, complete_posterior, result_of
 from bayes_alliance.model import build_model
@@ -161,15 +164,14 @@ def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledM
     spec
         Model options; ``spec.traits`` must be ``"integrated"``.
     """
-    import nutpie
-
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     if spec.traits != "integrated":
         raise ValueError("refitting without recompiling needs traits='integrated'")
     model = build_model(data, spec)
     t0 = time.perf_counter()
+    # Through the on-disk cache: compiled once per machine and model structure.
     with compile_settings():
-        compiled = nutpie.compile_pymc_model(model)
+        compiled, _ = cache.compile_pymc_model(model, spec)
     return CompiledModel(spec, model, compiled, time.perf_counter() - t0, _layout(model))
 
 

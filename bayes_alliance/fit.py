@@ -407,6 +407,52 @@ def complete_posterior(
     return idata
 
 
+def nutpie_seed(random_seed: int, chains: int) -> int:
+    """The seed ``pm.sample(..., nuts_sampler="nutpie", random_seed=random_seed)`` hands nutpie."""
+    from pymc.util import get_random_generator
+
+    # pm.sample draws one seed per spawned generator and gives nutpie the first.
+    return int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
+
+
+def _sample_nutpie(
+    model: pm.Model,
+    spec: ModelSpec,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    random_seed: int,
+    progressbar: bool,
+    timing: dict[str, float],
+) -> xr.DataTree:
+    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
+    on-disk cache (:mod:`bayes_alliance.cache`): same seed, same groups, same draws."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    from bayes_alliance import cache
+
+    compiled, info = cache.compile_pymc_model(model, spec)
+    timing["compile_s"] = info.seconds
+    timing["compile_cache_hit"] = float(info.status == "hit")
+    t0 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=max(tune, 1),  # as pm.sample: nuts-rs needs at least one tuning step
+        chains=chains,
+        cores=cores,
+        seed=nutpie_seed(random_seed, chains),
+        save_warmup=False,
+        store_unconstrained=False,
+        progress_bar=progressbar,
+    )
+    timing["sample_s"] = time.perf_counter() - t0
+    patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
+    return idata
+
+
 def fit(
     data: SessionData,
     spec: ModelSpec | None = None,
@@ -455,20 +501,35 @@ def fit(
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     model = build_model(data, spec)
-    t0 = time.perf_counter()
-    with compile_settings():
-        idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores or min(chains, 2),
-            random_seed=random_seed,
-            model=model,
-            nuts_sampler=sampler,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-        )
-    timing = {"sample_s": time.perf_counter() - t0}
+    timing: dict[str, float] = {}
+    if sampler == "nutpie":
+        with compile_settings():
+            idata = _sample_nutpie(
+                model,
+                spec,
+                draws,
+                tune,
+                chains,
+                cores or min(chains, 2),
+                random_seed,
+                progressbar,
+                timing,
+            )
+    else:
+        t0 = time.perf_counter()
+        with compile_settings():
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores or min(chains, 2),
+                random_seed=random_seed,
+                model=model,
+                nuts_sampler=sampler,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+            )
+        timing["sample_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if spec.traits == "integrated":
         idata = complete_posterior(idata, data, spec, random_seed, log_likelihood)

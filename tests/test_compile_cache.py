@@ -36,6 +36,8 @@ def _fit_in_subprocess(base_compiledir: Path, out: Path) -> dict[str, np.ndarray
     env = dict(os.environ)
     flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and "compiledir" not in f]
     env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={base_compiledir}"])
+    # our own cache of compiled models (bayes_alliance.cache) starts empty with it
+    env["BAYES_ALLIANCE_CACHE_DIR"] = str(base_compiledir / "bayes_alliance")
     root = str(Path(bayes_alliance.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     subprocess.run(

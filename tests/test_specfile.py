@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -100,7 +101,10 @@ def test_fit_from_spec_reproduces_exactly(tmp_path):
                     "--quiet",
                 ]
             )
-        assert rc == 0
+        # 100 draws may fail the convergence check (exit 3); the results are written either way
+        assert rc in (0, 3)
+        converged = json.loads((tmp_path / run / "convergence.json").read_text())["ok"]
+        assert rc == (0 if converged else 3)
         tables.append(pd.read_csv(tmp_path / run / "summary.csv"))
         assert (tmp_path / run / "spec.toml").read_text() == spec.read_text()
     pd.testing.assert_frame_equal(tables[0], tables[1])
