@@ -21,8 +21,10 @@ y. Hence, exactly,
 
 the same Gaussian factor in M as a completed series gives (:func:`marginal.series_factor`),
 so the latent mean and the therapist deviations integrate out as before, and NUTS sees no
-parameter per missing cell. The filter runs vectorised over patients with the session loop
-unrolled; every function is entry-wise 2x2 algebra for numpy and pytensor alike.
+parameter per missing cell. :func:`filter_factor` runs vectorised over patients with the
+session loop unrolled, entry-wise 2x2 algebra for numpy and pytensor alike; the model uses the
+same filter as a pytensor Op with numba kernels and a hand-written gradient
+(:mod:`bayes_alliance.kalman_op`), which compiles in seconds.
 
 :func:`draw_missing` draws the missing cells after sampling (forward filtering, backward
 sampling given the drawn latent mean).
@@ -167,102 +169,12 @@ def filter_factor(
         return acc["log_c"], factor, None
     cell_out = {
         var: Innovations(
-            *(np.stack(out[f"{var}_{k}"], axis=-1) for k in ("e0", "gx", "gy", "s")),
+            **{k: np.stack(out[f"{var}_{k}"], axis=-1) for k in ("e0", "gx", "gy", "s")},
             o=np.asarray(getattr(cells, f"obs_{var}")),
         )
         for var in "xy"
     }
     return acc["log_c"], factor, cell_out
-
-
-def filter_factor_scan(
-    cells: GapCells,
-    phi: tuple[Any, Any, Any, Any],
-    sigma: tuple[Any, Any, Any],
-    first_cov: tuple[Any, Any, Any],
-    by_session: bool = False,
-) -> tuple[Any, MeanFactor]:
-    """:func:`filter_factor` as a pytensor ``scan`` over the sessions: the same arithmetic with
-    a graph whose size does not grow with the number of sessions (an unrolled loop makes graph
-    rewriting and code generation take minutes)."""
-    import pytensor
-    import pytensor.tensor as pt
-
-    n_p = cells.x.shape[0]
-    ones = pt.ones(n_p)
-    a, b, c, d = (e * ones for e in phi)
-    f11, f12, f22 = (e * ones for e in first_cov)
-    # Column 0 starts every row's filter at the first-cell distribution (rows starting later
-    # are restarted at their own first cell).
-    first = pt.set_subtensor(cells.first[:, 0], 1.0)
-    seqs = [cells.x.T, cells.y.T, cells.obs_x.T, cells.obs_y.T, first.T]
-    if by_session:
-        seqs += [pt.concatenate([e[:1], e]) for e in sigma]
-
-    params = [a, b, c, d, f11, f12, f22, ones]
-    if not by_session:
-        params += [e * ones for e in sigma]
-
-    def step(*args: Any) -> tuple[Any, ...]:
-        # sequences, then the recurrent state, then the parameters (passed explicitly, so that
-        # scan does not pull the model's random variables into its inner graph)
-        xt, yt, ox, oy, new = args[:5]
-        k = 5
-        if by_session:
-            s11, s12, s22 = args[5:8]
-            k = 8
-        mx, my, c11, c12, c22, acc = args[k : k + 6]
-        a, b, c, d, f11, f12, f22, one = args[k + 6 : k + 14]
-        zero = 0.0 * one
-        if not by_session:
-            s11, s12, s22 = args[k + 14 : k + 17]
-        keep = 1.0 - new
-        mx, my = keep * (a * mx + b * my), keep * (c * mx + d * my)
-        p11 = a * a * c11 + 2 * a * b * c12 + b * b * c22 + s11
-        p12 = a * c * c11 + (a * d + b * c) * c12 + b * d * c22 + s12
-        p22 = c * c * c11 + 2 * c * d * c12 + d * d * c22 + s22
-        c11, c12, c22 = new * f11 + keep * p11, new * f12 + keep * p12, new * f22 + keep * p22
-        rows = []
-        # x entry: innovation variance c11; y entry given x: c22.
-        e = pt.stack([xt, one, zero]) - mx
-        rows.append((ox, c11, e))
-        k2 = c12 / c11
-        mx = mx + ox * e
-        my = my + ox * k2 * e
-        c11, c12, c22 = (1.0 - ox) * c11, (1.0 - ox) * c12, c22 - ox * c12 * k2
-        e = pt.stack([yt, zero, one]) - my
-        rows.append((oy, c22, e))
-        k1 = c12 / c22
-        mx = mx + oy * k1 * e
-        my = my + oy * e
-        c11, c12, c22 = c11 - oy * c12 * k1, (1.0 - oy) * c12, (1.0 - oy) * c22
-        for o, s, e in rows:
-            w = o / s
-            acc = acc + pt.stack(
-                [
-                    w * e[0] * e[0],
-                    w * e[1] * e[0],
-                    w * e[2] * e[0],
-                    w * e[1] * e[1],
-                    w * e[1] * e[2],
-                    w * e[2] * e[2],
-                    -0.5 * o * (LOG_2PI + pt.log(s)),
-                ]
-            )
-        return mx, my, c11, c12, c22, acc
-
-    zeros3 = pt.zeros((3, n_p))
-    init = [zeros3, zeros3, f11, f12, f22, pt.zeros((7, n_p))]
-    out = pytensor.scan(
-        step,
-        sequences=seqs,
-        outputs_info=init,
-        non_sequences=params,
-        strict=True,
-        return_updates=False,
-    )
-    acc = out[-1][-1]
-    return acc[6], MeanFactor(acc[3], acc[4], acc[5], acc[1], acc[2], acc[0])
 
 
 def draw_missing(

@@ -27,7 +27,8 @@ import pytensor.tensor as pt
 from bayes_alliance import marginal
 from bayes_alliance import vocab as v
 from bayes_alliance.data import SessionData
-from bayes_alliance.gaps import GapCells, filter_factor_scan
+from bayes_alliance.gaps import GapCells
+from bayes_alliance.kalman_op import filter_factor_op
 from bayes_alliance.within import Dynamics
 
 
@@ -321,7 +322,8 @@ def integrated_likelihood(
     ``cells`` holds the ``pm.Data`` containers of :meth:`SeriesMoments.containers` (complete
     series with a per-patient known mean), of :meth:`SeriesGrid.containers` (complete series,
     any known mean) or of :meth:`SeriesGrid.gap_containers` (series with missing cells: the
-    Kalman filter of :mod:`bayes_alliance.gaps`, unrolled over ``n_sessions`` columns).
+    Kalman filter of :mod:`bayes_alliance.gaps` as the numba Op of
+    :mod:`bayes_alliance.kalman_op`).
     ``known_x`` / ``known_y`` are the known part of each cell's mean (intercept or session
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
@@ -338,7 +340,7 @@ def integrated_likelihood(
             oy,
             cells["gap_first"],
         )
-        log_c, factor = filter_factor_scan(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session)
+        log_c, factor = filter_factor_op(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session)
     else:
         zx, zy = cells["grid_predictor"], cells["grid_outcome"]
         sums = grid_sums(zx - known_x, zy - known_y, cells, dyn)

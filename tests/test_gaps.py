@@ -49,7 +49,7 @@ def _dense(i, first, last, obs_x, obs_y, x, y, m0, phi, sigmas, f, tau):
 
 def test_filter_matches_dense_gaussian_numpy_and_pytensor():
     rng = np.random.default_rng(3)
-    first, last, inside, obs_x, obs_y, x, y = _grid(rng)
+    first, last, _inside, obs_x, obs_y, x, y = _grid(rng)
     n_p, n_s = x.shape
     first_m = np.zeros((n_p, n_s))
     first_m[np.arange(n_p), first] = 1.0
@@ -67,8 +67,7 @@ def test_filter_matches_dense_gaussian_numpy_and_pytensor():
     log_c, factor, _ = filter_factor(cells, phi, sig, fc, n_s, by_session=True)
     ours = log_c + marginal.mean_integral(factor, (m0[0], m0[1]), tau)
     dense = [
-        _dense(i, first, last, obs_x, obs_y, x, y, m0, PHI, sigmas, FIRST, TAU)
-        for i in range(n_p)
+        _dense(i, first, last, obs_x, obs_y, x, y, m0, PHI, sigmas, FIRST, TAU) for i in range(n_p)
     ]
     np.testing.assert_allclose(ours, dense, rtol=1e-10)
 
@@ -95,22 +94,39 @@ def test_filter_matches_dense_gaussian_numpy_and_pytensor():
 
 def test_cell_innovations_sum_to_the_factor():
     rng = np.random.default_rng(4)
-    first, last, inside, obs_x, obs_y, x, y = _grid(rng)
+    first, last, _inside, obs_x, obs_y, x, y = _grid(rng)
     n_p, n_s = x.shape
     first_m = np.zeros((n_p, n_s))
     first_m[np.arange(n_p), first] = 1.0
-    cells = GapCells(np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m)
+    cells = GapCells(
+        np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
     sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
     log_c, f, inn = filter_factor(cells, tuple(PHI.ravel()), sig, fc, n_s, per_cell=True)
     mx, my = rng.normal(size=(2, n_p))
-    total = (inn["x"].loglik(mx[:, None], my[:, None]) + inn["y"].loglik(mx[:, None], my[:, None])).sum(1)
+    total = (
+        inn["x"].loglik(mx[:, None], my[:, None]) + inn["y"].loglik(mx[:, None], my[:, None])
+    ).sum(1)
     quad = f.q - 2 * (f.g1 * mx + f.g2 * my) + f.l11 * mx**2 + 2 * f.l12 * mx * my + f.l22 * my**2
     np.testing.assert_allclose(total, log_c - 0.5 * quad, rtol=1e-10)
     # and the dense density given the mean (tau = 0)
     sigmas = [SIGMA] * (n_s - 1)
     for i in range(n_p):
-        dense = _dense(i, first, last, obs_x, obs_y, x, y, np.array([mx[i], my[i]]), PHI, sigmas, FIRST, np.zeros((2, 2)))
+        dense = _dense(
+            i,
+            first,
+            last,
+            obs_x,
+            obs_y,
+            x,
+            y,
+            np.array([mx[i], my[i]]),
+            PHI,
+            sigmas,
+            FIRST,
+            np.zeros((2, 2)),
+        )
         assert total[i] == pytest.approx(dense, rel=1e-10)
 
 
@@ -120,7 +136,9 @@ def test_backward_draws_match_dense_conditional():
     n_s = x.shape[1]
     first_m = np.zeros((1, n_s))
     first_m[0, first[0]] = 1.0
-    cells = GapCells(np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m)
+    cells = GapCells(
+        np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
     sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
     draws = np.array(

@@ -239,6 +239,7 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             mean = np.tile([p["trait_predictor"][i], p["trait_outcome"][i]], (n, 1)) + trend
         w = np.column_stack([x[i, cols], y[i, cols]])
         blocks.setdefault(j, []).append((w.ravel(), mean.ravel(), cov))
+
     def observed(w: np.ndarray, m: np.ndarray, c: np.ndarray) -> float:
         keep = ~np.isnan(w)
         return dense.mvn_logpdf(w[keep], m[keep], c[np.ix_(keep, keep)])
