@@ -38,9 +38,18 @@ class LayoutError(ValueError):
     """New data do not fit the compiled model's parameter layout."""
 
 
-def _layout(model: pm.Model) -> dict[str, tuple[int, ...]]:
+def _layout(model: pm.Model) -> dict[str, Any]:
+    """What a compiled model is fixed to: parameter shapes, the likelihood's data containers
+    (which form the likelihood takes) and, for the Kalman filter of series with missing cells,
+    the number of sessions it is unrolled over."""
     point = model.initial_point()
-    return {name: np.shape(val) for name, val in point.items()}
+    out: dict[str, Any] = {name: np.shape(val) for name, val in point.items()}
+    for name, var in model.named_vars.items():
+        if isinstance(var, SharedVariable):
+            out[f"data {name}"] = "container"
+    if "gap_first" in model.named_vars:
+        out["sessions (filter length)"] = len(model.coords["session"])
+    return out
 
 
 def _containers(model: pm.Model) -> dict[str, np.ndarray]:
@@ -63,7 +72,7 @@ class CompiledModel:
     model: pm.Model
     compiled: Any = field(repr=False)
     compile_s: float
-    layout: dict[str, tuple[int, ...]] = field(repr=False)
+    layout: dict[str, Any] = field(repr=False)
 
     def check(self, data: SessionData) -> pm.Model:
         """Build the model for ``data`` and check it has this layout; returns the new model."""
@@ -77,9 +86,10 @@ class CompiledModel:
             )
             raise LayoutError(
                 "the data do not fit the compiled model's parameters (" + "; ".join(diff) + "). "
-                "Refitting without recompiling needs the same number of missing cells (and of "
-                "therapists with therapist slopes, of patients with patient slopes or trends, of "
-                "sessions with session means); compile a model for this layout instead."
+                "Refitting without recompiling needs the same form of the data (complete series, "
+                "or series with missing cells and then the same number of sessions), the same "
+                "number of therapists with therapist slopes, of patients with patient slopes or "
+                "trends, of sessions with session means; compile a model for this layout instead."
             )
         return new
 

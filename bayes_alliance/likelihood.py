@@ -8,9 +8,11 @@ their pointwise log-likelihood).
 (:mod:`bayes_alliance.marginal`); the data enter as ``pm.Data`` containers so a compiled model can
 be refitted to other data of the same layout.
 
-Both complete a patient's series from the first to the last row with imputation parameters for
-missing cells (a skipped session, a missing rating), so both give the exact joint density of the
-observed and imputed cells.
+The conditional likelihood completes a patient's series from the first to the last row with
+imputation parameters for missing cells (a skipped session, a missing rating), so it gives the
+exact joint density of the observed and imputed cells. The integrated likelihood integrates the
+missing cells out too (a Kalman filter, :mod:`bayes_alliance.gaps`), so NUTS sees no parameter
+per missing cell.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import pytensor.tensor as pt
 from bayes_alliance import marginal
 from bayes_alliance import vocab as v
 from bayes_alliance.data import SessionData
+from bayes_alliance.gaps import GapCells
+from bayes_alliance.kalman_op import filter_factor_op
 from bayes_alliance.within import Dynamics
 
 
@@ -58,8 +62,7 @@ class GridIndex:
 class SeriesGrid:
     """The patient x session grid as the integrated likelihood uses it (all float masks).
 
-    ``miss_x`` / ``miss_y`` index the raveled grid, in the order of the imputation parameters
-    (that of :class:`GridIndex`). ``transition[:, t-1]`` is 1 where cells t-1 and t both lie in
+    ``miss_x`` / ``miss_y`` index the raveled grid, in the order of :class:`GridIndex`. ``transition[:, t-1]`` is 1 where cells t-1 and t both lie in
     the patient's series. Dense masked arrays with sums along the session axis avoid scatter and
     gather operations, which dominate a gradient's cost on a GPU and cost more on a CPU too.
     """
@@ -85,19 +88,42 @@ class SeriesGrid:
             first=idx.first.astype(float),
             transition=trans.astype(float),
             n_trans=trans.sum(axis=1).astype(float),
+            obs_x=(inside & data.observed_x).astype(float),
+            obs_y=(inside & data.observed_y).astype(float),
         )
 
+    obs_x: np.ndarray  # (P, S) 1.0 where x is observed inside the series
+    obs_y: np.ndarray
+
     def containers(self) -> dict[str, np.ndarray]:
-        """The arrays that change with the data, by their ``pm.Data`` names."""
+        """The arrays that change with the data, by their ``pm.Data`` names (complete series)."""
         return {
             "grid_predictor": self.x,
             "grid_outcome": self.y,
-            "grid_missing_predictor": self.miss_x,
-            "grid_missing_outcome": self.miss_y,
             "grid_first": self.first,
             "grid_transition": self.transition,
             "patient_transitions": self.n_trans,
         }
+
+    def gap_containers(self) -> dict[str, np.ndarray]:
+        """The arrays the Kalman filter of series with missing cells reads."""
+        return {
+            "gap_predictor": self.x,
+            "gap_outcome": self.y,
+            "gap_observed_predictor": self.obs_x,
+            "gap_observed_outcome": self.obs_y,
+            "gap_first": self.first,
+        }
+
+    def gap_cells(self, known_x: Any = 0.0, known_y: Any = 0.0) -> GapCells:
+        """The filter's view of the grid with a known mean subtracted from observed values."""
+        return GapCells(
+            (self.x - known_x) * self.obs_x,
+            (self.y - known_y) * self.obs_y,
+            self.obs_x,
+            self.obs_y,
+            self.first,
+        )
 
 
 @dataclass(frozen=True)
@@ -201,11 +227,9 @@ def moment_sums(
 def _completed_grids(
     grid_x: Any, grid_y: Any, miss_x: Any, miss_y: Any, n_missing: tuple[int, int], loc: tuple
 ) -> tuple[Any, Any]:
-    """The (P, S) grids with the imputation parameters ``missing_*_offset`` in missing cells.
-
-    ``miss_x`` / ``miss_y`` index the raveled grids; the offsets are from the data means, so
-    the default start (0) is a plausible value.
-    """
+    """The (P, S) grids with the imputation parameters ``missing_*_offset`` in missing cells
+    (sampled traits). ``miss_x`` / ``miss_y`` index the raveled grids; the offsets are from the
+    data means, so the default start (0) is a plausible value."""
     out = []
     for grid, miss, n, role, centre in zip(
         (grid_x, grid_y), (miss_x, miss_y), n_missing, (v.PREDICTOR, v.OUTCOME), loc, strict=True
@@ -283,7 +307,7 @@ def therapist_factors(
 
 def integrated_likelihood(
     cells: dict[str, Any],
-    n_missing: tuple[int, int],
+    n_sessions: int,
     known_x: Any,
     known_y: Any,
     dyn: Dynamics,
@@ -291,30 +315,36 @@ def integrated_likelihood(
     loc: tuple[Any, Any],
     therapist: TherapistBlock | None = None,
 ) -> None:
-    """Add the closed-form marginal likelihood (latent means, and therapist deviations when
-    ``therapist`` is given, integrated out) to the model as the potential
+    """Add the closed-form marginal likelihood (latent means, missing cells, and therapist
+    deviations when ``therapist`` is given, integrated out) to the model as the potential
     ``integrated_series``.
 
     ``cells`` holds the ``pm.Data`` containers of :meth:`SeriesMoments.containers` (complete
-    series with a per-patient known mean) or of :meth:`SeriesGrid.containers` (the general
-    case); ``n_missing`` the numbers of missing predictor and outcome cells (imputation
-    parameters, grid only). ``known_x`` / ``known_y`` are the known part of each cell's mean
-    (intercept or session means, trend), broadcastable to the grid; ``tau`` the patient-level
-    covariance of the latent means.
+    series with a per-patient known mean), of :meth:`SeriesGrid.containers` (complete series,
+    any known mean) or of :meth:`SeriesGrid.gap_containers` (series with missing cells: the
+    Kalman filter of :mod:`bayes_alliance.gaps` as the numba Op of
+    :mod:`bayes_alliance.kalman_op`).
+    ``known_x`` / ``known_y`` are the known part of each cell's mean (intercept or session
+    means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
+    latent means.
     """
     if "moment_n" in cells:
         sums = moment_sums(cells, known_x - loc[0], known_y - loc[1], dyn)
-    else:
-        zx, zy = _completed_grids(
-            cells["grid_predictor"],
-            cells["grid_outcome"],
-            cells["grid_missing_predictor"],
-            cells["grid_missing_outcome"],
-            n_missing,
-            loc,
+        log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
+    elif "gap_first" in cells:
+        ox, oy = cells["gap_observed_predictor"], cells["gap_observed_outcome"]
+        gap = GapCells(
+            (cells["gap_predictor"] - known_x) * ox,
+            (cells["gap_outcome"] - known_y) * oy,
+            ox,
+            oy,
+            cells["gap_first"],
         )
+        log_c, factor = filter_factor_op(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session)
+    else:
+        zx, zy = cells["grid_predictor"], cells["grid_outcome"]
         sums = grid_sums(zx - known_x, zy - known_y, cells, dyn)
-    log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
+        log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
     if therapist is None:
         ll = (log_c + marginal.mean_integral(factor, (0.0, 0.0), tau, xp=pt)).sum()
     else:

@@ -76,9 +76,9 @@ def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any
         coords["moderator"] = list(spec.moderators)
     if spec.innovations == "session":
         coords["innovation_session"] = data.coords[v.SESSION][1:]
-    coords["missing_predictor_cell"] = np.arange(len(idx.miss_x[0]))
-    coords["missing_outcome_cell"] = np.arange(len(idx.miss_y[0]))
     if spec.traits != "integrated":
+        coords["missing_predictor_cell"] = np.arange(len(idx.miss_x[0]))
+        coords["missing_outcome_cell"] = np.arange(len(idx.miss_y[0]))
         coords["observed_predictor_cell"] = np.arange(len(idx.obs_x[0]))
         coords["observed_outcome_cell"] = np.arange(len(idx.obs_y[0]))
     return coords
@@ -145,9 +145,12 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         n_pat: Any = data.n_patients
         if integrated:
             # Complete series with one known mean per patient reduce to per-patient sums of
-            # products (O(patients) per evaluation); otherwise the masked grid.
+            # products (O(patients) per evaluation); other complete series use the masked
+            # grid; series with missing cells the Kalman filter (missing cells integrated out).
             simple = not (spec.session_means or spec.trend or spec.innovations == "session")
-            if simple and not any(n_missing):
+            if any(n_missing):
+                source = SeriesGrid.of(data).gap_containers()
+            elif simple:
                 source = SeriesMoments.of(data, (scale0.mean_x, scale0.mean_y)).containers()
             else:
                 source = SeriesGrid.of(data).containers()
@@ -179,7 +182,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
                 block = TherapistBlock(tj, codes.shape[0], means["tau_therapist"])
             integrated_likelihood(
                 cells,
-                n_missing,
+                len(data.sessions),
                 known(means["mu_x"], means["trend_x"]),
                 known(means["mu_y"], means["trend_y"]),
                 dyn,

@@ -8,10 +8,13 @@ latent means. Given the other parameters of a posterior draw both are Gaussian
    add up, and the therapist part ``(a_x, a_y + trait_effect_therapist a_x)`` is drawn from its
    conditional posterior (three levels);
 2. each patient's latent mean is drawn from its conditional posterior given that draw;
-3. the states ``w = z - known mean - M`` (imputed cells inside a series, NaN outside), each
-   patient's structural state effect, and optionally the pointwise log-likelihood of every
-   observed cell given the latent mean and past states (the one-step-ahead conditional score of
-   :mod:`bayes_alliance.comparison`) follow.
+3. the states ``w = z - known mean - M`` (NaN outside a series; at missing cells inside a series
+   drawn from their conditional distribution when ``impute`` is asked for, by forward filtering
+   and backward sampling, else NaN), each patient's structural state effect, and optionally the
+   pointwise log-likelihood of every observed cell given the latent mean and the patient's
+   earlier observed cells (the one-step-ahead conditional score of
+   :mod:`bayes_alliance.comparison`; the Kalman filter's prediction errors when cells are
+   missing) follow.
 
 The joint draws are exact draws from the posterior of the model with sampled traits and
 therapist deviations. Everything is seeded by ``random_seed``.
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayes_alliance import dynamics, marginal, vocab
+from bayes_alliance import dynamics, gaps, marginal, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.likelihood import (
     GridIndex,
@@ -57,6 +60,7 @@ class _Layout:
     loc: tuple[float, float]
     t: np.ndarray
     z: np.ndarray | None
+    gaps: bool  # missing cells inside a series: the Kalman filter replaces the sums
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
@@ -69,6 +73,7 @@ class _Layout:
             loc=(scale.mean_x, scale.mean_y),
             t=(data.sessions - data.sessions[0]).astype(float),
             z=moderator_values(data, spec),
+            gaps=bool(grid.miss_x.size or grid.miss_y.size),
         )
 
 
@@ -137,15 +142,6 @@ def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tup
     return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
 
 
-def _completed(p: Mapping[str, Any], lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
-    zx, zy = lay.grid.x.copy(), lay.grid.y.copy()
-    if lay.grid.miss_x.size:
-        zx.ravel()[lay.grid.miss_x] = lay.loc[0] + p["missing_predictor_offset"]
-    if lay.grid.miss_y.size:
-        zy.ravel()[lay.grid.miss_y] = lay.loc[1] + p["missing_outcome_offset"]
-    return zx, zy
-
-
 def _one_draw(
     p: Mapping[str, Any],
     spec: ModelSpec,
@@ -153,13 +149,26 @@ def _one_draw(
     lay: _Layout,
     rng: np.random.Generator,
     log_likelihood: bool,
+    impute: bool,
 ) -> dict[str, np.ndarray]:
     n_p = data.n_patients
     dyn = draw_dynamics(p, spec, data, lay.z)
     kx, ky = _known(p, spec, lay, n_p)
-    zx, zy = _completed(p, lay)
-    sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
-    _, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
+    zx, zy = lay.grid.x, lay.grid.y
+    inn: dict[str, gaps.Innovations] | None = None
+    if lay.gaps:
+        _, factor, inn = gaps.filter_factor(
+            lay.grid.gap_cells(kx, ky),
+            dyn.phi,
+            dyn.sigma,
+            dyn.first,
+            zx.shape[1],
+            dyn.by_session,
+            per_cell=log_likelihood,
+        )
+    else:
+        sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
+        _, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
     var_px = p[v.SD_PATIENT_PREDICTOR] ** 2
     beta_p = p[v.TRAIT_EFFECT_PATIENT]
     tau = (var_px, beta_p * var_px, beta_p**2 * var_px + p[v.SD_PATIENT_OUTCOME] ** 2)
@@ -189,15 +198,30 @@ def _one_draw(
     else:
         out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + mx
         out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + my
-    wx = zx - kx - mx[:, None]
-    wy = zy - ky - my[:, None]
     inside = data.in_series
-    out["state_predictor"] = np.where(inside, wx, np.nan)
-    out["state_outcome"] = np.where(inside, wy, np.nan)
+    if spec.store_states:
+        wx = zx - kx - mx[:, None]
+        wy = zy - ky - my[:, None]
+        if lay.gaps and impute:
+            wx, wy = gaps.draw_missing(
+                lay.grid.gap_cells(kx + mx[:, None], ky + my[:, None]),
+                dyn.phi,
+                dyn.sigma,
+                dyn.first,
+                dyn.by_session,
+                inside,
+                rng,
+            )
+        out["state_predictor"] = np.where(inside & ((lay.grid.obs_x > 0) | impute), wx, np.nan)
+        out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
     if dyn.varying:
         out["state_effect_by_patient"] = dyn.slope
     if log_likelihood:
-        lx, ly = cell_loglik(wx, wy, dyn, lay)
+        if inn is not None:
+            lx = inn["x"].loglik(mx[:, None], my[:, None])
+            ly = inn["y"].loglik(mx[:, None], my[:, None])
+        else:
+            lx, ly = cell_loglik(zx - kx - mx[:, None], zy - ky - my[:, None], dyn, lay)
         out["ll_predictor"] = lx[lay.idx.obs_x]
         out["ll_outcome"] = ly[lay.idx.obs_y]
     return out
@@ -247,8 +271,6 @@ POSTERIOR_NAMES = (
     "first_sd_predictor",
     "first_sd_outcome",
     "first_corr",
-    "missing_predictor_offset",
-    "missing_outcome_offset",
 )
 
 
@@ -258,8 +280,10 @@ def complete(
     spec: ModelSpec,
     random_seed: int,
     log_likelihood: bool = False,
+    impute: bool = False,
 ) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
-    """Draw the integrated-out quantities for every posterior draw and derive the rest.
+    """Draw the integrated-out quantities for every posterior draw and derive the rest
+    (``impute``: draw the states of missing cells inside a series too; else they are NaN).
 
     Returns
     -------
@@ -275,7 +299,7 @@ def complete(
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
-            for k, val in _one_draw(p, spec, data, lay, rng, log_likelihood).items():
+            for k, val in _one_draw(p, spec, data, lay, rng, log_likelihood, impute).items():
                 collected.setdefault(k, []).append(val)
     pat = {v.PATIENT: data.coords[v.PATIENT]}
     dims: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -305,12 +329,6 @@ def complete(
         da = xr.DataArray(arr, dims=("chain", "draw", *d_names), coords=coords)
         if name.startswith("ll_"):
             ll_vars[name[3:]] = da
-        elif (
-            name.startswith("state_")
-            and name != "state_effect_by_patient"
-            and not spec.store_states
-        ):
-            continue
         else:
             post_vars[name] = da
     return post_vars, ll_vars

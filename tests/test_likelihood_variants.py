@@ -143,10 +143,13 @@ def _natural(model, data: SessionData, spec: ModelSpec, rng) -> dict[str, object
             ("innovation_corr", -0.5, 0.5),
         ):
             nat[name] = rng.uniform(lo, hi, n_s - 1)
-    nat["missing_predictor_offset"] = rng.normal(
-        0, 0.3, len(model.coords["missing_predictor_cell"])
-    )
-    nat["missing_outcome_offset"] = rng.normal(0, 0.3, len(model.coords["missing_outcome_cell"]))
+    if "missing_predictor_cell" in model.coords:  # sampled traits impute missing cells
+        nat["missing_predictor_offset"] = rng.normal(
+            0, 0.3, len(model.coords["missing_predictor_cell"])
+        )
+        nat["missing_outcome_offset"] = rng.normal(
+            0, 0.3, len(model.coords["missing_outcome_cell"])
+        )
     # Sampled traits: latent means (or deviations with session means) at arbitrary values.
     nat["trait_predictor"] = 3.0 + rng.normal(0, 0.5, n_p)
     nat["trait_outcome"] = 1.0 + rng.normal(0, 0.5, n_p)
@@ -159,8 +162,9 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
     p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
     idx, sc = GridIndex.of(data), DataScale.of(data)
     x, y = data.x.copy(), data.y.copy()
-    x[idx.miss_x] = sc.mean_x + p["missing_predictor_offset"]
-    y[idx.miss_y] = sc.mean_y + p["missing_outcome_offset"]
+    if traits == "sampled":  # imputed cells; integrated: missing cells are marginalised (NaN)
+        x[idx.miss_x] = sc.mean_x + p["missing_predictor_offset"]
+        y[idx.miss_y] = sc.mean_y + p["missing_outcome_offset"]
     three = spec.therapist_level
     tj = data.patient_therapist if three else np.zeros(data.n_patients, dtype=int)
     a_x = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"] if three else np.zeros(1)
@@ -235,8 +239,13 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             mean = np.tile([p["trait_predictor"][i], p["trait_outcome"][i]], (n, 1)) + trend
         w = np.column_stack([x[i, cols], y[i, cols]])
         blocks.setdefault(j, []).append((w.ravel(), mean.ravel(), cov))
+
+    def observed(w: np.ndarray, m: np.ndarray, c: np.ndarray) -> float:
+        keep = ~np.isnan(w)
+        return dense.mvn_logpdf(w[keep], m[keep], c[np.ix_(keep, keep)])
+
     if traits == "sampled" or not three:
-        return sum(dense.mvn_logpdf(w, m, c) for b in blocks.values() for w, m, c in b)
+        return sum(observed(w, m, c) for b in blocks.values() for w, m, c in b)
     # A therapist's whole caseload is one Gaussian: the therapist part of the latent means,
     # covariance tau_t, is shared by every cell of every patient of the therapist.
     var_tx = p["sd_therapist_predictor"] ** 2
@@ -256,7 +265,7 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             cov[at : at + e[0].size, at : at + e[0].size] = e[2]
             at += e[0].size
         cov = cov + np.kron(np.ones((w.size // 2, w.size // 2)), tau_t)
-        total += dense.mvn_logpdf(w, mean, cov)
+        total += observed(w, mean, cov)
     return total
 
 

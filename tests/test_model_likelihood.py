@@ -3,8 +3,10 @@
 The reference builds each patient's joint covariance with dense matrices: Var(w_1) = S (stationary)
 or the free first-session covariance, Var(w_t) = Phi* Var(w_(t-1)) Phi*' + Sigma*,
 Cov(w_t, w_s) = Phi*^(t-s) Var(w_s), in reduced form Phi* = B0^-1 Phi, Sigma* = B0^-1 D B0^-T.
-Missing cells take the values of the imputation parameters, so the model's joint density of
-observed and imputed cells must equal the dense density of the completed series.
+With sampled traits missing cells take the values of the imputation parameters, so the model's
+joint density of observed and imputed cells must equal the dense density of the completed
+series; with integrated traits the missing cells are integrated out too, so it must equal the
+dense density of the observed cells alone.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def _transformed_point(model, natural: dict[str, np.ndarray | float]) -> dict[st
 
 
 def _dense_loglik(data, m_x, m_y, phi_star, sig_star, first_cov, tau=None) -> float:
-    """Sum over patients of the dense Gaussian log density of (x, y) minus the means.
+    """Sum over patients of the dense Gaussian log density of the observed (x, y) minus the
+    means (missing entries marginalised by dropping their rows and columns).
 
     With ``tau`` (2x2) the latent mean is integrated out: every pair of cells gets ``tau`` added
     to its covariance block, and ``m_x`` / ``m_y`` are the prior means of the traits.
@@ -110,7 +113,10 @@ def _dense_loglik(data, m_x, m_y, phi_star, sig_star, first_cov, tau=None) -> fl
         if tau is not None:
             cov = cov + np.kron(np.ones((n, n)), tau)
         w = np.column_stack([data.x[i, cols] - m_x[i], data.y[i, cols] - m_y[i]]).ravel()
-        total += stats.multivariate_normal(np.zeros(2 * n), cov).logpdf(w)
+        keep = ~np.isnan(w)
+        total += stats.multivariate_normal(np.zeros(keep.sum()), cov[np.ix_(keep, keep)]).logpdf(
+            w[keep]
+        )
     return total
 
 
@@ -159,29 +165,31 @@ def test_model_loglik_equals_dense_gaussian(request, case, traits, dataset):
         "first_sd_outcome": 0.6,
         "first_corr": 0.25,
     }
-    n_mx = len(model.coords["missing_predictor_cell"])
-    n_my = len(model.coords["missing_outcome_cell"])
-    nat["missing_predictor_offset"] = rng.normal(0, 0.3, n_mx)
-    nat["missing_outcome_offset"] = rng.normal(0, 0.3, n_my)
-    point = _transformed_point(model, nat)
+    d = tiny
+    idx, sc = GridIndex.of(d), DataScale.of(d)
+    x, y = d.x.copy(), d.y.copy()
     if traits == "sampled":
+        nat["missing_predictor_offset"] = rng.normal(0, 0.3, len(idx.miss_x[0]))
+        nat["missing_outcome_offset"] = rng.normal(0, 0.3, len(idx.miss_y[0]))
         terms = [model["predictor"], model["outcome"], model["missing_cells"]]
+        # Reference: the grid completed with the imputed values.
+        x[idx.miss_x] = sc.mean_x + nat["missing_predictor_offset"]
+        y[idx.miss_y] = sc.mean_y + nat["missing_outcome_offset"]
     else:
+        # Missing cells integrated out (Kalman filter): the reference drops them.
         terms = [model["integrated_series"]]
-        sums = "moment_n" if dataset == "tiny_complete" else "grid_first"
+        sums = "moment_n" if dataset == "tiny_complete" else "gap_first"
         assert sums in model.named_vars
+        assert not [n for n in model.named_vars if n.startswith("missing_")]
+        x = np.where(d.in_series, x, np.nan)
+        y = np.where(d.in_series, y, np.nan)
+    point = _transformed_point(model, nat)
     ours = float(
         model.compile_fn(model.logp(vars=terms), inputs=model.value_vars, on_unused_input="ignore")(
             point
         )
     )
 
-    # Reference: complete the grid with the imputed values, then the dense density.
-    d = tiny
-    idx, sc = GridIndex.of(d), DataScale.of(d)
-    x, y = d.x.copy(), d.y.copy()
-    x[idx.miss_x] = sc.mean_x + nat["missing_predictor_offset"]
-    y[idx.miss_y] = sc.mean_y + nat["missing_outcome_offset"]
     completed = type(d)(**{**d.__dict__, "x": x, "y": y})
     m_x = np.asarray(nat["trait_predictor"])
     m_y = np.asarray(nat["trait_outcome"])

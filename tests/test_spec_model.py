@@ -47,7 +47,9 @@ def test_default_three_level_model_names(data):
     named = set(spec.free_parameters())
     assert named - {"trait_effect_therapist"} <= free_names(m) | set(m.named_vars)
     # Integrated traits: the latent means are not parameters of the sampler.
-    assert "missing_predictor_offset" in free_names(m)
+    # ...and neither are missing cells (a Kalman filter integrates them out).
+    assert not [n for n in free_names(m) if n.startswith("missing_")]
+    assert "gap_first" in m.named_vars
     assert not {"trait_predictor", "trait_outcome"} & set(m.named_vars)
     assert "integrated_series" in m.named_vars
     m = build_model(data, ModelSpec(traits="sampled"))

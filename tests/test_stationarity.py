@@ -51,9 +51,10 @@ def _interval(a, b, d, b0, same_session):
 def _potential(model, nat):
     nat = dict(nat)
     for role in ("predictor", "outcome"):
-        nat.setdefault(
-            f"missing_{role}_offset", np.zeros(len(model.coords[f"missing_{role}_cell"]))
-        )
+        if f"missing_{role}_cell" in model.coords:
+            nat.setdefault(
+                f"missing_{role}_offset", np.zeros(len(model.coords[f"missing_{role}_cell"]))
+            )
     fn = model.compile_fn(
         model.logp(vars=[model["stationarity"]]), inputs=model.value_vars, on_unused_input="ignore"
     )
