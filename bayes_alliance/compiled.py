@@ -39,16 +39,13 @@ class LayoutError(ValueError):
 
 
 def _layout(model: pm.Model) -> dict[str, Any]:
-    """What a compiled model is fixed to: parameter shapes, the likelihood's data containers
-    (which form the likelihood takes) and, for the Kalman filter of series with missing cells,
-    the number of sessions it is unrolled over."""
+    """What a compiled model is fixed to: parameter shapes and the likelihood's data containers
+    (which form the likelihood takes)."""
     point = model.initial_point()
     out: dict[str, Any] = {name: np.shape(val) for name, val in point.items()}
     for name, var in model.named_vars.items():
         if isinstance(var, SharedVariable):
             out[f"data {name}"] = "container"
-    if "gap_first" in model.named_vars:
-        out["sessions (filter length)"] = len(model.coords["session"])
     return out
 
 
@@ -87,7 +84,7 @@ class CompiledModel:
             raise LayoutError(
                 "the data do not fit the compiled model's parameters (" + "; ".join(diff) + "). "
                 "Refitting without recompiling needs the same form of the data (complete series, "
-                "or series with missing cells and then the same number of sessions), the same "
+                "or series with missing cells), the same "
                 "number of therapists with therapist slopes, of patients with patient slopes or "
                 "trends, of sessions with session means; compile a model for this layout instead."
             )

@@ -74,8 +74,7 @@ def test_a_different_layout_is_refused_with_the_reason(compiled):
 
 def test_other_missing_cells_refit_without_recompiling():
     """Missing cells are integrated out, so their number and places are data: a model compiled
-    for data with gaps refits to other gaps and equals a fresh compile; another number of
-    sessions (the filter's length) is refused."""
+    for data with gaps refits to other gaps and equals a fresh compile."""
     first, new = _data(6, p_missing_value=0.1), _data(7, p_missing_value=0.05)
     assert np.isnan(new.x).sum() != np.isnan(first.x).sum()
     cm = compile_model(first)
@@ -85,8 +84,6 @@ def test_other_missing_cells_refit_without_recompiling():
         refit = cm.fit(new, **kw)
         fresh = compile_model(new).fit(new, **kw)
     np.testing.assert_array_equal(refit.draws("state_effect"), fresh.draws("state_effect"))
-    with pytest.raises(LayoutError, match=r"sessions"):
-        cm.fit(_data(8, p_missing_value=0.1, sessions=6), random_seed=1)
 
 
 def test_integrated_and_sampled_traits_give_the_same_posterior(recovery):
