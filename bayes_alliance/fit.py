@@ -223,6 +223,7 @@ class FitResult:
             self.spec,
             self.provenance["random_seed"],
             log_likelihood=True,
+            impute=self.provenance.get("impute_missing", False),
         )
         self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
         return self.idata
@@ -301,7 +302,9 @@ class FitResult:
             if "log_likelihood" in tree.children:
                 # Stored float32 copies are for other readers; recompute on demand, exactly.
                 del tree["log_likelihood"]
-            tree = complete_posterior(tree, data, spec, prov["random_seed"], False)
+            tree = complete_posterior(
+                tree, data, spec, prov["random_seed"], False, prov.get("impute_missing", False)
+            )
         return cls(
             tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
         )
@@ -386,6 +389,7 @@ def complete_posterior(
     spec: ModelSpec,
     random_seed: int,
     log_likelihood: bool = True,
+    impute_missing: bool = False,
 ) -> xr.DataTree:
     """Draw the integrated-out therapist deviations and latent means and add what depends on
     them to the posterior (:mod:`bayes_alliance.posthoc`; numpy, nothing is compiled).
@@ -398,7 +402,7 @@ def complete_posterior(
     Seeded by ``random_seed``.
     """
     post_vars, ll_vars = posthoc.complete(
-        idata.posterior.to_dataset(), data, spec, random_seed, log_likelihood
+        idata.posterior.to_dataset(), data, spec, random_seed, log_likelihood, impute_missing
     )
     post = idata.posterior.to_dataset().assign(post_vars)
     idata["posterior"] = xr.DataTree(post)
@@ -465,6 +469,7 @@ def fit(
     progressbar: bool = True,
     cores: int | None = None,
     log_likelihood: bool = True,
+    impute_missing: bool = False,
 ) -> FitResult:
     """Sample the joint trait/state model.
 
@@ -487,6 +492,9 @@ def fit(
     log_likelihood
         Store the pointwise log-likelihood of every observed cell (needed for LOO and
         :func:`bayes_alliance.comparison.compare`); it takes draws x cells x 2 numbers.
+    impute_missing
+        With integrated traits, draw the states of missing cells inside a series too (forward
+        filtering, backward sampling given each drawn latent mean); else they are NaN.
 
     Returns
     -------
@@ -532,12 +540,20 @@ def fit(
         timing["sample_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if spec.traits == "integrated":
-        idata = complete_posterior(idata, data, spec, random_seed, log_likelihood)
+        idata = complete_posterior(
+            idata, data, spec, random_seed, log_likelihood, impute_missing
+        )
     elif log_likelihood:
         with compile_settings():
             pm.compute_log_likelihood(idata, model=model, progressbar=False)
     timing["posthoc_s"] = time.perf_counter() - t0
-    settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": sampler}
+    settings = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": sampler,
+        "impute_missing": impute_missing,
+    }
     return result_of(idata, data, spec, random_seed, settings, timing)
 
 
