@@ -540,9 +540,7 @@ def fit(
         timing["sample_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if spec.traits == "integrated":
-        idata = complete_posterior(
-            idata, data, spec, random_seed, log_likelihood, impute_missing
-        )
+        idata = complete_posterior(idata, data, spec, random_seed, log_likelihood, impute_missing)
     elif log_likelihood:
         with compile_settings():
             pm.compute_log_likelihood(idata, model=model, progressbar=False)

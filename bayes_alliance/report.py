@@ -141,11 +141,21 @@ def predictive_replicates(
     """Observed outcomes with a previous session, and replicates from the outcome equation's
     one-step-ahead predictive given the latent mean and states:
     ``y_rep = M_y + outcome_mean(...) + e``, e ~ N(0, innovation variance of the outcome), with
-    each patient's structural slope (:func:`bayes_alliance.dynamics.outcome_mean`)."""
+    each patient's structural slope (:func:`bayes_alliance.dynamics.outcome_mean`). Cells whose
+    previous session (or, with a same-session path, own predictor) is missing are left out:
+    their states are not drawn unless the fit imputed them."""
     post = result.idata.posterior
     spec = result.spec
     y = result.data.y
-    ok = ~np.isnan(y[:, 1:]) & result.data.in_series[:, :-1]
+    x = result.data.x
+    ok = (
+        ~np.isnan(y[:, 1:])
+        & ~np.isnan(y[:, :-1])
+        & ~np.isnan(x[:, :-1])
+        & result.data.in_series[:, :-1]
+    )
+    if spec.same_session != "none":
+        ok &= ~np.isnan(x[:, 1:])
     rng = np.random.default_rng(seed)
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     picks = rng.choice(n_chain * n_draw, size=min(n_rep, n_chain * n_draw), replace=False)

@@ -88,13 +88,19 @@ def test_key_follows_structure_not_data_values():
     # Another model structure, or another spec: another entry.
     assert cache.model_key(build_model(_data(1), ModelSpec(reverse_lag=False)), spec) != key
     assert cache.model_key(build_model(_data(1), spec), ModelSpec(reverse_lag=False)) != key
-    # Another layout: missing cells add imputation parameters, as many as there are cells; the
-    # graph is the same (dimension lengths are symbolic), the key is not.
+    # Missing cells are integrated out (a Kalman filter): data with other gaps share one entry,
+    # which differs from that of complete series (another likelihood).
     one = build_model(_data(1, p_missing_value=0.05), spec)
-    two = build_model(_data(2, p_missing_value=0.05), spec)
-    assert cache.graph_fingerprint(one) == cache.graph_fingerprint(two)
-    assert cache.layout(one) != cache.layout(two)
-    assert len({key, cache.model_key(one, spec), cache.model_key(two, spec)}) == 3
+    two = build_model(_data(2, p_missing_value=0.1), spec)
+    assert cache.model_key(one, spec) == cache.model_key(two, spec) != key
+    # Another layout: patient slopes have one parameter per patient; the graph is the same
+    # (dimension lengths are symbolic), the key is not.
+    slopes = ModelSpec(random_slopes=("patient",))
+    three = build_model(_data(1), slopes)
+    four = build_model(_data(1, patients_per_therapist=5), slopes)
+    assert cache.graph_fingerprint(three) == cache.graph_fingerprint(four)
+    assert cache.layout(three) != cache.layout(four)
+    assert cache.model_key(three, slopes) != cache.model_key(four, slopes)
 
 
 def test_a_miss_compiles_and_stores_atomically(stored, folder):
