@@ -69,9 +69,11 @@ def test_posterior_holds_latent_traits_and_states(recovery):
     est = post["trait_predictor"].mean(("chain", "draw")).values
     true = truth.patients.set_index("patient").loc[data.patients, "trait_predictor"].to_numpy()
     assert np.corrcoef(est, true)[0, 1] > 0.9
-    # States are NaN outside each patient's series, finite inside.
+    # States are finite at observed cells, NaN outside each patient's series and at missing cells
+    # (integrated out; drawn only with impute_missing, tests/test_gaps.py).
     st = post["state_outcome"].isel(chain=0, draw=0).values
-    assert np.isfinite(st[data.in_series]).all() and np.isnan(st[~data.in_series]).all()
+    observed = data.in_series & data.observed_y
+    assert np.isfinite(st[observed]).all() and np.isnan(st[~observed]).all()
     assert "log_likelihood" in result.idata.children
     assert result.idata.log_likelihood["outcome"].sizes["observed_outcome_cell"] == int(
         data.observed_y.sum()
