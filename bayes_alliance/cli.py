@@ -587,6 +587,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # ValueError: our own checks of settings and options, worded for users.
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeError as exc:
+        # The sampler's own failures (nutpie raises RuntimeError): one line, no traceback.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"error: sampling failed ({first}); nothing was written. Check the data for extreme "
+            "values, or try another --seed; please report it with the data's description.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -16,17 +16,16 @@ where Sigma_t is the innovation covariance of the transition into cell t (the sa
 t unless the innovations are session-specific, as in the RI-CLPM of Hamaker et al. 2015),
 with the prior ``M ~ N(m0, T)`` (therapist part m0, patient covariance T)::
 
-    log p(z~) = log C - 1/2 (Q0 - g' L^-1 g) - 1/2 log|L| - 1/2 log|V| - 1/2 d' V^-1 d,
-    V = L^-1 + T,   d = L^-1 g - m0.
+    log p(z~) = log C - 1/2 log|I + T L| - 1/2 (Q0 - 2 g'm0 + m0' L m0 - r' K r),
+    r = g - L m0,   K = (I + T L)^-1 T = (T^-1 + L)^-1.
 
-This form never inverts T, so it stays finite when a patient-level SD approaches zero. The
-conditional posterior ``M | z~ ~ N(m0 + T V^-1 d, T - T V^-1 T)`` is used to draw the latent
-means after sampling. Every function is written entry by entry, so it runs on numpy arrays and
+This form inverts neither T nor L, so it stays finite when a patient-level SD approaches zero
+and when L is singular (a patient with no observed predictor, say). The conditional posterior
+``M | z~ ~ N(m0 + K r, K)`` is used to draw the latent means after sampling. Every function is written entry by entry, so it runs on numpy arrays and
 pytensor tensors alike (pass ``xp=numpy`` or ``xp=pytensor.tensor``), vectorised over patients.
 
 The same algebra integrates the therapist deviations out: as a function of its therapist part m0,
-a patient's integrated series is a Gaussian factor ``-1/2 (gh - m0)' V^-1 (gh - m0)``
-(:func:`pseudo_observation`); a therapist's patients share m0 (the therapist deviation of both
+a patient's integrated series is a Gaussian factor in m0 (:func:`pseudo_observation`); a therapist's patients share m0 (the therapist deviation of both
 variables), so their factors add up, and :func:`mean_integral` against the therapist-level
 covariance integrates the deviation out exactly. Removing the latent means and therapist
 deviations from the sampler leaves NUTS with the dynamic and variance parameters, any random
@@ -149,44 +148,51 @@ class MeanFactor:
     q: Any
 
 
+def _shrinkage(f: MeanFactor, tau: tuple[Any, Any, Any]) -> tuple[Any, Any, Any, Any]:
+    """``K = (I + T L)^-1 T = (T^-1 + L)^-1`` (entries k11, k12, k22) and ``log|I + T L|``,
+    without inverting T or L: either may be singular (a patient-level SD near zero, or a
+    patient with no observed predictor, whose factor carries no information on M_x)."""
+    t11, t12, t22 = tau
+    a11 = 1 + t11 * f.l11 + t12 * f.l12
+    a12 = t11 * f.l12 + t12 * f.l22
+    a21 = t12 * f.l11 + t22 * f.l12
+    a22 = 1 + t12 * f.l12 + t22 * f.l22
+    det = a11 * a22 - a12 * a21
+    k11 = (a22 * t11 - a12 * t12) / det
+    k12 = (a22 * t12 - a12 * t22) / det
+    k22 = (a11 * t22 - a21 * t12) / det
+    return k11, k12, k22, det
+
+
 def mean_integral(
     f: MeanFactor, m0: tuple[Any, Any], tau: tuple[Any, Any, Any], xp: Any = np
 ) -> Any:
     """``log int exp(-1/2 [q - 2 g'M + M' L M]) N(M; m0, T) dM`` with T given by ``tau``::
 
-        -1/2 (q - g' L^-1 g) - 1/2 log|L| - 1/2 log|V| - 1/2 d' V^-1 d,
-        V = L^-1 + T,   d = L^-1 g - m0.
+        -1/2 log|I + T L| - 1/2 (q - 2 g'm0 + m0' L m0 - r' K r),
+        r = g - L m0,   K = (I + T L)^-1 T = (T^-1 + L)^-1.
 
-    It never inverts T, so it stays finite as T approaches zero."""
-    det_l, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
-    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
-    det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
-    d1, d2 = gh1 - m0[0], gh2 - m0[1]
-    return (
-        -0.5 * (f.q - (f.g1 * gh1 + f.g2 * gh2))
-        - 0.5 * xp.log(det_l)
-        - 0.5 * xp.log(det_v)
-        - 0.5 * (vi11 * d1 * d1 + 2 * vi12 * d1 * d2 + vi22 * d2 * d2)
+    It inverts neither T nor L, so it stays finite as T approaches zero and when L is singular
+    (a patient whose observed cells say nothing about one of the two means)."""
+    k11, k12, k22, det = _shrinkage(f, tau)
+    r1 = f.g1 - (f.l11 * m0[0] + f.l12 * m0[1])
+    r2 = f.g2 - (f.l12 * m0[0] + f.l22 * m0[1])
+    quad_m0 = f.l11 * m0[0] * m0[0] + 2 * f.l12 * m0[0] * m0[1] + f.l22 * m0[1] * m0[1]
+    return -0.5 * xp.log(det) - 0.5 * (
+        f.q
+        - 2 * (f.g1 * m0[0] + f.g2 * m0[1])
+        + quad_m0
+        - (k11 * r1 * r1 + 2 * k12 * r1 * r2 + k22 * r2 * r2)
     )
 
 
 def mean_given(f: MeanFactor, m0: tuple[Any, Any], tau: tuple[Any, Any, Any]) -> tuple[Any, ...]:
     """Conditional posterior of the mean under :func:`mean_integral`'s factor and prior:
-    ``N(m0 + T V^-1 d, T - T V^-1 T)`` as (mean_x, mean_y, c11, c12, c22)."""
-    _, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
-    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
-    _, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
-    d1, d2 = gh1 - m0[0], gh2 - m0[1]
-    t11, t12, t22 = tau
-    k11, k12 = t11 * vi11 + t12 * vi12, t11 * vi12 + t12 * vi22
-    k21, k22 = t12 * vi11 + t22 * vi12, t12 * vi12 + t22 * vi22
-    return (
-        m0[0] + k11 * d1 + k12 * d2,
-        m0[1] + k21 * d1 + k22 * d2,
-        t11 - (k11 * t11 + k12 * t12),
-        t12 - (k11 * t12 + k12 * t22),
-        t22 - (k21 * t12 + k22 * t22),
-    )
+    ``N(m0 + K (g - L m0), K)`` as (mean_x, mean_y, c11, c12, c22)."""
+    k11, k12, k22, _ = _shrinkage(f, tau)
+    r1 = f.g1 - (f.l11 * m0[0] + f.l12 * m0[1])
+    r2 = f.g2 - (f.l12 * m0[0] + f.l22 * m0[1])
+    return (m0[0] + k11 * r1 + k12 * r2, m0[1] + k12 * r1 + k22 * r2, k11, k12, k22)
 
 
 def series_factor(
@@ -241,16 +247,24 @@ def pseudo_observation(
     f: MeanFactor, tau: tuple[Any, Any, Any], xp: Any = np
 ) -> tuple[Any, MeanFactor]:
     """A patient's factor with its own latent mean integrated out, as a factor in the mean m0
-    of that latent mean (the therapist part): ``-1/2 (gh - m0)' V^-1 (gh - m0)`` plus a
-    constant, with gh = L^-1 g and V = L^-1 + T. Returns (the constant, the factor in m0).
-    Summing such factors over a therapist's patients gives the caseload's factor in the
-    therapist deviation."""
-    det_l, li11, li12, li22 = sym_inverse(f.l11, f.l12, f.l22)
-    gh1, gh2 = li11 * f.g1 + li12 * f.g2, li12 * f.g1 + li22 * f.g2
-    det_v, vi11, vi12, vi22 = sym_inverse(li11 + tau[0], li12 + tau[1], li22 + tau[2])
-    const = -0.5 * (f.q - (f.g1 * gh1 + f.g2 * gh2)) - 0.5 * xp.log(det_l) - 0.5 * xp.log(det_v)
-    h1, h2 = vi11 * gh1 + vi12 * gh2, vi12 * gh1 + vi22 * gh2
-    return const, MeanFactor(vi11, vi12, vi22, h1, h2, gh1 * h1 + gh2 * h2)
+    of that latent mean (the therapist part). Expanding :func:`mean_integral` in m0::
+
+        -1/2 log|I + T L| - 1/2 [(q - g'K g) - 2 m0'(g - L K g) + m0'(L - L K L) m0]
+
+    Returns (the constant, the factor in m0). Summing such factors over a therapist's patients
+    gives the caseload's factor in the therapist deviation."""
+    k11, k12, k22, det = _shrinkage(f, tau)
+    kg1, kg2 = k11 * f.g1 + k12 * f.g2, k12 * f.g1 + k22 * f.g2
+    # L K (rows) for L - L K L and L K g
+    lk11, lk12 = f.l11 * k11 + f.l12 * k12, f.l11 * k12 + f.l12 * k22
+    lk21, lk22 = f.l12 * k11 + f.l22 * k12, f.l12 * k12 + f.l22 * k22
+    m11 = f.l11 - (lk11 * f.l11 + lk12 * f.l12)
+    m12 = f.l12 - (lk11 * f.l12 + lk12 * f.l22)
+    m22 = f.l22 - (lk21 * f.l12 + lk22 * f.l22)
+    h1 = f.g1 - (f.l11 * kg1 + f.l12 * kg2)
+    h2 = f.g2 - (f.l12 * kg1 + f.l22 * kg2)
+    const = -0.5 * xp.log(det)
+    return const, MeanFactor(m11, m12, m22, h1, h2, f.q - (f.g1 * kg1 + f.g2 * kg2))
 
 
 def draw_means(

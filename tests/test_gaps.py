@@ -200,3 +200,35 @@ def test_fit_draws_missing_states_only_when_asked(tmp_path):
     )
     back = FitResult.load(filled.save(tmp_path / "fit.nc"))
     np.testing.assert_array_equal(back.draws("state_predictor"), filled.draws("state_predictor"))
+
+
+def test_patient_without_any_observed_predictor_is_finite_and_exact():
+    """L is singular when no predictor cell is observed (the factor says nothing about M_x);
+    the integral over the latent mean must stay finite and exact (marginal.mean_integral
+    inverts neither T nor L)."""
+    n_s = 4
+    obs_x = np.zeros((1, n_s), dtype=bool)
+    obs_y = np.array([[True, False, True, True]])
+    x = np.zeros((1, n_s))
+    y = np.array([[0.4, 0.0, -0.3, 0.9]])
+    first_m = np.zeros((1, n_s))
+    first_m[0, 0] = 1.0
+    cells = GapCells(x, y, obs_x * 1.0, obs_y * 1.0, first_m)
+    sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
+    fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
+    log_c, factor, _ = filter_factor(cells, tuple(PHI.ravel()), sig, fc, n_s)
+    assert factor.l11[0] == 0.0  # nothing about M_x
+    tau = (TAU[0, 0], TAU[0, 1], TAU[1, 1])
+    m0 = np.array([0.1, 0.2])
+    ours = log_c + marginal.mean_integral(factor, (m0[0], m0[1]), tau)
+    dense = _dense(0, [0], [n_s - 1], obs_x, obs_y, x, y, m0, PHI, [SIGMA] * (n_s - 1), FIRST, TAU)
+    assert np.isfinite(ours[0]) and ours[0] == pytest.approx(dense, rel=1e-10)
+    # and the patient's factor in its therapist part, integrated against a therapist prior,
+    # equals integrating over the sum of both covariances
+    const, pseudo = marginal.pseudo_observation(factor, tau)
+    tau_t = (0.3, 0.05, 0.2)
+    both = log_c + const + marginal.mean_integral(pseudo, (m0[0], m0[1]), tau_t)
+    direct = log_c + marginal.mean_integral(
+        factor, (m0[0], m0[1]), tuple(a + b for a, b in zip(tau, tau_t, strict=True))
+    )
+    np.testing.assert_allclose(both, direct, rtol=1e-12)
