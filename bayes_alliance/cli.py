@@ -240,7 +240,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for name in ("draws", "chains"):
         if sampler[name] < 1:
             raise CLIError(f"--{name} must be at least 1, got {sampler[name]}")
-    result = fitting.fit(data, spec, progressbar=not args.quiet, **sampler)
+    # The pointwise log-likelihood is computed when `compare` asks for it, not held here.
+    result = fitting.fit(data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler)
     summary = _write_fit(result, args.out, args.force, spec_path, store)
     print(_effects_text(summary))
     print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
@@ -356,6 +357,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         chains=args.chains,
         random_seed=args.seed,
         progressbar=not args.quiet,
+        log_likelihood=False,
     )
     summary = result.summary()
     with atomic_dir(args.out, force=args.force) as tmp:

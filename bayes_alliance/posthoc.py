@@ -295,12 +295,15 @@ def complete(
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
     n_c, n_d = posterior.sizes["chain"], posterior.sizes["draw"]
     rng = np.random.default_rng([random_seed, 20261126])
-    collected: dict[str, list[np.ndarray]] = {}
+    # Filled in place (no list of per-draw arrays stacked at the end: half the peak memory).
+    collected: dict[str, np.ndarray] = {}
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
             for k, val in _one_draw(p, spec, data, lay, rng, log_likelihood, impute).items():
-                collected.setdefault(k, []).append(val)
+                if k not in collected:
+                    collected[k] = np.empty((n_c, n_d, *np.shape(val)))
+                collected[k][c, d] = val
     pat = {v.PATIENT: data.coords[v.PATIENT]}
     dims: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         "trait_predictor": ((v.PATIENT,), pat),
@@ -323,8 +326,7 @@ def complete(
     dims["ll_outcome"] = (("observed_outcome_cell",), {})
     post_vars: dict[str, xr.DataArray] = {}
     ll_vars: dict[str, xr.DataArray] = {}
-    for name, vals in collected.items():
-        arr = np.stack(vals).reshape(n_c, n_d, *vals[0].shape)
+    for name, arr in collected.items():
         d_names, coords = dims[name]
         da = xr.DataArray(arr, dims=("chain", "draw", *d_names), coords=coords)
         if name.startswith("ll_"):
