@@ -23,7 +23,8 @@ from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.fit import fit
 
-df, _ = simulate(seed=3, n_therapists=6, patients_per_therapist=(3, 4), sessions=6)
+df, _ = simulate(seed=3, n_therapists=6, patients_per_therapist=(3, 4), sessions=6,
+                 p_missing_value=0.1)  # gaps: the Kalman filter kernels too
 data = SessionData.from_frame(df, **EXAMPLE_ROLES)
 r = fit(data, draws=30, tune=30, chains=1, random_seed=11, progressbar=False,
         log_likelihood=False)
@@ -38,6 +39,8 @@ def _fit_in_subprocess(base_compiledir: Path, out: Path) -> dict[str, np.ndarray
     env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={base_compiledir}"])
     # our own cache of compiled models (bayes_alliance.cache) starts empty with it
     env["BAYES_ALLIANCE_CACHE_DIR"] = str(base_compiledir / "bayes_alliance")
+    # and Numba's own cache of cache=True kernels (the Kalman filter's)
+    env["NUMBA_CACHE_DIR"] = str(base_compiledir / "numba_functions")
     root = str(Path(bayes_alliance.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     subprocess.run(
