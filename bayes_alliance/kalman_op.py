@@ -292,7 +292,7 @@ class KalmanFactor(Op):
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
         return [[i in DIFFERENTIABLE] * 7 + [False] for i in range(len(node.inputs))]
 
-    def L_op(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
+    def pullback(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
         grads = [
             pt.zeros_like(out) if isinstance(g.type, DisconnectedType) else g
             for out, g in zip(outputs[:7], output_grads[:7], strict=True)
