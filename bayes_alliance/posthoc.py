@@ -38,7 +38,6 @@ from bayes_alliance.likelihood import (
     grid_sums,
     therapist_factors,
 )
-from bayes_alliance.priors import DataScale
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.within import Dynamics, moderator_values
 
@@ -57,7 +56,6 @@ class _Layout:
     grid: SeriesGrid
     idx: GridIndex
     cells: dict[str, np.ndarray]
-    loc: tuple[float, float]
     t: np.ndarray
     z: np.ndarray | None
     gaps: bool  # missing cells inside a series: the Kalman filter replaces the sums
@@ -65,12 +63,10 @@ class _Layout:
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
         grid = SeriesGrid.of(data)
-        scale = DataScale.of(data)
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
             cells=grid.containers(),
-            loc=(scale.mean_x, scale.mean_y),
             t=(data.sessions - data.sessions[0]).astype(float),
             z=moderator_values(data, spec),
             gaps=bool(grid.miss_x.size or grid.miss_y.size),

@@ -32,6 +32,15 @@ def _grid(rng, n_p=5, n_s=7):
     return first, last, inside, obs_x, obs_y, x, y
 
 
+def _cells(first, obs_x, obs_y, x, y) -> GapCells:
+    """The filter's view of a grid: values (0 where unobserved), masks, first cells."""
+    first_m = np.zeros(x.shape)
+    first_m[np.arange(x.shape[0]), first] = 1.0
+    return GapCells(
+        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
+
+
 def _dense(i, first, last, obs_x, obs_y, x, y, m0, phi, sigmas, f, tau):
     """log p(observed cells of patient i) with the latent mean ~ N(m0, tau) integrated out."""
     n = last[i] - first[i] + 1
@@ -51,11 +60,7 @@ def test_filter_matches_dense_gaussian_numpy_and_pytensor():
     rng = np.random.default_rng(3)
     first, last, _inside, obs_x, obs_y, x, y = _grid(rng)
     n_p, n_s = x.shape
-    first_m = np.zeros((n_p, n_s))
-    first_m[np.arange(n_p), first] = 1.0
-    cells = GapCells(
-        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
-    )
+    cells = _cells(first, obs_x, obs_y, x, y)
     # session-specific innovations over the transition columns
     scales = 1.0 + 0.1 * np.arange(n_s - 1)
     sig = (SIGMA[0, 0] * scales, SIGMA[0, 1] * scales, SIGMA[1, 1] * scales)
@@ -96,11 +101,7 @@ def test_cell_innovations_sum_to_the_factor():
     rng = np.random.default_rng(4)
     first, last, _inside, obs_x, obs_y, x, y = _grid(rng)
     n_p, n_s = x.shape
-    first_m = np.zeros((n_p, n_s))
-    first_m[np.arange(n_p), first] = 1.0
-    cells = GapCells(
-        np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m
-    )
+    cells = _cells(first, obs_x, obs_y, x, y)
     sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
     log_c, f, inn = filter_factor(cells, tuple(PHI.ravel()), sig, fc, n_s, per_cell=True)
@@ -133,12 +134,7 @@ def test_cell_innovations_sum_to_the_factor():
 def test_backward_draws_match_dense_conditional():
     rng = np.random.default_rng(5)
     first, last, inside, obs_x, obs_y, x, y = _grid(rng, n_p=1)
-    n_s = x.shape[1]
-    first_m = np.zeros((1, n_s))
-    first_m[0, first[0]] = 1.0
-    cells = GapCells(
-        np.where(obs_x, x, 0), np.where(obs_y, y, 0), obs_x * 1.0, obs_y * 1.0, first_m
-    )
+    cells = _cells(first, obs_x, obs_y, x, y)
     sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
     draws = np.array(
@@ -211,9 +207,7 @@ def test_patient_without_any_observed_predictor_is_finite_and_exact():
     obs_y = np.array([[True, False, True, True]])
     x = np.zeros((1, n_s))
     y = np.array([[0.4, 0.0, -0.3, 0.9]])
-    first_m = np.zeros((1, n_s))
-    first_m[0, 0] = 1.0
-    cells = GapCells(x, y, obs_x * 1.0, obs_y * 1.0, first_m)
+    cells = _cells([0], obs_x, obs_y, x, y)
     sig = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
     log_c, factor, _ = filter_factor(cells, tuple(PHI.ravel()), sig, fc, n_s)
