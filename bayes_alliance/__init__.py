@@ -1,8 +1,72 @@
-"""bayes_alliance: Bayesian trait/state models for session-by-session psychotherapy data."""
+"""bayes_alliance: Bayesian trait/state models for session-by-session psychotherapy data.
+
+The names below are the public interface. ``fit_frame`` goes from a table to a fitted model in
+one call; the step-by-step path is ``SessionData.from_frame`` -> ``ModelSpec`` ->
+``bayes_alliance.fit.fit`` (or ``compile_model`` for refits without recompiling) ->
+``FitResult`` -> ``write_report``. Names that need PyMC are imported on first use, so that
+``import bayes_alliance`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from bayes_alliance.data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.simulation import Truth, simulate
 
+if TYPE_CHECKING:
+    from bayes_alliance.api import fit_frame
+    from bayes_alliance.comparison import compare
+    from bayes_alliance.compiled import CompiledModel, compile_model
+    from bayes_alliance.diagnostics import ConvergenceWarning
+    from bayes_alliance.fit import FitResult
+    from bayes_alliance.readers import read_table, wide_to_long
+    from bayes_alliance.report import write_report
+    from bayes_alliance.spec import ModelSpec
+
 __version__ = "0.1.0"
 
-__all__ = ["DataValidationError", "DataWarning", "SessionData", "Truth", "__version__", "simulate"]
+_LAZY = {
+    "fit_frame": "bayes_alliance.api",
+    "compare": "bayes_alliance.comparison",
+    "CompiledModel": "bayes_alliance.compiled",
+    "compile_model": "bayes_alliance.compiled",
+    "ConvergenceWarning": "bayes_alliance.diagnostics",
+    "FitResult": "bayes_alliance.fit",
+    "read_table": "bayes_alliance.readers",
+    "wide_to_long": "bayes_alliance.readers",
+    "write_report": "bayes_alliance.report",
+    "ModelSpec": "bayes_alliance.spec",
+}
+
+__all__ = [
+    "CompiledModel",
+    "ConvergenceWarning",
+    "DataValidationError",
+    "DataWarning",
+    "FitResult",
+    "ModelSpec",
+    "SessionData",
+    "Truth",
+    "__version__",
+    "compare",
+    "compile_model",
+    "fit_frame",
+    "read_table",
+    "simulate",
+    "wide_to_long",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayes_alliance' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

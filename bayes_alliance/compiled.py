@@ -27,9 +27,16 @@ import pymc as pm
 import xarray as xr
 from pytensor.compile.sharedvalue import SharedVariable
 
-from bayes_alliance import cache
+from bayes_alliance import cache, display, predictive
 from bayes_alliance.data import SessionData
-from bayes_alliance.fit import FitResult, compile_settings, complete_posterior, result_of
+from bayes_alliance.fit import (
+    FitResult,
+    compile_settings,
+    complete_posterior,
+    resolve_seed,
+    result_of,
+    states_wanted,
+)
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
 
@@ -71,6 +78,12 @@ class CompiledModel:
     compile_s: float
     layout: dict[str, Any] = field(repr=False)
 
+    def __repr__(self) -> str:
+        return display.compiled_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.compiled_html(self)
+
     def check(self, data: SessionData) -> pm.Model:
         """Build the model for ``data`` and check it has this layout; returns the new model."""
         new = build_model(data, self.spec)
@@ -94,7 +107,7 @@ class CompiledModel:
         self,
         data: SessionData,
         *,
-        random_seed: int,
+        random_seed: int | None = None,
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 2,
@@ -122,6 +135,7 @@ class CompiledModel:
 
         if log_likelihood and not complete:
             raise ValueError("log_likelihood needs complete=True")
+        random_seed, drawn = resolve_seed(random_seed)
         new = self.check(data)
         values = _containers(new)
         # The model's own containers feed nutpie's initial-point function; the compiled logp
@@ -155,9 +169,21 @@ class CompiledModel:
         )
         if complete:
             t0 = time.perf_counter()
-            idata = complete_posterior(idata, data, self.spec, random_seed, log_likelihood)
+            keep_states = states_wanted(data, chains, draws, None)
+            idata = complete_posterior(
+                idata, data, self.spec, random_seed, log_likelihood, states=keep_states
+            )
+            idata = predictive.add_groups(idata, data, self.spec, random_seed, keep_states)
             timing["posthoc_s"] = time.perf_counter() - t0
-        settings = {"draws": draws, "tune": tune, "chains": chains, "sampler": "nutpie"}
+        settings: dict[str, Any] = {
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": "nutpie",
+            "seed_drawn": drawn,
+        }
+        if complete:
+            settings["states"] = keep_states
         return result_of(idata, data, self.spec, random_seed, settings, timing)
 
 

@@ -96,7 +96,9 @@ class SessionData:
         ----------
         df
             One row per (patient, session). Ids may be integers or strings (pandas ``str`` or
-            nullable dtypes work); values may be nullable floats.
+            nullable dtypes work); values may be nullable floats. A table from
+            :func:`bayes_alliance.readers.read_table` has its rows reported by the file's
+            line (row, case) numbers.
         patient, session, predictor, outcome, therapist
             Column names. ``therapist=None`` gives two-level data.
         covariates
@@ -112,7 +114,9 @@ class SessionData:
         Warns
         -----
         DataWarning
-            Patients with fewer than 3 observed sessions; fewer than 10 therapists.
+            Values shaped like missing-value codes (-99, 999, ...) far outside the rest of
+            their column; session numbers far from all others (they widen the grid); constant
+            columns; patients with fewer than 3 observed sessions; fewer than 10 therapists.
         """
         roles = Roles(
             patient=patient,
@@ -205,6 +209,16 @@ class SessionData:
         )
 
     # ------------------------------------------------------------------ views
+    def __repr__(self) -> str:
+        from bayes_alliance import display
+
+        return display.data_text(self)
+
+    def _repr_html_(self) -> str:
+        from bayes_alliance import display
+
+        return display.data_html(self)
+
     @property
     def n_patients(self) -> int:
         return len(self.patients)

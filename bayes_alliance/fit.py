@@ -6,10 +6,10 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,12 +21,12 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
-from bayes_alliance import diagnostics, effects, posthoc, vocab
+from bayes_alliance import diagnostics, display, effects, posthoc, predictive, storage, vocab
 from bayes_alliance.data import SessionData
-from bayes_alliance.io import OutputExistsError, atomic_path
 from bayes_alliance.model import build_model
+from bayes_alliance.posthoc import complete_posterior
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.validate import Roles
+from bayes_alliance.storage import STORE_EXTRAS
 from bayes_alliance.variance import Design, within_moments
 
 SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
@@ -86,7 +86,8 @@ class FitResult:
     Attributes
     ----------
     idata
-        ``xarray.DataTree`` with groups posterior, sample_stats, log_likelihood, observed_data.
+        ``xarray.DataTree`` with groups posterior, sample_stats, observed_data,
+        posterior_predictive and (when asked for) log_likelihood.
     spec
         The model options.
     data
@@ -103,6 +104,12 @@ class FitResult:
     provenance: dict[str, Any]
     convergence: diagnostics.Convergence = field(repr=False)
     _within: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return display.fit_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.fit_html(self)
 
     @property
     def parameters(self) -> list[str]:
@@ -174,7 +181,7 @@ class FitResult:
         denominator ``model``, component ``bayes_r2`` when states are stored.
         """
         table = effects.r2_summary(self.r2_draws(), ci_prob)
-        if self.spec.store_states and self.spec.dynamics == "var1":
+        if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
             br2 = effects.bayesian_r2(self.idata.posterior, self.data.y, self.spec)
             extra = effects.r2_summary(
                 xr.Dataset(
@@ -208,6 +215,49 @@ class FitResult:
         """Posterior draws of one variable, shape (chain, draw, ...)."""
         return np.asarray(self.idata.posterior[name].values)
 
+    def states(self, patients: Sequence[object] | None = None) -> xr.Dataset:
+        """Posterior draws of the states (``state_predictor``, ``state_outcome``: chain, draw,
+        patient, session) of the chosen patients (ids; default all), taken from the posterior
+        when it holds them, else computed from the drawn latent means (observed cells only)."""
+        ids = list(self.data.patients) if patients is None else list(patients)
+        known = {p: i for i, p in enumerate(self.data.patients)}
+        unknown = [p for p in ids if p not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown patient id(s) {unknown}; e.g. {list(self.data.patients[:5])}"
+            )
+        rows = np.array([known[p] for p in ids], dtype=int)
+        post = self.idata.posterior
+        if "state_predictor" in post:
+            ds = post.to_dataset()[["state_predictor", "state_outcome"]]
+            return ds.isel({vocab.PATIENT: rows})
+        if self.spec.traits != "integrated" or not self.spec.store_states:
+            raise ValueError("this result holds no states (store_states=False)")
+        wx, wy = posthoc.states_of(post.to_dataset(), self.data, self.spec, rows)
+        dims = ("chain", "draw", vocab.PATIENT, vocab.SESSION)
+        coords = {vocab.PATIENT: ids, vocab.SESSION: self.data.coords[vocab.SESSION]}
+        return xr.Dataset(
+            {
+                "state_predictor": xr.DataArray(wx, dims=dims, coords=coords),
+                "state_outcome": xr.DataArray(wy, dims=dims, coords=coords),
+            }
+        )
+
+    def prior_predictive(self, draws: int = 500, random_seed: int | None = None) -> xr.DataTree:
+        """Add ``prior`` (parameters drawn from the priors actually used, scaled to these data)
+        and ``prior_predictive`` (replicated observed cells) groups to :attr:`idata` and return
+        it; see :mod:`bayes_alliance.prior_predictive`. Seeded by ``random_seed`` (default: the
+        fit's seed)."""
+        from bayes_alliance.prior_predictive import prior_predictive
+
+        seed = self.provenance["random_seed"] if random_seed is None else int(random_seed)
+        prior, pp = prior_predictive(
+            build_model(self.data, self.spec), self.data, self.spec, draws, seed
+        )
+        self.idata["prior"] = xr.DataTree(prior)
+        self.idata["prior_predictive"] = xr.DataTree(pp)
+        return self.idata
+
     def ensure_log_likelihood(self) -> xr.DataTree:
         """The pointwise log-likelihood group, computed now if the result does not hold it
         (a loaded result, or a fit without ``log_likelihood``); returns the DataTree."""
@@ -224,6 +274,7 @@ class FitResult:
             self.provenance["random_seed"],
             log_likelihood=True,
             impute=self.provenance.get("impute_missing", False),
+            states=self.provenance.get("states", True),
         )
         self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
         return self.idata
@@ -236,49 +287,15 @@ class FitResult:
         result reproduces every derived number bit for bit), the sampler statistics, the data
         and the provenance. With integrated traits the therapist deviations, latent means,
         states and pointwise log-likelihood are exact functions of those draws and the seed
-        (:mod:`bayes_alliance.posthoc`), so :meth:`load` recomputes them. ``store`` adds copies
-        for readers outside this package, in float32: any of ``"traits"`` (latent means,
-        therapist deviations, per-patient state effects), ``"states"`` and
-        ``"log_likelihood"``.
+        (:mod:`bayes_alliance.posthoc`), so :meth:`load` recomputes them, as it recomputes the
+        posterior predictive replicates. ``store`` adds copies for readers outside this
+        package, in float32: any of ``"traits"`` (latent means, therapist deviations,
+        per-patient state effects), ``"states"`` and ``"log_likelihood"``
+        (:mod:`bayes_alliance.storage`).
         """
-        bad = sorted(set(store) - set(STORE_EXTRAS))
-        if bad:
-            raise ValueError(f"unknown store option(s) {bad}; choose from {list(STORE_EXTRAS)}")
-        path = Path(path)
-        if path.exists() and not force:
-            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
-        derived = self.spec.traits == "integrated"
-        post = self.idata.posterior.to_dataset()
-        keep = {}
-        for name, da in post.data_vars.items():
-            kind = _derived_kind(str(name)) if derived else None
-            if kind is None:
-                keep[name] = da
-            elif kind in store:
-                keep[name] = da.astype(np.float32)
-        children = {
-            "posterior": xr.DataTree(xr.Dataset(keep, attrs=post.attrs)),
-            "session_data": xr.DataTree(_data_dataset(self.data)),
-        }
-        if "sample_stats" in self.idata.children:
-            children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
-        if "log_likelihood" in self.idata.children and ("log_likelihood" in store or not derived):
-            ll = self.idata.log_likelihood.to_dataset()
-            children["log_likelihood"] = xr.DataTree(ll.astype(np.float32))
-        tree = xr.DataTree(children=children)
-        prov = {**self.provenance, "stored": sorted(store)}
-        tree.attrs["bayes_alliance_provenance"] = json.dumps(prov, default=str)
-        encoding = {
-            f"/{g}": {
-                k: {"zlib": True, "complevel": 4, "shuffle": True}
-                for k, da in tree[g].to_dataset().data_vars.items()
-                if da.dtype.kind in "fiub" and da.ndim
-            }
-            for g in children
-        }
-        with atomic_path(path, force=force) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        return path
+        return storage.write_result(
+            path, self.idata, self.spec, self.data, self.provenance, force=force, store=store
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> FitResult:
@@ -286,73 +303,9 @@ class FitResult:
         integrated traits the latent means, therapist deviations and states are recomputed
         exactly from the stored draws and seed, the pointwise log-likelihood when asked for:
         :meth:`ensure_log_likelihood`)."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no saved result at {path}")
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-        prov = json.loads(tree.attrs["bayes_alliance_provenance"])
-        data = _data_from_dataset(tree["session_data"].to_dataset(), prov["roles"])
-        del tree["session_data"]
-        tree.attrs.pop("bayes_alliance_provenance", None)
-        spec = ModelSpec.from_dict(prov["spec"])
-        if spec.traits == "integrated":
-            post = tree.posterior.to_dataset()
-            derived = [n for n in post.data_vars if _derived_kind(str(n)) is not None]
-            tree["posterior"] = xr.DataTree(post.drop_vars(derived))
-            if "log_likelihood" in tree.children:
-                # Stored float32 copies are for other readers; recompute on demand, exactly.
-                del tree["log_likelihood"]
-            tree = complete_posterior(
-                tree, data, spec, prov["random_seed"], False, prov.get("impute_missing", False)
-            )
+        tree, spec, data, prov = storage.read_result(path)
         return cls(
             tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
-        )
-
-
-STORE_EXTRAS = ("traits", "states", "log_likelihood")
-_STATE_NAMES = ("state_predictor", "state_outcome")
-_TRAIT_NAMES = (
-    "trait_predictor",
-    "trait_outcome",
-    "patient_dev_predictor",
-    "patient_dev_outcome",
-    "therapist_dev_predictor",
-    "therapist_dev_outcome",
-    "therapist_dev_predictor_raw",
-    "therapist_dev_outcome_raw",
-    "state_effect_by_patient",
-)
-
-
-def _derived_kind(name: str) -> str | None:
-    """Which store option a post-hoc variable of an integrated-traits fit belongs to (None: a
-    sampled parameter, always stored)."""
-    if name in _STATE_NAMES:
-        return "states"
-    if name in _TRAIT_NAMES:
-        return "traits"
-    return None
-
-
-def _data_dataset(data: SessionData) -> xr.Dataset:
-    r = data.roles
-    ds = xr.Dataset()
-    for c in r.columns():
-        values = data.frame[c]
-        if c in (r.patient, r.therapist):
-            ds[c] = ("row", values.astype(str).to_numpy(dtype=str))
-        else:
-            ds[c] = ("row", values.to_numpy(dtype=float))
-    return ds
-
-
-def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
-    df = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SessionData.from_roles(
-            df, Roles(**{**roles, "covariates": tuple(roles["covariates"])})
         )
 
 
@@ -381,34 +334,6 @@ def result_of(
     if not conv.ok:
         warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
     return FitResult(idata, spec, data, provenance, conv)
-
-
-def complete_posterior(
-    idata: xr.DataTree,
-    data: SessionData,
-    spec: ModelSpec,
-    random_seed: int,
-    log_likelihood: bool = True,
-    impute_missing: bool = False,
-) -> xr.DataTree:
-    """Draw the integrated-out therapist deviations and latent means and add what depends on
-    them to the posterior (:mod:`bayes_alliance.posthoc`; numpy, nothing is compiled).
-
-    For every posterior draw, the therapist parts of the latent means and then each patient's
-    latent mean are drawn from their Gaussian conditional posteriors, so the joint draws are
-    exact draws from the posterior of the model with sampled traits. Traits, therapist
-    deviations, states, ``state_effect_by_patient`` and, with ``log_likelihood``, the pointwise
-    log-likelihood of each observed cell given the latent means and past states follow.
-    Seeded by ``random_seed``.
-    """
-    post_vars, ll_vars = posthoc.complete(
-        idata.posterior.to_dataset(), data, spec, random_seed, log_likelihood, impute_missing
-    )
-    post = idata.posterior.to_dataset().assign(post_vars)
-    idata["posterior"] = xr.DataTree(post)
-    if log_likelihood:
-        idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
-    return idata
 
 
 def nutpie_seed(random_seed: int, chains: int) -> int:
@@ -464,12 +389,13 @@ def fit(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
-    random_seed: int,
+    random_seed: int | None = None,
     sampler: str = "nutpie",
     progressbar: bool = True,
     cores: int | None = None,
     log_likelihood: bool = True,
     impute_missing: bool = False,
+    states: bool | None = None,
 ) -> FitResult:
     """Sample the joint trait/state model.
 
@@ -482,7 +408,9 @@ def fit(
     draws, tune, chains
         Posterior draws per chain, tuning steps per chain, number of chains.
     random_seed
-        Seed; the same seed, data and spec give the same draws.
+        Seed; the same seed, data and spec give the same draws. Without one a seed is drawn
+        and recorded in ``result.provenance["random_seed"]`` (``seed_drawn`` True), so the run
+        can still be repeated.
     sampler
         ``"nutpie"`` (default) or ``"pymc"``.
     progressbar
@@ -495,6 +423,13 @@ def fit(
     impute_missing
         With integrated traits, draw the states of missing cells inside a series too (forward
         filtering, backward sampling given each drawn latent mean); else they are NaN.
+    states
+        Hold every draw's states (chains x draws x patients x sessions x 2 numbers) in the
+        posterior, and posterior predictive replicates of the observed cells
+        (:mod:`bayes_alliance.predictive`). The default holds them up to
+        :data:`STATES_AUTO_BYTES` (1 GiB) and otherwise leaves them out (recorded in the
+        provenance); :meth:`FitResult.states` computes states for chosen patients either way.
+        The ``observed_data`` group is always there.
 
     Returns
     -------
@@ -502,6 +437,7 @@ def fit(
         With the convergence check done; a failed check warns with ``ConvergenceWarning``.
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    random_seed, drawn = resolve_seed(random_seed)
     if draws < 1 or tune < 0 or chains < 1:
         raise ValueError(
             f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
@@ -539,11 +475,16 @@ def fit(
             )
         timing["sample_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    keep_states = states_wanted(data, chains, draws, states)
     if spec.traits == "integrated":
-        idata = complete_posterior(idata, data, spec, random_seed, log_likelihood, impute_missing)
+        idata = complete_posterior(
+            idata, data, spec, random_seed, log_likelihood, impute_missing, keep_states
+        )
     elif log_likelihood:
         with compile_settings():
             pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    if "trait_predictor" in idata.posterior:
+        idata = predictive.add_groups(idata, data, spec, random_seed, keep_states)
     timing["posthoc_s"] = time.perf_counter() - t0
     settings = {
         "draws": draws,
@@ -551,8 +492,43 @@ def fit(
         "chains": chains,
         "sampler": sampler,
         "impute_missing": impute_missing,
+        "states": keep_states,
+        "seed_drawn": drawn,
     }
     return result_of(idata, data, spec, random_seed, settings, timing)
 
 
-__all__ = ["STORE_EXTRAS", "SUMMARY_COLUMNS", "FitResult", "compile_settings", "fit"]
+STATES_AUTO_BYTES = 2**30
+
+
+def resolve_seed(random_seed: int | None) -> tuple[int, bool]:
+    """The seed to use and whether it was drawn here (no seed given): a drawn seed comes from
+    the operating system's entropy and is recorded in the provenance, so that the run can be
+    repeated."""
+    if random_seed is not None:
+        return int(random_seed), False
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)
+    return entropy % 2**31, True
+
+
+def states_wanted(data: SessionData, chains: int, draws: int, states: bool | None) -> bool:
+    """Whether the post-hoc step holds every draw's states: as asked, or by default while the
+    two float64 grids stay under :data:`STATES_AUTO_BYTES` (at 20,000 patients x 20 sessions and
+    2,000 draws they would take 12.8 GB)."""
+    if states is not None:
+        return bool(states)
+    size = 2 * 8 * chains * draws * data.n_patients * data.n_sessions
+    return size <= STATES_AUTO_BYTES
+
+
+__all__ = [
+    "STATES_AUTO_BYTES",
+    "STORE_EXTRAS",
+    "SUMMARY_COLUMNS",
+    "FitResult",
+    "compile_settings",
+    "fit",
+    "resolve_seed",
+    "states_wanted",
+]

@@ -146,6 +146,7 @@ def _one_draw(
     rng: np.random.Generator,
     log_likelihood: bool,
     impute: bool,
+    states: bool = True,
 ) -> dict[str, np.ndarray]:
     n_p = data.n_patients
     dyn = draw_dynamics(p, spec, data, lay.z)
@@ -195,7 +196,7 @@ def _one_draw(
         out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + mx
         out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + my
     inside = data.in_series
-    if spec.store_states:
+    if spec.store_states and states:
         wx = zx - kx - mx[:, None]
         wy = zy - ky - my[:, None]
         if lay.gaps and impute:
@@ -277,9 +278,12 @@ def complete(
     random_seed: int,
     log_likelihood: bool = False,
     impute: bool = False,
+    states: bool = True,
 ) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArray]]:
     """Draw the integrated-out quantities for every posterior draw and derive the rest
-    (``impute``: draw the states of missing cells inside a series too; else they are NaN).
+    (``impute``: draw the states of missing cells inside a series too; else they are NaN;
+    ``states``: False leaves the states out, for data sets whose draws x patients x sessions
+    grid does not fit in memory: :func:`states_of` computes them for chosen patients).
 
     Returns
     -------
@@ -296,7 +300,8 @@ def complete(
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
-            for k, val in _one_draw(p, spec, data, lay, rng, log_likelihood, impute).items():
+            one = _one_draw(p, spec, data, lay, rng, log_likelihood, impute, states)
+            for k, val in one.items():
                 if k not in collected:
                     collected[k] = np.empty((n_c, n_d, *np.shape(val)))
                 collected[k][c, d] = val
@@ -330,3 +335,81 @@ def complete(
         else:
             post_vars[name] = da
     return post_vars, ll_vars
+
+
+_PATIENT_INDEXED = ("trend_predictor_raw", "trend_outcome_raw")
+
+
+def states_of(
+    posterior: xr.Dataset, data: SessionData, spec: ModelSpec, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The states ``w = z - known mean - M`` of the patients at ``rows`` for every draw, from
+    the drawn latent means of a completed posterior: shape (chain, draw, len(rows), session).
+
+    The states of observed cells are a function of the latent mean (no randomness); missing
+    cells are NaN here (the imputed ones exist only where :func:`complete` drew them)."""
+    rows = np.asarray(rows, dtype=int)
+    lay = _Layout.of(data, spec)
+    arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+    for n in _PATIENT_INDEXED:
+        if n in arrays:
+            arrays[n] = arrays[n][..., rows]
+    if spec.session_means:
+        mx = np.asarray(posterior["patient_dev_predictor"].values)[..., rows]
+        my = np.asarray(posterior["patient_dev_outcome"].values)[..., rows]
+    else:
+        mx = (
+            np.asarray(posterior["trait_predictor"].values)[..., rows]
+            - arrays[v.INTERCEPT_PREDICTOR][..., None]
+        )
+        my = (
+            np.asarray(posterior["trait_outcome"].values)[..., rows]
+            - arrays[v.INTERCEPT_OUTCOME][..., None]
+        )
+    n_c, n_d = mx.shape[:2]
+    n_s = data.n_sessions
+    wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))
+    for c in range(n_c):
+        for d in range(n_d):
+            p = {k: val[c, d] for k, val in arrays.items()}
+            kx, ky = _known(p, spec, lay, len(rows))
+            wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
+            wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
+    inside = data.in_series[rows]
+    return np.where(inside, wx, np.nan), np.where(inside, wy, np.nan)
+
+
+def complete_posterior(
+    idata: xr.DataTree,
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    log_likelihood: bool = True,
+    impute_missing: bool = False,
+    states: bool = True,
+) -> xr.DataTree:
+    """Draw the integrated-out therapist deviations and latent means and add what depends on
+    them to the posterior (numpy, nothing is compiled).
+
+    For every posterior draw, the therapist parts of the latent means and then each patient's
+    latent mean are drawn from their Gaussian conditional posteriors, so the joint draws are
+    exact draws from the posterior of the model with sampled traits. Traits, therapist
+    deviations, states, ``state_effect_by_patient`` and, with ``log_likelihood``, the pointwise
+    log-likelihood of each observed cell given the latent means and past states follow.
+    Seeded by ``random_seed``; ``states=False`` leaves the states out (see
+    :func:`bayes_alliance.fit.states_wanted`).
+    """
+    post_vars, ll_vars = complete(
+        idata.posterior.to_dataset(),
+        data,
+        spec,
+        random_seed,
+        log_likelihood,
+        impute_missing,
+        states,
+    )
+    post = idata.posterior.to_dataset().assign(post_vars)
+    idata["posterior"] = xr.DataTree(post)
+    if log_likelihood:
+        idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
+    return idata

@@ -1,7 +1,13 @@
 """Declarative analysis specs (TOML): data columns, model options, priors, sampler, seed.
 
 A spec file reproduces an analysis exactly from spec + data + seed. Every key is checked: an
-unknown key is an error that names the section and suggests the closest known key.
+unknown key is an error that names the section and suggests the closest known key, and every
+value's type is checked against the option table (:mod:`bayes_alliance.options`) that the
+command line is built from too.
+
+The canonical analyses ship inside the package (``bayes_alliance/specs/*.toml``; the
+repository's ``models/`` folder is a link to it) and are loaded by name:
+``load_spec("cross_lagged")``, ``bayes-alliance fit --spec cross_lagged``.
 
 Example::
 
@@ -33,7 +39,8 @@ Example::
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +48,31 @@ import pandas as pd
 
 from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
+from bayes_alliance.options import (
+    MODEL,
+    ROLES,
+    SAMPLER,
+    SamplerSettings,
+    check_keys,
+    make_model,
+    make_roles,
+)
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles
 
+__all__ = [
+    "SPECS_DIR",
+    "AnalysisSpec",
+    "SamplerSettings",
+    "load_spec",
+    "parse_spec",
+    "shipped_specs",
+    "spec_path",
+]
+
 TOP_KEYS = ("name", "description", "data", "model", "priors", "sampler")
-DATA_KEYS = ("patient", "session", "predictor", "outcome", "therapist", "covariates", "crossed")
-SAMPLER_KEYS = ("draws", "tune", "chains", "seed", "sampler")
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 2
-    seed: int = 1
-    sampler: str = "nutpie"
+# The shipped specs: package data, so an installed wheel finds them by name.
+SPECS_DIR = Path(__file__).resolve().with_name("specs")
 
 
 @dataclass(frozen=True)
@@ -69,64 +86,89 @@ class AnalysisSpec:
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     path: Path | None = None
 
+    @property
+    def roles(self) -> Roles:
+        """The column roles of ``[data]``."""
+        return make_roles(self.data)
+
     def load_data(self, df: pd.DataFrame) -> SessionData:
         """Validate a data frame with this spec's column roles."""
-        d = self.data
-        roles = Roles(
-            patient=d["patient"],
-            session=d["session"],
-            predictor=d["predictor"],
-            outcome=d["outcome"],
-            therapist=d.get("therapist"),
-            covariates=tuple(d.get("covariates", ())),
-            crossed=bool(d.get("crossed", False)),
-        )
-        return SessionData.from_roles(df, roles)
+        return SessionData.from_roles(df, self.roles)
 
 
-def _check(section: str, keys: Any, known: tuple[str, ...]) -> None:
-    bad = [k for k in keys if k not in known]
-    if bad:
-        raise ValueError(
-            "; ".join(f"unknown key {k!r} in [{section}].{vocab.suggest(k, known)}" for k in bad)
-            + f" Known keys: {', '.join(known)}."
-        )
+def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValueError(f"[{key}] must be a table of keys, got {value!r}")
+    return dict(value)
 
 
 def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
-    """Build an :class:`AnalysisSpec` from parsed TOML, checking every key."""
-    _check(source, raw, TOP_KEYS)
-    data = dict(raw.get("data", {}))
-    _check("data", data, DATA_KEYS)
-    missing = [k for k in ("patient", "session", "predictor", "outcome") if k not in data]
+    """Build an :class:`AnalysisSpec` from parsed TOML, checking every key and value."""
+    check_keys(raw, TOP_KEYS, source)
+    data = ROLES.check(_table(raw, "data"))
+    missing = [k for k in ROLES.required if k not in data]
     if missing:
         raise ValueError(f"[data] must name the columns {missing}")
-    model = dict(raw.get("model", {}))
-    _check("model", model, tuple(f.name for f in fields(ModelSpec) if f.name != "priors"))
-    sampler = dict(raw.get("sampler", {}))
-    _check("sampler", sampler, SAMPLER_KEYS)
-    priors = {k: dict(v) for k, v in raw.get("priors", {}).items()}
-    if "therapist" not in data:
-        model.setdefault("therapist_level", False)
+    priors = _table(raw, "priors")
+    for name, prior in priors.items():
+        if not isinstance(prior, Mapping):
+            raise ValueError(f'[priors.{name}] must be a table such as dist = "Normal", sigma = 1')
     return AnalysisSpec(
         name=str(raw.get("name", source)),
         description=str(raw.get("description", "")),
         data=data,
-        model=ModelSpec(**model, priors=priors),
-        sampler=SamplerSettings(**sampler),
+        model=make_model(MODEL.check(_table(raw, "model")), make_roles(data), priors),
+        sampler=SAMPLER.build(SAMPLER.check(_table(raw, "sampler"))),
+    )
+
+
+def shipped_specs() -> list[str]:
+    """Names of the specs that ship with the package (``load_spec(name)`` loads one)."""
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def spec_path(path_or_name: str | Path) -> Path:
+    """The file a spec argument means: a path (``.toml`` may be omitted), else a shipped name.
+
+    A path that exists wins over a shipped spec of the same name, so a user's own
+    ``cross_lagged.toml`` in the working folder is never shadowed.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a file nor a shipped name; the message lists the shipped names.
+    """
+    p = Path(path_or_name)
+    for candidate in (p, p.with_suffix(".toml")):
+        if candidate.is_file():
+            return candidate
+    bare = p.parent == Path(".") and p.suffix in ("", ".toml")
+    if bare and (SPECS_DIR / f"{p.stem}.toml").is_file():
+        return SPECS_DIR / f"{p.stem}.toml"
+    names = shipped_specs()
+    hint = vocab.suggest(p.stem, names).replace("?", " (a shipped spec)?")
+    raise FileNotFoundError(
+        f"no spec file at {str(path_or_name)!r} and no shipped spec of that name.{hint} "
+        f"Shipped specs: {', '.join(names)}."
     )
 
 
 def load_spec(path: str | Path) -> AnalysisSpec:
-    """Read and validate a spec file; ``models/NAME`` may omit the ``.toml`` suffix."""
-    p = Path(path)
-    if not p.is_file() and p.with_suffix(".toml").is_file():
-        p = p.with_suffix(".toml")
-    if not p.is_file():
-        raise FileNotFoundError(f"no spec file at {path}")
+    """Read and validate a spec file, or a shipped spec by name (``load_spec("cross_lagged")``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file and no shipped spec of that name.
+    ValueError
+        Not valid TOML, or an unknown key or a value of the wrong type.
+    """
+    p = spec_path(path)
     try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{p} is not valid TOML: {exc}") from None
     spec = parse_spec(raw, p.stem)
     return AnalysisSpec(spec.name, spec.description, spec.data, spec.model, spec.sampler, p)

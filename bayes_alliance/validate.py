@@ -2,11 +2,15 @@
 
 Every rule reports the column, rows or ids at fault. All problems are collected and raised
 together (one :class:`DataValidationError`), so a user fixes the file once, not once per rule.
-Conditions that allow a fit but weaken it are :class:`DataWarning` warnings.
+Conditions that allow a fit but weaken it, or look like a mistake in the file, are
+:class:`DataWarning` warnings. Rows are named by the file's own numbering when the reader
+recorded it (:class:`RowNumbers`), else by their index labels.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +19,14 @@ import pandas as pd
 
 MIN_SESSIONS_TRAIT_STATE = 3  # METHODS.md section 8: fewer cannot separate trait from state
 MIN_THERAPISTS = 10  # METHODS.md section 8 / Psychother Res 30:885 (2020)
+MAX_SESSION = 100_000  # no therapy has more; larger numbers are dates or typos
+MAX_GRID_CELLS = 20_000_000  # patients x session columns; beyond this the arrays take gigabytes
+FAR_SESSION_GAP = 10  # a run of empty session columns longer than this (and the rest) is flagged
+RESERVED = ("patient_code", "session_code", "therapist_code")  # columns the grid adds
 _SHOW = 8  # how many offending rows or ids to print per problem
+_COMMA_NUMBER = re.compile(r"^\s*[-+]?(\d+,\d*|,\d+)\s*$")
+_DATE_LIKE = re.compile(r"^\s*\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
+_NUMBERED = re.compile(r"^(?P<stem>.*\D)(?P<number>\d+)$", re.DOTALL)
 
 
 class DataWarning(UserWarning):
@@ -24,18 +35,23 @@ class DataWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Problem:
-    """One violated rule: which column, which rows (index labels) or ids, and what is wrong."""
+    """One violated rule: which column, which rows or ids, and what is wrong.
+
+    ``rows`` are index labels, or the file's line (row, case) numbers when the table's reader
+    recorded them; ``unit`` names which ("rows", "lines", ...).
+    """
 
     message: str
     column: str | None = None
     rows: tuple[object, ...] = ()
     ids: tuple[object, ...] = ()
+    unit: str = "rows"
 
     def __str__(self) -> str:
         where = f"column {self.column!r}: " if self.column else ""
         extra = ""
         if self.rows:
-            extra += f" (rows {_listing(self.rows)})"
+            extra += f" ({self.unit} {_listing(self.rows)})"
         if self.ids:
             extra += f" (ids {_listing(self.ids)})"
         return where + self.message + extra
@@ -88,21 +104,308 @@ class CheckResult:
     frame: pd.DataFrame | None = None
 
 
+class RowNumbers:
+    """Names the rows of a table in messages: file line numbers when the reader recorded them.
+
+    A reader sets ``df.attrs["first_line"]`` (the number of the row labelled 0) and optionally
+    ``df.attrs["row_unit"]``; row ``label`` is then number ``first_line + label``. Index labels
+    survive filtering and sorting, so the numbers stay right after ``df[mask]``. Without the
+    attribute, or with a non-integer index, rows are named by their index labels.
+    """
+
+    def __init__(self, df: pd.DataFrame):
+        self.labels = df.index
+        self.unit = "rows"
+        self.numbers: np.ndarray | None = None
+        first = df.attrs.get("first_line")
+        if (
+            isinstance(first, int | np.integer)
+            and not isinstance(first, bool)
+            and pd.api.types.is_integer_dtype(df.index.dtype)
+        ):
+            self.numbers = df.index.to_numpy(dtype=np.int64) + int(first)
+            self.unit = str(df.attrs.get("row_unit", "lines"))
+
+    def __call__(self, mask: object) -> tuple[object, ...]:
+        """Numbers (or labels) of the rows where the positional boolean ``mask`` is true."""
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if self.numbers is not None:
+            return tuple(int(n) for n in self.numbers[pos])
+        return tuple(self.labels[pos])
+
+    def problem(self, message: str, column: str | None, mask: object) -> Problem:
+        return Problem(message, column=column, rows=self(mask), unit=self.unit)
+
+
 def _listing(items: Sequence[object]) -> str:
     shown = ", ".join(str(i) for i in items[:_SHOW])
     more = len(items) - _SHOW
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _sorted_ids(ids: Sequence[object]) -> tuple[object, ...]:
+    try:
+        return tuple(sorted(ids))  # type: ignore[type-var]
+    except TypeError:  # mixed types cannot be ordered: keep first-seen order
+        return tuple(ids)
+
+
+def _is_time(s: pd.Series) -> bool:
+    return (
+        pd.api.types.is_datetime64_any_dtype(s.dtype)
+        or pd.api.types.is_timedelta64_dtype(s.dtype)
+        or isinstance(s.dtype, pd.PeriodDtype)
+    )
+
+
 def _to_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Coerce to float64; return the values and a mask of entries that were present but not numbers."""
+    present = s.notna()
+    if _is_time(s):  # pandas would turn dates into nanosecond counts
+        return pd.Series(np.nan, index=s.index, dtype="float64"), present
     if pd.api.types.is_bool_dtype(s):
         num = s.astype("float64")
     else:
         num = pd.to_numeric(s, errors="coerce")
-    present = s.notna()
+    if pd.api.types.is_complex_dtype(num.dtype):  # keep real numbers, reject the rest
+        z = num.to_numpy()
+        num = pd.Series(np.where(z.imag == 0, z.real, np.nan), index=s.index)
+    num = num.astype("float64")
     bad = present & num.isna()
-    return num.astype("float64"), bad
+    return num, bad
+
+
+def did_you_mean(name: str, known: Sequence[object]) -> str:
+    """Text to append to a message: the closest name in ``known`` (ignoring case), or ""."""
+    lowered = {str(k).lower(): str(k) for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+def looks_wide(df: pd.DataFrame) -> str | None:
+    """A hint when ``df`` looks like wide data: at least 3 columns sharing a stem with a number.
+
+    Parameters
+    ----------
+    df
+        Any table.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the numbered column groups and how to reshape them with
+        :func:`bayes_alliance.reshape.wide_to_long` (or ``bayes-alliance reshape``), or None.
+    """
+    groups: dict[str, list[str]] = {}
+    for c in df.columns:
+        m = _NUMBERED.match(str(c))
+        if m:
+            groups.setdefault(m["stem"], []).append(str(c))
+    wide = {stem: cols for stem, cols in groups.items() if len(cols) >= 3}
+    if not wide:
+        return None
+    numbered = {c for cols in wide.values() for c in cols}
+    ids = [str(c) for c in df.columns if str(c) not in numbered][:4]
+    seen = "; ".join(f"{cols[0]} ... {cols[-1]} ({len(cols)} columns)" for cols in wide.values())
+    patterns = {stem.rstrip("_.- ") or "value": f"{stem}{{session}}" for stem in wide}
+    flags = f"--id {' '.join(ids) or 'COL'} --pattern " + " ".join(
+        f"{k}={v}" for k, v in patterns.items()
+    )
+    return (
+        f"the table looks wide (one row per patient, a column per session: {seen}); reshape it "
+        f"to one row per session first with bayes_alliance.readers.wide_to_long(df, "
+        f"id_columns={ids}, patterns={patterns}) or `bayes-alliance reshape WIDE {flags} "
+        "--out LONG.csv`, then name the long table's columns"
+    )
+
+
+def _column_problems(df: pd.DataFrame, roles: Roles) -> list[Problem]:
+    """Missing, doubled and reserved role columns; a wide table gets one hint instead."""
+    problems: list[Problem] = []
+    names = list(df.columns)
+    missing = [c for c in dict.fromkeys(roles.columns()) if c not in df.columns]
+    # No session column, and none misspelt: a wide table (item columns of a long table would
+    # look wide too, so a near-miss of the session's name wins).
+    if roles.session in missing and not did_you_mean(roles.session, names):
+        hint = looks_wide(df)
+        if hint:
+            cols = ", ".join(repr(c) for c in missing)
+            return [Problem(f"missing column{'s' if len(missing) > 1 else ''} {cols}: {hint}")]
+    for c in missing:
+        problems.append(
+            Problem(
+                f"missing column {c!r}{did_you_mean(c, names)}; "
+                f"the table has {_listing([repr(n) for n in names])}"
+            )
+        )
+    for c in sorted({c for c in roles.columns() if roles.columns().count(c) > 1}):
+        problems.append(Problem("column is given more than one role", column=c))
+    for c in dict.fromkeys(roles.columns()):
+        if names.count(c) > 1:
+            problems.append(Problem(f"{names.count(c)} columns have this name", column=c))
+        if c in RESERVED:
+            problems.append(Problem("name is reserved for the grid's codes; rename it", column=c))
+    return problems
+
+
+def _normalise_ids(s: pd.Series) -> pd.Series:
+    """Ids mixing text and numbers (spreadsheet columns) become text, so they can be sorted."""
+    if s.dtype != object:
+        return s
+    values = s[s.notna()]
+    has_text = values.map(lambda v: isinstance(v, str)).astype(bool)
+    if has_text.any() and not has_text.all():
+        return s.where(s.isna(), s.astype(str))
+    return s
+
+
+def unhashable(s: pd.Series) -> pd.Series:
+    """Mask of entries that cannot be ids (lists, dicts: cells pandas holds as objects)."""
+
+    def bad(v: object) -> bool:
+        try:
+            hash(v)
+        except TypeError:
+            return True
+        return False
+
+    if s.dtype != object:
+        return pd.Series(False, index=s.index)
+    return s.map(bad).astype(bool)
+
+
+def _sentinels(num: pd.Series) -> list[float]:
+    """Values shaped like missing-value codes (-9, -99, 99, 999, 88, ...) far outside the rest."""
+
+    def shaped(v: float) -> bool:
+        if v != np.floor(v) or abs(v) >= 1e15:
+            return False
+        digits = str(int(abs(v)))
+        return (set(digits) in ({"9"}, {"8"}) and len(digits) >= 2) or v in (-9.0, -8.0)
+
+    values = num.dropna()
+    codes = [float(v) for v in np.unique(values.to_numpy()) if shaped(float(v))]
+    rest = values[~values.isin(codes)]
+    if not codes or rest.empty:
+        return []
+    lo, hi = float(rest.min()), float(rest.max())
+    margin = hi - lo  # a score one range-width beyond the others is no longer plausible
+    return [v for v in codes if v < lo - margin or v > hi + margin]
+
+
+def _far_sessions(sess: pd.Series) -> tuple[float, float]:
+    """The main block of session numbers, after peeling off values beyond long empty runs."""
+    u, counts = np.unique(sess.dropna().to_numpy(), return_counts=True)
+    lo, hi = 0, len(u) - 1
+    while hi > lo:
+        k = int(np.argmax(np.diff(u[lo : hi + 1])))
+        gap = u[lo + k + 1] - u[lo + k]
+        left, right = counts[lo : lo + k + 1].sum(), counts[lo + k + 1 : hi + 1].sum()
+        main = (lo, lo + k) if left >= right else (lo + k + 1, hi)
+        if gap <= max(FAR_SESSION_GAP, u[main[1]] - u[main[0]]):
+            break
+        lo, hi = main
+    return (float(u[lo]), float(u[hi])) if len(u) else (np.nan, np.nan)
+
+
+def _check_sessions(
+    df: pd.DataFrame, roles: Roles, rows: RowNumbers, out: CheckResult
+) -> pd.Series:
+    """Session numbers define lags, so they must be whole, non-negative, plausible numbers."""
+    col = roles.session
+    sess_raw = df[col]
+    sess, non_num = _to_float(sess_raw)
+    if _is_time(sess_raw) or (
+        non_num.any() and sess_raw[non_num].astype(str).str.match(_DATE_LIKE).mean() > 0.5
+    ):
+        out.problems.append(
+            Problem(
+                "the session column holds dates; number the sessions per patient with "
+                "bayes_alliance.readers.sessions_from_dates (command line: --dates)",
+                column=col,
+            )
+        )
+        return pd.Series(np.nan, index=df.index)
+    null_sess = sess_raw.isna()
+    if null_sess.any():
+        out.problems.append(rows.problem("empty session number", col, null_sess))
+    bad = non_num | (sess.notna() & ((sess != np.floor(sess)) | ~np.isfinite(sess)))
+    if bad.any():
+        out.problems.append(rows.problem("session number is not a whole number", col, bad))
+    neg = sess.notna() & ~bad & (sess < 0)
+    if neg.any():
+        out.problems.append(rows.problem("negative session number", col, neg))
+    big = sess.notna() & ~bad & (sess > MAX_SESSION)
+    if big.any():
+        out.problems.append(
+            rows.problem(
+                f"session number above {MAX_SESSION:,} (a date written as a number? see "
+                "bayes_alliance.readers.sessions_from_dates)",
+                col,
+                big,
+            )
+        )
+    ok = sess.notna() & ~bad & ~neg & ~big
+    sess = sess.where(ok)
+    if ok.any():
+        n_pat = df.loc[ok, roles.patient].nunique()
+        lo_all, hi_all = float(sess.min()), float(sess.max())
+        cells = n_pat * (hi_all - lo_all + 1)
+        if cells > MAX_GRID_CELLS:
+            out.problems.append(
+                Problem(
+                    f"session numbers run from {lo_all:.0f} to {hi_all:.0f}: the grid of {n_pat} "
+                    f"patients x every session number between would have {cells:,.0f} cells "
+                    f"(limit {MAX_GRID_CELLS:,}); check the session numbers for typos",
+                    column=col,
+                )
+            )
+        lo, hi = _far_sessions(sess)
+        far = ok & ((sess < lo) | (sess > hi))
+        if far.any():
+            values = _listing([f"{v:.0f}" for v in np.unique(sess[far])])
+            out.warnings.append(
+                f"column {col!r}: session numbers {values} lie far from the rest ({lo:.0f} to "
+                f"{hi:.0f}) ({rows.unit} {_listing(rows(far))}); the grid has a column for every "
+                f"session number from {lo_all:.0f} to {hi_all:.0f}, {hi_all - lo_all + 1:.0f} "
+                f"columns instead of {hi - lo + 1:.0f}, mostly empty; check them for typos"
+            )
+    return sess
+
+
+def _check_values(
+    df: pd.DataFrame, roles: Roles, rows: RowNumbers, out: CheckResult, clean: pd.DataFrame
+) -> None:
+    """Variables and covariates: numbers, finite, not all missing; warn on codes and constants."""
+    for c in (*roles.variables, *roles.covariates):
+        num, non_num = _to_float(df[c])
+        if non_num.any():
+            commas = df[c][non_num].astype(str).str.match(_COMMA_NUMBER).any()
+            hint = " (decimal commas? read_table detects them)" if commas else ""
+            out.problems.append(rows.problem(f"value is not a number{hint}", c, non_num))
+        inf = np.isinf(num)
+        if inf.any():
+            out.problems.append(rows.problem("infinite value", c, inf))
+        num = num.where(~inf)
+        if num.notna().sum() == 0 and not non_num.any() and len(df):
+            out.problems.append(Problem("variable is entirely missing", column=c))
+        clean[c] = num
+        codes = _sentinels(num)
+        if codes:
+            shown = ", ".join(f"{v:g}" for v in codes)
+            rest = num[~num.isin(codes)]
+            what = "looks like a missing-value code" if len(codes) == 1 else "look like codes"
+            out.warnings.append(
+                f"column {c!r}: {shown} {what} ({rows.unit} {_listing(rows(num.isin(codes)))}), "
+                f"far outside the other values ({rest.min():g} to {rest.max():g}); the model "
+                "fits them as real scores: leave those cells empty if they mean missing"
+            )
+        elif num.nunique() == 1:
+            what = "patient" if c in roles.covariates else "observation"
+            out.warnings.append(
+                f"column {c!r} is constant (every {what} has {num.dropna().iloc[0]:g}): it carries "
+                "no information and its effects cannot be estimated"
+            )
 
 
 def check_frame(
@@ -113,7 +416,8 @@ def check_frame(
     Parameters
     ----------
     df
-        Long data: one row per observed session.
+        Long data: one row per observed session. When ``df.attrs["first_line"]`` is set (by
+        :func:`bayes_alliance.readers.read_table`), rows are reported by the file's numbering.
     roles
         Column roles.
     therapist_level
@@ -131,74 +435,44 @@ def check_frame(
         return out
     if therapist_level is None:
         therapist_level = roles.therapist is not None
-
-    missing = [c for c in roles.columns() if c not in df.columns]
-    for c in missing:
-        out.problems.append(Problem(f"missing column {c!r}; the table has {list(df.columns)}"))
-    dup_roles = {c for c in roles.columns() if roles.columns().count(c) > 1}
-    for c in sorted(dup_roles):
-        out.problems.append(Problem("column is given more than one role", column=c))
-    if missing or dup_roles:
+    out.problems += _column_problems(df, roles)
+    if out.problems:
         return out
 
+    rows = RowNumbers(df)
+    labels = df.index
+    # Positions from here on: duplicate index labels would break alignment.
+    df = df.set_axis(pd.RangeIndex(len(df)), axis=0)
     clean = pd.DataFrame(index=df.index)
     id_cols = [roles.patient] + ([roles.therapist] if roles.therapist else [])
     for c in id_cols:
-        nulls = df.index[df[c].isna()]
-        if len(nulls):
-            out.problems.append(Problem("empty id", column=c, rows=tuple(nulls)))
+        nulls = df[c].isna()
+        if nulls.any():
+            out.problems.append(rows.problem("empty id", c, nulls))
+        odd = unhashable(df[c])
+        if odd.any():
+            out.problems.append(rows.problem("id is not a single number or text", c, odd))
+            df[c] = df[c].where(~odd)
+        df[c] = _normalise_ids(df[c])
         clean[c] = df[c]
 
-    # Session numbers define lags, so they must be whole, non-negative numbers.
-    sess_raw = df[roles.session]
-    sess, non_num = _to_float(sess_raw)
-    null_sess = df.index[sess_raw.isna()]
-    if len(null_sess):
-        out.problems.append(
-            Problem("empty session number", column=roles.session, rows=tuple(null_sess))
-        )
-    bad = non_num | (sess.notna() & ((sess != np.floor(sess)) | ~np.isfinite(sess)))
-    if bad.any():
-        out.problems.append(
-            Problem(
-                "session number is not a whole number",
-                column=roles.session,
-                rows=tuple(df.index[bad]),
-            )
-        )
-    neg = sess.notna() & ~bad & (sess < 0)
-    if neg.any():
-        out.problems.append(
-            Problem("negative session number", column=roles.session, rows=tuple(df.index[neg]))
-        )
-    sess_ok = sess.notna() & ~bad & ~neg
-    clean[roles.session] = sess.where(sess_ok)
-
-    for c in (*roles.variables, *roles.covariates):
-        num, non_num = _to_float(df[c])
-        if non_num.any():
-            out.problems.append(
-                Problem("value is not a number", column=c, rows=tuple(df.index[non_num]))
-            )
-        inf = np.isinf(num)
-        if inf.any():
-            out.problems.append(Problem("infinite value", column=c, rows=tuple(df.index[inf])))
-        num = num.where(~inf)
-        if num.notna().sum() == 0 and not non_num.any() and len(df):
-            out.problems.append(Problem("variable is entirely missing", column=c))
-        clean[c] = num
+    sess = _check_sessions(df, roles, rows, out)
+    sess_ok = sess.notna()
+    clean[roles.session] = sess
+    _check_values(df, roles, rows, out, clean)
 
     ids_ok = df[id_cols].notna().all(axis=1)
     keyed = clean[ids_ok & sess_ok]
     dup = keyed.duplicated([roles.patient, roles.session], keep=False)
     if dup.any():
         pairs = keyed.loc[dup, [roles.patient, roles.session]].drop_duplicates()
-        labels = tuple(f"{p}/session {int(s)}" for p, s in pairs.itertuples(index=False))
+        pair_ids = tuple(f"{p}/session {int(s)}" for p, s in pairs.itertuples(index=False))
+        at = rows(df.index.isin(keyed.index[dup]))
         out.problems.append(
             Problem(
-                f"duplicate (patient, session) pair; rows {_listing(tuple(keyed.index[dup]))}",
+                f"duplicate (patient, session) pair; {rows.unit} {_listing(at)}",
                 column=roles.patient,
-                ids=labels,
+                ids=pair_ids,
             )
         )
 
@@ -210,27 +484,27 @@ def check_frame(
 
     if roles.therapist and not roles.crossed:
         valid = df[id_cols].notna().all(axis=1)
-        n_ther = df[valid].groupby(roles.patient, sort=True)[roles.therapist].nunique()
+        n_ther = df[valid].groupby(roles.patient, sort=False)[roles.therapist].nunique()
         multi = n_ther.index[n_ther > 1]
         if len(multi):
             out.problems.append(
                 Problem(
                     "patient is seen by more than one therapist (declare crossed data if intended)",
                     column=roles.therapist,
-                    ids=tuple(multi),
+                    ids=_sorted_ids(list(multi)),
                 )
             )
 
     for c in roles.covariates:
         valid = df[roles.patient].notna()
-        varies = (
-            clean[valid].groupby(df.loc[valid, roles.patient], sort=True)[c].nunique(dropna=True)
-        )
+        varies = clean[valid].groupby(df.loc[valid, roles.patient], sort=False)[c].nunique()
         bad_ids = varies.index[varies > 1]
         if len(bad_ids):
             out.problems.append(
                 Problem(
-                    "patient-level covariate varies within patient", column=c, ids=tuple(bad_ids)
+                    "patient-level covariate varies within patient",
+                    column=c,
+                    ids=_sorted_ids(list(bad_ids)),
                 )
             )
 
@@ -238,14 +512,15 @@ def check_frame(
         return out
 
     clean[roles.session] = clean[roles.session].astype("int64")
+    clean.index = labels
     observed = clean[list(roles.variables)].notna().any(axis=1)
-    counts = observed.groupby(clean[roles.patient], sort=True).sum()
+    counts = observed.groupby(clean[roles.patient], sort=False).sum()
     short = counts.index[counts < MIN_SESSIONS_TRAIT_STATE]
     if len(short):
         out.warnings.append(
             f"{len(short)} patient(s) have fewer than {MIN_SESSIONS_TRAIT_STATE} observed sessions "
-            f"(ids {_listing(tuple(short))}): their trait and state parts cannot be separated, so "
-            "their traits are informed mostly by the population distribution"
+            f"(ids {_listing(_sorted_ids(list(short)))}): their trait and state parts cannot be "
+            "separated, so their traits are informed mostly by the population distribution"
         )
     if therapist_level and roles.therapist:
         n_distinct = int(clean[roles.therapist].nunique())

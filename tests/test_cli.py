@@ -10,6 +10,9 @@ import pytest
 
 from bayes_alliance.cli import main
 
+# Manuscript versions of the effects and R-squared tables, written beside the CSVs.
+TABLE_FILES = ("effects.md", "effects.tex", "r2.md", "r2.tex")
+
 
 def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "demo"
@@ -20,9 +23,9 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "exists; pass --force" in err and "Traceback" not in err
     assert (out / "mine.txt").read_text() == "user file"
-    with pytest.warns(UserWarning):  # 100 draws do not pass the convergence check
-        # results written, exit status 3: scripts learn that the check failed
-        assert main(["demo", "--out", str(out), "--force", *fast]) == 3
+    # 100 draws do not pass the convergence check: results written, exit status 3, so scripts
+    # learn that the check failed (said once, last, without a warning's source line)
+    assert main(["demo", "--out", str(out), "--force", *fast]) == 3
     captured = capsys.readouterr()
     printed = captured.out
     assert "CONVERGENCE CHECK FAILED" in captured.err and "What to change" in captured.err
@@ -33,6 +36,7 @@ def test_demo_writes_report_and_refuses_to_overwrite(tmp_path, capsys):
         "summary.csv",
         "r2.csv",
         "effects.csv",
+        *TABLE_FILES,
         "classic.csv",
         "fit.nc",
         "convergence.json",
@@ -65,9 +69,10 @@ def test_validate_lists_every_problem(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert rc == 1
-    assert "column 'pid': empty id (rows 3)" in err
-    assert "column 's': session number is not a whole number (rows 2)" in err
-    assert "column 'x': value is not a number (rows 2)" in err
+    # rows as the file's line numbers (the header is line 1)
+    assert "column 'pid': empty id (lines 5)" in err
+    assert "column 's': session number is not a whole number (lines 4)" in err
+    assert "column 'x': value is not a number (lines 4)" in err
     assert "duplicate (patient, session) pair" in err
 
 
@@ -87,7 +92,7 @@ def test_validate_missing_file_and_bad_flag(tmp_path, capsys):
         ]
     )
     assert rc == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["validate"])
     assert exc.value.code == 2
@@ -184,32 +189,30 @@ def test_fit_writes_summary_with_exact_columns(fit_dirs):
     table = pd.read_csv(out / "summary.csv")
     assert list(table.columns) == [
         "parameter",
+        "label",
         "mean",
         "sd",
         "ci_low",
         "ci_high",
+        "interval",
         "ess_bulk",
         "ess_tail",
         "r_hat",
     ]
+    assert (table["interval"] == "94% HDI").all()
+    assert table.set_index("parameter").loc["state_effect", "label"].startswith("state-like")
     from bayes_alliance.spec import ModelSpec
 
     assert table["parameter"].tolist() == ModelSpec().free_parameters()
     assert (out / "fit.nc").is_file() and (out / "convergence.json").is_file()
     r2 = pd.read_csv(out / "r2.csv")
-    assert list(r2.columns) == [
-        "equation",
-        "denominator",
-        "component",
-        "label",
-        "mean",
-        "ci_low",
-        "ci_high",
-    ]
+    assert list(r2.columns)[:3] == ["equation", "denominator", "component"]
+    assert {"label", "share_of", "mean", "ci_low", "ci_high", "interval"} <= set(r2.columns)
+    assert (r2["interval"] == "94% interval").all()
     assert {"total", "level1", "level2", "level3"} <= set(r2["denominator"])
-    assert {"f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "fvm", "sigma2"} <= set(
-        r2["component"]
-    )
+    assert {"f1", "f2", "f3", "m2", "m3", "sigma2"} <= set(r2["component"])
+    # Fixed state slopes: no rows for slope variation (v) components the model cannot have.
+    assert not {"v1", "v12", "v13", "v23"} & set(r2["component"])
     eff = pd.read_csv(out / "effects.csv")
     assert "standardised_state_effect" in set(eff["parameter"])
 
@@ -250,6 +253,11 @@ def test_compare_prints_and_writes_table(fit_dirs, tmp_path, capsys):
     [
         (["--random-slopes", "clinic"], "unknown random-slope level 'clinic'"),
         (["--draws", "0"], "--draws must be at least 1"),
+        (
+            ["--equations", "outcom"],
+            "--equations must be one of bivariate, outcome, got 'outcom'. Did you mean 'outcome'?",
+        ),
+        (["--moderators", "age"], "moderator(s) ['age'] must also be listed as covariates"),
         (["--store", "states,trait"], "--store: unknown group(s) ['trait']"),
         (["--predictor", "alliancee"], "missing column 'alliancee'"),
     ],
@@ -283,3 +291,262 @@ def test_report_command(fit_dirs, capsys):
     assert main(["report", str(d), "--patients", pid]) == 2  # exists, no --force
     assert main(["report", str(d), "--patients", "nobody", "--force"]) == 2
     assert "unknown patient id(s) ['nobody']" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ versioned, robust under abuse
+def test_version(capsys):
+    from bayes_alliance import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bayes-alliance {__version__}"
+
+
+def test_fit_that_fails_the_convergence_check_exits_3_with_every_output(
+    small_csv, tmp_path, capsys
+):
+    out = tmp_path / "short"
+    argv = ["fit", str(small_csv), *FIT_FLAGS, "--out", str(out), "--quiet"]
+    assert main([*argv, "--draws", "20", "--tune", "20"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("CONVERGENCE CHECK FAILED") == 1 and "Traceback" not in err
+    assert {p.name for p in out.iterdir()} == {
+        "summary.csv",
+        "r2.csv",
+        "effects.csv",
+        *TABLE_FILES,
+        "fit.nc",
+        "convergence.json",
+    }
+    assert json.loads((out / "convergence.json").read_text())["ok"] is False
+
+
+def _no_trace_of(out):
+    return not [p for p in out.parent.iterdir() if out.name in p.name]
+
+
+def test_an_interrupt_the_sampler_swallows_still_stops_the_fit(
+    small_csv, tmp_path, monkeypatch, capsys
+):
+    import os
+    import signal
+
+    from bayes_alliance import fit as fitting
+
+    def sampler_that_returns_partial_draws(*args, **kwargs):
+        # nutpie and PyMC catch KeyboardInterrupt and return the draws made so far
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            return object()
+        raise AssertionError("no KeyboardInterrupt")
+
+    monkeypatch.setattr(fitting, "fit", sampler_that_returns_partial_draws)
+    out = tmp_path / "o"
+    assert main(["fit", str(small_csv), *FIT_FLAGS, "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted (Ctrl-C)") and "nothing was written" in err
+    assert len(err.strip().splitlines()) == 1
+    assert _no_trace_of(out)
+
+
+@pytest.mark.parametrize(("signum", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_a_real_fit_leaves_no_output(small_csv, tmp_path, signum, status):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "o"
+    code = "import sys; from bayes_alliance.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    argv = ["fit", str(small_csv), *FIT_FLAGS, "--out", str(out), "--quiet", "--draws", "200000"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".o.incomplete-*")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(4)  # into compiling or sampling
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == status
+    assert "Traceback" not in err and "nothing was written" in err
+    assert _no_trace_of(out)
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "sim"
+    holder = (
+        "import sys, time; from bayes_alliance.io import atomic_dir\n"
+        f"with atomic_dir({str(out)!r}):\n    print('in', flush=True); time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "in"
+        assert main(["simulate", "--out", str(out), "--seed", "1", "--force"]) == 2
+        err = capsys.readouterr().err
+        assert f"is being written by another run (process {proc.pid})" in err
+        assert len(err.strip().splitlines()) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main(["simulate", "--out", str(out), "--seed", "1"]) == 0
+
+
+def test_truncated_or_foreign_results_get_one_line(fit_dirs, tmp_path, capsys):
+    import shutil
+
+    from bayes_alliance.io import check_results_file
+
+    good = fit_dirs["bivariate"]
+    assert check_results_file(good / "fit.nc")  # what fit writes passes the check
+    cut = tmp_path / "cut"
+    shutil.copytree(good, cut, ignore=shutil.ignore_patterns("report"))
+    raw = (cut / "fit.nc").read_bytes()
+    (cut / "fit.nc").write_bytes(raw[: len(raw) // 2])
+    assert main(["report", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert "is truncated" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "fit.nc").write_text("not a netCDF file\n")
+    assert main(["compare", str(good), str(foreign), "--out", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a results file" in err and "Traceback" not in err
+    assert not (tmp_path / "c.csv").exists()
+
+
+TYPED_SPEC = """
+[data]
+patient = "patient"
+session = "session"
+predictor = "alliance"
+outcome = "symptoms"
+[sampler]
+draws = "many"
+"""
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["fit", "--spec", "{tmp}/nope.toml", "--data", "{csv}", "--out", "{tmp}/o"],
+            "no spec file",
+        ),
+        (["fit", "--spec", "cross_laged", "--data", "{csv}", "--out", "{tmp}/o"], "Did you mean"),
+        (["fit", "--spec", "{bad}", "--data", "{csv}", "--out", "{tmp}/o"], "not valid TOML"),
+        (["fit", "--spec", "{typed}", "--data", "{csv}", "--out", "{tmp}/o"], "must be a whole"),
+        (["fit", "--spec", "cross_lagged", "--data", "{tmp}", "--out", "{tmp}/o"], "cannot read"),
+        (["fit", "{binary}", *FIT_FLAGS, "--out", "{tmp}/o"], "binary data"),
+        (["validate", "{tmp}/none.csv", *FIT_FLAGS], "no such file"),
+        (["validate", "{binary}", *FIT_FLAGS], "binary data"),
+        (["report", "{tmp}/nowhere"], "has no fit.nc"),
+        (["compare", "{tmp}", "{tmp}/nowhere"], "has no fit.nc"),
+        (["simulate", "--out", "{csv}/sub", "--seed", "1"], "is a file, not a folder"),
+    ],
+    ids=[
+        "spec-path",
+        "spec-name",
+        "spec-toml",
+        "spec-type",
+        "data-folder",
+        "fit-binary",
+        "data-missing",
+        "validate-binary",
+        "report-missing",
+        "compare-missing",
+        "out-under-file",
+    ],
+)
+def test_errors_are_one_line_never_a_traceback(small_csv, tmp_path, capsys, argv, message):
+    paths = {
+        "tmp": tmp_path,
+        "csv": small_csv,
+        "bad": _write(tmp_path / "bad.toml", "name = \n"),
+        "typed": _write(tmp_path / "typed.toml", TYPED_SPEC),
+        "binary": tmp_path / "binary.csv",
+    }
+    (tmp_path / "binary.csv").write_bytes(b"a,b\n\x00\x01\x02\n")
+    rc = main([a.format(**paths) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(monkeypatch, capsys):
+    from bayes_alliance import cli_commands
+
+    def broken(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(cli_commands, "cmd_simulate", broken)
+    argv = ["simulate", "--out", "x", "--seed", "1"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unexpected TypeError: a bug. This is a bug")
+    monkeypatch.setenv("BAYES_ALLIANCE_TRACEBACK", "1")
+    with pytest.raises(TypeError, match="a bug"):
+        main(argv)
+
+
+def test_reshape_and_dates_reach_validation(tmp_path, capsys):
+    wide = pd.DataFrame(
+        {
+            "pid": ["a", "b", "c"],
+            "tid": ["t1", "t1", "t2"],
+            "wai_1": [4.0, 5.0, 3.5],
+            "wai_2": [4.5, None, 3.0],
+            "wai_3": [5.0, 5.5, 3.2],
+            "oq_1": [60.0, 55.0, 70.0],
+            "oq_2": [58.0, None, 71.0],
+            "oq_3": [50.0, 52.0, 69.0],
+        }
+    )
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    long = tmp_path / "long.csv"
+    argv = ["reshape", str(tmp_path / "wide.csv"), "--id", "pid", "tid", "--pattern"]
+    argv += ["alliance=wai_{session}", "symptoms=oq_{session}", "--out", str(long)]
+    assert main(argv) == 0
+    table = pd.read_csv(long)
+    assert len(table) == 8 and set(table.columns) == {
+        "pid",
+        "tid",
+        "session",
+        "alliance",
+        "symptoms",
+    }
+    assert main(argv) == 2  # an existing output is not replaced without --force
+    assert "exists" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
+    # the same sessions given as dates, numbered per patient in date order
+    dates = {1: "2026-01-05", 2: "2026-01-12", 3: "2026-01-26"}
+    table["session"] = table["session"].map(dates)
+    table = table.sample(frac=1, random_state=1)  # date order, not row order, counts
+    table.to_csv(tmp_path / "dated.csv", index=False)
+    roles = ["--patient", "pid", "--therapist", "tid", "--session", "session"]
+    roles += ["--predictor", "alliance", "--outcome", "symptoms"]
+    assert main(["validate", str(tmp_path / "dated.csv"), *roles]) == 1  # data fail the rules
+    assert "--dates" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "dated.csv"), *roles, "--dates"]) == 0
+    assert "ok: 8 rows" in capsys.readouterr().out
+    bad = ["reshape", str(tmp_path / "wide.csv"), "--id", "pid", "--pattern", "alliance"]
+    assert main([*bad, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "NAME=PATTERN" in capsys.readouterr().err

@@ -120,3 +120,9 @@ def test_integrated_and_sampled_traits_give_the_same_posterior(recovery):
     sd = sampled.draws("trait_outcome").std(axis=(0, 1))
     assert np.max(np.abs(ti - ts) / sd) < 0.35
     assert np.corrcoef(ti, ts)[0, 1] > 0.995
+
+
+def test_short_views(compiled):
+    text = repr(compiled)
+    assert text.startswith("CompiledModel: three-level") and "compiled in" in text
+    assert len(text) < 300 and compiled._repr_html_().startswith("<div")

@@ -93,7 +93,12 @@ def test_unknown_variable_name_suggests():
 
 def test_nonzero_session_origin():
     df = pd.DataFrame(
-        {"patient": [1, 1, 1, 2, 2, 2], "session": [0, 1, 2, 5, 6, 7], "x": 1.0, "y": 2.0}
+        {
+            "patient": [1, 1, 1, 2, 2, 2],
+            "session": [0, 1, 2, 5, 6, 7],
+            "x": [1.0, 2.0, 1.5, 3.0, 2.5, 2.0],
+            "y": [2.0, 1.0, 0.5, 1.5, 2.5, 1.0],
+        }
     )
     d = SessionData.from_frame(df, patient="patient", session="session", predictor="x", outcome="y")
     assert d.sessions.tolist() == list(range(8))

@@ -187,3 +187,128 @@ def test_integer_ids_work():
     d = SessionData.from_frame(df, **ROLES)
     assert d.patients.tolist() == list(range(12))
     assert d.patient_therapist.tolist() == list(range(12))
+
+
+# ------------------------------------------------------ warnings that protect the model
+def warned(df: pd.DataFrame, **kw) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SessionData.from_frame(df, **{**ROLES, **kw})
+    assert all(issubclass(w.category, DataWarning) for w in caught)
+    return [str(w.message) for w in caught]
+
+
+def test_sentinel_missing_codes_warned_with_file_lines():
+    df = good()
+    df.loc[5, "x"] = -99
+    df.loc[[9, 30], "y"] = 999
+    df.attrs["first_line"] = 2
+    msgs = warned(df)
+    assert any(
+        m.startswith("column 'x': -99 looks like a missing-value code (lines 7)") for m in msgs
+    )
+    assert any("column 'y': 999 looks like a missing-value code (lines 11, 32)" in m for m in msgs)
+
+
+def test_plausible_score_shaped_like_a_code_is_not_warned():
+    df = good()
+    df["y"] = np.linspace(20, 180, len(df))  # an OQ-45 total: 99 is a real score
+    df.loc[3, "y"] = 99
+    assert warned(df) == []
+
+
+def test_session_far_outside_the_rest_is_warned():
+    df = good()
+    df.loc[5, "session"] = 1000  # a typo for 2
+    msgs = warned(df)
+    assert any(
+        "column 'session': session numbers 1000 lie far from the rest (1 to 4) (rows 5)" in m
+        and "1000 columns instead of 4" in m
+        for m in msgs
+    )
+
+
+def test_spaced_assessments_are_not_far_sessions():
+    df = good(n_sess=5)
+    df["session"] = df["session"].map({1: 0, 2: 4, 3: 12, 4: 26, 5: 52})
+    assert warned(df) == []
+
+
+def test_constant_columns_warned():
+    df = good()
+    df["y"] = 2.0
+    df["z"] = 1.0
+    msgs = warned(df, covariates=["z"])
+    assert "column 'y' is constant (every observation has 2)" in msgs[0]
+    assert "column 'z' is constant (every patient has 1)" in msgs[1]
+
+
+def test_misspelt_column_gets_did_you_mean():
+    msg = problems(good().rename(columns={"x": "Alliance"}), roles={"predictor": "aliance"})
+    assert "missing column 'aliance' (did you mean 'Alliance'?)" in msg
+
+
+def test_problems_name_file_lines_and_survive_filtering():
+    df = good()
+    df["x"] = df["x"].astype(object)
+    df.loc[5, "x"] = "high"
+    df.attrs.update(first_line=2, row_unit="lines")
+    df = df[df.session != 1]  # labels, and so line numbers, survive the filter
+    assert "column 'x': value is not a number (lines 7)" in problems(df)
+    df = pd.concat([df, df.loc[[6]]])
+    assert "duplicate (patient, session) pair; lines 8, 8" in problems(df)
+
+
+def test_decimal_commas_get_a_hint():
+    df = good()
+    df["x"] = df["x"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    assert "value is not a number (decimal commas? read_table detects them)" in problems(df)
+
+
+def test_session_dates_point_to_sessions_from_dates():
+    df = good()
+    df["session"] = pd.Timestamp("2021-01-01") + pd.to_timedelta(df["session"] * 7, unit="D")
+    assert "the session column holds dates; number the sessions" in problems(df)
+    df["session"] = df["session"].dt.strftime("%d.%m.%Y")
+    assert "sessions_from_dates (command line: --dates)" in problems(df)
+
+
+def test_absurd_session_numbers_are_problems_not_a_huge_grid():
+    df = good()
+    df.loc[0, "session"] = 20210301
+    assert "session number above 100,000 (a date written as a number?" in problems(df)
+    many = pd.DataFrame(
+        {"patient": np.arange(300), "session": 1, "x": np.arange(300.0), "y": 1.0}
+    ).astype({"session": int})
+    many.loc[0, "session"] = 99_999
+    msg = problems(many, roles={"therapist": None})
+    assert "the grid of 300 patients x every session number between would have 29,999,700" in msg
+
+
+def test_mixed_text_and_number_ids_become_text():
+    df = good(n_ther=12)
+    df["patient"] = df["patient"].astype(object)
+    df.loc[df.patient == "P0", "patient"] = 0  # a spreadsheet column with one number
+    d = SessionData.from_frame(df, **ROLES)
+    assert "0" in d.patients.tolist() and "P1" in d.patients.tolist()
+
+
+def test_doubled_and_reserved_column_names():
+    df = good()
+    df.columns = ["therapist", "patient", "session", "x", "x"]
+    assert "column 'x': 2 columns have this name" in problems(df, roles={"outcome": "y"})
+    df = good().rename(columns={"y": "session_code"})
+    assert "column 'session_code': name is reserved" in problems(
+        df, roles={"outcome": "session_code"}
+    )
+
+
+def test_long_table_with_item_columns_and_a_misspelt_session_gets_did_you_mean():
+    df = good().rename(columns={"session": "Session"})
+    for k in range(1, 5):  # questionnaire items: numbered columns, but the table is long
+        df[f"wai_{k}"] = 1.0
+    msg = problems(df)
+    assert "missing column 'session' (did you mean 'Session'?)" in msg
+    assert "looks wide" not in msg

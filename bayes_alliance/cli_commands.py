@@ -1,0 +1,380 @@
+"""The commands of ``bayes-alliance``: one ``cmd_NAME(args) -> exit status`` per subcommand.
+
+Errors meant for the user are raised (:class:`~bayes_alliance.cli.CLIError`, ``ValueError``,
+the output errors of :mod:`bayes_alliance.io`) and turned into one line by
+:func:`bayes_alliance.cli.main`. A fit runs inside its output's :func:`~bayes_alliance.io.atomic_dir`,
+so the output folder is locked for the whole run and appears only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayes_alliance import classic, datasets, simulation, vocab
+from bayes_alliance import fit as fitting
+from bayes_alliance.cli import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError
+from bayes_alliance.cli_parser import DEMO_SAMPLER
+from bayes_alliance.data import DataValidationError, DataWarning, SessionData
+from bayes_alliance.diagnostics import ConvergenceWarning
+from bayes_alliance.io import atomic_dir, atomic_path, check_results_file
+from bayes_alliance.options import MODEL, ROLES, SAMPLER, make_model, make_roles
+from bayes_alliance.readers import read_table, sessions_from_dates, wide_to_long
+from bayes_alliance.spec import ModelSpec
+from bayes_alliance.specfile import load_spec
+from bayes_alliance.validate import check_frame
+
+KEY_EFFECTS = (
+    vocab.STATE_EFFECT,
+    vocab.REVERSE_STATE_EFFECT,
+    vocab.TRAIT_EFFECT_PATIENT,
+    vocab.TRAIT_EFFECT_THERAPIST,
+    vocab.OUTCOME_AUTOREGRESSION,
+    vocab.PREDICTOR_AUTOREGRESSION,
+)
+
+
+def _read(args: argparse.Namespace, path: str) -> pd.DataFrame:
+    """The data file, read by its extension (a :class:`ReadError` is one line, exit 2)."""
+    text: str | None = args.sheet
+    # --sheet 0: the first sheet, by position as in pandas; any other text is a sheet name
+    sheet = int(text) if text is not None and text.isdigit() else text
+    return read_table(path, sheet=sheet)
+
+
+def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: str) -> pd.DataFrame:
+    """With --dates: sessions numbered per patient in date order, the day gaps kept."""
+    if not getattr(args, "dates", False):
+        return df
+    return sessions_from_dates(
+        df, patient=patient, date=session, session=session, date_format=args.date_format
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    roles = make_roles(ROLES.from_args(args))
+    df = _dated(args, _read(args, args.data), roles.patient, roles.session)
+    res = check_frame(df, roles)
+    for w in res.warnings:
+        print(f"warning: {w}")
+    if res.problems:
+        print(str(DataValidationError(res.problems)), file=sys.stderr)
+        return 1
+    print(f"ok: {len(df)} rows pass every check")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    settings: dict[str, object] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise CLIError(f"--set expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        settings[k] = _parse_value(v)
+    try:
+        df, truth = simulation.simulate(seed=args.seed, **settings)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    with atomic_dir(args.out, force=args.force) as tmp:
+        df.to_csv(tmp / "data.csv", index=False)
+        (tmp / "truth.json").write_text(truth.to_json() + "\n")
+        truth.patients.to_csv(tmp / "truth_patients.csv", index=False)
+    out = Path(args.out)
+    print(f"wrote {len(df)} rows to {out / 'data.csv'} and the truth to {out / 'truth.json'}")
+    return 0
+
+
+def _parse_value(v: str) -> object:
+    if "," in v:
+        return tuple(_parse_value(x) for x in v.split(","))
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
+    lines = [f"{'parameter':<26}{'mean':>9}  {int(ci_prob * 100)}% interval"]
+    for name in KEY_EFFECTS:
+        if name in summary.index:
+            r = summary.loc[name]
+            lines.append(f"{name:<26}{r['mean']:>9.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def _write_fit_files(
+    result: fitting.FitResult,
+    summary: pd.DataFrame,
+    folder: Path,
+    store: tuple[str, ...] = (),
+    ci_prob: float = 0.94,
+) -> None:
+    """The result's tables (CSV with labels and the interval named; Markdown and LaTeX for
+    manuscripts), fit.nc and the convergence record."""
+    from bayes_alliance import tables
+
+    labelled = tables.summary_table(result, ci_prob).reset_index()
+    labelled[
+        [
+            "parameter",
+            "label",
+            *fitting.SUMMARY_COLUMNS[:4],
+            "interval",
+            *fitting.SUMMARY_COLUMNS[4:],
+        ]
+    ].to_csv(folder / "summary.csv", index=False)
+    level = f"{ci_prob:.0%}"
+    for name, table, caption in (
+        ("effects", tables.effects_table(result, ci_prob), f"Effects ({level} intervals)"),
+        ("r2", tables.r2_table(result, ci_prob), f"R-squared by component ({level} intervals)"),
+    ):
+        table.to_csv(folder / f"{name}.csv", index=False)
+        (folder / f"{name}.md").write_text(tables.to_markdown(table, caption))
+        (folder / f"{name}.tex").write_text(tables.to_latex(table, caption, f"tab:{name}"))
+    result.save(folder / "fit.nc", store=store)
+    (folder / "convergence.json").write_text(
+        json.dumps(result.convergence.to_dict(), indent=2) + "\n"
+    )
+
+
+def _fit_inputs(
+    args: argparse.Namespace,
+) -> tuple[SessionData, ModelSpec, dict[str, Any], Path | None]:
+    """Data, model, sampler settings and spec file from either --spec or the flags."""
+    if args.spec:
+        given = ROLES.given(args) + SAMPLER.given(args) + MODEL.given(args)
+        if given:
+            raise CLIError(
+                f"{', '.join(given)}: set by the spec file with --spec; edit a copy of the spec "
+                "instead, so that the spec copied into the results describes the run"
+            )
+        spec_file = load_spec(args.spec)
+        roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
+        spec_path = spec_file.path
+    else:
+        missing = [ROLES.flag(ROLES.option(k)) for k in ROLES.required if getattr(args, k) is None]
+        if missing:
+            raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
+        values = ROLES.from_args(args)
+        model = MODEL.from_args(args)
+        if model.get("therapist_level") is False:  # --no-therapist: two-level data too
+            values["therapist"] = None
+        roles = make_roles(values)
+        spec = make_model(model, roles)
+        settings, spec_path = SAMPLER.build(SAMPLER.from_args(args)), None
+    path = args.data or args.data_flag
+    if not path:
+        raise CLIError("give the data file (positional DATA or --data)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        df = _dated(args, _read(args, path), roles.patient, roles.session)
+        data = SessionData.from_roles(df, roles)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    sampler = {
+        "draws": settings.draws,
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "random_seed": settings.seed,
+        "sampler": settings.sampler,
+    }
+    return data, spec, sampler, spec_path
+
+
+def _store(text: str) -> tuple[str, ...]:
+    store = tuple(s for s in text.split(",") if s)
+    bad = sorted(set(store) - set(fitting.STORE_EXTRAS))
+    if bad:
+        raise CLIError(f"--store: unknown group(s) {bad}; choose from {list(fitting.STORE_EXTRAS)}")
+    return store
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    data, spec, sampler, spec_path = _fit_inputs(args)
+    # Inside atomic_dir for the whole run: OUT is locked against a second run from the start,
+    # and an interrupted fit leaves nothing behind.
+    with atomic_dir(args.out, force=args.force) as tmp:
+        with _convergence_printed_last():
+            # The pointwise log-likelihood is computed when `compare` asks for it, not held here.
+            result = fitting.fit(
+                data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler
+            )
+        INTERRUPTS.check()
+        summary = result.summary(ci_prob=args.ci)
+        _write_fit_files(result, summary, tmp, store, args.ci)
+        if spec_path is not None:  # the spec travels with its result
+            shutil.copy(spec_path, tmp / "spec.toml")
+    print(_effects_text(summary, args.ci))
+    print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
+    return _convergence_status(result)
+
+
+@contextlib.contextmanager
+def _convergence_printed_last() -> Iterator[None]:
+    """Silence the sampler's convergence warning: :func:`_convergence_status` prints the same
+    message as the last line, where it is seen, without the warning's source line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _convergence_status(result: fitting.FitResult) -> int:
+    """Print the convergence check last, where it is seen; a failed check exits with 3."""
+    if result.convergence.ok:
+        print(result.convergence.message())
+        return 0
+    print(result.convergence.message(), file=sys.stderr)
+    return EXIT_NOT_CONVERGED
+
+
+def _results_path(folder: str | Path) -> Path:
+    """``folder/fit.nc`` once checked: a missing, truncated or foreign file is one clear error
+    (raised before any result is loaded, which takes a while)."""
+    path = Path(folder) / "fit.nc"
+    if not path.is_file():
+        raise CLIError(f"{folder} has no fit.nc (write one with 'bayes-alliance fit')")
+    return check_results_file(path)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_alliance import comparison
+
+    if len(args.dirs) < 2:
+        raise CLIError("compare needs at least two result folders")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    names = [Path(d).name or d for d in args.dirs]
+    if len(set(names)) < len(names):  # e.g. a/fit and b/fit: name the models by their paths
+        names = list(args.dirs)
+    if len(set(names)) < len(names):
+        raise CLIError("compare: a result folder is given twice")
+    paths = [_results_path(d) for d in args.dirs]
+    results = {}
+    for i, (name, path) in enumerate(zip(names, paths, strict=True), start=1):
+        print(f"[{i}/{len(paths)}] loading {path}", file=sys.stderr)
+        results[name] = fitting.FitResult.load(path)
+    loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
+    table = comparison.compare(results, unit=args.unit, loos=loos)
+    print(f"ELPD unit: {comparison.UNIT_LABELS[args.unit]}")
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    for name, lr in loos.items():
+        if lr.advice:
+            print(f"{name}: {lr.advice}")
+    with atomic_path(out, force=args.force) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
+def example_data(df: pd.DataFrame) -> SessionData:
+    """The shipped example table as session data, with its moderator as a covariate."""
+    return SessionData.from_roles(
+        df, make_roles({**datasets.EXAMPLE_ROLES, "covariates": ("moderator",)})
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bayes_alliance.report import write_report
+
+    settings = SAMPLER.build(SAMPLER.from_args(args, DEMO_SAMPLER))
+    df = datasets.load_example()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = example_data(df)
+    truth = datasets.example_record()["params"]
+    two = classic.two_step_regression(data)
+    with atomic_dir(args.out, force=args.force) as tmp:
+        print(
+            f"Example data: {data.n_patients} patients of {data.n_therapists} therapists, "
+            f"{int(data.present.sum())} sessions."
+        )
+        print(
+            f"Classic two-step state effect {two['estimate'].iloc[2]:.3f} "
+            f"(truth {truth['state_effect']})."
+        )
+        with _convergence_printed_last():
+            result = fitting.fit(
+                data,
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                random_seed=settings.seed,
+                progressbar=not args.quiet,
+                log_likelihood=False,
+            )
+        INTERRUPTS.check()
+        summary = result.summary(ci_prob=args.ci)
+        _write_fit_files(result, summary, tmp, ci_prob=args.ci)
+        two.to_csv(tmp / "classic.csv")
+        write_report(
+            result,
+            tmp / "report",
+            ci_prob=args.ci,
+            title="bayes_alliance demo: alliance and symptoms (example data)",
+        )
+    print(f"Trait and state effects of the joint model (posterior mean, {args.ci:.0%} HDI; truth):")
+    text = _effects_text(summary, args.ci).splitlines()
+    print(text[0])
+    for line in text[1:]:
+        print(f"{line}  {truth.get(line.split()[0], '')}")
+    print(f"HTML report: {Path(args.out) / 'report' / 'report.html'}")
+    return _convergence_status(result)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bayes_alliance.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    path = _results_path(args.dir)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    result = fitting.FitResult.load(path)
+    patients: list[object] | None = None
+    if args.patients:
+        ids = [p for p in args.patients.split(",") if p]
+        known = {str(p): p for p in result.data.patients}
+        missing = [p for p in ids if p not in known]
+        if missing:
+            raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
+        patients = [known[p] for p in ids]
+    html_path = write_report(result, out, patients=patients, ci_prob=args.ci, force=args.force)
+    print(f"HTML report: {html_path}")
+    return 0
+
+
+def cmd_reshape(args: argparse.Namespace) -> int:
+    patterns: dict[str, str] = {}
+    for item in args.pattern:
+        name, sep, pattern = item.partition("=")
+        if not sep or not name or not pattern:
+            raise CLIError(
+                f"--pattern expects NAME=PATTERN (e.g. alliance=wai_{{session}}), got {item!r}"
+            )
+        patterns[name] = pattern
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        long = wide_to_long(
+            _read(args, args.data), id_columns=args.id, patterns=patterns, session=args.session
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    with atomic_path(args.out, force=args.force) as tmp:
+        long.to_csv(tmp, index=False)
+    n_pat = long[args.id[0]].nunique()
+    print(f"wrote {args.out}: {len(long)} rows (patient x session) of {n_pat} patients")
+    return 0
