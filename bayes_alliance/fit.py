@@ -6,25 +6,30 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
-import platform
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from importlib import metadata
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor
 import xarray as xr
 
 from bayes_alliance import diagnostics, display, effects, posthoc, predictive, storage, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.model import build_model
 from bayes_alliance.posthoc import complete_posterior
+from bayes_alliance.sampling import (
+    STATES_AUTO_BYTES,
+    _sample_nutpie,
+    compile_settings,
+    resolve_seed,
+    states_wanted,
+    versions,
+)
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.storage import STORE_EXTRAS
 from bayes_alliance.variance import Design, within_moments
@@ -38,45 +43,6 @@ _EXTRA_PARAMETERS = (
     "first_sd_outcome",
     "first_corr",
 )
-_LIBRARIES = (
-    "bayes_alliance",
-    "pymc",
-    "pytensor",
-    "nutpie",
-    "arviz-base",
-    "arviz-stats",
-    "numpy",
-    "pandas",
-    "xarray",
-)
-
-
-def compile_settings() -> Any:
-    """Context manager with the PyTensor settings every model of this package is compiled under:
-    Numba fast-math off, so the draws do not depend on PyTensor's compile cache.
-
-    With fast-math (PyTensor's default) LLVM may reassociate and fuse floating-point operations
-    (``reassoc``, ``contract``: multiply-adds become FMAs) wherever it sees fit, so the same
-    scalar kernel can compile to different arithmetic in different contexts. PyTensor caches
-    compiled kernels on disk (``<base_compiledir>/numba``). On the first run of a machine each
-    kernel is compiled on its own and the compiled logp graph calls those copies; a later run
-    loads the graph from the cache with its own copies of the kernels, optimised again inside
-    the graph, and some of them contract differently. The logp and gradient then differed in the
-    last bits (1e-13), and so did every draw after the first step. Without fast-math every LLVM
-    rewrite keeps IEEE results, and cold and warm runs give the same draws bit for bit. The
-    flag is part of PyTensor's cache key, so kernels cached with fast-math are not reused.
-    """
-    return pytensor.config.change_flags(numba__fastmath=False)
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "not installed"
-    return out
 
 
 @dataclass
@@ -251,9 +217,9 @@ class FitResult:
         from bayes_alliance.prior_predictive import prior_predictive
 
         seed = self.provenance["random_seed"] if random_seed is None else int(random_seed)
-        prior, pp = prior_predictive(
-            build_model(self.data, self.spec), self.data, self.spec, draws, seed
-        )
+        # The prior is the same with sampled traits; the integrated model has only parameters.
+        spec = replace(self.spec, traits="integrated")
+        prior, pp = prior_predictive(build_model(self.data, spec), self.data, spec, draws, seed)
         self.idata["prior"] = xr.DataTree(prior)
         self.idata["prior_predictive"] = xr.DataTree(pp)
         return self.idata
@@ -323,7 +289,7 @@ def result_of(
     provenance = {
         "random_seed": random_seed,
         **settings,
-        "versions": _versions(),
+        "versions": versions(),
         "data_hash": data.data_hash,
         "spec": spec.to_dict(),
         "roles": asdict(data.roles),
@@ -334,52 +300,6 @@ def result_of(
     if not conv.ok:
         warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
     return FitResult(idata, spec, data, provenance, conv)
-
-
-def nutpie_seed(random_seed: int, chains: int) -> int:
-    """The seed ``pm.sample(..., nuts_sampler="nutpie", random_seed=random_seed)`` hands nutpie."""
-    from pymc.util import get_random_generator
-
-    # pm.sample draws one seed per spawned generator and gives nutpie the first.
-    return int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
-
-
-def _sample_nutpie(
-    model: pm.Model,
-    spec: ModelSpec,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
-    random_seed: int,
-    progressbar: bool,
-    timing: dict[str, float],
-) -> xr.DataTree:
-    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
-    on-disk cache (:mod:`bayes_alliance.cache`): same seed, same groups, same draws."""
-    import nutpie
-    from pymc.backends.arviz import patch_nutpie_idata
-
-    from bayes_alliance import cache
-
-    compiled, info = cache.compile_pymc_model(model, spec)
-    timing["compile_s"] = info.seconds
-    timing["compile_cache_hit"] = float(info.status == "hit")
-    t0 = time.perf_counter()
-    idata = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=max(tune, 1),  # as pm.sample: nuts-rs needs at least one tuning step
-        chains=chains,
-        cores=cores,
-        seed=nutpie_seed(random_seed, chains),
-        save_warmup=False,
-        store_unconstrained=False,
-        progress_bar=progressbar,
-    )
-    timing["sample_s"] = time.perf_counter() - t0
-    patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
-    return idata
 
 
 def fit(
@@ -496,30 +416,6 @@ def fit(
         "seed_drawn": drawn,
     }
     return result_of(idata, data, spec, random_seed, settings, timing)
-
-
-STATES_AUTO_BYTES = 2**30
-
-
-def resolve_seed(random_seed: int | None) -> tuple[int, bool]:
-    """The seed to use and whether it was drawn here (no seed given): a drawn seed comes from
-    the operating system's entropy and is recorded in the provenance, so that the run can be
-    repeated."""
-    if random_seed is not None:
-        return int(random_seed), False
-    entropy = np.random.SeedSequence().entropy
-    assert isinstance(entropy, int)
-    return entropy % 2**31, True
-
-
-def states_wanted(data: SessionData, chains: int, draws: int, states: bool | None) -> bool:
-    """Whether the post-hoc step holds every draw's states: as asked, or by default while the
-    two float64 grids stay under :data:`STATES_AUTO_BYTES` (at 20,000 patients x 20 sessions and
-    2,000 draws they would take 12.8 GB)."""
-    if states is not None:
-        return bool(states)
-    size = 2 * 8 * chains * draws * data.n_patients * data.n_sessions
-    return size <= STATES_AUTO_BYTES
 
 
 __all__ = [

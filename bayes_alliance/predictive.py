@@ -13,8 +13,11 @@ the within-person VAR(1) in reduced form,
 and the replicated scores are ``z_rep = known mean + M_i + w_rep`` (known mean: the intercept or
 session means plus the patient's trend). Replicates are kept at the observed cells only, in the
 order of the pointwise log-likelihood (``observed_predictor_cell``, ``observed_outcome_cell``), so
-that ``posterior_predictive``, ``observed_data`` and ``log_likelihood`` line up for ArviZ
-(``plot_ppc_dist``, LOO-PIT). Seeded; recomputed on load like the other post-hoc draws.
+that ``posterior_predictive`` and ``observed_data`` line up for ArviZ's checks of whole series
+(``plot_ppc_dist``, ``plot_ppc_tstat``). They are whole new series given the latent mean, wider
+than the one-step-ahead predictive the pointwise log-likelihood scores, so they are not for
+LOO-PIT (which would then look overdispersed). Seeded; recomputed on load like the other
+post-hoc draws.
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def _chol(v11: Any, v12: Any, v22: Any) -> tuple[Any, Any, Any]:
     """Lower Cholesky factor (l11, l21, l22) of 2 x 2 covariances given by entries."""
     l11 = np.sqrt(v11)
     l21 = v12 / l11
-    return l11, l21, np.sqrt(np.maximum(v22 - l21**2, 0.0))
+    rest = v22 - l21**2
+    if np.any(~(l11 > 0)) or np.any(rest < -1e-12 * np.maximum(v22, 1.0)):
+        raise ValueError("a covariance of the draw is not positive definite")
+    return l11, l21, np.sqrt(np.maximum(rest, 0.0))
 
 
 def _replicate_states(
@@ -105,7 +111,11 @@ def _replicate_states(
 
 
 def posterior_predictive(
-    posterior: xr.Dataset, data: SessionData, spec: ModelSpec, random_seed: int
+    posterior: xr.Dataset,
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    stream: int = 20261127,
 ) -> xr.Dataset:
     """Replicated ``predictor`` and ``outcome`` at the observed cells for every draw of a
     completed posterior (one holding the drawn latent means): dims (chain, draw, cell).
@@ -116,8 +126,9 @@ def posterior_predictive(
         Sampled parameters plus ``trait_*`` (or ``patient_dev_*``) draws.
     data, spec
         The fitted data and model.
-    random_seed
-        Seed of the replicates (independent of the sampler's stream).
+    random_seed, stream
+        Seed of the replicates and the stream drawn from it (independent of the sampler's and
+        of the prior predictive's streams).
     """
     lay = _Layout.of(data, spec)
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
@@ -129,7 +140,7 @@ def posterior_predictive(
     first = np.asarray(data.first)
     rep_x = np.empty((n_c, n_d, len(obs_x[0])))
     rep_y = np.empty((n_c, n_d, len(obs_y[0])))
-    rng = np.random.default_rng([random_seed, 20261127])
+    rng = np.random.default_rng([random_seed, stream])
     for ch in range(n_c):
         for dr in range(n_d):
             p = {k: val[ch, dr] for k, val in arrays.items()}

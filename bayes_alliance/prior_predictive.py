@@ -82,10 +82,11 @@ def _stationary_draws(
 
 
 def _interval(p: dict[str, np.ndarray], spec: ModelSpec) -> tuple[Any, Any, Any]:
+    zero = np.zeros_like(p[v.OUTCOME_AUTOREGRESSION])  # paths a model leaves out are 0
     b0 = p[v.SAME_SESSION_EFFECT] if spec.same_session != "none" else 0.0
     return dynamics.slope_interval(
-        p[v.PREDICTOR_AUTOREGRESSION],
-        p.get(v.REVERSE_STATE_EFFECT, 0.0 * p[v.PREDICTOR_AUTOREGRESSION]),
+        p.get(v.PREDICTOR_AUTOREGRESSION, zero),
+        p.get(v.REVERSE_STATE_EFFECT, zero),
         p[v.OUTCOME_AUTOREGRESSION],
         b0,
         spec.same_session,
@@ -123,7 +124,7 @@ def _slope_deviations(
         dev_t = (sd_t * raw)[:, tj]
     if v.PATIENT in spec.random_slopes:
         sd_p = p[v.SD_STATE_EFFECT_PATIENT][:, None]
-        centre = fixed + dev_t
+        centre = np.broadcast_to(fixed + dev_t, (len(sd_p), data.n_patients))
         p["state_effect_patient_raw"] = _truncated((lo - centre) / sd_p, (hi - centre) / sd_p, rng)
 
 
@@ -151,6 +152,9 @@ def prior_predictive(
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Prior draws of the parameters and prior predictive replicates of the observed cells.
 
+    ``model`` must be the integrated-traits model (its free variables are the parameters; the
+    prior is the same whichever way the traits are estimated).
+
     Returns
     -------
     prior, prior_predictive
@@ -176,4 +180,4 @@ def prior_predictive(
     prior = prior.assign_coords(
         {k: np.asarray(c) for k, c in model.coords.items() if k in prior.dims}
     )
-    return prior, posterior_predictive(prior, data, spec, random_seed)
+    return prior, posterior_predictive(prior, data, spec, random_seed, stream=20261128)

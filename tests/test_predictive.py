@@ -101,3 +101,99 @@ def test_prior_predictive_on_request(recovery):
     assert "prior_predictive" not in result.idata.children
     azp.plot_ppc_dist(tree, group="prior_predictive", var_names=[vocab.OUTCOME], num_samples=10)
     matplotlib.pyplot.close("all")
+
+
+def test_replicates_on_a_non_default_spec_match_matrix_moments():
+    """Late starts, session-specific innovations, a free first session, a lag-0 path x -> y,
+    patient slopes and trends: each cell's mean and covariance and the lag-1 cross-covariance of
+    the replicates against moments propagated with matrices (B0 inverted directly)."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.spec import ModelSpec
+
+    rng = np.random.default_rng(0)
+    n_s, n_p = 6, 5
+    starts = [1, 2, 3, 1, 4]
+    rows = [
+        (i % 2, f"p{i}", s, rng.normal(), rng.normal())
+        for i in range(n_p)
+        for s in range(starts[i], n_s + 1)
+    ]
+    df = pd.DataFrame(rows, columns=["therapist", "patient", "session", "x", "y"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(
+            df, patient="patient", session="session", predictor="x", outcome="y",
+            therapist="therapist",
+        )  # fmt: skip
+    spec = ModelSpec(
+        innovations="session",
+        first_session="free",
+        same_session="predictor_to_outcome",
+        random_slopes=("patient",),
+        trend=True,
+    )
+    n = 20000
+    sdx = np.array([0.5, 0.8, 1.1, 0.6, 0.9])
+    sdy = np.array([0.7, 0.4, 1.0, 1.3, 0.5])
+    raw = np.array([0.5, -1.0, 0.0, 1.5, -0.3])
+    traw_x, traw_y = rng.normal(size=n_p), rng.normal(size=n_p)
+    par = {
+        "state_effect": 0.2, "reverse_state_effect": -0.15, "outcome_autoregression": 0.5,
+        "predictor_autoregression": 0.3, "same_session_effect": 0.4,
+        "sd_state_effect_patient": 0.2, "intercept_predictor": 3.0, "intercept_outcome": -1.0,
+        "trend_predictor": 0.1, "trend_outcome": -0.2, "sd_trend_predictor": 0.05,
+        "sd_trend_outcome": 0.03, "first_sd_predictor": 1.2, "first_sd_outcome": 0.6,
+        "first_corr": 0.5, "trait_effect_patient": 0.0, "sd_patient_predictor": 1.0,
+        "sd_patient_outcome": 1.0,
+    }  # fmt: skip
+    mx, my = rng.normal(size=n_p), rng.normal(size=n_p)
+    ds = {k: xr.DataArray(np.full((1, n), val), dims=("chain", "draw")) for k, val in par.items()}
+
+    def tile(a, dim):
+        return xr.DataArray(np.broadcast_to(a, (1, n, len(a))).copy(), dims=("chain", "draw", dim))
+
+    ds["innovation_sd_predictor"] = tile(sdx, "innovation_session")
+    ds["innovation_sd_outcome"] = tile(sdy, "innovation_session")
+    ds["state_effect_patient_raw"] = tile(raw, "patient")
+    ds["trend_predictor_raw"] = tile(traw_x, "patient")
+    ds["trend_outcome_raw"] = tile(traw_y, "patient")
+    ds["trait_predictor"] = tile(3.0 + mx, "patient")
+    ds["trait_outcome"] = tile(-1.0 + my, "patient")
+    pp = predictive.posterior_predictive(xr.Dataset(ds), data, spec, random_seed=5)
+    x, y = np.full((n, n_p, n_s), np.nan), np.full((n, n_p, n_s), np.nan)
+    x[(slice(None), *np.nonzero(data.observed_x))] = pp["predictor"].values[0]
+    y[(slice(None), *np.nonzero(data.observed_y))] = pp["outcome"].values[0]
+    b0_inv = np.linalg.inv(np.array([[1, 0], [-0.4, 1]]))
+    t = (data.sessions - data.sessions[0]).astype(float)
+    first = np.array([[1.44, 0.5 * 1.2 * 0.6], [0.5 * 1.2 * 0.6, 0.36]])
+    worst = 0.0
+    for i in range(n_p):
+        lag = b0_inv @ np.array([[0.3, -0.15], [0.2 + 0.2 * raw[i], 0.5]])
+        cov = first
+        for col in range(data.first[i], n_s):
+            if col > data.first[i]:
+                innov = np.diag([sdx[col - 1] ** 2, sdy[col - 1] ** 2])
+                cross, before = lag @ cov, cov
+                cov = lag @ cov @ lag.T + b0_inv @ innov @ b0_inv.T
+                got = np.mean(
+                    (y[:, i, col] - y[:, i, col].mean())
+                    * (x[:, i, col - 1] - x[:, i, col - 1].mean())
+                )
+                se = 1.5 * np.sqrt(cov[1, 1] * before[0, 0] / n)
+                worst = max(worst, abs(got - cross[1, 0]) / se)
+            mean_x = 3.0 + mx[i] + (0.1 + 0.05 * traw_x[i]) * t[col]
+            mean_y = -1.0 + my[i] + (-0.2 + 0.03 * traw_y[i]) * t[col]
+            worst = max(
+                worst,
+                abs(x[:, i, col].mean() - mean_x) / np.sqrt(cov[0, 0] / n),
+                abs(y[:, i, col].mean() - mean_y) / np.sqrt(cov[1, 1] / n),
+            )
+            rel = np.abs(np.cov(x[:, i, col], y[:, i, col]) - cov)
+            rel /= np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+            worst = max(worst, rel.max() / (3 / np.sqrt(n)))
+        assert np.isnan(x[:, i, : data.first[i]]).all()
+    assert worst < 4.5, worst

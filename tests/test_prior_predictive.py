@@ -67,3 +67,57 @@ def test_replicates_are_finite_and_centred(slopes_prior):
     intercept = prior[v.INTERCEPT_OUTCOME].values[0]
     centred = pp[v.OUTCOME].values[0] - intercept[:, None]
     assert abs(np.median(centred)) < 0.5 * np.nanstd(data.y) + 0.5 * np.std(intercept)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"random_slopes": ("patient",)},
+        {"equations": "outcome"},
+        {"same_session": "predictor_to_outcome", "random_slopes": ("therapist",)},
+        {"moderators": ("moderator",), "random_slopes": ("therapist", "patient")},
+        {"session_means": True, "first_session": "free"},
+        {"trend": True},
+        {"therapist_level": False},
+    ],
+    ids=lambda o: ",".join(o),
+)
+def test_every_option_draws(options):
+    df, _ = ba.simulate(seed=4, n_therapists=4, patients_per_therapist=5, sessions=6)
+    df["moderator"] = df.groupby("patient")["alliance"].transform("mean")
+    roles = {**EXAMPLE_ROLES, "covariates": ["moderator"]}
+    if options.get("therapist_level") is False:
+        roles["therapist"] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = ba.SessionData.from_frame(df, **roles)
+    spec = ba.ModelSpec(**options)
+    prior, pp = prior_predictive(build_model(data, spec), data, spec, 30, random_seed=1)
+    assert prior.sizes["draw"] == 30
+    for which in (v.PREDICTOR, v.OUTCOME):
+        assert np.isfinite(pp[which].values).all()
+        assert prior[f"patient_dev_{which}"].shape == (1, 30, data.n_patients)
+    if v.PATIENT in spec.random_slopes:
+        raw = prior["state_effect_patient_raw"].values
+        assert raw.shape == (1, 30, data.n_patients) and np.std(raw[0, 0]) > 0
+
+
+def test_sampled_traits_fit_uses_the_integrated_prior():
+    """A sampled-traits fit with gaps has Flat missing-cell offsets that cannot be drawn; the
+    prior predictive comes from the same prior without them."""
+    from bayes_alliance.fit import fit
+
+    df, _ = ba.simulate(
+        seed=6, n_therapists=4, patients_per_therapist=4, sessions=6, p_missing_value=0.1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = ba.SessionData.from_frame(df, **EXAMPLE_ROLES)
+        result = fit(
+            data, ba.ModelSpec(traits="sampled"), draws=30, tune=30, random_seed=1,
+            progressbar=False, log_likelihood=False,
+        )  # fmt: skip
+    tree = result.prior_predictive(draws=20)
+    assert tree.prior_predictive[v.OUTCOME].shape[1] == 20
+    assert not {"trait_predictor", "trait_outcome"} & set(tree.prior.data_vars)
+    assert not any(str(n).startswith("missing") for n in tree.prior.data_vars)
