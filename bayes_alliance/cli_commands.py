@@ -31,6 +31,7 @@ from bayes_alliance.options import MODEL, ROLES, SAMPLER, make_model, make_roles
 from bayes_alliance.readers import read_table, sessions_from_dates, wide_to_long
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.specfile import load_spec
+from bayes_alliance.table_labels import interval_name
 from bayes_alliance.validate import check_frame
 
 KEY_EFFECTS = (
@@ -107,7 +108,7 @@ def _parse_value(v: str) -> object:
 
 
 def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
-    lines = [f"{'parameter':<26}{'mean':>9}  {int(ci_prob * 100)}% interval"]
+    lines = [f"{'parameter':<26}{'mean':>9}  {interval_name(ci_prob, 'hdi')}"]
     for name in KEY_EFFECTS:
         if name in summary.index:
             r = summary.loc[name]
@@ -136,7 +137,7 @@ def _write_fit_files(
             *fitting.SUMMARY_COLUMNS[4:],
         ]
     ].to_csv(folder / "summary.csv", index=False)
-    level = f"{ci_prob:.0%}"
+    level = interval_name(ci_prob, "hdi")
     for name, table, caption in (
         ("effects", tables.effects_table(result, ci_prob), f"Effects ({level} intervals)"),
         ("r2", tables.r2_table(result, ci_prob), f"R-squared by component ({level} intervals)"),
@@ -159,7 +160,9 @@ def _fit_inputs(
         if given:
             raise CLIError(
                 f"{', '.join(given)}: set by the spec file with --spec; edit a copy of the spec "
-                "instead, so that the spec copied into the results describes the run"
+                "instead, so that the spec copied into the results describes the run "
+                f"(`bayes-alliance spec {Path(str(args.spec)).stem} --out my_spec.toml` writes "
+                "one, e.g. to name your own columns under [data])"
             )
         spec_file = load_spec(args.spec)
         roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
@@ -214,6 +217,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler
             )
         INTERRUPTS.check()
+        result.provenance["ci_prob"] = args.ci  # `report DIR` uses the same level
         summary = result.summary(ci_prob=args.ci)
         _write_fit_files(result, summary, tmp, store, args.ci)
         if spec_path is not None:  # the spec travels with its result
@@ -327,7 +331,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ci_prob=args.ci,
             title="bayes_alliance demo: alliance and symptoms (example data)",
         )
-    print(f"Trait and state effects of the joint model (posterior mean, {args.ci:.0%} HDI; truth):")
+    print(
+        "Trait and state effects of the joint model (posterior mean, "
+        f"{interval_name(args.ci, 'hdi')}; truth):"
+    )
     text = _effects_text(summary, args.ci).splitlines()
     print(text[0])
     for line in text[1:]:
@@ -352,7 +359,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         if missing:
             raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
         patients = [known[p] for p in ids]
-    html_path = write_report(result, out, patients=patients, ci_prob=args.ci, force=args.force)
+    # Without --ci the report uses the level the fit's tables were written with.
+    ci = args.ci if args.ci is not None else float(result.provenance.get("ci_prob", 0.94))
+    html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
     print(f"HTML report: {html_path}")
     return 0
 
@@ -377,4 +386,24 @@ def cmd_reshape(args: argparse.Namespace) -> int:
         long.to_csv(tmp, index=False)
     n_pat = long[args.id[0]].nunique()
     print(f"wrote {args.out}: {len(long)} rows (patient x session) of {n_pat} patients")
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from bayes_alliance.specfile import shipped_specs, spec_path
+
+    if not args.name:
+        for name in shipped_specs():
+            description = load_spec(name).description.split(".")[0].replace("\n", " ")
+            print(f"{name:<18}{description}")
+        return 0
+    text = spec_path(args.name).read_text()
+    if not args.out:
+        print(text, end="")
+        return 0
+    with atomic_path(args.out, force=args.force) as tmp:
+        Path(tmp).write_text(text)
+    print(
+        f"wrote {args.out}: edit its [data] columns (and anything else), then fit --spec {args.out}"
+    )
     return 0

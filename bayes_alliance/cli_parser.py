@@ -49,8 +49,8 @@ def _add_sheet(p: argparse.ArgumentParser, dates: bool = True) -> None:
         "--dates",
         action="store_true",
         help="the session column holds dates: sessions are numbered 1, 2, ... per patient in "
-        "date order, and the days since the previous session are kept as the column "
-        "days_since_previous",
+        "date order (the day gaps are not a model input: covariates are patient-level; "
+        "bayes_alliance.readers.sessions_from_dates keeps them as a column in Python)",
     )
     p.add_argument(
         "--date-format",
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report(sub)
     _demo(sub)
     _reshape(sub)
+    _spec(sub)
     return parser
 
 
@@ -211,7 +212,10 @@ def _report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="comma-separated patient ids to plot (default: 4 with most sessions)",
     )
     p.add_argument(
-        "--ci", type=_probability, default=0.94, help="interval probability (default 0.94)"
+        "--ci",
+        type=_probability,
+        default=None,
+        help="interval probability (default: the level the fit was written with, else 0.94)",
     )
     p.add_argument("--out", help="output folder (default DIR/report)")
     p.add_argument("--force", action="store_true", help="replace an existing report folder")
@@ -268,3 +272,18 @@ def _reshape(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--session", default="session", help="name of the session column (default)")
     p.add_argument("--out", required=True, help="the long table to write (.csv)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
+
+
+def _spec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "spec",
+        help="list the shipped analysis specs, print one, or copy it to edit",
+        description="Without NAME: list the analysis specs shipped with the package. With NAME: "
+        "print that spec (TOML), or with --out write a copy to edit, e.g. to name your own "
+        "columns under [data] before `fit --spec FILE`.",
+        epilog="example:\n  bayes-alliance spec cross_lagged --out my_analysis.toml",
+        formatter_class=RAW,
+    )
+    p.add_argument("name", nargs="?", help="a shipped spec's name (or a spec file)")
+    p.add_argument("--out", help="write the spec to this file instead of printing it")
+    p.add_argument("--force", action="store_true", help="replace an existing file")

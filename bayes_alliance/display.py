@@ -107,7 +107,7 @@ def fit_text(result: FitResult) -> str:
     ]
     rows = _key_rows(result)
     if rows:
-        lines.append(f"  key effects (mean [{CI_PROB:.0%} interval]):")
+        lines.append(f"  key effects (mean [{CI_PROB:.0%} equal-tailed interval]):")
         lines += [f"    {n:<26}{m:>8.3f} [{a:.3f}, {b:.3f}]" for n, m, a, b in rows]
     lines.append("  .summary(), .effects(), .r2() for tables; .idata for ArviZ")
     return "\n".join(lines)
@@ -136,7 +136,8 @@ def fit_html(result: FitResult) -> str:
     if not ok:
         conv += "<br>" + escape(result.convergence.message())
     rows = [[n, f"{m:.3f}", f"[{a:.3f}, {b:.3f}]"] for n, m, a, b in _key_rows(result)]
-    table = _table(["key effect", "mean", f"{CI_PROB:.0%} interval"], rows) if rows else ""
+    head = ["key effect", "mean", f"{CI_PROB:.0%} equal-tailed interval"]
+    table = _table(head, rows) if rows else ""
     return (
         '<div style="font-family:system-ui,sans-serif;font-size:13px">'
         f"<b>FitResult</b>: {escape(model_line(result.spec))}<br>"

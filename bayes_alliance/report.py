@@ -203,7 +203,8 @@ def build_sections(
                 f"sessions {desc['first_session']} to {desc['last_session']}.",
                 f"Missing inside the series: {desc['skipped_sessions']} skipped sessions; "
                 f"{x} missing in {desc['missing_predictor_share']:.1%} and {y} in "
-                f"{desc['missing_outcome_share']:.1%} of cells (imputed by the model).",
+                f"{desc['missing_outcome_share']:.1%} of cells (integrated out by the model, not "
+                "filled in).",
                 *(f"Warning: {w}" for w in data.warnings),
             ],
         ),

@@ -485,8 +485,8 @@ def methods_paragraph(
         "within-person SDs (Schuurman et al. 2016). Variance explained is split into "
         "components with the R-squared framework of Rights & Sterba (2019; "
         "three levels: Rights & Sterba 2023), computed per posterior draw, with the "
-        "whole-model Bayesian R-squared (Gelman et al. 2019). Models are compared by "
-        "PSIS-LOO (Vehtari, Gelman & Gabry 2017), leaving out one patient at a time."
+        "whole-model Bayesian R-squared (Gelman et al. 2019). Competing models are compared "
+        "by PSIS-LOO (Vehtari, Gelman & Gabry 2017), leaving out one patient at a time."
     )
     return " ".join(parts)
 

@@ -550,3 +550,26 @@ def test_reshape_and_dates_reach_validation(tmp_path, capsys):
     bad = ["reshape", str(tmp_path / "wide.csv"), "--id", "pid", "--pattern", "alliance"]
     assert main([*bad, "--out", str(tmp_path / "x.csv")]) == 2
     assert "NAME=PATTERN" in capsys.readouterr().err
+
+
+def test_spec_command_lists_prints_and_copies(tmp_path, capsys):
+    assert main(["spec"]) == 0
+    listing = capsys.readouterr().out
+    assert {"cross_lagged", "random_slopes", "riclpm", "single_equation"} <= {
+        line.split()[0] for line in listing.splitlines()
+    }
+    assert main(["spec", "cross_lagged"]) == 0
+    assert 'name = "cross_lagged"' in capsys.readouterr().out
+    copy = tmp_path / "mine.toml"
+    assert main(["spec", "cross_lagged", "--out", str(copy)]) == 0
+    capsys.readouterr()
+    from bayes_alliance.specfile import load_spec
+
+    assert load_spec(copy).model == load_spec("cross_lagged").model
+    assert main(["spec", "cross_lagged", "--out", str(copy)]) == 2  # not replaced silently
+    assert main(["spec", "no_such_spec"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    # a role flag with --spec is refused with the way to name one's own columns
+    argv = ["fit", "--spec", "cross_lagged", "--data", "x.csv", "--patient", "pid", "--out"]
+    assert main([*argv, str(tmp_path / "o")]) == 2
+    assert "bayes-alliance spec cross_lagged --out" in capsys.readouterr().err
