@@ -8,39 +8,41 @@ available for control (compiled refits, custom priors, several models on one dat
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
 from bayes_alliance.data import SessionData
 from bayes_alliance.fit import FitResult, fit
+from bayes_alliance.options import MODEL, ROLES, make_model, make_roles
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.validate import Roles
 
-MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelSpec))
 
-
-def model_spec(spec: ModelSpec | None, therapist_level: bool, options: dict[str, Any]) -> ModelSpec:
-    """A :class:`ModelSpec` from keyword options (on top of ``spec`` when given); unknown
-    names get the closest option names in the message."""
-    unknown = [k for k in options if k not in MODEL_OPTIONS]
-    if unknown:
-        hints = []
-        for k in unknown:
-            close = difflib.get_close_matches(k, MODEL_OPTIONS, n=1)
-            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TypeError(
-            f"unknown model option(s) {', '.join(hints)}; the options are {list(MODEL_OPTIONS)}"
-        )
+def model_spec(
+    spec: ModelSpec | None,
+    roles: Roles,
+    options: dict[str, Any],
+    priors: dict[str, Any] | None = None,
+) -> ModelSpec:
+    """A :class:`ModelSpec` from keyword options, checked by the same option table as the
+    command line's flags and spec files (:mod:`bayes_alliance.options`: unknown names get the
+    closest option, values their type, moderators must be covariates); on top of ``spec`` when
+    given."""
     for name in ("random_slopes", "moderators"):
         if isinstance(options.get(name), str):  # one level or moderator given as a string
-            options[name] = (options[name],)
+            options[name] = [options[name]]
+        elif isinstance(options.get(name), tuple):  # the table checks the spec-file form
+            options[name] = list(options[name])
+    values = MODEL.check(options, where="model options")
     if spec is None:
-        return ModelSpec(**{"therapist_level": therapist_level, **options})
-    return dataclasses.replace(spec, **options)
+        return make_model(values, roles, priors)
+    changed = replace(spec, **values)
+    kept = {k: val for k, val in changed.to_dict().items() if k in MODEL.names}
+    return make_model(kept, roles, priors if priors is not None else changed.priors)
 
 
 def fit_frame(
@@ -52,7 +54,9 @@ def fit_frame(
     outcome: str,
     therapist: str | None = None,
     covariates: Sequence[str] = (),
+    crossed: bool = False,
     spec: ModelSpec | None = None,
+    priors: dict[str, Any] | None = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
@@ -68,11 +72,14 @@ def fit_frame(
     df
         One row per patient and session, or the path of a file in a format
         :func:`bayes_alliance.readers.read_table` reads (CSV, Parquet, Excel, SPSS, Stata).
-    patient, session, predictor, outcome, therapist, covariates
+    patient, session, predictor, outcome, therapist, covariates, crossed
         Column roles, as in :meth:`SessionData.from_frame`. Without ``therapist`` the model
         has two levels.
     spec
         A :class:`ModelSpec` to start from; keyword ``options`` override its fields.
+    priors
+        Prior overrides by parameter name, e.g.
+        ``{"sd_therapist_outcome": {"dist": "HalfNormal", "sigma": 0.2}}``.
     draws, tune, chains, random_seed, progressbar, log_likelihood
         As in :func:`bayes_alliance.fit.fit` (no seed: one is drawn and recorded).
     **options
@@ -90,22 +97,24 @@ def fit_frame(
     >>> result = ba.fit_frame(df, patient="id", session="session", predictor="wai",
     ...                       outcome="phq", therapist="therapist", random_seed=1)  # doctest: +SKIP
     """
+    role_values = {
+        "patient": patient,
+        "session": session,
+        "predictor": predictor,
+        "outcome": outcome,
+        "therapist": therapist,
+        "covariates": list(covariates),
+        "crossed": crossed,
+    }
+    roles = make_roles(ROLES.check({k: v for k, v in role_values.items() if v is not None}))
+    model = model_spec(spec, roles, dict(options), priors)  # before reading: fail fast
     if isinstance(df, pd.DataFrame):
         table = df
     else:
         from bayes_alliance.readers import read_table
 
         table = read_table(df)
-    data = SessionData.from_frame(
-        table,
-        patient=patient,
-        session=session,
-        predictor=predictor,
-        outcome=outcome,
-        therapist=therapist,
-        covariates=covariates,
-    )
-    model = model_spec(spec, therapist is not None, dict(options))
+    data = SessionData.from_roles(table, roles)
     return fit(
         data,
         model,

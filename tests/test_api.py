@@ -30,7 +30,7 @@ def test_public_names_resolve():
 
 
 def test_unknown_option_names_the_closest():
-    with pytest.raises(TypeError, match="did you mean 'random_slopes'"):
+    with pytest.raises(ValueError, match="random_slopes"):
         ba.fit_frame(
             ba.simulate(seed=1, n_therapists=2, patients_per_therapist=3, sessions=4)[0],
             **EXAMPLE_ROLES,
@@ -40,12 +40,19 @@ def test_unknown_option_names_the_closest():
 
 def test_options_reach_the_spec():
     from bayes_alliance.api import model_spec
+    from bayes_alliance.validate import Roles
 
-    spec = model_spec(None, True, {"random_slopes": "patient", "first_session": "free"})
+    roles = Roles("p", "s", "x", "y", therapist="t", covariates=("z",))
+    spec = model_spec(None, roles, {"random_slopes": "patient", "first_session": "free"})
     assert spec.random_slopes == ("patient",) and spec.first_session == "free"
     assert spec.therapist_level
-    again = model_spec(spec, True, {"trend": True})
+    again = model_spec(spec, roles, {"trend": True})
     assert again.trend and again.random_slopes == ("patient",)
+    # the command line's rules: value types and moderators among the covariates
+    with pytest.raises(ValueError, match="first_session"):
+        model_spec(None, roles, {"first_session": "sometimes"})
+    with pytest.raises(ValueError, match="covariates"):
+        model_spec(None, roles, {"moderators": ("w",)})
 
 
 def test_drawn_seed_is_recorded_and_repeats(drawn_seed_fit, small_frame):
