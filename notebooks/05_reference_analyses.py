@@ -64,6 +64,7 @@ if REF:
             ),
             draws=DRAWS,
             tune=TUNE,
+            chains=4,  # per-wave variances mix slowly: 4 chains pass the check for every seed
             random_seed=11,
             progressbar=False,
         )
