@@ -35,8 +35,8 @@ def model_spec(spec: ModelSpec | None, therapist_level: bool, options: dict[str,
         raise TypeError(
             f"unknown model option(s) {', '.join(hints)}; the options are {list(MODEL_OPTIONS)}"
         )
-    for name in ("random_slopes", "moderators"):
-        if isinstance(options.get(name), str):  # one level or moderator given as a string
+    for name in ("random_slopes", "moderators", "baseline"):
+        if isinstance(options.get(name), str):  # one level or column given as a string
             options[name] = (options[name],)
     if spec is None:
         return ModelSpec(**{"therapist_level": therapist_level, **options})

@@ -46,6 +46,8 @@ SYMBOLS = {
     v.INNOVATION_SD_OUTCOME: "σ_y",
     v.INNOVATION_CORR: "ρ",
     v.MODERATOR_EFFECT: "λ",
+    v.BASELINE_EFFECT_PREDICTOR: "a",
+    v.BASELINE_EFFECT_OUTCOME: "c'",
     v.SAME_SESSION_EFFECT: "b_0",
     v.TREND_PREDICTOR: "γ_x",
     v.TREND_OUTCOME: "γ_y",
@@ -79,6 +81,8 @@ SCALE_RULES = {
     v.INNOVATION_SD_OUTCOME: "σ = SD(y)",
     v.INNOVATION_CORR: "uniform on (-1, 1)",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
+    v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline)",
+    v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline)",
     v.TREND_PREDICTOR: "σ = 0.1 SD(x) per session",
     v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
     v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
@@ -319,10 +323,16 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
     from bayes_alliance.priors import DataScale, default_priors, numeric
-    from bayes_alliance.within import moderator_values
+    from bayes_alliance.within import baseline_values, moderator_values
 
     z = moderator_values(data, spec)
-    used = default_priors(spec, DataScale.of(data), z.std(axis=0) if z is not None else 1.0)
+    zb = baseline_values(data, spec)
+    used = default_priors(
+        spec,
+        DataScale.of(data),
+        z.std(axis=0) if z is not None else 1.0,
+        zb.std(axis=0) if zb is not None else 1.0,
+    )
     rows = []
     for name, prior in used.items():
         p = numeric(prior)
