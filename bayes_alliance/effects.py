@@ -280,8 +280,8 @@ def mediation_between(post: Draws) -> dict[str, np.ndarray]:
 
     .. math::
 
-        	ext{indirect} = a b, \quad 	ext{direct} = c', \quad
-        	ext{total} = c' + a b, \quad 	ext{proportion mediated} = rac{a b}{a b + c'}.
+        \text{indirect} = a b, \quad \text{direct} = c', \quad
+        \text{total} = c' + a b, \quad \text{proportion mediated} = \frac{a b}{a b + c'}.
 
     Each is computed draw by draw, so its interval carries the posterior uncertainty of a and b
     jointly (no normal approximation of the product, unlike the Sobel test). The proportion is

@@ -59,7 +59,9 @@ class _Layout:
     t: np.ndarray
     z: np.ndarray | None
     gaps: bool
-    baseline: np.ndarray | None = None  # centred baseline characteristics (patients x columns)  # missing cells inside a series: the Kalman filter replaces the sums
+    baseline: np.ndarray | None = (
+        None  # centred baseline characteristics (patients x columns)  # missing cells inside a series: the Kalman filter replaces the sums
+    )
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:

@@ -62,7 +62,9 @@ def observed_data(data: SessionData) -> xr.Dataset:
     return xr.Dataset(out)
 
 
-def _latent_deviation(posterior: xr.Dataset, spec: ModelSpec, which: str, lay: _Layout) -> np.ndarray:
+def _latent_deviation(
+    posterior: xr.Dataset, spec: ModelSpec, which: str, lay: _Layout
+) -> np.ndarray:
     """Each draw's latent-mean deviation from the known mean: (chain, draw, patient); the
     baseline's shift is in the known mean, so it is taken off the reported traits here."""
     return latent_deviation(posterior, spec, lay.baseline, which)
