@@ -1,0 +1,127 @@
+"""Between-level mediation by a patient baseline characteristic (issue 13): the baseline's shift
+of the latent means is counted exactly once in the reported traits, the states and the
+replicates, and the derived effects are the products and sums they claim to be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayes_alliance import effects, posthoc, predictive
+from bayes_alliance import vocab as v
+from bayes_alliance.spec import ModelSpec
+from tests.test_likelihood_variants import COMPLETE, POINT, ROWS, _data
+
+SPEC = ModelSpec(baseline=("moderator",))
+A, C = 0.45, -0.3  # the a and c' paths of POINT
+
+
+def _posterior(spec: ModelSpec, n: int, **over: float) -> xr.Dataset:
+    """One chain of ``n`` identical draws at POINT (overrides by name), as a Dataset."""
+    out = {}
+    for name in spec.prior_names():
+        val = np.asarray(over.get(name, POINT[name]), dtype=float)
+        dims = ("chain", "draw", *(("baseline",) if val.ndim else ()))
+        out[name] = xr.DataArray(np.broadcast_to(val, (1, n, *val.shape)).copy(), dims=dims)
+    return xr.Dataset(out)
+
+
+def _shift(data) -> tuple[np.ndarray, np.ndarray]:
+    z = data.covariates["moderator"].to_numpy(dtype=float)
+    z = z - z.mean()
+    b = POINT["trait_effect_patient"]
+    return POINT["intercept_predictor"] + A * z, POINT["intercept_outcome"] + (C + b * A) * z
+
+
+@pytest.mark.parametrize("rows", [ROWS, COMPLETE], ids=["gaps", "complete"])
+def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
+    data = _data(rows)
+    tiny = 1e-5  # patient and therapist SDs: the latent means sit at their prior means
+    post = _posterior(
+        SPEC,
+        4,
+        sd_patient_predictor=tiny,
+        sd_patient_outcome=tiny,
+        sd_therapist_predictor=tiny,
+        sd_therapist_outcome=tiny,
+    )
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=3)
+    mx, my = _shift(data)
+    np.testing.assert_allclose(got["trait_predictor"].values[0], np.tile(mx, (4, 1)), atol=1e-3)
+    np.testing.assert_allclose(got["trait_outcome"].values[0], np.tile(my, (4, 1)), atol=1e-3)
+
+    # With the usual SDs: states of observed cells are the data minus the whole trait, and
+    # states_of (which starts from the reported traits) agrees with the drawn states.
+    post = _posterior(SPEC, 3)
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=3)
+    full = post.assign(got)
+    trait_x = got["trait_predictor"].values[..., None]
+    obs = data.observed_x & data.in_series
+    want = np.where(obs, data.x[None, None] - trait_x, np.nan)
+    np.testing.assert_allclose(got["state_predictor"].values, want, atol=1e-12)
+    rows_ = np.array([2, 0])
+    wx, wy = posthoc.states_of(full, data, SPEC, rows_)
+    np.testing.assert_allclose(wx, got["state_predictor"].values[:, :, rows_], atol=1e-12)
+    np.testing.assert_allclose(wy, got["state_outcome"].values[:, :, rows_], atol=1e-12)
+
+
+def test_replicates_centre_on_the_whole_trait():
+    data = _data(COMPLETE)
+    n = 4000
+    post = _posterior(SPEC, n)
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=5, states=False)
+    full = post.assign(got)
+    pp = predictive.posterior_predictive(full, data, SPEC, random_seed=9)
+    rows, _ = np.nonzero(data.observed_x)
+    dev = pp[v.PREDICTOR].values[0] - got["trait_predictor"].values[0][:, rows]
+    # The replicate minus the draw's latent mean is a stationary state (SD about 0.6): its
+    # mean over n draws is within a few SE (0.01) of 0; counting the shift twice (or not at
+    # all) moves it by |a z_i| (up to 0.5 here).
+    assert np.abs(dev.mean(axis=0)).max() < 0.05
+    rows_y, _ = np.nonzero(data.observed_y)
+    dev_y = pp[v.OUTCOME].values[0] - got["trait_outcome"].values[0][:, rows_y]
+    assert np.abs(dev_y.mean(axis=0)).max() < 0.05
+
+
+def test_mediation_effects_from_posterior_arrays():
+    a = np.array([[0.5, -0.2, 1.0]])
+    b = np.array([[0.4, 0.5, -1.0]])
+    c = np.array([[0.1, 0.3, 1.0]])
+    post = {
+        v.BASELINE_EFFECT_PREDICTOR: a[..., None],
+        v.BASELINE_EFFECT_OUTCOME: c[..., None],
+        v.TRAIT_EFFECT_PATIENT: b,
+    }
+    out = effects.mediation_between(post)
+    assert set(out) == set(effects.MEDIATION_BETWEEN)
+    np.testing.assert_allclose(out["indirect_effect_between"], [[0.2, -0.1, -1.0]])
+    np.testing.assert_allclose(out["direct_effect_between"], c)
+    np.testing.assert_allclose(out["total_effect_between"], [[0.3, 0.2, 0.0]])
+    prop = out["proportion_mediated_between"]
+    np.testing.assert_allclose(prop[0, :2], [0.2 / 0.3, -0.1 / 0.2])
+    assert not np.isfinite(prop[0, 2])  # a zero total effect: no proportion
+    # Several baseline columns: one entry per column, each with its own a and c'.
+    two = {
+        v.BASELINE_EFFECT_PREDICTOR: np.stack([a, 2 * a], -1),
+        v.BASELINE_EFFECT_OUTCOME: np.stack([c, c], -1),
+        v.TRAIT_EFFECT_PATIENT: b,
+    }
+    out2 = effects.mediation_between(two)
+    assert out2["indirect_effect_between"].shape == (1, 3, 2)
+    np.testing.assert_allclose(out2["indirect_effect_between"][..., 1], 2 * a * b)
+
+
+def test_mediation_rows_only_with_a_baseline():
+    from bayes_alliance.variance import Design
+
+    data = _data(COMPLETE)
+    post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
+    plain = ModelSpec()
+    without = effects.derived_effects(post, plain, Design.of(data, plain))
+    with_ = effects.derived_effects(post, SPEC, Design.of(data, SPEC))
+    assert not set(effects.MEDIATION_BETWEEN) & set(without)
+    assert set(effects.MEDIATION_BETWEEN) <= set(with_)
+    b = POINT["trait_effect_patient"]
+    assert with_["indirect_effect_between"].shape == (1, 1)
+    assert float(with_["total_effect_between"][0, 0]) == pytest.approx(C + A * b)
