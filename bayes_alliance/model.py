@@ -7,6 +7,8 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
                                             + s_y[i] (t - t_0)
     B0 w_ti = Phi_i w_(t-1)i + e_ti,   e ~ MVN(0, Sigma_t),   w = (xw, yw)
 
+and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
+``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters: :func:`_baseline_shift`),
 with ``Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]``, ``phi_yx[i] = phi_yx + c[j] + d[i] +
 lambda' z_i``, and ``B0`` the identity unless a same-session (lag-0) path is requested (then Sigma
 is diagonal). The latent means M are latent (latent person-mean centring): the observed mean never

@@ -192,7 +192,15 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
     ax, ay = (" + a^x_j", " + a^y_j + β_T a^x_j") if three else ("", "")
     lines.append(f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}")
     lines.append(f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}")
-    lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
+    if spec.baseline:
+        # Between-level mediation: the patient parts carry the baseline's paths.
+        lines += [
+            "  b^x_i = a g_i + e^x_i,  b^y_i = c' g_i + e^y_i   (indirect a β_P, direct c')",
+            f"  g_i: centred baseline ({', '.join(spec.baseline)});  e^x_i ~ N(0, σ_Px²),"
+            "  e^y_i ~ N(0, σ_Py²)",
+        ]
+    else:
+        lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
     if three:
         lines.append("  a^x_j ~ N(0, σ_Tx²),  a^y_j ~ N(0, σ_Ty²)")
     if spec.session_means:
