@@ -103,7 +103,17 @@ TRUNCATED = (
     v.SD_STATE_EFFECT_THERAPIST,
 )
 
-# Full references, keyed by the short citation the methods paragraph uses.
+# Full references, keyed by the short citation the methods paragraph uses; the mediation ones
+# are cited only when the model has a baseline (between-level mediation).
+MEDIATION_REFERENCES = {
+    "MacKinnon 2008": (
+        "MacKinnon, D. P. (2008). Introduction to statistical mediation analysis. Erlbaum."
+    ),
+    "Preacher, Zyphur & Zhang 2010": (
+        "Preacher, K. J., Zyphur, M. J., & Zhang, Z. (2010). A general multilevel SEM framework "
+        "for assessing multilevel mediation. Psychological Methods, 15(3), 209-233."
+    ),
+}
 REFERENCES = {
     "Zilcha-Mano & Fisher 2022": (
         "Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like "
@@ -480,6 +490,12 @@ def methods_paragraph(
         extras.append("each patient has a linear trend, so states are deviations from it")
     if spec.session_means:
         extras.append("each session has its own grand mean")
+    if spec.baseline:
+        extras.append(
+            f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
+            f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "
+            "2008; Preacher, Zyphur & Zhang 2010)"
+        )
     if extras:
         parts.append("In this model " + "; ".join(extras) + ".")
     parts.append(
@@ -509,6 +525,8 @@ def methods_paragraph(
     return " ".join(parts)
 
 
-def references() -> list[str]:
-    """Full references of every citation in the report, alphabetical."""
-    return sorted(REFERENCES.values())
+def references(spec: ModelSpec | None = None) -> list[str]:
+    """Full references of every citation in the report, alphabetical (with the mediation
+    references when ``spec`` has a baseline)."""
+    extra = MEDIATION_REFERENCES if spec is not None and spec.baseline else {}
+    return sorted({**REFERENCES, **extra}.values())

@@ -188,3 +188,22 @@ def test_baseline_must_be_a_declared_covariate(tmp_path, capsys):
     flags = ["--covariates", "baseline", "--out", str(tmp_path / "o2"), "--quiet"]
     assert main([*argv, *flags]) == 2
     assert "varies within patient" in capsys.readouterr().err
+
+
+def test_methods_paragraph_and_references_with_a_baseline():
+    import re
+
+    from bayes_alliance import report_text
+    from bayes_alliance.diagnostics import Convergence
+
+    data = _data(COMPLETE)
+    conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
+    prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
+    text = report_text.methods_paragraph(SPEC, data, prov, conv, 0.95)
+    assert "moderator acts on the latent mean of y directly and through that of x" in text
+    refs = " ".join(report_text.references(SPEC))
+    for key in report_text.MEDIATION_REFERENCES:
+        assert key.split()[0].rstrip(",") in text
+        assert re.search(rf"{key.split()[0].rstrip(',')}.*\({key[-4:]}\)", refs), key
+    assert "MacKinnon" not in " ".join(report_text.references(ModelSpec()))
+    assert "b^x_i = a g_i + e^x_i" in report_text.equations(SPEC)
