@@ -17,7 +17,7 @@ SPEC = ModelSpec(baseline=("moderator",))
 A, C = 0.45, -0.3  # the a and c' paths of POINT
 
 
-def _posterior(spec: ModelSpec, n: int, **over: float) -> xr.Dataset:
+def _posterior(spec: ModelSpec, n: int, **over: object) -> xr.Dataset:
     """One chain of ``n`` identical draws at POINT (overrides by name), as a Dataset."""
     out = {}
     for name in spec.prior_names():
@@ -207,3 +207,29 @@ def test_methods_paragraph_and_references_with_a_baseline():
         assert re.search(rf"{key.split()[0].rstrip(',')}.*\({key[-4:]}\)", refs), key
     assert "MacKinnon" not in " ".join(report_text.references(ModelSpec()))
     assert "b^x_i = a g_i + e^x_i" in report_text.equations(SPEC)
+
+
+def test_effects_rows_per_baseline_column():
+    """Two baseline columns: FitResult.effects() has one mediation row per column."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.diagnostics import Convergence
+    from bayes_alliance.fit import FitResult
+    from tests.conftest import ROLES
+
+    df = pd.DataFrame(COMPLETE, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    df["age"] = df["patient"].map({"C": 30.0, "D": 41.0, "E": 25.0, "F": 52.0})
+    data = SessionData.from_frame(df, covariates=["moderator", "age"], **ROLES)
+    spec = ModelSpec(baseline=("moderator", "age"))
+    post = _posterior(
+        spec, 6, baseline_effect_predictor=[A, 0.01], baseline_effect_outcome=[C, 0.1 * C]
+    )
+    idata = xr.DataTree(children={"posterior": xr.DataTree(post)})
+    res = FitResult(idata, spec, data, {}, Convergence(1.0, 1e3, 1e3, 0, 1.0, 6))
+    eff = res.effects()
+    b = POINT["trait_effect_patient"]
+    assert eff.loc["indirect_effect_between[moderator]", "mean"] == pytest.approx(A * b)
+    assert eff.loc["indirect_effect_between[age]", "mean"] == pytest.approx(0.01 * b)
+    assert eff.loc["direct_effect_between[age]", "mean"] == pytest.approx(C * 0.1)
+    assert "indirect_effect_between" not in eff.index
