@@ -233,3 +233,32 @@ def test_effects_rows_per_baseline_column():
     assert eff.loc["indirect_effect_between[age]", "mean"] == pytest.approx(0.01 * b)
     assert eff.loc["direct_effect_between[age]", "mean"] == pytest.approx(C * 0.1)
     assert "indirect_effect_between" not in eff.index
+
+
+def test_simulator_puts_the_paths_into_the_latent_means():
+    from bayes_alliance import simulate
+
+    df, truth = simulate(
+        seed=4,
+        n_therapists=3,
+        patients_per_therapist=3,
+        sessions=4,
+        sd_patient_predictor=0.0,
+        sd_patient_outcome=0.0,
+        sd_therapist_predictor=0.0,
+        sd_therapist_outcome=0.0,
+        baseline_effect_predictor=A,
+        baseline_effect_outcome=C,
+    )
+    pat = truth.patients
+    b = truth.params.trait_effect_patient
+    g = pat["baseline"].to_numpy()
+    np.testing.assert_allclose(pat["trait_predictor"], truth.params.intercept_predictor + A * g)
+    np.testing.assert_allclose(
+        pat["trait_outcome"], truth.params.intercept_outcome + (C + b * A) * g
+    )
+    assert (df.groupby("patient")["baseline"].nunique() == 1).all()
+    assert truth.to_dict()["mediation"]["total_effect_between"] == pytest.approx(C + A * b)
+    # Without a baseline there is no column (and the random stream is the one it always was).
+    plain, _ = simulate(seed=4, n_therapists=3, patients_per_therapist=3, sessions=4)
+    assert "baseline" not in plain.columns
