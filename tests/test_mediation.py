@@ -262,3 +262,17 @@ def test_simulator_puts_the_paths_into_the_latent_means():
     # Without a baseline there is no column (and the random stream is the one it always was).
     plain, _ = simulate(seed=4, n_therapists=3, patients_per_therapist=3, sessions=4)
     assert "baseline" not in plain.columns
+
+
+def test_spec_file_baseline_key(tmp_path):
+    from bayes_alliance.specfile import load_spec
+
+    head = '[data]\npatient = "p"\nsession = "s"\npredictor = "x"\noutcome = "y"\n'
+    path = tmp_path / "a.toml"
+    path.write_text(head + 'covariates = ["g"]\n[model]\nbaseline = ["g"]\n')
+    spec = load_spec(path).model
+    assert spec.baseline == ("g",)
+    assert spec.free_parameters()[-2:] == [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
+    path.write_text(head + '[model]\nbaseline = ["g"]\n')
+    with pytest.raises(ValueError, match="must also be listed as covariates"):
+        load_spec(path)
