@@ -407,7 +407,14 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         states=states,
         stationary_within_cov=moments.stationary_cov(*p.reduced()),
     )
-    _fill_analytic(truth, z - z.mean() if d.moderator else None, ther, c_slope[ther], d_slope)
+    _fill_analytic(
+        truth,
+        z - z.mean() if d.moderator else None,
+        ther,
+        c_slope[ther],
+        d_slope,
+        g - g.mean() if with_baseline else None,
+    )
     return out, truth
 
 
@@ -462,10 +469,11 @@ def _fill_analytic(
     ther: np.ndarray,
     dev_therapist: np.ndarray,
     dev_patient: np.ndarray,
+    baseline: np.ndarray | None = None,
 ) -> None:
     """ICCs and R-squared components: within moments averaged over the drawn patients with
-    their own slopes and moderator values (:mod:`bayes_alliance.variance`), as a fitted
-    model's are."""
+    their own slopes and moderator values (:mod:`bayes_alliance.variance`), and the baseline's
+    share of the latent means over the drawn baseline values, as a fitted model's are."""
     from bayes_alliance.effects import derived_effects, r2_components
     from bayes_alliance.spec import ModelSpec
     from bayes_alliance.variance import Design, within_moments
@@ -483,6 +491,7 @@ def _fill_analytic(
     spec = ModelSpec(
         random_slopes=slopes,
         moderators=("moderator",) if moderators is not None else (),
+        baseline=("baseline",) if baseline is not None else (),
         same_session=p.same_session,
     )
     post = {
@@ -492,6 +501,8 @@ def _fill_analytic(
     }
     if moderators is not None:
         post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
+    for name in (vocab.BASELINE_EFFECT_PREDICTOR, vocab.BASELINE_EFFECT_OUTCOME):
+        post[name] = np.array([getattr(p, name)])
     one = np.ones((1, 1))
     design = Design(
         moderators=moderators[:, None] if moderators is not None else None,
@@ -500,6 +511,7 @@ def _fill_analytic(
         transitions=one,
         cells=one,
         offsets=np.zeros(1),
+        baseline=baseline[:, None] if baseline is not None else None,
     )
     devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
     wm = within_moments(post, spec, design, devs)

@@ -237,6 +237,10 @@ def component_label(component: str, equation: str, spec: ModelSpec) -> str:
     if component == "fvm":
         slopes = ", random slopes" if spec.random_slopes and equation == v.OUTCOME else ""
         return f"fixed effects{slopes} and intercept variance (fvm)"
+    if component == "f2" and spec.baseline:
+        if equation == v.PREDICTOR:
+            return "baseline characteristic, a path (f2)"
+        return "patient trait effect and baseline characteristic (f2)"
     if component == "bayes_r2":
         return "whole-model Bayesian R-squared"
     return r2.LABELS.get(component, component)

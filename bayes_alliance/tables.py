@@ -240,6 +240,7 @@ def r2_components_present(spec: ModelSpec) -> dict[str, set[str]]:
         else:
             f1 = (var1 and spec.bivariate) or spec.same_session == "outcome_to_predictor"
             fs = {"f1"} if f1 else set()
+            fs |= {"f2"} if spec.baseline else set()  # the baseline's a path
             vs = set()
         ms = {"m2", "m3"} if three else {"m"}
         comps = fs | vs | ms | {"sigma2"} | time

@@ -276,3 +276,45 @@ def test_spec_file_baseline_key(tmp_path):
     path.write_text(head + '[model]\nbaseline = ["g"]\n')
     with pytest.raises(ValueError, match="must also be listed as covariates"):
         load_spec(path)
+
+
+def test_baseline_share_enters_iccs_standardised_effect_and_r2():
+    """The baseline explains part of the latent means' between-patient variance: the ICCs,
+    the standardised trait effect and the f2 components count it (a' S a for x, (c' + b a)' S
+    (c' + b a) for y, S the baseline's variance over patients)."""
+    from bayes_alliance.variance import Design
+
+    data = _data(COMPLETE)
+    post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
+    g = data.covariates["moderator"].to_numpy(dtype=float)
+    s = g.var()
+    b, sd_px = POINT["trait_effect_patient"], POINT["sd_patient_predictor"]
+    gx, gy = A**2 * s, (C + b * A) ** 2 * s
+    plain = ModelSpec()
+    e0 = effects.derived_effects(post, plain, Design.of(data, plain))
+    e1 = effects.derived_effects(post, SPEC, Design.of(data, SPEC))
+    icc0 = float(e0["icc_predictor_patient"][0, 0])
+    total0 = sd_px**2 / icc0
+    assert float(e1["icc_predictor_patient"][0, 0]) == pytest.approx(
+        (sd_px**2 + gx) / (total0 + gx)
+    )
+    var_by = POINT["sd_patient_outcome"] ** 2 + b**2 * sd_px**2 + gy
+    assert float(e1["standardised_trait_effect_patient"][0, 0]) == pytest.approx(
+        b * np.sqrt((sd_px**2 + gx) / var_by)
+    )
+    r0 = effects.r2_components(post, plain, Design.of(data, plain))
+    r1 = effects.r2_components(post, SPEC, Design.of(data, SPEC))
+    assert float(r1["predictor"]["f2"][0, 0]) == pytest.approx(gx)
+    assert float(r1["outcome"]["f2"][0, 0]) == pytest.approx(float(r0["outcome"]["f2"][0, 0]) + gy)
+    assert float(r1["outcome"]["m2"][0, 0]) == pytest.approx(float(r0["outcome"]["m2"][0, 0]))
+
+
+def test_simulator_truth_counts_the_baseline_share():
+    from bayes_alliance import simulate
+
+    kw = dict(seed=2, n_therapists=4, patients_per_therapist=5, sessions=4, baseline=True)
+    _, t0 = simulate(**kw)
+    _, t1 = simulate(**kw, baseline_effect_predictor=0.8)
+    # Same draws (the baseline column is drawn in both), a larger patient share of x.
+    assert t1.icc["predictor"]["patient"] > t0.icc["predictor"]["patient"] + 0.05
+    assert t1.r2_components["predictor"]["f2"] > 0 == t0.r2_components["predictor"]["f2"]
