@@ -318,3 +318,19 @@ def test_simulator_truth_counts_the_baseline_share():
     # Same draws (the baseline column is drawn in both), a larger patient share of x.
     assert t1.icc["predictor"]["patient"] > t0.icc["predictor"]["patient"] + 0.05
     assert t1.r2_components["predictor"]["f2"] > 0 == t0.r2_components["predictor"]["f2"]
+
+
+def test_prior_of_the_paths_is_scaled_to_the_data():
+    from bayes_alliance.model import build_model
+    from bayes_alliance.prior_predictive import prior_predictive
+
+    data = _data(COMPLETE)
+    prior, pp = prior_predictive(build_model(data, SPEC), data, SPEC, 4000, random_seed=1)
+    g_sd = data.covariates["moderator"].to_numpy(dtype=float).std()
+    a = prior[v.BASELINE_EFFECT_PREDICTOR]
+    assert a.dims == ("chain", "draw", "baseline")
+    # Normal(0, SD(x) / SD(baseline)) and Normal(0, SD(y) / SD(baseline)).
+    assert float(a.std()) == pytest.approx(np.nanstd(data.x) / g_sd, rel=0.05)
+    c = prior[v.BASELINE_EFFECT_OUTCOME]
+    assert float(c.std()) == pytest.approx(np.nanstd(data.y) / g_sd, rel=0.05)
+    assert np.isfinite(pp[v.PREDICTOR].values).all()
