@@ -210,7 +210,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             )
             return model
 
-        m_x, m_y = _sampled_traits(spec, means)
+        m_x, m_y = _sampled_traits(spec, means, _baseline_shift(param, zb, means["beta_p"]))
         if spec.trend:
             m_x = m_x + means["trend_x"][:, None] * t[None, :]
             m_y = m_y + means["trend_y"][:, None] * t[None, :]
@@ -293,8 +293,14 @@ def _baseline_shift(param: Any, zb: Any, beta_p: Any) -> tuple[Any, Any] | None:
     return pt.dot(zb, a), pt.dot(zb, c + beta_p * a)
 
 
-def _sampled_traits(spec: ModelSpec, means: dict[str, Any]) -> tuple[Any, Any]:
+def _sampled_traits(
+    spec: ModelSpec, means: dict[str, Any], shift: tuple[Any, Any] | None = None
+) -> tuple[Any, Any]:
     """Latent means as parameters (sampled traits); returns the mean surfaces (P, 1) or (P, S).
+
+    With a baseline (``shift``: a' z_i and (c' + b a)' z_i) the latent means are whole latent
+    means, shift included: ``M_y`` regresses on ``M_x`` less its known part, so that the trait
+    effect b multiplies the patient part a' z_i + e_x,i (spec: not with session means).
 
     Patient latent means are centred (on the intercept plus the therapist part): with several
     sessions per patient they are well informed by the data, where a centred form mixes better:
@@ -311,8 +317,12 @@ def _sampled_traits(spec: ModelSpec, means: dict[str, Any]) -> tuple[Any, Any]:
         pm.Deterministic("trait_predictor", mu_x.mean() + dev_x, dims=v.PATIENT)
         pm.Deterministic("trait_outcome", mu_y.mean() + dev_y, dims=v.PATIENT)
         return mu_x[None, :] + dev_x[:, None], mu_y[None, :] + dev_y[:, None]
-    trait_x = pm.Normal("trait_predictor", mu_x + top_x, sd_px, dims=v.PATIENT)
+    sx, sy = shift if shift is not None else (0.0, 0.0)
+    trait_x = pm.Normal("trait_predictor", mu_x + top_x + sx, sd_px, dims=v.PATIENT)
     trait_y = pm.Normal(
-        "trait_outcome", mu_y + top_y + beta_p * (trait_x - mu_x - top_x), sd_py, dims=v.PATIENT
+        "trait_outcome",
+        mu_y + top_y + sy + beta_p * (trait_x - mu_x - top_x - sx),
+        sd_py,
+        dims=v.PATIENT,
     )
     return trait_x[:, None], trait_y[:, None]

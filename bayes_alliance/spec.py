@@ -57,7 +57,7 @@ class ModelSpec:
         mediation, METHODS.md section 6): ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
         ``M_y,i = mu_y + c' z_i + b (a' z_i + e_x,i) + ... + e_y,i`` with
         a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
-        b = ``trait_effect_patient``. Integrated traits only.
+        b = ``trait_effect_patient``. Sampled traits only without session means.
     same_session
         A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
         ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
@@ -151,11 +151,11 @@ class ModelSpec:
             errs.append(
                 "random slopes and moderators act on the lagged state effect: they need dynamics='var1'"
             )
-        if self.baseline and self.traits != "integrated":
+        if self.baseline and self.traits == "sampled" and self.session_means:
             errs.append(
-                "baseline (between-level mediation) needs traits='integrated': with sampled "
-                "traits the latent means would carry the baseline shift twice in the "
-                "post-hoc quantities; it is not implemented there"
+                "baseline (between-level mediation) with sampled traits does not work with "
+                "session_means (the sampled patient deviations would carry the baseline's "
+                "shift, which the predictive replicates add again); use traits='integrated'"
             )
         if len(set(self.baseline)) != len(self.baseline):
             errs.append(f"baseline names a column twice: {list(self.baseline)}")

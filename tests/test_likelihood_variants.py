@@ -364,9 +364,49 @@ def test_baseline_loglik_equals_dense_gaussian(case, dataset):
     assert float(fn(_transformed_point(model, off))) != pytest.approx(ours, rel=1e-6)
 
 
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+@pytest.mark.parametrize("three", [True, False], ids=["three levels", "two levels"])
+def test_baseline_sampled_traits(three, dataset):
+    """Sampled traits with a baseline: the cells' likelihood given the (whole) latent means is
+    the dense one, and the latent means' own prior carries the paths:
+    M_x ~ N(mu_x + top_x + a z, sd_px^2), M_y ~ N(mu_y + top_y + c' z + b (M_x - mu_x - top_x),
+    sd_py^2)."""
+    from scipy import stats
+
+    data = _data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
+    spec = ModelSpec(baseline=("moderator",), traits="sampled", therapist_level=three)
+    model = build_model(data, spec)
+    nat = _natural(model, data, spec, np.random.default_rng(8))
+    point = _transformed_point(model, nat)
+
+    def logp(names: list[str]) -> float:
+        terms = [model[n] for n in names]
+        fn = model.compile_fn(
+            model.logp(vars=terms), inputs=model.value_vars, on_unused_input="ignore"
+        )
+        return float(fn(point))
+
+    cells = logp(["predictor", "outcome", "missing_cells"])
+    assert cells == pytest.approx(_dense_reference(data, spec, nat, "sampled"), rel=1e-9)
+    p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
+    z = data.covariates["moderator"].to_numpy(dtype=float)
+    z = z - z.mean()
+    top_x = top_y = np.zeros(data.n_patients)
+    if three:
+        tj = data.patient_therapist
+        top_x = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][tj]
+        top_y = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][tj]
+        top_y = top_y + p["trait_effect_therapist"] * top_x
+    mx, my = p["trait_predictor"], p["trait_outcome"]
+    a, c, b = p["baseline_effect_predictor"][0], p["baseline_effect_outcome"][0], -0.4
+    ref = stats.norm.logpdf(mx, 3.0 + top_x + a * z, 0.8).sum()
+    ref += stats.norm.logpdf(my, 1.0 + top_y + c * z + b * (mx - 3.0 - top_x), 0.6).sum()
+    assert logp(["trait_predictor", "trait_outcome"]) == pytest.approx(ref, rel=1e-10)
+
+
 def test_baseline_rejected_where_not_supported():
-    with pytest.raises(ValueError, match="traits='integrated'"):
-        ModelSpec(baseline=("moderator",), traits="sampled")
+    with pytest.raises(ValueError, match="session_means"):
+        ModelSpec(baseline=("moderator",), traits="sampled", session_means=True)
     data = _data(COMPLETE)
     with pytest.raises(ValueError, match="not patient covariates"):
         build_model(data, ModelSpec(baseline=("x",)))
