@@ -7,6 +7,8 @@ interval in at least 6 of 8 seeds each (nominal: 7.2; 6 or more has probability 
 intervals are calibrated), and the mean error of the posterior means over the seeds within
 0.05 for a and c' and 0.08 for b and ab (their posterior SDs at this size are about 0.05-0.07,
 0.1 and 0.04: the bound is about one posterior SD, over eight seeds a bias of half an SD).
+A second test fits one data set with integrated and with sampled traits: the same posterior of
+the paths and of the whole latent means.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 TRUE = {"a": 0.4, "b": -0.3, "c_prime": -0.2}
 SEEDS = range(101, 109)
+TRAITS = ("integrated", "sampled")
 
 
 def _data(seed: int) -> SessionData:
@@ -73,3 +76,41 @@ def test_mediation_paths_recovered_over_seeds():
         assert covered[name] >= 6, (name, covered, bias)
     for name, bound in (("a", 0.05), ("c_prime", 0.05), ("b", 0.08), ("ab", 0.08)):
         assert abs(bias[name]) < bound, (name, bias)
+
+
+def test_integrated_and_sampled_traits_agree_with_a_baseline():
+    """The two ways of estimating the latent means give one posterior: the paths, the drawn
+    (integrated) and sampled whole latent means, so the shift is counted once in both."""
+    from bayes_alliance.fit import fit
+
+    df, _ = simulate(
+        seed=5,
+        n_therapists=15,
+        patients_per_therapist=6,
+        sessions=8,
+        p_missing_value=0.05,
+        baseline_effect_predictor=TRUE["a"],
+        baseline_effect_outcome=TRUE["c_prime"],
+    )
+    data = SessionData.from_frame(
+        df,
+        patient="patient",
+        therapist="therapist",
+        session="session",
+        predictor="alliance",
+        outcome="symptoms",
+        covariates=["baseline"],
+    )
+    kw = dict(draws=600, tune=600, random_seed=7, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = [fit(data, ModelSpec(baseline=("baseline",), traits=t), **kw) for t in TRAITS]
+    a, b = (f.summary() for f in fits)
+    for name in ("baseline_effect_predictor[baseline]", "baseline_effect_outcome[baseline]"):
+        se = a.loc[name, "sd"] * np.sqrt(1 / a.loc[name, "ess_bulk"] + 1 / b.loc[name, "ess_bulk"])
+        assert abs(a.loc[name, "mean"] - b.loc[name, "mean"]) < 4 * se, name
+        assert a.loc[name, "sd"] == pytest.approx(b.loc[name, "sd"], rel=0.2), name
+    for which in ("trait_predictor", "trait_outcome"):
+        ti, ts = (f.draws(which).mean(axis=(0, 1)) for f in fits)
+        sd = fits[1].draws(which).std(axis=(0, 1))
+        assert np.max(np.abs(ti - ts) / sd) < 0.35, which
