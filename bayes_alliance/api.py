@@ -32,8 +32,8 @@ def model_spec(
     command line's flags and spec files (:mod:`bayes_alliance.options`: unknown names get the
     closest option, values their type, moderators must be covariates); on top of ``spec`` when
     given."""
-    for name in ("random_slopes", "moderators"):
-        if isinstance(options.get(name), str):  # one level or moderator given as a string
+    for name in ("random_slopes", "moderators", "baseline"):
+        if isinstance(options.get(name), str):  # one level or column given as a string
             options[name] = [options[name]]
         elif isinstance(options.get(name), tuple):  # the table checks the spec-file form
             options[name] = list(options[name])

@@ -57,6 +57,8 @@ def model_line(spec: ModelSpec) -> str:
         parts.append("random state slopes at " + " and ".join(spec.random_slopes))
     if spec.moderators:
         parts.append("moderators " + ", ".join(spec.moderators))
+    if spec.baseline:
+        parts.append("between-level mediation of " + ", ".join(spec.baseline))
     if spec.same_session != "none":
         parts.append(f"same-session path {spec.same_session}")
     if spec.trend:

@@ -62,6 +62,26 @@ def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np
     return None
 
 
+def baseline_variances(
+    post: Draws, design: Design, like: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Between-patient variance of the latent means explained by the baseline, per draw:
+    ``a' S a`` for the predictor and ``(c' + b a)' S (c' + b a)`` for the outcome, with S the
+    covariance of the centred baseline over the data's patients (each patient equally, as the
+    moderators' values enter). Zeros without a baseline."""
+    if design.baseline is None:
+        return np.zeros_like(like), np.zeros_like(like)
+    g = design.baseline
+    cov = g.T @ g / len(g)
+    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
+    b = np.asarray(post[v.TRAIT_EFFECT_PATIENT], dtype=float)[..., None]
+    total = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float) + b * a
+    return (
+        np.einsum("...k,kl,...l->...", a, cov, a),
+        np.einsum("...k,kl,...l->...", total, cov, total),
+    )
+
+
 def r2_components(
     post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -90,10 +110,12 @@ def r2_components(
     var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
     zero = np.zeros_like(like)
+    # A baseline's share of the latent means is a fixed between-patient part (f2) of both.
+    gx, gy = baseline_variances(post, design, like)
     eqs = {
         v.OUTCOME: {
             "f1": wm["f1_y"],
-            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx,
+            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy,
             "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax,
             "v12": wm["v12_y"],
             "v13": wm["v13_y"],
@@ -103,7 +125,7 @@ def r2_components(
         },
         v.PREDICTOR: {
             "f1": wm["f1_x"],
-            "f2": zero,
+            "f2": gx,
             "f3": zero,
             "v12": zero,
             "v13": zero,
@@ -203,7 +225,8 @@ def structural(post: Draws) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
 def derived_effects(
     post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
-    """Standardised and long-run effects, stationarity and ICCs per draw.
+    """Standardised and long-run effects, stationarity, ICCs and, with a baseline, the
+    between-level mediation effects (:func:`mediation_between`) per draw.
 
     Standardised within effects use the model-implied within SDs over the slope distribution
     (Schuurman et al. 2016): ``state_effect * sqrt(Var_w(x) / Var_w(y))``. Standardised trait
@@ -219,9 +242,13 @@ def derived_effects(
     wm = within if within is not None else within_moments(post, spec, design)
     like = wm["var_y"]
     sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
-    var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    # Between-patient variances of the latent means: the baseline's share (zero without one),
+    # the residual deviations and, for y, the trait effect's share.
+    gx, gy = baseline_variances(post, design, like)
     beta_p = _get(post, v.TRAIT_EFFECT_PATIENT, like)
-    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_bx
+    var_ex = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    var_bx = var_ex + gx
+    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy
     out: dict[str, np.ndarray] = {}
     if spec.dynamics == "var1":
         phi, b0 = structural(post)
@@ -255,6 +282,50 @@ def derived_effects(
         )
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
+    if spec.baseline:
+        out.update(mediation_between(post))
+    return out
+
+
+MEDIATION_BETWEEN = (
+    "indirect_effect_between",
+    "direct_effect_between",
+    "total_effect_between",
+    "proportion_mediated_between",
+)
+
+
+def mediation_between(post: Draws) -> dict[str, np.ndarray]:
+    r"""Between-level mediation effects of a baseline characteristic z per draw.
+
+    With a = ``baseline_effect_predictor`` (z -> the predictor's latent mean), b =
+    ``trait_effect_patient`` (the predictor's latent mean -> the outcome's, between patients of
+    one therapist) and c' = ``baseline_effect_outcome`` (z -> the outcome's latent mean
+    directly), in the product-of-coefficients form (MacKinnon 2008, ch. 3; Preacher, Zyphur &
+    Zhang 2010 for the latent between-level paths of multilevel SEM):
+
+    .. math::
+
+        \text{indirect} = a b, \quad \text{direct} = c', \quad
+        \text{total} = c' + a b, \quad \text{proportion mediated} = \frac{a b}{a b + c'}.
+
+    Each is computed draw by draw, so its interval carries the posterior uncertainty of a and b
+    jointly (no normal approximation of the product, unlike the Sobel test). The proportion is
+    unstable when the total effect is near 0 (its draws then run to +-infinity; summarise it
+    with care, or report the indirect and total effects instead). Arrays (chain, draw) for one
+    baseline column; (chain, draw, column) for several.
+    """
+    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
+    c = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float)
+    b = np.asarray(post[v.TRAIT_EFFECT_PATIENT], dtype=float)
+    b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
+    indirect = a * b
+    total = c + indirect
+    with np.errstate(divide="ignore", invalid="ignore"):
+        proportion = indirect / total
+    out = dict(zip(MEDIATION_BETWEEN, (indirect, c, total, proportion), strict=True))
+    if a.ndim > 2 and a.shape[-1] == 1:  # one column: plain (chain, draw) rows
+        out = {k: val[..., 0] for k, val in out.items()}
     return out
 
 

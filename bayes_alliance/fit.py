@@ -164,15 +164,23 @@ class FitResult:
 
     def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
         """Derived effects by name: standardised within and trait effects, long-run effects,
-        ICCs and, with a free first session, the posterior probability that the average dynamics
+        ICCs, with a baseline the between-level mediation effects (``indirect_effect_between``,
+        ``direct_effect_between``, ``total_effect_between``, ``proportion_mediated_between``;
+        ``name[column]`` with several baseline columns) and, with a free first session, the posterior probability that the average dynamics
         are stationary (``stationary``; with a stationary first session stationarity is imposed
         by the model). Columns as in summary."""
         derived = effects.derived_effects(
             self._posterior_arrays(), self.spec, self.design, self.within_moments()
         )
-        ds = xr.Dataset(
-            {k: xr.DataArray(val, dims=("chain", "draw")) for k, val in derived.items()}
-        )
+        baseline = {"baseline": list(self.spec.baseline)}
+
+        def array(val: np.ndarray) -> xr.DataArray:
+            # Mediation effects of several baseline columns: one row per column.
+            if val.ndim == 3:
+                return xr.DataArray(val, dims=("chain", "draw", "baseline"), coords=baseline)
+            return xr.DataArray(val, dims=("chain", "draw"))
+
+        ds = xr.Dataset({k: array(val) for k, val in derived.items()})
         return diagnostics.summarise(
             xr.DataTree(children={"posterior": xr.DataTree(ds)}), list(derived), ci_prob, "hdi"
         )

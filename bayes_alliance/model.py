@@ -7,6 +7,8 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
                                             + s_y[i] (t - t_0)
     B0 w_ti = Phi_i w_(t-1)i + e_ti,   e ~ MVN(0, Sigma_t),   w = (xw, yw)
 
+and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
+``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters: :func:`_baseline_shift`),
 with ``Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]``, ``phi_yx[i] = phi_yx + c[j] + d[i] +
 lambda' z_i``, and ``B0`` the identity unless a same-session (lag-0) path is requested (then Sigma
 is diagonal). The latent means M are latent (latent person-mean centring): the observed mean never
@@ -50,7 +52,7 @@ from bayes_alliance.likelihood import (
 )
 from bayes_alliance.priors import DataScale, default_priors, make_rv
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.within import moderator_values, within_part
+from bayes_alliance.within import baseline_values, moderator_values, within_part
 
 __all__ = ["DataScale", "GridIndex", "build_model", "default_priors"]
 
@@ -74,6 +76,8 @@ def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any
         coords[v.THERAPIST] = data.coords[v.THERAPIST]
     if spec.moderators:
         coords["moderator"] = list(spec.moderators)
+    if spec.baseline:
+        coords["baseline"] = list(spec.baseline)
     if spec.innovations == "session":
         coords["innovation_session"] = data.coords[v.SESSION][1:]
     if spec.traits != "integrated":
@@ -136,7 +140,14 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             scale = DataScale(*(pm.Data(f"data_{k}", val) for k, val in asdict(scale0).items()))
         z_val = moderator_values(data, spec)
         z = patient_data("moderator_values", z_val) if z_val is not None else None
-        priors = default_priors(spec, scale, z.std(axis=0) if z is not None else 1.0)
+        zb_val = baseline_values(data, spec)
+        zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
+        priors = default_priors(
+            spec,
+            scale,
+            z.std(axis=0) if z is not None else 1.0,
+            zb.std(axis=0) if zb is not None else 1.0,
+        )
 
         def param(name: str, default: float = 0.0, **kw: Any) -> Any:
             return make_rv(name, priors[name], **kw) if name in free else pt.constant(default)
@@ -169,10 +180,17 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         loc = (scale.mean_x, scale.mean_y)
 
         if integrated:
+            shift = _baseline_shift(param, zb, means["beta_p"])
+            # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
+            per_patient = "moment_n" in cells
 
-            def known(mu: Any, slope: Any) -> Any:
+            def known(mu: Any, slope: Any, k: int) -> Any:
                 out = mu[None, :] if spec.session_means else mu
-                return out + slope[:, None] * t[None, :] if spec.trend else out
+                if spec.trend:
+                    out = out + slope[:, None] * t[None, :]
+                if shift is not None:
+                    out = out + (shift[k] if per_patient else shift[k][:, None])
+                return out
 
             block = None
             if spec.therapist_level:
@@ -183,8 +201,8 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             integrated_likelihood(
                 cells,
                 len(data.sessions),
-                known(means["mu_x"], means["trend_x"]),
-                known(means["mu_y"], means["trend_y"]),
+                known(means["mu_x"], means["trend_x"], 0),
+                known(means["mu_y"], means["trend_y"], 1),
                 dyn,
                 means["tau"],
                 loc,
@@ -192,7 +210,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             )
             return model
 
-        m_x, m_y = _sampled_traits(spec, means)
+        m_x, m_y = _sampled_traits(spec, means, _baseline_shift(param, zb, means["beta_p"]))
         if spec.trend:
             m_x = m_x + means["trend_x"][:, None] * t[None, :]
             m_y = m_y + means["trend_y"][:, None] * t[None, :]
@@ -255,8 +273,34 @@ def _trait_means(
     return out
 
 
-def _sampled_traits(spec: ModelSpec, means: dict[str, Any]) -> tuple[Any, Any]:
+def _baseline_shift(param: Any, zb: Any, beta_p: Any) -> tuple[Any, Any] | None:
+    r"""The baseline's known shift of each patient's latent means (between-level mediation).
+
+    .. math::
+
+        M_{x,i} = \mu_x + a' z_i + (\text{therapist part}) + e_{x,i}, \qquad
+        M_{y,i} = \mu_y + c' z_i + b (a' z_i + e_{x,i}) + (\text{therapist part}) + e_{y,i},
+
+    so given the parameters the shifts ``a' z_i`` and ``(c' + b a)' z_i`` are known and enter
+    the likelihood exactly as the intercept does, leaving the covariance of the patient
+    deviations e (and so the integration over them) unchanged. Returns None without a
+    baseline.
+    """
+    if zb is None:
+        return None
+    a = param(v.BASELINE_EFFECT_PREDICTOR, dims="baseline")
+    c = param(v.BASELINE_EFFECT_OUTCOME, dims="baseline")
+    return pt.dot(zb, a), pt.dot(zb, c + beta_p * a)
+
+
+def _sampled_traits(
+    spec: ModelSpec, means: dict[str, Any], shift: tuple[Any, Any] | None = None
+) -> tuple[Any, Any]:
     """Latent means as parameters (sampled traits); returns the mean surfaces (P, 1) or (P, S).
+
+    With a baseline (``shift``: a' z_i and (c' + b a)' z_i) the latent means are whole latent
+    means, shift included: ``M_y`` regresses on ``M_x`` less its known part, so that the trait
+    effect b multiplies the patient part a' z_i + e_x,i (spec: not with session means).
 
     Patient latent means are centred (on the intercept plus the therapist part): with several
     sessions per patient they are well informed by the data, where a centred form mixes better:
@@ -273,8 +317,12 @@ def _sampled_traits(spec: ModelSpec, means: dict[str, Any]) -> tuple[Any, Any]:
         pm.Deterministic("trait_predictor", mu_x.mean() + dev_x, dims=v.PATIENT)
         pm.Deterministic("trait_outcome", mu_y.mean() + dev_y, dims=v.PATIENT)
         return mu_x[None, :] + dev_x[:, None], mu_y[None, :] + dev_y[:, None]
-    trait_x = pm.Normal("trait_predictor", mu_x + top_x, sd_px, dims=v.PATIENT)
+    sx, sy = shift if shift is not None else (0.0, 0.0)
+    trait_x = pm.Normal("trait_predictor", mu_x + top_x + sx, sd_px, dims=v.PATIENT)
     trait_y = pm.Normal(
-        "trait_outcome", mu_y + top_y + beta_p * (trait_x - mu_x - top_x), sd_py, dims=v.PATIENT
+        "trait_outcome",
+        mu_y + top_y + sy + beta_p * (trait_x - mu_x - top_x - sx),
+        sd_py,
+        dims=v.PATIENT,
     )
     return trait_x[:, None], trait_y[:, None]

@@ -264,6 +264,12 @@ MODEL = Section(
             "patient covariates moderating the state effect (also list them as covariates)",
         ),
         Option(
+            "baseline",
+            "names",
+            "patient covariates whose effect on the outcome's trait is mediated by the "
+            "predictor's trait (between-level mediation; also list them as covariates)",
+        ),
+        Option(
             "same_session", "choice", "lag-0 path between the states", choices=spec.SAME_SESSION
         ),
         Option("reverse_lag", "flag", "drop the outcome -> next predictor path"),
@@ -323,12 +329,14 @@ def make_model(
     values: Mapping[str, Any], roles: Roles, priors: Mapping[str, Any] | None = None
 ) -> spec.ModelSpec:
     """The model options, with the rules that tie them to the columns: three levels exactly
-    when a therapist column is named (unless set), moderators among the covariates."""
+    when a therapist column is named (unless set), moderators and baseline columns among the
+    covariates (patient-level columns, checked constant within patient by validation)."""
     values = {"therapist_level": roles.therapist is not None, **values}
-    undeclared = [m for m in values.get("moderators", ()) if m not in roles.covariates]
-    if undeclared:
-        raise ValueError(
-            f"moderator(s) {undeclared} must also be listed as covariates "
-            "(--covariates, or covariates in [data])"
-        )
+    for key, what in (("moderators", "moderator"), ("baseline", "baseline column")):
+        undeclared = [m for m in values.get(key, ()) if m not in roles.covariates]
+        if undeclared:
+            raise ValueError(
+                f"{what}(s) {undeclared} must also be listed as covariates "
+                "(--covariates, or covariates in [data])"
+            )
     return MODEL.build(values, priors=dict(priors or {}))

@@ -39,7 +39,7 @@ from bayes_alliance.likelihood import (
     therapist_factors,
 )
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.within import Dynamics, moderator_values
+from bayes_alliance.within import Dynamics, baseline_values, moderator_values
 
 v = vocab
 LOG_2PI = float(np.log(2 * np.pi))
@@ -58,7 +58,10 @@ class _Layout:
     cells: dict[str, np.ndarray]
     t: np.ndarray
     z: np.ndarray | None
-    gaps: bool  # missing cells inside a series: the Kalman filter replaces the sums
+    gaps: bool
+    baseline: np.ndarray | None = (
+        None  # centred baseline characteristics (patients x columns)  # missing cells inside a series: the Kalman filter replaces the sums
+    )
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
@@ -70,6 +73,7 @@ class _Layout:
             t=(data.sessions - data.sessions[0]).astype(float),
             z=moderator_values(data, spec),
             gaps=bool(grid.miss_x.size or grid.miss_y.size),
+            baseline=baseline_values(data, spec),
         )
 
 
@@ -123,8 +127,23 @@ def draw_dynamics(
     )
 
 
+def baseline_shift(p: Mapping[str, Any], zb: np.ndarray | None) -> tuple[Any, Any]:
+    """The known shift of each patient's latent means by the baseline (between-level
+    mediation): ``a' z_i`` for the predictor and ``(c' + b a)' z_i`` for the outcome, with
+    a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome``, b =
+    ``trait_effect_patient``; (0, 0) without a baseline. The numpy twin of
+    :func:`bayes_alliance.model._baseline_shift`."""
+    if zb is None:
+        return 0.0, 0.0
+    a = np.atleast_1d(p[v.BASELINE_EFFECT_PREDICTOR])
+    c = np.atleast_1d(p[v.BASELINE_EFFECT_OUTCOME])
+    return zb @ a, zb @ (c + p[v.TRAIT_EFFECT_PATIENT] * a)
+
+
 def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tuple[Any, Any]:
-    """Known part of each cell's mean: intercept or session means plus the patient's trend."""
+    """Known part of each cell's mean, (n_p, 1) or (n_p, S): intercept or session means plus
+    the patient's trend and the baseline's shift of the latent means (``lay.baseline`` holds
+    the rows of the ``n_p`` patients)."""
     if spec.session_means:
         kx: Any = p["session_mean_predictor"][None, :]
         ky: Any = p["session_mean_outcome"][None, :]
@@ -135,6 +154,9 @@ def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tup
         ty = p[v.TREND_OUTCOME] + p[v.SD_TREND_OUTCOME] * p["trend_outcome_raw"]
         kx = kx + tx[:, None] * lay.t[None, :]
         ky = ky + ty[:, None] * lay.t[None, :]
+    sx, sy = baseline_shift(p, lay.baseline)
+    kx = kx + np.reshape(sx, (-1, 1))
+    ky = ky + np.reshape(sy, (-1, 1))
     return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
 
 
@@ -188,13 +210,16 @@ def _one_draw(
             out["therapist_dev_outcome_raw"] = a_y / p[v.SD_THERAPIST_OUTCOME]
         m0 = (a_x[tj], a_tot[tj])
     mx, my = _draw(marginal.mean_given(factor, m0, tau), rng)
+    # The reported traits are the whole latent means: the baseline's shift is part of them
+    # (it is in the known mean kx, ky, not in the drawn deviations mx, my).
+    sx, sy = baseline_shift(p, lay.baseline)
     if spec.session_means:
         out["patient_dev_predictor"], out["patient_dev_outcome"] = mx, my
-        out["trait_predictor"] = p["session_mean_predictor"].mean() + mx
-        out["trait_outcome"] = p["session_mean_outcome"].mean() + my
+        out["trait_predictor"] = p["session_mean_predictor"].mean() + sx + mx
+        out["trait_outcome"] = p["session_mean_outcome"].mean() + sy + my
     else:
-        out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + mx
-        out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + my
+        out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + sx + mx
+        out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + sy + my
     inside = data.in_series
     if spec.store_states and states:
         wx = zx - kx - mx[:, None]
@@ -340,6 +365,39 @@ def complete(
 _PATIENT_INDEXED = ("trend_predictor_raw", "trend_outcome_raw")
 
 
+def latent_deviation(
+    posterior: xr.Dataset,
+    spec: ModelSpec,
+    zb: np.ndarray | None,
+    which: str,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each draw's latent mean minus its known part (intercept, baseline shift; the session
+    means' average with session means), (chain, draw, patient), for the patients at ``rows``
+    (default all; ``zb`` holds the baseline of those patients).
+
+    The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
+    :func:`_known` adds it back, and a state or replicate must count it once.
+    """
+    sel = slice(None) if rows is None else rows
+    if f"patient_dev_{which}" in posterior:
+        return np.asarray(posterior[f"patient_dev_{which}"].values)[..., sel]
+    if spec.session_means:
+        raise ValueError("session-mean models need the patient deviations in the posterior")
+    intercept = v.INTERCEPT_PREDICTOR if which == v.PREDICTOR else v.INTERCEPT_OUTCOME
+    dev = (
+        np.asarray(posterior[f"trait_{which}"].values)[..., sel]
+        - np.asarray(posterior[intercept].values)[..., None]
+    )
+    if zb is not None:
+        a = np.asarray(posterior[v.BASELINE_EFFECT_PREDICTOR].values)  # (chain, draw, k)
+        if which == v.OUTCOME:
+            b = np.asarray(posterior[v.TRAIT_EFFECT_PATIENT].values)[..., None]
+            a = np.asarray(posterior[v.BASELINE_EFFECT_OUTCOME].values) + b * a
+        dev = dev - np.einsum("cdk,pk->cdp", a, zb)
+    return dev
+
+
 def states_of(
     posterior: xr.Dataset, data: SessionData, spec: ModelSpec, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -350,22 +408,13 @@ def states_of(
     cells are NaN here (the imputed ones exist only where :func:`complete` drew them)."""
     rows = np.asarray(rows, dtype=int)
     lay = _Layout.of(data, spec)
+    if lay.baseline is not None:
+        lay.baseline = lay.baseline[rows]
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
     for n in _PATIENT_INDEXED:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
-    if spec.session_means:
-        mx = np.asarray(posterior["patient_dev_predictor"].values)[..., rows]
-        my = np.asarray(posterior["patient_dev_outcome"].values)[..., rows]
-    else:
-        mx = (
-            np.asarray(posterior["trait_predictor"].values)[..., rows]
-            - arrays[v.INTERCEPT_PREDICTOR][..., None]
-        )
-        my = (
-            np.asarray(posterior["trait_outcome"].values)[..., rows]
-            - arrays[v.INTERCEPT_OUTCOME][..., None]
-        )
+    mx, my = (latent_deviation(posterior, spec, lay.baseline, w, rows) for w in v.VARIABLES)
     n_c, n_d = mx.shape[:2]
     n_s = data.n_sessions
     wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))

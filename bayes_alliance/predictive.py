@@ -29,7 +29,13 @@ import xarray as xr
 
 from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
-from bayes_alliance.posthoc import POSTERIOR_NAMES, _known, _Layout, draw_dynamics
+from bayes_alliance.posthoc import (
+    POSTERIOR_NAMES,
+    _known,
+    _Layout,
+    draw_dynamics,
+    latent_deviation,
+)
 from bayes_alliance.spec import ModelSpec
 
 v = vocab
@@ -56,15 +62,12 @@ def observed_data(data: SessionData) -> xr.Dataset:
     return xr.Dataset(out)
 
 
-def _latent_deviation(posterior: xr.Dataset, spec: ModelSpec, which: str) -> np.ndarray:
-    """Each draw's latent-mean deviation from the known mean: (chain, draw, patient)."""
-    if f"patient_dev_{which}" in posterior:
-        return np.asarray(posterior[f"patient_dev_{which}"].values)
-    if spec.session_means:
-        raise ValueError("session-mean models need the patient deviations in the posterior")
-    intercept = v.INTERCEPT_PREDICTOR if which == v.PREDICTOR else v.INTERCEPT_OUTCOME
-    trait = np.asarray(posterior[f"trait_{which}"].values)
-    return trait - np.asarray(posterior[intercept].values)[..., None]
+def _latent_deviation(
+    posterior: xr.Dataset, spec: ModelSpec, which: str, lay: _Layout
+) -> np.ndarray:
+    """Each draw's latent-mean deviation from the known mean: (chain, draw, patient); the
+    baseline's shift is in the known mean, so it is taken off the reported traits here."""
+    return latent_deviation(posterior, spec, lay.baseline, which)
 
 
 def _entry(e: Any, n_p: int) -> np.ndarray:
@@ -132,8 +135,8 @@ def posterior_predictive(
     """
     lay = _Layout.of(data, spec)
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
-    mx = _latent_deviation(posterior, spec, v.PREDICTOR)
-    my = _latent_deviation(posterior, spec, v.OUTCOME)
+    mx = _latent_deviation(posterior, spec, v.PREDICTOR, lay)
+    my = _latent_deviation(posterior, spec, v.OUTCOME, lay)
     obs_x, obs_y = np.nonzero(data.observed_x), np.nonzero(data.observed_y)
     n_c, n_d = mx.shape[:2]
     n_p, n_s = data.n_patients, data.n_sessions

@@ -3,7 +3,9 @@
 Every slope prior is scaled by the ratio of the variables' SDs, so that the same prior means the
 same thing whatever units the data come in: a path from x to y gets SD ``sd_y / sd_x``, a path
 from y to x gets ``sd_x / sd_y``, and a moderator of the state effect gets the state effect's
-scale divided by the moderator's SD. Intercepts and variance parameters follow the SDs of the
+scale divided by the moderator's SD, and a baseline characteristic z's paths (between-level
+mediation) get ``sd_x / sd_z`` (to the predictor's latent mean) and ``sd_y / sd_z`` (direct, to
+the outcome's): one SD of z may move a latent mean by about one SD of its variable. Intercepts and variance parameters follow the SDs of the
 variables they describe.
 """
 
@@ -40,7 +42,7 @@ class DataScale:
 
 
 def default_priors(
-    spec: ModelSpec, s: DataScale, moderator_sd: Any = 1.0
+    spec: ModelSpec, s: DataScale, moderator_sd: Any = 1.0, baseline_sd: Any = 1.0
 ) -> dict[str, dict[str, Any]]:
     """Weakly informative priors on the data's scale, with the spec's overrides applied.
 
@@ -52,6 +54,8 @@ def default_priors(
         Location and scale of the data (floats, or ``pm.Data`` containers in a compiled model).
     moderator_sd
         SD of each moderator across patients (a vector when there are several).
+    baseline_sd
+        SD of each baseline characteristic across patients (a vector when there are several).
     """
     ratio = s.sd_y / s.sd_x
     lag0 = 1.0 / ratio if spec.same_session == "outcome_to_predictor" else ratio
@@ -78,6 +82,9 @@ def default_priors(
         v.INNOVATION_CORR: {"dist": "Uniform", "lower": -1.0, "upper": 1.0},
         # Per unit of the moderator: the state effect's scale over the moderator's SD.
         v.MODERATOR_EFFECT: {"dist": "Normal", "mu": 0.0, "sigma": 0.5 * ratio / moderator_sd},
+        # Baseline z -> latent means (per unit of z): one SD of z ~ one SD of the variable.
+        v.BASELINE_EFFECT_PREDICTOR: {"dist": "Normal", "mu": 0.0, "sigma": s.sd_x / baseline_sd},
+        v.BASELINE_EFFECT_OUTCOME: {"dist": "Normal", "mu": 0.0, "sigma": s.sd_y / baseline_sd},
         v.TREND_PREDICTOR: {"dist": "Normal", "mu": 0.0, "sigma": 0.1 * s.sd_x},
         v.TREND_OUTCOME: {"dist": "Normal", "mu": 0.0, "sigma": 0.1 * s.sd_y},
         v.SD_TREND_PREDICTOR: {"dist": "HalfNormal", "sigma": 0.05 * s.sd_x},

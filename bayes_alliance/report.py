@@ -303,7 +303,7 @@ def build_sections(
     sections.append(
         Section(
             "Software and references",
-            ["References:", *report_text.references()],
+            ["References:", *report_text.references(spec)],
             tables=[
                 Table(
                     report_text.versions_table(result.provenance),

@@ -46,6 +46,8 @@ SYMBOLS = {
     v.INNOVATION_SD_OUTCOME: "σ_y",
     v.INNOVATION_CORR: "ρ",
     v.MODERATOR_EFFECT: "λ",
+    v.BASELINE_EFFECT_PREDICTOR: "a",
+    v.BASELINE_EFFECT_OUTCOME: "c'",
     v.SAME_SESSION_EFFECT: "b_0",
     v.TREND_PREDICTOR: "γ_x",
     v.TREND_OUTCOME: "γ_y",
@@ -79,6 +81,8 @@ SCALE_RULES = {
     v.INNOVATION_SD_OUTCOME: "σ = SD(y)",
     v.INNOVATION_CORR: "uniform on (-1, 1)",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
+    v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline)",
+    v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline)",
     v.TREND_PREDICTOR: "σ = 0.1 SD(x) per session",
     v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
     v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
@@ -99,7 +103,17 @@ TRUNCATED = (
     v.SD_STATE_EFFECT_THERAPIST,
 )
 
-# Full references, keyed by the short citation the methods paragraph uses.
+# Full references, keyed by the short citation the methods paragraph uses; the mediation ones
+# are cited only when the model has a baseline (between-level mediation).
+MEDIATION_REFERENCES = {
+    "MacKinnon 2008": (
+        "MacKinnon, D. P. (2008). Introduction to statistical mediation analysis. Erlbaum."
+    ),
+    "Preacher, Zyphur & Zhang 2010": (
+        "Preacher, K. J., Zyphur, M. J., & Zhang, Z. (2010). A general multilevel SEM framework "
+        "for assessing multilevel mediation. Psychological Methods, 15(3), 209-233."
+    ),
+}
 REFERENCES = {
     "Zilcha-Mano & Fisher 2022": (
         "Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like "
@@ -188,7 +202,15 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
     ax, ay = (" + a^x_j", " + a^y_j + β_T a^x_j") if three else ("", "")
     lines.append(f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}")
     lines.append(f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}")
-    lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
+    if spec.baseline:
+        # Between-level mediation: the patient parts carry the baseline's paths.
+        lines += [
+            "  b^x_i = a g_i + e^x_i,  b^y_i = c' g_i + e^y_i   (indirect a β_P, direct c')",
+            f"  g_i: centred baseline ({', '.join(spec.baseline)});  e^x_i ~ N(0, σ_Px²),"
+            "  e^y_i ~ N(0, σ_Py²)",
+        ]
+    else:
+        lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
     if three:
         lines.append("  a^x_j ~ N(0, σ_Tx²),  a^y_j ~ N(0, σ_Ty²)")
     if spec.session_means:
@@ -319,10 +341,16 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
     from bayes_alliance.priors import DataScale, default_priors, numeric
-    from bayes_alliance.within import moderator_values
+    from bayes_alliance.within import baseline_values, moderator_values
 
     z = moderator_values(data, spec)
-    used = default_priors(spec, DataScale.of(data), z.std(axis=0) if z is not None else 1.0)
+    zb = baseline_values(data, spec)
+    used = default_priors(
+        spec,
+        DataScale.of(data),
+        z.std(axis=0) if z is not None else 1.0,
+        zb.std(axis=0) if zb is not None else 1.0,
+    )
     rows = []
     for name, prior in used.items():
         p = numeric(prior)
@@ -462,6 +490,12 @@ def methods_paragraph(
         extras.append("each patient has a linear trend, so states are deviations from it")
     if spec.session_means:
         extras.append("each session has its own grand mean")
+    if spec.baseline:
+        extras.append(
+            f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
+            f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "
+            "2008; Preacher, Zyphur & Zhang 2010)"
+        )
     if extras:
         parts.append("In this model " + "; ".join(extras) + ".")
     parts.append(
@@ -491,6 +525,8 @@ def methods_paragraph(
     return " ".join(parts)
 
 
-def references() -> list[str]:
-    """Full references of every citation in the report, alphabetical."""
-    return sorted(REFERENCES.values())
+def references(spec: ModelSpec | None = None) -> list[str]:
+    """Full references of every citation in the report, alphabetical (with the mediation
+    references when ``spec`` has a baseline)."""
+    extra = MEDIATION_REFERENCES if spec is not None and spec.baseline else {}
+    return sorted({**REFERENCES, **extra}.values())

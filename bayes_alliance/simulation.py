@@ -4,6 +4,7 @@ The data-generating model, for session t of patient i treated by therapist j::
 
     x_ti = mu_x + a_x[j] + b_x[i] + s_x[i] (t - 1) + xw_ti
     y_ti = mu_y + a_y[j] + b_y[i] + beta_T a_x[j] + beta_P b_x[i] + s_y[i] (t - 1) + yw_ti
+    b_x[i] = a g_i + e_x[i],   b_y[i] = c' g_i + e_y[i]     (between-level mediation)
 
     xw_ti = phi_xx xw_(t-1)i + phi_xy yw_(t-1)i [+ b0 yw_ti] + e_x,ti
     yw_ti = phi_yx[i] xw_(t-1)i + phi_yy yw_(t-1)i [+ b0 xw_ti] + e_y,ti,  (e_x, e_y) ~ MVN(0, Sigma_w)
@@ -15,7 +16,10 @@ with the bracketed same-session (lag-0) term in one equation when ``same_session
 identification); the slope deviations are drawn from the stationary region, as the model's
 prior truncates them (:mod:`bayes_alliance.within`): a therapist's deviation is redrawn while any
 of their patients is not stationary at zero patient deviation, then a patient's deviation while
-the patient's dynamics are not stationary. The within process starts from its stationary distribution, so
+the patient's dynamics are not stationary. With a baseline characteristic g (a standard normal
+patient covariate ``baseline``; a = ``baseline_effect_predictor``, c' =
+``baseline_effect_outcome``) the patient parts carry its effects, so g acts on the outcome's
+latent mean directly (c') and through the predictor's (a beta_P). The within process starts from its stationary distribution, so
 session 1 is a draw from the same process as every later session.
 An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
 """
@@ -60,6 +64,8 @@ class TrueParameters:
     sd_trend_predictor: float = 0.0
     sd_trend_outcome: float = 0.0
     same_session_effect: float = 0.0
+    baseline_effect_predictor: float = 0.0  # a: baseline -> latent mean of x (mediation)
+    baseline_effect_outcome: float = 0.0  # c': baseline -> latent mean of y, direct
     same_session: str = "none"  # direction of the lag-0 path, as in ModelSpec.same_session
     informant_intercept: float = 4.0
     informant_loading_trait: float = 0.6
@@ -113,6 +119,9 @@ class Design:
     p_missing_value: float = 0.0  # a value in a present row is missing, MCAR, x and y independently
     dropout: float = 0.0  # share of patients who stop before their planned last session
     moderator: bool = False  # add a standardised patient covariate ``moderator``
+    # add a standard normal patient covariate ``baseline`` (also whenever a baseline effect is
+    # not zero)
+    baseline: bool = False
     informant: bool = False  # add a therapist-rated ``<predictor>_therapist`` column
     predictor_name: str = "alliance"
     outcome_name: str = "symptoms"
@@ -152,6 +161,23 @@ class Truth:
     icc: dict[str, dict[str, float]] = field(default_factory=dict)
     r2_components: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def mediation(self) -> dict[str, float]:
+        """True between-level mediation effects of the baseline: a, b, c', ab, c' + ab and the
+        proportion ab / (ab + c') (NaN when the total is 0)."""
+        p = self.params
+        a, b, c = p.baseline_effect_predictor, p.trait_effect_patient, p.baseline_effect_outcome
+        total = c + a * b
+        return {
+            "a": a,
+            "b": b,
+            "c_prime": c,
+            "indirect_effect_between": a * b,
+            "direct_effect_between": c,
+            "total_effect_between": total,
+            "proportion_mediated_between": a * b / total if total else float("nan"),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (parameters, design, seed and analytic quantities)."""
         return {
@@ -161,6 +187,7 @@ class Truth:
             "stationary_within_cov": self.stationary_within_cov.tolist(),
             "icc": self.icc,
             "r2_components": self.r2_components,
+            "mediation": self.mediation,
             "r2": {
                 eq: {f"{d}/{m}": float(v) for (d, m), v in r2.three_level_r2(c).items()}
                 for eq, c in self.r2_components.items()
@@ -255,6 +282,11 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     b_y = rng.normal(0, p.sd_patient_outcome, n_pat)
     d_slope = rng.normal(0, p.sd_state_effect_patient, n_pat)
     z = rng.normal(0, 1, n_pat) if d.moderator else np.zeros(n_pat)
+    with_baseline = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    # Drawn only when asked for, so that data sets without one keep their random streams.
+    g = rng.normal(0, 1, n_pat) if with_baseline else np.zeros(n_pat)
+    b_x = b_x + p.baseline_effect_predictor * g
+    b_y = b_y + p.baseline_effect_outcome * g
     s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
     s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
 
@@ -331,6 +363,8 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     )
     if d.moderator:
         out["moderator"] = z[ii]
+    if with_baseline:
+        out["baseline"] = g[ii]
     if d.informant:
         out[f"{d.predictor_name}_therapist"] = x2[ii, tk]
 
@@ -358,6 +392,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
             "state_effect_therapist_dev": c_slope[ther],
             "state_effect_patient_dev": d_slope,
             "moderator": z,
+            "baseline": g,
             "trend_predictor": s_x,
             "trend_outcome": s_y,
             "planned_sessions": planned,
@@ -372,7 +407,14 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         states=states,
         stationary_within_cov=moments.stationary_cov(*p.reduced()),
     )
-    _fill_analytic(truth, z - z.mean() if d.moderator else None, ther, c_slope[ther], d_slope)
+    _fill_analytic(
+        truth,
+        z - z.mean() if d.moderator else None,
+        ther,
+        c_slope[ther],
+        d_slope,
+        g - g.mean() if with_baseline else None,
+    )
     return out, truth
 
 
@@ -427,10 +469,11 @@ def _fill_analytic(
     ther: np.ndarray,
     dev_therapist: np.ndarray,
     dev_patient: np.ndarray,
+    baseline: np.ndarray | None = None,
 ) -> None:
     """ICCs and R-squared components: within moments averaged over the drawn patients with
-    their own slopes and moderator values (:mod:`bayes_alliance.variance`), as a fitted
-    model's are."""
+    their own slopes and moderator values (:mod:`bayes_alliance.variance`), and the baseline's
+    share of the latent means over the drawn baseline values, as a fitted model's are."""
     from bayes_alliance.effects import derived_effects, r2_components
     from bayes_alliance.spec import ModelSpec
     from bayes_alliance.variance import Design, within_moments
@@ -448,6 +491,7 @@ def _fill_analytic(
     spec = ModelSpec(
         random_slopes=slopes,
         moderators=("moderator",) if moderators is not None else (),
+        baseline=("baseline",) if baseline is not None else (),
         same_session=p.same_session,
     )
     post = {
@@ -457,6 +501,8 @@ def _fill_analytic(
     }
     if moderators is not None:
         post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
+    for name in (vocab.BASELINE_EFFECT_PREDICTOR, vocab.BASELINE_EFFECT_OUTCOME):
+        post[name] = np.array([getattr(p, name)])
     one = np.ones((1, 1))
     design = Design(
         moderators=moderators[:, None] if moderators is not None else None,
@@ -465,6 +511,7 @@ def _fill_analytic(
         transitions=one,
         cells=one,
         offsets=np.zeros(1),
+        baseline=baseline[:, None] if baseline is not None else None,
     )
     devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
     wm = within_moments(post, spec, design, devs)

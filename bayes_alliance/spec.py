@@ -51,6 +51,13 @@ class ModelSpec:
         Levels at which the state effect varies: any of ``"patient"``, ``"therapist"``.
     moderators
         Patient-level covariates (centred at their mean) that moderate the state effect.
+    baseline
+        Patient-level covariates z (centred at their mean over patients) whose effect on the
+        outcome's latent mean is mediated by the predictor's latent mean (between-level
+        mediation, METHODS.md section 6): ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
+        ``M_y,i = mu_y + c' z_i + b (a' z_i + e_x,i) + ... + e_y,i`` with
+        a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
+        b = ``trait_effect_patient``. Sampled traits only without session means.
     same_session
         A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
         ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
@@ -88,6 +95,7 @@ class ModelSpec:
     equations: str = "bivariate"
     random_slopes: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
     same_session: str = "none"
     reverse_lag: bool = True
     session_means: bool = False
@@ -102,6 +110,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
         object.__setattr__(self, "moderators", tuple(self.moderators))
+        object.__setattr__(self, "baseline", tuple(self.baseline))
         errs = []
         for name, value, allowed in (
             ("equations", self.equations, EQUATIONS),
@@ -142,6 +151,14 @@ class ModelSpec:
             errs.append(
                 "random slopes and moderators act on the lagged state effect: they need dynamics='var1'"
             )
+        if self.baseline and self.traits == "sampled" and self.session_means:
+            errs.append(
+                "baseline (between-level mediation) with sampled traits does not work with "
+                "session_means (the sampled patient deviations would carry the baseline's "
+                "shift, which the predictive replicates add again); use traits='integrated'"
+            )
+        if len(set(self.baseline)) != len(self.baseline):
+            errs.append(f"baseline names a column twice: {list(self.baseline)}")
         for name, prior in self.priors.items():
             if not isinstance(prior, dict) or "dist" not in prior:
                 errs.append(f"prior for {name!r} must be a mapping with a 'dist' key")
@@ -196,6 +213,8 @@ class ModelSpec:
             names.append(v.MODERATOR_EFFECT)
         if self.trend:
             names += [v.TREND_PREDICTOR, v.TREND_OUTCOME, v.SD_TREND_PREDICTOR, v.SD_TREND_OUTCOME]
+        if self.baseline:
+            names += [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
         order = {n: i for i, n in enumerate(vocab.NAMED_PARAMETERS)}
         return sorted(names, key=order.__getitem__)
 
@@ -213,6 +232,7 @@ class ModelSpec:
         d = asdict(self)
         d["random_slopes"] = list(self.random_slopes)
         d["moderators"] = list(self.moderators)
+        d["baseline"] = list(self.baseline)
         return d
 
     @classmethod

@@ -90,11 +90,25 @@ def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> st
         "long_run_reverse_state_effect": f"long-run effect of a sustained shift in {y} on {x}",
         "long_run_state_effect_single_equation": f"long-run change in {y} per unit of sustained change in {x}",
         "stationary": "probability that the average dynamics are stationary",
+        v.BASELINE_EFFECT_PREDICTOR: f"a path: {coord or 'baseline'} {ARROW} trait of {x}",
+        v.BASELINE_EFFECT_OUTCOME: f"direct path c': {coord or 'baseline'} {ARROW} trait of {y}",
+        "indirect_effect_between": (
+            f"indirect effect ab: {coord or 'baseline'} {ARROW} trait of {x} {ARROW} trait of {y}"
+        ),
+        "direct_effect_between": f"direct effect c': {coord or 'baseline'} {ARROW} trait of {y}",
+        "total_effect_between": f"total effect c' + ab of {coord or 'baseline'} on trait of {y}",
+        "proportion_mediated_between": (
+            f"proportion mediated ab / (ab + c') of {coord or 'baseline'} through trait of {x}"
+        ),
     }
     if base in fixed:
         label = fixed[base]
-        # Vector entries other than moderators (session-specific innovations) keep their coord.
-        return f"{label} [{coord}]" if coord and base != v.MODERATOR_EFFECT else label
+        # Vector entries other than moderators and baseline paths (session-specific
+        # innovations) keep their coord.
+        named = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
+        if coord and base not in named and not base.endswith("_between"):
+            return f"{label} [{coord}]"
+        return label
     m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
     if m:
         var = x if m.group(1) == "predictor" else y
@@ -156,6 +170,23 @@ def effect_note(name: str, x: str, y: str, same_session: str = "none") -> str:
             + (" + same-session path" if same_session == "predictor_to_outcome" else "")
             + f") / (1 - autoregression of {y})"
         ),
+        v.BASELINE_EFFECT_PREDICTOR: (
+            f"difference in patients' trait of {x} per unit of the (centred) baseline "
+            "characteristic (a)"
+        ),
+        v.BASELINE_EFFECT_OUTCOME: (
+            f"difference in patients' trait of {y} per unit of the baseline characteristic at "
+            f"the same trait of {x} (direct path c')"
+        ),
+        "indirect_effect_between": (
+            f"a x b per draw: the baseline's effect on the trait of {y} carried by the trait of "
+            f"{x} (b = trait-like effect between patients)"
+        ),
+        "direct_effect_between": f"c': the baseline's effect on the trait of {y} not through {x}",
+        "total_effect_between": f"c' + ab: the baseline's whole effect on the trait of {y}",
+        "proportion_mediated_between": (
+            "ab / (ab + c') per draw; unstable (heavy tails) when the total effect is near 0"
+        ),
         "stationary": (
             "posterior probability that the average dynamics are stationary (free first "
             "session; with a stationary first session stationarity is imposed, not estimated)"
@@ -206,6 +237,10 @@ def component_label(component: str, equation: str, spec: ModelSpec) -> str:
     if component == "fvm":
         slopes = ", random slopes" if spec.random_slopes and equation == v.OUTCOME else ""
         return f"fixed effects{slopes} and intercept variance (fvm)"
+    if component == "f2" and spec.baseline:
+        if equation == v.PREDICTOR:
+            return "baseline characteristic, a path (f2)"
+        return "patient trait effect and baseline characteristic (f2)"
     if component == "bayes_r2":
         return "whole-model Bayesian R-squared"
     return r2.LABELS.get(component, component)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance import vocab
+from bayes_alliance.effects import MEDIATION_BETWEEN
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.table_format import manuscript, number, to_latex, to_markdown
 from bayes_alliance.table_labels import (
@@ -77,7 +78,8 @@ STANDARDISED = "Standardised effects"
 LONG_RUN = "Long-run effects"
 ICC = "Intraclass correlations (variance shares)"
 STATIONARITY = "Stationarity"
-GROUP_ORDER = (WITHIN, BETWEEN, STANDARDISED, LONG_RUN, ICC, STATIONARITY)
+MEDIATION = "Between-level mediation (trait-like predictor as mediator)"
+GROUP_ORDER = (WITHIN, BETWEEN, MEDIATION, STANDARDISED, LONG_RUN, ICC, STATIONARITY)
 NAMED_EFFECTS = {
     v.STATE_EFFECT: WITHIN,
     v.REVERSE_STATE_EFFECT: WITHIN,
@@ -89,6 +91,9 @@ NAMED_EFFECTS = {
     v.SD_STATE_EFFECT_THERAPIST: WITHIN,
     v.TRAIT_EFFECT_PATIENT: BETWEEN,
     v.TRAIT_EFFECT_THERAPIST: BETWEEN,
+    v.BASELINE_EFFECT_PREDICTOR: MEDIATION,
+    v.BASELINE_EFFECT_OUTCOME: MEDIATION,
+    **dict.fromkeys(MEDIATION_BETWEEN, MEDIATION),
 }
 
 
@@ -235,6 +240,7 @@ def r2_components_present(spec: ModelSpec) -> dict[str, set[str]]:
         else:
             f1 = (var1 and spec.bivariate) or spec.same_session == "outcome_to_predictor"
             fs = {"f1"} if f1 else set()
+            fs |= {"f2"} if spec.baseline else set()  # the baseline's a path
             vs = set()
         ms = {"m2", "m3"} if three else {"m"}
         comps = fs | vs | ms | {"sigma2"} | time

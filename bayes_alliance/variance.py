@@ -64,6 +64,9 @@ class Design:
         cells, for patients with each start.
     offsets
         Session number minus the first of the grid, per column (for trends).
+    baseline
+        Centred baseline characteristics of between-level mediation (patients x columns) or
+        None.
     """
 
     moderators: np.ndarray | None
@@ -72,10 +75,11 @@ class Design:
     transitions: np.ndarray
     cells: np.ndarray
     offsets: np.ndarray
+    baseline: np.ndarray | None = None
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> Design:
-        from bayes_alliance.within import moderator_values
+        from bayes_alliance.within import baseline_values, moderator_values
 
         inside = data.in_series
         trans = np.zeros_like(inside)
@@ -94,6 +98,7 @@ class Design:
             transitions=tr,
             cells=ce,
             offsets=(data.sessions - data.sessions[0]).astype(float),
+            baseline=baseline_values(data, spec),
         )
 
 

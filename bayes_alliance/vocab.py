@@ -47,6 +47,10 @@ TREND_PREDICTOR = "trend_predictor"
 TREND_OUTCOME = "trend_outcome"
 SD_TREND_PREDICTOR = "sd_trend_predictor"
 SD_TREND_OUTCOME = "sd_trend_outcome"
+# Between-level mediation by a patient-level baseline characteristic z (the trait-like
+# predictor is the mediator): a path z -> latent mean of x, direct path c' z -> latent mean of y.
+BASELINE_EFFECT_PREDICTOR = "baseline_effect_predictor"
+BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
 
 NAMED_PARAMETERS: tuple[str, ...] = (
     STATE_EFFECT,
@@ -72,6 +76,8 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     TREND_OUTCOME,
     SD_TREND_PREDICTOR,
     SD_TREND_OUTCOME,
+    BASELINE_EFFECT_PREDICTOR,
+    BASELINE_EFFECT_OUTCOME,
 )
 
 

@@ -105,11 +105,13 @@ def _inside(value: Any, lo: Any, hi: Any) -> Any:
     return pt.and_(pt.gt(value, lo), pt.lt(value, hi))
 
 
-def _moderator_matrix(data: SessionData, names: tuple[str, ...]) -> np.ndarray:
+def _moderator_matrix(
+    data: SessionData, names: tuple[str, ...], what: str = "moderator"
+) -> np.ndarray:
     missing = [c for c in names if c not in data.covariates.columns]
     if missing:
         raise ValueError(
-            f"moderator(s) {missing} are not patient covariates of the data; declare them with "
+            f"{what}(s) {missing} are not patient covariates of the data; declare them with "
             f"covariates=[...] (have: {list(data.covariates.columns)})"
         )
     z = data.covariates[list(names)].to_numpy(dtype=float)
@@ -117,17 +119,26 @@ def _moderator_matrix(data: SessionData, names: tuple[str, ...]) -> np.ndarray:
     if bad.any():
         ids = data.patients[bad].tolist()[:8]
         raise ValueError(
-            f"moderator values are missing for patients {ids}; the model needs them complete"
+            f"{what} values are missing for patients {ids}; the model needs them complete"
         )
     flat = [c for c, sd in zip(names, z.std(axis=0), strict=True) if not sd > 0]
     if flat:
-        raise ValueError(f"moderator(s) {flat} have the same value for every patient")
+        raise ValueError(f"{what}(s) {flat} have the same value for every patient")
     return z - z.mean(axis=0)
 
 
 def moderator_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
     """Centred moderator values (patients x moderators), or None without moderators."""
     return _moderator_matrix(data, spec.moderators) if spec.moderators else None
+
+
+def baseline_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    """Centred baseline characteristics (patients x columns) of between-level mediation, or
+    None without. Centring at the mean over patients (not over sessions) makes the intercepts
+    the latent means of a patient with an average baseline, whatever the series lengths."""
+    if not spec.baseline:
+        return None
+    return _moderator_matrix(data, spec.baseline, "baseline column")
 
 
 def within_part(

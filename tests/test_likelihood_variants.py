@@ -85,6 +85,8 @@ POINT: dict[str, object] = {
     "trend_outcome": -0.04,
     "sd_trend_predictor": 0.03,
     "sd_trend_outcome": 0.02,
+    "baseline_effect_predictor": np.array([0.45]),
+    "baseline_effect_outcome": np.array([-0.3]),
 }
 
 CASES = {
@@ -228,6 +230,15 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             sx = p["trend_predictor"] + p["sd_trend_predictor"] * p["trend_predictor_raw"][i]
             sy = p["trend_outcome"] + p["sd_trend_outcome"] * p["trend_outcome_raw"][i]
             trend = np.column_stack([sx * t[cols], sy * t[cols]])
+        if spec.baseline:
+            # Between-level mediation: the latent means' prior means move by a z_i and by
+            # (c' + b a) z_i (b = trait_effect_patient), written out path by path.
+            a = p["baseline_effect_predictor"][0]
+            c_direct = p["baseline_effect_outcome"][0]
+            zb = data.covariates[spec.baseline[0]].to_numpy(dtype=float)
+            zb = zb - zb.mean()
+            mx_i = a * zb[i]
+            known = known + np.array([mx_i, c_direct * zb[i] + beta_p * mx_i])
         if traits == "integrated":
             # Latent mean integrated out; the therapist part too (below, over the caseload).
             mean = known + trend
@@ -310,3 +321,92 @@ def test_state_effect_by_patient_is_the_structural_slope():
         POINT["state_effect"] + POINT["sd_state_effect_patient"] * nat["state_effect_patient_raw"]
     )
     np.testing.assert_allclose(fn(point), expected, rtol=1e-12)
+
+
+BASELINE_CASES = {
+    "baseline, three levels": dict(baseline=("moderator",)),
+    "baseline, two levels, trend": dict(therapist_level=False, baseline=("moderator",), trend=True),
+    "baseline, session means, session innovations": dict(
+        therapist_level=False,
+        session_means=True,
+        innovations="session",
+        first_session="free",
+        baseline=("moderator",),
+    ),
+    "baseline with moderator and patient slopes": dict(
+        baseline=("moderator",), moderators=("moderator",), random_slopes=("patient",)
+    ),
+}
+
+
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+@pytest.mark.parametrize("case", list(BASELINE_CASES))
+def test_baseline_loglik_equals_dense_gaussian(case, dataset):
+    """Between-level mediation (integrated traits): the baseline's shifts of the latent means
+    enter every likelihood path (sums of products, masked grid, Kalman filter) exactly."""
+    opts = BASELINE_CASES[case]
+    three = opts.get("therapist_level", True)
+    data = _data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
+    spec = ModelSpec(**opts)
+    model = build_model(data, spec)
+    nat = _natural(model, data, spec, np.random.default_rng(7))
+    point = _transformed_point(model, nat)
+    fn = model.compile_fn(
+        model.logp(vars=[model["integrated_series"]]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    ours = float(fn(point))
+    ref = _dense_reference(data, spec, nat, "integrated")
+    assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    # The shift matters: without it the density differs.
+    off = {**nat, "baseline_effect_predictor": np.zeros(1), "baseline_effect_outcome": np.zeros(1)}
+    assert float(fn(_transformed_point(model, off))) != pytest.approx(ours, rel=1e-6)
+
+
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+@pytest.mark.parametrize("three", [True, False], ids=["three levels", "two levels"])
+def test_baseline_sampled_traits(three, dataset):
+    """Sampled traits with a baseline: the cells' likelihood given the (whole) latent means is
+    the dense one, and the latent means' own prior carries the paths:
+    M_x ~ N(mu_x + top_x + a z, sd_px^2), M_y ~ N(mu_y + top_y + c' z + b (M_x - mu_x - top_x),
+    sd_py^2)."""
+    from scipy import stats
+
+    data = _data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
+    spec = ModelSpec(baseline=("moderator",), traits="sampled", therapist_level=three)
+    model = build_model(data, spec)
+    nat = _natural(model, data, spec, np.random.default_rng(8))
+    point = _transformed_point(model, nat)
+
+    def logp(names: list[str]) -> float:
+        terms = [model[n] for n in names]
+        fn = model.compile_fn(
+            model.logp(vars=terms), inputs=model.value_vars, on_unused_input="ignore"
+        )
+        return float(fn(point))
+
+    cells = logp(["predictor", "outcome", "missing_cells"])
+    assert cells == pytest.approx(_dense_reference(data, spec, nat, "sampled"), rel=1e-9)
+    p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
+    z = data.covariates["moderator"].to_numpy(dtype=float)
+    z = z - z.mean()
+    top_x = top_y = np.zeros(data.n_patients)
+    if three:
+        tj = data.patient_therapist
+        top_x = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][tj]
+        top_y = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][tj]
+        top_y = top_y + p["trait_effect_therapist"] * top_x
+    mx, my = p["trait_predictor"], p["trait_outcome"]
+    a, c, b = p["baseline_effect_predictor"][0], p["baseline_effect_outcome"][0], -0.4
+    ref = stats.norm.logpdf(mx, 3.0 + top_x + a * z, 0.8).sum()
+    ref += stats.norm.logpdf(my, 1.0 + top_y + c * z + b * (mx - 3.0 - top_x), 0.6).sum()
+    assert logp(["trait_predictor", "trait_outcome"]) == pytest.approx(ref, rel=1e-10)
+
+
+def test_baseline_rejected_where_not_supported():
+    with pytest.raises(ValueError, match="session_means"):
+        ModelSpec(baseline=("moderator",), traits="sampled", session_means=True)
+    data = _data(COMPLETE)
+    with pytest.raises(ValueError, match="not patient covariates"):
+        build_model(data, ModelSpec(baseline=("x",)))

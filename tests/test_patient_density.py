@@ -20,6 +20,8 @@ VARIANTS = {
     ),
     "lag-0 x->y, slopes": dict(same_session="predictor_to_outcome", random_slopes=("patient",)),
     "lag-0 y->x": dict(same_session="outcome_to_predictor"),
+    "baseline (mediation)": dict(baseline=("moderator",)),
+    "baseline, trend": dict(therapist_level=False, trend=True, baseline=("moderator",)),
 }
 
 
@@ -97,6 +99,11 @@ def _dense(data, spec, post, draw) -> np.ndarray:
             known = known + np.outer(t[cols], [p["trend_predictor"], p["trend_outcome"]])
             d = np.diag([p["sd_trend_predictor"] ** 2, p["sd_trend_outcome"] ** 2])
             cov = cov + np.kron(np.outer(t[cols], t[cols]), d)
+        if spec.baseline:
+            zb = data.covariates["moderator"].to_numpy(dtype=float)
+            zb = zb[i] - zb.mean()
+            a, c = p["baseline_effect_predictor"][0], p["baseline_effect_outcome"][0]
+            known = known + np.array([a * zb, (c + beta * a) * zb])
         if spec.therapist_level:
             j = data.patient_therapist[i]
             ax = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][j]

@@ -1,0 +1,336 @@
+"""Between-level mediation by a patient baseline characteristic (issue 13): the baseline's shift
+of the latent means is counted exactly once in the reported traits, the states and the
+replicates, and the derived effects are the products and sums they claim to be."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayes_alliance import effects, posthoc, predictive
+from bayes_alliance import vocab as v
+from bayes_alliance.spec import ModelSpec
+from tests.test_likelihood_variants import COMPLETE, POINT, ROWS, _data
+
+SPEC = ModelSpec(baseline=("moderator",))
+A, C = 0.45, -0.3  # the a and c' paths of POINT
+
+
+def _posterior(spec: ModelSpec, n: int, **over: object) -> xr.Dataset:
+    """One chain of ``n`` identical draws at POINT (overrides by name), as a Dataset."""
+    out = {}
+    for name in spec.prior_names():
+        val = np.asarray(over.get(name, POINT[name]), dtype=float)
+        dims = ("chain", "draw", *(("baseline",) if val.ndim else ()))
+        out[name] = xr.DataArray(np.broadcast_to(val, (1, n, *val.shape)).copy(), dims=dims)
+    return xr.Dataset(out)
+
+
+def _shift(data) -> tuple[np.ndarray, np.ndarray]:
+    z = data.covariates["moderator"].to_numpy(dtype=float)
+    z = z - z.mean()
+    b = POINT["trait_effect_patient"]
+    return POINT["intercept_predictor"] + A * z, POINT["intercept_outcome"] + (C + b * A) * z
+
+
+@pytest.mark.parametrize("rows", [ROWS, COMPLETE], ids=["gaps", "complete"])
+def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
+    data = _data(rows)
+    tiny = 1e-5  # patient and therapist SDs: the latent means sit at their prior means
+    post = _posterior(
+        SPEC,
+        4,
+        sd_patient_predictor=tiny,
+        sd_patient_outcome=tiny,
+        sd_therapist_predictor=tiny,
+        sd_therapist_outcome=tiny,
+    )
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=3)
+    mx, my = _shift(data)
+    np.testing.assert_allclose(got["trait_predictor"].values[0], np.tile(mx, (4, 1)), atol=1e-3)
+    np.testing.assert_allclose(got["trait_outcome"].values[0], np.tile(my, (4, 1)), atol=1e-3)
+
+    # With the usual SDs: states of observed cells are the data minus the whole trait, and
+    # states_of (which starts from the reported traits) agrees with the drawn states.
+    post = _posterior(SPEC, 3)
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=3)
+    full = post.assign(got)
+    trait_x = got["trait_predictor"].values[..., None]
+    obs = data.observed_x & data.in_series
+    want = np.where(obs, data.x[None, None] - trait_x, np.nan)
+    np.testing.assert_allclose(got["state_predictor"].values, want, atol=1e-12)
+    rows_ = np.array([2, 0])
+    wx, wy = posthoc.states_of(full, data, SPEC, rows_)
+    np.testing.assert_allclose(wx, got["state_predictor"].values[:, :, rows_], atol=1e-12)
+    np.testing.assert_allclose(wy, got["state_outcome"].values[:, :, rows_], atol=1e-12)
+
+
+def test_replicates_centre_on_the_whole_trait():
+    data = _data(COMPLETE)
+    n = 4000
+    post = _posterior(SPEC, n)
+    got, _ = posthoc.complete(post, data, SPEC, random_seed=5, states=False)
+    full = post.assign(got)
+    pp = predictive.posterior_predictive(full, data, SPEC, random_seed=9)
+    rows, _ = np.nonzero(data.observed_x)
+    dev = pp[v.PREDICTOR].values[0] - got["trait_predictor"].values[0][:, rows]
+    # The replicate minus the draw's latent mean is a stationary state (SD about 0.6): its
+    # mean over n draws is within a few SE (0.01) of 0; counting the shift twice (or not at
+    # all) moves it by |a z_i| (up to 0.5 here).
+    assert np.abs(dev.mean(axis=0)).max() < 0.05
+    rows_y, _ = np.nonzero(data.observed_y)
+    dev_y = pp[v.OUTCOME].values[0] - got["trait_outcome"].values[0][:, rows_y]
+    assert np.abs(dev_y.mean(axis=0)).max() < 0.05
+
+
+def test_mediation_effects_from_posterior_arrays():
+    a = np.array([[0.5, -0.2, 1.0]])
+    b = np.array([[0.4, 0.5, -1.0]])
+    c = np.array([[0.1, 0.3, 1.0]])
+    post = {
+        v.BASELINE_EFFECT_PREDICTOR: a[..., None],
+        v.BASELINE_EFFECT_OUTCOME: c[..., None],
+        v.TRAIT_EFFECT_PATIENT: b,
+    }
+    out = effects.mediation_between(post)
+    assert set(out) == set(effects.MEDIATION_BETWEEN)
+    np.testing.assert_allclose(out["indirect_effect_between"], [[0.2, -0.1, -1.0]])
+    np.testing.assert_allclose(out["direct_effect_between"], c)
+    np.testing.assert_allclose(out["total_effect_between"], [[0.3, 0.2, 0.0]])
+    prop = out["proportion_mediated_between"]
+    np.testing.assert_allclose(prop[0, :2], [0.2 / 0.3, -0.1 / 0.2])
+    assert not np.isfinite(prop[0, 2])  # a zero total effect: no proportion
+    # Several baseline columns: one entry per column, each with its own a and c'.
+    two = {
+        v.BASELINE_EFFECT_PREDICTOR: np.stack([a, 2 * a], -1),
+        v.BASELINE_EFFECT_OUTCOME: np.stack([c, c], -1),
+        v.TRAIT_EFFECT_PATIENT: b,
+    }
+    out2 = effects.mediation_between(two)
+    assert out2["indirect_effect_between"].shape == (1, 3, 2)
+    np.testing.assert_allclose(out2["indirect_effect_between"][..., 1], 2 * a * b)
+
+
+def test_mediation_rows_only_with_a_baseline():
+    from bayes_alliance.variance import Design
+
+    data = _data(COMPLETE)
+    post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
+    plain = ModelSpec()
+    without = effects.derived_effects(post, plain, Design.of(data, plain))
+    with_ = effects.derived_effects(post, SPEC, Design.of(data, SPEC))
+    assert not set(effects.MEDIATION_BETWEEN) & set(without)
+    assert set(effects.MEDIATION_BETWEEN) <= set(with_)
+    b = POINT["trait_effect_patient"]
+    assert with_["indirect_effect_between"].shape == (1, 1)
+    assert float(with_["total_effect_between"][0, 0]) == pytest.approx(C + A * b)
+
+
+def test_cli_fit_with_baseline_writes_mediation_rows(tmp_path):
+    """A small fit through the command line: the paths and the derived effects in
+    effects.csv, named as the issue asks, with intervals."""
+    import json
+    import warnings
+
+    import pandas as pd
+
+    from bayes_alliance import simulate
+    from bayes_alliance.cli import main
+
+    df, truth = simulate(
+        seed=8,
+        n_therapists=12,
+        patients_per_therapist=4,
+        sessions=8,
+        baseline_effect_predictor=0.4,
+        baseline_effect_outcome=-0.2,
+    )
+    assert truth.mediation["indirect_effect_between"] == pytest.approx(0.4 * -0.3)
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "o"
+    argv = ["fit", str(csv), "--patient", "patient", "--therapist", "therapist"]
+    argv += ["--session", "session", "--predictor", "alliance", "--outcome", "symptoms"]
+    argv += ["--covariates", "baseline", "--baseline", "baseline", "--out", str(out)]
+    argv += ["--draws", "100", "--tune", "150", "--seed", "2", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    assert rc == (0 if json.loads((out / "convergence.json").read_text())["ok"] else 3)
+    eff = pd.read_csv(out / "effects.csv").set_index("parameter")
+    rows = [*effects.MEDIATION_BETWEEN, "baseline_effect_predictor[baseline]"]
+    assert set(rows) <= set(eff.index)
+    assert eff.loc[rows, ["ci_low", "ci_high"]].notna().all().all()
+    # The derived rows are the paths' functions: c' equals its own row.
+    assert eff.loc["direct_effect_between", "mean"] == pytest.approx(
+        eff.loc["baseline_effect_outcome[baseline]", "mean"]
+    )
+    # The a path is well identified here (48 patients, 8 sessions).
+    lo, hi = eff.loc["baseline_effect_predictor[baseline]", ["ci_low", "ci_high"]]
+    assert lo < 0.4 < hi
+
+
+def test_baseline_must_be_a_declared_covariate(tmp_path, capsys):
+    from bayes_alliance import simulate
+    from bayes_alliance.cli import main
+
+    df, _ = simulate(seed=1, n_therapists=3, patients_per_therapist=2, sessions=4, baseline=True)
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    argv = ["fit", str(csv), "--patient", "patient", "--session", "session"]
+    argv += ["--predictor", "alliance", "--outcome", "symptoms", "--baseline", "baseline"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "must also be listed as covariates" in capsys.readouterr().err
+    # A session-level column is no baseline characteristic: validation names it.
+    df["baseline"] = df["alliance"]
+    df.to_csv(csv, index=False)
+    flags = ["--covariates", "baseline", "--out", str(tmp_path / "o2"), "--quiet"]
+    assert main([*argv, *flags]) == 2
+    assert "varies within patient" in capsys.readouterr().err
+
+
+def test_methods_paragraph_and_references_with_a_baseline():
+    import re
+
+    from bayes_alliance import report_text
+    from bayes_alliance.diagnostics import Convergence
+
+    data = _data(COMPLETE)
+    conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
+    prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
+    text = report_text.methods_paragraph(SPEC, data, prov, conv, 0.95)
+    assert "moderator acts on the latent mean of y directly and through that of x" in text
+    refs = " ".join(report_text.references(SPEC))
+    for key in report_text.MEDIATION_REFERENCES:
+        assert key.split()[0].rstrip(",") in text
+        assert re.search(rf"{key.split()[0].rstrip(',')}.*\({key[-4:]}\)", refs), key
+    assert "MacKinnon" not in " ".join(report_text.references(ModelSpec()))
+    assert "b^x_i = a g_i + e^x_i" in report_text.equations(SPEC)
+
+
+def test_effects_rows_per_baseline_column():
+    """Two baseline columns: FitResult.effects() has one mediation row per column."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.diagnostics import Convergence
+    from bayes_alliance.fit import FitResult
+    from tests.conftest import ROLES
+
+    df = pd.DataFrame(COMPLETE, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    df["age"] = df["patient"].map({"C": 30.0, "D": 41.0, "E": 25.0, "F": 52.0})
+    data = SessionData.from_frame(df, covariates=["moderator", "age"], **ROLES)
+    spec = ModelSpec(baseline=("moderator", "age"))
+    post = _posterior(
+        spec, 6, baseline_effect_predictor=[A, 0.01], baseline_effect_outcome=[C, 0.1 * C]
+    )
+    idata = xr.DataTree(children={"posterior": xr.DataTree(post)})
+    res = FitResult(idata, spec, data, {}, Convergence(1.0, 1e3, 1e3, 0, 1.0, 6))
+    eff = res.effects()
+    b = POINT["trait_effect_patient"]
+    assert eff.loc["indirect_effect_between[moderator]", "mean"] == pytest.approx(A * b)
+    assert eff.loc["indirect_effect_between[age]", "mean"] == pytest.approx(0.01 * b)
+    assert eff.loc["direct_effect_between[age]", "mean"] == pytest.approx(C * 0.1)
+    assert "indirect_effect_between" not in eff.index
+
+
+def test_simulator_puts_the_paths_into_the_latent_means():
+    from bayes_alliance import simulate
+
+    df, truth = simulate(
+        seed=4,
+        n_therapists=3,
+        patients_per_therapist=3,
+        sessions=4,
+        sd_patient_predictor=0.0,
+        sd_patient_outcome=0.0,
+        sd_therapist_predictor=0.0,
+        sd_therapist_outcome=0.0,
+        baseline_effect_predictor=A,
+        baseline_effect_outcome=C,
+    )
+    pat = truth.patients
+    b = truth.params.trait_effect_patient
+    g = pat["baseline"].to_numpy()
+    np.testing.assert_allclose(pat["trait_predictor"], truth.params.intercept_predictor + A * g)
+    np.testing.assert_allclose(
+        pat["trait_outcome"], truth.params.intercept_outcome + (C + b * A) * g
+    )
+    assert (df.groupby("patient")["baseline"].nunique() == 1).all()
+    assert truth.to_dict()["mediation"]["total_effect_between"] == pytest.approx(C + A * b)
+    # Without a baseline there is no column (and the random stream is the one it always was).
+    plain, _ = simulate(seed=4, n_therapists=3, patients_per_therapist=3, sessions=4)
+    assert "baseline" not in plain.columns
+
+
+def test_spec_file_baseline_key(tmp_path):
+    from bayes_alliance.specfile import load_spec
+
+    head = '[data]\npatient = "p"\nsession = "s"\npredictor = "x"\noutcome = "y"\n'
+    path = tmp_path / "a.toml"
+    path.write_text(head + 'covariates = ["g"]\n[model]\nbaseline = ["g"]\n')
+    spec = load_spec(path).model
+    assert spec.baseline == ("g",)
+    assert spec.free_parameters()[-2:] == [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
+    path.write_text(head + '[model]\nbaseline = ["g"]\n')
+    with pytest.raises(ValueError, match="must also be listed as covariates"):
+        load_spec(path)
+
+
+def test_baseline_share_enters_iccs_standardised_effect_and_r2():
+    """The baseline explains part of the latent means' between-patient variance: the ICCs,
+    the standardised trait effect and the f2 components count it (a' S a for x, (c' + b a)' S
+    (c' + b a) for y, S the baseline's variance over patients)."""
+    from bayes_alliance.variance import Design
+
+    data = _data(COMPLETE)
+    post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
+    g = data.covariates["moderator"].to_numpy(dtype=float)
+    s = g.var()
+    b, sd_px = POINT["trait_effect_patient"], POINT["sd_patient_predictor"]
+    gx, gy = A**2 * s, (C + b * A) ** 2 * s
+    plain = ModelSpec()
+    e0 = effects.derived_effects(post, plain, Design.of(data, plain))
+    e1 = effects.derived_effects(post, SPEC, Design.of(data, SPEC))
+    icc0 = float(e0["icc_predictor_patient"][0, 0])
+    total0 = sd_px**2 / icc0
+    assert float(e1["icc_predictor_patient"][0, 0]) == pytest.approx(
+        (sd_px**2 + gx) / (total0 + gx)
+    )
+    var_by = POINT["sd_patient_outcome"] ** 2 + b**2 * sd_px**2 + gy
+    assert float(e1["standardised_trait_effect_patient"][0, 0]) == pytest.approx(
+        b * np.sqrt((sd_px**2 + gx) / var_by)
+    )
+    r0 = effects.r2_components(post, plain, Design.of(data, plain))
+    r1 = effects.r2_components(post, SPEC, Design.of(data, SPEC))
+    assert float(r1["predictor"]["f2"][0, 0]) == pytest.approx(gx)
+    assert float(r1["outcome"]["f2"][0, 0]) == pytest.approx(float(r0["outcome"]["f2"][0, 0]) + gy)
+    assert float(r1["outcome"]["m2"][0, 0]) == pytest.approx(float(r0["outcome"]["m2"][0, 0]))
+
+
+def test_simulator_truth_counts_the_baseline_share():
+    from bayes_alliance import simulate
+
+    kw = dict(seed=2, n_therapists=4, patients_per_therapist=5, sessions=4, baseline=True)
+    _, t0 = simulate(**kw)
+    _, t1 = simulate(**kw, baseline_effect_predictor=0.8)
+    # Same draws (the baseline column is drawn in both), a larger patient share of x.
+    assert t1.icc["predictor"]["patient"] > t0.icc["predictor"]["patient"] + 0.05
+    assert t1.r2_components["predictor"]["f2"] > 0 == t0.r2_components["predictor"]["f2"]
+
+
+def test_prior_of_the_paths_is_scaled_to_the_data():
+    from bayes_alliance.model import build_model
+    from bayes_alliance.prior_predictive import prior_predictive
+
+    data = _data(COMPLETE)
+    prior, pp = prior_predictive(build_model(data, SPEC), data, SPEC, 4000, random_seed=1)
+    g_sd = data.covariates["moderator"].to_numpy(dtype=float).std()
+    a = prior[v.BASELINE_EFFECT_PREDICTOR]
+    assert a.dims == ("chain", "draw", "baseline")
+    # Normal(0, SD(x) / SD(baseline)) and Normal(0, SD(y) / SD(baseline)).
+    assert float(a.std()) == pytest.approx(np.nanstd(data.x) / g_sd, rel=0.05)
+    c = prior[v.BASELINE_EFFECT_OUTCOME]
+    assert float(c.std()) == pytest.approx(np.nanstd(data.y) / g_sd, rel=0.05)
+    assert np.isfinite(pp[v.PREDICTOR].values).all()
