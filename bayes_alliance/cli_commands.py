@@ -34,14 +34,7 @@ from bayes_alliance.specfile import load_spec
 from bayes_alliance.table_labels import interval_name
 from bayes_alliance.validate import check_frame
 
-KEY_EFFECTS = (
-    vocab.STATE_EFFECT,
-    vocab.REVERSE_STATE_EFFECT,
-    vocab.TRAIT_EFFECT_PATIENT,
-    vocab.TRAIT_EFFECT_THERAPIST,
-    vocab.OUTCOME_AUTOREGRESSION,
-    vocab.PREDICTOR_AUTOREGRESSION,
-)
+KEY_EFFECTS = vocab.KEY_EFFECTS
 
 
 def _read(args: argparse.Namespace, path: str) -> pd.DataFrame:

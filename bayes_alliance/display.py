@@ -21,14 +21,7 @@ if TYPE_CHECKING:
     from bayes_alliance.fit import FitResult
     from bayes_alliance.spec import ModelSpec
 
-KEY_EFFECTS = (
-    vocab.STATE_EFFECT,
-    vocab.REVERSE_STATE_EFFECT,
-    vocab.TRAIT_EFFECT_PATIENT,
-    vocab.TRAIT_EFFECT_THERAPIST,
-    vocab.OUTCOME_AUTOREGRESSION,
-    vocab.PREDICTOR_AUTOREGRESSION,
-)
+KEY_EFFECTS = vocab.KEY_EFFECTS
 CI_PROB = 0.94
 _STYLE = (
     "font-family:system-ui,sans-serif;font-size:13px;border-collapse:collapse;margin:2px 0 6px 0"

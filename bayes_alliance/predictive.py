@@ -62,14 +62,6 @@ def observed_data(data: SessionData) -> xr.Dataset:
     return xr.Dataset(out)
 
 
-def _latent_deviation(
-    posterior: xr.Dataset, spec: ModelSpec, which: str, lay: _Layout
-) -> np.ndarray:
-    """Each draw's latent-mean deviation from the known mean: (chain, draw, patient); the
-    baseline's shift is in the known mean, so it is taken off the reported traits here."""
-    return latent_deviation(posterior, spec, lay.baseline, which)
-
-
 def _entry(e: Any, n_p: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(e, dtype=float), (n_p,))
 
@@ -135,8 +127,8 @@ def posterior_predictive(
     """
     lay = _Layout.of(data, spec)
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
-    mx = _latent_deviation(posterior, spec, v.PREDICTOR, lay)
-    my = _latent_deviation(posterior, spec, v.OUTCOME, lay)
+    # The baseline's shift is in the known mean: taken off the reported traits here.
+    mx, my = (latent_deviation(posterior, spec, lay.baseline, w) for w in v.VARIABLES)
     obs_x, obs_y = np.nonzero(data.observed_x), np.nonzero(data.observed_y)
     n_c, n_d = mx.shape[:2]
     n_p, n_s = data.n_patients, data.n_sessions

@@ -80,6 +80,16 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     BASELINE_EFFECT_OUTCOME,
 )
 
+# The effects a reader looks at first: printed by the CLI and shown in a result's short view.
+KEY_EFFECTS: tuple[str, ...] = (
+    STATE_EFFECT,
+    REVERSE_STATE_EFFECT,
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    OUTCOME_AUTOREGRESSION,
+    PREDICTOR_AUTOREGRESSION,
+)
+
 
 def suggest(name: str, known: Iterable[str]) -> str:
     """Return " Did you mean 'x'?" for the closest known name, or "" when none is close."""
