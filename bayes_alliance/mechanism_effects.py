@@ -1,0 +1,195 @@
+r"""Derived effects of the mechanism models, per posterior draw: pure numpy on arrays with any
+leading batch axes (chain, draw), so every formula is tested on hand-computed inputs.
+
+Within-level (lagged 1-1-1) mediation, x_t -> m_(t+1) -> y_(t+2) with random a and b paths::
+
+    a = Phi[m, x],  b = Phi[y, m],  c' = Phi[y, x]
+    indirect = E[a_i b_i] = a b + cov(a_i, b_i)          (Kenny, Korchmaros & Bolger 2003;
+                                                         Bauer, Preacher & Gil 2006)
+    direct = c',  total = indirect + direct,  proportion = indirect / total
+    total at lag 2 = E[(Phi_i^2)[y, x]] = (Phi^2)[y, x] + sum_k cov(Phi_i[y, k], Phi_i[k, x])
+
+The proportion follows the between level's ab / (ab + c'); the lag-2 total adds the paths
+through x's and y's own persistence (c' phi_xx + phi_yy c') and is given beside it.
+
+Trait level: the regression of the outcome's trait on the other series' traits at one level is
+``Sigma[x, x]^-1 Sigma[x, y]`` of that level's covariance (partial effects: each informant's
+trait controlling for the other's). Standardised state effects use the stationary covariance
+of the fixed dynamics, ``S = Phi S Phi' + Sigma_e``; standardised trait effects the level's
+trait SDs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def cov_matrix(sd: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """Covariance from SDs (..., k) and a correlation matrix (..., k, k)."""
+    return sd[..., :, None] * corr * sd[..., None, :]
+
+
+def trait_regression(cov: np.ndarray) -> np.ndarray:
+    """Coefficients (..., k-1) of the last variable regressed on the others, from their joint
+    covariance (..., k, k)."""
+    sxx = cov[..., :-1, :-1]
+    sxy = cov[..., :-1, -1]
+    return np.linalg.solve(sxx, sxy[..., None])[..., 0]
+
+
+def stationary_cov(lag: np.ndarray, innovation_cov: np.ndarray) -> np.ndarray:
+    """Solution S of ``S = Phi S Phi' + Sigma`` (..., k, k); NaN where Phi is not stationary."""
+    k = lag.shape[-1]
+    kron = np.einsum("...ij,...kl->...ikjl", lag, lag).reshape(*lag.shape[:-2], k * k, k * k)
+    eye = np.eye(k * k)
+    vec = np.linalg.solve(eye - kron, innovation_cov.reshape(*lag.shape[:-2], k * k, 1))
+    s = vec.reshape(*lag.shape[:-2], k, k)
+    radius = np.max(np.abs(np.linalg.eigvals(lag)), axis=-1)
+    return np.where((radius < 1)[..., None, None], s, np.nan)
+
+
+def expected_lag2(
+    lag: np.ndarray,
+    path_cov: np.ndarray | None,
+    paths: Sequence[tuple[int, int]],
+    to: int,
+    source: int,
+) -> np.ndarray:
+    """``E[(Phi_i Phi_i)[to, source]]`` over patients: the fixed part's square plus the
+    covariance of every pair of random entries (to, k) and (k, source)."""
+    out = np.einsum("...j,...j->...", lag[..., to, :], lag[..., :, source])
+    if path_cov is None:
+        return out
+    where = {p: r for r, p in enumerate(paths)}
+    for mid in range(lag.shape[-1]):
+        r1, r2 = where.get((to, mid)), where.get((mid, source))
+        if r1 is not None and r2 is not None:
+            out = out + path_cov[..., r1, r2]
+    return out
+
+
+def within_mediation(
+    lag: np.ndarray,
+    path_cov: np.ndarray | None,
+    paths: Sequence[tuple[int, int]],
+    x: int,
+    m: int,
+    y: int,
+) -> dict[str, np.ndarray]:
+    """Within-level 1-1-1 mediation effects per draw (module docstring).
+
+    Parameters
+    ----------
+    lag
+        Fixed lag matrices (..., k, k), rows to, columns from.
+    path_cov
+        Covariance (..., r, r) of the random paths, or None without random paths.
+    paths
+        (to, from) index of each random path, in ``path_cov``'s order.
+    x, m, y
+        Positions of predictor, mediator and outcome.
+    """
+    a = lag[..., m, x]
+    b = lag[..., y, m]
+    direct = lag[..., y, x]
+    cov_ab = np.zeros_like(a)
+    where = {p: r for r, p in enumerate(paths)}
+    if path_cov is not None and (m, x) in where and (y, m) in where:
+        cov_ab = path_cov[..., where[(m, x)], where[(y, m)]]
+    indirect = a * b + cov_ab
+    total = indirect + direct
+    with np.errstate(divide="ignore", invalid="ignore"):
+        proportion = indirect / total
+    return {
+        "effect_on_mediator": a,
+        "mediator_effect": b,
+        "cov_random_paths": cov_ab,
+        "indirect_effect_within_fixed": a * b,
+        "indirect_effect_within": indirect,
+        "direct_effect_within": direct,
+        "total_effect_within": total,
+        "proportion_mediated_within": proportion,
+        "total_effect_within_lag2": expected_lag2(lag, path_cov, paths, y, x),
+    }
+
+
+def informant_effects(
+    lag: np.ndarray,
+    innovation_cov: np.ndarray,
+    patient_cov: np.ndarray,
+    therapist_cov: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Two informants' trait and state effects on the outcome and their differences.
+
+    Series order (first informant, second informant, outcome). Differences are first minus
+    second, raw and standardised (a raw difference depends on the two rating scales; the
+    standardised one compares effects per SD of each informant's own part).
+    """
+    out: dict[str, np.ndarray] = {}
+    s = stationary_cov(lag, innovation_cov)
+    sd_w = np.sqrt(np.diagonal(s, axis1=-2, axis2=-1))
+    for j, suffix in ((0, ""), (1, "_second")):
+        out[f"state_effect{suffix}"] = lag[..., 2, j]
+        out[f"state_effect{suffix}_std"] = lag[..., 2, j] * sd_w[..., j] / sd_w[..., 2]
+    for name in ("state_effect", "state_effect_std"):
+        base = name.removesuffix("_std")
+        std = "_std" if name.endswith("_std") else ""
+        out[f"{base}_difference{std}"] = out[name] - out[f"{base}_second{std}"]
+    out["state_corr_informants"] = innovation_cov[..., 0, 1] / np.sqrt(
+        innovation_cov[..., 0, 0] * innovation_cov[..., 1, 1]
+    )
+    out["cross_lag_second_from_first"] = lag[..., 1, 0]
+    out["cross_lag_first_from_second"] = lag[..., 0, 1]
+    levels = [("patient", patient_cov)] + (
+        [("therapist", therapist_cov)] if therapist_cov is not None else []
+    )
+    for level, cov in levels:
+        beta = trait_regression(cov)
+        sd = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+        first, second = beta[..., 0], beta[..., 1]
+        out[f"trait_effect_{level}"] = first
+        out[f"trait_effect_{level}_second"] = second
+        out[f"trait_effect_{level}_difference"] = first - second
+        out[f"trait_effect_{level}_std"] = first * sd[..., 0] / sd[..., 2]
+        out[f"trait_effect_{level}_second_std"] = second * sd[..., 1] / sd[..., 2]
+        out[f"trait_effect_{level}_difference_std"] = (
+            out[f"trait_effect_{level}_std"] - out[f"trait_effect_{level}_second_std"]
+        )
+        out[f"trait_corr_informants_{level}"] = cov[..., 0, 1] / (sd[..., 0] * sd[..., 1])
+    return out
+
+
+def end_outcome_effects(
+    trait_effect: np.ndarray,
+    change_effect: np.ndarray | None,
+    trait_sd: np.ndarray,
+    change_sd: np.ndarray | None,
+    binary: bool,
+) -> dict[str, np.ndarray]:
+    """Effects on an end-of-treatment outcome per unit and per SD of the trait-like alliance
+    and of the state-like change (the patients' alliance slopes); odds ratios per SD for a
+    binary outcome."""
+    out = {
+        "end_trait_effect": trait_effect,
+        "end_trait_effect_per_sd": trait_effect * trait_sd,
+    }
+    if change_effect is not None and change_sd is not None:
+        out["end_change_effect"] = change_effect
+        out["end_change_effect_per_sd"] = change_effect * change_sd
+    if binary:
+        for key in [k for k in out if k.endswith("_per_sd")]:
+            out[key.replace("_per_sd", "_odds_ratio_per_sd")] = np.exp(out[key])
+    return out
+
+
+__all__ = [
+    "cov_matrix",
+    "end_outcome_effects",
+    "expected_lag2",
+    "informant_effects",
+    "stationary_cov",
+    "trait_regression",
+    "within_mediation",
+]

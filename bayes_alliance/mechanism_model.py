@@ -1,0 +1,224 @@
+r"""Model builder of the mechanism models: k latent-centred series (alliance, a mediator or a
+second informant's rating, symptoms) in one multilevel VAR(1), and an end-of-treatment outcome.
+
+For session t of patient i treated by therapist j, with the series stacked in a vector
+(outcome last)::
+
+    z_ti = mu + u_j + v_i + s_i c_ti e_1 + w_ti              (trait-like part: mu + u_j + v_i)
+    w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, Sigma_e)    (state-like part)
+    Phi_i = Phi + sum_r d_ir E_r,   d_i ~ MVN(0, Sigma_d)     (random lagged paths)
+    v_i ~ MVN(0, Sigma_P),  u_j ~ MVN(0, Sigma_T),  w_(first)i ~ MVN(0, Sigma_1)
+
+``E_r`` puts path r's deviation in its (to, from) entry of the lag matrix. Latent means are
+parameters (latent person-mean centring: the observed mean never enters); the trait
+covariances are unstructured, so the trait-level regression of symptoms on the other series
+(``Sigma_P[y, x] / Sigma_P[x, x]`` and its multivariate form) and the informants' trait
+correlation are functions of them (:mod:`bayes_alliance.mechanism_effects`). A patient's first
+session has its own covariance ``Sigma_1`` (a free first session: no stationarity is imposed
+on the random paths). Cells missing inside a series are parameters with a flat prior, so their
+density is the model's (data augmentation: missing predictors at a lag are imputed, not
+dropped). With a trend (``c_ti``: session number minus the middle of the patient's series, so
+that ``v_i`` stays the patient's mean) the predictor's slope ``s_i = s + delta_i`` is the
+patient's state-like change; an end-of-treatment outcome is regressed on the trait deviation of
+the predictor and on that change::
+
+    O_i = g_0 + g_T (mu_1 + u_j1 + v_i1 - mu_1) + g_S delta_i + eps_i   (or logit P(O_i = 1))
+
+The same lag matrix holds the lagged 1-1-1 mediation ``x_t -> m_(t+1) -> y_(t+2)``:
+a = Phi[m, x], b = Phi[y, m], c' = Phi[y, x], with random a and b and their covariance
+(Kenny, Korchmaros & Bolger 2003; Bauer, Preacher & Gil 2006).
+
+References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Luedtke et al.
+(2008), Psych Methods 13:203 (latent centring); Bauer, Preacher & Gil (2006), Psych Methods
+11:142 (random indirect effects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_alliance.mechanism_spec import MechanismSpec, path_name
+from bayes_alliance.series_data import SeriesData, grid_cells
+
+LOG_2PI = float(np.log(2 * np.pi))
+LKJ_ETA = 2.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Numpy constants of a data set on the grid: filled values, where missing cells go, the
+    transitions inside each series and the centred session times."""
+
+    filled: np.ndarray  # (n, T, k), missing and outside cells 0
+    missing_flat: np.ndarray  # flat indices of missing cells inside series
+    missing_start: np.ndarray  # a starting value for each (the series' observed mean)
+    transitions: np.ndarray  # flat indices into (n * (T - 1)) of transitions (t-1 -> t)
+    first: np.ndarray
+    time: np.ndarray  # (n, T) session number minus the middle of the patient's series
+    mean: np.ndarray  # (k,) observed means
+    sd: np.ndarray  # (k,) observed SDs
+
+    @classmethod
+    def of(cls, data: SeriesData) -> Layout:
+        inside, missing = grid_cells(data)
+        z = data.z
+        filled = np.where(np.isfinite(z), z, 0.0)
+        mean = np.nanmean(z.reshape(-1, data.k), axis=0)
+        sd = np.nanstd(z.reshape(-1, data.k), axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        missing_flat = np.flatnonzero(missing.reshape(-1))
+        start = np.broadcast_to(mean, z.shape).reshape(-1)[missing_flat]
+        trans = inside[:, 1:] & inside[:, :-1]
+        sessions = data.base.sessions.astype(float)
+        mid = 0.5 * (sessions[data.first] + sessions[data.last])
+        return cls(
+            filled=filled,
+            missing_flat=missing_flat,
+            missing_start=np.asarray(start, dtype=float),
+            transitions=np.flatnonzero(trans.reshape(-1)),
+            first=data.first.astype(np.int64),
+            time=sessions[None, :] - mid[:, None],
+            mean=mean,
+            sd=sd,
+        )
+
+
+def _mvn_logp(resid: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
+    """Sum of MVN(0, L L') log densities of the rows of ``resid`` (n, k)."""
+    k = resid.shape[1]
+    sol = pt.linalg.solve_triangular(chol, resid.T, lower=True)
+    n = resid.shape[0]
+    return (
+        -0.5 * pt.sum(sol**2)
+        - n * pt.sum(pt.log(pt.diag(chol)))
+        - 0.5 * n * k * LOG_2PI
+    )
+
+
+def _cov(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
+    """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
+    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
+    chol, corr, sds = pm.LKJCholeskyCov(
+        f"chol_{name}",
+        n=n,
+        eta=LKJ_ETA,
+        sd_dist=pm.HalfNormal.dist(sigma=sd_scale, shape=n),
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic(f"sd_{name}", sds, dims=dims)
+    pm.Deterministic(f"corr_{name}", corr, dims=(dims, f"{dims}_"))
+    return chol
+
+
+def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -> pm.Model:
+    """The mechanism model as an unsampled ``pm.Model`` (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        Two or three series of the same patients.
+    spec
+        Options; defaults settled by :meth:`MechanismSpec.resolved`.
+    """
+    spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
+        data
+    )
+    lay = Layout.of(data)
+    n, n_t, k = data.z.shape
+    paths = spec.random_paths or ()
+    idx = {r: i for i, r in enumerate(data.roles)}
+    coords = data.coords()
+    coords["series_"] = list(data.roles)
+    coords["series_from"] = list(data.roles)
+    if paths:
+        names = [path_name(a, b) for a, b in paths]
+        coords["path"] = names
+        coords["path_"] = names
+    with pm.Model(coords=coords) as model:
+        intercept = pm.Normal("intercept", mu=lay.mean, sigma=2.5 * lay.sd, dims="series")
+        chol_p = _cov("patient", "series", lay.sd, k)
+        off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "series"))
+        mu = intercept[None, :] + off_p @ chol_p.T
+        if spec.therapist_level:
+            assert data.patient_therapist is not None
+            chol_t = _cov("therapist", "series", 0.5 * lay.sd, k)
+            off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=("therapist", "series"))
+            mu = mu + (off_t @ chol_t.T)[data.patient_therapist]
+        trait = pm.Deterministic("trait", mu, dims=("patient", "series"))
+
+        # Lag prior: one SD of the source moves the target by at most about one of its SDs.
+        ratio = lay.sd[:, None] / lay.sd[None, :]
+        lag = pm.Normal("lag", 0.0, 0.5 * ratio, dims=("series", "series_from"))
+        phi = pt.broadcast_to(lag, (n, k, k))
+        if paths:
+            pos = np.zeros((len(paths), k, k))
+            scale = np.empty(len(paths))
+            for r, (to, source) in enumerate(paths):
+                pos[r, idx[to], idx[source]] = 1.0
+                scale[r] = 0.2 * ratio[idx[to], idx[source]]
+            off_d = pm.Normal("path_offset", 0.0, 1.0, dims=("patient", "path"))
+            if len(paths) > 1:
+                chol_d = _cov("paths", "path", scale, len(paths))
+                dev = off_d @ chol_d.T
+            else:
+                sd_d = pm.HalfNormal("sd_paths", sigma=scale, dims="path")
+                dev = off_d * sd_d[None, :]
+            pm.Deterministic("path_deviation", dev, dims=("patient", "path"))
+            phi = phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
+
+        values = pt.as_tensor(lay.filled.reshape(-1))
+        if lay.missing_flat.size:
+            coords_mis = {"missing_cell": np.arange(lay.missing_flat.size)}
+            model.add_coords(coords_mis)
+            mis = pm.Flat("missing_values", dims="missing_cell", initval=lay.missing_start)
+            values = pt.set_subtensor(values[lay.missing_flat], mis)
+        grid = values.reshape((n, n_t, k))
+        w = grid - trait[:, None, :]
+        if spec.trend:
+            slope_scale = lay.sd[0] / max(n_t, 2)
+            trend = pm.Normal("trend", 0.0, slope_scale)
+            sd_trend = pm.HalfNormal("sd_trend", slope_scale)
+            delta = pm.Deterministic(
+                "change_deviation",
+                sd_trend * pm.Normal("change_offset", 0.0, 1.0, dims="patient"),
+                dims="patient",
+            )
+            e1 = np.zeros(k)
+            e1[0] = 1.0
+            w = w - ((trend + delta)[:, None] * lay.time)[:, :, None] * e1
+
+        chol_e = _cov("innovation", "series", lay.sd, k)
+        chol_1 = _cov("first", "series", lay.sd, k)
+        pred = pt.sum(phi[:, None, :, :] * w[:, :-1, None, :], axis=-1)
+        resid = (w[:, 1:, :] - pred).reshape((n * (n_t - 1), k))[lay.transitions]
+        start = w[np.arange(n), lay.first]
+        pm.Potential("series_transitions", _mvn_logp(resid, chol_e))
+        pm.Potential("series_first", _mvn_logp(start, chol_1))
+
+        if data.end_outcome is not None:
+            seen = np.flatnonzero(np.isfinite(data.end_outcome))
+            obs = data.end_outcome[seen]
+            o_sd = float(np.std(obs)) or 1.0
+            change_sd = lay.sd[0] / max(n_t, 2)
+            binary = spec.end_family == "binary"
+            unit = 1.0 if binary else o_sd
+            g0 = pm.Normal("end_intercept", 0.0 if binary else float(np.mean(obs)), 2.5 * unit)
+            g_t = pm.Normal("end_trait_effect", 0.0, unit / lay.sd[0])
+            lin = g0 + g_t * (trait[seen, 0] - intercept[0])
+            if spec.trend:
+                g_s = pm.Normal("end_change_effect", 0.0, unit / change_sd)
+                lin = lin + g_s * delta[seen]
+            if binary:
+                pm.Bernoulli("end_outcome", logit_p=lin, observed=obs)
+            else:
+                sd_o = pm.HalfNormal("end_sd", o_sd)
+                pm.Normal("end_outcome", lin, sd_o, observed=obs)
+    return model
+
+
+__all__ = ["Layout", "build_mechanism_model"]

@@ -1,0 +1,233 @@
+"""Fitting the mechanism models and their results: within-level mediation, two informants, an
+end-of-treatment outcome (:mod:`bayes_alliance.mechanism_model`).
+
+``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie (through the compiled-model
+cache, with the package's compile settings) and returns a :class:`MechanismResult` holding the
+DataTree, spec, data and provenance; its effects are computed from the draws by
+:mod:`bayes_alliance.mechanism_effects`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_alliance import diagnostics
+from bayes_alliance import mechanism_effects as me
+from bayes_alliance.io import atomic_path
+from bayes_alliance.mechanism_model import build_mechanism_model
+from bayes_alliance.mechanism_spec import MechanismSpec
+from bayes_alliance.sampling import _sample_nutpie, compile_settings, resolve_seed, versions
+from bayes_alliance.series_data import MEDIATOR, OUTCOME, PREDICTOR, SeriesData
+
+# Parameters checked for convergence and summarised, in this order (those a model has).
+PARAMETERS = (
+    "lag",
+    "intercept",
+    "sd_patient",
+    "corr_patient",
+    "sd_therapist",
+    "corr_therapist",
+    "sd_paths",
+    "corr_paths",
+    "sd_innovation",
+    "corr_innovation",
+    "sd_first",
+    "trend",
+    "sd_trend",
+    "end_intercept",
+    "end_trait_effect",
+    "end_change_effect",
+    "end_sd",
+)
+
+
+def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
+    if f"sd_{name}" not in post:
+        return None
+    sd = post[f"sd_{name}"].values
+    if f"corr_{name}" not in post:
+        return np.einsum("...i,ij->...ij", sd**2, np.eye(sd.shape[-1]))
+    return me.cov_matrix(sd, post[f"corr_{name}"].values)
+
+
+def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dict[str, np.ndarray]:
+    """Every derived effect of a mechanism model per draw (chain, draw), by the design."""
+    spec = spec.resolved(data)
+    lag = post["lag"].values
+    k = data.k
+    x, y = data.index(PREDICTOR), data.index(OUTCOME)
+    innov = _cov(post, "innovation")
+    patient = _cov(post, "patient")
+    therapist = _cov(post, "therapist")
+    assert innov is not None and patient is not None
+    out: dict[str, np.ndarray] = {
+        "predictor_autoregression": lag[..., x, x],
+        "outcome_autoregression": lag[..., y, y],
+        "reverse_state_effect": lag[..., x, y],
+    }
+    design = spec.design(data)
+    if design == "mediation":
+        m = data.index(MEDIATOR)
+        idx = {r: i for i, r in enumerate(data.roles)}
+        paths = [(idx[a], idx[b]) for a, b in spec.random_paths or ()]
+        out["mediator_autoregression"] = lag[..., m, m]
+        out["state_effect"] = lag[..., y, x]
+        out.update(me.within_mediation(lag, _cov(post, "paths"), paths, x, m, y))
+        if "sd_paths" in post:
+            names = list(post["sd_paths"].coords["path"].values)
+            for name, sd in zip(names, np.moveaxis(post["sd_paths"].values, -1, 0), strict=True):
+                out[f"sd_path_{name}"] = sd
+        for level, cov in (("patient", patient), ("therapist", therapist)):
+            if cov is not None:
+                beta = me.trait_regression(cov)
+                out[f"trait_effect_{level}"] = beta[..., x]
+                out[f"trait_effect_{level}_mediator"] = beta[..., m]
+    elif design == "informants":
+        out["second_autoregression"] = lag[..., 1, 1]
+        out.update(me.informant_effects(lag, innov, patient, therapist))
+    else:
+        out["state_effect"] = lag[..., y, x]
+        for level, cov in (("patient", patient), ("therapist", therapist)):
+            if cov is not None:
+                out[f"trait_effect_{level}"] = me.trait_regression(cov)[..., 0]
+    if "end_trait_effect" in post:
+        var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
+        out.update(
+            me.end_outcome_effects(
+                post["end_trait_effect"].values,
+                post["end_change_effect"].values if "end_change_effect" in post else None,
+                np.sqrt(var_x),
+                post["sd_trend"].values if "sd_trend" in post else None,
+                spec.end_family == "binary",
+            )
+        )
+    assert all(v.shape == lag.shape[:-2] for v in out.values()), k
+    return out
+
+
+@dataclass
+class MechanismResult:
+    """A fitted mechanism model: the DataTree, the (resolved) spec, the data and provenance."""
+
+    idata: xr.DataTree
+    spec: MechanismSpec
+    data: SeriesData
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence
+
+    @property
+    def design(self) -> str:
+        return self.spec.design(self.data)
+
+    def effect_draws(self) -> dict[str, np.ndarray]:
+        return effect_draws(self.idata.posterior.to_dataset(), self.data, self.spec)
+
+    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior summary of every derived effect (mean, sd, equal-tailed interval, ESS,
+        R-hat), indexed by effect name."""
+        draws = self.effect_draws()
+        ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()})
+        tree = xr.DataTree.from_dict({"posterior": ds})
+        return diagnostics.summarise(tree, list(draws), ci_prob, "eti")
+
+    def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``)."""
+        names = [n for n in PARAMETERS if n in self.idata.posterior]
+        return diagnostics.summarise(self.idata, names, ci_prob, "eti")
+
+    def __repr__(self) -> str:
+        n = self.data.n_patients
+        return (
+            f"<MechanismResult {self.design}: series {', '.join(self.data.columns)}; "
+            f"{n} patients; {self.convergence.message().splitlines()[0]}>"
+        )
+
+    def save(self, path: str | Path, *, force: bool = False) -> None:
+        """Write the draws and the provenance (spec, seed, versions, data hash) as NetCDF,
+        atomically; an existing file is replaced only with ``force``."""
+        post = self.idata.posterior.to_dataset()
+        keep = [v for v in post.data_vars if not str(v).endswith(("_offset", "missing_values"))]
+        tree = xr.DataTree.from_dict(
+            {
+                "posterior": post[keep],
+                "sample_stats": self.idata.sample_stats.to_dataset(),
+            }
+        )
+        tree.attrs["bayes_alliance_mechanism"] = json.dumps(self.provenance, default=str)
+        with atomic_path(path, force=force) as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+
+
+def fit_mechanisms(
+    data: SeriesData,
+    spec: MechanismSpec | None = None,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    cores: int | None = None,
+) -> MechanismResult:
+    """Sample a mechanism model.
+
+    Parameters
+    ----------
+    data
+        Two or three series (:class:`~bayes_alliance.series_data.SeriesData`).
+    spec
+        Options (default: therapist level when the data have therapists, random a and b paths
+        with a mediator).
+    draws, tune, chains, cores, progressbar
+        Sampler settings (nutpie).
+    random_seed
+        The same seed, data and spec give the same draws; without one a seed is drawn and
+        recorded in the provenance.
+    """
+    spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
+        data
+    )
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(
+            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
+        )
+    seed, drawn = resolve_seed(random_seed)
+    model = build_mechanism_model(data, spec)
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with compile_settings():
+        idata = _sample_nutpie(
+            model, spec, draws, tune, chains, cores or min(chains, 2), seed, progressbar, timing
+        )
+    timing["total_s"] = time.perf_counter() - t0
+    provenance = {
+        "random_seed": seed,
+        "seed_drawn": drawn,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": "nutpie",
+        "versions": versions(),
+        "data_hash": data.data_hash,
+        "spec": spec.to_dict(),
+        "series": dict(zip(data.roles, data.columns, strict=True)),
+        "end_outcome": data.end_column,
+        "timing": timing,
+    }
+    names = [n for n in PARAMETERS if n in idata.posterior]
+    conv = diagnostics.check_convergence(idata, names)
+    if not conv.ok:
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
+    return MechanismResult(idata, spec, data, provenance, conv)
+
+
+__all__ = ["PARAMETERS", "MechanismResult", "effect_draws", "fit_mechanisms"]

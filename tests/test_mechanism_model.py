@@ -1,0 +1,141 @@
+"""The mechanism model's series density against the dense joint Gaussian of each patient's
+completed series, and its data checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+
+from bayes_alliance.mechanism_model import build_mechanism_model
+from bayes_alliance.mechanism_sim import simulate_mechanisms
+from bayes_alliance.mechanism_spec import MechanismSpec
+from bayes_alliance.series_data import SeriesData
+from bayes_alliance.validate import DataValidationError
+
+
+def _tiny(design: str, end: bool = False) -> pd.DataFrame:
+    df, _ = simulate_mechanisms(
+        seed=5,
+        design=design,
+        n_therapists=2,
+        patients_per_therapist=3,
+        n_sessions=6,
+        missing=0.1,
+        change_sd=0.1 if end else 0.0,
+        end_effects=(0.5, 1.0) if end else None,
+    )
+    # Patient p0001 starts late and p0002 stops early: their rows are absent.
+    df = df[~((df.patient == "p0001") & (df.session <= 2))]
+    return df[~((df.patient == "p0002") & (df.session >= 5))].reset_index(drop=True)
+
+
+def _series(df: pd.DataFrame, design: str, end: bool = False) -> SeriesData:
+    third = {"mediator": "mediator"} if design == "mediation" else {}
+    if design == "informants":
+        third = {"second_predictor": "alliance_therapist"}
+    return SeriesData.from_frame(
+        df,
+        patient="patient",
+        session="session",
+        predictor="alliance",
+        outcome="symptoms",
+        therapist="therapist",
+        end_outcome="post_symptoms" if end else None,
+        **third,
+    )
+
+
+def _dense_logp(w: np.ndarray, phi: np.ndarray, cov_e: np.ndarray, cov_1: np.ndarray) -> float:
+    """Log density of states w (T, k) of a VAR(1) with w_1 ~ N(0, cov_1), by the dense joint
+    covariance of the stacked vector (Cov(w_t, w_s) = Phi^(t-s) Var(w_s))."""
+    t_len, k = w.shape
+    var = [cov_1]
+    for _ in range(1, t_len):
+        var.append(phi @ var[-1] @ phi.T + cov_e)
+    big = np.zeros((t_len * k, t_len * k))
+    for t in range(t_len):
+        for s in range(t + 1):
+            block = np.linalg.matrix_power(phi, t - s) @ var[s]
+            big[t * k : (t + 1) * k, s * k : (s + 1) * k] = block
+            big[s * k : (s + 1) * k, t * k : (t + 1) * k] = block.T
+    return float(stats.multivariate_normal(np.zeros(t_len * k), big).logpdf(w.reshape(-1)))
+
+
+@pytest.mark.parametrize("design", ["mediation", "informants"])
+def test_series_density_equals_dense_gaussian(design: str) -> None:
+    end = design == "mediation"
+    data = _series(_tiny(design, end=end), design, end=end)
+    model = build_mechanism_model(data, MechanismSpec(therapist_level=True))
+    rng = np.random.default_rng(0)
+    point = {
+        k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
+    }
+    series_logp = pt.add(*model.potentials)
+    names = ["trait", "lag", "sd_innovation", "corr_innovation", "sd_first", "corr_first"]
+    if design == "mediation":
+        names += ["path_deviation", "change_deviation", "trend"]
+    outs = model.replace_rvs_by_values([series_logp] + [model[n] for n in names])
+    fn = model.compile_fn(
+        outs, inputs=model.value_vars, point_fn=True, on_unused_input="ignore"
+    )
+    got, *values = fn(point)
+    v = dict(zip(names, values, strict=True))
+    cov_e = v["sd_innovation"][:, None] * v["corr_innovation"] * v["sd_innovation"][None, :]
+    cov_1 = v["sd_first"][:, None] * v["corr_first"] * v["sd_first"][None, :]
+    grid = data.z.copy()
+    inside = np.isnan(grid)
+    t = np.arange(data.n_sessions)
+    filled = grid.reshape(-1)
+    miss = np.flatnonzero(
+        (inside & ((t >= data.first[:, None]) & (t <= data.last[:, None]))[:, :, None]).reshape(
+            -1
+        )
+    )
+    filled[miss] = point["missing_values"]
+    grid = filled.reshape(grid.shape)
+    sessions = data.base.sessions.astype(float)
+    want = 0.0
+    for i in range(data.n_patients):
+        f, last = data.first[i], data.last[i]
+        w = grid[i, f : last + 1] - v["trait"][i]
+        phi = v["lag"].copy()
+        if design == "mediation":
+            phi[1, 0] += v["path_deviation"][i, 0]
+            phi[2, 1] += v["path_deviation"][i, 1]
+            mid = 0.5 * (sessions[f] + sessions[last])
+            slope = v["trend"] + v["change_deviation"][i]
+            w[:, 0] -= slope * (sessions[f : last + 1] - mid)
+        want += _dense_logp(w, phi, cov_e, cov_1)
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_series_data_checks_name_the_column() -> None:
+    df = _tiny("mediation")
+    df["mediator"] = df["mediator"].astype(object)
+    df.loc[3, "mediator"] = "high"
+    with pytest.raises(DataValidationError, match="mediator"):
+        _series(df, "mediation")
+    with pytest.raises(DataValidationError, match="another role"):
+        SeriesData.from_frame(
+            _tiny("mediation"),
+            patient="patient",
+            session="session",
+            predictor="alliance",
+            outcome="symptoms",
+            mediator="alliance",
+        )
+
+
+def test_spec_defaults_and_errors() -> None:
+    data = _series(_tiny("mediation"), "mediation")
+    spec = MechanismSpec().resolved(data)
+    assert spec.random_paths == (("mediator", "predictor"), ("outcome", "mediator"))
+    assert spec.trend is False
+    with pytest.raises(ValueError, match="no 'second_predictor' series"):
+        MechanismSpec(random_paths=(("outcome", "second_predictor"),)).resolved(data)
+    informants = _series(_tiny("informants"), "informants")
+    assert MechanismSpec().resolved(informants).random_paths == ()
+    assert MechanismSpec().design(informants) == "informants"
