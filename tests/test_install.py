@@ -74,6 +74,7 @@ def test_wheel_holds_the_specs_and_the_example_data(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"bayes_alliance/specs/{n}.toml" for n in SPECS} <= names
     assert "bayes_alliance/datasets/example.csv" in names
+    assert "bayes_alliance/datasets/mediation_between.csv" in names
     assert not [n for n in names if n.startswith(("models/", "tests/"))]
 
 
