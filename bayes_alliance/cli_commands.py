@@ -20,15 +20,17 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_alliance import classic, datasets, simulation, vocab
+from bayes_alliance import classic, cli_mechanisms, datasets, simulation, vocab
 from bayes_alliance import fit as fitting
 from bayes_alliance.cli import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError
 from bayes_alliance.cli_parser import DEMO_SAMPLER
 from bayes_alliance.data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.diagnostics import ConvergenceWarning
 from bayes_alliance.io import atomic_dir, atomic_path, check_results_file
+from bayes_alliance.mechanism_spec import MechanismSpec
 from bayes_alliance.options import MODEL, ROLES, SAMPLER, make_model, make_roles
 from bayes_alliance.readers import read_table, sessions_from_dates, wide_to_long
+from bayes_alliance.series_data import SeriesData
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.specfile import load_spec
 from bayes_alliance.table_labels import interval_name
@@ -146,8 +148,10 @@ def _write_fit_files(
 
 def _fit_inputs(
     args: argparse.Namespace,
-) -> tuple[SessionData, ModelSpec, dict[str, Any], Path | None]:
-    """Data, model, sampler settings and spec file from either --spec or the flags."""
+) -> tuple[SessionData | SeriesData, ModelSpec | MechanismSpec, dict[str, Any], Path | None]:
+    """Data, model, sampler settings and spec file from either --spec or the flags (a
+    mechanism model's data and options when a mediator, second informant or end-of-treatment
+    outcome is named)."""
     if args.spec:
         given = ROLES.given(args) + SAMPLER.given(args) + MODEL.given(args)
         if given:
@@ -177,7 +181,10 @@ def _fit_inputs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         df = _dated(args, _read(args, path), roles.patient, roles.session)
-        data = SessionData.from_roles(df, roles)
+        if roles.mechanism:
+            mech = cli_mechanisms.series_data(df, roles)
+        else:
+            data = SessionData.from_roles(df, roles)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     sampler = {
@@ -187,6 +194,8 @@ def _fit_inputs(
         "random_seed": settings.seed,
         "sampler": settings.sampler,
     }
+    if roles.mechanism:
+        return mech, cli_mechanisms.mechanism_spec(spec), sampler, spec_path
     return data, spec, sampler, spec_path
 
 
@@ -201,6 +210,12 @@ def _store(text: str) -> tuple[str, ...]:
 def cmd_fit(args: argparse.Namespace) -> int:
     store = _store(args.store)
     data, spec, sampler, spec_path = _fit_inputs(args)
+    if isinstance(data, SeriesData):
+        if store:
+            raise CLIError("--store is for the main model; a mechanism fit stores its draws")
+        assert isinstance(spec, MechanismSpec)
+        return cli_mechanisms.run_fit(args, data, spec, sampler, spec_path)
+    assert isinstance(spec, ModelSpec)
     # Inside atomic_dir for the whole run: OUT is locked against a second run from the start,
     # and an interrupted fit leaves nothing behind.
     with atomic_dir(args.out, force=args.force) as tmp:
@@ -343,6 +358,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = _results_path(args.dir)
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --force to replace it")
+    from bayes_alliance.mechanisms import is_mechanism_file, load_mechanisms
+
+    if is_mechanism_file(path):
+        from bayes_alliance.mechanism_report import write_mechanism_report
+
+        mech = load_mechanisms(path)
+        ci = args.ci if args.ci is not None else float(mech.provenance.get("ci_prob", 0.94))
+        html_path = write_mechanism_report(mech, out, ci_prob=ci, force=args.force)
+        print(f"HTML report: {html_path}")
+        return 0
     result = fitting.FitResult.load(path)
     patients: list[object] | None = None
     if args.patients:

@@ -92,11 +92,7 @@ def _mvn_logp(resid: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVar
     k = resid.shape[1]
     sol = pt.linalg.solve_triangular(chol, resid.T, lower=True)
     n = resid.shape[0]
-    return (
-        -0.5 * pt.sum(sol**2)
-        - n * pt.sum(pt.log(pt.diag(chol)))
-        - 0.5 * n * k * LOG_2PI
-    )
+    return -0.5 * pt.sum(sol**2) - n * pt.sum(pt.log(pt.diag(chol))) - 0.5 * n * k * LOG_2PI
 
 
 def _cov(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:

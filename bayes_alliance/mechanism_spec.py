@@ -56,9 +56,7 @@ class MechanismSpec:
             raise ValueError("therapist_level=True needs a therapist column")
         paths = self.random_paths
         if paths is None:
-            paths = (
-                ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR)) if MEDIATOR in data.roles else ()
-            )
+            paths = ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR)) if MEDIATOR in data.roles else ()
         for to, source in paths:
             for role in (to, source):
                 if role not in data.roles:

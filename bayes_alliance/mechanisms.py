@@ -22,11 +22,23 @@ import xarray as xr
 
 from bayes_alliance import diagnostics
 from bayes_alliance import mechanism_effects as me
-from bayes_alliance.io import atomic_path
+from bayes_alliance.io import (
+    PROVENANCE_ATTR,
+    OutputExistsError,
+    ResultsFileError,
+    atomic_path,
+    check_results_file,
+)
 from bayes_alliance.mechanism_model import build_mechanism_model
 from bayes_alliance.mechanism_spec import MechanismSpec
 from bayes_alliance.sampling import _sample_nutpie, compile_settings, resolve_seed, versions
-from bayes_alliance.series_data import MEDIATOR, OUTCOME, PREDICTOR, SeriesData
+from bayes_alliance.series_data import (
+    MEDIATOR,
+    OUTCOME,
+    PREDICTOR,
+    SECOND_PREDICTOR,
+    SeriesData,
+)
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -151,20 +163,104 @@ class MechanismResult:
             f"{n} patients; {self.convergence.message().splitlines()[0]}>"
         )
 
-    def save(self, path: str | Path, *, force: bool = False) -> None:
-        """Write the draws and the provenance (spec, seed, versions, data hash) as NetCDF,
-        atomically; an existing file is replaced only with ``force``."""
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the sampled draws (latent offsets and imputed cells left out: the effects do
+        not use them), the sampler statistics, the data and the provenance (spec, seed,
+        versions, data hash) as compressed NetCDF, atomically; an existing file is replaced
+        only with ``force``."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
         post = self.idata.posterior.to_dataset()
-        keep = [v for v in post.data_vars if not str(v).endswith(("_offset", "missing_values"))]
-        tree = xr.DataTree.from_dict(
-            {
-                "posterior": post[keep],
-                "sample_stats": self.idata.sample_stats.to_dataset(),
+        keep = [v for v in post.data_vars if str(v) not in _NOT_STORED]
+        children = {
+            "posterior": xr.DataTree(post[keep]),
+            "session_data": xr.DataTree(_data_table(self.data)),
+        }
+        if "sample_stats" in self.idata.children:
+            children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
+        tree = xr.DataTree(children=children)
+        tree.attrs[PROVENANCE_ATTR] = json.dumps(self.provenance, default=str)
+        encoding = {
+            f"/{g}": {
+                k: {"zlib": True, "complevel": 4, "shuffle": True}
+                for k, da in tree[g].to_dataset().data_vars.items()
+                if da.dtype.kind in "fiub" and da.ndim
             }
-        )
-        tree.attrs["bayes_alliance_mechanism"] = json.dumps(self.provenance, default=str)
+            for g in children
+        }
         with atomic_path(path, force=force) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf")
+            tree.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        return path
+
+
+# Per-patient latent quantities: large, and not needed by any reported effect.
+_NOT_STORED = (
+    "patient_offset",
+    "therapist_offset",
+    "path_offset",
+    "change_offset",
+    "missing_values",
+)
+
+
+def _data_table(data: SeriesData) -> xr.Dataset:
+    """The long table the model saw (one row per present cell), with every series' column."""
+    base = data.base
+    frame = base.frame
+    p, s = frame["patient_code"].to_numpy(), frame["session_code"].to_numpy()
+    ds = xr.Dataset()
+    ds[base.roles.patient] = ("row", frame[base.roles.patient].astype(str).to_numpy(dtype=str))
+    ds[base.roles.session] = ("row", frame[base.roles.session].to_numpy(dtype=float))
+    if base.roles.therapist is not None:
+        ther = frame[base.roles.therapist].astype(str).to_numpy(dtype=str)
+        ds[base.roles.therapist] = ("row", ther)
+    for j, col in enumerate(data.columns):
+        ds[col] = ("row", data.z[p, s, j])
+    if data.end_outcome is not None and data.end_column is not None:
+        ds[data.end_column] = ("row", data.end_outcome[p])
+    return ds
+
+
+def is_mechanism_file(path: str | Path) -> bool:
+    """Whether a checked results file holds a mechanism model (read from its provenance)."""
+    import h5py
+
+    with h5py.File(check_results_file(path), "r") as fh:
+        raw = fh.attrs[PROVENANCE_ATTR]
+    prov = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return prov.get("spec", {}).get("kind") == "mechanism"
+
+
+def load_mechanisms(path: str | Path) -> MechanismResult:
+    """Read a result written by :meth:`MechanismResult.save` (data re-validated)."""
+    path = check_results_file(path)
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    prov = json.loads(tree.attrs[PROVENANCE_ATTR])
+    if prov.get("spec", {}).get("kind") != "mechanism":
+        raise ResultsFileError(f"{path} holds the main model; load it with FitResult.load")
+    roles = prov["roles"]
+    series = prov["series"]
+    df = tree["session_data"].to_dataset().to_dataframe().reset_index(drop=True)
+    df[roles["session"]] = df[roles["session"]].astype("int64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SeriesData.from_frame(
+            df,
+            patient=roles["patient"],
+            session=roles["session"],
+            therapist=roles["therapist"],
+            predictor=series[PREDICTOR],
+            outcome=series[OUTCOME],
+            mediator=series.get(MEDIATOR),
+            second_predictor=series.get(SECOND_PREDICTOR),
+            end_outcome=prov.get("end_outcome"),
+        )
+    del tree["session_data"]
+    tree.attrs.pop(PROVENANCE_ATTR, None)
+    spec = MechanismSpec.from_dict(prov["spec"])
+    names = [n for n in PARAMETERS if n in tree.posterior]
+    return MechanismResult(tree, spec, data, prov, diagnostics.check_convergence(tree, names))
 
 
 def fit_mechanisms(
@@ -220,6 +316,11 @@ def fit_mechanisms(
         "data_hash": data.data_hash,
         "spec": spec.to_dict(),
         "series": dict(zip(data.roles, data.columns, strict=True)),
+        "roles": {
+            "patient": data.base.roles.patient,
+            "session": data.base.roles.session,
+            "therapist": data.base.roles.therapist,
+        },
         "end_outcome": data.end_column,
         "timing": timing,
     }
@@ -230,4 +331,11 @@ def fit_mechanisms(
     return MechanismResult(idata, spec, data, provenance, conv)
 
 
-__all__ = ["PARAMETERS", "MechanismResult", "effect_draws", "fit_mechanisms"]
+__all__ = [
+    "PARAMETERS",
+    "MechanismResult",
+    "effect_draws",
+    "fit_mechanisms",
+    "is_mechanism_file",
+    "load_mechanisms",
+]

@@ -233,6 +233,24 @@ ROLES = Section(
         Option("therapist", "column", "column with therapist ids (omit for two-level data)"),
         Option("covariates", "names", "patient-level columns (constant within patient)"),
         Option("crossed", "flag", "patients may see several therapists"),
+        Option(
+            "mediator",
+            "column",
+            "session-level mediator m: within-level mediation x_t -> m_(t+1) -> y_(t+2) with "
+            "random a and b paths (a mechanism model)",
+        ),
+        Option(
+            "second_predictor",
+            "column",
+            "the other informant's rating of the predictor, e.g. therapist-rated alliance "
+            "(a mechanism model)",
+        ),
+        Option(
+            "end_outcome",
+            "column",
+            "patient-level end-of-treatment outcome (post-treatment symptoms, or 0/1 dropout) "
+            "regressed on trait-like alliance and each patient's alliance change",
+        ),
     ),
     required=("patient", "session", "predictor", "outcome"),
 )

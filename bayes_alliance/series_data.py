@@ -138,8 +138,12 @@ class SeriesData:
             end = base.covariates[end_outcome].to_numpy(dtype=float)
             if np.isfinite(end).sum() < 3:
                 raise DataValidationError(
-                    [Problem("end-of-treatment outcome observed for fewer than 3 patients",
-                             column=end_outcome)]
+                    [
+                        Problem(
+                            "end-of-treatment outcome observed for fewer than 3 patients",
+                            column=end_outcome,
+                        )
+                    ]
                 )
         return cls(
             roles=tuple(roles),

@@ -19,7 +19,13 @@ import xarray as xr
 
 from bayes_alliance import posthoc, predictive
 from bayes_alliance.data import SessionData
-from bayes_alliance.io import PROVENANCE_ATTR, OutputExistsError, atomic_path, check_results_file
+from bayes_alliance.io import (
+    PROVENANCE_ATTR,
+    OutputExistsError,
+    ResultsFileError,
+    atomic_path,
+    check_results_file,
+)
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.validate import Roles
 
@@ -126,6 +132,11 @@ def read_result(path: str | Path) -> tuple[xr.DataTree, ModelSpec, SessionData, 
     path = check_results_file(path)  # a clear message for missing, truncated or foreign files
     tree = xr.open_datatree(path, engine="h5netcdf").load()
     prov = json.loads(tree.attrs[PROVENANCE_ATTR])
+    if prov.get("spec", {}).get("kind") == "mechanism":
+        raise ResultsFileError(
+            f"{path} holds a mechanism model (mediator, second informant or end-of-treatment "
+            "outcome); load it with bayes_alliance.load_mechanisms"
+        )
     data = _data_from_dataset(tree["session_data"].to_dataset(), prov["roles"])
     del tree["session_data"]
     tree.attrs.pop(PROVENANCE_ATTR, None)

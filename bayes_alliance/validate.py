@@ -79,6 +79,15 @@ class Roles:
     therapist: str | None = None
     covariates: tuple[str, ...] = ()
     crossed: bool = False  # a patient may see several therapists
+    # Mechanism models (bayes_alliance.mechanisms): a third series, or a patient-level outcome.
+    mediator: str | None = None
+    second_predictor: str | None = None
+    end_outcome: str | None = None
+
+    @property
+    def mechanism(self) -> bool:
+        """Whether these roles call for a mechanism model rather than the main model."""
+        return any(c is not None for c in (self.mediator, self.second_predictor, self.end_outcome))
 
     @property
     def variables(self) -> tuple[str, str]:

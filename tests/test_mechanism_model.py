@@ -78,9 +78,7 @@ def test_series_density_equals_dense_gaussian(design: str) -> None:
     if design == "mediation":
         names += ["path_deviation", "change_deviation", "trend"]
     outs = model.replace_rvs_by_values([series_logp] + [model[n] for n in names])
-    fn = model.compile_fn(
-        outs, inputs=model.value_vars, point_fn=True, on_unused_input="ignore"
-    )
+    fn = model.compile_fn(outs, inputs=model.value_vars, point_fn=True, on_unused_input="ignore")
     got, *values = fn(point)
     v = dict(zip(names, values, strict=True))
     cov_e = v["sd_innovation"][:, None] * v["corr_innovation"] * v["sd_innovation"][None, :]
@@ -90,9 +88,7 @@ def test_series_density_equals_dense_gaussian(design: str) -> None:
     t = np.arange(data.n_sessions)
     filled = grid.reshape(-1)
     miss = np.flatnonzero(
-        (inside & ((t >= data.first[:, None]) & (t <= data.last[:, None]))[:, :, None]).reshape(
-            -1
-        )
+        (inside & ((t >= data.first[:, None]) & (t <= data.last[:, None]))[:, :, None]).reshape(-1)
     )
     filled[miss] = point["missing_values"]
     grid = filled.reshape(grid.shape)
