@@ -51,6 +51,8 @@ __all__ = [
     "Path",
     "Triple",
     "between_mediation_diagram",
+    "between_roles_diagram",
+    "between_rows",
     "diagram_extent",
     "draw_path_diagram",
     "estimate_text",
@@ -465,10 +467,31 @@ def between_mediation_diagram(
         Default: none.
     """
     roles = between_rows(effects_rows, baseline)
-    a, b, c = (_pick(roles, r) for r in ("a", "b", "cprime"))
     z = baseline or next(iter(baseline_columns(effects_rows)), "baseline")
+    return between_roles_diagram(
+        roles, ci_label, predictor=predictor, outcome=outcome, baseline=z, title=title
+    )
+
+
+def between_roles_diagram(
+    values: Mapping[str, Any],
+    ci_label: str,
+    *,
+    predictor: str = "alliance",
+    outcome: str = "symptoms",
+    baseline: str = "baseline",
+    title: str | None = None,
+) -> Figure:
+    """:func:`between_mediation_diagram` from estimates by role (the keys of
+    :data:`BETWEEN_ROWS`: a, b and cprime required; indirect, total and proportion for the
+    notes)."""
+    unknown = set(values) - set(BETWEEN_ROWS) - {"direct"}
+    if unknown:
+        raise KeyError(f"unknown role(s) {sorted(unknown)}; roles: {sorted(BETWEEN_ROWS)}")
+    roles = _triples(values)
+    a, b, c = (_pick(roles, r) for r in ("a", "b", "cprime"))
     nodes = [
-        Node("z", f"{z}\n(baseline)", (0.0, 0.0)),
+        Node("z", baseline if baseline == "baseline" else f"{baseline}\n(baseline)", (0.0, 0.0)),
         Node("m", f"{predictor}\n(trait-like)", (2.9, 1.9)),
         Node("y", f"{outcome}\n(trait-like)", (5.8, 0.0)),
     ]
