@@ -387,6 +387,15 @@ def _note(label: str, value: Triple) -> str | None:
     return estimate_text(label, *value) if math.isfinite(value[0]) else None
 
 
+def _width(label: str, minimum: float = 1.9) -> float:
+    """A box wide enough for its longest line (about 0.075 inch per character at 9 points)."""
+    return max(minimum, 0.075 * max(len(line) for line in label.split("\n")) + 0.35)
+
+
+def _box(key: str, label: str, xy: tuple[float, float], minimum: float = 1.9) -> Node:
+    return Node(key, label, xy, width=_width(label, minimum))
+
+
 def _key_line(ci_label: str) -> str:
     return (
         f"Posterior mean [{ci_label}]. Solid arrow: the interval excludes 0; dashed: it includes 0."
@@ -491,9 +500,9 @@ def between_roles_diagram(
     roles = _triples(values)
     a, b, c = (_pick(roles, r) for r in ("a", "b", "cprime"))
     nodes = [
-        Node("z", baseline if baseline == "baseline" else f"{baseline}\n(baseline)", (0.0, 0.0)),
-        Node("m", f"{predictor}\n(trait-like)", (2.9, 1.9)),
-        Node("y", f"{outcome}\n(trait-like)", (5.8, 0.0)),
+        _box("z", baseline if baseline == "baseline" else f"{baseline}\n(baseline)", (0.0, 0.0)),
+        _box("m", f"{predictor}\n(trait-like)", (2.9, 1.9)),
+        _box("y", f"{outcome}\n(trait-like)", (5.8, 0.0)),
     ]
     paths = [
         Path("z", "m", "a", *a, side="left", offset=0.1),
@@ -561,10 +570,10 @@ def within_mediation_diagram(
     roles = _triples(values)
     a, b, c = (_pick(roles, r) for r in ("a", "b", "cprime"))
     nodes = [
-        Node("x", f"{predictor} (state)\nsession t", (0.0, 0.0)),
-        Node("m", f"{mediator} (state)\nsession t+1", (2.8, 1.9)),
-        Node("y1", f"{outcome} (state)\nsession t+1", (2.8, -1.4)),
-        Node("y2", f"{outcome} (state)\nsession t+2", (5.6, 0.0)),
+        _box("x", f"{predictor} (state)\nsession t", (0.0, 0.0)),
+        _box("m", f"{mediator} (state)\nsession t+1", (2.8, 1.9)),
+        _box("y1", f"{outcome} (state)\nsession t+1", (2.8, -1.4)),
+        _box("y2", f"{outcome} (state)\nsession t+2", (5.6, 0.0)),
     ]
     paths = [
         Path("x", "m", "a", *a, side="left", offset=0.1),

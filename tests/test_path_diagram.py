@@ -212,8 +212,11 @@ def test_within_and_two_informant_diagrams_take_roles():
         lambda: two_informant_diagram(TWO, "95% HDI", title="Two informants"),
         # Long numbers: wider texts must still clear the arrows.
         lambda: between_mediation_diagram({k: (-12.345, -100.0, 55.5) for k in BETWEEN}, "95% HDI"),
+        lambda: between_mediation_diagram(
+            BETWEEN, "95% HDI", predictor="Working Alliance Inventory", outcome="OQ-45 total"
+        ),
     ],
-    ids=["between", "within", "two_informant", "between_long_numbers"],
+    ids=["between", "within", "two_informant", "between_long_numbers", "long_names"],
 )
 def test_numbers_clear_arrows_boxes_and_each_other(draw):
     fig = draw()
