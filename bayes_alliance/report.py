@@ -3,7 +3,8 @@
 The report states the model (methods paragraph with references, equations that follow the
 spec's options, the priors actually used, sampler settings, library versions), checks it
 (convergence, trace and rank plots, a posterior predictive check over sessions), and gives
-the results: named and derived effects, R-squared per component, a forest plot, per-patient
+the results: named and derived effects, a mediation path diagram when the model has a
+baseline characteristic, R-squared per component, a forest plot, per-patient
 trait/state panels, the classic two-step comparison and plain-language sentences. Intervals
 have the level the caller chose, named in every table header and plot. A failed convergence
 check is a banner at the top and marks the sentences provisional.
@@ -12,7 +13,8 @@ Sections are built as data first (:func:`build_sections`), then rendered
 (:mod:`bayes_alliance.report_render`); the model's text is in
 :mod:`bayes_alliance.report_text`, the sentences in :mod:`bayes_alliance.report_words`, the
 patient panels and the predictive check in :mod:`bayes_alliance.report_sessions` (computed in
-:mod:`bayes_alliance.report_checks`) and the tables in :mod:`bayes_alliance.tables`.
+:mod:`bayes_alliance.report_checks`), the mediation section in
+:mod:`bayes_alliance.report_mediation` and the tables in :mod:`bayes_alliance.tables`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 
 from bayes_alliance import classic, plots, report_checks, report_text, tables, vocab
 from bayes_alliance.io import atomic_dir
+from bayes_alliance.report_mediation import between_mediation_section
 from bayes_alliance.report_render import (
     Plot,
     Section,
@@ -240,6 +243,12 @@ def build_sections(
             ],
         )
     )
+    if spec.baseline:
+        sections.append(
+            between_mediation_section(
+                eff, spec.baseline, hdi, predictor=x, outcome=y, provisional=not conv.ok
+            )
+        )
     derived = eff[~eff["group"].isin([tables.WITHIN, tables.BETWEEN])].set_index("parameter")
     sections.append(
         Section(
@@ -384,7 +393,8 @@ def write_report(
     -------
     pathlib.Path
         The HTML file. Beside it: ``report.md`` with its PNG figures (patient panels are
-        ``patient_<id>.png``), the labelled ``summary.csv``, ``effects.csv`` and ``r2.csv``,
+        ``patient_<id>.png``; with a baseline the mediation diagram ``mediation.png``, or
+        ``mediation_<column>.png`` per column), the labelled ``summary.csv``, ``effects.csv`` and ``r2.csv``,
         and manuscript tables ``effects.md`` / ``effects.tex`` and ``r2.md`` / ``r2.tex``.
     """
     # Inside the folder guard: an existing folder is refused before any work is done.

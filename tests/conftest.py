@@ -90,3 +90,35 @@ def recovery():
         data = SessionData.from_frame(df, **EXAMPLE_ROLES)
         result = fit(data, draws=600, tune=600, chains=2, random_seed=7, progressbar=False)
     return df, truth, data, result
+
+
+@pytest.fixture(scope="session")
+def baseline_cli_fit(tmp_path_factory):
+    """One small fit with a baseline characteristic through the command line (48 patients,
+    8 sessions): its output folder (effects.csv, fit.nc, convergence.json), the exit code and
+    the simulation's truth. Shared by the mediation and report tests."""
+    import warnings
+
+    from bayes_alliance import simulate
+    from bayes_alliance.cli import main
+
+    df, truth = simulate(
+        seed=8,
+        n_therapists=12,
+        patients_per_therapist=4,
+        sessions=8,
+        baseline_effect_predictor=0.4,
+        baseline_effect_outcome=-0.2,
+    )
+    folder = tmp_path_factory.mktemp("baseline_fit")
+    csv = folder / "d.csv"
+    df.to_csv(csv, index=False)
+    out = folder / "o"
+    argv = ["fit", str(csv), "--patient", "patient", "--therapist", "therapist"]
+    argv += ["--session", "session", "--predictor", "alliance", "--outcome", "symptoms"]
+    argv += ["--covariates", "baseline", "--baseline", "baseline", "--out", str(out)]
+    argv += ["--draws", "100", "--tune", "150", "--seed", "2", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    return out, rc, truth

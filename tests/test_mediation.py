@@ -127,36 +127,15 @@ def test_mediation_rows_only_with_a_baseline():
     assert float(with_["total_effect_between"][0, 0]) == pytest.approx(C + A * b)
 
 
-def test_cli_fit_with_baseline_writes_mediation_rows(tmp_path):
+def test_cli_fit_with_baseline_writes_mediation_rows(baseline_cli_fit):
     """A small fit through the command line: the paths and the derived effects in
     effects.csv, named as the issue asks, with intervals."""
     import json
-    import warnings
 
     import pandas as pd
 
-    from bayes_alliance import simulate
-    from bayes_alliance.cli import main
-
-    df, truth = simulate(
-        seed=8,
-        n_therapists=12,
-        patients_per_therapist=4,
-        sessions=8,
-        baseline_effect_predictor=0.4,
-        baseline_effect_outcome=-0.2,
-    )
+    out, rc, truth = baseline_cli_fit
     assert truth.mediation["indirect_effect_between"] == pytest.approx(0.4 * -0.3)
-    csv = tmp_path / "d.csv"
-    df.to_csv(csv, index=False)
-    out = tmp_path / "o"
-    argv = ["fit", str(csv), "--patient", "patient", "--therapist", "therapist"]
-    argv += ["--session", "session", "--predictor", "alliance", "--outcome", "symptoms"]
-    argv += ["--covariates", "baseline", "--baseline", "baseline", "--out", str(out)]
-    argv += ["--draws", "100", "--tune", "150", "--seed", "2", "--quiet"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rc = main(argv)
     assert rc == (0 if json.loads((out / "convergence.json").read_text())["ok"] else 3)
     eff = pd.read_csv(out / "effects.csv").set_index("parameter")
     rows = [*effects.MEDIATION_BETWEEN, "baseline_effect_predictor[baseline]"]
