@@ -305,7 +305,9 @@ def symbols_table(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> 
         {
             "symbol": SYMBOLS.get(n, ""),
             "parameter": n,
-            "meaning": parameter_label(n, predictor, outcome, spec.same_session, spec.baseline_level)
+            "meaning": parameter_label(
+                n, predictor, outcome, spec.same_session, spec.baseline_level
+            )
             if n in v.NAMED_PARAMETERS
             else _extra_meaning(n, predictor, outcome),
         }

@@ -612,14 +612,36 @@ def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
     with pytest.raises(ValueError, match="baseline_level must be one of"):
         load_spec(path)
     roles = make_roles(
-        {"patient": "p", "session": "s", "predictor": "x", "outcome": "y", "therapist": "t",
-         "covariates": ("g",)}
+        {
+            "patient": "p",
+            "session": "s",
+            "predictor": "x",
+            "outcome": "y",
+            "therapist": "t",
+            "covariates": ("g",),
+        }
     )
     spec = model_spec(None, roles, {"baseline": "g", "baseline_level": "therapist"})
     assert spec.baseline == ("g",) and spec.baseline_level == "therapist"
     args = build_parser().parse_args(
-        ["fit", "d.csv", "--patient", "p", "--session", "s", "--predictor", "x", "--outcome",
-         "y", "--baseline", "g", "--baseline-level", "patient", "--out", "o"]
+        [
+            "fit",
+            "d.csv",
+            "--patient",
+            "p",
+            "--session",
+            "s",
+            "--predictor",
+            "x",
+            "--outcome",
+            "y",
+            "--baseline",
+            "g",
+            "--baseline-level",
+            "patient",
+            "--out",
+            "o",
+        ]
     )
     assert MODEL.from_args(args)["baseline_level"] == "patient"
 
@@ -629,7 +651,9 @@ def test_labels_and_report_text_of_a_therapist_baseline():
     from bayes_alliance.table_labels import component_label, effect_note, parameter_label
     from bayes_alliance.tables import _group_of, r2_components_present
 
-    lab = parameter_label("baseline_effect_predictor[experience]", "wai", "phq", "none", "therapist")
+    lab = parameter_label(
+        "baseline_effect_predictor[experience]", "wai", "phq", "none", "therapist"
+    )
     assert lab.startswith("a path: experience") and lab.endswith("therapist mean of wai")
     assert "trait of wai" in parameter_label("baseline_effect_predictor[age]", "wai", "phq")
     row = parameter_label("indirect_effect_between_therapist[experience]", "wai", "phq")
@@ -648,3 +672,51 @@ def test_labels_and_report_text_of_a_therapist_baseline():
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
     text = report_text.methods_paragraph(TSPEC, data, prov, conv, 0.95)
     assert "therapist characteristic experience" in text and "a b_T" in text
+
+
+def test_cli_fit_with_a_therapist_baseline_resolves_auto_and_writes_therapist_rows(tmp_path):
+    """A small fit through the command line with the default --baseline-level auto on a
+    therapist characteristic: the saved spec says therapist and effects.csv has the
+    *_between_therapist rows, with intervals."""
+    import json
+    import warnings
+
+    import pandas as pd
+
+    from bayes_alliance import simulate
+    from bayes_alliance.cli import main
+    from bayes_alliance.fit import FitResult
+
+    df, truth = simulate(
+        seed=8,
+        n_therapists=14,
+        patients_per_therapist=4,
+        sessions=6,
+        therapist_baseline_effect_predictor=0.4,
+        therapist_baseline_effect_outcome=-0.2,
+    )
+    assert truth.mediation_therapist["indirect_effect_between_therapist"] == pytest.approx(-0.2)
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "o"
+    argv = ["fit", str(csv), "--patient", "patient", "--therapist", "therapist"]
+    argv += ["--session", "session", "--predictor", "alliance", "--outcome", "symptoms"]
+    argv += ["--covariates", "therapist_baseline", "--baseline", "therapist_baseline"]
+    argv += ["--out", str(out), "--draws", "100", "--tune", "150", "--seed", "2", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    assert rc == (0 if json.loads((out / "convergence.json").read_text())["ok"] else 3)
+    assert FitResult.load(out / "fit.nc").spec.baseline_level == "therapist"
+    eff = pd.read_csv(out / "effects.csv").set_index("parameter")
+    assert set(effects.MEDIATION_BETWEEN_THERAPIST) <= set(eff.index)
+    assert not set(effects.MEDIATION_BETWEEN) & set(eff.index)
+    rows = list(effects.MEDIATION_BETWEEN_THERAPIST)
+    assert eff.loc[rows, ["ci_low", "ci_high"]].notna().all().all()
+    assert (
+        "therapist mean of alliance"
+        in eff.loc["baseline_effect_predictor[therapist_baseline]", "label"]
+    )
+    assert eff.loc["direct_effect_between_therapist", "mean"] == pytest.approx(
+        eff.loc["baseline_effect_outcome[therapist_baseline]", "mean"]
+    )

@@ -116,7 +116,9 @@ def _dense(data, spec, post, draw) -> np.ndarray:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_patient_density_equals_dense_marginal_of_observed_cells(variant):
     opts = VARIANTS[variant]
-    data = _data(ROWS, therapist=opts.get("therapist_level", True), experience="experience" in str(opts))
+    data = _data(
+        ROWS, therapist=opts.get("therapist_level", True), experience="experience" in str(opts)
+    )
     spec = ModelSpec(**opts)
     post = _posterior(data, spec, np.random.default_rng(2))
     ours = patient_loglik(post, data, spec)
