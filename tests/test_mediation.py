@@ -720,3 +720,23 @@ def test_cli_fit_with_a_therapist_baseline_resolves_auto_and_writes_therapist_ro
     assert eff.loc["direct_effect_between_therapist", "mean"] == pytest.approx(
         eff.loc["baseline_effect_outcome[therapist_baseline]", "mean"]
     )
+
+
+def test_prior_of_therapist_paths_is_scaled_by_the_therapists_spread():
+    """At therapist level the paths' prior scale is SD(x) / SD(z over therapists), each
+    therapist once (not over patients, which weights therapists by caseload)."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.model import build_model
+    from bayes_alliance.prior_predictive import prior_predictive
+    from tests.conftest import ROLES
+
+    df = pd.DataFrame(ROWS, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    df = df[df["patient"] != "D"]  # T1 treats one patient, T2 two: unequal caseloads
+    df["experience"] = df["therapist"].map(EXPERIENCE)
+    data = SessionData.from_frame(df, covariates=["experience"], **ROLES)
+    prior, _ = prior_predictive(build_model(data, TSPEC), data, TSPEC, 4000, random_seed=1)
+    sd_t = np.std(list(EXPERIENCE.values()))  # 3.5; over patients it would be 3.3
+    a = prior[v.BASELINE_EFFECT_PREDICTOR]
+    assert float(a.std()) == pytest.approx(np.nanstd(data.x) / sd_t, rel=0.04)
