@@ -142,7 +142,7 @@ def _varies_within_therapist(data: SessionData, names: tuple[str, ...]) -> dict[
         n_values = data.covariates[c].groupby(data.patient_therapist).nunique()
         bad = n_values.index[n_values.to_numpy() > 1]
         if len(bad):
-            out[c] = data.therapists[int(bad[0])]
+            out[c] = data.therapists.tolist()[int(bad[0])]  # a plain id, e.g. 7, not np.int64(7)
     return out
 
 
