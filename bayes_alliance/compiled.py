@@ -39,6 +39,7 @@ from bayes_alliance.fit import (
 )
 from bayes_alliance.model import build_model
 from bayes_alliance.spec import ModelSpec
+from bayes_alliance.within import resolve_baseline
 
 
 class LayoutError(ValueError):
@@ -198,6 +199,7 @@ def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledM
         Model options; ``spec.traits`` must be ``"integrated"``.
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    spec = resolve_baseline(data, spec)  # the compiled layout has one baseline level
     if spec.traits != "integrated":
         raise ValueError("refitting without recompiling needs traits='integrated'")
     model = build_model(data, spec)

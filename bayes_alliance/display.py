@@ -51,7 +51,8 @@ def model_line(spec: ModelSpec) -> str:
     if spec.moderators:
         parts.append("moderators " + ", ".join(spec.moderators))
     if spec.baseline:
-        parts.append("between-level mediation of " + ", ".join(spec.baseline))
+        level = " (therapist level)" if spec.baseline_level == "therapist" else ""
+        parts.append("between-level mediation of " + ", ".join(spec.baseline) + level)
     if spec.same_session != "none":
         parts.append(f"same-session path {spec.same_session}")
     if spec.trend:

@@ -65,16 +65,24 @@ def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np
 def baseline_variances(
     post: Draws, design: Design, like: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Between-patient variance of the latent means explained by the baseline, per draw:
-    ``a' S a`` for the predictor and ``(c' + b a)' S (c' + b a)`` for the outcome, with S the
-    covariance of the centred baseline over the data's patients (each patient equally, as the
-    moderators' values enter). Zeros without a baseline."""
+    r"""Variance of the latent means explained by the baseline at its level, per draw:
+
+    .. math::
+
+        g_x = a' S a, \qquad g_y = (c' + b a)' S (c' + b a),
+
+    with S the covariance of the centred baseline over the units of its level (each patient,
+    or each therapist, once, as the moderators' values and the random parts' variances count
+    them) and b the trait effect at that level (``trait_effect_patient`` or
+    ``trait_effect_therapist``). The shares add to the between-patient variances of the latent
+    means for a patient-level baseline and to the between-therapist ones for a therapist-level
+    baseline (``design.baseline_level``). Zeros without a baseline."""
     if design.baseline is None:
         return np.zeros_like(like), np.zeros_like(like)
     g = design.baseline
     cov = g.T @ g / len(g)
     a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
-    b = np.asarray(post[v.TRAIT_EFFECT_PATIENT], dtype=float)[..., None]
+    b = np.asarray(post[v.BASELINE_MEDIATOR[design.baseline_level]], dtype=float)[..., None]
     total = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float) + b * a
     return (
         np.einsum("...k,kl,...l->...", a, cov, a),
@@ -110,13 +118,16 @@ def r2_components(
     var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
     zero = np.zeros_like(like)
-    # A baseline's share of the latent means is a fixed between-patient part (f2) of both.
+    # A baseline's share of the latent means is a fixed part of both at its level: f2 between
+    # patients, f3 between therapists.
     gx, gy = baseline_variances(post, design, like)
+    top = design.baseline_level == v.THERAPIST
+    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
     eqs = {
         v.OUTCOME: {
             "f1": wm["f1_y"],
-            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy,
-            "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax,
+            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy2,
+            "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax + gy3,
             "v12": wm["v12_y"],
             "v13": wm["v13_y"],
             "m2": _get(post, v.SD_PATIENT_OUTCOME, like) ** 2,
@@ -125,8 +136,8 @@ def r2_components(
         },
         v.PREDICTOR: {
             "f1": wm["f1_x"],
-            "f2": gx,
-            "f3": zero,
+            "f2": gx2,
+            "f3": gx3,
             "v12": zero,
             "v13": zero,
             "m2": var_bx,
@@ -242,13 +253,16 @@ def derived_effects(
     wm = within if within is not None else within_moments(post, spec, design)
     like = wm["var_y"]
     sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
-    # Between-patient variances of the latent means: the baseline's share (zero without one),
-    # the residual deviations and, for y, the trait effect's share.
+    # Variances of the latent means at each level: the residual deviations, for y the trait
+    # effect's share, and at the baseline's level its share (zero without one).
     gx, gy = baseline_variances(post, design, like)
+    top = design.baseline_level == v.THERAPIST
+    zero = np.zeros_like(like)
+    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
     beta_p = _get(post, v.TRAIT_EFFECT_PATIENT, like)
     var_ex = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
-    var_bx = var_ex + gx
-    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy
+    var_bx = var_ex + gx2
+    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy2
     out: dict[str, np.ndarray] = {}
     if spec.dynamics == "var1":
         phi, b0 = structural(post)
@@ -271,9 +285,10 @@ def derived_effects(
     out["standardised_trait_effect_patient"] = beta_p * np.sqrt(var_bx / var_by)
     levels = {"patient": (var_bx, var_by)}
     if spec.therapist_level:
-        var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
+        var_ux = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
         beta_t = _get(post, v.TRAIT_EFFECT_THERAPIST, like)
-        var_ay = _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ax
+        var_ax = var_ux + gx3
+        var_ay = _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ux + gy3
         out["standardised_trait_effect_therapist"] = beta_t * np.sqrt(var_ax / var_ay)
         levels["therapist"] = (var_ax, var_ay)
     for k, var in ((0, "predictor"), (1, "outcome")):
@@ -283,7 +298,7 @@ def derived_effects(
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
     if spec.baseline:
-        out.update(mediation_between(post))
+        out.update(mediation_between(post, design.baseline_level))
     return out
 
 
@@ -293,16 +308,28 @@ MEDIATION_BETWEEN = (
     "total_effect_between",
     "proportion_mediated_between",
 )
+# The same effects of a therapist-level baseline: their own names, so that a table never
+# mixes them up with the patient-level ones.
+MEDIATION_BETWEEN_THERAPIST = tuple(f"{n}_{v.THERAPIST}" for n in MEDIATION_BETWEEN)
 
 
-def mediation_between(post: Draws) -> dict[str, np.ndarray]:
+def mediation_names(level: str = v.PATIENT) -> tuple[str, ...]:
+    """Names of the mediation effects of a baseline at ``level``: indirect, direct, total,
+    proportion mediated."""
+    return MEDIATION_BETWEEN_THERAPIST if level == v.THERAPIST else MEDIATION_BETWEEN
+
+
+def mediation_between(post: Draws, level: str = v.PATIENT) -> dict[str, np.ndarray]:
     r"""Between-level mediation effects of a baseline characteristic z per draw.
 
     With a = ``baseline_effect_predictor`` (z -> the predictor's latent mean), b =
     ``trait_effect_patient`` (the predictor's latent mean -> the outcome's, between patients of
     one therapist) and c' = ``baseline_effect_outcome`` (z -> the outcome's latent mean
     directly), in the product-of-coefficients form (MacKinnon 2008, ch. 3; Preacher, Zyphur &
-    Zhang 2010 for the latent between-level paths of multilevel SEM):
+    Zhang 2010 for the latent between-level paths of multilevel SEM). For a therapist-level
+    baseline (``level="therapist"``) a and c' act on the therapists' parts of the latent means
+    and b is ``trait_effect_therapist`` (b_T, between therapists); the effects are then named
+    ``*_between_therapist`` (:func:`mediation_names`). At either level:
 
     .. math::
 
@@ -317,13 +344,13 @@ def mediation_between(post: Draws) -> dict[str, np.ndarray]:
     """
     a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
     c = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float)
-    b = np.asarray(post[v.TRAIT_EFFECT_PATIENT], dtype=float)
+    b = np.asarray(post[v.BASELINE_MEDIATOR[level]], dtype=float)
     b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
     indirect = a * b
     total = c + indirect
     with np.errstate(divide="ignore", invalid="ignore"):
         proportion = indirect / total
-    out = dict(zip(MEDIATION_BETWEEN, (indirect, c, total, proportion), strict=True))
+    out = dict(zip(mediation_names(level), (indirect, c, total, proportion), strict=True))
     if a.ndim > 2 and a.shape[-1] == 1:  # one column: plain (chain, draw) rows
         out = {k: val[..., 0] for k, val in out.items()}
     return out

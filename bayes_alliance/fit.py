@@ -33,6 +33,7 @@ from bayes_alliance.sampling import (
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.storage import STORE_EXTRAS
 from bayes_alliance.variance import Design, within_moments
+from bayes_alliance.within import resolve_baseline
 
 SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
 # Parameters outside the vocabulary that effect sizes read (session means, free first session).
@@ -166,7 +167,8 @@ class FitResult:
         """Derived effects by name: standardised within and trait effects, long-run effects,
         ICCs, with a baseline the between-level mediation effects (``indirect_effect_between``,
         ``direct_effect_between``, ``total_effect_between``, ``proportion_mediated_between``;
-        ``name[column]`` with several baseline columns) and, with a free first session, the posterior probability that the average dynamics
+        with the suffix ``_therapist`` for a therapist-level baseline; ``name[column]`` with
+        several baseline columns) and, with a free first session, the posterior probability that the average dynamics
         are stationary (``stationary``; with a stationary first session stationarity is imposed
         by the model). Columns as in summary."""
         derived = effects.derived_effects(
@@ -365,6 +367,8 @@ def fit(
         With the convergence check done; a failed check warns with ``ConvergenceWarning``.
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    # "auto" baseline level resolved once here, so that the result's spec records the level.
+    spec = resolve_baseline(data, spec)
     random_seed, drawn = resolve_seed(random_seed)
     if draws < 1 or tune < 0 or chains < 1:
         raise ValueError(

@@ -8,7 +8,8 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
     B0 w_ti = Phi_i w_(t-1)i + e_ti,   e ~ MVN(0, Sigma_t),   w = (xw, yw)
 
 and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
-``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters: :func:`_baseline_shift`),
+``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters: :func:`_baseline_shift`), or
+with a therapist-level one, ``a_x[j] = a' g_j + u_x[j]``, ``a_y[j] = c' g_j + u_y[j]``,
 with ``Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]``, ``phi_yx[i] = phi_yx + c[j] + d[i] +
 lambda' z_i``, and ``B0`` the identity unless a same-session (lag-0) path is requested (then Sigma
 is diagonal). The latent means M are latent (latent person-mean centring): the observed mean never
@@ -52,7 +53,13 @@ from bayes_alliance.likelihood import (
 )
 from bayes_alliance.priors import DataScale, default_priors, make_rv
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.within import baseline_values, moderator_values, within_part
+from bayes_alliance.within import (
+    baseline_unit_values,
+    baseline_values,
+    moderator_values,
+    resolve_baseline,
+    within_part,
+)
 
 __all__ = ["DataScale", "GridIndex", "build_model", "default_priors"]
 
@@ -122,6 +129,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     _check(data, spec)
+    spec = resolve_baseline(data, spec)
     integrated = spec.traits == "integrated"
     scale0 = DataScale.of(data)
     idx = GridIndex.of(data)
@@ -142,12 +150,11 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         z = patient_data("moderator_values", z_val) if z_val is not None else None
         zb_val = baseline_values(data, spec)
         zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
-        priors = default_priors(
-            spec,
-            scale,
-            z.std(axis=0) if z is not None else 1.0,
-            zb.std(axis=0) if zb is not None else 1.0,
-        )
+        # The paths' prior scale: the baseline's SD over the units of its level (patients or
+        # therapists), a container so that it follows the data of a refit.
+        zu = baseline_unit_values(data, spec)
+        zb_sd = patient_data("baseline_sd", zu.std(axis=0)) if zu is not None else 1.0
+        priors = default_priors(spec, scale, z.std(axis=0) if z is not None else 1.0, zb_sd)
 
         def param(name: str, default: float = 0.0, **kw: Any) -> Any:
             return make_rv(name, priors[name], **kw) if name in free else pt.constant(default)
@@ -178,9 +185,11 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
         dyn = within_part(spec, priors, param, n_pat, tj, z, caseload)
         loc = (scale.mean_x, scale.mean_y)
+        # The b path of a baseline's mediation: the trait effect at the baseline's level.
+        mediator = "beta_t" if spec.baseline_level == v.THERAPIST else "beta_p"
 
         if integrated:
-            shift = _baseline_shift(param, zb, means["beta_p"])
+            shift = _baseline_shift(param, zb, means[mediator])
             # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
             per_patient = "moment_n" in cells
 
@@ -210,7 +219,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             )
             return model
 
-        m_x, m_y = _sampled_traits(spec, means, _baseline_shift(param, zb, means["beta_p"]))
+        m_x, m_y = _sampled_traits(spec, means, _baseline_shift(param, zb, means[mediator]))
         if spec.trend:
             m_x = m_x + means["trend_x"][:, None] * t[None, :]
             m_y = m_y + means["trend_y"][:, None] * t[None, :]
@@ -245,6 +254,7 @@ def _trait_means(
         var_tx = sd_tx**2
         # Covariance of (a_x, a_y + beta_t a_x), the therapist parts of the two latent means.
         out["tau_therapist"] = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + sd_ty**2)
+        out["beta_t"] = beta_t
         if sample_therapists:
             a_x = sd_tx * pm.Normal("therapist_dev_predictor_raw", 0, 1, dims=v.THERAPIST)
             a_y = sd_ty * pm.Normal("therapist_dev_outcome_raw", 0, 1, dims=v.THERAPIST)
@@ -273,24 +283,34 @@ def _trait_means(
     return out
 
 
-def _baseline_shift(param: Any, zb: Any, beta_p: Any) -> tuple[Any, Any] | None:
+def _baseline_shift(param: Any, zb: Any, beta: Any) -> tuple[Any, Any] | None:
     r"""The baseline's known shift of each patient's latent means (between-level mediation).
+
+    A patient-level baseline z_i with b = ``trait_effect_patient``:
 
     .. math::
 
         M_{x,i} = \mu_x + a' z_i + (\text{therapist part}) + e_{x,i}, \qquad
-        M_{y,i} = \mu_y + c' z_i + b (a' z_i + e_{x,i}) + (\text{therapist part}) + e_{y,i},
+        M_{y,i} = \mu_y + c' z_i + b (a' z_i + e_{x,i}) + (\text{therapist part}) + e_{y,i};
 
-    so given the parameters the shifts ``a' z_i`` and ``(c' + b a)' z_i`` are known and enter
-    the likelihood exactly as the intercept does, leaving the covariance of the patient
-    deviations e (and so the integration over them) unchanged. Returns None without a
-    baseline.
+    a therapist-level one z_j (``zb`` holds the row of each patient's therapist) with
+    b_T = ``trait_effect_therapist`` moves the therapist parts instead:
+
+    .. math::
+
+        a_{x,j} = a' z_j + u_{x,j}, \qquad
+        a_{y,j} + b_T a_{x,j} = c' z_j + u_{y,j} + b_T (a' z_j + u_{x,j}).
+
+    Either way, given the parameters the shifts ``a' z`` and ``(c' + b a)' z`` (b = ``beta``,
+    the trait effect at the baseline's level) are known and enter the likelihood exactly as the
+    intercept does, leaving the covariances of the patient and therapist deviations (and so the
+    integration over them) unchanged. Returns None without a baseline.
     """
     if zb is None:
         return None
     a = param(v.BASELINE_EFFECT_PREDICTOR, dims="baseline")
     c = param(v.BASELINE_EFFECT_OUTCOME, dims="baseline")
-    return pt.dot(zb, a), pt.dot(zb, c + beta_p * a)
+    return pt.dot(zb, a), pt.dot(zb, c + beta * a)
 
 
 def _sampled_traits(
@@ -298,9 +318,10 @@ def _sampled_traits(
 ) -> tuple[Any, Any]:
     """Latent means as parameters (sampled traits); returns the mean surfaces (P, 1) or (P, S).
 
-    With a baseline (``shift``: a' z_i and (c' + b a)' z_i) the latent means are whole latent
-    means, shift included: ``M_y`` regresses on ``M_x`` less its known part, so that the trait
-    effect b multiplies the patient part a' z_i + e_x,i (spec: not with session means).
+    With a baseline (``shift``: a' z and (c' + b a)' z) the latent means are whole latent
+    means, shift included: ``M_y`` regresses on ``M_x`` less its known part, so that the patient
+    trait effect multiplies the patient deviation e_x,i alone; the shift carries b a' z (b at the
+    baseline's level; spec: not with session means).
 
     Patient latent means are centred (on the intercept plus the therapist part): with several
     sessions per patient they are well informed by the data, where a centred form mixes better:

@@ -288,6 +288,14 @@ MODEL = Section(
             "predictor's trait (between-level mediation; also list them as covariates)",
         ),
         Option(
+            "baseline_level",
+            "choice",
+            "level of the baseline columns: patient, therapist (constant within therapist; "
+            "b = the therapist-level trait effect) or auto (therapist when constant within "
+            "every therapist)",
+            choices=spec.BASELINE_LEVELS,
+        ),
+        Option(
             "same_session", "choice", "lag-0 path between the states", choices=spec.SAME_SESSION
         ),
         Option("reverse_lag", "flag", "drop the outcome -> next predictor path"),

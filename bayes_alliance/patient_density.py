@@ -13,7 +13,7 @@ Given the parameters, a patient's series is a linear Gaussian state-space model:
     start  w_1 ~ N(0, F),  M ~ N(0, T),  delta ~ N(0, D)
 
 with ``known_t`` the intercept (or session mean), the average trend, the baseline's shift of
-the latent mean (between-level mediation) and the therapist part of the latent mean, T the patient-level trait covariance and D the trend-deviation variances. A
+the latent mean (between-level mediation, patient- or therapist-level) and the therapist part of the latent mean, T the patient-level trait covariance and D the trend-deviation variances. A
 Kalman filter that processes the observed entries one at a time (skipping missing ones) gives
 the exact marginal density as the sum of its prediction-error terms. The patient's own slope
 deviation (random slopes) and the therapist deviations are conditioned on (drawn with the
@@ -32,7 +32,7 @@ import numpy as np
 from bayes_alliance import dynamics, vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.within import baseline_values
+from bayes_alliance.within import baseline_level, baseline_values
 
 v = vocab
 LOG_2PI = float(np.log(2 * np.pi))
@@ -118,9 +118,11 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
         ky = ky + post[v.TREND_OUTCOME][:, None, None] * t
     zb = baseline_values(data, spec)
     if zb is not None:
-        # The baseline's known shift of the latent means: a' z_i and (c' + b a)' z_i.
+        # The baseline's known shift of the latent means: a' z and (c' + b a)' z, with b the
+        # trait effect at the baseline's level (zb: the patient's or its therapist's row).
+        b = post[v.BASELINE_MEDIATOR[baseline_level(data, spec)]]
         a = post[v.BASELINE_EFFECT_PREDICTOR]  # (B, k)
-        c_tot = post[v.BASELINE_EFFECT_OUTCOME] + post[v.TRAIT_EFFECT_PATIENT][:, None] * a
+        c_tot = post[v.BASELINE_EFFECT_OUTCOME] + b[:, None] * a
         kx = kx + (a @ zb.T)[..., None]
         ky = ky + (c_tot @ zb.T)[..., None]
     if spec.therapist_level:

@@ -39,7 +39,7 @@ from bayes_alliance.likelihood import (
     therapist_factors,
 )
 from bayes_alliance.spec import ModelSpec
-from bayes_alliance.within import Dynamics, baseline_values, moderator_values
+from bayes_alliance.within import Dynamics, baseline_level, baseline_values, moderator_values
 
 v = vocab
 LOG_2PI = float(np.log(2 * np.pi))
@@ -58,10 +58,11 @@ class _Layout:
     cells: dict[str, np.ndarray]
     t: np.ndarray
     z: np.ndarray | None
-    gaps: bool
-    baseline: np.ndarray | None = (
-        None  # centred baseline characteristics (patients x columns)  # missing cells inside a series: the Kalman filter replaces the sums
-    )
+    gaps: bool  # missing cells inside a series: the Kalman filter replaces the sums
+    # Centred baseline characteristics of each patient (patients x columns; a therapist-level
+    # baseline's rows are those of the patient's therapist) and their level.
+    baseline: np.ndarray | None = None
+    baseline_level: str = v.PATIENT
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
@@ -74,6 +75,7 @@ class _Layout:
             z=moderator_values(data, spec),
             gaps=bool(grid.miss_x.size or grid.miss_y.size),
             baseline=baseline_values(data, spec),
+            baseline_level=baseline_level(data, spec),
         )
 
 
@@ -127,17 +129,20 @@ def draw_dynamics(
     )
 
 
-def baseline_shift(p: Mapping[str, Any], zb: np.ndarray | None) -> tuple[Any, Any]:
+def baseline_shift(
+    p: Mapping[str, Any], zb: np.ndarray | None, level: str = v.PATIENT
+) -> tuple[Any, Any]:
     """The known shift of each patient's latent means by the baseline (between-level
-    mediation): ``a' z_i`` for the predictor and ``(c' + b a)' z_i`` for the outcome, with
-    a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome``, b =
-    ``trait_effect_patient``; (0, 0) without a baseline. The numpy twin of
-    :func:`bayes_alliance.model._baseline_shift`."""
+    mediation): ``a' z`` for the predictor and ``(c' + b a)' z`` for the outcome, with
+    a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and b the trait effect
+    at the baseline's ``level`` (``trait_effect_patient``, or ``trait_effect_therapist`` for a
+    therapist-level baseline, whose rows in ``zb`` are those of each patient's therapist);
+    (0, 0) without a baseline. The numpy twin of :func:`bayes_alliance.model._baseline_shift`."""
     if zb is None:
         return 0.0, 0.0
     a = np.atleast_1d(p[v.BASELINE_EFFECT_PREDICTOR])
     c = np.atleast_1d(p[v.BASELINE_EFFECT_OUTCOME])
-    return zb @ a, zb @ (c + p[v.TRAIT_EFFECT_PATIENT] * a)
+    return zb @ a, zb @ (c + p[v.BASELINE_MEDIATOR[level]] * a)
 
 
 def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tuple[Any, Any]:
@@ -154,7 +159,7 @@ def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tup
         ty = p[v.TREND_OUTCOME] + p[v.SD_TREND_OUTCOME] * p["trend_outcome_raw"]
         kx = kx + tx[:, None] * lay.t[None, :]
         ky = ky + ty[:, None] * lay.t[None, :]
-    sx, sy = baseline_shift(p, lay.baseline)
+    sx, sy = baseline_shift(p, lay.baseline, lay.baseline_level)
     kx = kx + np.reshape(sx, (-1, 1))
     ky = ky + np.reshape(sy, (-1, 1))
     return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
@@ -212,7 +217,7 @@ def _one_draw(
     mx, my = _draw(marginal.mean_given(factor, m0, tau), rng)
     # The reported traits are the whole latent means: the baseline's shift is part of them
     # (it is in the known mean kx, ky, not in the drawn deviations mx, my).
-    sx, sy = baseline_shift(p, lay.baseline)
+    sx, sy = baseline_shift(p, lay.baseline, lay.baseline_level)
     if spec.session_means:
         out["patient_dev_predictor"], out["patient_dev_outcome"] = mx, my
         out["trait_predictor"] = p["session_mean_predictor"].mean() + sx + mx
@@ -371,10 +376,12 @@ def latent_deviation(
     zb: np.ndarray | None,
     which: str,
     rows: np.ndarray | None = None,
+    level: str = v.PATIENT,
 ) -> np.ndarray:
     """Each draw's latent mean minus its known part (intercept, baseline shift; the session
     means' average with session means), (chain, draw, patient), for the patients at ``rows``
-    (default all; ``zb`` holds the baseline of those patients).
+    (default all; ``zb`` holds the baseline of those patients, ``level`` its level, which picks
+    the trait effect of the shift, as in :func:`baseline_shift`).
 
     The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
     :func:`_known` adds it back, and a state or replicate must count it once.
@@ -392,7 +399,7 @@ def latent_deviation(
     if zb is not None:
         a = np.asarray(posterior[v.BASELINE_EFFECT_PREDICTOR].values)  # (chain, draw, k)
         if which == v.OUTCOME:
-            b = np.asarray(posterior[v.TRAIT_EFFECT_PATIENT].values)[..., None]
+            b = np.asarray(posterior[v.BASELINE_MEDIATOR[level]].values)[..., None]
             a = np.asarray(posterior[v.BASELINE_EFFECT_OUTCOME].values) + b * a
         dev = dev - np.einsum("cdk,pk->cdp", a, zb)
     return dev
@@ -414,7 +421,10 @@ def states_of(
     for n in _PATIENT_INDEXED:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
-    mx, my = (latent_deviation(posterior, spec, lay.baseline, w, rows) for w in v.VARIABLES)
+    mx, my = (
+        latent_deviation(posterior, spec, lay.baseline, w, rows, lay.baseline_level)
+        for w in v.VARIABLES
+    )
     n_c, n_d = mx.shape[:2]
     n_s = data.n_sessions
     wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))

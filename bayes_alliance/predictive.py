@@ -128,7 +128,10 @@ def posterior_predictive(
     lay = _Layout.of(data, spec)
     arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
     # The baseline's shift is in the known mean: taken off the reported traits here.
-    mx, my = (latent_deviation(posterior, spec, lay.baseline, w) for w in v.VARIABLES)
+    mx, my = (
+        latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level)
+        for w in v.VARIABLES
+    )
     obs_x, obs_y = np.nonzero(data.observed_x), np.nonzero(data.observed_y)
     n_c, n_d = mx.shape[:2]
     n_p, n_s = data.n_patients, data.n_sessions

@@ -55,7 +55,8 @@ def default_priors(
     moderator_sd
         SD of each moderator across patients (a vector when there are several).
     baseline_sd
-        SD of each baseline characteristic across patients (a vector when there are several).
+        SD of each baseline characteristic across the units of its level, patients or
+        therapists (a vector when there are several).
     """
     ratio = s.sd_y / s.sd_x
     lag0 = 1.0 / ratio if spec.same_session == "outcome_to_predictor" else ratio

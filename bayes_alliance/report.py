@@ -131,7 +131,9 @@ def _convergence_section(result: FitResult) -> Section:
     draws = report_checks.key_draws(result)
     roles = result.data.roles
     labels = {
-        n: tables.parameter_label(n, roles.predictor, roles.outcome, result.spec.same_session)
+        n: tables.parameter_label(
+            n, roles.predictor, roles.outcome, result.spec.same_session, result.spec.baseline_level
+        )
         for n in draws
     }
     return Section(

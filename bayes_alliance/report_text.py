@@ -81,8 +81,8 @@ SCALE_RULES = {
     v.INNOVATION_SD_OUTCOME: "σ = SD(y)",
     v.INNOVATION_CORR: "uniform on (-1, 1)",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
-    v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline)",
-    v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline)",
+    v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
+    v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
     v.TREND_PREDICTOR: "σ = 0.1 SD(x) per session",
     v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
     v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
@@ -202,7 +202,8 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
     ax, ay = (" + a^x_j", " + a^y_j + β_T a^x_j") if three else ("", "")
     lines.append(f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}")
     lines.append(f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}")
-    if spec.baseline:
+    top = spec.baseline and spec.baseline_level == v.THERAPIST
+    if spec.baseline and not top:
         # Between-level mediation: the patient parts carry the baseline's paths.
         lines += [
             "  b^x_i = a g_i + e^x_i,  b^y_i = c' g_i + e^y_i   (indirect a β_P, direct c')",
@@ -211,7 +212,14 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         ]
     else:
         lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
-    if three:
+    if top:
+        # A therapist-level baseline: the therapist parts carry the paths, b is β_T.
+        lines += [
+            "  a^x_j = a g_j + u^x_j,  a^y_j = c' g_j + u^y_j   (indirect a β_T, direct c')",
+            f"  g_j: centred therapist baseline ({', '.join(spec.baseline)});"
+            "  u^x_j ~ N(0, σ_Tx²),  u^y_j ~ N(0, σ_Ty²)",
+        ]
+    elif three:
         lines.append("  a^x_j ~ N(0, σ_Tx²),  a^y_j ~ N(0, σ_Ty²)")
     if spec.session_means:
         lines.append("  μ_x(t), μ_y(t): one grand mean per session")
@@ -297,7 +305,9 @@ def symbols_table(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> 
         {
             "symbol": SYMBOLS.get(n, ""),
             "parameter": n,
-            "meaning": parameter_label(n, predictor, outcome, spec.same_session)
+            "meaning": parameter_label(
+                n, predictor, outcome, spec.same_session, spec.baseline_level
+            )
             if n in v.NAMED_PARAMETERS
             else _extra_meaning(n, predictor, outcome),
         }
@@ -341,10 +351,10 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
     from bayes_alliance.priors import DataScale, default_priors, numeric
-    from bayes_alliance.within import baseline_values, moderator_values
+    from bayes_alliance.within import baseline_unit_values, moderator_values
 
     z = moderator_values(data, spec)
-    zb = baseline_values(data, spec)
+    zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
     used = default_priors(
         spec,
         DataScale.of(data),
@@ -490,7 +500,14 @@ def methods_paragraph(
         extras.append("each patient has a linear trend, so states are deviations from it")
     if spec.session_means:
         extras.append("each session has its own grand mean")
-    if spec.baseline:
+    if spec.baseline and spec.baseline_level == v.THERAPIST:
+        extras.append(
+            f"the therapist characteristic {', '.join(spec.baseline)} acts on the therapists' "
+            f"mean {y} directly and through their mean {x} (between-level mediation at "
+            "therapist level; indirect effect = a b_T per draw, b_T the therapist-level "
+            "trait-like effect; MacKinnon 2008; Preacher, Zyphur & Zhang 2010)"
+        )
+    elif spec.baseline:
         extras.append(
             f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
             f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "

@@ -5,6 +5,7 @@ The data-generating model, for session t of patient i treated by therapist j::
     x_ti = mu_x + a_x[j] + b_x[i] + s_x[i] (t - 1) + xw_ti
     y_ti = mu_y + a_y[j] + b_y[i] + beta_T a_x[j] + beta_P b_x[i] + s_y[i] (t - 1) + yw_ti
     b_x[i] = a g_i + e_x[i],   b_y[i] = c' g_i + e_y[i]     (between-level mediation)
+    a_x[j] = a_T h_j + u_x[j], a_y[j] = c'_T h_j + u_y[j]   (the same at therapist level)
 
     xw_ti = phi_xx xw_(t-1)i + phi_xy yw_(t-1)i [+ b0 yw_ti] + e_x,ti
     yw_ti = phi_yx[i] xw_(t-1)i + phi_yy yw_(t-1)i [+ b0 xw_ti] + e_y,ti,  (e_x, e_y) ~ MVN(0, Sigma_w)
@@ -19,7 +20,12 @@ of their patients is not stationary at zero patient deviation, then a patient's 
 the patient's dynamics are not stationary. With a baseline characteristic g (a standard normal
 patient covariate ``baseline``; a = ``baseline_effect_predictor``, c' =
 ``baseline_effect_outcome``) the patient parts carry its effects, so g acts on the outcome's
-latent mean directly (c') and through the predictor's (a beta_P). The within process starts from its stationary distribution, so
+latent mean directly (c') and through the predictor's (a beta_P). A therapist characteristic h
+(a standard normal column ``therapist_baseline``, constant within therapist; a_T =
+``therapist_baseline_effect_predictor``, c'_T = ``therapist_baseline_effect_outcome``) moves
+the therapist parts instead, so it acts on the outcome's latent means directly (c'_T) and
+through the predictor's therapist part (a_T beta_T); one of the two levels at a time, as the
+model fits one. The within process starts from its stationary distribution, so
 session 1 is a draw from the same process as every later session.
 An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
 """
@@ -27,7 +33,7 @@ An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +72,9 @@ class TrueParameters:
     same_session_effect: float = 0.0
     baseline_effect_predictor: float = 0.0  # a: baseline -> latent mean of x (mediation)
     baseline_effect_outcome: float = 0.0  # c': baseline -> latent mean of y, direct
+    # a_T, c'_T: a therapist characteristic -> the therapist parts of the latent means of x, y
+    therapist_baseline_effect_predictor: float = 0.0
+    therapist_baseline_effect_outcome: float = 0.0
     same_session: str = "none"  # direction of the lag-0 path, as in ModelSpec.same_session
     informant_intercept: float = 4.0
     informant_loading_trait: float = 0.6
@@ -122,6 +131,9 @@ class Design:
     # add a standard normal patient covariate ``baseline`` (also whenever a baseline effect is
     # not zero)
     baseline: bool = False
+    # add a standard normal therapist covariate ``therapist_baseline`` (constant within
+    # therapist; also whenever a therapist baseline effect is not zero)
+    therapist_baseline: bool = False
     informant: bool = False  # add a therapist-rated ``<predictor>_therapist`` column
     predictor_name: str = "alliance"
     outcome_name: str = "symptoms"
@@ -178,6 +190,25 @@ class Truth:
             "proportion_mediated_between": a * b / total if total else float("nan"),
         }
 
+    @property
+    def mediation_therapist(self) -> dict[str, float]:
+        """True therapist-level mediation effects of the therapist baseline: a_T, b_T =
+        ``trait_effect_therapist``, c'_T and the effects as the model's rows name them
+        (``indirect_effect_between_therapist`` = a_T b_T, ...; proportion NaN at total 0)."""
+        p = self.params
+        a, c = p.therapist_baseline_effect_predictor, p.therapist_baseline_effect_outcome
+        b = p.trait_effect_therapist
+        total = c + a * b
+        return {
+            "a": a,
+            "b": b,
+            "c_prime": c,
+            "indirect_effect_between_therapist": a * b,
+            "direct_effect_between_therapist": c,
+            "total_effect_between_therapist": total,
+            "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (parameters, design, seed and analytic quantities)."""
         return {
@@ -188,6 +219,7 @@ class Truth:
             "icc": self.icc,
             "r2_components": self.r2_components,
             "mediation": self.mediation,
+            "mediation_therapist": self.mediation_therapist,
             "r2": {
                 eq: {f"{d}/{m}": float(v) for (d, m), v in r2.three_level_r2(c).items()}
                 for eq, c in self.r2_components.items()
@@ -240,8 +272,20 @@ def _check_design(d: Design, p: TrueParameters) -> None:
         errs.append(f"same_session must be one of {dynamics.SAME_SESSION}, got {p.same_session!r}")
     elif not moments.is_stationary(p.reduced()[0]):
         errs.append("the average lag matrix is not stationary (an eigenvalue has modulus >= 1)")
+    patient_level = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    if patient_level and _with_therapist_baseline(d, p):
+        errs.append(
+            "a patient-level and a therapist-level baseline together: simulate one level at a "
+            "time (a model fits one baseline level)"
+        )
     if errs:
         raise ValueError("; ".join(errs))
+
+
+def _with_therapist_baseline(d: Design, p: TrueParameters) -> bool:
+    return d.therapist_baseline or bool(
+        p.therapist_baseline_effect_predictor or p.therapist_baseline_effect_outcome
+    )
 
 
 def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
@@ -287,6 +331,11 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     g = rng.normal(0, 1, n_pat) if with_baseline else np.zeros(n_pat)
     b_x = b_x + p.baseline_effect_predictor * g
     b_y = b_y + p.baseline_effect_outcome * g
+    # A therapist characteristic moves the therapist parts; drawn last (same streams without).
+    with_top = _with_therapist_baseline(d, p)
+    h = rng.normal(0, 1, d.n_therapists) if with_top else np.zeros(d.n_therapists)
+    a_x = a_x + p.therapist_baseline_effect_predictor * h
+    a_y = a_y + p.therapist_baseline_effect_outcome * h
     s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
     s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
 
@@ -365,6 +414,8 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         out["moderator"] = z[ii]
     if with_baseline:
         out["baseline"] = g[ii]
+    if with_top:
+        out["therapist_baseline"] = h[ther[ii]]
     if d.informant:
         out[f"{d.predictor_name}_therapist"] = x2[ii, tk]
 
@@ -393,6 +444,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
             "state_effect_patient_dev": d_slope,
             "moderator": z,
             "baseline": g,
+            "therapist_baseline": h[ther],
             "trend_predictor": s_x,
             "trend_outcome": s_y,
             "planned_sessions": planned,
@@ -414,6 +466,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         c_slope[ther],
         d_slope,
         g - g.mean() if with_baseline else None,
+        h - h.mean() if with_top else None,
     )
     return out, truth
 
@@ -470,10 +523,12 @@ def _fill_analytic(
     dev_therapist: np.ndarray,
     dev_patient: np.ndarray,
     baseline: np.ndarray | None = None,
+    therapist_baseline: np.ndarray | None = None,
 ) -> None:
     """ICCs and R-squared components: within moments averaged over the drawn patients with
     their own slopes and moderator values (:mod:`bayes_alliance.variance`), and the baseline's
-    share of the latent means over the drawn baseline values, as a fitted model's are."""
+    share of the latent means over the drawn baseline values (per patient, or per therapist for
+    ``therapist_baseline``), as a fitted model's are."""
     from bayes_alliance.effects import derived_effects, r2_components
     from bayes_alliance.spec import ModelSpec
     from bayes_alliance.variance import Design, within_moments
@@ -494,6 +549,10 @@ def _fill_analytic(
         baseline=("baseline",) if baseline is not None else (),
         same_session=p.same_session,
     )
+    level = vocab.PATIENT
+    if therapist_baseline is not None:  # one level at a time (checked by _check_design)
+        spec = replace(spec, baseline=("therapist_baseline",), baseline_level=vocab.THERAPIST)
+        baseline, level = therapist_baseline, vocab.THERAPIST
     post = {
         k: np.asarray(val, dtype=float)
         for k, val in asdict(p).items()
@@ -502,7 +561,9 @@ def _fill_analytic(
     if moderators is not None:
         post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
     for name in (vocab.BASELINE_EFFECT_PREDICTOR, vocab.BASELINE_EFFECT_OUTCOME):
-        post[name] = np.array([getattr(p, name)])
+        # The model's one pair of path names holds the paths of the baseline's level.
+        source = f"therapist_{name}" if level == vocab.THERAPIST else name
+        post[name] = np.array([getattr(p, source)])
     one = np.ones((1, 1))
     design = Design(
         moderators=moderators[:, None] if moderators is not None else None,
@@ -512,6 +573,7 @@ def _fill_analytic(
         cells=one,
         offsets=np.zeros(1),
         baseline=baseline[:, None] if baseline is not None else None,
+        baseline_level=level,
     )
     devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
     wm = within_moments(post, spec, design, devs)

@@ -19,6 +19,7 @@ DYNAMICS = ("var1", "none")
 TRAITS = ("integrated", "sampled")
 INNOVATIONS = ("constant", "session")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
+BASELINE_LEVELS = ("auto", vocab.PATIENT, vocab.THERAPIST)
 # Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
 PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Normal": ("mu", "sigma", "tau"),
@@ -57,7 +58,18 @@ class ModelSpec:
         mediation, METHODS.md section 6): ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
         ``M_y,i = mu_y + c' z_i + b (a' z_i + e_x,i) + ... + e_y,i`` with
         a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
-        b = ``trait_effect_patient``. Sampled traits only without session means.
+        b = ``trait_effect_patient``. Sampled traits only without session means. With
+        ``baseline_level="therapist"`` z is a therapist characteristic instead (see there).
+    baseline_level
+        Level of the baseline characteristics: ``"patient"`` (as above), ``"therapist"`` (z_j
+        constant within each therapist, centred at its mean over therapists, three-level data):
+        ``a_x[j] = a' z_j + u_x[j]`` and ``a_y[j] + b_T a_x[j] = (c' + b_T a)' z_j + u_y[j] +
+        b_T u_x[j]``, so the same parameters ``baseline_effect_predictor`` (a) and
+        ``baseline_effect_outcome`` (c') act on the therapists' parts of the latent means and the
+        b path is ``trait_effect_therapist``; or ``"auto"`` (default): therapist when every
+        baseline column is constant within every therapist of three-level data, else patient.
+        Fitting resolves "auto" once against the data (:func:`bayes_alliance.within.resolve_baseline`)
+        and the result's spec records the level used.
     same_session
         A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
         ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
@@ -96,6 +108,7 @@ class ModelSpec:
     random_slopes: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
     baseline: tuple[str, ...] = ()
+    baseline_level: str = "auto"
     same_session: str = "none"
     reverse_lag: bool = True
     session_means: bool = False
@@ -119,6 +132,7 @@ class ModelSpec:
             ("dynamics", self.dynamics, DYNAMICS),
             ("traits", self.traits, TRAITS),
             ("innovations", self.innovations, INNOVATIONS),
+            ("baseline_level", self.baseline_level, BASELINE_LEVELS),
         ):
             if value not in allowed:
                 errs.append(
@@ -156,6 +170,11 @@ class ModelSpec:
                 "baseline (between-level mediation) with sampled traits does not work with "
                 "session_means (the sampled patient deviations would carry the baseline's "
                 "shift, which the predictive replicates add again); use traits='integrated'"
+            )
+        if self.baseline_level == vocab.THERAPIST and not self.therapist_level:
+            errs.append(
+                "baseline_level='therapist' needs the therapist level (three-level data with a "
+                "therapist column)"
             )
         if len(set(self.baseline)) != len(self.baseline):
             errs.append(f"baseline names a column twice: {list(self.baseline)}")

@@ -39,7 +39,9 @@ def split_name(name: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (name, "")
 
 
-def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> str:
+def parameter_label(
+    name: str, x: str, y: str, same_session: str = "none", baseline_level: str = "patient"
+) -> str:
     """Plain-language label of a named parameter or a derived effect.
 
     Parameters
@@ -50,8 +52,15 @@ def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> st
         The predictor's and the outcome's column names.
     same_session
         Direction of the lag-0 path (the label of ``same_session_effect`` follows it).
+    baseline_level
+        Level of a baseline (between-level mediation): the a and c' paths act on the patients'
+        traits or, at therapist level, on the therapists' means.
     """
     base, coord = split_name(name)
+    z = coord or "baseline"
+    # The latent means a baseline's paths act on: patients' traits, or therapists' means.
+    at = "therapist mean of" if baseline_level == v.THERAPIST else "trait of"
+    tm = "therapist mean of"
     lag0 = (
         f"same-session path: {y} (t) {ARROW} {x} (t)"
         if same_session == "outcome_to_predictor"
@@ -90,8 +99,8 @@ def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> st
         "long_run_reverse_state_effect": f"long-run effect of a sustained shift in {y} on {x}",
         "long_run_state_effect_single_equation": f"long-run change in {y} per unit of sustained change in {x}",
         "stationary": "probability that the average dynamics are stationary",
-        v.BASELINE_EFFECT_PREDICTOR: f"a path: {coord or 'baseline'} {ARROW} trait of {x}",
-        v.BASELINE_EFFECT_OUTCOME: f"direct path c': {coord or 'baseline'} {ARROW} trait of {y}",
+        v.BASELINE_EFFECT_PREDICTOR: f"a path: {z} {ARROW} {at} {x}",
+        v.BASELINE_EFFECT_OUTCOME: f"direct path c': {z} {ARROW} {at} {y}",
         "indirect_effect_between": (
             f"indirect effect ab: {coord or 'baseline'} {ARROW} trait of {x} {ARROW} trait of {y}"
         ),
@@ -100,13 +109,25 @@ def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> st
         "proportion_mediated_between": (
             f"proportion mediated ab / (ab + c') of {coord or 'baseline'} through trait of {x}"
         ),
+        "indirect_effect_between_therapist": (
+            f"indirect effect a b_T: {z} {ARROW} {tm} {x} {ARROW} {tm} {y} (therapist level)"
+        ),
+        "direct_effect_between_therapist": (
+            f"direct effect c': {z} {ARROW} {tm} {y} (therapist level)"
+        ),
+        "total_effect_between_therapist": (
+            f"total effect c' + a b_T of {z} on {tm} {y} (therapist level)"
+        ),
+        "proportion_mediated_between_therapist": (
+            f"proportion mediated a b_T / (a b_T + c') of {z} through {tm} {x} (therapist level)"
+        ),
     }
     if base in fixed:
         label = fixed[base]
         # Vector entries other than moderators and baseline paths (session-specific
         # innovations) keep their coord.
         named = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
-        if coord and base not in named and not base.endswith("_between"):
+        if coord and base not in named and "_between" not in base:
             return f"{label} [{coord}]"
         return label
     m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
@@ -116,7 +137,9 @@ def parameter_label(name: str, x: str, y: str, same_session: str = "none") -> st
     return name
 
 
-def effect_note(name: str, x: str, y: str, same_session: str = "none") -> str:
+def effect_note(
+    name: str, x: str, y: str, same_session: str = "none", baseline_level: str = "patient"
+) -> str:
     """What an effect means, in words: the legend of effects tables."""
     base, _ = split_name(name)
     within = (
@@ -173,10 +196,16 @@ def effect_note(name: str, x: str, y: str, same_session: str = "none") -> str:
         v.BASELINE_EFFECT_PREDICTOR: (
             f"difference in patients' trait of {x} per unit of the (centred) baseline "
             "characteristic (a)"
+            if baseline_level != v.THERAPIST
+            else f"difference in therapists' mean {x} of their patients per unit of the "
+            "(centred) therapist characteristic (a)"
         ),
         v.BASELINE_EFFECT_OUTCOME: (
             f"difference in patients' trait of {y} per unit of the baseline characteristic at "
             f"the same trait of {x} (direct path c')"
+            if baseline_level != v.THERAPIST
+            else f"difference in therapists' mean {y} per unit of the therapist characteristic "
+            f"at the same mean {x} (direct path c')"
         ),
         "indirect_effect_between": (
             f"a x b per draw: the baseline's effect on the trait of {y} carried by the trait of "
@@ -186,6 +215,19 @@ def effect_note(name: str, x: str, y: str, same_session: str = "none") -> str:
         "total_effect_between": f"c' + ab: the baseline's whole effect on the trait of {y}",
         "proportion_mediated_between": (
             "ab / (ab + c') per draw; unstable (heavy tails) when the total effect is near 0"
+        ),
+        "indirect_effect_between_therapist": (
+            f"a x b_T per draw: the therapist characteristic's effect on the therapists' mean "
+            f"{y} carried by their mean {x} (b_T = trait-like effect between therapists)"
+        ),
+        "direct_effect_between_therapist": (
+            f"c': the therapist characteristic's effect on the therapists' mean {y} not through {x}"
+        ),
+        "total_effect_between_therapist": (
+            f"c' + a b_T: the therapist characteristic's whole effect on the therapists' mean {y}"
+        ),
+        "proportion_mediated_between_therapist": (
+            "a b_T / (a b_T + c') per draw; unstable (heavy tails) when the total effect is near 0"
         ),
         "stationary": (
             "posterior probability that the average dynamics are stationary (free first "
@@ -237,10 +279,14 @@ def component_label(component: str, equation: str, spec: ModelSpec) -> str:
     if component == "fvm":
         slopes = ", random slopes" if spec.random_slopes and equation == v.OUTCOME else ""
         return f"fixed effects{slopes} and intercept variance (fvm)"
-    if component == "f2" and spec.baseline:
+    if component == "f2" and spec.baseline and spec.baseline_level != v.THERAPIST:
         if equation == v.PREDICTOR:
             return "baseline characteristic, a path (f2)"
         return "patient trait effect and baseline characteristic (f2)"
+    if component == "f3" and spec.baseline and spec.baseline_level == v.THERAPIST:
+        if equation == v.PREDICTOR:
+            return "therapist baseline characteristic, a path (f3)"
+        return "therapist trait effect and therapist baseline characteristic (f3)"
     if component == "bayes_r2":
         return "whole-model Bayesian R-squared"
     return r2.LABELS.get(component, component)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance import vocab
-from bayes_alliance.effects import MEDIATION_BETWEEN
+from bayes_alliance.effects import MEDIATION_BETWEEN, MEDIATION_BETWEEN_THERAPIST
 from bayes_alliance.spec import ModelSpec
 from bayes_alliance.table_format import manuscript, number, to_latex, to_markdown
 from bayes_alliance.table_labels import (
@@ -93,7 +93,7 @@ NAMED_EFFECTS = {
     v.TRAIT_EFFECT_THERAPIST: BETWEEN,
     v.BASELINE_EFFECT_PREDICTOR: MEDIATION,
     v.BASELINE_EFFECT_OUTCOME: MEDIATION,
-    **dict.fromkeys(MEDIATION_BETWEEN, MEDIATION),
+    **dict.fromkeys(MEDIATION_BETWEEN + MEDIATION_BETWEEN_THERAPIST, MEDIATION),
 }
 
 
@@ -120,6 +120,7 @@ def label_effects(
     outcome: str,
     ci_prob: float,
     same_session: str = "none",
+    baseline_level: str = "patient",
 ) -> pd.DataFrame:
     """The labelled effects table from a posterior summary and the derived effects.
 
@@ -136,6 +137,8 @@ def label_effects(
         Probability of the (highest-density) intervals in both tables.
     same_session
         Direction of a lag-0 path.
+    baseline_level
+        Level of a baseline (the a and c' paths' labels follow it).
 
     Returns
     -------
@@ -152,11 +155,11 @@ def label_effects(
             {
                 "parameter": name,
                 "group": _group_of(name),
-                "label": parameter_label(name, predictor, outcome, same_session),
+                "label": parameter_label(name, predictor, outcome, same_session, baseline_level),
                 **{c: float(r[c]) if c in r else np.nan for c in EFFECT_COLUMNS[3:7]},
                 "interval": interval_name(ci_prob, "hdi"),
                 **{c: float(r[c]) if c in r else np.nan for c in ("ess_bulk", "ess_tail", "r_hat")},
-                "note": effect_note(name, predictor, outcome, same_session),
+                "note": effect_note(name, predictor, outcome, same_session, baseline_level),
             }
         )
     out = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
@@ -193,6 +196,7 @@ def effects_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
         outcome=roles.outcome,
         ci_prob=ci_prob,
         same_session=result.spec.same_session,
+        baseline_level=result.spec.baseline_level,
     )
 
 
@@ -202,7 +206,13 @@ def summary_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
     s = result.summary(ci_prob=ci_prob)
     roles = result.data.roles
     labels = [
-        parameter_label(str(n), roles.predictor, roles.outcome, result.spec.same_session)
+        parameter_label(
+            str(n),
+            roles.predictor,
+            roles.outcome,
+            result.spec.same_session,
+            result.spec.baseline_level,
+        )
         for n in s.index
     ]
     out = s.copy()
@@ -240,7 +250,8 @@ def r2_components_present(spec: ModelSpec) -> dict[str, set[str]]:
         else:
             f1 = (var1 and spec.bivariate) or spec.same_session == "outcome_to_predictor"
             fs = {"f1"} if f1 else set()
-            fs |= {"f2"} if spec.baseline else set()  # the baseline's a path
+            if spec.baseline:  # the baseline's a path, at its level
+                fs |= {"f3"} if spec.baseline_level == v.THERAPIST else {"f2"}
             vs = set()
         ms = {"m2", "m3"} if three else {"m"}
         comps = fs | vs | ms | {"sigma2"} | time

@@ -65,8 +65,10 @@ class Design:
     offsets
         Session number minus the first of the grid, per column (for trends).
     baseline
-        Centred baseline characteristics of between-level mediation (patients x columns) or
-        None.
+        Centred baseline characteristics of between-level mediation, one row per unit of their
+        level (patients, or therapists for a therapist-level baseline) x columns, or None.
+    baseline_level
+        ``"patient"`` or ``"therapist"``: the level whose variance the baseline's share joins.
     """
 
     moderators: np.ndarray | None
@@ -76,10 +78,11 @@ class Design:
     cells: np.ndarray
     offsets: np.ndarray
     baseline: np.ndarray | None = None
+    baseline_level: str = "patient"
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> Design:
-        from bayes_alliance.within import baseline_values, moderator_values
+        from bayes_alliance.within import baseline_level, baseline_unit_values, moderator_values
 
         inside = data.in_series
         trans = np.zeros_like(inside)
@@ -98,7 +101,8 @@ class Design:
             transitions=tr,
             cells=ce,
             offsets=(data.sessions - data.sessions[0]).astype(float),
-            baseline=baseline_values(data, spec),
+            baseline=baseline_unit_values(data, spec),
+            baseline_level=baseline_level(data, spec),
         )
 
 

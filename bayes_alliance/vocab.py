@@ -47,10 +47,15 @@ TREND_PREDICTOR = "trend_predictor"
 TREND_OUTCOME = "trend_outcome"
 SD_TREND_PREDICTOR = "sd_trend_predictor"
 SD_TREND_OUTCOME = "sd_trend_outcome"
-# Between-level mediation by a patient-level baseline characteristic z (the trait-like
-# predictor is the mediator): a path z -> latent mean of x, direct path c' z -> latent mean of y.
+# Between-level mediation by a baseline characteristic z (the trait-like predictor is the
+# mediator): a path z -> latent mean of x, direct path c' z -> latent mean of y. One pair of names
+# for both levels of z (ModelSpec.baseline_level): for a patient-level z the paths act on the
+# patients' latent means, for a therapist-level z on the therapists' parts of them; the names stay
+# the same so that prior overrides and saved results need not know which level "auto" picks.
 BASELINE_EFFECT_PREDICTOR = "baseline_effect_predictor"
 BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
+# The b path of the mediation at each level of the baseline: the trait effect at that level.
+BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THERAPIST}
 
 NAMED_PARAMETERS: tuple[str, ...] = (
     STATE_EFFECT,

@@ -46,15 +46,43 @@ COMPLETE = [r for r in ROWS if r[1] in ("C", "D")] + [
 ]
 
 
-def _data(rows, therapist: bool = True) -> SessionData:
+# A therapist characteristic (constant within therapist) for therapist-level mediation.
+EXPERIENCE = {"T1": 4.0, "T2": 11.0}
+
+
+def _data(rows, therapist: bool = True, experience: bool = False) -> SessionData:
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    covariates = ["moderator"]
+    if experience:
+        df["experience"] = df["therapist"].map(EXPERIENCE)
+        covariates.append("experience")
     roles = dict(ROLES)
     if not therapist:
         df = df.drop(columns="therapist")
         roles.pop("therapist")
-    return SessionData.from_frame(df, covariates=["moderator"], **roles)
+    return SessionData.from_frame(df, covariates=covariates, **roles)
+
+
+def baseline_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.ndarray:
+    """The baseline's shift of patient i's latent means, written out path by path:
+    ``(a z, c' z + b a z)`` with, at patient level, z the patient's value centred over patients
+    and b = trait_effect_patient; at therapist level (``spec.baseline_level``), z the value of
+    the patient's therapist centred over therapists and b = trait_effect_therapist."""
+    a = np.ravel(p["baseline_effect_predictor"])[0]
+    c_direct = np.ravel(p["baseline_effect_outcome"])[0]
+    zb = data.covariates[spec.baseline[0]].to_numpy(dtype=float)
+    if spec.baseline_level == "therapist":
+        tj = data.patient_therapist
+        per_therapist = np.array([zb[tj == j][0] for j in range(len(data.therapists))])
+        z_i = per_therapist[tj[i]] - per_therapist.mean()
+        b = float(np.ravel(p["trait_effect_therapist"])[0])
+    else:
+        z_i = zb[i] - zb.mean()
+        b = float(np.ravel(p["trait_effect_patient"])[0])
+    mx_i = a * z_i
+    return np.array([mx_i, c_direct * z_i + b * mx_i])
 
 
 # The natural-scale point at which every likelihood is evaluated.
@@ -231,14 +259,9 @@ def _dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str)
             sy = p["trend_outcome"] + p["sd_trend_outcome"] * p["trend_outcome_raw"][i]
             trend = np.column_stack([sx * t[cols], sy * t[cols]])
         if spec.baseline:
-            # Between-level mediation: the latent means' prior means move by a z_i and by
-            # (c' + b a) z_i (b = trait_effect_patient), written out path by path.
-            a = p["baseline_effect_predictor"][0]
-            c_direct = p["baseline_effect_outcome"][0]
-            zb = data.covariates[spec.baseline[0]].to_numpy(dtype=float)
-            zb = zb - zb.mean()
-            mx_i = a * zb[i]
-            known = known + np.array([mx_i, c_direct * zb[i] + beta_p * mx_i])
+            # Between-level mediation: the latent means' prior means move by a z and by
+            # (c' + b a) z (b the trait effect at the baseline's level).
+            known = known + baseline_known(data, spec, p, i)
         if traits == "integrated":
             # Latent mean integrated out; the therapist part too (below, over the caseload).
             mean = known + trend

@@ -11,7 +11,7 @@ import xarray as xr
 from bayes_alliance import effects, posthoc, predictive
 from bayes_alliance import vocab as v
 from bayes_alliance.spec import ModelSpec
-from tests.test_likelihood_variants import COMPLETE, POINT, ROWS, _data
+from tests.test_likelihood_variants import COMPLETE, EXPERIENCE, POINT, ROWS, _data
 
 SPEC = ModelSpec(baseline=("moderator",))
 A, C = 0.45, -0.3  # the a and c' paths of POINT
@@ -313,3 +313,409 @@ def test_prior_of_the_paths_is_scaled_to_the_data():
     c = prior[v.BASELINE_EFFECT_OUTCOME]
     assert float(c.std()) == pytest.approx(np.nanstd(data.y) / g_sd, rel=0.05)
     assert np.isfinite(pp[v.PREDICTOR].values).all()
+
+
+# ----------------------------------------------------------------- therapist-level baseline
+# A therapist characteristic z_j (``experience``, constant within therapist): the same a and c'
+# parameters act on the therapists' parts of the latent means, b is trait_effect_therapist.
+
+TSPEC = ModelSpec(baseline=("experience",), baseline_level="therapist")
+THERAPIST_CASES = {
+    "therapist baseline": dict(baseline=("experience",), baseline_level="therapist"),
+    "auto resolves to therapist": dict(baseline=("experience",)),
+    "therapist baseline, trend": dict(
+        baseline=("experience",), baseline_level="therapist", trend=True
+    ),
+    "therapist baseline, moderator and slopes": dict(
+        baseline=("experience",),
+        baseline_level="therapist",
+        moderators=("moderator",),
+        random_slopes=("patient", "therapist"),
+    ),
+}
+
+
+def _compiled_logp(model, names, point) -> float:
+    fn = model.compile_fn(
+        model.logp(vars=[model[n] for n in names]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    return float(fn(point))
+
+
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+@pytest.mark.parametrize("case", list(THERAPIST_CASES))
+def test_therapist_baseline_loglik_equals_dense_gaussian(case, dataset):
+    """Integrated traits: the shift a z_j / (c' + b_T a) z_j of every patient of therapist j
+    enters each likelihood path (sums of products, masked grid, Kalman filter) exactly, with
+    the therapist parts integrated out over the caseload."""
+    from bayes_alliance.model import build_model
+    from bayes_alliance.within import resolve_baseline
+    from tests.test_likelihood_variants import (
+        _dense_reference,
+        _natural,
+        _transformed_point,
+    )
+
+    data = _data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
+    spec = resolve_baseline(data, ModelSpec(**THERAPIST_CASES[case]))
+    assert spec.baseline_level == "therapist"
+    model = build_model(data, spec)
+    nat = _natural(model, data, spec, np.random.default_rng(11))
+    point = _transformed_point(model, nat)
+    ours = _compiled_logp(model, ["integrated_series"], point)
+    assert ours == pytest.approx(_dense_reference(data, spec, nat, "integrated"), rel=1e-9)
+    # The level matters: the same paths read as patient-level (b = trait_effect_patient,
+    # centred over patients) give another density.
+    patient = ModelSpec(**{**THERAPIST_CASES[case], "baseline_level": "patient"})
+    assert _dense_reference(data, patient, nat, "integrated") != pytest.approx(ours, rel=1e-6)
+
+
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+def test_therapist_baseline_sampled_traits(dataset):
+    """Sampled traits: the cells given the whole latent means are the dense ones, and the
+    latent means' prior carries the therapist-level paths:
+    M_x ~ N(mu_x + u_x,j + a z_j, sd_px^2),
+    M_y ~ N(mu_y + u_y,j + b_T u_x,j + (c' + b_T a) z_j + b_P (M_x - mu_x - u_x,j - a z_j), sd_py^2).
+    """
+    from scipy import stats
+
+    from bayes_alliance.model import build_model
+    from tests.test_likelihood_variants import (
+        _dense_reference,
+        _natural,
+        _transformed_point,
+    )
+
+    data = _data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
+    spec = ModelSpec(baseline=("experience",), baseline_level="therapist", traits="sampled")
+    model = build_model(data, spec)
+    nat = _natural(model, data, spec, np.random.default_rng(12))
+    point = _transformed_point(model, nat)
+    cells = _compiled_logp(model, ["predictor", "outcome", "missing_cells"], point)
+    assert cells == pytest.approx(_dense_reference(data, spec, nat, "sampled"), rel=1e-9)
+    p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
+    tj = data.patient_therapist
+    zt = np.array([EXPERIENCE[t] for t in data.therapists])
+    z = (zt - zt.mean())[tj]  # each patient's therapist's value, centred over therapists
+    u_x = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][tj]
+    u_y = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][tj]
+    b_t, b_p = POINT["trait_effect_therapist"], POINT["trait_effect_patient"]
+    mx, my = p["trait_predictor"], p["trait_outcome"]
+    mean_x = 3.0 + u_x + A * z
+    mean_y = 1.0 + u_y + b_t * u_x + (C + b_t * A) * z + b_p * (mx - mean_x)
+    ref = stats.norm.logpdf(mx, mean_x, 0.8).sum() + stats.norm.logpdf(my, mean_y, 0.6).sum()
+    assert _compiled_logp(model, ["trait_predictor", "trait_outcome"], point) == pytest.approx(
+        ref, rel=1e-10
+    )
+
+
+def test_therapist_baseline_traits_states_and_replicates_count_the_shift_once():
+    """Drawn latent means include a z_j and (c' + b_T a) z_j; states and replicates take it
+    off once, as at patient level."""
+    data = _data(COMPLETE, experience=True)
+    tiny = 1e-5
+    post = _posterior(
+        TSPEC,
+        4,
+        sd_patient_predictor=tiny,
+        sd_patient_outcome=tiny,
+        sd_therapist_predictor=tiny,
+        sd_therapist_outcome=tiny,
+    )
+    got, _ = posthoc.complete(post, data, TSPEC, random_seed=3)
+    zt = np.array([EXPERIENCE[t] for t in data.therapists])
+    z = (zt - zt.mean())[data.patient_therapist]
+    b_t = POINT["trait_effect_therapist"]
+    want_x = POINT["intercept_predictor"] + A * z
+    want_y = POINT["intercept_outcome"] + (C + b_t * A) * z
+    np.testing.assert_allclose(got["trait_predictor"].values[0], np.tile(want_x, (4, 1)), atol=1e-3)
+    np.testing.assert_allclose(got["trait_outcome"].values[0], np.tile(want_y, (4, 1)), atol=1e-3)
+    post = _posterior(TSPEC, 3)
+    got, _ = posthoc.complete(post, data, TSPEC, random_seed=3)
+    full = post.assign(got)
+    rows_ = np.array([3, 1])
+    wx, wy = posthoc.states_of(full, data, TSPEC, rows_)
+    np.testing.assert_allclose(wx, got["state_predictor"].values[:, :, rows_], atol=1e-12)
+    np.testing.assert_allclose(wy, got["state_outcome"].values[:, :, rows_], atol=1e-12)
+    n = 3000
+    post = _posterior(TSPEC, n)
+    got, _ = posthoc.complete(post, data, TSPEC, random_seed=5, states=False)
+    pp = predictive.posterior_predictive(post.assign(got), data, TSPEC, random_seed=9)
+    rows, _ = np.nonzero(data.observed_y)
+    dev = pp[v.OUTCOME].values[0] - got["trait_outcome"].values[0][:, rows]
+    # |(c' + b_T a) z_j| is 0.6 here: counting it twice or never would show.
+    assert np.abs(dev.mean(axis=0)).max() < 0.06
+
+
+def test_therapist_mediation_effects_from_posterior_arrays():
+    """a b_T, c', c' + a b_T and the proportion, draw by draw, under the _therapist names;
+    b is trait_effect_therapist, never trait_effect_patient."""
+    a = np.array([[0.5, -0.2, 1.0]])
+    b_t = np.array([[0.4, 0.5, -1.0]])
+    c = np.array([[0.1, 0.3, 1.0]])
+    post = {
+        v.BASELINE_EFFECT_PREDICTOR: a[..., None],
+        v.BASELINE_EFFECT_OUTCOME: c[..., None],
+        v.TRAIT_EFFECT_THERAPIST: b_t,
+        v.TRAIT_EFFECT_PATIENT: np.full((1, 3), 9.0),  # not the b path here
+    }
+    out = effects.mediation_between(post, "therapist")
+    assert tuple(out) == effects.MEDIATION_BETWEEN_THERAPIST
+    assert effects.MEDIATION_BETWEEN_THERAPIST == (
+        "indirect_effect_between_therapist",
+        "direct_effect_between_therapist",
+        "total_effect_between_therapist",
+        "proportion_mediated_between_therapist",
+    )
+    np.testing.assert_allclose(out["indirect_effect_between_therapist"], [[0.2, -0.1, -1.0]])
+    np.testing.assert_allclose(out["direct_effect_between_therapist"], c)
+    np.testing.assert_allclose(out["total_effect_between_therapist"], [[0.3, 0.2, 0.0]])
+    prop = out["proportion_mediated_between_therapist"]
+    np.testing.assert_allclose(prop[0, :2], [0.2 / 0.3, -0.1 / 0.2])
+    assert not np.isfinite(prop[0, 2])
+
+
+def test_therapist_baseline_share_enters_therapist_iccs_and_f3():
+    """At therapist level the baseline explains between-therapist variance: g_x = a^2 S_T and
+    g_y = (c' + b_T a)^2 S_T (S_T the variance of z over therapists) join the therapist ICCs,
+    the standardised therapist trait effect and f3, and leave the patient level alone."""
+    from bayes_alliance.variance import Design
+
+    data = _data(COMPLETE, experience=True)
+    post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
+    zt = np.array(list(EXPERIENCE.values()))
+    s_t = zt.var()
+    b_t, sd_tx = POINT["trait_effect_therapist"], POINT["sd_therapist_predictor"]
+    gx, gy = A**2 * s_t, (C + b_t * A) ** 2 * s_t
+    plain = ModelSpec()
+    d1 = Design.of(data, TSPEC)
+    assert d1.baseline_level == "therapist" and d1.baseline.shape == (2, 1)
+    e0 = effects.derived_effects(post, plain, Design.of(data, plain))
+    e1 = effects.derived_effects(post, TSPEC, d1)
+    assert set(effects.MEDIATION_BETWEEN_THERAPIST) <= set(e1)
+    assert not set(effects.MEDIATION_BETWEEN) & set(e1)
+    assert float(e1["indirect_effect_between_therapist"][0, 0]) == pytest.approx(A * b_t)
+    icc0 = float(e0["icc_predictor_therapist"][0, 0])
+    total0 = sd_tx**2 / icc0
+    assert float(e1["icc_predictor_therapist"][0, 0]) == pytest.approx(
+        (sd_tx**2 + gx) / (total0 + gx)
+    )
+    assert float(e1["icc_predictor_patient"][0, 0]) == pytest.approx(
+        float(e0["icc_predictor_patient"][0, 0]) * total0 / (total0 + gx)
+    )
+    var_ay = POINT["sd_therapist_outcome"] ** 2 + b_t**2 * sd_tx**2 + gy
+    assert float(e1["standardised_trait_effect_therapist"][0, 0]) == pytest.approx(
+        b_t * np.sqrt((sd_tx**2 + gx) / var_ay)
+    )
+    assert float(e1["standardised_trait_effect_patient"][0, 0]) == pytest.approx(
+        float(e0["standardised_trait_effect_patient"][0, 0])
+    )
+    r0 = effects.r2_components(post, plain, Design.of(data, plain))
+    r1 = effects.r2_components(post, TSPEC, d1)
+    assert float(r1["predictor"]["f3"][0, 0]) == pytest.approx(gx)
+    assert float(r1["predictor"]["f2"][0, 0]) == 0.0
+    assert float(r1["outcome"]["f3"][0, 0]) == pytest.approx(float(r0["outcome"]["f3"][0, 0]) + gy)
+    assert float(r1["outcome"]["f2"][0, 0]) == pytest.approx(float(r0["outcome"]["f2"][0, 0]))
+
+
+def test_baseline_level_resolution():
+    """auto: therapist for a column constant within every therapist of three-level data, else
+    patient; resolved once, and the resolved spec says which."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.within import baseline_level, resolve_baseline
+    from tests.conftest import ROLES
+
+    data = _data(ROWS, experience=True)
+    auto = ModelSpec(baseline=("experience",))
+    assert auto.baseline_level == "auto"
+    assert resolve_baseline(data, auto).baseline_level == "therapist"
+    assert resolve_baseline(data, SPEC).baseline_level == "patient"  # varies within T1
+    # Both columns must be constant within therapist for the therapist level.
+    both = ModelSpec(baseline=("experience", "moderator"))
+    assert baseline_level(data, both) == "patient"
+    # Two-level data: patient level whatever the column.
+    two = _data(ROWS, therapist=False, experience=False)
+    assert resolve_baseline(two, ModelSpec(therapist_level=False, baseline=("moderator",))) == (
+        ModelSpec(therapist_level=False, baseline=("moderator",), baseline_level="patient")
+    )
+    # One patient per therapist: constancy says nothing, so auto keeps the patient level.
+    df = pd.DataFrame(COMPLETE, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    df["therapist"] = df["patient"].map({"C": "T1", "D": "T2", "E": "T3", "F": "T4"})
+    solo = SessionData.from_frame(df, covariates=["moderator"], **ROLES)
+    assert baseline_level(solo, SPEC) == "patient"
+    # Explicit levels are kept; no baseline: nothing to resolve.
+    assert resolve_baseline(data, TSPEC) is TSPEC
+    plain = ModelSpec()
+    assert resolve_baseline(data, plain) is plain
+
+
+def test_therapist_level_errors_name_the_column_and_a_therapist():
+    from bayes_alliance.validate import DataValidationError
+    from bayes_alliance.within import resolve_baseline
+
+    data = _data(ROWS, experience=True)
+    with pytest.raises(DataValidationError) as err:
+        resolve_baseline(data, ModelSpec(baseline=("moderator",), baseline_level="therapist"))
+    text = str(err.value)
+    assert "'moderator'" in text and "'T1'" in text and "constant within each therapist" in text
+    assert len(text.splitlines()) == 2  # one problem, no traceback-like detail
+    with pytest.raises(ValueError, match="needs the therapist level"):
+        ModelSpec(therapist_level=False, baseline=("moderator",), baseline_level="therapist")
+    with pytest.raises(ValueError, match="baseline_level must be one of"):
+        ModelSpec(baseline=("moderator",), baseline_level="clinic")
+    # The model refuses it too (build_model resolves against the data).
+    from bayes_alliance.model import build_model
+
+    with pytest.raises(DataValidationError, match="varies within therapist"):
+        build_model(data, ModelSpec(baseline=("moderator",), baseline_level="therapist"))
+
+
+def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
+    """One option table: --baseline-level, the spec file's key and fit_frame's keyword."""
+    from bayes_alliance.api import model_spec
+    from bayes_alliance.cli import build_parser
+    from bayes_alliance.options import MODEL, make_roles
+    from bayes_alliance.specfile import load_spec
+
+    assert MODEL.option("baseline_level").choices == ("auto", "patient", "therapist")
+    head = '[data]\npatient = "p"\nsession = "s"\npredictor = "x"\noutcome = "y"\n'
+    head += 'therapist = "t"\ncovariates = ["g"]\n[model]\nbaseline = ["g"]\n'
+    path = tmp_path / "a.toml"
+    path.write_text(head + 'baseline_level = "therapist"\n')
+    assert load_spec(path).model.baseline_level == "therapist"
+    path.write_text(head + 'baseline_level = "clinic"\n')
+    with pytest.raises(ValueError, match="baseline_level must be one of"):
+        load_spec(path)
+    roles = make_roles(
+        {
+            "patient": "p",
+            "session": "s",
+            "predictor": "x",
+            "outcome": "y",
+            "therapist": "t",
+            "covariates": ("g",),
+        }
+    )
+    spec = model_spec(None, roles, {"baseline": "g", "baseline_level": "therapist"})
+    assert spec.baseline == ("g",) and spec.baseline_level == "therapist"
+    args = build_parser().parse_args(
+        [
+            "fit",
+            "d.csv",
+            "--patient",
+            "p",
+            "--session",
+            "s",
+            "--predictor",
+            "x",
+            "--outcome",
+            "y",
+            "--baseline",
+            "g",
+            "--baseline-level",
+            "patient",
+            "--out",
+            "o",
+        ]
+    )
+    assert MODEL.from_args(args)["baseline_level"] == "patient"
+
+
+def test_labels_and_report_text_of_a_therapist_baseline():
+    from bayes_alliance import report_text
+    from bayes_alliance.table_labels import component_label, effect_note, parameter_label
+    from bayes_alliance.tables import _group_of, r2_components_present
+
+    lab = parameter_label(
+        "baseline_effect_predictor[experience]", "wai", "phq", "none", "therapist"
+    )
+    assert lab.startswith("a path: experience") and lab.endswith("therapist mean of wai")
+    assert "trait of wai" in parameter_label("baseline_effect_predictor[age]", "wai", "phq")
+    row = parameter_label("indirect_effect_between_therapist[experience]", "wai", "phq")
+    assert "experience" in row and "therapist level" in row
+    assert "b_T" in effect_note("indirect_effect_between_therapist", "wai", "phq")
+    assert _group_of("total_effect_between_therapist") == _group_of("total_effect_between")
+    present = r2_components_present(TSPEC)
+    assert "f3" in present["predictor"] and "f2" not in present["predictor"]
+    assert "therapist baseline" in component_label("f3", "predictor", TSPEC)
+    eq = report_text.equations(TSPEC)
+    assert "a^x_j = a g_j + u^x_j" in eq and "b^x_i = a g_i" not in eq
+    data = _data(COMPLETE, experience=True)
+    from bayes_alliance.diagnostics import Convergence
+
+    conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
+    prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
+    text = report_text.methods_paragraph(TSPEC, data, prov, conv, 0.95)
+    assert "therapist characteristic experience" in text and "a b_T" in text
+
+
+def test_cli_fit_with_a_therapist_baseline_resolves_auto_and_writes_therapist_rows(tmp_path):
+    """A small fit through the command line with the default --baseline-level auto on a
+    therapist characteristic: the saved spec says therapist and effects.csv has the
+    *_between_therapist rows, with intervals."""
+    import json
+    import warnings
+
+    import pandas as pd
+
+    from bayes_alliance import simulate
+    from bayes_alliance.cli import main
+    from bayes_alliance.fit import FitResult
+
+    df, truth = simulate(
+        seed=8,
+        n_therapists=14,
+        patients_per_therapist=4,
+        sessions=6,
+        therapist_baseline_effect_predictor=0.4,
+        therapist_baseline_effect_outcome=-0.2,
+    )
+    assert truth.mediation_therapist["indirect_effect_between_therapist"] == pytest.approx(-0.2)
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "o"
+    argv = ["fit", str(csv), "--patient", "patient", "--therapist", "therapist"]
+    argv += ["--session", "session", "--predictor", "alliance", "--outcome", "symptoms"]
+    argv += ["--covariates", "therapist_baseline", "--baseline", "therapist_baseline"]
+    argv += ["--out", str(out), "--draws", "100", "--tune", "150", "--seed", "2", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    assert rc == (0 if json.loads((out / "convergence.json").read_text())["ok"] else 3)
+    assert FitResult.load(out / "fit.nc").spec.baseline_level == "therapist"
+    eff = pd.read_csv(out / "effects.csv").set_index("parameter")
+    assert set(effects.MEDIATION_BETWEEN_THERAPIST) <= set(eff.index)
+    assert not set(effects.MEDIATION_BETWEEN) & set(eff.index)
+    rows = list(effects.MEDIATION_BETWEEN_THERAPIST)
+    assert eff.loc[rows, ["ci_low", "ci_high"]].notna().all().all()
+    assert (
+        "therapist mean of alliance"
+        in eff.loc["baseline_effect_predictor[therapist_baseline]", "label"]
+    )
+    assert eff.loc["direct_effect_between_therapist", "mean"] == pytest.approx(
+        eff.loc["baseline_effect_outcome[therapist_baseline]", "mean"]
+    )
+
+
+def test_prior_of_therapist_paths_is_scaled_by_the_therapists_spread():
+    """At therapist level the paths' prior scale is SD(x) / SD(z over therapists), each
+    therapist once (not over patients, which weights therapists by caseload)."""
+    import pandas as pd
+
+    from bayes_alliance import SessionData
+    from bayes_alliance.model import build_model
+    from bayes_alliance.prior_predictive import prior_predictive
+    from tests.conftest import ROLES
+
+    df = pd.DataFrame(ROWS, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    df = df[df["patient"] != "D"]  # T1 treats one patient, T2 two: unequal caseloads
+    df["experience"] = df["therapist"].map(EXPERIENCE)
+    data = SessionData.from_frame(df, covariates=["experience"], **ROLES)
+    prior, _ = prior_predictive(build_model(data, TSPEC), data, TSPEC, 4000, random_seed=1)
+    sd_t = np.std(list(EXPERIENCE.values()))  # 3.5; over patients it would be 3.3
+    a = prior[v.BASELINE_EFFECT_PREDICTOR]
+    assert float(a.std()) == pytest.approx(np.nanstd(data.x) / sd_t, rel=0.04)

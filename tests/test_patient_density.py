@@ -10,7 +10,7 @@ import pytest
 from bayes_alliance.patient_density import patient_loglik
 from bayes_alliance.spec import ModelSpec
 from tests import dense
-from tests.test_likelihood_variants import POINT, ROWS, _data
+from tests.test_likelihood_variants import POINT, ROWS, _data, baseline_known
 
 VARIANTS = {
     "three levels": dict(),
@@ -22,6 +22,7 @@ VARIANTS = {
     "lag-0 y->x": dict(same_session="outcome_to_predictor"),
     "baseline (mediation)": dict(baseline=("moderator",)),
     "baseline, trend": dict(therapist_level=False, trend=True, baseline=("moderator",)),
+    "therapist baseline": dict(baseline=("experience",), baseline_level="therapist"),
 }
 
 
@@ -100,10 +101,7 @@ def _dense(data, spec, post, draw) -> np.ndarray:
             d = np.diag([p["sd_trend_predictor"] ** 2, p["sd_trend_outcome"] ** 2])
             cov = cov + np.kron(np.outer(t[cols], t[cols]), d)
         if spec.baseline:
-            zb = data.covariates["moderator"].to_numpy(dtype=float)
-            zb = zb[i] - zb.mean()
-            a, c = p["baseline_effect_predictor"][0], p["baseline_effect_outcome"][0]
-            known = known + np.array([a * zb, (c + beta * a) * zb])
+            known = known + baseline_known(data, spec, p, i)
         if spec.therapist_level:
             j = data.patient_therapist[i]
             ax = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][j]
@@ -118,7 +116,9 @@ def _dense(data, spec, post, draw) -> np.ndarray:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_patient_density_equals_dense_marginal_of_observed_cells(variant):
     opts = VARIANTS[variant]
-    data = _data(ROWS, therapist=opts.get("therapist_level", True))
+    data = _data(
+        ROWS, therapist=opts.get("therapist_level", True), experience="experience" in str(opts)
+    )
     spec = ModelSpec(**opts)
     post = _posterior(data, spec, np.random.default_rng(2))
     ours = patient_loglik(post, data, spec)
