@@ -62,6 +62,35 @@ PARAMETERS = (
 )
 
 
+def summary_tree(idata: xr.DataTree) -> xr.DataTree:
+    """The DataTree summaries and convergence checks read: each correlation matrix replaced by
+    its entries below the diagonal (``corr_patient[predictor,outcome]``), since the constant
+    diagonal and the repeated upper triangle have no R-hat or ESS."""
+    post = idata.posterior.to_dataset()
+    tidy = {}
+    for name, da in post.data_vars.items():
+        if str(name).startswith("corr_") and da.ndim == 4:
+            labels = [str(v) for v in da.coords[da.dims[-2]].values]
+            i, j = np.tril_indices(len(labels), -1)
+            pairs = [f"{labels[a]},{labels[b]}" for a, b in zip(i, j, strict=True)]
+            tidy[name] = xr.DataArray(
+                da.values[..., i, j],
+                dims=("chain", "draw", f"{name}_pair"),
+                coords={f"{name}_pair": pairs},
+            )
+        else:
+            tidy[name] = da
+    children = {"posterior": xr.Dataset(tidy)}
+    if "sample_stats" in idata.children:
+        children["sample_stats"] = idata.sample_stats.to_dataset()
+    return xr.DataTree.from_dict(children)
+
+
+def _convergence(idata: xr.DataTree) -> diagnostics.Convergence:
+    names = [n for n in PARAMETERS if n in idata.posterior]
+    return diagnostics.check_convergence(summary_tree(idata), names)
+
+
 def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
     if f"sd_{name}" not in post:
         return None
@@ -154,7 +183,7 @@ class MechanismResult:
     def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
         """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``)."""
         names = [n for n in PARAMETERS if n in self.idata.posterior]
-        return diagnostics.summarise(self.idata, names, ci_prob, "eti")
+        return diagnostics.summarise(summary_tree(self.idata), names, ci_prob, "eti")
 
     def __repr__(self) -> str:
         n = self.data.n_patients
@@ -259,8 +288,7 @@ def load_mechanisms(path: str | Path) -> MechanismResult:
     del tree["session_data"]
     tree.attrs.pop(PROVENANCE_ATTR, None)
     spec = MechanismSpec.from_dict(prov["spec"])
-    names = [n for n in PARAMETERS if n in tree.posterior]
-    return MechanismResult(tree, spec, data, prov, diagnostics.check_convergence(tree, names))
+    return MechanismResult(tree, spec, data, prov, _convergence(tree))
 
 
 def fit_mechanisms(
@@ -324,8 +352,7 @@ def fit_mechanisms(
         "end_outcome": data.end_column,
         "timing": timing,
     }
-    names = [n for n in PARAMETERS if n in idata.posterior]
-    conv = diagnostics.check_convergence(idata, names)
+    conv = _convergence(idata)
     if not conv.ok:
         warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
     return MechanismResult(idata, spec, data, provenance, conv)

@@ -1,0 +1,109 @@
+"""The mechanism models through the command line and back: one small fit with a mediator and
+an end-of-treatment outcome (output files, effects rows, report with the path diagram, the
+saved result read back), and the errors a user meets."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_alliance.cli import main
+from bayes_alliance.mechanism_report import effects_table
+from bayes_alliance.mechanism_sim import simulate_mechanisms
+from bayes_alliance.mechanisms import load_mechanisms
+
+ROLES = ["--patient", "patient", "--session", "session", "--predictor", "alliance"]
+ROLES += ["--outcome", "symptoms"]
+
+
+@pytest.fixture(scope="module")
+def mediation_cli(tmp_path_factory):
+    df, truth = simulate_mechanisms(
+        seed=4,
+        design="mediation",
+        patients_per_therapist=30,
+        n_sessions=8,
+        missing=0.05,
+        change_sd=0.1,
+        end_effects=(-0.5, 3.0),
+    )
+    folder = tmp_path_factory.mktemp("mechanism_fit")
+    csv = folder / "d.csv"
+    df.to_csv(csv, index=False)
+    out = folder / "o"
+    argv = ["fit", str(csv), *ROLES, "--mediator", "mediator", "--end-outcome"]
+    argv += ["post_symptoms", "--out", str(out), "--draws", "60", "--tune", "100"]
+    argv += ["--seed", "3", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(argv)
+    return out, rc, csv
+
+
+def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
+    out, rc, _ = mediation_cli
+    assert rc in (0, 3)  # 60 draws: the check may fail; the files are written either way
+    for name in ("fit.nc", "effects.csv", "summary.csv", "convergence.json"):
+        assert (out / name).is_file(), name
+    eff = pd.read_csv(out / "effects.csv").set_index("parameter")
+    for row in (
+        "indirect_effect_within",
+        "proportion_mediated_within",
+        "direct_effect_within",
+        "total_effect_within",
+        "cov_random_paths",
+        "end_trait_effect",
+        "end_change_effect",
+    ):
+        assert row in eff.index, row
+        assert eff.loc[row, "ci_low"] <= eff.loc[row, "mean"] <= eff.loc[row, "ci_high"]
+    assert set(eff["interval"]) == {"94% interval"}
+    html = (out / "report" / "report.html").read_text()
+    assert 'src="path_diagram.png"' in html and "indirect effect E[a_i b_i]" in html
+    assert (out / "report" / "path_diagram.png").stat().st_size > 10_000
+    summary = pd.read_csv(out / "summary.csv").set_index("parameter")
+    # Correlation matrices are summarised by their entries below the diagonal only.
+    assert "corr_innovation[mediator,predictor]" in summary.index
+    assert not any(i.startswith("corr_innovation[predictor,predictor]") for i in summary.index)
+
+
+def test_saved_result_reads_back_with_the_same_effects(mediation_cli) -> None:
+    out, _, _ = mediation_cli
+    result = load_mechanisms(out / "fit.nc")
+    assert result.design == "mediation"
+    assert result.provenance["random_seed"] == 3
+    again = effects_table(result, 0.94).set_index("parameter")
+    written = pd.read_csv(out / "effects.csv").set_index("parameter")
+    np.testing.assert_allclose(again["mean"], written.loc[again.index, "mean"], rtol=1e-9)
+
+
+def test_report_command_rewrites_a_mechanism_report(mediation_cli, tmp_path: Path) -> None:
+    out, _, _ = mediation_cli
+    rc = main(["report", str(out), "--out", str(tmp_path / "r"), "--ci", "0.9"])
+    assert rc == 0
+    assert "90% interval" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_main_model_loader_names_the_mechanism_loader(mediation_cli) -> None:
+    from bayes_alliance.fit import FitResult
+    from bayes_alliance.io import ResultsFileError
+
+    out, _, _ = mediation_cli
+    with pytest.raises(ResultsFileError, match="load_mechanisms"):
+        FitResult.load(out / "fit.nc")
+
+
+def test_options_the_mechanism_models_lack_are_named(mediation_cli, tmp_path, capsys) -> None:
+    _, _, csv = mediation_cli
+    argv = ["fit", str(csv), *ROLES, "--mediator", "mediator", "--out", str(tmp_path / "x")]
+    rc = main([*argv, "--random-slopes", "patient"])
+    assert rc == 2
+    assert "random_slopes" in capsys.readouterr().err
+    rc = main([*argv[:-2], "--mediator", "nosuch", "--out", str(tmp_path / "y")])
+    assert rc == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
