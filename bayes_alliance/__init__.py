@@ -3,7 +3,9 @@
 The names below are the public interface. ``fit_frame`` goes from a table to a fitted model in
 one call; the step-by-step path is ``SessionData.from_frame`` -> ``ModelSpec`` ->
 ``bayes_alliance.fit.fit`` (or ``compile_model`` for refits without recompiling) ->
-``FitResult`` -> ``write_report``. Names that need PyMC are imported on first use, so that
+``FitResult`` -> ``write_report``. The mechanism models (a mediator series, a second
+informant, an end-of-treatment outcome) go ``SeriesData.from_frame`` -> ``fit_mechanisms`` ->
+``MechanismResult``. Names that need PyMC are imported on first use, so that
 ``import bayes_alliance`` stays quick.
 """
 
@@ -21,8 +23,12 @@ if TYPE_CHECKING:
     from bayes_alliance.compiled import CompiledModel, compile_model
     from bayes_alliance.diagnostics import ConvergenceWarning
     from bayes_alliance.fit import FitResult
+    from bayes_alliance.mechanism_sim import simulate_mechanisms
+    from bayes_alliance.mechanism_spec import MechanismSpec
+    from bayes_alliance.mechanisms import MechanismResult, fit_mechanisms, load_mechanisms
     from bayes_alliance.readers import read_table, wide_to_long
     from bayes_alliance.report import write_report
+    from bayes_alliance.series_data import SeriesData
     from bayes_alliance.spec import ModelSpec
 
 __version__ = "0.1.0"
@@ -34,6 +40,12 @@ _LAZY = {
     "compile_model": "bayes_alliance.compiled",
     "ConvergenceWarning": "bayes_alliance.diagnostics",
     "FitResult": "bayes_alliance.fit",
+    "MechanismResult": "bayes_alliance.mechanisms",
+    "MechanismSpec": "bayes_alliance.mechanism_spec",
+    "SeriesData": "bayes_alliance.series_data",
+    "fit_mechanisms": "bayes_alliance.mechanisms",
+    "load_mechanisms": "bayes_alliance.mechanisms",
+    "simulate_mechanisms": "bayes_alliance.mechanism_sim",
     "read_table": "bayes_alliance.readers",
     "wide_to_long": "bayes_alliance.readers",
     "write_report": "bayes_alliance.report",
@@ -46,15 +58,21 @@ __all__ = [
     "DataValidationError",
     "DataWarning",
     "FitResult",
+    "MechanismResult",
+    "MechanismSpec",
     "ModelSpec",
+    "SeriesData",
     "SessionData",
     "Truth",
     "__version__",
     "compare",
     "compile_model",
     "fit_frame",
+    "fit_mechanisms",
+    "load_mechanisms",
     "read_table",
     "simulate",
+    "simulate_mechanisms",
     "wide_to_long",
     "write_report",
 ]

@@ -129,10 +129,11 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     paths = spec.random_paths or ()
     idx = {r: i for i, r in enumerate(data.roles)}
     coords = data.coords()
-    coords["series_"] = list(data.roles)
-    coords["series_from"] = list(data.roles)
+    roles: list[object] = list(data.roles)
+    coords["series_"] = roles
+    coords["series_from"] = roles
     if paths:
-        names = [path_name(a, b) for a, b in paths]
+        names: list[object] = [path_name(a, b) for a, b in paths]
         coords["path"] = names
         coords["path_"] = names
     with pm.Model(coords=coords) as model:

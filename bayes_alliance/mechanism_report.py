@@ -103,8 +103,8 @@ def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Any
     rows = table.set_index("parameter")
 
     def triple(name: str) -> tuple[float, float, float]:
-        r = rows.loc[name]
-        return (float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]))
+        est, low, high = rows.loc[name, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)
+        return (float(est), float(low), float(high))
 
     words = _names(result)
     label = interval_name(ci_prob, INTERVAL)

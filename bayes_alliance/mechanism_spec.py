@@ -103,7 +103,7 @@ class MechanismSpec:
     def from_dict(cls, d: dict[str, Any]) -> MechanismSpec:
         return cls(
             therapist_level=bool(d["therapist_level"]),
-            random_paths=tuple(tuple(p) for p in d["random_paths"]),  # type: ignore[misc]
+            random_paths=tuple((str(p[0]), str(p[1])) for p in d["random_paths"]),
             end_family=str(d["end_family"]),
             trend=d["trend"],
             extra=dict(d.get("extra", {})),

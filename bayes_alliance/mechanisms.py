@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance import diagnostics
+from bayes_alliance import diagnostics, vocab
 from bayes_alliance import mechanism_effects as me
 from bayes_alliance.io import (
     PROVENANCE_ATTR,
@@ -152,6 +152,8 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             )
         )
     assert all(v.shape == lag.shape[:-2] for v in out.values()), k
+    unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith("sd_path_")]
+    assert not unknown, f"effects missing from the vocabulary: {unknown}"
     return out
 
 

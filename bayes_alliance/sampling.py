@@ -17,7 +17,6 @@ import pytensor
 import xarray as xr
 
 from bayes_alliance.data import SessionData
-from bayes_alliance.spec import ModelSpec
 
 _LIBRARIES = (
     "bayes_alliance",
@@ -71,7 +70,7 @@ def nutpie_seed(random_seed: int, chains: int) -> int:
 
 def _sample_nutpie(
     model: pm.Model,
-    spec: ModelSpec,
+    spec: Any,
     draws: int,
     tune: int,
     chains: int,
@@ -81,7 +80,8 @@ def _sample_nutpie(
     timing: dict[str, float],
 ) -> xr.DataTree:
     """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
-    on-disk cache (:mod:`bayes_alliance.cache`): same seed, same groups, same draws."""
+    on-disk cache (:mod:`bayes_alliance.cache`): same seed, same groups, same draws. ``spec``
+    (a ``ModelSpec`` or a ``MechanismSpec``) is part of the cache key through its ``to_dict``."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 

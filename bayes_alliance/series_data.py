@@ -16,15 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayes_alliance import vocab
 from bayes_alliance.data import SessionData
 from bayes_alliance.validate import DataValidationError, Problem
 
-# Roles of the series, in model order: the outcome (symptoms) is always last.
-PREDICTOR = "predictor"
-MEDIATOR = "mediator"
-SECOND_PREDICTOR = "second_predictor"
-OUTCOME = "outcome"
-END_OUTCOME = "end_outcome"
+# Roles of the series (the vocabulary's), in model order: the outcome is always last.
+PREDICTOR = vocab.PREDICTOR
+MEDIATOR = vocab.MEDIATOR
+SECOND_PREDICTOR = vocab.SECOND_PREDICTOR
+OUTCOME = vocab.OUTCOME
+END_OUTCOME = vocab.END_OUTCOME
 
 
 @dataclass(frozen=True)

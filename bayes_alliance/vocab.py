@@ -85,6 +85,59 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     BASELINE_EFFECT_OUTCOME,
 )
 
+# Mechanism models (bayes_alliance.mechanisms): roles of further series, their dims, and the
+# derived effects' names (the rows of a mechanism fit's effects.csv; sd_path_<path> rows too).
+MEDIATOR = "mediator"  # a session-level mediator m (within-level 1-1-1 mediation)
+SECOND_PREDICTOR = "second_predictor"  # the other informant's rating of x
+END_OUTCOME = "end_outcome"  # a patient-level outcome measured once
+SERIES = "series"  # dim of a mechanism model's series (roles, outcome last)
+PATH = "path"  # dim of its random lagged paths ("mediator<-predictor")
+MECHANISM_EFFECTS: tuple[str, ...] = (
+    "predictor_autoregression",
+    "outcome_autoregression",
+    "mediator_autoregression",
+    "second_autoregression",
+    "reverse_state_effect",
+    STATE_EFFECT,
+    # within-level mediation
+    "effect_on_mediator",
+    "mediator_effect",
+    "cov_random_paths",
+    "indirect_effect_within_fixed",
+    "indirect_effect_within",
+    "direct_effect_within",
+    "total_effect_within",
+    "proportion_mediated_within",
+    "total_effect_within_lag2",
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    "trait_effect_patient_mediator",
+    "trait_effect_therapist_mediator",
+    # two informants
+    "state_effect_std",
+    "state_effect_second",
+    "state_effect_second_std",
+    "state_effect_difference",
+    "state_effect_difference_std",
+    "state_corr_informants",
+    "cross_lag_second_from_first",
+    "cross_lag_first_from_second",
+    *(
+        f"trait_effect_{level}{suffix}"
+        for level in ("patient", "therapist")
+        for suffix in ("_std", "_second", "_second_std", "_difference", "_difference_std")
+    ),
+    "trait_corr_informants_patient",
+    "trait_corr_informants_therapist",
+    # end-of-treatment outcome
+    "end_trait_effect",
+    "end_trait_effect_per_sd",
+    "end_change_effect",
+    "end_change_effect_per_sd",
+    "end_trait_effect_odds_ratio_per_sd",
+    "end_change_effect_odds_ratio_per_sd",
+)
+
 # The effects a reader looks at first: printed by the CLI and shown in a result's short view.
 KEY_EFFECTS: tuple[str, ...] = (
     STATE_EFFECT,

@@ -22,7 +22,7 @@ ROLES += ["--outcome", "symptoms"]
 
 @pytest.fixture(scope="module")
 def mediation_cli(tmp_path_factory):
-    df, truth = simulate_mechanisms(
+    df, _ = simulate_mechanisms(
         seed=4,
         design="mediation",
         patients_per_therapist=30,
