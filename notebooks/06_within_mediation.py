@@ -145,10 +145,10 @@ print(
 )
 
 # %% [markdown]
-# The correlation of the random paths is the least certain quantity in the model: it rests on
-# how the patients' own a and b paths co-vary, and each patient contributes only 11 session
-# transitions. Its interval is wide, so report `indirect_effect_within` (which carries that
-# uncertainty) rather than `a b` with the covariance silently set to zero.
+# The covariance of the random paths is the least certain part of the indirect effect: it rests
+# on how the patients' own a and b paths co-vary, and each patient contributes only 11 session
+# transitions. Its interval is wide relative to its size, so report `indirect_effect_within`
+# (which carries that uncertainty) rather than `a b` with the covariance silently set to zero.
 #
 # The proportion mediated, `indirect / (indirect + direct)`, and the total effect at the
 # two-session lag (`total_effect_within_lag2`, which also includes the paths through alliance's

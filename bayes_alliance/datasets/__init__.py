@@ -208,19 +208,21 @@ INFORMANTS_ROLES = {
 
 # The record behind informants.csv: 20 therapists x 6 patients x 12 sessions, 3% missing.
 # Patient-rated (alliance) and therapist-rated (alliance_therapist) alliance, traits correlated
-# .5; the patient-level regression of the symptom trait on both traits is -.4 (patient-rated)
-# and 0 (therapist-rated); both states predict next-session symptoms (-.2 and -.15), each
-# rating's state carries over a little to the other's (.1).
+# .5; the patient-level regression of the symptom trait on both traits is -.5 (patient-rated)
+# and 0 (therapist-rated): the therapist's trait-like rating adds nothing. Both states predict
+# next-session symptoms equally (-.2 each), and each rating's state carries over a little to
+# the other's (.1). The seed is a representative draw: of ten consecutive seeds, the one whose
+# observed patient-mean regression and rating correlation were nearest their median.
 INFORMANTS_SETTINGS: dict[str, Any] = {
     "design": "informants",
     "n_therapists": 20,
     "patients_per_therapist": 6,
     "n_sessions": 12,
-    "lag": [[0.3, 0.1, 0.0], [0.1, 0.3, 0.0], [-0.2, -0.15, 0.3]],
-    "trait_effects": [-0.4, 0.0],
+    "lag": [[0.3, 0.1, 0.0], [0.1, 0.3, 0.0], [-0.2, -0.2, 0.3]],
+    "trait_effects": [-0.5, 0.0],
     "missing": 0.03,
 }
-INFORMANTS_SEED = 20261221
+INFORMANTS_SEED = 20261223
 
 
 def _settings(settings: dict[str, Any]) -> dict[str, Any]:
