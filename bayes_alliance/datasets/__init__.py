@@ -300,10 +300,10 @@ def true_effects(truth: MechanismTruth) -> dict[str, float]:
         var_x = patient[0, 0] + therapist[0, 0]
         out.update(
             me.end_outcome_effects(
-                np.float64(truth.end["trait_effect"]),
-                np.float64(truth.end["change_effect"]),
-                np.sqrt(var_x),
-                np.float64(truth.change_sd),
+                np.asarray(truth.end["trait_effect"]),
+                np.asarray(truth.end["change_effect"]),
+                np.sqrt(np.asarray(var_x)),
+                np.asarray(truth.change_sd),
                 bool(truth.end["binary"]),
             )
         )
