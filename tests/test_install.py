@@ -75,6 +75,8 @@ def test_wheel_holds_the_specs_and_the_example_data(installed):
     assert {f"bayes_alliance/specs/{n}.toml" for n in SPECS} <= names
     assert "bayes_alliance/datasets/example.csv" in names
     assert "bayes_alliance/datasets/mediation_between.csv" in names
+    for name in ("mediation_within", "informants"):
+        assert {f"bayes_alliance/datasets/{name}.{ext}" for ext in ("csv", "json")} <= names
     assert not [n for n in names if n.startswith(("models/", "tests/"))]
 
 

@@ -1,0 +1,131 @@
+"""The shipped data of the mechanism models: documented columns and sizes, exact redraw from the
+records, true effects computed by hand, and the two tutorials that use them (parsed, not run)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_alliance import datasets
+from bayes_alliance.mechanism_spec import MechanismSpec
+from bayes_alliance.series_data import SeriesData
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASES = {
+    "mediation_within": (
+        datasets.load_mediation_within,
+        datasets.regenerate_mediation_within,
+        datasets.mediation_within_record,
+        datasets.MEDIATION_WITHIN_ROLES,
+        datasets.MEDIATION_WITHIN_SETTINGS,
+        datasets.MEDIATION_WITHIN_SEED,
+        [
+            "therapist",
+            "patient",
+            "session",
+            "alliance",
+            "emotional_processing",
+            "symptoms",
+            "post_symptoms",
+        ],
+        "mediation",
+    ),
+    "informants": (
+        datasets.load_informants,
+        datasets.regenerate_informants,
+        datasets.informants_record,
+        datasets.INFORMANTS_ROLES,
+        datasets.INFORMANTS_SETTINGS,
+        datasets.INFORMANTS_SEED,
+        ["therapist", "patient", "session", "alliance", "alliance_therapist", "symptoms"],
+        "informants",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_loader_gives_the_documented_table(name: str) -> None:
+    load, _, _, roles, _, _, columns, design = CASES[name]
+    df = load()
+    assert list(df.columns) == columns
+    assert df["therapist"].nunique() == 20
+    assert (df.groupby("therapist")["patient"].nunique() == 6).all()
+    assert (df.groupby("patient")["session"].agg(list).map(list(range(1, 13)).__eq__)).all()
+    series = columns[3:6]
+    assert df[["therapist", "patient", "session"]].notna().all().all()
+    assert 0.01 < df[series].isna().mean().mean() < 0.06
+    data = SeriesData.from_frame(df, **roles)
+    assert data.columns == tuple(series)
+    assert MechanismSpec().design(data) == design
+    if "end_outcome" in roles:
+        assert (df.groupby("patient")["post_symptoms"].nunique() == 1).all()
+        assert data.end_outcome is not None and np.isfinite(data.end_outcome).all()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_data_regenerate_from_their_record(name: str) -> None:
+    load, regenerate, read_record, _, settings, seed, _, _ = CASES[name]
+    stored = load()
+    fresh, truth = regenerate()
+    assert stored.shape == fresh.shape
+    pd.testing.assert_frame_equal(stored, fresh, atol=1e-6, check_dtype=False)
+    record = read_record()
+    assert record["seed"] == seed
+    assert {k: v for k, v in record["design"].items() if k != "columns"} == settings
+    assert record["effects"] == pytest.approx(datasets.true_effects(truth), abs=1e-12)
+    np.testing.assert_allclose(record["params"]["lag"], truth.lag)
+
+
+def test_true_within_mediation_effects_by_hand() -> None:
+    effects = datasets.mediation_within_record()["effects"]
+    a, b, c = 0.3, -0.3, -0.1
+    sd_a, sd_b = datasets.MEDIATION_WITHIN_SETTINGS["path_sd"]
+    cov_ab = datasets.MEDIATION_WITHIN_SETTINGS["path_corr"] * sd_a * sd_b
+    assert effects["effect_on_mediator"] == pytest.approx(a)
+    assert effects["mediator_effect"] == pytest.approx(b)
+    assert effects["cov_random_paths"] == pytest.approx(cov_ab)
+    assert effects["indirect_effect_within_fixed"] == pytest.approx(a * b)
+    assert effects["indirect_effect_within"] == pytest.approx(a * b + cov_ab)
+    assert effects["total_effect_within"] == pytest.approx(a * b + cov_ab + c)
+    # End of treatment: trait SD of alliance is sqrt(1 + .3^2) (patient and therapist parts).
+    assert effects["end_trait_effect_per_sd"] == pytest.approx(-0.5 * math.sqrt(1.09))
+    assert effects["end_change_effect_per_sd"] == pytest.approx(-2.0 * 0.15)
+    sample = datasets.mediation_within_record()["sample"]["indirect_effect_within"]
+    assert sample == pytest.approx(datasets.regenerate_mediation_within()[1].expected_indirect())
+
+
+def test_true_informant_effects_by_hand() -> None:
+    effects = datasets.informants_record()["effects"]
+    # Symptom trait = -.5 x patient-rated + 0 x therapist-rated + N(0, .6^2); traits SD 1.
+    sd_y = math.sqrt(0.25 + 0.36)
+    assert effects["trait_effect_patient"] == pytest.approx(-0.5)
+    assert effects["trait_effect_patient_second"] == pytest.approx(0.0, abs=1e-12)
+    assert effects["trait_effect_patient_std"] == pytest.approx(-0.5 / sd_y)
+    assert effects["trait_effect_patient_difference"] == pytest.approx(-0.5)
+    assert effects["trait_corr_informants_patient"] == pytest.approx(0.5)
+    assert effects["state_effect"] == pytest.approx(-0.2)
+    assert effects["state_effect_second"] == pytest.approx(-0.2)
+    assert effects["state_effect_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert effects["trait_effect_therapist"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("stem", ["06_within_mediation", "07_two_informants"])
+def test_tutorial_parses_and_uses_the_profile(stem: str) -> None:
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        from build import cells
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    source = (ROOT / "notebooks" / f"{stem}.py").read_text()
+    parts = cells(source)
+    assert parts[0][0] == "markdown" and parts[0][1].startswith("# ")
+    for kind, text in parts:
+        if kind == "code":
+            compile(text, stem, "exec")
+    assert "draws=DRAWS" in source and "tune=TUNE" in source
