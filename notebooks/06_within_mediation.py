@@ -105,9 +105,8 @@ cols = ["mean", "sd", "ci_low", "ci_high"]
 effects[cols].round(3)
 
 # %% [markdown]
-# The mediation paths in one small table (the estimates a path diagram would carry on its
-# arrows). **Path diagram:** the report of a mechanism fit draws these numbers on a diagram of
-# the three series; this page shows them as a table.
+# The mediation paths in one small table, then on the path diagram that the report of a
+# mechanism fit (`bayes-alliance fit --mediator ...`) also draws.
 
 # %%
 paths = {
@@ -120,6 +119,11 @@ paths = {
 }
 table = effects.loc[list(paths.values()), cols]
 table.set_axis(list(paths)).round(3)
+
+# %%
+from bayes_alliance.mechanism_report import diagram, effects_table  # noqa: E402
+
+fig = diagram(result, effects_table(result), 0.94)
 
 # %% [markdown]
 # ## Why E[a_i b_i] is not a x b

@@ -80,9 +80,9 @@ result  # noqa: B018  (a notebook shows the short summary)
 # %% [markdown]
 # ## Trait-like and state-like effects of each informant
 #
-# Rows without a suffix are the patient-rated alliance, `_second` the therapist-rated one.
-# **Path diagram:** the report of a mechanism fit draws these numbers on a diagram of the two
-# ratings and symptoms; this page shows them as a table.
+# Rows without a suffix are the patient-rated alliance, `_second` the therapist-rated one. The
+# path diagram below is the one the report of a mechanism fit draws
+# (`bayes-alliance fit --second-predictor ...`).
 
 # %%
 effects = result.effects()
@@ -96,6 +96,11 @@ rows = {
     "state correlation (innovations)": "state_corr_informants",
 }
 effects.loc[list(rows.values()), cols].set_axis(list(rows)).round(3)
+
+# %%
+from bayes_alliance.mechanism_report import diagram, effects_table  # noqa: E402
+
+fig = diagram(result, effects_table(result), 0.94)
 
 # %% [markdown]
 # ## Do the informants differ?
