@@ -137,8 +137,8 @@ class Progress:
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
+    whole = round(seconds)
+    h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 

@@ -236,6 +236,7 @@ def parse_study(raw: dict[str, Any], path: Path | None = None) -> Study:
     names = [m.name for m in methods]
     if len(set(names)) < len(names):
         raise ValueError(f"method names must differ, got {names}")
+    assert isinstance(seed, int) and isinstance(reps, int)
     study = Study(
         name,
         seed,

@@ -138,8 +138,10 @@ def _two_step(data: SessionData) -> dict[str, tuple[float, float]]:
     from bayes_alliance.classic import two_step_regression
 
     t = two_step_regression(data)
+    values = t[["estimate", "se"]].to_numpy(dtype=float)
+    rows = {str(n): i for i, n in enumerate(t.index)}
     return {
-        name: (float(t.loc[name, "estimate"]), float(t.loc[name, "se"]))
+        name: (float(values[rows[name], 0]), float(values[rows[name], 1]))
         for name in (vocab.STATE_EFFECT, vocab.OUTCOME_AUTOREGRESSION)
     }
 
@@ -175,14 +177,9 @@ def _joint(
         )
         names = [p for p in parameters if p in result.idata.posterior]
         summ = result.summary(ci_prob=ci_prob, ci_kind="eti", var_names=names)
+    table = summ.loc[names, ["mean", "sd", "ci_low", "ci_high"]].to_numpy(dtype=float)
     out = {
-        p: (
-            float(summ.loc[p, "mean"]),
-            float(summ.loc[p, "sd"]),
-            float(summ.loc[p, "ci_low"]),
-            float(summ.loc[p, "ci_high"]),
-        )
-        for p in names
+        p: (row[0], row[1], row[2], row[3]) for p, row in zip(names, table.tolist(), strict=True)
     }
     return out, bool(result.convergence.ok)
 
