@@ -264,7 +264,7 @@ def summarise_results(
                 "empirical_sd_mcse": emp_sd / np.sqrt(2 * (n - 1)),
                 "mean_sd": mean_sd,
                 "sd_ratio": mean_sd / emp_sd,
-                "ci_prob": g["ci_prob"].mean(),
+                "ci_prob": g["ci_prob"].mean().round(10),  # one level, without sum rounding
                 "coverage": coverage,
                 "coverage_mcse": np.sqrt(coverage * (1 - coverage) / n_ci),
                 "interval_width": g["width"].mean(),
@@ -311,14 +311,15 @@ def varied_settings(summary: pd.DataFrame) -> list[str]:
     return [c for c in setting_columns(summary) if per_condition[c].nunique(dropna=True) > 1]
 
 
-def _is_numeric(summary: pd.DataFrame, col: str) -> bool:
+def is_numeric_setting(summary: pd.DataFrame, col: str) -> bool:
+    """Whether the setting ``col`` holds numbers (booleans are not numbers here)."""
     return bool(pd.api.types.is_numeric_dtype(summary[col])) and summary[col].dtype != bool
 
 
 def default_x(summary: pd.DataFrame, prefer: Iterable[str] = PREFERRED_X) -> str | None:
     """The setting the plots put on the x axis: the first of ``prefer`` that is varied, else
     the first varied numeric setting, else None (the plots then use the condition names)."""
-    varied = [c for c in varied_settings(summary) if _is_numeric(summary, c)]
+    varied = [c for c in varied_settings(summary) if is_numeric_setting(summary, c)]
     for name in prefer:
         if name in varied:
             return name
@@ -400,6 +401,7 @@ __all__ = [
     "ROW_COLUMNS",
     "clean_rows",
     "default_x",
+    "is_numeric_setting",
     "power_x",
     "read_conditions",
     "read_results",
