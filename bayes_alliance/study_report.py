@@ -113,7 +113,7 @@ def power_statements(
             )
             continue
         first = reached.iloc[0]
-        lowest = ", the smallest value studied," if first[x] == cells[x].iloc[0] else ""
+        lowest = ", the smallest value studied" if first[x] == cells[x].iloc[0] else ""
         text = (
             f"{head} power reaches {target:g} first at {x} = {_value(first[x])}{lowest} "
             f"({_power_range(first)})"
