@@ -17,9 +17,7 @@ finite estimate theta_i (the **successful fits**); theta is the true value of th
 (``truth``), SE_i the reported posterior SD or standard error (``sd``), [L_i, U_i] the
 interval (``ci_low``, ``ci_high``) at level ``ci_prob``.
 
-Which fits enter the measures
------------------------------
-By default every successful fit enters, whether or not the runner marked it converged:
+**Which fits enter the measures.** By default every successful fit enters, whether or not the runner marked it converged:
 dropping the non-converged fits would condition the measures on an outcome of the data (a
 method that fails to converge on its hardest data sets would look better than it is), and the
 share that converged is reported beside them as ``convergence_rate``. With
