@@ -98,15 +98,21 @@ def _failed(rows: pd.DataFrame) -> pd.Series:
 
 def _spread_failed_tasks(rows: pd.DataFrame) -> pd.DataFrame:
     """A failed task written without parameter names (one row, ``parameter`` empty) counts as
-    a failure of every parameter known for its condition and method."""
+    a failure of every parameter known for its condition and method (of the whole study when
+    that condition and method has no named row yet)."""
     param = rows["parameter"]
     blank = param.isna() | (param.astype(str).str.strip() == "")
     if not blank.any():
         return rows
-    named = rows[~blank]
+    named, bare = rows[~blank], rows[blank].drop(columns="parameter")
     known = named[["condition", "method", "parameter"]].drop_duplicates()
-    spread = rows[blank].drop(columns="parameter").merge(known, on=["condition", "method"])
-    return pd.concat([named, spread[rows.columns]], ignore_index=True)
+    spread = bare.merge(known, on=["condition", "method"])
+    # A condition and method with no named row at all: every parameter of the study.
+    alone = bare.merge(known[["condition", "method"]].drop_duplicates(), how="left", indicator=True)
+    alone = alone[alone["_merge"] == "left_only"].drop(columns="_merge")
+    everything = pd.DataFrame({"parameter": named["parameter"].unique()})
+    spread_all = alone.merge(everything, how="cross")
+    return pd.concat([named, spread[rows.columns], spread_all[rows.columns]], ignore_index=True)
 
 
 def clean_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -274,8 +280,6 @@ def summarise_results(
         )
     # 0/0 and x/0 give NaN or inf above: a measure without enough fits is missing.
     out = out.replace([np.inf, -np.inf], np.nan).reset_index()
-    for col in ("rmse_mcse", "sd_ratio"):  # a spread of exactly 0 leaves the ratio undefined
-        out.loc[~np.isfinite(out[col]), col] = np.nan
     return _with_settings(out, conditions)
 
 

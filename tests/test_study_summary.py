@@ -186,12 +186,16 @@ def test_error_text_marks_a_failure_and_a_task_failed_without_parameter_names():
         # The runner wrote one row for a task that died before naming its parameters.
         failed("c01", 3, "ml", "", NAN),
     ]
+    # Another method whose only task so far failed that way: every parameter of the study.
+    rows.append(failed("c01", 1, "bayes", None, NAN))
     s = summarise_results(frame(rows))
-    assert len(s) == 2
+    assert len(s) == 4
     for param in ("state_effect", "outcome_autoregression"):
         c = cell(s, "c01", "ml", param)
         assert c["n"] == 1 and c["n_failed"] == 2, param
         assert c["bias"] == pytest.approx(0.0) and c["convergence_rate"] == pytest.approx(1 / 3)
+        c = cell(s, "c01", "bayes", param)
+        assert c["n"] == 0 and c["n_failed"] == 1 and c["convergence_rate"] == 0.0
 
 
 def test_error_column_missing_or_none_means_success():
