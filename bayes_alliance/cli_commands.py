@@ -425,3 +425,9 @@ def cmd_spec(args: argparse.Namespace) -> int:
         f"wrote {args.out}: edit its [data] columns (and anything else), then fit --spec {args.out}"
     )
     return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from bayes_alliance.cli_study import cmd_study as run
+
+    return run(args)

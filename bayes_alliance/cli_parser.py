@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _demo(sub)
     _reshape(sub)
     _spec(sub)
+    _study(sub)
     return parser
 
 
@@ -287,3 +288,38 @@ def _spec(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", nargs="?", help="a shipped spec's name (or a spec file)")
     p.add_argument("--out", help="write the spec to this file instead of printing it")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+
+
+def _study(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "study",
+        help="run a simulation or method-comparison study on Dask (resumable)",
+        description="Run the study described by a study file (a grid of simulator settings x "
+        "replications x methods) on a Dask cluster: a local one (one process per core) or an "
+        "existing one (--scheduler). Each finished task is written to OUT/results at once, so "
+        "running the same command again after a stop resumes where it stopped; at the end "
+        "OUT/summary.csv (bias, RMSE, coverage, interval width, power, convergence, time per "
+        "fit) and the report OUT/report/index.html are written.",
+        epilog="examples:\n  bayes-alliance study centring --out centring_study --replications 20\n"
+        "  bayes-alliance study my_study.toml --out s --scheduler tcp://10.0.0.5:8786\n\n"
+        + EXIT_STATUS,
+        formatter_class=RAW,
+    )
+    p.add_argument("study", help="study file (TOML), or a shipped study's name (centring, power)")
+    p.add_argument("--out", required=True, help="study folder (created, or resumed)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    p.add_argument(
+        "--workers", type=int, help="worker processes of the local cluster (default: cores)"
+    )
+    p.add_argument(
+        "--replications",
+        type=int,
+        help="replications per condition instead of the file's (a quick look; a larger count "
+        "later extends the same folder)",
+    )
+    p.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="write the summary and report from the tasks done so far; run nothing",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")

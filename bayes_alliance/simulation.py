@@ -577,7 +577,9 @@ def _fill_analytic(
     )
     devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
     wm = within_moments(post, spec, design, devs)
-    eff = derived_effects(post, spec, design, wm)
+    # Zero therapist variances (a two-level design drawn with one therapist) give 0/0 shares.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff = derived_effects(post, spec, design, wm)
     truth.icc = {
         var: {lvl: float(eff[f"icc_{var}_{lvl}"]) for lvl in ("therapist", "patient", "session")}
         for var in (vocab.PREDICTOR, vocab.OUTCOME)
