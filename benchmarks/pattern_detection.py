@@ -19,8 +19,9 @@ their sessions: "at sessions" requires a session with probability >= 0.5 among t
 (for a gain, within one session of the planted one).
 
 ``--fit`` adds one small real fit: ``simulate`` (12 therapists x 5 patients, 15 sessions),
-the same patterns planted into the alliance of six patients each (size 4 innovation SDs of
-alliance), the default model (500 draws, 2 chains), and :func:`patterns_table`.
+30 patients left as drawn and each pattern planted into the alliance of six others (size 4
+innovation SDs of alliance, on top of the simulated AR(1) states), the default model (500
+draws, 2 chains), and :func:`patterns_table` with the model's and the patient's own unit.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def small_fit(seed: int) -> pd.DataFrame:
     sd = truth.params.innovation_sd_predictor
     rng = np.random.default_rng(seed)
     ids = sorted(df["patient"].unique())
-    plan = {pid: PLANTED[i % len(PLANTED)] for i, pid in enumerate(ids)}
+    # half the patients without a pattern, then six of each pattern
+    plan = {pid: "none" if i < 30 else pat.PATTERNS[i % 5] for i, pid in enumerate(ids)}
     for pid, planted in plan.items():
         rows = df["patient"] == pid
         shape, _ = pat.planted_shape(planted, int(rows.sum()), rng, size=4.0)
@@ -99,9 +101,15 @@ def small_fit(seed: int) -> pd.DataFrame:
         warnings.simplefilter("ignore")
         data = SessionData.from_frame(df, **EXAMPLE_ROLES)
         result = fit(data, draws=500, tune=500, chains=2, random_seed=seed, progressbar=False)
-    table = pat.patterns_table(result)
-    table["planted"] = table["patient"].map(plan)
-    return table
+    sd_hat = float(result.idata.posterior["innovation_sd_predictor"].mean())
+    print(f"\nsmall real fit: innovation SD of alliance {sd_hat:.3f} (true {sd})")
+    tables = []
+    for unit in ("model", "patient"):
+        table = pat.patterns_table(result, scale=unit)
+        table["planted"] = table["patient"].map(plan)
+        table["unit"] = unit
+        tables.append(table)
+    return pd.concat(tables)
 
 
 def main() -> int:
@@ -126,8 +134,9 @@ def main() -> int:
     if args.fit:
         table = small_fit(args.seed)
         cols = ["p_strengthening", "p_weakening", "p_u_shape", "p_rupture_repair", "p_sudden_gain"]
-        print("\nsmall real fit: share of patients with probability >= 0.5, by planted pattern")
-        print(markdown(table.groupby("planted")[cols].agg(lambda p: (p >= 0.5).mean())))
+        for unit, part in table.groupby("unit"):
+            print(f"\nsmall real fit, unit {unit}: share of patients with probability >= 0.5")
+            print(markdown(part.groupby("planted")[cols].agg(lambda p: (p >= 0.5).mean())))
     return 0
 
 

@@ -4,6 +4,7 @@ outcome difference with classification uncertainty (bayes_alliance.patterns)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayes_alliance import patterns as pat
@@ -165,3 +166,58 @@ def test_outcome_difference_compose() -> None:
     empty = np.zeros_like(draws)
     res = pat.pattern_outcome_difference(empty, y, method="compose", seed=2)
     assert np.isnan(res.draws).all()  # no patient with the pattern: no difference
+
+
+class _FakeResult:
+    """The parts of a FitResult that patterns_table reads: data ids and sessions, the posterior's
+    innovation SD, and states(patients)."""
+
+    def __init__(self, states: np.ndarray, innovation_sd: np.ndarray) -> None:
+        import types
+
+        import xarray as xr
+
+        n_p, n_s = states.shape[2:]
+        self._ids = [f"p{i}" for i in range(n_p)]
+        self.data = types.SimpleNamespace(
+            patients=np.array(self._ids), coords={"session": np.arange(1, n_s + 1)}
+        )
+        post = xr.Dataset({"innovation_sd_predictor": (("chain", "draw"), innovation_sd)})
+        self.idata = types.SimpleNamespace(posterior=post)
+        self._states = xr.DataArray(
+            states,
+            dims=("chain", "draw", "patient", "session"),
+            coords={"patient": self._ids, "session": np.arange(1, n_s + 1)},
+        )
+        self.calls: list[list[object]] = []
+
+    def states(self, patients):
+        import xarray as xr
+
+        self.calls.append(list(patients))
+        da = self._states.sel(patient=list(patients))
+        return xr.Dataset({"state_predictor": da, "state_outcome": da})
+
+
+def test_patterns_table_from_a_fit_in_chunks() -> None:
+    rng = np.random.default_rng(4)
+    n_s = 12
+    w = rng.normal(0, 0.2, (2, 50, 3, n_s))
+    w[:, :, 0, 5] -= 4.0  # patient p0: a one-session rupture at session 6
+    w[:, :, 1, 6:] += 4.0  # patient p1: a sudden gain at session 7
+    sd = np.full((2, 50), 1.0)
+    sd[1] = 2.0  # in half the draws the unit is 2: the 4-point changes are not large enough
+    res = _FakeResult(w, sd)
+    tab = pat.patterns_table(res, chunk=2)  # type: ignore[arg-type]
+    assert res.calls == [["p0", "p1"], ["p2"]]
+    assert tab["patient"].tolist() == ["p0", "p1", "p2"]
+    assert tab.loc[0, "p_rupture_repair"] == pytest.approx(0.5)
+    assert tab.loc[0, "rupture_sessions"] == "6"
+    assert tab.loc[1, "p_sudden_gain"] == pytest.approx(0.5)
+    assert tab.loc[1, "sudden_gain_session"] == 7
+    assert tab.loc[2, ["p_rupture_repair", "p_sudden_gain"]].tolist() == [0.0, 0.0]
+    assert pd.isna(tab.loc[2, "sudden_gain_session"])
+    worse = pat.patterns_table(res, ["p1"], higher_is_better=False)
+    assert worse.loc[0, "p_sudden_gain"] == 0.0  # a rise is a worsening for symptoms
+    own = pat.patterns_table(res, ["p0"], scale="patient")
+    assert own.loc[0, "p_rupture_repair"] > 0.8  # its own unit (about 0.2) is small
