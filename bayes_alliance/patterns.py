@@ -36,10 +36,10 @@ are not measurement-error probabilities: the model has no measurement error term
 References
 ----------
 Tang, T. Z., & DeRubeis, R. J. (1999). Sudden gains and critical sessions in cognitive-behavioral
-therapy for depression. *Journal of Consulting and Clinical Psychology, 67*(6), 894-904.
+therapy for depression. Journal of Consulting and Clinical Psychology, 67(6), 894-904.
 
 Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like patient-therapist
-alliance in psychotherapy. *Nature Reviews Psychology, 1*, 194-210.
+alliance in psychotherapy. Nature Reviews Psychology, 1(4), 194-210.
 """
 
 from __future__ import annotations
