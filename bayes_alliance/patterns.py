@@ -15,6 +15,11 @@ being consecutive session numbers; a missing cell is NaN and every rule that nee
 there (conservative). Higher states are taken as better (alliance); for a variable where lower is
 better, pass ``-states``.
 
+:func:`patterns_table` gives the probabilities per patient of a fit, :func:`feedback_patterns` one
+patient's as a JSON-ready dict (a clinician feedback page). The patterns as predictors of outcome
+are in :mod:`bayes_alliance.pattern_outcome`, planted patterns for validation in
+:mod:`bayes_alliance.pattern_sim`.
+
 The unit. Every threshold is in units of the patient's session-to-session fluctuation, ``scale``
 (broadcast against ``states.shape[:-1]``, i.e. one value per draw, or per patient and draw).
 From a fit (:func:`patterns_table`) it is by default the model's innovation SD of the variable
@@ -46,7 +51,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -522,231 +527,56 @@ def patterns_table(
     return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------- planted patterns
+def _session_list(sessions: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:
+    out = []
+    for s, p in zip(sessions, probs, strict=True):
+        if p > 0:
+            v = s.item()
+            v = int(v) if isinstance(v, float) and v.is_integer() else v
+            out.append({"session": v, "probability": float(p)})
+    return out
 
 
-def planted_shape(
-    pattern: str, n_sessions: int, rng: np.random.Generator, *, size: float = 4.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """A planted pattern without noise, ``size`` in units of the fluctuation SD:
-
-    - ``"none"``: zeros;
-    - ``"strengthening"`` / ``"weakening"``: a linear ramp rising (falling) by ``size`` from the
-      first to the last session;
-    - ``"u_shape"``: a parabola whose minimum lies at a uniform point of the middle 40 % of the
-      series and whose lower end is ``size`` above the minimum;
-    - ``"rupture_repair"``: a drop of ``size`` for one or two sessions (equally likely) starting
-      at a uniform session with at least two sessions before and after;
-    - ``"sudden_gain"``: a step up of ``size`` at a uniform session with at least three sessions
-      before and after, lasting to the end.
-
-    Returns
-    -------
-    shape : numpy.ndarray, shape (n_sessions,)
-    planted : numpy.ndarray of bool, shape (n_sessions,)
-        The ruptured sessions or the session at which the gain arrives (all False otherwise).
-    """
-    u = np.linspace(-1, 1, n_sessions)
-    shape = np.zeros(n_sessions)
-    planted = np.zeros(n_sessions, dtype=bool)
-    if pattern == "strengthening":
-        shape = size * u / 2
-    elif pattern == "weakening":
-        shape = -size * u / 2
-    elif pattern == "u_shape":
-        v = rng.uniform(-0.4, 0.4)
-        shape = size * (u - v) ** 2 / (1 - abs(v)) ** 2
-    elif pattern == "rupture_repair":
-        length = int(rng.integers(1, 3))
-        s = int(rng.integers(2, n_sessions - length - 1))
-        shape[s : s + length] = -size
-        planted[s : s + length] = True
-    elif pattern == "sudden_gain":
-        n = int(rng.integers(3, n_sessions - 2))
-        shape[n:] = size
-        planted[n] = True
-    elif pattern != "none":
-        raise ValueError(f"pattern must be 'none' or one of {PATTERNS}, got {pattern!r}")
-    return shape, planted
-
-
-def planted_series(
-    pattern: str,
-    n_sessions: int,
-    rng: np.random.Generator,
-    *,
-    size: float = 4.0,
-    autoregression: float = 0.3,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One patient's state series with a planted pattern, for validation: the model's
-    within-person process (a stationary AR(1) with the given autoregression and innovation SD 1,
-    the unit of :class:`PatternThresholds`) plus :func:`planted_shape`, centred at its mean (as
-    states around a latent mean are). Returns the series and the planted sessions."""
-    phi = autoregression
-    e = rng.standard_normal(n_sessions)
-    w = np.empty(n_sessions)
-    w[0] = e[0] / np.sqrt(1 - phi**2)
-    for i in range(1, n_sessions):
-        w[i] = phi * w[i - 1] + e[i]
-    shape, planted = planted_shape(pattern, n_sessions, rng, size=size)
-    w = w + shape
-    return w - w.mean(), planted
-
-
-# ---------------------------------------------------------------- patterns as predictors
-
-
-@dataclass(frozen=True)
-class OutcomeDifference:
-    """Posterior of the outcome difference between patients with and without a pattern.
-
-    Attributes
-    ----------
-    draws
-        The difference per draw (NaN where a draw left one group empty).
-    method
-        ``"joint"`` or ``"compose"`` (see :func:`pattern_outcome_difference`).
-    share_with_pattern
-        Per draw, the share of patients with the pattern.
-    """
-
-    draws: np.ndarray
-    method: str
-    share_with_pattern: np.ndarray = field(repr=False)
-
-    def summary(self, ci_prob: float = 0.95) -> dict[str, float]:
-        """Mean, SD, equal-tailed interval and the probability that the difference is positive
-        over the draws that have both groups."""
-        d = self.draws[np.isfinite(self.draws)]
-        q = (1 - ci_prob) / 2
-        return {
-            "mean": float(d.mean()),
-            "sd": float(d.std(ddof=1)),
-            "low": float(np.quantile(d, q)),
-            "high": float(np.quantile(d, 1 - q)),
-            "p_positive": float((d > 0).mean()),
-            "valid_draws": int(d.size),
-        }
-
-
-def _regression_draws(
-    x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per draw (leading axis of x (D, n, p), y (D, n)), one draw of the coefficients and the
-    residual variance from the regression's posterior under the flat prior on (beta, log sigma)
-    (Gelman et al., Bayesian Data Analysis, 3rd ed., section 14.2), and the OLS estimate."""
-    n, p = x.shape[-2:]
-    xtx = np.einsum("dni,dnj->dij", x, x)
-    xty = np.einsum("dni,dn->di", x, y)
-    ok = np.linalg.matrix_rank(xtx) == p
-    xtx = np.where(ok[:, None, None], xtx, np.eye(p))
-    beta = np.linalg.solve(xtx, xty[..., None])[..., 0]
-    resid = y - np.einsum("dni,di->dn", x, beta)
-    s2 = np.sum(resid**2, -1) / (n - p)
-    sigma2 = s2 * (n - p) / rng.chisquare(n - p, size=len(y))
-    chol = np.linalg.cholesky(np.linalg.inv(xtx))
-    draw = beta + np.sqrt(sigma2)[:, None] * np.einsum(
-        "dij,dj->di", chol, rng.standard_normal((len(y), p))
-    )
-    draw[~ok] = np.nan
-    beta[~ok] = np.nan
-    return draw, sigma2, beta
-
-
-def pattern_outcome_difference(
-    indicators: Any,
-    outcome: Any,
-    covariates: Any = None,
-    *,
-    method: str = "joint",
-    seed: int,
-    burn: int = 200,
-) -> OutcomeDifference:
-    """Outcome difference between patients with and without a pattern, with the uncertainty of
-    who has the pattern carried through (not a hard label).
-
-    The model: ``outcome_i = a + delta * L_i + gamma' z_i + e_i``, ``e_i ~ N(0, sigma^2)``, where
-    ``L_i`` is whether patient i has the pattern and ``delta`` the difference of interest.
+def feedback_patterns(
+    states: np.ndarray,
+    sessions: np.ndarray,
+    scale: np.ndarray | None,
+    thresholds: PatternThresholds = DEFAULT,
+) -> dict[str, Any]:
+    """One patient's pattern probabilities as a JSON-ready dict, for a clinician feedback page.
 
     Parameters
     ----------
-    indicators
-        Per-draw pattern indicators, ``(draws, patients)`` booleans (e.g.
-        ``pattern_indicators(...)["rupture_repair"].T`` for states of shape
-        ``(patients, draws, sessions)``).
-    outcome
-        Patient-level outcome, ``(patients,)``.
-    covariates
-        Optional ``(patients, k)`` adjustment covariates ``z``.
-    method
-        ``"joint"`` (default): a Gibbs sampler of the model above in which each patient's
-        pattern probability from the states (the share of draws, ``p_i``) is the prior
-        probability of ``L_i``; the labels are drawn given the outcome and the regression, the
-        regression given the labels. This is the posterior of a model in which the states and
-        the outcome both inform who has the pattern, so ``delta`` is not attenuated by
-        misclassification (when the ``p_i`` are calibrated). ``"compose"``: per draw, the
-        regression on that draw's labels, with one draw from that regression's posterior (flat
-        prior): a composition of per-draw estimates that carries both the classification and the
-        sampling uncertainty, but, as any regression on a noisy classification, estimates the
-        difference between patients *classified* with and without the pattern, which is
-        attenuated towards 0 when the classification is uncertain.
-    seed
-        Seed of the random generator.
-    burn
-        Gibbs iterations discarded before the kept ones (``"joint"`` only); one is kept per draw
-        of ``indicators``.
+    states
+        The patient's state draws ``(draws, sessions)`` (higher is better; pass ``-states`` for
+        a variable where lower is better).
+    sessions
+        The session numbers of the columns.
+    scale
+        The unit per draw, ``(draws,)`` or a scalar (the model's innovation SD); ``None``: each
+        draw's own :func:`fluctuation_sd`.
+    thresholds
+        :class:`PatternThresholds`.
 
     Returns
     -------
-    OutcomeDifference
+    dict
+        ``n_draws``, ``n_sessions`` (observed in the first draw), ``patterns`` (each name of
+        :data:`PATTERNS` with its probability), ``rupture_sessions`` and ``sudden_gain_sessions``
+        (lists of ``{"session", "probability"}`` in session order, for every session with a
+        positive probability of lying inside a repaired rupture, or of a gain arriving there),
+        and ``thresholds`` (the rules' settings). Only built-in types: ``json.dumps`` takes it.
     """
-    ind = np.asarray(indicators, dtype=bool)
-    y = np.asarray(outcome, dtype=float)
-    if ind.ndim != 2 or y.shape != (ind.shape[1],):
-        raise ValueError(
-            f"indicators must be (draws, patients) and outcome (patients,), got {ind.shape}, {y.shape}"
-        )
-    n_d, n = ind.shape
-    z = np.zeros((n, 0)) if covariates is None else np.asarray(covariates, dtype=float)
-    if z.ndim == 1:
-        z = z[:, None]
-    if z.shape[0] != n:
-        raise ValueError(f"covariates must have {n} rows, got {z.shape[0]}")
-    if n <= 2 + z.shape[1]:
-        raise ValueError("too few patients for the regression")
-    rng = np.random.default_rng(seed)
-    if method == "compose":
-        x = np.concatenate(
-            [
-                np.ones((n_d, n, 1)),
-                ind[..., None].astype(float),
-                np.broadcast_to(z, (n_d, *z.shape)),
-            ],
-            -1,
-        )
-        coef, _, _ = _regression_draws(x, np.broadcast_to(y, (n_d, n)), rng)
-        return OutcomeDifference(coef[:, 1], "compose", ind.mean(1))
-    if method != "joint":
-        raise ValueError(f"method must be 'joint' or 'compose', got {method!r}")
-    prior = ind.mean(0).clip(1e-6, 1 - 1e-6)
-    labels = ind[0].copy()
-    out = np.full(n_d, np.nan)
-    share = np.zeros(n_d)
-    for it in range(burn + n_d):
-        x = np.column_stack([np.ones(n), labels.astype(float), z])[None]
-        coef, sigma2, _ = _regression_draws(x, y[None], rng)
-        if not np.isfinite(coef).all():  # one group empty: draw labels from the prior only
-            labels = rng.random(n) < prior
-            if it >= burn:
-                share[it - burn] = labels.mean()
-            continue
-        c, s2 = coef[0], sigma2[0]
-        base = c[0] + z @ c[2:]
-        log1 = np.log(prior) - (y - base - c[1]) ** 2 / (2 * s2)
-        log0 = np.log1p(-prior) - (y - base) ** 2 / (2 * s2)
-        p1 = 1 / (1 + np.exp(np.clip(log0 - log1, -700, 700)))
-        if it >= burn:
-            out[it - burn] = c[1]
-            share[it - burn] = labels.mean()
-        labels = rng.random(n) < p1
-    return OutcomeDifference(out, "joint", share)
+    w, t = _prepare(states, sessions)
+    if w.ndim != 2:
+        raise ValueError(f"states must be one patient's (draws, sessions), got shape {w.shape}")
+    labels = np.asarray(sessions) if sessions is not None else np.arange(w.shape[-1])
+    pr = pattern_probabilities(w, t, scale, thresholds)
+    return {
+        "n_draws": int(w.shape[0]),
+        "n_sessions": int(np.isfinite(w[0]).sum()),
+        "patterns": {name: float(pr[name]) for name in PATTERNS},
+        "rupture_sessions": _session_list(labels, pr["rupture_sessions"]),
+        "sudden_gain_sessions": _session_list(labels, pr["sudden_gain_sessions"]),
+        "thresholds": asdict(thresholds),
+    }

@@ -6,7 +6,7 @@ Usage::
         [--sizes 3 4 5] [--seed 1] [--fit]
 
 For every planted pattern (none, linear strengthening / weakening, U, rupture-repair, sudden
-gain; :func:`bayes_alliance.patterns.planted_series`: a stationary AR(1) state with
+gain; :func:`bayes_alliance.pattern_sim.planted_series`: a stationary AR(1) state with
 autoregression 0.3 and innovation SD 1 plus the pattern, of the given size in innovation SDs)
 it draws ``--patients`` patients and, per patient, ``--draws`` posterior-like draws of the
 states: the true states plus a common shift per draw (the latent mean's posterior SD, stationary
@@ -32,6 +32,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from bayes_alliance import pattern_sim as sim
 from bayes_alliance import patterns as pat
 
 PLANTED = ("none", *pat.PATTERNS)
@@ -58,7 +59,7 @@ def rates(
     rng = np.random.default_rng(seed)
     rows = []
     for planted in PLANTED:
-        series = [pat.planted_series(planted, sessions, rng, size=size) for _ in range(patients)]
+        series = [sim.planted_series(planted, sessions, rng, size=size) for _ in range(patients)]
         w = np.stack([posterior_like(s, draws, rng) for s, _ in series])  # (patients, draws, T)
         truth = np.stack([m for _, m in series])
         scale = np.exp(rng.normal(0, 0.1, w.shape[:-1])) if scale_mode == "model" else None
@@ -95,7 +96,7 @@ def small_fit(seed: int) -> pd.DataFrame:
     plan = {pid: "none" if i < 30 else pat.PATTERNS[i % 5] for i, pid in enumerate(ids)}
     for pid, planted in plan.items():
         rows = df["patient"] == pid
-        shape, _ = pat.planted_shape(planted, int(rows.sum()), rng, size=4.0)
+        shape, _ = sim.planted_shape(planted, int(rows.sum()), rng, size=4.0)
         df.loc[rows, EXAMPLE_ROLES["predictor"]] += sd * shape  # on top of the AR(1) states
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

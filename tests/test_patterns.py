@@ -1,12 +1,17 @@
 """The state-pattern rules on hand-made series, probabilities as shares of draws, and the
-outcome difference with classification uncertainty (bayes_alliance.patterns)."""
+outcome difference with classification uncertainty (bayes_alliance.patterns,
+bayes_alliance.pattern_outcome, bayes_alliance.pattern_sim)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from bayes_alliance import pattern_outcome as po
+from bayes_alliance import pattern_sim as sim
 from bayes_alliance import patterns as pat
 
 T = np.arange(1, 13)
@@ -116,11 +121,43 @@ def test_fluctuation_sd_is_robust() -> None:
 def test_planted_series_detected() -> None:
     rng = np.random.default_rng(5)
     for name in pat.PATTERNS:
-        w = np.stack([pat.planted_series(name, 15, rng, size=8.0)[0] for _ in range(20)])
+        w = np.stack([sim.planted_series(name, 15, rng, size=8.0)[0] for _ in range(20)])
         ind = pat.pattern_indicators(w[:, None, :], np.arange(15), 1.0)
         # a repair is judged against one noisy pre-drop session, which caps the rate of even a
         # huge, fully repaired rupture near 0.8 at the default tolerance
         assert ind[name].mean() >= 0.6, name
+
+
+def test_feedback_patterns_on_a_hand_made_series() -> None:
+    sessions = np.arange(1, 16)
+    w = np.tile([0.1, -0.1], 8)[:15]
+    w[3] -= 4.0  # a one-session rupture at session 4, repaired at 5
+    w[9:] += 3.0  # a sudden gain arriving at session 10
+    scale = np.array([1.0, 1.0, 2.0, 2.0])  # with a unit of 2 neither change is large enough
+    fb = pat.feedback_patterns(np.broadcast_to(w, (4, 15)), sessions, scale)
+    assert json.loads(json.dumps(fb)) == fb  # JSON-ready: built-in types only
+    assert set(fb) == {
+        "n_draws",
+        "n_sessions",
+        "patterns",
+        "rupture_sessions",
+        "sudden_gain_sessions",
+        "thresholds",
+    }
+    assert (fb["n_draws"], fb["n_sessions"]) == (4, 15)
+    assert list(fb["patterns"]) == list(pat.PATTERNS)
+    assert fb["patterns"]["rupture_repair"] == pytest.approx(0.5)
+    assert fb["patterns"]["sudden_gain"] == pytest.approx(0.5)
+    assert fb["patterns"]["u_shape"] == 0.0
+    assert fb["rupture_sessions"] == [{"session": 4, "probability": 0.5}]
+    assert fb["sudden_gain_sessions"] == [{"session": 10, "probability": 0.5}]
+    assert fb["thresholds"]["rupture_drop"] == pat.DEFAULT.rupture_drop
+    own = pat.feedback_patterns(w[None, :], sessions, None)  # its own unit is about 0.2
+    assert own["patterns"]["rupture_repair"] == own["patterns"]["sudden_gain"] == 1.0
+    lower = pat.feedback_patterns(-w[None, :], sessions, 1.0)  # lower is better: pass -states
+    assert lower["patterns"]["sudden_gain"] == 0.0 and lower["sudden_gain_sessions"] == []
+    with pytest.raises(ValueError, match="one patient"):
+        pat.feedback_patterns(w[None, None, :], sessions, 1.0)
 
 
 def test_thresholds_checked() -> None:
@@ -142,29 +179,29 @@ def _outcome_data(seed: int, n: int = 400, effect: float = 1.0):
 
 def test_outcome_difference_joint_recovers_known_effect() -> None:
     _, label, z, y, draws = _outcome_data(11)
-    res = pat.pattern_outcome_difference(draws, y, z, seed=1)
+    res = po.pattern_outcome_difference(draws, y, z, seed=1)
     s = res.summary()
     assert s["low"] < 1.0 < s["high"]
     assert s["mean"] == pytest.approx(1.0, abs=0.3)
-    hard = pat.pattern_outcome_difference(np.broadcast_to(label, draws.shape), y, z, seed=1)
+    hard = po.pattern_outcome_difference(np.broadcast_to(label, draws.shape), y, z, seed=1)
     # the uncertain classification widens the posterior compared with knowing the labels
     assert s["sd"] > hard.summary()["sd"]
 
 
 def test_outcome_difference_compose() -> None:
     _, label, z, y, draws = _outcome_data(12)
-    certain = pat.pattern_outcome_difference(
+    certain = po.pattern_outcome_difference(
         np.broadcast_to(label, draws.shape), y, z, method="compose", seed=2
     )
     x = np.column_stack([np.ones(len(y)), label, z])
     ols = np.linalg.lstsq(x, y, rcond=None)[0][1]
     assert certain.summary()["mean"] == pytest.approx(ols, abs=0.02)
     assert certain.summary()["low"] < 1.0 < certain.summary()["high"]
-    noisy = pat.pattern_outcome_difference(draws, y, z, method="compose", seed=2)
+    noisy = po.pattern_outcome_difference(draws, y, z, method="compose", seed=2)
     # a regression on uncertain labels estimates an attenuated difference (documented)
     assert 0 < noisy.summary()["mean"] < certain.summary()["mean"]
     empty = np.zeros_like(draws)
-    res = pat.pattern_outcome_difference(empty, y, method="compose", seed=2)
+    res = po.pattern_outcome_difference(empty, y, method="compose", seed=2)
     assert np.isnan(res.draws).all()  # no patient with the pattern: no difference
 
 
