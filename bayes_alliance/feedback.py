@@ -196,6 +196,8 @@ def _new_rows(
     if missing:
         raise ValueError(f"the new sessions lack the column(s) {missing} (the fit's names)")
     mine = new[new[roles.patient].astype(str) == str(patient)].copy()
+    if mine.empty and fitted is not None:
+        return fitted, data.frame.iloc[:0][_columns(result)], False
     if mine.empty:
         raise ValueError(
             f"the new sessions have no rows of patient {patient!r}; they hold "
@@ -785,7 +787,9 @@ def feedback_plot(fb: Feedback) -> Any:
     from bayes_alliance import plots
 
     pp, which = fb.posterior, fb.options.variable
-    state_mean = np.nanmean(pp.state(which).reshape(-1, len(pp.sessions)), axis=0)
+    with warnings.catch_warnings():  # sessions with the value missing: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        state_mean = np.nanmean(pp.state(which).reshape(-1, len(pp.sessions)), axis=0)
     return plots.decomposition(
         pp.sessions,
         pp.observed(which),
