@@ -387,7 +387,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     import time
 
-    from bayes_alliance import feedback
+    from bayes_alliance import feedback, feedback_output
 
     t0 = time.perf_counter()
     if not args.patient and not args.profiles:
@@ -406,7 +406,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     )
     new = _read(args, args.new_sessions) if args.new_sessions else None
     result = fitting.FitResult.load(_results_path(args.dir))
-    html_path = feedback.write_feedback(
+    html_path = feedback_output.write_feedback(
         result,
         out,
         patient=args.patient or None,

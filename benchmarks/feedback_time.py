@@ -5,7 +5,7 @@
 
 Simulates a data set, holds back the last 3 sessions of one patient and every session of
 another (a new patient of a known therapist), fits the rest once, and prints: the fit's
-seconds, the seconds of :func:`bayes_alliance.feedback.update_patient` (median of
+seconds, the seconds of :func:`bayes_alliance.patient_update.update_patient` (median of
 ``--repeats``) for the known and the new patient, of :func:`patient_feedback`, and of the
 whole ``bayes-alliance feedback`` command in a fresh process (import, load of fit.nc with its
 post-hoc recomputation, conditioning, plot, files).
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
-    from bayes_alliance import SessionData, feedback, simulate
+    from bayes_alliance import SessionData, feedback, patient_update, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
     from bayes_alliance.fit import fit
 
@@ -74,7 +74,7 @@ def main() -> None:
         return float(np.median(times))
 
     for label, pid in (("known patient + 3 new sessions", known), ("new patient", new_id)):
-        s = median_time(lambda pid=pid: feedback.update_patient(result, pid, new))
+        s = median_time(lambda pid=pid: patient_update.update_patient(result, pid, new))
         print(f"update_patient, {label}: {s * 1000:.0f} ms")
     s = median_time(lambda: feedback.patient_feedback(result, known, new))
     print(f"patient_feedback (update + summary): {s * 1000:.0f} ms")

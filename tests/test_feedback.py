@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 from dense import series_cov, stationary
 
-from bayes_alliance import SessionData, feedback, simulate, vocab
+from bayes_alliance import (
+    SessionData,
+    feedback,
+    feedback_output,
+    patient_update,
+    profiles,
+    simulate,
+    vocab,
+)
 from bayes_alliance.cli import main
 from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.fit import fit
@@ -101,7 +109,7 @@ def test_conditional_equals_dense_gaussian_of_the_full_data(small, patient):
     part = (np.full((1, n_d), m0[0]), np.full((1, n_d), m0[1]))
     if patient == "P0003":  # a fitted patient without new sessions: the fitted data
         full, new = full.drop(new.index), None
-    ours = feedback.conditional_moments(result, patient, new, therapist_part=part)
+    ours = patient_update.conditional_moments(result, patient, new, therapist_part=part)
     for draw in (0, 17):
         (tm, tc), (pm_, pc) = _dense(full, result, draw, patient, m0)
         np.testing.assert_allclose(
@@ -114,7 +122,7 @@ def test_conditional_equals_dense_gaussian_of_the_full_data(small, patient):
 
 def test_update_draws_follow_the_conditional(small):
     _, new, result = small
-    pp = feedback.update_patient(result, HELD_PATIENT, new)
+    pp = patient_update.update_patient(result, HELD_PATIENT, new)
     assert pp.seconds < 1.0 and not pp.new_patient and pp.n_new_sessions == 3
     assert list(pp.sessions) == list(range(1, 8))
     # states are the cells minus the known mean (the intercept) minus the drawn latent mean
@@ -130,13 +138,13 @@ def test_update_draws_follow_the_conditional(small):
 def test_errors_name_the_problem(small):
     _, new, result = small
     with pytest.raises(ValueError, match=r"unknown patient id 'P9999'; e.g. \['P0001'"):
-        feedback.update_patient(result, "P9999")
+        patient_update.update_patient(result, "P9999")
     dup = new[new.patient == HELD_PATIENT].assign(session=1)
     with pytest.raises(ValueError, match="already has session"):
-        feedback.update_patient(result, HELD_PATIENT, dup)
+        patient_update.update_patient(result, HELD_PATIENT, dup)
     alien = new[new.patient == NEW_PATIENT].assign(therapist="T999")
     with pytest.raises(ValueError, match="unknown therapist id 'T999'"):
-        feedback.update_patient(result, NEW_PATIENT, alien)
+        patient_update.update_patient(result, NEW_PATIENT, alien)
 
 
 def test_feedback_summary_and_profiles(small, tmp_path):
@@ -149,10 +157,12 @@ def test_feedback_summary_and_profiles(small, tmp_path):
     # with one threshold at the median, exactly one pattern is possible in each draw
     probs = [f["probability"] for f in s["flags"].values()]
     assert sum(probs) <= 1 + 1e-12
-    prof = feedback.therapist_profiles(result)
+    prof = profiles.therapist_profiles(result)
     assert len(prof) == 6 and prof["state_effect_dev_mean"].isna().all()
     assert "no therapist random slopes" in prof.attrs["note"]
-    path = feedback.write_feedback(result, tmp_path / "fb", NEW_PATIENT, new, opt, profiles=True)
+    path = feedback_output.write_feedback(
+        result, tmp_path / "fb", NEW_PATIENT, new, opt, profiles=True
+    )
     doc = json.loads((tmp_path / "fb" / "feedback.json").read_text())
     for key in (
         "patient",
