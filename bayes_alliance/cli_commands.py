@@ -384,6 +384,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    import time
+
+    from bayes_alliance import feedback, feedback_output
+
+    t0 = time.perf_counter()
+    if not args.patient and not args.profiles:
+        raise CLIError("name a patient (--patient ID) or ask for --profiles")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    options = feedback.FeedbackOptions(
+        variable=args.alliance,
+        ci_prob=args.ci,
+        last=args.last,
+        low_trait=args.low_trait,
+        high_trait=args.high_trait,
+        min_trend=args.min_trend,
+        flag_probability=args.flag_probability,
+    )
+    new = _read(args, args.new_sessions) if args.new_sessions else None
+    result = fitting.FitResult.load(_results_path(args.dir))
+    html_path = feedback_output.write_feedback(
+        result,
+        out,
+        patient=args.patient or None,
+        new_sessions=new,
+        options=options,
+        profiles=args.profiles,
+        force=args.force,
+    )
+    if args.patient:
+        summary = json.loads((out / "feedback.json").read_text())
+        for line in summary["sentences"]:
+            print(line)
+    print(f"wrote {html_path} and {out / 'feedback.json'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def cmd_reshape(args: argparse.Namespace) -> int:
     patterns: dict[str, str] = {}
     for item in args.pattern:

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fit(sub)
     _compare(sub)
     _report(sub)
+    _feedback(sub)
     _demo(sub)
     _reshape(sub)
     _spec(sub)
@@ -220,6 +221,66 @@ def _report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--out", help="output folder (default DIR/report)")
     p.add_argument("--force", action="store_true", help="replace an existing report folder")
+
+
+def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "feedback",
+        help="feedback for one patient from a fitted result, with new sessions, no refit",
+        description="Read DIR/fit.nc and write OUT/feedback.html and OUT/feedback.json for one "
+        "patient at their latest session: the trait-like alliance as a percentile among all "
+        "patients and the therapist's caseload, the current state deviation and its recent "
+        "trend, and two flags with their posterior probabilities (low trait + strengthening "
+        "state: a possible corrective experience; high trait + weakening state: a possible "
+        "rupture; Zilcha-Mano & Fisher 2022). New sessions (a long table in the fit's column "
+        "names) update the patient's trait and states per posterior draw, exactly given the "
+        "parameters, in well under a second: the model is not refitted. A new patient needs "
+        "their rows with a therapist of the fit. --profiles adds therapist profiles "
+        "(OUT/profiles.csv and a caterpillar plot); see docs/feedback.md.",
+        epilog="examples:\n  bayes-alliance feedback results/var --patient P0002 --new-sessions new.csv "
+        "--out fb_P0002\n  bayes-alliance feedback results/slopes --profiles --out profiles",
+        formatter_class=RAW,
+    )
+    p.add_argument("dir", help="result folder with fit.nc")
+    p.add_argument("--patient", help="the patient's id (required unless --profiles)")
+    p.add_argument(
+        "--new-sessions",
+        help="data file with the patient's new sessions (same columns as the fitted data)",
+    )
+    _add_sheet(p, dates=False)
+    p.add_argument("--profiles", action="store_true", help="add the therapist profiles")
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    p.add_argument(
+        "--alliance",
+        choices=["predictor", "outcome"],
+        default="predictor",
+        help="which variable of the fit is the alliance (default predictor)",
+    )
+    p.add_argument(
+        "--ci", type=_probability, default=0.9, help="interval probability (default 0.9)"
+    )
+    p.add_argument(
+        "--last", type=int, default=4, help="latest sessions whose states give the trend (4)"
+    )
+    p.add_argument(
+        "--low-trait", type=float, default=25.0, help="low trait: below this percentile (25)"
+    )
+    p.add_argument(
+        "--high-trait", type=float, default=75.0, help="high trait: above this percentile (75)"
+    )
+    p.add_argument(
+        "--min-trend",
+        type=float,
+        default=0.0,
+        help="strengthening / weakening: trend above / below +-this per session (0)",
+    )
+    p.add_argument(
+        "--flag-probability",
+        type=_probability,
+        default=0.75,
+        help="raise a flag at this posterior probability of its pattern (0.75)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
 def _demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
