@@ -193,7 +193,7 @@ def patient_feedback(
             "probability_weakening": float((trend < -opt.min_trend).mean()),
         },
         "flags": flags,
-        "patterns": _patterns(result, pp),
+        "patterns": _patterns(result, pp, which),
         "options": asdict(opt),
         "seconds_conditioning": pp.seconds,
     }
@@ -207,15 +207,15 @@ def plain(x: object) -> object:
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _patterns(result: FitResult, pp: PatientPosterior) -> dict[str, Any]:
-    """Filled by ``bayes_alliance.patterns.feedback_patterns(result, posterior)`` when that
-    module exists; else empty."""
-    try:
-        from bayes_alliance import patterns
-    except ImportError:
-        return {}
-    hook = getattr(patterns, "feedback_patterns", None)
-    return dict(hook(result, pp)) if callable(hook) else {}
+def _patterns(result: FitResult, pp: PatientPosterior, which: str) -> dict[str, Any]:
+    """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
+    updated state draws, in units of the model's innovation SD per draw
+    (:func:`bayes_alliance.patterns.feedback_patterns`)."""
+    from bayes_alliance.patterns import feedback_patterns, innovation_scale
+
+    states = np.asarray(pp.state(which), dtype=float)
+    flat = states.reshape(-1, states.shape[-1])
+    return feedback_patterns(flat, np.asarray(pp.sessions), innovation_scale(result, which))
 
 
 def fmt(d: dict[str, float], digits: int = 2) -> str:

@@ -421,7 +421,9 @@ def pattern_probabilities(
     return {k: v.mean(-2) if k.endswith("sessions") else v.mean(-1) for k, v in ind.items()}
 
 
-def _innovation_scale(result: FitResult, variable: str) -> np.ndarray:
+def innovation_scale(result: FitResult, variable: str) -> np.ndarray:
+    """The model's innovation SD of ``variable`` per draw (flattened chain x draw): the unit
+    of the pattern thresholds (per-session SDs: their root mean square)."""
     name = (
         vocab.INNOVATION_SD_PREDICTOR
         if variable == vocab.PREDICTOR
@@ -494,7 +496,7 @@ def patterns_table(
         raise ValueError(f"scale must be 'model' or 'patient', got {scale!r}")
     ids = list(result.data.patients) if patients is None else list(patients)
     sessions = np.asarray(result.data.coords[vocab.SESSION])
-    unit = _innovation_scale(result, variable) if scale == "model" else None
+    unit = innovation_scale(result, variable) if scale == "model" else None
     key = "state_predictor" if variable == vocab.PREDICTOR else "state_outcome"
     sign = 1.0 if higher_is_better else -1.0
     rows: list[dict[str, object]] = []

@@ -173,7 +173,20 @@ def test_feedback_summary_and_profiles(small, tmp_path):
         "patterns",
     ):
         assert key in doc
-    assert doc["patterns"] == {} and "therapist_profiles" in doc
+    assert "therapist_profiles" in doc
+    pats = doc["patterns"]
+    assert set(pats["patterns"]) == {
+        "strengthening",
+        "weakening",
+        "u_shape",
+        "rupture_repair",
+        "sudden_gain",
+    }
+    assert all(0.0 <= p <= 1.0 for p in pats["patterns"].values())
+    assert (
+        pats["n_draws"]
+        == result.idata.posterior.sizes["chain"] * result.idata.posterior.sizes["draw"]
+    )
     assert "data:image/png;base64" in path.read_text()
 
 
