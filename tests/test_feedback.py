@@ -206,3 +206,47 @@ def test_cli_feedback(small, tmp_path, capsys):
         == 2
     )
     assert "unknown patient id 'nobody'" in capsys.readouterr().err
+
+
+def test_therapist_profiles_with_therapist_slopes_track_the_true_slopes() -> None:
+    """With therapist random slopes the profile's state-effect deviation per therapist follows
+    the simulated therapists' slope deviations (truth from the simulator)."""
+    import warnings
+
+    from bayes_alliance import ModelSpec, SessionData, simulate
+    from bayes_alliance.fit import fit
+
+    df, truth = simulate(
+        seed=31,
+        n_therapists=12,
+        patients_per_therapist=6,
+        sessions=12,
+        sd_state_effect_therapist=0.3,
+    )
+    data = SessionData.from_frame(
+        df,
+        patient="patient",
+        session="session",
+        predictor="alliance",
+        outcome="symptoms",
+        therapist="therapist",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(
+            data,
+            ModelSpec(random_slopes=("therapist",)),
+            draws=200,
+            tune=300,
+            random_seed=4,
+            progressbar=False,
+            log_likelihood=False,
+        )
+    prof = profiles.therapist_profiles(res)
+    assert prof["state_effect_dev_mean"].notna().all()
+    assert (prof["state_effect_dev_ci_low"] <= prof["state_effect_dev_ci_high"]).all()
+    assert prof.attrs["correlation"] is not None
+    true_dev = truth.patients.groupby("therapist")["state_effect_therapist_dev"].first()
+    est = prof.set_index("therapist")["state_effect_dev_mean"]
+    r = np.corrcoef(est.loc[true_dev.index], true_dev)[0, 1]
+    assert r > 0.4, r
