@@ -15,7 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from bayes_alliance.data import DataValidationError, DataWarning, SessionData
-from bayes_alliance.simulation import Truth, simulate
+from bayes_alliance.simulation import simulate
+from bayes_alliance.simulation_truth import Truth
 
 if TYPE_CHECKING:
     from bayes_alliance.api import fit_frame

@@ -98,7 +98,7 @@ def effects_table(result: MechanismResult, ci_prob: float = 0.94) -> pd.DataFram
 def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Any:
     """The design's path diagram (a matplotlib Figure) with the table's numbers, or None for a
     design without one (two series)."""
-    from bayes_alliance import path_diagram as pd_
+    from bayes_alliance import path_layouts
 
     rows = table.set_index("parameter")
 
@@ -118,7 +118,7 @@ def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Any
             "proportion": "proportion_mediated_within",
         }
         values = {k: triple(v) for k, v in roles.items() if v in rows.index}
-        return pd_.within_mediation_diagram(
+        return path_layouts.within_mediation_diagram(
             values, label, predictor=words["x"], mediator=words["m"], outcome=words["y"]
         )
     if result.design == "informants":
@@ -133,7 +133,7 @@ def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Any
             "state_difference": "state_effect_difference",
         }
         values = {k: triple(v) for k, v in roles.items() if v in rows.index}
-        return pd_.two_informant_diagram(values, label, outcome=words["y"])
+        return path_layouts.two_informant_diagram(values, label, outcome=words["y"])
     return None
 
 

@@ -11,7 +11,8 @@ check is a banner at the top and marks the sentences provisional.
 
 Sections are built as data first (:func:`build_sections`), then rendered
 (:mod:`bayes_alliance.report_render`); the model's text is in
-:mod:`bayes_alliance.report_text`, the sentences in :mod:`bayes_alliance.report_words`, the
+:mod:`bayes_alliance.report_text`, the methods paragraph and references in
+:mod:`bayes_alliance.report_methods`, the sentences in :mod:`bayes_alliance.report_words`, the
 patient panels and the predictive check in :mod:`bayes_alliance.report_sessions` (computed in
 :mod:`bayes_alliance.report_checks`), the mediation section in
 :mod:`bayes_alliance.report_mediation` and the tables in :mod:`bayes_alliance.tables`.
@@ -26,7 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bayes_alliance import classic, plots, report_checks, report_text, tables, vocab
+from bayes_alliance import (
+    classic,
+    plots,
+    report_checks,
+    report_methods,
+    report_text,
+    tables,
+    vocab,
+)
 from bayes_alliance.io import atomic_dir
 from bayes_alliance.report_mediation import between_mediation_section
 from bayes_alliance.report_render import (
@@ -101,7 +110,7 @@ def _model_section(result: FitResult, ci_prob: float) -> Section:
     return Section(
         "Model",
         [
-            report_text.methods_paragraph(
+            report_methods.methods_paragraph(
                 spec, data, result.provenance, result.convergence, ci_prob
             ),
             report_text.data_scale_sentence(data),
@@ -145,7 +154,7 @@ def _convergence_section(result: FitResult) -> Section:
             f"{conv.min_bfmi:.2f}; {conv.n_draws} draws (seed {result.provenance.get('random_seed')}).",
         ],
         tables=[
-            Table(report_text.sampler_table(result.provenance, result.spec), "Sampler settings")
+            Table(report_methods.sampler_table(result.provenance, result.spec), "Sampler settings")
         ],
         figures=[
             Plot(
@@ -314,10 +323,10 @@ def build_sections(
     sections.append(
         Section(
             "Software and references",
-            ["References:", *report_text.references(spec)],
+            ["References:", *report_methods.references(spec)],
             tables=[
                 Table(
-                    report_text.versions_table(result.provenance),
+                    report_methods.versions_table(result.provenance),
                     "Library versions of the fit and of this report",
                 )
             ],

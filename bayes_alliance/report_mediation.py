@@ -3,7 +3,7 @@ effects in a sentence.
 
 :func:`mediation_section` serves any mediation design: it takes the design's estimates by
 role (``indirect``, ``cprime``, ``total``, ``proportion`` and whatever its diagram needs) and
-a layout, a function that draws them (those of :mod:`bayes_alliance.path_diagram`, or a new
+a layout, a function that draws them (those of :mod:`bayes_alliance.path_layouts`, or a new
 one). :func:`between_mediation_section` is the between-level design of a fit with a baseline
 characteristic, one diagram per baseline column.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bayes_alliance.path_diagram import Triple, between_roles_diagram, between_rows
+from bayes_alliance.path_layouts import Triple, between_roles_diagram, between_rows
 from bayes_alliance.report_render import Plot, Section
 from bayes_alliance.report_words import PROVISIONAL
 

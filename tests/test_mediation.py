@@ -172,19 +172,19 @@ def test_baseline_must_be_a_declared_covariate(tmp_path, capsys):
 def test_methods_paragraph_and_references_with_a_baseline():
     import re
 
-    from bayes_alliance import report_text
+    from bayes_alliance import report_methods, report_text
     from bayes_alliance.diagnostics import Convergence
 
     data = _data(COMPLETE)
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
-    text = report_text.methods_paragraph(SPEC, data, prov, conv, 0.95)
+    text = report_methods.methods_paragraph(SPEC, data, prov, conv, 0.95)
     assert "moderator acts on the latent mean of y directly and through that of x" in text
-    refs = " ".join(report_text.references(SPEC))
-    for key in report_text.MEDIATION_REFERENCES:
+    refs = " ".join(report_methods.references(SPEC))
+    for key in report_methods.MEDIATION_REFERENCES:
         assert key.split()[0].rstrip(",") in text
         assert re.search(rf"{key.split()[0].rstrip(',')}.*\({key[-4:]}\)", refs), key
-    assert "MacKinnon" not in " ".join(report_text.references(ModelSpec()))
+    assert "MacKinnon" not in " ".join(report_methods.references(ModelSpec()))
     assert "b^x_i = a g_i + e^x_i" in report_text.equations(SPEC)
 
 
@@ -626,7 +626,7 @@ def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
 
 
 def test_labels_and_report_text_of_a_therapist_baseline():
-    from bayes_alliance import report_text
+    from bayes_alliance import report_methods, report_text
     from bayes_alliance.table_labels import component_label, effect_note, parameter_label
     from bayes_alliance.tables import _group_of, r2_components_present
 
@@ -649,7 +649,7 @@ def test_labels_and_report_text_of_a_therapist_baseline():
 
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
-    text = report_text.methods_paragraph(TSPEC, data, prov, conv, 0.95)
+    text = report_methods.methods_paragraph(TSPEC, data, prov, conv, 0.95)
     assert "therapist characteristic experience" in text and "a b_T" in text
 
 

@@ -17,10 +17,12 @@ from matplotlib.path import Path as MplPath
 from bayes_alliance.path_diagram import (
     Node,
     Path,
-    between_mediation_diagram,
     draw_path_diagram,
     estimate_text,
     excludes_zero,
+)
+from bayes_alliance.path_layouts import (
+    between_mediation_diagram,
     two_informant_diagram,
     within_mediation_diagram,
 )

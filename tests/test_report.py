@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayes_alliance import SessionData, report_text
+from bayes_alliance import SessionData, report_methods, report_text
 from bayes_alliance.data import DataWarning
 from bayes_alliance.diagnostics import Convergence
 from bayes_alliance.plots import forest, patient_panels, scale_groups, trace_rank
@@ -332,15 +332,15 @@ def test_priors_table_is_scaled_to_the_data(small_data):
 def test_methods_paragraph_cites_what_the_references_list(small_data):
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
-    text = report_text.methods_paragraph(ModelSpec(), small_data, prov, conv, 0.95)
-    refs = " ".join(report_text.references())
+    text = report_methods.methods_paragraph(ModelSpec(), small_data, prov, conv, 0.95)
+    refs = " ".join(report_methods.references())
     cited = re.findall(
         r"([A-Z][\w-]+(?: et al\.)?(?:, [A-Z]\w+)*(?: & [A-Z][\w-]+)?) \(?(\d{4})", text
     )
     assert len(cited) >= 8, cited
     for who, year in cited:
         assert re.search(rf"{who.split()[0].rstrip(',')}.*\({year}\)", refs), (who, year)
-    for key in report_text.REFERENCES:
+    for key in report_methods.REFERENCES:
         assert key.split()[0].rstrip(",") in text, key
     assert "1000 posterior draws in each of 2 chains after 800 tuning steps" in text
     assert "seed 11" in text and "95% HDIs" in text and "all checks passed" in text
@@ -355,7 +355,7 @@ def test_sampler_table_reads_the_provenance():
         "random_seed": 3,
         "timing": {"sample_s": 12.34},
     }
-    t = report_text.sampler_table(prov, ModelSpec(traits="sampled"))["value"]
+    t = report_methods.sampler_table(prov, ModelSpec(traits="sampled"))["value"]
     assert t["draws in all"] == "2000" and t["chains"] == "4"
     assert t["tuning steps per chain (discarded)"] == "700"
     assert t["sampler"] == "pymc (No-U-Turn Sampler)" and t["random seed"] == "3"

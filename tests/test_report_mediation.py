@@ -10,7 +10,7 @@ import warnings
 import matplotlib.pyplot as plt
 import pytest
 
-from bayes_alliance.path_diagram import within_mediation_diagram
+from bayes_alliance.path_layouts import within_mediation_diagram
 from bayes_alliance.report_mediation import MediationWords, mediation_section
 
 
@@ -112,7 +112,7 @@ def test_total_effect_near_zero_warns_about_the_proportion():
         "total": (0.0, -0.4, 0.4),
         "proportion": (3.0, -20.0, 25.0),
     }
-    from bayes_alliance.path_diagram import between_roles_diagram
+    from bayes_alliance.path_layouts import between_roles_diagram
 
     section = mediation_section(
         rows, between_roles_diagram, "95% HDI", what="of g", caption="C.", provisional=True

@@ -24,7 +24,8 @@ import pandas as pd
 
 from bayes_alliance import mechanism_effects as me
 from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
-from bayes_alliance.simulation import Truth, simulate
+from bayes_alliance.simulation import simulate
+from bayes_alliance.simulation_truth import Truth
 
 EXAMPLE_ROLES = {
     "patient": "patient",
