@@ -210,8 +210,8 @@ def plain(x: object) -> object:
 def _patterns(result: FitResult, pp: PatientPosterior, which: str) -> dict[str, Any]:
     """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
     updated state draws, in units of the model's innovation SD per draw
-    (:func:`bayes_alliance.patterns.feedback_patterns`)."""
-    from bayes_alliance.patterns import feedback_patterns, innovation_scale
+    (:func:`bayes_alliance.pattern_table.feedback_patterns`)."""
+    from bayes_alliance.pattern_table import feedback_patterns, innovation_scale
 
     states = np.asarray(pp.state(which), dtype=float)
     flat = states.reshape(-1, states.shape[-1])

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance import pattern_sim as sim
+from bayes_alliance import pattern_table as ptab
 from bayes_alliance import patterns as pat
 
 PLANTED = ("none", *pat.PATTERNS)
@@ -106,7 +107,7 @@ def small_fit(seed: int) -> pd.DataFrame:
     print(f"\nsmall real fit: innovation SD of alliance {sd_hat:.3f} (true {sd})")
     tables = []
     for unit in ("model", "patient"):
-        table = pat.patterns_table(result, scale=unit)
+        table = ptab.patterns_table(result, scale=unit)
         table["planted"] = table["patient"].map(plan)
         table["unit"] = unit
         tables.append(table)

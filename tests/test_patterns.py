@@ -12,6 +12,7 @@ import pytest
 
 from bayes_alliance import pattern_outcome as po
 from bayes_alliance import pattern_sim as sim
+from bayes_alliance import pattern_table as ptab
 from bayes_alliance import patterns as pat
 
 T = np.arange(1, 13)
@@ -134,7 +135,7 @@ def test_feedback_patterns_on_a_hand_made_series() -> None:
     w[3] -= 4.0  # a one-session rupture at session 4, repaired at 5
     w[9:] += 3.0  # a sudden gain arriving at session 10
     scale = np.array([1.0, 1.0, 2.0, 2.0])  # with a unit of 2 neither change is large enough
-    fb = pat.feedback_patterns(np.broadcast_to(w, (4, 15)), sessions, scale)
+    fb = ptab.feedback_patterns(np.broadcast_to(w, (4, 15)), sessions, scale)
     assert json.loads(json.dumps(fb)) == fb  # JSON-ready: built-in types only
     assert set(fb) == {
         "n_draws",
@@ -152,12 +153,12 @@ def test_feedback_patterns_on_a_hand_made_series() -> None:
     assert fb["rupture_sessions"] == [{"session": 4, "probability": 0.5}]
     assert fb["sudden_gain_sessions"] == [{"session": 10, "probability": 0.5}]
     assert fb["thresholds"]["rupture_drop"] == pat.DEFAULT.rupture_drop
-    own = pat.feedback_patterns(w[None, :], sessions, None)  # its own unit is about 0.2
+    own = ptab.feedback_patterns(w[None, :], sessions, None)  # its own unit is about 0.2
     assert own["patterns"]["rupture_repair"] == own["patterns"]["sudden_gain"] == 1.0
-    lower = pat.feedback_patterns(-w[None, :], sessions, 1.0)  # lower is better: pass -states
+    lower = ptab.feedback_patterns(-w[None, :], sessions, 1.0)  # lower is better: pass -states
     assert lower["patterns"]["sudden_gain"] == 0.0 and lower["sudden_gain_sessions"] == []
     with pytest.raises(ValueError, match="one patient"):
-        pat.feedback_patterns(w[None, None, :], sessions, 1.0)
+        ptab.feedback_patterns(w[None, None, :], sessions, 1.0)
 
 
 def test_thresholds_checked() -> None:
@@ -245,7 +246,7 @@ def test_patterns_table_from_a_fit_in_chunks() -> None:
     sd = np.full((2, 50), 1.0)
     sd[1] = 2.0  # in half the draws the unit is 2: the 4-point changes are not large enough
     res = _FakeResult(w, sd)
-    tab = pat.patterns_table(res, chunk=2)  # type: ignore[arg-type]
+    tab = ptab.patterns_table(res, chunk=2)  # type: ignore[arg-type]
     assert res.calls == [["p0", "p1"], ["p2"]]
     assert tab["patient"].tolist() == ["p0", "p1", "p2"]
     assert tab.loc[0, "p_rupture_repair"] == pytest.approx(0.5)
@@ -254,7 +255,7 @@ def test_patterns_table_from_a_fit_in_chunks() -> None:
     assert tab.loc[1, "sudden_gain_session"] == 7
     assert tab.loc[2, ["p_rupture_repair", "p_sudden_gain"]].tolist() == [0.0, 0.0]
     assert pd.isna(tab.loc[2, "sudden_gain_session"])
-    worse = pat.patterns_table(res, ["p1"], higher_is_better=False)
+    worse = ptab.patterns_table(res, ["p1"], higher_is_better=False)
     assert worse.loc[0, "p_sudden_gain"] == 0.0  # a rise is a worsening for symptoms
-    own = pat.patterns_table(res, ["p0"], scale="patient")
+    own = ptab.patterns_table(res, ["p0"], scale="patient")
     assert own.loc[0, "p_rupture_repair"] > 0.8  # its own unit (about 0.2) is small
