@@ -29,6 +29,7 @@ from bayes_alliance.validate import Roles
 PRINTED = (
     "indirect_effect_within",
     "direct_effect_within",
+    "total_effect_within",
     "proportion_mediated_within",
     "state_effect",
     "state_effect_second",

@@ -3,14 +3,19 @@ leading batch axes (chain, draw), so every formula is tested on hand-computed in
 
 Within-level (lagged 1-1-1) mediation, x_t -> m_(t+1) -> y_(t+2) with random a and b paths::
 
-    a = Phi[m, x],  b = Phi[y, m],  c' = Phi[y, x]
+    a = Phi[m, x],  b = Phi[y, m],  c' = Phi[y, x]                   (the lag-1 paths)
     indirect = E[a_i b_i] = a b + cov(a_i, b_i)          (Kenny, Korchmaros & Bolger 2003;
                                                          Bauer, Preacher & Gil 2006)
-    direct = c',  total = indirect + direct,  proportion = indirect / total
-    total at lag 2 = E[(Phi_i^2)[y, x]] = (Phi^2)[y, x] + sum_k cov(Phi_i[y, k], Phi_i[k, x])
+    total = E[(Phi_i^2)[y, x]] = (Phi^2)[y, x] + sum_k cov(Phi_i[y, k], Phi_i[k, x])
+    direct = total - indirect,  proportion = indirect / total
 
-The proportion follows the between level's ab / (ab + c'); the lag-2 total adds the paths
-through x's and y's own persistence (c' phi_xx + phi_yy c') and is given beside it.
+Every effect is of x at session t on y at session t+2, the lag over which the indirect path
+acts (Cole & Maxwell 2003: effects in a lagged design are defined for a given interval): the
+total is the (t, t+2) entry of the squared lag matrix averaged over patients, the indirect
+effect its route through the mediator, and the direct effect the rest (c' carried by x's and
+y's own persistence, c' phi_xx + phi_yy c', plus the covariances of random entries on those
+routes). Adding the lag-1 path c' to a lag-2 indirect effect would mix two intervals, so c' is
+reported as a path of its own (``direct_path_within``).
 
 Trait level: the regression of the outcome's trait on the other series' traits at one level is
 ``Sigma[x, x]^-1 Sigma[x, y]`` of that level's covariance (partial effects: each informant's
@@ -93,13 +98,13 @@ def within_mediation(
     """
     a = lag[..., m, x]
     b = lag[..., y, m]
-    direct = lag[..., y, x]
+    c_prime = lag[..., y, x]
     cov_ab = np.zeros_like(a)
     where = {p: r for r, p in enumerate(paths)}
     if path_cov is not None and (m, x) in where and (y, m) in where:
         cov_ab = path_cov[..., where[(m, x)], where[(y, m)]]
     indirect = a * b + cov_ab
-    total = indirect + direct
+    total = expected_lag2(lag, path_cov, paths, y, x)
     with np.errstate(divide="ignore", invalid="ignore"):
         proportion = indirect / total
     return {
@@ -108,10 +113,10 @@ def within_mediation(
         "cov_random_paths": cov_ab,
         "indirect_effect_within_fixed": a * b,
         "indirect_effect_within": indirect,
-        "direct_effect_within": direct,
+        "direct_path_within": c_prime,
+        "direct_effect_within": total - indirect,
         "total_effect_within": total,
         "proportion_mediated_within": proportion,
-        "total_effect_within_lag2": expected_lag2(lag, path_cov, paths, y, x),
     }
 
 

@@ -112,7 +112,7 @@ effects[cols].round(3)
 paths = {
     "a: alliance_t -> processing_t+1": "effect_on_mediator",
     "b: processing_t -> symptoms_t+1": "mediator_effect",
-    "c': alliance_t -> symptoms_t+1": "direct_effect_within",
+    "c': alliance_t -> symptoms_t+1": "direct_path_within",
     "SD of a between patients": "sd_path_mediator<-predictor",
     "SD of b between patients": "sd_path_outcome<-mediator",
     "cov(a_i, b_i)": "cov_random_paths",
@@ -154,9 +154,12 @@ print(
 # transitions. Its interval is wide relative to its size, so report `indirect_effect_within`
 # (which carries that uncertainty) rather than `a b` with the covariance silently set to zero.
 #
-# The proportion mediated, `indirect / (indirect + direct)`, and the total effect at the
-# two-session lag (`total_effect_within_lag2`, which also includes the paths through alliance's
-# and symptoms' own persistence) are in the table above.
+# The indirect path acts over two sessions (alliance at t, processing at t+1, symptoms at t+2),
+# so the total, direct and indirect effects are all of alliance at t on symptoms at t+2:
+# `total_effect_within` (every route, averaged over patients), `indirect_effect_within` (the
+# route through processing) and `direct_effect_within` (the rest: c' carried over by alliance's
+# and symptoms' own persistence); `proportion_mediated_within` = indirect / total. The lag-1
+# path c' itself is `direct_path_within`.
 
 # %% [markdown]
 # ## End of treatment: trait-like alliance and state-like change

@@ -54,6 +54,7 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
         "indirect_effect_within",
         "proportion_mediated_within",
         "direct_effect_within",
+        "direct_path_within",
         "total_effect_within",
         "cov_random_paths",
         "end_trait_effect",

@@ -92,7 +92,13 @@ def test_true_within_mediation_effects_by_hand() -> None:
     assert effects["cov_random_paths"] == pytest.approx(cov_ab)
     assert effects["indirect_effect_within_fixed"] == pytest.approx(a * b)
     assert effects["indirect_effect_within"] == pytest.approx(a * b + cov_ab)
-    assert effects["total_effect_within"] == pytest.approx(a * b + cov_ab + c)
+    lag = datasets.mediation_within_record()["params"]["lag"]
+    phi_xx, phi_yy = lag[0][0], lag[2][2]
+    assert effects["direct_path_within"] == pytest.approx(c)
+    # x_t -> y_(t+2): c' phi_xx + ab + cov(a, b) + phi_yy c'.
+    total = c * phi_xx + a * b + cov_ab + phi_yy * c
+    assert effects["total_effect_within"] == pytest.approx(total)
+    assert effects["direct_effect_within"] == pytest.approx(c * (phi_xx + phi_yy))
     # End of treatment: trait SD of alliance is sqrt(1 + .3^2) (patient and therapist parts).
     assert effects["end_trait_effect_per_sd"] == pytest.approx(-0.5 * math.sqrt(1.09))
     assert effects["end_change_effect_per_sd"] == pytest.approx(-2.0 * 0.15)
