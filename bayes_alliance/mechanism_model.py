@@ -8,6 +8,7 @@ For session t of patient i treated by therapist j, with the series stacked in a 
     w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, Sigma_e)    (state-like part)
     Phi_i = Phi + sum_r d_ir E_r,   d_i ~ MVN(0, Sigma_d)     (random lagged paths)
     v_i ~ MVN(0, Sigma_P),  u_j ~ MVN(0, Sigma_T),  w_(first)i ~ MVN(0, Sigma_1)
+    (with a trend: (v_i, delta_i) ~ MVN(0, Sigma_P), the change in the same covariance)
 
 ``E_r`` puts path r's deviation in its (to, from) entry of the lag matrix. Latent means are
 parameters (latent person-mean centring: the observed mean never enters); the trait
@@ -132,15 +133,31 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     roles: list[object] = list(data.roles)
     coords["series_"] = roles
     coords["series_from"] = roles
+    if spec.trend:
+        effects: list[object] = [*data.roles, "change"]
+        coords["patient_effect"] = effects
+        coords["patient_effect_"] = effects
     if paths:
         names: list[object] = [path_name(a, b) for a, b in paths]
         coords["path"] = names
         coords["path_"] = names
     with pm.Model(coords=coords) as model:
         intercept = pm.Normal("intercept", mu=lay.mean, sigma=2.5 * lay.sd, dims="series")
-        chol_p = _cov("patient", "series", lay.sd, k)
-        off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "series"))
-        mu = intercept[None, :] + off_p @ chol_p.T
+        slope_scale = lay.sd[0] / max(n_t, 2)
+        if spec.trend:
+            # The patient's change (slope deviation) shares the patient-level covariance with
+            # the traits: change and trait-like level may correlate, and an independent prior
+            # would shrink each patient's change towards 0 instead of towards its value given
+            # the traits (and let part of a change effect leak into a trait effect).
+            scales = np.append(lay.sd, slope_scale)
+            chol_p = _cov("patient", "patient_effect", scales, k + 1)
+            off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "patient_effect"))
+            dev_p = off_p @ chol_p.T
+            mu = intercept[None, :] + dev_p[:, :k]
+        else:
+            chol_p = _cov("patient", "series", lay.sd, k)
+            off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "series"))
+            mu = intercept[None, :] + off_p @ chol_p.T
         if spec.therapist_level:
             assert data.patient_therapist is not None
             chol_t = _cov("therapist", "series", 0.5 * lay.sd, k)
@@ -177,14 +194,9 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
         grid = values.reshape((n, n_t, k))
         w = grid - trait[:, None, :]
         if spec.trend:
-            slope_scale = lay.sd[0] / max(n_t, 2)
             trend = pm.Normal("trend", 0.0, slope_scale)
-            sd_trend = pm.HalfNormal("sd_trend", slope_scale)
-            delta = pm.Deterministic(
-                "change_deviation",
-                sd_trend * pm.Normal("change_offset", 0.0, 1.0, dims="patient"),
-                dims="patient",
-            )
+            delta = pm.Deterministic("change_deviation", dev_p[:, k], dims="patient")
+            pm.Deterministic("sd_trend", model["sd_patient"][k])
             e1 = np.zeros(k)
             e1[0] = 1.0
             w = w - ((trend + delta)[:, None] * lay.time)[:, :, None] * e1

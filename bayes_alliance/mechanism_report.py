@@ -46,6 +46,7 @@ LABELS = {
     "state_corr_informants": "correlation of the two ratings' innovations (state coupling)",
     "cross_lag_second_from_first": "{x} state t-1 -> {x2} state t",
     "cross_lag_first_from_second": "{x2} state t-1 -> {x} state t",
+    "corr_trait_change": "correlation of trait-like {x} and its change over sessions (patients)",
     "end_trait_effect": "trait-like {x} -> {o} (per unit)",
     "end_trait_effect_per_sd": "trait-like {x} -> {o} (per SD of the trait)",
     "end_change_effect": "{x} change per session -> {o} (per unit of slope)",

@@ -107,9 +107,10 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     k = data.k
     x, y = data.index(PREDICTOR), data.index(OUTCOME)
     innov = _cov(post, "innovation")
-    patient = _cov(post, "patient")
+    full = _cov(post, "patient")
     therapist = _cov(post, "therapist")
-    assert innov is not None and patient is not None
+    assert innov is not None and full is not None
+    patient = full[..., :k, :k]  # the traits (a trend adds the patients' change after them)
     out: dict[str, np.ndarray] = {
         "predictor_autoregression": lag[..., x, x],
         "outcome_autoregression": lag[..., y, y],
@@ -140,6 +141,9 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         for level, cov in (("patient", patient), ("therapist", therapist)):
             if cov is not None:
                 out[f"trait_effect_{level}"] = me.trait_regression(cov)[..., 0]
+    if full.shape[-1] > k:
+        sd_full = np.sqrt(np.diagonal(full, axis1=-2, axis2=-1))
+        out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
     if "end_trait_effect" in post:
         var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
         out.update(
