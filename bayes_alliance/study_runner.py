@@ -29,9 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_alliance.io import atomic_path
+from bayes_alliance.io import atomic_dir, atomic_path
 from bayes_alliance.study_spec import Study
-from bayes_alliance.study_tasks import Task, run_task
+from bayes_alliance.study_tasks import Task, failed_rows, run_task
 
 IN_FLIGHT_PER_WORKER = 2
 
@@ -92,19 +92,23 @@ def prepare_folder(study: Study, out: Path) -> None:
         return
     if out.exists() and any(out.iterdir()):
         raise StudyFolderError(f"{out} exists and is not a study folder; give another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    if study.path is not None:
-        (out / "study.toml").write_text(study.path.read_text(encoding="utf-8"), encoding="utf-8")
-    rows = [{"condition": c.id, **c.varied} for c in study.conditions()]
-    pd.DataFrame(rows).to_csv(out / "conditions.csv", index=False)
+    if out.exists():
+        out.rmdir()  # empty: atomic_dir builds the folder beside it and renames it into place
     info = {
         "name": study.name,
         "fingerprint": study.fingerprint(),
         "seed": study.seed,
         "versions": versions(),
     }
-    with atomic_path(manifest, force=True) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
+    # The folder appears with its study file, conditions and manifest at once: a crash while
+    # setting it up leaves nothing that a rerun would refuse.
+    with atomic_dir(out) as tmp:
+        if study.path is not None:
+            text = study.path.read_text(encoding="utf-8")
+            (tmp / "study.toml").write_text(text, encoding="utf-8")
+        rows = [{"condition": c.id, **c.varied} for c in study.conditions()]
+        pd.DataFrame(rows).to_csv(tmp / "conditions.csv", index=False)
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 @dataclass
@@ -235,7 +239,10 @@ def run_study(
         for fut in running:
             task = owner.pop(fut.key)
             live.pop(fut.key, None)
-            rows = fut.result()
+            try:
+                rows = fut.result()
+            except Exception as exc:
+                rows = failed_rows(task, f"{type(exc).__name__}: {exc}")
             fut.release()
             write_task(out, task, rows)
             finished += 1

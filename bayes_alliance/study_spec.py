@@ -28,8 +28,10 @@ methods on every simulated data set::
     name = "observed_reml"
     kind = "observed_reml"         # REML, observed person-mean centring
 
-A condition is identified by a hash of its settings, so adding a level to the grid keeps the
-seeds (and finished results) of the others.
+A condition's data seeds come from a hash of its settings, not its place in the grid, so the
+same settings give the same data sets in any study with the same seed. A study folder belongs
+to one study file: changing the grid, the methods or the seed makes another study (another
+folder); only the number of replications may change, to extend or cut short a study.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -47,6 +50,7 @@ from bayes_alliance.options import MODEL, SAMPLER, SamplerSettings, check_keys
 from bayes_alliance.simulation import Design, TrueParameters
 
 METHOD_KINDS = ("joint", "two_step", "observed_reml")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _STUDY_KEYS = ("name", "seed", "replications", "parameters", "ci_prob", "description")
 _METHOD_KEYS = ("name", "kind", "model", "sampler")
 # What the classic methods estimate (the joint model estimates every named parameter).
@@ -164,6 +168,11 @@ def _method(raw: Any, i: int) -> Method:
     for key in ("name", "kind"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ValueError(f"[{where}] needs a {key} (text)")
+    if not _NAME.fullmatch(raw["name"]):
+        raise ValueError(
+            f"[{where}] name {raw['name']!r}: use letters, digits, '_', '-' and '.' (not first); "
+            "it names the method's result files"
+        )
     kind = raw["kind"]
     if kind not in METHOD_KINDS:
         raise ValueError(

@@ -184,6 +184,33 @@ def _joint(
     return out, bool(result.convergence.ok)
 
 
+def failed_rows(task: Task, error: str) -> pd.DataFrame:
+    """The rows of a task that did not return (a worker died, the task raised outside the fit):
+    NaN estimates with the error, so the failure is counted in the summary."""
+    study = task.study
+    method = study.method(task.method)
+    params = [p for p in study.parameters if method.estimates(p)]
+    rows = [
+        {
+            "condition": task.condition,
+            "replication": task.replication,
+            "method": task.method,
+            "parameter": p,
+            "truth": np.nan,
+            "estimate": np.nan,
+            "sd": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "ci_prob": study.ci_prob,
+            "converged": False,
+            "seconds": np.nan,
+            "error": error or "failed",
+        }
+        for p in params
+    ]
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+
+
 def run_task(task: Task) -> pd.DataFrame:
     """Simulate the task's data set, fit its method and return one row per parameter the
     method estimates (columns :data:`ROW_COLUMNS`). A failed fit gives rows with NaN
@@ -229,4 +256,12 @@ def run_task(task: Task) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 
-__all__ = ["ROW_COLUMNS", "Task", "data_seed", "method_seed", "run_task", "simulate_task"]
+__all__ = [
+    "ROW_COLUMNS",
+    "Task",
+    "data_seed",
+    "failed_rows",
+    "method_seed",
+    "run_task",
+    "simulate_task",
+]
