@@ -175,7 +175,7 @@ def _covariate_rows(
 
 
 def _sub_arrays(
-    result: FitResult, fitted_rows: np.ndarray, new_at: int | None, sub: SessionData
+    result: FitResult, fitted_rows: np.ndarray, new_at: int | None, sub: SessionData, seed: int
 ) -> dict[str, np.ndarray]:
     """The posterior arrays the conditioning reads, restricted to the sub data set: patient
     vectors to its patients (a new patient's raw deviations drawn from their prior), therapist
@@ -183,7 +183,6 @@ def _sub_arrays(
     post = result.idata.posterior
     arrays = {n: np.asarray(post[n].values) for n in posthoc.POSTERIOR_NAMES if n in post}
     data = result.data
-    seed = int(result.provenance.get("random_seed", 0))
     rng = np.random.default_rng([seed, SEED_TAG, 1])
     for n in ("state_effect_patient_raw", "trend_predictor_raw", "trend_outcome_raw"):
         if n not in arrays:
@@ -212,7 +211,9 @@ class Prepared:
     n_new: int
 
 
-def prepare(result: FitResult, patient: object, new_sessions: pd.DataFrame | None) -> Prepared:
+def prepare(
+    result: FitResult, patient: object, new_sessions: pd.DataFrame | None, seed: int = 0
+) -> Prepared:
     _supported(result)
     data, spec = result.data, result.spec
     pid, rows, is_new = _new_rows(result, patient, new_sessions)
@@ -240,5 +241,5 @@ def prepare(result: FitResult, patient: object, new_sessions: pd.DataFrame | Non
     ther = None
     if sub.therapists is not None and sub.patient_therapist is not None:
         ther = sub.therapists[sub.patient_therapist[target]]
-    arrays = _sub_arrays(result, fitted, new_at, sub)
+    arrays = _sub_arrays(result, fitted, new_at, sub, seed)
     return Prepared(sub, lay, target, arrays, pid, ther, is_new, len(rows))

@@ -414,6 +414,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         options=options,
         profiles=args.profiles,
         force=args.force,
+        random_seed=args.seed,
     )
     if args.patient:
         summary = json.loads((out / "feedback.json").read_text())

@@ -249,6 +249,11 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_sheet(p, dates=False)
     p.add_argument("--profiles", action="store_true", help="add the therapist profiles")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the conditioning's draws (default: the fit's; recorded in feedback.json)",
+    )
     p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
     p.add_argument(
         "--alliance",
@@ -271,8 +276,9 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--min-trend",
         type=float,
-        default=0.0,
-        help="strengthening / weakening: trend above / below +-this per session (0)",
+        default=1.0,
+        help="strengthening / weakening: a rise / fall over the last sessions beyond this many "
+        "innovation SDs (the usual session-to-session fluctuation; 1)",
     )
     p.add_argument(
         "--flag-probability",

@@ -48,8 +48,12 @@ class FeedbackOptions:
         Percentiles (among all patients) below / above which the trait-like alliance counts as
         low / high for the flags.
     min_trend
-        The state counts as strengthening when its trend is above ``min_trend`` (alliance
-        units per session), weakening when below ``-min_trend``.
+        The state counts as strengthening when its change over the last sessions (the slope
+        times their span) exceeds ``min_trend`` times the model's innovation SD of the alliance
+        in that draw (its usual session-to-session fluctuation), weakening when below minus
+        that. With 1 (default) an upward tick within the usual fluctuation does not count; the
+        probability carries the uncertainty of the fluctuation's size (and, in a model with a
+        trend, of the states themselves).
     flag_probability
         A flag is raised when the posterior probability of its pattern reaches this.
     """
@@ -59,7 +63,7 @@ class FeedbackOptions:
     last: int = 4
     low_trait: float = 25.0
     high_trait: float = 75.0
-    min_trend: float = 0.0
+    min_trend: float = 1.0
     flag_probability: float = 0.75
 
     def __post_init__(self) -> None:
@@ -114,12 +118,16 @@ def patient_feedback(
     new_sessions: pd.DataFrame | None = None,
     options: FeedbackOptions | None = None,
     posterior: PatientPosterior | None = None,
+    random_seed: int | None = None,
 ) -> Feedback:
     """Feedback for one patient at their latest session (see the module's description):
     trait percentiles, current state deviation, recent trend and the two flags, each number a
-    posterior mean with its equal-tailed interval, each flag a posterior probability."""
+    posterior mean with its equal-tailed interval, each flag a posterior probability.
+    ``random_seed`` seeds the conditioning's draws (default: the fit's seed); it is recorded
+    in the summary."""
     opt = options or FeedbackOptions()
-    pp = posterior or update_patient(result, patient, new_sessions)
+    seed = int(result.provenance.get("random_seed", 0)) if random_seed is None else random_seed
+    pp = posterior or update_patient(result, patient, new_sessions, random_seed=seed)
     which = opt.variable
     ci = opt.ci_prob
     trait = pp.trait(which)
@@ -138,6 +146,11 @@ def patient_feedback(
             pct_case = _percentile(trait, others_all[..., case])
     states = pp.state(which)
     seen = np.flatnonzero(np.isfinite(pp.observed(which)))
+    if seen.size == 0:
+        raise ValueError(
+            f"patient {pp.patient!r} has no observed {getattr(result.data.roles, which)!r} "
+            "rating: the feedback on alliance needs at least one"
+        )
     latest = seen[-1]
     current = states[..., latest]
     recent = seen[-opt.last :]
@@ -148,19 +161,24 @@ def patient_feedback(
     high = pct_all > opt.high_trait
     flags: dict[str, Any] = {}
     if trend is not None:
-        up, down = trend > opt.min_trend, trend < -opt.min_trend
+        from bayes_alliance.pattern_table import innovation_scale
+
+        span = float(pp.sessions[recent][-1] - pp.sessions[recent][0])
+        unit = innovation_scale(result, which).reshape(trend.shape)
+        change = trend * span
+        up, down = change > opt.min_trend * unit, change < -opt.min_trend * unit
         for name, both, rule in (
             (
                 "corrective_experience",
                 low & up,
-                f"trait-like alliance below the {opt.low_trait:g}th percentile and state "
-                f"trend above {opt.min_trend:g} per session",
+                f"trait-like alliance below the {opt.low_trait:g}th percentile and a state "
+                f"rise over the last sessions above {opt.min_trend:g} innovation SD",
             ),
             (
                 "rupture",
                 high & down,
-                f"trait-like alliance above the {opt.high_trait:g}th percentile and state "
-                f"trend below {-opt.min_trend:g} per session",
+                f"trait-like alliance above the {opt.high_trait:g}th percentile and a state "
+                f"fall over the last sessions beyond {opt.min_trend:g} innovation SD",
             ),
         ):
             prob = float(both.mean())
@@ -189,12 +207,13 @@ def patient_feedback(
         else {
             **interval(trend, ci),
             "sessions": [int(s) for s in pp.sessions[recent]],
-            "probability_strengthening": float((trend > opt.min_trend).mean()),
-            "probability_weakening": float((trend < -opt.min_trend).mean()),
+            "probability_strengthening": float(up.mean()),
+            "probability_weakening": float(down.mean()),
         },
         "flags": flags,
         "patterns": _patterns(result, pp, which),
         "options": asdict(opt),
+        "random_seed": seed,
         "seconds_conditioning": pp.seconds,
     }
     fb = Feedback(pp, opt, summary)

@@ -99,6 +99,7 @@ def write_feedback(
     options: FeedbackOptions | None = None,
     profiles: bool = False,
     force: bool = False,
+    random_seed: int | None = None,
 ) -> Path:
     """Write ``out/feedback.html`` and ``out/feedback.json`` (and with ``profiles``
     ``out/profiles.csv``), atomically; returns the HTML path. The JSON holds the summary of
@@ -110,7 +111,11 @@ def write_feedback(
     if patient is None and not profiles:
         raise ValueError("name a patient, or ask for the therapist profiles")
     opt = options or FeedbackOptions()
-    fb = None if patient is None else patient_feedback(result, patient, new_sessions, opt)
+    fb = (
+        None
+        if patient is None
+        else patient_feedback(result, patient, new_sessions, opt, random_seed=random_seed)
+    )
     table = therapist_profiles(result, opt.ci_prob) if profiles else None
     pngs: dict[str, bytes] = {}
     doc: dict[str, Any] = {} if fb is None else dict(fb.summary)

@@ -264,9 +264,9 @@ def update_patient(
         session, a missing column, an unsupported model.
     """
     t0 = time.perf_counter()
-    prep = prepare(result, patient, new_sessions)
-    cond = _conditionals(result, prep)
     seed = int(result.provenance.get("random_seed", 0)) if random_seed is None else random_seed
+    prep = prepare(result, patient, new_sessions, seed)
+    cond = _conditionals(result, prep)
     rng = np.random.default_rng([seed, SEED_TAG])
     n_c, n_d = _shape_draws(result)
     m0: tuple[Any, Any] = (0.0, 0.0)

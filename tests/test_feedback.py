@@ -250,3 +250,18 @@ def test_therapist_profiles_with_therapist_slopes_track_the_true_slopes() -> Non
     est = prof.set_index("therapist")["state_effect_dev_mean"]
     r = np.corrcoef(est.loc[true_dev.index], true_dev)[0, 1]
     assert r > 0.4, r
+
+
+def test_feedback_seed_is_used_and_recorded_and_no_alliance_is_an_error(small):
+    _, new, result = small
+    a = feedback.patient_feedback(result, NEW_PATIENT, new, random_seed=5)
+    b = feedback.patient_feedback(result, NEW_PATIENT, new, random_seed=5)
+    c = feedback.patient_feedback(result, NEW_PATIENT, new, random_seed=6)
+    assert a.summary["random_seed"] == 5
+    assert a.summary["trait"] == b.summary["trait"]
+    assert a.summary["trait"] != c.summary["trait"]
+    # The strengthening rule is judged against the innovation SD of each draw.
+    assert a.summary["options"]["min_trend"] == 1.0
+    only_y = new[new.patient == NEW_PATIENT].assign(alliance=np.nan)
+    with pytest.raises(ValueError, match="no observed 'alliance' rating"):
+        feedback.patient_feedback(result, NEW_PATIENT, only_y)
