@@ -11,7 +11,9 @@ For session t of patient i treated by therapist j, with the series stacked in a 
     (with a trend: (v_i, delta_i) ~ MVN(0, Sigma_P), the change in the same covariance)
 
 ``E_r`` puts path r's deviation in its (to, from) entry of the lag matrix. Latent means are
-parameters (latent person-mean centring: the observed mean never enters); the trait
+parameters (latent person-mean centring: the observed mean never enters), the patients'
+deviations centred (a patient's series of 10 or more sessions informs its mean well, where a
+non-centred form mixed several times slower), the therapists' non-centred; the trait
 covariances are unstructured, so the trait-level regression of symptoms on the other series
 (``Sigma_P[y, x] / Sigma_P[x, x]`` and its multivariate form) and the informants' trait
 correlation are functions of them (:mod:`bayes_alliance.mechanism_effects`). A patient's first
@@ -151,13 +153,14 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
             # the traits (and let part of a change effect leak into a trait effect).
             scales = np.append(lay.sd, slope_scale)
             chol_p = _cov("patient", "patient_effect", scales, k + 1)
-            off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "patient_effect"))
-            dev_p = off_p @ chol_p.T
+            dev_p = pm.MvNormal(
+                "patient_deviation", mu=0.0, chol=chol_p, dims=("patient", "patient_effect")
+            )
             mu = intercept[None, :] + dev_p[:, :k]
         else:
             chol_p = _cov("patient", "series", lay.sd, k)
-            off_p = pm.Normal("patient_offset", 0.0, 1.0, dims=("patient", "series"))
-            mu = intercept[None, :] + off_p @ chol_p.T
+            dev = pm.MvNormal("patient_deviation", mu=0.0, chol=chol_p, dims=("patient", "series"))
+            mu = intercept[None, :] + dev
         if spec.therapist_level:
             assert data.patient_therapist is not None
             chol_t = _cov("therapist", "series", 0.5 * lay.sd, k)

@@ -231,10 +231,9 @@ class MechanismResult:
 
 # Per-patient latent quantities: large, and not needed by any reported effect.
 _NOT_STORED = (
-    "patient_offset",
+    "patient_deviation",
     "therapist_offset",
     "path_offset",
-    "change_offset",
     "missing_values",
 )
 
