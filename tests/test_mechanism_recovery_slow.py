@@ -165,7 +165,7 @@ def _mediation_truth(truth: MechanismTruth) -> dict[str, float]:
     return {
         "effect_on_mediator": a,
         "mediator_effect": b,
-        "direct_effect_within": lag[2, 0],
+        "direct_path_within": lag[2, 0],
         # Population E[a_i b_i] = ab + cov(a_i, b_i) from the generating values; the Monte
         # Carlo mean over the simulated patients is reported beside it.
         "indirect_effect_within": a * b + cov[0, 1],
@@ -186,7 +186,7 @@ def test_within_mediation_recovered_over_seeds():
         bounds={
             "effect_on_mediator": 0.03,
             "mediator_effect": 0.03,
-            "direct_effect_within": 0.03,
+            "direct_path_within": 0.03,
             "indirect_effect_within": 0.015,
         },
     )
