@@ -11,9 +11,9 @@ For session t of patient i treated by therapist j, with the series stacked in a 
     (with a trend: (v_i, delta_i) ~ MVN(0, Sigma_P), the change in the same covariance)
 
 ``E_r`` puts path r's deviation in its (to, from) entry of the lag matrix. Latent means are
-parameters (latent person-mean centring: the observed mean never enters), the patients'
-deviations centred (a patient's series of 10 or more sessions informs its mean well, where a
-non-centred form mixed several times slower), the therapists' non-centred; the trait
+parameters (latent person-mean centring: the observed mean never enters), centred on their
+therapist's mean (hierarchical centring: a series of 10 or more sessions informs its mean well,
+where a non-centred form mixed several times slower), the therapists' deviations non-centred; the trait
 covariances are unstructured, so the trait-level regression of symptoms on the other series
 (``Sigma_P[y, x] / Sigma_P[x, x]`` and its multivariate form) and the informants' trait
 correlation are functions of them (:mod:`bayes_alliance.mechanism_effects`). A patient's first
@@ -146,26 +146,32 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     with pm.Model(coords=coords) as model:
         intercept = pm.Normal("intercept", mu=lay.mean, sigma=2.5 * lay.sd, dims="series")
         slope_scale = lay.sd[0] / max(n_t, 2)
-        if spec.trend:
-            # The patient's change (slope deviation) shares the patient-level covariance with
-            # the traits: change and trait-like level may correlate, and an independent prior
-            # would shrink each patient's change towards 0 instead of towards its value given
-            # the traits (and let part of a change effect leak into a trait effect).
-            scales = np.append(lay.sd, slope_scale)
-            chol_p = _cov("patient", "patient_effect", scales, k + 1)
-            dev_p = pm.MvNormal(
-                "patient_deviation", mu=0.0, chol=chol_p, dims=("patient", "patient_effect")
-            )
-            mu = intercept[None, :] + dev_p[:, :k]
-        else:
-            chol_p = _cov("patient", "series", lay.sd, k)
-            dev = pm.MvNormal("patient_deviation", mu=0.0, chol=chol_p, dims=("patient", "series"))
-            mu = intercept[None, :] + dev
+        centre = pt.broadcast_to(intercept, (n, k))
         if spec.therapist_level:
             assert data.patient_therapist is not None
             chol_t = _cov("therapist", "series", 0.5 * lay.sd, k)
             off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=("therapist", "series"))
-            mu = mu + (off_t @ chol_t.T)[data.patient_therapist]
+            centre = centre + (off_t @ chol_t.T)[data.patient_therapist]
+        # The patients' latent means are the parameters, centred on their therapist's mean
+        # (hierarchical centring: with 10 or more sessions a patient's series informs its mean
+        # well, and intercept and means then mix independently; a non-centred form mixed
+        # several times slower).
+        if spec.trend:
+            # The patient's slope shares the patient-level covariance with the traits: change
+            # and trait-like level may correlate, and an independent prior would shrink each
+            # patient's change towards the average instead of towards its value given the
+            # traits (and let part of a change effect leak into a trait effect).
+            trend = pm.Normal("trend", 0.0, slope_scale)
+            scales = np.append(lay.sd, slope_scale)
+            chol_p = _cov("patient", "patient_effect", scales, k + 1)
+            means = pt.concatenate([centre, pt.broadcast_to(trend, (n, 1))], axis=1)
+            own = pm.MvNormal(
+                "patient_mean", mu=means, chol=chol_p, dims=("patient", "patient_effect")
+            )
+            mu = own[:, :k]
+        else:
+            chol_p = _cov("patient", "series", lay.sd, k)
+            mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=("patient", "series"))
         trait = pm.Deterministic("trait", mu, dims=("patient", "series"))
 
         # Lag prior: one SD of the source moves the target by at most about one of its SDs.
@@ -197,8 +203,7 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
         grid = values.reshape((n, n_t, k))
         w = grid - trait[:, None, :]
         if spec.trend:
-            trend = pm.Normal("trend", 0.0, slope_scale)
-            delta = pm.Deterministic("change_deviation", dev_p[:, k], dims="patient")
+            delta = pm.Deterministic("change_deviation", own[:, k] - trend, dims="patient")
             pm.Deterministic("sd_trend", model["sd_patient"][k])
             e1 = np.zeros(k)
             e1[0] = 1.0

@@ -231,7 +231,7 @@ class MechanismResult:
 
 # Per-patient latent quantities: large, and not needed by any reported effect.
 _NOT_STORED = (
-    "patient_deviation",
+    "patient_mean",
     "therapist_offset",
     "path_offset",
     "missing_values",
