@@ -179,3 +179,16 @@ def test_cli_study_interrupted_by_a_signal_resumes(tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     run_study(study, whole, workers=2, progress=False)
     pd.testing.assert_frame_equal(_sorted(read_results(whole)), _sorted(read_results(out)))
+
+
+def test_study_runs_on_an_existing_cluster_given_its_scheduler_address(tmp_path: Path) -> None:
+    """``--scheduler ADDRESS``: the study uses a running cluster instead of starting one."""
+    from dask.distributed import LocalCluster
+
+    study = load_study(_write(tmp_path, reps=2))
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        done = run_study(
+            study, tmp_path / "remote", scheduler=cluster.scheduler_address, progress=False
+        )
+    assert done == len(all_tasks(study)) == 8
+    assert len(read_results(tmp_path / "remote")) == 16
