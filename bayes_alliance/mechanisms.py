@@ -26,7 +26,6 @@ from bayes_alliance.io import (
     PROVENANCE_ATTR,
     OutputExistsError,
     ResultsFileError,
-    atomic_path,
     check_results_file,
 )
 from bayes_alliance.mechanism_model import build_mechanism_model
@@ -39,6 +38,7 @@ from bayes_alliance.series_data import (
     SECOND_PREDICTOR,
     SeriesData,
 )
+from bayes_alliance.storage import write_tree
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -216,17 +216,7 @@ class MechanismResult:
             children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
         tree = xr.DataTree(children=children)
         tree.attrs[PROVENANCE_ATTR] = json.dumps(self.provenance, default=str)
-        encoding = {
-            f"/{g}": {
-                k: {"zlib": True, "complevel": 4, "shuffle": True}
-                for k, da in tree[g].to_dataset().data_vars.items()
-                if da.dtype.kind in "fiub" and da.ndim
-            }
-            for g in children
-        }
-        with atomic_path(path, force=force) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
-        return path
+        return write_tree(path, tree, force=force)
 
 
 # Per-patient latent quantities: large, and not needed by any reported effect.

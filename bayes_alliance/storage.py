@@ -113,13 +113,20 @@ def write_result(
     tree = xr.DataTree(children=children)
     prov = {**provenance, "stored": sorted(store)}
     tree.attrs[PROVENANCE_ATTR] = json.dumps(prov, default=str)
+    return write_tree(path, tree, force=force)
+
+
+def write_tree(path: str | Path, tree: xr.DataTree, *, force: bool = False) -> Path:
+    """Write a DataTree as compressed NetCDF (zlib level 4 with shuffle on every numeric
+    array), atomically; an existing file is replaced only with ``force``."""
+    path = Path(path)
     encoding = {
         f"/{g}": {
             k: {"zlib": True, "complevel": 4, "shuffle": True}
             for k, da in tree[g].to_dataset().data_vars.items()
             if da.dtype.kind in "fiub" and da.ndim
         }
-        for g in children
+        for g in tree.children
     }
     with atomic_path(path, force=force) as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)

@@ -67,16 +67,6 @@ def write_task(out: Path, task: Task, rows: pd.DataFrame) -> None:
         rows.to_parquet(tmp, index=False)
 
 
-def read_results(out: str | Path) -> pd.DataFrame:
-    """All finished rows of a study folder (empty frame when none)."""
-    from bayes_alliance.study_tasks import ROW_COLUMNS
-
-    files = sorted((Path(out) / "results").glob("*/*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=list(ROW_COLUMNS))
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-
-
 def prepare_folder(study: Study, out: Path) -> None:
     """Create the folder, or check that it holds this study (same fingerprint)."""
     from bayes_alliance.sampling import versions
@@ -262,7 +252,6 @@ __all__ = [
     "all_tasks",
     "pending_tasks",
     "prepare_folder",
-    "read_results",
     "run_study",
     "task_path",
     "write_task",

@@ -37,27 +37,13 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.io import atomic_write_text
+from bayes_alliance.study_tasks import ROW_COLUMNS
 
 log = logging.getLogger(__name__)
 
 KEYS = ("condition", "method", "parameter")
 TASK = ("condition", "replication", "method")
-# The row schema the runner writes (one row per task x parameter).
-ROW_COLUMNS = (
-    "condition",
-    "replication",
-    "method",
-    "parameter",
-    "truth",
-    "estimate",
-    "sd",
-    "ci_low",
-    "ci_high",
-    "ci_prob",
-    "converged",
-    "seconds",
-    "error",
-)
+# The row schema the runner writes (one row per task x parameter): the tasks' own.
 # The measures of a summary row, after the keys and the condition's settings.
 MEASURES = (
     "n",

@@ -19,10 +19,10 @@ from bayes_alliance.study_runner import (
     StudyFolderError,
     all_tasks,
     pending_tasks,
-    read_results,
     run_study,
 )
 from bayes_alliance.study_spec import STUDIES, load_study, parse_study
+from bayes_alliance.study_summary import read_results
 from bayes_alliance.study_tasks import ROW_COLUMNS, Task, data_seed, run_task, simulate_task
 
 TINY = """
