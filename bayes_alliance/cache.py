@@ -8,10 +8,10 @@ but not the rewritten graph, and nutpie's ``numba.cfunc`` wrappers are compiled 
 and re-optimise the linked kernels as one module on every call.
 
 This module stores the finished machine code of nutpie's two C callbacks (log density with
-gradient, and the expansion to the stored variables) as self-contained object code (see
-:func:`_dump_cfunc`), with the Numba Environments it refers to and the little nutpie needs
-besides (parameter names and shapes, the names under which the data containers enter the
-kernels). A later process with the same model structure loads it in a fraction of a second and
+gradient, and the expansion to the stored variables) as self-contained object code
+(:func:`bayes_alliance.native_code.dump_cfunc`), with the Numba Environments it refers to and
+the little nutpie needs besides (parameter names and shapes, the names under which the data
+containers enter the kernels). A later process with the same model structure loads it in a fraction of a second and
 builds nutpie's compiled-model object around it; the data are bound afresh, so one entry serves
 any data of the same layout. The initial-point function is rebuilt (small). The process that
 compiles runs the serialised code too, so draws with a given seed are bit-identical whether the
@@ -52,6 +52,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bayes_alliance.native_code import CacheEntryError, Kernels, dump_cfunc, load_cfunc
+
 ENV_VAR = "BAYES_ALLIANCE_CACHE_DIR"
 FORMAT = 1
 _MAGIC = b"BACACHE1"
@@ -60,12 +62,8 @@ _VERSIONED = ("pytensor", "pymc", "nutpie", "numba", "llvmlite", "numpy", "bayes
 
 # Entries loaded in this process, by key: loading the same object code twice would define its
 # symbols twice in Numba's JIT engine.
-_LOADED: dict[str, _Kernels] = {}
+_LOADED: dict[str, Kernels] = {}
 _LOCK = threading.Lock()
-
-
-class CacheEntryError(RuntimeError):
-    """A cache entry could not be used (corrupt, stale, or for another model)."""
 
 
 def cache_dir() -> Path | None:
@@ -206,88 +204,6 @@ def model_key(model: Any, spec: Any | None = None) -> str:
 # Serialising nutpie's compiled model
 
 
-@dataclass
-class _Kernel:
-    """A C callback loaded from object code; nutpie reads ``address``."""
-
-    address: int
-    native_name: str
-    library: Any  # keeps the machine code alive
-
-
-@dataclass
-class _Kernels:
-    logp: _Kernel
-    expand: _Kernel
-
-
-def _dump_cfunc(cfunc: Any, name: str) -> dict[str, Any]:
-    """Serialise a compiled ``numba.cfunc`` as self-contained object code.
-
-    The cfunc's final LLVM module (already optimised, with every kernel it calls linked in) is
-    copied; its entry point is renamed to ``name`` and every other function made internal before
-    the object code is emitted. Numba's own serialisation keeps those functions as shared weak
-    symbols, which a process resolves to whichever copy it loaded first: in the process that
-    compiled the model that is the separately optimised original, elsewhere the copy in the
-    cached code, and the two differ in the last bits of the gradient (so do the NUTS draws).
-    Internal symbols bind the code to itself: every process runs the same instructions.
-    """
-    import llvmlite.binding as ll
-    from numba.core.environment import lookup_environment
-
-    library = cfunc._library
-    if library.has_dynamic_globals:
-        raise CacheEntryError("the kernel embeds process-specific addresses (dynamic globals)")
-    module = ll.parse_bitcode(library._final_module.as_bitcode())
-    found = False
-    for fn in module.functions:
-        if fn.is_declaration:
-            continue
-        if fn.name == cfunc.native_name:
-            fn.name = name
-            found = True
-        else:
-            fn.linkage = "internal"
-    if not found:
-        raise CacheEntryError(f"entry point {cfunc.native_name} not in the kernel's module")
-    module.verify()
-    envs = []
-    for gv in module.global_variables:
-        if gv.name.startswith("_ZN08NumbaEnv"):
-            env = lookup_environment(gv.name)
-            # As Numba's own cache (CompileResult._find_referenced_environments): environments
-            # of dynamically created functions (array expressions) are left unset; nopython
-            # code reads them only to build a Python exception object.
-            if env is not None and env.can_cache():
-                envs.append(env)
-    target_machine = library.codegen._tm
-    return {
-        "library": (name, "object", (target_machine.emit_object(module), module.as_bitcode())),
-        "native_name": name,
-        "envs": envs,
-        "reload_init": sorted(library._reload_init, key=repr),
-    }
-
-
-def _load_cfunc(state: dict[str, Any]) -> _Kernel:
-    from numba.core.registry import cpu_target
-
-    context = cpu_target.target_context
-    # As Numba's cache does before loading: initialise the target (and the NRT symbols that the
-    # object code links against), then run the library's reload hooks.
-    context.refresh()
-    for fn in state["reload_init"]:
-        fn()
-    codegen = context.codegen()
-    library = codegen.unserialize_library(state["library"])
-    address = library.get_pointer_to_function(state["native_name"])
-    if not address:
-        raise CacheEntryError(f"symbol {state['native_name']} missing from the cached code")
-    for env in state["envs"]:
-        codegen.set_env(env.env_name, env)
-    return _Kernel(address, state["native_name"], library)
-
-
 def _payload(compiled: Any) -> dict[str, Any]:
     """What a later process needs, besides the model, to rebuild ``compiled``."""
     shared = [
@@ -299,8 +215,8 @@ def _payload(compiled: Any) -> dict[str, Any]:
     names, slices, shapes = compiled.shape_info
     tag = uuid.uuid4().hex  # unique entry-point names: no clash with any other loaded code
     return {
-        "logp": _dump_cfunc(compiled.compiled_logp_func, f"bayes_alliance_logp_{tag}"),
-        "expand": _dump_cfunc(compiled.compiled_expand_func, f"bayes_alliance_expand_{tag}"),
+        "logp": dump_cfunc(compiled.compiled_logp_func, f"bayes_alliance_logp_{tag}"),
+        "expand": dump_cfunc(compiled.compiled_expand_func, f"bayes_alliance_expand_{tag}"),
         "n_dim": int(compiled.n_dim),
         "n_expanded": int(compiled.n_expanded),
         "shape_info": (list(names), list(slices), [tuple(int(d) for d in s) for s in shapes]),
@@ -309,7 +225,7 @@ def _payload(compiled: Any) -> dict[str, Any]:
     }
 
 
-def _rebuild(model: Any, payload: dict[str, Any], kernels: _Kernels) -> Any:
+def _rebuild(model: Any, payload: dict[str, Any], kernels: Kernels) -> Any:
     """nutpie's ``CompiledPyMCModel`` around loaded kernels, with ``model``'s data bound."""
     import numpy as np
     from nutpie import compile_pymc as ncp
@@ -332,7 +248,8 @@ def _rebuild(model: Any, payload: dict[str, Any], kernels: _Kernels) -> Any:
     shared_var_keys: dict[Any, str] = {}
     shared_data: dict[str, Any] = {}
     for name, key, dtype, ndim in payload["shared"]:
-        var = model.named_vars.get(name)
+        # A dimension's length is shared too when a density's graph keeps a shape.
+        var = model.named_vars.get(name, model.dim_lengths.get(name))
         if not isinstance(var, SharedVariable):
             raise CacheEntryError(f"the model has no data container {name!r}")
         value = np.array(var.get_value(), order="C", copy=True)
@@ -447,7 +364,7 @@ def _load(model: Any, entry: dict[str, Any]) -> Any:
         if kernels is None:
             import pytensor.link.numba.cache  # noqa: F401 - random Numba symbol ids from here on
 
-            kernels = _Kernels(_load_cfunc(entry["logp"]), _load_cfunc(entry["expand"]))
+            kernels = Kernels(load_cfunc(entry["logp"]), load_cfunc(entry["expand"]))
             _LOADED[key] = kernels
     return _rebuild(model, entry, kernels)
 
@@ -457,7 +374,7 @@ def compile_pymc_model(model: Any, spec: Any | None = None) -> tuple[Any, CacheI
 
     On a hit the stored machine code is loaded and nothing is compiled but the small
     initial-point function. On a miss nutpie compiles the model, the two kernels are serialised
-    (:func:`_dump_cfunc`) and written, and the model returned runs the serialised code, as a
+    (:func:`dump_cfunc`) and written, and the model returned runs the serialised code, as a
     later process will: a fit gives the same draws whether its kernels were compiled just now or
     loaded, and the same with the cache disabled (``BAYES_ALLIANCE_CACHE_DIR=off``: serialised in
     memory only).

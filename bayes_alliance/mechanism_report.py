@@ -47,6 +47,7 @@ LABELS = {
     "cross_lag_second_from_first": "{x} state t-1 -> {x2} state t",
     "cross_lag_first_from_second": "{x2} state t-1 -> {x} state t",
     "corr_trait_change": "correlation of trait-like {x} and its change over sessions (patients)",
+    "change_reliability": "reliability of the patients' {x} changes from their series",
     "end_trait_effect": "trait-like {x} -> {o} (per unit)",
     "end_trait_effect_per_sd": "trait-like {x} -> {o} (per SD of the trait)",
     "end_change_effect": "{x} change per session -> {o} (per unit of slope)",
@@ -168,6 +169,27 @@ def _model_lines(result: MechanismResult) -> list[str]:
     return lines
 
 
+# Below this the change effect is weakly identified (docs/calibration.md: at about .3, 12
+# sessions, the per-unit effect's posterior was skewed away from zero).
+LOW_CHANGE_RELIABILITY = 0.5
+
+
+def cautions(table: pd.DataFrame) -> list[str]:
+    """Sentences a reader needs before the numbers (empty when none applies)."""
+    rows = table.set_index("parameter")
+    out = []
+    if "change_reliability" in rows.index and "end_change_effect" in rows.index:
+        rel = float(rows.at["change_reliability", "mean"])  # type: ignore[arg-type]
+        if rel < LOW_CHANGE_RELIABILITY:
+            out.append(
+                f"The patients' series resolve their changes with a reliability of {rel:.2f} "
+                f"(below {LOW_CHANGE_RELIABILITY}): the change effect per unit of slope is "
+                "weakly identified (wide and skewed away from zero); read the effect per SD "
+                "of the changes, which is better determined, and prefer longer series."
+            )
+    return out
+
+
 def write_mechanism_report(
     result: MechanismResult, out: str | Path, *, ci_prob: float = 0.94, force: bool = False
 ) -> Path:
@@ -183,6 +205,7 @@ def write_mechanism_report(
     show = table[["parameter", "label", "mean", "ci_low", "ci_high", "r_hat", "ess_bulk"]]
     level = interval_name(ci_prob, INTERVAL)
     conv = result.convergence.message()
+    notes = cautions(table)
     with atomic_dir(out, force=force) as tmp:
         table.to_csv(tmp / "effects.csv", index=False)
         fig = diagram(result, table, ci_prob)
@@ -212,18 +235,20 @@ def write_mechanism_report(
             f"<h1>{html.escape(title)}</h1>{banner}"
             f"<p>{result.data.n_patients} patients, {result.data.n_sessions} session numbers; "
             f"seed {prov['random_seed']}, {prov['chains']} chains x {prov['draws']} draws.</p>"
-            f"<h2>Model</h2><ul>{model}</ul>"
+            + "".join(f"<p><b>Note:</b> {html.escape(n)}</p>" for n in notes)
+            + f"<h2>Model</h2><ul>{model}</ul>"
             f"<h2>Path diagram</h2>{figure_html or '<p>No diagram for this design.</p>'}"
             f"<h2>Effects ({html.escape(level)} intervals)</h2>"
             + show.to_html(index=False, float_format=lambda v: f"{v:.3f}")
             + f"<h2>Convergence</h2><pre>{html.escape(conv)}</pre></body></html>"
         )
         (tmp / "report.html").write_text(body, encoding="utf-8")
-        md = [f"# {title}", "", *(f"- {line}" for line in _model_lines(result)), ""]
+        md = [f"# {title}", "", *(f"Note: {n}\n" for n in notes)]
+        md += [*(f"- {line}" for line in _model_lines(result)), ""]
         md += [figure_md, f"## Effects ({level} intervals)", "", to_markdown(show, decimals=3), ""]
         md += ["## Convergence", "", "```", conv, "```", ""]
         (tmp / "report.md").write_text("\n".join(md), encoding="utf-8")
     return Path(out) / "report.html"
 
 
-__all__ = ["LABELS", "diagram", "effects_table", "write_mechanism_report"]
+__all__ = ["LABELS", "cautions", "diagram", "effects_table", "write_mechanism_report"]

@@ -57,6 +57,7 @@ PARAMETERS = (
     "sd_trend",
     "end_intercept",
     "end_trait_effect",
+    "end_change_per_sd",
     "end_change_effect",
     "end_sd",
 )
@@ -144,6 +145,8 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     if full.shape[-1] > k:
         sd_full = np.sqrt(np.diagonal(full, axis1=-2, axis2=-1))
         out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
+        if "change_reliability" in post:
+            out["change_reliability"] = post["change_reliability"].values
     if "end_trait_effect" in post:
         var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
         out.update(
@@ -224,6 +227,7 @@ _NOT_STORED = (
     "patient_mean",
     "therapist_offset",
     "path_offset",
+    "change_offset",
     "missing_values",
 )
 

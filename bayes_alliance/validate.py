@@ -17,55 +17,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.problems import (
+    DataValidationError,
+    DataWarning,
+    Problem,
+    RowNumbers,
+    listing,
+)
+
 MIN_SESSIONS_TRAIT_STATE = 3  # METHODS.md section 8: fewer cannot separate trait from state
 MIN_THERAPISTS = 10  # METHODS.md section 8 / Psychother Res 30:885 (2020)
 MAX_SESSION = 100_000  # no therapy has more; larger numbers are dates or typos
 MAX_GRID_CELLS = 20_000_000  # patients x session columns; beyond this the arrays take gigabytes
 FAR_SESSION_GAP = 10  # a run of empty session columns longer than this (and the rest) is flagged
 RESERVED = ("patient_code", "session_code", "therapist_code")  # columns the grid adds
-_SHOW = 8  # how many offending rows or ids to print per problem
 _COMMA_NUMBER = re.compile(r"^\s*[-+]?(\d+,\d*|,\d+)\s*$")
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
 _NUMBERED = re.compile(r"^(?P<stem>.*\D)(?P<number>\d+)$", re.DOTALL)
-
-
-class DataWarning(UserWarning):
-    """The data can be fitted, but something limits what the model can learn from it."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One violated rule: which column, which rows or ids, and what is wrong.
-
-    ``rows`` are index labels, or the file's line (row, case) numbers when the table's reader
-    recorded them; ``unit`` names which ("rows", "lines", ...).
-    """
-
-    message: str
-    column: str | None = None
-    rows: tuple[object, ...] = ()
-    ids: tuple[object, ...] = ()
-    unit: str = "rows"
-
-    def __str__(self) -> str:
-        where = f"column {self.column!r}: " if self.column else ""
-        extra = ""
-        if self.rows:
-            extra += f" ({self.unit} {_listing(self.rows)})"
-        if self.ids:
-            extra += f" (ids {_listing(self.ids)})"
-        return where + self.message + extra
-
-
-class DataValidationError(ValueError):
-    """Raised with every problem found in a session table at once."""
-
-    def __init__(self, problems: Sequence[Problem]):
-        self.problems = list(problems)
-        n = len(self.problems)
-        lines = [f"{n} problem{'s' if n != 1 else ''} in the session data:"]
-        lines += [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)
@@ -111,45 +79,6 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = None
-
-
-class RowNumbers:
-    """Names the rows of a table in messages: file line numbers when the reader recorded them.
-
-    A reader sets ``df.attrs["first_line"]`` (the number of the row labelled 0) and optionally
-    ``df.attrs["row_unit"]``; row ``label`` is then number ``first_line + label``. Index labels
-    survive filtering and sorting, so the numbers stay right after ``df[mask]``. Without the
-    attribute, or with a non-integer index, rows are named by their index labels.
-    """
-
-    def __init__(self, df: pd.DataFrame):
-        self.labels = df.index
-        self.unit = "rows"
-        self.numbers: np.ndarray | None = None
-        first = df.attrs.get("first_line")
-        if (
-            isinstance(first, int | np.integer)
-            and not isinstance(first, bool)
-            and pd.api.types.is_integer_dtype(df.index.dtype)
-        ):
-            self.numbers = df.index.to_numpy(dtype=np.int64) + int(first)
-            self.unit = str(df.attrs.get("row_unit", "lines"))
-
-    def __call__(self, mask: object) -> tuple[object, ...]:
-        """Numbers (or labels) of the rows where the positional boolean ``mask`` is true."""
-        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
-        if self.numbers is not None:
-            return tuple(int(n) for n in self.numbers[pos])
-        return tuple(self.labels[pos])
-
-    def problem(self, message: str, column: str | None, mask: object) -> Problem:
-        return Problem(message, column=column, rows=self(mask), unit=self.unit)
-
-
-def _listing(items: Sequence[object]) -> str:
-    shown = ", ".join(str(i) for i in items[:_SHOW])
-    more = len(items) - _SHOW
-    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _sorted_ids(ids: Sequence[object]) -> tuple[object, ...]:
@@ -244,7 +173,7 @@ def _column_problems(df: pd.DataFrame, roles: Roles) -> list[Problem]:
         problems.append(
             Problem(
                 f"missing column {c!r}{did_you_mean(c, names)}; "
-                f"the table has {_listing([repr(n) for n in names])}"
+                f"the table has {listing([repr(n) for n in names])}"
             )
         )
     for c in sorted({c for c in roles.columns() if roles.columns().count(c) > 1}):
@@ -372,10 +301,10 @@ def _check_sessions(
         lo, hi = _far_sessions(sess)
         far = ok & ((sess < lo) | (sess > hi))
         if far.any():
-            values = _listing([f"{v:.0f}" for v in np.unique(sess[far])])
+            values = listing([f"{v:.0f}" for v in np.unique(sess[far])])
             out.warnings.append(
                 f"column {col!r}: session numbers {values} lie far from the rest ({lo:.0f} to "
-                f"{hi:.0f}) ({rows.unit} {_listing(rows(far))}); the grid has a column for every "
+                f"{hi:.0f}) ({rows.unit} {listing(rows(far))}); the grid has a column for every "
                 f"session number from {lo_all:.0f} to {hi_all:.0f}, {hi_all - lo_all + 1:.0f} "
                 f"columns instead of {hi - lo + 1:.0f}, mostly empty; check them for typos"
             )
@@ -405,7 +334,7 @@ def _check_values(
             rest = num[~num.isin(codes)]
             what = "looks like a missing-value code" if len(codes) == 1 else "look like codes"
             out.warnings.append(
-                f"column {c!r}: {shown} {what} ({rows.unit} {_listing(rows(num.isin(codes)))}), "
+                f"column {c!r}: {shown} {what} ({rows.unit} {listing(rows(num.isin(codes)))}), "
                 f"far outside the other values ({rest.min():g} to {rest.max():g}); the model "
                 "fits them as real scores: leave those cells empty if they mean missing"
             )
@@ -479,7 +408,7 @@ def check_frame(
         at = rows(df.index.isin(keyed.index[dup]))
         out.problems.append(
             Problem(
-                f"duplicate (patient, session) pair; {rows.unit} {_listing(at)}",
+                f"duplicate (patient, session) pair; {rows.unit} {listing(at)}",
                 column=roles.patient,
                 ids=pair_ids,
             )
@@ -528,7 +457,7 @@ def check_frame(
     if len(short):
         out.warnings.append(
             f"{len(short)} patient(s) have fewer than {MIN_SESSIONS_TRAIT_STATE} observed sessions "
-            f"(ids {_listing(_sorted_ids(list(short)))}): their trait and state parts cannot be "
+            f"(ids {listing(_sorted_ids(list(short)))}): their trait and state parts cannot be "
             "separated, so their traits are informed mostly by the population distribution"
         )
     if therapist_level and roles.therapist:
@@ -542,3 +471,17 @@ def check_frame(
             )
     out.frame = clean
     return out
+
+
+__all__ = [
+    "CheckResult",
+    "DataValidationError",
+    "DataWarning",
+    "Problem",
+    "Roles",
+    "RowNumbers",
+    "check_frame",
+    "did_you_mean",
+    "looks_wide",
+    "unhashable",
+]

@@ -131,6 +131,7 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     "trait_corr_informants_therapist",
     # end-of-treatment outcome
     "corr_trait_change",
+    "change_reliability",
     "end_trait_effect",
     "end_trait_effect_per_sd",
     "end_change_effect",

@@ -185,6 +185,15 @@ rows = [
 effects.loc[rows, cols].assign(truth=[truth[r] for r in rows]).round(3)
 
 # %% [markdown]
+# How well do 12 sessions pin down each patient's slope? `change_reliability` is the share of
+# the spread of the estimated slopes that is true spread between patients. Below about .5 the
+# effect per unit of slope is weakly identified (wide, and skewed away from zero: its mean
+# overstates it; docs/calibration.md), and the effect per SD is the one to read.
+
+# %%
+effects.loc[["change_reliability"], cols].round(3)
+
+# %% [markdown]
 # ## Estimates against the simulated truth
 #
 # The record beside the data holds the generating values and the effects they imply

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from bayes_alliance.cli import main
-from bayes_alliance.mechanism_report import effects_table
+from bayes_alliance.mechanism_report import cautions, effects_table
 from bayes_alliance.mechanism_sim import simulate_mechanisms
 from bayes_alliance.mechanisms import load_mechanisms
 
@@ -59,6 +59,7 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
         "cov_random_paths",
         "end_trait_effect",
         "end_change_effect",
+        "change_reliability",
     ):
         assert row in eff.index, row
         assert eff.loc[row, "ci_low"] <= eff.loc[row, "mean"] <= eff.loc[row, "ci_high"]
@@ -66,6 +67,10 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
     html = (out / "report" / "report.html").read_text()
     assert 'src="path_diagram.png"' in html and "indirect effect E[a_i b_i]" in html
     assert (out / "report" / "path_diagram.png").stat().st_size > 10_000
+    # The report cautions exactly when the series resolve the patients' changes poorly.
+    reliability = eff.loc["change_reliability", "mean"]
+    assert 0.0 < reliability < 1.0
+    assert ("weakly identified" in html) == (reliability < 0.5)
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     # Correlation matrices are summarised by their entries below the diagonal only.
     assert "corr_innovation[mediator,predictor]" in summary.index
@@ -108,3 +113,14 @@ def test_options_the_mechanism_models_lack_are_named(mediation_cli, tmp_path, ca
     assert rc == 2
     assert "nosuch" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_cautions_name_a_low_change_reliability_only() -> None:
+    def table(rel: float) -> pd.DataFrame:
+        rows = ["end_change_effect", "change_reliability"]
+        return pd.DataFrame({"parameter": rows, "mean": [-2.0, rel]})
+
+    (note,) = cautions(table(0.31))
+    assert "reliability of 0.31" in note
+    assert cautions(table(0.8)) == []
+    assert cautions(table(0.31).iloc[1:]) == []  # no change effect, nothing to caution

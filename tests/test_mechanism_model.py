@@ -48,10 +48,10 @@ def _series(df: pd.DataFrame, design: str, end: bool = False) -> SeriesData:
     )
 
 
-def _dense_logp(w: np.ndarray, phi: np.ndarray, cov_e: np.ndarray, cov_1: np.ndarray) -> float:
-    """Log density of states w (T, k) of a VAR(1) with w_1 ~ N(0, cov_1), by the dense joint
-    covariance of the stacked vector (Cov(w_t, w_s) = Phi^(t-s) Var(w_s))."""
-    t_len, k = w.shape
+def _dense_cov(phi: np.ndarray, cov_e: np.ndarray, cov_1: np.ndarray, t_len: int) -> np.ndarray:
+    """Joint covariance of the stacked states (T k) of a VAR(1) with w_1 ~ N(0, cov_1):
+    Cov(w_t, w_s) = Phi^(t-s) Var(w_s)."""
+    k = phi.shape[0]
     var = [cov_1]
     for _ in range(1, t_len):
         var.append(phi @ var[-1] @ phi.T + cov_e)
@@ -61,7 +61,13 @@ def _dense_logp(w: np.ndarray, phi: np.ndarray, cov_e: np.ndarray, cov_1: np.nda
             block = np.linalg.matrix_power(phi, t - s) @ var[s]
             big[t * k : (t + 1) * k, s * k : (s + 1) * k] = block
             big[s * k : (s + 1) * k, t * k : (t + 1) * k] = block.T
-    return float(stats.multivariate_normal(np.zeros(t_len * k), big).logpdf(w.reshape(-1)))
+    return big
+
+
+def _dense_logp(w: np.ndarray, phi: np.ndarray, cov_e: np.ndarray, cov_1: np.ndarray) -> float:
+    """Log density of states w (T, k) by the dense joint covariance of the stacked vector."""
+    big = _dense_cov(phi, cov_e, cov_1, w.shape[0])
+    return float(stats.multivariate_normal(np.zeros(big.shape[0]), big).logpdf(w.reshape(-1)))
 
 
 @pytest.mark.parametrize("design", ["mediation", "informants"])
@@ -73,7 +79,7 @@ def test_series_density_equals_dense_gaussian(design: str) -> None:
     point = {
         k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
     }
-    series_logp = pt.add(*model.potentials)
+    series_logp = pt.add(*[p for p in model.potentials if p.name.startswith("series_")])
     names = ["trait", "lag", "sd_innovation", "corr_innovation", "sd_first", "corr_first"]
     if design == "mediation":
         names += ["path_deviation", "change_deviation", "trend"]
@@ -106,6 +112,100 @@ def test_series_density_equals_dense_gaussian(design: str) -> None:
             w[:, 0] -= slope * (sessions[f : last + 1] - mid)
         want += _dense_logp(w, phi, cov_e, cov_1)
     assert got == pytest.approx(want, rel=1e-9)
+
+
+def _end_model(binary: bool = False):
+    df = _tiny("mediation", end=True)
+    if binary:
+        df["post_symptoms"] = (df["post_symptoms"] > df["post_symptoms"].median()).astype(float)
+    data = _series(df, "mediation", end=True)
+    spec = MechanismSpec(therapist_level=True, end_family="binary" if binary else "gaussian")
+    model = build_mechanism_model(data, spec)
+    rng = np.random.default_rng(1)
+    point = {
+        k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
+    }
+    return data, model, point
+
+
+def test_patient_means_and_change_have_the_joint_gaussian_density() -> None:
+    """With a trend the means' density and the change's prior term must make the joint MVN of
+    (means, slope) with the patient covariance (the change is sampled through its conditional
+    moments; its Jacobian is a separate term, tested below)."""
+    data, model, point = _end_model()
+    terms = model.logp(vars=[model["patient_mean"], model["change_prior"]], sum=False)
+    names = ["intercept", "sd_therapist", "corr_therapist", "therapist_offset"]
+    names += ["sd_patient", "corr_patient", "trend", "trait", "change_deviation"]
+    outs = model.replace_rvs_by_values(
+        [pt.add(*[pt.sum(t) for t in terms])] + [model[n] for n in names]
+    )
+    fn = model.compile_fn(outs, inputs=model.value_vars, point_fn=True, on_unused_input="ignore")
+    got, *values = fn(point)
+    v = dict(zip(names, values, strict=True))
+    k = data.k
+    cov_t = v["sd_therapist"][:, None] * v["corr_therapist"] * v["sd_therapist"][None, :]
+    ther = v["therapist_offset"] @ np.linalg.cholesky(cov_t).T
+    cov_p = v["sd_patient"][:, None] * v["corr_patient"] * v["sd_patient"][None, :]
+    assert cov_p.shape == (k + 1, k + 1)
+    assert data.patient_therapist is not None
+    mean = np.column_stack(
+        [v["intercept"] + ther[data.patient_therapist], np.full(data.n_patients, v["trend"])]
+    )
+    joint = np.column_stack([v["trait"], v["trend"] + v["change_deviation"]])
+    dens = stats.multivariate_normal(np.zeros(k + 1), cov_p)
+    want = sum(dens.logpdf(joint[i] - mean[i]) for i in range(data.n_patients))
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_change_reliability_is_the_gls_precision_of_the_slopes() -> None:
+    """change_reliability = tau^2 / (tau^2 + mean_i Var(delta_i | series)), where the series
+    alone give Var = 1 / (x' Omega_i^-1 x), x the stacked derivative of the series in the
+    slope (c_t on the predictor) and Omega_i the dense covariance of patient i's states."""
+    data, model, point = _end_model()
+    names = ["change_reliability", "sd_trend", "lag", "path_deviation"]
+    names += ["sd_innovation", "corr_innovation", "sd_first", "corr_first"]
+    outs = model.replace_rvs_by_values([model[n] for n in names])
+    fn = model.compile_fn(outs, inputs=model.value_vars, point_fn=True, on_unused_input="ignore")
+    v = dict(zip(names, fn(point), strict=True))
+    cov_e = v["sd_innovation"][:, None] * v["corr_innovation"] * v["sd_innovation"][None, :]
+    cov_1 = v["sd_first"][:, None] * v["corr_first"] * v["sd_first"][None, :]
+    sessions = data.base.sessions.astype(float)
+    err = []
+    for i in range(data.n_patients):
+        f, last = data.first[i], data.last[i]
+        phi = v["lag"].copy()
+        phi[1, 0] += v["path_deviation"][i, 0]
+        phi[2, 1] += v["path_deviation"][i, 1]
+        t_len = last - f + 1
+        x = np.zeros((t_len, data.k))
+        x[:, 0] = sessions[f : last + 1] - 0.5 * (sessions[f] + sessions[last])
+        omega = _dense_cov(phi, cov_e, cov_1, t_len)
+        err.append(1.0 / (x.reshape(-1) @ np.linalg.solve(omega, x.reshape(-1))))
+    tau2 = float(v["sd_trend"]) ** 2
+    assert float(v["change_reliability"]) == pytest.approx(tau2 / (tau2 + np.mean(err)), rel=1e-9)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_change_offset_is_standard_normal_given_the_rest(binary: bool) -> None:
+    """The change is sampled as mean + SD x offset from its exact conditional given everything
+    else (series, prior, Gaussian end outcome): the whole model's log density must then be
+    -offset^2 / 2 + const in each offset. A binary outcome is left out of the moments, so its
+    Bernoulli term is what remains."""
+    _, model, point = _end_model(binary)
+    fn = model.compile_fn(model.logp(), point_fn=True)
+    bern = model.compile_fn(model.logp(vars=[model["end_outcome"]]), point_fn=True)
+    for patient in (0, 3):
+        got = []
+        for z in (-1.5, 0.0, 0.7, 2.0):
+            pt_ = {**point, "change_offset": point["change_offset"].copy()}
+            pt_["change_offset"][patient] = z
+            rest = bern(pt_) if binary else 0.0
+            got.append(float(fn(pt_)) - rest + 0.5 * z**2)
+        assert np.ptp(got) == pytest.approx(0.0, abs=1e-8), got
+    if binary:
+        # The Bernoulli term does depend on the offset: the check above is not vacuous.
+        moved = {**point, "change_offset": point["change_offset"] + 1.0}
+        assert abs(float(bern(moved)) - float(bern(point))) > 1e-3
 
 
 def test_series_data_checks_name_the_column() -> None:

