@@ -139,9 +139,11 @@ def _end_parameters(
     lay: Layout,
     trait: pt.TensorVariable,
     intercept: pt.TensorVariable,
+    sd_change: pt.TensorVariable | None,
 ) -> _EndTerms:
     """Priors of the end-of-treatment regression (inside the model's context): one SD of the
-    trait or of the patients' changes moves the outcome by about its SD at most (logit 1)."""
+    trait or of the patients' changes moves the outcome by about its SD at most (logit 1).
+    ``sd_change`` is the SD of the patients' changes with a trend, else None."""
     assert data.end_outcome is not None
     seen = np.flatnonzero(np.isfinite(data.end_outcome))
     obs = data.end_outcome[seen]
@@ -151,11 +153,11 @@ def _end_parameters(
     g0 = pm.Normal("end_intercept", 0.0 if binary else float(np.mean(obs)), 2.5 * unit)
     g_t = pm.Normal("end_trait_effect", 0.0, unit / lay.sd[0])
     b_s = None
-    if spec.trend:
+    if sd_change is not None:
         # Sampled per SD of the changes: with few sessions that SD is weakly known, and the
         # effect per unit of slope, its ratio to it, lies on a ridge g_S ~ 1 / SD.
         b_s = pm.Normal("end_change_per_sd", 0.0, unit)
-        pm.Deterministic("end_change_effect", b_s / pm.modelcontext(None)["sd_patient"][-1])
+        pm.Deterministic("end_change_effect", b_s / sd_change)
     sd = None if binary else pm.HalfNormal("end_sd", o_sd)
     linear = g0 + g_t * (trait[seen, 0] - intercept[0])
     return _EndTerms(seen, obs, linear, b_s, sd)
@@ -177,8 +179,9 @@ def _change_given_data(
     prior: tuple[pt.TensorVariable, pt.TensorVariable],
     end: _EndTerms | None,
     sd_change: pt.TensorVariable,
-) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    r"""Mean and SD of each patient's change ``delta_i`` given everything else.
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    r"""Mean and SD of each patient's change ``delta_i`` given everything else, and the
+    precision about it of the series alone (per patient).
 
     With ``w0`` the states at ``delta = 0``, the states are ``w0 - delta c_t e_1``, so every
     innovation is linear in ``delta``: ``r_t = r0_t + delta d_t`` with
@@ -202,10 +205,7 @@ def _change_given_data(
     s1 = _whiten(w0[rows, lay.first], chol_1)
     prec = pt.sum(mask * pt.sum(dw**2, axis=-1), axis=1) + pt.sum(d1**2, axis=-1)
     lin = -pt.sum(mask * pt.sum(dw * rw, axis=-1), axis=1) - pt.sum(d1 * s1, axis=-1)
-    # How well the series alone resolve the changes (Spearman-Brown style: true variance over
-    # true plus mean error variance), a scalar per draw for the reader of a change effect.
-    tau2 = sd_change**2
-    pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / prec)))
+    series_prec = prec
     p_mean, p_sd = prior
     prec = prec + 1.0 / p_sd**2
     lin = lin + p_mean / p_sd**2
@@ -213,7 +213,7 @@ def _change_given_data(
         g = end.change_per_sd / sd_change
         prec = pt.inc_subtensor(prec[end.seen], g**2 / end.sd**2)
         lin = pt.inc_subtensor(lin[end.seen], g * (end.observed - end.linear) / end.sd**2)
-    return lin / prec, 1.0 / pt.sqrt(prec)
+    return lin / prec, 1.0 / pt.sqrt(prec), series_prec
 
 
 def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -> pm.Model:
@@ -299,7 +299,9 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
             phi = phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
         end = (
-            _end_parameters(data, spec, lay, trait, intercept)
+            _end_parameters(
+                data, spec, lay, trait, intercept, model["sd_trend"] if spec.trend else None
+            )
             if data.end_outcome is not None
             else None
         )
@@ -317,10 +319,14 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
             e1 = np.zeros(k)
             e1[0] = 1.0
             w = w - (trend * lay.time)[:, :, None] * e1
-            sd_change = model["sd_patient"][k]
-            cond_mean, cond_sd = _change_given_data(
+            sd_change = model["sd_trend"]
+            cond_mean, cond_sd, series_prec = _change_given_data(
                 w, phi, chol_e, chol_1, lay, change_prior, end, sd_change
             )
+            # How well the series alone resolve the changes (Spearman-Brown style: true
+            # variance over true plus mean error variance), for the reader of a change effect.
+            tau2 = sd_change**2
+            pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / series_prec)))
             # The change given everything else is Gaussian with these moments (the series and
             # a Gaussian end outcome are linear in it): sampling its standardised value makes
             # the geometry the same whether 12 sessions say much or little about a slope (in

@@ -42,6 +42,9 @@ class MechanismTruth:
     change_sd: float
     end: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    traits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (patients, k)
+    changes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (patients,) slopes
+    states: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (n, T, k)
 
     def expected_indirect(self) -> float:
         """E[a_i b_i] over the drawn patients (Monte Carlo over the simulated paths), for the
@@ -54,6 +57,25 @@ class MechanismTruth:
         for r, (to, source) in enumerate(self.random_paths):
             phi[:, to, source] += self.path_deviation[:, r]
         return phi
+
+    def state_lag_ols(self) -> tuple[np.ndarray, np.ndarray]:
+        """The lag matrix (rows: to, columns: from) and its SEs by least squares on the drawn
+        states themselves, all patients pooled (the states have mean 0): the estimate of an
+        oracle that knows every latent mean and change. A check of a model's posterior that
+        needs no model: with fixed paths the posterior mean should scatter around this
+        estimate by ``sqrt(posterior variance - oracle variance)``, and the posterior SD should
+        exceed the oracle's SE (data cannot say more than the states). With random paths the
+        estimate is of the average paths and its SEs assume equal paths."""
+        k = self.states.shape[-1]
+        x = self.states[:, :-1].reshape(-1, k)
+        y = self.states[:, 1:].reshape(-1, k)
+        ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
+        x, y = x[ok], y[ok]
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        resid = y - x @ coef
+        s2 = np.sum(resid**2, axis=0) / (y.shape[0] - k)
+        se = np.sqrt(np.outer(s2, np.diag(np.linalg.inv(x.T @ x))))
+        return coef.T, se
 
 
 def _default_lag(design: str) -> np.ndarray:
@@ -212,6 +234,9 @@ def simulate_mechanisms(
         change_sd=change_sd,
         end=end,
         settings={"seed": seed, "design": design, "n_sessions": n_sessions, "n": n},
+        traits=traits,
+        changes=slope,
+        states=states,
     )
     return df, truth
 

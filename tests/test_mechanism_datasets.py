@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bayes_alliance import datasets
+from bayes_alliance.mechanism_sim import simulate_mechanisms
 from bayes_alliance.mechanism_spec import MechanismSpec
 from bayes_alliance.series_data import SeriesData
 
@@ -120,6 +121,43 @@ def test_true_informant_effects_by_hand() -> None:
     assert effects["state_effect_second"] == pytest.approx(-0.2)
     assert effects["state_effect_difference"] == pytest.approx(0.0, abs=1e-12)
     assert effects["trait_effect_therapist"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_simulated_truth_keeps_the_latent_parts() -> None:
+    """The observed table is traits + trend + states, exactly, from the truth's arrays."""
+    df, truth = simulate_mechanisms(
+        seed=3, design="two_series", patients_per_therapist=30, n_sessions=8, change_sd=0.2
+    )
+    n, t, k = truth.states.shape
+    assert (n, t, k) == (30, 8, 2)
+    time = np.arange(t) - 0.5 * (t - 1)
+    z = truth.traits[:, None, :] + truth.states
+    z[:, :, 0] += truth.changes[:, None] * time
+    for c, col in enumerate(truth.columns):
+        grid = df.pivot(index="patient", columns="session", values=col).to_numpy()
+        np.testing.assert_allclose(grid, z[:, :, c], rtol=0, atol=1e-12)
+
+
+def test_state_lag_ols_on_noise_free_and_on_hand_states() -> None:
+    """Exact on a noise-free VAR(1) (coefficients = the lag matrix, SEs 0), and equal to the
+    normal equations on a tiny hand-made set of states."""
+    _, truth = simulate_mechanisms(seed=4, design="two_series", patients_per_therapist=5)
+    phi = np.array([[0.5, 0.1], [-0.3, 0.2]])
+    rng = np.random.default_rng(0)
+    w = np.empty((5, 6, 2))
+    w[:, 0] = rng.standard_normal((5, 2))
+    for s in range(1, 6):
+        w[:, s] = w[:, s - 1] @ phi.T
+    truth.states = w
+    coef, se = truth.state_lag_ols()
+    np.testing.assert_allclose(coef, phi, atol=1e-10)
+    np.testing.assert_allclose(se, 0.0, atol=1e-6)
+    # One patient, three sessions: y_t = a x_(t-1) fitted through the origin on two transitions.
+    truth.states = np.array([[[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]])
+    coef, _ = truth.state_lag_ols()
+    # rows of x: (1, 0), (0, 2); of y: (0, 2), (1, 1): x is invertible, coef = solve(x, y)'.
+    expected = np.linalg.solve(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[0, 2], [1, 1]]))
+    np.testing.assert_allclose(coef, expected.T, atol=1e-12)
 
 
 @pytest.mark.parametrize("stem", ["06_within_mediation", "07_two_informants"])
