@@ -69,8 +69,6 @@ class MechanismTruth:
         k = self.states.shape[-1]
         x = self.states[:, :-1].reshape(-1, k)
         y = self.states[:, 1:].reshape(-1, k)
-        ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
-        x, y = x[ok], y[ok]
         coef, *_ = np.linalg.lstsq(x, y, rcond=None)
         resid = y - x @ coef
         s2 = np.sum(resid**2, axis=0) / (y.shape[0] - k)

@@ -20,15 +20,17 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
-from bayes_alliance.mechanism_sim import simulate_mechanisms
+from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
 
 AUTOREGRESSION = 0.4
 CHANGE_SD = 0.1
 
 
-def moments(seed: int, sessions: int) -> dict[str, float]:
-    df, _ = simulate_mechanisms(
+def draw(seed: int, sessions: int) -> tuple[pd.DataFrame, MechanismTruth]:
+    """One data set of the end-outcome recovery study (also used by state_effect_oracle.py)."""
+    return simulate_mechanisms(
         seed=seed,
         design="two_series",
         patients_per_therapist=200,
@@ -36,6 +38,10 @@ def moments(seed: int, sessions: int) -> dict[str, float]:
         change_sd=CHANGE_SD,
         end_effects=(-0.5, -3.0),
     )
+
+
+def moments(seed: int, sessions: int) -> dict[str, float]:
+    df, _ = draw(seed, sessions)
     t = np.arange(sessions) - 0.5 * (sessions - 1)
     x = np.column_stack([np.ones(sessions), t])
     lag = np.abs(np.subtract.outer(np.arange(sessions), np.arange(sessions)))

@@ -32,23 +32,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from end_outcome_moments import draw  # the study's data sets: one definition for both scripts
 
-from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
+from bayes_alliance.mechanism_sim import MechanismTruth
 from bayes_alliance.mechanism_spec import MechanismSpec
 from bayes_alliance.series_data import SeriesData
 
 Z90 = 1.6449
-
-
-def draw(seed: int, sessions: int):
-    return simulate_mechanisms(
-        seed=seed,
-        design="two_series",
-        patients_per_therapist=200,
-        n_sessions=sessions,
-        change_sd=0.1,
-        end_effects=(-0.5, -3.0),
-    )
 
 
 def oracle(truth: MechanismTruth) -> tuple[float, float]:

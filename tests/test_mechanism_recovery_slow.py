@@ -292,8 +292,9 @@ def _end_truth(truth: MechanismTruth) -> dict[str, float]:
 # (MechanismTruth.state_lag_ols), which knows every latent mean and change. Coverage over 10
 # seeds mixes the model's calibration with the luck of the data sets (on seeds 411-420 the
 # posterior covered 6 of 10; the oracle's errors there have an SD of 0.020, 1.4 times its
-# sampling SD of 0.0147 over 300 other seeds); the oracle takes the data sets' luck out. A calibrated posterior mean is about
-# the oracle's expectation given the observed data, so over seeds
+# sampling SD of 0.0147 over 300 other seeds); the oracle takes the data sets' luck out. A
+# calibrated posterior mean is about the oracle's expectation given the observed data, so over
+# seeds
 #     E[posterior var] = E[oracle var] + E[(posterior mean - oracle)^2],
 # and no posterior SD can be below the oracle's SE. With A = mean posterior var (about
 # 2.9e-4 here) and B = mean oracle var (2.2e-4), the mean squared difference over 10 seeds is
