@@ -105,7 +105,7 @@ def main() -> None:
             rc, wall, peak = _run(cmd)
             timing = {}
             if (out / "fit.nc").exists():
-                from bayes_alliance.fit import FitResult
+                from bayes_alliance.inference.fit import FitResult
 
                 timing = FitResult.load(out / "fit.nc").provenance.get("timing", {})
             print(

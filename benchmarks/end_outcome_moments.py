@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
+from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
 
 AUTOREGRESSION = 0.4
 CHANGE_SD = 0.1

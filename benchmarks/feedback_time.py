@@ -5,7 +5,7 @@
 
 Simulates a data set, holds back the last 3 sessions of one patient and every session of
 another (a new patient of a known therapist), fits the rest once, and prints: the fit's
-seconds, the seconds of :func:`bayes_alliance.patient_update.update_patient` (median of
+seconds, the seconds of :func:`bayes_alliance.feedback.patient_update.update_patient` (median of
 ``--repeats``) for the known and the new patient, of :func:`patient_feedback`, and of the
 whole ``bayes-alliance feedback`` command in a fresh process (import, load of fit.nc with its
 post-hoc recomputation, conditioning, plot, files).
@@ -34,9 +34,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
-    from bayes_alliance import SessionData, feedback, patient_update, simulate
+    from bayes_alliance import SessionData, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.fit import fit
+    from bayes_alliance.feedback import patient_feedback as feedback
+    from bayes_alliance.feedback import patient_update
+    from bayes_alliance.inference.fit import fit
 
     df, _ = simulate(
         seed=11,
@@ -85,7 +87,7 @@ def main() -> None:
         cmd = [
             sys.executable,
             "-m",
-            "bayes_alliance.cli",
+            "bayes_alliance.cli.app",
             "feedback",
             str(Path(tmp) / "fit"),
             "--patient",

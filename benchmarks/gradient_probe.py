@@ -25,8 +25,8 @@ def main() -> int:
     from pymc.sampling.jax import get_jaxified_logp
     from run import simulate_size
 
-    from bayes_alliance.model import build_model
-    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.model.build import build_model
+    from bayes_alliance.spec.model_spec import ModelSpec
 
     warnings.simplefilter("ignore")
     for size in args.sizes:

@@ -1,4 +1,4 @@
-"""Detection rates of the state-pattern rules (bayes_alliance.patterns) on planted patterns.
+"""Detection rates of the state-pattern rules (bayes_alliance.analysis.patterns) on planted patterns.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
         [--sizes 3 4 5] [--seed 1] [--fit]
 
 For every planted pattern (none, linear strengthening / weakening, U, rupture-repair, sudden
-gain; :func:`bayes_alliance.pattern_sim.planted_series`: a stationary AR(1) state with
+gain; :func:`bayes_alliance.sim.patterns.planted_series`: a stationary AR(1) state with
 autoregression 0.3 and innovation SD 1 plus the pattern, of the given size in innovation SDs)
 it draws ``--patients`` patients and, per patient, ``--draws`` posterior-like draws of the
 states: the true states plus a common shift per draw (the latent mean's posterior SD, stationary
@@ -32,9 +32,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from bayes_alliance import pattern_sim as sim
-from bayes_alliance import pattern_table as ptab
-from bayes_alliance import patterns as pat
+from bayes_alliance.analysis import pattern_table as ptab
+from bayes_alliance.analysis import patterns as pat
+from bayes_alliance.sim import patterns as sim
 
 PLANTED = ("none", *pat.PATTERNS)
 
@@ -86,7 +86,7 @@ def small_fit(seed: int) -> pd.DataFrame:
 
     from bayes_alliance import SessionData, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.fit import fit
+    from bayes_alliance.inference.fit import fit
 
     df, truth = simulate(seed=seed, n_therapists=12, patients_per_therapist=5, sessions=15)
     df = df.sort_values(["patient", "session"]).reset_index(drop=True)

@@ -87,8 +87,8 @@ def run_one(size: str, which: str, draws: int, chains: int, backend: str, refits
     data = simulate_size(size)
     t0 = time.perf_counter()
     if which.startswith("ours"):
-        from bayes_alliance.model import build_model
-        from bayes_alliance.spec import ModelSpec
+        from bayes_alliance.model.build import build_model
+        from bayes_alliance.spec.model_spec import ModelSpec
 
         traits = "sampled" if which == "ours-sampled" else "integrated"
         model = build_model(data, ModelSpec(store_states=False, traits=traits))
@@ -135,7 +135,7 @@ def run_one(size: str, which: str, draws: int, chains: int, backend: str, refits
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if refits and which == "ours" and backend == "numba":
-        from bayes_alliance.compiled import compile_model
+        from bayes_alliance.inference.compiled import compile_model
 
         cm = compile_model(data, ModelSpec(store_states=False))
         times = []

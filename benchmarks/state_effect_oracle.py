@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from end_outcome_moments import draw  # the study's data sets: one definition for both scripts
 
-from bayes_alliance.mechanism_sim import MechanismTruth
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.series_data import SeriesData
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.sim.mechanisms import MechanismTruth
 
 Z90 = 1.6449
 
@@ -49,7 +49,7 @@ def oracle(truth: MechanismTruth) -> tuple[float, float]:
 
 
 def posterior(df: pd.DataFrame, seed: int) -> tuple[float, float, float, float]:
-    from bayes_alliance.mechanisms import fit_mechanisms
+    from bayes_alliance.mechanisms.fit import fit_mechanisms
 
     data = SeriesData.from_frame(
         df,

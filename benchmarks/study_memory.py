@@ -47,8 +47,8 @@ def rss_mb() -> float:
 
 
 def main() -> None:
-    from bayes_alliance.study_runner import run_study
-    from bayes_alliance.study_spec import load_study
+    from bayes_alliance.study.runner import run_study
+    from bayes_alliance.study.spec import load_study
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=4000)

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/tutorial_convergence.py [--offsets 0 100 200] [--notebooks 01 03]
 
 Executes each tutorial in ``notebooks/`` (the publication-grade sampler profile, as a reader
-runs it) once per seed offset: every call of :func:`bayes_alliance.fit.fit` inside it gets
+runs it) once per seed offset: every call of :func:`bayes_alliance.inference.fit.fit` inside it gets
 ``random_seed + offset``. Prints one line per fit: notebook, offset, seed, whether the check
 passed, max R-hat, min bulk ESS (of all draws) and the worst parameter. Nothing is written.
 """
@@ -30,8 +30,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "docs"))
     import build  # docs/build.py: executes a percent-format notebook
 
-    from bayes_alliance import api
-    from bayes_alliance import fit as fitting
+    from bayes_alliance.inference import api
+    from bayes_alliance.inference import fit as fitting
 
     original = fitting.fit
     records: list[tuple[str, int, int, object]] = []

@@ -25,7 +25,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 
 def cli_reference() -> str:
-    from bayes_alliance.cli import build_parser
+    from bayes_alliance.cli.app import build_parser
 
     parser = build_parser()
     parts = ["# Command-line reference", "", "```text", parser.format_help().rstrip(), "```", ""]

@@ -14,7 +14,7 @@ from _profile import DRAWS, TUNE
 import bayes_alliance as ba
 from bayes_alliance import SessionData
 from bayes_alliance.datasets import load_example
-from bayes_alliance.fit import fit
+from bayes_alliance.inference.fit import fit
 
 df = load_example()
 df.head()

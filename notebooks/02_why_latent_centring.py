@@ -11,9 +11,10 @@ import warnings
 import numpy as np
 from _profile import DRAWS, TUNE
 
-from bayes_alliance import SessionData, classic, simulate
-from bayes_alliance.fit import fit
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import SessionData, simulate
+from bayes_alliance.analysis import classic
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.spec.model_spec import ModelSpec
 
 df, truth = simulate(
     seed=8,

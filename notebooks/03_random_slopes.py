@@ -10,8 +10,8 @@ import warnings
 from _profile import DRAWS, TUNE
 
 from bayes_alliance import SessionData, simulate
-from bayes_alliance.fit import fit
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.spec.model_spec import ModelSpec
 
 df, truth = simulate(
     seed=31,

@@ -10,9 +10,10 @@ import warnings
 
 from _profile import DRAWS, TUNE
 
-from bayes_alliance import SessionData, comparison, simulate
-from bayes_alliance.fit import fit
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import SessionData, simulate
+from bayes_alliance.analysis import comparison
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.spec.model_spec import ModelSpec
 
 df, truth = simulate(seed=44, n_therapists=20, patients_per_therapist=6, sessions=10)
 with warnings.catch_warnings():

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 from _profile import DRAWS, TUNE
 
-from bayes_alliance import SessionData, r2
-from bayes_alliance.fit import fit
-from bayes_alliance.lmm import fit_reml
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import SessionData
+from bayes_alliance.analysis.lmm import fit_reml
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.kernels import r2
+from bayes_alliance.spec.model_spec import ModelSpec
 
 REF = next(
     (

@@ -21,9 +21,9 @@ import pandas as pd
 from _profile import DRAWS, TUNE
 
 from bayes_alliance import datasets
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.mechanisms import fit_mechanisms
-from bayes_alliance.series_data import SeriesData
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.fit import fit_mechanisms
+from bayes_alliance.mechanisms.spec import MechanismSpec
 
 df = datasets.load_mediation_within()
 record = datasets.mediation_within_record()
@@ -127,7 +127,7 @@ table = effects.loc[list(paths.values()), cols]
 table.set_axis(list(paths)).round(3)
 
 # %%
-from bayes_alliance.mechanism_report import diagram, effects_table  # noqa: E402
+from bayes_alliance.report.mechanisms import diagram, effects_table  # noqa: E402
 
 fig = diagram(result, effects_table(result), 0.94)
 

@@ -21,9 +21,9 @@ import numpy as np
 from _profile import DRAWS, TUNE
 
 from bayes_alliance import datasets
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.mechanisms import fit_mechanisms
-from bayes_alliance.series_data import SeriesData
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.fit import fit_mechanisms
+from bayes_alliance.mechanisms.spec import MechanismSpec
 
 df = datasets.load_informants()
 record = datasets.informants_record()
@@ -102,7 +102,7 @@ rows = {
 effects.loc[list(rows.values()), cols].set_axis(list(rows)).round(3)
 
 # %%
-from bayes_alliance.mechanism_report import diagram, effects_table  # noqa: E402
+from bayes_alliance.report.mechanisms import diagram, effects_table  # noqa: E402
 
 fig = diagram(result, effects_table(result), 0.94)
 

@@ -82,7 +82,7 @@ def recovery():
 
     from bayes_alliance import SessionData, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.fit import fit
+    from bayes_alliance.inference.fit import fit
 
     df, truth = simulate(seed=representative_seed(), **RECOVERY_SETTINGS)
     with warnings.catch_warnings():
@@ -100,7 +100,7 @@ def baseline_cli_fit(tmp_path_factory):
     import warnings
 
     from bayes_alliance import simulate
-    from bayes_alliance.cli import main
+    from bayes_alliance.cli.app import main
 
     df, truth = simulate(
         seed=8,

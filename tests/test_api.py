@@ -39,8 +39,8 @@ def test_unknown_option_names_the_closest():
 
 
 def test_options_reach_the_spec():
-    from bayes_alliance.api import model_spec
-    from bayes_alliance.validate import Roles
+    from bayes_alliance.data.validate import Roles
+    from bayes_alliance.inference.api import model_spec
 
     roles = Roles("p", "s", "x", "y", therapist="t", covariates=("z",))
     spec = model_spec(None, roles, {"random_slopes": "patient", "first_session": "free"})

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_alliance import SessionData, cache, simulate
+from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.model import build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.inference import cache
+from bayes_alliance.model.build import build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 
 SMALL = dict(n_therapists=6, patients_per_therapist=4, sessions=6)
 SAMPLE = dict(draws=60, tune=60, chains=2, cores=1, seed=5, progress_bar=False)
@@ -120,9 +121,9 @@ def test_a_hit_in_a_new_process_gives_bit_identical_draws(stored, use, tmp_path)
 import json, warnings, numpy as np
 warnings.simplefilter("ignore")
 import tests.test_cache as t
-from bayes_alliance import cache
-from bayes_alliance.model import build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.inference import cache
+from bayes_alliance.model.build import build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 model = build_model(t._data(1), ModelSpec())
 compiled, info = cache.compile_pymc_model(model, ModelSpec())
 np.savez({str(out)!r}, **t._draws(compiled))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import SessionData, classic
+from bayes_alliance import SessionData
+from bayes_alliance.analysis import classic
 from tests.conftest import ROLES, long_frame
 
 

@@ -8,7 +8,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from bayes_alliance.cli import main
+from bayes_alliance.cli.app import main
 
 # Manuscript versions of the effects and R-squared tables, written beside the CSVs.
 TABLE_FILES = ("effects.md", "effects.tex", "r2.md", "r2.tex")
@@ -201,7 +201,7 @@ def test_fit_writes_summary_with_exact_columns(fit_dirs):
     ]
     assert (table["interval"] == "94% HDI").all()
     assert table.set_index("parameter").loc["state_effect", "label"].startswith("state-like")
-    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.spec.model_spec import ModelSpec
 
     assert table["parameter"].tolist() == ModelSpec().free_parameters()
     assert (out / "fit.nc").is_file() and (out / "convergence.json").is_file()
@@ -216,7 +216,7 @@ def test_fit_writes_summary_with_exact_columns(fit_dirs):
     eff = pd.read_csv(out / "effects.csv")
     assert "standardised_state_effect" in set(eff["parameter"])
 
-    from bayes_alliance.fit import FitResult
+    from bayes_alliance.inference.fit import FitResult
 
     res = FitResult.load(out / "fit.nc")
     assert res.provenance["random_seed"] == 4 and res.provenance["draws"] == 150
@@ -282,7 +282,7 @@ def test_fit_refuses_existing_output(small_csv, tmp_path, capsys):
 
 def test_report_command(fit_dirs, capsys):
     d = fit_dirs["bivariate"]
-    from bayes_alliance.fit import FitResult
+    from bayes_alliance.inference.fit import FitResult
 
     pid = str(FitResult.load(d / "fit.nc").data.patients[1])
     assert main(["report", str(d), "--patients", pid]) == 0
@@ -332,7 +332,7 @@ def test_an_interrupt_the_sampler_swallows_still_stops_the_fit(
     import os
     import signal
 
-    from bayes_alliance import fit as fitting
+    from bayes_alliance.inference import fit as fitting
 
     def sampler_that_returns_partial_draws(*args, **kwargs):
         # nutpie and PyMC catch KeyboardInterrupt and return the draws made so far
@@ -359,7 +359,9 @@ def test_a_signal_during_a_real_fit_leaves_no_output(small_csv, tmp_path, signum
     import time
 
     out = tmp_path / "o"
-    code = "import sys; from bayes_alliance.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    code = (
+        "import sys; from bayes_alliance.cli.app import main; raise SystemExit(main(sys.argv[1:]))"
+    )
     argv = ["fit", str(small_csv), *FIT_FLAGS, "--out", str(out), "--quiet", "--draws", "200000"]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *argv],
@@ -387,7 +389,7 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
 
     out = tmp_path / "sim"
     holder = (
-        "import sys, time; from bayes_alliance.io import atomic_dir\n"
+        "import sys, time; from bayes_alliance.core.files import atomic_dir\n"
         f"with atomic_dir({str(out)!r}):\n    print('in', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
@@ -406,7 +408,7 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
 def test_truncated_or_foreign_results_get_one_line(fit_dirs, tmp_path, capsys):
     import shutil
 
-    from bayes_alliance.io import check_results_file
+    from bayes_alliance.core.files import check_results_file
 
     good = fit_dirs["bivariate"]
     assert check_results_file(good / "fit.nc")  # what fit writes passes the check
@@ -491,7 +493,7 @@ def test_errors_are_one_line_never_a_traceback(small_csv, tmp_path, capsys, argv
 
 
 def test_an_unexpected_error_is_one_line_unless_the_traceback_is_asked_for(monkeypatch, capsys):
-    from bayes_alliance import cli_commands
+    from bayes_alliance.cli import commands as cli_commands
 
     def broken(args):
         raise TypeError("a bug")
@@ -563,7 +565,7 @@ def test_spec_command_lists_prints_and_copies(tmp_path, capsys):
     copy = tmp_path / "mine.toml"
     assert main(["spec", "cross_lagged", "--out", str(copy)]) == 0
     capsys.readouterr()
-    from bayes_alliance.specfile import load_spec
+    from bayes_alliance.spec.specfile import load_spec
 
     assert load_spec(copy).model == load_spec("cross_lagged").model
     assert main(["spec", "cross_lagged", "--out", str(copy)]) == 2  # not replaced silently

@@ -1,6 +1,6 @@
 """The draws do not depend on PyTensor's compile cache: a fit on a machine whose compile directory
 is empty (every kernel compiled afresh) gives the same draws, bit for bit, as the same fit once
-the directory holds the compiled kernels (see :func:`bayes_alliance.fit.compile_settings`)."""
+the directory holds the compiled kernels (see :func:`bayes_alliance.inference.fit.compile_settings`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 warnings.simplefilter("ignore")
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.fit import fit
+from bayes_alliance.inference.fit import fit
 
 df, _ = simulate(seed=3, n_therapists=6, patients_per_therapist=(3, 4), sessions=6,
                  p_missing_value=0.1)  # gaps: the Kalman filter kernels too
@@ -37,7 +37,7 @@ def _fit_in_subprocess(base_compiledir: Path, out: Path) -> dict[str, np.ndarray
     env = dict(os.environ)
     flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and "compiledir" not in f]
     env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={base_compiledir}"])
-    # our own cache of compiled models (bayes_alliance.cache) starts empty with it
+    # our own cache of compiled models (bayes_alliance.inference.cache) starts empty with it
     env["BAYES_ALLIANCE_CACHE_DIR"] = str(base_compiledir / "bayes_alliance")
     # and Numba's own cache of cache=True kernels (the Kalman filter's)
     env["NUMBA_CACHE_DIR"] = str(base_compiledir / "numba_functions")

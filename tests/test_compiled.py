@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from bayes_alliance import SessionData, simulate
-from bayes_alliance.compiled import LayoutError, compile_model
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.fit import fit
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.inference.compiled import LayoutError, compile_model
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.spec.model_spec import ModelSpec
 
 SMALL = dict(n_therapists=8, patients_per_therapist=5, sessions=8)
 

@@ -32,7 +32,7 @@ from scipy import stats
 
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.spec.model_spec import ModelSpec
 
 pytestmark = pytest.mark.slow
 
@@ -170,7 +170,7 @@ def _two_level(df: pd.DataFrame) -> SessionData:
 
 def _run(args: tuple[str, list[int]]) -> list[dict]:
     """One worker: compile once, refit every seed."""
-    from bayes_alliance.compiled import compile_model
+    from bayes_alliance.inference.compiled import compile_model
 
     name, seeds = args
     warnings.simplefilter("ignore")

@@ -7,7 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from bayes_alliance import dynamics
+from bayes_alliance.kernels import dynamics
 from tests import dense
 
 DIRECTIONS = list(dynamics.SAME_SESSION)

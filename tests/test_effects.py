@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance import SessionData, comparison, moments, r2, simulate
-from bayes_alliance.conflation import conflation_table
-from bayes_alliance.effects import derived_effects, posterior_arrays, r2_components
-from bayes_alliance.lmm import fit_reml
+from bayes_alliance import SessionData, simulate
+from bayes_alliance.analysis import comparison
+from bayes_alliance.analysis.conflation import conflation_table
+from bayes_alliance.analysis.lmm import fit_reml
+from bayes_alliance.effects.derived import derived_effects, posterior_arrays, r2_components
+from bayes_alliance.kernels import moments, r2
 
 # r2mlm README (mkshaw/r2mlm, data commit d7040ba), table A of r2mlm-teachsat/README.md.
 TEACHSAT_PUBLISHED = {
@@ -82,7 +84,7 @@ def test_teachsat_with_our_own_reml_fit(reference_dir):
 
 
 def _post(result):
-    import bayes_alliance.vocab as v
+    import bayes_alliance.core.vocab as v
 
     return posterior_arrays(result.idata.posterior, list(v.NAMED_PARAMETERS))
 
@@ -222,8 +224,8 @@ def test_loo_units(recovery):
 
 
 def test_compare_two_models(recovery):
-    from bayes_alliance.fit import fit
-    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.inference.fit import fit
+    from bayes_alliance.spec.model_spec import ModelSpec
 
     *_, data, result = recovery
     with warnings.catch_warnings():

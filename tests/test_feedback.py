@@ -11,18 +11,14 @@ import pandas as pd
 import pytest
 from dense import series_cov, stationary
 
-from bayes_alliance import (
-    SessionData,
-    feedback,
-    feedback_output,
-    patient_update,
-    profiles,
-    simulate,
-    vocab,
-)
-from bayes_alliance.cli import main
+from bayes_alliance import SessionData, simulate
+from bayes_alliance.cli.app import main
+from bayes_alliance.core import vocab
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.fit import fit
+from bayes_alliance.feedback import output as feedback_output
+from bayes_alliance.feedback import patient_feedback as feedback
+from bayes_alliance.feedback import patient_update, profiles
+from bayes_alliance.inference.fit import fit
 
 HELD_PATIENT, NEW_PATIENT = "P0002", "P0005"
 
@@ -214,7 +210,7 @@ def test_therapist_profiles_with_therapist_slopes_track_the_true_slopes() -> Non
     import warnings
 
     from bayes_alliance import ModelSpec, SessionData, simulate
-    from bayes_alliance.fit import fit
+    from bayes_alliance.inference.fit import fit
 
     df, truth = simulate(
         seed=31,

@@ -7,8 +7,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from bayes_alliance import marginal
-from bayes_alliance.gaps import GapCells, draw_missing, filter_factor
+from bayes_alliance.kernels import marginal
+from bayes_alliance.kernels.gaps import GapCells, draw_missing, filter_factor
 from tests.dense import mvn_logpdf, series_cov
 
 PHI = np.array([[0.5, 0.1], [0.3, 0.4]])
@@ -172,7 +172,7 @@ def test_fit_draws_missing_states_only_when_asked(tmp_path):
 
     from bayes_alliance import SessionData, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.fit import FitResult, fit
+    from bayes_alliance.inference.fit import FitResult, fit
 
     df, _ = simulate(
         seed=2, n_therapists=3, patients_per_therapist=3, sessions=6, p_missing_value=0.15

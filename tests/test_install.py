@@ -27,8 +27,8 @@ CHECK = """
 import io, json, sys, contextlib
 sys.path.insert(0, sys.argv[1])
 import bayes_alliance
-from bayes_alliance import specfile
-from bayes_alliance.cli import main
+from bayes_alliance.spec import specfile
+from bayes_alliance.cli.app import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_alliance.io import (
+from bayes_alliance.core.files import (
     PROVENANCE_ATTR,
     OutputExistsError,
     OutputLockedError,
@@ -80,7 +80,7 @@ def _holder(target: Path, then: str) -> subprocess.Popen[str]:
     code = textwrap.dedent(
         f"""
         import os, signal, sys, time
-        from bayes_alliance.io import atomic_dir
+        from bayes_alliance.core.files import atomic_dir
         with atomic_dir({str(target)!r}) as tmp:
             (tmp / "part.txt").write_text("part")
             print(tmp, flush=True)

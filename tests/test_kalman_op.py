@@ -7,8 +7,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from bayes_alliance.gaps import GapCells, filter_factor
-from bayes_alliance.kalman_op import KalmanFactor, filter_factor_op, kalman_factor
+from bayes_alliance.kernels.gaps import GapCells, filter_factor
+from bayes_alliance.kernels.kalman_op import KalmanFactor, filter_factor_op, kalman_factor
 
 NAMES = ("dx", "dy", "a", "b", "c", "d", "f11", "f12", "f22", "s11", "s12", "s22")
 

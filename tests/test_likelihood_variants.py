@@ -16,8 +16,8 @@ import pytensor.tensor as pt
 import pytest
 
 from bayes_alliance import SessionData
-from bayes_alliance.model import DataScale, GridIndex, build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.model.build import DataScale, GridIndex, build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests import dense
 from tests.conftest import ROLES
 

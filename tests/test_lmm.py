@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance.lmm import fit_reml
+from bayes_alliance.analysis.lmm import fit_reml
 
 
 def test_balanced_random_intercept_matches_anova_estimators():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_alliance import marginal, moments
+from bayes_alliance.kernels import marginal, moments
 
 
 def _series(rng, n, phi, sigma, first):

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance.cli import main
-from bayes_alliance.mechanism_report import cautions, effects_table
-from bayes_alliance.mechanism_sim import simulate_mechanisms
-from bayes_alliance.mechanisms import load_mechanisms
+from bayes_alliance.cli.app import main
+from bayes_alliance.mechanisms.fit import load_mechanisms
+from bayes_alliance.report.mechanisms import cautions, effects_table
+from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
 ROLES = ["--patient", "patient", "--session", "session", "--predictor", "alliance"]
 ROLES += ["--outcome", "symptoms"]
@@ -95,8 +95,8 @@ def test_report_command_rewrites_a_mechanism_report(mediation_cli, tmp_path: Pat
 
 
 def test_main_model_loader_names_the_mechanism_loader(mediation_cli) -> None:
-    from bayes_alliance.fit import FitResult
-    from bayes_alliance.io import ResultsFileError
+    from bayes_alliance.core.files import ResultsFileError
+    from bayes_alliance.inference.fit import FitResult
 
     out, _, _ = mediation_cli
     with pytest.raises(ResultsFileError, match="load_mechanisms"):

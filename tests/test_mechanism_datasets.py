@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from bayes_alliance import datasets
-from bayes_alliance.mechanism_sim import simulate_mechanisms
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.series_data import SeriesData
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
 ROOT = Path(__file__).resolve().parents[1]
 

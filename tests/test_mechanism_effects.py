@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import mechanism_effects as me
+from bayes_alliance.mechanisms import effects as me
 
 
 def test_cov_and_trait_regression_by_hand() -> None:

@@ -9,11 +9,11 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from bayes_alliance.mechanism_model import build_mechanism_model
-from bayes_alliance.mechanism_sim import simulate_mechanisms
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.series_data import SeriesData
-from bayes_alliance.validate import DataValidationError
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.data.validate import DataValidationError
+from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
 
 def _tiny(design: str, end: bool = False) -> pd.DataFrame:

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
-from bayes_alliance.mechanism_spec import MechanismSpec
-from bayes_alliance.mechanisms import fit_mechanisms
-from bayes_alliance.series_data import SeriesData
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.fit import fit_mechanisms
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
 
 pytestmark = pytest.mark.slow
 

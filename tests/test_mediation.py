@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_alliance import effects, posthoc, predictive
-from bayes_alliance import vocab as v
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.core import vocab as v
+from bayes_alliance.effects import derived as effects
+from bayes_alliance.inference import posthoc, predictive
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests.test_likelihood_variants import COMPLETE, EXPERIENCE, POINT, ROWS, _data
 
 SPEC = ModelSpec(baseline=("moderator",))
@@ -113,7 +114,7 @@ def test_mediation_effects_from_posterior_arrays():
 
 
 def test_mediation_rows_only_with_a_baseline():
-    from bayes_alliance.variance import Design
+    from bayes_alliance.effects.variance import Design
 
     data = _data(COMPLETE)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
@@ -152,7 +153,7 @@ def test_cli_fit_with_baseline_writes_mediation_rows(baseline_cli_fit):
 
 def test_baseline_must_be_a_declared_covariate(tmp_path, capsys):
     from bayes_alliance import simulate
-    from bayes_alliance.cli import main
+    from bayes_alliance.cli.app import main
 
     df, _ = simulate(seed=1, n_therapists=3, patients_per_therapist=2, sessions=4, baseline=True)
     csv = tmp_path / "d.csv"
@@ -172,8 +173,9 @@ def test_baseline_must_be_a_declared_covariate(tmp_path, capsys):
 def test_methods_paragraph_and_references_with_a_baseline():
     import re
 
-    from bayes_alliance import report_methods, report_text
-    from bayes_alliance.diagnostics import Convergence
+    from bayes_alliance.core.diagnostics import Convergence
+    from bayes_alliance.report import methods as report_methods
+    from bayes_alliance.report import model_text as report_text
 
     data = _data(COMPLETE)
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
@@ -193,8 +195,8 @@ def test_effects_rows_per_baseline_column():
     import pandas as pd
 
     from bayes_alliance import SessionData
-    from bayes_alliance.diagnostics import Convergence
-    from bayes_alliance.fit import FitResult
+    from bayes_alliance.core.diagnostics import Convergence
+    from bayes_alliance.inference.fit import FitResult
     from tests.conftest import ROLES
 
     df = pd.DataFrame(COMPLETE, columns=["therapist", "patient", "session", "x", "y", "moderator"])
@@ -244,7 +246,7 @@ def test_simulator_puts_the_paths_into_the_latent_means():
 
 
 def test_spec_file_baseline_key(tmp_path):
-    from bayes_alliance.specfile import load_spec
+    from bayes_alliance.spec.specfile import load_spec
 
     head = '[data]\npatient = "p"\nsession = "s"\npredictor = "x"\noutcome = "y"\n'
     path = tmp_path / "a.toml"
@@ -261,7 +263,7 @@ def test_baseline_share_enters_iccs_standardised_effect_and_r2():
     """The baseline explains part of the latent means' between-patient variance: the ICCs,
     the standardised trait effect and the f2 components count it (a' S a for x, (c' + b a)' S
     (c' + b a) for y, S the baseline's variance over patients)."""
-    from bayes_alliance.variance import Design
+    from bayes_alliance.effects.variance import Design
 
     data = _data(COMPLETE)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
@@ -300,8 +302,8 @@ def test_simulator_truth_counts_the_baseline_share():
 
 
 def test_prior_of_the_paths_is_scaled_to_the_data():
-    from bayes_alliance.model import build_model
-    from bayes_alliance.prior_predictive import prior_predictive
+    from bayes_alliance.inference.prior_predictive import prior_predictive
+    from bayes_alliance.model.build import build_model
 
     data = _data(COMPLETE)
     prior, pp = prior_predictive(build_model(data, SPEC), data, SPEC, 4000, random_seed=1)
@@ -350,8 +352,8 @@ def test_therapist_baseline_loglik_equals_dense_gaussian(case, dataset):
     """Integrated traits: the shift a z_j / (c' + b_T a) z_j of every patient of therapist j
     enters each likelihood path (sums of products, masked grid, Kalman filter) exactly, with
     the therapist parts integrated out over the caseload."""
-    from bayes_alliance.model import build_model
-    from bayes_alliance.within import resolve_baseline
+    from bayes_alliance.model.build import build_model
+    from bayes_alliance.model.within import resolve_baseline
     from tests.test_likelihood_variants import (
         _dense_reference,
         _natural,
@@ -381,7 +383,7 @@ def test_therapist_baseline_sampled_traits(dataset):
     """
     from scipy import stats
 
-    from bayes_alliance.model import build_model
+    from bayes_alliance.model.build import build_model
     from tests.test_likelihood_variants import (
         _dense_reference,
         _natural,
@@ -481,7 +483,7 @@ def test_therapist_baseline_share_enters_therapist_iccs_and_f3():
     """At therapist level the baseline explains between-therapist variance: g_x = a^2 S_T and
     g_y = (c' + b_T a)^2 S_T (S_T the variance of z over therapists) join the therapist ICCs,
     the standardised therapist trait effect and f3, and leave the patient level alone."""
-    from bayes_alliance.variance import Design
+    from bayes_alliance.effects.variance import Design
 
     data = _data(COMPLETE, experience=True)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
@@ -526,7 +528,7 @@ def test_baseline_level_resolution():
     import pandas as pd
 
     from bayes_alliance import SessionData
-    from bayes_alliance.within import baseline_level, resolve_baseline
+    from bayes_alliance.model.within import baseline_level, resolve_baseline
     from tests.conftest import ROLES
 
     data = _data(ROWS, experience=True)
@@ -554,8 +556,8 @@ def test_baseline_level_resolution():
 
 
 def test_therapist_level_errors_name_the_column_and_a_therapist():
-    from bayes_alliance.validate import DataValidationError
-    from bayes_alliance.within import resolve_baseline
+    from bayes_alliance.data.validate import DataValidationError
+    from bayes_alliance.model.within import resolve_baseline
 
     data = _data(ROWS, experience=True)
     with pytest.raises(DataValidationError) as err:
@@ -568,7 +570,7 @@ def test_therapist_level_errors_name_the_column_and_a_therapist():
     with pytest.raises(ValueError, match="baseline_level must be one of"):
         ModelSpec(baseline=("moderator",), baseline_level="clinic")
     # The model refuses it too (build_model resolves against the data).
-    from bayes_alliance.model import build_model
+    from bayes_alliance.model.build import build_model
 
     with pytest.raises(DataValidationError, match="varies within therapist"):
         build_model(data, ModelSpec(baseline=("moderator",), baseline_level="therapist"))
@@ -576,10 +578,10 @@ def test_therapist_level_errors_name_the_column_and_a_therapist():
 
 def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
     """One option table: --baseline-level, the spec file's key and fit_frame's keyword."""
-    from bayes_alliance.api import model_spec
-    from bayes_alliance.cli import build_parser
-    from bayes_alliance.options import MODEL, make_roles
-    from bayes_alliance.specfile import load_spec
+    from bayes_alliance.cli.app import build_parser
+    from bayes_alliance.inference.api import model_spec
+    from bayes_alliance.spec.options import MODEL, make_roles
+    from bayes_alliance.spec.specfile import load_spec
 
     assert MODEL.option("baseline_level").choices == ("auto", "patient", "therapist")
     head = '[data]\npatient = "p"\nsession = "s"\npredictor = "x"\noutcome = "y"\n'
@@ -626,9 +628,10 @@ def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
 
 
 def test_labels_and_report_text_of_a_therapist_baseline():
-    from bayes_alliance import report_methods, report_text
-    from bayes_alliance.table_labels import component_label, effect_note, parameter_label
-    from bayes_alliance.tables import _group_of, r2_components_present
+    from bayes_alliance.report import methods as report_methods
+    from bayes_alliance.report import model_text as report_text
+    from bayes_alliance.report.labels import component_label, effect_note, parameter_label
+    from bayes_alliance.report.tables import _group_of, r2_components_present
 
     lab = parameter_label(
         "baseline_effect_predictor[experience]", "wai", "phq", "none", "therapist"
@@ -645,7 +648,7 @@ def test_labels_and_report_text_of_a_therapist_baseline():
     eq = report_text.equations(TSPEC)
     assert "a^x_j = a g_j + u^x_j" in eq and "b^x_i = a g_i" not in eq
     data = _data(COMPLETE, experience=True)
-    from bayes_alliance.diagnostics import Convergence
+    from bayes_alliance.core.diagnostics import Convergence
 
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
@@ -663,8 +666,8 @@ def test_cli_fit_with_a_therapist_baseline_resolves_auto_and_writes_therapist_ro
     import pandas as pd
 
     from bayes_alliance import simulate
-    from bayes_alliance.cli import main
-    from bayes_alliance.fit import FitResult
+    from bayes_alliance.cli.app import main
+    from bayes_alliance.inference.fit import FitResult
 
     df, truth = simulate(
         seed=8,
@@ -707,8 +710,8 @@ def test_prior_of_therapist_paths_is_scaled_by_the_therapists_spread():
     import pandas as pd
 
     from bayes_alliance import SessionData
-    from bayes_alliance.model import build_model
-    from bayes_alliance.prior_predictive import prior_predictive
+    from bayes_alliance.inference.prior_predictive import prior_predictive
+    from bayes_alliance.model.build import build_model
     from tests.conftest import ROLES
 
     df = pd.DataFrame(ROWS, columns=["therapist", "patient", "session", "x", "y", "moderator"])

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from bayes_alliance import datasets
-from bayes_alliance import vocab as v
+from bayes_alliance.core import vocab as v
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference" / "lavaan_mediation_between.json"

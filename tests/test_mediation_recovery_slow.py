@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from bayes_alliance import SessionData, simulate
-from bayes_alliance import vocab as v
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.core import vocab as v
+from bayes_alliance.spec.model_spec import ModelSpec
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def _data(seed: int) -> SessionData:
 
 
 def test_mediation_paths_recovered_over_seeds():
-    from bayes_alliance.compiled import compile_model
+    from bayes_alliance.inference.compiled import compile_model
 
     spec = ModelSpec(baseline=("baseline",))
     truth = {**TRUE, "ab": TRUE["a"] * TRUE["b"]}
@@ -81,7 +81,7 @@ def test_mediation_paths_recovered_over_seeds():
 def test_integrated_and_sampled_traits_agree_with_a_baseline():
     """The two ways of estimating the latent means give one posterior: the paths, the drawn
     (integrated) and sampled whole latent means, so the shift is counted once in both."""
-    from bayes_alliance.fit import fit
+    from bayes_alliance.inference.fit import fit
 
     df, _ = simulate(
         seed=5,
@@ -160,7 +160,7 @@ def test_therapist_mediation_paths_recovered_over_seeds():
     this size about 0.10, 0.07, 0.07 and 0.07, so the bound is about 2.5 standard errors of a
     mean over 6 seeds). Measured (2 x 500 draws per seed): 6 of 6 covered for each; mean
     errors -0.008, 0.006, -0.000 and 0.005."""
-    from bayes_alliance.compiled import compile_model
+    from bayes_alliance.inference.compiled import compile_model
 
     spec = ModelSpec(baseline=("therapist_baseline",))
     ab = TRUE_T["a"] * TRUE_T["b"]

@@ -16,9 +16,10 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from bayes_alliance import SessionData, dynamics, moments
-from bayes_alliance.model import DataScale, GridIndex, build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import SessionData
+from bayes_alliance.kernels import dynamics, moments
+from bayes_alliance.model.build import DataScale, GridIndex, build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests.conftest import ROLES, long_frame
 
 ROLES_2L = {k: val for k, val in ROLES.items() if k != "therapist"}

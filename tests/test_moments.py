@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import moments, r2
+from bayes_alliance.kernels import moments, r2
 
 
 def test_stationary_cov_diagonal_case_by_hand():

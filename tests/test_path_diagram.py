@@ -14,14 +14,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 
-from bayes_alliance.path_diagram import (
+from bayes_alliance.report.path_diagram import (
     Node,
     Path,
     draw_path_diagram,
     estimate_text,
     excludes_zero,
 )
-from bayes_alliance.path_layouts import (
+from bayes_alliance.report.path_layouts import (
     between_mediation_diagram,
     two_informant_diagram,
     within_mediation_diagram,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance.patient_density import patient_loglik
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.analysis.patient_density import patient_loglik
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests import dense
 from tests.test_likelihood_variants import POINT, ROWS, _data, baseline_known
 

@@ -1,6 +1,6 @@
 """The state-pattern rules on hand-made series, probabilities as shares of draws, and the
-outcome difference with classification uncertainty (bayes_alliance.patterns,
-bayes_alliance.pattern_outcome, bayes_alliance.pattern_sim)."""
+outcome difference with classification uncertainty (bayes_alliance.analysis.patterns,
+bayes_alliance.analysis.pattern_outcome, bayes_alliance.sim.patterns)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance import pattern_outcome as po
-from bayes_alliance import pattern_sim as sim
-from bayes_alliance import pattern_table as ptab
-from bayes_alliance import patterns as pat
+from bayes_alliance.analysis import pattern_outcome as po
+from bayes_alliance.analysis import pattern_table as ptab
+from bayes_alliance.analysis import patterns as pat
+from bayes_alliance.sim import patterns as sim
 
 T = np.arange(1, 13)
 

@@ -10,8 +10,9 @@ matplotlib.use("Agg")
 import numpy as np
 import xarray as xr
 
-from bayes_alliance import predictive, vocab
-from bayes_alliance.fit import FitResult
+from bayes_alliance.core import vocab
+from bayes_alliance.inference import predictive
+from bayes_alliance.inference.fit import FitResult
 
 
 def _one_draw_tiled(result, n: int) -> xr.Dataset:
@@ -110,7 +111,7 @@ def test_replicates_on_a_non_default_spec_match_matrix_moments():
     import pandas as pd
 
     from bayes_alliance import SessionData
-    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.spec.model_spec import ModelSpec
 
     rng = np.random.default_rng(0)
     n_s, n_p = 6, 5

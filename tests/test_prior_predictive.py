@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import bayes_alliance as ba
-from bayes_alliance import vocab
+from bayes_alliance.core import vocab
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.model import build_model
-from bayes_alliance.prior_predictive import prior_predictive
+from bayes_alliance.inference.prior_predictive import prior_predictive
+from bayes_alliance.model.build import build_model
 
 v = vocab
 
@@ -105,7 +105,7 @@ def test_every_option_draws(options):
 def test_sampled_traits_fit_uses_the_integrated_prior():
     """A sampled-traits fit with gaps has Flat missing-cell offsets that cannot be drawn; the
     prior predictive comes from the same prior without them."""
-    from bayes_alliance.fit import fit
+    from bayes_alliance.inference.fit import fit
 
     df, _ = ba.simulate(
         seed=6, n_therapists=4, patients_per_therapist=4, sessions=6, p_missing_value=0.1

@@ -11,7 +11,7 @@ import pyreadstat
 import pytest
 
 from bayes_alliance import DataValidationError, DataWarning, SessionData
-from bayes_alliance.readers import (
+from bayes_alliance.data.readers import (
     ReadError,
     looks_wide,
     read_table,

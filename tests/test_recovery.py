@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import classic
+from bayes_alliance.analysis import classic
 from tests.conftest import oracle_lag_matrix
 
 KEY = [
@@ -93,8 +93,8 @@ def test_summary_columns_and_interval_options(recovery):
 
 def test_save_load_roundtrip_with_provenance(recovery, tmp_path):
     *_, data, result = recovery
-    from bayes_alliance.fit import FitResult
-    from bayes_alliance.io import OutputExistsError
+    from bayes_alliance.core.files import OutputExistsError
+    from bayes_alliance.inference.fit import FitResult
 
     path = result.save(tmp_path / "fit.nc")
     with pytest.raises(OutputExistsError):
@@ -152,9 +152,9 @@ def several_seeds():
     import pandas as pd
 
     from bayes_alliance import SessionData, simulate
-    from bayes_alliance.compiled import compile_model
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.spec import ModelSpec
+    from bayes_alliance.inference.compiled import compile_model
+    from bayes_alliance.spec.model_spec import ModelSpec
 
     spec = ModelSpec(random_slopes=("patient", "therapist"))
     rows = []

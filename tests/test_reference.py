@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from bayes_alliance import SessionData
-from bayes_alliance.fit import fit
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.inference.fit import fit
+from bayes_alliance.spec.model_spec import ModelSpec
 
 
 def _two_level(df: pd.DataFrame, patient: str, session: str, x: str, y: str) -> SessionData:

@@ -17,15 +17,17 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayes_alliance import SessionData, report_methods, report_text
-from bayes_alliance.data import DataWarning
-from bayes_alliance.diagnostics import Convergence
-from bayes_alliance.plots import forest, patient_panels, scale_groups, trace_rank
-from bayes_alliance.report import build_sections, safe_stem, sentences, write_report
-from bayes_alliance.report_checks import session_predictive
-from bayes_alliance.report_render import render_html
-from bayes_alliance.report_words import PROVISIONAL
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import SessionData
+from bayes_alliance.core.diagnostics import Convergence
+from bayes_alliance.data.session_data import DataWarning
+from bayes_alliance.report import methods as report_methods
+from bayes_alliance.report import model_text as report_text
+from bayes_alliance.report.checks import session_predictive
+from bayes_alliance.report.plots import forest, patient_panels, scale_groups, trace_rank
+from bayes_alliance.report.render import render_html
+from bayes_alliance.report.words import PROVISIONAL
+from bayes_alliance.report.write import build_sections, safe_stem, sentences, write_report
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests.conftest import long_frame
 
 TITLES = (

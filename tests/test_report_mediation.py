@@ -10,16 +10,16 @@ import warnings
 import matplotlib.pyplot as plt
 import pytest
 
-from bayes_alliance.path_layouts import within_mediation_diagram
-from bayes_alliance.report_mediation import MediationWords, mediation_section
+from bayes_alliance.report.mediation import MediationWords, mediation_section
+from bayes_alliance.report.path_layouts import within_mediation_diagram
 
 
 @pytest.fixture(scope="module")
 def baseline_report(baseline_cli_fit, tmp_path_factory):
     """The report at 95% of the session's small fit with a baseline characteristic (the
     command line's fit.nc, shared with the mediation tests)."""
-    from bayes_alliance.fit import FitResult
-    from bayes_alliance.report import write_report
+    from bayes_alliance.inference.fit import FitResult
+    from bayes_alliance.report.write import write_report
 
     folder, _, _ = baseline_cli_fit
     with warnings.catch_warnings():
@@ -112,7 +112,7 @@ def test_total_effect_near_zero_warns_about_the_proportion():
         "total": (0.0, -0.4, 0.4),
         "proportion": (3.0, -20.0, 25.0),
     }
-    from bayes_alliance.path_layouts import between_roles_diagram
+    from bayes_alliance.report.path_layouts import between_roles_diagram
 
     section = mediation_section(
         rows, between_roles_diagram, "95% HDI", what="of g", caption="C.", provisional=True
@@ -126,7 +126,7 @@ def test_total_effect_near_zero_warns_about_the_proportion():
 def test_between_section_has_a_diagram_per_baseline_column():
     import pandas as pd
 
-    from bayes_alliance.report_mediation import between_mediation_section
+    from bayes_alliance.report.mediation import between_mediation_section
 
     rows = {
         "baseline_effect_predictor[age]": (0.3, 0.1, 0.5),

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance import SessionData, classic, datasets, moments, simulate
+from bayes_alliance import SessionData, datasets, simulate
+from bayes_alliance.analysis import classic
+from bayes_alliance.kernels import moments
 
 ROLES = dict(
     patient="patient",

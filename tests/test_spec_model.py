@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 from bayes_alliance import SessionData, simulate
-from bayes_alliance.model import build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.model.build import build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +245,8 @@ def test_builder_errors_name_the_problem(data):
 
 
 def test_convergence_failure_warns_loudly(data):
-    from bayes_alliance.diagnostics import ConvergenceWarning
-    from bayes_alliance.fit import fit
+    from bayes_alliance.core.diagnostics import ConvergenceWarning
+    from bayes_alliance.inference.fit import fit
 
     with pytest.warns(ConvergenceWarning, match="CONVERGENCE CHECK FAILED.*What to change: Run"):
         r = fit(

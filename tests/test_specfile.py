@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_alliance import options
-from bayes_alliance.cli import build_parser, main
-from bayes_alliance.spec import ModelSpec
-from bayes_alliance.specfile import SPECS_DIR, load_spec, parse_spec, shipped_specs
-from bayes_alliance.validate import Roles
+from bayes_alliance.cli.app import build_parser, main
+from bayes_alliance.data.validate import Roles
+from bayes_alliance.spec import options
+from bayes_alliance.spec.model_spec import ModelSpec
+from bayes_alliance.spec.specfile import SPECS_DIR, load_spec, parse_spec, shipped_specs
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 BASE = {"data": {"patient": "p", "session": "s", "predictor": "x", "outcome": "y"}}
@@ -210,7 +210,7 @@ def test_every_earlier_fit_flag_still_exists():
 
 
 def _inputs(argv):
-    from bayes_alliance.cli_commands import _fit_inputs
+    from bayes_alliance.cli.commands import _fit_inputs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

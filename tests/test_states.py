@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import posthoc
-from bayes_alliance.fit import STATES_AUTO_BYTES, FitResult, states_wanted
-from bayes_alliance.storage import _derived_kind
+from bayes_alliance.inference import posthoc
+from bayes_alliance.inference.fit import STATES_AUTO_BYTES, FitResult, states_wanted
+from bayes_alliance.inference.storage import _derived_kind
 
 
 def test_size_rule(recovery):

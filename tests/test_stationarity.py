@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_alliance.model import build_model
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance.model.build import build_model
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests.test_likelihood_variants import POINT, ROWS, _data, _transformed_point
 
 GRID = np.linspace(-6, 6, 24_001)
@@ -122,8 +122,8 @@ def test_fixed_dynamics_outside_the_stationary_region_have_zero_prior_density():
 def test_free_first_session_imposes_nothing_and_reports_the_probability():
     """With a free first session the likelihood exists for any dynamics: no truncation, and
     the posterior probability of stationarity is a real summary."""
-    from bayes_alliance.effects import derived_effects
-    from bayes_alliance.variance import Design
+    from bayes_alliance.effects.derived import derived_effects
+    from bayes_alliance.effects.variance import Design
 
     data = _data(ROWS, therapist=False)
     spec = ModelSpec(therapist_level=False, first_session="free")
@@ -145,7 +145,7 @@ def test_truncation_constant_is_accurate_far_in_both_tails():
     import pytensor.tensor as pt
     from scipy import special
 
-    from bayes_alliance.within import _log_mass
+    from bayes_alliance.model.within import _log_mass
 
     lo, hi = pt.dvector("lo"), pt.dvector("hi")
     out = _log_mass(lo, hi)

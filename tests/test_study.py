@@ -15,15 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_alliance.study_runner import (
+from bayes_alliance.study.runner import (
     StudyFolderError,
     all_tasks,
     pending_tasks,
     run_study,
 )
-from bayes_alliance.study_spec import STUDIES, load_study, parse_study
-from bayes_alliance.study_summary import read_results
-from bayes_alliance.study_tasks import ROW_COLUMNS, Task, data_seed, run_task, simulate_task
+from bayes_alliance.study.spec import STUDIES, load_study, parse_study
+from bayes_alliance.study.summary import read_results
+from bayes_alliance.study.tasks import ROW_COLUMNS, Task, data_seed, run_task, simulate_task
 
 TINY = """
 [study]
@@ -155,7 +155,7 @@ def test_cli_study_interrupted_by_a_signal_resumes(tmp_path: Path) -> None:
     command finishes it with results equal to an uninterrupted run's."""
     path = _write(tmp_path, reps=60)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "bayes_alliance.cli", "study", str(path), "--out", str(out)]
+    cmd = [sys.executable, "-m", "bayes_alliance.cli.app", "study", str(path), "--out", str(out)]
     cmd += ["--workers", "1", "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from bayes_alliance.study_runner import run_study
-from bayes_alliance.study_spec import load_study
-from bayes_alliance.study_summary import write_summary
+from bayes_alliance.study.runner import run_study
+from bayes_alliance.study.spec import load_study
+from bayes_alliance.study.summary import write_summary
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from bayes_alliance.study_plots import REFERENCE, bias_plot, coverage_plot, power_plot
-from bayes_alliance.study_report import power_statements, study_name, write_study_report
-from bayes_alliance.study_summary import (
+from bayes_alliance.study.plots import REFERENCE, bias_plot, coverage_plot, power_plot
+from bayes_alliance.study.report import power_statements, study_name, write_study_report
+from bayes_alliance.study.summary import (
     MEASURES,
     default_x,
     power_x,

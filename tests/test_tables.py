@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_alliance import r2 as r2_kernel
-from bayes_alliance.spec import ModelSpec
-from bayes_alliance.tables import (
+from bayes_alliance.kernels import r2 as r2_kernel
+from bayes_alliance.report.tables import (
     interval_name,
     label_effects,
     label_r2,
@@ -18,6 +17,7 @@ from bayes_alliance.tables import (
     to_latex,
     to_markdown,
 )
+from bayes_alliance.spec.model_spec import ModelSpec
 
 STATS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_alliance import simulate, variance
-from bayes_alliance.spec import ModelSpec
+from bayes_alliance import simulate
+from bayes_alliance.effects import variance
+from bayes_alliance.spec.model_spec import ModelSpec
 from tests import dense
 
 BURN = 50
@@ -216,7 +217,7 @@ def test_trend_component_is_the_trend_variance_over_the_data_cells():
 
     from bayes_alliance import SessionData
     from bayes_alliance.datasets import EXAMPLE_ROLES
-    from bayes_alliance.effects import r2_components
+    from bayes_alliance.effects.derived import r2_components
 
     df, truth = simulate(
         seed=8,
@@ -241,7 +242,7 @@ def test_trend_component_is_the_trend_variance_over_the_data_cells():
     comps = r2_components(post, spec, variance.Design.of(data, spec))
     assert float(comps["outcome"]["time"]) == pytest.approx(part.var(), rel=0.03)
     # It enters the total only: the level-specific denominators are unchanged by it.
-    from bayes_alliance import r2
+    from bayes_alliance.kernels import r2
 
     shares = r2.three_level_r2(comps["outcome"])
     assert ("level1", "time") not in shares

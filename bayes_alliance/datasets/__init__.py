@@ -7,7 +7,7 @@ between-level mediation by a patient baseline, drawn so that a two-level SEM wit
 sessions is the true model; it is the input of the lavaan reference check
 (``benchmarks/lavaan_mediation.R``, ``tests/test_mediation_lavaan.py``).
 ``mediation_within.csv`` and ``informants.csv`` (records ``.json`` beside them) were drawn by
-:func:`bayes_alliance.mechanism_sim.simulate_mechanisms` for the mechanism models: a lagged
+:func:`bayes_alliance.sim.mechanisms.simulate_mechanisms` for the mechanism models: a lagged
 within-patient mediation alliance -> emotional processing -> symptoms with random a and b paths
 and a post-treatment score, and patient- and therapist-rated alliance with symptoms.
 """
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance import mechanism_effects as me
-from bayes_alliance.mechanism_sim import MechanismTruth, simulate_mechanisms
-from bayes_alliance.simulation import simulate
-from bayes_alliance.simulation_truth import Truth
+from bayes_alliance.mechanisms import effects as me
+from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
+from bayes_alliance.sim.sessions import simulate
+from bayes_alliance.sim.truth import Truth
 
 EXAMPLE_ROLES = {
     "patient": "patient",
@@ -269,7 +269,7 @@ def _patient_trait_cov(truth: MechanismTruth) -> np.ndarray:
 
 def true_effects(truth: MechanismTruth) -> dict[str, float]:
     """The derived effects the generating values imply, named as in
-    :meth:`bayes_alliance.mechanisms.MechanismResult.effects` (population values: the random
+    :meth:`bayes_alliance.mechanisms.fit.MechanismResult.effects` (population values: the random
     paths' covariance, not the drawn patients' sample covariance)."""
     lag = truth.lag
     patient = _patient_trait_cov(truth)
@@ -355,7 +355,7 @@ def load_mediation_within() -> pd.DataFrame:
 
     Columns: ``therapist, patient, session, alliance, emotional_processing, symptoms,
     post_symptoms`` (``post_symptoms`` repeated on every row of a patient); roles for
-    :meth:`~bayes_alliance.series_data.SeriesData.from_frame` in
+    :meth:`~bayes_alliance.data.series_data.SeriesData.from_frame` in
     :data:`MEDIATION_WITHIN_ROLES`, truth in :func:`mediation_within_record`.
     """
     return _load("mediation_within.csv")

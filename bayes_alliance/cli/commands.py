@@ -1,0 +1,478 @@
+"""The commands of ``bayes-alliance``: one ``cmd_NAME(args) -> exit status`` per subcommand.
+
+Errors meant for the user are raised (:class:`~bayes_alliance.cli.app.CLIError`, ``ValueError``,
+the output errors of :mod:`bayes_alliance.core.files`) and turned into one line by
+:func:`bayes_alliance.cli.app.main`. A fit runs inside its output's :func:`~bayes_alliance.core.files.atomic_dir`,
+so the output folder is locked for the whole run and appears only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayes_alliance import datasets
+from bayes_alliance.analysis import classic
+from bayes_alliance.cli import mechanisms as cli_mechanisms
+from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError
+from bayes_alliance.cli.parser import DEMO_SAMPLER
+from bayes_alliance.core import vocab
+from bayes_alliance.core.diagnostics import ConvergenceWarning
+from bayes_alliance.core.files import atomic_dir, atomic_path, check_results_file
+from bayes_alliance.data.readers import read_table, sessions_from_dates, wide_to_long
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
+from bayes_alliance.data.validate import check_frame
+from bayes_alliance.inference import fit as fitting
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.report.labels import interval_name
+from bayes_alliance.sim import sessions as simulation
+from bayes_alliance.spec.model_spec import ModelSpec
+from bayes_alliance.spec.options import MODEL, ROLES, SAMPLER, make_model, make_roles
+from bayes_alliance.spec.specfile import load_spec
+
+KEY_EFFECTS = vocab.KEY_EFFECTS
+
+
+def _read(args: argparse.Namespace, path: str) -> pd.DataFrame:
+    """The data file, read by its extension (a :class:`ReadError` is one line, exit 2)."""
+    text: str | None = args.sheet
+    # --sheet 0: the first sheet, by position as in pandas; any other text is a sheet name
+    sheet = int(text) if text is not None and text.isdigit() else text
+    return read_table(path, sheet=sheet)
+
+
+def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: str) -> pd.DataFrame:
+    """With --dates: sessions numbered per patient in date order, the day gaps kept."""
+    if not getattr(args, "dates", False):
+        return df
+    return sessions_from_dates(
+        df, patient=patient, date=session, session=session, date_format=args.date_format
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    roles = make_roles(ROLES.from_args(args))
+    df = _dated(args, _read(args, args.data), roles.patient, roles.session)
+    res = check_frame(df, roles)
+    for w in res.warnings:
+        print(f"warning: {w}")
+    if res.problems:
+        print(str(DataValidationError(res.problems)), file=sys.stderr)
+        return 1
+    print(f"ok: {len(df)} rows pass every check")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    settings: dict[str, object] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise CLIError(f"--set expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        settings[k] = _parse_value(v)
+    try:
+        df, truth = simulation.simulate(seed=args.seed, **settings)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    with atomic_dir(args.out, force=args.force) as tmp:
+        df.to_csv(tmp / "data.csv", index=False)
+        (tmp / "truth.json").write_text(truth.to_json() + "\n")
+        truth.patients.to_csv(tmp / "truth_patients.csv", index=False)
+    out = Path(args.out)
+    print(f"wrote {len(df)} rows to {out / 'data.csv'} and the truth to {out / 'truth.json'}")
+    return 0
+
+
+def _parse_value(v: str) -> object:
+    if "," in v:
+        return tuple(_parse_value(x) for x in v.split(","))
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
+    lines = [f"{'parameter':<26}{'mean':>9}  {interval_name(ci_prob, 'hdi')}"]
+    for name in KEY_EFFECTS:
+        if name in summary.index:
+            r = summary.loc[name]
+            lines.append(f"{name:<26}{r['mean']:>9.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def _write_fit_files(
+    result: fitting.FitResult,
+    summary: pd.DataFrame,
+    folder: Path,
+    store: tuple[str, ...] = (),
+    ci_prob: float = 0.94,
+) -> None:
+    """The result's tables (CSV with labels and the interval named; Markdown and LaTeX for
+    manuscripts), fit.nc and the convergence record."""
+    from bayes_alliance.report import tables
+
+    labelled = tables.summary_table(result, ci_prob).reset_index()
+    labelled[
+        [
+            "parameter",
+            "label",
+            *fitting.SUMMARY_COLUMNS[:4],
+            "interval",
+            *fitting.SUMMARY_COLUMNS[4:],
+        ]
+    ].to_csv(folder / "summary.csv", index=False)
+    level = interval_name(ci_prob, "hdi")
+    for name, table, caption in (
+        ("effects", tables.effects_table(result, ci_prob), f"Effects ({level} intervals)"),
+        ("r2", tables.r2_table(result, ci_prob), f"R-squared by component ({level} intervals)"),
+    ):
+        table.to_csv(folder / f"{name}.csv", index=False)
+        (folder / f"{name}.md").write_text(tables.to_markdown(table, caption))
+        (folder / f"{name}.tex").write_text(tables.to_latex(table, caption, f"tab:{name}"))
+    result.save(folder / "fit.nc", store=store)
+    (folder / "convergence.json").write_text(
+        json.dumps(result.convergence.to_dict(), indent=2) + "\n"
+    )
+
+
+def _fit_inputs(
+    args: argparse.Namespace,
+) -> tuple[SessionData | SeriesData, ModelSpec | MechanismSpec, dict[str, Any], Path | None]:
+    """Data, model, sampler settings and spec file from either --spec or the flags (a
+    mechanism model's data and options when a mediator, second informant or end-of-treatment
+    outcome is named)."""
+    if args.spec:
+        given = ROLES.given(args) + SAMPLER.given(args) + MODEL.given(args)
+        if given:
+            raise CLIError(
+                f"{', '.join(given)}: set by the spec file with --spec; edit a copy of the spec "
+                "instead, so that the spec copied into the results describes the run "
+                f"(`bayes-alliance spec {Path(str(args.spec)).stem} --out my_spec.toml` writes "
+                "one, e.g. to name your own columns under [data])"
+            )
+        spec_file = load_spec(args.spec)
+        roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
+        spec_path = spec_file.path
+    else:
+        missing = [ROLES.flag(ROLES.option(k)) for k in ROLES.required if getattr(args, k) is None]
+        if missing:
+            raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
+        values = ROLES.from_args(args)
+        model = MODEL.from_args(args)
+        if model.get("therapist_level") is False:  # --no-therapist: two-level data too
+            values["therapist"] = None
+        roles = make_roles(values)
+        spec = make_model(model, roles)
+        settings, spec_path = SAMPLER.build(SAMPLER.from_args(args)), None
+    path = args.data or args.data_flag
+    if not path:
+        raise CLIError("give the data file (positional DATA or --data)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        df = _dated(args, _read(args, path), roles.patient, roles.session)
+        if roles.mechanism:
+            mech = cli_mechanisms.series_data(df, roles)
+        else:
+            data = SessionData.from_roles(df, roles)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    sampler = {
+        "draws": settings.draws,
+        "tune": settings.tune,
+        "chains": settings.chains,
+        "random_seed": settings.seed,
+        "sampler": settings.sampler,
+    }
+    if roles.mechanism:
+        return mech, cli_mechanisms.mechanism_spec(spec), sampler, spec_path
+    return data, spec, sampler, spec_path
+
+
+def _store(text: str) -> tuple[str, ...]:
+    store = tuple(s for s in text.split(",") if s)
+    bad = sorted(set(store) - set(fitting.STORE_EXTRAS))
+    if bad:
+        raise CLIError(f"--store: unknown group(s) {bad}; choose from {list(fitting.STORE_EXTRAS)}")
+    return store
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    store = _store(args.store)
+    data, spec, sampler, spec_path = _fit_inputs(args)
+    if isinstance(data, SeriesData):
+        if store:
+            raise CLIError("--store is for the main model; a mechanism fit stores its draws")
+        assert isinstance(spec, MechanismSpec)
+        return cli_mechanisms.run_fit(args, data, spec, sampler, spec_path)
+    assert isinstance(spec, ModelSpec)
+    # Inside atomic_dir for the whole run: OUT is locked against a second run from the start,
+    # and an interrupted fit leaves nothing behind.
+    with atomic_dir(args.out, force=args.force) as tmp:
+        with _convergence_printed_last():
+            # The pointwise log-likelihood is computed when `compare` asks for it, not held here.
+            result = fitting.fit(
+                data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler
+            )
+        INTERRUPTS.check()
+        result.provenance["ci_prob"] = args.ci  # `report DIR` uses the same level
+        summary = result.summary(ci_prob=args.ci)
+        _write_fit_files(result, summary, tmp, store, args.ci)
+        if spec_path is not None:  # the spec travels with its result
+            shutil.copy(spec_path, tmp / "spec.toml")
+    print(_effects_text(summary, args.ci))
+    print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
+    return _convergence_status(result)
+
+
+@contextlib.contextmanager
+def _convergence_printed_last() -> Iterator[None]:
+    """Silence the sampler's convergence warning: :func:`_convergence_status` prints the same
+    message as the last line, where it is seen, without the warning's source line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _convergence_status(result: fitting.FitResult) -> int:
+    """Print the convergence check last, where it is seen; a failed check exits with 3."""
+    if result.convergence.ok:
+        print(result.convergence.message())
+        return 0
+    print(result.convergence.message(), file=sys.stderr)
+    return EXIT_NOT_CONVERGED
+
+
+def _results_path(folder: str | Path) -> Path:
+    """``folder/fit.nc`` once checked: a missing, truncated or foreign file is one clear error
+    (raised before any result is loaded, which takes a while)."""
+    path = Path(folder) / "fit.nc"
+    if not path.is_file():
+        raise CLIError(f"{folder} has no fit.nc (write one with 'bayes-alliance fit')")
+    return check_results_file(path)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_alliance.analysis import comparison
+
+    if len(args.dirs) < 2:
+        raise CLIError("compare needs at least two result folders")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    names = [Path(d).name or d for d in args.dirs]
+    if len(set(names)) < len(names):  # e.g. a/fit and b/fit: name the models by their paths
+        names = list(args.dirs)
+    if len(set(names)) < len(names):
+        raise CLIError("compare: a result folder is given twice")
+    paths = [_results_path(d) for d in args.dirs]
+    results = {}
+    for i, (name, path) in enumerate(zip(names, paths, strict=True), start=1):
+        print(f"[{i}/{len(paths)}] loading {path}", file=sys.stderr)
+        results[name] = fitting.FitResult.load(path)
+    loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
+    table = comparison.compare(results, unit=args.unit, loos=loos)
+    print(f"ELPD unit: {comparison.UNIT_LABELS[args.unit]}")
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    for name, lr in loos.items():
+        if lr.advice:
+            print(f"{name}: {lr.advice}")
+    with atomic_path(out, force=args.force) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
+def example_data(df: pd.DataFrame) -> SessionData:
+    """The shipped example table as session data, with its moderator as a covariate."""
+    return SessionData.from_roles(
+        df, make_roles({**datasets.EXAMPLE_ROLES, "covariates": ("moderator",)})
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bayes_alliance.report.write import write_report
+
+    settings = SAMPLER.build(SAMPLER.from_args(args, DEMO_SAMPLER))
+    df = datasets.load_example()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = example_data(df)
+    truth = datasets.example_record()["params"]
+    two = classic.two_step_regression(data)
+    with atomic_dir(args.out, force=args.force) as tmp:
+        print(
+            f"Example data: {data.n_patients} patients of {data.n_therapists} therapists, "
+            f"{int(data.present.sum())} sessions."
+        )
+        print(
+            f"Classic two-step state effect {two['estimate'].iloc[2]:.3f} "
+            f"(truth {truth['state_effect']})."
+        )
+        with _convergence_printed_last():
+            result = fitting.fit(
+                data,
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                random_seed=settings.seed,
+                progressbar=not args.quiet,
+                log_likelihood=False,
+            )
+        INTERRUPTS.check()
+        summary = result.summary(ci_prob=args.ci)
+        _write_fit_files(result, summary, tmp, ci_prob=args.ci)
+        two.to_csv(tmp / "classic.csv")
+        write_report(
+            result,
+            tmp / "report",
+            ci_prob=args.ci,
+            title="bayes_alliance demo: alliance and symptoms (example data)",
+        )
+    print(
+        "Trait and state effects of the joint model (posterior mean, "
+        f"{interval_name(args.ci, 'hdi')}; truth):"
+    )
+    text = _effects_text(summary, args.ci).splitlines()
+    print(text[0])
+    for line in text[1:]:
+        print(f"{line}  {truth.get(line.split()[0], '')}")
+    print(f"HTML report: {Path(args.out) / 'report' / 'report.html'}")
+    return _convergence_status(result)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bayes_alliance.report.write import write_report
+
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    path = _results_path(args.dir)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    from bayes_alliance.mechanisms.fit import is_mechanism_file, load_mechanisms
+
+    if is_mechanism_file(path):
+        from bayes_alliance.report.mechanisms import write_mechanism_report
+
+        mech = load_mechanisms(path)
+        ci = args.ci if args.ci is not None else float(mech.provenance.get("ci_prob", 0.94))
+        html_path = write_mechanism_report(mech, out, ci_prob=ci, force=args.force)
+        print(f"HTML report: {html_path}")
+        return 0
+    result = fitting.FitResult.load(path)
+    patients: list[object] | None = None
+    if args.patients:
+        ids = [p for p in args.patients.split(",") if p]
+        known = {str(p): p for p in result.data.patients}
+        missing = [p for p in ids if p not in known]
+        if missing:
+            raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
+        patients = [known[p] for p in ids]
+    # Without --ci the report uses the level the fit's tables were written with.
+    ci = args.ci if args.ci is not None else float(result.provenance.get("ci_prob", 0.94))
+    html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
+    print(f"HTML report: {html_path}")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    import time
+
+    from bayes_alliance.feedback import output as feedback_output
+    from bayes_alliance.feedback import patient_feedback as feedback
+
+    t0 = time.perf_counter()
+    if not args.patient and not args.profiles:
+        raise CLIError("name a patient (--patient ID) or ask for --profiles")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    options = feedback.FeedbackOptions(
+        variable=args.alliance,
+        ci_prob=args.ci,
+        last=args.last,
+        low_trait=args.low_trait,
+        high_trait=args.high_trait,
+        min_trend=args.min_trend,
+        flag_probability=args.flag_probability,
+    )
+    new = _read(args, args.new_sessions) if args.new_sessions else None
+    result = fitting.FitResult.load(_results_path(args.dir))
+    html_path = feedback_output.write_feedback(
+        result,
+        out,
+        patient=args.patient or None,
+        new_sessions=new,
+        options=options,
+        profiles=args.profiles,
+        force=args.force,
+        random_seed=args.seed,
+    )
+    if args.patient:
+        summary = json.loads((out / "feedback.json").read_text())
+        for line in summary["sentences"]:
+            print(line)
+    print(f"wrote {html_path} and {out / 'feedback.json'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_reshape(args: argparse.Namespace) -> int:
+    patterns: dict[str, str] = {}
+    for item in args.pattern:
+        name, sep, pattern = item.partition("=")
+        if not sep or not name or not pattern:
+            raise CLIError(
+                f"--pattern expects NAME=PATTERN (e.g. alliance=wai_{{session}}), got {item!r}"
+            )
+        patterns[name] = pattern
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        long = wide_to_long(
+            _read(args, args.data), id_columns=args.id, patterns=patterns, session=args.session
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    with atomic_path(args.out, force=args.force) as tmp:
+        long.to_csv(tmp, index=False)
+    n_pat = long[args.id[0]].nunique()
+    print(f"wrote {args.out}: {len(long)} rows (patient x session) of {n_pat} patients")
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from bayes_alliance.spec.specfile import shipped_specs, spec_path
+
+    if not args.name:
+        for name in shipped_specs():
+            description = load_spec(name).description.split(".")[0].replace("\n", " ")
+            print(f"{name:<18}{description}")
+        return 0
+    text = spec_path(args.name).read_text()
+    if not args.out:
+        print(text, end="")
+        return 0
+    with atomic_path(args.out, force=args.force) as tmp:
+        Path(tmp).write_text(text)
+    print(
+        f"wrote {args.out}: edit its [data] columns (and anything else), then fit --spec {args.out}"
+    )
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from bayes_alliance.cli.study import cmd_study as run
+
+    return run(args)

@@ -1,0 +1,166 @@
+"""The fixed vocabulary: dimension names, variable roles and parameter names.
+
+Every module, summary table, saved result and CLI output uses these strings. Users and scripts
+select parameters by these names, so renaming one is a breaking change.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+# Dimensions of the patient x session grid and of posterior arrays.
+PATIENT = "patient"
+THERAPIST = "therapist"
+SESSION = "session"
+VARIABLE = "variable"  # ("predictor", "outcome") when a quantity has one entry per variable
+COMPONENT = "component"  # R-squared components
+EQUATION = "equation"
+
+# Roles of the two time-varying variables.
+PREDICTOR = "predictor"  # x, e.g. patient-rated alliance
+OUTCOME = "outcome"  # y, e.g. symptoms
+VARIABLES = (PREDICTOR, OUTCOME)
+
+# Named model parameters (METHODS.md sections 1-2). Order is the order of summary tables.
+STATE_EFFECT = "state_effect"  # x_(t-1) -> y_t, within person
+REVERSE_STATE_EFFECT = "reverse_state_effect"  # y_(t-1) -> x_t
+OUTCOME_AUTOREGRESSION = "outcome_autoregression"
+PREDICTOR_AUTOREGRESSION = "predictor_autoregression"
+TRAIT_EFFECT_PATIENT = "trait_effect_patient"
+TRAIT_EFFECT_THERAPIST = "trait_effect_therapist"
+INTERCEPT_PREDICTOR = "intercept_predictor"
+INTERCEPT_OUTCOME = "intercept_outcome"
+SD_PATIENT_PREDICTOR = "sd_patient_predictor"
+SD_PATIENT_OUTCOME = "sd_patient_outcome"
+SD_THERAPIST_PREDICTOR = "sd_therapist_predictor"
+SD_THERAPIST_OUTCOME = "sd_therapist_outcome"
+SD_STATE_EFFECT_PATIENT = "sd_state_effect_patient"
+SD_STATE_EFFECT_THERAPIST = "sd_state_effect_therapist"
+INNOVATION_SD_PREDICTOR = "innovation_sd_predictor"
+INNOVATION_SD_OUTCOME = "innovation_sd_outcome"
+INNOVATION_CORR = "innovation_corr"
+# Optional parts.
+MODERATOR_EFFECT = "moderator_effect"  # lambda: z_i -> state effect (cross-level interaction)
+SAME_SESSION_EFFECT = "same_session_effect"  # lag-0 path x_t -> y_t
+TREND_PREDICTOR = "trend_predictor"
+TREND_OUTCOME = "trend_outcome"
+SD_TREND_PREDICTOR = "sd_trend_predictor"
+SD_TREND_OUTCOME = "sd_trend_outcome"
+# Between-level mediation by a baseline characteristic z (the trait-like predictor is the
+# mediator): a path z -> latent mean of x, direct path c' z -> latent mean of y. One pair of names
+# for both levels of z (ModelSpec.baseline_level): for a patient-level z the paths act on the
+# patients' latent means, for a therapist-level z on the therapists' parts of them; the names stay
+# the same so that prior overrides and saved results need not know which level "auto" picks.
+BASELINE_EFFECT_PREDICTOR = "baseline_effect_predictor"
+BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
+# The b path of the mediation at each level of the baseline: the trait effect at that level.
+BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THERAPIST}
+
+NAMED_PARAMETERS: tuple[str, ...] = (
+    STATE_EFFECT,
+    REVERSE_STATE_EFFECT,
+    OUTCOME_AUTOREGRESSION,
+    PREDICTOR_AUTOREGRESSION,
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    INTERCEPT_PREDICTOR,
+    INTERCEPT_OUTCOME,
+    SD_PATIENT_PREDICTOR,
+    SD_PATIENT_OUTCOME,
+    SD_THERAPIST_PREDICTOR,
+    SD_THERAPIST_OUTCOME,
+    SD_STATE_EFFECT_PATIENT,
+    SD_STATE_EFFECT_THERAPIST,
+    INNOVATION_SD_PREDICTOR,
+    INNOVATION_SD_OUTCOME,
+    INNOVATION_CORR,
+    MODERATOR_EFFECT,
+    SAME_SESSION_EFFECT,
+    TREND_PREDICTOR,
+    TREND_OUTCOME,
+    SD_TREND_PREDICTOR,
+    SD_TREND_OUTCOME,
+    BASELINE_EFFECT_PREDICTOR,
+    BASELINE_EFFECT_OUTCOME,
+)
+
+# Mechanism models (bayes_alliance.mechanisms.fit): roles of further series, their dims, and the
+# derived effects' names (the rows of a mechanism fit's effects.csv; sd_path_<path> rows too).
+MEDIATOR = "mediator"  # a session-level mediator m (within-level 1-1-1 mediation)
+SECOND_PREDICTOR = "second_predictor"  # the other informant's rating of x
+END_OUTCOME = "end_outcome"  # a patient-level outcome measured once
+SERIES = "series"  # dim of a mechanism model's series (roles, outcome last)
+PATH = "path"  # dim of its random lagged paths ("mediator<-predictor")
+MECHANISM_EFFECTS: tuple[str, ...] = (
+    "predictor_autoregression",
+    "outcome_autoregression",
+    "mediator_autoregression",
+    "second_autoregression",
+    "reverse_state_effect",
+    STATE_EFFECT,
+    # within-level mediation
+    "effect_on_mediator",
+    "mediator_effect",
+    "cov_random_paths",
+    "indirect_effect_within_fixed",
+    "indirect_effect_within",
+    "direct_path_within",
+    "direct_effect_within",
+    "total_effect_within",
+    "proportion_mediated_within",
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    "trait_effect_patient_mediator",
+    "trait_effect_therapist_mediator",
+    # two informants
+    "state_effect_std",
+    "state_effect_second",
+    "state_effect_second_std",
+    "state_effect_difference",
+    "state_effect_difference_std",
+    "state_corr_informants",
+    "cross_lag_second_from_first",
+    "cross_lag_first_from_second",
+    *(
+        f"trait_effect_{level}{suffix}"
+        for level in ("patient", "therapist")
+        for suffix in ("_std", "_second", "_second_std", "_difference", "_difference_std")
+    ),
+    "trait_corr_informants_patient",
+    "trait_corr_informants_therapist",
+    # end-of-treatment outcome
+    "corr_trait_change",
+    "change_reliability",
+    "end_trait_effect",
+    "end_trait_effect_per_sd",
+    "end_change_effect",
+    "end_change_effect_per_sd",
+    "end_trait_effect_odds_ratio_per_sd",
+    "end_change_effect_odds_ratio_per_sd",
+)
+
+# The effects a reader looks at first: printed by the CLI and shown in a result's short view.
+KEY_EFFECTS: tuple[str, ...] = (
+    STATE_EFFECT,
+    REVERSE_STATE_EFFECT,
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    OUTCOME_AUTOREGRESSION,
+    PREDICTOR_AUTOREGRESSION,
+)
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" for the closest known name, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_names(names: Iterable[str], known: Iterable[str], what: str) -> None:
+    """Raise ValueError naming every unknown entry of ``names``, each with a suggestion."""
+    known = list(known)
+    bad = [n for n in names if n not in known]
+    if bad:
+        lines = [f"unknown {what} {n!r}.{suggest(n, known)}" for n in bad]
+        raise ValueError("; ".join(lines) + f" Known: {', '.join(known)}.")

@@ -1,0 +1,7 @@
+"""Session data: reading tables, validation with problems that name rows and columns, reshaping,
+and the patient x session grids the models take (:class:`SessionData` for the joint model,
+:class:`~bayes_alliance.data.series_data.SeriesData` for the mechanism models)."""
+
+from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
+
+__all__ = ["DataValidationError", "DataWarning", "SessionData"]

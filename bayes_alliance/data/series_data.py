@@ -1,0 +1,222 @@
+"""Several session-level series of the same patients on one grid: the data of the mechanism
+models (a mediator series, a second informant's rating) and an optional end-of-treatment outcome.
+
+The two-series :class:`~bayes_alliance.data.session_data.SessionData` does all the checking: every series
+beside the outcome is validated as a predictor of the same table, so a bad value is reported
+with its column and file line exactly as for the main model, and the grids agree by
+construction (same patients, sessions and therapists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.data.validate import DataValidationError, Problem
+
+# Roles of the series (the vocabulary's), in model order: the outcome is always last.
+PREDICTOR = vocab.PREDICTOR
+MEDIATOR = vocab.MEDIATOR
+SECOND_PREDICTOR = vocab.SECOND_PREDICTOR
+OUTCOME = vocab.OUTCOME
+END_OUTCOME = vocab.END_OUTCOME
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """k session-level series per patient on a patient x session grid.
+
+    Attributes
+    ----------
+    roles
+        Role of each series, outcome last (e.g. ``("predictor", "mediator", "outcome")``).
+    columns
+        The table's column of each series.
+    z
+        Float array (patients, sessions, k), NaN where a value is missing.
+    base
+        The validated two-series data of the predictor and the outcome (ids, sessions,
+        therapists, first and last rows, the cleaned table).
+    end_outcome
+        One value per patient (NaN where not measured) or None; its column in ``end_column``.
+    """
+
+    roles: tuple[str, ...]
+    columns: tuple[str, ...]
+    z: np.ndarray
+    base: SessionData
+    end_outcome: np.ndarray | None = None
+    end_column: str | None = None
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        patient: str,
+        session: str,
+        predictor: str,
+        outcome: str,
+        mediator: str | None = None,
+        second_predictor: str | None = None,
+        therapist: str | None = None,
+        end_outcome: str | None = None,
+    ) -> SeriesData:
+        """Validate a long table with two or three session-level series.
+
+        Parameters
+        ----------
+        df
+            One row per (patient, session).
+        patient, session, predictor, outcome, therapist
+            Column names, as for :meth:`SessionData.from_frame`.
+        mediator
+            A third session-level series between predictor and outcome (within-level
+            mediation).
+        second_predictor
+            The other informant's rating of the predictor (e.g. therapist-rated alliance).
+        end_outcome
+            A patient-level column measured once (post-treatment symptoms, or dropout coded
+            0/1), constant within patient; NaN where not measured.
+
+        Raises
+        ------
+        DataValidationError
+            Every problem found, each naming its column and rows or ids.
+        """
+        if mediator is not None and second_predictor is not None:
+            raise DataValidationError(
+                [
+                    Problem(
+                        "a mediator and a second informant in one model are not supported; "
+                        "fit them as two models",
+                        column=second_predictor,
+                    )
+                ]
+            )
+        covariates = [end_outcome] if end_outcome is not None else []
+        base = SessionData.from_frame(
+            df,
+            patient=patient,
+            session=session,
+            predictor=predictor,
+            outcome=outcome,
+            therapist=therapist,
+            covariates=covariates,
+        )
+        extra = mediator if mediator is not None else second_predictor
+        roles: list[str] = [PREDICTOR]
+        columns: list[str] = [predictor]
+        series = [base.x]
+        if extra is not None:
+            taken = {patient, session, predictor, outcome, therapist, end_outcome}
+            if extra in taken:
+                raise DataValidationError(
+                    [Problem("column already has another role", column=extra)]
+                )
+            other = SessionData.from_frame(
+                df,
+                patient=patient,
+                session=session,
+                predictor=extra,
+                outcome=outcome,
+                therapist=therapist,
+            )
+            roles.append(MEDIATOR if mediator is not None else SECOND_PREDICTOR)
+            columns.append(extra)
+            series.append(other.x)
+        roles.append(OUTCOME)
+        columns.append(outcome)
+        series.append(base.y)
+        end = None
+        if end_outcome is not None:
+            end = base.covariates[end_outcome].to_numpy(dtype=float)
+            if np.isfinite(end).sum() < 3:
+                raise DataValidationError(
+                    [
+                        Problem(
+                            "end-of-treatment outcome observed for fewer than 3 patients",
+                            column=end_outcome,
+                        )
+                    ]
+                )
+        return cls(
+            roles=tuple(roles),
+            columns=tuple(columns),
+            z=np.stack(series, axis=-1),
+            base=base,
+            end_outcome=end,
+            end_column=end_outcome,
+        )
+
+    @property
+    def k(self) -> int:
+        return len(self.roles)
+
+    @property
+    def n_patients(self) -> int:
+        return self.base.n_patients
+
+    @property
+    def n_sessions(self) -> int:
+        return self.base.n_sessions
+
+    @property
+    def first(self) -> np.ndarray:
+        return self.base.first
+
+    @property
+    def last(self) -> np.ndarray:
+        return self.base.last
+
+    @property
+    def patient_therapist(self) -> np.ndarray | None:
+        return self.base.patient_therapist
+
+    def index(self, role: str) -> int:
+        """Position of a role among the series."""
+        if role not in self.roles:
+            raise ValueError(f"no {role!r} series in this data (roles: {', '.join(self.roles)})")
+        return self.roles.index(role)
+
+    def end_is_binary(self) -> bool:
+        """Whether the end-of-treatment outcome holds only 0 and 1."""
+        if self.end_outcome is None:
+            return False
+        seen = self.end_outcome[np.isfinite(self.end_outcome)]
+        return bool(np.isin(seen, (0.0, 1.0)).all())
+
+    @property
+    def data_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.base.data_hash.encode())
+        h.update(np.ascontiguousarray(self.z).tobytes())
+        if self.end_outcome is not None:
+            h.update(np.ascontiguousarray(self.end_outcome).tobytes())
+        h.update(repr((self.roles, self.columns, self.end_column)).encode())
+        return h.hexdigest()
+
+    def coords(self) -> dict[str, list[object]]:
+        out = {k: list(v) for k, v in self.base.coords.items() if k in ("patient", "therapist")}
+        out["session"] = [int(s) for s in self.base.sessions]
+        out["series"] = list(self.roles)
+        return out
+
+
+def grid_cells(data: SeriesData) -> tuple[np.ndarray, np.ndarray]:
+    """The cells inside each patient's series (first to last row) and which of their entries
+    are missing: ``inside`` (patients, sessions) bool and ``missing`` (patients, sessions, k)
+    bool, the latter only inside a series."""
+    t = np.arange(data.n_sessions)
+    inside = (t[None, :] >= data.first[:, None]) & (t[None, :] <= data.last[:, None])
+    missing = ~np.isfinite(data.z) & inside[:, :, None]
+    return inside, missing
+
+
+__all__: Sequence[str] = ["SeriesData", "grid_cells"]

@@ -1,0 +1,405 @@
+r"""Effect sizes per posterior draw: R-squared per variance component, standardised and long-run
+effects, stationarity, ICCs (METHODS.md sections 4 and 5).
+
+Everything is computed from the model's own latent moments, draw by draw, never from sample
+variances of observed means. Within-person moments are expectations over the distribution of
+the state slopes (random slopes and moderators; :mod:`bayes_alliance.effects.variance`). Functions take
+a dict of posterior arrays (each shaped (chain, draw) or (chain, draw, k)) and the data's
+:class:`~bayes_alliance.effects.variance.Design`, so they are testable without sampling.
+
+Outcome equation (three levels; Rights & Sterba 2023), predictors centred within their cluster:
+
+* f1: the fixed within part: state effect (plus moderator interactions), outcome
+  autoregression and a same-session x_t when present, ``E_i[g_f,i' Phi_i g_f,i]``;
+* v13, v12: therapist and patient variation of the state effect (see ``variance``);
+* f2 = trait_effect_patient^2 Var(b_x); f3 = trait_effect_therapist^2 Var(a_x); v23 = 0;
+* m2 = sd_patient_outcome^2, m3 = sd_therapist_outcome^2; sigma2 = innovation_sd_outcome^2;
+* time: the spread of session-specific means or of trends over the data's sessions, in the
+  total only (it belongs to no level).
+
+The predictor equation mirrors it (its coefficients do not vary; no trait predictors). Two-level
+models use f1, f2, v, m. f1 + v12 + v13 + sigma2 is the model-implied within variance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_alliance.core import vocab
+from bayes_alliance.effects.variance import Design, within_moments
+from bayes_alliance.kernels import dynamics, moments, r2
+from bayes_alliance.spec.model_spec import ModelSpec
+
+Draws = Mapping[str, np.ndarray]
+v = vocab
+
+
+def _get(post: Draws, name: str, like: np.ndarray) -> np.ndarray:
+    return np.asarray(post[name], dtype=float) if name in post else np.zeros_like(like)
+
+
+def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np.ndarray | None:
+    """Variance over the data's in-series cells of the session means or of the trend part."""
+    w = design.cells.sum(axis=0)
+    w = w / w.sum()
+    if spec.session_means:
+        mu = np.asarray(post[f"session_mean_{var}"], dtype=float)
+        centred = mu - (mu * w).sum(-1, keepdims=True)
+        return (centred**2 * w).sum(-1)
+    if spec.trend:
+        t = design.offsets
+        mean_t = (w * t).sum()
+        var_t = (w * (t - mean_t) ** 2).sum()
+        like = np.asarray(post[v.INTERCEPT_OUTCOME], dtype=float)
+        gamma = _get(post, f"trend_{var}", like)
+        tau = _get(post, f"sd_trend_{var}", like)
+        return gamma**2 * var_t + tau**2 * (w * t**2).sum()
+    return None
+
+
+def baseline_variances(
+    post: Draws, design: Design, like: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Variance of the latent means explained by the baseline at its level, per draw:
+
+    .. math::
+
+        g_x = a' S a, \qquad g_y = (c' + b a)' S (c' + b a),
+
+    with S the covariance of the centred baseline over the units of its level (each patient,
+    or each therapist, once, as the moderators' values and the random parts' variances count
+    them) and b the trait effect at that level (``trait_effect_patient`` or
+    ``trait_effect_therapist``). The shares add to the between-patient variances of the latent
+    means for a patient-level baseline and to the between-therapist ones for a therapist-level
+    baseline (``design.baseline_level``). Zeros without a baseline."""
+    if design.baseline is None:
+        return np.zeros_like(like), np.zeros_like(like)
+    g = design.baseline
+    cov = g.T @ g / len(g)
+    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
+    b = np.asarray(post[v.BASELINE_MEDIATOR[design.baseline_level]], dtype=float)[..., None]
+    total = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float) + b * a
+    return (
+        np.einsum("...k,kl,...l->...", a, cov, a),
+        np.einsum("...k,kl,...l->...", total, cov, total),
+    )
+
+
+def r2_components(
+    post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Variance components per draw for each equation (``outcome``, ``predictor``).
+
+    Parameters
+    ----------
+    post
+        Posterior arrays by name (chain, draw[, k]).
+    spec
+        The fitted model's options.
+    design
+        What the data contribute (moderator values, caseloads, sessions).
+    within
+        :func:`bayes_alliance.effects.variance.within_moments` of ``post``, when already computed.
+
+    Returns
+    -------
+    dict
+        ``{"outcome": {component: array}, "predictor": {...}}``; three-level components when the
+        spec has a therapist level, else two-level (f1, f2, v, m, sigma2); plus ``time`` with
+        session means or trends.
+    """
+    wm = within if within is not None else within_moments(post, spec, design)
+    like = wm["f1_y"]
+    var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
+    zero = np.zeros_like(like)
+    # A baseline's share of the latent means is a fixed part of both at its level: f2 between
+    # patients, f3 between therapists.
+    gx, gy = baseline_variances(post, design, like)
+    top = design.baseline_level == v.THERAPIST
+    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    eqs = {
+        v.OUTCOME: {
+            "f1": wm["f1_y"],
+            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy2,
+            "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax + gy3,
+            "v12": wm["v12_y"],
+            "v13": wm["v13_y"],
+            "m2": _get(post, v.SD_PATIENT_OUTCOME, like) ** 2,
+            "m3": _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2,
+            "sigma2": wm["sigma2_y"],
+        },
+        v.PREDICTOR: {
+            "f1": wm["f1_x"],
+            "f2": gx2,
+            "f3": gx3,
+            "v12": zero,
+            "v13": zero,
+            "m2": var_bx,
+            "m3": var_ax,
+            "sigma2": wm["sigma2_x"],
+        },
+    }
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for eq, c in eqs.items():
+        if spec.therapist_level:
+            out[eq] = {**c, "v23": zero}
+            out[eq] = {k: out[eq][k] for k in r2.THREE_LEVEL_COMPONENTS}
+        else:
+            out[eq] = {
+                "f1": c["f1"],
+                "f2": c["f2"],
+                "v": c["v12"] + c["v13"],
+                "m": c["m2"],
+                "sigma2": c["sigma2"],
+            }
+        time = _time_variance(post, spec, design, eq)
+        if time is not None:
+            out[eq][r2.TIME] = time
+    return out
+
+
+def r2_dataset(components: dict[str, dict[str, np.ndarray]], three_level: bool) -> xr.Dataset:
+    """R-squared measures per draw as a Dataset with dims (chain, draw, component) per
+    (equation, denominator) variable named ``<equation>_<denominator>``."""
+    fn = r2.three_level_r2 if three_level else r2.two_level_r2
+    data_vars: dict[str, Any] = {}
+    for eq, comp in components.items():
+        measures = fn(comp)
+        for denom in dict.fromkeys(d for d, _ in measures):
+            names = [m for d, m in measures if d == denom]
+            arr = np.stack([measures[(denom, m)] for m in names], -1)
+            data_vars[f"{eq}_{denom}"] = xr.DataArray(
+                arr,
+                dims=("chain", "draw", f"component_{eq}_{denom}"),
+                coords={f"component_{eq}_{denom}": names},
+            )
+    return xr.Dataset(data_vars)
+
+
+def r2_summary(ds: xr.Dataset, ci_prob: float = 0.94) -> pd.DataFrame:
+    """Tidy table: equation, denominator, component, label, mean, ci_low, ci_high
+    (equal-tailed interval of probability ``ci_prob``)."""
+    rows = []
+    lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
+    for name, da in ds.data_vars.items():
+        eq, denom = str(name).split("_", 1)
+        dim = da.dims[-1]
+        for comp in da[dim].values:
+            x = da.sel({dim: comp}).values.ravel()
+            bad = int((~np.isfinite(x)).sum())
+            if bad:
+                warnings.warn(
+                    f"R-squared {eq}/{denom}/{comp}: {bad} of {x.size} draws are not finite and "
+                    "are left out of the summary",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            x = x[np.isfinite(x)]
+            rows.append(
+                {
+                    "equation": eq,
+                    "denominator": denom,
+                    "component": str(comp),
+                    "label": r2.LABELS.get(str(comp), str(comp)),
+                    "mean": float(x.mean()) if x.size else np.nan,
+                    "ci_low": float(np.quantile(x, lo_q)) if x.size else np.nan,
+                    "ci_high": float(np.quantile(x, hi_q)) if x.size else np.nan,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=["equation", "denominator", "component", "label", "mean", "ci_low", "ci_high"],
+    )
+
+
+def structural(post: Draws) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The average structural lag matrix entries (a, b, c, d) and the lag-0 coefficient."""
+    like = np.asarray(post[v.OUTCOME_AUTOREGRESSION], dtype=float)
+    phi = tuple(
+        _get(post, n, like)
+        for n in (
+            v.PREDICTOR_AUTOREGRESSION,
+            v.REVERSE_STATE_EFFECT,
+            v.STATE_EFFECT,
+            v.OUTCOME_AUTOREGRESSION,
+        )
+    )
+    return phi, _get(post, v.SAME_SESSION_EFFECT, like)
+
+
+def derived_effects(
+    post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Standardised and long-run effects, stationarity, ICCs and, with a baseline, the
+    between-level mediation effects (:func:`mediation_between`) per draw.
+
+    Standardised within effects use the model-implied within SDs over the slope distribution
+    (Schuurman et al. 2016): ``state_effect * sqrt(Var_w(x) / Var_w(y))``. Standardised trait
+    effects use the trait SDs at their level. ``long_run_state_effect`` (and the reverse one)
+    are entries of ``(B0 - Phi)^-1`` at the average dynamics (Falkenstroem 2024; B0 carries a
+    same-session path): the response of y to a sustained unit shift in the predictor's equation,
+    which also moves the predictor itself. ``long_run_state_effect_single_equation`` is the
+    response of y per unit of sustained change in the predictor,
+    ``(state_effect + b0) / (1 - outcome_autoregression)`` (b0 only for a path x_t -> y_t). ``stationary`` (the posterior probability that the average
+    dynamics are stationary) is given only with a free first session: with a stationary first
+    session stationarity is imposed by the model (:mod:`bayes_alliance.model.within`).
+    """
+    wm = within if within is not None else within_moments(post, spec, design)
+    like = wm["var_y"]
+    sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
+    # Variances of the latent means at each level: the residual deviations, for y the trait
+    # effect's share, and at the baseline's level its share (zero without one).
+    gx, gy = baseline_variances(post, design, like)
+    top = design.baseline_level == v.THERAPIST
+    zero = np.zeros_like(like)
+    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    beta_p = _get(post, v.TRAIT_EFFECT_PATIENT, like)
+    var_ex = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    var_bx = var_ex + gx2
+    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy2
+    out: dict[str, np.ndarray] = {}
+    if spec.dynamics == "var1":
+        phi, b0 = structural(post)
+        out["standardised_state_effect"] = phi[2] * sd_wx / sd_wy
+        if v.REVERSE_STATE_EFFECT in post:
+            out["standardised_reverse_state_effect"] = phi[1] * sd_wy / sd_wx
+        lr = dynamics.long_run(phi, b0, spec.same_session)
+        out["long_run_state_effect"] = lr[2]
+        if v.REVERSE_STATE_EFFECT in post or spec.same_session == "outcome_to_predictor":
+            out["long_run_reverse_state_effect"] = lr[1]
+        lag0 = b0 if spec.same_session == "predictor_to_outcome" else 0.0
+        out["long_run_state_effect_single_equation"] = (phi[2] + lag0) / (1 - phi[3])
+        if spec.first_session == "free":
+            phi_r, _ = dynamics.reduced_form(phi, (like, like, like), b0, spec.same_session)
+            out["stationary"] = np.asarray(dynamics.is_stationary(phi_r), dtype=float)
+    if v.SAME_SESSION_EFFECT in post:
+        out["standardised_same_session_effect"] = post[v.SAME_SESSION_EFFECT] * (
+            sd_wy / sd_wx if spec.same_session == "outcome_to_predictor" else sd_wx / sd_wy
+        )
+    out["standardised_trait_effect_patient"] = beta_p * np.sqrt(var_bx / var_by)
+    levels = {"patient": (var_bx, var_by)}
+    if spec.therapist_level:
+        var_ux = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
+        beta_t = _get(post, v.TRAIT_EFFECT_THERAPIST, like)
+        var_ax = var_ux + gx3
+        var_ay = _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ux + gy3
+        out["standardised_trait_effect_therapist"] = beta_t * np.sqrt(var_ax / var_ay)
+        levels["therapist"] = (var_ax, var_ay)
+    for k, var in ((0, "predictor"), (1, "outcome")):
+        shares = moments.icc(
+            {lvl: pair[k] for lvl, pair in levels.items()}, (wm["var_x"], wm["var_y"])[k]
+        )
+        for lvl, share in shares.items():
+            out[f"icc_{var}_{lvl}"] = share
+    if spec.baseline:
+        out.update(mediation_between(post, design.baseline_level))
+    return out
+
+
+MEDIATION_BETWEEN = (
+    "indirect_effect_between",
+    "direct_effect_between",
+    "total_effect_between",
+    "proportion_mediated_between",
+)
+# The same effects of a therapist-level baseline: their own names, so that a table never
+# mixes them up with the patient-level ones.
+MEDIATION_BETWEEN_THERAPIST = tuple(f"{n}_{v.THERAPIST}" for n in MEDIATION_BETWEEN)
+
+
+def mediation_names(level: str = v.PATIENT) -> tuple[str, ...]:
+    """Names of the mediation effects of a baseline at ``level``: indirect, direct, total,
+    proportion mediated."""
+    return MEDIATION_BETWEEN_THERAPIST if level == v.THERAPIST else MEDIATION_BETWEEN
+
+
+def mediation_between(post: Draws, level: str = v.PATIENT) -> dict[str, np.ndarray]:
+    r"""Between-level mediation effects of a baseline characteristic z per draw.
+
+    With a = ``baseline_effect_predictor`` (z -> the predictor's latent mean), b =
+    ``trait_effect_patient`` (the predictor's latent mean -> the outcome's, between patients of
+    one therapist) and c' = ``baseline_effect_outcome`` (z -> the outcome's latent mean
+    directly), in the product-of-coefficients form (MacKinnon 2008, ch. 3; Preacher, Zyphur &
+    Zhang 2010 for the latent between-level paths of multilevel SEM). For a therapist-level
+    baseline (``level="therapist"``) a and c' act on the therapists' parts of the latent means
+    and b is ``trait_effect_therapist`` (b_T, between therapists); the effects are then named
+    ``*_between_therapist`` (:func:`mediation_names`). At either level:
+
+    .. math::
+
+        \text{indirect} = a b, \quad \text{direct} = c', \quad
+        \text{total} = c' + a b, \quad \text{proportion mediated} = \frac{a b}{a b + c'}.
+
+    Each is computed draw by draw, so its interval carries the posterior uncertainty of a and b
+    jointly (no normal approximation of the product, unlike the Sobel test). The proportion is
+    unstable when the total effect is near 0 (its draws then run to +-infinity; summarise it
+    with care, or report the indirect and total effects instead). Arrays (chain, draw) for one
+    baseline column; (chain, draw, column) for several.
+    """
+    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
+    c = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float)
+    b = np.asarray(post[v.BASELINE_MEDIATOR[level]], dtype=float)
+    b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
+    indirect = a * b
+    total = c + indirect
+    with np.errstate(divide="ignore", invalid="ignore"):
+        proportion = indirect / total
+    out = dict(zip(mediation_names(level), (indirect, c, total, proportion), strict=True))
+    if a.ndim > 2 and a.shape[-1] == 1:  # one column: plain (chain, draw) rows
+        out = {k: val[..., 0] for k, val in out.items()}
+    return out
+
+
+def posterior_arrays(posterior: xr.Dataset, names: list[str]) -> dict[str, np.ndarray]:
+    """Arrays (chain, draw[, k]) of the named variables that the posterior has."""
+    return {n: np.asarray(posterior[n].values) for n in names if n in posterior}
+
+
+def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Whole-model Bayesian R-squared of the outcome equation per draw (Gelman, Goodrich, Gabry
+    & Vehtari 2019): var(fit) / (var(fit) + sigma^2), over observed cells with a previous session.
+
+    The fit is the outcome equation's systematic part given the latent mean and the states
+    (:func:`bayes_alliance.kernels.dynamics.outcome_mean`, with each patient's structural slope); sigma^2
+    is the outcome's structural innovation variance (averaged over sessions when it is
+    session-specific). Needs the stored states.
+    """
+    if "state_outcome" not in post or spec.dynamics != "var1":
+        raise ValueError(
+            "Bayesian R-squared needs a model with dynamics and stored states (store_states=True)"
+        )
+    obs = ~np.isnan(y)
+    out = []
+    for c in range(post.sizes["chain"]):
+        one = post.isel(chain=c)
+        wx = one["state_predictor"].values  # (draw, P, S)
+        wy = one["state_outcome"].values
+        m_y = y[None] - wy  # the latent mean surface where y is observed
+        slope = (
+            one["state_effect_by_patient"].values[..., None]
+            if "state_effect_by_patient" in one
+            else one[v.STATE_EFFECT].values[:, None, None]
+        )
+        d = one[v.OUTCOME_AUTOREGRESSION].values[:, None, None]
+        b0 = (
+            one[v.SAME_SESSION_EFFECT].values[:, None, None]
+            if v.SAME_SESSION_EFFECT in one
+            else 0.0
+        )
+        fit = m_y[..., 1:] + dynamics.outcome_mean(
+            slope, d, wx[..., :-1], wy[..., :-1], b0, spec.same_session, wx[..., 1:]
+        )
+        valid = obs[:, 1:][None] & np.isfinite(fit)
+        f = np.where(valid, fit, np.nan)
+        var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
+        s_y = one[v.INNOVATION_SD_OUTCOME].values
+        sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
+        out.append(var_fit / (var_fit + sigma2))
+    return np.stack(out)

@@ -1,0 +1,246 @@
+"""The data one patient's update conditions on (:mod:`bayes_alliance.feedback.patient_update`).
+
+The patient's new rows in the fit's column names (a fitted patient's checked against the fit:
+therapist, covariates, no repeated session; a new patient's therapist named among the fit's),
+the caseload conditioned on together (the therapist's fitted patients plus this patient with
+the therapist level, else the patient alone) as a sub data set with its layout, moderator and
+baseline rows centred as in the fit, and the posterior arrays restricted to it (a new patient's
+raw slope and trend deviations drawn from their prior).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.inference import posthoc
+from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.model.likelihood import GridIndex, SeriesGrid
+from bayes_alliance.model.within import baseline_level, baseline_values, moderator_values
+
+v = vocab
+__all__ = ["SEED_TAG", "Prepared", "prepare"]
+
+SEED_TAG = 20260515  # separates the feedback's random stream from the fit's
+
+
+def _match_id(ids: np.ndarray, patient: object) -> object | None:
+    """The fitted id equal to ``patient``, or equal as text (``"7"`` finds 7); else None."""
+    for p in ids.tolist():
+        if p == patient:
+            return p
+    text = {str(p): p for p in ids.tolist()}
+    return text.get(str(patient))
+
+
+def _unknown(kind: str, value: object, known: np.ndarray, hint: str = "") -> ValueError:
+    return ValueError(f"unknown {kind} id {value!r}; e.g. {known.tolist()[:5]}{hint}")
+
+
+def _supported(result: FitResult) -> None:
+    spec = result.spec
+    if spec.traits != "integrated" and "trait_predictor" not in result.idata.posterior:
+        raise ValueError("feedback needs a result with latent means (traits) in its posterior")
+    if spec.session_means or spec.innovations == "session":
+        raise ValueError(
+            "feedback does not support session-specific parameters (session_means, "
+            "innovations='session'): new session numbers have no parameters there"
+        )
+    if result.data.roles.crossed:
+        raise ValueError("feedback does not support crossed data (a patient with two therapists)")
+
+
+def _new_rows(
+    result: FitResult, patient: object, new: pd.DataFrame | None
+) -> tuple[object, pd.DataFrame, bool]:
+    """The fitted id (or the new one), the patient's new rows in the fit's column names, and
+    whether the patient is new."""
+    data, roles = result.data, result.data.roles
+    fitted = _match_id(data.patients, patient)
+    if new is None or len(new) == 0:
+        if fitted is None:
+            raise _unknown(
+                "patient",
+                patient,
+                data.patients,
+                "; a new patient needs their session ratings (new_sessions / --new-sessions)",
+            )
+        return fitted, data.frame.iloc[:0][_columns(result)], False
+    need = [roles.patient, roles.session, roles.predictor, roles.outcome]
+    missing = [c for c in need if c not in new.columns]
+    if missing:
+        raise ValueError(f"the new sessions lack the column(s) {missing} (the fit's names)")
+    mine = new[new[roles.patient].astype(str) == str(patient)].copy()
+    if mine.empty and fitted is not None:
+        return fitted, data.frame.iloc[:0][_columns(result)], False
+    if mine.empty:
+        raise ValueError(
+            f"the new sessions have no rows of patient {patient!r}; they hold "
+            f"{pd.unique(new[roles.patient]).tolist()[:5]}"
+        )
+    is_new = fitted is None
+    pid = patient if is_new else fitted
+    mine[roles.patient] = np.asarray([pid] * len(mine), dtype=object)
+    if roles.therapist is not None:
+        if is_new:
+            if roles.therapist not in mine.columns or mine[roles.therapist].isna().all():
+                raise ValueError(
+                    f"patient {patient!r} is new: their rows need the therapist column "
+                    f"{roles.therapist!r} naming a therapist of the fit"
+                )
+            given = pd.unique(mine[roles.therapist]).tolist()
+            assert data.therapists is not None
+            ther = _match_id(data.therapists, given[0])
+            if len(given) > 1 or ther is None:
+                raise _unknown("therapist", given[0] if ther is None else given, data.therapists)
+        else:
+            assert data.therapists is not None and data.patient_therapist is not None
+            ther = data.therapists[data.patient_therapist[_row(data, pid)]]
+            if roles.therapist in mine.columns:
+                given = [g for g in pd.unique(mine[roles.therapist]).tolist() if g == g]
+                if any(_match_id(np.asarray([ther], dtype=object), g) is None for g in given):
+                    raise ValueError(
+                        f"patient {pid!r} was fitted with therapist {ther!r}, not {given}"
+                    )
+        mine[roles.therapist] = np.asarray([ther] * len(mine), dtype=object)
+    for c in roles.covariates:
+        if c not in mine.columns:
+            mine[c] = np.nan if is_new else data.covariates[c].iloc[_row(data, pid)]
+    if not is_new:
+        old = set(data.frame.loc[data.frame["patient_code"] == _row(data, pid), roles.session])
+        dup = sorted(set(mine[roles.session].tolist()) & old)
+        if dup:
+            raise ValueError(f"patient {pid!r} already has session(s) {dup[:5]} in the fit")
+    return pid, mine[_columns(result)], is_new
+
+
+def _columns(result: FitResult) -> list[str]:
+    r = result.data.roles
+    cols = [r.patient, r.session, r.predictor, r.outcome, *r.covariates]
+    return cols + ([r.therapist] if r.therapist is not None else [])
+
+
+def _row(data: SessionData, pid: object) -> int:
+    return int(np.flatnonzero(data.patients == pid)[0]) if pid is not None else -1
+
+
+def _caseload(result: FitResult, pid: object, rows: pd.DataFrame, is_new: bool) -> np.ndarray:
+    """Fitted rows (patient indices) of the patients conditioned on together: the therapist's
+    caseload (without the patient when new) with the therapist level, else the patient alone."""
+    data = result.data
+    if result.spec.therapist_level and data.patient_therapist is not None:
+        assert data.therapists is not None
+        ther = rows[data.roles.therapist].iloc[0] if len(rows) else None
+        code = (
+            int(np.flatnonzero(data.therapists == ther)[0])
+            if ther is not None
+            else int(data.patient_therapist[_row(data, pid)])
+        )
+        return np.flatnonzero(data.patient_therapist == code)
+    return np.zeros(0, dtype=int) if is_new else np.array([_row(data, pid)])
+
+
+def _covariate_rows(
+    result: FitResult, sub: SessionData, fitted_rows: np.ndarray, target: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Moderator and baseline rows of the sub data set, centred as in the fit (a new patient's
+    with the fit's means)."""
+    data, spec = result.data, result.spec
+    out: list[np.ndarray | None] = []
+    for names, full in (
+        (spec.moderators, moderator_values(data, spec)),
+        (spec.baseline, baseline_values(data, spec)),
+    ):
+        if full is None:
+            out.append(None)
+            continue
+        z = np.empty((sub.n_patients, full.shape[1]))
+        sub_rows = np.arange(sub.n_patients)
+        known = sub_rows != target if len(fitted_rows) < sub.n_patients else sub_rows >= 0
+        z[known] = full[fitted_rows]
+        if not known.all():
+            raw = sub.covariates[list(names)].to_numpy(dtype=float)[target]
+            if np.isnan(raw).any():
+                raise ValueError(
+                    f"the new patient's rows need the covariate(s) {list(names)} of this model"
+                )
+            means = data.covariates[list(names)].to_numpy(dtype=float).mean(axis=0)
+            z[target] = raw - means
+        out.append(z)
+    return out[0], out[1]
+
+
+def _sub_arrays(
+    result: FitResult, fitted_rows: np.ndarray, new_at: int | None, sub: SessionData, seed: int
+) -> dict[str, np.ndarray]:
+    """The posterior arrays the conditioning reads, restricted to the sub data set: patient
+    vectors to its patients (a new patient's raw deviations drawn from their prior), therapist
+    vectors to its therapist."""
+    post = result.idata.posterior
+    arrays = {n: np.asarray(post[n].values) for n in posthoc.POSTERIOR_NAMES if n in post}
+    data = result.data
+    rng = np.random.default_rng([seed, SEED_TAG, 1])
+    for n in ("state_effect_patient_raw", "trend_predictor_raw", "trend_outcome_raw"):
+        if n not in arrays:
+            continue
+        known = arrays[n][..., fitted_rows]
+        if new_at is not None:
+            prior = rng.standard_normal(known.shape[:2])[..., None]
+            known = np.concatenate([known[..., :new_at], prior, known[..., new_at:]], axis=-1)
+        arrays[n] = known
+    if "state_effect_therapist_raw" in arrays and sub.therapists is not None:
+        assert data.therapists is not None
+        codes = [int(np.flatnonzero(data.therapists == t)[0]) for t in sub.therapists.tolist()]
+        arrays["state_effect_therapist_raw"] = arrays["state_effect_therapist_raw"][..., codes]
+    return arrays
+
+
+@dataclass
+class Prepared:
+    sub: SessionData
+    lay: posthoc._Layout
+    target: int
+    arrays: dict[str, np.ndarray]
+    pid: object
+    therapist: object | None
+    is_new: bool
+    n_new: int
+
+
+def prepare(
+    result: FitResult, patient: object, new_sessions: pd.DataFrame | None, seed: int = 0
+) -> Prepared:
+    _supported(result)
+    data, spec = result.data, result.spec
+    pid, rows, is_new = _new_rows(result, patient, new_sessions)
+    fitted = _caseload(result, pid, rows, is_new)
+    cols = _columns(result)
+    old = data.frame[data.frame["patient_code"].isin(fitted)][cols]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sub = SessionData.from_roles(pd.concat([old, rows], ignore_index=True), data.roles)
+    target = int(np.flatnonzero(sub.patients == pid)[0])
+    new_at = target if is_new else None
+    grid = SeriesGrid.of(sub)
+    z, zb = _covariate_rows(result, sub, fitted, target)
+    lay = posthoc._Layout(
+        grid=grid,
+        idx=GridIndex.of(sub),
+        cells=grid.containers(),
+        # Trends count sessions from the fitted grid's first session, as in the fit.
+        t=(sub.sessions - data.sessions[0]).astype(float),
+        z=z,
+        gaps=bool(grid.miss_x.size or grid.miss_y.size),
+        baseline=zb,
+        baseline_level=baseline_level(data, spec) if zb is not None else v.PATIENT,
+    )
+    ther = None
+    if sub.therapists is not None and sub.patient_therapist is not None:
+        ther = sub.therapists[sub.patient_therapist[target]]
+    arrays = _sub_arrays(result, fitted, new_at, sub, seed)
+    return Prepared(sub, lay, target, arrays, pid, ther, is_new, len(rows))

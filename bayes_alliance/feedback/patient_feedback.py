@@ -1,0 +1,302 @@
+"""Feedback for one patient from a fitted result, at their latest session.
+
+The patient's trait and states are first conditioned on their sessions, old and new, without
+refitting (:func:`bayes_alliance.feedback.patient_update.update_patient`); :func:`patient_feedback` turns
+that posterior into feedback at the patient's latest session: the trait-like alliance as a
+percentile among all patients and the therapist's caseload, the current state deviation and its
+recent trend, and the two patterns the review of Zilcha-Mano & Fisher (2022) singles out, with
+their posterior probabilities:
+
+* low trait-like alliance with a strengthening state: a possible corrective experience;
+* high trait-like alliance with a weakening state: a possible rupture.
+
+Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like
+patient-therapist alliance in psychotherapy. *Nature Reviews Psychology*, 1, 194-210.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
+from bayes_alliance.inference.fit import FitResult
+
+v = vocab
+__all__ = ["Feedback", "FeedbackOptions", "feedback_plot", "patient_feedback"]
+
+
+@dataclass(frozen=True)
+class FeedbackOptions:
+    """Thresholds of the feedback (all documented in docs/feedback.md).
+
+    Attributes
+    ----------
+    variable
+        Which variable is the alliance: ``"predictor"`` (default) or ``"outcome"``.
+    ci_prob
+        Probability of the equal-tailed intervals.
+    last
+        Number of latest observed sessions whose states give the recent trend (slope per
+        session, least squares, per draw).
+    low_trait, high_trait
+        Percentiles (among all patients) below / above which the trait-like alliance counts as
+        low / high for the flags.
+    min_trend
+        The state counts as strengthening when its change over the last sessions (the slope
+        times their span) exceeds ``min_trend`` times the model's innovation SD of the alliance
+        in that draw (its usual session-to-session fluctuation), weakening when below minus
+        that. With 1 (default) an upward tick within the usual fluctuation does not count; the
+        probability carries the uncertainty of the fluctuation's size (and, in a model with a
+        trend, of the states themselves).
+    flag_probability
+        A flag is raised when the posterior probability of its pattern reaches this.
+    """
+
+    variable: str = v.PREDICTOR
+    ci_prob: float = 0.9
+    last: int = 4
+    low_trait: float = 25.0
+    high_trait: float = 75.0
+    min_trend: float = 1.0
+    flag_probability: float = 0.75
+
+    def __post_init__(self) -> None:
+        v.check_names([self.variable], v.VARIABLES, "variable")
+        if not 0 < self.ci_prob < 1 or not 0 < self.flag_probability <= 1:
+            raise ValueError("ci_prob and flag_probability must lie between 0 and 1")
+        if self.last < 2:
+            raise ValueError(f"last must be at least 2 sessions, got {self.last}")
+        if not 0 <= self.low_trait <= self.high_trait <= 100:
+            raise ValueError("need 0 <= low_trait <= high_trait <= 100 (percentiles)")
+        if self.min_trend < 0:
+            raise ValueError(f"min_trend must be non-negative, got {self.min_trend}")
+
+
+def interval(draws: np.ndarray, ci_prob: float) -> dict[str, float]:
+    flat = np.ravel(draws)
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+    return {"mean": float(flat.mean()), "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def _percentile(value: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Per draw, the share (in %) of ``others`` (chain, draw, n) below ``value`` (chain, draw),
+    ties counted half."""
+    below = (others < value[..., None]).sum(axis=-1)
+    ties = (others == value[..., None]).sum(axis=-1)
+    return 100.0 * (below + 0.5 * ties) / others.shape[-1]
+
+
+def _slope(sessions: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Least-squares slope of the states (chain, draw, k) on the session numbers, per draw."""
+    s = sessions - sessions.mean()
+    w = states - states.mean(axis=-1, keepdims=True)
+    return np.asarray((w * s).sum(axis=-1) / (s * s).sum())
+
+
+@dataclass
+class Feedback:
+    """The feedback of :func:`patient_feedback`: ``summary`` is what feedback.json holds."""
+
+    posterior: PatientPosterior
+    options: FeedbackOptions
+    summary: dict[str, Any] = field(default_factory=dict)
+    sentences: list[str] = field(default_factory=list)
+
+
+def patient_feedback(
+    result: FitResult,
+    patient: object,
+    new_sessions: pd.DataFrame | None = None,
+    options: FeedbackOptions | None = None,
+    posterior: PatientPosterior | None = None,
+    random_seed: int | None = None,
+) -> Feedback:
+    """Feedback for one patient at their latest session (see the module's description):
+    trait percentiles, current state deviation, recent trend and the two flags, each number a
+    posterior mean with its equal-tailed interval, each flag a posterior probability.
+    ``random_seed`` seeds the conditioning's draws (default: the fit's seed); it is recorded
+    in the summary."""
+    opt = options or FeedbackOptions()
+    seed = int(result.provenance.get("random_seed", 0)) if random_seed is None else random_seed
+    pp = posterior or update_patient(result, patient, new_sessions, random_seed=seed)
+    which = opt.variable
+    ci = opt.ci_prob
+    trait = pp.trait(which)
+    post = result.idata.posterior
+    others_all = np.asarray(post[f"trait_{which}"].values)
+    data = result.data
+    pid_rows: Any = [] if pp.new_patient else np.flatnonzero(data.patients == pp.patient)
+    keep = np.setdiff1d(np.arange(data.n_patients), pid_rows)
+    pct_all = _percentile(trait, others_all[..., keep])
+    pct_case = None
+    if pp.therapist is not None and data.patient_therapist is not None:
+        assert data.therapists is not None
+        code = int(np.flatnonzero(data.therapists == pp.therapist)[0])
+        case = np.setdiff1d(np.flatnonzero(data.patient_therapist == code), pid_rows)
+        if case.size:
+            pct_case = _percentile(trait, others_all[..., case])
+    states = pp.state(which)
+    seen = np.flatnonzero(np.isfinite(pp.observed(which)))
+    if seen.size == 0:
+        raise ValueError(
+            f"patient {pp.patient!r} has no observed {getattr(result.data.roles, which)!r} "
+            "rating: the feedback on alliance needs at least one"
+        )
+    latest = seen[-1]
+    current = states[..., latest]
+    recent = seen[-opt.last :]
+    trend = (
+        _slope(pp.sessions[recent].astype(float), states[..., recent]) if recent.size >= 2 else None
+    )
+    low = pct_all < opt.low_trait
+    high = pct_all > opt.high_trait
+    flags: dict[str, Any] = {}
+    if trend is not None:
+        from bayes_alliance.analysis.pattern_table import innovation_scale
+
+        span = float(pp.sessions[recent][-1] - pp.sessions[recent][0])
+        unit = innovation_scale(result, which).reshape(trend.shape)
+        change = trend * span
+        up, down = change > opt.min_trend * unit, change < -opt.min_trend * unit
+        for name, both, rule in (
+            (
+                "corrective_experience",
+                low & up,
+                f"trait-like alliance below the {opt.low_trait:g}th percentile and a state "
+                f"rise over the last sessions above {opt.min_trend:g} innovation SD",
+            ),
+            (
+                "rupture",
+                high & down,
+                f"trait-like alliance above the {opt.high_trait:g}th percentile and a state "
+                f"fall over the last sessions beyond {opt.min_trend:g} innovation SD",
+            ),
+        ):
+            prob = float(both.mean())
+            flags[name] = {
+                "probability": prob,
+                "raised": prob >= opt.flag_probability,
+                "rule": rule,
+            }
+    label = getattr(data.roles, which)
+    summary: dict[str, Any] = {
+        "patient": plain(pp.patient),
+        "therapist": plain(pp.therapist),
+        "new_patient": pp.new_patient,
+        "new_sessions": pp.n_new_sessions,
+        "variable": label,
+        "latest_session": int(pp.sessions[latest]),
+        "interval": f"{ci * 100:.4g}% equal-tailed",
+        "trait": interval(trait, ci),
+        "trait_percentile": {
+            "all_patients": interval(pct_all, ci),
+            "caseload": None if pct_case is None else interval(pct_case, ci),
+        },
+        "state_deviation": interval(current, ci),
+        "state_trend": None
+        if trend is None
+        else {
+            **interval(trend, ci),
+            "sessions": [int(s) for s in pp.sessions[recent]],
+            "probability_strengthening": float(up.mean()),
+            "probability_weakening": float(down.mean()),
+        },
+        "flags": flags,
+        "patterns": _patterns(result, pp, which),
+        "options": asdict(opt),
+        "random_seed": seed,
+        "seconds_conditioning": pp.seconds,
+    }
+    fb = Feedback(pp, opt, summary)
+    fb.sentences = _sentences(summary, opt)
+    summary["sentences"] = fb.sentences
+    return fb
+
+
+def plain(x: object) -> object:
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _patterns(result: FitResult, pp: PatientPosterior, which: str) -> dict[str, Any]:
+    """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
+    updated state draws, in units of the model's innovation SD per draw
+    (:func:`bayes_alliance.analysis.pattern_table.feedback_patterns`)."""
+    from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
+
+    states = np.asarray(pp.state(which), dtype=float)
+    flat = states.reshape(-1, states.shape[-1])
+    return feedback_patterns(flat, np.asarray(pp.sessions), innovation_scale(result, which))
+
+
+def fmt(d: dict[str, float], digits: int = 2) -> str:
+    return f"{d['mean']:.{digits}f} ({d['ci_low']:.{digits}f} to {d['ci_high']:.{digits}f})"
+
+
+def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
+    var = s["variable"]
+    out = [
+        f"Patient {s['patient']}'s trait-like {var} is {fmt(s['trait'])}, at the "
+        f"{fmt(s['trait_percentile']['all_patients'], 0)} percentile of all patients "
+        f"({s['interval']} intervals throughout)."
+    ]
+    if s["trait_percentile"]["caseload"] is not None:
+        out.append(
+            f"Among therapist {s['therapist']}'s other patients it stands at the "
+            f"{fmt(s['trait_percentile']['caseload'], 0)} percentile."
+        )
+    sd = s["state_deviation"]
+    word = "above" if sd["mean"] > 0 else "below"
+    out.append(
+        f"At session {s['latest_session']} the state-like {var} is {abs(sd['mean']):.2f} "
+        f"{word} the patient's own level ({sd['ci_low']:.2f} to {sd['ci_high']:.2f})."
+    )
+    tr = s["state_trend"]
+    if tr is None:
+        out.append("There are too few sessions for a trend of the states.")
+    else:
+        out.append(
+            f"Over sessions {tr['sessions'][0]}-{tr['sessions'][-1]} the state changes by "
+            f"{fmt(tr)} per session; probability that it is strengthening "
+            f"{tr['probability_strengthening']:.2f}, weakening {tr['probability_weakening']:.2f}."
+        )
+    names = {
+        "corrective_experience": "a possible corrective experience (low trait-like, "
+        "strengthening state-like alliance)",
+        "rupture": "a possible rupture (high trait-like, weakening state-like alliance)",
+    }
+    for key, flag in s["flags"].items():
+        verb = "Flag raised" if flag["raised"] else "Not flagged"
+        out.append(f"{verb}: {names[key]}, posterior probability {flag['probability']:.2f}.")
+    out.append(
+        "These are statistical signals for the clinician's judgement, not diagnoses "
+        "(Zilcha-Mano & Fisher, 2022)."
+    )
+    return out
+
+
+def feedback_plot(fb: Feedback) -> Any:
+    """The patient's observed alliance, latent trait band and states over sessions."""
+    from bayes_alliance.report import plots
+
+    pp, which = fb.posterior, fb.options.variable
+    with warnings.catch_warnings():  # sessions with the value missing: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        state_mean = np.nanmean(pp.state(which).reshape(-1, len(pp.sessions)), axis=0)
+    return plots.decomposition(
+        pp.sessions,
+        pp.observed(which),
+        pp.trait(which),
+        state_mean,
+        str(pp.patient),
+        fb.summary["variable"],
+        fb.options.ci_prob,
+    )

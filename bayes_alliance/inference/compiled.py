@@ -1,0 +1,213 @@
+"""Compile once, fit many: a model compiled for one data layout, refitted to new data sets.
+
+Compilation (PyTensor graph rewriting and Numba code generation) costs more than sampling for
+data of ordinary size, and simulation studies refit the same model structure hundreds of times.
+The compiled code is also kept on disk (:mod:`bayes_alliance.inference.cache`), so a later process with
+the same model structure loads it instead of compiling.
+With integrated traits (the default) every data-dependent array of the model, including the data
+location and scale behind the default priors, is a ``pm.Data`` container, so a new data set of
+the same layout (same parameter shapes) is swapped into the compiled sampler without
+recompiling. A refit equals a fresh fit of the new data with the same seed.
+
+Example
+-------
+>>> cm = compile_model(first_data, ModelSpec())                     # doctest: +SKIP
+>>> results = [cm.fit(d, random_seed=i) for i, d in enumerate(datasets)]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from pytensor.compile.sharedvalue import SharedVariable
+
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.inference import cache, display, predictive
+from bayes_alliance.inference.fit import (
+    FitResult,
+    compile_settings,
+    complete_posterior,
+    resolve_seed,
+    result_of,
+    states_wanted,
+)
+from bayes_alliance.model.build import build_model
+from bayes_alliance.model.within import resolve_baseline
+from bayes_alliance.spec.model_spec import ModelSpec
+
+
+class LayoutError(ValueError):
+    """New data do not fit the compiled model's parameter layout."""
+
+
+def _layout(model: pm.Model) -> dict[str, Any]:
+    """What a compiled model is fixed to: parameter shapes and the likelihood's data containers
+    (which form the likelihood takes)."""
+    point = model.initial_point()
+    out: dict[str, Any] = {name: np.shape(val) for name, val in point.items()}
+    for name, var in model.named_vars.items():
+        if isinstance(var, SharedVariable):
+            out[f"data {name}"] = "container"
+    return out
+
+
+def _containers(model: pm.Model) -> dict[str, np.ndarray]:
+    return {
+        name: np.asarray(var.get_value())
+        for name, var in model.named_vars.items()
+        if isinstance(var, SharedVariable)
+    }
+
+
+@dataclass
+class CompiledModel:
+    """A trait/state model compiled with nutpie for one parameter layout.
+
+    Create it with :func:`compile_model`. Attributes: ``spec``, ``model`` (the ``pm.Model``),
+    ``compiled`` (nutpie's compiled model), ``compile_s`` (seconds spent compiling).
+    """
+
+    spec: ModelSpec
+    model: pm.Model
+    compiled: Any = field(repr=False)
+    compile_s: float
+    layout: dict[str, Any] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return display.compiled_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.compiled_html(self)
+
+    def check(self, data: SessionData) -> pm.Model:
+        """Build the model for ``data`` and check it has this layout; returns the new model."""
+        new = build_model(data, self.spec)
+        layout = _layout(new)
+        if layout != self.layout:
+            diff = sorted(
+                f"{k}: compiled {self.layout.get(k)}, new {layout.get(k)}"
+                for k in set(layout) | set(self.layout)
+                if layout.get(k) != self.layout.get(k)
+            )
+            raise LayoutError(
+                "the data do not fit the compiled model's parameters (" + "; ".join(diff) + "). "
+                "Refitting without recompiling needs the same form of the data (complete series, "
+                "or series with missing cells), the same "
+                "number of therapists with therapist slopes, of patients with patient slopes or "
+                "trends, of sessions with session means; compile a model for this layout instead."
+            )
+        return new
+
+    def fit(
+        self,
+        data: SessionData,
+        *,
+        random_seed: int | None = None,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 2,
+        cores: int | None = None,
+        complete: bool = True,
+        log_likelihood: bool = False,
+        progressbar: bool = False,
+    ) -> FitResult:
+        """Sample the compiled model on ``data`` without recompiling.
+
+        Parameters
+        ----------
+        data
+            Data with the compiled layout (see :meth:`check`).
+        random_seed, draws, tune, chains, cores
+            As in :func:`bayes_alliance.inference.fit.fit`.
+        complete
+            Draw the latent means and the states after sampling (as :func:`~bayes_alliance.inference.fit.fit`
+            does). Without it the posterior holds the model's parameters only, which is all a
+            simulation study of the named effects needs, and each refit is faster.
+        log_likelihood
+            Also store the pointwise log-likelihood (needs ``complete``).
+        """
+        import nutpie
+
+        if log_likelihood and not complete:
+            raise ValueError("log_likelihood needs complete=True")
+        random_seed, drawn = resolve_seed(random_seed)
+        new = self.check(data)
+        values = _containers(new)
+        # The model's own containers feed nutpie's initial-point function; the compiled logp
+        # function gets its own copies through with_data.
+        with self.model:
+            pm.set_data(values)
+        known = {var.name for var in self.compiled.shared_var_keys}
+        sampler = self.compiled.with_data(**{k: v for k, v in values.items() if k in known})
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(), compile_settings():
+            warnings.filterwarnings("ignore", message=".*Pareto.*")
+            trace = nutpie.sample(
+                sampler,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores or min(chains, 2),
+                seed=random_seed,
+                progress_bar=progressbar,
+            )
+        timing = {"compile_s": 0.0, "sample_s": time.perf_counter() - t0}
+        post = trace.posterior.to_dataset()
+        post = post.assign_coords(
+            {k: np.asarray(v) for k, v in new.coords.items() if k in post.dims}
+        )
+        idata = xr.DataTree(
+            children={
+                "posterior": xr.DataTree(post),
+                "sample_stats": xr.DataTree(trace.sample_stats.to_dataset()),
+            }
+        )
+        if complete:
+            t0 = time.perf_counter()
+            keep_states = states_wanted(data, chains, draws, None)
+            idata = complete_posterior(
+                idata, data, self.spec, random_seed, log_likelihood, states=keep_states
+            )
+            idata = predictive.add_groups(idata, data, self.spec, random_seed, keep_states)
+            timing["posthoc_s"] = time.perf_counter() - t0
+        settings: dict[str, Any] = {
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": "nutpie",
+            "seed_drawn": drawn,
+        }
+        if complete:
+            settings["states"] = keep_states
+        return result_of(idata, data, self.spec, random_seed, settings, timing)
+
+
+def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledModel:
+    """Compile the model for the layout of ``data`` (integrated traits only).
+
+    Parameters
+    ----------
+    data
+        Any data set with the layout of those to be fitted (its values do not matter).
+    spec
+        Model options; ``spec.traits`` must be ``"integrated"``.
+    """
+    spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    spec = resolve_baseline(data, spec)  # the compiled layout has one baseline level
+    if spec.traits != "integrated":
+        raise ValueError("refitting without recompiling needs traits='integrated'")
+    model = build_model(data, spec)
+    t0 = time.perf_counter()
+    # Through the on-disk cache: compiled once per machine and model structure.
+    with compile_settings():
+        compiled, _ = cache.compile_pymc_model(model, spec)
+    return CompiledModel(spec, model, compiled, time.perf_counter() - t0, _layout(model))
+
+
+__all__ = ["CompiledModel", "LayoutError", "compile_model"]

@@ -1,0 +1,128 @@
+"""Short text and HTML views of the package's objects for the console and notebooks.
+
+``repr`` of a fitted result used to print every array it holds (21,000 characters for a small
+fit); these views show what a reader looks for first: the data's shape, the model's options,
+the sampler settings and seed, the convergence check and the key effects with intervals.
+Nothing here samples or recomputes anything expensive.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayes_alliance.core import vocab
+from bayes_alliance.core.html import html_table
+from bayes_alliance.data.session_data import data_line
+
+if TYPE_CHECKING:
+    from bayes_alliance.inference.compiled import CompiledModel
+    from bayes_alliance.inference.fit import FitResult
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+KEY_EFFECTS = vocab.KEY_EFFECTS
+CI_PROB = 0.94
+
+
+def model_line(spec: ModelSpec) -> str:
+    """One line naming the model's options that differ from the plain model."""
+    parts = ["three-level" if spec.therapist_level else "two-level"]
+    parts.append("cross-lagged VAR(1)" if spec.dynamics == "var1" else str(spec.dynamics))
+    if spec.random_slopes:
+        parts.append("random state slopes at " + " and ".join(spec.random_slopes))
+    if spec.moderators:
+        parts.append("moderators " + ", ".join(spec.moderators))
+    if spec.baseline:
+        level = " (therapist level)" if spec.baseline_level == "therapist" else ""
+        parts.append("between-level mediation of " + ", ".join(spec.baseline) + level)
+    if spec.same_session != "none":
+        parts.append(f"same-session path {spec.same_session}")
+    if spec.trend:
+        parts.append("patient trends")
+    if spec.session_means:
+        parts.append("session means")
+    return ", ".join(parts)
+
+
+def _key_rows(result: FitResult) -> list[tuple[str, float, float, float]]:
+    """Mean and central interval of the key effects, straight from the draws."""
+    post = result.idata.posterior
+    lo, hi = (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2
+    rows = []
+    for name in KEY_EFFECTS:
+        if name in post and post[name].ndim == 2:
+            draws = np.asarray(post[name].values).ravel()
+            q_lo, q_hi = np.quantile(draws, [lo, hi])
+            rows.append((name, float(draws.mean()), float(q_lo), float(q_hi)))
+    return rows
+
+
+def _convergence_line(result: FitResult) -> str:
+    c = result.convergence
+    state = "passed" if c.ok else "FAILED"
+    return (
+        f"convergence check {state} (max R-hat {c.max_r_hat:.3f}, min bulk ESS "
+        f"{c.min_ess_bulk:.0f} of {c.n_draws} draws, {c.divergences} divergences)"
+    )
+
+
+def _sampler_line(prov: dict[str, Any]) -> str:
+    seed = prov.get("random_seed")
+    drawn = " (drawn)" if prov.get("seed_drawn") else ""
+    return (
+        f"{prov.get('chains')} chains x {prov.get('draws')} draws after {prov.get('tune')} "
+        f"tuning steps, {prov.get('sampler')}, seed {seed}{drawn}"
+    )
+
+
+def fit_text(result: FitResult) -> str:
+    """A few lines: model, data, sampler, convergence and the key effects."""
+    lines = [
+        f"FitResult: {model_line(result.spec)}",
+        f"  data: {data_line(result.data)}",
+        f"  sampler: {_sampler_line(result.provenance)}",
+        f"  {_convergence_line(result)}",
+    ]
+    rows = _key_rows(result)
+    if rows:
+        lines.append(f"  key effects (mean [{CI_PROB:.0%} equal-tailed interval]):")
+        lines += [f"    {n:<26}{m:>8.3f} [{a:.3f}, {b:.3f}]" for n, m, a, b in rows]
+    lines.append("  .summary(), .effects(), .r2() for tables; .idata for ArviZ")
+    return "\n".join(lines)
+
+
+def fit_html(result: FitResult) -> str:
+    """The text view as a small HTML block, with a coloured convergence line."""
+    ok = result.convergence.ok
+    colour = "#1a7f37" if ok else "#b42318"
+    conv = escape(_convergence_line(result))
+    if not ok:
+        conv += "<br>" + escape(result.convergence.message())
+    rows = [[n, f"{m:.3f}", f"[{a:.3f}, {b:.3f}]"] for n, m, a, b in _key_rows(result)]
+    head = ["key effect", "mean", f"{CI_PROB:.0%} equal-tailed interval"]
+    table = html_table(head, rows) if rows else ""
+    return (
+        '<div style="font-family:system-ui,sans-serif;font-size:13px">'
+        f"<b>FitResult</b>: {escape(model_line(result.spec))}<br>"
+        f"data: {escape(data_line(result.data))}<br>"
+        f"sampler: {escape(_sampler_line(result.provenance))}<br>"
+        f'<span style="color:{colour}">{conv}</span>{table}'
+        "<small>.summary(), .effects(), .r2() for tables; .idata for ArviZ</small></div>"
+    )
+
+
+def compiled_text(cm: CompiledModel) -> str:
+    n_free = len(cm.model.free_RVs)
+    return (
+        f"CompiledModel: {model_line(cm.spec)}; {n_free} sampled variables; "
+        f"compiled in {cm.compile_s:.1f} s; refit with .fit(data, random_seed=...)"
+    )
+
+
+def compiled_html(cm: CompiledModel) -> str:
+    return (
+        '<div style="font-family:system-ui,sans-serif;font-size:13px">'
+        f"{escape(compiled_text(cm))}</div>"
+    )

@@ -1,0 +1,444 @@
+"""Fitting: sample a built model and hold the result (posterior, spec, data, provenance).
+
+The fitted result is a separate object from the unfitted model (:func:`bayes_alliance.model.build.build_model`);
+nothing samples until :func:`fit` is called.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayes_alliance.core import diagnostics, vocab
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.effects import derived as effects
+from bayes_alliance.effects.variance import Design, within_moments
+from bayes_alliance.inference import display, posthoc, predictive, storage
+from bayes_alliance.inference.posthoc import complete_posterior
+from bayes_alliance.inference.sampling import (
+    STATES_AUTO_BYTES,
+    _sample_nutpie,
+    compile_settings,
+    resolve_seed,
+    states_wanted,
+    versions,
+)
+from bayes_alliance.inference.storage import STORE_EXTRAS
+from bayes_alliance.model.build import build_model
+from bayes_alliance.model.within import resolve_baseline
+from bayes_alliance.spec.model_spec import ModelSpec
+
+SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
+# Parameters outside the vocabulary that effect sizes read (session means, free first session).
+_EXTRA_PARAMETERS = (
+    "session_mean_predictor",
+    "session_mean_outcome",
+    "first_sd_predictor",
+    "first_sd_outcome",
+    "first_corr",
+)
+
+
+@dataclass
+class FitResult:
+    """A fitted trait/state model.
+
+    Attributes
+    ----------
+    idata
+        ``xarray.DataTree`` with groups posterior, sample_stats, observed_data,
+        posterior_predictive and (when asked for) log_likelihood.
+    spec
+        The model options.
+    data
+        The data it was fitted to.
+    provenance
+        Seed, sampler settings, library versions, data hash, spec.
+    convergence
+        The convergence check run after sampling.
+    """
+
+    idata: xr.DataTree
+    spec: ModelSpec
+    data: SessionData
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence = field(repr=False)
+    _within: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        return display.fit_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.fit_html(self)
+
+    @property
+    def parameters(self) -> list[str]:
+        """Named scalar parameters of this fit, in vocabulary order."""
+        return [p for p in self.spec.free_parameters() if p in self.idata.posterior]
+
+    def summary(
+        self, ci_prob: float = 0.94, ci_kind: str = "hdi", var_names: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Posterior summary indexed by parameter name.
+
+        Columns: mean, sd, ci_low, ci_high (``ci_prob`` interval of kind ``"hdi"`` or ``"eti"``),
+        ess_bulk, ess_tail, r_hat. Vector parameters (e.g. ``moderator_effect``) get one row per
+        entry, named ``name[coord]``.
+        """
+        return diagnostics.summarise(self.idata, var_names or self.parameters, ci_prob, ci_kind)
+
+    @property
+    def design(self) -> Design:
+        """What the data contribute to population moments (moderators, caseloads, sessions)."""
+        return Design.of(self.data, self.spec)
+
+    def _posterior_arrays(self) -> dict[str, np.ndarray]:
+        names = [*vocab.NAMED_PARAMETERS, *_EXTRA_PARAMETERS]
+        return effects.posterior_arrays(self.idata.posterior, names)
+
+    def slope_deviations(self) -> dict[str, np.ndarray]:
+        """Each patient's therapist and patient slope deviations per draw, (chain, draw,
+        patient), for the levels with random slopes."""
+        post = self.idata.posterior
+        out: dict[str, np.ndarray] = {}
+        if vocab.THERAPIST in self.spec.random_slopes:
+            raw = post["state_effect_therapist_raw"].values
+            dev = post[vocab.SD_STATE_EFFECT_THERAPIST].values[..., None] * raw
+            out[vocab.THERAPIST] = dev[..., self.data.patient_therapist]
+        if vocab.PATIENT in self.spec.random_slopes:
+            raw = post["state_effect_patient_raw"].values
+            out[vocab.PATIENT] = post[vocab.SD_STATE_EFFECT_PATIENT].values[..., None] * raw
+        return out
+
+    def within_moments(self) -> dict[str, np.ndarray]:
+        """Model-implied within-person moments per draw, averaged over the data's patients with
+        their own slopes (cached); see :func:`bayes_alliance.effects.variance.within_moments`."""
+        if self._within is None:
+            slopes = self.slope_deviations() if self.spec.random_slopes else None
+            self._within = within_moments(self._posterior_arrays(), self.spec, self.design, slopes)
+        return self._within
+
+    def r2_draws(self) -> xr.Dataset:
+        """R-squared per variance component per draw (Rights & Sterba), both equations.
+
+        Variables ``<equation>_<denominator>`` (e.g. ``outcome_total``, ``outcome_level1``), each
+        with dims ``(chain, draw, component_<equation>_<denominator>)``; see
+        :mod:`bayes_alliance.effects.derived`.
+        """
+        comps = self.r2_component_draws()
+        return effects.r2_dataset(comps, three_level=self.spec.therapist_level)
+
+    def r2_component_draws(self) -> dict[str, dict[str, np.ndarray]]:
+        """The variance components themselves (f1, f2, ..., sigma2) per draw and equation."""
+        return effects.r2_components(
+            self._posterior_arrays(), self.spec, self.design, self.within_moments()
+        )
+
+    def r2(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Tidy R-squared summary: equation, denominator, component, mean, ci_low, ci_high.
+
+        Adds the whole-model Bayesian R-squared of the outcome (Gelman et al. 2019) as
+        denominator ``model``, component ``bayes_r2`` when states are stored.
+        """
+        table = effects.r2_summary(self.r2_draws(), ci_prob)
+        if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
+            br2 = effects.bayesian_r2(self.idata.posterior, self.data.y, self.spec)
+            extra = effects.r2_summary(
+                xr.Dataset(
+                    {
+                        "outcome_model": xr.DataArray(
+                            br2[..., None], dims=("chain", "draw", "c"), coords={"c": ["bayes_r2"]}
+                        )
+                    }
+                ),
+                ci_prob,
+            )
+            table = pd.concat([table, extra], ignore_index=True)
+        return table
+
+    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Derived effects by name: standardised within and trait effects, long-run effects,
+        ICCs, with a baseline the between-level mediation effects (``indirect_effect_between``,
+        ``direct_effect_between``, ``total_effect_between``, ``proportion_mediated_between``;
+        with the suffix ``_therapist`` for a therapist-level baseline; ``name[column]`` with
+        several baseline columns) and, with a free first session, the posterior probability that the average dynamics
+        are stationary (``stationary``; with a stationary first session stationarity is imposed
+        by the model). Columns as in summary."""
+        derived = effects.derived_effects(
+            self._posterior_arrays(), self.spec, self.design, self.within_moments()
+        )
+        baseline = {"baseline": list(self.spec.baseline)}
+
+        def array(val: np.ndarray) -> xr.DataArray:
+            # Mediation effects of several baseline columns: one row per column.
+            if val.ndim == 3:
+                return xr.DataArray(val, dims=("chain", "draw", "baseline"), coords=baseline)
+            return xr.DataArray(val, dims=("chain", "draw"))
+
+        ds = xr.Dataset({k: array(val) for k, val in derived.items()})
+        return diagnostics.summarise(
+            xr.DataTree(children={"posterior": xr.DataTree(ds)}), list(derived), ci_prob, "hdi"
+        )
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of one variable, shape (chain, draw, ...)."""
+        return np.asarray(self.idata.posterior[name].values)
+
+    def states(self, patients: Sequence[object] | None = None) -> xr.Dataset:
+        """Posterior draws of the states (``state_predictor``, ``state_outcome``: chain, draw,
+        patient, session) of the chosen patients (ids; default all), taken from the posterior
+        when it holds them, else computed from the drawn latent means (observed cells only)."""
+        ids = list(self.data.patients) if patients is None else list(patients)
+        known = {p: i for i, p in enumerate(self.data.patients)}
+        unknown = [p for p in ids if p not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown patient id(s) {unknown}; e.g. {list(self.data.patients[:5])}"
+            )
+        rows = np.array([known[p] for p in ids], dtype=int)
+        post = self.idata.posterior
+        if "state_predictor" in post:
+            ds = post.to_dataset()[["state_predictor", "state_outcome"]]
+            return ds.isel({vocab.PATIENT: rows})
+        if self.spec.traits != "integrated" or not self.spec.store_states:
+            raise ValueError("this result holds no states (store_states=False)")
+        wx, wy = posthoc.states_of(post.to_dataset(), self.data, self.spec, rows)
+        dims = ("chain", "draw", vocab.PATIENT, vocab.SESSION)
+        coords = {vocab.PATIENT: ids, vocab.SESSION: self.data.coords[vocab.SESSION]}
+        return xr.Dataset(
+            {
+                "state_predictor": xr.DataArray(wx, dims=dims, coords=coords),
+                "state_outcome": xr.DataArray(wy, dims=dims, coords=coords),
+            }
+        )
+
+    def prior_predictive(self, draws: int = 500, random_seed: int | None = None) -> xr.DataTree:
+        """Add ``prior`` (parameters drawn from the priors actually used, scaled to these data)
+        and ``prior_predictive`` (replicated observed cells) groups to :attr:`idata` and return
+        it; see :mod:`bayes_alliance.inference.prior_predictive`. Seeded by ``random_seed`` (default: the
+        fit's seed)."""
+        from bayes_alliance.inference.prior_predictive import prior_predictive
+
+        seed = self.provenance["random_seed"] if random_seed is None else int(random_seed)
+        # The prior is the same with sampled traits; the integrated model has only parameters.
+        spec = replace(self.spec, traits="integrated")
+        prior, pp = prior_predictive(build_model(self.data, spec), self.data, spec, draws, seed)
+        self.idata["prior"] = xr.DataTree(prior)
+        self.idata["prior_predictive"] = xr.DataTree(pp)
+        return self.idata
+
+    def ensure_log_likelihood(self) -> xr.DataTree:
+        """The pointwise log-likelihood group, computed now if the result does not hold it
+        (a loaded result, or a fit without ``log_likelihood``); returns the DataTree."""
+        if "log_likelihood" in self.idata.children:
+            return self.idata
+        if self.spec.traits != "integrated":
+            raise ValueError(
+                "this result has no pointwise log-likelihood; refit with log_likelihood=True"
+            )
+        _, ll_vars = posthoc.complete(
+            self.idata.posterior.to_dataset(),
+            self.data,
+            self.spec,
+            self.provenance["random_seed"],
+            log_likelihood=True,
+            impute=self.provenance.get("impute_missing", False),
+            states=self.provenance.get("states", True),
+        )
+        self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
+        return self.idata
+
+    def save(self, path: str | Path, *, force: bool = False, store: tuple[str, ...] = ()) -> Path:
+        """Write the result to one compressed NetCDF file, atomically; refuses to replace an
+        existing file without ``force``.
+
+        Stored is what cannot be recomputed: the sampled parameters (float64, so that a loaded
+        result reproduces every derived number bit for bit), the sampler statistics, the data
+        and the provenance. With integrated traits the therapist deviations, latent means,
+        states and pointwise log-likelihood are exact functions of those draws and the seed
+        (:mod:`bayes_alliance.inference.posthoc`), so :meth:`load` recomputes them, as it recomputes the
+        posterior predictive replicates. ``store`` adds copies for readers outside this
+        package, in float32: any of ``"traits"`` (latent means, therapist deviations,
+        per-patient state effects), ``"states"`` and ``"log_likelihood"``
+        (:mod:`bayes_alliance.inference.storage`).
+        """
+        return storage.write_result(
+            path, self.idata, self.spec, self.data, self.provenance, force=force, store=store
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> FitResult:
+        """Read a result written by :meth:`save` (the data are rebuilt and re-validated; with
+        integrated traits the latent means, therapist deviations and states are recomputed
+        exactly from the stored draws and seed, the pointwise log-likelihood when asked for:
+        :meth:`ensure_log_likelihood`)."""
+        tree, spec, data, prov = storage.read_result(path)
+        return cls(
+            tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
+        )
+
+
+def result_of(
+    idata: xr.DataTree,
+    data: SessionData,
+    spec: ModelSpec,
+    random_seed: int,
+    settings: dict[str, Any],
+    timing: dict[str, float],
+) -> FitResult:
+    """Wrap a sampled DataTree as a :class:`FitResult`: provenance (seed, sampler settings,
+    versions, data hash, spec, timing) and the convergence check, which warns loudly on failure
+    (at the caller of :func:`fit` or :meth:`~bayes_alliance.inference.compiled.CompiledModel.fit`)."""
+    provenance = {
+        "random_seed": random_seed,
+        **settings,
+        "versions": versions(),
+        "data_hash": data.data_hash,
+        "spec": spec.to_dict(),
+        "roles": asdict(data.roles),
+        "data_description": data.describe(),
+        "timing": timing,
+    }
+    conv = diagnostics.check_convergence(idata, spec.free_parameters())
+    if not conv.ok:
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
+    return FitResult(idata, spec, data, provenance, conv)
+
+
+def fit(
+    data: SessionData,
+    spec: ModelSpec | None = None,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    random_seed: int | None = None,
+    sampler: str = "nutpie",
+    progressbar: bool = True,
+    cores: int | None = None,
+    log_likelihood: bool = True,
+    impute_missing: bool = False,
+    states: bool | None = None,
+) -> FitResult:
+    """Sample the joint trait/state model.
+
+    Parameters
+    ----------
+    data
+        Validated session data.
+    spec
+        Model options; default three-level (two-level without a therapist column).
+    draws, tune, chains
+        Posterior draws per chain, tuning steps per chain, number of chains.
+    random_seed
+        Seed; the same seed, data and spec give the same draws. Without one a seed is drawn
+        and recorded in ``result.provenance["random_seed"]`` (``seed_drawn`` True), so the run
+        can still be repeated.
+    sampler
+        ``"nutpie"`` (default) or ``"pymc"``.
+    progressbar
+        Show sampling progress.
+    cores
+        Chains run in parallel on this many cores (default: up to 2).
+    log_likelihood
+        Store the pointwise log-likelihood of every observed cell (needed for LOO and
+        :func:`bayes_alliance.analysis.comparison.compare`); it takes draws x cells x 2 numbers.
+    impute_missing
+        With integrated traits, draw the states of missing cells inside a series too (forward
+        filtering, backward sampling given each drawn latent mean); else they are NaN.
+    states
+        Hold every draw's states (chains x draws x patients x sessions x 2 numbers) in the
+        posterior, and posterior predictive replicates of the observed cells
+        (:mod:`bayes_alliance.inference.predictive`). The default holds them up to
+        :data:`STATES_AUTO_BYTES` (1 GiB) and otherwise leaves them out (recorded in the
+        provenance); :meth:`FitResult.states` computes states for chosen patients either way.
+        The ``observed_data`` group is always there.
+
+    Returns
+    -------
+    FitResult
+        With the convergence check done; a failed check warns with ``ConvergenceWarning``.
+    """
+    spec = spec or ModelSpec(therapist_level=data.therapists is not None)
+    # "auto" baseline level resolved once here, so that the result's spec records the level.
+    spec = resolve_baseline(data, spec)
+    random_seed, drawn = resolve_seed(random_seed)
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(
+            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
+        )
+    if sampler not in ("nutpie", "pymc"):
+        raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
+    model = build_model(data, spec)
+    timing: dict[str, float] = {}
+    if sampler == "nutpie":
+        with compile_settings():
+            idata = _sample_nutpie(
+                model,
+                spec,
+                draws,
+                tune,
+                chains,
+                cores or min(chains, 2),
+                random_seed,
+                progressbar,
+                timing,
+            )
+    else:
+        t0 = time.perf_counter()
+        with compile_settings():
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores or min(chains, 2),
+                random_seed=random_seed,
+                model=model,
+                nuts_sampler=sampler,
+                progressbar=progressbar,
+                compute_convergence_checks=False,
+            )
+        timing["sample_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    keep_states = states_wanted(data, chains, draws, states)
+    if spec.traits == "integrated":
+        idata = complete_posterior(
+            idata, data, spec, random_seed, log_likelihood, impute_missing, keep_states
+        )
+    elif log_likelihood:
+        with compile_settings():
+            pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    if "trait_predictor" in idata.posterior:
+        idata = predictive.add_groups(idata, data, spec, random_seed, keep_states)
+    timing["posthoc_s"] = time.perf_counter() - t0
+    settings = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": sampler,
+        "impute_missing": impute_missing,
+        "states": keep_states,
+        "seed_drawn": drawn,
+    }
+    return result_of(idata, data, spec, random_seed, settings, timing)
+
+
+__all__ = [
+    "STATES_AUTO_BYTES",
+    "STORE_EXTRAS",
+    "SUMMARY_COLUMNS",
+    "FitResult",
+    "compile_settings",
+    "fit",
+    "resolve_seed",
+    "states_wanted",
+]

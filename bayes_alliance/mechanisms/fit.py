@@ -1,0 +1,372 @@
+"""Fitting the mechanism models and their results: within-level mediation, two informants, an
+end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
+
+``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie (through the compiled-model
+cache, with the package's compile settings) and returns a :class:`MechanismResult` holding the
+DataTree, spec, data and provenance; its effects are computed from the draws by
+:mod:`bayes_alliance.mechanisms.effects`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_alliance.core import diagnostics, vocab
+from bayes_alliance.core.files import (
+    PROVENANCE_ATTR,
+    OutputExistsError,
+    ResultsFileError,
+    check_results_file,
+)
+from bayes_alliance.data.series_data import (
+    MEDIATOR,
+    OUTCOME,
+    PREDICTOR,
+    SECOND_PREDICTOR,
+    SeriesData,
+)
+from bayes_alliance.inference.sampling import (
+    _sample_nutpie,
+    compile_settings,
+    resolve_seed,
+    versions,
+)
+from bayes_alliance.inference.storage import write_tree
+from bayes_alliance.mechanisms import effects as me
+from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.spec import MechanismSpec
+
+# Parameters checked for convergence and summarised, in this order (those a model has).
+PARAMETERS = (
+    "lag",
+    "intercept",
+    "sd_patient",
+    "corr_patient",
+    "sd_therapist",
+    "corr_therapist",
+    "sd_paths",
+    "corr_paths",
+    "sd_innovation",
+    "corr_innovation",
+    "sd_first",
+    "trend",
+    "sd_trend",
+    "end_intercept",
+    "end_trait_effect",
+    "end_change_per_sd",
+    "end_change_effect",
+    "end_sd",
+)
+
+
+def summary_tree(idata: xr.DataTree) -> xr.DataTree:
+    """The DataTree summaries and convergence checks read: each correlation matrix replaced by
+    its entries below the diagonal (``corr_patient[predictor,outcome]``), since the constant
+    diagonal and the repeated upper triangle have no R-hat or ESS."""
+    post = idata.posterior.to_dataset()
+    tidy = {}
+    for name, da in post.data_vars.items():
+        if str(name).startswith("corr_") and da.ndim == 4:
+            labels = [str(v) for v in da.coords[da.dims[-2]].values]
+            i, j = np.tril_indices(len(labels), -1)
+            pairs = [f"{labels[a]},{labels[b]}" for a, b in zip(i, j, strict=True)]
+            tidy[name] = xr.DataArray(
+                da.values[..., i, j],
+                dims=("chain", "draw", f"{name}_pair"),
+                coords={f"{name}_pair": pairs},
+            )
+        else:
+            tidy[name] = da
+    children = {"posterior": xr.Dataset(tidy)}
+    if "sample_stats" in idata.children:
+        children["sample_stats"] = idata.sample_stats.to_dataset()
+    return xr.DataTree.from_dict(children)
+
+
+def _convergence(idata: xr.DataTree) -> diagnostics.Convergence:
+    names = [n for n in PARAMETERS if n in idata.posterior]
+    return diagnostics.check_convergence(summary_tree(idata), names)
+
+
+def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
+    if f"sd_{name}" not in post:
+        return None
+    sd = post[f"sd_{name}"].values
+    if f"corr_{name}" not in post:
+        return np.einsum("...i,ij->...ij", sd**2, np.eye(sd.shape[-1]))
+    return me.cov_matrix(sd, post[f"corr_{name}"].values)
+
+
+def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dict[str, np.ndarray]:
+    """Every derived effect of a mechanism model per draw (chain, draw), by the design."""
+    spec = spec.resolved(data)
+    lag = post["lag"].values
+    k = data.k
+    x, y = data.index(PREDICTOR), data.index(OUTCOME)
+    innov = _cov(post, "innovation")
+    full = _cov(post, "patient")
+    therapist = _cov(post, "therapist")
+    assert innov is not None and full is not None
+    patient = full[..., :k, :k]  # the traits (a trend adds the patients' change after them)
+    out: dict[str, np.ndarray] = {
+        "predictor_autoregression": lag[..., x, x],
+        "outcome_autoregression": lag[..., y, y],
+        "reverse_state_effect": lag[..., x, y],
+    }
+    design = spec.design(data)
+    if design == "mediation":
+        m = data.index(MEDIATOR)
+        idx = {r: i for i, r in enumerate(data.roles)}
+        paths = [(idx[a], idx[b]) for a, b in spec.random_paths or ()]
+        out["mediator_autoregression"] = lag[..., m, m]
+        out["state_effect"] = lag[..., y, x]
+        out.update(me.within_mediation(lag, _cov(post, "paths"), paths, x, m, y))
+        if "sd_paths" in post:
+            names = list(post["sd_paths"].coords["path"].values)
+            for name, sd in zip(names, np.moveaxis(post["sd_paths"].values, -1, 0), strict=True):
+                out[f"sd_path_{name}"] = sd
+        for level, cov in (("patient", patient), ("therapist", therapist)):
+            if cov is not None:
+                beta = me.trait_regression(cov)
+                out[f"trait_effect_{level}"] = beta[..., x]
+                out[f"trait_effect_{level}_mediator"] = beta[..., m]
+    elif design == "informants":
+        out["second_autoregression"] = lag[..., 1, 1]
+        out.update(me.informant_effects(lag, innov, patient, therapist))
+    else:
+        out["state_effect"] = lag[..., y, x]
+        for level, cov in (("patient", patient), ("therapist", therapist)):
+            if cov is not None:
+                out[f"trait_effect_{level}"] = me.trait_regression(cov)[..., 0]
+    if full.shape[-1] > k:
+        sd_full = np.sqrt(np.diagonal(full, axis1=-2, axis2=-1))
+        out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
+        if "change_reliability" in post:
+            out["change_reliability"] = post["change_reliability"].values
+    if "end_trait_effect" in post:
+        var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
+        out.update(
+            me.end_outcome_effects(
+                post["end_trait_effect"].values,
+                post["end_change_effect"].values if "end_change_effect" in post else None,
+                np.sqrt(var_x),
+                post["sd_trend"].values if "sd_trend" in post else None,
+                spec.end_family == "binary",
+            )
+        )
+    assert all(v.shape == lag.shape[:-2] for v in out.values()), k
+    unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith("sd_path_")]
+    assert not unknown, f"effects missing from the vocabulary: {unknown}"
+    return out
+
+
+@dataclass
+class MechanismResult:
+    """A fitted mechanism model: the DataTree, the (resolved) spec, the data and provenance."""
+
+    idata: xr.DataTree
+    spec: MechanismSpec
+    data: SeriesData
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence
+
+    @property
+    def design(self) -> str:
+        return self.spec.design(self.data)
+
+    def effect_draws(self) -> dict[str, np.ndarray]:
+        return effect_draws(self.idata.posterior.to_dataset(), self.data, self.spec)
+
+    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior summary of every derived effect (mean, sd, equal-tailed interval, ESS,
+        R-hat), indexed by effect name."""
+        draws = self.effect_draws()
+        ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()})
+        tree = xr.DataTree.from_dict({"posterior": ds})
+        return diagnostics.summarise(tree, list(draws), ci_prob, "eti")
+
+    def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
+        """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``)."""
+        names = [n for n in PARAMETERS if n in self.idata.posterior]
+        return diagnostics.summarise(summary_tree(self.idata), names, ci_prob, "eti")
+
+    def __repr__(self) -> str:
+        n = self.data.n_patients
+        return (
+            f"<MechanismResult {self.design}: series {', '.join(self.data.columns)}; "
+            f"{n} patients; {self.convergence.message().splitlines()[0]}>"
+        )
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the sampled draws (latent offsets and imputed cells left out: the effects do
+        not use them), the sampler statistics, the data and the provenance (spec, seed,
+        versions, data hash) as compressed NetCDF, atomically; an existing file is replaced
+        only with ``force``."""
+        path = Path(path)
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
+        post = self.idata.posterior.to_dataset()
+        keep = [v for v in post.data_vars if str(v) not in _NOT_STORED]
+        children = {
+            "posterior": xr.DataTree(post[keep]),
+            "session_data": xr.DataTree(_data_table(self.data)),
+        }
+        if "sample_stats" in self.idata.children:
+            children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
+        tree = xr.DataTree(children=children)
+        tree.attrs[PROVENANCE_ATTR] = json.dumps(self.provenance, default=str)
+        return write_tree(path, tree, force=force)
+
+
+# Per-patient latent quantities: large, and not needed by any reported effect.
+_NOT_STORED = (
+    "patient_mean",
+    "therapist_offset",
+    "path_offset",
+    "change_offset",
+    "missing_values",
+)
+
+
+def _data_table(data: SeriesData) -> xr.Dataset:
+    """The long table the model saw (one row per present cell), with every series' column."""
+    base = data.base
+    frame = base.frame
+    p, s = frame["patient_code"].to_numpy(), frame["session_code"].to_numpy()
+    ds = xr.Dataset()
+    ds[base.roles.patient] = ("row", frame[base.roles.patient].astype(str).to_numpy(dtype=str))
+    ds[base.roles.session] = ("row", frame[base.roles.session].to_numpy(dtype=float))
+    if base.roles.therapist is not None:
+        ther = frame[base.roles.therapist].astype(str).to_numpy(dtype=str)
+        ds[base.roles.therapist] = ("row", ther)
+    for j, col in enumerate(data.columns):
+        ds[col] = ("row", data.z[p, s, j])
+    if data.end_outcome is not None and data.end_column is not None:
+        ds[data.end_column] = ("row", data.end_outcome[p])
+    return ds
+
+
+def is_mechanism_file(path: str | Path) -> bool:
+    """Whether a checked results file holds a mechanism model (read from its provenance)."""
+    import h5py
+
+    with h5py.File(check_results_file(path), "r") as fh:
+        raw = fh.attrs[PROVENANCE_ATTR]
+    prov = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    return prov.get("spec", {}).get("kind") == "mechanism"
+
+
+def load_mechanisms(path: str | Path) -> MechanismResult:
+    """Read a result written by :meth:`MechanismResult.save` (data re-validated)."""
+    path = check_results_file(path)
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    prov = json.loads(tree.attrs[PROVENANCE_ATTR])
+    if prov.get("spec", {}).get("kind") != "mechanism":
+        raise ResultsFileError(f"{path} holds the main model; load it with FitResult.load")
+    roles = prov["roles"]
+    series = prov["series"]
+    df = tree["session_data"].to_dataset().to_dataframe().reset_index(drop=True)
+    df[roles["session"]] = df[roles["session"]].astype("int64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SeriesData.from_frame(
+            df,
+            patient=roles["patient"],
+            session=roles["session"],
+            therapist=roles["therapist"],
+            predictor=series[PREDICTOR],
+            outcome=series[OUTCOME],
+            mediator=series.get(MEDIATOR),
+            second_predictor=series.get(SECOND_PREDICTOR),
+            end_outcome=prov.get("end_outcome"),
+        )
+    del tree["session_data"]
+    tree.attrs.pop(PROVENANCE_ATTR, None)
+    spec = MechanismSpec.from_dict(prov["spec"])
+    return MechanismResult(tree, spec, data, prov, _convergence(tree))
+
+
+def fit_mechanisms(
+    data: SeriesData,
+    spec: MechanismSpec | None = None,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 2,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    cores: int | None = None,
+) -> MechanismResult:
+    """Sample a mechanism model.
+
+    Parameters
+    ----------
+    data
+        Two or three series (:class:`~bayes_alliance.data.series_data.SeriesData`).
+    spec
+        Options (default: therapist level when the data have therapists, random a and b paths
+        with a mediator).
+    draws, tune, chains, cores, progressbar
+        Sampler settings (nutpie).
+    random_seed
+        The same seed, data and spec give the same draws; without one a seed is drawn and
+        recorded in the provenance.
+    """
+    spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
+        data
+    )
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(
+            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
+        )
+    seed, drawn = resolve_seed(random_seed)
+    model = build_mechanism_model(data, spec)
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with compile_settings():
+        idata = _sample_nutpie(
+            model, spec, draws, tune, chains, cores or min(chains, 2), seed, progressbar, timing
+        )
+    timing["total_s"] = time.perf_counter() - t0
+    provenance = {
+        "random_seed": seed,
+        "seed_drawn": drawn,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "sampler": "nutpie",
+        "versions": versions(),
+        "data_hash": data.data_hash,
+        "spec": spec.to_dict(),
+        "series": dict(zip(data.roles, data.columns, strict=True)),
+        "roles": {
+            "patient": data.base.roles.patient,
+            "session": data.base.roles.session,
+            "therapist": data.base.roles.therapist,
+        },
+        "end_outcome": data.end_column,
+        "timing": timing,
+    }
+    conv = _convergence(idata)
+    if not conv.ok:
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
+    return MechanismResult(idata, spec, data, provenance, conv)
+
+
+__all__ = [
+    "PARAMETERS",
+    "MechanismResult",
+    "effect_draws",
+    "fit_mechanisms",
+    "is_mechanism_file",
+    "load_mechanisms",
+]

@@ -1,0 +1,365 @@
+r"""Model builder of the mechanism models: k latent-centred series (alliance, a mediator or a
+second informant's rating, symptoms) in one multilevel VAR(1), and an end-of-treatment outcome.
+
+For session t of patient i treated by therapist j, with the series stacked in a vector
+(outcome last)::
+
+    z_ti = mu + u_j + v_i + s_i c_ti e_1 + w_ti              (trait-like part: mu + u_j + v_i)
+    w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, Sigma_e)    (state-like part)
+    Phi_i = Phi + sum_r d_ir E_r,   d_i ~ MVN(0, Sigma_d)     (random lagged paths)
+    v_i ~ MVN(0, Sigma_P),  u_j ~ MVN(0, Sigma_T),  w_(first)i ~ MVN(0, Sigma_1)
+    (with a trend: (v_i, delta_i) ~ MVN(0, Sigma_P), the change in the same covariance)
+
+``E_r`` puts path r's deviation in its (to, from) entry of the lag matrix. Latent means are
+parameters (latent person-mean centring: the observed mean never enters), centred on their
+therapist's mean (hierarchical centring: a series of 10 or more sessions informs its mean well,
+where a non-centred form mixed several times slower), the therapists' deviations non-centred; the trait
+covariances are unstructured, so the trait-level regression of symptoms on the other series
+(``Sigma_P[y, x] / Sigma_P[x, x]`` and its multivariate form) and the informants' trait
+correlation are functions of them (:mod:`bayes_alliance.mechanisms.effects`). A patient's first
+session has its own covariance ``Sigma_1`` (a free first session: no stationarity is imposed
+on the random paths). Cells missing inside a series are parameters with a flat prior, so their
+density is the model's (data augmentation: missing predictors at a lag are imputed, not
+dropped). With a trend (``c_ti``: session number minus the middle of the patient's series, so
+that ``v_i`` stays the patient's mean) the predictor's slope ``s_i = s + delta_i`` is the
+patient's state-like change; an end-of-treatment outcome is regressed on the trait deviation of
+the predictor and on that change::
+
+    O_i = g_0 + g_T (mu_1 + u_j1 + v_i1 - mu_1) + g_S delta_i + eps_i   (or logit P(O_i = 1))
+
+sampled as ``b_S = g_S tau_S`` (the effect per SD of the changes, ``end_change_per_sd``) and
+each ``delta_i`` as ``m_i + s_i z_i`` with ``m_i, s_i`` its exact Gaussian conditional moments
+given everything else (series, prior given the means, a Gaussian end outcome) and the
+Jacobian ``sum log s_i`` added: the geometry in ``z`` is then the same whatever a series says
+about its slope. ``change_reliability`` = ``tau_S^2 / (tau_S^2 + mean_i Var(delta_i | series))``
+tells how well the series resolve the changes.
+
+The same lag matrix holds the lagged 1-1-1 mediation ``x_t -> m_(t+1) -> y_(t+2)``:
+a = Phi[m, x], b = Phi[y, m], c' = Phi[y, x], with random a and b and their covariance
+(Kenny, Korchmaros & Bolger 2003; Bauer, Preacher & Gil 2006).
+
+References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Luedtke et al.
+(2008), Psych Methods 13:203 (latent centring); Bauer, Preacher & Gil (2006), Psych Methods
+11:142 (random indirect effects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_alliance.data.series_data import SeriesData, grid_cells
+from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
+
+LOG_2PI = float(np.log(2 * np.pi))
+LKJ_ETA = 2.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Numpy constants of a data set on the grid: filled values, where missing cells go, the
+    transitions inside each series and the centred session times."""
+
+    filled: np.ndarray  # (n, T, k), missing and outside cells 0
+    missing_flat: np.ndarray  # flat indices of missing cells inside series
+    missing_start: np.ndarray  # a starting value for each (the series' observed mean)
+    transitions: np.ndarray  # flat indices into (n * (T - 1)) of transitions (t-1 -> t)
+    first: np.ndarray
+    time: np.ndarray  # (n, T) session number minus the middle of the patient's series
+    mean: np.ndarray  # (k,) observed means
+    sd: np.ndarray  # (k,) observed SDs
+
+    @classmethod
+    def of(cls, data: SeriesData) -> Layout:
+        inside, missing = grid_cells(data)
+        z = data.z
+        filled = np.where(np.isfinite(z), z, 0.0)
+        mean = np.nanmean(z.reshape(-1, data.k), axis=0)
+        sd = np.nanstd(z.reshape(-1, data.k), axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        missing_flat = np.flatnonzero(missing.reshape(-1))
+        start = np.broadcast_to(mean, z.shape).reshape(-1)[missing_flat]
+        trans = inside[:, 1:] & inside[:, :-1]
+        sessions = data.base.sessions.astype(float)
+        mid = 0.5 * (sessions[data.first] + sessions[data.last])
+        return cls(
+            filled=filled,
+            missing_flat=missing_flat,
+            missing_start=np.asarray(start, dtype=float),
+            transitions=np.flatnonzero(trans.reshape(-1)),
+            first=data.first.astype(np.int64),
+            time=sessions[None, :] - mid[:, None],
+            mean=mean,
+            sd=sd,
+        )
+
+
+def _mvn_logp(resid: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
+    """Sum of MVN(0, L L') log densities of the rows of ``resid`` (n, k)."""
+    k = resid.shape[1]
+    sol = pt.linalg.solve_triangular(chol, resid.T, lower=True)
+    n = resid.shape[0]
+    return -0.5 * pt.sum(sol**2) - n * pt.sum(pt.log(pt.diag(chol))) - 0.5 * n * k * LOG_2PI
+
+
+def _cov(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
+    """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
+    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
+    chol, corr, sds = pm.LKJCholeskyCov(
+        f"chol_{name}",
+        n=n,
+        eta=LKJ_ETA,
+        sd_dist=pm.HalfNormal.dist(sigma=sd_scale, shape=n),
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic(f"sd_{name}", sds, dims=dims)
+    pm.Deterministic(f"corr_{name}", corr, dims=(dims, f"{dims}_"))
+    return chol
+
+
+@dataclass(frozen=True)
+class _EndTerms:
+    """The end-of-treatment outcome's pieces: who has it, its values, the linear predictor
+    without the change, the change effect per SD and (Gaussian) the residual SD."""
+
+    seen: np.ndarray
+    observed: np.ndarray
+    linear: pt.TensorVariable
+    change_per_sd: pt.TensorVariable | None
+    sd: pt.TensorVariable | None
+
+
+def _end_parameters(
+    data: SeriesData,
+    spec: MechanismSpec,
+    lay: Layout,
+    trait: pt.TensorVariable,
+    intercept: pt.TensorVariable,
+    sd_change: pt.TensorVariable | None,
+) -> _EndTerms:
+    """Priors of the end-of-treatment regression (inside the model's context): one SD of the
+    trait or of the patients' changes moves the outcome by about its SD at most (logit 1).
+    ``sd_change`` is the SD of the patients' changes with a trend, else None."""
+    assert data.end_outcome is not None
+    seen = np.flatnonzero(np.isfinite(data.end_outcome))
+    obs = data.end_outcome[seen]
+    o_sd = float(np.std(obs)) or 1.0
+    binary = spec.end_family == "binary"
+    unit = 1.0 if binary else o_sd
+    g0 = pm.Normal("end_intercept", 0.0 if binary else float(np.mean(obs)), 2.5 * unit)
+    g_t = pm.Normal("end_trait_effect", 0.0, unit / lay.sd[0])
+    b_s = None
+    if sd_change is not None:
+        # Sampled per SD of the changes: with few sessions that SD is weakly known, and the
+        # effect per unit of slope, its ratio to it, lies on a ridge g_S ~ 1 / SD.
+        b_s = pm.Normal("end_change_per_sd", 0.0, unit)
+        pm.Deterministic("end_change_effect", b_s / sd_change)
+    sd = None if binary else pm.HalfNormal("end_sd", o_sd)
+    linear = g0 + g_t * (trait[seen, 0] - intercept[0])
+    return _EndTerms(seen, obs, linear, b_s, sd)
+
+
+def _whiten(v: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
+    """Rows of ``v`` (..., k) times L^-1: |L^-1 r|^2 = r' Sigma^-1 r."""
+    k = v.shape[-1]
+    flat = v.reshape((-1, k))
+    return pt.linalg.solve_triangular(chol, flat.T, lower=True).T.reshape(v.shape)
+
+
+def _change_given_data(
+    w0: pt.TensorVariable,
+    phi: pt.TensorVariable,
+    chol_e: pt.TensorVariable,
+    chol_1: pt.TensorVariable,
+    lay: Layout,
+    prior: tuple[pt.TensorVariable, pt.TensorVariable],
+    end: _EndTerms | None,
+    sd_change: pt.TensorVariable,
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    r"""Mean and SD of each patient's change ``delta_i`` given everything else, and the
+    precision about it of the series alone (per patient).
+
+    With ``w0`` the states at ``delta = 0``, the states are ``w0 - delta c_t e_1``, so every
+    innovation is linear in ``delta``: ``r_t = r0_t + delta d_t`` with
+    ``d_t = -(c_t e_1 - Phi_i e_1 c_(t-1))`` (first session: ``d = -c_1 e_1``). The series
+    give ``-1/2 (A delta^2 + 2 B delta)`` with ``A = sum d' S^-1 d``, ``B = sum d' S^-1 r0``;
+    the prior ``N(m_0, s_0^2)`` and a Gaussian end outcome ``N(l_i + g delta, sd^2)`` add
+    precisions ``1/s_0^2`` and ``g^2/sd^2``.
+    """
+    n, _, k = lay.filled.shape
+    e1 = np.zeros(k)
+    e1[0] = 1.0
+    time = lay.time
+    d = -(time[:, 1:, None] * e1 - phi[:, None, :, 0] * time[:, :-1, None])
+    r0 = w0[:, 1:, :] - pt.sum(phi[:, None, :, :] * w0[:, :-1, None, :], axis=-1)
+    mask = np.zeros(n * (time.shape[1] - 1))
+    mask[lay.transitions] = 1.0
+    mask = mask.reshape((n, -1))
+    dw, rw = _whiten(d, chol_e), _whiten(r0, chol_e)
+    rows = np.arange(n)
+    d1 = _whiten(pt.as_tensor(-time[rows, lay.first][:, None] * e1), chol_1)
+    s1 = _whiten(w0[rows, lay.first], chol_1)
+    prec = pt.sum(mask * pt.sum(dw**2, axis=-1), axis=1) + pt.sum(d1**2, axis=-1)
+    lin = -pt.sum(mask * pt.sum(dw * rw, axis=-1), axis=1) - pt.sum(d1 * s1, axis=-1)
+    series_prec = prec
+    p_mean, p_sd = prior
+    prec = prec + 1.0 / p_sd**2
+    lin = lin + p_mean / p_sd**2
+    if end is not None and end.sd is not None and end.change_per_sd is not None:
+        g = end.change_per_sd / sd_change
+        prec = pt.inc_subtensor(prec[end.seen], g**2 / end.sd**2)
+        lin = pt.inc_subtensor(lin[end.seen], g * (end.observed - end.linear) / end.sd**2)
+    return lin / prec, 1.0 / pt.sqrt(prec), series_prec
+
+
+def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -> pm.Model:
+    """The mechanism model as an unsampled ``pm.Model`` (see the module docstring).
+
+    Parameters
+    ----------
+    data
+        Two or three series of the same patients.
+    spec
+        Options; defaults settled by :meth:`MechanismSpec.resolved`.
+    """
+    spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
+        data
+    )
+    lay = Layout.of(data)
+    n, n_t, k = data.z.shape
+    paths = spec.random_paths or ()
+    idx = {r: i for i, r in enumerate(data.roles)}
+    coords = data.coords()
+    roles: list[object] = list(data.roles)
+    coords["series_"] = roles
+    coords["series_from"] = roles
+    if spec.trend:
+        effects: list[object] = [*data.roles, "change"]
+        coords["patient_effect"] = effects
+        coords["patient_effect_"] = effects
+    if paths:
+        names: list[object] = [path_name(a, b) for a, b in paths]
+        coords["path"] = names
+        coords["path_"] = names
+    with pm.Model(coords=coords) as model:
+        intercept = pm.Normal("intercept", mu=lay.mean, sigma=2.5 * lay.sd, dims="series")
+        slope_scale = lay.sd[0] / max(n_t, 2)
+        centre = pt.broadcast_to(intercept, (n, k))
+        if spec.therapist_level:
+            assert data.patient_therapist is not None
+            chol_t = _cov("therapist", "series", 0.5 * lay.sd, k)
+            off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=("therapist", "series"))
+            centre = centre + (off_t @ chol_t.T)[data.patient_therapist]
+        # The patients' latent means are the parameters, centred on their therapist's mean
+        # (hierarchical centring: with 10 or more sessions a patient's series informs its mean
+        # well, and intercept and means then mix independently; a non-centred form mixed
+        # several times slower).
+        if spec.trend:
+            # The patient's slope shares the patient-level covariance with the traits: change
+            # and trait-like level may correlate, and an independent prior would shrink each
+            # patient's change towards the average instead of towards its value given the
+            # traits (and let part of a change effect leak into a trait effect). The means are
+            # sampled here; the change below, from its conditional moments given the rest.
+            trend = pm.Normal("trend", 0.0, slope_scale)
+            scales = np.append(lay.sd, slope_scale)
+            chol_p = _cov("patient", "patient_effect", scales, k + 1)
+            mu = pm.MvNormal(
+                "patient_mean", mu=centre, chol=chol_p[:k, :k], dims=("patient", "series")
+            )
+            std = pt.linalg.solve_triangular(chol_p[:k, :k], (mu - centre).T, lower=True).T
+            change_prior = (std @ chol_p[k, :k], chol_p[k, k])  # delta_i given the means
+            pm.Deterministic("sd_trend", model["sd_patient"][k])
+        else:
+            chol_p = _cov("patient", "series", lay.sd, k)
+            mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=("patient", "series"))
+        trait = pm.Deterministic("trait", mu, dims=("patient", "series"))
+
+        # Lag prior: one SD of the source moves the target by at most about one of its SDs.
+        ratio = lay.sd[:, None] / lay.sd[None, :]
+        lag = pm.Normal("lag", 0.0, 0.5 * ratio, dims=("series", "series_from"))
+        phi = pt.broadcast_to(lag, (n, k, k))
+        if paths:
+            pos = np.zeros((len(paths), k, k))
+            scale = np.empty(len(paths))
+            for r, (to, source) in enumerate(paths):
+                pos[r, idx[to], idx[source]] = 1.0
+                scale[r] = 0.2 * ratio[idx[to], idx[source]]
+            off_d = pm.Normal("path_offset", 0.0, 1.0, dims=("patient", "path"))
+            if len(paths) > 1:
+                chol_d = _cov("paths", "path", scale, len(paths))
+                dev = off_d @ chol_d.T
+            else:
+                sd_d = pm.HalfNormal("sd_paths", sigma=scale, dims="path")
+                dev = off_d * sd_d[None, :]
+            pm.Deterministic("path_deviation", dev, dims=("patient", "path"))
+            phi = phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
+
+        end = (
+            _end_parameters(
+                data, spec, lay, trait, intercept, model["sd_trend"] if spec.trend else None
+            )
+            if data.end_outcome is not None
+            else None
+        )
+        values = pt.as_tensor(lay.filled.reshape(-1))
+        if lay.missing_flat.size:
+            coords_mis = {"missing_cell": np.arange(lay.missing_flat.size)}
+            model.add_coords(coords_mis)
+            mis = pm.Flat("missing_values", dims="missing_cell", initval=lay.missing_start)
+            values = pt.set_subtensor(values[lay.missing_flat], mis)
+        grid = values.reshape((n, n_t, k))
+        w = grid - trait[:, None, :]
+        chol_e = _cov("innovation", "series", lay.sd, k)
+        chol_1 = _cov("first", "series", lay.sd, k)
+        if spec.trend:
+            e1 = np.zeros(k)
+            e1[0] = 1.0
+            w = w - (trend * lay.time)[:, :, None] * e1
+            sd_change = model["sd_trend"]
+            cond_mean, cond_sd, series_prec = _change_given_data(
+                w, phi, chol_e, chol_1, lay, change_prior, end, sd_change
+            )
+            # How well the series alone resolve the changes (Spearman-Brown style: true
+            # variance over true plus mean error variance), for the reader of a change effect.
+            tau2 = sd_change**2
+            pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / series_prec)))
+            # The change given everything else is Gaussian with these moments (the series and
+            # a Gaussian end outcome are linear in it): sampling its standardised value makes
+            # the geometry the same whether 12 sessions say much or little about a slope (in
+            # 200 x 12 fits a centred slope had R-hat 1.15 and bulk ESS 11, one standardised
+            # by its prior ESS 45 of 1,000: the end outcome's residual SD and the change effect
+            # traded off against the changes; this way 128).
+            off_s = pm.Flat("change_offset", shape=n, initval=np.zeros(n))
+            delta = pm.Deterministic(
+                "change_deviation", cond_mean + cond_sd * off_s, dims="patient"
+            )
+            pm.Potential("change_jacobian", pt.sum(pt.log(cond_sd)))
+            p_mean, p_sd = change_prior
+            pm.Potential(
+                "change_prior",
+                pt.sum(-0.5 * ((delta - p_mean) / p_sd) ** 2 - pt.log(p_sd)) - 0.5 * n * LOG_2PI,
+            )
+            w = w - (delta[:, None] * lay.time)[:, :, None] * e1
+
+        pred = pt.sum(phi[:, None, :, :] * w[:, :-1, None, :], axis=-1)
+        resid = (w[:, 1:, :] - pred).reshape((n * (n_t - 1), k))[lay.transitions]
+        start = w[np.arange(n), lay.first]
+        pm.Potential("series_transitions", _mvn_logp(resid, chol_e))
+        pm.Potential("series_first", _mvn_logp(start, chol_1))
+
+        if end is not None:
+            lin = end.linear
+            if spec.trend:
+                lin = lin + end.change_per_sd * delta[end.seen] / sd_change
+            if end.sd is None:
+                pm.Bernoulli("end_outcome", logit_p=lin, observed=end.observed)
+            else:
+                pm.Normal("end_outcome", lin, end.sd, observed=end.observed)
+    return model
+
+
+__all__ = ["Layout", "build_mechanism_model"]

@@ -1,0 +1,113 @@
+"""Options of the mechanism models: which series, which lagged paths vary between patients,
+and the end-of-treatment outcome. Plain data, no PyMC (the split of an unfitted model from its
+fit, as :mod:`bayes_alliance.spec.model_spec` does for the main model)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bayes_alliance.data.series_data import (
+    MEDIATOR,
+    OUTCOME,
+    PREDICTOR,
+    SECOND_PREDICTOR,
+    SeriesData,
+)
+
+END_FAMILIES = ("auto", "gaussian", "binary")
+
+
+def path_name(to: str, source: str) -> str:
+    """Name of the lagged path ``source_(t-1) -> to_t`` (e.g. ``mediator<-predictor``)."""
+    return f"{to}<-{source}"
+
+
+@dataclass(frozen=True)
+class MechanismSpec:
+    """Options of a mechanism model.
+
+    Parameters
+    ----------
+    therapist_level
+        Therapist random intercepts (a third level) for every series' latent mean.
+    random_paths
+        Lagged paths ``(to, from)`` by role that vary between patients, with an unstructured
+        covariance. ``None`` picks the design's default: the a path (predictor -> mediator) and
+        the b path (mediator -> outcome) with a mediator, none otherwise.
+    end_family
+        ``"gaussian"``, ``"binary"`` (logit) or ``"auto"`` (binary when the column holds only
+        0 and 1) for an end-of-treatment outcome.
+    trend
+        A linear trend of the predictor over sessions with a random slope per patient: the
+        patient's state-like change, regressed on by an end-of-treatment outcome. ``None``: on
+        exactly when there is an end-of-treatment outcome.
+    """
+
+    therapist_level: bool = False
+    random_paths: tuple[tuple[str, str], ...] | None = None
+    end_family: str = "auto"
+    trend: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self, data: SeriesData) -> MechanismSpec:
+        """The spec with its defaults settled for this data (and checked against it)."""
+        if self.therapist_level and data.patient_therapist is None:
+            raise ValueError("therapist_level=True needs a therapist column")
+        paths = self.random_paths
+        if paths is None:
+            paths = ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR)) if MEDIATOR in data.roles else ()
+        for to, source in paths:
+            for role in (to, source):
+                if role not in data.roles:
+                    raise ValueError(
+                        f"random path {path_name(to, source)!r}: no {role!r} series "
+                        f"(series: {', '.join(data.roles)})"
+                    )
+        if len(set(paths)) != len(paths):
+            raise ValueError("a random path is listed twice")
+        if self.end_family not in END_FAMILIES:
+            raise ValueError(f"end_family must be one of {END_FAMILIES}, got {self.end_family!r}")
+        family = self.end_family
+        if data.end_outcome is not None and family == "auto":
+            family = "binary" if data.end_is_binary() else "gaussian"
+        if family == "binary" and data.end_outcome is not None and not data.end_is_binary():
+            raise ValueError(
+                f"end-of-treatment outcome {data.end_column!r} must hold only 0 and 1 for "
+                "a binary outcome"
+            )
+        trend = self.trend if self.trend is not None else data.end_outcome is not None
+        return MechanismSpec(
+            therapist_level=self.therapist_level,
+            random_paths=tuple((str(a), str(b)) for a, b in paths),
+            end_family=family,
+            trend=bool(trend),
+            extra=dict(self.extra),
+        )
+
+    def design(self, data: SeriesData) -> str:
+        """``"mediation"``, ``"informants"`` or ``"two_series"``."""
+        if MEDIATOR in data.roles:
+            return "mediation"
+        if SECOND_PREDICTOR in data.roles:
+            return "informants"
+        return "two_series"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["random_paths"] = [list(p) for p in self.random_paths or ()]
+        d["kind"] = "mechanism"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MechanismSpec:
+        return cls(
+            therapist_level=bool(d["therapist_level"]),
+            random_paths=tuple((str(p[0]), str(p[1])) for p in d["random_paths"]),
+            end_family=str(d["end_family"]),
+            trend=d["trend"],
+            extra=dict(d.get("extra", {})),
+        )
+
+
+__all__ = ["END_FAMILIES", "MechanismSpec", "path_name"]

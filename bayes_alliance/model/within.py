@@ -1,0 +1,335 @@
+r"""The within-person part of the model: lags, random state slopes, innovations, first session.
+
+For patient i of therapist j, in structural form (:mod:`bayes_alliance.kernels.dynamics`)::
+
+    B0 w_t = Phi_i w_(t-1) + e_t,    e_t ~ N(0, Sigma_t)
+    Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]
+    phi_yx[i] = phi_yx + lambda' z_i + c_j + d_i
+
+with the moderators z centred, therapist slope deviations ``c_j ~ N(0, sd_state_effect_therapist^2)``
+and patient deviations ``d_i ~ N(0, sd_state_effect_patient^2)`` (non-centred). ``Sigma_t`` is
+one covariance for all transitions, or one per session (``innovations="session"``, as in the
+RI-CLPM of Hamaker, Kuiper & Grasman 2015).
+
+Stationarity is imposed only where the likelihood needs it: a stationary first session
+(``first_session="stationary"``) is a draw from the stationary distribution of the patient's own
+dynamics, which exists only when the patient's reduced-form lag matrix has both eigenvalues
+inside the unit circle. The stationary slopes of a patient form an interval (lo, hi)
+(:func:`bayes_alliance.kernels.dynamics.slope_interval`), so the prior is truncated to it:
+
+* the fixed part (phi_xx, phi_xy, phi_yy, phi_yx, lambda, the lag-0 path) to the region where
+  every patient's dynamics at zero slope deviation are stationary: a truncated prior whose
+  normalising constant does not depend on any parameter;
+* with therapist slopes, each ``c_j`` to the interval where all of the therapist's patients are
+  stationary at zero patient deviation, with its normalising constant;
+* with patient slopes, each ``d_i`` to a normal truncated to ``(lo, hi) - phi_yx - lambda' z_i
+  - c_j`` (an interval that holds 0), with its normalising constant ``Phi(U_i) - Phi(L_i)``,
+  so that the truncation does not shrink ``sd_state_effect_patient`` (the SD of the normal
+  before truncation).
+
+With a free first session nothing is truncated, and the posterior probability that the
+dynamics are stationary is a meaningful summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_alliance.core import vocab
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.data.validate import DataValidationError, Problem
+from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.priors import make_rv
+from bayes_alliance.spec.model_spec import ModelSpec
+
+v = vocab
+SQRT2 = float(np.sqrt(2.0))
+
+
+@dataclass
+class Dynamics:
+    """Reduced-form dynamics as the likelihoods use them.
+
+    ``phi`` (a, b, c, d) and ``first`` entries are scalars or, when ``varying``, per-patient
+    vectors; ``sigma`` entries are scalars or, when ``by_session``, vectors over the transition
+    columns of the grid (into sessions 2..S). ``slope`` is the structural state effect of each
+    patient (a vector when ``varying``, else None).
+    """
+
+    phi: tuple[Any, Any, Any, Any]
+    sigma: tuple[Any, Any, Any]
+    first: tuple[Any, Any, Any]
+    varying: bool
+    by_session: bool = False
+    slope: Any = None
+
+    def per_patient(self, entry: Any) -> Any:
+        """A per-patient vector as a (P, 1) column of the grid; scalars unchanged."""
+        return entry[:, None] if self.varying and getattr(entry, "ndim", 0) == 1 else entry
+
+    def per_transition(self, entry: Any) -> Any:
+        """A per-session innovation entry as a (1, S - 1) row of the grid; scalars unchanged."""
+        return entry[None, :] if self.by_session else entry
+
+
+def _log_upper(z: Any) -> Any:
+    """log Q(z) = log(1 - Phi(z)) for z >= 0, through the scaled complementary error function
+    (accurate however far in the tail)."""
+    return pt.log(0.5 * pt.erfcx(z / SQRT2)) - 0.5 * z * z
+
+
+def _log_mass(lo_z: Any, hi_z: Any) -> Any:
+    """log(Phi(hi_z) - Phi(lo_z)) for the standard normal CDF, in log space so that it stays
+    accurate (value and gradient) for intervals far in either tail.
+
+    Each case is evaluated on inputs made safe for it, so that the cases a switch does not
+    choose are finite and their zero gradients stay zero.
+    """
+    right = pt.ge(lo_z, 0.0)  # the interval lies in the upper tail
+    left = pt.le(hi_z, 0.0)  # in the lower tail (mirrored to the upper one)
+    mid = ~(right | left)
+    a = pt.switch(right, lo_z, pt.switch(left, -hi_z, 0.0))
+    b = pt.switch(right, hi_z, pt.switch(left, -lo_z, 1.0))
+    tail = _log_upper(a) + pt.log1mexp(_log_upper(b) - _log_upper(a))
+    hi_m = pt.switch(mid, hi_z, 1.0)
+    lo_m = pt.switch(mid, lo_z, -1.0)
+    centre = pt.log1p(-(pt.exp(_log_upper(hi_m)) + pt.exp(_log_upper(-lo_m))))
+    return pt.switch(mid, centre, tail)
+
+
+def _inside(value: Any, lo: Any, hi: Any) -> Any:
+    return pt.and_(pt.gt(value, lo), pt.lt(value, hi))
+
+
+def _moderator_matrix(
+    data: SessionData, names: tuple[str, ...], what: str = "moderator"
+) -> np.ndarray:
+    missing = [c for c in names if c not in data.covariates.columns]
+    if missing:
+        raise ValueError(
+            f"{what}(s) {missing} are not patient covariates of the data; declare them with "
+            f"covariates=[...] (have: {list(data.covariates.columns)})"
+        )
+    z = data.covariates[list(names)].to_numpy(dtype=float)
+    bad = np.isnan(z).any(axis=1)
+    if bad.any():
+        ids = data.patients[bad].tolist()[:8]
+        raise ValueError(
+            f"{what} values are missing for patients {ids}; the model needs them complete"
+        )
+    flat = [c for c, sd in zip(names, z.std(axis=0), strict=True) if not sd > 0]
+    if flat:
+        raise ValueError(f"{what}(s) {flat} have the same value for every patient")
+    return z - z.mean(axis=0)
+
+
+def moderator_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    """Centred moderator values (patients x moderators), or None without moderators."""
+    return _moderator_matrix(data, spec.moderators) if spec.moderators else None
+
+
+def _varies_within_therapist(data: SessionData, names: tuple[str, ...]) -> dict[str, object]:
+    """For each column that takes more than one value among a therapist's patients, the first
+    such therapist's id (missing values are left to :func:`_moderator_matrix`)."""
+    assert data.patient_therapist is not None and data.therapists is not None
+    out: dict[str, object] = {}
+    for c in names:
+        n_values = data.covariates[c].groupby(data.patient_therapist).nunique()
+        bad = n_values.index[n_values.to_numpy() > 1]
+        if len(bad):
+            out[c] = data.therapists.tolist()[int(bad[0])]  # a plain id, e.g. 7, not np.int64(7)
+    return out
+
+
+def baseline_level(data: SessionData, spec: ModelSpec) -> str:
+    """The level of the baseline columns for these data: ``spec.baseline_level`` checked, or
+    ``"auto"`` resolved (therapist when the data are nested in therapists, the spec has the
+    therapist level, some therapist has two or more patients and every column is constant
+    within every therapist; else patient). ``"patient"`` without a baseline.
+
+    Raises
+    ------
+    DataValidationError
+        ``"therapist"`` for a column that varies within a therapist (naming the column and one
+        such therapist).
+    ValueError
+        ``"therapist"`` without patients nested in therapists.
+    """
+    if not spec.baseline or spec.baseline_level == v.PATIENT:
+        return v.PATIENT
+    nested = spec.therapist_level and data.patient_therapist is not None
+    if not nested:
+        if spec.baseline_level == v.THERAPIST:
+            raise ValueError(
+                "baseline_level='therapist' needs patients nested in therapists (a therapist "
+                "column, not crossed, and the therapist level in the model)"
+            )
+        return v.PATIENT
+    _moderator_matrix(data, spec.baseline, "baseline column")  # named, complete, not flat
+    varies = _varies_within_therapist(data, spec.baseline)
+    if spec.baseline_level == v.THERAPIST and varies:
+        raise DataValidationError(
+            [
+                Problem(
+                    "baseline_level='therapist' needs a value constant within each therapist, "
+                    "but it varies within therapist "
+                    f"{tid!r}; use baseline_level='patient' for a patient characteristic",
+                    column=c,
+                )
+                for c, tid in varies.items()
+            ]
+        )
+    if spec.baseline_level == v.THERAPIST:
+        return v.THERAPIST
+    # "auto": a column constant within therapists only because each has one patient says
+    # nothing about its level; such data keep the patient level.
+    assert data.patient_therapist is not None
+    shared = np.bincount(data.patient_therapist).max() > 1
+    return v.THERAPIST if shared and not varies else v.PATIENT
+
+
+def resolve_baseline(data: SessionData, spec: ModelSpec) -> ModelSpec:
+    """``spec`` with ``baseline_level`` resolved against the data (:func:`baseline_level`), so
+    that a fitted result records the level used; unchanged without a baseline."""
+    if not spec.baseline:
+        return spec
+    level = baseline_level(data, spec)
+    return spec if level == spec.baseline_level else replace(spec, baseline_level=level)
+
+
+def baseline_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    r"""Centred baseline characteristics per unit of their level, or None without a baseline:
+    patients x columns (centred over patients) or, at therapist level, therapists x columns
+    (each therapist's value, centred over therapists: :math:`z_j - \bar z_T`).
+
+    Centring over the units of the level (not over sessions, nor for a therapist column over
+    patients) makes the intercepts the latent means of a patient, or of a therapist's patient,
+    with an average baseline, whatever the series lengths and caseloads; each unit counts once,
+    as in the baseline's share of the variance (:func:`bayes_alliance.effects.derived.baseline_variances`).
+    """
+    if not spec.baseline:
+        return None
+    z = _moderator_matrix(data, spec.baseline, "baseline column")
+    if baseline_level(data, spec) == v.PATIENT:
+        return z
+    assert data.patient_therapist is not None and data.therapists is not None
+    zt = np.empty((len(data.therapists), z.shape[1]))
+    zt[data.patient_therapist] = z  # one value per therapist (checked constant)
+    return zt - zt.mean(axis=0)
+
+
+def baseline_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    """Centred baseline characteristics of each patient (patients x columns) of between-level
+    mediation, or None without: the patient's own (patient level) or its therapist's (therapist
+    level; :func:`baseline_unit_values` gives the centring). The shifts of the latent means are
+    ``a' z`` and ``(c' + b a)' z`` of these rows either way; only b differs by level
+    (``vocab.BASELINE_MEDIATOR``)."""
+    zu = baseline_unit_values(data, spec)
+    if zu is None or baseline_level(data, spec) == v.PATIENT:
+        return zu
+    assert data.patient_therapist is not None
+    return zu[data.patient_therapist]
+
+
+def within_part(
+    spec: ModelSpec,
+    priors: dict[str, dict[str, Any]],
+    param: Callable[..., Any],
+    n_pat: Any,
+    tj: Any,
+    z: Any,
+    caseload: Any,
+) -> Dynamics:
+    """Add the within-person random variables to the current model; return the dynamics.
+
+    Parameters
+    ----------
+    spec, priors
+        Model options and the priors by name.
+    param
+        ``param(name, **kw)``: the named parameter (a random variable when the spec estimates
+        it, else its fixed default).
+    n_pat
+        Number of patients (symbolic in a compiled model).
+    tj
+        Therapist code of each patient (None for two levels).
+    z
+        Centred moderator values (patients x moderators), or None.
+    caseload
+        Therapists x patients mask (1 where the patient is the therapist's); used only with
+        therapist slopes, moderators and no patient slopes.
+    """
+    phi_xx = param(v.PREDICTOR_AUTOREGRESSION)
+    phi_xy = param(v.REVERSE_STATE_EFFECT)
+    phi_yy = param(v.OUTCOME_AUTOREGRESSION)
+    fixed_slope: Any = param(v.STATE_EFFECT)
+    varying = bool(spec.random_slopes or spec.moderators)
+    if z is not None:
+        lam = make_rv(v.MODERATOR_EFFECT, priors[v.MODERATOR_EFFECT], dims="moderator")
+        fixed_slope = fixed_slope + pt.dot(z, lam)
+    slope = fixed_slope
+    dev_t: Any = None
+    dev_p: Any = None
+    if v.THERAPIST in spec.random_slopes:
+        sd_t = param(v.SD_STATE_EFFECT_THERAPIST)
+        dev_t = sd_t * pm.Normal("state_effect_therapist_raw", 0, 1, dims=v.THERAPIST)
+        slope = slope + dev_t[tj]
+    if v.PATIENT in spec.random_slopes:
+        sd_p = param(v.SD_STATE_EFFECT_PATIENT)
+        dev_p = sd_p * pm.Normal("state_effect_patient_raw", 0, 1, dims=v.PATIENT)
+        slope = slope + dev_p
+    if varying:
+        slope = pt.ones(n_pat) * slope
+    b0 = param(v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
+    dims = {"dims": "innovation_session"} if spec.innovations == "session" else {}
+    sd_ex = param(v.INNOVATION_SD_PREDICTOR, **dims)
+    sd_ey = param(v.INNOVATION_SD_OUTCOME, **dims)
+    rho = param(v.INNOVATION_CORR, **dims)
+    structural = (phi_xx, phi_xy, slope, phi_yy)
+    phi, sigma = dynamics.reduced_form(
+        structural, (sd_ex**2, rho * sd_ex * sd_ey, sd_ey**2), b0, spec.same_session
+    )
+    if spec.first_session == "stationary" and spec.dynamics == "var1":
+        lo, hi, feasible = dynamics.slope_interval(
+            phi_xx, phi_xy, phi_yy, b0, spec.same_session, xp=pt
+        )
+        ok = pt.and_(feasible, pt.all(_inside(fixed_slope, lo, hi)))
+        logp: Any = pt.switch(ok, 0.0, -np.inf)
+        if dev_t is not None:
+            # The therapist's deviation keeps every one of the therapist's patients stationary
+            # at zero patient deviation (so a patient deviation's interval always holds 0).
+            if z is not None:
+                big = dynamics.UNBOUNDED
+                low_m = pt.min(pt.switch(caseload, fixed_slope[None, :], big), axis=1)
+                high_m = pt.max(pt.switch(caseload, fixed_slope[None, :], -big), axis=1)
+                lo_t, hi_t = lo - low_m, hi - high_m
+            else:
+                lo_t, hi_t = lo - fixed_slope, hi - fixed_slope
+            trunc = _log_mass(lo_t / sd_t, hi_t / sd_t)
+            logp = logp + pt.switch(_inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
+        if dev_p is not None:
+            centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
+            trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
+            logp = logp + pt.switch(_inside(slope, lo, hi), -trunc, -np.inf).sum()
+        pm.Potential("stationarity", logp)
+        first = dynamics.stationary_cov(phi, sigma)
+    elif spec.first_session == "stationary":  # no dynamics: the state is the innovation
+        first = sigma
+    else:
+        fx = make_rv("first_sd_predictor", priors["first_sd_predictor"])
+        fy = make_rv("first_sd_outcome", priors["first_sd_outcome"])
+        first = (fx**2, make_rv("first_corr", priors["first_corr"]) * fx * fy, fy**2)
+    return Dynamics(
+        phi,
+        sigma,
+        first,
+        varying,
+        by_session=spec.innovations == "session",
+        slope=slope if varying else None,
+    )

@@ -1,0 +1,1 @@
+"""Reports: labelled tables, figures, path diagrams, the model and methods in words, rendered to HTML, Markdown and LaTeX."""

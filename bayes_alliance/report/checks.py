@@ -1,0 +1,186 @@
+"""Model checks for the report: the posterior predictive check over sessions, and the key
+parameters whose chains the report plots.
+
+The predictive check replicates every observed cell one session ahead, given the patient's
+latent mean and the previous session's states, from the reduced form of the dynamics
+(:func:`bayes_alliance.kernels.dynamics.reduced_form`)::
+
+    w_rep,t = Phi*_i w_(t-1) + u_t,   u_t ~ N(0, Sigma*_t),   z_rep,t = M_t + w_rep,t
+
+for both variables at once (their innovations correlated as the model says), then compares the
+observed mean of each variable at each session with the spread of the replicated means. A model
+that misses a trend over sessions, or the size of session-to-session change, shows it here;
+one histogram of all cells would hide both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_alliance.core import vocab
+from bayes_alliance.kernels import dynamics
+
+if TYPE_CHECKING:
+    from bayes_alliance.inference.fit import FitResult
+
+v = vocab
+
+N_REP = 200  # posterior draws replicated by the report's predictive check
+KEY_PARAMETERS = (
+    v.STATE_EFFECT,
+    v.REVERSE_STATE_EFFECT,
+    v.SAME_SESSION_EFFECT,
+    v.OUTCOME_AUTOREGRESSION,
+    v.PREDICTOR_AUTOREGRESSION,
+    v.MODERATOR_EFFECT,
+    v.TRAIT_EFFECT_PATIENT,
+    v.TRAIT_EFFECT_THERAPIST,
+    v.SD_STATE_EFFECT_PATIENT,
+    v.SD_STATE_EFFECT_THERAPIST,
+)
+
+
+def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
+    """Draws (chain, draw) of the named key parameters, plus the parameters with the worst
+    R-hat and the smallest bulk ESS when they are others (where convergence problems show).
+
+    Vector parameters contribute one entry per element, named ``name[coord]``.
+    """
+    post = result.idata.posterior
+    names = [n for n in KEY_PARAMETERS if n in post]
+    s = result.summary()
+    if len(s):
+        for worst in (s["r_hat"].idxmax(), s["ess_bulk"].idxmin()):
+            base = str(worst).split("[")[0]
+            if base not in names and base in post:
+                names.append(base)
+    out: dict[str, np.ndarray] = {}
+    for n in names:
+        da = post[n]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            out[n] = np.asarray(da.values, dtype=float)
+            continue
+        flat = da.stack(entry=extra)
+        for k in range(flat.sizes["entry"]):
+            coord = flat["entry"].values[k]
+            label = coord if not isinstance(coord, tuple) else ",".join(map(str, coord))
+            out[f"{n}[{label}]"] = np.asarray(flat.isel(entry=k).values, dtype=float)
+    return dict(list(out.items())[:max_rows])
+
+
+def _flat(post: xr.Dataset | xr.DataTree, name: str, picks: np.ndarray) -> np.ndarray:
+    """The chosen draws of one variable, chains and draws flattened into one axis."""
+    arr = np.asarray(post[name].values, dtype=float)
+    return arr.reshape(-1, *arr.shape[2:])[picks]
+
+
+def session_predictive(
+    result: FitResult, ci_prob: float = 0.94, n_rep: int = N_REP, seed: int = 0
+) -> pd.DataFrame:
+    """Observed means per session against one-step-ahead replicated means, both variables.
+
+    Parameters
+    ----------
+    result
+        A fit with stored states (``spec.store_states``).
+    ci_prob
+        Probability of the equal-tailed interval of the replicated means.
+    n_rep
+        Posterior draws used (chosen at random without replacement, at most all).
+    seed
+        Seed of the draw choice and of the replicates.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variable (``predictor``, ``outcome``) and session: ``session``, ``n``
+        (cells compared), ``observed`` (their mean), ``replicated`` (median of the replicated
+        means), ``rep_low``, ``rep_high``. Only cells observed at the session with the
+        previous session's states known are compared (with lags; without lags every
+        observed cell); sessions without such cells are left out.
+    """
+    post = result.idata.posterior
+    spec, data = result.spec, result.data
+    if "state_predictor" not in post:
+        raise ValueError("the predictive check needs stored states (store_states=True)")
+    rng = np.random.default_rng(seed)
+    total = post.sizes["chain"] * post.sizes["draw"]
+    picks = np.sort(rng.choice(total, size=min(n_rep, total), replace=False))
+    wx, wy = _flat(post, "state_predictor", picks), _flat(post, "state_outcome", picks)
+    lag = 1 if spec.dynamics == "var1" else 0
+    n_s = data.x.shape[1]
+    now = slice(lag, n_s)
+    # Previous states: zero without lags (the reduced form then only mixes the innovations).
+    px = wx[..., : n_s - lag] if lag else np.zeros_like(wx)
+    py = wy[..., : n_s - lag] if lag else np.zeros_like(wy)
+
+    def param(name: str) -> np.ndarray:
+        return _flat(post, name, picks) if name in post else np.zeros(len(picks))
+
+    def col(a: np.ndarray) -> np.ndarray:
+        """(draw,) -> (draw, 1, 1); (draw, session) -> (draw, 1, session)."""
+        return a[:, None, None] if a.ndim == 1 else a[:, None, :]
+
+    c = (
+        _flat(post, "state_effect_by_patient", picks)[..., None]
+        if "state_effect_by_patient" in post
+        else col(param(v.STATE_EFFECT))
+    )
+    phi = (
+        col(param(v.PREDICTOR_AUTOREGRESSION)),
+        col(param(v.REVERSE_STATE_EFFECT)),
+        c,
+        col(param(v.OUTCOME_AUTOREGRESSION)),
+    )
+    sx, sy = col(param(v.INNOVATION_SD_PREDICTOR)), col(param(v.INNOVATION_SD_OUTCOME))
+    rho = col(param(v.INNOVATION_CORR))
+    (a_, b_, c_, d_), (s11, s12, s22) = dynamics.reduced_form(
+        phi, (sx**2, rho * sx * sy, sy**2), col(param(v.SAME_SESSION_EFFECT)), spec.same_session
+    )
+    mean_x = a_ * px + b_ * py
+    mean_y = c_ * px + d_ * py
+    # Correlated innovations by the Cholesky factor of the 2x2 reduced-form covariance.
+    z1 = rng.standard_normal(mean_x.shape)
+    z2 = rng.standard_normal(mean_x.shape)
+    l11 = np.sqrt(s11)
+    l21 = np.divide(s12, l11, out=np.zeros(np.broadcast(s12, l11).shape), where=l11 > 0)
+    l22 = np.sqrt(np.maximum(s22 - l21**2, 0.0))
+    rep = {
+        v.PREDICTOR: (data.x[:, now] - wx[..., now]) + mean_x + l11 * z1,
+        v.OUTCOME: (data.y[:, now] - wy[..., now]) + mean_y + l21 * z1 + l22 * z2,
+    }
+    known_prev = np.isfinite(px).all(axis=0) & np.isfinite(py).all(axis=0)
+    inside = data.in_series[:, now] & (data.in_series[:, : n_s - lag] if lag else True)
+    rows = []
+    lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
+    for var, obs_all, w in (
+        (v.PREDICTOR, data.x, wx),
+        (v.OUTCOME, data.y, wy),
+    ):
+        obs = obs_all[:, now]
+        ok = inside & known_prev & np.isfinite(obs) & np.isfinite(w[..., now]).all(axis=0)
+        for k, session in enumerate(data.sessions[now]):
+            cells = ok[:, k]
+            n = int(cells.sum())
+            if n == 0:
+                continue
+            means = rep[var][:, cells, k].mean(axis=1)
+            rows.append(
+                {
+                    "variable": var,
+                    "session": int(session),
+                    "n": n,
+                    "observed": float(obs[cells, k].mean()),
+                    "replicated": float(np.median(means)),
+                    "rep_low": float(np.quantile(means, lo_q)),
+                    "rep_high": float(np.quantile(means, hi_q)),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["variable", "session", "n", "observed", "replicated", "rep_low", "rep_high"]
+    )

@@ -1,0 +1,198 @@
+"""The report's mediation section: a path diagram with the estimates on its arrows and the
+effects in a sentence.
+
+:func:`mediation_section` serves any mediation design: it takes the design's estimates by
+role (``indirect``, ``cprime``, ``total``, ``proportion`` and whatever its diagram needs) and
+a layout, a function that draws them (those of :mod:`bayes_alliance.report.path_layouts`, or a new
+one). :func:`between_mediation_section` is the between-level design of a fit with a baseline
+characteristic, one diagram per baseline column.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from bayes_alliance.report.path_layouts import Triple, between_roles_diagram, between_rows
+from bayes_alliance.report.render import Plot, Section
+from bayes_alliance.report.words import PROVISIONAL
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "BETWEEN_WORDS",
+    "MediationWords",
+    "between_mediation_section",
+    "mediation_section",
+]
+
+Layout = Callable[[Mapping[str, Triple], str], "Figure"]
+"""Draws a design's estimates by role, given the intervals' name (e.g. ``"95% HDI"``)."""
+
+
+@dataclass(frozen=True)
+class MediationWords:
+    """How a design's effects are named in the sentence: the symbol of each role."""
+
+    symbols: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "indirect": "ab",
+            "cprime": "c'",
+            "total": "c' + ab",
+            "proportion": "ab / (ab + c')",
+        }
+    )
+    names: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "indirect": "indirect effect",
+            "cprime": "direct effect",
+            "total": "total effect",
+            "proportion": "proportion mediated",
+        }
+    )
+    definition: str = (
+        "The indirect effect is the product ab of the a and b paths (MacKinnon 2008), computed "
+        "per posterior draw, so its interval needs no normal approximation of the product. The "
+        "proportion mediated, ab / (ab + c'), is the share of the total effect carried by the "
+        'mediator: the "mediation/direct" proportion that Zilcha-Mano & Fisher (2022, Table 2) '
+        "report. It is unstable when the total effect is near 0 (its draws then run to large "
+        "values of both signs)."
+    )
+
+
+BETWEEN_WORDS = MediationWords()
+
+
+def _with_interval(value: Triple, ci_label: str) -> str:
+    est, low, high = value
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{est:.2f}"
+    return f"{est:.2f} ({ci_label} [{low:.2f}, {high:.2f}])"
+
+
+def mediation_section(
+    rows: Mapping[str, Triple],
+    layout: Layout,
+    ci_label: str,
+    *,
+    what: str,
+    caption: str,
+    words: MediationWords = BETWEEN_WORDS,
+    stem: str = "mediation",
+    title: str = "Mediation",
+    provisional: bool = False,
+) -> Section:
+    """A report section for one mediation design: a sentence with the effects, the definition
+    of the proportion mediated, and the path diagram as a numbered figure.
+
+    Parameters
+    ----------
+    rows
+        The design's estimates ``{role: (estimate, low, high)}``: ``indirect``, ``cprime``
+        (the direct effect), ``total`` and ``proportion`` go into the sentence (those present,
+        in that order), all of them to ``layout``.
+    layout
+        Draws the diagram from ``rows`` and ``ci_label``.
+    ci_label
+        The intervals' name, e.g. ``"95% HDI"``.
+    what
+        The effect in words, completing "Effect ...", e.g. ``"of g on the trait-like level
+        of y, through the trait-like level of x"``.
+    caption
+        The figure's caption (the line styles' meaning is added).
+    words
+        Symbols, names and the definition paragraph of the design.
+    stem
+        The figure's file stem.
+    title
+        The section's title.
+    provisional
+        Mark the sentences as not to be reported (failed convergence check).
+    """
+    parts = [
+        f"{words.names[role]} {words.symbols[role]} = {_with_interval(rows[role], ci_label)}"
+        for role in ("indirect", "cprime", "total", "proportion")
+        if role in rows and math.isfinite(rows[role][0])
+    ]
+    said = [f"Effect {what}: " + "; ".join(parts) + "."] if parts else []
+    total = rows.get("total")
+    if total is not None and "proportion" in rows and not (total[1] > 0 or total[2] < 0):
+        said.append(
+            f"The {ci_label} of the total effect includes 0, so the proportion mediated is "
+            "not interpretable here: read the indirect and total effects instead."
+        )
+    if provisional:
+        said = [PROVISIONAL + s for s in said]
+    return Section(
+        title,
+        [*said, words.definition],
+        figures=[
+            Plot(
+                stem,
+                layout(rows, ci_label),
+                f"{caption} Posterior means with {ci_label}s; solid arrows: the interval "
+                "excludes 0, dashed: it includes 0.",
+            )
+        ],
+        provisional=provisional,
+    )
+
+
+def between_mediation_section(
+    effects: pd.DataFrame,
+    baseline: tuple[str, ...],
+    ci_label: str,
+    *,
+    predictor: str,
+    outcome: str,
+    provisional: bool = False,
+) -> Section:
+    """The between-level mediation of a fit with a baseline: one sentence and one path
+    diagram per baseline column, from the effects table at the report's interval level
+    (:func:`bayes_alliance.report.tables.effects_table`)."""
+    parts: list[Section] = []
+    taken: set[str] = set()
+    for col in baseline:
+        rows = between_rows(effects, col)
+        stem = "mediation"
+        if len(baseline) > 1:
+            stem = "mediation_" + (re.sub(r"[^A-Za-z0-9._-]+", "_", col).strip("._") or "g")
+            while stem in taken:
+                stem += "_"
+        taken.add(stem)
+
+        draw = partial(between_roles_diagram, predictor=predictor, outcome=outcome, baseline=col)
+        parts.append(
+            mediation_section(
+                rows,
+                draw,
+                ci_label,
+                what=(
+                    f"of {col} on the trait-like level of {outcome}, through the trait-like "
+                    f"level of {predictor}"
+                ),
+                caption=(
+                    f"Between-level mediation: {col} acts on the trait-like (latent patient "
+                    f"mean) level of {predictor} (a), which acts on that of {outcome} (b, the "
+                    f"trait-like effect between patients); c' is the direct path from {col} "
+                    f"to the trait-like level of {outcome}."
+                ),
+                stem=stem,
+                provisional=provisional,
+            )
+        )
+    first = parts[0]
+    return Section(
+        first.title,
+        [p for s in parts for p in s.paragraphs if p != BETWEEN_WORDS.definition]
+        + [BETWEEN_WORDS.definition],
+        figures=[f for s in parts for f in s.figures],
+        provisional=provisional,
+    )

@@ -1,0 +1,328 @@
+"""The model as a report states it: equations, symbols, priors.
+
+Every function here reads a :class:`~bayes_alliance.spec.model_spec.ModelSpec` (and, for the priors, the
+data) and returns text or a small table, so what the report says about the model follows the
+options actually fitted: a two-level model has no therapist terms, a model without random
+slopes has no slope equation. Equations are plain Unicode text (the report is self-contained
+and loads no maths renderer). How it was fitted and what the report cites (sampler settings,
+versions, the methods paragraph, references) is in :mod:`bayes_alliance.report.methods`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.spec.model_spec import ModelSpec
+
+if TYPE_CHECKING:
+    from bayes_alliance.data.session_data import SessionData
+
+v = vocab
+
+# Symbols of the equations, by parameter name (the prior table and the legend use them).
+SYMBOLS = {
+    v.STATE_EFFECT: "φ_yx",
+    v.REVERSE_STATE_EFFECT: "φ_xy",
+    v.OUTCOME_AUTOREGRESSION: "φ_yy",
+    v.PREDICTOR_AUTOREGRESSION: "φ_xx",
+    v.TRAIT_EFFECT_PATIENT: "β_P",
+    v.TRAIT_EFFECT_THERAPIST: "β_T",
+    v.INTERCEPT_PREDICTOR: "μ_x",
+    v.INTERCEPT_OUTCOME: "μ_y",
+    "session_mean_predictor": "μ_x(t)",
+    "session_mean_outcome": "μ_y(t)",
+    v.SD_PATIENT_PREDICTOR: "σ_Px",
+    v.SD_PATIENT_OUTCOME: "σ_Py",
+    v.SD_THERAPIST_PREDICTOR: "σ_Tx",
+    v.SD_THERAPIST_OUTCOME: "σ_Ty",
+    v.SD_STATE_EFFECT_PATIENT: "τ_d",
+    v.SD_STATE_EFFECT_THERAPIST: "τ_c",
+    v.INNOVATION_SD_PREDICTOR: "σ_x",
+    v.INNOVATION_SD_OUTCOME: "σ_y",
+    v.INNOVATION_CORR: "ρ",
+    v.MODERATOR_EFFECT: "λ",
+    v.BASELINE_EFFECT_PREDICTOR: "a",
+    v.BASELINE_EFFECT_OUTCOME: "c'",
+    v.SAME_SESSION_EFFECT: "b_0",
+    v.TREND_PREDICTOR: "γ_x",
+    v.TREND_OUTCOME: "γ_y",
+    v.SD_TREND_PREDICTOR: "τ_sx",
+    v.SD_TREND_OUTCOME: "τ_sy",
+    "first_sd_predictor": "σ_1x",
+    "first_sd_outcome": "σ_1y",
+    "first_corr": "ρ_1",
+}
+
+# How each default prior is scaled to the data (the numbers come from priors.default_priors).
+SCALE_RULES = {
+    v.STATE_EFFECT: "σ = SD(y) / SD(x)",
+    v.REVERSE_STATE_EFFECT: "σ = SD(x) / SD(y)",
+    v.OUTCOME_AUTOREGRESSION: "σ = 0.5 (no units)",
+    v.PREDICTOR_AUTOREGRESSION: "σ = 0.5 (no units)",
+    v.SAME_SESSION_EFFECT: "σ = SD of the receiving / SD of the sending variable",
+    v.TRAIT_EFFECT_PATIENT: "σ = 2 SD(y) / SD(x)",
+    v.TRAIT_EFFECT_THERAPIST: "σ = 2 SD(y) / SD(x)",
+    v.INTERCEPT_PREDICTOR: "μ = mean(x), σ = 2.5 SD(x)",
+    v.INTERCEPT_OUTCOME: "μ = mean(y), σ = 2.5 SD(y)",
+    "session_mean_predictor": "μ = mean(x), σ = 2.5 SD(x)",
+    "session_mean_outcome": "μ = mean(y), σ = 2.5 SD(y)",
+    v.SD_PATIENT_PREDICTOR: "σ = SD(x)",
+    v.SD_PATIENT_OUTCOME: "σ = SD(y)",
+    v.SD_THERAPIST_PREDICTOR: "σ = 0.5 SD(x)",
+    v.SD_THERAPIST_OUTCOME: "σ = 0.5 SD(y)",
+    v.SD_STATE_EFFECT_PATIENT: "σ = 0.25 SD(y) / SD(x)",
+    v.SD_STATE_EFFECT_THERAPIST: "σ = 0.25 SD(y) / SD(x)",
+    v.INNOVATION_SD_PREDICTOR: "σ = SD(x)",
+    v.INNOVATION_SD_OUTCOME: "σ = SD(y)",
+    v.INNOVATION_CORR: "uniform on (-1, 1)",
+    v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
+    v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
+    v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
+    v.TREND_PREDICTOR: "σ = 0.1 SD(x) per session",
+    v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
+    v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
+    v.SD_TREND_OUTCOME: "σ = 0.05 SD(y)",
+    "first_sd_predictor": "σ = SD(x)",
+    "first_sd_outcome": "σ = SD(y)",
+    "first_corr": "uniform on (-1, 1)",
+}
+# Priors that the stationarity constraint truncates (a stationary first session only).
+TRUNCATED = (
+    v.STATE_EFFECT,
+    v.REVERSE_STATE_EFFECT,
+    v.OUTCOME_AUTOREGRESSION,
+    v.PREDICTOR_AUTOREGRESSION,
+    v.SAME_SESSION_EFFECT,
+    v.MODERATOR_EFFECT,
+    v.SD_STATE_EFFECT_PATIENT,
+    v.SD_STATE_EFFECT_THERAPIST,
+)
+
+
+def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
+    """The fitted model's equations as plain text, following every option of ``spec``.
+
+    Parameters
+    ----------
+    spec
+        The model options.
+    predictor, outcome
+        Column names, named once in the first line (the equations use x and y).
+
+    Returns
+    -------
+    str
+        Lines for a preformatted block.
+    """
+    three = spec.therapist_level
+    var1 = spec.dynamics == "var1"
+    lag0 = spec.same_session
+    idx = "t, i" if spec.trend or spec.session_means else "i"
+    mu_x, mu_y = ("μ_x(t)", "μ_y(t)") if spec.session_means else ("μ_x", "μ_y")
+    lines = [
+        f"x = {predictor} (predictor), y = {outcome} (outcome); session t of patient i"
+        + (", treated by therapist j" if three else ""),
+        "",
+        "Observed score = latent mean (trait-like) + state (state-like):",
+        f"  x_ti = M^x_{idx} + x^w_ti          y_ti = M^y_{idx} + y^w_ti",
+        "",
+        "Trait-like part (latent means, estimated with their uncertainty, never observed means):",
+    ]
+    trend = (" + s^x_i (t - t_0)", " + s^y_i (t - t_0)") if spec.trend else ("", "")
+    ax, ay = (" + a^x_j", " + a^y_j + β_T a^x_j") if three else ("", "")
+    lines.append(f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}")
+    lines.append(f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}")
+    top = spec.baseline and spec.baseline_level == v.THERAPIST
+    if spec.baseline and not top:
+        # Between-level mediation: the patient parts carry the baseline's paths.
+        lines += [
+            "  b^x_i = a g_i + e^x_i,  b^y_i = c' g_i + e^y_i   (indirect a β_P, direct c')",
+            f"  g_i: centred baseline ({', '.join(spec.baseline)});  e^x_i ~ N(0, σ_Px²),"
+            "  e^y_i ~ N(0, σ_Py²)",
+        ]
+    else:
+        lines.append("  b^x_i ~ N(0, σ_Px²),  b^y_i ~ N(0, σ_Py²)")
+    if top:
+        # A therapist-level baseline: the therapist parts carry the paths, b is β_T.
+        lines += [
+            "  a^x_j = a g_j + u^x_j,  a^y_j = c' g_j + u^y_j   (indirect a β_T, direct c')",
+            f"  g_j: centred therapist baseline ({', '.join(spec.baseline)});"
+            "  u^x_j ~ N(0, σ_Tx²),  u^y_j ~ N(0, σ_Ty²)",
+        ]
+    elif three:
+        lines.append("  a^x_j ~ N(0, σ_Tx²),  a^y_j ~ N(0, σ_Ty²)")
+    if spec.session_means:
+        lines.append("  μ_x(t), μ_y(t): one grand mean per session")
+    if spec.trend:
+        lines.append("  s^x_i ~ N(γ_x, τ_sx²),  s^y_i ~ N(γ_y, τ_sy²)   (t_0: first session)")
+    lines.append("")
+    sub = "t" if spec.innovations == "session" else ""
+    sig = f"Σ_{sub}" if sub else "Σ"
+    if var1:
+        lines.append("State-like part (within-person VAR(1); t-1 is the previous session number):")
+        slope = "φ_yx,i" if spec.random_slopes or spec.moderators else "φ_yx"
+        x_terms = "φ_xx x^w_t-1,i"
+        if spec.bivariate and spec.reverse_lag:
+            x_terms += " + φ_xy y^w_t-1,i"
+        if lag0 == "outcome_to_predictor":
+            x_terms += " + b_0 y^w_ti"
+        y_terms = f"{slope} x^w_t-1,i + φ_yy y^w_t-1,i"
+        if lag0 == "predictor_to_outcome":
+            y_terms += " + b_0 x^w_ti"
+        if spec.bivariate:
+            lines.append(f"  x^w_ti = {x_terms} + e^x_ti")
+        else:
+            lines.append("  x^w_ti = e^x_ti   (single-equation model: no dynamics of x)")
+        lines.append(f"  y^w_ti = {y_terms} + e^y_ti")
+        if spec.random_slopes or spec.moderators:
+            parts = ["φ_yx"]
+            if v.THERAPIST in spec.random_slopes:
+                parts.append("c_j")
+            if v.PATIENT in spec.random_slopes:
+                parts.append("d_i")
+            if spec.moderators:
+                parts.append("λ'z_i")
+            lines.append(f"  φ_yx,i = {' + '.join(parts)}")
+            if spec.moderators:
+                lines.append(f"  z_i: centred moderators ({', '.join(spec.moderators)})")
+            if v.THERAPIST in spec.random_slopes:
+                lines.append("  c_j ~ N(0, τ_c²)" + _trunc(spec))
+            if v.PATIENT in spec.random_slopes:
+                lines.append("  d_i ~ N(0, τ_d²)" + _trunc(spec))
+    else:
+        lines.append("State-like part (no lags: sessions are exchangeable within a patient):")
+        if lag0 == "outcome_to_predictor":
+            lines += ["  x^w_ti = b_0 y^w_ti + e^x_ti", "  y^w_ti = e^y_ti"]
+        elif lag0 == "predictor_to_outcome":
+            lines += ["  x^w_ti = e^x_ti", "  y^w_ti = b_0 x^w_ti + e^y_ti"]
+        else:
+            lines += ["  x^w_ti = e^x_ti", "  y^w_ti = e^y_ti"]
+    if lag0 != "none" or not spec.bivariate:
+        lines.append(f"  (e^x_ti, e^y_ti) ~ N(0, {sig}),  {sig} = diag(σ_x{sub}², σ_y{sub}²)")
+    else:
+        lines.append(
+            f"  (e^x_ti, e^y_ti) ~ N(0, {sig}),  {sig} = [[σ_x{sub}², ρ{sub} σ_x{sub} σ_y{sub}], "
+            f"[ρ{sub} σ_x{sub} σ_y{sub}, σ_y{sub}²]]"
+        )
+    if spec.innovations == "session":
+        lines.append("  one innovation covariance per session (as in the RI-CLPM)")
+    if var1:
+        lines.append("")
+        lines.append("First observed session of a patient (w = (x^w, y^w)):")
+        if spec.first_session == "stationary":
+            lines.append("  w_first,i ~ N(0, S_i),  S_i = Φ*_i S_i Φ*_i' + Σ*  (stationary)")
+            lines.append(
+                "  Φ*, Σ*: reduced form of the lag matrix and innovations; the priors of the "
+                "dynamics are truncated to stationary values"
+            )
+        else:
+            lines.append(
+                "  w_first,i ~ N(0, Σ_1),  Σ_1 = [[σ_1x², ρ_1 σ_1x σ_1y], [., σ_1y²]] (free)"
+            )
+    return "\n".join(lines)
+
+
+def _trunc(spec: ModelSpec) -> str:
+    return ", truncated to stationary slopes" if spec.first_session == "stationary" else ""
+
+
+def symbols_table(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> pd.DataFrame:
+    """Symbol, parameter name and meaning of each parameter the model estimates."""
+    from bayes_alliance.report.tables import parameter_label
+
+    names = spec.prior_names()
+    rows = [
+        {
+            "symbol": SYMBOLS.get(n, ""),
+            "parameter": n,
+            "meaning": parameter_label(
+                n, predictor, outcome, spec.same_session, spec.baseline_level
+            )
+            if n in v.NAMED_PARAMETERS
+            else _extra_meaning(n, predictor, outcome),
+        }
+        for n in names
+    ]
+    return pd.DataFrame(rows, columns=["symbol", "parameter", "meaning"]).set_index("symbol")
+
+
+def _extra_meaning(name: str, x: str, y: str) -> str:
+    var = x if name.endswith("predictor") else y
+    return {
+        "session_mean_predictor": f"grand mean of {x} per session",
+        "session_mean_outcome": f"grand mean of {y} per session",
+        "first_sd_predictor": f"SD of the first session's state of {var}",
+        "first_sd_outcome": f"SD of the first session's state of {var}",
+        "first_corr": "correlation of the first session's states",
+    }.get(name, name)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(x) for x in value) + "]"
+    return f"{float(value):.3g}"
+
+
+def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
+    """The priors actually used: the defaults scaled to ``data``, or the spec's overrides.
+
+    Parameters
+    ----------
+    spec
+        The model options (``spec.priors`` holds the overrides).
+    data
+        The data the model was fitted to: its means and SDs scale the defaults exactly as
+        :func:`bayes_alliance.model.build.build_model` does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by parameter: ``symbol``, ``prior`` (e.g. ``Normal(mu=0, sigma=0.84)``),
+        ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
+    """
+    from bayes_alliance.model.priors import DataScale, default_priors, numeric
+    from bayes_alliance.model.within import baseline_unit_values, moderator_values
+
+    z = moderator_values(data, spec)
+    zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
+    used = default_priors(
+        spec,
+        DataScale.of(data),
+        z.std(axis=0) if z is not None else 1.0,
+        zb.std(axis=0) if zb is not None else 1.0,
+    )
+    rows = []
+    for name, prior in used.items():
+        p = numeric(prior)
+        args = ", ".join(f"{k}={_fmt(val)}" for k, val in p.items() if k != "dist")
+        note = ""
+        if spec.first_session == "stationary" and spec.dynamics == "var1" and name in TRUNCATED:
+            note = "truncated to stationary dynamics (with its normalising constant)"
+        rows.append(
+            {
+                "parameter": name,
+                "symbol": SYMBOLS.get(name, ""),
+                "prior": f"{p['dist']}({args})",
+                "source": "set in the spec"
+                if name in spec.priors
+                else "default: " + SCALE_RULES.get(name, "fixed"),
+                "note": note,
+            }
+        )
+    return pd.DataFrame(rows).set_index("parameter")
+
+
+def data_scale_sentence(data: SessionData) -> str:
+    """The data's location and scale that the default priors use."""
+    from bayes_alliance.model.priors import DataScale
+
+    s = DataScale.of(data)
+    x, y = data.roles.predictor, data.roles.outcome
+    return (
+        f"Default priors are weakly informative and scaled to the data: {x} has mean "
+        f"{s.mean_x:.3g} and SD {s.sd_x:.3g}, {y} has mean {s.mean_y:.3g} and SD {s.sd_y:.3g} "
+        "(over all observed sessions), so the same prior means the same thing in any units."
+    )

@@ -1,0 +1,283 @@
+r"""Ground-truth simulator for three-level session data (METHODS.md section 1).
+
+The data-generating model, for session t of patient i treated by therapist j::
+
+    x_ti = mu_x + a_x[j] + b_x[i] + s_x[i] (t - 1) + xw_ti
+    y_ti = mu_y + a_y[j] + b_y[i] + beta_T a_x[j] + beta_P b_x[i] + s_y[i] (t - 1) + yw_ti
+    b_x[i] = a g_i + e_x[i],   b_y[i] = c' g_i + e_y[i]     (between-level mediation)
+    a_x[j] = a_T h_j + u_x[j], a_y[j] = c'_T h_j + u_y[j]   (the same at therapist level)
+
+    xw_ti = phi_xx xw_(t-1)i + phi_xy yw_(t-1)i [+ b0 yw_ti] + e_x,ti
+    yw_ti = phi_yx[i] xw_(t-1)i + phi_yy yw_(t-1)i [+ b0 xw_ti] + e_y,ti,  (e_x, e_y) ~ MVN(0, Sigma_w)
+    phi_yx[i] = phi_yx + c[j] + d[i] + lambda z_i
+
+with the bracketed same-session (lag-0) term in one equation when ``same_session`` asks for it
+(innovations are then uncorrelated). Therapist and patient deviations are independent normals
+(the y deviations are residuals after the trait effects; METHODS.md section 10 on
+identification); the slope deviations are drawn from the stationary region, as the model's
+prior truncates them (:mod:`bayes_alliance.model.within`): a therapist's deviation is redrawn while any
+of their patients is not stationary at zero patient deviation, then a patient's deviation while
+the patient's dynamics are not stationary. With a baseline characteristic g (a standard normal
+patient covariate ``baseline``; a = ``baseline_effect_predictor``, c' =
+``baseline_effect_outcome``) the patient parts carry its effects, so g acts on the outcome's
+latent mean directly (c') and through the predictor's (a beta_P). A therapist characteristic h
+(a standard normal column ``therapist_baseline``, constant within therapist; a_T =
+``therapist_baseline_effect_predictor``, c'_T = ``therapist_baseline_effect_outcome``) moves
+the therapist parts instead, so it acts on the outcome's latent means directly (c'_T) and
+through the predictor's therapist part (a_T beta_T); one of the two levels at a time, as the
+model fits one. The within process starts from its stationary distribution, so
+session 1 is a draw from the same process as every later session.
+An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.kernels import dynamics, moments
+from bayes_alliance.sim.settings import (
+    SimulationDesign,
+    TrueParameters,
+    check_design,
+    split_settings,
+    with_therapist_baseline,
+)
+from bayes_alliance.sim.truth import Truth, fill_analytic
+
+
+def _draw_sizes(rng: np.random.Generator, spec: int | tuple[int, int], n: int) -> np.ndarray:
+    if isinstance(spec, int):
+        return np.full(n, spec, dtype=np.int64)
+    lo, hi = spec
+    return rng.integers(lo, hi + 1, size=n)
+
+
+def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
+    """Draw a three-level session data set with known truth.
+
+    Parameters
+    ----------
+    seed
+        Seed of the random generator; the same seed and settings give the same data.
+    **settings
+        Any field of :class:`TrueParameters` or :class:`SimulationDesign`, e.g. ``state_effect=-0.3,
+        n_therapists=20, p_missing_session=0.1``. An unknown name is an error with a suggestion.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        Long table: ``therapist, patient, session, <predictor_name>, <outcome_name>`` and, when
+        asked for, ``moderator`` and ``<predictor_name>_therapist``.
+    truth : Truth
+        Parameters, latent draws and analytic population quantities.
+    """
+    pkw, dkw = split_settings(settings)
+    p = TrueParameters(**pkw)
+    d = SimulationDesign(**dkw)
+    check_design(d, p)
+    rng = np.random.default_rng(seed)
+
+    n_per = _draw_sizes(rng, d.patients_per_therapist, d.n_therapists)
+    ther = np.repeat(np.arange(d.n_therapists), n_per)
+    n_pat = len(ther)
+    planned = _draw_sizes(rng, d.sessions, n_pat)
+    t_max = int(planned.max())
+
+    a_x = rng.normal(0, p.sd_therapist_predictor, d.n_therapists)
+    a_y = rng.normal(0, p.sd_therapist_outcome, d.n_therapists)
+    c_slope = rng.normal(0, p.sd_state_effect_therapist, d.n_therapists)
+    b_x = rng.normal(0, p.sd_patient_predictor, n_pat)
+    b_y = rng.normal(0, p.sd_patient_outcome, n_pat)
+    d_slope = rng.normal(0, p.sd_state_effect_patient, n_pat)
+    z = rng.normal(0, 1, n_pat) if d.moderator else np.zeros(n_pat)
+    with_baseline = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    # Drawn only when asked for, so that data sets without one keep their random streams.
+    g = rng.normal(0, 1, n_pat) if with_baseline else np.zeros(n_pat)
+    b_x = b_x + p.baseline_effect_predictor * g
+    b_y = b_y + p.baseline_effect_outcome * g
+    # A therapist characteristic moves the therapist parts; drawn last (same streams without).
+    with_top = with_therapist_baseline(d, p)
+    h = rng.normal(0, 1, d.n_therapists) if with_top else np.zeros(d.n_therapists)
+    a_x = a_x + p.therapist_baseline_effect_predictor * h
+    a_y = a_y + p.therapist_baseline_effect_outcome * h
+    s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
+    s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
+
+    fixed = p.state_effect + p.moderator_effect * z
+    _redraw_slopes(rng, p, ther, fixed, c_slope, d_slope)
+    phi_yx_i = fixed + c_slope[ther] + d_slope
+    phi_i, sig_r = p.reduced(phi_yx_i)
+    s0 = moments.stationary_cov(phi_i, sig_r)
+    chol_w = np.linalg.cholesky(p.sigma_within)
+    a, b, d_ar, b0 = (
+        p.predictor_autoregression,
+        p.reverse_state_effect,
+        p.outcome_autoregression,
+        p.same_session_effect,
+    )
+    z_state = np.empty((n_pat, t_max, 2))
+    z_state[:, 0] = np.einsum("pij,pj->pi", np.linalg.cholesky(s0), rng.normal(size=(n_pat, 2)))
+    for t in range(1, t_max):
+        e = rng.normal(size=(n_pat, 2)) @ chol_w.T
+        px, py = z_state[:, t - 1, 0], z_state[:, t - 1, 1]
+        # The structural equations, in the order the same-session path needs.
+        if p.same_session == "outcome_to_predictor":
+            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            xt = a * px + b * py + b0 * yt + e[:, 0]
+        else:
+            xt = a * px + b * py + e[:, 0]
+            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            if p.same_session == "predictor_to_outcome":
+                yt = yt + b0 * xt
+        z_state[:, t, 0], z_state[:, t, 1] = xt, yt
+
+    mean_x = p.intercept_predictor + a_x[ther] + b_x
+    mean_y = (
+        p.intercept_outcome
+        + a_y[ther]
+        + b_y
+        + p.trait_effect_therapist * a_x[ther]
+        + p.trait_effect_patient * b_x
+    )
+    tt = np.arange(t_max)[None, :]
+    x = mean_x[:, None] + s_x[:, None] * tt + z_state[..., 0]
+    y = mean_y[:, None] + s_y[:, None] * tt + z_state[..., 1]
+    x2 = (
+        p.informant_intercept
+        + p.informant_loading_trait * (a_x[ther] + b_x)[:, None]
+        + p.informant_loading_state * z_state[..., 0]
+        + rng.normal(0, p.informant_sd, (n_pat, t_max))
+    )
+
+    # Which planned sessions become rows: series length, dropout, then skipped sessions.
+    last = planned.copy()
+    drops = rng.random(n_pat) < d.dropout
+    for i in np.flatnonzero(drops):
+        last[i] = rng.integers(2, planned[i]) if planned[i] > 2 else planned[i]
+    in_plan = tt < planned[:, None]
+    kept = tt < last[:, None]
+    skip = rng.random((n_pat, t_max)) < d.p_missing_session
+    skip[:, 0] = False  # the first session defines the start of treatment
+    kept &= ~skip
+    miss_x = rng.random((n_pat, t_max)) < d.p_missing_value
+    miss_y = rng.random((n_pat, t_max)) < d.p_missing_value
+
+    pid = np.array([f"P{i + 1:04d}" for i in range(n_pat)], dtype=object)
+    tid = np.array([f"T{j + 1:03d}" for j in range(d.n_therapists)], dtype=object)
+    ii, tk = np.nonzero(kept)
+    out = pd.DataFrame(
+        {
+            "therapist": tid[ther[ii]],
+            "patient": pid[ii],
+            "session": tk + 1,
+            d.predictor_name: np.where(miss_x[ii, tk], np.nan, x[ii, tk]),
+            d.outcome_name: np.where(miss_y[ii, tk], np.nan, y[ii, tk]),
+        }
+    )
+    if d.moderator:
+        out["moderator"] = z[ii]
+    if with_baseline:
+        out["baseline"] = g[ii]
+    if with_top:
+        out["therapist_baseline"] = h[ther[ii]]
+    if d.informant:
+        out[f"{d.predictor_name}_therapist"] = x2[ii, tk]
+
+    pi, pk = np.nonzero(in_plan)
+    states = pd.DataFrame(
+        {
+            "patient": pid[pi],
+            "session": pk + 1,
+            "state_predictor": z_state[pi, pk, 0],
+            "state_outcome": z_state[pi, pk, 1],
+            "kept": kept[pi, pk],
+        }
+    )
+    patients = pd.DataFrame(
+        {
+            "patient": pid,
+            "therapist": tid[ther],
+            "trait_predictor": mean_x,
+            "trait_outcome": mean_y,
+            "therapist_dev_predictor": a_x[ther],
+            "therapist_dev_outcome": a_y[ther],
+            "patient_dev_predictor": b_x,
+            "patient_dev_outcome": b_y,
+            "state_effect": phi_yx_i,
+            "state_effect_therapist_dev": c_slope[ther],
+            "state_effect_patient_dev": d_slope,
+            "moderator": z,
+            "baseline": g,
+            "therapist_baseline": h[ther],
+            "trend_predictor": s_x,
+            "trend_outcome": s_y,
+            "planned_sessions": planned,
+            "dropped_out": drops & (last < planned),
+        }
+    )
+    truth = Truth(
+        params=p,
+        design=d,
+        seed=seed,
+        patients=patients,
+        states=states,
+        stationary_within_cov=moments.stationary_cov(*p.reduced()),
+    )
+    fill_analytic(
+        truth,
+        z - z.mean() if d.moderator else None,
+        ther,
+        c_slope[ther],
+        d_slope,
+        g - g.mean() if with_baseline else None,
+        h - h.mean() if with_top else None,
+    )
+    return out, truth
+
+
+def _redraw_slopes(
+    rng: np.random.Generator,
+    p: TrueParameters,
+    ther: np.ndarray,
+    fixed: np.ndarray,
+    c_slope: np.ndarray,
+    d_slope: np.ndarray,
+) -> None:
+    """Redraw slope deviations (in place) until every patient's dynamics are stationary: the
+    model's truncated prior. A therapist's deviation is redrawn until all of the therapist's
+    patients are stationary at zero patient deviation, then each patient's deviation given it."""
+    lo, hi, ok = dynamics.slope_interval(
+        p.predictor_autoregression,
+        p.reverse_state_effect,
+        p.outcome_autoregression,
+        p.same_session_effect,
+        p.same_session,
+    )
+    if not ok or ((fixed <= lo) | (fixed >= hi)).any():
+        raise ValueError(
+            "the fixed dynamics (with the moderator) are not stationary for every patient"
+        )
+    for _ in range(1000):
+        centre = fixed + c_slope[ther]
+        bad = (centre <= lo) | (centre >= hi)
+        if not bad.any():
+            break
+        worse = np.unique(ther[bad])
+        c_slope[worse] = rng.normal(0, p.sd_state_effect_therapist, len(worse))
+    else:
+        raise ValueError(
+            "could not draw stationary therapist slopes; lower sd_state_effect_therapist"
+        )
+    for _ in range(1000):
+        slope = fixed + c_slope[ther] + d_slope
+        bad = (slope <= lo) | (slope >= hi)
+        if not bad.any():
+            return
+        d_slope[bad] = rng.normal(0, p.sd_state_effect_patient, int(bad.sum()))
+    raise ValueError(
+        "could not draw stationary slopes for every patient; lower sd_state_effect_patient / "
+        "sd_state_effect_therapist / moderator_effect"
+    )

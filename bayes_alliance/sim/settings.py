@@ -1,0 +1,159 @@
+"""The simulator's settings: population values (:class:`TrueParameters`) and the data set's
+sizes and missingness (:class:`SimulationDesign`), with the checks every simulation and study
+applies to them before drawing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from bayes_alliance.core import vocab
+from bayes_alliance.kernels import dynamics, moments
+
+
+@dataclass(frozen=True)
+class TrueParameters:
+    """Population values. Names follow :mod:`bayes_alliance.core.vocab`; defaults mimic alliance
+    (1-5 scale) and symptoms (0-4 scale) data: higher alliance is followed by fewer symptoms."""
+
+    intercept_predictor: float = 3.8
+    intercept_outcome: float = 1.8
+    sd_therapist_predictor: float = 0.2
+    sd_therapist_outcome: float = 0.15
+    sd_patient_predictor: float = 0.5
+    sd_patient_outcome: float = 0.5
+    trait_effect_patient: float = -0.3
+    trait_effect_therapist: float = -0.5
+    predictor_autoregression: float = 0.3
+    outcome_autoregression: float = 0.4
+    state_effect: float = -0.2
+    reverse_state_effect: float = -0.1
+    innovation_sd_predictor: float = 0.4
+    innovation_sd_outcome: float = 0.35
+    innovation_corr: float = -0.2
+    sd_state_effect_patient: float = 0.0
+    sd_state_effect_therapist: float = 0.0
+    moderator_effect: float = 0.0
+    trend_predictor: float = 0.0
+    trend_outcome: float = 0.0
+    sd_trend_predictor: float = 0.0
+    sd_trend_outcome: float = 0.0
+    same_session_effect: float = 0.0
+    baseline_effect_predictor: float = 0.0  # a: baseline -> latent mean of x (mediation)
+    baseline_effect_outcome: float = 0.0  # c': baseline -> latent mean of y, direct
+    # a_T, c'_T: a therapist characteristic -> the therapist parts of the latent means of x, y
+    therapist_baseline_effect_predictor: float = 0.0
+    therapist_baseline_effect_outcome: float = 0.0
+    same_session: str = "none"  # direction of the lag-0 path, as in ModelSpec.same_session
+    informant_intercept: float = 4.0
+    informant_loading_trait: float = 0.6
+    informant_loading_state: float = 0.5
+    informant_sd: float = 0.3
+
+    @property
+    def phi(self) -> np.ndarray:
+        """Lag matrix at the average dynamics."""
+        return moments.lag_matrix(
+            self.predictor_autoregression,
+            self.reverse_state_effect,
+            self.state_effect,
+            self.outcome_autoregression,
+        )
+
+    @property
+    def sigma_within(self) -> np.ndarray:
+        """Structural innovation covariance (uncorrelated with a same-session path)."""
+        corr = self.innovation_corr if self.same_session == "none" else 0.0
+        return moments.innovation_cov(
+            self.innovation_sd_predictor, self.innovation_sd_outcome, corr
+        )
+
+    def reduced(self, slope: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reduced-form lag matrix and innovation covariance (at ``slope``, default the mean)."""
+        c = self.state_effect if slope is None else slope
+        sig = self.sigma_within
+        phi, sr = dynamics.reduced_form(
+            (
+                self.predictor_autoregression,
+                self.reverse_state_effect,
+                c,
+                self.outcome_autoregression,
+            ),
+            (sig[0, 0], sig[0, 1], sig[1, 1]),
+            self.same_session_effect,
+            self.same_session,
+        )
+        return moments._matrix(*phi), moments._matrix(sr[0], sr[1], sr[1], sr[2])
+
+
+@dataclass(frozen=True)
+class SimulationDesign:
+    """Sizes and missingness. Ranges ``(lo, hi)`` are inclusive and drawn uniformly per unit."""
+
+    n_therapists: int = 40
+    patients_per_therapist: int | tuple[int, int] = (6, 10)
+    sessions: int | tuple[int, int] = (8, 20)
+    p_missing_session: float = 0.0  # a planned session is skipped (no row), MCAR
+    p_missing_value: float = 0.0  # a value in a present row is missing, MCAR, x and y independently
+    dropout: float = 0.0  # share of patients who stop before their planned last session
+    moderator: bool = False  # add a standardised patient covariate ``moderator``
+    # add a standard normal patient covariate ``baseline`` (also whenever a baseline effect is
+    # not zero)
+    baseline: bool = False
+    # add a standard normal therapist covariate ``therapist_baseline`` (constant within
+    # therapist; also whenever a therapist baseline effect is not zero)
+    therapist_baseline: bool = False
+    informant: bool = False  # add a therapist-rated ``<predictor>_therapist`` column
+    predictor_name: str = "alliance"
+    outcome_name: str = "symptoms"
+
+
+def split_settings(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split simulation settings by name into those of :class:`TrueParameters` and those of
+    :class:`SimulationDesign`; an unknown name is an error with a suggestion."""
+    pnames = [f.name for f in fields(TrueParameters)]
+    dnames = [f.name for f in fields(SimulationDesign)]
+    vocab.check_names(kwargs, pnames + dnames, "simulation setting")
+    return (
+        {k: v for k, v in kwargs.items() if k in pnames},
+        {k: v for k, v in kwargs.items() if k in dnames},
+    )
+
+
+def check_design(d: SimulationDesign, p: TrueParameters) -> None:
+    """Raise ValueError naming every impossible setting (sizes, probabilities, a lag matrix
+    that is not stationary, two baseline levels at once)."""
+    errs = []
+    if d.n_therapists < 1:
+        errs.append("n_therapists must be at least 1")
+    for name in ("p_missing_session", "p_missing_value", "dropout"):
+        v = getattr(d, name)
+        if not 0.0 <= v < 1.0:
+            errs.append(f"{name} must be in [0, 1), got {v}")
+    lo = d.sessions if isinstance(d.sessions, int) else d.sessions[0]
+    if lo < 2:
+        errs.append("sessions must be at least 2")
+    if not -1 < p.innovation_corr < 1:
+        errs.append("innovation_corr must lie in (-1, 1)")
+    if p.same_session not in dynamics.SAME_SESSION:
+        errs.append(f"same_session must be one of {dynamics.SAME_SESSION}, got {p.same_session!r}")
+    elif not moments.is_stationary(p.reduced()[0]):
+        errs.append("the average lag matrix is not stationary (an eigenvalue has modulus >= 1)")
+    patient_level = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    if patient_level and with_therapist_baseline(d, p):
+        errs.append(
+            "a patient-level and a therapist-level baseline together: simulate one level at a "
+            "time (a model fits one baseline level)"
+        )
+    if errs:
+        raise ValueError("; ".join(errs))
+
+
+def with_therapist_baseline(d: SimulationDesign, p: TrueParameters) -> bool:
+    """Whether the data get a therapist-level baseline column (asked for, or implied by a
+    non-zero therapist baseline effect)."""
+    return d.therapist_baseline or bool(
+        p.therapist_baseline_effect_predictor or p.therapist_baseline_effect_outcome
+    )

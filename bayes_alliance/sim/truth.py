@@ -1,0 +1,190 @@
+"""The simulator's truth: what :func:`bayes_alliance.sim.sessions.simulate` drew and the
+analytic population quantities of its parameters (ICCs, R-squared components, between-level
+mediation effects), computed as a fitted model's are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.kernels import r2
+from bayes_alliance.sim.settings import SimulationDesign, TrueParameters
+
+__all__ = ["Truth", "fill_analytic"]
+
+
+@dataclass
+class Truth:
+    """Everything the simulator drew and the analytic population quantities.
+
+    Attributes
+    ----------
+    params, design, seed
+        The inputs.
+    patients
+        One row per patient: therapist, latent traits (``trait_predictor``, ``trait_outcome``:
+        the latent means), deviations, the patient's state effect and its therapist and patient
+        deviations, moderator, trends.
+    states
+        One row per planned session (observed or not): the within components ``state_predictor``
+        and ``state_outcome``, and whether the row was kept.
+    stationary_within_cov
+        2x2 stationary covariance of (xw, yw) at the average dynamics (without slope variation).
+    icc
+        Per variable, the therapist, patient and session shares of variance.
+    r2_components
+        Per equation (``outcome``, ``predictor``), the three-level components of METHODS.md
+        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2): population values, with the
+        within moments averaged over the slope distribution (trends are not included).
+    """
+
+    params: TrueParameters
+    design: SimulationDesign
+    seed: int
+    patients: pd.DataFrame
+    states: pd.DataFrame
+    stationary_within_cov: np.ndarray = field(repr=False)
+    icc: dict[str, dict[str, float]] = field(default_factory=dict)
+    r2_components: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def mediation(self) -> dict[str, float]:
+        """True between-level mediation effects of the baseline: a, b, c', ab, c' + ab and the
+        proportion ab / (ab + c') (NaN when the total is 0)."""
+        p = self.params
+        a, b, c = p.baseline_effect_predictor, p.trait_effect_patient, p.baseline_effect_outcome
+        total = c + a * b
+        return {
+            "a": a,
+            "b": b,
+            "c_prime": c,
+            "indirect_effect_between": a * b,
+            "direct_effect_between": c,
+            "total_effect_between": total,
+            "proportion_mediated_between": a * b / total if total else float("nan"),
+        }
+
+    @property
+    def mediation_therapist(self) -> dict[str, float]:
+        """True therapist-level mediation effects of the therapist baseline: a_T, b_T =
+        ``trait_effect_therapist``, c'_T and the effects as the model's rows name them
+        (``indirect_effect_between_therapist`` = a_T b_T, ...; proportion NaN at total 0)."""
+        p = self.params
+        a, c = p.therapist_baseline_effect_predictor, p.therapist_baseline_effect_outcome
+        b = p.trait_effect_therapist
+        total = c + a * b
+        return {
+            "a": a,
+            "b": b,
+            "c_prime": c,
+            "indirect_effect_between_therapist": a * b,
+            "direct_effect_between_therapist": c,
+            "total_effect_between_therapist": total,
+            "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (parameters, design, seed and analytic quantities)."""
+        return {
+            "params": asdict(self.params),
+            "design": asdict(self.design),
+            "seed": self.seed,
+            "stationary_within_cov": self.stationary_within_cov.tolist(),
+            "icc": self.icc,
+            "r2_components": self.r2_components,
+            "mediation": self.mediation,
+            "mediation_therapist": self.mediation_therapist,
+            "r2": {
+                eq: {f"{d}/{m}": float(v) for (d, m), v in r2.three_level_r2(c).items()}
+                for eq, c in self.r2_components.items()
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=_jsonable)
+
+
+def _jsonable(o: object) -> object:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(type(o))
+
+
+def fill_analytic(
+    truth: Truth,
+    moderators: np.ndarray | None,
+    ther: np.ndarray,
+    dev_therapist: np.ndarray,
+    dev_patient: np.ndarray,
+    baseline: np.ndarray | None = None,
+    therapist_baseline: np.ndarray | None = None,
+) -> None:
+    """ICCs and R-squared components: within moments averaged over the drawn patients with
+    their own slopes and moderator values (:mod:`bayes_alliance.effects.variance`), and the baseline's
+    share of the latent means over the drawn baseline values (per patient, or per therapist for
+    ``therapist_baseline``), as a fitted model's are."""
+    from bayes_alliance.effects.derived import derived_effects, r2_components
+    from bayes_alliance.effects.variance import Design, within_moments
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    p = truth.params
+    slopes = tuple(
+        lvl
+        for lvl, sd in (
+            (vocab.PATIENT, p.sd_state_effect_patient),
+            (vocab.THERAPIST, p.sd_state_effect_therapist),
+        )
+        if sd > 0
+    )
+    slopes_on = bool(slopes)
+    spec = ModelSpec(
+        random_slopes=slopes,
+        moderators=("moderator",) if moderators is not None else (),
+        baseline=("baseline",) if baseline is not None else (),
+        same_session=p.same_session,
+    )
+    level = vocab.PATIENT
+    if therapist_baseline is not None:  # one level at a time (checked by _check_design)
+        spec = replace(spec, baseline=("therapist_baseline",), baseline_level=vocab.THERAPIST)
+        baseline, level = therapist_baseline, vocab.THERAPIST
+    post = {
+        k: np.asarray(val, dtype=float)
+        for k, val in asdict(p).items()
+        if isinstance(val, float) and k != "moderator_effect"
+    }
+    if moderators is not None:
+        post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
+    for name in (vocab.BASELINE_EFFECT_PREDICTOR, vocab.BASELINE_EFFECT_OUTCOME):
+        # The model's one pair of path names holds the paths of the baseline's level.
+        source = f"therapist_{name}" if level == vocab.THERAPIST else name
+        post[name] = np.array([getattr(p, source)])
+    one = np.ones((1, 1))
+    design = Design(
+        moderators=moderators[:, None] if moderators is not None else None,
+        patient_therapist=ther,
+        starts=np.array([0]),
+        transitions=one,
+        cells=one,
+        offsets=np.zeros(1),
+        baseline=baseline[:, None] if baseline is not None else None,
+        baseline_level=level,
+    )
+    devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
+    wm = within_moments(post, spec, design, devs)
+    # Zero therapist variances (a two-level design drawn with one therapist) give 0/0 shares.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff = derived_effects(post, spec, design, wm)
+    truth.icc = {
+        var: {lvl: float(eff[f"icc_{var}_{lvl}"]) for lvl in ("therapist", "patient", "session")}
+        for var in (vocab.PREDICTOR, vocab.OUTCOME)
+    }
+    comps = r2_components(post, spec, design, wm)
+    truth.r2_components = {eq: {k: float(val) for k, val in c.items()} for eq, c in comps.items()}

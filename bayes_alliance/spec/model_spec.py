@@ -1,0 +1,261 @@
+"""The model specification: which parts of the trait/state model are switched on, and priors.
+
+A :class:`ModelSpec` is plain data (no PyMC objects), so it can be written to and read from spec
+files and saved with a result. :func:`bayes_alliance.model.build.build_model` turns a spec plus data
+into an unsampled ``pm.Model``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from bayes_alliance.core import vocab
+
+EQUATIONS = ("bivariate", "outcome")
+SAME_SESSION = ("none", "predictor_to_outcome", "outcome_to_predictor")
+FIRST_SESSION = ("stationary", "free")
+DYNAMICS = ("var1", "none")
+TRAITS = ("integrated", "sampled")
+INNOVATIONS = ("constant", "session")
+SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
+BASELINE_LEVELS = ("auto", vocab.PATIENT, vocab.THERAPIST)
+# Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
+PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma", "tau"),
+    "HalfNormal": ("sigma", "tau"),
+    "StudentT": ("nu", "mu", "sigma", "lam"),
+    "HalfStudentT": ("nu", "sigma", "lam"),
+    "HalfCauchy": ("beta",),
+    "Exponential": ("lam", "scale"),
+    "Uniform": ("lower", "upper"),
+    "TruncatedNormal": ("mu", "sigma", "tau", "lower", "upper"),
+    "Gamma": ("alpha", "beta", "mu", "sigma"),
+    "InverseGamma": ("alpha", "beta", "mu", "sigma"),
+    "LogNormal": ("mu", "sigma", "tau"),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Options of the joint trait/state model.
+
+    Parameters
+    ----------
+    therapist_level
+        Model therapist random intercepts (three levels). Set False for two-level data.
+    equations
+        ``"bivariate"``: the within-person VAR(1) with both cross-lags. ``"outcome"``: the
+        literature's single-equation model (y_t on latent trait x, latent state x_(t-1) and
+        y_(t-1)); the predictor's states are then independent across sessions.
+    random_slopes
+        Levels at which the state effect varies: any of ``"patient"``, ``"therapist"``.
+    moderators
+        Patient-level covariates (centred at their mean) that moderate the state effect.
+    baseline
+        Patient-level covariates z (centred at their mean over patients) whose effect on the
+        outcome's latent mean is mediated by the predictor's latent mean (between-level
+        mediation, METHODS.md section 6): ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
+        ``M_y,i = mu_y + c' z_i + b (a' z_i + e_x,i) + ... + e_y,i`` with
+        a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
+        b = ``trait_effect_patient``. Sampled traits only without session means. With
+        ``baseline_level="therapist"`` z is a therapist characteristic instead (see there).
+    baseline_level
+        Level of the baseline characteristics: ``"patient"`` (as above), ``"therapist"`` (z_j
+        constant within each therapist, centred at its mean over therapists, three-level data):
+        ``a_x[j] = a' z_j + u_x[j]`` and ``a_y[j] + b_T a_x[j] = (c' + b_T a)' z_j + u_y[j] +
+        b_T u_x[j]``, so the same parameters ``baseline_effect_predictor`` (a) and
+        ``baseline_effect_outcome`` (c') act on the therapists' parts of the latent means and the
+        b path is ``trait_effect_therapist``; or ``"auto"`` (default): therapist when every
+        baseline column is constant within every therapist of three-level data, else patient.
+        Fitting resolves "auto" once against the data (:func:`bayes_alliance.model.within.resolve_baseline`)
+        and the result's spec records the level used.
+    same_session
+        A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
+        ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
+    reverse_lag
+        Include the y_(t-1) -> x_t path (``reverse_state_effect``).
+    session_means
+        Session-specific grand means of x and y (as the RI-CLPM has) instead of one intercept each.
+    trend
+        A per-patient linear trend in session number (detrending): the trait is the level at the
+        first session of the grid and the state is the deviation from the patient's line.
+    first_session
+        Distribution of a patient's first state: ``"stationary"`` (implied by the dynamics) or
+        ``"free"`` (its own covariance, like the RI-CLPM's first wave).
+    priors
+        Overrides by parameter name: ``{"state_effect": {"dist": "Normal", "mu": 0, "sigma": 0.3}}``.
+    store_states
+        Keep the per-session latent states (patient x session) in the posterior.
+    traits
+        How the latent means (traits) are estimated. ``"integrated"`` (default): integrated out of
+        each patient's series in closed form, then drawn from their conditional posterior after
+        sampling (exact; far fewer parameters for the sampler; a compiled model can be refitted
+        to new data). ``"sampled"``: parameters of the sampler alongside the rest.
+    dynamics
+        ``"var1"`` (default): lagged within-person dynamics. ``"none"``: no lags, for
+        cross-sectional clusters (e.g. pupils in schools); the within effect is then the
+        same-session path ``predictor_to_outcome``.
+    innovations
+        ``"constant"`` (default): one innovation covariance for every session. ``"session"``:
+        one per session (the innovation SDs and correlation get a ``innovation_session`` dim
+        over sessions 2..S), as in the RI-CLPM of Hamaker, Kuiper & Grasman (2015), for
+        equally spaced waves; needs ``first_session="free"``.
+    """
+
+    therapist_level: bool = True
+    equations: str = "bivariate"
+    random_slopes: tuple[str, ...] = ()
+    moderators: tuple[str, ...] = ()
+    baseline: tuple[str, ...] = ()
+    baseline_level: str = "auto"
+    same_session: str = "none"
+    reverse_lag: bool = True
+    session_means: bool = False
+    trend: bool = False
+    first_session: str = "stationary"
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    store_states: bool = True
+    dynamics: str = "var1"
+    traits: str = "integrated"
+    innovations: str = "constant"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
+        object.__setattr__(self, "moderators", tuple(self.moderators))
+        object.__setattr__(self, "baseline", tuple(self.baseline))
+        errs = []
+        for name, value, allowed in (
+            ("equations", self.equations, EQUATIONS),
+            ("same_session", self.same_session, SAME_SESSION),
+            ("first_session", self.first_session, FIRST_SESSION),
+            ("dynamics", self.dynamics, DYNAMICS),
+            ("traits", self.traits, TRAITS),
+            ("innovations", self.innovations, INNOVATIONS),
+            ("baseline_level", self.baseline_level, BASELINE_LEVELS),
+        ):
+            if value not in allowed:
+                errs.append(
+                    f"{name} must be one of {allowed}, got {value!r}.{vocab.suggest(value, allowed)}"
+                )
+        for lvl in self.random_slopes:
+            if lvl not in SLOPE_LEVELS:
+                errs.append(
+                    f"unknown random-slope level {lvl!r}.{vocab.suggest(lvl, SLOPE_LEVELS)}"
+                )
+        if vocab.THERAPIST in self.random_slopes and not self.therapist_level:
+            errs.append("random slopes at therapist level need therapist_level=True")
+        if self.equations == "outcome" and self.same_session != "none":
+            errs.append("the single-equation model has no same-session path between the states")
+        if self.session_means and self.trend:
+            errs.append(
+                "session_means and trend together are not identified: session-specific means "
+                "absorb the average trend (trend_predictor / trend_outcome are collinear with "
+                "them); use one of the two"
+            )
+        if self.innovations == "session" and (
+            self.first_session != "free" or self.dynamics != "var1"
+        ):
+            errs.append(
+                "innovations='session' (session-specific innovation covariances) needs "
+                "dynamics='var1' and first_session='free': the process has no stationary "
+                "distribution to start from"
+            )
+        if self.dynamics == "none" and (self.random_slopes or self.moderators):
+            errs.append(
+                "random slopes and moderators act on the lagged state effect: they need dynamics='var1'"
+            )
+        if self.baseline and self.traits == "sampled" and self.session_means:
+            errs.append(
+                "baseline (between-level mediation) with sampled traits does not work with "
+                "session_means (the sampled patient deviations would carry the baseline's "
+                "shift, which the predictive replicates add again); use traits='integrated'"
+            )
+        if self.baseline_level == vocab.THERAPIST and not self.therapist_level:
+            errs.append(
+                "baseline_level='therapist' needs the therapist level (three-level data with a "
+                "therapist column)"
+            )
+        if len(set(self.baseline)) != len(self.baseline):
+            errs.append(f"baseline names a column twice: {list(self.baseline)}")
+        for name, prior in self.priors.items():
+            if not isinstance(prior, dict) or "dist" not in prior:
+                errs.append(f"prior for {name!r} must be a mapping with a 'dist' key")
+            elif prior["dist"] not in PRIOR_DISTRIBUTIONS:
+                errs.append(
+                    f"prior for {name!r}: unknown distribution {prior['dist']!r}."
+                    f"{vocab.suggest(prior['dist'], PRIOR_DISTRIBUTIONS)}"
+                )
+            else:
+                args = PRIOR_DISTRIBUTIONS[prior["dist"]]
+                for arg in prior:
+                    if arg != "dist" and arg not in args:
+                        errs.append(
+                            f"prior for {name!r}: {prior['dist']} has no argument {arg!r}."
+                            f"{vocab.suggest(arg, args)} Arguments: {', '.join(args)}"
+                        )
+        if errs:
+            raise ValueError("; ".join(errs))
+
+    @property
+    def bivariate(self) -> bool:
+        return self.equations == "bivariate"
+
+    def free_parameters(self) -> list[str]:
+        """Named scalar parameters this specification estimates, in vocabulary order."""
+        v = vocab
+        names = []
+        if self.dynamics == "var1":
+            names += [v.STATE_EFFECT, v.OUTCOME_AUTOREGRESSION]
+            if self.bivariate:
+                names.append(v.PREDICTOR_AUTOREGRESSION)
+                if self.reverse_lag:
+                    names.append(v.REVERSE_STATE_EFFECT)
+        names.append(v.TRAIT_EFFECT_PATIENT)
+        if self.therapist_level:
+            names.append(v.TRAIT_EFFECT_THERAPIST)
+        if not self.session_means:
+            names += [v.INTERCEPT_PREDICTOR, v.INTERCEPT_OUTCOME]
+        names += [v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME]
+        if self.therapist_level:
+            names += [v.SD_THERAPIST_PREDICTOR, v.SD_THERAPIST_OUTCOME]
+        if vocab.PATIENT in self.random_slopes:
+            names.append(v.SD_STATE_EFFECT_PATIENT)
+        if vocab.THERAPIST in self.random_slopes:
+            names.append(v.SD_STATE_EFFECT_THERAPIST)
+        names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
+        if self.bivariate and self.same_session == "none":
+            names.append(v.INNOVATION_CORR)
+        if self.same_session != "none":
+            names.append(v.SAME_SESSION_EFFECT)
+        if self.moderators:
+            names.append(v.MODERATOR_EFFECT)
+        if self.trend:
+            names += [v.TREND_PREDICTOR, v.TREND_OUTCOME, v.SD_TREND_PREDICTOR, v.SD_TREND_OUTCOME]
+        if self.baseline:
+            names += [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
+        order = {n: i for i, n in enumerate(vocab.NAMED_PARAMETERS)}
+        return sorted(names, key=order.__getitem__)
+
+    def prior_names(self) -> list[str]:
+        """Names whose prior may be overridden: the free parameters plus the session means and
+        the free first-session covariance when the spec has them."""
+        extra = []
+        if self.session_means:
+            extra += ["session_mean_predictor", "session_mean_outcome"]
+        if self.first_session == "free":
+            extra += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
+        return self.free_parameters() + extra
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["random_slopes"] = list(self.random_slopes)
+        d["moderators"] = list(self.moderators)
+        d["baseline"] = list(self.baseline)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
+        known = [f.name for f in fields(cls)]
+        vocab.check_names(d, known, "model option")
+        return cls(**d)

@@ -1,0 +1,174 @@
+"""Declarative analysis specs (TOML): data columns, model options, priors, sampler, seed.
+
+A spec file reproduces an analysis exactly from spec + data + seed. Every key is checked: an
+unknown key is an error that names the section and suggests the closest known key, and every
+value's type is checked against the option table (:mod:`bayes_alliance.spec.options`) that the
+command line is built from too.
+
+The canonical analyses ship inside the package (``bayes_alliance/specs/*.toml``; the
+repository's ``models/`` folder is a link to it) and are loaded by name:
+``load_spec("cross_lagged")``, ``bayes-alliance fit --spec cross_lagged``.
+
+Example::
+
+    name = "cross_lagged"
+    description = "Bivariate latent-centred cross-lagged model"
+
+    [data]
+    patient = "patient"
+    therapist = "therapist"
+    session = "session"
+    predictor = "alliance"
+    outcome = "symptoms"
+
+    [model]            # any field of bayes_alliance.spec.model_spec.ModelSpec
+    random_slopes = ["patient"]
+
+    [priors.state_effect]
+    dist = "Normal"
+    mu = 0.0
+    sigma = 0.5
+
+    [sampler]
+    draws = 1000
+    tune = 1000
+    chains = 2
+    seed = 20261126
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayes_alliance.core import vocab
+from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.data.validate import Roles
+from bayes_alliance.spec.model_spec import ModelSpec
+from bayes_alliance.spec.options import (
+    MODEL,
+    ROLES,
+    SAMPLER,
+    SamplerSettings,
+    check_keys,
+    make_model,
+    make_roles,
+)
+
+__all__ = [
+    "SPECS_DIR",
+    "AnalysisSpec",
+    "SamplerSettings",
+    "load_spec",
+    "parse_spec",
+    "shipped_specs",
+    "spec_path",
+]
+
+TOP_KEYS = ("name", "description", "data", "model", "priors", "sampler")
+# The shipped specs: package data, so an installed wheel finds them by name.
+SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
+
+
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """A complete, reproducible analysis: which columns, which model, how to sample."""
+
+    name: str
+    description: str
+    data: dict[str, Any]
+    model: ModelSpec
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    path: Path | None = None
+
+    @property
+    def roles(self) -> Roles:
+        """The column roles of ``[data]``."""
+        return make_roles(self.data)
+
+    def load_data(self, df: pd.DataFrame) -> SessionData:
+        """Validate a data frame with this spec's column roles."""
+        return SessionData.from_roles(df, self.roles)
+
+
+def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValueError(f"[{key}] must be a table of keys, got {value!r}")
+    return dict(value)
+
+
+def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
+    """Build an :class:`AnalysisSpec` from parsed TOML, checking every key and value."""
+    check_keys(raw, TOP_KEYS, source)
+    data = ROLES.check(_table(raw, "data"))
+    missing = [k for k in ROLES.required if k not in data]
+    if missing:
+        raise ValueError(f"[data] must name the columns {missing}")
+    priors = _table(raw, "priors")
+    for name, prior in priors.items():
+        if not isinstance(prior, Mapping):
+            raise ValueError(f'[priors.{name}] must be a table such as dist = "Normal", sigma = 1')
+    return AnalysisSpec(
+        name=str(raw.get("name", source)),
+        description=str(raw.get("description", "")),
+        data=data,
+        model=make_model(MODEL.check(_table(raw, "model")), make_roles(data), priors),
+        sampler=SAMPLER.build(SAMPLER.check(_table(raw, "sampler"))),
+    )
+
+
+def shipped_specs() -> list[str]:
+    """Names of the specs that ship with the package (``load_spec(name)`` loads one)."""
+    return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
+
+
+def spec_path(path_or_name: str | Path) -> Path:
+    """The file a spec argument means: a path (``.toml`` may be omitted), else a shipped name.
+
+    A path that exists wins over a shipped spec of the same name, so a user's own
+    ``cross_lagged.toml`` in the working folder is never shadowed.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither a file nor a shipped name; the message lists the shipped names.
+    """
+    p = Path(path_or_name)
+    for candidate in (p, p.with_suffix(".toml")):
+        if candidate.is_file():
+            return candidate
+    bare = p.parent == Path(".") and p.suffix in ("", ".toml")
+    if bare and (SPECS_DIR / f"{p.stem}.toml").is_file():
+        return SPECS_DIR / f"{p.stem}.toml"
+    names = shipped_specs()
+    hint = vocab.suggest(p.stem, names).replace("?", " (a shipped spec)?")
+    raise FileNotFoundError(
+        f"no spec file at {str(path_or_name)!r} and no shipped spec of that name.{hint} "
+        f"Shipped specs: {', '.join(names)}."
+    )
+
+
+def load_spec(path: str | Path) -> AnalysisSpec:
+    """Read and validate a spec file, or a shipped spec by name (``load_spec("cross_lagged")``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file and no shipped spec of that name.
+    ValueError
+        Not valid TOML, or an unknown key or a value of the wrong type.
+    """
+    p = spec_path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{p} is not valid TOML: {exc}") from None
+    spec = parse_spec(raw, p.stem)
+    return AnalysisSpec(spec.name, spec.description, spec.data, spec.model, spec.sampler, p)
