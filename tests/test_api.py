@@ -39,7 +39,7 @@ def test_unknown_option_names_the_closest():
 
 
 def test_options_reach_the_spec():
-    from bayes_alliance.data.validate import Roles
+    from bayes_alliance.data.roles import Roles
     from bayes_alliance.inference.api import model_spec
 
     roles = Roles("p", "s", "x", "y", therapist="t", covariates=("z",))

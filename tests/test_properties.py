@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from bayes_alliance import DataValidationError, DataWarning, SessionData
 from bayes_alliance.data.readers import ReadError, read_table, sessions_from_dates, wide_to_long
-from bayes_alliance.data.validate import Problem, Roles
+from bayes_alliance.data.roles import Roles
+from bayes_alliance.data.validate import Problem
 
 # Modest by default (the file runs in seconds); raise it for a deeper hunt, e.g.
 # BAYES_ALLIANCE_EXAMPLES=5000 pytest tests/test_properties.py

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bayes_alliance.cli.app import build_parser, main
-from bayes_alliance.data.validate import Roles
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.spec import options
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.specfile import SPECS_DIR, load_spec, parse_spec, shipped_specs

@@ -17,7 +17,7 @@ from bayes_alliance.analysis.patterns import (
     DEFAULT,
     PATTERNS,
     PatternThresholds,
-    _prepare,
+    as_series,
     pattern_probabilities,
 )
 from bayes_alliance.core import vocab
@@ -174,7 +174,7 @@ def feedback_patterns(
         positive probability of lying inside a repaired rupture, or of a gain arriving there),
         and ``thresholds`` (the rules' settings). Only built-in types: ``json.dumps`` takes it.
     """
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     if w.ndim != 2:
         raise ValueError(f"states must be one patient's (draws, sessions), got shape {w.shape}")
     labels = np.asarray(sessions) if sessions is not None else np.arange(w.shape[-1])

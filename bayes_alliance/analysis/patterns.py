@@ -165,7 +165,9 @@ class PatternThresholds:
 DEFAULT = PatternThresholds()
 
 
-def _prepare(states: Any, sessions: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_series(states: Any, sessions: Any) -> tuple[np.ndarray, np.ndarray]:
+    """State draws as a float array ``(..., draws, sessions)`` and the session numbers (default
+    0, 1, ...), checked against each other."""
     w = np.asarray(states, dtype=float)
     if w.ndim < 2:
         raise ValueError(f"states must be (..., draws, sessions), got shape {w.shape}")
@@ -202,7 +204,7 @@ def linear_change(states: Any, sessions: Any = None) -> np.ndarray:
     """Fitted change over the series: OLS slope of the observed states on the session number
     times the span of the observed sessions (last minus first). Shape ``states.shape[:-1]``;
     NaN with fewer than two observed cells."""
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     m = np.isfinite(w)
     n = m.sum(-1)
     tt = np.where(m, t, np.nan)
@@ -219,7 +221,7 @@ def strengthening(
 ) -> np.ndarray:
     """Linear strengthening per series: ``linear_change >= trend_change * scale`` with at least
     ``min_sessions`` observed cells. Boolean array ``states.shape[:-1]``."""
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
     with np.errstate(invalid="ignore"):
         return ok & (linear_change(w, t) >= thresholds.trend_change * _scale(w, scale))
@@ -230,7 +232,7 @@ def weakening(
 ) -> np.ndarray:
     """Linear weakening per series: ``linear_change <= -trend_change * scale`` with at least
     ``min_sessions`` observed cells. Boolean array ``states.shape[:-1]``."""
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
     with np.errstate(invalid="ignore"):
         return ok & (linear_change(w, t) <= -thresholds.trend_change * _scale(w, scale))
@@ -241,7 +243,7 @@ def u_dip(states: Any, sessions: Any = None, edge: float = DEFAULT.u_edge) -> np
     of its fitted values at the first and last observed session minus its minimum, when
     ``c > 0`` and the minimum lies inside the observed span by at least ``edge`` of the span;
     else 0. NaN with fewer than three observed cells."""
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     m = np.isfinite(w)
     n = m.sum(-1)
     with np.errstate(all="ignore"):
@@ -271,7 +273,7 @@ def u_shape(
 ) -> np.ndarray:
     """U-shape per series: :func:`u_dip` ``>= u_dip * scale`` (upward curvature, minimum inside
     the middle ``1 - 2 u_edge`` of the span) with at least ``min_sessions`` observed cells."""
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
     with np.errstate(invalid="ignore"):
         return ok & (u_dip(w, t, thresholds.u_edge) >= thresholds.u_dip * _scale(w, scale))
@@ -292,7 +294,7 @@ def rupture_repair(
     numpy.ndarray of bool, shape ``states.shape``
         True at the sessions inside a rupture-repair episode.
     """
-    w, _ = _prepare(states, sessions)
+    w, _ = as_series(states, sessions)
     sc = _scale(w, scale)[..., None]
     th = thresholds
     n_t = w.shape[-1]
@@ -339,7 +341,7 @@ def sudden_gains(
     numpy.ndarray of bool, shape ``states.shape``
         True at the sessions ``n`` where a gain arrives.
     """
-    w, _ = _prepare(states, sessions)
+    w, _ = as_series(states, sessions)
     sc = _scale(w, scale)[..., None]
     th = thresholds
     n_t, k = w.shape[-1], th.gain_window
@@ -391,7 +393,7 @@ def pattern_indicators(
         booleans of shape ``states.shape[:-1]`` (the pattern occurs somewhere in the series);
         ``rupture_sessions``, ``sudden_gain_sessions``: booleans of shape ``states.shape``.
     """
-    w, t = _prepare(states, sessions)
+    w, t = as_series(states, sessions)
     sc = _scale(w, scale)
     rup = rupture_repair(w, t, sc, thresholds)
     gain = sudden_gains(w, t, sc, thresholds)

@@ -82,18 +82,9 @@ def wide_to_long(
     DataWarning
         Columns that are neither ids nor matched by a pattern: they are dropped.
     """
-    problems: list[Problem] = []
     names = [str(c) for c in df.columns]
     ids = list(id_columns)
-    for c in ids:
-        if c not in df.columns:
-            problems.append(Problem(f"id column {c!r} not found{did_you_mean(c, names)}"))
-        elif names.count(c) > 1:
-            problems.append(Problem(f"{names.count(c)} columns are named {c!r}"))
-    if not patterns:
-        problems.append(Problem("no patterns given: name each output column's pattern"))
-    for clash in sorted(({*patterns, session} & set(ids)) | ({session} & set(patterns))):
-        problems.append(Problem(f"output column {clash!r} is also an id column or the session"))
+    problems = _layout_problems(df.columns, names, ids, patterns, session)
     regexes: dict[str, re.Pattern[str]] = {}
     for name, pattern in patterns.items():
         if pattern.count("{session}") != 1:
@@ -101,8 +92,56 @@ def wide_to_long(
             continue
         before, after = pattern.split("{session}")
         regexes[name] = re.compile(re.escape(before) + r"(\d+)" + re.escape(after))
-    # Output column -> session number -> position of the input column (positions, because
-    # labels need not be unique or strings).
+    matched, owner = _match_columns(names, ids, regexes, problems)
+    unused = [t for j, t in enumerate(names) if j not in owner and t not in ids]
+    for name, found in matched.items():
+        if not found:
+            example = patterns[name].replace("{session}", "1")
+            problems.append(
+                Problem(
+                    f"pattern {patterns[name]!r} for {name!r} matches no column"
+                    f"{did_you_mean(example, names)}; columns not matched by any pattern: "
+                    f"{', '.join(unused[:20]) or 'none'}"
+                )
+            )
+    if problems:
+        raise DataValidationError(problems)
+    if unused:
+        warnings.warn(
+            f"wide_to_long drops columns that are neither ids nor matched by a pattern: "
+            f"{', '.join(unused)} (list patient-level ones in id_columns to keep them)",
+            DataWarning,
+            stacklevel=2,
+        )
+    return _stack(df, ids, matched, session)
+
+
+def _layout_problems(
+    columns: pd.Index, names: list[str], ids: list[str], patterns: Mapping[str, str], session: str
+) -> list[Problem]:
+    """Id columns that are missing or repeated, no patterns, output names that clash."""
+    problems = []
+    for c in ids:
+        if c not in columns:
+            problems.append(Problem(f"id column {c!r} not found{did_you_mean(c, names)}"))
+        elif names.count(c) > 1:
+            problems.append(Problem(f"{names.count(c)} columns are named {c!r}"))
+    if not patterns:
+        problems.append(Problem("no patterns given: name each output column's pattern"))
+    for clash in sorted(({*patterns, session} & set(ids)) | ({session} & set(patterns))):
+        problems.append(Problem(f"output column {clash!r} is also an id column or the session"))
+    return problems
+
+
+def _match_columns(
+    names: list[str],
+    ids: list[str],
+    regexes: Mapping[str, re.Pattern[str]],
+    problems: list[Problem],
+) -> tuple[dict[str, dict[int, int]], dict[int, str]]:
+    """Output column -> session number -> position of the input column (positions, because
+    labels need not be unique or strings), and which output owns each matched position;
+    ambiguous or implausible matches are added to ``problems``."""
     matched: dict[str, dict[int, int]] = {name: {} for name in regexes}
     owner: dict[int, str] = {}
     for j, text in enumerate(names):
@@ -127,26 +166,13 @@ def wide_to_long(
             else:
                 matched[name][k] = j
                 owner[j] = name
-    unused = [t for j, t in enumerate(names) if j not in owner and t not in ids]
-    for name, found in matched.items():
-        if not found:
-            example = patterns[name].replace("{session}", "1")
-            problems.append(
-                Problem(
-                    f"pattern {patterns[name]!r} for {name!r} matches no column"
-                    f"{did_you_mean(example, names)}; columns not matched by any pattern: "
-                    f"{', '.join(unused[:20]) or 'none'}"
-                )
-            )
-    if problems:
-        raise DataValidationError(problems)
-    if unused:
-        warnings.warn(
-            f"wide_to_long drops columns that are neither ids nor matched by a pattern: "
-            f"{', '.join(unused)} (list patient-level ones in id_columns to keep them)",
-            DataWarning,
-            stacklevel=2,
-        )
+    return matched, owner
+
+
+def _stack(
+    df: pd.DataFrame, ids: list[str], matched: Mapping[str, Mapping[int, int]], session: str
+) -> pd.DataFrame:
+    """One row per input row and session (ordered so), without sessions that have no value."""
     sessions = sorted({k for found in matched.values() for k in found})
     n, m = len(df), len(sessions)
     take = np.repeat(np.arange(n), m)

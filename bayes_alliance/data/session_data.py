@@ -18,7 +18,8 @@ import pandas as pd
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.html import html_table
-from bayes_alliance.data.validate import DataValidationError, DataWarning, Roles, check_frame
+from bayes_alliance.data.roles import Roles
+from bayes_alliance.data.validate import DataValidationError, DataWarning, check_frame
 
 __all__ = ["DataValidationError", "DataWarning", "SessionData"]
 

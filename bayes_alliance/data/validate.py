@@ -24,6 +24,7 @@ from bayes_alliance.core.problems import (
     RowNumbers,
     listing,
 )
+from bayes_alliance.data.roles import Roles
 
 MIN_SESSIONS_TRAIT_STATE = 3  # METHODS.md section 8: fewer cannot separate trait from state
 MIN_THERAPISTS = 10  # METHODS.md section 8 / Psychother Res 30:885 (2020)
@@ -34,38 +35,6 @@ RESERVED = ("patient_code", "session_code", "therapist_code")  # columns the gri
 _COMMA_NUMBER = re.compile(r"^\s*[-+]?(\d+,\d*|,\d+)\s*$")
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[-./]\d{1,2}[-./]\d{1,4}")
 _NUMBERED = re.compile(r"^(?P<stem>.*\D)(?P<number>\d+)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Roles:
-    """Which column plays which part. ``therapist`` is None for two-level data."""
-
-    patient: str
-    session: str
-    predictor: str
-    outcome: str
-    therapist: str | None = None
-    covariates: tuple[str, ...] = ()
-    crossed: bool = False  # a patient may see several therapists
-    # Mechanism models (bayes_alliance.mechanisms.fit): a third series, or a patient-level outcome.
-    mediator: str | None = None
-    second_predictor: str | None = None
-    end_outcome: str | None = None
-
-    @property
-    def mechanism(self) -> bool:
-        """Whether these roles call for a mechanism model rather than the main model."""
-        return any(c is not None for c in (self.mediator, self.second_predictor, self.end_outcome))
-
-    @property
-    def variables(self) -> tuple[str, str]:
-        return (self.predictor, self.outcome)
-
-    def columns(self) -> list[str]:
-        cols = [self.patient, self.session, self.predictor, self.outcome]
-        if self.therapist is not None:
-            cols.append(self.therapist)
-        return cols + list(self.covariates)
 
 
 @dataclass
@@ -384,78 +353,104 @@ def check_frame(
     clean = pd.DataFrame(index=df.index)
     id_cols = [roles.patient] + ([roles.therapist] if roles.therapist else [])
     for c in id_cols:
-        nulls = df[c].isna()
-        if nulls.any():
-            out.problems.append(rows.problem("empty id", c, nulls))
-        odd = unhashable(df[c])
-        if odd.any():
-            out.problems.append(rows.problem("id is not a single number or text", c, odd))
-            df[c] = df[c].where(~odd)
-        df[c] = _normalise_ids(df[c])
+        out.problems += _id_problems(df, c, rows)
         clean[c] = df[c]
-
     sess = _check_sessions(df, roles, rows, out)
-    sess_ok = sess.notna()
     clean[roles.session] = sess
     _check_values(df, roles, rows, out, clean)
+    keyed = clean[df[id_cols].notna().all(axis=1) & sess.notna()]
+    out.problems += _duplicate_sessions(df, keyed, roles, rows)
+    out.problems += _nesting_problems(df, clean, roles, id_cols)
+    if out.problems:
+        return out
+    clean[roles.session] = clean[roles.session].astype("int64")
+    clean.index = labels
+    out.warnings += _design_warnings(clean, roles, therapist_level)
+    out.frame = clean
+    return out
 
-    ids_ok = df[id_cols].notna().all(axis=1)
-    keyed = clean[ids_ok & sess_ok]
+
+def _id_problems(df: pd.DataFrame, column: str, rows: RowNumbers) -> list[Problem]:
+    """Empty ids and ids that are neither one number nor one text; normalises the column in
+    place (whole-number floats to integers, text stripped) so that ids compare as written."""
+    problems = []
+    nulls = df[column].isna()
+    if nulls.any():
+        problems.append(rows.problem("empty id", column, nulls))
+    odd = unhashable(df[column])
+    if odd.any():
+        problems.append(rows.problem("id is not a single number or text", column, odd))
+        df[column] = df[column].where(~odd)
+    df[column] = _normalise_ids(df[column])
+    return problems
+
+
+def _duplicate_sessions(
+    df: pd.DataFrame, keyed: pd.DataFrame, roles: Roles, rows: RowNumbers
+) -> list[Problem]:
+    """A (patient, session) pair on two rows, named by its ids and its rows."""
     dup = keyed.duplicated([roles.patient, roles.session], keep=False)
-    if dup.any():
-        pairs = keyed.loc[dup, [roles.patient, roles.session]].drop_duplicates()
-        pair_ids = tuple(f"{p}/session {int(s)}" for p, s in pairs.itertuples(index=False))
-        at = rows(df.index.isin(keyed.index[dup]))
-        out.problems.append(
-            Problem(
-                f"duplicate (patient, session) pair; {rows.unit} {listing(at)}",
-                column=roles.patient,
-                ids=pair_ids,
-            )
+    if not dup.any():
+        return []
+    pairs = keyed.loc[dup, [roles.patient, roles.session]].drop_duplicates()
+    pair_ids = tuple(f"{p}/session {int(s)}" for p, s in pairs.itertuples(index=False))
+    at = rows(df.index.isin(keyed.index[dup]))
+    return [
+        Problem(
+            f"duplicate (patient, session) pair; {rows.unit} {listing(at)}",
+            column=roles.patient,
+            ids=pair_ids,
         )
+    ]
 
+
+def _nesting_problems(
+    df: pd.DataFrame, clean: pd.DataFrame, roles: Roles, id_cols: list[str]
+) -> list[Problem]:
+    """Too few patients, a patient with two therapists (unless crossed), and a patient-level
+    covariate that varies within a patient."""
+    problems = []
     patients = pd.unique(df.loc[df[roles.patient].notna(), roles.patient])
     if len(patients) < 2:
-        out.problems.append(
+        problems.append(
             Problem(f"at least 2 patients are needed, found {len(patients)}", column=roles.patient)
         )
-
     if roles.therapist and not roles.crossed:
         valid = df[id_cols].notna().all(axis=1)
         n_ther = df[valid].groupby(roles.patient, sort=False)[roles.therapist].nunique()
         multi = n_ther.index[n_ther > 1]
         if len(multi):
-            out.problems.append(
+            problems.append(
                 Problem(
                     "patient is seen by more than one therapist (declare crossed data if intended)",
                     column=roles.therapist,
                     ids=_sorted_ids(list(multi)),
                 )
             )
-
     for c in roles.covariates:
         valid = df[roles.patient].notna()
         varies = clean[valid].groupby(df.loc[valid, roles.patient], sort=False)[c].nunique()
         bad_ids = varies.index[varies > 1]
         if len(bad_ids):
-            out.problems.append(
+            problems.append(
                 Problem(
                     "patient-level covariate varies within patient",
                     column=c,
                     ids=_sorted_ids(list(bad_ids)),
                 )
             )
+    return problems
 
-    if out.problems:
-        return out
 
-    clean[roles.session] = clean[roles.session].astype("int64")
-    clean.index = labels
+def _design_warnings(clean: pd.DataFrame, roles: Roles, therapist_level: bool) -> list[str]:
+    """Warnings about what the data can identify: patients with too few sessions to separate
+    trait and state, and too few therapists for a therapist variance."""
+    warns = []
     observed = clean[list(roles.variables)].notna().any(axis=1)
     counts = observed.groupby(clean[roles.patient], sort=False).sum()
     short = counts.index[counts < MIN_SESSIONS_TRAIT_STATE]
     if len(short):
-        out.warnings.append(
+        warns.append(
             f"{len(short)} patient(s) have fewer than {MIN_SESSIONS_TRAIT_STATE} observed sessions "
             f"(ids {listing(_sorted_ids(list(short)))}): their trait and state parts cannot be "
             "separated, so their traits are informed mostly by the population distribution"
@@ -463,14 +458,13 @@ def check_frame(
     if therapist_level and roles.therapist:
         n_distinct = int(clean[roles.therapist].nunique())
         if n_distinct < MIN_THERAPISTS:
-            out.warnings.append(
+            warns.append(
                 f"only {n_distinct} therapists: with fewer than {MIN_THERAPISTS}, the therapist variance "
                 "is poorly identified and its prior dominates, and three-level models understate the "
                 "uncertainty of within-patient effects (METHODS.md section 8); consider a two-level "
                 "model with therapist as a fixed covariate"
             )
-    out.frame = clean
-    return out
+    return warns
 
 
 __all__ = [

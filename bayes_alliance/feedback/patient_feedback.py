@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
 from bayes_alliance.core import vocab
 from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
 from bayes_alliance.inference.fit import FitResult
@@ -131,19 +132,8 @@ def patient_feedback(
     which = opt.variable
     ci = opt.ci_prob
     trait = pp.trait(which)
-    post = result.idata.posterior
-    others_all = np.asarray(post[f"trait_{which}"].values)
     data = result.data
-    pid_rows: Any = [] if pp.new_patient else np.flatnonzero(data.patients == pp.patient)
-    keep = np.setdiff1d(np.arange(data.n_patients), pid_rows)
-    pct_all = _percentile(trait, others_all[..., keep])
-    pct_case = None
-    if pp.therapist is not None and data.patient_therapist is not None:
-        assert data.therapists is not None
-        code = int(np.flatnonzero(data.therapists == pp.therapist)[0])
-        case = np.setdiff1d(np.flatnonzero(data.patient_therapist == code), pid_rows)
-        if case.size:
-            pct_case = _percentile(trait, others_all[..., case])
+    pct_all, pct_case = _percentiles(result, pp, trait, which)
     states = pp.state(which)
     seen = np.flatnonzero(np.isfinite(pp.observed(which)))
     if seen.size == 0:
@@ -157,36 +147,14 @@ def patient_feedback(
     trend = (
         _slope(pp.sessions[recent].astype(float), states[..., recent]) if recent.size >= 2 else None
     )
-    low = pct_all < opt.low_trait
-    high = pct_all > opt.high_trait
     flags: dict[str, Any] = {}
+    up = down = np.zeros(0, dtype=bool)
     if trend is not None:
-        from bayes_alliance.analysis.pattern_table import innovation_scale
-
         span = float(pp.sessions[recent][-1] - pp.sessions[recent][0])
         unit = innovation_scale(result, which).reshape(trend.shape)
         change = trend * span
         up, down = change > opt.min_trend * unit, change < -opt.min_trend * unit
-        for name, both, rule in (
-            (
-                "corrective_experience",
-                low & up,
-                f"trait-like alliance below the {opt.low_trait:g}th percentile and a state "
-                f"rise over the last sessions above {opt.min_trend:g} innovation SD",
-            ),
-            (
-                "rupture",
-                high & down,
-                f"trait-like alliance above the {opt.high_trait:g}th percentile and a state "
-                f"fall over the last sessions beyond {opt.min_trend:g} innovation SD",
-            ),
-        ):
-            prob = float(both.mean())
-            flags[name] = {
-                "probability": prob,
-                "raised": prob >= opt.flag_probability,
-                "rule": rule,
-            }
+        flags = _flags(opt, pct_all < opt.low_trait, pct_all > opt.high_trait, up, down)
     label = getattr(data.roles, which)
     summary: dict[str, Any] = {
         "patient": plain(pp.patient),
@@ -222,6 +190,52 @@ def patient_feedback(
     return fb
 
 
+def _percentiles(
+    result: FitResult, pp: PatientPosterior, trait: np.ndarray, which: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The patient's trait as a percentile among all other patients and among the other
+    patients of the same therapist (None without a therapist or without others), per draw."""
+    data = result.data
+    others_all = np.asarray(result.idata.posterior[f"trait_{which}"].values)
+    pid_rows: Any = [] if pp.new_patient else np.flatnonzero(data.patients == pp.patient)
+    keep = np.setdiff1d(np.arange(data.n_patients), pid_rows)
+    pct_all = _percentile(trait, others_all[..., keep])
+    pct_case = None
+    if pp.therapist is not None and data.patient_therapist is not None:
+        assert data.therapists is not None
+        code = int(np.flatnonzero(data.therapists == pp.therapist)[0])
+        case = np.setdiff1d(np.flatnonzero(data.patient_therapist == code), pid_rows)
+        if case.size:
+            pct_case = _percentile(trait, others_all[..., case])
+    return pct_all, pct_case
+
+
+def _flags(
+    opt: FeedbackOptions, low: np.ndarray, high: np.ndarray, up: np.ndarray, down: np.ndarray
+) -> dict[str, Any]:
+    """The two flags per draw and their posterior probabilities: a low trait with a rising
+    state (a possible corrective experience), a high trait with a falling state (a possible
+    rupture)."""
+    flags: dict[str, Any] = {}
+    for name, both, rule in (
+        (
+            "corrective_experience",
+            low & up,
+            f"trait-like alliance below the {opt.low_trait:g}th percentile and a state "
+            f"rise over the last sessions above {opt.min_trend:g} innovation SD",
+        ),
+        (
+            "rupture",
+            high & down,
+            f"trait-like alliance above the {opt.high_trait:g}th percentile and a state "
+            f"fall over the last sessions beyond {opt.min_trend:g} innovation SD",
+        ),
+    ):
+        prob = float(both.mean())
+        flags[name] = {"probability": prob, "raised": prob >= opt.flag_probability, "rule": rule}
+    return flags
+
+
 def plain(x: object) -> object:
     return x.item() if isinstance(x, np.generic) else x
 
@@ -230,7 +244,6 @@ def _patterns(result: FitResult, pp: PatientPosterior, which: str) -> dict[str, 
     """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
     updated state draws, in units of the model's innovation SD per draw
     (:func:`bayes_alliance.analysis.pattern_table.feedback_patterns`)."""
-    from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
 
     states = np.asarray(pp.state(which), dtype=float)
     flat = states.reshape(-1, states.shape[-1])

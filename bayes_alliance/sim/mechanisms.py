@@ -148,45 +148,22 @@ def simulate_mechanisms(
     n_ther = max(n_therapists, 1)
     n = n_ther * patients_per_therapist
     therapist = np.repeat(np.arange(n_ther), patients_per_therapist)
-
-    # Traits: the predictors' traits, then the outcome's by regression.
-    kp = k - 1
     if trait_effects is None:
-        trait_effects = (-0.4,) * kp if design != "informants" else (-0.4, 0.0)
+        trait_effects = (-0.4,) * (k - 1) if design != "informants" else (-0.4, 0.0)
     beta = np.asarray(trait_effects, dtype=float)
-    cp = np.full((kp, kp), trait_corr * trait_sd**2)
-    np.fill_diagonal(cp, trait_sd**2)
-    tx = rng.multivariate_normal(np.zeros(kp), cp, size=n)
-    ty = tx @ beta + trait_residual_sd * rng.standard_normal(n)
-    traits = np.column_stack([tx, ty]) + 3.0  # every series centred at 3
+    traits, cp = _draw_traits(rng, beta, trait_sd, trait_corr, trait_residual_sd, n)
     ther_sd = np.full(k, therapist_sd if n_therapists else 0.0)
     traits += (rng.standard_normal((n_ther, k)) * ther_sd)[therapist]
-
-    paths: tuple[tuple[int, int], ...] = ()
-    pcov = np.zeros((0, 0))
-    dev = np.zeros((n, 0))
-    if design == "mediation":
-        paths = ((1, 0), (2, 1))
-        sd = np.asarray(path_sd, dtype=float)
-        pcov = np.outer(sd, sd) * np.array([[1.0, path_corr], [path_corr, 1.0]])
-        dev = rng.multivariate_normal(np.zeros(2), pcov, size=n)
+    paths, pcov, dev = _draw_paths(rng, design, n, path_sd, path_corr)
     phi_i = np.broadcast_to(phi, (n, k, k)).copy()
     for r, (to, source) in enumerate(paths):
         phi_i[:, to, source] += dev[:, r]
     if np.any(np.max(np.abs(np.linalg.eigvals(phi_i)), axis=-1) >= 1):
         raise ValueError("some patients' dynamics are not stationary: lower the path SDs")
-
-    sd_e = np.full(k, innovation_sd)
-    ce = np.full((k, k), innovation_corr)
-    np.fill_diagonal(ce, 1.0)
-    cov_e = ce * np.outer(sd_e, sd_e)
-    chol_e = np.linalg.cholesky(cov_e)
-    w = np.zeros((n, k))
-    states = np.empty((n, n_sessions, k))
-    for t in range(-BURN_IN, n_sessions):
-        w = np.einsum("nij,nj->ni", phi_i, w) + rng.standard_normal((n, k)) @ chol_e.T
-        if t >= 0:
-            states[:, t] = w
+    cov_e = np.full((k, k), innovation_corr)
+    np.fill_diagonal(cov_e, 1.0)
+    cov_e = cov_e * np.outer(np.full(k, innovation_sd), np.full(k, innovation_sd))
+    states = _draw_states(rng, phi_i, cov_e, n_sessions)
     slope = change_sd * rng.standard_normal(n)
     time = np.arange(n_sessions) - 0.5 * (n_sessions - 1)
     z = traits[:, None, :] + states
@@ -194,29 +171,13 @@ def simulate_mechanisms(
     if missing > 0:
         z[rng.random(z.shape) < missing] = np.nan
 
-    rows = {
-        "patient": np.repeat([f"p{i:04d}" for i in range(n)], n_sessions),
-        "session": np.tile(np.arange(1, n_sessions + 1), n),
-    }
-    if n_therapists:
-        rows["therapist"] = np.repeat([f"t{j:03d}" for j in therapist], n_sessions)
-    for c, col in enumerate(cols):
-        rows[col] = z[:, :, c].reshape(-1)
+    rows = _long_table(z, cols, therapist if n_therapists else None)
     end: dict[str, float] = {}
     if end_effects is not None:
-        g_t, g_s = end_effects
-        trait_dev = traits[:, 0] - 3.0
-        lin = g_t * trait_dev + g_s * slope
-        if end_binary:
-            p = 1.0 / (1.0 + np.exp(-(lin - 0.5)))
-            value = (rng.random(n) < p).astype(float)
-            name = "dropout"
-        else:
-            value = 10.0 + lin + end_sd * rng.standard_normal(n)
-            name = "post_symptoms"
+        name, value = _end_outcome(rng, end_effects, traits[:, 0] - 3.0, slope, end_binary, end_sd)
         rows[name] = np.repeat(value, n_sessions)
-        end = {"trait_effect": g_t, "change_effect": g_s, "binary": float(end_binary)}
-    df = pd.DataFrame(rows)
+        end = {"trait_effect": end_effects[0], "change_effect": end_effects[1]}
+        end["binary"] = float(end_binary)
     truth = MechanismTruth(
         design=design,
         columns=cols,
@@ -236,7 +197,93 @@ def simulate_mechanisms(
         changes=slope,
         states=states,
     )
-    return df, truth
+    return pd.DataFrame(rows), truth
+
+
+def _long_table(
+    z: np.ndarray, columns: tuple[str, ...], therapist: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """The grid (patients, sessions, series) as long-table columns: patient, session,
+    therapist (when the data have therapists) and one column per series."""
+    n, n_sessions = z.shape[:2]
+    rows = {
+        "patient": np.repeat([f"p{i:04d}" for i in range(n)], n_sessions),
+        "session": np.tile(np.arange(1, n_sessions + 1), n),
+    }
+    if therapist is not None:
+        rows["therapist"] = np.repeat([f"t{j:03d}" for j in therapist], n_sessions)
+    for c, col in enumerate(columns):
+        rows[col] = z[:, :, c].reshape(-1)
+    return rows
+
+
+def _draw_traits(
+    rng: np.random.Generator,
+    beta: np.ndarray,
+    trait_sd: float,
+    trait_corr: float,
+    residual_sd: float,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The predictors' traits (equicorrelated normals), then the outcome's by regression on
+    them; every series centred at 3. Returns the traits (n, k) and the predictors' covariance."""
+    kp = len(beta)
+    cp = np.full((kp, kp), trait_corr * trait_sd**2)
+    np.fill_diagonal(cp, trait_sd**2)
+    tx = rng.multivariate_normal(np.zeros(kp), cp, size=n)
+    ty = tx @ beta + residual_sd * rng.standard_normal(n)
+    return np.column_stack([tx, ty]) + 3.0, cp
+
+
+def _draw_paths(
+    rng: np.random.Generator,
+    design: str,
+    n: int,
+    path_sd: tuple[float, ...],
+    path_corr: float,
+) -> tuple[tuple[tuple[int, int], ...], np.ndarray, np.ndarray]:
+    """The random lagged paths (a: mediator <- predictor, b: outcome <- mediator) of the
+    mediation design: their (to, from) positions, covariance and per-patient deviations."""
+    if design != "mediation":
+        return (), np.zeros((0, 0)), np.zeros((n, 0))
+    sd = np.asarray(path_sd, dtype=float)
+    pcov = np.outer(sd, sd) * np.array([[1.0, path_corr], [path_corr, 1.0]])
+    return ((1, 0), (2, 1)), pcov, rng.multivariate_normal(np.zeros(2), pcov, size=n)
+
+
+def _draw_states(
+    rng: np.random.Generator, phi_i: np.ndarray, cov_e: np.ndarray, n_sessions: int
+) -> np.ndarray:
+    """Each patient's VAR(1) states (n, sessions, k) after a burn-in of :data:`BURN_IN`
+    sessions of the patient's own dynamics from zero (so the first state is, to close
+    approximation, a draw from the stationary distribution of ``Phi_i``)."""
+    n, k = phi_i.shape[:2]
+    chol_e = np.linalg.cholesky(cov_e)
+    w = np.zeros((n, k))
+    states = np.empty((n, n_sessions, k))
+    for t in range(-BURN_IN, n_sessions):
+        w = np.einsum("nij,nj->ni", phi_i, w) + rng.standard_normal((n, k)) @ chol_e.T
+        if t >= 0:
+            states[:, t] = w
+    return states
+
+
+def _end_outcome(
+    rng: np.random.Generator,
+    effects: tuple[float, float],
+    trait_dev: np.ndarray,
+    slope: np.ndarray,
+    binary: bool,
+    sd: float,
+) -> tuple[str, np.ndarray]:
+    """The end-of-treatment outcome from the trait deviation and the change: a 0/1 dropout by
+    a logit link, or post-treatment symptoms with Gaussian noise; returns its column name and
+    values."""
+    lin = effects[0] * trait_dev + effects[1] * slope
+    if binary:
+        prob = 1.0 / (1.0 + np.exp(-(lin - 0.5)))
+        return "dropout", (rng.random(len(lin)) < prob).astype(float)
+    return "post_symptoms", 10.0 + lin + sd * rng.standard_normal(len(lin))
 
 
 __all__ = ["DESIGNS", "MechanismTruth", "simulate_mechanisms"]

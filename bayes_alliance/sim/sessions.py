@@ -32,6 +32,7 @@ An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,37 +56,35 @@ def _draw_sizes(rng: np.random.Generator, spec: int | tuple[int, int], n: int) -
     return rng.integers(lo, hi + 1, size=n)
 
 
-def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
-    """Draw a three-level session data set with known truth.
+@dataclass
+class _Units:
+    """What the simulator draws per therapist and patient (codes, series lengths, deviations,
+    covariates, trends); the y deviations are residuals after the trait effects."""
 
-    Parameters
-    ----------
-    seed
-        Seed of the random generator; the same seed and settings give the same data.
-    **settings
-        Any field of :class:`TrueParameters` or :class:`SimulationDesign`, e.g. ``state_effect=-0.3,
-        n_therapists=20, p_missing_session=0.1``. An unknown name is an error with a suggestion.
+    ther: np.ndarray  # therapist code of each patient
+    planned: np.ndarray  # planned number of sessions per patient
+    a_x: np.ndarray
+    a_y: np.ndarray
+    c_slope: np.ndarray  # therapist slope deviations
+    b_x: np.ndarray
+    b_y: np.ndarray
+    d_slope: np.ndarray  # patient slope deviations
+    z: np.ndarray  # moderator (zeros without)
+    g: np.ndarray  # patient baseline (zeros without)
+    h: np.ndarray  # therapist baseline (zeros without)
+    s_x: np.ndarray
+    s_y: np.ndarray
+    with_baseline: bool
+    with_top: bool
 
-    Returns
-    -------
-    data : pandas.DataFrame
-        Long table: ``therapist, patient, session, <predictor_name>, <outcome_name>`` and, when
-        asked for, ``moderator`` and ``<predictor_name>_therapist``.
-    truth : Truth
-        Parameters, latent draws and analytic population quantities.
-    """
-    pkw, dkw = split_settings(settings)
-    p = TrueParameters(**pkw)
-    d = SimulationDesign(**dkw)
-    check_design(d, p)
-    rng = np.random.default_rng(seed)
 
+def _draw_units(rng: np.random.Generator, p: TrueParameters, d: SimulationDesign) -> _Units:
+    """Sizes and the therapist- and patient-level draws, in the order that fixes the random
+    streams of every seed (new draws go last and only when asked for)."""
     n_per = _draw_sizes(rng, d.patients_per_therapist, d.n_therapists)
     ther = np.repeat(np.arange(d.n_therapists), n_per)
     n_pat = len(ther)
     planned = _draw_sizes(rng, d.sessions, n_pat)
-    t_max = int(planned.max())
-
     a_x = rng.normal(0, p.sd_therapist_predictor, d.n_therapists)
     a_y = rng.normal(0, p.sd_therapist_outcome, d.n_therapists)
     c_slope = rng.normal(0, p.sd_state_effect_therapist, d.n_therapists)
@@ -105,11 +104,19 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     a_y = a_y + p.therapist_baseline_effect_outcome * h
     s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
     s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
+    return _Units(
+        ther, planned, a_x, a_y, c_slope, b_x, b_y, d_slope, z, g, h, s_x, s_y,
+        with_baseline, with_top,
+    )  # fmt: skip
 
-    fixed = p.state_effect + p.moderator_effect * z
-    _redraw_slopes(rng, p, ther, fixed, c_slope, d_slope)
-    phi_yx_i = fixed + c_slope[ther] + d_slope
-    phi_i, sig_r = p.reduced(phi_yx_i)
+
+def _draw_states(
+    rng: np.random.Generator, p: TrueParameters, slope: np.ndarray, t_max: int
+) -> np.ndarray:
+    """The within process of every patient (patients x sessions x 2), started from its
+    stationary distribution under the patient's own slope."""
+    n_pat = len(slope)
+    phi_i, sig_r = p.reduced(slope)
     s0 = moments.stationary_cov(phi_i, sig_r)
     chol_w = np.linalg.cholesky(p.sigma_within)
     a, b, d_ar, b0 = (
@@ -125,34 +132,35 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         px, py = z_state[:, t - 1, 0], z_state[:, t - 1, 1]
         # The structural equations, in the order the same-session path needs.
         if p.same_session == "outcome_to_predictor":
-            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            yt = slope * px + d_ar * py + e[:, 1]
             xt = a * px + b * py + b0 * yt + e[:, 0]
         else:
             xt = a * px + b * py + e[:, 0]
-            yt = phi_yx_i * px + d_ar * py + e[:, 1]
+            yt = slope * px + d_ar * py + e[:, 1]
             if p.same_session == "predictor_to_outcome":
                 yt = yt + b0 * xt
         z_state[:, t, 0], z_state[:, t, 1] = xt, yt
+    return z_state
 
-    mean_x = p.intercept_predictor + a_x[ther] + b_x
-    mean_y = (
-        p.intercept_outcome
-        + a_y[ther]
-        + b_y
-        + p.trait_effect_therapist * a_x[ther]
-        + p.trait_effect_patient * b_x
-    )
+
+@dataclass
+class _Kept:
+    """Which planned cells become rows, and which values in them are missing."""
+
+    last: np.ndarray  # one past each patient's last session after dropout
+    drops: np.ndarray
+    in_plan: np.ndarray
+    kept: np.ndarray
+    miss_x: np.ndarray
+    miss_y: np.ndarray
+
+
+def _draw_missingness(
+    rng: np.random.Generator, d: SimulationDesign, planned: np.ndarray, t_max: int
+) -> _Kept:
+    """Series length, dropout, then skipped sessions, then missing values (MCAR)."""
+    n_pat = len(planned)
     tt = np.arange(t_max)[None, :]
-    x = mean_x[:, None] + s_x[:, None] * tt + z_state[..., 0]
-    y = mean_y[:, None] + s_y[:, None] * tt + z_state[..., 1]
-    x2 = (
-        p.informant_intercept
-        + p.informant_loading_trait * (a_x[ther] + b_x)[:, None]
-        + p.informant_loading_state * z_state[..., 0]
-        + rng.normal(0, p.informant_sd, (n_pat, t_max))
-    )
-
-    # Which planned sessions become rows: series length, dropout, then skipped sessions.
     last = planned.copy()
     drops = rng.random(n_pat) < d.dropout
     for i in np.flatnonzero(drops):
@@ -164,58 +172,129 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     kept &= ~skip
     miss_x = rng.random((n_pat, t_max)) < d.p_missing_value
     miss_y = rng.random((n_pat, t_max)) < d.p_missing_value
+    return _Kept(last, drops, in_plan, kept, miss_x, miss_y)
 
-    pid = np.array([f"P{i + 1:04d}" for i in range(n_pat)], dtype=object)
+
+def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
+    """Draw a three-level session data set with known truth.
+
+    Parameters
+    ----------
+    seed
+        Seed of the random generator; the same seed and settings give the same data.
+    **settings
+        Any field of :class:`TrueParameters` or :class:`SimulationDesign`, e.g.
+        ``state_effect=-0.3, n_therapists=20, p_missing_session=0.1``. An unknown name is an
+        error with a suggestion.
+
+    Returns
+    -------
+    data : pandas.DataFrame
+        Long table: ``therapist, patient, session, <predictor_name>, <outcome_name>`` and, when
+        asked for, ``moderator`` and ``<predictor_name>_therapist``.
+    truth : Truth
+        Parameters, latent draws and analytic population quantities.
+    """
+    pkw, dkw = split_settings(settings)
+    p = TrueParameters(**pkw)
+    d = SimulationDesign(**dkw)
+    check_design(d, p)
+    rng = np.random.default_rng(seed)
+    u = _draw_units(rng, p, d)
+    t_max = int(u.planned.max())
+    fixed = p.state_effect + p.moderator_effect * u.z
+    _redraw_slopes(rng, p, u.ther, fixed, u.c_slope, u.d_slope)
+    slope = fixed + u.c_slope[u.ther] + u.d_slope
+    z_state = _draw_states(rng, p, slope, t_max)
+
+    ther = u.ther
+    mean_x = p.intercept_predictor + u.a_x[ther] + u.b_x
+    mean_y = (
+        p.intercept_outcome
+        + u.a_y[ther]
+        + u.b_y
+        + p.trait_effect_therapist * u.a_x[ther]
+        + p.trait_effect_patient * u.b_x
+    )
+    tt = np.arange(t_max)[None, :]
+    x = mean_x[:, None] + u.s_x[:, None] * tt + z_state[..., 0]
+    y = mean_y[:, None] + u.s_y[:, None] * tt + z_state[..., 1]
+    x2 = (
+        p.informant_intercept
+        + p.informant_loading_trait * (u.a_x[ther] + u.b_x)[:, None]
+        + p.informant_loading_state * z_state[..., 0]
+        + rng.normal(0, p.informant_sd, (len(ther), t_max))
+    )
+    k = _draw_missingness(rng, d, u.planned, t_max)
+
+    pid = np.array([f"P{i + 1:04d}" for i in range(len(ther))], dtype=object)
     tid = np.array([f"T{j + 1:03d}" for j in range(d.n_therapists)], dtype=object)
-    ii, tk = np.nonzero(kept)
+    ii, tk = np.nonzero(k.kept)
     out = pd.DataFrame(
         {
             "therapist": tid[ther[ii]],
             "patient": pid[ii],
             "session": tk + 1,
-            d.predictor_name: np.where(miss_x[ii, tk], np.nan, x[ii, tk]),
-            d.outcome_name: np.where(miss_y[ii, tk], np.nan, y[ii, tk]),
+            d.predictor_name: np.where(k.miss_x[ii, tk], np.nan, x[ii, tk]),
+            d.outcome_name: np.where(k.miss_y[ii, tk], np.nan, y[ii, tk]),
         }
     )
     if d.moderator:
-        out["moderator"] = z[ii]
-    if with_baseline:
-        out["baseline"] = g[ii]
-    if with_top:
-        out["therapist_baseline"] = h[ther[ii]]
+        out["moderator"] = u.z[ii]
+    if u.with_baseline:
+        out["baseline"] = u.g[ii]
+    if u.with_top:
+        out["therapist_baseline"] = u.h[ther[ii]]
     if d.informant:
         out[f"{d.predictor_name}_therapist"] = x2[ii, tk]
+    truth = _truth(p, d, seed, u, k, pid, tid, slope, (mean_x, mean_y), z_state)
+    return out, truth
 
-    pi, pk = np.nonzero(in_plan)
+
+def _truth(
+    p: TrueParameters,
+    d: SimulationDesign,
+    seed: int,
+    u: _Units,
+    k: _Kept,
+    pid: np.ndarray,
+    tid: np.ndarray,
+    slope: np.ndarray,
+    means: tuple[np.ndarray, np.ndarray],
+    z_state: np.ndarray,
+) -> Truth:
+    """The drawn latent quantities as tables, with the analytic population quantities."""
+    ther = u.ther
+    pi, pk = np.nonzero(k.in_plan)
     states = pd.DataFrame(
         {
             "patient": pid[pi],
             "session": pk + 1,
             "state_predictor": z_state[pi, pk, 0],
             "state_outcome": z_state[pi, pk, 1],
-            "kept": kept[pi, pk],
+            "kept": k.kept[pi, pk],
         }
     )
     patients = pd.DataFrame(
         {
             "patient": pid,
             "therapist": tid[ther],
-            "trait_predictor": mean_x,
-            "trait_outcome": mean_y,
-            "therapist_dev_predictor": a_x[ther],
-            "therapist_dev_outcome": a_y[ther],
-            "patient_dev_predictor": b_x,
-            "patient_dev_outcome": b_y,
-            "state_effect": phi_yx_i,
-            "state_effect_therapist_dev": c_slope[ther],
-            "state_effect_patient_dev": d_slope,
-            "moderator": z,
-            "baseline": g,
-            "therapist_baseline": h[ther],
-            "trend_predictor": s_x,
-            "trend_outcome": s_y,
-            "planned_sessions": planned,
-            "dropped_out": drops & (last < planned),
+            "trait_predictor": means[0],
+            "trait_outcome": means[1],
+            "therapist_dev_predictor": u.a_x[ther],
+            "therapist_dev_outcome": u.a_y[ther],
+            "patient_dev_predictor": u.b_x,
+            "patient_dev_outcome": u.b_y,
+            "state_effect": slope,
+            "state_effect_therapist_dev": u.c_slope[ther],
+            "state_effect_patient_dev": u.d_slope,
+            "moderator": u.z,
+            "baseline": u.g,
+            "therapist_baseline": u.h[ther],
+            "trend_predictor": u.s_x,
+            "trend_outcome": u.s_y,
+            "planned_sessions": u.planned,
+            "dropped_out": k.drops & (k.last < u.planned),
         }
     )
     truth = Truth(
@@ -228,14 +307,14 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     )
     fill_analytic(
         truth,
-        z - z.mean() if d.moderator else None,
+        u.z - u.z.mean() if d.moderator else None,
         ther,
-        c_slope[ther],
-        d_slope,
-        g - g.mean() if with_baseline else None,
-        h - h.mean() if with_top else None,
+        u.c_slope[ther],
+        u.d_slope,
+        u.g - u.g.mean() if u.with_baseline else None,
+        u.h - u.h.mean() if u.with_top else None,
     )
-    return out, truth
+    return truth
 
 
 def _redraw_slopes(

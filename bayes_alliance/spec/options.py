@@ -3,9 +3,9 @@
 Each :class:`Option` names a field of :class:`~bayes_alliance.data.validate.Roles`,
 :class:`~bayes_alliance.spec.model_spec.ModelSpec` or :class:`SamplerSettings`, which is also its key in a
 spec file's ``[data]``, ``[model]`` or ``[sampler]`` table, and gives its kind, its help text and
-its command-line flag. From these tables come the argparse flags (:meth:`Section.add_flags`,
-:meth:`Section.from_args`), the spec-file checks (:meth:`Section.check`) and the objects
-(:meth:`Section.build`), so an option is declared once. Defaults are read from the dataclasses
+its command-line flag. From these tables come the argparse flags (:meth:`OptionGroup.add_flags`,
+:meth:`OptionGroup.from_args`), the spec-file checks (:meth:`OptionGroup.check`) and the objects
+(:meth:`OptionGroup.build`), so an option is declared once. Defaults are read from the dataclasses
 themselves, never repeated here.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bayes_alliance.core import vocab
-from bayes_alliance.data.validate import Roles
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.spec import model_spec as spec
 
 # What an option holds. "column": a column name; "names": a list of strings (comma-separated on
@@ -60,7 +60,7 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Section:
+class OptionGroup:
     """The options of one dataclass, which is also one table of a spec file."""
 
     table: str  # the spec file's table: data, model or sampler
@@ -223,7 +223,7 @@ _KIND_WORDS = {
 }
 
 
-ROLES = Section(
+ROLES = OptionGroup(
     "data",
     Roles,
     (
@@ -256,7 +256,7 @@ ROLES = Section(
     required=("patient", "session", "predictor", "outcome"),
 )
 
-MODEL = Section(
+MODEL = OptionGroup(
     "model",
     spec.ModelSpec,
     (
@@ -331,7 +331,7 @@ MODEL = Section(
     ),
 )
 
-SAMPLER = Section(
+SAMPLER = OptionGroup(
     "sampler",
     SamplerSettings,
     (

@@ -44,11 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from bayes_alliance.core import vocab
-from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.data.validate import Roles
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
     MODEL,
@@ -90,10 +87,6 @@ class AnalysisSpec:
     def roles(self) -> Roles:
         """The column roles of ``[data]``."""
         return make_roles(self.data)
-
-    def load_data(self, df: pd.DataFrame) -> SessionData:
-        """Validate a data frame with this spec's column roles."""
-        return SessionData.from_roles(df, self.roles)
 
 
 def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:

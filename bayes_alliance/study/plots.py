@@ -21,6 +21,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -145,7 +146,6 @@ def _panels(
                 continue
             pos = np.array([axis.positions[v] for v in cells[key]], dtype=float)
             order = np.argsort(pos)
-            cells = cells.iloc[order]
             xs = pos[order] + (g - (len(groups) - 1) / 2) * step
             label = ", ".join(
                 [
@@ -156,21 +156,14 @@ def _panels(
                     ),
                 ]
             )
-            m = meths.index(method)
             style = {
-                "color": colors[m % len(colors)],
+                "color": colors[meths.index(method) % len(colors)],
                 "linestyle": STYLES[c % len(STYLES)],
                 "marker": MARKERS[c % len(MARKERS)],
                 "markersize": 4,
                 "label": label,
             }
-            ys = cells[y].to_numpy(dtype=float)
-            if half_width is None:
-                (line,) = ax.plot(xs, ys, **style)
-            else:
-                bar = ax.errorbar(xs, ys, yerr=half_width(cells), capsize=0, elinewidth=1, **style)
-                line = bar.lines[0]
-                line.set_label(label)  # errorbar gives its label to the container
+            line = _line(ax, xs, cells.iloc[order], y, half_width, style)
             line.set_gid(f"method={method}")
             handles.setdefault(label, line)
         decorate(ax, part)
@@ -179,9 +172,43 @@ def _panels(
         ax.set_title(title, fontsize=10)
         if k % ncols == 0:
             ax.set_ylabel(ylabel)
-    for ax in axes.flat[len(params) :]:
+    _label_axes(axes, len(params), key, axis)
+    fig.legend(
+        handles=list(handles.values()),
+        labels=list(handles),
+        loc="outside lower center",
+        ncols=min(4, max(1, len(handles))),
+        fontsize=8,
+        frameon=False,
+    )
+    return fig
+
+
+def _line(
+    ax: Axes,
+    xs: np.ndarray,
+    cells: pd.DataFrame,
+    y: str,
+    half_width: Callable[[pd.DataFrame], np.ndarray] | None,
+    style: dict[str, Any],
+) -> Line2D:
+    """One method's line in a panel, with error bars of +-``half_width`` when given."""
+    ys = cells[y].to_numpy(dtype=float)
+    if half_width is None:
+        (line,) = ax.plot(xs, ys, **style)
+        return line
+    bar = ax.errorbar(xs, ys, yerr=half_width(cells), capsize=0, elinewidth=1, **style)
+    line = bar.lines[0]
+    line.set_label(style["label"])  # errorbar gives its label to the container
+    return line
+
+
+def _label_axes(axes: np.ndarray, n_used: int, key: str, axis: Any) -> None:
+    """Hide the unused panels, put the x label under the lowest panel of each column and name
+    the ticks of a non-numeric setting."""
+    for ax in axes.flat[n_used:]:
         ax.set_visible(False)
-    for j in range(ncols):  # the lowest panel of each column carries the axis label
+    for j in range(axes.shape[1]):  # the lowest panel of each column carries the axis label
         bottom = [ax for ax in axes[:, j] if ax.get_visible()][-1]
         bottom.set_xlabel(key.replace("_", " "))
         bottom.xaxis.set_tick_params(labelbottom=True)
@@ -192,15 +219,6 @@ def _panels(
     elif len(axis.positions) <= 8:
         for ax in axes.flat:
             ax.set_xticks(sorted(axis.positions.values()))
-    fig.legend(
-        handles=list(handles.values()),
-        labels=list(handles),
-        loc="outside lower center",
-        ncols=min(4, max(1, len(handles))),
-        fontsize=8,
-        frameon=False,
-    )
-    return fig
 
 
 def _two_mcse(col: str, scale: Callable[[pd.DataFrame], np.ndarray] | None = None):

@@ -32,6 +32,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,10 +201,19 @@ def summarise_results(
     use = ~data["failed"]
     if converged_only:
         use &= data["converged"]
+    g = _per_fit_terms(data, use).groupby(list(KEYS), sort=True)
+    # 0/0 and x/0 give NaN or inf: a measure without enough fits is missing.
+    out = _measures(g).replace([np.inf, -np.inf], np.nan).reset_index()
+    return _with_settings(out, conditions)
+
+
+def _per_fit_terms(data: pd.DataFrame, use: pd.Series) -> pd.DataFrame:
+    """One row per fit with the terms the measures average: whether it is used and has an
+    interval, its error and squared error, SD, interval hit, exclusion of 0 and width."""
     err = (data["estimate"] - data["truth"]).where(use)
     low, high = data["ci_low"], data["ci_high"]
     has_ci = use & np.isfinite(low) & np.isfinite(high)
-    work = pd.DataFrame(
+    return pd.DataFrame(
         {
             "condition": data["condition"],
             "method": data["method"],
@@ -226,20 +236,22 @@ def summarise_results(
             "seconds": data["seconds"],
         }
     )
-    g = work.groupby(list(KEYS), sort=True)
+
+
+def _measures(g: Any) -> pd.DataFrame:
+    """The measures of :func:`summarise_results` per group of fits (a pandas groupby of
+    :func:`_per_fit_terms`), with their Monte Carlo SEs."""
     n = g["used"].sum()
     n_ci = g["has_ci"].sum()
-    n_tasks = g.size()
     bias = g["err"].mean()
-    mse = g["sq"].mean()
-    rmse = np.sqrt(mse)
+    rmse = np.sqrt(g["sq"].mean())
     emp_sd = g["estimate"].std(ddof=1)
     truth = g["truth"].mean()
     coverage = g["inside"].mean()
     power = g["excludes_0"].mean()
     mean_sd = g["sd"].mean()
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = pd.DataFrame(
+        return pd.DataFrame(
             {
                 "n": n.astype("int64"),
                 "n_failed": g["failed"].sum().astype("int64"),
@@ -260,13 +272,10 @@ def summarise_results(
                 "interval_width": g["width"].mean(),
                 "power": power,
                 "power_mcse": np.sqrt(power * (1 - power) / n_ci),
-                "convergence_rate": g["converged_ok"].sum() / n_tasks,
+                "convergence_rate": g["converged_ok"].sum() / g.size(),
                 "seconds_per_fit": g["seconds"].mean(),
             }
         )
-    # 0/0 and x/0 give NaN or inf above: a measure without enough fits is missing.
-    out = out.replace([np.inf, -np.inf], np.nan).reset_index()
-    return _with_settings(out, conditions)
 
 
 def _with_settings(summary: pd.DataFrame, conditions: pd.DataFrame | None) -> pd.DataFrame:
