@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from bayes_alliance import _compat
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.sim.sessions import simulate
 from bayes_alliance.sim.truth import Truth
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from bayes_alliance.spec.model_spec import ModelSpec
 
 __version__ = "0.1.0"
+
+# Old module paths of the flat layout keep working for one release (with a warning).
+_compat.install()
 
 _LAZY = {
     "fit_frame": "bayes_alliance.inference.api",

@@ -7,3 +7,10 @@ from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, EXIT_USAGE, CLIError
 from bayes_alliance.cli.parser import build_parser
 
 __all__ = ["EXIT_NOT_CONVERGED", "EXIT_USAGE", "CLIError", "build_parser", "main"]
+
+
+def __getattr__(name: str) -> object:
+    # Old names of the flat module this subpackage replaced (bayes_alliance._compat).
+    from bayes_alliance._compat import moved_name
+
+    return moved_name(__name__, name)

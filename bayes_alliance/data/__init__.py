@@ -5,3 +5,10 @@ and the patient x session grids the models take (:class:`SessionData` for the jo
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 
 __all__ = ["DataValidationError", "DataWarning", "SessionData"]
+
+
+def __getattr__(name: str) -> object:
+    # Old names of the flat module this subpackage replaced (bayes_alliance._compat).
+    from bayes_alliance._compat import moved_name
+
+    return moved_name(__name__, name)

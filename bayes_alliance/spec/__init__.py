@@ -7,3 +7,10 @@ command line's flags, the spec files' keys and ``fit_frame``'s keywords
 from bayes_alliance.spec.model_spec import ModelSpec
 
 __all__ = ["ModelSpec"]
+
+
+def __getattr__(name: str) -> object:
+    # Old names of the flat module this subpackage replaced (bayes_alliance._compat).
+    from bayes_alliance._compat import moved_name
+
+    return moved_name(__name__, name)

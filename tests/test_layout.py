@@ -1,0 +1,61 @@
+"""The package's layout: old module paths of the flat layout still import (with a warning that
+names the new path), and nothing in the package itself uses them."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from bayes_alliance import _compat
+
+
+def test_every_old_path_points_at_a_module_that_exists():
+    for new in [*_compat.MOVED.values(), *_compat.PACKAGES.values()]:
+        importlib.import_module(f"bayes_alliance.{new}")
+
+
+@pytest.mark.parametrize("old", ["fit", "io", "vocab", "posthoc", "table_labels"])
+def test_an_old_module_path_is_the_new_module_with_a_warning(old):
+    sys.modules.pop(f"bayes_alliance.{old}", None)
+    with pytest.warns(DeprecationWarning, match=f"bayes_alliance.{old} moved to"):
+        module = importlib.import_module(f"bayes_alliance.{old}")
+    assert module is importlib.import_module(f"bayes_alliance.{_compat.MOVED[old]}")
+
+
+def test_an_old_name_of_a_module_that_is_now_a_subpackage_warns_and_resolves():
+    import bayes_alliance.model as model
+
+    model.__dict__.pop("build_model", None)
+    with pytest.warns(DeprecationWarning, match="bayes_alliance.model.build.build_model"):
+        from bayes_alliance.model import build_model
+    from bayes_alliance.model.build import build_model as new
+
+    assert build_model is new
+    with pytest.raises(ImportError, match="no_such_name"):
+        from bayes_alliance.model import no_such_name  # noqa: F401
+
+
+def test_submodules_of_a_subpackage_import_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        from bayes_alliance.model import within
+
+    assert within.__name__ == "bayes_alliance.model.within"
+
+
+def test_the_package_imports_none_of_the_old_paths():
+    # A fresh interpreter imports every module with the old paths' warning as an error.
+    code = (
+        "import pkgutil, importlib, warnings\n"
+        "warnings.filterwarnings('error', message='.* moved to ', category=DeprecationWarning)\n"
+        "import bayes_alliance\n"
+        "for m in pkgutil.walk_packages(bayes_alliance.__path__, 'bayes_alliance.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
