@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.kernels import dynamics, moments
+from bayes_alliance.kernels import dynamics
 from bayes_alliance.sim.settings import (
     SimulationDesign,
     TrueParameters,
@@ -109,8 +109,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     fixed = p.state_effect + p.moderator_effect * z
     _redraw_slopes(rng, p, ther, fixed, c_slope, d_slope)
     phi_yx_i = fixed + c_slope[ther] + d_slope
-    phi_i, sig_r = p.reduced(phi_yx_i)
-    s0 = moments.stationary_cov(phi_i, sig_r)
+    s0 = p.stationary_within(phi_yx_i)
     chol_w = np.linalg.cholesky(p.sigma_within)
     a, b, d_ar, b0 = (
         p.predictor_autoregression,
@@ -224,7 +223,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         seed=seed,
         patients=patients,
         states=states,
-        stationary_within_cov=moments.stationary_cov(*p.reduced()),
+        stationary_within_cov=p.stationary_within(),
     )
     fill_analytic(
         truth,
