@@ -29,7 +29,8 @@ Trailing draws broadcast against every model axis, so no function here branches 
 Callers holding draws first (chain, draw, ...) move that axis to the end (``lookup(...,
 draws_first=True)``) and back.
 
-No PyMC import here: numpy callers do not load it.
+No PyMC import here: numpy callers (the effect sizes, the simulator's
+:class:`~bayes_alliance.sim.settings.TrueParameters`) do not load it.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ class Structural:
     prior needs, :func:`bayes_alliance.model.within.within_part`).
 
     ``lags``: (phi_xx, phi_xy, phi_yy); ``fixed_slope``: the state effect plus the moderators'
-    part ``lambda' z_i`` (None where the caller gave each patient's slope); ``dev_therapist`` (per therapist) and ``dev_patient`` (per patient):
-    the slope deviations ``sd * raw`` with their SDs, None without that level; ``b0``: the lag-0
-    coefficient (0.0 without one); ``sigma``: the structural innovation covariance entries.
+    part ``lambda' z_i`` (None where the caller gave each patient's slope); ``dev_therapist``
+    (per therapist) and ``dev_patient`` (per patient): the slope deviations ``sd * raw``, with
+    their SDs, None without that level; ``b0``: the lag-0 coefficient (0.0 without one);
+    ``sigma``: the structural innovation covariance entries.
     """
 
     lags: tuple[Any, Any, Any]
