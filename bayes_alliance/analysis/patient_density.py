@@ -86,9 +86,9 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     get = lookup(post, spec, draws_first=True)
     slope = post.get("state_effect_by_patient")  # (B, P) when slopes vary
     dyn = dynamics_from(get, spec, slope=None if slope is None else slope.T)
-    phi = tuple(np.broadcast_to(_draws_first(e).reshape(n_b, -1), (n_b, n_p)) for e in dyn.phi)
-    first = tuple(_draws_first(e).reshape(n_b, -1) for e in dyn.first)
-    sig_r = tuple(_draws_first(e) for e in dyn.sigma)  # (B,) or (B, S - 1)
+    phi = tuple(np.broadcast_to(_draws_first(e, n_b).reshape(n_b, -1), (n_b, n_p)) for e in dyn.phi)
+    first = tuple(_draws_first(e, n_b).reshape(n_b, -1) for e in dyn.first)
+    sig_r = tuple(_draws_first(e, n_b) for e in dyn.sigma)  # (B,) or (B, S - 1)
     by_session = dyn.by_session
     t = (data.sessions - data.sessions[0]).astype(float)
     no_dev = {n: np.zeros((n_p, 1)) for n in ("trend_predictor_raw", "trend_outcome_raw")}
@@ -98,11 +98,13 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
         baseline_values(data, spec),
         baseline_level(data, spec),
     )
-    kx, ky = (_draws_first(np.broadcast_to(k, (n_p, n_s, n_b))) for k in known.cells(t[:, None]))
+    kx, ky = (
+        _draws_first(np.broadcast_to(k, (n_p, n_s, n_b)), n_b) for k in known.cells(t[:, None])
+    )
     if spec.therapist_level:
         top_x, top_y = therapist_part(get, data.patient_therapist)
-        kx = kx + _draws_first(top_x)[..., None]
-        ky = ky + _draws_first(top_y)[..., None]
+        kx = kx + _draws_first(top_x, n_b)[..., None]
+        ky = ky + _draws_first(top_y, n_b)[..., None]
     zx = data.x[None] - kx
     zy = data.y[None] - ky
 
@@ -161,6 +163,8 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     return ll
 
 
-def _draws_first(entry: Any) -> np.ndarray:
-    """An entry with the draws on its last axis (the shared structure's) as (B, ...)."""
-    return np.moveaxis(np.asarray(entry, dtype=float), -1, 0)
+def _draws_first(entry: Any, n_b: int) -> np.ndarray:
+    """An entry with the draws on its last axis (the shared structure's) as (B, ...); a fixed
+    value (a path the model leaves out) as (B,)."""
+    arr = np.asarray(entry, dtype=float)
+    return np.full(n_b, arr) if arr.ndim == 0 else np.moveaxis(arr, -1, 0)
