@@ -24,6 +24,7 @@ VARIANTS = {
     "baseline, trend": dict(therapist_level=False, trend=True, baseline=("moderator",)),
     "therapist baseline": dict(baseline=("experience",), baseline_level="therapist"),
     "single equation": dict(equations="outcome"),
+    "no dynamics, lag-0": dict(dynamics="none", same_session="predictor_to_outcome"),
 }
 
 
@@ -66,11 +67,13 @@ def _dense(data, spec, post, draw) -> np.ndarray:
         [[var_px, beta * var_px], [beta * var_px, beta**2 * var_px + p["sd_patient_outcome"] ** 2]]
     )
     for i in range(data.n_patients):
-        slope = p["state_effect_by_patient"][i] if spec.random_slopes else p["state_effect"]
+        slope = (
+            p["state_effect_by_patient"][i] if spec.random_slopes else p.get("state_effect", 0.0)
+        )
         phi = np.array(
             [
                 [p.get("predictor_autoregression", 0.0), p.get("reverse_state_effect", 0.0)],
-                [slope, p["outcome_autoregression"]],
+                [slope, p.get("outcome_autoregression", 0.0)],
             ]
         )
 

@@ -60,7 +60,7 @@ def patient_loglik(
     data, spec
         The data and options of the fit.
     """
-    like = np.asarray(post[v.OUTCOME_AUTOREGRESSION], dtype=float)
+    like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
     n_c, n_d = like.shape[:2]
     flat = {
         k: np.asarray(val, dtype=float).reshape(n_c * n_d, *np.shape(val)[2:])
@@ -76,7 +76,7 @@ def patient_loglik(
 
 
 def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) -> np.ndarray:
-    like = post[v.OUTCOME_AUTOREGRESSION]
+    like = post[v.INNOVATION_SD_OUTCOME]  # in every model
     n_b, n_p, n_s = like.shape[0], data.n_patients, len(data.sessions)
 
     # The dynamics and the known part of each cell's mean (P, S) per draw, from the shared
