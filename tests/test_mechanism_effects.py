@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayes_alliance.kernels import moments
 from bayes_alliance.mechanisms import effects as me
 
 
@@ -27,18 +28,6 @@ def test_trait_regression_recovers_a_generating_regression() -> None:
     y = x @ np.array([-0.3, 0.25]) + rng.standard_normal(len(x))
     cov = np.cov(np.column_stack([x, y]).T)
     np.testing.assert_allclose(me.trait_regression(cov), [-0.3, 0.25], atol=0.01)
-
-
-def test_stationary_cov_matches_simulated_series() -> None:
-    lag = np.array([[0.5, 0.1, 0.0], [0.2, 0.3, 0.0], [-0.2, -0.3, 0.4]])
-    sig = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 0.5]])
-    rng = np.random.default_rng(2)
-    w = np.zeros((20_000, 3))
-    chol = np.linalg.cholesky(sig)
-    for _ in range(60):
-        w = w @ lag.T + rng.standard_normal(w.shape) @ chol.T
-    np.testing.assert_allclose(me.stationary_cov(lag, sig), np.cov(w.T), atol=0.05)
-    assert np.isnan(me.stationary_cov(np.eye(3) * 1.1, sig)).all()
 
 
 def test_within_mediation_by_hand_and_batched() -> None:
@@ -102,7 +91,7 @@ def test_informant_effects_by_hand() -> None:
     assert out["trait_corr_informants_patient"] == pytest.approx(0.5)
     assert out["trait_effect_therapist_second"] == pytest.approx(0.2)
     assert out["trait_corr_informants_therapist"] == pytest.approx(0.0)
-    s = me.stationary_cov(lag, innov)
+    s = moments.stationary_cov(lag, innov)
     std = -0.25 * np.sqrt(s[0, 0] / s[2, 2])
     assert out["state_effect_std"] == pytest.approx(std)
 

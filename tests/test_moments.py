@@ -1,11 +1,78 @@
-"""Moments and R-squared kernels on hand-computed inputs."""
+"""Moments and R-squared kernels on hand-computed inputs; the k x k stationary covariance
+against scipy's discrete Lyapunov solver, the truncated series and a simulated series, and the
+entry-wise 2x2 closed form against it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import linalg
 
-from bayes_alliance.kernels import moments, r2
+from bayes_alliance.kernels import dynamics, moments, r2
+
+
+def _stationary_inputs(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """n random lag matrices with spectral radius in (0.05, 0.95) and covariances (n, k, k)."""
+    phi = rng.normal(size=(n, k, k))
+    radius = np.abs(np.linalg.eigvals(phi)).max(axis=-1)
+    phi *= (rng.uniform(0.05, 0.95, n) / radius)[:, None, None]
+    chol = rng.normal(size=(n, k, k))
+    sigma = chol @ np.swapaxes(chol, -1, -2) + 0.1 * np.eye(k)
+    return phi, sigma
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_stationary_cov_k_by_k_matches_scipy_and_the_series(k: int) -> None:
+    """Truth 1: scipy.linalg.solve_discrete_lyapunov (Bartels-Stewart), one matrix at a time.
+    Truth 2: the series S = sum_j Phi^j Sigma Phi^j', truncated where Phi^j is negligible."""
+    rng = np.random.default_rng(k)
+    phi, sigma = _stationary_inputs(rng, 40, k)
+    s = moments.stationary_cov(phi.reshape(4, 10, k, k), sigma.reshape(4, 10, k, k))
+    s = s.reshape(40, k, k)
+    want = np.stack([linalg.solve_discrete_lyapunov(a, q) for a, q in zip(phi, sigma, strict=True)])
+    np.testing.assert_allclose(s, want, rtol=1e-8, atol=1e-10)
+    series, power = np.zeros_like(sigma), np.broadcast_to(np.eye(k), phi.shape)
+    for _ in range(800):  # radius <= 0.95: 0.95^1600 < 1e-35
+        series = series + power @ sigma @ np.swapaxes(power, -1, -2)
+        power = phi @ power
+    np.testing.assert_allclose(s, series, rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(s, np.swapaxes(s, -1, -2))
+
+
+def test_stationary_cov_matches_simulated_series() -> None:
+    """Truth: the sample covariance of long simulated VAR(1) series (k = 3)."""
+    lag = np.array([[0.5, 0.1, 0.0], [0.2, 0.3, 0.0], [-0.2, -0.3, 0.4]])
+    sig = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    rng = np.random.default_rng(2)
+    w = np.zeros((20_000, 3))
+    chol = np.linalg.cholesky(sig)
+    for _ in range(60):
+        w = w @ lag.T + rng.standard_normal(w.shape) @ chol.T
+    np.testing.assert_allclose(moments.stationary_cov(lag, sig), np.cov(w.T), atol=0.05)
+
+
+def test_stationary_cov_nan_where_not_stationary_and_broadcast() -> None:
+    """A unit root (a singular system) and an explosive root give NaN, not an error; one
+    Sigma broadcasts against a batch of lag matrices."""
+    sig = np.array([[1.0, 0.2, 0.0], [0.2, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    lag = np.stack([np.eye(3), np.eye(3) * 1.1, np.eye(3) * 0.5])
+    s = moments.stationary_cov(lag, sig)
+    assert np.isnan(s[:2]).all()
+    np.testing.assert_allclose(s[2], sig / 0.75)  # diagonal Phi = 0.5 I: S = Sigma / (1 - 0.25)
+
+
+def test_entrywise_closed_form_matches_the_k_by_k_kernel() -> None:
+    """The 2x2 entry-wise closed form (Cramer's rule, used by the models' graphs) against the
+    k x k linear system on random stationary inputs."""
+    phi, sigma = _stationary_inputs(np.random.default_rng(7), 500, 2)
+    entries = (phi[:, 0, 0], phi[:, 0, 1], phi[:, 1, 0], phi[:, 1, 1])
+    s11, s12, s22 = dynamics.stationary_cov(
+        entries, (sigma[:, 0, 0], sigma[:, 0, 1], sigma[:, 1, 1])
+    )
+    want = moments.stationary_cov(phi, sigma)
+    np.testing.assert_allclose(
+        np.stack([s11, s12, s22], -1), want[:, [0, 0, 1], [0, 1, 1]], rtol=1e-9
+    )
 
 
 def test_stationary_cov_diagonal_case_by_hand():

@@ -23,20 +23,27 @@ VARIANTS = {
     "baseline (mediation)": dict(baseline=("moderator",)),
     "baseline, trend": dict(therapist_level=False, trend=True, baseline=("moderator",)),
     "therapist baseline": dict(baseline=("experience",), baseline_level="therapist"),
+    "single equation": dict(equations="outcome"),
+    "no dynamics, lag-0": dict(dynamics="none", same_session="predictor_to_outcome"),
 }
 
 
 def _posterior(data, spec, rng, n_draws=3):
-    """Arrays (1, n_draws, ...) around POINT, with the per-unit values the density reads."""
+    """Arrays (1, n_draws, ...) around POINT, with the per-unit values the density reads; as a
+    fit's posterior, without the named parameters the spec does not estimate (paths it leaves
+    out are 0)."""
     n_p, n_s = data.n_patients, len(data.sessions)
     n_t = len(data.therapists) if data.therapists is not None else 0
     post = {}
     for k, val in POINT.items():
+        if k not in spec.prior_names():
+            continue
         val = np.asarray(val, dtype=float)
         jitter = 1 + 0.1 * rng.uniform(-1, 1, (1, n_draws, *val.shape))
         post[k] = val * jitter
     for k in ("innovation_corr", "first_corr"):
-        post[k] = np.clip(post[k], -0.9, 0.9)
+        if k in post:
+            post[k] = np.clip(post[k], -0.9, 0.9)
     post["therapist_dev_predictor_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["therapist_dev_outcome_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, (1, n_draws, n_s))
@@ -60,21 +67,23 @@ def _dense(data, spec, post, draw) -> np.ndarray:
         [[var_px, beta * var_px], [beta * var_px, beta**2 * var_px + p["sd_patient_outcome"] ** 2]]
     )
     for i in range(data.n_patients):
-        slope = p["state_effect_by_patient"][i] if spec.random_slopes else p["state_effect"]
+        slope = (
+            p["state_effect_by_patient"][i] if spec.random_slopes else p.get("state_effect", 0.0)
+        )
         phi = np.array(
             [
-                [p["predictor_autoregression"], p["reverse_state_effect"]],
-                [slope, p["outcome_autoregression"]],
+                [p.get("predictor_autoregression", 0.0), p.get("reverse_state_effect", 0.0)],
+                [slope, p.get("outcome_autoregression", 0.0)],
             ]
         )
 
         def sigma(k):
             sx = np.ravel(p["innovation_sd_predictor"])[k]
             sy = np.ravel(p["innovation_sd_outcome"])[k]
-            r = np.ravel(p["innovation_corr"])[k] if spec.same_session == "none" else 0.0
+            r = np.ravel(p.get("innovation_corr", 0.0))[k] if spec.same_session == "none" else 0.0
             return np.array([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
 
-        b0 = p["same_session_effect"]
+        b0 = p.get("same_session_effect", 0.0)
         cols = np.arange(data.first[i], data.last[i] + 1)
         red = [
             dense.reduced(

@@ -31,17 +31,19 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.structure import (
+    dynamics_from,
+    known_means,
+    lookup,
+    therapist_part,
+    trait_cov,
+)
 from bayes_alliance.model.within import baseline_level, baseline_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
 LOG_2PI = float(np.log(2 * np.pi))
 CHUNK = 200_000  # draws x patients filtered at once
-
-
-def _get(post: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
-    return np.asarray(post[name], dtype=float) if name in post else np.zeros_like(like)
 
 
 def patient_loglik(
@@ -58,7 +60,7 @@ def patient_loglik(
     data, spec
         The data and options of the fit.
     """
-    like = np.asarray(post[v.OUTCOME_AUTOREGRESSION], dtype=float)
+    like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
     n_c, n_d = like.shape[:2]
     flat = {
         k: np.asarray(val, dtype=float).reshape(n_c * n_d, *np.shape(val)[2:])
@@ -74,73 +76,41 @@ def patient_loglik(
 
 
 def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) -> np.ndarray:
-    like = post[v.OUTCOME_AUTOREGRESSION]
+    like = post[v.INNOVATION_SD_OUTCOME]  # in every model
     n_b, n_p, n_s = like.shape[0], data.n_patients, len(data.sessions)
-    col = (slice(None), None)  # (B,) -> (B, 1): broadcasts over patients
 
-    # Structural dynamics per draw (and per patient when slopes vary), then the reduced form.
-    slope = (
-        post["state_effect_by_patient"]
-        if "state_effect_by_patient" in post
-        else _get(post, v.STATE_EFFECT, like)[col]
-    )
-    b0 = _get(post, v.SAME_SESSION_EFFECT, like)
-    sx = post[v.INNOVATION_SD_PREDICTOR]
-    sy = post[v.INNOVATION_SD_OUTCOME]
-    rho = _get(post, v.INNOVATION_CORR, sx) if spec.same_session == "none" else np.zeros_like(sx)
-    sig = (sx**2, rho * sx * sy, sy**2)  # (B,) or (B, S - 1)
-    phi_s = (
-        _get(post, v.PREDICTOR_AUTOREGRESSION, like)[col],
-        _get(post, v.REVERSE_STATE_EFFECT, like)[col],
-        slope * np.ones((1, n_p)),
-        _get(post, v.OUTCOME_AUTOREGRESSION, like)[col],
-    )
-    by_session = spec.innovations == "session"
-    sig0 = tuple((e[:, 0] if by_session else e)[col] for e in sig)
-    phi, sig_r0 = dynamics.reduced_form(phi_s, sig0, b0[col], spec.same_session)
-    phi = tuple(np.broadcast_to(e, (n_b, n_p)) for e in phi)
-    if spec.first_session == "stationary":
-        first = dynamics.stationary_cov(phi, sig_r0)
-    else:
-        fx, fy = post["first_sd_predictor"], post["first_sd_outcome"]
-        first = ((fx**2)[col], (post["first_corr"] * fx * fy)[col], (fy**2)[col])
-
-    # Known part of each cell's mean (P, S) per draw: intercept or session means, the average
-    # trend, and the therapist part of the latent mean.
-    if spec.session_means:
-        kx = post["session_mean_predictor"][:, None, :]
-        ky = post["session_mean_outcome"][:, None, :]
-    else:
-        kx = post[v.INTERCEPT_PREDICTOR][:, None, None]
-        ky = post[v.INTERCEPT_OUTCOME][:, None, None]
+    # The dynamics and the known part of each cell's mean (P, S) per draw, from the shared
+    # structure with the draws moved to the last axis: intercept or session means, the average
+    # trend (the trend deviations are in the filter's state: read as 0), the baseline's shift and
+    # the therapist part of the latent mean (conditioned on).
+    get = lookup(post, spec, draws_first=True)
+    slope = post.get("state_effect_by_patient")  # (B, P) when slopes vary
+    dyn = dynamics_from(get, spec, slope=None if slope is None else slope.T)
+    phi = tuple(np.broadcast_to(_draws_first(e, n_b).reshape(n_b, -1), (n_b, n_p)) for e in dyn.phi)
+    first = tuple(_draws_first(e, n_b).reshape(n_b, -1) for e in dyn.first)
+    sig_r = tuple(_draws_first(e, n_b) for e in dyn.sigma)  # (B,) or (B, S - 1)
+    by_session = dyn.by_session
     t = (data.sessions - data.sessions[0]).astype(float)
-    if spec.trend:
-        kx = kx + post[v.TREND_PREDICTOR][:, None, None] * t
-        ky = ky + post[v.TREND_OUTCOME][:, None, None] * t
-    zb = baseline_values(data, spec)
-    if zb is not None:
-        # The baseline's known shift of the latent means: a' z and (c' + b a)' z, with b the
-        # trait effect at the baseline's level (zb: the patient's or its therapist's row).
-        b = post[v.BASELINE_MEDIATOR[baseline_level(data, spec)]]
-        a = post[v.BASELINE_EFFECT_PREDICTOR]  # (B, k)
-        c_tot = post[v.BASELINE_EFFECT_OUTCOME] + b[:, None] * a
-        kx = kx + (a @ zb.T)[..., None]
-        ky = ky + (c_tot @ zb.T)[..., None]
+    no_dev = {n: np.zeros((n_p, 1)) for n in ("trend_predictor_raw", "trend_outcome_raw")}
+    known = known_means(
+        lookup(post, spec, draws_first=True, given=no_dev),
+        spec,
+        baseline_values(data, spec),
+        baseline_level(data, spec),
+    )
+    kx, ky = (
+        _draws_first(np.broadcast_to(k, (n_p, n_s, n_b)), n_b) for k in known.cells(t[:, None])
+    )
     if spec.therapist_level:
-        tj = data.patient_therapist
-        a_x = (post[v.SD_THERAPIST_PREDICTOR][:, None] * post["therapist_dev_predictor_raw"])[:, tj]
-        a_y = (post[v.SD_THERAPIST_OUTCOME][:, None] * post["therapist_dev_outcome_raw"])[:, tj]
-        beta_t = post[v.TRAIT_EFFECT_THERAPIST][:, None]
-        kx = kx + a_x[..., None]
-        ky = ky + (a_y + beta_t * a_x)[..., None]
+        top_x, top_y = therapist_part(get, data.patient_therapist)
+        kx = kx + _draws_first(top_x, n_b)[..., None]
+        ky = ky + _draws_first(top_y, n_b)[..., None]
     zx = data.x[None] - kx
     zy = data.y[None] - ky
 
     # Initial state covariance: blocks for w_1 (F), M (T) and delta (D), independent.
     n = 6 if spec.trend else 4
-    var_px = post[v.SD_PATIENT_PREDICTOR] ** 2
-    beta_p = post[v.TRAIT_EFFECT_PATIENT]
-    tau = (var_px, beta_p * var_px, beta_p**2 * var_px + post[v.SD_PATIENT_OUTCOME] ** 2)
+    tau = trait_cov(get, v.PATIENT)
     p0 = np.zeros((n_b, n_p, n, n))
     p0[..., 0, 0], p0[..., 0, 1], p0[..., 1, 1] = first
     p0[..., 1, 0] = p0[..., 0, 1]
@@ -168,9 +138,7 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
             p[:, start] = p0[:, start]
         if going.any():
             q = np.zeros((n_b, n, n))
-            s11, s12, s22 = (
-                (e[:, c - 1] if by_session else e) for e in _reduced_sigma(sig, b0, spec)
-            )
+            s11, s12, s22 = ((e[:, c - 1] if by_session else e) for e in sig_r)
             q[:, 0, 0], q[:, 0, 1], q[:, 1, 1] = s11, s12, s22
             q[:, 1, 0] = s12
             fg = f[:, going]
@@ -195,11 +163,8 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     return ll
 
 
-def _reduced_sigma(
-    sig: tuple[np.ndarray, np.ndarray, np.ndarray], b0: np.ndarray, spec: ModelSpec
-) -> tuple[Any, Any, Any]:
-    """Reduced-form innovation covariance entries per draw (and session when session-specific)."""
-    bb = b0[:, None] if sig[0].ndim == 2 else b0
-    zero = np.zeros_like(sig[0])
-    _, red = dynamics.reduced_form((zero, zero, zero, zero), sig, bb, spec.same_session)
-    return red
+def _draws_first(entry: Any, n_b: int) -> np.ndarray:
+    """An entry with the draws on its last axis (the shared structure's) as (B, ...); a fixed
+    value (a path the model leaves out) as (B,)."""
+    arr = np.asarray(entry, dtype=float)
+    return np.full(n_b, arr) if arr.ndim == 0 else np.moveaxis(arr, -1, 0)

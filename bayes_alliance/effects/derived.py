@@ -34,14 +34,11 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
+from bayes_alliance.model.structure import value
 from bayes_alliance.spec.model_spec import ModelSpec
 
 Draws = Mapping[str, np.ndarray]
 v = vocab
-
-
-def _get(post: Draws, name: str, like: np.ndarray) -> np.ndarray:
-    return np.asarray(post[name], dtype=float) if name in post else np.zeros_like(like)
 
 
 def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np.ndarray | None:
@@ -57,8 +54,8 @@ def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np
         mean_t = (w * t).sum()
         var_t = (w * (t - mean_t) ** 2).sum()
         like = np.asarray(post[v.INTERCEPT_OUTCOME], dtype=float)
-        gamma = _get(post, f"trend_{var}", like)
-        tau = _get(post, f"sd_trend_{var}", like)
+        gamma = value(post, f"trend_{var}", like)
+        tau = value(post, f"sd_trend_{var}", like)
         return gamma**2 * var_t + tau**2 * (w * t**2).sum()
     return None
 
@@ -116,8 +113,8 @@ def r2_components(
     """
     wm = within if within is not None else within_moments(post, spec, design)
     like = wm["f1_y"]
-    var_bx = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
-    var_ax = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
+    var_bx = value(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    var_ax = value(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
     zero = np.zeros_like(like)
     # A baseline's share of the latent means is a fixed part of both at its level: f2 between
     # patients, f3 between therapists.
@@ -127,12 +124,12 @@ def r2_components(
     eqs = {
         v.OUTCOME: {
             "f1": wm["f1_y"],
-            "f2": _get(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy2,
-            "f3": _get(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax + gy3,
+            "f2": value(post, v.TRAIT_EFFECT_PATIENT, like) ** 2 * var_bx + gy2,
+            "f3": value(post, v.TRAIT_EFFECT_THERAPIST, like) ** 2 * var_ax + gy3,
             "v12": wm["v12_y"],
             "v13": wm["v13_y"],
-            "m2": _get(post, v.SD_PATIENT_OUTCOME, like) ** 2,
-            "m3": _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2,
+            "m2": value(post, v.SD_PATIENT_OUTCOME, like) ** 2,
+            "m3": value(post, v.SD_THERAPIST_OUTCOME, like) ** 2,
             "sigma2": wm["sigma2_y"],
         },
         v.PREDICTOR: {
@@ -223,7 +220,7 @@ def structural(post: Draws) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """The average structural lag matrix entries (a, b, c, d) and the lag-0 coefficient."""
     like = np.asarray(post[v.OUTCOME_AUTOREGRESSION], dtype=float)
     phi = tuple(
-        _get(post, n, like)
+        value(post, n, like)
         for n in (
             v.PREDICTOR_AUTOREGRESSION,
             v.REVERSE_STATE_EFFECT,
@@ -231,7 +228,7 @@ def structural(post: Draws) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
             v.OUTCOME_AUTOREGRESSION,
         )
     )
-    return phi, _get(post, v.SAME_SESSION_EFFECT, like)
+    return phi, value(post, v.SAME_SESSION_EFFECT, like)
 
 
 def derived_effects(
@@ -260,10 +257,10 @@ def derived_effects(
     top = design.baseline_level == v.THERAPIST
     zero = np.zeros_like(like)
     gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
-    beta_p = _get(post, v.TRAIT_EFFECT_PATIENT, like)
-    var_ex = _get(post, v.SD_PATIENT_PREDICTOR, like) ** 2
+    beta_p = value(post, v.TRAIT_EFFECT_PATIENT, like)
+    var_ex = value(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_bx = var_ex + gx2
-    var_by = _get(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy2
+    var_by = value(post, v.SD_PATIENT_OUTCOME, like) ** 2 + beta_p**2 * var_ex + gy2
     out: dict[str, np.ndarray] = {}
     if spec.dynamics == "var1":
         phi, b0 = structural(post)
@@ -286,10 +283,10 @@ def derived_effects(
     out["standardised_trait_effect_patient"] = beta_p * np.sqrt(var_bx / var_by)
     levels = {"patient": (var_bx, var_by)}
     if spec.therapist_level:
-        var_ux = _get(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
-        beta_t = _get(post, v.TRAIT_EFFECT_THERAPIST, like)
+        var_ux = value(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
+        beta_t = value(post, v.TRAIT_EFFECT_THERAPIST, like)
         var_ax = var_ux + gx3
-        var_ay = _get(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ux + gy3
+        var_ay = value(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ux + gy3
         out["standardised_trait_effect_therapist"] = beta_t * np.sqrt(var_ax / var_ay)
         levels["therapist"] = (var_ax, var_ay)
     for k, var in ((0, "predictor"), (1, "outcome")):

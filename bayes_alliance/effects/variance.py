@@ -40,6 +40,7 @@ from scipy import special
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.structure import free_first_cov, innovation_cov, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -111,10 +112,6 @@ class Design:
         )
 
 
-def _get(post: Mapping[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
-    return np.asarray(post[name], dtype=float) if name in post else np.zeros_like(like)
-
-
 def _truncated(r: np.ndarray, lo_z: np.ndarray, hi_z: np.ndarray) -> np.ndarray:
     """Quantiles of N(0, 1) truncated to (lo_z, hi_z) at the probabilities Phi(r): the map from
     a standard normal variable to the truncated one. An interval in the upper tail is mirrored
@@ -144,7 +141,9 @@ def _gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Params:
-    """Structural parameters per draw, flattened to one batch axis."""
+    """Structural parameters per draw, flattened to one batch axis (the innovation and free
+    first-session covariances from the named parameters as every other path computes them,
+    :mod:`bayes_alliance.model.structure`)."""
 
     a: np.ndarray
     b: np.ndarray
@@ -170,29 +169,32 @@ class Params:
         like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
         batch = like.shape[:-1] if spec.innovations == "session" else like.shape
         n = int(np.prod(batch))
+        get = lookup(post, spec)
 
-        def flat(name: str) -> np.ndarray:
-            arr = _get(post, name, np.zeros(batch))
+        def flat(name: str, default: float = 0.0, **_dims: Any) -> Any:
+            """The named parameter with its draws on one first axis (a default stays a
+            scalar, as the builder's constants do)."""
+            arr = get(name, default)
+            if isinstance(arr, float):
+                return arr
+            arr = np.asarray(arr, dtype=float)
             return arr.reshape(n, *arr.shape[len(batch) :])
 
-        sx, sy = flat(v.INNOVATION_SD_PREDICTOR), flat(v.INNOVATION_SD_OUTCOME)
-        # With a same-session path the structural innovations are uncorrelated.
-        rho = flat(v.INNOVATION_CORR) if spec.same_session == "none" else np.zeros_like(sx)
-        first = None
-        if spec.first_session == "free":
-            fx, fy, fr = flat("first_sd_predictor"), flat("first_sd_outcome"), flat("first_corr")
-            first = (fx**2, fr * fx * fy, fy**2)
+        def each(name: str) -> np.ndarray:
+            return np.broadcast_to(flat(name), (n,))
+
+        first = free_first_cov(flat) if spec.first_session == "free" else None
         return (
             cls(
-                a=flat(v.PREDICTOR_AUTOREGRESSION),
-                b=flat(v.REVERSE_STATE_EFFECT),
-                c=flat(v.STATE_EFFECT),
-                d=flat(v.OUTCOME_AUTOREGRESSION),
-                b0=flat(v.SAME_SESSION_EFFECT),
-                sigma=(sx**2, rho * sx * sy, sy**2),
+                a=each(v.PREDICTOR_AUTOREGRESSION),
+                b=each(v.REVERSE_STATE_EFFECT),
+                c=each(v.STATE_EFFECT),
+                d=each(v.OUTCOME_AUTOREGRESSION),
+                b0=each(v.SAME_SESSION_EFFECT),
+                sigma=innovation_cov(flat, spec),
                 first=first,
-                sd_slope_therapist=flat(v.SD_STATE_EFFECT_THERAPIST),
-                sd_slope_patient=flat(v.SD_STATE_EFFECT_PATIENT),
+                sd_slope_therapist=each(v.SD_STATE_EFFECT_THERAPIST),
+                sd_slope_patient=each(v.SD_STATE_EFFECT_PATIENT),
                 moderator_effect=flat(v.MODERATOR_EFFECT) if spec.moderators else None,
                 dev_therapist=_per_patient(slopes, v.THERAPIST, n),
                 dev_patient=_per_patient(slopes, v.PATIENT, n),

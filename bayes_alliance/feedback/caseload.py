@@ -203,7 +203,7 @@ def _sub_arrays(
 @dataclass
 class Prepared:
     sub: SessionData
-    lay: posthoc._Layout
+    lay: posthoc.PosthocGrid
     target: int
     arrays: dict[str, np.ndarray]
     pid: object
@@ -228,7 +228,7 @@ def prepare(
     new_at = target if is_new else None
     grid = SeriesGrid.of(sub)
     z, zb = _covariate_rows(result, sub, fitted, target)
-    lay = posthoc._Layout(
+    lay = posthoc.PosthocGrid(
         grid=grid,
         idx=GridIndex.of(sub),
         cells=grid.containers(),
@@ -238,6 +238,7 @@ def prepare(
         gaps=bool(grid.miss_x.size or grid.miss_y.size),
         baseline=zb,
         baseline_level=baseline_level(data, spec) if zb is not None else v.PATIENT,
+        tj=sub.patient_therapist,
     )
     ther = None
     if sub.therapists is not None and sub.patient_therapist is not None:

@@ -38,7 +38,8 @@ import pandas as pd
 from bayes_alliance.core import vocab
 from bayes_alliance.feedback.caseload import SEED_TAG, Prepared, prepare
 from bayes_alliance.inference.fit import FitResult
-from bayes_alliance.kernels import dynamics, gaps, marginal
+from bayes_alliance.kernels import gaps, marginal
+from bayes_alliance.model.structure import draws_last, lookup, trait_cov
 
 v = vocab
 __all__ = ["PatientPosterior", "conditional_moments", "update_patient"]
@@ -80,15 +81,6 @@ class PatientPosterior:
         return self.observed_predictor if which == v.PREDICTOR else self.observed_outcome
 
 
-def _flat(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Posterior arrays with the draws of all chains on the last axis: (D,) or (k, D)."""
-    out = {}
-    for k, val in arrays.items():
-        flat = val.reshape(val.shape[0] * val.shape[1], *val.shape[2:])
-        out[k] = np.moveaxis(flat, 0, -1)
-    return out
-
-
 @dataclass
 class _Conditionals:
     """Every draw at once (draws on the last axis): the caseload's factors in their
@@ -101,70 +93,27 @@ class _Conditionals:
     tau_t: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     kx: np.ndarray
     ky: np.ndarray
-    shift: tuple[np.ndarray, np.ndarray]  # the target's baseline shift of the latent means (D,)
+    level: tuple[Any, Any]  # the known part of the target's latent means (D,)
 
 
 def _conditionals(result: FitResult, prep: Prepared) -> _Conditionals:
-    """The numpy twin of :func:`bayes_alliance.inference.posthoc.draw_dynamics`, ``_known`` and the
-    factors of ``_one_draw``, vectorised over draws (patients on the first axis, draws on the
-    last). Complete and gappy series alike go through the Kalman filter of
-    :func:`bayes_alliance.kernels.gaps.filter_factor`, which gives a complete series the same factor
-    as its sufficient statistics (exactly)."""
+    """The dynamics, known means and factors of :func:`bayes_alliance.inference.posthoc.complete`,
+    vectorised over draws (:mod:`bayes_alliance.model.structure` with the draws of all chains on
+    the last axis). Complete and gappy series alike go through the Kalman filter of
+    :func:`bayes_alliance.kernels.gaps.filter_factor`, which gives a complete series the same
+    factor as its sufficient statistics (exactly)."""
     spec, sub, lay = result.spec, prep.sub, prep.lay
-    p = _flat(prep.arrays)
-    n_d = p[v.INTERCEPT_PREDICTOR].shape[-1]
-
-    def row(name: str, default: float = 0.0) -> np.ndarray:
-        return p[name][None, :] if name in p else np.full((1, n_d), default)
-
-    slope = row(v.STATE_EFFECT)
-    if lay.z is not None:
-        slope = slope + lay.z @ np.atleast_2d(p[v.MODERATOR_EFFECT])
-    if v.THERAPIST in spec.random_slopes:
-        assert sub.patient_therapist is not None
-        raw = p["state_effect_therapist_raw"][sub.patient_therapist]  # (P, D)
-        slope = slope + row(v.SD_STATE_EFFECT_THERAPIST) * raw
-    if v.PATIENT in spec.random_slopes:
-        slope = slope + row(v.SD_STATE_EFFECT_PATIENT) * p["state_effect_patient_raw"]
-    b0 = row(v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
-    sx, sy = row(v.INNOVATION_SD_PREDICTOR), row(v.INNOVATION_SD_OUTCOME)
-    rho = row(v.INNOVATION_CORR) if spec.same_session == "none" else 0.0
-    structural = (
-        row(v.PREDICTOR_AUTOREGRESSION),
-        row(v.REVERSE_STATE_EFFECT),
-        slope,
-        row(v.OUTCOME_AUTOREGRESSION),
-    )
-    phi, sigma = dynamics.reduced_form(
-        structural, (sx**2, rho * sx * sy, sy**2), b0, spec.same_session
-    )
-    if spec.first_session == "free":
-        fx, fy = row("first_sd_predictor"), row("first_sd_outcome")
-        first: tuple[Any, ...] = (fx**2, row("first_corr") * fx * fy, fy**2)
-    elif spec.dynamics == "var1":
-        first = dynamics.stationary_cov(phi, sigma)
-    else:
-        first = sigma
+    get = lookup(draws_last(prep.arrays), spec)
+    dyn = lay.dynamics(get, spec)
     # Known part of the cell means: intercept, trend, baseline shift (patient, session, D).
-    kx: Any = row(v.INTERCEPT_PREDICTOR)[:, None, :]
-    ky: Any = row(v.INTERCEPT_OUTCOME)[:, None, :]
-    t = lay.t[None, :, None]
-    if spec.trend:
-        tx = row(v.TREND_PREDICTOR) + row(v.SD_TREND_PREDICTOR) * p["trend_predictor_raw"]
-        ty = row(v.TREND_OUTCOME) + row(v.SD_TREND_OUTCOME) * p["trend_outcome_raw"]
-        kx = kx + tx[:, None, :] * t
-        ky = ky + ty[:, None, :] * t
-    shift = (np.zeros(n_d), np.zeros(n_d))
-    if lay.baseline is not None:
-        a = np.atleast_2d(p[v.BASELINE_EFFECT_PREDICTOR])  # (k, D)
-        c = np.atleast_2d(p[v.BASELINE_EFFECT_OUTCOME])
-        bx = lay.baseline @ a
-        by = lay.baseline @ (c + p[v.BASELINE_MEDIATOR[lay.baseline_level]][None, :] * a)
-        kx, ky = kx + bx[:, None, :], ky + by[:, None, :]
-        shift = (bx[prep.target], by[prep.target])
-    n_p, n_s = sub.n_patients, sub.n_sessions
+    known = lay.known(get, spec)
+    kx, ky = known.cells(lay.t[:, None])
+    n_p, n_s, n_d = sub.n_patients, sub.n_sessions, int(np.prod(_shape_draws(result)))
     kx = np.broadcast_to(kx, (n_p, n_s, n_d))
     ky = np.broadcast_to(ky, (n_p, n_s, n_d))
+    lx, ly = known.level()
+    if known.shift is not None:
+        lx, ly = lx[prep.target], ly[prep.target]
     g = lay.grid
     cells = gaps.GapCells(
         (g.x[..., None] - kx) * g.obs_x[..., None],
@@ -173,16 +122,9 @@ def _conditionals(result: FitResult, prep: Prepared) -> _Conditionals:
         g.obs_y[..., None],
         g.first[..., None],
     )
-    _, factor, _ = gaps.filter_factor(cells, phi, sigma, first, n_s)
-    var_px = row(v.SD_PATIENT_PREDICTOR) ** 2
-    beta_p = row(v.TRAIT_EFFECT_PATIENT)
-    tau = (var_px, beta_p * var_px, beta_p**2 * var_px + row(v.SD_PATIENT_OUTCOME) ** 2)
-    tau_t = None
-    if spec.therapist_level:
-        var_tx = p[v.SD_THERAPIST_PREDICTOR] ** 2
-        beta_t = p[v.TRAIT_EFFECT_THERAPIST]
-        tau_t = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + p[v.SD_THERAPIST_OUTCOME] ** 2)
-    return _Conditionals(factor, tau, tau_t, kx, ky, shift)
+    _, factor, _ = gaps.filter_factor(cells, dyn.phi, dyn.sigma, dyn.first, n_s)
+    tau_t = trait_cov(get, v.THERAPIST) if spec.therapist_level else None
+    return _Conditionals(factor, trait_cov(get, v.PATIENT), tau_t, kx, ky, (lx, ly))
 
 
 def _target(f: marginal.MeanFactor, i: int) -> marginal.MeanFactor:
@@ -278,8 +220,6 @@ def update_patient(
         tpart = np.stack([a_x, a_tot], -1).reshape(n_c, n_d, 2)
     mom = marginal.mean_given(_target(cond.factor, prep.target), m0, _tau_row(cond))
     mx, my = marginal.draw_means(mom, rng)
-    post = result.idata.posterior
-    ix, iy = (np.ravel(post[n].values) for n in (v.INTERCEPT_PREDICTOR, v.INTERCEPT_OUTCOME))
     sub, t = prep.sub, prep.target
     lo, hi = int(sub.first[t]), int(sub.last[t]) + 1
     # States w = z - known mean - M: (D, session), NaN where a value is missing.
@@ -294,8 +234,8 @@ def update_patient(
         sessions=sub.sessions[lo:hi],
         observed_predictor=sub.x[t, lo:hi],
         observed_outcome=sub.y[t, lo:hi],
-        trait_predictor=(ix + cond.shift[0] + mx).reshape(n_c, n_d),
-        trait_outcome=(iy + cond.shift[1] + my).reshape(n_c, n_d),
+        trait_predictor=(cond.level[0] + mx).reshape(n_c, n_d),
+        trait_outcome=(cond.level[1] + my).reshape(n_c, n_d),
         state_predictor=wx.reshape(n_c, n_d, -1),
         state_outcome=wy.reshape(n_c, n_d, -1),
         moments=moments.reshape(n_c, n_d, 5),

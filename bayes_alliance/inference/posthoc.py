@@ -17,7 +17,8 @@ latent means. Given the other parameters of a posterior draw both are Gaussian
    missing) follow.
 
 The joint draws are exact draws from the posterior of the model with sampled traits and
-therapist deviations. Everything is seeded by ``random_seed``.
+therapist deviations. Everything is seeded by ``random_seed``. The dynamics and the known means
+of a draw are :mod:`bayes_alliance.model.structure`'s, the arithmetic the model builder uses.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.kernels import dynamics, gaps, marginal
+from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.model.likelihood import (
     GridIndex,
     SeriesGrid,
@@ -39,7 +40,18 @@ from bayes_alliance.model.likelihood import (
     grid_sums,
     therapist_factors,
 )
-from bayes_alliance.model.within import Dynamics, baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.structure import (
+    Dynamics,
+    Get,
+    KnownMeans,
+    baseline_shift,
+    draws_last,
+    dynamics_from,
+    known_means,
+    lookup,
+    trait_cov,
+)
+from bayes_alliance.model.within import baseline_level, baseline_values, moderator_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -51,8 +63,9 @@ def _draw(moments: tuple[Any, ...], rng: np.random.Generator) -> tuple[np.ndarra
 
 
 @dataclass
-class _Layout:
-    """What the data fix once for all draws."""
+class PosthocGrid:
+    """What the data fix once for all draws: the grid and its containers, the session offsets
+    of trends, the covariate rows (moderators, baseline) and therapist codes of the patients."""
 
     grid: SeriesGrid
     idx: GridIndex
@@ -64,9 +77,10 @@ class _Layout:
     # baseline's rows are those of the patient's therapist) and their level.
     baseline: np.ndarray | None = None
     baseline_level: str = v.PATIENT
+    tj: np.ndarray | None = None  # therapist code of each patient
 
     @classmethod
-    def of(cls, data: SessionData, spec: ModelSpec) -> _Layout:
+    def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
         grid = SeriesGrid.of(data)
         return cls(
             grid=grid,
@@ -77,108 +91,43 @@ class _Layout:
             gaps=bool(grid.miss_x.size or grid.miss_y.size),
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
+            tj=data.patient_therapist,
         )
 
+    def dynamics(self, get: Get, spec: ModelSpec) -> Dynamics:
+        """The reduced-form dynamics of the draw(s) ``get`` reads
+        (:func:`bayes_alliance.model.structure.dynamics_from`)."""
+        return dynamics_from(get, spec, z=self.z, tj=self.tj)
 
-def _value(post: Mapping[str, np.ndarray], name: str, default: float = 0.0) -> Any:
-    return post[name] if name in post else default
+    def known(self, get: Get, spec: ModelSpec) -> KnownMeans:
+        """The known part of the means: intercepts or session means, trends, baseline shift."""
+        return known_means(get, spec, self.baseline, self.baseline_level)
 
+    def cells_of(self, known: KnownMeans, n_p: int) -> tuple[Any, Any]:
+        """Known part of each cell's mean of one draw, (n_p, 1) or (n_p, S) (``baseline``
+        holds the rows of the ``n_p`` patients)."""
+        kx, ky = known.cells(self.t)
+        return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
 
-def draw_dynamics(
-    p: Mapping[str, Any], spec: ModelSpec, data: SessionData, z: np.ndarray | None
-) -> Dynamics:
-    """The reduced-form dynamics of one posterior draw (``p``: values by name), with each
-    patient's structural slope when slopes vary: the numpy twin of
-    :func:`bayes_alliance.model.within.within_part`."""
-    slope: Any = _value(p, v.STATE_EFFECT)
-    varying = bool(spec.random_slopes or spec.moderators)
-    if z is not None:
-        slope = slope + z @ np.atleast_1d(p[v.MODERATOR_EFFECT])
-    if v.THERAPIST in spec.random_slopes:
-        dev = p[v.SD_STATE_EFFECT_THERAPIST] * p["state_effect_therapist_raw"]
-        slope = slope + dev[data.patient_therapist]
-    if v.PATIENT in spec.random_slopes:
-        slope = slope + p[v.SD_STATE_EFFECT_PATIENT] * p["state_effect_patient_raw"]
-    if varying:
-        slope = np.ones(data.n_patients) * slope
-    b0 = _value(p, v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
-    sx, sy = p[v.INNOVATION_SD_PREDICTOR], p[v.INNOVATION_SD_OUTCOME]
-    rho = _value(p, v.INNOVATION_CORR) if spec.same_session == "none" else 0.0
-    structural = (
-        _value(p, v.PREDICTOR_AUTOREGRESSION),
-        _value(p, v.REVERSE_STATE_EFFECT),
-        slope,
-        _value(p, v.OUTCOME_AUTOREGRESSION),
-    )
-    phi, sigma = dynamics.reduced_form(
-        structural, (sx**2, rho * sx * sy, sy**2), b0, spec.same_session
-    )
-    if spec.first_session == "free":
-        fx, fy = p["first_sd_predictor"], p["first_sd_outcome"]
-        first: tuple[Any, ...] = (fx**2, p["first_corr"] * fx * fy, fy**2)
-    elif spec.dynamics == "var1":
-        first = dynamics.stationary_cov(phi, sigma)
-    else:
-        first = sigma
-    return Dynamics(
-        phi,
-        sigma,
-        first,
-        varying,
-        by_session=spec.innovations == "session",
-        slope=slope if varying else None,
-    )
-
-
-def baseline_shift(
-    p: Mapping[str, Any], zb: np.ndarray | None, level: str = v.PATIENT
-) -> tuple[Any, Any]:
-    """The known shift of each patient's latent means by the baseline (between-level
-    mediation): ``a' z`` for the predictor and ``(c' + b a)' z`` for the outcome, with
-    a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and b the trait effect
-    at the baseline's ``level`` (``trait_effect_patient``, or ``trait_effect_therapist`` for a
-    therapist-level baseline, whose rows in ``zb`` are those of each patient's therapist);
-    (0, 0) without a baseline. The numpy twin of :func:`bayes_alliance.model.build._baseline_shift`."""
-    if zb is None:
-        return 0.0, 0.0
-    a = np.atleast_1d(p[v.BASELINE_EFFECT_PREDICTOR])
-    c = np.atleast_1d(p[v.BASELINE_EFFECT_OUTCOME])
-    return zb @ a, zb @ (c + p[v.BASELINE_MEDIATOR[level]] * a)
-
-
-def _known(p: Mapping[str, Any], spec: ModelSpec, lay: _Layout, n_p: int) -> tuple[Any, Any]:
-    """Known part of each cell's mean, (n_p, 1) or (n_p, S): intercept or session means plus
-    the patient's trend and the baseline's shift of the latent means (``lay.baseline`` holds
-    the rows of the ``n_p`` patients)."""
-    if spec.session_means:
-        kx: Any = p["session_mean_predictor"][None, :]
-        ky: Any = p["session_mean_outcome"][None, :]
-    else:
-        kx, ky = p[v.INTERCEPT_PREDICTOR], p[v.INTERCEPT_OUTCOME]
-    if spec.trend:
-        tx = p[v.TREND_PREDICTOR] + p[v.SD_TREND_PREDICTOR] * p["trend_predictor_raw"]
-        ty = p[v.TREND_OUTCOME] + p[v.SD_TREND_OUTCOME] * p["trend_outcome_raw"]
-        kx = kx + tx[:, None] * lay.t[None, :]
-        ky = ky + ty[:, None] * lay.t[None, :]
-    sx, sy = baseline_shift(p, lay.baseline, lay.baseline_level)
-    kx = kx + np.reshape(sx, (-1, 1))
-    ky = ky + np.reshape(sy, (-1, 1))
-    return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
+    def known_cells(self, get: Get, spec: ModelSpec, n_p: int) -> tuple[Any, Any]:
+        """:meth:`cells_of` the draw ``get`` reads."""
+        return self.cells_of(self.known(get, spec), n_p)
 
 
 def _one_draw(
     p: Mapping[str, Any],
     spec: ModelSpec,
     data: SessionData,
-    lay: _Layout,
+    lay: PosthocGrid,
     rng: np.random.Generator,
     log_likelihood: bool,
     impute: bool,
     states: bool = True,
 ) -> dict[str, np.ndarray]:
-    n_p = data.n_patients
-    dyn = draw_dynamics(p, spec, data, lay.z)
-    kx, ky = _known(p, spec, lay, n_p)
+    get = lookup(p, spec)
+    dyn = lay.dynamics(get, spec)
+    known = lay.known(get, spec)
+    kx, ky = lay.cells_of(known, data.n_patients)
     zx, zy = lay.grid.x, lay.grid.y
     inn: dict[str, gaps.Innovations] | None = None
     if lay.gaps:
@@ -194,16 +143,13 @@ def _one_draw(
     else:
         sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
         _, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
-    var_px = p[v.SD_PATIENT_PREDICTOR] ** 2
-    beta_p = p[v.TRAIT_EFFECT_PATIENT]
-    tau = (var_px, beta_p * var_px, beta_p**2 * var_px + p[v.SD_PATIENT_OUTCOME] ** 2)
+    tau = trait_cov(get, v.PATIENT)
     out: dict[str, np.ndarray] = {}
     m0: tuple[Any, Any] = (0.0, 0.0)
     if spec.therapist_level:
         assert data.therapists is not None and data.patient_therapist is not None
-        var_tx = p[v.SD_THERAPIST_PREDICTOR] ** 2
-        beta_t = p[v.TRAIT_EFFECT_THERAPIST]
-        tau_t = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + p[v.SD_THERAPIST_OUTCOME] ** 2)
+        tau_t = trait_cov(get, v.THERAPIST)
+        beta_t = get(v.TRAIT_EFFECT_THERAPIST)
         tj = data.patient_therapist
         _, pseudo = marginal.pseudo_observation(factor, tau)
         caseloads = therapist_factors(pseudo, TherapistBlock(tj, len(data.therapists), tau_t), np)
@@ -212,20 +158,17 @@ def _one_draw(
         out["therapist_dev_predictor"] = a_x
         out["therapist_dev_outcome"] = a_y
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["therapist_dev_predictor_raw"] = a_x / p[v.SD_THERAPIST_PREDICTOR]
-            out["therapist_dev_outcome_raw"] = a_y / p[v.SD_THERAPIST_OUTCOME]
+            out["therapist_dev_predictor_raw"] = a_x / get(v.SD_THERAPIST_PREDICTOR)
+            out["therapist_dev_outcome_raw"] = a_y / get(v.SD_THERAPIST_OUTCOME)
         m0 = (a_x[tj], a_tot[tj])
     mx, my = _draw(marginal.mean_given(factor, m0, tau), rng)
     # The reported traits are the whole latent means: the baseline's shift is part of them
     # (it is in the known mean kx, ky, not in the drawn deviations mx, my).
-    sx, sy = baseline_shift(p, lay.baseline, lay.baseline_level)
+    lx, ly = known.level()
     if spec.session_means:
         out["patient_dev_predictor"], out["patient_dev_outcome"] = mx, my
-        out["trait_predictor"] = p["session_mean_predictor"].mean() + sx + mx
-        out["trait_outcome"] = p["session_mean_outcome"].mean() + sy + my
-    else:
-        out["trait_predictor"] = p[v.INTERCEPT_PREDICTOR] + sx + mx
-        out["trait_outcome"] = p[v.INTERCEPT_OUTCOME] + sy + my
+    out["trait_predictor"] = lx + mx
+    out["trait_outcome"] = ly + my
     inside = data.in_series
     if spec.store_states and states:
         wx = zx - kx - mx[:, None]
@@ -256,7 +199,7 @@ def _one_draw(
 
 
 def cell_loglik(
-    wx: np.ndarray, wy: np.ndarray, dyn: Dynamics, lay: _Layout
+    wx: np.ndarray, wy: np.ndarray, dyn: Dynamics, lay: PosthocGrid
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log density of every cell's predictor and outcome state given the patient's previous
     states: ``p(x_t | past) p(y_t | x_t, past)`` in the reduced form (the first cell from the
@@ -302,6 +245,12 @@ POSTERIOR_NAMES = (
 )
 
 
+def draw_arrays(posterior: xr.Dataset) -> dict[str, np.ndarray]:
+    """The arrays (chain, draw, ...) of the parameters the post-hoc draws read
+    (:data:`POSTERIOR_NAMES`) that the posterior has."""
+    return {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+
+
 def complete(
     posterior: xr.Dataset,
     data: SessionData,
@@ -322,8 +271,8 @@ def complete(
         DataArrays (chain, draw, ...) to add to the posterior, and (with ``log_likelihood``)
         the pointwise log-likelihood of every observed cell (``predictor``, ``outcome``).
     """
-    lay = _Layout.of(data, spec)
-    arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+    lay = PosthocGrid.of(data, spec)
+    arrays = draw_arrays(posterior)
     n_c, n_d = posterior.sizes["chain"], posterior.sizes["draw"]
     rng = np.random.default_rng([random_seed, 20261126])
     # Filled in place (no list of per-draw arrays stacked at the end: half the peak memory).
@@ -382,10 +331,10 @@ def latent_deviation(
     """Each draw's latent mean minus its known part (intercept, baseline shift; the session
     means' average with session means), (chain, draw, patient), for the patients at ``rows``
     (default all; ``zb`` holds the baseline of those patients, ``level`` its level, which picks
-    the trait effect of the shift, as in :func:`baseline_shift`).
+    the trait effect of the shift, :func:`bayes_alliance.model.structure.baseline_shift`).
 
     The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
-    :func:`_known` adds it back, and a state or replicate must count it once.
+    the known mean adds it back, and a state or replicate must count it once.
     """
     sel = slice(None) if rows is None else rows
     if f"patient_dev_{which}" in posterior:
@@ -398,11 +347,10 @@ def latent_deviation(
         - np.asarray(posterior[intercept].values)[..., None]
     )
     if zb is not None:
-        a = np.asarray(posterior[v.BASELINE_EFFECT_PREDICTOR].values)  # (chain, draw, k)
-        if which == v.OUTCOME:
-            b = np.asarray(posterior[v.BASELINE_MEDIATOR[level]].values)[..., None]
-            a = np.asarray(posterior[v.BASELINE_EFFECT_OUTCOME].values) + b * a
-        dev = dev - np.einsum("cdk,pk->cdp", a, zb)
+        shift = baseline_shift(lookup(draws_last(draw_arrays(posterior)), spec), zb, level)
+        assert shift is not None
+        part = shift[0] if which == v.PREDICTOR else shift[1]  # (patient, chain x draw)
+        dev = dev - part.T.reshape(dev.shape)
     return dev
 
 
@@ -415,10 +363,10 @@ def states_of(
     The states of observed cells are a function of the latent mean (no randomness); missing
     cells are NaN here (the imputed ones exist only where :func:`complete` drew them)."""
     rows = np.asarray(rows, dtype=int)
-    lay = _Layout.of(data, spec)
+    lay = PosthocGrid.of(data, spec)
     if lay.baseline is not None:
         lay.baseline = lay.baseline[rows]
-    arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+    arrays = draw_arrays(posterior)
     for n in _PATIENT_INDEXED:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
@@ -432,7 +380,7 @@ def states_of(
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
-            kx, ky = _known(p, spec, lay, len(rows))
+            kx, ky = lay.known_cells(lookup(p, spec), spec, len(rows))
             wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
             wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
     inside = data.in_series[rows]

@@ -11,7 +11,8 @@ the within-person VAR(1) in reduced form,
     w_{it} = \Phi_i w_{i,t-1} + \varepsilon_{it}, \quad \varepsilon_{it} \sim N(0, \Sigma_t),
 
 and the replicated scores are ``z_rep = known mean + M_i + w_rep`` (known mean: the intercept or
-session means plus the patient's trend). Replicates are kept at the observed cells only, in the
+session means plus the patient's trend and the baseline's shift,
+:mod:`bayes_alliance.model.structure`). Replicates are kept at the observed cells only, in the
 order of the pointwise log-likelihood (``observed_predictor_cell``, ``observed_outcome_cell``), so
 that ``posterior_predictive`` and ``observed_data`` line up for ArviZ's checks of whole series
 (``plot_ppc_dist``, ``plot_ppc_tstat``). They are whole new series given the latent mean, wider
@@ -29,13 +30,8 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.inference.posthoc import (
-    POSTERIOR_NAMES,
-    _known,
-    _Layout,
-    draw_dynamics,
-    latent_deviation,
-)
+from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays, latent_deviation
+from bayes_alliance.model.structure import Dynamics, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -77,7 +73,7 @@ def _chol(v11: Any, v12: Any, v22: Any) -> tuple[Any, Any, Any]:
 
 
 def _replicate_states(
-    dyn: Any, first: np.ndarray, n_s: int, rng: np.random.Generator
+    dyn: Dynamics, first: np.ndarray, n_s: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """One replicate of every patient's state series on the grid: the first-session law at the
     patient's first column, the VAR(1) after it (with the innovation covariance of that grid
@@ -125,8 +121,8 @@ def posterior_predictive(
         Seed of the replicates and the stream drawn from it (independent of the sampler's and
         of the prior predictive's streams).
     """
-    lay = _Layout.of(data, spec)
-    arrays = {n: np.asarray(posterior[n].values) for n in POSTERIOR_NAMES if n in posterior}
+    lay = PosthocGrid.of(data, spec)
+    arrays = draw_arrays(posterior)
     # The baseline's shift is in the known mean: taken off the reported traits here.
     mx, my = (
         latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level)
@@ -141,9 +137,9 @@ def posterior_predictive(
     rng = np.random.default_rng([random_seed, stream])
     for ch in range(n_c):
         for dr in range(n_d):
-            p = {k: val[ch, dr] for k, val in arrays.items()}
-            dyn = draw_dynamics(p, spec, data, lay.z)
-            kx, ky = _known(p, spec, lay, n_p)
+            get = lookup({k: val[ch, dr] for k, val in arrays.items()}, spec)
+            dyn = lay.dynamics(get, spec)
+            kx, ky = lay.known_cells(get, spec, n_p)
             wx, wy = _replicate_states(dyn, first, n_s, rng)
             rep_x[ch, dr] = (kx + mx[ch, dr][:, None] + wx)[obs_x]
             rep_y[ch, dr] = (ky + my[ch, dr][:, None] + wy)[obs_y]

@@ -32,6 +32,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.predictive import posterior_predictive
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.structure import fixed_slope, lag0, lookup, therapist_part
 from bayes_alliance.model.within import moderator_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -47,12 +48,10 @@ def _prior_parameters(model: pm.Model, n: int, rng: np.random.Generator) -> dict
     return {rv.name: np.asarray(val) for rv, val in zip(model.free_RVs, values, strict=True)}
 
 
-def _fixed_slope(p: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
+def _fixed_slope(p: dict[str, np.ndarray], spec: ModelSpec, z: np.ndarray | None) -> np.ndarray:
     """Each draw's fixed state effect per patient (draws x patients, or draws x 1)."""
-    slope = p[v.STATE_EFFECT][:, None]
-    if z is not None:
-        slope = slope + p[v.MODERATOR_EFFECT] @ z.T
-    return slope
+    fixed = np.asarray(fixed_slope(lookup(p, spec, draws_first=True), z))
+    return np.moveaxis(fixed, -1, 0).reshape(len(p[v.STATE_EFFECT]), -1)
 
 
 def _stationary_draws(
@@ -67,7 +66,7 @@ def _stationary_draws(
         p = _prior_parameters(model, max(4 * (n - got), 200), rng)
         if need:
             lo, hi, ok = _interval(p, spec)
-            slope = _fixed_slope(p, z)
+            slope = _fixed_slope(p, spec, z)
             ok = ok & np.all((slope > lo[:, None]) & (slope < hi[:, None]), axis=1)
             p = {k: val[ok] for k, val in p.items()}
         kept.append(p)
@@ -83,16 +82,11 @@ def _stationary_draws(
 
 
 def _interval(p: dict[str, np.ndarray], spec: ModelSpec) -> tuple[Any, Any, Any]:
-    zero = np.zeros_like(p[v.OUTCOME_AUTOREGRESSION])  # paths a model leaves out are 0
-    b0 = p[v.SAME_SESSION_EFFECT] if spec.same_session != "none" else 0.0
-    return dynamics.slope_interval(
-        p.get(v.PREDICTOR_AUTOREGRESSION, zero),
-        p.get(v.REVERSE_STATE_EFFECT, zero),
-        p[v.OUTCOME_AUTOREGRESSION],
-        b0,
-        spec.same_session,
-        xp=np,
-    )
+    """Each draw's stationary interval of the state effect (paths a model leaves out are 0)."""
+    get = lookup(p, spec, draws_first=True)
+    lags = (get(v.PREDICTOR_AUTOREGRESSION), get(v.REVERSE_STATE_EFFECT))
+    d = get(v.OUTCOME_AUTOREGRESSION)
+    return dynamics.slope_interval(*lags, d, lag0(get, spec), spec.same_session, xp=np)
 
 
 def _truncated(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -108,7 +102,7 @@ def _slope_deviations(
         return
     lo, hi, _ = _interval(p, spec)
     lo, hi = lo[:, None], hi[:, None]
-    fixed = _fixed_slope(p, z)  # draws x patients (or x 1)
+    fixed = _fixed_slope(p, spec, z)  # draws x patients (or x 1)
     dev_t = 0.0
     tj = data.patient_therapist
     if v.THERAPIST in spec.random_slopes:
@@ -140,11 +134,13 @@ def _latent_means(
     my = p[v.TRAIT_EFFECT_PATIENT][:, None] * e_x + e_y
     if spec.therapist_level and data.patient_therapist is not None:
         n_t = len(data.therapists) if data.therapists is not None else 0
-        a_x = p[v.SD_THERAPIST_PREDICTOR][:, None] * rng.standard_normal((n, n_t))
-        a_y = p[v.SD_THERAPIST_OUTCOME][:, None] * rng.standard_normal((n, n_t))
-        a_tot = a_y + p[v.TRAIT_EFFECT_THERAPIST][:, None] * a_x
-        mx = mx + a_x[:, data.patient_therapist]
-        my = my + a_tot[:, data.patient_therapist]
+        raw = {  # the therapist parts' raw values, draws last
+            f"therapist_dev_{w}_raw": rng.standard_normal((n, n_t)).T for w in v.VARIABLES
+        }
+        get = lookup(p, spec, draws_first=True, given=raw)
+        top_x, top_y = therapist_part(get, data.patient_therapist)
+        mx = mx + top_x.T
+        my = my + top_y.T
     return mx, my
 
 

@@ -1,11 +1,15 @@
-"""Population moments of the trait/state model: pure numpy, batched over leading axes.
+r"""Population moments of the trait/state model: pure numpy, batched over leading axes.
 
 Matrix views (arrays ending in 2x2, with any leading batch axes) of the entry-wise kernel in
-:mod:`bayes_alliance.kernels.dynamics`: the stationary within-person covariance of the VAR(1),
-stationarity and long-run effects; plus matrix constructors and variance shares per level.
+:mod:`bayes_alliance.kernels.dynamics`: stationarity and long-run effects; the stationary
+covariance of a VAR(1) of any order k (the one k x k solver; the entry-wise 2x2 closed form
+:func:`bayes_alliance.kernels.dynamics.stationary_cov` is what the models' graphs use); plus
+matrix constructors and variance shares per level.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -46,13 +50,14 @@ def innovation_cov(
     return np.stack([np.stack([sx**2, cxy], -1), np.stack([cxy, sy**2], -1)], -2)
 
 
+def sym_matrix(e11: Any, e12: Any, e22: Any) -> np.ndarray:
+    """Symmetric 2x2 matrices (..., 2, 2) from the entries (11, 12, 22) of the entry-wise
+    kernel (e.g. a covariance of :mod:`bayes_alliance.kernels.dynamics`)."""
+    return lag_matrix(e11, e12, e12, e22)
+
+
 def _entries(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
-
-
-def _matrix(e11: np.ndarray, e12: np.ndarray, e21: np.ndarray, e22: np.ndarray) -> np.ndarray:
-    e11, e12, e21, e22 = np.broadcast_arrays(e11, e12, e21, e22)
-    return np.stack([np.stack([e11, e12], -1), np.stack([e21, e22], -1)], -2)
 
 
 def spectral_radius(phi: np.ndarray) -> np.ndarray:
@@ -74,19 +79,31 @@ def is_stationary(phi: np.ndarray) -> np.ndarray:
 
 
 def stationary_cov(phi: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """Stationary covariance S solving S = Phi S Phi' + Sigma (2x2 matrices, batched).
+    r"""Stationary covariance S of ``w_t = Phi w_(t-1) + u_t``, ``u_t ~ N(0, Sigma)``: the
+    solution of ``S = Phi S Phi' + Sigma`` for k x k matrices (..., k, k), batched over the
+    broadcast leading axes; NaN where Phi is not stationary (an eigenvalue of modulus >= 1).
 
-    A matrix view of :func:`bayes_alliance.kernels.dynamics.stationary_cov`; NaN where Phi is not
-    stationary.
+    In vectorised form :math:`(I - \Phi \otimes \Phi)\,\mathrm{vec}(S) = \mathrm{vec}(\Sigma)`
+    (Luetkepohl 2005, New Introduction to Multiple Time Series Analysis, section 2.1.4), a
+    k^2 x k^2 linear system per matrix: fine for the small k of these models (k <= 4). The
+    result is symmetrised (its diagonal is the solver's). For k = 2 the entry-wise closed form
+    :func:`bayes_alliance.kernels.dynamics.stationary_cov` gives the same (tested).
     """
     phi = np.asarray(phi, dtype=float)
     sigma = np.asarray(sigma, dtype=float)
-    s11, s12, s22 = dynamics.stationary_cov(
-        _entries(phi), (sigma[..., 0, 0], sigma[..., 0, 1], sigma[..., 1, 1])
-    )
-    s = _matrix(s11, s12, s12, s22)
-    bad = ~is_stationary(phi)
-    return np.where(bad[..., None, None], np.nan, s)
+    k = phi.shape[-1]
+    batch = np.broadcast_shapes(phi.shape[:-2], sigma.shape[:-2])
+    phi = np.broadcast_to(phi, (*batch, k, k))
+    sigma = np.broadcast_to(sigma, (*batch, k, k))
+    stable = np.max(np.abs(np.linalg.eigvals(phi)), axis=-1) < 1
+    out = np.full((*batch, k, k), np.nan)
+    # Only stationary matrices are solved: at a unit root the system is singular.
+    lag = phi[stable]
+    kron = np.einsum("...ij,...kl->...ikjl", lag, lag).reshape(-1, k * k, k * k)
+    vec = np.linalg.solve(np.eye(k * k) - kron, sigma[stable].reshape(-1, k * k, 1))
+    s = vec.reshape(-1, k, k)
+    out[stable] = 0.5 * (s + np.swapaxes(s, -1, -2))
+    return out
 
 
 def long_run_matrix(
@@ -96,7 +113,7 @@ def long_run_matrix(
     2024); (I - Phi)^-1 without a same-session path. A matrix view of
     :func:`bayes_alliance.kernels.dynamics.long_run`."""
     phi = np.asarray(phi, dtype=float)
-    return _matrix(*dynamics.long_run(_entries(phi), np.asarray(b0, dtype=float), same_session))
+    return lag_matrix(*dynamics.long_run(_entries(phi), np.asarray(b0, dtype=float), same_session))
 
 
 def icc(

@@ -20,7 +20,8 @@ reported as a path of its own (``direct_path_within``).
 Trait level: the regression of the outcome's trait on the other series' traits at one level is
 ``Sigma[x, x]^-1 Sigma[x, y]`` of that level's covariance (partial effects: each informant's
 trait controlling for the other's). Standardised state effects use the stationary covariance
-of the fixed dynamics, ``S = Phi S Phi' + Sigma_e``; standardised trait effects the level's
+of the fixed dynamics, ``S = Phi S Phi' + Sigma_e``
+(:func:`bayes_alliance.kernels.moments.stationary_cov`); standardised trait effects the level's
 trait SDs.
 """
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from bayes_alliance.kernels.moments import stationary_cov
 
 
 def cov_matrix(sd: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -42,17 +45,6 @@ def trait_regression(cov: np.ndarray) -> np.ndarray:
     sxx = cov[..., :-1, :-1]
     sxy = cov[..., :-1, -1]
     return np.linalg.solve(sxx, sxy[..., None])[..., 0]
-
-
-def stationary_cov(lag: np.ndarray, innovation_cov: np.ndarray) -> np.ndarray:
-    """Solution S of ``S = Phi S Phi' + Sigma`` (..., k, k); NaN where Phi is not stationary."""
-    k = lag.shape[-1]
-    kron = np.einsum("...ij,...kl->...ikjl", lag, lag).reshape(*lag.shape[:-2], k * k, k * k)
-    eye = np.eye(k * k)
-    vec = np.linalg.solve(eye - kron, innovation_cov.reshape(*lag.shape[:-2], k * k, 1))
-    s = vec.reshape(*lag.shape[:-2], k, k)
-    radius = np.max(np.abs(np.linalg.eigvals(lag)), axis=-1)
-    return np.where((radius < 1)[..., None, None], s, np.nan)
 
 
 def expected_lag2(
@@ -194,7 +186,6 @@ __all__ = [
     "end_outcome_effects",
     "expected_lag2",
     "informant_effects",
-    "stationary_cov",
     "trait_regression",
     "within_mediation",
 ]

@@ -8,7 +8,8 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
     B0 w_ti = Phi_i w_(t-1)i + e_ti,   e ~ MVN(0, Sigma_t),   w = (xw, yw)
 
 and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
-``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters: :func:`_baseline_shift`), or
+``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters:
+:func:`bayes_alliance.model.structure.baseline_shift`), or
 with a therapist-level one, ``a_x[j] = a' g_j + u_x[j]``, ``a_y[j] = c' g_j + u_y[j]``,
 with ``Phi_i = [[phi_xx, phi_xy], [phi_yx[i], phi_yy]]``, ``phi_yx[i] = phi_yx + c[j] + d[i] +
 lambda' z_i``, and ``B0`` the identity unless a same-session (lag-0) path is requested (then Sigma
@@ -16,7 +17,9 @@ is diagonal). The latent means M are latent (latent person-mean centring): the o
 enters. Random effects are non-centred. ``mu(t)`` is one intercept or one per session. The
 within-person part (lags, random slopes and the stationarity truncation of their prior,
 innovations, first session) is built in :mod:`bayes_alliance.model.within`, the priors in
-:mod:`bayes_alliance.model.priors`, the likelihoods in :mod:`bayes_alliance.model.likelihood`.
+:mod:`bayes_alliance.model.priors`, the likelihoods in :mod:`bayes_alliance.model.likelihood`; the
+arithmetic from named parameters to the dynamics and the known means is
+:mod:`bayes_alliance.model.structure`, shared with every post-hoc computation.
 
 Likelihood. In reduced form ``w_t = Phi*_i w_(t-1) + u_t``, ``u ~ MVN(0, Sigma*)``; the first
 session of a patient uses the stationary covariance S_i (``S = Phi* S Phi*' + Sigma*``, solved
@@ -34,7 +37,7 @@ Kuiper & Grasman (2015), Psych Methods 20:102 (RI-CLPM); Luedtke et al. (2008), 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,15 @@ from bayes_alliance.model.likelihood import (
     integrated_likelihood,
 )
 from bayes_alliance.model.priors import DataScale, default_priors, make_rv
+from bayes_alliance.model.structure import (
+    Dynamics,
+    Get,
+    KnownMeans,
+    baseline_shift,
+    mean_parts,
+    therapist_part,
+    trait_cov,
+)
 from bayes_alliance.model.within import (
     baseline_unit_values,
     baseline_values,
@@ -103,6 +115,90 @@ def _caseload(data: SessionData) -> np.ndarray:
     return out
 
 
+@dataclass
+class _Inputs:
+    """What the graph reads from the data (``pm.Data`` containers in the integrated model, so
+    that new data can be swapped in), and the priors scaled to the data."""
+
+    scale: Any
+    priors: dict[str, dict[str, Any]]
+    z: Any  # centred moderator values (patients x moderators) or None
+    zb: Any  # centred baseline rows of the patients or None
+    cells: dict[str, Any]  # the series' containers (integrated traits)
+    n_pat: Any
+    tj: Any = None
+    caseload: Any = None
+
+
+def _inputs(data: SessionData, spec: ModelSpec, idx: GridIndex) -> _Inputs:
+    """The data's containers and the priors, in the current model."""
+    integrated = spec.traits == "integrated"
+    scale0 = DataScale.of(data)
+
+    def patient_data(name: str, value: np.ndarray) -> Any:
+        return pm.Data(name, value) if integrated else pt.as_tensor(value)
+
+    scale: Any = scale0
+    if integrated:
+        # The data's location and scale set the default priors; as containers they follow
+        # the data when a compiled model is refitted.
+        scale = DataScale(*(pm.Data(f"data_{k}", val) for k, val in asdict(scale0).items()))
+    z_val = moderator_values(data, spec)
+    z = patient_data("moderator_values", z_val) if z_val is not None else None
+    zb_val = baseline_values(data, spec)
+    zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
+    # The paths' prior scale: the baseline's SD over the units of its level (patients or
+    # therapists), a container so that it follows the data of a refit.
+    zu = baseline_unit_values(data, spec)
+    zb_sd = patient_data("baseline_sd", zu.std(axis=0)) if zu is not None else 1.0
+    priors = default_priors(spec, scale, z.std(axis=0) if z is not None else 1.0, zb_sd)
+    inputs = _Inputs(scale, priors, z, zb, {}, data.n_patients)
+    if integrated:
+        source = _series_source(data, spec, idx, scale0)
+        inputs.cells = {k: pm.Data(k, val) for k, val in source.items()}
+        inputs.n_pat = next(iter(inputs.cells.values())).shape[0]
+    if spec.therapist_level:
+        assert data.patient_therapist is not None
+        inputs.tj = patient_data("patient_therapist", data.patient_therapist)
+        if v.THERAPIST in spec.random_slopes and spec.moderators:
+            inputs.caseload = patient_data("caseload", _caseload(data))
+    return inputs
+
+
+def _series_source(
+    data: SessionData, spec: ModelSpec, idx: GridIndex, scale: DataScale
+) -> dict[str, np.ndarray]:
+    """The series as the integrated likelihood reads them. Complete series with one known mean
+    per patient reduce to per-patient sums of products (O(patients) per evaluation); other
+    complete series use the masked grid; series with missing cells the Kalman filter (missing
+    cells integrated out)."""
+    simple = not (spec.session_means or spec.trend or spec.innovations == "session")
+    if len(idx.miss_x[0]) or len(idx.miss_y[0]):
+        return SeriesGrid.of(data).gap_containers()
+    if simple:
+        return SeriesMoments.of(data, (scale.mean_x, scale.mean_y)).containers()
+    return SeriesGrid.of(data).containers()
+
+
+def _accessor(priors: dict[str, dict[str, Any]]) -> Get:
+    """The builder's ``get`` (:mod:`bayes_alliance.model.structure`): a named parameter with a
+    prior is a random variable, a raw deviation a standard normal one (both created on first
+    request, with the ``dims`` given, then reused); any other name is its fixed default."""
+    made: dict[str, Any] = {}
+
+    def get(name: str, default: float = 0.0, **kw: Any) -> Any:
+        if name not in made:
+            if name in priors:
+                made[name] = make_rv(name, priors[name], **kw)
+            elif name.endswith("_raw"):
+                made[name] = pm.Normal(name, 0, 1, **kw)
+            else:
+                return pt.constant(default)
+        return made[name]
+
+    return get
+
+
 def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     """Build the joint trait/state model for ``data``; nothing is sampled.
 
@@ -131,190 +227,74 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     _check(data, spec)
     spec = resolve_baseline(data, spec)
     integrated = spec.traits == "integrated"
-    scale0 = DataScale.of(data)
     idx = GridIndex.of(data)
-    free = set(spec.free_parameters())
-    n_missing = (len(idx.miss_x[0]), len(idx.miss_y[0]))
-
-    def patient_data(name: str, value: np.ndarray) -> Any:
-        # Containers in the integrated model, so that new data can be swapped in.
-        return pm.Data(name, value) if integrated else pt.as_tensor(value)
-
     with pm.Model(coords=_coords(data, spec, idx)) as model:
-        scale: Any = scale0
-        if integrated:
-            # The data's location and scale set the default priors; as containers they follow
-            # the data when a compiled model is refitted.
-            scale = DataScale(*(pm.Data(f"data_{k}", val) for k, val in asdict(scale0).items()))
-        z_val = moderator_values(data, spec)
-        z = patient_data("moderator_values", z_val) if z_val is not None else None
-        zb_val = baseline_values(data, spec)
-        zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
-        # The paths' prior scale: the baseline's SD over the units of its level (patients or
-        # therapists), a container so that it follows the data of a refit.
-        zu = baseline_unit_values(data, spec)
-        zb_sd = patient_data("baseline_sd", zu.std(axis=0)) if zu is not None else 1.0
-        priors = default_priors(spec, scale, z.std(axis=0) if z is not None else 1.0, zb_sd)
-
-        def param(name: str, default: float = 0.0, **kw: Any) -> Any:
-            return make_rv(name, priors[name], **kw) if name in free else pt.constant(default)
-
-        cells: dict[str, Any] = {}
-        n_pat: Any = data.n_patients
-        if integrated:
-            # Complete series with one known mean per patient reduce to per-patient sums of
-            # products (O(patients) per evaluation); other complete series use the masked
-            # grid; series with missing cells the Kalman filter (missing cells integrated out).
-            simple = not (spec.session_means or spec.trend or spec.innovations == "session")
-            if any(n_missing):
-                source = SeriesGrid.of(data).gap_containers()
-            elif simple:
-                source = SeriesMoments.of(data, (scale0.mean_x, scale0.mean_y)).containers()
-            else:
-                source = SeriesGrid.of(data).containers()
-            cells = {k: pm.Data(k, val) for k, val in source.items()}
-            n_pat = next(iter(cells.values())).shape[0]
-        tj: Any = None
-        caseload: Any = None
-        if spec.therapist_level:
-            assert data.patient_therapist is not None
-            tj = patient_data("patient_therapist", data.patient_therapist)
-            if v.THERAPIST in spec.random_slopes and spec.moderators:
-                caseload = patient_data("caseload", _caseload(data))
-        means = _trait_means(spec, param, priors, n_pat, tj, sample_therapists=not integrated)
+        inputs = _inputs(data, spec, idx)
+        get = _accessor(inputs.priors)
+        means = _trait_means(spec, get, inputs.n_pat, inputs.tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
-        dyn = within_part(spec, priors, param, n_pat, tj, z, caseload)
-        loc = (scale.mean_x, scale.mean_y)
-        # The b path of a baseline's mediation: the trait effect at the baseline's level.
-        mediator = "beta_t" if spec.baseline_level == v.THERAPIST else "beta_p"
-
+        dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
+        # The baseline's known shift of the latent means (its b path: the trait effect at the
+        # baseline's level), after the dynamics' random variables.
+        shift = baseline_shift(get, inputs.zb, spec.baseline_level, xp=pt)
         if integrated:
-            shift = _baseline_shift(param, zb, means[mediator])
-            # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
-            per_patient = "moment_n" in cells
-
-            def known(mu: Any, slope: Any, k: int) -> Any:
-                out = mu[None, :] if spec.session_means else mu
-                if spec.trend:
-                    out = out + slope[:, None] * t[None, :]
-                if shift is not None:
-                    out = out + (shift[k] if per_patient else shift[k][:, None])
-                return out
-
-            block = None
-            if spec.therapist_level:
-                assert data.therapists is not None
-                # A container, so that a refit may have another number of therapists.
-                codes = pm.Data("therapist_codes", np.arange(len(data.therapists)))
-                block = TherapistBlock(tj, codes.shape[0], means["tau_therapist"])
-            integrated_likelihood(
-                cells,
-                len(data.sessions),
-                known(means["mu_x"], means["trend_x"], 0),
-                known(means["mu_y"], means["trend_y"], 1),
-                dyn,
-                means["tau"],
-                loc,
-                block,
-            )
-            return model
-
-        m_x, m_y = _sampled_traits(spec, means, _baseline_shift(param, zb, means[mediator]))
-        if spec.trend:
-            m_x = m_x + means["trend_x"][:, None] * t[None, :]
-            m_y = m_y + means["trend_y"][:, None] * t[None, :]
-        if dyn.varying:
-            pm.Deterministic("state_effect_by_patient", dyn.slope, dims=v.PATIENT)
-        conditional_likelihood(data, idx, m_x, m_y, dyn, loc, spec.store_states)
+            known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
+            _integrated_part(data, spec, inputs, means, known, dyn, t)
+        else:
+            m_x, m_y = _sampled_traits(spec, get, means, shift)
+            trend = means["trend"]
+            if trend is not None:
+                m_x = m_x + trend[0][:, None] * t[None, :]
+                m_y = m_y + trend[1][:, None] * t[None, :]
+            if dyn.varying:
+                pm.Deterministic("state_effect_by_patient", dyn.slope, dims=v.PATIENT)
+            loc = (inputs.scale.mean_x, inputs.scale.mean_y)
+            conditional_likelihood(data, idx, m_x, m_y, dyn, loc, spec.store_states)
     return model
 
 
-def _trait_means(
+def _integrated_part(
+    data: SessionData,
     spec: ModelSpec,
-    param: Any,
-    priors: dict[str, dict[str, Any]],
-    n_pat: Any,
-    tj: Any,
-    sample_therapists: bool,
-) -> dict[str, Any]:
-    """Intercepts or session means, the therapist parts of the latent means (non-centred random
-    variables when ``sample_therapists``, else only their covariance ``tau_therapist``, for
-    integrating them out), the patient-level trait covariance (entries) and per-patient
-    trends."""
-    sd_px = param(v.SD_PATIENT_PREDICTOR)
-    sd_py = param(v.SD_PATIENT_OUTCOME)
-    beta_p = param(v.TRAIT_EFFECT_PATIENT)
-    out: dict[str, Any] = {"sd_px": sd_px, "sd_py": sd_py, "beta_p": beta_p}
-    out["top_x"] = pt.zeros(n_pat)
-    out["top_y"] = pt.zeros(n_pat)
+    inputs: _Inputs,
+    means: dict[str, Any],
+    known: KnownMeans,
+    dyn: Dynamics,
+    t: Any,
+) -> None:
+    """The likelihood with the latent means (and the therapist parts) integrated out."""
+    # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
+    kx, ky = known.cells(t, per_patient="moment_n" in inputs.cells)
+    block = None
     if spec.therapist_level:
-        sd_tx = param(v.SD_THERAPIST_PREDICTOR)
-        sd_ty = param(v.SD_THERAPIST_OUTCOME)
-        beta_t = param(v.TRAIT_EFFECT_THERAPIST)
-        var_tx = sd_tx**2
+        assert data.therapists is not None
+        # A container, so that a refit may have another number of therapists.
+        codes = pm.Data("therapist_codes", np.arange(len(data.therapists)))
+        block = TherapistBlock(inputs.tj, codes.shape[0], means["tau_therapist"])
+    loc = (inputs.scale.mean_x, inputs.scale.mean_y)
+    integrated_likelihood(inputs.cells, len(data.sessions), kx, ky, dyn, means["tau"], loc, block)
+
+
+def _trait_means(
+    spec: ModelSpec, get: Get, n_pat: Any, tj: Any, sample_therapists: bool
+) -> dict[str, Any]:
+    """The patient-level trait covariance (entries, ``tau``), the therapist parts of the latent
+    means (``top``: non-centred random variables when ``sample_therapists``, else zeros and only
+    their covariance ``tau_therapist``, for integrating them out), and the known means' first
+    pieces (``mu``: intercepts or session means; ``trend``: per-patient trends or None)."""
+    out: dict[str, Any] = {"tau": trait_cov(get, v.PATIENT)}
+    out["top"] = (pt.zeros(n_pat), pt.zeros(n_pat))
+    if spec.therapist_level:
         # Covariance of (a_x, a_y + beta_t a_x), the therapist parts of the two latent means.
-        out["tau_therapist"] = (var_tx, beta_t * var_tx, beta_t**2 * var_tx + sd_ty**2)
-        out["beta_t"] = beta_t
+        out["tau_therapist"] = trait_cov(get, v.THERAPIST)
         if sample_therapists:
-            a_x = sd_tx * pm.Normal("therapist_dev_predictor_raw", 0, 1, dims=v.THERAPIST)
-            a_y = sd_ty * pm.Normal("therapist_dev_outcome_raw", 0, 1, dims=v.THERAPIST)
-            out["top_x"] = a_x[tj]
-            out["top_y"] = a_y[tj] + beta_t * a_x[tj]
-    if spec.session_means:
-        out["mu_x"] = make_rv(
-            "session_mean_predictor", priors["session_mean_predictor"], dims=v.SESSION
-        )
-        out["mu_y"] = make_rv(
-            "session_mean_outcome", priors["session_mean_outcome"], dims=v.SESSION
-        )
-    else:
-        out["mu_x"] = param(v.INTERCEPT_PREDICTOR)
-        out["mu_y"] = param(v.INTERCEPT_OUTCOME)
-    out["trend_x"] = out["trend_y"] = 0.0
-    if spec.trend:
-        out["trend_x"] = param(v.TREND_PREDICTOR) + param(v.SD_TREND_PREDICTOR) * pm.Normal(
-            "trend_predictor_raw", 0, 1, dims=v.PATIENT
-        )
-        out["trend_y"] = param(v.TREND_OUTCOME) + param(v.SD_TREND_OUTCOME) * pm.Normal(
-            "trend_outcome_raw", 0, 1, dims=v.PATIENT
-        )
-    var_px = sd_px**2
-    out["tau"] = (var_px, beta_p * var_px, beta_p**2 * var_px + sd_py**2)
+            out["top"] = therapist_part(get, tj)
+    out["mu"], out["trend"] = mean_parts(get, spec)
     return out
 
 
-def _baseline_shift(param: Any, zb: Any, beta: Any) -> tuple[Any, Any] | None:
-    r"""The baseline's known shift of each patient's latent means (between-level mediation).
-
-    A patient-level baseline z_i with b = ``trait_effect_patient``:
-
-    .. math::
-
-        M_{x,i} = \mu_x + a' z_i + (\text{therapist part}) + e_{x,i}, \qquad
-        M_{y,i} = \mu_y + c' z_i + b (a' z_i + e_{x,i}) + (\text{therapist part}) + e_{y,i};
-
-    a therapist-level one z_j (``zb`` holds the row of each patient's therapist) with
-    b_T = ``trait_effect_therapist`` moves the therapist parts instead:
-
-    .. math::
-
-        a_{x,j} = a' z_j + u_{x,j}, \qquad
-        a_{y,j} + b_T a_{x,j} = c' z_j + u_{y,j} + b_T (a' z_j + u_{x,j}).
-
-    Either way, given the parameters the shifts ``a' z`` and ``(c' + b a)' z`` (b = ``beta``,
-    the trait effect at the baseline's level) are known and enter the likelihood exactly as the
-    intercept does, leaving the covariances of the patient and therapist deviations (and so the
-    integration over them) unchanged. Returns None without a baseline.
-    """
-    if zb is None:
-        return None
-    a = param(v.BASELINE_EFFECT_PREDICTOR, dims="baseline")
-    c = param(v.BASELINE_EFFECT_OUTCOME, dims="baseline")
-    return pt.dot(zb, a), pt.dot(zb, c + beta * a)
-
-
 def _sampled_traits(
-    spec: ModelSpec, means: dict[str, Any], shift: tuple[Any, Any] | None = None
+    spec: ModelSpec, get: Get, means: dict[str, Any], shift: tuple[Any, Any] | None = None
 ) -> tuple[Any, Any]:
     """Latent means as parameters (sampled traits); returns the mean surfaces (P, 1) or (P, S).
 
@@ -328,8 +308,12 @@ def _sampled_traits(
     on the example data (2 x 1000 draws) the bulk ESS of sd_patient_outcome rose from 593 to
     1480 and that of trait_effect_therapist from 27-62 to 155 against a non-centred form.
     """
-    top_x, top_y, mu_x, mu_y = means["top_x"], means["top_y"], means["mu_x"], means["mu_y"]
-    sd_px, sd_py, beta_p = means["sd_px"], means["sd_py"], means["beta_p"]
+    (top_x, top_y), (mu_x, mu_y) = means["top"], means["mu"]
+    sd_px, sd_py, beta_p = (
+        get(v.SD_PATIENT_PREDICTOR),
+        get(v.SD_PATIENT_OUTCOME),
+        get(v.TRAIT_EFFECT_PATIENT),
+    )
     if spec.session_means:
         dev_x = pm.Normal("patient_dev_predictor", top_x, sd_px, dims=v.PATIENT)
         dev_y = pm.Normal(

@@ -29,7 +29,7 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_op import filter_factor_op
-from bayes_alliance.model.within import Dynamics
+from bayes_alliance.model.structure import Dynamics
 
 
 @dataclass(frozen=True)

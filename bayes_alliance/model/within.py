@@ -29,12 +29,15 @@ inside the unit circle. The stationary slopes of a patient form an interval (lo,
 
 With a free first session nothing is truncated, and the posterior probability that the
 dynamics are stationary is a meaningful summary.
+
+The arithmetic from the named parameters to the dynamics is
+:func:`bayes_alliance.model.structure.dynamics_from`, shared with every post-hoc path; this
+module adds the random variables (through the builder's accessor) and the truncation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -45,37 +48,11 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.data.validate import DataValidationError, Problem
 from bayes_alliance.kernels import dynamics
-from bayes_alliance.model.priors import make_rv
+from bayes_alliance.model.structure import Dynamics, Get, dynamics_from
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
 SQRT2 = float(np.sqrt(2.0))
-
-
-@dataclass
-class Dynamics:
-    """Reduced-form dynamics as the likelihoods use them.
-
-    ``phi`` (a, b, c, d) and ``first`` entries are scalars or, when ``varying``, per-patient
-    vectors; ``sigma`` entries are scalars or, when ``by_session``, vectors over the transition
-    columns of the grid (into sessions 2..S). ``slope`` is the structural state effect of each
-    patient (a vector when ``varying``, else None).
-    """
-
-    phi: tuple[Any, Any, Any, Any]
-    sigma: tuple[Any, Any, Any]
-    first: tuple[Any, Any, Any]
-    varying: bool
-    by_session: bool = False
-    slope: Any = None
-
-    def per_patient(self, entry: Any) -> Any:
-        """A per-patient vector as a (P, 1) column of the grid; scalars unchanged."""
-        return entry[:, None] if self.varying and getattr(entry, "ndim", 0) == 1 else entry
-
-    def per_transition(self, entry: Any) -> Any:
-        """A per-session innovation entry as a (1, S - 1) row of the grid; scalars unchanged."""
-        return entry[None, :] if self.by_session else entry
 
 
 def _log_upper(z: Any) -> Any:
@@ -237,24 +214,20 @@ def baseline_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
     return zu[data.patient_therapist]
 
 
-def within_part(
-    spec: ModelSpec,
-    priors: dict[str, dict[str, Any]],
-    param: Callable[..., Any],
-    n_pat: Any,
-    tj: Any,
-    z: Any,
-    caseload: Any,
-) -> Dynamics:
+def within_part(spec: ModelSpec, get: Get, n_pat: Any, tj: Any, z: Any, caseload: Any) -> Dynamics:
     """Add the within-person random variables to the current model; return the dynamics.
+
+    The dynamics are :func:`bayes_alliance.model.structure.dynamics_from`'s (the arithmetic every
+    post-hoc computation shares); with a stationary first session the stationarity truncation
+    of their prior is added here as the potential ``stationarity`` (module docstring).
 
     Parameters
     ----------
-    spec, priors
-        Model options and the priors by name.
-    param
-        ``param(name, **kw)``: the named parameter (a random variable when the spec estimates
-        it, else its fixed default).
+    spec
+        Model options.
+    get
+        ``get(name, default, **dims)``: the named parameter (a random variable when the spec
+        estimates it, else its fixed default).
     n_pat
         Number of patients (symbolic in a compiled model).
     tj
@@ -265,71 +238,43 @@ def within_part(
         Therapists x patients mask (1 where the patient is the therapist's); used only with
         therapist slopes, moderators and no patient slopes.
     """
-    phi_xx = param(v.PREDICTOR_AUTOREGRESSION)
-    phi_xy = param(v.REVERSE_STATE_EFFECT)
-    phi_yy = param(v.OUTCOME_AUTOREGRESSION)
-    fixed_slope: Any = param(v.STATE_EFFECT)
-    varying = bool(spec.random_slopes or spec.moderators)
-    if z is not None:
-        lam = make_rv(v.MODERATOR_EFFECT, priors[v.MODERATOR_EFFECT], dims="moderator")
-        fixed_slope = fixed_slope + pt.dot(z, lam)
-    slope = fixed_slope
-    dev_t: Any = None
-    dev_p: Any = None
-    if v.THERAPIST in spec.random_slopes:
-        sd_t = param(v.SD_STATE_EFFECT_THERAPIST)
-        dev_t = sd_t * pm.Normal("state_effect_therapist_raw", 0, 1, dims=v.THERAPIST)
-        slope = slope + dev_t[tj]
-    if v.PATIENT in spec.random_slopes:
-        sd_p = param(v.SD_STATE_EFFECT_PATIENT)
-        dev_p = sd_p * pm.Normal("state_effect_patient_raw", 0, 1, dims=v.PATIENT)
-        slope = slope + dev_p
-    if varying:
-        slope = pt.ones(n_pat) * slope
-    b0 = param(v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
-    dims = {"dims": "innovation_session"} if spec.innovations == "session" else {}
-    sd_ex = param(v.INNOVATION_SD_PREDICTOR, **dims)
-    sd_ey = param(v.INNOVATION_SD_OUTCOME, **dims)
-    rho = param(v.INNOVATION_CORR, **dims)
-    structural = (phi_xx, phi_xy, slope, phi_yy)
-    phi, sigma = dynamics.reduced_form(
-        structural, (sd_ex**2, rho * sd_ex * sd_ey, sd_ey**2), b0, spec.same_session
-    )
+    dyn = dynamics_from(get, spec, z=z, tj=tj, n_pat=n_pat, xp=pt)
     if spec.first_session == "stationary" and spec.dynamics == "var1":
-        lo, hi, feasible = dynamics.slope_interval(
-            phi_xx, phi_xy, phi_yy, b0, spec.same_session, xp=pt
-        )
-        ok = pt.and_(feasible, pt.all(_inside(fixed_slope, lo, hi)))
-        logp: Any = pt.switch(ok, 0.0, -np.inf)
-        if dev_t is not None:
-            # The therapist's deviation keeps every one of the therapist's patients stationary
-            # at zero patient deviation (so a patient deviation's interval always holds 0).
-            if z is not None:
-                big = dynamics.UNBOUNDED
-                low_m = pt.min(pt.switch(caseload, fixed_slope[None, :], big), axis=1)
-                high_m = pt.max(pt.switch(caseload, fixed_slope[None, :], -big), axis=1)
-                lo_t, hi_t = lo - low_m, hi - high_m
-            else:
-                lo_t, hi_t = lo - fixed_slope, hi - fixed_slope
-            trunc = _log_mass(lo_t / sd_t, hi_t / sd_t)
-            logp = logp + pt.switch(_inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
-        if dev_p is not None:
-            centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
-            trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
-            logp = logp + pt.switch(_inside(slope, lo, hi), -trunc, -np.inf).sum()
-        pm.Potential("stationarity", logp)
-        first = dynamics.stationary_cov(phi, sigma)
-    elif spec.first_session == "stationary":  # no dynamics: the state is the innovation
-        first = sigma
-    else:
-        fx = make_rv("first_sd_predictor", priors["first_sd_predictor"])
-        fy = make_rv("first_sd_outcome", priors["first_sd_outcome"])
-        first = (fx**2, make_rv("first_corr", priors["first_corr"]) * fx * fy, fy**2)
-    return Dynamics(
-        phi,
-        sigma,
-        first,
-        varying,
-        by_session=spec.innovations == "session",
-        slope=slope if varying else None,
+        pm.Potential("stationarity", _stationarity_logp(dyn, spec, tj, z, caseload))
+    return dyn
+
+
+def _stationarity_logp(dyn: Dynamics, spec: ModelSpec, tj: Any, z: Any, caseload: Any) -> Any:
+    """Log density of the truncation: -inf outside the stationary region, minus the log
+    normalising constants of the truncated slope deviations inside it."""
+    parts = dyn.parts
+    assert parts is not None
+    phi_xx, phi_xy, phi_yy = parts.lags
+    fixed_slope, dev_t, sd_t, sd_p = (
+        parts.fixed_slope,
+        parts.dev_therapist,
+        parts.sd_therapist,
+        parts.sd_patient,
     )
+    lo, hi, feasible = dynamics.slope_interval(
+        phi_xx, phi_xy, phi_yy, parts.b0, spec.same_session, xp=pt
+    )
+    ok = pt.and_(feasible, pt.all(_inside(fixed_slope, lo, hi)))
+    logp: Any = pt.switch(ok, 0.0, -np.inf)
+    if dev_t is not None:
+        # The therapist's deviation keeps every one of the therapist's patients stationary
+        # at zero patient deviation (so a patient deviation's interval always holds 0).
+        if z is not None:
+            big = dynamics.UNBOUNDED
+            low_m = pt.min(pt.switch(caseload, fixed_slope[None, :], big), axis=1)
+            high_m = pt.max(pt.switch(caseload, fixed_slope[None, :], -big), axis=1)
+            lo_t, hi_t = lo - low_m, hi - high_m
+        else:
+            lo_t, hi_t = lo - fixed_slope, hi - fixed_slope
+        trunc = _log_mass(lo_t / sd_t, hi_t / sd_t)
+        logp = logp + pt.switch(_inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
+    if parts.dev_patient is not None:
+        centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
+        trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
+        logp = logp + pt.switch(_inside(dyn.slope, lo, hi), -trunc, -np.inf).sum()
+    return logp

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.kernels import dynamics, moments
+from bayes_alliance.kernels import dynamics
 from bayes_alliance.sim.settings import (
     SimulationDesign,
     TrueParameters,
@@ -116,8 +116,7 @@ def _draw_states(
     """The within process of every patient (patients x sessions x 2), started from its
     stationary distribution under the patient's own slope."""
     n_pat = len(slope)
-    phi_i, sig_r = p.reduced(slope)
-    s0 = moments.stationary_cov(phi_i, sig_r)
+    s0 = p.stationary_within(slope)
     chol_w = np.linalg.cholesky(p.sigma_within)
     a, b, d_ar, b0 = (
         p.predictor_autoregression,
@@ -303,7 +302,7 @@ def _truth(
         seed=seed,
         patients=patients,
         states=states,
-        stationary_within_cov=moments.stationary_cov(*p.reduced()),
+        stationary_within_cov=p.stationary_within(),
     )
     fill_analytic(
         truth,

@@ -11,6 +11,8 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.kernels import dynamics, moments
+from bayes_alliance.model.structure import Dynamics, dynamics_from, lookup
+from bayes_alliance.spec.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -70,22 +72,30 @@ class TrueParameters:
             self.innovation_sd_predictor, self.innovation_sd_outcome, corr
         )
 
+    def dynamics(self, slope: Any = None) -> Dynamics:
+        """The within-person dynamics as entries (reduced form, stationary first session) at
+        ``slope`` (default the average state effect; per patient when an array), computed from
+        these values as the model computes them from its named parameters
+        (:func:`bayes_alliance.model.structure.dynamics_from`)."""
+        spec = ModelSpec(therapist_level=False, same_session=self.same_session)
+        values = {
+            f.name: np.asarray(getattr(self, f.name), dtype=float)
+            for f in fields(self)
+            if f.name != "same_session"
+        }
+        return dynamics_from(lookup(values, spec), spec, slope=slope)
+
     def reduced(self, slope: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Reduced-form lag matrix and innovation covariance (at ``slope``, default the mean)."""
-        c = self.state_effect if slope is None else slope
-        sig = self.sigma_within
-        phi, sr = dynamics.reduced_form(
-            (
-                self.predictor_autoregression,
-                self.reverse_state_effect,
-                c,
-                self.outcome_autoregression,
-            ),
-            (sig[0, 0], sig[0, 1], sig[1, 1]),
-            self.same_session_effect,
-            self.same_session,
-        )
-        return moments._matrix(*phi), moments._matrix(sr[0], sr[1], sr[1], sr[2])
+        dyn = self.dynamics(slope)
+        return moments.lag_matrix(*dyn.phi), moments.sym_matrix(*dyn.sigma)
+
+    def stationary_within(self, slope: Any = None) -> np.ndarray:
+        """Stationary within-person covariance (..., 2, 2) at ``slope`` (default the mean), by
+        the entry-wise closed form; NaN where the dynamics are not stationary."""
+        dyn = self.dynamics(slope)
+        ok = np.asarray(dynamics.is_stationary(dyn.phi))
+        return np.where(ok[..., None, None], moments.sym_matrix(*dyn.first), np.nan)
 
 
 @dataclass(frozen=True)
