@@ -48,40 +48,11 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.data.validate import DataValidationError, Problem
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.kernels.truncation import inside, log_normal_mass
 from bayes_alliance.model.structure import Dynamics, Get, dynamics_from
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
-SQRT2 = float(np.sqrt(2.0))
-
-
-def _log_upper(z: Any) -> Any:
-    """log Q(z) = log(1 - Phi(z)) for z >= 0, through the scaled complementary error function
-    (accurate however far in the tail)."""
-    return pt.log(0.5 * pt.erfcx(z / SQRT2)) - 0.5 * z * z
-
-
-def _log_mass(lo_z: Any, hi_z: Any) -> Any:
-    """log(Phi(hi_z) - Phi(lo_z)) for the standard normal CDF, in log space so that it stays
-    accurate (value and gradient) for intervals far in either tail.
-
-    Each case is evaluated on inputs made safe for it, so that the cases a switch does not
-    choose are finite and their zero gradients stay zero.
-    """
-    right = pt.ge(lo_z, 0.0)  # the interval lies in the upper tail
-    left = pt.le(hi_z, 0.0)  # in the lower tail (mirrored to the upper one)
-    mid = ~(right | left)
-    a = pt.switch(right, lo_z, pt.switch(left, -hi_z, 0.0))
-    b = pt.switch(right, hi_z, pt.switch(left, -lo_z, 1.0))
-    tail = _log_upper(a) + pt.log1mexp(_log_upper(b) - _log_upper(a))
-    hi_m = pt.switch(mid, hi_z, 1.0)
-    lo_m = pt.switch(mid, lo_z, -1.0)
-    centre = pt.log1p(-(pt.exp(_log_upper(hi_m)) + pt.exp(_log_upper(-lo_m))))
-    return pt.switch(mid, centre, tail)
-
-
-def _inside(value: Any, lo: Any, hi: Any) -> Any:
-    return pt.and_(pt.gt(value, lo), pt.lt(value, hi))
 
 
 def _moderator_matrix(
@@ -259,7 +230,7 @@ def _stationarity_logp(dyn: Dynamics, spec: ModelSpec, tj: Any, z: Any, caseload
     lo, hi, feasible = dynamics.slope_interval(
         phi_xx, phi_xy, phi_yy, parts.b0, spec.same_session, xp=pt
     )
-    ok = pt.and_(feasible, pt.all(_inside(fixed_slope, lo, hi)))
+    ok = pt.and_(feasible, pt.all(inside(fixed_slope, lo, hi)))
     logp: Any = pt.switch(ok, 0.0, -np.inf)
     if dev_t is not None:
         # The therapist's deviation keeps every one of the therapist's patients stationary
@@ -271,10 +242,10 @@ def _stationarity_logp(dyn: Dynamics, spec: ModelSpec, tj: Any, z: Any, caseload
             lo_t, hi_t = lo - low_m, hi - high_m
         else:
             lo_t, hi_t = lo - fixed_slope, hi - fixed_slope
-        trunc = _log_mass(lo_t / sd_t, hi_t / sd_t)
-        logp = logp + pt.switch(_inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
+        trunc = log_normal_mass(lo_t / sd_t, hi_t / sd_t)
+        logp = logp + pt.switch(inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
     if parts.dev_patient is not None:
         centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
-        trunc = _log_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
-        logp = logp + pt.switch(_inside(dyn.slope, lo, hi), -trunc, -np.inf).sum()
+        trunc = log_normal_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
+        logp = logp + pt.switch(inside(dyn.slope, lo, hi), -trunc, -np.inf).sum()
     return logp
