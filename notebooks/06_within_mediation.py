@@ -127,9 +127,9 @@ table = effects.loc[list(paths.values()), cols]
 table.set_axis(list(paths)).round(3)
 
 # %%
-from bayes_alliance.report.mechanisms import diagram, effects_table  # noqa: E402
+from bayes_alliance.report.mechanisms import diagram, mechanism_effects_table  # noqa: E402
 
-fig = diagram(result, effects_table(result), 0.94)
+fig = diagram(result, mechanism_effects_table(result), 0.94)
 
 # %% [markdown]
 # ## Why E[a_i b_i] is not a x b

@@ -19,7 +19,6 @@ import pandas as pd
 from bayes_alliance.core.intervals import CI_KIND, interval_name
 from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.report.outputs import ResultTables, write_tables
-from bayes_alliance.report.write import result_tables, write_report
 
 
 def write_fit_folder(
@@ -49,6 +48,9 @@ def write_fit_folder(
     title
         The report's title (default: the family's).
     """
+    # The report's modules bring matplotlib: imported when a fit is written, not by every command.
+    from bayes_alliance.report.write import result_tables, write_report
+
     tables = result_tables(result, ci_prob)
     write_tables(folder, tables)
     result.save(folder / "fit.nc", store=store)

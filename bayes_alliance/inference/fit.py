@@ -6,7 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,8 @@ class FitResult:
 
     @property
     def kind(self) -> str:
-        """``"main"``: the joint trait/state model (see :class:`~bayes_alliance.inference.results.Result`)."""
+        """``"main"``: the joint trait/state model (the kind of
+        :class:`~bayes_alliance.inference.results.Result` this is)."""
         return MAIN
 
     def _repr_html_(self) -> str:
@@ -307,7 +308,7 @@ def _posthoc(
     log_likelihood: bool,
     impute_missing: bool,
     keep_states: bool,
-) -> Any:
+) -> Callable[[xr.DataTree, int], xr.DataTree]:
     """The joint model's step after sampling: latent means, states and the pointwise
     log-likelihood from the draws (integrated traits), or the log-likelihood of the sampled
     model; the observed data and posterior predictive groups."""

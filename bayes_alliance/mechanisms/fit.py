@@ -57,6 +57,24 @@ PARAMETERS = (
 )
 
 
+# The effects a reader looks for first, by design (those a fit has): said in the report's
+# summary and printed after a fit on the command line.
+KEY_EFFECTS = (
+    "indirect_effect_within",
+    "direct_effect_within",
+    "total_effect_within",
+    "proportion_mediated_within",
+    "state_effect",
+    "state_effect_second",
+    "state_effect_difference",
+    "trait_effect_patient",
+    "trait_effect_patient_second",
+    "trait_effect_patient_difference",
+    "end_trait_effect",
+    "end_change_effect",
+)
+
+
 def summary_tree(idata: xr.DataTree) -> xr.DataTree:
     """The DataTree summaries and convergence checks read: each correlation matrix replaced by
     its entries below the diagonal (``corr_patient[predictor,outcome]``), since the constant
@@ -356,6 +374,7 @@ def fit_mechanisms(
 
 
 __all__ = [
+    "KEY_EFFECTS",
     "NOT_STORED",
     "PARAMETERS",
     "MechanismResult",

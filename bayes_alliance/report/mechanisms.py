@@ -1,51 +1,32 @@
-"""Tables and the report of a mechanism fit: labelled effects (the words of
+"""Tables and the report sections of a mechanism fit: labelled effects (the words of
 :data:`bayes_alliance.report.labels.LABELS`, shared with the joint model), the path diagram
 with the numbers on it, the model as fitted with the priors actually used, methods and
-references, convergence with trace and rank plots; rendered by
-:mod:`bayes_alliance.report.render` as the joint model's report is (numbered tables and
-figures, the convergence banner), written atomically.
+references, convergence with trace and rank plots. :func:`bayes_alliance.report.write.write_report`
+writes them as it writes the joint model's, rendered by :mod:`bayes_alliance.report.render`
+(numbered tables and figures, the convergence banner), atomically.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND_PREDICTOR
-from bayes_alliance.mechanisms.fit import MechanismResult, summary_tree
+from bayes_alliance.mechanisms.fit import KEY_EFFECTS, MechanismResult, summary_tree
 from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.labels import mechanism_label
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
-from bayes_alliance.report.sections import (
-    convergence_section,
-    display_table,
-    meta_line,
-    software_section,
-    write_report_folder,
-)
+from bayes_alliance.report.sections import convergence_section, display_table, software_section
 from bayes_alliance.report.words import PROVISIONAL
 
-# Rows of the effects table said in words (and printed after a fit), by design (those present).
-KEY_EFFECTS = (
-    "indirect_effect_within",
-    "direct_effect_within",
-    "total_effect_within",
-    "proportion_mediated_within",
-    "state_effect",
-    "state_effect_second",
-    "state_effect_difference",
-    "trait_effect_patient",
-    "trait_effect_patient_second",
-    "trait_effect_patient_difference",
-    "end_trait_effect",
-    "end_change_effect",
-)
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 # Lagged paths whose chains the report plots, [to, from] by role.
 KEY_PATHS = {
     "mediation": ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR), (OUTCOME, PREDICTOR)),
@@ -292,31 +273,7 @@ def mechanism_sections(
     return sections, tables
 
 
-def write_mechanism_report(
-    result: MechanismResult,
-    out: str | Path,
-    *,
-    ci_prob: float = DEFAULT_CI_PROB,
-    title: str | None = None,
-    force: bool = False,
-) -> Path:
-    """Write ``report.html``, ``report.md``, the figures (``path_diagram.png`` for a design
-    with a diagram, ``trace_rank.png``), ``summary.csv`` and ``effects.csv`` (with ``.md`` and
-    ``.tex``) into the folder ``out`` (atomically; an existing folder is replaced only with
-    ``force``). Returns the HTML file's path."""
-    banner = "" if result.convergence.ok else result.convergence.message()
-    return write_report_folder(
-        out,
-        title or f"Mechanism model: {result.design.replace('_', ' ')}",
-        lambda: mechanism_sections(result, ci_prob),
-        meta_line(result.provenance, result.spec.to_dict()),
-        banner,
-        force=force,
-    )
-
-
 __all__ = [
-    "KEY_EFFECTS",
     "cautions",
     "diagram",
     "key_draws",
@@ -324,5 +281,4 @@ __all__ = [
     "mechanism_sections",
     "mechanism_summary_table",
     "mechanism_tables",
-    "write_mechanism_report",
 ]

@@ -62,6 +62,7 @@ __all__ = [
     "ReportSection",
     "Table",
     "build_sections",
+    "report_sections",
     "result_tables",
     "safe_stem",
     "sentences",
@@ -339,6 +340,26 @@ def result_tables(result: AnyResult, ci_prob: float = DEFAULT_CI_PROB) -> Result
     return tables.joint_tables(result, ci_prob)
 
 
+def report_sections(
+    result: AnyResult,
+    *,
+    patients: Sequence[object] | None = None,
+    ci_prob: float = DEFAULT_CI_PROB,
+) -> tuple[list[ReportSection], ResultTables]:
+    """The report of a fit of either family as data: its sections in order and its labelled
+    tables (:func:`build_sections` for the joint model,
+    :func:`~bayes_alliance.report.mechanisms.mechanism_sections` for a mechanism model)."""
+    if isinstance(result, MechanismResult):
+        if patients:
+            raise ValueError("patients= is for the main model's per-patient panels")
+        return report_mechanisms.mechanism_sections(result, ci_prob)
+    sections, frames = build_sections(result, patients, ci_prob)
+    made = ResultTables(
+        frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(result)
+    )
+    return sections, made
+
+
 def write_report(
     result: AnyResult,
     out: str | Path,
@@ -354,8 +375,7 @@ def write_report(
     ----------
     result
         A fitted model: the joint model's :class:`~bayes_alliance.inference.fit.FitResult` or a
-        :class:`~bayes_alliance.mechanisms.fit.MechanismResult`
-        (:func:`~bayes_alliance.report.mechanisms.write_mechanism_report`).
+        :class:`~bayes_alliance.mechanisms.fit.MechanismResult`.
     out
         The folder; refused when it exists unless ``force``.
     patients
@@ -364,7 +384,7 @@ def write_report(
     ci_prob
         Probability of every interval (0.95 is what psychology journals print).
     title
-        The page title (default "bayes_alliance report", or the mechanism design's).
+        The page title (default "bayes_alliance report", or "Mechanism model: <design>").
     force
         Replace an existing folder.
 
@@ -373,31 +393,22 @@ def write_report(
     pathlib.Path
         The HTML file. Beside it: ``report.md`` with its PNG figures (patient panels are
         ``patient_<id>.png``; with a baseline the mediation diagram ``mediation.png``, or
-        ``mediation_<column>.png`` per column), the labelled ``summary.csv``, ``effects.csv`` and ``r2.csv``,
-        and manuscript tables ``effects.md`` / ``effects.tex`` and ``r2.md`` / ``r2.tex``.
+        ``mediation_<column>.png`` per column; a mechanism model's ``path_diagram.png``), the
+        labelled ``summary.csv`` and ``effects.csv`` and the manuscript tables ``effects.md`` /
+        ``effects.tex``; for the joint model also ``r2.csv``, ``r2.md`` and ``r2.tex``.
     """
     if isinstance(result, MechanismResult):
-        if patients:
-            raise ValueError("patients= is for the main model's per-patient panels")
-        return report_mechanisms.write_mechanism_report(
-            result, out, ci_prob=ci_prob, title=title, force=force
-        )
-    fit = result
-
-    def build() -> tuple[list[ReportSection], ResultTables]:
-        sections, frames = build_sections(fit, patients, ci_prob)
-        made = ResultTables(
-            frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(fit)
-        )
-        return sections, made
-
-    spec_text = {k: val for k, val in fit.spec.to_dict().items() if k != "priors"}
-    banner = "" if fit.convergence.ok else fit.convergence.message()
+        default = f"Mechanism model: {result.design.replace('_', ' ')}"
+        options = result.spec.to_dict()
+    else:
+        default = "bayes_alliance report"
+        options = {k: val for k, val in result.spec.to_dict().items() if k != "priors"}
+    banner = "" if result.convergence.ok else result.convergence.message()
     return write_report_folder(
         out,
-        title or "bayes_alliance report",
-        build,
-        meta_line(fit.provenance, spec_text),
+        title or default,
+        lambda: report_sections(result, patients=patients, ci_prob=ci_prob),
+        meta_line(result.provenance, options),
         banner,
         force=force,
     )
