@@ -16,7 +16,7 @@ import pandas as pd
 
 from bayes_alliance.core.intervals import interval_name
 from bayes_alliance.mechanisms.fit import MechanismResult
-from bayes_alliance.mechanisms.priors import mechanism_priors
+from bayes_alliance.mechanisms.priors import MechanismPriors, mechanism_priors
 from bayes_alliance.mechanisms.spec import path_name
 from bayes_alliance.report.methods import REFERENCES, sampling_sentence
 
@@ -120,6 +120,83 @@ def _fmt(value: Any) -> str:
     return f"{float(value):.3g}"
 
 
+def _normal(mu: Any, sigma: Any) -> str:
+    return f"Normal(mu={_fmt(mu)}, sigma={_fmt(sigma)})"
+
+
+def _half(sigma: Any) -> str:
+    return f"HalfNormal(sigma={_fmt(sigma)})"
+
+
+Row = tuple[str, str, str]  # parameter, prior, how it was scaled
+_LKJ = ("LKJ(eta=2)", "fixed (correlations have no units)")
+
+
+def _series_rows(cols: list[str], p: MechanismPriors) -> list[Row]:
+    """Intercepts and the lag matrix."""
+    rows = [
+        (
+            f"intercept[{c}]",
+            _normal(p.intercept_mu[j], p.intercept_sigma[j]),
+            "μ = mean, σ = 2.5 SD",
+        )
+        for j, c in enumerate(cols)
+    ]
+    for t, to in enumerate(cols):
+        for s, source in enumerate(cols):
+            rule = "σ = 0.5 (no units)" if t == s else f"σ = SD({to}) / SD({source})"
+            rows.append((f"lag[{to}, {source}]", _normal(0, p.lag[t, s]), rule))
+    return rows
+
+
+def _covariance_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
+    """The SDs (and LKJ correlations) of the trait levels, random paths, innovations and first
+    states, with the trend's."""
+    spec, cols = result.spec, list(result.data.columns)
+    levels = [("patient", p.sd_patient, "σ = SD")]
+    if spec.therapist_level:
+        levels.append(("therapist", p.sd_therapist, "σ = 0.5 SD"))
+    levels += [("innovation", p.sd_innovation, "σ = SD"), ("first", p.sd_first, "σ = SD")]
+    rows: list[Row] = []
+    for level, scales, rule in levels:
+        rows += [(f"sd_{level}[{c}]", _half(scales[j]), rule) for j, c in enumerate(cols)]
+        if level == "patient" and p.trend is not None:
+            rows.append(
+                ("sd_patient[change] (sd_trend)", _half(scales[-1]), f"σ = 0.05 SD({cols[0]})")
+            )
+        rows.append((f"corr_{level}", *_LKJ))
+    names = columns(result)
+    for r, (to, source) in enumerate(spec.random_paths or ()):
+        rule = f"σ = 0.25 SD({names[to]}) / SD({names[source]})"
+        rows.append((f"sd_paths[{path_name(to, source)}]", _half(p.sd_paths[r]), rule))
+    if len(spec.random_paths or ()) > 1:
+        rows.append(("corr_paths", *_LKJ))
+    if p.trend is not None:
+        rows.append(("trend", _normal(0, p.trend), f"σ = 0.1 SD({cols[0]}) per session"))
+    return rows
+
+
+def _end_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
+    """The end-of-treatment regression's priors (none without an end outcome)."""
+    e, o, x = p.end, result.data.end_column, result.data.columns[0]
+    if e is None:
+        return []
+    unit = "logit 1" if e.sd_sigma is None else f"SD({o})"
+    rows = [
+        (
+            "end_intercept",
+            _normal(e.intercept_mu, e.intercept_sigma),
+            f"μ = mean({o}) (0 for a binary outcome), σ = 2.5 {unit}",
+        ),
+        ("end_trait_effect", _normal(0, e.trait_sigma), f"σ = {unit} / SD({x})"),
+    ]
+    if result.spec.trend:
+        rows.append(("end_change_per_sd", _normal(0, e.change_per_sd_sigma), f"σ = {unit}"))
+    if e.sd_sigma is not None:
+        rows.append(("end_sd", _half(e.sd_sigma), f"σ = SD({o})"))
+    return rows
+
+
 def priors_table(result: MechanismResult) -> pd.DataFrame:
     """The priors actually used (the defaults scaled to the data: the builder's numbers).
 
@@ -127,88 +204,12 @@ def priors_table(result: MechanismResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by parameter (``lag[to, from]`` by column name): ``prior`` and ``source`` (the
-        scaling rule, shared with the joint model's: :mod:`bayes_alliance.model.priors`).
+        scaling rule, shared with the joint model's: :mod:`bayes_alliance.model.priors`; SD
+        is a series' SD over its observed cells).
     """
-    data, spec = result.data, result.spec
-    p = mechanism_priors(data, spec)
-    cols = list(data.columns)
-    x = cols[0]
-    rows: list[tuple[str, str, str]] = []
-    for j, c in enumerate(cols):
-        rows.append(
-            (
-                f"intercept[{c}]",
-                f"Normal(mu={_fmt(p.intercept_mu[j])}, sigma={_fmt(p.intercept_sigma[j])})",
-                "μ = mean, σ = 2.5 SD of the series",
-            )
-        )
-    for t, to in enumerate(cols):
-        for s, source in enumerate(cols):
-            rule = "σ = 0.5 (no units)" if t == s else f"σ = SD({to}) / SD({source})"
-            rows.append((f"lag[{to}, {source}]", f"Normal(mu=0, sigma={_fmt(p.lag[t, s])})", rule))
-    levels = [("patient", p.sd_patient, "σ = SD of the series")]
-    if spec.therapist_level:
-        levels.append(("therapist", p.sd_therapist, "σ = 0.5 SD of the series"))
-    for level, scales, rule in levels:
-        for j, c in enumerate(cols):
-            rows.append((f"sd_{level}[{c}]", f"HalfNormal(sigma={_fmt(scales[j])})", rule))
-        if level == "patient" and spec.trend:
-            rows.append(
-                (
-                    "sd_patient[change] (sd_trend)",
-                    f"HalfNormal(sigma={_fmt(scales[-1])})",
-                    f"σ = 0.05 SD({x})",
-                )
-            )
-        rows.append((f"corr_{level}", "LKJ(eta=2)", "fixed (correlations have no units)"))
-    for r, (to, source) in enumerate(spec.random_paths or ()):
-        names = columns(result)
-        rows.append(
-            (
-                f"sd_paths[{path_name(to, source)}]",
-                f"HalfNormal(sigma={_fmt(p.sd_paths[r])})",
-                f"σ = 0.25 SD({names[to]}) / SD({names[source]})",
-            )
-        )
-    if len(spec.random_paths or ()) > 1:
-        rows.append(("corr_paths", "LKJ(eta=2)", "fixed (correlations have no units)"))
-    for name, scales in (("innovation", p.sd_innovation), ("first", p.sd_first)):
-        for j, c in enumerate(cols):
-            rows.append(
-                (f"sd_{name}[{c}]", f"HalfNormal(sigma={_fmt(scales[j])})", "σ = SD of the series")
-            )
-        rows.append((f"corr_{name}", "LKJ(eta=2)", "fixed (correlations have no units)"))
-    if p.trend is not None:
-        rows.append(
-            ("trend", f"Normal(mu=0, sigma={_fmt(p.trend)})", f"σ = 0.1 SD({x}) per session")
-        )
-    if p.end is not None:
-        e, o = p.end, data.end_column
-        unit = "logit 1" if e.sd_sigma is None else f"SD({o})"
-        rows.append(
-            (
-                "end_intercept",
-                f"Normal(mu={_fmt(e.intercept_mu)}, sigma={_fmt(e.intercept_sigma)})",
-                f"μ = mean({o}) (0 for a binary outcome), σ = 2.5 {unit}",
-            )
-        )
-        rows.append(
-            (
-                "end_trait_effect",
-                f"Normal(mu=0, sigma={_fmt(e.trait_sigma)})",
-                f"σ = {unit} / SD({x})",
-            )
-        )
-        if spec.trend:
-            rows.append(
-                (
-                    "end_change_per_sd",
-                    f"Normal(mu=0, sigma={_fmt(e.change_per_sd_sigma)})",
-                    f"σ = {unit}",
-                )
-            )
-        if e.sd_sigma is not None:
-            rows.append(("end_sd", f"HalfNormal(sigma={_fmt(e.sd_sigma)})", f"σ = SD({o})"))
+    p = mechanism_priors(result.data, result.spec)
+    rows = _series_rows(list(result.data.columns), p)
+    rows += _covariance_rows(result, p) + _end_rows(result, p)
     frame = pd.DataFrame(rows, columns=["parameter", "prior", "source"])
     frame["source"] = "default: " + frame["source"]
     return frame.set_index("parameter")

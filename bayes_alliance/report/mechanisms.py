@@ -193,6 +193,70 @@ def _summary_sentences(result: MechanismResult, table: pd.DataFrame, hdi: str) -
     return said
 
 
+def _model_section(result: MechanismResult, ci_prob: float) -> ReportSection:
+    """The methods paragraph, the model in words and equations, the priors actually used."""
+    return ReportSection(
+        "Model",
+        [
+            text.methods_paragraph(result, ci_prob),
+            *text.model_lines(result),
+            text.data_scale_sentence(result),
+        ],
+        tables=[
+            Table(
+                text.priors_table(result),
+                "Priors actually used (after scaling to the data)",
+                [
+                    "source: how the default was scaled to the series' means and SDs (the "
+                    "joint model's rules). Normal(mu, sigma); HalfNormal(sigma) for SDs; "
+                    "LKJ(eta) for correlation matrices."
+                ],
+            )
+        ],
+        blocks=[text.equations(result)],
+    )
+
+
+def _diagram_section(
+    result: MechanismResult, tables: ResultTables, ci_prob: float
+) -> list[ReportSection]:
+    """The design's path diagram as a numbered figure (none for two series)."""
+    figure = diagram(result, tables.effects, ci_prob)
+    if figure is None:
+        return []
+    hdi = interval_name(ci_prob, CI_KIND)
+    caption = (
+        f"Path diagram of the {result.design} design with posterior means and {hdi}s; solid "
+        "arrows where the interval excludes 0."
+    )
+    return [ReportSection("Path diagram", figures=[Plot("path_diagram", figure, caption)])]
+
+
+def _table_sections(tables: ResultTables, hdi: str) -> list[ReportSection]:
+    """The effects and the parameters, each a numbered table."""
+    effects = tables.effects.set_index("parameter")
+    columns = ("mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat")
+    return [
+        ReportSection(
+            f"Effects (posterior mean, {hdi})",
+            tables=[Table(display_table(effects, hdi), f"Derived effects ({hdi}); effects.csv")],
+        ),
+        ReportSection(
+            f"Parameters (posterior mean, {hdi})",
+            tables=[
+                Table(
+                    display_table(tables.summary, hdi, columns),
+                    f"Posterior summary of the model's parameters ({hdi}); summary.csv",
+                    [
+                        "Matrix entries as lag[to, from]; correlation matrices by their "
+                        "entries below the diagonal."
+                    ],
+                )
+            ],
+        ),
+    ]
+
+
 def mechanism_sections(
     result: MechanismResult, ci_prob: float = DEFAULT_CI_PROB
 ) -> tuple[list[ReportSection], ResultTables]:
@@ -202,72 +266,15 @@ def mechanism_sections(
     hdi = interval_name(ci_prob, CI_KIND)
     conv, prov = result.convergence, result.provenance
     draws = key_draws(result)
-    sampler = report_methods.sampler_table(prov)
+    said = _summary_sentences(result, tables.effects, hdi)
     sections = [
-        ReportSection(
-            "Summary in words",
-            _summary_sentences(result, tables.effects, hdi),
-            provisional=not conv.ok,
+        ReportSection("Summary in words", said, provisional=not conv.ok),
+        _model_section(result, ci_prob),
+        convergence_section(
+            conv, prov, report_methods.sampler_table(prov), draws, {n: n for n in draws}
         ),
-        ReportSection(
-            "Model",
-            [
-                text.methods_paragraph(result, ci_prob),
-                *text.model_lines(result),
-                text.data_scale_sentence(result),
-            ],
-            tables=[
-                Table(
-                    text.priors_table(result),
-                    "Priors actually used (after scaling to the data)",
-                    [
-                        "source: how the default was scaled to the series' means and SDs "
-                        "(the joint model's rules). Normal(mu, sigma); HalfNormal(sigma) for "
-                        "SDs; LKJ(eta) for correlation matrices."
-                    ],
-                )
-            ],
-            blocks=[text.equations(result)],
-        ),
-        convergence_section(conv, prov, sampler, draws, {n: n for n in draws}),
-    ]
-    figure = diagram(result, tables.effects, ci_prob)
-    if figure is not None:
-        sections.append(
-            ReportSection(
-                "Path diagram",
-                figures=[
-                    Plot(
-                        "path_diagram",
-                        figure,
-                        f"Path diagram of the {result.design} design with posterior means and "
-                        f"{hdi}s; solid arrows where the interval excludes 0.",
-                    )
-                ],
-            )
-        )
-    effects = tables.effects.set_index("parameter")
-    sections += [
-        ReportSection(
-            f"Effects (posterior mean, {hdi})",
-            tables=[Table(display_table(effects, hdi), f"Derived effects ({hdi}); effects.csv")],
-        ),
-        ReportSection(
-            f"Parameters (posterior mean, {hdi})",
-            tables=[
-                Table(
-                    display_table(
-                        tables.summary,
-                        hdi,
-                        ("mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"),
-                    ),
-                    f"Posterior summary of the model's parameters ({hdi}); summary.csv",
-                    [
-                        "Matrix entries as lag[to, from]; correlation matrices by their entries below the diagonal."
-                    ],
-                )
-            ],
-        ),
+        *_diagram_section(result, tables, ci_prob),
+        *_table_sections(tables, hdi),
         software_section(prov, text.references()),
     ]
     return sections, tables
