@@ -103,7 +103,7 @@ result  # noqa: B018  (a notebook shows the short summary)
 # ## The effects
 #
 # `result.effects()` summarises every derived effect per posterior draw: mean, SD and the 94%
-# equal-tailed interval.
+# highest-density interval (HDI), as the main model's tables do.
 
 # %%
 effects = result.effects()
