@@ -5,7 +5,7 @@ one call; the step-by-step path is ``SessionData.from_frame`` -> ``ModelSpec`` -
 ``bayes_alliance.inference.fit.fit`` (or ``compile_model`` for refits without recompiling) ->
 ``FitResult`` -> ``write_report``. The mechanism models (a mediator series, a second
 informant, an end-of-treatment outcome) go ``SeriesData.from_frame`` -> ``fit_mechanisms`` ->
-``MechanismResult``. Names that need PyMC are imported on first use, so that
+``MechanismResult``. ``load_result`` reads a saved result of either kind. Names that need PyMC are imported on first use, so that
 ``import bayes_alliance`` stays quick.
 """
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from bayes_alliance.inference.compiled import CompiledModel, compile_model
     from bayes_alliance.inference.fit import FitResult
     from bayes_alliance.mechanisms.fit import MechanismResult, fit_mechanisms, load_mechanisms
+    from bayes_alliance.mechanisms.load import load_result
     from bayes_alliance.mechanisms.spec import MechanismSpec
     from bayes_alliance.report.write import write_report
     from bayes_alliance.sim.mechanisms import simulate_mechanisms
@@ -50,6 +51,7 @@ _LAZY = {
     "SeriesData": "bayes_alliance.data.series_data",
     "fit_mechanisms": "bayes_alliance.mechanisms.fit",
     "load_mechanisms": "bayes_alliance.mechanisms.fit",
+    "load_result": "bayes_alliance.mechanisms.load",
     "simulate_mechanisms": "bayes_alliance.sim.mechanisms",
     "read_table": "bayes_alliance.data.readers",
     "wide_to_long": "bayes_alliance.data.readers",
@@ -75,6 +77,7 @@ __all__ = [
     "fit_frame",
     "fit_mechanisms",
     "load_mechanisms",
+    "load_result",
     "read_table",
     "simulate",
     "simulate_mechanisms",

@@ -103,7 +103,7 @@ result  # noqa: B018  (a notebook shows the short summary)
 # ## The effects
 #
 # `result.effects()` summarises every derived effect per posterior draw: mean, SD and the 94%
-# equal-tailed interval.
+# highest-density interval (HDI), as the main model's tables do.
 
 # %%
 effects = result.effects()
@@ -127,9 +127,9 @@ table = effects.loc[list(paths.values()), cols]
 table.set_axis(list(paths)).round(3)
 
 # %%
-from bayes_alliance.report.mechanisms import diagram, effects_table  # noqa: E402
+from bayes_alliance.report.mechanisms import diagram, mechanism_effects_table  # noqa: E402
 
-fig = diagram(result, effects_table(result), 0.94)
+fig = diagram(result, mechanism_effects_table(result), 0.94)
 
 # %% [markdown]
 # ## Why E[a_i b_i] is not a x b

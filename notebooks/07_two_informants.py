@@ -102,9 +102,9 @@ rows = {
 effects.loc[list(rows.values()), cols].set_axis(list(rows)).round(3)
 
 # %%
-from bayes_alliance.report.mechanisms import diagram, effects_table  # noqa: E402
+from bayes_alliance.report.mechanisms import diagram, mechanism_effects_table  # noqa: E402
 
-fig = diagram(result, effects_table(result), 0.94)
+fig = diagram(result, mechanism_effects_table(result), 0.94)
 
 # %% [markdown]
 # ## Do the informants differ?

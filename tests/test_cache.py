@@ -104,6 +104,21 @@ def test_key_follows_structure_not_data_values():
     assert cache.model_key(three, slopes) != cache.model_key(four, slopes)
 
 
+def test_key_and_provenance_read_one_version_list(monkeypatch):
+    from bayes_alliance.core import versions
+    from bayes_alliance.inference import sampling
+
+    spec = ModelSpec()
+    model = build_model(_data(1), spec)
+    key = cache.model_key(model, spec)
+    assert sampling.versions() == versions.library_versions()
+    assert {"pytensor", "pymc", "nutpie", "numba", "llvmlite", "numpy"} <= set(versions.LIBRARIES)
+    # A library added to the list is recorded in the provenance and moves the cache key.
+    monkeypatch.setattr(versions, "LIBRARIES", (*versions.LIBRARIES, "no-such-library"))
+    assert sampling.versions()["no-such-library"] == "not installed"
+    assert cache.model_key(model, spec) != key
+
+
 def test_a_miss_compiles_and_stores_atomically(stored, folder):
     _, _, info, _ = stored
     assert info.status == "stored"

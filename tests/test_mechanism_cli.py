@@ -13,7 +13,7 @@ import pytest
 
 from bayes_alliance.cli.app import main
 from bayes_alliance.mechanisms.fit import load_mechanisms
-from bayes_alliance.report.mechanisms import cautions, effects_table
+from bayes_alliance.report.mechanisms import cautions, mechanism_effects_table
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
 ROLES = ["--patient", "patient", "--session", "session", "--predictor", "alliance"]
@@ -47,8 +47,9 @@ def mediation_cli(tmp_path_factory):
 def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
     out, rc, _ = mediation_cli
     assert rc in (0, 3)  # 60 draws: the check may fail; the files are written either way
-    for name in ("fit.nc", "effects.csv", "summary.csv", "convergence.json"):
+    for name in ("fit.nc", "effects.csv", "effects.md", "effects.tex", "summary.csv"):
         assert (out / name).is_file(), name
+    assert (out / "convergence.json").is_file() and not (out / "r2.csv").exists()
     eff = pd.read_csv(out / "effects.csv").set_index("parameter")
     for row in (
         "indirect_effect_within",
@@ -63,15 +64,38 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
     ):
         assert row in eff.index, row
         assert eff.loc[row, "ci_low"] <= eff.loc[row, "mean"] <= eff.loc[row, "ci_high"]
-    assert set(eff["interval"]) == {"94% interval"}
+    assert set(eff["interval"]) == {"94% HDI"}  # highest-density, as the main model's
+    assert list(pd.read_csv(out / "effects.csv").columns) == [
+        "parameter",
+        "label",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "interval",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
     html = (out / "report" / "report.html").read_text()
-    assert 'src="path_diagram.png"' in html and "indirect effect E[a_i b_i]" in html
+    assert "<figure id='path_diagram'>" in html and "indirect effect E[a_i b_i]" in html
+    assert "Priors actually used" in html and "<caption>Table 1. " in html
     assert (out / "report" / "path_diagram.png").stat().st_size > 10_000
     # The report cautions exactly when the series resolve the patients' changes poorly.
     reliability = eff.loc["change_reliability", "mean"]
     assert 0.0 < reliability < 1.0
     assert ("weakly identified" in html) == (reliability < 0.5)
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
+    assert list(summary.columns) == [
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "interval",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
     # Correlation matrices are summarised by their entries below the diagonal only.
     assert "corr_innovation[mediator,predictor]" in summary.index
     assert not any(i.startswith("corr_innovation[predictor,predictor]") for i in summary.index)
@@ -82,7 +106,7 @@ def test_saved_result_reads_back_with_the_same_effects(mediation_cli) -> None:
     result = load_mechanisms(out / "fit.nc")
     assert result.design == "mediation"
     assert result.provenance["random_seed"] == 3
-    again = effects_table(result, 0.94).set_index("parameter")
+    again = mechanism_effects_table(result, 0.94).set_index("parameter")
     written = pd.read_csv(out / "effects.csv").set_index("parameter")
     np.testing.assert_allclose(again["mean"], written.loc[again.index, "mean"], rtol=1e-9)
 
@@ -91,7 +115,7 @@ def test_report_command_rewrites_a_mechanism_report(mediation_cli, tmp_path: Pat
     out, _, _ = mediation_cli
     rc = main(["report", str(out), "--out", str(tmp_path / "r"), "--ci", "0.9"])
     assert rc == 0
-    assert "90% interval" in (tmp_path / "r" / "report.html").read_text()
+    assert "90% HDI" in (tmp_path / "r" / "report.html").read_text()
 
 
 def test_main_model_loader_names_the_mechanism_loader(mediation_cli) -> None:

@@ -12,6 +12,7 @@ from scipy import stats
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.validate import DataValidationError
 from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.priors import mechanism_priors
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
@@ -235,3 +236,37 @@ def test_spec_defaults_and_errors() -> None:
     informants = _series(_tiny("informants"), "informants")
     assert MechanismSpec().resolved(informants).random_paths == ()
     assert MechanismSpec().design(informants) == "informants"
+
+
+def _sigma(model, name: str) -> np.ndarray:
+    """The scale argument of a normal or half-normal random variable of the model."""
+    return np.asarray(model[name].owner.inputs[-1].eval())
+
+
+def test_priors_follow_the_joint_models_rules() -> None:
+    """Each prior scale by hand from the table's SDs: autoregressions 0.5, a lagged path from s
+    to t SD_t / SD_s, a random path's SD 0.25 SD_t / SD_s, the trend 0.1 SD_x and its SD
+    0.05 SD_x, therapist SDs 0.5 SD (as the joint model's default_priors)."""
+    df = _tiny("mediation", end=True)
+    data = _series(df, "mediation", end=True)
+    spec = MechanismSpec(therapist_level=True)
+    sd = np.array([np.nanstd(df[c].to_numpy(dtype=float)) for c in data.columns])
+    p = mechanism_priors(data, spec)
+    x, m, y = 0, 1, 2
+    expected_lag = np.array(
+        [
+            [0.5, sd[x] / sd[m], sd[x] / sd[y]],
+            [sd[m] / sd[x], 0.5, sd[m] / sd[y]],
+            [sd[y] / sd[x], sd[y] / sd[m], 0.5],
+        ]
+    )
+    np.testing.assert_allclose(p.lag, expected_lag, rtol=1e-12)
+    np.testing.assert_allclose(p.sd_paths, [0.25 * sd[m] / sd[x], 0.25 * sd[y] / sd[m]])
+    np.testing.assert_allclose(p.sd_patient, [*sd, 0.05 * sd[x]], rtol=1e-12)
+    np.testing.assert_allclose(p.sd_therapist, 0.5 * sd, rtol=1e-12)
+    np.testing.assert_allclose(p.intercept_sigma, 2.5 * sd, rtol=1e-12)
+    assert p.trend == pytest.approx(0.1 * sd[x], rel=1e-12)
+    # The model is built with these numbers.
+    model = build_mechanism_model(data, spec)
+    np.testing.assert_array_equal(_sigma(model, "lag"), p.lag)
+    assert float(_sigma(model, "trend")) == p.trend

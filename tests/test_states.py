@@ -7,7 +7,7 @@ import pytest
 
 from bayes_alliance.inference import posthoc
 from bayes_alliance.inference.fit import STATES_AUTO_BYTES, FitResult, states_wanted
-from bayes_alliance.inference.storage import _derived_kind
+from bayes_alliance.inference.storage import derived_kind
 
 
 def test_size_rule(recovery):
@@ -43,7 +43,7 @@ def test_states_computed_on_demand_equal_held_ones(recovery):
 def test_leaving_states_out_keeps_every_other_draw(recovery):
     _, _, data, result = recovery
     post = result.idata.posterior.to_dataset()
-    derived = [n for n in post.data_vars if _derived_kind(str(n)) is not None]
+    derived = [n for n in post.data_vars if derived_kind(str(n)) is not None]
     sampled = post.drop_vars(derived)
     seed = result.provenance["random_seed"]
     with_states, _ = posthoc.complete(sampled, data, result.spec, seed, states=True)

@@ -24,15 +24,19 @@ from bayes_alliance import datasets
 from bayes_alliance.analysis import classic
 from bayes_alliance.cli import mechanisms as cli_mechanisms
 from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError
+from bayes_alliance.cli.output import key_effects_text, write_fit_folder
 from bayes_alliance.cli.parser import DEMO_SAMPLER
 from bayes_alliance.core import vocab
 from bayes_alliance.core.diagnostics import ConvergenceWarning
 from bayes_alliance.core.files import atomic_dir, atomic_path, check_results_file
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.data.readers import read_table, sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.data.validate import check_frame
 from bayes_alliance.inference import fit as fitting
+from bayes_alliance.mechanisms.fit import fit_mechanisms
+from bayes_alliance.mechanisms.load import AnyResult, load_result
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.report.labels import interval_name
 from bayes_alliance.sim import sessions as simulation
@@ -106,48 +110,8 @@ def _parse_value(v: str) -> object:
     return v
 
 
-def _effects_text(summary: pd.DataFrame, ci_prob: float = 0.94) -> str:
-    lines = [f"{'parameter':<26}{'mean':>9}  {interval_name(ci_prob, 'hdi')}"]
-    for name in KEY_EFFECTS:
-        if name in summary.index:
-            r = summary.loc[name]
-            lines.append(f"{name:<26}{r['mean']:>9.3f}  [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
-    return "\n".join(lines)
-
-
-def _write_fit_files(
-    result: fitting.FitResult,
-    summary: pd.DataFrame,
-    folder: Path,
-    store: tuple[str, ...] = (),
-    ci_prob: float = 0.94,
-) -> None:
-    """The result's tables (CSV with labels and the interval named; Markdown and LaTeX for
-    manuscripts), fit.nc and the convergence record."""
-    from bayes_alliance.report import tables
-
-    labelled = tables.summary_table(result, ci_prob).reset_index()
-    labelled[
-        [
-            "parameter",
-            "label",
-            *fitting.SUMMARY_COLUMNS[:4],
-            "interval",
-            *fitting.SUMMARY_COLUMNS[4:],
-        ]
-    ].to_csv(folder / "summary.csv", index=False)
-    level = interval_name(ci_prob, "hdi")
-    for name, table, caption in (
-        ("effects", tables.effects_table(result, ci_prob), f"Effects ({level} intervals)"),
-        ("r2", tables.r2_table(result, ci_prob), f"R-squared by component ({level} intervals)"),
-    ):
-        table.to_csv(folder / f"{name}.csv", index=False)
-        (folder / f"{name}.md").write_text(tables.to_markdown(table, caption))
-        (folder / f"{name}.tex").write_text(tables.to_latex(table, caption, f"tab:{name}"))
-    result.save(folder / "fit.nc", store=store)
-    (folder / "convergence.json").write_text(
-        json.dumps(result.convergence.to_dict(), indent=2) + "\n"
-    )
+def _effects_text(summary: pd.DataFrame, ci_prob: float = DEFAULT_CI_PROB) -> str:
+    return key_effects_text(summary, KEY_EFFECTS, ci_prob, head="parameter", width=26)
 
 
 def _fit_inputs(
@@ -214,28 +178,39 @@ def _store(text: str) -> tuple[str, ...]:
 def cmd_fit(args: argparse.Namespace) -> int:
     store = _store(args.store)
     data, spec, sampler, spec_path = _fit_inputs(args)
-    if isinstance(data, SeriesData):
+    mechanism = isinstance(data, SeriesData)
+    if mechanism:
         if store:
             raise CLIError("--store is for the main model; a mechanism fit stores its draws")
-        assert isinstance(spec, MechanismSpec)
-        return cli_mechanisms.run_fit(args, data, spec, sampler, spec_path)
-    assert isinstance(spec, ModelSpec)
+        if sampler.pop("sampler", "nutpie") != "nutpie":
+            raise CLIError("the mechanism models sample with nutpie only")
     # Inside atomic_dir for the whole run: OUT is locked against a second run from the start,
     # and an interrupted fit leaves nothing behind.
     with atomic_dir(args.out, force=args.force) as tmp:
         with _convergence_printed_last():
-            # The pointwise log-likelihood is computed when `compare` asks for it, not held here.
-            result = fitting.fit(
-                data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler
-            )
+            result: AnyResult
+            if isinstance(data, SeriesData):
+                assert isinstance(spec, MechanismSpec)
+                result = fit_mechanisms(data, spec, progressbar=not args.quiet, **sampler)
+            else:
+                assert isinstance(spec, ModelSpec)
+                # The pointwise log-likelihood is computed when `compare` asks for it.
+                result = fitting.fit(
+                    data, spec, progressbar=not args.quiet, log_likelihood=False, **sampler
+                )
         INTERRUPTS.check()
         result.provenance["ci_prob"] = args.ci  # `report DIR` uses the same level
-        summary = result.summary(ci_prob=args.ci)
-        _write_fit_files(result, summary, tmp, store, args.ci)
+        # The mechanism models' output has always held their report, with the path diagram.
+        tables = write_fit_folder(result, tmp, args.ci, store=store, report=mechanism)
         if spec_path is not None:  # the spec travels with its result
             shutil.copy(spec_path, tmp / "spec.toml")
-    print(_effects_text(summary, args.ci))
-    print(f"wrote {Path(args.out) / 'summary.csv'} and {Path(args.out) / 'fit.nc'}")
+    out = Path(args.out)
+    if mechanism:
+        print(cli_mechanisms.effects_text(tables.effects, args.ci))
+        print(f"wrote {out / 'effects.csv'}, {out / 'fit.nc'} and the report")
+    else:
+        print(_effects_text(tables.summary, args.ci))
+        print(f"wrote {out / 'summary.csv'} and {out / 'fit.nc'}")
     return _convergence_status(result)
 
 
@@ -248,7 +223,7 @@ def _convergence_printed_last() -> Iterator[None]:
         yield
 
 
-def _convergence_status(result: fitting.FitResult) -> int:
+def _convergence_status(result: AnyResult) -> int:
     """Print the convergence check last, where it is seen; a failed check exits with 3."""
     if result.convergence.ok:
         print(result.convergence.message())
@@ -305,8 +280,6 @@ def example_data(df: pd.DataFrame) -> SessionData:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bayes_alliance.report.write import write_report
-
     settings = SAMPLER.build(SAMPLER.from_args(args, DEMO_SAMPLER))
     df = datasets.load_example()
     with warnings.catch_warnings():
@@ -334,20 +307,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 log_likelihood=False,
             )
         INTERRUPTS.check()
-        summary = result.summary(ci_prob=args.ci)
-        _write_fit_files(result, summary, tmp, ci_prob=args.ci)
-        two.to_csv(tmp / "classic.csv")
-        write_report(
+        tables = write_fit_folder(
             result,
-            tmp / "report",
-            ci_prob=args.ci,
+            tmp,
+            args.ci,
+            report=True,
             title="bayes_alliance demo: alliance and symptoms (example data)",
         )
+        two.to_csv(tmp / "classic.csv")
     print(
         "Trait and state effects of the joint model (posterior mean, "
         f"{interval_name(args.ci, 'hdi')}; truth):"
     )
-    text = _effects_text(summary, args.ci).splitlines()
+    text = _effects_text(tables.summary, args.ci).splitlines()
     print(text[0])
     for line in text[1:]:
         print(f"{line}  {truth.get(line.split()[0], '')}")
@@ -362,19 +334,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = _results_path(args.dir)
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --force to replace it")
-    from bayes_alliance.mechanisms.fit import is_mechanism_file, load_mechanisms
-
-    if is_mechanism_file(path):
-        from bayes_alliance.report.mechanisms import write_mechanism_report
-
-        mech = load_mechanisms(path)
-        ci = args.ci if args.ci is not None else float(mech.provenance.get("ci_prob", 0.94))
-        html_path = write_mechanism_report(mech, out, ci_prob=ci, force=args.force)
-        print(f"HTML report: {html_path}")
-        return 0
-    result = fitting.FitResult.load(path)
+    result = load_result(path)
     patients: list[object] | None = None
-    if args.patients:
+    if args.patients and isinstance(result, fitting.FitResult):  # a mechanism fit has none
         ids = [p for p in args.patients.split(",") if p]
         known = {str(p): p for p in result.data.patients}
         missing = [p for p in ids if p not in known]
@@ -382,7 +344,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
         patients = [known[p] for p in ids]
     # Without --ci the report uses the level the fit's tables were written with.
-    ci = args.ci if args.ci is not None else float(result.provenance.get("ci_prob", 0.94))
+    saved = result.provenance.get("ci_prob", DEFAULT_CI_PROB)
+    ci = args.ci if args.ci is not None else float(saved)
     html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
     print(f"HTML report: {html_path}")
     return 0

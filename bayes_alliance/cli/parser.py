@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from bayes_alliance import __version__
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.spec.options import MODEL, ROLES, SAMPLER
 
 # The demo samples longer than a fit's defaults: its report is read as an example of a result.
@@ -167,8 +168,9 @@ def _add_ci(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ci",
         type=_probability,
-        default=0.94,
-        help="interval probability of the tables (default 0.94; journals often print 0.95)",
+        default=DEFAULT_CI_PROB,
+        help=f"interval probability of the tables (default {DEFAULT_CI_PROB}; journals often "
+        "print 0.95)",
     )
 
 
@@ -219,7 +221,8 @@ def _report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--ci",
         type=_probability,
         default=None,
-        help="interval probability (default: the level the fit was written with, else 0.94)",
+        help="interval probability (default: the level the fit was written with, else "
+        f"{DEFAULT_CI_PROB})",
     )
     p.add_argument("--out", help="output folder (default DIR/report)")
     p.add_argument("--force", action="store_true", help="replace an existing report folder")

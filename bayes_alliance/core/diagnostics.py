@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
+
 # Thresholds: Vehtari et al. (2021), Bayesian Analysis 16:667 (R-hat, ESS); Betancourt (2016) (BFMI).
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -65,18 +67,49 @@ def _bfmi(energy: np.ndarray) -> np.ndarray:
     return num / np.var(energy, axis=1)
 
 
-def summarise(idata: xr.DataTree, names: list[str], ci_prob: float, ci_kind: str) -> pd.DataFrame:
-    """Posterior summary with the project's column names (see ``SUMMARY_COLUMNS`` in fit)."""
+def _checked(ci_prob: float, ci_kind: str) -> None:
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must lie in (0, 1), got {ci_prob}")
     if ci_kind not in ("hdi", "eti"):
         raise ValueError(f"ci_kind must be 'hdi' or 'eti', got {ci_kind!r}")
-    s = azs.summary(idata, var_names=names, ci_kind=ci_kind, ci_prob=ci_prob, round_to="none")
+
+
+def _bounds_renamed(s: pd.DataFrame) -> pd.DataFrame:
     lo = next(c for c in s.columns if c.endswith("_lb"))
     hi = next(c for c in s.columns if c.endswith("_ub"))
-    out = s.rename(columns={lo: "ci_low", hi: "ci_high"})[
+    return s.rename(columns={lo: "ci_low", hi: "ci_high"})
+
+
+def summarise(
+    idata: xr.DataTree,
+    names: list[str],
+    ci_prob: float = DEFAULT_CI_PROB,
+    ci_kind: str = CI_KIND,
+) -> pd.DataFrame:
+    """Posterior summary with the project's column names (``SUMMARY_COLUMNS`` of
+    :mod:`bayes_alliance.inference.results`)."""
+    _checked(ci_prob, ci_kind)
+    s = azs.summary(idata, var_names=names, ci_kind=ci_kind, ci_prob=ci_prob, round_to="none")
+    out = _bounds_renamed(s)[
         ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
     ].astype(float)
+    out.index.name = "parameter"
+    return out
+
+
+def intervals(
+    idata: xr.DataTree,
+    names: list[str],
+    ci_prob: float = DEFAULT_CI_PROB,
+    ci_kind: str = CI_KIND,
+) -> pd.DataFrame:
+    """Mean, sd, ci_low and ci_high only: the numbers :func:`summarise` gives, without the
+    ESS and R-hat (for quick views)."""
+    _checked(ci_prob, ci_kind)
+    s = azs.summary(
+        idata, var_names=names, kind="stats", ci_kind=ci_kind, ci_prob=ci_prob, round_to="none"
+    )
+    out = _bounds_renamed(s)[["mean", "sd", "ci_low", "ci_high"]].astype(float)
     out.index.name = "parameter"
     return out
 
@@ -86,7 +119,7 @@ def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
     names = [n for n in names if n in idata.posterior]
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    s = summarise(idata, names, 0.94, "eti") if names else pd.DataFrame()
+    s = summarise(idata, names) if names else pd.DataFrame()
     max_rhat = float(s["r_hat"].max()) if len(s) else float("nan")
     min_bulk = float(s["ess_bulk"].min()) if len(s) else float("nan")
     min_tail = float(s["ess_tail"].min()) if len(s) else float("nan")

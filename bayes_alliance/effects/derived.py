@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
 from bayes_alliance.model.structure import value
@@ -180,7 +181,7 @@ def r2_dataset(components: dict[str, dict[str, np.ndarray]], three_level: bool) 
     return xr.Dataset(data_vars)
 
 
-def r2_summary(ds: xr.Dataset, ci_prob: float = 0.94) -> pd.DataFrame:
+def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
     """Tidy table: equation, denominator, component, label, mean, ci_low, ci_high
     (equal-tailed interval of probability ``ci_prob``)."""
     rows = []

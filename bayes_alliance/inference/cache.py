@@ -21,8 +21,10 @@ bits from nutpie's own in-process kernels, and so from fits made before this cac
 Key: SHA-256 of a structural fingerprint of the model graph (every Op with its properties, every
 constant's bytes, every variable's type and name, the transforms), the layout (shapes of the
 parameters and stored variables; PyMC's dimension lengths are symbolic), the spec, the compile options
-that change code (``numba__fastmath``, ``floatX``), the versions of Python, PyTensor, PyMC,
-nutpie, Numba, llvmlite, NumPy and bayes_alliance, and the LLVM target (triple, CPU, features).
+that change code (``numba__fastmath``, ``floatX``), the Python implementation and the versions
+of Python and the libraries the provenance records (one list for both:
+:func:`bayes_alliance.core.versions.library_versions`: PyTensor, PyMC, nutpie, Numba,
+llvmlite, NumPy, bayes_alliance and the rest), and the LLVM target (triple, CPU, features).
 Editing the model code changes the graph and so the key; an entry for another machine or library
 version is never looked up.
 
@@ -41,24 +43,22 @@ import json
 import os
 import pickle
 import platform
-import sys
 import tempfile
 import threading
 import time
 import uuid
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bayes_alliance.core.versions import library_versions
 from bayes_alliance.inference.native_code import CacheEntryError, Kernels, dump_cfunc, load_cfunc
 
 ENV_VAR = "BAYES_ALLIANCE_CACHE_DIR"
 FORMAT = 1
 _MAGIC = b"BACACHE1"
 _DISABLED = {"", "0", "off", "false", "no", "none"}
-_VERSIONED = ("pytensor", "pymc", "nutpie", "numba", "llvmlite", "numpy", "bayes_alliance")
 
 # Entries loaded in this process, by key: loading the same object code twice would define its
 # symbols twice in Numba's JIT engine.
@@ -83,13 +83,8 @@ def cache_dir() -> Path | None:
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "implementation": platform.python_implementation()}
-    for lib in _VERSIONED:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "not installed"
-    return out
+    """The library versions of the provenance, with the Python implementation."""
+    return {"implementation": platform.python_implementation(), **library_versions()}
 
 
 def _target() -> tuple[Any, ...]:

@@ -18,7 +18,6 @@ Example
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +27,13 @@ import xarray as xr
 from pytensor.compile.sharedvalue import SharedVariable
 
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.inference import cache, display, predictive
+from bayes_alliance.inference import cache, display, predictive, sampling
 from bayes_alliance.inference.fit import (
     FitResult,
     compile_settings,
     complete_posterior,
-    resolve_seed,
-    result_of,
+    convergence_of,
+    data_provenance,
     states_wanted,
 )
 from bayes_alliance.model.build import build_model
@@ -132,11 +131,9 @@ class CompiledModel:
         log_likelihood
             Also store the pointwise log-likelihood (needs ``complete``).
         """
-        import nutpie
-
         if log_likelihood and not complete:
             raise ValueError("log_likelihood needs complete=True")
-        random_seed, drawn = resolve_seed(random_seed)
+        settings = sampling.SamplerSettings(draws, tune, chains, cores, "nutpie", progressbar)
         new = self.check(data)
         values = _containers(new)
         # The model's own containers feed nutpie's initial-point function; the compiled logp
@@ -145,47 +142,30 @@ class CompiledModel:
             pm.set_data(values)
         known = {var.name for var in self.compiled.shared_var_keys}
         sampler = self.compiled.with_data(**{k: v for k, v in values.items() if k in known})
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(), compile_settings():
-            warnings.filterwarnings("ignore", message=".*Pareto.*")
-            trace = nutpie.sample(
-                sampler,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores or min(chains, 2),
-                seed=random_seed,
-                progress_bar=progressbar,
-            )
-        timing = {"compile_s": 0.0, "sample_s": time.perf_counter() - t0}
-        post = trace.posterior.to_dataset()
-        post = post.assign_coords(
-            {k: np.asarray(v) for k, v in new.coords.items() if k in post.dims}
-        )
-        idata = xr.DataTree(
-            children={
-                "posterior": xr.DataTree(post),
-                "sample_stats": xr.DataTree(trace.sample_stats.to_dataset()),
-            }
-        )
+        adds: dict[str, Any] = data_provenance(data)
+        posthoc = None
         if complete:
-            t0 = time.perf_counter()
             keep_states = states_wanted(data, chains, draws, None)
-            idata = complete_posterior(
-                idata, data, self.spec, random_seed, log_likelihood, states=keep_states
-            )
-            idata = predictive.add_groups(idata, data, self.spec, random_seed, keep_states)
-            timing["posthoc_s"] = time.perf_counter() - t0
-        settings: dict[str, Any] = {
-            "draws": draws,
-            "tune": tune,
-            "chains": chains,
-            "sampler": "nutpie",
-            "seed_drawn": drawn,
-        }
-        if complete:
-            settings["states"] = keep_states
-        return result_of(idata, data, self.spec, random_seed, settings, timing)
+            adds["states"] = keep_states
+
+            def posthoc(idata: xr.DataTree, seed: int) -> xr.DataTree:
+                idata = complete_posterior(
+                    idata, data, self.spec, seed, log_likelihood, states=keep_states
+                )
+                return predictive.add_groups(idata, data, self.spec, seed, keep_states)
+
+        run = sampling.sample(
+            new,
+            self.spec,
+            settings,
+            random_seed,
+            data_hash=data.data_hash,
+            check=lambda idata: convergence_of(idata, self.spec),
+            adds=adds,
+            posthoc=posthoc,
+            compiled=sampler,
+        )
+        return FitResult(run.idata, self.spec, data, run.provenance, run.convergence)
 
 
 def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledModel:

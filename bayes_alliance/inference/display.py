@@ -11,10 +11,9 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from bayes_alliance.core import vocab
+from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.html import html_table
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.session_data import data_line
 
 if TYPE_CHECKING:
@@ -23,7 +22,8 @@ if TYPE_CHECKING:
     from bayes_alliance.spec.model_spec import ModelSpec
 
 KEY_EFFECTS = vocab.KEY_EFFECTS
-CI_PROB = 0.94
+# The interval of the key effects: the tables' convention (HDI at the default level).
+INTERVAL = interval_name(DEFAULT_CI_PROB, CI_KIND)
 
 
 def model_line(spec: ModelSpec) -> str:
@@ -47,16 +47,17 @@ def model_line(spec: ModelSpec) -> str:
 
 
 def _key_rows(result: FitResult) -> list[tuple[str, float, float, float]]:
-    """Mean and central interval of the key effects, straight from the draws."""
+    """Mean and highest-density interval of the key effects, as ``summary()`` gives them
+    (without its diagnostics)."""
     post = result.idata.posterior
-    lo, hi = (1 - CI_PROB) / 2, 1 - (1 - CI_PROB) / 2
-    rows = []
-    for name in KEY_EFFECTS:
-        if name in post and post[name].ndim == 2:
-            draws = np.asarray(post[name].values).ravel()
-            q_lo, q_hi = np.quantile(draws, [lo, hi])
-            rows.append((name, float(draws.mean()), float(q_lo), float(q_hi)))
-    return rows
+    names = [n for n in KEY_EFFECTS if n in post and post[n].ndim == 2]
+    if not names:
+        return []
+    s = diagnostics.intervals(result.idata, names, DEFAULT_CI_PROB, CI_KIND)
+    values = s.loc[names, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)
+    return [
+        (n, float(m), float(lo), float(hi)) for n, (m, lo, hi) in zip(names, values, strict=True)
+    ]
 
 
 def _convergence_line(result: FitResult) -> str:
@@ -87,7 +88,7 @@ def fit_text(result: FitResult) -> str:
     ]
     rows = _key_rows(result)
     if rows:
-        lines.append(f"  key effects (mean [{CI_PROB:.0%} equal-tailed interval]):")
+        lines.append(f"  key effects (mean [{INTERVAL}]):")
         lines += [f"    {n:<26}{m:>8.3f} [{a:.3f}, {b:.3f}]" for n, m, a, b in rows]
     lines.append("  .summary(), .effects(), .r2() for tables; .idata for ArviZ")
     return "\n".join(lines)
@@ -101,7 +102,7 @@ def fit_html(result: FitResult) -> str:
     if not ok:
         conv += "<br>" + escape(result.convergence.message())
     rows = [[n, f"{m:.3f}", f"[{a:.3f}, {b:.3f}]"] for n, m, a, b in _key_rows(result)]
-    head = ["key effect", "mean", f"{CI_PROB:.0%} equal-tailed interval"]
+    head = ["key effect", "mean", INTERVAL]
     table = html_table(head, rows) if rows else ""
     return (
         '<div style="font-family:system-ui,sans-serif;font-size:13px">'

@@ -6,9 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
-import time
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,25 +17,25 @@ import pymc as pm
 import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
-from bayes_alliance.inference import display, posthoc, predictive, storage
+from bayes_alliance.inference import display, posthoc, predictive, sampling, storage
 from bayes_alliance.inference.posthoc import complete_posterior
+from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
-    _sample_nutpie,
+    SamplerSettings,
     compile_settings,
     resolve_seed,
     states_wanted,
-    versions,
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.build import build_model
 from bayes_alliance.model.within import resolve_baseline
 from bayes_alliance.spec.model_spec import ModelSpec
 
-SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat"]
 # Parameters outside the vocabulary that effect sizes read (session means, free first session).
 _EXTRA_PARAMETERS = (
     "session_mean_predictor",
@@ -77,6 +75,12 @@ class FitResult:
     def __repr__(self) -> str:
         return display.fit_text(self)
 
+    @property
+    def kind(self) -> str:
+        """``"main"``: the joint trait/state model (the kind of
+        :class:`~bayes_alliance.inference.results.Result` this is)."""
+        return MAIN
+
     def _repr_html_(self) -> str:
         return display.fit_html(self)
 
@@ -86,7 +90,10 @@ class FitResult:
         return [p for p in self.spec.free_parameters() if p in self.idata.posterior]
 
     def summary(
-        self, ci_prob: float = 0.94, ci_kind: str = "hdi", var_names: list[str] | None = None
+        self,
+        ci_prob: float = DEFAULT_CI_PROB,
+        ci_kind: str = "hdi",
+        var_names: list[str] | None = None,
     ) -> pd.DataFrame:
         """Posterior summary indexed by parameter name.
 
@@ -143,7 +150,7 @@ class FitResult:
             self._posterior_arrays(), self.spec, self.design, self.within_moments()
         )
 
-    def r2(self, ci_prob: float = 0.94) -> pd.DataFrame:
+    def r2(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Tidy R-squared summary: equation, denominator, component, mean, ci_low, ci_high.
 
         Adds the whole-model Bayesian R-squared of the outcome (Gelman et al. 2019) as
@@ -165,7 +172,7 @@ class FitResult:
             table = pd.concat([table, extra], ignore_index=True)
         return table
 
-    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
+    def effects(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Derived effects by name: standardised within and trait effects, long-run effects,
         ICCs, with a baseline the between-level mediation effects (``indirect_effect_between``,
         ``direct_effect_between``, ``total_effect_between``, ``proportion_mediated_between``;
@@ -184,10 +191,7 @@ class FitResult:
                 return xr.DataArray(val, dims=("chain", "draw", "baseline"), coords=baseline)
             return xr.DataArray(val, dims=("chain", "draw"))
 
-        ds = xr.Dataset({k: array(val) for k, val in derived.items()})
-        return diagnostics.summarise(
-            xr.DataTree(children={"posterior": xr.DataTree(ds)}), list(derived), ci_prob, "hdi"
-        )
+        return summarise_draws({k: array(val) for k, val in derived.items()}, ci_prob)
 
     def draws(self, name: str) -> np.ndarray:
         """Posterior draws of one variable, shape (chain, draw, ...)."""
@@ -271,7 +275,7 @@ class FitResult:
         per-patient state effects), ``"states"`` and ``"log_likelihood"``
         (:mod:`bayes_alliance.inference.storage`).
         """
-        return storage.write_result(
+        return storage.write_fit(
             path, self.idata, self.spec, self.data, self.provenance, force=force, store=store
         )
 
@@ -280,38 +284,53 @@ class FitResult:
         """Read a result written by :meth:`save` (the data are rebuilt and re-validated; with
         integrated traits the latent means, therapist deviations and states are recomputed
         exactly from the stored draws and seed, the pointwise log-likelihood when asked for:
-        :meth:`ensure_log_likelihood`)."""
-        tree, spec, data, prov = storage.read_result(path)
-        return cls(
-            tree, spec, data, prov, diagnostics.check_convergence(tree, spec.free_parameters())
-        )
+        :meth:`ensure_log_likelihood`). A mechanism model's file is refused, naming its loader;
+        :func:`bayes_alliance.mechanisms.load.load_result` reads either kind."""
+        return cls.from_stored(storage.read_stored(path, MAIN))
+
+    @classmethod
+    def from_stored(cls, stored: storage.StoredResult) -> FitResult:
+        """The result a joint-model file holds (read by :func:`storage.read_stored`)."""
+        tree, spec, data, prov = storage.fit_parts(stored)
+        return cls(tree, spec, data, prov, convergence_of(tree, spec))
 
 
-def result_of(
-    idata: xr.DataTree,
+def convergence_of(idata: xr.DataTree, spec: ModelSpec) -> diagnostics.Convergence:
+    """The joint model's convergence check: its named parameters (R-hat, ESS), divergences,
+    E-BFMI."""
+    return diagnostics.check_convergence(idata, spec.free_parameters())
+
+
+def _posthoc(
+    model: pm.Model,
     data: SessionData,
     spec: ModelSpec,
-    random_seed: int,
-    settings: dict[str, Any],
-    timing: dict[str, float],
-) -> FitResult:
-    """Wrap a sampled DataTree as a :class:`FitResult`: provenance (seed, sampler settings,
-    versions, data hash, spec, timing) and the convergence check, which warns loudly on failure
-    (at the caller of :func:`fit` or :meth:`~bayes_alliance.inference.compiled.CompiledModel.fit`)."""
-    provenance = {
-        "random_seed": random_seed,
-        **settings,
-        "versions": versions(),
-        "data_hash": data.data_hash,
-        "spec": spec.to_dict(),
-        "roles": asdict(data.roles),
-        "data_description": data.describe(),
-        "timing": timing,
-    }
-    conv = diagnostics.check_convergence(idata, spec.free_parameters())
-    if not conv.ok:
-        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
-    return FitResult(idata, spec, data, provenance, conv)
+    log_likelihood: bool,
+    impute_missing: bool,
+    keep_states: bool,
+) -> Callable[[xr.DataTree, int], xr.DataTree]:
+    """The joint model's step after sampling: latent means, states and the pointwise
+    log-likelihood from the draws (integrated traits), or the log-likelihood of the sampled
+    model; the observed data and posterior predictive groups."""
+
+    def complete(idata: xr.DataTree, seed: int) -> xr.DataTree:
+        if spec.traits == "integrated":
+            idata = complete_posterior(
+                idata, data, spec, seed, log_likelihood, impute_missing, keep_states
+            )
+        elif log_likelihood:
+            with compile_settings():
+                pm.compute_log_likelihood(idata, model=model, progressbar=False)
+        if "trait_predictor" in idata.posterior:
+            idata = predictive.add_groups(idata, data, spec, seed, keep_states)
+        return idata
+
+    return complete
+
+
+def data_provenance(data: SessionData) -> dict[str, Any]:
+    """What the joint model adds to a fit's provenance about its data."""
+    return {"roles": asdict(data.roles), "data_description": data.describe()}
 
 
 def fit(
@@ -371,65 +390,20 @@ def fit(
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     # "auto" baseline level resolved once here, so that the result's spec records the level.
     spec = resolve_baseline(data, spec)
-    random_seed, drawn = resolve_seed(random_seed)
-    if draws < 1 or tune < 0 or chains < 1:
-        raise ValueError(
-            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
-        )
-    if sampler not in ("nutpie", "pymc"):
-        raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
+    settings = SamplerSettings(draws, tune, chains, cores, sampler, progressbar)
     model = build_model(data, spec)
-    timing: dict[str, float] = {}
-    if sampler == "nutpie":
-        with compile_settings():
-            idata = _sample_nutpie(
-                model,
-                spec,
-                draws,
-                tune,
-                chains,
-                cores or min(chains, 2),
-                random_seed,
-                progressbar,
-                timing,
-            )
-    else:
-        t0 = time.perf_counter()
-        with compile_settings():
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                cores=cores or min(chains, 2),
-                random_seed=random_seed,
-                model=model,
-                nuts_sampler=sampler,
-                progressbar=progressbar,
-                compute_convergence_checks=False,
-            )
-        timing["sample_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     keep_states = states_wanted(data, chains, draws, states)
-    if spec.traits == "integrated":
-        idata = complete_posterior(
-            idata, data, spec, random_seed, log_likelihood, impute_missing, keep_states
-        )
-    elif log_likelihood:
-        with compile_settings():
-            pm.compute_log_likelihood(idata, model=model, progressbar=False)
-    if "trait_predictor" in idata.posterior:
-        idata = predictive.add_groups(idata, data, spec, random_seed, keep_states)
-    timing["posthoc_s"] = time.perf_counter() - t0
-    settings = {
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "sampler": sampler,
-        "impute_missing": impute_missing,
-        "states": keep_states,
-        "seed_drawn": drawn,
-    }
-    return result_of(idata, data, spec, random_seed, settings, timing)
+    run = sampling.sample(
+        model,
+        spec,
+        settings,
+        random_seed,
+        data_hash=data.data_hash,
+        check=lambda idata: convergence_of(idata, spec),
+        adds={"impute_missing": impute_missing, "states": keep_states, **data_provenance(data)},
+        posthoc=_posthoc(model, data, spec, log_likelihood, impute_missing, keep_states),
+    )
+    return FitResult(run.idata, spec, data, run.provenance, run.convergence)
 
 
 __all__ = [
@@ -438,6 +412,8 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "FitResult",
     "compile_settings",
+    "convergence_of",
+    "data_provenance",
     "fit",
     "resolve_seed",
     "states_wanted",

@@ -1,34 +1,44 @@
-"""Sampling mechanics shared by :func:`bayes_alliance.inference.fit.fit` and compiled refits: the compile
-settings that make draws independent of caches, nutpie through the on-disk model cache, seeds
-(given or drawn and recorded), library versions for the provenance, and the size rule for
-holding every draw's states.
+"""The one sampling entry of both model families: :func:`sample`.
+
+:func:`bayes_alliance.inference.fit.fit`, :meth:`bayes_alliance.inference.compiled.CompiledModel.fit`
+and :func:`bayes_alliance.mechanisms.fit.fit_mechanisms` hand it a built ``pm.Model``, its spec,
+the sampler settings and a seed (or none: one is drawn and recorded). It samples (nutpie through
+the on-disk model cache, a model compiled earlier, or PyMC's own NUTS for the joint model),
+under :func:`compile_settings`, records the timing, runs the family's post-hoc step, builds the
+provenance (seed, sampler settings, library versions, data hash, spec, timing and what the
+family adds) and runs the family's convergence check, which warns at the caller of the
+family's fit function when it fails.
+
+Also here: the seeds (given or drawn), the seed nutpie gets, and the size rule for holding
+every draw's states.
 """
 
 from __future__ import annotations
 
-import platform
 import time
-from importlib import metadata
-from typing import Any
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
 
+from bayes_alliance.core import diagnostics
+from bayes_alliance.core.versions import library_versions
 from bayes_alliance.data.session_data import SessionData
 
-_LIBRARIES = (
-    "bayes_alliance",
-    "pymc",
-    "pytensor",
-    "nutpie",
-    "arviz-base",
-    "arviz-stats",
-    "numpy",
-    "pandas",
-    "xarray",
-)
+STATES_AUTO_BYTES = 2**30
+SAMPLERS = ("nutpie", "pymc")
+
+
+class Spec(Protocol):
+    """What the sampler needs of a model's options: their plain-data form (cache key and
+    provenance)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def compile_settings() -> Any:
@@ -50,14 +60,9 @@ def compile_settings() -> Any:
 
 
 def versions() -> dict[str, str]:
-    """Python's and the main libraries' versions, for the provenance."""
-    out = {"python": platform.python_version()}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "not installed"
-    return out
+    """Python's and the main libraries' versions, for the provenance (the list the compiled
+    model cache keys on too: :func:`bayes_alliance.core.versions.library_versions`)."""
+    return library_versions()
 
 
 def nutpie_seed(random_seed: int, chains: int) -> int:
@@ -66,48 +71,6 @@ def nutpie_seed(random_seed: int, chains: int) -> int:
 
     # pm.sample draws one seed per spawned generator and gives nutpie the first.
     return int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
-
-
-def _sample_nutpie(
-    model: pm.Model,
-    spec: Any,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
-    random_seed: int,
-    progressbar: bool,
-    timing: dict[str, float],
-) -> xr.DataTree:
-    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
-    on-disk cache (:mod:`bayes_alliance.inference.cache`): same seed, same groups, same draws. ``spec``
-    (a ``ModelSpec`` or a ``MechanismSpec``) is part of the cache key through its ``to_dict``."""
-    import nutpie
-    from pymc.backends.arviz import patch_nutpie_idata
-
-    from bayes_alliance.inference import cache
-
-    compiled, info = cache.compile_pymc_model(model, spec)
-    timing["compile_s"] = info.seconds
-    timing["compile_cache_hit"] = float(info.status == "hit")
-    t0 = time.perf_counter()
-    idata = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=max(tune, 1),  # as pm.sample: nuts-rs needs at least one tuning step
-        chains=chains,
-        cores=cores,
-        seed=nutpie_seed(random_seed, chains),
-        save_warmup=False,
-        store_unconstrained=False,
-        progress_bar=progressbar,
-    )
-    timing["sample_s"] = time.perf_counter() - t0
-    patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
-    return idata
-
-
-STATES_AUTO_BYTES = 2**30
 
 
 def resolve_seed(random_seed: int | None) -> tuple[int, bool]:
@@ -129,3 +92,230 @@ def states_wanted(data: SessionData, chains: int, draws: int, states: bool | Non
         return bool(states)
     size = 2 * 8 * chains * draws * data.n_patients * data.n_sessions
     return size <= STATES_AUTO_BYTES
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How to sample: draws and tuning steps per chain, chains, cores (default: up to 2),
+    ``"nutpie"`` or ``"pymc"``, and whether to show progress."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 2
+    cores: int | None = None
+    sampler: str = "nutpie"
+    progressbar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.draws < 1 or self.tune < 0 or self.chains < 1:
+            raise ValueError(
+                "draws and chains must be positive and tune non-negative, got "
+                f"{self.draws}, {self.tune}, {self.chains}"
+            )
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
+
+    @property
+    def n_cores(self) -> int:
+        return self.cores or min(self.chains, 2)
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as the provenance records them."""
+        return {
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "sampler": self.sampler,
+        }
+
+
+@dataclass
+class Sampled:
+    """What :func:`sample` returns: the DataTree (after the post-hoc step), the provenance and
+    the convergence check."""
+
+    idata: xr.DataTree
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence
+
+
+def sample(
+    model: pm.Model,
+    spec: Spec,
+    settings: SamplerSettings,
+    random_seed: int | None,
+    *,
+    data_hash: str,
+    check: Callable[[xr.DataTree], diagnostics.Convergence],
+    adds: Mapping[str, Any] | None = None,
+    posthoc: Callable[[xr.DataTree, int], xr.DataTree] | None = None,
+    compiled: Any | None = None,
+) -> Sampled:
+    """Sample a built model, complete it, record how, and check convergence.
+
+    Parameters
+    ----------
+    model
+        The ``pm.Model`` (for a model compiled earlier: the model built for these data, whose
+        coords name the draws' dimensions).
+    spec
+        The model's options (part of the cache key and of the provenance).
+    settings
+        Draws, tuning steps, chains, cores, sampler, progress bar.
+    random_seed
+        The same seed, model and data give the same draws; without one a seed is drawn and
+        recorded (``seed_drawn``).
+    data_hash
+        The data's fingerprint, recorded.
+    check
+        The family's convergence check on its parameter list; a failed check warns with
+        :class:`~bayes_alliance.core.diagnostics.ConvergenceWarning`.
+    adds
+        What the family adds to the provenance (roles, series, post-hoc settings).
+    posthoc
+        ``posthoc(idata, seed)``: the family's step after sampling (timed as ``posthoc_s``).
+    compiled
+        A nutpie model compiled earlier with these data bound (``with_data``): sampled as is,
+        with the seed itself as nutpie's seed (as compiled refits always were), not through the
+        cache.
+
+    Returns
+    -------
+    Sampled
+        DataTree, provenance and convergence check.
+    """
+    seed, drawn = resolve_seed(random_seed)
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with compile_settings():
+        if compiled is not None:
+            idata = _nutpie_compiled(compiled, model, settings, seed, timing)
+        elif settings.sampler == "nutpie":
+            idata = _nutpie_cached(model, spec, settings, seed, timing)
+        else:
+            idata = _pymc(model, settings, seed, timing)
+    if posthoc is not None:
+        t1 = time.perf_counter()
+        idata = posthoc(idata, seed)
+        timing["posthoc_s"] = time.perf_counter() - t1
+    timing["total_s"] = time.perf_counter() - t0
+    provenance = {
+        "random_seed": seed,
+        "seed_drawn": drawn,
+        **settings.recorded(),
+        "versions": versions(),
+        "data_hash": data_hash,
+        "spec": spec.to_dict(),
+        **(adds or {}),
+        "timing": timing,
+    }
+    conv = check(idata)
+    if not conv.ok:
+        # At the caller of fit, CompiledModel.fit or fit_mechanisms (which call this directly).
+        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
+    return Sampled(idata, provenance, conv)
+
+
+def _nutpie_cached(
+    model: pm.Model,
+    spec: Spec,
+    settings: SamplerSettings,
+    seed: int,
+    timing: dict[str, float],
+) -> xr.DataTree:
+    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
+    on-disk cache (:mod:`bayes_alliance.inference.cache`): same seed, same groups, same draws."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    from bayes_alliance.inference import cache
+
+    compiled, info = cache.compile_pymc_model(model, spec)
+    timing["compile_s"] = info.seconds
+    timing["compile_cache_hit"] = float(info.status == "hit")
+    t0 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=max(settings.tune, 1),  # as pm.sample: nuts-rs needs at least one tuning step
+        chains=settings.chains,
+        cores=settings.n_cores,
+        seed=nutpie_seed(seed, settings.chains),
+        save_warmup=False,
+        store_unconstrained=False,
+        progress_bar=settings.progressbar,
+    )
+    timing["sample_s"] = time.perf_counter() - t0
+    patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
+    return idata
+
+
+def _nutpie_compiled(
+    compiled: Any,
+    model: pm.Model,
+    settings: SamplerSettings,
+    seed: int,
+    timing: dict[str, float],
+) -> xr.DataTree:
+    """A model compiled earlier, with new data bound: posterior (with the model's coords) and
+    sampler statistics."""
+    import nutpie
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Pareto.*")
+        trace = nutpie.sample(
+            compiled,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=settings.n_cores,
+            seed=seed,
+            progress_bar=settings.progressbar,
+        )
+    timing["compile_s"] = 0.0
+    timing["sample_s"] = time.perf_counter() - t0
+    post = trace.posterior.to_dataset()
+    post = post.assign_coords(
+        {k: np.asarray(val) for k, val in model.coords.items() if k in post.dims}
+    )
+    return xr.DataTree(
+        children={
+            "posterior": xr.DataTree(post),
+            "sample_stats": xr.DataTree(trace.sample_stats.to_dataset()),
+        }
+    )
+
+
+def _pymc(
+    model: pm.Model, settings: SamplerSettings, seed: int, timing: dict[str, float]
+) -> xr.DataTree:
+    """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    t0 = time.perf_counter()
+    idata = pm.sample(
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=settings.n_cores,
+        random_seed=seed,
+        model=model,
+        nuts_sampler="pymc",
+        progressbar=settings.progressbar,
+        compute_convergence_checks=False,
+    )
+    timing["sample_s"] = time.perf_counter() - t0
+    return idata
+
+
+__all__ = [
+    "SAMPLERS",
+    "STATES_AUTO_BYTES",
+    "Sampled",
+    "SamplerSettings",
+    "compile_settings",
+    "nutpie_seed",
+    "resolve_seed",
+    "sample",
+    "states_wanted",
+    "versions",
+]

@@ -1,15 +1,28 @@
-"""Saving and loading fitted results: one compressed NetCDF file per result.
+"""Saving and loading fitted results of both model families: one compressed NetCDF file each.
 
-Stored is what cannot be recomputed (sampled draws in float64, sampler statistics, the data and
-the provenance); what is a function of those draws and the seed (latent means, therapist
-deviations, states, pointwise log-likelihood, posterior predictive replicates) is recomputed on
-load, exactly. ``store`` adds float32 copies of chosen derived groups for other readers.
+One file layout for every result: the groups ``posterior`` (the draws kept), ``sample_stats``,
+optionally ``log_likelihood``, and ``session_data`` (the long table the model saw, one row per
+cell), with the provenance as JSON in the file's ``bayes_alliance_provenance`` attribute; the
+provenance's ``spec.kind`` says which family wrote it (``"mechanism"``; the joint model's spec
+has no kind). :func:`write_result` writes it for either family, :func:`read_stored` reads it
+back, and the family rebuilds its data and completes the draws
+(:meth:`~bayes_alliance.inference.fit.FitResult.load`,
+:func:`~bayes_alliance.mechanisms.fit.load_mechanisms`, or either through
+:func:`~bayes_alliance.mechanisms.load.load_result`). Files written before this layout had one
+writer per family have the same groups and attribute, and read the same way.
+
+For the joint model stored is what cannot be recomputed (sampled draws in float64, sampler
+statistics, the data and the provenance); what is a function of those draws and the seed
+(latent means, therapist deviations, states, pointwise log-likelihood, posterior predictive
+replicates) is recomputed on load, exactly. ``store`` adds float32 copies of chosen derived
+groups for other readers.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +40,10 @@ from bayes_alliance.core.files import (
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.data.validate import Roles
 from bayes_alliance.inference import posthoc, predictive
+from bayes_alliance.inference.results import KINDS, MAIN, MECHANISM, kind_of
 from bayes_alliance.spec.model_spec import ModelSpec
 
+DATA_GROUP = "session_data"
 STORE_EXTRAS = ("traits", "states", "log_likelihood")
 _STATE_NAMES = ("state_predictor", "state_outcome")
 _TRAIT_NAMES = (
@@ -42,77 +57,43 @@ _TRAIT_NAMES = (
     "therapist_dev_outcome_raw",
     "state_effect_by_patient",
 )
+# How to load each kind, for the message when a file is opened with the other family's loader.
+LOADERS = {
+    MAIN: "bayes_alliance.FitResult.load",
+    MECHANISM: "bayes_alliance.load_mechanisms",
+}
+_WHAT = {
+    MAIN: "the main model",
+    MECHANISM: "a mechanism model (mediator, second informant or end-of-treatment outcome)",
+}
 
 
-def _derived_kind(name: str) -> str | None:
-    """Which store option a post-hoc variable of an integrated-traits fit belongs to (None: a
-    sampled parameter, always stored)."""
-    if name in _STATE_NAMES:
-        return "states"
-    if name in _TRAIT_NAMES:
-        return "traits"
-    return None
-
-
-def _data_dataset(data: SessionData) -> xr.Dataset:
-    r = data.roles
-    ds = xr.Dataset()
-    for c in r.columns():
-        values = data.frame[c]
-        if c in (r.patient, r.therapist):
-            ds[c] = ("row", values.astype(str).to_numpy(dtype=str))
-        else:
-            ds[c] = ("row", values.to_numpy(dtype=float))
-    return ds
-
-
-def _data_from_dataset(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
-    df = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SessionData.from_roles(
-            df, Roles(**{**roles, "covariates": tuple(roles["covariates"])})
-        )
+# ------------------------------------------------------------------------------ both families
 
 
 def write_result(
     path: str | Path,
-    idata: xr.DataTree,
-    spec: ModelSpec,
-    data: SessionData,
+    posterior: xr.Dataset,
+    data_table: xr.Dataset,
     provenance: dict[str, Any],
     *,
+    sample_stats: xr.Dataset | None = None,
+    log_likelihood: xr.Dataset | None = None,
     force: bool = False,
-    store: tuple[str, ...] = (),
 ) -> Path:
-    """Write a fitted result (see :meth:`bayes_alliance.inference.fit.FitResult.save`)."""
-    bad = sorted(set(store) - set(STORE_EXTRAS))
-    if bad:
-        raise ValueError(f"unknown store option(s) {bad}; choose from {list(STORE_EXTRAS)}")
+    """Write a result of either family: the draws to keep, the data table, the sampler
+    statistics, an optional pointwise log-likelihood and the provenance (as JSON), atomically;
+    an existing file is replaced only with ``force``."""
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; pass force=True to replace it")
-    derived = spec.traits == "integrated"
-    post = idata.posterior.to_dataset()
-    keep = {}
-    for name, da in post.data_vars.items():
-        kind = _derived_kind(str(name)) if derived else None
-        if kind is None:
-            keep[name] = da
-        elif kind in store:
-            keep[name] = da.astype(np.float32)
-    children = {
-        "posterior": xr.DataTree(xr.Dataset(keep, attrs=post.attrs)),
-        "session_data": xr.DataTree(_data_dataset(data)),
-    }
-    if "sample_stats" in idata.children:
-        children["sample_stats"] = xr.DataTree(idata.sample_stats.to_dataset())
-    if "log_likelihood" in idata.children and ("log_likelihood" in store or not derived):
-        ll = idata.log_likelihood.to_dataset()
-        children["log_likelihood"] = xr.DataTree(ll.astype(np.float32))
+    children = {"posterior": xr.DataTree(posterior), DATA_GROUP: xr.DataTree(data_table)}
+    if sample_stats is not None:
+        children["sample_stats"] = xr.DataTree(sample_stats)
+    if log_likelihood is not None:
+        children["log_likelihood"] = xr.DataTree(log_likelihood)
     tree = xr.DataTree(children=children)
-    prov = {**provenance, "stored": sorted(store)}
-    tree.attrs[PROVENANCE_ATTR] = json.dumps(prov, default=str)
+    tree.attrs[PROVENANCE_ATTR] = json.dumps(provenance, default=str)
     return write_tree(path, tree, force=force)
 
 
@@ -133,24 +114,132 @@ def write_tree(path: str | Path, tree: xr.DataTree, *, force: bool = False) -> P
     return path
 
 
-def read_result(path: str | Path) -> tuple[xr.DataTree, ModelSpec, SessionData, dict[str, Any]]:
-    """Read a file written by :func:`write_result`: the completed DataTree, spec, data and
-    provenance."""
-    path = check_results_file(path)  # a clear message for missing, truncated or foreign files
+@dataclass
+class StoredResult:
+    """A results file as read: the kind, the DataTree of the draws (without the data group and
+    the provenance attribute), the data table and the provenance."""
+
+    kind: str
+    tree: xr.DataTree
+    data_table: xr.Dataset
+    provenance: dict[str, Any]
+
+
+def stored_kind(path: str | Path) -> str:
+    """Which family wrote a results file (``"main"`` or ``"mechanism"``), from its provenance
+    alone (the draws are not read)."""
+    import h5py
+
+    with h5py.File(check_results_file(path), "r") as fh:
+        raw = fh.attrs[PROVENANCE_ATTR]
+    return kind_of(json.loads(raw.decode() if isinstance(raw, bytes) else str(raw)))
+
+
+def read_stored(path: str | Path, kind: str | None = None) -> StoredResult:
+    """Read a results file (checked first: a missing, truncated or foreign file is one clear
+    error). With ``kind`` a file of the other family is refused, naming its loader."""
+    path = check_results_file(path)
     tree = xr.open_datatree(path, engine="h5netcdf").load()
     prov = json.loads(tree.attrs[PROVENANCE_ATTR])
-    if prov.get("spec", {}).get("kind") == "mechanism":
+    found = kind_of(prov)
+    if found not in KINDS:
+        raise ResultsFileError(f"{path} holds a result of unknown kind {found!r}")
+    if kind is not None and found != kind:
         raise ResultsFileError(
-            f"{path} holds a mechanism model (mediator, second informant or end-of-treatment "
-            "outcome); load it with bayes_alliance.load_mechanisms"
+            f"{path} holds {_WHAT[found]}; load it with {LOADERS[found]} (or "
+            "bayes_alliance.load_result, which reads either kind)"
         )
-    data = _data_from_dataset(tree["session_data"].to_dataset(), prov["roles"])
-    del tree["session_data"]
+    table = tree[DATA_GROUP].to_dataset()
+    del tree[DATA_GROUP]
     tree.attrs.pop(PROVENANCE_ATTR, None)
-    spec = ModelSpec.from_dict(prov["spec"])
+    return StoredResult(found, tree, table, prov)
+
+
+# ------------------------------------------------------------------------------ joint model
+
+
+def derived_kind(name: str) -> str | None:
+    """Which store option a post-hoc variable of an integrated-traits fit belongs to (None: a
+    sampled parameter, always stored)."""
+    if name in _STATE_NAMES:
+        return "states"
+    if name in _TRAIT_NAMES:
+        return "traits"
+    return None
+
+
+def session_table(data: SessionData) -> xr.Dataset:
+    """The joint model's data as the file's ``session_data`` group: the roles' columns."""
+    r = data.roles
+    ds = xr.Dataset()
+    for c in r.columns():
+        values = data.frame[c]
+        if c in (r.patient, r.therapist):
+            ds[c] = ("row", values.astype(str).to_numpy(dtype=str))
+        else:
+            ds[c] = ("row", values.to_numpy(dtype=float))
+    return ds
+
+
+def session_data_from_table(ds: xr.Dataset, roles: dict[str, Any]) -> SessionData:
+    """The joint model's data rebuilt (and re-validated) from the ``session_data`` group."""
+    df = pd.DataFrame({k: ds[k].values for k in ds.data_vars})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SessionData.from_roles(
+            df, Roles(**{**roles, "covariates": tuple(roles["covariates"])})
+        )
+
+
+def write_fit(
+    path: str | Path,
+    idata: xr.DataTree,
+    spec: ModelSpec,
+    data: SessionData,
+    provenance: dict[str, Any],
+    *,
+    force: bool = False,
+    store: tuple[str, ...] = (),
+) -> Path:
+    """Write a joint-model result (see :meth:`bayes_alliance.inference.fit.FitResult.save`):
+    with integrated traits the post-hoc draws are left out unless ``store`` asks for float32
+    copies of them."""
+    bad = sorted(set(store) - set(STORE_EXTRAS))
+    if bad:
+        raise ValueError(f"unknown store option(s) {bad}; choose from {list(STORE_EXTRAS)}")
+    derived = spec.traits == "integrated"
+    post = idata.posterior.to_dataset()
+    keep = {}
+    for name, da in post.data_vars.items():
+        kind = derived_kind(str(name)) if derived else None
+        if kind is None:
+            keep[name] = da
+        elif kind in store:
+            keep[name] = da.astype(np.float32)
+    ll = None
+    if "log_likelihood" in idata.children and ("log_likelihood" in store or not derived):
+        ll = idata.log_likelihood.to_dataset().astype(np.float32)
+    stats = idata.sample_stats.to_dataset() if "sample_stats" in idata.children else None
+    return write_result(
+        path,
+        xr.Dataset(keep, attrs=post.attrs),
+        session_table(data),
+        {**provenance, "stored": sorted(store)},
+        sample_stats=stats,
+        log_likelihood=ll,
+        force=force,
+    )
+
+
+def complete_loaded(
+    tree: xr.DataTree, data: SessionData, spec: ModelSpec, prov: dict[str, Any]
+) -> xr.DataTree:
+    """A loaded joint-model DataTree completed as the fit left it: with integrated traits the
+    stored float32 copies dropped and the latent means, therapist deviations and states
+    recomputed exactly from the draws and the seed; the posterior predictive replicates."""
     if spec.traits == "integrated":
         post = tree.posterior.to_dataset()
-        derived = [n for n in post.data_vars if _derived_kind(str(n)) is not None]
+        derived = [n for n in post.data_vars if derived_kind(str(n)) is not None]
         tree["posterior"] = xr.DataTree(post.drop_vars(derived))
         if "log_likelihood" in tree.children:
             # Stored float32 copies are for other readers; recompute on demand, exactly.
@@ -168,4 +257,32 @@ def read_result(path: str | Path) -> tuple[xr.DataTree, ModelSpec, SessionData, 
         tree = predictive.add_groups(
             tree, data, spec, prov["random_seed"], prov.get("states", True)
         )
-    return tree, spec, data, prov
+    return tree
+
+
+def fit_parts(
+    stored: StoredResult,
+) -> tuple[xr.DataTree, ModelSpec, SessionData, dict[str, Any]]:
+    """A joint-model file's completed DataTree, spec, data and provenance."""
+    prov = stored.provenance
+    data = session_data_from_table(stored.data_table, prov["roles"])
+    spec = ModelSpec.from_dict(prov["spec"])
+    return complete_loaded(stored.tree, data, spec, prov), spec, data, prov
+
+
+__all__ = [
+    "DATA_GROUP",
+    "LOADERS",
+    "STORE_EXTRAS",
+    "StoredResult",
+    "complete_loaded",
+    "derived_kind",
+    "fit_parts",
+    "read_stored",
+    "session_data_from_table",
+    "session_table",
+    "stored_kind",
+    "write_fit",
+    "write_result",
+    "write_tree",
+]

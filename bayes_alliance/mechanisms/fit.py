@@ -1,16 +1,15 @@
 """Fitting the mechanism models and their results: within-level mediation, two informants, an
 end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
 
-``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie (through the compiled-model
-cache, with the package's compile settings) and returns a :class:`MechanismResult` holding the
+``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie through the package's one
+sampling entry (:func:`bayes_alliance.inference.sampling.sample`: the compiled-model cache, the
+compile settings, provenance, convergence check) and returns a :class:`MechanismResult` holding the
 DataTree, spec, data and provenance; its effects are computed from the draws by
 :mod:`bayes_alliance.mechanisms.effects`.
 """
 
 from __future__ import annotations
 
-import json
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
-from bayes_alliance.core.files import (
-    PROVENANCE_ATTR,
-    OutputExistsError,
-    ResultsFileError,
-    check_results_file,
-)
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.series_data import (
     MEDIATOR,
     OUTCOME,
@@ -34,13 +28,8 @@ from bayes_alliance.data.series_data import (
     SECOND_PREDICTOR,
     SeriesData,
 )
-from bayes_alliance.inference.sampling import (
-    _sample_nutpie,
-    compile_settings,
-    resolve_seed,
-    versions,
-)
-from bayes_alliance.inference.storage import write_tree
+from bayes_alliance.inference import sampling, storage
+from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.spec import MechanismSpec
@@ -68,6 +57,24 @@ PARAMETERS = (
 )
 
 
+# The effects a reader looks for first, by design (those a fit has): said in the report's
+# summary and printed after a fit on the command line.
+KEY_EFFECTS = (
+    "indirect_effect_within",
+    "direct_effect_within",
+    "total_effect_within",
+    "proportion_mediated_within",
+    "state_effect",
+    "state_effect_second",
+    "state_effect_difference",
+    "trait_effect_patient",
+    "trait_effect_patient_second",
+    "trait_effect_patient_difference",
+    "end_trait_effect",
+    "end_change_effect",
+)
+
+
 def summary_tree(idata: xr.DataTree) -> xr.DataTree:
     """The DataTree summaries and convergence checks read: each correlation matrix replaced by
     its entries below the diagonal (``corr_patient[predictor,outcome]``), since the constant
@@ -92,7 +99,9 @@ def summary_tree(idata: xr.DataTree) -> xr.DataTree:
     return xr.DataTree.from_dict(children)
 
 
-def _convergence(idata: xr.DataTree) -> diagnostics.Convergence:
+def convergence_of(idata: xr.DataTree) -> diagnostics.Convergence:
+    """The mechanism models' convergence check: their parameters (correlation matrices by the
+    entries below the diagonal), divergences, E-BFMI."""
     names = [n for n in PARAMETERS if n in idata.posterior]
     return diagnostics.check_convergence(summary_tree(idata), names)
 
@@ -171,7 +180,8 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
 
 @dataclass
 class MechanismResult:
-    """A fitted mechanism model: the DataTree, the (resolved) spec, the data and provenance."""
+    """A fitted mechanism model: the DataTree, the (resolved) spec, the data and provenance
+    (a :class:`~bayes_alliance.inference.results.Result`, as the joint model's fit is)."""
 
     idata: xr.DataTree
     spec: MechanismSpec
@@ -180,24 +190,31 @@ class MechanismResult:
     convergence: diagnostics.Convergence
 
     @property
+    def kind(self) -> str:
+        """``"mechanism"``."""
+        return MECHANISM
+
+    @property
     def design(self) -> str:
         return self.spec.design(self.data)
+
+    @property
+    def parameters(self) -> list[str]:
+        """The model's parameters this fit has, in summary order."""
+        return [n for n in PARAMETERS if n in self.idata.posterior]
 
     def effect_draws(self) -> dict[str, np.ndarray]:
         return effect_draws(self.idata.posterior.to_dataset(), self.data, self.spec)
 
-    def effects(self, ci_prob: float = 0.94) -> pd.DataFrame:
-        """Posterior summary of every derived effect (mean, sd, equal-tailed interval, ESS,
+    def effects(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
+        """Posterior summary of every derived effect (mean, sd, highest-density interval, ESS,
         R-hat), indexed by effect name."""
-        draws = self.effect_draws()
-        ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()})
-        tree = xr.DataTree.from_dict({"posterior": ds})
-        return diagnostics.summarise(tree, list(draws), ci_prob, "eti")
+        return summarise_draws(self.effect_draws(), ci_prob)
 
-    def summary(self, ci_prob: float = 0.94) -> pd.DataFrame:
-        """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``)."""
-        names = [n for n in PARAMETERS if n in self.idata.posterior]
-        return diagnostics.summarise(summary_tree(self.idata), names, ci_prob, "eti")
+    def summary(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
+        """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``;
+        highest-density intervals)."""
+        return diagnostics.summarise(summary_tree(self.idata), self.parameters, ci_prob, CI_KIND)
 
     def __repr__(self) -> str:
         n = self.data.n_patients
@@ -206,29 +223,46 @@ class MechanismResult:
             f"{n} patients; {self.convergence.message().splitlines()[0]}>"
         )
 
-    def save(self, path: str | Path, *, force: bool = False) -> Path:
+    def save(self, path: str | Path, *, force: bool = False, store: tuple[str, ...] = ()) -> Path:
         """Write the sampled draws (latent offsets and imputed cells left out: the effects do
         not use them), the sampler statistics, the data and the provenance (spec, seed,
-        versions, data hash) as compressed NetCDF, atomically; an existing file is replaced
-        only with ``force``."""
-        path = Path(path)
-        if path.exists() and not force:
-            raise OutputExistsError(f"{path} exists; pass force=True to replace it")
+        versions, data hash) as compressed NetCDF, atomically
+        (:func:`bayes_alliance.inference.storage.write_result`); an existing file is replaced
+        only with ``force``. ``store`` is the joint model's option: a mechanism result stores
+        all it needs."""
+        if store:
+            raise ValueError("store= is for the main model; a mechanism result stores its draws")
         post = self.idata.posterior.to_dataset()
-        keep = [v for v in post.data_vars if str(v) not in _NOT_STORED]
-        children = {
-            "posterior": xr.DataTree(post[keep]),
-            "session_data": xr.DataTree(_data_table(self.data)),
-        }
-        if "sample_stats" in self.idata.children:
-            children["sample_stats"] = xr.DataTree(self.idata.sample_stats.to_dataset())
-        tree = xr.DataTree(children=children)
-        tree.attrs[PROVENANCE_ATTR] = json.dumps(self.provenance, default=str)
-        return write_tree(path, tree, force=force)
+        keep = [v for v in post.data_vars if str(v) not in NOT_STORED]
+        stats = (
+            self.idata.sample_stats.to_dataset() if "sample_stats" in self.idata.children else None
+        )
+        return storage.write_result(
+            path,
+            post[keep],
+            series_table(self.data),
+            self.provenance,
+            sample_stats=stats,
+            force=force,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> MechanismResult:
+        """Read a result written by :meth:`save` (data re-validated); a joint-model file is
+        refused, naming its loader."""
+        return cls.from_stored(storage.read_stored(path, MECHANISM))
+
+    @classmethod
+    def from_stored(cls, stored: storage.StoredResult) -> MechanismResult:
+        """The result a mechanism file holds (read by :func:`storage.read_stored`)."""
+        prov = stored.provenance
+        data = series_data_from_table(stored.data_table, prov)
+        spec = MechanismSpec.from_dict(prov["spec"])
+        return cls(stored.tree, spec, data, prov, convergence_of(stored.tree))
 
 
 # Per-patient latent quantities: large, and not needed by any reported effect.
-_NOT_STORED = (
+NOT_STORED = (
     "patient_mean",
     "therapist_offset",
     "path_offset",
@@ -237,8 +271,9 @@ _NOT_STORED = (
 )
 
 
-def _data_table(data: SeriesData) -> xr.Dataset:
-    """The long table the model saw (one row per present cell), with every series' column."""
+def series_table(data: SeriesData) -> xr.Dataset:
+    """The long table the model saw (one row per present cell), with every series' column:
+    the file's ``session_data`` group."""
     base = data.base
     frame = base.frame
     p, s = frame["patient_code"].to_numpy(), frame["session_code"].to_numpy()
@@ -255,30 +290,16 @@ def _data_table(data: SeriesData) -> xr.Dataset:
     return ds
 
 
-def is_mechanism_file(path: str | Path) -> bool:
-    """Whether a checked results file holds a mechanism model (read from its provenance)."""
-    import h5py
-
-    with h5py.File(check_results_file(path), "r") as fh:
-        raw = fh.attrs[PROVENANCE_ATTR]
-    prov = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-    return prov.get("spec", {}).get("kind") == "mechanism"
-
-
-def load_mechanisms(path: str | Path) -> MechanismResult:
-    """Read a result written by :meth:`MechanismResult.save` (data re-validated)."""
-    path = check_results_file(path)
-    tree = xr.open_datatree(path, engine="h5netcdf").load()
-    prov = json.loads(tree.attrs[PROVENANCE_ATTR])
-    if prov.get("spec", {}).get("kind") != "mechanism":
-        raise ResultsFileError(f"{path} holds the main model; load it with FitResult.load")
+def series_data_from_table(table: xr.Dataset, prov: dict[str, Any]) -> SeriesData:
+    """The series rebuilt (and re-validated) from the file's ``session_data`` group and the
+    roles and series named in the provenance."""
     roles = prov["roles"]
     series = prov["series"]
-    df = tree["session_data"].to_dataset().to_dataframe().reset_index(drop=True)
+    df = table.to_dataframe().reset_index(drop=True)
     df[roles["session"]] = df[roles["session"]].astype("int64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = SeriesData.from_frame(
+        return SeriesData.from_frame(
             df,
             patient=roles["patient"],
             session=roles["session"],
@@ -289,10 +310,25 @@ def load_mechanisms(path: str | Path) -> MechanismResult:
             second_predictor=series.get(SECOND_PREDICTOR),
             end_outcome=prov.get("end_outcome"),
         )
-    del tree["session_data"]
-    tree.attrs.pop(PROVENANCE_ATTR, None)
-    spec = MechanismSpec.from_dict(prov["spec"])
-    return MechanismResult(tree, spec, data, prov, _convergence(tree))
+
+
+def load_mechanisms(path: str | Path) -> MechanismResult:
+    """Read a mechanism result written by :meth:`MechanismResult.save` (data re-validated)."""
+    return MechanismResult.load(path)
+
+
+def series_provenance(data: SeriesData) -> dict[str, Any]:
+    """What the mechanism models add to a fit's provenance: the series by role, the id columns
+    and the end-of-treatment column."""
+    return {
+        "series": dict(zip(data.roles, data.columns, strict=True)),
+        "roles": {
+            "patient": data.base.roles.patient,
+            "session": data.base.roles.session,
+            "therapist": data.base.roles.therapist,
+        },
+        "end_outcome": data.end_column,
+    }
 
 
 def fit_mechanisms(
@@ -324,49 +360,29 @@ def fit_mechanisms(
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
-    if draws < 1 or tune < 0 or chains < 1:
-        raise ValueError(
-            f"draws and chains must be positive and tune non-negative, got {draws}, {tune}, {chains}"
-        )
-    seed, drawn = resolve_seed(random_seed)
-    model = build_mechanism_model(data, spec)
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
-    with compile_settings():
-        idata = _sample_nutpie(
-            model, spec, draws, tune, chains, cores or min(chains, 2), seed, progressbar, timing
-        )
-    timing["total_s"] = time.perf_counter() - t0
-    provenance = {
-        "random_seed": seed,
-        "seed_drawn": drawn,
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "sampler": "nutpie",
-        "versions": versions(),
-        "data_hash": data.data_hash,
-        "spec": spec.to_dict(),
-        "series": dict(zip(data.roles, data.columns, strict=True)),
-        "roles": {
-            "patient": data.base.roles.patient,
-            "session": data.base.roles.session,
-            "therapist": data.base.roles.therapist,
-        },
-        "end_outcome": data.end_column,
-        "timing": timing,
-    }
-    conv = _convergence(idata)
-    if not conv.ok:
-        warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=2)
-    return MechanismResult(idata, spec, data, provenance, conv)
+    settings = sampling.SamplerSettings(draws, tune, chains, cores, "nutpie", progressbar)
+    run = sampling.sample(
+        build_mechanism_model(data, spec),
+        spec,
+        settings,
+        random_seed,
+        data_hash=data.data_hash,
+        check=convergence_of,
+        adds=series_provenance(data),
+    )
+    return MechanismResult(run.idata, spec, data, run.provenance, run.convergence)
 
 
 __all__ = [
+    "KEY_EFFECTS",
+    "NOT_STORED",
     "PARAMETERS",
     "MechanismResult",
+    "convergence_of",
     "effect_draws",
     "fit_mechanisms",
-    "is_mechanism_file",
     "load_mechanisms",
+    "series_data_from_table",
+    "series_provenance",
+    "series_table",
 ]

@@ -7,6 +7,13 @@ scale divided by the moderator's SD, and a baseline characteristic z's paths (be
 mediation) get ``sd_x / sd_z`` (to the predictor's latent mean) and ``sd_y / sd_z`` (direct, to
 the outcome's): one SD of z may move a latent mean by about one SD of its variable. Intercepts and variance parameters follow the SDs of the
 variables they describe.
+
+The scaling rules are functions of the data's SDs (:func:`path_sigma`, :func:`level_sigma`,
+...), one per kind of parameter, and the mechanism models
+(:mod:`bayes_alliance.mechanisms.model`) take their priors from the same functions, so a
+parameter kind has one rule in both model families. Each function returns exactly the
+expression the joint model has always used (its draws do not change): ``ratio`` arguments are
+``SD(receiving variable) / SD(sending variable)``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,71 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
+
+AUTOREGRESSION_SIGMA = 0.5
+"""Prior SD of an autoregression (no units): a lag-1 carry-over beyond +-1 is implausible."""
+
+
+def path_sigma(ratio: Any) -> Any:
+    """Prior SD of a lagged or same-session path from a series s to a series t, with
+    ``ratio = SD(t) / SD(s)``: one SD of s moves t by about one of its SDs at most."""
+    return ratio
+
+
+def trait_effect_sigma(ratio: Any) -> Any:
+    """Prior SD of a trait-like (between-person) regression slope: ``2 SD(y) / SD(x)``."""
+    return 2 * ratio
+
+
+def random_slope_sigma(ratio: Any) -> Any:
+    """Scale of the half-normal prior of the between-person SD of a path that varies:
+    ``0.25 SD(t) / SD(s)`` (a quarter of the path's own prior SD)."""
+    return 0.25 * ratio
+
+
+def moderator_sigma(ratio: Any, moderator_sd: Any) -> Any:
+    """Prior SD of a moderator's effect on the state effect, per unit of the moderator."""
+    return 0.5 * ratio / moderator_sd
+
+
+def baseline_sigma(sd: Any, baseline_sd: Any) -> Any:
+    """Prior SD of a baseline characteristic's path to a latent mean, per unit of the
+    characteristic: one SD of it may move the latent mean by about one SD of the variable."""
+    return sd / baseline_sd
+
+
+def intercept_sigma(sd: Any) -> Any:
+    """Prior SD of a series' grand mean (intercept or session mean): ``2.5 SD``."""
+    return 2.5 * sd
+
+
+def level_sigma(sd: Any, level: str) -> Any:
+    """Scale of the half-normal prior of a latent mean's SD at ``level``: the variable's SD
+    between patients, half of it between therapists."""
+    if level == v.THERAPIST:
+        return 0.5 * sd
+    return sd
+
+
+def innovation_sigma(sd: Any) -> Any:
+    """Scale of the half-normal prior of an innovation SD: the variable's SD."""
+    return sd
+
+
+def first_sigma(sd: Any) -> Any:
+    """Scale of the half-normal prior of a free first session's state SD: the variable's SD."""
+    return sd
+
+
+def trend_sigma(sd: Any) -> Any:
+    """Prior SD of the mean linear trend per session: ``0.1 SD``."""
+    return 0.1 * sd
+
+
+def trend_sd_sigma(sd: Any) -> Any:
+    """Scale of the half-normal prior of the patients' trend SD (their changes per session):
+    ``0.05 SD``."""
+    return 0.05 * sd
 
 
 @dataclass(frozen=True)
@@ -59,40 +131,47 @@ def default_priors(
         therapists (a vector when there are several).
     """
     ratio = s.sd_y / s.sd_x
-    lag0 = 1.0 / ratio if spec.same_session == "outcome_to_predictor" else ratio
+    reverse = 1.0 / ratio
+    lag0 = path_sigma(reverse if spec.same_session == "outcome_to_predictor" else ratio)
+
+    def normal(mu: Any, sigma: Any) -> dict[str, Any]:
+        return {"dist": "Normal", "mu": mu, "sigma": sigma}
+
+    def half(sigma: Any) -> dict[str, Any]:
+        return {"dist": "HalfNormal", "sigma": sigma}
+
+    uniform = {"dist": "Uniform", "lower": -1.0, "upper": 1.0}
     p: dict[str, dict[str, Any]] = {
-        v.STATE_EFFECT: {"dist": "Normal", "mu": 0.0, "sigma": ratio},
-        v.REVERSE_STATE_EFFECT: {"dist": "Normal", "mu": 0.0, "sigma": 1.0 / ratio},
-        v.OUTCOME_AUTOREGRESSION: {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
-        v.PREDICTOR_AUTOREGRESSION: {"dist": "Normal", "mu": 0.0, "sigma": 0.5},
-        v.SAME_SESSION_EFFECT: {"dist": "Normal", "mu": 0.0, "sigma": lag0},
-        v.TRAIT_EFFECT_PATIENT: {"dist": "Normal", "mu": 0.0, "sigma": 2 * ratio},
-        v.TRAIT_EFFECT_THERAPIST: {"dist": "Normal", "mu": 0.0, "sigma": 2 * ratio},
-        v.INTERCEPT_PREDICTOR: {"dist": "Normal", "mu": s.mean_x, "sigma": 2.5 * s.sd_x},
-        v.INTERCEPT_OUTCOME: {"dist": "Normal", "mu": s.mean_y, "sigma": 2.5 * s.sd_y},
-        "session_mean_predictor": {"dist": "Normal", "mu": s.mean_x, "sigma": 2.5 * s.sd_x},
-        "session_mean_outcome": {"dist": "Normal", "mu": s.mean_y, "sigma": 2.5 * s.sd_y},
-        v.SD_PATIENT_PREDICTOR: {"dist": "HalfNormal", "sigma": s.sd_x},
-        v.SD_PATIENT_OUTCOME: {"dist": "HalfNormal", "sigma": s.sd_y},
-        v.SD_THERAPIST_PREDICTOR: {"dist": "HalfNormal", "sigma": 0.5 * s.sd_x},
-        v.SD_THERAPIST_OUTCOME: {"dist": "HalfNormal", "sigma": 0.5 * s.sd_y},
-        v.SD_STATE_EFFECT_PATIENT: {"dist": "HalfNormal", "sigma": 0.25 * ratio},
-        v.SD_STATE_EFFECT_THERAPIST: {"dist": "HalfNormal", "sigma": 0.25 * ratio},
-        v.INNOVATION_SD_PREDICTOR: {"dist": "HalfNormal", "sigma": s.sd_x},
-        v.INNOVATION_SD_OUTCOME: {"dist": "HalfNormal", "sigma": s.sd_y},
-        v.INNOVATION_CORR: {"dist": "Uniform", "lower": -1.0, "upper": 1.0},
-        # Per unit of the moderator: the state effect's scale over the moderator's SD.
-        v.MODERATOR_EFFECT: {"dist": "Normal", "mu": 0.0, "sigma": 0.5 * ratio / moderator_sd},
-        # Baseline z -> latent means (per unit of z): one SD of z ~ one SD of the variable.
-        v.BASELINE_EFFECT_PREDICTOR: {"dist": "Normal", "mu": 0.0, "sigma": s.sd_x / baseline_sd},
-        v.BASELINE_EFFECT_OUTCOME: {"dist": "Normal", "mu": 0.0, "sigma": s.sd_y / baseline_sd},
-        v.TREND_PREDICTOR: {"dist": "Normal", "mu": 0.0, "sigma": 0.1 * s.sd_x},
-        v.TREND_OUTCOME: {"dist": "Normal", "mu": 0.0, "sigma": 0.1 * s.sd_y},
-        v.SD_TREND_PREDICTOR: {"dist": "HalfNormal", "sigma": 0.05 * s.sd_x},
-        v.SD_TREND_OUTCOME: {"dist": "HalfNormal", "sigma": 0.05 * s.sd_y},
-        "first_sd_predictor": {"dist": "HalfNormal", "sigma": s.sd_x},
-        "first_sd_outcome": {"dist": "HalfNormal", "sigma": s.sd_y},
-        "first_corr": {"dist": "Uniform", "lower": -1.0, "upper": 1.0},
+        v.STATE_EFFECT: normal(0.0, path_sigma(ratio)),
+        v.REVERSE_STATE_EFFECT: normal(0.0, path_sigma(reverse)),
+        v.OUTCOME_AUTOREGRESSION: normal(0.0, AUTOREGRESSION_SIGMA),
+        v.PREDICTOR_AUTOREGRESSION: normal(0.0, AUTOREGRESSION_SIGMA),
+        v.SAME_SESSION_EFFECT: normal(0.0, lag0),
+        v.TRAIT_EFFECT_PATIENT: normal(0.0, trait_effect_sigma(ratio)),
+        v.TRAIT_EFFECT_THERAPIST: normal(0.0, trait_effect_sigma(ratio)),
+        v.INTERCEPT_PREDICTOR: normal(s.mean_x, intercept_sigma(s.sd_x)),
+        v.INTERCEPT_OUTCOME: normal(s.mean_y, intercept_sigma(s.sd_y)),
+        "session_mean_predictor": normal(s.mean_x, intercept_sigma(s.sd_x)),
+        "session_mean_outcome": normal(s.mean_y, intercept_sigma(s.sd_y)),
+        v.SD_PATIENT_PREDICTOR: half(level_sigma(s.sd_x, v.PATIENT)),
+        v.SD_PATIENT_OUTCOME: half(level_sigma(s.sd_y, v.PATIENT)),
+        v.SD_THERAPIST_PREDICTOR: half(level_sigma(s.sd_x, v.THERAPIST)),
+        v.SD_THERAPIST_OUTCOME: half(level_sigma(s.sd_y, v.THERAPIST)),
+        v.SD_STATE_EFFECT_PATIENT: half(random_slope_sigma(ratio)),
+        v.SD_STATE_EFFECT_THERAPIST: half(random_slope_sigma(ratio)),
+        v.INNOVATION_SD_PREDICTOR: half(innovation_sigma(s.sd_x)),
+        v.INNOVATION_SD_OUTCOME: half(innovation_sigma(s.sd_y)),
+        v.INNOVATION_CORR: dict(uniform),
+        v.MODERATOR_EFFECT: normal(0.0, moderator_sigma(ratio, moderator_sd)),
+        v.BASELINE_EFFECT_PREDICTOR: normal(0.0, baseline_sigma(s.sd_x, baseline_sd)),
+        v.BASELINE_EFFECT_OUTCOME: normal(0.0, baseline_sigma(s.sd_y, baseline_sd)),
+        v.TREND_PREDICTOR: normal(0.0, trend_sigma(s.sd_x)),
+        v.TREND_OUTCOME: normal(0.0, trend_sigma(s.sd_y)),
+        v.SD_TREND_PREDICTOR: half(trend_sd_sigma(s.sd_x)),
+        v.SD_TREND_OUTCOME: half(trend_sd_sigma(s.sd_y)),
+        "first_sd_predictor": half(first_sigma(s.sd_x)),
+        "first_sd_outcome": half(first_sigma(s.sd_y)),
+        "first_corr": dict(uniform),
     }
     allowed = spec.prior_names()
     vocab.check_names(spec.priors, allowed, "parameter in priors")

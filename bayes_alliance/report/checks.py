@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.kernels import dynamics
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def _flat(post: xr.Dataset | xr.DataTree, name: str, picks: np.ndarray) -> np.nd
 
 
 def session_predictive(
-    result: FitResult, ci_prob: float = 0.94, n_rep: int = N_REP, seed: int = 0
+    result: FitResult, ci_prob: float = DEFAULT_CI_PROB, n_rep: int = N_REP, seed: int = 0
 ) -> pd.DataFrame:
     """Observed means per session against one-step-ahead replicated means, both variables.
 

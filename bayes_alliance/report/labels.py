@@ -1,5 +1,15 @@
-"""Words for result tables: labels of parameters and R-squared components, notes that say
-what an effect means, legends under tables, and the names of intervals.
+"""Words for result tables: labels of parameters and effects of both model families, labels
+of R-squared components, notes that say what an effect means, legends under tables, and the
+names of intervals.
+
+:data:`LABELS` is the one table of effect and parameter words, for the joint model and the
+mechanism models alike (an effect that both families estimate, such as ``state_effect``, has
+one label). Its entries are templates: ``{x}`` the predictor's column, ``{y}`` the outcome's,
+``{m}`` the mediator's, ``{x2}`` the second rating's, ``{o}`` the end-of-treatment outcome's,
+``{z}`` a baseline column, ``{mod}`` a moderator, ``{at}`` the latent means a baseline's paths
+act on, ``{tm}`` "therapist mean of", ``{from0}`` / ``{to0}`` the sending and receiving
+variables of a same-session path, ``{path}`` a random path's name.
+:func:`parameter_label` (joint model) and :func:`mechanism_label` fill them in.
 
 Pure functions of names, column names and a :class:`~bayes_alliance.spec.model_spec.ModelSpec`; the
 tables of :mod:`bayes_alliance.report.tables` and the report use them.
@@ -8,30 +18,129 @@ tables of :mod:`bayes_alliance.report.tables` and the report use them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import interval_name
 from bayes_alliance.kernels import r2
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
 ARROW = "→"
 LEVEL_WORDS = {"patient": "patient", "therapist": "therapist", "session": "session"}
+_A = ARROW
+
+LABELS: dict[str, str] = {
+    # Named parameters of the joint model; the first six are the mechanism models' too.
+    v.STATE_EFFECT: f"state-like effect: {{x}} (t-1) {_A} {{y}} (t)",
+    v.REVERSE_STATE_EFFECT: f"reverse path: {{y}} (t-1) {_A} {{x}} (t)",
+    v.OUTCOME_AUTOREGRESSION: "autoregression of {y}",
+    v.PREDICTOR_AUTOREGRESSION: "autoregression of {x}",
+    v.TRAIT_EFFECT_PATIENT: f"trait-like effect between patients: {{x}} {_A} {{y}}",
+    v.TRAIT_EFFECT_THERAPIST: f"trait-like effect between therapists: {{x}} {_A} {{y}}",
+    v.SAME_SESSION_EFFECT: f"same-session path: {{from0}} (t) {_A} {{to0}} (t)",
+    v.MODERATOR_EFFECT: "moderation of the state-like effect by {mod}",
+    v.SD_STATE_EFFECT_PATIENT: "SD of the state-like effect between patients",
+    v.SD_STATE_EFFECT_THERAPIST: "SD of the state-like effect between therapists",
+    v.INTERCEPT_PREDICTOR: "mean of {x}",
+    v.INTERCEPT_OUTCOME: "mean of {y}",
+    v.SD_PATIENT_PREDICTOR: "SD of patients' traits of {x}",
+    v.SD_PATIENT_OUTCOME: "SD of patients' traits of {y} (beyond the trait effect)",
+    v.SD_THERAPIST_PREDICTOR: "SD of therapists' means of {x}",
+    v.SD_THERAPIST_OUTCOME: "SD of therapists' means of {y} (beyond the trait effect)",
+    v.INNOVATION_SD_PREDICTOR: "innovation SD of {x}",
+    v.INNOVATION_SD_OUTCOME: "innovation SD of {y}",
+    v.INNOVATION_CORR: "correlation of the innovations",
+    v.TREND_PREDICTOR: "mean trend of {x} per session",
+    v.TREND_OUTCOME: "mean trend of {y} per session",
+    v.SD_TREND_PREDICTOR: "SD of patients' trends of {x}",
+    v.SD_TREND_OUTCOME: "SD of patients' trends of {y}",
+    v.BASELINE_EFFECT_PREDICTOR: f"a path: {{z}} {_A} {{at}} {{x}}",
+    v.BASELINE_EFFECT_OUTCOME: f"direct path c': {{z}} {_A} {{at}} {{y}}",
+    # Derived effects of the joint model.
+    "standardised_state_effect": "state-like effect, standardised",
+    "standardised_reverse_state_effect": "reverse path, standardised",
+    "standardised_same_session_effect": "same-session path, standardised",
+    "standardised_trait_effect_patient": "trait-like effect between patients, standardised",
+    "standardised_trait_effect_therapist": "trait-like effect between therapists, standardised",
+    "long_run_state_effect": "long-run effect of a sustained shift in {x} on {y}",
+    "long_run_reverse_state_effect": "long-run effect of a sustained shift in {y} on {x}",
+    "long_run_state_effect_single_equation": (
+        "long-run change in {y} per unit of sustained change in {x}"
+    ),
+    "stationary": "probability that the average dynamics are stationary",
+    "indirect_effect_between": f"indirect effect ab: {{z}} {_A} trait of {{x}} {_A} trait of {{y}}",
+    "direct_effect_between": f"direct effect c': {{z}} {_A} trait of {{y}}",
+    "total_effect_between": "total effect c' + ab of {z} on trait of {y}",
+    "proportion_mediated_between": "proportion mediated ab / (ab + c') of {z} through trait of {x}",
+    "indirect_effect_between_therapist": (
+        f"indirect effect a b_T: {{z}} {_A} {{tm}} {{x}} {_A} {{tm}} {{y}} (therapist level)"
+    ),
+    "direct_effect_between_therapist": f"direct effect c': {{z}} {_A} {{tm}} {{y}} (therapist level)",
+    "total_effect_between_therapist": "total effect c' + a b_T of {z} on {tm} {y} (therapist level)",
+    "proportion_mediated_between_therapist": (
+        "proportion mediated a b_T / (a b_T + c') of {z} through {tm} {x} (therapist level)"
+    ),
+    # Effects of the mechanism models (within-level mediation, two informants, end outcome).
+    "mediator_autoregression": "autoregression of {m}",
+    "second_autoregression": "autoregression of {x2}",
+    "effect_on_mediator": f"a: {{x}} (t-1) {_A} {{m}} (t), average over patients",
+    "mediator_effect": f"b: {{m}} (t-1) {_A} {{y}} (t), average over patients",
+    "cov_random_paths": "cov(a_i, b_i) between patients",
+    "indirect_effect_within_fixed": "a b (product of the average paths, without the covariance)",
+    "indirect_effect_within": "indirect effect E[a_i b_i] = a b + cov(a_i, b_i)",
+    "direct_path_within": f"c': {{x}} (t-1) {_A} {{y}} (t) (the lag-1 path)",
+    "direct_effect_within": "direct effect of {x} at t on {y} at t+2 (not through {m})",
+    "total_effect_within": "total effect of {x} at t on {y} at t+2 (all routes)",
+    "proportion_mediated_within": "proportion mediated: indirect / total (t to t+2)",
+    "trait_effect_patient_mediator": f"trait-like effect between patients: {{m}} {_A} {{y}}",
+    "trait_effect_therapist_mediator": f"trait-like effect between therapists: {{m}} {_A} {{y}}",
+    "state_effect_second": f"state-like effect: {{x2}} (t-1) {_A} {{y}} (t)",
+    "state_effect_difference": "state-like effect: {x} minus {x2}",
+    "state_effect_std": "state-like effect of {x}, standardised (within SDs)",
+    "state_effect_second_std": "state-like effect of {x2}, standardised (within SDs)",
+    "state_effect_difference_std": "standardised state-like effect: {x} minus {x2}",
+    "state_corr_informants": "correlation of the two ratings' innovations (state coupling)",
+    "cross_lag_second_from_first": f"{{x}} (t-1) {_A} {{x2}} (t)",
+    "cross_lag_first_from_second": f"{{x2}} (t-1) {_A} {{x}} (t)",
+    "corr_trait_change": "correlation of trait-like {x} and its change over sessions (patients)",
+    "change_reliability": "reliability of the patients' {x} changes from their series",
+    "end_trait_effect": f"trait-like {{x}} {_A} {{o}} (per unit)",
+    "end_trait_effect_per_sd": f"trait-like {{x}} {_A} {{o}} (per SD of the trait)",
+    "end_change_effect": f"{{x}} change per session {_A} {{o}} (per unit of slope)",
+    "end_change_effect_per_sd": f"{{x}} change {_A} {{o}} (per SD of the patients' slopes)",
+    "end_trait_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of trait-like {x}",
+    "end_change_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of {x} change",
+    "sd_path": "SD between patients of the path {path}",
+}
+for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
+    LABELS[f"trait_effect_{_level}_second"] = (
+        f"trait-like effect between {_between}: {{x2}} {_A} {{y}}"
+    )
+    LABELS[f"trait_effect_{_level}_difference"] = (
+        f"trait-like effect between {_between}: {{x}} minus {{x2}}"
+    )
+    LABELS[f"trait_effect_{_level}_std"] = (
+        f"trait-like effect between {_between}: {{x}} {_A} {{y}}, standardised"
+    )
+    LABELS[f"trait_effect_{_level}_second_std"] = (
+        f"trait-like effect between {_between}: {{x2}} {_A} {{y}}, standardised"
+    )
+    LABELS[f"trait_effect_{_level}_difference_std"] = (
+        f"standardised trait-like effect between {_between}: {{x}} minus {{x2}}"
+    )
+    LABELS[f"trait_corr_informants_{_level}"] = (
+        f"correlation of the two ratings' trait-like parts ({_level} level)"
+    )
+# Vector entries whose label names the entry itself (the others keep their coord in brackets).
+_NAMED_ENTRIES = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
 
 
-def interval_name(ci_prob: float, kind: str = "hdi") -> str:
-    """The interval as a header names it: ``"95% HDI"`` or ``"95% interval"`` (equal-tailed).
+class _Words(dict[str, str]):
+    """Placeholder values; a placeholder without one stays as it is written."""
 
-    Parameters
-    ----------
-    ci_prob
-        Probability mass of the interval, in (0, 1).
-    kind
-        ``"hdi"`` (highest density) or ``"eti"`` (equal-tailed).
-    """
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must lie in (0, 1), got {ci_prob}")
-    pct = f"{ci_prob * 100:.4g}%"
-    return f"{pct} HDI" if kind == "hdi" else f"{pct} interval"
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -43,7 +152,7 @@ def split_name(name: str) -> tuple[str, str]:
 def parameter_label(
     name: str, x: str, y: str, same_session: str = "none", baseline_level: str = "patient"
 ) -> str:
-    """Plain-language label of a named parameter or a derived effect.
+    """Plain-language label of a named parameter or a derived effect of the joint model.
 
     Parameters
     ----------
@@ -58,77 +167,23 @@ def parameter_label(
         traits or, at therapist level, on the therapists' means.
     """
     base, coord = split_name(name)
-    z = coord or "baseline"
-    # The latent means a baseline's paths act on: patients' traits, or therapists' means.
-    at = "therapist mean of" if baseline_level == v.THERAPIST else "trait of"
-    tm = "therapist mean of"
-    lag0 = (
-        f"same-session path: {y} (t) {ARROW} {x} (t)"
-        if same_session == "outcome_to_predictor"
-        else f"same-session path: {x} (t) {ARROW} {y} (t)"
-    )
-    fixed = {
-        v.STATE_EFFECT: f"state-like effect: {x} (t-1) {ARROW} {y} (t)",
-        v.REVERSE_STATE_EFFECT: f"reverse path: {y} (t-1) {ARROW} {x} (t)",
-        v.SAME_SESSION_EFFECT: lag0,
-        v.OUTCOME_AUTOREGRESSION: f"autoregression of {y}",
-        v.PREDICTOR_AUTOREGRESSION: f"autoregression of {x}",
-        v.MODERATOR_EFFECT: f"moderation of the state-like effect by {coord or 'the moderator'}",
-        v.SD_STATE_EFFECT_PATIENT: "SD of the state-like effect between patients",
-        v.SD_STATE_EFFECT_THERAPIST: "SD of the state-like effect between therapists",
-        v.TRAIT_EFFECT_PATIENT: f"trait-like effect between patients: {x} {ARROW} {y}",
-        v.TRAIT_EFFECT_THERAPIST: f"trait-like effect between therapists: {x} {ARROW} {y}",
-        v.INTERCEPT_PREDICTOR: f"mean of {x}",
-        v.INTERCEPT_OUTCOME: f"mean of {y}",
-        v.SD_PATIENT_PREDICTOR: f"SD of patients' traits of {x}",
-        v.SD_PATIENT_OUTCOME: f"SD of patients' traits of {y} (beyond the trait effect)",
-        v.SD_THERAPIST_PREDICTOR: f"SD of therapists' means of {x}",
-        v.SD_THERAPIST_OUTCOME: f"SD of therapists' means of {y} (beyond the trait effect)",
-        v.INNOVATION_SD_PREDICTOR: f"innovation SD of {x}",
-        v.INNOVATION_SD_OUTCOME: f"innovation SD of {y}",
-        v.INNOVATION_CORR: "correlation of the innovations",
-        v.TREND_PREDICTOR: f"mean trend of {x} per session",
-        v.TREND_OUTCOME: f"mean trend of {y} per session",
-        v.SD_TREND_PREDICTOR: f"SD of patients' trends of {x}",
-        v.SD_TREND_OUTCOME: f"SD of patients' trends of {y}",
-        "standardised_state_effect": "state-like effect, standardised",
-        "standardised_reverse_state_effect": "reverse path, standardised",
-        "standardised_same_session_effect": "same-session path, standardised",
-        "standardised_trait_effect_patient": "trait-like effect between patients, standardised",
-        "standardised_trait_effect_therapist": "trait-like effect between therapists, standardised",
-        "long_run_state_effect": f"long-run effect of a sustained shift in {x} on {y}",
-        "long_run_reverse_state_effect": f"long-run effect of a sustained shift in {y} on {x}",
-        "long_run_state_effect_single_equation": f"long-run change in {y} per unit of sustained change in {x}",
-        "stationary": "probability that the average dynamics are stationary",
-        v.BASELINE_EFFECT_PREDICTOR: f"a path: {z} {ARROW} {at} {x}",
-        v.BASELINE_EFFECT_OUTCOME: f"direct path c': {z} {ARROW} {at} {y}",
-        "indirect_effect_between": (
-            f"indirect effect ab: {coord or 'baseline'} {ARROW} trait of {x} {ARROW} trait of {y}"
-        ),
-        "direct_effect_between": f"direct effect c': {coord or 'baseline'} {ARROW} trait of {y}",
-        "total_effect_between": f"total effect c' + ab of {coord or 'baseline'} on trait of {y}",
-        "proportion_mediated_between": (
-            f"proportion mediated ab / (ab + c') of {coord or 'baseline'} through trait of {x}"
-        ),
-        "indirect_effect_between_therapist": (
-            f"indirect effect a b_T: {z} {ARROW} {tm} {x} {ARROW} {tm} {y} (therapist level)"
-        ),
-        "direct_effect_between_therapist": (
-            f"direct effect c': {z} {ARROW} {tm} {y} (therapist level)"
-        ),
-        "total_effect_between_therapist": (
-            f"total effect c' + a b_T of {z} on {tm} {y} (therapist level)"
-        ),
-        "proportion_mediated_between_therapist": (
-            f"proportion mediated a b_T / (a b_T + c') of {z} through {tm} {x} (therapist level)"
-        ),
-    }
-    if base in fixed:
-        label = fixed[base]
+    if base in LABELS:
+        backwards = same_session == "outcome_to_predictor"
+        words = _Words(
+            x=x,
+            y=y,
+            z=coord or "baseline",
+            mod=coord or "the moderator",
+            # The latent means a baseline's paths act on: patients' traits, or therapists' means.
+            at="therapist mean of" if baseline_level == v.THERAPIST else "trait of",
+            tm="therapist mean of",
+            from0=y if backwards else x,
+            to0=x if backwards else y,
+        )
+        label = LABELS[base].format_map(words)
         # Vector entries other than moderators and baseline paths (session-specific
         # innovations) keep their coord.
-        named = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
-        if coord and base not in named and "_between" not in base:
+        if coord and base not in _NAMED_ENTRIES and "_between" not in base:
             return f"{label} [{coord}]"
         return label
     m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
@@ -136,6 +191,25 @@ def parameter_label(
         var = x if m.group(1) == "predictor" else y
         return f"ICC of {var}: {LEVEL_WORDS.get(m.group(2), m.group(2))} share"
     return name
+
+
+def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
+    """Plain-language label of a mechanism model's effect.
+
+    Parameters
+    ----------
+    name
+        The effect's name (``sd_path_<path>`` for a random path's SD).
+    columns
+        The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
+        ``m``, ``x2``, ``o``.
+    """
+    words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
+    words.update(columns)
+    if name.startswith("sd_path_"):
+        return LABELS["sd_path"].format(path=name[len("sd_path_") :])
+    text = LABELS.get(name)
+    return text.format_map(words) if text is not None else name
 
 
 def effect_note(

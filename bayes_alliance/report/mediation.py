@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bayes_alliance.report.path_layouts import Triple, between_roles_diagram, between_rows
-from bayes_alliance.report.render import Plot, Section
+from bayes_alliance.report.render import Plot, ReportSection
 from bayes_alliance.report.words import PROVISIONAL
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ __all__ = [
     "mediation_section",
 ]
 
-Layout = Callable[[Mapping[str, Triple], str], "Figure"]
+DiagramDrawer = Callable[[Mapping[str, Triple], str], "Figure"]
 """Draws a design's estimates by role, given the intervals' name (e.g. ``"95% HDI"``)."""
 
 
@@ -79,7 +79,7 @@ def _with_interval(value: Triple, ci_label: str) -> str:
 
 def mediation_section(
     rows: Mapping[str, Triple],
-    layout: Layout,
+    layout: DiagramDrawer,
     ci_label: str,
     *,
     what: str,
@@ -88,7 +88,7 @@ def mediation_section(
     stem: str = "mediation",
     title: str = "Mediation",
     provisional: bool = False,
-) -> Section:
+) -> ReportSection:
     """A report section for one mediation design: a sentence with the effects, the definition
     of the proportion mediated, and the path diagram as a numbered figure.
 
@@ -130,7 +130,7 @@ def mediation_section(
         )
     if provisional:
         said = [PROVISIONAL + s for s in said]
-    return Section(
+    return ReportSection(
         title,
         [*said, words.definition],
         figures=[
@@ -153,11 +153,11 @@ def between_mediation_section(
     predictor: str,
     outcome: str,
     provisional: bool = False,
-) -> Section:
+) -> ReportSection:
     """The between-level mediation of a fit with a baseline: one sentence and one path
     diagram per baseline column, from the effects table at the report's interval level
     (:func:`bayes_alliance.report.tables.effects_table`)."""
-    parts: list[Section] = []
+    parts: list[ReportSection] = []
     taken: set[str] = set()
     for col in baseline:
         rows = between_rows(effects, col)
@@ -189,7 +189,7 @@ def between_mediation_section(
             )
         )
     first = parts[0]
-    return Section(
+    return ReportSection(
         first.title,
         [p for s in parts for p in s.paragraphs if p != BETWEEN_WORDS.definition]
         + [BETWEEN_WORDS.definition],

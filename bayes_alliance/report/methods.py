@@ -89,8 +89,10 @@ REFERENCES = {
 }
 
 
-def sampler_table(provenance: Mapping[str, Any], spec: ModelSpec) -> pd.DataFrame:
-    """Sampler settings of the fit, from its provenance."""
+def sampler_table(provenance: Mapping[str, Any], spec: ModelSpec | None = None) -> pd.DataFrame:
+    """Sampler settings of the fit, from its provenance; with the joint model's ``spec`` how
+    its latent means and missing cells were handled (a mechanism model, ``spec`` None, samples
+    both with the other parameters)."""
     timing = provenance.get("timing", {}) or {}
     chains, draws = provenance.get("chains"), provenance.get("draws")
     sampler = str(provenance.get("sampler", ""))
@@ -101,14 +103,22 @@ def sampler_table(provenance: Mapping[str, Any], spec: ModelSpec) -> pd.DataFram
         ("draws per chain (kept)", draws),
         ("draws in all", chains * draws if chains and draws else None),
         ("random seed", provenance.get("random_seed")),
-        (
-            "latent means (traits)",
-            "integrated out in closed form, drawn after sampling"
-            if spec.traits == "integrated"
-            else "sampled with the other parameters",
-        ),
-        ("missing cells drawn after sampling", bool(provenance.get("impute_missing", False))),
     ]
+    if spec is None:
+        rows += [
+            ("latent means (traits)", "sampled with the other parameters"),
+            ("missing cells inside a series", "sampled with the other parameters (flat prior)"),
+        ]
+    else:
+        rows += [
+            (
+                "latent means (traits)",
+                "integrated out in closed form, drawn after sampling"
+                if spec.traits == "integrated"
+                else "sampled with the other parameters",
+            ),
+            ("missing cells drawn after sampling", bool(provenance.get("impute_missing", False))),
+        ]
     for key, what in (("compile_s", "compilation"), ("sample_s", "sampling")):
         if key in timing:
             rows.append((f"{what} time (s)", f"{float(timing[key]):.1f}"))
@@ -141,8 +151,7 @@ def methods_paragraph(
     ci_prob: float,
 ) -> str:
     """A methods paragraph for a manuscript, with short citations (see :func:`references`)."""
-    from bayes_alliance.core.diagnostics import BFMI_MIN, ESS_PER_CHAIN_MIN, RHAT_MAX
-    from bayes_alliance.report.tables import interval_name
+    from bayes_alliance.core.intervals import interval_name
 
     x, y = data.roles.predictor, data.roles.outcome
     levels = (
@@ -214,16 +223,7 @@ def methods_paragraph(
         + (", separately at therapist level." if spec.therapist_level else ".")
         + " Priors were weakly informative and scaled to the data (see the table of priors)."
     )
-    chains, draws, tune = provenance.get("chains"), provenance.get("draws"), provenance.get("tune")
-    parts.append(
-        f"We drew {draws} posterior draws in each of {chains} chains after {tune} tuning steps "
-        f"with the No-U-Turn sampler ({provenance.get('sampler')}; seed "
-        f"{provenance.get('random_seed')}) and checked convergence by rank-normalised R-hat "
-        f"(at most {RHAT_MAX}), bulk and tail effective sample sizes (at least "
-        f"{ESS_PER_CHAIN_MIN} per chain; Vehtari et al. 2021), divergent transitions and E-BFMI "
-        f"(at least {BFMI_MIN}); "
-        + ("all checks passed." if convergence.ok else "the checks FAILED (see Convergence).")
-    )
+    parts.append(sampling_sentence(provenance, convergence))
     parts.append(
         f"We report posterior means with {interval_name(ci_prob, 'hdi')}s (highest-density "
         "intervals). Within-person effects were standardised with the model-implied "
@@ -234,6 +234,23 @@ def methods_paragraph(
         "by PSIS-LOO (Vehtari, Gelman & Gabry 2017), leaving out one patient at a time."
     )
     return " ".join(parts)
+
+
+def sampling_sentence(provenance: Mapping[str, Any], convergence: Convergence) -> str:
+    """How the posterior was drawn and checked, for a methods paragraph (cites Vehtari et al.
+    2021)."""
+    from bayes_alliance.core.diagnostics import BFMI_MIN, ESS_PER_CHAIN_MIN, RHAT_MAX
+
+    chains, draws, tune = provenance.get("chains"), provenance.get("draws"), provenance.get("tune")
+    return (
+        f"We drew {draws} posterior draws in each of {chains} chains after {tune} tuning steps "
+        f"with the No-U-Turn sampler ({provenance.get('sampler')}; seed "
+        f"{provenance.get('random_seed')}) and checked convergence by rank-normalised R-hat "
+        f"(at most {RHAT_MAX}), bulk and tail effective sample sizes (at least "
+        f"{ESS_PER_CHAIN_MIN} per chain; Vehtari et al. 2021), divergent transitions and E-BFMI "
+        f"(at least {BFMI_MIN}); "
+        + ("all checks passed." if convergence.ok else "the checks FAILED (see Convergence).")
+    )
 
 
 def references(spec: ModelSpec | None = None) -> list[str]:

@@ -1,9 +1,10 @@
 """Rendering of report sections: one self-contained HTML page and a Markdown file.
 
-A report is built as data first (:class:`Section` with :class:`Table` and :class:`Plot`
-items, see :mod:`bayes_alliance.report.write`) and rendered here. Tables and figures are numbered
-in the order they appear and carry captions; a failed convergence check becomes a banner at
-the top of both renderings.
+A report of either model family is built as data first (:class:`ReportSection` with
+:class:`Table` and :class:`Plot` items, see :mod:`bayes_alliance.report.write` and
+:mod:`bayes_alliance.report.mechanisms`) and rendered here. Tables and figures are numbered in
+the order they appear and carry captions; a failed convergence check becomes a banner at the
+top of both renderings. :func:`write_rendered` writes both renderings and the figures.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import html
 import io
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,7 +45,7 @@ class Plot:
 
 
 @dataclass
-class Section:
+class ReportSection:
     """One section: paragraphs, preformatted blocks (equations), tables, then figures."""
 
     title: str
@@ -122,7 +124,7 @@ def banner_text(message: str) -> str:
 
 
 def render_html(
-    title: str, sections: list[Section], pngs: dict[str, bytes], meta: str, banner: str = ""
+    title: str, sections: list[ReportSection], pngs: dict[str, bytes], meta: str, banner: str = ""
 ) -> str:
     """The self-contained page: every figure is a data URI, nothing is fetched."""
     parts = [
@@ -155,7 +157,7 @@ def render_html(
     return "\n".join(parts)
 
 
-def render_markdown(title: str, sections: list[Section], meta: str, banner: str = "") -> str:
+def render_markdown(title: str, sections: list[ReportSection], meta: str, banner: str = "") -> str:
     """The Markdown twin of the page; figures are the PNG files beside it."""
     lines = [f"# {title}", ""]
     if banner:
@@ -176,3 +178,17 @@ def render_markdown(title: str, sections: list[Section], meta: str, banner: str 
             n_fig += 1
             lines += [f"![Figure {n_fig}]({f.stem}.png)", "", f"*Figure {n_fig}.* {f.caption}", ""]
     return "\n".join(lines)
+
+
+def write_rendered(
+    folder: Path, title: str, sections: list[ReportSection], meta: str, banner: str = ""
+) -> Path:
+    """Render the sections into ``folder``: ``report.html`` (self-contained), ``report.md``
+    and one PNG per figure (``<stem>.png``, which the Markdown links). Returns the HTML
+    file."""
+    pngs = {f.stem: fig_png(f.figure) for s in sections for f in s.figures}
+    (folder / "report.html").write_text(render_html(title, sections, pngs, meta, banner))
+    (folder / "report.md").write_text(render_markdown(title, sections, meta, banner))
+    for stem, png in pngs.items():
+        (folder / f"{stem}.png").write_bytes(png)
+    return folder / "report.html"

@@ -12,7 +12,7 @@ import numpy as np
 from bayes_alliance.core import vocab
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import plots, tables
-from bayes_alliance.report.render import Plot, Section
+from bayes_alliance.report.render import Plot, ReportSection
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
@@ -47,7 +47,9 @@ def _patient_states(result: FitResult, pid: object) -> tuple[np.ndarray, np.ndar
     return ds["state_predictor"].values[..., 0, :], ds["state_outcome"].values[..., 0, :]
 
 
-def patient_section(result: FitResult, chosen: Sequence[object], ci_prob: float) -> Section | None:
+def patient_section(
+    result: FitResult, chosen: Sequence[object], ci_prob: float
+) -> ReportSection | None:
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
     pct = tables.interval_name(ci_prob, "eti")
@@ -83,16 +85,16 @@ def patient_section(result: FitResult, chosen: Sequence[object], ci_prob: float)
                 "green above, red below).",
             )
         )
-    return Section(f"Trait and state of {x} and {y} for chosen patients", figures=figs)
+    return ReportSection(f"Trait and state of {x} and {y} for chosen patients", figures=figs)
 
 
-def predictive_section(result: FitResult, ci_prob: float) -> Section:
+def predictive_section(result: FitResult, ci_prob: float) -> ReportSection:
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
     eti = tables.interval_name(ci_prob, "eti")
     post = result.idata.posterior
     if "state_predictor" not in post:
-        return Section(
+        return ReportSection(
             "Posterior predictive check",
             [
                 "Not drawn: the check replicates every cell from each draw's states, and this "
@@ -109,7 +111,7 @@ def predictive_section(result: FitResult, ci_prob: float) -> Section:
         if lagged
         else "from the posterior given the patient's latent mean"
     )
-    return Section(
+    return ReportSection(
         "Posterior predictive check",
         [
             f"Each observed cell is replicated {how}, for {x} and {y} together; the check "

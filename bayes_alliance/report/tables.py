@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.effects.derived import MEDIATION_BETWEEN, MEDIATION_BETWEEN_THERAPIST
 from bayes_alliance.report.format import manuscript, number, to_latex, to_markdown
 from bayes_alliance.report.labels import (
@@ -37,6 +38,7 @@ from bayes_alliance.report.labels import (
     share_of,
     split_name,
 )
+from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -170,7 +172,7 @@ def label_effects(
     return out
 
 
-def effects_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
+def effects_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
     """Every effect of a fit with a label, its interval's name and a note in words.
 
     Parameters
@@ -200,7 +202,7 @@ def effects_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
     )
 
 
-def summary_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
+def summary_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
     """The posterior summary of every named parameter with a ``label`` column (first) and the
     interval named in ``interval``; indexed by parameter name."""
     s = result.summary(ci_prob=ci_prob)
@@ -314,7 +316,7 @@ def label_r2(
     return out
 
 
-def r2_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
+def r2_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
     """R-squared per component of a fit, labelled, without the components it does not have.
 
     Parameters
@@ -340,11 +342,33 @@ def r2_table(result: FitResult, ci_prob: float = 0.94) -> pd.DataFrame:
     )
 
 
+def joint_captions(result: FitResult) -> dict[str, tuple[str, str]]:
+    """Captions and LaTeX labels of the joint model's manuscript tables."""
+    x, y = result.data.roles.predictor, result.data.roles.outcome
+    return {
+        "effects": (f"Trait-like and state-like effects of {x} on {y}", "tab:effects"),
+        "r2": (f"Variance of {x} and {y} explained by component (R-squared)", "tab:r2"),
+    }
+
+
+def joint_tables(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> ResultTables:
+    """The joint model's labelled summary, effects and R-squared tables, with their captions
+    (the files of :func:`bayes_alliance.report.outputs.write_tables`)."""
+    return ResultTables(
+        summary_table(result, ci_prob),
+        effects_table(result, ci_prob),
+        r2_table(result, ci_prob),
+        joint_captions(result),
+    )
+
+
 __all__ = [
     "component_label",
     "effect_note",
     "effects_table",
     "interval_name",
+    "joint_captions",
+    "joint_tables",
     "label_effects",
     "label_r2",
     "manuscript",

@@ -1,4 +1,6 @@
-"""Reports: one self-contained HTML page plus Markdown, CSV, LaTeX and PNG files for a fit.
+"""Reports: one self-contained HTML page plus Markdown, CSV, LaTeX and PNG files for a fit of
+either model family (:func:`write_report`; a mechanism model's sections are built in
+:mod:`bayes_alliance.report.mechanisms`, rendered the same way).
 
 The report states the model (methods paragraph with references, equations that follow the
 spec's options, the priors actually used, sampler settings, library versions), checks it
@@ -10,7 +12,8 @@ have the level the caller chose, named in every table header and plot. A failed 
 check is a banner at the top and marks the sentences provisional.
 
 Sections are built as data first (:func:`build_sections`), then rendered
-(:mod:`bayes_alliance.report.render`); the model's text is in
+(:mod:`bayes_alliance.report.render`); the sections both families share are in
+:mod:`bayes_alliance.report.sections`; the model's text is in
 :mod:`bayes_alliance.report.model_text`, the methods paragraph and references in
 :mod:`bayes_alliance.report.methods`, the sentences in :mod:`bayes_alliance.report.words`, the
 patient panels and the predictive check in :mod:`bayes_alliance.report.sessions` (computed in
@@ -29,31 +32,38 @@ import pandas as pd
 
 from bayes_alliance.analysis import classic
 from bayes_alliance.core import vocab
-from bayes_alliance.core.files import atomic_dir
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.report import checks as report_checks
+from bayes_alliance.report import mechanisms as report_mechanisms
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report import plots, tables
 from bayes_alliance.report.mediation import between_mediation_section
-from bayes_alliance.report.render import (
-    Plot,
-    Section,
-    Table,
-    fig_png,
-    render_html,
-    render_markdown,
+from bayes_alliance.report.outputs import ResultTables
+from bayes_alliance.report.render import Plot, ReportSection, Table
+from bayes_alliance.report.sections import (
+    SHOWN,
+    convergence_section,
+    display_table,
+    meta_line,
+    software_section,
+    write_report_folder,
 )
 from bayes_alliance.report.sessions import patient_section, predictive_section, safe_stem
 from bayes_alliance.report.words import PROVISIONAL, sentences, stationarity_note
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
+    from bayes_alliance.mechanisms.load import AnyResult
 
 __all__ = [
     "Plot",
-    "Section",
+    "ReportSection",
     "Table",
     "build_sections",
+    "report_sections",
+    "result_tables",
     "safe_stem",
     "sentences",
     "stationarity_note",
@@ -73,38 +83,11 @@ FOREST = {
 }
 
 
-# Columns of the parameter and effect tables shown in the report (the CSVs have all).
-SHOWN = ("label", "mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat")
-
-
-def _display(t: pd.DataFrame, interval: str, keep: Sequence[str]) -> pd.DataFrame:
-    """A report view of a labelled table: chosen columns, interval bounds named by level."""
-    out = t[[c for c in keep if c in t.columns]].copy()
-    out = out.rename(
-        columns={
-            "ci_low": f"{interval}: low",
-            "ci_high": f"{interval}: high",
-            "ess_bulk": "ESS bulk",
-            "ess_tail": "ESS tail",
-            "r_hat": "R-hat",
-        }
-    )
-    for c in ("ESS bulk", "ESS tail"):
-        if c in out:
-            out[c] = out[c].round(0).astype("Int64")
-    return out
-
-
-def _sentence(text: str) -> str:
-    """Capitalised, one full stop (messages come with and without one)."""
-    return text[:1].upper() + text[1:].rstrip(".") + "."
-
-
-def _model_section(result: FitResult, ci_prob: float) -> Section:
+def _model_section(result: FitResult, ci_prob: float) -> ReportSection:
     data, spec = result.data, result.spec
     x, y = data.roles.predictor, data.roles.outcome
     priors = report_text.priors_table(spec, data)
-    return Section(
+    return ReportSection(
         "Model",
         [
             report_methods.methods_paragraph(
@@ -132,8 +115,7 @@ def _model_section(result: FitResult, ci_prob: float) -> Section:
     )
 
 
-def _convergence_section(result: FitResult) -> Section:
-    conv = result.convergence
+def _convergence_section(result: FitResult) -> ReportSection:
     draws = report_checks.key_draws(result)
     roles = result.data.roles
     labels = {
@@ -142,35 +124,129 @@ def _convergence_section(result: FitResult) -> Section:
         )
         for n in draws
     }
-    return Section(
-        "Convergence and sampler",
+    sampler = report_methods.sampler_table(result.provenance, result.spec)
+    return convergence_section(result.convergence, result.provenance, sampler, draws, labels)
+
+
+def _data_section(result: FitResult) -> ReportSection:
+    data = result.data
+    desc = data.describe()
+    x, y = data.roles.predictor, data.roles.outcome
+    return ReportSection(
+        "Data",
         [
-            _sentence(conv.message()),
-            f"Largest R-hat {conv.max_r_hat:.3f}; smallest bulk / tail ESS {conv.min_ess_bulk:.0f} / "
-            f"{conv.min_ess_tail:.0f}; divergences {conv.divergences}; smallest E-BFMI "
-            f"{conv.min_bfmi:.2f}; {conv.n_draws} draws (seed {result.provenance.get('random_seed')}).",
+            f"{desc['n_patients']} patients"
+            + (f" of {desc['n_therapists']} therapists" if desc["n_therapists"] else "")
+            + f"; {desc['n_rows']} sessions (per patient {desc['sessions_per_patient_min']} to "
+            f"{desc['sessions_per_patient_max']}, median {desc['sessions_per_patient_median']:g}); "
+            f"sessions {desc['first_session']} to {desc['last_session']}.",
+            f"Missing inside the series: {desc['skipped_sessions']} skipped sessions; "
+            f"{x} missing in {desc['missing_predictor_share']:.1%} and {y} in "
+            f"{desc['missing_outcome_share']:.1%} of cells (integrated out by the model, not "
+            "filled in).",
+            *(f"Warning: {w}" for w in data.warnings),
+        ],
+    )
+
+
+def _effects_sections(
+    result: FitResult, summary: pd.DataFrame, eff: pd.DataFrame, hdi: str
+) -> list[ReportSection]:
+    """The named parameters' table, the forest plot, the mediation section (with a baseline)
+    and the derived effects' table."""
+    spec, conv = result.spec, result.convergence
+    x, y = result.data.roles.predictor, result.data.roles.outcome
+    out = [
+        ReportSection(
+            f"Named effects (posterior mean, {hdi})",
+            tables=[
+                Table(
+                    display_table(summary, hdi, SHOWN),
+                    f"Posterior summary of every named parameter ({hdi}); summary.csv",
+                )
+            ],
+        )
+    ]
+    groups = {title: [n for n in names if n in summary.index] for title, names in FOREST.items()}
+    labels = {str(n): str(lab) for n, lab in summary["label"].items()}
+    out.append(
+        ReportSection(
+            "Trait and state effects",
+            figures=[
+                Plot(
+                    "forest",
+                    plots.forest(summary, groups, hdi, labels),
+                    f"State-like and trait-like effects: posterior means with {hdi}s. Each panel "
+                    "has its own axis; effects with much wider intervals (often the therapist "
+                    "level, informed by few therapists) get a panel of their own.",
+                )
+            ],
+        )
+    )
+    if spec.baseline:
+        out.append(
+            between_mediation_section(
+                eff, spec.baseline, hdi, predictor=x, outcome=y, provisional=not conv.ok
+            )
+        )
+    derived = eff[~eff["group"].isin([tables.WITHIN, tables.BETWEEN])].set_index("parameter")
+    legend = [
+        str(eff.attrs.get("note", "")),
+        *(
+            f"{lab}: {note}."
+            for lab, note in zip(derived["label"], derived["note"], strict=True)
+            if note
+        ),
+    ]
+    out.append(
+        ReportSection(
+            "Derived effects: standardised, long-run, ICCs",
+            [stationarity_note(spec)],
+            tables=[
+                Table(
+                    display_table(derived, hdi, SHOWN),
+                    f"Standardised and long-run effects and ICCs ({hdi}); effects.csv",
+                    legend,
+                )
+            ],
+        )
+    )
+    return out
+
+
+def _r2_section(r2: pd.DataFrame, y: str, eti: str) -> ReportSection:
+    return ReportSection(
+        f"Variance of {y} explained, by component (Rights & Sterba)",
+        [
+            "Shares per denominator, both equations; within parts are averaged over the "
+            "distribution of the state slopes. Components the model does not have are "
+            "left out. The full table is r2.csv (Markdown and LaTeX versions: r2.md, r2.tex)."
         ],
         tables=[
-            Table(report_methods.sampler_table(result.provenance, result.spec), "Sampler settings")
+            Table(
+                display_table(
+                    r2, eti, ["equation", "share_of", "label", "mean", "ci_low", "ci_high"]
+                ).rename(columns={"share_of": "share of", "label": "component"}),
+                f"R-squared by component (posterior mean, {eti}, equal-tailed)",
+                [str(r2.attrs.get("note", ""))],
+            )
         ],
         figures=[
             Plot(
-                "trace_rank",
-                plots.trace_rank(draws, {n: n for n in draws}),
-                "Trace (left) and rank histograms per chain (right) of the key parameters "
-                "and of the parameters with the worst R-hat and ESS. Chains that mix well "
-                "overlap in the trace and give flat rank histograms. Rows: "
-                + "; ".join(f"{n} = {lab}" for n, lab in labels.items())
-                + ".",
+                "r2",
+                plots.r2_bars(r2, "outcome"),
+                f"Shares of the variance of {y} by component and denominator (posterior "
+                "means; their intervals are in the R-squared table).",
             )
         ],
     )
 
 
 def build_sections(
-    result: FitResult, patients: Sequence[object] | None = None, ci_prob: float = 0.94
-) -> tuple[list[Section], dict[str, pd.DataFrame]]:
-    """All report sections and the labelled tables, without writing anything.
+    result: FitResult, patients: Sequence[object] | None = None, ci_prob: float = DEFAULT_CI_PROB
+) -> tuple[list[ReportSection], dict[str, pd.DataFrame]]:
+    """All report sections of a joint-model fit and the labelled tables, without writing
+    anything.
 
     Parameters
     ----------
@@ -196,149 +272,35 @@ def build_sections(
     summary = tables.summary_table(result, ci_prob)
     eff = tables.effects_table(result, ci_prob)
     r2 = tables.r2_table(result, ci_prob)
-    desc = data.describe()
     hdi, eti = tables.interval_name(ci_prob, "hdi"), tables.interval_name(ci_prob, "eti")
-    x, y = data.roles.predictor, data.roles.outcome
     said = sentences(result, summary, r2, ci_prob)
     if not conv.ok:
         said = [PROVISIONAL + s for s in said]
     sections = [
-        Section("Summary in words", said, provisional=not conv.ok),
-        Section(
-            "Data",
-            [
-                f"{desc['n_patients']} patients"
-                + (f" of {desc['n_therapists']} therapists" if desc["n_therapists"] else "")
-                + f"; {desc['n_rows']} sessions (per patient {desc['sessions_per_patient_min']} to "
-                f"{desc['sessions_per_patient_max']}, median {desc['sessions_per_patient_median']:g}); "
-                f"sessions {desc['first_session']} to {desc['last_session']}.",
-                f"Missing inside the series: {desc['skipped_sessions']} skipped sessions; "
-                f"{x} missing in {desc['missing_predictor_share']:.1%} and {y} in "
-                f"{desc['missing_outcome_share']:.1%} of cells (integrated out by the model, not "
-                "filled in).",
-                *(f"Warning: {w}" for w in data.warnings),
-            ],
-        ),
+        ReportSection("Summary in words", said, provisional=not conv.ok),
+        _data_section(result),
         _model_section(result, ci_prob),
         _convergence_section(result),
-        Section(
-            f"Named effects (posterior mean, {hdi})",
-            tables=[
-                Table(
-                    _display(
-                        summary,
-                        hdi,
-                        SHOWN,
-                    ),
-                    f"Posterior summary of every named parameter ({hdi}); summary.csv",
-                )
-            ],
-        ),
+        *_effects_sections(result, summary, eff, hdi),
+        _r2_section(r2, data.roles.outcome, eti),
     ]
-    groups = {title: [n for n in names if n in summary.index] for title, names in FOREST.items()}
-    labels = {str(n): str(lab) for n, lab in summary["label"].items()}
-    sections.append(
-        Section(
-            "Trait and state effects",
-            figures=[
-                Plot(
-                    "forest",
-                    plots.forest(summary, groups, hdi, labels),
-                    f"State-like and trait-like effects: posterior means with {hdi}s. Each panel "
-                    "has its own axis; effects with much wider intervals (often the therapist "
-                    "level, informed by few therapists) get a panel of their own.",
-                )
-            ],
-        )
-    )
-    if spec.baseline:
-        sections.append(
-            between_mediation_section(
-                eff, spec.baseline, hdi, predictor=x, outcome=y, provisional=not conv.ok
-            )
-        )
-    derived = eff[~eff["group"].isin([tables.WITHIN, tables.BETWEEN])].set_index("parameter")
-    sections.append(
-        Section(
-            "Derived effects: standardised, long-run, ICCs",
-            [stationarity_note(spec)],
-            tables=[
-                Table(
-                    _display(
-                        derived,
-                        hdi,
-                        SHOWN,
-                    ),
-                    f"Standardised and long-run effects and ICCs ({hdi}); effects.csv",
-                    [
-                        str(eff.attrs.get("note", "")),
-                        *(
-                            f"{lab}: {note}."
-                            for lab, note in zip(derived["label"], derived["note"], strict=True)
-                            if note
-                        ),
-                    ],
-                )
-            ],
-        )
-    )
-    sections.append(
-        Section(
-            f"Variance of {y} explained, by component (Rights & Sterba)",
-            [
-                "Shares per denominator, both equations; within parts are averaged over the "
-                "distribution of the state slopes. Components the model does not have are "
-                "left out. The full table is r2.csv (Markdown and LaTeX versions: r2.md, r2.tex)."
-            ],
-            tables=[
-                Table(
-                    _display(
-                        r2,
-                        eti,
-                        ["equation", "share_of", "label", "mean", "ci_low", "ci_high"],
-                    ).rename(columns={"share_of": "share of", "label": "component"}),
-                    f"R-squared by component (posterior mean, {eti}, equal-tailed)",
-                    [str(r2.attrs.get("note", ""))],
-                )
-            ],
-            figures=[
-                Plot(
-                    "r2",
-                    plots.r2_bars(r2, "outcome"),
-                    f"Shares of the variance of {y} by component and denominator (posterior "
-                    "means; their intervals are in the R-squared table).",
-                )
-            ],
-        )
-    )
     panels = patient_section(result, chosen, ci_prob)
     if panels is not None:
         sections.append(panels)
     sections.append(predictive_section(result, ci_prob))
     if spec.dynamics == "var1":
         sections += _classic_sections(result)
-    sections.append(
-        Section(
-            "Software and references",
-            ["References:", *report_methods.references(spec)],
-            tables=[
-                Table(
-                    report_methods.versions_table(result.provenance),
-                    "Library versions of the fit and of this report",
-                )
-            ],
-        )
-    )
+    sections.append(software_section(result.provenance, report_methods.references(spec)))
     return sections, {"summary": summary, "r2": r2, "effects": eff}
 
 
-def _classic_sections(result: FitResult) -> list[Section]:
+def _classic_sections(result: FitResult) -> list[ReportSection]:
     from bayes_alliance.analysis.conflation import conflation_table
 
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
     return [
-        Section(
+        ReportSection(
             "Classic two-step analysis, for comparison",
             [
                 "Person-mean centring and OLS with patient-clustered SEs. Observed means are unreliable with "
@@ -352,7 +314,7 @@ def _classic_sections(result: FitResult) -> list[Section]:
                 )
             ],
         ),
-        Section(
+        ReportSection(
             "Why decompose: one raw slope mixes within and between effects",
             [
                 f"REML random-intercept fits of {y} at t on {x} at t-1: one raw slope (conflated) against "
@@ -371,29 +333,58 @@ def _default_patients(result: FitResult, k: int = 4) -> list[object]:
     return [result.data.patients[i] for i in order]
 
 
+def result_tables(result: AnyResult, ci_prob: float = DEFAULT_CI_PROB) -> ResultTables:
+    """The labelled tables of a fit of either family, with their captions."""
+    if isinstance(result, MechanismResult):
+        return report_mechanisms.mechanism_tables(result, ci_prob)
+    return tables.joint_tables(result, ci_prob)
+
+
+def report_sections(
+    result: AnyResult,
+    *,
+    patients: Sequence[object] | None = None,
+    ci_prob: float = DEFAULT_CI_PROB,
+) -> tuple[list[ReportSection], ResultTables]:
+    """The report of a fit of either family as data: its sections in order and its labelled
+    tables (:func:`build_sections` for the joint model,
+    :func:`~bayes_alliance.report.mechanisms.mechanism_sections` for a mechanism model)."""
+    if isinstance(result, MechanismResult):
+        if patients:
+            raise ValueError("patients= is for the main model's per-patient panels")
+        return report_mechanisms.mechanism_sections(result, ci_prob)
+    sections, frames = build_sections(result, patients, ci_prob)
+    made = ResultTables(
+        frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(result)
+    )
+    return sections, made
+
+
 def write_report(
-    result: FitResult,
+    result: AnyResult,
     out: str | Path,
     *,
     patients: Sequence[object] | None = None,
-    ci_prob: float = 0.94,
-    title: str = "bayes_alliance report",
+    ci_prob: float = DEFAULT_CI_PROB,
+    title: str | None = None,
     force: bool = False,
 ) -> Path:
-    """Write a report of a fit into the folder ``out`` (atomically).
+    """Write a report of a fit of either family into the folder ``out`` (atomically).
 
     Parameters
     ----------
     result
-        A fitted model.
+        A fitted model: the joint model's :class:`~bayes_alliance.inference.fit.FitResult` or a
+        :class:`~bayes_alliance.mechanisms.fit.MechanismResult`.
     out
         The folder; refused when it exists unless ``force``.
     patients
-        Patient ids for the per-patient panels (default: the four with the most sessions).
+        Patient ids for the per-patient panels (default: the four with the most sessions;
+        joint model only).
     ci_prob
         Probability of every interval (0.95 is what psychology journals print).
     title
-        The page title.
+        The page title (default "bayes_alliance report", or "Mechanism model: <design>").
     force
         Replace an existing folder.
 
@@ -402,34 +393,22 @@ def write_report(
     pathlib.Path
         The HTML file. Beside it: ``report.md`` with its PNG figures (patient panels are
         ``patient_<id>.png``; with a baseline the mediation diagram ``mediation.png``, or
-        ``mediation_<column>.png`` per column), the labelled ``summary.csv``, ``effects.csv`` and ``r2.csv``,
-        and manuscript tables ``effects.md`` / ``effects.tex`` and ``r2.md`` / ``r2.tex``.
+        ``mediation_<column>.png`` per column; a mechanism model's ``path_diagram.png``), the
+        labelled ``summary.csv`` and ``effects.csv`` and the manuscript tables ``effects.md`` /
+        ``effects.tex``; for the joint model also ``r2.csv``, ``r2.md`` and ``r2.tex``.
     """
-    # Inside the folder guard: an existing folder is refused before any work is done.
-    with atomic_dir(out, force=force) as tmp:
-        sections, frames = build_sections(result, patients, ci_prob)
-        pngs = {f.stem: fig_png(f.figure) for s in sections for f in s.figures}
-        v = result.provenance.get("versions", {})
-        spec_text = {k: val for k, val in result.spec.to_dict().items() if k != "priors"}
-        meta = (
-            f"Data hash {str(result.provenance.get('data_hash', ''))[:12]}; fitted with "
-            f"bayes_alliance {v.get('bayes_alliance')}, pymc {v.get('pymc')}, nutpie "
-            f"{v.get('nutpie')}; model options {spec_text}"
-        )
-        banner = "" if result.convergence.ok else result.convergence.message()
-        x, y = result.data.roles.predictor, result.data.roles.outcome
-        captions = {
-            "effects": (f"Trait-like and state-like effects of {x} on {y}", "tab:effects"),
-            "r2": (f"Variance of {x} and {y} explained by component (R-squared)", "tab:r2"),
-        }
-        (tmp / "report.html").write_text(render_html(title, sections, pngs, meta, banner))
-        (tmp / "report.md").write_text(render_markdown(title, sections, meta, banner))
-        for stem, png in pngs.items():
-            (tmp / f"{stem}.png").write_bytes(png)
-        frames["summary"].to_csv(tmp / "summary.csv")
-        for name in ("effects", "r2"):
-            frames[name].to_csv(tmp / f"{name}.csv", index=False)
-            caption, label = captions[name]
-            (tmp / f"{name}.md").write_text(tables.to_markdown(frames[name], caption))
-            (tmp / f"{name}.tex").write_text(tables.to_latex(frames[name], caption, label))
-    return Path(out) / "report.html"
+    if isinstance(result, MechanismResult):
+        default = f"Mechanism model: {result.design.replace('_', ' ')}"
+        options = result.spec.to_dict()
+    else:
+        default = "bayes_alliance report"
+        options = {k: val for k, val in result.spec.to_dict().items() if k != "priors"}
+    banner = "" if result.convergence.ok else result.convergence.message()
+    return write_report_folder(
+        out,
+        title or default,
+        lambda: report_sections(result, patients=patients, ci_prob=ci_prob),
+        meta_line(result.provenance, options),
+        banner,
+        force=force,
+    )

@@ -1,0 +1,150 @@
+"""The mechanism models' data constants on the patient x session grid and their priors.
+
+Every prior scale comes from the joint model's rules (:mod:`bayes_alliance.model.priors`: one
+rule per kind of parameter, a function of the data's SDs) applied to the series' SDs over all
+observed cells; :func:`mechanism_priors` collects them for the model builder
+(:mod:`bayes_alliance.mechanisms.model`) and for the report's table of the priors used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_alliance.core.vocab import PATIENT, THERAPIST
+from bayes_alliance.data.series_data import SeriesData, grid_cells
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.model.priors import (
+    AUTOREGRESSION_SIGMA,
+    first_sigma,
+    innovation_sigma,
+    intercept_sigma,
+    level_sigma,
+    path_sigma,
+    random_slope_sigma,
+    trend_sd_sigma,
+    trend_sigma,
+)
+
+
+@dataclass(frozen=True)
+class SeriesGrid:
+    """Numpy constants of a data set on the patient x session grid: filled values, where
+    missing cells go, the transitions inside each series and the centred session times."""
+
+    filled: np.ndarray  # (n, T, k), missing and outside cells 0
+    missing_flat: np.ndarray  # flat indices of missing cells inside series
+    missing_start: np.ndarray  # a starting value for each (the series' observed mean)
+    transitions: np.ndarray  # flat indices into (n * (T - 1)) of transitions (t-1 -> t)
+    first: np.ndarray
+    time: np.ndarray  # (n, T) session number minus the middle of the patient's series
+    mean: np.ndarray  # (k,) observed means
+    sd: np.ndarray  # (k,) observed SDs
+
+    @classmethod
+    def of(cls, data: SeriesData) -> SeriesGrid:
+        inside, missing = grid_cells(data)
+        z = data.z
+        filled = np.where(np.isfinite(z), z, 0.0)
+        mean = np.nanmean(z.reshape(-1, data.k), axis=0)
+        sd = np.nanstd(z.reshape(-1, data.k), axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        missing_flat = np.flatnonzero(missing.reshape(-1))
+        start = np.broadcast_to(mean, z.shape).reshape(-1)[missing_flat]
+        trans = inside[:, 1:] & inside[:, :-1]
+        sessions = data.base.sessions.astype(float)
+        mid = 0.5 * (sessions[data.first] + sessions[data.last])
+        return cls(
+            filled=filled,
+            missing_flat=missing_flat,
+            missing_start=np.asarray(start, dtype=float),
+            transitions=np.flatnonzero(trans.reshape(-1)),
+            first=data.first.astype(np.int64),
+            time=sessions[None, :] - mid[:, None],
+            mean=mean,
+            sd=sd,
+        )
+
+
+@dataclass(frozen=True)
+class EndPriors:
+    """Priors of the end-of-treatment regression: one SD of the trait or of the patients'
+    changes moves the outcome by about its SD at most (logit 1 for a binary outcome)."""
+
+    intercept_mu: float
+    intercept_sigma: float
+    trait_sigma: float
+    change_per_sd_sigma: float
+    sd_sigma: float | None  # the residual SD's half-normal scale; None for a binary outcome
+
+
+@dataclass(frozen=True)
+class MechanismPriors:
+    """Every prior scale of a mechanism model, from the shared rules of
+    :mod:`bayes_alliance.model.priors` applied to the series' SDs."""
+
+    intercept_mu: np.ndarray  # (k,)
+    intercept_sigma: np.ndarray  # (k,)
+    sd_patient: np.ndarray  # (k,), or (k + 1,) with a trend: the change's SD last
+    sd_therapist: np.ndarray  # (k,)
+    lag: np.ndarray  # (k, k) prior SDs, [to, from]: autoregressions on the diagonal
+    sd_paths: np.ndarray  # (random paths,)
+    sd_innovation: np.ndarray  # (k,)
+    sd_first: np.ndarray  # (k,)
+    trend: float | None  # the mean slope's prior SD (with a trend)
+    end: EndPriors | None
+
+
+def end_priors(data: SeriesData, spec: MechanismSpec, grid: SeriesGrid) -> EndPriors | None:
+    """The end-of-treatment regression's priors (None without an end outcome); ``spec``
+    resolved."""
+    if data.end_outcome is None:
+        return None
+    obs = data.end_outcome[np.isfinite(data.end_outcome)]
+    o_sd = float(np.std(obs)) or 1.0
+    binary = spec.end_family == "binary"
+    unit = 1.0 if binary else o_sd
+    return EndPriors(
+        intercept_mu=0.0 if binary else float(np.mean(obs)),
+        intercept_sigma=intercept_sigma(unit),
+        trait_sigma=unit / grid.sd[0],
+        change_per_sd_sigma=unit,
+        sd_sigma=None if binary else o_sd,
+    )
+
+
+def mechanism_priors(
+    data: SeriesData, spec: MechanismSpec | None = None, grid: SeriesGrid | None = None
+) -> MechanismPriors:
+    """The prior scales of the mechanism model of ``data`` (see the module docstring)."""
+    spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
+        data
+    )
+    grid = grid or SeriesGrid.of(data)
+    sd = grid.sd
+    ratio = sd[:, None] / sd[None, :]  # [to, from]: SD of the receiving over the sending series
+    lag = np.where(np.eye(data.k, dtype=bool), AUTOREGRESSION_SIGMA, path_sigma(ratio))
+    idx = {r: i for i, r in enumerate(data.roles)}
+    paths = spec.random_paths or ()
+    sd_paths = np.empty(len(paths))
+    for r, (to, source) in enumerate(paths):
+        sd_paths[r] = random_slope_sigma(ratio[idx[to], idx[source]])
+    sd_patient = level_sigma(sd, PATIENT)
+    if spec.trend:
+        sd_patient = np.append(sd_patient, trend_sd_sigma(sd[0]))
+    return MechanismPriors(
+        intercept_mu=grid.mean,
+        intercept_sigma=intercept_sigma(sd),
+        sd_patient=sd_patient,
+        sd_therapist=level_sigma(sd, THERAPIST),
+        lag=lag,
+        sd_paths=sd_paths,
+        sd_innovation=innovation_sigma(sd),
+        sd_first=first_sigma(sd),
+        trend=trend_sigma(sd[0]) if spec.trend else None,
+        end=end_priors(data, spec, grid),
+    )
+
+
+__all__ = ["EndPriors", "MechanismPriors", "SeriesGrid", "end_priors", "mechanism_priors"]

@@ -1,0 +1,138 @@
+"""Report sections and pieces that the reports of both model families share: the convergence
+and sampler section (with trace and rank plots of the key parameters), the software and
+references section, the report view of a labelled table, the line of metadata under the
+title, and the writing of a report folder (rendered pages, figures and tables, atomically).
+
+The joint model's sections are built in :mod:`bayes_alliance.report.write`, the mechanism
+models' in :mod:`bayes_alliance.report.mechanisms`; both are rendered by
+:mod:`bayes_alliance.report.render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_alliance.core.diagnostics import Convergence
+from bayes_alliance.core.files import atomic_dir
+from bayes_alliance.report import methods as report_methods
+from bayes_alliance.report import plots
+from bayes_alliance.report.outputs import ResultTables, write_tables
+from bayes_alliance.report.render import Plot, ReportSection, Table, write_rendered
+
+# Columns of the parameter and effect tables shown in a report (the CSVs have all).
+SHOWN = ("label", "mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r_hat")
+
+
+def display_table(t: pd.DataFrame, interval: str, keep: Sequence[str] = SHOWN) -> pd.DataFrame:
+    """A report view of a labelled table: chosen columns, interval bounds named by level."""
+    out = t[[c for c in keep if c in t.columns]].copy()
+    out = out.rename(
+        columns={
+            "ci_low": f"{interval}: low",
+            "ci_high": f"{interval}: high",
+            "ess_bulk": "ESS bulk",
+            "ess_tail": "ESS tail",
+            "r_hat": "R-hat",
+        }
+    )
+    for c in ("ESS bulk", "ESS tail"):
+        if c in out:
+            out[c] = out[c].round(0).astype("Int64")
+    return out
+
+
+def as_sentence(text: str) -> str:
+    """Capitalised, one full stop (messages come with and without one)."""
+    return text[:1].upper() + text[1:].rstrip(".") + "."
+
+
+def convergence_section(
+    conv: Convergence,
+    provenance: Mapping[str, Any],
+    sampler: pd.DataFrame,
+    draws: Mapping[str, np.ndarray],
+    labels: Mapping[str, str],
+) -> ReportSection:
+    """The convergence check in words and numbers, the sampler settings, and trace and rank
+    plots of ``draws`` (the key parameters and the worst ones), rows explained by ``labels``."""
+    return ReportSection(
+        "Convergence and sampler",
+        [
+            as_sentence(conv.message()),
+            f"Largest R-hat {conv.max_r_hat:.3f}; smallest bulk / tail ESS "
+            f"{conv.min_ess_bulk:.0f} / {conv.min_ess_tail:.0f}; divergences "
+            f"{conv.divergences}; smallest E-BFMI {conv.min_bfmi:.2f}; {conv.n_draws} draws "
+            f"(seed {provenance.get('random_seed')}).",
+        ],
+        tables=[Table(sampler, "Sampler settings")],
+        figures=[
+            Plot(
+                "trace_rank",
+                plots.trace_rank(draws, {n: n for n in draws}),
+                "Trace (left) and rank histograms per chain (right) of the key parameters "
+                "and of the parameters with the worst R-hat and ESS. Chains that mix well "
+                "overlap in the trace and give flat rank histograms. Rows: "
+                + "; ".join(f"{n} = {lab}" for n, lab in labels.items())
+                + ".",
+            )
+        ],
+    )
+
+
+def software_section(provenance: Mapping[str, Any], references: Sequence[str]) -> ReportSection:
+    """The full references and the library versions of the fit and of the report."""
+    return ReportSection(
+        "Software and references",
+        ["References:", *references],
+        tables=[
+            Table(
+                report_methods.versions_table(provenance),
+                "Library versions of the fit and of this report",
+            )
+        ],
+    )
+
+
+def meta_line(provenance: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    """The line under the title: data hash, the main libraries' versions, model options."""
+    v = provenance.get("versions", {})
+    return (
+        f"Data hash {str(provenance.get('data_hash', ''))[:12]}; fitted with "
+        f"bayes_alliance {v.get('bayes_alliance')}, pymc {v.get('pymc')}, nutpie "
+        f"{v.get('nutpie')}; model options {dict(options)}"
+    )
+
+
+def write_report_folder(
+    out: str | Path,
+    title: str,
+    build: Callable[[], tuple[list[ReportSection], ResultTables]],
+    meta: str,
+    banner: str,
+    *,
+    force: bool = False,
+) -> Path:
+    """Write a report into the folder ``out`` atomically (refused when it exists, unless
+    ``force``): ``build()`` -> (sections, :class:`ResultTables`) is called inside the folder
+    guard, so an existing folder is refused before any work is done. Returns the HTML file."""
+    with atomic_dir(out, force=force) as tmp:
+        sections, tables = build()
+        write_rendered(tmp, title, sections, meta, banner)
+        write_tables(tmp, tables)
+    return Path(out) / "report.html"
+
+
+__all__ = [
+    "SHOWN",
+    "as_sentence",
+    "convergence_section",
+    "display_table",
+    "meta_line",
+    "software_section",
+    "write_report_folder",
+]
