@@ -51,7 +51,7 @@ def _digest(values: np.ndarray) -> str:
 
 
 def _cli(*argv: str) -> None:
-    cmd = [sys.executable, "-m", "bayes_alliance.cli.app.app", *argv]
+    cmd = [sys.executable, "-m", "bayes_alliance.cli", *argv]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode not in (0, 3):
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
