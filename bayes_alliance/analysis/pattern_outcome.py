@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bayes_alliance.core.intervals import interval_bounds
+
 
 @dataclass(frozen=True)
 class OutcomeDifference:
@@ -35,15 +37,15 @@ class OutcomeDifference:
     share_with_pattern: np.ndarray = field(repr=False)
 
     def summary(self, ci_prob: float = 0.95) -> dict[str, float]:
-        """Mean, SD, equal-tailed interval and the probability that the difference is positive
-        over the draws that have both groups."""
+        """Mean, SD, interval (the package's convention for an effect: HDI) and the probability
+        that the difference is positive over the draws that have both groups."""
         d = self.draws[np.isfinite(self.draws)]
-        q = (1 - ci_prob) / 2
+        low, high = interval_bounds(d, ci_prob)
         return {
             "mean": float(d.mean()),
             "sd": float(d.std(ddof=1)),
-            "low": float(np.quantile(d, q)),
-            "high": float(np.quantile(d, 1 - q)),
+            "low": float(low),
+            "high": float(high),
             "p_positive": float((d > 0).mean()),
             "valid_draws": int(d.size),
         }

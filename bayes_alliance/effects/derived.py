@@ -32,7 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
 from bayes_alliance.model.structure import value
@@ -185,7 +185,6 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame
     """Tidy table: equation, denominator, component, label, mean, ci_low, ci_high
     (equal-tailed interval of probability ``ci_prob``)."""
     rows = []
-    lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
     for name, da in ds.data_vars.items():
         eq, denom = str(name).split("_", 1)
         dim = da.dims[-1]
@@ -200,6 +199,7 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame
                     stacklevel=2,
                 )
             x = x[np.isfinite(x)]
+            lo, hi = interval_bounds(x, ci_prob, BAND_KIND) if x.size else (np.nan, np.nan)
             rows.append(
                 {
                     "equation": eq,
@@ -207,8 +207,8 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame
                     "component": str(comp),
                     "label": r2.LABELS.get(str(comp), str(comp)),
                     "mean": float(x.mean()) if x.size else np.nan,
-                    "ci_low": float(np.quantile(x, lo_q)) if x.size else np.nan,
-                    "ci_high": float(np.quantile(x, hi_q)) if x.size else np.nan,
+                    "ci_low": float(lo),
+                    "ci_high": float(hi),
                 }
             )
     return pd.DataFrame(

@@ -25,6 +25,7 @@ import pandas as pd
 
 from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
 from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
 from bayes_alliance.inference.fit import FitResult
 
@@ -84,7 +85,7 @@ def interval(draws: np.ndarray, ci_prob: float) -> dict[str, float]:
     flat = flat[np.isfinite(flat)]
     if flat.size == 0:
         return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
-    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, (1 + ci_prob) / 2])
+    lo, hi = interval_bounds(flat, ci_prob, BAND_KIND)
     return {"mean": float(flat.mean()), "ci_low": float(lo), "ci_high": float(hi)}
 
 

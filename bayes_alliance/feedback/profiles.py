@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
 from bayes_alliance.feedback.patient_feedback import interval
 from bayes_alliance.inference.fit import FitResult
 
@@ -69,7 +70,7 @@ def therapist_profiles(result: FitResult, ci_prob: float = 0.9) -> pd.DataFrame:
 
 def _columns_of(draws: np.ndarray, ci_prob: float) -> dict[str, np.ndarray]:
     flat = draws.reshape(-1, draws.shape[-1])
-    lo, hi = np.quantile(flat, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
+    lo, hi = interval_bounds(flat, ci_prob, BAND_KIND, axis=0)
     return {"mean": flat.mean(axis=0), "ci_low": lo, "ci_high": hi}
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
 from bayes_alliance.kernels import dynamics
 
 if TYPE_CHECKING:
@@ -158,7 +158,6 @@ def session_predictive(
     known_prev = np.isfinite(px).all(axis=0) & np.isfinite(py).all(axis=0)
     inside = data.in_series[:, now] & (data.in_series[:, : n_s - lag] if lag else True)
     rows = []
-    lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
     for var, obs_all, w in (
         (v.PREDICTOR, data.x, wx),
         (v.OUTCOME, data.y, wy),
@@ -178,8 +177,8 @@ def session_predictive(
                     "n": n,
                     "observed": float(obs[cells, k].mean()),
                     "replicated": float(np.median(means)),
-                    "rep_low": float(np.quantile(means, lo_q)),
-                    "rep_high": float(np.quantile(means, hi_q)),
+                    "rep_low": float(interval_bounds(means, ci_prob, BAND_KIND)[0]),
+                    "rep_high": float(interval_bounds(means, ci_prob, BAND_KIND)[1]),
                 }
             )
     return pd.DataFrame(

@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
+
 COLOURS = {
     "f1": "#1b9e77",
     "f2": "#d95f02",
@@ -200,7 +202,7 @@ def _level_and_state(
     level_draws = np.atleast_2d(level_draws)
     ok = np.isfinite(level_draws).all(axis=0)
     if ok.any():
-        lo, hi = np.quantile(level_draws[:, ok], [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
+        lo, hi = interval_bounds(level_draws[:, ok], ci_prob, BAND_KIND, axis=0)
         top.fill_between(
             sessions[ok], lo, hi, color="#9ecae1", alpha=0.6, label=f"latent level, {pct} interval"
         )
