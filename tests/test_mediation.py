@@ -353,7 +353,7 @@ def test_therapist_baseline_loglik_equals_dense_gaussian(case, dataset):
     enters each likelihood path (sums of products, masked grid, Kalman filter) exactly, with
     the therapist parts integrated out over the caseload."""
     from bayes_alliance.model.build import build_model
-    from bayes_alliance.model.within import resolve_baseline
+    from bayes_alliance.model.covariates import resolve_baseline
     from tests.test_likelihood_variants import (
         _dense_reference,
         _natural,
@@ -528,7 +528,7 @@ def test_baseline_level_resolution():
     import pandas as pd
 
     from bayes_alliance import SessionData
-    from bayes_alliance.model.within import baseline_level, resolve_baseline
+    from bayes_alliance.model.covariates import baseline_level, resolve_baseline
     from tests.conftest import ROLES
 
     data = _data(ROWS, experience=True)
@@ -557,7 +557,7 @@ def test_baseline_level_resolution():
 
 def test_therapist_level_errors_name_the_column_and_a_therapist():
     from bayes_alliance.data.validate import DataValidationError
-    from bayes_alliance.model.within import resolve_baseline
+    from bayes_alliance.model.covariates import resolve_baseline
 
     data = _data(ROWS, experience=True)
     with pytest.raises(DataValidationError) as err:

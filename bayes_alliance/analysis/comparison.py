@@ -29,7 +29,7 @@ import xarray as xr
 
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.core import vocab
-from bayes_alliance.model.likelihood import GridIndex
+from bayes_alliance.model.grid import GridIndex
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult

@@ -31,6 +31,7 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.model.covariates import baseline_level, baseline_values
 from bayes_alliance.model.structure import (
     dynamics_from,
     known_means,
@@ -38,7 +39,6 @@ from bayes_alliance.model.structure import (
     therapist_part,
     trait_cov,
 )
-from bayes_alliance.model.within import baseline_level, baseline_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab

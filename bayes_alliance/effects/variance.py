@@ -40,6 +40,7 @@ from scipy import special
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.covariates import baseline_level, baseline_unit_values, moderator_values
 from bayes_alliance.model.structure import free_first_cov, innovation_cov, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -84,12 +85,6 @@ class Design:
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> Design:
-        from bayes_alliance.model.within import (
-            baseline_level,
-            baseline_unit_values,
-            moderator_values,
-        )
-
         inside = data.in_series
         trans = np.zeros_like(inside)
         trans[:, 1:] = inside[:, 1:] & inside[:, :-1]

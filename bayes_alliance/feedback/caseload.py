@@ -20,8 +20,8 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc
 from bayes_alliance.inference.fit import FitResult
-from bayes_alliance.model.likelihood import GridIndex, SeriesGrid
-from bayes_alliance.model.within import baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.grid import GridIndex, SeriesGrid
 
 v = vocab
 __all__ = ["SEED_TAG", "Prepared", "prepare"]

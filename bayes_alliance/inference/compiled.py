@@ -37,7 +37,7 @@ from bayes_alliance.inference.fit import (
     states_wanted,
 )
 from bayes_alliance.model.build import build_model
-from bayes_alliance.model.within import resolve_baseline
+from bayes_alliance.model.covariates import resolve_baseline
 from bayes_alliance.spec.model_spec import ModelSpec
 
 

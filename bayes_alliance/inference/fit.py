@@ -33,7 +33,8 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.build import build_model
-from bayes_alliance.model.within import resolve_baseline
+from bayes_alliance.model.covariates import resolve_baseline
+from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
 
 # Parameters outside the vocabulary that effect sizes read (session means, free first session).
@@ -116,14 +117,24 @@ class FitResult:
         """Each patient's therapist and patient slope deviations per draw, (chain, draw,
         patient), for the levels with random slopes."""
         post = self.idata.posterior
+        names = (
+            vocab.SD_STATE_EFFECT_THERAPIST,
+            vocab.SD_STATE_EFFECT_PATIENT,
+            "state_effect_therapist_raw",
+            "state_effect_patient_raw",
+        )
+        arrays = {n: np.asarray(post[n].values) for n in names if n in post}
+        n_c, n_d = post.sizes["chain"], post.sizes["draw"]
+        parts = slope_deviations(lookup(draws_last(arrays), self.spec), self.spec)
+
+        def back(dev: np.ndarray) -> np.ndarray:  # (patient, chain x draw) -> (chain, draw, P)
+            return np.moveaxis(dev, -1, 0).reshape(n_c, n_d, -1)
+
         out: dict[str, np.ndarray] = {}
-        if vocab.THERAPIST in self.spec.random_slopes:
-            raw = post["state_effect_therapist_raw"].values
-            dev = post[vocab.SD_STATE_EFFECT_THERAPIST].values[..., None] * raw
-            out[vocab.THERAPIST] = dev[..., self.data.patient_therapist]
-        if vocab.PATIENT in self.spec.random_slopes:
-            raw = post["state_effect_patient_raw"].values
-            out[vocab.PATIENT] = post[vocab.SD_STATE_EFFECT_PATIENT].values[..., None] * raw
+        if parts.dev_therapist is not None:
+            out[vocab.THERAPIST] = back(parts.dev_therapist[self.data.patient_therapist])
+        if parts.dev_patient is not None:
+            out[vocab.PATIENT] = back(parts.dev_patient)
         return out
 
     def within_moments(self) -> dict[str, np.ndarray]:

@@ -33,7 +33,8 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import gaps, marginal
-from bayes_alliance.model.likelihood import (
+from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.grid import (
     GridIndex,
     SeriesGrid,
     TherapistBlock,
@@ -51,7 +52,6 @@ from bayes_alliance.model.structure import (
     lookup,
     trait_cov,
 )
-from bayes_alliance.model.within import baseline_level, baseline_values, moderator_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab

@@ -32,8 +32,8 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.predictive import posterior_predictive
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.covariates import moderator_values
 from bayes_alliance.model.structure import fixed_slope, lag0, lookup, therapist_part
-from bayes_alliance.model.within import moderator_values
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab

@@ -64,7 +64,7 @@ from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
     MechanismPriors,
-    SeriesGrid,
+    MechanismGrid,
     mechanism_priors,
 )
 from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
@@ -146,7 +146,7 @@ def _change_given_data(
     phi: pt.TensorVariable,
     chol_e: pt.TensorVariable,
     chol_1: pt.TensorVariable,
-    lay: SeriesGrid,
+    lay: MechanismGrid,
     prior: tuple[pt.TensorVariable, pt.TensorVariable],
     end: _EndTerms | None,
     sd_change: pt.TensorVariable,
@@ -200,7 +200,7 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
-    lay = SeriesGrid.of(data)
+    lay = MechanismGrid.of(data)
     priors = mechanism_priors(data, spec, lay)
     with pm.Model(coords=_coords(data, spec)) as model:
         intercept, trait, change_prior = _traits(data, spec, priors)
@@ -309,7 +309,7 @@ def _lags(data: SeriesData, spec: MechanismSpec, priors: MechanismPriors) -> pt.
     return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
 
-def _states(model: pm.Model, lay: SeriesGrid, trait: pt.TensorVariable) -> pt.TensorVariable:
+def _states(model: pm.Model, lay: MechanismGrid, trait: pt.TensorVariable) -> pt.TensorVariable:
     """The states ``w`` (n, T, k): the series (missing cells inside a series as flat
     parameters) minus the traits."""
     n, n_t, k = lay.filled.shape
@@ -328,7 +328,7 @@ def _detrended(
     phi: pt.TensorVariable,
     chol_e: pt.TensorVariable,
     chol_1: pt.TensorVariable,
-    lay: SeriesGrid,
+    lay: MechanismGrid,
     change_prior: tuple[pt.TensorVariable, pt.TensorVariable],
     end: _EndTerms | None,
     sd_change: pt.TensorVariable,
@@ -368,7 +368,7 @@ def _series_likelihood(
     phi: pt.TensorVariable,
     chol_e: pt.TensorVariable,
     chol_1: pt.TensorVariable,
-    lay: SeriesGrid,
+    lay: MechanismGrid,
 ) -> None:
     """The VAR(1) density of the states: every transition inside a series, and the first
     state of each."""

@@ -29,7 +29,7 @@ from bayes_alliance.model.priors import (
 
 
 @dataclass(frozen=True)
-class SeriesGrid:
+class MechanismGrid:
     """Numpy constants of a data set on the patient x session grid: filled values, where
     missing cells go, the transitions inside each series and the centred session times."""
 
@@ -43,7 +43,7 @@ class SeriesGrid:
     sd: np.ndarray  # (k,) observed SDs
 
     @classmethod
-    def of(cls, data: SeriesData) -> SeriesGrid:
+    def of(cls, data: SeriesData) -> MechanismGrid:
         inside, missing = grid_cells(data)
         z = data.z
         filled = np.where(np.isfinite(z), z, 0.0)
@@ -96,7 +96,7 @@ class MechanismPriors:
     end: EndPriors | None
 
 
-def end_priors(data: SeriesData, spec: MechanismSpec, grid: SeriesGrid) -> EndPriors | None:
+def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> EndPriors | None:
     """The end-of-treatment regression's priors (None without an end outcome); ``spec``
     resolved."""
     if data.end_outcome is None:
@@ -115,13 +115,13 @@ def end_priors(data: SeriesData, spec: MechanismSpec, grid: SeriesGrid) -> EndPr
 
 
 def mechanism_priors(
-    data: SeriesData, spec: MechanismSpec | None = None, grid: SeriesGrid | None = None
+    data: SeriesData, spec: MechanismSpec | None = None, grid: MechanismGrid | None = None
 ) -> MechanismPriors:
     """The prior scales of the mechanism model of ``data`` (see the module docstring)."""
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
-    grid = grid or SeriesGrid.of(data)
+    grid = grid or MechanismGrid.of(data)
     sd = grid.sd
     ratio = sd[:, None] / sd[None, :]  # [to, from]: SD of the receiving over the sending series
     lag = np.where(np.eye(data.k, dtype=bool), AUTOREGRESSION_SIGMA, path_sigma(ratio))
@@ -147,4 +147,4 @@ def mechanism_priors(
     )
 
 
-__all__ = ["EndPriors", "MechanismPriors", "SeriesGrid", "end_priors", "mechanism_priors"]
+__all__ = ["EndPriors", "MechanismPriors", "MechanismGrid", "end_priors", "mechanism_priors"]

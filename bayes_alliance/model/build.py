@@ -46,14 +46,14 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.model.likelihood import (
-    GridIndex,
-    SeriesGrid,
-    SeriesMoments,
-    TherapistBlock,
-    conditional_likelihood,
-    integrated_likelihood,
+from bayes_alliance.model.covariates import (
+    baseline_unit_values,
+    baseline_values,
+    moderator_values,
+    resolve_baseline,
 )
+from bayes_alliance.model.grid import GridIndex, SeriesGrid, SeriesMoments, TherapistBlock
+from bayes_alliance.model.likelihood import conditional_likelihood, integrated_likelihood
 from bayes_alliance.model.priors import DataScale, default_priors, make_rv
 from bayes_alliance.model.structure import (
     Dynamics,
@@ -64,13 +64,7 @@ from bayes_alliance.model.structure import (
     therapist_part,
     trait_cov,
 )
-from bayes_alliance.model.within import (
-    baseline_unit_values,
-    baseline_values,
-    moderator_values,
-    resolve_baseline,
-    within_part,
-)
+from bayes_alliance.model.within import within_part
 from bayes_alliance.spec.model_spec import ModelSpec
 
 __all__ = ["DataScale", "GridIndex", "build_model", "default_priors"]

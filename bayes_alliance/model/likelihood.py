@@ -17,7 +17,6 @@ per missing cell.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,199 +28,15 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_op import filter_factor_op
+from bayes_alliance.model.grid import (
+    GridIndex,
+    SeriesGrid,
+    TherapistBlock,
+    grid_sums,
+    moment_sums,
+    therapist_factors,
+)
 from bayes_alliance.model.structure import Dynamics
-
-
-@dataclass(frozen=True)
-class GridIndex:
-    """Integer index arrays over the grid, computed once from the data."""
-
-    first: np.ndarray  # bool (P, S): a patient's first cell
-    inside: np.ndarray  # bool (P, S): between first and last row
-    miss_x: tuple[np.ndarray, np.ndarray]  # inside the series, x missing
-    miss_y: tuple[np.ndarray, np.ndarray]
-    obs_x: tuple[np.ndarray, np.ndarray]
-    obs_y: tuple[np.ndarray, np.ndarray]
-
-    @classmethod
-    def of(cls, data: SessionData) -> GridIndex:
-        inside = data.in_series
-        first = np.zeros_like(inside)
-        first[np.arange(data.n_patients), data.first] = True
-        return cls(
-            first=first,
-            inside=inside,
-            miss_x=np.nonzero(inside & ~data.observed_x),
-            miss_y=np.nonzero(inside & ~data.observed_y),
-            obs_x=np.nonzero(data.observed_x),
-            obs_y=np.nonzero(data.observed_y),
-        )
-
-
-@dataclass(frozen=True)
-class SeriesGrid:
-    """The patient x session grid as the integrated likelihood uses it (all float masks).
-
-    ``miss_x`` / ``miss_y`` index the raveled grid, in the order of :class:`GridIndex`. ``transition[:, t-1]`` is 1 where cells t-1 and t both lie in
-    the patient's series. Dense masked arrays with sums along the session axis avoid scatter and
-    gather operations, which dominate a gradient's cost on a GPU and cost more on a CPU too.
-    """
-
-    x: np.ndarray  # (P, S) values, 0 where missing or outside the series
-    y: np.ndarray
-    miss_x: np.ndarray
-    miss_y: np.ndarray
-    first: np.ndarray  # (P, S) 1 at each patient's first cell
-    transition: np.ndarray  # (P, S - 1)
-    n_trans: np.ndarray  # (P,) transitions per patient
-
-    @classmethod
-    def of(cls, data: SessionData) -> SeriesGrid:
-        inside = data.in_series
-        idx = GridIndex.of(data)
-        trans = inside[:, 1:] & inside[:, :-1]
-        return cls(
-            x=np.where(inside & data.observed_x, data.x, 0.0),
-            y=np.where(inside & data.observed_y, data.y, 0.0),
-            miss_x=np.ravel_multi_index(idx.miss_x, inside.shape),
-            miss_y=np.ravel_multi_index(idx.miss_y, inside.shape),
-            first=idx.first.astype(float),
-            transition=trans.astype(float),
-            n_trans=trans.sum(axis=1).astype(float),
-            obs_x=(inside & data.observed_x).astype(float),
-            obs_y=(inside & data.observed_y).astype(float),
-        )
-
-    obs_x: np.ndarray  # (P, S) 1.0 where x is observed inside the series
-    obs_y: np.ndarray
-
-    def containers(self) -> dict[str, np.ndarray]:
-        """The arrays that change with the data, by their ``pm.Data`` names (complete series)."""
-        return {
-            "grid_predictor": self.x,
-            "grid_outcome": self.y,
-            "grid_first": self.first,
-            "grid_transition": self.transition,
-            "patient_transitions": self.n_trans,
-        }
-
-    def gap_containers(self) -> dict[str, np.ndarray]:
-        """The arrays the Kalman filter of series with missing cells reads."""
-        return {
-            "gap_predictor": self.x,
-            "gap_outcome": self.y,
-            "gap_observed_predictor": self.obs_x,
-            "gap_observed_outcome": self.obs_y,
-            "gap_first": self.first,
-        }
-
-    def gap_cells(self, known_x: Any = 0.0, known_y: Any = 0.0) -> GapCells:
-        """The filter's view of the grid with a known mean subtracted from observed values."""
-        return GapCells(
-            (self.x - known_x) * self.obs_x,
-            (self.y - known_y) * self.obs_y,
-            self.obs_x,
-            self.obs_y,
-            self.first,
-        )
-
-
-@dataclass(frozen=True)
-class SeriesMoments:
-    """Per-patient sums of products of complete data over each patient's transitions.
-
-    Values are centred at the data means ``loc``. For transitions t (cells with a predecessor):
-    ``c*`` sums z_t, ``p*`` sums z_(t-1), ``cc_*`` / ``pp_*`` sum products within a cell,
-    ``cp_<now><before>`` sums z_t[now] z_(t-1)[before]; ``first_*`` is the first cell. With a
-    per-patient known mean and no missing cells these are sufficient: the likelihood then costs
-    O(patients), not O(patients x sessions), per evaluation.
-    """
-
-    arrays: dict[str, np.ndarray]
-
-    @classmethod
-    def of(cls, data: SessionData, loc: tuple[float, float]) -> SeriesMoments:
-        grid = SeriesGrid.of(data)
-        x = np.where(data.in_series, data.x - loc[0], 0.0)
-        y = np.where(data.in_series, data.y - loc[1], 0.0)
-        m = grid.transition
-        cx, cy, px, py = x[:, 1:], y[:, 1:], x[:, :-1], y[:, :-1]
-        arr = {
-            "first_x": (x * grid.first).sum(1),
-            "first_y": (y * grid.first).sum(1),
-            "c_x": (cx * m).sum(1),
-            "c_y": (cy * m).sum(1),
-            "p_x": (px * m).sum(1),
-            "p_y": (py * m).sum(1),
-            "cc_xx": (cx * cx * m).sum(1),
-            "cc_xy": (cx * cy * m).sum(1),
-            "cc_yy": (cy * cy * m).sum(1),
-            "pp_xx": (px * px * m).sum(1),
-            "pp_xy": (px * py * m).sum(1),
-            "pp_yy": (py * py * m).sum(1),
-            "cp_xx": (cx * px * m).sum(1),
-            "cp_xy": (cx * py * m).sum(1),
-            "cp_yx": (cy * px * m).sum(1),
-            "cp_yy": (cy * py * m).sum(1),
-            "n": grid.n_trans,
-        }
-        return cls(arr)
-
-    def containers(self) -> dict[str, np.ndarray]:
-        return {f"moment_{k}": val for k, val in self.arrays.items()}
-
-
-def moment_sums(
-    m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics, xp: Any = pt
-) -> marginal.SeriesSums:
-    """:class:`marginal.SeriesSums` from :class:`SeriesMoments` containers and a known mean
-    (kx, ky) per patient, centred like the moments: entry-wise 2x2 algebra per patient.
-
-    With z~ = z - k: sum r = (c - n k) - Phi (p - n k) and
-    sum r r' = Ccc - Phi Ccp' - Ccp Phi' + Phi Cpp Phi', where C.. are the sums of products of z~.
-    """
-    n = m["moment_n"]
-    cx, cy = m["moment_c_x"] - n * kx, m["moment_c_y"] - n * ky
-    px, py = m["moment_p_x"] - n * kx, m["moment_p_y"] - n * ky
-
-    def centred(s: Any, u1: Any, u2: Any, k1: Any, k2: Any) -> Any:
-        # sum (u - k1)(v - k2) = sum u v - k2 sum u - k1 sum v + n k1 k2
-        return s - k2 * u1 - k1 * u2 + n * k1 * k2
-
-    c_sx, c_sy = m["moment_c_x"], m["moment_c_y"]
-    p_sx, p_sy = m["moment_p_x"], m["moment_p_y"]
-    ccxx = centred(m["moment_cc_xx"], c_sx, c_sx, kx, kx)
-    ccxy = centred(m["moment_cc_xy"], c_sx, c_sy, kx, ky)
-    ccyy = centred(m["moment_cc_yy"], c_sy, c_sy, ky, ky)
-    ppxx = centred(m["moment_pp_xx"], p_sx, p_sx, kx, kx)
-    ppxy = centred(m["moment_pp_xy"], p_sx, p_sy, kx, ky)
-    ppyy = centred(m["moment_pp_yy"], p_sy, p_sy, ky, ky)
-    # sum (x_t - kx)(y_(t-1) - ky) = cp_xy - ky c_x - kx p_y + n kx ky, and so on.
-    cpxx = centred(m["moment_cp_xx"], c_sx, p_sx, kx, kx)
-    cpxy = centred(m["moment_cp_xy"], c_sx, p_sy, kx, ky)
-    cpyx = centred(m["moment_cp_yx"], c_sy, p_sx, ky, kx)
-    cpyy = centred(m["moment_cp_yy"], c_sy, p_sy, ky, ky)
-    a, b, c, d = dyn.phi
-    # G = Phi Ccp' (G_ij = sum_k Phi_ik Ccp_jk); H = Phi Cpp Phi'.
-    g11, g12 = a * cpxx + b * cpxy, a * cpyx + b * cpyy
-    g21, g22 = c * cpxx + d * cpxy, c * cpyx + d * cpyy
-    t11, t12 = a * ppxx + b * ppxy, a * ppxy + b * ppyy  # row 1 of Phi Cpp
-    t21, t22 = c * ppxx + d * ppxy, c * ppxy + d * ppyy
-    h11 = t11 * a + t12 * b
-    h12 = t11 * c + t12 * d
-    h22 = t21 * c + t22 * d
-    e11 = ccxx - 2 * g11 + h11
-    e12 = ccxy - g12 - g21 + h12
-    e22 = ccyy - 2 * g22 + h22
-    _, i11, i12, i22 = marginal.sym_inverse(*dyn.sigma)
-    return marginal.SeriesSums.constant(
-        (m["moment_first_x"] - kx, m["moment_first_y"] - ky),
-        (cx - a * px - b * py, cy - c * px - d * py),
-        i11 * e11 + 2 * i12 * e12 + i22 * e22,
-        n,
-        dyn.sigma,
-        xp=xp,
-    )
 
 
 def _completed_grids(
@@ -239,70 +54,6 @@ def _completed_grids(
             grid = pt.set_subtensor(grid.ravel()[miss], centre + offset).reshape(grid.shape)
         out.append(grid)
     return out[0], out[1]
-
-
-def grid_sums(
-    zx: Any, zy: Any, cells: dict[str, Any], dyn: Dynamics, xp: Any = pt
-) -> marginal.SeriesSums:
-    """:class:`marginal.SeriesSums` from the completed grids minus their known means
-    (``zx``, ``zy``, patients x sessions) and the :class:`SeriesGrid` masks in ``cells``."""
-    a, b, c, d = (dyn.per_patient(e) for e in dyn.phi)
-    # r_t = z~_t - Phi z~_(t-1) on the whole grid; the transition mask keeps the real ones.
-    rx = zx[:, 1:] - a * zx[:, :-1] - b * zy[:, :-1]
-    ry = zy[:, 1:] - c * zx[:, :-1] - d * zy[:, :-1]
-    trans = cells["grid_transition"]
-    first = cells["grid_first"]
-    firsts = ((zx * first).sum(axis=1), (zy * first).sum(axis=1))
-    n_trans = cells["patient_transitions"]
-    if not dyn.by_session:
-        q = marginal.residual_quadratic(rx, ry, *dyn.sigma)
-        return marginal.SeriesSums.constant(
-            firsts,
-            ((rx * trans).sum(axis=1), (ry * trans).sum(axis=1)),
-            (q * trans).sum(axis=1),
-            n_trans,
-            dyn.sigma,
-            xp=xp,
-        )
-    # One Sigma per transition column.
-    det, i11, i12, i22 = marginal.sym_inverse(*(dyn.per_transition(e) for e in dyn.sigma))
-    hx, hy = i11 * rx + i12 * ry, i12 * rx + i22 * ry
-    return marginal.SeriesSums(
-        first_x=firsts[0],
-        first_y=firsts[1],
-        hx=(hx * trans).sum(axis=1),
-        hy=(hy * trans).sum(axis=1),
-        p11=(i11 * trans).sum(axis=1),
-        p12=(i12 * trans).sum(axis=1),
-        p22=(i22 * trans).sum(axis=1),
-        q=((rx * hx + ry * hy) * trans).sum(axis=1),
-        logdet=(xp.log(det) * trans).sum(axis=1),
-        n_trans=n_trans,
-    )
-
-
-@dataclass(frozen=True)
-class TherapistBlock:
-    """The therapist level when its deviations are integrated out: each patient's therapist
-    code ``tj``, the number of therapists and the covariance entries of the therapist parts
-    (a_x, a_y + trait_effect_therapist a_x) of the latent means."""
-
-    tj: Any
-    n: Any
-    tau: tuple[Any, Any, Any]
-
-
-def therapist_factors(
-    pseudo: marginal.MeanFactor, block: TherapistBlock, xp: Any = pt
-) -> marginal.MeanFactor:
-    """Sum the patients' factors in their therapist part over each therapist's caseload."""
-
-    def per_therapist(val: Any) -> Any:
-        if xp is pt:
-            return pt.inc_subtensor(pt.zeros(block.n)[block.tj], val)
-        return np.bincount(block.tj, weights=val, minlength=block.n)
-
-    return marginal.MeanFactor(*(per_therapist(e) for e in pseudo.__dict__.values()))
 
 
 def integrated_likelihood(

@@ -298,17 +298,28 @@ def _slope(
     pieces."""
     fixed = fixed_slope(get, z, xp)
     parts = Structural(lags, fixed)
+    slope_deviations(get, spec, parts)
     slope = fixed
+    if parts.dev_therapist is not None:
+        slope = slope + parts.dev_therapist[tj]
+    if parts.dev_patient is not None:
+        slope = slope + parts.dev_patient
+    return parts, slope
+
+
+def slope_deviations(get: Get, spec: ModelSpec, parts: Structural | None = None) -> Structural:
+    """The random slopes' SDs and deviations ``c_j = sd_T c*_j`` (per therapist) and
+    ``d_i = sd_P d*_i`` (per patient), for the levels the spec has, filled into ``parts``
+    (a new :class:`Structural` without lags when None)."""
+    parts = parts if parts is not None else Structural((None, None, None), None)
     if v.THERAPIST in spec.random_slopes:
         parts.sd_therapist = get(v.SD_STATE_EFFECT_THERAPIST)
         raw = get("state_effect_therapist_raw", dims=v.THERAPIST)
         parts.dev_therapist = parts.sd_therapist * raw
-        slope = slope + parts.dev_therapist[tj]
     if v.PATIENT in spec.random_slopes:
         parts.sd_patient = get(v.SD_STATE_EFFECT_PATIENT)
         parts.dev_patient = parts.sd_patient * get("state_effect_patient_raw", dims=v.PATIENT)
-        slope = slope + parts.dev_patient
-    return parts, slope
+    return parts
 
 
 def trait_cov(get: Get, level: str) -> tuple[Any, Any, Any]:

@@ -283,8 +283,8 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         Indexed by parameter: ``symbol``, ``prior`` (e.g. ``Normal(mu=0, sigma=0.84)``),
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
+    from bayes_alliance.model.covariates import baseline_unit_values, moderator_values
     from bayes_alliance.model.priors import DataScale, default_priors, numeric
-    from bayes_alliance.model.within import baseline_unit_values, moderator_values
 
     z = moderator_values(data, spec)
     zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
