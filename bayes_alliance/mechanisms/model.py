@@ -63,8 +63,8 @@ import pytensor.tensor as pt
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
-    MechanismPriors,
     MechanismGrid,
+    MechanismPriors,
     mechanism_priors,
 )
 from bayes_alliance.mechanisms.spec import MechanismSpec, path_name

@@ -147,4 +147,4 @@ def mechanism_priors(
     )
 
 
-__all__ = ["EndPriors", "MechanismPriors", "MechanismGrid", "end_priors", "mechanism_priors"]
+__all__ = ["EndPriors", "MechanismGrid", "MechanismPriors", "end_priors", "mechanism_priors"]
