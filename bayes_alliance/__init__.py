@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from bayes_alliance import _compat
+from bayes_alliance import compat
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.sim.sessions import simulate
 from bayes_alliance.sim.truth import Truth
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 # Old module paths of the flat layout keep working for one release (with a warning).
-_compat.install()
+compat.install()
 
 _LAZY = {
     "fit_frame": "bayes_alliance.inference.api",

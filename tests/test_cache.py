@@ -192,14 +192,14 @@ def test_a_corrupt_entry_is_ignored_and_rebuilt(stored, use, monkeypatch, damage
     model, compiled, info, fresh = stored
     key = info.path.stem
     info.path.write_bytes(damage(info.path.read_bytes()))
-    cache._LOADED.clear()
+    cache.LOADED.clear()
     # Rebuilding compiles: hand back nutpie's model compiled before instead of waiting again.
     monkeypatch.setattr(nutpie, "compile_pymc_model", lambda m, **kw: fresh)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rebuilt, again = cache.compile_pymc_model(model, ModelSpec())
     assert again.status == "stored" and "ignored entry" in again.reason
-    assert cache._read(info.path, key)["key"] == key
+    assert cache.read_entry(info.path, key)["key"] == key
     a, b = _draws(compiled), _draws(rebuilt)
     for name, values in a.items():
         np.testing.assert_array_equal(b[name], values)
@@ -208,13 +208,13 @@ def test_a_corrupt_entry_is_ignored_and_rebuilt(stored, use, monkeypatch, damage
 def test_an_entry_for_another_key_is_not_used(stored, use, monkeypatch):
     _, _, info, _ = stored
     key = info.path.stem
-    entry = cache._read(info.path, key)
+    entry = cache.read_entry(info.path, key)
     other = info.path.with_name("0" * 64 + ".pkl")
-    cache._write(other, entry)  # right content, wrong name: its key does not match
+    cache.write_entry(other, entry)  # right content, wrong name: its key does not match
     with pytest.raises(cache.CacheEntryError, match="another format or model"):
-        cache._read(other, "0" * 64)
+        cache.read_entry(other, "0" * 64)
     other.unlink()
-    cache._write(info.path, {**entry, "format": cache.FORMAT + 1})
+    cache.write_entry(info.path, {**entry, "format": cache.FORMAT + 1})
     with pytest.raises(cache.CacheEntryError):
-        cache._read(info.path, key)
-    cache._write(info.path, entry)
+        cache.read_entry(info.path, key)
+    cache.write_entry(info.path, entry)

@@ -10,11 +10,11 @@ import warnings
 
 import pytest
 
-from bayes_alliance import _compat
+from bayes_alliance import compat
 
 
 def test_every_old_path_points_at_a_module_that_exists():
-    for new in [*_compat.MOVED.values(), *_compat.PACKAGES.values()]:
+    for new in [*compat.MOVED.values(), *compat.PACKAGES.values()]:
         importlib.import_module(f"bayes_alliance.{new}")
 
 
@@ -23,7 +23,7 @@ def test_an_old_module_path_is_the_new_module_with_a_warning(old):
     sys.modules.pop(f"bayes_alliance.{old}", None)
     with pytest.warns(DeprecationWarning, match=f"bayes_alliance.{old} moved to"):
         module = importlib.import_module(f"bayes_alliance.{old}")
-    assert module is importlib.import_module(f"bayes_alliance.{_compat.MOVED[old]}")
+    assert module is importlib.import_module(f"bayes_alliance.{compat.MOVED[old]}")
 
 
 def test_an_old_name_of_a_module_that_is_now_a_subpackage_warns_and_resolves():

@@ -12,7 +12,7 @@ from bayes_alliance.core import vocab as v
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.inference import posthoc, predictive
 from bayes_alliance.spec.model_spec import ModelSpec
-from tests.test_likelihood_variants import COMPLETE, EXPERIENCE, POINT, ROWS, _data
+from tests.likelihood_cases import COMPLETE, EXPERIENCE, POINT, ROWS, session_data
 
 SPEC = ModelSpec(baseline=("moderator",))
 A, C = 0.45, -0.3  # the a and c' paths of POINT
@@ -37,7 +37,7 @@ def _shift(data) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("rows", [ROWS, COMPLETE], ids=["gaps", "complete"])
 def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
-    data = _data(rows)
+    data = session_data(rows)
     tiny = 1e-5  # patient and therapist SDs: the latent means sit at their prior means
     post = _posterior(
         SPEC,
@@ -68,7 +68,7 @@ def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
 
 
 def test_replicates_centre_on_the_whole_trait():
-    data = _data(COMPLETE)
+    data = session_data(COMPLETE)
     n = 4000
     post = _posterior(SPEC, n)
     got, _ = posthoc.complete(post, data, SPEC, random_seed=5, states=False)
@@ -116,7 +116,7 @@ def test_mediation_effects_from_posterior_arrays():
 def test_mediation_rows_only_with_a_baseline():
     from bayes_alliance.effects.variance import Design
 
-    data = _data(COMPLETE)
+    data = session_data(COMPLETE)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
     plain = ModelSpec()
     without = effects.derived_effects(post, plain, Design.of(data, plain))
@@ -177,7 +177,7 @@ def test_methods_paragraph_and_references_with_a_baseline():
     from bayes_alliance.report import methods as report_methods
     from bayes_alliance.report import model_text as report_text
 
-    data = _data(COMPLETE)
+    data = session_data(COMPLETE)
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)
     prov = {"draws": 1000, "tune": 800, "chains": 2, "sampler": "nutpie", "random_seed": 11}
     text = report_methods.methods_paragraph(SPEC, data, prov, conv, 0.95)
@@ -265,7 +265,7 @@ def test_baseline_share_enters_iccs_standardised_effect_and_r2():
     (c' + b a) for y, S the baseline's variance over patients)."""
     from bayes_alliance.effects.variance import Design
 
-    data = _data(COMPLETE)
+    data = session_data(COMPLETE)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
     g = data.covariates["moderator"].to_numpy(dtype=float)
     s = g.var()
@@ -305,7 +305,7 @@ def test_prior_of_the_paths_is_scaled_to_the_data():
     from bayes_alliance.inference.prior_predictive import prior_predictive
     from bayes_alliance.model.build import build_model
 
-    data = _data(COMPLETE)
+    data = session_data(COMPLETE)
     prior, pp = prior_predictive(build_model(data, SPEC), data, SPEC, 4000, random_seed=1)
     g_sd = data.covariates["moderator"].to_numpy(dtype=float).std()
     a = prior[v.BASELINE_EFFECT_PREDICTOR]
@@ -354,24 +354,24 @@ def test_therapist_baseline_loglik_equals_dense_gaussian(case, dataset):
     the therapist parts integrated out over the caseload."""
     from bayes_alliance.model.build import build_model
     from bayes_alliance.model.covariates import resolve_baseline
-    from tests.test_likelihood_variants import (
-        _dense_reference,
-        _natural,
-        _transformed_point,
+    from tests.likelihood_cases import (
+        dense_reference,
+        natural_point,
+        transformed_point,
     )
 
-    data = _data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
+    data = session_data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
     spec = resolve_baseline(data, ModelSpec(**THERAPIST_CASES[case]))
     assert spec.baseline_level == "therapist"
     model = build_model(data, spec)
-    nat = _natural(model, data, spec, np.random.default_rng(11))
-    point = _transformed_point(model, nat)
+    nat = natural_point(model, data, spec, np.random.default_rng(11))
+    point = transformed_point(model, nat)
     ours = _compiled_logp(model, ["integrated_series"], point)
-    assert ours == pytest.approx(_dense_reference(data, spec, nat, "integrated"), rel=1e-9)
+    assert ours == pytest.approx(dense_reference(data, spec, nat, "integrated"), rel=1e-9)
     # The level matters: the same paths read as patient-level (b = trait_effect_patient,
     # centred over patients) give another density.
     patient = ModelSpec(**{**THERAPIST_CASES[case], "baseline_level": "patient"})
-    assert _dense_reference(data, patient, nat, "integrated") != pytest.approx(ours, rel=1e-6)
+    assert dense_reference(data, patient, nat, "integrated") != pytest.approx(ours, rel=1e-6)
 
 
 @pytest.mark.parametrize("dataset", ["gaps", "complete"])
@@ -384,19 +384,19 @@ def test_therapist_baseline_sampled_traits(dataset):
     from scipy import stats
 
     from bayes_alliance.model.build import build_model
-    from tests.test_likelihood_variants import (
-        _dense_reference,
-        _natural,
-        _transformed_point,
+    from tests.likelihood_cases import (
+        dense_reference,
+        natural_point,
+        transformed_point,
     )
 
-    data = _data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
+    data = session_data(ROWS if dataset == "gaps" else COMPLETE, experience=True)
     spec = ModelSpec(baseline=("experience",), baseline_level="therapist", traits="sampled")
     model = build_model(data, spec)
-    nat = _natural(model, data, spec, np.random.default_rng(12))
-    point = _transformed_point(model, nat)
+    nat = natural_point(model, data, spec, np.random.default_rng(12))
+    point = transformed_point(model, nat)
     cells = _compiled_logp(model, ["predictor", "outcome", "missing_cells"], point)
-    assert cells == pytest.approx(_dense_reference(data, spec, nat, "sampled"), rel=1e-9)
+    assert cells == pytest.approx(dense_reference(data, spec, nat, "sampled"), rel=1e-9)
     p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
     tj = data.patient_therapist
     zt = np.array([EXPERIENCE[t] for t in data.therapists])
@@ -416,7 +416,7 @@ def test_therapist_baseline_sampled_traits(dataset):
 def test_therapist_baseline_traits_states_and_replicates_count_the_shift_once():
     """Drawn latent means include a z_j and (c' + b_T a) z_j; states and replicates take it
     off once, as at patient level."""
-    data = _data(COMPLETE, experience=True)
+    data = session_data(COMPLETE, experience=True)
     tiny = 1e-5
     post = _posterior(
         TSPEC,
@@ -485,7 +485,7 @@ def test_therapist_baseline_share_enters_therapist_iccs_and_f3():
     the standardised therapist trait effect and f3, and leave the patient level alone."""
     from bayes_alliance.effects.variance import Design
 
-    data = _data(COMPLETE, experience=True)
+    data = session_data(COMPLETE, experience=True)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
     zt = np.array(list(EXPERIENCE.values()))
     s_t = zt.var()
@@ -531,7 +531,7 @@ def test_baseline_level_resolution():
     from bayes_alliance.model.covariates import baseline_level, resolve_baseline
     from tests.conftest import ROLES
 
-    data = _data(ROWS, experience=True)
+    data = session_data(ROWS, experience=True)
     auto = ModelSpec(baseline=("experience",))
     assert auto.baseline_level == "auto"
     assert resolve_baseline(data, auto).baseline_level == "therapist"
@@ -540,7 +540,7 @@ def test_baseline_level_resolution():
     both = ModelSpec(baseline=("experience", "moderator"))
     assert baseline_level(data, both) == "patient"
     # Two-level data: patient level whatever the column.
-    two = _data(ROWS, therapist=False, experience=False)
+    two = session_data(ROWS, therapist=False, experience=False)
     assert resolve_baseline(two, ModelSpec(therapist_level=False, baseline=("moderator",))) == (
         ModelSpec(therapist_level=False, baseline=("moderator",), baseline_level="patient")
     )
@@ -559,7 +559,7 @@ def test_therapist_level_errors_name_the_column_and_a_therapist():
     from bayes_alliance.data.validate import DataValidationError
     from bayes_alliance.model.covariates import resolve_baseline
 
-    data = _data(ROWS, experience=True)
+    data = session_data(ROWS, experience=True)
     with pytest.raises(DataValidationError) as err:
         resolve_baseline(data, ModelSpec(baseline=("moderator",), baseline_level="therapist"))
     text = str(err.value)
@@ -631,7 +631,7 @@ def test_labels_and_report_text_of_a_therapist_baseline():
     from bayes_alliance.report import methods as report_methods
     from bayes_alliance.report import model_text as report_text
     from bayes_alliance.report.labels import component_label, effect_note, parameter_label
-    from bayes_alliance.report.tables import _group_of, r2_components_present
+    from bayes_alliance.report.tables import group_of, r2_components_present
 
     lab = parameter_label(
         "baseline_effect_predictor[experience]", "wai", "phq", "none", "therapist"
@@ -641,13 +641,13 @@ def test_labels_and_report_text_of_a_therapist_baseline():
     row = parameter_label("indirect_effect_between_therapist[experience]", "wai", "phq")
     assert "experience" in row and "therapist level" in row
     assert "b_T" in effect_note("indirect_effect_between_therapist", "wai", "phq")
-    assert _group_of("total_effect_between_therapist") == _group_of("total_effect_between")
+    assert group_of("total_effect_between_therapist") == group_of("total_effect_between")
     present = r2_components_present(TSPEC)
     assert "f3" in present["predictor"] and "f2" not in present["predictor"]
     assert "therapist baseline" in component_label("f3", "predictor", TSPEC)
     eq = report_text.equations(TSPEC)
     assert "a^x_j = a g_j + u^x_j" in eq and "b^x_i = a g_i" not in eq
-    data = _data(COMPLETE, experience=True)
+    data = session_data(COMPLETE, experience=True)
     from bayes_alliance.core.diagnostics import Convergence
 
     conv = Convergence(1.002, 900.0, 800.0, 0, 0.9, 2000)

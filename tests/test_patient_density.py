@@ -10,7 +10,7 @@ import pytest
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests import dense
-from tests.test_likelihood_variants import POINT, ROWS, _data, baseline_known
+from tests.likelihood_cases import POINT, ROWS, baseline_known, session_data
 
 VARIANTS = {
     "three levels": dict(),
@@ -125,7 +125,7 @@ def _dense(data, spec, post, draw) -> np.ndarray:
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_patient_density_equals_dense_marginal_of_observed_cells(variant):
     opts = VARIANTS[variant]
-    data = _data(
+    data = session_data(
         ROWS, therapist=opts.get("therapist_level", True), experience="experience" in str(opts)
     )
     spec = ModelSpec(**opts)

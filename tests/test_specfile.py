@@ -210,11 +210,11 @@ def test_every_earlier_fit_flag_still_exists():
 
 
 def _inputs(argv):
-    from bayes_alliance.cli.commands import _fit_inputs
+    from bayes_alliance.cli.commands import fit_inputs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _fit_inputs(build_parser().parse_args(argv))
+        return fit_inputs(build_parser().parse_args(argv))
 
 
 def test_flags_and_spec_file_build_the_same_analysis(tmp_path):

@@ -15,7 +15,7 @@ from scipy import stats
 
 from bayes_alliance.model.build import build_model
 from bayes_alliance.spec.model_spec import ModelSpec
-from tests.test_likelihood_variants import POINT, ROWS, _data, _transformed_point
+from tests.likelihood_cases import POINT, ROWS, session_data, transformed_point
 
 GRID = np.linspace(-6, 6, 24_001)
 
@@ -58,7 +58,7 @@ def _potential(model, nat):
     fn = model.compile_fn(
         model.logp(vars=[model["stationarity"]]), inputs=model.value_vars, on_unused_input="ignore"
     )
-    return float(fn(_transformed_point(model, nat)))
+    return float(fn(transformed_point(model, nat)))
 
 
 # A strong reverse path narrows the stationary interval of the state effect to (-0.47, 0.98)
@@ -68,7 +68,7 @@ NARROW = dict(POINT, reverse_state_effect=-0.9, sd_state_effect_patient=0.4)
 
 @pytest.mark.parametrize("same_session", ["none", "outcome_to_predictor"])
 def test_patient_slope_prior_is_a_normalised_truncated_normal(same_session):
-    data = _data(ROWS, therapist=True)
+    data = session_data(ROWS, therapist=True)
     spec = ModelSpec(random_slopes=("patient", "therapist"), same_session=same_session)
     model = build_model(data, spec)
     rng = np.random.default_rng(1)
@@ -92,7 +92,7 @@ def test_patient_slope_prior_is_a_normalised_truncated_normal(same_session):
 
 
 def test_therapist_slope_prior_keeps_every_patient_of_the_therapist_stationary():
-    data = _data(ROWS, therapist=True)
+    data = session_data(ROWS, therapist=True)
     spec = ModelSpec(random_slopes=("therapist",), moderators=("moderator",))
     model = build_model(data, spec)
     nat = dict(NARROW, sd_state_effect_therapist=0.4, moderator_effect=np.array([0.1]))
@@ -111,7 +111,7 @@ def test_therapist_slope_prior_keeps_every_patient_of_the_therapist_stationary()
 
 
 def test_fixed_dynamics_outside_the_stationary_region_have_zero_prior_density():
-    data = _data(ROWS, therapist=False)
+    data = session_data(ROWS, therapist=False)
     model = build_model(data, ModelSpec(therapist_level=False))
     nat = dict(POINT, outcome_autoregression=1.2)
     assert _potential(model, nat) == -np.inf
@@ -125,7 +125,7 @@ def test_free_first_session_imposes_nothing_and_reports_the_probability():
     from bayes_alliance.effects.derived import derived_effects
     from bayes_alliance.effects.variance import Design
 
-    data = _data(ROWS, therapist=False)
+    data = session_data(ROWS, therapist=False)
     spec = ModelSpec(therapist_level=False, first_session="free")
     model = build_model(data, spec)
     assert "stationarity" not in model.named_vars

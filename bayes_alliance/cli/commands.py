@@ -114,7 +114,7 @@ def _effects_text(summary: pd.DataFrame, ci_prob: float = DEFAULT_CI_PROB) -> st
     return key_effects_text(summary, KEY_EFFECTS, ci_prob, head="parameter", width=26)
 
 
-def _fit_inputs(
+def fit_inputs(
     args: argparse.Namespace,
 ) -> tuple[SessionData | SeriesData, ModelSpec | MechanismSpec, dict[str, Any], Path | None]:
     """Data, model, sampler settings and spec file from either --spec or the flags (a
@@ -177,7 +177,7 @@ def _store(text: str) -> tuple[str, ...]:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     store = _store(args.store)
-    data, spec, sampler, spec_path = _fit_inputs(args)
+    data, spec, sampler, spec_path = fit_inputs(args)
     mechanism = isinstance(data, SeriesData)
     if mechanism:
         if store:

@@ -8,7 +8,7 @@ __all__ = ["DataValidationError", "DataWarning", "SessionData"]
 
 
 def __getattr__(name: str) -> object:
-    # Old names of the flat module this subpackage replaced (bayes_alliance._compat).
-    from bayes_alliance._compat import moved_name
+    # Old names of the flat module this subpackage replaced (bayes_alliance.compat).
+    from bayes_alliance.compat import moved_name
 
     return moved_name(__name__, name)

@@ -107,7 +107,7 @@ class Design:
         )
 
 
-def _truncated(r: np.ndarray, lo_z: np.ndarray, hi_z: np.ndarray) -> np.ndarray:
+def truncated_quantile(r: np.ndarray, lo_z: np.ndarray, hi_z: np.ndarray) -> np.ndarray:
     """Quantiles of N(0, 1) truncated to (lo_z, hi_z) at the probabilities Phi(r): the map from
     a standard normal variable to the truncated one. An interval in the upper tail is mirrored
     to the lower one; an interval in the lower tail is handled in log space (log-CDF and its
@@ -251,7 +251,7 @@ def slope_nodes(
         if levels == [v.PATIENT]:
             r, w = _gauss_hermite(NODES_1D)
             sd = p.sd_slope_patient[:, None, None]
-            dev = sd * _truncated(
+            dev = sd * truncated_quantile(
                 r, ((lo - m) / sd[..., 0])[..., None], ((hi - m) / sd[..., 0])[..., None]
             )
             dev = np.where(sd > 0, dev, 0.0)
@@ -273,7 +273,9 @@ def slope_nodes(
         if levels == [v.THERAPIST]:
             r, w = _gauss_hermite(NODES_1D)
             sd = p.sd_slope_therapist[:, None]
-            dev = sd[..., None] * _truncated(r, (lo_t / sd)[..., None], (hi_t / sd)[..., None])
+            dev = sd[..., None] * truncated_quantile(
+                r, (lo_t / sd)[..., None], (hi_t / sd)[..., None]
+            )
             dev = np.where(sd[..., None] > 0, dev, 0.0)
             mm = np.broadcast_to(m[..., None], dev.shape)
             ww = np.broadcast_to(w / n_g, dev.shape)
@@ -281,13 +283,15 @@ def slope_nodes(
         # Both levels: the therapist deviation truncated as above, the patient's given it.
         r, w = _gauss_hermite(NODES_2D)
         sd_t = p.sd_slope_therapist[:, None]
-        ct = sd_t[..., None] * _truncated(r, (lo_t / sd_t)[..., None], (hi_t / sd_t)[..., None])
+        ct = sd_t[..., None] * truncated_quantile(
+            r, (lo_t / sd_t)[..., None], (hi_t / sd_t)[..., None]
+        )
         ct = np.where(sd_t[..., None] > 0, ct, 0.0)  # (B, G, Kc)
         sd = p.sd_slope_patient[:, None, None, None]
         centre = m[..., None] + ct
         lo_z = ((lo[..., None] - centre) / sd[..., 0])[..., None]
         hi_z = ((hi[..., None] - centre) / sd[..., 0])[..., None]
-        dev = sd * _truncated(r, lo_z, hi_z)  # (B, G, Kc, Kd)
+        dev = sd * truncated_quantile(r, lo_z, hi_z)  # (B, G, Kc, Kd)
         dev = np.where(sd > 0, dev, 0.0)
         shape = dev.shape
         mm = np.broadcast_to(m[..., None, None], shape)

@@ -62,7 +62,8 @@ _DISABLED = {"", "0", "off", "false", "no", "none"}
 
 # Entries loaded in this process, by key: loading the same object code twice would define its
 # symbols twice in Numba's JIT engine.
-_LOADED: dict[str, Kernels] = {}
+# Kernels loaded in this process, by key: a second fit of the same structure reuses them.
+LOADED: dict[str, Kernels] = {}
 _LOCK = threading.Lock()
 
 
@@ -284,7 +285,9 @@ def _entry_path(folder: Path, key: str) -> Path:
     return folder / f"{key}.pkl"
 
 
-def _read(path: Path, key: str) -> dict[str, Any]:
+def read_entry(path: Path, key: str) -> dict[str, Any]:
+    """A cache entry read and checked (magic, checksum, format, key); CacheEntryError when it
+    is truncated, corrupted or describes another model."""
     raw = path.read_bytes()
     head = len(_MAGIC) + 32
     if len(raw) < head or raw[: len(_MAGIC)] != _MAGIC:
@@ -298,7 +301,9 @@ def _read(path: Path, key: str) -> dict[str, Any]:
     return entry
 
 
-def _write(path: Path, entry: dict[str, Any]) -> None:
+def write_entry(path: Path, entry: dict[str, Any]) -> None:
+    """Write an entry atomically (a temporary file beside it, renamed into place), with the
+    magic bytes and a checksum that :func:`read_entry` checks."""
     body = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
@@ -355,12 +360,12 @@ def _entry(compiled: Any, key: str) -> dict[str, Any]:
 def _load(model: Any, entry: dict[str, Any]) -> Any:
     key = entry["key"]
     with _LOCK:
-        kernels = _LOADED.get(key)
+        kernels = LOADED.get(key)
         if kernels is None:
             import pytensor.link.numba.cache  # noqa: F401 - random Numba symbol ids from here on
 
             kernels = Kernels(load_cfunc(entry["logp"]), load_cfunc(entry["expand"]))
-            _LOADED[key] = kernels
+            LOADED[key] = kernels
     return _rebuild(model, entry, kernels)
 
 
@@ -389,12 +394,12 @@ def compile_pymc_model(model: Any, spec: Any | None = None) -> tuple[Any, CacheI
     reason: str | None = None
     if path is not None and path.is_file():
         try:
-            compiled = _load(model, _read(path, key))
+            compiled = _load(model, read_entry(path, key))
             return compiled, CacheInfo("hit", key, path, time.perf_counter() - t0)
         except Exception as exc:  # any unusable entry is ignored and rebuilt
             reason = f"ignored entry: {type(exc).__name__}: {exc}"
             with _LOCK:
-                _LOADED.pop(key, None)
+                LOADED.pop(key, None)
             with _suppress():
                 path.unlink()
     fresh = nutpie.compile_pymc_model(model)
@@ -407,7 +412,7 @@ def compile_pymc_model(model: Any, spec: Any | None = None) -> tuple[Any, CacheI
     status = "compiled"
     if path is not None:
         try:
-            _write(path, entry)
+            write_entry(path, entry)
             status = "stored"
         except OSError as exc:  # an unwritable cache must not fail a fit
             reason = _note(reason, f"not stored: {exc}")

@@ -2,7 +2,7 @@
 
 
 def __getattr__(name: str) -> object:
-    # Old names of the flat module this subpackage replaced (bayes_alliance._compat).
-    from bayes_alliance._compat import moved_name
+    # Old names of the flat module this subpackage replaced (bayes_alliance.compat).
+    from bayes_alliance.compat import moved_name
 
     return moved_name(__name__, name)

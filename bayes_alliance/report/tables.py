@@ -99,7 +99,9 @@ NAMED_EFFECTS = {
 }
 
 
-def _group_of(name: str) -> str | None:
+def group_of(name: str) -> str | None:
+    """The effects table's group of an effect row by its name (state-like, trait-like,
+    mediation, ...), or None for a row the table leaves out."""
     base, _ = split_name(name)
     if base in NAMED_EFFECTS:
         return NAMED_EFFECTS[base]
@@ -148,7 +150,7 @@ def label_effects(
         Columns :data:`EFFECT_COLUMNS`, rows grouped in :data:`GROUP_ORDER`.
     """
     both = pd.concat(
-        [f.loc[[n for n in f.index if _group_of(str(n)) is not None]] for f in (summary, derived)]
+        [f.loc[[n for n in f.index if group_of(str(n)) is not None]] for f in (summary, derived)]
     )
     rows = []
     for name, r in both.iterrows():
@@ -156,7 +158,7 @@ def label_effects(
         rows.append(
             {
                 "parameter": name,
-                "group": _group_of(name),
+                "group": group_of(name),
                 "label": parameter_label(name, predictor, outcome, same_session, baseline_level),
                 **{c: float(r[c]) if c in r else np.nan for c in EFFECT_COLUMNS[3:7]},
                 "interval": interval_name(ci_prob, "hdi"),

@@ -165,7 +165,10 @@ def moved_name(package: str, name: str) -> Any:
     subpackage's name, with a warning; AttributeError for anything else (submodules are
     imported by the import system then)."""
     old = package.rpartition(".")[2]
-    if old in PACKAGES and not name.startswith("_"):
+    # A submodule's name is left to the import system (``from bayes_alliance.report import
+    # plots`` must not import the old module's replacement first: that can be circular).
+    submodule = importlib.util.find_spec(f"{package}.{name}") is not None
+    if old in PACKAGES and not name.startswith("_") and not submodule:
         new = f"{ROOT}.{PACKAGES[old]}"
         value = getattr(importlib.import_module(new), name, None)
         if value is not None and not isinstance(value, types.ModuleType):

@@ -1,0 +1,295 @@
+"""Cases shared by the likelihood tests: small data sets with gaps and complete series, a
+parameter point on the natural scale and its transformed values, and the dense joint Gaussian
+reference of every model option (written with plain matrix algebra, :mod:`tests.dense`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+
+from bayes_alliance import SessionData
+from bayes_alliance.model.build import DataScale, GridIndex
+from bayes_alliance.spec.model_spec import ModelSpec
+from tests import dense
+from tests.conftest import ROLES
+
+ROWS = [  # therapist, patient, session, x, y, moderator
+    ("T1", "A", 1, 3.0, 1.0, 0.5),
+    ("T1", "A", 2, 3.4, 1.2, 0.5),
+    ("T1", "A", 4, 2.9, 0.7, 0.5),  # session 3 skipped
+    ("T1", "A", 5, 3.3, np.nan, 0.5),
+    ("T1", "D", 1, 3.6, 0.4, -1.0),
+    ("T1", "D", 2, 3.1, 0.9, -1.0),
+    ("T1", "D", 3, 3.2, 0.8, -1.0),
+    ("T2", "B", 1, 4.1, 0.2, 1.5),
+    ("T2", "B", 2, np.nan, 0.5, 1.5),
+    ("T2", "B", 3, 3.8, 0.4, 1.5),
+    ("T2", "C", 2, 2.5, 2.0, 0.0),
+    ("T2", "C", 3, 2.7, 1.6, 0.0),
+    ("T2", "C", 4, 2.2, 1.9, 0.0),
+    ("T2", "C", 5, 2.4, 1.5, 0.0),
+]
+COMPLETE = [r for r in ROWS if r[1] in ("C", "D")] + [
+    ("T1", "E", 1, 3.3, 1.1, 0.2),
+    ("T1", "E", 2, 3.0, 1.4, 0.2),
+    ("T2", "F", 1, 2.8, 1.0, -0.7),
+    ("T2", "F", 2, 2.9, 0.6, -0.7),
+    ("T2", "F", 3, 3.5, 0.8, -0.7),
+]
+
+
+# A therapist characteristic (constant within therapist) for therapist-level mediation.
+EXPERIENCE = {"T1": 4.0, "T2": 11.0}
+
+
+def session_data(rows, therapist: bool = True, experience: bool = False) -> SessionData:
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["therapist", "patient", "session", "x", "y", "moderator"])
+    covariates = ["moderator"]
+    if experience:
+        df["experience"] = df["therapist"].map(EXPERIENCE)
+        covariates.append("experience")
+    roles = dict(ROLES)
+    if not therapist:
+        df = df.drop(columns="therapist")
+        roles.pop("therapist")
+    return SessionData.from_frame(df, covariates=covariates, **roles)
+
+
+def baseline_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.ndarray:
+    """The baseline's shift of patient i's latent means, written out path by path:
+    ``(a z, c' z + b a z)`` with, at patient level, z the patient's value centred over patients
+    and b = trait_effect_patient; at therapist level (``spec.baseline_level``), z the value of
+    the patient's therapist centred over therapists and b = trait_effect_therapist."""
+    a = np.ravel(p["baseline_effect_predictor"])[0]
+    c_direct = np.ravel(p["baseline_effect_outcome"])[0]
+    zb = data.covariates[spec.baseline[0]].to_numpy(dtype=float)
+    if spec.baseline_level == "therapist":
+        tj = data.patient_therapist
+        per_therapist = np.array([zb[tj == j][0] for j in range(len(data.therapists))])
+        z_i = per_therapist[tj[i]] - per_therapist.mean()
+        b = float(np.ravel(p["trait_effect_therapist"])[0])
+    else:
+        z_i = zb[i] - zb.mean()
+        b = float(np.ravel(p["trait_effect_patient"])[0])
+    mx_i = a * z_i
+    return np.array([mx_i, c_direct * z_i + b * mx_i])
+
+
+# The natural-scale point at which every likelihood is evaluated.
+POINT: dict[str, object] = {
+    "sd_patient_predictor": 0.8,
+    "sd_patient_outcome": 0.6,
+    "trait_effect_patient": -0.4,
+    "trait_effect_therapist": 0.7,
+    "sd_therapist_predictor": 0.5,
+    "sd_therapist_outcome": 0.3,
+    "intercept_predictor": 3.0,
+    "intercept_outcome": 1.0,
+    "predictor_autoregression": 0.3,
+    "reverse_state_effect": -0.15,
+    "outcome_autoregression": 0.4,
+    "state_effect": -0.25,
+    "innovation_sd_predictor": 0.5,
+    "innovation_sd_outcome": 0.4,
+    "innovation_corr": -0.3,
+    "same_session_effect": 0.35,
+    "sd_state_effect_patient": 0.2,
+    "sd_state_effect_therapist": 0.15,
+    "moderator_effect": np.array([0.12]),
+    "first_sd_predictor": 0.8,
+    "first_sd_outcome": 0.6,
+    "first_corr": 0.25,
+    "trend_predictor": 0.05,
+    "trend_outcome": -0.04,
+    "sd_trend_predictor": 0.03,
+    "sd_trend_outcome": 0.02,
+    "baseline_effect_predictor": np.array([0.45]),
+    "baseline_effect_outcome": np.array([-0.3]),
+}
+
+CASES = {
+    "three levels": dict(),
+    "trend": dict(therapist_level=False, trend=True),
+    "session means, session innovations": dict(
+        therapist_level=False,
+        session_means=True,
+        innovations="session",
+        first_session="free",
+    ),
+    "moderator": dict(moderators=("moderator",)),
+    "therapist slopes": dict(random_slopes=("therapist",)),
+    "therapist slopes with moderator": dict(
+        random_slopes=("therapist",), moderators=("moderator",)
+    ),
+    "lag-0 x->y, patient slopes": dict(
+        same_session="predictor_to_outcome", random_slopes=("patient",)
+    ),
+    "lag-0 y->x, both slopes, moderator": dict(
+        same_session="outcome_to_predictor",
+        random_slopes=("patient", "therapist"),
+        moderators=("moderator",),
+    ),
+}
+
+
+def transformed_point(model, natural: dict[str, object]) -> dict[str, np.ndarray]:
+    point = {}
+    for rv in model.free_RVs:
+        val = np.asarray(natural[rv.name], dtype=float)
+        tr = model.rvs_to_transforms.get(rv)
+        vv = model.rvs_to_values[rv]
+        point[vv.name] = (
+            tr.forward(pt.as_tensor(val), *rv.owner.inputs).eval() if tr is not None else val
+        )
+    return point
+
+
+def natural_point(model, data: SessionData, spec: ModelSpec, rng) -> dict[str, object]:
+    nat = dict(POINT)
+    n_p, n_s = data.n_patients, len(data.sessions)
+    n_t = len(data.therapists) if data.therapists is not None else 0
+    nat["therapist_dev_predictor_raw"] = rng.normal(0, 1, n_t)
+    nat["therapist_dev_outcome_raw"] = rng.normal(0, 1, n_t)
+    nat["state_effect_therapist_raw"] = rng.normal(0, 1, n_t)
+    nat["state_effect_patient_raw"] = rng.normal(0, 1, n_p)
+    nat["trend_predictor_raw"] = rng.normal(0, 1, n_p)
+    nat["trend_outcome_raw"] = rng.normal(0, 1, n_p)
+    nat["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, n_s)
+    nat["session_mean_outcome"] = 1.0 + rng.normal(0, 0.2, n_s)
+    if spec.innovations == "session":
+        for name, lo, hi in (
+            ("innovation_sd_predictor", 0.3, 0.7),
+            ("innovation_sd_outcome", 0.3, 0.7),
+            ("innovation_corr", -0.5, 0.5),
+        ):
+            nat[name] = rng.uniform(lo, hi, n_s - 1)
+    if "missing_predictor_cell" in model.coords:  # sampled traits impute missing cells
+        nat["missing_predictor_offset"] = rng.normal(
+            0, 0.3, len(model.coords["missing_predictor_cell"])
+        )
+        nat["missing_outcome_offset"] = rng.normal(
+            0, 0.3, len(model.coords["missing_outcome_cell"])
+        )
+    # Sampled traits: latent means (or deviations with session means) at arbitrary values.
+    nat["trait_predictor"] = 3.0 + rng.normal(0, 0.5, n_p)
+    nat["trait_outcome"] = 1.0 + rng.normal(0, 0.5, n_p)
+    nat["patient_dev_predictor"] = rng.normal(0, 0.5, n_p)
+    nat["patient_dev_outcome"] = rng.normal(0, 0.5, n_p)
+    return nat
+
+
+def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) -> float:
+    p = {k: np.asarray(val, dtype=float) for k, val in nat.items()}
+    idx, sc = GridIndex.of(data), DataScale.of(data)
+    x, y = data.x.copy(), data.y.copy()
+    if traits == "sampled":  # imputed cells; integrated: missing cells are marginalised (NaN)
+        x[idx.miss_x] = sc.mean_x + p["missing_predictor_offset"]
+        y[idx.miss_y] = sc.mean_y + p["missing_outcome_offset"]
+    three = spec.therapist_level
+    tj = data.patient_therapist if three else np.zeros(data.n_patients, dtype=int)
+    a_x = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"] if three else np.zeros(1)
+    a_y = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"] if three else np.zeros(1)
+    beta_t = p["trait_effect_therapist"] if three else 0.0
+    z = data.covariates["moderator"].to_numpy(dtype=float)
+    z = z - z.mean()
+    t = (data.sessions - data.sessions[0]).astype(float)
+    var_px = p["sd_patient_predictor"] ** 2
+    beta_p = p["trait_effect_patient"]
+    tau = np.array(
+        [
+            [var_px, beta_p * var_px],
+            [beta_p * var_px, beta_p**2 * var_px + p["sd_patient_outcome"] ** 2],
+        ]
+    )
+    blocks: dict[int, list] = {}
+    for i in range(data.n_patients):
+        j = tj[i]
+        slope = p["state_effect"]
+        if spec.moderators:
+            slope = slope + p["moderator_effect"][0] * z[i]
+        if "therapist" in spec.random_slopes:
+            slope = slope + p["sd_state_effect_therapist"] * p["state_effect_therapist_raw"][j]
+        if "patient" in spec.random_slopes:
+            slope = slope + p["sd_state_effect_patient"] * p["state_effect_patient_raw"][i]
+        phi = np.array([[0.3, -0.15 if spec.reverse_lag else 0.0], [slope, 0.4]])
+
+        def base_sigma(k: int) -> np.ndarray:
+            if spec.same_session != "none":
+                return np.diag([0.25, 0.16])
+            sx = p["innovation_sd_predictor"].ravel()[k]
+            sy = p["innovation_sd_outcome"].ravel()[k]
+            r = p["innovation_corr"].ravel()[k]
+            return np.array([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
+
+        cols = np.arange(data.first[i], data.last[i] + 1)
+        sigmas = []
+        for col in cols[1:]:
+            k = col - 1 if spec.innovations == "session" else 0
+            ph, sg = dense.reduced(phi, base_sigma(k), 0.35, spec.same_session)
+            sigmas.append(sg)
+        ph, sg0 = dense.reduced(phi, base_sigma(0), 0.35, spec.same_session)
+        first = (
+            dense.stationary(ph, sg0)
+            if spec.first_session == "stationary"
+            else np.array([[0.64, 0.25 * 0.8 * 0.6], [0.25 * 0.8 * 0.6, 0.36]])
+        )
+        cov = dense.series_cov(ph, sigmas, first)
+        n = len(cols)
+        # Mean of each cell: the known part (intercept or session mean, trend) plus the latent
+        # mean's prior mean (integrated) or the latent mean itself (sampled).
+        if spec.session_means:
+            known = np.column_stack(
+                [p["session_mean_predictor"][cols], p["session_mean_outcome"][cols]]
+            )
+        else:
+            known = np.tile([p["intercept_predictor"], p["intercept_outcome"]], (n, 1))
+        trend = np.zeros((n, 2))
+        if spec.trend:
+            sx = p["trend_predictor"] + p["sd_trend_predictor"] * p["trend_predictor_raw"][i]
+            sy = p["trend_outcome"] + p["sd_trend_outcome"] * p["trend_outcome_raw"][i]
+            trend = np.column_stack([sx * t[cols], sy * t[cols]])
+        if spec.baseline:
+            # Between-level mediation: the latent means' prior means move by a z and by
+            # (c' + b a) z (b the trait effect at the baseline's level).
+            known = known + baseline_known(data, spec, p, i)
+        if traits == "integrated":
+            # Latent mean integrated out; the therapist part too (below, over the caseload).
+            mean = known + trend
+            cov = cov + np.kron(np.ones((n, n)), tau)
+        elif spec.session_means:
+            dev = [p["patient_dev_predictor"][i], p["patient_dev_outcome"][i]]
+            mean = known + trend + np.array(dev) + np.array([a_x[j], a_y[j] + beta_t * a_x[j]])
+        else:
+            mean = np.tile([p["trait_predictor"][i], p["trait_outcome"][i]], (n, 1)) + trend
+        w = np.column_stack([x[i, cols], y[i, cols]])
+        blocks.setdefault(j, []).append((w.ravel(), mean.ravel(), cov))
+
+    def observed(w: np.ndarray, m: np.ndarray, c: np.ndarray) -> float:
+        keep = ~np.isnan(w)
+        return dense.mvn_logpdf(w[keep], m[keep], c[np.ix_(keep, keep)])
+
+    if traits == "sampled" or not three:
+        return sum(observed(w, m, c) for b in blocks.values() for w, m, c in b)
+    # A therapist's whole caseload is one Gaussian: the therapist part of the latent means,
+    # covariance tau_t, is shared by every cell of every patient of the therapist.
+    var_tx = p["sd_therapist_predictor"] ** 2
+    tau_t = np.array(
+        [
+            [var_tx, beta_t * var_tx],
+            [beta_t * var_tx, beta_t**2 * var_tx + p["sd_therapist_outcome"] ** 2],
+        ]
+    )
+    total = 0.0
+    for b in blocks.values():
+        w = np.concatenate([e[0] for e in b])
+        mean = np.concatenate([e[1] for e in b])
+        cov = np.zeros((w.size, w.size))
+        at = 0
+        for e in b:
+            cov[at : at + e[0].size, at : at + e[0].size] = e[2]
+            at += e[0].size
+        cov = cov + np.kron(np.ones((w.size // 2, w.size // 2)), tau_t)
+        total += observed(w, mean, cov)
+    return total
