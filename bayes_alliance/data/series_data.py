@@ -205,7 +205,7 @@ class SeriesData:
     def coords(self) -> dict[str, list[object]]:
         out = {k: list(v) for k, v in self.base.coords.items() if k in ("patient", "therapist")}
         out["session"] = [int(s) for s in self.base.sessions]
-        out["series"] = list(self.roles)
+        out[vocab.SERIES] = list(self.roles)
         return out
 
 

@@ -202,9 +202,9 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame
             lo, hi = interval_bounds(x, ci_prob, BAND_KIND) if x.size else (np.nan, np.nan)
             rows.append(
                 {
-                    "equation": eq,
+                    v.EQUATION: eq,
                     "denominator": denom,
-                    "component": str(comp),
+                    v.COMPONENT: str(comp),
                     "label": r2.LABELS.get(str(comp), str(comp)),
                     "mean": float(x.mean()) if x.size else np.nan,
                     "ci_low": float(lo),
@@ -213,7 +213,7 @@ def r2_summary(ds: xr.Dataset, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame
             )
     return pd.DataFrame(
         rows,
-        columns=["equation", "denominator", "component", "label", "mean", "ci_low", "ci_high"],
+        columns=["equation", "denominator", v.COMPONENT, "label", "mean", "ci_low", "ci_high"],
     )
 
 

@@ -140,7 +140,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         out["state_effect"] = lag[..., y, x]
         out.update(me.within_mediation(lag, _cov(post, "paths"), paths, x, m, y))
         if "sd_paths" in post:
-            names = list(post["sd_paths"].coords["path"].values)
+            names = list(post["sd_paths"].coords[vocab.PATH].values)
             for name, sd in zip(names, np.moveaxis(post["sd_paths"].values, -1, 0), strict=True):
                 out[f"sd_path_{name}"] = sd
         for level, cov in (("patient", patient), ("therapist", therapist)):

@@ -60,6 +60,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_alliance.core.vocab import PATH, PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
@@ -212,8 +213,8 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
             else None
         )
         w = _states(model, lay, trait)
-        chol_e = _cov("innovation", "series", priors.sd_innovation, data.k)
-        chol_1 = _cov("first", "series", priors.sd_first, data.k)
+        chol_e = _cov("innovation", SERIES, priors.sd_innovation, data.k)
+        chol_1 = _cov("first", SERIES, priors.sd_first, data.k)
         delta = None
         if spec.trend:
             assert change_prior is not None and sd_change is not None
@@ -229,16 +230,16 @@ def _coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object]]:
     with a trend, the random paths."""
     coords = data.coords()
     roles: list[object] = list(data.roles)
-    coords["series_"] = roles
-    coords["series_from"] = roles
+    coords[f"{SERIES}_"] = roles
+    coords[f"{SERIES}_from"] = roles
     if spec.trend:
         effects: list[object] = [*data.roles, "change"]
         coords["patient_effect"] = effects
         coords["patient_effect_"] = effects
     if spec.random_paths:
         names: list[object] = [path_name(a, b) for a, b in spec.random_paths]
-        coords["path"] = names
-        coords["path_"] = names
+        coords[PATH] = names
+        coords[f"{PATH}_"] = names
     return coords
 
 
@@ -253,13 +254,13 @@ def _traits(
     model = pm.modelcontext(None)
     n, k = data.n_patients, data.k
     intercept = pm.Normal(
-        "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims="series"
+        "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
     )
     centre = pt.broadcast_to(intercept, (n, k))
     if spec.therapist_level:
         assert data.patient_therapist is not None
-        chol_t = _cov("therapist", "series", priors.sd_therapist, k)
-        off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=("therapist", "series"))
+        chol_t = _cov("therapist", SERIES, priors.sd_therapist, k)
+        off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=(THERAPIST, SERIES))
         centre = centre + (off_t @ chol_t.T)[data.patient_therapist]
     # The patients' latent means are the parameters, centred on their therapist's mean
     # (hierarchical centring: with 10 or more sessions a patient's series informs its mean
@@ -274,14 +275,14 @@ def _traits(
         # sampled here; the change below, from its conditional moments given the rest.
         pm.Normal("trend", 0.0, priors.trend)
         chol_p = _cov("patient", "patient_effect", priors.sd_patient, k + 1)
-        mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p[:k, :k], dims=("patient", "series"))
+        mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p[:k, :k], dims=(PATIENT, SERIES))
         std = pt.linalg.solve_triangular(chol_p[:k, :k], (mu - centre).T, lower=True).T
         change_prior = (std @ chol_p[k, :k], chol_p[k, k])  # delta_i given the means
         pm.Deterministic("sd_trend", model["sd_patient"][k])
     else:
-        chol_p = _cov("patient", "series", priors.sd_patient, k)
-        mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=("patient", "series"))
-    trait = pm.Deterministic("trait", mu, dims=("patient", "series"))
+        chol_p = _cov("patient", SERIES, priors.sd_patient, k)
+        mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=(PATIENT, SERIES))
+    trait = pm.Deterministic("trait", mu, dims=(PATIENT, SERIES))
     return intercept, trait, change_prior
 
 
@@ -291,21 +292,21 @@ def _lags(data: SeriesData, spec: MechanismSpec, priors: MechanismPriors) -> pt.
     n, k = data.n_patients, data.k
     paths = spec.random_paths or ()
     idx = {r: i for i, r in enumerate(data.roles)}
-    lag = pm.Normal("lag", 0.0, priors.lag, dims=("series", "series_from"))
+    lag = pm.Normal("lag", 0.0, priors.lag, dims=(SERIES, f"{SERIES}_from"))
     phi = pt.broadcast_to(lag, (n, k, k))
     if not paths:
         return phi
     pos = np.zeros((len(paths), k, k))
     for r, (to, source) in enumerate(paths):
         pos[r, idx[to], idx[source]] = 1.0
-    off_d = pm.Normal("path_offset", 0.0, 1.0, dims=("patient", "path"))
+    off_d = pm.Normal("path_offset", 0.0, 1.0, dims=(PATIENT, PATH))
     if len(paths) > 1:
-        chol_d = _cov("paths", "path", priors.sd_paths, len(paths))
+        chol_d = _cov("paths", PATH, priors.sd_paths, len(paths))
         dev = off_d @ chol_d.T
     else:
-        sd_d = pm.HalfNormal("sd_paths", sigma=priors.sd_paths, dims="path")
+        sd_d = pm.HalfNormal("sd_paths", sigma=priors.sd_paths, dims=PATH)
         dev = off_d * sd_d[None, :]
-    pm.Deterministic("path_deviation", dev, dims=("patient", "path"))
+    pm.Deterministic("path_deviation", dev, dims=(PATIENT, PATH))
     return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
 

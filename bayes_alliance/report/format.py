@@ -57,7 +57,7 @@ def manuscript(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     rows = []
     for _, r in table.iterrows():
         if is_r2:
-            eq = "Outcome" if r["equation"] == v.OUTCOME else "Predictor"
+            eq = "Outcome" if r[v.EQUATION] == v.OUTCOME else "Predictor"
             group = f"{eq}: share of the {r['share_of']}"
             bounded = True
         else:

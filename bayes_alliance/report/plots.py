@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
 
 COLOURS = {
@@ -63,7 +64,7 @@ def r2_bars(r2_table: pd.DataFrame, equation: str = "outcome") -> Figure:
     fig, ax = plt.subplots(figsize=(7.5, 0.7 + 0.55 * len(denoms)))
     seen: set[str] = set()
     for i, d in enumerate(denoms):
-        sub = t[t.denominator == d].set_index("component")["mean"]
+        sub = t[t.denominator == d].set_index(vocab.COMPONENT)["mean"]
         left = 0.0
         for c in parts:
             if c in sub.index and sub[c] > 0:
@@ -353,10 +354,10 @@ def session_check(
     title
         The figure's title.
     """
-    variables = [var for var in names if var in set(table["variable"])]
+    variables = [var for var in names if var in set(table[vocab.VARIABLE])]
     fig, axes = plt.subplots(1, max(len(variables), 1), figsize=(10, 3.4), squeeze=False)
     for ax, var in zip(axes[0], variables, strict=False):
-        t = table[table["variable"] == var].sort_values("session")
+        t = table[table[vocab.VARIABLE] == var].sort_values("session")
         s = t["session"].to_numpy()
         ax.fill_between(
             s,

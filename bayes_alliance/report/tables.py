@@ -61,9 +61,9 @@ EFFECT_COLUMNS = [
     "note",
 ]
 R2_COLUMNS = [
-    "equation",
+    v.EQUATION,
     "denominator",
-    "component",
+    v.COMPONENT,
     "label",
     "share_of",
     "mean",
@@ -297,20 +297,20 @@ def label_r2(
     present = r2_components_present(spec)
     keep = [
         str(c) in present.get(str(e), set())
-        for e, c in zip(r2["equation"], r2["component"], strict=True)
+        for e, c in zip(r2[v.EQUATION], r2[v.COMPONENT], strict=True)
     ]
     t = r2.loc[keep].copy()
-    sizes = t.groupby(["equation", "denominator"])["component"].transform("size")
+    sizes = t.groupby(["equation", "denominator"])[v.COMPONENT].transform("size")
     t = t[(sizes > 1) | (t["denominator"] == "model")]
     has_time = bool(spec.session_means or spec.trend)
     names = {v.OUTCOME: outcome, v.PREDICTOR: predictor}
     t["label"] = [
         component_label(str(c), str(e), spec)
-        for e, c in zip(t["equation"], t["component"], strict=True)
+        for e, c in zip(t[v.EQUATION], t[v.COMPONENT], strict=True)
     ]
     t["share_of"] = [
         share_of(str(d), names.get(str(e), str(e)), has_time)
-        for e, d in zip(t["equation"], t["denominator"], strict=True)
+        for e, d in zip(t[v.EQUATION], t["denominator"], strict=True)
     ]
     t["interval"] = interval_name(ci_prob, "eti")
     out = t[R2_COLUMNS].reset_index(drop=True)

@@ -64,7 +64,7 @@ def sentences(
             f"{_interval(summary, vocab.TRAIT_EFFECT_THERAPIST)}, {pct}. With few therapists this interval is wide."
         )
     sel = r2_table[(r2_table.equation == "outcome") & (r2_table.denominator == "total")]
-    share = {str(c): float(val) for c, val in zip(sel["component"], sel["mean"], strict=True)}
+    share = {str(c): float(val) for c, val in zip(sel[vocab.COMPONENT], sel["mean"], strict=True)}
     if "f1" in share:
         parts = [f"state effects and autoregression (f1) {share['f1']:.1%}"]
         if "f2" in share:
