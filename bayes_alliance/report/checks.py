@@ -26,6 +26,7 @@ from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_b
 from bayes_alliance.kernels import dynamics
 
 if TYPE_CHECKING:
+    from bayes_alliance.data.session_data import SessionData
     from bayes_alliance.inference.fit import FitResult
 
 v = vocab
@@ -43,6 +44,9 @@ KEY_PARAMETERS = (
     v.SD_STATE_EFFECT_PATIENT,
     v.SD_STATE_EFFECT_THERAPIST,
 )
+_States = dict[str, np.ndarray]  # one array per variable (vocab.PREDICTOR, vocab.OUTCOME)
+# The reduced form's lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22).
+_Form = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
 
 
 def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
@@ -106,43 +110,83 @@ def session_predictive(
         observed cell); sessions without such cells are left out.
     """
     post = result.idata.posterior
-    spec, data = result.spec, result.data
     if "state_predictor" not in post:
         raise ValueError("the predictive check needs stored states (store_states=True)")
+    data = result.data
     rng = np.random.default_rng(seed)
     total = post.sizes["chain"] * post.sizes["draw"]
     picks = np.sort(rng.choice(total, size=min(n_rep, total), replace=False))
-    wx, wy = _flat(post, "state_predictor", picks), _flat(post, "state_outcome", picks)
-    lag = 1 if spec.dynamics == "var1" else 0
-    n_s = data.x.shape[1]
-    now = slice(lag, n_s)
-    # Previous states: zero without lags (the reduced form then only mixes the innovations).
-    px = wx[..., : n_s - lag] if lag else np.zeros_like(wx)
-    py = wy[..., : n_s - lag] if lag else np.zeros_like(wy)
+    lag = 1 if result.spec.dynamics == "var1" else 0
+    states = {
+        v.PREDICTOR: _flat(post, "state_predictor", picks),
+        v.OUTCOME: _flat(post, "state_outcome", picks),
+    }
+    previous = _previous_states(states, lag, data.x.shape[1])
+    form = _reduced_form(post, picks, result.spec.same_session)
+    rep = _replicates(data, states, previous, form, lag, rng)
+    compared = _compared_cells(data, states, previous, lag)
+    now = slice(lag, data.x.shape[1])
+    rows = [
+        row
+        for var, observed in ((v.PREDICTOR, data.x), (v.OUTCOME, data.y))
+        for row in _session_rows(
+            var, observed[:, now], rep[var], compared[var], data.sessions[now], ci_prob
+        )
+    ]
+    return pd.DataFrame(
+        rows, columns=["variable", "session", "n", "observed", "replicated", "rep_low", "rep_high"]
+    )
 
-    def param(name: str) -> np.ndarray:
-        return _flat(post, name, picks) if name in post else np.zeros(len(picks))
 
-    def col(a: np.ndarray) -> np.ndarray:
-        """(draw,) -> (draw, 1, 1); (draw, session) -> (draw, 1, session)."""
-        return a[:, None, None] if a.ndim == 1 else a[:, None, :]
+def _previous_states(states: _States, lag: int, n_s: int) -> _States:
+    """The states one session before each compared one, (draw, patient, session); zero
+    without lags (the reduced form then only mixes the innovations)."""
+    return {var: w[..., : n_s - lag] if lag else np.zeros_like(w) for var, w in states.items()}
 
+
+def _param(post: xr.Dataset | xr.DataTree, name: str, picks: np.ndarray) -> np.ndarray:
+    """The chosen draws of a parameter; zeros for one the model does not have."""
+    return _flat(post, name, picks) if name in post else np.zeros(len(picks))
+
+
+def _col(a: np.ndarray) -> np.ndarray:
+    """(draw,) -> (draw, 1, 1); (draw, session) -> (draw, 1, session)."""
+    return a[:, None, None] if a.ndim == 1 else a[:, None, :]
+
+
+def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, same_session: str) -> _Form:
+    """The reduced-form lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22) of
+    the chosen draws, each broadcasting over (draw, patient, session)."""
     c = (
         _flat(post, "state_effect_by_patient", picks)[..., None]
         if "state_effect_by_patient" in post
-        else col(param(v.STATE_EFFECT))
+        else _col(_param(post, v.STATE_EFFECT, picks))
     )
     phi = (
-        col(param(v.PREDICTOR_AUTOREGRESSION)),
-        col(param(v.REVERSE_STATE_EFFECT)),
+        _col(_param(post, v.PREDICTOR_AUTOREGRESSION, picks)),
+        _col(_param(post, v.REVERSE_STATE_EFFECT, picks)),
         c,
-        col(param(v.OUTCOME_AUTOREGRESSION)),
+        _col(_param(post, v.OUTCOME_AUTOREGRESSION, picks)),
     )
-    sx, sy = col(param(v.INNOVATION_SD_PREDICTOR)), col(param(v.INNOVATION_SD_OUTCOME))
-    rho = col(param(v.INNOVATION_CORR))
-    (a_, b_, c_, d_), (s11, s12, s22) = dynamics.reduced_form(
-        phi, (sx**2, rho * sx * sy, sy**2), col(param(v.SAME_SESSION_EFFECT)), spec.same_session
-    )
+    sx = _col(_param(post, v.INNOVATION_SD_PREDICTOR, picks))
+    sy = _col(_param(post, v.INNOVATION_SD_OUTCOME, picks))
+    rho = _col(_param(post, v.INNOVATION_CORR, picks))
+    b0 = _col(_param(post, v.SAME_SESSION_EFFECT, picks))
+    return dynamics.reduced_form(phi, (sx**2, rho * sx * sy, sy**2), b0, same_session)
+
+
+def _replicates(
+    data: SessionData,
+    states: _States,
+    previous: _States,
+    form: _Form,
+    lag: int,
+    rng: np.random.Generator,
+) -> _States:
+    """One-step-ahead replicates of both variables, (draw, patient, session from ``lag`` on):
+    the observed score minus its state plus the replicated state."""
+    (a_, b_, c_, d_), (s11, s12, s22) = form
+    px, py = previous[v.PREDICTOR], previous[v.OUTCOME]
     mean_x = a_ * px + b_ * py
     mean_y = c_ * px + d_ * py
     # Correlated innovations by the Cholesky factor of the 2x2 reduced-form covariance.
@@ -151,36 +195,58 @@ def session_predictive(
     l11 = np.sqrt(s11)
     l21 = np.divide(s12, l11, out=np.zeros(np.broadcast(s12, l11).shape), where=l11 > 0)
     l22 = np.sqrt(np.maximum(s22 - l21**2, 0.0))
-    rep = {
+    now = slice(lag, data.x.shape[1])
+    wx, wy = states[v.PREDICTOR], states[v.OUTCOME]
+    return {
         v.PREDICTOR: (data.x[:, now] - wx[..., now]) + mean_x + l11 * z1,
         v.OUTCOME: (data.y[:, now] - wy[..., now]) + mean_y + l21 * z1 + l22 * z2,
     }
-    known_prev = np.isfinite(px).all(axis=0) & np.isfinite(py).all(axis=0)
+
+
+def _compared_cells(data: SessionData, states: _States, previous: _States, lag: int) -> _States:
+    """Per variable, the (patient, session) cells compared: observed, inside the series, with
+    the previous session's states known (with lags) and the states finite."""
+    n_s = data.x.shape[1]
+    now = slice(lag, n_s)
+    known_prev = np.isfinite(previous[v.PREDICTOR]).all(axis=0) & np.isfinite(
+        previous[v.OUTCOME]
+    ).all(axis=0)
     inside = data.in_series[:, now] & (data.in_series[:, : n_s - lag] if lag else True)
-    rows = []
-    for var, obs_all, w in (
-        (v.PREDICTOR, data.x, wx),
-        (v.OUTCOME, data.y, wy),
-    ):
-        obs = obs_all[:, now]
-        ok = inside & known_prev & np.isfinite(obs) & np.isfinite(w[..., now]).all(axis=0)
-        for k, session in enumerate(data.sessions[now]):
-            cells = ok[:, k]
-            n = int(cells.sum())
-            if n == 0:
-                continue
-            means = rep[var][:, cells, k].mean(axis=1)
-            rows.append(
-                {
-                    "variable": var,
-                    "session": int(session),
-                    "n": n,
-                    "observed": float(obs[cells, k].mean()),
-                    "replicated": float(np.median(means)),
-                    "rep_low": float(interval_bounds(means, ci_prob, BAND_KIND)[0]),
-                    "rep_high": float(interval_bounds(means, ci_prob, BAND_KIND)[1]),
-                }
-            )
-    return pd.DataFrame(
-        rows, columns=["variable", "session", "n", "observed", "replicated", "rep_low", "rep_high"]
-    )
+    return {
+        var: inside
+        & known_prev
+        & np.isfinite(obs[:, now])
+        & np.isfinite(states[var][..., now]).all(axis=0)
+        for var, obs in ((v.PREDICTOR, data.x), (v.OUTCOME, data.y))
+    }
+
+
+def _session_rows(
+    var: str,
+    observed: np.ndarray,
+    rep: np.ndarray,
+    compared: np.ndarray,
+    sessions: np.ndarray,
+    ci_prob: float,
+) -> list[dict[str, object]]:
+    """One row per session with compared cells: observed mean against the replicated means."""
+    rows: list[dict[str, object]] = []
+    for k, session in enumerate(sessions):
+        cells = compared[:, k]
+        n = int(cells.sum())
+        if n == 0:
+            continue
+        means = rep[:, cells, k].mean(axis=1)
+        low, high = interval_bounds(means, ci_prob, BAND_KIND)
+        rows.append(
+            {
+                "variable": var,
+                "session": int(session),
+                "n": n,
+                "observed": float(observed[cells, k].mean()),
+                "replicated": float(np.median(means)),
+                "rep_low": float(low),
+                "rep_high": float(high),
+            }
+        )
+    return rows

@@ -10,6 +10,8 @@ one label). Its entries are templates: ``{x}`` the predictor's column, ``{y}`` t
 act on, ``{tm}`` "therapist mean of", ``{from0}`` / ``{to0}`` the sending and receiving
 variables of a same-session path, ``{path}`` a random path's name.
 :func:`parameter_label` (joint model) and :func:`mechanism_label` fill them in.
+:data:`EFFECT_NOTES` (with :data:`THERAPIST_BASELINE_NOTES` for a therapist-level baseline) holds
+the joint model's notes the same way, filled in by :func:`effect_note`.
 
 Pure functions of names, column names and a :class:`~bayes_alliance.spec.model_spec.ModelSpec`; the
 tables of :mod:`bayes_alliance.report.tables` and the report use them.
@@ -136,6 +138,110 @@ for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
 _NAMED_ENTRIES = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
 
 
+# Notes under effects tables (:func:`effect_note`): templates like LABELS', with ``{x}``, ``{y}``
+# and ``{lag0}`` (the same-session path, which a single-equation long-run effect adds).
+_WITHIN_SD = (
+    "within-person SD units: the raw coefficient times SD_w(predictor) / SD_w(outcome), "
+    "with the model-implied within-person SDs (Schuurman et al. 2016)"
+)
+EFFECT_NOTES: dict[str, str] = {
+    v.STATE_EFFECT: (
+        "change in {y} at the next session per point of {x} above the patient's own "
+        "trait level, holding the previous {y}"
+    ),
+    v.REVERSE_STATE_EFFECT: (
+        "change in {x} at the next session per point of {y} above the patient's own level"
+    ),
+    v.SAME_SESSION_EFFECT: "within-session path between the two states (lag 0)",
+    v.OUTCOME_AUTOREGRESSION: "carry-over of a deviation in {y} to the next session",
+    v.PREDICTOR_AUTOREGRESSION: "carry-over of a deviation in {x} to the next session",
+    v.MODERATOR_EFFECT: "change in the state-like effect per unit of the (centred) moderator",
+    v.SD_STATE_EFFECT_PATIENT: "how much patients' own state-like effects vary",
+    v.SD_STATE_EFFECT_THERAPIST: "how much the state-like effect varies between therapists",
+    v.TRAIT_EFFECT_PATIENT: (
+        "difference in usual {y} per point of usual {x} between patients of one therapist"
+    ),
+    v.TRAIT_EFFECT_THERAPIST: (
+        "difference in patients' usual {y} per point of their therapist's average {x}"
+    ),
+    "standardised_state_effect": _WITHIN_SD,
+    "standardised_reverse_state_effect": _WITHIN_SD.replace(
+        "SD_w(predictor) / SD_w(outcome)", "SD_w(outcome) / SD_w(predictor)"
+    ),
+    "standardised_same_session_effect": _WITHIN_SD,
+    "standardised_trait_effect_patient": (
+        "between-patient SD units: the trait effect times SD of the patients' traits of "
+        "{x} / SD of their traits of {y}"
+    ),
+    "standardised_trait_effect_therapist": (
+        "between-therapist SD units: the trait effect times SD of the therapists' means of "
+        "{x} / SD of their means of {y}"
+    ),
+    "long_run_state_effect": (
+        "total change in {y} after a sustained one-point shift in the equation of {x}, "
+        "through every lagged path and both autoregressions: an entry of (B0 - Phi)^-1; "
+        "the shift also moves {x} itself"
+    ),
+    "long_run_reverse_state_effect": (
+        "total change in {x} after a sustained one-point shift in the equation of {y}: "
+        "an entry of (B0 - Phi)^-1"
+    ),
+    "long_run_state_effect_single_equation": (
+        "change in {y} per point of sustained change in {x}: (state-like effect{lag0}) / "
+        "(1 - autoregression of {y})"
+    ),
+    v.BASELINE_EFFECT_PREDICTOR: (
+        "difference in patients' trait of {x} per unit of the (centred) baseline characteristic (a)"
+    ),
+    v.BASELINE_EFFECT_OUTCOME: (
+        "difference in patients' trait of {y} per unit of the baseline characteristic at "
+        "the same trait of {x} (direct path c')"
+    ),
+    "indirect_effect_between": (
+        "a x b per draw: the baseline's effect on the trait of {y} carried by the trait of "
+        "{x} (b = trait-like effect between patients)"
+    ),
+    "direct_effect_between": "c': the baseline's effect on the trait of {y} not through {x}",
+    "total_effect_between": "c' + ab: the baseline's whole effect on the trait of {y}",
+    "proportion_mediated_between": (
+        "ab / (ab + c') per draw; unstable (heavy tails) when the total effect is near 0"
+    ),
+    "indirect_effect_between_therapist": (
+        "a x b_T per draw: the therapist characteristic's effect on the therapists' mean "
+        "{y} carried by their mean {x} (b_T = trait-like effect between therapists)"
+    ),
+    "direct_effect_between_therapist": (
+        "c': the therapist characteristic's effect on the therapists' mean {y} not through {x}"
+    ),
+    "total_effect_between_therapist": (
+        "c' + a b_T: the therapist characteristic's whole effect on the therapists' mean {y}"
+    ),
+    "proportion_mediated_between_therapist": (
+        "a b_T / (a b_T + c') per draw; unstable (heavy tails) when the total effect is near 0"
+    ),
+    "stationary": (
+        "posterior probability that the average dynamics are stationary (free first "
+        "session; with a stationary first session stationarity is imposed, not estimated)"
+    ),
+}
+# A therapist-level baseline's a and c' paths act on the therapists' means.
+THERAPIST_BASELINE_NOTES: dict[str, str] = {
+    v.BASELINE_EFFECT_PREDICTOR: (
+        "difference in therapists' mean {x} of their patients per unit of the "
+        "(centred) therapist characteristic (a)"
+    ),
+    v.BASELINE_EFFECT_OUTCOME: (
+        "difference in therapists' mean {y} per unit of the therapist characteristic "
+        "at the same mean {x} (direct path c')"
+    ),
+}
+ICC_PARTS = {
+    "patient": "stable differences between patients (trait-like)",
+    "therapist": "differences between therapists",
+    "session": "session-to-session fluctuation within patients (state-like)",
+}
+
+
 class _Words(dict[str, str]):
     """Placeholder values; a placeholder without one stays as it is written."""
 
@@ -168,29 +274,42 @@ def parameter_label(
     """
     base, coord = split_name(name)
     if base in LABELS:
-        backwards = same_session == "outcome_to_predictor"
-        words = _Words(
-            x=x,
-            y=y,
-            z=coord or "baseline",
-            mod=coord or "the moderator",
-            # The latent means a baseline's paths act on: patients' traits, or therapists' means.
-            at="therapist mean of" if baseline_level == v.THERAPIST else "trait of",
-            tm="therapist mean of",
-            from0=y if backwards else x,
-            to0=x if backwards else y,
-        )
+        words = _label_words(coord, x, y, same_session, baseline_level)
         label = LABELS[base].format_map(words)
         # Vector entries other than moderators and baseline paths (session-specific
         # innovations) keep their coord.
         if coord and base not in _NAMED_ENTRIES and "_between" not in base:
             return f"{label} [{coord}]"
         return label
-    m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
-    if m:
-        var = x if m.group(1) == "predictor" else y
-        return f"ICC of {var}: {LEVEL_WORDS.get(m.group(2), m.group(2))} share"
+    icc = _icc_parts(base, x, y)
+    if icc is not None:
+        var, level = icc
+        return f"ICC of {var}: {LEVEL_WORDS.get(level, level)} share"
     return name
+
+
+def _label_words(coord: str, x: str, y: str, same_session: str, baseline_level: str) -> _Words:
+    """The placeholder values of a joint-model label (see :data:`LABELS`)."""
+    backwards = same_session == "outcome_to_predictor"
+    return _Words(
+        x=x,
+        y=y,
+        z=coord or "baseline",
+        mod=coord or "the moderator",
+        # The latent means a baseline's paths act on: patients' traits, or therapists' means.
+        at="therapist mean of" if baseline_level == v.THERAPIST else "trait of",
+        tm="therapist mean of",
+        from0=y if backwards else x,
+        to0=x if backwards else y,
+    )
+
+
+def _icc_parts(base: str, x: str, y: str) -> tuple[str, str] | None:
+    """(variable, level) of an ICC's name ``icc_<predictor|outcome>_<level>``, else None."""
+    m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
+    if m is None:
+        return None
+    return (x if m.group(1) == "predictor" else y), m.group(2)
 
 
 def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
@@ -215,112 +334,39 @@ def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
 def effect_note(
     name: str, x: str, y: str, same_session: str = "none", baseline_level: str = "patient"
 ) -> str:
-    """What an effect means, in words: the legend of effects tables."""
+    """What an effect means, in words: the legend of effects tables (empty when unknown).
+
+    Parameters
+    ----------
+    name
+        An effect's or a parameter's name; a coord in brackets is ignored.
+    x, y
+        The predictor's and the outcome's column names.
+    same_session
+        Direction of the lag-0 path (the single-equation long-run effect adds it when it runs
+        from the predictor to the outcome).
+    baseline_level
+        Level of a baseline: the notes of its a and c' paths speak of patients' traits or, at
+        therapist level, of therapists' means.
+    """
     base, _ = split_name(name)
-    within = (
-        "within-person SD units: the raw coefficient times SD_w(predictor) / SD_w(outcome), "
-        "with the model-implied within-person SDs (Schuurman et al. 2016)"
-    )
-    notes = {
-        v.STATE_EFFECT: (
-            f"change in {y} at the next session per point of {x} above the patient's own "
-            f"trait level, holding the previous {y}"
-        ),
-        v.REVERSE_STATE_EFFECT: (
-            f"change in {x} at the next session per point of {y} above the patient's own level"
-        ),
-        v.SAME_SESSION_EFFECT: "within-session path between the two states (lag 0)",
-        v.OUTCOME_AUTOREGRESSION: f"carry-over of a deviation in {y} to the next session",
-        v.PREDICTOR_AUTOREGRESSION: f"carry-over of a deviation in {x} to the next session",
-        v.MODERATOR_EFFECT: "change in the state-like effect per unit of the (centred) moderator",
-        v.SD_STATE_EFFECT_PATIENT: "how much patients' own state-like effects vary",
-        v.SD_STATE_EFFECT_THERAPIST: "how much the state-like effect varies between therapists",
-        v.TRAIT_EFFECT_PATIENT: (
-            f"difference in usual {y} per point of usual {x} between patients of one therapist"
-        ),
-        v.TRAIT_EFFECT_THERAPIST: (
-            f"difference in patients' usual {y} per point of their therapist's average {x}"
-        ),
-        "standardised_state_effect": within,
-        "standardised_reverse_state_effect": within.replace(
-            "SD_w(predictor) / SD_w(outcome)", "SD_w(outcome) / SD_w(predictor)"
-        ),
-        "standardised_same_session_effect": within,
-        "standardised_trait_effect_patient": (
-            "between-patient SD units: the trait effect times SD of the patients' traits of "
-            f"{x} / SD of their traits of {y}"
-        ),
-        "standardised_trait_effect_therapist": (
-            "between-therapist SD units: the trait effect times SD of the therapists' means of "
-            f"{x} / SD of their means of {y}"
-        ),
-        "long_run_state_effect": (
-            f"total change in {y} after a sustained one-point shift in the equation of {x}, "
-            "through every lagged path and both autoregressions: an entry of (B0 - Phi)^-1; "
-            f"the shift also moves {x} itself"
-        ),
-        "long_run_reverse_state_effect": (
-            f"total change in {x} after a sustained one-point shift in the equation of {y}: "
-            "an entry of (B0 - Phi)^-1"
-        ),
-        "long_run_state_effect_single_equation": (
-            f"change in {y} per point of sustained change in {x}: (state-like effect"
-            + (" + same-session path" if same_session == "predictor_to_outcome" else "")
-            + f") / (1 - autoregression of {y})"
-        ),
-        v.BASELINE_EFFECT_PREDICTOR: (
-            f"difference in patients' trait of {x} per unit of the (centred) baseline "
-            "characteristic (a)"
-            if baseline_level != v.THERAPIST
-            else f"difference in therapists' mean {x} of their patients per unit of the "
-            "(centred) therapist characteristic (a)"
-        ),
-        v.BASELINE_EFFECT_OUTCOME: (
-            f"difference in patients' trait of {y} per unit of the baseline characteristic at "
-            f"the same trait of {x} (direct path c')"
-            if baseline_level != v.THERAPIST
-            else f"difference in therapists' mean {y} per unit of the therapist characteristic "
-            f"at the same mean {x} (direct path c')"
-        ),
-        "indirect_effect_between": (
-            f"a x b per draw: the baseline's effect on the trait of {y} carried by the trait of "
-            f"{x} (b = trait-like effect between patients)"
-        ),
-        "direct_effect_between": f"c': the baseline's effect on the trait of {y} not through {x}",
-        "total_effect_between": f"c' + ab: the baseline's whole effect on the trait of {y}",
-        "proportion_mediated_between": (
-            "ab / (ab + c') per draw; unstable (heavy tails) when the total effect is near 0"
-        ),
-        "indirect_effect_between_therapist": (
-            f"a x b_T per draw: the therapist characteristic's effect on the therapists' mean "
-            f"{y} carried by their mean {x} (b_T = trait-like effect between therapists)"
-        ),
-        "direct_effect_between_therapist": (
-            f"c': the therapist characteristic's effect on the therapists' mean {y} not through {x}"
-        ),
-        "total_effect_between_therapist": (
-            f"c' + a b_T: the therapist characteristic's whole effect on the therapists' mean {y}"
-        ),
-        "proportion_mediated_between_therapist": (
-            "a b_T / (a b_T + c') per draw; unstable (heavy tails) when the total effect is near 0"
-        ),
-        "stationary": (
-            "posterior probability that the average dynamics are stationary (free first "
-            "session; with a stationary first session stationarity is imposed, not estimated)"
-        ),
-    }
-    if base in notes:
-        return notes[base]
-    m = re.fullmatch(r"icc_(predictor|outcome)_(\w+)", base)
-    if m:
-        var = x if m.group(1) == "predictor" else y
-        part = {
-            "patient": "stable differences between patients (trait-like)",
-            "therapist": "differences between therapists",
-            "session": "session-to-session fluctuation within patients (state-like)",
-        }.get(m.group(2), m.group(2))
+    template = _note_template(base, baseline_level)
+    if template is not None:
+        lag0 = " + same-session path" if same_session == "predictor_to_outcome" else ""
+        return template.format(x=x, y=y, lag0=lag0)
+    icc = _icc_parts(base, x, y)
+    if icc is not None:
+        var, level = icc
+        part = ICC_PARTS.get(level, level)
         return f"share of the variance of {var} due to {part}; session means and trends excluded"
     return ""
+
+
+def _note_template(base: str, baseline_level: str) -> str | None:
+    """The note's template for this level of a baseline, or None for a name without one."""
+    if baseline_level == v.THERAPIST and base in THERAPIST_BASELINE_NOTES:
+        return THERAPIST_BASELINE_NOTES[base]
+    return EFFECT_NOTES.get(base)
 
 
 def effects_legend(ci_prob: float) -> str:

@@ -151,44 +151,61 @@ def methods_paragraph(
     ci_prob: float,
 ) -> str:
     """A methods paragraph for a manuscript, with short citations (see :func:`references`)."""
-    from bayes_alliance.core.intervals import interval_name
-
     x, y = data.roles.predictor, data.roles.outcome
+    parts = [
+        _model_sentence(spec, x, y),
+        _dynamics_sentence(spec, x, y),
+        _options_sentence(spec, x, y),
+        _trait_effect_sentence(spec, x, y),
+        sampling_sentence(provenance, convergence),
+        _reporting_sentence(ci_prob),
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def _model_sentence(spec: ModelSpec, x: str, y: str) -> str:
+    """The model in one sentence: trait/state split, levels, latent centring, DSEM."""
     levels = (
         "sessions nested in patients nested in therapists"
         if spec.therapist_level
         else "sessions nested in patients"
     )
-    parts = [
+    return (
         f"We separated the trait-like and state-like components of {x} and {y} "
         "(Zilcha-Mano & Fisher 2022) in a Bayesian multilevel model of "
         f"{levels}. Each patient's trait-like level of each variable is a latent mean "
         "(latent centring; Lüdtke et al. 2008), estimated jointly with the within-person "
         "dynamics, as in dynamic structural equation modelling (Asparouhov, Hamaker & Muthén "
         "2018; Hamaker, Asparouhov & Muthén 2023)."
-    ]
-    if spec.dynamics == "var1":
-        dyn = (
-            f"The state-like deviations follow a cross-lagged first-order vector autoregression "
-            f"over session numbers, in which {x} at one session predicts {y} at the next "
-            "(the state-like effect)"
-            if spec.bivariate
-            else f"The state-like deviations of {y} are regressed on the previous session's "
-            f"state of {x} and of {y} (single-equation model)"
-        )
-        if spec.bivariate and spec.reverse_lag:
-            dyn += f" and {y} predicts the next {x} (the reverse path)"
-        dyn += (
-            "; with a free first session and session-specific innovations this is the "
-            "random-intercept cross-lagged panel model (Hamaker, Kuiper & Grasman 2015)."
-            if spec.innovations == "session"
-            else "; it generalises the random-intercept cross-lagged panel model (RI-CLPM; "
-            "Hamaker, Kuiper & Grasman 2015) to unequal series, missing sessions"
-            + (" and a therapist level." if spec.therapist_level else ".")
-        )
-        parts.append(dyn)
-    else:
-        parts.append("Sessions carry no lagged dynamics (cross-sectional clusters).")
+    )
+
+
+def _dynamics_sentence(spec: ModelSpec, x: str, y: str) -> str:
+    """The within-person dynamics and their relation to the RI-CLPM (or that there are none)."""
+    if spec.dynamics != "var1":
+        return "Sessions carry no lagged dynamics (cross-sectional clusters)."
+    dyn = (
+        f"The state-like deviations follow a cross-lagged first-order vector autoregression "
+        f"over session numbers, in which {x} at one session predicts {y} at the next "
+        "(the state-like effect)"
+        if spec.bivariate
+        else f"The state-like deviations of {y} are regressed on the previous session's "
+        f"state of {x} and of {y} (single-equation model)"
+    )
+    if spec.bivariate and spec.reverse_lag:
+        dyn += f" and {y} predicts the next {x} (the reverse path)"
+    return dyn + (
+        "; with a free first session and session-specific innovations this is the "
+        "random-intercept cross-lagged panel model (Hamaker, Kuiper & Grasman 2015)."
+        if spec.innovations == "session"
+        else "; it generalises the random-intercept cross-lagged panel model (RI-CLPM; "
+        "Hamaker, Kuiper & Grasman 2015) to unequal series, missing sessions"
+        + (" and a therapist level." if spec.therapist_level else ".")
+    )
+
+
+def _options_sentence(spec: ModelSpec, x: str, y: str) -> str:
+    """The model's further options in one sentence, or "" when it has none."""
     extras = []
     if spec.random_slopes:
         extras.append(
@@ -203,28 +220,41 @@ def methods_paragraph(
         extras.append("each patient has a linear trend, so states are deviations from it")
     if spec.session_means:
         extras.append("each session has its own grand mean")
-    if spec.baseline and spec.baseline_level == v.THERAPIST:
-        extras.append(
+    if spec.baseline:
+        extras.append(_baseline_clause(spec, x, y))
+    return ("In this model " + "; ".join(extras) + ".") if extras else ""
+
+
+def _baseline_clause(spec: ModelSpec, x: str, y: str) -> str:
+    """The between-level mediation by the baseline, at patient or therapist level."""
+    if spec.baseline_level == v.THERAPIST:
+        return (
             f"the therapist characteristic {', '.join(spec.baseline)} acts on the therapists' "
             f"mean {y} directly and through their mean {x} (between-level mediation at "
             "therapist level; indirect effect = a b_T per draw, b_T the therapist-level "
             "trait-like effect; MacKinnon 2008; Preacher, Zyphur & Zhang 2010)"
         )
-    elif spec.baseline:
-        extras.append(
-            f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
-            f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "
-            "2008; Preacher, Zyphur & Zhang 2010)"
-        )
-    if extras:
-        parts.append("In this model " + "; ".join(extras) + ".")
-    parts.append(
+    return (
+        f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
+        f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "
+        "2008; Preacher, Zyphur & Zhang 2010)"
+    )
+
+
+def _trait_effect_sentence(spec: ModelSpec, x: str, y: str) -> str:
+    """The trait-like effects and the priors."""
+    return (
         f"The patient-level trait-like effect regresses the latent mean of {y} on that of {x}"
         + (", separately at therapist level." if spec.therapist_level else ".")
         + " Priors were weakly informative and scaled to the data (see the table of priors)."
     )
-    parts.append(sampling_sentence(provenance, convergence))
-    parts.append(
+
+
+def _reporting_sentence(ci_prob: float) -> str:
+    """What is reported: intervals, standardisation, R-squared and model comparison."""
+    from bayes_alliance.core.intervals import interval_name
+
+    return (
         f"We report posterior means with {interval_name(ci_prob, 'hdi')}s (highest-density "
         "intervals). Within-person effects were standardised with the model-implied "
         "within-person SDs (Schuurman et al. 2016). Variance explained is split into "
@@ -233,7 +263,6 @@ def methods_paragraph(
         "whole-model Bayesian R-squared (Gelman et al. 2019). Competing models are compared "
         "by PSIS-LOO (Vehtari, Gelman & Gabry 2017), leaving out one patient at a time."
     )
-    return " ".join(parts)
 
 
 def sampling_sentence(provenance: Mapping[str, Any], convergence: Convergence) -> str:

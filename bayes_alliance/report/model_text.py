@@ -117,24 +117,41 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
     str
         Lines for a preformatted block.
     """
-    three = spec.therapist_level
-    var1 = spec.dynamics == "var1"
-    lag0 = spec.same_session
     idx = "t, i" if spec.trend or spec.session_means else "i"
-    mu_x, mu_y = ("μ_x(t)", "μ_y(t)") if spec.session_means else ("μ_x", "μ_y")
     lines = [
+        *_decomposition_lines(spec, predictor, outcome, idx),
+        *_trait_lines(spec, idx),
+        "",
+        *_state_lines(spec),
+        *_innovation_lines(spec),
+        *_first_session_lines(spec),
+    ]
+    return "\n".join(lines)
+
+
+def _decomposition_lines(spec: ModelSpec, predictor: str, outcome: str, idx: str) -> list[str]:
+    """The variables' names and the split of each score into latent mean and state."""
+    return [
         f"x = {predictor} (predictor), y = {outcome} (outcome); session t of patient i"
-        + (", treated by therapist j" if three else ""),
+        + (", treated by therapist j" if spec.therapist_level else ""),
         "",
         "Observed score = latent mean (trait-like) + state (state-like):",
         f"  x_ti = M^x_{idx} + x^w_ti          y_ti = M^y_{idx} + y^w_ti",
         "",
         "Trait-like part (latent means, estimated with their uncertainty, never observed means):",
     ]
+
+
+def _trait_lines(spec: ModelSpec, idx: str) -> list[str]:
+    """The latent means: intercepts, therapist and patient parts, baseline paths, trends."""
+    three = spec.therapist_level
+    mu_x, mu_y = ("μ_x(t)", "μ_y(t)") if spec.session_means else ("μ_x", "μ_y")
     trend = (" + s^x_i (t - t_0)", " + s^y_i (t - t_0)") if spec.trend else ("", "")
     ax, ay = (" + a^x_j", " + a^y_j + β_T a^x_j") if three else ("", "")
-    lines.append(f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}")
-    lines.append(f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}")
+    lines = [
+        f"  M^x_{idx} = {mu_x}{ax} + b^x_i{trend[0]}",
+        f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}",
+    ]
     top = spec.baseline and spec.baseline_level == v.THERAPIST
     if spec.baseline and not top:
         # Between-level mediation: the patient parts carry the baseline's paths.
@@ -158,74 +175,99 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         lines.append("  μ_x(t), μ_y(t): one grand mean per session")
     if spec.trend:
         lines.append("  s^x_i ~ N(γ_x, τ_sx²),  s^y_i ~ N(γ_y, τ_sy²)   (t_0: first session)")
-    lines.append("")
+    return lines
+
+
+def _state_lines(spec: ModelSpec) -> list[str]:
+    """The states' equations: the lagged VAR(1), or the same-session path alone without lags."""
+    if spec.dynamics == "var1":
+        return _var1_lines(spec)
+    lines = ["State-like part (no lags: sessions are exchangeable within a patient):"]
+    if spec.same_session == "outcome_to_predictor":
+        lines += ["  x^w_ti = b_0 y^w_ti + e^x_ti", "  y^w_ti = e^y_ti"]
+    elif spec.same_session == "predictor_to_outcome":
+        lines += ["  x^w_ti = e^x_ti", "  y^w_ti = b_0 x^w_ti + e^y_ti"]
+    else:
+        lines += ["  x^w_ti = e^x_ti", "  y^w_ti = e^y_ti"]
+    return lines
+
+
+def _var1_lines(spec: ModelSpec) -> list[str]:
+    """The within-person VAR(1) of the states, with the state effect's random parts."""
+    lag0 = spec.same_session
+    lines = ["State-like part (within-person VAR(1); t-1 is the previous session number):"]
+    slope = "φ_yx,i" if spec.random_slopes or spec.moderators else "φ_yx"
+    x_terms = "φ_xx x^w_t-1,i"
+    if spec.bivariate and spec.reverse_lag:
+        x_terms += " + φ_xy y^w_t-1,i"
+    if lag0 == "outcome_to_predictor":
+        x_terms += " + b_0 y^w_ti"
+    y_terms = f"{slope} x^w_t-1,i + φ_yy y^w_t-1,i"
+    if lag0 == "predictor_to_outcome":
+        y_terms += " + b_0 x^w_ti"
+    if spec.bivariate:
+        lines.append(f"  x^w_ti = {x_terms} + e^x_ti")
+    else:
+        lines.append("  x^w_ti = e^x_ti   (single-equation model: no dynamics of x)")
+    lines.append(f"  y^w_ti = {y_terms} + e^y_ti")
+    return lines + _slope_lines(spec)
+
+
+def _slope_lines(spec: ModelSpec) -> list[str]:
+    """The patient's state effect φ_yx,i from random slopes and moderators (none without)."""
+    if not (spec.random_slopes or spec.moderators):
+        return []
+    parts = ["φ_yx"]
+    if v.THERAPIST in spec.random_slopes:
+        parts.append("c_j")
+    if v.PATIENT in spec.random_slopes:
+        parts.append("d_i")
+    if spec.moderators:
+        parts.append("λ'z_i")
+    lines = [f"  φ_yx,i = {' + '.join(parts)}"]
+    if spec.moderators:
+        lines.append(f"  z_i: centred moderators ({', '.join(spec.moderators)})")
+    if v.THERAPIST in spec.random_slopes:
+        lines.append("  c_j ~ N(0, τ_c²)" + _trunc(spec))
+    if v.PATIENT in spec.random_slopes:
+        lines.append("  d_i ~ N(0, τ_d²)" + _trunc(spec))
+    return lines
+
+
+def _innovation_lines(spec: ModelSpec) -> list[str]:
+    """The innovations' covariance: diagonal with a same-session path or one equation."""
     sub = "t" if spec.innovations == "session" else ""
     sig = f"Σ_{sub}" if sub else "Σ"
-    if var1:
-        lines.append("State-like part (within-person VAR(1); t-1 is the previous session number):")
-        slope = "φ_yx,i" if spec.random_slopes or spec.moderators else "φ_yx"
-        x_terms = "φ_xx x^w_t-1,i"
-        if spec.bivariate and spec.reverse_lag:
-            x_terms += " + φ_xy y^w_t-1,i"
-        if lag0 == "outcome_to_predictor":
-            x_terms += " + b_0 y^w_ti"
-        y_terms = f"{slope} x^w_t-1,i + φ_yy y^w_t-1,i"
-        if lag0 == "predictor_to_outcome":
-            y_terms += " + b_0 x^w_ti"
-        if spec.bivariate:
-            lines.append(f"  x^w_ti = {x_terms} + e^x_ti")
-        else:
-            lines.append("  x^w_ti = e^x_ti   (single-equation model: no dynamics of x)")
-        lines.append(f"  y^w_ti = {y_terms} + e^y_ti")
-        if spec.random_slopes or spec.moderators:
-            parts = ["φ_yx"]
-            if v.THERAPIST in spec.random_slopes:
-                parts.append("c_j")
-            if v.PATIENT in spec.random_slopes:
-                parts.append("d_i")
-            if spec.moderators:
-                parts.append("λ'z_i")
-            lines.append(f"  φ_yx,i = {' + '.join(parts)}")
-            if spec.moderators:
-                lines.append(f"  z_i: centred moderators ({', '.join(spec.moderators)})")
-            if v.THERAPIST in spec.random_slopes:
-                lines.append("  c_j ~ N(0, τ_c²)" + _trunc(spec))
-            if v.PATIENT in spec.random_slopes:
-                lines.append("  d_i ~ N(0, τ_d²)" + _trunc(spec))
+    if spec.same_session != "none" or not spec.bivariate:
+        lines = [f"  (e^x_ti, e^y_ti) ~ N(0, {sig}),  {sig} = diag(σ_x{sub}², σ_y{sub}²)"]
     else:
-        lines.append("State-like part (no lags: sessions are exchangeable within a patient):")
-        if lag0 == "outcome_to_predictor":
-            lines += ["  x^w_ti = b_0 y^w_ti + e^x_ti", "  y^w_ti = e^y_ti"]
-        elif lag0 == "predictor_to_outcome":
-            lines += ["  x^w_ti = e^x_ti", "  y^w_ti = b_0 x^w_ti + e^y_ti"]
-        else:
-            lines += ["  x^w_ti = e^x_ti", "  y^w_ti = e^y_ti"]
-    if lag0 != "none" or not spec.bivariate:
-        lines.append(f"  (e^x_ti, e^y_ti) ~ N(0, {sig}),  {sig} = diag(σ_x{sub}², σ_y{sub}²)")
-    else:
-        lines.append(
+        lines = [
             f"  (e^x_ti, e^y_ti) ~ N(0, {sig}),  {sig} = [[σ_x{sub}², ρ{sub} σ_x{sub} σ_y{sub}], "
             f"[ρ{sub} σ_x{sub} σ_y{sub}, σ_y{sub}²]]"
-        )
+        ]
     if spec.innovations == "session":
         lines.append("  one innovation covariance per session (as in the RI-CLPM)")
-    if var1:
-        lines.append("")
-        lines.append("First observed session of a patient (w = (x^w, y^w)):")
-        if spec.first_session == "stationary":
-            lines.append("  w_first,i ~ N(0, S_i),  S_i = Φ*_i S_i Φ*_i' + Σ*  (stationary)")
-            lines.append(
-                "  Φ*, Σ*: reduced form of the lag matrix and innovations; the priors of the "
-                "dynamics are truncated to stationary values"
-            )
-        else:
-            lines.append(
-                "  w_first,i ~ N(0, Σ_1),  Σ_1 = [[σ_1x², ρ_1 σ_1x σ_1y], [., σ_1y²]] (free)"
-            )
-    return "\n".join(lines)
+    return lines
+
+
+def _first_session_lines(spec: ModelSpec) -> list[str]:
+    """The first observed session's states: stationary or free (none without lags)."""
+    if spec.dynamics != "var1":
+        return []
+    lines = ["", "First observed session of a patient (w = (x^w, y^w)):"]
+    if spec.first_session == "stationary":
+        lines.append("  w_first,i ~ N(0, S_i),  S_i = Φ*_i S_i Φ*_i' + Σ*  (stationary)")
+        lines.append(
+            "  Φ*, Σ*: reduced form of the lag matrix and innovations; the priors of the "
+            "dynamics are truncated to stationary values"
+        )
+    else:
+        lines.append("  w_first,i ~ N(0, Σ_1),  Σ_1 = [[σ_1x², ρ_1 σ_1x σ_1y], [., σ_1y²]] (free)")
+    return lines
 
 
 def _trunc(spec: ModelSpec) -> str:
+    """The note that a random slope's prior is truncated (a stationary first session), or ""."""
     return ", truncated to stationary slopes" if spec.first_session == "stationary" else ""
 
 

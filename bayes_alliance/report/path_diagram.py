@@ -240,12 +240,32 @@ def draw_path_diagram(
     matplotlib.figure.Figure
         The figure drawn into (the one ``ax`` belongs to, when given).
     """
+    by_key = _nodes_by_key(nodes, paths)
+    extent = diagram_extent(nodes, title, notes, margin)
+    fig, ax = _diagram_axes(ax, extent)
+    boxes = _draw_boxes(ax, nodes)
+    for p in paths:
+        _draw_path(ax, p, by_key[p.source], by_key[p.target], boxes)
+    bottom = min(n.xy[1] - n.height / 2 for n in nodes) - margin
+    _draw_title_and_notes(ax, extent, title, notes, bottom)
+    return fig
+
+
+def _nodes_by_key(nodes: Sequence[Node], paths: Sequence[Path]) -> dict[str, Node]:
+    """The nodes by key; a path naming an unknown node is a KeyError."""
     by_key = {n.key: n for n in nodes}
     for p in paths:
         missing = {p.source, p.target} - set(by_key)
         if missing:
             raise KeyError(f"path {p.label!r} names unknown node(s) {sorted(missing)}")
-    x0, x1, y0, y1 = diagram_extent(nodes, title, notes, margin)
+    return by_key
+
+
+def _diagram_axes(
+    ax: Axes | None, extent: tuple[float, float, float, float]
+) -> tuple[Figure, Axes]:
+    """The figure and axes drawn into: ``ax`` or a new figure, limited to ``extent`` at 1:1."""
+    x0, x1, y0, y1 = extent
     if ax is None:
         fig = plt.figure(figsize=(x1 - x0, y1 - y0))
         ax = fig.add_axes((0, 0, 1, 1))
@@ -255,7 +275,11 @@ def draw_path_diagram(
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
     ax.axis("off")
+    return fig, ax
 
+
+def _draw_boxes(ax: Axes, nodes: Sequence[Node]) -> dict[str, FancyBboxPatch]:
+    """Draws each node's box and label; returns the boxes by key (arrows end at their edges)."""
     boxes = {}
     for n in nodes:
         box = FancyBboxPatch(
@@ -271,54 +295,72 @@ def draw_path_diagram(
         ax.add_patch(box)
         boxes[n.key] = box
         ax.text(*n.xy, n.label, ha="center", va="center", fontsize=FONT, zorder=3)
+    return boxes
 
-    for p in paths:
-        src, dst = by_key[p.source], by_key[p.target]
-        c0, c1 = np.asarray(src.xy, float), np.asarray(dst.xy, float)
-        solid = excludes_zero(p.low, p.high)
-        colour = SOLID if solid else DASHED
-        arrow = FancyArrowPatch(
-            tuple(c0),
-            tuple(c1),
-            patchA=boxes[p.source],
-            patchB=boxes[p.target],
-            shrinkA=3,
-            shrinkB=3,
-            arrowstyle="<|-|>" if p.both_ends else "-|>",
-            mutation_scale=12,
-            connectionstyle=f"arc3,rad={p.bend}",
-            linestyle="-" if solid else (0, (5, 3)),
-            color=colour,
-            lw=1.6 if solid else 1.3,
-            zorder=1,
-        )
-        ax.add_patch(arrow)
-        # The text's anchor: on the visible part of the (possibly curved) arrow.
-        line = _arrow_line(p, src, dst)
-        if p.bend:
-            point, tangent = _arc_point(c0, c1, p.bend, p.at)
-        else:
-            point, tangent = line[0] + p.at * (line[-1] - line[0]), line[-1] - line[0]
-        unit = tangent / max(float(np.hypot(*tangent)), 1e-12)
-        normal = np.array([-unit[1], unit[0]]) * (1 if p.side == "left" else -1)
-        ha, va = _text_anchor(normal)
-        anchor = point + p.offset * normal
-        text = ax.text(
-            float(anchor[0]),
-            float(anchor[1]),
-            estimate_text(p.label, p.estimate, p.low, p.high),
-            ha=ha,
-            va=va,
-            fontsize=FONT,
-            color=colour if not solid else "#111111",
-            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
-            zorder=4,
-        )
-        _clear_of_line(text, line, normal, ax)
 
+def _draw_path(ax: Axes, p: Path, src: Node, dst: Node, boxes: dict[str, FancyBboxPatch]) -> Text:
+    """Draws one arrow (solid or dashed by its interval) and its text; returns the text."""
+    c0, c1 = np.asarray(src.xy, float), np.asarray(dst.xy, float)
+    solid = excludes_zero(p.low, p.high)
+    colour = SOLID if solid else DASHED
+    arrow = FancyArrowPatch(
+        tuple(c0),
+        tuple(c1),
+        patchA=boxes[p.source],
+        patchB=boxes[p.target],
+        shrinkA=3,
+        shrinkB=3,
+        arrowstyle="<|-|>" if p.both_ends else "-|>",
+        mutation_scale=12,
+        connectionstyle=f"arc3,rad={p.bend}",
+        linestyle="-" if solid else (0, (5, 3)),
+        color=colour,
+        lw=1.6 if solid else 1.3,
+        zorder=1,
+    )
+    ax.add_patch(arrow)
+    line = _arrow_line(p, src, dst)
+    anchor, normal = _text_place(p, c0, c1, line)
+    ha, va = _text_anchor(normal)
+    text = ax.text(
+        float(anchor[0]),
+        float(anchor[1]),
+        estimate_text(p.label, p.estimate, p.low, p.high),
+        ha=ha,
+        va=va,
+        fontsize=FONT,
+        color=colour if not solid else "#111111",
+        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
+        zorder=4,
+    )
+    _clear_of_line(text, line, normal, ax)
+    return text
+
+
+def _text_place(
+    p: Path, c0: np.ndarray, c1: np.ndarray, line: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """An arrow's text anchor (``p.offset`` beside the arrow) and the unit normal to its side."""
+    if p.bend:
+        point, tangent = _arc_point(c0, c1, p.bend, p.at)
+    else:
+        point, tangent = line[0] + p.at * (line[-1] - line[0]), line[-1] - line[0]
+    unit = tangent / max(float(np.hypot(*tangent)), 1e-12)
+    normal = np.array([-unit[1], unit[0]]) * (1 if p.side == "left" else -1)
+    return point + p.offset * normal, normal
+
+
+def _draw_title_and_notes(
+    ax: Axes,
+    extent: tuple[float, float, float, float],
+    title: str | None,
+    notes: Sequence[str],
+    bottom: float,
+) -> None:
+    """Draws the title at the top of ``extent`` and the notes downwards from ``bottom``."""
+    x0, x1, _, y1 = extent
     if title:
         ax.text((x0 + x1) / 2, y1 - 0.2 * LINE, title, ha="center", va="top", fontsize=FONT + 1.5)
-    bottom = min(n.xy[1] - n.height / 2 for n in nodes) - margin
     for k, note in enumerate(notes):
         ax.text(
             x0 + 0.1,
@@ -329,4 +371,3 @@ def draw_path_diagram(
             fontsize=FONT - 0.5,
             color="#333333",
         )
-    return fig
