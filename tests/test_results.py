@@ -28,7 +28,7 @@ from bayes_alliance.core.files import PROVENANCE_ATTR, ResultsFileError
 from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.inference.fit import FitResult, fit
 from bayes_alliance.inference.results import Result
-from bayes_alliance.inference.sampling import SamplerSettings
+from bayes_alliance.inference.sampling import SamplerRun
 from bayes_alliance.mechanisms.fit import MechanismResult, load_mechanisms
 from bayes_alliance.report.labels import mechanism_label, parameter_label
 from bayes_alliance.report.write import write_report
@@ -201,5 +201,5 @@ def test_one_label_table_for_both_families():
 )
 def test_sampler_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
-        SamplerSettings(**settings)
-    assert SamplerSettings(chains=4).n_cores == 2 and SamplerSettings(chains=1).n_cores == 1
+        SamplerRun(**settings)
+    assert SamplerRun(chains=4).n_cores == 2 and SamplerRun(chains=1).n_cores == 1

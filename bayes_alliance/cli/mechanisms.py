@@ -11,14 +11,14 @@ import pandas as pd
 
 from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.output import key_effects_text
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.data.validate import Roles
-from bayes_alliance.mechanisms.fit import KEY_EFFECTS
+from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.spec.model_spec import ModelSpec
 
 # Rows printed after a fit, by design (those present): the family's key effects.
-PRINTED = KEY_EFFECTS
+PRINTED = MECHANISM_KEY_EFFECTS
 
 
 def mechanism_spec(spec: ModelSpec) -> MechanismSpec:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.html import html_table
+from bayes_alliance.core.html_table import html_table
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.validate import DataValidationError, DataWarning, check_frame
 

@@ -1,6 +1,6 @@
 """Data shipped with the package (no downloads).
 
-``example.csv`` was drawn once by :func:`bayes_alliance.simulate.simulate` with the settings and
+``example.csv`` was drawn once by :func:`bayes_alliance.sim.sessions.simulate` with the settings and
 seed recorded in ``example.json``; :func:`regenerate_example` redraws it from that record.
 ``mediation_between.csv`` (record ``mediation_between.json``) is a two-level data set for
 between-level mediation by a patient baseline, drawn so that a two-level SEM with independent

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.data.validate import Roles
 from bayes_alliance.inference.fit import FitResult, fit
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import MODEL, ROLES, make_model, make_roles

@@ -133,7 +133,7 @@ class CompiledModel:
         """
         if log_likelihood and not complete:
             raise ValueError("log_likelihood needs complete=True")
-        settings = sampling.SamplerSettings(draws, tune, chains, cores, "nutpie", progressbar)
+        settings = sampling.SamplerRun(draws, tune, chains, cores, "nutpie", progressbar)
         new = self.check(data)
         values = _containers(new)
         # The model's own containers feed nutpie's initial-point function; the compiled logp

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from bayes_alliance.core import diagnostics, vocab
-from bayes_alliance.core.html import html_table
+from bayes_alliance.core.html_table import html_table
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.session_data import data_line
 

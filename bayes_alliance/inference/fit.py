@@ -26,7 +26,7 @@ from bayes_alliance.inference.posthoc import complete_posterior
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
-    SamplerSettings,
+    SamplerRun,
     compile_settings,
     resolve_seed,
     states_wanted,
@@ -401,7 +401,7 @@ def fit(
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     # "auto" baseline level resolved once here, so that the result's spec records the level.
     spec = resolve_baseline(data, spec)
-    settings = SamplerSettings(draws, tune, chains, cores, sampler, progressbar)
+    settings = SamplerRun(draws, tune, chains, cores, sampler, progressbar)
     model = build_model(data, spec)
     keep_states = states_wanted(data, chains, draws, states)
     run = sampling.sample(

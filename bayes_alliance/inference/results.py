@@ -29,7 +29,7 @@ SUMMARY_COLUMNS = ["mean", "sd", "ci_low", "ci_high", "ess_bulk", "ess_tail", "r
 
 MAIN = "main"
 MECHANISM = "mechanism"
-KINDS = (MAIN, MECHANISM)
+RESULT_KINDS = (MAIN, MECHANISM)
 
 
 @runtime_checkable
@@ -82,9 +82,9 @@ def summarise_draws(
 
 
 __all__ = [
-    "KINDS",
     "MAIN",
     "MECHANISM",
+    "RESULT_KINDS",
     "SUMMARY_COLUMNS",
     "Result",
     "kind_of",

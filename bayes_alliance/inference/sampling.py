@@ -95,7 +95,7 @@ def states_wanted(data: SessionData, chains: int, draws: int, states: bool | Non
 
 
 @dataclass(frozen=True)
-class SamplerSettings:
+class SamplerRun:
     """How to sample: draws and tuning steps per chain, chains, cores (default: up to 2),
     ``"nutpie"`` or ``"pymc"``, and whether to show progress."""
 
@@ -142,7 +142,7 @@ class Sampled:
 def sample(
     model: pm.Model,
     spec: Spec,
-    settings: SamplerSettings,
+    settings: SamplerRun,
     random_seed: int | None,
     *,
     data_hash: str,
@@ -219,7 +219,7 @@ def sample(
 def _nutpie_cached(
     model: pm.Model,
     spec: Spec,
-    settings: SamplerSettings,
+    settings: SamplerRun,
     seed: int,
     timing: dict[str, float],
 ) -> xr.DataTree:
@@ -253,7 +253,7 @@ def _nutpie_cached(
 def _nutpie_compiled(
     compiled: Any,
     model: pm.Model,
-    settings: SamplerSettings,
+    settings: SamplerRun,
     seed: int,
     timing: dict[str, float],
 ) -> xr.DataTree:
@@ -288,7 +288,7 @@ def _nutpie_compiled(
 
 
 def _pymc(
-    model: pm.Model, settings: SamplerSettings, seed: int, timing: dict[str, float]
+    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
 ) -> xr.DataTree:
     """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
     t0 = time.perf_counter()
@@ -311,7 +311,7 @@ __all__ = [
     "SAMPLERS",
     "STATES_AUTO_BYTES",
     "Sampled",
-    "SamplerSettings",
+    "SamplerRun",
     "compile_settings",
     "nutpie_seed",
     "resolve_seed",

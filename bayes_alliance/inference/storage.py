@@ -37,10 +37,10 @@ from bayes_alliance.core.files import (
     atomic_path,
     check_results_file,
 )
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.data.validate import Roles
 from bayes_alliance.inference import posthoc, predictive
-from bayes_alliance.inference.results import KINDS, MAIN, MECHANISM, kind_of
+from bayes_alliance.inference.results import MAIN, MECHANISM, RESULT_KINDS, kind_of
 from bayes_alliance.spec.model_spec import ModelSpec
 
 DATA_GROUP = "session_data"
@@ -142,7 +142,7 @@ def read_stored(path: str | Path, kind: str | None = None) -> StoredResult:
     tree = xr.open_datatree(path, engine="h5netcdf").load()
     prov = json.loads(tree.attrs[PROVENANCE_ATTR])
     found = kind_of(prov)
-    if found not in KINDS:
+    if found not in RESULT_KINDS:
         raise ResultsFileError(f"{path} holds a result of unknown kind {found!r}")
     if kind is not None and found != kind:
         raise ResultsFileError(

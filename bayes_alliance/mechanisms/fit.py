@@ -59,7 +59,7 @@ PARAMETERS = (
 
 # The effects a reader looks for first, by design (those a fit has): said in the report's
 # summary and printed after a fit on the command line.
-KEY_EFFECTS = (
+MECHANISM_KEY_EFFECTS = (
     "indirect_effect_within",
     "direct_effect_within",
     "total_effect_within",
@@ -360,7 +360,7 @@ def fit_mechanisms(
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
-    settings = sampling.SamplerSettings(draws, tune, chains, cores, "nutpie", progressbar)
+    settings = sampling.SamplerRun(draws, tune, chains, cores, "nutpie", progressbar)
     run = sampling.sample(
         build_mechanism_model(data, spec),
         spec,
@@ -374,7 +374,7 @@ def fit_mechanisms(
 
 
 __all__ = [
-    "KEY_EFFECTS",
+    "MECHANISM_KEY_EFFECTS",
     "NOT_STORED",
     "PARAMETERS",
     "MechanismResult",

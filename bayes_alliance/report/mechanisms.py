@@ -15,7 +15,7 @@ import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND_PREDICTOR
-from bayes_alliance.mechanisms.fit import KEY_EFFECTS, MechanismResult, summary_tree
+from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, MechanismResult, summary_tree
 from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.labels import mechanism_label
@@ -181,7 +181,7 @@ def _summary_sentences(result: MechanismResult, table: pd.DataFrame, hdi: str) -
         f"{prov['random_seed']}, {prov['chains']} chains x {prov['draws']} draws."
     ]
     said += [f"Note: {n}" for n in cautions(table)]
-    for name in KEY_EFFECTS:
+    for name in MECHANISM_KEY_EFFECTS:
         if name in rows.index:
             label = str(rows.at[name, "label"])
             mean, low, high = rows.loc[name, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)

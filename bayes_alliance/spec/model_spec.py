@@ -68,7 +68,7 @@ class ModelSpec:
         ``baseline_effect_outcome`` (c') act on the therapists' parts of the latent means and the
         b path is ``trait_effect_therapist``; or ``"auto"`` (default): therapist when every
         baseline column is constant within every therapist of three-level data, else patient.
-        Fitting resolves "auto" once against the data (:func:`bayes_alliance.model.within.resolve_baseline`)
+        Fitting resolves "auto" once against the data (:func:`bayes_alliance.model.covariates.resolve_baseline`)
         and the result's spec records the level used.
     same_session
         A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or

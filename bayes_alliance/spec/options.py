@@ -24,7 +24,7 @@ from bayes_alliance.spec import model_spec as spec
 # What an option holds. "column": a column name; "names": a list of strings (comma-separated on
 # the command line); "flag": a boolean; "choice": one string of `choices`; "count": an integer of
 # at least `minimum`.
-KINDS = ("column", "names", "flag", "choice", "count")
+OPTION_KINDS = ("column", "names", "flag", "choice", "count")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Option:
     cli: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
+        if self.kind not in OPTION_KINDS:
             raise ValueError(f"unknown option kind {self.kind!r}")
 
 
