@@ -270,3 +270,28 @@ def test_priors_follow_the_joint_models_rules() -> None:
     model = build_mechanism_model(data, spec)
     np.testing.assert_array_equal(_sigma(model, "lag"), p.lag)
     assert float(_sigma(model, "trend")) == p.trend
+
+
+def test_the_legacy_rules_restate_the_priors_of_a_file_fitted_by_0_1():
+    # The rules of 0.1's mechanism_model.py: every lag N(0, 0.5 SD_to / SD_from), path SDs
+    # 0.2 SD_to / SD_from, trend and change SD both SD_x / (sessions of the grid).
+    from bayes_alliance.mechanisms.fit import series_provenance
+    from bayes_alliance.mechanisms.priors import LEGACY_RULES, PRIOR_RULES
+
+    df = _tiny("mediation", end=True)
+    data = _series(df, "mediation", end=True)
+    spec = MechanismSpec(therapist_level=True)
+    sd = np.array([np.nanstd(df[c].to_numpy(dtype=float)) for c in data.columns])
+    old = mechanism_priors(data, spec, rules=LEGACY_RULES)
+    np.testing.assert_allclose(old.lag, 0.5 * sd[:, None] / sd[None, :], rtol=1e-12)
+    np.testing.assert_allclose(old.sd_paths, [0.2 * sd[1] / sd[0], 0.2 * sd[2] / sd[1]])
+    n_sessions = df["session"].max() - df["session"].min() + 1
+    assert old.trend == pytest.approx(sd[0] / n_sessions, rel=1e-12)
+    assert old.sd_patient[-1] == pytest.approx(sd[0] / n_sessions, rel=1e-12)
+    # What is not a rule of its own is the same under both.
+    new = mechanism_priors(data, spec)
+    np.testing.assert_array_equal(old.sd_innovation, new.sd_innovation)
+    # A fit records the rules it used, so its report can restate them.
+    assert series_provenance(data)["prior_rules"] == PRIOR_RULES
+    with pytest.raises(ValueError, match="unknown prior rules"):
+        mechanism_priors(data, spec, rules="0.0")

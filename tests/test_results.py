@@ -162,10 +162,14 @@ def test_mechanism_report_has_the_main_reports_parts(old_mechanism, tmp_path):
     assert figures == ["1", "2"] and "<figure id='path_diagram'>" in html
     assert "<figure id='trace_rank'>" in html
     assert "Priors actually used (after scaling to the data)" in html
-    # The lag prior of symptoms on alliance: SD(symptoms) / SD(alliance) over the cells.
+    # The lag prior of symptoms on alliance: the file predates the shared rules (its
+    # provenance records none), so the report restates the rule it was fitted with,
+    # 0.5 SD(symptoms) / SD(alliance) over the cells (0.1's mechanism_model.py, line 283).
     z = old_mechanism.data.z.reshape(-1, 3)
     ratio = np.nanstd(z[:, 2]) / np.nanstd(z[:, 0])
-    assert f"<td class='text'>Normal(mu=0, sigma={ratio:.3g})</td>" in html
+    assert "prior_rules" not in old_mechanism.provenance
+    assert f"<td class='text'>Normal(mu=0, sigma={0.5 * ratio:.3g})</td>" in html
+    assert "default of bayes_alliance 0.1: σ = 0.5 SD(symptoms) / SD(alliance)" in html
     assert "Kenny, D. A., Korchmaros, J. D., &amp; Bolger, N. (2003)" in html
     assert "Vehtari, A., Gelman, A., Simpson, D." in html and "90% HDI" in html
     # 8 draws fail the check: a banner at the top, the sentences provisional.

@@ -32,6 +32,7 @@ from bayes_alliance.inference import sampling, storage
 from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.priors import PRIOR_RULES
 from bayes_alliance.mechanisms.spec import MechanismSpec
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
@@ -318,9 +319,11 @@ def load_mechanisms(path: str | Path) -> MechanismResult:
 
 
 def series_provenance(data: SeriesData) -> dict[str, Any]:
-    """What the mechanism models add to a fit's provenance: the series by role, the id columns
-    and the end-of-treatment column."""
+    """What the mechanism models add to a fit's provenance: the series by role, the id columns,
+    the end-of-treatment column and the version of the prior rules (so that a report restates
+    the priors the fit used, :data:`bayes_alliance.mechanisms.priors.PRIOR_RULES`)."""
     return {
+        "prior_rules": PRIOR_RULES,
         "series": dict(zip(data.roles, data.columns, strict=True)),
         "roles": {
             "patient": data.base.roles.patient,

@@ -114,25 +114,50 @@ def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> En
     )
 
 
+PRIOR_RULES = "0.2"
+"""The rules a fit records in its provenance (``prior_rules``): the joint model's, shared since
+0.2. A file without the record was fitted with the rules of 0.1 (:data:`LEGACY_RULES`), which
+its report restates."""
+
+LEGACY_RULES = "0.1"
+"""Until 0.1 the mechanism models had rules of their own: every lag N(0, 0.5 SD_to / SD_from),
+random-path SDs HalfNormal(0.2 SD_to / SD_from), and the mean trend and the change SD both
+scaled by SD_x / (number of sessions, at least 2)."""
+
+
 def mechanism_priors(
-    data: SeriesData, spec: MechanismSpec | None = None, grid: MechanismGrid | None = None
+    data: SeriesData,
+    spec: MechanismSpec | None = None,
+    grid: MechanismGrid | None = None,
+    rules: str = PRIOR_RULES,
 ) -> MechanismPriors:
-    """The prior scales of the mechanism model of ``data`` (see the module docstring)."""
+    """The prior scales of the mechanism model of ``data`` (see the module docstring) under
+    ``rules`` (:data:`PRIOR_RULES`, or :data:`LEGACY_RULES` to restate a file fitted by 0.1)."""
+    if rules not in (PRIOR_RULES, LEGACY_RULES):
+        raise ValueError(f"unknown prior rules {rules!r}; known: {PRIOR_RULES}, {LEGACY_RULES}")
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
     grid = grid or MechanismGrid.of(data)
     sd = grid.sd
     ratio = sd[:, None] / sd[None, :]  # [to, from]: SD of the receiving over the sending series
-    lag = np.where(np.eye(data.k, dtype=bool), AUTOREGRESSION_SIGMA, path_sigma(ratio))
+    legacy = rules == LEGACY_RULES
+    if legacy:
+        lag = 0.5 * ratio
+    else:
+        lag = np.where(np.eye(data.k, dtype=bool), AUTOREGRESSION_SIGMA, path_sigma(ratio))
     idx = {r: i for i, r in enumerate(data.roles)}
     paths = spec.random_paths or ()
     sd_paths = np.empty(len(paths))
     for r, (to, source) in enumerate(paths):
-        sd_paths[r] = random_slope_sigma(ratio[idx[to], idx[source]])
+        path_ratio = ratio[idx[to], idx[source]]
+        sd_paths[r] = 0.2 * path_ratio if legacy else random_slope_sigma(path_ratio)
+    # The 0.1 rules scaled the trend by the grid's number of sessions.
+    slope_scale = sd[0] / max(data.z.shape[1], 2)
     sd_patient = level_sigma(sd, PATIENT)
     if spec.trend:
-        sd_patient = np.append(sd_patient, trend_sd_sigma(sd[0]))
+        sd_patient = np.append(sd_patient, slope_scale if legacy else trend_sd_sigma(sd[0]))
+    trend = (slope_scale if legacy else trend_sigma(sd[0])) if spec.trend else None
     return MechanismPriors(
         intercept_mu=grid.mean,
         intercept_sigma=intercept_sigma(sd),
@@ -142,9 +167,17 @@ def mechanism_priors(
         sd_paths=sd_paths,
         sd_innovation=innovation_sigma(sd),
         sd_first=first_sigma(sd),
-        trend=trend_sigma(sd[0]) if spec.trend else None,
+        trend=trend,
         end=end_priors(data, spec, grid),
     )
 
 
-__all__ = ["EndPriors", "MechanismGrid", "MechanismPriors", "end_priors", "mechanism_priors"]
+__all__ = [
+    "LEGACY_RULES",
+    "PRIOR_RULES",
+    "EndPriors",
+    "MechanismGrid",
+    "MechanismPriors",
+    "end_priors",
+    "mechanism_priors",
+]

@@ -16,7 +16,12 @@ import pandas as pd
 
 from bayes_alliance.core.intervals import interval_name
 from bayes_alliance.mechanisms.fit import MechanismResult
-from bayes_alliance.mechanisms.priors import MechanismPriors, mechanism_priors
+from bayes_alliance.mechanisms.priors import (
+    LEGACY_RULES,
+    PRIOR_RULES,
+    MechanismPriors,
+    mechanism_priors,
+)
 from bayes_alliance.mechanisms.spec import path_name
 from bayes_alliance.report.methods import REFERENCES, sampling_sentence
 
@@ -132,8 +137,9 @@ Row = tuple[str, str, str]  # parameter, prior, how it was scaled
 _LKJ = ("LKJ(eta=2)", "fixed (correlations have no units)")
 
 
-def _series_rows(cols: list[str], p: MechanismPriors) -> list[Row]:
+def _series_rows(cols: list[str], p: MechanismPriors, rules: str) -> list[Row]:
     """Intercepts and the lag matrix."""
+    cross = "0.5 " if rules == LEGACY_RULES else ""
     rows = [
         (
             f"intercept[{c}]",
@@ -144,15 +150,17 @@ def _series_rows(cols: list[str], p: MechanismPriors) -> list[Row]:
     ]
     for t, to in enumerate(cols):
         for s, source in enumerate(cols):
-            rule = "σ = 0.5 (no units)" if t == s else f"σ = SD({to}) / SD({source})"
+            rule = "σ = 0.5 (no units)" if t == s else f"σ = {cross}SD({to}) / SD({source})"
             rows.append((f"lag[{to}, {source}]", _normal(0, p.lag[t, s]), rule))
     return rows
 
 
-def _covariance_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
+def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) -> list[Row]:
     """The SDs (and LKJ correlations) of the trait levels, random paths, innovations and first
     states, with the trend's."""
     spec, cols = result.spec, list(result.data.columns)
+    legacy = rules == LEGACY_RULES
+    per_session = f"SD({cols[0]}) / sessions" if legacy else ""
     levels = [("patient", p.sd_patient, "σ = SD")]
     if spec.therapist_level:
         levels.append(("therapist", p.sd_therapist, "σ = 0.5 SD"))
@@ -162,17 +170,23 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
         rows += [(f"sd_{level}[{c}]", _half(scales[j]), rule) for j, c in enumerate(cols)]
         if level == "patient" and p.trend is not None:
             rows.append(
-                ("sd_patient[change] (sd_trend)", _half(scales[-1]), f"σ = 0.05 SD({cols[0]})")
+                (
+                    "sd_patient[change] (sd_trend)",
+                    _half(scales[-1]),
+                    f"σ = {per_session or f'0.05 SD({cols[0]})'}",
+                )
             )
         rows.append((f"corr_{level}", *_LKJ))
     names = columns(result)
     for r, (to, source) in enumerate(spec.random_paths or ()):
-        rule = f"σ = 0.25 SD({names[to]}) / SD({names[source]})"
+        share = "0.2" if legacy else "0.25"
+        rule = f"σ = {share} SD({names[to]}) / SD({names[source]})"
         rows.append((f"sd_paths[{path_name(to, source)}]", _half(p.sd_paths[r]), rule))
     if len(spec.random_paths or ()) > 1:
         rows.append(("corr_paths", *_LKJ))
     if p.trend is not None:
-        rows.append(("trend", _normal(0, p.trend), f"σ = 0.1 SD({cols[0]}) per session"))
+        words = per_session or f"0.1 SD({cols[0]}) per session"
+        rows.append(("trend", _normal(0, p.trend), f"σ = {words}"))
     return rows
 
 
@@ -207,12 +221,20 @@ def priors_table(result: MechanismResult) -> pd.DataFrame:
         scaling rule, shared with the joint model's: :mod:`bayes_alliance.model.priors`; SD
         is a series' SD over its observed cells).
     """
-    p = mechanism_priors(result.data, result.spec)
-    rows = _series_rows(list(result.data.columns), p)
-    rows += _covariance_rows(result, p) + _end_rows(result, p)
+    rules = prior_rules(result)
+    p = mechanism_priors(result.data, result.spec, rules=rules)
+    rows = _series_rows(list(result.data.columns), p, rules)
+    rows += _covariance_rows(result, p, rules) + _end_rows(result, p)
     frame = pd.DataFrame(rows, columns=["parameter", "prior", "source"])
-    frame["source"] = "default: " + frame["source"]
+    label = "default" if rules == PRIOR_RULES else f"default of bayes_alliance {rules}"
+    frame["source"] = f"{label}: " + frame["source"]
     return frame.set_index("parameter")
+
+
+def prior_rules(result: MechanismResult) -> str:
+    """The prior rules the fit used: recorded in its provenance since they are shared with the
+    joint model; a file without the record was fitted with the rules of 0.1."""
+    return str(result.provenance.get("prior_rules", LEGACY_RULES))
 
 
 def data_scale_sentence(result: MechanismResult) -> str:
@@ -222,9 +244,15 @@ def data_scale_sentence(result: MechanismResult) -> str:
         f"{c} mean {np.nanmean(z[:, j]):.3g}, SD {np.nanstd(z[:, j]):.3g}"
         for j, c in enumerate(result.data.columns)
     ]
+    rules = prior_rules(result)
+    which = (
+        "the joint model's rules"
+        if rules == PRIOR_RULES
+        else f"the rules of bayes_alliance {rules}, with which this model was fitted"
+    )
     return (
-        "Default priors are weakly informative and scaled to the data with the joint model's "
-        "rules (over all observed sessions): " + "; ".join(parts) + "."
+        f"Default priors are weakly informative and scaled to the data with {which} (over "
+        "all observed sessions): " + "; ".join(parts) + "."
     )
 
 
