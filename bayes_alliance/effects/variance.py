@@ -41,7 +41,14 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import baseline_level, baseline_unit_values, moderator_values
-from bayes_alliance.model.structure import free_first_cov, innovation_cov, lookup
+from bayes_alliance.model.structure import (
+    Get,
+    dynamics_from,
+    fixed_slope,
+    free_first_cov,
+    innovation_cov,
+    lookup,
+)
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -153,6 +160,15 @@ class Params:
     # Each patient's own slope deviations (B, P), when the average runs over the data's patients.
     dev_therapist: np.ndarray | None = None
     dev_patient: np.ndarray | None = None
+    # The named arrays with the draws on their last axis, for the shared accessor (get).
+    named: dict[str, Any] | None = None
+    spec: ModelSpec | None = None
+
+    def get(self) -> Get:
+        """The accessor of :mod:`bayes_alliance.model.structure` over these draws (draws on
+        the trailing axis): the dynamics here are computed as everywhere else."""
+        assert self.named is not None
+        return lookup(self.named, self.spec)
 
     @classmethod
     def of(
@@ -179,6 +195,11 @@ class Params:
             return np.broadcast_to(flat(name), (n,))
 
         first = free_first_cov(flat) if spec.first_session == "free" else None
+        named = {}
+        for k in post:
+            arr = flat(k)
+            if not isinstance(arr, float):  # a name the spec does not estimate keeps its default
+                named[k] = np.moveaxis(arr, 0, -1)
         return (
             cls(
                 a=each(v.PREDICTOR_AUTOREGRESSION),
@@ -193,16 +214,20 @@ class Params:
                 moderator_effect=flat(v.MODERATOR_EFFECT) if spec.moderators else None,
                 dev_therapist=_per_patient(slopes, v.THERAPIST, n),
                 dev_patient=_per_patient(slopes, v.PATIENT, n),
+                named=named,
+                spec=spec,
             ),
             batch,
         )
 
     def take(self, sl: slice) -> Params:
         def cut(x: Any) -> Any:
-            if x is None:
-                return None
+            if x is None or isinstance(x, ModelSpec):
+                return x
             if isinstance(x, tuple):
                 return tuple(e[sl] for e in x)
+            if isinstance(x, dict):  # draws last
+                return {k: val[..., sl] for k, val in x.items()}
             return x[sl]
 
         return Params(**{k: cut(val) for k, val in self.__dict__.items()})
@@ -227,9 +252,8 @@ def slope_nodes(
     each moderator value in the data.
     """
     n_b = p.c.shape[0]
-    m = p.c[:, None]  # (B, G): one patient type, or each patient with their moderators
-    if design.moderators is not None and p.moderator_effect is not None:
-        m = m + p.moderator_effect @ design.moderators.T
+    # (B, G): one patient type, or each patient with their moderators.
+    m = _draws_first(fixed_slope(p.get(), design.moderators))
     if p.dev_therapist is not None or p.dev_patient is not None:
         shape = (n_b, max(e.shape[1] for e in (p.dev_therapist, p.dev_patient) if e is not None))
         c = p.dev_therapist if p.dev_therapist is not None else np.zeros(shape)
@@ -300,17 +324,31 @@ def slope_nodes(
         return _flat(mm), _flat(cc), _flat(dev), _flat(ww)
 
 
+def _draws_first(entry: Any) -> np.ndarray:
+    """An entry of the shared accessor's shape (draws last: (B,) or (N, B)) as this module's
+    (draws first: (B, 1) or (B, N))."""
+    arr = np.asarray(entry, dtype=float)
+    # C order, as the arrays it joins: sums over nodes then add in the same order.
+    return arr[:, None] if arr.ndim == 1 else np.ascontiguousarray(arr.T)
+
+
 def _flat(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
 
 def _lag_moments(
-    phi: tuple[Any, ...], sigma: tuple[Any, ...], p: Params, spec: ModelSpec, design: Design
+    phi: tuple[Any, ...],
+    sigma: tuple[Any, ...],
+    first: tuple[Any, ...],
+    p: Params,
+    spec: ModelSpec,
+    design: Design,
 ) -> dict[str, tuple[np.ndarray, ...]]:
     """Within moments per node: lagged ``L = Var(w_(t-1))``, cross ``C = Cov(w_t, w_(t-1))``,
-    current ``N = Var(w_t)`` (averaged over transitions) and ``A = Var(w)`` over all cells."""
+    current ``N = Var(w_t)`` (averaged over transitions) and ``A = Var(w)`` over all cells.
+    ``first``: the first session's covariance (the stationary one when the model imposes it)."""
     if p.first is None:
-        s = dynamics.stationary_cov(phi, sigma)
+        s = first
         return {"L": s, "C": dynamics.lag_cross_cov(phi, s), "N": s, "A": s}
     acc = {k: [0.0] * n for k, n in (("L", 3), ("C", 4), ("N", 3), ("A", 3))}
     n_s = design.transitions.shape[1]
@@ -401,21 +439,15 @@ def _moments_chunk(p: Params, spec: ModelSpec, design: Design) -> dict[str, np.n
         return x[:, None] if x.ndim == 1 else x
 
     a, b, dd, b0 = col(p.a), col(p.b), col(p.d), col(p.b0)
-    sig = tuple(e[:, None] if e.ndim == 1 else e[:, None, :] for e in p.sigma)
-    if spec.innovations == "session":
-        # Reduced form per transition column; the lag matrix is the same for every column.
-        phi, _ = dynamics.reduced_form(
-            (a, b, s, dd), tuple(e[..., 0] for e in sig), b0, spec.same_session
-        )
-        _, sig_r = dynamics.reduced_form(
-            (a[..., None], b[..., None], s[..., None], dd[..., None]),
-            sig,
-            b0[..., None],
-            spec.same_session,
-        )
-    else:
-        phi, sig_r = dynamics.reduced_form((a, b, s, dd), sig, b0, spec.same_session)
-    mom = _lag_moments(phi, sig_r, p, spec, design)
+    # Each node's dynamics as every other path computes them (draws on the trailing axis
+    # there): the reduced-form lags (B, N) and the innovation covariance (B, 1), or per
+    # transition column (B, 1, S - 1).
+    dyn = dynamics_from(p.get(), spec, slope=s.T)
+    phi = tuple(_draws_first(e) for e in dyn.phi)
+    sig_r = tuple(
+        np.moveaxis(e, -1, 0)[:, None, :] if dyn.by_session else _draws_first(e) for e in dyn.sigma
+    )
+    mom = _lag_moments(phi, sig_r, tuple(_draws_first(e) for e in dyn.first), p, spec, design)
     lag, cross, now, cells = mom["L"], mom["C"], mom["N"], mom["A"]
 
     def avg(x: Any) -> np.ndarray:
