@@ -23,11 +23,12 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
-from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.structure import dynamics_from, lookup
 
 if TYPE_CHECKING:
     from bayes_alliance.data.session_data import SessionData
     from bayes_alliance.inference.fit import FitResult
+    from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
 
@@ -122,7 +123,7 @@ def session_predictive(
         v.OUTCOME: _flat(post, "state_outcome", picks),
     }
     previous = _previous_states(states, lag, data.x.shape[1])
-    form = _reduced_form(post, picks, result.spec.same_session)
+    form = _reduced_form(post, picks, result.spec)
     rep = _replicates(data, states, previous, form, lag, rng)
     compared = _compared_cells(data, states, previous, lag)
     now = slice(lag, data.x.shape[1])
@@ -144,35 +145,36 @@ def _previous_states(states: _States, lag: int, n_s: int) -> _States:
     return {var: w[..., : n_s - lag] if lag else np.zeros_like(w) for var, w in states.items()}
 
 
-def _param(post: xr.Dataset | xr.DataTree, name: str, picks: np.ndarray) -> np.ndarray:
-    """The chosen draws of a parameter; zeros for one the model does not have."""
-    return _flat(post, name, picks) if name in post else np.zeros(len(picks))
-
-
 def _col(a: np.ndarray) -> np.ndarray:
     """(draw,) -> (draw, 1, 1); (draw, session) -> (draw, 1, session)."""
     return a[:, None, None] if a.ndim == 1 else a[:, None, :]
 
 
-def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, same_session: str) -> _Form:
+# The parameters of the reduced form, read for the chosen draws.
+_FORM_PARAMETERS = (
+    v.PREDICTOR_AUTOREGRESSION,
+    v.REVERSE_STATE_EFFECT,
+    v.OUTCOME_AUTOREGRESSION,
+    v.SAME_SESSION_EFFECT,
+    v.INNOVATION_SD_PREDICTOR,
+    v.INNOVATION_SD_OUTCOME,
+    v.INNOVATION_CORR,
+)
+
+
+def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: ModelSpec) -> _Form:
     """The reduced-form lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22) of
-    the chosen draws, each broadcasting over (draw, patient, session)."""
-    c = (
-        _flat(post, "state_effect_by_patient", picks)[..., None]
-        if "state_effect_by_patient" in post
-        else _col(_param(post, v.STATE_EFFECT, picks))
-    )
-    phi = (
-        _col(_param(post, v.PREDICTOR_AUTOREGRESSION, picks)),
-        _col(_param(post, v.REVERSE_STATE_EFFECT, picks)),
-        c,
-        _col(_param(post, v.OUTCOME_AUTOREGRESSION, picks)),
-    )
-    sx = _col(_param(post, v.INNOVATION_SD_PREDICTOR, picks))
-    sy = _col(_param(post, v.INNOVATION_SD_OUTCOME, picks))
-    rho = _col(_param(post, v.INNOVATION_CORR, picks))
-    b0 = _col(_param(post, v.SAME_SESSION_EFFECT, picks))
-    return dynamics.reduced_form(phi, (sx**2, rho * sx * sy, sy**2), b0, same_session)
+    the chosen draws, each broadcasting over (draw, patient, session): the dynamics of
+    :func:`bayes_alliance.model.structure.dynamics_from` at each patient's drawn slope."""
+    arrays = {n: _col(_flat(post, n, picks)) for n in _FORM_PARAMETERS if n in post}
+    if "state_effect_by_patient" in post:
+        slope = _flat(post, "state_effect_by_patient", picks)[..., None]
+    elif v.STATE_EFFECT in post:
+        slope = _col(_flat(post, v.STATE_EFFECT, picks))
+    else:
+        slope = np.zeros((len(picks), 1, 1))
+    dyn = dynamics_from(lookup(arrays, spec), spec, slope=slope)
+    return dyn.phi, dyn.sigma
 
 
 def _replicates(
