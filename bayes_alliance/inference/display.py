@@ -9,17 +9,40 @@ Nothing here samples or recomputes anything expensive.
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.html_table import html_table
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
-from bayes_alliance.data.session_data import data_line
+from bayes_alliance.data.session_data import SessionData, data_line
+from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:
-    from bayes_alliance.inference.compiled import CompiledModel
-    from bayes_alliance.inference.fit import FitResult
-    from bayes_alliance.spec.model_spec import ModelSpec
+    import pymc as pm
+
+
+# What the views read, as protocols: the fit and compiled-model modules import this one for
+# their repr, so it names neither (no import cycle, type-only imports included).
+class FitLike(Protocol):
+    """A fitted joint model as the views read it (:class:`~bayes_alliance.inference.fit.FitResult`)."""
+
+    idata: xr.DataTree
+    spec: ModelSpec
+    data: SessionData
+    provenance: dict[str, Any]
+    convergence: diagnostics.Convergence
+
+
+class CompiledLike(Protocol):
+    """A compiled model as its view reads it
+    (:class:`~bayes_alliance.inference.compiled.CompiledModel`)."""
+
+    model: pm.Model
+    spec: ModelSpec
+    compile_s: float
+
 
 KEY_EFFECTS = vocab.KEY_EFFECTS
 # The interval of the key effects: the tables' convention (HDI at the default level).
@@ -46,7 +69,7 @@ def model_line(spec: ModelSpec) -> str:
     return ", ".join(parts)
 
 
-def _key_rows(result: FitResult) -> list[tuple[str, float, float, float]]:
+def _key_rows(result: FitLike) -> list[tuple[str, float, float, float]]:
     """Mean and highest-density interval of the key effects, as ``summary()`` gives them
     (without its diagnostics)."""
     post = result.idata.posterior
@@ -60,7 +83,7 @@ def _key_rows(result: FitResult) -> list[tuple[str, float, float, float]]:
     ]
 
 
-def _convergence_line(result: FitResult) -> str:
+def _convergence_line(result: FitLike) -> str:
     c = result.convergence
     state = "passed" if c.ok else "FAILED"
     return (
@@ -78,7 +101,7 @@ def _sampler_line(prov: dict[str, Any]) -> str:
     )
 
 
-def fit_text(result: FitResult) -> str:
+def fit_text(result: FitLike) -> str:
     """A few lines: model, data, sampler, convergence and the key effects."""
     lines = [
         f"FitResult: {model_line(result.spec)}",
@@ -94,7 +117,7 @@ def fit_text(result: FitResult) -> str:
     return "\n".join(lines)
 
 
-def fit_html(result: FitResult) -> str:
+def fit_html(result: FitLike) -> str:
     """The text view as a small HTML block, with a coloured convergence line."""
     ok = result.convergence.ok
     colour = "#1a7f37" if ok else "#b42318"
@@ -114,7 +137,7 @@ def fit_html(result: FitResult) -> str:
     )
 
 
-def compiled_text(cm: CompiledModel) -> str:
+def compiled_text(cm: CompiledLike) -> str:
     n_free = len(cm.model.free_RVs)
     return (
         f"CompiledModel: {model_line(cm.spec)}; {n_free} sampled variables; "
@@ -122,7 +145,7 @@ def compiled_text(cm: CompiledModel) -> str:
     )
 
 
-def compiled_html(cm: CompiledModel) -> str:
+def compiled_html(cm: CompiledLike) -> str:
     return (
         '<div style="font-family:system-ui,sans-serif;font-size:13px">'
         f"{escape(compiled_text(cm))}</div>"
