@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,11 @@ import pandas as pd
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc
-from bayes_alliance.inference.fit import FitResult
 from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
 from bayes_alliance.model.grid import GridIndex, SeriesGrid
+
+if TYPE_CHECKING:  # a result is passed in; this module computes on its arrays
+    from bayes_alliance.inference.fit import FitResult
 
 v = vocab
 __all__ = ["SEED_TAG", "Prepared", "prepare"]

@@ -30,16 +30,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
 from bayes_alliance.feedback.caseload import SEED_TAG, Prepared, prepare
-from bayes_alliance.inference.fit import FitResult
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.model.structure import draws_last, lookup, trait_cov
+
+if TYPE_CHECKING:  # a result is passed in; this module computes on its arrays
+    from bayes_alliance.inference.fit import FitResult
 
 v = vocab
 __all__ = ["PatientPosterior", "conditional_moments", "update_patient"]
