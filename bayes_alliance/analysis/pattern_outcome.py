@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_alliance.core.intervals import interval_bounds
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB, interval_bounds
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class OutcomeDifference:
     method: str
     share_with_pattern: np.ndarray = field(repr=False)
 
-    def summary(self, ci_prob: float = 0.95) -> dict[str, float]:
+    def summary(self, ci_prob: float = DEFAULT_CI_PROB) -> dict[str, float]:
         """Mean, SD, interval (the package's convention for an effect: HDI) and the probability
         that the difference is positive over the draws that have both groups."""
         d = self.draws[np.isfinite(self.draws)]

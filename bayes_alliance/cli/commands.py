@@ -29,7 +29,7 @@ from bayes_alliance.cli.parser import DEMO_SAMPLER
 from bayes_alliance.core import vocab
 from bayes_alliance.core.diagnostics import ConvergenceWarning
 from bayes_alliance.core.files import atomic_dir, atomic_path, check_results_file
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.readers import read_table, sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
@@ -317,7 +317,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         two.to_csv(tmp / "classic.csv")
     print(
         "Trait and state effects of the joint model (posterior mean, "
-        f"{interval_name(args.ci, 'hdi')}; truth):"
+        f"{interval_name(args.ci, CI_KIND)}; truth):"
     )
     text = _effects_text(tables.summary, args.ci).splitlines()
     print(text[0])

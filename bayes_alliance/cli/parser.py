@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from bayes_alliance import __version__
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB, FEEDBACK_CI_PROB
 from bayes_alliance.spec.options import MODEL, ROLES, SAMPLER
 
 # The demo samples longer than a fit's defaults: its report is read as an example of a result.
@@ -267,7 +267,10 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="which variable of the fit is the alliance (default predictor)",
     )
     p.add_argument(
-        "--ci", type=_probability, default=0.9, help="interval probability (default 0.9)"
+        "--ci",
+        type=_probability,
+        default=FEEDBACK_CI_PROB,
+        help=f"interval probability (default {FEEDBACK_CI_PROB})",
     )
     p.add_argument(
         "--last", type=int, default=4, help="latest sessions whose states give the trend (4)"

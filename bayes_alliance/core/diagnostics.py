@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 
 # Thresholds: Vehtari et al. (2021), Bayesian Analysis 16:667 (R-hat, ESS); Betancourt (2016) (BFMI).
 RHAT_MAX = 1.01
@@ -70,7 +70,7 @@ def _bfmi(energy: np.ndarray) -> np.ndarray:
 def _checked(ci_prob: float, ci_kind: str) -> None:
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must lie in (0, 1), got {ci_prob}")
-    if ci_kind not in ("hdi", "eti"):
+    if ci_kind not in (CI_KIND, BAND_KIND):
         raise ValueError(f"ci_kind must be 'hdi' or 'eti', got {ci_kind!r}")
 
 

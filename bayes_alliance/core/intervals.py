@@ -6,7 +6,10 @@ chosen share of the draws) for the parameters and effects of both model families
 Equal-tailed intervals (:data:`BAND_KIND`) are kept where a quantity is a bounded share or a
 band over units or cells: R-squared components, the per-patient panels and the feedback's
 numbers, therapist profiles, and the predictive check of replicated data; their tables say so.
-Every interval is computed by :func:`interval_bounds`, so the convention lives here alone.
+The tables of parameters and effects take their intervals from ArviZ's summary
+(:func:`bayes_alliance.core.diagnostics.summarise`, with the kinds named here: its HDI is the one
+:func:`interval_bounds` computes); every other interval is computed by :func:`interval_bounds`.
+So the convention lives here alone.
 (Simulation studies record equal-tailed intervals too: their coverage rows must stay comparable
 across the runs of a resumable study; :mod:`bayes_alliance.study.tasks`.)
 """
@@ -20,6 +23,10 @@ from arviz_stats.base import array_stats
 
 DEFAULT_CI_PROB = 0.94
 """Probability of every interval when none is chosen (``--ci``, ``ci_prob=``)."""
+
+FEEDBACK_CI_PROB = 0.9
+"""The feedback page's level (``bayes-alliance feedback --ci``): clinicians read 90% intervals
+of a patient's numbers."""
 
 CI_KIND = "hdi"
 """Kind of the parameters' and effects' intervals: highest density."""
@@ -66,4 +73,11 @@ def interval_bounds(
     return bounds[..., 0], bounds[..., 1]
 
 
-__all__ = ["BAND_KIND", "CI_KIND", "DEFAULT_CI_PROB", "interval_bounds", "interval_name"]
+__all__ = [
+    "BAND_KIND",
+    "CI_KIND",
+    "DEFAULT_CI_PROB",
+    "FEEDBACK_CI_PROB",
+    "interval_bounds",
+    "interval_name",
+]

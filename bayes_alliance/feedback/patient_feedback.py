@@ -25,7 +25,7 @@ import pandas as pd
 
 from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
+from bayes_alliance.core.intervals import BAND_KIND, FEEDBACK_CI_PROB, interval_bounds
 from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
 from bayes_alliance.inference.fit import FitResult
 
@@ -61,7 +61,7 @@ class FeedbackOptions:
     """
 
     variable: str = v.PREDICTOR
-    ci_prob: float = 0.9
+    ci_prob: float = FEEDBACK_CI_PROB
     last: int = 4
     low_trait: float = 25.0
     high_trait: float = 75.0

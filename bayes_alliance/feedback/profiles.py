@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import BAND_KIND, interval_bounds
+from bayes_alliance.core.intervals import BAND_KIND, FEEDBACK_CI_PROB, interval_bounds
 from bayes_alliance.feedback.patient_feedback import interval
 from bayes_alliance.inference.fit import FitResult
 
@@ -18,7 +18,7 @@ v = vocab
 __all__ = ["caterpillar", "therapist_profiles"]
 
 
-def therapist_profiles(result: FitResult, ci_prob: float = 0.9) -> pd.DataFrame:
+def therapist_profiles(result: FitResult, ci_prob: float = FEEDBACK_CI_PROB) -> pd.DataFrame:
     """Each therapist's trait deviation (the therapist part of the alliance latent mean) and,
     with therapist random slopes, their patients' average state-effect deviation (therapist
     plus any patient slope deviation, averaged over the caseload), each as posterior mean with

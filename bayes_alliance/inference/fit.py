@@ -17,7 +17,7 @@ import pymc as pm
 import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
@@ -93,7 +93,7 @@ class FitResult:
     def summary(
         self,
         ci_prob: float = DEFAULT_CI_PROB,
-        ci_kind: str = "hdi",
+        ci_kind: str = CI_KIND,
         var_names: list[str] | None = None,
     ) -> pd.DataFrame:
         """Posterior summary indexed by parameter name.

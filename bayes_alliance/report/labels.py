@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import interval_name
+from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, interval_name
 from bayes_alliance.kernels import r2
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -372,7 +372,7 @@ def _note_template(base: str, baseline_level: str) -> str | None:
 def effects_legend(ci_prob: float) -> str:
     """The note under an effects table."""
     return (
-        f"Posterior means with {interval_name(ci_prob, 'hdi')}s (highest-density intervals) in "
+        f"Posterior means with {interval_name(ci_prob, CI_KIND)}s (highest-density intervals) in "
         "brackets. Raw paths are in the variables' own units per session. Standardised effects "
         "are in SD units of the level they act at: within-person SDs for state-like paths, "
         "between-patient or between-therapist SDs for trait-like effects. Long-run effects add "
@@ -432,7 +432,7 @@ def r2_legend(ci_prob: float, has_time: bool = False) -> str:
     return (
         "Shares of variance explained per component (Rights & Sterba 2019, 2023), computed per "
         f"posterior draw from the model's own moments: posterior means with "
-        f"{interval_name(ci_prob, 'eti')}s (equal-tailed) in brackets. f1: the lagged "
+        f"{interval_name(ci_prob, BAND_KIND)}s (equal-tailed) in brackets. f1: the lagged "
         "state-like paths and the autoregression (within person); f2, f3: the trait-like "
         "effects at patient and therapist level; v: variation of the state-like effect "
         "(random slopes); m: intercept (trait) variance not explained by the predictor; "

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.core.intervals import interval_name
+from bayes_alliance.core.intervals import CI_KIND, interval_name
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.mechanisms.priors import (
     LEGACY_RULES,
@@ -297,7 +297,7 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
     parts.append("Priors were weakly informative and scaled to the data (see the table of priors).")
     parts.append(sampling_sentence(result.provenance, result.convergence))
     parts.append(
-        f"We report posterior means with {interval_name(ci_prob, 'hdi')}s (highest-density "
+        f"We report posterior means with {interval_name(ci_prob, CI_KIND)}s (highest-density "
         "intervals), every effect computed per posterior draw."
     )
     return " ".join(parts)

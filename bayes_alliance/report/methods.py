@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import CI_KIND
 from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def _reporting_sentence(ci_prob: float) -> str:
     from bayes_alliance.core.intervals import interval_name
 
     return (
-        f"We report posterior means with {interval_name(ci_prob, 'hdi')}s (highest-density "
+        f"We report posterior means with {interval_name(ci_prob, CI_KIND)}s (highest-density "
         "intervals). Within-person effects were standardised with the model-implied "
         "within-person SDs (Schuurman et al. 2016). Variance explained is split into "
         "components with the R-squared framework of Rights & Sterba (2019; "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import BAND_KIND
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import plots, tables
 from bayes_alliance.report.render import Plot, ReportSection
@@ -52,7 +53,7 @@ def patient_section(
 ) -> ReportSection | None:
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
-    pct = tables.interval_name(ci_prob, "eti")
+    pct = tables.interval_name(ci_prob, BAND_KIND)
     figs = []
     taken: set[str] = set()
     for pid in chosen:
@@ -91,7 +92,7 @@ def patient_section(
 def predictive_section(result: FitResult, ci_prob: float) -> ReportSection:
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
-    eti = tables.interval_name(ci_prob, "eti")
+    eti = tables.interval_name(ci_prob, BAND_KIND)
     post = result.idata.posterior
     if "state_predictor" not in post:
         return ReportSection(

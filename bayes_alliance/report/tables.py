@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.effects.derived import MEDIATION_BETWEEN, MEDIATION_BETWEEN_THERAPIST
 from bayes_alliance.report.format import manuscript, number, to_latex, to_markdown
 from bayes_alliance.report.labels import (
@@ -161,7 +161,7 @@ def label_effects(
                 "group": group_of(name),
                 "label": parameter_label(name, predictor, outcome, same_session, baseline_level),
                 **{c: float(r[c]) if c in r else np.nan for c in EFFECT_COLUMNS[3:7]},
-                "interval": interval_name(ci_prob, "hdi"),
+                "interval": interval_name(ci_prob, CI_KIND),
                 **{c: float(r[c]) if c in r else np.nan for c in ("ess_bulk", "ess_tail", "r_hat")},
                 "note": effect_note(name, predictor, outcome, same_session, baseline_level),
             }
@@ -221,7 +221,7 @@ def summary_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
     ]
     out = s.copy()
     out.insert(0, "label", labels)
-    out.insert(5, "interval", interval_name(ci_prob, "hdi"))
+    out.insert(5, "interval", interval_name(ci_prob, CI_KIND))
     return out
 
 
@@ -312,7 +312,7 @@ def label_r2(
         share_of(str(d), names.get(str(e), str(e)), has_time)
         for e, d in zip(t[v.EQUATION], t["denominator"], strict=True)
     ]
-    t["interval"] = interval_name(ci_prob, "eti")
+    t["interval"] = interval_name(ci_prob, BAND_KIND)
     out = t[R2_COLUMNS].reset_index(drop=True)
     out.attrs["note"] = r2_legend(ci_prob, has_time)
     return out

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import CI_KIND
 from bayes_alliance.report import tables
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -32,7 +33,7 @@ def sentences(
     """Plain-language statements of the main effects with their numbers (posterior mean and
     highest-density interval of probability ``ci_prob``)."""
     x, y = result.data.roles.predictor, result.data.roles.outcome
-    pct = tables.interval_name(ci_prob, "hdi")
+    pct = tables.interval_name(ci_prob, CI_KIND)
     means = {str(k): float(val) for k, val in summary["mean"].items()}
     out = []
     if vocab.STATE_EFFECT in summary.index:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from bayes_alliance.analysis import classic
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import mechanisms as report_mechanisms
@@ -272,7 +272,7 @@ def build_sections(
     summary = tables.summary_table(result, ci_prob)
     eff = tables.effects_table(result, ci_prob)
     r2 = tables.r2_table(result, ci_prob)
-    hdi, eti = tables.interval_name(ci_prob, "hdi"), tables.interval_name(ci_prob, "eti")
+    hdi, eti = tables.interval_name(ci_prob, CI_KIND), tables.interval_name(ci_prob, BAND_KIND)
     said = sentences(result, summary, r2, ci_prob)
     if not conv.ok:
         said = [PROVISIONAL + s for s in said]

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.intervals import BAND_KIND
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.study.spec import Method, Study, settings_key
 
@@ -176,7 +177,7 @@ def _joint(
             complete=False,
         )
         names = [p for p in parameters if p in result.idata.posterior]
-        summ = result.summary(ci_prob=ci_prob, ci_kind="eti", var_names=names)
+        summ = result.summary(ci_prob=ci_prob, ci_kind=BAND_KIND, var_names=names)
     table = summ.loc[names, ["mean", "sd", "ci_low", "ci_high"]].to_numpy(dtype=float)
     out = {
         p: (row[0], row[1], row[2], row[3]) for p, row in zip(names, table.tolist(), strict=True)
