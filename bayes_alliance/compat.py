@@ -5,11 +5,14 @@ layer (ARCHITECTURE.md). Scripts and notebooks that import an old path, e.g.
 ``from bayes_alliance.fit import fit`` or ``from bayes_alliance.model import build_model``,
 keep working and get a ``DeprecationWarning`` that names the new path. Two mechanisms:
 
-* an old module whose name is free now (``bayes_alliance.fit``) is an alias of its new module,
-  given by a finder at the end of ``sys.meta_path`` (:class:`OldModulePaths`), so it is asked
-  only after the real modules were not found;
+* an old module whose name is free now (``bayes_alliance.fit``) is a stand-in for its new
+  module (:class:`OldModule`: reads and writes go through), given by a finder at the end of
+  ``sys.meta_path`` (:class:`OldModulePaths`), so it is asked only after the real modules were
+  not found;
 * an old module whose name is now a subpackage (``bayes_alliance.model``) answers its old
-  public names through the subpackage's ``__getattr__`` (:func:`moved_name`).
+  public names through the subpackage's ``__getattr__`` (:func:`moved_name`);
+* a public name that was renamed in the move (:data:`RENAMED`, e.g. ``simulation.Design`` ->
+  ``sim.settings.SimulationDesign``) is found under its old name, with a warning naming both.
 
 The old paths go in 0.3; nothing in the package imports them.
 """
@@ -119,6 +122,63 @@ PACKAGES = {
 }
 
 
+# Public names that changed with the move: (old flat module, old name) -> "new.module:name".
+# Names removed outright (internals: fit.result_of, posthoc.draw_dynamics, storage.read_result,
+# mechanisms.is_mechanism_file, cli_mechanisms.write_files / run_fit) have no entry.
+_COVARIATES = ("resolve_baseline", "baseline_level", "moderator_values", "baseline_values")
+RENAMED = {
+    ("simulation", "Design"): "sim.settings:SimulationDesign",
+    ("simulation", "TrueParameters"): "sim.settings:TrueParameters",
+    ("mechanism_report", "write_mechanism_report"): "report.write:write_report",
+    ("mechanism_report", "effects_table"): "report.mechanisms:mechanism_effects_table",
+    ("mechanism_report", "LABELS"): "report.labels:LABELS",
+    ("mechanism_model", "Layout"): "mechanisms.priors:MechanismGrid",
+    ("likelihood", "SeriesMoments"): "model.grid:SeriesMoments",
+    ("options", "Section"): "spec.options:OptionGroup",
+    ("report_render", "Section"): "report.render:ReportSection",
+    ("report", "Section"): "report.render:ReportSection",
+    ("report_mediation", "Layout"): "report.mediation:DiagramDrawer",
+    ("display", "CI_PROB"): "core.intervals:DEFAULT_CI_PROB",
+    ("display", "data_text"): "data.session_data:data_text",
+    ("display", "data_html"): "data.session_data:data_html",
+    **{("within", n): f"model.covariates:{n}" for n in (*_COVARIATES, "baseline_unit_values")},
+}
+
+
+def _renamed(old: str, name: str) -> Any:
+    """The value of an old module's renamed name, with a warning; None when not renamed."""
+    target = RENAMED.get((old, name))
+    if target is None:
+        return None
+    module, _, attr = target.partition(":")
+    _warn(f"{ROOT}.{old}.{name}", f"{ROOT}.{module}.{attr}")
+    return getattr(importlib.import_module(f"{ROOT}.{module}"), attr)
+
+
+class OldModule(types.ModuleType):
+    """An old module path: every name is the new module's (reads and writes go through to it,
+    so a test's monkeypatch of an old path still takes effect), and a renamed name is found
+    under its old name with a warning."""
+
+    _new: types.ModuleType
+    _old: str
+
+    def __getattr__(self, name: str) -> Any:
+        value = _renamed(self._old, name)
+        if value is not None:
+            return value
+        return getattr(self._new, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__") or name in ("_new", "_old"):
+            super().__setattr__(name, value)
+        else:
+            setattr(self._new, name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self._new)) | {n for o, n in RENAMED if o == self._old})
+
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -145,10 +205,13 @@ class OldModulePaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        new = f"{ROOT}.{MOVED[spec.name.partition('.')[2]]}"
+        old = spec.name.partition(".")[2]
+        new = f"{ROOT}.{MOVED[old]}"
         _warn(spec.name, new)
-        # The module itself (its own __spec__ and __name__ are kept): one object, two names.
-        return importlib.import_module(new)
+        module = OldModule(spec.name, f"Moved to {new}.")
+        module._new = importlib.import_module(new)
+        module._old = old
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Nothing to run: the new module is already executed."""
@@ -169,6 +232,10 @@ def moved_name(package: str, name: str) -> Any:
     # plots`` must not import the old module's replacement first: that can be circular).
     submodule = importlib.util.find_spec(f"{package}.{name}") is not None
     if old in PACKAGES and not name.startswith("_") and not submodule:
+        value = _renamed(old, name)
+        if value is not None:
+            setattr(sys.modules[package], name, value)
+            return value
         new = f"{ROOT}.{PACKAGES[old]}"
         value = getattr(importlib.import_module(new), name, None)
         if value is not None and not isinstance(value, types.ModuleType):
