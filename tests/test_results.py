@@ -161,6 +161,8 @@ def test_mechanism_report_has_the_main_reports_parts(old_mechanism, tmp_path):
     assert tables == list(range(1, len(tables) + 1)) and len(tables) >= 5
     assert figures == ["1", "2"] and "<figure id='path_diagram'>" in html
     assert "<figure id='trace_rank'>" in html
+    # The trace's rows in words (the columns of the series), not their names again.
+    assert "lag[outcome, predictor] = alliance state t-1 -&gt; symptoms state t" in html
     assert "Priors actually used (after scaling to the data)" in html
     # The lag prior of symptoms on alliance: the file predates the shared rules (its
     # provenance records none), so the report restates the rule it was fitted with,

@@ -48,6 +48,18 @@ def _words(result: MechanismResult) -> dict[str, str]:
     return words
 
 
+def trace_label(name: str, result: MechanismResult) -> str:
+    """The words of a key parameter in the trace/rank figure: a lag entry ``lag[to, from]`` as
+    the path between the series' columns, an effect by the shared label table."""
+    cols = text.columns(result)
+    if name.startswith("lag[") and name.endswith("]"):
+        to, source = (cols.get(r.strip(), r.strip()) for r in name[4:-1].split(","))
+        if to == source:
+            return f"autoregression of {to}"
+        return f"{source} state t-1 -> {to} state t"
+    return mechanism_label(name, _words(result))
+
+
 def mechanism_effects_table(
     result: MechanismResult, ci_prob: float = DEFAULT_CI_PROB
 ) -> pd.DataFrame:
@@ -271,7 +283,11 @@ def mechanism_sections(
         ReportSection("Summary in words", said, provisional=not conv.ok),
         _model_section(result, ci_prob),
         convergence_section(
-            conv, prov, report_methods.sampler_table(prov), draws, {n: n for n in draws}
+            conv,
+            prov,
+            report_methods.sampler_table(prov),
+            draws,
+            {n: trace_label(n, result) for n in draws},
         ),
         *_diagram_section(result, tables, ci_prob),
         *_table_sections(tables, hdi),
@@ -288,4 +304,5 @@ __all__ = [
     "mechanism_sections",
     "mechanism_summary_table",
     "mechanism_tables",
+    "trace_label",
 ]
