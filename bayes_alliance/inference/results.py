@@ -10,6 +10,12 @@ report (:func:`bayes_alliance.report.write.write_report`) and the command line's
 (:mod:`bayes_alliance.cli.output`) take either.
 
 :func:`summarise_draws` is the one way both families summarise derived effects per draw.
+
+The report's sections are the one part of the protocol that is not a method: a result lives
+in the inference layer (or the mechanisms' layer above it) and the report two layers higher,
+so a result cannot build its sections without an upward import. The report layer dispatches on
+the kind instead (:func:`bayes_alliance.report.write.report_sections`), with one renderer and one
+label table for both.
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ class Result(Protocol):
 
     def save(self, path: str | Path, *, force: bool = False, store: tuple[str, ...] = ()) -> Path:
         """Write the result to one compressed NetCDF file, atomically."""
+        ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        """Read a result of this kind written by :meth:`save` (or by an earlier version)."""
         ...
 
 
