@@ -15,7 +15,7 @@ one histogram of all cells would hide both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,14 @@ def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
             base = str(worst).split("[")[0]
             if base not in names and base in post:
                 names.append(base)
+    out = entry_draws(post, names)
+    return dict(list(out.items())[:max_rows])
+
+
+def entry_draws(post: Any, names: list[str], sep: str = ",") -> dict[str, np.ndarray]:
+    """Draws (chain, draw) of each named variable of a posterior, a vector or matrix
+    parameter one entry per element, named ``name[coord]`` (coords of several dims joined
+    by ``sep``), for the trace and rank plots of both model families."""
     out: dict[str, np.ndarray] = {}
     for n in names:
         da = post[n]
@@ -74,9 +82,9 @@ def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
         flat = da.stack(entry=extra)
         for k in range(flat.sizes["entry"]):
             coord = flat["entry"].values[k]
-            label = coord if not isinstance(coord, tuple) else ",".join(map(str, coord))
+            label = coord if not isinstance(coord, tuple) else sep.join(map(str, coord))
             out[f"{n}[{label}]"] = np.asarray(flat.isel(entry=k).values, dtype=float)
-    return dict(list(out.items())[:max_rows])
+    return out
 
 
 def _flat(post: xr.Dataset | xr.DataTree, name: str, picks: np.ndarray) -> np.ndarray:

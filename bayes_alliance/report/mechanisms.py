@@ -18,6 +18,7 @@ from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND
 from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, MechanismResult, summary_tree
 from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
+from bayes_alliance.report.checks import entry_draws
 from bayes_alliance.report.labels import mechanism_label
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
@@ -157,23 +158,12 @@ def cautions(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def key_draws(result: MechanismResult, max_rows: int = 10) -> dict[str, np.ndarray]:
+def mechanism_key_draws(result: MechanismResult, max_rows: int = 10) -> dict[str, np.ndarray]:
     """Draws (chain, draw) of the design's key lagged paths and end-of-treatment effects, plus
     the parameters with the worst R-hat and the smallest bulk ESS when they are others; named
     as in the summary (``lag[outcome, predictor]``)."""
     post = summary_tree(result.idata).posterior.to_dataset()
-    entries: dict[str, np.ndarray] = {}
-    for name in result.parameters:
-        da = post[name]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        if not extra:
-            entries[name] = np.asarray(da.values, dtype=float)
-            continue
-        flat = da.stack(entry=extra)
-        for k in range(flat.sizes["entry"]):
-            coord = flat["entry"].values[k]
-            label = ", ".join(map(str, coord)) if isinstance(coord, tuple) else str(coord)
-            entries[f"{name}[{label}]"] = np.asarray(flat.isel(entry=k).values, dtype=float)
+    entries = entry_draws(post, list(result.parameters), sep=", ")
     names = [f"lag[{to}, {source}]" for to, source in KEY_PATHS[result.design]]
     names += [n for n in ("end_trait_effect", "end_change_per_sd") if n in entries]
     s = result.summary()
@@ -277,7 +267,7 @@ def mechanism_sections(
     tables = mechanism_tables(result, ci_prob)
     hdi = interval_name(ci_prob, CI_KIND)
     conv, prov = result.convergence, result.provenance
-    draws = key_draws(result)
+    draws = mechanism_key_draws(result)
     said = _summary_sentences(result, tables.effects, hdi)
     sections = [
         ReportSection("Summary in words", said, provisional=not conv.ok),
@@ -299,8 +289,8 @@ def mechanism_sections(
 __all__ = [
     "cautions",
     "diagram",
-    "key_draws",
     "mechanism_effects_table",
+    "mechanism_key_draws",
     "mechanism_sections",
     "mechanism_summary_table",
     "mechanism_tables",
