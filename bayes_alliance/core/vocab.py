@@ -40,6 +40,10 @@ SD_STATE_EFFECT_THERAPIST = "sd_state_effect_therapist"
 INNOVATION_SD_PREDICTOR = "innovation_sd_predictor"
 INNOVATION_SD_OUTCOME = "innovation_sd_outcome"
 INNOVATION_CORR = "innovation_corr"
+# Measurement error (ModelSpec.measurement_error): the SD of each observed score around the
+# latent trait plus state, observed = trait + state + error.
+MEASUREMENT_ERROR_SD_PREDICTOR = "measurement_error_sd_predictor"
+MEASUREMENT_ERROR_SD_OUTCOME = "measurement_error_sd_outcome"
 # Optional parts.
 MODERATOR_EFFECT = "moderator_effect"  # lambda: z_i -> state effect (cross-level interaction)
 SAME_SESSION_EFFECT = "same_session_effect"  # lag-0 path x_t -> y_t
@@ -75,6 +79,8 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     INNOVATION_SD_PREDICTOR,
     INNOVATION_SD_OUTCOME,
     INNOVATION_CORR,
+    MEASUREMENT_ERROR_SD_PREDICTOR,
+    MEASUREMENT_ERROR_SD_OUTCOME,
     MODERATOR_EFFECT,
     SAME_SESSION_EFFECT,
     TREND_PREDICTOR,

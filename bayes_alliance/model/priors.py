@@ -81,6 +81,12 @@ def innovation_sigma(sd: Any) -> Any:
     return sd
 
 
+def measurement_error_sigma(sd: Any) -> Any:
+    """Scale of the half-normal prior of a measurement-error SD: half the variable's SD (prior
+    median about a third of it; reliabilities of session ratings are rarely below .5)."""
+    return 0.5 * sd
+
+
 def first_sigma(sd: Any) -> Any:
     """Scale of the half-normal prior of a free first session's state SD: the variable's SD."""
     return sd
@@ -162,6 +168,8 @@ def default_priors(
         v.INNOVATION_SD_PREDICTOR: half(innovation_sigma(s.sd_x)),
         v.INNOVATION_SD_OUTCOME: half(innovation_sigma(s.sd_y)),
         v.INNOVATION_CORR: dict(uniform),
+        v.MEASUREMENT_ERROR_SD_PREDICTOR: half(measurement_error_sigma(s.sd_x)),
+        v.MEASUREMENT_ERROR_SD_OUTCOME: half(measurement_error_sigma(s.sd_y)),
         v.MODERATOR_EFFECT: normal(0.0, moderator_sigma(ratio, moderator_sd)),
         v.BASELINE_EFFECT_PREDICTOR: normal(0.0, baseline_sigma(s.sd_x, baseline_sd)),
         v.BASELINE_EFFECT_OUTCOME: normal(0.0, baseline_sigma(s.sd_y, baseline_sd)),

@@ -96,6 +96,13 @@ class Dynamics:
     by_session: bool = False
     slope: Any = None
     parts: Structural | None = None
+    error: tuple[Any, Any] = (0.0, 0.0)
+
+    @property
+    def has_error(self) -> bool:
+        """Whether the observed scores carry measurement error (a filter is then needed even
+        for complete series)."""
+        return not all(isinstance(e, float) and e == 0.0 for e in self.error)
 
     def per_patient(self, entry: Any) -> Any:
         """A per-patient vector as a (P, 1) column of the grid; scalars unchanged (one draw)."""
@@ -213,6 +220,14 @@ def innovation_cov(get: Get, spec: ModelSpec) -> tuple[Any, Any, Any]:
     return sd_x**2, rho * sd_x * sd_y, sd_y**2
 
 
+def error_var(get: Get, spec: ModelSpec) -> tuple[Any, Any]:
+    """Measurement-error variances ``(omega_x^2, omega_y^2)`` of the observed scores (0.0
+    without measurement error)."""
+    if not spec.measurement_error:
+        return 0.0, 0.0
+    return get(v.MEASUREMENT_ERROR_SD_PREDICTOR) ** 2, get(v.MEASUREMENT_ERROR_SD_OUTCOME) ** 2
+
+
 def free_first_cov(get: Get) -> tuple[Any, Any, Any]:
     """The free first session's covariance entries from its SDs and correlation."""
     fx = get("first_sd_predictor")
@@ -234,7 +249,8 @@ def dynamics_from(
 
     Parameters are requested in the builder's order: phi_xx, phi_xy, phi_yy, the state effect,
     the moderator effects, the therapist then patient slope SD and raw deviations, b0, the
-    innovation SDs and correlation, the free first session's parameters.
+    innovation SDs and correlation, the free first session's parameters, the measurement-error
+    SDs.
 
     Parameters
     ----------
@@ -288,6 +304,7 @@ def dynamics_from(
         by_session=spec.innovations == "session",
         slope=slope if varying else None,
         parts=parts,
+        error=error_var(get, spec),
     )
 
 

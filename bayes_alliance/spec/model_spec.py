@@ -101,6 +101,15 @@ class ModelSpec:
         one per session (the innovation SDs and correlation get a ``innovation_session`` dim
         over sessions 2..S), as in the RI-CLPM of Hamaker, Kuiper & Grasman (2015), for
         equally spaced waves; needs ``first_session="free"``.
+    measurement_error
+        Each observed score is the latent mean plus the state plus measurement error,
+        ``x_ti = M_x,i + w_x,ti + eps_x,ti``, ``eps_x ~ N(0, omega_x^2)`` (and for y), so that
+        the states are the error-free within-person deviations (the "VAR(1) plus white noise"
+        of Schuurman & Hamaker 2019). The errors are the observation noise of the Kalman filter
+        that integrates the latent means and states out. Adds ``measurement_error_sd_predictor``
+        and ``measurement_error_sd_outcome``. Needs the bivariate VAR(1) (``dynamics="var1"``,
+        ``equations="bivariate"``): without lagged states the error is not separable from the
+        state, and integrated traits.
     """
 
     therapist_level: bool = True
@@ -119,6 +128,7 @@ class ModelSpec:
     dynamics: str = "var1"
     traits: str = "integrated"
     innovations: str = "constant"
+    measurement_error: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
@@ -170,6 +180,17 @@ class ModelSpec:
                 "baseline (between-level mediation) with sampled traits does not work with "
                 "session_means (the sampled patient deviations would carry the baseline's "
                 "shift, which the predictive replicates add again); use traits='integrated'"
+            )
+        if self.measurement_error and (self.dynamics != "var1" or not self.bivariate):
+            errs.append(
+                "measurement_error needs the bivariate VAR(1) (dynamics='var1', "
+                "equations='bivariate'): without lagged states an error is not separable "
+                "from the state it is added to"
+            )
+        if self.measurement_error and self.traits != "integrated":
+            errs.append(
+                "measurement_error needs traits='integrated' (the error is the Kalman filter's "
+                "observation noise; the sampled-traits likelihood has no states to add it to)"
             )
         if self.baseline_level == vocab.THERAPIST and not self.therapist_level:
             errs.append(
@@ -226,6 +247,8 @@ class ModelSpec:
         names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
         if self.bivariate and self.same_session == "none":
             names.append(v.INNOVATION_CORR)
+        if self.measurement_error:
+            names += [v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME]
         if self.same_session != "none":
             names.append(v.SAME_SESSION_EFFECT)
         if self.moderators:

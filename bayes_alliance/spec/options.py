@@ -316,6 +316,12 @@ MODEL = OptionGroup(
             choices=spec.INNOVATIONS,
         ),
         Option(
+            "measurement_error",
+            "flag",
+            "measurement error in each observed score (the states are then error-free; "
+            "needs the bivariate VAR(1))",
+        ),
+        Option(
             "dynamics",
             "choice",
             "lagged within-person dynamics, or none for cross-sectional clusters",
