@@ -107,6 +107,8 @@ POINT: dict[str, object] = {
     "sd_trend_outcome": 0.02,
     "baseline_effect_predictor": np.array([0.45]),
     "baseline_effect_outcome": np.array([-0.3]),
+    "measurement_error_sd_predictor": 0.35,
+    "measurement_error_sd_outcome": 0.25,
 }
 
 CASES = {
@@ -237,6 +239,9 @@ def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) 
         )
         cov = dense.series_cov(ph, sigmas, first)
         n = len(cols)
+        if spec.measurement_error:  # independent error in every cell: observed = M + w + eps
+            omega = [p["measurement_error_sd_predictor"], p["measurement_error_sd_outcome"]]
+            cov = cov + np.kron(np.eye(n), np.diag(np.square(omega)))
         # Mean of each cell: the known part (intercept or session mean, trend) plus the latent
         # mean's prior mean (integrated) or the latent mean itself (sampled).
         if spec.session_means:

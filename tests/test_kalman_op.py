@@ -1,6 +1,6 @@
 """The Kalman filter Op (numba kernels) against the numpy filter: outputs to rounding, and its
 hand-written gradient against central finite differences of the numpy filter, under the
-default (python) linker and the numba linker."""
+default (python) linker and the numba linker, with and without measurement error."""
 
 import numpy as np
 import pytensor
@@ -10,10 +10,10 @@ import pytest
 from bayes_alliance.kernels.gaps import GapCells, filter_factor
 from bayes_alliance.kernels.kalman_op import KalmanFactor, filter_factor_op, kalman_factor
 
-NAMES = ("dx", "dy", "a", "b", "c", "d", "f11", "f12", "f22", "s11", "s12", "s22")
+NAMES = ("dx", "dy", "a", "b", "c", "d", "f11", "f12", "f22", "s11", "s12", "s22", "rx", "ry")
 
 
-def _problem(seed=0, n_p=6, n_s=8):
+def _problem(seed=0, n_p=6, n_s=8, error=False):
     """Patients starting at different columns, per-patient lags and first-cell covariances,
     per-session innovations; rows with x only, y only and both missing."""
     rng = np.random.default_rng(seed)
@@ -36,14 +36,23 @@ def _problem(seed=0, n_p=6, n_s=8):
     fc = [e + 0.1 * rng.random(n_p) for e in (1.6, 0.5, 1.3)]
     sc = 1.0 + 0.1 * np.arange(n_s - 1)
     sig = [1.0 * sc, 0.3 * sc * rng.random(n_s - 1), 0.8 * sc]
-    return dict(ox=ox, oy=oy, fm=fm, vals=[dx, dy, *phi, *fc, *sig])
+    # measurement-error variances per patient (zero: the error-free filter)
+    err = [e * (0.5 + rng.random(n_p)) if error else np.zeros(n_p) for e in (0.4, 0.3)]
+    return dict(ox=ox, oy=oy, fm=fm, vals=[dx, dy, *phi, *fc, *sig, *err])
 
 
 def _numpy(pr, vals):
-    dx, dy, a, b, c, d, f11, f12, f22, s11, s12, s22 = vals
+    dx, dy, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry = vals
     cells = GapCells(dx, dy, pr["ox"], pr["oy"], pr["fm"])
+    error = (0.0, 0.0) if not (rx.any() or ry.any()) else (rx, ry)
     lc, f, _ = filter_factor(
-        cells, (a, b, c, d), (s11, s12, s22), (f11, f12, f22), dx.shape[1], by_session=True
+        cells,
+        (a, b, c, d),
+        (s11, s12, s22),
+        (f11, f12, f22),
+        dx.shape[1],
+        by_session=True,
+        error=error,
     )
     return np.stack([lc, f.l11, f.l12, f.l22, f.g1, f.g2, f.q])
 
@@ -51,8 +60,22 @@ def _numpy(pr, vals):
 def _graph(pr):
     ins = [pt.dmatrix(n) if n in ("dx", "dy") else pt.dvector(n) for n in NAMES]
     cells = GapCells(ins[0], ins[1], pt.as_tensor(pr["ox"]), pt.as_tensor(pr["oy"]), pr["fm"])
-    log_c, f = filter_factor_op(cells, ins[2:6], ins[9:12], ins[6:9], by_session=True)
+    log_c, f = filter_factor_op(
+        cells, ins[2:6], ins[9:12], ins[6:9], by_session=True, error=(ins[12], ins[13])
+    )
     return ins, pt.stack([log_c, f.l11, f.l12, f.l22, f.g1, f.g2, f.q])
+
+
+def test_kernel_matches_numpy_filter_with_error():
+    """With measurement error the kernel and the numpy filter run the same formulas."""
+    pr = _problem(error=True)
+    vals = pr["vals"]
+    sig = [np.concatenate([s[:1], s]) for s in vals[9:12]]
+    ours = np.stack(
+        kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
+    )
+    np.testing.assert_allclose(ours, _numpy(pr, vals), rtol=1e-12, atol=1e-13)
+    assert not np.allclose(ours, _numpy(_problem(), _problem()["vals"]))
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e-10, 1e10, 1e-30, 1e30])
@@ -62,17 +85,20 @@ def test_kernel_matches_numpy_filter(scale):
     pr = _problem()
     dx, dy, *rest = pr["vals"]
     vals = [dx * scale, dy * scale, *rest[:4], *(e * scale**2 for e in rest[4:])]
-    sig = [np.concatenate([s[:1], s]) for s in vals[9:]]
-    ours = np.stack(kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig)[:7])
+    sig = [np.concatenate([s[:1], s]) for s in vals[9:12]]
+    ours = np.stack(
+        kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
+    )
     ref = _numpy(pr, vals)
     np.testing.assert_array_equal(ours[1:], ref[1:])
     np.testing.assert_allclose(ours[0], ref[0], rtol=1e-13)
 
 
+@pytest.mark.parametrize("error", [False, True])
 @pytest.mark.parametrize("linker", ["py", "numba"])
-def test_op_and_gradient_match_numpy_filter(linker):
+def test_op_and_gradient_match_numpy_filter(linker, error):
     mode = pytensor.compile.mode.Mode(linker=linker, optimizer="fast_run")
-    pr = _problem()
+    pr = _problem(error=error)
     vals = pr["vals"]
     weights = np.random.default_rng(1).normal(size=(7, vals[0].shape[0]))
     ins, out = _graph(pr)
@@ -87,6 +113,8 @@ def test_op_and_gradient_match_numpy_filter(linker):
 
     h, worst = 1e-6, 0.0
     for k, name in enumerate(NAMES):
+        if name in ("rx", "ry") and not error:  # at 0 the kernels use the error-free formulas
+            continue
         fd = np.zeros_like(vals[k])
         for idx in np.ndindex(vals[k].shape):
             up, dn = [v.copy() for v in vals], [v.copy() for v in vals]

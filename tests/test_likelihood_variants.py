@@ -52,6 +52,31 @@ def test_loglik_equals_dense_gaussian(case, traits, dataset):
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("dataset", ["gaps", "complete"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_measurement_error_loglik_equals_dense_gaussian(case, dataset):
+    """With measurement error each observed cell is M + w + eps: the dense reference adds
+    diag(omega_x^2, omega_y^2) to every cell's block; complete series too go through the
+    Kalman filter (the error is its observation noise)."""
+    opts = CASES[case]
+    three = opts.get("therapist_level", True)
+    data = session_data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
+    spec = ModelSpec(**opts, measurement_error=True)
+    model = build_model(data, spec)
+    nat = natural_point(model, data, spec, np.random.default_rng(5))
+    point = transformed_point(model, nat)
+    fn = model.compile_fn(
+        model.logp(vars=[model["integrated_series"]]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    ours = float(fn(point))
+    ref = dense_reference(data, spec, nat, "integrated")
+    assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    # the error term matters: the same point without it is another density
+    assert ref != pytest.approx(dense_reference(data, ModelSpec(**opts), nat, "integrated"))
+
+
 def test_state_effect_by_patient_is_the_structural_slope():
     """With a lag-0 path x_t -> y_t the reduced-form slope is c_i + b0 a; the stored per-patient
     state effect is the structural c_i (the Bayesian R-squared and the predictive replicates add
@@ -84,6 +109,7 @@ BASELINE_CASES = {
     "baseline with moderator and patient slopes": dict(
         baseline=("moderator",), moderators=("moderator",), random_slopes=("patient",)
     ),
+    "baseline with measurement error": dict(baseline=("moderator",), measurement_error=True),
 }
 
 

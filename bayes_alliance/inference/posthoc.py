@@ -10,7 +10,8 @@ latent means. Given the other parameters of a posterior draw both are Gaussian
 2. each patient's latent mean is drawn from its conditional posterior given that draw;
 3. the states ``w = z - known mean - M`` (NaN outside a series; at missing cells inside a series
    drawn from their conditional distribution when ``impute`` is asked for, by forward filtering
-   and backward sampling, else NaN), each patient's structural state effect, and optionally the
+   and backward sampling, else NaN; with measurement error every state is such a draw, since
+   ``z - known mean - M`` is the state plus error), each patient's structural state effect, and optionally the
    pointwise log-likelihood of every observed cell given the latent mean and the patient's
    earlier observed cells (the one-step-ahead conditional score of
    :mod:`bayes_alliance.analysis.comparison`; the Kalman filter's prediction errors when cells are
@@ -72,7 +73,8 @@ class PosthocGrid:
     cells: dict[str, np.ndarray]
     t: np.ndarray
     z: np.ndarray | None
-    gaps: bool  # missing cells inside a series: the Kalman filter replaces the sums
+    # missing cells inside a series, or measurement error: the Kalman filter replaces the sums
+    gaps: bool
     # Centred baseline characteristics of each patient (patients x columns; a therapist-level
     # baseline's rows are those of the patient's therapist) and their level.
     baseline: np.ndarray | None = None
@@ -88,7 +90,7 @@ class PosthocGrid:
             cells=grid.containers(),
             t=(data.sessions - data.sessions[0]).astype(float),
             z=moderator_values(data, spec),
-            gaps=bool(grid.miss_x.size or grid.miss_y.size),
+            gaps=bool(grid.miss_x.size or grid.miss_y.size) or spec.measurement_error,
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
@@ -139,6 +141,7 @@ def _one_draw(
             zx.shape[1],
             dyn.by_session,
             per_cell=log_likelihood,
+            error=dyn.error,
         )
     else:
         sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
@@ -173,7 +176,9 @@ def _one_draw(
     if spec.store_states and states:
         wx = zx - kx - mx[:, None]
         wy = zy - ky - my[:, None]
-        if lay.gaps and impute:
+        # With measurement error no state is observed: all are drawn from their smoothing
+        # distribution, so that patterns and trends carry the error's uncertainty.
+        if lay.gaps and (impute or spec.measurement_error):
             wx, wy = gaps.draw_missing(
                 lay.grid.gap_cells(kx + mx[:, None], ky + my[:, None]),
                 dyn.phi,
@@ -182,6 +187,7 @@ def _one_draw(
                 dyn.by_session,
                 inside,
                 rng,
+                error=dyn.error,
             )
         out["state_predictor"] = np.where(inside & ((lay.grid.obs_x > 0) | impute), wx, np.nan)
         out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
@@ -355,13 +361,19 @@ def latent_deviation(
 
 
 def states_of(
-    posterior: xr.Dataset, data: SessionData, spec: ModelSpec, rows: np.ndarray
+    posterior: xr.Dataset,
+    data: SessionData,
+    spec: ModelSpec,
+    rows: np.ndarray,
+    random_seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The states ``w = z - known mean - M`` of the patients at ``rows`` for every draw, from
     the drawn latent means of a completed posterior: shape (chain, draw, len(rows), session).
 
-    The states of observed cells are a function of the latent mean (no randomness); missing
-    cells are NaN here (the imputed ones exist only where :func:`complete` drew them)."""
+    Without measurement error the states of observed cells are a function of the latent mean
+    (no randomness); missing cells are NaN here (the imputed ones exist only where
+    :func:`complete` drew them). With measurement error the states of observed cells are
+    drawn from their smoothing distribution given the draw (seeded by ``random_seed``)."""
     rows = np.asarray(rows, dtype=int)
     lay = PosthocGrid.of(data, spec)
     if lay.baseline is not None:
@@ -377,14 +389,51 @@ def states_of(
     n_c, n_d = mx.shape[:2]
     n_s = data.n_sessions
     wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))
+    inside = data.in_series[rows]
+    rng = np.random.default_rng([random_seed, 20261206])
+    grid = SeriesGrid.of(data) if spec.measurement_error else None
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
-            kx, ky = lay.known_cells(lookup(p, spec), spec, len(rows))
-            wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
-            wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
-    inside = data.in_series[rows]
+            get = lookup(p, spec)
+            kx, ky = lay.known_cells(get, spec, len(rows))
+            if grid is None:
+                wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
+                wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
+                continue
+            dyn = lay.dynamics(get, spec)
+            pick = _patient_rows(dyn, rows)
+            ox, oy = grid.obs_x[rows], grid.obs_y[rows]
+            cells = gaps.GapCells(
+                (grid.x[rows] - kx - mx[c, d][:, None]) * ox,
+                (grid.y[rows] - ky - my[c, d][:, None]) * oy,
+                ox,
+                oy,
+                grid.first[rows],
+            )
+            wx[c, d], wy[c, d] = gaps.draw_missing(
+                cells,
+                pick(dyn.phi),
+                dyn.sigma,
+                pick(dyn.first),
+                dyn.by_session,
+                inside,
+                rng,
+                error=dyn.error,
+            )
+    if grid is not None:  # missing cells stay NaN here, as without error
+        wx = np.where(grid.obs_x[rows] > 0, wx, np.nan)
+        wy = np.where(grid.obs_y[rows] > 0, wy, np.nan)
     return np.where(inside, wx, np.nan), np.where(inside, wy, np.nan)
+
+
+def _patient_rows(dyn: Dynamics, rows: np.ndarray) -> Any:
+    """Select the patients at ``rows`` from per-patient entries (scalars unchanged)."""
+
+    def pick(entries: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(e[rows] if dyn.varying and np.ndim(e) == 1 else e for e in entries)
+
+    return pick
 
 
 def complete_posterior(

@@ -4,10 +4,11 @@ A skipped session or a missing rating leaves a cell unobserved inside a patient'
 Given the parameters and the patient's latent mean M, the observed cells are Gaussian
 (METHODS.md section 10)::
 
-    z~_t = M + w_t  (observed entries only),   w_t = Phi w_(t-1) + u_t,   u_t ~ N(0, Sigma_t),
-    w_1 ~ N(0, F)
+    z~_t = M + w_t + eps_t  (observed entries only),   w_t = Phi w_(t-1) + u_t,
+    u_t ~ N(0, Sigma_t),   w_1 ~ N(0, F),   eps_t ~ N(0, diag(omega_x^2, omega_y^2))
 
-with ``z~ = z - known mean`` (intercept or session means, trend). A Kalman filter over the
+with ``z~ = z - known mean`` (intercept or session means, trend) and measurement error eps
+(zero unless the model has it: Schuurman & Hamaker 2019). A Kalman filter over the
 state w_t that processes the observed entries one at a time and skips the missing ones gives
 ``log p(z~_obs | M)`` as a sum of prediction-error terms ``-1/2 (log 2 pi s_k + e_k^2 / s_k)``.
 The gains and the variances s_k do not depend on the data, so every innovation is linear in
@@ -27,10 +28,13 @@ same filter as a pytensor Op with numba kernels and a hand-written gradient
 (:mod:`bayes_alliance.kernels.kalman_op`), which compiles in seconds.
 
 :func:`draw_missing` draws the missing cells after sampling (forward filtering, backward
-sampling given the drawn latent mean).
+sampling given the drawn latent mean; with measurement error every cell's state is drawn,
+observed or not).
 
 References
 ----------
+Schuurman, N. K., & Hamaker, E. L. (2019). Measurement error and person-specific reliability
+in multilevel autoregressive modeling. *Psychological Methods*, 24(1), 70-91.
 Durbin, J., & Koopman, S. J. (2012). *Time Series Analysis by State Space Methods* (2nd ed.),
 sections 4.3 (filter), 4.10 (missing observations), 4.9 (univariate treatment of vector
 observations). Carter, C. K., & Kohn, R. (1994). On Gibbs sampling for state space models.
@@ -80,6 +84,12 @@ class Innovations:
         return np.where(self.o > 0, -0.5 * (LOG_2PI + np.log(s) + e * e / s), 0.0)
 
 
+def no_error(r: Any) -> bool:
+    """Whether a measurement-error variance is the constant 0 (then an observed entry fixes
+    its state, and the filter keeps the exact formulas of the error-free model)."""
+    return isinstance(r, int | float | np.floating) and float(r) == 0.0
+
+
 def _sigma_at(dyn_sigma: tuple[Any, Any, Any], by_session: bool, t: int) -> tuple[Any, ...]:
     return tuple(e[..., t - 1] for e in dyn_sigma) if by_session else dyn_sigma
 
@@ -93,6 +103,7 @@ def filter_factor(
     by_session: bool = False,
     xp: Any = np,
     per_cell: bool = False,
+    error: tuple[Any, Any] = (0.0, 0.0),
 ) -> tuple[Any, MeanFactor, dict[str, Innovations] | None]:
     """Each patient's ``log C`` and Gaussian factor in the latent mean from the observed cells.
 
@@ -111,9 +122,15 @@ def filter_factor(
         ``numpy`` or ``pytensor.tensor``.
     per_cell
         Also return each cell's :class:`Innovations` (numpy only), keyed ``"x"`` and ``"y"``.
+    error
+        Measurement-error variances ``(omega_x^2, omega_y^2)``: scalars or shaped like the
+        ``phi`` entries. An observed entry with error has prediction variance
+        ``s = c_kk + omega_k^2`` and updates the state by the gain ``C[:, k] / s``.
     """
     a, b, c, d = phi
     f11, f12, f22 = first_cov
+    rx, ry = error
+    exact_x, exact_y = no_error(rx), no_error(ry)
     zero = 0.0 * cells.x[:, 0]
     # State means of the filter run on the data (index 0) and on unit means in x (1), y (2).
     mx = [zero, zero, zero]
@@ -151,19 +168,35 @@ def filter_factor(
         # x entry (if observed): innovation variance c11.
         o = cells.obs_x[:, t]
         e = [cells.x[:, t] - mx[0], 1.0 - mx[1], -mx[2]]
-        absorb(o, c11, e, "x")
-        k2 = c12 / c11
-        mx = [mx[j] + o * e[j] for j in range(3)]
-        my = [my[j] + o * k2 * e[j] for j in range(3)]
-        c11, c12, c22 = (1.0 - o) * c11, (1.0 - o) * c12, c22 - o * c12 * k2
-        # y entry (if observed), given the x entry: innovation variance c22.
+        if exact_x:
+            absorb(o, c11, e, "x")
+            k2 = c12 / c11
+            mx = [mx[j] + o * e[j] for j in range(3)]
+            my = [my[j] + o * k2 * e[j] for j in range(3)]
+            c11, c12, c22 = (1.0 - o) * c11, (1.0 - o) * c12, c22 - o * c12 * k2
+        else:
+            s = c11 + rx
+            absorb(o, s, e, "x")
+            kx, ky = c11 / s, c12 / s
+            mx = [mx[j] + o * kx * e[j] for j in range(3)]
+            my = [my[j] + o * ky * e[j] for j in range(3)]
+            c11, c12, c22 = c11 - o * kx * c11, c12 - o * kx * c12, c22 - o * ky * c12
+        # y entry (if observed), given the x entry: innovation variance c22 (+ error).
         o = cells.obs_y[:, t]
         e = [cells.y[:, t] - my[0], -my[1], 1.0 - my[2]]
-        absorb(o, c22, e, "y")
-        k1 = c12 / c22
-        mx = [mx[j] + o * k1 * e[j] for j in range(3)]
-        my = [my[j] + o * e[j] for j in range(3)]
-        c11, c12, c22 = c11 - o * c12 * k1, (1.0 - o) * c12, (1.0 - o) * c22
+        if exact_y:
+            absorb(o, c22, e, "y")
+            k1 = c12 / c22
+            mx = [mx[j] + o * k1 * e[j] for j in range(3)]
+            my = [my[j] + o * e[j] for j in range(3)]
+            c11, c12, c22 = c11 - o * c12 * k1, (1.0 - o) * c12, (1.0 - o) * c22
+        else:
+            s = c22 + ry
+            absorb(o, s, e, "y")
+            kx, ky = c12 / s, c22 / s
+            mx = [mx[j] + o * kx * e[j] for j in range(3)]
+            my = [my[j] + o * ky * e[j] for j in range(3)]
+            c11, c12, c22 = c11 - o * kx * c12, c12 - o * ky * c12, c22 - o * ky * c22
     factor = MeanFactor(acc["l11"], acc["l12"], acc["l22"], acc["g1"], acc["g2"], acc["q"])
     if not per_cell:
         return acc["log_c"], factor, None
@@ -185,14 +218,18 @@ def draw_missing(
     by_session: bool,
     inside: np.ndarray,
     rng: np.random.Generator,
+    error: tuple[Any, Any] = (0.0, 0.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw every patient's states (w_x, w_y) given the observed cells, numpy, (P, S) each.
 
     ``cells`` hold the observed values minus the known mean and the drawn latent mean, so
-    observed entries are the states themselves. Forward filter, then backward sampling
-    (Carter & Kohn 1994): ``w_t | w_(t+1), data_(1..t) ~ N(m_t + J (w_(t+1) - Phi m_t),
-    C_t - J Phi C_t)``, ``J = C_t Phi' P_(t+1)^-1``. Observed entries are returned exactly;
-    cells outside the series are NaN.
+    without measurement error observed entries are the states themselves. Forward filter,
+    then backward sampling (Carter & Kohn 1994): ``w_t | w_(t+1), data_(1..t) ~ N(m_t + J
+    (w_(t+1) - Phi m_t), C_t - J Phi C_t)``, ``J = C_t Phi' P_(t+1)^-1``. Without error
+    observed entries are returned exactly; with ``error`` (the variances ``(omega_x^2,
+    omega_y^2)``, scalars or (P,)) an observed entry is the state plus noise, its update has
+    variance ``C_kk + omega_k^2``, and every cell's state is a draw. Cells outside the series
+    are NaN.
     """
     n_p, n_s = np.shape(cells.x)
     a, b, c, d = (np.broadcast_to(np.asarray(e, dtype=float), (n_p,)) for e in phi)
@@ -203,6 +240,8 @@ def draw_missing(
     phi_m = np.stack([np.stack([a, b], -1), np.stack([c, d], -1)], -2)  # (P, 2, 2)
     f_m = np.stack([np.stack([f11, f12], -1), np.stack([f12, f22], -1)], -2)
     start = np.asarray(cells.first, dtype=bool)
+    exact = no_error(error[0]) and no_error(error[1])
+    noise = [np.broadcast_to(np.asarray(e, dtype=float), (n_p,)) for e in error]
     for t in range(n_s):
         if t == 0:
             mt, ct = np.zeros((n_p, 2)), f_m.copy()
@@ -222,7 +261,7 @@ def draw_missing(
             sel = np.asarray(o[:, t]) > 0
             if not sel.any():
                 continue
-            s = ct[sel, k, k]
+            s = ct[sel, k, k] + noise[k][sel]
             gain = ct[sel, :, k] / s[:, None]
             e = val[sel, t] - mt[sel, k]
             mt[sel] = mt[sel] + gain * e[:, None]
@@ -244,6 +283,8 @@ def draw_missing(
         sel = inside[:, t]
         w[t][sel] = _mvn2(mean[sel], var[sel], rng)
     wx, wy = w[..., 0].T, w[..., 1].T
+    if not exact:
+        return wx, wy
     ox, oy = np.asarray(cells.obs_x) > 0, np.asarray(cells.obs_y) > 0
     wx = np.where(ox, cells.x, wx)
     wy = np.where(oy, cells.y, wy)
@@ -261,4 +302,4 @@ def _mvn2(mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator) -> np.nda
     return np.stack([mean[:, 0] + l11 * e[:, 0], mean[:, 1] + l21 * e[:, 0] + l22 * e[:, 1]], -1)
 
 
-__all__ = ["GapCells", "Innovations", "draw_missing", "filter_factor"]
+__all__ = ["GapCells", "Innovations", "draw_missing", "filter_factor", "no_error"]

@@ -20,6 +20,13 @@ the state covariance ``C`` (entries c11, c12, c22):
 * y entry (``o = oy``): ``e = (dy - my0, -my1, 1 - my2)``, ``s = c22``, ``k = c12 / c22``,
   ``mx += o k e``, ``my += o e``, ``c11 -= o c12 k``, ``c12 *= 1 - o``, ``c22 *= 1 - o``;
 
+with measurement error (variances ``rx``, ``ry`` > 0) an entry no longer fixes its state: the
+x entry has ``s = c11 + rx`` and gains ``(kx, ky) = (c11, c12) / s``, ``mx += o kx e``,
+``my += o ky e``, ``C -= o (kx, ky)' (c11, c12)``, and the y entry likewise with
+``s = c22 + ry``, ``(kx, ky) = (c12, c22) / s``. At ``rx = 0`` these are the formulas above,
+which the kernels keep for that case (so fits without measurement error are unchanged to
+the last bit);
+
 and every entry adds ``w = o / s`` times ``e0^2, e1 e0, e2 e0, e1^2, e1 e2, e2^2`` to
 ``q, g1, g2, l11, l12, l22`` and ``-o/2 (log 2 pi + log s)`` to ``log_c``.
 
@@ -43,8 +50,9 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 LOG_2PI = float(np.log(2 * np.pi))
 OUTPUTS = ("log_c", "l11", "l12", "l22", "g1", "g2", "q")
 # float inputs that get gradients (the masks ox, oy, first at positions 2, 3, 4 do not)
-DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)
-CACHE_VERSION = 2
+DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+N_INPUTS = 17
+CACHE_VERSION = 3
 # log_c takes one log of a running product of the prediction variances (flushed before it
 # leaves [1/BIG, BIG]); a variance outside [1/HUGE, HUGE] gets its own log.
 BIG, HUGE = 1e100, 1e50
@@ -65,8 +73,9 @@ def _terms(o, s, e0, e1, e2, acc):
 
 
 @numba.njit(cache=True)
-def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, st):
-    """Filter one row (1-D views of the (P, S) inputs, the row's scalars). Stores the state
+def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx, ry, st):
+    """Filter one row (1-D views of the (P, S) inputs, the row's scalars; ``rx``, ``ry`` the
+    measurement-error variances). Stores the state
     (mx0..2, my0..2, c11, c12, c22) before the transition, the x entry and the y entry of
     column t in ``st[t, 0..2]``; returns (log_c, l11, l12, l22, g1, g2, q)."""
     m0 = m1 = m2 = m3 = m4 = m5 = 0.0  # mx0, mx1, mx2, my0, my1, my2
@@ -99,9 +108,9 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, st
             if o == 0.0:  # an unobserved entry changes nothing
                 continue
             if k == 1:
-                s, e0, e1, e2 = c11, dx[t] - m0, 1.0 - m1, -m2
+                s, e0, e1, e2 = c11 + rx, dx[t] - m0, 1.0 - m1, -m2
             else:
-                s, e0, e1, e2 = c22, dy[t] - m3, -m4, 1.0 - m5
+                s, e0, e1, e2 = c22 + ry, dy[t] - m3, -m4, 1.0 - m5
             acc = _terms(o, s, e0, e1, e2, acc)
             if o == 1.0 and 1.0 / HUGE < s < HUGE:
                 prod, n_unit = prod * s, n_unit + 1.0
@@ -109,7 +118,17 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, st
                     lc, prod = lc - 0.5 * np.log(prod), 1.0
             else:
                 lc = lc - 0.5 * o * (LOG_2PI + np.log(s))
-            if k == 1:
+            if k == 1 and rx > 0.0:
+                kx, ky = c11 / s, c12 / s
+                m0, m1, m2 = m0 + o * kx * e0, m1 + o * kx * e1, m2 + o * kx * e2
+                m3, m4, m5 = m3 + o * ky * e0, m4 + o * ky * e1, m5 + o * ky * e2
+                c11, c12, c22 = c11 - o * kx * c11, c12 - o * kx * c12, c22 - o * ky * c12
+            elif k == 2 and ry > 0.0:
+                kx, ky = c12 / s, c22 / s
+                m0, m1, m2 = m0 + o * kx * e0, m1 + o * kx * e1, m2 + o * kx * e2
+                m3, m4, m5 = m3 + o * ky * e0, m4 + o * ky * e1, m5 + o * ky * e2
+                c11, c12, c22 = c11 - o * kx * c12, c12 - o * ky * c12, c22 - o * ky * c22
+            elif k == 1:
                 k2 = c12 / c11
                 m0, m1, m2 = m0 + o * e0, m1 + o * e1, m2 + o * e2
                 m3, m4, m5 = m3 + o * k2 * e0, m4 + o * k2 * e1, m5 + o * k2 * e2
@@ -124,7 +143,7 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, st
 
 
 @numba.njit(cache=True)
-def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22):
+def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry):
     """Forward kernel: the seven per-patient outputs (log_c, l11, l12, l22, g1, g2, q) and the
     tape of states (P, S, 3, 9) that the gradient kernel reads."""
     n_p, n_s = dx.shape
@@ -134,7 +153,7 @@ def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s2
     for p in range(n_p):
         lc[p], l11[p], l12[p], l22[p], g1[p], g2[p], q[p] = _row(
             dx[p], dy[p], ox[p], oy[p], first[p], a[p], b[p], c[p], d[p],
-            f11[p], f12[p], f22[p], s11, s12, s22, tape[p],
+            f11[p], f12[p], f22[p], s11, s12, s22, rx[p], ry[p], tape[p],
         )  # fmt: skip
     return lc, l11, l12, l22, g1, g2, q, tape
 
@@ -156,16 +175,17 @@ def _entry_grad(o, s, e0, e1, e2, gw):
 
 @numba.njit(cache=True)
 def kalman_factor_vjp(
-    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, tape,
+    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry, tape,
     glc, gl11, gl12, gl22, gg1, gg2, gq,
 ):  # fmt: skip
     """Gradient kernel: the output adjoints pulled back to dx, dy (P, S), a, b, c, d, f11,
-    f12, f22 (P,) and s11, s12, s22 (S,), from the forward kernel's ``tape``."""
+    f12, f22 (P,), s11, s12, s22 (S,) and rx, ry (P,), from the forward kernel's ``tape``."""
     n_p, n_s = dx.shape
     gdx, gdy = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     ga, gb, gc, gd = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gf11, gf12, gf22 = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gs11, gs12, gs22 = np.zeros(n_s), np.zeros(n_s), np.zeros(n_s)
+    grx, gry = np.zeros(n_p), np.zeros(n_p)
     bm = np.zeros(6)  # adjoints of mx0..2, my0..2
     for p in range(n_p):
         gw = (glc[p], gl11[p], gl12[p], gl22[p], gg1[p], gg2[p], gq[p])
@@ -174,7 +194,27 @@ def kalman_factor_vjp(
         b11 = b12 = b22 = 0.0  # adjoints of c11, c12, c22
         for t in range(n_s - 1, -1, -1):
             o = oy[p, t]
-            if o != 0.0:  # y entry: e = (dy - my0, -my1, 1 - my2), s = c22, k = c12 / c22
+            if o != 0.0 and ry[p] > 0.0:  # y entry with measurement error
+                v = tape[p, t, 2]
+                c11, c12, c22 = v[6], v[7], v[8]
+                e0, e1, e2 = dy[p, t] - v[3], -v[4], 1.0 - v[5]
+                s = c22 + ry[p]
+                kx, ky = c12 / s, c22 / s
+                be0, be1, be2, bs = _entry_grad(o, s, e0, e1, e2, gw)
+                be0 += o * (kx * bm[0] + ky * bm[3])
+                be1 += o * (kx * bm[1] + ky * bm[4])
+                be2 += o * (kx * bm[2] + ky * bm[5])
+                bkx = o * (e0 * bm[0] + e1 * bm[1] + e2 * bm[2]) - o * c12 * b11
+                bky = o * (e0 * bm[3] + e1 * bm[4] + e2 * bm[5]) - o * (c12 * b12 + c22 * b22)
+                bs = bs - (bkx * kx + bky * ky) / s
+                b12, b22 = (
+                    -o * kx * b11 + (1.0 - o * ky) * b12 + bkx / s,
+                    (1.0 - o * ky) * b22 + bky / s + bs,
+                )
+                gry[p] += bs
+                bm[3], bm[4], bm[5] = bm[3] - be0, bm[4] - be1, bm[5] - be2
+                gdy[p, t] = be0
+            elif o != 0.0:  # y entry: e = (dy - my0, -my1, 1 - my2), s = c22, k = c12 / c22
                 v = tape[p, t, 2]
                 c12, c22 = v[7], v[8]
                 e0, e1, e2 = dy[p, t] - v[3], -v[4], 1.0 - v[5]
@@ -191,7 +231,27 @@ def kalman_factor_vjp(
                 bm[3], bm[4], bm[5] = bm[3] - be0, bm[4] - be1, bm[5] - be2
                 gdy[p, t] = be0
             o = ox[p, t]
-            if o != 0.0:  # x entry: e = (dx - mx0, 1 - mx1, -mx2), s = c11, k = c12 / c11
+            if o != 0.0 and rx[p] > 0.0:  # x entry with measurement error
+                v = tape[p, t, 1]
+                c11, c12 = v[6], v[7]
+                e0, e1, e2 = dx[p, t] - v[0], 1.0 - v[1], -v[2]
+                s = c11 + rx[p]
+                kx, ky = c11 / s, c12 / s
+                be0, be1, be2, bs = _entry_grad(o, s, e0, e1, e2, gw)
+                be0 += o * (kx * bm[0] + ky * bm[3])
+                be1 += o * (kx * bm[1] + ky * bm[4])
+                be2 += o * (kx * bm[2] + ky * bm[5])
+                bkx = o * (e0 * bm[0] + e1 * bm[1] + e2 * bm[2]) - o * (c11 * b11 + c12 * b12)
+                bky = o * (e0 * bm[3] + e1 * bm[4] + e2 * bm[5]) - o * c12 * b22
+                bs = bs - (bkx * kx + bky * ky) / s
+                b11, b12 = (
+                    (1.0 - o * kx) * b11 + bkx / s + bs,
+                    (1.0 - o * kx) * b12 - o * ky * b22 + bky / s,
+                )
+                grx[p] += bs
+                bm[0], bm[1], bm[2] = bm[0] - be0, bm[1] - be1, bm[2] - be2
+                gdx[p, t] = be0
+            elif o != 0.0:  # x entry: e = (dx - mx0, 1 - mx1, -mx2), s = c11, k = c12 / c11
                 v = tape[p, t, 1]
                 c11, c12 = v[6], v[7]
                 e0, e1, e2 = dx[p, t] - v[0], 1.0 - v[1], -v[2]
@@ -239,7 +299,7 @@ def kalman_factor_vjp(
         gf11[p] += b11
         gf12[p] += b12
         gf22[p] += b22
-    return gdx, gdy, ga, gb, gc, gd, gf11, gf12, gf22, gs11, gs12, gs22
+    return gdx, gdy, ga, gb, gc, gd, gf11, gf12, gf22, gs11, gs12, gs22, grx, gry
 
 
 def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
@@ -250,7 +310,7 @@ def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
     return out
 
 
-_IN_NDIM = (2, 2, 2, 2, 2) + (1,) * 10
+_IN_NDIM = (2, 2, 2, 2, 2) + (1,) * 12
 
 
 class KalmanFactorGrad(Op):
@@ -274,7 +334,7 @@ class KalmanFactor(Op):
     Inputs: ``dx, dy, ox, oy, first`` (P, S): data minus the known mean (0 where not observed),
     observed masks and first-cell mask; ``a, b, c, d, f11, f12, f22`` (P,): lag and first-cell
     covariance entries; ``s11, s12, s22`` (S,): innovation covariance entries of the transition
-    into each column (column 0 unused). Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
+    into each column (column 0 unused); ``rx, ry`` (P,): measurement-error variances. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
     the states of the forward sweep (P, S, 3, 9) that the gradient reads (no gradient).
     """
 
@@ -298,7 +358,9 @@ class KalmanFactor(Op):
             for out, g in zip(outputs[:7], output_grads[:7], strict=True)
         ]
         pulled = iter(kalman_factor_grad.make_node(*inputs, outputs[7], *grads).outputs)
-        return [next(pulled) if i in DIFFERENTIABLE else disconnected_type() for i in range(15)]
+        return [
+            next(pulled) if i in DIFFERENTIABLE else disconnected_type() for i in range(N_INPUTS)
+        ]
 
 
 kalman_factor_op = KalmanFactor()
@@ -321,11 +383,13 @@ def filter_factor_op(
     sigma: tuple[Any, Any, Any],
     first_cov: tuple[Any, Any, Any],
     by_session: bool = False,
+    error: tuple[Any, Any] = (0.0, 0.0),
 ) -> tuple[Any, Any]:
     """:func:`bayes_alliance.kernels.gaps.filter_factor` through :class:`KalmanFactor` (pytensor).
 
-    ``phi`` and ``first_cov`` entries are scalars or (P,) vectors; ``sigma`` entries scalars
-    or, with ``by_session``, vectors over the transition columns (into columns 1..S-1).
+    ``phi``, ``first_cov`` and ``error`` (measurement-error variances) entries are scalars or
+    (P,) vectors; ``sigma`` entries scalars or, with ``by_session``, vectors over the
+    transition columns (into columns 1..S-1).
     Returns ``log_c`` and the :class:`~bayes_alliance.kernels.marginal.MeanFactor`.
     """
     from bayes_alliance.kernels.marginal import MeanFactor
@@ -350,6 +414,7 @@ def filter_factor_op(
         cells.first,
         *(per_patient(e) for e in (*phi, *first_cov)),
         *(per_column(e) for e in sigma),
+        *(per_patient(e) for e in error),
     ).outputs
     log_c, l11, l12, l22, g1, g2, q = out[:7]
     return log_c, MeanFactor(l11, l12, l22, g1, g2, q)

@@ -164,10 +164,11 @@ def _series_source(
 ) -> dict[str, np.ndarray]:
     """The series as the integrated likelihood reads them. Complete series with one known mean
     per patient reduce to per-patient sums of products (O(patients) per evaluation); other
-    complete series use the masked grid; series with missing cells the Kalman filter (missing
-    cells integrated out)."""
+    complete series use the masked grid; series with missing cells, and every series of a model
+    with measurement error (the errors are the filter's observation noise), the Kalman filter
+    (missing cells and, with error, the states integrated out)."""
     simple = not (spec.session_means or spec.trend or spec.innovations == "session")
-    if len(idx.miss_x[0]) or len(idx.miss_y[0]):
+    if len(idx.miss_x[0]) or len(idx.miss_y[0]) or spec.measurement_error:
         return SeriesGrid.of(data).gap_containers()
     if simple:
         return SeriesMoments.of(data, (scale.mean_x, scale.mean_y)).containers()

@@ -74,7 +74,8 @@ def integrated_likelihood(
     series with a per-patient known mean), of :meth:`SeriesGrid.containers` (complete series,
     any known mean) or of :meth:`SeriesGrid.gap_containers` (series with missing cells: the
     Kalman filter of :mod:`bayes_alliance.kernels.gaps` as the numba Op of
-    :mod:`bayes_alliance.kernels.kalman_op`).
+    :mod:`bayes_alliance.kernels.kalman_op`; the only path for a model with measurement error,
+    whose errors are the filter's observation noise).
     ``known_x`` / ``known_y`` are the known part of each cell's mean (intercept or session
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
@@ -91,7 +92,9 @@ def integrated_likelihood(
             oy,
             cells["gap_first"],
         )
-        log_c, factor = filter_factor_op(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session)
+        log_c, factor = filter_factor_op(
+            gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=dyn.error
+        )
     else:
         zx, zy = cells["grid_predictor"], cells["grid_outcome"]
         sums = grid_sums(zx - known_x, zy - known_y, cells, dyn)
