@@ -89,6 +89,7 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     phi = tuple(np.broadcast_to(_draws_first(e, n_b).reshape(n_b, -1), (n_b, n_p)) for e in dyn.phi)
     first = tuple(_draws_first(e, n_b).reshape(n_b, -1) for e in dyn.first)
     sig_r = tuple(_draws_first(e, n_b) for e in dyn.sigma)  # (B,) or (B, S - 1)
+    err = tuple(_draws_first(e, n_b) for e in dyn.error)  # measurement-error variances (B,)
     by_session = dyn.by_session
     t = (data.sessions - data.sessions[0]).astype(float)
     no_dev = {n: np.zeros((n_p, 1)) for n in ("trend_predictor_raw", "trend_outcome_raw")}
@@ -155,6 +156,8 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
             ps = p[:, sel]
             ph = ps @ h  # (B, P', n)
             s = ph @ h  # (B, P')
+            if spec.measurement_error:
+                s = s + err[k][:, None]
             innov = z[:, sel, c] - a[:, sel] @ h
             ll[:, sel] += -0.5 * (LOG_2PI + np.log(s) + innov**2 / s)
             gain = ph / s[..., None]

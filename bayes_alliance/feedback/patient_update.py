@@ -96,6 +96,7 @@ class _Conditionals:
     kx: np.ndarray
     ky: np.ndarray
     level: tuple[Any, Any]  # the known part of the target's latent means (D,)
+    dyn: Any = None  # the draws' dynamics (for the smoothing draws of states with error)
 
 
 def _conditionals(result: FitResult, prep: Prepared) -> _Conditionals:
@@ -124,9 +125,47 @@ def _conditionals(result: FitResult, prep: Prepared) -> _Conditionals:
         g.obs_y[..., None],
         g.first[..., None],
     )
-    _, factor, _ = gaps.filter_factor(cells, dyn.phi, dyn.sigma, dyn.first, n_s)
+    _, factor, _ = gaps.filter_factor(
+        cells, dyn.phi, dyn.sigma, dyn.first, n_s, error=dyn.error
+    )
     tau_t = trait_cov(get, v.THERAPIST) if spec.therapist_level else None
-    return _Conditionals(factor, trait_cov(get, v.PATIENT), tau_t, kx, ky, (lx, ly))
+    return _Conditionals(factor, trait_cov(get, v.PATIENT), tau_t, kx, ky, (lx, ly), dyn)
+
+
+def _smoothed_states(
+    cond: _Conditionals, target: int, wx: np.ndarray, wy: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """With measurement error ``z - known mean - M`` is the state plus error: the states are
+    drawn from their smoothing distribution given each draw (the draws play the part of the
+    filter's rows), NaN where a value is missing, as without error. ``wx``, ``wy``: (D,
+    session) of the target patient's series."""
+    dyn = cond.dyn
+    n_d, n_s = wx.shape
+    ox, oy = (~np.isnan(wx)).astype(float), (~np.isnan(wy)).astype(float)
+    first = np.zeros((n_d, n_s))
+    first[:, 0] = 1.0
+    cells = gaps.GapCells(np.nan_to_num(wx) * ox, np.nan_to_num(wy) * oy, ox, oy, first)
+
+    def per_draw(entries: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+        # per-patient entries are (P, D) when slopes vary: the target's row
+        out = []
+        for e in entries:
+            arr = np.asarray(e, dtype=float)
+            arr = arr[target] if arr.ndim == 2 else arr
+            out.append(np.broadcast_to(arr, (n_d,)))
+        return tuple(out)
+
+    sx, sy = gaps.draw_missing(
+        cells,
+        per_draw(dyn.phi),
+        per_draw(dyn.sigma),
+        per_draw(dyn.first),
+        False,
+        np.ones((n_d, n_s), dtype=bool),
+        rng,
+        error=per_draw(dyn.error),
+    )
+    return np.where(ox > 0, sx, np.nan), np.where(oy > 0, sy, np.nan)
 
 
 def _target(f: marginal.MeanFactor, i: int) -> marginal.MeanFactor:
@@ -227,6 +266,8 @@ def update_patient(
     # States w = z - known mean - M: (D, session), NaN where a value is missing.
     wx = sub.x[t, lo:hi][None, :] - cond.kx[t, lo:hi].T - mx[:, None]
     wy = sub.y[t, lo:hi][None, :] - cond.ky[t, lo:hi].T - my[:, None]
+    if result.spec.measurement_error:
+        wx, wy = _smoothed_states(cond, t, wx, wy, rng)
     moments = np.stack([np.broadcast_to(e, mx.shape) for e in mom], -1)
     return PatientPosterior(
         patient=prep.pid,

@@ -10,7 +10,8 @@ the within-person VAR(1) in reduced form,
     w_{i1} \sim N(0, \Sigma_{first}), \qquad
     w_{it} = \Phi_i w_{i,t-1} + \varepsilon_{it}, \quad \varepsilon_{it} \sim N(0, \Sigma_t),
 
-and the replicated scores are ``z_rep = known mean + M_i + w_rep`` (known mean: the intercept or
+and the replicated scores are ``z_rep = known mean + M_i + w_rep`` (plus fresh measurement
+error ``N(0, omega^2)`` in every cell when the model has it; known mean: the intercept or
 session means plus the patient's trend and the baseline's shift,
 :mod:`bayes_alliance.model.structure`). Replicates are kept at the observed cells only, in the
 order of the pointwise log-likelihood (``observed_predictor_cell``, ``observed_outcome_cell``), so
@@ -141,6 +142,10 @@ def posterior_predictive(
             dyn = lay.dynamics(get, spec)
             kx, ky = lay.known_cells(get, spec, n_p)
             wx, wy = _replicate_states(dyn, first, n_s, rng)
+            if spec.measurement_error:  # drawn only then: other models keep their streams
+                ex, ey = rng.standard_normal((2, n_p, n_s))
+                wx = wx + np.sqrt(dyn.error[0]) * ex
+                wy = wy + np.sqrt(dyn.error[1]) * ey
             rep_x[ch, dr] = (kx + mx[ch, dr][:, None] + wx)[obs_x]
             rep_y[ch, dr] = (ky + my[ch, dr][:, None] + wy)[obs_y]
     out = {}

@@ -47,7 +47,7 @@ KEY_PARAMETERS = (
 )
 _States = dict[str, np.ndarray]  # one array per variable (vocab.PREDICTOR, vocab.OUTCOME)
 # The reduced form's lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22).
-_Form = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]
+_Form = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[Any, Any]]
 
 
 def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
@@ -167,6 +167,8 @@ _FORM_PARAMETERS = (
     v.INNOVATION_SD_PREDICTOR,
     v.INNOVATION_SD_OUTCOME,
     v.INNOVATION_CORR,
+    v.MEASUREMENT_ERROR_SD_PREDICTOR,
+    v.MEASUREMENT_ERROR_SD_OUTCOME,
 )
 
 
@@ -182,7 +184,7 @@ def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: Model
     else:
         slope = np.zeros((len(picks), 1, 1))
     dyn = dynamics_from(lookup(arrays, spec), spec, slope=slope)
-    return dyn.phi, dyn.sigma
+    return dyn.phi, dyn.sigma, dyn.error
 
 
 def _replicates(
@@ -195,7 +197,7 @@ def _replicates(
 ) -> _States:
     """One-step-ahead replicates of both variables, (draw, patient, session from ``lag`` on):
     the observed score minus its state plus the replicated state."""
-    (a_, b_, c_, d_), (s11, s12, s22) = form
+    (a_, b_, c_, d_), (s11, s12, s22), (r_x, r_y) = form
     px, py = previous[v.PREDICTOR], previous[v.OUTCOME]
     mean_x = a_ * px + b_ * py
     mean_y = c_ * px + d_ * py
@@ -207,10 +209,15 @@ def _replicates(
     l22 = np.sqrt(np.maximum(s22 - l21**2, 0.0))
     now = slice(lag, data.x.shape[1])
     wx, wy = states[v.PREDICTOR], states[v.OUTCOME]
-    return {
-        v.PREDICTOR: (data.x[:, now] - wx[..., now]) + mean_x + l11 * z1,
-        v.OUTCOME: (data.y[:, now] - wy[..., now]) + mean_y + l21 * z1 + l22 * z2,
-    }
+    rep_x = (data.x[:, now] - wx[..., now]) + mean_x + l11 * z1
+    rep_y = (data.y[:, now] - wy[..., now]) + mean_y + l21 * z1 + l22 * z2
+    if not (np.ndim(r_x) == 0 and float(r_x) == 0.0):
+        # With measurement error, score minus state is the latent mean plus that cell's
+        # drawn error; a replicate adds a fresh error, so its spread given the past states
+        # is the model's (innovation plus error variance).
+        rep_x = rep_x + np.sqrt(r_x) * rng.standard_normal(mean_x.shape)
+        rep_y = rep_y + np.sqrt(r_y) * rng.standard_normal(mean_x.shape)
+    return {v.PREDICTOR: rep_x, v.OUTCOME: rep_y}
 
 
 def _compared_cells(data: SessionData, states: _States, previous: _States, lag: int) -> _States:
