@@ -92,7 +92,7 @@ def test_study_file_checks_name_key_and_value(tmp_path: Path) -> None:
     raw["methods"][0]["name"] = "../../escaped"
     with pytest.raises(ValueError, match="names the method's result files"):
         parse_study(raw)
-    with pytest.raises(ValueError, match="shipped studies: centring, power"):
+    with pytest.raises(ValueError, match="shipped studies: centring, measurement_error, power"):
         load_study(tmp_path / "nosuch.toml")
 
 
@@ -105,6 +105,24 @@ def test_shipped_studies_parse() -> None:
     ]
     assert [m.kind for m in centring.methods] == ["joint", "observed_reml", "two_step"]
     assert load_study(STUDIES / "power.toml").parameters == ("state_effect",)
+
+
+def test_measurement_error_study_parses_with_reliabilities_as_error_sds() -> None:
+    from bayes_alliance.sim.settings import TrueParameters, split_settings
+
+    study = load_study("measurement_error")
+    assert [c.varied for c in study.conditions()] == [
+        {"sessions": t, "reliability": r} for t in (6, 12, 20) for r in (0.6, 0.8, 1.0)
+    ]
+    for cond in study.conditions():
+        pkw, _ = split_settings(study.settings(cond))
+        rel = TrueParameters(**pkw).reliability
+        assert rel == pytest.approx((cond.varied["reliability"],) * 2)
+    # Only the arm that estimates the error SDs gives rows for them.
+    with_error, without = (study.method(n) for n in ("with_error", "without_error"))
+    sds = ("measurement_error_sd_predictor", "measurement_error_sd_outcome")
+    assert all(with_error.estimates(p) for p in study.parameters)
+    assert [p for p in study.parameters if not without.estimates(p)] == list(sds)
 
 
 def test_seeds_follow_the_settings_not_the_grid_position(tmp_path: Path) -> None:

@@ -28,6 +28,21 @@ through the predictor's therapist part (a_T beta_T); one of the two levels at a 
 model fits one. The within process starts from its stationary distribution, so
 session 1 is a draw from the same process as every later session.
 An optional second informant rates x: ``x2_ti = mu_2 + l_T (a_x + b_x) + l_S xw_ti + e_2``.
+
+With measurement error (the "VAR(1) plus white noise" model of Schuurman & Hamaker 2019) the
+scores above are the error-free ones and each observed score adds an independent error::
+
+    x_ti^obs = x_ti + eps_x,ti,   eps_x,ti ~ N(0, omega_x^2)   (and y with omega_y)
+
+so the states xw, yw (``Truth.states``) stay the VAR(1)'s, the observed within variance is
+``Var(xw) + omega_x^2`` and the observed lag-1 autocovariance is the states'. The errors are
+drawn after every other draw, and only for a variable with ``omega > 0``: settings without
+error give the same data as before measurement error existed.
+
+References
+----------
+Schuurman, N. K., & Hamaker, E. L. (2019). Measurement error and person-specific reliability in
+multilevel autoregressive modeling. *Psychological Methods, 24*\(1), 70-91.
 """
 
 from __future__ import annotations
@@ -174,6 +189,19 @@ def _draw_missingness(
     return _Kept(last, drops, in_plan, kept, miss_x, miss_y)
 
 
+def _add_measurement_error(
+    rng: np.random.Generator, p: TrueParameters, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The observed scores: ``x + eps_x``, ``y + eps_y`` on every cell of the grid. Called after
+    every other draw, and a variable without error draws nothing, so the random streams (and
+    the data) of error-free settings are those of the simulator before measurement error."""
+    if p.measurement_error_sd_predictor > 0:
+        x = x + rng.normal(0.0, p.measurement_error_sd_predictor, x.shape)
+    if p.measurement_error_sd_outcome > 0:
+        y = y + rng.normal(0.0, p.measurement_error_sd_outcome, y.shape)
+    return x, y
+
+
 def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     """Draw a three-level session data set with known truth.
 
@@ -183,8 +211,11 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         Seed of the random generator; the same seed and settings give the same data.
     **settings
         Any field of :class:`TrueParameters` or :class:`SimulationDesign`, e.g.
-        ``state_effect=-0.3, n_therapists=20, p_missing_session=0.1``. An unknown name is an
-        error with a suggestion.
+        ``state_effect=-0.3, n_therapists=20, p_missing_session=0.1``, or a within-person
+        reliability in (0, 1] in place of a measurement-error SD: ``reliability`` (both
+        variables), ``reliability_predictor``, ``reliability_outcome``
+        (:meth:`TrueParameters.with_reliability`; ``truth.params`` holds the SDs they imply).
+        An unknown name is an error with a suggestion.
 
     Returns
     -------
@@ -192,7 +223,8 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         Long table: ``therapist, patient, session, <predictor_name>, <outcome_name>`` and, when
         asked for, ``moderator`` and ``<predictor_name>_therapist``.
     truth : Truth
-        Parameters, latent draws and analytic population quantities.
+        Parameters, latent draws (the states without measurement error) and analytic
+        population quantities.
     """
     pkw, dkw = split_settings(settings)
     p = TrueParameters(**pkw)
@@ -225,6 +257,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
         + rng.normal(0, p.informant_sd, (len(ther), t_max))
     )
     k = _draw_missingness(rng, d, u.planned, t_max)
+    x, y = _add_measurement_error(rng, p, x, y)
 
     pid = np.array([f"P{i + 1:04d}" for i in range(len(ther))], dtype=object)
     tid = np.array([f"T{j + 1:03d}" for j in range(d.n_therapists)], dtype=object)

@@ -1,10 +1,30 @@
-"""The simulator's settings: population values (:class:`TrueParameters`) and the data set's
+r"""The simulator's settings: population values (:class:`TrueParameters`) and the data set's
 sizes and missingness (:class:`SimulationDesign`), with the checks every simulation and study
-applies to them before drawing."""
+applies to them before drawing.
+
+Measurement error can be stated as an SD per variable (``measurement_error_sd_predictor``,
+``measurement_error_sd_outcome``: omega) or as a within-person reliability (flat settings
+``reliability`` for both variables, ``reliability_predictor``, ``reliability_outcome``;
+:meth:`TrueParameters.with_reliability`).
+With the observed score ``x_ti = M_x,i + w_x,ti + eps_x,ti``, ``eps_x,ti ~ N(0, omega_x^2)``,
+the within-person reliability is the share of the observed within variance that is state
+variance (Schuurman & Hamaker 2019)::
+
+    rho_x = Var(w_x) / (Var(w_x) + omega_x^2),   omega_x = sqrt(Var(w_x) (1 - rho_x) / rho_x)
+
+with ``Var(w_x)`` the stationary state variance at the average dynamics (the average state
+effect, :meth:`TrueParameters.stationary_within`). With random slopes or a moderator the
+patients' own state variances scatter around it, and so do their reliabilities.
+
+References
+----------
+Schuurman, N. K., & Hamaker, E. L. (2019). Measurement error and person-specific reliability in
+multilevel autoregressive modeling. *Psychological Methods, 24*\(1), 70-91.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +73,10 @@ class TrueParameters:
     informant_loading_trait: float = 0.6
     informant_loading_state: float = 0.5
     informant_sd: float = 0.3
+    # omega: SD of the measurement error of each observed score around trait + trend + state
+    # (drawn only when > 0, so that error-free settings keep their random streams)
+    measurement_error_sd_predictor: float = 0.0
+    measurement_error_sd_outcome: float = 0.0
 
     @property
     def phi(self) -> np.ndarray:
@@ -97,6 +121,58 @@ class TrueParameters:
         ok = np.asarray(dynamics.is_stationary(dyn.phi))
         return np.where(ok[..., None, None], moments.sym_matrix(*dyn.first), np.nan)
 
+    @property
+    def error_sd(self) -> tuple[float, float]:
+        """Measurement-error SDs ``(omega_x, omega_y)``."""
+        return self.measurement_error_sd_predictor, self.measurement_error_sd_outcome
+
+    @property
+    def reliability(self) -> tuple[float, float]:
+        """Within-person reliabilities ``(rho_x, rho_y)`` at the average dynamics,
+        ``rho = Var(w) / (Var(w) + omega^2)`` (Schuurman & Hamaker 2019); 1 without error, NaN
+        where the average dynamics are not stationary."""
+        state_var = np.diagonal(self.stationary_within())
+        rel = state_var / (state_var + np.square(self.error_sd))
+        return float(rel[0]), float(rel[1])
+
+    def with_reliability(
+        self, predictor: float | None = None, outcome: float | None = None
+    ) -> TrueParameters:
+        """These parameters with the measurement-error SDs that give the stated within-person
+        reliabilities at the average dynamics (``None`` keeps a variable's SD).
+
+        ``omega = sqrt(Var(w) (1 - rho) / rho)``, ``Var(w)`` the stationary state variance
+        (:meth:`stationary_within` at the average state effect); ``rho = 1`` gives ``omega =
+        0``, no error.
+
+        Raises
+        ------
+        ValueError
+            A reliability outside (0, 1], or dynamics without a stationary state variance.
+        """
+        asked = {
+            name: rel
+            for name, rel in (("predictor", predictor), ("outcome", outcome))
+            if rel is not None
+        }
+        bad = [f"{n} {r!r}" for n, r in asked.items() if not 0.0 < r <= 1.0]
+        if bad:
+            raise ValueError(
+                f"a reliability must lie in (0, 1] (1: no measurement error), got {', '.join(bad)}"
+            )
+        state_var = np.diagonal(self.stationary_within())
+        if not np.isfinite(state_var).all():
+            raise ValueError(
+                "a reliability needs stationary average dynamics (it is a share of the "
+                "stationary state variance)"
+            )
+        sds: dict[str, Any] = {
+            f"measurement_error_sd_{name}": float(np.sqrt(state_var[k] * (1.0 - rel) / rel))
+            for k, name in enumerate(("predictor", "outcome"))
+            if (rel := asked.get(name)) is not None
+        }
+        return replace(self, **sds)
+
 
 @dataclass(frozen=True)
 class SimulationDesign:
@@ -120,16 +196,65 @@ class SimulationDesign:
     outcome_name: str = "symptoms"
 
 
+# Flat settings that are no field: each sets measurement-error SDs through a reliability
+# (``reliability`` both variables' at once, so that a study grid can vary them together).
+RELIABILITY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "reliability": ("predictor", "outcome"),
+    "reliability_predictor": ("predictor",),
+    "reliability_outcome": ("outcome",),
+}
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every name :func:`split_settings` accepts (and a study file's ``[simulate]`` and
+    ``[conditions]`` tables): the fields of both dataclasses and the reliabilities."""
+    return (
+        tuple(f.name for f in fields(TrueParameters))
+        + tuple(f.name for f in fields(SimulationDesign))
+        + tuple(RELIABILITY_SETTINGS)
+    )
+
+
 def split_settings(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split simulation settings by name into those of :class:`TrueParameters` and those of
-    :class:`SimulationDesign`; an unknown name is an error with a suggestion."""
+    :class:`SimulationDesign`; an unknown name is an error with a suggestion.
+
+    ``reliability`` (both variables), ``reliability_predictor`` and ``reliability_outcome``
+    are turned into the measurement-error SDs they imply at the other parameters' average
+    dynamics (:meth:`TrueParameters.with_reliability`), so the parameters (and a study's truth)
+    hold the SDs. A variable's error stated twice (two reliabilities, or a reliability and the
+    SD) is an error.
+    """
     pnames = [f.name for f in fields(TrueParameters)]
     dnames = [f.name for f in fields(SimulationDesign)]
-    vocab.check_names(kwargs, pnames + dnames, "simulation setting")
-    return (
-        {k: v for k, v in kwargs.items() if k in pnames},
-        {k: v for k, v in kwargs.items() if k in dnames},
-    )
+    vocab.check_names(kwargs, list(setting_names()), "simulation setting")
+    pkw = {k: v for k, v in kwargs.items() if k in pnames}
+    stated: dict[str, list[str]] = {
+        var: [f"measurement_error_sd_{var}"] if f"measurement_error_sd_{var}" in pkw else []
+        for var in ("predictor", "outcome")
+    }
+    rel: dict[str, float] = {}
+    for key, variables in RELIABILITY_SETTINGS.items():
+        if key in kwargs:
+            for var in variables:
+                stated[var].append(key)
+                rel[var] = kwargs[key]
+    twice = [
+        f"{' and '.join(keys)} both set the {var}'s error"
+        for var, keys in stated.items()
+        if len(keys) > 1
+    ]
+    if twice:
+        raise ValueError("; ".join(twice) + ": give one")
+    if rel:
+        p = TrueParameters(**pkw).with_reliability(rel.get("predictor"), rel.get("outcome"))
+        pkw.update(
+            {
+                f"measurement_error_sd_{var}": getattr(p, f"measurement_error_sd_{var}")
+                for var in rel
+            }
+        )
+    return pkw, {k: v for k, v in kwargs.items() if k in dnames}
 
 
 def check_design(d: SimulationDesign, p: TrueParameters) -> None:
@@ -147,6 +272,9 @@ def check_design(d: SimulationDesign, p: TrueParameters) -> None:
         errs.append("sessions must be at least 2")
     if not -1 < p.innovation_corr < 1:
         errs.append("innovation_corr must lie in (-1, 1)")
+    for name in ("measurement_error_sd_predictor", "measurement_error_sd_outcome"):
+        if not 0.0 <= getattr(p, name) < np.inf:
+            errs.append(f"{name} must be a finite number >= 0, got {getattr(p, name)}")
     if p.same_session not in dynamics.SAME_SESSION:
         errs.append(f"same_session must be one of {dynamics.SAME_SESSION}, got {p.same_session!r}")
     elif not moments.is_stationary(p.reduced()[0]):

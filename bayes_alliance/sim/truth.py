@@ -1,6 +1,24 @@
-"""The simulator's truth: what :func:`bayes_alliance.sim.sessions.simulate` drew and the
+r"""The simulator's truth: what :func:`bayes_alliance.sim.sessions.simulate` drew and the
 analytic population quantities of its parameters (ICCs, R-squared components, between-level
-mediation effects), computed as a fitted model's are.
+mediation effects, reliabilities), computed as a fitted model's are.
+
+With measurement error (omega_x, omega_y > 0) the quantities split into two kinds:
+
+* of the **error-free** scores (trait + trend + state): ``states``, ``stationary_within_cov``,
+  ``icc_error_free`` and ``r2_components`` (the structural equations of the states: their
+  ``sigma2`` is the innovation variance, their sum the error-free variance);
+* of the **observed** scores: ``icc``, whose session share adds the error variance to the
+  within variance, ``icc_session = (Var_w + omega^2) / (V_T + V_P + Var_w + omega^2)``, with
+  ``Var_w`` the state variance over the drawn slopes; and ``reliability``, the within-person
+  reliability ``rho = Var_w / (Var_w + omega^2)`` at the average dynamics (Schuurman & Hamaker
+  2019).
+
+Without error both kinds coincide (``icc == icc_error_free``, reliabilities 1).
+
+References
+----------
+Schuurman, N. K., & Hamaker, E. L. (2019). Measurement error and person-specific reliability in
+multilevel autoregressive modeling. *Psychological Methods, 24*\(1), 70-91.
 """
 
 from __future__ import annotations
@@ -16,7 +34,9 @@ from bayes_alliance.core import vocab
 from bayes_alliance.kernels import r2
 from bayes_alliance.sim.settings import SimulationDesign, TrueParameters
 
-__all__ = ["Truth", "fill_analytic"]
+__all__ = ["Truth", "fill_analytic", "observed_shares"]
+
+ERROR_SDS = (vocab.MEASUREMENT_ERROR_SD_PREDICTOR, vocab.MEASUREMENT_ERROR_SD_OUTCOME)
 
 
 @dataclass
@@ -35,13 +55,21 @@ class Truth:
         One row per planned session (observed or not): the within components ``state_predictor``
         and ``state_outcome``, and whether the row was kept.
     stationary_within_cov
-        2x2 stationary covariance of (xw, yw) at the average dynamics (without slope variation).
+        2x2 stationary covariance of the error-free states (xw, yw) at the average dynamics
+        (without slope variation).
     icc
-        Per variable, the therapist, patient and session shares of variance.
+        Per variable, the therapist, patient and session shares of the variance of the
+        observed scores (measurement error in the session share).
     r2_components
         Per equation (``outcome``, ``predictor``), the three-level components of METHODS.md
-        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2): population values, with the
-        within moments averaged over the slope distribution (trends are not included).
+        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2): population values of the
+        error-free scores, with the within moments averaged over the slope distribution (trends
+        are not included).
+    icc_error_free
+        As ``icc``, for the error-free scores (trait + state); equal to it without error.
+    reliability
+        Per variable, the within-person reliability ``Var(w) / (Var(w) + omega^2)`` at the
+        average dynamics (:attr:`TrueParameters.reliability`); 1 without error.
     """
 
     params: TrueParameters
@@ -52,6 +80,8 @@ class Truth:
     stationary_within_cov: np.ndarray = field(repr=False)
     icc: dict[str, dict[str, float]] = field(default_factory=dict)
     r2_components: dict[str, dict[str, float]] = field(default_factory=dict)
+    icc_error_free: dict[str, dict[str, float]] = field(default_factory=dict)
+    reliability: dict[str, float] = field(default_factory=dict)
 
     @property
     def mediation(self) -> dict[str, float]:
@@ -98,6 +128,8 @@ class Truth:
             "stationary_within_cov": self.stationary_within_cov.tolist(),
             "icc": self.icc,
             "r2_components": self.r2_components,
+            "icc_error_free": self.icc_error_free,
+            "reliability": self.reliability,
             "mediation": self.mediation,
             "mediation_therapist": self.mediation_therapist,
             "r2": {
@@ -155,10 +187,13 @@ def fill_analytic(
     if therapist_baseline is not None:  # one level at a time (checked by _check_design)
         spec = replace(spec, baseline=("therapist_baseline",), baseline_level=vocab.THERAPIST)
         baseline, level = therapist_baseline, vocab.THERAPIST
+    # The error SDs stay out: the moments below are the error-free ones, and the error enters
+    # the observed shares once, in observed_shares.
+    skip = {vocab.MODERATOR_EFFECT, *ERROR_SDS}
     post = {
         k: np.asarray(val, dtype=float)
         for k, val in asdict(p).items()
-        if isinstance(val, float) and k != "moderator_effect"
+        if isinstance(val, float) and k not in skip
     }
     if moderators is not None:
         post[vocab.MODERATOR_EFFECT] = np.array([p.moderator_effect])
@@ -182,9 +217,30 @@ def fill_analytic(
     # Zero therapist variances (a two-level design drawn with one therapist) give 0/0 shares.
     with np.errstate(invalid="ignore", divide="ignore"):
         eff = derived_effects(post, spec, design, wm)
-    truth.icc = {
+    truth.icc_error_free = {
         var: {lvl: float(eff[f"icc_{var}_{lvl}"]) for lvl in ("therapist", "patient", "session")}
         for var in (vocab.PREDICTOR, vocab.OUTCOME)
     }
+    truth.icc = {
+        var: observed_shares(truth.icc_error_free[var], float(np.mean(wm[key])), omega**2)
+        for var, key, omega in zip(
+            (vocab.PREDICTOR, vocab.OUTCOME), ("var_x", "var_y"), p.error_sd, strict=True
+        )
+    }
+    truth.reliability = dict(zip((vocab.PREDICTOR, vocab.OUTCOME), p.reliability, strict=True))
     comps = r2_components(post, spec, design, wm)
     truth.r2_components = {eq: {k: float(val) for k, val in c.items()} for eq, c in comps.items()}
+
+
+def observed_shares(shares: dict[str, float], within: float, error_var: float) -> dict[str, float]:
+    """Variance shares of the observed scores from those of the error-free scores.
+
+    The error adds ``error_var`` (omega^2) to the within variance ``within`` and so to the
+    total ``V = within / shares["session"]``; with ``r = omega^2 / V`` the between shares
+    become ``s / (1 + r)`` and the session share ``(s + r) / (1 + r)`` (exactly the error-free
+    shares at ``omega = 0``).
+    """
+    ratio = error_var * shares["session"] / within
+    return {
+        lvl: (s + ratio if lvl == "session" else s) / (1.0 + ratio) for lvl, s in shares.items()
+    }

@@ -41,12 +41,12 @@ import itertools
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bayes_alliance.core import vocab
-from bayes_alliance.sim.settings import SimulationDesign, TrueParameters
+from bayes_alliance.sim.settings import SimulationDesign, TrueParameters, setting_names
 from bayes_alliance.spec.options import MODEL, SAMPLER, SamplerSettings, check_keys
 
 METHOD_KINDS = ("joint", "two_step", "observed_reml")
@@ -68,8 +68,12 @@ class Method:
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
 
     def estimates(self, parameter: str) -> bool:
-        """Whether this method gives an estimate of ``parameter``."""
-        return self.kind == "joint" or parameter in CLASSIC_PARAMETERS
+        """Whether this method gives an estimate of ``parameter``: the joint model those of
+        its options (e.g. the measurement-error SDs only with ``measurement_error``), so that
+        an arm without a parameter gives no rows for it rather than failed ones."""
+        if self.kind == "joint":
+            return parameter in MODEL.build(self.model).free_parameters()
+        return parameter in CLASSIC_PARAMETERS
 
 
 @dataclass(frozen=True)
@@ -156,12 +160,6 @@ def settings_key(settings: dict[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
-def _simulator_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(TrueParameters)) + tuple(
-        f.name for f in fields(SimulationDesign)
-    )
-
-
 def _method(raw: Any, i: int) -> Method:
     where = f"methods #{i + 1}"
     if not isinstance(raw, dict):
@@ -228,7 +226,7 @@ def parse_study(raw: dict[str, Any], path: Path | None = None) -> Study:
     ci = head.get("ci_prob", 0.95)
     if not isinstance(ci, float) or not 0 < ci < 1:
         raise ValueError("[study] ci_prob must be a number between 0 and 1, e.g. 0.95")
-    sim_names = _simulator_names()
+    sim_names = setting_names()
     fixed = dict(raw.get("simulate", {}))
     check_keys(fixed, sim_names, "simulate")
     grid_raw = dict(raw.get("conditions", {}))
@@ -270,8 +268,9 @@ def _check_settings(study: Study) -> None:
     from bayes_alliance.sim.settings import check_design, split_settings
 
     for cond in study.conditions():
-        pkw, dkw = split_settings(study.settings(cond))
         try:
+            # Inside: a reliability is checked when it becomes an error SD.
+            pkw, dkw = split_settings(study.settings(cond))
             check_design(SimulationDesign(**dkw), TrueParameters(**pkw))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"condition {cond.id} ({cond.varied}): {exc}") from None
