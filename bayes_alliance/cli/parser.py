@@ -380,7 +380,7 @@ def _study(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         + EXIT_STATUS,
         formatter_class=RAW,
     )
-    p.add_argument("study", help="study file (TOML), or a shipped study's name (centring, power)")
+    p.add_argument("study", help="study file (TOML), or a shipped study's name (centring, power, measurement_error)")
     p.add_argument("--out", required=True, help="study folder (created, or resumed)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
     p.add_argument(
