@@ -70,7 +70,8 @@ def test_kernel_matches_numpy_filter_with_error():
     """With measurement error the kernel and the numpy filter run the same formulas."""
     pr = _problem(error=True)
     vals = pr["vals"]
-    sig = [np.concatenate([s[:1], s]) for s in vals[9:12]]
+    n_p = vals[0].shape[0]
+    sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
         kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
     )
@@ -85,7 +86,8 @@ def test_kernel_matches_numpy_filter(scale):
     pr = _problem()
     dx, dy, *rest = pr["vals"]
     vals = [dx * scale, dy * scale, *rest[:4], *(e * scale**2 for e in rest[4:])]
-    sig = [np.concatenate([s[:1], s]) for s in vals[9:12]]
+    n_p = vals[0].shape[0]
+    sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
         kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
     )

@@ -44,6 +44,14 @@ INNOVATION_CORR = "innovation_corr"
 # latent trait plus state, observed = trait + state + error.
 MEASUREMENT_ERROR_SD_PREDICTOR = "measurement_error_sd_predictor"
 MEASUREMENT_ERROR_SD_OUTCOME = "measurement_error_sd_outcome"
+# Random innovation variances (ModelSpec.random_innovations): the SD, over patients (therapists),
+# of the log innovation SD of each variable, and the traits' regression on a patient's standardised
+# log-SD deviations (instability): 2 x 2, row the trait's variable, column the instability's.
+SD_LOG_INNOVATION_PREDICTOR_PATIENT = "sd_log_innovation_predictor_patient"
+SD_LOG_INNOVATION_OUTCOME_PATIENT = "sd_log_innovation_outcome_patient"
+SD_LOG_INNOVATION_PREDICTOR_THERAPIST = "sd_log_innovation_predictor_therapist"
+SD_LOG_INNOVATION_OUTCOME_THERAPIST = "sd_log_innovation_outcome_therapist"
+TRAIT_INSTABILITY_EFFECT = "trait_instability_effect"
 # Optional parts.
 MODERATOR_EFFECT = "moderator_effect"  # lambda: z_i -> state effect (cross-level interaction)
 SAME_SESSION_EFFECT = "same_session_effect"  # lag-0 path x_t -> y_t
@@ -81,6 +89,11 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     INNOVATION_CORR,
     MEASUREMENT_ERROR_SD_PREDICTOR,
     MEASUREMENT_ERROR_SD_OUTCOME,
+    SD_LOG_INNOVATION_PREDICTOR_PATIENT,
+    SD_LOG_INNOVATION_OUTCOME_PATIENT,
+    SD_LOG_INNOVATION_PREDICTOR_THERAPIST,
+    SD_LOG_INNOVATION_OUTCOME_THERAPIST,
+    TRAIT_INSTABILITY_EFFECT,
     MODERATOR_EFFECT,
     SAME_SESSION_EFFECT,
     TREND_PREDICTOR,

@@ -90,7 +90,9 @@ class PosthocGrid:
             cells=grid.containers(),
             t=(data.sessions - data.sessions[0]).astype(float),
             z=moderator_values(data, spec),
-            gaps=bool(grid.miss_x.size or grid.miss_y.size) or spec.measurement_error,
+            gaps=bool(grid.miss_x.size or grid.miss_y.size)
+            or spec.measurement_error
+            or bool(spec.random_innovations),
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
@@ -248,6 +250,10 @@ POSTERIOR_NAMES = (
     "first_sd_predictor",
     "first_sd_outcome",
     "first_corr",
+    "log_innovation_predictor_patient_raw",
+    "log_innovation_outcome_patient_raw",
+    "log_innovation_predictor_therapist_raw",
+    "log_innovation_outcome_therapist_raw",
 )
 
 

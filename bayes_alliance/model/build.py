@@ -59,7 +59,9 @@ from bayes_alliance.model.structure import (
     Dynamics,
     Get,
     KnownMeans,
+    add_shifts,
     baseline_shift,
+    instability_shift,
     mean_parts,
     therapist_part,
     trait_cov,
@@ -81,6 +83,19 @@ def _check(data: SessionData, spec: ModelSpec) -> None:
         )
     if spec.innovations == "session" and len(data.sessions) < 2:
         raise ValueError("session-specific innovations need at least two sessions")
+    if spec.measurement_error:
+        # Error and state are told apart only by the states' carry-over between sessions.
+        for column, observed in (
+            (data.roles.predictor, data.observed_x),
+            (data.roles.outcome, data.observed_y),
+        ):
+            per_patient = float((observed & data.in_series).sum(axis=1).mean())
+            if per_patient < 3:
+                raise ValueError(
+                    f"measurement error (--measurement-error) needs at least 3 observed "
+                    f"sessions per patient on average; column {column!r} has "
+                    f"{per_patient:.1f}: error and state cannot be told apart in shorter series"
+                )
 
 
 def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any]:
@@ -91,6 +106,9 @@ def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any
         coords["moderator"] = list(spec.moderators)
     if spec.baseline:
         coords["baseline"] = list(spec.baseline)
+    if spec.random_innovations:
+        coords["trait_of"] = list(v.VARIABLES)
+        coords["instability_of"] = list(v.VARIABLES)
     if spec.innovations == "session":
         coords["innovation_session"] = data.coords[v.SESSION][1:]
     if spec.traits != "integrated":
@@ -168,7 +186,7 @@ def _series_source(
     with measurement error (the errors are the filter's observation noise), the Kalman filter
     (missing cells and, with error, the states integrated out)."""
     simple = not (spec.session_means or spec.trend or spec.innovations == "session")
-    if len(idx.miss_x[0]) or len(idx.miss_y[0]) or spec.measurement_error:
+    if len(idx.miss_x[0]) or len(idx.miss_y[0]) or spec.measurement_error or spec.random_innovations:
         return SeriesGrid.of(data).gap_containers()
     if simple:
         return SeriesMoments.of(data, (scale.mean_x, scale.mean_y)).containers()
@@ -231,7 +249,10 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
         # The baseline's known shift of the latent means (its b path: the trait effect at the
         # baseline's level), after the dynamics' random variables.
-        shift = baseline_shift(get, inputs.zb, spec.baseline_level, xp=pt)
+        shift = add_shifts(
+            baseline_shift(get, inputs.zb, spec.baseline_level, xp=pt),
+            instability_shift(get, spec),
+        )
         if integrated:
             known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
             _integrated_part(data, spec, inputs, means, known, dyn, t)

@@ -87,6 +87,13 @@ def measurement_error_sigma(sd: Any) -> Any:
     return 0.5 * sd
 
 
+def log_innovation_sd_sigma(level: str) -> float:
+    """Scale of the half-normal prior of the SD of the log innovation SD over patients (0.5:
+    a patient one SD above the typical one fluctuates about 1.6 times as much) or therapists
+    (0.25). Unitless."""
+    return 0.25 if level == v.THERAPIST else 0.5
+
+
 def first_sigma(sd: Any) -> Any:
     """Scale of the half-normal prior of a free first session's state SD: the variable's SD."""
     return sd
@@ -170,6 +177,13 @@ def default_priors(
         v.INNOVATION_CORR: dict(uniform),
         v.MEASUREMENT_ERROR_SD_PREDICTOR: half(measurement_error_sigma(s.sd_x)),
         v.MEASUREMENT_ERROR_SD_OUTCOME: half(measurement_error_sigma(s.sd_y)),
+        v.SD_LOG_INNOVATION_PREDICTOR_PATIENT: half(log_innovation_sd_sigma(v.PATIENT)),
+        v.SD_LOG_INNOVATION_OUTCOME_PATIENT: half(log_innovation_sd_sigma(v.PATIENT)),
+        v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST: half(log_innovation_sd_sigma(v.THERAPIST)),
+        v.SD_LOG_INNOVATION_OUTCOME_THERAPIST: half(log_innovation_sd_sigma(v.THERAPIST)),
+        # A trait's shift per SD of a patient's instability: up to about one SD of its variable
+        # (rows: the trait's variable; columns: whose instability).
+        v.TRAIT_INSTABILITY_EFFECT: normal(0.0, _by_trait_row(s)),
         v.MODERATOR_EFFECT: normal(0.0, moderator_sigma(ratio, moderator_sd)),
         v.BASELINE_EFFECT_PREDICTOR: normal(0.0, baseline_sigma(s.sd_x, baseline_sd)),
         v.BASELINE_EFFECT_OUTCOME: normal(0.0, baseline_sigma(s.sd_y, baseline_sd)),
@@ -184,6 +198,15 @@ def default_priors(
     allowed = spec.prior_names()
     vocab.check_names(spec.priors, allowed, "parameter in priors")
     return {k: dict(spec.priors.get(k, p[k])) for k in allowed}
+
+
+def _by_trait_row(s: DataScale) -> Any:
+    """The 2 x 2 prior SDs of ``trait_instability_effect``: each row the SD of its trait's
+    variable (a tensor when the scale is held in containers)."""
+    rows = [[s.sd_x, s.sd_x], [s.sd_y, s.sd_y]]
+    if isinstance(s.sd_x, int | float):
+        return np.array(rows, dtype=float)
+    return pt.as_tensor_variable(rows)
 
 
 def make_rv(name: str, prior: dict[str, Any], **kw: Any) -> pt.TensorVariable:

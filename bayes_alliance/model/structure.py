@@ -97,6 +97,7 @@ class Dynamics:
     slope: Any = None
     parts: Structural | None = None
     error: tuple[Any, Any] = (0.0, 0.0)
+    sigma_varying: bool = False  # per-patient innovation covariances (random innovations)
 
     @property
     def has_error(self) -> bool:
@@ -126,6 +127,8 @@ def estimated(spec: ModelSpec) -> frozenset[str]:
         names |= {"trend_predictor_raw", "trend_outcome_raw"}
     if spec.therapist_level:
         names |= {"therapist_dev_predictor_raw", "therapist_dev_outcome_raw"}
+    for level in spec.random_innovations:
+        names |= set(INSTABILITY_RAW[level])
     return frozenset(names)
 
 
@@ -209,15 +212,59 @@ def lag0(get: Get, spec: ModelSpec) -> Any:
     return get(v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
 
 
-def innovation_cov(get: Get, spec: ModelSpec) -> tuple[Any, Any, Any]:
+def innovation_cov(
+    get: Get, spec: ModelSpec, tj: Any = None, xp: Any = np
+) -> tuple[Any, Any, Any]:
     """Structural innovation covariance entries ``(sd_x^2, rho sd_x sd_y, sd_y^2)``, per
     transition column with ``innovations="session"`` (rho is 0 where the spec does not estimate
-    it: a same-session path, one equation)."""
+    it: a same-session path, one equation); per patient with random innovations
+    (:func:`instability`; ``tj``: therapist code of each patient)."""
     dims = {"dims": "innovation_session"} if spec.innovations == "session" else {}
     sd_x = get(v.INNOVATION_SD_PREDICTOR, **dims)
     sd_y = get(v.INNOVATION_SD_OUTCOME, **dims)
     rho = get(v.INNOVATION_CORR, **dims)
+    if spec.random_innovations:
+        log_x, log_y = instability(get, spec, tj)
+        sd_x = sd_x * xp.exp(log_x)
+        sd_y = sd_y * xp.exp(log_y)
     return sd_x**2, rho * sd_x * sd_y, sd_y**2
+
+
+INSTABILITY_RAW = {
+    v.PATIENT: ("log_innovation_predictor_patient_raw", "log_innovation_outcome_patient_raw"),
+    v.THERAPIST: ("log_innovation_predictor_therapist_raw", "log_innovation_outcome_therapist_raw"),
+}
+INSTABILITY_SD = {
+    v.PATIENT: (v.SD_LOG_INNOVATION_PREDICTOR_PATIENT, v.SD_LOG_INNOVATION_OUTCOME_PATIENT),
+    v.THERAPIST: (v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST, v.SD_LOG_INNOVATION_OUTCOME_THERAPIST),
+}
+
+
+def instability(get: Get, spec: ModelSpec, tj: Any = None) -> tuple[Any, Any]:
+    r"""Each patient's deviation of the log innovation SD of x and y,
+    ``s_P u_i + s_T v_j`` (``u``, ``v`` standard normal raw deviations; the therapist part only
+    with ``"therapist"`` in ``spec.random_innovations``)."""
+    out = []
+    for k in range(2):
+        dev = get(INSTABILITY_SD[v.PATIENT][k]) * get(INSTABILITY_RAW[v.PATIENT][k], dims=v.PATIENT)
+        if v.THERAPIST in spec.random_innovations:
+            raw_t = get(INSTABILITY_RAW[v.THERAPIST][k], dims=v.THERAPIST)
+            dev = dev + get(INSTABILITY_SD[v.THERAPIST][k]) * raw_t[tj]
+        out.append(dev)
+    return out[0], out[1]
+
+
+def instability_shift(get: Get, spec: ModelSpec) -> tuple[Any, Any] | None:
+    r"""The traits' known shift by the patient's standardised instability ``u_i``:
+    ``G u_i`` with ``G`` = ``trait_instability_effect`` (rows: the trait's variable); None
+    without random innovations. Given the parameters it enters the likelihood as the
+    intercept does, so the latent means still integrate out."""
+    if not spec.random_innovations:
+        return None
+    g = get(v.TRAIT_INSTABILITY_EFFECT, dims=("trait_of", "instability_of"))
+    u_x = get(INSTABILITY_RAW[v.PATIENT][0], dims=v.PATIENT)
+    u_y = get(INSTABILITY_RAW[v.PATIENT][1], dims=v.PATIENT)
+    return g[0, 0] * u_x + g[0, 1] * u_y, g[1, 0] * u_x + g[1, 1] * u_y
 
 
 def error_var(get: Get, spec: ModelSpec) -> tuple[Any, Any]:
@@ -286,7 +333,7 @@ def dynamics_from(
     if varying and n_pat is not None:
         slope = xp.ones(n_pat) * slope
     parts.b0 = lag0(get, spec)
-    parts.sigma = innovation_cov(get, spec)
+    parts.sigma = innovation_cov(get, spec, tj, xp)
     a, b, d = lags
     phi, sigma = dynamics.reduced_form((a, b, slope, d), parts.sigma, parts.b0, spec.same_session)
     first: tuple[Any, Any, Any]
@@ -305,6 +352,7 @@ def dynamics_from(
         slope=slope if varying else None,
         parts=parts,
         error=error_var(get, spec),
+        sigma_varying=bool(spec.random_innovations),
     )
 
 
@@ -454,4 +502,16 @@ def known_means(
     baseline's :func:`baseline_shift` (``zb``: the baseline rows of the patients, ``level``
     their level)."""
     mu, trend = mean_parts(get, spec)
-    return KnownMeans(mu, trend, baseline_shift(get, zb, level, xp), spec.session_means)
+    shift = add_shifts(baseline_shift(get, zb, level, xp), instability_shift(get, spec))
+    return KnownMeans(mu, trend, shift, spec.session_means)
+
+
+def add_shifts(*shifts: tuple[Any, Any] | None) -> tuple[Any, Any] | None:
+    """The sum of known shifts of the latent means (None where there is none)."""
+    given = [s for s in shifts if s is not None]
+    if not given:
+        return None
+    out = given[0]
+    for s in given[1:]:
+        out = (out[0] + s[0], out[1] + s[1])
+    return out

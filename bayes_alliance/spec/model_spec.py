@@ -19,6 +19,7 @@ DYNAMICS = ("var1", "none")
 TRAITS = ("integrated", "sampled")
 INNOVATIONS = ("constant", "session")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
+INNOVATION_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
 BASELINE_LEVELS = ("auto", vocab.PATIENT, vocab.THERAPIST)
 # Allowed prior distributions and their arguments (PyMC's names; checked against pymc 6.4).
 PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -110,6 +111,15 @@ class ModelSpec:
         and ``measurement_error_sd_outcome``. Needs the bivariate VAR(1) (``dynamics="var1"``,
         ``equations="bivariate"``): without lagged states the error is not separable from the
         state, and integrated traits.
+    random_innovations
+        Levels at which each variable's innovation SD varies (patients who fluctuate more):
+        any of ``"patient"`` (required for ``"therapist"``), ``"therapist"``. For patient i of
+        therapist j, ``sd_x,i = innovation_sd_predictor exp(s_P u_x,i + s_T v_x,j)`` with
+        ``u, v ~ N(0, 1)`` (likewise y; the innovation correlation stays common), and the
+        traits regress on the patient's instability ``u_i``: ``M_i = mu + G u_i + e_i``
+        (``trait_instability_effect``, 2 x 2), so instability and traits correlate (Hamaker
+        et al. 2018; Jongerling, Laurenceau & Hamaker 2015). Needs integrated traits, the
+        bivariate VAR(1) and one innovation covariance for all sessions.
     """
 
     therapist_level: bool = True
@@ -129,11 +139,13 @@ class ModelSpec:
     traits: str = "integrated"
     innovations: str = "constant"
     measurement_error: bool = False
+    random_innovations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
         object.__setattr__(self, "moderators", tuple(self.moderators))
         object.__setattr__(self, "baseline", tuple(self.baseline))
+        object.__setattr__(self, "random_innovations", tuple(self.random_innovations))
         errs = []
         for name, value, allowed in (
             ("equations", self.equations, EQUATIONS),
@@ -187,6 +199,30 @@ class ModelSpec:
                 "equations='bivariate'): without lagged states an error is not separable "
                 "from the state it is added to"
             )
+        for lvl in self.random_innovations:
+            if lvl not in INNOVATION_LEVELS:
+                errs.append(
+                    f"unknown random-innovation level {lvl!r}."
+                    f"{vocab.suggest(lvl, INNOVATION_LEVELS)}"
+                )
+        if self.random_innovations:
+            if vocab.PATIENT not in self.random_innovations:
+                errs.append(
+                    "random_innovations at therapist level need the patient level too "
+                    "(random_innovations=('patient', 'therapist'))"
+                )
+            if vocab.THERAPIST in self.random_innovations and not self.therapist_level:
+                errs.append("random_innovations at therapist level need therapist_level=True")
+            if (
+                self.traits != "integrated"
+                or self.dynamics != "var1"
+                or not self.bivariate
+                or self.innovations != "constant"
+            ):
+                errs.append(
+                    "random_innovations need traits='integrated', the bivariate VAR(1) and "
+                    "innovations='constant'"
+                )
         if self.measurement_error and self.traits != "integrated":
             errs.append(
                 "measurement_error needs traits='integrated' (the error is the Kalman filter's "
@@ -249,6 +285,14 @@ class ModelSpec:
             names.append(v.INNOVATION_CORR)
         if self.measurement_error:
             names += [v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME]
+        if vocab.PATIENT in self.random_innovations:
+            names += [
+                v.SD_LOG_INNOVATION_PREDICTOR_PATIENT,
+                v.SD_LOG_INNOVATION_OUTCOME_PATIENT,
+                v.TRAIT_INSTABILITY_EFFECT,
+            ]
+        if vocab.THERAPIST in self.random_innovations:
+            names += [v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST, v.SD_LOG_INNOVATION_OUTCOME_THERAPIST]
         if self.same_session != "none":
             names.append(v.SAME_SESSION_EFFECT)
         if self.moderators:
@@ -275,6 +319,7 @@ class ModelSpec:
         d["random_slopes"] = list(self.random_slopes)
         d["moderators"] = list(self.moderators)
         d["baseline"] = list(self.baseline)
+        d["random_innovations"] = list(self.random_innovations)
         return d
 
     @classmethod

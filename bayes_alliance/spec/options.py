@@ -322,6 +322,12 @@ MODEL = OptionGroup(
             "needs the bivariate VAR(1))",
         ),
         Option(
+            "random_innovations",
+            "names",
+            "levels whose innovation SDs vary (patients who fluctuate more): patient, or "
+            "patient,therapist",
+        ),
+        Option(
             "dynamics",
             "choice",
             "lagged within-person dynamics, or none for cross-sectional clusters",
