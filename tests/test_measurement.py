@@ -250,14 +250,12 @@ def test_three_level_components_carry_the_error_at_level_one():
     )
 
 
-def test_bayesian_r2_of_observed_scores_counts_the_error(case):
+def test_bayesian_r2_of_observed_scores_counts_the_error():
     """With the true latent means and states as every draw, the whole-model R-squared is the
     share of the observed outcome's variance (over cells with a previous session) that the
     fit explains: the rest is innovation plus measurement error."""
-    slope_sd, sim = case
-    if slope_sd:
-        pytest.skip("one case suffices (the slope enters the fit only)")
-    n = 2000  # patients kept: the fit's variance has a 1-2% Monte Carlo error
+    n = 2000  # patients: the fit's variance has a Monte Carlo error below 1%
+    sim = simulate_series(0.0, seed=9, n_pat=n)
     dims = ("chain", "draw", "patient", "session")
     one = {k: sim[k][:n][None, None] for k in ("wx", "wy")}
     post = xr.Dataset(
@@ -325,3 +323,47 @@ def test_identification_skips_what_it_cannot_check():
     assert identification.error_identification({"a": np.ones(10)}, {"a": 1.0}) == []
     assert identification.error_identification({}, {"a": 1.0}) == []
     assert identification.error_identification({"a": np.full(100, np.nan)}, {"a": 1.0}) == []
+
+
+@pytest.mark.parametrize("option", ["trend", "session_means"])
+def test_bayesian_r2_mean_surface_with_session_means_or_trends(option):
+    """The latent-mean surface built from the drawn latent means equals observed minus state
+    when the error is 0: both paths of the Bayesian R-squared then agree."""
+    rng = np.random.default_rng(4)
+    n_p, n_s = 40, 9
+    offsets = np.arange(n_s, dtype=float)
+    wx, wy = rng.normal(size=(2, 1, 3, n_p, n_s))
+    my = rng.normal(size=(1, 3, n_p))
+    base = {k: np.full((1, 3), float(val)) for k, val in posterior(0.0).items()}
+    base[v.MEASUREMENT_ERROR_SD_OUTCOME] = np.zeros((1, 3))
+    if option == "trend":
+        raw = rng.normal(size=(1, 3, n_p))
+        base |= {v.TREND_OUTCOME: np.full((1, 3), 0.1), v.SD_TREND_OUTCOME: np.full((1, 3), 0.05)}
+        known = 2.0 + (0.1 + 0.05 * raw[..., None]) * offsets
+        extra = {"trend_outcome_raw": (("chain", "draw", "patient"), raw)}
+        trait = 2.0 + my
+    else:
+        mu = rng.normal(size=(1, 3, n_s))
+        known = np.broadcast_to(mu[:, :, None, :], wy.shape)
+        extra = {"session_mean_outcome": (("chain", "draw", "session"), mu)}
+        trait = mu.mean(axis=-1)[..., None] + my
+    # One set of observed scores that every draw explains exactly (draws differ in states).
+    y = (known + my[..., None] + wy)[0, 0]
+    wy = y[None, None] - known - my[..., None]
+    dims = ("chain", "draw", "patient", "session")
+    post = xr.Dataset(
+        {
+            "state_predictor": (dims, wx),
+            "state_outcome": (dims, wy),
+            "trait_outcome": (("chain", "draw", "patient"), trait),
+            **{k: (("chain", "draw"), val) for k, val in base.items()},
+            **extra,
+        }
+    )
+    with_error = ModelSpec(therapist_level=False, measurement_error=True, **{option: True})
+    plain = ModelSpec(therapist_level=False, **{option: True})
+    got = derived.bayesian_r2(post, y, with_error, offsets)
+    assert np.allclose(got, derived.bayesian_r2(post, y, plain), rtol=1e-10)
+    if option == "trend":
+        with pytest.warns(RuntimeWarning, match="offsets"):
+            assert np.isnan(derived.bayesian_r2(post, y, with_error)).all()

@@ -396,7 +396,8 @@ def bayesian_r2(
     no longer observed minus state (that keeps the error): it is built from the drawn latent
     means ``trait_outcome`` (plus the session means' deviations from their average, or each
     patient's trend times ``offsets``, the session offsets ``t - t_0`` of the grid's columns,
-    :attr:`~bayes_alliance.effects.variance.Design.offsets`; needed with a trend).
+    :attr:`~bayes_alliance.effects.variance.Design.offsets`; with a trend and without them
+    the draws are NaN, with a warning).
     """
     if "state_outcome" not in post or spec.dynamics != "var1":
         raise ValueError(
@@ -428,7 +429,9 @@ def bayesian_r2(
         )
         valid = obs[:, 1:][None] & np.isfinite(fit)
         f = np.where(valid, fit, np.nan)
-        var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
+        with warnings.catch_warnings():  # all-NaN fits (said once by _mean_surface)
+            warnings.filterwarnings("ignore", "Degrees of freedom", RuntimeWarning)
+            var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
         s_y = one[v.INNOVATION_SD_OUTCOME].values
         sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
         if spec.measurement_error:  # the observed outcome's second residual
@@ -451,8 +454,14 @@ def _mean_surface(
         mu = one["session_mean_outcome"].values  # (draw, S)
         surface = surface + (mu - mu.mean(axis=-1, keepdims=True))[:, None, :]
     if spec.trend:
-        if offsets is None:
-            raise ValueError("Bayesian R-squared with measurement error and a trend needs offsets")
+        if offsets is None:  # no trend part to add: say so rather than fail a whole table
+            warnings.warn(
+                "Bayesian R-squared with measurement error and a trend needs the session "
+                "offsets (offsets=Design.offsets); it is left out (not finite)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return np.full((trait.shape[0], *shape), np.nan)
         slope = one[v.TREND_OUTCOME].values[:, None] + (
             one[v.SD_TREND_OUTCOME].values[:, None] * one["trend_outcome_raw"].values
         )
