@@ -18,7 +18,15 @@ Outcome equation (three levels; Rights & Sterba 2023), predictors centred within
   total only (it belongs to no level).
 
 The predictor equation mirrors it (its coefficients do not vary; no trait predictors). Two-level
-models use f1, f2, v, m. f1 + v12 + v13 + sigma2 is the model-implied within variance.
+models use f1, f2, v, m. f1 + v12 + v13 + sigma2 is the model-implied within variance of the
+states.
+
+With measurement error (``spec.measurement_error``; observed = latent mean + state + error,
+error ~ N(0, omega^2), :mod:`bayes_alliance.effects.measurement`) the observed score's level-1
+residual is the innovation sigma2 plus the error omega2 = measurement_error_sd^2, a component of
+its own (``omega2``) in the level-1 (within) and total denominators; f1 + v12 + v13 + sigma2 +
+omega2 is then the observed within variance. Without measurement error there is no ``omega2``
+and every result is as before.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
+from bayes_alliance.effects.measurement import error_variances, observed_within, reliabilities
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
 from bayes_alliance.model.structure import value
@@ -109,14 +118,15 @@ def r2_components(
     -------
     dict
         ``{"outcome": {component: array}, "predictor": {...}}``; three-level components when the
-        spec has a therapist level, else two-level (f1, f2, v, m, sigma2); plus ``time`` with
-        session means or trends.
+        spec has a therapist level, else two-level (f1, f2, v, m, sigma2); plus ``omega2``
+        with measurement error and ``time`` with session means or trends.
     """
     wm = within if within is not None else within_moments(post, spec, design)
     like = wm["f1_y"]
     var_bx = value(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_ax = value(post, v.SD_THERAPIST_PREDICTOR, like) ** 2
     zero = np.zeros_like(like)
+    errors = error_variances(post, spec, like)
     # A baseline's share of the latent means is a fixed part of both at its level: f2 between
     # patients, f3 between therapists.
     gx, gy = baseline_variances(post, design, like)
@@ -157,6 +167,8 @@ def r2_components(
                 "m": c["m2"],
                 "sigma2": c["sigma2"],
             }
+        if errors is not None:  # a second level-1 residual of the observed score
+            out[eq][r2.ERROR] = errors[eq]
         time = _time_variance(post, spec, design, eq)
         if time is not None:
             out[eq][r2.TIME] = time
@@ -248,6 +260,12 @@ def derived_effects(
     ``(state_effect + b0) / (1 - outcome_autoregression)`` (b0 only for a path x_t -> y_t). ``stationary`` (the posterior probability that the average
     dynamics are stationary) is given only with a free first session: with a stationary first
     session stationarity is imposed by the model (:mod:`bayes_alliance.model.within`).
+
+    With measurement error (:mod:`bayes_alliance.effects.measurement`) the standardised within
+    effects stay in SD units of the error-free states (the effects act between states), the
+    ICCs are shares of the observed scores' variance (their session-level share holds the state
+    and the error variance), and ``reliability_predictor`` / ``reliability_outcome`` give the
+    within-person reliability Var_w(state) / (Var_w(state) + omega^2) per draw.
     """
     wm = within if within is not None else within_moments(post, spec, design)
     like = wm["var_y"]
@@ -290,14 +308,16 @@ def derived_effects(
         var_ay = value(post, v.SD_THERAPIST_OUTCOME, like) ** 2 + beta_t**2 * var_ux + gy3
         out["standardised_trait_effect_therapist"] = beta_t * np.sqrt(var_ax / var_ay)
         levels["therapist"] = (var_ax, var_ay)
+    # ICCs of the observed scores: their within variance carries the error (the states' alone
+    # without measurement error).
+    obs_within = observed_within(wm, error_variances(post, spec, like))
     for k, var in ((0, "predictor"), (1, "outcome")):
-        shares = moments.icc(
-            {lvl: pair[k] for lvl, pair in levels.items()}, (wm["var_x"], wm["var_y"])[k]
-        )
+        shares = moments.icc({lvl: pair[k] for lvl, pair in levels.items()}, obs_within[k])
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
     if spec.baseline:
         out.update(mediation_between(post, design.baseline_level))
+    out.update(reliabilities(post, spec, wm))
     return out
 
 
@@ -360,7 +380,9 @@ def posterior_arrays(posterior: xr.Dataset, names: list[str]) -> dict[str, np.nd
     return {n: np.asarray(posterior[n].values) for n in names if n in posterior}
 
 
-def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
+def bayesian_r2(
+    post: xr.Dataset, y: np.ndarray, spec: ModelSpec, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """Whole-model Bayesian R-squared of the outcome equation per draw (Gelman, Goodrich, Gabry
     & Vehtari 2019): var(fit) / (var(fit) + sigma^2), over observed cells with a previous session.
 
@@ -368,6 +390,14 @@ def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
     (:func:`bayes_alliance.kernels.dynamics.outcome_mean`, with each patient's structural slope); sigma^2
     is the outcome's structural innovation variance (averaged over sessions when it is
     session-specific). Needs the stored states.
+
+    The R-squared is of the observed outcome. With measurement error (observed = latent mean +
+    state + error) its residual variance is sigma^2 + omega_y^2, and the latent-mean surface is
+    no longer observed minus state (that keeps the error): it is built from the drawn latent
+    means ``trait_outcome`` (plus the session means' deviations from their average, or each
+    patient's trend times ``offsets``, the session offsets ``t - t_0`` of the grid's columns,
+    :attr:`~bayes_alliance.effects.variance.Design.offsets`; with a trend and without them
+    the draws are NaN, with a warning).
     """
     if "state_outcome" not in post or spec.dynamics != "var1":
         raise ValueError(
@@ -379,7 +409,10 @@ def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
         one = post.isel(chain=c)
         wx = one["state_predictor"].values  # (draw, P, S)
         wy = one["state_outcome"].values
-        m_y = y[None] - wy  # the latent mean surface where y is observed
+        if spec.measurement_error:
+            m_y = _mean_surface(one, spec, y.shape, offsets)
+        else:
+            m_y = y[None] - wy  # the latent mean surface where y is observed
         slope = (
             one["state_effect_by_patient"].values[..., None]
             if "state_effect_by_patient" in one
@@ -396,8 +429,41 @@ def bayesian_r2(post: xr.Dataset, y: np.ndarray, spec: ModelSpec) -> np.ndarray:
         )
         valid = obs[:, 1:][None] & np.isfinite(fit)
         f = np.where(valid, fit, np.nan)
-        var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
+        with warnings.catch_warnings():  # all-NaN fits (said once by _mean_surface)
+            warnings.filterwarnings("ignore", "Degrees of freedom", RuntimeWarning)
+            var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
         s_y = one[v.INNOVATION_SD_OUTCOME].values
         sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
+        if spec.measurement_error:  # the observed outcome's second residual
+            sigma2 = sigma2 + one[v.MEASUREMENT_ERROR_SD_OUTCOME].values ** 2
         out.append(var_fit / (var_fit + sigma2))
     return np.stack(out)
+
+
+def _mean_surface(
+    one: xr.Dataset, spec: ModelSpec, shape: tuple[int, ...], offsets: np.ndarray | None
+) -> np.ndarray:
+    """The outcome's latent-mean surface (draw, patient, session) of one chain from the drawn
+    latent means (which carry the baseline's shift): plus the session means' deviations from
+    their average, or plus each patient's trend times the session offset."""
+    if "trait_outcome" not in one:
+        raise ValueError("Bayesian R-squared with measurement error needs the drawn latent means")
+    trait = one["trait_outcome"].values[..., None]  # (draw, P, 1)
+    surface = np.broadcast_to(trait, (*trait.shape[:-1], shape[-1]))
+    if spec.session_means:
+        mu = one["session_mean_outcome"].values  # (draw, S)
+        surface = surface + (mu - mu.mean(axis=-1, keepdims=True))[:, None, :]
+    if spec.trend:
+        if offsets is None:  # no trend part to add: say so rather than fail a whole table
+            warnings.warn(
+                "Bayesian R-squared with measurement error and a trend needs the session "
+                "offsets (offsets=Design.offsets); it is left out (not finite)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return np.full((trait.shape[0], *shape), np.nan)
+        slope = one[v.TREND_OUTCOME].values[:, None] + (
+            one[v.SD_TREND_OUTCOME].values[:, None] * one["trend_outcome_raw"].values
+        )
+        surface = surface + slope[..., None] * np.asarray(offsets, dtype=float)
+    return np.asarray(surface)

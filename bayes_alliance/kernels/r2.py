@@ -14,6 +14,17 @@ Every input may carry leading batch axes (e.g. chain, draw); components come bac
 An optional component ``time`` holds variance that belongs to no level: the spread of
 session-specific means and of trends over the sessions in the data. It enters the total
 denominator only; level-specific (and within / between) denominators exclude it.
+
+An optional component ``omega2`` holds measurement error: with observed scores
+``z_ti = M_i + w_ti + eps_ti``, ``eps ~ N(0, omega^2)`` (Schuurman & Hamaker 2019), the
+level-1 residual of the observed score splits into the innovation ``sigma2`` (part of the
+state's variance) and ``omega2`` (white noise added to the state). It is a level-1 (within)
+residual, so it enters the within / level-1 and the total denominators::
+
+    within = f1 + v + sigma2 + omega2;   L1 = f1 + v12 + v13 + sigma2 + omega2
+
+Without it (a model without measurement error) nothing changes: no ``omega2`` share, and the
+denominators are summed exactly as before.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ Array = np.ndarray
 TWO_LEVEL_COMPONENTS = ("f1", "f2", "v", "m", "sigma2")
 THREE_LEVEL_COMPONENTS = ("f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "sigma2")
 TIME = "time"
+ERROR = "omega2"  # measurement error of the observed scores (optional, level 1)
 
 # Plain-language names of the components for this model's outcome equation (sessions in
 # patients in therapists); the predictor equation has f1 and sigma2 and the intercept parts.
@@ -48,6 +60,7 @@ LABELS = {
     "fvm": "fixed effects, random slopes and intercepts (fvm)",
     "f1v": "state effects, autoregression and random slopes (f1v)",
     TIME: "session means and trends (time)",
+    ERROR: "measurement error (omega2)",
 }
 
 
@@ -83,6 +96,7 @@ def two_level_components(
     sigma_re: Array | None,
     sigma2: Array | float,
     mean_re: Array | None = None,
+    omega2: Array | float | None = None,
 ) -> dict[str, Array]:
     """Variance components of a two-level model (Rights & Sterba 2019).
 
@@ -102,19 +116,26 @@ def two_level_components(
     mean_re
         Means of the random-effect design variables; default (1, 0, ..., 0), i.e. slope
         predictors centred within cluster.
+    omega2
+        Measurement-error variance of the observed outcome (a second level-1 residual), or
+        None for a model without measurement error.
 
     Returns
     -------
     dict
-        ``f1, f2, v, m, sigma2`` as arrays with the inputs' batch shape.
+        ``f1, f2, v, m, sigma2`` (and ``omega2`` when given) as arrays with the inputs' batch
+        shape.
     """
-    return {
+    out = {
         "f1": _quad(gamma_w, phi_w),
         "f2": _quad(gamma_b, phi_b),
         "v": _trace(tau, sigma_re),
         "m": _mean_part(tau, mean_re),
         "sigma2": np.asarray(sigma2, dtype=float),
     }
+    if omega2 is not None:
+        out[ERROR] = np.asarray(omega2, dtype=float)
+    return out
 
 
 def three_level_components(
@@ -133,6 +154,7 @@ def three_level_components(
     m2: Array | float,
     m3: Array | float,
     sigma2: Array | float,
+    omega2: Array | float | None = None,
 ) -> dict[str, Array]:
     """Variance components of a three-level model (Rights & Sterba 2023), centred predictors.
 
@@ -155,9 +177,12 @@ def three_level_components(
     m2, m3
         Random-intercept variances at levels 2 and 3.
     sigma2
-        Level-1 residual variance.
+        Level-1 residual variance (the innovations).
+    omega2
+        Measurement-error variance of the observed outcome (a second level-1 residual), or
+        None for a model without measurement error.
     """
-    return {
+    out = {
         "f1": _quad(gamma1, phi1),
         "f2": _quad(gamma2, phi2),
         "f3": _quad(gamma3, phi3),
@@ -168,6 +193,9 @@ def three_level_components(
         "m3": np.asarray(m3, dtype=float),
         "sigma2": np.asarray(sigma2, dtype=float),
     }
+    if omega2 is not None:
+        out[ERROR] = np.asarray(omega2, dtype=float)
+    return out
 
 
 def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
@@ -176,10 +204,15 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
     Denominators ``total``, ``within``, ``between``; measures as in r2mlm: f1, f2, v, m, f, fv,
     fvm, sigma2 (total); f1, v, f1v, sigma2 (within); f2, m (between). ``sigma2`` is the residual
     share, r2mlm's "Decompositions" row. A ``time`` component, when present, adds to the total.
+    An ``omega2`` component (measurement error), when present, adds to the within and the total
+    denominators and has a share of each.
     """
     f1, f2, v, m, s2 = (np.asarray(c[k], dtype=float) for k in TWO_LEVEL_COMPONENTS)
     time = np.asarray(c[TIME], dtype=float) if TIME in c else None
+    err = np.asarray(c[ERROR], dtype=float) if ERROR in c else None
     within = f1 + v + s2
+    if err is not None:  # added only when present: sums without it stay bit-identical
+        within = within + err
     between = f2 + m
     total = within + between + (time if time is not None else 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -193,6 +226,8 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
             ("total", "fvm"): (f1 + f2 + v + m) / total,
             ("total", "sigma2"): s2 / total,
         }
+        if err is not None:
+            out[("total", ERROR)] = err / total
         if time is not None:
             out[("total", TIME)] = time / total
         out.update(
@@ -201,17 +236,23 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
                 ("within", "v"): v / within,
                 ("within", "f1v"): (f1 + v) / within,
                 ("within", "sigma2"): s2 / within,
-                ("between", "f2"): f2 / between,
-                ("between", "m"): m / between,
             }
         )
+        if err is not None:
+            out[("within", ERROR)] = err / within
+        out.update({("between", "f2"): f2 / between, ("between", "m"): m / between})
         return out
 
 
 def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
-    """Level-specific and total R-squared from three-level components, keyed by (denominator, measure)."""
+    """Level-specific and total R-squared from three-level components, keyed by (denominator,
+    measure). An ``omega2`` component (measurement error), when present, is a level-1 residual:
+    it adds to the level-1 and the total denominators and has a share of each."""
     g = {k: np.asarray(c[k], dtype=float) for k in THREE_LEVEL_COMPONENTS}
+    err = np.asarray(c[ERROR], dtype=float) if ERROR in c else None
     l1 = g["f1"] + g["v12"] + g["v13"] + g["sigma2"]
+    if err is not None:  # added only when present: sums without it stay bit-identical
+        l1 = l1 + err
     l2 = g["f2"] + g["v23"] + g["m2"]
     l3 = g["f3"] + g["m3"]
     time = np.asarray(c[TIME], dtype=float) if TIME in c else None
@@ -224,10 +265,14 @@ def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
         out[("total", "fv")] = out[("total", "f")] + (g["v12"] + g["v13"] + g["v23"]) / total
         out[("total", "fvm")] = out[("total", "fv")] + (g["m2"] + g["m3"]) / total
         out[("total", "sigma2")] = g["sigma2"] / total
+        if err is not None:
+            out[("total", ERROR)] = err / total
         if time is not None:
             out[("total", TIME)] = time / total
         for k in ("f1", "v12", "v13", "sigma2"):
             out[("level1", k)] = g[k] / l1
+        if err is not None:
+            out[("level1", ERROR)] = err / l1
         for k in ("f2", "v23", "m2"):
             out[("level2", k)] = g[k] / l2
         for k in ("f3", "m3"):

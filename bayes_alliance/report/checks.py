@@ -1,5 +1,6 @@
-"""Model checks for the report: the posterior predictive check over sessions, and the key
-parameters whose chains the report plots.
+"""Model checks for the report: the posterior predictive check over sessions, the key
+parameters whose chains the report plots, and the identification of measurement error
+(:func:`identification_messages`).
 
 The predictive check replicates every observed cell one session ahead, given the patient's
 latent mean and the previous session's states, from the reduced form of the dynamics
@@ -23,6 +24,7 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
+from bayes_alliance.effects.identification import error_identification
 from bayes_alliance.model.structure import dynamics_from, lookup
 
 if TYPE_CHECKING:
@@ -44,7 +46,13 @@ KEY_PARAMETERS = (
     v.TRAIT_EFFECT_THERAPIST,
     v.SD_STATE_EFFECT_PATIENT,
     v.SD_STATE_EFFECT_THERAPIST,
+    # Weakly identified with one indicator per session: their chains are worth a look.
+    v.MEASUREMENT_ERROR_SD_PREDICTOR,
+    v.MEASUREMENT_ERROR_SD_OUTCOME,
 )
+# Where a fit may record its identification messages (a list of str): its provenance, which is
+# saved with it. Without the entry the report computes them (identification_messages).
+IDENTIFICATION_KEY = "identification_warnings"
 _States = dict[str, np.ndarray]  # one array per variable (vocab.PREDICTOR, vocab.OUTCOME)
 # The reduced form's lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22).
 _Form = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[Any, Any]]
@@ -66,6 +74,34 @@ def key_draws(result: FitResult, max_rows: int = 10) -> dict[str, np.ndarray]:
                 names.append(base)
     out = entry_draws(post, names)
     return dict(list(out.items())[:max_rows])
+
+
+def identification_messages(result: FitResult) -> list[str]:
+    """Messages on measurement-error SDs that the data do not identify, for the convergence
+    section of the report.
+
+    ``result.provenance["identification_warnings"]`` (a list of str, or one str) when the fit
+    recorded them; otherwise, for a model with measurement error, computed here by
+    :func:`bayes_alliance.effects.identification.error_identification` from the posterior draws
+    of the error SDs and the scales of their half-normal priors as used
+    (:func:`bayes_alliance.report.model_text.priors_used`; an override that is not half-normal is
+    not checked). Empty without measurement error.
+    """
+    stored = result.provenance.get(IDENTIFICATION_KEY)
+    if stored is not None:
+        return [stored] if isinstance(stored, str) else [str(m) for m in stored]
+    if not getattr(result.spec, "measurement_error", False):
+        return []
+    from bayes_alliance.report.model_text import priors_used
+
+    names = (v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME)
+    used = priors_used(result.spec, result.data)
+    sigma = {
+        n: float(used[n]["sigma"]) for n in names if n in used and used[n]["dist"] == "HalfNormal"
+    }
+    post = result.idata.posterior
+    draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
+    return error_identification(draws, sigma)
 
 
 def entry_draws(post: Any, names: list[str], sep: str = ",") -> dict[str, np.ndarray]:

@@ -53,6 +53,8 @@ LABELS: dict[str, str] = {
     v.INNOVATION_SD_PREDICTOR: "innovation SD of {x}",
     v.INNOVATION_SD_OUTCOME: "innovation SD of {y}",
     v.INNOVATION_CORR: "correlation of the innovations",
+    v.MEASUREMENT_ERROR_SD_PREDICTOR: "measurement error SD of {x}",
+    v.MEASUREMENT_ERROR_SD_OUTCOME: "measurement error SD of {y}",
     v.TREND_PREDICTOR: "mean trend of {x} per session",
     v.TREND_OUTCOME: "mean trend of {y} per session",
     v.SD_TREND_PREDICTOR: "SD of patients' trends of {x}",
@@ -71,6 +73,8 @@ LABELS: dict[str, str] = {
         "long-run change in {y} per unit of sustained change in {x}"
     ),
     "stationary": "probability that the average dynamics are stationary",
+    "reliability_predictor": "within-person reliability of {x}",
+    "reliability_outcome": "within-person reliability of {y}",
     "indirect_effect_between": f"indirect effect ab: {{z}} {_A} trait of {{x}} {_A} trait of {{y}}",
     "direct_effect_between": f"direct effect c': {{z}} {_A} trait of {{y}}",
     "total_effect_between": "total effect c' + ab of {z} on trait of {y}",
@@ -223,6 +227,14 @@ EFFECT_NOTES: dict[str, str] = {
         "posterior probability that the average dynamics are stationary (free first "
         "session; with a stationary first session stationarity is imposed, not estimated)"
     ),
+    "reliability_predictor": (
+        "share of the within-person variance of the observed {x} that is state variance, not "
+        "measurement error: Var_w(state) / (Var_w(state) + ω_x²) (Schuurman & Hamaker 2019)"
+    ),
+    "reliability_outcome": (
+        "share of the within-person variance of the observed {y} that is state variance, not "
+        "measurement error: Var_w(state) / (Var_w(state) + ω_y²) (Schuurman & Hamaker 2019)"
+    ),
 }
 # A therapist-level baseline's a and c' paths act on the therapists' means.
 THERAPIST_BASELINE_NOTES: dict[str, str] = {
@@ -240,6 +252,10 @@ ICC_PARTS = {
     "therapist": "differences between therapists",
     "session": "session-to-session fluctuation within patients (state-like)",
 }
+# The session-level share of an ICC of observed scores holds the measurement error too.
+ICC_SESSION_WITH_ERROR = (
+    "session-to-session fluctuation within patients (state-like) and measurement error"
+)
 
 
 class _Words(dict[str, str]):
@@ -332,7 +348,12 @@ def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
 
 
 def effect_note(
-    name: str, x: str, y: str, same_session: str = "none", baseline_level: str = "patient"
+    name: str,
+    x: str,
+    y: str,
+    same_session: str = "none",
+    baseline_level: str = "patient",
+    measurement_error: bool = False,
 ) -> str:
     """What an effect means, in words: the legend of effects tables (empty when unknown).
 
@@ -348,6 +369,9 @@ def effect_note(
     baseline_level
         Level of a baseline: the notes of its a and c' paths speak of patients' traits or, at
         therapist level, of therapists' means.
+    measurement_error
+        Whether the model has measurement error (ICCs are of the observed scores: their
+        session-level share then holds the error too).
     """
     base, _ = split_name(name)
     template = _note_template(base, baseline_level)
@@ -358,6 +382,8 @@ def effect_note(
     if icc is not None:
         var, level = icc
         part = ICC_PARTS.get(level, level)
+        if measurement_error and level == "session":
+            part = ICC_SESSION_WITH_ERROR
         return f"share of the variance of {var} due to {part}; session means and trends excluded"
     return ""
 
@@ -369,15 +395,24 @@ def _note_template(base: str, baseline_level: str) -> str | None:
     return EFFECT_NOTES.get(base)
 
 
-def effects_legend(ci_prob: float) -> str:
-    """The note under an effects table."""
+def effects_legend(ci_prob: float, measurement_error: bool = False) -> str:
+    """The note under an effects table (with a sentence on the reliabilities when the model has
+    measurement error)."""
+    error = (
+        " With measurement error, standardised within-person effects use the SDs of the "
+        "error-free states, ICCs are shares of the observed scores' variance (the session-level "
+        "share includes the error), and reliabilities are the states' shares of the observed "
+        "within-person variance."
+        if measurement_error
+        else ""
+    )
     return (
         f"Posterior means with {interval_name(ci_prob, CI_KIND)}s (highest-density intervals) in "
         "brackets. Raw paths are in the variables' own units per session. Standardised effects "
         "are in SD units of the level they act at: within-person SDs for state-like paths, "
         "between-patient or between-therapist SDs for trait-like effects. Long-run effects add "
         "up a sustained shift over all later sessions through the lagged paths. ICCs are "
-        "shares of each variable's variance at each level."
+        "shares of each variable's variance at each level." + error
     )
 
 
@@ -413,7 +448,14 @@ def component_label(component: str, equation: str, spec: ModelSpec) -> str:
     return r2.LABELS.get(component, component)
 
 
-def share_of(denominator: str, var: str, has_time: bool) -> str:
+def share_of(denominator: str, var: str, has_time: bool, has_error: bool = False) -> str:
+    """What a denominator's shares are shares of, in words (``has_error``: the model's
+    residual includes measurement error)."""
+    model = (
+        "fitted values plus innovations and measurement error"
+        if has_error
+        else ("fitted values plus innovations")
+    )
     words = {
         "total": f"total variance of {var}"
         + (" (including session means and trends)" if has_time else ""),
@@ -422,12 +464,12 @@ def share_of(denominator: str, var: str, has_time: bool) -> str:
         "level1": f"session-level (level 1) variance of {var}",
         "level2": f"patient-level (level 2) variance of {var}",
         "level3": f"therapist-level (level 3) variance of {var}",
-        "model": f"variance of {var} (fitted values plus innovations; Gelman et al. 2019)",
+        "model": f"variance of {var} ({model}; Gelman et al. 2019)",
     }
     return words.get(denominator, denominator)
 
 
-def r2_legend(ci_prob: float, has_time: bool = False) -> str:
+def r2_legend(ci_prob: float, has_time: bool = False, has_error: bool = False) -> str:
     """The note under an R-squared table."""
     return (
         "Shares of variance explained per component (Rights & Sterba 2019, 2023), computed per "
@@ -441,6 +483,12 @@ def r2_legend(ci_prob: float, has_time: bool = False) -> str:
         + (
             " time: session means and trends, in the total only (level shares exclude it)."
             if has_time
+            else ""
+        )
+        + (
+            " omega2: measurement error of the observed scores, a second session-level "
+            "residual beside the innovations (in the within / level-1 and total denominators)."
+            if has_error
             else ""
         )
     )

@@ -35,6 +35,13 @@ MEDIATION_REFERENCES = {
         "for assessing multilevel mediation. Psychological Methods, 15(3), 209-233."
     ),
 }
+# Cited only when the model has measurement error.
+MEASUREMENT_REFERENCES = {
+    "Schuurman & Hamaker 2019": (
+        "Schuurman, N. K., & Hamaker, E. L. (2019). Measurement error and person-specific "
+        "reliability in multilevel autoregressive modeling. Psychological Methods, 24(1), 70-91."
+    ),
+}
 REFERENCES = {
     "Zilcha-Mano & Fisher 2022": (
         "Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like "
@@ -158,6 +165,7 @@ def methods_paragraph(
         _dynamics_sentence(spec, x, y),
         _options_sentence(spec, x, y),
         _trait_effect_sentence(spec, x, y),
+        _measurement_sentence(spec, x, y),
         sampling_sentence(provenance, convergence),
         _reporting_sentence(ci_prob),
     ]
@@ -251,6 +259,25 @@ def _trait_effect_sentence(spec: ModelSpec, x: str, y: str) -> str:
     )
 
 
+def _measurement_sentence(spec: ModelSpec, x: str, y: str) -> str:
+    """Measurement error and the within-person reliability, or "" without measurement error."""
+    if not spec.measurement_error:
+        return ""
+    names = (v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME)
+    prior = (
+        ""
+        if any(n in spec.priors for n in names)
+        else " (the error SDs have half-normal priors with scale half the variable's SD)"
+    )
+    return (
+        f"Each observed score of {x} and {y} is its latent mean plus its state plus normally "
+        "distributed measurement error, so that the dynamics are those of the error-free states "
+        "(the measurement-error VAR(1) of Schuurman & Hamaker 2019), with the within-person "
+        "reliability of each variable reported as the state variance over the state plus "
+        "error variance" + prior + "."
+    )
+
+
 def _reporting_sentence(ci_prob: float) -> str:
     """What is reported: intervals, standardisation, R-squared and model comparison."""
     from bayes_alliance.core.intervals import interval_name
@@ -285,6 +312,9 @@ def sampling_sentence(provenance: Mapping[str, Any], convergence: Convergence) -
 
 def references(spec: ModelSpec | None = None) -> list[str]:
     """Full references of every citation in the report, alphabetical (with the mediation
-    references when ``spec`` has a baseline)."""
-    extra = MEDIATION_REFERENCES if spec is not None and spec.baseline else {}
+    references when ``spec`` has a baseline and the measurement-error one when it has
+    measurement error)."""
+    extra = dict(MEDIATION_REFERENCES) if spec is not None and spec.baseline else {}
+    if spec is not None and spec.measurement_error:
+        extra.update(MEASUREMENT_REFERENCES)
     return sorted({**REFERENCES, **extra}.values())

@@ -43,6 +43,8 @@ SYMBOLS = {
     v.INNOVATION_SD_PREDICTOR: "σ_x",
     v.INNOVATION_SD_OUTCOME: "σ_y",
     v.INNOVATION_CORR: "ρ",
+    v.MEASUREMENT_ERROR_SD_PREDICTOR: "ω_x",
+    v.MEASUREMENT_ERROR_SD_OUTCOME: "ω_y",
     v.MODERATOR_EFFECT: "λ",
     v.BASELINE_EFFECT_PREDICTOR: "a",
     v.BASELINE_EFFECT_OUTCOME: "c'",
@@ -78,6 +80,8 @@ SCALE_RULES = {
     v.INNOVATION_SD_PREDICTOR: "σ = SD(x)",
     v.INNOVATION_SD_OUTCOME: "σ = SD(y)",
     v.INNOVATION_CORR: "uniform on (-1, 1)",
+    v.MEASUREMENT_ERROR_SD_PREDICTOR: "σ = 0.5 SD(x)",
+    v.MEASUREMENT_ERROR_SD_OUTCOME: "σ = 0.5 SD(y)",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
     v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
     v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
@@ -125,18 +129,29 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         *_state_lines(spec),
         *_innovation_lines(spec),
         *_first_session_lines(spec),
+        *_error_lines(spec),
     ]
     return "\n".join(lines)
 
 
 def _decomposition_lines(spec: ModelSpec, predictor: str, outcome: str, idx: str) -> list[str]:
-    """The variables' names and the split of each score into latent mean and state."""
+    """The variables' names and the split of each score into latent mean and state (and
+    measurement error)."""
+    if spec.measurement_error:
+        split = [
+            "Observed score = latent mean (trait-like) + state (state-like) + measurement error:",
+            f"  x_ti = M^x_{idx} + x^w_ti + ε^x_ti     y_ti = M^y_{idx} + y^w_ti + ε^y_ti",
+        ]
+    else:
+        split = [
+            "Observed score = latent mean (trait-like) + state (state-like):",
+            f"  x_ti = M^x_{idx} + x^w_ti          y_ti = M^y_{idx} + y^w_ti",
+        ]
     return [
         f"x = {predictor} (predictor), y = {outcome} (outcome); session t of patient i"
         + (", treated by therapist j" if spec.therapist_level else ""),
         "",
-        "Observed score = latent mean (trait-like) + state (state-like):",
-        f"  x_ti = M^x_{idx} + x^w_ti          y_ti = M^y_{idx} + y^w_ti",
+        *split,
         "",
         "Trait-like part (latent means, estimated with their uncertainty, never observed means):",
     ]
@@ -266,6 +281,18 @@ def _first_session_lines(spec: ModelSpec) -> list[str]:
     return lines
 
 
+def _error_lines(spec: ModelSpec) -> list[str]:
+    """The measurement errors of the observed scores (none without measurement error)."""
+    if not spec.measurement_error:
+        return []
+    return [
+        "",
+        "Measurement error (white noise around the state; Schuurman & Hamaker 2019):",
+        "  ε^x_ti ~ N(0, ω_x²),  ε^y_ti ~ N(0, ω_y²), independent of each other, of the",
+        "  states and over sessions; within-person reliability of x: Var(x^w) / (Var(x^w) + ω_x²)",
+    ]
+
+
 def _trunc(spec: ModelSpec) -> str:
     """The note that a random slope's prior is truncated (a stationary first session), or ""."""
     return ", truncated to stationary slopes" if spec.first_session == "stationary" else ""
@@ -308,6 +335,24 @@ def _fmt(value: Any) -> str:
     return f"{float(value):.3g}"
 
 
+def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]:
+    """The priors actually used by name, with numeric arguments (``{"dist": ..., <arguments>}``):
+    the defaults scaled to ``data`` exactly as :func:`bayes_alliance.model.build.build_model`
+    scales them, or the spec's overrides."""
+    from bayes_alliance.model.covariates import baseline_unit_values, moderator_values
+    from bayes_alliance.model.priors import DataScale, default_priors, numeric
+
+    z = moderator_values(data, spec)
+    zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
+    used = default_priors(
+        spec,
+        DataScale.of(data),
+        z.std(axis=0) if z is not None else 1.0,
+        zb.std(axis=0) if zb is not None else 1.0,
+    )
+    return {name: numeric(prior) for name, prior in used.items()}
+
+
 def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
     """The priors actually used: the defaults scaled to ``data``, or the spec's overrides.
 
@@ -325,20 +370,8 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         Indexed by parameter: ``symbol``, ``prior`` (e.g. ``Normal(mu=0, sigma=0.84)``),
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
-    from bayes_alliance.model.covariates import baseline_unit_values, moderator_values
-    from bayes_alliance.model.priors import DataScale, default_priors, numeric
-
-    z = moderator_values(data, spec)
-    zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
-    used = default_priors(
-        spec,
-        DataScale.of(data),
-        z.std(axis=0) if z is not None else 1.0,
-        zb.std(axis=0) if zb is not None else 1.0,
-    )
     rows = []
-    for name, prior in used.items():
-        p = numeric(prior)
+    for name, p in priors_used(spec, data).items():
         args = ", ".join(f"{k}={_fmt(val)}" for k, val in p.items() if k != "dist")
         note = ""
         if spec.first_session == "stationary" and spec.dynamics == "var1" and name in TRUNCATED:

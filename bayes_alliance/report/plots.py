@@ -34,6 +34,7 @@ COLOURS = {
     "m2": "#66a61e",
     "m3": "#a6d854",
     "sigma2": "#bdbdbd",
+    "omega2": "#8c6d31",
     "time": "#e7298a",
 }
 LABELS = {
@@ -48,6 +49,7 @@ LABELS = {
     "m2": "m2: patient intercepts",
     "m3": "m3: therapist intercepts",
     "sigma2": "residual",
+    "omega2": "omega2: measurement error",
     "time": "time: session means and trends",
 }
 

@@ -57,9 +57,13 @@ def convergence_section(
     sampler: pd.DataFrame,
     draws: Mapping[str, np.ndarray],
     labels: Mapping[str, str],
+    identification: Sequence[str] = (),
 ) -> ReportSection:
     """The convergence check in words and numbers, the sampler settings, and trace and rank
-    plots of ``draws`` (the key parameters and the worst ones), rows explained by ``labels``."""
+    plots of ``draws`` (the key parameters and the worst ones), rows explained by ``labels``;
+    each message of ``identification`` (parameters the data do not identify, e.g.
+    :func:`bayes_alliance.report.checks.identification_messages`) as a warning after the
+    check."""
     return ReportSection(
         "Convergence and sampler",
         [
@@ -68,6 +72,7 @@ def convergence_section(
             f"{conv.min_ess_bulk:.0f} / {conv.min_ess_tail:.0f}; divergences "
             f"{conv.divergences}; smallest E-BFMI {conv.min_bfmi:.2f}; {conv.n_draws} draws "
             f"(seed {provenance.get('random_seed')}).",
+            *(as_sentence(f"Identification warning: {m}") for m in identification),
         ],
         tables=[Table(sampler, "Sampler settings")],
         figures=[

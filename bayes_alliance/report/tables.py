@@ -81,7 +81,8 @@ LONG_RUN = "Long-run effects"
 ICC = "Intraclass correlations (variance shares)"
 STATIONARITY = "Stationarity"
 MEDIATION = "Between-level mediation (trait-like predictor as mediator)"
-GROUP_ORDER = (WITHIN, BETWEEN, MEDIATION, STANDARDISED, LONG_RUN, ICC, STATIONARITY)
+RELIABILITY = "Measurement (within-person reliability)"
+GROUP_ORDER = (WITHIN, BETWEEN, MEDIATION, STANDARDISED, LONG_RUN, ICC, STATIONARITY, RELIABILITY)
 NAMED_EFFECTS = {
     v.STATE_EFFECT: WITHIN,
     v.REVERSE_STATE_EFFECT: WITHIN,
@@ -113,6 +114,8 @@ def group_of(name: str) -> str | None:
         return ICC
     if base == "stationary":
         return STATIONARITY
+    if base.startswith("reliability_"):
+        return RELIABILITY
     return None
 
 
@@ -125,6 +128,7 @@ def label_effects(
     ci_prob: float,
     same_session: str = "none",
     baseline_level: str = "patient",
+    measurement_error: bool = False,
 ) -> pd.DataFrame:
     """The labelled effects table from a posterior summary and the derived effects.
 
@@ -143,6 +147,9 @@ def label_effects(
         Direction of a lag-0 path.
     baseline_level
         Level of a baseline (the a and c' paths' labels follow it).
+    measurement_error
+        Whether the model has measurement error (the notes of the session-level ICCs and the
+        legend say what it changes).
 
     Returns
     -------
@@ -163,14 +170,16 @@ def label_effects(
                 **{c: float(r[c]) if c in r else np.nan for c in EFFECT_COLUMNS[3:7]},
                 "interval": interval_name(ci_prob, CI_KIND),
                 **{c: float(r[c]) if c in r else np.nan for c in ("ess_bulk", "ess_tail", "r_hat")},
-                "note": effect_note(name, predictor, outcome, same_session, baseline_level),
+                "note": effect_note(
+                    name, predictor, outcome, same_session, baseline_level, measurement_error
+                ),
             }
         )
     out = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
     out = out.iloc[np.argsort([order[g] for g in out["group"]], kind="stable")]
     out = out.reset_index(drop=True)
-    out.attrs["note"] = effects_legend(ci_prob)
+    out.attrs["note"] = effects_legend(ci_prob, measurement_error)
     return out
 
 
@@ -201,6 +210,7 @@ def effects_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
         ci_prob=ci_prob,
         same_session=result.spec.same_session,
         baseline_level=result.spec.baseline_level,
+        measurement_error=result.spec.measurement_error,
     )
 
 
@@ -258,7 +268,8 @@ def r2_components_present(spec: ModelSpec) -> dict[str, set[str]]:
                 fs |= {"f3"} if spec.baseline_level == v.THERAPIST else {"f2"}
             vs = set()
         ms = {"m2", "m3"} if three else {"m"}
-        comps = fs | vs | ms | {"sigma2"} | time
+        error = {"omega2"} if spec.measurement_error else set()
+        comps = fs | vs | ms | {"sigma2"} | error | time
         # Sums only where they add something: f of one fixed part is that part.
         if len(fs) >= 2:
             comps.add("f")
@@ -303,18 +314,19 @@ def label_r2(
     sizes = t.groupby(["equation", "denominator"])[v.COMPONENT].transform("size")
     t = t[(sizes > 1) | (t["denominator"] == "model")]
     has_time = bool(spec.session_means or spec.trend)
+    has_error = spec.measurement_error
     names = {v.OUTCOME: outcome, v.PREDICTOR: predictor}
     t["label"] = [
         component_label(str(c), str(e), spec)
         for e, c in zip(t[v.EQUATION], t[v.COMPONENT], strict=True)
     ]
     t["share_of"] = [
-        share_of(str(d), names.get(str(e), str(e)), has_time)
+        share_of(str(d), names.get(str(e), str(e)), has_time, has_error)
         for e, d in zip(t[v.EQUATION], t["denominator"], strict=True)
     ]
     t["interval"] = interval_name(ci_prob, BAND_KIND)
     out = t[R2_COLUMNS].reset_index(drop=True)
-    out.attrs["note"] = r2_legend(ci_prob, has_time)
+    out.attrs["note"] = r2_legend(ci_prob, has_time, has_error)
     return out
 
 

@@ -125,7 +125,14 @@ def _convergence_section(result: FitResult) -> ReportSection:
         for n in draws
     }
     sampler = report_methods.sampler_table(result.provenance, result.spec)
-    return convergence_section(result.convergence, result.provenance, sampler, draws, labels)
+    return convergence_section(
+        result.convergence,
+        result.provenance,
+        sampler,
+        draws,
+        labels,
+        report_checks.identification_messages(result),
+    )
 
 
 def _data_section(result: FitResult) -> ReportSection:
@@ -198,14 +205,20 @@ def _effects_sections(
             if note
         ),
     ]
+    reliability = ", reliabilities" if spec.measurement_error else ""
     out.append(
         ReportSection(
-            "Derived effects: standardised, long-run, ICCs",
+            f"Derived effects: standardised, long-run, ICCs{reliability}",
             [stationarity_note(spec)],
             tables=[
                 Table(
                     display_table(derived, hdi, SHOWN),
-                    f"Standardised and long-run effects and ICCs ({hdi}); effects.csv",
+                    (
+                        "Standardised and long-run effects, ICCs and reliabilities"
+                        if spec.measurement_error
+                        else "Standardised and long-run effects and ICCs"
+                    )
+                    + f" ({hdi}); effects.csv",
                     legend,
                 )
             ],
