@@ -71,7 +71,7 @@ def test_too_short_series_named_by_column():
         data = SessionData.from_frame(
             df, patient="patient", session="session", predictor="alliance", outcome="symptoms"
         )
-    with pytest.raises(ValueError, match="column 'alliance' has 2.0"):
+    with pytest.raises(ValueError, match=r"column 'alliance' has 2\.0"):
         build_model(data, ModelSpec(therapist_level=False, measurement_error=True))
 
 

@@ -21,6 +21,15 @@ class ConvergenceWarning(UserWarning):
     """The sampler's diagnostics say the posterior draws may not be trustworthy."""
 
 
+class IdentificationWarning(UserWarning):
+    """The data do not separate a parameter from others (its posterior stays close to its
+    prior, or has two modes): measurement error from the dynamics, say."""
+
+
+# Where a fit records its identification messages (a list of str in its provenance).
+IDENTIFICATION_KEY = "identification_warnings"
+
+
 @dataclass
 class Convergence:
     """Result of :func:`check_convergence`."""

@@ -146,9 +146,9 @@ def _smoothed_states(
     first[:, 0] = 1.0
     cells = gaps.GapCells(np.nan_to_num(wx) * ox, np.nan_to_num(wy) * oy, ox, oy, first)
 
-    def per_draw(entries: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    def per_draw(entries: tuple[Any, ...]) -> tuple[Any, ...]:
         # per-patient entries are (P, D) when slopes vary: the target's row
-        out = []
+        out: list[Any] = []
         for e in entries:
             arr = np.asarray(e, dtype=float)
             arr = arr[target] if arr.ndim == 2 else arr

@@ -34,6 +34,7 @@ from bayes_alliance.inference.fit import (
     complete_posterior,
     convergence_of,
     data_provenance,
+    record_identification,
     states_wanted,
 )
 from bayes_alliance.model.build import build_model
@@ -165,6 +166,7 @@ class CompiledModel:
             posthoc=posthoc,
             compiled=sampler,
         )
+        record_identification(run, data, self.spec)
         return FitResult(run.idata, self.spec, data, run.provenance, run.convergence)
 
 

@@ -6,6 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -169,7 +170,9 @@ class FitResult:
         """
         table = effects.r2_summary(self.r2_draws(), ci_prob)
         if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
-            br2 = effects.bayesian_r2(self.idata.posterior, self.data.y, self.spec)
+            br2 = effects.bayesian_r2(
+                self.idata.posterior, self.data.y, self.spec, offsets=self.design.offsets
+            )
             extra = effects.r2_summary(
                 xr.Dataset(
                     {
@@ -339,6 +342,40 @@ def _posthoc(
     return complete
 
 
+def identification_of(
+    result_posterior: xr.DataTree, data: SessionData, spec: ModelSpec
+) -> list[str]:
+    """Messages for measurement-error SDs the data do not identify (empty without the error
+    term): :func:`bayes_alliance.effects.identification.error_identification` on the posterior
+    draws against the scales of the half-normal priors the fit used."""
+    if not spec.measurement_error:
+        return []
+    from bayes_alliance.effects.identification import error_identification
+    from bayes_alliance.model.priors import DataScale, default_priors
+
+    names = (vocab.MEASUREMENT_ERROR_SD_PREDICTOR, vocab.MEASUREMENT_ERROR_SD_OUTCOME)
+    priors = default_priors(spec, DataScale.of(data))
+    sigma = {n: float(priors[n]["sigma"]) for n in names if priors[n]["dist"] == "HalfNormal"}
+    post = result_posterior.posterior
+    draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
+    return error_identification(draws, sigma)
+
+
+def record_identification(run: Any, data: SessionData, spec: ModelSpec) -> None:
+    """Store the identification messages in the run's provenance (models with measurement
+    error) and warn once when there are any."""
+    if not spec.measurement_error:
+        return
+    messages = identification_of(run.idata, data, spec)
+    run.provenance[diagnostics.IDENTIFICATION_KEY] = messages
+    if messages:
+        warnings.warn(
+            "measurement error not identified by these data: " + " ".join(messages),
+            diagnostics.IdentificationWarning,
+            stacklevel=3,
+        )
+
+
 def data_provenance(data: SessionData) -> dict[str, Any]:
     """What the joint model adds to a fit's provenance about its data."""
     return {"roles": asdict(data.roles), "data_description": data.describe()}
@@ -414,6 +451,7 @@ def fit(
         adds={"impute_missing": impute_missing, "states": keep_states, **data_provenance(data)},
         posthoc=_posthoc(model, data, spec, log_likelihood, impute_missing, keep_states),
     )
+    record_identification(run, data, spec)
     return FitResult(run.idata, spec, data, run.provenance, run.convergence)
 
 

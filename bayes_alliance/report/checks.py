@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.core import vocab
+from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
 from bayes_alliance.effects.identification import error_identification
 from bayes_alliance.model.structure import dynamics_from, lookup
@@ -52,7 +52,7 @@ KEY_PARAMETERS = (
 )
 # Where a fit may record its identification messages (a list of str): its provenance, which is
 # saved with it. Without the entry the report computes them (identification_messages).
-IDENTIFICATION_KEY = "identification_warnings"
+IDENTIFICATION_KEY = diagnostics.IDENTIFICATION_KEY
 _States = dict[str, np.ndarray]  # one array per variable (vocab.PREDICTOR, vocab.OUTCOME)
 # The reduced form's lag matrix (a, b, c, d) and innovation covariance (s11, s12, s22).
 _Form = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[Any, Any]]
