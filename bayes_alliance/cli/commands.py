@@ -23,12 +23,12 @@ import pandas as pd
 from bayes_alliance import datasets
 from bayes_alliance.analysis import classic
 from bayes_alliance.cli import mechanisms as cli_mechanisms
-from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError
+from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError, results_path
 from bayes_alliance.cli.output import key_effects_text, write_fit_folder
 from bayes_alliance.cli.parser import DEMO_SAMPLER
 from bayes_alliance.core import vocab
 from bayes_alliance.core.diagnostics import ConvergenceWarning
-from bayes_alliance.core.files import atomic_dir, atomic_path, check_results_file
+from bayes_alliance.core.files import atomic_dir, atomic_path
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.readers import read_table, sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
@@ -232,15 +232,6 @@ def _convergence_status(result: AnyResult) -> int:
     return EXIT_NOT_CONVERGED
 
 
-def _results_path(folder: str | Path) -> Path:
-    """``folder/fit.nc`` once checked: a missing, truncated or foreign file is one clear error
-    (raised before any result is loaded, which takes a while)."""
-    path = Path(folder) / "fit.nc"
-    if not path.is_file():
-        raise CLIError(f"{folder} has no fit.nc (write one with 'bayes-alliance fit')")
-    return check_results_file(path)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from bayes_alliance.analysis import comparison
 
@@ -254,7 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         names = list(args.dirs)
     if len(set(names)) < len(names):
         raise CLIError("compare: a result folder is given twice")
-    paths = [_results_path(d) for d in args.dirs]
+    paths = [results_path(d) for d in args.dirs]
     results = {}
     for i, (name, path) in enumerate(zip(names, paths, strict=True), start=1):
         print(f"[{i}/{len(paths)}] loading {path}", file=sys.stderr)
@@ -331,7 +322,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bayes_alliance.report.write import write_report
 
     out = Path(args.out) if args.out else Path(args.dir) / "report"
-    path = _results_path(args.dir)
+    path = results_path(args.dir)
     if out.exists() and not args.force:
         raise CLIError(f"{out} exists; pass --force to replace it")
     result = load_result(path)
@@ -373,7 +364,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         flag_probability=args.flag_probability,
     )
     new = _read(args, args.new_sessions) if args.new_sessions else None
-    result = fitting.FitResult.load(_results_path(args.dir))
+    result = fitting.FitResult.load(results_path(args.dir))
     html_path = feedback_output.write_feedback(
         result,
         out,
@@ -433,6 +424,12 @@ def cmd_spec(args: argparse.Namespace) -> int:
         f"wrote {args.out}: edit its [data] columns (and anything else), then fit --spec {args.out}"
     )
     return 0
+
+
+def cmd_patterns(args: argparse.Namespace) -> int:
+    from bayes_alliance.cli.patterns import cmd_patterns as run
+
+    return run(args)
 
 
 def cmd_study(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""What every command shares: exit statuses, the user-facing error, and the interrupt handler.
+"""What every command shares: exit statuses, the user-facing error, the check of a fit
+folder (:func:`results_path`) and the interrupt handler.
 
 Kept apart from :mod:`bayes_alliance.cli.app` (the entry point, which imports the commands)
 so that the commands can import these without an import cycle.
@@ -10,7 +11,10 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
+
+from bayes_alliance.core.files import check_results_file
 
 EXIT_USAGE = 2
 # The results are written, but the convergence check failed: scripts must not use them unseen.
@@ -22,6 +26,15 @@ TRACEBACK_ENV = "BAYES_ALLIANCE_TRACEBACK"
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+def results_path(folder: str | Path) -> Path:
+    """``folder/fit.nc`` once checked: a missing, truncated or foreign file is one clear error
+    naming the path (raised before any result is loaded, which takes a while)."""
+    path = Path(folder) / "fit.nc"
+    if not path.is_file():
+        raise CLIError(f"{folder} has no fit.nc (write one with 'bayes-alliance fit')")
+    return check_results_file(path)
 
 
 class _Interrupts:

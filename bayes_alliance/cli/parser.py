@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _compare(sub)
     _report(sub)
     _feedback(sub)
+    _patterns(sub)
     _demo(sub)
     _reshape(sub)
     _spec(sub)
@@ -297,6 +298,54 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
+def _patterns(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "patterns",
+        help="each patient's posterior probability of each state pattern (patterns.csv)",
+        description="Read FITDIR/fit.nc (a joint-model fit written by 'bayes-alliance fit') and "
+        "write OUT/patterns.csv, one row per patient with the columns patient, strengthening, "
+        "weakening, u_shape, rupture_repair, sudden_gain: the posterior probability (share of "
+        "draws) that the patient's states show the pattern. States are the deviations of each "
+        "session from the patient's latent mean; by default those of the predictor (the "
+        "alliance), with --variable outcome those of the outcome. The rules (the default "
+        "thresholds of bayes_alliance.analysis.patterns.PatternThresholds), in units of the "
+        "session-to-session fluctuation SD (see --scale): strengthening / "
+        "weakening, the fitted linear change over the observed sessions is at least +2 / at most "
+        "-2; u_shape, a quadratic with its minimum in the middle of the series at least 1.5 below "
+        "the lower end; rupture_repair, a fall of at least 3 from one session to the next, back "
+        "to within 1 of the earlier level after one or two sessions; sudden_gain, a rise of at "
+        "least 2.5 that is large against the three sessions before and after and is not "
+        "reversed (Tang & DeRubeis 1999). The whole-series patterns need 5 observed sessions; "
+        "the patterns are not exclusive. See docs/patterns.md; in Python, "
+        "bayes_alliance.analysis.pattern_table.patterns_table gives the sessions too.",
+        epilog="examples:\n  bayes-alliance patterns results/var --out results/var_patterns\n"
+        "  bayes-alliance patterns results/var --variable outcome --lower-is-better --out symptoms",
+        formatter_class=RAW,
+    )
+    p.add_argument("dir", metavar="FITDIR", help="result folder with fit.nc (the joint model)")
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
+    p.add_argument(
+        "--variable",
+        choices=["predictor", "outcome"],
+        default="predictor",
+        help="whose states: predictor (default; the alliance) or outcome",
+    )
+    p.add_argument(
+        "--lower-is-better",
+        action="store_true",
+        help="lower scores are better (e.g. symptoms): the states are negated, so that "
+        "strengthening and a sudden gain are improvements",
+    )
+    p.add_argument(
+        "--scale",
+        choices=["model", "patient"],
+        default="model",
+        help="the unit of the rules: model (default; the innovation SD in each draw) or patient "
+        "(each series' own robust fluctuation SD)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
 def _demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
@@ -380,7 +429,10 @@ def _study(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         + EXIT_STATUS,
         formatter_class=RAW,
     )
-    p.add_argument("study", help="study file (TOML), or a shipped study's name (centring, power, measurement_error)")
+    p.add_argument(
+        "study",
+        help="study file (TOML), or a shipped study's name (centring, power, measurement_error)",
+    )
     p.add_argument("--out", required=True, help="study folder (created, or resumed)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
     p.add_argument(
