@@ -109,6 +109,11 @@ POINT: dict[str, object] = {
     "baseline_effect_outcome": np.array([-0.3]),
     "measurement_error_sd_predictor": 0.35,
     "measurement_error_sd_outcome": 0.25,
+    "sd_log_innovation_predictor_patient": 0.3,
+    "sd_log_innovation_outcome_patient": 0.2,
+    "sd_log_innovation_predictor_therapist": 0.15,
+    "sd_log_innovation_outcome_therapist": 0.1,
+    "trait_instability_effect": np.array([[0.2, -0.1], [0.05, 0.3]]),
 }
 
 CASES = {
@@ -156,6 +161,9 @@ def natural_point(model, data: SessionData, spec: ModelSpec, rng) -> dict[str, o
     nat["therapist_dev_outcome_raw"] = rng.normal(0, 1, n_t)
     nat["state_effect_therapist_raw"] = rng.normal(0, 1, n_t)
     nat["state_effect_patient_raw"] = rng.normal(0, 1, n_p)
+    for which in ("predictor", "outcome"):
+        nat[f"log_innovation_{which}_patient_raw"] = rng.normal(0, 1, n_p)
+        nat[f"log_innovation_{which}_therapist_raw"] = rng.normal(0, 1, n_t)
     nat["trend_predictor_raw"] = rng.normal(0, 1, n_p)
     nat["trend_outcome_raw"] = rng.normal(0, 1, n_p)
     nat["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, n_s)
@@ -217,12 +225,30 @@ def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) 
             slope = slope + p["sd_state_effect_patient"] * p["state_effect_patient_raw"][i]
         phi = np.array([[0.3, -0.15 if spec.reverse_lag else 0.0], [slope, 0.4]])
 
+        def log_dev(which: str, i: int = i, j: int = j) -> float:
+            dev = (
+                p[f"sd_log_innovation_{which}_patient"]
+                * p[f"log_innovation_{which}_patient_raw"][i]
+            )
+            if "therapist" in spec.random_innovations:
+                dev = dev + (
+                    p[f"sd_log_innovation_{which}_therapist"]
+                    * p[f"log_innovation_{which}_therapist_raw"][j]
+                )
+            return float(dev)
+
         def base_sigma(k: int) -> np.ndarray:
             if spec.same_session != "none":
-                return np.diag([0.25, 0.16])
+                scale = [1.0, 1.0]
+                if spec.random_innovations:
+                    scale = [np.exp(log_dev("predictor")), np.exp(log_dev("outcome"))]
+                return np.diag([0.25 * scale[0] ** 2, 0.16 * scale[1] ** 2])
             sx = p["innovation_sd_predictor"].ravel()[k]
             sy = p["innovation_sd_outcome"].ravel()[k]
             r = p["innovation_corr"].ravel()[k]
+            if spec.random_innovations:  # this patient's (and therapist's) log-SD deviations
+                sx = sx * np.exp(log_dev("predictor"))
+                sy = sy * np.exp(log_dev("outcome"))
             return np.array([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
 
         cols = np.arange(data.first[i], data.last[i] + 1)
@@ -259,6 +285,14 @@ def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) 
             # Between-level mediation: the latent means' prior means move by a z and by
             # (c' + b a) z (b the trait effect at the baseline's level).
             known = known + baseline_known(data, spec, p, i)
+        if spec.random_innovations:  # the traits' shift by the patient's instability G u_i
+            u = np.array(
+                [
+                    p["log_innovation_predictor_patient_raw"][i],
+                    p["log_innovation_outcome_patient_raw"][i],
+                ]
+            )
+            known = known + p["trait_instability_effect"] @ u
         if traits == "integrated":
             # Latent mean integrated out; the therapist part too (below, over the caseload).
             mean = known + trend

@@ -25,6 +25,7 @@ Pure numpy, batched over draws and patients; independent of PyMC.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,19 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     # the therapist part of the latent mean (conditioned on).
     get = lookup(post, spec, draws_first=True)
     slope = post.get("state_effect_by_patient")  # (B, P) when slopes vary
-    dyn = dynamics_from(get, spec, slope=None if slope is None else slope.T)
+    dyn_post, dyn_spec = post, spec
+    if spec.random_innovations:  # each patient's innovation SDs, as drawn after sampling
+        dyn_post = {
+            **post,
+            v.INNOVATION_SD_PREDICTOR: post["innovation_sd_predictor_by_patient"],
+            v.INNOVATION_SD_OUTCOME: post["innovation_sd_outcome_by_patient"],
+        }
+        dyn_spec = replace(spec, random_innovations=())
+    dyn = dynamics_from(
+        lookup(dyn_post, dyn_spec, draws_first=True),
+        dyn_spec,
+        slope=None if slope is None else slope.T,
+    )
     phi = tuple(np.broadcast_to(_draws_first(e, n_b).reshape(n_b, -1), (n_b, n_p)) for e in dyn.phi)
     first = tuple(_draws_first(e, n_b).reshape(n_b, -1) for e in dyn.first)
     sig_r = tuple(_draws_first(e, n_b) for e in dyn.sigma)  # (B,) or (B, S - 1)
@@ -138,13 +151,18 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
             a[:, start] = 0.0
             p[:, start] = p0[:, start]
         if going.any():
-            q = np.zeros((n_b, n, n))
-            s11, s12, s22 = ((e[:, c - 1] if by_session else e) for e in sig_r)
-            q[:, 0, 0], q[:, 0, 1], q[:, 1, 1] = s11, s12, s22
-            q[:, 1, 0] = s12
+            # (B, P) innovation entries: one per draw, or per patient and draw (random
+            # innovations)
+            q = np.zeros((n_b, n_p, n, n))
+            s11, s12, s22 = (
+                np.broadcast_to((e[:, c - 1] if by_session else e).reshape(n_b, -1), (n_b, n_p))
+                for e in sig_r
+            )
+            q[..., 0, 0], q[..., 0, 1], q[..., 1, 1] = s11, s12, s22
+            q[..., 1, 0] = s12
             fg = f[:, going]
             a[:, going] = np.einsum("bpij,bpj->bpi", fg, a[:, going])
-            p[:, going] = fg @ p[:, going] @ np.swapaxes(fg, -1, -2) + q[:, None]
+            p[:, going] = fg @ p[:, going] @ np.swapaxes(fg, -1, -2) + q[:, going]
         for k, z in ((0, zx), (1, zy)):
             sel = obs[k][:, c]
             if not sel.any():

@@ -434,6 +434,8 @@ def bayesian_r2(
             var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
         s_y = one[v.INNOVATION_SD_OUTCOME].values
         sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
+        for level in spec.random_innovations:  # the patients' average innovation variance
+            sigma2 = sigma2 * np.exp(2 * one[f"sd_log_innovation_outcome_{level}"].values ** 2)
         if spec.measurement_error:  # the observed outcome's second residual
             sigma2 = sigma2 + one[v.MEASUREMENT_ERROR_SD_OUTCOME].values ** 2
         out.append(var_fit / (var_fit + sigma2))

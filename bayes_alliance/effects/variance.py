@@ -43,6 +43,7 @@ from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import baseline_level, baseline_unit_values, moderator_values
 from bayes_alliance.model.structure import (
     Get,
+    average_innovations,
     dynamics_from,
     fixed_slope,
     free_first_cov,
@@ -421,6 +422,8 @@ def within_moments(
         equation (its coefficients do not vary); ``target_y``, ``target_x``: the model-implied
         variance of each variable at the transitions, to which each equation's parts add up.
     """
+    # Random innovations: the moments of the average patient's innovation covariance.
+    post, spec = average_innovations(post, spec)
     p_all, batch = Params.of(post, spec, slopes)
     n_b = p_all.c.shape[0]
     nodes = len(slope_nodes(p_all.take(slice(0, 1)), spec, design)[0][0])

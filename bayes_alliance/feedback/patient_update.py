@@ -125,9 +125,7 @@ def _conditionals(result: FitResult, prep: Prepared) -> _Conditionals:
         g.obs_y[..., None],
         g.first[..., None],
     )
-    _, factor, _ = gaps.filter_factor(
-        cells, dyn.phi, dyn.sigma, dyn.first, n_s, error=dyn.error
-    )
+    _, factor, _ = gaps.filter_factor(cells, dyn.phi, dyn.sigma, dyn.first, n_s, error=dyn.error)
     tau_t = trait_cov(get, v.THERAPIST) if spec.therapist_level else None
     return _Conditionals(factor, trait_cov(get, v.PATIENT), tau_t, kx, ky, (lx, ly), dyn)
 

@@ -195,6 +195,10 @@ def _one_draw(
         out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
     if dyn.varying:
         out["state_effect_by_patient"] = dyn.slope
+    if dyn.sigma_varying:  # each patient's structural innovation SDs (their instability)
+        assert dyn.parts is not None
+        out["innovation_sd_predictor_by_patient"] = np.sqrt(dyn.parts.sigma[0])
+        out["innovation_sd_outcome_by_patient"] = np.sqrt(dyn.parts.sigma[2])
     if log_likelihood:
         if inn is not None:
             lx = inn["x"].loglik(mx[:, None], my[:, None])
@@ -304,6 +308,8 @@ def complete(
         "patient_dev_predictor": ((v.PATIENT,), pat),
         "patient_dev_outcome": ((v.PATIENT,), pat),
         "state_effect_by_patient": ((v.PATIENT,), pat),
+        "innovation_sd_predictor_by_patient": ((v.PATIENT,), pat),
+        "innovation_sd_outcome_by_patient": ((v.PATIENT,), pat),
         "state_predictor": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
         "state_outcome": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
     }

@@ -56,6 +56,8 @@ _TRAIT_NAMES = (
     "therapist_dev_predictor_raw",
     "therapist_dev_outcome_raw",
     "state_effect_by_patient",
+    "innovation_sd_predictor_by_patient",
+    "innovation_sd_outcome_by_patient",
 )
 # How to load each kind, for the message when a file is opened with the other family's loader.
 LOADERS = {

@@ -186,7 +186,12 @@ def _series_source(
     with measurement error (the errors are the filter's observation noise), the Kalman filter
     (missing cells and, with error, the states integrated out)."""
     simple = not (spec.session_means or spec.trend or spec.innovations == "session")
-    if len(idx.miss_x[0]) or len(idx.miss_y[0]) or spec.measurement_error or spec.random_innovations:
+    if (
+        len(idx.miss_x[0])
+        or len(idx.miss_y[0])
+        or spec.measurement_error
+        or spec.random_innovations
+    ):
         return SeriesGrid.of(data).gap_containers()
     if simple:
         return SeriesMoments.of(data, (scale.mean_x, scale.mean_y)).containers()

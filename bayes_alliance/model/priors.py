@@ -206,7 +206,7 @@ def _by_trait_row(s: DataScale) -> Any:
     rows = [[s.sd_x, s.sd_x], [s.sd_y, s.sd_y]]
     if isinstance(s.sd_x, int | float):
         return np.array(rows, dtype=float)
-    return pt.as_tensor_variable(rows)
+    return pt.stack([pt.stack([pt.as_tensor_variable(e) for e in row]) for row in rows])
 
 
 def make_rv(name: str, prior: dict[str, Any], **kw: Any) -> pt.TensorVariable:

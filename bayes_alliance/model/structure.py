@@ -36,7 +36,7 @@ No PyMC import here: numpy callers (the effect sizes, the simulator's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -212,9 +212,7 @@ def lag0(get: Get, spec: ModelSpec) -> Any:
     return get(v.SAME_SESSION_EFFECT) if spec.same_session != "none" else 0.0
 
 
-def innovation_cov(
-    get: Get, spec: ModelSpec, tj: Any = None, xp: Any = np
-) -> tuple[Any, Any, Any]:
+def innovation_cov(get: Get, spec: ModelSpec, tj: Any = None, xp: Any = np) -> tuple[Any, Any, Any]:
     """Structural innovation covariance entries ``(sd_x^2, rho sd_x sd_y, sd_y^2)``, per
     transition column with ``innovations="session"`` (rho is 0 where the spec does not estimate
     it: a same-session path, one equation); per patient with random innovations
@@ -252,6 +250,36 @@ def instability(get: Get, spec: ModelSpec, tj: Any = None) -> tuple[Any, Any]:
             dev = dev + get(INSTABILITY_SD[v.THERAPIST][k]) * raw_t[tj]
         out.append(dev)
     return out[0], out[1]
+
+
+def average_innovations(
+    post: Mapping[str, Any], spec: ModelSpec
+) -> tuple[dict[str, Any], ModelSpec]:
+    r"""Draws and spec whose one innovation covariance is the patients' average ``E[Sigma_i]``
+    under random innovations (unchanged without them), for population moments (R-squared,
+    reliabilities, ICCs): the stationary covariance is linear in Sigma at a given lag matrix,
+    so its average over patients is the stationary covariance of the average Sigma.
+
+    With ``log sd_x,i = log sd_x + a_i``, ``a_i ~ N(0, s_x^2)`` (``s_x^2`` the patient plus
+    therapist variances) and the x and y deviations independent, ``E[sd_x,i^2] = sd_x^2
+    exp(2 s_x^2)`` and ``E[sd_x,i sd_y,i] = sd_x sd_y exp((s_x^2 + s_y^2) / 2)``; returned as
+    innovation SDs ``sd_x exp(s_x^2)`` and a correlation ``rho exp(-(s_x^2 + s_y^2) / 2)``
+    with those moments."""
+    if not spec.random_innovations:
+        return dict(post), spec
+    out = dict(post)
+    var = []
+    for k, name in enumerate((v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME)):
+        s2 = np.asarray(post[INSTABILITY_SD[v.PATIENT][k]], dtype=float) ** 2
+        if v.THERAPIST in spec.random_innovations:
+            s2 = s2 + np.asarray(post[INSTABILITY_SD[v.THERAPIST][k]], dtype=float) ** 2
+        var.append(s2)
+        out[name] = np.asarray(post[name], dtype=float) * np.exp(s2)
+    if v.INNOVATION_CORR in post:
+        out[v.INNOVATION_CORR] = np.asarray(post[v.INNOVATION_CORR], dtype=float) * np.exp(
+            -(var[0] + var[1]) / 2
+        )
+    return out, replace(spec, random_innovations=())
 
 
 def instability_shift(get: Get, spec: ModelSpec) -> tuple[Any, Any] | None:

@@ -16,6 +16,7 @@ one histogram of all cells would hide both.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -219,6 +220,10 @@ def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: Model
         slope = _col(_flat(post, v.STATE_EFFECT, picks))
     else:
         slope = np.zeros((len(picks), 1, 1))
+    if spec.random_innovations:  # each patient's innovation SDs, as drawn after sampling
+        for name in (v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME):
+            arrays[name] = _flat(post, f"{name}_by_patient", picks)[..., None]
+        spec = replace(spec, random_innovations=())
     dyn = dynamics_from(lookup(arrays, spec), spec, slope=slope)
     return dyn.phi, dyn.sigma, dyn.error
 

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.kernels import dynamics
+from bayes_alliance.kernels import dynamics, moments
 from bayes_alliance.sim.settings import (
     SimulationDesign,
     TrueParameters,
@@ -133,6 +133,11 @@ def _draw_states(
     n_pat = len(slope)
     s0 = p.stationary_within(slope)
     chol_w = np.linalg.cholesky(p.sigma_within)
+    scale = np.ones((n_pat, 2))
+    log_sd = np.array([p.sd_log_innovation_predictor_patient, p.sd_log_innovation_outcome_patient])
+    if np.any(log_sd > 0):  # patients who fluctuate more: Sigma_i = D_i Sigma D_i
+        scale = np.exp(rng.normal(size=(n_pat, 2)) * log_sd)
+        s0 = _stationary_scaled(p, slope, scale)
     a, b, d_ar, b0 = (
         p.predictor_autoregression,
         p.reverse_state_effect,
@@ -142,7 +147,7 @@ def _draw_states(
     z_state = np.empty((n_pat, t_max, 2))
     z_state[:, 0] = np.einsum("pij,pj->pi", np.linalg.cholesky(s0), rng.normal(size=(n_pat, 2)))
     for t in range(1, t_max):
-        e = rng.normal(size=(n_pat, 2)) @ chol_w.T
+        e = (rng.normal(size=(n_pat, 2)) @ chol_w.T) * scale
         px, py = z_state[:, t - 1, 0], z_state[:, t - 1, 1]
         # The structural equations, in the order the same-session path needs.
         if p.same_session == "outcome_to_predictor":
@@ -155,6 +160,20 @@ def _draw_states(
                 yt = yt + b0 * xt
         z_state[:, t, 0], z_state[:, t, 1] = xt, yt
     return z_state
+
+
+def _stationary_scaled(p: TrueParameters, slope: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Each patient's stationary state covariance (P, 2, 2) with the structural innovation
+    covariance scaled to ``D_i Sigma D_i`` (``D_i = diag(scale_i)``), in reduced form."""
+    sig = p.sigma_within
+    s_i = (
+        sig[0, 0] * scale[:, 0] ** 2,
+        sig[0, 1] * scale[:, 0] * scale[:, 1],
+        sig[1, 1] * scale[:, 1] ** 2,
+    )
+    lags = (p.predictor_autoregression, p.reverse_state_effect, slope, p.outcome_autoregression)
+    phi, s_red = dynamics.reduced_form(lags, s_i, p.same_session_effect, p.same_session)
+    return moments.sym_matrix(*dynamics.stationary_cov(phi, s_red))
 
 
 @dataclass

@@ -77,6 +77,10 @@ class TrueParameters:
     # (drawn only when > 0, so that error-free settings keep their random streams)
     measurement_error_sd_predictor: float = 0.0
     measurement_error_sd_outcome: float = 0.0
+    # SD over patients of the log innovation SD of each variable (random innovation variances;
+    # the deviations are drawn only when an SD is > 0)
+    sd_log_innovation_predictor_patient: float = 0.0
+    sd_log_innovation_outcome_patient: float = 0.0
 
     @property
     def phi(self) -> np.ndarray:

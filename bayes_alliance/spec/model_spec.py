@@ -292,7 +292,10 @@ class ModelSpec:
                 v.TRAIT_INSTABILITY_EFFECT,
             ]
         if vocab.THERAPIST in self.random_innovations:
-            names += [v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST, v.SD_LOG_INNOVATION_OUTCOME_THERAPIST]
+            names += [
+                v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST,
+                v.SD_LOG_INNOVATION_OUTCOME_THERAPIST,
+            ]
         if self.same_session != "none":
             names.append(v.SAME_SESSION_EFFECT)
         if self.moderators:
