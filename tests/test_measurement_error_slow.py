@@ -1,12 +1,15 @@
 """Recovery with measurement error over seeds (slow; `make test-slow`).
 
-Ten data sets (seeds 1-5 x 12 and 20 sessions; 15 therapists x 6 patients; within-person
+Sixteen data sets (seeds 1-8 with 12 sessions, seeds 11-18 with 20: a seed shared by two
+lengths would share its first sessions' draws; 15 therapists x 6 patients; within-person
 reliability .75 for both variables; autoregressions .5, state effect -.3), each fitted with and
 without the error term. With it, the truths of the two autoregressions, the state effect and
 the two error SDs must lie inside their 90% intervals at about the promised rate (at least 80%
-of the 50 intervals: with calibrated intervals fewer than 40 of 50 has probability about 0.03)
-and the mean error of each lag over the ten fits must stay below 0.06. Without it, the
-autoregressions are attenuated: the posterior mean is below the truth in every fit.
+of the 80 intervals: with calibrated intervals fewer than 64 of 80 has probability about 0.005)
+and the mean error of each lag over the sixteen fits must stay below 0.08 (the model without the
+error term is off by about -0.15 in each autoregression; the SE of a mean of sixteen errors is
+about 0.025). Without it, the autoregressions are attenuated: the posterior mean is below the
+truth in every fit.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ LAGS = CHECKED[:3]
 @pytest.fixture(scope="module")
 def runs():
     out = []
-    for sessions in (12, 20):
-        for seed in range(1, 6):
+    for sessions, seeds in ((12, range(1, 9)), (20, range(11, 19))):
+        for seed in seeds:
             df, truth = simulate(
                 seed=seed,
                 n_therapists=15,
@@ -86,7 +89,7 @@ def test_error_model_covers_the_truth(runs):
     assert np.mean(inside) >= 0.8
     for name, err in errors.items():
         print(f"{name}: mean error {np.mean(err):+.3f}")
-        assert abs(np.mean(err)) < 0.06, name
+        assert abs(np.mean(err)) < 0.08, name
 
 
 def test_model_without_error_is_attenuated(runs):

@@ -45,6 +45,11 @@ SYMBOLS = {
     v.INNOVATION_CORR: "ρ",
     v.MEASUREMENT_ERROR_SD_PREDICTOR: "ω_x",
     v.MEASUREMENT_ERROR_SD_OUTCOME: "ω_y",
+    v.SD_LOG_INNOVATION_PREDICTOR_PATIENT: "s_Px",
+    v.SD_LOG_INNOVATION_OUTCOME_PATIENT: "s_Py",
+    v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST: "s_Tx",
+    v.SD_LOG_INNOVATION_OUTCOME_THERAPIST: "s_Ty",
+    v.TRAIT_INSTABILITY_EFFECT: "G",
     v.MODERATOR_EFFECT: "λ",
     v.BASELINE_EFFECT_PREDICTOR: "a",
     v.BASELINE_EFFECT_OUTCOME: "c'",
@@ -82,6 +87,11 @@ SCALE_RULES = {
     v.INNOVATION_CORR: "uniform on (-1, 1)",
     v.MEASUREMENT_ERROR_SD_PREDICTOR: "σ = 0.5 SD(x)",
     v.MEASUREMENT_ERROR_SD_OUTCOME: "σ = 0.5 SD(y)",
+    v.SD_LOG_INNOVATION_PREDICTOR_PATIENT: "σ = 0.5 (log scale)",
+    v.SD_LOG_INNOVATION_OUTCOME_PATIENT: "σ = 0.5 (log scale)",
+    v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST: "σ = 0.25 (log scale)",
+    v.SD_LOG_INNOVATION_OUTCOME_THERAPIST: "σ = 0.25 (log scale)",
+    v.TRAIT_INSTABILITY_EFFECT: "σ = SD of the trait's variable",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
     v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
     v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
@@ -130,6 +140,7 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         *_innovation_lines(spec),
         *_first_session_lines(spec),
         *_error_lines(spec),
+        *_instability_lines(spec),
     ]
     return "\n".join(lines)
 
@@ -279,6 +290,19 @@ def _first_session_lines(spec: ModelSpec) -> list[str]:
     else:
         lines.append("  w_first,i ~ N(0, Σ_1),  Σ_1 = [[σ_1x², ρ_1 σ_1x σ_1y], [., σ_1y²]] (free)")
     return lines
+
+
+def _instability_lines(spec: ModelSpec) -> list[str]:
+    """Patients' own innovation SDs and the traits' regression on them (random innovations)."""
+    if not spec.random_innovations:
+        return []
+    therapist = " + s_Tx v_x,j" if "therapist" in spec.random_innovations else ""
+    return [
+        "",
+        "Random innovation variances (patients who fluctuate more; Hamaker et al. 2018):",
+        f"  σ_x,i = σ_x exp(s_Px u_x,i{therapist}),  likewise σ_y,i;  u, v ~ N(0, 1)",
+        "  traits regress on the instability: (M_x,i, M_y,i)' = ... + G (u_x,i, u_y,i)' + e_i",
+    ]
 
 
 def _error_lines(spec: ModelSpec) -> list[str]:
