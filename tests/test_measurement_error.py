@@ -152,3 +152,46 @@ def test_states_carry_the_error_uncertainty(error_fits):
     assert np.nanmedian(sd_over_draws) > np.nanmedian(
         plain["state_predictor"].std(("chain", "draw")).values
     )
+
+
+def test_state_collapse_flagged_on_draws():
+    from bayes_alliance.effects.identification import state_collapse
+
+    rng = np.random.default_rng(0)
+    pairs = {"predictor": ("inn", "err")}
+    prior = {"inn": 0.8}
+    collapsed = {"inn": np.abs(rng.normal(0, 0.05, 2000)), "err": rng.normal(0.43, 0.02, 2000)}
+    healthy = {"inn": rng.normal(0.4, 0.03, 2000), "err": rng.normal(0.25, 0.04, 2000)}
+    assert len(state_collapse(collapsed, pairs, prior)) == 1
+    assert state_collapse(healthy, pairs, prior) == []
+
+
+def test_white_noise_states_get_one_identification_warning():
+    """Autoregressions .1 and six sessions: states and error cannot be told apart; the fit
+    says so once (IdentificationWarning) and records it for the report."""
+    from bayes_alliance.core.diagnostics import IDENTIFICATION_KEY, IdentificationWarning
+    from bayes_alliance.inference.fit import fit
+
+    df, _ = simulate(
+        seed=5,
+        n_therapists=10,
+        patients_per_therapist=6,
+        sessions=6,
+        predictor_autoregression=0.1,
+        outcome_autoregression=0.1,
+        reliability=0.75,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+        result = fit(
+            data,
+            ModelSpec(measurement_error=True),
+            draws=300,
+            tune=300,
+            random_seed=1,
+            progressbar=False,
+        )
+    ident = [w for w in caught if issubclass(w.category, IdentificationWarning)]
+    assert len(ident) == 1
+    assert result.provenance[IDENTIFICATION_KEY]

@@ -137,3 +137,44 @@ def error_identification(
                 "from 0, or several indicators per session identify it)"
             )
     return out
+
+
+STATE_FLOOR = 0.05  # innovation SD's 5% quantile below this share of its prior scale: near 0
+STATE_SHARE = 0.5  # and its median below this share of the error SD's median
+
+
+def state_collapse(
+    post_draws: Mapping[str, np.ndarray],
+    pairs: Mapping[str, tuple[str, str]],
+    prior_sigma: Mapping[str, float],
+) -> list[str]:
+    """Messages for variables whose states vanish into the error: the other way the ridge
+    "more error, less state" shows. With nearly white-noise states (autoregressions near 0)
+    the likelihood cannot tell a state from an error, and the posterior may settle on "all
+    error": the innovation SD near 0 with a narrow error SD, and lags that the data no longer
+    inform. :func:`error_identification` sees a well-determined error SD there; this check
+    flags a variable when its innovation SD's 5% quantile lies below :data:`STATE_FLOOR` (5%)
+    of that SD's prior scale (the posterior reaches 0) and its median is below
+    :data:`STATE_SHARE` (half) of the error SD's median.
+
+    ``pairs`` maps a variable's name to (innovation SD name, error SD name); ``prior_sigma``
+    holds the innovation SDs' half-normal prior scales."""
+    out = []
+    for var, (inn, err) in pairs.items():
+        if inn not in post_draws or err not in post_draws or inn not in prior_sigma:
+            continue
+        x = np.asarray(post_draws[inn], dtype=float).ravel()
+        e = np.asarray(post_draws[err], dtype=float).ravel()
+        if x.size < MIN_DRAWS:
+            continue
+        if np.quantile(x, 0.05) < STATE_FLOOR * prior_sigma[inn] and np.median(x) < (
+            STATE_SHARE * np.median(e)
+        ):
+            out.append(
+                f"{var}: its states vanish into the measurement error (innovation SD "
+                f"{np.median(x):.3g}, error SD {np.median(e):.3g}): with nearly white-noise "
+                "states the data cannot tell a state from an error, and the lags are then "
+                "informed by the prior alone; fit without the error term, or with more "
+                "sessions per patient"
+            )
+    return out

@@ -350,15 +350,23 @@ def identification_of(
     draws against the scales of the half-normal priors the fit used."""
     if not spec.measurement_error:
         return []
-    from bayes_alliance.effects.identification import error_identification
+    from bayes_alliance.effects.identification import error_identification, state_collapse
     from bayes_alliance.model.priors import DataScale, default_priors
 
     names = (vocab.MEASUREMENT_ERROR_SD_PREDICTOR, vocab.MEASUREMENT_ERROR_SD_OUTCOME)
+    innovations = (vocab.INNOVATION_SD_PREDICTOR, vocab.INNOVATION_SD_OUTCOME)
     priors = default_priors(spec, DataScale.of(data))
-    sigma = {n: float(priors[n]["sigma"]) for n in names if priors[n]["dist"] == "HalfNormal"}
+    sigma = {
+        n: float(np.max(priors[n]["sigma"]))
+        for n in (*names, *innovations)
+        if priors[n]["dist"] == "HalfNormal"
+    }
     post = result_posterior.posterior
     draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
-    return error_identification(draws, sigma)
+    pairs = dict(zip(vocab.VARIABLES, zip(innovations, names, strict=True), strict=True))
+    return error_identification(draws, {n: sigma[n] for n in names if n in sigma}) + state_collapse(
+        draws, pairs, sigma
+    )
 
 
 def record_identification(run: Any, data: SessionData, spec: ModelSpec) -> None:
