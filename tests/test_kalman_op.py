@@ -37,7 +37,10 @@ def _problem(seed=0, n_p=6, n_s=8, error=False):
     sc = 1.0 + 0.1 * np.arange(n_s - 1)
     sig = [1.0 * sc, 0.3 * sc * rng.random(n_s - 1), 0.8 * sc]
     # measurement-error variances per patient (zero: the error-free filter)
-    err = [e * (0.5 + rng.random(n_p)) if error else np.zeros(n_p) for e in (0.4, 0.3)]
+    if error == "cell":  # one variance per cell (several indicators, some missing)
+        err = [e * (0.5 + rng.random((n_p, n_s))) for e in (0.4, 0.3)]
+    else:
+        err = [e * (0.5 + rng.random(n_p)) if error else np.zeros(n_p) for e in (0.4, 0.3)]
     return dict(ox=ox, oy=oy, fm=fm, vals=[dx, dy, *phi, *fc, *sig, *err])
 
 
@@ -58,7 +61,11 @@ def _numpy(pr, vals):
 
 
 def _graph(pr):
-    ins = [pt.dmatrix(n) if n in ("dx", "dy") else pt.dvector(n) for n in NAMES]
+    cell = pr["vals"][12].ndim == 2
+    ins = [
+        pt.dmatrix(n) if n in ("dx", "dy") or (cell and n in ("rx", "ry")) else pt.dvector(n)
+        for n in NAMES
+    ]
     cells = GapCells(ins[0], ins[1], pt.as_tensor(pr["ox"]), pt.as_tensor(pr["oy"]), pr["fm"])
     log_c, f = filter_factor_op(
         cells, ins[2:6], ins[9:12], ins[6:9], by_session=True, error=(ins[12], ins[13])
@@ -73,7 +80,10 @@ def test_kernel_matches_numpy_filter_with_error():
     n_p = vals[0].shape[0]
     sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
-        kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
+        kalman_factor(
+            *vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig,
+            *(np.tile(e[:, None], (1, vals[0].shape[1])) for e in vals[12:]),
+        )[:7]
     )
     np.testing.assert_allclose(ours, _numpy(pr, vals), rtol=1e-12, atol=1e-13)
     assert not np.allclose(ours, _numpy(_problem(), _problem()["vals"]))
@@ -89,14 +99,17 @@ def test_kernel_matches_numpy_filter(scale):
     n_p = vals[0].shape[0]
     sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
-        kalman_factor(*vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig, *vals[12:])[:7]
+        kalman_factor(
+            *vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig,
+            *(np.tile(e[:, None], (1, vals[0].shape[1])) for e in vals[12:]),
+        )[:7]
     )
     ref = _numpy(pr, vals)
     np.testing.assert_array_equal(ours[1:], ref[1:])
     np.testing.assert_allclose(ours[0], ref[0], rtol=1e-13)
 
 
-@pytest.mark.parametrize("error", [False, True])
+@pytest.mark.parametrize("error", [False, True, "cell"])
 @pytest.mark.parametrize("linker", ["py", "numba"])
 def test_op_and_gradient_match_numpy_filter(linker, error):
     mode = pytensor.compile.mode.Mode(linker=linker, optimizer="fast_run")

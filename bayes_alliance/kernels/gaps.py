@@ -123,14 +123,16 @@ def filter_factor(
     per_cell
         Also return each cell's :class:`Innovations` (numpy only), keyed ``"x"`` and ``"y"``.
     error
-        Measurement-error variances ``(omega_x^2, omega_y^2)``: scalars or shaped like the
-        ``phi`` entries. An observed entry with error has prediction variance
+        Measurement-error variances ``(omega_x^2, omega_y^2)``: scalars, shaped like the
+        ``phi`` entries, or like the grid (one per cell). An observed entry with error has prediction variance
         ``s = c_kk + omega_k^2`` and updates the state by the gain ``C[:, k] / s``.
     """
     a, b, c, d = phi
     f11, f12, f22 = first_cov
     rx, ry = error
     exact_x, exact_y = no_error(rx), no_error(ry)
+    # An error entry shaped like the grid holds one variance per cell.
+    cell_x, cell_y = (np.ndim(e) == np.ndim(cells.x) for e in error)
     zero = 0.0 * cells.x[:, 0]
     # State means of the filter run on the data (index 0) and on unit means in x (1), y (2).
     mx = [zero, zero, zero]
@@ -175,7 +177,7 @@ def filter_factor(
             my = [my[j] + o * k2 * e[j] for j in range(3)]
             c11, c12, c22 = (1.0 - o) * c11, (1.0 - o) * c12, c22 - o * c12 * k2
         else:
-            s = c11 + rx
+            s = c11 + (rx[:, t] if cell_x else rx)
             absorb(o, s, e, "x")
             kx, ky = c11 / s, c12 / s
             mx = [mx[j] + o * kx * e[j] for j in range(3)]
@@ -191,7 +193,7 @@ def filter_factor(
             my = [my[j] + o * e[j] for j in range(3)]
             c11, c12, c22 = c11 - o * c12 * k1, (1.0 - o) * c12, (1.0 - o) * c22
         else:
-            s = c22 + ry
+            s = c22 + (ry[:, t] if cell_y else ry)
             absorb(o, s, e, "y")
             kx, ky = c12 / s, c22 / s
             mx = [mx[j] + o * kx * e[j] for j in range(3)]
@@ -241,7 +243,10 @@ def draw_missing(
     f_m = np.stack([np.stack([f11, f12], -1), np.stack([f12, f22], -1)], -2)
     start = np.asarray(cells.first, dtype=bool)
     exact = no_error(error[0]) and no_error(error[1])
-    noise = [np.broadcast_to(np.asarray(e, dtype=float), (n_p,)) for e in error]
+    noise = [
+        np.asarray(e, dtype=float) if np.ndim(e) == 2 else np.broadcast_to(e, (n_s, n_p)).T
+        for e in error
+    ]  # (P, S): one variance per cell
     for t in range(n_s):
         if t == 0:
             mt, ct = np.zeros((n_p, 2)), f_m.copy()
@@ -261,7 +266,7 @@ def draw_missing(
             sel = np.asarray(o[:, t]) > 0
             if not sel.any():
                 continue
-            s = ct[sel, k, k] + noise[k][sel]
+            s = ct[sel, k, k] + noise[k][sel, t]
             gain = ct[sel, :, k] / s[:, None]
             e = val[sel, t] - mt[sel, k]
             mt[sel] = mt[sel] + gain * e[:, None]

@@ -52,7 +52,7 @@ OUTPUTS = ("log_c", "l11", "l12", "l22", "g1", "g2", "q")
 # float inputs that get gradients (the masks ox, oy, first at positions 2, 3, 4 do not)
 DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_INPUTS = 17
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # log_c takes one log of a running product of the prediction variances (flushed before it
 # leaves [1/BIG, BIG]); a variance outside [1/HUGE, HUGE] gets its own log.
 BIG, HUGE = 1e100, 1e50
@@ -75,7 +75,7 @@ def _terms(o, s, e0, e1, e2, acc):
 @numba.njit(cache=True)
 def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx, ry, st):
     """Filter one row (1-D views of the (P, S) inputs, the row's scalars; ``rx``, ``ry`` the
-    measurement-error variances). Stores the state
+    measurement-error variances of its cells). Stores the state
     (mx0..2, my0..2, c11, c12, c22) before the transition, the x entry and the y entry of
     column t in ``st[t, 0..2]``; returns (log_c, l11, l12, l22, g1, g2, q)."""
     m0 = m1 = m2 = m3 = m4 = m5 = 0.0  # mx0, mx1, mx2, my0, my1, my2
@@ -108,9 +108,9 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx
             if o == 0.0:  # an unobserved entry changes nothing
                 continue
             if k == 1:
-                s, e0, e1, e2 = c11 + rx, dx[t] - m0, 1.0 - m1, -m2
+                s, e0, e1, e2 = c11 + rx[t], dx[t] - m0, 1.0 - m1, -m2
             else:
-                s, e0, e1, e2 = c22 + ry, dy[t] - m3, -m4, 1.0 - m5
+                s, e0, e1, e2 = c22 + ry[t], dy[t] - m3, -m4, 1.0 - m5
             acc = _terms(o, s, e0, e1, e2, acc)
             if o == 1.0 and 1.0 / HUGE < s < HUGE:
                 prod, n_unit = prod * s, n_unit + 1.0
@@ -118,12 +118,12 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx
                     lc, prod = lc - 0.5 * np.log(prod), 1.0
             else:
                 lc = lc - 0.5 * o * (LOG_2PI + np.log(s))
-            if k == 1 and rx > 0.0:
+            if k == 1 and rx[t] > 0.0:
                 kx, ky = c11 / s, c12 / s
                 m0, m1, m2 = m0 + o * kx * e0, m1 + o * kx * e1, m2 + o * kx * e2
                 m3, m4, m5 = m3 + o * ky * e0, m4 + o * ky * e1, m5 + o * ky * e2
                 c11, c12, c22 = c11 - o * kx * c11, c12 - o * kx * c12, c22 - o * ky * c12
-            elif k == 2 and ry > 0.0:
+            elif k == 2 and ry[t] > 0.0:
                 kx, ky = c12 / s, c22 / s
                 m0, m1, m2 = m0 + o * kx * e0, m1 + o * kx * e1, m2 + o * kx * e2
                 m3, m4, m5 = m3 + o * ky * e0, m4 + o * ky * e1, m5 + o * ky * e2
@@ -179,13 +179,14 @@ def kalman_factor_vjp(
     glc, gl11, gl12, gl22, gg1, gg2, gq,
 ):  # fmt: skip
     """Gradient kernel: the output adjoints pulled back to dx, dy (P, S), a, b, c, d, f11,
-    f12, f22 (P,), s11, s12, s22 (P, S) and rx, ry (P,), from the forward kernel's ``tape``."""
+    f12, f22 (P,), s11, s12, s22 (P, S) and rx, ry (P, S), from the forward kernel's
+    ``tape``."""
     n_p, n_s = dx.shape
     gdx, gdy = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     ga, gb, gc, gd = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gf11, gf12, gf22 = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gs11, gs12, gs22 = np.zeros((n_p, n_s)), np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
-    grx, gry = np.zeros(n_p), np.zeros(n_p)
+    grx, gry = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     bm = np.zeros(6)  # adjoints of mx0..2, my0..2
     for p in range(n_p):
         gw = (glc[p], gl11[p], gl12[p], gl22[p], gg1[p], gg2[p], gq[p])
@@ -194,11 +195,11 @@ def kalman_factor_vjp(
         b11 = b12 = b22 = 0.0  # adjoints of c11, c12, c22
         for t in range(n_s - 1, -1, -1):
             o = oy[p, t]
-            if o != 0.0 and ry[p] > 0.0:  # y entry with measurement error
+            if o != 0.0 and ry[p, t] > 0.0:  # y entry with measurement error
                 v = tape[p, t, 2]
                 c11, c12, c22 = v[6], v[7], v[8]
                 e0, e1, e2 = dy[p, t] - v[3], -v[4], 1.0 - v[5]
-                s = c22 + ry[p]
+                s = c22 + ry[p, t]
                 kx, ky = c12 / s, c22 / s
                 be0, be1, be2, bs = _entry_grad(o, s, e0, e1, e2, gw)
                 be0 += o * (kx * bm[0] + ky * bm[3])
@@ -211,7 +212,7 @@ def kalman_factor_vjp(
                     -o * kx * b11 + (1.0 - o * ky) * b12 + bkx / s,
                     (1.0 - o * ky) * b22 + bky / s + bs,
                 )
-                gry[p] += bs
+                gry[p, t] += bs
                 bm[3], bm[4], bm[5] = bm[3] - be0, bm[4] - be1, bm[5] - be2
                 gdy[p, t] = be0
             elif o != 0.0:  # y entry: e = (dy - my0, -my1, 1 - my2), s = c22, k = c12 / c22
@@ -231,11 +232,11 @@ def kalman_factor_vjp(
                 bm[3], bm[4], bm[5] = bm[3] - be0, bm[4] - be1, bm[5] - be2
                 gdy[p, t] = be0
             o = ox[p, t]
-            if o != 0.0 and rx[p] > 0.0:  # x entry with measurement error
+            if o != 0.0 and rx[p, t] > 0.0:  # x entry with measurement error
                 v = tape[p, t, 1]
                 c11, c12 = v[6], v[7]
                 e0, e1, e2 = dx[p, t] - v[0], 1.0 - v[1], -v[2]
-                s = c11 + rx[p]
+                s = c11 + rx[p, t]
                 kx, ky = c11 / s, c12 / s
                 be0, be1, be2, bs = _entry_grad(o, s, e0, e1, e2, gw)
                 be0 += o * (kx * bm[0] + ky * bm[3])
@@ -248,7 +249,7 @@ def kalman_factor_vjp(
                     (1.0 - o * kx) * b11 + bkx / s + bs,
                     (1.0 - o * kx) * b12 - o * ky * b22 + bky / s,
                 )
-                grx[p] += bs
+                grx[p, t] += bs
                 bm[0], bm[1], bm[2] = bm[0] - be0, bm[1] - be1, bm[2] - be2
                 gdx[p, t] = be0
             elif o != 0.0:  # x entry: e = (dx - mx0, 1 - mx1, -mx2), s = c11, k = c12 / c11
@@ -310,7 +311,7 @@ def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
     return out
 
 
-_IN_NDIM = (2, 2, 2, 2, 2) + (1,) * 7 + (2,) * 3 + (1,) * 2
+_IN_NDIM = (2, 2, 2, 2, 2) + (1,) * 7 + (2,) * 5
 
 
 class KalmanFactorGrad(Op):
@@ -334,8 +335,8 @@ class KalmanFactor(Op):
     Inputs: ``dx, dy, ox, oy, first`` (P, S): data minus the known mean (0 where not observed),
     observed masks and first-cell mask; ``a, b, c, d, f11, f12, f22`` (P,): lag and first-cell
     covariance entries; ``s11, s12, s22`` (P, S): innovation covariance entries of the
-    transition into each column (column 0 unused); ``rx, ry`` (P,): measurement-error
-    variances. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
+    transition into each column (column 0 unused); ``rx, ry`` (P, S): measurement-error
+    variances of the cells. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
     the states of the forward sweep (P, S, 3, 9) that the gradient reads (no gradient).
     """
 
@@ -388,8 +389,9 @@ def filter_factor_op(
 ) -> tuple[Any, Any]:
     """:func:`bayes_alliance.kernels.gaps.filter_factor` through :class:`KalmanFactor` (pytensor).
 
-    ``phi``, ``first_cov`` and ``error`` (measurement-error variances) entries are scalars or
-    (P,) vectors; ``sigma`` entries scalars, (P,) vectors (random innovations) or, with
+    ``phi`` and ``first_cov`` entries are scalars or (P,) vectors; ``error`` (measurement-error
+    variances) entries scalars, (P,) vectors or (P, S) grids (one per cell: several indicators,
+    some missing); ``sigma`` entries scalars, (P,) vectors (random innovations) or, with
     ``by_session``, vectors over the transition columns (into columns 1..S-1).
     Returns ``log_c`` and the :class:`~bayes_alliance.kernels.marginal.MeanFactor`.
     """
@@ -400,6 +402,12 @@ def filter_factor_op(
 
     def per_patient(e: Any) -> Any:
         return pt.broadcast_to(pt.as_tensor_variable(e).astype("float64"), (n_p,))
+
+    def per_cell(e: Any) -> Any:
+        e = pt.as_tensor_variable(e).astype("float64")
+        if e.ndim == 1:  # one value per patient
+            return pt.broadcast_to(e[:, None], (n_p, n_s))
+        return pt.broadcast_to(e, (n_p, n_s))
 
     def per_column(e: Any) -> Any:
         e = pt.as_tensor_variable(e).astype("float64")
@@ -417,7 +425,7 @@ def filter_factor_op(
         cells.first,
         *(per_patient(e) for e in (*phi, *first_cov)),
         *(per_column(e) for e in sigma),
-        *(per_patient(e) for e in error),
+        *(per_cell(e) for e in error),
     ).outputs
     log_c, l11, l12, l22, g1, g2, q = out[:7]
     return log_c, MeanFactor(l11, l12, l22, g1, g2, q)
