@@ -81,7 +81,12 @@ def test_kernel_matches_numpy_filter_with_error():
     sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
         kalman_factor(
-            *vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig,
+            *vals[:2],
+            pr["ox"],
+            pr["oy"],
+            pr["fm"],
+            *vals[2:9],
+            *sig,
             *(np.tile(e[:, None], (1, vals[0].shape[1])) for e in vals[12:]),
         )[:7]
     )
@@ -100,7 +105,12 @@ def test_kernel_matches_numpy_filter(scale):
     sig = [np.tile(np.concatenate([s[:1], s]), (n_p, 1)) for s in vals[9:12]]
     ours = np.stack(
         kalman_factor(
-            *vals[:2], pr["ox"], pr["oy"], pr["fm"], *vals[2:9], *sig,
+            *vals[:2],
+            pr["ox"],
+            pr["oy"],
+            pr["fm"],
+            *vals[2:9],
+            *sig,
             *(np.tile(e[:, None], (1, vals[0].shape[1])) for e in vals[12:]),
         )[:7]
     )

@@ -32,6 +32,7 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values
 from bayes_alliance.model.structure import (
     dynamics_from,
@@ -119,8 +120,24 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
         top_x, top_y = therapist_part(get, data.patient_therapist)
         kx = kx + _draws_first(top_x, n_b)[..., None]
         ky = ky + _draws_first(top_y, n_b)[..., None]
-    zx = data.x[None] - kx
-    zy = data.y[None] - ky
+    # Variables with indicators: their per-cell score and its error variance replace the
+    # variable's value; their residual densities add to each patient's (B, P, S each).
+    values = [np.broadcast_to(data.x, (n_b, n_p, n_s)), np.broadcast_to(data.y, (n_b, n_p, n_s))]
+    cell_var = [np.zeros((n_b, n_p, n_s)), np.zeros((n_b, n_p, n_s))]
+    ll = np.zeros((n_b, n_p))
+    for k, (which, item) in enumerate(indicators.grids(data, spec).items()):
+        k = v.VARIABLES.index(which)
+        loading, intercept, sd = (
+            np.asarray(post[n], dtype=float).T for n in indicators.NAMES[which]
+        )
+        eta, var, log_r = (
+            np.moveaxis(e, -1, 0) for e in indicators.composite(item, loading, intercept, sd)
+        )
+        values[k] = np.where(np.isnan(values[k]), np.nan, eta)
+        cell_var[k] = var
+        ll += log_r.sum(axis=-1)
+    zx = values[0] - kx
+    zy = values[1] - ky
 
     # Initial state covariance: blocks for w_1 (F), M (T) and delta (D), independent.
     n = 6 if spec.trend else 4
@@ -141,7 +158,6 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
 
     a = np.zeros((n_b, n_p, n))
     p = np.zeros((n_b, n_p, n, n))
-    ll = np.zeros((n_b, n_p))
     inside = data.in_series
     obs = (data.observed_x & inside, data.observed_y & inside)
     for c in range(n_s):
@@ -176,6 +192,7 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
             s = ph @ h  # (B, P')
             if spec.measurement_error:
                 s = s + err[k][:, None]
+            s = s + cell_var[k][:, sel, c]
             innov = z[:, sel, c] - a[:, sel] @ h
             ll[:, sel] += -0.5 * (LOG_2PI + np.log(s) + innov**2 / s)
             gain = ph / s[..., None]

@@ -41,7 +41,14 @@ from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.report.labels import interval_name
 from bayes_alliance.sim import sessions as simulation
 from bayes_alliance.spec.model_spec import ModelSpec
-from bayes_alliance.spec.options import MODEL, ROLES, SAMPLER, make_model, make_roles
+from bayes_alliance.spec.options import (
+    MODEL,
+    ROLES,
+    SAMPLER,
+    make_model,
+    make_roles,
+    with_indicators,
+)
 from bayes_alliance.spec.specfile import load_spec
 
 KEY_EFFECTS = vocab.KEY_EFFECTS
@@ -152,7 +159,7 @@ def fit_inputs(
         if roles.mechanism:
             mech = cli_mechanisms.series_data(df, roles)
         else:
-            data = SessionData.from_roles(df, roles)
+            data = SessionData.from_roles(df, with_indicators(roles, spec))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     sampler = {

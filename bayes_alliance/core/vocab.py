@@ -52,6 +52,15 @@ SD_LOG_INNOVATION_OUTCOME_PATIENT = "sd_log_innovation_outcome_patient"
 SD_LOG_INNOVATION_PREDICTOR_THERAPIST = "sd_log_innovation_predictor_therapist"
 SD_LOG_INNOVATION_OUTCOME_THERAPIST = "sd_log_innovation_outcome_therapist"
 TRAIT_INSTABILITY_EFFECT = "trait_instability_effect"
+# Several indicators per session (ModelSpec.predictor_indicators / outcome_indicators): loadings
+# and intercepts of the indicators other than the marker (dim "<variable>_indicator"), residual
+# SDs of all of them, marker first (dim "<variable>_item").
+INDICATOR_LOADING_PREDICTOR = "indicator_loading_predictor"
+INDICATOR_INTERCEPT_PREDICTOR = "indicator_intercept_predictor"
+INDICATOR_SD_PREDICTOR = "indicator_sd_predictor"
+INDICATOR_LOADING_OUTCOME = "indicator_loading_outcome"
+INDICATOR_INTERCEPT_OUTCOME = "indicator_intercept_outcome"
+INDICATOR_SD_OUTCOME = "indicator_sd_outcome"
 # Optional parts.
 MODERATOR_EFFECT = "moderator_effect"  # lambda: z_i -> state effect (cross-level interaction)
 SAME_SESSION_EFFECT = "same_session_effect"  # lag-0 path x_t -> y_t
@@ -94,6 +103,12 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     SD_LOG_INNOVATION_PREDICTOR_THERAPIST,
     SD_LOG_INNOVATION_OUTCOME_THERAPIST,
     TRAIT_INSTABILITY_EFFECT,
+    INDICATOR_LOADING_PREDICTOR,
+    INDICATOR_INTERCEPT_PREDICTOR,
+    INDICATOR_SD_PREDICTOR,
+    INDICATOR_LOADING_OUTCOME,
+    INDICATOR_INTERCEPT_OUTCOME,
+    INDICATOR_SD_OUTCOME,
     MODERATOR_EFFECT,
     SAME_SESSION_EFFECT,
     TREND_PREDICTOR,

@@ -22,6 +22,10 @@ class Roles:
     mediator: str | None = None
     second_predictor: str | None = None
     end_outcome: str | None = None
+    # Further session-level columns read as indicators of the predictor or the outcome
+    # (ModelSpec.predictor_indicators / outcome_indicators; the variables' own columns are the
+    # marker indicators and are not repeated here).
+    indicators: tuple[str, ...] = ()
 
     @property
     def mechanism(self) -> bool:
@@ -33,7 +37,7 @@ class Roles:
         return (self.predictor, self.outcome)
 
     def columns(self) -> list[str]:
-        cols = [self.patient, self.session, self.predictor, self.outcome]
+        cols = [self.patient, self.session, self.predictor, self.outcome, *self.indicators]
         if self.therapist is not None:
             cols.append(self.therapist)
         return cols + list(self.covariates)

@@ -92,6 +92,7 @@ class SessionData:
         therapist: str | None = None,
         covariates: Sequence[str] = (),
         crossed: bool = False,
+        indicators: Sequence[str] = (),
     ) -> SessionData:
         """Validate a long table and build the grid.
 
@@ -108,6 +109,9 @@ class SessionData:
             Patient-level columns (constant within patient), e.g. moderators of the state effect.
         crossed
             Allow a patient to see more than one therapist.
+        indicators
+            Further session-level columns to keep and check (numbers): indicators of the
+            predictor or the outcome besides their own columns (``ModelSpec.predictor_indicators``).
 
         Raises
         ------
@@ -129,6 +133,7 @@ class SessionData:
             therapist=therapist,
             covariates=tuple(covariates),
             crossed=crossed,
+            indicators=tuple(c for c in dict.fromkeys(indicators) if c not in (predictor, outcome)),
         )
         checked = check_frame(df, roles)
         if checked.problems:
@@ -150,6 +155,7 @@ class SessionData:
             therapist=roles.therapist,
             covariates=roles.covariates,
             crossed=roles.crossed,
+            indicators=roles.indicators,
         )
 
     @classmethod

@@ -284,7 +284,7 @@ def _check_values(
     df: pd.DataFrame, roles: Roles, rows: RowNumbers, out: CheckResult, clean: pd.DataFrame
 ) -> None:
     """Variables and covariates: numbers, finite, not all missing; warn on codes and constants."""
-    for c in (*roles.variables, *roles.covariates):
+    for c in (*roles.variables, *roles.indicators, *roles.covariates):
         num, non_num = _to_float(df[c])
         if non_num.any():
             commas = df[c][non_num].astype(str).str.match(_COMMA_NUMBER).any()

@@ -56,6 +56,11 @@ def _supported(result: FitResult) -> None:
         )
     if result.data.roles.crossed:
         raise ValueError("feedback does not support crossed data (a patient with two therapists)")
+    if spec.predictor_indicators or spec.outcome_indicators:
+        raise ValueError(
+            "feedback does not support indicator models yet (a new session's indicators would "
+            "need the indicator grid); fit the patient's sessions with the others instead"
+        )
 
 
 def _new_rows(

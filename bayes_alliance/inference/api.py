@@ -19,7 +19,7 @@ from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.fit import FitResult, fit
 from bayes_alliance.spec.model_spec import ModelSpec
-from bayes_alliance.spec.options import MODEL, ROLES, make_model, make_roles
+from bayes_alliance.spec.options import MODEL, ROLES, make_model, make_roles, with_indicators
 
 
 def model_spec(
@@ -114,7 +114,7 @@ def fit_frame(
         from bayes_alliance.data.readers import read_table
 
         table = read_table(df)
-    data = SessionData.from_roles(table, roles)
+    data = SessionData.from_roles(table, with_indicators(roles, model))
     return fit(
         data,
         model,

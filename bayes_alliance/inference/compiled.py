@@ -184,6 +184,11 @@ def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledM
     spec = resolve_baseline(data, spec)  # the compiled layout has one baseline level
     if spec.traits != "integrated":
         raise ValueError("refitting without recompiling needs traits='integrated'")
+    if spec.predictor_indicators or spec.outcome_indicators:
+        raise ValueError(
+            "refitting without recompiling does not support indicators yet (their values are "
+            "part of the compiled graph): fit each data set with bayes_alliance.fit"
+        )
     model = build_model(data, spec)
     t0 = time.perf_counter()
     # Through the on-disk cache: compiled once per machine and model structure.

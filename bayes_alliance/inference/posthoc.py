@@ -25,7 +25,7 @@ of a draw are :mod:`bayes_alliance.model.structure`'s, the arithmetic the model 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,8 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import gaps, marginal
+from bayes_alliance.kernels.gaps import GapCells
+from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
 from bayes_alliance.model.grid import (
     GridIndex,
@@ -80,10 +82,13 @@ class PosthocGrid:
     baseline: np.ndarray | None = None
     baseline_level: str = v.PATIENT
     tj: np.ndarray | None = None  # therapist code of each patient
+    # Variables with several indicators (their grids; the filter reads their per-cell scores).
+    indicators: dict[str, indicators.IndicatorGrid] = field(default_factory=dict)
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
         grid = SeriesGrid.of(data)
+        items = indicators.grids(data, spec)
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
@@ -92,10 +97,12 @@ class PosthocGrid:
             z=moderator_values(data, spec),
             gaps=bool(grid.miss_x.size or grid.miss_y.size)
             or spec.measurement_error
-            or bool(spec.random_innovations),
+            or bool(spec.random_innovations)
+            or bool(items),
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
+            indicators=items,
         )
 
     def dynamics(self, get: Get, spec: ModelSpec) -> Dynamics:
@@ -112,6 +119,33 @@ class PosthocGrid:
         holds the rows of the ``n_p`` patients)."""
         kx, ky = known.cells(self.t)
         return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
+
+    def scores(
+        self, get: Get, kx: Any, ky: Any, dyn: Dynamics
+    ) -> tuple[GapCells, tuple[Any, Any], dict[str, Any]]:
+        """The filter's cells with the known means subtracted, each variable's error variances
+        (``dyn.error`` plus, with indicators, the per-cell variance of their score) and the
+        indicators' residual log densities per cell (by variable), for the draw ``get`` reads."""
+        values = [self.grid.x, self.grid.y]
+        error = list(dyn.error)
+        resid: dict[str, Any] = {}
+        for k, which in enumerate(v.VARIABLES):
+            item = self.indicators.get(which)
+            if item is None:
+                continue
+            loading, intercept, sd = (
+                np.asarray(get(n), dtype=float) for n in indicators.NAMES[which]
+            )
+            eta, var, resid[which] = indicators.composite(item, loading, intercept, sd)
+            values[k], error[k] = eta, error[k] + var
+        cells = GapCells(
+            (values[0] - kx) * self.grid.obs_x,
+            (values[1] - ky) * self.grid.obs_y,
+            self.grid.obs_x,
+            self.grid.obs_y,
+            self.grid.first,
+        )
+        return cells, (error[0], error[1]), resid
 
     def known_cells(self, get: Get, spec: ModelSpec, n_p: int) -> tuple[Any, Any]:
         """:meth:`cells_of` the draw ``get`` reads."""
@@ -134,16 +168,18 @@ def _one_draw(
     kx, ky = lay.cells_of(known, data.n_patients)
     zx, zy = lay.grid.x, lay.grid.y
     inn: dict[str, gaps.Innovations] | None = None
+    resid: dict[str, Any] = {}
     if lay.gaps:
+        cells, error, resid = lay.scores(get, kx, ky, dyn)
         _, factor, inn = gaps.filter_factor(
-            lay.grid.gap_cells(kx, ky),
+            cells,
             dyn.phi,
             dyn.sigma,
             dyn.first,
             zx.shape[1],
             dyn.by_session,
             per_cell=log_likelihood,
-            error=dyn.error,
+            error=error,
         )
     else:
         sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
@@ -180,16 +216,11 @@ def _one_draw(
         wy = zy - ky - my[:, None]
         # With measurement error no state is observed: all are drawn from their smoothing
         # distribution, so that patterns and trends carry the error's uncertainty.
-        if lay.gaps and (impute or spec.measurement_error):
+        noisy = spec.measurement_error or bool(lay.indicators)
+        if lay.gaps and (impute or noisy):
+            cells, error, _ = lay.scores(get, kx + mx[:, None], ky + my[:, None], dyn)
             wx, wy = gaps.draw_missing(
-                lay.grid.gap_cells(kx + mx[:, None], ky + my[:, None]),
-                dyn.phi,
-                dyn.sigma,
-                dyn.first,
-                dyn.by_session,
-                inside,
-                rng,
-                error=dyn.error,
+                cells, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, inside, rng, error=error
             )
         out["state_predictor"] = np.where(inside & ((lay.grid.obs_x > 0) | impute), wx, np.nan)
         out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
@@ -201,8 +232,9 @@ def _one_draw(
         out["innovation_sd_outcome_by_patient"] = np.sqrt(dyn.parts.sigma[2])
     if log_likelihood:
         if inn is not None:
-            lx = inn["x"].loglik(mx[:, None], my[:, None])
-            ly = inn["y"].loglik(mx[:, None], my[:, None])
+            # a cell's indicators: their score's density plus their residual density
+            lx = inn["x"].loglik(mx[:, None], my[:, None]) + resid.get(v.PREDICTOR, 0.0)
+            ly = inn["y"].loglik(mx[:, None], my[:, None]) + resid.get(v.OUTCOME, 0.0)
         else:
             lx, ly = cell_loglik(zx - kx - mx[:, None], zy - ky - my[:, None], dyn, lay)
         out["ll_predictor"] = lx[lay.idx.obs_x]

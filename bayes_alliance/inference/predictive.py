@@ -146,6 +146,14 @@ def posterior_predictive(
                 ex, ey = rng.standard_normal((2, n_p, n_s))
                 wx = wx + np.sqrt(dyn.error[0]) * ex
                 wy = wy + np.sqrt(dyn.error[1]) * ey
+            # The replicated score of a variable with indicators is its marker's: the latent
+            # score plus the marker's residual.
+            if spec.predictor_indicators:
+                theta = np.ravel(get(v.INDICATOR_SD_PREDICTOR))[0]
+                wx = wx + theta * rng.standard_normal((n_p, n_s))
+            if spec.outcome_indicators:
+                theta = np.ravel(get(v.INDICATOR_SD_OUTCOME))[0]
+                wy = wy + theta * rng.standard_normal((n_p, n_s))
             rep_x[ch, dr] = (kx + mx[ch, dr][:, None] + wx)[obs_x]
             rep_y[ch, dr] = (ky + my[ch, dr][:, None] + wy)[obs_y]
     out = {}

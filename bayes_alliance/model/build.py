@@ -46,6 +46,7 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
     baseline_unit_values,
     baseline_values,
@@ -109,6 +110,9 @@ def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any
     if spec.random_innovations:
         coords["trait_of"] = list(v.VARIABLES)
         coords["instability_of"] = list(v.VARIABLES)
+    for which, grid in indicators.grids(data, spec).items():
+        coords[f"{which}_indicator"] = list(grid.names[1:])
+        coords[f"{which}_item"] = list(grid.names)
     if spec.innovations == "session":
         coords["innovation_session"] = data.coords[v.SESSION][1:]
     if spec.traits != "integrated":
@@ -163,7 +167,13 @@ def _inputs(data: SessionData, spec: ModelSpec, idx: GridIndex) -> _Inputs:
     # therapists), a container so that it follows the data of a refit.
     zu = baseline_unit_values(data, spec)
     zb_sd = patient_data("baseline_sd", zu.std(axis=0)) if zu is not None else 1.0
-    priors = default_priors(spec, scale, z.std(axis=0) if z is not None else 1.0, zb_sd)
+    priors = default_priors(
+        spec,
+        scale,
+        z.std(axis=0) if z is not None else 1.0,
+        zb_sd,
+        indicators.prior_defaults(data, spec),
+    )
     inputs = _Inputs(scale, priors, z, zb, {}, data.n_patients)
     if integrated:
         source = _series_source(data, spec, idx, scale0)
@@ -191,6 +201,8 @@ def _series_source(
         or len(idx.miss_y[0])
         or spec.measurement_error
         or spec.random_innovations
+        or spec.predictor_indicators
+        or spec.outcome_indicators
     ):
         return SeriesGrid.of(data).gap_containers()
     if simple:
@@ -260,7 +272,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         )
         if integrated:
             known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
-            _integrated_part(data, spec, inputs, means, known, dyn, t)
+            _integrated_part(data, spec, inputs, means, known, dyn, t, get)
         else:
             m_x, m_y = _sampled_traits(spec, get, means, shift)
             trend = means["trend"]
@@ -282,6 +294,7 @@ def _integrated_part(
     known: KnownMeans,
     dyn: Dynamics,
     t: Any,
+    get: Get,
 ) -> None:
     """The likelihood with the latent means (and the therapist parts) integrated out."""
     # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
@@ -293,7 +306,28 @@ def _integrated_part(
         codes = pm.Data("therapist_codes", np.arange(len(data.therapists)))
         block = TherapistBlock(inputs.tj, codes.shape[0], means["tau_therapist"])
     loc = (inputs.scale.mean_x, inputs.scale.mean_y)
-    integrated_likelihood(inputs.cells, len(data.sessions), kx, ky, dyn, means["tau"], loc, block)
+    scores = _indicator_scores(data, spec, get)
+    integrated_likelihood(
+        inputs.cells, len(data.sessions), kx, ky, dyn, means["tau"], loc, block, scores
+    )
+
+
+def _indicator_scores(data: SessionData, spec: ModelSpec, get: Get) -> dict[str, Any]:
+    """Each variable with indicators: its per-cell score and error variance (the indicators
+    reduced to one observation, :mod:`bayes_alliance.model.indicators`); their residual log
+    density is added as the potential ``indicator_residuals``."""
+    out: dict[str, Any] = {}
+    total: Any = 0.0
+    for which, grid in indicators.grids(data, spec).items():
+        names = indicators.NAMES[which]
+        dims = indicators.dims(which)
+        loading, intercept, sd = (get(n, dims=dims[n]) for n in names)
+        eta, var, log_r = indicators.composite(grid, loading, intercept, sd, xp=pt)
+        out[which] = (eta, var)
+        total = total + log_r.sum()
+    if out:
+        pm.Potential("indicator_residuals", total)
+    return out
 
 
 def _trait_means(

@@ -65,6 +65,7 @@ def integrated_likelihood(
     tau: tuple[Any, Any, Any],
     loc: tuple[Any, Any],
     therapist: TherapistBlock | None = None,
+    scores: dict[str, Any] | None = None,
 ) -> None:
     """Add the closed-form marginal likelihood (latent means, missing cells, and therapist
     deviations when ``therapist`` is given, integrated out) to the model as the potential
@@ -85,15 +86,26 @@ def integrated_likelihood(
         log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
     elif "gap_first" in cells:
         ox, oy = cells["gap_observed_predictor"], cells["gap_observed_outcome"]
+        scores = scores or {}
+        values, error = [], []
+        for k, (which, name) in enumerate(
+            ((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome"))
+        ):
+            if which in scores:  # several indicators: their score and its error variance
+                values.append(scores[which][0])
+                error.append(dyn.error[k] + scores[which][1])
+            else:
+                values.append(cells[name])
+                error.append(dyn.error[k])
         gap = GapCells(
-            (cells["gap_predictor"] - known_x) * ox,
-            (cells["gap_outcome"] - known_y) * oy,
+            (values[0] - known_x) * ox,
+            (values[1] - known_y) * oy,
             ox,
             oy,
             cells["gap_first"],
         )
         log_c, factor = filter_factor_op(
-            gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=dyn.error
+            gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=(error[0], error[1])
         )
     else:
         zx, zy = cells["grid_predictor"], cells["grid_outcome"]

@@ -127,7 +127,11 @@ class DataScale:
 
 
 def default_priors(
-    spec: ModelSpec, s: DataScale, moderator_sd: Any = 1.0, baseline_sd: Any = 1.0
+    spec: ModelSpec,
+    s: DataScale,
+    moderator_sd: Any = 1.0,
+    baseline_sd: Any = 1.0,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Weakly informative priors on the data's scale, with the spec's overrides applied.
 
@@ -142,6 +146,9 @@ def default_priors(
     baseline_sd
         SD of each baseline characteristic across the units of its level, patients or
         therapists (a vector when there are several).
+    extra
+        Defaults of parameters whose scale comes from elsewhere (the indicators'
+        :func:`bayes_alliance.model.indicators.default_priors`).
     """
     ratio = s.sd_y / s.sd_x
     reverse = 1.0 / ratio
@@ -195,9 +202,10 @@ def default_priors(
         "first_sd_outcome": half(first_sigma(s.sd_y)),
         "first_corr": dict(uniform),
     }
+    p.update(extra or {})
     allowed = spec.prior_names()
     vocab.check_names(spec.priors, allowed, "parameter in priors")
-    return {k: dict(spec.priors.get(k, p[k])) for k in allowed}
+    return {k: dict(spec.priors.get(k, p[k])) for k in allowed if k in p}
 
 
 def _by_trait_row(s: DataScale) -> Any:

@@ -225,7 +225,17 @@ def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: Model
             arrays[name] = _flat(post, f"{name}_by_patient", picks)[..., None]
         spec = replace(spec, random_innovations=())
     dyn = dynamics_from(lookup(arrays, spec), spec, slope=slope)
-    return dyn.phi, dyn.sigma, dyn.error
+    error = list(dyn.error)
+    # a variable with indicators is replicated as its marker: add the marker's residual
+    for k, (name, listed) in enumerate(
+        (
+            (v.INDICATOR_SD_PREDICTOR, spec.predictor_indicators),
+            (v.INDICATOR_SD_OUTCOME, spec.outcome_indicators),
+        )
+    ):
+        if listed and name in post:
+            error[k] = error[k] + _col(_flat(post, name, picks)[:, 0] ** 2)
+    return dyn.phi, dyn.sigma, (error[0], error[1])
 
 
 def _replicates(

@@ -364,6 +364,7 @@ def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]
     the defaults scaled to ``data`` exactly as :func:`bayes_alliance.model.build.build_model`
     scales them, or the spec's overrides."""
     from bayes_alliance.model.covariates import baseline_unit_values, moderator_values
+    from bayes_alliance.model.indicators import prior_defaults
     from bayes_alliance.model.priors import DataScale, default_priors, numeric
 
     z = moderator_values(data, spec)
@@ -373,6 +374,7 @@ def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]
         DataScale.of(data),
         z.std(axis=0) if z is not None else 1.0,
         zb.std(axis=0) if zb is not None else 1.0,
+        prior_defaults(data, spec),
     )
     return {name: numeric(prior) for name, prior in used.items()}
 

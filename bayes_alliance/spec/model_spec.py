@@ -111,6 +111,17 @@ class ModelSpec:
         and ``measurement_error_sd_outcome``. Needs the bivariate VAR(1) (``dynamics="var1"``,
         ``equations="bivariate"``): without lagged states the error is not separable from the
         state, and integrated traits.
+    predictor_indicators, outcome_indicators
+        Several indicators per session of a variable (e.g. the WAI-SR's goal, task and bond
+        subscales): a one-factor model at both levels with equal loadings,
+        ``z_k,ti = nu_k + lambda_k eta_ti + e_k,ti``, ``e_k ~ N(0, theta_k^2)``, where
+        ``eta_ti = M_i + w_ti`` is the variable's latent score (plus its white-noise error with
+        ``measurement_error``). The variable's own column (``predictor`` / ``outcome``) is the
+        marker (loading 1, intercept 0: the factor is on its scale) and is added to the list
+        when not in it; every indicator is read at the cells where the marker is observed.
+        Adds ``indicator_loading_<variable>`` and ``indicator_intercept_<variable>`` (the other
+        indicators) and ``indicator_sd_<variable>`` (all). Needs integrated traits and the
+        bivariate VAR(1).
     random_innovations
         Levels at which each variable's innovation SD varies (patients who fluctuate more):
         any of ``"patient"`` (required for ``"therapist"``), ``"therapist"``. For patient i of
@@ -140,12 +151,16 @@ class ModelSpec:
     innovations: str = "constant"
     measurement_error: bool = False
     random_innovations: tuple[str, ...] = ()
+    predictor_indicators: tuple[str, ...] = ()
+    outcome_indicators: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
         object.__setattr__(self, "moderators", tuple(self.moderators))
         object.__setattr__(self, "baseline", tuple(self.baseline))
         object.__setattr__(self, "random_innovations", tuple(self.random_innovations))
+        object.__setattr__(self, "predictor_indicators", tuple(self.predictor_indicators))
+        object.__setattr__(self, "outcome_indicators", tuple(self.outcome_indicators))
         errs = []
         for name, value, allowed in (
             ("equations", self.equations, EQUATIONS),
@@ -223,6 +238,13 @@ class ModelSpec:
                     "random_innovations need traits='integrated', the bivariate VAR(1) and "
                     "innovations='constant'"
                 )
+        if (self.predictor_indicators or self.outcome_indicators) and (
+            self.traits != "integrated" or self.dynamics != "var1" or not self.bivariate
+        ):
+            errs.append(
+                "indicators need traits='integrated' and the bivariate VAR(1) (the indicators "
+                "are reduced to one score per cell for the Kalman filter)"
+            )
         if self.measurement_error and self.traits != "integrated":
             errs.append(
                 "measurement_error needs traits='integrated' (the error is the Kalman filter's "
@@ -296,6 +318,13 @@ class ModelSpec:
                 v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST,
                 v.SD_LOG_INNOVATION_OUTCOME_THERAPIST,
             ]
+        for which, cols in (
+            (v.PREDICTOR, self.predictor_indicators),
+            (v.OUTCOME, self.outcome_indicators),
+        ):
+            if cols:
+                names += [f"indicator_loading_{which}", f"indicator_intercept_{which}"]
+                names.append(f"indicator_sd_{which}")
         if self.same_session != "none":
             names.append(v.SAME_SESSION_EFFECT)
         if self.moderators:
@@ -323,6 +352,8 @@ class ModelSpec:
         d["moderators"] = list(self.moderators)
         d["baseline"] = list(self.baseline)
         d["random_innovations"] = list(self.random_innovations)
+        d["predictor_indicators"] = list(self.predictor_indicators)
+        d["outcome_indicators"] = list(self.outcome_indicators)
         return d
 
     @classmethod

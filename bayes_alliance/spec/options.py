@@ -322,6 +322,18 @@ MODEL = OptionGroup(
             "needs the bivariate VAR(1))",
         ),
         Option(
+            "predictor_indicators",
+            "names",
+            "several indicator columns of the predictor per session (a factor model; the "
+            "predictor's column is the marker)",
+        ),
+        Option(
+            "outcome_indicators",
+            "names",
+            "several indicator columns of the outcome per session (a factor model; the "
+            "outcome's column is the marker)",
+        ),
+        Option(
             "random_innovations",
             "names",
             "levels whose innovation SDs vary (patients who fluctuate more): patient, or "
@@ -354,6 +366,14 @@ SAMPLER = OptionGroup(
         Option("sampler", "choice", "NUTS implementation", choices=("nutpie", "pymc")),
     ),
 )
+
+
+def with_indicators(roles: Roles, model: spec.ModelSpec) -> Roles:
+    """The roles with the model's indicator columns (other than the variables' own), so that
+    the data keep and check them."""
+    listed = (*model.predictor_indicators, *model.outcome_indicators)
+    extra = tuple(c for c in dict.fromkeys(listed) if c not in roles.variables)
+    return dataclasses.replace(roles, indicators=extra) if extra else roles
 
 
 def make_roles(values: Mapping[str, Any]) -> Roles:
