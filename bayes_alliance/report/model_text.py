@@ -50,6 +50,12 @@ SYMBOLS = {
     v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST: "s_Tx",
     v.SD_LOG_INNOVATION_OUTCOME_THERAPIST: "s_Ty",
     v.TRAIT_INSTABILITY_EFFECT: "G",
+    v.INDICATOR_LOADING_PREDICTOR: "λ^x_k",
+    v.INDICATOR_INTERCEPT_PREDICTOR: "ν'^x_k",
+    v.INDICATOR_SD_PREDICTOR: "θ^x_k",
+    v.INDICATOR_LOADING_OUTCOME: "λ^y_k",
+    v.INDICATOR_INTERCEPT_OUTCOME: "ν'^y_k",
+    v.INDICATOR_SD_OUTCOME: "θ^y_k",
     v.MODERATOR_EFFECT: "λ",
     v.BASELINE_EFFECT_PREDICTOR: "a",
     v.BASELINE_EFFECT_OUTCOME: "c'",
@@ -92,6 +98,12 @@ SCALE_RULES = {
     v.SD_LOG_INNOVATION_PREDICTOR_THERAPIST: "σ = 0.25 (log scale)",
     v.SD_LOG_INNOVATION_OUTCOME_THERAPIST: "σ = 0.25 (log scale)",
     v.TRAIT_INSTABILITY_EFFECT: "σ = SD of the trait's variable",
+    v.INDICATOR_LOADING_PREDICTOR: "μ = σ = SD(indicator) / SD(marker)",
+    v.INDICATOR_INTERCEPT_PREDICTOR: "σ = SD(indicator)",
+    v.INDICATOR_SD_PREDICTOR: "σ = SD(indicator)",
+    v.INDICATOR_LOADING_OUTCOME: "μ = σ = SD(indicator) / SD(marker)",
+    v.INDICATOR_INTERCEPT_OUTCOME: "σ = SD(indicator)",
+    v.INDICATOR_SD_OUTCOME: "σ = SD(indicator)",
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
     v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
     v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
@@ -141,6 +153,7 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         *_first_session_lines(spec),
         *_error_lines(spec),
         *_instability_lines(spec),
+        *_indicator_lines(spec),
     ]
     return "\n".join(lines)
 
@@ -290,6 +303,21 @@ def _first_session_lines(spec: ModelSpec) -> list[str]:
     else:
         lines.append("  w_first,i ~ N(0, Σ_1),  Σ_1 = [[σ_1x², ρ_1 σ_1x σ_1y], [., σ_1y²]] (free)")
     return lines
+
+
+def _indicator_lines(spec: ModelSpec) -> list[str]:
+    """The factor model of variables measured by several indicators."""
+    out = []
+    for var, cols in (("x", spec.predictor_indicators), ("y", spec.outcome_indicators)):
+        if cols:
+            out.append(
+                f"  z^{var}_k,ti = ν^{var}_k + λ^{var}_k η^{var}_ti + e_k,ti,  "
+                f"e_k ~ N(0, (θ^{var}_k)²); η^{var}: the latent score ({var}'s trait + state), "
+                "marker λ = 1, ν = 0"
+            )
+    if not out:
+        return []
+    return ["", "Several indicators per session (one factor, equal loadings at both levels):", *out]
 
 
 def _instability_lines(spec: ModelSpec) -> list[str]:
