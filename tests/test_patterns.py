@@ -144,6 +144,7 @@ def test_feedback_patterns_on_a_hand_made_series() -> None:
         "rupture_sessions",
         "sudden_gain_sessions",
         "thresholds",
+        "calibration",
     }
     assert (fb["n_draws"], fb["n_sessions"]) == (4, 15)
     assert list(fb["patterns"]) == list(pat.PATTERNS)
@@ -246,7 +247,7 @@ def test_patterns_table_from_a_fit_in_chunks() -> None:
     sd = np.full((2, 50), 1.0)
     sd[1] = 2.0  # in half the draws the unit is 2: the 4-point changes are not large enough
     res = _FakeResult(w, sd)
-    tab = ptab.patterns_table(res, chunk=2)  # type: ignore[arg-type]
+    tab = ptab.patterns_table(res, chunk=2, calibration="fixed")  # type: ignore[arg-type]
     assert res.calls == [["p0", "p1"], ["p2"]]
     assert tab["patient"].tolist() == ["p0", "p1", "p2"]
     assert tab.loc[0, "p_rupture_repair"] == pytest.approx(0.5)
@@ -255,7 +256,7 @@ def test_patterns_table_from_a_fit_in_chunks() -> None:
     assert tab.loc[1, "sudden_gain_session"] == 7
     assert tab.loc[2, ["p_rupture_repair", "p_sudden_gain"]].tolist() == [0.0, 0.0]
     assert pd.isna(tab.loc[2, "sudden_gain_session"])
-    worse = ptab.patterns_table(res, ["p1"], higher_is_better=False)
+    worse = ptab.patterns_table(res, ["p1"], higher_is_better=False, calibration="fixed")
     assert worse.loc[0, "p_sudden_gain"] == 0.0  # a rise is a worsening for symptoms
-    own = ptab.patterns_table(res, ["p0"], scale="patient")
+    own = ptab.patterns_table(res, ["p0"], scale="patient", calibration="fixed")
     assert own.loc[0, "p_rupture_repair"] > 0.8  # its own unit (about 0.2) is small

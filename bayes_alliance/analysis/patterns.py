@@ -50,7 +50,6 @@ alliance in psychotherapy. Nature Reviews Psychology, 1(4), 194-210.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -320,6 +319,56 @@ def _t_critical(df: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(df >= 1, crit, np.inf)
 
 
+def gain_candidates(
+    states: Any, sessions: Any = None, thresholds: PatternThresholds = DEFAULT
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scale-free part of the sudden-gain rule, per session: the rise ``w_n - w_(n-1)`` and
+    whether session ``n`` meets criteria 2 (t criterion) and 3 (not reversed) of
+    :func:`sudden_gains` (and ``w_n`` is observed). Both of shape ``states.shape``; a gain
+    arrives at ``n`` when it qualifies and the rise is large enough (criterion 1)."""
+    w, _ = as_series(states, sessions)
+    th = thresholds
+    n_t, k = w.shape[-1], th.gain_window
+    obs = np.isfinite(w)
+    pad = np.full((*w.shape[:-1], k + th.gain_stable), np.nan)
+    wp = np.concatenate([pad, w, pad], -1)  # wp[..., i + off] == w[..., i]
+    off = pad.shape[-1]
+    fp = np.isfinite(wp)
+    zp = np.where(fp, wp, 0.0)
+
+    def window(first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # count, sum and sum of squares of the observed w[n + first + j], j < k
+        cols = [slice(off + first + j, off + first + j + n_t) for j in range(k)]
+        cnt = sum(fp[..., c].astype(float) for c in cols)
+        tot = sum(zp[..., c] for c in cols)
+        sq = sum(zp[..., c] ** 2 for c in cols)
+        return np.asarray(cnt), np.asarray(tot), np.asarray(sq)
+
+    (nb, sb, qb), (na, sa, qa) = window(-k), window(0)
+    crit_by_df = _t_critical(np.arange(2 * k - 1), th.gain_alpha)  # df = nb + na - 2
+    with np.errstate(all="ignore"):
+        mb, ma = sb / nb, sa / na
+        ss = np.maximum(qb - nb * mb**2, 0.0) + np.maximum(qa - na * ma**2, 0.0)
+        df = (nb + na - 2).astype(int)
+        sp = np.sqrt(ss / np.maximum(df, 1))
+        tstat = (ma - mb) / (sp * np.sqrt(1 / np.maximum(nb, 1) + 1 / np.maximum(na, 1)))
+        crit = crit_by_df[np.clip(df, 0, 2 * k - 2)]
+        prev = wp[..., off - 1 : off - 1 + n_t]
+        gain = w - prev
+        crit2 = (nb >= 2) & (na >= 2) & (tstat > crit)
+        hold = prev + (1 - th.gain_reversal) * gain
+        stable = np.ones(w.shape, dtype=bool)
+        seen = np.zeros(w.shape, dtype=bool)
+        for j in range(1, th.gain_stable + 1):
+            nxt = wp[..., off + j : off + j + n_t]
+            f = fp[..., off + j : off + j + n_t]
+            stable &= ~f | (nxt > hold)
+            seen |= f
+        if th.gain_stable == 0:
+            seen[:] = True
+    return gain, crit2 & stable & seen & obs
+
+
 def sudden_gains(
     states: Any, sessions: Any = None, scale: Any = None, thresholds: PatternThresholds = DEFAULT
 ) -> np.ndarray:
@@ -343,42 +392,9 @@ def sudden_gains(
     """
     w, _ = as_series(states, sessions)
     sc = _scale(w, scale)[..., None]
-    th = thresholds
-    n_t, k = w.shape[-1], th.gain_window
-    obs = np.isfinite(w)
-    pad = np.full((*w.shape[:-1], k + th.gain_stable), np.nan)
-    wp = np.concatenate([pad, w, pad], -1)  # wp[..., i + off] == w[..., i]
-    off = pad.shape[-1]
-
-    def window(first: int) -> np.ndarray:  # (..., sessions, k): w[n + first + j], j < k
-        return np.stack([wp[..., off + first + j : off + first + j + n_t] for j in range(k)], -1)
-
-    before, after = window(-k), window(0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        nb, na = np.isfinite(before).sum(-1), np.isfinite(after).sum(-1)
-        mb, ma = np.nanmean(before, -1), np.nanmean(after, -1)
-        ss = np.nansum((before - mb[..., None]) ** 2, -1) + np.nansum(
-            (after - ma[..., None]) ** 2, -1
-        )
-        df = nb + na - 2
-        sp = np.sqrt(ss / np.maximum(df, 1))
-        tstat = (ma - mb) / (sp * np.sqrt(1 / np.maximum(nb, 1) + 1 / np.maximum(na, 1)))
-        prev = wp[..., off - 1 : off - 1 + n_t]
-        gain = w - prev
-        crit1 = gain >= th.gain_size * sc
-        crit2 = (nb >= 2) & (na >= 2) & (tstat > _t_critical(df, th.gain_alpha))
-        hold = prev + (1 - th.gain_reversal) * gain
-        stable = np.ones(w.shape, dtype=bool)
-        seen = np.zeros(w.shape, dtype=bool)
-        for j in range(1, th.gain_stable + 1):
-            nxt = wp[..., off + j : off + j + n_t]
-            f = np.isfinite(nxt)
-            stable &= ~f | (nxt > hold)
-            seen |= f
-        if th.gain_stable == 0:
-            seen[:] = True
-    return crit1 & crit2 & stable & seen & obs
+    gain, qualifies = gain_candidates(w, None, thresholds)
+    with np.errstate(invalid="ignore"):
+        return qualifies & (gain >= thresholds.gain_size * sc)
 
 
 def pattern_indicators(

@@ -10,6 +10,16 @@ their posterior probabilities:
 * low trait-like alliance with a strengthening state: a possible corrective experience;
 * high trait-like alliance with a weakening state: a possible rupture.
 
+Strengthening (weakening) means, in a posterior draw, that the change of the state over the
+last sessions exceeds (falls below minus) its ``1 - alpha`` quantile under the fitted model
+without change: the draw's stationary within-person VAR(1) at those sessions, under which the
+change is Gaussian with a variance computed exactly
+(:mod:`bayes_alliance.analysis.pattern_null`). A posterior state draw has, over data sets of the
+model, the model's null law, so on patients without change the probability averages at most
+``alpha`` and a flag raised at probability 0.75 is raised for at most ``alpha / 0.75`` of them
+(docs/feedback.md gives the rates measured on fits). ``calibration="fixed"`` keeps the rule of
+a change beyond ``min_trend`` innovation SDs.
+
 Zilcha-Mano, S., & Fisher, H. (2022). Distinct roles of state-like and trait-like
 patient-therapist alliance in psychotherapy. *Nature Reviews Psychology*, 1, 194-210.
 """
@@ -22,8 +32,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from bayes_alliance.analysis.pattern_table import feedback_patterns, innovation_scale
+from bayes_alliance.analysis import pattern_null
+from bayes_alliance.analysis.pattern_table import (
+    CALIBRATIONS,
+    NullModel,
+    feedback_patterns,
+    innovation_scale,
+)
+from bayes_alliance.analysis.patterns import PATTERNS
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, FEEDBACK_CI_PROB, interval_bounds
 from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
@@ -50,14 +68,20 @@ class FeedbackOptions:
         Percentiles (among all patients) below / above which the trait-like alliance counts as
         low / high for the flags.
     min_trend
-        The state counts as strengthening when its change over the last sessions (the slope
-        times their span) exceeds ``min_trend`` times the model's innovation SD of the alliance
-        in that draw (its usual session-to-session fluctuation), weakening when below minus
-        that. With 1 (default) an upward tick within the usual fluctuation does not count; the
-        probability carries the uncertainty of the fluctuation's size (and, in a model with a
-        trend, of the states themselves).
+        With ``calibration="fixed"``: the state counts as strengthening when its change over
+        the last sessions (the slope times their span) exceeds ``min_trend`` times the model's
+        innovation SD of the alliance in that draw, weakening when below minus that.
     flag_probability
         A flag is raised when the posterior probability of its pattern reaches this.
+    calibration
+        ``"null"`` (default): the state counts as strengthening in a draw when its change over
+        the last sessions exceeds the ``1 - alpha`` quantile of that change under the draw's
+        model without change (stationary states at those sessions; the change's null SD is
+        exact), weakening when below minus it; the dynamic patterns are calibrated the same
+        way (:mod:`bayes_alliance.analysis.pattern_null`). ``"fixed"``: ``min_trend``
+        innovation SDs, and the patterns' fixed thresholds.
+    alpha
+        The calibrated rules' false-positive rate per draw.
     """
 
     variable: str = v.PREDICTOR
@@ -67,6 +91,8 @@ class FeedbackOptions:
     high_trait: float = 75.0
     min_trend: float = 1.0
     flag_probability: float = 0.75
+    calibration: str = "null"
+    alpha: float = pattern_null.DEFAULT_ALPHA
 
     def __post_init__(self) -> None:
         v.check_names([self.variable], v.VARIABLES, "variable")
@@ -78,6 +104,10 @@ class FeedbackOptions:
             raise ValueError("need 0 <= low_trait <= high_trait <= 100 (percentiles)")
         if self.min_trend < 0:
             raise ValueError(f"min_trend must be non-negative, got {self.min_trend}")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie between 0 and 1, got {self.alpha}")
 
 
 def interval(draws: np.ndarray, ci_prob: float) -> dict[str, float]:
@@ -150,11 +180,15 @@ def patient_feedback(
     )
     flags: dict[str, Any] = {}
     up = down = np.zeros(0, dtype=bool)
+    null = NullModel(result, which, alpha=opt.alpha) if opt.calibration == "null" else None
     if trend is not None:
         span = float(pp.sessions[recent][-1] - pp.sessions[recent][0])
-        unit = innovation_scale(result, which).reshape(trend.shape)
+        if null is not None:
+            unit = _trend_null(null, pp, recent, opt.alpha).reshape(trend.shape)
+        else:
+            unit = opt.min_trend * innovation_scale(result, which).reshape(trend.shape)
         change = trend * span
-        up, down = change > opt.min_trend * unit, change < -opt.min_trend * unit
+        up, down = change > unit, change < -unit
         flags = _flags(opt, pct_all < opt.low_trait, pct_all > opt.high_trait, up, down)
     label = getattr(data.roles, which)
     summary: dict[str, Any] = {
@@ -180,7 +214,7 @@ def patient_feedback(
             "probability_weakening": float(down.mean()),
         },
         "flags": flags,
-        "patterns": _patterns(result, pp, which),
+        "patterns": _patterns(result, pp, which, null),
         "options": asdict(opt),
         "random_seed": seed,
         "seconds_conditioning": pp.seconds,
@@ -211,6 +245,19 @@ def _percentiles(
     return pct_all, pct_case
 
 
+def _trend_null(
+    null: NullModel, pp: PatientPosterior, recent: np.ndarray, alpha: float
+) -> np.ndarray:
+    """The ``1 - alpha`` null quantile per draw of the change over the recent sessions (slope
+    times span): ``z_(1-alpha)`` times its exact null SD, from the states' covariance over the
+    patient's series (:meth:`NullModel.covariance`) at the recent sessions."""
+    cov = null.covariance(len(pp.sessions), patient=pp.patient)
+    sub = cov[:, recent][:, :, recent]
+    t = pp.sessions[recent].astype(float)
+    sd = pattern_null.linear_null_sd(sub, np.ones(len(recent), dtype=bool), t)
+    return np.asarray(stats.norm.ppf(1 - alpha) * sd)
+
+
 def _flags(
     opt: FeedbackOptions, low: np.ndarray, high: np.ndarray, up: np.ndarray, down: np.ndarray
 ) -> dict[str, Any]:
@@ -218,18 +265,25 @@ def _flags(
     state (a possible corrective experience), a high trait with a falling state (a possible
     rupture)."""
     flags: dict[str, Any] = {}
+    if opt.calibration == "null":
+        size = (
+            f"beyond what the fitted model gives without change in {1 - opt.alpha:.0%} of "
+            "series (its null quantile)"
+        )
+    else:
+        size = f"beyond {opt.min_trend:g} innovation SD"
     for name, both, rule in (
         (
             "corrective_experience",
             low & up,
             f"trait-like alliance below the {opt.low_trait:g}th percentile and a state "
-            f"rise over the last sessions above {opt.min_trend:g} innovation SD",
+            f"rise over the last sessions {size}",
         ),
         (
             "rupture",
             high & down,
             f"trait-like alliance above the {opt.high_trait:g}th percentile and a state "
-            f"fall over the last sessions beyond {opt.min_trend:g} innovation SD",
+            f"fall over the last sessions {size}",
         ),
     ):
         prob = float(both.mean())
@@ -241,14 +295,29 @@ def plain(x: object) -> object:
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _patterns(result: FitResult, pp: PatientPosterior, which: str) -> dict[str, Any]:
+def _patterns(
+    result: FitResult, pp: PatientPosterior, which: str, null: NullModel | None
+) -> dict[str, Any]:
     """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
-    updated state draws, in units of the model's innovation SD per draw
-    (:func:`bayes_alliance.analysis.pattern_table.feedback_patterns`)."""
+    updated state draws (:func:`bayes_alliance.analysis.pattern_table.feedback_patterns`):
+    calibrated against the fitted model's null, or with ``null=None`` in units of the model's
+    innovation SD per draw."""
 
     states = np.asarray(pp.state(which), dtype=float)
     flat = states.reshape(-1, states.shape[-1])
-    return feedback_patterns(flat, np.asarray(pp.sessions), innovation_scale(result, which))
+    sessions = np.asarray(pp.sessions)
+    if null is None:
+        return feedback_patterns(flat, sessions, innovation_scale(result, which))
+    seen = np.isfinite(flat[0])
+    if not seen.any():
+        return feedback_patterns(flat, sessions, None, null=_no_thresholds(flat.shape[0]))
+    lo, hi = int(np.flatnonzero(seen)[0]), int(np.flatnonzero(seen)[-1]) + 1
+    q = null.thresholds_for(seen[lo:hi], sessions[lo:hi].astype(float), patient=pp.patient)
+    return feedback_patterns(flat, sessions, None, null=q)
+
+
+def _no_thresholds(n_draws: int) -> dict[str, np.ndarray]:
+    return {k: np.full(n_draws, np.nan) for k in PATTERNS}
 
 
 def fmt(d: dict[str, float], digits: int = 2) -> str:

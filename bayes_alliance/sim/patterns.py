@@ -2,12 +2,17 @@
 
 :func:`planted_shape` is a noise-free pattern in units of the session-to-session fluctuation SD;
 :func:`planted_series` adds it to a stationary AR(1) state, the model's within-person process.
-Used by ``tests/test_patterns.py``, ``benchmarks/pattern_detection.py`` and docs/patterns.md.
+:func:`plant_patterns` adds them to a simulated long table, for validation on fits
+(``benchmarks/pattern_calibration.py``). Used by ``tests/test_patterns.py``,
+``benchmarks/pattern_detection.py`` and docs/patterns.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
 
 from bayes_alliance.analysis.patterns import PATTERNS
 
@@ -78,3 +83,32 @@ def planted_series(
     shape, planted = planted_shape(pattern, n_sessions, rng, size=size)
     w = w + shape
     return w - w.mean(), planted
+
+
+def plant_patterns(
+    df: pd.DataFrame,
+    plan: Mapping[object, str],
+    unit: float,
+    rng: np.random.Generator,
+    *,
+    column: str = "alliance",
+    size: float = 4.0,
+    patient: str = "patient",
+    session: str = "session",
+) -> tuple[pd.DataFrame, dict[object, np.ndarray]]:
+    """Plant patterns into a simulated long table (validation on fits): each patient of
+    ``plan`` gets :func:`planted_shape` of their pattern (``"none"``: nothing) over their rows
+    in session order, times ``unit`` (e.g. the true innovation SD of the variable, so that
+    ``size`` is in innovation SDs), added to ``column`` on top of the simulated states (and
+    measurement error, where the simulation has it). Returns the new table (rows in patient and
+    session order) and each planted patient's planted sessions (the session numbers)."""
+    out = df.sort_values([patient, session]).reset_index(drop=True)
+    planted_at: dict[object, np.ndarray] = {}
+    values = out[column].to_numpy(dtype=float).copy()
+    for pid, pattern in plan.items():
+        rows = np.flatnonzero(out[patient].to_numpy() == pid)
+        shape, planted = planted_shape(pattern, rows.size, rng, size=size)
+        values[rows] += unit * shape
+        planted_at[pid] = out[session].to_numpy()[rows][planted]
+    out[column] = values
+    return out, planted_at
