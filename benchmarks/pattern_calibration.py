@@ -8,7 +8,7 @@ with and without the measurement-error term; for every patient the pattern proba
 pattern, the share with a flag raised, and the mean probability (the calibrated rules' is
 ``alpha`` in expectation).
 
-Detection: the same simulation with half the patients given a planted pattern
+Detection: the same simulation with every fifth patient (``--every``) given a planted pattern
 (:func:`bayes_alliance.sim.patterns.plant_patterns`, size in true innovation SDs, on top of the
 states and measurement error), fitted with measurement error; the share of planted patients
 with probability >= 0.75 for their pattern, and of the unplanted ones for any.
@@ -110,15 +110,21 @@ def null_run(seed: int, me: bool) -> dict:
     return out
 
 
-def detect_run(seed: int, size: float, me: bool = True) -> dict:
+def detect_run(seed: int, size: float, me: bool = True, every: int = 5) -> dict:
     df, truth = simulate(seed=seed, **DESIGN)
     ids = sorted(df["patient"].unique())
-    plan = {pid: "none" if i % 2 == 0 else PATTERNS[(i // 2) % 5] for i, pid in enumerate(ids)}
+    # every `every`-th patient gets a pattern (cycling through them), the others none
+    plan = {
+        pid: PATTERNS[(i // every) % 5] if i % every == 0 else "none" for i, pid in enumerate(ids)
+    }
     rng = np.random.default_rng([seed, 24])
     unit = truth.params.innovation_sd_predictor
     df, _ = sim.plant_patterns(df, plan, unit, rng, column=EXAMPLE_ROLES["predictor"], size=size)
     res = fit_frame(df, me, seed)
-    out: dict = {"seed": seed, "size": size, "measurement_error": me}
+    post = res.idata.posterior
+    out: dict = {"seed": seed, "size": size, "measurement_error": me, "every": every}
+    out["autoregression"] = round(float(post["predictor_autoregression"].mean()), 3)
+    out["innovation_sd"] = round(float(post["innovation_sd_predictor"].mean()), 3)
     for cal in ("null", "fixed"):
         tab = ptab.patterns_table(res, calibration=cal)
         tab["planted"] = tab["patient"].map(plan)
@@ -134,6 +140,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--sizes", type=float, nargs="+", default=[3.0, 4.0])
     ap.add_argument("--no-error", action="store_true", help="detect: fit without the error")
+    ap.add_argument("--every", type=int, default=5, help="detect: every n-th patient planted")
     ap.add_argument("--out", default="pattern_calibration")
     a = ap.parse_args()
     out = Path(a.out)
@@ -147,10 +154,10 @@ def main() -> int:
                 print(json.dumps(r), flush=True)
         else:
             for size in a.sizes:
-                r = detect_run(seed, size, not a.no_error)
+                r = detect_run(seed, size, not a.no_error, a.every)
                 results.append(r)
                 print(json.dumps(r), flush=True)
-    tag = f"{a.what}{'_noerror' if a.no_error else ''}_{'_'.join(map(str, a.seeds))}"
+    tag = f"{a.what}{'_noerror' if a.no_error else ''}_every{a.every}_{'_'.join(map(str, a.seeds))}"
     (out / f"{tag}.json").write_text(json.dumps(results, indent=1))
     return 0
 

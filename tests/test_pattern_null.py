@@ -212,3 +212,87 @@ def test_planted_in_frame() -> None:
     assert set(np.round(a, 12)) == {0.0, 2.0} and a[-1] == 2.0  # a step of 4 x 0.5
     assert len(at["a"]) == 1 and a[at["a"][0] - 1] == 2.0 and a[at["a"][0] - 2] == 0.0
     assert (out.loc[out.patient == "b", "alliance"] == 0).all() and len(at["b"]) == 0
+
+
+def _fit(df, me: bool, seed: int):
+    from bayes_alliance import ModelSpec, SessionData
+    from bayes_alliance.datasets import EXAMPLE_ROLES
+    from bayes_alliance.inference.fit import fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+        return fit(
+            data,
+            ModelSpec(measurement_error=me),
+            draws=500,
+            tune=500,
+            chains=2,
+            random_seed=seed,
+            progressbar=False,
+            log_likelihood=False,
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("me", [True, False])
+def test_null_calibration_on_several_fits(me: bool) -> None:
+    """benchmarks/pattern_calibration.py's null study in small (docs/patterns.md): three data
+    sets of 120 patients x 12 sessions without patterns (reliability 0.8). Pooled over the 360
+    patients every pattern reaches probability 0.75 in at most 5 % (with measurement error
+    0-3 % measured, without it about alpha, 2-7 % per data set), its mean probability is about
+    alpha, and the feedback flags fire for at most 5 % (measured 0-2.5 %)."""
+    from bayes_alliance import simulate
+    from bayes_alliance.analysis import pattern_table as ptab
+    from bayes_alliance.feedback import patient_feedback as feedback
+
+    tabs, raised = [], []
+    for seed in (1, 2, 3):
+        df, _ = simulate(
+            seed=seed, n_therapists=12, patients_per_therapist=10, sessions=12, reliability=0.8
+        )
+        res = _fit(df, me, seed)
+        tabs.append(ptab.patterns_table(res))
+        for pid in res.data.patients:
+            s = feedback.patient_feedback(res, pid).summary
+            raised.append(any(f["raised"] for f in s["flags"].values()))
+    import pandas as pd
+
+    tab = pd.concat(tabs)
+    for name in pat.PATTERNS:
+        p = tab[f"p_{name}"]
+        assert p.ge(0.75).mean() <= 0.05 + (0.0 if me else 0.02), name
+        assert p.mean() <= 0.08, name  # alpha = 0.05 in expectation; SE about 0.01
+    assert np.mean(raised) <= 0.05
+
+
+@pytest.mark.slow
+def test_detection_on_fits_with_measurement_error() -> None:
+    """Every fifth of 120 patients with a planted pattern of 5 innovation SDs, two data sets
+    with measurement error: the calibrated rules find linear changes and U's in most of the
+    planted patients (docs/patterns.md has the rates) and stay quiet in the others."""
+    from bayes_alliance import simulate
+    from bayes_alliance.analysis import pattern_table as ptab
+
+    hits: dict[str, list[bool]] = {name: [] for name in pat.PATTERNS}
+    quiet = []
+    for seed in (11, 12):
+        df, truth = simulate(
+            seed=seed, n_therapists=12, patients_per_therapist=10, sessions=12, reliability=0.8
+        )
+        ids = sorted(df["patient"].unique())
+        plan = {
+            pid: pat.PATTERNS[(i // 5) % 5] if i % 5 == 0 else "none" for i, pid in enumerate(ids)
+        }
+        rng = np.random.default_rng([seed, 24])
+        unit = truth.params.innovation_sd_predictor
+        df, _ = sim.plant_patterns(df, plan, unit, rng, size=5.0)
+        tab = ptab.patterns_table(_fit(df, True, seed))
+        for pid, row in tab.set_index("patient").iterrows():
+            if plan[pid] == "none":
+                quiet.append(all(row[f"p_{n}"] < 0.75 for n in pat.PATTERNS))
+            else:
+                hits[plan[pid]].append(row[f"p_{plan[pid]}"] >= 0.75)
+    assert np.mean(quiet) >= 0.9
+    for name in ("strengthening", "weakening", "u_shape"):
+        assert np.mean(hits[name]) >= 0.5, name

@@ -32,7 +32,7 @@ and the ``n_null`` simulated ones are exchangeable, ``P(T > threshold) = (n_null
 its own series, so the thresholds' Monte Carlo noise averages out over draws in a probability.
 Thresholds depend on the draw and on the observation pattern (first column, observed cells) only,
 so :class:`NullCache` shares them between patients with the same pattern (not with patient-
-specific dynamics: random slopes or moderators).
+specific dynamics: random slopes, moderators or random innovation variances).
 
 Every function is pure numpy; arrays of draws have the draws on the *first* axis here.
 """
@@ -197,11 +197,11 @@ def state_covariance(
         sig = tuple(np.asarray(e)[..., start + j - 1] for e in sigma) if by_session else sigma
         prev = v[-1]
         v.append(big_phi @ prev @ np.swapaxes(big_phi, -1, -2) + mat(*sig))
-    lagged = np.stack(v, 1)  # (D, n, 2, 2): Cov(w_(s+h), w_s) for h = 0, then multiplied on
+    lagged = np.stack(v, 1)  # (D, n, 2, 2): Cov(w_(s+h), w_s) over s, h = 0 to start with
     out = np.empty((n_d, n, n))
     idx = np.arange(n)
     out[:, idx, idx] = lagged[:, :, variable, variable]
-    for h in range(1, n):
+    for h in range(1, n):  # Cov(w_(s+h), w_s) = Phi Cov(w_(s+h-1), w_s)
         lagged = big_phi[:, None] @ lagged[:, : n - h]
         vals = lagged[:, :, variable, variable]
         out[:, idx[h:], idx[: n - h]] = vals

@@ -78,27 +78,32 @@ class NullModel:
         n_null: int = pn.DEFAULT_N_NULL,
         seed: int = 0,
     ) -> None:
-        spec = result.spec
+        spec, data = result.spec, result.data
         post = result.idata.posterior
-        keep = {"chain", "draw", "innovation_session", "moderator"}
+        # Parameters and raw deviations (per patient or therapist: random innovations); not
+        # the states or other per-session draws.
+        keep = {"chain", "draw", "innovation_session", "moderator", vocab.PATIENT, vocab.THERAPIST}
         arrays = {
             str(k): np.asarray(da.values, dtype=float)
             for k, da in post.data_vars.items()
             if set(da.dims) <= keep
         }
         varying = bool(spec.random_slopes or spec.moderators)
-        slope = None
-        if varying:
-            arrays["state_effect_by_patient"] = np.asarray(post["state_effect_by_patient"].values)
         flat = draws_last(arrays)
-        if varying:
-            slope = flat.pop("state_effect_by_patient")  # (patient, D)
-        dyn = dynamics_from(lookup(flat, spec), spec, slope=slope)
+        slope = flat.pop("state_effect_by_patient", None) if varying else None  # (patient, D)
+        tj = data.patient_therapist
+        dyn = dynamics_from(lookup(flat, spec), spec, slope=slope, tj=tj)
         self.n_draws = int(post.sizes["chain"] * post.sizes["draw"])
         self.by_session = dyn.by_session
-        self.varying = varying
+        self.sigma_varying = bool(getattr(dyn, "sigma_varying", False))
+        self.varying = varying or self.sigma_varying
         self.phi, self.first = dyn.phi, dyn.first
-        self.sigma = tuple(np.moveaxis(np.asarray(e, dtype=float), -1, 0) for e in dyn.sigma)
+        # by session: (S - 1, D) -> (D, S - 1); per patient: (patient, D), a row per patient
+        self.sigma = (
+            dyn.sigma
+            if self.sigma_varying or not self.by_session
+            else tuple(np.moveaxis(np.asarray(e, dtype=float), -1, 0) for e in dyn.sigma)
+        )
         self.variable = 0 if variable == vocab.PREDICTOR else 1
         self.thresholds, self.alpha, self.n_null, self.seed = thresholds, alpha, n_null, seed
         self.patient_rows = {p: i for i, p in enumerate(result.data.patients)}
@@ -116,11 +121,12 @@ class NullModel:
     def covariance(self, n: int, start: int = 0, patient: object = None) -> np.ndarray:
         """The states' covariance over ``n`` columns from grid column ``start`` per draw, (D, n,
         n); with patient-specific dynamics those of ``patient`` (a fitted id; another patient
-        gets the draw's average over the fitted patients' dynamics)."""
+        gets the draw's average over the fitted patients' entries)."""
         row = self.patient_rows.get(patient) if self.varying else None
+        sigma = self._row(self.sigma, row) if not self.by_session else self.sigma
         return pn.state_covariance(
             self._row(self.phi, row),
-            self.sigma,
+            sigma,
             self._row(self.first, row),
             n,
             self.variable,

@@ -21,23 +21,41 @@ patient's as a JSON-ready dict (a clinician feedback page). The patterns as pred
 are in :mod:`bayes_alliance.analysis.pattern_outcome`, planted patterns for validation in
 :mod:`bayes_alliance.sim.patterns`.
 
-The unit. Every threshold is in units of the patient's session-to-session fluctuation, ``scale``
-(broadcast against ``states.shape[:-1]``, i.e. one value per draw, or per patient and draw).
-From a fit (:func:`bayes_alliance.analysis.pattern_table.patterns_table`) it is by default the model's innovation SD of the variable
-in that draw: the SD of the part of a session's state that the previous session does not predict.
-It is pooled over patients, stable in short series, and carries its posterior uncertainty into
-the probabilities. With ``scale=None`` the functions estimate it from each series: the median
-absolute successive difference divided by ``0.6745 * sqrt(2)`` (:func:`fluctuation_sd`), which
-equals the innovation SD for serially independent states and is robust to the one or two large
-jumps that a rupture or a gain makes.
+Thresholds. By default (``calibration="null"`` in
+:func:`~bayes_alliance.analysis.pattern_table.patterns_table` and the feedback) each rule is
+reduced to a statistic and holds in a draw when the statistic exceeds its ``1 - alpha``
+quantile under the fitted model without patterns, in that draw
+(:mod:`bayes_alliance.analysis.pattern_null`): a pattern's probability on a series without it
+then averages ``alpha`` (0.05), whatever the series' length, missing sessions or dynamics. The
+size thresholds of :class:`PatternThresholds` belong to the fixed rules of this module
+(``calibration="fixed"``), kept for comparison and backward compatibility; the calibrated rules
+use only its scale-free settings (``min_sessions``, ``u_edge``, ``rupture_max_length``, the gain's
+window, t level and reversal).
 
-What the posterior can and cannot say. At observed cells the states are the observed scores
-minus the patient's latent mean (and a trend, when the model has one), so within one patient the
-shape of the series is the same in every draw, shifted. The probabilities therefore express the
-uncertainty of the scale (how large is "large" for this patient), of the trend when the model
-estimates one (then the states are deviations from the patient's trajectory and a linear change
-is in the trend, not in the states), and of imputed missing cells (``impute_missing=True``). They
-are not measurement-error probabilities: the model has no measurement error term.
+The unit of the fixed rules. Every fixed threshold is in units of the patient's
+session-to-session fluctuation, ``scale`` (broadcast against ``states.shape[:-1]``, i.e. one value
+per draw, or per patient and draw). From a fit it is by default the model's innovation SD of the
+variable in that draw: the SD of the part of a session's state that the previous session does not
+predict. With ``scale=None`` the functions estimate it from each series: the median absolute
+successive difference divided by ``0.6745 * sqrt(2)`` (:func:`fluctuation_sd`), which equals the
+innovation SD for serially independent states and is robust to the one or two large jumps that a
+rupture or a gain makes.
+
+What the posterior can and cannot say. *With measurement error* in the model
+(``measurement_error=True``) the observed score is the latent mean plus the state plus an error,
+and the state draws come from their smoothing distribution given the data (forward filtering,
+backward sampling): they differ between draws at every session, so a pattern's probability says
+how sure the model is that the *states* show it, given that part of every rating is measurement
+noise: a single low rating can be a rupture or an error. *Without* it the states at observed
+cells are the observed scores minus the latent mean (and a trend, when the model has one), so the
+shape of a patient's series is the same in every draw, only shifted; every statistic here is
+shift-invariant, so the probability expresses only the parameters' uncertainty (the unit of the
+fixed rules, the null threshold of the calibrated ones), a trend's when the model estimates one
+(then the states are deviations from the patient's trajectory and a linear change is in the trend,
+not in the states), and imputed missing cells (``impute_missing=True``). Such probabilities are
+nearly all 0 or 1 and treat every rating as exact; fit with measurement error when ratings are
+noisy. In both cases the calibrated rules' false-positive rates are measured on fits in
+docs/patterns.md.
 
 References
 ----------
@@ -51,13 +69,10 @@ alliance in psychotherapy. Nature Reviews Psychology, 1(4), 194-210.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy import stats
-
-if TYPE_CHECKING:
-    pass
 
 PATTERNS = ("strengthening", "weakening", "u_shape", "rupture_repair", "sudden_gain")
 
@@ -65,6 +80,11 @@ PATTERNS = ("strengthening", "weakening", "u_shape", "rupture_repair", "sudden_g
 @dataclass(frozen=True)
 class PatternThresholds:
     """Thresholds of the pattern rules, all in units of the session-to-session fluctuation SD.
+
+    The sizes (``trend_change``, ``u_dip``, ``rupture_drop``, ``repair_tolerance``,
+    ``gain_size``) are those of the fixed rules (``calibration="fixed"``); the calibrated rules
+    (the default from a fit, :mod:`bayes_alliance.analysis.pattern_null`) take their sizes from
+    the fitted model's null and use the other settings.
 
     Attributes
     ----------
