@@ -306,11 +306,12 @@ def null_thresholds(
     step = max(1, chunk_cells // max(n_null * m.size, 1))
     for lo in range(0, n_d, step):
         null = simulate_null(cov[lo : lo + step], m, n_null, rng)
-        st = pattern_statistics(null, t, thresholds)
         if enough:
-            sims["u_shape"].append(order_quantile(st["u_dip"], alpha))
-        sims["rupture_repair"].append(order_quantile(st["rupture_depth"].max(-1), alpha))
-        sims["sudden_gain"].append(order_quantile(st["gain_size"].max(-1), alpha))
+            depth = u_dip(null, t, thresholds.u_edge)
+            sims["u_shape"].append(order_quantile(depth, alpha))
+        rup = rupture_depths(null, thresholds.rupture_max_length).max(-1)
+        sims["rupture_repair"].append(order_quantile(rup, alpha))
+        sims["sudden_gain"].append(order_quantile(gain_sizes(null, t, thresholds).max(-1), alpha))
     for k, parts in sims.items():
         out[k] = np.concatenate(parts) if parts else nan
     return out

@@ -257,14 +257,10 @@ def weakening(
         return ok & (linear_change(w, t) <= -thresholds.trend_change * _scale(w, scale))
 
 
-def u_dip(states: Any, sessions: Any = None, edge: float = DEFAULT.u_edge) -> np.ndarray:
-    """Depth of a U: for the OLS quadratic ``a + b t + c t^2`` of the observed states, the lower
-    of its fitted values at the first and last observed session minus its minimum, when
-    ``c > 0`` and the minimum lies inside the observed span by at least ``edge`` of the span;
-    else 0. NaN with fewer than three observed cells."""
-    w, t = as_series(states, sessions)
-    m = np.isfinite(w)
-    n = m.sum(-1)
+def _quadratic_fit(w: np.ndarray, m: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """OLS coefficients of ``1, u, u^2`` (``u``: the session rescaled to [-1, 1] over the observed
+    span) for the observed cells ``m`` (broadcast against ``w``), (..., 3); the identity system
+    where fewer than three cells are observed."""
     with np.errstate(all="ignore"):
         lo = np.min(np.where(m, t, np.inf), -1)
         hi = np.max(np.where(m, t, -np.inf), -1)
@@ -273,10 +269,28 @@ def u_dip(states: Any, sessions: Any = None, edge: float = DEFAULT.u_edge) -> np
     u = np.where(m, u, 0.0)
     basis = np.stack([np.ones_like(u), u, u**2], -1) * m[..., None]
     a = np.einsum("...ti,...tj->...ij", basis, basis)
+    a = np.where((m.sum(-1) >= 3)[..., None, None], a, np.eye(3))
+    if m.shape[:-1] == (1,):  # one pattern for every series: solve once, then project
+        proj = np.linalg.solve(a[0], basis[0].T)  # (3, sessions)
+        return np.where(m[0], w, 0.0) @ proj.T
     b = np.einsum("...ti,...t->...i", basis, np.where(m, w, 0.0))
+    return np.asarray(np.linalg.solve(a, b[..., None])[..., 0])
+
+
+def u_dip(states: Any, sessions: Any = None, edge: float = DEFAULT.u_edge) -> np.ndarray:
+    """Depth of a U: for the OLS quadratic ``a + b t + c t^2`` of the observed states, the lower
+    of its fitted values at the first and last observed session minus its minimum, when
+    ``c > 0`` and the minimum lies inside the observed span by at least ``edge`` of the span;
+    else 0. NaN with fewer than three observed cells."""
+    w, t = as_series(states, sessions)
+    m = np.isfinite(w)
+    flat = m.reshape(-1, m.shape[-1])
+    if flat.shape[0] > 1 and (flat == flat[0]).all():  # one observation pattern: one projection
+        coef = _quadratic_fit(w.reshape(-1, w.shape[-1]), flat[:1], t).reshape(*w.shape[:-1], 3)
+    else:
+        coef = _quadratic_fit(w, m, t)
+    n = m.sum(-1)
     enough = n >= 3
-    a = np.where(enough[..., None, None], a, np.eye(3))
-    coef = np.linalg.solve(a, b[..., None])[..., 0]
     c0, c1, c2 = coef[..., 0], coef[..., 1], coef[..., 2]
     with np.errstate(all="ignore"):
         vertex = -c1 / (2 * c2)
