@@ -107,7 +107,7 @@ def small_fit(seed: int) -> pd.DataFrame:
     print(f"\nsmall real fit: innovation SD of alliance {sd_hat:.3f} (true {sd})")
     tables = []
     for unit in ("model", "patient"):
-        table = ptab.patterns_table(result, scale=unit)
+        table = ptab.patterns_table(result, scale=unit, calibration="fixed")
         table["planted"] = table["patient"].map(plan)
         table["unit"] = unit
         tables.append(table)
