@@ -120,3 +120,12 @@ def test_fit_recovers_the_log_sd_and_runs_posthoc():
         ll = pointwise_loglik(result, "patient")
         assert np.isfinite(ll.values).all()
         assert loo(result, "patient").max_k < 2.0
+        # feedback: the patient's own fluctuation, the same draws as the posterior's
+        from bayes_alliance.feedback.patient_feedback import patient_feedback
+
+        pid = data.patients[3]
+        fb = patient_feedback(result, pid)
+        own = fb.posterior.innovation_sd[..., 0]
+        np.testing.assert_allclose(own, sd_i.sel({v.PATIENT: pid}).values, rtol=1e-12)
+        assert fb.summary["instability"]["relative_to_typical"]["mean"] > 0
+        assert any("fluctuation" in line for line in fb.sentences)

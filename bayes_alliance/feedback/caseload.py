@@ -193,7 +193,13 @@ def _sub_arrays(
     arrays = {n: np.asarray(post[n].values) for n in posthoc.POSTERIOR_NAMES if n in post}
     data = result.data
     rng = np.random.default_rng([seed, SEED_TAG, 1])
-    for n in ("state_effect_patient_raw", "trend_predictor_raw", "trend_outcome_raw"):
+    for n in (
+        "state_effect_patient_raw",
+        "trend_predictor_raw",
+        "trend_outcome_raw",
+        "log_innovation_predictor_patient_raw",
+        "log_innovation_outcome_patient_raw",
+    ):
         if n not in arrays:
             continue
         known = arrays[n][..., fitted_rows]
@@ -201,10 +207,16 @@ def _sub_arrays(
             prior = rng.standard_normal(known.shape[:2])[..., None]
             known = np.concatenate([known[..., :new_at], prior, known[..., new_at:]], axis=-1)
         arrays[n] = known
-    if "state_effect_therapist_raw" in arrays and sub.therapists is not None:
+    if sub.therapists is not None:
         assert data.therapists is not None
         codes = [int(np.flatnonzero(data.therapists == t)[0]) for t in sub.therapists.tolist()]
-        arrays["state_effect_therapist_raw"] = arrays["state_effect_therapist_raw"][..., codes]
+        for n in (
+            "state_effect_therapist_raw",
+            "log_innovation_predictor_therapist_raw",
+            "log_innovation_outcome_therapist_raw",
+        ):
+            if n in arrays:
+                arrays[n] = arrays[n][..., codes]
     return arrays
 
 

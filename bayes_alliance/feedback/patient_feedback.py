@@ -214,6 +214,7 @@ def patient_feedback(
             "probability_weakening": float(down.mean()),
         },
         "flags": flags,
+        "instability": _instability(result, pp, which, ci),
         "patterns": _patterns(result, pp, which, null),
         "options": asdict(opt),
         "random_seed": seed,
@@ -223,6 +224,20 @@ def patient_feedback(
     fb.sentences = _sentences(summary, opt)
     summary["sentences"] = fb.sentences
     return fb
+
+
+def _instability(
+    result: FitResult, pp: PatientPosterior, which: str, ci: float
+) -> dict[str, Any] | None:
+    """With random innovation variances: the patient's own session-to-session fluctuation (the
+    innovation SD) and its ratio to the typical patient's (the population median), per draw."""
+    if pp.innovation_sd is None:
+        return None
+    k = 0 if which == "predictor" else 1
+    name = "innovation_sd_predictor" if k == 0 else "innovation_sd_outcome"
+    typical = np.asarray(result.idata.posterior[name].values)
+    own = pp.innovation_sd[..., k]
+    return {"innovation_sd": interval(own, ci), "relative_to_typical": interval(own / typical, ci)}
 
 
 def _percentiles(
@@ -342,6 +357,12 @@ def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
         f"At session {s['latest_session']} the state-like {var} is {abs(sd['mean']):.2f} "
         f"{word} the patient's own level ({sd['ci_low']:.2f} to {sd['ci_high']:.2f})."
     )
+    inst = s.get("instability")
+    if inst is not None:
+        out.append(
+            f"Its session-to-session fluctuation is {fmt(inst['relative_to_typical'])} times "
+            "the typical patient's."
+        )
     tr = s["state_trend"]
     if tr is None:
         out.append("There are too few sessions for a trend of the states.")

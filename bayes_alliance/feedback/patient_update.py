@@ -72,6 +72,9 @@ class PatientPosterior:
     moments: np.ndarray
     therapist_part: np.ndarray | None
     seconds: float = 0.0
+    # With random innovation variances: the patient's own innovation SDs of x and y per draw
+    # (chain, draw, 2); a new patient's come from the population (their prior).
+    innovation_sd: np.ndarray | None = None
 
     def trait(self, which: str) -> np.ndarray:
         return self.trait_predictor if which == v.PREDICTOR else self.trait_outcome
@@ -267,6 +270,12 @@ def update_patient(
     if result.spec.measurement_error:
         wx, wy = _smoothed_states(cond, t, wx, wy, rng)
     moments = np.stack([np.broadcast_to(e, mx.shape) for e in mom], -1)
+    inn_sd = None
+    if result.spec.random_innovations:
+        parts = cond.dyn.parts
+        inn_sd = np.stack([np.sqrt(np.asarray(parts.sigma[k])[t]) for k in (0, 2)], -1).reshape(
+            n_c, n_d, 2
+        )
     return PatientPosterior(
         patient=prep.pid,
         therapist=prep.therapist,
@@ -282,4 +291,5 @@ def update_patient(
         moments=moments.reshape(n_c, n_d, 5),
         therapist_part=tpart,
         seconds=time.perf_counter() - t0,
+        innovation_sd=inn_sd,
     )
