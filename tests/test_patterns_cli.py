@@ -129,4 +129,5 @@ def test_help_states_the_default_thresholds():
         DEFAULT.min_sessions,
     ):
         assert re.search(rf"\b{value:g}\b", text), value
+    assert "--calibration fixed" in text and "null" in text
     assert "predictor (default; the alliance)" in text

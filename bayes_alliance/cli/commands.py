@@ -369,6 +369,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         high_trait=args.high_trait,
         min_trend=args.min_trend,
         flag_probability=args.flag_probability,
+        calibration=args.calibration,
+        alpha=args.alpha,
     )
     new = _read(args, args.new_sessions) if args.new_sessions else None
     result = fitting.FitResult.load(results_path(args.dir))

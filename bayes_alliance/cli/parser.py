@@ -283,10 +283,24 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--high-trait", type=float, default=75.0, help="high trait: above this percentile (75)"
     )
     p.add_argument(
+        "--calibration",
+        choices=["null", "fixed"],
+        default="null",
+        help="strengthening / weakening over the last sessions: a change beyond the 1 - alpha "
+        "quantile of the change under the fitted model's null (null, the default), or beyond "
+        "--min-trend innovation SDs (fixed)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="with --calibration null, the trend's false-positive rate per draw (0.05)",
+    )
+    p.add_argument(
         "--min-trend",
         type=float,
         default=1.0,
-        help="strengthening / weakening: a rise / fall over the last sessions beyond this many "
+        help="with --calibration fixed: a rise / fall over the last sessions beyond this many "
         "innovation SDs (the usual session-to-session fluctuation; 1)",
     )
     p.add_argument(
@@ -307,15 +321,19 @@ def _patterns(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "weakening, u_shape, rupture_repair, sudden_gain: the posterior probability (share of "
         "draws) that the patient's states show the pattern. States are the deviations of each "
         "session from the patient's latent mean; by default those of the predictor (the "
-        "alliance), with --variable outcome those of the outcome. The rules (the default "
-        "thresholds of bayes_alliance.analysis.patterns.PatternThresholds), in units of the "
-        "session-to-session fluctuation SD (see --scale): strengthening / "
-        "weakening, the fitted linear change over the observed sessions is at least +2 / at most "
-        "-2; u_shape, a quadratic with its minimum in the middle of the series at least 1.5 below "
-        "the lower end; rupture_repair, a fall of at least 3 from one session to the next, back "
-        "to within 1 of the earlier level after one or two sessions; sudden_gain, a rise of at "
-        "least 2.5 that is large against the three sessions before and after and is not "
-        "reversed (Tang & DeRubeis 1999). The whole-series patterns need 5 observed sessions; "
+        "alliance), with --variable outcome those of the outcome. Each rule has a statistic: "
+        "strengthening / weakening, the fitted linear change over the observed sessions; "
+        "u_shape, the depth of a quadratic's minimum in the middle of the series; "
+        "rupture_repair, the depth of a one- or two-session dip below the sessions around it; "
+        "sudden_gain, a rise that is large against the three sessions before and after and is "
+        "not reversed (Tang & DeRubeis 1999). By default (--calibration null) a pattern holds in "
+        "a draw when its statistic exceeds the 1 - alpha quantile of the statistic under the "
+        "fitted model's own null (the draw's stationary dynamics at the patient's observed "
+        "sessions), so a patient without the pattern reaches it in a share alpha of draws on "
+        "average. With --calibration fixed the old rules apply, in units of the "
+        "session-to-session fluctuation SD (see --scale): a change of at least +2 / at most -2; "
+        "a dip of at least 1.5; a fall of at least 3, back to within 1 after one or two "
+        "sessions; a rise of at least 2.5. The whole-series patterns need 5 observed sessions; "
         "the patterns are not exclusive. See docs/patterns.md; in Python, "
         "bayes_alliance.analysis.pattern_table.patterns_table gives the sessions too.",
         epilog="examples:\n  bayes-alliance patterns results/var --out results/var_patterns\n"
@@ -340,8 +358,21 @@ def _patterns(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--scale",
         choices=["model", "patient"],
         default="model",
-        help="the unit of the rules: model (default; the innovation SD in each draw) or patient "
-        "(each series' own robust fluctuation SD)",
+        help="with --calibration fixed, the unit of the rules: model (default; the innovation "
+        "SD in each draw) or patient (each series' own robust fluctuation SD)",
+    )
+    p.add_argument(
+        "--calibration",
+        choices=["null", "fixed"],
+        default="null",
+        help="thresholds from the fitted model's null (default) or the fixed rules",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="with --calibration null, the share of draws in which a pattern-free patient "
+        "shows a pattern (default 0.05)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
 

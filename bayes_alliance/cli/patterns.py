@@ -78,6 +78,8 @@ def cmd_patterns(args: argparse.Namespace) -> int:
         variable=args.variable,
         higher_is_better=not args.lower_is_better,
         scale=args.scale,
+        calibration=args.calibration,
+        alpha=args.alpha,
     )
     with atomic_dir(out, force=args.force) as tmp:
         pattern_columns(table).to_csv(tmp / FILE, index=False)
