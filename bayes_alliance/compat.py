@@ -141,6 +141,8 @@ RENAMED = {
     ("display", "CI_PROB"): "core.intervals:DEFAULT_CI_PROB",
     ("display", "data_text"): "data.session_data:data_text",
     ("display", "data_html"): "data.session_data:data_html",
+    ("posthoc", "states_of"): "inference.states:states_of",
+    ("posthoc", "latent_deviation"): "inference.states:latent_deviation",
     **{("within", n): f"model.covariates:{n}" for n in (*_COVARIATES, "baseline_unit_values")},
 }
 

@@ -195,3 +195,23 @@ def test_white_noise_states_get_one_identification_warning():
     ident = [w for w in caught if issubclass(w.category, IdentificationWarning)]
     assert len(ident) == 1
     assert result.provenance[IDENTIFICATION_KEY]
+
+
+def test_states_of_chosen_patients_are_smoothing_draws(error_fits):
+    """Without stored states, FitResult.states computes them for chosen patients: with error,
+    draws from the smoothing distribution like the stored ones (same mean over draws up to
+    Monte Carlo error; they vary over draws), NaN where a value is missing."""
+    from bayes_alliance.inference.states import states_of
+
+    _, fits = error_fits
+    result = fits[True]
+    post = result.idata.posterior
+    rows = np.array([0, 9, 30])
+    wx, wy = states_of(post.to_dataset(), result.data, result.spec, rows, random_seed=1)
+    stored = post["state_predictor"].values[:, :, rows]
+    assert wx.shape == stored.shape
+    assert np.array_equal(np.isnan(wx[0, 0]), np.isnan(stored[0, 0]))
+    a, b = np.nanmean(wx, axis=(0, 1)), np.nanmean(stored, axis=(0, 1))
+    ok = np.isfinite(a)
+    assert np.corrcoef(a[ok], b[ok])[0, 1] > 0.95
+    assert np.nanmin(wx.std(axis=(0, 1))) > 0.02

@@ -11,6 +11,7 @@ import xarray as xr
 from bayes_alliance.core import vocab as v
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.inference import posthoc, predictive
+from bayes_alliance.inference.states import states_of
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests.likelihood_cases import COMPLETE, EXPERIENCE, POINT, ROWS, session_data
 
@@ -62,7 +63,7 @@ def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
     want = np.where(obs, data.x[None, None] - trait_x, np.nan)
     np.testing.assert_allclose(got["state_predictor"].values, want, atol=1e-12)
     rows_ = np.array([2, 0])
-    wx, wy = posthoc.states_of(full, data, SPEC, rows_)
+    wx, wy = states_of(full, data, SPEC, rows_)
     np.testing.assert_allclose(wx, got["state_predictor"].values[:, :, rows_], atol=1e-12)
     np.testing.assert_allclose(wy, got["state_outcome"].values[:, :, rows_], atol=1e-12)
 
@@ -438,7 +439,7 @@ def test_therapist_baseline_traits_states_and_replicates_count_the_shift_once():
     got, _ = posthoc.complete(post, data, TSPEC, random_seed=3)
     full = post.assign(got)
     rows_ = np.array([3, 1])
-    wx, wy = posthoc.states_of(full, data, TSPEC, rows_)
+    wx, wy = states_of(full, data, TSPEC, rows_)
     np.testing.assert_allclose(wx, got["state_predictor"].values[:, :, rows_], atol=1e-12)
     np.testing.assert_allclose(wy, got["state_outcome"].values[:, :, rows_], atol=1e-12)
     n = 3000

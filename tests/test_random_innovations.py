@@ -127,5 +127,14 @@ def test_fit_recovers_the_log_sd_and_runs_posthoc():
         fb = patient_feedback(result, pid)
         own = fb.posterior.innovation_sd[..., 0]
         np.testing.assert_allclose(own, sd_i.sel({v.PATIENT: pid}).values, rtol=1e-12)
-        assert fb.summary["instability"]["relative_to_typical"]["mean"] > 0
+        typical = result.idata.posterior[v.INNOVATION_SD_PREDICTOR].values
+        ratio = fb.summary["instability"]["relative_to_typical"]["mean"]
+        assert ratio == pytest.approx(float(np.mean(own / typical)), rel=1e-12)
+        # states of chosen patients from the latent means (no error: the stored states exactly)
+        from bayes_alliance.inference.states import states_of
+
+        rows = np.array([1, 7])
+        wx, _ = states_of(post.to_dataset(), data, result.spec, rows)
+        stored = post["state_predictor"].values[:, :, rows]
+        np.testing.assert_allclose(wx, stored, rtol=1e-10, atol=1e-12)
         assert any("fluctuation" in line for line in fb.sentences)

@@ -177,7 +177,7 @@ def test_fit_without_spec_needs_the_role_flags(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("section", "cls", "skip"),
     [
-        (options.ROLES, Roles, ()),
+        (options.ROLES, Roles, ("indicators",)),  # indicators come from the model options
         (options.MODEL, ModelSpec, ("priors",)),
         (options.SAMPLER, options.SamplerSettings, ()),
     ],

@@ -22,7 +22,7 @@ from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
-from bayes_alliance.inference import display, posthoc, predictive, sampling, storage
+from bayes_alliance.inference import display, posthoc, predictive, sampling, states, storage
 from bayes_alliance.inference.posthoc import complete_posterior
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
@@ -229,7 +229,7 @@ class FitResult:
             return ds.isel({vocab.PATIENT: rows})
         if self.spec.traits != "integrated" or not self.spec.store_states:
             raise ValueError("this result holds no states (store_states=False)")
-        wx, wy = posthoc.states_of(post.to_dataset(), self.data, self.spec, rows)
+        wx, wy = states.states_of(post.to_dataset(), self.data, self.spec, rows)
         dims = ("chain", "draw", vocab.PATIENT, vocab.SESSION)
         coords = {vocab.PATIENT: ids, vocab.SESSION: self.data.coords[vocab.SESSION]}
         return xr.Dataset(

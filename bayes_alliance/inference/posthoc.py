@@ -48,8 +48,6 @@ from bayes_alliance.model.structure import (
     Dynamics,
     Get,
     KnownMeans,
-    baseline_shift,
-    draws_last,
     dynamics_from,
     known_means,
     lookup,
@@ -365,119 +363,6 @@ def complete(
         else:
             post_vars[name] = da
     return post_vars, ll_vars
-
-
-_PATIENT_INDEXED = ("trend_predictor_raw", "trend_outcome_raw")
-
-
-def latent_deviation(
-    posterior: xr.Dataset,
-    spec: ModelSpec,
-    zb: np.ndarray | None,
-    which: str,
-    rows: np.ndarray | None = None,
-    level: str = v.PATIENT,
-) -> np.ndarray:
-    """Each draw's latent mean minus its known part (intercept, baseline shift; the session
-    means' average with session means), (chain, draw, patient), for the patients at ``rows``
-    (default all; ``zb`` holds the baseline of those patients, ``level`` its level, which picks
-    the trait effect of the shift, :func:`bayes_alliance.model.structure.baseline_shift`).
-
-    The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
-    the known mean adds it back, and a state or replicate must count it once.
-    """
-    sel = slice(None) if rows is None else rows
-    if f"patient_dev_{which}" in posterior:
-        return np.asarray(posterior[f"patient_dev_{which}"].values)[..., sel]
-    if spec.session_means:
-        raise ValueError("session-mean models need the patient deviations in the posterior")
-    intercept = v.INTERCEPT_PREDICTOR if which == v.PREDICTOR else v.INTERCEPT_OUTCOME
-    dev = (
-        np.asarray(posterior[f"trait_{which}"].values)[..., sel]
-        - np.asarray(posterior[intercept].values)[..., None]
-    )
-    if zb is not None:
-        shift = baseline_shift(lookup(draws_last(draw_arrays(posterior)), spec), zb, level)
-        assert shift is not None
-        part = shift[0] if which == v.PREDICTOR else shift[1]  # (patient, chain x draw)
-        dev = dev - part.T.reshape(dev.shape)
-    return dev
-
-
-def states_of(
-    posterior: xr.Dataset,
-    data: SessionData,
-    spec: ModelSpec,
-    rows: np.ndarray,
-    random_seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The states ``w = z - known mean - M`` of the patients at ``rows`` for every draw, from
-    the drawn latent means of a completed posterior: shape (chain, draw, len(rows), session).
-
-    Without measurement error the states of observed cells are a function of the latent mean
-    (no randomness); missing cells are NaN here (the imputed ones exist only where
-    :func:`complete` drew them). With measurement error the states of observed cells are
-    drawn from their smoothing distribution given the draw (seeded by ``random_seed``)."""
-    rows = np.asarray(rows, dtype=int)
-    lay = PosthocGrid.of(data, spec)
-    if lay.baseline is not None:
-        lay.baseline = lay.baseline[rows]
-    arrays = draw_arrays(posterior)
-    for n in _PATIENT_INDEXED:
-        if n in arrays:
-            arrays[n] = arrays[n][..., rows]
-    mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, rows, lay.baseline_level)
-        for w in v.VARIABLES
-    )
-    n_c, n_d = mx.shape[:2]
-    n_s = data.n_sessions
-    wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))
-    inside = data.in_series[rows]
-    rng = np.random.default_rng([random_seed, 20261206])
-    grid = SeriesGrid.of(data) if spec.measurement_error else None
-    for c in range(n_c):
-        for d in range(n_d):
-            p = {k: val[c, d] for k, val in arrays.items()}
-            get = lookup(p, spec)
-            kx, ky = lay.known_cells(get, spec, len(rows))
-            if grid is None:
-                wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
-                wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
-                continue
-            dyn = lay.dynamics(get, spec)
-            pick = _patient_rows(dyn, rows)
-            ox, oy = grid.obs_x[rows], grid.obs_y[rows]
-            cells = gaps.GapCells(
-                (grid.x[rows] - kx - mx[c, d][:, None]) * ox,
-                (grid.y[rows] - ky - my[c, d][:, None]) * oy,
-                ox,
-                oy,
-                grid.first[rows],
-            )
-            wx[c, d], wy[c, d] = gaps.draw_missing(
-                cells,
-                pick(dyn.phi),
-                dyn.sigma,
-                pick(dyn.first),
-                dyn.by_session,
-                inside,
-                rng,
-                error=dyn.error,
-            )
-    if grid is not None:  # missing cells stay NaN here, as without error
-        wx = np.where(grid.obs_x[rows] > 0, wx, np.nan)
-        wy = np.where(grid.obs_y[rows] > 0, wy, np.nan)
-    return np.where(inside, wx, np.nan), np.where(inside, wy, np.nan)
-
-
-def _patient_rows(dyn: Dynamics, rows: np.ndarray) -> Any:
-    """Select the patients at ``rows`` from per-patient entries (scalars unchanged)."""
-
-    def pick(entries: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(e[rows] if dyn.varying and np.ndim(e) == 1 else e for e in entries)
-
-    return pick
 
 
 def complete_posterior(

@@ -31,7 +31,8 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays, latent_deviation
+from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays
+from bayes_alliance.inference.states import latent_deviation
 from bayes_alliance.model.structure import Dynamics, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 

@@ -189,7 +189,14 @@ def session_data_from_table(ds: xr.Dataset, roles: dict[str, Any]) -> SessionDat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return SessionData.from_roles(
-            df, Roles(**{**roles, "covariates": tuple(roles["covariates"])})
+            df,
+            Roles(
+                **{
+                    **roles,
+                    "covariates": tuple(roles["covariates"]),
+                    "indicators": tuple(roles.get("indicators", ())),
+                }
+            ),
         )
 
 

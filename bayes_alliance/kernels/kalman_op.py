@@ -52,7 +52,7 @@ OUTPUTS = ("log_c", "l11", "l12", "l22", "g1", "g2", "q")
 # float inputs that get gradients (the masks ox, oy, first at positions 2, 3, 4 do not)
 DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_INPUTS = 17
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 # log_c takes one log of a running product of the prediction variances (flushed before it
 # leaves [1/BIG, BIG]); a variance outside [1/HUGE, HUGE] gets its own log.
 BIG, HUGE = 1e100, 1e50
@@ -143,6 +143,12 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx
 
 
 @numba.njit(cache=True)
+def _srow(s, p):
+    """Row of an innovation input for patient p: its own, or the one row all share."""
+    return p if s.shape[0] > 1 else 0
+
+
+@numba.njit(cache=True)
 def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry):
     """Forward kernel: the seven per-patient outputs (log_c, l11, l12, l22, g1, g2, q) and the
     tape of states (P, S, 3, 9) that the gradient kernel reads."""
@@ -153,7 +159,8 @@ def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s2
     for p in range(n_p):
         lc[p], l11[p], l12[p], l22[p], g1[p], g2[p], q[p] = _row(
             dx[p], dy[p], ox[p], oy[p], first[p], a[p], b[p], c[p], d[p],
-            f11[p], f12[p], f22[p], s11[p], s12[p], s22[p], rx[p], ry[p], tape[p],
+            f11[p], f12[p], f22[p], s11[_srow(s11, p)], s12[_srow(s12, p)], s22[_srow(s22, p)],
+            rx[p], ry[p], tape[p],
         )  # fmt: skip
     return lc, l11, l12, l22, g1, g2, q, tape
 
@@ -179,13 +186,13 @@ def kalman_factor_vjp(
     glc, gl11, gl12, gl22, gg1, gg2, gq,
 ):  # fmt: skip
     """Gradient kernel: the output adjoints pulled back to dx, dy (P, S), a, b, c, d, f11,
-    f12, f22 (P,), s11, s12, s22 (P, S) and rx, ry (P, S), from the forward kernel's
+    f12, f22 (P,), s11, s12, s22 (P, S) or (1, S) and rx, ry (P, S), from the forward kernel's
     ``tape``."""
     n_p, n_s = dx.shape
     gdx, gdy = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     ga, gb, gc, gd = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gf11, gf12, gf22 = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
-    gs11, gs12, gs22 = np.zeros((n_p, n_s)), np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
+    gs11, gs12, gs22 = np.zeros(s11.shape), np.zeros(s12.shape), np.zeros(s22.shape)
     grx, gry = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     bm = np.zeros(6)  # adjoints of mx0..2, my0..2
     for p in range(n_p):
@@ -286,9 +293,11 @@ def kalman_factor_vjp(
             gf12[p] += new * b12
             gf22[p] += new * b22
             q11, q12, q22 = keep * b11, keep * b12, keep * b22  # adjoints of Phi C Phi' + Sigma
-            gs11[p, t] += q11
-            gs12[p, t] += q12
-            gs22[p, t] += q22
+            # one shared row accumulates over the patients in their order (as before patients
+            # could have their own innovations: fits without them keep their draws)
+            gs11[_srow(s11, p), t] += q11
+            gs12[_srow(s12, p), t] += q12
+            gs22[_srow(s22, p), t] += q22
             ga[p] += (2 * ap * c11 + 2 * bp * c12) * q11 + (cp * c11 + dp * c12) * q12
             gb[p] += (2 * ap * c12 + 2 * bp * c22) * q11 + (cp * c12 + dp * c22) * q12
             gc[p] += (ap * c11 + bp * c12) * q12 + (2 * cp * c11 + 2 * dp * c12) * q22
@@ -335,8 +344,8 @@ class KalmanFactor(Op):
     Inputs: ``dx, dy, ox, oy, first`` (P, S): data minus the known mean (0 where not observed),
     observed masks and first-cell mask; ``a, b, c, d, f11, f12, f22`` (P,): lag and first-cell
     covariance entries; ``s11, s12, s22`` (P, S): innovation covariance entries of the
-    transition into each column (column 0 unused); ``rx, ry`` (P, S): measurement-error
-    variances of the cells. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
+    transition into each column (column 0 unused), one row per patient or one row for all
+    (1, S); ``rx, ry`` (P, S): measurement-error variances of the cells. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
     the states of the forward sweep (P, S, 3, 9) that the gradient reads (no gradient).
     """
 
@@ -410,12 +419,13 @@ def filter_factor_op(
         return pt.broadcast_to(e, (n_p, n_s))
 
     def per_column(e: Any) -> Any:
+        # one row shared by all patients (1, S), or one per patient (P, S)
         e = pt.as_tensor_variable(e).astype("float64")
         if by_session:
-            return pt.broadcast_to(pt.concatenate([e[:1], e])[None, :], (n_p, n_s))
+            return pt.concatenate([e[:1], e])[None, :]
         if e.ndim == 1:  # one value per patient
             return pt.broadcast_to(e[:, None], (n_p, n_s))
-        return pt.broadcast_to(e, (n_p, n_s))
+        return pt.broadcast_to(e, (n_s,))[None, :]
 
     out = kalman_factor_op.make_node(
         x,

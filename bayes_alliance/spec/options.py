@@ -381,7 +381,10 @@ def make_roles(values: Mapping[str, Any]) -> Roles:
     missing = [k for k in ROLES.required if not values.get(k)]
     if missing:
         raise ValueError(f"the columns {missing} must be named")
-    return ROLES.build(values)
+    # indicators come from the model options (with_indicators), not from the option table
+    indicators = tuple(values.get("indicators", ()))
+    roles = ROLES.build({k: val for k, val in values.items() if k != "indicators"})
+    return dataclasses.replace(roles, indicators=indicators) if indicators else roles
 
 
 def make_model(
