@@ -17,6 +17,12 @@ latent means. Given the other parameters of a posterior draw both are Gaussian
    :mod:`bayes_alliance.analysis.comparison`; the Kalman filter's prediction errors when cells are
    missing) follow.
 
+With scores censored at a ceiling or floor the sampler drew each censored cell's latent score
+(``censored_predictor_value``, ``censored_outcome_value``); every step above reads the grid
+completed with the draw's scores, and the pointwise log-likelihood of a censored cell is the log
+probability of its event given the earlier (completed) cells, ``log Phi(side (mean - bound) /
+sd)``, not a density.
+
 The joint draws are exact draws from the posterior of the model with sampled traits and
 therapist deviations. Everything is seeded by ``random_seed``. The dynamics and the known means
 of a draw are :mod:`bayes_alliance.model.structure`'s, the arithmetic the model builder uses.
@@ -36,9 +42,11 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
 from bayes_alliance.model.grid import (
+    Censored,
     GridIndex,
     SeriesGrid,
     TherapistBlock,
+    censored_cells,
     grid_sums,
     therapist_factors,
 )
@@ -80,10 +88,15 @@ class PosthocGrid:
     baseline: np.ndarray | None = None
     baseline_level: str = v.PATIENT
     tj: np.ndarray | None = None  # therapist code of each patient
+    # cells at a ceiling or floor (None: none), whose latent scores each draw holds
+    censored: Censored | None = None
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
         grid = SeriesGrid.of(data)
+        censored = censored_cells(data, spec) if spec.censored else None
+        if censored is not None and not censored.any:
+            censored = None
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
@@ -92,11 +105,28 @@ class PosthocGrid:
             z=moderator_values(data, spec),
             gaps=bool(grid.miss_x.size or grid.miss_y.size)
             or spec.measurement_error
-            or bool(spec.random_innovations),
+            or bool(spec.random_innovations)
+            or censored is not None,
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
+            censored=censored,
         )
+
+    def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """One draw's latent scores of the censored cells, by variable."""
+        assert self.censored is not None
+        return {
+            w: np.asarray(p[f"censored_{w}_value"])
+            for w, cells in self.censored.cells.items()
+            if cells.n
+        }
+
+    def grid_of(self, p: Mapping[str, Any]) -> SeriesGrid:
+        """The grid of the draw ``p``: censored cells hold that draw's latent scores."""
+        if self.censored is None:
+            return self.grid
+        return self.grid.completed(self.censored, self.censored_values(p))
 
     def dynamics(self, get: Get, spec: ModelSpec) -> Dynamics:
         """The reduced-form dynamics of the draw(s) ``get`` reads
@@ -132,11 +162,12 @@ def _one_draw(
     dyn = lay.dynamics(get, spec)
     known = lay.known(get, spec)
     kx, ky = lay.cells_of(known, data.n_patients)
-    zx, zy = lay.grid.x, lay.grid.y
+    grid = lay.grid_of(p)
+    zx, zy = grid.x, grid.y
     inn: dict[str, gaps.Innovations] | None = None
     if lay.gaps:
         _, factor, inn = gaps.filter_factor(
-            lay.grid.gap_cells(kx, ky),
+            grid.gap_cells(kx, ky),
             dyn.phi,
             dyn.sigma,
             dyn.first,
@@ -182,7 +213,7 @@ def _one_draw(
         # distribution, so that patterns and trends carry the error's uncertainty.
         if lay.gaps and (impute or spec.measurement_error):
             wx, wy = gaps.draw_missing(
-                lay.grid.gap_cells(kx + mx[:, None], ky + my[:, None]),
+                grid.gap_cells(kx + mx[:, None], ky + my[:, None]),
                 dyn.phi,
                 dyn.sigma,
                 dyn.first,
@@ -203,6 +234,18 @@ def _one_draw(
         if inn is not None:
             lx = inn["x"].loglik(mx[:, None], my[:, None])
             ly = inn["y"].loglik(mx[:, None], my[:, None])
+            if lay.censored is not None:  # censored cells: the log probability of the event
+                lls = {"x": lx, "y": ly}
+                for which, value in lay.censored_values(p).items():
+                    key = "x" if which == v.PREDICTOR else "y"
+                    lls[key] = lay.censored.log_probability(
+                        which,
+                        lls[key],
+                        value,
+                        inn[key].error(mx[:, None], my[:, None]),
+                        inn[key].s,
+                    )
+                lx, ly = lls["x"], lls["y"]
         else:
             lx, ly = cell_loglik(zx - kx - mx[:, None], zy - ky - my[:, None], dyn, lay)
         out["ll_predictor"] = lx[lay.idx.obs_x]
@@ -258,6 +301,8 @@ POSTERIOR_NAMES = (
     "log_innovation_outcome_patient_raw",
     "log_innovation_predictor_therapist_raw",
     "log_innovation_outcome_therapist_raw",
+    "censored_predictor_value",
+    "censored_outcome_value",
 )
 
 
@@ -403,16 +448,24 @@ def states_of(
     wx, wy = np.empty((n_c, n_d, len(rows), n_s)), np.empty((n_c, n_d, len(rows), n_s))
     inside = data.in_series[rows]
     rng = np.random.default_rng([random_seed, 20261206])
-    grid = SeriesGrid.of(data) if spec.measurement_error else None
+    with_error = spec.measurement_error
+    grid = lay.grid if with_error else None
     for c in range(n_c):
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
             get = lookup(p, spec)
             kx, ky = lay.known_cells(get, spec, len(rows))
-            if grid is None:
-                wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
-                wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
+            if lay.censored is not None:  # the draw's latent scores in censored cells
+                grid = lay.grid_of(p)
+            if not with_error:
+                zx, zy = data.x, data.y
+                if grid is not None:
+                    zx = np.where(np.isnan(data.x), np.nan, grid.x)
+                    zy = np.where(np.isnan(data.y), np.nan, grid.y)
+                wx[c, d] = zx[rows] - kx - mx[c, d][:, None]
+                wy[c, d] = zy[rows] - ky - my[c, d][:, None]
                 continue
+            assert grid is not None
             dyn = lay.dynamics(get, spec)
             pick = _patient_rows(dyn, rows)
             ox, oy = grid.obs_x[rows], grid.obs_y[rows]
@@ -433,9 +486,9 @@ def states_of(
                 rng,
                 error=dyn.error,
             )
-    if grid is not None:  # missing cells stay NaN here, as without error
-        wx = np.where(grid.obs_x[rows] > 0, wx, np.nan)
-        wy = np.where(grid.obs_y[rows] > 0, wy, np.nan)
+    if with_error:  # missing cells stay NaN here, as without error
+        wx = np.where(lay.grid.obs_x[rows] > 0, wx, np.nan)
+        wy = np.where(lay.grid.obs_y[rows] > 0, wy, np.nan)
     return np.where(inside, wx, np.nan), np.where(inside, wy, np.nan)
 
 
