@@ -234,6 +234,8 @@ def test_pointwise_value_of_a_censored_cell_is_a_probability():
     state = post_vars["state_predictor"].values[0, 0, i, 0]
     assert state == pytest.approx(CEILING_X + 0.6 - mean_x)
     post = post.assign(post_vars)
+    wx, _ = posthoc.states_of(post, data, spec, np.array([i]))
+    assert wx[0, 0, 0, 0] == pytest.approx(state)
     rep = predictive.posterior_predictive(post, data, spec, random_seed=2)
     assert float(rep["predictor"].max()) <= CEILING_X
 
@@ -343,3 +345,16 @@ def test_save_load_and_compiled_refit(tmp_path):
     one[0] = ceiling
     with pytest.raises(LayoutError, match="censored cells"):
         cm.check(data_with(one))
+
+
+def test_prior_predictive_with_censoring():
+    """The censored cells' latent scores have a flat prior: the prior predictive leaves them
+    out and its replicates are recorded at the limit like the data."""
+    from bayes_alliance.inference.prior_predictive import prior_predictive
+
+    data = _quiet_data(ROWS)
+    spec = ModelSpec(ceiling_predictor=CEILING_X, floor_outcome=FLOOR_Y)
+    prior, rep = prior_predictive(build_model(data, spec), data, spec, draws=20, random_seed=1)
+    assert not any(str(n).startswith("censored_") for n in prior.data_vars)
+    assert float(rep["predictor"].max()) <= CEILING_X
+    assert float(rep["outcome"].min()) >= FLOOR_Y
