@@ -32,6 +32,13 @@ def runs():
 def test_censored_model_covers_the_truth(runs):
     inside = []
     for p, s in runs:
+        print(  # shown with `pytest -s`: truth, naive and censored means per fit
+            "  ".join(
+                f"{name} {getattr(p, name):+.3f} naive {s[False].loc[name, 'mean']:+.3f} "
+                f"censored {s[True].loc[name, 'mean']:+.3f}"
+                for name in CHECKED
+            )
+        )
         for name in CHECKED:
             true = getattr(p, name)
             inside.append(s[True].loc[name, "ci_low"] <= true <= s[True].loc[name, "ci_high"])
