@@ -358,3 +358,15 @@ def test_prior_predictive_with_censoring():
     assert not any(str(n).startswith("censored_") for n in prior.data_vars)
     assert float(rep["predictor"].max()) <= CEILING_X
     assert float(rep["outcome"].min()) >= FLOOR_Y
+
+
+def test_spec_dict_without_limits_is_unchanged_and_mechanisms_refuse_them():
+    """A spec without limits has no censoring keys in its dict (the compile cache's key and
+    saved specs stay as they were); the mechanism models refuse a limit by name."""
+    from bayes_alliance.cli.common import CLIError
+    from bayes_alliance.cli.mechanisms import mechanism_spec
+
+    assert not any(k.startswith(("ceiling_", "floor_")) for k in ModelSpec().to_dict())
+    assert ModelSpec(floor_outcome=0.0).to_dict()["floor_outcome"] == 0.0
+    with pytest.raises(CLIError, match="ceiling_predictor"):
+        mechanism_spec(ModelSpec(ceiling_predictor=7.0))

@@ -377,6 +377,12 @@ class ModelSpec:
         d["moderators"] = list(self.moderators)
         d["baseline"] = list(self.baseline)
         d["random_innovations"] = list(self.random_innovations)
+        # Limits not stated are left out: the dict (and the compile cache's key, saved specs)
+        # of a model without censoring stays as it was.
+        for which in vocab.VARIABLES:
+            for kind in ("ceiling", "floor"):
+                if d[f"{kind}_{which}"] is None:
+                    del d[f"{kind}_{which}"]
         return d
 
     @classmethod
