@@ -312,7 +312,8 @@ def test_save_load_and_compiled_refit(tmp_path):
     from bayes_alliance.inference.compiled import LayoutError, compile_model
     from bayes_alliance.inference.fit import FitResult, fit
 
-    data, _, ceiling = censored_example(4, sessions=6, n_therapists=4, patients=3)
+    # the recovery test's data: the compiled kernels come from the on-disk cache
+    data, _, ceiling = censored_example(3, sessions=12, n_therapists=8, patients=5)
     spec = ModelSpec(ceiling_predictor=ceiling)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
