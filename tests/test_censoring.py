@@ -244,7 +244,7 @@ def test_patient_densities_refused():
     from bayes_alliance.analysis.patient_density import patient_loglik
 
     data = _quiet_data(ROWS)
-    with pytest.raises(NotImplementedError, match="censored"):
+    with pytest.raises(ValueError, match="censored"):
         patient_loglik({}, data, ModelSpec(ceiling_predictor=CEILING_X))
 
 

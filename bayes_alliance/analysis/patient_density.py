@@ -64,16 +64,16 @@ def patient_loglik(
 
     Raises
     ------
-    NotImplementedError
+    ValueError
         With scores censored at a ceiling or floor: a patient's marginal probability of the
         censored events is a multivariate normal probability, not computed here.
     """
     if spec.censored and censored_cells(data, spec).any:
-        raise NotImplementedError(
+        raise ValueError(
             "leave-one-patient-out densities are not available for a fit with censored scores "
             "(--ceiling-predictor and the like): a patient's censored cells would need a "
-            "multivariate normal probability; use the pointwise (session) values, whose "
-            "censored cells are log probabilities"
+            "multivariate normal probability; compare by session instead (--unit session, or "
+            "unit='session'), where a censored cell's value is the log probability of its event"
         )
     like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
     n_c, n_d = like.shape[:2]
