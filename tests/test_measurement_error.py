@@ -207,7 +207,7 @@ def test_states_of_chosen_patients_are_smoothing_draws(error_fits):
     result = fits[True]
     post = result.idata.posterior
     rows = np.array([0, 9, 30])
-    wx, wy = states_of(post.to_dataset(), result.data, result.spec, rows, random_seed=1)
+    wx, _ = states_of(post.to_dataset(), result.data, result.spec, rows, random_seed=1)
     stored = post["state_predictor"].values[:, :, rows]
     assert wx.shape == stored.shape
     assert np.array_equal(np.isnan(wx[0, 0]), np.isnan(stored[0, 0]))

@@ -34,6 +34,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values
+from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import (
     dynamics_from,
     known_means,
@@ -61,7 +62,20 @@ def patient_loglik(
         the free first-session parameters and the trend raw values as the spec has them.
     data, spec
         The data and options of the fit.
+
+    Raises
+    ------
+    ValueError
+        With scores censored at a ceiling or floor: a patient's marginal probability of the
+        censored events is a multivariate normal probability, not computed here.
     """
+    if spec.censored and censored_cells(data, spec).any:
+        raise ValueError(
+            "leave-one-patient-out densities are not available for a fit with censored scores "
+            "(--ceiling-predictor and the like): a patient's censored cells would need a "
+            "multivariate normal probability; compare by session instead (--unit session, or "
+            "unit='session'), where a censored cell's value is the log probability of its event"
+        )
     like = np.asarray(post[v.INNOVATION_SD_OUTCOME], dtype=float)
     n_c, n_d = like.shape[:2]
     flat = {

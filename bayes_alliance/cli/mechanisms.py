@@ -26,7 +26,7 @@ def mechanism_spec(spec: ModelSpec) -> MechanismSpec:
     over; any other option set is an error naming it."""
     plain = ModelSpec(therapist_level=spec.therapist_level).to_dict()
     given = spec.to_dict()
-    changed = sorted(k for k in given if k != "priors" and given[k] != plain[k])
+    changed = sorted(k for k in given if k != "priors" and given[k] != plain.get(k))
     if changed or spec.priors:
         raise CLIError(
             f"model option(s) {changed or ['priors']} are not available with --mediator, "

@@ -100,7 +100,8 @@ class CompiledModel:
                 "Refitting without recompiling needs the same form of the data (complete series, "
                 "or series with missing cells), the same "
                 "number of therapists with therapist slopes, of patients with patient slopes or "
-                "trends, of sessions with session means; compile a model for this layout instead."
+                "trends, of sessions with session means, of censored cells (scores at a ceiling "
+                "or floor: one parameter each); compile a model for this layout instead."
             )
         return new
 

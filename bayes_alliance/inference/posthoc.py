@@ -17,6 +17,12 @@ latent means. Given the other parameters of a posterior draw both are Gaussian
    :mod:`bayes_alliance.analysis.comparison`; the Kalman filter's prediction errors when cells are
    missing) follow.
 
+With scores censored at a ceiling or floor the sampler drew each censored cell's latent score
+(``censored_predictor_value``, ``censored_outcome_value``); every step above reads the grid
+completed with the draw's scores, and the pointwise log-likelihood of a censored cell is the log
+probability of its event given the earlier (completed) cells, ``log Phi(side (mean - bound) /
+sd)``, not a density.
+
 The joint draws are exact draws from the posterior of the model with sampled traits and
 therapist deviations. Everything is seeded by ``random_seed``. The dynamics and the known means
 of a draw are :mod:`bayes_alliance.model.structure`'s, the arithmetic the model builder uses.
@@ -38,9 +44,11 @@ from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
 from bayes_alliance.model.grid import (
+    Censored,
     GridIndex,
     SeriesGrid,
     TherapistBlock,
+    censored_cells,
     grid_sums,
     therapist_factors,
 )
@@ -82,11 +90,16 @@ class PosthocGrid:
     tj: np.ndarray | None = None  # therapist code of each patient
     # Variables with several indicators (their grids; the filter reads their per-cell scores).
     indicators: dict[str, indicators.IndicatorGrid] = field(default_factory=dict)
+    # cells at a ceiling or floor (None: none), whose latent scores each draw holds
+    censored: Censored | None = None
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
         grid = SeriesGrid.of(data)
         items = indicators.grids(data, spec)
+        censored = censored_cells(data, spec) if spec.censored else None
+        if censored is not None and not censored.any:
+            censored = None
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
@@ -96,12 +109,29 @@ class PosthocGrid:
             gaps=bool(grid.miss_x.size or grid.miss_y.size)
             or spec.measurement_error
             or bool(spec.random_innovations)
-            or bool(items),
+            or bool(items)
+            or censored is not None,
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
             indicators=items,
+            censored=censored,
         )
+
+    def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """One draw's latent scores of the censored cells, by variable."""
+        assert self.censored is not None
+        return {
+            w: np.asarray(p[f"censored_{w}_value"])
+            for w, cells in self.censored.cells.items()
+            if cells.n
+        }
+
+    def grid_of(self, p: Mapping[str, Any]) -> SeriesGrid:
+        """The grid of the draw ``p``: censored cells hold that draw's latent scores."""
+        if self.censored is None:
+            return self.grid
+        return self.grid.completed(self.censored, self.censored_values(p))
 
     def dynamics(self, get: Get, spec: ModelSpec) -> Dynamics:
         """The reduced-form dynamics of the draw(s) ``get`` reads
@@ -119,12 +149,14 @@ class PosthocGrid:
         return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
 
     def scores(
-        self, get: Get, kx: Any, ky: Any, dyn: Dynamics
+        self, get: Get, kx: Any, ky: Any, dyn: Dynamics, grid: SeriesGrid | None = None
     ) -> tuple[GapCells, tuple[Any, Any], dict[str, Any]]:
         """The filter's cells with the known means subtracted, each variable's error variances
         (``dyn.error`` plus, with indicators, the per-cell variance of their score) and the
-        indicators' residual log densities per cell (by variable), for the draw ``get`` reads."""
-        values = [self.grid.x, self.grid.y]
+        indicators' residual log densities per cell (by variable), for the draw ``get`` reads
+        (``grid``: the draw's grid, :meth:`grid_of`, when cells are censored)."""
+        grid = self.grid if grid is None else grid
+        values = [grid.x, grid.y]
         error = list(dyn.error)
         resid: dict[str, Any] = {}
         for k, which in enumerate(v.VARIABLES):
@@ -164,11 +196,12 @@ def _one_draw(
     dyn = lay.dynamics(get, spec)
     known = lay.known(get, spec)
     kx, ky = lay.cells_of(known, data.n_patients)
-    zx, zy = lay.grid.x, lay.grid.y
+    grid = lay.grid_of(p)
+    zx, zy = grid.x, grid.y
     inn: dict[str, gaps.Innovations] | None = None
     resid: dict[str, Any] = {}
     if lay.gaps:
-        cells, error, resid = lay.scores(get, kx, ky, dyn)
+        cells, error, resid = lay.scores(get, kx, ky, dyn, grid)
         _, factor, inn = gaps.filter_factor(
             cells,
             dyn.phi,
@@ -216,7 +249,7 @@ def _one_draw(
         # distribution, so that patterns and trends carry the error's uncertainty.
         noisy = spec.measurement_error or bool(lay.indicators)
         if lay.gaps and (impute or noisy):
-            cells, error, _ = lay.scores(get, kx + mx[:, None], ky + my[:, None], dyn)
+            cells, error, _ = lay.scores(get, kx + mx[:, None], ky + my[:, None], dyn, grid)
             wx, wy = gaps.draw_missing(
                 cells, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, inside, rng, error=error
             )
@@ -233,6 +266,18 @@ def _one_draw(
             # a cell's indicators: their score's density plus their residual density
             lx = inn["x"].loglik(mx[:, None], my[:, None]) + resid.get(v.PREDICTOR, 0.0)
             ly = inn["y"].loglik(mx[:, None], my[:, None]) + resid.get(v.OUTCOME, 0.0)
+            if lay.censored is not None:  # censored cells: the log probability of the event
+                lls = {"x": lx, "y": ly}
+                for which, value in lay.censored_values(p).items():
+                    key = "x" if which == v.PREDICTOR else "y"
+                    lls[key] = lay.censored.log_probability(
+                        which,
+                        lls[key],
+                        value,
+                        inn[key].error(mx[:, None], my[:, None]),
+                        inn[key].s,
+                    )
+                lx, ly = lls["x"], lls["y"]
         else:
             lx, ly = cell_loglik(zx - kx - mx[:, None], zy - ky - my[:, None], dyn, lay)
         out["ll_predictor"] = lx[lay.idx.obs_x]
@@ -288,6 +333,8 @@ POSTERIOR_NAMES = (
     "log_innovation_outcome_patient_raw",
     "log_innovation_predictor_therapist_raw",
     "log_innovation_outcome_therapist_raw",
+    "censored_predictor_value",
+    "censored_outcome_value",
 )
 
 

@@ -13,7 +13,8 @@ the within-person VAR(1) in reduced form,
 and the replicated scores are ``z_rep = known mean + M_i + w_rep`` (plus fresh measurement
 error ``N(0, omega^2)`` in every cell when the model has it; known mean: the intercept or
 session means plus the patient's trend and the baseline's shift,
-:mod:`bayes_alliance.model.structure`). Replicates are kept at the observed cells only, in the
+:mod:`bayes_alliance.model.structure`; with a stated ceiling or floor a replicate beyond it is
+recorded at it, as the data are). Replicates are kept at the observed cells only, in the
 order of the pointwise log-likelihood (``observed_predictor_cell``, ``observed_outcome_cell``), so
 that ``posterior_predictive`` and ``observed_data`` line up for ArviZ's checks of whole series
 (``plot_ppc_dist``, ``plot_ppc_tstat``). They are whole new series given the latent mean, wider
@@ -103,6 +104,15 @@ def _replicate_states(
     return wx, wy
 
 
+def _censor(rep: np.ndarray, spec: ModelSpec, which: str) -> np.ndarray:
+    """Replicated scores recorded as the data are: at the limit when beyond a stated ceiling
+    or floor (censoring)."""
+    floor, ceiling = spec.bounds(which)
+    if floor is None and ceiling is None:
+        return rep
+    return np.clip(rep, floor, ceiling)
+
+
 def posterior_predictive(
     posterior: xr.Dataset,
     data: SessionData,
@@ -155,8 +165,8 @@ def posterior_predictive(
             if spec.outcome_indicators:
                 theta = np.ravel(get(v.INDICATOR_SD_OUTCOME))[0]
                 wy = wy + theta * rng.standard_normal((n_p, n_s))
-            rep_x[ch, dr] = (kx + mx[ch, dr][:, None] + wx)[obs_x]
-            rep_y[ch, dr] = (ky + my[ch, dr][:, None] + wy)[obs_y]
+            rep_x[ch, dr] = _censor((kx + mx[ch, dr][:, None] + wx)[obs_x], spec, v.PREDICTOR)
+            rep_y[ch, dr] = _censor((ky + my[ch, dr][:, None] + wy)[obs_y], spec, v.OUTCOME)
     out = {}
     for which, rep in ((v.PREDICTOR, rep_x), (v.OUTCOME, rep_y)):
         out[which] = xr.DataArray(

@@ -41,11 +41,14 @@ _MAX_ROUNDS = 50
 
 
 def _prior_parameters(model: pm.Model, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """``n`` joint draws of the model's free variables from their priors (potentials ignored)."""
+    """``n`` joint draws of the model's free variables from their priors (potentials ignored;
+    the censored cells' latent scores, data augmentation with a flat prior, left out: the
+    replicates are whole new series)."""
+    rvs = [rv for rv in model.free_RVs if not rv.name.startswith("censored_")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # potentials are left out by PyMC: handled here
-        values = pm.draw(model.free_RVs, draws=n, random_seed=rng)
-    return {rv.name: np.asarray(val) for rv, val in zip(model.free_RVs, values, strict=True)}
+        values = pm.draw(rvs, draws=n, random_seed=rng)
+    return {rv.name: np.asarray(val) for rv, val in zip(rvs, values, strict=True)}
 
 
 def _fixed_slope(p: dict[str, np.ndarray], spec: ModelSpec, z: np.ndarray | None) -> np.ndarray:

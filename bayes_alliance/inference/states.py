@@ -106,8 +106,13 @@ def states_of(
         for d in range(n_d):
             p = {k: val[c, d] for k, val in arrays.items()}
             kx, ky = lay.known_cells(lookup(p, spec), spec, len(rows))
-            wx[c, d] = data.x[rows] - kx - mx[c, d][:, None]
-            wy[c, d] = data.y[rows] - ky - my[c, d][:, None]
+            zx, zy = data.x, data.y
+            if lay.censored is not None:  # the draw's latent scores in censored cells
+                grid = lay.grid_of(p)
+                zx = np.where(np.isnan(data.x), np.nan, grid.x)
+                zy = np.where(np.isnan(data.y), np.nan, grid.y)
+            wx[c, d] = zx[rows] - kx - mx[c, d][:, None]
+            wy[c, d] = zy[rows] - ky - my[c, d][:, None]
     inside = data.in_series[rows]
     return np.where(inside, wx, np.nan), np.where(inside, wy, np.nan)
 
@@ -135,10 +140,13 @@ def _smoothed_states(
     inside = data.in_series
     for c in range(n_c):
         for d in range(n_d):
-            get = lookup({k: val[c, d] for k, val in arrays.items()}, spec)
+            p = {k: val[c, d] for k, val in arrays.items()}
+            get = lookup(p, spec)
             dyn = lay.dynamics(get, spec)
             kx, ky = lay.known_cells(get, spec, data.n_patients)
-            cells, error, _ = lay.scores(get, kx + mx[c, d][:, None], ky + my[c, d][:, None], dyn)
+            cells, error, _ = lay.scores(
+                get, kx + mx[c, d][:, None], ky + my[c, d][:, None], dyn, lay.grid_of(p)
+            )
             ax, ay = gaps.draw_missing(
                 cells, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, inside, rng, error=error
             )

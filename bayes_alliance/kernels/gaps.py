@@ -76,10 +76,14 @@ class Innovations:
     s: Any
     o: Any
 
+    def error(self, mx: Any, my: Any) -> Any:
+        """Each entry's prediction error given the latent mean (M_x, M_y)."""
+        return self.e0 - mx * self.gx - my * self.gy
+
     def loglik(self, mx: Any, my: Any) -> Any:
         """Each observed entry's log density given the past observed entries and the latent
         mean (M_x, M_y) (broadcast against (P, 1)); 0 where not observed."""
-        e = self.e0 - mx * self.gx - my * self.gy
+        e = self.error(mx, my)
         s = np.where(self.o > 0, self.s, 1.0)
         return np.where(self.o > 0, -0.5 * (LOG_2PI + np.log(s) + e * e / s), 0.0)
 

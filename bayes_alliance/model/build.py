@@ -53,8 +53,19 @@ from bayes_alliance.model.covariates import (
     moderator_values,
     resolve_baseline,
 )
-from bayes_alliance.model.grid import GridIndex, SeriesGrid, SeriesMoments, TherapistBlock
-from bayes_alliance.model.likelihood import conditional_likelihood, integrated_likelihood
+from bayes_alliance.model.grid import (
+    Censored,
+    GridIndex,
+    SeriesGrid,
+    SeriesMoments,
+    TherapistBlock,
+    censored_cells,
+)
+from bayes_alliance.model.likelihood import (
+    complete_censored,
+    conditional_likelihood,
+    integrated_likelihood,
+)
 from bayes_alliance.model.priors import DataScale, default_priors, make_rv
 from bayes_alliance.model.structure import (
     Dynamics,
@@ -99,7 +110,9 @@ def _check(data: SessionData, spec: ModelSpec) -> None:
                 )
 
 
-def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any]:
+def _coords(
+    data: SessionData, spec: ModelSpec, idx: GridIndex, censored: Censored | None
+) -> dict[str, Any]:
     coords: dict[str, Any] = {k: val for k, val in data.coords.items() if k != v.THERAPIST}
     if spec.therapist_level:
         coords[v.THERAPIST] = data.coords[v.THERAPIST]
@@ -120,6 +133,10 @@ def _coords(data: SessionData, spec: ModelSpec, idx: GridIndex) -> dict[str, Any
         coords["missing_outcome_cell"] = np.arange(len(idx.miss_y[0]))
         coords["observed_predictor_cell"] = np.arange(len(idx.obs_x[0]))
         coords["observed_outcome_cell"] = np.arange(len(idx.obs_y[0]))
+    if censored is not None:
+        for which, cells in censored.cells.items():
+            if cells.n:
+                coords[f"censored_{which}_cell"] = np.arange(cells.n)
     return coords
 
 
@@ -146,7 +163,9 @@ class _Inputs:
     caseload: Any = None
 
 
-def _inputs(data: SessionData, spec: ModelSpec, idx: GridIndex) -> _Inputs:
+def _inputs(
+    data: SessionData, spec: ModelSpec, idx: GridIndex, censored: Censored | None
+) -> _Inputs:
     """The data's containers and the priors, in the current model."""
     integrated = spec.traits == "integrated"
     scale0 = DataScale.of(data)
@@ -176,7 +195,7 @@ def _inputs(data: SessionData, spec: ModelSpec, idx: GridIndex) -> _Inputs:
     )
     inputs = _Inputs(scale, priors, z, zb, {}, data.n_patients)
     if integrated:
-        source = _series_source(data, spec, idx, scale0)
+        source = _series_source(data, spec, idx, scale0, censored)
         inputs.cells = {k: pm.Data(k, val) for k, val in source.items()}
         inputs.n_pat = next(iter(inputs.cells.values())).shape[0]
     if spec.therapist_level:
@@ -188,13 +207,18 @@ def _inputs(data: SessionData, spec: ModelSpec, idx: GridIndex) -> _Inputs:
 
 
 def _series_source(
-    data: SessionData, spec: ModelSpec, idx: GridIndex, scale: DataScale
+    data: SessionData,
+    spec: ModelSpec,
+    idx: GridIndex,
+    scale: DataScale,
+    censored: Censored | None = None,
 ) -> dict[str, np.ndarray]:
     """The series as the integrated likelihood reads them. Complete series with one known mean
     per patient reduce to per-patient sums of products (O(patients) per evaluation); other
     complete series use the masked grid; series with missing cells, and every series of a model
-    with measurement error (the errors are the filter's observation noise), the Kalman filter
-    (missing cells and, with error, the states integrated out)."""
+    with measurement error (the errors are the filter's observation noise) or with censored
+    cells (the filter reads their latent scores), the Kalman filter (missing cells and, with
+    error, the states integrated out)."""
     simple = not (spec.session_means or spec.trend or spec.innovations == "session")
     if (
         len(idx.miss_x[0])
@@ -203,6 +227,7 @@ def _series_source(
         or spec.random_innovations
         or spec.predictor_indicators
         or spec.outcome_indicators
+        or (censored is not None and censored.any)
     ):
         return SeriesGrid.of(data).gap_containers()
     if simple:
@@ -258,8 +283,12 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     spec = resolve_baseline(data, spec)
     integrated = spec.traits == "integrated"
     idx = GridIndex.of(data)
-    with pm.Model(coords=_coords(data, spec, idx)) as model:
-        inputs = _inputs(data, spec, idx)
+    # Cells at a ceiling or floor (a score beyond one is a data error); none: no change.
+    censored = censored_cells(data, spec) if spec.censored else None
+    if censored is not None and not censored.any:
+        censored = None
+    with pm.Model(coords=_coords(data, spec, idx, censored)) as model:
+        inputs = _inputs(data, spec, idx, censored)
         get = _accessor(inputs.priors)
         means = _trait_means(spec, get, inputs.n_pat, inputs.tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
@@ -272,6 +301,8 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         )
         if integrated:
             known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
+            if censored is not None:
+                inputs.cells = complete_censored(inputs.cells, censored)
             _integrated_part(data, spec, inputs, means, known, dyn, t, get)
         else:
             m_x, m_y = _sampled_traits(spec, get, means, shift)

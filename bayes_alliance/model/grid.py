@@ -2,22 +2,28 @@
 index arrays of first, observed and missing cells (:class:`GridIndex`), the data as arrays
 by their ``pm.Data`` names (:class:`SeriesGrid` for complete series and the Kalman filter's
 gap cells; :class:`SeriesMoments`, per-patient sums of products for complete series with one
-known mean), the sufficient statistics of a completed grid (:func:`grid_sums`) and the sum of
-the patients' factors over each therapist's caseload (:func:`therapist_factors`). Functions
-that run in both numpy and PyTensor take ``xp``."""
+known mean), the sufficient statistics of a completed grid (:func:`grid_sums`), the sum of
+the patients' factors over each therapist's caseload (:func:`therapist_factors`) and the cells
+censored at a ceiling or floor (:class:`Censored`). Functions that run in both numpy and
+PyTensor take ``xp``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
+from scipy import special
 
+from bayes_alliance.core import vocab
+from bayes_alliance.core.problems import DataValidationError, Problem
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.model.structure import Dynamics
+from bayes_alliance.spec.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,18 @@ class SeriesGrid:
             "gap_observed_outcome": self.obs_y,
             "gap_first": self.first,
         }
+
+    def completed(self, censored: Censored, values: Mapping[str, np.ndarray]) -> SeriesGrid:
+        """The grid with each censored cell's value replaced by its latent value in ``values``
+        (by variable: one draw's ``censored_<variable>_value``)."""
+        grids = {}
+        for which, grid in ((vocab.PREDICTOR, self.x), (vocab.OUTCOME, self.y)):
+            cells = censored.cells[which]
+            if cells.n:
+                grid = grid.copy()
+                grid.ravel()[cells.index] = values[which]
+            grids[which] = grid
+        return replace(self, x=grids[vocab.PREDICTOR], y=grids[vocab.OUTCOME])
 
     def gap_cells(self, known_x: Any = 0.0, known_y: Any = 0.0) -> GapCells:
         """The filter's view of the grid with a known mean subtracted from observed values."""
@@ -274,3 +292,103 @@ def therapist_factors(
         return np.bincount(block.tj, weights=val, minlength=block.n)
 
     return marginal.MeanFactor(*(per_therapist(e) for e in pseudo.__dict__.values()))
+
+
+@dataclass(frozen=True)
+class CensoredCells:
+    """One variable's cells at a ceiling or floor: their index into the raveled grid (patient,
+    then session order), the limit and the side (+1: at the ceiling, the latent score is the
+    limit or more; -1: at the floor, the limit or less). The latent score of cell k is
+    ``bound[k] + side[k] * excess[k]`` with ``excess >= 0``."""
+
+    index: np.ndarray  # int (n,)
+    bound: np.ndarray  # float (n,)
+    side: np.ndarray  # float (n,), +1 or -1
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+    def containers(self, which: str) -> dict[str, np.ndarray]:
+        """The arrays the model reads, by their ``pm.Data`` names."""
+        return {
+            f"censored_{which}_index": self.index,
+            f"censored_{which}_bound": self.bound,
+            f"censored_{which}_side": self.side,
+        }
+
+    def values(self, excess: Any) -> Any:
+        """The latent scores from the excesses (numpy or pytensor)."""
+        return self.bound + self.side * excess
+
+
+@dataclass(frozen=True)
+class Censored:
+    """The censored cells of both variables (:func:`censored_cells`)."""
+
+    cells: dict[str, CensoredCells]
+
+    @property
+    def any(self) -> bool:
+        return any(c.n for c in self.cells.values())
+
+    def log_probability(
+        self, which: str, loglik: np.ndarray, value: np.ndarray, error: np.ndarray, var: np.ndarray
+    ) -> np.ndarray:
+        """``loglik`` (P, S) with each censored cell of ``which`` replaced by the log
+        probability of its event given the past, ``log Phi(side (mean - bound) / sd)``:
+        ``value`` the cells' completed scores (n,), ``error`` and ``var`` the filter's
+        prediction errors and variances (P, S), so ``mean = value - error``."""
+        cells = self.cells[which]
+        if not cells.n:
+            return loglik
+        out = loglik.copy()
+        mean = value - error.ravel()[cells.index]
+        sd = np.sqrt(var.ravel()[cells.index])
+        out.ravel()[cells.index] = special.log_ndtr(cells.side * (mean - cells.bound) / sd)
+        return out
+
+
+def censored_cells(data: SessionData, spec: ModelSpec) -> Censored:
+    """The cells of each variable at its ceiling or floor (``spec.bounds``), inside a patient's
+    series and observed. A score beyond a limit is a data error (all of them named at once)."""
+    problems: list[Problem] = []
+    out: dict[str, CensoredCells] = {}
+    inside = data.in_series
+    for which, grid, observed, column in (
+        (vocab.PREDICTOR, data.x, data.observed_x, data.roles.predictor),
+        (vocab.OUTCOME, data.y, data.observed_y, data.roles.outcome),
+    ):
+        floor, ceiling = spec.bounds(which)
+        obs = observed & inside
+        side = np.zeros(grid.shape)
+        bound = np.zeros(grid.shape)
+        for limit, sign, word in (
+            (ceiling, 1.0, "above its ceiling"),
+            (floor, -1.0, "below its floor"),
+        ):
+            if limit is None:
+                continue
+            beyond = obs & (sign * (np.where(obs, grid, limit) - limit) > 0)
+            if beyond.any():
+                rows, cols = np.nonzero(beyond)
+                shown = ", ".join(
+                    f"patient {data.patients[r]} session {data.sessions[c]}: {grid[r, c]:g}"
+                    for r, c in zip(rows[:5], cols[:5], strict=True)
+                )
+                more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+                problems.append(
+                    Problem(
+                        f"{len(rows)} score(s) {word} {limit:g} ({shown}{more}); a censored "
+                        f"score is recorded at the limit",
+                        column=column,
+                        ids=tuple(dict.fromkeys(str(data.patients[r]) for r in rows)),
+                    )
+                )
+            at = obs & (np.where(obs, grid, np.nan) == limit)
+            side[at], bound[at] = sign, limit
+        flat = np.flatnonzero(side)
+        out[which] = CensoredCells(flat, bound.ravel()[flat], side.ravel()[flat])
+    if problems:
+        raise DataValidationError(problems)
+    return Censored(out)

@@ -13,6 +13,12 @@ imputation parameters for missing cells (a skipped session, a missing rating), s
 exact joint density of the observed and imputed cells. The integrated likelihood integrates the
 missing cells out too (a Kalman filter, :mod:`bayes_alliance.kernels.gaps`), so NUTS sees no parameter
 per missing cell.
+
+Scores at a ceiling or floor (censored, :class:`bayes_alliance.model.grid.Censored`) are exact
+data augmentation on the integrated likelihood: :func:`complete_censored` puts each censored
+cell's latent score, a parameter beyond the limit, into the grid the Kalman filter reads.
+Integrating those parameters out of the joint density gives the censored-data likelihood, so
+the other parameters' posterior is exactly the censored model's.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_op import filter_factor_op
 from bayes_alliance.model.grid import (
+    Censored,
     GridIndex,
     SeriesGrid,
     TherapistBlock,
@@ -54,6 +61,32 @@ def _completed_grids(
             grid = pt.set_subtensor(grid.ravel()[miss], centre + offset).reshape(grid.shape)
         out.append(grid)
     return out[0], out[1]
+
+
+def complete_censored(cells: dict[str, Any], censored: Censored) -> dict[str, Any]:
+    """The Kalman filter's containers (:meth:`SeriesGrid.gap_containers`) with each censored
+    cell's latent score in the grid (in the current model).
+
+    Per variable with censored cells: ``censored_<variable>_excess`` (``pm.HalfFlat``, dim
+    ``censored_<variable>_cell``; log-transformed, its Jacobian added by PyMC) is how far the
+    latent score lies beyond the limit, and the deterministic ``censored_<variable>_value`` =
+    ``bound + side * excess`` is the score the filter reads. The flat prior makes the joint
+    density of the data and these scores the integrand whose integral over the censored
+    region is the censored-data likelihood. Index, limits and sides are ``pm.Data``
+    containers, so a compiled model refits data with as many censored cells."""
+    out = dict(cells)
+    for which, key in ((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome")):
+        part = censored.cells[which]
+        if not part.n:
+            continue
+        index, bound, side = (pm.Data(k, val) for k, val in part.containers(which).items())
+        excess = pm.HalfFlat(f"censored_{which}_excess", dims=f"censored_{which}_cell")
+        value = pm.Deterministic(
+            f"censored_{which}_value", bound + side * excess, dims=f"censored_{which}_cell"
+        )
+        grid = out[key]
+        out[key] = pt.set_subtensor(grid.ravel()[index], value).reshape(grid.shape)
+    return out
 
 
 def integrated_likelihood(

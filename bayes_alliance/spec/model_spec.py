@@ -7,6 +7,7 @@ into an unsampled ``pm.Model``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -131,6 +132,16 @@ class ModelSpec:
         (``trait_instability_effect``, 2 x 2), so instability and traits correlate (Hamaker
         et al. 2018; Jongerling, Laurenceau & Hamaker 2015). Needs integrated traits, the
         bivariate VAR(1) and one innovation covariance for all sessions.
+    ceiling_predictor, floor_predictor, ceiling_outcome, floor_outcome
+        Scale limits at which scores are censored (default None: none): a score at a
+        variable's ceiling stands for "this value or more", one at its floor for "this value or
+        less" (alliance ratings piling up at the scale's maximum, symptom scores at 0). Each
+        such cell's latent uncensored score is a parameter constrained beyond the limit
+        (``censored_predictor_excess``, ``censored_outcome_excess``; the completed scores are
+        ``censored_predictor_value``, ``censored_outcome_value``), which the Kalman filter reads
+        as data, so the posterior of the other parameters is that of the censored-data
+        likelihood. A score beyond a limit is a data error; data with no score at a limit give
+        the model without censoring. Needs integrated traits.
     """
 
     therapist_level: bool = True
@@ -153,6 +164,10 @@ class ModelSpec:
     random_innovations: tuple[str, ...] = ()
     predictor_indicators: tuple[str, ...] = ()
     outcome_indicators: tuple[str, ...] = ()
+    ceiling_predictor: float | None = None
+    floor_predictor: float | None = None
+    ceiling_outcome: float | None = None
+    floor_outcome: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
@@ -245,11 +260,22 @@ class ModelSpec:
                 "indicators need traits='integrated' and the bivariate VAR(1) (the indicators "
                 "are reduced to one score per cell for the Kalman filter)"
             )
+        for which, listed in (
+            (vocab.PREDICTOR, self.predictor_indicators),
+            (vocab.OUTCOME, self.outcome_indicators),
+        ):
+            limits = (getattr(self, f"ceiling_{which}"), getattr(self, f"floor_{which}"))
+            if listed and any(b is not None for b in limits):
+                errs.append(
+                    f"a ceiling or floor of the {which} together with its indicators is not "
+                    "supported yet (the indicators are reduced to one score per session)"
+                )
         if self.measurement_error and self.traits != "integrated":
             errs.append(
                 "measurement_error needs traits='integrated' (the error is the Kalman filter's "
                 "observation noise; the sampled-traits likelihood has no states to add it to)"
             )
+        errs += self._censoring_problems()
         if self.baseline_level == vocab.THERAPIST and not self.therapist_level:
             errs.append(
                 "baseline_level='therapist' needs the therapist level (three-level data with a "
@@ -275,6 +301,44 @@ class ModelSpec:
                         )
         if errs:
             raise ValueError("; ".join(errs))
+
+    def _censoring_problems(self) -> list[str]:
+        errs = []
+        for which in vocab.VARIABLES:
+            floor, ceiling = self.bounds(which)
+            for name, value in ((f"floor_{which}", floor), (f"ceiling_{which}", ceiling)):
+                if value is None:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    errs.append(f"{name} must be a number, got {value!r}")
+                elif not math.isfinite(value):
+                    errs.append(f"{name} must be finite, got {value!r}")
+            if (
+                isinstance(floor, int | float)
+                and isinstance(ceiling, int | float)
+                and not floor < ceiling
+            ):
+                errs.append(f"floor_{which} ({floor}) must be below ceiling_{which} ({ceiling})")
+        if self.censored and self.traits != "integrated":
+            errs.append(
+                "censoring at a ceiling or floor needs traits='integrated' (the censored scores' "
+                "latent values are read by the Kalman filter of the integrated likelihood; the "
+                "sampled-traits likelihood has no place for them)"
+            )
+        return errs
+
+    def bounds(self, which: str) -> tuple[float | None, float | None]:
+        """The (floor, ceiling) of ``which`` (``"predictor"`` or ``"outcome"``); None: none."""
+        if which == vocab.PREDICTOR:
+            return self.floor_predictor, self.ceiling_predictor
+        if which == vocab.OUTCOME:
+            return self.floor_outcome, self.ceiling_outcome
+        raise ValueError(f"unknown variable {which!r}")
+
+    @property
+    def censored(self) -> bool:
+        """Whether the spec states a ceiling or floor for either variable."""
+        return any(b is not None for w in vocab.VARIABLES for b in self.bounds(w))
 
     @property
     def bivariate(self) -> bool:
@@ -354,6 +418,12 @@ class ModelSpec:
         d["random_innovations"] = list(self.random_innovations)
         d["predictor_indicators"] = list(self.predictor_indicators)
         d["outcome_indicators"] = list(self.outcome_indicators)
+        # Limits not stated are left out: the dict (and the compile cache's key, saved specs)
+        # of a model without censoring stays as it was.
+        for which in vocab.VARIABLES:
+            for kind in ("ceiling", "floor"):
+                if d[f"{kind}_{which}"] is None:
+                    del d[f"{kind}_{which}"]
         return d
 
     @classmethod

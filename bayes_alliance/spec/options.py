@@ -23,8 +23,8 @@ from bayes_alliance.spec import model_spec as spec
 
 # What an option holds. "column": a column name; "names": a list of strings (comma-separated on
 # the command line); "flag": a boolean; "choice": one string of `choices`; "count": an integer of
-# at least `minimum`.
-OPTION_KINDS = ("column", "names", "flag", "choice", "count")
+# at least `minimum`; "number": a real number (default None: not given).
+OPTION_KINDS = ("column", "names", "flag", "choice", "count", "number")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class Option:
     """One option: field and spec-file key ``name``, what it holds, and how the CLI spells it.
 
     ``flag`` defaults to ``--name`` with dashes (``--no-name`` for a flag that is on by
-    default); ``cli=False`` keeps an option out of the command line (spec files and Python only).
+    default); ``cli=False`` keeps an option out of the command line (spec files and Python only);
+    ``aliases`` are further spellings of the flag.
     """
 
     name: str
@@ -53,6 +54,7 @@ class Option:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     cli: bool = True
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS:
@@ -124,11 +126,13 @@ class OptionGroup:
                 kw["metavar"] = (
                     "{" + ",".join(o.choices) + "}"
                     if o.choices
-                    else {"names": "NAME,...", "count": "N"}.get(o.kind, o.name.upper())
+                    else {"names": "NAME,...", "count": "N", "number": "X"}.get(
+                        o.kind, o.name.upper()
+                    )
                 )
-                kw["type"] = {"names": _comma_list, "count": int}.get(o.kind, str)
+                kw["type"] = {"names": _comma_list, "count": int, "number": float}.get(o.kind, str)
                 kw["required"] = required and o.name in self.required
-            parser.add_argument(self.flag(o), **kw)
+            parser.add_argument(self.flag(o), *o.aliases, **kw)
 
     def given(self, args: argparse.Namespace) -> list[str]:
         """The flags of this section given on the command line."""
@@ -185,7 +189,7 @@ def _not_a_choice(where: str, o: Option, value: str) -> str:
     )
 
 
-_EXAMPLES = {"column": '"patient"', "names": '["a", "b"]', "count": "1000"}
+_EXAMPLES = {"column": '"patient"', "names": '["a", "b"]', "count": "1000", "number": "7"}
 
 
 def _convert(o: Option, value: Any, where: str) -> Any:
@@ -196,6 +200,9 @@ def _convert(o: Option, value: Any, where: str) -> Any:
         value = tuple(value) if ok else value
     elif o.kind == "flag":
         ok = isinstance(value, bool)
+    elif o.kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
     elif o.kind == "count":
         # bool is an int in Python, never a count
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -220,6 +227,7 @@ _KIND_WORDS = {
     "flag": "boolean",
     "choice": "string",
     "count": "whole number",
+    "number": "number",
 }
 
 
@@ -338,6 +346,29 @@ MODEL = OptionGroup(
             "names",
             "levels whose innovation SDs vary (patients who fluctuate more): patient, or "
             "patient,therapist",
+        ),
+        Option(
+            "ceiling_predictor",
+            "number",
+            "the predictor's scale maximum: scores at it are censored (the true value is this or "
+            "more), e.g. 7 for alliance ratings piling up at the top",
+            aliases=("--ceiling",),
+        ),
+        Option(
+            "floor_predictor",
+            "number",
+            "the predictor's scale minimum: scores at it are censored (this value or less)",
+        ),
+        Option(
+            "ceiling_outcome",
+            "number",
+            "the outcome's scale maximum: scores at it are censored (this value or more)",
+        ),
+        Option(
+            "floor_outcome",
+            "number",
+            "the outcome's scale minimum: scores at it are censored (this value or less), "
+            "e.g. 0 for symptom scores",
         ),
         Option(
             "dynamics",
