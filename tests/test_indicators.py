@@ -227,3 +227,17 @@ def test_indicators_identify_the_error_and_recover_the_lags():
     loads = s.loc[[i for i in s.index if i.startswith("indicator_loading_predictor")]]
     for true, (_, row) in zip((0.9, 1.1), loads.iterrows(), strict=True):
         assert row["ci_low"] <= true <= row["ci_high"], row
+
+
+def test_total_beside_its_subscales_refused():
+    df = _frame(np.random.default_rng(4))
+    df["x4"] = df["x2"] + 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(
+            df, patient="patient", session="session", predictor="x", outcome="y",
+            indicators=("x2", "x3", "x4"),
+        )  # fmt: skip
+    spec = ModelSpec(therapist_level=False, predictor_indicators=("x2", "x3", "x4"))
+    with pytest.raises(ValueError, match="linearly dependent"):
+        build_model(data, spec)

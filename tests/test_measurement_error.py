@@ -215,3 +215,17 @@ def test_states_of_chosen_patients_are_smoothing_draws(error_fits):
     ok = np.isfinite(a)
     assert np.corrcoef(a[ok], b[ok])[0, 1] > 0.95
     assert np.nanmin(wx.std(axis=(0, 1))) > 0.02
+
+
+def test_report_has_a_patterns_section(error_fits):
+    from bayes_alliance.report.patterns import patterns_section
+
+    _, fits = error_fits
+    with_error, plain = patterns_section(fits[True]), patterns_section(fits[False])
+    assert with_error is not None and plain is not None
+    frame = with_error.tables[0].frame
+    assert len(frame) == 5
+    assert frame["patients with P >= 0.75"].between(0, fits[True].data.n_patients).all()
+    # the model without error is told that its probabilities are mostly 0 or 1
+    assert any("Without measurement error" in p for p in plain.paragraphs)
+    assert not any("Without measurement error" in p for p in with_error.paragraphs)

@@ -13,7 +13,8 @@ import pytest
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.core import vocab as v
 from bayes_alliance.datasets import EXAMPLE_ROLES
-from bayes_alliance.model.structure import average_innovations, innovation_cov, lookup
+from bayes_alliance.model.structure import innovation_cov, lookup
+from bayes_alliance.model.variability import average_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
 
 

@@ -164,6 +164,13 @@ def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
                 "sessions: with few therapists consider a two-level model (--no-therapist) or an "
                 "informative prior on the therapist-level SDs."
             )
+        if any("measurement_error" in w or "innovation_sd" in w for w in worst):
+            advice.append(
+                "With one rating per session, measurement error and the dynamics trade off "
+                "along a ridge the sampler crosses slowly: run several times longer, or give "
+                "several indicators per session (they identify the error), or fit without "
+                "--measurement-error when the ratings are reliable."
+            )
         if any("state_effect_patient" in w or "state_effect_therapist" in w for w in worst):
             advice.append(
                 "A random-slope SD near zero makes a funnel: drop that level from "

@@ -43,13 +43,13 @@ from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import baseline_level, baseline_unit_values, moderator_values
 from bayes_alliance.model.structure import (
     Get,
-    average_innovations,
     dynamics_from,
     fixed_slope,
     free_first_cov,
     innovation_cov,
     lookup,
 )
+from bayes_alliance.model.variability import average_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab

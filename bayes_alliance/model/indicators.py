@@ -65,11 +65,26 @@ NAMES = {
 
 def columns(spec: ModelSpec, which: str, marker: str) -> tuple[str, ...]:
     """The indicator columns of a variable, its marker (the variable's own column) first; ()
-    without indicators."""
+    without indicators. The variable's own column must be one of its indicators (listed or
+    not): a total score beside its subscales would be a linear function of them."""
     listed = spec.predictor_indicators if which == v.PREDICTOR else spec.outcome_indicators
     if not listed:
         return ()
     return (marker, *(c for c in dict.fromkeys(listed) if c != marker))
+
+
+def check_marker(spec: ModelSpec, which: str, marker: str) -> None:
+    """Refuse a variable column that looks like a total of its listed indicators: when the
+    variable's own column is not listed, it is taken as the marker indicator; say so if the
+    list already holds three or more indicators (a total plus its subscales is singular)."""
+    listed = spec.predictor_indicators if which == v.PREDICTOR else spec.outcome_indicators
+    if listed and marker not in listed and len(listed) >= 3:
+        raise ValueError(
+            f"the {which} column {marker!r} is not among its indicators {list(listed)}: it is "
+            f"used as the marker indicator (loading 1) beside them. If {marker!r} is a total or "
+            "mean of them, the indicators are linearly dependent: name one subscale as the "
+            f"{which} (e.g. --{which} {listed[0]}) and list the others"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class IndicatorGrid:
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec, which: str) -> IndicatorGrid | None:
         marker = data.roles.predictor if which == v.PREDICTOR else data.roles.outcome
+        check_marker(spec, which, marker)
         names = columns(spec, which, marker)
         if not names:
             return None

@@ -41,6 +41,7 @@ from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report import plots, tables
 from bayes_alliance.report.mediation import between_mediation_section
 from bayes_alliance.report.outputs import ResultTables
+from bayes_alliance.report.patterns import patterns_section
 from bayes_alliance.report.render import Plot, ReportSection, Table
 from bayes_alliance.report.sections import (
     SHOWN,
@@ -301,6 +302,9 @@ def build_sections(
     if panels is not None:
         sections.append(panels)
     sections.append(predictive_section(result, ci_prob))
+    patterns = patterns_section(result)
+    if patterns is not None:
+        sections.append(patterns)
     if spec.dynamics == "var1":
         sections += _classic_sections(result)
     sections.append(software_section(result.provenance, report_methods.references(spec)))

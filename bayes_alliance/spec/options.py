@@ -327,7 +327,8 @@ MODEL = OptionGroup(
             "measurement_error",
             "flag",
             "measurement error in each observed score (the states are then error-free; "
-            "needs the bivariate VAR(1))",
+            "needs the bivariate VAR(1)); with one rating per session it mixes slowly: "
+            "expect to need several times the default draws",
         ),
         Option(
             "predictor_indicators",
