@@ -26,6 +26,7 @@ from bayes_alliance import SessionData, simulate
 from bayes_alliance.core.problems import DataValidationError
 from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.inference import posthoc, predictive
+from bayes_alliance.inference.states import states_of
 from bayes_alliance.model.build import build_model
 from bayes_alliance.spec import options
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -234,7 +235,7 @@ def test_pointwise_value_of_a_censored_cell_is_a_probability():
     state = post_vars["state_predictor"].values[0, 0, i, 0]
     assert state == pytest.approx(CEILING_X + 0.6 - mean_x)
     post = post.assign(post_vars)
-    wx, _ = posthoc.states_of(post, data, spec, np.array([i]))
+    wx, _ = states_of(post, data, spec, np.array([i]))
     assert wx[0, 0, 0, 0] == pytest.approx(state)
     rep = predictive.posterior_predictive(post, data, spec, random_seed=2)
     assert float(rep["predictor"].max()) <= CEILING_X
