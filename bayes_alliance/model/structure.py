@@ -105,12 +105,6 @@ class Dynamics:
     error: tuple[Any, Any] = (0.0, 0.0)
     sigma_varying: bool = False  # per-patient innovation covariances (random innovations)
 
-    @property
-    def has_error(self) -> bool:
-        """Whether the observed scores carry measurement error (a filter is then needed even
-        for complete series)."""
-        return not all(isinstance(e, float) and e == 0.0 for e in self.error)
-
     def per_patient(self, entry: Any) -> Any:
         """A per-patient vector as a (P, 1) column of the grid; scalars unchanged (one draw)."""
         return entry[:, None] if self.varying and getattr(entry, "ndim", 0) == 1 else entry
