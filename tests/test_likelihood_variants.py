@@ -52,6 +52,24 @@ def test_loglik_equals_dense_gaussian(case, traits, dataset):
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
+def _integrated_against_dense(opts: dict, dataset: str, seed: int):
+    """The integrated likelihood at a random parameter point of ``opts`` and the dense joint
+    Gaussian of the same point: (ours, dense, the compiled log density, model, natural
+    point, data)."""
+    three = opts.get("therapist_level", True)
+    data = session_data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
+    spec = ModelSpec(**opts)
+    model = build_model(data, spec)
+    nat = natural_point(model, data, spec, np.random.default_rng(seed))
+    fn = model.compile_fn(
+        model.logp(vars=[model["integrated_series"]]),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+    )
+    ours = float(fn(transformed_point(model, nat)))
+    return ours, dense_reference(data, spec, nat, "integrated"), fn, model, nat, data
+
+
 @pytest.mark.parametrize("dataset", ["gaps", "complete"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_measurement_error_loglik_equals_dense_gaussian(case, dataset):
@@ -59,19 +77,9 @@ def test_measurement_error_loglik_equals_dense_gaussian(case, dataset):
     diag(omega_x^2, omega_y^2) to every cell's block; complete series too go through the
     Kalman filter (the error is its observation noise)."""
     opts = CASES[case]
-    three = opts.get("therapist_level", True)
-    data = session_data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
-    spec = ModelSpec(**opts, measurement_error=True)
-    model = build_model(data, spec)
-    nat = natural_point(model, data, spec, np.random.default_rng(5))
-    point = transformed_point(model, nat)
-    fn = model.compile_fn(
-        model.logp(vars=[model["integrated_series"]]),
-        inputs=model.value_vars,
-        on_unused_input="ignore",
+    ours, ref, _, _, nat, data = _integrated_against_dense(
+        {**opts, "measurement_error": True}, dataset, 5
     )
-    ours = float(fn(point))
-    ref = dense_reference(data, spec, nat, "integrated")
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
     # the error term matters: the same point without it is another density
     assert ref != pytest.approx(dense_reference(data, ModelSpec(**opts), nat, "integrated"))
@@ -98,20 +106,9 @@ RANDOM_INNOVATION_CASES = {
 def test_random_innovations_loglik_equals_dense_gaussian(case, dataset):
     """Per-patient innovation SDs ``sd exp(s_P u_i + s_T v_j)`` and the traits' shift by the
     patient's instability ``G u_i``, against the dense Gaussian of every series."""
-    opts = RANDOM_INNOVATION_CASES[case]
-    three = opts.get("therapist_level", True)
-    data = session_data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
-    spec = ModelSpec(**opts)
-    model = build_model(data, spec)
-    nat = natural_point(model, data, spec, np.random.default_rng(9))
-    point = transformed_point(model, nat)
-    fn = model.compile_fn(
-        model.logp(vars=[model["integrated_series"]]),
-        inputs=model.value_vars,
-        on_unused_input="ignore",
+    ours, ref, fn, model, nat, _ = _integrated_against_dense(
+        RANDOM_INNOVATION_CASES[case], dataset, 9
     )
-    ours = float(fn(point))
-    ref = dense_reference(data, spec, nat, "integrated")
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
     still = {**nat, "sd_log_innovation_predictor_patient": 0.0}
     assert float(fn(transformed_point(model, still))) != pytest.approx(ours, rel=1e-6)
@@ -158,20 +155,7 @@ BASELINE_CASES = {
 def test_baseline_loglik_equals_dense_gaussian(case, dataset):
     """Between-level mediation (integrated traits): the baseline's shifts of the latent means
     enter every likelihood path (sums of products, masked grid, Kalman filter) exactly."""
-    opts = BASELINE_CASES[case]
-    three = opts.get("therapist_level", True)
-    data = session_data(ROWS if dataset == "gaps" else COMPLETE, therapist=three)
-    spec = ModelSpec(**opts)
-    model = build_model(data, spec)
-    nat = natural_point(model, data, spec, np.random.default_rng(7))
-    point = transformed_point(model, nat)
-    fn = model.compile_fn(
-        model.logp(vars=[model["integrated_series"]]),
-        inputs=model.value_vars,
-        on_unused_input="ignore",
-    )
-    ours = float(fn(point))
-    ref = dense_reference(data, spec, nat, "integrated")
+    ours, ref, fn, model, nat, _ = _integrated_against_dense(BASELINE_CASES[case], dataset, 7)
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
     # The shift matters: without it the density differs.
     off = {**nat, "baseline_effect_predictor": np.zeros(1), "baseline_effect_outcome": np.zeros(1)}

@@ -30,6 +30,7 @@ import xarray as xr
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.core import vocab
 from bayes_alliance.model.grid import GridIndex
+from bayes_alliance.model.variability import BY_PATIENT, INSTABILITY_RAW
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
@@ -46,10 +47,8 @@ _DENSITY_EXTRA = (
     "therapist_dev_predictor_raw",
     "therapist_dev_outcome_raw",
     "state_effect_by_patient",
-    "innovation_sd_predictor_by_patient",
-    "innovation_sd_outcome_by_patient",
-    "log_innovation_predictor_patient_raw",
-    "log_innovation_outcome_patient_raw",
+    *BY_PATIENT.values(),
+    *INSTABILITY_RAW[vocab.PATIENT],
     "session_mean_predictor",
     "session_mean_outcome",
     "first_sd_predictor",

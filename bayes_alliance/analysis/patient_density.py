@@ -25,7 +25,6 @@ Pure numpy, batched over draws and patients; independent of PyMC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +41,7 @@ from bayes_alliance.model.structure import (
     therapist_part,
     trait_cov,
 )
+from bayes_alliance.model.variability import own_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -101,14 +101,8 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
     # the therapist part of the latent mean (conditioned on).
     get = lookup(post, spec, draws_first=True)
     slope = post.get("state_effect_by_patient")  # (B, P) when slopes vary
-    dyn_post, dyn_spec = post, spec
-    if spec.random_innovations:  # each patient's innovation SDs, as drawn after sampling
-        dyn_post = {
-            **post,
-            v.INNOVATION_SD_PREDICTOR: post["innovation_sd_predictor_by_patient"],
-            v.INNOVATION_SD_OUTCOME: post["innovation_sd_outcome_by_patient"],
-        }
-        dyn_spec = replace(spec, random_innovations=())
+    # each patient's innovation SDs, as drawn after sampling (random innovations)
+    dyn_post, dyn_spec = own_innovations(post, spec, post)
     dyn = dynamics_from(
         lookup(dyn_post, dyn_spec, draws_first=True),
         dyn_spec,

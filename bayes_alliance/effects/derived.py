@@ -45,6 +45,7 @@ from bayes_alliance.effects.measurement import error_variances, observed_within,
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
 from bayes_alliance.model.structure import value
+from bayes_alliance.model.variability import INSTABILITY_SD, average_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
 
 Draws = Mapping[str, np.ndarray]
@@ -433,9 +434,12 @@ def bayesian_r2(
             warnings.filterwarnings("ignore", "Degrees of freedom", RuntimeWarning)
             var_fit = np.nanvar(f.reshape(f.shape[0], -1), axis=1, ddof=1)
         s_y = one[v.INNOVATION_SD_OUTCOME].values
+        if spec.random_innovations:  # the patients' average innovation variance
+            needed = [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
+            needed += [n for level in spec.random_innovations for n in INSTABILITY_SD[level]]
+            averaged, _ = average_innovations({n: one[n].values for n in needed}, spec)
+            s_y = averaged[v.INNOVATION_SD_OUTCOME]
         sigma2 = (s_y**2).mean(axis=-1) if s_y.ndim == 2 else s_y**2
-        for level in spec.random_innovations:  # the patients' average innovation variance
-            sigma2 = sigma2 * np.exp(2 * one[f"sd_log_innovation_outcome_{level}"].values ** 2)
         if spec.measurement_error:  # the observed outcome's second residual
             sigma2 = sigma2 + one[v.MEASUREMENT_ERROR_SD_OUTCOME].values ** 2
         out.append(var_fit / (var_fit + sigma2))

@@ -22,6 +22,7 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc
 from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
 from bayes_alliance.model.grid import GridIndex, SeriesGrid
+from bayes_alliance.model.structure import PATIENT_RAW, THERAPIST_RAW
 
 if TYPE_CHECKING:  # a result is passed in; this module computes on its arrays
     from bayes_alliance.inference.fit import FitResult
@@ -193,13 +194,7 @@ def _sub_arrays(
     arrays = {n: np.asarray(post[n].values) for n in posthoc.POSTERIOR_NAMES if n in post}
     data = result.data
     rng = np.random.default_rng([seed, SEED_TAG, 1])
-    for n in (
-        "state_effect_patient_raw",
-        "trend_predictor_raw",
-        "trend_outcome_raw",
-        "log_innovation_predictor_patient_raw",
-        "log_innovation_outcome_patient_raw",
-    ):
+    for n in PATIENT_RAW:
         if n not in arrays:
             continue
         known = arrays[n][..., fitted_rows]
@@ -210,11 +205,7 @@ def _sub_arrays(
     if sub.therapists is not None:
         assert data.therapists is not None
         codes = [int(np.flatnonzero(data.therapists == t)[0]) for t in sub.therapists.tolist()]
-        for n in (
-            "state_effect_therapist_raw",
-            "log_innovation_predictor_therapist_raw",
-            "log_innovation_outcome_therapist_raw",
-        ):
+        for n in THERAPIST_RAW:
             if n in arrays:
                 arrays[n] = arrays[n][..., codes]
     return arrays

@@ -61,6 +61,7 @@ from bayes_alliance.model.structure import (
     lookup,
     trait_cov,
 )
+from bayes_alliance.model.variability import BY_PATIENT
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -259,8 +260,8 @@ def _one_draw(
         out["state_effect_by_patient"] = dyn.slope
     if dyn.sigma_varying:  # each patient's structural innovation SDs (their instability)
         assert dyn.parts is not None
-        out["innovation_sd_predictor_by_patient"] = np.sqrt(dyn.parts.sigma[0])
-        out["innovation_sd_outcome_by_patient"] = np.sqrt(dyn.parts.sigma[2])
+        for k, own in zip((0, 2), BY_PATIENT.values(), strict=True):
+            out[own] = np.sqrt(dyn.parts.sigma[k])
     if log_likelihood:
         if inn is not None:
             # a cell's indicators: their score's density plus their residual density
@@ -385,8 +386,7 @@ def complete(
         "patient_dev_predictor": ((v.PATIENT,), pat),
         "patient_dev_outcome": ((v.PATIENT,), pat),
         "state_effect_by_patient": ((v.PATIENT,), pat),
-        "innovation_sd_predictor_by_patient": ((v.PATIENT,), pat),
-        "innovation_sd_outcome_by_patient": ((v.PATIENT,), pat),
+        **{own: ((v.PATIENT,), pat) for own in BY_PATIENT.values()},
         "state_predictor": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
         "state_outcome": ((v.PATIENT, v.SESSION), {**pat, v.SESSION: data.coords[v.SESSION]}),
     }

@@ -16,18 +16,16 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays
 from bayes_alliance.kernels import gaps
-from bayes_alliance.model.structure import baseline_shift, draws_last, instability_shift, lookup
+from bayes_alliance.model.structure import (
+    PATIENT_RAW,
+    baseline_shift,
+    draws_last,
+    instability_shift,
+    lookup,
+)
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
-
-
-_PATIENT_INDEXED = (
-    "trend_predictor_raw",
-    "trend_outcome_raw",
-    "log_innovation_predictor_patient_raw",
-    "log_innovation_outcome_patient_raw",
-)
 
 
 def latent_deviation(
@@ -92,7 +90,7 @@ def states_of(
     if lay.baseline is not None:
         lay.baseline = lay.baseline[rows]
     arrays = draw_arrays(posterior)
-    for n in _PATIENT_INDEXED:
+    for n in PATIENT_RAW:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
     mx, my = (

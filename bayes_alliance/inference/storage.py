@@ -41,6 +41,7 @@ from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc, predictive
 from bayes_alliance.inference.results import MAIN, MECHANISM, RESULT_KINDS, kind_of
+from bayes_alliance.model.variability import BY_PATIENT
 from bayes_alliance.spec.model_spec import ModelSpec
 
 DATA_GROUP = "session_data"
@@ -56,8 +57,7 @@ _TRAIT_NAMES = (
     "therapist_dev_predictor_raw",
     "therapist_dev_outcome_raw",
     "state_effect_by_patient",
-    "innovation_sd_predictor_by_patient",
-    "innovation_sd_outcome_by_patient",
+    *BY_PATIENT.values(),
 )
 # How to load each kind, for the message when a file is opened with the other family's loader.
 LOADERS = {

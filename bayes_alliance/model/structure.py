@@ -115,6 +115,18 @@ class Dynamics:
         return entry[None, :] if self.by_session else entry
 
 
+# The raw (standard normal) deviations sampled per patient and per therapist, in the order a
+# new patient's are drawn from their prior (feedback): code that keeps some patients or
+# therapists of a posterior subsets these.
+PATIENT_RAW = (
+    "state_effect_patient_raw",
+    "trend_predictor_raw",
+    "trend_outcome_raw",
+    *INSTABILITY_RAW[v.PATIENT],
+)
+THERAPIST_RAW = ("state_effect_therapist_raw", *INSTABILITY_RAW[v.THERAPIST])
+
+
 def estimated(spec: ModelSpec) -> frozenset[str]:
     """Names a fit of ``spec`` has draws of, as the builder creates them: the free parameters,
     session means and free first-session parameters (``spec.prior_names()``) and the raw

@@ -102,11 +102,35 @@ def instability_shift(get: Get, spec: ModelSpec) -> tuple[Any, Any] | None:
     return g[0, 0] * u_x + g[0, 1] * u_y, g[1, 0] * u_x + g[1, 1] * u_y
 
 
+# Each patient's innovation SDs after sampling (stored by the post-hoc draws), by the name of
+# the population SD they replace.
+BY_PATIENT = {
+    v.INNOVATION_SD_PREDICTOR: "innovation_sd_predictor_by_patient",
+    v.INNOVATION_SD_OUTCOME: "innovation_sd_outcome_by_patient",
+}
+
+
+def own_innovations(
+    arrays: Mapping[str, Any], spec: ModelSpec, by_patient: Mapping[str, Any]
+) -> tuple[dict[str, Any], ModelSpec]:
+    """Arrays and spec whose innovation SDs are each patient's own (``by_patient``: the arrays
+    of :data:`BY_PATIENT`'s names, shaped for the caller's accessor), for code that reads the
+    dynamics of a completed posterior; unchanged without random innovations."""
+    if not spec.random_innovations:
+        return dict(arrays), spec
+    out = dict(arrays)
+    for name, own in BY_PATIENT.items():
+        out[name] = by_patient[own]
+    return out, replace(spec, random_innovations=())
+
+
 __all__ = [
+    "BY_PATIENT",
     "INSTABILITY_RAW",
     "INSTABILITY_SD",
     "average_innovations",
     "error_var",
     "instability",
     "instability_shift",
+    "own_innovations",
 ]

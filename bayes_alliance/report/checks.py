@@ -16,7 +16,6 @@ one histogram of all cells would hide both.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,8 +24,9 @@ import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
-from bayes_alliance.effects.identification import error_identification
+from bayes_alliance.kernels.gaps import no_error
 from bayes_alliance.model.structure import dynamics_from, lookup
+from bayes_alliance.model.variability import BY_PATIENT, own_innovations
 
 if TYPE_CHECKING:
     from bayes_alliance.data.session_data import SessionData
@@ -82,27 +82,18 @@ def identification_messages(result: FitResult) -> list[str]:
     section of the report.
 
     ``result.provenance["identification_warnings"]`` (a list of str, or one str) when the fit
-    recorded them; otherwise, for a model with measurement error, computed here by
-    :func:`bayes_alliance.effects.identification.error_identification` from the posterior draws
-    of the error SDs and the scales of their half-normal priors as used
-    (:func:`bayes_alliance.report.model_text.priors_used`; an override that is not half-normal is
-    not checked). Empty without measurement error.
+    recorded them; otherwise, for a model with measurement error, the fit's own check
+    (:func:`bayes_alliance.inference.fit.identification_of`) on its draws. Empty without
+    measurement error.
     """
     stored = result.provenance.get(IDENTIFICATION_KEY)
     if stored is not None:
         return [stored] if isinstance(stored, str) else [str(m) for m in stored]
     if not getattr(result.spec, "measurement_error", False):
         return []
-    from bayes_alliance.report.model_text import priors_used
+    from bayes_alliance.inference.fit import identification_of
 
-    names = (v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME)
-    used = priors_used(result.spec, result.data)
-    sigma = {
-        n: float(used[n]["sigma"]) for n in names if n in used and used[n]["dist"] == "HalfNormal"
-    }
-    post = result.idata.posterior
-    draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
-    return error_identification(draws, sigma)
+    return identification_of(result.idata, result.data, result.spec)
 
 
 def entry_draws(post: Any, names: list[str], sep: str = ",") -> dict[str, np.ndarray]:
@@ -221,9 +212,8 @@ def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: Model
     else:
         slope = np.zeros((len(picks), 1, 1))
     if spec.random_innovations:  # each patient's innovation SDs, as drawn after sampling
-        for name in (v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME):
-            arrays[name] = _flat(post, f"{name}_by_patient", picks)[..., None]
-        spec = replace(spec, random_innovations=())
+        own = {n: _flat(post, n, picks)[..., None] for n in BY_PATIENT.values()}
+        arrays, spec = own_innovations(arrays, spec, own)
     dyn = dynamics_from(lookup(arrays, spec), spec, slope=slope)
     error = list(dyn.error)
     # a variable with indicators is replicated as its marker: add the marker's residual
@@ -262,7 +252,7 @@ def _replicates(
     wx, wy = states[v.PREDICTOR], states[v.OUTCOME]
     rep_x = (data.x[:, now] - wx[..., now]) + mean_x + l11 * z1
     rep_y = (data.y[:, now] - wy[..., now]) + mean_y + l21 * z1 + l22 * z2
-    if not (np.ndim(r_x) == 0 and float(r_x) == 0.0):
+    if not no_error(r_x):
         # With measurement error, score minus state is the latent mean plus that cell's
         # drawn error; a replicate adds a fresh error, so its spread given the past states
         # is the model's (innovation plus error variance).
