@@ -32,6 +32,7 @@ from scipy import stats
 
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
+from bayes_alliance.sim.settings import TrueParameters
 from bayes_alliance.spec.model_spec import ModelSpec
 
 pytestmark = pytest.mark.slow
@@ -54,14 +55,20 @@ SBC_PRIORS = {
     "reverse_state_effect": N(-0.1, 0.1),
     "outcome_autoregression": N(0.4, 0.1),
     "predictor_autoregression": N(0.3, 0.1),
-    "trait_effect_patient": N(-0.3, 0.2),
-    "trait_effect_therapist": N(0.0, 2 * 0.689 / 0.674),
+    "trait_corr_patient": {
+        "dist": "TruncatedNormal",
+        "mu": -0.3,
+        "sigma": 0.2,
+        "lower": -1.0,
+        "upper": 1.0,
+    },
+    "trait_corr_therapist": {"dist": "LKJCorr", "eta": 2.0},
     "intercept_predictor": N(3.8, 0.3),
     "intercept_outcome": N(1.8, 0.3),
     "sd_patient_predictor": LN(0.5, 0.2),
-    "sd_patient_outcome": LN(0.5, 0.2),
+    "sd_patient_outcome_total": LN(0.52, 0.2),
     "sd_therapist_predictor": {"dist": "HalfNormal", "sigma": 0.5 * 0.674},
-    "sd_therapist_outcome": {"dist": "HalfNormal", "sigma": 0.5 * 0.689},
+    "sd_therapist_outcome_total": {"dist": "HalfNormal", "sigma": 0.5 * 0.689},
     "innovation_sd_predictor": LN(0.4, 0.15),
     "innovation_sd_outcome": LN(0.35, 0.15),
     "innovation_corr": {
@@ -82,13 +89,16 @@ SBC_SLOPE_PRIORS = {
 
 
 def _prior_draw(seed: int, priors: dict | None = None) -> dict:
-    """Every parameter from the SBC priors; non-stationary draws rejected (the model's prior is
-    truncated to stationary dynamics)."""
+    """Every parameter from the SBC priors, each trait level's covariance turned into the
+    simulator's regression form; non-stationary draws rejected (the model's prior is truncated
+    to stationary dynamics)."""
     rng = np.random.default_rng(10_000 + seed)
     while True:
         out = {}
         for k, p in (priors or SBC_PRIORS).items():
-            if p["dist"] == "Normal":
+            if p["dist"] == "LKJCorr":  # LKJ(eta) of a 2 x 2: (r + 1) / 2 ~ Beta(eta, eta)
+                out[k] = 2.0 * rng.beta(p["eta"], p["eta"]) - 1.0
+            elif p["dist"] == "Normal":
                 out[k] = rng.normal(p["mu"], p["sigma"])
             elif p["dist"] == "LogNormal":
                 out[k] = float(np.exp(rng.normal(p["mu"], p["sigma"])))
@@ -97,6 +107,13 @@ def _prior_draw(seed: int, priors: dict | None = None) -> dict:
             else:
                 a, b = (p["lower"] - p["mu"]) / p["sigma"], (p["upper"] - p["mu"]) / p["sigma"]
                 out[k] = float(stats.truncnorm(a, b, p["mu"], p["sigma"]).rvs(random_state=rng))
+        for level in ("patient", "therapist"):
+            _, sd_y, beta = TrueParameters.regression_form(
+                out[f"sd_{level}_predictor"],
+                out.pop(f"sd_{level}_outcome_total"),
+                out.pop(f"trait_corr_{level}"),
+            )
+            out[f"sd_{level}_outcome"], out[f"trait_effect_{level}"] = sd_y, beta
         try:
             simulate(seed=0, n_therapists=1, patients_per_therapist=1, sessions=2, **out)
             return out
@@ -133,6 +150,17 @@ STUDIES = {
         ),
         n=100,
     ),
+    # The therapist level's calibration at a fixed truth over the number of therapists
+    # (issue 25): 8 patients x 12 sessions each, the simulator's default therapist SDs (0.2 and
+    # 0.15 residual) and trait effect (-0.5); three_level above is the 30-therapist design.
+    **{
+        f"therapists_{n_t}": dict(
+            spec=ModelSpec(),
+            settings=dict(n_therapists=n_t, patients_per_therapist=8, sessions=12),
+            n=100,
+        )
+        for n_t in (10, 20, 40)
+    },
     "sbc": dict(
         spec=ModelSpec(priors=SBC_PRIORS),
         settings=dict(n_therapists=30, patients_per_therapist=8, sessions=12),
@@ -248,14 +276,16 @@ def calibration(name: str) -> pd.DataFrame:
     return table
 
 
-def _check(table: pd.DataFrame, exempt: dict[str, tuple[float, float]] | None = None) -> None:
-    """Coverage within 85-95% (widened by two Monte Carlo SEs) and |mean z| < 0.3, except for
-    the parameters in ``exempt``: (lowest coverage, largest |mean z|) accepted, with the reason
-    stated where they are given."""
+def _check(
+    table: pd.DataFrame, exempt: dict[str, tuple[float, float]] | None = None, max_z: float = 0.3
+) -> None:
+    """Coverage within 85-95% (widened by two Monte Carlo SEs) and |mean z| < ``max_z``, except
+    for the parameters in ``exempt``: (lowest coverage, largest |mean z|) accepted, with the
+    reason stated where they are given."""
     exempt = exempt or {}
     misses = []
     for p, row in table.iterrows():
-        lo_cov, max_z = exempt.get(str(p), (0.85, 0.3))
+        lo_cov, max_z = exempt.get(str(p), (0.85, max_z))
         slack = 2 * row["coverage_mcse"]
         if not (lo_cov - slack <= row["coverage"] <= 0.95 + slack) or abs(row["mean_z"]) >= max_z:
             misses.append(f"{p}: coverage {row['coverage']:.3f}, mean z {row['mean_z']:+.2f}")
@@ -267,17 +297,17 @@ def test_two_level_calibration():
 
 
 def test_three_level_calibration():
-    # With 30 therapists of 8 patients a therapist's mean has reliability about 0.5, and the
-    # outcome's therapist part is a regression on the predictor's: a flat-ish prior on
-    # trait_effect_therapist then favours small sd_therapist_predictor (the covariance is
-    # trait_effect_therapist * sd^2), and the outcome's residual SD inherits the pull. The
-    # posterior is calibrated averaged over the prior (test_sbc_calibration) and the exact grid
-    # posterior shows the same shift, so this is the prior's doing with few therapists, not a
-    # sampler or model defect (docs/calibration.md).
-    _check(
-        calibration("three_level"),
-        exempt={"sd_therapist_predictor": (0.80, 0.6), "sd_therapist_outcome": (0.85, 0.6)},
-    )
+    # Issue 25's target at 30 therapists: every parameter, the therapist SDs included, |mean z|
+    # <= 0.2 and coverage >= .85 of 90%. Until 0.2 the therapist SDs missed it (mean z -0.52
+    # and -0.45) because each trait level was estimated in regression form (docs/calibration.md).
+    _check(calibration("three_level"), max_z=0.2)
+
+
+@pytest.mark.parametrize("n_therapists", [10, 20, 40])
+def test_therapist_count_calibration(n_therapists):
+    # Reported beside the 30-therapist design (docs/calibration.md); held to the general
+    # targets.
+    _check(calibration(f"therapists_{n_therapists}"))
 
 
 def test_random_slope_calibration():

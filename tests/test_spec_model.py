@@ -127,10 +127,43 @@ def test_prior_override_is_applied(data):
 def test_default_priors_scale_with_the_data(data):
     m = build_model(data)
     sd_y = float(np.nanstd(data.y))
-    # sd_patient_outcome ~ HalfNormal(sd of y): its log density at 0 is log(sqrt(2 / pi) / sd_y).
-    assert pm.logp(m["sd_patient_outcome"], 0.0).eval() == pytest.approx(
+    # sd_patient_outcome_total ~ HalfNormal(sd of y): log density at 0 log(sqrt(2 / pi) / sd_y).
+    assert pm.logp(m["sd_patient_outcome_total"], 0.0).eval() == pytest.approx(
         np.log(np.sqrt(2 / np.pi) / sd_y)
     )
+
+
+def test_trait_correlation_prior_is_lkj2_and_the_regression_form_is_derived(data):
+    """Each trait level is a covariance: the correlation has the LKJ(2) density of a 2 x 2
+    correlation matrix, (1 - r^2) normalised: 3/4 (1 - r^2) (by hand: the integral of 1 - r^2
+    over (-1, 1) is 4/3), and the trait effect and residual SD are deterministics of it."""
+    m = build_model(data)
+    for r in (-0.6, 0.0, 0.3):
+        lp = pm.logp(m["trait_corr_patient"], r).eval()
+        assert lp == pytest.approx(np.log(0.75 * (1 - r**2)), abs=1e-6)
+    names = {d.name for d in m.deterministics}
+    assert {"trait_effect_patient", "sd_patient_outcome"} <= names
+    assert "trait_effect_patient" not in {rv.name for rv in m.free_RVs}
+    point = {
+        "sd_patient_predictor": 0.5,
+        "sd_patient_outcome_total": 0.8,
+        "trait_corr_patient": -0.6,
+    }
+    f = m.compile_fn(
+        [m["trait_effect_patient"], m["sd_patient_outcome"]],
+        inputs=[m[k] for k in point],
+        on_unused_input="ignore",
+    )
+    beta, resid = f(point)
+    # beta = cov / var = (-0.6 * 0.5 * 0.8) / 0.25; residual SD = 0.8 sqrt(1 - 0.36)
+    assert float(beta) == pytest.approx(-0.96)
+    assert float(resid) == pytest.approx(0.64)
+
+
+def test_a_prior_on_a_derived_parameter_says_what_to_set(data):
+    prior = {"trait_effect_therapist": {"dist": "Normal", "mu": 0, "sigma": 1}}
+    with pytest.raises(ValueError, match="trait_corr_<level>"):
+        build_model(data, ModelSpec(priors=prior))
 
 
 def test_lag0_and_moderator_priors_are_on_the_data_scale(data):

@@ -35,6 +35,13 @@ SD_PATIENT_PREDICTOR = "sd_patient_predictor"
 SD_PATIENT_OUTCOME = "sd_patient_outcome"
 SD_THERAPIST_PREDICTOR = "sd_therapist_predictor"
 SD_THERAPIST_OUTCOME = "sd_therapist_outcome"
+# Each trait level's covariance as estimated (since 0.3): the SDs of the two latent means' parts
+# (the outcome's whole part, ``*_total``) and their correlation. The trait effect and the
+# outcome's residual SD above are derived from them per draw (beta = cov / var).
+SD_PATIENT_OUTCOME_TOTAL = "sd_patient_outcome_total"
+SD_THERAPIST_OUTCOME_TOTAL = "sd_therapist_outcome_total"
+TRAIT_CORR_PATIENT = "trait_corr_patient"
+TRAIT_CORR_THERAPIST = "trait_corr_therapist"
 SD_STATE_EFFECT_PATIENT = "sd_state_effect_patient"
 SD_STATE_EFFECT_THERAPIST = "sd_state_effect_therapist"
 INNOVATION_SD_PREDICTOR = "innovation_sd_predictor"
@@ -78,6 +85,15 @@ BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
 # The b path of the mediation at each level of the baseline: the trait effect at that level.
 BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THERAPIST}
 
+# Named parameters computed from others per draw (deterministics of the model): they have no
+# prior of their own.
+DERIVED_PARAMETERS: tuple[str, ...] = (
+    TRAIT_EFFECT_PATIENT,
+    TRAIT_EFFECT_THERAPIST,
+    SD_PATIENT_OUTCOME,
+    SD_THERAPIST_OUTCOME,
+)
+
 NAMED_PARAMETERS: tuple[str, ...] = (
     STATE_EFFECT,
     REVERSE_STATE_EFFECT,
@@ -85,12 +101,16 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     PREDICTOR_AUTOREGRESSION,
     TRAIT_EFFECT_PATIENT,
     TRAIT_EFFECT_THERAPIST,
+    TRAIT_CORR_PATIENT,
+    TRAIT_CORR_THERAPIST,
     INTERCEPT_PREDICTOR,
     INTERCEPT_OUTCOME,
     SD_PATIENT_PREDICTOR,
     SD_PATIENT_OUTCOME,
+    SD_PATIENT_OUTCOME_TOTAL,
     SD_THERAPIST_PREDICTOR,
     SD_THERAPIST_OUTCOME,
+    SD_THERAPIST_OUTCOME_TOTAL,
     SD_STATE_EFFECT_PATIENT,
     SD_STATE_EFFECT_THERAPIST,
     INNOVATION_SD_PREDICTOR,

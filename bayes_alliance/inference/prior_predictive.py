@@ -45,6 +45,8 @@ def _prior_parameters(model: pm.Model, n: int, rng: np.random.Generator) -> dict
     the censored cells' latent scores, data augmentation with a flat prior, left out: the
     replicates are whole new series)."""
     rvs = [rv for rv in model.free_RVs if not rv.name.startswith("censored_")]
+    # The derived trait parameters, drawn jointly with the covariance they come from.
+    rvs += [d for d in model.deterministics if d.name in v.DERIVED_PARAMETERS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # potentials are left out by PyMC: handled here
         values = pm.draw(rvs, draws=n, random_seed=rng)

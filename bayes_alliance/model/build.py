@@ -73,6 +73,8 @@ from bayes_alliance.model.structure import (
     KnownMeans,
     add_shifts,
     baseline_shift,
+    covariance_of,
+    derived,
     instability_shift,
     mean_parts,
     therapist_part,
@@ -238,13 +240,17 @@ def _series_source(
 def _accessor(priors: dict[str, dict[str, Any]]) -> Get:
     """The builder's ``get`` (:mod:`bayes_alliance.model.structure`): a named parameter with a
     prior is a random variable, a raw deviation a standard normal one (both created on first
-    request, with the ``dims`` given, then reused); any other name is its fixed default."""
+    request, with the ``dims`` given, then reused), a derived parameter (the trait effects and
+    residual SDs, :func:`bayes_alliance.model.structure.derived`) a deterministic of those; any
+    other name is its fixed default."""
     made: dict[str, Any] = {}
 
     def get(name: str, default: float = 0.0, **kw: Any) -> Any:
         if name not in made:
             if name in priors:
                 made[name] = make_rv(name, priors[name], **kw)
+            elif name in v.DERIVED_PARAMETERS and all(n in priors for n in covariance_of(name)):
+                made[name] = pm.Deterministic(name, derived(get, name, xp=pt))
             elif name.endswith("_raw"):
                 made[name] = pm.Normal(name, 0, 1, **kw)
             else:

@@ -41,9 +41,16 @@ def path_sigma(ratio: Any) -> Any:
     return ratio
 
 
-def trait_effect_sigma(ratio: Any) -> Any:
-    """Prior SD of a trait-like (between-person) regression slope: ``2 SD(y) / SD(x)``."""
-    return 2 * ratio
+TRAIT_CORR_ETA = 2.0
+"""LKJ shape of each trait level's correlation, as in the mechanism models: density
+proportional to ``(1 - r^2)^(eta - 1)``, mildly away from +-1 (SD 0.45)."""
+
+
+def lkj_corr(eta: float = TRAIT_CORR_ETA) -> dict[str, Any]:
+    """The prior of a 2 x 2 covariance's correlation: the LKJ(eta) distribution of a 2 x 2
+    correlation matrix, whose off-diagonal entry r has ``(r + 1) / 2 ~ Beta(eta, eta)``
+    (Lewandowski, Kurowicka & Joe 2009); eta = 1 is uniform on (-1, 1)."""
+    return {"dist": "LKJCorr", "eta": eta}
 
 
 def random_slope_sigma(ratio: Any) -> Any:
@@ -167,16 +174,16 @@ def default_priors(
         v.OUTCOME_AUTOREGRESSION: normal(0.0, AUTOREGRESSION_SIGMA),
         v.PREDICTOR_AUTOREGRESSION: normal(0.0, AUTOREGRESSION_SIGMA),
         v.SAME_SESSION_EFFECT: normal(0.0, lag0),
-        v.TRAIT_EFFECT_PATIENT: normal(0.0, trait_effect_sigma(ratio)),
-        v.TRAIT_EFFECT_THERAPIST: normal(0.0, trait_effect_sigma(ratio)),
+        v.TRAIT_CORR_PATIENT: lkj_corr(),
+        v.TRAIT_CORR_THERAPIST: lkj_corr(),
         v.INTERCEPT_PREDICTOR: normal(s.mean_x, intercept_sigma(s.sd_x)),
         v.INTERCEPT_OUTCOME: normal(s.mean_y, intercept_sigma(s.sd_y)),
         "session_mean_predictor": normal(s.mean_x, intercept_sigma(s.sd_x)),
         "session_mean_outcome": normal(s.mean_y, intercept_sigma(s.sd_y)),
         v.SD_PATIENT_PREDICTOR: half(level_sigma(s.sd_x, v.PATIENT)),
-        v.SD_PATIENT_OUTCOME: half(level_sigma(s.sd_y, v.PATIENT)),
+        v.SD_PATIENT_OUTCOME_TOTAL: half(level_sigma(s.sd_y, v.PATIENT)),
         v.SD_THERAPIST_PREDICTOR: half(level_sigma(s.sd_x, v.THERAPIST)),
-        v.SD_THERAPIST_OUTCOME: half(level_sigma(s.sd_y, v.THERAPIST)),
+        v.SD_THERAPIST_OUTCOME_TOTAL: half(level_sigma(s.sd_y, v.THERAPIST)),
         v.SD_STATE_EFFECT_PATIENT: half(random_slope_sigma(ratio)),
         v.SD_STATE_EFFECT_THERAPIST: half(random_slope_sigma(ratio)),
         v.INNOVATION_SD_PREDICTOR: half(innovation_sigma(s.sd_x)),
@@ -204,6 +211,14 @@ def default_priors(
     }
     p.update(extra or {})
     allowed = spec.prior_names()
+    derived = [n for n in spec.priors if n in vocab.DERIVED_PARAMETERS]
+    if derived:
+        raise ValueError(
+            f"no prior can be set on {derived}: since 0.3 each trait level is a covariance "
+            "matrix (the SDs sd_<level>_predictor, sd_<level>_outcome_total and the "
+            "correlation trait_corr_<level>), and the trait effect (cov / var) and the "
+            "outcome's residual SD are derived from it; set priors on those instead"
+        )
     vocab.check_names(spec.priors, allowed, "parameter in priors")
     return {k: dict(spec.priors.get(k, p[k])) for k in allowed if k in p}
 
@@ -217,10 +232,24 @@ def _by_trait_row(s: DataScale) -> Any:
     return pt.stack([pt.stack([pt.as_tensor_variable(e) for e in row]) for row in rows])
 
 
+def _lkj_2x2(eta: Any, size: Any) -> Any:
+    # The off-diagonal entry of an LKJ(eta) 2 x 2 correlation matrix: 2 Beta(eta, eta) - 1.
+    return 2.0 * pm.Beta.dist(eta, eta, size=size) - 1.0
+
+
 def make_rv(name: str, prior: dict[str, Any], **kw: Any) -> pt.TensorVariable:
-    """A PyMC random variable from a prior mapping ``{"dist": ..., <arguments>}``."""
+    """A PyMC random variable from a prior mapping ``{"dist": ..., <arguments>}``.
+
+    ``{"dist": "LKJCorr", "eta": eta}`` is a scalar correlation with the LKJ(eta) density of
+    a 2 x 2 correlation matrix (:func:`lkj_corr`), sampled on (-1, 1) through the interval
+    transform; every other ``dist`` names a PyMC distribution."""
     params = {k: val for k, val in prior.items() if k != "dist"}
     try:
+        if prior["dist"] == "LKJCorr":
+            interval = pm.distributions.transforms.Interval(-1.0, 1.0)
+            return pm.CustomDist(
+                name, params["eta"], dist=_lkj_2x2, default_transform=interval, **kw
+            )
         return getattr(pm, prior["dist"])(name, **params, **kw)
     except TypeError as exc:
         raise ValueError(f"prior for {name!r}: {exc}") from None

@@ -54,11 +54,25 @@ from bayes_alliance.spec.model_spec import ModelSpec
 v = vocab
 Get = Callable[..., Any]  # get(name, default=0.0, **dims) -> the named parameter
 
-# The trait covariance's parameters at each level: SDs of the two latent means' parts and the
-# trait effect (the y part regresses on the x part).
+# The trait covariance's parameters at each level in regression form: SD of the predictor's
+# part, the outcome's residual SD and the trait effect (the y part regresses on the x part).
 TRAIT_LEVELS = {
     v.PATIENT: (v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME, v.TRAIT_EFFECT_PATIENT),
     v.THERAPIST: (v.SD_THERAPIST_PREDICTOR, v.SD_THERAPIST_OUTCOME, v.TRAIT_EFFECT_THERAPIST),
+}
+# ... and as estimated: the SDs of the two parts and their correlation (priors: half-normal SDs,
+# an LKJ correlation). The regression form is derived from it per draw (:func:`derived`).
+TRAIT_COVARIANCE = {
+    v.PATIENT: (v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME_TOTAL, v.TRAIT_CORR_PATIENT),
+    v.THERAPIST: (
+        v.SD_THERAPIST_PREDICTOR,
+        v.SD_THERAPIST_OUTCOME_TOTAL,
+        v.TRAIT_CORR_THERAPIST,
+    ),
+}
+# Each derived name: its level and its place in the regression form (1: residual SD, 2: effect).
+_DERIVED = {
+    name: (level, k) for level, names in TRAIT_LEVELS.items() for k, name in enumerate(names) if k
 }
 
 
@@ -127,12 +141,33 @@ PATIENT_RAW = (
 THERAPIST_RAW = ("state_effect_therapist_raw", *INSTABILITY_RAW[v.THERAPIST])
 
 
+def derived(get: Get, name: str, xp: Any = np) -> Any:
+    r"""A derived parameter (:data:`bayes_alliance.core.vocab.DERIVED_PARAMETERS`) from the
+    level's covariance parameters ``(s_x, s_y, r)``: the trait effect
+    :math:`\beta = \operatorname{cov} / \operatorname{var} = r s_y / s_x` or the outcome's
+    residual SD :math:`s_y \sqrt{1 - r^2}`.
+
+    Estimating the covariance (half-normal SDs, an LKJ correlation) rather than
+    ``(s_x, beta, residual s_y)`` with a flat-ish prior on beta matters with few units: the
+    regression form's prior on the covariance grows like 1 / s_x^2 once the data fix the
+    covariance, which pulled the therapist SDs low at 30 therapists (docs/calibration.md).
+    """
+    level, k = _DERIVED[name]
+    sd_x, sd_y, r = (get(n) for n in TRAIT_COVARIANCE[level])
+    return sd_y * xp.sqrt(1.0 - r**2) if k == 1 else r * sd_y / sd_x
+
+
+def covariance_of(name: str) -> tuple[str, str, str]:
+    """The covariance parameters a derived parameter is computed from."""
+    return TRAIT_COVARIANCE[_DERIVED[name][0]]
+
+
 def estimated(spec: ModelSpec) -> frozenset[str]:
     """Names a fit of ``spec`` has draws of, as the builder creates them: the free parameters,
     session means and free first-session parameters (``spec.prior_names()``) and the raw
     (standard normal) deviations: slopes, trends and, with a therapist level, the therapist
     parts of the latent means."""
-    names = set(spec.prior_names())
+    names = set(spec.prior_names()) | set(spec.free_parameters())
     for level in spec.random_slopes:
         names.add(f"state_effect_{level}_raw")
     if spec.trend:
@@ -185,6 +220,8 @@ def lookup(
     def get(name: str, default: float = 0.0, **_dims: Any) -> Any:
         if name in given:
             return given[name]
+        if name in _DERIVED and name not in post and _DERIVED[name][0] in _levels(post):
+            return derived(get, name)  # arrays of the free parameters only (prior draws)
         if name not in post or (known is not None and name not in known):
             return default if like is None else value({}, name, like, default)
         val = post[name]  # as given: numpy scalars stay scalars (their arithmetic is numpy's)
@@ -193,6 +230,11 @@ def lookup(
         return val
 
     return get
+
+
+def _levels(post: Mapping[str, Any]) -> list[str]:
+    """The levels whose covariance parameters ``post`` holds."""
+    return [lev for lev, names in TRAIT_COVARIANCE.items() if all(n in post for n in names)]
 
 
 def draws_last(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

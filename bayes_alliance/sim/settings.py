@@ -31,7 +31,7 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.kernels import dynamics, moments
-from bayes_alliance.model.structure import Dynamics, dynamics_from, lookup
+from bayes_alliance.model.structure import TRAIT_LEVELS, Dynamics, dynamics_from, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 
 
@@ -91,6 +91,37 @@ class TrueParameters:
             self.state_effect,
             self.outcome_autoregression,
         )
+
+    def _total(self, level: str) -> tuple[float, float]:
+        sd_x, sd_y, beta = (getattr(self, n) for n in TRAIT_LEVELS[level])
+        total = float(np.sqrt(beta**2 * sd_x**2 + sd_y**2))
+        return total, (float(beta * sd_x / total) if total > 0 else 0.0)
+
+    @property
+    def sd_patient_outcome_total(self) -> float:
+        """SD of the outcome's patient part, ``sqrt(beta_P^2 s_Px^2 + s_Py^2)``."""
+        return self._total(vocab.PATIENT)[0]
+
+    @property
+    def trait_corr_patient(self) -> float:
+        """Correlation of the two latent means' patient parts, ``beta_P s_Px / s_Py,total``."""
+        return self._total(vocab.PATIENT)[1]
+
+    @property
+    def sd_therapist_outcome_total(self) -> float:
+        """SD of the outcome's therapist part, ``sqrt(beta_T^2 s_Tx^2 + s_Ty^2)``."""
+        return self._total(vocab.THERAPIST)[0]
+
+    @property
+    def trait_corr_therapist(self) -> float:
+        """Correlation of the two latent means' therapist parts."""
+        return self._total(vocab.THERAPIST)[1]
+
+    @staticmethod
+    def regression_form(sd_x: float, sd_y_total: float, corr: float) -> tuple[float, float, float]:
+        """A level's ``(sd_x, residual sd_y, trait effect)`` from its SDs and correlation (the
+        simulator's settings from the model's covariance parameters, e.g. prior draws)."""
+        return sd_x, sd_y_total * float(np.sqrt(1.0 - corr**2)), corr * sd_y_total / sd_x
 
     @property
     def sigma_within(self) -> np.ndarray:

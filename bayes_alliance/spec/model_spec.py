@@ -345,7 +345,10 @@ class ModelSpec:
         return self.equations == "bivariate"
 
     def free_parameters(self) -> list[str]:
-        """Named scalar parameters this specification estimates, in vocabulary order."""
+        """Named scalar parameters this specification estimates, in vocabulary order: those
+        with a prior and those derived from them per draw
+        (:data:`bayes_alliance.core.vocab.DERIVED_PARAMETERS`: the trait effects and the
+        outcome's residual trait SDs, from each level's covariance)."""
         v = vocab
         names = []
         if self.dynamics == "var1":
@@ -354,14 +357,18 @@ class ModelSpec:
                 names.append(v.PREDICTOR_AUTOREGRESSION)
                 if self.reverse_lag:
                     names.append(v.REVERSE_STATE_EFFECT)
-        names.append(v.TRAIT_EFFECT_PATIENT)
+        names += [v.TRAIT_EFFECT_PATIENT, v.TRAIT_CORR_PATIENT]
         if self.therapist_level:
-            names.append(v.TRAIT_EFFECT_THERAPIST)
+            names += [v.TRAIT_EFFECT_THERAPIST, v.TRAIT_CORR_THERAPIST]
         if not self.session_means:
             names += [v.INTERCEPT_PREDICTOR, v.INTERCEPT_OUTCOME]
-        names += [v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME]
+        names += [v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME, v.SD_PATIENT_OUTCOME_TOTAL]
         if self.therapist_level:
-            names += [v.SD_THERAPIST_PREDICTOR, v.SD_THERAPIST_OUTCOME]
+            names += [
+                v.SD_THERAPIST_PREDICTOR,
+                v.SD_THERAPIST_OUTCOME,
+                v.SD_THERAPIST_OUTCOME_TOTAL,
+            ]
         if vocab.PATIENT in self.random_slopes:
             names.append(v.SD_STATE_EFFECT_PATIENT)
         if vocab.THERAPIST in self.random_slopes:
@@ -401,14 +408,15 @@ class ModelSpec:
         return sorted(names, key=order.__getitem__)
 
     def prior_names(self) -> list[str]:
-        """Names whose prior may be overridden: the free parameters plus the session means and
-        the free first-session covariance when the spec has them."""
+        """Names whose prior may be overridden: the free parameters less the derived ones, plus
+        the session means and the free first-session covariance when the spec has them."""
         extra = []
         if self.session_means:
             extra += ["session_mean_predictor", "session_mean_outcome"]
         if self.first_session == "free":
             extra += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
-        return self.free_parameters() + extra
+        own = [n for n in self.free_parameters() if n not in vocab.DERIVED_PARAMETERS]
+        return own + extra
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
