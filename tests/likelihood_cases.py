@@ -116,6 +116,43 @@ POINT: dict[str, object] = {
     "trait_instability_effect": np.array([[0.2, -0.1], [0.05, 0.3]]),
 }
 
+
+def _covariance_form(sd_x: float, sd_res: float, beta: float) -> tuple[float, float]:
+    """A level's whole outcome SD and correlation from its regression form, by the moments of
+    ``(e_x, beta e_x + e_y)``: Var = beta^2 sd_x^2 + sd_res^2, Cov = beta sd_x^2."""
+    var_y = beta**2 * sd_x**2 + sd_res**2
+    return float(np.sqrt(var_y)), float(beta * sd_x**2 / np.sqrt(sd_x**2 * var_y))
+
+
+# The model estimates each trait level as a covariance (SDs and a correlation): the same point.
+for _level in ("patient", "therapist"):
+    POINT[f"sd_{_level}_outcome_total"], POINT[f"trait_corr_{_level}"] = _covariance_form(
+        float(POINT[f"sd_{_level}_predictor"]),  # type: ignore[arg-type]
+        float(POINT[f"sd_{_level}_outcome"]),  # type: ignore[arg-type]
+        float(POINT[f"trait_effect_{_level}"]),  # type: ignore[arg-type]
+    )
+# The therapists' slope deviations correlate with their parts of the latent means.
+POINT["slope_trait_corr_therapist_predictor"] = 0.4
+POINT["slope_trait_partial_corr_therapist_outcome"] = -0.3
+
+
+def therapist_slope_conditional(p: dict, c_std: np.ndarray, tau_t: np.ndarray):
+    """The therapist parts' mean and covariance given the standardised slope deviations
+    ``c_std`` (one per therapist), by Gaussian conditioning on the 3 x 3 covariance of
+    (x part, y part, slope) built from its correlation matrix."""
+    r_xy = float(p["trait_corr_therapist"])
+    r_xc = float(p["slope_trait_corr_therapist_predictor"])
+    partial = float(p["slope_trait_partial_corr_therapist_outcome"])
+    r_yc = partial * np.sqrt((1 - r_xy**2) * (1 - r_xc**2)) + r_xy * r_xc
+    corr = np.array([[1.0, r_xy, r_xc], [r_xy, 1.0, r_yc], [r_xc, r_yc, 1.0]])
+    sds = np.array([np.sqrt(tau_t[0, 0]), np.sqrt(tau_t[1, 1]), 1.0])  # the slope standardised
+    full = corr * np.outer(sds, sds)
+    gain = np.linalg.solve(full[2:, 2:], full[2:, :2]).T  # (2, 1)
+    means = (gain @ np.atleast_2d(c_std)).T  # therapists x 2
+    cond = full[:2, :2] - gain @ full[2:, :2]
+    return means, cond
+
+
 CASES = {
     "three levels": dict(),
     "trend": dict(therapist_level=False, trend=True),
@@ -320,10 +357,13 @@ def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) 
             [beta_t * var_tx, beta_t**2 * var_tx + p["sd_therapist_outcome"] ** 2],
         ]
     )
+    shift = np.zeros((len(blocks), 2))
+    if "therapist" in spec.random_slopes:  # the parts given the therapist's slope deviation
+        shift, tau_t = therapist_slope_conditional(p, p["state_effect_therapist_raw"], tau_t)
     total = 0.0
-    for b in blocks.values():
+    for j, b in blocks.items():
         w = np.concatenate([e[0] for e in b])
-        mean = np.concatenate([e[1] for e in b])
+        mean = np.concatenate([e[1] for e in b]) + np.tile(shift[j], w.size // 2)
         cov = np.zeros((w.size, w.size))
         at = 0
         for e in b:

@@ -20,9 +20,10 @@ A, C = 0.45, -0.3  # the a and c' paths of POINT
 
 
 def _posterior(spec: ModelSpec, n: int, **over: object) -> xr.Dataset:
-    """One chain of ``n`` identical draws at POINT (overrides by name), as a Dataset."""
+    """One chain of ``n`` identical draws at POINT (overrides by name), as a Dataset: the
+    estimated parameters and the derived ones a fit stores beside them."""
     out = {}
-    for name in spec.prior_names():
+    for name in dict.fromkeys([*spec.free_parameters(), *spec.prior_names()]):
         val = np.asarray(over.get(name, POINT[name]), dtype=float)
         dims = ("chain", "draw", *(("baseline",) if val.ndim else ()))
         out[name] = xr.DataArray(np.broadcast_to(val, (1, n, *val.shape)).copy(), dims=dims)
@@ -45,8 +46,10 @@ def test_traits_are_whole_latent_means_and_states_count_the_shift_once(rows):
         4,
         sd_patient_predictor=tiny,
         sd_patient_outcome=tiny,
+        sd_patient_outcome_total=tiny,
         sd_therapist_predictor=tiny,
         sd_therapist_outcome=tiny,
+        sd_therapist_outcome_total=tiny,
     )
     got, _ = posthoc.complete(post, data, SPEC, random_seed=3)
     mx, my = _shift(data)
@@ -424,8 +427,10 @@ def test_therapist_baseline_traits_states_and_replicates_count_the_shift_once():
         4,
         sd_patient_predictor=tiny,
         sd_patient_outcome=tiny,
+        sd_patient_outcome_total=tiny,
         sd_therapist_predictor=tiny,
         sd_therapist_outcome=tiny,
+        sd_therapist_outcome_total=tiny,
     )
     got, _ = posthoc.complete(post, data, TSPEC, random_seed=3)
     zt = np.array([EXPERIENCE[t] for t in data.therapists])

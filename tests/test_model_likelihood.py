@@ -147,6 +147,9 @@ def test_model_loglik_equals_dense_gaussian(request, case, traits, dataset):
     nat: dict[str, object] = {
         "sd_patient_predictor": 1.0,
         "sd_patient_outcome": 1.0,
+        # the same covariance as (sd 1, residual sd 1, effect -0.4): Var_y = 1.16, Cov = -0.4
+        "sd_patient_outcome_total": np.sqrt(1.16),
+        "trait_corr_patient": -0.4 / np.sqrt(1.16),
         "trait_predictor": 3.0 + np.array([0.1, 0.6, -0.4]),
         "trait_outcome": 1.0 + np.array([-0.2, 0.3, 0.5]) - 0.4 * np.array([0.1, 0.6, -0.4]),
         "trait_effect_patient": -0.4,

@@ -41,9 +41,16 @@ def _posterior(data, spec, rng, n_draws=3):
         val = np.asarray(val, dtype=float)
         jitter = 1 + 0.1 * rng.uniform(-1, 1, (1, n_draws, *val.shape))
         post[k] = val * jitter
-    for k in ("innovation_corr", "first_corr"):
+    for k in ("innovation_corr", "first_corr", "trait_corr_patient", "trait_corr_therapist"):
         if k in post:
             post[k] = np.clip(post[k], -0.9, 0.9)
+    # A fit stores each level's regression form beside its covariance (deterministics).
+    for level in ("patient", "therapist"):
+        if f"trait_corr_{level}" in post:
+            sx, sy = post[f"sd_{level}_predictor"], post[f"sd_{level}_outcome_total"]
+            r = post[f"trait_corr_{level}"]
+            post[f"trait_effect_{level}"] = r * sy / sx
+            post[f"sd_{level}_outcome"] = sy * np.sqrt(1 - r**2)
     post["therapist_dev_predictor_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["therapist_dev_outcome_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, (1, n_draws, n_s))

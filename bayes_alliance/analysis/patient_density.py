@@ -120,6 +120,7 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
         spec,
         baseline_values(data, spec),
         baseline_level(data, spec),
+        tj=data.patient_therapist,
     )
     kx, ky = (
         _draws_first(np.broadcast_to(k, (n_p, n_s, n_b)), n_b) for k in known.cells(t[:, None])

@@ -42,6 +42,13 @@ SD_PATIENT_OUTCOME_TOTAL = "sd_patient_outcome_total"
 SD_THERAPIST_OUTCOME_TOTAL = "sd_therapist_outcome_total"
 TRAIT_CORR_PATIENT = "trait_corr_patient"
 TRAIT_CORR_THERAPIST = "trait_corr_therapist"
+# With random state slopes at the therapist level, the therapists' slope deviations correlate
+# with their parts of the two latent means (one 3 x 3 covariance, LKJ prior through a C-vine):
+# the predictor's correlation and the outcome's partial correlation given the predictor's part
+# are estimated, the outcome's correlation derived.
+SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR = "slope_trait_corr_therapist_predictor"
+SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME = "slope_trait_partial_corr_therapist_outcome"
+SLOPE_TRAIT_CORR_THERAPIST_OUTCOME = "slope_trait_corr_therapist_outcome"
 SD_STATE_EFFECT_PATIENT = "sd_state_effect_patient"
 SD_STATE_EFFECT_THERAPIST = "sd_state_effect_therapist"
 INNOVATION_SD_PREDICTOR = "innovation_sd_predictor"
@@ -92,6 +99,7 @@ DERIVED_PARAMETERS: tuple[str, ...] = (
     TRAIT_EFFECT_THERAPIST,
     SD_PATIENT_OUTCOME,
     SD_THERAPIST_OUTCOME,
+    SLOPE_TRAIT_CORR_THERAPIST_OUTCOME,
 )
 
 NAMED_PARAMETERS: tuple[str, ...] = (
@@ -113,6 +121,9 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     SD_THERAPIST_OUTCOME_TOTAL,
     SD_STATE_EFFECT_PATIENT,
     SD_STATE_EFFECT_THERAPIST,
+    SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR,
+    SLOPE_TRAIT_CORR_THERAPIST_OUTCOME,
+    SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME,
     INNOVATION_SD_PREDICTOR,
     INNOVATION_SD_OUTCOME,
     INNOVATION_CORR,

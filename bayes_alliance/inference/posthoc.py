@@ -59,6 +59,8 @@ from bayes_alliance.model.structure import (
     dynamics_from,
     known_means,
     lookup,
+    slope_trait_loadings,
+    therapist_raw,
     trait_cov,
 )
 from bayes_alliance.model.variability import BY_PATIENT
@@ -141,7 +143,7 @@ class PosthocGrid:
 
     def known(self, get: Get, spec: ModelSpec) -> KnownMeans:
         """The known part of the means: intercepts or session means, trends, baseline shift."""
-        return known_means(get, spec, self.baseline, self.baseline_level)
+        return known_means(get, spec, self.baseline, self.baseline_level, tj=self.tj)
 
     def cells_of(self, known: KnownMeans, n_p: int) -> tuple[Any, Any]:
         """Known part of each cell's mean of one draw, (n_p, 1) or (n_p, S) (``baseline``
@@ -227,13 +229,18 @@ def _one_draw(
         _, pseudo = marginal.pseudo_observation(factor, tau)
         caseloads = therapist_factors(pseudo, TherapistBlock(tj, len(data.therapists), tau_t), np)
         a_x, a_tot = _draw(marginal.mean_given(caseloads, (0.0, 0.0), tau_t), rng)
-        a_y = a_tot - beta_t * a_x
-        out["therapist_dev_predictor"] = a_x
-        out["therapist_dev_outcome"] = a_y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["therapist_dev_predictor_raw"] = a_x / get(v.SD_THERAPIST_PREDICTOR)
-            out["therapist_dev_outcome_raw"] = a_y / get(v.SD_THERAPIST_OUTCOME)
+        out["therapist_dev_predictor_raw"], out["therapist_dev_outcome_raw"] = therapist_raw(
+            get, a_x, a_tot
+        )
         m0 = (a_x[tj], a_tot[tj])
+        # The reported parts are whole: with therapist slopes the slope's known shift (in the
+        # known means, not in the drawn deviations) is added back.
+        g_x, g_y = slope_trait_loadings(get)
+        if v.THERAPIST in spec.random_slopes:
+            c_raw = get("state_effect_therapist_raw")
+            a_x, a_tot = a_x + g_x * c_raw, a_tot + g_y * c_raw
+        out["therapist_dev_predictor"] = a_x
+        out["therapist_dev_outcome"] = a_tot - beta_t * a_x
     mx, my = _draw(marginal.mean_given(factor, m0, tau), rng)
     # The reported traits are the whole latent means: the baseline's shift is part of them
     # (it is in the known mean kx, ky, not in the drawn deviations mx, my).

@@ -77,6 +77,7 @@ from bayes_alliance.model.structure import (
     derived,
     instability_shift,
     mean_parts,
+    slope_trait_shift,
     therapist_part,
     trait_cov,
 )
@@ -299,11 +300,13 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         means = _trait_means(spec, get, inputs.n_pat, inputs.tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
         dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
-        # The baseline's known shift of the latent means (its b path: the trait effect at the
-        # baseline's level), after the dynamics' random variables.
+        # The known shifts of the latent means (the baseline's, with its b path the trait effect
+        # at the baseline's level; the instability's; the therapist slope deviation's), after
+        # the dynamics' random variables.
         shift = add_shifts(
             baseline_shift(get, inputs.zb, spec.baseline_level, xp=pt),
             instability_shift(get, spec),
+            slope_trait_shift(get, spec, inputs.tj),
         )
         if integrated:
             known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
@@ -380,7 +383,7 @@ def _trait_means(
         # Covariance of (a_x, a_y + beta_t a_x), the therapist parts of the two latent means.
         out["tau_therapist"] = trait_cov(get, v.THERAPIST)
         if sample_therapists:
-            out["top"] = therapist_part(get, tj)
+            out["top"] = therapist_part(get, tj, xp=pt)
     out["mu"], out["trend"] = mean_parts(get, spec)
     return out
 

@@ -209,6 +209,14 @@ def default_priors(
         "first_sd_outcome": half(first_sigma(s.sd_y)),
         "first_corr": dict(uniform),
     }
+    if v.THERAPIST in spec.random_slopes:
+        # One LKJ(eta) prior on the therapists' 3 x 3 correlation of (predictor part, outcome
+        # part, slope) as a C-vine (Lewandowski, Kurowicka & Joe 2009): the first tree's
+        # correlations with shape eta + 1/2, the partial correlation with eta.
+        wide = lkj_corr(TRAIT_CORR_ETA + 0.5)
+        p[v.TRAIT_CORR_THERAPIST] = dict(wide)
+        p[v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR] = dict(wide)
+        p[v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME] = lkj_corr()
     p.update(extra or {})
     allowed = spec.prior_names()
     derived = [n for n in spec.priors if n in vocab.DERIVED_PARAMETERS]

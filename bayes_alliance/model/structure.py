@@ -70,9 +70,19 @@ TRAIT_COVARIANCE = {
         v.TRAIT_CORR_THERAPIST,
     ),
 }
-# Each derived name: its level and its place in the regression form (1: residual SD, 2: effect).
-_DERIVED = {
-    name: (level, k) for level, names in TRAIT_LEVELS.items() for k, name in enumerate(names) if k
+# The therapists' slope correlations (with therapist random slopes): the estimated pair and the
+# correlation of the trait part they give the outcome's (C-vine, :func:`derived`).
+SLOPE_TRAIT = (
+    v.TRAIT_CORR_THERAPIST,
+    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR,
+    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME,
+)
+# What each derived parameter is computed from.
+_INPUTS = {
+    **{
+        name: TRAIT_COVARIANCE[level] for level, names in TRAIT_LEVELS.items() for name in names[1:]
+    },
+    v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME: SLOPE_TRAIT,
 }
 
 
@@ -143,23 +153,33 @@ THERAPIST_RAW = ("state_effect_therapist_raw", *INSTABILITY_RAW[v.THERAPIST])
 
 def derived(get: Get, name: str, xp: Any = np) -> Any:
     r"""A derived parameter (:data:`bayes_alliance.core.vocab.DERIVED_PARAMETERS`) from the
-    level's covariance parameters ``(s_x, s_y, r)``: the trait effect
+    parameters it is computed from (:func:`covariance_of`).
+
+    From a level's covariance ``(s_x, s_y, r)``: the trait effect
     :math:`\beta = \operatorname{cov} / \operatorname{var} = r s_y / s_x` or the outcome's
-    residual SD :math:`s_y \sqrt{1 - r^2}`.
+    residual SD :math:`s_y \sqrt{1 - r^2}`. Estimating the covariance (half-normal SDs, an LKJ
+    correlation) rather than ``(s_x, beta, residual s_y)`` with a flat-ish prior on beta
+    matters with few units: the regression form's prior on the covariance grows like
+    1 / s_x^2 once the data fix the covariance, which pulled the therapist SDs low at 30
+    therapists (docs/calibration.md).
 
-    Estimating the covariance (half-normal SDs, an LKJ correlation) rather than
-    ``(s_x, beta, residual s_y)`` with a flat-ish prior on beta matters with few units: the
-    regression form's prior on the covariance grows like 1 / s_x^2 once the data fix the
-    covariance, which pulled the therapist SDs low at 30 therapists (docs/calibration.md).
+    The outcome part's correlation with the therapist's slope deviation, from the C-vine of the
+    3 x 3 correlation of (x part, y part, slope): :math:`r_{yc} = r_{yc|x}
+    \sqrt{(1 - r_{xy}^2)(1 - r_{xc}^2)} + r_{xy} r_{xc}` (Lewandowski, Kurowicka & Joe 2009,
+    J Multivariate Anal 100:1989).
     """
-    level, k = _DERIVED[name]
-    sd_x, sd_y, r = (get(n) for n in TRAIT_COVARIANCE[level])
-    return sd_y * xp.sqrt(1.0 - r**2) if k == 1 else r * sd_y / sd_x
+    if name == v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME:
+        r_xy, r_xc, partial = (get(n) for n in SLOPE_TRAIT)
+        return partial * xp.sqrt((1.0 - r_xy**2) * (1.0 - r_xc**2)) + r_xy * r_xc
+    sd_x, sd_y, r = (get(n) for n in _INPUTS[name])
+    if name in (v.SD_PATIENT_OUTCOME, v.SD_THERAPIST_OUTCOME):
+        return sd_y * xp.sqrt(1.0 - r**2)
+    return r * sd_y / sd_x
 
 
-def covariance_of(name: str) -> tuple[str, str, str]:
-    """The covariance parameters a derived parameter is computed from."""
-    return TRAIT_COVARIANCE[_DERIVED[name][0]]
+def covariance_of(name: str) -> tuple[str, ...]:
+    """The parameters a derived parameter is computed from."""
+    return _INPUTS[name]
 
 
 def estimated(spec: ModelSpec) -> frozenset[str]:
@@ -220,7 +240,7 @@ def lookup(
     def get(name: str, default: float = 0.0, **_dims: Any) -> Any:
         if name in given:
             return given[name]
-        if name in _DERIVED and name not in post and _DERIVED[name][0] in _levels(post):
+        if name in _INPUTS and name not in post and all(n in post for n in _INPUTS[name]):
             return derived(get, name)  # arrays of the free parameters only (prior draws)
         if name not in post or (known is not None and name not in known):
             return default if like is None else value({}, name, like, default)
@@ -230,11 +250,6 @@ def lookup(
         return val
 
     return get
-
-
-def _levels(post: Mapping[str, Any]) -> list[str]:
-    """The levels whose covariance parameters ``post`` holds."""
-    return [lev for lev, names in TRAIT_COVARIANCE.items() if all(n in post for n in names)]
 
 
 def draws_last(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -396,18 +411,65 @@ def slope_deviations(get: Get, spec: ModelSpec, parts: Structural | None = None)
 
 def trait_cov(get: Get, level: str) -> tuple[Any, Any, Any]:
     r"""Covariance entries of a level's parts of the two latent means ``(e_x, e_y + beta e_x)``:
-    ``(s_x^2, beta s_x^2, beta^2 s_x^2 + s_y^2)`` (``level``: patient or therapist)."""
+    ``(s_x^2, beta s_x^2, beta^2 s_x^2 + s_y^2)`` (``level``: patient or therapist; ``s_y`` the
+    residual SD).
+
+    At the therapist level with random slopes, the covariance *given* the therapist's slope
+    deviation c_j (the parts regress on it, :func:`slope_trait_loadings`):
+    :math:`\Sigma - g g'` with ``g`` the loadings; the part ``g c_j / s_c`` is a known shift
+    (:func:`slope_trait_shift`)."""
     sd_x, sd_y, beta = (get(name) for name in TRAIT_LEVELS[level])
     var_x = sd_x**2
-    return var_x, beta * var_x, beta**2 * var_x + sd_y**2
+    cov = (var_x, beta * var_x, beta**2 * var_x + sd_y**2)
+    if level != v.THERAPIST:
+        return cov
+    g_x, g_y = slope_trait_loadings(get)
+    return cov[0] - g_x**2, cov[1] - g_x * g_y, cov[2] - g_y**2
 
 
-def therapist_part(get: Get, tj: Any) -> tuple[Any, Any]:
-    r"""Each patient's therapist part of the two latent means, ``a_x[j]`` and
-    ``a_y[j] + beta_T a_x[j]``, with ``a = sd * raw`` (non-centred)."""
-    a_x = get(v.SD_THERAPIST_PREDICTOR) * get("therapist_dev_predictor_raw", dims=v.THERAPIST)
-    a_y = get(v.SD_THERAPIST_OUTCOME) * get("therapist_dev_outcome_raw", dims=v.THERAPIST)
-    return a_x[tj], a_y[tj] + get(v.TRAIT_EFFECT_THERAPIST) * a_x[tj]
+def slope_trait_loadings(get: Get) -> tuple[Any, Any]:
+    r"""The therapist parts' loadings on the standardised slope deviation ``c*_j = c_j / s_c``:
+    ``(r_xc s_x, r_yc s_y)`` (``s_y`` the outcome part's whole SD), so that
+    ``E[part | c_j] = g c*_j`` and ``Var(part | c_j) = Sigma - g g'``; zeros without
+    therapist slope correlations (the accessor's defaults)."""
+    r_xc = get(v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR)
+    r_yc = get(v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME)
+    return r_xc * get(v.SD_THERAPIST_PREDICTOR), r_yc * get(v.SD_THERAPIST_OUTCOME_TOTAL)
+
+
+def slope_trait_shift(get: Get, spec: ModelSpec, tj: Any) -> tuple[Any, Any] | None:
+    """Each patient's known shift of the latent means by the therapist's slope deviation,
+    ``g c*_j`` (:func:`slope_trait_loadings`), or None without therapist slopes."""
+    if v.THERAPIST not in spec.random_slopes or tj is None:
+        return None
+    raw = get("state_effect_therapist_raw", dims=v.THERAPIST)[tj]
+    g_x, g_y = slope_trait_loadings(get)
+    return g_x * raw, g_y * raw
+
+
+def therapist_part(get: Get, tj: Any, xp: Any = np) -> tuple[Any, Any]:
+    r"""Each patient's therapist part of the two latent means beyond any known shift (non-centred
+    through the Cholesky factor of :func:`trait_cov`): ``a_x = sqrt(v_x) u_x`` and
+    ``a_y + beta_T a_x = (c / sqrt(v_x)) u_x + sqrt(v_y - c^2 / v_x) u_y`` with ``u`` the raw
+    deviations ``therapist_dev_<variable>_raw`` (without slope correlations this is
+    ``s_x u_x`` and ``s_y u_y + beta_T s_x u_x``)."""
+    var_x, cov, var_y = trait_cov(get, v.THERAPIST)
+    u_x = get("therapist_dev_predictor_raw", dims=v.THERAPIST)
+    u_y = get("therapist_dev_outcome_raw", dims=v.THERAPIST)
+    l_x = xp.sqrt(var_x)
+    a_x = l_x * u_x
+    a_tot = (cov / l_x) * u_x + xp.sqrt(var_y - cov**2 / var_x) * u_y
+    return a_x[tj], a_tot[tj]
+
+
+def therapist_raw(get: Get, a_x: Any, a_tot: Any) -> tuple[Any, Any]:
+    """The raw deviations that give the therapist parts ``a_x``, ``a_tot`` (beyond any known
+    shift) under :func:`therapist_part`: its inverse."""
+    var_x, cov, var_y = trait_cov(get, v.THERAPIST)
+    l_x = np.sqrt(var_x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u_x = a_x / l_x
+        return u_x, (a_tot - (cov / l_x) * u_x) / np.sqrt(var_y - cov**2 / var_x)
 
 
 def baseline_shift(get: Get, zb: Any, level: str, xp: Any = np) -> tuple[Any, Any] | None:
@@ -503,13 +565,23 @@ def mean_parts(get: Get, spec: ModelSpec) -> tuple[tuple[Any, Any], tuple[Any, A
 
 
 def known_means(
-    get: Get, spec: ModelSpec, zb: Any = None, level: str = v.PATIENT, xp: Any = np
+    get: Get,
+    spec: ModelSpec,
+    zb: Any = None,
+    level: str = v.PATIENT,
+    xp: Any = np,
+    tj: Any = None,
 ) -> KnownMeans:
-    """The known part of the cell means (:class:`KnownMeans`): :func:`mean_parts` and the
-    baseline's :func:`baseline_shift` (``zb``: the baseline rows of the patients, ``level``
-    their level)."""
+    """The known part of the cell means (:class:`KnownMeans`): :func:`mean_parts` and the known
+    shifts of the latent means: the baseline's :func:`baseline_shift` (``zb``: the baseline rows
+    of the patients, ``level`` their level), the instability's and the therapist slope
+    deviation's (:func:`slope_trait_shift`; ``tj``: each patient's therapist code)."""
     mu, trend = mean_parts(get, spec)
-    shift = add_shifts(baseline_shift(get, zb, level, xp), instability_shift(get, spec))
+    shift = add_shifts(
+        baseline_shift(get, zb, level, xp),
+        instability_shift(get, spec),
+        slope_trait_shift(get, spec, tj),
+    )
     return KnownMeans(mu, trend, shift, spec.session_means)
 
 

@@ -254,6 +254,7 @@ def simulate(*, seed: int, **settings: Any) -> tuple[pd.DataFrame, Truth]:
     t_max = int(u.planned.max())
     fixed = p.state_effect + p.moderator_effect * u.z
     _redraw_slopes(rng, p, u.ther, fixed, u.c_slope, u.d_slope)
+    _correlate_therapist_slopes(p, u)
     slope = fixed + u.c_slope[u.ther] + u.d_slope
     z_state = _draw_states(rng, p, slope, t_max)
 
@@ -366,6 +367,31 @@ def _truth(
         u.h - u.h.mean() if u.with_top else None,
     )
     return truth
+
+
+def _correlate_therapist_slopes(p: TrueParameters, u: _Units) -> None:
+    r"""Make the therapist parts of the latent means correlate with the therapist's slope
+    deviation c_j (in place), as the model does: given c_j the parts are normal with mean
+    ``g c_j / s_c``, ``g = (r_xc s_x, r_yc s_y)`` (``s_y`` the outcome part's whole SD), and
+    covariance ``Sigma - g g'``. The standard normal draws behind ``a_x``, ``a_y`` are reused
+    (so the data sets without correlations keep their random streams)."""
+    r_xc, r_yc = p.slope_trait_corr_therapist_predictor, p.slope_trait_corr_therapist_outcome
+    if not (r_xc or r_yc) or not p.sd_state_effect_therapist:
+        return
+    s_x, s_y, beta = p.sd_therapist_predictor, p.sd_therapist_outcome, p.trait_effect_therapist
+    # The draws before the therapist baseline's shift, standardised.
+    base_x = u.a_x - p.therapist_baseline_effect_predictor * u.h
+    base_y = u.a_y - p.therapist_baseline_effect_outcome * u.h
+    u_x, u_y = base_x / s_x, base_y / s_y
+    total = p.sd_therapist_outcome_total
+    cov = np.array([[s_x**2, beta * s_x**2], [beta * s_x**2, total**2]])
+    g = np.array([r_xc * s_x, r_yc * total])
+    chol = np.linalg.cholesky(cov - np.outer(g, g))  # fails: the correlations are not valid
+    c_std = u.c_slope / p.sd_state_effect_therapist
+    part_x = g[0] * c_std + chol[0, 0] * u_x
+    part_tot = g[1] * c_std + chol[1, 0] * u_x + chol[1, 1] * u_y
+    u.a_x[:] = part_x + p.therapist_baseline_effect_predictor * u.h
+    u.a_y[:] = part_tot - beta * part_x + p.therapist_baseline_effect_outcome * u.h
 
 
 def _redraw_slopes(

@@ -57,6 +57,10 @@ class TrueParameters:
     innovation_corr: float = -0.2
     sd_state_effect_patient: float = 0.0
     sd_state_effect_therapist: float = 0.0
+    # correlations of the therapist's slope deviation with the therapist parts of the latent
+    # means (the outcome's whole part), as the model's 3 x 3 therapist covariance
+    slope_trait_corr_therapist_predictor: float = 0.0
+    slope_trait_corr_therapist_outcome: float = 0.0
     moderator_effect: float = 0.0
     trend_predictor: float = 0.0
     trend_outcome: float = 0.0
@@ -116,6 +120,13 @@ class TrueParameters:
     def trait_corr_therapist(self) -> float:
         """Correlation of the two latent means' therapist parts."""
         return self._total(vocab.THERAPIST)[1]
+
+    @property
+    def slope_trait_partial_corr_therapist_outcome(self) -> float:
+        """The outcome part's partial correlation with the slope given the predictor part."""
+        r_xy, r_xc = self.trait_corr_therapist, self.slope_trait_corr_therapist_predictor
+        r_yc = self.slope_trait_corr_therapist_outcome
+        return float((r_yc - r_xy * r_xc) / np.sqrt((1 - r_xy**2) * (1 - r_xc**2)))
 
     @staticmethod
     def regression_form(sd_x: float, sd_y_total: float, corr: float) -> tuple[float, float, float]:

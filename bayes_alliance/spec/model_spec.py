@@ -373,6 +373,12 @@ class ModelSpec:
             names.append(v.SD_STATE_EFFECT_PATIENT)
         if vocab.THERAPIST in self.random_slopes:
             names.append(v.SD_STATE_EFFECT_THERAPIST)
+            if self.therapist_level:
+                names += [
+                    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR,
+                    v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME,
+                    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME,
+                ]
         names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
         if self.bivariate and self.same_session == "none":
             names.append(v.INNOVATION_CORR)
