@@ -35,6 +35,8 @@ PRIOR_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Gamma": ("alpha", "beta", "mu", "sigma"),
     "InverseGamma": ("alpha", "beta", "mu", "sigma"),
     "LogNormal": ("mu", "sigma", "tau"),
+    # a correlation's LKJ(eta) prior (the entry of a 2 x 2 LKJ correlation matrix)
+    "LKJCorr": ("eta",),
 }
 
 
