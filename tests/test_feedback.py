@@ -156,10 +156,17 @@ def test_feedback_summary_and_profiles(small, tmp_path):
     prof = profiles.therapist_profiles(result)
     assert len(prof) == 6 and prof["state_effect_dev_mean"].isna().all()
     assert "no therapist random slopes" in prof.attrs["note"]
+    assert not result.convergence.ok  # one chain of 30 draws: the check fails
+    with pytest.raises(ValueError, match=r"convergence check failed.*--allow-unconverged"):
+        feedback_output.write_feedback(result, tmp_path / "fb", NEW_PATIENT, new, opt)
+    assert not (tmp_path / "fb").exists()
     path = feedback_output.write_feedback(
-        result, tmp_path / "fb", NEW_PATIENT, new, opt, profiles=True
+        result, tmp_path / "fb", NEW_PATIENT, new, opt, profiles=True, allow_unconverged=True
     )
     doc = json.loads((tmp_path / "fb" / "feedback.json").read_text())
+    assert doc["converged"] is False and "CONVERGENCE CHECK FAILED" in doc["convergence"]
+    assert doc["sentences"][0].startswith("NOT CONVERGED")
+    assert "class='banner'" in path.read_text()
     for key in (
         "patient",
         "trait_percentile",
@@ -192,15 +199,18 @@ def test_cli_feedback(small, tmp_path, capsys):
     new.to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "out"
     argv = ["feedback", str(tmp_path / "fit"), "--patient", HELD_PATIENT]
-    assert main([*argv, "--new-sessions", str(tmp_path / "new.csv"), "--out", str(out)]) == 0
+    argv += ["--new-sessions", str(tmp_path / "new.csv")]
+    # The tiny fit's convergence check fails: refused unless asked for, then said on the page.
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "--allow-unconverged" in capsys.readouterr().err and not out.exists()
+    argv += ["--allow-unconverged"]
+    assert main([*argv, "--out", str(out)]) == 0
     assert (out / "feedback.html").is_file() and (out / "feedback.json").is_file()
+    page = (out / "feedback.html").read_text()
+    assert "class='banner'" in page and "NOT CONVERGED" in page
     assert main([*argv, "--out", str(out)]) == 2  # exists without --force
-    assert (
-        main(
-            ["feedback", str(tmp_path / "fit"), "--patient", "nobody", "--out", str(tmp_path / "x")]
-        )
-        == 2
-    )
+    nobody = ["feedback", str(tmp_path / "fit"), "--patient", "nobody", "--allow-unconverged"]
+    assert main([*nobody, "--out", str(tmp_path / "x")]) == 2
     assert "unknown patient id 'nobody'" in capsys.readouterr().err
 
 

@@ -76,6 +76,7 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
         "ess_bulk",
         "ess_tail",
         "r_hat",
+        "converged",
     ]
     html = (out / "report" / "report.html").read_text()
     assert "<figure id='path_diagram'>" in html and "indirect effect E[a_i b_i]" in html

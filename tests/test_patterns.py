@@ -209,12 +209,16 @@ def test_outcome_difference_compose() -> None:
 
 class _FakeResult:
     """The parts of a FitResult that patterns_table reads: data ids and sessions, the posterior's
-    innovation SD, and states(patients)."""
+    innovation SD, its spec (no lag-0 path: the unit is that SD), and states(patients)."""
 
     def __init__(self, states: np.ndarray, innovation_sd: np.ndarray) -> None:
         import types
 
         import xarray as xr
+
+        from bayes_alliance import ModelSpec
+
+        self.spec = ModelSpec()
 
         n_p, n_s = states.shape[2:]
         self._ids = [f"p{i}" for i in range(n_p)]

@@ -3,8 +3,9 @@ states taken from the fit in chunks of patients) and one patient's JSON-ready su
 clinician feedback page (:func:`feedback_patterns`). The rules are in
 :mod:`bayes_alliance.analysis.patterns`. By default each rule's threshold in each draw is its
 null quantile under the fitted model (:mod:`bayes_alliance.analysis.pattern_null`; the draws'
-dynamics: :class:`NullModel`); ``calibration="fixed"`` keeps the fixed multiples of the model's
-innovation SD per draw (:func:`innovation_scale`)."""
+dynamics: :class:`NullModel`); ``calibration="fixed"`` keeps the fixed multiples of the
+variable's one-step SD per draw (:func:`innovation_scale`: the reduced form's innovation SD, the
+structural one unless a lag-0 path runs into the variable)."""
 
 from __future__ import annotations
 
@@ -25,25 +26,45 @@ from bayes_alliance.analysis.patterns import (
     pattern_indicators,
 )
 from bayes_alliance.core import vocab
-from bayes_alliance.model.structure import draws_last, dynamics_from, lookup
+from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.structure import draws_last, dynamics_from, lag0, lookup
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
 
 
 def innovation_scale(result: FitResult, variable: str) -> np.ndarray:
-    """The model's innovation SD of ``variable`` per draw (flattened chain x draw): the unit
-    of the pattern thresholds (per-session SDs: their root mean square)."""
-    name = (
-        vocab.INNOVATION_SD_PREDICTOR
-        if variable == vocab.PREDICTOR
-        else vocab.INNOVATION_SD_OUTCOME
+    r"""The one-step SD of ``variable`` per draw (flattened chain x draw): the unit of the fixed
+    pattern thresholds.
+
+    It is the SD of the variable's one-step-ahead prediction error given the past, the
+    reduced form's innovation :math:`u_t = B_0^{-1} e_t`
+    (:func:`bayes_alliance.kernels.dynamics.reduced_form`): with a lag-0 path into the variable
+    (``x -> y``: :math:`y_t = b_0 x_t + \dots`) its variance is
+    :math:`\sigma_y^2 + 2 b_0 \sigma_{xy} + b_0^2 \sigma_x^2`, not the structural
+    :math:`\sigma_y^2`, since :math:`x_t` is not known one session ahead; the other variable's
+    is its structural variance. Without a lag-0 path both are structural. Per-session
+    innovations: the root mean square over the transitions. With random innovation variances,
+    the population's (the named SDs).
+    """
+    spec, post = result.spec, result.idata.posterior
+    names = (
+        vocab.INNOVATION_SD_PREDICTOR,
+        vocab.INNOVATION_SD_OUTCOME,
+        vocab.INNOVATION_CORR,
+        vocab.SAME_SESSION_EFFECT,
     )
-    sd = result.idata.posterior[name]
-    extra = [d for d in sd.dims if d not in ("chain", "draw")]
-    if extra:  # per-session innovations: the root mean square over sessions
-        sd = np.sqrt((sd**2).mean(extra))
-    return np.asarray(sd.values, dtype=float).reshape(-1)
+    get = lookup(
+        draws_last({n: np.asarray(post[n].values, float) for n in names if n in post}), spec
+    )
+    sd_x, sd_y = get(vocab.INNOVATION_SD_PREDICTOR), get(vocab.INNOVATION_SD_OUTCOME)
+    sigma = (sd_x**2, get(vocab.INNOVATION_CORR) * sd_x * sd_y, sd_y**2)
+    zero = (0.0, 0.0, 0.0, 0.0)
+    _, reduced = dynamics.reduced_form(zero, sigma, lag0(get, spec), spec.same_session)
+    var = np.asarray(reduced[0 if variable == vocab.PREDICTOR else 2], dtype=float)
+    if var.ndim > 1:  # per-session innovations (transition, draw): the root mean square
+        var = var.mean(axis=0)
+    return np.sqrt(var).reshape(-1)
 
 
 CALIBRATIONS = ("null", "fixed")

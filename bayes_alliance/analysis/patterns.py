@@ -34,9 +34,10 @@ window, t level and reversal).
 
 The unit of the fixed rules. Every fixed threshold is in units of the patient's
 session-to-session fluctuation, ``scale`` (broadcast against ``states.shape[:-1]``, i.e. one value
-per draw, or per patient and draw). From a fit it is by default the model's innovation SD of the
-variable in that draw: the SD of the part of a session's state that the previous session does not
-predict. With ``scale=None`` the functions estimate it from each series: the median absolute
+per draw, or per patient and draw). From a fit it is by default the variable's one-step SD in
+that draw: the SD of the part of a session's state that the previous session does not predict,
+the reduced form's innovation SD (:func:`~bayes_alliance.analysis.pattern_table.innovation_scale`;
+with a lag-0 path into the variable it includes the other variable's same-session innovation). With ``scale=None`` the functions estimate it from each series: the median absolute
 successive difference divided by ``0.6745 * sqrt(2)`` (:func:`fluctuation_sd`), which equals the
 innovation SD for serially independent states and is robust to the one or two large jumps that a
 rupture or a gain makes.

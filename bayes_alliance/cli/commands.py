@@ -383,6 +383,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         profiles=args.profiles,
         force=args.force,
         random_seed=args.seed,
+        allow_unconverged=args.allow_unconverged,
     )
     if args.patient:
         summary = json.loads((out / "feedback.json").read_text())

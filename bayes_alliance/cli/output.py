@@ -5,7 +5,9 @@ The folder holds ``fit.nc`` (the result, :meth:`save`), ``summary.csv``, ``effec
 its manuscript versions ``effects.md`` / ``effects.tex``, ``r2.csv`` / ``.md`` / ``.tex`` where
 the family has R-squared (the joint model), ``convergence.json`` and, when asked for, the
 report (``report/``). Every table names its interval (highest density at the level of
-``--ci``). :func:`key_effects_text` is the block of key effects printed after a fit.
+``--ci``) and carries the convergence check (``effects.csv`` and ``r2.csv``: a ``converged``
+column; their Markdown and LaTeX versions: a warning in caption and note when it failed,
+:func:`~bayes_alliance.report.outputs.write_tables`). :func:`key_effects_text` is the block of key effects printed after a fit.
 """
 
 from __future__ import annotations

@@ -256,6 +256,12 @@ def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_sheet(p, dates=False)
     p.add_argument("--profiles", action="store_true", help="add the therapist profiles")
     p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="write feedback from a fit whose convergence check failed (refused otherwise); "
+        "the page then says so",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         help="seed of the conditioning's draws (default: the fit's; recorded in feedback.json)",

@@ -5,24 +5,40 @@ therapist, covariates, no repeated session; a new patient's therapist named amon
 the caseload conditioned on together (the therapist's fitted patients plus this patient with
 the therapist level, else the patient alone) as a sub data set with its layout, moderator and
 baseline rows centred as in the fit, and the posterior arrays restricted to it (a new patient's
-raw slope and trend deviations drawn from their prior).
+raw slope and trend deviations drawn from their prior, the slope's truncated for stationarity
+as the fit's are).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.effects.variance import truncated_quantile
 from bayes_alliance.inference import posthoc
-from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
+from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.covariates import (
+    baseline_level,
+    baseline_unit_values,
+    baseline_values,
+    moderator_values,
+)
 from bayes_alliance.model.grid import GridIndex, SeriesGrid
-from bayes_alliance.model.structure import PATIENT_RAW, THERAPIST_RAW
+from bayes_alliance.model.structure import (
+    PATIENT_RAW,
+    THERAPIST_RAW,
+    draws_last,
+    fixed_slope,
+    lag0,
+    lookup,
+    slope_deviations,
+)
 
 if TYPE_CHECKING:  # a result is passed in; this module computes on its arrays
     from bayes_alliance.inference.fit import FitResult
@@ -157,13 +173,19 @@ def _caseload(result: FitResult, pid: object, rows: pd.DataFrame, is_new: bool) 
 def _covariate_rows(
     result: FitResult, sub: SessionData, fitted_rows: np.ndarray, target: int
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Moderator and baseline rows of the sub data set, centred as in the fit (a new patient's
-    with the fit's means)."""
+    """Moderator and baseline rows of the sub data set, centred as in the fit.
+
+    A new patient's row is centred as the fit centres its level's units
+    (:func:`bayes_alliance.model.covariates.baseline_unit_values`): moderators and a
+    patient-level baseline with the fitted patients' means; a therapist-level baseline is the
+    therapist's own fitted row, ``z_j - mean over therapists``, not the patient's value minus the
+    mean over patients (the two differ whenever caseloads differ in size).
+    """
     data, spec = result.data, result.spec
     out: list[np.ndarray | None] = []
-    for names, full in (
-        (spec.moderators, moderator_values(data, spec)),
-        (spec.baseline, baseline_values(data, spec)),
+    for names, full, level in (
+        (spec.moderators, moderator_values(data, spec), v.PATIENT),
+        (spec.baseline, baseline_values(data, spec), baseline_level(data, spec)),
     ):
         if full is None:
             out.append(None)
@@ -174,14 +196,42 @@ def _covariate_rows(
         z[known] = full[fitted_rows]
         if not known.all():
             raw = sub.covariates[list(names)].to_numpy(dtype=float)[target]
-            if np.isnan(raw).any():
+            if level == v.THERAPIST:
+                z[target] = _therapist_row(result, sub, target, names, raw)
+            elif np.isnan(raw).any():
                 raise ValueError(
                     f"the new patient's rows need the covariate(s) {list(names)} of this model"
                 )
-            means = data.covariates[list(names)].to_numpy(dtype=float).mean(axis=0)
-            z[target] = raw - means
+            else:
+                means = data.covariates[list(names)].to_numpy(dtype=float).mean(axis=0)
+                z[target] = raw - means
         out.append(z)
     return out[0], out[1]
+
+
+def _therapist_row(
+    result: FitResult, sub: SessionData, target: int, names: tuple[str, ...], raw: np.ndarray
+) -> np.ndarray:
+    """A new patient's therapist-level baseline row: their therapist's centred row of the fit.
+    A value given in the new rows must be the therapist's (the column is a therapist
+    characteristic); a missing one is taken from the fit."""
+    data, spec = result.data, result.spec
+    assert sub.therapists is not None and sub.patient_therapist is not None
+    assert data.therapists is not None and data.patient_therapist is not None
+    ther = sub.therapists[sub.patient_therapist[target]]
+    code = int(np.flatnonzero(data.therapists == ther)[0])
+    fitted = data.covariates[list(names)].to_numpy(dtype=float)[
+        int(np.flatnonzero(data.patient_therapist == code)[0])
+    ]
+    for c, given, own in zip(names, raw, fitted, strict=True):
+        if not np.isnan(given) and not np.isclose(given, own):
+            raise ValueError(
+                f"the new patient's {c!r} is {given:g}, but {c!r} is a therapist-level baseline "
+                f"and therapist {ther!r} has {own:g} in the fit"
+            )
+    units = baseline_unit_values(data, spec)
+    assert units is not None
+    return np.asarray(units[code], dtype=float)
 
 
 def _sub_arrays(
@@ -209,6 +259,43 @@ def _sub_arrays(
             if n in arrays:
                 arrays[n] = arrays[n][..., codes]
     return arrays
+
+
+def _truncate_new_slope(
+    result: FitResult, arrays: dict[str, np.ndarray], sub: SessionData, z: Any, target: int
+) -> None:
+    r"""A new patient's raw slope deviation from the prior the fit gives it (in place).
+
+    With a stationary first session the fit truncates each patient's deviation
+    :math:`d_i = \sigma_P d^*_i` to the interval where the patient's dynamics are stationary
+    (:mod:`bayes_alliance.model.within`): :math:`d^*_i \sim N(0, 1)` truncated to
+    :math:`((lo - m_i) / \sigma_P, (hi - m_i) / \sigma_P)`, :math:`m_i = \phi_{yx} +
+    \lambda' z_i + c_j`, with (lo, hi) the draw's stationary interval of the state effect
+    (:func:`bayes_alliance.kernels.dynamics.slope_interval`). The untruncated draw already in
+    ``arrays`` is mapped through the truncated normal's inverse CDF at its own probability
+    (:func:`bayes_alliance.effects.variance.truncated_quantile`), an exact draw of the
+    truncated prior.
+    """
+    spec, name = result.spec, "state_effect_patient_raw"
+    if name not in arrays or spec.first_session != "stationary" or spec.dynamics != "var1":
+        return
+    get = lookup(draws_last(arrays), spec)
+    row = None if z is None else np.asarray(z)[target : target + 1]
+    centre = np.ravel(fixed_slope(get, row))
+    parts = slope_deviations(get, spec)
+    if parts.dev_therapist is not None:
+        assert sub.patient_therapist is not None
+        centre = centre + np.asarray(parts.dev_therapist)[sub.patient_therapist[target]]
+    lags = (
+        get(v.PREDICTOR_AUTOREGRESSION),
+        get(v.REVERSE_STATE_EFFECT),
+        get(v.OUTCOME_AUTOREGRESSION),
+    )
+    lo, hi, _ = dynamics.slope_interval(*lags, lag0(get, spec), spec.same_session)
+    sd = np.asarray(parts.sd_patient, dtype=float)
+    raw = arrays[name][..., target]
+    drawn = truncated_quantile(np.ravel(raw), (lo - centre) / sd, (hi - centre) / sd)
+    arrays[name][..., target] = drawn.reshape(raw.shape)
 
 
 @dataclass
@@ -255,4 +342,6 @@ def prepare(
     if sub.therapists is not None and sub.patient_therapist is not None:
         ther = sub.therapists[sub.patient_therapist[target]]
     arrays = _sub_arrays(result, fitted, new_at, sub, seed)
+    if is_new:
+        _truncate_new_slope(result, arrays, sub, z, target)
     return Prepared(sub, lay, target, arrays, pid, ther, is_new, len(rows))

@@ -1,6 +1,10 @@
 """Writing feedback: ``feedback.html`` (a self-contained page with the sentences, numbers
 and plots), ``feedback.json`` (the summary of :func:`bayes_alliance.feedback.patient_feedback.patient_feedback`)
-and, with the therapist profiles, ``profiles.csv``, atomically."""
+and, with the therapist profiles, ``profiles.csv``, atomically.
+
+Feedback on a fit whose convergence check failed is refused unless asked for
+(``allow_unconverged``, the command's ``--allow-unconverged``); then the page opens with a banner
+saying so, and ``feedback.json`` records ``converged: false`` with the check's message."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from bayes_alliance.feedback.patient_feedback import (
+    NOT_CONVERGED_SENTENCE,
     Feedback,
     FeedbackOptions,
     feedback_plot,
@@ -26,9 +31,10 @@ __all__ = ["feedback_html", "write_feedback"]
 
 
 def feedback_html(
-    fb: Feedback | None, profiles: pd.DataFrame | None, pngs: dict[str, bytes]
+    fb: Feedback | None, profiles: pd.DataFrame | None, pngs: dict[str, bytes], banner: str = ""
 ) -> str:
-    """A small self-contained page: sentences, numbers, the plot, the profiles."""
+    """A small self-contained page: sentences, numbers, the plot, the profiles; ``banner``
+    (a failed convergence check) opens it."""
     import base64
 
     from bayes_alliance.report.render import CSS
@@ -40,6 +46,8 @@ def feedback_html(
         else f"Feedback for patient {html.escape(str(fb.summary['patient']))}"
     )
     parts.append(f"<title>{title}</title></head><body><h1>{title}</h1>")
+    if banner:
+        parts.append(f"<div class='banner' role='alert'>{html.escape(banner)}</div>")
 
     def img(key: str, caption: str) -> None:
         if key in pngs:
@@ -100,16 +108,33 @@ def write_feedback(
     profiles: bool = False,
     force: bool = False,
     random_seed: int | None = None,
+    allow_unconverged: bool = False,
 ) -> Path:
     """Write ``out/feedback.html`` and ``out/feedback.json`` (and with ``profiles``
     ``out/profiles.csv``), atomically; returns the HTML path. The JSON holds the summary of
     :func:`patient_feedback` under its keys (patient, trait_percentile, state_deviation,
-    state_trend, flags, patterns, ...) and, with ``profiles``, ``therapist_profiles``."""
+    state_trend, flags, patterns, converged, ...) and, with ``profiles``,
+    ``therapist_profiles``.
+
+    Raises
+    ------
+    ValueError
+        The fit's convergence check failed and ``allow_unconverged`` is False (nothing is
+        written); with it the page opens with a banner that says so.
+    """
     from bayes_alliance.core.files import atomic_dir
     from bayes_alliance.report.render import fig_png
 
     if patient is None and not profiles:
         raise ValueError("name a patient, or ask for the therapist profiles")
+    conv = result.convergence
+    if not conv.ok and not allow_unconverged:
+        raise ValueError(
+            f"the fit's convergence check failed ({'; '.join(conv.problems)}), so feedback from "
+            "it could mislead; refit as convergence.json advises, or pass --allow-unconverged "
+            "(allow_unconverged=True) to write it anyway, marked as not converged"
+        )
+    banner = "" if conv.ok else f"{NOT_CONVERGED_SENTENCE} {conv.message()}"
     opt = options or FeedbackOptions()
     fb = (
         None
@@ -119,6 +144,7 @@ def write_feedback(
     table = therapist_profiles(result, opt.ci_prob) if profiles else None
     pngs: dict[str, bytes] = {}
     doc: dict[str, Any] = {} if fb is None else dict(fb.summary)
+    doc |= {"converged": conv.ok, "convergence": conv.message()}
     if fb is not None:
         pngs["feedback"] = fig_png(feedback_plot(fb))
     if table is not None:
@@ -130,7 +156,7 @@ def write_feedback(
         }
     with atomic_dir(out, force=force) as tmp:
         (tmp / "feedback.json").write_text(json.dumps(doc, indent=2, default=plain) + "\n")
-        (tmp / "feedback.html").write_text(feedback_html(fb, table, pngs))
+        (tmp / "feedback.html").write_text(feedback_html(fb, table, pngs, banner))
         if table is not None:
             table.to_csv(tmp / "profiles.csv", index=False)
     return Path(out) / "feedback.html"

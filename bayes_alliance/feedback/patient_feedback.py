@@ -48,7 +48,18 @@ from bayes_alliance.feedback.patient_update import PatientPosterior, update_pati
 from bayes_alliance.inference.fit import FitResult
 
 v = vocab
-__all__ = ["Feedback", "FeedbackOptions", "feedback_plot", "patient_feedback"]
+__all__ = [
+    "NOT_CONVERGED_SENTENCE",
+    "Feedback",
+    "FeedbackOptions",
+    "feedback_plot",
+    "patient_feedback",
+]
+
+NOT_CONVERGED_SENTENCE = (
+    "NOT CONVERGED: the fit's convergence check failed, so these numbers may be wrong; they are "
+    "for checking the analysis, not for clinical decisions."
+)
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,9 @@ def patient_feedback(
         "options": asdict(opt),
         "random_seed": seed,
         "seconds_conditioning": pp.seconds,
+        # The fit's convergence check travels with its numbers (a failed one opens the text).
+        "converged": result.convergence.ok,
+        "convergence": result.convergence.message(),
     }
     fb = Feedback(pp, opt, summary)
     fb.sentences = _sentences(summary, opt)
@@ -341,7 +355,8 @@ def fmt(d: dict[str, float], digits: int = 2) -> str:
 
 def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
     var = s["variable"]
-    out = [
+    out = [] if s.get("converged", True) else [NOT_CONVERGED_SENTENCE]
+    out += [
         f"Patient {s['patient']}'s trait-like {var} is {fmt(s['trait'])}, at the "
         f"{fmt(s['trait_percentile']['all_patients'], 0)} percentile of all patients "
         f"({s['interval']} intervals throughout)."

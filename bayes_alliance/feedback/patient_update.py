@@ -20,7 +20,9 @@ sessions been in the fitted data set, with the same parameter draws (``tests/tes
 checks the conditional against a dense Gaussian). What is *not* updated: the parameters
 themselves (a refit would move them, slightly for one patient among many), and a patient's
 own random slope or trend deviation (kept at their draws; a new patient's are drawn from their
-prior).
+prior, the slope deviation truncated to the stationary interval as in the fit, and a new
+patient's baseline rows are centred as the fit centres their level:
+:mod:`bayes_alliance.feedback.caseload`).
 
 :mod:`bayes_alliance.feedback.caseload` gathers the caseload and the posterior arrays; the feedback built
 from the updated posterior is :mod:`bayes_alliance.feedback.patient_feedback`.

@@ -351,10 +351,14 @@ def _default_patients(result: FitResult, k: int = 4) -> list[object]:
 
 
 def result_tables(result: AnyResult, ci_prob: float = DEFAULT_CI_PROB) -> ResultTables:
-    """The labelled tables of a fit of either family, with their captions."""
+    """The labelled tables of a fit of either family, with their captions and the fit's
+    convergence check (written with them)."""
     if isinstance(result, MechanismResult):
-        return report_mechanisms.mechanism_tables(result, ci_prob)
-    return tables.joint_tables(result, ci_prob)
+        made = report_mechanisms.mechanism_tables(result, ci_prob)
+    else:
+        made = tables.joint_tables(result, ci_prob)
+    made.convergence = result.convergence
+    return made
 
 
 def report_sections(
@@ -369,11 +373,13 @@ def report_sections(
     if isinstance(result, MechanismResult):
         if patients:
             raise ValueError("patients= is for the main model's per-patient panels")
-        return report_mechanisms.mechanism_sections(result, ci_prob)
-    sections, frames = build_sections(result, patients, ci_prob)
-    made = ResultTables(
-        frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(result)
-    )
+        sections, made = report_mechanisms.mechanism_sections(result, ci_prob)
+    else:
+        sections, frames = build_sections(result, patients, ci_prob)
+        made = ResultTables(
+            frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(result)
+        )
+    made.convergence = result.convergence
     return sections, made
 
 
