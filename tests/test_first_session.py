@@ -76,3 +76,11 @@ def test_identical_first_sessions_fit_converges() -> None:
     post = res.idata.posterior
     for name in ("first_sd_predictor", "first_sd_outcome"):
         assert float(post[name].median()) > 0.01, name
+
+
+def test_only_a_free_first_session_gets_the_regulariser() -> None:
+    """The default (stationary first session) model is unchanged: no new term."""
+    data = _same_start()
+    assert "first_cov_regulariser" in build_model(data, SPEC).named_vars
+    default = build_model(data, ModelSpec(therapist_level=False))
+    assert "first_cov_regulariser" not in default.named_vars
