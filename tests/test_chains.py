@@ -123,3 +123,16 @@ def test_scale_names() -> None:
     scales = ["sd_patient_outcome", "first_sd_predictor", "innovation_sd_outcome", "sd_path_x"]
     assert all(chains.is_scale(n) for n in scales)
     assert not any(chains.is_scale(n) for n in ["state_effect", "innovation_corr", "sdx"])
+
+
+def test_vector_entries_are_named_as_the_summary_names_them() -> None:
+    """An entry of a vector parameter in two modes is reported under the summary's row name
+    (its coordinate), with the other entry left alone."""
+    rng = np.random.default_rng(4)
+    both = np.stack([_mixing(rng), _two_modes(rng)], axis=-1)
+    tree = _tree({"state_effect": _mixing(rng)})
+    tree["posterior"]["moderator_effect"] = xr.DataArray(
+        both, dims=("chain", "draw", "moderator"), coords={"moderator": ["age", "dose"]}
+    )
+    conv = check_convergence(tree, ["state_effect", "moderator_effect"])
+    assert conv.situations == {chains.MODES: ["moderator_effect[dose]"]}

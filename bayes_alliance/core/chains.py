@@ -129,9 +129,10 @@ def diagnose(
     Parameters
     ----------
     draws
-        ``(chain, draw, ...)`` arrays by parameter name.
+        ``(chain, draw, ...)`` arrays by parameter name (or by an entry's ``name[coord]``).
     scales
-        Prior scale of each SD parameter (the half-normal's sigma, say); an SD without one is
+        Prior scale of each SD parameter (the half-normal's sigma, say; by parameter name,
+        for all its entries); an SD without one is
         measured against the 90th percentile of its own draws pooled over chains.
 
     Returns
@@ -148,7 +149,7 @@ def diagnose(
             if not np.all(np.isfinite(x)):
                 continue
             if is_scale(name):
-                scale = scales.get(name)
+                scale = scales.get(name, scales.get(name.split("[", 1)[0]))
                 ref = float(np.max(scale)) if scale is not None else float(np.quantile(x, 0.9))
                 text = _collapse(x, ref) if ref > 0 else None
                 if text:

@@ -168,8 +168,11 @@ def check_convergence(
     situations: dict[str, list[str]] = {}
     if worst:
         failing = _failing(s, n_chains, ess_min)
-        draws = {n: np.asarray(post[n].values) for n in names}
-        findings = [f for f in chains.diagnose(draws, scales) if f.parameter in failing]
+        findings = [
+            f
+            for f in chains.diagnose(_row_draws(post, names, s.index), scales)
+            if f.parameter in failing
+        ]
         named = {f.parameter for f in findings}
         for f in findings:
             situations.setdefault(f.kind, []).append(f.parameter)
@@ -201,6 +204,22 @@ _SITUATION_WORDS = {
     chains.MODES: "chains in different modes",
     chains.COLLAPSE: "an SD heading to 0",
 }
+
+
+def _row_draws(post: xr.DataTree, names: list[str], rows: pd.Index) -> dict[str, np.ndarray]:
+    """(chain, draw) arrays keyed by the summary's row names (``name[coord]`` for the
+    entries of a vector parameter, in the summary's order, which is the flattened order)."""
+    out: dict[str, np.ndarray] = {}
+    for n in names:
+        arr = np.asarray(post[n].values, dtype=float)
+        if arr.ndim == 2:
+            out[n] = arr
+            continue
+        labels = [str(r) for r in rows if str(r).startswith(n + "[")]
+        flat = arr.reshape(*arr.shape[:2], -1)
+        if len(labels) == flat.shape[2]:
+            out.update({r: flat[:, :, k] for k, r in enumerate(labels)})
+    return out
 
 
 def _failing(s: pd.DataFrame, n_chains: int, ess_min: float) -> list[str]:
