@@ -169,8 +169,9 @@ def advice_for(findings: list[Finding]) -> list[str]:
     collapse = [f.parameter for f in findings if f.kind == COLLAPSE]
     if collapse:
         advice.append(
-            f"{', '.join(collapse)} head(s) to 0: the posterior piles up at a variance of zero, "
-            "where its density is unbounded, so more draws will not help. The data do not "
+            f"{', '.join(collapse)} head(s) to 0: the posterior piles up at a variance of zero "
+            "(a spike or a funnel there, unbounded when the data are degenerate), so more "
+            "draws will not help. The data do not "
             "inform this variance (a constant first session, e.g. every patient at a scale's "
             "ceiling at intake, makes the free first-session covariance and the patient SDs "
             "collapse together): use the stationary first session (--first-session "

@@ -237,17 +237,18 @@ def _slow_advice(s: pd.DataFrame, slow: list[str], ess_min: float, after_other: 
     if not slow:
         return []
     if after_other:
-        return [
+        advice = [
             f"The other failing parameters ({', '.join(slow)}) may follow from the above: "
             "fix it and refit before running longer."
         ]
-    ess = float(np.nanmin(s[["ess_bulk", "ess_tail"]].to_numpy()))
-    need = max(2.0 * ess_min / max(ess, 1.0), 2.0)
-    advice = [
-        f"Slow mixing ({', '.join(slow)}): run longer: about {need:.0f} times the draws "
-        "(--draws), with at least as many tuning steps (--tune), and 4 chains (--chains 4) so "
-        "that R-hat can detect chains that disagree."
-    ]
+    else:
+        ess = float(np.nanmin(s[["ess_bulk", "ess_tail"]].to_numpy()))
+        need = max(2.0 * ess_min / max(ess, 1.0), 2.0)
+        advice = [
+            f"Slow mixing ({', '.join(slow)}): run longer: about {need:.0f} times the draws "
+            "(--draws), with at least as many tuning steps (--tune), and 4 chains (--chains 4) "
+            "so that R-hat can detect chains that disagree."
+        ]
     if any("therapist" in w for w in slow):
         advice.append(
             "Therapist-level quantities are informed by the number of therapists, not of "
