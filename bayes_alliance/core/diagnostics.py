@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import arviz_stats as azs
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_alliance.core import chains
 from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 
 # Thresholds: Vehtari et al. (2021), Bayesian Analysis 16:667 (R-hat, ESS); Betancourt (2016) (BFMI).
@@ -42,6 +44,9 @@ class Convergence:
     n_draws: int
     problems: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
+    situations: dict[str, list[str]] = field(default_factory=dict)
+    """Parameters by situation (:data:`bayes_alliance.core.chains.SITUATIONS`) when a check
+    failed: chains in different ``modes``, a scale's ``collapse`` to 0, ``slow`` mixing."""
 
     @property
     def ok(self) -> bool:
@@ -67,6 +72,7 @@ class Convergence:
             "min_bfmi": self.min_bfmi,
             "problems": list(self.problems),
             "advice": list(self.advice),
+            "situations": {k: list(val) for k, val in self.situations.items()},
         }
 
 
@@ -123,8 +129,16 @@ def intervals(
     return out
 
 
-def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
-    """R-hat, bulk and tail ESS of the named parameters, divergences and E-BFMI."""
+def check_convergence(
+    idata: xr.DataTree, names: list[str], scales: Mapping[str, float] | None = None
+) -> Convergence:
+    """R-hat, bulk and tail ESS of the named parameters, divergences and E-BFMI.
+
+    When R-hat or ESS fail, :func:`bayes_alliance.core.chains.diagnose` says why: chains in
+    different modes or an SD heading to 0 (``scales``: the prior scale of each SD parameter)
+    get advice that names them and the situation; only the remaining parameters (slow
+    mixing) get "run longer", with the draws they need.
+    """
     names = [n for n in names if n in idata.posterior]
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
@@ -151,31 +165,23 @@ def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
         problems.append(
             f"ESS bulk {min_bulk:.0f} / tail {min_tail:.0f} < {ess_min} (worst: {worst[-1]})"
         )
+    situations: dict[str, list[str]] = {}
     if worst:
-        need = max(2.0 * ess_min / max(min(min_bulk, min_tail), 1.0), 2.0)
-        advice.append(
-            f"Run longer: about {need:.0f} times the draws (--draws), with at least as many "
-            "tuning steps (--tune), and 4 chains (--chains 4) so that R-hat can detect chains "
-            "that disagree."
-        )
-        if any("therapist" in w for w in worst):
-            advice.append(
-                "Therapist-level quantities are informed by the number of therapists, not of "
-                "sessions: with few therapists consider a two-level model (--no-therapist) or an "
-                "informative prior on the therapist-level SDs."
-            )
-        if any("measurement_error" in w or "innovation_sd" in w for w in worst):
-            advice.append(
-                "With one rating per session, measurement error and the dynamics trade off "
-                "along a ridge the sampler crosses slowly: run several times longer, or give "
-                "several indicators per session (they identify the error), or fit without "
-                "--measurement-error when the ratings are reliable."
-            )
-        if any("state_effect_patient" in w or "state_effect_therapist" in w for w in worst):
-            advice.append(
-                "A random-slope SD near zero makes a funnel: drop that level from "
-                "--random-slopes if its SD is small."
-            )
+        failing = _failing(s, n_chains, ess_min)
+        findings = [
+            f
+            for f in chains.diagnose(_row_draws(post, names, s.index), scales)
+            if f.parameter in failing
+        ]
+        named = {f.parameter for f in findings}
+        for f in findings:
+            situations.setdefault(f.kind, []).append(f.parameter)
+            problems.append(f"{f.parameter}: {_SITUATION_WORDS[f.kind]} ({f.detail})")
+        slow = [p for p in failing if p not in named]
+        if slow:
+            situations[chains.SLOW] = slow
+        advice += chains.advice_for(findings)
+        advice += _slow_advice(s.loc[slow], slow, ess_min, after_other=bool(findings))
     if div:
         problems.append(f"{div} divergent transitions after tuning")
         advice.append(
@@ -190,5 +196,75 @@ def check_convergence(idata: xr.DataTree, names: list[str]) -> Convergence:
             "priors on the variance parameters usually help."
         )
     return Convergence(
-        max_rhat, min_bulk, min_tail, div, bfmi, n_chains * n_draws, problems, advice
+        max_rhat, min_bulk, min_tail, div, bfmi, n_chains * n_draws, problems, advice, situations
     )
+
+
+_SITUATION_WORDS = {
+    chains.MODES: "chains in different modes",
+    chains.COLLAPSE: "an SD heading to 0",
+}
+
+
+def _row_draws(post: xr.DataTree, names: list[str], rows: pd.Index) -> dict[str, np.ndarray]:
+    """(chain, draw) arrays keyed by the summary's row names (``name[coord]`` for the
+    entries of a vector parameter, in the summary's order, which is the flattened order)."""
+    out: dict[str, np.ndarray] = {}
+    for n in names:
+        arr = np.asarray(post[n].values, dtype=float)
+        if arr.ndim == 2:
+            out[n] = arr
+            continue
+        labels = [str(r) for r in rows if str(r).startswith(n + "[")]
+        flat = arr.reshape(*arr.shape[:2], -1)
+        if len(labels) == flat.shape[2]:
+            out.update({r: flat[:, :, k] for k, r in enumerate(labels)})
+    return out
+
+
+def _failing(s: pd.DataFrame, n_chains: int, ess_min: float) -> list[str]:
+    """Rows of the summary that fail R-hat (with several chains) or ESS."""
+    bad = (s["ess_bulk"] < ess_min) | (s["ess_tail"] < ess_min)
+    if n_chains > 1:
+        bad |= s["r_hat"] > RHAT_MAX
+    return [str(p) for p in s.index[bad.to_numpy()]]
+
+
+def _slow_advice(s: pd.DataFrame, slow: list[str], ess_min: float, after_other: bool) -> list[str]:
+    """The advice for parameters that mix slowly: run longer (by the draws the worst of them
+    needs), and what helps for the parameter kinds known to mix slowly. When modes or a
+    collapse were found, the slow ones are likely their consequence: fix those first."""
+    if not slow:
+        return []
+    if after_other:
+        advice = [
+            f"The other failing parameters ({', '.join(slow)}) may follow from the above: "
+            "fix it and refit before running longer."
+        ]
+    else:
+        ess = float(np.nanmin(s[["ess_bulk", "ess_tail"]].to_numpy()))
+        need = max(2.0 * ess_min / max(ess, 1.0), 2.0)
+        advice = [
+            f"Slow mixing ({', '.join(slow)}): run longer: about {need:.0f} times the draws "
+            "(--draws), with at least as many tuning steps (--tune), and 4 chains (--chains 4) "
+            "so that R-hat can detect chains that disagree."
+        ]
+    if any("therapist" in w for w in slow):
+        advice.append(
+            "Therapist-level quantities are informed by the number of therapists, not of "
+            "sessions: with few therapists consider a two-level model (--no-therapist) or an "
+            "informative prior on the therapist-level SDs."
+        )
+    if any("measurement_error" in w or "innovation_sd" in w for w in slow):
+        advice.append(
+            "With one rating per session, measurement error and the dynamics trade off "
+            "along a ridge the sampler crosses slowly: run several times longer, or give "
+            "several indicators per session (they identify the error), or fit without "
+            "--measurement-error when the ratings are reliable."
+        )
+    if any("state_effect_patient" in w or "state_effect_therapist" in w for w in slow):
+        advice.append(
+            "A random-slope SD near zero makes a funnel: drop that level from "
+            "--random-slopes if its SD is small."
+        )
+    return advice

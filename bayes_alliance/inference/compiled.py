@@ -162,7 +162,7 @@ class CompiledModel:
             settings,
             random_seed,
             data_hash=data.data_hash,
-            check=lambda idata: convergence_of(idata, self.spec),
+            check=lambda idata: convergence_of(idata, self.spec, data),
             adds=adds,
             posthoc=posthoc,
             compiled=sampler,

@@ -306,13 +306,29 @@ class FitResult:
     def from_stored(cls, stored: storage.StoredResult) -> FitResult:
         """The result a joint-model file holds (read by :func:`storage.read_stored`)."""
         tree, spec, data, prov = storage.fit_parts(stored)
-        return cls(tree, spec, data, prov, convergence_of(tree, spec))
+        return cls(tree, spec, data, prov, convergence_of(tree, spec, data))
 
 
-def convergence_of(idata: xr.DataTree, spec: ModelSpec) -> diagnostics.Convergence:
-    """The joint model's convergence check: its named parameters (R-hat, ESS), divergences,
-    E-BFMI."""
-    return diagnostics.check_convergence(idata, spec.free_parameters())
+def convergence_of(
+    idata: xr.DataTree, spec: ModelSpec, data: SessionData | None = None
+) -> diagnostics.Convergence:
+    """The joint model's convergence check: its named parameters and a free first session's
+    (R-hat, ESS), divergences, E-BFMI. With ``data`` the SD parameters' prior scales (their
+    half-normal sigmas) are the yardstick for an SD heading to 0
+    (:func:`bayes_alliance.core.chains.diagnose`)."""
+    names = spec.free_parameters()
+    if spec.first_session == "free":
+        names += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
+    scales = None if data is None else _scales(data, spec)
+    return diagnostics.check_convergence(idata, names, scales)
+
+
+def _scales(data: SessionData, spec: ModelSpec) -> dict[str, float]:
+    """The largest sigma of each half-normal prior (the SDs' prior scales)."""
+    from bayes_alliance.model.priors import DataScale, default_priors
+
+    priors = default_priors(spec, DataScale.of(data))
+    return {n: float(np.max(p["sigma"])) for n, p in priors.items() if p["dist"] == "HalfNormal"}
 
 
 def _posthoc(
@@ -455,7 +471,7 @@ def fit(
         settings,
         random_seed,
         data_hash=data.data_hash,
-        check=lambda idata: convergence_of(idata, spec),
+        check=lambda idata: convergence_of(idata, spec, data),
         adds={"impute_missing": impute_missing, "states": keep_states, **data_provenance(data)},
         posthoc=_posthoc(model, data, spec, log_likelihood, impute_missing, keep_states),
     )

@@ -66,7 +66,12 @@ from bayes_alliance.model.likelihood import (
     conditional_likelihood,
     integrated_likelihood,
 )
-from bayes_alliance.model.priors import DataScale, default_priors, make_rv
+from bayes_alliance.model.priors import (
+    DataScale,
+    default_priors,
+    first_cov_regulariser,
+    make_rv,
+)
 from bayes_alliance.model.structure import (
     Dynamics,
     Get,
@@ -300,6 +305,18 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         means = _trait_means(spec, get, inputs.n_pat, inputs.tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
         dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
+        if spec.first_session == "free":
+            # Keeps the free first covariance off singular (priors.first_cov_regulariser).
+            pm.Potential(
+                "first_cov_regulariser",
+                first_cov_regulariser(
+                    get("first_sd_predictor"),
+                    get("first_sd_outcome"),
+                    get("first_corr"),
+                    inputs.scale.sd_x,
+                    inputs.scale.sd_y,
+                ),
+            )
         # The known shifts of the latent means (the baseline's, with its b path the trait effect
         # at the baseline's level; the instability's; the therapist slope deviation's), after
         # the dynamics' random variables.

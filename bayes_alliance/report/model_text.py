@@ -70,6 +70,12 @@ SYMBOLS = {
 }
 
 # How each default prior is scaled to the data (the numbers come from priors.default_priors).
+# The free first session's three priors share one boundary-avoiding factor
+# (bayes_alliance.model.priors.first_cov_regulariser).
+_FIRST_FACTOR = (
+    "; jointly times exp(-0.05 tr(diag(SD(x)², SD(y)²) F⁻¹)), F the first-session "
+    "covariance: keeps F off singular"
+)
 SCALE_RULES = {
     v.STATE_EFFECT: "σ = SD(y) / SD(x)",
     v.REVERSE_STATE_EFFECT: "σ = SD(x) / SD(y)",
@@ -111,9 +117,9 @@ SCALE_RULES = {
     v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
     v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
     v.SD_TREND_OUTCOME: "σ = 0.05 SD(y)",
-    "first_sd_predictor": "σ = SD(x)",
-    "first_sd_outcome": "σ = SD(y)",
-    "first_corr": "uniform on (-1, 1)",
+    "first_sd_predictor": "σ = SD(x)" + _FIRST_FACTOR,
+    "first_sd_outcome": "σ = SD(y)" + _FIRST_FACTOR,
+    "first_corr": "uniform on (-1, 1)" + _FIRST_FACTOR,
 }
 # Priors that the stationarity constraint truncates (a stationary first session only).
 TRUNCATED = (

@@ -4,7 +4,8 @@ either model family (:func:`write_report`; a mechanism model's sections are buil
 
 The report states the model (methods paragraph with references, equations that follow the
 spec's options, the priors actually used, sampler settings, library versions), checks it
-(convergence, trace and rank plots, a posterior predictive check over sessions), and gives
+(convergence, trace and rank plots, the key estimates' prior sensitivity by power-scaling,
+a posterior predictive check over sessions), and gives
 the results: named and derived effects, a mediation path diagram when the model has a
 baseline characteristic, R-squared per component, a forest plot, per-patient
 trait/state panels, the classic two-step comparison and plain-language sentences. Intervals
@@ -51,6 +52,7 @@ from bayes_alliance.report.sections import (
     software_section,
     write_report_folder,
 )
+from bayes_alliance.report.sensitivity import sensitivity_section
 from bayes_alliance.report.sessions import patient_section, predictive_section, safe_stem
 from bayes_alliance.report.words import PROVISIONAL, sentences, stationarity_note
 
@@ -295,6 +297,7 @@ def build_sections(
         _data_section(result),
         _model_section(result, ci_prob),
         _convergence_section(result),
+        sensitivity_section(result),
         *_effects_sections(result, summary, eff, hdi),
         _r2_section(r2, data.roles.outcome, eti),
     ]
