@@ -20,7 +20,12 @@ import pandas as pd
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc
-from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.covariates import (
+    baseline_level,
+    baseline_values,
+    covariate_values,
+    moderator_values,
+)
 from bayes_alliance.model.grid import GridIndex, SeriesGrid
 from bayes_alliance.model.structure import PATIENT_RAW, THERAPIST_RAW
 
@@ -156,14 +161,15 @@ def _caseload(result: FitResult, pid: object, rows: pd.DataFrame, is_new: bool) 
 
 def _covariate_rows(
     result: FitResult, sub: SessionData, fitted_rows: np.ndarray, target: int
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Moderator and baseline rows of the sub data set, centred as in the fit (a new patient's
-    with the fit's means)."""
+) -> tuple[np.ndarray | None, ...]:
+    """Moderator, baseline and adjusting-covariate rows of the sub data set, centred as in the
+    fit (a new patient's by the fit's centring constants)."""
     data, spec = result.data, result.spec
     out: list[np.ndarray | None] = []
     for names, full in (
         (spec.moderators, moderator_values(data, spec)),
         (spec.baseline, baseline_values(data, spec)),
+        (spec.covariates, covariate_values(data, spec)),
     ):
         if full is None:
             out.append(None)
@@ -178,10 +184,12 @@ def _covariate_rows(
                 raise ValueError(
                     f"the new patient's rows need the covariate(s) {list(names)} of this model"
                 )
-            means = data.covariates[list(names)].to_numpy(dtype=float).mean(axis=0)
+            # The fit's centring constant of each column (its mean over the units of the
+            # column's level): any fitted patient's raw value less its centred one.
+            means = data.covariates[list(names)].to_numpy(dtype=float)[0] - full[0]
             z[target] = raw - means
         out.append(z)
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 def _sub_arrays(
@@ -238,7 +246,7 @@ def prepare(
     target = int(np.flatnonzero(sub.patients == pid)[0])
     new_at = target if is_new else None
     grid = SeriesGrid.of(sub)
-    z, zb = _covariate_rows(result, sub, fitted, target)
+    z, zb, zc = _covariate_rows(result, sub, fitted, target)
     lay = posthoc.PosthocGrid(
         grid=grid,
         idx=GridIndex.of(sub),
@@ -250,6 +258,7 @@ def prepare(
         baseline=zb,
         baseline_level=baseline_level(data, spec) if zb is not None else v.PATIENT,
         tj=sub.patient_therapist,
+        covariates=zc,
     )
     ther = None
     if sub.therapists is not None and sub.patient_therapist is not None:
