@@ -67,8 +67,8 @@ def _cells(a: SessionData, b: SessionData, names: tuple[str, str]) -> list[str]:
     """Differing cells of the shared patients and sessions: values, presence, therapist."""
     pats = [p for p in _ids(a.patients) if p in set(_ids(b.patients))]
     sess = np.intersect1d(a.sessions, b.sessions)
-    ra = pd.Index(_ids(a.patients)).get_indexer(pats)
-    rb = pd.Index(_ids(b.patients)).get_indexer(pats)
+    ra = pd.Index(_ids(a.patients)).get_indexer(pd.Index(pats))
+    rb = pd.Index(_ids(b.patients)).get_indexer(pd.Index(pats))
     sa = np.searchsorted(a.sessions, sess)
     sb = np.searchsorted(b.sessions, sess)
     out = []
@@ -97,9 +97,14 @@ def _cells(a: SessionData, b: SessionData, names: tuple[str, str]) -> list[str]:
             f"{len(rows)} session row(s) are in one data set only, e.g. "
             + _listing([f"patient {pats[i]} session {sess[j]}" for i, j in rows])
         )
-    ta = a.therapists[a.patient_therapist[ra]] if a.patient_therapist is not None else None
-    tb = b.therapists[b.patient_therapist[rb]] if b.patient_therapist is not None else None
-    if ta is not None and tb is not None:
+    if (
+        a.therapists is not None
+        and b.therapists is not None
+        and a.patient_therapist is not None
+        and b.patient_therapist is not None
+    ):
+        ta = a.therapists[a.patient_therapist[ra]]
+        tb = b.therapists[b.patient_therapist[rb]]
         moved = [f"patient {p}: {x} vs {y}" for p, x, y in zip(pats, ta, tb, strict=True) if x != y]
         if moved:
             out.append(f"{len(moved)} patient(s) have another therapist: {_listing(moved)}")
