@@ -241,7 +241,9 @@ def test_builder_errors_name_the_problem(data):
             covariates=["moderator"],
         )
     # The moderator also adjusts the latent means as a covariate: that check comes first.
-    with pytest.raises(ValueError, match="(moderator|covariate) values are missing for patients"):
+    with pytest.raises(
+        ValueError, match=r"(moderator|covariate column) values are missing for patients"
+    ):
         build_model(d2, ModelSpec(moderators=("moderator",)))
 
 
