@@ -77,6 +77,33 @@ def baseline_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.nd
     return np.array([mx_i, c_direct * z_i + b * mx_i])
 
 
+def covariate_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.ndarray:
+    """The adjusting covariates' shift of patient i's latent means, column by column:
+    ``(sum_c g_x,c z_c, sum_c g_y,c z_c)`` with z_c the patient's value centred over patients,
+    or, for a column constant within every therapist of a three-level model, the value of the
+    patient's therapist centred over therapists."""
+    # Every declared covariate that is not a baseline column, unless the spec names them.
+    names = spec.covariates or [c for c in data.covariates.columns if c not in spec.baseline]
+    out = np.zeros(2)
+    for k, c in enumerate(names):
+        z = data.covariates[c].to_numpy(dtype=float)
+        tj = data.patient_therapist
+        by_therapist = (
+            spec.therapist_level
+            and tj is not None
+            and all(len(set(z[tj == j])) == 1 for j in set(tj))
+        )
+        if by_therapist:
+            per_therapist = np.array([z[tj == j][0] for j in range(len(data.therapists))])
+            z_i = per_therapist[tj[i]] - per_therapist.mean()
+        else:
+            z_i = z[i] - z.mean()
+        out += z_i * np.array(
+            [p["covariate_effect_predictor"][k], p["covariate_effect_outcome"][k]]
+        )
+    return out
+
+
 # The natural-scale point at which every likelihood is evaluated.
 POINT: dict[str, object] = {
     "sd_patient_predictor": 0.8,
@@ -203,6 +230,10 @@ def natural_point(model, data: SessionData, spec: ModelSpec, rng) -> dict[str, o
         nat[f"log_innovation_{which}_therapist_raw"] = rng.normal(0, 1, n_t)
     nat["trend_predictor_raw"] = rng.normal(0, 1, n_p)
     nat["trend_outcome_raw"] = rng.normal(0, 1, n_p)
+    if "covariate" in model.coords:  # adjusting covariates: any effects on the latent means
+        n_c = len(model.coords["covariate"])
+        nat["covariate_effect_predictor"] = rng.normal(0, 0.5, n_c)
+        nat["covariate_effect_outcome"] = rng.normal(0, 0.5, n_c)
     nat["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, n_s)
     nat["session_mean_outcome"] = 1.0 + rng.normal(0, 0.2, n_s)
     if spec.innovations == "session":
@@ -322,6 +353,8 @@ def dense_reference(data: SessionData, spec: ModelSpec, nat: dict, traits: str) 
             # Between-level mediation: the latent means' prior means move by a z and by
             # (c' + b a) z (b the trait effect at the baseline's level).
             known = known + baseline_known(data, spec, p, i)
+        if "covariate_effect_predictor" in p:
+            known = known + covariate_known(data, spec, p, i)
         if spec.random_innovations:  # the traits' shift by the patient's instability G u_i
             u = np.array(
                 [

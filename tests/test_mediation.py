@@ -409,8 +409,12 @@ def test_therapist_baseline_sampled_traits(dataset):
     u_y = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][tj]
     b_t, b_p = POINT["trait_effect_therapist"], POINT["trait_effect_patient"]
     mx, my = p["trait_predictor"], p["trait_outcome"]
-    mean_x = 3.0 + u_x + A * z
-    mean_y = 1.0 + u_y + b_t * u_x + (C + b_t * A) * z + b_p * (mx - mean_x)
+    # The declared covariate "moderator" (not a baseline column) adjusts both latent means.
+    zm = data.covariates["moderator"].to_numpy(dtype=float)
+    zm = zm - zm.mean()
+    gx, gy = p["covariate_effect_predictor"][0], p["covariate_effect_outcome"][0]
+    mean_x = 3.0 + u_x + A * z + gx * zm
+    mean_y = 1.0 + u_y + b_t * u_x + (C + b_t * A) * z + gy * zm + b_p * (mx - mean_x)
     ref = stats.norm.logpdf(mx, mean_x, 0.8).sum() + stats.norm.logpdf(my, mean_y, 0.6).sum()
     assert _compiled_logp(model, ["trait_predictor", "trait_outcome"], point) == pytest.approx(
         ref, rel=1e-10

@@ -273,7 +273,10 @@ def test_builder_errors_name_the_problem(data):
             outcome="symptoms",
             covariates=["moderator"],
         )
-    with pytest.raises(ValueError, match="moderator values are missing for patients"):
+    # The moderator also adjusts the latent means as a covariate: that check comes first.
+    with pytest.raises(
+        ValueError, match=r"(moderator|covariate column) values are missing for patients"
+    ):
         build_model(d2, ModelSpec(moderators=("moderator",)))
 
 

@@ -178,7 +178,8 @@ def test_fit_without_spec_needs_the_role_flags(tmp_path, capsys):
     ("section", "cls", "skip"),
     [
         (options.ROLES, Roles, ("indicators",)),  # indicators come from the model options
-        (options.MODEL, ModelSpec, ("priors",)),
+        # covariates: filled in from the data's declared covariates by fitting
+        (options.MODEL, ModelSpec, ("priors", "covariates")),
         (options.SAMPLER, options.SamplerSettings, ()),
     ],
     ids=["roles", "model", "sampler"],

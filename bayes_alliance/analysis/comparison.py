@@ -29,6 +29,7 @@ import xarray as xr
 
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.core import vocab
+from bayes_alliance.data.differences import data_differences
 from bayes_alliance.model.grid import GridIndex
 from bayes_alliance.model.variability import BY_PATIENT, INSTABILITY_RAW
 
@@ -139,6 +140,21 @@ def loo(result: FitResult, unit: str = "patient") -> LOOResult:
     return LOOResult(unit, elpd, n_high, float(k.max()), advice)
 
 
+def _same_data(results: dict[str, FitResult]) -> None:
+    """Raise, naming the differences in words, unless every result was fitted to the data of
+    the first (:func:`bayes_alliance.data.differences.data_differences`)."""
+    ref = next(iter(results))
+    for name, r in results.items():
+        if r.data.data_hash == results[ref].data.data_hash:
+            continue
+        words = data_differences(results[ref].data, r.data, (repr(ref), repr(name)))
+        raise ValueError(
+            f"the results {ref!r} and {name!r} were fitted to different data: "
+            + ("; ".join(words) if words else "their data hashes differ")
+            + ". Compare fits of the same data set."
+        )
+
+
 def compare(
     results: dict[str, FitResult], unit: str = "patient", loos: dict[str, LOOResult] | None = None
 ) -> pd.DataFrame:
@@ -155,11 +171,7 @@ def compare(
     """
     if len(results) < 2:
         raise ValueError("compare needs at least two fitted results")
-    hashes = {name: r.data.data_hash for name, r in results.items()}
-    if len(set(hashes.values())) > 1:
-        raise ValueError(
-            f"the results were fitted to different data (data hashes differ: {hashes})"
-        )
+    _same_data(results)
     if loos is None:
         loos = {name: loo(r, unit) for name, r in results.items()}
     table = azs.compare(

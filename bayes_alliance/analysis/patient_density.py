@@ -32,7 +32,7 @@ import numpy as np
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
-from bayes_alliance.model.covariates import baseline_level, baseline_values
+from bayes_alliance.model.covariates import baseline_level, baseline_values, covariate_values
 from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import (
     dynamics_from,
@@ -121,6 +121,7 @@ def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) 
         baseline_values(data, spec),
         baseline_level(data, spec),
         tj=data.patient_therapist,
+        zc=covariate_values(data, spec),
     )
     kx, ky = (
         _draws_first(np.broadcast_to(k, (n_p, n_s, n_b)), n_b) for k in known.cells(t[:, None])

@@ -91,6 +91,12 @@ BASELINE_EFFECT_PREDICTOR = "baseline_effect_predictor"
 BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
 # The b path of the mediation at each level of the baseline: the trait effect at that level.
 BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THERAPIST}
+# Covariates that adjust the latent means (dim "covariate", one entry per column; a patient
+# column moves the patients' latent means, a therapist column the therapists' parts): fixed
+# effects on each variable's latent mean, so that the trait SDs and trait effects describe the
+# residual traits.
+COVARIATE_EFFECT_PREDICTOR = "covariate_effect_predictor"
+COVARIATE_EFFECT_OUTCOME = "covariate_effect_outcome"
 
 # Named parameters computed from others per draw (deterministics of the model): they have no
 # prior of their own.
@@ -148,6 +154,8 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     SD_TREND_OUTCOME,
     BASELINE_EFFECT_PREDICTOR,
     BASELINE_EFFECT_OUTCOME,
+    COVARIATE_EFFECT_PREDICTOR,
+    COVARIATE_EFFECT_OUTCOME,
 )
 
 # Mechanism models (bayes_alliance.mechanisms.fit): roles of further series, their dims, and the

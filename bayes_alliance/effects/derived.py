@@ -14,6 +14,8 @@ Outcome equation (three levels; Rights & Sterba 2023), predictors centred within
 * v13, v12: therapist and patient variation of the state effect (see ``variance``);
 * f2 = trait_effect_patient^2 Var(b_x); f3 = trait_effect_therapist^2 Var(a_x); v23 = 0;
 * m2 = sd_patient_outcome^2, m3 = sd_therapist_outcome^2; sigma2 = innovation_sd_outcome^2;
+* c2, c3: the parts of f2 and f3 (of both equations) that covariates adjusting the latent means
+  explain, ``g' S g`` at their level (:func:`covariate_variances`); parts, not components;
 * time: the spread of session-specific means or of trends over the data's sessions, in the
   total only (it belongs to no level).
 
@@ -99,6 +101,40 @@ def baseline_variances(
     )
 
 
+def covariate_variances(
+    post: Draws, design: Design, like: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    r"""Variance of the latent means explained by the adjusting covariates at each level, per
+    draw: for the columns at that level
+
+    .. math::
+
+        c_x = g_x' S g_x, \qquad c_y = g_y' S g_y,
+
+    with S their covariance over the units of the level (each patient, or each therapist,
+    once) and g_x, g_y their effects on the latent means (``covariate_effect_*``, total
+    effects: the trait effect is not added, unlike a baseline's b a). They add to the latent
+    means' variances at their level: to f2 (patients) or f3 (therapists) in R-squared, to
+    the ICCs and to the trait SDs of the standardised trait effects. Cross terms with a
+    baseline's share are not counted (exact when the two are uncorrelated). Zeros at a
+    level without covariates."""
+    zero = np.zeros_like(like)
+    out = {v.PATIENT: (zero, zero), v.THERAPIST: (zero, zero)}
+    if v.COVARIATE_EFFECT_PREDICTOR not in post:  # e.g. a simulator's truth without them
+        return out
+    levels = np.array(design.covariate_levels)
+    for level, z in design.covariates.items():
+        cov = z.T @ z / len(z)
+        at = np.flatnonzero(levels == level)
+        gx = np.asarray(post[v.COVARIATE_EFFECT_PREDICTOR], dtype=float)[..., at]
+        gy = np.asarray(post[v.COVARIATE_EFFECT_OUTCOME], dtype=float)[..., at]
+        out[level] = (
+            np.einsum("...k,kl,...l->...", gx, cov, gx),
+            np.einsum("...k,kl,...l->...", gy, cov, gy),
+        )
+    return out
+
+
 def r2_components(
     post: Draws, spec: ModelSpec, design: Design, within: dict[str, np.ndarray] | None = None
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -133,6 +169,10 @@ def r2_components(
     gx, gy = baseline_variances(post, design, like)
     top = design.baseline_level == v.THERAPIST
     gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    # Adjusting covariates: a fixed part at their level too, reported as c2 / c3 beside it.
+    cov = covariate_variances(post, design, like)
+    (cx2, cy2), (cx3, cy3) = cov[v.PATIENT], cov[v.THERAPIST]
+    gx2, gy2, gx3, gy3 = gx2 + cx2, gy2 + cy2, gx3 + cx3, gy3 + cy3
     eqs = {
         v.OUTCOME: {
             "f1": wm["f1_y"],
@@ -170,6 +210,12 @@ def r2_components(
             }
         if errors is not None:  # a second level-1 residual of the observed score
             out[eq][r2.ERROR] = errors[eq]
+        y = eq == v.OUTCOME
+        parts = {v.PATIENT: cy2 if y else cx2, v.THERAPIST: cy3 if y else cx3}
+        names = {v.PATIENT: "c2", v.THERAPIST: "c3"} if spec.therapist_level else {v.PATIENT: "c"}
+        for level, name in names.items():
+            if level in design.covariates:
+                out[eq][name] = parts[level]
         time = _time_variance(post, spec, design, eq)
         if time is not None:
             out[eq][r2.TIME] = time
@@ -277,6 +323,9 @@ def derived_effects(
     top = design.baseline_level == v.THERAPIST
     zero = np.zeros_like(like)
     gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    cov = covariate_variances(post, design, like)  # adjusting covariates' shares, by level
+    gx2, gy2 = gx2 + cov[v.PATIENT][0], gy2 + cov[v.PATIENT][1]
+    gx3, gy3 = gx3 + cov[v.THERAPIST][0], gy3 + cov[v.THERAPIST][1]
     beta_p = value(post, v.TRAIT_EFFECT_PATIENT, like)
     var_ex = value(post, v.SD_PATIENT_PREDICTOR, like) ** 2
     var_bx = var_ex + gx2

@@ -31,7 +31,7 @@ batched over posterior draws, and independent of PyMC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,13 @@ from scipy import special
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import dynamics
-from bayes_alliance.model.covariates import baseline_level, baseline_unit_values, moderator_values
+from bayes_alliance.model.covariates import (
+    baseline_level,
+    baseline_unit_values,
+    covariate_levels,
+    covariate_unit_values,
+    moderator_values,
+)
 from bayes_alliance.model.structure import (
     Get,
     dynamics_from,
@@ -80,6 +86,12 @@ class Design:
         level (patients, or therapists for a therapist-level baseline) x columns, or None.
     baseline_level
         ``"patient"`` or ``"therapist"``: the level whose variance the baseline's share joins.
+    covariates
+        Centred adjusting covariates per unit of their level: ``{"patient": patients x columns,
+        "therapist": therapists x columns}`` (levels without columns left out).
+    covariate_levels
+        The level of each adjusting covariate, in the order of ``spec.covariates`` (and of the
+        entries of ``covariate_effect_*``).
     """
 
     moderators: np.ndarray | None
@@ -90,6 +102,8 @@ class Design:
     offsets: np.ndarray
     baseline: np.ndarray | None = None
     baseline_level: str = "patient"
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    covariate_levels: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> Design:
@@ -112,6 +126,8 @@ class Design:
             offsets=(data.sessions - data.sessions[0]).astype(float),
             baseline=baseline_unit_values(data, spec),
             baseline_level=baseline_level(data, spec),
+            covariates=covariate_unit_values(data, spec),
+            covariate_levels=covariate_levels(data, spec),
         )
 
 

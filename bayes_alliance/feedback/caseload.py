@@ -27,6 +27,7 @@ from bayes_alliance.model.covariates import (
     baseline_level,
     baseline_unit_values,
     baseline_values,
+    covariate_values,
     moderator_values,
 )
 from bayes_alliance.model.grid import GridIndex, SeriesGrid
@@ -172,20 +173,23 @@ def _caseload(result: FitResult, pid: object, rows: pd.DataFrame, is_new: bool) 
 
 def _covariate_rows(
     result: FitResult, sub: SessionData, fitted_rows: np.ndarray, target: int
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Moderator and baseline rows of the sub data set, centred as in the fit.
+) -> tuple[np.ndarray | None, ...]:
+    """Moderator, baseline and adjusting-covariate rows of the sub data set, centred as in the
+    fit.
 
     A new patient's row is centred as the fit centres its level's units
     (:func:`bayes_alliance.model.covariates.baseline_unit_values`): moderators and a
     patient-level baseline with the fitted patients' means; a therapist-level baseline is the
     therapist's own fitted row, ``z_j - mean over therapists``, not the patient's value minus the
-    mean over patients (the two differ whenever caseloads differ in size).
+    mean over patients (the two differ whenever caseloads differ in size); an adjusting
+    covariate by the fit's centring constant of its column.
     """
     data, spec = result.data, result.spec
     out: list[np.ndarray | None] = []
     for names, full, level in (
         (spec.moderators, moderator_values(data, spec), v.PATIENT),
         (spec.baseline, baseline_values(data, spec), baseline_level(data, spec)),
+        (spec.covariates, covariate_values(data, spec), None),
     ):
         if full is None:
             out.append(None)
@@ -202,11 +206,16 @@ def _covariate_rows(
                 raise ValueError(
                     f"the new patient's rows need the covariate(s) {list(names)} of this model"
                 )
+            elif level is None:
+                # The fit's centring constant of each column (its mean over the units of the
+                # column's level): any fitted patient's raw value less its centred one.
+                means = data.covariates[list(names)].to_numpy(dtype=float)[0] - full[0]
+                z[target] = raw - means
             else:
                 means = data.covariates[list(names)].to_numpy(dtype=float).mean(axis=0)
                 z[target] = raw - means
         out.append(z)
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 def _therapist_row(
@@ -325,7 +334,7 @@ def prepare(
     target = int(np.flatnonzero(sub.patients == pid)[0])
     new_at = target if is_new else None
     grid = SeriesGrid.of(sub)
-    z, zb = _covariate_rows(result, sub, fitted, target)
+    z, zb, zc = _covariate_rows(result, sub, fitted, target)
     lay = posthoc.PosthocGrid(
         grid=grid,
         idx=GridIndex.of(sub),
@@ -337,6 +346,7 @@ def prepare(
         baseline=zb,
         baseline_level=baseline_level(data, spec) if zb is not None else v.PATIENT,
         tj=sub.patient_therapist,
+        covariates=zc,
     )
     ther = None
     if sub.therapists is not None and sub.patient_therapist is not None:

@@ -38,7 +38,7 @@ from bayes_alliance.inference.fit import (
     states_wanted,
 )
 from bayes_alliance.model.build import build_model
-from bayes_alliance.model.covariates import resolve_baseline
+from bayes_alliance.model.covariates import resolve
 from bayes_alliance.spec.model_spec import ModelSpec
 
 
@@ -182,7 +182,7 @@ def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledM
         Model options; ``spec.traits`` must be ``"integrated"``.
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
-    spec = resolve_baseline(data, spec)  # the compiled layout has one baseline level
+    spec = resolve(data, spec)  # the compiled layout has one baseline level
     if spec.traits != "integrated":
         raise ValueError("refitting without recompiling needs traits='integrated'")
     if spec.predictor_indicators or spec.outcome_indicators:

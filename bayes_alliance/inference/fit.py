@@ -34,7 +34,7 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.build import build_model
-from bayes_alliance.model.covariates import resolve_baseline
+from bayes_alliance.model.covariates import resolve
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -461,7 +461,7 @@ def fit(
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     # "auto" baseline level resolved once here, so that the result's spec records the level.
-    spec = resolve_baseline(data, spec)
+    spec = resolve(data, spec)
     settings = SamplerRun(draws, tune, chains, cores, sampler, progressbar)
     model = build_model(data, spec)
     keep_states = states_wanted(data, chains, draws, states)

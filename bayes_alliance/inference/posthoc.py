@@ -42,7 +42,12 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.model import indicators
-from bayes_alliance.model.covariates import baseline_level, baseline_values, moderator_values
+from bayes_alliance.model.covariates import (
+    baseline_level,
+    baseline_values,
+    covariate_values,
+    moderator_values,
+)
 from bayes_alliance.model.grid import (
     Censored,
     GridIndex,
@@ -95,6 +100,8 @@ class PosthocGrid:
     indicators: dict[str, indicators.IndicatorGrid] = field(default_factory=dict)
     # cells at a ceiling or floor (None: none), whose latent scores each draw holds
     censored: Censored | None = None
+    # Centred rows of the covariates that adjust the latent means (patients x columns), or None.
+    covariates: np.ndarray | None = None
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
@@ -119,6 +126,7 @@ class PosthocGrid:
             tj=data.patient_therapist,
             indicators=items,
             censored=censored,
+            covariates=covariate_values(data, spec),
         )
 
     def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -142,8 +150,11 @@ class PosthocGrid:
         return dynamics_from(get, spec, z=self.z, tj=self.tj)
 
     def known(self, get: Get, spec: ModelSpec) -> KnownMeans:
-        """The known part of the means: intercepts or session means, trends, baseline shift."""
-        return known_means(get, spec, self.baseline, self.baseline_level, tj=self.tj)
+        """The known part of the means: intercepts or session means, trends, the baseline's,
+        the covariates' and the therapist slope deviations' shifts."""
+        return known_means(
+            get, spec, self.baseline, self.baseline_level, zc=self.covariates, tj=self.tj
+        )
 
     def cells_of(self, known: KnownMeans, n_p: int) -> tuple[Any, Any]:
         """Known part of each cell's mean of one draw, (n_p, 1) or (n_p, S) (``baseline``

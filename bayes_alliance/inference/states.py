@@ -19,6 +19,7 @@ from bayes_alliance.kernels import gaps
 from bayes_alliance.model.structure import (
     PATIENT_RAW,
     baseline_shift,
+    covariate_shift,
     draws_last,
     instability_shift,
     lookup,
@@ -35,12 +36,15 @@ def latent_deviation(
     which: str,
     rows: np.ndarray | None = None,
     level: str = v.PATIENT,
+    zc: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each draw's latent mean minus its known part (intercept, baseline shift, instability
     shift with random innovations; the session
     means' average with session means), (chain, draw, patient), for the patients at ``rows``
     (default all; ``zb`` holds the baseline of those patients, ``level`` its level, which picks
-    the trait effect of the shift, :func:`bayes_alliance.model.structure.baseline_shift`).
+    the trait effect of the shift, :func:`bayes_alliance.model.structure.baseline_shift`;
+    ``zc`` the rows of the adjusting covariates of those patients,
+    :func:`bayes_alliance.model.structure.covariate_shift`).
 
     The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
     the known mean adds it back, and a state or replicate must count it once.
@@ -59,6 +63,11 @@ def latent_deviation(
         shift = baseline_shift(lookup(draws_last(draw_arrays(posterior)), spec), zb, level)
         assert shift is not None
         part = shift[0] if which == v.PREDICTOR else shift[1]  # (patient, chain x draw)
+        dev = dev - part.T.reshape(dev.shape)
+    if zc is not None:
+        moved = covariate_shift(lookup(draws_last(draw_arrays(posterior)), spec), zc)
+        assert moved is not None
+        part = moved[0] if which == v.PREDICTOR else moved[1]  # (patient, chain x draw)
         dev = dev - part.T.reshape(dev.shape)
     if spec.random_innovations:  # the traits' shift by the patient's instability, G u_i
         moved = instability_shift(lookup(draws_last(draw_arrays(posterior)), spec), spec)
@@ -89,12 +98,14 @@ def states_of(
         return _smoothed_states(posterior, data, spec, lay, rows, random_seed)
     if lay.baseline is not None:
         lay.baseline = lay.baseline[rows]
+    if lay.covariates is not None:
+        lay.covariates = lay.covariates[rows]
     arrays = draw_arrays(posterior)
     for n in PATIENT_RAW:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
     mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, rows, lay.baseline_level)
+        latent_deviation(posterior, spec, lay.baseline, w, rows, lay.baseline_level, lay.covariates)
         for w in v.VARIABLES
     )
     n_c, n_d = mx.shape[:2]
@@ -128,7 +139,7 @@ def _smoothed_states(
     and error variances as :func:`complete` has them), those at ``rows`` kept."""
     arrays = draw_arrays(posterior)
     mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level)
+        latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level, lay.covariates)
         for w in v.VARIABLES
     )
     n_c, n_d = mx.shape[:2]

@@ -25,6 +25,12 @@ residual, so it enters the within / level-1 and the total denominators::
 
 Without it (a model without measurement error) nothing changes: no ``omega2`` share, and the
 denominators are summed exactly as before.
+
+Optional components ``c`` (two levels), ``c2`` and ``c3`` (three levels) are the parts of the
+fixed components ``f2`` and ``f3`` that covariates adjusting the latent means explain (their
+effects' variance over the units of their level, ``g' S g``). They are parts, not further
+components: they enter no denominator, and their shares are reported beside ``f2`` / ``f3``
+in the total and their level's denominator.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ TWO_LEVEL_COMPONENTS = ("f1", "f2", "v", "m", "sigma2")
 THREE_LEVEL_COMPONENTS = ("f1", "f2", "f3", "v12", "v13", "v23", "m2", "m3", "sigma2")
 TIME = "time"
 ERROR = "omega2"  # measurement error of the observed scores (optional, level 1)
+# The adjusting covariates' part of a fixed component (optional): part -> the component.
+COVARIATE_PARTS = {"c": "f2", "c2": "f2", "c3": "f3"}
 
 # Plain-language names of the components for this model's outcome equation (sessions in
 # patients in therapists); the predictor equation has f1 and sigma2 and the intercept parts.
@@ -61,6 +69,9 @@ LABELS = {
     "f1v": "state effects, autoregression and random slopes (f1v)",
     TIME: "session means and trends (time)",
     ERROR: "measurement error (omega2)",
+    "c": "patient covariates, part of f2 (c)",
+    "c2": "patient covariates, part of f2 (c2)",
+    "c3": "therapist covariates, part of f3 (c3)",
 }
 
 
@@ -241,6 +252,10 @@ def two_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
         if err is not None:
             out[("within", ERROR)] = err / within
         out.update({("between", "f2"): f2 / between, ("between", "m"): m / between})
+        if "c" in c:
+            part = np.asarray(c["c"], dtype=float)
+            out[("total", "c")] = part / total
+            out[("between", "c")] = part / between
         return out
 
 
@@ -277,9 +292,18 @@ def three_level_r2(c: Mapping[str, Any]) -> dict[tuple[str, str], Array]:
             out[("level2", k)] = g[k] / l2
         for k in ("f3", "m3"):
             out[("level3", k)] = g[k] / l3
+        for k, denom, level in (("c2", l2, "level2"), ("c3", l3, "level3")):
+            if k in c:
+                part = np.asarray(c[k], dtype=float)
+                out[("total", k)] = part / total
+                out[(level, k)] = part / denom
     return out
 
 
 def total_variance(c: Mapping[str, Any]) -> Array:
-    """Sum of all components: the model-implied total variance of the outcome."""
-    return sum((np.asarray(v, dtype=float) for v in c.values()), start=np.asarray(0.0))
+    """Sum of all components: the model-implied total variance of the outcome (the covariates'
+    parts of f2 and f3 are inside those already)."""
+    return sum(
+        (np.asarray(v, dtype=float) for k, v in c.items() if k not in COVARIATE_PARTS),
+        start=np.asarray(0.0),
+    )

@@ -7,7 +7,10 @@ For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
                                             + s_y[i] (t - t_0)
     B0 w_ti = Phi_i w_(t-1)i + e_ti,   e ~ MVN(0, Sigma_t),   w = (xw, yw)
 
-and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
+with each adjusting covariate's fixed effects on both latent means (a patient column on
+``b_x[i]``, ``b_y[i]``, a therapist column on ``a_x[j]``, ``a_y[j]``:
+:func:`bayes_alliance.model.structure.covariate_shift`; the trait covariances are then those of
+the residual traits), and, with a patient-level ``baseline`` g (between-level mediation), ``b_x[i] = a' g_i + e_x[i]``,
 ``b_y[i] = c' g_i + e_y[i]`` (known shifts given the parameters:
 :func:`bayes_alliance.model.structure.baseline_shift`), or
 with a therapist-level one, ``a_x[j] = a' g_j + u_x[j]``, ``a_y[j] = c' g_j + u_y[j]``,
@@ -50,8 +53,11 @@ from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
     baseline_unit_values,
     baseline_values,
+    covariate_levels,
+    covariate_unit_values,
+    covariate_values,
     moderator_values,
-    resolve_baseline,
+    resolve,
 )
 from bayes_alliance.model.grid import (
     Censored,
@@ -79,6 +85,7 @@ from bayes_alliance.model.structure import (
     add_shifts,
     baseline_shift,
     covariance_of,
+    covariate_shift,
     derived,
     instability_shift,
     mean_parts,
@@ -128,6 +135,8 @@ def _coords(
         coords["moderator"] = list(spec.moderators)
     if spec.baseline:
         coords["baseline"] = list(spec.baseline)
+    if spec.covariates:
+        coords["covariate"] = list(spec.covariates)
     if spec.random_innovations:
         coords["trait_of"] = list(v.VARIABLES)
         coords["instability_of"] = list(v.VARIABLES)
@@ -165,6 +174,7 @@ class _Inputs:
     priors: dict[str, dict[str, Any]]
     z: Any  # centred moderator values (patients x moderators) or None
     zb: Any  # centred baseline rows of the patients or None
+    zc: Any  # centred rows of the adjusting covariates or None
     cells: dict[str, Any]  # the series' containers (integrated traits)
     n_pat: Any
     tj: Any = None
@@ -194,14 +204,18 @@ def _inputs(
     # therapists), a container so that it follows the data of a refit.
     zu = baseline_unit_values(data, spec)
     zb_sd = patient_data("baseline_sd", zu.std(axis=0)) if zu is not None else 1.0
+    zc_val = covariate_values(data, spec)
+    zc = patient_data("covariate_values", zc_val) if zc_val is not None else None
+    zc_sd = patient_data("covariate_sd", _covariate_sd(data, spec)) if zc is not None else 1.0
     priors = default_priors(
         spec,
         scale,
         z.std(axis=0) if z is not None else 1.0,
         zb_sd,
         indicators.prior_defaults(data, spec),
+        zc_sd,
     )
-    inputs = _Inputs(scale, priors, z, zb, {}, data.n_patients)
+    inputs = _Inputs(scale, priors, z, zb, zc, {}, data.n_patients)
     if integrated:
         source = _series_source(data, spec, idx, scale0, censored)
         inputs.cells = {k: pm.Data(k, val) for k, val in source.items()}
@@ -212,6 +226,18 @@ def _inputs(
         if v.THERAPIST in spec.random_slopes and spec.moderators:
             inputs.caseload = patient_data("caseload", _caseload(data))
     return inputs
+
+
+def _covariate_sd(data: SessionData, spec: ModelSpec) -> np.ndarray:
+    """Each adjusting covariate's SD over the units of its level (patients or therapists), in
+    the column order of :func:`bayes_alliance.model.covariates.covariate_names`: the scale of
+    its paths' priors, as the baseline's."""
+    units = covariate_unit_values(data, spec)
+    levels = np.array(covariate_levels(data, spec))
+    out = np.empty(len(levels))
+    for level, vals in units.items():
+        out[levels == level] = vals.std(axis=0)
+    return out
 
 
 def _series_source(
@@ -292,7 +318,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
     """
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     _check(data, spec)
-    spec = resolve_baseline(data, spec)
+    spec = resolve(data, spec)
     integrated = spec.traits == "integrated"
     idx = GridIndex.of(data)
     # Cells at a ceiling or floor (a score beyond one is a data error); none: no change.
@@ -324,6 +350,7 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
             baseline_shift(get, inputs.zb, spec.baseline_level, xp=pt),
             instability_shift(get, spec),
             slope_trait_shift(get, spec, inputs.tj),
+            covariate_shift(get, inputs.zc, xp=pt),
         )
         if integrated:
             known = KnownMeans(means["mu"], means["trend"], shift, spec.session_means)
@@ -426,15 +453,18 @@ def _sampled_traits(
         get(v.SD_PATIENT_OUTCOME),
         get(v.TRAIT_EFFECT_PATIENT),
     )
+    sx, sy = shift if shift is not None else (pt.zeros(()), pt.zeros(()))
     if spec.session_means:
+        # The deviations leave the known shift out (the post-hoc paths add it to the known
+        # means, as here): only the covariates' shift, a baseline is refused with session means.
         dev_x = pm.Normal("patient_dev_predictor", top_x, sd_px, dims=v.PATIENT)
         dev_y = pm.Normal(
             "patient_dev_outcome", top_y + beta_p * (dev_x - top_x), sd_py, dims=v.PATIENT
         )
-        pm.Deterministic("trait_predictor", mu_x.mean() + dev_x, dims=v.PATIENT)
-        pm.Deterministic("trait_outcome", mu_y.mean() + dev_y, dims=v.PATIENT)
-        return mu_x[None, :] + dev_x[:, None], mu_y[None, :] + dev_y[:, None]
-    sx, sy = shift if shift is not None else (0.0, 0.0)
+        level_x, level_y = sx + dev_x, sy + dev_y
+        pm.Deterministic("trait_predictor", mu_x.mean() + level_x, dims=v.PATIENT)
+        pm.Deterministic("trait_outcome", mu_y.mean() + level_y, dims=v.PATIENT)
+        return mu_x[None, :] + level_x[:, None], mu_y[None, :] + level_y[:, None]
     trait_x = pm.Normal("trait_predictor", mu_x + top_x + sx, sd_px, dims=v.PATIENT)
     trait_y = pm.Normal(
         "trait_outcome",

@@ -1,6 +1,6 @@
-"""The patient-level columns the model uses besides the series: moderators of the state effect
-and the baseline characteristics of between-level mediation, checked, centred and placed at
-their level (patient or therapist). Numpy only: the builder, the post-hoc draws, the patient
+"""The patient-level columns the model uses besides the series: moderators of the state effect,
+the baseline characteristics of between-level mediation and the covariates that adjust the
+latent means, checked, centred and placed at their level (patient or therapist). Numpy only: the builder, the post-hoc draws, the patient
 update, the variance moments and the report all read them from here."""
 
 from __future__ import annotations
@@ -71,31 +71,41 @@ def baseline_level(data: SessionData, spec: ModelSpec) -> str:
     ValueError
         ``"therapist"`` without patients nested in therapists.
     """
-    if not spec.baseline or spec.baseline_level == v.PATIENT:
+    if not spec.baseline:
         return v.PATIENT
+    return _level(data, spec, spec.baseline, spec.baseline_level, "baseline")
+
+
+def _level(
+    data: SessionData, spec: ModelSpec, names: tuple[str, ...], requested: str, what: str
+) -> str:
+    """The level of the columns ``names`` given the ``requested`` one (``<what>_level``)."""
+    if requested == v.PATIENT:
+        return v.PATIENT
+    option = f"{what}_level"
     nested = spec.therapist_level and data.patient_therapist is not None
     if not nested:
-        if spec.baseline_level == v.THERAPIST:
+        if requested == v.THERAPIST:
             raise ValueError(
-                "baseline_level='therapist' needs patients nested in therapists (a therapist "
+                f"{option}='therapist' needs patients nested in therapists (a therapist "
                 "column, not crossed, and the therapist level in the model)"
             )
         return v.PATIENT
-    _moderator_matrix(data, spec.baseline, "baseline column")  # named, complete, not flat
-    varies = _varies_within_therapist(data, spec.baseline)
-    if spec.baseline_level == v.THERAPIST and varies:
+    _moderator_matrix(data, names, f"{what} column")  # named, complete, not flat
+    varies = _varies_within_therapist(data, names)
+    if requested == v.THERAPIST and varies:
         raise DataValidationError(
             [
                 Problem(
-                    "baseline_level='therapist' needs a value constant within each therapist, "
+                    f"{option}='therapist' needs a value constant within each therapist, "
                     "but it varies within therapist "
-                    f"{tid!r}; use baseline_level='patient' for a patient characteristic",
+                    f"{tid!r}; use {option}='patient' for a patient characteristic",
                     column=c,
                 )
                 for c, tid in varies.items()
             ]
         )
-    if spec.baseline_level == v.THERAPIST:
+    if requested == v.THERAPIST:
         return v.THERAPIST
     # "auto": a column constant within therapists only because each has one patient says
     # nothing about its level; such data keep the patient level.
@@ -147,10 +157,103 @@ def baseline_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
     return zu[data.patient_therapist]
 
 
+def covariate_names(data: SessionData, spec: ModelSpec) -> tuple[str, ...]:
+    """The covariates that adjust the latent means: ``spec.covariates`` when given (each must
+    be a declared covariate of the data), else every declared covariate of the data that is
+    not a baseline column (a baseline column already moves the latent means, through its
+    mediation paths)."""
+    declared = tuple(data.covariates.columns)
+    if spec.covariates:
+        missing = [c for c in spec.covariates if c not in declared]
+        if missing:
+            raise ValueError(
+                f"covariate(s) {missing} of the model are not covariates of the data "
+                f"(have: {list(declared)})"
+            )
+        return spec.covariates
+    return tuple(c for c in declared if c not in spec.baseline)
+
+
+def covariate_levels(data: SessionData, spec: ModelSpec) -> tuple[str, ...]:
+    """The level of each adjusting covariate (``spec.covariates``, as :func:`resolve` records
+    them: a spec not resolved against the data has none), by the baseline's rule
+    (:func:`baseline_level`) applied to each column on its own: with ``covariate_level="auto"``
+    therapist for a column constant within every therapist of three-level data in which some
+    therapist treats two or more patients, else patient; ``"patient"`` or ``"therapist"``
+    forces every column (``"therapist"`` raises, naming the column and a therapist, for a
+    column that varies within a therapist)."""
+    names = spec.covariates
+    if not names:
+        return ()
+    return tuple(_level(data, spec, (c,), spec.covariate_level, "covariate") for c in names)
+
+
+def covariate_unit_values(data: SessionData, spec: ModelSpec) -> dict[str, np.ndarray]:
+    r"""The adjusting covariates per unit of their level, centred over those units: patients x
+    (patient-level columns) under ``"patient"`` and therapists x (therapist-level columns)
+    under ``"therapist"`` (levels without columns left out). Column order within a level is
+    that of ``spec.covariates``."""
+    names, levels = spec.covariates, covariate_levels(data, spec)
+    if not names:
+        return {}
+    z = _moderator_matrix(data, names, "covariate")
+    out: dict[str, np.ndarray] = {}
+    pat = [k for k, lvl in enumerate(levels) if lvl == v.PATIENT]
+    if pat:
+        out[v.PATIENT] = z[:, pat]
+    top = [k for k, lvl in enumerate(levels) if lvl == v.THERAPIST]
+    if top:
+        assert data.patient_therapist is not None and data.therapists is not None
+        zt = np.empty((len(data.therapists), len(top)))
+        zt[data.patient_therapist] = z[:, top]  # one value per therapist (checked constant)
+        out[v.THERAPIST] = zt - zt.mean(axis=0)
+    return out
+
+
+def covariate_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    r"""Centred adjusting covariates of each patient (patients x ``spec.covariates``), or
+    None without: a patient-level column is the patient's value centred over patients, a
+    therapist-level one its therapist's value centred over therapists (as the baseline,
+    :func:`baseline_unit_values`). The latent means move by ``g_x' z_i`` and ``g_y' z_i``
+    (:func:`bayes_alliance.model.structure.covariate_shift`)."""
+    names, levels = spec.covariates, covariate_levels(data, spec)
+    if not names:
+        return None
+    units = covariate_unit_values(data, spec)
+    out = np.empty((data.n_patients, len(names)))
+    for level in (v.PATIENT, v.THERAPIST):
+        cols = [k for k, lvl in enumerate(levels) if lvl == level]
+        if cols:
+            rows = units[level] if level == v.PATIENT else units[level][data.patient_therapist]
+            out[:, cols] = rows
+    return out
+
+
+def resolve_covariates(data: SessionData, spec: ModelSpec) -> ModelSpec:
+    """``spec`` with ``covariates`` filled from the data (:func:`covariate_names`), so that its
+    free parameters (``covariate_effect_predictor`` / ``_outcome``) and a fitted result record
+    them; unchanged when the data have none. The levels are checked here too."""
+    names = covariate_names(data, spec)
+    covariate_levels(data, replace(spec, covariates=names))
+    return spec if names == spec.covariates else replace(spec, covariates=names)
+
+
+def resolve(data: SessionData, spec: ModelSpec) -> ModelSpec:
+    """``spec`` resolved against the data once: the baseline's level
+    (:func:`resolve_baseline`) and the adjusting covariates (:func:`resolve_covariates`)."""
+    return resolve_covariates(data, resolve_baseline(data, spec))
+
+
 __all__ = [
     "baseline_level",
     "baseline_unit_values",
     "baseline_values",
+    "covariate_levels",
+    "covariate_names",
+    "covariate_unit_values",
+    "covariate_values",
     "moderator_values",
+    "resolve",
     "resolve_baseline",
+    "resolve_covariates",
 ]

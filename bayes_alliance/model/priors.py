@@ -174,6 +174,7 @@ def default_priors(
     moderator_sd: Any = 1.0,
     baseline_sd: Any = 1.0,
     extra: dict[str, dict[str, Any]] | None = None,
+    covariate_sd: Any = 1.0,
 ) -> dict[str, dict[str, Any]]:
     """Weakly informative priors on the data's scale, with the spec's overrides applied.
 
@@ -191,6 +192,9 @@ def default_priors(
     extra
         Defaults of parameters whose scale comes from elsewhere (the indicators'
         :func:`bayes_alliance.model.indicators.default_priors`).
+    covariate_sd
+        SD of each adjusting covariate across the units of its level (a vector when there are
+        several): its effects on the latent means are scaled like a baseline's paths.
     """
     ratio = s.sd_y / s.sd_x
     reverse = 1.0 / ratio
@@ -244,6 +248,10 @@ def default_priors(
         "first_sd_outcome": half(first_sigma(s.sd_y)),
         "first_corr": dict(uniform),
     }
+    # Adjusting covariates: up to about one SD of each variable per SD of the covariate, as a
+    # baseline's paths (:func:`baseline_sigma`).
+    p[v.COVARIATE_EFFECT_PREDICTOR] = normal(0.0, baseline_sigma(s.sd_x, covariate_sd))
+    p[v.COVARIATE_EFFECT_OUTCOME] = normal(0.0, baseline_sigma(s.sd_y, covariate_sd))
     if v.THERAPIST in spec.random_slopes:
         # One LKJ(eta) prior on the therapists' 3 x 3 correlation of (predictor part, outcome
         # part, slope) as a C-vine (Lewandowski, Kurowicka & Joe 2009): the first tree's

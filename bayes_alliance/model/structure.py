@@ -504,6 +504,29 @@ def baseline_shift(get: Get, zb: Any, level: str, xp: Any = np) -> tuple[Any, An
     return _dot(zb, a, xp), _dot(zb, c + b * a, xp)
 
 
+def covariate_shift(get: Get, zc: Any, xp: Any = np) -> tuple[Any, Any] | None:
+    r"""The adjusting covariates' known shift of each patient's latent means.
+
+    .. math::
+
+        M_{x,i} = \mu_x + g_x' z_i + (\text{therapist part}) + e_{x,i}, \qquad
+        M_{y,i} = \mu_y + g_y' z_i + (\text{therapist part}) + e_{y,i} + \beta e_{x,i},
+
+    ``zc``: each patient's centred covariate row (a therapist-level column holds the value of
+    the patient's therapist, :func:`bayes_alliance.model.covariates.covariate_values`). g_x =
+    ``covariate_effect_predictor`` and g_y = ``covariate_effect_outcome`` are total effects on
+    each latent mean (no mediation through the trait effect, unlike a baseline's c'), so the
+    trait covariances describe the residual traits e. Known given the parameters, the shift
+    enters the likelihood as the intercept does (the traits still integrate out). None
+    without covariates (``zc`` None).
+    """
+    if zc is None:
+        return None
+    gx = get(v.COVARIATE_EFFECT_PREDICTOR, dims="covariate")
+    gy = get(v.COVARIATE_EFFECT_OUTCOME, dims="covariate")
+    return _dot(zc, gx, xp), _dot(zc, gy, xp)
+
+
 @dataclass
 class KnownMeans:
     """The known part of the cell means given the parameters: ``mu`` the intercepts (per draw)
@@ -571,16 +594,19 @@ def known_means(
     level: str = v.PATIENT,
     xp: Any = np,
     tj: Any = None,
+    zc: Any = None,
 ) -> KnownMeans:
     """The known part of the cell means (:class:`KnownMeans`): :func:`mean_parts` and the known
     shifts of the latent means: the baseline's :func:`baseline_shift` (``zb``: the baseline rows
-    of the patients, ``level`` their level), the instability's and the therapist slope
-    deviation's (:func:`slope_trait_shift`; ``tj``: each patient's therapist code)."""
+    of the patients, ``level`` their level), the instability's, the therapist slope
+    deviation's (:func:`slope_trait_shift`; ``tj``: each patient's therapist code) and the
+    covariates' :func:`covariate_shift` (``zc``: their rows)."""
     mu, trend = mean_parts(get, spec)
     shift = add_shifts(
         baseline_shift(get, zb, level, xp),
         instability_shift(get, spec),
         slope_trait_shift(get, spec, tj),
+        covariate_shift(get, zc, xp),
     )
     return KnownMeans(mu, trend, shift, spec.session_means)
 

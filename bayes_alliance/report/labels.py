@@ -72,6 +72,9 @@ LABELS: dict[str, str] = {
     v.SD_TREND_OUTCOME: "SD of patients' trends of {y}",
     v.BASELINE_EFFECT_PREDICTOR: f"a path: {{z}} {_A} {{at}} {{x}}",
     v.BASELINE_EFFECT_OUTCOME: f"direct path c': {{z}} {_A} {{at}} {{y}}",
+    # Adjusting covariates: the residual traits are net of them (the traits' labels stay).
+    v.COVARIATE_EFFECT_PREDICTOR: f"covariate {{z}} {_A} latent mean of {{x}}",
+    v.COVARIATE_EFFECT_OUTCOME: f"covariate {{z}} {_A} latent mean of {{y}}",
     # Derived effects of the joint model.
     "standardised_state_effect": "state-like effect, standardised",
     "standardised_reverse_state_effect": "reverse path, standardised",
@@ -150,7 +153,13 @@ for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
         f"correlation of the two ratings' trait-like parts ({_level} level)"
     )
 # Vector entries whose label names the entry itself (the others keep their coord in brackets).
-_NAMED_ENTRIES = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
+_NAMED_ENTRIES = (
+    v.MODERATOR_EFFECT,
+    v.BASELINE_EFFECT_PREDICTOR,
+    v.BASELINE_EFFECT_OUTCOME,
+    v.COVARIATE_EFFECT_PREDICTOR,
+    v.COVARIATE_EFFECT_OUTCOME,
+)
 
 
 # Notes under effects tables (:func:`effect_note`): templates like LABELS', with ``{x}``, ``{y}``

@@ -74,6 +74,20 @@ class ModelSpec:
         baseline column is constant within every therapist of three-level data, else patient.
         Fitting resolves "auto" once against the data (:func:`bayes_alliance.model.covariates.resolve_baseline`)
         and the result's spec records the level used.
+    covariates
+        Covariates that adjust the latent means (empty: every declared covariate of the data
+        that is not a baseline column; fitting fills it in, :func:`bayes_alliance.model.covariates.resolve`).
+        Each column z gets a fixed effect on both latent means,
+        ``M_x,i = mu_x + g_x' z_i + ... + e_x,i`` and ``M_y,i = mu_y + g_y' z_i + ... + e_y,i``
+        (``covariate_effect_predictor`` g_x, ``covariate_effect_outcome`` g_y, total effects on
+        each latent mean), so that the trait SDs and trait effects describe the residual traits.
+        A moderator of the state effect is adjusted for too: an interaction without its main
+        effect would let the moderator's association with the traits leak into the slope.
+    covariate_level
+        Level of the adjusting covariates, per column: ``"auto"`` (therapist for a column
+        constant within every therapist of three-level data, centred over therapists, acting
+        on the therapists' parts of the latent means; else patient, centred over patients),
+        or ``"patient"`` / ``"therapist"`` for every column.
     same_session
         A lag-0 path between the states: ``"predictor_to_outcome"`` (x_t -> y_t) or
         ``"outcome_to_predictor"`` (y_t -> x_t). Innovations are then uncorrelated.
@@ -152,6 +166,8 @@ class ModelSpec:
     moderators: tuple[str, ...] = ()
     baseline: tuple[str, ...] = ()
     baseline_level: str = "auto"
+    covariates: tuple[str, ...] = ()
+    covariate_level: str = "auto"
     same_session: str = "none"
     reverse_lag: bool = True
     session_means: bool = False
@@ -175,6 +191,7 @@ class ModelSpec:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
         object.__setattr__(self, "moderators", tuple(self.moderators))
         object.__setattr__(self, "baseline", tuple(self.baseline))
+        object.__setattr__(self, "covariates", tuple(self.covariates))
         object.__setattr__(self, "random_innovations", tuple(self.random_innovations))
         object.__setattr__(self, "predictor_indicators", tuple(self.predictor_indicators))
         object.__setattr__(self, "outcome_indicators", tuple(self.outcome_indicators))
@@ -187,6 +204,7 @@ class ModelSpec:
             ("traits", self.traits, TRAITS),
             ("innovations", self.innovations, INNOVATIONS),
             ("baseline_level", self.baseline_level, BASELINE_LEVELS),
+            ("covariate_level", self.covariate_level, BASELINE_LEVELS),
         ):
             if value not in allowed:
                 errs.append(
@@ -285,6 +303,7 @@ class ModelSpec:
             )
         if len(set(self.baseline)) != len(self.baseline):
             errs.append(f"baseline names a column twice: {list(self.baseline)}")
+        errs += self._covariate_problems()
         for name, prior in self.priors.items():
             if not isinstance(prior, dict) or "dist" not in prior:
                 errs.append(f"prior for {name!r} must be a mapping with a 'dist' key")
@@ -303,6 +322,20 @@ class ModelSpec:
                         )
         if errs:
             raise ValueError("; ".join(errs))
+
+    def _covariate_problems(self) -> list[str]:
+        errs = []
+        if self.covariate_level == vocab.THERAPIST and not self.therapist_level:
+            errs.append("covariate_level='therapist' needs the therapist level")
+        if len(set(self.covariates)) != len(self.covariates):
+            errs.append(f"covariates names a column twice: {list(self.covariates)}")
+        both = [c for c in self.covariates if c in self.baseline]
+        if both:
+            errs.append(
+                f"{both} are baseline columns; they move the latent means through their "
+                "mediation paths and cannot adjust them as covariates too"
+            )
+        return errs
 
     def _censoring_problems(self) -> list[str]:
         errs = []
@@ -412,6 +445,8 @@ class ModelSpec:
             names += [v.TREND_PREDICTOR, v.TREND_OUTCOME, v.SD_TREND_PREDICTOR, v.SD_TREND_OUTCOME]
         if self.baseline:
             names += [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
+        if self.covariates:
+            names += [v.COVARIATE_EFFECT_PREDICTOR, v.COVARIATE_EFFECT_OUTCOME]
         order = {n: i for i, n in enumerate(vocab.NAMED_PARAMETERS)}
         return sorted(names, key=order.__getitem__)
 
@@ -431,6 +466,7 @@ class ModelSpec:
         d["random_slopes"] = list(self.random_slopes)
         d["moderators"] = list(self.moderators)
         d["baseline"] = list(self.baseline)
+        d["covariates"] = list(self.covariates)
         d["random_innovations"] = list(self.random_innovations)
         d["predictor_indicators"] = list(self.predictor_indicators)
         d["outcome_indicators"] = list(self.outcome_indicators)
@@ -440,6 +476,11 @@ class ModelSpec:
             for kind in ("ceiling", "floor"):
                 if d[f"{kind}_{which}"] is None:
                     del d[f"{kind}_{which}"]
+        # Likewise a model without adjusting covariates.
+        if not self.covariates:
+            del d["covariates"]
+        if self.covariate_level == "auto":
+            del d["covariate_level"]
         return d
 
     @classmethod

@@ -305,6 +305,14 @@ MODEL = OptionGroup(
             choices=spec.BASELINE_LEVELS,
         ),
         Option(
+            "covariate_level",
+            "choice",
+            "level of the covariates that adjust the latent means: patient, therapist "
+            "(constant within therapist) or auto (per column: therapist when constant within "
+            "every therapist)",
+            choices=spec.BASELINE_LEVELS,
+        ),
+        Option(
             "same_session", "choice", "lag-0 path between the states", choices=spec.SAME_SESSION
         ),
         Option("reverse_lag", "flag", "drop the outcome -> next predictor path"),
