@@ -87,8 +87,8 @@ def feedback_html(
         r = profiles.attrs.get("correlation")
         if r is not None:
             parts.append(
-                "<p>Correlation across therapists of the trait part and the average state "
-                f"effect, per draw: {fmt(r)}.</p>"
+                "<p>Correlation of a therapist's state-effect deviation with their trait part "
+                f"(the model's therapist covariance): {fmt(r)}.</p>"
             )
         parts.append(
             "<p>Each therapist's estimates are shrunk toward zero, more so with fewer "

@@ -24,8 +24,14 @@ def therapist_profiles(result: FitResult, ci_prob: float = FEEDBACK_CI_PROB) -> 
     plus any patient slope deviation, averaged over the caseload), each as posterior mean with
     an equal-tailed interval; one row per therapist, sorted by the trait deviation.
 
-    ``df.attrs["correlation"]``: the correlation across therapists of the two, computed per
-    draw (mean and interval), or None; ``df.attrs["note"]`` says what is missing and why.
+    ``df.attrs["correlation"]``: the model's correlation of a therapist's slope deviation with
+    their part of the alliance latent mean (``slope_trait_corr_therapist_predictor``, mean and
+    interval), or None (no therapist slopes, or a fit from before 0.3 whose prior made the two
+    independent); ``df.attrs["note"]`` says what is missing and why.
+
+    The correlation is the population parameter of the therapists' 3 x 3 covariance, not a
+    correlation of the shrunken per-therapist estimates (which a prior of independent parts
+    pulls towards 0).
     """
     data, spec = result.data, result.spec
     post = result.idata.posterior
@@ -58,11 +64,14 @@ def therapist_profiles(result: FitResult, ci_prob: float = FEEDBACK_CI_PROB) -> 
             rows[f"state_effect_dev_{k}"] = np.full(n_t, np.nan)
     df = pd.DataFrame(rows).sort_values("trait_dev_mean", kind="stable").reset_index(drop=True)
     df.attrs["correlation"] = None
-    if slope is not None and n_t > 2:
-        a = trait - trait.mean(axis=-1, keepdims=True)
-        b = slope - slope.mean(axis=-1, keepdims=True)
-        r = (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
+    if slope is not None and v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR in post:
+        r = np.asarray(post[v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR].values)
         df.attrs["correlation"] = interval(r, ci_prob)
+    elif slope is not None:
+        note = (
+            "This fit predates the therapists' slope-trait covariance (0.3): its prior made "
+            "the two parts independent, so no correlation is reported. Refit to estimate it."
+        )
     df.attrs["note"] = note
     df.attrs["ci_prob"] = ci_prob
     return df
