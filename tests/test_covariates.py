@@ -125,10 +125,11 @@ def test_covariate_levels_and_resolution():
 
 
 def _posterior(spec: ModelSpec, n: int, **over: object) -> xr.Dataset:
-    """One chain of ``n`` identical draws at POINT (covariate effects GX, GY)."""
+    """One chain of ``n`` identical draws at POINT (covariate effects GX, GY): the estimated
+    parameters and the derived ones a fit stores beside them."""
     point = {**POINT, v.COVARIATE_EFFECT_PREDICTOR: GX[:1], v.COVARIATE_EFFECT_OUTCOME: GY[:1]}
     out = {}
-    for name in spec.prior_names():
+    for name in dict.fromkeys([*spec.free_parameters(), *spec.prior_names()]):
         val = np.asarray(over.get(name, point[name]), dtype=float)
         dims = ("chain", "draw", *(("covariate",) if val.ndim else ()))
         out[name] = xr.DataArray(np.broadcast_to(val, (1, n, *val.shape)).copy(), dims=dims)
@@ -149,7 +150,13 @@ def test_traits_states_and_replicates_count_the_covariate_shift_once():
     z = data.covariates["moderator"].to_numpy(dtype=float)
     z = z - z.mean()
     tiny = 1e-5
-    post = _posterior(spec, 4, sd_patient_predictor=tiny, sd_patient_outcome=tiny)
+    post = _posterior(
+        spec,
+        4,
+        sd_patient_predictor=tiny,
+        sd_patient_outcome=tiny,
+        sd_patient_outcome_total=tiny,
+    )
     got, _ = posthoc.complete(post, data, spec, random_seed=3)
     np.testing.assert_allclose(
         got["trait_predictor"].values[0], np.tile(3.0 + GX[0] * z, (4, 1)), atol=1e-3

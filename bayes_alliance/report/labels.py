@@ -50,6 +50,19 @@ LABELS: dict[str, str] = {
     v.SD_PATIENT_OUTCOME: "SD of patients' traits of {y} (beyond the trait effect)",
     v.SD_THERAPIST_PREDICTOR: "SD of therapists' means of {x}",
     v.SD_THERAPIST_OUTCOME: "SD of therapists' means of {y} (beyond the trait effect)",
+    v.SD_PATIENT_OUTCOME_TOTAL: "SD of patients' traits of {y}",
+    v.SD_THERAPIST_OUTCOME_TOTAL: "SD of therapists' means of {y}",
+    v.TRAIT_CORR_PATIENT: "correlation of patients' traits of {x} and {y}",
+    v.TRAIT_CORR_THERAPIST: "correlation of therapists' means of {x} and {y}",
+    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR: (
+        "correlation of therapists' state-like effect with their mean of {x}"
+    ),
+    v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME: (
+        "correlation of therapists' state-like effect with their mean of {y}"
+    ),
+    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME: (
+        "partial correlation of therapists' state-like effect with their mean of {y} given {x}"
+    ),
     v.INNOVATION_SD_PREDICTOR: "innovation SD of {x}",
     v.INNOVATION_SD_OUTCOME: "innovation SD of {y}",
     v.INNOVATION_CORR: "correlation of the innovations",

@@ -38,6 +38,13 @@ SYMBOLS = {
     v.SD_PATIENT_OUTCOME: "σ_Py",
     v.SD_THERAPIST_PREDICTOR: "σ_Tx",
     v.SD_THERAPIST_OUTCOME: "σ_Ty",
+    v.SD_PATIENT_OUTCOME_TOTAL: "s_Py",
+    v.SD_THERAPIST_OUTCOME_TOTAL: "s_Ty",
+    v.TRAIT_CORR_PATIENT: "r_P",
+    v.TRAIT_CORR_THERAPIST: "r_T",
+    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR: "r_xc",
+    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME: "r_yc|x",
+    v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME: "r_yc",
     v.SD_STATE_EFFECT_PATIENT: "τ_d",
     v.SD_STATE_EFFECT_THERAPIST: "τ_c",
     v.INNOVATION_SD_PREDICTOR: "σ_x",
@@ -82,16 +89,18 @@ SCALE_RULES = {
     v.OUTCOME_AUTOREGRESSION: "σ = 0.5 (no units)",
     v.PREDICTOR_AUTOREGRESSION: "σ = 0.5 (no units)",
     v.SAME_SESSION_EFFECT: "σ = SD of the receiving / SD of the sending variable",
-    v.TRAIT_EFFECT_PATIENT: "σ = 2 SD(y) / SD(x)",
-    v.TRAIT_EFFECT_THERAPIST: "σ = 2 SD(y) / SD(x)",
+    v.TRAIT_CORR_PATIENT: "LKJ(2): (r + 1) / 2 ~ Beta(2, 2)",
+    v.TRAIT_CORR_THERAPIST: "LKJ(2) (Beta(2.5, 2.5) with therapist slopes: the 3 x 3 C-vine)",
+    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR: "3 x 3 LKJ(2) C-vine: (r + 1) / 2 ~ Beta(2.5, 2.5)",
+    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME: "3 x 3 LKJ(2) C-vine: Beta(2, 2)",
     v.INTERCEPT_PREDICTOR: "μ = mean(x), σ = 2.5 SD(x)",
     v.INTERCEPT_OUTCOME: "μ = mean(y), σ = 2.5 SD(y)",
     "session_mean_predictor": "μ = mean(x), σ = 2.5 SD(x)",
     "session_mean_outcome": "μ = mean(y), σ = 2.5 SD(y)",
     v.SD_PATIENT_PREDICTOR: "σ = SD(x)",
-    v.SD_PATIENT_OUTCOME: "σ = SD(y)",
+    v.SD_PATIENT_OUTCOME_TOTAL: "σ = SD(y)",
     v.SD_THERAPIST_PREDICTOR: "σ = 0.5 SD(x)",
-    v.SD_THERAPIST_OUTCOME: "σ = 0.5 SD(y)",
+    v.SD_THERAPIST_OUTCOME_TOTAL: "σ = 0.5 SD(y)",
     v.SD_STATE_EFFECT_PATIENT: "σ = 0.25 SD(y) / SD(x)",
     v.SD_STATE_EFFECT_THERAPIST: "σ = 0.25 SD(y) / SD(x)",
     v.INNOVATION_SD_PREDICTOR: "σ = SD(x)",
@@ -216,6 +225,17 @@ def _trait_lines(spec: ModelSpec, idx: str) -> list[str]:
         ]
     elif three:
         lines.append("  a^x_j ~ N(0, σ_Tx²),  a^y_j ~ N(0, σ_Ty²)")
+    # Each level is estimated as a covariance; the regression form above is derived from it.
+    lines.append(
+        "  estimated as covariances: the two parts at a level have SDs (σ_Px, s_Py) and "
+        "correlation r_P; β_P = r_P s_Py / σ_Px, σ_Py = s_Py √(1 - r_P²)"
+        + ("; likewise (σ_Tx, s_Ty, r_T) between therapists" if three else "")
+    )
+    if three and v.THERAPIST in spec.random_slopes:
+        lines.append(
+            "  with therapist slopes c_j: (a^x_j, a^y_j + β_T a^x_j, c_j) one 3 x 3 covariance "
+            "(correlations r_T, r_xc, r_yc; LKJ(2))"
+        )
     if spec.session_means:
         lines.append("  μ_x(t), μ_y(t): one grand mean per session")
     if spec.trend:
