@@ -51,6 +51,8 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
+    SplitBaseline,
+    baseline_between_unit_values,
     baseline_unit_values,
     baseline_values,
     covariate_levels,
@@ -181,6 +183,14 @@ class _Inputs:
     caseload: Any = None
 
 
+def _positive_sd(z: np.ndarray) -> np.ndarray:
+    """Column SDs of z, 1 where a column does not vary: the between part of a split baseline
+    is flat when every therapist has the same mean (its paths are then not identified by the
+    data and keep the prior of a unit-SD characteristic)."""
+    sd = z.std(axis=0)
+    return np.where(sd > 0, sd, 1.0)
+
+
 def _inputs(
     data: SessionData, spec: ModelSpec, idx: GridIndex, censored: Censored | None
 ) -> _Inputs:
@@ -199,7 +209,20 @@ def _inputs(
     z_val = moderator_values(data, spec)
     z = patient_data("moderator_values", z_val) if z_val is not None else None
     zb_val = baseline_values(data, spec)
-    zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
+    zb: Any = None
+    zb_between_sd: Any = 1.0
+    if isinstance(zb_val, SplitBaseline):
+        # A patient-level baseline of three-level data: within- and between-therapist rows,
+        # the between paths scaled by the SD of the therapist means over therapists.
+        zb = SplitBaseline(
+            patient_data("baseline_values", zb_val.within),
+            patient_data("baseline_between_values", zb_val.between),
+        )
+        zt = baseline_between_unit_values(data, spec)
+        assert zt is not None
+        zb_between_sd = patient_data("baseline_between_sd", _positive_sd(zt))
+    elif zb_val is not None:
+        zb = patient_data("baseline_values", zb_val)
     # The paths' prior scale: the baseline's SD over the units of its level (patients or
     # therapists), a container so that it follows the data of a refit.
     zu = baseline_unit_values(data, spec)
@@ -214,6 +237,7 @@ def _inputs(
         zb_sd,
         indicators.prior_defaults(data, spec),
         zc_sd,
+        zb_between_sd,
     )
     inputs = _Inputs(scale, priors, z, zb, zc, {}, data.n_patients)
     if integrated:
