@@ -90,15 +90,58 @@ def baseline_variances(
     baseline (``design.baseline_level``). Zeros without a baseline."""
     if design.baseline is None:
         return np.zeros_like(like), np.zeros_like(like)
-    g = design.baseline
+    return _path_variances(
+        post,
+        design.baseline,
+        (v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME),
+        v.BASELINE_MEDIATOR[design.baseline_level],
+    )
+
+
+def _path_variances(
+    post: Draws, g: np.ndarray, paths: tuple[str, str], mediator: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``a' S a`` and ``(c' + b a)' S (c' + b a)`` of the rows g (units x columns) per draw."""
     cov = g.T @ g / len(g)
-    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
-    b = np.asarray(post[v.BASELINE_MEDIATOR[design.baseline_level]], dtype=float)[..., None]
-    total = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float) + b * a
+    a = np.asarray(post[paths[0]], dtype=float)
+    b = np.asarray(post[mediator], dtype=float)[..., None]
+    total = np.asarray(post[paths[1]], dtype=float) + b * a
     return (
         np.einsum("...k,kl,...l->...", a, cov, a),
         np.einsum("...k,kl,...l->...", total, cov, total),
     )
+
+
+def baseline_shares(
+    post: Draws, design: Design, like: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The baseline's shares of the latent means' variances at each level, per draw:
+    ``(x between patients, y between patients, x between therapists, y between therapists)``.
+
+    A patient-level baseline adds :func:`baseline_variances` between patients, a
+    therapist-level one between therapists. A patient-level baseline of three-level data split
+    at the therapists (``design.baseline_between``) adds its within part between patients
+    (paths a_W, c'_W, b_P, S_W over patients) and its between part between therapists
+
+    .. math::
+
+        a_B' S_B a_B, \qquad (c'_B + b_T a_B)' S_B (c'_B + b_T a_B),
+
+    S_B the covariance of the centred therapist means over therapists. The within rows sum
+    to 0 within every therapist, so the two parts are uncorrelated and the shares add."""
+    gx, gy = baseline_variances(post, design, like)
+    zero = np.zeros_like(like)
+    if design.baseline_between is not None:
+        bx, by = _path_variances(
+            post,
+            design.baseline_between,
+            (v.BASELINE_EFFECT_PREDICTOR_BETWEEN, v.BASELINE_EFFECT_OUTCOME_BETWEEN),
+            v.BASELINE_MEDIATOR[v.THERAPIST],
+        )
+        return gx, gy, bx, by
+    if design.baseline_level == v.THERAPIST:
+        return zero, zero, gx, gy
+    return gx, gy, zero, zero
 
 
 def covariate_variances(
@@ -166,9 +209,7 @@ def r2_components(
     errors = error_variances(post, spec, like)
     # A baseline's share of the latent means is a fixed part of both at its level: f2 between
     # patients, f3 between therapists.
-    gx, gy = baseline_variances(post, design, like)
-    top = design.baseline_level == v.THERAPIST
-    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    gx2, gy2, gx3, gy3 = baseline_shares(post, design, like)
     # Adjusting covariates: a fixed part at their level too, reported as c2 / c3 beside it.
     cov = covariate_variances(post, design, like)
     (cx2, cy2), (cx3, cy3) = cov[v.PATIENT], cov[v.THERAPIST]
@@ -319,10 +360,7 @@ def derived_effects(
     sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
     # Variances of the latent means at each level: the residual deviations, for y the trait
     # effect's share, and at the baseline's level its share (zero without one).
-    gx, gy = baseline_variances(post, design, like)
-    top = design.baseline_level == v.THERAPIST
-    zero = np.zeros_like(like)
-    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    gx2, gy2, gx3, gy3 = baseline_shares(post, design, like)
     cov = covariate_variances(post, design, like)  # adjusting covariates' shares, by level
     gx2, gy2 = gx2 + cov[v.PATIENT][0], gy2 + cov[v.PATIENT][1]
     gx3, gy3 = gx3 + cov[v.THERAPIST][0], gy3 + cov[v.THERAPIST][1]
@@ -366,7 +404,8 @@ def derived_effects(
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
     if spec.baseline:
-        out.update(mediation_between(post, design.baseline_level))
+        split = design.baseline_between is not None
+        out.update(mediation_between(post, design.baseline_level, split))
     out.update(reliabilities(post, spec, wm))
     return out
 
@@ -388,7 +427,9 @@ def mediation_names(level: str = v.PATIENT) -> tuple[str, ...]:
     return MEDIATION_BETWEEN_THERAPIST if level == v.THERAPIST else MEDIATION_BETWEEN
 
 
-def mediation_between(post: Draws, level: str = v.PATIENT) -> dict[str, np.ndarray]:
+def mediation_between(
+    post: Draws, level: str = v.PATIENT, split: bool = False
+) -> dict[str, np.ndarray]:
     r"""Between-level mediation effects of a baseline characteristic z per draw.
 
     With a = ``baseline_effect_predictor`` (z -> the predictor's latent mean), b =
@@ -410,16 +451,41 @@ def mediation_between(post: Draws, level: str = v.PATIENT) -> dict[str, np.ndarr
     unstable when the total effect is near 0 (its draws then run to +-infinity; summarise it
     with care, or report the indirect and total effects instead). Arrays (chain, draw) for one
     baseline column; (chain, draw, column) for several.
+
+    ``split``: a patient-level baseline of three-level data split at the therapists
+    (:func:`bayes_alliance.model.covariates.baseline_split_values`). The effects above are
+    then those of its within-therapist part (a_W b_P, c'_W, ...: a patient's difference from
+    their therapist's other patients), and those of its between-therapist part, a_B b_T with
+    a_B, c'_B = ``baseline_effect_*_between``, are named as a therapist-level baseline's
+    (``*_between_therapist``): the therapist means of z act on the therapist parts exactly as a
+    therapist characteristic does.
     """
-    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
-    c = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float)
+    out = _mediation(
+        post,
+        (v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME),
+        level,
+        mediation_names(level),
+    )
+    if split:
+        between = (v.BASELINE_EFFECT_PREDICTOR_BETWEEN, v.BASELINE_EFFECT_OUTCOME_BETWEEN)
+        out.update(_mediation(post, between, v.THERAPIST, MEDIATION_BETWEEN_THERAPIST))
+    return out
+
+
+def _mediation(
+    post: Draws, paths: tuple[str, str], level: str, names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Indirect a b, direct c', total c' + a b and proportion a b / (c' + a b) per draw of the
+    paths ``(a, c')`` with b the trait effect at ``level``, under ``names``."""
+    a = np.asarray(post[paths[0]], dtype=float)
+    c = np.asarray(post[paths[1]], dtype=float)
     b = np.asarray(post[v.BASELINE_MEDIATOR[level]], dtype=float)
     b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
     indirect = a * b
     total = c + indirect
     with np.errstate(divide="ignore", invalid="ignore"):
         proportion = indirect / total
-    out = dict(zip(mediation_names(level), (indirect, c, total, proportion), strict=True))
+    out = dict(zip(names, (indirect, c, total, proportion), strict=True))
     if a.ndim > 2 and a.shape[-1] == 1:  # one column: plain (chain, draw) rows
         out = {k: val[..., 0] for k, val in out.items()}
     return out

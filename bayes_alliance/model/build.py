@@ -52,7 +52,7 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
     SplitBaseline,
-    baseline_between_unit_values,
+    baseline_between_sd,
     baseline_unit_values,
     baseline_values,
     covariate_levels,
@@ -183,14 +183,6 @@ class _Inputs:
     caseload: Any = None
 
 
-def _positive_sd(z: np.ndarray) -> np.ndarray:
-    """Column SDs of z, 1 where a column does not vary: the between part of a split baseline
-    is flat when every therapist has the same mean (its paths are then not identified by the
-    data and keep the prior of a unit-SD characteristic)."""
-    sd = z.std(axis=0)
-    return np.where(sd > 0, sd, 1.0)
-
-
 def _inputs(
     data: SessionData, spec: ModelSpec, idx: GridIndex, censored: Censored | None
 ) -> _Inputs:
@@ -218,9 +210,7 @@ def _inputs(
             patient_data("baseline_values", zb_val.within),
             patient_data("baseline_between_values", zb_val.between),
         )
-        zt = baseline_between_unit_values(data, spec)
-        assert zt is not None
-        zb_between_sd = patient_data("baseline_between_sd", _positive_sd(zt))
+        zb_between_sd = patient_data("baseline_between_sd", baseline_between_sd(data, spec))
     elif zb_val is not None:
         zb = patient_data("baseline_values", zb_val)
     # The paths' prior scale: the baseline's SD over the units of its level (patients or

@@ -211,6 +211,17 @@ def baseline_between_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarr
     return out
 
 
+def baseline_between_sd(data: SessionData, spec: ModelSpec) -> np.ndarray | float:
+    """The prior scale of a split baseline's between paths: the SD of the therapist means over
+    therapists per column (1 for a column whose therapist means are all equal: its between
+    paths are then not informed by the data); 1.0 when the spec does not split the baseline."""
+    zt = baseline_between_unit_values(data, spec)
+    if zt is None:
+        return 1.0
+    sd = zt.std(axis=0)
+    return np.where(sd > 0, sd, 1.0)
+
+
 def baseline_values(data: SessionData, spec: ModelSpec) -> BaselineRows | None:
     """Centred baseline characteristics of each patient (patients x columns) of between-level
     mediation, or None without: the patient's own (patient level) or its therapist's (therapist
@@ -318,6 +329,7 @@ def resolve(data: SessionData, spec: ModelSpec) -> ModelSpec:
 __all__ = [
     "BaselineRows",
     "SplitBaseline",
+    "baseline_between_sd",
     "baseline_between_unit_values",
     "baseline_level",
     "baseline_split_values",
