@@ -524,6 +524,13 @@ def _split_shift(get: Get, zb: SplitBaseline, a_w: Any, c_w: Any, xp: Any) -> tu
     the within part moves the patient's deviation from them."""
     a_b = get(v.BASELINE_EFFECT_PREDICTOR_BETWEEN, dims="baseline")
     c_b = get(v.BASELINE_EFFECT_OUTCOME_BETWEEN, dims="baseline")
+    if xp is np and (np.ndim(a_b) == 0 or np.ndim(c_b) == 0):
+        raise ValueError(
+            "the draws have no baseline_effect_predictor_between / _outcome_between: a "
+            "patient-level baseline of three-level data is split into within- and "
+            "between-therapist parts since issue 25; refit the model (a result saved before "
+            "then has one path for both)"
+        )
     b_p = get(v.BASELINE_MEDIATOR[v.PATIENT])
     b_t = get(v.BASELINE_MEDIATOR[v.THERAPIST])
     x = _dot(zb.within, a_w, xp) + _dot(zb.between, a_b, xp)

@@ -463,8 +463,12 @@ class ModelSpec:
         against the data) in a model with the therapist level. Its within part keeps the paths
         ``baseline_effect_*`` (b = ``trait_effect_patient``), its between part (the therapist
         means of z) has ``baseline_effect_*_between`` (b = ``trait_effect_therapist``). An
-        unresolved ``"auto"`` level does not split (its level is not known yet)."""
-        return bool(self.baseline) and self.therapist_level and self.baseline_level == vocab.PATIENT
+        unresolved ``"auto"`` level counts as split: it resolves to the patient level for any
+        column that varies within a therapist, and a spec resolved to the therapist level
+        (:func:`bayes_alliance.model.covariates.resolve_baseline`) no longer splits, so that
+        fitted results, priors and summaries name exactly the paths the model has."""
+        level_ok = self.baseline_level in ("auto", vocab.PATIENT)
+        return bool(self.baseline) and self.therapist_level and level_ok
 
     def prior_names(self) -> list[str]:
         """Names whose prior may be overridden: the free parameters less the derived ones, plus
