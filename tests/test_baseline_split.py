@@ -211,7 +211,7 @@ def test_report_section_shows_both_parts():
     assert len(sec.figures) == 2
 
 
-# --- recovery (slow) ---------------------------------------------------------------------
+# --- recovery (two compiled-model fits: about 15 s) ---------------------------------------------------------------------
 
 A_W, A_B = 0.5, -0.5
 SEEDS = (311, 312)
@@ -242,7 +242,6 @@ def _simulated(seed: int):
     )
 
 
-@pytest.mark.slow
 def test_within_and_between_paths_recovered():
     """a_W = 0.5 and a_B = -0.5 with half the baseline's variance between therapists: each
     split path's 99% interval covers its truth and excludes the other's. A single path on the
@@ -312,3 +311,39 @@ def test_new_patient_rows_are_centred_as_in_the_fit():
     want_b = {**BETWEEN, "G": -0.5}
     np.testing.assert_allclose(zb.within[:, 0], [want_w[i] for i in ids], atol=1e-12)
     np.testing.assert_allclose(zb.between[:, 0], [want_b[i] for i in ids], atol=1e-12)
+
+
+def test_simulator_splits_the_baseline_at_the_therapists():
+    """With a_B given, the latent means move by a z_W + a_B z_B (x) and (c' + b_P a) z_W +
+    (c'_B + b_T a_B) z_B (y), z_W and z_B computed here from the drawn baseline values;
+    without a therapist component the data are those of before (the same random stream)."""
+    from bayes_alliance import simulate
+
+    kw = dict(seed=5, n_therapists=6, patients_per_therapist=4, sessions=5)
+    base, _ = simulate(**kw, baseline=True)
+    same, _ = simulate(**kw, baseline=True, baseline_icc=0.0)
+    np.testing.assert_array_equal(base.to_numpy(), same.to_numpy())
+    flat = dict(sd_patient_predictor=0.0, sd_therapist_predictor=0.0)
+    flat |= dict(sd_patient_outcome=0.0, sd_therapist_outcome=0.0)
+    _, truth = simulate(
+        **kw,
+        **flat,
+        baseline_icc=0.6,
+        baseline_effect_predictor=0.5,
+        baseline_effect_predictor_between=-0.5,
+        baseline_effect_outcome=0.2,
+        baseline_effect_outcome_between=0.1,
+    )
+    pat = truth.patients
+    g = pat["baseline"].to_numpy()
+    means = pat.groupby("therapist")["baseline"].transform("mean").to_numpy()
+    t_means = pat.groupby("therapist")["baseline"].mean()
+    z_w, z_b = g - means, means - t_means.mean()
+    assert t_means.std() > 0.3  # the therapist component spreads the therapist means
+    p = truth.params
+    b_p, b_t = p.trait_effect_patient, p.trait_effect_therapist
+    want_x = p.intercept_predictor + 0.5 * z_w - 0.5 * z_b
+    want_y = p.intercept_outcome + (0.2 + b_p * 0.5) * z_w + (0.1 - b_t * 0.5) * z_b
+    np.testing.assert_allclose(pat["trait_predictor"], want_x, atol=1e-10)
+    np.testing.assert_allclose(pat["trait_outcome"], want_y, atol=1e-10)
+    assert truth.mediation_split["indirect_effect_between_therapist"] == pytest.approx(-0.5 * b_t)

@@ -210,7 +210,8 @@ def _inputs(
             patient_data("baseline_values", zb_val.within),
             patient_data("baseline_between_values", zb_val.between),
         )
-        zb_between_sd = patient_data("baseline_between_sd", baseline_between_sd(data, spec))
+        between_sd = np.asarray(baseline_between_sd(data, spec), dtype=float)
+        zb_between_sd = patient_data("baseline_between_sd", between_sd)
     elif zb_val is not None:
         zb = patient_data("baseline_values", zb_val)
     # The paths' prior scale: the baseline's SD over the units of its level (patients or

@@ -132,7 +132,7 @@ def baseline_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarray | Non
     Centring over the units of the level (not over sessions, nor for a therapist column over
     patients) makes the intercepts the latent means of a patient, or of a therapist's patient,
     with an average baseline, whatever the series lengths and caseloads; each unit counts once,
-    as in the baseline's share of the variance (:func:`bayes_alliance.effects.derived.baseline_variances`).
+    as in the baseline's share of the variance (:func:`bayes_alliance.effects.baseline.baseline_variances`).
     """
     if not spec.baseline:
         return None
