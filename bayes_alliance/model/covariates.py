@@ -163,13 +163,6 @@ class SplitBaseline:
 BaselineRows = np.ndarray | SplitBaseline
 
 
-def splits_baseline(spec: ModelSpec) -> bool:
-    """Whether a (resolved) spec splits its baseline into within- and between-therapist parts:
-    a patient-level baseline in a model with the therapist level
-    (:meth:`~bayes_alliance.spec.model_spec.ModelSpec.splits_baseline`)."""
-    return spec.splits_baseline()
-
-
 def baseline_split_values(data: SessionData, spec: ModelSpec) -> SplitBaseline | None:
     r"""A patient-level baseline of three-level data split into its within- and
     between-therapist parts (:class:`SplitBaseline`), or None when the spec does not split it.
@@ -185,7 +178,8 @@ def baseline_split_values(data: SessionData, spec: ModelSpec) -> SplitBaseline |
     with the patient-level trait effect, the between part's with the therapist-level one."""
     if not spec.baseline or data.patient_therapist is None or data.therapists is None:
         return None
-    if not splits_baseline(replace(spec, baseline_level=baseline_level(data, spec))):
+    # The level as the data resolve it: a spec left at "auto" splits only a patient-level one.
+    if not replace(spec, baseline_level=baseline_level(data, spec)).splits_baseline():
         return None
     z = _moderator_matrix(data, spec.baseline, "baseline column")
     tj = data.patient_therapist
