@@ -60,7 +60,8 @@ def session_data(rows, therapist: bool = True, experience: bool = False) -> Sess
 def baseline_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.ndarray:
     """The baseline's shift of patient i's latent means, written out path by path:
     ``(a z, c' z + b a z)`` with, at patient level, z the patient's value centred over patients
-    and b = trait_effect_patient; at therapist level (``spec.baseline_level``), z the value of
+    and b = trait_effect_patient (in three-level data split at the therapists: within paths
+    with b_P, between paths ``*_between`` with b_T); at therapist level (``spec.baseline_level``), z the value of
     the patient's therapist centred over therapists and b = trait_effect_therapist."""
     a = np.ravel(p["baseline_effect_predictor"])[0]
     c_direct = np.ravel(p["baseline_effect_outcome"])[0]
@@ -70,6 +71,19 @@ def baseline_known(data: SessionData, spec: ModelSpec, p: dict, i: int) -> np.nd
         per_therapist = np.array([zb[tj == j][0] for j in range(len(data.therapists))])
         z_i = per_therapist[tj[i]] - per_therapist.mean()
         b = float(np.ravel(p["trait_effect_therapist"])[0])
+    elif spec.therapist_level and data.patient_therapist is not None:
+        # A patient-level baseline of three-level data, split at the therapists: the within
+        # part z_i - mean of the therapist's patients (a, c', b_P), the between part that mean
+        # less the mean of the therapist means (a_B, c'_B, b_T).
+        tj = data.patient_therapist
+        means = np.array([zb[tj == j].mean() for j in range(len(data.therapists))])
+        z_w, z_b = zb[i] - means[tj[i]], means[tj[i]] - means.mean()
+        b_p = float(np.ravel(p["trait_effect_patient"])[0])
+        b_t = float(np.ravel(p["trait_effect_therapist"])[0])
+        a_b = np.ravel(p["baseline_effect_predictor_between"])[0]
+        c_b = np.ravel(p["baseline_effect_outcome_between"])[0]
+        mx_i = a * z_w + a_b * z_b
+        return np.array([mx_i, c_direct * z_w + b_p * a * z_w + c_b * z_b + b_t * a_b * z_b])
     else:
         z_i = zb[i] - zb.mean()
         b = float(np.ravel(p["trait_effect_patient"])[0])
@@ -134,6 +148,8 @@ POINT: dict[str, object] = {
     "sd_trend_outcome": 0.02,
     "baseline_effect_predictor": np.array([0.45]),
     "baseline_effect_outcome": np.array([-0.3]),
+    "baseline_effect_predictor_between": np.array([-0.6]),
+    "baseline_effect_outcome_between": np.array([0.25]),
     "measurement_error_sd_predictor": 0.35,
     "measurement_error_sd_outcome": 0.25,
     "sd_log_innovation_predictor_patient": 0.3,

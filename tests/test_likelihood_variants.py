@@ -197,8 +197,22 @@ def test_baseline_sampled_traits(three, dataset):
         top_y = top_y + p["trait_effect_therapist"] * top_x
     mx, my = p["trait_predictor"], p["trait_outcome"]
     a, c, b = p["baseline_effect_predictor"][0], p["baseline_effect_outcome"][0], -0.4
-    ref = stats.norm.logpdf(mx, 3.0 + top_x + a * z, 0.8).sum()
-    ref += stats.norm.logpdf(my, 1.0 + top_y + c * z + b * (mx - 3.0 - top_x), 0.6).sum()
+    # M_x's mean: mu_x + top_x + (known shift); M_y's: mu_y + top_y + c' z + b (M_x - mu_x -
+    # top_x), b (a z + e_x) being the patient-level mediation.
+    known_x, direct_y = a * z, c * z
+    if three:
+        # Split at the therapists: the therapist means' part z_B has its own paths a_B, c'_B
+        # and is mediated by b_T (it moves the therapist part, as a therapist-level baseline
+        # does), the within part z_W by b as before.
+        means = np.array([z[tj == j].mean() for j in range(len(data.therapists))])
+        z_w, z_b = z - means[tj], means[tj] - means.mean()
+        a_b = p["baseline_effect_predictor_between"][0]
+        c_b = p["baseline_effect_outcome_between"][0]
+        top_x = top_x + a_b * z_b
+        known_x = a * z_w
+        direct_y = c * z_w + (c_b + float(p["trait_effect_therapist"]) * a_b) * z_b
+    ref = stats.norm.logpdf(mx, 3.0 + top_x + known_x, 0.8).sum()
+    ref += stats.norm.logpdf(my, 1.0 + top_y + direct_y + b * (mx - 3.0 - top_x), 0.6).sum()
     assert logp(["trait_predictor", "trait_outcome"]) == pytest.approx(ref, rel=1e-10)
 
 

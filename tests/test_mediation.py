@@ -13,7 +13,14 @@ from bayes_alliance.effects import derived as effects
 from bayes_alliance.inference import posthoc, predictive
 from bayes_alliance.inference.states import states_of
 from bayes_alliance.spec.model_spec import ModelSpec
-from tests.likelihood_cases import COMPLETE, EXPERIENCE, POINT, ROWS, session_data
+from tests.likelihood_cases import (
+    COMPLETE,
+    EXPERIENCE,
+    POINT,
+    ROWS,
+    baseline_known,
+    session_data,
+)
 
 SPEC = ModelSpec(baseline=("moderator",))
 A, C = 0.45, -0.3  # the a and c' paths of POINT
@@ -31,10 +38,10 @@ def _posterior(spec: ModelSpec, n: int, **over: object) -> xr.Dataset:
 
 
 def _shift(data) -> tuple[np.ndarray, np.ndarray]:
-    z = data.covariates["moderator"].to_numpy(dtype=float)
-    z = z - z.mean()
-    b = POINT["trait_effect_patient"]
-    return POINT["intercept_predictor"] + A * z, POINT["intercept_outcome"] + (C + b * A) * z
+    # Three-level data: the patient-level baseline is split at the therapists (within paths
+    # a, c' with b_P; between paths with b_T), written out by hand in baseline_known.
+    known = np.array([baseline_known(data, SPEC, POINT, i) for i in range(data.n_patients)])
+    return POINT["intercept_predictor"] + known[:, 0], POINT["intercept_outcome"] + known[:, 1]
 
 
 @pytest.mark.parametrize("rows", [ROWS, COMPLETE], ids=["gaps", "complete"])
@@ -191,7 +198,13 @@ def test_methods_paragraph_and_references_with_a_baseline():
         assert key.split()[0].rstrip(",") in text
         assert re.search(rf"{key.split()[0].rstrip(',')}.*\({key[-4:]}\)", refs), key
     assert "MacKinnon" not in " ".join(report_methods.references(ModelSpec()))
-    assert "b^x_i = a g_i + e^x_i" in report_text.equations(SPEC)
+    # Three-level data: the baseline is split at the therapists (issue 25); two-level data
+    # keep one path on the whole baseline.
+    eq = report_text.equations(SPEC)
+    assert "b^x_i = a g^W_i + e^x_i" in eq and "a^x_j = a_B g^B_j + u^x_j" in eq
+    assert "split at the therapists" in text
+    two = ModelSpec(baseline=("moderator",), therapist_level=False)
+    assert "b^x_i = a g_i + e^x_i" in report_text.equations(two)
 
 
 def test_effects_rows_per_baseline_column():
@@ -208,7 +221,13 @@ def test_effects_rows_per_baseline_column():
     data = SessionData.from_frame(df, covariates=["moderator", "age"], **ROLES)
     spec = ModelSpec(baseline=("moderator", "age"))
     post = _posterior(
-        spec, 6, baseline_effect_predictor=[A, 0.01], baseline_effect_outcome=[C, 0.1 * C]
+        spec,
+        6,
+        baseline_effect_predictor=[A, 0.01],
+        baseline_effect_outcome=[C, 0.1 * C],
+        # three-level data: each column's between-therapist part has its own paths
+        baseline_effect_predictor_between=[-0.6, 0.02],
+        baseline_effect_outcome_between=[0.25, 0.0],
     )
     idata = xr.DataTree(children={"posterior": xr.DataTree(post)})
     res = FitResult(idata, spec, data, {}, Convergence(1.0, 1e3, 1e3, 0, 1.0, 6))
@@ -218,6 +237,8 @@ def test_effects_rows_per_baseline_column():
     assert eff.loc["indirect_effect_between[age]", "mean"] == pytest.approx(0.01 * b)
     assert eff.loc["direct_effect_between[age]", "mean"] == pytest.approx(C * 0.1)
     assert "indirect_effect_between" not in eff.index
+    b_t = POINT["trait_effect_therapist"]
+    assert eff.loc["indirect_effect_between_therapist[age]", "mean"] == pytest.approx(0.02 * b_t)
 
 
 def test_simulator_puts_the_paths_into_the_latent_means():
@@ -272,7 +293,14 @@ def test_baseline_share_enters_iccs_standardised_effect_and_r2():
     data = session_data(COMPLETE)
     post = {k: np.asarray(val, dtype=float)[None, None] for k, val in POINT.items()}
     g = data.covariates["moderator"].to_numpy(dtype=float)
+    # Three-level data: the patient level gets the within-therapist part's share (the
+    # therapist means' part joins the therapist level, tests/test_baseline_split.py).
+    tj = data.patient_therapist
+    means = np.array([g[tj == j].mean() for j in range(len(data.therapists))])
+    g = g - means[tj]
     s = g.var()
+    # ... and the total variance of x the therapist means' share a_B^2 Var_T(means)
+    top = float(POINT["baseline_effect_predictor_between"][0]) ** 2 * means.var()
     b, sd_px = POINT["trait_effect_patient"], POINT["sd_patient_predictor"]
     gx, gy = A**2 * s, (C + b * A) ** 2 * s
     plain = ModelSpec()
@@ -281,7 +309,7 @@ def test_baseline_share_enters_iccs_standardised_effect_and_r2():
     icc0 = float(e0["icc_predictor_patient"][0, 0])
     total0 = sd_px**2 / icc0
     assert float(e1["icc_predictor_patient"][0, 0]) == pytest.approx(
-        (sd_px**2 + gx) / (total0 + gx)
+        (sd_px**2 + gx) / (total0 + gx + top)
     )
     var_by = POINT["sd_patient_outcome"] ** 2 + b**2 * sd_px**2 + gy
     assert float(e1["standardised_trait_effect_patient"][0, 0]) == pytest.approx(

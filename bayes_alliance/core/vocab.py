@@ -89,6 +89,11 @@ SD_TREND_OUTCOME = "sd_trend_outcome"
 # the same so that prior overrides and saved results need not know which level "auto" picks.
 BASELINE_EFFECT_PREDICTOR = "baseline_effect_predictor"
 BASELINE_EFFECT_OUTCOME = "baseline_effect_outcome"
+# A patient-level baseline in three-level data is split at the therapists (within: z_i - zbar_j,
+# between: zbar_j - zbar). The names above are then the within-therapist paths (b the patient
+# trait effect), these the between-therapist ones (b the therapist trait effect).
+BASELINE_EFFECT_PREDICTOR_BETWEEN = "baseline_effect_predictor_between"
+BASELINE_EFFECT_OUTCOME_BETWEEN = "baseline_effect_outcome_between"
 # The b path of the mediation at each level of the baseline: the trait effect at that level.
 BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THERAPIST}
 # Covariates that adjust the latent means (dim "covariate", one entry per column; a patient
@@ -154,6 +159,8 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     SD_TREND_OUTCOME,
     BASELINE_EFFECT_PREDICTOR,
     BASELINE_EFFECT_OUTCOME,
+    BASELINE_EFFECT_PREDICTOR_BETWEEN,
+    BASELINE_EFFECT_OUTCOME_BETWEEN,
     COVARIATE_EFFECT_PREDICTOR,
     COVARIATE_EFFECT_OUTCOME,
 )

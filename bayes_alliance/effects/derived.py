@@ -43,6 +43,17 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
+
+# The baseline's mediation effects and variance shares live in effects.baseline; re-exported
+# here, where the report, the simulator and the tests have always found them.
+from bayes_alliance.effects.baseline import (
+    MEDIATION_BETWEEN,  # noqa: F401
+    MEDIATION_BETWEEN_THERAPIST,  # noqa: F401
+    baseline_shares,
+    baseline_variances,  # noqa: F401
+    mediation_between,
+    mediation_names,  # noqa: F401
+)
 from bayes_alliance.effects.measurement import error_variances, observed_within, reliabilities
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.kernels import dynamics, moments, r2
@@ -71,34 +82,6 @@ def _time_variance(post: Draws, spec: ModelSpec, design: Design, var: str) -> np
         tau = value(post, f"sd_trend_{var}", like)
         return gamma**2 * var_t + tau**2 * (w * t**2).sum()
     return None
-
-
-def baseline_variances(
-    post: Draws, design: Design, like: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Variance of the latent means explained by the baseline at its level, per draw:
-
-    .. math::
-
-        g_x = a' S a, \qquad g_y = (c' + b a)' S (c' + b a),
-
-    with S the covariance of the centred baseline over the units of its level (each patient,
-    or each therapist, once, as the moderators' values and the random parts' variances count
-    them) and b the trait effect at that level (``trait_effect_patient`` or
-    ``trait_effect_therapist``). The shares add to the between-patient variances of the latent
-    means for a patient-level baseline and to the between-therapist ones for a therapist-level
-    baseline (``design.baseline_level``). Zeros without a baseline."""
-    if design.baseline is None:
-        return np.zeros_like(like), np.zeros_like(like)
-    g = design.baseline
-    cov = g.T @ g / len(g)
-    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
-    b = np.asarray(post[v.BASELINE_MEDIATOR[design.baseline_level]], dtype=float)[..., None]
-    total = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float) + b * a
-    return (
-        np.einsum("...k,kl,...l->...", a, cov, a),
-        np.einsum("...k,kl,...l->...", total, cov, total),
-    )
 
 
 def covariate_variances(
@@ -166,9 +149,7 @@ def r2_components(
     errors = error_variances(post, spec, like)
     # A baseline's share of the latent means is a fixed part of both at its level: f2 between
     # patients, f3 between therapists.
-    gx, gy = baseline_variances(post, design, like)
-    top = design.baseline_level == v.THERAPIST
-    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    gx2, gy2, gx3, gy3 = baseline_shares(post, design, like)
     # Adjusting covariates: a fixed part at their level too, reported as c2 / c3 beside it.
     cov = covariate_variances(post, design, like)
     (cx2, cy2), (cx3, cy3) = cov[v.PATIENT], cov[v.THERAPIST]
@@ -319,10 +300,7 @@ def derived_effects(
     sd_wx, sd_wy = np.sqrt(wm["var_x"]), np.sqrt(wm["var_y"])
     # Variances of the latent means at each level: the residual deviations, for y the trait
     # effect's share, and at the baseline's level its share (zero without one).
-    gx, gy = baseline_variances(post, design, like)
-    top = design.baseline_level == v.THERAPIST
-    zero = np.zeros_like(like)
-    gx2, gy2, gx3, gy3 = (zero, zero, gx, gy) if top else (gx, gy, zero, zero)
+    gx2, gy2, gx3, gy3 = baseline_shares(post, design, like)
     cov = covariate_variances(post, design, like)  # adjusting covariates' shares, by level
     gx2, gy2 = gx2 + cov[v.PATIENT][0], gy2 + cov[v.PATIENT][1]
     gx3, gy3 = gx3 + cov[v.THERAPIST][0], gy3 + cov[v.THERAPIST][1]
@@ -366,62 +344,9 @@ def derived_effects(
         for lvl, share in shares.items():
             out[f"icc_{var}_{lvl}"] = share
     if spec.baseline:
-        out.update(mediation_between(post, design.baseline_level))
+        split = design.baseline_between is not None
+        out.update(mediation_between(post, design.baseline_level, split))
     out.update(reliabilities(post, spec, wm))
-    return out
-
-
-MEDIATION_BETWEEN = (
-    "indirect_effect_between",
-    "direct_effect_between",
-    "total_effect_between",
-    "proportion_mediated_between",
-)
-# The same effects of a therapist-level baseline: their own names, so that a table never
-# mixes them up with the patient-level ones.
-MEDIATION_BETWEEN_THERAPIST = tuple(f"{n}_{v.THERAPIST}" for n in MEDIATION_BETWEEN)
-
-
-def mediation_names(level: str = v.PATIENT) -> tuple[str, ...]:
-    """Names of the mediation effects of a baseline at ``level``: indirect, direct, total,
-    proportion mediated."""
-    return MEDIATION_BETWEEN_THERAPIST if level == v.THERAPIST else MEDIATION_BETWEEN
-
-
-def mediation_between(post: Draws, level: str = v.PATIENT) -> dict[str, np.ndarray]:
-    r"""Between-level mediation effects of a baseline characteristic z per draw.
-
-    With a = ``baseline_effect_predictor`` (z -> the predictor's latent mean), b =
-    ``trait_effect_patient`` (the predictor's latent mean -> the outcome's, between patients of
-    one therapist) and c' = ``baseline_effect_outcome`` (z -> the outcome's latent mean
-    directly), in the product-of-coefficients form (MacKinnon 2008, ch. 3; Preacher, Zyphur &
-    Zhang 2010 for the latent between-level paths of multilevel SEM). For a therapist-level
-    baseline (``level="therapist"``) a and c' act on the therapists' parts of the latent means
-    and b is ``trait_effect_therapist`` (b_T, between therapists); the effects are then named
-    ``*_between_therapist`` (:func:`mediation_names`). At either level:
-
-    .. math::
-
-        \text{indirect} = a b, \quad \text{direct} = c', \quad
-        \text{total} = c' + a b, \quad \text{proportion mediated} = \frac{a b}{a b + c'}.
-
-    Each is computed draw by draw, so its interval carries the posterior uncertainty of a and b
-    jointly (no normal approximation of the product, unlike the Sobel test). The proportion is
-    unstable when the total effect is near 0 (its draws then run to +-infinity; summarise it
-    with care, or report the indirect and total effects instead). Arrays (chain, draw) for one
-    baseline column; (chain, draw, column) for several.
-    """
-    a = np.asarray(post[v.BASELINE_EFFECT_PREDICTOR], dtype=float)
-    c = np.asarray(post[v.BASELINE_EFFECT_OUTCOME], dtype=float)
-    b = np.asarray(post[v.BASELINE_MEDIATOR[level]], dtype=float)
-    b = b.reshape(b.shape + (1,) * (a.ndim - b.ndim))
-    indirect = a * b
-    total = c + indirect
-    with np.errstate(divide="ignore", invalid="ignore"):
-        proportion = indirect / total
-    out = dict(zip(mediation_names(level), (indirect, c, total, proportion), strict=True))
-    if a.ndim > 2 and a.shape[-1] == 1:  # one column: plain (chain, draw) rows
-        out = {k: val[..., 0] for k, val in out.items()}
     return out
 
 

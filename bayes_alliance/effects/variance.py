@@ -41,7 +41,9 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import (
+    baseline_between_unit_values,
     baseline_level,
+    baseline_split_values,
     baseline_unit_values,
     covariate_levels,
     covariate_unit_values,
@@ -86,6 +88,11 @@ class Design:
         level (patients, or therapists for a therapist-level baseline) x columns, or None.
     baseline_level
         ``"patient"`` or ``"therapist"``: the level whose variance the baseline's share joins.
+    baseline_between
+        A patient-level baseline of three-level data is split at the therapists
+        (:func:`bayes_alliance.model.covariates.baseline_split_values`): ``baseline`` then holds
+        each patient's within-therapist row and this the therapists' centred means
+        (therapists x columns), whose share joins the between-therapist variance; else None.
     covariates
         Centred adjusting covariates per unit of their level: ``{"patient": patients x columns,
         "therapist": therapists x columns}`` (levels without columns left out).
@@ -102,6 +109,7 @@ class Design:
     offsets: np.ndarray
     baseline: np.ndarray | None = None
     baseline_level: str = "patient"
+    baseline_between: np.ndarray | None = None
     covariates: dict[str, np.ndarray] = field(default_factory=dict)
     covariate_levels: tuple[str, ...] = ()
 
@@ -124,11 +132,18 @@ class Design:
             transitions=tr,
             cells=ce,
             offsets=(data.sessions - data.sessions[0]).astype(float),
-            baseline=baseline_unit_values(data, spec),
+            baseline=_baseline_rows(data, spec),
             baseline_level=baseline_level(data, spec),
+            baseline_between=baseline_between_unit_values(data, spec),
             covariates=covariate_unit_values(data, spec),
             covariate_levels=covariate_levels(data, spec),
         )
+
+
+def _baseline_rows(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    """The baseline's rows per unit of its level; the within-therapist rows of a split one."""
+    split = baseline_split_values(data, spec)
+    return baseline_unit_values(data, spec) if split is None else split.within
 
 
 def truncated_quantile(r: np.ndarray, lo_z: np.ndarray, hi_z: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from bayes_alliance.effects.variance import truncated_quantile
 from bayes_alliance.inference import posthoc
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import (
+    SplitBaseline,
     baseline_level,
     baseline_unit_values,
     baseline_values,
@@ -173,7 +174,7 @@ def _caseload(result: FitResult, pid: object, rows: pd.DataFrame, is_new: bool) 
 
 def _covariate_rows(
     result: FitResult, sub: SessionData, fitted_rows: np.ndarray, target: int
-) -> tuple[np.ndarray | None, ...]:
+) -> tuple[Any, ...]:
     """Moderator, baseline and adjusting-covariate rows of the sub data set, centred as in the
     fit.
 
@@ -185,7 +186,9 @@ def _covariate_rows(
     covariate by the fit's centring constant of its column.
     """
     data, spec = result.data, result.spec
-    out: list[np.ndarray | None] = []
+    out: list[Any] = []
+    sub_rows = np.arange(sub.n_patients)
+    known = sub_rows != target if len(fitted_rows) < sub.n_patients else sub_rows >= 0
     for names, full, level in (
         (spec.moderators, moderator_values(data, spec), v.PATIENT),
         (spec.baseline, baseline_values(data, spec), baseline_level(data, spec)),
@@ -194,9 +197,10 @@ def _covariate_rows(
         if full is None:
             out.append(None)
             continue
+        if isinstance(full, SplitBaseline):
+            out.append(_split_rows(result, sub, full, fitted_rows, known, target))
+            continue
         z = np.empty((sub.n_patients, full.shape[1]))
-        sub_rows = np.arange(sub.n_patients)
-        known = sub_rows != target if len(fitted_rows) < sub.n_patients else sub_rows >= 0
         z[known] = full[fitted_rows]
         if not known.all():
             raw = sub.covariates[list(names)].to_numpy(dtype=float)[target]
@@ -216,6 +220,40 @@ def _covariate_rows(
                 z[target] = raw - means
         out.append(z)
     return out[0], out[1], out[2]
+
+
+def _split_rows(
+    result: FitResult,
+    sub: SessionData,
+    full: SplitBaseline,
+    fitted_rows: np.ndarray,
+    known: np.ndarray,
+    target: int,
+) -> SplitBaseline:
+    """The within- and between-therapist rows of a split patient-level baseline for the sub
+    data set, centred as in the fit: a new patient's within row is their value less the mean
+    of their therapist's fitted patients, their between row that therapist's fitted one (the
+    fit's centring constants, as for the other columns)."""
+    data, names = result.data, result.spec.baseline
+    k = full.within.shape[1]
+    within, between = np.empty((sub.n_patients, k)), np.empty((sub.n_patients, k))
+    within[known], between[known] = full.within[fitted_rows], full.between[fitted_rows]
+    if not known.all():
+        raw = sub.covariates[list(names)].to_numpy(dtype=float)[target]
+        if np.isnan(raw).any():
+            raise ValueError(
+                f"the new patient's rows need the baseline column(s) {list(names)} of this model"
+            )
+        assert sub.therapists is not None and sub.patient_therapist is not None
+        assert data.therapists is not None and data.patient_therapist is not None
+        ther = sub.therapists[sub.patient_therapist[target]]
+        members = np.flatnonzero(
+            data.patient_therapist == np.flatnonzero(data.therapists == ther)[0]
+        )
+        fitted = data.covariates[list(names)].to_numpy(dtype=float)[members]
+        within[target] = raw - fitted.mean(axis=0)
+        between[target] = full.between[members[0]]
+    return SplitBaseline(within, between)
 
 
 def _therapist_row(

@@ -43,6 +43,7 @@ from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
+    BaselineRows,
     baseline_level,
     baseline_values,
     covariate_values,
@@ -92,8 +93,9 @@ class PosthocGrid:
     # missing cells inside a series, or measurement error: the Kalman filter replaces the sums
     gaps: bool
     # Centred baseline characteristics of each patient (patients x columns; a therapist-level
-    # baseline's rows are those of the patient's therapist) and their level.
-    baseline: np.ndarray | None = None
+    # baseline's rows are those of the patient's therapist; a patient-level one of three-level
+    # data split into within- and between-therapist rows) and their level.
+    baseline: BaselineRows | None = None
     baseline_level: str = v.PATIENT
     tj: np.ndarray | None = None  # therapist code of each patient
     # Variables with several indicators (their grids; the filter reads their per-cell scores).

@@ -16,6 +16,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays
 from bayes_alliance.kernels import gaps
+from bayes_alliance.model.covariates import BaselineRows
 from bayes_alliance.model.structure import (
     PATIENT_RAW,
     baseline_shift,
@@ -32,7 +33,7 @@ v = vocab
 def latent_deviation(
     posterior: xr.Dataset,
     spec: ModelSpec,
-    zb: np.ndarray | None,
+    zb: BaselineRows | None,
     which: str,
     rows: np.ndarray | None = None,
     level: str = v.PATIENT,

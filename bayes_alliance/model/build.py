@@ -51,6 +51,8 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import (
+    SplitBaseline,
+    baseline_between_sd,
     baseline_unit_values,
     baseline_values,
     covariate_levels,
@@ -199,7 +201,19 @@ def _inputs(
     z_val = moderator_values(data, spec)
     z = patient_data("moderator_values", z_val) if z_val is not None else None
     zb_val = baseline_values(data, spec)
-    zb = patient_data("baseline_values", zb_val) if zb_val is not None else None
+    zb: Any = None
+    zb_between_sd: Any = 1.0
+    if isinstance(zb_val, SplitBaseline):
+        # A patient-level baseline of three-level data: within- and between-therapist rows,
+        # the between paths scaled by the SD of the therapist means over therapists.
+        zb = SplitBaseline(
+            patient_data("baseline_values", zb_val.within),
+            patient_data("baseline_between_values", zb_val.between),
+        )
+        between_sd = np.asarray(baseline_between_sd(data, spec), dtype=float)
+        zb_between_sd = patient_data("baseline_between_sd", between_sd)
+    elif zb_val is not None:
+        zb = patient_data("baseline_values", zb_val)
     # The paths' prior scale: the baseline's SD over the units of its level (patients or
     # therapists), a container so that it follows the data of a refit.
     zu = baseline_unit_values(data, spec)
@@ -214,6 +228,7 @@ def _inputs(
         zb_sd,
         indicators.prior_defaults(data, spec),
         zc_sd,
+        zb_between_sd,
     )
     inputs = _Inputs(scale, priors, z, zb, zc, {}, data.n_patients)
     if integrated:

@@ -5,7 +5,8 @@ update, the variance moments and the report all read them from here."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ def baseline_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarray | Non
     Centring over the units of the level (not over sessions, nor for a therapist column over
     patients) makes the intercepts the latent means of a patient, or of a therapist's patient,
     with an average baseline, whatever the series lengths and caseloads; each unit counts once,
-    as in the baseline's share of the variance (:func:`bayes_alliance.effects.derived.baseline_variances`).
+    as in the baseline's share of the variance (:func:`bayes_alliance.effects.baseline.baseline_variances`).
     """
     if not spec.baseline:
         return None
@@ -144,12 +145,87 @@ def baseline_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarray | Non
     return zt - zt.mean(axis=0)
 
 
-def baseline_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+@dataclass(frozen=True)
+class SplitBaseline:
+    r"""A patient-level baseline of three-level data split at the therapists: each patient's
+    within-therapist rows ``z_i - zbar_j`` and between-therapist rows ``zbar_j - zbar``
+    (patients x columns each; numpy arrays, or data containers in a model), so that
+    ``within + between`` is z centred over the therapist means. Indexing picks patients of
+    both (``rows[sel]``)."""
+
+    within: Any
+    between: Any
+
+    def __getitem__(self, rows: Any) -> SplitBaseline:
+        return SplitBaseline(self.within[rows], self.between[rows])
+
+
+BaselineRows = np.ndarray | SplitBaseline
+
+
+def baseline_split_values(data: SessionData, spec: ModelSpec) -> SplitBaseline | None:
+    r"""A patient-level baseline of three-level data split into its within- and
+    between-therapist parts (:class:`SplitBaseline`), or None when the spec does not split it.
+
+    .. math::
+
+        z_i = \underbrace{(z_i - \bar z_{j[i]})}_{\text{within}}
+            + \underbrace{(\bar z_{j[i]} - \bar z)}_{\text{between}} + \bar z,
+
+    with :math:`\bar z_j` the mean of z over therapist j's patients and :math:`\bar z` the
+    mean of the therapist means (each therapist counts once, as a therapist-level baseline is
+    centred; the within rows have mean 0 within every therapist). The within part's paths act
+    with the patient-level trait effect, the between part's with the therapist-level one."""
+    if not spec.baseline or data.patient_therapist is None or data.therapists is None:
+        return None
+    # The level as the data resolve it: a spec left at "auto" splits only a patient-level one.
+    if not replace(spec, baseline_level=baseline_level(data, spec)).splits_baseline():
+        return None
+    z = _moderator_matrix(data, spec.baseline, "baseline column")
+    tj = data.patient_therapist
+    n_t = len(data.therapists)
+    sums = np.zeros((n_t, z.shape[1]))
+    np.add.at(sums, tj, z)
+    counts = np.bincount(tj, minlength=n_t).astype(float)
+    zbar = sums / np.maximum(counts, 1.0)[:, None]  # a therapist without patients is not fitted
+    between_t = zbar - zbar[counts > 0].mean(axis=0)
+    return SplitBaseline(z - zbar[tj], between_t[tj])
+
+
+def baseline_between_unit_values(data: SessionData, spec: ModelSpec) -> np.ndarray | None:
+    """The between-therapist part of a split baseline per therapist (therapists x columns,
+    ``zbar_j - zbar``), or None when the spec does not split it: the units of the between
+    paths' prior scale and variance share."""
+    split = baseline_split_values(data, spec)
+    if split is None:
+        return None
+    assert data.patient_therapist is not None and data.therapists is not None
+    out = np.zeros((len(data.therapists), split.between.shape[1]))
+    out[data.patient_therapist] = split.between
+    return out
+
+
+def baseline_between_sd(data: SessionData, spec: ModelSpec) -> np.ndarray | float:
+    """The prior scale of a split baseline's between paths: the SD of the therapist means over
+    therapists per column (1 for a column whose therapist means are all equal: its between
+    paths are then not informed by the data); 1.0 when the spec does not split the baseline."""
+    zt = baseline_between_unit_values(data, spec)
+    if zt is None:
+        return 1.0
+    sd = zt.std(axis=0)
+    return np.where(sd > 0, sd, 1.0)
+
+
+def baseline_values(data: SessionData, spec: ModelSpec) -> BaselineRows | None:
     """Centred baseline characteristics of each patient (patients x columns) of between-level
     mediation, or None without: the patient's own (patient level) or its therapist's (therapist
     level; :func:`baseline_unit_values` gives the centring). The shifts of the latent means are
     ``a' z`` and ``(c' + b a)' z`` of these rows either way; only b differs by level
-    (``vocab.BASELINE_MEDIATOR``)."""
+    (``vocab.BASELINE_MEDIATOR``). A patient-level baseline of three-level data comes split
+    into its within- and between-therapist rows (:func:`baseline_split_values`)."""
+    split = baseline_split_values(data, spec)
+    if split is not None:
+        return split
     zu = baseline_unit_values(data, spec)
     if zu is None or baseline_level(data, spec) == v.PATIENT:
         return zu
@@ -245,7 +321,12 @@ def resolve(data: SessionData, spec: ModelSpec) -> ModelSpec:
 
 
 __all__ = [
+    "BaselineRows",
+    "SplitBaseline",
+    "baseline_between_sd",
+    "baseline_between_unit_values",
     "baseline_level",
+    "baseline_split_values",
     "baseline_unit_values",
     "baseline_values",
     "covariate_levels",

@@ -175,6 +175,7 @@ def default_priors(
     baseline_sd: Any = 1.0,
     extra: dict[str, dict[str, Any]] | None = None,
     covariate_sd: Any = 1.0,
+    baseline_between_sd: Any = 1.0,
 ) -> dict[str, dict[str, Any]]:
     """Weakly informative priors on the data's scale, with the spec's overrides applied.
 
@@ -195,6 +196,10 @@ def default_priors(
     covariate_sd
         SD of each adjusting covariate across the units of its level (a vector when there are
         several): its effects on the latent means are scaled like a baseline's paths.
+    baseline_between_sd
+        SD over therapists of the therapist means of a patient-level baseline split at the
+        therapists (``zbar_j - zbar``, :func:`bayes_alliance.model.covariates.baseline_split_values`):
+        the scale of its between paths ``baseline_effect_*_between``.
     """
     ratio = s.sd_y / s.sd_x
     reverse = 1.0 / ratio
@@ -240,6 +245,10 @@ def default_priors(
         v.MODERATOR_EFFECT: normal(0.0, moderator_sigma(ratio, moderator_sd)),
         v.BASELINE_EFFECT_PREDICTOR: normal(0.0, baseline_sigma(s.sd_x, baseline_sd)),
         v.BASELINE_EFFECT_OUTCOME: normal(0.0, baseline_sigma(s.sd_y, baseline_sd)),
+        v.BASELINE_EFFECT_PREDICTOR_BETWEEN: normal(
+            0.0, baseline_sigma(s.sd_x, baseline_between_sd)
+        ),
+        v.BASELINE_EFFECT_OUTCOME_BETWEEN: normal(0.0, baseline_sigma(s.sd_y, baseline_between_sd)),
         v.TREND_PREDICTOR: normal(0.0, trend_sigma(s.sd_x)),
         v.TREND_OUTCOME: normal(0.0, trend_sigma(s.sd_y)),
         v.SD_TREND_PREDICTOR: half(trend_sd_sigma(s.sd_x)),

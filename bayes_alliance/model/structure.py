@@ -43,6 +43,7 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.kernels import dynamics
+from bayes_alliance.model.covariates import SplitBaseline
 from bayes_alliance.model.variability import (
     INSTABILITY_RAW,
     error_var,
@@ -494,14 +495,47 @@ def baseline_shift(get: Get, zb: Any, level: str, xp: Any = np) -> tuple[Any, An
     effect at the baseline's ``level``, :data:`bayes_alliance.core.vocab.BASELINE_MEDIATOR`) are
     known and enter the likelihood exactly as the intercept does, leaving the covariances of the
     patient and therapist deviations (and so the integration over them) unchanged. None
-    without a baseline (``zb`` None).
+    without a baseline (``zb`` None). A patient-level baseline of three-level data comes split
+    into its within- and between-therapist rows (``zb`` a
+    :class:`~bayes_alliance.model.covariates.SplitBaseline`, :func:`_split_shift`).
     """
     if zb is None:
         return None
     a = get(v.BASELINE_EFFECT_PREDICTOR, dims="baseline")
     c = get(v.BASELINE_EFFECT_OUTCOME, dims="baseline")
+    if isinstance(zb, SplitBaseline):
+        return _split_shift(get, zb, a, c, xp)
     b = get(v.BASELINE_MEDIATOR[level])
     return _dot(zb, a, xp), _dot(zb, c + b * a, xp)
+
+
+def _split_shift(get: Get, zb: SplitBaseline, a_w: Any, c_w: Any, xp: Any) -> tuple[Any, Any]:
+    r"""The known shift of a patient-level baseline of three-level data split at the
+    therapists (:class:`~bayes_alliance.model.covariates.SplitBaseline`): with z_W = z_i -
+    zbar_j (paths a_W, c'_W; b_P = ``trait_effect_patient``) and z_B = zbar_j - zbar (paths
+    a_B, c'_B = ``baseline_effect_*_between``; b_T = ``trait_effect_therapist``)
+
+    .. math::
+
+        \Delta M_{x,i} = a_W' z_{W,i} + a_B' z_{B,i}, \qquad
+        \Delta M_{y,i} = (c'_W + b_P a_W)' z_{W,i} + (c'_B + b_T a_B)' z_{B,i}.
+
+    The between part moves the therapist's parts exactly as a therapist-level baseline does;
+    the within part moves the patient's deviation from them."""
+    a_b = get(v.BASELINE_EFFECT_PREDICTOR_BETWEEN, dims="baseline")
+    c_b = get(v.BASELINE_EFFECT_OUTCOME_BETWEEN, dims="baseline")
+    if xp is np and (np.ndim(a_b) == 0 or np.ndim(c_b) == 0):
+        raise ValueError(
+            "the draws have no baseline_effect_predictor_between / _outcome_between: a "
+            "patient-level baseline of three-level data is split into within- and "
+            "between-therapist parts since issue 25; refit the model (a result saved before "
+            "then has one path for both)"
+        )
+    b_p = get(v.BASELINE_MEDIATOR[v.PATIENT])
+    b_t = get(v.BASELINE_MEDIATOR[v.THERAPIST])
+    x = _dot(zb.within, a_w, xp) + _dot(zb.between, a_b, xp)
+    y = _dot(zb.within, c_w + b_p * a_w, xp) + _dot(zb.between, c_b + b_t * a_b, xp)
+    return x, y
 
 
 def covariate_shift(get: Get, zc: Any, xp: Any = np) -> tuple[Any, Any] | None:

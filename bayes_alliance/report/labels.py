@@ -85,6 +85,12 @@ LABELS: dict[str, str] = {
     v.SD_TREND_OUTCOME: "SD of patients' trends of {y}",
     v.BASELINE_EFFECT_PREDICTOR: f"a path: {{z}} {_A} {{at}} {{x}}",
     v.BASELINE_EFFECT_OUTCOME: f"direct path c': {{z}} {_A} {{at}} {{y}}",
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: (
+        f"a path between therapists: therapist mean of {{z}} {_A} therapist mean of {{x}}"
+    ),
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: (
+        f"direct path c' between therapists: therapist mean of {{z}} {_A} therapist mean of {{y}}"
+    ),
     # Adjusting covariates: the residual traits are net of them (the traits' labels stay).
     v.COVARIATE_EFFECT_PREDICTOR: f"covariate {{z}} {_A} latent mean of {{x}}",
     v.COVARIATE_EFFECT_OUTCOME: f"covariate {{z}} {_A} latent mean of {{y}}",
@@ -170,8 +176,20 @@ _NAMED_ENTRIES = (
     v.MODERATOR_EFFECT,
     v.BASELINE_EFFECT_PREDICTOR,
     v.BASELINE_EFFECT_OUTCOME,
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN,
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN,
     v.COVARIATE_EFFECT_PREDICTOR,
     v.COVARIATE_EFFECT_OUTCOME,
+)
+# The label level of a patient-level baseline split at the therapists (three-level data,
+# :func:`label_level`): its a, c' and mediation rows are those of the within-therapist part.
+WITHIN_THERAPIST = "within_therapist"
+# The patient-level mediation rows, which a split baseline's labels mark as within therapists.
+_WITHIN_ROWS = (
+    "indirect_effect_between",
+    "direct_effect_between",
+    "total_effect_between",
+    "proportion_mediated_between",
 )
 
 
@@ -280,6 +298,32 @@ THERAPIST_BASELINE_NOTES: dict[str, str] = {
         "at the same mean {x} (direct path c')"
     ),
 }
+# A split patient-level baseline (three-level data): its within part's paths act on the
+# patient's difference from their therapist's patients, its between part on therapists' means.
+WITHIN_THERAPIST_NOTES: dict[str, str] = {
+    v.BASELINE_EFFECT_PREDICTOR: (
+        "difference in patients' trait of {x} per unit of the baseline characteristic's "
+        "difference from their therapist's patients' mean, within therapists (a_W)"
+    ),
+    v.BASELINE_EFFECT_OUTCOME: (
+        "difference in patients' trait of {y} per unit of that within-therapist difference "
+        "at the same trait of {x} (direct path c'_W)"
+    ),
+    "indirect_effect_between": (
+        "a_W x b per draw: the within-therapist part of the baseline's effect on the trait of "
+        "{y} carried by the trait of {x} (b = trait-like effect between patients)"
+    ),
+}
+EFFECT_NOTES_BETWEEN_THERAPISTS: dict[str, str] = {
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: (
+        "difference in therapists' mean {x} per unit of their patients' mean baseline "
+        "characteristic (centred over therapists; a_B)"
+    ),
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: (
+        "difference in therapists' mean {y} per unit of their patients' mean baseline "
+        "characteristic at the same mean {x} (direct path c'_B)"
+    ),
+}
 ICC_PARTS = {
     "patient": "stable differences between patients (trait-like)",
     "therapist": "differences between therapists",
@@ -329,6 +373,8 @@ def parameter_label(
         # innovations) keep their coord.
         if coord and base not in _NAMED_ENTRIES and "_between" not in base:
             return f"{label} [{coord}]"
+        if baseline_level == WITHIN_THERAPIST and base in _WITHIN_ROWS:
+            return f"{label} (within therapists)"
         return label
     icc = _icc_parts(base, x, y)
     if icc is not None:
@@ -346,7 +392,9 @@ def _label_words(coord: str, x: str, y: str, same_session: str, baseline_level: 
         z=coord or "baseline",
         mod=coord or "the moderator",
         # The latent means a baseline's paths act on: patients' traits, or therapists' means.
-        at="therapist mean of" if baseline_level == v.THERAPIST else "trait of",
+        at={v.THERAPIST: "therapist mean of", WITHIN_THERAPIST: "within-therapist trait of"}.get(
+            baseline_level, "trait of"
+        ),
         tm="therapist mean of",
         from0=y if backwards else x,
         to0=x if backwards else y,
@@ -425,7 +473,17 @@ def _note_template(base: str, baseline_level: str) -> str | None:
     """The note's template for this level of a baseline, or None for a name without one."""
     if baseline_level == v.THERAPIST and base in THERAPIST_BASELINE_NOTES:
         return THERAPIST_BASELINE_NOTES[base]
-    return EFFECT_NOTES.get(base)
+    if baseline_level == WITHIN_THERAPIST and base in WITHIN_THERAPIST_NOTES:
+        return WITHIN_THERAPIST_NOTES[base]
+    return EFFECT_NOTES_BETWEEN_THERAPISTS.get(base, EFFECT_NOTES.get(base))
+
+
+def label_level(spec: ModelSpec) -> str:
+    """The ``baseline_level`` argument of the labels for a fitted spec: its baseline's level,
+    or :data:`WITHIN_THERAPIST` for a patient-level baseline split at the therapists
+    (:meth:`~bayes_alliance.spec.model_spec.ModelSpec.splits_baseline`), whose a, c' and
+    mediation rows are then within-therapist ones."""
+    return WITHIN_THERAPIST if spec.splits_baseline() else spec.baseline_level
 
 
 def effects_legend(ci_prob: float, measurement_error: bool = False) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bayes_alliance.core import vocab as v
 from bayes_alliance.report.path_layouts import Triple, between_roles_diagram, between_rows
 from bayes_alliance.report.render import Plot, ReportSection
 from bayes_alliance.report.words import PROVISIONAL
@@ -153,33 +154,44 @@ def between_mediation_section(
     predictor: str,
     outcome: str,
     provisional: bool = False,
+    split: bool = False,
 ) -> ReportSection:
     """The between-level mediation of a fit with a baseline: one sentence and one path
     diagram per baseline column, from the effects table at the report's interval level
-    (:func:`bayes_alliance.report.tables.effects_table`)."""
+    (:func:`bayes_alliance.report.tables.effects_table`).
+
+    ``split``: a patient-level baseline of three-level data split at the therapists
+    (:meth:`~bayes_alliance.spec.model_spec.ModelSpec.splits_baseline`); each column then gets
+    two: its within-therapist part (a_W, b = the patient-level trait-like effect, c'_W) and
+    its between-therapist part (a_B, b_T, c'_B: the therapists' means)."""
     parts: list[ReportSection] = []
     taken: set[str] = set()
     for col in baseline:
-        rows = between_rows(effects, col)
         stem = "mediation"
         if len(baseline) > 1:
             stem = "mediation_" + (re.sub(r"[^A-Za-z0-9._-]+", "_", col).strip("._") or "g")
             while stem in taken:
                 stem += "_"
         taken.add(stem)
-
         draw = partial(between_roles_diagram, predictor=predictor, outcome=outcome, baseline=col)
+        within = " within therapists" if split else ""
         parts.append(
             mediation_section(
-                rows,
+                between_rows(effects, col),
                 draw,
                 ci_label,
                 what=(
-                    f"of {col} on the trait-like level of {outcome}, through the trait-like "
-                    f"level of {predictor}"
+                    f"of {col}{within} on the trait-like level of {outcome}, through the "
+                    f"trait-like level of {predictor}"
                 ),
                 caption=(
-                    f"Between-level mediation: {col} acts on the trait-like (latent patient "
+                    f"Between-level mediation{within}: {col}"
+                    + (
+                        " (the patient's difference from their therapist's patients' mean)"
+                        if split
+                        else ""
+                    )
+                    + f" acts on the trait-like (latent patient "
                     f"mean) level of {predictor} (a), which acts on that of {outcome} (b, the "
                     f"trait-like effect between patients); c' is the direct path from {col} "
                     f"to the trait-like level of {outcome}."
@@ -188,6 +200,26 @@ def between_mediation_section(
                 provisional=provisional,
             )
         )
+        if split:
+            parts.append(
+                mediation_section(
+                    between_rows(_between_therapist_rows(effects), col),
+                    draw,
+                    ci_label,
+                    what=(
+                        f"of {col} between therapists (their patients' mean) on the "
+                        f"therapists' mean {outcome}, through their mean {predictor}"
+                    ),
+                    caption=(
+                        f"Between-therapist mediation: the therapists' mean {col} acts on "
+                        f"their mean {predictor} (a_B), which acts on their mean {outcome} "
+                        f"(b_T, the trait-like effect between therapists); c'_B is the direct "
+                        f"path from the mean {col} to the therapists' mean {outcome}."
+                    ),
+                    stem=stem + "_between_therapists",
+                    provisional=provisional,
+                )
+            )
     first = parts[0]
     return ReportSection(
         first.title,
@@ -196,3 +228,32 @@ def between_mediation_section(
         figures=[f for s in parts for f in s.figures],
         provisional=provisional,
     )
+
+
+# A split baseline's between-therapist rows under the names of the patient-level design
+# (:data:`bayes_alliance.report.path_layouts.BETWEEN_ROWS`), so that one diagram draws both.
+_AS_WITHIN = {
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: v.BASELINE_EFFECT_PREDICTOR,
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: v.BASELINE_EFFECT_OUTCOME,
+    v.TRAIT_EFFECT_THERAPIST: v.TRAIT_EFFECT_PATIENT,
+    "indirect_effect_between_therapist": "indirect_effect_between",
+    "total_effect_between_therapist": "total_effect_between",
+    "proportion_mediated_between_therapist": "proportion_mediated_between",
+}
+
+
+def _between_therapist_rows(effects: pd.DataFrame) -> dict[str, Triple]:
+    """The between-therapist part's estimates of a split baseline, renamed as the patient-level
+    design's rows (entries ``name[column]`` keep their column)."""
+    t = effects.set_index("parameter") if "parameter" in effects.columns else effects
+    out: dict[str, Triple] = {}
+    for key, r in t.iterrows():
+        name = str(key)
+        base, bracket, rest = name.partition("[")
+        if base in _AS_WITHIN:
+            out[_AS_WITHIN[base] + bracket + rest] = (
+                float(r["mean"]),
+                float(r["ci_low"]),
+                float(r["ci_high"]),
+            )
+    return out

@@ -243,6 +243,15 @@ def _baseline_clause(spec: ModelSpec, x: str, y: str) -> str:
             "therapist level; indirect effect = a b_T per draw, b_T the therapist-level "
             "trait-like effect; MacKinnon 2008; Preacher, Zyphur & Zhang 2010)"
         )
+    if spec.splits_baseline():
+        return (
+            f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
+            f"that of {x}, split at the therapists: a patient's difference from their "
+            "therapist's patients' mean acts through the patient-level trait-like effect "
+            "(indirect effect = a_W b per draw), the therapists' means through the "
+            "therapist-level one (a_B b_T per draw), each with its own paths (between-level "
+            "mediation; MacKinnon 2008; Preacher, Zyphur & Zhang 2010)"
+        )
     return (
         f"{', '.join(spec.baseline)} acts on the latent mean of {y} directly and through "
         f"that of {x} (between-level mediation; indirect effect = a b per draw, MacKinnon "

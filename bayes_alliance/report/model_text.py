@@ -66,6 +66,8 @@ SYMBOLS = {
     v.MODERATOR_EFFECT: "λ",
     v.BASELINE_EFFECT_PREDICTOR: "a",
     v.BASELINE_EFFECT_OUTCOME: "c'",
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: "a_B",
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: "c'_B",
     v.SAME_SESSION_EFFECT: "b_0",
     v.TREND_PREDICTOR: "γ_x",
     v.TREND_OUTCOME: "γ_y",
@@ -122,6 +124,8 @@ SCALE_RULES = {
     v.MODERATOR_EFFECT: "σ = 0.5 SD(y) / SD(x) / SD(moderator)",
     v.BASELINE_EFFECT_PREDICTOR: "σ = SD(x) / SD(baseline over its level's units)",
     v.BASELINE_EFFECT_OUTCOME: "σ = SD(y) / SD(baseline over its level's units)",
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: "σ = SD(x) / SD(therapist means of the baseline)",
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: "σ = SD(y) / SD(therapist means of the baseline)",
     v.TREND_PREDICTOR: "σ = 0.1 SD(x) per session",
     v.TREND_OUTCOME: "σ = 0.1 SD(y) per session",
     v.SD_TREND_PREDICTOR: "σ = 0.05 SD(x)",
@@ -207,7 +211,17 @@ def _trait_lines(spec: ModelSpec, idx: str) -> list[str]:
         f"  M^y_{idx} = {mu_y}{ay} + b^y_i + β_P b^x_i{trend[1]}",
     ]
     top = spec.baseline and spec.baseline_level == v.THERAPIST
-    if spec.baseline and not top:
+    if spec.splits_baseline():
+        # A patient-level baseline of three-level data, split at the therapists: the within
+        # part moves the patient parts (b is β_P), the therapist means the therapist parts.
+        lines += [
+            "  b^x_i = a g^W_i + e^x_i,  b^y_i = c' g^W_i + e^y_i   (indirect a β_P, direct c')",
+            "  a^x_j = a_B g^B_j + u^x_j,  a^y_j = c'_B g^B_j + u^y_j   (indirect a_B β_T, "
+            "direct c'_B)",
+            f"  g^W_i = g_i - mean of g over therapist j's patients, g^B_j = that mean centred "
+            f"over therapists ({', '.join(spec.baseline)})",
+        ]
+    elif spec.baseline and not top:
         # Between-level mediation: the patient parts carry the baseline's paths.
         lines += [
             "  b^x_i = a g_i + e^x_i,  b^y_i = c' g_i + e^y_i   (indirect a β_P, direct c')",
@@ -378,6 +392,7 @@ def _trunc(spec: ModelSpec) -> str:
 
 def symbols_table(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> pd.DataFrame:
     """Symbol, parameter name and meaning of each parameter the model estimates."""
+    from bayes_alliance.report.labels import label_level
     from bayes_alliance.report.tables import parameter_label
 
     names = spec.prior_names()
@@ -385,9 +400,7 @@ def symbols_table(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> 
         {
             "symbol": SYMBOLS.get(n, ""),
             "parameter": n,
-            "meaning": parameter_label(
-                n, predictor, outcome, spec.same_session, spec.baseline_level
-            )
+            "meaning": parameter_label(n, predictor, outcome, spec.same_session, label_level(spec))
             if n in v.NAMED_PARAMETERS
             else _extra_meaning(n, predictor, outcome),
         }
@@ -417,7 +430,11 @@ def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]
     """The priors actually used by name, with numeric arguments (``{"dist": ..., <arguments>}``):
     the defaults scaled to ``data`` exactly as :func:`bayes_alliance.model.build.build_model`
     scales them, or the spec's overrides."""
-    from bayes_alliance.model.covariates import baseline_unit_values, moderator_values
+    from bayes_alliance.model.covariates import (
+        baseline_between_sd,
+        baseline_unit_values,
+        moderator_values,
+    )
     from bayes_alliance.model.indicators import prior_defaults
     from bayes_alliance.model.priors import DataScale, default_priors, numeric
 
@@ -429,6 +446,7 @@ def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]
         z.std(axis=0) if z is not None else 1.0,
         zb.std(axis=0) if zb is not None else 1.0,
         prior_defaults(data, spec),
+        baseline_between_sd=baseline_between_sd(data, spec),
     )
     return {name: numeric(prior) for name, prior in used.items()}
 

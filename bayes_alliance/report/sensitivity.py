@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bayes_alliance.analysis.sensitivity import THRESHOLD, prior_sensitivity
-from bayes_alliance.report.labels import parameter_label
+from bayes_alliance.report.labels import label_level, parameter_label
 from bayes_alliance.report.render import ReportSection, Table
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def sensitivity_section(result: FitResult) -> ReportSection:
         {
             "label": [
                 parameter_label(
-                    n, roles.predictor, roles.outcome, spec.same_session, spec.baseline_level
+                    n, roles.predictor, roles.outcome, spec.same_session, label_level(spec)
                 )
                 for n in t.index
             ],

@@ -33,6 +33,7 @@ from bayes_alliance.report.labels import (
     effect_note,
     effects_legend,
     interval_name,
+    label_level,
     parameter_label,
     r2_legend,
     share_of,
@@ -96,6 +97,8 @@ NAMED_EFFECTS = {
     v.TRAIT_EFFECT_THERAPIST: BETWEEN,
     v.BASELINE_EFFECT_PREDICTOR: MEDIATION,
     v.BASELINE_EFFECT_OUTCOME: MEDIATION,
+    v.BASELINE_EFFECT_PREDICTOR_BETWEEN: MEDIATION,
+    v.BASELINE_EFFECT_OUTCOME_BETWEEN: MEDIATION,
     **dict.fromkeys(MEDIATION_BETWEEN + MEDIATION_BETWEEN_THERAPIST, MEDIATION),
 }
 
@@ -209,7 +212,7 @@ def effects_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
         outcome=roles.outcome,
         ci_prob=ci_prob,
         same_session=result.spec.same_session,
-        baseline_level=result.spec.baseline_level,
+        baseline_level=label_level(result.spec),
         measurement_error=result.spec.measurement_error,
     )
 
@@ -225,7 +228,7 @@ def summary_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
             roles.predictor,
             roles.outcome,
             result.spec.same_session,
-            result.spec.baseline_level,
+            label_level(result.spec),
         )
         for n in s.index
     ]
@@ -264,8 +267,9 @@ def r2_components_present(spec: ModelSpec) -> dict[str, set[str]]:
         else:
             f1 = (var1 and spec.bivariate) or spec.same_session == "outcome_to_predictor"
             fs = {"f1"} if f1 else set()
-            if spec.baseline:  # the baseline's a path, at its level
+            if spec.baseline:  # the baseline's a path, at its level (both when split)
                 fs |= {"f3"} if spec.baseline_level == v.THERAPIST else {"f2"}
+                fs |= {"f3"} if spec.splits_baseline() else set()
             vs = set()
         ms = {"m2", "m3"} if three else {"m"}
         error = {"omega2"} if spec.measurement_error else set()

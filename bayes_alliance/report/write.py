@@ -196,7 +196,13 @@ def _effects_sections(
     if spec.baseline:
         out.append(
             between_mediation_section(
-                eff, spec.baseline, hdi, predictor=x, outcome=y, provisional=not conv.ok
+                eff,
+                spec.baseline,
+                hdi,
+                predictor=x,
+                outcome=y,
+                provisional=not conv.ok,
+                split=spec.splits_baseline(),
             )
         )
     derived = eff[~eff["group"].isin([tables.WITHIN, tables.BETWEEN])].set_index("parameter")

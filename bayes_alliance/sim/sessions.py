@@ -59,6 +59,7 @@ from bayes_alliance.sim.settings import (
     TrueParameters,
     check_design,
     split_settings,
+    splits_baseline,
     with_therapist_baseline,
 )
 from bayes_alliance.sim.truth import Truth, fill_analytic
@@ -107,22 +108,61 @@ def _draw_units(rng: np.random.Generator, p: TrueParameters, d: SimulationDesign
     b_y = rng.normal(0, p.sd_patient_outcome, n_pat)
     d_slope = rng.normal(0, p.sd_state_effect_patient, n_pat)
     z = rng.normal(0, 1, n_pat) if d.moderator else np.zeros(n_pat)
-    with_baseline = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    split = splits_baseline(p)
+    with_baseline = (
+        d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome) or split
+    )
     # Drawn only when asked for, so that data sets without one keep their random streams.
     g = rng.normal(0, 1, n_pat) if with_baseline else np.zeros(n_pat)
-    b_x = b_x + p.baseline_effect_predictor * g
-    b_y = b_y + p.baseline_effect_outcome * g
     # A therapist characteristic moves the therapist parts; drawn last (same streams without).
     with_top = with_therapist_baseline(d, p)
     h = rng.normal(0, 1, d.n_therapists) if with_top else np.zeros(d.n_therapists)
     a_x = a_x + p.therapist_baseline_effect_predictor * h
     a_y = a_y + p.therapist_baseline_effect_outcome * h
+    if with_baseline and d.baseline_icc > 0:
+        # The patient baseline's therapist component, drawn after the others (same streams
+        # without one).
+        t = rng.normal(0, 1, d.n_therapists)
+        g = np.sqrt(d.baseline_icc) * t[ther] + np.sqrt(1.0 - d.baseline_icc) * g
+    if split:
+        (b_x, b_y), (a_x, a_y) = _split_baseline(p, g, ther, (b_x, b_y), (a_x, a_y))
+    else:
+        b_x = b_x + p.baseline_effect_predictor * g
+        b_y = b_y + p.baseline_effect_outcome * g
     s_x = rng.normal(p.trend_predictor, p.sd_trend_predictor, n_pat)
     s_y = rng.normal(p.trend_outcome, p.sd_trend_outcome, n_pat)
     return _Units(
         ther, planned, a_x, a_y, c_slope, b_x, b_y, d_slope, z, g, h, s_x, s_y,
         with_baseline, with_top,
     )  # fmt: skip
+
+
+def _split_baseline(
+    p: TrueParameters,
+    g: np.ndarray,
+    ther: np.ndarray,
+    patient: tuple[np.ndarray, np.ndarray],
+    top: tuple[np.ndarray, np.ndarray],
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The patient baseline split at the therapists as the model splits it: its within part
+    g_i - gbar_j moves the patient parts (a, c'), its between part gbar_j - mean_j gbar_j the
+    therapist parts (a_B, c'_B; None: as the within path)."""
+    n_t = len(top[0])
+    counts = np.bincount(ther, minlength=n_t)
+    means = np.bincount(ther, weights=g, minlength=n_t) / np.maximum(counts, 1)
+    between = means - means[counts > 0].mean()
+    within = g - means[ther]
+    a_b = p.baseline_effect_predictor_between
+    c_b = p.baseline_effect_outcome_between
+    a_b = p.baseline_effect_predictor if a_b is None else a_b
+    c_b = p.baseline_effect_outcome if c_b is None else c_b
+    return (
+        (
+            patient[0] + p.baseline_effect_predictor * within,
+            patient[1] + p.baseline_effect_outcome * within,
+        ),
+        (top[0] + a_b * between, top[1] + c_b * between),
+    )
 
 
 def _draw_states(

@@ -69,6 +69,12 @@ class TrueParameters:
     same_session_effect: float = 0.0
     baseline_effect_predictor: float = 0.0  # a: baseline -> latent mean of x (mediation)
     baseline_effect_outcome: float = 0.0  # c': baseline -> latent mean of y, direct
+    # a_B, c'_B: the paths of the between-therapist part of the patient baseline (its therapist
+    # means, centred over therapists), which move the therapist parts (mediated by b_T); the
+    # within part (baseline less its therapist mean) keeps a, c' (mediated by b_P). None (both):
+    # the whole baseline moves the patient parts, as before (same streams and meaning).
+    baseline_effect_predictor_between: float | None = None
+    baseline_effect_outcome_between: float | None = None
     # a_T, c'_T: a therapist characteristic -> the therapist parts of the latent means of x, y
     therapist_baseline_effect_predictor: float = 0.0
     therapist_baseline_effect_outcome: float = 0.0
@@ -234,6 +240,9 @@ class SimulationDesign:
     # add a standard normal patient covariate ``baseline`` (also whenever a baseline effect is
     # not zero)
     baseline: bool = False
+    # share of the patient baseline's variance between therapists: baseline = sqrt(icc) t_j +
+    # sqrt(1 - icc) e_i with t_j a standard normal therapist component (0: none, same streams)
+    baseline_icc: float = 0.0
     # add a standard normal therapist covariate ``therapist_baseline`` (constant within
     # therapist; also whenever a therapist baseline effect is not zero)
     therapist_baseline: bool = False
@@ -325,7 +334,10 @@ def check_design(d: SimulationDesign, p: TrueParameters) -> None:
         errs.append(f"same_session must be one of {dynamics.SAME_SESSION}, got {p.same_session!r}")
     elif not moments.is_stationary(p.reduced()[0]):
         errs.append("the average lag matrix is not stationary (an eigenvalue has modulus >= 1)")
+    if not 0.0 <= d.baseline_icc < 1.0:
+        errs.append(f"baseline_icc must be in [0, 1), got {d.baseline_icc}")
     patient_level = d.baseline or bool(p.baseline_effect_predictor or p.baseline_effect_outcome)
+    patient_level = patient_level or splits_baseline(p)
     if patient_level and with_therapist_baseline(d, p):
         errs.append(
             "a patient-level and a therapist-level baseline together: simulate one level at a "
@@ -333,6 +345,15 @@ def check_design(d: SimulationDesign, p: TrueParameters) -> None:
         )
     if errs:
         raise ValueError("; ".join(errs))
+
+
+def splits_baseline(p: TrueParameters) -> bool:
+    """Whether the patient baseline's between-therapist part has paths of its own (moving the
+    therapist parts of the latent means)."""
+    return (
+        p.baseline_effect_predictor_between is not None
+        or p.baseline_effect_outcome_between is not None
+    )
 
 
 def with_therapist_baseline(d: SimulationDesign, p: TrueParameters) -> bool:

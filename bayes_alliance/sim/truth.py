@@ -119,6 +119,29 @@ class Truth:
             "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
         }
 
+    @property
+    def mediation_split(self) -> dict[str, float]:
+        """True mediation of the between-therapist part of a split patient baseline
+        (``baseline_effect_*_between``, None: the within path; b_T = ``trait_effect_therapist``),
+        named as the model's rows (``indirect_effect_between_therapist`` = a_B b_T, ...). The
+        within part's are :attr:`mediation`."""
+        p = self.params
+        a = p.baseline_effect_predictor_between
+        c = p.baseline_effect_outcome_between
+        a = p.baseline_effect_predictor if a is None else a
+        c = p.baseline_effect_outcome if c is None else c
+        b = p.trait_effect_therapist
+        total = c + a * b
+        return {
+            "a": a,
+            "b": b,
+            "c_prime": c,
+            "indirect_effect_between_therapist": a * b,
+            "direct_effect_between_therapist": c,
+            "total_effect_between_therapist": total,
+            "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (parameters, design, seed and analytic quantities)."""
         return {
@@ -201,6 +224,21 @@ def fill_analytic(
         # The model's one pair of path names holds the paths of the baseline's level.
         source = f"therapist_{name}" if level == vocab.THERAPIST else name
         post[name] = np.array([getattr(p, source)])
+    between = None
+    if baseline is not None and (
+        p.baseline_effect_predictor_between is not None
+        or p.baseline_effect_outcome_between is not None
+    ):
+        # The baseline split at the therapists as the simulator applies it: the within rows'
+        # share joins the patients, the therapist means' (own paths, b_T) the therapists.
+        n_t = int(ther.max()) + 1
+        counts = np.bincount(ther, minlength=n_t)
+        means = np.bincount(ther, weights=baseline, minlength=n_t) / np.maximum(counts, 1)
+        between = (means - means[counts > 0].mean())[counts > 0]
+        baseline = baseline - means[ther]
+        for name in (vocab.BASELINE_EFFECT_PREDICTOR, vocab.BASELINE_EFFECT_OUTCOME):
+            own = getattr(p, f"{name}_between")
+            post[f"{name}_between"] = np.array([getattr(p, name) if own is None else own])
     one = np.ones((1, 1))
     design = Design(
         moderators=moderators[:, None] if moderators is not None else None,
@@ -211,6 +249,7 @@ def fill_analytic(
         offsets=np.zeros(1),
         baseline=baseline[:, None] if baseline is not None else None,
         baseline_level=level,
+        baseline_between=between[:, None] if between is not None else None,
     )
     devs = {vocab.THERAPIST: dev_therapist, vocab.PATIENT: dev_patient} if slopes_on else None
     wm = within_moments(post, spec, design, devs)

@@ -64,6 +64,11 @@ class ModelSpec:
         a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
         b = ``trait_effect_patient``. Sampled traits only without session means. With
         ``baseline_level="therapist"`` z is a therapist characteristic instead (see there).
+        In three-level data a patient-level z is split at the therapists,
+        ``z_i = (z_i - zbar_j) + (zbar_j - zbar)``: the within part has the paths above with
+        b = ``trait_effect_patient``, the between part (therapist means) its own paths
+        ``baseline_effect_predictor_between`` / ``baseline_effect_outcome_between`` with
+        b = ``trait_effect_therapist`` (:meth:`splits_baseline`).
     baseline_level
         Level of the baseline characteristics: ``"patient"`` (as above), ``"therapist"`` (z_j
         constant within each therapist, centred at its mean over therapists, three-level data):
@@ -445,10 +450,25 @@ class ModelSpec:
             names += [v.TREND_PREDICTOR, v.TREND_OUTCOME, v.SD_TREND_PREDICTOR, v.SD_TREND_OUTCOME]
         if self.baseline:
             names += [v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME]
+        if self.splits_baseline():
+            names += [v.BASELINE_EFFECT_PREDICTOR_BETWEEN, v.BASELINE_EFFECT_OUTCOME_BETWEEN]
         if self.covariates:
             names += [v.COVARIATE_EFFECT_PREDICTOR, v.COVARIATE_EFFECT_OUTCOME]
         order = {n: i for i, n in enumerate(vocab.NAMED_PARAMETERS)}
         return sorted(names, key=order.__getitem__)
+
+    def splits_baseline(self) -> bool:
+        """Whether the baseline is split into within- and between-therapist parts: a
+        patient-level baseline (``baseline_level="patient"``, as fitting resolves ``"auto"``
+        against the data) in a model with the therapist level. Its within part keeps the paths
+        ``baseline_effect_*`` (b = ``trait_effect_patient``), its between part (the therapist
+        means of z) has ``baseline_effect_*_between`` (b = ``trait_effect_therapist``). An
+        unresolved ``"auto"`` level counts as split: it resolves to the patient level for any
+        column that varies within a therapist, and a spec resolved to the therapist level
+        (:func:`bayes_alliance.model.covariates.resolve_baseline`) no longer splits, so that
+        fitted results, priors and summaries name exactly the paths the model has."""
+        level_ok = self.baseline_level in ("auto", vocab.PATIENT)
+        return bool(self.baseline) and self.therapist_level and level_ok
 
     def prior_names(self) -> list[str]:
         """Names whose prior may be overridden: the free parameters less the derived ones, plus
