@@ -51,10 +51,10 @@ def test_identical_first_sessions_no_longer_give_an_unbounded_density() -> None:
     logp = model.compile_logp()
     point = model.initial_point()
     point["intercept_outcome"] = np.asarray(0.0)
-    point["trait_effect_patient"] = np.asarray(0.0)
+    point["trait_corr_patient_interval__"] = np.asarray(0.0)  # no trait correlation
     values = []
     for eps in (1e-1, 1e-3, 1e-5):
-        point["sd_patient_outcome_log__"] = np.asarray(np.log(eps))
+        point["sd_patient_outcome_total_log__"] = np.asarray(np.log(eps))
         point["first_sd_outcome_log__"] = np.asarray(np.log(eps))
         values.append(float(logp(point)))
     assert values[0] > values[1] > values[2], values

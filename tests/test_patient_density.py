@@ -10,10 +10,17 @@ import pytest
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests import dense
-from tests.likelihood_cases import POINT, ROWS, baseline_known, session_data
+from tests.likelihood_cases import (
+    POINT,
+    ROWS,
+    baseline_known,
+    session_data,
+    therapist_slope_conditional,
+)
 
 VARIANTS = {
     "three levels": dict(),
+    "therapist slopes": dict(random_slopes=("therapist",)),
     "trend": dict(therapist_level=False, trend=True),
     "session innovations": dict(
         therapist_level=False, session_means=True, innovations="session", first_session="free"
@@ -53,6 +60,7 @@ def _posterior(data, spec, rng, n_draws=3):
             post[f"sd_{level}_outcome"] = sy * np.sqrt(1 - r**2)
     post["therapist_dev_predictor_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["therapist_dev_outcome_raw"] = rng.normal(size=(1, n_draws, n_t))
+    post["state_effect_therapist_raw"] = rng.normal(size=(1, n_draws, n_t))
     post["session_mean_predictor"] = 3.0 + rng.normal(0, 0.2, (1, n_draws, n_s))
     post["session_mean_outcome"] = 1.0 + rng.normal(0, 0.2, (1, n_draws, n_s))
     if spec.innovations == "session":
@@ -118,7 +126,21 @@ def _dense(data, spec, post, draw) -> np.ndarray:
             cov = cov + np.kron(np.outer(t[cols], t[cols]), d)
         if spec.baseline:
             known = known + baseline_known(data, spec, p, i)
-        if spec.therapist_level:
+        if spec.therapist_level and "therapist" in spec.random_slopes:
+            # The therapist parts given the slope deviation: conditional mean plus the
+            # conditional covariance's Cholesky factor times the raw deviations.
+            j = data.patient_therapist[i]
+            var_tx, b_t = p["sd_therapist_predictor"] ** 2, p["trait_effect_therapist"]
+            tau_t = np.array(
+                [
+                    [var_tx, b_t * var_tx],
+                    [b_t * var_tx, b_t**2 * var_tx + p["sd_therapist_outcome"] ** 2],
+                ]
+            )
+            means, cond = therapist_slope_conditional(p, p["state_effect_therapist_raw"], tau_t)
+            u = np.array([p["therapist_dev_predictor_raw"][j], p["therapist_dev_outcome_raw"][j]])
+            known = known + means[j] + np.linalg.cholesky(cond) @ u
+        elif spec.therapist_level:
             j = data.patient_therapist[i]
             ax = p["sd_therapist_predictor"] * p["therapist_dev_predictor_raw"][j]
             ay = p["sd_therapist_outcome"] * p["therapist_dev_outcome_raw"][j]

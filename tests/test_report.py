@@ -308,7 +308,7 @@ def test_equations_follow_the_spec(options, present, absent):
 def test_priors_table_is_scaled_to_the_data(small_data):
     spec = ModelSpec(
         moderators=("z",),
-        priors={"trait_effect_patient": {"dist": "Normal", "mu": 0.0, "sigma": 0.3}},
+        priors={"trait_corr_patient": {"dist": "LKJCorr", "eta": 4.0}},
     )
     t = report_text.priors_table(spec, small_data)
     assert list(t.index) == spec.prior_names()
@@ -321,8 +321,10 @@ def test_priors_table_is_scaled_to_the_data(small_data):
         t.loc["moderator_effect", "prior"]
         == f"Normal(mu=0, sigma=[{0.5 * sd_y / sd_x / z_sd:.3g}])"
     )
-    assert t.loc["trait_effect_patient", "prior"] == "Normal(mu=0, sigma=0.3)"
-    assert t.loc["trait_effect_patient", "source"] == "set in the spec"
+    assert t.loc["trait_corr_patient", "prior"] == "LKJCorr(eta=4)"
+    assert t.loc["trait_corr_patient", "source"] == "set in the spec"
+    assert t.loc["trait_corr_therapist", "prior"] == "LKJCorr(eta=1)"
+    assert t.loc["sd_therapist_predictor", "prior"].startswith("Gamma(alpha=2, beta=")
     assert (
         t.loc["intercept_outcome", "prior"]
         == f"Normal(mu={np.nanmean(small_data.y):.3g}, sigma={2.5 * sd_y:.3g})"

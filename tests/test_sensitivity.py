@@ -56,7 +56,7 @@ def test_log_prior_is_each_parameters_prior_density() -> None:
     sd_y = DataScale.of(data).sd_y
     cases = {
         "state_effect": stats.norm(0, 0.01),
-        "sd_patient_outcome": stats.halfnorm(scale=sd_y),
+        "sd_patient_outcome_total": stats.halfnorm(scale=sd_y),
         "innovation_corr": stats.uniform(-1, 2),
     }
     for name, dist in cases.items():

@@ -47,6 +47,7 @@ UNIT_LABELS = {
 _DENSITY_EXTRA = (
     "therapist_dev_predictor_raw",
     "therapist_dev_outcome_raw",
+    "state_effect_therapist_raw",  # the therapist parts' shift by the slope deviation
     "state_effect_by_patient",
     *BY_PATIENT.values(),
     *INSTABILITY_RAW[vocab.PATIENT],

@@ -137,7 +137,9 @@ def posterior_predictive(
     arrays = draw_arrays(posterior)
     # The baseline's shift is in the known mean: taken off the reported traits here.
     mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level, lay.covariates)
+        latent_deviation(
+            posterior, spec, lay.baseline, w, None, lay.baseline_level, lay.covariates, lay.tj
+        )
         for w in v.VARIABLES
     )
     obs_x, obs_y = np.nonzero(data.observed_x), np.nonzero(data.observed_y)

@@ -24,6 +24,7 @@ from bayes_alliance.model.structure import (
     draws_last,
     instability_shift,
     lookup,
+    slope_trait_shift,
 )
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -38,6 +39,7 @@ def latent_deviation(
     rows: np.ndarray | None = None,
     level: str = v.PATIENT,
     zc: np.ndarray | None = None,
+    tj: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each draw's latent mean minus its known part (intercept, baseline shift, instability
     shift with random innovations; the session
@@ -45,7 +47,8 @@ def latent_deviation(
     (default all; ``zb`` holds the baseline of those patients, ``level`` its level, which picks
     the trait effect of the shift, :func:`bayes_alliance.model.structure.baseline_shift`;
     ``zc`` the rows of the adjusting covariates of those patients,
-    :func:`bayes_alliance.model.structure.covariate_shift`).
+    :func:`bayes_alliance.model.structure.covariate_shift`; ``tj`` their therapist codes, for
+    the therapist slope deviation's shift, :func:`bayes_alliance.model.structure.slope_trait_shift`).
 
     The reported ``trait_*`` are whole latent means, so the baseline shift is taken off here:
     the known mean adds it back, and a state or replicate must count it once.
@@ -70,6 +73,11 @@ def latent_deviation(
         assert moved is not None
         part = moved[0] if which == v.PREDICTOR else moved[1]  # (patient, chain x draw)
         dev = dev - part.T.reshape(dev.shape)
+    if tj is not None:  # the therapist parts' shift by the therapist's slope deviation
+        moved = slope_trait_shift(lookup(draws_last(draw_arrays(posterior)), spec), spec, tj)
+        if moved is not None:
+            part = moved[0] if which == v.PREDICTOR else moved[1]  # (patient, chain x draw)
+            dev = dev - part.T.reshape(dev.shape)
     if spec.random_innovations:  # the traits' shift by the patient's instability, G u_i
         moved = instability_shift(lookup(draws_last(draw_arrays(posterior)), spec), spec)
         assert moved is not None
@@ -101,12 +109,16 @@ def states_of(
         lay.baseline = lay.baseline[rows]
     if lay.covariates is not None:
         lay.covariates = lay.covariates[rows]
+    if lay.tj is not None:
+        lay.tj = lay.tj[rows]
     arrays = draw_arrays(posterior)
     for n in PATIENT_RAW:
         if n in arrays:
             arrays[n] = arrays[n][..., rows]
     mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, rows, lay.baseline_level, lay.covariates)
+        latent_deviation(
+            posterior, spec, lay.baseline, w, rows, lay.baseline_level, lay.covariates, lay.tj
+        )
         for w in v.VARIABLES
     )
     n_c, n_d = mx.shape[:2]
@@ -140,7 +152,9 @@ def _smoothed_states(
     and error variances as :func:`complete` has them), those at ``rows`` kept."""
     arrays = draw_arrays(posterior)
     mx, my = (
-        latent_deviation(posterior, spec, lay.baseline, w, None, lay.baseline_level, lay.covariates)
+        latent_deviation(
+            posterior, spec, lay.baseline, w, None, lay.baseline_level, lay.covariates, lay.tj
+        )
         for w in v.VARIABLES
     )
     n_c, n_d = mx.shape[:2]

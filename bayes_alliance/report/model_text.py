@@ -91,18 +91,18 @@ SCALE_RULES = {
     v.OUTCOME_AUTOREGRESSION: "σ = 0.5 (no units)",
     v.PREDICTOR_AUTOREGRESSION: "σ = 0.5 (no units)",
     v.SAME_SESSION_EFFECT: "σ = SD of the receiving / SD of the sending variable",
-    v.TRAIT_CORR_PATIENT: "LKJ(2): (r + 1) / 2 ~ Beta(2, 2)",
-    v.TRAIT_CORR_THERAPIST: "LKJ(2) (Beta(2.5, 2.5) with therapist slopes: the 3 x 3 C-vine)",
-    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR: "3 x 3 LKJ(2) C-vine: (r + 1) / 2 ~ Beta(2.5, 2.5)",
-    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME: "3 x 3 LKJ(2) C-vine: Beta(2, 2)",
+    v.TRAIT_CORR_PATIENT: "LKJ(1): uniform on (-1, 1)",
+    v.TRAIT_CORR_THERAPIST: "LKJ(1) (Beta(1.5, 1.5) with therapist slopes: the 3 x 3 C-vine)",
+    v.SLOPE_TRAIT_CORR_THERAPIST_PREDICTOR: "3 x 3 LKJ(1) C-vine: (r + 1) / 2 ~ Beta(1.5, 1.5)",
+    v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME: "3 x 3 LKJ(1) C-vine: uniform",
     v.INTERCEPT_PREDICTOR: "μ = mean(x), σ = 2.5 SD(x)",
     v.INTERCEPT_OUTCOME: "μ = mean(y), σ = 2.5 SD(y)",
     "session_mean_predictor": "μ = mean(x), σ = 2.5 SD(x)",
     "session_mean_outcome": "μ = mean(y), σ = 2.5 SD(y)",
     v.SD_PATIENT_PREDICTOR: "σ = SD(x)",
     v.SD_PATIENT_OUTCOME_TOTAL: "σ = SD(y)",
-    v.SD_THERAPIST_PREDICTOR: "σ = 0.5 SD(x)",
-    v.SD_THERAPIST_OUTCOME_TOTAL: "σ = 0.5 SD(y)",
+    v.SD_THERAPIST_PREDICTOR: "Gamma(2, rate 4 / SD(x)): mean 0.5 SD(x), 0 at 0",
+    v.SD_THERAPIST_OUTCOME_TOTAL: "Gamma(2, rate 4 / SD(y)): mean 0.5 SD(y), 0 at 0",
     v.SD_STATE_EFFECT_PATIENT: "σ = 0.25 SD(y) / SD(x)",
     v.SD_STATE_EFFECT_THERAPIST: "σ = 0.25 SD(y) / SD(x)",
     v.INNOVATION_SD_PREDICTOR: "σ = SD(x)",
@@ -248,7 +248,7 @@ def _trait_lines(spec: ModelSpec, idx: str) -> list[str]:
     if three and v.THERAPIST in spec.random_slopes:
         lines.append(
             "  with therapist slopes c_j: (a^x_j, a^y_j + β_T a^x_j, c_j) one 3 x 3 covariance "
-            "(correlations r_T, r_xc, r_yc; LKJ(2))"
+            "(correlations r_T, r_xc, r_yc; LKJ(1))"
         )
     if spec.session_means:
         lines.append("  μ_x(t), μ_y(t): one grand mean per session")
