@@ -148,3 +148,19 @@ def test_cautions_name_a_low_change_reliability_only() -> None:
     assert "reliability of 0.31" in note
     assert cautions(table(0.8)) == []
     assert cautions(table(0.31).iloc[1:]) == []  # no change effect, nothing to caution
+
+
+def test_mediation_trait_effects_are_labelled_partial() -> None:
+    """With a mediator the trait effects come from the regression of the outcome's trait on
+    the predictor's and the mediator's: partial effects, and their labels say so; the other
+    designs keep the shared labels."""
+    from bayes_alliance.report.labels import mechanism_label
+
+    words = {"x": "wai", "y": "phq", "m": "processing"}
+    label = mechanism_label("trait_effect_patient", words, "mediation")
+    assert label.startswith("partial trait-like effect between patients: wai")
+    assert label.endswith("adjusting for processing")
+    assert "adjusting for wai" in mechanism_label(
+        "trait_effect_therapist_mediator", words, "mediation"
+    )
+    assert "partial" not in mechanism_label("trait_effect_patient", words, "two_series")

@@ -149,6 +149,15 @@ for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
     LABELS[f"trait_corr_informants_{_level}"] = (
         f"correlation of the two ratings' trait-like parts ({_level} level)"
     )
+# The mediation design's trait-level effects are partial: each series' trait adjusting for the
+# other's (the regression of the outcome's trait on both), so their labels say so.
+MEDIATION_LABELS: dict[str, str] = {
+    f"trait_effect_{_level}{_which}": (
+        f"partial trait-like effect between {_between}: {{{_a}}} {_A} {{y}}, adjusting for {{{_b}}}"
+    )
+    for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
+    for _which, _a, _b in (("", "x", "m"), ("_mediator", "m", "x"))
+}
 # Vector entries whose label names the entry itself (the others keep their coord in brackets).
 _NAMED_ENTRIES = (v.MODERATOR_EFFECT, v.BASELINE_EFFECT_PREDICTOR, v.BASELINE_EFFECT_OUTCOME)
 
@@ -339,7 +348,7 @@ def _icc_parts(base: str, x: str, y: str) -> tuple[str, str] | None:
     return (x if m.group(1) == "predictor" else y), m.group(2)
 
 
-def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
+def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = None) -> str:
     """Plain-language label of a mechanism model's effect.
 
     Parameters
@@ -349,12 +358,15 @@ def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
     columns
         The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
         ``m``, ``x2``, ``o``.
+    design
+        The mechanism design (``"mediation"`` labels its trait effects as partial).
     """
     words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
     words.update(columns)
     if name.startswith("sd_path_"):
         return LABELS["sd_path"].format(path=name[len("sd_path_") :])
-    text = LABELS.get(name)
+    text = MEDIATION_LABELS.get(name) if design == "mediation" else None
+    text = text or LABELS.get(name)
     return text.format_map(words) if text is not None else name
 
 

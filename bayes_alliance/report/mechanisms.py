@@ -58,7 +58,7 @@ def trace_label(name: str, result: MechanismResult) -> str:
         if to == source:
             return f"autoregression of {to}"
         return f"{source} state t-1 -> {to} state t"
-    return mechanism_label(name, _words(result))
+    return mechanism_label(name, _words(result), result.design)
 
 
 def mechanism_effects_table(
@@ -69,7 +69,8 @@ def mechanism_effects_table(
     r_hat``); path SDs are labelled by their path."""
     s = result.effects(ci_prob).reset_index()
     words = _words(result)
-    s.insert(1, "label", [mechanism_label(str(n), words) for n in s["parameter"]])
+    labels = [mechanism_label(str(n), words, result.design) for n in s["parameter"]]
+    s.insert(1, "label", labels)
     s.insert(6, "interval", interval_name(ci_prob, CI_KIND))
     return s
 
