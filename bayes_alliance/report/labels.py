@@ -122,8 +122,23 @@ LABELS: dict[str, str] = {
     "cross_lag_first_from_second": f"{{x2}} (t-1) {_A} {{x}} (t)",
     "corr_trait_change": "correlation of trait-like {x} and its change over sessions (patients)",
     "change_reliability": "reliability of the patients' {x} changes from their series",
-    "end_trait_effect": f"trait-like {{x}} {_A} {{o}} (per unit)",
-    "end_trait_effect_per_sd": f"trait-like {{x}} {_A} {{o}} (per SD of the trait)",
+    "end_trait_effect_patient": f"trait-like {{x}} between patients {_A} {{o}} (per unit)",
+    "end_trait_effect_patient_per_sd": (
+        f"trait-like {{x}} between patients {_A} {{o}} (per SD between patients)"
+    ),
+    "end_trait_effect_therapist": f"trait-like {{x}} between therapists {_A} {{o}} (per unit)",
+    "end_trait_effect_therapist_per_sd": (
+        f"trait-like {{x}} between therapists {_A} {{o}} (per SD between therapists)"
+    ),
+    "end_trait_effect_patient_odds_ratio_per_sd": (
+        "odds ratio of {o} per SD of trait-like {x} between patients"
+    ),
+    "end_trait_effect_therapist_odds_ratio_per_sd": (
+        "odds ratio of {o} per SD of trait-like {x} between therapists"
+    ),
+    # A file fitted before the levels were split: one effect of the whole trait.
+    "end_trait_effect": f"trait-like {{x}} {_A} {{o}} (per unit; both levels in one effect)",
+    "end_trait_effect_per_sd": f"trait-like {{x}} {_A} {{o}} (per SD; both levels in one effect)",
     "end_change_effect": f"{{x}} change per session {_A} {{o}} (per unit of slope)",
     "end_change_effect_per_sd": f"{{x}} change {_A} {{o}} (per SD of the patients' slopes)",
     "end_trait_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of trait-like {x}",
