@@ -1,6 +1,7 @@
 """The mechanism models' end-of-treatment outcome by level: its density by hand, the
 simulator's split of the trait into patient and therapist parts, a fit whose outcome is driven
-by the therapist part only, and the change-reliability warning."""
+by the therapist part only, the change-reliability warning, and default priors that do not
+depend on the longest series."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bayes_alliance.mechanisms.fit import (
     identification_of,
 )
 from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.priors import LEGACY_RULES, mechanism_priors
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
 
@@ -294,3 +296,74 @@ def test_end_outcome_by_level_recovered_over_seeds(monkeypatch) -> None:
         assert t["covered"].sum() >= 3, (name, t)
         assert abs(t["error"].mean()) < t["sd"].mean(), (name, t)
         assert (t["r_hat"] < 1.05).all(), (name, t)
+
+
+# --- Default priors and the longest series ------------------------------------------------------
+
+
+def _extend_one_patient(df: pd.DataFrame, columns: list[str], to: int) -> pd.DataFrame:
+    """The table with patient p0000's series extended to ``to`` sessions by values at each
+    column's mean plus and minus its SD (population SD over the observed cells) in turn: pairs
+    that leave every mean and SD as they were, so that only the length of the longest series
+    changes."""
+    extra = pd.DataFrame(
+        {"patient": "p0000", "session": np.arange(df["session"].max() + 1, to + 1)}
+    )
+    sign = np.where(np.arange(len(extra)) % 2 == 0, 1.0, -1.0)
+    for c in columns:
+        values = df[c].to_numpy(dtype=float)
+        extra[c] = np.nanmean(values) + sign * np.nanstd(values)
+    for c in df.columns:
+        if c not in extra:
+            extra[c] = df.loc[df["patient"] == "p0000", c].iloc[0]
+    return pd.concat([df, extra[df.columns]], ignore_index=True)
+
+
+def test_default_priors_do_not_depend_on_the_longest_series() -> None:
+    """A 200 x 12 design and the same design with one patient extended to 40 sessions (means
+    and SDs unchanged) have the same default priors, the trend's and the changes' included, in
+    the mechanism model and in the joint model (trends, random slopes); under the rules of 0.1
+    the mechanism trend's scale fell from SD / 12 to SD / 40."""
+    df, _ = simulate_mechanisms(
+        seed=1,
+        design="two_series",
+        patients_per_therapist=200,
+        n_sessions=12,
+        change_sd=0.1,
+        end_effects=(0.5, 1.0),
+    )
+    long = _extend_one_patient(df, ["alliance", "symptoms"], 40)
+    short_data, long_data = _series(df, therapist=False), _series(long, therapist=False)
+    assert (short_data.n_sessions, long_data.n_sessions) == (12, 40)
+    a, b = mechanism_priors(short_data), mechanism_priors(long_data)
+    for field in ("intercept_mu", "intercept_sigma", "sd_patient", "lag", "sd_innovation"):
+        np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-9)
+    assert a.trend == pytest.approx(b.trend, rel=1e-9)
+    old_a = mechanism_priors(short_data, rules=LEGACY_RULES)
+    old_b = mechanism_priors(long_data, rules=LEGACY_RULES)
+    assert old_a.trend is not None and old_b.trend is not None
+    assert old_a.trend / old_b.trend == pytest.approx(40 / 12, rel=1e-9)
+
+    from bayes_alliance.data.session_data import SessionData
+    from bayes_alliance.model.priors import DataScale, default_priors
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    def joint(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = SessionData.from_frame(
+                frame,
+                patient="patient",
+                session="session",
+                predictor="alliance",
+                outcome="symptoms",
+            )
+        spec = ModelSpec(therapist_level=False, trend=True, random_slopes=("patient",))
+        return default_priors(spec, DataScale.of(data))
+
+    pa, pb = joint(df), joint(long)
+    assert pa.keys() == pb.keys()
+    for name in pa:
+        for key, value in pa[name].items():
+            if isinstance(value, float | int | np.ndarray):
+                np.testing.assert_allclose(value, pb[name][key], rtol=1e-9, err_msg=name)
