@@ -341,6 +341,7 @@ class MechanismResult:
 NOT_STORED = (
     "patient_mean",
     "therapist_offset",
+    "end_therapist_offset",
     "path_offset",
     "change_offset",
     "missing_values",
