@@ -244,8 +244,9 @@ def test_end_outcome_by_level_recovered_over_seeds(monkeypatch) -> None:
     4 seeds (the simulator's settings are the truth): 90% intervals cover in at least 3 of 4
     seeds (P = 0.95 per effect with calibrated intervals), and the mean error is within one
     mean posterior SD. R-hat is held for the trait effects; the change effect per SD (change
-    reliability about .3 at 14 sessions) mixes slowest and is reported, not held to it (its
-    R-hat was 1.08 in one of the four seeds of the first run)."""
+    reliability about .3 to .45 at 14 sessions) mixes slowest and is reported, not held to it
+    (its R-hat was 1.08 in one of the four seeds of a first run with 400 draws, where the
+    therapist effect had R-hat 1.09 and bulk ESS 26 in seed 41: hence 1,000 draws)."""
     monkeypatch.setenv("BAYES_ALLIANCE_CACHE_DIR", "off")
     settings = dict(
         design="two_series",
@@ -272,8 +273,8 @@ def test_end_outcome_by_level_recovered_over_seeds(monkeypatch) -> None:
             res = fit_mechanisms(
                 _series(df),
                 MechanismSpec(therapist_level=True),
-                draws=400,
-                tune=400,
+                draws=1000,
+                tune=1000,
                 chains=2,
                 random_seed=seed,
                 progressbar=False,
