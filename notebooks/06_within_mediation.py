@@ -171,14 +171,18 @@ print(
 # ## End of treatment: trait-like alliance and state-like change
 #
 # Does a patient's usual alliance level predict the post-treatment score, and does the change
-# of alliance over treatment add to it? `end_trait_effect` is per point of trait alliance,
+# of alliance over treatment add to it? `end_trait_effect_patient` is per point of a patient's
+# trait alliance above its therapist's mean, `end_trait_effect_therapist` per point of the
+# therapist's mean (the outcome has its own therapist intercept, so the levels are not mixed),
 # `end_change_effect` per point of alliance slope per session; the `_per_sd` versions are per
-# SD between patients of each (comparable with each other).
+# SD of each at its own level (comparable with each other).
 
 # %%
 rows = [
-    "end_trait_effect",
-    "end_trait_effect_per_sd",
+    "end_trait_effect_patient",
+    "end_trait_effect_patient_per_sd",
+    "end_trait_effect_therapist",
+    "end_trait_effect_therapist_per_sd",
     "end_change_effect",
     "end_change_effect_per_sd",
 ]

@@ -58,7 +58,7 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
         "direct_path_within",
         "total_effect_within",
         "cov_random_paths",
-        "end_trait_effect",
+        "end_trait_effect_patient",
         "end_change_effect",
         "change_reliability",
     ):
@@ -86,6 +86,11 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
     reliability = eff.loc["change_reliability", "mean"]
     assert 0.0 < reliability < 1.0
     assert ("weakly identified" in html) == (reliability < 0.5)
+    # Below 0.3 it is an identification warning, recorded with the fit and shown in the report.
+    assert ("Identification warning: the patients' series" in html) == (reliability < 0.3)
+    # The mediation design's trait effect adjusts for the mediator, and its label says so.
+    assert eff.loc["trait_effect_patient", "label"].startswith("partial trait-like effect")
+    assert "adjusting for mediator" in eff.loc["trait_effect_patient", "label"]
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     assert list(summary.columns) == [
         "mean",
@@ -149,3 +154,19 @@ def test_cautions_name_a_low_change_reliability_only() -> None:
     assert "reliability of 0.31" in note
     assert cautions(table(0.8)) == []
     assert cautions(table(0.31).iloc[1:]) == []  # no change effect, nothing to caution
+
+
+def test_mediation_trait_effects_are_labelled_partial() -> None:
+    """With a mediator the trait effects come from the regression of the outcome's trait on
+    the predictor's and the mediator's: partial effects, and their labels say so; the other
+    designs keep the shared labels."""
+    from bayes_alliance.report.labels import mechanism_label
+
+    words = {"x": "wai", "y": "phq", "m": "processing"}
+    label = mechanism_label("trait_effect_patient", words, "mediation")
+    assert label.startswith("partial trait-like effect between patients: wai")
+    assert label.endswith("adjusting for processing")
+    assert "adjusting for wai" in mechanism_label(
+        "trait_effect_therapist_mediator", words, "mediation"
+    )
+    assert "partial" not in mechanism_label("trait_effect_patient", words, "two_series")

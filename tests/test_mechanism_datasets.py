@@ -101,8 +101,10 @@ def test_true_within_mediation_effects_by_hand() -> None:
     total = c * phi_xx + a * b + cov_ab + phi_yy * c
     assert effects["total_effect_within"] == pytest.approx(total)
     assert effects["direct_effect_within"] == pytest.approx(c * (phi_xx + phi_yy))
-    # End of treatment: trait SD of alliance is sqrt(1 + .3^2) (patient and therapist parts).
-    assert effects["end_trait_effect_per_sd"] == pytest.approx(-0.5 * math.sqrt(1.09))
+    # End of treatment: one effect, -.5, of both parts of trait-like alliance, each per SD of
+    # its own level (patients 1, therapists .3).
+    assert effects["end_trait_effect_patient_per_sd"] == pytest.approx(-0.5)
+    assert effects["end_trait_effect_therapist_per_sd"] == pytest.approx(-0.5 * 0.3)
     assert effects["end_change_effect_per_sd"] == pytest.approx(-2.0 * 0.15)
     sample = datasets.mediation_within_record()["sample"]["indirect_effect_within"]
     assert sample == pytest.approx(datasets.regenerate_mediation_within()[1].expected_indirect())

@@ -78,7 +78,11 @@ def test_informant_effects_by_hand() -> None:
     innov = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.0], [0.0, 0.0, 1.0]])
     pcov = np.array([[1.0, 0.5, -0.4], [0.5, 1.0, -0.2], [-0.4, -0.2, 1.0]])
     tcov = np.array([[0.1, 0.0, 0.0], [0.0, 0.1, 0.02], [0.0, 0.02, 0.1]])
-    out = me.informant_effects(lag, innov, pcov, tcov)
+    s = moments.stationary_cov(lag, innov)
+    # A first state at stationarity: the within-person variance is the stationary one.
+    state_var = me.within_variance(lag, innov, s, np.array([12, 12, 30]))
+    np.testing.assert_allclose(state_var, np.diag(s), rtol=1e-12)
+    out = me.informant_effects(lag, innov, pcov, tcov, state_var)
     assert out["state_effect"] == pytest.approx(-0.25)
     assert out["state_effect_second"] == pytest.approx(-0.1)
     assert out["state_effect_difference"] == pytest.approx(-0.15)
@@ -91,17 +95,104 @@ def test_informant_effects_by_hand() -> None:
     assert out["trait_corr_informants_patient"] == pytest.approx(0.5)
     assert out["trait_effect_therapist_second"] == pytest.approx(0.2)
     assert out["trait_corr_informants_therapist"] == pytest.approx(0.0)
-    s = moments.stationary_cov(lag, innov)
     std = -0.25 * np.sqrt(s[0, 0] / s[2, 2])
     assert out["state_effect_std"] == pytest.approx(std)
 
 
-def test_end_outcome_effects_per_sd_and_odds_ratio() -> None:
-    out = me.end_outcome_effects(
-        np.array([-0.5]), np.array([2.0]), np.array([0.8]), np.array([0.1]), binary=True
+def _simulated_within_variance(
+    lag: np.ndarray,
+    innov: np.ndarray,
+    first: np.ndarray,
+    lengths: np.ndarray,
+    deviation: np.ndarray,
+    paths: list[tuple[int, int]],
+    reps: int,
+    seed: int,
+) -> np.ndarray:
+    """Mean square of simulated states over every patient's sessions (reps series each)."""
+    rng = np.random.default_rng(seed)
+    k = lag.shape[0]
+    phi = np.broadcast_to(lag, (len(lengths), k, k)).copy()
+    for r, (to, source) in enumerate(paths):
+        phi[:, to, source] += deviation[:, r]
+    phi = np.repeat(phi, reps, axis=0)
+    n_len = np.repeat(lengths, reps)
+    w = rng.standard_normal((len(n_len), k)) @ np.linalg.cholesky(first).T
+    total = np.zeros(k)
+    for t in range(int(lengths.max())):
+        total += np.sum((n_len > t)[:, None] * w**2, axis=0)
+        w = (
+            np.einsum("nij,nj->ni", phi, w)
+            + rng.standard_normal(w.shape) @ np.linalg.cholesky(innov).T
+        )
+    return total / np.sum(n_len)
+
+
+def test_within_variance_with_random_paths_equals_simulated_series() -> None:
+    """The within-person variance that standardises state effects: the mean square of the
+    states over every session of every patient, each with its own lag matrix (random paths)
+    and series length, from a first state that is not at stationarity. The truth is a Monte
+    Carlo over simulated series; the fixed lag's stationary variance misses it."""
+    rng = np.random.default_rng(11)
+    lag = np.array([[0.5, 0.1, 0.0], [0.1, 0.3, 0.0], [-0.25, -0.1, 0.4]])
+    innov = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.0], [0.0, 0.0, 0.5]])
+    first = np.diag([2.0, 0.5, 1.0])
+    paths = [(0, 0), (2, 0)]
+    n = 40
+    deviation = rng.multivariate_normal([0.0, 0.0], [[0.04, 0.01], [0.01, 0.02]], size=n)
+    lengths = rng.integers(4, 16, size=n)
+    got = me.within_variance(lag, innov, first, lengths, deviation, paths)
+    mc = _simulated_within_variance(lag, innov, first, lengths, deviation, paths, 5000, 2)
+    np.testing.assert_allclose(got, mc, rtol=0.02)
+    stationary = np.diag(moments.stationary_cov(lag, innov))
+    assert np.max(np.abs(stationary / mc - 1)) > 0.05  # the check is not vacuous
+    # Batched over draws: each draw's own numbers.
+    batch = me.within_variance(
+        np.stack([lag, 0.5 * lag]),
+        np.stack([innov, innov]),
+        np.stack([first, first]),
+        lengths,
+        np.stack([deviation, deviation]),
+        paths,
     )
-    np.testing.assert_allclose(out["end_trait_effect_per_sd"], [-0.4])
+    np.testing.assert_allclose(batch[0], got, rtol=1e-12)
+    half = me.within_variance(0.5 * lag, innov, first, lengths, deviation, paths)
+    np.testing.assert_allclose(batch[1], half, rtol=1e-12)
+
+
+def test_standardised_state_effects_are_finite_in_non_stationary_draws() -> None:
+    """A draw whose fixed dynamics are explosive (autoregression 1.1) has no stationary
+    covariance; its standardised state effects come from the finite series' variances (a
+    Monte Carlo over simulated 12-session series) and are finite."""
+    lag = np.array([[1.1, 0.0, 0.0], [0.0, 0.3, 0.0], [-0.25, -0.1, 0.3]])
+    innov = np.eye(3)
+    first = np.eye(3)
+    lengths = np.full(5, 12)
+    state_var = me.within_variance(lag, innov, first, lengths)
+    mc = _simulated_within_variance(lag, innov, first, lengths, np.zeros((5, 0)), [], 20000, 4)
+    np.testing.assert_allclose(state_var, mc, rtol=0.03)
+    pcov = np.array([[1.0, 0.5, -0.4], [0.5, 1.0, -0.2], [-0.4, -0.2, 1.0]])
+    out = me.informant_effects(lag, innov, pcov, None, state_var)
+    assert all(np.isfinite(v).all() for v in out.values())
+    assert out["state_effect_std"] == pytest.approx(-0.25 * np.sqrt(mc[0] / mc[2]), rel=0.03)
+
+
+def test_end_outcome_effects_per_sd_of_each_level_and_odds_ratio() -> None:
+    out = me.end_outcome_effects(
+        {
+            "end_trait_effect_patient": (np.array([-0.5]), np.array([0.8])),
+            "end_trait_effect_therapist": (np.array([2.0]), np.array([0.3])),
+        },
+        np.array([2.0]),
+        np.array([0.1]),
+        binary=True,
+    )
+    np.testing.assert_allclose(out["end_trait_effect_patient_per_sd"], [-0.4])
+    np.testing.assert_allclose(out["end_trait_effect_therapist_per_sd"], [0.6])
     np.testing.assert_allclose(out["end_change_effect_per_sd"], [0.2])
-    np.testing.assert_allclose(out["end_trait_effect_odds_ratio_per_sd"], [np.exp(-0.4)])
-    gauss = me.end_outcome_effects(np.array([1.0]), None, np.array([2.0]), None, binary=False)
-    assert set(gauss) == {"end_trait_effect", "end_trait_effect_per_sd"}
+    np.testing.assert_allclose(out["end_trait_effect_patient_odds_ratio_per_sd"], [np.exp(-0.4)])
+    np.testing.assert_allclose(out["end_trait_effect_therapist_odds_ratio_per_sd"], [np.exp(0.6)])
+    gauss = me.end_outcome_effects(
+        {"end_trait_effect_patient": (np.array([1.0]), np.array([2.0]))}, None, None, False
+    )
+    assert set(gauss) == {"end_trait_effect_patient", "end_trait_effect_patient_per_sd"}

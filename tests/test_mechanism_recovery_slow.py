@@ -280,7 +280,7 @@ def _end(seed: int, binary: bool) -> tuple[SeriesData, MechanismTruth, Mechanism
 def _end_truth(truth: MechanismTruth) -> dict[str, float]:
     change = truth.end["change_effect"]
     return {
-        "end_trait_effect": truth.end["trait_effect"],
+        "end_trait_effect_patient": truth.end["trait_effect"],
         "end_change_effect": change,
         # per SD of the population's slopes (the generating SD, not the sample's)
         "end_change_effect_per_sd": change * truth.change_sd,
@@ -322,7 +322,7 @@ def test_end_outcome_gaussian_recovered_over_seeds():
         out,
         min_covered=END_MIN_COVERED,
         bounds={
-            "end_trait_effect": 0.045,
+            "end_trait_effect_patient": 0.045,
             "end_change_effect": 0.5,
             "end_change_effect_per_sd": 0.05,
             "state_effect": 0.017,
@@ -333,7 +333,12 @@ def test_end_outcome_gaussian_recovered_over_seeds():
 
 def test_end_outcome_binary_recovered_over_seeds():
     out = _study("binary end outcome", END_SEEDS, lambda s: _end(s, True), _end_truth)
-    names = ("end_trait_effect", "end_change_effect", "end_change_effect_per_sd", "state_effect")
+    names = (
+        "end_trait_effect_patient",
+        "end_change_effect",
+        "end_change_effect_per_sd",
+        "state_effect",
+    )
     _converged(out, names)
     for name in names:
         t = out[name]

@@ -212,11 +212,13 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     # end-of-treatment outcome
     "corr_trait_change",
     "change_reliability",
-    "end_trait_effect",
-    "end_trait_effect_per_sd",
+    *(
+        f"end_trait_effect{level}{suffix}"
+        for level in ("_patient", "_therapist", "")  # "": a file fitted before the split
+        for suffix in ("", "_per_sd", "_odds_ratio_per_sd")
+    ),
     "end_change_effect",
     "end_change_effect_per_sd",
-    "end_trait_effect_odds_ratio_per_sd",
     "end_change_effect_odds_ratio_per_sd",
 )
 

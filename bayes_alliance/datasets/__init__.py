@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.kernels.moments import stationary_cov
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
 from bayes_alliance.sim.sessions import simulate
@@ -296,14 +297,22 @@ def true_effects(truth: MechanismTruth) -> dict[str, float]:
             out[f"trait_effect_{level}_mediator"] = beta[1]
     else:
         out["second_autoregression"] = lag[1, 1]
-        out.update(me.informant_effects(lag, truth.innovation_cov, patient, therapist))
+        # The simulator starts every series at stationarity (a burn-in) with no random paths:
+        # the within-person variances are the stationary ones.
+        state_var = np.diag(stationary_cov(lag, truth.innovation_cov))
+        out.update(me.informant_effects(lag, truth.innovation_cov, patient, therapist, state_var))
     if truth.end:
-        var_x = patient[0, 0] + therapist[0, 0]
+        # Each part of trait-like alliance per SD of its own level.
+        trait = {"end_trait_effect_patient": (truth.end["trait_effect"], np.sqrt(patient[0, 0]))}
+        if truth.therapist_sd[0] > 0:
+            trait["end_trait_effect_therapist"] = (
+                truth.end.get("therapist_trait_effect", truth.end["trait_effect"]),
+                truth.therapist_sd[0],
+            )
         out.update(
             me.end_outcome_effects(
-                np.asarray(truth.end["trait_effect"]),
+                {k: (np.asarray(e), np.asarray(sd)) for k, (e, sd) in trait.items()},
                 np.asarray(truth.end["change_effect"]),
-                np.sqrt(np.asarray(var_x)),
                 np.asarray(truth.change_sd),
                 bool(truth.end["binary"]),
             )

@@ -19,19 +19,33 @@ reported as a path of its own (``direct_path_within``).
 
 Trait level: the regression of the outcome's trait on the other series' traits at one level is
 ``Sigma[x, x]^-1 Sigma[x, y]`` of that level's covariance (partial effects: each informant's
-trait controlling for the other's). Standardised state effects use the stationary covariance
-of the fixed dynamics, ``S = Phi S Phi' + Sigma_e``
-(:func:`bayes_alliance.kernels.moments.stationary_cov`); standardised trait effects the level's
-trait SDs.
+trait controlling for the other's; with a mediator, the predictor's trait controlling for the
+mediator's). Standardised state effects use the model-implied within-person variances of the
+states pooled over the patients' sessions (:func:`within_variance`)::
+
+    V_i1 = Sigma_1,  V_it = Phi_i V_i(t-1) Phi_i' + Sigma_e,
+    SD_w^2 = sum_i sum_(t <= T_i) diag(V_it) / sum_i T_i
+
+with each patient's own lag matrix ``Phi_i`` (random paths included: the average over the
+patients is the E over the random paths that a fixed-lag stationary covariance leaves out) and
+series length ``T_i``. A finite series always has a variance, so a posterior draw whose
+dynamics are not stationary gives a finite SD (the stationary covariance of such a draw does
+not exist, and the Lyapunov solution went negative and its square root NaN); where the first
+state is at stationarity, ``Sigma_1 = Phi Sigma_1 Phi' + Sigma_e``, the formula is the
+stationary covariance of :func:`bayes_alliance.kernels.moments.stationary_cov`. Standardised
+trait effects use the level's trait SDs.
+
+End-of-treatment outcome: effects of the patient part and of the therapist part of the
+predictor's trait, each per unit and per SD of its own level (the patients' SD within
+therapists, the therapists' SD), and of the patients' changes per unit and per SD of the
+changes; a binary outcome adds each per-SD effect's odds ratio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-from bayes_alliance.kernels.moments import stationary_cov
 
 
 def cov_matrix(sd: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -112,21 +126,65 @@ def within_mediation(
     }
 
 
+def within_variance(
+    lag: np.ndarray,
+    innovation_cov: np.ndarray,
+    first_cov: np.ndarray,
+    lengths: np.ndarray,
+    deviation: np.ndarray | None = None,
+    paths: Sequence[tuple[int, int]] = (),
+) -> np.ndarray:
+    """Model-implied within-person variance of each series' states (..., k), pooled over the
+    patients' sessions (module docstring).
+
+    Parameters
+    ----------
+    lag, innovation_cov, first_cov
+        Fixed lag matrices, innovation and first-state covariances (..., k, k).
+    lengths
+        Each patient's number of sessions (first to last), shape (patients,).
+    deviation
+        The patients' random-path deviations (..., patients, paths), or None.
+    paths
+        (to, from) index of each random path, in ``deviation``'s order.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if deviation is not None and len(paths):
+        phi = np.broadcast_to(lag[..., None, :, :], (*deviation.shape[:-1], *lag.shape[-2:])).copy()
+        for r, (to, source) in enumerate(paths):
+            phi[..., to, source] += deviation[..., r]
+        weights = np.ones(len(lengths))
+    else:
+        # One lag matrix for every patient: one recursion per distinct series length.
+        lengths, counts = np.unique(lengths, return_counts=True)
+        phi = lag[..., None, :, :]
+        weights = counts.astype(float)
+    v = np.broadcast_to(first_cov[..., None, :, :], (*phi.shape[:-2], *first_cov.shape[-2:]))
+    total = np.zeros(v.shape[:-1])
+    for t in range(int(lengths.max())):
+        active = (lengths > t) * weights
+        total = total + active[:, None] * np.diagonal(v, axis1=-2, axis2=-1)
+        v = phi @ v @ np.swapaxes(phi, -1, -2) + innovation_cov[..., None, :, :]
+    return total.sum(axis=-2) / float(np.sum(lengths * weights))
+
+
 def informant_effects(
     lag: np.ndarray,
     innovation_cov: np.ndarray,
     patient_cov: np.ndarray,
     therapist_cov: np.ndarray | None,
+    state_var: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Two informants' trait and state effects on the outcome and their differences.
 
     Series order (first informant, second informant, outcome). Differences are first minus
     second, raw and standardised (a raw difference depends on the two rating scales; the
-    standardised one compares effects per SD of each informant's own part).
+    standardised one compares effects per SD of each informant's own part). ``state_var``
+    (..., k) holds the within-person variances of the states that standardise the state
+    effects (:func:`within_variance`).
     """
     out: dict[str, np.ndarray] = {}
-    s = stationary_cov(lag, innovation_cov)
-    sd_w = np.sqrt(np.diagonal(s, axis1=-2, axis2=-1))
+    sd_w = np.sqrt(state_var)
     for j, suffix in ((0, ""), (1, "_second")):
         out[f"state_effect{suffix}"] = lag[..., 2, j]
         out[f"state_effect{suffix}_std"] = lag[..., 2, j] * sd_w[..., j] / sd_w[..., 2]
@@ -159,19 +217,27 @@ def informant_effects(
 
 
 def end_outcome_effects(
-    trait_effect: np.ndarray,
+    trait_effects: Mapping[str, tuple[np.ndarray, np.ndarray]],
     change_effect: np.ndarray | None,
-    trait_sd: np.ndarray,
     change_sd: np.ndarray | None,
     binary: bool,
 ) -> dict[str, np.ndarray]:
-    """Effects on an end-of-treatment outcome per unit and per SD of the trait-like alliance
-    and of the state-like change (the patients' alliance slopes); odds ratios per SD for a
-    binary outcome."""
-    out = {
-        "end_trait_effect": trait_effect,
-        "end_trait_effect_per_sd": trait_effect * trait_sd,
-    }
+    """Effects on an end-of-treatment outcome per unit and per SD.
+
+    Parameters
+    ----------
+    trait_effects
+        By name (``end_trait_effect_patient``, ``end_trait_effect_therapist``): the effect per
+        unit of that part of the predictor's trait and the SD of that part at its own level.
+    change_effect, change_sd
+        The effect per unit of the patients' changes (slopes) and their SD, or None.
+    binary
+        Add the odds ratio of every per-SD effect (logit link).
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, (effect, sd) in trait_effects.items():
+        out[name] = effect
+        out[f"{name}_per_sd"] = effect * sd
     if change_effect is not None and change_sd is not None:
         out["end_change_effect"] = change_effect
         out["end_change_effect_per_sd"] = change_effect * change_sd
@@ -188,4 +254,5 @@ __all__ = [
     "informant_effects",
     "trait_regression",
     "within_mediation",
+    "within_variance",
 ]

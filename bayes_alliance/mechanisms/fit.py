@@ -51,7 +51,10 @@ PARAMETERS = (
     "trend",
     "sd_trend",
     "end_intercept",
-    "end_trait_effect",
+    "end_trait_effect_patient",
+    "end_trait_effect_therapist",
+    "sd_end_therapist",
+    "end_trait_effect",  # a file fitted before the levels were split (both parts, one effect)
     "end_change_per_sd",
     "end_change_effect",
     "end_sd",
@@ -71,9 +74,46 @@ MECHANISM_KEY_EFFECTS = (
     "trait_effect_patient",
     "trait_effect_patient_second",
     "trait_effect_patient_difference",
+    "end_trait_effect_patient",
+    "end_trait_effect_therapist",
     "end_trait_effect",
     "end_change_effect",
 )
+
+
+# Below this change reliability the series hardly inform the patients' changes: each change is
+# then mostly the end outcome's residual and the prior, and a change effect or the trait-change
+# correlation is read from the outcome rather than from the series (a three-level outcome
+# driven by the therapist part only gave reliability 0.06, a change effect per SD of +0.78 and
+# corr_trait_change 0.83, both truly 0, under the model that mixed the levels).
+MIN_CHANGE_RELIABILITY = 0.3
+
+
+def identification_of(idata: xr.DataTree) -> list[str]:
+    """Messages for quantities the data do not identify: a posterior mean change reliability
+    below :data:`MIN_CHANGE_RELIABILITY` (empty without a trend)."""
+    if "change_reliability" not in idata.posterior:
+        return []
+    rel = float(np.mean(idata.posterior["change_reliability"].values))
+    if rel >= MIN_CHANGE_RELIABILITY:
+        return []
+    return [
+        f"the patients' series resolve their changes with a reliability of {rel:.2f} (below "
+        f"{MIN_CHANGE_RELIABILITY}): about {rel:.0%} of the spread of the changes the series "
+        "alone would give is true spread between patients, so each patient's change comes "
+        "mostly from "
+        "the prior and the end-of-treatment outcome, not from the series; the change effects "
+        "and corr_trait_change are not identified by these data (longer series are needed)"
+    ]
+
+
+def identification_messages(result: MechanismResult) -> list[str]:
+    """The identification messages a fit recorded in its provenance, or (a file written
+    before they were recorded) :func:`identification_of` on its draws."""
+    stored = result.provenance.get(diagnostics.IDENTIFICATION_KEY)
+    if stored is not None:
+        return [stored] if isinstance(stored, str) else [str(m) for m in stored]
+    return identification_of(result.idata)
 
 
 def summary_tree(idata: xr.DataTree) -> xr.DataTree:
@@ -116,6 +156,51 @@ def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
     return me.cov_matrix(sd, post[f"corr_{name}"].values)
 
 
+def _state_var(post: xr.Dataset, data: SeriesData) -> np.ndarray:
+    """Within-person variances of the states (chain, draw, k) over the patients' own series
+    and lag matrices (:func:`bayes_alliance.mechanisms.effects.within_variance`)."""
+    innov, first = _cov(post, "innovation"), _cov(post, "first")
+    assert innov is not None and first is not None
+    deviation, paths = None, []
+    if "path_deviation" in post:
+        idx = {r: i for i, r in enumerate(data.roles)}
+        names = [str(n) for n in post["path_deviation"].coords[vocab.PATH].values]
+        paths = [(idx[a], idx[b]) for a, b in (n.split("<-") for n in names)]
+        deviation = post["path_deviation"].values
+    lengths = data.last - data.first + 1
+    return me.within_variance(post["lag"].values, innov, first, lengths, deviation, paths)
+
+
+def _end_effects(
+    post: xr.Dataset, patient: np.ndarray, therapist: np.ndarray | None, binary: bool
+) -> dict[str, np.ndarray]:
+    """The end-of-treatment effects, each part of the trait per SD of its own level. A file
+    fitted before the levels were split holds one ``end_trait_effect`` of the whole trait,
+    reported per SD of the whole trait, as then."""
+    trait: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if "end_trait_effect_patient" in post:
+        trait["end_trait_effect_patient"] = (
+            post["end_trait_effect_patient"].values,
+            np.sqrt(patient[..., 0, 0]),
+        )
+        if "end_trait_effect_therapist" in post and therapist is not None:
+            trait["end_trait_effect_therapist"] = (
+                post["end_trait_effect_therapist"].values,
+                np.sqrt(therapist[..., 0, 0]),
+            )
+    elif "end_trait_effect" in post:
+        var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
+        trait["end_trait_effect"] = (post["end_trait_effect"].values, np.sqrt(var_x))
+    else:
+        return {}
+    return me.end_outcome_effects(
+        trait,
+        post["end_change_effect"].values if "end_change_effect" in post else None,
+        post["sd_trend"].values if "sd_trend" in post else None,
+        binary,
+    )
+
+
 def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dict[str, np.ndarray]:
     """Every derived effect of a mechanism model per draw (chain, draw), by the design."""
     spec = spec.resolved(data)
@@ -151,7 +236,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
                 out[f"trait_effect_{level}_mediator"] = beta[..., m]
     elif design == "informants":
         out["second_autoregression"] = lag[..., 1, 1]
-        out.update(me.informant_effects(lag, innov, patient, therapist))
+        out.update(me.informant_effects(lag, innov, patient, therapist, _state_var(post, data)))
     else:
         out["state_effect"] = lag[..., y, x]
         for level, cov in (("patient", patient), ("therapist", therapist)):
@@ -162,17 +247,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
         if "change_reliability" in post:
             out["change_reliability"] = post["change_reliability"].values
-    if "end_trait_effect" in post:
-        var_x = patient[..., 0, 0] + (therapist[..., 0, 0] if therapist is not None else 0.0)
-        out.update(
-            me.end_outcome_effects(
-                post["end_trait_effect"].values,
-                post["end_change_effect"].values if "end_change_effect" in post else None,
-                np.sqrt(var_x),
-                post["sd_trend"].values if "sd_trend" in post else None,
-                spec.end_family == "binary",
-            )
-        )
+    out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     assert all(v.shape == lag.shape[:-2] for v in out.values()), k
     unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith("sd_path_")]
     assert not unknown, f"effects missing from the vocabulary: {unknown}"
@@ -266,6 +341,7 @@ class MechanismResult:
 NOT_STORED = (
     "patient_mean",
     "therapist_offset",
+    "end_therapist_offset",
     "path_offset",
     "change_offset",
     "missing_values",
@@ -373,17 +449,28 @@ def fit_mechanisms(
         check=convergence_of,
         adds=series_provenance(data),
     )
+    messages = identification_of(run.idata)
+    run.provenance[diagnostics.IDENTIFICATION_KEY] = messages
+    if messages:
+        warnings.warn(
+            "not identified by these data: " + " ".join(messages),
+            diagnostics.IdentificationWarning,
+            stacklevel=2,
+        )
     return MechanismResult(run.idata, spec, data, run.provenance, run.convergence)
 
 
 __all__ = [
     "MECHANISM_KEY_EFFECTS",
+    "MIN_CHANGE_RELIABILITY",
     "NOT_STORED",
     "PARAMETERS",
     "MechanismResult",
     "convergence_of",
     "effect_draws",
     "fit_mechanisms",
+    "identification_messages",
+    "identification_of",
     "load_mechanisms",
     "series_data_from_table",
     "series_provenance",

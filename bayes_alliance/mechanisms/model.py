@@ -22,12 +22,24 @@ on the random paths). Cells missing inside a series are parameters with a flat p
 density is the model's (data augmentation: missing predictors at a lag are imputed, not
 dropped). With a trend (``c_ti``: session number minus the middle of the patient's series, so
 that ``v_i`` stays the patient's mean) the predictor's slope ``s_i = s + delta_i`` is the
-patient's state-like change; an end-of-treatment outcome is regressed on the trait deviation of
-the predictor and on that change::
+patient's state-like change; an end-of-treatment outcome is regressed on the two parts of the
+predictor's trait, each with its own coefficient, and on that change::
 
-    O_i = g_0 + g_T (mu_1 + u_j1 + v_i1 - mu_1) + g_S delta_i + eps_i   (or logit P(O_i = 1))
+    O_i = g_0 + u^O_j + g_P v_i1 + g_T u_j1 + g_S delta_i + eps_i   (or logit P(O_i = 1))
+    u^O_j ~ N(0, sd_end_therapist^2)
 
-sampled as ``b_S = g_S tau_S`` (the effect per SD of the changes, ``end_change_per_sd``) and
+``g_P`` (``end_trait_effect_patient``) compares patients of the same therapist, ``g_T``
+(``end_trait_effect_therapist``) therapists, and ``u^O_j`` is the outcome's own therapist
+part, so a therapist effect on the outcome is not credited to the patients' alliance (one
+coefficient of ``u_j1 + v_i1`` without ``u^O_j`` mixed the levels: with an outcome driven by
+the therapist part only it gave a patient effect far from 0, and the changes, weakly resolved
+by the series, took up the rest). Two-level data have ``g_P`` and no therapist terms. ``g_T``
+is sampled per unit, not per SD of the therapists' means as the change is: per SD, ``b_T
+u_j1 / tau_T`` is ``b_T`` times the therapist's standardised offset, which with ``tau_T`` near
+0 no longer carries the series' information and becomes a second therapist intercept of the
+outcome (a chain stuck there in a 30-therapist simulation, R-hat 2.2); per unit the term
+vanishes with ``tau_T``. The change is sampled
+as ``b_S = g_S tau_S`` (the effect per SD of the changes, ``end_change_per_sd``) and
 each ``delta_i`` as ``m_i + s_i z_i`` with ``m_i, s_i`` its exact Gaussian conditional moments
 given everything else (series, prior given the means, a Gaussian end outcome) and the
 Jacobian ``sum log s_i`` added: the geometry in ``z`` is then the same whatever a series says
@@ -44,7 +56,10 @@ series s to series t N(0, SD_t / SD_s); the SDs of random paths half-normal with
 0.25 SD_t / SD_s; the trait SDs half-normal with scale SD (patients) and 0.5 SD (therapists),
 LKJ(2) correlations; innovation and first-state SDs half-normal with scale SD; with a trend the
 mean slope N(0, 0.1 SD_x) and the SD of the patients' slopes half-normal with scale 0.05 SD_x
-(SD: the series' SD over all observed cells). :func:`bayes_alliance.mechanisms.priors.mechanism_priors`
+per session (SD: the series' SD over all observed cells; nothing depends on the number of
+sessions); the end outcome's trait effects N(0, SD_O / SD_x) per unit (patients) and
+N(0, SD_O / (0.5 SD_x)) (therapists), the change's N(0, SD_O) per SD, its therapist SD half-normal with scale 0.5 SD_O (logit 1 for
+SD_O with a binary outcome). :func:`bayes_alliance.mechanisms.priors.mechanism_priors`
 gives the numbers, which the report lists.
 
 References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Luedtke et al.
@@ -115,15 +130,30 @@ def _end_parameters(
     prior: EndPriors,
     trait: pt.TensorVariable,
     intercept: pt.TensorVariable,
+    therapists: pt.TensorVariable | None,
     sd_change: pt.TensorVariable | None,
 ) -> _EndTerms:
-    """The end-of-treatment regression's parameters (inside the model's context).
-    ``sd_change`` is the SD of the patients' changes with a trend, else None."""
+    """The end-of-treatment regression's parameters (inside the model's context): the patient
+    and therapist parts of the predictor's trait with their own coefficients and, with
+    therapists, the outcome's therapist intercepts. ``sd_change`` is the SD of the patients'
+    changes with a trend, else None."""
     assert data.end_outcome is not None
     seen = np.flatnonzero(np.isfinite(data.end_outcome))
     obs = data.end_outcome[seen]
     g0 = pm.Normal("end_intercept", prior.intercept_mu, prior.intercept_sigma)
-    g_t = pm.Normal("end_trait_effect", 0.0, prior.trait_sigma)
+    g_p = pm.Normal("end_trait_effect_patient", 0.0, prior.trait_sigma)
+    centre = intercept[0]
+    linear = g0
+    if therapists is not None:
+        assert data.patient_therapist is not None
+        assert prior.therapist_sigma is not None and prior.sd_therapist_sigma is not None
+        tj = data.patient_therapist[seen]
+        centre = centre + therapists[data.patient_therapist, 0]
+        g_t = pm.Normal("end_trait_effect_therapist", 0.0, prior.therapist_sigma)
+        sd_o = pm.HalfNormal("sd_end_therapist", prior.sd_therapist_sigma)
+        off_o = pm.Normal("end_therapist_offset", 0.0, 1.0, dims=THERAPIST)
+        linear = linear + sd_o * off_o[tj] + g_t * therapists[tj, 0]
+    patient_part = trait[:, 0] - centre  # v_i1: the patient's deviation from its therapist
     b_s = None
     if sd_change is not None:
         # Sampled per SD of the changes: with few sessions that SD is weakly known, and the
@@ -131,7 +161,7 @@ def _end_parameters(
         b_s = pm.Normal("end_change_per_sd", 0.0, prior.change_per_sd_sigma)
         pm.Deterministic("end_change_effect", b_s / sd_change)
     sd = None if prior.sd_sigma is None else pm.HalfNormal("end_sd", prior.sd_sigma)
-    linear = g0 + g_t * (trait[seen, 0] - intercept[0])
+    linear = linear + g_p * patient_part[seen]
     return _EndTerms(seen, obs, linear, b_s, sd)
 
 
@@ -204,11 +234,11 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     lay = MechanismGrid.of(data)
     priors = mechanism_priors(data, spec, lay)
     with pm.Model(coords=_coords(data, spec)) as model:
-        intercept, trait, change_prior = _traits(data, spec, priors)
+        intercept, trait, change_prior, therapists = _traits(data, spec, priors)
         phi = _lags(data, spec, priors)
         sd_change = model["sd_trend"] if spec.trend else None
         end = (
-            _end_parameters(data, priors.end, trait, intercept, sd_change)
+            _end_parameters(data, priors.end, trait, intercept, therapists, sd_change)
             if priors.end is not None
             else None
         )
@@ -246,22 +276,29 @@ def _coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object]]:
 def _traits(
     data: SeriesData, spec: MechanismSpec, priors: MechanismPriors
 ) -> tuple[
-    pt.TensorVariable, pt.TensorVariable, tuple[pt.TensorVariable, pt.TensorVariable] | None
+    pt.TensorVariable,
+    pt.TensorVariable,
+    tuple[pt.TensorVariable, pt.TensorVariable] | None,
+    pt.TensorVariable | None,
 ]:
     """Intercepts, therapist deviations (non-centred) and the patients' latent means (centred
     on their therapist's mean); with a trend the change's prior given the means. Returns the
-    intercepts, the traits and that prior (mean, SD) or None."""
+    intercepts, the traits, that prior (mean, SD) or None, and the therapists' deviations
+    ``u_j`` (therapists, k) or None."""
     model = pm.modelcontext(None)
     n, k = data.n_patients, data.k
     intercept = pm.Normal(
         "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
     )
     centre = pt.broadcast_to(intercept, (n, k))
+    therapists = None
     if spec.therapist_level:
         assert data.patient_therapist is not None
         chol_t = _cov("therapist", SERIES, priors.sd_therapist, k)
         off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=(THERAPIST, SERIES))
-        centre = centre + (off_t @ chol_t.T)[data.patient_therapist]
+        dev_t = off_t @ chol_t.T
+        centre = centre + dev_t[data.patient_therapist]
+        therapists = dev_t
     # The patients' latent means are the parameters, centred on their therapist's mean
     # (hierarchical centring: with 10 or more sessions a patient's series informs its mean
     # well, and intercept and means then mix independently; a non-centred form mixed
@@ -283,7 +320,7 @@ def _traits(
         chol_p = _cov("patient", SERIES, priors.sd_patient, k)
         mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=(PATIENT, SERIES))
     trait = pm.Deterministic("trait", mu, dims=(PATIENT, SERIES))
-    return intercept, trait, change_prior
+    return intercept, trait, change_prior, therapists
 
 
 def _lags(data: SeriesData, spec: MechanismSpec, priors: MechanismPriors) -> pt.TensorVariable:

@@ -69,14 +69,22 @@ class MechanismGrid:
 
 @dataclass(frozen=True)
 class EndPriors:
-    """Priors of the end-of-treatment regression: one SD of the trait or of the patients'
-    changes moves the outcome by about its SD at most (logit 1 for a binary outcome)."""
+    """Priors of the end-of-treatment regression: one SD of the trait (at either level) or of
+    the patients' changes moves the outcome by about its SD at most (logit 1 for a binary
+    outcome); the outcome's therapist intercepts have the SD scale of every therapist level
+    (half the outcome's SD)."""
 
     intercept_mu: float
     intercept_sigma: float
-    trait_sigma: float
+    trait_sigma: float  # the patient part's effect per unit of the predictor
     change_per_sd_sigma: float
     sd_sigma: float | None  # the residual SD's half-normal scale; None for a binary outcome
+    # Three levels: the therapist part's effect per unit of the predictor (one SD of the
+    # therapists' means, about 0.5 SD_x by the therapist-level rule, moves the outcome by
+    # about its SD at most), and the scale of the outcome's therapist-intercept SD; None with
+    # two levels.
+    therapist_sigma: float | None = None
+    sd_therapist_sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,10 @@ def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> En
         trait_sigma=unit / grid.sd[0],
         change_per_sd_sigma=unit,
         sd_sigma=None if binary else o_sd,
+        therapist_sigma=(
+            unit / float(level_sigma(grid.sd[0], THERAPIST)) if spec.therapist_level else None
+        ),
+        sd_therapist_sigma=float(level_sigma(unit, THERAPIST)) if spec.therapist_level else None,
     )
 
 

@@ -144,8 +144,23 @@ LABELS: dict[str, str] = {
     "cross_lag_first_from_second": f"{{x2}} (t-1) {_A} {{x}} (t)",
     "corr_trait_change": "correlation of trait-like {x} and its change over sessions (patients)",
     "change_reliability": "reliability of the patients' {x} changes from their series",
-    "end_trait_effect": f"trait-like {{x}} {_A} {{o}} (per unit)",
-    "end_trait_effect_per_sd": f"trait-like {{x}} {_A} {{o}} (per SD of the trait)",
+    "end_trait_effect_patient": f"trait-like {{x}} between patients {_A} {{o}} (per unit)",
+    "end_trait_effect_patient_per_sd": (
+        f"trait-like {{x}} between patients {_A} {{o}} (per SD between patients)"
+    ),
+    "end_trait_effect_therapist": f"trait-like {{x}} between therapists {_A} {{o}} (per unit)",
+    "end_trait_effect_therapist_per_sd": (
+        f"trait-like {{x}} between therapists {_A} {{o}} (per SD between therapists)"
+    ),
+    "end_trait_effect_patient_odds_ratio_per_sd": (
+        "odds ratio of {o} per SD of trait-like {x} between patients"
+    ),
+    "end_trait_effect_therapist_odds_ratio_per_sd": (
+        "odds ratio of {o} per SD of trait-like {x} between therapists"
+    ),
+    # A file fitted before the levels were split: one effect of the whole trait.
+    "end_trait_effect": f"trait-like {{x}} {_A} {{o}} (per unit; both levels in one effect)",
+    "end_trait_effect_per_sd": f"trait-like {{x}} {_A} {{o}} (per SD; both levels in one effect)",
     "end_change_effect": f"{{x}} change per session {_A} {{o}} (per unit of slope)",
     "end_change_effect_per_sd": f"{{x}} change {_A} {{o}} (per SD of the patients' slopes)",
     "end_trait_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of trait-like {x}",
@@ -171,6 +186,15 @@ for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
     LABELS[f"trait_corr_informants_{_level}"] = (
         f"correlation of the two ratings' trait-like parts ({_level} level)"
     )
+# The mediation design's trait-level effects are partial: each series' trait adjusting for the
+# other's (the regression of the outcome's trait on both), so their labels say so.
+MEDIATION_LABELS: dict[str, str] = {
+    f"trait_effect_{_level}{_which}": (
+        f"partial trait-like effect between {_between}: {{{_a}}} {_A} {{y}}, adjusting for {{{_b}}}"
+    )
+    for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
+    for _which, _a, _b in (("", "x", "m"), ("_mediator", "m", "x"))
+}
 # Vector entries whose label names the entry itself (the others keep their coord in brackets).
 _NAMED_ENTRIES = (
     v.MODERATOR_EFFECT,
@@ -409,7 +433,7 @@ def _icc_parts(base: str, x: str, y: str) -> tuple[str, str] | None:
     return (x if m.group(1) == "predictor" else y), m.group(2)
 
 
-def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
+def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = None) -> str:
     """Plain-language label of a mechanism model's effect.
 
     Parameters
@@ -419,12 +443,15 @@ def mechanism_label(name: str, columns: Mapping[str, str]) -> str:
     columns
         The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
         ``m``, ``x2``, ``o``.
+    design
+        The mechanism design (``"mediation"`` labels its trait effects as partial).
     """
     words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
     words.update(columns)
     if name.startswith("sd_path_"):
         return LABELS["sd_path"].format(path=name[len("sd_path_") :])
-    text = LABELS.get(name)
+    text = MEDIATION_LABELS.get(name) if design == "mediation" else None
+    text = text or LABELS.get(name)
     return text.format_map(words) if text is not None else name
 
 

@@ -85,9 +85,16 @@ def model_lines(result: MechanismResult) -> list[str]:
         )
     if d.end_outcome is not None:
         link = "logit P(O_i = 1)" if spec.end_family == "binary" else "O_i"
+        therapist = (
+            f" + g_T (therapist's trait-like {d.columns[0]} deviation) + u^O_j (the outcome's "
+            "therapist intercept)"
+            if spec.therapist_level
+            else ""
+        )
+        change = f" + g_S (patient's {d.columns[0]} slope deviation)" if spec.trend else ""
         lines.append(
-            f"End-of-treatment outcome {d.end_column}: {link} = g_0 + g_T (trait-like "
-            f"{d.columns[0]} deviation) + g_S (patient's {d.columns[0]} slope deviation)."
+            f"End-of-treatment outcome {d.end_column}: {link} = g_0 + g_P (patient's trait-like "
+            f"{d.columns[0]} deviation from the therapist's mean){therapist}{change}."
         )
     return lines
 
@@ -114,10 +121,13 @@ def equations(result: MechanismResult) -> str:
     if result.data.end_outcome is not None:
         link = "logit P(O_i = 1)" if spec.end_family == "binary" else "O_i"
         lines.append(
-            f"{link} = g_0 + g_T (mu_1 + u_j1 + v_i1 - mu_1)"
+            f"{link} = g_0 + g_P v_i1"
+            + (" + g_T u_j1 + u^O_j" if spec.therapist_level else "")
             + (" + g_S delta_i" if spec.trend else "")
             + ("" if spec.end_family == "binary" else " + eps_i")
         )
+        if spec.therapist_level:
+            lines.append("u^O_j ~ N(0, sd_end_therapist^2)   (the outcome's therapist part)")
     return "\n".join(lines)
 
 
@@ -202,8 +212,15 @@ def _end_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
             _normal(e.intercept_mu, e.intercept_sigma),
             f"μ = mean({o}) (0 for a binary outcome), σ = 2.5 {unit}",
         ),
-        ("end_trait_effect", _normal(0, e.trait_sigma), f"σ = {unit} / SD({x})"),
     ]
+    # A file fitted before the levels were split has one effect of the whole trait.
+    split = "end_trait_effect" not in result.idata.posterior
+    name = "end_trait_effect_patient" if split else "end_trait_effect"
+    rows.append((name, _normal(0, e.trait_sigma), f"σ = {unit} / SD({x})"))
+    if split and e.therapist_sigma is not None and e.sd_therapist_sigma is not None:
+        rule = f"σ = {unit} / (0.5 SD({x}))"
+        rows.append(("end_trait_effect_therapist", _normal(0, e.therapist_sigma), rule))
+        rows.append(("sd_end_therapist", _half(e.sd_therapist_sigma), f"σ = 0.5 {unit}"))
     if result.spec.trend:
         rows.append(("end_change_per_sd", _normal(0, e.change_per_sd_sigma), f"σ = {unit}"))
     if e.sd_sigma is not None:
@@ -292,6 +309,12 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
         parts.append(
             f"The end-of-treatment outcome {d.end_column} is regressed on the trait-like part "
             f"of {cols['predictor']}"
+            + (
+                " split into its patient and therapist parts, each with its own coefficient, "
+                "with a therapist intercept of the outcome"
+                if spec.therapist_level
+                else ""
+            )
             + (" and on each patient's change over sessions." if spec.trend else ".")
         )
     parts.append("Priors were weakly informative and scaled to the data (see the table of priors).")

@@ -15,7 +15,12 @@ import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND_PREDICTOR
-from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, MechanismResult, summary_tree
+from bayes_alliance.mechanisms.fit import (
+    MECHANISM_KEY_EFFECTS,
+    MechanismResult,
+    identification_messages,
+    summary_tree,
+)
 from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.checks import entry_draws
@@ -58,7 +63,7 @@ def trace_label(name: str, result: MechanismResult) -> str:
         if to == source:
             return f"autoregression of {to}"
         return f"{source} state t-1 -> {to} state t"
-    return mechanism_label(name, _words(result))
+    return mechanism_label(name, _words(result), result.design)
 
 
 def mechanism_effects_table(
@@ -69,7 +74,8 @@ def mechanism_effects_table(
     r_hat``); path SDs are labelled by their path."""
     s = result.effects(ci_prob).reset_index()
     words = _words(result)
-    s.insert(1, "label", [mechanism_label(str(n), words) for n in s["parameter"]])
+    labels = [mechanism_label(str(n), words, result.design) for n in s["parameter"]]
+    s.insert(1, "label", labels)
     s.insert(6, "interval", interval_name(ci_prob, CI_KIND))
     return s
 
@@ -165,7 +171,8 @@ def mechanism_key_draws(result: MechanismResult, max_rows: int = 10) -> dict[str
     post = summary_tree(result.idata).posterior.to_dataset()
     entries = entry_draws(post, list(result.parameters), sep=", ")
     names = [f"lag[{to}, {source}]" for to, source in KEY_PATHS[result.design]]
-    names += [n for n in ("end_trait_effect", "end_change_per_sd") if n in entries]
+    ends = ("end_trait_effect_patient", "end_trait_effect_therapist", "end_change_per_sd")
+    names += [n for n in (*ends, "end_trait_effect") if n in entries]
     s = result.summary()
     r_hat, ess = s["r_hat"].dropna(), s["ess_bulk"].dropna()  # no R-hat with one chain
     for worst in [*r_hat.nlargest(1).index, *ess.nsmallest(1).index]:
@@ -278,6 +285,7 @@ def mechanism_sections(
             report_methods.sampler_table(prov),
             draws,
             {n: trace_label(n, result) for n in draws},
+            identification_messages(result),
         ),
         *_diagram_section(result, tables, ci_prob),
         *_table_sections(tables, hdi),

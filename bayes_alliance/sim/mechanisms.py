@@ -41,6 +41,7 @@ class MechanismTruth:
     path_deviation: np.ndarray  # (patients, paths)
     change_sd: float
     end: dict[str, float] = field(default_factory=dict)
+    therapist_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (therapists, k)
     settings: dict[str, Any] = field(default_factory=dict)
     traits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (patients, k)
     changes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (patients,) slopes
@@ -107,6 +108,8 @@ def simulate_mechanisms(
     end_effects: tuple[float, float] | None = None,
     end_binary: bool = False,
     end_sd: float = 0.5,
+    end_therapist_effect: float | None = None,
+    end_therapist_sd: float = 0.0,
     missing: float = 0.0,
 ) -> tuple[pd.DataFrame, MechanismTruth]:
     """Draw a long table of two or three series and the truth behind it.
@@ -133,7 +136,15 @@ def simulate_mechanisms(
         SD of the patients' linear alliance slopes (state-like change) per session.
     end_effects
         (trait, change) effects on an end-of-treatment outcome (column ``post_symptoms`` or,
-        with ``end_binary``, ``dropout``); None for no such outcome.
+        with ``end_binary``, ``dropout``); None for no such outcome. The trait effect is that
+        of the patient part of the predictor's trait (the patient's deviation from its
+        therapist's mean).
+    end_therapist_effect
+        With therapists: the effect of the therapist part of the predictor's trait on the end
+        outcome; None gives it the patient part's effect (one effect of the whole trait).
+    end_therapist_sd
+        With therapists: SD of a therapist intercept of the end outcome (its therapist part
+        that the predictor does not explain).
     missing
         Share of cells missing at random (each entry on its own).
     """
@@ -153,7 +164,9 @@ def simulate_mechanisms(
     beta = np.asarray(trait_effects, dtype=float)
     traits, cp = _draw_traits(rng, beta, trait_sd, trait_corr, trait_residual_sd, n)
     ther_sd = np.full(k, therapist_sd if n_therapists else 0.0)
-    traits += (rng.standard_normal((n_ther, k)) * ther_sd)[therapist]
+    ther_parts = rng.standard_normal((n_ther, k)) * ther_sd
+    patient_traits = traits.copy()
+    traits += ther_parts[therapist]
     paths, pcov, dev = _draw_paths(rng, design, n, path_sd, path_corr)
     phi_i = np.broadcast_to(phi, (n, k, k)).copy()
     for r, (to, source) in enumerate(paths):
@@ -174,10 +187,22 @@ def simulate_mechanisms(
     rows = _long_table(z, cols, therapist if n_therapists else None)
     end: dict[str, float] = {}
     if end_effects is not None:
-        name, value = _end_outcome(rng, end_effects, traits[:, 0] - 3.0, slope, end_binary, end_sd)
+        g_p, g_s = end_effects
+        g_t = g_p if end_therapist_effect is None else end_therapist_effect
+        # O_i = g_P v_i1 + g_T u_j1 + g_S delta_i + u^O_j (+ noise or a logit link).
+        lin = g_p * (patient_traits[:, 0] - 3.0) + g_t * ther_parts[therapist, 0]
+        ther_sd_end = end_therapist_sd if n_therapists else 0.0
+        if ther_sd_end > 0:
+            lin = lin + (ther_sd_end * rng.standard_normal(n_ther))[therapist]
+        name, value = _end_outcome(rng, (1.0, g_s), lin, slope, end_binary, end_sd)
         rows[name] = np.repeat(value, n_sessions)
-        end = {"trait_effect": end_effects[0], "change_effect": end_effects[1]}
-        end["binary"] = float(end_binary)
+        end = {
+            "trait_effect": g_p,
+            "therapist_trait_effect": g_t if n_therapists else 0.0,
+            "change_effect": g_s,
+            "therapist_sd": ther_sd_end,
+            "binary": float(end_binary),
+        }
     truth = MechanismTruth(
         design=design,
         columns=cols,
@@ -196,6 +221,7 @@ def simulate_mechanisms(
         traits=traits,
         changes=slope,
         states=states,
+        therapist_parts=ther_parts,
     )
     return pd.DataFrame(rows), truth
 
@@ -276,9 +302,9 @@ def _end_outcome(
     binary: bool,
     sd: float,
 ) -> tuple[str, np.ndarray]:
-    """The end-of-treatment outcome from the trait deviation and the change: a 0/1 dropout by
-    a logit link, or post-treatment symptoms with Gaussian noise; returns its column name and
-    values."""
+    """The end-of-treatment outcome from the trait part (``trait_dev``, times the first
+    effect) and the change: a 0/1 dropout by a logit link, or post-treatment symptoms with
+    Gaussian noise; returns its column name and values."""
     lin = effects[0] * trait_dev + effects[1] * slope
     if binary:
         prob = 1.0 / (1.0 + np.exp(-(lin - 0.5)))
