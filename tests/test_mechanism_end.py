@@ -213,6 +213,7 @@ def _fit_therapist_only(seed: int, draws: int) -> tuple[pd.DataFrame, dict[str, 
     return res.effects(ci_prob=0.9), {"warned": bool(ident), "provenance": res.provenance}
 
 
+@pytest.mark.slow  # one three-level mechanism fit: about 3 minutes on 2 cores
 def test_end_outcome_driven_by_the_therapist_part_only(monkeypatch) -> None:
     """The model that used one coefficient for the whole trait, with no therapist intercept of
     the outcome, credited the therapist part to the patients' alliance and to their changes;
