@@ -88,7 +88,8 @@ def feedback_html(
         if r is not None:
             parts.append(
                 "<p>Correlation of a therapist's state-effect deviation with their trait part "
-                f"(the model's therapist covariance): {fmt(r)}.</p>"
+                "(the model's therapist covariance, before the slopes' truncation to stationary "
+                f"dynamics): {fmt(r)}.</p>"
             )
         parts.append(
             "<p>Each therapist's estimates are shrunk toward zero, more so with fewer "
