@@ -47,9 +47,10 @@ def _n(n: int) -> int:
 
 N = lambda m, s: {"dist": "Normal", "mu": m, "sigma": s}  # noqa: E731
 LN = lambda m, s: {"dist": "LogNormal", "mu": float(np.log(m)), "sigma": s}  # noqa: E731
-# A fixed prior for the SBC: the therapist block keeps the default prior's form at the default
-# data scale (sd_x about 0.674, sd_y about 0.689); the rest are proper priors around the default
-# truth.
+# A fixed prior for the SBC: proper priors around the default truth; the therapist block has
+# half-normal SDs at the default data scale (sd_x about 0.674, sd_y about 0.689) and an LKJ(2)
+# correlation, the defaults until 0.2, not the Gamma(2) / LKJ(1) defaults of 0.3 (an SBC is
+# valid under any prior the fit and the simulator share).
 SBC_PRIORS = {
     "state_effect": N(-0.2, 0.1),
     "reverse_state_effect": N(-0.1, 0.1),

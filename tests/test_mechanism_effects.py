@@ -196,3 +196,24 @@ def test_end_outcome_effects_per_sd_of_each_level_and_odds_ratio() -> None:
         {"end_trait_effect_patient": (np.array([1.0]), np.array([2.0]))}, None, None, False
     )
     assert set(gauss) == {"end_trait_effect_patient", "end_trait_effect_patient_per_sd"}
+
+
+def test_end_trait_effects_are_per_sd_of_their_own_level() -> None:
+    """The fit's per-SD end effects take each part's SD from its own level's trait covariance
+    (the predictor's entry): patient variance 4 -> SD 2, therapist variance 9 -> SD 3, by hand;
+    the whole trait's SD (sqrt 13) would give other numbers."""
+    import xarray as xr
+
+    from bayes_alliance.mechanisms.fit import _end_effects
+
+    post = xr.Dataset(
+        {
+            "end_trait_effect_patient": (("chain", "draw"), np.array([[0.5]])),
+            "end_trait_effect_therapist": (("chain", "draw"), np.array([[-1.0]])),
+        }
+    )
+    patient = np.array([[[[4.0, 0.3], [0.3, 1.0]]]])
+    therapist = np.array([[[[9.0, -0.2], [-0.2, 1.0]]]])
+    out = _end_effects(post, patient, therapist, binary=False)
+    assert float(out["end_trait_effect_patient_per_sd"].ravel()[0]) == pytest.approx(1.0)
+    assert float(out["end_trait_effect_therapist_per_sd"].ravel()[0]) == pytest.approx(-3.0)

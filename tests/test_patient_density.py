@@ -163,3 +163,30 @@ def test_patient_density_equals_dense_marginal_of_observed_cells(variant):
     assert ours.shape == (1, 3, data.n_patients)
     for draw in range(3):
         np.testing.assert_allclose(ours[0, draw], _dense(data, spec, post, draw), rtol=1e-9)
+
+
+def test_leave_one_patient_out_reads_every_name_the_density_needs():
+    """``pointwise_loglik`` (LOO, model comparison, prior sensitivity) passes the posterior's
+    arrays by name to the patient density: with therapist slopes it must pass the slope
+    deviations, whose shift the therapist parts carry (it crashed on a float before)."""
+    import xarray as xr
+
+    from bayes_alliance.analysis.comparison import pointwise_loglik
+    from bayes_alliance.core.diagnostics import Convergence
+    from bayes_alliance.inference.fit import FitResult
+
+    data = session_data(ROWS)
+    spec = ModelSpec(random_slopes=("therapist",), covariates=("moderator",))
+    post = _posterior(data, spec, np.random.default_rng(4))
+    post["covariate_effect_predictor"] = np.zeros((1, 3, 1))
+    post["covariate_effect_outcome"] = np.zeros((1, 3, 1))
+    dataset = xr.Dataset(
+        {
+            k: (("chain", "draw", *[f"{k}_{i}" for i in range(v.ndim - 2)]), v)
+            for k, v in post.items()
+        }
+    )
+    idata = xr.DataTree(children={"posterior": xr.DataTree(dataset)})
+    result = FitResult(idata, spec, data, {}, Convergence(1.0, 1e3, 1e3, 0, 1.0, 3))
+    ours = pointwise_loglik(result, "patient").values
+    np.testing.assert_allclose(ours, patient_loglik(post, data, spec), rtol=1e-12)

@@ -45,7 +45,8 @@ TRAIT_CORR_ETA = 1.0
 """LKJ shape of each trait level's correlation: density proportional to ``(1 - r^2)^(eta - 1)``,
 uniform on (-1, 1) at 1. With 30 therapists of 8 patients (a therapist mean's reliability about
 0.5) LKJ(2) pulled the therapists' correlation towards 0 (mean z +0.77 at a true -0.55, 100 data
-sets) against +0.36 for LKJ(1) (docs/calibration.md)."""
+sets) against +0.42 for LKJ(1), both with half-normal SDs (docs/calibration.md). The mechanism
+models keep LKJ(2) and half-normal therapist SDs until they share this model (issue 26)."""
 
 
 def lkj_corr(eta: float = TRAIT_CORR_ETA) -> dict[str, Any]:
@@ -83,8 +84,9 @@ def therapist_sd_prior(sd: Any) -> dict[str, Any]:
     Psychometrika 78:685). With tens of therapists whose means are measured with noise of about
     their own spread, a half-normal prior left the SDs' posterior means low at a fixed truth
     (mean z -0.26 and -0.37 at 30 therapists) and let the derived trait effect ``r s_y / s_x``
-    run to extreme values as s_x neared 0; the Gamma(2) prior does neither (-0.10, -0.19;
-    docs/calibration.md). Its cost: a therapist SD that is truly 0 is estimated above 0."""
+    run to extreme values as s_x neared 0; the Gamma(2) prior does neither (-0.10, -0.18;
+    docs/calibration.md). Its cost: a therapist SD that is truly 0 is estimated above 0 (not
+    measured at a small true SD)."""
     return {"dist": "Gamma", "alpha": 2.0, "beta": 2.0 / level_sigma(sd, v.THERAPIST)}
 
 

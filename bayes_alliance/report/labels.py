@@ -195,6 +195,15 @@ MEDIATION_LABELS: dict[str, str] = {
     for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
     for _which, _a, _b in (("", "x", "m"), ("_mediator", "m", "x"))
 }
+# The two informants' trait effects are partial too: each rating's trait adjusting for the
+# other's.
+INFORMANT_LABELS: dict[str, str] = {
+    f"trait_effect_{_level}{_which}": (
+        f"partial trait-like effect between {_between}: {{{_a}}} {_A} {{y}}, adjusting for {{{_b}}}"
+    )
+    for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
+    for _which, _a, _b in (("", "x", "x2"), ("_second", "x2", "x"))
+}
 # Vector entries whose label names the entry itself (the others keep their coord in brackets).
 _NAMED_ENTRIES = (
     v.MODERATOR_EFFECT,
@@ -444,13 +453,15 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
         ``m``, ``x2``, ``o``.
     design
-        The mechanism design (``"mediation"`` labels its trait effects as partial).
+        The mechanism design (``"mediation"`` and ``"informants"`` label their trait effects as
+        partial).
     """
     words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
     words.update(columns)
     if name.startswith("sd_path_"):
         return LABELS["sd_path"].format(path=name[len("sd_path_") :])
-    text = MEDIATION_LABELS.get(name) if design == "mediation" else None
+    partial = {"mediation": MEDIATION_LABELS, "informants": INFORMANT_LABELS}.get(design or "")
+    text = partial.get(name) if partial is not None else None
     text = text or LABELS.get(name)
     return text.format_map(words) if text is not None else name
 
