@@ -278,17 +278,19 @@ def calibration(name: str) -> pd.DataFrame:
 
 
 def _check(
-    table: pd.DataFrame, exempt: dict[str, tuple[float, float]] | None = None, max_z: float = 0.3
+    table: pd.DataFrame, exempt: dict[str, tuple[float, ...]] | None = None, max_z: float = 0.3
 ) -> None:
     """Coverage within 85-95% (widened by two Monte Carlo SEs) and |mean z| < ``max_z``, except
-    for the parameters in ``exempt``: (lowest coverage, largest |mean z|) accepted, with the
-    reason stated where they are given."""
+    for the parameters in ``exempt``: (lowest coverage, largest |mean z|[, highest coverage])
+    accepted, with the reason stated where they are given."""
     exempt = exempt or {}
     misses = []
     for p, row in table.iterrows():
-        lo_cov, max_z = exempt.get(str(p), (0.85, max_z))
+        lo_cov, z_max, *hi = exempt.get(str(p), (0.85, max_z))
+        hi_cov = hi[0] if hi else 0.95
         slack = 2 * row["coverage_mcse"]
-        if not (lo_cov - slack <= row["coverage"] <= 0.95 + slack) or abs(row["mean_z"]) >= max_z:
+        inside = lo_cov - slack <= row["coverage"] <= hi_cov + slack
+        if not inside or abs(row["mean_z"]) >= z_max:
             misses.append(f"{p}: coverage {row['coverage']:.3f}, mean z {row['mean_z']:+.2f}")
     assert not misses, misses
 
@@ -331,16 +333,28 @@ def test_therapist_count_calibration(n_therapists):
 
 
 def test_random_slope_calibration():
-    # The same two therapist SDs as above, and the patient slope SD: with 12 sessions a patient's
-    # own slope is barely informed, so its SD sits near a prior that has its mode at zero; the
-    # SBC of this model (test_sbc_slopes_calibration) shows calibration averaged over the prior
+    # The therapists' correlation and trait effect, as in the 30-therapist design (here 6
+    # patients per therapist: mean z +0.67 and +0.49 over 50 data sets), and the patient slope
+    # SD: with 12 sessions a patient's own slope is barely informed, so its SD sits near a prior
+    # that has its mode at zero; the SBC of this model (test_sbc_slopes_calibration) shows
+    # calibration averaged over the prior. The slopes' correlations with the therapist parts
+    # (truth 0) are prior-dominated with 30 therapists: their intervals cover every truth
     # (docs/calibration.md).
+    wide = dict.fromkeys(
+        (
+            "slope_trait_corr_therapist_predictor",
+            "slope_trait_corr_therapist_outcome",
+            "slope_trait_partial_corr_therapist_outcome",
+        ),
+        (0.85, 0.3, 1.0),
+    )
     _check(
         calibration("slopes"),
         exempt={
-            "sd_therapist_predictor": (0.80, 0.75),
-            "sd_therapist_outcome": (0.85, 0.6),
+            "trait_corr_therapist": (0.85, 0.8),
+            "trait_effect_therapist": (0.85, 0.6),
             "sd_state_effect_patient": (0.85, 0.5),
+            **wide,
         },
     )
 
