@@ -80,11 +80,12 @@ def test_without_therapist_slopes_there_is_no_slope_correlation():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_slope_trait_correlation_is_recovered_from_simulated_therapists(seed):
+def test_slope_trait_correlation_is_recovered_from_simulated_therapists():
     """60 therapists whose slope deviations correlate 0.7 with their alliance part and -0.3
-    with their symptom part (simulator truth): the 90% intervals hold the truth and the
-    therapist profiles report the model's correlation."""
+    with their symptom part (simulator truth), three seeds: every 99% interval holds its truth
+    (all six do with probability .94 when calibrated; 90% intervals would all cover only half
+    the time), the estimates of the 0.7 correlation average above 0.3 (the correlation is
+    detected), and the therapist profiles report the model's correlation."""
     from bayes_alliance.feedback.profiles import therapist_profiles
     from bayes_alliance.inference.fit import fit
 
@@ -93,16 +94,20 @@ def test_slope_trait_correlation_is_recovered_from_simulated_therapists(seed):
         "slope_trait_corr_therapist_predictor": 0.7,
         "slope_trait_corr_therapist_outcome": -0.3,
     }
-    data = _data(seed, n_therapists=60, **truth)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = fit(data, SPEC, draws=600, tune=600, random_seed=seed, progressbar=False)
-    s = res.summary(ci_prob=0.9, ci_kind="eti")
-    for name in ("slope_trait_corr_therapist_predictor", "slope_trait_corr_therapist_outcome"):
-        assert s.loc[name, "ci_low"] <= truth[name] <= s.loc[name, "ci_high"], (name, s.loc[name])
-    assert s.loc["slope_trait_corr_therapist_predictor", "mean"] > 0.2
-    r = therapist_profiles(res).attrs["correlation"]
-    assert r["mean"] == pytest.approx(s.loc["slope_trait_corr_therapist_predictor", "mean"])
+    means = []
+    for seed in (11, 12, 13):
+        data = _data(seed, n_therapists=60, **truth)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = fit(data, SPEC, draws=600, tune=600, random_seed=seed, progressbar=False)
+        s = res.summary(ci_prob=0.99, ci_kind="eti")
+        for name in list(truth)[1:]:
+            row = s.loc[name]
+            assert row["ci_low"] <= truth[name] <= row["ci_high"], (seed, name, row)
+        means.append(s.loc["slope_trait_corr_therapist_predictor", "mean"])
+        r = therapist_profiles(res).attrs["correlation"]
+        assert r["mean"] == pytest.approx(s.loc["slope_trait_corr_therapist_predictor", "mean"])
+    assert np.mean(means) > 0.3, means
 
 
 def test_states_rebuilt_from_the_traits_count_the_slope_shift_once():
