@@ -50,6 +50,9 @@ def _interval(a, b, d, b0, same_session):
 
 def _potential(model, nat):
     nat = dict(nat)
+    if "covariate" in model.coords:  # the data's declared covariate adjusts the traits
+        for name in ("covariate_effect_predictor", "covariate_effect_outcome"):
+            nat.setdefault(name, np.zeros(len(model.coords["covariate"])))
     for role in ("predictor", "outcome"):
         if f"missing_{role}_cell" in model.coords:
             nat.setdefault(
