@@ -172,8 +172,9 @@ print(
 #
 # Does a patient's usual alliance level predict the post-treatment score, and does the change
 # of alliance over treatment add to it? `end_trait_effect_patient` is per point of a patient's
-# trait alliance above its therapist's mean, `end_trait_effect_therapist` per point of the
-# therapist's mean (the outcome has its own therapist intercept, so the levels are not mixed),
+# trait alliance (above its therapist's mean in a three-level fit, which adds
+# `end_trait_effect_therapist` per point of the therapist's mean and a therapist intercept of
+# the outcome, so the levels are not mixed; this fit is two-level),
 # `end_change_effect` per point of alliance slope per session; the `_per_sd` versions are per
 # SD of each at its own level (comparable with each other).
 
@@ -181,8 +182,6 @@ print(
 rows = [
     "end_trait_effect_patient",
     "end_trait_effect_patient_per_sd",
-    "end_trait_effect_therapist",
-    "end_trait_effect_therapist_per_sd",
     "end_change_effect",
     "end_change_effect_per_sd",
 ]
