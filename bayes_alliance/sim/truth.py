@@ -107,17 +107,7 @@ class Truth:
         (``indirect_effect_between_therapist`` = a_T b_T, ...; proportion NaN at total 0)."""
         p = self.params
         a, c = p.therapist_baseline_effect_predictor, p.therapist_baseline_effect_outcome
-        b = p.trait_effect_therapist
-        total = c + a * b
-        return {
-            "a": a,
-            "b": b,
-            "c_prime": c,
-            "indirect_effect_between_therapist": a * b,
-            "direct_effect_between_therapist": c,
-            "total_effect_between_therapist": total,
-            "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
-        }
+        return _therapist_mediation(a, p.trait_effect_therapist, c)
 
     @property
     def mediation_split(self) -> dict[str, float]:
@@ -130,17 +120,7 @@ class Truth:
         c = p.baseline_effect_outcome_between
         a = p.baseline_effect_predictor if a is None else a
         c = p.baseline_effect_outcome if c is None else c
-        b = p.trait_effect_therapist
-        total = c + a * b
-        return {
-            "a": a,
-            "b": b,
-            "c_prime": c,
-            "indirect_effect_between_therapist": a * b,
-            "direct_effect_between_therapist": c,
-            "total_effect_between_therapist": total,
-            "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
-        }
+        return _therapist_mediation(a, p.trait_effect_therapist, c)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (parameters, design, seed and analytic quantities)."""
@@ -163,6 +143,21 @@ class Truth:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=_jsonable)
+
+
+def _therapist_mediation(a: float, b: float, c: float) -> dict[str, float]:
+    """Between-therapist mediation by paths a, b (b_T) and c', named as the model's rows
+    (proportion NaN at total 0)."""
+    total = c + a * b
+    return {
+        "a": a,
+        "b": b,
+        "c_prime": c,
+        "indirect_effect_between_therapist": a * b,
+        "direct_effect_between_therapist": c,
+        "total_effect_between_therapist": total,
+        "proportion_mediated_between_therapist": a * b / total if total else float("nan"),
+    }
 
 
 def _jsonable(o: object) -> object:
