@@ -75,18 +75,19 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_alliance.core.vocab import PATH, PATIENT, SERIES, THERAPIST
+from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.integrated import integrated_likelihood
+from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, model_coords
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
     MechanismGrid,
     MechanismPriors,
     mechanism_priors,
 )
-from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
+from bayes_alliance.mechanisms.spec import MechanismSpec
 
 LOG_2PI = float(np.log(2 * np.pi))
-LKJ_ETA = 2.0
 
 
 def _mvn_logp(resid: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVariable:
@@ -95,22 +96,6 @@ def _mvn_logp(resid: pt.TensorVariable, chol: pt.TensorVariable) -> pt.TensorVar
     sol = pt.linalg.solve_triangular(chol, resid.T, lower=True)
     n = resid.shape[0]
     return -0.5 * pt.sum(sol**2) - n * pt.sum(pt.log(pt.diag(chol))) - 0.5 * n * k * LOG_2PI
-
-
-def _cov(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
-    """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
-    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
-    chol, corr, sds = pm.LKJCholeskyCov(
-        f"chol_{name}",
-        n=n,
-        eta=LKJ_ETA,
-        sd_dist=pm.HalfNormal.dist(sigma=sd_scale, shape=n),
-        compute_corr=True,
-        store_in_trace=False,
-    )
-    pm.Deterministic(f"sd_{name}", sds, dims=dims)
-    pm.Deterministic(f"corr_{name}", corr, dims=(dims, f"{dims}_"))
-    return chol
 
 
 @dataclass(frozen=True)
@@ -233,9 +218,12 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
     )
     lay = MechanismGrid.of(data)
     priors = mechanism_priors(data, spec, lay)
-    with pm.Model(coords=_coords(data, spec)) as model:
+    with pm.Model(coords=model_coords(data, spec)) as model:
+        if spec.traits == "integrated":
+            integrated_likelihood(data, spec, priors, lay)
+            return model
         intercept, trait, change_prior, therapists = _traits(data, spec, priors)
-        phi = _lags(data, spec, priors)
+        phi = lag_matrices(data, spec, priors)
         sd_change = model["sd_trend"] if spec.trend else None
         end = (
             _end_parameters(data, priors.end, trait, intercept, therapists, sd_change)
@@ -243,8 +231,8 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
             else None
         )
         w = _states(model, lay, trait)
-        chol_e = _cov("innovation", SERIES, priors.sd_innovation, data.k)
-        chol_1 = _cov("first", SERIES, priors.sd_first, data.k)
+        chol_e = cov_chol("innovation", SERIES, priors.sd_innovation, data.k)
+        chol_1 = cov_chol("first", SERIES, priors.sd_first, data.k)
         delta = None
         if spec.trend:
             assert change_prior is not None and sd_change is not None
@@ -253,24 +241,6 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
         if end is not None:
             _end_likelihood(end, delta, sd_change)
     return model
-
-
-def _coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object]]:
-    """The model's dimensions: the data's, the series twice (matrices), the patient effects
-    with a trend, the random paths."""
-    coords = data.coords()
-    roles: list[object] = list(data.roles)
-    coords[f"{SERIES}_"] = roles
-    coords[f"{SERIES}_from"] = roles
-    if spec.trend:
-        effects: list[object] = [*data.roles, "change"]
-        coords["patient_effect"] = effects
-        coords["patient_effect_"] = effects
-    if spec.random_paths:
-        names: list[object] = [path_name(a, b) for a, b in spec.random_paths]
-        coords[PATH] = names
-        coords[f"{PATH}_"] = names
-    return coords
 
 
 def _traits(
@@ -294,7 +264,7 @@ def _traits(
     therapists = None
     if spec.therapist_level:
         assert data.patient_therapist is not None
-        chol_t = _cov("therapist", SERIES, priors.sd_therapist, k)
+        chol_t = cov_chol("therapist", SERIES, priors.sd_therapist, k)
         off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=(THERAPIST, SERIES))
         dev_t = off_t @ chol_t.T
         centre = centre + dev_t[data.patient_therapist]
@@ -311,40 +281,16 @@ def _traits(
         # traits (and let part of a change effect leak into a trait effect). The means are
         # sampled here; the change below, from its conditional moments given the rest.
         pm.Normal("trend", 0.0, priors.trend)
-        chol_p = _cov("patient", "patient_effect", priors.sd_patient, k + 1)
+        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1)
         mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p[:k, :k], dims=(PATIENT, SERIES))
         std = pt.linalg.solve_triangular(chol_p[:k, :k], (mu - centre).T, lower=True).T
         change_prior = (std @ chol_p[k, :k], chol_p[k, k])  # delta_i given the means
         pm.Deterministic("sd_trend", model["sd_patient"][k])
     else:
-        chol_p = _cov("patient", SERIES, priors.sd_patient, k)
+        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k)
         mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=(PATIENT, SERIES))
     trait = pm.Deterministic("trait", mu, dims=(PATIENT, SERIES))
     return intercept, trait, change_prior, therapists
-
-
-def _lags(data: SeriesData, spec: MechanismSpec, priors: MechanismPriors) -> pt.TensorVariable:
-    """Each patient's lag matrix (n, k, k): the average lags plus the random paths'
-    deviations (one path: independent SD; several: unstructured covariance)."""
-    n, k = data.n_patients, data.k
-    paths = spec.random_paths or ()
-    idx = {r: i for i, r in enumerate(data.roles)}
-    lag = pm.Normal("lag", 0.0, priors.lag, dims=(SERIES, f"{SERIES}_from"))
-    phi = pt.broadcast_to(lag, (n, k, k))
-    if not paths:
-        return phi
-    pos = np.zeros((len(paths), k, k))
-    for r, (to, source) in enumerate(paths):
-        pos[r, idx[to], idx[source]] = 1.0
-    off_d = pm.Normal("path_offset", 0.0, 1.0, dims=(PATIENT, PATH))
-    if len(paths) > 1:
-        chol_d = _cov("paths", PATH, priors.sd_paths, len(paths))
-        dev = off_d @ chol_d.T
-    else:
-        sd_d = pm.HalfNormal("sd_paths", sigma=priors.sd_paths, dims=PATH)
-        dev = off_d * sd_d[None, :]
-    pm.Deterministic("path_deviation", dev, dims=(PATIENT, PATH))
-    return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
 
 def _states(model: pm.Model, lay: MechanismGrid, trait: pt.TensorVariable) -> pt.TensorVariable:
@@ -353,7 +299,7 @@ def _states(model: pm.Model, lay: MechanismGrid, trait: pt.TensorVariable) -> pt
     n, n_t, k = lay.filled.shape
     values = pt.as_tensor(lay.filled.reshape(-1))
     if lay.missing_flat.size:
-        model.add_coords({"missing_cell": np.arange(lay.missing_flat.size)})
+        model.addmodel_coords({"missing_cell": np.arange(lay.missing_flat.size)})
         mis = pm.Flat("missing_values", dims="missing_cell", initval=lay.missing_start)
         values = pt.set_subtensor(values[lay.missing_flat], mis)
     grid = values.reshape((n, n_t, k))

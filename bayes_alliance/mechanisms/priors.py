@@ -21,6 +21,7 @@ from bayes_alliance.model.priors import (
     innovation_sigma,
     intercept_sigma,
     level_sigma,
+    measurement_error_sigma,
     path_sigma,
     random_slope_sigma,
     trend_sd_sigma,
@@ -102,6 +103,7 @@ class MechanismPriors:
     sd_first: np.ndarray  # (k,)
     trend: float | None  # the mean slope's prior SD (with a trend)
     end: EndPriors | None
+    measurement_error: np.ndarray | None = None  # (k,) half-normal scales of the error SDs
 
 
 def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> EndPriors | None:
@@ -181,6 +183,7 @@ def mechanism_priors(
         sd_first=first_sigma(sd),
         trend=trend,
         end=end_priors(data, spec, grid),
+        measurement_error=measurement_error_sigma(sd),
     )
 
 

@@ -16,6 +16,7 @@ from bayes_alliance.data.series_data import (
 )
 
 END_FAMILIES = ("auto", "gaussian", "binary")
+TRAIT_FORMS = ("auto", "integrated", "sampled")
 
 
 def path_name(to: str, source: str) -> str:
@@ -38,6 +39,15 @@ class MechanismSpec:
     end_family
         ``"gaussian"``, ``"binary"`` (logit) or ``"auto"`` (binary when the column holds only
         0 and 1) for an end-of-treatment outcome.
+    traits
+        ``"integrated"``: the latent means, the patients' changes, the therapist parts and every
+        missing cell integrated out in closed form (a Kalman filter over the k series,
+        :mod:`bayes_alliance.mechanisms.integrated`); ``"sampled"``: all of them parameters
+        (:mod:`bayes_alliance.mechanisms.model`); ``"auto"``: integrated unless the end outcome
+        is binary (its logit is not Gaussian in the traits).
+    measurement_error
+        Roles of the series measured with error (a per-series error SD, separated from the
+        state-like part by the dynamics; integrated form only).
     trend
         A linear trend of the predictor over sessions with a random slope per patient: the
         patient's state-like change, regressed on by an end-of-treatment outcome. ``None``: on
@@ -48,6 +58,8 @@ class MechanismSpec:
     random_paths: tuple[tuple[str, str], ...] | None = None
     end_family: str = "auto"
     trend: bool | None = None
+    traits: str = "auto"
+    measurement_error: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
@@ -77,11 +89,33 @@ class MechanismSpec:
                 "a binary outcome"
             )
         trend = self.trend if self.trend is not None else data.end_outcome is not None
+        if self.traits not in TRAIT_FORMS:
+            raise ValueError(f"traits must be one of {TRAIT_FORMS}, got {self.traits!r}")
+        binary_end = data.end_outcome is not None and family == "binary"
+        traits = self.traits
+        if traits == "auto":
+            traits = "sampled" if binary_end else "integrated"
+        if traits == "integrated" and binary_end:
+            raise ValueError(
+                "traits='integrated' needs a Gaussian end-of-treatment outcome: a binary "
+                "outcome's logit is not Gaussian in the traits (use traits='sampled')"
+            )
+        error = tuple(str(r) for r in self.measurement_error)
+        for role in error:
+            if role not in data.roles:
+                raise ValueError(
+                    f"measurement error on {role!r}: no such series (series: "
+                    f"{', '.join(data.roles)})"
+                )
+        if error and traits != "integrated":
+            raise ValueError("measurement error needs traits='integrated'")
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
             end_family=family,
             trend=bool(trend),
+            traits=traits,
+            measurement_error=error,
             extra=dict(self.extra),
         )
 
@@ -96,6 +130,7 @@ class MechanismSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["random_paths"] = [list(p) for p in self.random_paths or ()]
+        d["measurement_error"] = list(self.measurement_error)
         d["kind"] = "mechanism"
         return d
 
@@ -106,8 +141,11 @@ class MechanismSpec:
             random_paths=tuple((str(p[0]), str(p[1])) for p in d["random_paths"]),
             end_family=str(d["end_family"]),
             trend=d["trend"],
+            # files written before the integrated form sampled their traits
+            traits=str(d.get("traits", "sampled")),
+            measurement_error=tuple(str(r) for r in d.get("measurement_error", ())),
             extra=dict(d.get("extra", {})),
         )
 
 
-__all__ = ["END_FAMILIES", "MechanismSpec", "path_name"]
+__all__ = ["END_FAMILIES", "TRAIT_FORMS", "MechanismSpec", "path_name"]

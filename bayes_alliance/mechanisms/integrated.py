@@ -1,0 +1,312 @@
+r"""The mechanism model with its latent means, changes, therapist parts and missing cells
+integrated out: NUTS sees only the population parameters and the random lagged paths.
+
+The model is that of :mod:`bayes_alliance.mechanisms.model` (k series stacked with the outcome
+last; session t of patient i of therapist j), with measurement error on chosen series::
+
+    z_ti = mu + u_j + v_i + (s + delta_i) c_ti e_1 + w_ti + eps_ti,   eps_ti ~ N(0, diag(omega^2))
+    w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ N(0, Sigma_e),   w_(first)i ~ N(0, Sigma_1)
+    (v_i, delta_i) ~ N(0, Sigma_P),   u_j ~ N(0, Sigma_T)
+    O_i = g_0 + u^O_j + g_T u_j1 + g_P v_i1 + g_S delta_i + eta_i,   eta_i ~ N(0, sd_O^2),
+    u^O_j ~ N(0, sd_end_therapist^2)
+
+Given the parameters every observed cell and end outcome is Gaussian and linear in the
+patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u_j, u^O_j)``:
+
+1. the k-series Kalman filter (:mod:`bayes_alliance.kernels.kalman_k`) run on the data minus
+   the known means ``mu + s c_t e_1`` gives each patient's factor in ``beta_i = b_i + (u_j,
+   0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated;
+2. the end outcome adds the factor of its residual, linear in ``(b_i, tau_j)``;
+3. ``b_i`` is integrated under ``N(0, Sigma_P)``, the patients' factors in ``tau_j`` are summed
+   over the therapist's caseload and ``tau_j`` is integrated under ``N(0, diag(Sigma_T,
+   sd_end_therapist^2))`` (:class:`bayes_alliance.kernels.levels.Quadratic`).
+
+The log density is the exact marginal ``log p(data | theta)`` of the sampled-traits model (the
+tests compare it with the dense joint Gaussian of all observed cells). The end outcome's
+effect of the change is sampled per SD of the changes (``end_change_per_sd = g_S sd_trend``) as
+in the sampled form, where it avoided a ridge. ``change_reliability`` uses the series'
+precision about each patient's change given its means, the filter's ``A[delta, delta]``.
+
+References: Durbin & Koopman (2012), *Time Series Analysis by State Space Methods*, sections 4.3
+and 6.4; Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Schuurman &
+Hamaker (2019), Psych Methods 24:70 (measurement error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_alliance.core.vocab import SERIES
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
+from bayes_alliance.kernels.levels import Mat, Quadratic
+from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices
+from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
+from bayes_alliance.mechanisms.spec import MechanismSpec
+
+LOG_2PI = float(np.log(2 * np.pi))
+ERROR_DIM = "error_series"
+
+
+def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[str, np.ndarray]:
+    """The filter's constants: values with unobserved cells 0, the observed mask (P, S, k),
+    the first-cell mask (P, S) and the regressors (P, S, k, J) of the coefficients
+    ``(M_1..M_k[, delta])``."""
+    n, n_s, k = data.z.shape
+    observed = np.isfinite(data.z).astype(float)
+    first = np.zeros((n, n_s))
+    first[np.arange(n), data.first] = 1.0
+    n_coef = k + int(trend)
+    x = np.zeros((n, n_s, k, n_coef))
+    for r in range(k):
+        x[:, :, r, r] = 1.0
+    if trend:
+        x[:, :, 0, k] = grid.time
+    return {"values": grid.filled * observed, "observed": observed, "first": first, "x": x}
+
+
+def nested(m: Any, n: int) -> Mat:
+    """A lower-triangular n x n tensor as a nested list (structural zeros above)."""
+    return [[m[i, j] if j <= i else 0.0 for j in range(n)] for i in range(n)]
+
+
+def patient_factor(log_c: Any, acc: Any, k: int, n_coef: int, n_tau: int) -> Quadratic:
+    """Each patient's factor in ``(b_i, tau_j)`` from the filter's ``log C`` and ``A`` (entries
+    (P,)): ``beta_i = b_i + (u_j, 0)``, so the therapist's ``u_j`` loads like the means."""
+    size = n_coef + n_tau
+
+    def coef(a: int) -> int | None:  # the filter's column of x's entry a
+        if a < n_coef:
+            return 1 + a
+        if a - n_coef < k:
+            return 1 + (a - n_coef)
+        return None  # the end outcome's therapist intercept
+
+    lam: Mat = [[0.0] * size for _ in range(size)]
+    eta: list[Any] = [0.0] * size
+    for a in range(size):
+        ca = coef(a)
+        if ca is None:
+            continue
+        eta[a] = acc[:, ca, 0]
+        for c in range(size):
+            cc = coef(c)
+            if cc is not None:
+                lam[a][c] = acc[:, ca, cc]
+    return Quadratic(lam, eta, acc[:, 0, 0], log_c)
+
+
+@dataclass
+class EndParams:
+    """The Gaussian end outcome's parameters: intercept, effects per unit of the patient part
+    of the predictor's trait, of the change (None without a trend) and of the therapist part,
+    residual SD and the SD of the outcome's therapist intercepts (None with two levels)."""
+
+    intercept: Any
+    trait_patient: Any
+    change: Any
+    trait_therapist: Any
+    sd: Any
+    sd_therapist: Any
+
+
+@dataclass
+class IntegratedParams:
+    """The parameters the integrated density depends on (tensors or arrays): intercepts (k,),
+    lag matrices (P, k, k) or (k, k), innovation and first-cell covariances (k, k), the
+    patient level's lower Cholesky factor (J, J) (J = k, or k + 1 with the change last), the
+    mean trend (or None), measurement-error variances (k,), the therapist level's factor (k, k)
+    (or None) and the end outcome's :class:`EndParams` (or None)."""
+
+    intercept: Any
+    phi: Any
+    sigma: Any
+    first_cov: Any
+    chol_patient: Any
+    trend: Any = None
+    error: Any = None
+    chol_therapist: Any = None
+    end: EndParams | None = None
+
+
+def end_factor(
+    data: SeriesData, end: EndParams, n_coef: int, n_tau: int, k: int, xp: Any
+) -> Quadratic:
+    r"""The Gaussian end outcome's factor in ``(b_i, tau_j)``:
+    ``O_i - g_0 = g_P b_i1 + g_S delta_i + g_T u_j1 + u^O_j + eta_i``; patients without an
+    outcome contribute nothing."""
+    assert data.end_outcome is not None
+    seen = np.isfinite(data.end_outcome).astype(float)
+    obs = np.where(seen > 0, data.end_outcome, 0.0)
+    size = n_coef + n_tau
+    w: list[Any] = [0.0] * size
+    w[0] = end.trait_patient
+    if n_coef > k:
+        w[k] = end.change
+    if n_tau:
+        w[n_coef] = end.trait_therapist
+        w[n_coef + k] = 1.0
+    prec = seen / end.sd**2
+    resid = (obs - end.intercept) * seen
+    lam = [[0.0 if _no(wa) or _no(wc) else prec * wa * wc for wc in w] for wa in w]
+    eta = [0.0 if _no(wa) else prec * wa * resid for wa in w]
+    log_c = -0.5 * seen * (LOG_2PI + 2.0 * xp.log(end.sd))
+    return Quadratic(lam, eta, prec * resid**2, log_c)
+
+
+def _no(a: Any) -> bool:
+    return isinstance(a, float) and a == 0.0
+
+
+def marginal_logp(
+    data: SeriesData,
+    inputs: dict[str, np.ndarray],
+    filled: np.ndarray,
+    time: np.ndarray,
+    params: IntegratedParams,
+    xp: Any = np,
+) -> tuple[Any, Any]:
+    """The log density of the observed cells and end outcomes with every latent integrated
+    out, per independent unit: per patient (two levels) or per therapist (three levels); and
+    the filter's ``A`` (P, J+1, J+1).
+
+    ``inputs`` from :func:`filter_inputs`; ``filled`` the values (0 where unobserved) and
+    ``time`` the centred session numbers (P, S) of :class:`MechanismGrid`; ``xp`` numpy (the
+    filter's numba kernel called directly) or ``pytensor.tensor`` (its Op)."""
+    n, n_s, k = filled.shape
+    n_coef = inputs["x"].shape[-1]
+    therapists = params.chol_therapist is not None
+    has_end = params.end is not None
+    n_tau = (k + int(has_end)) if therapists else 0
+    known = xp.broadcast_to(params.intercept, (n, n_s, k))
+    if params.trend is not None:
+        shift = np.zeros((1, 1, k))
+        shift[0, 0, 0] = 1.0
+        known = known + params.trend * time[:, :, None] * shift
+    d = (filled - known) * inputs["observed"]
+    error = params.error if params.error is not None else np.zeros(k)
+    error = xp.broadcast_to(error, (n, n_s, k))
+    if xp is np:
+        log_c, acc, _ = kalman_k(
+            np.asarray(d, dtype=float),
+            inputs["x"],
+            inputs["observed"],
+            inputs["first"],
+            *(
+                np.ascontiguousarray(np.broadcast_to(m, (n, k, k)), dtype=float)
+                for m in (params.phi, params.sigma, params.first_cov)
+            ),
+            np.ascontiguousarray(error, dtype=float),
+        )
+    else:
+        log_c, acc = filter_k(
+            d,
+            inputs["x"],
+            inputs["observed"],
+            inputs["first"],
+            params.phi,
+            params.sigma,
+            params.first_cov,
+            error,
+        )
+    factor = patient_factor(log_c, acc, k, n_coef, n_tau)
+    if params.end is not None:
+        factor = factor.plus(end_factor(data, params.end, n_coef, n_tau, k, xp))
+    after = factor.integrate(n_coef, nested(params.chol_patient, n_coef), xp)
+    if not therapists:
+        return after.value(), acc
+    assert data.patient_therapist is not None
+    prior_t = nested(params.chol_therapist, k)
+    if params.end is not None:
+        prior_t = [[*row, 0.0] for row in prior_t] + [[0.0] * k + [params.end.sd_therapist]]
+    n_t = int(data.patient_therapist.max()) + 1
+    caseload = np.zeros((n_t, n))
+    caseload[data.patient_therapist, np.arange(n)] = 1.0
+    per_therapist = after.map(lambda v: xp.dot(caseload, v))
+    return per_therapist.integrate(n_tau, prior_t, xp).value(), acc
+
+
+def integrated_likelihood(
+    data: SeriesData, spec: MechanismSpec, priors: MechanismPriors, grid: MechanismGrid
+) -> None:
+    """Add the integrated mechanism model's parameters and its marginal log density (a
+    potential ``integrated_series``) to the model in context; see the module."""
+    model = pm.modelcontext(None)
+    k = data.k
+    trend = bool(spec.trend)
+    intercept = pm.Normal(
+        "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
+    )
+    phi = lag_matrices(data, spec, priors)
+    chol_e = cov_chol("innovation", SERIES, priors.sd_innovation, k)
+    chol_1 = cov_chol("first", SERIES, priors.sd_first, k)
+    inputs = filter_inputs(data, grid, trend)
+    slope, sd_change = None, None
+    if trend:
+        assert priors.trend is not None
+        slope = pm.Normal("trend", 0.0, priors.trend)
+        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1)
+        sd_change = pm.Deterministic("sd_trend", model["sd_patient"][k])
+    else:
+        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k)
+    error = None
+    if spec.measurement_error:
+        assert priors.measurement_error is not None
+        idx = [data.roles.index(r) for r in spec.measurement_error]
+        model.add_coords({ERROR_DIM: list(spec.measurement_error)})
+        omega = pm.HalfNormal(
+            "measurement_error_sd", sigma=priors.measurement_error[idx], dims=ERROR_DIM
+        )
+        error = pt.set_subtensor(pt.zeros(k)[idx], omega**2)
+    chol_t = cov_chol("therapist", SERIES, priors.sd_therapist, k) if spec.therapist_level else None
+    end = None
+    if priors.end is not None:
+        end = _end_parameters(priors.end, sd_change, spec.therapist_level)
+    params = IntegratedParams(
+        intercept, phi, chol_e @ chol_e.T, chol_1 @ chol_1.T, chol_p, slope, error, chol_t, end
+    )
+    logp, acc = marginal_logp(data, inputs, grid.filled, grid.time, params, pt)
+    pm.Potential("integrated_series", pt.sum(logp))
+    if trend:
+        assert sd_change is not None
+        # How well the series alone resolve the changes given the means (true variance over
+        # true plus mean error variance), for the reader of a change effect: the filter's
+        # precision about each change, A[delta, delta].
+        tau2 = sd_change**2
+        pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / acc[:, k + 1, k + 1])))
+
+
+def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool) -> EndParams:
+    """The end outcome's random variables (inside the model's context); the change's effect is
+    sampled per SD of the changes."""
+    assert prior.sd_sigma is not None
+    g0 = pm.Normal("end_intercept", prior.intercept_mu, prior.intercept_sigma)
+    g_p = pm.Normal("end_trait_effect_patient", 0.0, prior.trait_sigma)
+    g_s = None
+    if sd_change is not None:
+        b_s = pm.Normal("end_change_per_sd", 0.0, prior.change_per_sd_sigma)
+        g_s = pm.Deterministic("end_change_effect", b_s / sd_change)
+    g_t, sd_o = None, None
+    if therapists:
+        assert prior.therapist_sigma is not None and prior.sd_therapist_sigma is not None
+        g_t = pm.Normal("end_trait_effect_therapist", 0.0, prior.therapist_sigma)
+        sd_o = pm.HalfNormal("sd_end_therapist", prior.sd_therapist_sigma)
+    sd = pm.HalfNormal("end_sd", prior.sd_sigma)
+    return EndParams(g0, g_p, g_s, g_t, sd, sd_o)
+
+
+__all__ = [
+    "ERROR_DIM",
+    "EndParams",
+    "IntegratedParams",
+    "end_factor",
+    "filter_inputs",
+    "integrated_likelihood",
+    "marginal_logp",
+    "patient_factor",
+]

@@ -1,0 +1,80 @@
+"""Pieces both forms of the mechanism model build the same way: the dimensions, an
+unstructured covariance (LKJ prior, half-normal SDs) and each patient's lag matrix with its
+random lagged paths (:mod:`bayes_alliance.mechanisms.model`,
+:mod:`bayes_alliance.mechanisms.integrated`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_alliance.core.vocab import PATH, PATIENT, SERIES
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.priors import MechanismPriors
+from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
+
+LKJ_ETA = 2.0
+
+
+def cov_chol(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
+    """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
+    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
+    chol, corr, sds = pm.LKJCholeskyCov(
+        f"chol_{name}",
+        n=n,
+        eta=LKJ_ETA,
+        sd_dist=pm.HalfNormal.dist(sigma=sd_scale, shape=n),
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic(f"sd_{name}", sds, dims=dims)
+    pm.Deterministic(f"corr_{name}", corr, dims=(dims, f"{dims}_"))
+    return chol
+
+
+def model_coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object]]:
+    """The model's dimensions: the data's, the series twice (matrices), the patient effects
+    with a trend, the random paths."""
+    coords = data.coords()
+    roles: list[object] = list(data.roles)
+    coords[f"{SERIES}_"] = roles
+    coords[f"{SERIES}_from"] = roles
+    if spec.trend:
+        effects: list[object] = [*data.roles, "change"]
+        coords["patient_effect"] = effects
+        coords["patient_effect_"] = effects
+    if spec.random_paths:
+        names: list[object] = [path_name(a, b) for a, b in spec.random_paths]
+        coords[PATH] = names
+        coords[f"{PATH}_"] = names
+    return coords
+
+
+def lag_matrices(
+    data: SeriesData, spec: MechanismSpec, priors: MechanismPriors
+) -> pt.TensorVariable:
+    """Each patient's lag matrix (n, k, k): the average lags plus the random paths'
+    deviations (one path: independent SD; several: unstructured covariance)."""
+    n, k = data.n_patients, data.k
+    paths = spec.random_paths or ()
+    idx = {r: i for i, r in enumerate(data.roles)}
+    lag = pm.Normal("lag", 0.0, priors.lag, dims=(SERIES, f"{SERIES}_from"))
+    phi = pt.broadcast_to(lag, (n, k, k))
+    if not paths:
+        return phi
+    pos = np.zeros((len(paths), k, k))
+    for r, (to, source) in enumerate(paths):
+        pos[r, idx[to], idx[source]] = 1.0
+    off_d = pm.Normal("path_offset", 0.0, 1.0, dims=(PATIENT, PATH))
+    if len(paths) > 1:
+        chol_d = cov_chol("paths", PATH, priors.sd_paths, len(paths))
+        dev = off_d @ chol_d.T
+    else:
+        sd_d = pm.HalfNormal("sd_paths", sigma=priors.sd_paths, dims=PATH)
+        dev = off_d * sd_d[None, :]
+    pm.Deterministic("path_deviation", dev, dims=(PATIENT, PATH))
+    return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
+
+
+__all__ = ["LKJ_ETA", "cov_chol", "lag_matrices", "model_coords"]
