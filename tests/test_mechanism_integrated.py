@@ -5,7 +5,6 @@ marginal density against the dense joint Gaussian of every observed cell
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
@@ -127,14 +126,12 @@ def test_integrating_a_level_is_the_gaussian_integral():
     lam[0, :] = lam[:, 0] = 0.0  # a coefficient the data say nothing about
     eta, kappa = rng.normal(size=nb + m), 3.0
     prior = _spd(rng, nb)
-    low = np.linalg.cholesky(prior)
-    quad = Quadratic(
-        [[0.0 if v == 0 else float(v) for v in row] for row in lam], list(eta), kappa, 0.5
-    )
-    out = quad.integrate(nb, [[low[i, j] if j <= i else 0.0 for j in range(nb)] for i in range(nb)])
+    quad = Quadratic(lam[None], eta[None], np.array([kappa]), np.array([0.5]))
+    out = quad.integrate(nb, np.linalg.cholesky(prior))
     tau = rng.normal(size=m)
-    lam_t = np.array([[float(v) for v in row] for row in out.lam])
-    mine = out.log_c - 0.5 * (out.kappa - 2 * np.asarray(out.eta, float) @ tau + tau @ lam_t @ tau)
+    mine = out.log_c[0] - 0.5 * (out.kappa[0] - 2 * out.eta[0] @ tau + tau @ out.lam[0] @ tau)
+    out_t = quad.integrate(nb, pt.as_tensor(np.linalg.cholesky(prior)), pt)
+    assert out_t.log_c.eval()[0] == pytest.approx(out.log_c[0], abs=1e-12)
     # completing the square with the precision Lambda_bb + Sigma^-1 (dense)
     h = eta[:nb] - lam[:nb, nb:] @ tau
     c = kappa - 2 * eta[nb:] @ tau + tau @ lam[nb:, nb:] @ tau
@@ -281,7 +278,7 @@ def test_a_binary_end_outcome_keeps_sampled_traits_and_integrated_is_refused():
     )  # fmt: skip
     data = SeriesData.from_frame(
         df, patient="patient", session="session", predictor="alliance", outcome="symptoms",
-        end_outcome="post_symptoms",
+        end_outcome="dropout",
     )  # fmt: skip
     assert MechanismSpec().resolved(data).traits == "sampled"
     with pytest.raises(ValueError, match="binary"):

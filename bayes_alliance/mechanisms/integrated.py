@@ -44,7 +44,7 @@ import pytensor.tensor as pt
 from bayes_alliance.core.vocab import SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
-from bayes_alliance.kernels.levels import Mat, Quadratic
+from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec
@@ -70,35 +70,27 @@ def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[st
     return {"values": grid.filled * observed, "observed": observed, "first": first, "x": x}
 
 
-def nested(m: Any, n: int) -> Mat:
-    """A lower-triangular n x n tensor as a nested list (structural zeros above)."""
-    return [[m[i, j] if j <= i else 0.0 for j in range(n)] for i in range(n)]
+def _loading(k: int, n_coef: int, n_tau: int) -> np.ndarray:
+    """``G`` with ``beta_i = G (b_i, tau_j)``: the coefficients themselves and, for the means,
+    the therapist's deviations ``u_j`` (the end outcome's ``u^O_j`` loads on no series)."""
+    g = np.zeros((n_coef, n_coef + n_tau))
+    g[:, :n_coef] = np.eye(n_coef)
+    if n_tau:
+        g[np.arange(k), n_coef + np.arange(k)] = 1.0
+    return g
 
 
 def patient_factor(log_c: Any, acc: Any, k: int, n_coef: int, n_tau: int) -> Quadratic:
-    """Each patient's factor in ``(b_i, tau_j)`` from the filter's ``log C`` and ``A`` (entries
-    (P,)): ``beta_i = b_i + (u_j, 0)``, so the therapist's ``u_j`` loads like the means."""
-    size = n_coef + n_tau
+    """Each patient's factor in ``(b_i, tau_j)`` from the filter's ``log C`` (P,) and ``A``
+    (P, J+1, J+1): ``beta_i = b_i + (u_j, 0)``."""
+    g = _loading(k, n_coef, n_tau)
+    return Quadratic(g.T @ acc[:, 1:, 1:] @ g, acc[:, 1:, 0] @ g, acc[:, 0, 0], log_c)
 
-    def coef(a: int) -> int | None:  # the filter's column of x's entry a
-        if a < n_coef:
-            return 1 + a
-        if a - n_coef < k:
-            return 1 + (a - n_coef)
-        return None  # the end outcome's therapist intercept
 
-    lam: Mat = [[0.0] * size for _ in range(size)]
-    eta: list[Any] = [0.0] * size
-    for a in range(size):
-        ca = coef(a)
-        if ca is None:
-            continue
-        eta[a] = acc[:, ca, 0]
-        for c in range(size):
-            cc = coef(c)
-            if cc is not None:
-                lam[a][c] = acc[:, ca, cc]
-    return Quadratic(lam, eta, acc[:, 0, 0], log_c)
+def _vector(xp: Any, items: list[Any]) -> Any:
+    if xp is np:
+        return np.array([float(v) for v in items])
+    return xp.stack([xp.as_tensor_variable(v).astype("float64") for v in items])
 
 
 @dataclass
@@ -151,16 +143,13 @@ def end_factor(
     if n_tau:
         w[n_coef] = end.trait_therapist
         w[n_coef + k] = 1.0
+    wv = _vector(xp, w)
     prec = seen / end.sd**2
     resid = (obs - end.intercept) * seen
-    lam = [[0.0 if _no(wa) or _no(wc) else prec * wa * wc for wc in w] for wa in w]
-    eta = [0.0 if _no(wa) else prec * wa * resid for wa in w]
+    lam = prec[:, None, None] * (wv[:, None] * wv[None, :])[None, :, :]
+    eta = (prec * resid)[:, None] * wv[None, :]
     log_c = -0.5 * seen * (LOG_2PI + 2.0 * xp.log(end.sd))
     return Quadratic(lam, eta, prec * resid**2, log_c)
-
-
-def _no(a: Any) -> bool:
-    return isinstance(a, float) and a == 0.0
 
 
 def marginal_logp(
@@ -217,18 +206,28 @@ def marginal_logp(
     factor = patient_factor(log_c, acc, k, n_coef, n_tau)
     if params.end is not None:
         factor = factor.plus(end_factor(data, params.end, n_coef, n_tau, k, xp))
-    after = factor.integrate(n_coef, nested(params.chol_patient, n_coef), xp)
+    after = factor.integrate(n_coef, params.chol_patient, xp)
     if not therapists:
         return after.value(), acc
     assert data.patient_therapist is not None
-    prior_t = nested(params.chol_therapist, k)
-    if params.end is not None:
-        prior_t = [[*row, 0.0] for row in prior_t] + [[0.0] * k + [params.end.sd_therapist]]
+    prior_t = params.chol_therapist
+    if params.end is not None:  # the outcome's therapist intercepts, independent of the traits
+        prior_t = _block_diag(xp, prior_t, params.end.sd_therapist, k)
     n_t = int(data.patient_therapist.max()) + 1
     caseload = np.zeros((n_t, n))
     caseload[data.patient_therapist, np.arange(n)] = 1.0
-    per_therapist = after.map(lambda v: xp.dot(caseload, v))
+    per_therapist = after.map(lambda v: xp.tensordot(caseload, v, axes=1))
     return per_therapist.integrate(n_tau, prior_t, xp).value(), acc
+
+
+def _block_diag(xp: Any, chol: Any, sd: Any, k: int) -> Any:
+    if xp is np:
+        out = np.zeros((k + 1, k + 1))
+        out[:k, :k] = chol
+        out[k, k] = sd
+        return out
+    out = xp.zeros((k + 1, k + 1))
+    return xp.set_subtensor(xp.set_subtensor(out[:k, :k], chol)[k, k], sd)
 
 
 def integrated_likelihood(
