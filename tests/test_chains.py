@@ -136,3 +136,10 @@ def test_vector_entries_are_named_as_the_summary_names_them() -> None:
     )
     conv = check_convergence(tree, ["state_effect", "moderator_effect"])
     assert conv.situations == {chains.MODES: ["moderator_effect[dose]"]}
+
+
+def test_an_effect_per_sd_is_not_a_scale() -> None:
+    # an effect per SD can sit at 0 without any variance collapsing
+    assert not chains.is_scale("end_change_per_sd")
+    assert chains.is_scale("sd_trend") and chains.is_scale("measurement_error_sd[mediator]")
+    assert chains.is_scale("end_sd")

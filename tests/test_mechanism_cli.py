@@ -87,7 +87,7 @@ def test_fit_writes_effects_rows_and_report(mediation_cli) -> None:
     assert 0.0 < reliability < 1.0
     assert ("weakly identified" in html) == (reliability < 0.5)
     # Below 0.3 it is an identification warning, recorded with the fit and shown in the report.
-    assert ("Identification warning: the patients' series" in html) == (reliability < 0.3)
+    assert ("Identification warning: the patients" in html) == (reliability < 0.3)
     # The mediation design's trait effect adjusts for the mediator, and its label says so.
     assert eff.loc["trait_effect_patient", "label"].startswith("partial trait-like effect")
     assert "adjusting for mediator" in eff.loc["trait_effect_patient", "label"]

@@ -102,7 +102,7 @@ def test_end_outcome_density_by_level_by_hand(binary: bool) -> None:
     g_T u_j1 + g_S delta_i with u_j = (L_T offset_j), v_i1 the patient's trait minus its
     therapist's mean, the per-unit effects (the model samples g_T and g_S per SD)."""
     data = _tiny_three_level(binary)
-    model = build_mechanism_model(data, MechanismSpec(therapist_level=True))
+    model = build_mechanism_model(data, MechanismSpec(therapist_level=True, traits="sampled"))
     rng = np.random.default_rng(3)
     point = {
         k: v + 0.4 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()

@@ -75,7 +75,7 @@ def _dense_logp(w: np.ndarray, phi: np.ndarray, cov_e: np.ndarray, cov_1: np.nda
 def test_series_density_equals_dense_gaussian(design: str) -> None:
     end = design == "mediation"
     data = _series(_tiny(design, end=end), design, end=end)
-    model = build_mechanism_model(data, MechanismSpec(therapist_level=True))
+    model = build_mechanism_model(data, MechanismSpec(therapist_level=True, traits="sampled"))
     rng = np.random.default_rng(0)
     point = {
         k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
@@ -120,7 +120,9 @@ def _end_model(binary: bool = False):
     if binary:
         df["post_symptoms"] = (df["post_symptoms"] > df["post_symptoms"].median()).astype(float)
     data = _series(df, "mediation", end=True)
-    spec = MechanismSpec(therapist_level=True, end_family="binary" if binary else "gaussian")
+    spec = MechanismSpec(
+        therapist_level=True, end_family="binary" if binary else "gaussian", traits="sampled"
+    )
     model = build_mechanism_model(data, spec)
     rng = np.random.default_rng(1)
     point = {

@@ -65,8 +65,11 @@ class Finding:
 
 
 def is_scale(name: str) -> bool:
-    """Whether a parameter is an SD (vocabulary names: ``sd_*``, ``*_sd_*``, ``*_sd``)."""
+    """Whether a parameter is an SD (vocabulary names: ``sd_*``, ``*_sd_*``, ``*_sd``; an
+    effect "per SD", such as ``end_change_per_sd``, is not)."""
     base = name.split("[", 1)[0]
+    if base.endswith("_per_sd"):
+        return False
     return base.startswith("sd_") or "_sd_" in base or base.endswith("_sd")
 
 

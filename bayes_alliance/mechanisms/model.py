@@ -299,7 +299,7 @@ def _states(model: pm.Model, lay: MechanismGrid, trait: pt.TensorVariable) -> pt
     n, n_t, k = lay.filled.shape
     values = pt.as_tensor(lay.filled.reshape(-1))
     if lay.missing_flat.size:
-        model.addmodel_coords({"missing_cell": np.arange(lay.missing_flat.size)})
+        model.add_coords({"missing_cell": np.arange(lay.missing_flat.size)})
         mis = pm.Flat("missing_values", dims="missing_cell", initval=lay.missing_start)
         values = pt.set_subtensor(values[lay.missing_flat], mis)
     grid = values.reshape((n, n_t, k))
