@@ -371,4 +371,4 @@ def test_spec_dict_without_limits_is_unchanged_and_mechanisms_refuse_them():
     assert not any(k.startswith(("ceiling_", "floor_")) for k in ModelSpec().to_dict())
     assert ModelSpec(floor_outcome=0.0).to_dict()["floor_outcome"] == 0.0
     with pytest.raises(CLIError, match="ceiling_predictor"):
-        mechanism_spec(ModelSpec(ceiling_predictor=7.0))
+        mechanism_spec(ModelSpec(ceiling_predictor=7.0), ("predictor", "outcome"))

@@ -170,3 +170,45 @@ def test_mediation_trait_effects_are_labelled_partial() -> None:
         "trait_effect_therapist_mediator", words, "mediation"
     )
     assert "partial" not in mechanism_label("trait_effect_patient", words, "two_series")
+
+
+def test_random_lags_send_a_two_series_fit_to_the_k_series_model(tmp_path, capsys) -> None:
+    df, _ = simulate_mechanisms(
+        seed=6, design="two_series", patients_per_therapist=25, n_sessions=8, missing=0.05
+    )
+    csv = tmp_path / "d.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "o"
+    argv = ["fit", str(csv), *ROLES, "--out", str(out), "--draws", "60", "--tune", "100"]
+    argv += ["--seed", "2", "--quiet", "--random-lags", "predictor_autoregression,state_effect"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main([*argv, "--measurement-error"])
+    assert rc in (0, 3)
+    result = load_mechanisms(out / "fit.nc")
+    assert result.spec.random_paths == (("predictor", "predictor"), ("outcome", "predictor"))
+    assert result.spec.measurement_error == ("predictor", "outcome")
+    eff = pd.read_csv(out / "effects.csv").set_index("parameter")
+    for row in ("sd_predictor_autoregression_patient", "sd_state_effect_patient"):
+        assert row in eff.index and eff.loc[row, "mean"] > 0
+        assert eff.loc[row, "label"].startswith("SD between patients of the")
+    summary = pd.read_csv(out / "summary.csv").set_index("parameter")
+    assert "measurement_error_sd[outcome]" in summary.index
+    # a lag the design does not have is named, with the ones it has
+    rc = main([*argv[:-1], "mediator_effect", "--out", str(tmp_path / "bad"), "--force"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "mediator_effect" in err and "state_effect" in err
+
+
+def test_the_main_model_refuses_random_lags_and_names_the_k_series_model() -> None:
+    from bayes_alliance.data.session_data import SessionData
+    from bayes_alliance.model.build import build_model
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    df, _ = simulate_mechanisms(seed=1, design="two_series", patients_per_therapist=5, n_sessions=4)
+    data = SessionData.from_frame(
+        df, patient="patient", session="session", predictor="alliance", outcome="symptoms"
+    )
+    with pytest.raises(ValueError, match="fit_mechanisms"):
+        build_model(data, ModelSpec(therapist_level=False, random_lags=("state_effect",)))

@@ -156,7 +156,7 @@ def fit_inputs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         df = _dated(args, _read(args, path), roles.patient, roles.session)
-        if roles.mechanism:
+        if roles.mechanism or spec.random_lags:
             mech = cli_mechanisms.series_data(df, roles)
         else:
             data = SessionData.from_roles(df, with_indicators(roles, spec))
@@ -169,8 +169,8 @@ def fit_inputs(
         "random_seed": settings.seed,
         "sampler": settings.sampler,
     }
-    if roles.mechanism:
-        return mech, cli_mechanisms.mechanism_spec(spec), sampler, spec_path
+    if roles.mechanism or spec.random_lags:
+        return mech, cli_mechanisms.mechanism_spec(spec, mech.roles), sampler, spec_path
     return data, spec, sampler, spec_path
 
 

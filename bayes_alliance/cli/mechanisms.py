@@ -14,17 +14,22 @@ from bayes_alliance.cli.output import key_effects_text
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS
-from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.mechanisms.spec import MechanismSpec, lag_pairs
 from bayes_alliance.spec.model_spec import ModelSpec
 
 # Rows printed after a fit, by design (those present): the family's key effects.
 PRINTED = MECHANISM_KEY_EFFECTS
 
 
-def mechanism_spec(spec: ModelSpec) -> MechanismSpec:
-    """The mechanism model's options from the main model's: only the therapist level carries
-    over; any other option set is an error naming it."""
-    plain = ModelSpec(therapist_level=spec.therapist_level).to_dict()
+def mechanism_spec(spec: ModelSpec, roles: tuple[str, ...]) -> MechanismSpec:
+    """The mechanism model's options from the main model's: the therapist level, the random
+    lags (``--random-lags``, replacing the design's default random paths) and measurement
+    error (on every series) carry over; any other option set is an error naming it."""
+    plain = ModelSpec(
+        therapist_level=spec.therapist_level,
+        random_lags=spec.random_lags,
+        measurement_error=spec.measurement_error,
+    ).to_dict()
     given = spec.to_dict()
     changed = sorted(k for k in given if k != "priors" and given[k] != plain.get(k))
     if changed or spec.priors:
@@ -34,7 +39,15 @@ def mechanism_spec(spec: ModelSpec) -> MechanismSpec:
             "structure: see docs/methods.md); drop them, or fit the main model without those "
             "columns"
         )
-    return MechanismSpec(therapist_level=spec.therapist_level)
+    try:
+        paths = lag_pairs(spec.random_lags, roles) if spec.random_lags else None
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return MechanismSpec(
+        therapist_level=spec.therapist_level,
+        random_paths=paths,
+        measurement_error=roles if spec.measurement_error else (),
+    )
 
 
 def series_data(df: pd.DataFrame, roles: Roles) -> SeriesData:

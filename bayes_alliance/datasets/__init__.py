@@ -24,6 +24,7 @@ import pandas as pd
 
 from bayes_alliance.kernels.moments import stationary_cov
 from bayes_alliance.mechanisms import effects as me
+from bayes_alliance.mechanisms.spec import path_name, random_lag_row
 from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
 from bayes_alliance.sim.sessions import simulate
 from bayes_alliance.sim.truth import Truth
@@ -290,7 +291,7 @@ def true_effects(truth: MechanismTruth) -> dict[str, float]:
             truth.random_paths, np.sqrt(np.diag(truth.path_cov)), strict=True
         ):
             names = ("predictor", "mediator", "outcome")
-            out[f"sd_path_{names[to]}<-{names[source]}"] = sd
+            out[random_lag_row(path_name(names[to], names[source]))] = sd
         for level, cov in (("patient", patient), ("therapist", therapist)):
             beta = me.trait_regression(cov)
             out[f"trait_effect_{level}"] = beta[0]

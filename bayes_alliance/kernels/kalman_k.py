@@ -25,8 +25,10 @@ Steps for one patient (state means M, covariance C; ``first`` restarts a series)
     entry r:     c = C[:, r], s = c_r + R_tr, E = D_tr - M[r], K = c / s,
                  M <- M + K E',   C <- C - c c' / s,   A <- A + E E' / s
 
-The gradient is a hand-written reverse pass over a tape of the states (the adjoint of each step
-in reverse order; the data columns X and the masks are constants), so the model's logp and
+The gradient is a hand-written reverse pass (the adjoint of each step in reverse order; the data
+columns X and the masks are constants): per patient the forward sweep is rerun into a small tape
+of the states that stays in cache (storing every patient's states in the forward pass cost
+half its time in memory traffic), so the model's logp and
 gradient compile in seconds whatever the number of sessions. Without measurement error an
 observed entry fixes its state (``s = C_rr``; the next transition adds the innovations back).
 
@@ -38,6 +40,7 @@ Oxford University Press, sections 4.3, 4.10 and 6.4.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,244 +53,293 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 LOG_2PI = float(np.log(2 * np.pi))
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 # inputs: d, X, o, first, phi, sigma, F, R; gradients for d, phi, sigma, F, R
 DIFFERENTIABLE = (0, 4, 5, 6, 7)
 N_INPUTS = 8
 
 
 @numba.njit(cache=True)
-def _save(tape, t, slot, m, c):
+def _save(tape, t, m, c):
     k, j1 = m.shape
     n = 0
     for a in range(k):
         for b in range(j1):
-            tape[t, slot, n] = m[a, b]
+            tape[t, n] = m[a, b]
             n += 1
     for a in range(k):
         for b in range(k):
-            tape[t, slot, n] = c[a, b]
+            tape[t, n] = c[a, b]
             n += 1
 
 
 @numba.njit(cache=True)
-def _load(tape, t, slot, m, c):
+def _load(tape, t, m, c):
     k, j1 = m.shape
     n = 0
     for a in range(k):
         for b in range(j1):
-            m[a, b] = tape[t, slot, n]
+            m[a, b] = tape[t, n]
             n += 1
     for a in range(k):
         for b in range(k):
-            c[a, b] = tape[t, slot, n]
+            c[a, b] = tape[t, n]
             n += 1
 
 
-@numba.njit(cache=True)
-def _entry_data(d, x, p, t, r, col):
-    return d[p, t, r] if col == 0 else x[p, t, r, col - 1]
+@functools.cache
+def kernels_for(n_k: int, n_j1: int) -> tuple[Any, Any]:
+    """The forward and reverse kernels for ``k = n_k`` series and ``J + 1 = n_j1`` columns,
+    compiled with both as constants: their loops are then unrolled (the forward ran 2-3 times
+    faster than with the sizes read from the arrays). Compiled once per process and sizes."""
 
-
-@numba.njit(cache=True)
-def kalman_k(d, x, o, first, phi, sigma, f, r_err):
-    """Forward pass over every patient (see the module). Shapes: ``d`` (P, S, k), ``x``
-    (P, S, k, J), ``o`` (P, S, k) (1.0 where observed), ``first`` (P, S), ``phi``, ``sigma``,
-    ``f`` (P, k, k), ``r_err`` (P, S, k). Returns ``log_c`` (P,), ``A`` (P, J+1, J+1) and the
-    tape (P, S, k+1, k(J+1) + k^2) the gradient reads."""
-    n_p, n_s, k = d.shape
-    j1 = x.shape[3] + 1
-    log_c = np.zeros(n_p)
-    acc = np.zeros((n_p, j1, j1))
-    tape = np.zeros((n_p, n_s, k + 1, k * j1 + k * k))
-    m = np.zeros((k, j1))
-    c = np.zeros((k, k))
-    tmp_m = np.zeros((k, j1))
-    tmp_c = np.zeros((k, k))
-    e = np.zeros(j1)
-    cr = np.zeros(k)
-    for p in range(n_p):
-        tp = tape[p]
+    @numba.njit
+    def _patient(d, x, o, first, phi, sigma, f, r_err, p, row, log_c, acc, store, tape, tape_e):
+        """Filter patient ``p``, adding to ``log_c[row]`` and ``acc[q]``; with ``store`` the state
+        before each transition (slot 0) and each observed entry (slot r + 1) goes to ``tape``."""
+        n_s = d.shape[1]
+        k, j1 = n_k, n_j1
+        m = np.zeros((k, j1))
+        c = np.zeros((k, k))
+        tmp = np.zeros((k, max(k, j1)))
+        e = np.zeros(j1)
+        cr = np.zeros(k)
         for t in range(n_s):
             if t == 0 or first[p, t] > 0.0:
-                m[:, :] = 0.0
-                c[:, :] = f[p]
-            else:
-                _save(tp, t, 0, m, c)
                 for a in range(k):
                     for b in range(j1):
+                        m[a, b] = 0.0
+                    for b in range(k):
+                        c[a, b] = f[p, a, b]
+            else:
+                if store:
+                    _save(tape, t, m, c)
+                for a in range(k):  # M = Phi M
+                    for b in range(j1):
                         v = 0.0
-                        for q in range(k):
-                            v += phi[p, a, q] * m[q, b]
-                        tmp_m[a, b] = v
-                for a in range(k):  # tmp_c = Phi C
+                        for u in range(k):
+                            v += phi[p, a, u] * m[u, b]
+                        tmp[a, b] = v
+                for a in range(k):
+                    for b in range(j1):
+                        m[a, b] = tmp[a, b]
+                for a in range(k):  # tmp = Phi C
                     for b in range(k):
                         v = 0.0
-                        for q in range(k):
-                            v += phi[p, a, q] * c[q, b]
-                        tmp_c[a, b] = v
+                        for u in range(k):
+                            v += phi[p, a, u] * c[u, b]
+                        tmp[a, b] = v
                 for a in range(k):  # C = (Phi C) Phi' + Sigma
                     for b in range(k):
                         v = sigma[p, a, b]
-                        for q in range(k):
-                            v += tmp_c[a, q] * phi[p, b, q]
+                        for u in range(k):
+                            v += tmp[a, u] * phi[p, b, u]
                         c[a, b] = v
-                m[:, :] = tmp_m
             for r in range(k):
-                _save(tp, t, r + 1, m, c)
                 if o[p, t, r] == 0.0:
                     continue
                 s = c[r, r] + r_err[p, t, r]
-                for b in range(j1):
-                    e[b] = _entry_data(d, x, p, t, r, b) - m[r, b]
+                e[0] = d[p, t, r] - m[r, 0]
+                for b in range(1, j1):
+                    e[b] = x[p, t, r, b - 1] - m[r, b]
                 for a in range(j1):
-                    for b in range(j1):
-                        acc[p, a, b] += e[a] * e[b] / s
-                log_c[p] -= 0.5 * (LOG_2PI + np.log(s))
+                    ea = e[a] / s
+                    for b in range(a, j1):
+                        acc[row, a, b] += ea * e[b]
+                log_c[row] -= 0.5 * (LOG_2PI + np.log(s))
                 for a in range(k):
                     cr[a] = c[a, r]
+                if store:
+                    for b in range(j1):
+                        tape_e[t, r, b] = e[b]
+                    for a in range(k):
+                        tape_e[t, r, j1 + a] = cr[a]
+                    tape_e[t, r, j1 + k] = s
                 for a in range(k):
                     ka = cr[a] / s
                     for b in range(j1):
                         m[a, b] += ka * e[b]
                     for b in range(k):
-                        c[a, b] -= cr[a] * cr[b] / s
-    return log_c, acc, tape
+                        c[a, b] -= ka * cr[b]
 
+    @numba.njit
+    def forward(d, x, o, first, phi, sigma, f, r_err):
+        """Forward pass over every patient (see the module). Shapes: ``d`` (P, S, k), ``x``
+        (P, S, k, J), ``o`` (P, S, k) (1.0 where observed), ``first`` (P, S), ``phi``, ``sigma``,
+        ``f`` (P, k, k), ``r_err`` (P, S, k). Returns ``log_c`` (P,) and ``A`` (P, J+1, J+1)."""
+        n_p = d.shape[0]
+        j1 = n_j1
+        log_c = np.zeros(n_p)
+        acc = np.zeros((n_p, j1, j1))
+        tape = np.zeros((1, 1))
+        tape_e = np.zeros((1, 1, 1))
+        for p in range(n_p):
+            _patient(d, x, o, first, phi, sigma, f, r_err, p, p, log_c, acc, False, tape, tape_e)
+            for a in range(j1):  # the upper triangle was accumulated
+                for b in range(a):
+                    acc[p, a, b] = acc[p, b, a]
+        return log_c, acc
 
-@numba.njit(cache=True)
-def kalman_k_vjp(d, x, o, first, phi, sigma, f, r_err, tape, g_log_c, g_acc):
-    """Vector-Jacobian product of :func:`kalman_k` for ``d``, ``phi``, ``sigma``, ``f`` and
-    ``r_err`` given the adjoints of ``log_c`` and ``A`` (reverse pass over the tape)."""
-    n_p, n_s, k = d.shape
-    j1 = x.shape[3] + 1
-    gd = np.zeros_like(d)
-    gphi = np.zeros_like(phi)
-    gsig = np.zeros_like(sigma)
-    gf = np.zeros_like(f)
-    gr = np.zeros_like(r_err)
-    m = np.zeros((k, j1))
-    c = np.zeros((k, k))
-    bm = np.zeros((k, j1))  # adjoint of the state means
-    bc = np.zeros((k, k))  # adjoint of the state covariance
-    ba = np.zeros((j1, j1))
-    e = np.zeros(j1)
-    be = np.zeros(j1)
-    cr = np.zeros(k)
-    bcr = np.zeros(k)
-    bk = np.zeros(k)
-    tmp = np.zeros((k, k))
-    tmp2 = np.zeros((k, k))
-    for p in range(n_p):
-        tp = tape[p]
-        bm[:, :] = 0.0
-        bc[:, :] = 0.0
-        for a in range(j1):
-            for b in range(j1):
-                ba[a, b] = g_acc[p, a, b] + g_acc[p, b, a]  # A's adjoint, symmetrised
-        bl = g_log_c[p]
-        for t in range(n_s - 1, -1, -1):
-            for r in range(k - 1, -1, -1):
-                if o[p, t, r] == 0.0:
+    @numba.njit
+    def vjp(d, x, o, first, phi, sigma, f, r_err, g_log_c, g_acc):
+        """Vector-Jacobian product of the forward pass for ``d``, ``phi``, ``sigma``, ``f`` and
+        ``r_err`` given the adjoints of ``log_c`` and ``A``: per patient the forward sweep is rerun
+        into a small tape (which stays in cache), then reversed."""
+        n_p, n_s = d.shape[0], d.shape[1]
+        k, j1 = n_k, n_j1
+        gd = np.zeros_like(d)
+        gphi = np.zeros_like(phi)
+        gsig = np.zeros_like(sigma)
+        gf = np.zeros_like(f)
+        gr = np.zeros_like(r_err)
+        m = np.zeros((k, j1))
+        c = np.zeros((k, k))
+        bm = np.zeros((k, j1))  # adjoint of the state means
+        bc = np.zeros((k, k))  # adjoint of the state covariance
+        ba = np.zeros((j1, j1))
+        e = np.zeros(j1)
+        be = np.zeros(j1)
+        cr = np.zeros(k)
+        bcr = np.zeros(k)
+        bk = np.zeros(k)
+        tmp = np.zeros((k, k))
+        tmp2 = np.zeros((k, k))
+        nm = np.zeros((k, j1))
+        tp = np.zeros((n_s, k * j1 + k * k))
+        tp_e = np.zeros((n_s, k, j1 + k + 1))
+        scratch_c = np.zeros(1)
+        scratch_a = np.zeros((1, j1, j1))
+        for p in range(n_p):
+            _patient(
+                d, x, o, first, phi, sigma, f, r_err, p, 0, scratch_c, scratch_a, True, tp, tp_e
+            )
+            bm[:, :] = 0.0
+            bc[:, :] = 0.0
+            for a in range(j1):
+                for b in range(j1):
+                    ba[a, b] = g_acc[p, a, b] + g_acc[p, b, a]  # A's adjoint, symmetrised
+            bl = g_log_c[p]
+            for t in range(n_s - 1, -1, -1):
+                for r in range(k - 1, -1, -1):
+                    if o[p, t, r] == 0.0:
+                        continue
+                    for b in range(j1):
+                        e[b] = tp_e[t, r, b]
+                    for a in range(k):
+                        cr[a] = tp_e[t, r, j1 + a]
+                    s = tp_e[t, r, j1 + k]
+                    # A += E E' / s  and  log_c -= log(s) / 2
+                    bs = -0.5 * bl / s
+                    for a in range(j1):
+                        v = 0.0
+                        for b in range(j1):
+                            v += ba[a, b] * e[b]
+                        be[a] = v / s
+                        bs -= 0.5 * e[a] * v / (s * s)
+                    # M += K E' (K = c / s)
+                    for b in range(j1):
+                        v = 0.0
+                        for a in range(k):
+                            v += bm[a, b] * cr[a]
+                        be[b] += v / s
+                    for a in range(k):
+                        v = 0.0
+                        for b in range(j1):
+                            v += bm[a, b] * e[b]
+                        bk[a] = v
+                    # C -= c c' / s
+                    ccc = 0.0
+                    for a in range(k):
+                        v = 0.0
+                        for b in range(k):
+                            v += (bc[a, b] + bc[b, a]) * cr[b]
+                            ccc += cr[a] * bc[a, b] * cr[b]
+                        bcr[a] = -v / s + bk[a] / s
+                    bs += ccc / (s * s)
+                    kc = 0.0
+                    for a in range(k):
+                        kc += bk[a] * cr[a]
+                    bs -= kc / (s * s)
+                    # E = D - M[r]; s = C_rr + R; c = C[:, r]
+                    for b in range(j1):
+                        bm[r, b] -= be[b]
+                    gd[p, t, r] += be[0]
+                    bc[r, r] += bs
+                    gr[p, t, r] += bs
+                    for a in range(k):
+                        bc[a, r] += bcr[a]
+                if t == 0 or first[p, t] > 0.0:
+                    for a in range(k):
+                        for b in range(k):
+                            gf[p, a, b] += bc[a, b]
+                    bm[:, :] = 0.0
+                    bc[:, :] = 0.0
                     continue
-                _load(tp, t, r + 1, m, c)
-                s = c[r, r] + r_err[p, t, r]
-                for b in range(j1):
-                    e[b] = _entry_data(d, x, p, t, r, b) - m[r, b]
+                _load(tp, t, m, c)
+                # M' = Phi M:  gPhi += bM' M^T,  bM = Phi^T bM'
                 for a in range(k):
-                    cr[a] = c[a, r]
-                # A += E E' / s  and  log_c -= log(s) / 2
-                bs = -0.5 * bl / s
-                for a in range(j1):
-                    v = 0.0
-                    for b in range(j1):
-                        v += ba[a, b] * e[b]
-                    be[a] = v / s
-                    bs -= 0.5 * e[a] * v / (s * s)
-                # M += K E' (K = c / s)
-                for b in range(j1):
-                    v = 0.0
-                    for a in range(k):
-                        v += bm[a, b] * cr[a]
-                    be[b] += v / s
-                for a in range(k):
-                    v = 0.0
-                    for b in range(j1):
-                        v += bm[a, b] * e[b]
-                    bk[a] = v
-                # C -= c c' / s
-                ccc = 0.0
-                for a in range(k):
-                    v = 0.0
-                    for b in range(k):
-                        v += (bc[a, b] + bc[b, a]) * cr[b]
-                        ccc += cr[a] * bc[a, b] * cr[b]
-                    bcr[a] = -v / s + bk[a] / s
-                bs += ccc / (s * s)
-                kc = 0.0
-                for a in range(k):
-                    kc += bk[a] * cr[a]
-                bs -= kc / (s * s)
-                # E = D - M[r]; s = C_rr + R; c = C[:, r]
-                for b in range(j1):
-                    bm[r, b] -= be[b]
-                gd[p, t, r] += be[0]
-                bc[r, r] += bs
-                gr[p, t, r] += bs
-                for a in range(k):
-                    bc[a, r] += bcr[a]
-            if t == 0 or first[p, t] > 0.0:
-                for a in range(k):
-                    for b in range(k):
-                        gf[p, a, b] += bc[a, b]
-                bm[:, :] = 0.0
-                bc[:, :] = 0.0
-                continue
-            _load(tp, t, 0, m, c)
-            # M' = Phi M:  gPhi += bM' M^T,  bM = Phi^T bM'
-            for a in range(k):
+                    for q in range(k):
+                        v = 0.0
+                        for b in range(j1):
+                            v += bm[a, b] * m[q, b]
+                        gphi[p, a, q] += v
                 for q in range(k):
-                    v = 0.0
                     for b in range(j1):
-                        v += bm[a, b] * m[q, b]
-                    gphi[p, a, q] += v
-            for q in range(k):
-                for b in range(j1):
-                    v = 0.0
-                    for a in range(k):
-                        v += phi[p, a, q] * bm[a, b]
-                    m[q, b] = v  # m as scratch for the new adjoint
-            bm[:, :] = m
-            _load(tp, t, 0, m, c)
-            # C' = Phi C Phi' + Sigma:  gPhi += (bC + bC') Phi C,  bC = Phi' bC' Phi
-            for a in range(k):
-                for b in range(k):
-                    gsig[p, a, b] += bc[a, b]
-            for a in range(k):  # tmp = Phi C
-                for b in range(k):
-                    v = 0.0
-                    for q in range(k):
-                        v += phi[p, a, q] * c[q, b]
-                    tmp[a, b] = v
-            for a in range(k):
-                for b in range(k):
-                    v = 0.0
-                    for q in range(k):
-                        v += (bc[a, q] + bc[q, a]) * tmp[q, b]
-                    gphi[p, a, b] += v
-            for a in range(k):  # tmp2 = bC' Phi
-                for b in range(k):
-                    v = 0.0
-                    for q in range(k):
-                        v += bc[a, q] * phi[p, q, b]
-                    tmp2[a, b] = v
-            for a in range(k):  # bC = Phi' tmp2
-                for b in range(k):
-                    v = 0.0
-                    for q in range(k):
-                        v += phi[p, q, a] * tmp2[q, b]
-                    bc[a, b] = v
-    return gd, gphi, gsig, gf, gr
+                        v = 0.0
+                        for a in range(k):
+                            v += phi[p, a, q] * bm[a, b]
+                        nm[q, b] = v
+                for q in range(k):
+                    for b in range(j1):
+                        bm[q, b] = nm[q, b]
+                # C' = Phi C Phi' + Sigma:  gPhi += (bC + bC') Phi C,  bC = Phi' bC' Phi
+                for a in range(k):
+                    for b in range(k):
+                        gsig[p, a, b] += bc[a, b]
+                for a in range(k):  # tmp = Phi C
+                    for b in range(k):
+                        v = 0.0
+                        for q in range(k):
+                            v += phi[p, a, q] * c[q, b]
+                        tmp[a, b] = v
+                for a in range(k):
+                    for b in range(k):
+                        v = 0.0
+                        for q in range(k):
+                            v += (bc[a, q] + bc[q, a]) * tmp[q, b]
+                        gphi[p, a, b] += v
+                for a in range(k):  # tmp2 = bC' Phi
+                    for b in range(k):
+                        v = 0.0
+                        for q in range(k):
+                            v += bc[a, q] * phi[p, q, b]
+                        tmp2[a, b] = v
+                for a in range(k):  # bC = Phi' tmp2
+                    for b in range(k):
+                        v = 0.0
+                        for q in range(k):
+                            v += phi[p, q, a] * tmp2[q, b]
+                        bc[a, b] = v
+        return gd, gphi, gsig, gf, gr
+
+    return forward, vjp
+
+
+def kalman_k(d: Any, x: Any, o: Any, first: Any, phi: Any, sigma: Any, f: Any, r_err: Any) -> Any:
+    """Forward pass over every patient (see the module). Shapes: ``d`` (P, S, k), ``x``
+    (P, S, k, J), ``o`` (P, S, k) (1.0 where observed), ``first`` (P, S), ``phi``, ``sigma``,
+    ``f`` (P, k, k), ``r_err`` (P, S, k). Returns ``log_c`` (P,) and ``A`` (P, J+1, J+1)."""
+    return kernels_for(d.shape[2], x.shape[3] + 1)[0](d, x, o, first, phi, sigma, f, r_err)
+
+
+def kalman_k_vjp(
+    d: Any, x: Any, o: Any, first: Any, phi: Any, sigma: Any, f: Any, r_err: Any,
+    g_log_c: Any, g_acc: Any,
+) -> Any:  # fmt: skip
+    """Vector-Jacobian product of :func:`kalman_k` for ``d``, ``phi``, ``sigma``, ``f`` and
+    ``r_err`` given the adjoints of ``log_c`` and ``A``."""
+    fn = kernels_for(d.shape[2], x.shape[3] + 1)[1]
+    return fn(d, x, o, first, phi, sigma, f, r_err, g_log_c, g_acc)
 
 
 def _as(x: Any, ndim: int) -> Any:
@@ -303,14 +355,18 @@ _IN_NDIM = (3, 4, 3, 2, 3, 3, 3, 3)
 class KalmanKGrad(Op):
     """Vector-Jacobian product of :class:`KalmanK` (kernel :func:`kalman_k_vjp`)."""
 
-    __props__ = ()
+    __props__ = ("n_k", "n_j1")
+
+    def __init__(self, n_k: int, n_j1: int) -> None:
+        self.n_k, self.n_j1 = int(n_k), int(n_j1)
 
     def make_node(self, *args: Any) -> Apply:
-        inputs = [_as(a, n) for a, n in zip(args, (*_IN_NDIM, 4, 1, 3), strict=True)]
+        inputs = [_as(a, n) for a, n in zip(args, (*_IN_NDIM, 1, 3), strict=True)]
         return Apply(self, inputs, [inputs[i].type() for i in DIFFERENTIABLE])
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_k_vjp(*inputs), strict=True):
+        vjp = kernels_for(self.n_k, self.n_j1)[1]
+        for store, val in zip(output_storage, vjp(*inputs), strict=True):
             store[0] = val
 
 
@@ -321,47 +377,47 @@ class KalmanK(Op):
     J) the coefficients' regressors (constant), ``o`` (P, S, k) observed mask, ``first``
     (P, S) first-cell mask, ``phi``, ``sigma``, ``f`` (P, k, k) lag, innovation and first-cell
     covariance matrices, ``r_err`` (P, S, k) measurement-error variances. Outputs ``log_c``
-    (P,), ``A`` (P, J+1, J+1) and the tape (no gradient).
+    (P,) and ``A`` (P, J+1, J+1). ``n_k`` = k and ``n_j1`` = J + 1 are the sizes the kernels
+    are compiled for.
     """
 
-    __props__ = ()
+    __props__ = ("n_k", "n_j1")
+
+    def __init__(self, n_k: int, n_j1: int) -> None:
+        self.n_k, self.n_j1 = int(n_k), int(n_j1)
 
     def make_node(self, *args: Any) -> Apply:
         inputs = [_as(a, n) for a, n in zip(args, _IN_NDIM, strict=True)]
-        tape = pt.tensor(dtype="float64", shape=(None,) * 4)
         acc = pt.tensor(dtype="float64", shape=(None,) * 3)
-        return Apply(self, inputs, [pt.dvector(), acc, tape])
+        return Apply(self, inputs, [pt.dvector(), acc])
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_k(*inputs), strict=True):
+        forward = kernels_for(self.n_k, self.n_j1)[0]
+        for store, val in zip(output_storage, forward(*inputs), strict=True):
             store[0] = val
 
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
-        return [[i in DIFFERENTIABLE] * 2 + [False] for i in range(len(node.inputs))]
+        return [[i in DIFFERENTIABLE] * 2 for i in range(len(node.inputs))]
 
     def pullback(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
         grads = [
             pt.zeros_like(out) if isinstance(g.type, DisconnectedType) else g
             for out, g in zip(outputs[:2], output_grads[:2], strict=True)
         ]
-        pulled = iter(kalman_k_grad.make_node(*inputs, outputs[2], *grads).outputs)
+        pulled = iter(KalmanKGrad(self.n_k, self.n_j1).make_node(*inputs, *grads).outputs)
         return [
             next(pulled) if i in DIFFERENTIABLE else disconnected_type() for i in range(N_INPUTS)
         ]
 
 
-kalman_k_op = KalmanK()
-kalman_k_grad = KalmanKGrad()
-
-
 @register_funcify_default_op_cache_key(KalmanK)
-def _numba_kalman_k(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_k, CACHE_VERSION
+def _numba_kalman_k(op: Any, node: Apply | None = None, **kwargs: Any) -> Any:
+    return kernels_for(op.n_k, op.n_j1)[0], CACHE_VERSION
 
 
 @register_funcify_default_op_cache_key(KalmanKGrad)
-def _numba_kalman_k_grad(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_k_vjp, CACHE_VERSION
+def _numba_kalman_k_grad(op: Any, node: Apply | None = None, **kwargs: Any) -> Any:
+    return kernels_for(op.n_k, op.n_j1)[1], CACHE_VERSION
 
 
 def filter_k(
@@ -376,8 +432,11 @@ def filter_k(
         return pt.broadcast_to(pt.as_tensor_variable(a).astype("float64"), (n_p, k, k))
 
     r = pt.broadcast_to(pt.as_tensor_variable(r_err).astype("float64"), (n_p, n_s, k))
-    out = kalman_k_op.make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r).outputs
+    x = np.asarray(x, dtype=float)
+    n_k = int(x.shape[2])
+    out = KalmanK(n_k, x.shape[3] + 1).make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r)
+    out = out.outputs
     return out[0], out[1]
 
 
-__all__ = ["KalmanK", "KalmanKGrad", "filter_k", "kalman_k", "kalman_k_vjp"]
+__all__ = ["KalmanK", "KalmanKGrad", "filter_k", "kalman_k", "kalman_k_vjp", "kernels_for"]

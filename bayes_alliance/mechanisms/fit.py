@@ -33,7 +33,7 @@ from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.priors import PRIOR_RULES
-from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.mechanisms.spec import RANDOM_LAG_ROWS, MechanismSpec, random_lag_row
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -48,6 +48,7 @@ PARAMETERS = (
     "sd_innovation",
     "corr_innovation",
     "sd_first",
+    "measurement_error_sd",
     "trend",
     "sd_trend",
     "end_intercept",
@@ -225,10 +226,6 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         out["mediator_autoregression"] = lag[..., m, m]
         out["state_effect"] = lag[..., y, x]
         out.update(me.within_mediation(lag, _cov(post, "paths"), paths, x, m, y))
-        if "sd_paths" in post:
-            names = list(post["sd_paths"].coords[vocab.PATH].values)
-            for name, sd in zip(names, np.moveaxis(post["sd_paths"].values, -1, 0), strict=True):
-                out[f"sd_path_{name}"] = sd
         for level, cov in (("patient", patient), ("therapist", therapist)):
             if cov is not None:
                 beta = me.trait_regression(cov)
@@ -242,6 +239,13 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         for level, cov in (("patient", patient), ("therapist", therapist)):
             if cov is not None:
                 out[f"trait_effect_{level}"] = me.trait_regression(cov)[..., 0]
+    if "sd_paths" in post:  # every design: each random lag's SD between patients
+        for name, sd in zip(
+            [str(n) for n in post["sd_paths"].coords[vocab.PATH].values],
+            np.moveaxis(post["sd_paths"].values, -1, 0),
+            strict=True,
+        ):
+            out[random_lag_row(name)] = sd
     if full.shape[-1] > k:
         sd_full = np.sqrt(np.diagonal(full, axis1=-2, axis2=-1))
         out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
@@ -249,7 +253,9 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             out["change_reliability"] = post["change_reliability"].values
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     assert all(v.shape == lag.shape[:-2] for v in out.values()), k
-    unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith("sd_path_")]
+    unknown = [
+        n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith(RANDOM_LAG_ROWS)
+    ]
     assert not unknown, f"effects missing from the vocabulary: {unknown}"
     return out
 

@@ -181,7 +181,7 @@ def marginal_logp(
     error = params.error if params.error is not None else np.zeros(k)
     error = xp.broadcast_to(error, (n, n_s, k))
     if xp is np:
-        log_c, acc, _ = kalman_k(
+        log_c, acc = kalman_k(
             np.asarray(d, dtype=float),
             inputs["x"],
             inputs["observed"],

@@ -19,6 +19,64 @@ END_FAMILIES = ("auto", "gaussian", "binary")
 TRAIT_FORMS = ("auto", "integrated", "sampled")
 
 
+# Names of the lagged paths ``lag[to, from]`` (the vocabulary's names where it has them), for
+# ``--random-lags`` and the rows ``sd_<name>_patient``; any path may also be named ``to<-from``.
+LAG_NAMES: dict[str, tuple[str, str]] = {
+    "predictor_autoregression": (PREDICTOR, PREDICTOR),
+    "outcome_autoregression": (OUTCOME, OUTCOME),
+    "mediator_autoregression": (MEDIATOR, MEDIATOR),
+    "second_autoregression": (SECOND_PREDICTOR, SECOND_PREDICTOR),
+    "state_effect": (OUTCOME, PREDICTOR),
+    "reverse_state_effect": (PREDICTOR, OUTCOME),
+    "state_effect_second": (OUTCOME, SECOND_PREDICTOR),
+    "effect_on_mediator": (MEDIATOR, PREDICTOR),
+    "mediator_effect": (OUTCOME, MEDIATOR),
+}
+
+
+def lag_name(to: str, source: str) -> str:
+    """The vocabulary's name of the path ``lag[to, from]``, or ``to<-from`` without one."""
+    for name, pair in LAG_NAMES.items():
+        if pair == (to, source):
+            return name
+    return path_name(to, source)
+
+
+def lag_pairs(
+    names: tuple[str, ...] | list[str], roles: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """The ``(to, from)`` pairs of lag names (``--random-lags``), checked against the data's
+    series; an unknown name is an error that lists the names this design has."""
+    known = {n: p for n, p in LAG_NAMES.items() if p[0] in roles and p[1] in roles}
+    out = []
+    for name in names:
+        if name in known:
+            out.append(known[name])
+            continue
+        if "<-" in name:
+            to, source = name.split("<-", 1)
+            if to in roles and source in roles:
+                out.append((to, source))
+                continue
+        raise ValueError(
+            f"random lag {name!r} is not a lagged path of these series; known: "
+            f"{', '.join(known)} (or 'to<-from' with the series {', '.join(roles)})"
+        )
+    return tuple(out)
+
+
+# Rows of the random lags' SDs: ``sd_<lag>_patient`` for a path the vocabulary names
+# (``sd_state_effect_patient``), ``sd_path_<to<-from>`` for any other.
+RANDOM_LAG_ROWS = ("sd_path_", "sd_")
+
+
+def random_lag_row(path: str) -> str:
+    """The effects row of a random path's SD (``path`` as ``to<-from``)."""
+    to, source = path.split("<-", 1)
+    name = lag_name(to, source)
+    return f"sd_path_{name}" if "<-" in name else f"sd_{name}_patient"
+
+
 def path_name(to: str, source: str) -> str:
     """Name of the lagged path ``source_(t-1) -> to_t`` (e.g. ``mediator<-predictor``)."""
     return f"{to}<-{source}"
@@ -148,4 +206,14 @@ class MechanismSpec:
         )
 
 
-__all__ = ["END_FAMILIES", "TRAIT_FORMS", "MechanismSpec", "path_name"]
+__all__ = [
+    "END_FAMILIES",
+    "LAG_NAMES",
+    "RANDOM_LAG_ROWS",
+    "TRAIT_FORMS",
+    "MechanismSpec",
+    "lag_name",
+    "lag_pairs",
+    "path_name",
+    "random_lag_row",
+]

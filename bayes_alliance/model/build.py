@@ -104,6 +104,13 @@ v = vocab
 
 
 def _check(data: SessionData, spec: ModelSpec) -> None:
+    if spec.random_lags:
+        raise ValueError(
+            f"random_lags={list(spec.random_lags)}: random lagged paths are fitted by the "
+            "k-series model: bayes_alliance.mechanisms.fit_mechanisms(SeriesData.from_frame"
+            "(...), MechanismSpec(random_paths=lag_pairs(names, data.roles))), or "
+            "`bayes-alliance fit ... --random-lags NAMES`, which sends the fit there"
+        )
     if spec.therapist_level and data.therapists is None:
         raise ValueError("therapist_level=True but the data have no therapist column")
     if spec.therapist_level and data.patient_therapist is None:

@@ -442,6 +442,20 @@ def _icc_parts(base: str, x: str, y: str) -> tuple[str, str] | None:
     return (x if m.group(1) == "predictor" else y), m.group(2)
 
 
+# the lagged paths' names (:data:`bayes_alliance.mechanisms.spec.LAG_NAMES`) end so
+LAG_SUFFIXES = (
+    "autoregression",
+    "state_effect",
+    "state_effect_second",
+    "on_mediator",
+    "mediator_effect",
+)
+
+
+def _partial(design: str | None) -> dict[str, str] | None:
+    return {"mediation": MEDIATION_LABELS, "informants": INFORMANT_LABELS}.get(design or "")
+
+
 def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = None) -> str:
     """Plain-language label of a mechanism model's effect.
 
@@ -460,6 +474,11 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
     words.update(columns)
     if name.startswith("sd_path_"):
         return LABELS["sd_path"].format(path=name[len("sd_path_") :])
+    lag = name[len("sd_") : -len("_patient")] if name.startswith("sd_") else ""
+    if name.endswith("_patient") and lag in LABELS and lag.endswith(LAG_SUFFIXES):
+        inner = (partial or {}).get(lag) if (partial := _partial(design)) else None
+        text = (inner or LABELS[lag]).format_map(words)
+        return f"SD between patients of the {text.replace(', average over patients', '')}"
     partial = {"mediation": MEDIATION_LABELS, "informants": INFORMANT_LABELS}.get(design or "")
     text = partial.get(name) if partial is not None else None
     text = text or LABELS.get(name)

@@ -124,6 +124,14 @@ class ModelSpec:
         one per session (the innovation SDs and correlation get a ``innovation_session`` dim
         over sessions 2..S), as in the RI-CLPM of Hamaker, Kuiper & Grasman (2015), for
         equally spaced waves; needs ``first_session="free"``.
+    random_lags
+        Lagged paths that vary between patients, by name (``predictor_autoregression``,
+        ``outcome_autoregression``, ``state_effect``, ``reverse_state_effect``, and with a
+        mediator or second informant their paths, or ``to<-from``): inertia as an individual
+        difference, as Mplus's ``s | y ON y&1``. They are fitted by the k-series model
+        (:mod:`bayes_alliance.mechanisms`, where every lag matrix entry may be random, with an
+        unstructured covariance), to which the command line sends such a fit;
+        :func:`bayes_alliance.inference.fit.fit` refuses them.
     measurement_error
         Each observed score is the latent mean plus the state plus measurement error,
         ``x_ti = M_x,i + w_x,ti + eps_x,ti``, ``eps_x ~ N(0, omega_x^2)`` (and for y), so that
@@ -168,6 +176,7 @@ class ModelSpec:
     therapist_level: bool = True
     equations: str = "bivariate"
     random_slopes: tuple[str, ...] = ()
+    random_lags: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
     baseline: tuple[str, ...] = ()
     baseline_level: str = "auto"
@@ -194,6 +203,7 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
+        object.__setattr__(self, "random_lags", tuple(self.random_lags))
         object.__setattr__(self, "moderators", tuple(self.moderators))
         object.__setattr__(self, "baseline", tuple(self.baseline))
         object.__setattr__(self, "covariates", tuple(self.covariates))

@@ -286,6 +286,13 @@ MODEL = OptionGroup(
             "levels with random state effects: patient, therapist or both",
         ),
         Option(
+            "random_lags",
+            "names",
+            "lagged paths that vary between patients, e.g. "
+            "predictor_autoregression,state_effect (fitted by the k-series model, which then "
+            "also takes --measurement-error for every series)",
+        ),
+        Option(
             "moderators",
             "names",
             "patient covariates moderating the state effect (also list them as covariates)",
