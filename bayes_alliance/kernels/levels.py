@@ -16,9 +16,11 @@ residual). With ``b ~ N(0, U U')`` (``U`` lower triangular) the integral over ``
 (the matrix-determinant lemma and Woodbury's identity written with the prior's Cholesky factor,
 so that a singular ``Lambda_bb`` from a short or gappy series is no problem). Patients'
 factors in their therapist's ``tau`` add up, and the therapist level integrates out the same
-way. Entries carry leading batch axes (patients, therapists); the functions work on numpy and
-pytensor alike (``xp``), with batched ``cholesky`` and triangular solves (an entry-wise
-unrolled form ran faster per evaluation but took minutes to compile for eight coefficients).
+way. Entries carry one leading batch axis (patients, therapists); the functions work on numpy
+and pytensor alike (``xp``). The factorisations are one batched numba Op
+(:mod:`bayes_alliance.kernels.small_chol`): pytensor's batched ``cholesky`` and triangular
+solves cost one LAPACK call per matrix (more than the Kalman filter itself), and an
+entry-wise unrolled form took minutes to compile for eight coefficients.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from typing import Any
 
 import numpy as np
 
-
-def _chol(xp: Any, a: Any) -> Any:
-    return np.linalg.cholesky(a) if xp is np else xp.linalg.cholesky(a)
+from bayes_alliance.kernels.small_chol import chol_solve, chol_solve_op
 
 
-def _solve_lower(xp: Any, low: Any, b: Any) -> Any:
+def _chol_solve(xp: Any, w: Any, r: Any) -> tuple[Any, Any]:
+    """``chol(W)^-1 R`` and ``sum log diag chol(W)`` over the batch (one numba loop)."""
     if xp is np:
-        return np.linalg.solve(low, b)
-    return xp.linalg.solve_triangular(low, b, lower=True, b_ndim=2)
+        return chol_solve(np.ascontiguousarray(w), np.ascontiguousarray(r))
+    out = chol_solve_op.make_node(w, r).outputs
+    return out[0], out[1]
 
 
 def _t(a: Any) -> Any:
@@ -77,11 +79,9 @@ class Quadratic:
         lam_bb = self.lam[..., :nb, :nb]
         u_t = _t(prior_chol)
         w = u_t @ lam_bb @ prior_chol + np.eye(nb)
-        v = _chol(xp, w)
         rhs = xp.concatenate([self.eta[..., :nb, None], self.lam[..., :nb, nb:]], axis=-1)
-        y = _solve_lower(xp, v, u_t @ rhs)
+        y, log_det = _chol_solve(xp, w, u_t @ rhs)
         y0, yt = y[..., 0], y[..., 1:]
-        log_det = xp.sum(xp.log(xp.diagonal(v, axis1=-2, axis2=-1)), axis=-1)
         return Quadratic(
             self.lam[..., nb:, nb:] - _t(yt) @ yt,
             self.eta[..., nb:] - xp.sum(yt * y0[..., None], axis=-2),
