@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from bayes_alliance.sim.mechanisms import simulate_mechanisms
     from bayes_alliance.spec.model_spec import ModelSpec
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # Old module paths of the flat layout keep working for one release (with a warning).
 compat.install()
