@@ -194,6 +194,13 @@ def test_random_lags_send_a_two_series_fit_to_the_k_series_model(tmp_path, capsy
         assert eff.loc[row, "label"].startswith("SD between patients of the")
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     assert "measurement_error_sd[outcome]" in summary.index
+    # leave-one-patient-out works on the k-series fit as on the main model's
+    from bayes_alliance.analysis.comparison import loo
+
+    res = loo(result)
+    assert np.isfinite(res.elpd_loo) and len(np.asarray(res.elpd.pareto_k)) == 25
+    with pytest.raises(ValueError, match="unit='patient'"):
+        result.pointwise_loglik("session")
     # a lag the design does not have is named, with the ones it has
     rc = main([*argv[:-1], "mediator_effect", "--out", str(tmp_path / "bad"), "--force"])
     assert rc == 2

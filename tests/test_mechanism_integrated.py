@@ -290,3 +290,143 @@ def test_unknown_error_series_is_named():
     data = _design("two_series", 0, False)
     with pytest.raises(ValueError, match="'mediator'"):
         MechanismSpec(measurement_error=("mediator",)).resolved(data)
+
+
+def _params(data, rng, end: bool, therapists: bool, error_at=()):
+    k, n = data.k, data.n_patients
+    n_coef = k + int(end)
+    sigma_p = _spd(rng, n_coef) * 0.5
+    sigma_t = _spd(rng, k) * 0.3 if therapists else None
+    omega = np.zeros(k)
+    omega[list(error_at)] = 0.4
+    endp = None
+    if end:
+        endp = EndParams(
+            0.3, 0.8, -0.6, 0.5 if therapists else None, 0.7, 0.4 if therapists else None
+        )
+    params = IntegratedParams(
+        rng.normal(size=k), rng.normal(scale=0.25, size=(n, k, k)), _spd(rng, k), _spd(rng, k),
+        np.linalg.cholesky(sigma_p), 0.07 if end else None, omega**2,
+        None if sigma_t is None else np.linalg.cholesky(sigma_t), endp,
+    )  # fmt: skip
+    return params, sigma_p, sigma_t, omega
+
+
+def _dense_args(data, grid, params, sigma_p, sigma_t, omega, therapists, rows=None):
+    rows = np.arange(data.n_patients) if rows is None else np.asarray(rows)
+    observed = np.isfinite(data.z)[rows]
+    end = None
+    if params.end is not None:
+        e = params.end
+        end = EndOutcome(
+            O=data.end_outcome[rows], g0=e.intercept, gP=e.trait_patient, sdO=e.sd,
+            gT=e.trait_therapist or 0.0, gS=e.change or 0.0, tauO=e.sd_therapist or 0.0,
+        )  # fmt: skip
+    ther = None
+    if therapists:
+        codes = data.patient_therapist[rows]
+        ther = np.unique(codes, return_inverse=True)[1]
+    return dict(
+        values=np.where(observed, data.z[rows], 0.0), observed=observed,
+        first=data.first[rows], last=data.last[rows], time=grid.time[rows],
+        mu=params.intercept, phi=params.phi[rows], sigma=params.sigma,
+        first_cov=params.first_cov, sigma_p=sigma_p, omega=omega, therapist=ther,
+        sigma_t=sigma_t, trend=params.trend or 0.0, end=end,
+    )  # fmt: skip
+
+
+def test_each_patients_density_is_its_own_dense_gaussian_two_levels():
+    from bayes_alliance.mechanisms.integrated import patient_factors
+
+    data = _design("mediation", 0, True)
+    grid = MechanismGrid.of(data)
+    rng = np.random.default_rng(8)
+    params, sigma_p, _, omega = _params(data, rng, True, False, (2,))
+    after, _ = patient_factors(
+        data, filter_inputs(data, grid, True), grid.filled, grid.time, params
+    )
+    for i in range(data.n_patients):
+        want = dense_logp(**_dense_args(data, grid, params, sigma_p, None, omega, False, [i]))
+        assert after.value()[i] == pytest.approx(want, abs=1e-8)
+
+
+def test_the_therapists_posterior_is_the_dense_gaussian_conditional():
+    from bayes_alliance.mechanisms.integrated import caseloads, patient_factors, therapist_prior
+    from bayes_alliance.mechanisms.patient_density import therapist_posterior
+    from tests.dense_k import dense_posterior
+
+    data = _design("two_series", 3, True)
+    grid = MechanismGrid.of(data)
+    rng = np.random.default_rng(9)
+    params, sigma_p, sigma_t, omega = _params(data, rng, True, True, (0,))
+    after, _ = patient_factors(
+        data, filter_inputs(data, grid, True), grid.filled, grid.time, params
+    )
+    mean, prec = therapist_posterior(after, caseloads(data), therapist_prior(params, data.k))
+    want = dense_posterior(**_dense_args(data, grid, params, sigma_p, sigma_t, omega, True))
+    k = data.k
+    np.testing.assert_allclose(mean[:, :k], want.therapist_mean, atol=1e-8)
+    cov = np.linalg.inv(prec)
+    np.testing.assert_allclose(cov[:, :k, :k], want.therapist_cov, atol=1e-8)
+    np.testing.assert_allclose(mean[:, k], want.end_mean, atol=1e-8)
+    np.testing.assert_allclose(cov[:, k, k], want.end_var, atol=1e-8)
+
+
+def test_patient_values_given_the_drawn_therapist_part_are_dense_densities():
+    from bayes_alliance.mechanisms.integrated import caseloads, patient_factors, therapist_prior
+    from bayes_alliance.mechanisms.patient_density import (
+        params_of,
+        patient_loglik,
+        therapist_posterior,
+    )
+
+    data = _design("mediation", 2, True)
+    spec = MechanismSpec(therapist_level=True, measurement_error=("mediator",)).resolved(data)
+    rng = np.random.default_rng(4)
+    k, n = data.k, data.n_patients
+
+    def cov_parts(c):
+        sd = np.sqrt(np.diag(c))
+        return sd, c / np.outer(sd, sd)
+
+    draw = {
+        "lag": rng.normal(scale=0.2, size=(k, k)),
+        "path_deviation": rng.normal(scale=0.1, size=(n, 2)),
+        "intercept": rng.normal(size=k),
+        "trend": np.array(0.05),
+        "measurement_error_sd": np.array([0.3]),
+        "end_intercept": np.array(0.2),
+        "end_trait_effect_patient": np.array(0.7),
+        "end_change_effect": np.array(-0.4),
+        "end_trait_effect_therapist": np.array(0.3),
+        "end_sd": np.array(0.8),
+        "sd_end_therapist": np.array(0.35),
+    }
+    for name, size, scale in (("innovation", k, 1), ("first", k, 1), ("patient", k + 1, 0.5)):
+        draw[f"sd_{name}"], draw[f"corr_{name}"] = cov_parts(_spd(rng, size) * scale)
+    draw["sd_therapist"], draw["corr_therapist"] = cov_parts(_spd(rng, k) * 0.3)
+    post = {name: np.asarray(v)[None, None] for name, v in draw.items()}
+    got = patient_loglik(post, data, spec, seed=11)[0, 0]
+    # the same therapist draw, then each patient's dense density given it
+    params = params_of(draw, data, spec)
+    grid = MechanismGrid.of(data)
+    after, _ = patient_factors(
+        data, filter_inputs(data, grid, True), grid.filled, grid.time, params
+    )
+    mean, prec = therapist_posterior(after, caseloads(data), therapist_prior(params, k))
+    z = np.random.default_rng(11).standard_normal(mean.shape)
+    tau = (
+        mean + np.linalg.solve(np.swapaxes(np.linalg.cholesky(prec), -1, -2), z[..., None])[..., 0]
+    )
+    e = params.end
+    sigma_p = params.chol_patient @ params.chol_patient.T
+    for i in range(n):
+        t = tau[data.patient_therapist[i]]
+        shifted = IntegratedParams(
+            params.intercept + t[:k], params.phi, params.sigma, params.first_cov,
+            params.chol_patient, params.trend, params.error, None,
+            EndParams(e.intercept + t[k] + e.trait_therapist * t[0], e.trait_patient, e.change,
+                      None, e.sd, None),
+        )  # fmt: skip
+        args = _dense_args(data, grid, shifted, sigma_p, None, np.sqrt(params.error), False, [i])
+        assert got[i] == pytest.approx(dense_logp(**args), abs=1e-8)

@@ -30,6 +30,7 @@ import xarray as xr
 from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.core import vocab
 from bayes_alliance.data.differences import data_differences
+from bayes_alliance.inference.results import MAIN, MECHANISM
 from bayes_alliance.model.grid import GridIndex
 from bayes_alliance.model.variability import BY_PATIENT, INSTABILITY_RAW
 
@@ -64,6 +65,8 @@ def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
     what each unit's value is."""
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    if getattr(result, "kind", MAIN) == MECHANISM:  # the k-series model computes its own
+        return result.pointwise_loglik(unit)  # type: ignore[attr-defined]
     if unit == "patient":
         post = result.idata.posterior
         names = [*vocab.NAMED_PARAMETERS, *_DENSITY_EXTRA]

@@ -434,9 +434,8 @@ def filter_k(
     r = pt.broadcast_to(pt.as_tensor_variable(r_err).astype("float64"), (n_p, n_s, k))
     x = np.asarray(x, dtype=float)
     n_k = int(x.shape[2])
-    out = KalmanK(n_k, x.shape[3] + 1).make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r)
-    out = out.outputs
-    return out[0], out[1]
+    node = KalmanK(n_k, x.shape[3] + 1).make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r)
+    return node.outputs[0], node.outputs[1]
 
 
 __all__ = ["KalmanK", "KalmanKGrad", "filter_k", "kalman_k", "kalman_k_vjp", "kernels_for"]

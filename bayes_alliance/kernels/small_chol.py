@@ -146,8 +146,8 @@ class CholSolveGrad(Op):
 
     __props__ = ()
 
-    def make_node(self, w: Any, r: Any, g_y: Any, g_ld: Any) -> Apply:
-        ins = [pt.as_tensor_variable(a).astype("float64") for a in (w, r, g_y, g_ld)]
+    def make_node(self, *args: Any) -> Apply:
+        ins = [pt.as_tensor_variable(a).astype("float64") for a in args]
         return Apply(self, ins, [ins[0].type(), ins[1].type()])
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
@@ -160,8 +160,8 @@ class CholSolve(Op):
 
     __props__ = ()
 
-    def make_node(self, w: Any, r: Any) -> Apply:
-        ins = [pt.as_tensor_variable(a).astype("float64") for a in (w, r)]
+    def make_node(self, *args: Any) -> Apply:
+        ins = [pt.as_tensor_variable(a).astype("float64") for a in args]
         if ins[0].ndim != 3 or ins[1].ndim != 3:
             raise ValueError("CholSolve takes (B, n, n) and (B, n, m)")
         return Apply(self, ins, [ins[1].type(), pt.dvector()])

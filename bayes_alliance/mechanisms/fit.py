@@ -32,6 +32,7 @@ from bayes_alliance.inference import sampling, storage
 from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.patient_density import patient_loglik
 from bayes_alliance.mechanisms.priors import PRIOR_RULES
 from bayes_alliance.mechanisms.spec import RANDOM_LAG_ROWS, MechanismSpec, random_lag_row
 
@@ -287,6 +288,26 @@ class MechanismResult:
 
     def effect_draws(self) -> dict[str, np.ndarray]:
         return effect_draws(self.idata.posterior.to_dataset(), self.data, self.spec)
+
+    def pointwise_loglik(self, unit: str = "patient") -> xr.DataArray:
+        """Each patient's log density per draw (chain, draw, patient), its own latent means,
+        change and missing cells integrated out and (three levels) given its therapist's drawn
+        part (:mod:`bayes_alliance.mechanisms.patient_density`): the values of
+        leave-one-patient-out (``bayes_alliance.analysis.comparison.loo``). Integrated traits
+        only; per patient only."""
+        if unit != "patient":
+            raise ValueError(
+                f"unit={unit!r}: a mechanism fit gives leave-one-patient-out values only "
+                "(unit='patient')"
+            )
+        post = self.idata.posterior.to_dataset()
+        arrays = {str(n): np.asarray(v.values) for n, v in post.data_vars.items()}
+        seed = int(self.provenance.get("random_seed") or 0)
+        return xr.DataArray(
+            patient_loglik(arrays, self.data, self.spec, seed),
+            dims=("chain", "draw", "patient"),
+            coords={"patient": self.data.coords()["patient"]},
+        )
 
     def effects(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Posterior summary of every derived effect (mean, sd, highest-density interval, ESS,

@@ -152,26 +152,25 @@ def end_factor(
     return Quadratic(lam, eta, prec * resid**2, log_c)
 
 
-def marginal_logp(
+def patient_factors(
     data: SeriesData,
     inputs: dict[str, np.ndarray],
     filled: np.ndarray,
     time: np.ndarray,
     params: IntegratedParams,
     xp: Any = np,
-) -> tuple[Any, Any]:
-    """The log density of the observed cells and end outcomes with every latent integrated
-    out, per independent unit: per patient (two levels) or per therapist (three levels); and
-    the filter's ``A`` (P, J+1, J+1).
+) -> tuple[Quadratic, Any]:
+    """Each patient's log density of its observed cells and end outcome with its own
+    coefficients ``b_i`` integrated out, as a factor in its therapist's ``tau_j`` (of size 0
+    with two levels); and the filter's ``A`` (P, J+1, J+1).
 
     ``inputs`` from :func:`filter_inputs`; ``filled`` the values (0 where unobserved) and
     ``time`` the centred session numbers (P, S) of :class:`MechanismGrid`; ``xp`` numpy (the
     filter's numba kernel called directly) or ``pytensor.tensor`` (its Op)."""
     n, n_s, k = filled.shape
     n_coef = inputs["x"].shape[-1]
-    therapists = params.chol_therapist is not None
     has_end = params.end is not None
-    n_tau = (k + int(has_end)) if therapists else 0
+    n_tau = (k + int(has_end)) if params.chol_therapist is not None else 0
     known = xp.broadcast_to(params.intercept, (n, n_s, k))
     if params.trend is not None:
         shift = np.zeros((1, 1, k))
@@ -181,15 +180,18 @@ def marginal_logp(
     error = params.error if params.error is not None else np.zeros(k)
     error = xp.broadcast_to(error, (n, n_s, k))
     if xp is np:
+
+        def mat(m: Any) -> np.ndarray:
+            return np.ascontiguousarray(np.broadcast_to(m, (n, k, k)), dtype=float)
+
         log_c, acc = kalman_k(
-            np.asarray(d, dtype=float),
+            np.ascontiguousarray(d, dtype=float),
             inputs["x"],
             inputs["observed"],
             inputs["first"],
-            *(
-                np.ascontiguousarray(np.broadcast_to(m, (n, k, k)), dtype=float)
-                for m in (params.phi, params.sigma, params.first_cov)
-            ),
+            mat(params.phi),
+            mat(params.sigma),
+            mat(params.first_cov),
             np.ascontiguousarray(error, dtype=float),
         )
     else:
@@ -206,18 +208,7 @@ def marginal_logp(
     factor = patient_factor(log_c, acc, k, n_coef, n_tau)
     if params.end is not None:
         factor = factor.plus(end_factor(data, params.end, n_coef, n_tau, k, xp))
-    after = factor.integrate(n_coef, params.chol_patient, xp)
-    if not therapists:
-        return after.value(), acc
-    assert data.patient_therapist is not None
-    prior_t = params.chol_therapist
-    if params.end is not None:  # the outcome's therapist intercepts, independent of the traits
-        prior_t = _block_diag(xp, prior_t, params.end.sd_therapist, k)
-    n_t = int(data.patient_therapist.max()) + 1
-    caseload = np.zeros((n_t, n))
-    caseload[data.patient_therapist, np.arange(n)] = 1.0
-    per_therapist = after.map(lambda v: xp.tensordot(caseload, v, axes=1))
-    return per_therapist.integrate(n_tau, prior_t, xp).value(), acc
+    return factor.integrate(n_coef, params.chol_patient, xp), acc
 
 
 def _block_diag(xp: Any, chol: Any, sd: Any, k: int) -> Any:
@@ -228,6 +219,44 @@ def _block_diag(xp: Any, chol: Any, sd: Any, k: int) -> Any:
         return out
     out = xp.zeros((k + 1, k + 1))
     return xp.set_subtensor(xp.set_subtensor(out[:k, :k], chol)[k, k], sd)
+
+
+def therapist_prior(params: IntegratedParams, k: int, xp: Any = np) -> Any:
+    """The lower Cholesky factor of the therapist's ``tau_j``: ``Sigma_T``'s, and with an end
+    outcome its therapist intercepts' SD (independent of the traits)."""
+    if params.end is None:
+        return params.chol_therapist
+    return _block_diag(xp, params.chol_therapist, params.end.sd_therapist, k)
+
+
+def caseloads(data: SeriesData) -> np.ndarray:
+    """(therapists, patients) indicator of each therapist's patients."""
+    assert data.patient_therapist is not None
+    n = data.n_patients
+    out = np.zeros((int(data.patient_therapist.max()) + 1, n))
+    out[data.patient_therapist, np.arange(n)] = 1.0
+    return out
+
+
+def marginal_logp(
+    data: SeriesData,
+    inputs: dict[str, np.ndarray],
+    filled: np.ndarray,
+    time: np.ndarray,
+    params: IntegratedParams,
+    xp: Any = np,
+) -> tuple[Any, Any]:
+    """The log density of the observed cells and end outcomes with every latent integrated
+    out, per independent unit: per patient (two levels) or per therapist (three levels); and
+    the filter's ``A`` (P, J+1, J+1). Arguments as :func:`patient_factors`."""
+    after, acc = patient_factors(data, inputs, filled, time, params, xp)
+    if params.chol_therapist is None:
+        return after.value(), acc
+    load = caseloads(data)
+    per_therapist = after.map(lambda v: xp.tensordot(load, v, axes=1))
+    n_tau = data.k + int(params.end is not None)
+    prior = therapist_prior(params, data.k, xp)
+    return per_therapist.integrate(n_tau, prior, xp).value(), acc
 
 
 def integrated_likelihood(

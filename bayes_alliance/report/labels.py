@@ -475,11 +475,11 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
     if name.startswith("sd_path_"):
         return LABELS["sd_path"].format(path=name[len("sd_path_") :])
     lag = name[len("sd_") : -len("_patient")] if name.startswith("sd_") else ""
+    partial = _partial(design)
     if name.endswith("_patient") and lag in LABELS and lag.endswith(LAG_SUFFIXES):
-        inner = (partial or {}).get(lag) if (partial := _partial(design)) else None
-        text = (inner or LABELS[lag]).format_map(words)
-        return f"SD between patients of the {text.replace(', average over patients', '')}"
-    partial = {"mediation": MEDIATION_LABELS, "informants": INFORMANT_LABELS}.get(design or "")
+        inner = partial.get(lag) if partial is not None else None
+        lag_text = (inner or LABELS[lag]).format_map(words)
+        return f"SD between patients of the {lag_text.replace(', average over patients', '')}"
     text = partial.get(name) if partial is not None else None
     text = text or LABELS.get(name)
     return text.format_map(words) if text is not None else name

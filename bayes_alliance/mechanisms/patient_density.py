@@ -1,0 +1,145 @@
+r"""Each patient's log density per posterior draw in the integrated mechanism model: the values
+leave-one-patient-out reads.
+
+For draw theta, patient i's value is ``log p(y_i | theta)`` with its own latent means, change
+and missing cells integrated out (:func:`bayes_alliance.mechanisms.integrated.patient_factors`)
+and, with three levels, conditioned on its therapist's ``tau_j`` drawn from its exact Gaussian
+posterior given all the data and theta,
+
+    tau_j | y, theta ~ N(Q_j^-1 eta_j, Q_j^-1),   Q_j = Lambda_j + (L_T L_T')^-1,
+
+(``Lambda_j``, ``eta_j`` the sum of the caseload's factors in ``tau_j``), so that ``(theta,
+tau)`` is a posterior draw and the importance-sampling identity of PSIS-LOO holds, as for the
+main model (:mod:`bayes_alliance.analysis.patient_density`). Numpy only; one pass of the
+filter's numba kernel per draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.kernels.levels import Quadratic
+from bayes_alliance.mechanisms.integrated import (
+    EndParams,
+    IntegratedParams,
+    caseloads,
+    filter_inputs,
+    patient_factors,
+    therapist_prior,
+)
+from bayes_alliance.mechanisms.priors import MechanismGrid
+from bayes_alliance.mechanisms.spec import MechanismSpec
+
+
+def _cov(draw: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    sd = np.asarray(draw[f"sd_{name}"], dtype=float)
+    if f"corr_{name}" not in draw:
+        return np.diag(sd**2)
+    return np.asarray(draw[f"corr_{name}"], dtype=float) * np.outer(sd, sd)
+
+
+def params_of(
+    draw: Mapping[str, np.ndarray], data: SeriesData, spec: MechanismSpec
+) -> IntegratedParams:
+    """The integrated density's parameters from one draw's arrays (no chain or draw axes),
+    by the posterior's names; ``spec`` resolved."""
+    k, n = data.k, data.n_patients
+    phi = np.broadcast_to(np.asarray(draw["lag"], dtype=float), (n, k, k)).copy()
+    idx = {r: i for i, r in enumerate(data.roles)}
+    for r, (to, source) in enumerate(spec.random_paths or ()):
+        phi[:, idx[to], idx[source]] += np.asarray(draw["path_deviation"])[:, r]
+    error = np.zeros(k)
+    for r, role in enumerate(spec.measurement_error):
+        error[idx[role]] = float(np.asarray(draw["measurement_error_sd"])[r]) ** 2
+    therapist = None
+    if spec.therapist_level:
+        therapist = np.linalg.cholesky(_cov(draw, "therapist"))
+    end = None
+    if data.end_outcome is not None:
+        end = EndParams(
+            float(draw["end_intercept"]),
+            float(draw["end_trait_effect_patient"]),
+            float(draw["end_change_effect"]) if spec.trend else None,
+            float(draw["end_trait_effect_therapist"]) if spec.therapist_level else None,
+            float(draw["end_sd"]),
+            float(draw["sd_end_therapist"]) if spec.therapist_level else None,
+        )
+    return IntegratedParams(
+        intercept=np.asarray(draw["intercept"], dtype=float),
+        phi=phi,
+        sigma=_cov(draw, "innovation"),
+        first_cov=_cov(draw, "first"),
+        chol_patient=np.linalg.cholesky(_cov(draw, "patient")),
+        trend=float(draw["trend"]) if spec.trend else None,
+        error=error,
+        chol_therapist=therapist,
+        end=end,
+    )
+
+
+def patient_loglik(
+    posterior: Mapping[str, np.ndarray], data: SeriesData, spec: MechanismSpec, seed: int
+) -> np.ndarray:
+    """Each patient's log density per draw, (chain, draw, patient) (see the module).
+
+    Parameters
+    ----------
+    posterior
+        The posterior's arrays by name, (chain, draw, ...).
+    data, spec
+        The fit's data and resolved spec (integrated traits).
+    seed
+        Seed of the therapists' draws (three levels); the same seed gives the same values.
+    """
+    if spec.traits != "integrated":
+        raise ValueError(
+            "per-patient densities need the integrated form (traits='integrated'); a fit with "
+            "sampled traits (a binary end outcome) has none"
+        )
+    grid = MechanismGrid.of(data)
+    inputs = filter_inputs(data, grid, bool(spec.trend))
+    n_chain, n_draw = np.shape(posterior["lag"])[:2]
+    out = np.zeros((n_chain, n_draw, data.n_patients))
+    rng = np.random.default_rng(seed)
+    load = caseloads(data) if spec.therapist_level else None
+    for c in range(n_chain):
+        for d in range(n_draw):
+            draw = {name: np.asarray(v)[c, d] for name, v in posterior.items()}
+            params = params_of(draw, data, spec)
+            after, _ = patient_factors(data, inputs, grid.filled, grid.time, params)
+            if load is None:
+                out[c, d] = after.value()
+                continue
+            tau = _therapist_draws(after, load, therapist_prior(params, data.k), rng)
+            at = tau[data.patient_therapist]  # (P, m)
+            quad = np.einsum("pa,pab,pb->p", at, after.lam, at)
+            out[c, d] = after.log_c - 0.5 * (after.kappa - 2 * np.sum(after.eta * at, -1) + quad)
+    return out
+
+
+def therapist_posterior(
+    after: Quadratic, load: np.ndarray, prior_chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (T, m) and precision (T, m, m) of every therapist's ``tau_j`` given all the data
+    and the parameters: the caseload's factors plus the prior."""
+    lam = np.tensordot(load, after.lam, axes=1)
+    eta = load @ after.eta
+    prec = lam + np.linalg.inv(prior_chol @ prior_chol.T)
+    return np.linalg.solve(prec, eta[..., None])[..., 0], prec
+
+
+def _therapist_draws(
+    after: Quadratic, load: np.ndarray, prior_chol: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One draw of every therapist's ``tau_j`` from its Gaussian posterior, (T, m)."""
+    mean, prec = therapist_posterior(after, load, prior_chol)
+    low = np.linalg.cholesky(prec)
+    z = rng.standard_normal(mean.shape)
+    # tau = mean + L^-T z has covariance (L L')^-1
+    return mean + np.linalg.solve(np.swapaxes(low, -1, -2), z[..., None])[..., 0]
+
+
+__all__ = ["params_of", "patient_loglik", "therapist_posterior"]
