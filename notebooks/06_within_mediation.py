@@ -119,8 +119,8 @@ paths = {
     "a: alliance_t -> processing_t+1": "effect_on_mediator",
     "b: processing_t -> symptoms_t+1": "mediator_effect",
     "c': alliance_t -> symptoms_t+1": "direct_path_within",
-    "SD of a between patients": "sd_path_mediator<-predictor",
-    "SD of b between patients": "sd_path_outcome<-mediator",
+    "SD of a between patients": "sd_effect_on_mediator_patient",
+    "SD of b between patients": "sd_mediator_effect_patient",
     "cov(a_i, b_i)": "cov_random_paths",
 }
 table = effects.loc[list(paths.values()), cols]

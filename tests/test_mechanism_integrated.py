@@ -31,9 +31,9 @@ def _spd(rng: np.random.Generator, n: int, lead: tuple[int, ...] = ()) -> np.nda
     return a @ np.swapaxes(a, -1, -2) / n + np.eye(n)
 
 
-def _kernel_case(k: int, seed: int = 1):
+def _kernel_case(k: int, seed: int = 1, trend: bool = True):
     rng = np.random.default_rng(seed)
-    n_p, n_s, n_coef = 3, 5, k + 1
+    n_p, n_s, n_coef = 3, 5, k + int(trend)
     d = rng.normal(size=(n_p, n_s, k))
     o = (rng.random((n_p, n_s, k)) > 0.25).astype(float)
     first = np.zeros((n_p, n_s))
@@ -43,7 +43,8 @@ def _kernel_case(k: int, seed: int = 1):
     x = np.zeros((n_p, n_s, k, n_coef))
     for r in range(k):
         x[:, :, r, r] = 1.0
-    x[:, :, 0, k] = np.arange(n_s) - 2.0
+    if trend:
+        x[:, :, 0, k] = np.arange(n_s) - 2.0
     phi = rng.normal(scale=0.3, size=(n_p, k, k))
     err = np.abs(rng.normal(size=(n_p, n_s, k))) * 0.3
     err[:, :, k - 1] = 0.0  # the last series without error: observed entries fix states
@@ -82,11 +83,12 @@ def test_kernel_factor_is_the_dense_density(k):
         assert mine == pytest.approx(_dense_series(*args, p, beta), abs=1e-9)
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_kernel_gradient_matches_central_differences(k):
-    args = list(_kernel_case(k, seed=3))
+@pytest.mark.parametrize(("k", "trend"), [(1, True), (2, False), (3, True)])
+def test_kernel_gradient_matches_central_differences(k, trend):
+    args = list(_kernel_case(k, seed=3, trend=trend))
     rng = np.random.default_rng(4)
-    g_log_c, g_acc = rng.normal(size=3), rng.normal(size=(3, k + 2, k + 2))
+    j1 = k + 1 + int(trend)
+    g_log_c, g_acc = rng.normal(size=3), rng.normal(size=(3, j1, j1))
 
     def value(*a):
         log_c, acc = kalman_k(*a)
@@ -179,6 +181,7 @@ CASES = [
     ("informants", 2, False, (0, 2)),
     ("two_series", 0, True, (0,)),
     ("two_series", 3, True, ()),
+    ("mediation", 0, True, (0, 1, 2)),  # every series with error
 ]
 
 
@@ -430,3 +433,79 @@ def test_patient_values_given_the_drawn_therapist_part_are_dense_densities():
         )  # fmt: skip
         args = _dense_args(data, grid, shifted, sigma_p, None, np.sqrt(params.error), False, [i])
         assert got[i] == pytest.approx(dense_logp(**args), abs=1e-8)
+
+
+def test_change_reliability_counts_a_one_session_patient_as_zero():
+    """The integrated form's change reliability: the mean over patients of tau^2 p_i / (1 +
+    tau^2 p_i), p_i = x' Omega_i^-1 x the GLS precision of patient i's change given its means
+    (dense covariance Omega_i of its observed cells); a one-session patient has p_i = 0 and
+    does not make the whole reliability 0."""
+    df, _ = simulate_mechanisms(
+        seed=2, design="two_series", patients_per_therapist=6, n_sessions=5, missing=0.1,
+        change_sd=0.1, end_effects=(0.5, 1.0),
+    )  # fmt: skip
+    df = df[~((df.patient == "p0001") & (df.session >= 2))].reset_index(drop=True)
+    data = SeriesData.from_frame(
+        df, patient="patient", session="session", predictor="alliance", outcome="symptoms",
+        end_outcome="post_symptoms",
+    )  # fmt: skip
+    model = build_mechanism_model(data, MechanismSpec())
+    names = ["change_reliability", "sd_trend", "lag", "sd_innovation", "corr_innovation"]
+    names += ["sd_first", "corr_first"]
+    outs = model.replace_rvs_by_values([model[n] for n in names])
+    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
+    point = model.initial_point()
+    rng = np.random.default_rng(1)
+    v = dict(zip(names, fn(*(point[x.name] + rng.normal(scale=0.2, size=point[x.name].shape)
+                            for x in model.value_vars)), strict=True))  # fmt: skip
+    cov_e = v["corr_innovation"] * np.outer(v["sd_innovation"], v["sd_innovation"])
+    cov_1 = v["corr_first"] * np.outer(v["sd_first"], v["sd_first"])
+    grid = MechanismGrid.of(data)
+    prec = []
+    for i in range(data.n_patients):
+        f, last = data.first[i], data.last[i]
+        var = [cov_1]
+        for _ in range(f + 1, last + 1):
+            var.append(v["lag"] @ var[-1] @ v["lag"].T + cov_e)
+        cells = [
+            (t, r) for t in range(f, last + 1) for r in range(2) if np.isfinite(data.z[i, t, r])
+        ]
+        omega = np.zeros((len(cells), len(cells)))
+        for a, (t, r) in enumerate(cells):
+            for b, (u, q) in enumerate(cells):
+                lo, hi = min(t, u), max(t, u)
+                block = np.linalg.matrix_power(v["lag"], hi - lo) @ var[lo - f]
+                omega[a, b] = block[r, q] if t >= u else block[q, r]
+        x = np.array([grid.time[i, t] if r == 0 else 0.0 for t, r in cells])
+        prec.append(x @ np.linalg.solve(omega, x))
+    assert prec[1] == 0.0  # p0001 has one session
+    tau2 = float(v["sd_trend"]) ** 2
+    want = np.mean([tau2 * p / (1 + tau2 * p) for p in prec])
+    assert 0.0 < want and float(v["change_reliability"]) == pytest.approx(want, rel=1e-9)
+
+
+def test_the_whole_models_gradient_matches_central_differences():
+    data = _design("mediation", 2, True)
+    spec = MechanismSpec(
+        therapist_level=True,
+        measurement_error=("predictor", "mediator", "outcome"),
+        random_paths=(("predictor", "predictor"), ("outcome", "mediator")),
+    )
+    model = build_mechanism_model(data, spec)
+    logp = model.logp()
+    fn = pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)])
+    point = model.initial_point()
+    rng = np.random.default_rng(3)
+    x0 = [
+        np.array(point[v.name] + rng.normal(scale=0.1, size=point[v.name].shape), dtype=float)
+        for v in model.value_vars
+    ]
+    _, *grads = fn(*x0)
+    for j, (x, g) in enumerate(zip(x0, grads, strict=True)):
+        flat = np.atleast_1d(x).reshape(-1)
+        for ix in range(0, flat.size, max(1, flat.size // 4)):  # a few entries of each
+            up, down = [a.copy() for a in x0], [a.copy() for a in x0]
+            up[j].reshape(-1)[ix] += 1e-6  # a view, also of a 0-d array
+            down[j].reshape(-1)[ix] -= 1e-6
+            num = (fn(*up)[0] - fn(*down)[0]) / 2e-6
+            assert np.atleast_1d(g).reshape(-1)[ix] == pytest.approx(num, rel=1e-5, abs=1e-5)

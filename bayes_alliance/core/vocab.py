@@ -166,7 +166,10 @@ NAMED_PARAMETERS: tuple[str, ...] = (
 )
 
 # Mechanism models (bayes_alliance.mechanisms.fit): roles of further series, their dims, and the
-# derived effects' names (the rows of a mechanism fit's effects.csv; sd_path_<path> rows too).
+# derived effects' names (the rows of a mechanism fit's effects.csv; the random lags' SDs are
+# sd_<lag>_patient, or sd_path_<to<-from> for a path without a name:
+# bayes_alliance.mechanisms.spec.random_lag_row).
+ERROR_SERIES = "error_series"  # the series with measurement error (measurement_error_sd[...])
 MEDIATOR = "mediator"  # a session-level mediator m (within-level 1-1-1 mediation)
 SECOND_PREDICTOR = "second_predictor"  # the other informant's rating of x
 END_OUTCOME = "end_outcome"  # a patient-level outcome measured once

@@ -25,7 +25,6 @@ from bayes_alliance.data.series_data import (
     MEDIATOR,
     OUTCOME,
     PREDICTOR,
-    SECOND_PREDICTOR,
     SeriesData,
 )
 from bayes_alliance.inference import sampling, storage
@@ -33,8 +32,12 @@ from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.patient_density import patient_loglik
-from bayes_alliance.mechanisms.priors import PRIOR_RULES
-from bayes_alliance.mechanisms.spec import RANDOM_LAG_ROWS, MechanismSpec, random_lag_row
+from bayes_alliance.mechanisms.records import (
+    series_data_from_table,
+    series_provenance,
+    series_table,
+)
+from bayes_alliance.mechanisms.spec import MechanismSpec, path_name, random_lag_row
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -254,9 +257,8 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             out["change_reliability"] = post["change_reliability"].values
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     assert all(v.shape == lag.shape[:-2] for v in out.values()), k
-    unknown = [
-        n for n in out if n not in vocab.MECHANISM_EFFECTS and not n.startswith(RANDOM_LAG_ROWS)
-    ]
+    lag_rows = {random_lag_row(path_name(a, b)) for a, b in spec.random_paths or ()}
+    unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and n not in lag_rows]
     assert not unknown, f"effects missing from the vocabulary: {unknown}"
     return out
 
@@ -375,66 +377,9 @@ NOT_STORED = (
 )
 
 
-def series_table(data: SeriesData) -> xr.Dataset:
-    """The long table the model saw (one row per present cell), with every series' column:
-    the file's ``session_data`` group."""
-    base = data.base
-    frame = base.frame
-    p, s = frame["patient_code"].to_numpy(), frame["session_code"].to_numpy()
-    ds = xr.Dataset()
-    ds[base.roles.patient] = ("row", frame[base.roles.patient].astype(str).to_numpy(dtype=str))
-    ds[base.roles.session] = ("row", frame[base.roles.session].to_numpy(dtype=float))
-    if base.roles.therapist is not None:
-        ther = frame[base.roles.therapist].astype(str).to_numpy(dtype=str)
-        ds[base.roles.therapist] = ("row", ther)
-    for j, col in enumerate(data.columns):
-        ds[col] = ("row", data.z[p, s, j])
-    if data.end_outcome is not None and data.end_column is not None:
-        ds[data.end_column] = ("row", data.end_outcome[p])
-    return ds
-
-
-def series_data_from_table(table: xr.Dataset, prov: dict[str, Any]) -> SeriesData:
-    """The series rebuilt (and re-validated) from the file's ``session_data`` group and the
-    roles and series named in the provenance."""
-    roles = prov["roles"]
-    series = prov["series"]
-    df = table.to_dataframe().reset_index(drop=True)
-    df[roles["session"]] = df[roles["session"]].astype("int64")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SeriesData.from_frame(
-            df,
-            patient=roles["patient"],
-            session=roles["session"],
-            therapist=roles["therapist"],
-            predictor=series[PREDICTOR],
-            outcome=series[OUTCOME],
-            mediator=series.get(MEDIATOR),
-            second_predictor=series.get(SECOND_PREDICTOR),
-            end_outcome=prov.get("end_outcome"),
-        )
-
-
 def load_mechanisms(path: str | Path) -> MechanismResult:
     """Read a mechanism result written by :meth:`MechanismResult.save` (data re-validated)."""
     return MechanismResult.load(path)
-
-
-def series_provenance(data: SeriesData) -> dict[str, Any]:
-    """What the mechanism models add to a fit's provenance: the series by role, the id columns,
-    the end-of-treatment column and the version of the prior rules (so that a report restates
-    the priors the fit used, :data:`bayes_alliance.mechanisms.priors.PRIOR_RULES`)."""
-    return {
-        "prior_rules": PRIOR_RULES,
-        "series": dict(zip(data.roles, data.columns, strict=True)),
-        "roles": {
-            "patient": data.base.roles.patient,
-            "session": data.base.roles.session,
-            "therapist": data.base.roles.therapist,
-        },
-        "end_outcome": data.end_column,
-    }
 
 
 def fit_mechanisms(

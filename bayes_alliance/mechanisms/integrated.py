@@ -41,7 +41,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_alliance.core.vocab import SERIES
+from bayes_alliance.core.vocab import ERROR_SERIES, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
@@ -50,7 +50,7 @@ from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, Mechanism
 from bayes_alliance.mechanisms.spec import MechanismSpec
 
 LOG_2PI = float(np.log(2 * np.pi))
-ERROR_DIM = "error_series"
+ERROR_DIM = ERROR_SERIES
 
 
 def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[str, np.ndarray]:
@@ -211,6 +211,17 @@ def patient_factors(
     return factor.integrate(n_coef, params.chol_patient, xp), acc
 
 
+def change_reliability(tau2: Any, precision: Any) -> Any:
+    r"""How well the series alone resolve the patients' changes: the mean over patients of
+    ``tau^2 / (tau^2 + 1 / p_i) = tau^2 p_i / (1 + tau^2 p_i)``, with ``p_i`` the series'
+    precision about patient i's change given its means (the filter's ``A[delta, delta]``) and
+    ``tau`` the SD of the changes. A patient with one session or no predictor rating
+    (``p_i = 0``) contributes 0 (the reliability of the mean error variance,
+    ``tau^2 / (tau^2 + mean 1 / p_i)``, was 0 for the whole sample as soon as one such patient
+    was in it)."""
+    return (tau2 * precision / (1.0 + tau2 * precision)).mean()
+
+
 def _block_diag(xp: Any, chol: Any, sd: Any, k: int) -> Any:
     if xp is np:
         out = np.zeros((k + 1, k + 1))
@@ -302,11 +313,9 @@ def integrated_likelihood(
     pm.Potential("integrated_series", pt.sum(logp))
     if trend:
         assert sd_change is not None
-        # How well the series alone resolve the changes given the means (true variance over
-        # true plus mean error variance), for the reader of a change effect: the filter's
-        # precision about each change, A[delta, delta].
-        tau2 = sd_change**2
-        pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / acc[:, k + 1, k + 1])))
+        pm.Deterministic(
+            "change_reliability", change_reliability(sd_change**2, acc[:, k + 1, k + 1])
+        )
 
 
 def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool) -> EndParams:

@@ -43,7 +43,7 @@ as ``b_S = g_S tau_S`` (the effect per SD of the changes, ``end_change_per_sd``)
 each ``delta_i`` as ``m_i + s_i z_i`` with ``m_i, s_i`` its exact Gaussian conditional moments
 given everything else (series, prior given the means, a Gaussian end outcome) and the
 Jacobian ``sum log s_i`` added: the geometry in ``z`` is then the same whatever a series says
-about its slope. ``change_reliability`` = ``tau_S^2 / (tau_S^2 + mean_i Var(delta_i | series))``
+about its slope. ``change_reliability`` = ``mean_i tau_S^2 / (tau_S^2 + Var(delta_i | series))``
 tells how well the series resolve the changes.
 
 The same lag matrix holds the lagged 1-1-1 mediation ``x_t -> m_(t+1) -> y_(t+2)``:
@@ -77,7 +77,7 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.mechanisms.integrated import integrated_likelihood
+from bayes_alliance.mechanisms.integrated import change_reliability, integrated_likelihood
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, model_coords
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
@@ -329,7 +329,7 @@ def _detrended(
     # How well the series alone resolve the changes (Spearman-Brown style: true
     # variance over true plus mean error variance), for the reader of a change effect.
     tau2 = sd_change**2
-    pm.Deterministic("change_reliability", tau2 / (tau2 + pt.mean(1.0 / series_prec)))
+    pm.Deterministic("change_reliability", change_reliability(tau2, series_prec))
     # The change given everything else is Gaussian with these moments (the series and
     # a Gaussian end outcome are linear in it): sampling its standardised value makes
     # the geometry the same whether 12 sessions say much or little about a slope (in

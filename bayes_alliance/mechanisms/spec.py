@@ -67,7 +67,6 @@ def lag_pairs(
 
 # Rows of the random lags' SDs: ``sd_<lag>_patient`` for a path the vocabulary names
 # (``sd_state_effect_patient``), ``sd_path_<to<-from>`` for any other.
-RANDOM_LAG_ROWS = ("sd_path_", "sd_")
 
 
 def random_lag_row(path: str) -> str:
@@ -209,7 +208,6 @@ class MechanismSpec:
 __all__ = [
     "END_FAMILIES",
     "LAG_NAMES",
-    "RANDOM_LAG_ROWS",
     "TRAIT_FORMS",
     "MechanismSpec",
     "lag_name",
