@@ -183,17 +183,19 @@ def test_random_lags_send_a_two_series_fit_to_the_k_series_model(tmp_path, capsy
     argv += ["--seed", "2", "--quiet", "--random-lags", "predictor_autoregression,state_effect"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rc = main([*argv, "--measurement-error"])
+        rc = main([*argv, "--measurement-error", "--random-innovations", "patient"])
     assert rc in (0, 3)
     result = load_mechanisms(out / "fit.nc")
     assert result.spec.random_paths == (("predictor", "predictor"), ("outcome", "predictor"))
     assert result.spec.measurement_error == ("predictor", "outcome")
+    assert result.spec.random_innovations
     eff = pd.read_csv(out / "effects.csv").set_index("parameter")
     for row in ("sd_predictor_autoregression_patient", "sd_state_effect_patient"):
         assert row in eff.index and eff.loc[row, "mean"] > 0
         assert eff.loc[row, "label"].startswith("SD between patients of the")
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     assert "measurement_error_sd[outcome]" in summary.index
+    assert "sd_log_innovation[predictor]" in summary.index
     # leave-one-patient-out works on the k-series fit as on the main model's
     from bayes_alliance.analysis.comparison import loo
 

@@ -231,14 +231,17 @@ def test_marginal_density_is_the_dense_joint_gaussian(design, therapists, end, e
 
 def test_the_model_potential_is_the_marginal_density_at_its_parameters():
     data = _design("mediation", 2, True)
-    spec = MechanismSpec(therapist_level=True, measurement_error=("mediator",))
+    spec = MechanismSpec(
+        therapist_level=True, measurement_error=("mediator",), random_innovations=True
+    )
     model = build_mechanism_model(data, spec)
     spec = spec.resolved(data)
     assert spec.traits == "integrated"
     names = [
         "intercept", "lag", "path_deviation", "sd_innovation", "corr_innovation", "sd_first",
         "corr_first", "sd_patient", "corr_patient", "sd_therapist", "corr_therapist", "trend",
-        "measurement_error_sd", "end_intercept", "end_trait_effect_patient",
+        "measurement_error_sd", "sd_log_innovation", "log_innovation_offset",
+        "end_intercept", "end_trait_effect_patient",
         "end_change_effect", "end_trait_effect_therapist", "end_sd", "sd_end_therapist",
     ]  # fmt: skip
     pot = model["integrated_series"]
@@ -261,8 +264,11 @@ def test_the_model_potential_is_the_marginal_density_at_its_parameters():
         phi[:, idx[to], idx[source]] += v["path_deviation"][:, r]
     err = np.zeros(3)
     err[idx["mediator"]] = v["measurement_error_sd"][0] ** 2
+    # each patient's innovation SDs scaled by exp(sd_log * offset), correlations kept
+    scale = np.exp(v["log_innovation_offset"] * v["sd_log_innovation"])
+    sigma_i = np.einsum("pa,ab,pb->pab", scale, cov("innovation"), scale)
     params = IntegratedParams(
-        v["intercept"], phi, cov("innovation"), cov("first"),
+        v["intercept"], phi, sigma_i, cov("first"),
         np.linalg.cholesky(cov("patient")), v["trend"], err,
         np.linalg.cholesky(cov("therapist")),
         EndParams(v["end_intercept"], v["end_trait_effect_patient"], v["end_change_effect"],
@@ -332,19 +338,25 @@ def _dense_args(data, grid, params, sigma_p, sigma_t, omega, therapists, rows=No
     return dict(
         values=np.where(observed, data.z[rows], 0.0), observed=observed,
         first=data.first[rows], last=data.last[rows], time=grid.time[rows],
-        mu=params.intercept, phi=params.phi[rows], sigma=params.sigma,
+        mu=params.intercept, phi=params.phi[rows],
+        sigma=params.sigma[rows] if np.ndim(params.sigma) == 3 else params.sigma,
         first_cov=params.first_cov, sigma_p=sigma_p, omega=omega, therapist=ther,
         sigma_t=sigma_t, trend=params.trend or 0.0, end=end,
     )  # fmt: skip
 
 
-def test_each_patients_density_is_its_own_dense_gaussian_two_levels():
+@pytest.mark.parametrize("own_innovations", [False, True])
+def test_each_patients_density_is_its_own_dense_gaussian_two_levels(own_innovations):
+    from dataclasses import replace
+
     from bayes_alliance.mechanisms.integrated import patient_factors
 
     data = _design("mediation", 0, True)
     grid = MechanismGrid.of(data)
     rng = np.random.default_rng(8)
     params, sigma_p, _, omega = _params(data, rng, True, False, (2,))
+    if own_innovations:  # random innovation variances: one covariance per patient
+        params = replace(params, sigma=_spd(rng, data.k, (data.n_patients,)))
     after, _ = patient_factors(
         data, filter_inputs(data, grid, True), grid.filled, grid.time, params
     )

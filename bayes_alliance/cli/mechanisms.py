@@ -23,12 +23,14 @@ PRINTED = MECHANISM_KEY_EFFECTS
 
 def mechanism_spec(spec: ModelSpec, roles: tuple[str, ...]) -> MechanismSpec:
     """The mechanism model's options from the main model's: the therapist level, the random
-    lags (``--random-lags``, replacing the design's default random paths) and measurement
-    error (on every series) carry over; any other option set is an error naming it."""
+    lags (``--random-lags``, replacing the design's default random paths), measurement
+    error (on every series) and patient-level random innovations carry over; any other option
+    set is an error naming it."""
     plain = ModelSpec(
         therapist_level=spec.therapist_level,
         random_lags=spec.random_lags,
         measurement_error=spec.measurement_error,
+        random_innovations=tuple(r for r in spec.random_innovations if r == "patient"),
     ).to_dict()
     given = spec.to_dict()
     changed = sorted(k for k in given if k != "priors" and given[k] != plain.get(k))
@@ -47,6 +49,7 @@ def mechanism_spec(spec: ModelSpec, roles: tuple[str, ...]) -> MechanismSpec:
         therapist_level=spec.therapist_level,
         random_paths=paths,
         measurement_error=roles if spec.measurement_error else (),
+        random_innovations="patient" in spec.random_innovations,
     )
 
 

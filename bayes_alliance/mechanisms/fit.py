@@ -53,6 +53,7 @@ PARAMETERS = (
     "corr_innovation",
     "sd_first",
     "measurement_error_sd",
+    "sd_log_innovation",
     "trend",
     "sd_trend",
     "end_intercept",

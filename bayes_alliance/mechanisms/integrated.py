@@ -41,13 +41,14 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_alliance.core.vocab import ERROR_SERIES, SERIES
+from bayes_alliance.core.vocab import ERROR_SERIES, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.model.priors import log_innovation_sd_sigma
 
 LOG_2PI = float(np.log(2 * np.pi))
 ERROR_DIM = ERROR_SERIES
@@ -110,7 +111,8 @@ class EndParams:
 @dataclass
 class IntegratedParams:
     """The parameters the integrated density depends on (tensors or arrays): intercepts (k,),
-    lag matrices (P, k, k) or (k, k), innovation and first-cell covariances (k, k), the
+    lag matrices (P, k, k) or (k, k), innovation covariances (k, k) or (P, k, k) (random
+    innovations), the first-cell covariance (k, k), the
     patient level's lower Cholesky factor (J, J) (J = k, or k + 1 with the change last), the
     mean trend (or None), measurement-error variances (k,), the therapist level's factor (k, k)
     (or None) and the end outcome's :class:`EndParams` (or None)."""
@@ -306,8 +308,18 @@ def integrated_likelihood(
     end = None
     if priors.end is not None:
         end = _end_parameters(priors.end, sd_change, spec.therapist_level)
+    sigma = chol_e @ chol_e.T
+    if spec.random_innovations:
+        # Each patient's innovation SDs scaled by exp(s u_i) (log-normal, non-centred): the
+        # covariance D_i Sigma_e D_i keeps the innovations' correlations.
+        sd_log = pm.HalfNormal(
+            "sd_log_innovation", sigma=log_innovation_sd_sigma(PATIENT), dims=SERIES
+        )
+        off = pm.Normal("log_innovation_offset", 0.0, 1.0, dims=(PATIENT, SERIES))
+        scale = pt.exp(off * sd_log[None, :])
+        sigma = scale[:, :, None] * sigma[None, :, :] * scale[:, None, :]
     params = IntegratedParams(
-        intercept, phi, chol_e @ chol_e.T, chol_1 @ chol_1.T, chol_p, slope, error, chol_t, end
+        intercept, phi, sigma, chol_1 @ chol_1.T, chol_p, slope, error, chol_t, end
     )
     logp, acc = marginal_logp(data, inputs, grid.filled, grid.time, params, pt)
     pm.Potential("integrated_series", pt.sum(logp))

@@ -67,10 +67,14 @@ def params_of(
             float(draw["end_sd"]),
             float(draw["sd_end_therapist"]) if spec.therapist_level else None,
         )
+    sigma = _cov(draw, "innovation")
+    if spec.random_innovations:
+        scale = np.exp(np.asarray(draw["log_innovation_offset"]) * draw["sd_log_innovation"])
+        sigma = scale[:, :, None] * sigma[None, :, :] * scale[:, None, :]
     return IntegratedParams(
         intercept=np.asarray(draw["intercept"], dtype=float),
         phi=phi,
-        sigma=_cov(draw, "innovation"),
+        sigma=sigma,
         first_cov=_cov(draw, "first"),
         chol_patient=np.linalg.cholesky(_cov(draw, "patient")),
         trend=float(draw["trend"]) if spec.trend else None,

@@ -102,6 +102,10 @@ class MechanismSpec:
         :mod:`bayes_alliance.mechanisms.integrated`); ``"sampled"``: all of them parameters
         (:mod:`bayes_alliance.mechanisms.model`); ``"auto"``: integrated unless the end outcome
         is binary (its logit is not Gaussian in the traits).
+    random_innovations
+        ``True``: each patient's innovation SDs vary, ``sd_e,i = sd_e exp(s u_i)`` per series
+        with ``u_i ~ N(0, I)`` (patients who fluctuate more; integrated form only); rows
+        ``sd_log_innovation[<series>]``.
     measurement_error
         Roles of the series measured with error (a per-series error SD, separated from the
         state-like part by the dynamics; integrated form only).
@@ -117,6 +121,7 @@ class MechanismSpec:
     trend: bool | None = None
     traits: str = "auto"
     measurement_error: tuple[str, ...] = ()
+    random_innovations: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
@@ -166,6 +171,8 @@ class MechanismSpec:
                 )
         if error and traits != "integrated":
             raise ValueError("measurement error needs traits='integrated'")
+        if self.random_innovations and traits != "integrated":
+            raise ValueError("random innovations need traits='integrated'")
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
@@ -173,6 +180,7 @@ class MechanismSpec:
             trend=bool(trend),
             traits=traits,
             measurement_error=error,
+            random_innovations=bool(self.random_innovations),
             extra=dict(self.extra),
         )
 
@@ -201,6 +209,7 @@ class MechanismSpec:
             # files written before the integrated form sampled their traits
             traits=str(d.get("traits", "sampled")),
             measurement_error=tuple(str(r) for r in d.get("measurement_error", ())),
+            random_innovations=bool(d.get("random_innovations", False)),
             extra=dict(d.get("extra", {})),
         )
 
