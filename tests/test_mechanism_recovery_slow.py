@@ -171,8 +171,8 @@ def _mediation_truth(truth: MechanismTruth) -> dict[str, float]:
         "indirect_effect_within": a * b + cov[0, 1],
         "indirect_effect_within_fixed": a * b + cov[0, 1],
         "cov_random_paths": cov[0, 1],
-        "sd_path_mediator<-predictor": np.sqrt(cov[0, 0]),
-        "sd_path_outcome<-mediator": np.sqrt(cov[1, 1]),
+        "sd_effect_on_mediator_patient": np.sqrt(cov[0, 0]),
+        "sd_mediator_effect_patient": np.sqrt(cov[1, 1]),
     }
 
 

@@ -195,6 +195,12 @@ def test_one_label_table_for_both_families():
     assert mechanism_label("sd_path_mediator<-predictor", words) == (
         "SD between patients of the path mediator<-predictor"
     )
+    assert mechanism_label("sd_effect_on_mediator_patient", words) == (
+        "SD between patients of the a: wai (t-1) → hope (t)"
+    )
+    assert mechanism_label("sd_predictor_autoregression_patient", words) == (
+        "SD between patients of the autoregression of wai"
+    )
 
 
 @pytest.mark.parametrize(
