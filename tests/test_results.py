@@ -88,6 +88,13 @@ def test_an_old_mechanism_file_loads_with_its_effects(old_mechanism):
     assert isinstance(r, Result) and r.kind == "mechanism" and r.design == "mediation"
     assert r.provenance["random_seed"] == 2 and r.data.n_patients == 8
     old = pd.read_csv(OLD_EFFECTS, index_col="parameter")
+    # 0.4 renamed the random paths' SD rows after their lags (sd_<lag>_patient)
+    old = old.rename(
+        index={
+            "sd_path_mediator<-predictor": "sd_effect_on_mediator_patient",
+            "sd_path_outcome<-mediator": "sd_mediator_effect_patient",
+        }
+    )
     new = r.effects()
     assert set(new.index) == set(old.index)
     # The same draws give the same means; the intervals are highest-density now.
