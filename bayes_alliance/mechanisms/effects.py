@@ -44,6 +44,7 @@ changes; a binary outcome adds each per-SD effect's odds ratio.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,18 @@ import numpy as np
 def cov_matrix(sd: np.ndarray, corr: np.ndarray) -> np.ndarray:
     """Covariance from SDs (..., k) and a correlation matrix (..., k, k)."""
     return sd[..., :, None] * corr * sd[..., None, :]
+
+
+def covariance_of(values: Mapping[Any, Any], name: str) -> np.ndarray | None:
+    """The covariance (..., k, k) of a model's ``sd_<name>`` and ``corr_<name>`` (diagonal
+    without a correlation; None without the SDs), from posterior arrays of any leading shape
+    (a Dataset of draws, or one draw's arrays)."""
+    if f"sd_{name}" not in values:
+        return None
+    sd = np.asarray(values[f"sd_{name}"], dtype=float)
+    if f"corr_{name}" not in values:
+        return np.einsum("...i,ij->...ij", sd**2, np.eye(sd.shape[-1]))
+    return cov_matrix(sd, np.asarray(values[f"corr_{name}"], dtype=float))
 
 
 def trait_regression(cov: np.ndarray) -> np.ndarray:
@@ -249,6 +262,7 @@ def end_outcome_effects(
 
 __all__ = [
     "cov_matrix",
+    "covariance_of",
     "end_outcome_effects",
     "expected_lag2",
     "informant_effects",

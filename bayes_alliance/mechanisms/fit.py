@@ -154,12 +154,7 @@ def convergence_of(idata: xr.DataTree) -> diagnostics.Convergence:
 
 
 def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
-    if f"sd_{name}" not in post:
-        return None
-    sd = post[f"sd_{name}"].values
-    if f"corr_{name}" not in post:
-        return np.einsum("...i,ij->...ij", sd**2, np.eye(sd.shape[-1]))
-    return me.cov_matrix(sd, post[f"corr_{name}"].values)
+    return me.covariance_of(post, name)
 
 
 def _state_var(post: xr.Dataset, data: SeriesData) -> np.ndarray:

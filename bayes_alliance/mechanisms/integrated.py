@@ -55,9 +55,9 @@ ERROR_DIM = ERROR_SERIES
 
 
 def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[str, np.ndarray]:
-    """The filter's constants: values with unobserved cells 0, the observed mask (P, S, k),
-    the first-cell mask (P, S) and the regressors (P, S, k, J) of the coefficients
-    ``(M_1..M_k[, delta])``."""
+    """The filter's constants: the observed mask (P, S, k), the first-cell mask (P, S) and the
+    regressors (P, S, k, J) of the coefficients ``(M_1..M_k[, delta])`` (the values, 0 where
+    unobserved, are ``grid.filled``)."""
     n, n_s, k = data.z.shape
     observed = np.isfinite(data.z).astype(float)
     first = np.zeros((n, n_s))
@@ -68,7 +68,7 @@ def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[st
         x[:, :, r, r] = 1.0
     if trend:
         x[:, :, 0, k] = grid.time
-    return {"values": grid.filled * observed, "observed": observed, "first": first, "x": x}
+    return {"observed": observed, "first": first, "x": x}
 
 
 def _loading(k: int, n_coef: int, n_tau: int) -> np.ndarray:

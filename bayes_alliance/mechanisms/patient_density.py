@@ -22,6 +22,7 @@ import numpy as np
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
+from bayes_alliance.mechanisms.effects import covariance_of
 from bayes_alliance.mechanisms.integrated import (
     EndParams,
     IntegratedParams,
@@ -35,10 +36,9 @@ from bayes_alliance.mechanisms.spec import MechanismSpec
 
 
 def _cov(draw: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    sd = np.asarray(draw[f"sd_{name}"], dtype=float)
-    if f"corr_{name}" not in draw:
-        return np.diag(sd**2)
-    return np.asarray(draw[f"corr_{name}"], dtype=float) * np.outer(sd, sd)
+    cov = covariance_of(draw, name)
+    assert cov is not None, name
+    return cov
 
 
 def params_of(
