@@ -298,3 +298,38 @@ def test_the_legacy_rules_restate_the_priors_of_a_file_fitted_by_0_1():
     assert series_provenance(data)["prior_rules"] == PRIOR_RULES
     with pytest.raises(ValueError, match="unknown prior rules"):
         mechanism_priors(data, spec, rules="0.0")
+
+
+@pytest.mark.parametrize("traits", ["integrated", "sampled"])
+def test_the_therapist_level_has_the_joint_models_priors(traits):
+    # Rules 0.3: the therapists' SDs (and the end outcome's therapist SD) Gamma(2) with mean
+    # 0.5 SD, the trait correlations LKJ(1); checked on draws from the built model against
+    # scipy's Gamma and the LKJ marginal of one correlation of a d x d matrix,
+    # (r + 1) / 2 ~ Beta(eta - 1 + d / 2) (Lewandowski, Kurowicka & Joe 2009).
+    import pymc as pm
+
+    from bayes_alliance.mechanisms.priors import HALF_NORMAL_RULES
+
+    df = _tiny("mediation", end=True)
+    data = _series(df, "mediation", end=True)
+    spec = MechanismSpec(therapist_level=True, traits=traits)
+    p = mechanism_priors(data, spec)
+    assert p.therapist_gamma and p.trait_eta == 1.0
+    model = build_mechanism_model(data, spec)
+    names = ["sd_therapist", "corr_therapist", "corr_patient", "sd_end_therapist"]
+    draws = pm.draw([model[n] for n in names], draws=6000, random_seed=3)
+    sd_t, corr_t, corr_p, sd_o = (np.asarray(d) for d in draws)
+    for j in range(data.k):
+        ref = stats.gamma(a=2.0, scale=p.sd_therapist[j] / 2.0)
+        assert stats.kstest(sd_t[:, j], ref.cdf).pvalue > 1e-3, j
+    e = p.end
+    assert e is not None and e.sd_therapist_sigma is not None
+    ref_o = stats.gamma(a=2.0, scale=e.sd_therapist_sigma / 2.0)
+    assert stats.kstest(sd_o, ref_o.cdf).pvalue > 1e-3
+    for corr in (corr_t, corr_p):  # 3 x 3, and 4 x 4 with the change
+        a = 1.0 - 1.0 + corr.shape[-1] / 2.0
+        lkj1 = stats.beta(a, a)
+        assert stats.kstest((corr[:, 0, 1] + 1) / 2, lkj1.cdf).pvalue > 1e-3, corr.shape
+    # The 0.2 rules (half-normal, LKJ(2)) stay available to restate older fits.
+    old = mechanism_priors(data, spec, rules=HALF_NORMAL_RULES)
+    assert not old.therapist_gamma and old.trait_eta == 2.0

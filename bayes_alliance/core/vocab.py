@@ -223,6 +223,9 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     "end_change_effect",
     "end_change_effect_per_sd",
     "end_change_effect_odds_ratio_per_sd",
+    # dynamics (nothing imposes stationarity: every first session is free)
+    "stationary",
+    "stationary_patients",
 )
 
 # The effects a reader looks at first: printed by the CLI and shown in a result's short view.

@@ -157,17 +157,45 @@ def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
     return me.covariance_of(post, name)
 
 
+def _deviations(post: xr.Dataset, data: SeriesData) -> tuple[np.ndarray | None, list[Any]]:
+    """The patients' random-path deviations (chain, draw, patients, paths) and each path's
+    (to, from) positions; None and [] without random paths."""
+    if "path_deviation" not in post:
+        return None, []
+    idx = {r: i for i, r in enumerate(data.roles)}
+    names = [str(n) for n in post["path_deviation"].coords[vocab.PATH].values]
+    paths = [(idx[a], idx[b]) for a, b in (n.split("<-") for n in names)]
+    return post["path_deviation"].values, paths
+
+
+def stationarity(post: xr.Dataset, data: SeriesData) -> dict[str, np.ndarray]:
+    r"""Whether the dynamics are stationary, per draw: ``stationary`` (1 where every eigenvalue
+    of the average lag matrix lies inside the unit circle; its mean is the posterior
+    probability) and, with random paths, ``stationary_patients`` (the share of patients whose
+    own ``Phi_i`` is stationary). The mechanism models leave each patient's first session free
+    (its own covariance), so nothing imposes stationarity and an explosive draw is a finite
+    density, not an error: these rows say how much of the posterior lies there."""
+    lag = post["lag"].values
+    out = {"stationary": (_spectral_radius(lag) < 1.0).astype(float)}
+    deviation, paths = _deviations(post, data)
+    if deviation is not None:
+        own = np.repeat(lag[..., None, :, :], deviation.shape[-2], axis=-3)
+        for r, (to, source) in enumerate(paths):
+            own[..., to, source] += deviation[..., r]
+        out["stationary_patients"] = (_spectral_radius(own) < 1.0).mean(axis=-1)
+    return out
+
+
+def _spectral_radius(phi: np.ndarray) -> np.ndarray:
+    return np.abs(np.linalg.eigvals(phi)).max(axis=-1)
+
+
 def _state_var(post: xr.Dataset, data: SeriesData) -> np.ndarray:
     """Within-person variances of the states (chain, draw, k) over the patients' own series
     and lag matrices (:func:`bayes_alliance.mechanisms.effects.within_variance`)."""
     innov, first = _cov(post, "innovation"), _cov(post, "first")
     assert innov is not None and first is not None
-    deviation, paths = None, []
-    if "path_deviation" in post:
-        idx = {r: i for i, r in enumerate(data.roles)}
-        names = [str(n) for n in post["path_deviation"].coords[vocab.PATH].values]
-        paths = [(idx[a], idx[b]) for a, b in (n.split("<-") for n in names)]
-        deviation = post["path_deviation"].values
+    deviation, paths = _deviations(post, data)
     lengths = data.last - data.first + 1
     return me.within_variance(post["lag"].values, innov, first, lengths, deviation, paths)
 
@@ -252,6 +280,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         if "change_reliability" in post:
             out["change_reliability"] = post["change_reliability"].values
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
+    out.update(stationarity(post, data))
     assert all(v.shape == lag.shape[:-2] for v in out.values()), k
     lag_rows = {random_lag_row(path_name(a, b)) for a, b in spec.random_paths or ()}
     unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and n not in lag_rows]

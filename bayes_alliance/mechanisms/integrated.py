@@ -45,7 +45,7 @@ from bayes_alliance.core.vocab import ERROR_SERIES, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
-from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices
+from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, therapist_chol, therapist_sd
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.model.priors import log_innovation_sd_sigma
@@ -291,10 +291,10 @@ def integrated_likelihood(
     if trend:
         assert priors.trend is not None
         slope = pm.Normal("trend", 0.0, priors.trend)
-        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1)
+        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1, priors.trait_eta)
         sd_change = pm.Deterministic("sd_trend", model["sd_patient"][k])
     else:
-        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k)
+        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k, priors.trait_eta)
     error = None
     if spec.measurement_error:
         assert priors.measurement_error is not None
@@ -304,10 +304,10 @@ def integrated_likelihood(
             "measurement_error_sd", sigma=priors.measurement_error[idx], dims=ERROR_DIM
         )
         error = pt.set_subtensor(pt.zeros(k)[idx], omega**2)
-    chol_t = cov_chol("therapist", SERIES, priors.sd_therapist, k) if spec.therapist_level else None
+    chol_t = therapist_chol(priors, k) if spec.therapist_level else None
     end = None
     if priors.end is not None:
-        end = _end_parameters(priors.end, sd_change, spec.therapist_level)
+        end = _end_parameters(priors.end, sd_change, spec.therapist_level, priors.therapist_gamma)
     sigma = chol_e @ chol_e.T
     if spec.random_innovations:
         # Each patient's innovation SDs scaled by exp(s u_i) (log-normal, non-centred): the
@@ -330,7 +330,7 @@ def integrated_likelihood(
         )
 
 
-def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool) -> EndParams:
+def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool, gamma: bool) -> EndParams:
     """The end outcome's random variables (inside the model's context); the change's effect is
     sampled per SD of the changes."""
     assert prior.sd_sigma is not None
@@ -344,7 +344,7 @@ def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool) -> EndPa
     if therapists:
         assert prior.therapist_sigma is not None and prior.sd_therapist_sigma is not None
         g_t = pm.Normal("end_trait_effect_therapist", 0.0, prior.therapist_sigma)
-        sd_o = pm.HalfNormal("sd_end_therapist", prior.sd_therapist_sigma)
+        sd_o = therapist_sd("sd_end_therapist", prior.sd_therapist_sigma, gamma)
     sd = pm.HalfNormal("end_sd", prior.sd_sigma)
     return EndParams(g0, g_p, g_s, g_t, sd, sd_o)
 

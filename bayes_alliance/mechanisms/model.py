@@ -53,12 +53,14 @@ a = Phi[m, x], b = Phi[y, m], c' = Phi[y, x], with random a and b and their cova
 Priors follow the joint model's scaling rules (:mod:`bayes_alliance.model.priors`, one rule per
 kind of parameter): intercepts N(mean, 2.5 SD); autoregressions N(0, 0.5); a lagged path from
 series s to series t N(0, SD_t / SD_s); the SDs of random paths half-normal with scale
-0.25 SD_t / SD_s; the trait SDs half-normal with scale SD (patients) and 0.5 SD (therapists),
-LKJ(2) correlations; innovation and first-state SDs half-normal with scale SD; with a trend the
-mean slope N(0, 0.1 SD_x) and the SD of the patients' slopes half-normal with scale 0.05 SD_x
-per session (SD: the series' SD over all observed cells; nothing depends on the number of
-sessions); the end outcome's trait effects N(0, SD_O / SD_x) per unit (patients) and
-N(0, SD_O / (0.5 SD_x)) (therapists), the change's N(0, SD_O) per SD, its therapist SD half-normal with scale 0.5 SD_O (logit 1 for
+0.25 SD_t / SD_s; the patients' trait SDs half-normal with scale SD and the therapists'
+Gamma(2) with mean 0.5 SD (the joint model's boundary-avoiding prior), LKJ(1) trait
+correlations (LKJ(2) for the innovations', first states' and random paths'); innovation and
+first-state SDs half-normal with scale SD; with a trend the mean slope N(0, 0.1 SD_x) and the SD
+of the patients' slopes half-normal with scale 0.05 SD_x per session (SD: the series' SD over
+all observed cells; nothing depends on the number of sessions); the end outcome's trait effects
+N(0, SD_O / SD_x) per unit (patients) and N(0, SD_O / (0.5 SD_x)) (therapists), the change's
+N(0, SD_O) per SD, its therapist SD Gamma(2) with mean 0.5 SD_O (logit 1 for
 SD_O with a binary outcome). :func:`bayes_alliance.mechanisms.priors.mechanism_priors`
 gives the numbers, which the report lists.
 
@@ -78,7 +80,13 @@ import pytensor.tensor as pt
 from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.integrated import change_reliability, integrated_likelihood
-from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, model_coords
+from bayes_alliance.mechanisms.parts import (
+    cov_chol,
+    lag_matrices,
+    model_coords,
+    therapist_chol,
+    therapist_sd,
+)
 from bayes_alliance.mechanisms.priors import (
     EndPriors,
     MechanismGrid,
@@ -117,6 +125,7 @@ def _end_parameters(
     intercept: pt.TensorVariable,
     therapists: pt.TensorVariable | None,
     sd_change: pt.TensorVariable | None,
+    gamma: bool = True,
 ) -> _EndTerms:
     """The end-of-treatment regression's parameters (inside the model's context): the patient
     and therapist parts of the predictor's trait with their own coefficients and, with
@@ -135,7 +144,7 @@ def _end_parameters(
         tj = data.patient_therapist[seen]
         centre = centre + therapists[data.patient_therapist, 0]
         g_t = pm.Normal("end_trait_effect_therapist", 0.0, prior.therapist_sigma)
-        sd_o = pm.HalfNormal("sd_end_therapist", prior.sd_therapist_sigma)
+        sd_o = therapist_sd("sd_end_therapist", prior.sd_therapist_sigma, gamma)
         off_o = pm.Normal("end_therapist_offset", 0.0, 1.0, dims=THERAPIST)
         linear = linear + sd_o * off_o[tj] + g_t * therapists[tj, 0]
     patient_part = trait[:, 0] - centre  # v_i1: the patient's deviation from its therapist
@@ -226,7 +235,9 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
         phi = lag_matrices(data, spec, priors)
         sd_change = model["sd_trend"] if spec.trend else None
         end = (
-            _end_parameters(data, priors.end, trait, intercept, therapists, sd_change)
+            _end_parameters(
+                data, priors.end, trait, intercept, therapists, sd_change, priors.therapist_gamma
+            )
             if priors.end is not None
             else None
         )
@@ -264,7 +275,7 @@ def _traits(
     therapists = None
     if spec.therapist_level:
         assert data.patient_therapist is not None
-        chol_t = cov_chol("therapist", SERIES, priors.sd_therapist, k)
+        chol_t = therapist_chol(priors, k)
         off_t = pm.Normal("therapist_offset", 0.0, 1.0, dims=(THERAPIST, SERIES))
         dev_t = off_t @ chol_t.T
         centre = centre + dev_t[data.patient_therapist]
@@ -281,13 +292,13 @@ def _traits(
         # traits (and let part of a change effect leak into a trait effect). The means are
         # sampled here; the change below, from its conditional moments given the rest.
         pm.Normal("trend", 0.0, priors.trend)
-        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1)
+        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1, priors.trait_eta)
         mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p[:k, :k], dims=(PATIENT, SERIES))
         std = pt.linalg.solve_triangular(chol_p[:k, :k], (mu - centre).T, lower=True).T
         change_prior = (std @ chol_p[k, :k], chol_p[k, k])  # delta_i given the means
         pm.Deterministic("sd_trend", model["sd_patient"][k])
     else:
-        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k)
+        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k, priors.trait_eta)
         mu = pm.MvNormal("patient_mean", mu=centre, chol=chol_p, dims=(PATIENT, SERIES))
     trait = pm.Deterministic("trait", mu, dims=(PATIENT, SERIES))
     return intercept, trait, change_prior, therapists

@@ -11,20 +11,35 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core.vocab import PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.mechanisms.priors import MechanismPriors
+from bayes_alliance.mechanisms.priors import OLD_LKJ_ETA, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
 
-LKJ_ETA = 2.0
+LKJ_ETA = OLD_LKJ_ETA
 
 
-def cov_chol(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
-    """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
-    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
+def cov_chol(
+    name: str,
+    dims: str,
+    sd_scale: np.ndarray,
+    n: int,
+    eta: float = LKJ_ETA,
+    gamma: bool = False,
+) -> pt.TensorVariable:
+    """An unstructured covariance's Cholesky factor (LKJ(eta) prior), with the SDs and
+    correlations stored as ``sd_<name>`` and ``corr_<name>``. The SDs are half-normal with scale
+    ``sd_scale``, or with ``gamma`` Gamma(2, rate 2 / sd_scale) (mean ``sd_scale``, density 0 at
+    0: the joint model's therapist SDs, :func:`bayes_alliance.model.priors.therapist_sd_prior`)."""
+    scale = np.asarray(sd_scale, dtype=float)
+    sd_dist = (
+        pm.Gamma.dist(alpha=2.0, beta=2.0 / scale, shape=n)
+        if gamma
+        else pm.HalfNormal.dist(sigma=scale, shape=n)
+    )
     chol, corr, sds = pm.LKJCholeskyCov(
         f"chol_{name}",
         n=n,
-        eta=LKJ_ETA,
-        sd_dist=pm.HalfNormal.dist(sigma=sd_scale, shape=n),
+        eta=eta,
+        sd_dist=sd_dist,
         compute_corr=True,
         store_in_trace=False,
     )
@@ -77,4 +92,26 @@ def lag_matrices(
     return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
 
-__all__ = ["LKJ_ETA", "cov_chol", "lag_matrices", "model_coords"]
+def therapist_chol(priors: MechanismPriors, k: int) -> pt.TensorVariable:
+    """The therapist level's covariance of the k latent means (the prior rules' SDs and LKJ)."""
+    return cov_chol(
+        "therapist", SERIES, priors.sd_therapist, k, priors.trait_eta, priors.therapist_gamma
+    )
+
+
+def therapist_sd(name: str, scale: float, gamma: bool) -> pt.TensorVariable:
+    """A scalar SD of therapists' parts (the end outcome's intercepts): Gamma(2) with mean
+    ``scale`` under the current prior rules (``gamma``), else half-normal with that scale."""
+    if gamma:
+        return pm.Gamma(name, alpha=2.0, beta=2.0 / scale)
+    return pm.HalfNormal(name, scale)
+
+
+__all__ = [
+    "LKJ_ETA",
+    "cov_chol",
+    "lag_matrices",
+    "model_coords",
+    "therapist_chol",
+    "therapist_sd",
+]

@@ -17,6 +17,7 @@ from bayes_alliance.data.series_data import SeriesData, grid_cells
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.model.priors import (
     AUTOREGRESSION_SIGMA,
+    TRAIT_CORR_ETA,
     first_sigma,
     innovation_sigma,
     intercept_sigma,
@@ -27,6 +28,10 @@ from bayes_alliance.model.priors import (
     trend_sd_sigma,
     trend_sigma,
 )
+
+OLD_LKJ_ETA = 2.0
+"""LKJ shape of every correlation matrix before rules 0.3, and still of the innovations', first
+states' and random paths' (not trait levels)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,11 @@ class MechanismPriors:
     trend: float | None  # the mean slope's prior SD (with a trend)
     end: EndPriors | None
     measurement_error: np.ndarray | None = None  # (k,) half-normal scales of the error SDs
+    # Since rules 0.3, the joint model's therapist level: Gamma(2) SDs with mean sd_therapist
+    # (and the end outcome's therapist SD likewise) and LKJ(1) trait correlations; before,
+    # half-normal SDs with scale sd_therapist and LKJ(2) everywhere.
+    therapist_gamma: bool = True
+    trait_eta: float = 1.0
 
 
 def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> EndPriors | None:
@@ -128,10 +138,17 @@ def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> En
     )
 
 
-PRIOR_RULES = "0.2"
+PRIOR_RULES = "0.3"
 """The rules a fit records in its provenance (``prior_rules``): the joint model's, shared since
-0.2. A file without the record was fitted with the rules of 0.1 (:data:`LEGACY_RULES`), which
-its report restates."""
+0.2, with its therapist level since 0.3 (:data:`HALF_NORMAL_RULES`). A file without the record
+was fitted with the rules of 0.1 (:data:`LEGACY_RULES`); the report restates a file's own rules."""
+
+HALF_NORMAL_RULES = "0.2"
+"""From 0.2 to 0.3 the therapist level had half-normal SDs (scale 0.5 SD) and every correlation
+matrix LKJ(2). In three-level mediation on the example data (20 therapists) the therapists'
+SDs then mixed slowly (tail ESS 172 of sd_therapist[mediator] in one of four seeds): the
+half-normal's mass at 0 with a therapist mean's reliability about 0.5 is the ridge issue 25
+removed from the joint model (:func:`bayes_alliance.model.priors.therapist_sd_prior`)."""
 
 LEGACY_RULES = "0.1"
 """Until 0.1 the mechanism models had rules of their own: every lag N(0, 0.5 SD_to / SD_from),
@@ -147,8 +164,9 @@ def mechanism_priors(
 ) -> MechanismPriors:
     """The prior scales of the mechanism model of ``data`` (see the module docstring) under
     ``rules`` (:data:`PRIOR_RULES`, or :data:`LEGACY_RULES` to restate a file fitted by 0.1)."""
-    if rules not in (PRIOR_RULES, LEGACY_RULES):
-        raise ValueError(f"unknown prior rules {rules!r}; known: {PRIOR_RULES}, {LEGACY_RULES}")
+    known = (PRIOR_RULES, HALF_NORMAL_RULES, LEGACY_RULES)
+    if rules not in known:
+        raise ValueError(f"unknown prior rules {rules!r}; known: {', '.join(known)}")
     spec = (spec or MechanismSpec(therapist_level=data.patient_therapist is not None)).resolved(
         data
     )
@@ -184,11 +202,15 @@ def mechanism_priors(
         trend=trend,
         end=end_priors(data, spec, grid),
         measurement_error=measurement_error_sigma(sd),
+        therapist_gamma=rules == PRIOR_RULES,
+        trait_eta=TRAIT_CORR_ETA if rules == PRIOR_RULES else OLD_LKJ_ETA,
     )
 
 
 __all__ = [
+    "HALF_NORMAL_RULES",
     "LEGACY_RULES",
+    "OLD_LKJ_ETA",
     "PRIOR_RULES",
     "EndPriors",
     "MechanismGrid",

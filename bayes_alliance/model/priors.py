@@ -46,7 +46,8 @@ TRAIT_CORR_ETA = 1.0
 uniform on (-1, 1) at 1. With 30 therapists of 8 patients (a therapist mean's reliability about
 0.5) LKJ(2) pulled the therapists' correlation towards 0 (mean z +0.77 at a true -0.55, 100 data
 sets) against +0.42 for LKJ(1), both with half-normal SDs (docs/calibration.md). The mechanism
-models keep LKJ(2) and half-normal therapist SDs until they share this model (issue 26)."""
+models share it and the Gamma(2) therapist SDs since their prior rules 0.3
+(:mod:`bayes_alliance.mechanisms.priors`)."""
 
 
 def lkj_corr(eta: float = TRAIT_CORR_ETA) -> dict[str, Any]:

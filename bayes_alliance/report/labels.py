@@ -106,6 +106,7 @@ LABELS: dict[str, str] = {
         "long-run change in {y} per unit of sustained change in {x}"
     ),
     "stationary": "probability that the average dynamics are stationary",
+    "stationary_patients": "share of patients whose own dynamics are stationary",
     "reliability_predictor": "within-person reliability of {x}",
     "reliability_outcome": "within-person reliability of {y}",
     "indirect_effect_between": f"indirect effect ab: {{z}} {_A} trait of {{x}} {_A} trait of {{y}}",
@@ -310,6 +311,10 @@ EFFECT_NOTES: dict[str, str] = {
     "stationary": (
         "posterior probability that the average dynamics are stationary (free first "
         "session; with a stationary first session stationarity is imposed, not estimated)"
+    ),
+    "stationary_patients": (
+        "share of patients whose own lag matrix (random lags included) has every eigenvalue "
+        "inside the unit circle, per draw; below 1, some patients' series drift or explode"
     ),
     "reliability_predictor": (
         "share of the within-person variance of the observed {x} that is state variance, not "

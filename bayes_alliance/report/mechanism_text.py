@@ -143,8 +143,21 @@ def _half(sigma: Any) -> str:
     return f"HalfNormal(sigma={_fmt(sigma)})"
 
 
+def _gamma(mean: Any) -> str:
+    return f"Gamma(alpha=2, beta={_fmt(2.0 / float(mean))})"
+
+
+def _therapist_sd(mean: Any, gamma: bool) -> str:
+    """A therapist SD's prior: Gamma(2) with that mean (rules 0.3), else half-normal."""
+    return _gamma(mean) if gamma else _half(mean)
+
+
 Row = tuple[str, str, str]  # parameter, prior, how it was scaled
 _LKJ = ("LKJ(eta=2)", "fixed (correlations have no units)")
+
+
+def _lkj(eta: float) -> tuple[str, str]:
+    return (f"LKJ(eta={eta:g})", "fixed (correlations have no units)")
 
 
 def _series_rows(cols: list[str], p: MechanismPriors, rules: str) -> list[Row]:
@@ -173,11 +186,15 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
     per_session = f"SD({cols[0]}) / sessions" if legacy else ""
     levels = [("patient", p.sd_patient, "σ = SD")]
     if spec.therapist_level:
-        levels.append(("therapist", p.sd_therapist, "σ = 0.5 SD"))
+        rule = "mean 0.5 SD (density 0 at 0)" if p.therapist_gamma else "σ = 0.5 SD"
+        levels.append(("therapist", p.sd_therapist, rule))
     levels += [("innovation", p.sd_innovation, "σ = SD"), ("first", p.sd_first, "σ = SD")]
     rows: list[Row] = []
     for level, scales, rule in levels:
-        rows += [(f"sd_{level}[{c}]", _half(scales[j]), rule) for j, c in enumerate(cols)]
+        gamma = level == "therapist" and p.therapist_gamma
+        rows += [
+            (f"sd_{level}[{c}]", _therapist_sd(scales[j], gamma), rule) for j, c in enumerate(cols)
+        ]
         if level == "patient" and p.trend is not None:
             rows.append(
                 (
@@ -186,7 +203,8 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
                     f"σ = {per_session or f'0.05 SD({cols[0]})'}",
                 )
             )
-        rows.append((f"corr_{level}", *_LKJ))
+        trait = level in ("patient", "therapist")
+        rows.append((f"corr_{level}", *(_lkj(p.trait_eta) if trait else _LKJ)))
     names = columns(result)
     for r, (to, source) in enumerate(spec.random_paths or ()):
         share = "0.2" if legacy else "0.25"
@@ -220,7 +238,9 @@ def _end_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
     if split and e.therapist_sigma is not None and e.sd_therapist_sigma is not None:
         rule = f"σ = {unit} / (0.5 SD({x}))"
         rows.append(("end_trait_effect_therapist", _normal(0, e.therapist_sigma), rule))
-        rows.append(("sd_end_therapist", _half(e.sd_therapist_sigma), f"σ = 0.5 {unit}"))
+        gamma = p.therapist_gamma
+        rule = f"mean 0.5 {unit}" if gamma else f"σ = 0.5 {unit}"
+        rows.append(("sd_end_therapist", _therapist_sd(e.sd_therapist_sigma, gamma), rule))
     if result.spec.trend:
         rows.append(("end_change_per_sd", _normal(0, e.change_per_sd_sigma), f"σ = {unit}"))
     if e.sd_sigma is not None:
