@@ -19,7 +19,11 @@ LKJ_ETA = 2.0
 
 def cov_chol(name: str, dims: str, sd_scale: np.ndarray, n: int) -> pt.TensorVariable:
     """An unstructured covariance's Cholesky factor (LKJ prior, half-normal SDs), with the SDs
-    and correlations stored as ``sd_<name>`` and ``corr_<name>``."""
+    and correlations stored as ``sd_<name>`` and ``corr_<name>``; of one variable (one
+    series) its half-normal SD ``sd_<name>`` alone, as the LKJ prior needs two."""
+    if n == 1:
+        sd = pm.HalfNormal(f"sd_{name}", sigma=sd_scale, dims=dims)
+        return sd[:, None]
     chol, corr, sds = pm.LKJCholeskyCov(
         f"chol_{name}",
         n=n,
