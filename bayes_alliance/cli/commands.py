@@ -45,6 +45,7 @@ from bayes_alliance.spec.options import (
     MODEL,
     ROLES,
     SAMPLER,
+    SamplerSettings,
     make_model,
     make_roles,
     with_indicators,
@@ -72,6 +73,8 @@ def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: st
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.outcome is None:
+        return _validate_single(args)
     roles = make_roles(ROLES.from_args(args))
     df = _dated(args, _read(args, args.data), roles.patient, roles.session)
     res = check_frame(df, roles)
@@ -79,6 +82,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"warning: {w}")
     if res.problems:
         print(str(DataValidationError(res.problems)), file=sys.stderr)
+        return 1
+    print(f"ok: {len(df)} rows pass every check")
+    return 0
+
+
+def _validate_single(args: argparse.Namespace) -> int:
+    """``validate`` without ``--outcome``: the predictor's series alone, by the rules of the
+    fit of one series (:meth:`SeriesData.single`)."""
+    df = _dated(args, _read(args, args.data), args.patient, args.session)
+    problems = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            SeriesData.single(
+                df,
+                patient=args.patient,
+                session=args.session,
+                predictor=args.predictor,
+                therapist=args.therapist,
+                end_outcome=args.end_outcome,
+            )
+        except DataValidationError as exc:
+            problems = str(exc)
+    for w in caught:
+        print(f"warning: {w.message}")
+    if problems is not None:
+        print(problems, file=sys.stderr)
         return 1
     print(f"ok: {len(df)} rows pass every check")
     return 0
@@ -126,7 +156,7 @@ def fit_inputs(
 ) -> tuple[SessionData | SeriesData, ModelSpec | MechanismSpec, dict[str, Any], Path | None]:
     """Data, model, sampler settings and spec file from either --spec or the flags (a
     mechanism model's data and options when a mediator, second informant or end-of-treatment
-    outcome is named)."""
+    outcome is named, or a predictor without an outcome)."""
     if args.spec:
         given = ROLES.given(args) + SAMPLER.given(args) + MODEL.given(args)
         if given:
@@ -139,6 +169,8 @@ def fit_inputs(
         spec_file = load_spec(args.spec)
         roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
         spec_path = spec_file.path
+    elif args.outcome is None and args.predictor is not None:
+        return _single_inputs(args)
     else:
         missing = [ROLES.flag(ROLES.option(k)) for k in ROLES.required if getattr(args, k) is None]
         if missing:
@@ -150,9 +182,7 @@ def fit_inputs(
         roles = make_roles(values)
         spec = make_model(model, roles)
         settings, spec_path = SAMPLER.build(SAMPLER.from_args(args)), None
-    path = args.data or args.data_flag
-    if not path:
-        raise CLIError("give the data file (positional DATA or --data)")
+    path = _data_path(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         df = _dated(args, _read(args, path), roles.patient, roles.session)
@@ -162,16 +192,43 @@ def fit_inputs(
             data = SessionData.from_roles(df, with_indicators(roles, spec))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    sampler = {
+    sampler = _sampler(settings)
+    if roles.mechanism or spec.random_lags:
+        return mech, cli_mechanisms.mechanism_spec(spec, mech.roles), sampler, spec_path
+    return data, spec, sampler, spec_path
+
+
+def _single_inputs(
+    args: argparse.Namespace,
+) -> tuple[SeriesData, MechanismSpec, dict[str, Any], None]:
+    """:func:`fit_inputs` for a ``--predictor`` without an ``--outcome``: that series alone."""
+    path = _data_path(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data, spec = cli_mechanisms.single_inputs(
+            args, lambda patient, session: _dated(args, _read(args, path), patient, session)
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return data, spec, _sampler(SAMPLER.build(SAMPLER.from_args(args))), None
+
+
+def _data_path(args: argparse.Namespace) -> str:
+    path: str | None = args.data or args.data_flag
+    if not path:
+        raise CLIError("give the data file (positional DATA or --data)")
+    return path
+
+
+def _sampler(settings: SamplerSettings) -> dict[str, Any]:
+    """The sampler's keywords from the settings of the flags or the spec file."""
+    return {
         "draws": settings.draws,
         "tune": settings.tune,
         "chains": settings.chains,
         "random_seed": settings.seed,
         "sampler": settings.sampler,
     }
-    if roles.mechanism or spec.random_lags:
-        return mech, cli_mechanisms.mechanism_spec(spec, mech.roles), sampler, spec_path
-    return data, spec, sampler, spec_path
 
 
 def _store(text: str) -> tuple[str, ...]:
@@ -212,8 +269,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if spec_path is not None:  # the spec travels with its result
             shutil.copy(spec_path, tmp / "spec.toml")
     out = Path(args.out)
-    if mechanism:
-        print(cli_mechanisms.effects_text(tables.effects, args.ci))
+    if isinstance(data, SeriesData):
+        assert isinstance(spec, MechanismSpec)
+        print(cli_mechanisms.effects_text(tables.effects, args.ci, spec.design(data)))
         print(f"wrote {out / 'effects.csv'}, {out / 'fit.nc'} and the report")
     else:
         print(_effects_text(tables.summary, args.ci))

@@ -1,5 +1,6 @@
 """``bayes-alliance fit`` for the mechanism models: a data file with a ``--mediator``, a
-``--second-predictor`` or an ``--end-outcome`` column goes to
+``--second-predictor`` or an ``--end-outcome`` column, or a ``--predictor`` without an
+``--outcome`` (that series alone), goes to
 :func:`bayes_alliance.mechanisms.fit.fit_mechanisms`; its options and data are settled here,
 and the output folder (``fit.nc``, ``effects.csv``, ``summary.csv``, ``convergence.json`` and
 the report with its path diagram) is written by :mod:`bayes_alliance.cli.output`, as the main
@@ -7,25 +8,45 @@ model's is."""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 import pandas as pd
 
 from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.output import key_effects_text
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS
+from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, key_effects
 from bayes_alliance.mechanisms.spec import MechanismSpec, lag_pairs
 from bayes_alliance.spec.model_spec import ModelSpec
+from bayes_alliance.spec.options import MODEL, ROLES
 
-# Rows printed after a fit, by design (those present): the family's key effects.
+# Rows printed after a fit of two or more series (those present): the family's key effects
+# (one series alone: mechanisms.fit.SINGLE_KEY_EFFECTS).
 PRINTED = MECHANISM_KEY_EFFECTS
 
 
-def mechanism_spec(spec: ModelSpec, roles: tuple[str, ...]) -> MechanismSpec:
+# Why the mechanism models refuse the main model's other options (the end of the message).
+FIXED_STRUCTURE = (
+    "are not available with --mediator, --second-predictor or --end-outcome (the mechanism "
+    "models have their own fixed structure: see docs/methods.md); drop them, or fit the main "
+    "model without those columns"
+)
+# The same without an outcome series: those options act on the outcome or its paths.
+NO_OUTCOME = (
+    "need an outcome series (--outcome); without one the predictor's series is fitted alone "
+    "(its autoregression, trait and state variances), so drop them or name the outcome"
+)
+
+
+def mechanism_spec(
+    spec: ModelSpec, roles: tuple[str, ...], why: str = FIXED_STRUCTURE
+) -> MechanismSpec:
     """The mechanism model's options from the main model's: the therapist level, the random
     lags (``--random-lags``, replacing the design's default random paths), measurement
     error (on every series) and patient-level random innovations carry over; any other option
-    set is an error naming it."""
+    set is an error naming it, followed by ``why``."""
     plain = ModelSpec(
         therapist_level=spec.therapist_level,
         random_lags=spec.random_lags,
@@ -35,12 +56,7 @@ def mechanism_spec(spec: ModelSpec, roles: tuple[str, ...]) -> MechanismSpec:
     given = spec.to_dict()
     changed = sorted(k for k in given if k != "priors" and given[k] != plain.get(k))
     if changed or spec.priors:
-        raise CLIError(
-            f"model option(s) {changed or ['priors']} are not available with --mediator, "
-            "--second-predictor or --end-outcome (the mechanism models have their own fixed "
-            "structure: see docs/methods.md); drop them, or fit the main model without those "
-            "columns"
-        )
+        raise CLIError(f"model option(s) {changed or ['priors']} {why}")
     try:
         paths = lag_pairs(spec.random_lags, roles) if spec.random_lags else None
     except ValueError as exc:
@@ -70,9 +86,53 @@ def series_data(df: pd.DataFrame, roles: Roles) -> SeriesData:
     )
 
 
-def effects_text(table: pd.DataFrame, ci_prob: float) -> str:
+# Column roles that need an outcome series (and crossed data, which no mechanism model takes).
+_WITH_OUTCOME = ("mediator", "second_predictor", "covariates", "crossed")
+
+
+def single_inputs(
+    args: argparse.Namespace, read: Callable[[str, str], pd.DataFrame]
+) -> tuple[SeriesData, MechanismSpec]:
+    """``fit`` with ``--predictor`` and no ``--outcome``: the predictor's series alone (k = 1,
+    e.g. alliance dynamics without symptoms), with the options that apply to one series
+    (therapist level, ``--random-lags predictor_autoregression``, measurement error,
+    patient-level random innovations, an end-of-treatment outcome); a flag that needs an
+    outcome is an error naming it. ``read(patient, session)`` gives the table."""
+    given = [ROLES.flag(ROLES.option(k)) for k in _WITH_OUTCOME if getattr(args, k) is not None]
+    if given:
+        raise CLIError(f"{', '.join(given)} {NO_OUTCOME}")
+    required = ("patient", "session", "predictor")
+    missing = [ROLES.flag(ROLES.option(k)) for k in required if getattr(args, k) is None]
+    if missing:
+        raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
+    model = MODEL.from_args(args)
+    # --no-therapist fits two levels to three-level data, as for the main model
+    therapist = None if model.get("therapist_level") is False else args.therapist
+    spec = MODEL.build({"therapist_level": therapist is not None, **model}, priors={})
+    df = read(args.patient, args.session)
+    data = SeriesData.single(
+        df,
+        patient=args.patient,
+        session=args.session,
+        predictor=args.predictor,
+        therapist=therapist,
+        end_outcome=args.end_outcome,
+    )
+    return data, mechanism_spec(spec, data.roles, NO_OUTCOME)
+
+
+def effects_text(table: pd.DataFrame, ci_prob: float, design: str = "two_series") -> str:
     """The key effects of a mechanism fit's effects table, as printed after the fit."""
-    return key_effects_text(table.set_index("parameter"), PRINTED, ci_prob, head="effect", width=34)
+    rows = table.set_index("parameter")
+    return key_effects_text(rows, key_effects(design), ci_prob, head="effect", width=34)
 
 
-__all__ = ["PRINTED", "effects_text", "mechanism_spec", "series_data"]
+__all__ = [
+    "FIXED_STRUCTURE",
+    "NO_OUTCOME",
+    "PRINTED",
+    "effects_text",
+    "mechanism_spec",
+    "series_data",
+    "single_inputs",
+]

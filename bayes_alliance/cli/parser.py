@@ -61,7 +61,10 @@ def _add_sheet(p: argparse.ArgumentParser, dates: bool = True) -> None:
 
 def _add_roles(p: argparse.ArgumentParser, required: bool = True) -> None:
     g = p.add_argument_group("column roles" + ("" if required else " (not with --spec)"))
-    ROLES.add_flags(g, required=required)
+    # --outcome is never required: without it the predictor's series is validated or fitted
+    # alone (a mechanism model of one series)
+    ROLES.add_flags(g, required=required, only=tuple(n for n in ROLES.names if n != "outcome"))
+    ROLES.add_flags(g, only=("outcome",))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +95,9 @@ def _validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "validate",
         help="check a data file and list every problem",
         description="Check a long data file (one row per patient and session) against every data rule "
-        "and list all problems at once, each with its column and rows or ids. Exit 0 when the "
-        "data pass, 1 when they do not, 2 on bad flags.",
+        "and list all problems at once, each with its column and rows or ids. Without "
+        "--outcome the predictor's series is checked alone. Exit 0 when the data pass, 1 when "
+        "they do not, 2 on bad flags.",
         epilog="example:\n  bayes-alliance validate sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors",
         formatter_class=RAW,
     )
@@ -132,7 +136,11 @@ def _fit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(posterior, data and provenance) and OUT/convergence.json, and prints the key effects. "
         "With --spec the spec file sets the columns, model and sampler (the role, model and "
         "sampler flags are then refused) and is copied to OUT/spec.toml. Each table also comes "
-        "as Markdown and LaTeX (effects.md/.tex, r2.md/.tex) for manuscripts.",
+        "as Markdown and LaTeX (effects.md/.tex, r2.md/.tex) for manuscripts. Without "
+        "--outcome the predictor's series is fitted alone (a mechanism model of one series: "
+        "its autoregression, trait and state variances, ICCs; with --random-lags "
+        "predictor_autoregression, --measurement-error, --random-innovations patient, "
+        "--end-outcome).",
         epilog="examples:\n  bayes-alliance fit sessions.csv --patient pid --therapist tid --session session \\\n      --predictor wai --outcome ors --out results/var --seed 7\n  bayes-alliance fit --spec random_slopes --data sessions.csv --out results/slopes\n\n"
         + EXIT_STATUS,
         formatter_class=RAW,

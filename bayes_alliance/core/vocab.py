@@ -226,6 +226,16 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     # dynamics (nothing imposes stationarity: every first session is free)
     "stationary",
     "stationary_patients",
+    # one series alone (the predictor without an outcome): its variance parts, by the joint
+    # model's names
+    INNOVATION_SD_PREDICTOR,
+    SD_PATIENT_PREDICTOR,
+    SD_THERAPIST_PREDICTOR,
+    MEASUREMENT_ERROR_SD_PREDICTOR,
+    "icc_predictor_patient",
+    "icc_predictor_therapist",
+    "icc_predictor_session",
+    "reliability_predictor",
 )
 
 # The effects a reader looks at first: printed by the CLI and shown in a result's short view.

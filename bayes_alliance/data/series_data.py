@@ -1,5 +1,6 @@
 """Several session-level series of the same patients on one grid: the data of the mechanism
-models (a mediator series, a second informant's rating) and an optional end-of-treatment outcome.
+models (a mediator series, a second informant's rating), or the predictor alone
+(:meth:`SeriesData.single`), and an optional end-of-treatment outcome.
 
 The two-series :class:`~bayes_alliance.data.session_data.SessionData` does all the checking: every series
 beside the outcome is validated as a predictor of the same table, so a bad value is reported
@@ -10,15 +11,17 @@ construction (same patients, sessions and therapists).
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.data.validate import DataValidationError, Problem
+from bayes_alliance.data.validate import DataValidationError, DataWarning, Problem, check_frame
 
 # Roles of the series (the vocabulary's), in model order: the outcome is always last.
 PREDICTOR = vocab.PREDICTOR
@@ -26,6 +29,8 @@ MEDIATOR = vocab.MEDIATOR
 SECOND_PREDICTOR = vocab.SECOND_PREDICTOR
 OUTCOME = vocab.OUTCOME
 END_OUTCOME = vocab.END_OUTCOME
+# The stand-in outcome column of a single series' validation (SeriesData.single).
+NO_OUTCOME = "__no_outcome__"
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class SeriesData:
         Float array (patients, sessions, k), NaN where a value is missing.
     base
         The validated two-series data of the predictor and the outcome (ids, sessions,
-        therapists, first and last rows, the cleaned table).
+        therapists, first and last rows, the cleaned table); for a single series its ``y``
+        is all missing.
     end_outcome
         One value per patient (NaN where not measured) or None; its column in ``end_column``.
     """
@@ -155,6 +161,85 @@ class SeriesData:
             end_column=end_outcome,
         )
 
+    @classmethod
+    def single(
+        cls,
+        df: pd.DataFrame,
+        *,
+        patient: str,
+        session: str,
+        predictor: str,
+        therapist: str | None = None,
+        end_outcome: str | None = None,
+    ) -> SeriesData:
+        """Validate a long table with one session-level series (the predictor alone, e.g.
+        alliance dynamics without symptoms; roles ``("predictor",)``).
+
+        The table goes through the same rules as :meth:`from_frame` (a bad value is named by
+        its column and file line, an id by its column and value): the role columns first, then
+        every other rule with a stand-in outcome column that is present exactly where the
+        predictor is, so that it raises nothing of its own (an echo of the predictor's problem,
+        all missing or constant, is dropped) and the patients' observed-session counts are
+        the predictor's. ``base.y`` is all missing.
+
+        Parameters
+        ----------
+        df
+            One row per (patient, session).
+        patient, session, predictor, therapist
+            Column names, as for :meth:`SessionData.from_frame`.
+        end_outcome
+            A patient-level column measured once, as for :meth:`from_frame`: regressed on the
+            predictor's trait and each patient's change.
+
+        Raises
+        ------
+        DataValidationError
+            Every problem found, each naming its column and rows or ids.
+        """
+        roles = Roles(
+            patient=patient,
+            session=session,
+            predictor=predictor,
+            outcome=predictor,
+            therapist=therapist,
+            covariates=(end_outcome,) if end_outcome is not None else (),
+        )
+        # First the columns alone (missing, doubled, reserved: the checks stop there), with the
+        # predictor in the outcome's place so that the messages list the table's own columns;
+        # the predictor's second role is this call's, not the user's.
+        ours = Problem("column is given more than one role", column=predictor)
+        given = (patient, session, therapist, end_outcome)
+        columns = [p for p in check_frame(df, roles).problems if p != ours or predictor in given]
+        if columns:
+            raise DataValidationError(columns)
+        stand_in = NO_OUTCOME
+        while stand_in in df.columns:
+            stand_in += "_"
+        work = df.copy()
+        present = df[predictor].notna().to_numpy()
+        work[stand_in] = np.where(present, np.arange(len(df), dtype=float), np.nan)
+        roles = replace(roles, outcome=stand_in)
+        checked = check_frame(work, roles)
+        problems = [p for p in checked.problems if p.column != stand_in]
+        if problems or checked.frame is None:
+            raise DataValidationError(problems or checked.problems)
+        warns = tuple(w for w in checked.warnings if repr(stand_in) not in w)
+        for msg in warns:
+            warnings.warn(msg, DataWarning, stacklevel=2)
+        base = SessionData._from_clean(checked.frame, roles, warns)
+        base = replace(
+            base, y=np.full_like(base.x, np.nan), frame=base.frame.drop(columns=stand_in)
+        )
+        return cls(
+            roles=(PREDICTOR,),
+            columns=(predictor,),
+            z=base.x[:, :, None].copy(),
+            base=base,
+            end_outcome=_end_values(base, end_outcome),
+            end_column=end_outcome,
+        )
+
     @property
     def k(self) -> int:
         return len(self.roles)
@@ -207,6 +292,19 @@ class SeriesData:
         out["session"] = [int(s) for s in self.base.sessions]
         out[vocab.SERIES] = list(self.roles)
         return out
+
+
+def _end_values(base: SessionData, column: str | None) -> np.ndarray | None:
+    """The end-of-treatment outcome per patient from the validated covariates (None without
+    one); observed for at least 3 patients."""
+    if column is None:
+        return None
+    end = base.covariates[column].to_numpy(dtype=float)
+    if np.isfinite(end).sum() < 3:
+        raise DataValidationError(
+            [Problem("end-of-treatment outcome observed for fewer than 3 patients", column=column)]
+        )
+    return end
 
 
 def grid_cells(data: SeriesData) -> tuple[np.ndarray, np.ndarray]:

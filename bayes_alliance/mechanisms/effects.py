@@ -260,12 +260,82 @@ def end_outcome_effects(
     return out
 
 
+def average_innovation_cov(innovation_cov: np.ndarray, sd_log: np.ndarray) -> np.ndarray:
+    r"""The patients' average innovation covariance (..., k, k) under random innovations
+    ``D_i Sigma_e D_i``, ``D_i = diag(exp(s u_i))``, ``u_i ~ N(0, I)``:
+    ``E[exp(s_a u_a + s_b u_b)] = exp((s_a^2 + s_b^2) / 2 + [a = b] s_a^2)`` (log-normal
+    moments), so a variance grows by ``exp(2 s_a^2)``.
+
+    Parameters
+    ----------
+    innovation_cov
+        The population's ``Sigma_e`` (..., k, k).
+    sd_log
+        The SDs ``s`` (..., k) of the patients' log innovation SDs.
+    """
+    s2 = np.asarray(sd_log, dtype=float) ** 2
+    eye = np.eye(s2.shape[-1])
+    log_scale = 0.5 * (s2[..., :, None] + s2[..., None, :]) + eye * s2[..., :, None]
+    return innovation_cov * np.exp(log_scale)
+
+
+def single_series_effects(
+    lag: np.ndarray,
+    innovation_cov: np.ndarray,
+    patient_cov: np.ndarray,
+    therapist_cov: np.ndarray | None,
+    state_var: np.ndarray,
+    error_var: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    r"""Effects of one series alone (k = 1: the predictor without an outcome) per draw.
+
+    The series' variance splits into the trait parts (therapists' means ``tau_T^2``, patients'
+    traits within therapists ``tau_P^2``), the within-person state variance ``V_w`` pooled
+    over the patients' sessions (:func:`within_variance`) and the measurement-error variance
+    ``omega^2``; the ICCs are each level's share of the observed score's variance, as the
+    joint model's (``icc_predictor_<level>``, the session share holding the error), and the
+    within-person reliability is ``V_w / (V_w + omega^2)`` (Schuurman & Hamaker 2019).
+
+    Parameters
+    ----------
+    lag, innovation_cov, patient_cov
+        (..., 1, 1) arrays: the autoregression, the innovation variance and the patients'
+        trait variance (the trait block only, without a trend's change).
+    therapist_cov
+        The therapists' (..., 1, 1), or None with two levels.
+    state_var
+        ``V_w`` (..., 1).
+    error_var
+        ``omega^2`` (...), or None without measurement error.
+    """
+    out = {
+        "predictor_autoregression": lag[..., 0, 0],
+        "innovation_sd_predictor": np.sqrt(innovation_cov[..., 0, 0]),
+        "sd_patient_predictor": np.sqrt(patient_cov[..., 0, 0]),
+    }
+    between = {"patient": patient_cov[..., 0, 0]}
+    if therapist_cov is not None:
+        out["sd_therapist_predictor"] = np.sqrt(therapist_cov[..., 0, 0])
+        between["therapist"] = therapist_cov[..., 0, 0]
+    within = state_var[..., 0]
+    if error_var is not None:
+        out["measurement_error_sd_predictor"] = np.sqrt(error_var)
+        out["reliability_predictor"] = within / (within + error_var)
+        within = within + error_var
+    total = within + sum(between.values())
+    for level, var in (*between.items(), ("session", within)):
+        out[f"icc_predictor_{level}"] = var / total
+    return out
+
+
 __all__ = [
+    "average_innovation_cov",
     "cov_matrix",
     "covariance_of",
     "end_outcome_effects",
     "expected_lag2",
     "informant_effects",
+    "single_series_effects",
     "trait_regression",
     "within_mediation",
     "within_variance",

@@ -87,6 +87,26 @@ MECHANISM_KEY_EFFECTS = (
 )
 
 
+# One series alone has none of those paths: its dynamics and the parts of its variance.
+SINGLE_KEY_EFFECTS = (
+    "predictor_autoregression",
+    "sd_predictor_autoregression_patient",
+    "innovation_sd_predictor",
+    "sd_patient_predictor",
+    "sd_therapist_predictor",
+    "icc_predictor_therapist",
+    "reliability_predictor",
+    "end_trait_effect_patient",
+    "end_trait_effect_therapist",
+    "end_change_effect",
+)
+
+
+def key_effects(design: str) -> tuple[str, ...]:
+    """The effects a reader looks for first in a fit of this design (those it has)."""
+    return SINGLE_KEY_EFFECTS if design == "single" else MECHANISM_KEY_EFFECTS
+
+
 # Below this change reliability the series hardly inform the patients' changes: each change is
 # then mostly the end outcome's residual and the prior, and a change effect or the trait-change
 # correlation is read from the outcome rather than from the series (a three-level outcome
@@ -190,11 +210,15 @@ def _spectral_radius(phi: np.ndarray) -> np.ndarray:
     return np.abs(np.linalg.eigvals(phi)).max(axis=-1)
 
 
-def _state_var(post: xr.Dataset, data: SeriesData) -> np.ndarray:
+def _state_var(post: xr.Dataset, data: SeriesData, own_innovations: bool = False) -> np.ndarray:
     """Within-person variances of the states (chain, draw, k) over the patients' own series
-    and lag matrices (:func:`bayes_alliance.mechanisms.effects.within_variance`)."""
+    and lag matrices (:func:`bayes_alliance.mechanisms.effects.within_variance`); with
+    ``own_innovations`` and random innovations, over the patients' own innovation variances
+    too (:func:`~bayes_alliance.mechanisms.effects.average_innovation_cov`)."""
     innov, first = _cov(post, "innovation"), _cov(post, "first")
     assert innov is not None and first is not None
+    if own_innovations and "sd_log_innovation" in post:
+        innov = me.average_innovation_cov(innov, post["sd_log_innovation"].values)
     deviation, paths = _deviations(post, data)
     lengths = data.last - data.first + 1
     return me.within_variance(post["lag"].values, innov, first, lengths, deviation, paths)
@@ -235,18 +259,24 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     spec = spec.resolved(data)
     lag = post["lag"].values
     k = data.k
-    x, y = data.index(PREDICTOR), data.index(OUTCOME)
+    x = data.index(PREDICTOR)
     innov = _cov(post, "innovation")
     full = _cov(post, "patient")
     therapist = _cov(post, "therapist")
     assert innov is not None and full is not None
     patient = full[..., :k, :k]  # the traits (a trend adds the patients' change after them)
-    out: dict[str, np.ndarray] = {
-        "predictor_autoregression": lag[..., x, x],
-        "outcome_autoregression": lag[..., y, y],
-        "reverse_state_effect": lag[..., x, y],
-    }
     design = spec.design(data)
+    if design == "single":
+        error = post["measurement_error_sd"].values[..., 0] ** 2 if spec.measurement_error else None
+        state = _state_var(post, data, own_innovations=True)
+        out = me.single_series_effects(lag, innov, patient, therapist, state, error)
+    else:
+        y = data.index(OUTCOME)
+        out = {
+            "predictor_autoregression": lag[..., x, x],
+            "outcome_autoregression": lag[..., y, y],
+            "reverse_state_effect": lag[..., x, y],
+        }
     if design == "mediation":
         m = data.index(MEDIATOR)
         idx = {r: i for i, r in enumerate(data.roles)}
@@ -262,7 +292,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     elif design == "informants":
         out["second_autoregression"] = lag[..., 1, 1]
         out.update(me.informant_effects(lag, innov, patient, therapist, _state_var(post, data)))
-    else:
+    elif design == "two_series":
         out["state_effect"] = lag[..., y, x]
         for level, cov in (("patient", patient), ("therapist", therapist)):
             if cov is not None:
@@ -462,12 +492,14 @@ __all__ = [
     "MIN_CHANGE_RELIABILITY",
     "NOT_STORED",
     "PARAMETERS",
+    "SINGLE_KEY_EFFECTS",
     "MechanismResult",
     "convergence_of",
     "effect_draws",
     "fit_mechanisms",
     "identification_messages",
     "identification_of",
+    "key_effects",
     "load_mechanisms",
     "series_data_from_table",
     "series_provenance",

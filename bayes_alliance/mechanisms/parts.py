@@ -26,10 +26,17 @@ def cov_chol(
     gamma: bool = False,
 ) -> pt.TensorVariable:
     """An unstructured covariance's Cholesky factor (LKJ(eta) prior), with the SDs and
-    correlations stored as ``sd_<name>`` and ``corr_<name>``. The SDs are half-normal with scale
+    correlations stored as ``sd_<name>`` and ``corr_<name>``; of one variable (one series) its
+    SD ``sd_<name>`` alone, as the LKJ prior needs two. The SDs are half-normal with scale
     ``sd_scale``, or with ``gamma`` Gamma(2, rate 2 / sd_scale) (mean ``sd_scale``, density 0 at
     0: the joint model's therapist SDs, :func:`bayes_alliance.model.priors.therapist_sd_prior`)."""
     scale = np.asarray(sd_scale, dtype=float)
+    if n == 1:
+        if gamma:
+            sd = pm.Gamma(f"sd_{name}", alpha=2.0, beta=2.0 / scale, dims=dims)
+        else:
+            sd = pm.HalfNormal(f"sd_{name}", sigma=scale, dims=dims)
+        return sd[:, None]
     sd_dist = (
         pm.Gamma.dist(alpha=2.0, beta=2.0 / scale, shape=n)
         if gamma

@@ -46,6 +46,15 @@ def series_data_from_table(table: xr.Dataset, prov: dict[str, Any]) -> SeriesDat
     df[roles["session"]] = df[roles["session"]].astype("int64")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if OUTCOME not in series:  # the predictor alone
+            return SeriesData.single(
+                df,
+                patient=roles["patient"],
+                session=roles["session"],
+                therapist=roles["therapist"],
+                predictor=series[PREDICTOR],
+                end_outcome=prov.get("end_outcome"),
+            )
         return SeriesData.from_frame(
             df,
             patient=roles["patient"],

@@ -185,7 +185,10 @@ class MechanismSpec:
         )
 
     def design(self, data: SeriesData) -> str:
-        """``"mediation"``, ``"informants"`` or ``"two_series"``."""
+        """``"mediation"``, ``"informants"``, ``"two_series"`` or ``"single"`` (the predictor
+        alone)."""
+        if data.roles == (PREDICTOR,):
+            return "single"
         if MEDIATOR in data.roles:
             return "mediation"
         if SECOND_PREDICTOR in data.roles:

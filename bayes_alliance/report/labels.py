@@ -487,7 +487,13 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         return f"SD between patients of the {lag_text.replace(', average over patients', '')}"
     text = partial.get(name) if partial is not None else None
     text = text or LABELS.get(name)
-    return text.format_map(words) if text is not None else name
+    if text is not None:
+        return text.format_map(words)
+    icc = _icc_parts(name, words["x"], words["y"])  # one series alone: its variance shares
+    if icc is not None:
+        var, level = icc
+        return f"ICC of {var}: {LEVEL_WORDS.get(level, level)} share"
+    return name
 
 
 def effect_note(

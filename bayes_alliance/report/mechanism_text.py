@@ -67,16 +67,26 @@ def model_lines(result: MechanismResult) -> list[str]:
     series = ", ".join(
         f"{c} ({r.replace('_', ' ')})" for r, c in zip(d.roles, d.columns, strict=True)
     )
-    lines = [
-        f"Series (in the model's order, outcome last): {series}.",
-        "z_ti = mu + u_j + v_i + w_ti: trait-like part mu + u_j + v_i (latent means, "
-        "unstructured covariance at the patient level"
-        + (" and the therapist level" if spec.therapist_level else "")
-        + "), state-like part w_ti.",
-        "w_ti = Phi_i w_(t-1)i + e_ti, e ~ MVN(0, Sigma_e); a patient's first state has its own "
-        "covariance Sigma_1; missing cells inside a series are imputed from the model.",
-    ]
-    if spec.random_paths:
+    levels = "the patient level" + (" and the therapist level" if spec.therapist_level else "")
+    if d.k == 1:
+        lines = [
+            f"Series: {series}, fitted alone (no outcome series).",
+            f"z_ti = mu + u_j + v_i + w_ti: trait-like part mu + u_j + v_i (latent mean, a "
+            f"variance at {levels}), state-like part w_ti.",
+            "w_ti = phi_i w_(t-1)i + e_ti, e ~ N(0, sigma_e^2); a patient's first state has its "
+            "own variance sigma_1^2; missing cells inside a series are integrated out.",
+        ]
+    else:
+        lines = [
+            f"Series (in the model's order, outcome last): {series}.",
+            "z_ti = mu + u_j + v_i + w_ti: trait-like part mu + u_j + v_i (latent means, "
+            f"unstructured covariance at {levels}), state-like part w_ti.",
+            "w_ti = Phi_i w_(t-1)i + e_ti, e ~ MVN(0, Sigma_e); a patient's first state has its "
+            "own covariance Sigma_1; missing cells inside a series are imputed from the model.",
+        ]
+    if spec.random_paths and d.k == 1:
+        lines.append("The autoregression phi_i varies between patients (normal, SD estimated).")
+    elif spec.random_paths:
         paths = ", ".join(f"{a} <- {b}" for a, b in spec.random_paths)
         lines.append(
             f"Lagged paths varying between patients (unstructured covariance): {paths}; the "
@@ -102,8 +112,9 @@ def model_lines(result: MechanismResult) -> list[str]:
 def equations(result: MechanismResult) -> str:
     """The model's equations as plain text (a preformatted block)."""
     spec = result.spec
+    order = "" if result.data.k == 1 else ", outcome last"
     lines = [
-        "z_ti = (series of patient i at session t, outcome last), therapist j",
+        f"z_ti = (series of patient i at session t{order}), therapist j",
         "z_ti = mu + u_j + v_i + w_ti" + (" + s_i c_ti e_1" if spec.trend else ""),
         "w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, Sigma_e)",
         "w_(first)i ~ MVN(0, Sigma_1)",
@@ -204,7 +215,8 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
                 )
             )
         trait = level in ("patient", "therapist")
-        rows.append((f"corr_{level}", *(_lkj(p.trait_eta) if trait else _LKJ)))
+        if len(cols) > 1 or (level == "patient" and p.trend is not None):  # one: no LKJ
+            rows.append((f"corr_{level}", *(_lkj(p.trait_eta) if trait else _LKJ)))
     names = columns(result)
     for r, (to, source) in enumerate(spec.random_paths or ()):
         share = "0.2" if legacy else "0.25"
@@ -301,15 +313,20 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
     levels = (
         "therapists, patients and sessions" if spec.therapist_level else "patients and sessions"
     )
+    vector = "vector " if d.k > 1 else ""
     parts = [
         f"We separated the trait-like and state-like components of {', '.join(d.columns)} "
-        "(Zilcha-Mano & Fisher 2022) in a Bayesian multilevel first-order vector "
+        f"(Zilcha-Mano & Fisher 2022) in a Bayesian multilevel first-order {vector}"
         f"autoregression over {levels}: each patient's trait-like level of each series is a "
         "latent mean (latent centring; Lüdtke et al. 2008), estimated jointly with the "
         "within-person dynamics, as in dynamic structural equation modelling (Asparouhov, "
-        "Hamaker & Muthén 2018). Trait-like levels have unstructured covariances with LKJ "
-        "priors (Lewandowski, Kurowicka & Joe 2009)."
+        "Hamaker & Muthén 2018)."
     ]
+    if d.k > 1:
+        parts.append(
+            "Trait-like levels have unstructured covariances with LKJ priors (Lewandowski, "
+            "Kurowicka & Joe 2009)."
+        )
     if design == "mediation":
         parts.append(
             f"The lagged 1-1-1 mediation runs from {cols['predictor']} at one session through "
@@ -318,6 +335,12 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
             "a b + cov(a_i, b_i) (Kenny, Korchmaros & Bolger 2003; Bauer, Preacher & Gil "
             "2006), with the total and direct effects taken over the same two sessions (Cole "
             "& Maxwell 2003)."
+        )
+    elif design == "single":
+        parts.append(
+            f"The series {cols['predictor']} was modelled alone (no outcome series): its "
+            "autoregression, the SDs of its innovations and of its trait-like parts, and the "
+            "share of its variance at each level (intraclass correlations) describe it."
         )
     elif design == "informants":
         parts.append(

@@ -16,9 +16,9 @@ import pandas as pd
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND_PREDICTOR
 from bayes_alliance.mechanisms.fit import (
-    MECHANISM_KEY_EFFECTS,
     MechanismResult,
     identification_messages,
+    key_effects,
     summary_tree,
 )
 from bayes_alliance.report import mechanism_text as text
@@ -38,13 +38,23 @@ KEY_PATHS = {
     "mediation": ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR), (OUTCOME, PREDICTOR)),
     "informants": ((OUTCOME, PREDICTOR), (OUTCOME, SECOND_PREDICTOR)),
     "two_series": ((OUTCOME, PREDICTOR), (PREDICTOR, OUTCOME)),
+    "single": ((PREDICTOR, PREDICTOR),),
+}
+# The designs in the report's words (captions, title).
+DESIGN_WORDS = {
+    "mediation": "mediation",
+    "informants": "informants",
+    "two_series": "two series",
+    "single": "one series",
 }
 
 
 def _words(result: MechanismResult) -> dict[str, str]:
     """The label placeholders' values: the series' columns."""
     cols = text.columns(result)
-    words = {"x": cols[PREDICTOR], "y": cols[OUTCOME]}
+    words = {"x": cols[PREDICTOR]}
+    if OUTCOME in cols:  # not for the predictor alone
+        words["y"] = cols[OUTCOME]
     if MEDIATOR in cols:
         words["m"] = cols[MEDIATOR]
     if SECOND_PREDICTOR in cols:
@@ -92,7 +102,7 @@ def mechanism_summary_table(
 
 def mechanism_tables(result: MechanismResult, ci_prob: float = DEFAULT_CI_PROB) -> ResultTables:
     """A mechanism fit's labelled summary and effects tables, with the effects' caption."""
-    design = result.design.replace("_", " ")
+    design = DESIGN_WORDS.get(result.design, result.design)
     return ResultTables(
         mechanism_summary_table(result, ci_prob),
         mechanism_effects_table(result, ci_prob),
@@ -103,7 +113,7 @@ def mechanism_tables(result: MechanismResult, ci_prob: float = DEFAULT_CI_PROB) 
 
 def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Figure | None:
     """The design's path diagram with the table's numbers, or None for a design without one
-    (two series)."""
+    (two series, one series)."""
     from bayes_alliance.report import path_layouts
 
     rows = table.set_index("parameter")
@@ -190,7 +200,7 @@ def _summary_sentences(result: MechanismResult, table: pd.DataFrame, hdi: str) -
         f"{prov['random_seed']}, {prov['chains']} chains x {prov['draws']} draws."
     ]
     said += [f"Note: {n}" for n in cautions(table)]
-    for name in MECHANISM_KEY_EFFECTS:
+    for name in key_effects(result.design):
         if name in rows.index:
             label = str(rows.at[name, "label"])
             mean, low, high = rows.loc[name, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)
@@ -229,7 +239,7 @@ def _model_section(result: MechanismResult, ci_prob: float) -> ReportSection:
 def _diagram_section(
     result: MechanismResult, tables: ResultTables, ci_prob: float
 ) -> list[ReportSection]:
-    """The design's path diagram as a numbered figure (none for two series)."""
+    """The design's path diagram as a numbered figure (none for two series or one)."""
     figure = diagram(result, tables.effects, ci_prob)
     if figure is None:
         return []
@@ -295,6 +305,7 @@ def mechanism_sections(
 
 
 __all__ = [
+    "DESIGN_WORDS",
     "cautions",
     "diagram",
     "mechanism_effects_table",

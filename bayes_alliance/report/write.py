@@ -430,7 +430,8 @@ def write_report(
         ``effects.tex``; for the joint model also ``r2.csv``, ``r2.md`` and ``r2.tex``.
     """
     if isinstance(result, MechanismResult):
-        default = f"Mechanism model: {result.design.replace('_', ' ')}"
+        design = report_mechanisms.DESIGN_WORDS.get(result.design, result.design)
+        default = f"Mechanism model: {design}"
         options = result.spec.to_dict()
     else:
         default = "bayes_alliance report"
