@@ -67,6 +67,7 @@ class SeriesData:
         second_predictor: str | None = None,
         therapist: str | None = None,
         end_outcome: str | None = None,
+        covariates: Sequence[str] = (),
     ) -> SeriesData:
         """Validate a long table with two or three session-level series.
 
@@ -84,6 +85,10 @@ class SeriesData:
         end_outcome
             A patient-level column measured once (post-treatment symptoms, or dropout coded
             0/1), constant within patient; NaN where not measured.
+        covariates
+            Further patient-level columns (constant within patient), read and checked as the
+            end outcome is, into ``base.covariates``: the baseline characteristics of a
+            between-level mediation (``MechanismSpec.baseline``).
 
         Raises
         ------
@@ -100,7 +105,8 @@ class SeriesData:
                     )
                 ]
             )
-        covariates = [end_outcome] if end_outcome is not None else []
+        read = [end_outcome] if end_outcome is not None else []
+        read += [c for c in covariates if c != end_outcome]
         base = SessionData.from_frame(
             df,
             patient=patient,
@@ -108,7 +114,7 @@ class SeriesData:
             predictor=predictor,
             outcome=outcome,
             therapist=therapist,
-            covariates=covariates,
+            covariates=read,
         )
         extra = mediator if mediator is not None else second_predictor
         roles: list[str] = [PREDICTOR]
