@@ -14,9 +14,11 @@ import numpy as np
 
 from bayes_alliance.core.vocab import PATIENT, THERAPIST
 from bayes_alliance.data.series_data import SeriesData, grid_cells
+from bayes_alliance.mechanisms.baseline_data import baseline_sd
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.model.priors import (
     AUTOREGRESSION_SIGMA,
+    baseline_sigma,
     first_sigma,
     innovation_sigma,
     intercept_sigma,
@@ -104,6 +106,7 @@ class MechanismPriors:
     trend: float | None  # the mean slope's prior SD (with a trend)
     end: EndPriors | None
     measurement_error: np.ndarray | None = None  # (k,) half-normal scales of the error SDs
+    baseline: BaselinePriors | None = None  # with a baseline (between-level mediation)
 
 
 def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> EndPriors | None:
@@ -184,15 +187,44 @@ def mechanism_priors(
         trend=trend,
         end=end_priors(data, spec, grid),
         measurement_error=measurement_error_sigma(sd),
+        baseline=baseline_priors(data, spec, grid),
     )
+
+
+@dataclass(frozen=True)
+class BaselinePriors:
+    """Prior SDs of a baseline's paths (normal, mean 0), by the joint model's rule for a
+    baseline's paths (:func:`bayes_alliance.model.priors.baseline_sigma`): one SD of the
+    baseline (over patients) moves a latent mean by about one SD of its series at most, and
+    the end outcome by about its SD."""
+
+    series: np.ndarray  # (k, columns): ``baseline_effect[series, column]``
+    end: np.ndarray | None  # (columns,): ``baseline_effect_end``, with a Gaussian end outcome
+
+
+def baseline_priors(
+    data: SeriesData, spec: MechanismSpec, grid: MechanismGrid
+) -> BaselinePriors | None:
+    """The baseline paths' priors (None without a baseline); ``spec`` resolved."""
+    if not spec.baseline:
+        return None
+    sd_z = baseline_sd(data, spec.baseline)
+    series = baseline_sigma(grid.sd[:, None], sd_z[None, :])
+    end = None
+    if data.end_outcome is not None and spec.end_family == "gaussian":
+        obs = data.end_outcome[np.isfinite(data.end_outcome)]
+        end = baseline_sigma(float(np.std(obs)) or 1.0, sd_z)
+    return BaselinePriors(series=np.asarray(series, float), end=end)
 
 
 __all__ = [
     "LEGACY_RULES",
     "PRIOR_RULES",
+    "BaselinePriors",
     "EndPriors",
     "MechanismGrid",
     "MechanismPriors",
+    "baseline_priors",
     "end_priors",
     "mechanism_priors",
 ]
