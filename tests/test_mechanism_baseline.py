@@ -346,3 +346,43 @@ def test_cli_options_carry_a_patient_level_baseline_and_refuse_a_therapist_level
         mechanism_spec(
             ModelSpec(therapist_level=True, baseline=("z1",), baseline_level="therapist"), roles
         )
+
+
+def test_a_fits_effects_carry_one_row_per_baseline_column_with_labels():
+    import xarray as xr
+
+    from bayes_alliance.inference.results import summarise_draws
+    from bayes_alliance.mechanisms.fit import effect_draws
+    from bayes_alliance.report.labels import mechanism_label
+
+    df = _frame("two_series", 0, False)
+    data = _data(df, "two_series", False, False)
+    spec = MechanismSpec(baseline=("z1", "z2"))
+    rng = np.random.default_rng(2)
+    shape = (2, 3)  # chains, draws
+    cov = np.array([[1.0, -0.4], [-0.4, 0.9]])
+    sd = np.sqrt(np.diag(cov))
+    gamma = rng.normal(size=(*shape, 2, 2))
+    post = xr.Dataset(
+        {
+            "lag": (("chain", "draw", "to", "from"), rng.normal(scale=0.2, size=(*shape, 2, 2))),
+            "sd_innovation": (("chain", "draw", "s"), np.ones((*shape, 2))),
+            "sd_patient": (("chain", "draw", "s"), np.broadcast_to(sd, (*shape, 2))),
+            "corr_patient": (
+                ("chain", "draw", "s", "s2"),
+                np.broadcast_to(cov / np.outer(sd, sd), (*shape, 2, 2)),
+            ),
+            "baseline_effect": (("chain", "draw", "series", "baseline"), gamma),
+        }
+    )
+    out = effect_draws(post, data, spec)
+    # b = cov / var of the predictor's part, by hand: -0.4
+    np.testing.assert_allclose(out["indirect_effect_between"].values, gamma[..., 0, :] * -0.4)
+    np.testing.assert_allclose(
+        out["direct_effect_between"].values, gamma[..., 1, :] + 0.4 * gamma[..., 0, :]
+    )
+    rows = summarise_draws(out).index
+    assert {"indirect_effect_between[z1]", "indirect_effect_between[z2]"} <= set(rows)
+    words = {"x": "alliance", "y": "symptoms"}
+    label = mechanism_label("indirect_effect_between[z2]", words, "two_series")
+    assert "z2" in label and "alliance" in label and "symptoms" in label
