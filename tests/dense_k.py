@@ -29,6 +29,12 @@ and the optional end-of-treatment outcome
 
 (two levels: no :math:`u^O`, no :math:`g_T` term; no trend: no :math:`g_S` term).
 
+An optional patient-level baseline :math:`z_i` (``Baseline``: values ``z`` (P, q), shifts
+``gamma`` (k, q)) moves every mean by a known amount: :math:`\mu_r` becomes
+:math:`\mu_r + \gamma_r' z_i` in every cell of patient i, and the end outcome, which depends on
+the whole patient part :math:`\gamma_0' z_i + v_{i0}` of series 0 and directly on
+:math:`z_i` (``EndOutcome.cz``), gains :math:`c_z' z_i + g_P \gamma_0' z_i`.
+
 Stacking all latents in :math:`\lambda \sim N(0, C)` (C block diagonal: one
 :math:`\Sigma_P` per patient, one :math:`\Sigma_T` and one :math:`\tau_O^2` per therapist, and per
 patient the covariance of the states :math:`w_{i,\mathrm{first}..\mathrm{last}}` from the VAR
@@ -50,13 +56,14 @@ integer array (n, 3) of ``(patient, column, series)``; an end row is ``(patient,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy import linalg, stats
 
 __all__ = [
+    "Baseline",
     "DensePosterior",
     "EndOutcome",
     "SimulatedK",
@@ -80,6 +87,15 @@ class EndOutcome:
     gT: float = 0.0
     gS: float = 0.0
     tauO: float = 0.0
+    cz: Any = None  # (q,) direct effect of a baseline (with ``Baseline``)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A patient-level baseline: values ``z`` (P, q) and each series' shift ``gamma`` (k, q)."""
+
+    z: np.ndarray
+    gamma: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,7 @@ class _Design:
     k: int
     has_trend: bool
     n_therapists: int
+    baseline: Baseline | None = None
 
 
 def _per_patient(a: Any, name: str, p: int, k: int) -> np.ndarray:
@@ -171,7 +188,7 @@ def _end_outcome(end: Any, p: int) -> EndOutcome | None:
         raise ValueError(f"end O must have shape ({p},), got {o.shape}")
     if end.sdO < 0 or end.tauO < 0:
         raise ValueError("end sdO and tauO must be >= 0")
-    return EndOutcome(o, end.g0, end.gP, end.sdO, end.gT, end.gS, end.tauO)
+    return EndOutcome(o, end.g0, end.gP, end.sdO, end.gT, end.gS, end.tauO, end.cz)
 
 
 def _design(
@@ -225,6 +242,17 @@ def _design(
         first, last, time, mu, phi, sigma, first_cov, sigma_p, omega, therapist, sigma_t,
         float(trend), _end_outcome(end, p), p, s, k, has_trend, n_therapists,
     )  # fmt: skip
+
+
+def _with_baseline(d: _Design, baseline: Baseline | None) -> _Design:
+    if baseline is None:
+        return d
+    z, gamma = np.asarray(baseline.z, float), np.asarray(baseline.gamma, float)
+    if z.ndim != 2 or z.shape[0] != d.n_patients or gamma.shape != (d.k, z.shape[1]):
+        raise ValueError(f"baseline z must be ({d.n_patients}, q) and gamma ({d.k}, q)")
+    if d.end is not None and d.end.cz is not None and np.shape(d.end.cz) != (z.shape[1],):
+        raise ValueError(f"end cz must have shape ({z.shape[1]},)")
+    return replace(d, baseline=Baseline(z, gamma))
 
 
 def _check_observed(values: Any, observed: Any, d: _Design) -> tuple[np.ndarray, np.ndarray]:
@@ -308,9 +336,14 @@ def _linear(d: _Design, observed: np.ndarray) -> _Linear:
     loading = np.zeros((n_obs, n_latent))
     noise = np.zeros(n_obs)
     index = np.full((n_obs, 3), -1, dtype=int)
+    z = gamma = None
+    if d.baseline is not None:
+        z, gamma = np.asarray(d.baseline.z, float), np.asarray(d.baseline.gamma, float)
     for row, (i, t, r) in enumerate(cells):
         index[row] = (i, t, r)
         mean[row] = d.mu[r]
+        if z is not None and gamma is not None:
+            mean[row] += sum(gamma[r, c] * z[i, c] for c in range(z.shape[1]))
         loading[row, i * m + r] = 1.0  # v[i, r]
         if r == 0:
             mean[row] += d.trend * d.time[i, t]
@@ -324,6 +357,10 @@ def _linear(d: _Design, observed: np.ndarray) -> _Linear:
         assert d.end is not None
         index[row, 0] = pat
         mean[row] = d.end.g0
+        if z is not None and gamma is not None:
+            cz = np.zeros(z.shape[1]) if d.end.cz is None else np.asarray(d.end.cz, float)
+            for c in range(z.shape[1]):
+                mean[row] += (cz[c] + d.end.gP * gamma[0, c]) * z[pat, c]
         loading[row, pat * m] = d.end.gP
         if d.has_trend:
             loading[row, pat * m + k] = d.end.gS
@@ -361,7 +398,7 @@ def stack_observed(
 
 def dense_joint(
     values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-    therapist=None, sigma_t=None, trend=0.0, end=None,
+    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Mean (n,), covariance (n, n) and index (n, 3) of all observed cells and end outcomes.
 
@@ -378,15 +415,16 @@ def dense_joint(
     omega : (k,) measurement standard deviations (may be 0).
     therapist : (P,) int codes 0..T-1 or None (two levels); sigma_t : (k, k) with therapists.
     trend : the fixed trend of series 0.
-    end : None, an ``EndOutcome`` or a mapping with keys O, g0, gP, gT, gS, sdO, tauO.
+    end : None, an ``EndOutcome`` or a mapping with keys O, g0, gP, gT, gS, sdO, tauO (, cz).
+    baseline : None or a ``Baseline`` (z (P, q), gamma (k, q)): known shifts of the means.
 
     Returns
     -------
     mean, cov, index : index rows are (patient, column, series), end rows (patient, -1, -1).
     """
-    d = _design(
+    d = _with_baseline(_design(
         first, last, time, mu, phi, sigma, first_cov, sigma_p, omega, therapist, sigma_t, trend, end
-    )
+    ), baseline)  # fmt: skip
     _, obs = _check_observed(values, observed, d)
     lin = _linear(d, obs)
     cov = lin.loading @ lin.prior @ lin.loading.T + np.diag(lin.noise)
@@ -395,12 +433,12 @@ def dense_joint(
 
 def dense_logp(
     values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-    therapist=None, sigma_t=None, trend=0.0, end=None,
+    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None,
 ) -> float:  # fmt: skip
     """log N(y; mean, cov) of the observed vector y (``dense_joint``'s order), by scipy."""
     mean, cov, _ = dense_joint(
         values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-        therapist, sigma_t, trend, end,
+        therapist, sigma_t, trend, end, baseline,
     )  # fmt: skip
     d_end = _end_outcome(end, np.asarray(time).shape[0])
     y = stack_observed(values, observed, None if d_end is None else d_end.O)
@@ -409,13 +447,13 @@ def dense_logp(
 
 def dense_posterior(
     values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-    therapist=None, sigma_t=None, trend=0.0, end=None,
+    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None,
 ) -> DensePosterior:  # fmt: skip
     """Exact conditional mean and covariance of (v_i, delta_i), u_j and uO_j given all observed
     data: E = C_ty V^-1 (y - m), Var = C_tt - C_ty V^-1 C_yt (arguments as ``dense_joint``)."""
-    d = _design(
+    d = _with_baseline(_design(
         first, last, time, mu, phi, sigma, first_cov, sigma_p, omega, therapist, sigma_t, trend, end
-    )
+    ), baseline)  # fmt: skip
     vals, obs = _check_observed(values, observed, d)
     lin = _linear(d, obs)
     y = stack_observed(vals, obs, None if d.end is None else d.end.O)

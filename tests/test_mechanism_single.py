@@ -260,6 +260,8 @@ def test_fit_without_an_outcome_writes_the_single_series_effects(single_cli, cap
         "icc_predictor_patient",
         "icc_predictor_therapist",
         "icc_predictor_session",
+        "stationary",
+        "stationary_patients",
     ]
     assert sorted(eff.index) == sorted(rows)  # no outcome rows
     assert (eff["ci_low"] <= eff["mean"]).all() and (eff["mean"] <= eff["ci_high"]).all()

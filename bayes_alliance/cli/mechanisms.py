@@ -15,6 +15,7 @@ import pandas as pd
 
 from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.output import key_effects_text
+from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, key_effects
@@ -45,13 +46,22 @@ def mechanism_spec(
 ) -> MechanismSpec:
     """The mechanism model's options from the main model's: the therapist level, the random
     lags (``--random-lags``, replacing the design's default random paths), measurement
-    error (on every series) and patient-level random innovations carry over; any other option
-    set is an error naming it, followed by ``why``."""
+    error (on every series), patient-level random innovations and a patient-level baseline
+    (``--baseline``: between-level mediation, :mod:`bayes_alliance.mechanisms.baseline`) carry
+    over; any other option set is an error naming it, followed by ``why``."""
+    if spec.baseline and spec.baseline_level == THERAPIST:
+        raise CLIError(
+            "--baseline-level therapist is not available with --mediator, --second-predictor "
+            "or --end-outcome: the mechanism models take a patient-level baseline only "
+            "(--baseline-level patient), acting on the patient part of the latent means"
+        )
     plain = ModelSpec(
         therapist_level=spec.therapist_level,
         random_lags=spec.random_lags,
         measurement_error=spec.measurement_error,
         random_innovations=tuple(r for r in spec.random_innovations if r == "patient"),
+        baseline=spec.baseline,
+        baseline_level=spec.baseline_level,
     ).to_dict()
     given = spec.to_dict()
     changed = sorted(k for k in given if k != "priors" and given[k] != plain.get(k))
@@ -66,6 +76,7 @@ def mechanism_spec(
         random_paths=paths,
         measurement_error=roles if spec.measurement_error else (),
         random_innovations="patient" in spec.random_innovations,
+        baseline=tuple(spec.baseline),
     )
 
 
@@ -83,6 +94,7 @@ def series_data(df: pd.DataFrame, roles: Roles) -> SeriesData:
         mediator=roles.mediator,
         second_predictor=roles.second_predictor,
         end_outcome=roles.end_outcome,
+        covariates=roles.covariates,
     )
 
 
@@ -117,6 +129,7 @@ def single_inputs(
         predictor=args.predictor,
         therapist=therapist,
         end_outcome=args.end_outcome,
+        covariates=tuple(spec.baseline),
     )
     return data, mechanism_spec(spec, data.roles, NO_OUTCOME)
 

@@ -236,6 +236,25 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     "icc_predictor_therapist",
     "icc_predictor_session",
     "reliability_predictor",
+    # between-level (baseline) mediation (bayes_alliance.mechanisms.baseline): the joint model's
+    # a, c' and effects, a third series' shift and its part of the total, and onto the end
+    # outcome
+    BASELINE_EFFECT_PREDICTOR,
+    BASELINE_EFFECT_OUTCOME,
+    "indirect_effect_between",
+    "direct_effect_between",
+    "total_effect_between",
+    "proportion_mediated_between",
+    *(
+        f"{name}_{role}"
+        for role in (MEDIATOR, SECOND_PREDICTOR)
+        for name in ("baseline_effect", "indirect_effect_between")
+    ),
+    "baseline_effect_end",
+    "indirect_effect_between_end",
+    "direct_effect_between_end",
+    "total_effect_between_end",
+    "proportion_mediated_between_end",
 )
 
 # The effects a reader looks at first: printed by the CLI and shown in a result's short view.

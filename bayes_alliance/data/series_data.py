@@ -73,6 +73,7 @@ class SeriesData:
         second_predictor: str | None = None,
         therapist: str | None = None,
         end_outcome: str | None = None,
+        covariates: Sequence[str] = (),
     ) -> SeriesData:
         """Validate a long table with two or three session-level series.
 
@@ -90,6 +91,10 @@ class SeriesData:
         end_outcome
             A patient-level column measured once (post-treatment symptoms, or dropout coded
             0/1), constant within patient; NaN where not measured.
+        covariates
+            Further patient-level columns (constant within patient), read and checked as the
+            end outcome is, into ``base.covariates``: the baseline characteristics of a
+            between-level mediation (``MechanismSpec.baseline``).
 
         Raises
         ------
@@ -106,7 +111,8 @@ class SeriesData:
                     )
                 ]
             )
-        covariates = [end_outcome] if end_outcome is not None else []
+        read = [end_outcome] if end_outcome is not None else []
+        read += [c for c in covariates if c != end_outcome]
         base = SessionData.from_frame(
             df,
             patient=patient,
@@ -114,7 +120,7 @@ class SeriesData:
             predictor=predictor,
             outcome=outcome,
             therapist=therapist,
-            covariates=covariates,
+            covariates=read,
         )
         extra = mediator if mediator is not None else second_predictor
         roles: list[str] = [PREDICTOR]
@@ -171,6 +177,7 @@ class SeriesData:
         predictor: str,
         therapist: str | None = None,
         end_outcome: str | None = None,
+        covariates: Sequence[str] = (),
     ) -> SeriesData:
         """Validate a long table with one session-level series (the predictor alone, e.g.
         alliance dynamics without symptoms; roles ``("predictor",)``).
@@ -191,6 +198,9 @@ class SeriesData:
         end_outcome
             A patient-level column measured once, as for :meth:`from_frame`: regressed on the
             predictor's trait and each patient's change.
+        covariates
+            Further patient-level columns (baseline characteristics), as for
+            :meth:`from_frame`.
 
         Raises
         ------
@@ -203,13 +213,13 @@ class SeriesData:
             predictor=predictor,
             outcome=predictor,
             therapist=therapist,
-            covariates=(end_outcome,) if end_outcome is not None else (),
+            covariates=((end_outcome,) if end_outcome is not None else ()) + tuple(covariates),
         )
         # First the columns alone (missing, doubled, reserved: the checks stop there), with the
         # predictor in the outcome's place so that the messages list the table's own columns;
         # the predictor's second role is this call's, not the user's.
         ours = Problem("column is given more than one role", column=predictor)
-        given = (patient, session, therapist, end_outcome)
+        given = (patient, session, therapist, end_outcome, *covariates)
         columns = [p for p in check_frame(df, roles).problems if p != ours or predictor in given]
         if columns:
             raise DataValidationError(columns)

@@ -30,6 +30,7 @@ from bayes_alliance.data.series_data import (
 from bayes_alliance.inference import sampling, storage
 from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
+from bayes_alliance.mechanisms.baseline import baseline_effect_draws
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.patient_density import patient_loglik
 from bayes_alliance.mechanisms.records import (
@@ -64,6 +65,8 @@ PARAMETERS = (
     "end_change_per_sd",
     "end_change_effect",
     "end_sd",
+    "baseline_effect",
+    "baseline_effect_end",
 )
 
 
@@ -84,6 +87,10 @@ MECHANISM_KEY_EFFECTS = (
     "end_trait_effect_therapist",
     "end_trait_effect",
     "end_change_effect",
+    "indirect_effect_between",
+    "direct_effect_between",
+    "total_effect_between",
+    "indirect_effect_between_end",
 )
 
 
@@ -311,7 +318,9 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             out["change_reliability"] = post["change_reliability"].values
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     out.update(stationarity(post, data))
-    assert all(v.shape == lag.shape[:-2] for v in out.values()), k
+    out.update(baseline_effect_draws(post, data, spec.baseline, patient))
+    # (chain, draw) each; with several baseline columns, a baseline dimension after them
+    assert all(v.shape[:2] == lag.shape[:-2] for v in out.values()), k
     lag_rows = {random_lag_row(path_name(a, b)) for a, b in spec.random_paths or ()}
     unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and n not in lag_rows]
     assert not unknown, f"effects missing from the vocabulary: {unknown}"

@@ -16,7 +16,8 @@ patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u
 1. the k-series Kalman filter (:mod:`bayes_alliance.kernels.kalman_k`) run on the data minus
    the known means ``mu + s c_t e_1`` gives each patient's factor in ``beta_i = b_i + (u_j,
    0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated;
-2. the end outcome adds the factor of its residual, linear in ``(b_i, tau_j)``;
+2. the end outcome adds the factor of its residual, linear in ``(b_i, tau_j)``; a baseline
+   (:mod:`bayes_alliance.mechanisms.baseline`) only adds known shifts to the means and ``g_0``;
 3. ``b_i`` is integrated under ``N(0, Sigma_P)``, the patients' factors in ``tau_j`` are summed
    over the therapist's caseload and ``tau_j`` is integrated under ``N(0, diag(Sigma_T,
    sd_end_therapist^2))`` (:class:`bayes_alliance.kernels.levels.Quadratic`).
@@ -45,6 +46,7 @@ from bayes_alliance.core.vocab import ERROR_SERIES, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
+from bayes_alliance.mechanisms.baseline import baseline_parameters
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, therapist_chol, therapist_sd
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec
@@ -106,6 +108,7 @@ class EndParams:
     trait_therapist: Any
     sd: Any
     sd_therapist: Any
+    shift: Any = None  # (P,) a baseline's known shift of the outcome (mechanisms.baseline)
 
 
 @dataclass
@@ -126,6 +129,7 @@ class IntegratedParams:
     error: Any = None
     chol_therapist: Any = None
     end: EndParams | None = None
+    baseline: Any = None  # (P, k) a baseline's known shift of the latent means
 
 
 def end_factor(
@@ -147,7 +151,8 @@ def end_factor(
         w[n_coef + k] = 1.0
     wv = _vector(xp, w)
     prec = seen / end.sd**2
-    resid = (obs - end.intercept) * seen
+    known = end.intercept if end.shift is None else end.intercept + end.shift
+    resid = (obs - known) * seen
     lam = prec[:, None, None] * (wv[:, None] * wv[None, :])[None, :, :]
     eta = (prec * resid)[:, None] * wv[None, :]
     log_c = -0.5 * seen * (LOG_2PI + 2.0 * xp.log(end.sd))
@@ -178,6 +183,8 @@ def patient_factors(
         shift = np.zeros((1, 1, k))
         shift[0, 0, 0] = 1.0
         known = known + params.trend * time[:, :, None] * shift
+    if params.baseline is not None:
+        known = known + params.baseline[:, None, :]
     d = (filled - known) * inputs["observed"]
     error = params.error if params.error is not None else np.zeros(k)
     error = xp.broadcast_to(error, (n, n_s, k))
@@ -321,6 +328,12 @@ def integrated_likelihood(
     params = IntegratedParams(
         intercept, phi, sigma, chol_1 @ chol_1.T, chol_p, slope, error, chol_t, end
     )
+    if spec.baseline:
+        assert priors.baseline is not None
+        g_p = None if end is None else end.trait_patient
+        params.baseline, shift = baseline_parameters(data, spec.baseline, priors.baseline, g_p)
+        if end is not None:
+            end.shift = shift
     logp, acc = marginal_logp(data, inputs, grid.filled, grid.time, params, pt)
     pm.Potential("integrated_series", pt.sum(logp))
     if trend:

@@ -22,6 +22,7 @@ import numpy as np
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
+from bayes_alliance.mechanisms.baseline import draw_shifts
 from bayes_alliance.mechanisms.effects import covariance_of
 from bayes_alliance.mechanisms.integrated import (
     EndParams,
@@ -57,6 +58,7 @@ def params_of(
     therapist = None
     if spec.therapist_level:
         therapist = np.linalg.cholesky(_cov(draw, "therapist"))
+    mean_shift, end_shift = draw_shifts(draw, data, spec.baseline)
     end = None
     if data.end_outcome is not None:
         end = EndParams(
@@ -66,6 +68,7 @@ def params_of(
             float(draw["end_trait_effect_therapist"]) if spec.therapist_level else None,
             float(draw["end_sd"]),
             float(draw["sd_end_therapist"]) if spec.therapist_level else None,
+            end_shift,
         )
     sigma = _cov(draw, "innovation")
     if spec.random_innovations:
@@ -81,6 +84,7 @@ def params_of(
         error=error,
         chol_therapist=therapist,
         end=end,
+        baseline=mean_shift,
     )
 
 

@@ -14,10 +14,12 @@ import numpy as np
 
 from bayes_alliance.core.vocab import PATIENT, THERAPIST
 from bayes_alliance.data.series_data import SeriesData, grid_cells
+from bayes_alliance.mechanisms.baseline_data import baseline_sd
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.model.priors import (
     AUTOREGRESSION_SIGMA,
     TRAIT_CORR_ETA,
+    baseline_sigma,
     first_sigma,
     innovation_sigma,
     intercept_sigma,
@@ -114,6 +116,7 @@ class MechanismPriors:
     # half-normal SDs with scale sd_therapist and LKJ(2) everywhere.
     therapist_gamma: bool = True
     trait_eta: float = 1.0
+    baseline: BaselinePriors | None = None  # with a baseline (between-level mediation)
 
 
 def end_priors(data: SeriesData, spec: MechanismSpec, grid: MechanismGrid) -> EndPriors | None:
@@ -204,7 +207,34 @@ def mechanism_priors(
         measurement_error=measurement_error_sigma(sd),
         therapist_gamma=rules == PRIOR_RULES,
         trait_eta=TRAIT_CORR_ETA if rules == PRIOR_RULES else OLD_LKJ_ETA,
+        baseline=baseline_priors(data, spec, grid),
     )
+
+
+@dataclass(frozen=True)
+class BaselinePriors:
+    """Prior SDs of a baseline's paths (normal, mean 0), by the joint model's rule for a
+    baseline's paths (:func:`bayes_alliance.model.priors.baseline_sigma`): one SD of the
+    baseline (over patients) moves a latent mean by about one SD of its series at most, and
+    the end outcome by about its SD."""
+
+    series: np.ndarray  # (k, columns): ``baseline_effect[series, column]``
+    end: np.ndarray | None  # (columns,): ``baseline_effect_end``, with a Gaussian end outcome
+
+
+def baseline_priors(
+    data: SeriesData, spec: MechanismSpec, grid: MechanismGrid
+) -> BaselinePriors | None:
+    """The baseline paths' priors (None without a baseline); ``spec`` resolved."""
+    if not spec.baseline:
+        return None
+    sd_z = baseline_sd(data, spec.baseline)
+    series = baseline_sigma(grid.sd[:, None], sd_z[None, :])
+    end = None
+    if data.end_outcome is not None and spec.end_family == "gaussian":
+        obs = data.end_outcome[np.isfinite(data.end_outcome)]
+        end = baseline_sigma(float(np.std(obs)) or 1.0, sd_z)
+    return BaselinePriors(series=np.asarray(series, float), end=end)
 
 
 __all__ = [
@@ -212,9 +242,11 @@ __all__ = [
     "LEGACY_RULES",
     "OLD_LKJ_ETA",
     "PRIOR_RULES",
+    "BaselinePriors",
     "EndPriors",
     "MechanismGrid",
     "MechanismPriors",
+    "baseline_priors",
     "end_priors",
     "mechanism_priors",
 ]

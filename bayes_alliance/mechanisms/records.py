@@ -34,6 +34,9 @@ def series_table(data: SeriesData) -> xr.Dataset:
         ds[col] = ("row", data.z[p, s, j])
     if data.end_outcome is not None and data.end_column is not None:
         ds[data.end_column] = ("row", data.end_outcome[p])
+    for col in base.covariates.columns:  # the baseline columns (patient level)
+        if col != data.end_column:
+            ds[col] = ("row", base.covariates[col].to_numpy(dtype=float)[p])
     return ds
 
 
@@ -65,6 +68,7 @@ def series_data_from_table(table: xr.Dataset, prov: dict[str, Any]) -> SeriesDat
             mediator=series.get(MEDIATOR),
             second_predictor=series.get(SECOND_PREDICTOR),
             end_outcome=prov.get("end_outcome"),
+            covariates=tuple(prov.get("covariates", ())),
         )
 
 
@@ -81,6 +85,7 @@ def series_provenance(data: SeriesData) -> dict[str, Any]:
             "therapist": data.base.roles.therapist,
         },
         "end_outcome": data.end_column,
+        "covariates": [str(c) for c in data.base.covariates.columns if c != data.end_column],
     }
 
 

@@ -14,6 +14,7 @@ from bayes_alliance.data.series_data import (
     SECOND_PREDICTOR,
     SeriesData,
 )
+from bayes_alliance.mechanisms.baseline_data import baseline_matrix
 
 END_FAMILIES = ("auto", "gaussian", "binary")
 TRAIT_FORMS = ("auto", "integrated", "sampled")
@@ -113,6 +114,12 @@ class MechanismSpec:
         A linear trend of the predictor over sessions with a random slope per patient: the
         patient's state-like change, regressed on by an end-of-treatment outcome. ``None``: on
         exactly when there is an end-of-treatment outcome.
+    baseline
+        Patient-level covariate columns of the data (``SeriesData.from_frame(...,
+        covariates=...)``), centred over patients, that shift every series' latent mean and, with
+        a Gaussian end outcome, the outcome directly: between-level mediation
+        (:mod:`bayes_alliance.mechanisms.baseline`). Integrated form only; acting on the
+        patient part of the latent means (no split at the therapists).
     """
 
     therapist_level: bool = False
@@ -123,6 +130,7 @@ class MechanismSpec:
     measurement_error: tuple[str, ...] = ()
     random_innovations: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    baseline: tuple[str, ...] = ()
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
         """The spec with its defaults settled for this data (and checked against it)."""
@@ -173,6 +181,16 @@ class MechanismSpec:
             raise ValueError("measurement error needs traits='integrated'")
         if self.random_innovations and traits != "integrated":
             raise ValueError("random innovations need traits='integrated'")
+        baseline = tuple(str(c) for c in self.baseline)
+        if baseline:
+            if len(set(baseline)) != len(baseline):
+                raise ValueError(f"baseline names a column twice: {list(baseline)}")
+            if traits != "integrated":
+                raise ValueError(
+                    "a baseline (between-level mediation) needs traits='integrated' (a Gaussian "
+                    "end-of-treatment outcome or none); the sampled form has no baseline"
+                )
+            baseline_matrix(data, baseline)  # named, complete, not constant
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
@@ -182,6 +200,7 @@ class MechanismSpec:
             measurement_error=error,
             random_innovations=bool(self.random_innovations),
             extra=dict(self.extra),
+            baseline=baseline,
         )
 
     def design(self, data: SeriesData) -> str:
@@ -199,6 +218,7 @@ class MechanismSpec:
         d = asdict(self)
         d["random_paths"] = [list(p) for p in self.random_paths or ()]
         d["measurement_error"] = list(self.measurement_error)
+        d["baseline"] = list(self.baseline)
         d["kind"] = "mechanism"
         return d
 
@@ -214,6 +234,7 @@ class MechanismSpec:
             measurement_error=tuple(str(r) for r in d.get("measurement_error", ())),
             random_innovations=bool(d.get("random_innovations", False)),
             extra=dict(d.get("extra", {})),
+            baseline=tuple(str(c) for c in d.get("baseline", ())),  # older files: none
         )
 
 

@@ -167,6 +167,20 @@ LABELS: dict[str, str] = {
     "end_trait_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of trait-like {x}",
     "end_change_effect_odds_ratio_per_sd": "odds ratio of {o} per SD of {x} change",
     "sd_path": "SD between patients of the path {path}",
+    # Between-level mediation in the mechanism models (bayes_alliance.mechanisms.baseline).
+    "baseline_effect_mediator": f"{{z}} {_A} {{at}} {{m}}",
+    "baseline_effect_second_predictor": f"{{z}} {_A} {{at}} {{x2}}",
+    "indirect_effect_between_mediator": (
+        f"part of {{z}}'s effect on trait of {{y}} through trait of {{m}}: {{z}} {_A} {{m}} {_A} {{y}}"
+    ),
+    "indirect_effect_between_second_predictor": (
+        "part of {z}'s effect on trait of {y} through trait of {x2}"
+    ),
+    "baseline_effect_end": f"direct path: {{z}} {_A} {{o}}",
+    "indirect_effect_between_end": (f"indirect effect a g_P: {{z}} {_A} trait of {{x}} {_A} {{o}}"),
+    "direct_effect_between_end": f"direct effect: {{z}} {_A} {{o}}",
+    "total_effect_between_end": "total effect of {z} on {o}",
+    "proportion_mediated_between_end": "proportion of {z}'s effect on {o} through trait of {x}",
 }
 for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
     LABELS[f"trait_effect_{_level}_second"] = (
@@ -196,6 +210,12 @@ MEDIATION_LABELS: dict[str, str] = {
     for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
     for _which, _a, _b in (("", "x", "m"), ("_mediator", "m", "x"))
 }
+# With a mediator series the baseline's total effect on the outcome's trait has a third part,
+# through the mediator's trait.
+MEDIATION_LABELS["total_effect_between"] = "total effect of {z} on trait of {y} (all routes)"
+MEDIATION_LABELS["proportion_mediated_between"] = (
+    "proportion of {z}'s total effect on trait of {y} through trait of {x}"
+)
 # The two informants' trait effects are partial too: each rating's trait adjusting for the
 # other's.
 INFORMANT_LABELS: dict[str, str] = {
@@ -485,6 +505,10 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         inner = partial.get(lag) if partial is not None else None
         lag_text = (inner or LABELS[lag]).format_map(words)
         return f"SD between patients of the {lag_text.replace(', average over patients', '')}"
+    base, entry = split_name(name)
+    if entry and "{z}" in LABELS.get(base, ""):  # one of several baseline columns
+        words["z"] = entry
+        name = base
     text = partial.get(name) if partial is not None else None
     text = text or LABELS.get(name)
     if text is not None:

@@ -61,6 +61,9 @@ def _words(result: MechanismResult) -> dict[str, str]:
         words["x2"] = cols[SECOND_PREDICTOR]
     if result.data.end_column:
         words["o"] = result.data.end_column
+    if result.spec.baseline:  # a row of several columns names its own (mechanism_label)
+        words["z"] = ", ".join(result.spec.baseline)
+        words["at"] = "trait of"
     return words
 
 

@@ -1,0 +1,210 @@
+r"""Between-level (baseline) mediation as a block of the integrated mechanism model.
+
+A patient-level baseline z_i (one or more columns, centred over patients:
+:mod:`bayes_alliance.mechanisms.baseline_data`) shifts every series' latent mean, and with a
+Gaussian end-of-treatment outcome that outcome directly::
+
+    mean_r(i) = mu_r + gamma_r' z_i + u_jr + v_ir                  (r = 1..k, outcome last)
+    O_i = g_0 + c_O' z_i + g_P (gamma_1' z_i + v_i1) + g_S delta_i + g_T u_j1 + u^O_j + eta_i
+
+``gamma`` (``baseline_effect[series, baseline]``) is each latent mean's whole shift per unit
+of z; ``v_i ~ N(0, Sigma_P)`` is what the baseline leaves of the patient part. The end outcome
+regresses on the patient part of the predictor's latent mean as a whole (``gamma_1' z_i +
+v_i1``), so ``c_O`` (``baseline_effect_end``) is the baseline's direct effect on it. Given the
+parameters both shifts are known numbers, so the Kalman filter runs on the series minus
+``gamma' z_i`` and the end outcome's residual loses ``(c_O + g_P gamma_1)' z_i``
+(:func:`shifts`): the kernel and the integration of the latents are unchanged.
+
+Between-level mediation z -> trait of x -> trait of y per draw (METHODS.md section 6; the joint
+model's names, :mod:`bayes_alliance.effects.baseline`): with ``beta`` the regression of the
+outcome's patient part on the other series' parts from the residual covariance ``Sigma_P``
+(:func:`bayes_alliance.mechanisms.effects.trait_regression`, the partial ``trait_effect_patient``
+of the fit)::
+
+    a  = gamma_x                               baseline_effect_predictor
+    b  = beta_x                                trait_effect_patient
+    total = gamma_y                            total_effect_between
+    c' = gamma_y - sum_(r != y) beta_r gamma_r direct_effect_between = baseline_effect_outcome
+    indirect = a b                             indirect_effect_between
+    proportion = a b / total                   proportion_mediated_between
+
+With a third series r (a mediator, or a second informant's rating) its trait carries its own
+part ``gamma_r beta_r`` (``indirect_effect_between_<role>``, shift ``baseline_effect_<role>``),
+so that ``total = c' + a b + gamma_r beta_r``. Onto the end outcome: indirect ``a g_P``
+(``indirect_effect_between_end``), direct ``c_O`` and total ``c_O + a g_P``. The within-level
+indirect effect of a mediator series (:func:`bayes_alliance.mechanisms.effects.within_mediation`)
+is reported beside them, separately (Zhang, Zyphur & Preacher 2009).
+
+Three levels: the baseline acts on the patient part only, b is the patient-level trait effect
+and gamma is the shift of a patient's latent mean among patients; the joint model's split of a
+patient-level baseline into its within- and between-therapist parts is not done here. The
+baseline does not move the patients' changes.
+
+References: MacKinnon (2008), *Introduction to Statistical Mediation Analysis*, ch. 3;
+Preacher, Zyphur & Zhang (2010), Psych Methods 15:209 (latent between-level paths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayes_alliance.core.vocab import SERIES
+from bayes_alliance.data.series_data import OUTCOME, PREDICTOR, SeriesData
+from bayes_alliance.mechanisms.baseline_data import BASELINE_DIM, baseline_values
+from bayes_alliance.mechanisms.effects import trait_regression
+from bayes_alliance.mechanisms.priors import BaselinePriors
+
+BASELINE_EFFECT = "baseline_effect"  # (series, baseline): each latent mean's shift per unit of z
+BASELINE_EFFECT_END = "baseline_effect_end"  # (baseline,): the direct path onto the end outcome
+
+
+def shifts(z: Any, gamma: Any, end_direct: Any = None, end_trait: Any = None) -> tuple[Any, Any]:
+    """The known mean shifts of the integrated density, for numpy arrays or tensors alike:
+    each patient's latent means ``z gamma'`` (patients, k) and, with an end outcome
+    (``end_direct`` c_O and ``end_trait`` g_P given), its end outcome's ``z (c_O + g_P
+    gamma_1)`` (patients,), else None."""
+    mean = z @ gamma.T
+    if end_direct is None:
+        return mean, None
+    return mean, z @ (end_direct + end_trait * gamma[0])
+
+
+def baseline_parameters(
+    data: SeriesData, columns: tuple[str, ...], prior: BaselinePriors, end_trait: Any
+) -> tuple[Any, Any]:
+    """The baseline's random variables (inside the model's context) and the shifts they make
+    (:func:`shifts`); ``end_trait`` is ``end_trait_effect_patient``, or None without a Gaussian
+    end outcome."""
+    model = pm.modelcontext(None)
+    model.add_coords({BASELINE_DIM: list(columns)})
+    z = baseline_values(data, columns)
+    gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))
+    end_direct = None
+    if end_trait is not None:
+        assert prior.end is not None
+        end_direct = pm.Normal(BASELINE_EFFECT_END, 0.0, prior.end, dims=BASELINE_DIM)
+    return shifts(z, gamma, end_direct, end_trait)
+
+
+def draw_shifts(
+    draw: Mapping[str, Any], data: SeriesData, columns: tuple[str, ...]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The shifts of one posterior draw (arrays without chain or draw axes), by the
+    posterior's names; (None, None) without a baseline."""
+    if not columns:
+        return None, None
+    z = baseline_values(data, columns)
+    gamma = np.asarray(draw[BASELINE_EFFECT], dtype=float)
+    if BASELINE_EFFECT_END not in draw:
+        return shifts(z, gamma)
+    end = np.asarray(draw[BASELINE_EFFECT_END], dtype=float)
+    return shifts(z, gamma, end, float(draw["end_trait_effect_patient"]))
+
+
+def between_mediation(
+    gamma: np.ndarray,
+    patient_cov: np.ndarray,
+    roles: tuple[str, ...],
+    end_direct: np.ndarray | None = None,
+    end_trait: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Between-level mediation effects per draw (module docstring).
+
+    Parameters
+    ----------
+    gamma
+        ``baseline_effect`` (..., k, q): each series' latent-mean shift per unit of z.
+    patient_cov
+        The residual patient-level covariance of the k latent means (..., k, k).
+    roles
+        The series' roles, outcome last.
+    end_direct, end_trait
+        ``baseline_effect_end`` (..., q) and ``end_trait_effect_patient`` (...), or None.
+
+    Returns
+    -------
+    dict
+        Arrays (..., q) by name.
+    """
+    k = len(roles)
+    x, y = roles.index(PREDICTOR), roles.index(OUTCOME)
+    beta = trait_regression(patient_cov)  # (..., k - 1): the outcome on every other series
+    a, total = gamma[..., x, :], gamma[..., y, :]
+    carried = {r: gamma[..., r, :] * beta[..., r, None] for r in range(k) if r != y}
+    direct = total - sum(carried.values())
+    indirect = carried[x]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        proportion = indirect / total
+    out = {
+        "baseline_effect_predictor": a,
+        "baseline_effect_outcome": direct,
+        "indirect_effect_between": indirect,
+        "direct_effect_between": direct,
+        "total_effect_between": total,
+        "proportion_mediated_between": proportion,
+    }
+    for r in range(k):
+        if r not in (x, y):
+            role = roles[r]
+            out[f"baseline_effect_{role}"] = gamma[..., r, :]
+            out[f"indirect_effect_between_{role}"] = carried[r]
+    if end_direct is not None and end_trait is not None:
+        via = a * end_trait[..., None]
+        end_total = end_direct + via
+        with np.errstate(divide="ignore", invalid="ignore"):
+            end_share = via / end_total
+        out.update(
+            {
+                "baseline_effect_end": end_direct,
+                "indirect_effect_between_end": via,
+                "direct_effect_between_end": end_direct,
+                "total_effect_between_end": end_total,
+                "proportion_mediated_between_end": end_share,
+            }
+        )
+    return out
+
+
+def baseline_effect_draws(
+    post: Any, data: SeriesData, columns: tuple[str, ...], patient_cov: np.ndarray
+) -> dict[str, Any]:
+    """The between-level mediation rows of a fit (:func:`between_mediation`) from its posterior
+    (a Dataset of (chain, draw, ...) arrays): (chain, draw) arrays for one baseline column; for
+    several, DataArrays with the baseline dimension (rows ``name[column]``)."""
+    if not columns or BASELINE_EFFECT not in post:
+        return {}
+    end_direct = end_trait = None
+    if BASELINE_EFFECT_END in post:
+        end_direct = np.asarray(post[BASELINE_EFFECT_END].values, dtype=float)
+        end_trait = np.asarray(post["end_trait_effect_patient"].values, dtype=float)
+    out = between_mediation(
+        np.asarray(post[BASELINE_EFFECT].values, dtype=float),
+        patient_cov,
+        data.roles,
+        end_direct,
+        end_trait,
+    )
+    if len(columns) == 1:
+        return {name: val[..., 0] for name, val in out.items()}
+    return {
+        name: xr.DataArray(
+            val, dims=("chain", "draw", BASELINE_DIM), coords={BASELINE_DIM: list(columns)}
+        )
+        for name, val in out.items()
+    }
+
+
+__all__ = [
+    "BASELINE_EFFECT",
+    "BASELINE_EFFECT_END",
+    "baseline_effect_draws",
+    "baseline_parameters",
+    "between_mediation",
+    "draw_shifts",
+    "shifts",
+]

@@ -1,0 +1,106 @@
+"""Recovery of between-level (baseline) mediation in the integrated mechanism model, beside
+within-level mediation and an end-of-treatment outcome, in one model (slow: `make test-slow`).
+
+Each seed draws a mediation data set from :func:`simulate_mechanisms` (random a and b paths, a
+Gaussian end outcome on the patient part of the predictor's trait) and adds a patient-level
+baseline z ~ N(0, 1) in the generating form: z moves the predictor's trait by A and the
+mediator's by G_M, the outcome's trait is the simulator's regression on the (moved) traits plus
+C_Y z, and the end outcome, which depends on the predictor's trait, gains C_END z directly.
+The truths are these generating numbers (A b_x, C_Y, A g_P, ...), never the package's formulas.
+
+Small fits (80 patients x 10 sessions, 2 chains x 400 draws): per effect the number of seeds
+whose 90% interval holds the truth (Binomial(4, 0.9): at least 3 of 4 with probability 0.95)
+and the mean z-score (posterior mean minus truth over posterior SD; SD about 0.5 over 4 seeds
+when calibrated).
+
+First run (seeds 601-604, 685 s on 2 shared cores, no divergences, max R-hat 1.013), covered of
+4 and mean z: indirect_effect_within 4, -0.07; indirect_effect_between 3, +0.89;
+direct_effect_between 4, -0.75; total_effect_between 4, -0.20; indirect_effect_between_end 2,
+-0.66 (FAILS the bound of 3); end_trait_effect_patient 2, -1.08. The end outcome's trait effect
+g_P, a parameter of the model without a baseline, misses at seed 601 without a baseline too
+(-0.668, 90% interval -0.807 to -0.545, truth -0.5), so that miss is the data set's; more seeds
+are needed to tell chance from an end-outcome calibration problem at 80 x 10.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.sim.mechanisms import MechanismTruth, simulate_mechanisms
+from tests import test_mechanism_recovery_slow as recovery
+
+pytestmark = pytest.mark.slow
+
+SEEDS = range(601, 605)
+A, G_M, C_Y = 0.5, 0.3, 0.2  # z -> trait of x, z -> trait of m, z -> trait of y directly
+G_P, C_END = -0.5, 0.3  # trait of x -> end outcome (per unit), z -> end outcome directly
+PATH_SD, PATH_CORR = (0.15, 0.15), 0.5
+
+
+@pytest.fixture(autouse=True)
+def _small_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAYES_ALLIANCE_CACHE_DIR", "off")
+    monkeypatch.setattr(recovery, "FIT", dict(draws=400, tune=400, chains=2, progressbar=False))
+
+
+def _draw(seed: int) -> tuple[SeriesData, MechanismTruth, MechanismSpec]:
+    df, truth = simulate_mechanisms(
+        seed=seed,
+        design="mediation",
+        patients_per_therapist=80,
+        n_sessions=10,
+        path_sd=PATH_SD,
+        path_corr=PATH_CORR,
+        end_effects=(G_P, 0.0),
+    )
+    rng = np.random.default_rng(seed + 10_000)
+    ids = sorted(df.patient.unique())
+    z = pd.Series(rng.normal(size=len(ids)), index=ids)
+    zi = df.patient.map(z).to_numpy()
+    b_x, b_m = truth.trait_effects
+    df["alliance"] += A * zi
+    df["mediator"] += G_M * zi
+    df["symptoms"] += (C_Y + b_x * A + b_m * G_M) * zi
+    df["post_symptoms"] += (C_END + G_P * A) * zi
+    df["z"] = zi
+    data = SeriesData.from_frame(
+        df, patient="patient", session="session", predictor="alliance", outcome="symptoms",
+        mediator="mediator", end_outcome="post_symptoms", covariates=["z"],
+    )  # fmt: skip
+    # No trend: the simulated patients have no changes, and the change effect is not the
+    # question here.
+    return data, truth, MechanismSpec(baseline=("z",), trend=False)
+
+
+def _truth(truth: MechanismTruth) -> dict[str, float]:
+    lag, cov = truth.lag, truth.path_cov
+    b_x, b_m = truth.trait_effects
+    return {
+        "indirect_effect_within": lag[1, 0] * lag[2, 1] + cov[0, 1],
+        "indirect_effect_between": A * b_x,
+        "direct_effect_between": C_Y,
+        "total_effect_between": C_Y + A * b_x + G_M * b_m,
+        "indirect_effect_between_end": A * G_P,
+        "baseline_effect_predictor": A,
+        "baseline_effect_end": C_END,
+        "end_trait_effect_patient": G_P,
+    }
+
+
+def test_between_and_within_mediation_with_an_end_outcome_recovered_over_seeds():
+    out = recovery._study("baseline + within mediation + end outcome", SEEDS, _draw, _truth)
+    names = (
+        "indirect_effect_within",
+        "indirect_effect_between",
+        "indirect_effect_between_end",
+        "direct_effect_between",
+    )
+    recovery._converged(out, names)
+    for name in names:
+        t = out[name]
+        assert t["covered"].sum() >= 3, (name, t)
+        assert abs((t["error"] / t["sd"]).mean()) < 1.5, (name, t)
