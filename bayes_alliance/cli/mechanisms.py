@@ -19,7 +19,7 @@ from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, key_effects
-from bayes_alliance.mechanisms.spec import MechanismSpec, lag_pairs
+from bayes_alliance.mechanisms.spec import MechanismSpec, lag_levels
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import MODEL, ROLES
 
@@ -68,15 +68,21 @@ def mechanism_spec(
     if changed or spec.priors:
         raise CLIError(f"model option(s) {changed or ['priors']} {why}")
     try:
-        paths = lag_pairs(spec.random_lags, roles) if spec.random_lags else None
+        paths, between = lag_levels(spec.random_lags, roles) if spec.random_lags else (None, ())
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if between and not spec.therapist_level:
+        raise CLIError(
+            "random lags between therapists (NAME@therapist in --random-lags) need a "
+            "therapist column (--therapist)"
+        )
     return MechanismSpec(
         therapist_level=spec.therapist_level,
         random_paths=paths,
         measurement_error=roles if spec.measurement_error else (),
         random_innovations="patient" in spec.random_innovations,
         baseline=tuple(spec.baseline),
+        therapist_paths=between,
     )
 
 

@@ -32,6 +32,7 @@ from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms import effects as me
 from bayes_alliance.mechanisms.baseline import baseline_effect_draws
 from bayes_alliance.mechanisms.model import build_mechanism_model
+from bayes_alliance.mechanisms.parts import PATH_THERAPIST
 from bayes_alliance.mechanisms.patient_density import patient_loglik
 from bayes_alliance.mechanisms.records import (
     series_data_from_table,
@@ -50,6 +51,8 @@ PARAMETERS = (
     "corr_therapist",
     "sd_paths",
     "corr_paths",
+    "sd_paths_therapist",
+    "corr_paths_therapist",
     "sd_innovation",
     "corr_innovation",
     "sd_first",
@@ -184,6 +187,21 @@ def _cov(post: xr.Dataset, name: str) -> np.ndarray | None:
     return me.covariance_of(post, name)
 
 
+def path_covariance(post: xr.Dataset) -> np.ndarray | None:
+    """The covariance (chain, draw, paths, paths) of the patients' whole random-path
+    deviations ``c_j + d_i``: the patients' plus, for the paths that vary between therapists
+    too, the therapists' (independent levels)."""
+    cov = _cov(post, "paths")
+    between = _cov(post, "paths_therapist")
+    if cov is None or between is None:
+        return cov
+    names = [str(n) for n in post["sd_paths"].coords[vocab.PATH].values]
+    sub = [str(n) for n in post["sd_paths_therapist"].coords[PATH_THERAPIST].values]
+    embed = np.zeros((len(sub), len(names)))
+    embed[np.arange(len(sub)), [names.index(n) for n in sub]] = 1.0
+    return cov + np.einsum("ra,...rs,sb->...ab", embed, between, embed)
+
+
 def _deviations(post: xr.Dataset, data: SeriesData) -> tuple[np.ndarray | None, list[Any]]:
     """The patients' random-path deviations (chain, draw, patients, paths) and each path's
     (to, from) positions; None and [] without random paths."""
@@ -290,7 +308,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
         paths = [(idx[a], idx[b]) for a, b in spec.random_paths or ()]
         out["mediator_autoregression"] = lag[..., m, m]
         out["state_effect"] = lag[..., y, x]
-        out.update(me.within_mediation(lag, _cov(post, "paths"), paths, x, m, y))
+        out.update(me.within_mediation(lag, path_covariance(post), paths, x, m, y))
         for level, cov in (("patient", patient), ("therapist", therapist)):
             if cov is not None:
                 beta = me.trait_regression(cov)
@@ -311,6 +329,13 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             strict=True,
         ):
             out[random_lag_row(name)] = sd
+    if "sd_paths_therapist" in post:  # and between therapists
+        for name, sd in zip(
+            [str(n) for n in post["sd_paths_therapist"].coords[PATH_THERAPIST].values],
+            np.moveaxis(post["sd_paths_therapist"].values, -1, 0),
+            strict=True,
+        ):
+            out[random_lag_row(name, "therapist")] = sd
     if full.shape[-1] > k:
         sd_full = np.sqrt(np.diagonal(full, axis1=-2, axis2=-1))
         out["corr_trait_change"] = full[..., x, k] / (sd_full[..., x] * sd_full[..., k])
@@ -322,6 +347,7 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     # (chain, draw) each; with several baseline columns, a baseline dimension after them
     assert all(v.shape[:2] == lag.shape[:-2] for v in out.values()), k
     lag_rows = {random_lag_row(path_name(a, b)) for a, b in spec.random_paths or ()}
+    lag_rows |= {random_lag_row(path_name(a, b), "therapist") for a, b in spec.therapist_paths}
     unknown = [n for n in out if n not in vocab.MECHANISM_EFFECTS and n not in lag_rows]
     assert not unknown, f"effects missing from the vocabulary: {unknown}"
     return out

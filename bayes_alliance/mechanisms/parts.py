@@ -9,12 +9,13 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_alliance.core.vocab import PATH, PATIENT, SERIES
+from bayes_alliance.core.vocab import PATH, PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.priors import OLD_LKJ_ETA, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec, path_name
 
 LKJ_ETA = OLD_LKJ_ETA
+PATH_THERAPIST = f"{PATH}_therapist"  # dim of the random paths that vary between therapists
 
 
 def cov_chol(
@@ -70,6 +71,10 @@ def model_coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object
         names: list[object] = [path_name(a, b) for a, b in spec.random_paths]
         coords[PATH] = names
         coords[f"{PATH}_"] = names
+    if spec.therapist_paths:
+        between: list[object] = [path_name(a, b) for a, b in spec.therapist_paths]
+        coords[PATH_THERAPIST] = between
+        coords[f"{PATH_THERAPIST}_"] = between
     return coords
 
 
@@ -77,7 +82,11 @@ def lag_matrices(
     data: SeriesData, spec: MechanismSpec, priors: MechanismPriors
 ) -> pt.TensorVariable:
     """Each patient's lag matrix (n, k, k): the average lags plus the random paths'
-    deviations (one path: independent SD; several: unstructured covariance)."""
+    deviations (one path: independent SD; several: unstructured covariance), with
+    ``spec.therapist_paths`` the therapist's deviations added (``Phi + c_j + d_i``).
+    ``path_deviation`` (patients x paths) is each patient's whole deviation from the average,
+    ``d_i`` plus, for a path that varies between therapists, ``c_j``
+    (``path_deviation_therapist``, therapists x therapist paths)."""
     n, k = data.n_patients, data.k
     paths = spec.random_paths or ()
     idx = {r: i for i, r in enumerate(data.roles)}
@@ -88,15 +97,33 @@ def lag_matrices(
     pos = np.zeros((len(paths), k, k))
     for r, (to, source) in enumerate(paths):
         pos[r, idx[to], idx[source]] = 1.0
-    off_d = pm.Normal("path_offset", 0.0, 1.0, dims=(PATIENT, PATH))
-    if len(paths) > 1:
-        chol_d = cov_chol("paths", PATH, priors.sd_paths, len(paths))
-        dev = off_d @ chol_d.T
-    else:
-        sd_d = pm.HalfNormal("sd_paths", sigma=priors.sd_paths, dims=PATH)
-        dev = off_d * sd_d[None, :]
+    dev = _deviations("paths", "path_offset", PATIENT, PATH, priors.sd_paths)
+    if spec.therapist_paths:
+        assert data.patient_therapist is not None
+        dev_t = _deviations(
+            "paths_therapist", "path_offset_therapist", THERAPIST, PATH_THERAPIST,
+            priors.sd_paths_therapist,
+        )  # fmt: skip
+        pm.Deterministic("path_deviation_therapist", dev_t, dims=(THERAPIST, PATH_THERAPIST))
+        # the therapist paths' columns among the patient paths
+        embed = np.zeros((len(spec.therapist_paths), len(paths)))
+        for r, pair in enumerate(spec.therapist_paths):
+            embed[r, paths.index(pair)] = 1.0
+        dev = dev + (dev_t @ pt.as_tensor(embed))[data.patient_therapist]
     pm.Deterministic("path_deviation", dev, dims=(PATIENT, PATH))
     return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
+
+
+def _deviations(
+    name: str, offset: str, unit: str, dim: str, scale: np.ndarray
+) -> pt.TensorVariable:
+    """Non-centred deviations (units x paths) with half-normal SDs ``sd_<name>`` and, for
+    several paths, an LKJ(2) correlation ``corr_<name>``."""
+    off = pm.Normal(offset, 0.0, 1.0, dims=(unit, dim))
+    if len(scale) > 1:
+        return off @ cov_chol(name, dim, scale, len(scale)).T
+    sd = pm.HalfNormal(f"sd_{name}", sigma=scale, dims=dim)
+    return off * sd[None, :]
 
 
 def therapist_chol(priors: MechanismPriors, k: int) -> pt.TensorVariable:
@@ -116,6 +143,7 @@ def therapist_sd(name: str, scale: float, gamma: bool) -> pt.TensorVariable:
 
 __all__ = [
     "LKJ_ETA",
+    "PATH_THERAPIST",
     "cov_chol",
     "lag_matrices",
     "model_coords",

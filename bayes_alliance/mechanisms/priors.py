@@ -8,7 +8,7 @@ observed cells; :func:`mechanism_priors` collects them for the model builder
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -116,6 +116,9 @@ class MechanismPriors:
     # half-normal SDs with scale sd_therapist and LKJ(2) everywhere.
     therapist_gamma: bool = True
     trait_eta: float = 1.0
+    # Half-normal scales of the random paths' SDs between therapists (spec.therapist_paths):
+    # the patients' rule, as the joint model's sd_state_effect_therapist has.
+    sd_paths_therapist: np.ndarray = field(default_factory=lambda: np.zeros(0))
     baseline: BaselinePriors | None = None  # with a baseline (between-level mediation)
 
 
@@ -187,6 +190,7 @@ def mechanism_priors(
     for r, (to, source) in enumerate(paths):
         path_ratio = ratio[idx[to], idx[source]]
         sd_paths[r] = 0.2 * path_ratio if legacy else random_slope_sigma(path_ratio)
+    sd_paths_therapist = np.array([sd_paths[paths.index(p)] for p in spec.therapist_paths])
     # The 0.1 rules scaled the trend by the grid's number of sessions.
     slope_scale = sd[0] / max(data.z.shape[1], 2)
     sd_patient = level_sigma(sd, PATIENT)
@@ -205,6 +209,7 @@ def mechanism_priors(
         trend=trend,
         end=end_priors(data, spec, grid),
         measurement_error=measurement_error_sigma(sd),
+        sd_paths_therapist=sd_paths_therapist,
         therapist_gamma=rules == PRIOR_RULES,
         trait_eta=TRAIT_CORR_ETA if rules == PRIOR_RULES else OLD_LKJ_ETA,
         baseline=baseline_priors(data, spec, grid),

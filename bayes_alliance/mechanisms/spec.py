@@ -66,15 +66,35 @@ def lag_pairs(
     return tuple(out)
 
 
+THERAPIST_SUFFIX = "@therapist"
+
+
+def lag_levels(
+    names: tuple[str, ...] | list[str], roles: tuple[str, ...]
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """``--random-lags`` names split by level: ``NAME`` varies between patients,
+    ``NAME@therapist`` between therapists as well (and so between patients too). Returns the
+    patient-level and the therapist-level ``(to, from)`` pairs, each checked by
+    :func:`lag_pairs`."""
+    if len(set(names)) != len(names):
+        raise ValueError(f"a random lag is listed twice: {list(names)}")
+    plain = [n.removesuffix(THERAPIST_SUFFIX) for n in names]
+    patient = lag_pairs(list(dict.fromkeys(plain)), roles)
+    between = lag_pairs([p for n, p in zip(names, plain, strict=True) if n != p], roles)
+    return patient, between
+
+
 # Rows of the random lags' SDs: ``sd_<lag>_patient`` for a path the vocabulary names
 # (``sd_state_effect_patient``), ``sd_path_<to<-from>`` for any other.
 
 
-def random_lag_row(path: str) -> str:
-    """The effects row of a random path's SD (``path`` as ``to<-from``)."""
+def random_lag_row(path: str, level: str = "patient") -> str:
+    """The effects row of a random path's SD at ``level`` (``path`` as ``to<-from``)."""
     to, source = path.split("<-", 1)
     name = lag_name(to, source)
-    return f"sd_path_{name}" if "<-" in name else f"sd_{name}_patient"
+    if "<-" in name:
+        return f"sd_path_{name}" + ("" if level == "patient" else f"_{level}")
+    return f"sd_{name}_{level}"
 
 
 def path_name(to: str, source: str) -> str:
@@ -120,6 +140,11 @@ class MechanismSpec:
         a Gaussian end outcome, the outcome directly: between-level mediation
         (:mod:`bayes_alliance.mechanisms.baseline`). Integrated form only; acting on the
         patient part of the latent means (no split at the therapists).
+    therapist_paths
+        Random paths (among ``random_paths``) that also vary between therapists: the patient's
+        lag is ``Phi + c_j + d_i`` with ``c_j`` the therapist's deviation (unstructured
+        covariance between therapists, rows ``sd_<lag>_therapist``) and ``d_i`` the patient's.
+        Needs ``therapist_level``.
     """
 
     therapist_level: bool = False
@@ -131,6 +156,7 @@ class MechanismSpec:
     random_innovations: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     baseline: tuple[str, ...] = ()
+    therapist_paths: tuple[tuple[str, str], ...] = ()
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
         """The spec with its defaults settled for this data (and checked against it)."""
@@ -191,6 +217,17 @@ class MechanismSpec:
                     "end-of-treatment outcome or none); the sampled form has no baseline"
                 )
             baseline_matrix(data, baseline)  # named, complete, not constant
+        between = tuple((str(a), str(b)) for a, b in self.therapist_paths)
+        if between and not self.therapist_level:
+            raise ValueError("random lags between therapists need therapist_level=True")
+        for pair in between:
+            if pair not in paths:
+                raise ValueError(
+                    f"random lag {lag_name(*pair)!r} varies between therapists but not between "
+                    "patients: list it among the patient-level random lags too"
+                )
+        if len(set(between)) != len(between):
+            raise ValueError("a random lag between therapists is listed twice")
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
@@ -201,6 +238,7 @@ class MechanismSpec:
             random_innovations=bool(self.random_innovations),
             extra=dict(self.extra),
             baseline=baseline,
+            therapist_paths=between,
         )
 
     def design(self, data: SeriesData) -> str:
@@ -219,6 +257,7 @@ class MechanismSpec:
         d["random_paths"] = [list(p) for p in self.random_paths or ()]
         d["measurement_error"] = list(self.measurement_error)
         d["baseline"] = list(self.baseline)
+        d["therapist_paths"] = [list(p) for p in self.therapist_paths]
         d["kind"] = "mechanism"
         return d
 
@@ -235,6 +274,7 @@ class MechanismSpec:
             random_innovations=bool(d.get("random_innovations", False)),
             extra=dict(d.get("extra", {})),
             baseline=tuple(str(c) for c in d.get("baseline", ())),  # older files: none
+            therapist_paths=tuple((str(p[0]), str(p[1])) for p in d.get("therapist_paths", ())),
         )
 
 
@@ -243,6 +283,7 @@ __all__ = [
     "LAG_NAMES",
     "TRAIT_FORMS",
     "MechanismSpec",
+    "lag_levels",
     "lag_name",
     "lag_pairs",
     "path_name",

@@ -498,13 +498,21 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
     words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
     words.update(columns)
     if name.startswith("sd_path_"):
-        return LABELS["sd_path"].format(path=name[len("sd_path_") :])
-    lag = name[len("sd_") : -len("_patient")] if name.startswith("sd_") else ""
+        path = name[len("sd_path_") :]
+        if path.endswith("_therapist"):
+            return (
+                LABELS["sd_path"]
+                .format(path=path[: -len("_therapist")])
+                .replace("between patients", "between therapists")
+            )
+        return LABELS["sd_path"].format(path=path)
     partial = _partial(design)
-    if name.endswith("_patient") and lag in LABELS and lag.endswith(LAG_SUFFIXES):
-        inner = partial.get(lag) if partial is not None else None
-        lag_text = (inner or LABELS[lag]).format_map(words)
-        return f"SD between patients of the {lag_text.replace(', average over patients', '')}"
+    for level, whom in (("_patient", "patients"), ("_therapist", "therapists")):
+        lag = name[len("sd_") : -len(level)] if name.startswith("sd_") else ""
+        if name.endswith(level) and lag in LABELS and lag.endswith(LAG_SUFFIXES):
+            inner = partial.get(lag) if partial is not None else None
+            lag_text = (inner or LABELS[lag]).format_map(words)
+            return f"SD between {whom} of the {lag_text.replace(', average over patients', '')}"
     base, entry = split_name(name)
     if entry and "{z}" in LABELS.get(base, ""):  # one of several baseline columns
         words["z"] = entry

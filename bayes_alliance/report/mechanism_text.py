@@ -224,6 +224,12 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
         rows.append((f"sd_paths[{path_name(to, source)}]", _half(p.sd_paths[r]), rule))
     if len(spec.random_paths or ()) > 1:
         rows.append(("corr_paths", *_LKJ))
+    for r, (to, source) in enumerate(spec.therapist_paths):
+        rule = f"σ = 0.25 SD({names[to]}) / SD({names[source]}), as between patients"
+        name = f"sd_paths_therapist[{path_name(to, source)}]"
+        rows.append((name, _half(p.sd_paths_therapist[r]), rule))
+    if len(spec.therapist_paths) > 1:
+        rows.append(("corr_paths_therapist", *_LKJ))
     if p.trend is not None:
         words = per_session or f"0.1 SD({cols[0]}) per session"
         rows.append(("trend", _normal(0, p.trend), f"σ = {words}"))

@@ -289,8 +289,9 @@ MODEL = OptionGroup(
             "random_lags",
             "names",
             "lagged paths that vary between patients, e.g. "
-            "predictor_autoregression,state_effect (fitted by the k-series model, which then "
-            "also takes --measurement-error for every series)",
+            "predictor_autoregression,state_effect; NAME@therapist: between therapists too "
+            "(fitted by the k-series model, which then also takes --measurement-error for "
+            "every series)",
         ),
         Option(
             "moderators",
