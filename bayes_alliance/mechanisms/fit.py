@@ -25,6 +25,7 @@ from bayes_alliance.data.series_data import (
     MEDIATOR,
     OUTCOME,
     PREDICTOR,
+    SECOND_PREDICTOR,
     SeriesData,
 )
 from bayes_alliance.inference import sampling, storage
@@ -37,7 +38,12 @@ from bayes_alliance.mechanisms.records import (
     series_provenance,
     series_table,
 )
-from bayes_alliance.mechanisms.spec import MechanismSpec, path_name, random_lag_row
+from bayes_alliance.mechanisms.spec import (
+    MEDIATION_INFORMANTS,
+    MechanismSpec,
+    path_name,
+    random_lag_row,
+)
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -74,6 +80,8 @@ MECHANISM_KEY_EFFECTS = (
     "direct_effect_within",
     "total_effect_within",
     "proportion_mediated_within",
+    "indirect_effect_within_second",
+    "indirect_effect_within_difference",
     "state_effect",
     "state_effect_second",
     "state_effect_difference",
@@ -231,6 +239,15 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
                 beta = me.trait_regression(cov)
                 out[f"trait_effect_{level}"] = beta[..., x]
                 out[f"trait_effect_{level}_mediator"] = beta[..., m]
+    elif design == MEDIATION_INFORMANTS:
+        x2, m = data.index(SECOND_PREDICTOR), data.index(MEDIATOR)
+        idx = {r: i for i, r in enumerate(data.roles)}
+        paths = [(idx[a], idx[b]) for a, b in spec.random_paths or ()]
+        out["second_autoregression"] = lag[..., x2, x2]
+        out["mediator_autoregression"] = lag[..., m, m]
+        out.update(me.informant_mediation(lag, _cov(post, "paths"), paths, (x, x2), m, y))
+        state_var = _state_var(post, data)
+        out.update(me.informant_effects(lag, innov, patient, therapist, state_var, mediator=m))
     elif design == "informants":
         out["second_autoregression"] = lag[..., 1, 1]
         out.update(me.informant_effects(lag, innov, patient, therapist, _state_var(post, data)))
