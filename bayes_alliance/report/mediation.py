@@ -305,12 +305,11 @@ def informant_mediation_table(
     def cell(name: str | None) -> str:
         if name is None or name not in t.index:
             return ""
-        est, low, high = (float(t.at[name, c]) for c in ("mean", "ci_low", "ci_high"))
+        est, low, high = t.loc[name, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)
         return f"{est:.3f} [{low:.3f}, {high:.3f}]"
 
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         [[cell(a), cell(b), cell(d)] for _, a, b, d in INFORMANT_MEDIATION_ROWS],
         index=pd.Index([r[0] for r in INFORMANT_MEDIATION_ROWS], name=f"mean [{ci_label}]"),
         columns=[first, second, f"{first} minus {second}"],
     )
-    return frame
