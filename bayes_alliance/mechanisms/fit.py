@@ -1,5 +1,5 @@
-"""Fitting the mechanism models and their results: within-level mediation, two informants, an
-end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
+"""Fitting the mechanism models and their results: within-level mediation, two informants (or
+both in one model), an end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
 
 ``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie through the package's one
 sampling entry (:func:`bayes_alliance.inference.sampling.sample`: the compiled-model cache, the
@@ -411,7 +411,7 @@ def fit_mechanisms(
     Parameters
     ----------
     data
-        Two or three series (:class:`~bayes_alliance.data.series_data.SeriesData`).
+        Two to four series (:class:`~bayes_alliance.data.series_data.SeriesData`).
     spec
         Options (default: therapist level when the data have therapists, random a and b paths
         with a mediator).
