@@ -212,6 +212,20 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     ),
     "trait_corr_informants_patient",
     "trait_corr_informants_therapist",
+    # a mediator with two informants: the second informant's mediation, the differences
+    # (first minus second informant)
+    "effect_on_mediator_second",
+    "cov_random_paths_second",
+    "indirect_effect_within_fixed_second",
+    "indirect_effect_within_second",
+    "direct_path_within_second",
+    "direct_effect_within_second",
+    "total_effect_within_second",
+    "proportion_mediated_within_second",
+    "effect_on_mediator_difference",
+    "indirect_effect_within_difference",
+    "direct_effect_within_difference",
+    "total_effect_within_difference",
     # end-of-treatment outcome
     "corr_trait_change",
     "change_reliability",

@@ -75,7 +75,7 @@ class SeriesData:
         end_outcome: str | None = None,
         covariates: Sequence[str] = (),
     ) -> SeriesData:
-        """Validate a long table with two or three session-level series.
+        """Validate a long table with two, three or four session-level series.
 
         Parameters
         ----------
@@ -84,10 +84,11 @@ class SeriesData:
         patient, session, predictor, outcome, therapist
             Column names, as for :meth:`SessionData.from_frame`.
         mediator
-            A third session-level series between predictor and outcome (within-level
-            mediation).
+            A session-level series between predictor and outcome (within-level mediation).
         second_predictor
             The other informant's rating of the predictor (e.g. therapist-rated alliance).
+            With a mediator too, the series are (predictor, second_predictor, mediator,
+            outcome): each informant's a path to the mediator in one model.
         end_outcome
             A patient-level column measured once (post-treatment symptoms, or dropout coded
             0/1), constant within patient; NaN where not measured.
@@ -101,16 +102,6 @@ class SeriesData:
         DataValidationError
             Every problem found, each naming its column and rows or ids.
         """
-        if mediator is not None and second_predictor is not None:
-            raise DataValidationError(
-                [
-                    Problem(
-                        "a mediator and a second informant in one model are not supported; "
-                        "fit them as two models",
-                        column=second_predictor,
-                    )
-                ]
-            )
         read = [end_outcome] if end_outcome is not None else []
         read += [c for c in covariates if c != end_outcome]
         base = SessionData.from_frame(
@@ -122,27 +113,38 @@ class SeriesData:
             therapist=therapist,
             covariates=read,
         )
-        extra = mediator if mediator is not None else second_predictor
         roles: list[str] = [PREDICTOR]
         columns: list[str] = [predictor]
         series = [base.x]
-        if extra is not None:
-            taken = {patient, session, predictor, outcome, therapist, end_outcome}
+        # Model order (predictor, second_predictor, mediator, outcome): the informants first,
+        # the mediator between them and the outcome.
+        extras = [(SECOND_PREDICTOR, second_predictor), (MEDIATOR, mediator)]
+        taken = {patient, session, predictor, outcome, therapist, end_outcome}
+        problems: list[Problem] = []
+        for role, extra in extras:
+            if extra is None:
+                continue
             if extra in taken:
-                raise DataValidationError(
-                    [Problem("column already has another role", column=extra)]
+                problems.append(Problem("column already has another role", column=extra))
+                continue
+            taken.add(extra)
+            try:
+                other = SessionData.from_frame(
+                    df,
+                    patient=patient,
+                    session=session,
+                    predictor=extra,
+                    outcome=outcome,
+                    therapist=therapist,
                 )
-            other = SessionData.from_frame(
-                df,
-                patient=patient,
-                session=session,
-                predictor=extra,
-                outcome=outcome,
-                therapist=therapist,
-            )
-            roles.append(MEDIATOR if mediator is not None else SECOND_PREDICTOR)
+            except DataValidationError as exc:  # both extra columns' problems in one message
+                problems += [p for p in exc.problems if p not in problems]
+                continue
+            roles.append(role)
             columns.append(extra)
             series.append(other.x)
+        if problems:
+            raise DataValidationError(problems)
         roles.append(OUTCOME)
         columns.append(outcome)
         series.append(base.y)

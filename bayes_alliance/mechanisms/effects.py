@@ -17,6 +17,20 @@ y's own persistence, c' phi_xx + phi_yy c', plus the covariances of random entri
 routes). Adding the lag-1 path c' to a lag-2 indirect effect would mix two intervals, so c' is
 reported as a path of its own (``direct_path_within``).
 
+A mediator with two informants (series x, x2, m, y; every lagged path free, as in the single
+designs) gives each informant its own mediation over the same two sessions
+(:func:`informant_mediation`)::
+
+    a_1 = Phi[m, x],  a_2 = Phi[m, x2],  b = Phi[y, m]
+    indirect_j = E[a_ji b_i] = a_j b + cov(a_ji, b_i)
+    total_j = E[(Phi_i^2)[y, x_j]],  direct_j = total_j - indirect_j
+
+with rows suffixed ``_second`` for x2 and ``_difference`` for x minus x2 (per draw). With four
+series the direct effect of one informant over two sessions also holds its route through the
+other informant's next rating, ``Phi[y, x2] Phi[x2, x]`` (x_t -> x2_(t+1) -> y_(t+2)): not
+mediated by m, so not indirect, but not a path of x alone either; ``direct_path_within`` (c')
+stays the lag-1 path.
+
 Trait level: the regression of the outcome's trait on the other series' traits at one level is
 ``Sigma[x, x]^-1 Sigma[x, y]`` of that level's covariance (partial effects: each informant's
 trait controlling for the other's; with a mediator, the predictor's trait controlling for the
@@ -139,6 +153,48 @@ def within_mediation(
     }
 
 
+def informant_mediation(
+    lag: np.ndarray,
+    path_cov: np.ndarray | None,
+    paths: Sequence[tuple[int, int]],
+    informants: tuple[int, int],
+    m: int,
+    y: int,
+) -> dict[str, np.ndarray]:
+    """Within-level mediation of each of two informants' ratings through one mediator, and
+    their differences (module docstring).
+
+    Parameters
+    ----------
+    lag, path_cov, paths
+        As :func:`within_mediation`.
+    informants
+        Positions of the first (e.g. patient-rated) and the second (therapist-rated) rating.
+    m, y
+        Positions of the mediator and the outcome.
+
+    Returns
+    -------
+    dict
+        :func:`within_mediation`'s rows for the first informant; the same rows suffixed
+        ``_second`` for the second (the b path, shared, once); ``*_difference`` rows (first
+        minus second) of the a path and of the indirect, direct and total effects. A raw
+        difference compares the two ratings per unit of each one's own scale.
+    """
+    first, second = informants
+    out = within_mediation(lag, path_cov, paths, first, m, y)
+    other = within_mediation(lag, path_cov, paths, second, m, y)
+    out.update({f"{k}_second": v for k, v in other.items() if k != "mediator_effect"})
+    for name in (
+        "effect_on_mediator",
+        "indirect_effect_within",
+        "direct_effect_within",
+        "total_effect_within",
+    ):
+        out[f"{name}_difference"] = out[name] - out[f"{name}_second"]
+    return out
+
+
 def within_variance(
     lag: np.ndarray,
     innovation_cov: np.ndarray,
@@ -187,20 +243,30 @@ def informant_effects(
     patient_cov: np.ndarray,
     therapist_cov: np.ndarray | None,
     state_var: np.ndarray,
+    mediator: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Two informants' trait and state effects on the outcome and their differences.
 
-    Series order (first informant, second informant, outcome). Differences are first minus
-    second, raw and standardised (a raw difference depends on the two rating scales; the
-    standardised one compares effects per SD of each informant's own part). ``state_var``
-    (..., k) holds the within-person variances of the states that standardise the state
-    effects (:func:`within_variance`).
+    Series order (first informant, second informant[, mediator], outcome): the outcome is
+    last. Differences are first minus second, raw and standardised (a raw difference depends
+    on the two rating scales; the standardised one compares effects per SD of each
+    informant's own part). ``state_var`` (..., k) holds the within-person variances of the
+    states that standardise the state effects (:func:`within_variance`).
+
+    With a ``mediator`` (its position) the same rows change meaning: the state effects
+    ``Phi[y, x_j]`` also hold the mediator's previous state fixed, so they are the direct
+    lag-1 paths c'_j of the mediation, not each rating's whole lag-1 effect; the cross-lags
+    hold it fixed too; the trait effects are partial on the mediator's trait as well (each
+    rating's trait adjusting for the other's and the mediator's), and the mediator's own
+    partial trait effect is added (``trait_effect_<level>_mediator``). The correlations of the
+    two ratings (states' innovations, traits) keep their meaning.
     """
     out: dict[str, np.ndarray] = {}
+    y = lag.shape[-1] - 1
     sd_w = np.sqrt(state_var)
     for j, suffix in ((0, ""), (1, "_second")):
-        out[f"state_effect{suffix}"] = lag[..., 2, j]
-        out[f"state_effect{suffix}_std"] = lag[..., 2, j] * sd_w[..., j] / sd_w[..., 2]
+        out[f"state_effect{suffix}"] = lag[..., y, j]
+        out[f"state_effect{suffix}_std"] = lag[..., y, j] * sd_w[..., j] / sd_w[..., y]
     for name in ("state_effect", "state_effect_std"):
         base = name.removesuffix("_std")
         std = "_std" if name.endswith("_std") else ""
@@ -220,12 +286,14 @@ def informant_effects(
         out[f"trait_effect_{level}"] = first
         out[f"trait_effect_{level}_second"] = second
         out[f"trait_effect_{level}_difference"] = first - second
-        out[f"trait_effect_{level}_std"] = first * sd[..., 0] / sd[..., 2]
-        out[f"trait_effect_{level}_second_std"] = second * sd[..., 1] / sd[..., 2]
+        out[f"trait_effect_{level}_std"] = first * sd[..., 0] / sd[..., y]
+        out[f"trait_effect_{level}_second_std"] = second * sd[..., 1] / sd[..., y]
         out[f"trait_effect_{level}_difference_std"] = (
             out[f"trait_effect_{level}_std"] - out[f"trait_effect_{level}_second_std"]
         )
         out[f"trait_corr_informants_{level}"] = cov[..., 0, 1] / (sd[..., 0] * sd[..., 1])
+        if mediator is not None:
+            out[f"trait_effect_{level}_mediator"] = beta[..., mediator]
     return out
 
 
@@ -335,6 +403,7 @@ __all__ = [
     "end_outcome_effects",
     "expected_lag2",
     "informant_effects",
+    "informant_mediation",
     "single_series_effects",
     "trait_regression",
     "within_mediation",

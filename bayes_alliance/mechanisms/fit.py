@@ -1,5 +1,5 @@
-"""Fitting the mechanism models and their results: within-level mediation, two informants, an
-end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
+"""Fitting the mechanism models and their results: within-level mediation, two informants (or
+both in one model), an end-of-treatment outcome (:mod:`bayes_alliance.mechanisms.model`).
 
 ``fit_mechanisms(data, spec, random_seed=...)`` samples with nutpie through the package's one
 sampling entry (:func:`bayes_alliance.inference.sampling.sample`: the compiled-model cache, the
@@ -25,6 +25,7 @@ from bayes_alliance.data.series_data import (
     MEDIATOR,
     OUTCOME,
     PREDICTOR,
+    SECOND_PREDICTOR,
     SeriesData,
 )
 from bayes_alliance.inference import sampling, storage
@@ -39,7 +40,12 @@ from bayes_alliance.mechanisms.records import (
     series_provenance,
     series_table,
 )
-from bayes_alliance.mechanisms.spec import MechanismSpec, path_name, random_lag_row
+from bayes_alliance.mechanisms.spec import (
+    MEDIATION_INFORMANTS,
+    MechanismSpec,
+    path_name,
+    random_lag_row,
+)
 
 # Parameters checked for convergence and summarised, in this order (those a model has).
 PARAMETERS = (
@@ -80,6 +86,8 @@ MECHANISM_KEY_EFFECTS = (
     "direct_effect_within",
     "total_effect_within",
     "proportion_mediated_within",
+    "indirect_effect_within_second",
+    "indirect_effect_within_difference",
     "state_effect",
     "state_effect_second",
     "state_effect_difference",
@@ -314,6 +322,15 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
                 beta = me.trait_regression(cov)
                 out[f"trait_effect_{level}"] = beta[..., x]
                 out[f"trait_effect_{level}_mediator"] = beta[..., m]
+    elif design == MEDIATION_INFORMANTS:
+        x2, m = data.index(SECOND_PREDICTOR), data.index(MEDIATOR)
+        idx = {r: i for i, r in enumerate(data.roles)}
+        paths = [(idx[a], idx[b]) for a, b in spec.random_paths or ()]
+        out["second_autoregression"] = lag[..., x2, x2]
+        out["mediator_autoregression"] = lag[..., m, m]
+        out.update(me.informant_mediation(lag, path_covariance(post), paths, (x, x2), m, y))
+        state_var = _state_var(post, data)
+        out.update(me.informant_effects(lag, innov, patient, therapist, state_var, mediator=m))
     elif design == "informants":
         out["second_autoregression"] = lag[..., 1, 1]
         out.update(me.informant_effects(lag, innov, patient, therapist, _state_var(post, data)))
@@ -488,7 +505,7 @@ def fit_mechanisms(
     Parameters
     ----------
     data
-        Two or three series (:class:`~bayes_alliance.data.series_data.SeriesData`).
+        Two to four series (:class:`~bayes_alliance.data.series_data.SeriesData`).
     spec
         Options (default: therapist level when the data have therapists, random a and b paths
         with a mediator).

@@ -14,10 +14,13 @@ from bayes_alliance.data.series_data import (
     SECOND_PREDICTOR,
     SeriesData,
 )
+from bayes_alliance.mechanisms import identification
 from bayes_alliance.mechanisms.baseline_data import baseline_matrix
+from bayes_alliance.mechanisms.identification import END_FAMILIES, TRAIT_FORMS
 
-END_FAMILIES = ("auto", "gaussian", "binary")
-TRAIT_FORMS = ("auto", "integrated", "sampled")
+# The design of a mediator with a second informant (series predictor, second_predictor,
+# mediator, outcome): each informant's a path to the mediator in one model.
+MEDIATION_INFORMANTS = "mediation_informants"
 
 
 # Names of the lagged paths ``lag[to, from]`` (the vocabulary's names where it has them), for
@@ -31,8 +34,19 @@ LAG_NAMES: dict[str, tuple[str, str]] = {
     "reverse_state_effect": (PREDICTOR, OUTCOME),
     "state_effect_second": (OUTCOME, SECOND_PREDICTOR),
     "effect_on_mediator": (MEDIATOR, PREDICTOR),
+    "effect_on_mediator_second": (MEDIATOR, SECOND_PREDICTOR),
     "mediator_effect": (OUTCOME, MEDIATOR),
 }
+
+
+def default_random_paths(roles: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The random lagged paths of a design without ``--random-lags``: with a mediator each
+    informant's a path (mediator <- predictor, and <- second_predictor when there is one)
+    and the b path (outcome <- mediator); none otherwise."""
+    if MEDIATOR not in roles:
+        return ()
+    sources = [r for r in (PREDICTOR, SECOND_PREDICTOR) if r in roles]
+    return (*((MEDIATOR, s) for s in sources), (OUTCOME, MEDIATOR))
 
 
 def lag_name(to: str, source: str) -> str:
@@ -112,8 +126,9 @@ class MechanismSpec:
         Therapist random intercepts (a third level) for every series' latent mean.
     random_paths
         Lagged paths ``(to, from)`` by role that vary between patients, with an unstructured
-        covariance. ``None`` picks the design's default: the a path (predictor -> mediator) and
-        the b path (mediator -> outcome) with a mediator, none otherwise.
+        covariance. ``None`` picks the design's default (:func:`default_random_paths`): the a
+        path (predictor -> mediator; with a second informant its a path too) and the b path
+        (mediator -> outcome) with a mediator, none otherwise.
     end_family
         ``"gaussian"``, ``"binary"`` (logit) or ``"auto"`` (binary when the column holds only
         0 and 1) for an end-of-treatment outcome.
@@ -159,75 +174,64 @@ class MechanismSpec:
     therapist_paths: tuple[tuple[str, str], ...] = ()
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
-        """The spec with its defaults settled for this data (and checked against it)."""
-        if self.therapist_level and data.patient_therapist is None:
-            raise ValueError("therapist_level=True needs a therapist column")
+        """The spec with its defaults settled for this data, checked against it: every
+        combination these data do not identify or the model does not support is refused in
+        one :class:`~bayes_alliance.mechanisms.identification.NotIdentifiedError` (a
+        ``ValueError``) that lists each reason."""
         paths = self.random_paths
         if paths is None:
-            paths = ((MEDIATOR, PREDICTOR), (OUTCOME, MEDIATOR)) if MEDIATOR in data.roles else ()
-        for to, source in paths:
-            for role in (to, source):
-                if role not in data.roles:
-                    raise ValueError(
-                        f"random path {path_name(to, source)!r}: no {role!r} series "
-                        f"(series: {', '.join(data.roles)})"
-                    )
-        if len(set(paths)) != len(paths):
-            raise ValueError("a random path is listed twice")
-        if self.end_family not in END_FAMILIES:
-            raise ValueError(f"end_family must be one of {END_FAMILIES}, got {self.end_family!r}")
+            paths = default_random_paths(data.roles)
+        error = tuple(str(r) for r in self.measurement_error)
+        reasons = identification.option_reasons(
+            data,
+            therapist_level=self.therapist_level,
+            random_paths=paths,
+            end_family=self.end_family,
+            traits=self.traits,
+            measurement_error=error,
+        )
         family = self.end_family
         if data.end_outcome is not None and family == "auto":
             family = "binary" if data.end_is_binary() else "gaussian"
-        if family == "binary" and data.end_outcome is not None and not data.end_is_binary():
-            raise ValueError(
-                f"end-of-treatment outcome {data.end_column!r} must hold only 0 and 1 for "
-                "a binary outcome"
-            )
         trend = self.trend if self.trend is not None else data.end_outcome is not None
-        if self.traits not in TRAIT_FORMS:
-            raise ValueError(f"traits must be one of {TRAIT_FORMS}, got {self.traits!r}")
         binary_end = data.end_outcome is not None and family == "binary"
         traits = self.traits
         if traits == "auto":
             traits = "sampled" if binary_end else "integrated"
-        if traits == "integrated" and binary_end:
-            raise ValueError(
-                "traits='integrated' needs a Gaussian end-of-treatment outcome: a binary "
-                "outcome's logit is not Gaussian in the traits (use traits='sampled')"
-            )
-        error = tuple(str(r) for r in self.measurement_error)
-        for role in error:
-            if role not in data.roles:
-                raise ValueError(
-                    f"measurement error on {role!r}: no such series (series: "
-                    f"{', '.join(data.roles)})"
-                )
-        if error and traits != "integrated":
-            raise ValueError("measurement error needs traits='integrated'")
-        if self.random_innovations and traits != "integrated":
-            raise ValueError("random innovations need traits='integrated'")
+        reasons += identification.form_reasons(
+            data,
+            binary_end=binary_end,
+            traits=traits,
+            measurement_error=error,
+            random_innovations=self.random_innovations,
+        )
+        reasons += identification.data_reasons(
+            data, therapist_level=self.therapist_level and data.patient_therapist is not None
+        )
         baseline = tuple(str(c) for c in self.baseline)
         if baseline:
             if len(set(baseline)) != len(baseline):
-                raise ValueError(f"baseline names a column twice: {list(baseline)}")
-            if traits != "integrated":
-                raise ValueError(
+                reasons.append(f"baseline names a column twice: {list(baseline)}")
+            elif traits != "integrated":
+                reasons.append(
                     "a baseline (between-level mediation) needs traits='integrated' (a Gaussian "
                     "end-of-treatment outcome or none); the sampled form has no baseline"
                 )
-            baseline_matrix(data, baseline)  # named, complete, not constant
         between = tuple((str(a), str(b)) for a, b in self.therapist_paths)
         if between and not self.therapist_level:
-            raise ValueError("random lags between therapists need therapist_level=True")
+            reasons.append("random lags between therapists need therapist_level=True")
         for pair in between:
             if pair not in paths:
-                raise ValueError(
+                reasons.append(
                     f"random lag {lag_name(*pair)!r} varies between therapists but not between "
                     "patients: list it among the patient-level random lags too"
                 )
         if len(set(between)) != len(between):
-            raise ValueError("a random lag between therapists is listed twice")
+            reasons.append("a random lag between therapists is listed twice")
+        if reasons:
+            raise identification.NotIdentifiedError(reasons)
+        if baseline:
+            baseline_matrix(data, baseline)  # named, complete, not constant: the data's error
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
@@ -242,10 +246,12 @@ class MechanismSpec:
         )
 
     def design(self, data: SeriesData) -> str:
-        """``"mediation"``, ``"informants"``, ``"two_series"`` or ``"single"`` (the predictor
-        alone)."""
+        """``"mediation_informants"`` (a mediator and a second informant), ``"mediation"``,
+        ``"informants"``, ``"two_series"`` or ``"single"`` (the predictor alone)."""
         if data.roles == (PREDICTOR,):
             return "single"
+        if MEDIATOR in data.roles and SECOND_PREDICTOR in data.roles:
+            return MEDIATION_INFORMANTS
         if MEDIATOR in data.roles:
             return "mediation"
         if SECOND_PREDICTOR in data.roles:
@@ -281,8 +287,10 @@ class MechanismSpec:
 __all__ = [
     "END_FAMILIES",
     "LAG_NAMES",
+    "MEDIATION_INFORMANTS",
     "TRAIT_FORMS",
     "MechanismSpec",
+    "default_random_paths",
     "lag_levels",
     "lag_name",
     "lag_pairs",

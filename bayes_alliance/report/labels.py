@@ -133,6 +133,19 @@ LABELS: dict[str, str] = {
     "direct_effect_within": "direct effect of {x} at t on {y} at t+2 (not through {m})",
     "total_effect_within": "total effect of {x} at t on {y} at t+2 (all routes)",
     "proportion_mediated_within": "proportion mediated: indirect / total (t to t+2)",
+    # a mediator with two informants: the second rating's mediation and the differences
+    "effect_on_mediator_second": f"a (second rating): {{x2}} (t-1) {_A} {{m}} (t), average over patients",
+    "cov_random_paths_second": "cov(a2_i, b_i) between patients (second rating's a path)",
+    "indirect_effect_within_fixed_second": "a2 b (second rating; without the covariance)",
+    "indirect_effect_within_second": "indirect effect of {x2}: E[a2_i b_i] = a2 b + cov(a2_i, b_i)",
+    "direct_path_within_second": f"c' (second rating): {{x2}} (t-1) {_A} {{y}} (t) (the lag-1 path)",
+    "direct_effect_within_second": "direct effect of {x2} at t on {y} at t+2 (not through {m})",
+    "total_effect_within_second": "total effect of {x2} at t on {y} at t+2 (all routes)",
+    "proportion_mediated_within_second": "proportion mediated for {x2}: indirect / total",
+    "effect_on_mediator_difference": "a path ({m}): {x} minus {x2}",
+    "indirect_effect_within_difference": "indirect effect through {m}: {x} minus {x2}",
+    "direct_effect_within_difference": "direct effect (t to t+2): {x} minus {x2}",
+    "total_effect_within_difference": "total effect (t to t+2): {x} minus {x2}",
     "trait_effect_patient_mediator": f"trait-like effect between patients: {{m}} {_A} {{y}}",
     "trait_effect_therapist_mediator": f"trait-like effect between therapists: {{m}} {_A} {{y}}",
     "state_effect_second": f"state-like effect: {{x2}} (t-1) {_A} {{y}} (t)",
@@ -225,6 +238,36 @@ INFORMANT_LABELS: dict[str, str] = {
     for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
     for _which, _a, _b in (("", "x", "x2"), ("_second", "x2", "x"))
 }
+# A mediator with two informants: every trait effect adjusts for both other series' traits,
+# the lag-1 paths to the outcome for the mediator's previous state too (the direct paths c'),
+# and a two-session direct effect holds the route through the other rating.
+COMBINED_LABELS: dict[str, str] = {
+    f"trait_effect_{_level}{_which}": (
+        f"partial trait-like effect between {_between}: {{{_a}}} {_A} {{y}}, adjusting for "
+        f"{{{_b}}} and {{{_c}}}"
+    )
+    for _level, _between in (("patient", "patients"), ("therapist", "therapists"))
+    for _which, _a, _b, _c in (
+        ("", "x", "x2", "m"),
+        ("_second", "x2", "x", "m"),
+        ("_mediator", "m", "x", "x2"),
+    )
+}
+COMBINED_LABELS.update(
+    {
+        v.STATE_EFFECT: f"direct lag-1 path c': {{x}} (t-1) {_A} {{y}} (t), given {{x2}} and {{m}}",
+        "state_effect_second": (
+            f"direct lag-1 path c': {{x2}} (t-1) {_A} {{y}} (t), given {{x}} and {{m}}"
+        ),
+        "state_effect_difference": "direct lag-1 path c': {x} minus {x2}",
+        "direct_effect_within": (
+            "direct effect of {x} at t on {y} at t+2 (not through {m}; with the route through {x2})"
+        ),
+        "direct_effect_within_second": (
+            "direct effect of {x2} at t on {y} at t+2 (not through {m}; with the route through {x})"
+        ),
+    }
+)
 # Vector entries whose label names the entry itself (the others keep their coord in brackets).
 _NAMED_ENTRIES = (
     v.MODERATOR_EFFECT,
@@ -473,12 +516,17 @@ LAG_SUFFIXES = (
     "state_effect",
     "state_effect_second",
     "on_mediator",
+    "on_mediator_second",
     "mediator_effect",
 )
 
 
 def _partial(design: str | None) -> dict[str, str] | None:
-    return {"mediation": MEDIATION_LABELS, "informants": INFORMANT_LABELS}.get(design or "")
+    return {
+        "mediation": MEDIATION_LABELS,
+        "informants": INFORMANT_LABELS,
+        "mediation_informants": COMBINED_LABELS,
+    }.get(design or "")
 
 
 def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = None) -> str:
@@ -492,8 +540,9 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
         ``m``, ``x2``, ``o``.
     design
-        The mechanism design (``"mediation"`` and ``"informants"`` label their trait effects as
-        partial).
+        The mechanism design (``"mediation"``, ``"informants"`` and ``"mediation_informants"``
+        label their trait effects as partial; the last its lag-1 paths to the outcome as the
+        direct paths).
     """
     words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
     words.update(columns)

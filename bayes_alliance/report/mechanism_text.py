@@ -333,7 +333,17 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
             "Trait-like levels have unstructured covariances with LKJ priors (Lewandowski, "
             "Kurowicka & Joe 2009)."
         )
-    if design == "mediation":
+    if design == "mediation_informants":
+        parts.append(
+            f"Both ratings, {cols['predictor']} and {cols['second_predictor']}, enter one "
+            f"lagged 1-1-1 mediation through {cols['mediator']} to {cols['outcome']}: each "
+            "rating has its own a path, the b path is shared, and the a and b paths vary "
+            "between patients; each rating's average indirect effect is E[a_i b_i] = a b + "
+            "cov(a_i, b_i) (Kenny, Korchmaros & Bolger 2003; Bauer, Preacher & Gil 2006), "
+            "with total and direct effects over the same two sessions (Cole & Maxwell 2003), "
+            "and the two ratings are compared by the differences of their effects per draw."
+        )
+    elif design == "mediation":
         parts.append(
             f"The lagged 1-1-1 mediation runs from {cols['predictor']} at one session through "
             f"{cols['mediator']} at the next to {cols['outcome']} at the one after; the a and b "

@@ -21,10 +21,12 @@ from bayes_alliance.mechanisms.fit import (
     key_effects,
     summary_tree,
 )
+from bayes_alliance.mechanisms.spec import MEDIATION_INFORMANTS
 from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.checks import entry_draws
 from bayes_alliance.report.labels import mechanism_label
+from bayes_alliance.report.mediation import informant_mediation_table
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
 from bayes_alliance.report.sections import convergence_section, display_table, software_section
@@ -39,6 +41,13 @@ KEY_PATHS = {
     "informants": ((OUTCOME, PREDICTOR), (OUTCOME, SECOND_PREDICTOR)),
     "two_series": ((OUTCOME, PREDICTOR), (PREDICTOR, OUTCOME)),
     "single": ((PREDICTOR, PREDICTOR),),
+    MEDIATION_INFORMANTS: (
+        (MEDIATOR, PREDICTOR),
+        (MEDIATOR, SECOND_PREDICTOR),
+        (OUTCOME, MEDIATOR),
+        (OUTCOME, PREDICTOR),
+        (OUTCOME, SECOND_PREDICTOR),
+    ),
 }
 # The designs in the report's words (captions, title).
 DESIGN_WORDS = {
@@ -46,6 +55,22 @@ DESIGN_WORDS = {
     "informants": "informants",
     "two_series": "two series",
     "single": "one series",
+    MEDIATION_INFORMANTS: "mediation, two informants",
+}
+
+# The combined design's diagram roles (path_layouts.INFORMANT_MEDIATION_ROLES) and their rows.
+COMBINED_DIAGRAM = {
+    "a": "effect_on_mediator",
+    "a_second": "effect_on_mediator_second",
+    "b": "mediator_effect",
+    "cprime": "direct_path_within",
+    "cprime_second": "direct_path_within_second",
+    "indirect": "indirect_effect_within",
+    "indirect_second": "indirect_effect_within_second",
+    "indirect_difference": "indirect_effect_within_difference",
+    "proportion": "proportion_mediated_within",
+    "proportion_second": "proportion_mediated_within_second",
+    "state_corr": "state_corr_informants",
 }
 
 
@@ -139,6 +164,16 @@ def diagram(result: MechanismResult, table: pd.DataFrame, ci_prob: float) -> Fig
         values = {k: triple(v) for k, v in roles.items() if v in rows.index}
         return path_layouts.within_mediation_diagram(
             values, label, predictor=words["x"], mediator=words["m"], outcome=words["y"]
+        )
+    if result.design == MEDIATION_INFORMANTS:
+        values = {k: triple(v) for k, v in COMBINED_DIAGRAM.items() if v in rows.index}
+        return path_layouts.informant_mediation_diagram(
+            values,
+            label,
+            predictor=words["x"],
+            second=words["x2"],
+            mediator=words["m"],
+            outcome=words["y"],
         )
     if result.design == "informants":
         roles = {
@@ -254,6 +289,29 @@ def _diagram_section(
     return [ReportSection("Path diagram", figures=[Plot("path_diagram", figure, caption)])]
 
 
+def _informant_mediation_section(
+    result: MechanismResult, tables: ResultTables, hdi: str
+) -> list[ReportSection]:
+    """The combined design's mediation per rating, side by side (none for another design)."""
+    if result.design != MEDIATION_INFORMANTS:
+        return []
+    words = _words(result)
+    frame = informant_mediation_table(tables.effects, words["x"], words["x2"], hdi)
+    legend = (
+        f"Each rating's lagged 1-1-1 mediation through {words['m']} in one model: a path "
+        f"at t -> t+1, the shared b path, the indirect effect E[a_i b_i] = a b + cov(a_i, "
+        "b_i), direct and total effects over the same two sessions (the direct effect holds "
+        "the route through the other rating's next score), each computed per draw; the "
+        "difference column is first minus second rating per draw, in each rating's own units."
+    )
+    return [
+        ReportSection(
+            "Mediation per informant",
+            tables=[Table(frame, f"Within-level mediation per informant ({hdi})", [legend])],
+        )
+    ]
+
+
 def _table_sections(tables: ResultTables, hdi: str) -> list[ReportSection]:
     """The effects and the parameters, each a numbered table."""
     effects = tables.effects.set_index("parameter")
@@ -301,6 +359,7 @@ def mechanism_sections(
             identification_messages(result),
         ),
         *_diagram_section(result, tables, ci_prob),
+        *_informant_mediation_section(result, tables, hdi),
         *_table_sections(tables, hdi),
         software_section(prov, text.references()),
     ]

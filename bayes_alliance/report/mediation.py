@@ -5,7 +5,8 @@ effects in a sentence.
 role (``indirect``, ``cprime``, ``total``, ``proportion`` and whatever its diagram needs) and
 a layout, a function that draws them (those of :mod:`bayes_alliance.report.path_layouts`, or a new
 one). :func:`between_mediation_section` is the between-level design of a fit with a baseline
-characteristic, one diagram per baseline column.
+characteristic, one diagram per baseline column. :func:`informant_mediation_table` sets a
+mechanism fit's within-level mediation of two ratings through one mediator side by side.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BETWEEN_WORDS",
+    "INFORMANT_MEDIATION_ROWS",
     "MediationWords",
     "between_mediation_section",
+    "informant_mediation_table",
     "mediation_section",
 ]
 
@@ -257,3 +260,56 @@ def _between_therapist_rows(effects: pd.DataFrame) -> dict[str, Triple]:
                 float(r["ci_high"]),
             )
     return out
+
+
+INFORMANT_MEDIATION_ROWS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("a path (to the mediator at t+1)", "effect_on_mediator", "effect_on_mediator_second",
+     "effect_on_mediator_difference"),
+    ("b path (mediator to outcome, shared)", "mediator_effect", "mediator_effect", None),
+    ("c' (lag-1 direct path)", "direct_path_within", "direct_path_within_second",
+     "state_effect_difference"),
+    ("cov(a_i, b_i) between patients", "cov_random_paths", "cov_random_paths_second", None),
+    ("indirect effect E[a_i b_i]", "indirect_effect_within", "indirect_effect_within_second",
+     "indirect_effect_within_difference"),
+    ("direct effect (t to t+2)", "direct_effect_within", "direct_effect_within_second",
+     "direct_effect_within_difference"),
+    ("total effect (t to t+2)", "total_effect_within", "total_effect_within_second",
+     "total_effect_within_difference"),
+    ("proportion mediated", "proportion_mediated_within", "proportion_mediated_within_second",
+     None),
+)  # fmt: skip
+"""Rows of :func:`informant_mediation_table`: the label and the effects rows of the first
+rating, the second and their difference (None: no difference is reported; the b path is one
+path of both)."""
+
+
+def informant_mediation_table(
+    effects: pd.DataFrame, first: str, second: str, ci_label: str
+) -> pd.DataFrame:
+    """The mediation of two ratings through one mediator side by side: one row per path or
+    effect (:data:`INFORMANT_MEDIATION_ROWS`), one column per rating and one for their
+    difference (first minus second, per draw), each cell ``"estimate [low, high]"`` (empty
+    where the fit has no such row).
+
+    Parameters
+    ----------
+    effects
+        A mechanism fit's effects table (``parameter``, ``mean``, ``ci_low``, ``ci_high``).
+    first, second
+        The two ratings' column names (the table's column headers).
+    ci_label
+        The intervals' name, for the index's header.
+    """
+    t = effects.set_index("parameter") if "parameter" in effects.columns else effects
+
+    def cell(name: str | None) -> str:
+        if name is None or name not in t.index:
+            return ""
+        est, low, high = t.loc[name, ["mean", "ci_low", "ci_high"]].to_numpy(dtype=float)
+        return f"{est:.3f} [{low:.3f}, {high:.3f}]"
+
+    return pd.DataFrame(
+        [[cell(a), cell(b), cell(d)] for _, a, b, d in INFORMANT_MEDIATION_ROWS],
+        index=pd.Index([r[0] for r in INFORMANT_MEDIATION_ROWS], name=f"mean [{ci_label}]"),
+        columns=[first, second, f"{first} minus {second}"],
+    )

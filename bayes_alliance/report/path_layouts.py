@@ -8,11 +8,13 @@
 - :func:`within_mediation_diagram`: the lagged 1-1-1 design within patients, x_t -> m_(t+1)
   -> y_(t+2) with the direct path x_t -> y_(t+1), from a mapping of roles to estimates;
 - :func:`two_informant_diagram`: patient-rated and therapist-rated alliance, trait-like and
-  state-like, acting on symptoms, from a mapping of roles to estimates.
+  state-like, acting on symptoms, from a mapping of roles to estimates;
+- :func:`informant_mediation_diagram`: both ratings' lagged 1-1-1 mediation through one
+  mediator in one model (each rating's a path, the shared b path, each rating's c').
 
-The last two take plain mappings ``{role: (estimate, low, high)}`` because the models that
+The last three take plain mappings ``{role: (estimate, low, high)}`` because the models that
 estimate them name their parameters themselves; the role keys are listed in
-:data:`WITHIN_ROLES` and :data:`TWO_INFORMANT_ROLES`.
+:data:`WITHIN_ROLES`, :data:`TWO_INFORMANT_ROLES` and :data:`INFORMANT_MEDIATION_ROLES`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from bayes_alliance.report.path_diagram import (
 
 __all__ = [
     "BETWEEN_ROWS",
+    "INFORMANT_MEDIATION_ROLES",
     "TWO_INFORMANT_ROLES",
     "WITHIN_ROLES",
     "Triple",
@@ -48,6 +51,7 @@ __all__ = [
     "between_mediation_diagram",
     "between_roles_diagram",
     "between_rows",
+    "informant_mediation_diagram",
     "two_informant_diagram",
     "within_mediation_diagram",
 ]
@@ -388,3 +392,91 @@ def two_informant_diagram(
             title, x=centre, y=1 - 0.1 / (sum(heights) + top), va="top", fontsize=FONT + 2.5
         )
     return fig
+
+
+# --- a mediator with two informants ---------------------------------------------------------
+
+INFORMANT_MEDIATION_ROLES = {
+    "a": "x_t -> m_(t+1): first rating's average a path (required)",
+    "a_second": "x2_t -> m_(t+1): second rating's average a path (required)",
+    "b": "m_(t+1) -> y_(t+2): average b path (required)",
+    "cprime": "x_t -> y_(t+1): first rating's direct path (required)",
+    "cprime_second": "x2_t -> y_(t+1): second rating's direct path (required)",
+    "indirect": "E[a_i b_i]: first rating's average indirect effect",
+    "indirect_second": "E[a2_i b_i]: second rating's average indirect effect",
+    "indirect_difference": "first minus second rating's indirect effect",
+    "proportion": "first rating's proportion mediated",
+    "proportion_second": "second rating's proportion mediated",
+    "state_corr": "correlation of the two ratings' innovations",
+}
+"""Role keys of :func:`informant_mediation_diagram` and what each holds."""
+
+
+def informant_mediation_diagram(
+    values: Mapping[str, Any],
+    ci_label: str,
+    *,
+    predictor: str = "alliance (patient)",
+    second: str = "alliance (therapist)",
+    mediator: str = "mediator",
+    outcome: str = "symptoms",
+    title: str | None = None,
+) -> Figure:
+    """Two ratings of the predictor and one mediator in one model: each rating's state at
+    session t acts on the mediator's state at t+1 (a, a2), which acts on the outcome's state
+    at t+2 (b, shared); each rating's direct path runs to the outcome at t+1 (c', c'2). The
+    notes give each rating's average indirect effect E[a_ji b_i] = a_j b + cov(a_ji, b_i), their
+    difference and the proportions mediated.
+
+    Parameters
+    ----------
+    values
+        ``{role: (estimate, low, high)}`` with the roles of :data:`INFORMANT_MEDIATION_ROLES`
+        (the five paths required).
+    ci_label
+        The intervals' name, e.g. ``"95% HDI"``.
+    predictor, second, mediator, outcome
+        Names of the first and second rating, the mediator and the outcome.
+    title
+        Default: none.
+    """
+    unknown = set(values) - set(INFORMANT_MEDIATION_ROLES)
+    if unknown:
+        raise KeyError(
+            f"unknown role(s) {sorted(unknown)}; roles: {sorted(INFORMANT_MEDIATION_ROLES)}"
+        )
+    roles = _triples(values)
+    a, a2, b, c, c2 = (_pick(roles, r) for r in ("a", "a_second", "b", "cprime", "cprime_second"))
+    nodes = [
+        _box("x", f"{predictor} (state)\nsession t", (0.0, 1.2)),
+        _box("x2", f"{second} (state)\nsession t", (0.0, -1.2)),
+        _box("m", f"{mediator} (state)\nsession t+1", (3.4, 2.7)),
+        _box("y1", f"{outcome} (state)\nsession t+1", (3.4, -2.7)),
+        _box("y2", f"{outcome} (state)\nsession t+2", (6.8, 0.0)),
+    ]
+    # The a and c' arrows cross between the columns: their texts sit near the targets.
+    paths = [
+        Path("x", "m", "a", *a, side="left", offset=0.1, at=0.6),
+        Path("x2", "m", "a2", *a2, side="right", offset=0.1, at=0.8),
+        Path("m", "y2", "b", *b, side="left", offset=0.1),
+        Path("x", "y1", "c'", *c, side="left", offset=0.1, at=0.8),
+        Path("x2", "y1", "c'2", *c2, side="right", offset=0.1, at=0.6),
+    ]
+    corr = _pick(roles, "state_corr", False)
+    if math.isfinite(corr[0]):
+        paths.append(
+            Path("x2", "x", "r", *corr, bend=0.45, both_ends=True, side="right", offset=0.08)
+        )
+    notes = [
+        n
+        for n in (
+            _note(f"indirect of {predictor} E[a_i b_i]", _pick(roles, "indirect", False)),
+            _note(f"indirect of {second} E[a2_i b_i]", _pick(roles, "indirect_second", False)),
+            _note("difference of the indirect effects", _pick(roles, "indirect_difference", False)),
+            _note(f"proportion mediated, {predictor}", _pick(roles, "proportion", False)),
+            _note(f"proportion mediated, {second}", _pick(roles, "proportion_second", False)),
+        )
+        if n
+    ]
+    notes = ["; ".join(notes[i : i + 2]) for i in range(0, len(notes), 2)]
+    return draw_path_diagram(nodes, paths, title, notes=[*notes, _key_line(ci_label)])
