@@ -415,3 +415,14 @@ def test_fit_replicates_every_observed_cell_and_reads_back_the_same(small_fit, t
     loaded = load_mechanisms(path).posterior_predictive(n_draws=12)
     for role in (*data.roles, "end_outcome"):
         np.testing.assert_allclose(loaded["posterior_predictive"][role].values, pp[role].values)
+
+
+def test_report_has_the_predictive_check_and_its_figures(small_fit, tmp_path):
+    from bayes_alliance.report.write import write_report
+
+    html = write_report(small_fit, tmp_path / "report")
+    md = (html.parent / "report.md").read_text()
+    assert "Posterior predictive check" in md
+    assert "ppc.png" in md and "ppc_end_outcome.png" in md
+    assert (html.parent / "ppc.png").is_file() and (html.parent / "ppc_end_outcome.png").is_file()
+    assert "post_symptoms" in md and "replicated" in md

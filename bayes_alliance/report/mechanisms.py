@@ -25,6 +25,7 @@ from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.checks import entry_draws
 from bayes_alliance.report.labels import mechanism_label
+from bayes_alliance.report.mechanism_checks import predictive_section
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
 from bayes_alliance.report.sections import convergence_section, display_table, software_section
@@ -289,6 +290,7 @@ def mechanism_sections(
         ),
         *_diagram_section(result, tables, ci_prob),
         *_table_sections(tables, hdi),
+        predictive_section(result, ci_prob),
         software_section(prov, text.references()),
     ]
     return sections, tables
