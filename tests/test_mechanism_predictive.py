@@ -426,3 +426,17 @@ def test_report_has_the_predictive_check_and_its_figures(small_fit, tmp_path):
     assert "ppc.png" in md and "ppc_end_outcome.png" in md
     assert (html.parent / "ppc.png").is_file() and (html.parent / "ppc_end_outcome.png").is_file()
     assert "post_symptoms" in md and "replicated" in md
+
+
+def test_an_end_outcome_is_left_out_where_the_draws_cannot_give_its_predictor():
+    """A sampled-form file written before the trait's end effect was split by level holds one
+    ``end_trait_effect``: the series are replicated, the end outcome is not."""
+    data = _series("two_series", 0, True)
+    params, _, _ = _params(data, 3, True, False)
+    draw = {
+        "trait": np.ones((data.n_patients, data.k)), "change_deviation": np.zeros(data.n_patients),
+        "intercept": params.intercept, "end_intercept": 0.0, "end_trait_effect": 0.5,
+        "end_change_effect": 0.1, "end_sd": 1.0,
+    }  # fmt: skip
+    latents = sampled_latents(draw, data, params)
+    assert latents.end_mean is None and latents.slope is not None

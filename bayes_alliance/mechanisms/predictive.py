@@ -31,7 +31,8 @@ In the sampled form (a binary end outcome) the posterior holds the latent means
 (``trait = mu + u_j + v_i``), the changes and the therapist parts, and they are taken from it.
 A saved sampled-form fit keeps neither the therapists' offsets nor the outcome's therapist
 intercepts (:data:`bayes_alliance.mechanisms.fit.NOT_STORED`), so with three levels its end
-outcome is not replicated (the series still are).
+outcome is not replicated (the series still are); nor is that of a file written before the
+trait's effect on it was split by level.
 
 Replicates are whole series given the latent parts, not one step ahead: the check compares each
 series' observed mean per session with the replicated means (a missing trend, or dynamics that
@@ -182,11 +183,12 @@ def sampled_latents(
 ) -> Latents:
     """The latent parts a sampled-form draw holds: ``trait`` (the levels), ``change_deviation``
     and the end outcome's linear predictor. Without the therapists' offsets (a saved
-    three-level fit) the end outcome is left out (``end_mean`` None)."""
+    three-level fit) or the trait effect by level (a file written before it was split) the end
+    outcome is left out (``end_mean`` None)."""
     level = np.asarray(draw["trait"], dtype=float)
     delta = np.asarray(draw["change_deviation"], dtype=float) if params.trend is not None else None
     slope = None if delta is None else params.trend + delta
-    if data.end_outcome is None:
+    if data.end_outcome is None or "end_trait_effect_patient" not in draw:
         return Latents(level, slope)
     centre = np.broadcast_to(np.asarray(draw["intercept"], dtype=float)[0], level.shape[:-1])
     lin = float(draw["end_intercept"]) + np.zeros(level.shape[:-1])

@@ -96,8 +96,10 @@ def _end_part(
         return [], []
     if vocab.END_OUTCOME not in checks["posterior_predictive"]:
         return [
-            f"{column} is not replicated: this saved fit with sampled traits does not keep the "
-            "therapists' parts its linear predictor needs (refit to check it)."
+            f"{column} is not replicated: this saved fit with sampled traits does not hold "
+            "what its linear predictor needs (the therapists' parts of a three-level fit, or "
+            "the trait's effect by level in a file written before it was split); refit to "
+            "check it."
         ], []
     eti = interval_name(ci_prob, BAND_KIND)
     stats = end_statistics(checks, result.data.end_is_binary())
