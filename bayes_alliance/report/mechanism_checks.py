@@ -119,6 +119,17 @@ def _end_part(
     return [sentence], [Plot("ppc_end_outcome", end_check(stats, column, ci_prob), caption)]
 
 
+def _latent_words(result: MechanismResult) -> str:
+    """How the check obtained the latent parts, in words."""
+    spec = result.spec
+    parts = "the patients' latent means" + (" and changes" if spec.trend else "")
+    if spec.therapist_level:
+        parts += " and the therapists' parts"
+    if spec.traits == "integrated":
+        return f"{parts} are drawn from their distribution given the data and the draw"
+    return f"{parts} are taken from the draw"
+
+
 def predictive_section(
     result: MechanismResult, ci_prob: float, n_draws: int = N_DRAWS
 ) -> ReportSection:
@@ -141,10 +152,10 @@ def predictive_section(
     return ReportSection(
         "Posterior predictive check",
         [
-            f"For {n_rep} posterior draws the patients' latent means (and changes) and the "
-            "therapists' parts are drawn given the data, then every patient's whole series is "
-            "replicated on its sessions. Read it as: observed means outside the band at many "
-            "sessions point to a missing trend or to dynamics that do not fit; an observed "
+            f"For {n_rep} posterior draws {_latent_words(result)}, then every patient's whole "
+            "series is replicated on its sessions. Read it as: observed means outside the "
+            "band at many sessions point to a missing trend or to dynamics that do not fit; an "
+            "observed "
             "statistic in the tail of its replicates, to a part of the model the data "
             "contradict.",
             *end_said,
