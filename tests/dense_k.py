@@ -531,3 +531,25 @@ def simulate_k(
             uo = e.tauO * rng.standard_normal((n, n_t))
             end_values += uo[:, d.therapist] + e.gT * u[:, d.therapist, 0]
     return SimulatedK(values, end_values, traits, u, uo)
+
+
+def gaussian_condition(
+    mean: np.ndarray, cov: np.ndarray, given: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plain Gaussian conditioning of ``N(mean, cov)`` on the entries ``given`` (integer
+    indices) taking ``values``: the remaining entries' indices, conditional mean
+    ``m_a + C_ag C_gg^-1 (values - m_g)`` and covariance ``C_aa - C_ag C_gg^-1 C_ga``
+    (Anderson 2003, thm. 2.5.1). Use it on ``DensePosterior.joint_mean``/``joint_cov`` to
+    condition the patients' traits on chosen therapist parts."""
+    mean = np.asarray(mean, dtype=float)
+    cov = np.asarray(cov, dtype=float)
+    given = np.asarray(given, dtype=int)
+    rest = np.setdiff1d(np.arange(mean.size), given)
+    factor = linalg.cho_factor(cov[np.ix_(given, given)])
+    gain = linalg.cho_solve(factor, cov[np.ix_(given, rest)]).T
+    cond_mean = mean[rest] + gain @ (np.asarray(values, dtype=float) - mean[given])
+    cond_cov = cov[np.ix_(rest, rest)] - gain @ cov[np.ix_(given, rest)]
+    return rest, cond_mean, 0.5 * (cond_cov + cond_cov.T)
+
+
+__all__ += ["gaussian_condition"]

@@ -166,7 +166,8 @@ def test_mechanism_report_has_the_main_reports_parts(old_mechanism, tmp_path):
     tables = [int(n) for n in re.findall(r"<caption>Table (\d+)\. ", html)]
     figures = re.findall(r"<figcaption>Figure (\d+)\. ", html)
     assert tables == list(range(1, len(tables) + 1)) and len(tables) >= 5
-    assert figures == ["1", "2"] and "<figure id='path_diagram'>" in html
+    assert figures == ["1", "2", "3"] and "<figure id='path_diagram'>" in html
+    assert "<figure id='ppc'>" in html  # the posterior predictive check
     assert "<figure id='trace_rank'>" in html
     # The trace's rows in words (the columns of the series), not their names again.
     assert "lag[outcome, predictor] = alliance state t-1 -&gt; symptoms state t" in html

@@ -35,6 +35,7 @@ from bayes_alliance.mechanisms.baseline import baseline_effect_draws
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.parts import PATH_THERAPIST
 from bayes_alliance.mechanisms.patient_density import patient_loglik
+from bayes_alliance.mechanisms.predictive import N_DRAWS, posterior_predictive
 from bayes_alliance.mechanisms.records import (
     series_data_from_table,
     series_provenance,
@@ -417,6 +418,17 @@ class MechanismResult:
             dims=("chain", "draw", "patient"),
             coords={"patient": self.data.coords()["patient"]},
         )
+
+    def posterior_predictive(
+        self, n_draws: int = N_DRAWS, random_seed: int | None = None
+    ) -> xr.DataTree:
+        """Replicated series (at the observed cells) and end outcome for ``n_draws`` posterior
+        draws, each given latent parts drawn from their conditional given the data, with the
+        observed values (:func:`bayes_alliance.mechanisms.predictive.posterior_predictive`).
+        ``random_seed`` defaults to the fit's seed: the same fit gives the same replicates."""
+        seed = int(self.provenance.get("random_seed") or 0) if random_seed is None else random_seed
+        post = self.idata.posterior.to_dataset()
+        return posterior_predictive(post, self.data, self.spec, n_draws, seed)
 
     def effects(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Posterior summary of every derived effect (mean, sd, highest-density interval, ESS,

@@ -26,6 +26,7 @@ from bayes_alliance.report import mechanism_text as text
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report.checks import entry_draws
 from bayes_alliance.report.labels import mechanism_label
+from bayes_alliance.report.mechanism_checks import predictive_section
 from bayes_alliance.report.mediation import informant_mediation_table
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
@@ -361,6 +362,7 @@ def mechanism_sections(
         *_diagram_section(result, tables, ci_prob),
         *_informant_mediation_section(result, tables, hdi),
         *_table_sections(tables, hdi),
+        predictive_section(result, ci_prob),
         software_section(prov, text.references()),
     ]
     return sections, tables
