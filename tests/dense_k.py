@@ -398,7 +398,7 @@ def stack_observed(
 
 def dense_joint(
     values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None,
+    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None, coef_mean=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Mean (n,), covariance (n, n) and index (n, 3) of all observed cells and end outcomes.
 
@@ -417,6 +417,9 @@ def dense_joint(
     trend : the fixed trend of series 0.
     end : None, an ``EndOutcome`` or a mapping with keys O, g0, gP, gT, gS, sdO, tauO (, cz).
     baseline : None or a ``Baseline`` (z (P, q), gamma (k, q)): known shifts of the means.
+    coef_mean : None or (P, k [+ 1]) each patient's coefficients' mean: (v_i, delta_i) ~
+        N(coef_mean_i, sigma_p) instead of N(0, sigma_p); it moves every cell and end outcome
+        through the same loadings as the coefficients themselves.
 
     Returns
     -------
@@ -428,17 +431,21 @@ def dense_joint(
     _, obs = _check_observed(values, observed, d)
     lin = _linear(d, obs)
     cov = lin.loading @ lin.prior @ lin.loading.T + np.diag(lin.noise)
-    return lin.mean, 0.5 * (cov + cov.T), lin.index
+    mean = lin.mean
+    if coef_mean is not None:
+        m = np.asarray(coef_mean, float).reshape(-1)  # the first P (k [+ 1]) latents, in order
+        mean = mean + lin.loading[:, : m.size] @ m
+    return mean, 0.5 * (cov + cov.T), lin.index
 
 
 def dense_logp(
     values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None,
+    therapist=None, sigma_t=None, trend=0.0, end=None, baseline=None, coef_mean=None,
 ) -> float:  # fmt: skip
     """log N(y; mean, cov) of the observed vector y (``dense_joint``'s order), by scipy."""
     mean, cov, _ = dense_joint(
         values, observed, first, last, time, mu, phi, sigma, first_cov, sigma_p, omega,
-        therapist, sigma_t, trend, end, baseline,
+        therapist, sigma_t, trend, end, baseline, coef_mean,
     )  # fmt: skip
     d_end = _end_outcome(end, np.asarray(time).shape[0])
     y = stack_observed(values, observed, None if d_end is None else d_end.O)

@@ -146,6 +146,7 @@ def test_the_command_line_fits_a_lag_that_varies_between_therapists(tmp_path, ca
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lags = ["--random-lags", "predictor_autoregression,state_effect@therapist"]
+        lags += ["--lag-trait-covariance"]
         rc = main([*argv, "--therapist", "therapist", "--out", str(out), *lags])
     assert rc in (0, 3)
     eff = pd.read_csv(out / "effects.csv").set_index("parameter")
@@ -155,6 +156,8 @@ def test_the_command_line_fits_a_lag_that_varies_between_therapists(tmp_path, ca
     assert eff.loc["sd_state_effect_therapist", "label"].startswith("SD between therapists of")
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     assert "sd_paths_therapist[outcome<-predictor]" in summary.index
+    # the patients' lag deviations covary with their latent means
+    assert "corr_paths_patient[outcome<-predictor,predictor]" in summary.index
     # without a therapist column the level is refused by name
     rc = main([*argv, "--out", str(tmp_path / "two"), "--random-lags", "state_effect@therapist"])
     assert rc == 2

@@ -186,14 +186,14 @@ def fit_inputs(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         df = _dated(args, _read(args, path), roles.patient, roles.session)
-        if roles.mechanism or spec.random_lags:
+        if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
             mech = cli_mechanisms.series_data(df, roles)
         else:
             data = SessionData.from_roles(df, with_indicators(roles, spec))
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     sampler = _sampler(settings)
-    if roles.mechanism or spec.random_lags:
+    if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
         return mech, cli_mechanisms.mechanism_spec(spec, mech.roles), sampler, spec_path
     return data, spec, sampler, spec_path
 

@@ -58,6 +58,7 @@ def mechanism_spec(
     plain = ModelSpec(
         therapist_level=spec.therapist_level,
         random_lags=spec.random_lags,
+        lag_trait_covariance=spec.lag_trait_covariance,
         measurement_error=spec.measurement_error,
         random_innovations=tuple(r for r in spec.random_innovations if r == "patient"),
         baseline=spec.baseline,
@@ -83,6 +84,7 @@ def mechanism_spec(
         random_innovations="patient" in spec.random_innovations,
         baseline=tuple(spec.baseline),
         therapist_paths=between,
+        lag_trait_covariance=spec.lag_trait_covariance,
     )
 
 

@@ -60,6 +60,7 @@ PARAMETERS = (
     "corr_paths",
     "sd_paths_therapist",
     "corr_paths_therapist",
+    "corr_paths_patient",
     "sd_innovation",
     "corr_innovation",
     "sd_first",
@@ -170,8 +171,12 @@ def summary_tree(idata: xr.DataTree) -> xr.DataTree:
     for name, da in post.data_vars.items():
         if str(name).startswith("corr_") and da.ndim == 4:
             labels = [str(v) for v in da.coords[da.dims[-2]].values]
-            i, j = np.tril_indices(len(labels), -1)
-            pairs = [f"{labels[a]},{labels[b]}" for a, b in zip(i, j, strict=True)]
+            columns = [str(v) for v in da.coords[da.dims[-1]].values]
+            if da.dims[-1] == f"{da.dims[-2]}_":  # a correlation matrix: below the diagonal
+                i, j = np.tril_indices(len(labels), -1)
+            else:  # cross correlations of two sets (corr_paths_patient): every entry
+                i, j = (a.ravel() for a in np.indices((len(labels), len(columns))))
+            pairs = [f"{labels[a]},{columns[b]}" for a, b in zip(i, j, strict=True)]
             tidy[name] = xr.DataArray(
                 da.values[..., i, j],
                 dims=("chain", "draw", f"{name}_pair"),

@@ -35,14 +35,14 @@ Hamaker (2019), Psych Methods 24:70 (measurement error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_alliance.core.vocab import ERROR_SERIES, PATIENT, SERIES
+from bayes_alliance.core.vocab import ERROR_SERIES, PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
@@ -130,6 +130,9 @@ class IntegratedParams:
     chol_therapist: Any = None
     end: EndParams | None = None
     baseline: Any = None  # (P, k) a baseline's known shift of the latent means
+    # (P, J) each patient's coefficients' known mean, b_i ~ N(m_i, U U'): given the random
+    # lags' deviations when they covary with the coefficients (lag_trait_covariance)
+    patient_mean: Any = None
 
 
 def end_factor(
@@ -159,6 +162,18 @@ def end_factor(
     return Quadratic(lam, eta, prec * resid**2, log_c)
 
 
+def shifted_end(params: IntegratedParams) -> EndParams | None:
+    """The end outcome's parameters with the known means of the patients' coefficients
+    (``patient_mean``) in its shift, through ``g_P`` and ``g_S``; as given without them."""
+    end, m = params.end, params.patient_mean
+    if end is None or m is None:
+        return end
+    extra = end.trait_patient * m[:, 0]
+    if params.trend is not None:  # the change is the last coefficient
+        extra = extra + end.change * m[:, -1]
+    return replace(end, shift=extra if end.shift is None else end.shift + extra)
+
+
 def patient_factors(
     data: SeriesData,
     inputs: dict[str, np.ndarray],
@@ -185,6 +200,14 @@ def patient_factors(
         known = known + params.trend * time[:, :, None] * shift
     if params.baseline is not None:
         known = known + params.baseline[:, None, :]
+    if params.patient_mean is not None:
+        # b_i = m_i + (a deviation with mean 0): m_i is one more known mean of the series
+        # (and of the end outcome: shifted_end)
+        m = params.patient_mean
+        known = known + m[:, None, :k]
+        if params.trend is not None:
+            known = known + (m[:, k][:, None] * time)[:, :, None] * shift
+    end = shifted_end(params)
     d = (filled - known) * inputs["observed"]
     error = params.error if params.error is not None else np.zeros(k)
     error = xp.broadcast_to(error, (n, n_s, k))
@@ -215,8 +238,8 @@ def patient_factors(
             error,
         )
     factor = patient_factor(log_c, acc, k, n_coef, n_tau)
-    if params.end is not None:
-        factor = factor.plus(end_factor(data, params.end, n_coef, n_tau, k, xp))
+    if end is not None:
+        factor = factor.plus(end_factor(data, end, n_coef, n_tau, k, xp))
     return factor.integrate(n_coef, params.chol_patient, xp), acc
 
 
@@ -290,18 +313,22 @@ def integrated_likelihood(
     intercept = pm.Normal(
         "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
     )
-    phi = lag_matrices(data, spec, priors)
+    joint = _joint_patient(spec, priors, k) if spec.lag_trait_covariance else None
+    phi = lag_matrices(data, spec, priors, None if joint is None else joint[0])
     chol_e = cov_chol("innovation", SERIES, priors.sd_innovation, k)
     chol_1 = cov_chol("first", SERIES, priors.sd_first, k)
     inputs = filter_inputs(data, grid, trend)
     slope, sd_change = None, None
+    dims = "patient_effect" if trend else SERIES
     if trend:
         assert priors.trend is not None
         slope = pm.Normal("trend", 0.0, priors.trend)
-        chol_p = cov_chol("patient", "patient_effect", priors.sd_patient, k + 1, priors.trait_eta)
-        sd_change = pm.Deterministic("sd_trend", model["sd_patient"][k])
+    if joint is None:
+        chol_p = cov_chol("patient", dims, priors.sd_patient, k + int(trend), priors.trait_eta)
     else:
-        chol_p = cov_chol("patient", SERIES, priors.sd_patient, k, priors.trait_eta)
+        chol_p = joint[2]
+    if trend:
+        sd_change = pm.Deterministic("sd_trend", model["sd_patient"][k])
     error = None
     if spec.measurement_error:
         assert priors.measurement_error is not None
@@ -328,6 +355,8 @@ def integrated_likelihood(
     params = IntegratedParams(
         intercept, phi, sigma, chol_1 @ chol_1.T, chol_p, slope, error, chol_t, end
     )
+    if joint is not None:  # b_i | d_i: mean L_bd z_i, Cholesky factor L_bb (z_i: d_i's offsets)
+        params.patient_mean = model["path_offset"] @ joint[1].T
     if spec.baseline:
         assert priors.baseline is not None
         g_p = None if end is None else end.trait_patient
@@ -341,6 +370,38 @@ def integrated_likelihood(
         pm.Deterministic(
             "change_reliability", change_reliability(sd_change**2, acc[:, k + 1, k + 1])
         )
+
+
+def _joint_patient(spec: MechanismSpec, priors: MechanismPriors, k: int) -> tuple[Any, Any, Any]:
+    r"""One unstructured covariance of the patients' random-path deviations ``d_i`` and their
+    coefficients ``b_i`` (latent means, change), LKJ(``priors.trait_eta``) with each part's
+    half-normal SD scales; the blocks of its lower Cholesky factor, ``d`` first::
+
+        L = [[L_dd, 0], [L_bd, L_bb]],   d_i = L_dd z_i,   b_i | d_i ~ N(L_bd z_i, L_bb L_bb')
+
+    Stores the marginal SDs and correlations under the names of the separate covariances
+    (``sd_paths``, ``corr_paths``, ``sd_patient``, ``corr_patient``) and the cross
+    correlations as ``corr_paths_patient`` (paths x patient effects)."""
+    n_d = len(spec.random_paths or ())
+    n_b = k + int(bool(spec.trend))
+    dims = "patient_effect" if spec.trend else SERIES
+    scales = np.concatenate([priors.sd_paths, priors.sd_patient])
+    chol, corr, sds = pm.LKJCholeskyCov(
+        "chol_paths_patient",
+        n=n_d + n_b,
+        eta=priors.trait_eta,
+        sd_dist=pm.HalfNormal.dist(sigma=scales, shape=n_d + n_b),
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic("sd_paths", sds[:n_d], dims=PATH)
+    pm.Deterministic("sd_patient", sds[n_d:], dims=dims)
+    if n_d > 1:
+        pm.Deterministic("corr_paths", corr[:n_d, :n_d], dims=(PATH, f"{PATH}_"))
+    if n_b > 1:
+        pm.Deterministic("corr_patient", corr[n_d:, n_d:], dims=(dims, f"{dims}_"))
+    pm.Deterministic("corr_paths_patient", corr[:n_d, n_d:], dims=(PATH, dims))
+    return chol[:n_d, :n_d], chol[n_d:, :n_d], chol[n_d:, n_d:]
 
 
 def _end_parameters(prior: EndPriors, sd_change: Any, therapists: bool, gamma: bool) -> EndParams:

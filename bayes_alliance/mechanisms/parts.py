@@ -79,14 +79,19 @@ def model_coords(data: SeriesData, spec: MechanismSpec) -> dict[str, list[object
 
 
 def lag_matrices(
-    data: SeriesData, spec: MechanismSpec, priors: MechanismPriors
+    data: SeriesData,
+    spec: MechanismSpec,
+    priors: MechanismPriors,
+    patient_chol: pt.TensorVariable | None = None,
 ) -> pt.TensorVariable:
     """Each patient's lag matrix (n, k, k): the average lags plus the random paths'
     deviations (one path: independent SD; several: unstructured covariance), with
     ``spec.therapist_paths`` the therapist's deviations added (``Phi + c_j + d_i``).
     ``path_deviation`` (patients x paths) is each patient's whole deviation from the average,
     ``d_i`` plus, for a path that varies between therapists, ``c_j``
-    (``path_deviation_therapist``, therapists x therapist paths)."""
+    (``path_deviation_therapist``, therapists x therapist paths). ``patient_chol``: the
+    patients' deviations' Cholesky factor when the caller made it (a covariance shared with
+    the latent means, :mod:`bayes_alliance.mechanisms.integrated`), else their own."""
     n, k = data.n_patients, data.k
     paths = spec.random_paths or ()
     idx = {r: i for i, r in enumerate(data.roles)}
@@ -97,7 +102,10 @@ def lag_matrices(
     pos = np.zeros((len(paths), k, k))
     for r, (to, source) in enumerate(paths):
         pos[r, idx[to], idx[source]] = 1.0
-    dev = _deviations("paths", "path_offset", PATIENT, PATH, priors.sd_paths)
+    if patient_chol is None:
+        dev = _deviations("paths", "path_offset", PATIENT, PATH, priors.sd_paths)
+    else:
+        dev = pm.Normal("path_offset", 0.0, 1.0, dims=(PATIENT, PATH)) @ patient_chol.T
     if spec.therapist_paths:
         assert data.patient_therapist is not None
         dev_t = _deviations(

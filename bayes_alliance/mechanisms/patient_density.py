@@ -70,6 +70,7 @@ def params_of(
             float(draw["sd_end_therapist"]) if spec.therapist_level else None,
             end_shift,
         )
+    chol_patient, patient_mean = patient_level(draw)
     sigma = _cov(draw, "innovation")
     if spec.random_innovations:
         scale = np.exp(np.asarray(draw["log_innovation_offset"]) * draw["sd_log_innovation"])
@@ -79,13 +80,35 @@ def params_of(
         phi=phi,
         sigma=sigma,
         first_cov=_cov(draw, "first"),
-        chol_patient=np.linalg.cholesky(_cov(draw, "patient")),
+        chol_patient=chol_patient,
         trend=float(draw["trend"]) if spec.trend else None,
         error=error,
         chol_therapist=therapist,
         end=end,
         baseline=mean_shift,
+        patient_mean=patient_mean,
     )
+
+
+def patient_level(draw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The Cholesky factor of the patients' coefficients ``b_i`` and their known means: with
+    a covariance shared with the random lags (``corr_paths_patient``), those of ``b_i`` given
+    the draw's path offsets ``z_i`` (:func:`bayes_alliance.mechanisms.integrated._joint_patient`:
+    ``L_bb`` and ``L_bd z_i`` of the joint factor), else the marginal factor and None."""
+    if "corr_paths_patient" not in draw:
+        return np.linalg.cholesky(_cov(draw, "patient")), None
+    cross = np.asarray(draw["corr_paths_patient"], dtype=float)
+    n_d, n_b = cross.shape
+    corr = np.eye(n_d + n_b)
+    if "corr_paths" in draw:
+        corr[:n_d, :n_d] = draw["corr_paths"]
+    if "corr_patient" in draw:
+        corr[n_d:, n_d:] = draw["corr_patient"]
+    corr[:n_d, n_d:] = cross
+    corr[n_d:, :n_d] = cross.T
+    sd = np.concatenate([np.ravel(draw["sd_paths"]), np.ravel(draw["sd_patient"])])
+    low = np.linalg.cholesky(sd[:, None] * corr * sd[None, :])
+    return low[n_d:, n_d:], np.asarray(draw["path_offset"], dtype=float) @ low[n_d:, :n_d].T
 
 
 def patient_loglik(

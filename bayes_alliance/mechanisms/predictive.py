@@ -63,6 +63,7 @@ from bayes_alliance.mechanisms.integrated import (
     filter_inputs,
     patient_factor,
     patient_factors,
+    shifted_end,
     therapist_prior,
 )
 from bayes_alliance.mechanisms.patient_density import params_of, therapist_posterior
@@ -109,8 +110,9 @@ def full_factor(
     k, n = data.k, data.n_patients
     n_tau = (k + int(params.end is not None)) if params.chol_therapist is not None else 0
     factor = patient_factor(np.zeros(n), acc, k, n_coef, n_tau)
-    if params.end is not None:
-        factor = factor.plus(end_factor(data, params.end, n_coef, n_tau, k, np))
+    end = shifted_end(params)
+    if end is not None:
+        factor = factor.plus(end_factor(data, end, n_coef, n_tau, k, np))
     return factor
 
 
@@ -160,17 +162,24 @@ def integrated_latents(
     (..., P, J) and every therapist's ``tau_j`` (..., T, m) (None with two levels; ``therapist``
     the patients' therapist codes (P,), or None)."""
     k = np.size(params.intercept)
-    level = params.intercept + b[..., :k]
+    # b_i is the deviation from the known means: a baseline's shift and, with random lags that
+    # covary with the coefficients, m_i (:class:`IntegratedParams`)
+    whole = b if params.patient_mean is None else b + params.patient_mean
+    level = params.intercept + whole[..., :k]
+    if params.baseline is not None:
+        level = level + params.baseline
     at = None
     if tau is not None:
         at = tau[..., therapist, :]
         level = level + at[..., :k]
-    delta = b[..., k] if params.trend is not None else None
+    delta = whole[..., k] if params.trend is not None else None
     slope = None if delta is None else params.trend + delta
     end = params.end
     if end is None:
         return Latents(level, slope)
-    mean = end.intercept + end.trait_patient * b[..., 0]
+    mean = end.intercept + end.trait_patient * whole[..., 0]
+    if end.shift is not None:  # the baseline's: its direct path and g_P times its shift of x
+        mean = mean + end.shift
     if delta is not None:
         mean = mean + end.change * delta
     if at is not None:

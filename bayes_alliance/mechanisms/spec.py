@@ -160,6 +160,11 @@ class MechanismSpec:
         lag is ``Phi + c_j + d_i`` with ``c_j`` the therapist's deviation (unstructured
         covariance between therapists, rows ``sd_<lag>_therapist``) and ``d_i`` the patient's.
         Needs ``therapist_level``.
+    lag_trait_covariance
+        The patients' random-path deviations ``d_i`` and their coefficients ``b_i`` (latent
+        means, change) share one unstructured covariance (LKJ(1)); ``b_i`` is integrated
+        given ``d_i`` (:mod:`bayes_alliance.mechanisms.integrated`). Rows
+        ``corr_paths_patient``. Integrated form and random paths needed.
     """
 
     therapist_level: bool = False
@@ -172,6 +177,7 @@ class MechanismSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     baseline: tuple[str, ...] = ()
     therapist_paths: tuple[tuple[str, str], ...] = ()
+    lag_trait_covariance: bool = False
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
         """The spec with its defaults settled for this data, checked against it: every
@@ -228,6 +234,15 @@ class MechanismSpec:
                 )
         if len(set(between)) != len(between):
             reasons.append("a random lag between therapists is listed twice")
+        if self.lag_trait_covariance and not paths:
+            reasons.append(
+                "a covariance of the random lags with the latent means needs random lags "
+                "(--random-lags)"
+            )
+        if self.lag_trait_covariance and traits != "integrated":
+            reasons.append(
+                "a covariance of the random lags with the latent means needs traits='integrated'"
+            )
         if reasons:
             raise identification.NotIdentifiedError(reasons)
         if baseline:
@@ -243,6 +258,7 @@ class MechanismSpec:
             extra=dict(self.extra),
             baseline=baseline,
             therapist_paths=between,
+            lag_trait_covariance=bool(self.lag_trait_covariance),
         )
 
     def design(self, data: SeriesData) -> str:
@@ -281,6 +297,7 @@ class MechanismSpec:
             extra=dict(d.get("extra", {})),
             baseline=tuple(str(c) for c in d.get("baseline", ())),  # older files: none
             therapist_paths=tuple((str(p[0]), str(p[1])) for p in d.get("therapist_paths", ())),
+            lag_trait_covariance=bool(d.get("lag_trait_covariance", False)),
         )
 
 

@@ -104,7 +104,7 @@ v = vocab
 
 
 def _check(data: SessionData, spec: ModelSpec) -> None:
-    if spec.random_lags:
+    if spec.random_lags or spec.lag_trait_covariance:
         raise ValueError(
             f"random_lags={list(spec.random_lags)}: random lagged paths are fitted by the "
             "k-series model: bayes_alliance.mechanisms.fit_mechanisms(SeriesData.from_frame"

@@ -132,6 +132,10 @@ class ModelSpec:
         (:mod:`bayes_alliance.mechanisms`, where every lag matrix entry may be random, with an
         unstructured covariance), to which the command line sends such a fit;
         :func:`bayes_alliance.inference.fit.fit` refuses them.
+    lag_trait_covariance
+        The random lags' patient deviations covary with the patients' latent means (and
+        change): one unstructured covariance of both, as Mplus's between-level model of
+        random slopes and intercepts; k-series model only (as ``random_lags``).
     measurement_error
         Each observed score is the latent mean plus the state plus measurement error,
         ``x_ti = M_x,i + w_x,ti + eps_x,ti``, ``eps_x ~ N(0, omega_x^2)`` (and for y), so that
@@ -177,6 +181,7 @@ class ModelSpec:
     equations: str = "bivariate"
     random_slopes: tuple[str, ...] = ()
     random_lags: tuple[str, ...] = ()
+    lag_trait_covariance: bool = False
     moderators: tuple[str, ...] = ()
     baseline: tuple[str, ...] = ()
     baseline_level: str = "auto"
@@ -506,7 +511,9 @@ class ModelSpec:
             for kind in ("ceiling", "floor"):
                 if d[f"{kind}_{which}"] is None:
                     del d[f"{kind}_{which}"]
-        # Likewise a model without adjusting covariates.
+        # Likewise a model without adjusting covariates, or without random lags' covariance.
+        if not self.lag_trait_covariance:
+            del d["lag_trait_covariance"]
         if not self.covariates:
             del d["covariates"]
         if self.covariate_level == "auto":

@@ -294,6 +294,12 @@ MODEL = OptionGroup(
             "every series)",
         ),
         Option(
+            "lag_trait_covariance",
+            "flag",
+            "the random lags' patient deviations covary with the latent means (one unstructured "
+            "covariance of both; k-series model)",
+        ),
+        Option(
             "moderators",
             "names",
             "patient covariates moderating the state effect (also list them as covariates)",
