@@ -8,10 +8,10 @@ mediator's by G_M, the outcome's trait is the simulator's regression on the (mov
 C_Y z, and the end outcome, which depends on the predictor's trait, gains C_END z directly.
 The truths are these generating numbers (A b_x, C_Y, A g_P, ...), never the package's formulas.
 
-Small fits (80 patients x 10 sessions, 2 chains x 400 draws): per effect the number of seeds
-whose 90% interval holds the truth (Binomial(4, 0.9): at least 3 of 4 with probability 0.95)
-and the mean z-score (posterior mean minus truth over posterior SD; SD about 0.5 over 4 seeds
-when calibrated).
+Small fits (80 patients x 10 sessions, 2 chains x 400 draws) over 12 seeds: per effect the
+number of seeds whose 90% interval holds the truth (Binomial(12, 0.9): at least 9 of 12 with
+probability 0.97) and the mean z-score (posterior mean minus truth over posterior SD; SD about
+0.29 over 12 seeds when calibrated, bound 0.9).
 
 First run (seeds 601-604, 685 s on 2 shared cores, no divergences, max R-hat 1.013), covered of
 4 and mean z: indirect_effect_within 4, -0.07; indirect_effect_between 3, +0.89;
@@ -35,7 +35,7 @@ from tests import test_mechanism_recovery_slow as recovery
 
 pytestmark = pytest.mark.slow
 
-SEEDS = range(601, 605)
+SEEDS = range(601, 613)
 A, G_M, C_Y = 0.5, 0.3, 0.2  # z -> trait of x, z -> trait of m, z -> trait of y directly
 G_P, C_END = -0.5, 0.3  # trait of x -> end outcome (per unit), z -> end outcome directly
 PATH_SD, PATH_CORR = (0.15, 0.15), 0.5
@@ -102,5 +102,7 @@ def test_between_and_within_mediation_with_an_end_outcome_recovered_over_seeds()
     recovery._converged(out, names)
     for name in names:
         t = out[name]
-        assert t["covered"].sum() >= 3, (name, t)
-        assert abs((t["error"] / t["sd"]).mean()) < 1.5, (name, t)
+        # 90% intervals over 12 seeds: at least 9 covered has probability 0.97 when calibrated
+        assert t["covered"].sum() >= 9, (name, t)
+        # mean z over 12 seeds has SD about 0.29 when calibrated
+        assert abs((t["error"] / t["sd"]).mean()) < 0.9, (name, t)
