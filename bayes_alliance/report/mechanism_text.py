@@ -1,7 +1,7 @@
-"""The mechanism models as their report states them: the model in words and equations, the
-priors actually used (from :func:`bayes_alliance.mechanisms.priors.mechanism_priors`, the
-same numbers the model builder uses), a methods paragraph with short citations and the full
-references.
+"""The mechanism models as their report states them: the model in words and equations with
+each option the fit has, what the fit integrated out and what it sampled, the priors actually
+used (:mod:`bayes_alliance.report.mechanism_priors`, re-exported here), a methods paragraph
+with short citations and the full references.
 
 The joint model's counterparts are :mod:`bayes_alliance.report.model_text` and
 :mod:`bayes_alliance.report.methods`.
