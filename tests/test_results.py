@@ -202,7 +202,7 @@ def test_one_label_table_for_both_families():
         "a: wai (t-1) → hope (t), average over patients"
     )
     assert mechanism_label("sd_path_mediator<-predictor", words) == (
-        "SD between patients of the path mediator<-predictor"
+        "SD between patients of the path wai (t-1) → hope (t)"
     )
     assert mechanism_label("sd_effect_on_mediator_patient", words) == (
         "SD between patients of the a: wai (t-1) → hope (t)"

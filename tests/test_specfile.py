@@ -53,9 +53,9 @@ def test_the_four_canonical_analyses_are_shipped():
             {"data": {"patient": "p", "session": "s", "predictor": "x", "outcom": "y"}},
             r"unknown key 'outcom' in \[data\]",
         ),
-        (
-            {"data": {"patient": "p", "session": "s", "predictor": "x"}},
-            r"must name the columns \['outcome'\]",
+        (  # an outcome may be left out (the predictor's series alone), the predictor not
+            {"data": {"patient": "p", "session": "s", "outcome": "y"}},
+            r"must name the columns \['predictor'\]",
         ),
         (
             {**BASE, "priors": {"state_effect": {"dist": "Normal", "sd": 1}}},

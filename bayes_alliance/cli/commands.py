@@ -50,7 +50,7 @@ from bayes_alliance.spec.options import (
     make_roles,
     with_indicators,
 )
-from bayes_alliance.spec.specfile import load_spec
+from bayes_alliance.spec.specfile import AnalysisSpec, load_spec
 
 KEY_EFFECTS = vocab.KEY_EFFECTS
 
@@ -167,6 +167,8 @@ def fit_inputs(
                 "one, e.g. to name your own columns under [data])"
             )
         spec_file = load_spec(args.spec)
+        if spec_file.single:  # no outcome: the predictor's series alone
+            return _single_inputs(args, spec_file)
         roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
         spec_path = spec_file.path
     elif args.outcome is None and args.predictor is not None:
@@ -199,18 +201,26 @@ def fit_inputs(
 
 
 def _single_inputs(
-    args: argparse.Namespace,
-) -> tuple[SeriesData, MechanismSpec, dict[str, Any], None]:
-    """:func:`fit_inputs` for a ``--predictor`` without an ``--outcome``: that series alone."""
+    args: argparse.Namespace, spec_file: AnalysisSpec | None = None
+) -> tuple[SeriesData, MechanismSpec, dict[str, Any], Path | None]:
+    """:func:`fit_inputs` for a ``--predictor`` without an ``--outcome``, or a spec file
+    without an outcome: that series alone."""
     path = _data_path(args)
+
+    def read(patient: str, session: str) -> pd.DataFrame:
+        return _dated(args, _read(args, path), patient, session)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        data, spec = cli_mechanisms.single_inputs(
-            args, lambda patient, session: _dated(args, _read(args, path), patient, session)
-        )
+        if spec_file is None:
+            data, spec = cli_mechanisms.single_inputs(args, read)
+        else:
+            data, spec = cli_mechanisms.spec_single_inputs(spec_file.data, spec_file.model, read)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    return data, spec, _sampler(SAMPLER.build(SAMPLER.from_args(args))), None
+    if spec_file is None:
+        return data, spec, _sampler(SAMPLER.build(SAMPLER.from_args(args))), None
+    return data, spec, _sampler(spec_file.sampler), spec_file.path
 
 
 def _data_path(args: argparse.Namespace) -> str:

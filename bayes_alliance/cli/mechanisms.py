@@ -9,7 +9,8 @@ model's is."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,7 @@ from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, key_effects
 from bayes_alliance.mechanisms.spec import MechanismSpec, lag_levels
+from bayes_alliance.spec import specfile
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import MODEL, ROLES
 
@@ -39,6 +41,10 @@ NO_OUTCOME = (
     "need an outcome series (--outcome); without one the predictor's series is fitted alone "
     "(its autoregression, trait and state variances), so drop them or name the outcome"
 )
+
+
+# The same for a spec file without an outcome column (its keys, not the flags).
+SPEC_NO_OUTCOME = specfile.NO_OUTCOME
 
 
 def mechanism_spec(
@@ -129,17 +135,42 @@ def single_inputs(
     # --no-therapist fits two levels to three-level data, as for the main model
     therapist = None if model.get("therapist_level") is False else args.therapist
     spec = MODEL.build({"therapist_level": therapist is not None, **model}, priors={})
-    df = read(args.patient, args.session)
+    columns = {"patient": args.patient, "session": args.session, "predictor": args.predictor}
+    columns |= {"therapist": therapist, "end_outcome": args.end_outcome}
+    return _single(columns, spec, read, NO_OUTCOME)
+
+
+def spec_single_inputs(
+    columns: Mapping[str, Any], spec: ModelSpec, read: Callable[[str, str], pd.DataFrame]
+) -> tuple[SeriesData, MechanismSpec]:
+    """``fit --spec`` with a spec file whose ``[data]`` names no outcome: the predictor's series
+    alone, as :func:`single_inputs` fits it from the flags, with the same options refused
+    (``[data]`` keys by :func:`bayes_alliance.spec.specfile.single_model`, model options
+    here)."""
+    # [model] therapist_level = false fits two levels to three-level data, as the flag does
+    therapist = columns.get("therapist") if spec.therapist_level else None
+    return _single({**columns, "therapist": therapist}, spec, read, SPEC_NO_OUTCOME)
+
+
+def _single(
+    columns: Mapping[str, Any],
+    spec: ModelSpec,
+    read: Callable[[str, str], pd.DataFrame],
+    why: str,
+) -> tuple[SeriesData, MechanismSpec]:
+    """The series of one predictor and its mechanism options, refusing with ``why`` an
+    option that needs an outcome."""
+    df = read(columns["patient"], columns["session"])
     data = SeriesData.single(
         df,
-        patient=args.patient,
-        session=args.session,
-        predictor=args.predictor,
-        therapist=therapist,
-        end_outcome=args.end_outcome,
+        patient=columns["patient"],
+        session=columns["session"],
+        predictor=columns["predictor"],
+        therapist=columns.get("therapist"),
+        end_outcome=columns.get("end_outcome"),
         covariates=tuple(spec.baseline),
     )
-    return data, mechanism_spec(spec, data.roles, NO_OUTCOME)
+    return data, mechanism_spec(spec, data.roles, why)
 
 
 def effects_text(table: pd.DataFrame, ci_prob: float, design: str = "two_series") -> str:
@@ -152,8 +183,10 @@ __all__ = [
     "FIXED_STRUCTURE",
     "NO_OUTCOME",
     "PRINTED",
+    "SPEC_NO_OUTCOME",
     "effects_text",
     "mechanism_spec",
     "series_data",
     "single_inputs",
+    "spec_single_inputs",
 ]

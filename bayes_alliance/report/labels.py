@@ -529,6 +529,24 @@ def _partial(design: str | None) -> dict[str, str] | None:
     }.get(design or "")
 
 
+# The label placeholder of each series' role: a random path's name ``to<-from`` is by role.
+_ROLE_WORDS = {
+    vocab.PREDICTOR: "x",
+    vocab.OUTCOME: "y",
+    vocab.MEDIATOR: "m",
+    vocab.SECOND_PREDICTOR: "x2",
+}
+
+
+def _path_words(path: str, words: Mapping[str, str]) -> str:
+    """A lagged path ``to<-from`` by role in the series' words, as the lag labels write it
+    (``alliance (t-1) → symptoms (t)``); a name of other roles as it is."""
+    to, _, source = path.partition("<-")
+    if to not in _ROLE_WORDS or source not in _ROLE_WORDS:
+        return path
+    return f"{words[_ROLE_WORDS[source]]} (t-1) → {words[_ROLE_WORDS[to]]} (t)"
+
+
 def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = None) -> str:
     """Plain-language label of a mechanism model's effect.
 
@@ -551,10 +569,10 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         if path.endswith("_therapist"):
             return (
                 LABELS["sd_path"]
-                .format(path=path[: -len("_therapist")])
+                .format(path=_path_words(path[: -len("_therapist")], words))
                 .replace("between patients", "between therapists")
             )
-        return LABELS["sd_path"].format(path=path)
+        return LABELS["sd_path"].format(path=_path_words(path, words))
     partial = _partial(design)
     for level, whom in (("_patient", "patients"), ("_therapist", "therapists")):
         lag = name[len("sd_") : -len(level)] if name.startswith("sd_") else ""

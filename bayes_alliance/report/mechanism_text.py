@@ -1,7 +1,7 @@
-"""The mechanism models as their report states them: the model in words and equations, the
-priors actually used (from :func:`bayes_alliance.mechanisms.priors.mechanism_priors`, the
-same numbers the model builder uses), a methods paragraph with short citations and the full
-references.
+"""The mechanism models as their report states them: the model in words and equations with
+each option the fit has, what the fit integrated out and what it sampled, the priors actually
+used (:mod:`bayes_alliance.report.mechanism_priors`, re-exported here), a methods paragraph
+with short citations and the full references.
 
 The joint model's counterparts are :mod:`bayes_alliance.report.model_text` and
 :mod:`bayes_alliance.report.methods`.
@@ -9,21 +9,18 @@ The joint model's counterparts are :mod:`bayes_alliance.report.model_text` and
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, interval_name
 from bayes_alliance.mechanisms.fit import MechanismResult
-from bayes_alliance.mechanisms.priors import (
-    LEGACY_RULES,
-    PRIOR_RULES,
-    MechanismPriors,
-    mechanism_priors,
+from bayes_alliance.mechanisms.priors import PRIOR_RULES
+from bayes_alliance.report.mechanism_priors import prior_rules, priors_table
+from bayes_alliance.report.methods import (
+    MEASUREMENT_REFERENCES,
+    MEDIATION_REFERENCES,
+    REFERENCES,
+    sampling_sentence,
 )
-from bayes_alliance.mechanisms.spec import path_name
-from bayes_alliance.report.methods import REFERENCES, sampling_sentence
 
 # Full references beyond the joint model's (REFERENCES), keyed by the short citation.
 MECHANISM_REFERENCES = {
@@ -47,6 +44,11 @@ MECHANISM_REFERENCES = {
         "100(9), 1989-2001."
     ),
 }
+DURBIN_KOOPMAN = (
+    "Durbin, J., & Koopman, S. J. (2012). Time series analysis by state space methods (2nd "
+    "ed.). Oxford University Press."
+)
+PREACHER = "Preacher, Zyphur & Zhang 2010"  # cited with a baseline
 # The joint model's references this report cites too.
 _SHARED = (
     "Zilcha-Mano & Fisher 2022",
@@ -61,6 +63,87 @@ def columns(result: MechanismResult) -> dict[str, str]:
     return dict(zip(result.data.roles, result.data.columns, strict=True))
 
 
+def _integrated(result: MechanismResult) -> bool:
+    """Whether the fit integrated its latent parts out (a file from before the integrated form
+    records ``traits="sampled"``)."""
+    return result.spec.traits == "integrated"
+
+
+def _paths(result: MechanismResult, pairs: tuple[tuple[str, str], ...]) -> str:
+    """Lagged paths ``(to, from)`` by role, in the series' columns."""
+    cols = columns(result)
+    return ", ".join(f"{cols[b]} (t-1) -> {cols[a]} (t)" for a, b in pairs)
+
+
+def inference_rows(result: MechanismResult) -> list[tuple[str, str]]:
+    """How the fit treated each latent part, for the sampler table: integrated out in closed
+    form (the integrated form, :mod:`bayes_alliance.mechanisms.integrated`) or sampled with the
+    population parameters (the sampled form, :mod:`bayes_alliance.mechanisms.model`)."""
+    spec = result.spec
+    if _integrated(result):
+        out = "integrated out in closed form, not sampled"
+        rows = [("latent means (traits)", out)]
+        if spec.trend:
+            rows.append(("patients' changes over sessions", out))
+        if spec.therapist_level:
+            rows.append(("therapist parts", out))
+        rows.append(("missing cells inside a series", out))
+    else:
+        rows = [("latent means (traits)", "sampled with the other parameters")]
+        if spec.trend:
+            rows.append(
+                ("patients' changes over sessions", "sampled (non-centred, given the means)")
+            )
+        if spec.therapist_level:
+            rows.append(("therapist parts", "sampled with the other parameters (non-centred)"))
+        rows.append(
+            ("missing cells inside a series", "sampled with the other parameters (flat prior)")
+        )
+    if spec.random_paths:
+        rows.append(("random lagged paths", "sampled with the other parameters (non-centred)"))
+    if spec.random_innovations:
+        rows.append(("patients' innovation scales", "sampled (non-centred)"))
+    return rows
+
+
+def _option_lines(result: MechanismResult) -> list[str]:
+    """Sentences on the options beyond the VAR: random lags between therapists, measurement
+    error, random innovations, a baseline (none without them)."""
+    spec, cols = result.spec, columns(result)
+    lines = []
+    if spec.therapist_paths:
+        lines.append(
+            f"Lagged paths varying between therapists as well: {_paths(result, spec.therapist_paths)}"
+            "; a patient's path is Phi + c_j + d_i, the therapist's deviation c_j (unstructured "
+            "covariance between therapists) plus the patient's d_i."
+        )
+    if spec.measurement_error:
+        named = ", ".join(cols[r] for r in spec.measurement_error)
+        lines.append(
+            f"Measurement error on {named}: each observed score is its latent score plus "
+            "independent error eps_ti ~ N(0, omega^2) with an SD per series, told apart from "
+            "the state-like part by the dynamics."
+        )
+    if spec.random_innovations:
+        lines.append(
+            "Random innovations: each patient's innovation SDs are sigma_e exp(s u_i), u_i ~ "
+            "N(0, 1) per series (patients who fluctuate more or less; the innovations' "
+            "correlations are shared)."
+        )
+    if spec.baseline:
+        named = ", ".join(spec.baseline)
+        end = (
+            f", and the end-of-treatment outcome {result.data.end_column} directly (c_O)"
+            if result.data.end_outcome is not None and spec.end_family == "gaussian"
+            else ""
+        )
+        lines.append(
+            f"Baseline {named} (centred over patients) shifts every series' latent mean "
+            f"(Gamma){end}: between-level mediation through the trait-like parts."
+        )
+    return lines
+
+
 def model_lines(result: MechanismResult) -> list[str]:
     """The fitted model in a few sentences, following its design and options."""
     d, spec = result.data, result.spec
@@ -68,13 +151,18 @@ def model_lines(result: MechanismResult) -> list[str]:
         f"{c} ({r.replace('_', ' ')})" for r, c in zip(d.roles, d.columns, strict=True)
     )
     levels = "the patient level" + (" and the therapist level" if spec.therapist_level else "")
+    missing = (
+        "integrated out with the latent parts"
+        if _integrated(result)
+        else "sampled as parameters (flat prior)"
+    )
     if d.k == 1:
         lines = [
             f"Series: {series}, fitted alone (no outcome series).",
             f"z_ti = mu + u_j + v_i + w_ti: trait-like part mu + u_j + v_i (latent mean, a "
             f"variance at {levels}), state-like part w_ti.",
             "w_ti = phi_i w_(t-1)i + e_ti, e ~ N(0, sigma_e^2); a patient's first state has its "
-            "own variance sigma_1^2; missing cells inside a series are integrated out.",
+            f"own variance sigma_1^2; missing cells inside a series are {missing}.",
         ]
     else:
         lines = [
@@ -82,17 +170,22 @@ def model_lines(result: MechanismResult) -> list[str]:
             "z_ti = mu + u_j + v_i + w_ti: trait-like part mu + u_j + v_i (latent means, "
             f"unstructured covariance at {levels}), state-like part w_ti.",
             "w_ti = Phi_i w_(t-1)i + e_ti, e ~ MVN(0, Sigma_e); a patient's first state has its "
-            "own covariance Sigma_1; missing cells inside a series are imputed from the model.",
+            f"own covariance Sigma_1; missing cells inside a series are {missing}.",
         ]
     if spec.random_paths and d.k == 1:
         lines.append("The autoregression phi_i varies between patients (normal, SD estimated).")
     elif spec.random_paths:
-        paths = ", ".join(f"{a} <- {b}" for a, b in spec.random_paths)
-        lines.append(
-            f"Lagged paths varying between patients (unstructured covariance): {paths}; the "
-            "average indirect effect is E[a_i b_i] = a b + cov(a_i, b_i) (Kenny, Korchmaros & "
-            "Bolger 2003; Bauer, Preacher & Gil 2006)."
+        mediation = (
+            "; the average indirect effect is E[a_i b_i] = a b + cov(a_i, b_i) (Kenny, "
+            "Korchmaros & Bolger 2003; Bauer, Preacher & Gil 2006)"
+            if "mediator" in d.roles
+            else ""
         )
+        lines.append(
+            "Lagged paths varying between patients (unstructured covariance): "
+            f"{_paths(result, spec.random_paths)}{mediation}."
+        )
+    lines += _option_lines(result)
     if d.end_outcome is not None:
         link = "logit P(O_i = 1)" if spec.end_family == "binary" else "O_i"
         therapist = (
@@ -109,187 +202,70 @@ def model_lines(result: MechanismResult) -> list[str]:
     return lines
 
 
-def equations(result: MechanismResult) -> str:
-    """The model's equations as plain text (a preformatted block)."""
+def _mean_line(result: MechanismResult) -> str:
+    """The measurement equation of the series."""
     spec = result.spec
+    line = "z_ti = mu" + (" + Gamma b_i" if spec.baseline else "") + " + u_j + v_i + w_ti"
+    line += " + s_i c_ti e_1" if spec.trend else ""
+    return line + (" + eps_ti" if spec.measurement_error else "")
+
+
+def _end_equation(result: MechanismResult) -> str:
+    """The end-of-treatment outcome's regression."""
+    spec = result.spec
+    gaussian = spec.end_family != "binary"
+    link = "O_i" if gaussian else "logit P(O_i = 1)"
+    direct = " + c_O' b_i" if spec.baseline and gaussian else ""
+    trait = "g_P (Gamma_1 b_i + v_i1)" if spec.baseline else "g_P v_i1"
+    return (
+        f"{link} = g_0{direct} + {trait}"
+        + (" + g_T u_j1 + u^O_j" if spec.therapist_level else "")
+        + (" + g_S delta_i" if spec.trend else "")
+        + (" + eta_i,   eta_i ~ N(0, end_sd^2)" if gaussian else "")
+    )
+
+
+def equations(result: MechanismResult) -> str:
+    """The model's equations as plain text (a preformatted block), with each option the fit
+    has: measurement error, random innovations, random lags at either level, a baseline."""
+    spec, cols = result.spec, columns(result)
     order = "" if result.data.k == 1 else ", outcome last"
+    sigma_e = "D_i Sigma_e D_i" if spec.random_innovations else "Sigma_e"
     lines = [
         f"z_ti = (series of patient i at session t{order}), therapist j",
-        "z_ti = mu + u_j + v_i + w_ti" + (" + s_i c_ti e_1" if spec.trend else ""),
-        "w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, Sigma_e)",
+        _mean_line(result),
+        f"w_ti = Phi_i w_(t-1)i + e_ti,   e_ti ~ MVN(0, {sigma_e})",
         "w_(first)i ~ MVN(0, Sigma_1)",
         "v_i ~ MVN(0, Sigma_P)"
         + ("   (with the change delta_i in the same covariance)" if spec.trend else ""),
     ]
+    if spec.measurement_error:
+        named = ", ".join(cols[r] for r in spec.measurement_error)
+        lines.append(f"eps_ti ~ N(0, diag(omega^2))   (measurement error of {named})")
+    if spec.random_innovations:
+        lines.append("D_i = diag(exp(s_r u_ir)),   u_ir ~ N(0, 1)   (random innovations)")
     if spec.therapist_level:
         lines.append("u_j ~ MVN(0, Sigma_T)")
-    if spec.random_paths:
+    if spec.therapist_paths:
+        lines.append(
+            "Phi_i = Phi + sum_r (c_jr + d_ir) E_r,   d_i ~ MVN(0, Sigma_d),   c_j ~ MVN(0, "
+            "Sigma_c)   (random lagged paths between patients and between therapists)"
+        )
+    elif spec.random_paths:
         lines.append(
             "Phi_i = Phi + sum_r d_ir E_r,   d_i ~ MVN(0, Sigma_d)   (random lagged paths)"
         )
     if spec.trend:
         lines.append("s_i = s + delta_i; c_ti: session number minus the middle of the series")
-    if result.data.end_outcome is not None:
-        link = "logit P(O_i = 1)" if spec.end_family == "binary" else "O_i"
+    if spec.baseline:
         lines.append(
-            f"{link} = g_0 + g_P v_i1"
-            + (" + g_T u_j1 + u^O_j" if spec.therapist_level else "")
-            + (" + g_S delta_i" if spec.trend else "")
-            + ("" if spec.end_family == "binary" else " + eps_i")
+            f"b_i = baseline ({', '.join(spec.baseline)}) of patient i, centred over patients"
         )
+    if result.data.end_outcome is not None:
+        lines.append(_end_equation(result))
         if spec.therapist_level:
             lines.append("u^O_j ~ N(0, sd_end_therapist^2)   (the outcome's therapist part)")
     return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    return f"{float(value):.3g}"
-
-
-def _normal(mu: Any, sigma: Any) -> str:
-    return f"Normal(mu={_fmt(mu)}, sigma={_fmt(sigma)})"
-
-
-def _half(sigma: Any) -> str:
-    return f"HalfNormal(sigma={_fmt(sigma)})"
-
-
-def _gamma(mean: Any) -> str:
-    return f"Gamma(alpha=2, beta={_fmt(2.0 / float(mean))})"
-
-
-def _therapist_sd(mean: Any, gamma: bool) -> str:
-    """A therapist SD's prior: Gamma(2) with that mean (rules 0.3), else half-normal."""
-    return _gamma(mean) if gamma else _half(mean)
-
-
-Row = tuple[str, str, str]  # parameter, prior, how it was scaled
-_LKJ = ("LKJ(eta=2)", "fixed (correlations have no units)")
-
-
-def _lkj(eta: float) -> tuple[str, str]:
-    return (f"LKJ(eta={eta:g})", "fixed (correlations have no units)")
-
-
-def _series_rows(cols: list[str], p: MechanismPriors, rules: str) -> list[Row]:
-    """Intercepts and the lag matrix."""
-    cross = "0.5 " if rules == LEGACY_RULES else ""
-    rows = [
-        (
-            f"intercept[{c}]",
-            _normal(p.intercept_mu[j], p.intercept_sigma[j]),
-            "μ = mean, σ = 2.5 SD",
-        )
-        for j, c in enumerate(cols)
-    ]
-    for t, to in enumerate(cols):
-        for s, source in enumerate(cols):
-            rule = "σ = 0.5 (no units)" if t == s else f"σ = {cross}SD({to}) / SD({source})"
-            rows.append((f"lag[{to}, {source}]", _normal(0, p.lag[t, s]), rule))
-    return rows
-
-
-def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) -> list[Row]:
-    """The SDs (and LKJ correlations) of the trait levels, random paths, innovations and first
-    states, with the trend's."""
-    spec, cols = result.spec, list(result.data.columns)
-    legacy = rules == LEGACY_RULES
-    per_session = f"SD({cols[0]}) / sessions" if legacy else ""
-    levels = [("patient", p.sd_patient, "σ = SD")]
-    if spec.therapist_level:
-        rule = "mean 0.5 SD (density 0 at 0)" if p.therapist_gamma else "σ = 0.5 SD"
-        levels.append(("therapist", p.sd_therapist, rule))
-    levels += [("innovation", p.sd_innovation, "σ = SD"), ("first", p.sd_first, "σ = SD")]
-    rows: list[Row] = []
-    for level, scales, rule in levels:
-        gamma = level == "therapist" and p.therapist_gamma
-        rows += [
-            (f"sd_{level}[{c}]", _therapist_sd(scales[j], gamma), rule) for j, c in enumerate(cols)
-        ]
-        if level == "patient" and p.trend is not None:
-            rows.append(
-                (
-                    "sd_patient[change] (sd_trend)",
-                    _half(scales[-1]),
-                    f"σ = {per_session or f'0.05 SD({cols[0]})'}",
-                )
-            )
-        trait = level in ("patient", "therapist")
-        if len(cols) > 1 or (level == "patient" and p.trend is not None):  # one: no LKJ
-            rows.append((f"corr_{level}", *(_lkj(p.trait_eta) if trait else _LKJ)))
-    names = columns(result)
-    for r, (to, source) in enumerate(spec.random_paths or ()):
-        share = "0.2" if legacy else "0.25"
-        rule = f"σ = {share} SD({names[to]}) / SD({names[source]})"
-        rows.append((f"sd_paths[{path_name(to, source)}]", _half(p.sd_paths[r]), rule))
-    if len(spec.random_paths or ()) > 1:
-        rows.append(("corr_paths", *_LKJ))
-    for r, (to, source) in enumerate(spec.therapist_paths):
-        rule = f"σ = 0.25 SD({names[to]}) / SD({names[source]}), as between patients"
-        name = f"sd_paths_therapist[{path_name(to, source)}]"
-        rows.append((name, _half(p.sd_paths_therapist[r]), rule))
-    if len(spec.therapist_paths) > 1:
-        rows.append(("corr_paths_therapist", *_LKJ))
-    if p.trend is not None:
-        words = per_session or f"0.1 SD({cols[0]}) per session"
-        rows.append(("trend", _normal(0, p.trend), f"σ = {words}"))
-    return rows
-
-
-def _end_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
-    """The end-of-treatment regression's priors (none without an end outcome)."""
-    e, o, x = p.end, result.data.end_column, result.data.columns[0]
-    if e is None:
-        return []
-    unit = "logit 1" if e.sd_sigma is None else f"SD({o})"
-    rows = [
-        (
-            "end_intercept",
-            _normal(e.intercept_mu, e.intercept_sigma),
-            f"μ = mean({o}) (0 for a binary outcome), σ = 2.5 {unit}",
-        ),
-    ]
-    # A file fitted before the levels were split has one effect of the whole trait.
-    split = "end_trait_effect" not in result.idata.posterior
-    name = "end_trait_effect_patient" if split else "end_trait_effect"
-    rows.append((name, _normal(0, e.trait_sigma), f"σ = {unit} / SD({x})"))
-    if split and e.therapist_sigma is not None and e.sd_therapist_sigma is not None:
-        rule = f"σ = {unit} / (0.5 SD({x}))"
-        rows.append(("end_trait_effect_therapist", _normal(0, e.therapist_sigma), rule))
-        gamma = p.therapist_gamma
-        rule = f"mean 0.5 {unit}" if gamma else f"σ = 0.5 {unit}"
-        rows.append(("sd_end_therapist", _therapist_sd(e.sd_therapist_sigma, gamma), rule))
-    if result.spec.trend:
-        rows.append(("end_change_per_sd", _normal(0, e.change_per_sd_sigma), f"σ = {unit}"))
-    if e.sd_sigma is not None:
-        rows.append(("end_sd", _half(e.sd_sigma), f"σ = SD({o})"))
-    return rows
-
-
-def priors_table(result: MechanismResult) -> pd.DataFrame:
-    """The priors actually used (the defaults scaled to the data: the builder's numbers).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by parameter (``lag[to, from]`` by column name): ``prior`` and ``source`` (the
-        scaling rule, shared with the joint model's: :mod:`bayes_alliance.model.priors`; SD
-        is a series' SD over its observed cells).
-    """
-    rules = prior_rules(result)
-    p = mechanism_priors(result.data, result.spec, rules=rules)
-    rows = _series_rows(list(result.data.columns), p, rules)
-    rows += _covariance_rows(result, p, rules) + _end_rows(result, p)
-    frame = pd.DataFrame(rows, columns=["parameter", "prior", "source"])
-    label = "default" if rules == PRIOR_RULES else f"default of bayes_alliance {rules}"
-    frame["source"] = f"{label}: " + frame["source"]
-    return frame.set_index("parameter")
-
-
-def prior_rules(result: MechanismResult) -> str:
-    """The prior rules the fit used: recorded in its provenance since they are shared with the
-    joint model; a file without the record was fitted with the rules of 0.1."""
-    return str(result.provenance.get("prior_rules", LEGACY_RULES))
 
 
 def data_scale_sentence(result: MechanismResult) -> str:
@@ -376,6 +352,7 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
             )
             + (" and on each patient's change over sessions." if spec.trend else ".")
         )
+    parts += _method_options(result)
     parts.append("Priors were weakly informative and scaled to the data (see the table of priors).")
     parts.append(sampling_sentence(result.provenance, result.convergence))
     parts.append(
@@ -385,9 +362,58 @@ def methods_paragraph(result: MechanismResult, ci_prob: float) -> str:
     return " ".join(parts)
 
 
-def references() -> list[str]:
-    """Full references of every citation in a mechanism report, alphabetical."""
+def _method_options(result: MechanismResult) -> list[str]:
+    """The methods paragraph's sentences on how the latent parts were handled and on the
+    options beyond the VAR (each cited source is in :func:`references`)."""
+    spec, cols = result.spec, columns(result)
+    therapists = ", the therapists' parts" if spec.therapist_level else ""
+    changes = ", the patients' changes" if spec.trend else ""
+    if _integrated(result):
+        parts = [
+            f"The latent means{changes}{therapists} and the missing cells were integrated out "
+            "in closed form (a Kalman filter over the series and Gaussian integrals over the "
+            "patients' and therapists' parts; Durbin & Koopman 2012), so that the sampler drew "
+            "only the population parameters and the random lags."
+        ]
+    else:
+        parts = [
+            f"The latent means{changes}{therapists} and the missing cells were sampled with the "
+            "other parameters."
+        ]
+    if spec.therapist_paths:
+        parts.append(
+            f"The lagged paths {_paths(result, spec.therapist_paths)} varied between therapists "
+            "as well as between patients."
+        )
+    if spec.measurement_error:
+        named = ", ".join(cols[r] for r in spec.measurement_error)
+        parts.append(
+            f"Each score of {named} carried independent measurement error with an SD per "
+            "series, separated from the state-like part by the dynamics (Schuurman & Hamaker "
+            "2019)."
+        )
+    if spec.random_innovations:
+        parts.append("Each patient's innovation SDs varied log-normally between patients.")
+    if spec.baseline:
+        parts.append(
+            f"The baseline {', '.join(spec.baseline)} shifted every series' latent mean: "
+            f"between-level mediation through the trait-like parts ({PREACHER}), each effect "
+            "computed per draw."
+        )
+    return parts
+
+
+def references(result: MechanismResult | None = None) -> list[str]:
+    """Full references of every citation in a mechanism report, alphabetical (with those of
+    the options ``result`` has: measurement error, a baseline, the integrated form)."""
     cited = {k: REFERENCES[k] for k in _SHARED}
+    spec = result.spec if result is not None else None
+    if spec is not None and spec.measurement_error:
+        cited.update(MEASUREMENT_REFERENCES)
+    if spec is not None and spec.baseline:
+        cited[PREACHER] = MEDIATION_REFERENCES[PREACHER]
+    if result is not None and _integrated(result):
+        cited["Durbin & Koopman 2012"] = DURBIN_KOOPMAN
     return sorted({**cited, **MECHANISM_REFERENCES}.values())
 
 
@@ -396,8 +422,10 @@ __all__ = [
     "columns",
     "data_scale_sentence",
     "equations",
+    "inference_rows",
     "methods_paragraph",
     "model_lines",
+    "prior_rules",
     "priors_table",
     "references",
 ]

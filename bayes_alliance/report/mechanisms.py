@@ -230,6 +230,21 @@ def mechanism_key_draws(result: MechanismResult, max_rows: int = 10) -> dict[str
     return {n: entries[n] for n in names[:max_rows] if n in entries}
 
 
+# The joint model's sampler table's rows on its latent parts (a mechanism fit says its own).
+_JOINT_LATENT_ROWS = ("latent means (traits)", "missing cells inside a series")
+
+
+def mechanism_sampler_table(result: MechanismResult) -> pd.DataFrame:
+    """The sampler's settings (:func:`bayes_alliance.report.methods.sampler_table`) with what
+    the fit did with each latent part: integrated out in closed form or sampled
+    (:func:`bayes_alliance.report.mechanism_text.inference_rows`), after the random seed."""
+    table = report_methods.sampler_table(result.provenance)
+    table = table.drop(index=[r for r in _JOINT_LATENT_ROWS if r in table.index])
+    rows = pd.DataFrame(text.inference_rows(result), columns=["setting", "value"])
+    at = list(table.index).index("random seed") + 1
+    return pd.concat([table.iloc[:at], rows.set_index("setting"), table.iloc[at:]])
+
+
 def _summary_sentences(result: MechanismResult, table: pd.DataFrame, hdi: str) -> list[str]:
     """The data, the cautions and the key effects with their intervals, in words."""
     d, prov = result.data, result.provenance
@@ -354,7 +369,7 @@ def mechanism_sections(
         convergence_section(
             conv,
             prov,
-            report_methods.sampler_table(prov),
+            mechanism_sampler_table(result),
             draws,
             {n: trace_label(n, result) for n in draws},
             identification_messages(result),
@@ -374,6 +389,7 @@ __all__ = [
     "diagram",
     "mechanism_effects_table",
     "mechanism_key_draws",
+    "mechanism_sampler_table",
     "mechanism_sections",
     "mechanism_summary_table",
     "mechanism_tables",

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_alliance.core import vocab
+from bayes_alliance.core.vocab import OUTCOME
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
@@ -58,12 +59,14 @@ from bayes_alliance.spec.options import (
 )
 
 __all__ = [
+    "NO_OUTCOME",
     "SPECS_DIR",
     "AnalysisSpec",
     "SamplerSettings",
     "load_spec",
     "parse_spec",
     "shipped_specs",
+    "single_model",
     "spec_path",
 ]
 
@@ -84,8 +87,19 @@ class AnalysisSpec:
     path: Path | None = None
 
     @property
+    def single(self) -> bool:
+        """Whether ``[data]`` names no outcome: the predictor's series is fitted alone (a
+        mechanism model of one series), as ``fit`` without ``--outcome`` does."""
+        return not self.data.get(OUTCOME)
+
+    @property
     def roles(self) -> Roles:
-        """The column roles of ``[data]``."""
+        """The column roles of ``[data]`` (a spec with an outcome; see :attr:`single`)."""
+        if self.single:
+            raise ValueError(
+                "this spec names no outcome in [data]: it fits the predictor's series alone "
+                "and has no roles of the main model"
+            )
         return make_roles(self.data)
 
 
@@ -100,20 +114,54 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
     """Build an :class:`AnalysisSpec` from parsed TOML, checking every key and value."""
     check_keys(raw, TOP_KEYS, source)
     data = ROLES.check(_table(raw, "data"))
-    missing = [k for k in ROLES.required if k not in data]
+    # Without an outcome the predictor's series is fitted alone (``fit`` without --outcome).
+    missing = [k for k in ROLES.required if k not in data and k != OUTCOME]
     if missing:
         raise ValueError(f"[data] must name the columns {missing}")
     priors = _table(raw, "priors")
     for name, prior in priors.items():
         if not isinstance(prior, Mapping):
             raise ValueError(f'[priors.{name}] must be a table such as dist = "Normal", sigma = 1')
+    values = MODEL.check(_table(raw, "model"))
+    if data.get(OUTCOME):
+        model = make_model(values, make_roles(data), priors)
+    else:
+        model = single_model(data, values, priors)
     return AnalysisSpec(
         name=str(raw.get("name", source)),
         description=str(raw.get("description", "")),
         data=data,
-        model=make_model(MODEL.check(_table(raw, "model")), make_roles(data), priors),
+        model=model,
         sampler=SAMPLER.build(SAMPLER.check(_table(raw, "sampler"))),
     )
+
+
+# [data] keys that need an outcome series (as their flags do without --outcome).
+NEEDS_OUTCOME = ("mediator", "second_predictor", "crossed")
+NO_OUTCOME = (
+    "need an outcome column (outcome in [data]); without one the predictor's series is "
+    "fitted alone (its autoregression, trait and state variances), so drop them or name the "
+    "outcome"
+)
+
+
+def single_model(
+    data: Mapping[str, Any], values: Mapping[str, Any], priors: Mapping[str, Any]
+) -> ModelSpec:
+    """The model options of a spec without an outcome (the predictor's series alone): three
+    levels exactly when a therapist column is named (unless set); ``[data]`` keys that need an
+    outcome are refused here, model options by the mechanism model's own check (the command
+    line's ``mechanism_spec``). Covariates may only declare the baseline's columns (the one
+    use of a patient-level column for one series; without --outcome they need no
+    declaration)."""
+    given = [f"[data] {k}" for k in NEEDS_OUTCOME if data.get(k)]
+    extra = [c for c in data.get("covariates", ()) if c not in values.get("baseline", ())]
+    if extra:
+        given.append(f"[data] covariates {extra} (other than the baseline's)")
+    if given:
+        raise ValueError(f"{', '.join(given)} {NO_OUTCOME}")
+    values = {"therapist_level": data.get("therapist") is not None, **values}
+    return MODEL.build(values, priors=dict(priors))
 
 
 def shipped_specs() -> list[str]:
