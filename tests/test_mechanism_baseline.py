@@ -386,3 +386,17 @@ def test_a_fits_effects_carry_one_row_per_baseline_column_with_labels():
     words = {"x": "alliance", "y": "symptoms"}
     label = mechanism_label("indirect_effect_between[z2]", words, "two_series")
     assert "z2" in label and "alliance" in label and "symptoms" in label
+
+
+def test_one_series_alone_has_its_shift_and_the_route_to_the_end_outcome():
+    # one series (no outcome): a = gamma_x, and with an end outcome a g_P, c_O, c_O + a g_P
+    gamma = np.array([[[0.5, -0.2]]])  # (draw, k = 1, q = 2)
+    out = between_mediation(gamma, np.array([[[1.0]]]), ("predictor",))
+    assert set(out) == {"baseline_effect_predictor"}
+    np.testing.assert_allclose(out["baseline_effect_predictor"], [[0.5, -0.2]])
+    end = between_mediation(
+        gamma, np.array([[[1.0]]]), ("predictor",), np.array([[0.1, 0.3]]), np.array([-2.0])
+    )
+    np.testing.assert_allclose(end["indirect_effect_between_end"], [[-1.0, 0.4]])
+    np.testing.assert_allclose(end["total_effect_between_end"], [[-0.9, 0.7]])
+    np.testing.assert_allclose(end["proportion_mediated_between_end"], [[-1.0 / -0.9, 0.4 / 0.7]])

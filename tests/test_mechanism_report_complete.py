@@ -74,6 +74,7 @@ EVERY_OPTION = {
     "therapist_level": True,
     "random_innovations": True,
     "baseline": ("z1",),
+    "lag_trait_covariance": True,
 }
 CASES = {
     # integrated form, every option on: two random lags, one of them between therapists too
@@ -86,11 +87,11 @@ CASES = {
         ),
     ),
     # one series alone: every SD a plain half-normal or Gamma (no LKJ) but the trend's
-    # (no baseline: the between-level effects of one series alone fail, reported to the lead)
     "single": lambda: (
         _single_data(),
         MechanismSpec(
             therapist_level=True,
+            baseline=("z1",),
             random_innovations=True,
             measurement_error=("predictor",),
             random_paths=(("predictor", "predictor"),),
@@ -169,6 +170,15 @@ def graph_priors(model: pm.Model, data: SeriesData) -> list[tuple[str, str, dict
             n, eta, sd_dist = rv.owner.op.dist_params(rv.owner)
             base = name.removeprefix("chol_")
             out.append((f"corr_{base}", "LKJ", {"eta": float(eta.eval())}))
+            if base == "paths_patient":  # the random lags' and the coefficients' SDs, in order
+                sig = np.asarray(_values(sd_dist)["sigma"], dtype=float)
+                n_d = len(model.coords["path"])
+                for part, scale in (("sd_paths", sig[:n_d]), ("sd_patient", sig[n_d:])):
+                    dims = model.named_vars_to_dims[part]
+                    for i, c in enumerate(model.coords[dims[0]]):
+                        label = columns.get(str(c), str(c))
+                        out.append((f"{part}[{label}]", "HalfNormal", {"sigma": float(scale[i])}))
+                continue
             entries(f"sd_{base}", sd_dist, model.named_vars_to_dims[f"sd_{base}"], (int(n.eval()),))
             continue
         dims = model.named_vars_to_dims.get(name, ())
@@ -256,7 +266,7 @@ def test_the_model_lines_and_equations_name_each_option_the_fit_has(sections):
     said = "\n".join([*model.paragraphs, *model.blocks])
     for option, words in OPTION_WORDS.items():
         present = bool(getattr(result.spec, option))
-        assert present == (case == "mediation" or (case == "single" and option != "baseline"))
+        assert present == (case in ("mediation", "single"))
         for w in words:
             assert (w in said) == present, (case, option, w)
     if result.spec.measurement_error:

@@ -132,7 +132,12 @@ def between_mediation(
         Arrays (..., q) by name.
     """
     k = len(roles)
-    x, y = roles.index(PREDICTOR), roles.index(OUTCOME)
+    x = roles.index(PREDICTOR)
+    if OUTCOME not in roles:  # one series alone: its shift and, with an end outcome, onto it
+        out = {"baseline_effect_predictor": gamma[..., x, :]}
+        out.update(_onto_end(gamma[..., x, :], end_direct, end_trait))
+        return out
+    y = roles.index(OUTCOME)
     beta = trait_regression(patient_cov)  # (..., k - 1): the outcome on every other series
     a, total = gamma[..., x, :], gamma[..., y, :]
     carried = {r: gamma[..., r, :] * beta[..., r, None] for r in range(k) if r != y}
@@ -153,21 +158,25 @@ def between_mediation(
             role = roles[r]
             out[f"baseline_effect_{role}"] = gamma[..., r, :]
             out[f"indirect_effect_between_{role}"] = carried[r]
-    if end_direct is not None and end_trait is not None:
-        via = a * end_trait[..., None]
-        end_total = end_direct + via
-        with np.errstate(divide="ignore", invalid="ignore"):
-            end_share = via / end_total
-        out.update(
-            {
-                "baseline_effect_end": end_direct,
-                "indirect_effect_between_end": via,
-                "direct_effect_between_end": end_direct,
-                "total_effect_between_end": end_total,
-                "proportion_mediated_between_end": end_share,
-            }
-        )
+    out.update(_onto_end(a, end_direct, end_trait))
     return out
+
+
+def _onto_end(a: np.ndarray, end_direct: Any, end_trait: Any) -> dict[str, np.ndarray]:
+    """The mediation z -> trait of x -> end outcome (none without an end outcome)."""
+    if end_direct is None or end_trait is None:
+        return {}
+    via = a * end_trait[..., None]
+    end_total = end_direct + via
+    with np.errstate(divide="ignore", invalid="ignore"):
+        end_share = via / end_total
+    return {
+        "baseline_effect_end": end_direct,
+        "indirect_effect_between_end": via,
+        "direct_effect_between_end": end_direct,
+        "total_effect_between_end": end_total,
+        "proportion_mediated_between_end": end_share,
+    }
 
 
 def baseline_effect_draws(

@@ -109,6 +109,8 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
                 )
             )
         trait = level in ("patient", "therapist")
+        if level == "patient" and spec.lag_trait_covariance:
+            continue  # one LKJ with the random lags' deviations: corr_paths_patient below
         if len(cols) > 1 or (level == "patient" and p.trend is not None):  # one: no LKJ
             rows.append((f"corr_{level}", *(_lkj(p.trait_eta) if trait else _LKJ)))
     names = _roles(result)
@@ -116,7 +118,12 @@ def _covariance_rows(result: MechanismResult, p: MechanismPriors, rules: str) ->
         share = "0.2" if legacy else "0.25"
         rule = f"σ = {share} SD({names[to]}) / SD({names[source]})"
         rows.append((f"sd_paths[{path_name(to, source)}]", _half(p.sd_paths[r]), rule))
-    if len(spec.random_paths or ()) > 1:
+    if spec.lag_trait_covariance:
+        # the random lags' deviations and the patients' coefficients in one covariance
+        lkj, _ = _lkj(p.trait_eta)
+        what = "one correlation matrix of the random lags and the latent means (and change)"
+        rows.append(("corr_paths_patient", lkj, f"{what}: corr_paths, corr_patient and both"))
+    elif len(spec.random_paths or ()) > 1:
         rows.append(("corr_paths", *_LKJ))
     for r, (to, source) in enumerate(spec.therapist_paths):
         rule = f"σ = 0.25 SD({names[to]}) / SD({names[source]}), as between patients"

@@ -117,6 +117,11 @@ def _option_lines(result: MechanismResult) -> list[str]:
             "; a patient's path is Phi + c_j + d_i, the therapist's deviation c_j (unstructured "
             "covariance between therapists) plus the patient's d_i."
         )
+    if spec.lag_trait_covariance:
+        lines.append(
+            "The patients' random-lag deviations d_i and their latent means (and change) b_i "
+            "share one unstructured covariance; b_i is integrated out given d_i."
+        )
     if spec.measurement_error:
         named = ", ".join(cols[r] for r in spec.measurement_error)
         lines.append(
@@ -255,6 +260,8 @@ def equations(result: MechanismResult) -> str:
         lines.append(
             "Phi_i = Phi + sum_r d_ir E_r,   d_i ~ MVN(0, Sigma_d)   (random lagged paths)"
         )
+    if spec.lag_trait_covariance:
+        lines.append("(d_i, b_i) ~ MVN(0, Sigma_(d,b))   (random lags covary with the traits)")
     if spec.trend:
         lines.append("s_i = s + delta_i; c_ti: session number minus the middle of the series")
     if spec.baseline:
@@ -384,6 +391,11 @@ def _method_options(result: MechanismResult) -> list[str]:
         parts.append(
             f"The lagged paths {_paths(result, spec.therapist_paths)} varied between therapists "
             "as well as between patients."
+        )
+    if spec.lag_trait_covariance:
+        parts.append(
+            "The patients' deviations in the random lagged paths covaried with their latent "
+            "means in one unstructured covariance."
         )
     if spec.measurement_error:
         named = ", ".join(cols[r] for r in spec.measurement_error)
