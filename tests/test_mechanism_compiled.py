@@ -115,6 +115,8 @@ def test_another_layout_is_refused_naming_what_differs():
         LayoutError, match=r"data data_observed: compiled .*\(6, 6, 3\).*\(8, 6, 3\)"
     ):
         cm.check(_data(1, per=4))
+    with pytest.raises(LayoutError, match="dim patient: compiled 6, new 8"):
+        cm.check(_data(1, per=4))
     with pytest.raises(LayoutError, match=r"data data_caseload: compiled .*\(2, 6\).*\(3, 6\)"):
         cm.check(_data(1, therapists=3, per=2))
 

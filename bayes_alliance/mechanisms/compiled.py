@@ -46,13 +46,12 @@ GRAPH = "graph"
 
 
 def layout_of(model: pm.Model) -> dict[str, Any]:
-    """What a compiled mechanism model is fixed to: each parameter's shape, each data
-    container's shape and type, and the fingerprint of the graph
+    """What a compiled mechanism model is fixed to: the length of each dimension (patients,
+    therapists, series, paths: with the graph they fix every parameter's shape), each data
+    container's type (with its shape), and the fingerprint of the graph
     (:func:`bayes_alliance.inference.cache.graph_fingerprint`: the structure the compiled code
-    was made from, with the containers' values left out)."""
-    out: dict[str, Any] = {
-        f"parameter {name}": np.shape(val) for name, val in model.initial_point().items()
-    }
+    was made from, with the containers' values left out). Nothing is compiled to read it."""
+    out: dict[str, Any] = {f"dim {name}": len(val) for name, val in model.coords.items()}
     for name, var in model.named_vars.items():
         if isinstance(var, SharedVariable):
             out[f"data {name}"] = str(var.type)
@@ -96,8 +95,8 @@ class CompiledMechanisms:
     layout: dict[str, Any] = field(repr=False)
 
     def __repr__(self) -> str:
-        n = sum(k.startswith("parameter ") for k in self.layout)
-        return f"CompiledMechanisms({n} parameters, compiled in {self.compile_s:.1f} s)"
+        dims = ", ".join(f"{k[4:]} {v}" for k, v in self.layout.items() if k.startswith("dim "))
+        return f"CompiledMechanisms({dims}; compiled in {self.compile_s:.1f} s)"
 
     def check(self, data: SeriesData) -> pm.Model:
         """Build the model of ``data`` and check that it has this layout; returns it.
@@ -105,7 +104,7 @@ class CompiledMechanisms:
         Raises
         ------
         LayoutError
-            Naming each parameter or container whose shape differs (or the graph).
+            Naming each dimension or container whose size differs (or the graph).
         """
         new = build_mechanism_model(data, self.spec)
         layout = layout_of(new)
