@@ -150,6 +150,7 @@ def sample(
     adds: Mapping[str, Any] | None = None,
     posthoc: Callable[[xr.DataTree, int], xr.DataTree] | None = None,
     compiled: Any | None = None,
+    bound: Any | None = None,
 ) -> Sampled:
     """Sample a built model, complete it, record how, and check convergence.
 
@@ -178,6 +179,10 @@ def sample(
         A nutpie model compiled earlier with these data bound (``with_data``): sampled as is,
         with the seed itself as nutpie's seed (as compiled refits always were), not through the
         cache.
+    bound
+        A nutpie model compiled earlier for this model's graph (through the cache) with these
+        data bound (``with_data``): sampled exactly as the cache's model would be (the same
+        seed rule, groups and coords), so the draws equal those of a fresh fit.
 
     Returns
     -------
@@ -191,7 +196,7 @@ def sample(
         if compiled is not None:
             idata = _nutpie_compiled(compiled, model, settings, seed, timing)
         elif settings.sampler == "nutpie":
-            idata = _nutpie_cached(model, spec, settings, seed, timing)
+            idata = _nutpie_cached(model, spec, settings, seed, timing, bound)
         else:
             idata = _pymc(model, settings, seed, timing)
     if posthoc is not None:
@@ -222,17 +227,23 @@ def _nutpie_cached(
     settings: SamplerRun,
     seed: int,
     timing: dict[str, float],
+    bound: Any | None = None,
 ) -> xr.DataTree:
     """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
-    on-disk cache (:mod:`bayes_alliance.inference.cache`): same seed, same groups, same draws."""
+    on-disk cache (:mod:`bayes_alliance.inference.cache`), or ``bound`` (see :func:`sample`):
+    same seed, same groups, same draws."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
     from bayes_alliance.inference import cache
 
-    compiled, info = cache.compile_pymc_model(model, spec)
-    timing["compile_s"] = info.seconds
-    timing["compile_cache_hit"] = float(info.status == "hit")
+    if bound is None:
+        compiled, info = cache.compile_pymc_model(model, spec)
+        timing["compile_s"] = info.seconds
+        timing["compile_cache_hit"] = float(info.status == "hit")
+    else:
+        compiled = bound
+        timing["compile_s"] = 0.0
     t0 = time.perf_counter()
     idata = nutpie.sample(
         compiled,

@@ -432,9 +432,13 @@ def filter_k(
         return pt.broadcast_to(pt.as_tensor_variable(a).astype("float64"), (n_p, k, k))
 
     r = pt.broadcast_to(pt.as_tensor_variable(r_err).astype("float64"), (n_p, n_s, k))
-    x = np.asarray(x, dtype=float)
-    n_k = int(x.shape[2])
-    node = KalmanK(n_k, x.shape[3] + 1).make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r)
+    # The regressors may be a data container (a compiled model refitted to new data): the
+    # kernels are compiled for its sizes, so they must be static.
+    x = pt.as_tensor_variable(x).astype("float64")
+    n_k, n_j = x.type.shape[2], x.type.shape[3]
+    if n_k is None or n_j is None:
+        raise ValueError(f"the regressors' last two sizes must be static, got {x.type}")
+    node = KalmanK(n_k, n_j + 1).make_node(d, x, o, first, mat(phi), mat(sigma), mat(f), r)
     return node.outputs[0], node.outputs[1]
 
 

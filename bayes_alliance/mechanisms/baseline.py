@@ -75,14 +75,18 @@ def shifts(z: Any, gamma: Any, end_direct: Any = None, end_trait: Any = None) ->
 
 
 def baseline_parameters(
-    data: SeriesData, columns: tuple[str, ...], prior: BaselinePriors, end_trait: Any
+    data: SeriesData,
+    columns: tuple[str, ...],
+    prior: BaselinePriors,
+    end_trait: Any,
+    values: Any = None,
 ) -> tuple[Any, Any]:
     """The baseline's random variables (inside the model's context) and the shifts they make
     (:func:`shifts`); ``end_trait`` is ``end_trait_effect_patient``, or None without a Gaussian
-    end outcome."""
+    end outcome. ``values``: the centred baseline (a container), by default from ``data``."""
     model = pm.modelcontext(None)
     model.add_coords({BASELINE_DIM: list(columns)})
-    z = baseline_values(data, columns)
+    z = baseline_values(data, columns) if values is None else values
     gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))
     end_direct = None
     if end_trait is not None:

@@ -545,13 +545,22 @@ def fit_mechanisms(
         check=convergence_of,
         adds=series_provenance(data),
     )
+    return mechanism_result(run, data, spec)
+
+
+def mechanism_result(
+    run: sampling.Sampled, data: SeriesData, spec: MechanismSpec, stacklevel: int = 3
+) -> MechanismResult:
+    """The result of a sampled mechanism model (of :func:`fit_mechanisms` and of compiled
+    refits): the identification messages recorded in the provenance and warned at the caller
+    of the fit function."""
     messages = identification_of(run.idata)
     run.provenance[diagnostics.IDENTIFICATION_KEY] = messages
     if messages:
         warnings.warn(
             "not identified by these data: " + " ".join(messages),
             diagnostics.IdentificationWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     return MechanismResult(run.idata, spec, data, run.provenance, run.convergence)
 
@@ -570,6 +579,7 @@ __all__ = [
     "identification_of",
     "key_effects",
     "load_mechanisms",
+    "mechanism_result",
     "series_data_from_table",
     "series_provenance",
     "series_table",

@@ -47,6 +47,7 @@ from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.baseline import baseline_parameters
+from bayes_alliance.mechanisms.containers import prior_inputs, series_inputs
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, therapist_chol, therapist_sd
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
 from bayes_alliance.mechanisms.spec import MechanismSpec
@@ -136,14 +137,24 @@ class IntegratedParams:
 
 
 def end_factor(
-    data: SeriesData, end: EndParams, n_coef: int, n_tau: int, k: int, xp: Any
+    data: SeriesData,
+    end: EndParams,
+    n_coef: int,
+    n_tau: int,
+    k: int,
+    xp: Any,
+    outcome: tuple[Any, Any] | None = None,
 ) -> Quadratic:
     r"""The Gaussian end outcome's factor in ``(b_i, tau_j)``:
     ``O_i - g_0 = g_P b_i1 + g_S delta_i + g_T u_j1 + u^O_j + eta_i``; patients without an
-    outcome contribute nothing."""
+    outcome contribute nothing. ``outcome``: who has one (1/0) and the values (0 where
+    missing), by default from ``data`` (containers in a built model)."""
     assert data.end_outcome is not None
-    seen = np.isfinite(data.end_outcome).astype(float)
-    obs = np.where(seen > 0, data.end_outcome, 0.0)
+    if outcome is None:
+        seen = np.isfinite(data.end_outcome).astype(float)
+        obs = np.where(seen > 0, data.end_outcome, 0.0)
+    else:
+        seen, obs = outcome
     size = n_coef + n_tau
     w: list[Any] = [0.0] * size
     w[0] = end.trait_patient
@@ -174,6 +185,11 @@ def shifted_end(params: IntegratedParams) -> EndParams | None:
     return replace(end, shift=extra if end.shift is None else end.shift + extra)
 
 
+def _static_shape(a: Any) -> tuple[int, ...]:
+    """An array's shape, or a tensor's static shape (a data container's)."""
+    return tuple(np.shape(a)) if isinstance(a, np.ndarray) else tuple(a.type.shape)
+
+
 def patient_factors(
     data: SeriesData,
     inputs: dict[str, np.ndarray],
@@ -186,11 +202,13 @@ def patient_factors(
     coefficients ``b_i`` integrated out, as a factor in its therapist's ``tau_j`` (of size 0
     with two levels); and the filter's ``A`` (P, J+1, J+1).
 
-    ``inputs`` from :func:`filter_inputs`; ``filled`` the values (0 where unobserved) and
+    ``inputs`` from :func:`filter_inputs` (in a built model the containers of
+    :func:`~bayes_alliance.mechanisms.containers.series_inputs`, which add the end outcome and
+    the caseloads); ``filled`` the values (0 where unobserved) and
     ``time`` the centred session numbers (P, S) of :class:`MechanismGrid`; ``xp`` numpy (the
     filter's numba kernel called directly) or ``pytensor.tensor`` (its Op)."""
-    n, n_s, k = filled.shape
-    n_coef = inputs["x"].shape[-1]
+    n, n_s, k = data.z.shape
+    n_coef = _static_shape(inputs["x"])[-1]
     has_end = params.end is not None
     n_tau = (k + int(has_end)) if params.chol_therapist is not None else 0
     known = xp.broadcast_to(params.intercept, (n, n_s, k))
@@ -239,7 +257,8 @@ def patient_factors(
         )
     factor = patient_factor(log_c, acc, k, n_coef, n_tau)
     if end is not None:
-        factor = factor.plus(end_factor(data, end, n_coef, n_tau, k, xp))
+        outcome = (inputs["end_seen"], inputs["end_value"]) if "end_seen" in inputs else None
+        factor = factor.plus(end_factor(data, end, n_coef, n_tau, k, xp, outcome))
     return factor.integrate(n_coef, params.chol_patient, xp), acc
 
 
@@ -295,7 +314,7 @@ def marginal_logp(
     after, acc = patient_factors(data, inputs, filled, time, params, xp)
     if params.chol_therapist is None:
         return after.value(), acc
-    load = caseloads(data)
+    load = inputs["caseload"] if "caseload" in inputs else caseloads(data)
     per_therapist = after.map(lambda v: xp.tensordot(load, v, axes=1))
     n_tau = data.k + int(params.end is not None)
     prior = therapist_prior(params, data.k, xp)
@@ -310,14 +329,20 @@ def integrated_likelihood(
     model = pm.modelcontext(None)
     k = data.k
     trend = bool(spec.trend)
+    # The data and the priors' data scales as containers: one graph for every data set of
+    # this layout (compiled refits, mechanisms.compiled).
+    priors = prior_inputs(priors)
+    load = caseloads(data) if spec.therapist_level else None
+    inputs = series_inputs(data, grid, filter_inputs(data, grid, trend), load, spec.baseline or ())
     intercept = pm.Normal(
         "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
     )
     joint = _joint_patient(spec, priors, k) if spec.lag_trait_covariance else None
-    phi = lag_matrices(data, spec, priors, None if joint is None else joint[0])
+    phi = lag_matrices(
+        data, spec, priors, inputs.get("therapist_of"), None if joint is None else joint[0]
+    )
     chol_e = cov_chol("innovation", SERIES, priors.sd_innovation, k)
     chol_1 = cov_chol("first", SERIES, priors.sd_first, k)
-    inputs = filter_inputs(data, grid, trend)
     slope, sd_change = None, None
     dims = "patient_effect" if trend else SERIES
     if trend:
@@ -360,10 +385,12 @@ def integrated_likelihood(
     if spec.baseline:
         assert priors.baseline is not None
         g_p = None if end is None else end.trait_patient
-        params.baseline, shift = baseline_parameters(data, spec.baseline, priors.baseline, g_p)
+        params.baseline, shift = baseline_parameters(
+            data, spec.baseline, priors.baseline, g_p, inputs["baseline"]
+        )
         if end is not None:
             end.shift = shift
-    logp, acc = marginal_logp(data, inputs, grid.filled, grid.time, params, pt)
+    logp, acc = marginal_logp(data, inputs, inputs["filled"], inputs["time"], params, pt)
     pm.Potential("integrated_series", pt.sum(logp))
     if trend:
         assert sd_change is not None
@@ -385,7 +412,7 @@ def _joint_patient(spec: MechanismSpec, priors: MechanismPriors, k: int) -> tupl
     n_d = len(spec.random_paths or ())
     n_b = k + int(bool(spec.trend))
     dims = "patient_effect" if spec.trend else SERIES
-    scales = np.concatenate([priors.sd_paths, priors.sd_patient])
+    scales = pt.concatenate([pt.as_tensor(priors.sd_paths), pt.as_tensor(priors.sd_patient)])
     chol, corr, sds = pm.LKJCholeskyCov(
         "chol_paths_patient",
         n=n_d + n_b,

@@ -5,9 +5,12 @@ random lagged paths (:mod:`bayes_alliance.mechanisms.model`,
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
 
 from bayes_alliance.core.vocab import PATH, PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
@@ -31,7 +34,8 @@ def cov_chol(
     SD ``sd_<name>`` alone, as the LKJ prior needs two. The SDs are half-normal with scale
     ``sd_scale``, or with ``gamma`` Gamma(2, rate 2 / sd_scale) (mean ``sd_scale``, density 0 at
     0: the joint model's therapist SDs, :func:`bayes_alliance.model.priors.therapist_sd_prior`)."""
-    scale = np.asarray(sd_scale, dtype=float)
+    # a data container in the integrated model (mechanisms.containers)
+    scale = sd_scale if isinstance(sd_scale, Variable) else np.asarray(sd_scale, dtype=float)
     if n == 1:
         if gamma:
             sd = pm.Gamma(f"sd_{name}", alpha=2.0, beta=2.0 / scale, dims=dims)
@@ -82,6 +86,7 @@ def lag_matrices(
     data: SeriesData,
     spec: MechanismSpec,
     priors: MechanismPriors,
+    therapist_of: Any = None,
     patient_chol: pt.TensorVariable | None = None,
 ) -> pt.TensorVariable:
     """Each patient's lag matrix (n, k, k): the average lags plus the random paths'
@@ -89,9 +94,11 @@ def lag_matrices(
     ``spec.therapist_paths`` the therapist's deviations added (``Phi + c_j + d_i``).
     ``path_deviation`` (patients x paths) is each patient's whole deviation from the average,
     ``d_i`` plus, for a path that varies between therapists, ``c_j``
-    (``path_deviation_therapist``, therapists x therapist paths). ``patient_chol``: the
-    patients' deviations' Cholesky factor when the caller made it (a covariance shared with
-    the latent means, :mod:`bayes_alliance.mechanisms.integrated`), else their own."""
+    (``path_deviation_therapist``, therapists x therapist paths). ``therapist_of``: each
+    patient's therapist (a container), by default ``data.patient_therapist``.
+    ``patient_chol``: the patients' deviations' Cholesky factor when the caller made it (a
+    covariance shared with the latent means, :mod:`bayes_alliance.mechanisms.integrated`),
+    else their own."""
     n, k = data.n_patients, data.k
     paths = spec.random_paths or ()
     idx = {r: i for i, r in enumerate(data.roles)}
@@ -117,7 +124,8 @@ def lag_matrices(
         embed = np.zeros((len(spec.therapist_paths), len(paths)))
         for r, pair in enumerate(spec.therapist_paths):
             embed[r, paths.index(pair)] = 1.0
-        dev = dev + (dev_t @ pt.as_tensor(embed))[data.patient_therapist]
+        tj = data.patient_therapist if therapist_of is None else therapist_of
+        dev = dev + (dev_t @ pt.as_tensor(embed))[tj]
     pm.Deterministic("path_deviation", dev, dims=(PATIENT, PATH))
     return phi + pt.tensordot(dev, pt.as_tensor(pos), axes=1)
 
@@ -128,8 +136,9 @@ def _deviations(
     """Non-centred deviations (units x paths) with half-normal SDs ``sd_<name>`` and, for
     several paths, an LKJ(2) correlation ``corr_<name>``."""
     off = pm.Normal(offset, 0.0, 1.0, dims=(unit, dim))
-    if len(scale) > 1:
-        return off @ cov_chol(name, dim, scale, len(scale)).T
+    n = scale.type.shape[0] if isinstance(scale, Variable) else len(scale)
+    if n > 1:
+        return off @ cov_chol(name, dim, scale, n).T
     sd = pm.HalfNormal(f"sd_{name}", sigma=scale, dims=dim)
     return off * sd[None, :]
 
