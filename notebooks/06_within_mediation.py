@@ -105,6 +105,7 @@ result = fit_mechanisms(
 )
 result  # noqa: B018  (a notebook shows the short summary)
 
+# %% [markdown]
 # ## The effects
 #
 # `result.effects()` summarises every derived effect per posterior draw: mean, SD and the 94%
