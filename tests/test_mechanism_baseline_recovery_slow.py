@@ -88,6 +88,10 @@ def _truth(truth: MechanismTruth) -> dict[str, float]:
         "baseline_effect_predictor": A,
         "baseline_effect_end": C_END,
         "end_trait_effect_patient": G_P,
+        # the within-person autoregressions (a tutorial's single data set had both above truth)
+        "predictor_autoregression": lag[0, 0],
+        "mediator_autoregression": lag[1, 1],
+        "outcome_autoregression": lag[2, 2],
     }
 
 
@@ -98,7 +102,15 @@ def test_between_and_within_mediation_with_an_end_outcome_recovered_over_seeds()
         "indirect_effect_between",
         "indirect_effect_between_end",
         "direct_effect_between",
+        "predictor_autoregression",
+        "mediator_autoregression",
+        "outcome_autoregression",
     )
+    for name, t in out.items():  # the record a note reports (pytest -s)
+        if name != "fits":
+            z = float((t["error"] / t["sd"]).mean())
+            print(f"{name}: covered {int(t['covered'].sum())} of {len(t)}, mean z {z:+.2f}")
+    print(out["fits"].to_string())
     recovery._converged(out, names)
     for name in names:
         t = out[name]

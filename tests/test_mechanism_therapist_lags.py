@@ -158,6 +158,19 @@ def test_the_command_line_fits_a_lag_that_varies_between_therapists(tmp_path, ca
     assert "sd_paths_therapist[outcome<-predictor]" in summary.index
     # the patients' lag deviations covary with their latent means
     assert "corr_paths_patient[outcome<-predictor,predictor]" in summary.index
+    # two mechanism fits compare by LOO alone (no R-squared columns); families do not mix
+    from types import SimpleNamespace
+
+    from bayes_alliance.analysis.comparison import compare
+    from bayes_alliance.mechanisms.fit import load_mechanisms
+
+    fitted = load_mechanisms(out / "fit.nc")
+    table = compare({"a": fitted, "b": fitted})
+    assert list(table.index) == ["a", "b"] or set(table.index) == {"a", "b"}
+    assert table["elpd_diff"].abs().max() == pytest.approx(0.0, abs=1e-9)
+    assert "r2_fvm" not in table.columns
+    with pytest.raises(ValueError, match="one model family"):
+        compare({"a": fitted, "b": SimpleNamespace(kind="main")})  # type: ignore[dict-item]
     # without a therapist column the level is refused by name
     rc = main([*argv, "--out", str(tmp_path / "two"), "--random-lags", "state_effect@therapist"])
     assert rc == 2

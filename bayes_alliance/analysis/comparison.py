@@ -170,11 +170,18 @@ def compare(
         Indexed by model name, best first: ``elpd``, ``se``, ``elpd_diff``, ``dse`` (SE of the
         difference), ``weight`` (stacking), ``p_loo``, ``n_high_k``, and ``r2_fvm`` (outcome
         equation, total denominator: variance explained by fixed effects, slopes and intercepts)
-        with ``delta_r2_fvm`` and ``delta_r2_f`` against the first model given. ``loos``
+        with ``delta_r2_fvm`` and ``delta_r2_f`` against the first model given (main-model
+        fits; mechanism fits are compared by LOO alone). ``loos``
         takes LOO results already computed with :func:`loo` for the same ``unit``.
     """
     if len(results) < 2:
         raise ValueError("compare needs at least two fitted results")
+    kinds = {name: getattr(r, "kind", MAIN) for name, r in results.items()}
+    if len(set(kinds.values())) > 1:
+        raise ValueError(
+            f"compare needs fits of one model family: {kinds} (a mechanism model's likelihood "
+            "covers other series than the main model's, so their LOO values are not comparable)"
+        )
     _same_data(results)
     if loos is None:
         loos = {name: loo(r, unit) for name, r in results.items()}
@@ -185,6 +192,9 @@ def compare(
     keep = [c for c in ("elpd", "se", "elpd_diff", "dse", "weight", "p_loo") if c in table.columns]
     out = table[keep].copy()
     out["n_high_k"] = [loos[n].n_high_k for n in out.index]
+    out.index.name = "model"
+    if MECHANISM in kinds.values():  # R-squared by variance component is the main model's
+        return out
     r2 = {}
     for name, r in results.items():
         # Posterior means of the outcome's total-denominator shares; no intervals are needed.
