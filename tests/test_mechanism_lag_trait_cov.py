@@ -111,7 +111,7 @@ def test_the_models_potential_and_the_draws_reconstruction_agree():
         dev, v["path_offset"] @ np.linalg.cholesky(joint[:n_d, :n_d]).T, rtol=1e-9, atol=1e-12
     )
     mean_b, cov_b = _condition(joint, n_d, dev)
-    chol_b, mean_draw = patient_level(v)  # what leave-one-out and the PPC rebuild per draw
+    chol_b, mean_draw = patient_level(v, dev)  # what leave-one-out and the PPC rebuild
     assert mean_draw is not None
     np.testing.assert_allclose(mean_draw, mean_b, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(chol_b @ chol_b.T, cov_b, rtol=1e-8, atol=1e-12)
@@ -152,3 +152,23 @@ def test_the_covariance_needs_random_lags_and_integrated_traits():
     old = ok.resolved(data).to_dict()
     del old["lag_trait_covariance"]
     assert not MechanismSpec.from_dict(old).lag_trait_covariance
+
+
+def test_a_patients_own_deviation_leaves_its_therapists_out():
+    # paths (a, b); b also varies between therapists: d_i = whole - c_j on b only
+    from types import SimpleNamespace
+
+    from bayes_alliance.mechanisms.patient_density import own_deviation
+
+    data = SimpleNamespace(patient_therapist=np.array([0, 1, 1]))
+    spec = MechanismSpec(
+        random_paths=(("mediator", "predictor"), ("outcome", "mediator")),
+        therapist_paths=(("outcome", "mediator"),),
+    )
+    draw = {
+        "path_deviation": np.array([[0.1, 0.5], [0.2, -0.3], [0.3, 0.0]]),
+        "path_deviation_therapist": np.array([[0.4], [-0.1]]),
+    }
+    got = own_deviation(draw, data, spec)  # type: ignore[arg-type]
+    np.testing.assert_allclose(got, [[0.1, 0.1], [0.2, -0.2], [0.3, 0.1]])
+    assert own_deviation({}, data, spec) is None  # type: ignore[arg-type]

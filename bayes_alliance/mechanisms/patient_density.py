@@ -70,7 +70,7 @@ def params_of(
             float(draw["sd_end_therapist"]) if spec.therapist_level else None,
             end_shift,
         )
-    chol_patient, patient_mean = patient_level(draw)
+    chol_patient, patient_mean = patient_level(draw, own_deviation(draw, data, spec))
     sigma = _cov(draw, "innovation")
     if spec.random_innovations:
         scale = np.exp(np.asarray(draw["log_innovation_offset"]) * draw["sd_log_innovation"])
@@ -90,13 +90,37 @@ def params_of(
     )
 
 
-def patient_level(draw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-    """The Cholesky factor of the patients' coefficients ``b_i`` and their known means: with
+def own_deviation(
+    draw: Mapping[str, np.ndarray], data: SeriesData, spec: MechanismSpec
+) -> np.ndarray | None:
+    """Each patient's own random-path deviations ``d_i`` (patients x paths): the stored whole
+    deviation less its therapist's ``c_j`` on the paths that vary between therapists (None
+    without random paths)."""
+    if "path_deviation" not in draw:
+        return None
+    own = np.array(draw["path_deviation"], dtype=float)
+    if spec.therapist_paths and "path_deviation_therapist" in draw:
+        paths = list(spec.random_paths or ())
+        between = np.asarray(draw["path_deviation_therapist"], dtype=float)
+        for r, pair in enumerate(spec.therapist_paths):
+            own[:, paths.index(pair)] -= between[data.patient_therapist, r]
+    return own
+
+
+def patient_level(
+    draw: Mapping[str, np.ndarray], own: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    r"""The Cholesky factor of the patients' coefficients ``b_i`` and their known means: with
     a covariance shared with the random lags (``corr_paths_patient``), those of ``b_i`` given
-    the draw's path offsets ``z_i`` (:func:`bayes_alliance.mechanisms.integrated._joint_patient`:
-    ``L_bb`` and ``L_bd z_i`` of the joint factor), else the marginal factor and None."""
+    each patient's own deviations ``d_i`` (``own``, :func:`own_deviation`; saved files keep
+    no offsets), by Gaussian conditioning
+
+        E[b_i | d_i] = S_bd S_dd^-1 d_i,   Var(b_i | d_i) = S_bb - S_bd S_dd^-1 S_db,
+
+    (the model's ``L_bd z_i`` and ``L_bb L_bb'``); else the marginal factor and None."""
     if "corr_paths_patient" not in draw:
         return np.linalg.cholesky(_cov(draw, "patient")), None
+    assert own is not None, "random lags that covary with the traits need their deviations"
     cross = np.asarray(draw["corr_paths_patient"], dtype=float)
     n_d, n_b = cross.shape
     corr = np.eye(n_d + n_b)
@@ -107,8 +131,10 @@ def patient_level(draw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     corr[:n_d, n_d:] = cross
     corr[n_d:, :n_d] = cross.T
     sd = np.concatenate([np.ravel(draw["sd_paths"]), np.ravel(draw["sd_patient"])])
-    low = np.linalg.cholesky(sd[:, None] * corr * sd[None, :])
-    return low[n_d:, n_d:], np.asarray(draw["path_offset"], dtype=float) @ low[n_d:, :n_d].T
+    joint = sd[:, None] * corr * sd[None, :]
+    gain = np.linalg.solve(joint[:n_d, :n_d], joint[:n_d, n_d:]).T  # S_bd S_dd^-1
+    cond = joint[n_d:, n_d:] - gain @ joint[:n_d, n_d:]
+    return np.linalg.cholesky(0.5 * (cond + cond.T)), own @ gain.T
 
 
 def patient_loglik(
