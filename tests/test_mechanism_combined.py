@@ -511,3 +511,59 @@ def test_both_informants_paths_and_indirect_effects_are_recovered() -> None:
     bias = np.mean(est, axis=0) - np.mean(truths, axis=0)
     tol = np.array([0.06 if "indirect" not in n else 0.03 for n in names])
     assert np.all(np.abs(bias) < tol), dict(zip(names, bias, strict=True))
+
+
+@pytest.mark.parametrize("therapists", [0, 2])
+def test_four_series_density_is_the_dense_joint_gaussian(therapists):
+    # k = 4 (two informants, a mediator, the outcome) with gaps, late starts, an end outcome
+    # with a change, measurement error on two series and, with therapists, three levels.
+    from bayes_alliance.mechanisms.integrated import (
+        EndParams,
+        IntegratedParams,
+        filter_inputs,
+        marginal_logp,
+    )
+    from bayes_alliance.mechanisms.priors import MechanismGrid
+    from bayes_alliance.sim.mechanisms import simulate_mechanisms
+    from tests.dense_k import EndOutcome, dense_logp
+    from tests.test_mechanism_integrated import _spd
+
+    df, _ = simulate_mechanisms(
+        seed=12, design="mediation", n_therapists=therapists, patients_per_therapist=3,
+        n_sessions=5, missing=0.15, change_sd=0.1, end_effects=(0.5, 1.0),
+        end_therapist_sd=0.3 if therapists else 0.0,
+    )  # fmt: skip
+    rng = np.random.default_rng(3)
+    df["alliance_therapist"] = 0.5 * df["alliance"] + rng.normal(size=len(df))
+    df.loc[rng.random(len(df)) < 0.15, "alliance_therapist"] = np.nan
+    df = df[~((df.patient == "p0001") & (df.session <= 2))].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SeriesData.from_frame(
+            df, patient="patient", session="session", predictor="alliance",
+            outcome="symptoms", mediator="mediator", second_predictor="alliance_therapist",
+            therapist="therapist" if therapists else None, end_outcome="post_symptoms",
+        )  # fmt: skip
+    assert data.k == 4
+    grid = MechanismGrid.of(data)
+    k, n = data.k, data.n_patients
+    intercept = rng.normal(size=k)
+    phi = rng.normal(scale=0.2, size=(n, k, k))
+    sigma, first_cov, sigma_p = _spd(rng, k), _spd(rng, k), _spd(rng, k + 1) * 0.5
+    sigma_t = _spd(rng, k) * 0.3 if therapists else None
+    omega = np.array([0.0, 0.4, 0.3, 0.0])
+    endp = EndParams(0.3, 0.8, -0.6, 0.5 if therapists else None, 0.7, 0.4 if therapists else None)
+    params = IntegratedParams(
+        intercept, phi, sigma, first_cov, np.linalg.cholesky(sigma_p), 0.07, omega**2,
+        None if sigma_t is None else np.linalg.cholesky(sigma_t), endp,
+    )  # fmt: skip
+    got, _ = marginal_logp(data, filter_inputs(data, grid, True), grid.filled, grid.time, params)
+    observed = np.isfinite(data.z)
+    want = dense_logp(
+        np.where(observed, data.z, 0.0), observed, data.first, data.last, grid.time, intercept,
+        phi, sigma, first_cov, sigma_p, omega,
+        therapist=data.patient_therapist if therapists else None, sigma_t=sigma_t, trend=0.07,
+        end=EndOutcome(O=data.end_outcome, g0=0.3, gP=0.8, sdO=0.7, gS=-0.6,
+                       gT=endp.trait_therapist or 0.0, tauO=endp.sd_therapist or 0.0),
+    )  # fmt: skip
+    assert float(np.sum(got)) == pytest.approx(want, abs=1e-8)

@@ -440,3 +440,46 @@ def test_an_end_outcome_is_left_out_where_the_draws_cannot_give_its_predictor():
     }  # fmt: skip
     latents = sampled_latents(draw, data, params)
     assert latents.end_mean is None and latents.slope is not None
+
+
+def test_replicates_carry_every_known_mean_shift():
+    # A baseline's shifts (means and the end outcome's direct path) and each patient's known
+    # coefficient mean (random lags that covary with the traits): the replicates' moments are
+    # the dense marginal's with those means, and far from it without either.
+    from bayes_alliance.mechanisms.baseline import shifts
+    from tests.dense_k import Baseline
+
+    params, first, last, time, observed, therapist, end_observed = _replicate_design()
+    rng = np.random.default_rng(5)
+    n, p, k = 40000, len(first), params.intercept.size
+    zb, gamma, cz = rng.normal(size=(p, 1)), rng.normal(size=(k, 1)), np.array([0.7])
+    assert params.end is not None
+    mean_shift, end_shift = shifts(zb, gamma, cz, params.end.trait_patient)
+    m = rng.normal(size=(p, k + 1))
+    params = replace(
+        params, baseline=mean_shift, patient_mean=m, end=replace(params.end, shift=end_shift)
+    )
+    sp = params.chol_patient @ params.chol_patient.T
+    st = params.chol_therapist @ params.chol_therapist.T
+    b = rng.multivariate_normal(np.zeros(k + 1), sp, size=(n, p))
+    u = rng.multivariate_normal(np.zeros(k), st, size=(n, 2))
+    ue = params.end.sd_therapist * rng.standard_normal((n, 2, 1))
+    lat = integrated_latents(params, b, np.concatenate([u, ue], -1), therapist)
+    series, end = replicate(params, lat, first, last, time, rng)
+    y = stack_observed(series, observed, end, np.broadcast_to(end_observed, end.shape))
+    e = replace(_end(params, end_observed), cz=cz)
+
+    def dense(**changed):
+        args = dict(
+            mu=params.intercept, phi=params.phi, sigma=params.sigma,
+            first_cov=params.first_cov, sigma_p=sp, omega=np.sqrt(params.error),
+            therapist=therapist, sigma_t=st, trend=params.trend, end=e,
+            baseline=Baseline(zb, gamma), coef_mean=m,
+        )  # fmt: skip
+        args.update(changed)
+        mean, cov, _ = dense_joint(np.zeros(observed.shape), observed, first, last, time, **args)
+        return mean, cov
+
+    assert _max_z(y, *dense()) < Z_MAX
+    assert _max_z(y, *dense(coef_mean=None)) > 10 * Z_MAX
+    assert _max_z(y, *dense(baseline=None, end=replace(e, cz=None))) > 10 * Z_MAX

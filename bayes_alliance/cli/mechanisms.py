@@ -19,16 +19,11 @@ from bayes_alliance.cli.output import key_effects_text
 from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.mechanisms.fit import MECHANISM_KEY_EFFECTS, key_effects
+from bayes_alliance.mechanisms.fit import key_effects
 from bayes_alliance.mechanisms.spec import MechanismSpec, lag_levels
 from bayes_alliance.spec import specfile
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import MODEL, ROLES
-
-# Rows printed after a fit of two or more series (those present): the family's key effects
-# (one series alone: mechanisms.fit.SINGLE_KEY_EFFECTS).
-PRINTED = MECHANISM_KEY_EFFECTS
-
 
 # Why the mechanism models refuse the main model's other options (the end of the message).
 FIXED_STRUCTURE = (
@@ -182,7 +177,6 @@ def effects_text(table: pd.DataFrame, ci_prob: float, design: str = "two_series"
 __all__ = [
     "FIXED_STRUCTURE",
     "NO_OUTCOME",
-    "PRINTED",
     "SPEC_NO_OUTCOME",
     "effects_text",
     "mechanism_spec",

@@ -10,6 +10,15 @@ last; session t of patient i of therapist j), with measurement error on chosen s
     O_i = g_0 + u^O_j + g_T u_j1 + g_P v_i1 + g_S delta_i + eta_i,   eta_i ~ N(0, sd_O^2),
     u^O_j ~ N(0, sd_end_therapist^2)
 
+With random lags that covary with the latent means (``lag_trait_covariance``) the patient's
+lag deviations ``d_i`` and ``b_i = (v_i, delta_i)`` are jointly normal; with ``L`` the lower
+Cholesky factor of their covariance (``d`` first) and ``d_i = L_dd z_i``::
+
+    b_i | d_i ~ N(m_i, L_bb L_bb'),   m_i = L_bd z_i,
+
+so ``m_i`` is one more known mean (of the series, and through ``g_P``, ``g_S`` of the end
+outcome: :func:`shifted_end`) and ``b_i`` is integrated under ``N(0, L_bb L_bb')`` about it.
+
 Given the parameters every observed cell and end outcome is Gaussian and linear in the
 patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u_j, u^O_j)``:
 

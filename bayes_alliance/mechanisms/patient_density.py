@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
@@ -99,7 +100,12 @@ def own_deviation(
     if "path_deviation" not in draw:
         return None
     own = np.array(draw["path_deviation"], dtype=float)
-    if spec.therapist_paths and "path_deviation_therapist" in draw:
+    if spec.therapist_paths:
+        if "path_deviation_therapist" not in draw:
+            raise ValueError(
+                "the draws hold no path_deviation_therapist although lags vary between "
+                "therapists: a patient's own deviations cannot be told from its therapist's"
+            )
         paths = list(spec.random_paths or ())
         between = np.asarray(draw["path_deviation_therapist"], dtype=float)
         for r, pair in enumerate(spec.therapist_paths):
@@ -113,11 +119,10 @@ def patient_level(
     r"""The Cholesky factor of the patients' coefficients ``b_i`` and their known means: with
     a covariance shared with the random lags (``corr_paths_patient``), those of ``b_i`` given
     each patient's own deviations ``d_i`` (``own``, :func:`own_deviation`; saved files keep
-    no offsets), by Gaussian conditioning
-
-        E[b_i | d_i] = S_bd S_dd^-1 d_i,   Var(b_i | d_i) = S_bb - S_bd S_dd^-1 S_db,
-
-    (the model's ``L_bd z_i`` and ``L_bb L_bb'``); else the marginal factor and None."""
+    no offsets), as the model computes them: with ``L`` the joint lower Cholesky factor,
+    ``z_i = L_dd^-1 d_i``, mean ``L_bd z_i`` and factor ``L_bb`` (equal to
+    ``S_bd S_dd^-1 d_i`` and ``chol(S_bb - S_bd S_dd^-1 S_db)``, without inverting ``S_dd``);
+    else the marginal factor and None."""
     if "corr_paths_patient" not in draw:
         return np.linalg.cholesky(_cov(draw, "patient")), None
     assert own is not None, "random lags that covary with the traits need their deviations"
@@ -131,10 +136,9 @@ def patient_level(
     corr[:n_d, n_d:] = cross
     corr[n_d:, :n_d] = cross.T
     sd = np.concatenate([np.ravel(draw["sd_paths"]), np.ravel(draw["sd_patient"])])
-    joint = sd[:, None] * corr * sd[None, :]
-    gain = np.linalg.solve(joint[:n_d, :n_d], joint[:n_d, n_d:]).T  # S_bd S_dd^-1
-    cond = joint[n_d:, n_d:] - gain @ joint[:n_d, n_d:]
-    return np.linalg.cholesky(0.5 * (cond + cond.T)), own @ gain.T
+    low = np.linalg.cholesky(sd[:, None] * corr * sd[None, :])
+    z = solve_triangular(low[:n_d, :n_d], own.T, lower=True).T
+    return low[n_d:, n_d:], z @ low[n_d:, :n_d].T
 
 
 def patient_loglik(

@@ -104,6 +104,11 @@ v = vocab
 
 
 def _check(data: SessionData, spec: ModelSpec) -> None:
+    if spec.lag_trait_covariance and not spec.random_lags:
+        raise ValueError(
+            "lag_trait_covariance=True: a covariance of random lags with the latent means "
+            "needs random lags (random_lags=...), which the k-series model fits"
+        )
     if spec.random_lags or spec.lag_trait_covariance:
         raise ValueError(
             f"random_lags={list(spec.random_lags)}: random lagged paths are fitted by the "
