@@ -264,7 +264,10 @@ def test_fit_without_an_outcome_writes_the_single_series_effects(single_cli, cap
         "stationary_patients",
     ]
     assert sorted(eff.index) == sorted(rows)  # no outcome rows
-    assert (eff["ci_low"] <= eff["mean"]).all() and (eff["mean"] <= eff["ci_high"]).all()
+    ranged = eff.drop(index="stationary")  # a probability: no interval
+    assert eff.loc["stationary", ["ci_low", "ci_high"]].isna().all()
+    assert (ranged["ci_low"] <= ranged["mean"]).all()
+    assert (ranged["mean"] <= ranged["ci_high"]).all()
     icc = eff.loc[["icc_predictor_patient", "icc_predictor_therapist", "icc_predictor_session"]]
     assert icc["mean"].sum() == pytest.approx(1.0)
     assert eff.loc["icc_predictor_therapist", "label"] == "ICC of alliance: therapist share"

@@ -437,8 +437,12 @@ class MechanismResult:
 
     def effects(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Posterior summary of every derived effect (mean, sd, highest-density interval, ESS,
-        R-hat), indexed by effect name."""
-        return summarise_draws(self.effect_draws(), ci_prob)
+        R-hat), indexed by effect name. ``stationary`` is an indicator per draw: its mean is the
+        posterior probability and it has no interval (NaN)."""
+        out = summarise_draws(self.effect_draws(), ci_prob)
+        if "stationary" in out.index:
+            out.loc["stationary", ["ci_low", "ci_high"]] = np.nan
+        return out
 
     def summary(self, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
         """Posterior summary of the model's parameters (matrix entries as ``lag[to, from]``;
