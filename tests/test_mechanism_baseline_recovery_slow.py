@@ -44,7 +44,7 @@ PATH_SD, PATH_CORR = (0.15, 0.15), 0.5
 @pytest.fixture(autouse=True)
 def _small_fits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BAYES_ALLIANCE_CACHE_DIR", "off")
-    monkeypatch.setattr(recovery, "FIT", dict(draws=400, tune=400, chains=2, progressbar=False))
+    monkeypatch.setattr(recovery, "FIT", dict(draws=800, tune=800, chains=2, progressbar=False))
 
 
 def _draw(seed: int) -> tuple[SeriesData, MechanismTruth, MechanismSpec]:
