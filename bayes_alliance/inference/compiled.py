@@ -65,6 +65,30 @@ def _containers(model: pm.Model) -> dict[str, np.ndarray]:
     }
 
 
+def layout_differences(
+    old: dict[str, Any], new: dict[str, Any], skip: tuple[str, ...] = ()
+) -> list[str]:
+    """The entries of two layouts that differ, each ``key: compiled OLD, new NEW``, sorted
+    (keys in ``skip`` left out)."""
+    return sorted(
+        f"{k}: compiled {old.get(k)}, new {new.get(k)}"
+        for k in set(old) | set(new)
+        if k not in skip and old.get(k) != new.get(k)
+    )
+
+
+def bind_data(model: pm.Model, compiled: Any, new: pm.Model) -> Any:
+    """nutpie's sampler of ``compiled`` (made from ``model``) with the data containers of
+    ``new``, a model of the same layout, bound: no recompiling."""
+    values = _containers(new)
+    # The model's own containers feed nutpie's initial-point function; the compiled logp
+    # function gets its own copies through with_data.
+    with model:
+        pm.set_data(values)
+    known = {var.name for var in compiled.shared_var_keys}
+    return compiled.with_data(**{k: v for k, v in values.items() if k in known})
+
+
 @dataclass
 class CompiledModel:
     """A trait/state model compiled with nutpie for one parameter layout.
@@ -90,11 +114,7 @@ class CompiledModel:
         new = build_model(data, self.spec)
         layout = _layout(new)
         if layout != self.layout:
-            diff = sorted(
-                f"{k}: compiled {self.layout.get(k)}, new {layout.get(k)}"
-                for k in set(layout) | set(self.layout)
-                if layout.get(k) != self.layout.get(k)
-            )
+            diff = layout_differences(self.layout, layout)
             raise LayoutError(
                 "the data do not fit the compiled model's parameters (" + "; ".join(diff) + "). "
                 "Refitting without recompiling needs the same form of the data (complete series, "
@@ -137,13 +157,7 @@ class CompiledModel:
             raise ValueError("log_likelihood needs complete=True")
         settings = sampling.SamplerRun(draws, tune, chains, cores, "nutpie", progressbar)
         new = self.check(data)
-        values = _containers(new)
-        # The model's own containers feed nutpie's initial-point function; the compiled logp
-        # function gets its own copies through with_data.
-        with self.model:
-            pm.set_data(values)
-        known = {var.name for var in self.compiled.shared_var_keys}
-        sampler = self.compiled.with_data(**{k: v for k, v in values.items() if k in known})
+        sampler = bind_data(self.model, self.compiled, new)
         adds: dict[str, Any] = data_provenance(data)
         posthoc = None
         if complete:

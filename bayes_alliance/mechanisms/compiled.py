@@ -30,13 +30,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pymc as pm
 from pytensor.compile.sharedvalue import SharedVariable
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.inference import cache, sampling
-from bayes_alliance.inference.compiled import LayoutError
+from bayes_alliance.inference.compiled import LayoutError, bind_data, layout_differences
 from bayes_alliance.mechanisms.fit import MechanismResult, convergence_of, mechanism_result
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.records import series_provenance
@@ -59,19 +58,11 @@ def layout_of(model: pm.Model) -> dict[str, Any]:
     return out
 
 
-def _containers(model: pm.Model) -> dict[str, np.ndarray]:
-    return {
-        name: np.asarray(var.get_value())
-        for name, var in model.named_vars.items()
-        if isinstance(var, SharedVariable)
-    }
-
-
 def _difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The entries that differ, named (the graph's only when nothing else does)."""
-    keys = sorted(k for k in set(old) | set(new) if k != GRAPH and old.get(k) != new.get(k))
-    if keys:
-        return "; ".join(f"{k}: compiled {old.get(k)}, new {new.get(k)}" for k in keys)
+    named = layout_differences(old, new, skip=(GRAPH,))
+    if named:
+        return "; ".join(named)
     return (
         "the model's structure differs (an option, or a number the model takes from the data "
         "that is not one of its data containers)"
@@ -143,13 +134,7 @@ class CompiledMechanisms:
             As in :func:`~bayes_alliance.mechanisms.fit.fit_mechanisms`.
         """
         new = self.check(data)
-        values = _containers(new)
-        # The compiled model's initial-point function reads the containers of the model it
-        # was compiled from; its logp function gets its own copies through with_data.
-        with self.model:
-            pm.set_data(values)
-        known = {var.name for var in self.compiled.shared_var_keys}
-        bound = self.compiled.with_data(**{k: v for k, v in values.items() if k in known})
+        bound = bind_data(self.model, self.compiled, new)
         settings = sampling.SamplerRun(draws, tune, chains, cores, "nutpie", progressbar)
         run = sampling.sample(
             new,
