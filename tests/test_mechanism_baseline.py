@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytensor
 import pytensor.tensor as pt
 import pytest
 
@@ -33,6 +32,7 @@ from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests.dense_k import Baseline, EndOutcome, dense_logp
+from tests.model_points import cov_of, potential_at_random_point
 
 N_SESSIONS = 5
 
@@ -147,15 +147,7 @@ def test_marginal_density_with_a_baseline_is_the_dense_joint_gaussian(
 
 
 def _model_values(model, names, seed=0):
-    pot = model["integrated_series"]
-    outs = model.replace_rvs_by_values([pot, *(model[n] for n in names)])
-    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    point = model.initial_point()
-    rng = np.random.default_rng(seed)
-    got, *vals = fn(
-        *(point[v.name] + rng.normal(scale=0.3, size=point[v.name].shape) for v in model.value_vars)
-    )
-    return float(got), dict(zip(names, vals, strict=True))
+    return potential_at_random_point(model, names, seed, scale=0.3)
 
 
 def test_the_model_potential_is_the_marginal_density_with_the_baseline_shifts():
@@ -175,8 +167,7 @@ def test_the_model_potential_is_the_marginal_density_with_the_baseline_shifts():
     assert v["baseline_effect"].shape == (3, 2) and v["baseline_effect_end"].shape == (2,)
 
     def cov(name):
-        sd = v[f"sd_{name}"]
-        return v[f"corr_{name}"] * np.outer(sd, sd)
+        return cov_of(v, name)
 
     idx = {r: i for i, r in enumerate(data.roles)}
     phi = np.broadcast_to(v["lag"], (data.n_patients, 3, 3)).copy()

@@ -24,6 +24,7 @@ from bayes_alliance.mechanisms.priors import MechanismGrid
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
 from tests.dense_k import EndOutcome, dense_logp
+from tests.model_points import cov_of, potential_at_random_point
 
 
 def _spd(rng: np.random.Generator, n: int, lead: tuple[int, ...] = ()) -> np.ndarray:
@@ -244,19 +245,10 @@ def test_the_model_potential_is_the_marginal_density_at_its_parameters():
         "end_intercept", "end_trait_effect_patient",
         "end_change_effect", "end_trait_effect_therapist", "end_sd", "sd_end_therapist",
     ]  # fmt: skip
-    pot = model["integrated_series"]
-    outs = model.replace_rvs_by_values([pot, *(model[n] for n in names)])
-    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    point = model.initial_point()
-    rng = np.random.default_rng(0)
-    got, *vals = fn(
-        *(point[v.name] + rng.normal(scale=0.2, size=point[v.name].shape) for v in model.value_vars)
-    )
-    v = dict(zip(names, vals, strict=True))
+    got, v = potential_at_random_point(model, names, seed=0, scale=0.2)
 
     def cov(name):
-        sd = v[f"sd_{name}"]
-        return v[f"corr_{name}"] * np.outer(sd, sd)
+        return cov_of(v, name)
 
     idx = {r: i for i, r in enumerate(data.roles)}
     phi = np.broadcast_to(v["lag"], (data.n_patients, 3, 3)).copy()

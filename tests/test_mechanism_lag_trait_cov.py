@@ -6,7 +6,6 @@ per-draw reconstruction; the options' checks."""
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 import pytest
 
@@ -21,6 +20,7 @@ from bayes_alliance.mechanisms.patient_density import patient_level
 from bayes_alliance.mechanisms.priors import MechanismGrid
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from tests.dense_k import EndOutcome, dense_logp
+from tests.model_points import cov_of, potential_at_random_point
 from tests.test_mechanism_integrated import _design, _spd
 
 
@@ -89,15 +89,7 @@ def test_the_models_potential_and_the_draws_reconstruction_agree():
         "end_trait_effect_patient", "end_change_effect", "end_trait_effect_therapist",
         "end_sd", "sd_end_therapist",
     ]  # fmt: skip
-    pot = model["integrated_series"]
-    outs = model.replace_rvs_by_values([pot, *(model[n] for n in names)])
-    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    point = model.initial_point()
-    rng = np.random.default_rng(2)
-    got, *vals = fn(
-        *(point[v.name] + rng.normal(scale=0.3, size=point[v.name].shape) for v in model.value_vars)
-    )
-    v = dict(zip(names, vals, strict=True))
+    got, v = potential_at_random_point(model, names, seed=2, scale=0.3)
     n_d, n_b = 2, data.k + 1
     corr = np.eye(n_d + n_b)
     corr[:n_d, :n_d], corr[n_d:, n_d:] = v["corr_paths"], v["corr_patient"]
@@ -117,8 +109,7 @@ def test_the_models_potential_and_the_draws_reconstruction_agree():
     np.testing.assert_allclose(chol_b @ chol_b.T, cov_b, rtol=1e-8, atol=1e-12)
 
     def cov(name):
-        s = v[f"sd_{name}"]
-        return v[f"corr_{name}"] * np.outer(s, s)
+        return cov_of(v, name)
 
     idx = {r: i for i, r in enumerate(data.roles)}
     phi = np.broadcast_to(v["lag"], (data.n_patients, 3, 3)).copy()

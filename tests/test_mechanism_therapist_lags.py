@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pytensor
 import pytest
 import xarray as xr
 
@@ -25,6 +24,7 @@ from bayes_alliance.mechanisms.priors import MechanismGrid
 from bayes_alliance.mechanisms.spec import MechanismSpec, lag_levels, random_lag_row
 from bayes_alliance.report.labels import mechanism_label
 from bayes_alliance.sim.mechanisms import simulate_mechanisms
+from tests.model_points import cov_of, potential_at_random_point
 from tests.test_mechanism_integrated import _design
 
 ROLES3 = ("predictor", "mediator", "outcome")
@@ -73,19 +73,10 @@ def test_the_potential_adds_the_therapists_deviation_to_each_patients_lags():
         "end_intercept", "end_trait_effect_patient", "end_change_effect",
         "end_trait_effect_therapist", "end_sd", "sd_end_therapist",
     ]  # fmt: skip
-    pot = model["integrated_series"]
-    outs = model.replace_rvs_by_values([pot, *(model[n] for n in names)])
-    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    point = model.initial_point()
-    rng = np.random.default_rng(4)
-    got, *vals = fn(
-        *(point[v.name] + rng.normal(scale=0.3, size=point[v.name].shape) for v in model.value_vars)
-    )
-    v = dict(zip(names, vals, strict=True))
+    got, v = potential_at_random_point(model, names, seed=4, scale=0.3)
 
     def cov(name):
-        sd = v[f"sd_{name}"]
-        return v[f"corr_{name}"] * np.outer(sd, sd)
+        return cov_of(v, name)
 
     # d_i from the patients' offsets and covariance (a, b), c_j on b only
     tj = data.patient_therapist
