@@ -196,11 +196,16 @@ def _therapist_draws(
     after: Quadratic, load: np.ndarray, prior_chol: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """One draw of every therapist's ``tau_j`` from its Gaussian posterior, (T, m)."""
-    mean, prec = therapist_posterior(after, load, prior_chol)
+    return gaussian_draw(*therapist_posterior(after, load, prior_chol), rng)
+
+
+def gaussian_draw(mean: np.ndarray, prec: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws ``mean + L^-T z`` of ``N(mean, prec^-1)`` with ``prec = L L'`` (so the covariance
+    is ``(L L')^-1``): ``mean`` (..., n, m) (leading axes: independent draws), ``prec``
+    (n, m, m)."""
     low = np.linalg.cholesky(prec)
     z = rng.standard_normal(mean.shape)
-    # tau = mean + L^-T z has covariance (L L')^-1
     return mean + np.linalg.solve(np.swapaxes(low, -1, -2), z[..., None])[..., 0]
 
 
-__all__ = ["params_of", "patient_loglik", "therapist_posterior"]
+__all__ = ["gaussian_draw", "params_of", "patient_loglik", "therapist_posterior"]

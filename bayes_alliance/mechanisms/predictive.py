@@ -66,7 +66,7 @@ from bayes_alliance.mechanisms.integrated import (
     shifted_end,
     therapist_prior,
 )
-from bayes_alliance.mechanisms.patient_density import params_of, therapist_posterior
+from bayes_alliance.mechanisms.patient_density import gaussian_draw, params_of, therapist_posterior
 from bayes_alliance.mechanisms.priors import MechanismGrid
 from bayes_alliance.mechanisms.spec import MechanismSpec
 
@@ -91,14 +91,6 @@ class Latents:
     slope: np.ndarray | None = None
     end_mean: np.ndarray | None = None
     end_sd: float | None = None
-
-
-def gaussian_draw(mean: np.ndarray, prec: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draws ``mean + L^-T z`` of ``N(mean, prec^-1)`` with ``prec = L L'``: ``mean``
-    (..., n, m) (leading axes: independent draws), ``prec`` (n, m, m)."""
-    low = np.linalg.cholesky(prec)
-    z = rng.standard_normal(mean.shape)
-    return mean + np.linalg.solve(np.swapaxes(low, -1, -2), z[..., None])[..., 0]
 
 
 def full_factor(
