@@ -343,7 +343,7 @@ def test_a_fits_effects_carry_one_row_per_baseline_column_with_labels():
     import xarray as xr
 
     from bayes_alliance.inference.results import summarise_draws
-    from bayes_alliance.mechanisms.fit import effect_draws
+    from bayes_alliance.mechanisms.effect_draws import effect_draws
     from bayes_alliance.report.labels import mechanism_label
 
     df = _frame("two_series", 0, False)

@@ -204,7 +204,7 @@ def test_end_trait_effects_are_per_sd_of_their_own_level() -> None:
     the whole trait's SD (sqrt 13) would give other numbers."""
     import xarray as xr
 
-    from bayes_alliance.mechanisms.fit import _end_effects
+    from bayes_alliance.mechanisms.effect_draws import _end_effects
 
     post = xr.Dataset(
         {

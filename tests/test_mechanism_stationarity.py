@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayes_alliance.mechanisms.fit import stationarity
+from bayes_alliance.mechanisms.effect_draws import stationarity
 
 
 class _Data:

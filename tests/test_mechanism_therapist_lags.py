@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from bayes_alliance.cli.app import main
-from bayes_alliance.mechanisms.fit import path_covariance
+from bayes_alliance.mechanisms.effect_draws import path_covariance
 from bayes_alliance.mechanisms.integrated import (
     EndParams,
     IntegratedParams,

@@ -34,7 +34,7 @@ from bayes_alliance.mechanisms.integrated import (
     therapist_prior,
 )
 from bayes_alliance.mechanisms.priors import MechanismGrid
-from bayes_alliance.mechanisms.spec import MechanismSpec
+from bayes_alliance.mechanisms.spec import MechanismSpec, path_positions
 
 
 def _cov(draw: Mapping[str, np.ndarray], name: str) -> np.ndarray:
@@ -50,9 +50,9 @@ def params_of(
     by the posterior's names; ``spec`` resolved."""
     k, n = data.k, data.n_patients
     phi = np.broadcast_to(np.asarray(draw["lag"], dtype=float), (n, k, k)).copy()
+    for r, (to, source) in enumerate(path_positions(data.roles, spec.random_paths or ())):
+        phi[:, to, source] += np.asarray(draw["path_deviation"])[:, r]
     idx = {r: i for i, r in enumerate(data.roles)}
-    for r, (to, source) in enumerate(spec.random_paths or ()):
-        phi[:, idx[to], idx[source]] += np.asarray(draw["path_deviation"])[:, r]
     error = np.zeros(k)
     for r, role in enumerate(spec.measurement_error):
         error[idx[role]] = float(np.asarray(draw["measurement_error_sd"])[r]) ** 2

@@ -4,6 +4,7 @@ fit, as :mod:`bayes_alliance.spec.model_spec` does for the main model)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,8 +105,7 @@ def lag_levels(
 
 def random_lag_row(path: str, level: str = "patient") -> str:
     """The effects row of a random path's SD at ``level`` (``path`` as ``to<-from``)."""
-    to, source = path.split("<-", 1)
-    name = lag_name(to, source)
+    name = lag_name(*path_pair(path))
     if "<-" in name:
         return f"sd_path_{name}" + ("" if level == "patient" else f"_{level}")
     return f"sd_{name}_{level}"
@@ -114,6 +114,25 @@ def random_lag_row(path: str, level: str = "patient") -> str:
 def path_name(to: str, source: str) -> str:
     """Name of the lagged path ``source_(t-1) -> to_t`` (e.g. ``mediator<-predictor``)."""
     return f"{to}<-{source}"
+
+
+def path_pair(name: str) -> tuple[str, str]:
+    """The ``(to, from)`` series of a path named ``to<-from`` (:func:`path_name`)."""
+    to, source = name.split("<-", 1)
+    return to, source
+
+
+def path_positions(
+    roles: tuple[str, ...] | list[str], pairs: Iterable[tuple[str, str] | str]
+) -> list[tuple[int, int]]:
+    """Each path's ``(row, column)`` in the lag matrix ``Phi[to, from]`` of series ``roles``;
+    a path as a ``(to, from)`` pair or its name ``to<-from``."""
+    idx = {r: i for i, r in enumerate(roles)}
+    out = []
+    for pair in pairs:
+        to, source = path_pair(pair) if isinstance(pair, str) else pair
+        out.append((idx[to], idx[source]))
+    return out
 
 
 @dataclass(frozen=True)
