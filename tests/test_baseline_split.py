@@ -154,7 +154,8 @@ def test_derived_effects_and_variance_shares_of_both_parts():
 
 
 def test_labels_say_within_and_between_therapists():
-    from bayes_alliance.report.labels import effect_note, label_level, parameter_label
+    from bayes_alliance.report.effect_notes import effect_note
+    from bayes_alliance.report.labels import label_level, parameter_label
 
     data = session_data(ROWS, experience=True)
     split = resolve(data, ModelSpec(baseline=("moderator",)))

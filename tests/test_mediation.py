@@ -668,7 +668,9 @@ def test_baseline_level_option_in_cli_spec_file_and_keywords(tmp_path):
 def test_labels_and_report_text_of_a_therapist_baseline():
     from bayes_alliance.report import methods as report_methods
     from bayes_alliance.report import model_text as report_text
-    from bayes_alliance.report.labels import component_label, effect_note, parameter_label
+    from bayes_alliance.report.effect_notes import effect_note
+    from bayes_alliance.report.labels import parameter_label
+    from bayes_alliance.report.r2_words import component_label
     from bayes_alliance.report.tables import group_of, r2_components_present
 
     lab = parameter_label(

@@ -19,7 +19,7 @@ from bayes_alliance.core.diagnostics import Convergence
 from bayes_alliance.data.session_data import DataWarning
 from bayes_alliance.effects import derived, variance
 from bayes_alliance.report import checks as report_checks
-from bayes_alliance.report import labels, tables
+from bayes_alliance.report import effect_notes, labels, r2_words, tables
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report.sections import convergence_section
@@ -59,16 +59,16 @@ def test_labels_notes_and_groups_of_the_new_rows():
     assert label("reliability_outcome", "alliance", "symptoms") == (
         "within-person reliability of symptoms"
     )
-    note = labels.effect_note("reliability_predictor", "alliance", "symptoms")
+    note = effect_notes.effect_note("reliability_predictor", "alliance", "symptoms")
     assert "observed alliance" in note and "Schuurman & Hamaker 2019" in note
-    plain = labels.effect_note("icc_outcome_session", "a", "s")
-    with_error = labels.effect_note("icc_outcome_session", "a", "s", measurement_error=True)
+    plain = effect_notes.effect_note("icc_outcome_session", "a", "s")
+    with_error = effect_notes.effect_note("icc_outcome_session", "a", "s", measurement_error=True)
     assert "measurement error" not in plain and "and measurement error" in with_error
     assert tables.group_of("reliability_predictor") == tables.RELIABILITY
     assert tables.group_of(v.MEASUREMENT_ERROR_SD_OUTCOME) is None  # a scale: summary.csv
-    assert labels.component_label("omega2", v.OUTCOME, ME) == "measurement error (omega2)"
-    assert "omega2" in labels.r2_legend(0.95, has_error=True)
-    assert "omega2" not in labels.r2_legend(0.95)
+    assert r2_words.component_label("omega2", v.OUTCOME, ME) == "measurement error (omega2)"
+    assert "omega2" in r2_words.r2_legend(0.95, has_error=True)
+    assert "omega2" not in r2_words.r2_legend(0.95)
 
 
 def _posterior() -> dict[str, np.ndarray]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shutil
 import sys
 import warnings
@@ -23,22 +22,31 @@ import pandas as pd
 from bayes_alliance import datasets
 from bayes_alliance.analysis import classic
 from bayes_alliance.cli import mechanisms as cli_mechanisms
-from bayes_alliance.cli.common import EXIT_NOT_CONVERGED, INTERRUPTS, CLIError, results_path
+from bayes_alliance.cli.common import (
+    EXIT_NOT_CONVERGED,
+    INTERRUPTS,
+    CLIError,
+    read_data,
+)
 from bayes_alliance.cli.output import key_effects_text, write_fit_folder
 from bayes_alliance.cli.parser import DEMO_SAMPLER
+
+# Commands on saved results, dispatched by name from this module (cli.app).
+from bayes_alliance.cli.saved import cmd_compare as cmd_compare
+from bayes_alliance.cli.saved import cmd_feedback as cmd_feedback
+from bayes_alliance.cli.saved import cmd_report as cmd_report
 from bayes_alliance.core import vocab
 from bayes_alliance.core.diagnostics import ConvergenceWarning
 from bayes_alliance.core.files import atomic_dir, atomic_path
-from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
-from bayes_alliance.data.readers import read_table, sessions_from_dates, wide_to_long
+from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
+from bayes_alliance.data.readers import sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.data.validate import check_frame
 from bayes_alliance.inference import fit as fitting
 from bayes_alliance.mechanisms.fit import fit_mechanisms
-from bayes_alliance.mechanisms.load import AnyResult, load_result
+from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.mechanisms.spec import MechanismSpec
-from bayes_alliance.report.labels import interval_name
 from bayes_alliance.sim import sessions as simulation
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
@@ -55,14 +63,6 @@ from bayes_alliance.spec.specfile import AnalysisSpec, load_spec
 KEY_EFFECTS = vocab.KEY_EFFECTS
 
 
-def _read(args: argparse.Namespace, path: str) -> pd.DataFrame:
-    """The data file, read by its extension (a :class:`ReadError` is one line, exit 2)."""
-    text: str | None = args.sheet
-    # --sheet 0: the first sheet, by position as in pandas; any other text is a sheet name
-    sheet = int(text) if text is not None and text.isdigit() else text
-    return read_table(path, sheet=sheet)
-
-
 def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: str) -> pd.DataFrame:
     """With --dates: sessions numbered per patient in date order, the day gaps kept."""
     if not getattr(args, "dates", False):
@@ -76,7 +76,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.outcome is None:
         return _validate_single(args)
     roles = make_roles(ROLES.from_args(args))
-    df = _dated(args, _read(args, args.data), roles.patient, roles.session)
+    df = _dated(args, read_data(args, args.data), roles.patient, roles.session)
     res = check_frame(df, roles)
     for w in res.warnings:
         print(f"warning: {w}")
@@ -90,7 +90,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _validate_single(args: argparse.Namespace) -> int:
     """``validate`` without ``--outcome``: the predictor's series alone, by the rules of the
     fit of one series (:meth:`SeriesData.single`)."""
-    df = _dated(args, _read(args, args.data), args.patient, args.session)
+    df = _dated(args, read_data(args, args.data), args.patient, args.session)
     problems = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
@@ -187,7 +187,7 @@ def fit_inputs(
     path = _data_path(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        df = _dated(args, _read(args, path), roles.patient, roles.session)
+        df = _dated(args, read_data(args, path), roles.patient, roles.session)
         if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
             mech = cli_mechanisms.series_data(df, roles)
         else:
@@ -208,7 +208,7 @@ def _single_inputs(
     path = _data_path(args)
 
     def read(patient: str, session: str) -> pd.DataFrame:
-        return _dated(args, _read(args, path), patient, session)
+        return _dated(args, read_data(args, path), patient, session)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
@@ -307,37 +307,6 @@ def _convergence_status(result: AnyResult) -> int:
     return EXIT_NOT_CONVERGED
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from bayes_alliance.analysis import comparison
-
-    if len(args.dirs) < 2:
-        raise CLIError("compare needs at least two result folders")
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to replace it")
-    names = [Path(d).name or d for d in args.dirs]
-    if len(set(names)) < len(names):  # e.g. a/fit and b/fit: name the models by their paths
-        names = list(args.dirs)
-    if len(set(names)) < len(names):
-        raise CLIError("compare: a result folder is given twice")
-    paths = [results_path(d) for d in args.dirs]
-    results = {}
-    for i, (name, path) in enumerate(zip(names, paths, strict=True), start=1):
-        print(f"[{i}/{len(paths)}] loading {path}", file=sys.stderr)
-        results[name] = fitting.FitResult.load(path)
-    loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
-    table = comparison.compare(results, unit=args.unit, loos=loos)
-    print(f"ELPD unit: {comparison.UNIT_LABELS[args.unit]}")
-    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
-    for name, lr in loos.items():
-        if lr.advice:
-            print(f"{name}: {lr.advice}")
-    with atomic_path(out, force=args.force) as tmp:
-        table.reset_index().to_csv(tmp, index=False)
-    print(f"wrote {out}")
-    return 0
-
-
 def example_data(df: pd.DataFrame) -> SessionData:
     """The shipped example table as session data, with its moderator as a covariate."""
     return SessionData.from_roles(
@@ -393,74 +362,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _convergence_status(result)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from bayes_alliance.report.write import write_report
-
-    out = Path(args.out) if args.out else Path(args.dir) / "report"
-    path = results_path(args.dir)
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to replace it")
-    result = load_result(path)
-    patients: list[object] | None = None
-    if args.patients and isinstance(result, fitting.FitResult):  # a mechanism fit has none
-        ids = [p for p in args.patients.split(",") if p]
-        known = {str(p): p for p in result.data.patients}
-        missing = [p for p in ids if p not in known]
-        if missing:
-            raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
-        patients = [known[p] for p in ids]
-    # Without --ci the report uses the level the fit's tables were written with.
-    saved = result.provenance.get("ci_prob", DEFAULT_CI_PROB)
-    ci = args.ci if args.ci is not None else float(saved)
-    html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
-    print(f"HTML report: {html_path}")
-    return 0
-
-
-def cmd_feedback(args: argparse.Namespace) -> int:
-    import time
-
-    from bayes_alliance.feedback import output as feedback_output
-    from bayes_alliance.feedback import patient_feedback as feedback
-
-    t0 = time.perf_counter()
-    if not args.patient and not args.profiles:
-        raise CLIError("name a patient (--patient ID) or ask for --profiles")
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} exists; pass --force to replace it")
-    options = feedback.FeedbackOptions(
-        variable=args.alliance,
-        ci_prob=args.ci,
-        last=args.last,
-        low_trait=args.low_trait,
-        high_trait=args.high_trait,
-        min_trend=args.min_trend,
-        flag_probability=args.flag_probability,
-        calibration=args.calibration,
-        alpha=args.alpha,
-    )
-    new = _read(args, args.new_sessions) if args.new_sessions else None
-    result = fitting.FitResult.load(results_path(args.dir))
-    html_path = feedback_output.write_feedback(
-        result,
-        out,
-        patient=args.patient or None,
-        new_sessions=new,
-        options=options,
-        profiles=args.profiles,
-        force=args.force,
-        random_seed=args.seed,
-        allow_unconverged=args.allow_unconverged,
-    )
-    if args.patient:
-        summary = json.loads((out / "feedback.json").read_text())
-        for line in summary["sentences"]:
-            print(line)
-    print(f"wrote {html_path} and {out / 'feedback.json'} in {time.perf_counter() - t0:.1f} s")
-    return 0
-
-
 def cmd_reshape(args: argparse.Namespace) -> int:
     patterns: dict[str, str] = {}
     for item in args.pattern:
@@ -473,7 +374,7 @@ def cmd_reshape(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         long = wide_to_long(
-            _read(args, args.data), id_columns=args.id, patterns=patterns, session=args.session
+            read_data(args, args.data), id_columns=args.id, patterns=patterns, session=args.session
         )
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

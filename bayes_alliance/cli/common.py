@@ -7,6 +7,7 @@ so that the commands can import these without an import cycle.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import threading
@@ -14,7 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import pandas as pd
+
 from bayes_alliance.core.files import check_results_file
+from bayes_alliance.data.readers import read_table
 
 EXIT_USAGE = 2
 # The results are written, but the convergence check failed: scripts must not use them unseen.
@@ -75,3 +79,12 @@ class _Interrupts:
 
 
 INTERRUPTS = _Interrupts()
+
+
+def read_data(args: argparse.Namespace, path: str) -> pd.DataFrame:
+    """The data file, read by its extension and ``--sheet`` (a
+    :class:`~bayes_alliance.data.readers.ReadError` is one line, exit 2)."""
+    text: str | None = args.sheet
+    # --sheet 0: the first sheet, by position as in pandas; any other text is a sheet name
+    sheet = int(text) if text is not None and text.isdigit() else text
+    return read_table(path, sheet=sheet)

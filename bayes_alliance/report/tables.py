@@ -25,21 +25,13 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
-from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
+from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.effects.derived import MEDIATION_BETWEEN, MEDIATION_BETWEEN_THERAPIST
+from bayes_alliance.report.effect_notes import effect_note, effects_legend
 from bayes_alliance.report.format import manuscript, number, to_latex, to_markdown
-from bayes_alliance.report.labels import (
-    component_label,
-    effect_note,
-    effects_legend,
-    interval_name,
-    label_level,
-    parameter_label,
-    r2_legend,
-    share_of,
-    split_name,
-)
+from bayes_alliance.report.labels import label_level, parameter_label, split_name
 from bayes_alliance.report.outputs import ResultTables
+from bayes_alliance.report.r2_words import component_label, r2_legend, share_of
 from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:

@@ -1,0 +1,117 @@
+"""Commands on saved results: ``compare`` (leave-one-out across fits), ``report`` (the HTML
+report of a fit folder) and ``feedback`` (a patient's page from a fit, with new sessions
+conditioned on without refitting). Each reads a results file of either model family where the
+command applies to it; none refits or overwrites anything without ``--force``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bayes_alliance.cli.common import CLIError, read_data, results_path
+from bayes_alliance.core.files import atomic_path
+from bayes_alliance.core.intervals import DEFAULT_CI_PROB
+from bayes_alliance.inference import fit as fitting
+from bayes_alliance.mechanisms.load import load_result
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bayes_alliance.analysis import comparison
+
+    if len(args.dirs) < 2:
+        raise CLIError("compare needs at least two result folders")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    names = [Path(d).name or d for d in args.dirs]
+    if len(set(names)) < len(names):  # e.g. a/fit and b/fit: name the models by their paths
+        names = list(args.dirs)
+    if len(set(names)) < len(names):
+        raise CLIError("compare: a result folder is given twice")
+    paths = [results_path(d) for d in args.dirs]
+    results: dict[str, Any] = {}  # either family (compare refuses a mix)
+    for i, (name, path) in enumerate(zip(names, paths, strict=True), start=1):
+        print(f"[{i}/{len(paths)}] loading {path}", file=sys.stderr)
+        results[name] = load_result(path)
+    loos = {name: comparison.loo(r, args.unit) for name, r in results.items()}
+    table = comparison.compare(results, unit=args.unit, loos=loos)
+    print(f"ELPD unit: {comparison.UNIT_LABELS[args.unit]}")
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    for name, lr in loos.items():
+        if lr.advice:
+            print(f"{name}: {lr.advice}")
+    with atomic_path(out, force=args.force) as tmp:
+        table.reset_index().to_csv(tmp, index=False)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bayes_alliance.report.write import write_report
+
+    out = Path(args.out) if args.out else Path(args.dir) / "report"
+    path = results_path(args.dir)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    result = load_result(path)
+    patients: list[object] | None = None
+    if args.patients and isinstance(result, fitting.FitResult):  # a mechanism fit has none
+        ids = [p for p in args.patients.split(",") if p]
+        known = {str(p): p for p in result.data.patients}
+        missing = [p for p in ids if p not in known]
+        if missing:
+            raise CLIError(f"unknown patient id(s) {missing}; e.g. {list(known)[:5]}")
+        patients = [known[p] for p in ids]
+    # Without --ci the report uses the level the fit's tables were written with.
+    saved = result.provenance.get("ci_prob", DEFAULT_CI_PROB)
+    ci = args.ci if args.ci is not None else float(saved)
+    html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
+    print(f"HTML report: {html_path}")
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    import time
+
+    from bayes_alliance.feedback import output as feedback_output
+    from bayes_alliance.feedback import patient_feedback as feedback
+
+    t0 = time.perf_counter()
+    if not args.patient and not args.profiles:
+        raise CLIError("name a patient (--patient ID) or ask for --profiles")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} exists; pass --force to replace it")
+    options = feedback.FeedbackOptions(
+        variable=args.alliance,
+        ci_prob=args.ci,
+        last=args.last,
+        low_trait=args.low_trait,
+        high_trait=args.high_trait,
+        min_trend=args.min_trend,
+        flag_probability=args.flag_probability,
+        calibration=args.calibration,
+        alpha=args.alpha,
+    )
+    new = read_data(args, args.new_sessions) if args.new_sessions else None
+    result = fitting.FitResult.load(results_path(args.dir))
+    html_path = feedback_output.write_feedback(
+        result,
+        out,
+        patient=args.patient or None,
+        new_sessions=new,
+        options=options,
+        profiles=args.profiles,
+        force=args.force,
+        random_seed=args.seed,
+        allow_unconverged=args.allow_unconverged,
+    )
+    if args.patient:
+        summary = json.loads((out / "feedback.json").read_text())
+        for line in summary["sentences"]:
+            print(line)
+    print(f"wrote {html_path} and {out / 'feedback.json'} in {time.perf_counter() - t0:.1f} s")
+    return 0
