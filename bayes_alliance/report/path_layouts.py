@@ -79,6 +79,14 @@ def _triples(rows: pd.DataFrame | Mapping[str, Any]) -> dict[str, Triple]:
     return out
 
 
+def _role_triples(values: Mapping[str, Any], known: Mapping[str, str]) -> dict[str, Triple]:
+    """A diagram's ``{role: (estimate, low, high)}``, every role one of ``known``'s keys."""
+    unknown = set(values) - set(known)
+    if unknown:
+        raise KeyError(f"unknown role(s) {sorted(unknown)}; roles: {sorted(known)}")
+    return _triples(values)
+
+
 def _pick(values: Mapping[str, Triple], role: str, required: bool = True) -> Triple:
     if role in values:
         return values[role]
@@ -268,10 +276,7 @@ def within_mediation_diagram(
     title
         Default: none.
     """
-    unknown = set(values) - set(WITHIN_ROLES)
-    if unknown:
-        raise KeyError(f"unknown role(s) {sorted(unknown)}; roles: {sorted(WITHIN_ROLES)}")
-    roles = _triples(values)
+    roles = _role_triples(values, WITHIN_ROLES)
     a, b, c = (_pick(roles, r) for r in ("a", "b", "cprime"))
     nodes = [
         _box("x", f"{predictor} (state)\nsession t", (0.0, 0.0)),
@@ -340,10 +345,7 @@ def two_informant_diagram(
     title
         Default: none.
     """
-    unknown = set(values) - set(TWO_INFORMANT_ROLES)
-    if unknown:
-        raise KeyError(f"unknown role(s) {sorted(unknown)}; roles: {sorted(TWO_INFORMANT_ROLES)}")
-    roles = _triples(values)
+    roles = _role_triples(values, TWO_INFORMANT_ROLES)
     margin = 0.3
     panels = []
     for level, heading, kind, now, later in (
@@ -440,12 +442,7 @@ def informant_mediation_diagram(
     title
         Default: none.
     """
-    unknown = set(values) - set(INFORMANT_MEDIATION_ROLES)
-    if unknown:
-        raise KeyError(
-            f"unknown role(s) {sorted(unknown)}; roles: {sorted(INFORMANT_MEDIATION_ROLES)}"
-        )
-    roles = _triples(values)
+    roles = _role_triples(values, INFORMANT_MEDIATION_ROLES)
     a, a2, b, c, c2 = (_pick(roles, r) for r in ("a", "a_second", "b", "cprime", "cprime_second"))
     nodes = [
         _box("x", f"{predictor} (state)\nsession t", (0.0, 1.2)),
