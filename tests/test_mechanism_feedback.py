@@ -256,3 +256,24 @@ def test_new_sessions_of_a_fitted_patient_are_conditioned_on(
     assert np.allclose(fb.states.states[:, -1, 0], 6.5 - level)
     with pytest.raises(ValueError, match=r"already has session\(s\) \[7\]"):
         mechanism_feedback(result, "p0002", new.assign(session=[7, 9]))
+
+
+@pytest.mark.slow
+def test_flag_probabilities_on_a_fit_without_change(tmp_path: Path) -> None:
+    """On a sampled fit (two series, 80 patients x 10 sessions, no change), the mean
+    strengthening / weakening probability over patients stays near or below alpha: the
+    parameters' posterior uncertainty adds little to the exact calibration at the truth."""
+    from bayes_alliance.mechanisms.fit import fit_mechanisms
+
+    df, _ = simulate_mechanisms(
+        seed=31, design="two_series", patients_per_therapist=80, n_sessions=10
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SeriesData.from_frame(df, **ROLES)
+        result = fit_mechanisms(data, draws=150, tune=200, random_seed=2, progressbar=False)
+    probs = []
+    for pid in data.coords()["patient"]:
+        tr = mechanism_feedback(result, pid, n_draws=100).summary["state_trend"]
+        probs += [tr["probability_strengthening"], tr["probability_weakening"]]
+    assert np.mean(probs) < 0.05 + 3 * np.sqrt(0.05 * 0.95 / len(probs)), np.mean(probs)
