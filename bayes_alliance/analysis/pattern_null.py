@@ -192,12 +192,49 @@ def state_covariance(
         e11, e12, e22 = _entries((e11, e12, e22), n_d)
         return np.stack([np.stack([e11, e12], -1), np.stack([e12, e22], -1)], -2)
 
-    v = [mat(*first)]
+    if by_session:
+        sig = np.stack(
+            [mat(*(np.asarray(e)[..., j] for e in sigma)) for j in range(np.shape(sigma[0])[-1])], 1
+        )  # (D, S - 1, 2, 2)
+        sig = sig[:, start : start + n - 1]
+    else:
+        sig = mat(*sigma)
+    return state_covariance_k(big_phi, sig, mat(*first), n, variable)
+
+
+def state_covariance_k(phi: Any, sigma: Any, first: Any, n: int, variable: int = 0) -> np.ndarray:
+    r"""Covariance of one series' states at ``n`` consecutive grid columns of a k-series
+    VAR(1), per draw: ``w_1 ~ N(0, F)``, ``w_t = Phi w_(t-1) + u_t``, ``u_t ~ N(0, Sigma_t)``,
+    so ``V_t = Phi V_(t-1) Phi' + Sigma_t`` and ``Cov(w_(s+h), w_s) = Phi^h V_s``
+    (Hamilton 1994, *Time Series Analysis*, ch. 10).
+
+    Parameters
+    ----------
+    phi
+        Lag matrices (D, k, k) (rows: to, columns: from).
+    sigma
+        Innovation covariances (D, k, k), or (D, n - 1, k, k) per transition into columns
+        2..n.
+    first
+        First-column covariances (D, k, k).
+    n
+        Number of columns (the series' span).
+    variable
+        The series' position among the k.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``(D, n, n)``
+    """
+    big_phi = np.asarray(phi, dtype=float)
+    n_d = big_phi.shape[0]
+    sig = np.asarray(sigma, dtype=float)
+    v = [np.broadcast_to(np.asarray(first, dtype=float), big_phi.shape)]
     for j in range(1, n):
-        sig = tuple(np.asarray(e)[..., start + j - 1] for e in sigma) if by_session else sigma
+        step = sig[:, j - 1] if sig.ndim == 4 else sig
         prev = v[-1]
-        v.append(big_phi @ prev @ np.swapaxes(big_phi, -1, -2) + mat(*sig))
-    lagged = np.stack(v, 1)  # (D, n, 2, 2): Cov(w_(s+h), w_s) over s, h = 0 to start with
+        v.append(big_phi @ prev @ np.swapaxes(big_phi, -1, -2) + step)
+    lagged = np.stack(v, 1)  # (D, n, k, k): Cov(w_(s+h), w_s) over s, h = 0 to start with
     out = np.empty((n_d, n, n))
     idx = np.arange(n)
     out[:, idx, idx] = lagged[:, :, variable, variable]
@@ -349,4 +386,5 @@ __all__ = [
     "rupture_depths",
     "simulate_null",
     "state_covariance",
+    "state_covariance_k",
 ]

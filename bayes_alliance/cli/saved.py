@@ -97,7 +97,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         alpha=args.alpha,
     )
     new = read_data(args, args.new_sessions) if args.new_sessions else None
-    result = fitting.FitResult.load(results_path(args.dir))
+    # Either family: a mechanism fit's page reads its predictor series as the alliance.
+    result = load_result(results_path(args.dir))
     html_path = feedback_output.write_feedback(
         result,
         out,

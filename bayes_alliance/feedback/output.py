@@ -15,6 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_alliance.feedback.mechanism_feedback import (
+    MechanismFeedback,
+    mechanism_feedback,
+    mechanism_plot,
+)
 from bayes_alliance.feedback.patient_feedback import (
     NOT_CONVERGED_SENTENCE,
     Feedback,
@@ -26,12 +31,16 @@ from bayes_alliance.feedback.patient_feedback import (
 )
 from bayes_alliance.feedback.profiles import caterpillar, therapist_profiles
 from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.mechanisms.fit import MechanismResult
 
 __all__ = ["feedback_html", "write_feedback"]
 
 
 def feedback_html(
-    fb: Feedback | None, profiles: pd.DataFrame | None, pngs: dict[str, bytes], banner: str = ""
+    fb: Feedback | MechanismFeedback | None,
+    profiles: pd.DataFrame | None,
+    pngs: dict[str, bytes],
+    banner: str = "",
 ) -> str:
     """A small self-contained page: sentences, numbers, the plot, the profiles; ``banner``
     (a failed convergence check) opens it."""
@@ -69,6 +78,16 @@ def feedback_html(
         rows.append((f"state deviation at session {s['latest_session']}", s["state_deviation"]))
         if s["state_trend"] is not None:
             rows.append(("state trend per session", s["state_trend"]))
+        if s.get("change") is not None:
+            rows.append(("own linear change per session", s["change"]))
+        for part in s.get("other_series", {}).values():  # a mechanism fit's other series
+            label = f"{part['label']} ({part['series']})"
+            rows.append((f"{label}: trait", part["trait"]))
+            rows.append((f"{label}: percentile", part["trait_percentile"]["all_patients"]))
+            if part["state_deviation"] is not None:
+                rows.append((f"{label}: state deviation", part["state_deviation"]))
+            if part["state_trend"] is not None:
+                rows.append((f"{label}: state trend per session", part["state_trend"]))
         parts.append(
             f"<table><caption>Posterior means and {html.escape(s['interval'])} intervals"
             "</caption><tr><th>quantity</th><th>mean</th><th>low</th><th>high</th></tr>"
@@ -101,7 +120,7 @@ def feedback_html(
 
 
 def write_feedback(
-    result: FitResult,
+    result: FitResult | MechanismResult,
     out: str | Path,
     patient: object | None = None,
     new_sessions: pd.DataFrame | None = None,
@@ -115,7 +134,8 @@ def write_feedback(
     ``out/profiles.csv``), atomically; returns the HTML path. The JSON holds the summary of
     :func:`patient_feedback` under its keys (patient, trait_percentile, state_deviation,
     state_trend, flags, patterns, converged, ...) and, with ``profiles``,
-    ``therapist_profiles``.
+    ``therapist_profiles``. A mechanism fit's page comes from
+    :func:`bayes_alliance.feedback.mechanism_feedback.mechanism_feedback` (no profiles).
 
     Raises
     ------
@@ -137,18 +157,27 @@ def write_feedback(
         )
     banner = "" if conv.ok else f"{NOT_CONVERGED_SENTENCE} {conv.message()}"
     opt = options or FeedbackOptions()
-    fb = (
-        None
-        if patient is None
-        else patient_feedback(result, patient, new_sessions, opt, random_seed=random_seed)
-    )
-    table = therapist_profiles(result, opt.ci_prob) if profiles else None
+    fb: Feedback | MechanismFeedback | None = None
+    table = None
     pngs: dict[str, bytes] = {}
+    if isinstance(result, MechanismResult):
+        if profiles:
+            raise ValueError(
+                "therapist profiles are for main-model fits; a mechanism fit has no therapist "
+                "random slopes to profile"
+            )
+        if patient is not None:
+            fb = mechanism_feedback(result, patient, new_sessions, opt, random_seed=random_seed)
+            pngs["feedback"] = fig_png(mechanism_plot(fb))
+    else:
+        if patient is not None:
+            fb = patient_feedback(result, patient, new_sessions, opt, random_seed=random_seed)
+            pngs["feedback"] = fig_png(feedback_plot(fb))
+        table = therapist_profiles(result, opt.ci_prob) if profiles else None
     doc: dict[str, Any] = {} if fb is None else dict(fb.summary)
     doc |= {"converged": conv.ok, "convergence": conv.message()}
-    if fb is not None:
-        pngs["feedback"] = fig_png(feedback_plot(fb))
     if table is not None:
+        assert isinstance(result, FitResult)
         pngs["profiles"] = fig_png(caterpillar(table, result.data.roles.predictor))
         doc["therapist_profiles"] = {
             "note": table.attrs["note"],

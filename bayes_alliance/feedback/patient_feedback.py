@@ -53,7 +53,12 @@ __all__ = [
     "Feedback",
     "FeedbackOptions",
     "feedback_plot",
+    "interval",
+    "least_squares_slope",
     "patient_feedback",
+    "percentile_among",
+    "summary_sentences",
+    "trend_flags",
 ]
 
 NOT_CONVERGED_SENTENCE = (
@@ -130,7 +135,7 @@ def interval(draws: np.ndarray, ci_prob: float) -> dict[str, float]:
     return {"mean": float(flat.mean()), "ci_low": float(lo), "ci_high": float(hi)}
 
 
-def _percentile(value: np.ndarray, others: np.ndarray) -> np.ndarray:
+def percentile_among(value: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Per draw, the share (in %) of ``others`` (chain, draw, n) below ``value`` (chain, draw),
     ties counted half."""
     below = (others < value[..., None]).sum(axis=-1)
@@ -138,7 +143,7 @@ def _percentile(value: np.ndarray, others: np.ndarray) -> np.ndarray:
     return 100.0 * (below + 0.5 * ties) / others.shape[-1]
 
 
-def _slope(sessions: np.ndarray, states: np.ndarray) -> np.ndarray:
+def least_squares_slope(sessions: np.ndarray, states: np.ndarray) -> np.ndarray:
     """Least-squares slope of the states (chain, draw, k) on the session numbers, per draw."""
     s = sessions - sessions.mean()
     w = states - states.mean(axis=-1, keepdims=True)
@@ -187,7 +192,9 @@ def patient_feedback(
     current = states[..., latest]
     recent = seen[-opt.last :]
     trend = (
-        _slope(pp.sessions[recent].astype(float), states[..., recent]) if recent.size >= 2 else None
+        least_squares_slope(pp.sessions[recent].astype(float), states[..., recent])
+        if recent.size >= 2
+        else None
     )
     flags: dict[str, Any] = {}
     up = down = np.zeros(0, dtype=bool)
@@ -200,7 +207,7 @@ def patient_feedback(
             unit = opt.min_trend * innovation_scale(result, which).reshape(trend.shape)
         change = trend * span
         up, down = change > unit, change < -unit
-        flags = _flags(opt, pct_all < opt.low_trait, pct_all > opt.high_trait, up, down)
+        flags = trend_flags(opt, pct_all < opt.low_trait, pct_all > opt.high_trait, up, down)
     label = getattr(data.roles, which)
     summary: dict[str, Any] = {
         "patient": plain(pp.patient),
@@ -235,7 +242,7 @@ def patient_feedback(
         "convergence": result.convergence.message(),
     }
     fb = Feedback(pp, opt, summary)
-    fb.sentences = _sentences(summary, opt)
+    fb.sentences = summary_sentences(summary, opt)
     summary["sentences"] = fb.sentences
     return fb
 
@@ -263,14 +270,14 @@ def _percentiles(
     others_all = np.asarray(result.idata.posterior[f"trait_{which}"].values)
     pid_rows: Any = [] if pp.new_patient else np.flatnonzero(data.patients == pp.patient)
     keep = np.setdiff1d(np.arange(data.n_patients), pid_rows)
-    pct_all = _percentile(trait, others_all[..., keep])
+    pct_all = percentile_among(trait, others_all[..., keep])
     pct_case = None
     if pp.therapist is not None and data.patient_therapist is not None:
         assert data.therapists is not None
         code = int(np.flatnonzero(data.therapists == pp.therapist)[0])
         case = np.setdiff1d(np.flatnonzero(data.patient_therapist == code), pid_rows)
         if case.size:
-            pct_case = _percentile(trait, others_all[..., case])
+            pct_case = percentile_among(trait, others_all[..., case])
     return pct_all, pct_case
 
 
@@ -287,7 +294,7 @@ def _trend_null(
     return np.asarray(stats.norm.ppf(1 - alpha) * sd)
 
 
-def _flags(
+def trend_flags(
     opt: FeedbackOptions, low: np.ndarray, high: np.ndarray, up: np.ndarray, down: np.ndarray
 ) -> dict[str, Any]:
     """The two flags per draw and their posterior probabilities: a low trait with a rising
@@ -353,7 +360,7 @@ def fmt(d: dict[str, float], digits: int = 2) -> str:
     return f"{d['mean']:.{digits}f} ({d['ci_low']:.{digits}f} to {d['ci_high']:.{digits}f})"
 
 
-def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
+def summary_sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
     var = s["variable"]
     out = [] if s.get("converged", True) else [NOT_CONVERGED_SENTENCE]
     out += [
