@@ -45,7 +45,9 @@ DESIGN_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def expected_square(lag: np.ndarray, paths: tuple[tuple[int, int], ...], cov: np.ndarray):
+def expected_square(
+    lag: np.ndarray, paths: tuple[tuple[int, int], ...], cov: np.ndarray
+) -> np.ndarray:
     """``E[(Phi + D)^2]`` for ``D = sum_r d_r U_r``, ``d ~ N(0, cov)``: ``Phi^2 + sum_(r,s)
     cov[r, s] U_r U_s`` (the cross terms ``Phi D`` have mean zero)."""
     k = lag.shape[0]
@@ -137,9 +139,12 @@ def true_effects(truth: MechanismTruth, therapists: bool) -> dict[str, float]:
                 for name, value in second.items():
                     if name != "mediator_effect":
                         out[f"{name}_second"] = value
-                for name in ("effect_on_mediator", "indirect_effect_within"):
-                    out[f"{name}_difference"] = first[name] - second[name]
-                for name in ("direct_effect_within", "total_effect_within"):
+                for name in (
+                    "effect_on_mediator",
+                    "indirect_effect_within",
+                    "direct_effect_within",
+                    "total_effect_within",
+                ):
                     out[f"{name}_difference"] = first[name] - second[name]
     else:
         out["innovation_sd_predictor"] = np.sqrt(truth.innovation_cov[0, 0])
