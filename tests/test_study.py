@@ -86,13 +86,15 @@ def test_study_file_checks_name_key_and_value(tmp_path: Path) -> None:
         parse_study(raw)
     raw = tomllib.loads(TINY)
     raw["methods"][0]["sampler"] = {"draws": 10}
-    with pytest.raises(ValueError, match="for kind 'joint' only"):
+    with pytest.raises(ValueError, match="for kind 'joint' or 'mechanisms' only"):
         parse_study(raw)
     raw = tomllib.loads(TINY)
     raw["methods"][0]["name"] = "../../escaped"
     with pytest.raises(ValueError, match="names the method's result files"):
         parse_study(raw)
-    with pytest.raises(ValueError, match="shipped studies: centring, measurement_error, power"):
+    with pytest.raises(
+        ValueError, match="shipped studies: centring, measurement_error, mechanism_recovery, power"
+    ):
         load_study(tmp_path / "nosuch.toml")
 
 

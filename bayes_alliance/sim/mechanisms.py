@@ -1,5 +1,7 @@
 """Simulated data with known truth for the mechanism models: lagged 1-1-1 mediation with
-random a and b paths, two informants, an end-of-treatment outcome.
+random a and b paths, two informants, both in one design (a mediator with two informants), one
+series alone, an end-of-treatment outcome and a patient-level baseline (between-level
+mediation).
 
 The truth is stated in the data-generating form (trait-level regressions, per-patient paths),
 not in the model's parameterisation, so recovery tests compare the model's derived quantities
@@ -15,11 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DESIGNS = ("mediation", "informants", "two_series")
+DESIGNS = ("mediation", "informants", "two_series", "mediation_informants", "single")
 _COLUMNS = {
     "mediation": ("alliance", "mediator", "symptoms"),
     "informants": ("alliance", "alliance_therapist", "symptoms"),
     "two_series": ("alliance", "symptoms"),
+    "mediation_informants": ("alliance", "alliance_therapist", "mediator", "symptoms"),
+    "single": ("alliance",),
+}
+# The lagged paths (to, from) that vary between patients, by design (``single``: its
+# autoregression, when given a path SD).
+_RANDOM_PATHS: dict[str, tuple[tuple[int, int], ...]] = {
+    "mediation": ((1, 0), (2, 1)),
+    "mediation_informants": ((2, 0), (2, 1), (3, 2)),
+    "single": ((0, 0),),
 }
 BURN_IN = 60
 
@@ -42,6 +53,10 @@ class MechanismTruth:
     change_sd: float
     end: dict[str, float] = field(default_factory=dict)
     therapist_parts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (therapists, k)
+    # The baseline's generating effects (``simulate_mechanisms(baseline_effects=...)``): per
+    # series "series" (non-outcome: shift of its trait; outcome: its direct shift beyond what
+    # the other traits carry) and "end" (direct effect on the end outcome); empty without one.
+    baseline: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     traits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (patients, k)
     changes: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (patients,) slopes
@@ -84,6 +99,18 @@ def _default_lag(design: str) -> np.ndarray:
     if design == "informants":
         # Patient-rated and therapist-rated alliance -> symptoms: state effects -.25 and -.1.
         return np.array([[0.3, 0.1, 0.0], [0.1, 0.3, 0.0], [-0.25, -0.1, 0.3]])
+    if design == "mediation_informants":
+        # Both informants' a paths (.3 and .15) to the mediator, b = .35, c' = .1 and 0.
+        return np.array(
+            [
+                [0.3, 0.1, 0.0, 0.0],
+                [0.1, 0.3, 0.0, 0.0],
+                [0.3, 0.15, 0.3, 0.0],
+                [0.1, 0.0, 0.35, 0.3],
+            ]
+        )
+    if design == "single":
+        return np.array([[0.4]])
     return np.array([[0.4, 0.0], [-0.2, 0.3]])
 
 
@@ -102,7 +129,7 @@ def simulate_mechanisms(
     trait_effects: tuple[float, ...] | None = None,
     trait_residual_sd: float = 0.6,
     therapist_sd: float = 0.3,
-    path_sd: tuple[float, ...] = (0.1, 0.1),
+    path_sd: tuple[float, ...] | None = None,
     path_corr: float = 0.5,
     change_sd: float = 0.0,
     end_effects: tuple[float, float] | None = None,
@@ -111,6 +138,8 @@ def simulate_mechanisms(
     end_therapist_effect: float | None = None,
     end_therapist_sd: float = 0.0,
     missing: float = 0.0,
+    baseline_effects: tuple[float, ...] | None = None,
+    baseline_end: float = 0.0,
 ) -> tuple[pd.DataFrame, MechanismTruth]:
     """Draw a long table of two or three series and the truth behind it.
 
@@ -120,7 +149,9 @@ def simulate_mechanisms(
         Seed of the generator; the same seed and settings give the same table.
     design
         ``"mediation"`` (alliance, mediator, symptoms), ``"informants"`` (patient- and
-        therapist-rated alliance, symptoms) or ``"two_series"``.
+        therapist-rated alliance, symptoms), ``"two_series"``, ``"mediation_informants"``
+        (alliance, alliance_therapist, mediator, symptoms) or ``"single"`` (alliance alone;
+        its trait SD is ``trait_sd``).
     n_therapists, patients_per_therapist
         ``n_therapists=0`` gives two-level data with ``patients_per_therapist`` patients.
     lag
@@ -131,7 +162,9 @@ def simulate_mechanisms(
         Patient-level regression of the outcome trait on the other traits (default -0.4 for
         each; for informants -0.4 and 0.0, the pattern the review reports).
     path_sd, path_corr
-        With a mediator: SDs of the a and b paths between patients and their correlation.
+        SDs of the random paths between patients (with a mediator the a path(s) then the b
+        path, default 0.1 each; one series: its autoregression, default none) and their
+        correlation (every pair alike).
     change_sd
         SD of the patients' linear alliance slopes (state-like change) per session.
     end_effects
@@ -147,6 +180,13 @@ def simulate_mechanisms(
         that the predictor does not explain).
     missing
         Share of cells missing at random (each entry on its own).
+    baseline_effects, baseline_end
+        A patient-level baseline z ~ N(0, 1) (column ``baseline``): per series, the shift of
+        a non-outcome series' trait per unit of z, and for the outcome its direct shift (the
+        outcome's trait stays the regression on the other, shifted, traits plus this);
+        ``baseline_end`` is z's direct effect on a Gaussian end outcome (which also moves
+        through the predictor's trait). Drawn after everything else, so the other values of
+        a seed do not change.
     """
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
@@ -160,9 +200,21 @@ def simulate_mechanisms(
     n = n_ther * patients_per_therapist
     therapist = np.repeat(np.arange(n_ther), patients_per_therapist)
     if trait_effects is None:
-        trait_effects = (-0.4,) * (k - 1) if design != "informants" else (-0.4, 0.0)
+        trait_effects = {
+            "informants": (-0.4, 0.0),
+            "mediation_informants": (-0.4, 0.0, -0.2),
+        }.get(design, (-0.4,) * (k - 1))
     beta = np.asarray(trait_effects, dtype=float)
-    traits, cp = _draw_traits(rng, beta, trait_sd, trait_corr, trait_residual_sd, n)
+    if len(beta) != (k - 1 if k > 1 else 0):
+        raise ValueError(f"trait_effects needs {k - 1} values for design {design!r}")
+    if baseline_effects is not None and len(baseline_effects) != k:
+        raise ValueError(f"baseline_effects needs {k} values (one per series) for {design!r}")
+    if baseline_effects is not None and end_binary:
+        raise ValueError("a baseline is simulated with a Gaussian end outcome only")
+    if k == 1:  # one series alone: its trait, no regression
+        traits, cp = 3.0 + trait_sd * rng.standard_normal((n, 1)), np.zeros((0, 0))
+    else:
+        traits, cp = _draw_traits(rng, beta, trait_sd, trait_corr, trait_residual_sd, n)
     ther_sd = np.full(k, therapist_sd if n_therapists else 0.0)
     ther_parts = rng.standard_normal((n_ther, k)) * ther_sd
     patient_traits = traits.copy()
@@ -186,6 +238,7 @@ def simulate_mechanisms(
 
     rows = _long_table(z, cols, therapist if n_therapists else None)
     end: dict[str, float] = {}
+    g_p = 0.0
     if end_effects is not None:
         g_p, g_s = end_effects
         g_t = g_p if end_therapist_effect is None else end_therapist_effect
@@ -203,6 +256,22 @@ def simulate_mechanisms(
             "therapist_sd": ther_sd_end,
             "binary": float(end_binary),
         }
+    base: dict[str, Any] = {}
+    if baseline_effects is not None:
+        # After every other draw: the rest of the seed's values stay as without a baseline.
+        zb = rng.standard_normal(n)
+        gamma = np.asarray(baseline_effects, dtype=float)
+        shift = gamma.copy()
+        if k > 1:  # the outcome's trait regresses on the shifted traits of the others
+            shift[-1] = gamma[-1] + beta @ gamma[:-1]
+        for c, col in enumerate(cols):
+            rows[col] = rows[col] + np.repeat(zb * shift[c], n_sessions)
+        traits = traits + zb[:, None] * shift[None, :]
+        if end:
+            post = "post_symptoms"
+            rows[post] = rows[post] + np.repeat(zb * (baseline_end + g_p * gamma[0]), n_sessions)
+        rows["baseline"] = np.repeat(zb, n_sessions)
+        base = {"series": gamma, "end": baseline_end if end else 0.0}
     truth = MechanismTruth(
         design=design,
         columns=cols,
@@ -217,11 +286,18 @@ def simulate_mechanisms(
         path_deviation=dev,
         change_sd=change_sd,
         end=end,
-        settings={"seed": seed, "design": design, "n_sessions": n_sessions, "n": n},
+        settings={
+            "seed": seed,
+            "design": design,
+            "n_sessions": n_sessions,
+            "n": n,
+            "trait_sd": trait_sd,
+        },
         traits=traits,
         changes=slope,
         states=states,
         therapist_parts=ther_parts,
+        baseline=base,
     )
     return pd.DataFrame(rows), truth
 
@@ -265,16 +341,25 @@ def _draw_paths(
     rng: np.random.Generator,
     design: str,
     n: int,
-    path_sd: tuple[float, ...],
+    path_sd: tuple[float, ...] | None,
     path_corr: float,
 ) -> tuple[tuple[tuple[int, int], ...], np.ndarray, np.ndarray]:
-    """The random lagged paths (a: mediator <- predictor, b: outcome <- mediator) of the
-    mediation design: their (to, from) positions, covariance and per-patient deviations."""
-    if design != "mediation":
+    """The random lagged paths of a design (with a mediator the a path(s), mediator <-
+    predictor, then the b path, outcome <- mediator; one series its autoregression when given
+    an SD): their (to, from) positions, covariance (every correlation ``path_corr``) and
+    per-patient deviations."""
+    paths = _RANDOM_PATHS.get(design, ())
+    if path_sd is None:
+        path_sd = (0.1,) * len(paths) if design != "single" else ()
+    if not paths or not len(path_sd):
         return (), np.zeros((0, 0)), np.zeros((n, 0))
+    if len(path_sd) != len(paths):
+        raise ValueError(f"path_sd needs {len(paths)} values for design {design!r}")
     sd = np.asarray(path_sd, dtype=float)
-    pcov = np.outer(sd, sd) * np.array([[1.0, path_corr], [path_corr, 1.0]])
-    return ((1, 0), (2, 1)), pcov, rng.multivariate_normal(np.zeros(2), pcov, size=n)
+    corr = np.full((len(sd), len(sd)), path_corr)
+    np.fill_diagonal(corr, 1.0)
+    pcov = np.outer(sd, sd) * corr
+    return paths, pcov, rng.multivariate_normal(np.zeros(len(sd)), pcov, size=n)
 
 
 def _draw_states(

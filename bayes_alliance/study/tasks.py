@@ -19,6 +19,10 @@ Methods (``kind``):
 
 The classic methods estimate ``state_effect`` and ``outcome_autoregression`` only; other
 parameters get no row from them.
+
+- ``mechanisms``: the k-series mechanism models on data of the mechanisms simulator
+  (:mod:`bayes_alliance.study.mechanism_tasks`): one row per effect the condition has a true
+  value of, ``converged`` per effect (its own R-hat and ESS).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import pandas as pd
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.study.spec import Method, Study, settings_key
+from bayes_alliance.study.spec import Condition, Method, Study, settings_key
 
 ROW_COLUMNS = (
     "condition",
@@ -185,12 +189,29 @@ def _joint(
     return out, bool(result.convergence.ok)
 
 
+def task_parameters(task: Task) -> tuple[str, ...]:
+    """The parameters a task gives rows for: those its method estimates (a mechanism study:
+    those its condition has a true value of)."""
+    study = task.study
+    method = study.method(task.method)
+    params = tuple(p for p in study.parameters if method.estimates(p))
+    if study.simulator == "mechanisms":
+        from bayes_alliance.study.mechanism_tasks import condition_parameters
+
+        own = set(condition_parameters(study, _condition(task)))
+        params = tuple(p for p in params if p in own)
+    return params
+
+
+def _condition(task: Task) -> Condition:
+    return next(c for c in task.study.conditions() if c.id == task.condition)
+
+
 def failed_rows(task: Task, error: str) -> pd.DataFrame:
     """The rows of a task that did not return (a worker died, the task raised outside the fit):
     NaN estimates with the error, so the failure is counted in the summary."""
     study = task.study
-    method = study.method(task.method)
-    params = [p for p in study.parameters if method.estimates(p)]
+    params = task_parameters(task)
     rows = [
         {
             "condition": task.condition,
@@ -218,9 +239,11 @@ def run_task(task: Task) -> pd.DataFrame:
     estimates and the error's message, so that it is counted, not lost."""
     study = task.study
     method = study.method(task.method)
-    cond = next(c for c in study.conditions() if c.id == task.condition)
+    cond = _condition(task)
+    if method.kind == "mechanisms":
+        return _mechanism_rows(task, cond, method)
     data, truth = simulate_task(task)
-    params = tuple(p for p in study.parameters if method.estimates(p))
+    params = task_parameters(task)
     t0 = time.perf_counter()
     est: dict[str, tuple[float, float, float, float]] = {}
     converged, error = True, ""
@@ -238,6 +261,47 @@ def run_task(task: Task) -> pd.DataFrame:
     except Exception as exc:
         converged, error = False, f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - t0
+    ok = {p: converged for p in est}
+    return _rows(task, params, truth, est, ok, seconds, error)
+
+
+def _mechanism_rows(task: Task, cond: Condition, method: Method) -> pd.DataFrame:
+    """A mechanism study's task: simulate at the task's data seed, fit, one row per effect
+    with a true value (:mod:`bayes_alliance.study.mechanism_tasks`)."""
+    from bayes_alliance.study import mechanism_tasks as mt
+    from bayes_alliance.study.mechanism_truth import true_effects
+
+    study = task.study
+    df, sim = mt.simulate_condition(study, cond, data_seed(study.seed, cond.key, task.replication))
+    truth = true_effects(sim, "therapist" in df)
+    params = tuple(p for p in study.parameters if p in truth)
+    t0 = time.perf_counter()
+    est: dict[str, tuple[float, float, float, float]] = {}
+    ok: dict[str, bool] = {}
+    error = ""
+    try:
+        data = mt.series_data(df, sim.design)
+        spec = mt.mechanism_spec(method, data, sim)
+        seed = method_seed(study.seed, cond.key, task.replication, method.name)
+        key = f"{method.name}:{cond.id}"
+        est, ok = mt.fit_mechanism_task(data, spec, method, key, seed, params, study.ci_prob)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return _rows(task, params, truth, est, ok, time.perf_counter() - t0, error)
+
+
+def _rows(
+    task: Task,
+    params: tuple[str, ...],
+    truth: dict[str, float],
+    est: dict[str, tuple[float, float, float, float]],
+    ok: dict[str, bool],
+    seconds: float,
+    error: str,
+) -> pd.DataFrame:
+    """One row per parameter (columns :data:`ROW_COLUMNS`); a parameter without an estimate
+    gets NaNs and the error (or "no estimate")."""
+    study = task.study
     nan4 = (np.nan, np.nan, np.nan, np.nan)
     rows = [
         {
@@ -248,7 +312,7 @@ def run_task(task: Task) -> pd.DataFrame:
             "truth": truth[p],
             **dict(zip(("estimate", "sd", "ci_low", "ci_high"), est.get(p, nan4), strict=True)),
             "ci_prob": study.ci_prob,
-            "converged": converged and p in est,
+            "converged": bool(ok.get(p, False)) and not error,
             "seconds": seconds,
             "error": error if error else ("" if p in est else "no estimate"),
         }
@@ -265,4 +329,5 @@ __all__ = [
     "method_seed",
     "run_task",
     "simulate_task",
+    "task_parameters",
 ]
