@@ -154,6 +154,13 @@ def _option_lines(result: MechanismResult) -> list[str]:
             lines.append(
                 f"Baseline {named} (centred over patients) shifts every series' latent mean "
                 f"(Gamma){end}: between-level mediation through the trait-like parts."
+                + (
+                    " It acts on the patient parts only, not split at the therapists (the "
+                    "therapist means of a column, given as a therapist-level baseline, fit the "
+                    "between part)."
+                    if spec.therapist_level
+                    else ""
+                )
             )
     return lines
 
