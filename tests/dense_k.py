@@ -33,7 +33,11 @@ An optional patient-level baseline :math:`z_i` (``Baseline``: values ``z`` (P, q
 ``gamma`` (k, q)) moves every mean by a known amount: :math:`\mu_r` becomes
 :math:`\mu_r + \gamma_r' z_i` in every cell of patient i, and the end outcome, which depends on
 the whole patient part :math:`\gamma_0' z_i + v_{i0}` of series 0 and directly on
-:math:`z_i` (``EndOutcome.cz``), gains :math:`c_z' z_i + g_P \gamma_0' z_i`.
+:math:`z_i` (``EndOutcome.cz``), gains :math:`c_z' z_i + g_P \gamma_0' z_i`. A therapist-level
+baseline (``Baseline(level="therapist")``: values ``z`` (T, q), one row per therapist) moves
+the means of therapist j's patients by :math:`\gamma_r' z_j` and its end outcomes, which
+depend on the therapist part :math:`\gamma_0' z_j + u_{j0}`, by :math:`c_z' z_j + g_T
+\gamma_0' z_j`.
 
 Stacking all latents in :math:`\lambda \sim N(0, C)` (C block diagonal: one
 :math:`\Sigma_P` per patient, one :math:`\Sigma_T` and one :math:`\tau_O^2` per therapist, and per
@@ -92,10 +96,12 @@ class EndOutcome:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A patient-level baseline: values ``z`` (P, q) and each series' shift ``gamma`` (k, q)."""
+    """A baseline: values ``z`` (P, q), or (T, q) per therapist at ``level="therapist"``, and
+    each series' shift ``gamma`` (k, q)."""
 
     z: np.ndarray
     gamma: np.ndarray
+    level: str = "patient"
 
 
 @dataclass(frozen=True)
@@ -248,11 +254,16 @@ def _with_baseline(d: _Design, baseline: Baseline | None) -> _Design:
     if baseline is None:
         return d
     z, gamma = np.asarray(baseline.z, float), np.asarray(baseline.gamma, float)
-    if z.ndim != 2 or z.shape[0] != d.n_patients or gamma.shape != (d.k, z.shape[1]):
-        raise ValueError(f"baseline z must be ({d.n_patients}, q) and gamma ({d.k}, q)")
+    units = d.n_patients
+    if baseline.level == "therapist":
+        if d.therapist is None:
+            raise ValueError("a therapist-level baseline needs therapists")
+        units = int(np.max(d.therapist)) + 1
+    if z.ndim != 2 or z.shape[0] != units or gamma.shape != (d.k, z.shape[1]):
+        raise ValueError(f"baseline z must be ({units}, q) and gamma ({d.k}, q)")
     if d.end is not None and d.end.cz is not None and np.shape(d.end.cz) != (z.shape[1],):
         raise ValueError(f"end cz must have shape ({z.shape[1]},)")
-    return replace(d, baseline=Baseline(z, gamma))
+    return replace(d, baseline=Baseline(z, gamma, baseline.level))
 
 
 def _check_observed(values: Any, observed: Any, d: _Design) -> tuple[np.ndarray, np.ndarray]:
@@ -337,8 +348,15 @@ def _linear(d: _Design, observed: np.ndarray) -> _Linear:
     noise = np.zeros(n_obs)
     index = np.full((n_obs, 3), -1, dtype=int)
     z = gamma = None
+    g_base = 0.0  # the end outcome's effect of the part of series 0 the baseline moves
     if d.baseline is not None:
         z, gamma = np.asarray(d.baseline.z, float), np.asarray(d.baseline.gamma, float)
+        if d.baseline.level == "therapist":
+            assert d.therapist is not None
+            z = z[np.asarray(d.therapist)]  # each patient's therapist's row
+            g_base = d.end.gT if d.end is not None else 0.0
+        else:
+            g_base = d.end.gP if d.end is not None else 0.0
     for row, (i, t, r) in enumerate(cells):
         index[row] = (i, t, r)
         mean[row] = d.mu[r]
@@ -360,7 +378,7 @@ def _linear(d: _Design, observed: np.ndarray) -> _Linear:
         if z is not None and gamma is not None:
             cz = np.zeros(z.shape[1]) if d.end.cz is None else np.asarray(d.end.cz, float)
             for c in range(z.shape[1]):
-                mean[row] += (cz[c] + d.end.gP * gamma[0, c]) * z[pat, c]
+                mean[row] += (cz[c] + g_base * gamma[0, c]) * z[pat, c]
         loading[row, pat * m] = d.end.gP
         if d.has_trend:
             loading[row, pat * m + k] = d.end.gS

@@ -10,7 +10,6 @@ import pandas as pd
 import pytensor.tensor as pt
 import pytest
 
-from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.mechanisms import mechanism_spec
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.validate import DataValidationError
@@ -328,15 +327,11 @@ def test_a_saved_table_keeps_the_baseline_columns():
     pd.testing.assert_frame_equal(back.base.covariates, data.base.covariates)
 
 
-def test_cli_options_carry_a_patient_level_baseline_and_refuse_a_therapist_level_one():
+def test_cli_options_carry_a_patient_level_baseline():
     roles = ("predictor", "mediator", "outcome")
     spec = mechanism_spec(ModelSpec(baseline=("z1",), baseline_level="patient"), roles)
-    assert spec.baseline == ("z1",)
+    assert spec.baseline == ("z1",) and spec.baseline_level == "patient"
     assert mechanism_spec(ModelSpec(baseline=("z1", "z2")), roles).baseline == ("z1", "z2")
-    with pytest.raises(CLIError, match="patient-level baseline only"):
-        mechanism_spec(
-            ModelSpec(therapist_level=True, baseline=("z1",), baseline_level="therapist"), roles
-        )
 
 
 def test_a_fits_effects_carry_one_row_per_baseline_column_with_labels():

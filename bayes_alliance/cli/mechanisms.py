@@ -16,7 +16,6 @@ import pandas as pd
 
 from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.output import key_effects_text
-from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.fit import key_effects
@@ -47,15 +46,10 @@ def mechanism_spec(
 ) -> MechanismSpec:
     """The mechanism model's options from the main model's: the therapist level, the random
     lags (``--random-lags``, replacing the design's default random paths), measurement
-    error (on every series), patient-level random innovations and a patient-level baseline
-    (``--baseline``: between-level mediation, :mod:`bayes_alliance.mechanisms.baseline`) carry
-    over; any other option set is an error naming it, followed by ``why``."""
-    if spec.baseline and spec.baseline_level == THERAPIST:
-        raise CLIError(
-            "--baseline-level therapist is not available with --mediator, --second-predictor "
-            "or --end-outcome: the mechanism models take a patient-level baseline only "
-            "(--baseline-level patient), acting on the patient part of the latent means"
-        )
+    error (on every series), patient-level random innovations and a baseline (``--baseline``
+    at ``--baseline-level`` patient, therapist or auto: between-level mediation,
+    :mod:`bayes_alliance.mechanisms.baseline`) carry over; any other option set is an error
+    naming it, followed by ``why``."""
     plain = ModelSpec(
         therapist_level=spec.therapist_level,
         random_lags=spec.random_lags,
@@ -84,6 +78,7 @@ def mechanism_spec(
         measurement_error=roles if spec.measurement_error else (),
         random_innovations="patient" in spec.random_innovations,
         baseline=tuple(spec.baseline),
+        baseline_level=spec.baseline_level,
         therapist_paths=between,
         lag_trait_covariance=spec.lag_trait_covariance,
     )

@@ -269,6 +269,14 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     "direct_effect_between_end",
     "total_effect_between_end",
     "proportion_mediated_between_end",
+    # the same of a therapist-level baseline, by the joint model's therapist-level names
+    # (mechanisms.baseline.level_name); its a, c' and shifts keep their names
+    *(
+        f"{name}_between_{THERAPIST}{suffix}"
+        for suffix in ("", "_end")
+        for name in ("indirect_effect", "direct_effect", "total_effect", "proportion_mediated")
+    ),
+    *(f"indirect_effect_between_{THERAPIST}_{role}" for role in (MEDIATOR, SECOND_PREDICTOR)),
 )
 
 # The effects a reader looks at first: printed by the CLI and shown in a result's short view.

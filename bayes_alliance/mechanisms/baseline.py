@@ -1,6 +1,6 @@
 r"""Between-level (baseline) mediation as a block of the integrated mechanism model.
 
-A patient-level baseline z_i (one or more columns, centred over patients:
+**Patient level.** A patient-level baseline z_i (one or more columns, centred over patients:
 :mod:`bayes_alliance.mechanisms.baseline_data`) shifts every series' latent mean, and with a
 Gaussian end-of-treatment outcome that outcome directly::
 
@@ -10,35 +10,53 @@ Gaussian end-of-treatment outcome that outcome directly::
 ``gamma`` (``baseline_effect[series, baseline]``) is each latent mean's whole shift per unit
 of z; ``v_i ~ N(0, Sigma_P)`` is what the baseline leaves of the patient part. The end outcome
 regresses on the patient part of the predictor's latent mean as a whole (``gamma_1' z_i +
-v_i1``), so ``c_O`` (``baseline_effect_end``) is the baseline's direct effect on it. Given the
-parameters both shifts are known numbers, so the Kalman filter runs on the series minus
-``gamma' z_i`` and the end outcome's residual loses ``(c_O + g_P gamma_1)' z_i``
-(:func:`shifts`): the kernel and the integration of the latents are unchanged.
+v_i1``), so ``c_O`` (``baseline_effect_end``) is the baseline's direct effect on it.
 
-Between-level mediation z -> trait of x -> trait of y per draw (METHODS.md section 6; the joint
+**Therapist level** (``baseline_level="therapist"``, three levels). A therapist characteristic
+w_j (constant within each therapist, centred over therapists) shifts the therapist parts::
+
+    mean_r(i) = mu_r + gamma_r' w_j + u_jr + v_ir
+    O_i = g_0 + c_O' w_j + g_T (gamma_1' w_j + u_j1) + u^O_j + g_P v_i1 + g_S delta_i + eta_i
+
+with ``u_j ~ N(0, Sigma_T)`` what the characteristic leaves of the therapist part, and the
+same parameter names (``baseline_effect``, ``baseline_effect_end``), as the joint model keeps
+``baseline_effect_predictor`` for both levels.
+
+Given the parameters both shifts are known numbers per patient (at the therapist level the
+same for all of a therapist's patients), so the Kalman filter runs on the series minus
+``gamma' z`` and the end outcome's residual loses ``(c_O + g gamma_1)' z`` with g = g_P or
+g_T (:func:`shifts`): the kernel and the integration of the latents are unchanged.
+
+Between-level mediation z -> mean of x -> mean of y per draw (METHODS.md section 6; the joint
 model's names, :mod:`bayes_alliance.effects.baseline`): with ``beta`` the regression of the
-outcome's patient part on the other series' parts from the residual covariance ``Sigma_P``
-(:func:`bayes_alliance.mechanisms.effects.trait_regression`, the partial ``trait_effect_patient``
-of the fit)::
+outcome's part on the other series' parts from the residual covariance at the baseline's level
+(``Sigma_P`` or ``Sigma_T``; :func:`bayes_alliance.mechanisms.effects.trait_regression`, the
+partial ``trait_effect_patient`` or ``trait_effect_therapist`` of the fit)::
 
     a  = gamma_x                               baseline_effect_predictor
-    b  = beta_x                                trait_effect_patient
+    b  = beta_x                                trait_effect_<level>
     total = gamma_y                            total_effect_between
     c' = gamma_y - sum_(r != y) beta_r gamma_r direct_effect_between = baseline_effect_outcome
     indirect = a b                             indirect_effect_between
     proportion = a b / total                   proportion_mediated_between
 
-With a third series r (a mediator, or a second informant's rating) its trait carries its own
+With a third series r (a mediator, or a second informant's rating) its mean carries its own
 part ``gamma_r beta_r`` (``indirect_effect_between_<role>``, shift ``baseline_effect_<role>``),
-so that ``total = c' + a b + gamma_r beta_r``. Onto the end outcome: indirect ``a g_P``
-(``indirect_effect_between_end``), direct ``c_O`` and total ``c_O + a g_P``. The within-level
-indirect effect of a mediator series (:func:`bayes_alliance.mechanisms.effects.within_mediation`)
-is reported beside them, separately (Zhang, Zyphur & Preacher 2009).
+so that ``total = c' + a b + gamma_r beta_r``. Onto the end outcome: indirect ``a g``
+(``indirect_effect_between_end``), direct ``c_O`` and total ``c_O + a g``, with g the end
+outcome's effect of the predictor's part at the baseline's level (``end_trait_effect_patient``
+g_P or ``end_trait_effect_therapist`` g_T). A therapist-level baseline's effects are named as
+the joint model names them, ``_between`` becoming ``_between_therapist``
+(``indirect_effect_between_therapist``, ``..._therapist_mediator``, ``..._therapist_end``;
+:func:`level_name`). The within-level indirect effect of a mediator series
+(:func:`bayes_alliance.mechanisms.effects.within_mediation`) is reported beside them,
+separately (Zhang, Zyphur & Preacher 2009).
 
-Three levels: the baseline acts on the patient part only, b is the patient-level trait effect
-and gamma is the shift of a patient's latent mean among patients; the joint model's split of a
-patient-level baseline into its within- and between-therapist parts is not done here. The
-baseline does not move the patients' changes.
+A patient-level baseline of three-level data acts on the patient part only: b is the
+patient-level trait effect and gamma the shift of a patient's latent mean among patients. The
+joint model's split of such a baseline into its within- and between-therapist parts is not
+done here; a column of the therapist means of z given as a therapist-level baseline fits the
+between part on its own. The baseline does not move the patients' changes.
 
 References: MacKinnon (2008), *Introduction to Statistical Mediation Analysis*, ch. 3;
 Preacher, Zyphur & Zhang (2010), Psych Methods 15:209 (latent between-level paths).
@@ -53,7 +71,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayes_alliance.core.vocab import SERIES
+from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import OUTCOME, PREDICTOR, SeriesData
 from bayes_alliance.mechanisms.baseline_data import BASELINE_DIM, baseline_values
 from bayes_alliance.mechanisms.effects import trait_regression
@@ -61,17 +79,38 @@ from bayes_alliance.mechanisms.priors import BaselinePriors
 
 BASELINE_EFFECT = "baseline_effect"  # (series, baseline): each latent mean's shift per unit of z
 BASELINE_EFFECT_END = "baseline_effect_end"  # (baseline,): the direct path onto the end outcome
+# The end outcome's effect of the predictor's part at each level of the baseline (its b path
+# onto the end outcome).
+END_TRAIT = {PATIENT: "end_trait_effect_patient", THERAPIST: "end_trait_effect_therapist"}
+
+
+def level_name(name: str, level: str) -> str:
+    """An effect's row name at the baseline's level: the joint model's ``_between_therapist``
+    for a therapist-level baseline's mediation rows (``indirect_effect_between_mediator`` ->
+    ``indirect_effect_between_therapist_mediator``); paths and patient rows as they are."""
+    if level != THERAPIST or "_between" not in name:
+        return name
+    return name.replace("_between", f"_between_{THERAPIST}", 1)
 
 
 def shifts(z: Any, gamma: Any, end_direct: Any = None, end_trait: Any = None) -> tuple[Any, Any]:
     """The known mean shifts of the integrated density, for numpy arrays or tensors alike:
     each patient's latent means ``z gamma'`` (patients, k) and, with an end outcome
-    (``end_direct`` c_O and ``end_trait`` g_P given), its end outcome's ``z (c_O + g_P
-    gamma_1)`` (patients,), else None."""
+    (``end_direct`` c_O and ``end_trait`` g, the end outcome's effect of the predictor's part
+    at the baseline's level, given), its end outcome's ``z (c_O + g gamma_1)`` (patients,),
+    else None. ``z``: each patient's row of the baseline (its own, or its therapist's)."""
     mean = z @ gamma.T
     if end_direct is None:
         return mean, None
     return mean, z @ (end_direct + end_trait * gamma[0])
+
+
+def end_trait_of(end: Any, level: str) -> Any:
+    """The end outcome's effect of the predictor's part at the baseline's level (g_P or g_T)
+    from the model's end parameters (``EndParams``), or None without an end outcome."""
+    if end is None:
+        return None
+    return end.trait_therapist if level == THERAPIST else end.trait_patient
 
 
 def baseline_parameters(
@@ -80,13 +119,15 @@ def baseline_parameters(
     prior: BaselinePriors,
     end_trait: Any,
     values: Any = None,
+    level: str = PATIENT,
 ) -> tuple[Any, Any]:
     """The baseline's random variables (inside the model's context) and the shifts they make
-    (:func:`shifts`); ``end_trait`` is ``end_trait_effect_patient``, or None without a Gaussian
-    end outcome. ``values``: the centred baseline (a container), by default from ``data``."""
+    (:func:`shifts`); ``end_trait`` is the end outcome's effect at the baseline's ``level``
+    (:func:`end_trait_of`), or None without a Gaussian end outcome. ``values``: the centred
+    baseline rows (a container), by default from ``data``."""
     model = pm.modelcontext(None)
     model.add_coords({BASELINE_DIM: list(columns)})
-    z = baseline_values(data, columns) if values is None else values
+    z = baseline_values(data, columns, level) if values is None else values
     gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))
     end_direct = None
     if end_trait is not None:
@@ -96,26 +137,27 @@ def baseline_parameters(
 
 
 def draw_shifts(
-    draw: Mapping[str, Any], data: SeriesData, columns: tuple[str, ...]
+    draw: Mapping[str, Any], data: SeriesData, columns: tuple[str, ...], level: str = PATIENT
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The shifts of one posterior draw (arrays without chain or draw axes), by the
     posterior's names; (None, None) without a baseline."""
     if not columns:
         return None, None
-    z = baseline_values(data, columns)
+    z = baseline_values(data, columns, level)
     gamma = np.asarray(draw[BASELINE_EFFECT], dtype=float)
     if BASELINE_EFFECT_END not in draw:
         return shifts(z, gamma)
     end = np.asarray(draw[BASELINE_EFFECT_END], dtype=float)
-    return shifts(z, gamma, end, float(draw["end_trait_effect_patient"]))
+    return shifts(z, gamma, end, float(draw[END_TRAIT[level]]))
 
 
 def between_mediation(
     gamma: np.ndarray,
-    patient_cov: np.ndarray,
+    cov: np.ndarray,
     roles: tuple[str, ...],
     end_direct: np.ndarray | None = None,
     end_trait: np.ndarray | None = None,
+    level: str = PATIENT,
 ) -> dict[str, np.ndarray]:
     """Between-level mediation effects per draw (module docstring).
 
@@ -123,12 +165,16 @@ def between_mediation(
     ----------
     gamma
         ``baseline_effect`` (..., k, q): each series' latent-mean shift per unit of z.
-    patient_cov
-        The residual patient-level covariance of the k latent means (..., k, k).
+    cov
+        The residual covariance of the k latent means' parts at the baseline's level (..., k,
+        k): ``Sigma_P`` (patient level) or ``Sigma_T`` (therapist level).
     roles
         The series' roles, outcome last.
     end_direct, end_trait
-        ``baseline_effect_end`` (..., q) and ``end_trait_effect_patient`` (...), or None.
+        ``baseline_effect_end`` (..., q) and the end outcome's effect of the predictor's part
+        at the baseline's level (...), or None.
+    level
+        ``"patient"`` or ``"therapist"``: the rows' names (:func:`level_name`).
 
     Returns
     -------
@@ -137,12 +183,13 @@ def between_mediation(
     """
     k = len(roles)
     x = roles.index(PREDICTOR)
+    out: dict[str, np.ndarray]
     if OUTCOME not in roles:  # one series alone: its shift and, with an end outcome, onto it
         out = {"baseline_effect_predictor": gamma[..., x, :]}
         out.update(_onto_end(gamma[..., x, :], end_direct, end_trait))
-        return out
+        return {level_name(n, level): val for n, val in out.items()}
     y = roles.index(OUTCOME)
-    beta = trait_regression(patient_cov)  # (..., k - 1): the outcome on every other series
+    beta = trait_regression(cov)  # (..., k - 1): the outcome on every other series
     a, total = gamma[..., x, :], gamma[..., y, :]
     carried = {r: gamma[..., r, :] * beta[..., r, None] for r in range(k) if r != y}
     direct = total - sum(carried.values())
@@ -163,7 +210,7 @@ def between_mediation(
             out[f"baseline_effect_{role}"] = gamma[..., r, :]
             out[f"indirect_effect_between_{role}"] = carried[r]
     out.update(_onto_end(a, end_direct, end_trait))
-    return out
+    return {level_name(n, level): val for n, val in out.items()}
 
 
 def _onto_end(a: np.ndarray, end_direct: Any, end_trait: Any) -> dict[str, np.ndarray]:
@@ -184,23 +231,35 @@ def _onto_end(a: np.ndarray, end_direct: Any, end_trait: Any) -> dict[str, np.nd
 
 
 def baseline_effect_draws(
-    post: Any, data: SeriesData, columns: tuple[str, ...], patient_cov: np.ndarray
+    post: Any,
+    data: SeriesData,
+    columns: tuple[str, ...],
+    patient_cov: np.ndarray,
+    therapist_cov: np.ndarray | None = None,
+    level: str = PATIENT,
 ) -> dict[str, Any]:
     """The between-level mediation rows of a fit (:func:`between_mediation`) from its posterior
-    (a Dataset of (chain, draw, ...) arrays): (chain, draw) arrays for one baseline column; for
-    several, DataArrays with the baseline dimension (rows ``name[column]``)."""
+    (a Dataset of (chain, draw, ...) arrays), at the baseline's ``level`` (the residual
+    covariance ``patient_cov`` or ``therapist_cov`` of the traits): (chain, draw) arrays for
+    one baseline column; for several, DataArrays with the baseline dimension (rows
+    ``name[column]``)."""
     if not columns or BASELINE_EFFECT not in post:
         return {}
+    cov = patient_cov
+    if level == THERAPIST:
+        assert therapist_cov is not None, "a therapist-level baseline needs Sigma_T"
+        cov = therapist_cov
     end_direct = end_trait = None
     if BASELINE_EFFECT_END in post:
         end_direct = np.asarray(post[BASELINE_EFFECT_END].values, dtype=float)
-        end_trait = np.asarray(post["end_trait_effect_patient"].values, dtype=float)
+        end_trait = np.asarray(post[END_TRAIT[level]].values, dtype=float)
     out = between_mediation(
         np.asarray(post[BASELINE_EFFECT].values, dtype=float),
-        patient_cov,
+        cov,
         data.roles,
         end_direct,
         end_trait,
+        level,
     )
     if len(columns) == 1:
         return {name: val[..., 0] for name, val in out.items()}
@@ -215,9 +274,12 @@ def baseline_effect_draws(
 __all__ = [
     "BASELINE_EFFECT",
     "BASELINE_EFFECT_END",
+    "END_TRAIT",
     "baseline_effect_draws",
     "baseline_parameters",
     "between_mediation",
     "draw_shifts",
+    "end_trait_of",
+    "level_name",
     "shifts",
 ]

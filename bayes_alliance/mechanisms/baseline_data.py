@@ -1,5 +1,13 @@
-"""The baseline characteristics of a mechanism model's between-level mediation, read from the
-data's patient-level covariates: checked (complete, not constant) and centred over patients.
+r"""The baseline characteristics of a mechanism model's between-level mediation, read from the
+data's patient-level covariates: checked (complete, not constant; at the therapist level
+constant within each therapist) and centred over the units of their level.
+
+A patient-level baseline ``z_i`` is centred over patients; a therapist-level one ``w_j`` (a
+therapist characteristic, given on every patient's rows) over therapists, each therapist
+counted once whatever its caseload, as the joint model centres it
+(:func:`bayes_alliance.model.covariates.baseline_unit_values`). Either way each patient's row
+of :func:`baseline_values` is the value that moves its latent means: its own ``z_i``, or its
+therapist's ``w_j``.
 
 Numpy only, and importing nothing of the mechanism models, so that the spec (its checks), the
 priors (the baseline's SDs) and the model (its values) all read the same matrix.
@@ -11,10 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bayes_alliance.core.vocab import PATIENT, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.validate import DataValidationError, Problem
 
 BASELINE_DIM = "baseline"  # the dimension of the baseline columns (as the joint model names it)
+BASELINE_LEVELS = (PATIENT, THERAPIST)
 
 
 def baseline_matrix(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
@@ -57,17 +67,95 @@ def baseline_matrix(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
     return z
 
 
-def baseline_values(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
-    """The baseline columns centred over patients (each patient counts once, whatever the
-    length of its series), patients x columns: the intercepts are then the latent means of a
-    patient with an average baseline (:func:`baseline_matrix` checks them)."""
+def varying_within_therapist(data: SeriesData, columns: Sequence[str]) -> dict[str, object]:
+    """For each column that takes two or more values among one therapist's patients, the first
+    such therapist's id (the data's own id); {} without therapists. Values checked by
+    :func:`baseline_matrix`."""
+    ther = data.patient_therapist
+    if ther is None:
+        return {}
+    z = baseline_matrix(data, columns)
+    ids = data.base.therapists
+    assert ids is not None
+    out: dict[str, object] = {}
+    for c, col in enumerate(columns):
+        low = np.full(int(ther.max()) + 1, np.inf)
+        high = np.full(int(ther.max()) + 1, -np.inf)
+        np.minimum.at(low, ther, z[:, c])
+        np.maximum.at(high, ther, z[:, c])
+        bad = np.flatnonzero(high > low)
+        if len(bad):
+            out[col] = ids.tolist()[int(bad[0])]  # a plain id, e.g. 7, not np.int64(7)
+    return out
+
+
+def therapist_matrix(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
+    """A therapist-level baseline's raw values, therapists x columns, checked.
+
+    Raises
+    ------
+    ValueError
+        Data without therapists (no therapist column, or two levels).
+    DataValidationError
+        Every column that varies within a therapist (naming the column and one such
+        therapist's id), or that has one value for all therapists; and
+        :func:`baseline_matrix`'s problems.
+    """
+    ther = data.patient_therapist
+    if ther is None:
+        raise ValueError(
+            "a therapist-level baseline needs patients nested in therapists (a therapist "
+            "column and the therapist level)"
+        )
+    z = baseline_matrix(data, columns)
+    varies = varying_within_therapist(data, columns)
+    problems = [
+        Problem(
+            f"a therapist-level baseline must be constant within each therapist, but it varies "
+            f"within therapist {tid!r}; use baseline_level 'patient' for a patient "
+            "characteristic",
+            column=col,
+        )
+        for col, tid in varies.items()
+    ]
+    w = np.zeros((int(ther.max()) + 1, len(columns)))
+    w[ther] = z  # constant within each therapist (else refused below)
+    for c, col in enumerate(columns):
+        if col not in varies and not np.std(w[:, c]) > 0:
+            problems.append(Problem("baseline column has the same value for every therapist", col))
+    if problems:
+        raise DataValidationError(problems)
+    return w
+
+
+def baseline_values(data: SeriesData, columns: Sequence[str], level: str = PATIENT) -> np.ndarray:
+    """Each patient's centred baseline row, patients x columns: at the patient level its own
+    values centred over patients (each patient counts once, whatever the length of its
+    series), at the therapist level its therapist's values centred over therapists (each
+    therapist counts once, whatever its caseload). The intercepts are then the latent means
+    at an average baseline of the level's units (module docstring)."""
+    if level == THERAPIST:
+        w = therapist_matrix(data, columns)
+        assert data.patient_therapist is not None
+        return (w - w.mean(axis=0))[data.patient_therapist]
     z = baseline_matrix(data, columns)
     return z - z.mean(axis=0)
 
 
-def baseline_sd(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
-    """Each baseline column's SD over patients (the scale of its paths' priors)."""
+def baseline_sd(data: SeriesData, columns: Sequence[str], level: str = PATIENT) -> np.ndarray:
+    """Each baseline column's SD over the units of its level (the scale of its paths'
+    priors)."""
+    if level == THERAPIST:
+        return therapist_matrix(data, columns).std(axis=0)
     return baseline_matrix(data, columns).std(axis=0)
 
 
-__all__ = ["BASELINE_DIM", "baseline_matrix", "baseline_sd", "baseline_values"]
+__all__ = [
+    "BASELINE_DIM",
+    "BASELINE_LEVELS",
+    "baseline_matrix",
+    "baseline_sd",
+    "baseline_values",
+    "therapist_matrix",
+    "varying_within_therapist",
+]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 
+from bayes_alliance.core.vocab import PATIENT
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.baseline_data import baseline_values
 from bayes_alliance.mechanisms.priors import MechanismGrid, MechanismPriors
@@ -46,13 +47,14 @@ def series_inputs(
     inputs: dict[str, np.ndarray],
     caseload: np.ndarray | None = None,
     baseline: tuple[str, ...] = (),
+    baseline_level: str = PATIENT,
 ) -> dict[str, Any]:
     """The filter's inputs (``inputs`` of :func:`~bayes_alliance.mechanisms.integrated.
     filter_inputs`) and the rest of the data the density reads, as containers: ``filled``
     and ``time`` (:class:`MechanismGrid`), ``end_seen`` and ``end_value`` (with an end
     outcome; 0 where missing), ``caseload`` (therapists x patients, as given: three levels)
     and ``therapist_of`` (with it), ``baseline`` (patients x columns, with baseline
-    columns)."""
+    columns: each patient's own row, or its therapist's at ``baseline_level="therapist"``)."""
     out = {key: contain(f"{PREFIX}{key}", val) for key, val in inputs.items()}
     out["filled"] = contain(f"{PREFIX}values", grid.filled)
     out["time"] = contain(f"{PREFIX}time", grid.time)
@@ -66,7 +68,9 @@ def series_inputs(
         tj = np.asarray(data.patient_therapist, dtype=np.int64)
         out["therapist_of"] = contain(f"{PREFIX}therapist_of", tj)
     if baseline:
-        out["baseline"] = contain(f"{PREFIX}baseline", baseline_values(data, baseline))
+        out["baseline"] = contain(
+            f"{PREFIX}baseline", baseline_values(data, baseline, baseline_level)
+        )
     return out
 
 

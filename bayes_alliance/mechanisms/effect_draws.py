@@ -202,7 +202,12 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
             out["change_reliability"] = post["change_reliability"].values
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     out.update(stationarity(post, data))
-    out.update(baseline_effect_draws(post, data, spec.baseline, patient))
+    therapist_traits = None if therapist is None else therapist[..., :k, :k]
+    out.update(
+        baseline_effect_draws(
+            post, data, spec.baseline, patient, therapist_traits, spec.baseline_level
+        )
+    )
     # (chain, draw) each; with several baseline columns, a baseline dimension after them
     assert all(v.shape[:2] == lag.shape[:-2] for v in out.values()), k
     lag_rows = {random_lag_row(path_name(a, b)) for a, b in spec.random_paths or ()}

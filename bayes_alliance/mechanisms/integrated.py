@@ -55,7 +55,7 @@ from bayes_alliance.core.vocab import ERROR_SERIES, PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
 from bayes_alliance.kernels.levels import Quadratic
-from bayes_alliance.mechanisms.baseline import baseline_parameters
+from bayes_alliance.mechanisms.baseline import baseline_parameters, end_trait_of
 from bayes_alliance.mechanisms.containers import prior_inputs, series_inputs
 from bayes_alliance.mechanisms.parts import cov_chol, lag_matrices, therapist_chol, therapist_sd
 from bayes_alliance.mechanisms.priors import EndPriors, MechanismGrid, MechanismPriors
@@ -342,7 +342,9 @@ def integrated_likelihood(
     # this layout (compiled refits, mechanisms.compiled).
     priors = prior_inputs(priors)
     load = caseloads(data) if spec.therapist_level else None
-    inputs = series_inputs(data, grid, filter_inputs(data, grid, trend), load, spec.baseline or ())
+    inputs = series_inputs(
+        data, grid, filter_inputs(data, grid, trend), load, spec.baseline, spec.baseline_level
+    )
     intercept = pm.Normal(
         "intercept", mu=priors.intercept_mu, sigma=priors.intercept_sigma, dims=SERIES
     )
@@ -393,9 +395,13 @@ def integrated_likelihood(
         params.patient_mean = model["path_offset"] @ joint[1].T
     if spec.baseline:
         assert priors.baseline is not None
-        g_p = None if end is None else end.trait_patient
         params.baseline, shift = baseline_parameters(
-            data, spec.baseline, priors.baseline, g_p, inputs["baseline"]
+            data,
+            spec.baseline,
+            priors.baseline,
+            end_trait_of(end, spec.baseline_level),
+            inputs["baseline"],
+            spec.baseline_level,
         )
         if end is not None:
             end.shift = shift

@@ -59,7 +59,7 @@ def params_of(
     therapist = None
     if spec.therapist_level:
         therapist = np.linalg.cholesky(_cov(draw, "therapist"))
-    mean_shift, end_shift = draw_shifts(draw, data, spec.baseline)
+    mean_shift, end_shift = draw_shifts(draw, data, spec.baseline, spec.baseline_level)
     end = None
     if data.end_outcome is not None:
         end = EndParams(

@@ -220,7 +220,7 @@ def mechanism_priors(
 class BaselinePriors:
     """Prior SDs of a baseline's paths (normal, mean 0), by the joint model's rule for a
     baseline's paths (:func:`bayes_alliance.model.priors.baseline_sigma`): one SD of the
-    baseline (over patients) moves a latent mean by about one SD of its series at most, and
+    baseline (over patients, or over therapists at the therapist level) moves a latent mean by about one SD of its series at most, and
     the end outcome by about its SD."""
 
     series: np.ndarray  # (k, columns): ``baseline_effect[series, column]``
@@ -233,7 +233,7 @@ def baseline_priors(
     """The baseline paths' priors (None without a baseline); ``spec`` resolved."""
     if not spec.baseline:
         return None
-    sd_z = baseline_sd(data, spec.baseline)
+    sd_z = baseline_sd(data, spec.baseline, spec.baseline_level)
     series = baseline_sigma(grid.sd[:, None], sd_z[None, :])
     end = None
     if data.end_outcome is not None and spec.end_family == "gaussian":

@@ -34,7 +34,7 @@ def series_table(data: SeriesData) -> xr.Dataset:
         ds[col] = ("row", data.z[p, s, j])
     if data.end_outcome is not None and data.end_column is not None:
         ds[data.end_column] = ("row", data.end_outcome[p])
-    for col in base.covariates.columns:  # the baseline columns (patient level)
+    for col in base.covariates.columns:  # the baseline columns (on every patient's rows)
         if col != data.end_column:
             ds[col] = ("row", base.covariates[col].to_numpy(dtype=float)[p])
     return ds

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+from bayes_alliance.core.vocab import PATIENT, THERAPIST
 from bayes_alliance.data.series_data import (
     MEDIATOR,
     OUTCOME,
@@ -16,7 +19,12 @@ from bayes_alliance.data.series_data import (
     SeriesData,
 )
 from bayes_alliance.mechanisms import identification
-from bayes_alliance.mechanisms.baseline_data import baseline_matrix
+from bayes_alliance.mechanisms.baseline_data import (
+    BASELINE_LEVELS,
+    baseline_matrix,
+    therapist_matrix,
+    varying_within_therapist,
+)
 from bayes_alliance.mechanisms.identification import END_FAMILIES, TRAIT_FORMS
 
 # The design of a mediator with a second informant (series predictor, second_predictor,
@@ -172,8 +180,14 @@ class MechanismSpec:
         Patient-level covariate columns of the data (``SeriesData.from_frame(...,
         covariates=...)``), centred over patients, that shift every series' latent mean and, with
         a Gaussian end outcome, the outcome directly: between-level mediation
-        (:mod:`bayes_alliance.mechanisms.baseline`). Integrated form only; acting on the
-        patient part of the latent means (no split at the therapists).
+        (:mod:`bayes_alliance.mechanisms.baseline`). Integrated form only.
+    baseline_level
+        ``"patient"``: the baseline acts on the patient part of the latent means (no split at
+        the therapists); ``"therapist"``: a therapist characteristic (constant within each
+        therapist, centred over therapists) acting on the therapist parts (three levels);
+        ``"auto"``: therapist when the model has the therapist level, some therapist has two
+        or more patients and every column is constant within every therapist, else patient
+        (the joint model's rule, :func:`bayes_alliance.model.covariates.baseline_level`).
     therapist_paths
         Random paths (among ``random_paths``) that also vary between therapists: the patient's
         lag is ``Phi + c_j + d_i`` with ``c_j`` the therapist's deviation (unstructured
@@ -197,6 +211,7 @@ class MechanismSpec:
     baseline: tuple[str, ...] = ()
     therapist_paths: tuple[tuple[str, str], ...] = ()
     lag_trait_covariance: bool = False
+    baseline_level: str = "auto"
 
     def resolved(self, data: SeriesData) -> MechanismSpec:
         """The spec with its defaults settled for this data, checked against it: every
@@ -262,10 +277,24 @@ class MechanismSpec:
             reasons.append(
                 "a covariance of the random lags with the latent means needs traits='integrated'"
             )
+        nested = self.therapist_level and data.patient_therapist is not None
+        level = self.baseline_level
+        if level not in (*BASELINE_LEVELS, "auto"):
+            reasons.append(
+                f"baseline_level must be 'patient', 'therapist' or 'auto', not {level!r}"
+            )
+        elif baseline and level == THERAPIST and not nested:
+            reasons.append(
+                "a therapist-level baseline needs the therapist level (three-level data with a "
+                "therapist column, therapist_level=True)"
+            )
         if reasons:
             raise identification.NotIdentifiedError(reasons)
         if baseline:
             baseline_matrix(data, baseline)  # named, complete, not constant: the data's error
+            level = _baseline_level(data, baseline, level, nested)
+        else:
+            level = PATIENT
         return MechanismSpec(
             therapist_level=self.therapist_level,
             random_paths=tuple((str(a), str(b)) for a, b in paths),
@@ -278,6 +307,7 @@ class MechanismSpec:
             baseline=baseline,
             therapist_paths=between,
             lag_trait_covariance=bool(self.lag_trait_covariance),
+            baseline_level=level,
         )
 
     def design(self, data: SeriesData) -> str:
@@ -317,7 +347,28 @@ class MechanismSpec:
             baseline=tuple(str(c) for c in d.get("baseline", ())),  # older files: none
             therapist_paths=tuple((str(p[0]), str(p[1])) for p in d.get("therapist_paths", ())),
             lag_trait_covariance=bool(d.get("lag_trait_covariance", False)),
+            # files written before the therapist level took a patient-level baseline
+            baseline_level=str(d.get("baseline_level", PATIENT)),
         )
+
+
+def _baseline_level(data: SeriesData, columns: tuple[str, ...], level: str, nested: bool) -> str:
+    """The baseline's level for these data (``MechanismSpec.baseline_level``), checked: a
+    therapist-level baseline's values by :func:`therapist_matrix` (constant within each
+    therapist, naming the column and the therapist where not)."""
+    if level == THERAPIST:
+        therapist_matrix(data, columns)
+        return THERAPIST
+    if level == PATIENT or not nested:
+        return PATIENT
+    # "auto": a column constant within therapists only because each has one patient says
+    # nothing about its level; such data keep the patient level.
+    assert data.patient_therapist is not None
+    shared = np.bincount(data.patient_therapist).max() > 1
+    if shared and not varying_within_therapist(data, columns):
+        therapist_matrix(data, columns)  # not constant over therapists either
+        return THERAPIST
+    return PATIENT
 
 
 __all__ = [

@@ -190,6 +190,22 @@ LABELS: dict[str, str] = {
     "direct_effect_between_end": f"direct effect: {{z}} {_A} {{o}}",
     "total_effect_between_end": "total effect of {z} on {o}",
     "proportion_mediated_between_end": "proportion of {z}'s effect on {o} through trait of {x}",
+    # ... and of a therapist-level baseline (the joint model's names, "_between_therapist").
+    "indirect_effect_between_therapist_mediator": (
+        f"part of {{z}}'s effect on {{tm}} {{y}} through {{tm}} {{m}}: {{z}} {_A} {{m}} {_A} {{y}} "
+        "(therapist level)"
+    ),
+    "indirect_effect_between_therapist_second_predictor": (
+        "part of {z}'s effect on {tm} {y} through {tm} {x2} (therapist level)"
+    ),
+    "indirect_effect_between_therapist_end": (
+        f"indirect effect a g_T: {{z}} {_A} {{tm}} {{x}} {_A} {{o}} (therapist level)"
+    ),
+    "direct_effect_between_therapist_end": f"direct effect: {{z}} {_A} {{o}} (therapist level)",
+    "total_effect_between_therapist_end": "total effect of {z} on {o} (therapist level)",
+    "proportion_mediated_between_therapist_end": (
+        "proportion of {z}'s effect on {o} through {tm} {x} (therapist level)"
+    ),
 }
 for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
     LABELS[f"trait_effect_{_level}_second"] = (
@@ -224,6 +240,12 @@ MEDIATION_LABELS: dict[str, str] = {
 MEDIATION_LABELS["total_effect_between"] = "total effect of {z} on trait of {y} (all routes)"
 MEDIATION_LABELS["proportion_mediated_between"] = (
     "proportion of {z}'s total effect on trait of {y} through trait of {x}"
+)
+MEDIATION_LABELS["total_effect_between_therapist"] = (
+    "total effect of {z} on {tm} {y} (all routes; therapist level)"
+)
+MEDIATION_LABELS["proportion_mediated_between_therapist"] = (
+    "proportion of {z}'s total effect on {tm} {y} through {tm} {x} (therapist level)"
 )
 # The two informants' trait effects are partial too: each rating's trait adjusting for the
 # other's.
@@ -412,7 +434,9 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         label their trait effects as partial; the last its lag-1 paths to the outcome as the
         direct paths).
     """
-    words = _Words(m="mediator", x2="second rating", o="end-of-treatment outcome")
+    words = _Words(
+        m="mediator", x2="second rating", o="end-of-treatment outcome", tm="therapist mean of"
+    )
     words.update(columns)
     if name.startswith("sd_path_"):
         path = name[len("sd_path_") :]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_alliance.core.vocab import PATIENT
+from bayes_alliance.core.vocab import PATIENT, THERAPIST
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.mechanisms.priors import (
     LEGACY_RULES,
@@ -183,14 +183,15 @@ def _option_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
         rows += [(f"sd_log_innovation[{c}]", _half(scale), rule) for c in result.data.columns]
     b = p.baseline
     if b is not None:
+        units = "therapists" if spec.baseline_level == THERAPIST else "patients"
         for j, c in enumerate(result.data.columns):
             for r, z in enumerate(spec.baseline):
-                rule = f"σ = SD({c}) / SD({z}) over patients"
+                rule = f"σ = SD({c}) / SD({z}) over {units}"
                 rows.append((f"baseline_effect[{c}, {z}]", _normal(0, b.series[j, r]), rule))
         if b.end is not None:
             o = result.data.end_column
             for r, z in enumerate(spec.baseline):
-                rule = f"σ = SD({o}) / SD({z}) over patients"
+                rule = f"σ = SD({o}) / SD({z}) over {units}"
                 rows.append((f"baseline_effect_end[{z}]", _normal(0, b.end[r]), rule))
     return rows
 

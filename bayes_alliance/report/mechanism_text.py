@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_alliance.core.intervals import CI_KIND, interval_name
+from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.mechanisms.priors import PRIOR_RULES
+from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.report.mechanism_priors import prior_rules, priors_table
 from bayes_alliance.report.methods import (
     MEASUREMENT_REFERENCES,
@@ -142,10 +144,24 @@ def _option_lines(result: MechanismResult) -> list[str]:
             if result.data.end_outcome is not None and spec.end_family == "gaussian"
             else ""
         )
-        lines.append(
-            f"Baseline {named} (centred over patients) shifts every series' latent mean "
-            f"(Gamma){end}: between-level mediation through the trait-like parts."
-        )
+        if spec.baseline_level == THERAPIST:
+            lines.append(
+                f"Therapist characteristic {named} (constant within therapist, centred over "
+                f"therapists) shifts every series' therapist mean (Gamma){end}: between-level "
+                "mediation through the therapists' means (b_T)."
+            )
+        else:
+            lines.append(
+                f"Baseline {named} (centred over patients) shifts every series' latent mean "
+                f"(Gamma){end}: between-level mediation through the trait-like parts."
+                + (
+                    " It acts on the patient parts only, not split at the therapists (the "
+                    "therapist means of a column, given as a therapist-level baseline, fit the "
+                    "between part)."
+                    if spec.therapist_level
+                    else ""
+                )
+            )
     return lines
 
 
@@ -210,9 +226,15 @@ def model_lines(result: MechanismResult) -> list[str]:
 def _mean_line(result: MechanismResult) -> str:
     """The measurement equation of the series."""
     spec = result.spec
-    line = "z_ti = mu" + (" + Gamma b_i" if spec.baseline else "") + " + u_j + v_i + w_ti"
+    line = "z_ti = mu" + (f" + Gamma {_baseline_symbol(spec)}" if spec.baseline else "")
+    line += " + u_j + v_i + w_ti"
     line += " + s_i c_ti e_1" if spec.trend else ""
     return line + (" + eps_ti" if spec.measurement_error else "")
+
+
+def _baseline_symbol(spec: MechanismSpec) -> str:
+    """The baseline's symbol in the equations: a patient's b_i or a therapist's b_j."""
+    return "b_j" if spec.baseline_level == THERAPIST else "b_i"
 
 
 def _end_equation(result: MechanismResult) -> str:
@@ -220,11 +242,14 @@ def _end_equation(result: MechanismResult) -> str:
     spec = result.spec
     gaussian = spec.end_family != "binary"
     link = "O_i" if gaussian else "logit P(O_i = 1)"
-    direct = " + c_O' b_i" if spec.baseline and gaussian else ""
-    trait = "g_P (Gamma_1 b_i + v_i1)" if spec.baseline else "g_P v_i1"
+    b = _baseline_symbol(spec)
+    direct = f" + c_O' {b}" if spec.baseline and gaussian else ""
+    at_therapist = bool(spec.baseline) and spec.baseline_level == THERAPIST
+    trait = f"g_P (Gamma_1 {b} + v_i1)" if spec.baseline and not at_therapist else "g_P v_i1"
+    therapist = f" + g_T (Gamma_1 {b} + u_j1)" if at_therapist else " + g_T u_j1"
     return (
         f"{link} = g_0{direct} + {trait}"
-        + (" + g_T u_j1 + u^O_j" if spec.therapist_level else "")
+        + (f"{therapist} + u^O_j" if spec.therapist_level else "")
         + (" + g_S delta_i" if spec.trend else "")
         + (" + eta_i,   eta_i ~ N(0, end_sd^2)" if gaussian else "")
     )
@@ -265,9 +290,11 @@ def equations(result: MechanismResult) -> str:
     if spec.trend:
         lines.append("s_i = s + delta_i; c_ti: session number minus the middle of the series")
     if spec.baseline:
-        lines.append(
-            f"b_i = baseline ({', '.join(spec.baseline)}) of patient i, centred over patients"
-        )
+        named = ", ".join(spec.baseline)
+        if spec.baseline_level == THERAPIST:
+            lines.append(f"b_j = characteristic ({named}) of therapist j, centred over therapists")
+        else:
+            lines.append(f"b_i = baseline ({named}) of patient i, centred over patients")
     if result.data.end_outcome is not None:
         lines.append(_end_equation(result))
         if spec.therapist_level:
@@ -407,10 +434,14 @@ def _method_options(result: MechanismResult) -> list[str]:
     if spec.random_innovations:
         parts.append("Each patient's innovation SDs varied log-normally between patients.")
     if spec.baseline:
+        at = (
+            "therapist mean, through the therapists' means"
+            if spec.baseline_level == THERAPIST
+            else "latent mean, through the trait-like parts"
+        )
         parts.append(
-            f"The baseline {', '.join(spec.baseline)} shifted every series' latent mean: "
-            f"between-level mediation through the trait-like parts ({PREACHER}), each effect "
-            "computed per draw."
+            f"The baseline {', '.join(spec.baseline)} shifted every series' {at}: between-level "
+            f"mediation ({PREACHER}), each effect computed per draw."
         )
     return parts
 

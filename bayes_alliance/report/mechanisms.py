@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB, interval_name
+from bayes_alliance.core.vocab import THERAPIST
 from bayes_alliance.data.series_data import MEDIATOR, OUTCOME, PREDICTOR, SECOND_PREDICTOR
 from bayes_alliance.mechanisms.fit import (
     MechanismResult,
@@ -89,7 +90,8 @@ def _words(result: MechanismResult) -> dict[str, str]:
         words["o"] = result.data.end_column
     if result.spec.baseline:  # a row of several columns names its own (mechanism_label)
         words["z"] = ", ".join(result.spec.baseline)
-        words["at"] = "trait of"
+        at_therapist = result.spec.baseline_level == THERAPIST
+        words["at"] = "therapist mean of" if at_therapist else "trait of"
     return words
 
 
