@@ -36,6 +36,7 @@ S_T = np.array([[0.3, 0.1], [0.1, 0.2]])
 MU = np.array([4.0, 2.0])
 PATH_SD = 0.4  # the random state effect (symptoms <- alliance)
 GAMMA = np.array([[1.5], [-1.0]])
+C_J = np.array([0.5, -0.5])  # the therapists' random state effects (therapist_paths)
 CROSS_CORR = np.array(
     [[0.6, -0.5]]
 )  # of the random lag with the latent means (lag_trait)  # each latent mean's shift per unit of the baseline
@@ -89,6 +90,11 @@ def _result(
         arrays["path_deviation"] = devs[:, None]
     if spec.lag_trait_covariance:
         arrays["corr_paths_patient"] = CROSS_CORR
+    if spec.therapist_paths:
+        arrays["sd_paths_therapist"] = np.array([PATH_SD])
+        arrays["path_deviation_therapist"] = C_J[:, None]
+        assert devs is not None
+        arrays["path_deviation"] = (devs + C_J[data.patient_therapist])[:, None]
     if spec.baseline:
         arrays["baseline_effect"] = GAMMA
     post = xr.Dataset(
@@ -340,3 +346,116 @@ def test_a_new_patient_without_its_therapist_is_named(saved_fit, tmp_path: Path,
     two = rows.assign(t=["t0", "t1"] * 3)
     assert _feedback(fit, tmp_path / "o", two, "new", tmp_path) == 2
     assert "one therapist in column 't'" in capsys.readouterr().err
+
+
+def test_new_patient_innovation_sd_matches_the_grid_over_its_offset() -> None:
+    """(a') Random innovation SDs, one series, three levels: the new patient's offset
+    ``u`` (innovation SD ``sd_e exp(s u)``, ``u ~ N(0, 1)``) is importance-sampled; its mean
+    and the new patient's latent level match a grid over ``u`` with the dense marginal density
+    of the caseload's cells (z < 4.5). A fluctuating new patient: the posterior mean of ``u``
+    is far from the prior's 0."""
+    sd_e, s_log, phi, first, s_p, s_t = 0.8, 0.6, 0.5, 1.0, 0.7, 0.3
+    rng = np.random.default_rng(8)
+    rows, offsets = [], {}
+    for j in range(2):
+        u_j = rng.normal(0, np.sqrt(s_t))
+        for i in range(3 + int(j == 0)):
+            pid = "new" if (j, i) == (0, 3) else f"p{j}{i}"
+            offsets[pid] = 1.5 if pid == "new" else rng.normal()
+            sd = sd_e * np.exp(s_log * offsets[pid])
+            level, w = 3.0 + u_j + rng.normal(0, np.sqrt(s_p)), rng.normal(0, np.sqrt(first))
+            for t in range(1, 7):
+                w = w if t == 1 else phi * w + rng.normal(0, sd)
+                rows.append((f"t{j}", pid, t, level + w))
+    df = pd.DataFrame(rows, columns=["t", "patient", "session", "alliance"])
+    fitted = df[df.patient != "new"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SeriesData.single(
+            fitted, patient="patient", session="session", predictor="alliance", therapist="t"
+        )
+    spec = MechanismSpec(therapist_level=True, random_innovations=True).resolved(data)
+    ids = [str(p) for p in data.coords()["patient"]]
+    n = 1000
+    arrays = {
+        "lag": np.array([[phi]]),
+        "intercept": np.array([3.0]),
+        "sd_innovation": np.array([sd_e]),
+        "sd_first": np.array([np.sqrt(first)]),
+        "sd_patient": np.array([np.sqrt(s_p)]),
+        "sd_therapist": np.array([np.sqrt(s_t)]),
+        "sd_log_innovation": np.array([s_log]),
+        "log_innovation_offset": np.array([[offsets[p]] for p in ids]),
+    }
+    post = xr.Dataset(
+        {
+            k: (
+                ("chain", "draw", *[f"{k}_{i}" for i in range(a.ndim)]),
+                np.broadcast_to(a, (1, n, *a.shape)).copy(),
+            )
+            for k, a in arrays.items()
+        }
+    )
+    tree = xr.DataTree.from_dict({"posterior": post})
+    prov = {"random_seed": 1, "spec": spec.to_dict(), **series_provenance(data)}
+    result = MechanismResult(tree, spec, data, prov, Convergence(1.0, 1e4, 1e4, 0, 1.0, n))
+    fb = mechanism_feedback(result, "new", df[df.patient == "new"], n_draws=n)
+    fs = fb.states
+    u = np.log(fs.sigma[:, 0, 0] / sd_e**2) / (2 * s_log)
+    # brute force over the new patient's offset: its caseload (therapist t0) alone matters
+    case = df[df.t == "t0"]
+    order = sorted(case.patient.unique())
+    me = order.index("new")
+    values = np.stack([case[case.patient == p].alliance.to_numpy() for p in order])[..., None]
+    grid = np.linspace(-5, 5, 201)
+    logw, level = [], []
+    for g in grid:
+        sig = [(sd_e * np.exp(s_log * (g if p == "new" else offsets[p]))) ** 2 for p in order]
+        args = dict(
+            values=values,
+            observed=np.ones_like(values, dtype=bool),
+            first=np.zeros(len(order), dtype=int),
+            last=np.full(len(order), 5),
+            time=np.zeros((len(order), 6)),
+            mu=np.array([3.0]),
+            phi=np.array([[phi]]),
+            sigma=np.array(sig)[:, None, None],
+            first_cov=np.array([[first]]),
+            sigma_p=np.array([[s_p]]),
+            omega=np.zeros(1),
+            therapist=np.zeros(len(order), dtype=int),
+            sigma_t=np.array([[s_t]]),
+        )
+        mean, cov, _ = dense_joint(**args)
+        logw.append(stats.multivariate_normal(mean, cov).logpdf(values.ravel()) - 0.5 * g**2)
+        p = dense_posterior(**args)
+        level.append(3.0 + p.patient_mean[me, 0] + p.therapist_mean[0, 0])
+    w = np.exp(np.array(logw) - max(logw))
+    w /= w.sum()
+    se_u = u.std() / np.sqrt(n)
+    assert abs(u.mean() - w @ grid) < 4.5 * se_u, (u.mean(), w @ grid)
+    assert abs(w @ grid) > 8 * se_u
+    lv = fs.level[:, fs.row, 0]
+    assert abs(lv.mean() - w @ np.array(level)) < 4.5 * lv.std() / np.sqrt(n)
+    assert fb.summary["instability"] is not None
+
+
+def test_new_patient_with_lags_that_vary_between_therapists() -> None:
+    """With the state effect varying between therapists too, a new patient of therapist t0
+    has its therapist's ``c_j`` (held at the draw) plus its own deviation; one of a new
+    therapist has the therapist's drawn from the prior as well, so its lags spread wider."""
+    df = _table(5, 2, 3, 6, new_dev=0.0)
+    fitted = df[df.patient != "new"]
+    devs = np.random.default_rng(2).normal(0, PATH_SD, 6)
+    paths = (("outcome", "predictor"),)
+    result = _result(fitted, devs, 300, therapist_paths=paths)
+    spread = {}
+    for ther in ("t0", "t9"):
+        rows = df[df.patient == "new"].assign(t=ther)
+        fb = mechanism_feedback(result, "new", rows, n_draws=300)
+        assert fb.summary["importance_sampling"]["ess_median"] > 20
+        lag = fb.states.phi[:, 1, 0]
+        spread[ther] = lag.std()
+        if ther == "t0":  # centred near the therapist's lag, its own deviation shrunk to 0
+            assert abs(lag.mean() - (LAG[1, 0] + C_J[0])) < 0.5 * PATH_SD
+    assert spread["t9"] > spread["t0"]

@@ -54,7 +54,6 @@ from bayes_alliance.feedback.patient_feedback import (
 )
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.mechanisms.new_patient import (
-    LOW_ESS,
     N_PROPOSALS,
     NewDraws,
     NewPatient,
@@ -312,7 +311,8 @@ def mechanism_feedback(
     arrays = {str(n): np.asarray(a.values) for n, a in post.data_vars.items()}
     new = None
     if where is not None:
-        picks = draw_picks(*arrays["lag"].shape[:2], n_draws)
+        n_chain, n_draw = arrays["lag"].shape[:2]
+        picks = draw_picks(n_chain, n_draw, n_draws)
         spec = result.spec.resolved(result.data)
         rng = np.random.default_rng([seed, SEED_TAG, 1])
         new = sample_new_patient(
@@ -383,23 +383,12 @@ def mechanism_feedback(
 
 
 def _importance(new: NewDraws | None) -> dict[str, Any] | None:
-    """How well a new patient's proposals covered its likelihood: the effective sample size of
-    each draw's weights (median, 5 % quantile, smallest) out of the proposals; a warning when
-    the median is below :data:`LOW_ESS`."""
-    if new is None or new.ess is None:
-        return None
-    ess = new.ess
-    out = {
-        "proposals": new.n_proposals,
-        "ess_median": float(np.median(ess)),
-        "ess_q05": float(np.quantile(ess, 0.05)),
-        "ess_min": float(ess.min()),
-        "low": bool(np.median(ess) < LOW_ESS),
-    }
-    if out["low"]:
+    """The new patient's effective sample sizes, with a warning when they are low."""
+    out = None if new is None else new.summary()
+    if out is not None and out["low"]:
         warnings.warn(
             f"the new patient's random lags were drawn with a median effective sample size of "
-            f"{out['ess_median']:.1f} of {new.n_proposals} proposals per draw: raise "
+            f"{out['ess_median']:.1f} of {out['proposals']} proposals per draw: raise "
             "n_proposals for draws closer to their conditional",
             RuntimeWarning,
             stacklevel=3,
@@ -476,7 +465,7 @@ def _new_sentences(s: dict[str, Any]) -> list[str]:
     if imp is not None and imp["low"]:
         out.append(
             "Few of those proposals fit the sessions well (a low effective sample size): the "
-            "numbers are less certain than the intervals say; more proposals would help."
+            "patient's own lags are drawn roughly; more proposals would sharpen them."
         )
     return out
 

@@ -115,12 +115,28 @@ class NewDraws:
     ess: np.ndarray | None = None
     n_proposals: int = 0
 
+    def summary(self) -> dict[str, Any] | None:
+        """The effective sample sizes of the draws' weights (median, 5 % quantile, smallest)
+        out of the proposals, and whether the median is below :data:`LOW_ESS`; None when
+        nothing was weighted."""
+        if self.ess is None:
+            return None
+        return {
+            "proposals": self.n_proposals,
+            "ess_median": float(np.median(self.ess)),
+            "ess_q05": float(np.quantile(self.ess, 0.05)),
+            "ess_min": float(self.ess.min()),
+            "low": bool(np.median(self.ess) < LOW_ESS),
+        }
+
 
 def with_new(draw: Mapping[str, np.ndarray], new: NewDraws, i: int) -> dict[str, np.ndarray]:
     """One draw's arrays (no chain or draw axes) in the extended data's patients and
     therapists, the new units holding pick ``i``'s values."""
     out = dict(draw)
-    orders = [(n, new.where.patient_order) for n in PATIENT_ARRAYS]
+    orders: list[tuple[str, np.ndarray | None]] = [
+        (n, new.where.patient_order) for n in PATIENT_ARRAYS
+    ]
     orders += [(n, new.where.therapist_order) for n in THERAPIST_ARRAYS]
     for name, order in orders:
         if name not in draw or order is None:
@@ -242,8 +258,8 @@ def sample_new_patient(
         }
     # the copies' own spec: their deviations are the patient's own, the therapist's added below
     spec_m = replace(spec, therapist_paths=(), baseline=())
-    fit_inputs = filter_inputs(fit, MechanismGrid.of(fit), bool(spec.trend))
     fit_grid = MechanismGrid.of(fit)
+    fit_inputs = filter_inputs(fit, fit_grid, bool(spec.trend))
     z_new = None
     if spec.baseline and new.centre is not None:
         z_new = baseline_matrix(ext, spec.baseline)[new.row : new.row + 1] - new.centre
@@ -271,7 +287,7 @@ def sample_new_patient(
         elif between:
             assert new.fit_therapist is not None
             c_j = np.broadcast_to(draw["path_deviation_therapist"][new.fit_therapist], c_j.shape)
-        whole = own + c_j @ embed
+        theirs = c_j @ embed  # the therapist's part of each path
         proposal = dict(draw)
         if paths:
             proposal["path_deviation"] = own
@@ -281,7 +297,7 @@ def sample_new_patient(
         if between:
             phi = np.array(params.phi)
             for r, (to, source) in enumerate(pos):
-                phi[:, to, source] += (c_j @ embed)[:, r]
+                phi[:, to, source] += theirs[:, r]
             params = replace(params, phi=phi)
         if z_new is not None:
             mean, end = _draw_shifts(draw, z_new)
@@ -294,7 +310,8 @@ def sample_new_patient(
         w /= w.sum()
         ess[i] = 1.0 / np.sum(w**2)
         pick = int(rng.choice(m, p=w))
-        out["path_deviation"].append(whole[pick])
+        if paths:
+            out["path_deviation"].append(own[pick] + theirs[pick])
         if offset is not None:
             out["log_innovation_offset"].append(offset[pick])
         if fresh_between:
