@@ -459,3 +459,21 @@ def test_new_patient_with_lags_that_vary_between_therapists() -> None:
         if ther == "t0":  # centred near the therapist's lag, its own deviation shrunk to 0
             assert abs(lag.mean() - (LAG[1, 0] + C_J[0])) < 0.5 * PATH_SD
     assert spread["t9"] > spread["t0"]
+
+
+def test_a_low_effective_sample_size_is_warned_about_and_said() -> None:
+    """Four proposals per draw cannot reach an ESS of 20: a warning, the flag in the summary
+    and a sentence on the page; 256 (the default) do here, and nothing is said."""
+    df = _table(3, 2, 3, 6, new_dev=0.9)
+    devs = np.random.default_rng(5).normal(0, PATH_SD, 6)
+    result = _result(df[df.patient != "new"], devs, 30)
+    rows = df[df.patient == "new"]
+    with pytest.warns(RuntimeWarning, match="median effective sample size"):
+        fb = mechanism_feedback(result, "new", rows, n_draws=30, n_proposals=4)
+    assert fb.summary["importance_sampling"]["low"]
+    assert any("low effective sample size" in t for t in fb.sentences)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fb = mechanism_feedback(result, "new", rows, n_draws=30)
+    assert not fb.summary["importance_sampling"]["low"]
+    assert not any("low effective sample size" in t for t in fb.sentences)
