@@ -166,6 +166,12 @@ def graph_priors(model: pm.Model, data: SeriesData) -> list[tuple[str, str, dict
         name = rv.name
         if "offset" in name or name in ("patient_mean", "missing_values"):
             continue
+        if type(rv.owner.op).__name__ == "LKJCorrRV":  # two random paths: SDs of their own
+            _, eta = rv.owner.op.dist_params(rv.owner)
+            out.append(
+                (f"corr_{name.removeprefix('chol_corr_')}", "LKJ", {"eta": float(eta.eval())})
+            )
+            continue
         if type(rv.owner.op).__name__ == "_LKJCholeskyCovRV":
             n, eta, sd_dist = rv.owner.op.dist_params(rv.owner)
             base = name.removeprefix("chol_")

@@ -78,9 +78,15 @@ def test_the_potential_adds_the_therapists_deviation_to_each_patients_lags():
     def cov(name):
         return cov_of(v, name)
 
-    # d_i from the patients' offsets and covariance (a, b), c_j on b only
+    # d_i from the patients' offsets and covariance (a, b) through the eigen square root of the
+    # correlation matrix (parts._two_paths), c_j on b only
     tj = data.patient_therapist
-    d_i = v["path_offset"] @ np.linalg.cholesky(cov("paths")).T
+    s = np.sqrt(np.diag(cov("paths")))
+    rho = cov("paths")[0, 1] / (s[0] * s[1])
+    root = np.diag(s) @ np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2)
+    root = root @ np.diag(np.sqrt([1 + rho, 1 - rho]))
+    np.testing.assert_allclose(root @ root.T, cov("paths"), rtol=1e-12)
+    d_i = v["path_offset"] @ root.T
     c_j = v["path_offset_therapist"][:, 0] * v["sd_paths_therapist"][0]
     assert np.abs(c_j).max() > 0.01
     whole = d_i.copy()
