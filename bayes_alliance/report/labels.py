@@ -6,8 +6,8 @@ one label). Its entries are templates: ``{x}`` the predictor's column, ``{y}`` t
 ``{m}`` the mediator's, ``{x2}`` the second rating's, ``{o}`` the end-of-treatment outcome's,
 ``{z}`` a baseline column, ``{mod}`` a moderator, ``{at}`` the latent means a baseline's paths
 act on, ``{tm}`` "therapist mean of", ``{o_scale}`` the scale of a baseline's paths onto the end
-outcome (" (log-odds)" for a binary one, else empty), ``{from0}`` / ``{to0}`` the sending and receiving
-variables of a same-session path, ``{path}`` a random path's name.
+outcome (" (log-odds)" for a binary one, else empty), ``{from0}`` / ``{to0}`` the sending and
+receiving variables of a same-session path, ``{path}`` a random path's name.
 :func:`parameter_label` (joint model) and :func:`mechanism_label` fill them in. What an effect
 means is in :mod:`bayes_alliance.report.effect_notes`, the R-squared tables' words in
 :mod:`bayes_alliance.report.r2_words`.
