@@ -298,7 +298,7 @@ def test_missing_baseline_values_are_refused_naming_column_and_patients():
         MechanismSpec(baseline=("age",)).resolved(data)
 
 
-def test_a_baseline_needs_the_integrated_form():
+def test_a_baseline_with_a_binary_end_outcome_takes_the_sampled_form():
     df, _ = simulate_mechanisms(
         seed=3, design="two_series", patients_per_therapist=8, n_sessions=5,
         change_sd=0.1, end_effects=(0.5, 1.0), end_binary=True,
@@ -308,8 +308,8 @@ def test_a_baseline_needs_the_integrated_form():
         df, patient="patient", session="session", predictor="alliance", outcome="symptoms",
         end_outcome="dropout", covariates=["z"],
     )  # fmt: skip
-    with pytest.raises(ValueError, match=r"baseline .*integrated"):
-        MechanismSpec(baseline=("z",)).resolved(data)
+    spec = MechanismSpec(baseline=("z",)).resolved(data)  # refused before issue 26
+    assert spec.traits == "sampled" and spec.baseline == ("z",)
 
 
 def test_the_spec_records_its_baseline_and_reads_old_files():

@@ -269,12 +269,18 @@ MECHANISM_EFFECTS: tuple[str, ...] = (
     "direct_effect_between_end",
     "total_effect_between_end",
     "proportion_mediated_between_end",
+    # ... a binary end outcome's odds ratios of those per unit of the baseline
+    *(f"{name}_effect_between_end_odds_ratio" for name in ("indirect", "direct", "total")),
     # the same of a therapist-level baseline, by the joint model's therapist-level names
     # (mechanisms.baseline.level_name); its a, c' and shifts keep their names
     *(
         f"{name}_between_{THERAPIST}{suffix}"
         for suffix in ("", "_end")
         for name in ("indirect_effect", "direct_effect", "total_effect", "proportion_mediated")
+    ),
+    *(
+        f"{name}_effect_between_{THERAPIST}_end_odds_ratio"
+        for name in ("indirect", "direct", "total")
     ),
     *(f"indirect_effect_between_{THERAPIST}_{role}" for role in (MEDIATOR, SECOND_PREDICTOR)),
 )

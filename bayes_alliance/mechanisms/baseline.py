@@ -1,8 +1,9 @@
-r"""Between-level (baseline) mediation as a block of the integrated mechanism model.
+r"""Between-level (baseline) mediation as a block of the mechanism models, integrated or sampled.
 
 **Patient level.** A patient-level baseline z_i (one or more columns, centred over patients:
-:mod:`bayes_alliance.mechanisms.baseline_data`) shifts every series' latent mean, and with a
-Gaussian end-of-treatment outcome that outcome directly::
+:mod:`bayes_alliance.mechanisms.baseline_data`) shifts every series' latent mean, and an
+end-of-treatment outcome directly (a Gaussian one in either form, a binary one through its
+logit in the sampled form, below)::
 
     mean_r(i) = mu_r + gamma_r' z_i + u_jr + v_ir                  (r = 1..k, outcome last)
     O_i = g_0 + c_O' z_i + g_P (gamma_1' z_i + v_i1) + g_S delta_i + g_T u_j1 + u^O_j + eta_i
@@ -26,6 +27,32 @@ Given the parameters both shifts are known numbers per patient (at the therapist
 same for all of a therapist's patients), so the Kalman filter runs on the series minus
 ``gamma' z`` and the end outcome's residual loses ``(c_O + g gamma_1)' z`` with g = g_P or
 g_T (:func:`shifts`): the kernel and the integration of the latents are unchanged.
+
+**Sampled form** (the latent means as parameters: a binary end outcome,
+:mod:`bayes_alliance.mechanisms.model`). The shift moves the prior mean of the sampled latent
+means, and the end outcome's linear predictor (its logit, for a binary outcome) regresses on
+the predictor's level parts as a whole, exactly as above::
+
+    m_i ~ MVN(mu + gamma z_i + u_j, Sigma_P)             (m_i: the patient's latent means)
+    v_i = m_i - mu - gamma z_i - u_j                      (what the baseline leaves)
+    patient level:    eta_i = g_0 + c_O' z_i + g_P (gamma_1' z_i + v_i1) + g_T u_j1 + ...
+    therapist level:  eta_i = g_0 + c_O' w_j + g_T (gamma_1' w_j + u_j1) + g_P v_i1 + ...
+
+(``...``: ``u^O_j + g_S delta_i``; ``logit P(O_i = 1) = eta_i`` or ``O_i = eta_i + e_i``).
+Multiplied out, both levels are ``g_0 + g_P v_i1 + g_T u_j1 + ... + z_i' (c_O + g
+gamma_1)``: the residual parts' regression plus the integrated form's end shift
+(:func:`shifts`, g = g_P or g_T), which is how the builder writes it; the same random
+variables (:func:`baseline_variables`) carry the same names in both forms. With a trend the
+change's prior given the means is that of ``delta_i`` given the residual ``v_i`` (both in
+``Sigma_P``), as in the integrated form.
+
+On a binary outcome every path onto it is a log-odds: ``c_O``, ``a g``, ``c_O + a g`` per
+unit of z, conditional on the patient's and therapist's parts (the logit's coefficients, not
+population-averaged ones). The trait is a continuous latent mediator entering the logit
+linearly, so the product of coefficients is the indirect effect and direct plus indirect is
+the total on the logit scale exactly (MacKinnon 2008, ch. 11); their exponentials are odds
+ratios per unit of z (``*_between_end_odds_ratio``, with ``OR_total = OR_direct OR_indirect``),
+and the proportion mediated is that of the log-odds.
 
 Between-level mediation z -> mean of x -> mean of y per draw (METHODS.md section 6; the joint
 model's names, :mod:`bayes_alliance.effects.baseline`): with ``beta`` the regression of the
@@ -113,6 +140,22 @@ def end_trait_of(end: Any, level: str) -> Any:
     return end.trait_therapist if level == THERAPIST else end.trait_patient
 
 
+def baseline_variables(
+    columns: tuple[str, ...], prior: BaselinePriors, end: bool
+) -> tuple[Any, Any]:
+    """The baseline's random variables inside the model's context, the same in either form:
+    ``baseline_effect`` (series x columns) and, with ``end`` (an end outcome of either
+    family), ``baseline_effect_end`` (columns), else None."""
+    model = pm.modelcontext(None)
+    model.add_coords({BASELINE_DIM: list(columns)})
+    gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))
+    end_direct = None
+    if end:
+        assert prior.end is not None
+        end_direct = pm.Normal(BASELINE_EFFECT_END, 0.0, prior.end, dims=BASELINE_DIM)
+    return gamma, end_direct
+
+
 def baseline_parameters(
     data: SeriesData,
     columns: tuple[str, ...],
@@ -121,18 +164,12 @@ def baseline_parameters(
     values: Any = None,
     level: str = PATIENT,
 ) -> tuple[Any, Any]:
-    """The baseline's random variables (inside the model's context) and the shifts they make
+    """The baseline's random variables (:func:`baseline_variables`) and the shifts they make
     (:func:`shifts`); ``end_trait`` is the end outcome's effect at the baseline's ``level``
     (:func:`end_trait_of`), or None without a Gaussian end outcome. ``values``: the centred
     baseline rows (a container), by default from ``data``."""
-    model = pm.modelcontext(None)
-    model.add_coords({BASELINE_DIM: list(columns)})
     z = baseline_values(data, columns, level) if values is None else values
-    gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))
-    end_direct = None
-    if end_trait is not None:
-        assert prior.end is not None
-        end_direct = pm.Normal(BASELINE_EFFECT_END, 0.0, prior.end, dims=BASELINE_DIM)
+    gamma, end_direct = baseline_variables(columns, prior, end_trait is not None)
     return shifts(z, gamma, end_direct, end_trait)
 
 
@@ -158,6 +195,7 @@ def between_mediation(
     end_direct: np.ndarray | None = None,
     end_trait: np.ndarray | None = None,
     level: str = PATIENT,
+    binary: bool = False,
 ) -> dict[str, np.ndarray]:
     """Between-level mediation effects per draw (module docstring).
 
@@ -175,6 +213,9 @@ def between_mediation(
         at the baseline's level (...), or None.
     level
         ``"patient"`` or ``"therapist"``: the rows' names (:func:`level_name`).
+    binary
+        A binary end outcome: the paths onto it are log-odds, and their odds ratios per unit
+        of z are added (``*_between_end_odds_ratio``).
 
     Returns
     -------
@@ -186,7 +227,7 @@ def between_mediation(
     out: dict[str, np.ndarray]
     if OUTCOME not in roles:  # one series alone: its shift and, with an end outcome, onto it
         out = {"baseline_effect_predictor": gamma[..., x, :]}
-        out.update(_onto_end(gamma[..., x, :], end_direct, end_trait))
+        out.update(_onto_end(gamma[..., x, :], end_direct, end_trait, binary))
         return {level_name(n, level): val for n, val in out.items()}
     y = roles.index(OUTCOME)
     beta = trait_regression(cov)  # (..., k - 1): the outcome on every other series
@@ -209,25 +250,34 @@ def between_mediation(
             role = roles[r]
             out[f"baseline_effect_{role}"] = gamma[..., r, :]
             out[f"indirect_effect_between_{role}"] = carried[r]
-    out.update(_onto_end(a, end_direct, end_trait))
+    out.update(_onto_end(a, end_direct, end_trait, binary))
     return {level_name(n, level): val for n, val in out.items()}
 
 
-def _onto_end(a: np.ndarray, end_direct: Any, end_trait: Any) -> dict[str, np.ndarray]:
-    """The mediation z -> trait of x -> end outcome (none without an end outcome)."""
+def _onto_end(
+    a: np.ndarray, end_direct: Any, end_trait: Any, binary: bool = False
+) -> dict[str, np.ndarray]:
+    """The mediation z -> trait of x -> end outcome (none without an end outcome); with a
+    binary outcome (log-odds paths) the odds ratios of the direct, indirect and total
+    effects per unit of z as well."""
     if end_direct is None or end_trait is None:
         return {}
     via = a * end_trait[..., None]
     end_total = end_direct + via
     with np.errstate(divide="ignore", invalid="ignore"):
         end_share = via / end_total
-    return {
+    out = {
         "baseline_effect_end": end_direct,
         "indirect_effect_between_end": via,
         "direct_effect_between_end": end_direct,
         "total_effect_between_end": end_total,
         "proportion_mediated_between_end": end_share,
     }
+    if binary:
+        for name in ("indirect", "direct", "total"):
+            key = f"{name}_effect_between_end"
+            out[f"{key}_odds_ratio"] = np.exp(out[key])
+    return out
 
 
 def baseline_effect_draws(
@@ -237,10 +287,12 @@ def baseline_effect_draws(
     patient_cov: np.ndarray,
     therapist_cov: np.ndarray | None = None,
     level: str = PATIENT,
+    binary: bool = False,
 ) -> dict[str, Any]:
     """The between-level mediation rows of a fit (:func:`between_mediation`) from its posterior
     (a Dataset of (chain, draw, ...) arrays), at the baseline's ``level`` (the residual
-    covariance ``patient_cov`` or ``therapist_cov`` of the traits): (chain, draw) arrays for
+    covariance ``patient_cov`` or ``therapist_cov`` of the traits; ``binary``: a binary end
+    outcome, whose paths are log-odds and get odds ratios): (chain, draw) arrays for
     one baseline column; for several, DataArrays with the baseline dimension (rows
     ``name[column]``)."""
     if not columns or BASELINE_EFFECT not in post:
@@ -260,6 +312,7 @@ def baseline_effect_draws(
         end_direct,
         end_trait,
         level,
+        binary,
     )
     if len(columns) == 1:
         return {name: val[..., 0] for name, val in out.items()}
@@ -277,6 +330,7 @@ __all__ = [
     "END_TRAIT",
     "baseline_effect_draws",
     "baseline_parameters",
+    "baseline_variables",
     "between_mediation",
     "draw_shifts",
     "end_trait_of",

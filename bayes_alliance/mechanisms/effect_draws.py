@@ -203,9 +203,10 @@ def effect_draws(post: xr.Dataset, data: SeriesData, spec: MechanismSpec) -> dic
     out.update(_end_effects(post, patient, therapist, spec.end_family == "binary"))
     out.update(stationarity(post, data))
     therapist_traits = None if therapist is None else therapist[..., :k, :k]
+    binary = spec.end_family == "binary"  # a baseline's paths onto the end are then log-odds
     out.update(
         baseline_effect_draws(
-            post, data, spec.baseline, patient, therapist_traits, spec.baseline_level
+            post, data, spec.baseline, patient, therapist_traits, spec.baseline_level, binary
         )
     )
     # (chain, draw) each; with several baseline columns, a baseline dimension after them

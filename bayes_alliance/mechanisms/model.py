@@ -46,6 +46,19 @@ Jacobian ``sum log s_i`` added: the geometry in ``z`` is then the same whatever 
 about its slope. ``change_reliability`` = ``mean_i tau_S^2 / (tau_S^2 + Var(delta_i | series))``
 tells how well the series resolve the changes.
 
+A baseline z (between-level mediation, :mod:`bayes_alliance.mechanisms.baseline`: each
+patient's own centred row z_i, or at the therapist level its therapist's w_j) shifts the latent
+means' prior mean and enters the end outcome through its direct path and the predictor's level
+parts as a whole::
+
+    z_ti = mu + gamma z_i + u_j + v_i + ...,     v_i = m_i - mu - gamma z_i - u_j
+    O_i = g_0 + u^O_j + g_P v_i1 + g_T u_j1 + g_S delta_i + z_i' (c_O + g gamma_1) + eps_i
+
+with g = g_P (patient level: ``g_P (gamma_1' z_i + v_i1) + c_O' z_i``) or g_T (therapist
+level: ``g_T (gamma_1' w_j + u_j1) + c_O' w_j``), the integrated form's regression exactly
+(the same random variables ``baseline_effect``, ``baseline_effect_end``); with a binary
+outcome ``c_O`` and every path onto the outcome are log-odds.
+
 The same lag matrix holds the lagged 1-1-1 mediation ``x_t -> m_(t+1) -> y_(t+2)``:
 a = Phi[m, x], b = Phi[y, m], c' = Phi[y, x], with random a and b and their covariance
 (Kenny, Korchmaros & Bolger 2003; Bauer, Preacher & Gil 2006).
@@ -79,6 +92,8 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
 from bayes_alliance.data.series_data import SeriesData
+from bayes_alliance.mechanisms.baseline import baseline_variables, shifts
+from bayes_alliance.mechanisms.baseline_data import baseline_values
 from bayes_alliance.mechanisms.integrated import change_reliability, integrated_likelihood
 from bayes_alliance.mechanisms.parts import (
     cov_chol,
@@ -118,6 +133,23 @@ class _EndTerms:
     sd: pt.TensorVariable | None
 
 
+@dataclass(frozen=True)
+class _Baseline:
+    """A baseline's values and random variables in the sampled form: each patient's centred
+    row ``z`` (patients x columns; its therapist's at the therapist level), ``gamma``
+    (series x columns), the direct path onto the end outcome ``c_O`` (None without one) and
+    the level."""
+
+    z: np.ndarray
+    gamma: pt.TensorVariable
+    end_direct: pt.TensorVariable | None
+    level: str
+
+    def mean(self) -> pt.TensorVariable:
+        """The shift of every patient's latent means, ``z gamma'`` (patients x series)."""
+        return shifts(self.z, self.gamma)[0]
+
+
 def _end_parameters(
     data: SeriesData,
     prior: EndPriors,
@@ -126,11 +158,16 @@ def _end_parameters(
     therapists: pt.TensorVariable | None,
     sd_change: pt.TensorVariable | None,
     gamma: bool = True,
+    baseline: _Baseline | None = None,
 ) -> _EndTerms:
     """The end-of-treatment regression's parameters (inside the model's context): the patient
     and therapist parts of the predictor's trait with their own coefficients and, with
     therapists, the outcome's therapist intercepts. ``sd_change`` is the SD of the patients'
-    changes with a trend, else None."""
+    changes with a trend, else None. With a baseline the parts are those the baseline leaves
+    (``v_i1``, ``u_j1``) and the linear predictor gains the known shift ``z_i' (c_O + g
+    gamma_1)`` (:func:`bayes_alliance.mechanisms.baseline.shifts`, g the effect at the
+    baseline's level): the regression on the parts as a whole (module docstring of
+    :mod:`bayes_alliance.mechanisms.baseline`)."""
     assert data.end_outcome is not None
     seen = np.flatnonzero(np.isfinite(data.end_outcome))
     obs = data.end_outcome[seen]
@@ -147,6 +184,11 @@ def _end_parameters(
         sd_o = therapist_sd("sd_end_therapist", prior.sd_therapist_sigma, gamma)
         off_o = pm.Normal("end_therapist_offset", 0.0, 1.0, dims=THERAPIST)
         linear = linear + sd_o * off_o[tj] + g_t * therapists[tj, 0]
+    if baseline is not None:
+        g = g_t if baseline.level == THERAPIST else g_p
+        mean, shift = shifts(baseline.z, baseline.gamma, baseline.end_direct, g)
+        centre = centre + mean[:, 0]
+        linear = linear + shift[seen]
     patient_part = trait[:, 0] - centre  # v_i1: the patient's deviation from its therapist
     b_s = None
     if sd_change is not None:
@@ -231,12 +273,27 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
         if spec.traits == "integrated":
             integrated_likelihood(data, spec, priors, lay)
             return model
-        intercept, trait, change_prior, therapists = _traits(data, spec, priors)
+        baseline = None
+        if spec.baseline:
+            assert priors.baseline is not None
+            gamma, end_direct = baseline_variables(
+                spec.baseline, priors.baseline, priors.end is not None
+            )
+            z = baseline_values(data, spec.baseline, spec.baseline_level)
+            baseline = _Baseline(z, gamma, end_direct, spec.baseline_level)
+        intercept, trait, change_prior, therapists = _traits(data, spec, priors, baseline)
         phi = lag_matrices(data, spec, priors)
         sd_change = model["sd_trend"] if spec.trend else None
         end = (
             _end_parameters(
-                data, priors.end, trait, intercept, therapists, sd_change, priors.therapist_gamma
+                data,
+                priors.end,
+                trait,
+                intercept,
+                therapists,
+                sd_change,
+                priors.therapist_gamma,
+                baseline,
             )
             if priors.end is not None
             else None
@@ -255,7 +312,10 @@ def build_mechanism_model(data: SeriesData, spec: MechanismSpec | None = None) -
 
 
 def _traits(
-    data: SeriesData, spec: MechanismSpec, priors: MechanismPriors
+    data: SeriesData,
+    spec: MechanismSpec,
+    priors: MechanismPriors,
+    baseline: _Baseline | None = None,
 ) -> tuple[
     pt.TensorVariable,
     pt.TensorVariable,
@@ -263,7 +323,8 @@ def _traits(
     pt.TensorVariable | None,
 ]:
     """Intercepts, therapist deviations (non-centred) and the patients' latent means (centred
-    on their therapist's mean); with a trend the change's prior given the means. Returns the
+    on their therapist's mean, shifted by a baseline's ``z gamma'``); with a trend the change's
+    prior given the means (given the part ``v_i`` the baseline leaves). Returns the
     intercepts, the traits, that prior (mean, SD) or None, and the therapists' deviations
     ``u_j`` (therapists, k) or None."""
     model = pm.modelcontext(None)
@@ -280,6 +341,8 @@ def _traits(
         dev_t = off_t @ chol_t.T
         centre = centre + dev_t[data.patient_therapist]
         therapists = dev_t
+    if baseline is not None:
+        centre = centre + baseline.mean()
     # The patients' latent means are the parameters, centred on their therapist's mean
     # (hierarchical centring: with 10 or more sessions a patient's series informs its mean
     # well, and intercept and means then mix independently; a non-centred form mixed

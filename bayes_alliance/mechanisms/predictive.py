@@ -12,7 +12,10 @@ data set is drawn from the model given them (the equations of
     O_rep,i ~ Bernoulli(logistic(the same linear predictor without eta_i))   (binary)
 
 on the patient's own grid columns (first to last; a missing cell is a column the VAR passes
-through), kept at the observed cells.
+through), kept at the observed cells. A baseline adds its known shifts
+(:mod:`bayes_alliance.mechanisms.baseline`): ``gamma z_i`` to the levels and ``z_i' (c_O + g
+gamma_1)`` to the end outcome's linear predictor, whose parts ``v_i1``, ``u_j1`` are then what
+the baseline leaves (in either form).
 
 Latent parts. In the integrated form (the default) the posterior holds no latent means, so
 they are drawn given the data:
@@ -56,6 +59,7 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
+from bayes_alliance.mechanisms.baseline import BASELINE_EFFECT_END, draw_shifts
 from bayes_alliance.mechanisms.integrated import (
     IntegratedParams,
     caseloads,
@@ -180,12 +184,21 @@ def integrated_latents(
 
 
 def sampled_latents(
-    draw: Mapping[str, np.ndarray], data: SeriesData, params: IntegratedParams
+    draw: Mapping[str, np.ndarray],
+    data: SeriesData,
+    params: IntegratedParams,
+    spec: MechanismSpec | None = None,
 ) -> Latents:
     """The latent parts a sampled-form draw holds: ``trait`` (the levels), ``change_deviation``
     and the end outcome's linear predictor. Without the therapists' offsets (a saved
     three-level fit) or the trait effect by level (a file written before it was split) the end
-    outcome is left out (``end_mean`` None)."""
+    outcome is left out (``end_mean`` None); so it is with a baseline when no ``spec`` (the
+    resolved spec, naming the baseline's columns and level) is given.
+
+    With a baseline the linear predictor is the model's: the parts the baseline leaves
+    (``v_i1 = trait_i1 - mu_1 - u_j1 - gamma_1' z_i``, ``u_j1``) with their effects, plus the
+    known shift ``z_i' (c_O + g gamma_1)`` (:func:`bayes_alliance.mechanisms.baseline.
+    draw_shifts`), i.e. the regression on the predictor's level parts as a whole."""
     level = np.asarray(draw["trait"], dtype=float)
     delta = np.asarray(draw["change_deviation"], dtype=float) if params.trend is not None else None
     slope = None if delta is None else params.trend + delta
@@ -193,6 +206,13 @@ def sampled_latents(
         return Latents(level, slope)
     centre = np.broadcast_to(np.asarray(draw["intercept"], dtype=float)[0], level.shape[:-1])
     lin = float(draw["end_intercept"]) + np.zeros(level.shape[:-1])
+    if BASELINE_EFFECT_END in draw:
+        if spec is None:
+            return Latents(level, slope)
+        mean_shift, end_shift = draw_shifts(draw, data, spec.baseline, spec.baseline_level)
+        assert mean_shift is not None and end_shift is not None
+        centre = centre + mean_shift[:, 0]
+        lin = lin + end_shift
     if params.chol_therapist is not None:
         if "therapist_offset" not in draw or "end_therapist_offset" not in draw:
             return Latents(level, slope)
@@ -354,7 +374,7 @@ def posterior_predictive(
             b, tau = conditional_latents(data, grid, inputs, params, rng)
             latents = integrated_latents(params, b, tau, data.patient_therapist)
         else:
-            latents = sampled_latents(draw, data, params)
+            latents = sampled_latents(draw, data, params, spec)
         series, end = replicate(params, latents, data.first, data.last, grid.time, rng)
         for r, (role, (rows, cols)) in enumerate(cells.items()):
             reps[role].append(series[rows, cols, r])

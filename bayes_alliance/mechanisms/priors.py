@@ -224,7 +224,7 @@ class BaselinePriors:
     the end outcome by about its SD."""
 
     series: np.ndarray  # (k, columns): ``baseline_effect[series, column]``
-    end: np.ndarray | None  # (columns,): ``baseline_effect_end``, with a Gaussian end outcome
+    end: np.ndarray | None  # (columns,): ``baseline_effect_end``, with an end outcome
 
 
 def baseline_priors(
@@ -236,9 +236,11 @@ def baseline_priors(
     sd_z = baseline_sd(data, spec.baseline, spec.baseline_level)
     series = baseline_sigma(grid.sd[:, None], sd_z[None, :])
     end = None
-    if data.end_outcome is not None and spec.end_family == "gaussian":
+    if data.end_outcome is not None:  # SD_O: logit 1 for a binary outcome, as end_priors
         obs = data.end_outcome[np.isfinite(data.end_outcome)]
-        end = baseline_sigma(float(np.std(obs)) or 1.0, sd_z)
+        end = baseline_sigma(
+            float(np.std(obs)) or 1.0 if spec.end_family == "gaussian" else 1.0, sd_z
+        )
     return BaselinePriors(series=np.asarray(series, float), end=end)
 
 

@@ -22,6 +22,7 @@ from bayes_alliance.mechanisms import identification
 from bayes_alliance.mechanisms.baseline_data import (
     BASELINE_LEVELS,
     baseline_matrix,
+    baseline_values,
     therapist_matrix,
     varying_within_therapist,
 )
@@ -179,8 +180,9 @@ class MechanismSpec:
     baseline
         Patient-level covariate columns of the data (``SeriesData.from_frame(...,
         covariates=...)``), centred over patients, that shift every series' latent mean and, with
-        a Gaussian end outcome, the outcome directly: between-level mediation
-        (:mod:`bayes_alliance.mechanisms.baseline`). Integrated form only.
+        an end-of-treatment outcome, the outcome directly (a binary one through its logit, in
+        the sampled form): between-level mediation
+        (:mod:`bayes_alliance.mechanisms.baseline`). Either form.
     baseline_level
         ``"patient"``: the baseline acts on the patient part of the latent means (no split at
         the therapists); ``"therapist"``: a therapist characteristic (constant within each
@@ -252,11 +254,6 @@ class MechanismSpec:
         if baseline:
             if len(set(baseline)) != len(baseline):
                 reasons.append(f"baseline names a column twice: {list(baseline)}")
-            elif traits != "integrated":
-                reasons.append(
-                    "a baseline (between-level mediation) needs traits='integrated' (a Gaussian "
-                    "end-of-treatment outcome or none); the sampled form has no baseline"
-                )
         between = tuple((str(a), str(b)) for a, b in self.therapist_paths)
         if between and not self.therapist_level:
             reasons.append("random lags between therapists need therapist_level=True")
@@ -293,6 +290,7 @@ class MechanismSpec:
         if baseline:
             baseline_matrix(data, baseline)  # named, complete, not constant: the data's error
             level = _baseline_level(data, baseline, level, nested)
+            _check_rank(data, baseline, level)
         else:
             level = PATIENT
         return MechanismSpec(
@@ -349,6 +347,22 @@ class MechanismSpec:
             lag_trait_covariance=bool(d.get("lag_trait_covariance", False)),
             # files written before the therapist level took a patient-level baseline
             baseline_level=str(d.get("baseline_level", PATIENT)),
+        )
+
+
+def _check_rank(data: SeriesData, columns: tuple[str, ...], level: str) -> None:
+    """Refuse baseline columns whose centred values are linearly dependent over the units of
+    their level (one a combination of the others, or more columns than units less one): their
+    paths are then not identified, in either form."""
+    z = baseline_values(data, columns, level)
+    if np.linalg.matrix_rank(z) < len(columns):
+        units = "therapists" if level == THERAPIST else "patients"
+        raise identification.NotIdentifiedError(
+            [
+                f"the baseline columns {list(columns)} are linearly dependent over the "
+                f"{units} (a column is a combination of the others, or there are too few "
+                f"{units}): their paths are not identified; drop a column"
+            ]
         )
 
 

@@ -5,8 +5,9 @@ mechanism models alike (an effect that both families estimate, such as ``state_e
 one label). Its entries are templates: ``{x}`` the predictor's column, ``{y}`` the outcome's,
 ``{m}`` the mediator's, ``{x2}`` the second rating's, ``{o}`` the end-of-treatment outcome's,
 ``{z}`` a baseline column, ``{mod}`` a moderator, ``{at}`` the latent means a baseline's paths
-act on, ``{tm}`` "therapist mean of", ``{from0}`` / ``{to0}`` the sending and receiving
-variables of a same-session path, ``{path}`` a random path's name.
+act on, ``{tm}`` "therapist mean of", ``{o_scale}`` the scale of a baseline's paths onto the end
+outcome (" (log-odds)" for a binary one, else empty), ``{from0}`` / ``{to0}`` the sending and
+receiving variables of a same-session path, ``{path}`` a random path's name.
 :func:`parameter_label` (joint model) and :func:`mechanism_label` fill them in. What an effect
 means is in :mod:`bayes_alliance.report.effect_notes`, the R-squared tables' words in
 :mod:`bayes_alliance.report.r2_words`.
@@ -185,11 +186,21 @@ LABELS: dict[str, str] = {
     "indirect_effect_between_second_predictor": (
         "part of {z}'s effect on trait of {y} through trait of {x2}"
     ),
-    "baseline_effect_end": f"direct path: {{z}} {_A} {{o}}",
-    "indirect_effect_between_end": (f"indirect effect a g_P: {{z}} {_A} trait of {{x}} {_A} {{o}}"),
-    "direct_effect_between_end": f"direct effect: {{z}} {_A} {{o}}",
-    "total_effect_between_end": "total effect of {z} on {o}",
-    "proportion_mediated_between_end": "proportion of {z}'s effect on {o} through trait of {x}",
+    "baseline_effect_end": f"direct path: {{z}} {_A} {{o}}{{o_scale}}",
+    "indirect_effect_between_end": (
+        f"indirect effect a g_P: {{z}} {_A} trait of {{x}} {_A} {{o}}{{o_scale}}"
+    ),
+    "direct_effect_between_end": f"direct effect: {{z}} {_A} {{o}}{{o_scale}}",
+    "total_effect_between_end": "total effect of {z} on {o}{o_scale}",
+    "proportion_mediated_between_end": (
+        "proportion of {z}'s effect on {o} through trait of {x}{o_scale}"
+    ),
+    # a binary end outcome: exp of the log-odds paths, per unit of z
+    "indirect_effect_between_end_odds_ratio": (
+        "odds ratio of {o} per unit of {z} through trait of {x} (indirect, exp(a g_P))"
+    ),
+    "direct_effect_between_end_odds_ratio": "odds ratio of {o} per unit of {z}, direct",
+    "total_effect_between_end_odds_ratio": "odds ratio of {o} per unit of {z}, total",
     # ... and of a therapist-level baseline (the joint model's names, "_between_therapist").
     "indirect_effect_between_therapist_mediator": (
         f"part of {{z}}'s effect on {{tm}} {{y}} through {{tm}} {{m}}: {{z}} {_A} {{m}} {_A} {{y}} "
@@ -199,12 +210,23 @@ LABELS: dict[str, str] = {
         "part of {z}'s effect on {tm} {y} through {tm} {x2} (therapist level)"
     ),
     "indirect_effect_between_therapist_end": (
-        f"indirect effect a g_T: {{z}} {_A} {{tm}} {{x}} {_A} {{o}} (therapist level)"
+        f"indirect effect a g_T: {{z}} {_A} {{tm}} {{x}} {_A} {{o}}{{o_scale}} (therapist level)"
     ),
-    "direct_effect_between_therapist_end": f"direct effect: {{z}} {_A} {{o}} (therapist level)",
-    "total_effect_between_therapist_end": "total effect of {z} on {o} (therapist level)",
+    "direct_effect_between_therapist_end": (
+        f"direct effect: {{z}} {_A} {{o}}{{o_scale}} (therapist level)"
+    ),
+    "total_effect_between_therapist_end": "total effect of {z} on {o}{o_scale} (therapist level)",
     "proportion_mediated_between_therapist_end": (
-        "proportion of {z}'s effect on {o} through {tm} {x} (therapist level)"
+        "proportion of {z}'s effect on {o} through {tm} {x}{o_scale} (therapist level)"
+    ),
+    "indirect_effect_between_therapist_end_odds_ratio": (
+        "odds ratio of {o} per unit of {z} through {tm} {x} (indirect, exp(a g_T); therapist level)"
+    ),
+    "direct_effect_between_therapist_end_odds_ratio": (
+        "odds ratio of {o} per unit of {z}, direct (therapist level)"
+    ),
+    "total_effect_between_therapist_end_odds_ratio": (
+        "odds ratio of {o} per unit of {z}, total (therapist level)"
     ),
 }
 for _level, _between in (("patient", "patients"), ("therapist", "therapists")):
@@ -428,14 +450,18 @@ def mechanism_label(name: str, columns: Mapping[str, str], design: str | None = 
         The effect's name (``sd_path_<path>`` for a random path's SD).
     columns
         The series' columns by placeholder: ``x``, ``y`` and, where the design has them,
-        ``m``, ``x2``, ``o``.
+        ``m``, ``x2``, ``o`` (and ``o_scale``, " (log-odds)" for a binary end outcome).
     design
         The mechanism design (``"mediation"``, ``"informants"`` and ``"mediation_informants"``
         label their trait effects as partial; the last its lag-1 paths to the outcome as the
         direct paths).
     """
     words = _Words(
-        m="mediator", x2="second rating", o="end-of-treatment outcome", tm="therapist mean of"
+        m="mediator",
+        x2="second rating",
+        o="end-of-treatment outcome",
+        tm="therapist mean of",
+        o_scale="",
     )
     words.update(columns)
     if name.startswith("sd_path_"):

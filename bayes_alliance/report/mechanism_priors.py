@@ -190,8 +190,9 @@ def _option_rows(result: MechanismResult, p: MechanismPriors) -> list[Row]:
                 rows.append((f"baseline_effect[{c}, {z}]", _normal(0, b.series[j, r]), rule))
         if b.end is not None:
             o = result.data.end_column
+            unit = "logit 1" if spec.end_family == "binary" else f"SD({o})"
             for r, z in enumerate(spec.baseline):
-                rule = f"σ = SD({o}) / SD({z}) over {units}"
+                rule = f"σ = {unit} / SD({z}) over {units}"
                 rows.append((f"baseline_effect_end[{z}]", _normal(0, b.end[r]), rule))
     return rows
 

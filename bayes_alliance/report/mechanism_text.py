@@ -139,11 +139,12 @@ def _option_lines(result: MechanismResult) -> list[str]:
         )
     if spec.baseline:
         named = ", ".join(spec.baseline)
-        end = (
-            f", and the end-of-treatment outcome {result.data.end_column} directly (c_O)"
-            if result.data.end_outcome is not None and spec.end_family == "gaussian"
-            else ""
-        )
+        end = ""
+        if result.data.end_outcome is not None:
+            logit = " (its logit: the paths onto it are log-odds)"
+            end = f", and the end-of-treatment outcome {result.data.end_column} directly (c_O)" + (
+                logit if spec.end_family == "binary" else ""
+            )
         if spec.baseline_level == THERAPIST:
             lines.append(
                 f"Therapist characteristic {named} (constant within therapist, centred over "
@@ -243,7 +244,7 @@ def _end_equation(result: MechanismResult) -> str:
     gaussian = spec.end_family != "binary"
     link = "O_i" if gaussian else "logit P(O_i = 1)"
     b = _baseline_symbol(spec)
-    direct = f" + c_O' {b}" if spec.baseline and gaussian else ""
+    direct = f" + c_O' {b}" if spec.baseline else ""
     at_therapist = bool(spec.baseline) and spec.baseline_level == THERAPIST
     trait = f"g_P (Gamma_1 {b} + v_i1)" if spec.baseline and not at_therapist else "g_P v_i1"
     therapist = f" + g_T (Gamma_1 {b} + u_j1)" if at_therapist else " + g_T u_j1"

@@ -88,6 +88,8 @@ def _words(result: MechanismResult) -> dict[str, str]:
         words["x2"] = cols[SECOND_PREDICTOR]
     if result.data.end_column:
         words["o"] = result.data.end_column
+        if result.spec.end_family == "binary":  # a baseline's paths onto it are log-odds
+            words["o_scale"] = " (log-odds)"
     if result.spec.baseline:  # a row of several columns names its own (mechanism_label)
         words["z"] = ", ".join(result.spec.baseline)
         at_therapist = result.spec.baseline_level == THERAPIST

@@ -184,9 +184,9 @@ def simulate_mechanisms(
         A patient-level baseline z ~ N(0, 1) (column ``baseline``): per series, the shift of
         a non-outcome series' trait per unit of z, and for the outcome its direct shift (the
         outcome's trait stays the regression on the other, shifted, traits plus this);
-        ``baseline_end`` is z's direct effect on a Gaussian end outcome (which also moves
-        through the predictor's trait). Drawn after everything else, so the other values of
-        a seed do not change.
+        ``baseline_end`` is z's direct effect on the end outcome (on a binary one's logit),
+        which also moves through the predictor's trait. Drawn after everything else (with a
+        binary end outcome: before its draw), so the other values of a seed do not change.
     """
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
@@ -209,8 +209,6 @@ def simulate_mechanisms(
         raise ValueError(f"trait_effects needs {k - 1} values for design {design!r}")
     if baseline_effects is not None and len(baseline_effects) != k:
         raise ValueError(f"baseline_effects needs {k} values (one per series) for {design!r}")
-    if baseline_effects is not None and end_binary:
-        raise ValueError("a baseline is simulated with a Gaussian end outcome only")
     if k == 1:  # one series alone: its trait, no regression
         traits, cp = 3.0 + trait_sd * rng.standard_normal((n, 1)), np.zeros((0, 0))
     else:
@@ -237,6 +235,9 @@ def simulate_mechanisms(
         z[rng.random(z.shape) < missing] = np.nan
 
     rows = _long_table(z, cols, therapist if n_therapists else None)
+    # A binary end outcome's logit needs the baseline before its draw; a Gaussian one takes
+    # its shift afterwards (the seed's other values as without a baseline).
+    zb = rng.standard_normal(n) if baseline_effects is not None and end_binary else None
     end: dict[str, float] = {}
     g_p = 0.0
     if end_effects is not None:
@@ -247,6 +248,9 @@ def simulate_mechanisms(
         ther_sd_end = end_therapist_sd if n_therapists else 0.0
         if ther_sd_end > 0:
             lin = lin + (ther_sd_end * rng.standard_normal(n_ther))[therapist]
+        if zb is not None:  # c_O z + g_P times z's shift of the predictor's trait
+            assert baseline_effects is not None
+            lin = lin + zb * (baseline_end + g_p * baseline_effects[0])
         name, value = _end_outcome(rng, (1.0, g_s), lin, slope, end_binary, end_sd)
         rows[name] = np.repeat(value, n_sessions)
         end = {
@@ -259,7 +263,7 @@ def simulate_mechanisms(
     base: dict[str, Any] = {}
     if baseline_effects is not None:
         # After every other draw: the rest of the seed's values stay as without a baseline.
-        zb = rng.standard_normal(n)
+        zb = rng.standard_normal(n) if zb is None else zb
         gamma = np.asarray(baseline_effects, dtype=float)
         shift = gamma.copy()
         if k > 1:  # the outcome's trait regresses on the shifted traits of the others
@@ -267,7 +271,7 @@ def simulate_mechanisms(
         for c, col in enumerate(cols):
             rows[col] = rows[col] + np.repeat(zb * shift[c], n_sessions)
         traits = traits + zb[:, None] * shift[None, :]
-        if end:
+        if end and not end_binary:
             post = "post_symptoms"
             rows[post] = rows[post] + np.repeat(zb * (baseline_end + g_p * gamma[0]), n_sessions)
         rows["baseline"] = np.repeat(zb, n_sessions)
