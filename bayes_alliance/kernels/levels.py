@@ -20,7 +20,9 @@ way. Entries carry one leading batch axis (patients, therapists); the functions 
 and pytensor alike (``xp``). The factorisations are one batched numba Op
 (:mod:`bayes_alliance.kernels.small_chol`): pytensor's batched ``cholesky`` and triangular
 solves cost one LAPACK call per matrix (more than the Kalman filter itself), and an
-entry-wise unrolled form took minutes to compile for eight coefficients.
+entry-wise unrolled form took minutes to compile for eight coefficients. The mechanism model's
+pytensor graph integrates both levels in one Op instead (:mod:`bayes_alliance.kernels.level_op`,
+tested against this composition).
 """
 
 from __future__ import annotations

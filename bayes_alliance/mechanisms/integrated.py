@@ -29,7 +29,8 @@ patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u
    (:mod:`bayes_alliance.mechanisms.baseline`) only adds known shifts to the means and ``g_0``;
 3. ``b_i`` is integrated under ``N(0, Sigma_P)``, the patients' factors in ``tau_j`` are summed
    over the therapist's caseload and ``tau_j`` is integrated under ``N(0, diag(Sigma_T,
-   sd_end_therapist^2))`` (:class:`bayes_alliance.kernels.levels.Quadratic`).
+   sd_end_therapist^2))`` (:class:`bayes_alliance.kernels.levels.Quadratic`; in the model's
+   pytensor graph the three steps are one Op, :mod:`bayes_alliance.kernels.level_op`).
 
 The log density is the exact marginal ``log p(data | theta)`` of the sampled-traits model (the
 tests compare it with the dense joint Gaussian of all observed cells). The end outcome's
@@ -54,6 +55,7 @@ import pytensor.tensor as pt
 from bayes_alliance.core.vocab import ERROR_SERIES, PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
+from bayes_alliance.kernels.level_op import level_logp
 from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.baseline import baseline_parameters, end_trait_of
 from bayes_alliance.mechanisms.containers import prior_inputs, series_inputs
@@ -216,6 +218,21 @@ def patient_factors(
     the caseloads); ``filled`` the values (0 where unobserved) and
     ``time`` the centred session numbers (P, S) of :class:`MechanismGrid`; ``xp`` numpy (the
     filter's numba kernel called directly) or ``pytensor.tensor`` (its Op)."""
+    factor, acc = series_factors(data, inputs, filled, time, params, xp)
+    return factor.integrate(_static_shape(inputs["x"])[-1], params.chol_patient, xp), acc
+
+
+def series_factors(
+    data: SeriesData,
+    inputs: dict[str, np.ndarray],
+    filled: np.ndarray,
+    time: np.ndarray,
+    params: IntegratedParams,
+    xp: Any = np,
+) -> tuple[Quadratic, Any]:
+    """Each patient's log density of its observed cells and end outcome as a factor in its
+    coefficients ``(b_i, tau_j)`` (nothing integrated yet); and the filter's ``A``. Arguments
+    as :func:`patient_factors`."""
     n, n_s, k = data.z.shape
     n_coef = _static_shape(inputs["x"])[-1]
     has_end = params.end is not None
@@ -268,7 +285,7 @@ def patient_factors(
     if end is not None:
         outcome = (inputs["end_seen"], inputs["end_value"]) if "end_seen" in inputs else None
         factor = factor.plus(end_factor(data, end, n_coef, n_tau, k, xp, outcome))
-    return factor.integrate(n_coef, params.chol_patient, xp), acc
+    return factor, acc
 
 
 def change_reliability(tau2: Any, precision: Any) -> Any:
@@ -319,14 +336,28 @@ def marginal_logp(
 ) -> tuple[Any, Any]:
     """The log density of the observed cells and end outcomes with every latent integrated
     out, per independent unit: per patient (two levels) or per therapist (three levels); and
-    the filter's ``A`` (P, J+1, J+1). Arguments as :func:`patient_factors`."""
-    after, acc = patient_factors(data, inputs, filled, time, params, xp)
-    if params.chol_therapist is None:
+    the filter's ``A`` (P, J+1, J+1). Arguments as :func:`patient_factors`.
+
+    On pytensor the levels are one Op (:func:`bayes_alliance.kernels.level_op.level_logp`: the
+    composition of :class:`Quadratic` steps, forward and reverse, cost more than the filter);
+    on numpy they are that composition (the reference the Op is tested against)."""
+    factor, acc = series_factors(data, inputs, filled, time, params, xp)
+    n_coef = _static_shape(inputs["x"])[-1]
+    three = params.chol_therapist is not None
+    load = (inputs["caseload"] if "caseload" in inputs else caseloads(data)) if three else None
+    prior = therapist_prior(params, data.k, xp) if three else None
+    if xp is not np:
+        n_tau = (data.k + int(params.end is not None)) if three else 0
+        value = level_logp(
+            factor.lam, factor.eta, factor.kappa, factor.log_c, params.chol_patient, load,
+            prior, sizes=(n_coef, n_tau),
+        )  # fmt: skip
+        return value, acc
+    after = factor.integrate(n_coef, params.chol_patient, xp)
+    if not three:
         return after.value(), acc
-    load = inputs["caseload"] if "caseload" in inputs else caseloads(data)
     per_therapist = after.map(lambda v: xp.tensordot(load, v, axes=1))
     n_tau = data.k + int(params.end is not None)
-    prior = therapist_prior(params, data.k, xp)
     return per_therapist.integrate(n_tau, prior, xp).value(), acc
 
 
