@@ -476,7 +476,7 @@ def _study(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "study",
-        help="study file (TOML), or a shipped study's name (centring, power, measurement_error)",
+        help="study file (TOML), or a shipped study's name (centring, power, measurement_error, mechanism_recovery)",
     )
     p.add_argument("--out", required=True, help="study folder (created, or resumed)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
