@@ -241,3 +241,12 @@ def test_compare_command_reads_mechanism_fits(mediation_cli, tmp_path, capsys) -
     assert set(table["model"]) == {"first", "second"}
     assert abs(table["elpd_diff"]).max() < 1e-9
     assert "delta_r2_fvm" not in table.columns  # R-squared by component is the main model's
+
+
+def test_report_patients_of_a_mechanism_fit_is_refused(mediation_cli, tmp_path, capsys) -> None:
+    # --patients was ignored without a word for a mechanism fit
+    out, _, _ = mediation_cli
+    rc = main(["report", str(out), "--out", str(tmp_path / "r"), "--patients", "p0001"])
+    assert rc == 2
+    assert "no patient pages" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -477,3 +477,43 @@ def test_a_low_effective_sample_size_is_warned_about_and_said() -> None:
         fb = mechanism_feedback(result, "new", rows, n_draws=30)
     assert not fb.summary["importance_sampling"]["low"]
     assert not any("low effective sample size" in t for t in fb.sentences)
+
+
+def test_a_therapist_baseline_keeps_the_fits_centring_for_a_new_patient() -> None:
+    """A therapist characteristic is centred over therapists (each once) and reaches the end
+    outcome through g_T. Adding a new patient centred every row over patients and used g_P,
+    so every fitted patient's shifts moved (by 0.05 in the latent means here, and the end
+    shifts changed sign); the truth is computed from the table by hand."""
+    from test_mechanism_therapist_baseline import _data, _frame
+
+    from bayes_alliance.mechanisms.integrated import EndParams, IntegratedParams
+    from bayes_alliance.mechanisms.new_patient import extend, recentred
+
+    df = _frame("two_series", True)
+    first = sorted(df.therapist.unique())[0]
+    drop = sorted(df[df.therapist == first].patient.unique())[:2]  # uneven caseloads
+    df = df[~df.patient.isin(drop)].reset_index(drop=True)
+    new_id = sorted(df[df.therapist != first].patient.unique())[0]
+    fitted = df[df.patient != new_id].reset_index(drop=True)
+    data = _data(fitted, "two_series", True)
+    spec = MechanismSpec(therapist_level=True, baseline=("w1",)).resolved(data)
+    assert spec.baseline_level == "therapist"
+    ext, where = extend(data, spec, series_provenance(data), new_id, df[df.patient == new_id])
+
+    gamma, c_o, g_p, g_t = np.array([[0.5], [0.2]]), 0.4, 1.0, -2.0
+    draw = {
+        "baseline_effect": gamma,
+        "baseline_effect_end": np.array([c_o]),
+        "end_trait_effect_patient": np.array(g_p),
+        "end_trait_effect_therapist": np.array(g_t),
+    }
+    end = EndParams(0.0, g_p, None, g_t, 1.0, 0.5)
+    params = IntegratedParams(np.zeros(2), None, None, None, None, end=end)
+    got = recentred(params, draw, ext, spec, where.centre)
+
+    per_therapist = fitted.groupby("therapist")["w1"].first()
+    ids = list(ext.coords()["patient"])
+    ther = df.groupby("patient")["therapist"].first()
+    w = np.array([per_therapist[ther[p]] - per_therapist.mean() for p in ids])
+    np.testing.assert_allclose(got.baseline, w[:, None] * gamma[:, 0][None, :], atol=1e-12)
+    np.testing.assert_allclose(got.end.shift, w * (c_o + g_t * gamma[0, 0]), atol=1e-12)

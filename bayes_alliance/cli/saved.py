@@ -58,7 +58,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CLIError(f"{out} exists; pass --force to replace it")
     result = load_result(path)
     patients: list[object] | None = None
-    if args.patients and isinstance(result, fitting.FitResult):  # a mechanism fit has none
+    if args.patients and not isinstance(result, fitting.FitResult):
+        raise CLIError(
+            "--patients: a mechanism fit's report has no patient pages (use the feedback "
+            "command for one patient's states and patterns)"
+        )
+    if args.patients and isinstance(result, fitting.FitResult):
         ids = [p for p in args.patients.split(",") if p]
         known = {str(p): p for p in result.data.patients}
         missing = [p for p in ids if p not in known]

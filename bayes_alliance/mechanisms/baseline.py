@@ -174,13 +174,20 @@ def baseline_parameters(
 
 
 def draw_shifts(
-    draw: Mapping[str, Any], data: SeriesData, columns: tuple[str, ...], level: str = PATIENT
+    draw: Mapping[str, Any],
+    data: SeriesData,
+    columns: tuple[str, ...],
+    level: str = PATIENT,
+    z: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The shifts of one posterior draw (arrays without chain or draw axes), by the
-    posterior's names; (None, None) without a baseline."""
+    posterior's names; (None, None) without a baseline. ``z``: the patients' centred rows when
+    the caller has them on another centring (a fit's, for patients added to its data), by
+    default :func:`~bayes_alliance.mechanisms.baseline_data.baseline_values` of ``data``."""
     if not columns:
         return None, None
-    z = baseline_values(data, columns, level)
+    if z is None:
+        z = baseline_values(data, columns, level)
     gamma = np.asarray(draw[BASELINE_EFFECT], dtype=float)
     if BASELINE_EFFECT_END not in draw:
         return shifts(z, gamma)

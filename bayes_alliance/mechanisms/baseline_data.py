@@ -128,18 +128,33 @@ def therapist_matrix(data: SeriesData, columns: Sequence[str]) -> np.ndarray:
     return w
 
 
+def baseline_centre(data: SeriesData, columns: Sequence[str], level: str = PATIENT) -> np.ndarray:
+    """The baseline columns' means over the units of ``level`` (patients, or therapists each
+    counted once): what :func:`baseline_values` subtracts."""
+    if level == THERAPIST:
+        return therapist_matrix(data, columns).mean(axis=0)
+    return baseline_matrix(data, columns).mean(axis=0)
+
+
+def centred_rows(
+    data: SeriesData, columns: Sequence[str], level: str, centre: np.ndarray
+) -> np.ndarray:
+    """Each patient's baseline row (its own, or its therapist's at the therapist level) minus
+    ``centre``, patients x columns: with a fit's centre, the rows of patients added to its data
+    (feedback for a new patient) on the fit's scale."""
+    if level == THERAPIST:
+        assert data.patient_therapist is not None
+        return therapist_matrix(data, columns)[data.patient_therapist] - centre
+    return baseline_matrix(data, columns) - centre
+
+
 def baseline_values(data: SeriesData, columns: Sequence[str], level: str = PATIENT) -> np.ndarray:
     """Each patient's centred baseline row, patients x columns: at the patient level its own
     values centred over patients (each patient counts once, whatever the length of its
     series), at the therapist level its therapist's values centred over therapists (each
     therapist counts once, whatever its caseload). The intercepts are then the latent means
     at an average baseline of the level's units (module docstring)."""
-    if level == THERAPIST:
-        w = therapist_matrix(data, columns)
-        assert data.patient_therapist is not None
-        return (w - w.mean(axis=0))[data.patient_therapist]
-    z = baseline_matrix(data, columns)
-    return z - z.mean(axis=0)
+    return centred_rows(data, columns, level, baseline_centre(data, columns, level))
 
 
 def baseline_sd(data: SeriesData, columns: Sequence[str], level: str = PATIENT) -> np.ndarray:
@@ -153,9 +168,11 @@ def baseline_sd(data: SeriesData, columns: Sequence[str], level: str = PATIENT) 
 __all__ = [
     "BASELINE_DIM",
     "BASELINE_LEVELS",
+    "baseline_centre",
     "baseline_matrix",
     "baseline_sd",
     "baseline_values",
+    "centred_rows",
     "therapist_matrix",
     "varying_within_therapist",
 ]

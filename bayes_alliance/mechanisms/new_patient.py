@@ -29,8 +29,9 @@ effective sample size ``(sum w)^2 / sum w^2`` of each draw's weights says how fa
 much between patients).
 
 The parameters stay at their draws (as for new sessions of a fitted patient), and so do a known
-therapist's random lags ``c_j``. A patient-level baseline row is centred by the fit's means, as
-the fit centred its patients' rows.
+therapist's random lags ``c_j``. The baseline rows are centred by the fit's means over the
+baseline's units, as the fit centred them: over patients, or over therapists (each counted once)
+for a therapist characteristic, whose end-outcome shift then goes through ``g_T``.
 
 References: Geweke (1989), Econometrica 57:1317 (importance sampling in Bayesian inference);
 Kong, Liu & Wong (1994), JASA 89:278 (the effective sample size); Rubin (1988),
@@ -49,8 +50,8 @@ import xarray as xr
 
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.levels import Quadratic
-from bayes_alliance.mechanisms.baseline import BASELINE_EFFECT, BASELINE_EFFECT_END, shifts
-from bayes_alliance.mechanisms.baseline_data import baseline_matrix
+from bayes_alliance.mechanisms.baseline import draw_shifts
+from bayes_alliance.mechanisms.baseline_data import baseline_centre, centred_rows
 from bayes_alliance.mechanisms.effects import covariance_of
 from bayes_alliance.mechanisms.integrated import (
     IntegratedParams,
@@ -149,16 +150,6 @@ def with_new(draw: Mapping[str, np.ndarray], new: NewDraws, i: int) -> dict[str,
     return out
 
 
-def _draw_shifts(
-    draw: Mapping[str, np.ndarray], z: np.ndarray
-) -> tuple[np.ndarray, np.ndarray | None]:
-    gamma = np.asarray(draw[BASELINE_EFFECT], dtype=float)
-    if BASELINE_EFFECT_END not in draw:
-        return shifts(z, gamma)
-    end = np.asarray(draw[BASELINE_EFFECT_END], dtype=float)
-    return shifts(z, gamma, end, float(draw["end_trait_effect_patient"]))
-
-
 def recentred(
     params: IntegratedParams,
     draw: Mapping[str, np.ndarray],
@@ -167,12 +158,12 @@ def recentred(
     centre: np.ndarray | None,
 ) -> IntegratedParams:
     """``params`` with the baseline's shifts of ``data``'s patients centred by the fit's means
-    ``centre`` (adding a patient moves the mean :func:`params_of` centres by); as given
-    without a baseline."""
+    ``centre`` over the baseline's units (adding a patient, or a therapist, moves the mean
+    :func:`params_of` centres by); as given without a baseline."""
     if not spec.baseline or centre is None:
         return params
-    z = baseline_matrix(data, spec.baseline) - centre
-    mean, end = _draw_shifts(draw, z)
+    z = centred_rows(data, spec.baseline, spec.baseline_level, centre)
+    mean, end = draw_shifts(draw, data, spec.baseline, spec.baseline_level, z)
     out = replace(params, baseline=mean)
     if params.end is not None and end is not None:
         out = replace(out, end=replace(params.end, shift=end))
@@ -262,7 +253,8 @@ def sample_new_patient(
     fit_inputs = filter_inputs(fit, fit_grid, bool(spec.trend))
     z_new = None
     if spec.baseline and new.centre is not None:
-        z_new = baseline_matrix(ext, spec.baseline)[new.row : new.row + 1] - new.centre
+        z_new = centred_rows(ext, spec.baseline, spec.baseline_level, new.centre)
+        z_new = z_new[new.row : new.row + 1]
     embed = np.zeros((len(between), len(paths)))
     for r, pair in enumerate(between):
         embed[r, paths.index(pair)] = 1.0
@@ -300,7 +292,7 @@ def sample_new_patient(
                 phi[:, to, source] += theirs[:, r]
             params = replace(params, phi=phi)
         if z_new is not None:
-            mean, end = _draw_shifts(draw, z_new)
+            mean, end = draw_shifts(draw, ext, spec.baseline, spec.baseline_level, z_new)
             params = replace(params, baseline=np.repeat(mean, m, axis=0))
             if params.end is not None and end is not None:
                 params = replace(params, end=replace(params.end, shift=np.repeat(end, m)))
@@ -418,6 +410,7 @@ def extend(
         fit_ther = None if t_order[ther] < 0 else int(t_order[ther])
     centre = None
     if spec.baseline:
-        centre = baseline_matrix(fit, spec.baseline).mean(axis=0)
-        baseline_matrix(ext, spec.baseline)  # the new row's values checked (named if missing)
+        centre = baseline_centre(fit, spec.baseline, spec.baseline_level)
+        # the new row's values checked (named if missing; constant within its therapist)
+        centred_rows(ext, spec.baseline, spec.baseline_level, centre)
     return ext, NewPatient(row, ther, fit_ther, order, t_order, centre)
