@@ -55,6 +55,7 @@ import pytensor.tensor as pt
 from bayes_alliance.core.vocab import ERROR_SERIES, PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
+from bayes_alliance.kernels.kalman_k2 import filter_k2, unit_mean_columns
 from bayes_alliance.kernels.level_op import level_logp
 from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.baseline import baseline_parameters, end_trait_of
@@ -66,6 +67,10 @@ from bayes_alliance.model.priors import log_innovation_sd_sigma
 
 LOG_2PI = float(np.log(2 * np.pi))
 ERROR_DIM = ERROR_SERIES
+# Two series without a change column go through the main model's entry-wise filter Op
+# (kernels.kalman_k2), which costs less per draw than the general k-series one; off only in
+# the tests that compare the two.
+K2_FAST_PATH = True
 
 
 def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[str, np.ndarray]:
@@ -270,6 +275,11 @@ def series_factors(
             mat(params.first_cov),
             np.ascontiguousarray(error, dtype=float),
         )
+    elif K2_FAST_PATH and unit_mean_columns(inputs["x"], k):
+        log_c, acc = filter_k2(
+            d, inputs["observed"], inputs["first"], params.phi, params.sigma,
+            params.first_cov, error,
+        )  # fmt: skip
     else:
         log_c, acc = filter_k(
             d,
