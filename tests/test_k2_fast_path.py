@@ -11,7 +11,7 @@ import pytensor.tensor as pt
 import pytest
 
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.kernels.kalman_k import KalmanK, KalmanKGrad
+from bayes_alliance.kernels.kalman_k import KalmanK
 from bayes_alliance.kernels.kalman_k2 import filter_k2, unit_mean_columns
 from bayes_alliance.kernels.kalman_op import KalmanFactor, KalmanFactorGrad
 from bayes_alliance.mechanisms import integrated
@@ -49,15 +49,19 @@ def _data(therapists: int, end: bool, design: str = "two_series") -> SeriesData:
 
 
 def _graph_ops(model) -> set[type]:
-    fn = pytensor.function(model.value_vars, model.logp(), on_unused_input="ignore")
-    return {type(node.op) for node in fn.maker.fgraph.apply_nodes}
+    """The Ops in the model's log-density graph (as built: nothing compiled)."""
+    nodes = pytensor.graph.traversal.applys_between(model.value_vars, [model.logp()])
+    return {type(node.op) for node in nodes}
 
 
 def _logp_and_grad(model, seed: int) -> tuple[float, np.ndarray]:
     """The model's log density and its gradient at its initial point plus noise (seeded)."""
     logp = model.logp()
     fn = pytensor.function(
-        model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)], on_unused_input="ignore"
+        model.value_vars,
+        [logp, *pytensor.grad(logp, model.value_vars)],
+        on_unused_input="ignore",
+        mode="FAST_COMPILE",  # a few evaluations: compiling the C code would cost far more
     )
     point = model.initial_point()
     rng = np.random.default_rng(seed)
@@ -163,7 +167,8 @@ def test_fast_path_density_is_the_dense_joint_gaussian(therapists, error_at):
         therapist=data.patient_therapist if therapists else None, sigma_t=sigma_t, trend=0.0,
         end=dense_end,
     )  # fmt: skip
-    assert float(pt.sum(logp).eval()) == pytest.approx(want, abs=1e-8)
+    got = pytensor.function([], pt.sum(logp), mode="FAST_COMPILE")()
+    assert float(got) == pytest.approx(want, abs=1e-8)
 
 
 def test_fast_filter_gradient_reaches_every_parameter():
@@ -187,7 +192,7 @@ def test_fast_filter_gradient_reaches_every_parameter():
     log_c, acc = filter_k2(d, o, first, phi, sigma, f, err)
     w = rng.normal(size=(n_p, 3, 3))
     out = pt.sum(log_c) + pt.sum(acc * w)
-    fn = pytensor.function([theta], [out, pytensor.grad(out, theta)])
+    fn = pytensor.function([theta], [out, pytensor.grad(out, theta)], mode="FAST_COMPILE")
     x0 = rng.normal(scale=0.4, size=21)
     x0[20] = 0.6
     _, grad = fn(x0)

@@ -51,7 +51,9 @@ def unit_mean_columns(x: Any, k: int) -> bool:
     return bool(np.all(np.asarray(value) == np.eye(2)))
 
 
-def filter_k2(d: Any, o: Any, first: Any, phi: Any, sigma: Any, f: Any, r_err: Any) -> tuple[Any, Any]:
+def filter_k2(
+    d: Any, o: Any, first: Any, phi: Any, sigma: Any, f: Any, r_err: Any
+) -> tuple[Any, Any]:
     """``log_c`` (P,) and ``A`` (P, 3, 3) of :func:`~bayes_alliance.kernels.kalman_k.filter_k`
     for two series with the unit mean columns as regressors, through
     :class:`~bayes_alliance.kernels.kalman_op.KalmanFactor` (pytensor).

@@ -24,7 +24,9 @@ patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u
 
 1. the k-series Kalman filter (:mod:`bayes_alliance.kernels.kalman_k`) run on the data minus
    the known means ``mu + s c_t e_1`` gives each patient's factor in ``beta_i = b_i + (u_j,
-   0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated;
+   0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated
+   (two series without a change: the same factor from the main model's entry-wise Op,
+   :mod:`bayes_alliance.kernels.kalman_k2`, which costs less per draw);
 2. the end outcome adds the factor of its residual, linear in ``(b_i, tau_j)``; a baseline
    (:mod:`bayes_alliance.mechanisms.baseline`) only adds known shifts to the means and ``g_0``;
 3. ``b_i`` is integrated under ``N(0, Sigma_P)``, the patients' factors in ``tau_j`` are summed
