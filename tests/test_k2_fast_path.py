@@ -29,15 +29,16 @@ from tests.dense_k import EndOutcome, dense_logp
 
 
 def _data(therapists: int, end: bool, design: str = "two_series") -> SeriesData:
-    """Small data with gaps, one patient with a single session and one without an end
-    outcome."""
+    """Small data with gaps, one patient with a single session, one whose series starts late
+    and one without an end outcome."""
     df, _ = simulate_mechanisms(
         seed=21, design=design, n_therapists=therapists, patients_per_therapist=3,
         n_sessions=5, missing=0.2, end_effects=(0.5, 1.0) if end else None,
         end_therapist_sd=0.3 if end and therapists else 0.0,
     )  # fmt: skip
     df = df[~((df.patient == "p0001") & (df.session >= 2))]  # one session only
-    df = df[~((df.patient == "p0002") & (df.session == 3))].reset_index(drop=True)
+    df = df[~((df.patient == "p0002") & (df.session == 3))]
+    df = df[~((df.patient == "p0004") & (df.session <= 2))].reset_index(drop=True)  # starts late
     if end:
         df.loc[df.patient == "p0003", "post_symptoms"] = np.nan
     third = {"mediator": "mediator"} if design == "mediation" else {}
