@@ -200,3 +200,40 @@ def test_fast_filter_gradient_reaches_every_parameter():
     num = np.array([(fn(x0 + 1e-6 * e)[0] - fn(x0 - 1e-6 * e)[0]) / 2e-6 for e in np.eye(21)])
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
     assert KalmanFactorGrad in {type(n.op) for n in fn.maker.fgraph.apply_nodes}
+
+
+@pytest.mark.slow  # two nutpie compilations and three short runs: about a minute
+def test_a_compiled_two_series_model_refits_new_data_through_the_fast_path():
+    """The fast path leaves the regressors' container out of the graph: a compiled model still
+    takes another data set of its layout and gives the fresh fit's draws."""
+    import warnings
+
+    from bayes_alliance.mechanisms.compiled import compile_mechanisms
+    from bayes_alliance.mechanisms.fit import fit_mechanisms
+
+    def data(seed: int) -> SeriesData:
+        df, _ = simulate_mechanisms(
+            seed=seed, design="two_series", n_therapists=2, patients_per_therapist=3,
+            n_sessions=5, missing=0.15,
+        )  # fmt: skip
+        return SeriesData.from_frame(
+            df, patient="patient", session="session", predictor="alliance",
+            outcome="symptoms", therapist="therapist",
+        )  # fmt: skip
+
+    spec = MechanismSpec(therapist_level=True)
+    kw = dict(random_seed=5, draws=40, tune=40, chains=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first, new = data(1), data(2)
+        cm = compile_mechanisms(first, spec)
+        assert KalmanFactor in _graph_ops(cm.model)
+        refit = cm.fit(new, **kw)
+        fresh = fit_mechanisms(new, spec, progressbar=False, **kw)
+    for name in ("intercept", "lag"):
+        np.testing.assert_array_equal(
+            refit.idata.posterior[name].values, fresh.idata.posterior[name].values
+        )
+    assert not np.allclose(
+        refit.idata.posterior["intercept"], cm.fit(first, **kw).idata.posterior["intercept"]
+    )
