@@ -9,9 +9,10 @@ Usage::
 Data: the shipped ``mediation_within.csv`` (20 therapists x 6 patients x 12 sessions, gaps,
 an end-of-treatment outcome). Cases: ``main2`` the main model (alliance, symptoms, three
 levels); ``k2`` the mechanism model of the same two series, integrated; ``k2-sampled`` the same
-with sampled traits (the form before issue 26); ``k3`` within mediation with the end outcome,
-integrated; ``k3-sampled`` the same, sampled; ``informants`` two informants (informants.csv),
-integrated, and ``informants-sampled``. Compare figures within one run: the machines are noisy
+with sampled traits (the form before issue 26); ``k2-general`` ``k2`` through the general
+k-series filter instead of its two-series fast path (``integrated.K2_FAST_PATH`` off); ``k3``
+within mediation with the end outcome, integrated; ``k3-sampled`` the same, sampled;
+``informants`` two informants (informants.csv), integrated, and ``informants-sampled``. Compare figures within one run: the machines are noisy
 (the CPU time of the process moves least when other jobs share the cores).
 """
 
@@ -31,6 +32,7 @@ DATA = Path(__file__).resolve().parents[1] / "bayes_alliance" / "datasets"
 def _model(case: str):
     from bayes_alliance.data.series_data import SeriesData
     from bayes_alliance.data.session_data import SessionData
+    from bayes_alliance.mechanisms import integrated
     from bayes_alliance.mechanisms.model import build_mechanism_model
     from bayes_alliance.mechanisms.spec import MechanismSpec
     from bayes_alliance.model.build import build_model
@@ -38,6 +40,8 @@ def _model(case: str):
 
     traits = "sampled" if case.endswith("-sampled") else "integrated"
     base = case.removesuffix("-sampled")
+    integrated.K2_FAST_PATH = base != "k2-general"
+    base = base.removesuffix("-general")
     if base == "informants":
         df = pd.read_csv(DATA / "informants.csv")
         data = SeriesData.from_frame(

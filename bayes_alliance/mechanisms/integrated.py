@@ -24,7 +24,9 @@ patient's coefficients ``b_i = (v_i, delta_i)`` and the therapist's ``tau_j = (u
 
 1. the k-series Kalman filter (:mod:`bayes_alliance.kernels.kalman_k`) run on the data minus
    the known means ``mu + s c_t e_1`` gives each patient's factor in ``beta_i = b_i + (u_j,
-   0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated;
+   0)`` (regressors: the unit vectors and ``c_t e_1``), with every missing cell integrated
+   (two series without a change: the same factor from the main model's entry-wise Op,
+   :mod:`bayes_alliance.kernels.kalman_k2`, which costs less per draw);
 2. the end outcome adds the factor of its residual, linear in ``(b_i, tau_j)``; a baseline
    (:mod:`bayes_alliance.mechanisms.baseline`) only adds known shifts to the means and ``g_0``;
 3. ``b_i`` is integrated under ``N(0, Sigma_P)``, the patients' factors in ``tau_j`` are summed
@@ -55,6 +57,7 @@ import pytensor.tensor as pt
 from bayes_alliance.core.vocab import ERROR_SERIES, PATH, PATIENT, SERIES
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.kernels.kalman_k import filter_k, kalman_k
+from bayes_alliance.kernels.kalman_k2 import filter_k2, unit_mean_columns
 from bayes_alliance.kernels.level_op import level_logp
 from bayes_alliance.kernels.levels import Quadratic
 from bayes_alliance.mechanisms.baseline import baseline_parameters, end_trait_of
@@ -66,6 +69,10 @@ from bayes_alliance.model.priors import log_innovation_sd_sigma
 
 LOG_2PI = float(np.log(2 * np.pi))
 ERROR_DIM = ERROR_SERIES
+# Two series without a change column go through the main model's entry-wise filter Op
+# (kernels.kalman_k2), which costs less per draw than the general k-series one; off only in
+# the tests that compare the two.
+K2_FAST_PATH = True
 
 
 def filter_inputs(data: SeriesData, grid: MechanismGrid, trend: bool) -> dict[str, np.ndarray]:
@@ -270,6 +277,11 @@ def series_factors(
             mat(params.first_cov),
             np.ascontiguousarray(error, dtype=float),
         )
+    elif K2_FAST_PATH and unit_mean_columns(inputs["x"], k):
+        log_c, acc = filter_k2(
+            d, inputs["observed"], inputs["first"], params.phi, params.sigma,
+            params.first_cov, error,
+        )  # fmt: skip
     else:
         log_c, acc = filter_k(
             d,
