@@ -1,13 +1,15 @@
 r"""The Gaussian levels of a patient's factor integrated out in one numba Op.
 
 :class:`bayes_alliance.kernels.levels.Quadratic` integrates a level as a composition of batched
-pytensor nodes (products, slices, a Cholesky solve); in the mechanism model that composition,
-forward and reverse, cost more than the Kalman filter itself. Here the whole chain
+pytensor nodes (products, slices, a Cholesky solve). Here the whole chain
 
     patient factor  ->  integrate b_i under N(0, U U')  ->  sum over the therapist's caseload
                     ->  integrate tau_j under N(0, U_T U_T')  ->  log density per unit
 
-is one loop over patients and therapists with a hand-written reverse pass. The factor of patient
+is one loop over patients and therapists with a hand-written reverse pass (measured on the
+shipped mediation data, best of five on a quiet 2-core machine: logp + gradient of the two-series
+mechanism model 565 -> 378 us and of two informants 928 -> 630 us; within mediation with a trend,
+whose cost lies elsewhere, unchanged at about 1,020 us). The factor of patient
 i is ``log_c - 1/2 [kappa - 2 eta' x + x' Lambda x]`` in ``x = (b, tau)`` (``nb`` and ``nt``
 coefficients; ``nt = 0``: two levels, the value is per patient). One level, with ``S = [eta_b |
 Lambda_bt]`` and the prior's factor ``U`` (matrix-determinant lemma and Woodbury's identity, as

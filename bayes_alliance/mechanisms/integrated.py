@@ -350,9 +350,9 @@ def marginal_logp(
     out, per independent unit: per patient (two levels) or per therapist (three levels); and
     the filter's ``A`` (P, J+1, J+1). Arguments as :func:`patient_factors`.
 
-    On pytensor the levels are one Op (:func:`bayes_alliance.kernels.level_op.level_logp`: the
-    composition of :class:`Quadratic` steps, forward and reverse, cost more than the filter);
-    on numpy they are that composition (the reference the Op is tested against)."""
+    On pytensor the levels are one Op (:func:`bayes_alliance.kernels.level_op.level_logp`, which
+    gives the times it saved); on numpy they are the composition of :class:`Quadratic` steps
+    (the reference the Op is tested against)."""
     factor, acc = series_factors(data, inputs, filled, time, params, xp)
     n_coef = _static_shape(inputs["x"])[-1]
     three = params.chol_therapist is not None
