@@ -7,9 +7,11 @@ Before the two random paths were sampled through their SDs and the eigen square 
 correlation matrix (:func:`bayes_alliance.mechanisms.parts._two_paths`), seeds 1 and 4 failed
 on the correlation of the a and b paths (R-hat 1.015 and 1.021). With that parametrisation and
 the level Op (whose rounding differs from the composition's, so the draws differ), seeds 1-5
-pass as whole command-line processes; one earlier run of seed 2 had failed on
-``end_change_effect`` (R-hat 1.020, one chain's excursion to small SDs of the patients'
-changes), a ridge that remains (docs/convergence_and_time.md).
+pass as whole command-line processes (the slowest, ``corr_paths`` on seed 5, at bulk ESS 272);
+one earlier run of seed 2, before the level Op, had failed on ``end_change_effect`` (R-hat
+1.020, one chain's excursion to small SDs of the patients' changes). The margins are not wide
+and the draws depend on rounding, so on another machine a seed may fall on either side
+(docs/convergence_and_time.md).
 """
 
 from __future__ import annotations

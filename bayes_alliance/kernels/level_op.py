@@ -7,7 +7,7 @@ pytensor nodes (products, slices, a Cholesky solve). Here the whole chain
                     ->  integrate tau_j under N(0, U_T U_T')  ->  log density per unit
 
 is one loop over patients and therapists with a hand-written reverse pass (measured on the
-shipped mediation data, best of five on a quiet 2-core machine: logp + gradient of the two-series
+shipped mediation_within.csv and informants.csv, best of five on a quiet 2-core machine: logp + gradient of the two-series
 mechanism model 565 -> 378 us and of two informants 928 -> 630 us; within mediation with a trend,
 whose cost lies elsewhere, unchanged at about 1,020 us). The factor of patient
 i is ``log_c - 1/2 [kappa - 2 eta' x + x' Lambda x]`` in ``x = (b, tau)`` (``nb`` and ``nt``
