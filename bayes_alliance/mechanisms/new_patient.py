@@ -293,6 +293,7 @@ def sample_new_patient(
             params = replace(params, phi=phi)
         if z_new is not None:
             mean, end = draw_shifts(draw, ext, spec.baseline, spec.baseline_level, z_new)
+            assert mean is not None  # a baseline was given
             params = replace(params, baseline=np.repeat(mean, m, axis=0))
             if params.end is not None and end is not None:
                 params = replace(params, end=replace(params.end, shift=np.repeat(end, m)))
