@@ -31,6 +31,7 @@ from pathlib import Path
 
 CASES = {
     "M": dict(n_therapists=30, patients_per_therapist=8, sessions=15),
+    "L": dict(n_therapists=100, patients_per_therapist=20, sessions=20),
     "L-gaps": dict(
         n_therapists=100,
         patients_per_therapist=20,

@@ -29,6 +29,7 @@ from bayes_alliance.core.intervals import BAND_KIND
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.study.mechanism_truth import DESIGN_ROLES, true_effects
 from bayes_alliance.study.spec import Condition, Method, Study
+from bayes_alliance.study.tasks import cached_compiled
 
 if TYPE_CHECKING:
     from bayes_alliance.mechanisms.spec import MechanismSpec
@@ -43,9 +44,6 @@ _COLUMN = {
 }
 _END_COLUMNS = ("post_symptoms", "dropout")
 BASELINE_COLUMN = "baseline"
-
-# Worker-local compiled mechanism models, by method and condition.
-_COMPILED: dict[str, Any] = {}
 
 
 def simulate_condition(
@@ -126,7 +124,6 @@ def fit_mechanism_task(
 ) -> tuple[dict[str, tuple[float, float, float, float]], dict[str, bool]]:
     """Fit one data set; per parameter the (mean, sd, ci_low, ci_high) and whether its own
     R-hat and ESS pass (parameters the fit has no row of are left out)."""
-    from bayes_alliance.inference.compiled import LayoutError
     from bayes_alliance.mechanisms.compiled import compile_mechanisms
     from bayes_alliance.mechanisms.fit import fit_mechanisms
 
@@ -140,14 +137,7 @@ def fit_mechanism_task(
                 random_seed=seed, cores=1, progressbar=False,
             )  # fmt: skip
         else:
-            cm = _COMPILED.get(key)
-            try:
-                if cm is None:
-                    raise LayoutError("not compiled yet")
-                cm.check(data)
-            except LayoutError:
-                cm = compile_mechanisms(data, resolved)
-                _COMPILED[key] = cm
+            cm = cached_compiled(key, data, lambda: compile_mechanisms(data, resolved))
             result = cm.fit(
                 data, random_seed=seed, draws=s.draws, tune=s.tune, chains=s.chains, cores=1
             )

@@ -31,6 +31,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from statistics import NormalDist
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,24 @@ ROW_COLUMNS = (
 
 # Worker-local compiled models, by model options and layout: a worker compiles each layout once.
 _COMPILED: dict[str, Any] = {}
+
+
+def cached_compiled(key: str, data: Any, compile_fn: Callable[[], Any]) -> Any:
+    """This worker's compiled model under ``key`` if it fits ``data``'s layout, else
+    ``compile_fn()`` (stored under ``key``). Main-model and mechanism tasks share the store;
+    mechanism keys start with ``mechanism:``, so the two never collide."""
+    from bayes_alliance.inference.compiled import LayoutError
+
+    cm = _COMPILED.get(key)
+    if cm is not None:
+        try:
+            cm.check(data)
+            return cm
+        except LayoutError:
+            pass
+    cm = compile_fn()
+    _COMPILED[key] = cm
+    return cm
 
 
 @dataclass(frozen=True)
@@ -154,7 +173,7 @@ def _two_step(data: SessionData) -> dict[str, tuple[float, float]]:
 def _joint(
     data: SessionData, method: Method, seed: int, parameters: tuple[str, ...], ci_prob: float
 ) -> tuple[dict[str, tuple[float, float, float, float]], bool]:
-    from bayes_alliance.inference.compiled import LayoutError, compile_model
+    from bayes_alliance.inference.compiled import compile_model
     from bayes_alliance.spec.options import MODEL
 
     values = {"therapist_level": data.therapists is not None, **method.model}
@@ -163,14 +182,7 @@ def _joint(
     s = method.sampler
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cm = _COMPILED.get(key)
-        try:
-            if cm is None:
-                raise LayoutError("not compiled yet")
-            cm.check(data)
-        except LayoutError:
-            cm = compile_model(data, spec)
-            _COMPILED[key] = cm
+        cm = cached_compiled(key, data, lambda: compile_model(data, spec))
         result = cm.fit(
             data,
             random_seed=seed,
@@ -283,7 +295,7 @@ def _mechanism_rows(task: Task, cond: Condition, method: Method) -> pd.DataFrame
         data = mt.series_data(df, sim.design)
         spec = mt.mechanism_spec(method, data, sim)
         seed = method_seed(study.seed, cond.key, task.replication, method.name)
-        key = f"{method.name}:{cond.id}"
+        key = f"mechanism:{method.name}:{cond.id}"
         est, ok = mt.fit_mechanism_task(data, spec, method, key, seed, params, study.ci_prob)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
