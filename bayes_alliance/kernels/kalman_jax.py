@@ -59,6 +59,10 @@ from bayes_alliance.kernels.kalman_op import (
 # The float64 arithmetic of the numba kernels; PyTensor's JAX linker also turns this on for
 # float64 graphs, but the function is used directly too (tests, benchmarks).
 jax.config.update("jax_enable_x64", True)
+# Sessions per iteration of the scan (1: a loop). More may help a GPU (fewer kernel launches)
+# at a longer compile; unmeasured (a CPU trial of 4 and of full unrolling did not finish in 12
+# minutes on the busy 2-core machine).
+UNROLL: int | bool = 1
 
 
 def _entry(
@@ -188,7 +192,7 @@ def kalman_factor_jax(
 
     zero = jnp.zeros(n_p)
     init = ((zero,) * 6, fc, (zero,) * 6, zero)
-    (_, _, acc, lc), _ = jax.lax.scan(step, init, xs)
+    (_, _, acc, lc), _ = jax.lax.scan(step, init, xs, unroll=UNROLL)
     return (lc, *acc)
 
 
