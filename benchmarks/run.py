@@ -5,7 +5,8 @@ Usage::
     python benchmarks/run.py --sizes S M [--draws 1000] [--chains 2]
 
 Sizes (patients x sessions, therapists): S 50 x 10 (10), M 240 x 15 (30), L 2,000 x 20 (100),
-XL 20,000 x 20 (1,000). Each (size, model) runs in a fresh subprocess, which reports build,
+XL 20,000 x 20 (1,000); L-gaps and XL-gaps are L and XL with 5% missing values, 10% skipped
+sessions and 20% dropout (the Kalman filter path; ours only, the baseline needs complete data). Each (size, model) runs in a fresh subprocess, which reports build,
 compile and sampling seconds, ESS_bulk and ESS/s of the state effect, and its peak resident
 memory. The baseline is written below: non-centred random intercepts, latent means, and a
 bivariate normal on each transition of complete data (first session dropped), sampled with nutpie.
@@ -22,17 +23,31 @@ import sys
 import time
 import warnings
 
-SIZES = {"S": (50, 10, 10), "M": (240, 15, 30), "L": (2000, 20, 100), "XL": (20000, 20, 1000)}
+SIZES = {
+    "S": (50, 10, 10),
+    "M": (240, 15, 30),
+    "L": (2000, 20, 100),
+    "XL": (20000, 20, 1000),
+    "L-gaps": (2000, 20, 100),
+    "XL-gaps": (20000, 20, 1000),
+}
+# the gaps of the registry cases (as benchmarks/cli_process.py)
+GAPS = dict(p_missing_value=0.05, p_missing_session=0.1, dropout=0.2)
 
 
 def simulate_size(size: str, seed: int = 1):
-    """The standard data set of a size: complete series, one seed."""
+    """The standard data set of a size: complete series (with gaps for ``*-gaps``), one seed."""
     from bayes_alliance import SessionData, simulate
     from bayes_alliance.datasets import EXAMPLE_ROLES
 
     n_pat, n_ses, n_ther = SIZES[size]
+    gaps = GAPS if size.endswith("-gaps") else {}
     df, _ = simulate(
-        seed=seed, n_therapists=n_ther, patients_per_therapist=n_pat // n_ther, sessions=n_ses
+        seed=seed,
+        n_therapists=n_ther,
+        patients_per_therapist=n_pat // n_ther,
+        sessions=n_ses,
+        **gaps,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,6 +110,9 @@ def run_one(size: str, which: str, draws: int, chains: int, backend: str, refits
     else:
         model = baseline_model(data)
     t1 = time.perf_counter()
+    if backend != "numba":
+        # JAX functions of the Kalman filter Op (the gap sizes' likelihood)
+        import bayes_alliance.kernels.kalman_jax  # noqa: F401
     if backend == "numpyro":
         import pymc as pm
 
@@ -184,6 +202,9 @@ def main() -> int:
     rows = []
     for size in args.sizes:
         for which in args.models:
+            if which == "baseline" and size.endswith("-gaps"):
+                print(f"{size}: no baseline (it needs complete series)", flush=True)
+                continue
             cmd = [
                 sys.executable,
                 __file__,

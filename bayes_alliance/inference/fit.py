@@ -435,7 +435,8 @@ def fit(
         and recorded in ``result.provenance["random_seed"]`` (``seed_drawn`` True), so the run
         can still be repeated.
     sampler
-        ``"nutpie"`` (default) or ``"pymc"``.
+        ``"nutpie"`` (default), ``"pymc"``, or through JAX (a GPU; needs the ``jax`` extra)
+        ``"numpyro"`` or ``"nutpie-jax"``.
     progressbar
         Show sampling progress.
     cores

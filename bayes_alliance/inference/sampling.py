@@ -31,7 +31,9 @@ from bayes_alliance.core.versions import library_versions
 from bayes_alliance.data.session_data import SessionData
 
 STATES_AUTO_BYTES = 2**30
-SAMPLERS = ("nutpie", "pymc")
+# JAX samplers (a GPU): PyMC's numpyro path with vectorised chains, nutpie's JAX backend.
+JAX_SAMPLERS = ("numpyro", "nutpie-jax")
+SAMPLERS = ("nutpie", "pymc", *JAX_SAMPLERS)
 
 
 class Spec(Protocol):
@@ -97,7 +99,8 @@ def states_wanted(data: SessionData, chains: int, draws: int, states: bool | Non
 @dataclass(frozen=True)
 class SamplerRun:
     """How to sample: draws and tuning steps per chain, chains, cores (default: up to 2),
-    ``"nutpie"`` or ``"pymc"``, and whether to show progress."""
+    ``"nutpie"``, ``"pymc"`` or a JAX sampler (``"numpyro"``, ``"nutpie-jax"``: the ``jax``
+    extra), and whether to show progress."""
 
     draws: int = 1000
     tune: int = 1000
@@ -113,7 +116,10 @@ class SamplerRun:
                 f"{self.draws}, {self.tune}, {self.chains}"
             )
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {self.sampler!r}")
+            raise ValueError(
+                "sampler must be 'nutpie' or 'pymc' (or through JAX: 'numpyro', 'nutpie-jax'), "
+                f"got {self.sampler!r}"
+            )
 
     @property
     def n_cores(self) -> int:
@@ -197,6 +203,8 @@ def sample(
             idata = _nutpie_compiled(compiled, model, settings, seed, timing)
         elif settings.sampler == "nutpie":
             idata = _nutpie_cached(model, spec, settings, seed, timing, bound)
+        elif settings.sampler in JAX_SAMPLERS:
+            idata = _jax(model, settings, seed, timing)
         else:
             idata = _pymc(model, settings, seed, timing)
     if posthoc is not None:
@@ -318,7 +326,46 @@ def _pymc(
     return idata
 
 
+def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]) -> xr.DataTree:
+    """The joint model through PyTensor's JAX backend: ``"numpyro"`` (the whole sampling loop
+    one XLA program, chains vectorised; JIT time is inside ``sample_s``) or ``"nutpie-jax"``
+    (nutpie calling JAX functions). Imports JAX only here, with the JAX functions of the Kalman
+    filter Op (:mod:`bayes_alliance.kernels.kalman_jax`) and of PyMC's own Ops."""
+    try:
+        import pymc.sampling.jax  # noqa: F401  (JAX functions of PyMC's parameter checks)
+
+        import bayes_alliance.kernels.kalman_jax  # noqa: F401  (the Kalman filter Op's)
+    except ImportError as err:
+        raise ImportError(
+            f"sampler {settings.sampler!r} needs JAX: pip install 'bayes_alliance[jax]' ({err})"
+        ) from err
+    if settings.sampler == "numpyro":
+        how: dict[str, Any] = {
+            "nuts_sampler": "numpyro",
+            "nuts_sampler_kwargs": {"chain_method": "vectorized"},
+        }
+    else:
+        how = {
+            "nuts_sampler": "nutpie",
+            "compile_kwargs": {"mode": "JAX", "gradient_backend": "jax"},
+        }
+    t0 = time.perf_counter()
+    idata = pm.sample(
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        random_seed=seed,
+        model=model,
+        progressbar=settings.progressbar,
+        compute_convergence_checks=False,
+        **how,
+    )
+    timing["sample_s"] = time.perf_counter() - t0
+    return idata
+
+
 __all__ = [
+    "JAX_SAMPLERS",
     "SAMPLERS",
     "STATES_AUTO_BYTES",
     "Sampled",

@@ -417,7 +417,12 @@ SAMPLER = OptionGroup(
         Option("tune", "count", "tuning steps per chain", minimum=0),
         Option("chains", "count", "chains", minimum=1),
         Option("seed", "count", "random seed, recorded in fit.nc", minimum=0),
-        Option("sampler", "choice", "NUTS implementation", choices=("nutpie", "pymc")),
+        Option(
+            "sampler",
+            "choice",
+            "NUTS implementation (numpyro, nutpie-jax: through JAX, for a GPU; the jax extra)",
+            choices=("nutpie", "pymc", "numpyro", "nutpie-jax"),
+        ),
     ),
 )
 
