@@ -62,12 +62,7 @@ def test_expm_gradient_matches_finite_differences():
     for entries in cases:
         x = np.array(entries, dtype=float)
         for step in (3.0, 12.0):
-            fd = np.array(
-                [
-                    (f(x + h, step) - f(x - h, step)) / 2e-6
-                    for h in np.eye(4) * 1e-6
-                ]
-            )
+            fd = np.array([(f(x + h, step) - f(x - h, step)) / 2e-6 for h in np.eye(4) * 1e-6])
             np.testing.assert_allclose(g(x, step), fd, rtol=1e-5, atol=1e-7)
 
 
@@ -90,7 +85,7 @@ def test_discretisation_matches_simulated_process():
     w0 = np.array([1.5, -2.0])
     chol = np.linalg.cholesky(DIFFUSION)
     w = np.tile(w0, (n, 1))
-    for _ in range(int(round(dt / h))):
+    for _ in range(round(dt / h)):
         w = w + h * w @ DRIFT.T + np.sqrt(h) * rng.standard_normal((n, 2)) @ chol.T
     phi, q, _ = ctime.discretise(
         _entries(DRIFT), (DIFFUSION[0, 0], DIFFUSION[0, 1], DIFFUSION[1, 1]), dt
@@ -199,8 +194,10 @@ def _dense_loglik(data, values, error=(0.0, 0.0), therapist=None):
     the cells' times + measurement error), built cell by cell from the process's covariance
     Cov(w(s), w(t)) = expm(A (t - s)) S (t >= s)."""
     stat = sl.solve_continuous_lyapunov(DRIFT, -DIFFUSION)
-    sx, sy, r = (values[k] for k in (v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME_TOTAL,
-                                      v.TRAIT_CORR_PATIENT))
+    sx, sy, r = (
+        values[k]
+        for k in (v.SD_PATIENT_PREDICTOR, v.SD_PATIENT_OUTCOME_TOTAL, v.TRAIT_CORR_PATIENT)
+    )
     trait = np.array([[sx**2, r * sx * sy], [r * sx * sy, sy**2]])
     cells = []  # (patient, time, variable, value)
     for p in range(data.n_patients):
@@ -264,8 +261,11 @@ def test_per_cell_lags_in_the_filter_match_a_dense_gaussian():
     log_c, factor = filter_factor_op(
         cells,
         tuple(pt.as_tensor(phis[..., i, j]) for i, j in ((0, 0), (0, 1), (1, 0), (1, 1))),
-        (sig[0, 0] * np.ones((n_p, n_s)), sig[0, 1] * np.ones((n_p, n_s)),
-         sig[1, 1] * np.ones((n_p, n_s))),
+        (
+            sig[0, 0] * np.ones((n_p, n_s)),
+            sig[0, 1] * np.ones((n_p, n_s)),
+            sig[1, 1] * np.ones((n_p, n_s)),
+        ),
         (first[0, 0], first[0, 1], first[1, 1]),
     )
     # q is the quadratic form at a zero latent mean: log p(z) = log C - q / 2
@@ -298,8 +298,9 @@ def test_per_cell_lag_gradient_matches_finite_differences():
     obs = (rng.random((2, n_p, n_s)) > 0.2).astype(float)
     lags = pt.dtensor3("lags")
     cells = GapCells(z[0] * obs[0], z[1] * obs[1], obs[0], obs[1], np.eye(n_s)[[0] * n_p])
-    log_c, f = filter_factor_op(cells, tuple(lags[i] for i in range(4)), (0.5, 0.1, 0.4),
-                                (1.1, 0.2, 0.9), error=(0.05, 0.0))
+    log_c, f = filter_factor_op(
+        cells, tuple(lags[i] for i in range(4)), (0.5, 0.1, 0.4), (1.1, 0.2, 0.9), error=(0.05, 0.0)
+    )
     out = (log_c - 0.5 * (f.q + f.l11 - 0.3 * f.g1 + f.l22)).sum()
     fn = pytensor.function([lags], out)
     grad = pytensor.function([lags], pytensor.grad(out, lags))(a0)
@@ -310,10 +311,6 @@ def test_per_cell_lag_gradient_matches_finite_differences():
         fd[idx] = (fn(a0 + h) - fn(a0 - h)) / 2e-6
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7)
     assert np.abs(grad[:, :, 0]).max() == 0.0  # no transition into a first column
-
-
-def _bad(df, **change):
-    return pytest.raises(DataValidationError, **change)
 
 
 def test_time_column_problems_name_patient_and_rows():
@@ -341,13 +338,18 @@ def test_dates_that_are_not_dates_or_repeat_name_rows():
     from bayes_alliance.data.reshape import sessions_from_dates
 
     df = pd.DataFrame(
-        {"patient": ["a", "a", "b", "b"], "date": ["2024-01-02", "soon", "2024-01-03", "2024-01-03"]}
+        {
+            "patient": ["a", "a", "b", "b"],
+            "date": ["2024-01-02", "soon", "2024-01-03", "2024-01-03"],
+        }
     )
     with pytest.raises(DataValidationError) as err:
         sessions_from_dates(df, patient="patient", date="date", elapsed="days")
     msg = str(err.value)
     assert "not a date" in msg and "same date" in msg
-    ok = pd.DataFrame({"patient": ["a", "a", "b"], "date": ["2024-01-09", "2024-01-02", "2024-02-01"]})
+    ok = pd.DataFrame(
+        {"patient": ["a", "a", "b"], "date": ["2024-01-09", "2024-01-02", "2024-02-01"]}
+    )
     out = sessions_from_dates(ok, patient="patient", date="date", elapsed="weeks", unit_days=7)
     np.testing.assert_allclose(out["weeks"], [1.0, 0.0, 0.0])
     assert out["session"].tolist() == [2, 1, 1]

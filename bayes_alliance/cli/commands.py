@@ -63,12 +63,31 @@ from bayes_alliance.spec.specfile import AnalysisSpec, load_spec
 KEY_EFFECTS = vocab.KEY_EFFECTS
 
 
-def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: str) -> pd.DataFrame:
-    """With --dates: sessions numbered per patient in date order, the day gaps kept."""
+# The time column that --dates adds for continuous time (time since the patient's first date).
+DATE_TIME = "time_since_first_session"
+
+
+def _dated(
+    args: argparse.Namespace,
+    df: pd.DataFrame,
+    patient: str,
+    session: str,
+    spec: ModelSpec | None = None,
+) -> pd.DataFrame:
+    """With --dates: sessions numbered per patient in date order, the day gaps kept; for a
+    continuous-time ``spec``, also the time since the patient's first session
+    (:data:`DATE_TIME`, in the spec's time unit)."""
     if not getattr(args, "dates", False):
         return df
+    continuous = spec is not None and spec.time_model == "continuous"
     return sessions_from_dates(
-        df, patient=patient, date=session, session=session, date_format=args.date_format
+        df,
+        patient=patient,
+        date=session,
+        session=session,
+        date_format=args.date_format,
+        elapsed=DATE_TIME if continuous else None,
+        unit_days=7.0 if spec is not None and spec.time_unit == "weeks" else 1.0,
     )
 
 
@@ -179,6 +198,12 @@ def fit_inputs(
             raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
         values = ROLES.from_args(args)
         model = MODEL.from_args(args)
+        if getattr(args, "dates", False) and model.get("time_model") != "sessions":
+            # dates are times: continuous time unless --time-model sessions
+            if values.get("time") is not None:
+                raise CLIError("give either --dates or --time, not both")
+            model["time_model"] = "continuous"
+            values["time"] = DATE_TIME
         if model.get("therapist_level") is False:  # --no-therapist: two-level data too
             values["therapist"] = None
         roles = make_roles(values)
@@ -187,7 +212,7 @@ def fit_inputs(
     path = _data_path(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        df = _dated(args, read_data(args, path), roles.patient, roles.session)
+        df = _dated(args, read_data(args, path), roles.patient, roles.session, spec)
         if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
             mech = cli_mechanisms.series_data(df, roles)
         else:

@@ -92,12 +92,8 @@ def _scaled_cs(z: Any, h: Any, xp: Any) -> tuple[Any, Any]:
     hp = xp.where(pos, h, 0.0)
     ep, em = xp.exp(hp + rp), xp.exp(hp - rp)
     eh = xp.exp(h)
-    c = xp.where(
-        pos, 0.5 * (ep + em), xp.where(neg, eh * xp.cos(rn), eh * _poly(zs, _C))
-    )
-    s = xp.where(
-        pos, 0.5 * (ep - em) / rp, xp.where(neg, eh * xp.sin(rn) / rn, eh * _poly(zs, _S))
-    )
+    c = xp.where(pos, 0.5 * (ep + em), xp.where(neg, eh * xp.cos(rn), eh * _poly(zs, _C)))
+    s = xp.where(pos, 0.5 * (ep - em) / rp, xp.where(neg, eh * xp.sin(rn) / rn, eh * _poly(zs, _S)))
     return c, s
 
 

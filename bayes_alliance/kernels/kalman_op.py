@@ -322,15 +322,14 @@ def kalman_factor_vjp_cells(
 def _lag_cells(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """The kernels' arguments with (P,) lag entries (positions 5..8) as (P, 1) columns."""
     return tuple(
-        np.asarray(x)[:, None] if 5 <= i <= 8 and np.ndim(x) == 1 else x
-        for i, x in enumerate(args)
+        np.asarray(x)[:, None] if 5 <= i <= 8 and np.ndim(x) == 1 else x for i, x in enumerate(args)
     )
 
 
 def kalman_factor(*args: Any) -> tuple[Any, ...]:
     """:func:`kalman_factor_cells` taking the lag entries ``a, b, c, d`` as (P,) vectors, as
     (P, 1) columns or as (P, S) grids (one lag matrix per transition into a column)."""
-    return kalman_factor_cells(*_lag_cells(args))  # type: ignore[no-any-return]
+    return kalman_factor_cells(*_lag_cells(args))
 
 
 def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:

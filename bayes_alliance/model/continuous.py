@@ -137,7 +137,7 @@ def drift_priors(data: SessionData, sd_x: Any, sd_y: Any) -> dict[str, dict[str,
 
 def drift_of(get: Get) -> tuple[Any, Any, Any, Any]:
     """The fixed drift entries (A_xx, A_xy, A_yx, A_yy)."""
-    return tuple(get(n) for n in v.DRIFT_PARAMETERS)  # type: ignore[return-value]
+    return tuple(get(n) for n in v.DRIFT_PARAMETERS)
 
 
 def diffusion_of(get: Get) -> tuple[Any, Any, Any]:
@@ -200,18 +200,18 @@ def continuous_dynamics(
         # the scalar entries broadcast; the patient's cross effect and S down the rows
         col = (a11, a12, slope[:, None], a22)
         phi = ctime.expm(col, cells["interval_grid"], xp)
-        sigma = ctime.interval_cov(phi, tuple(e[:, None] for e in stat))  # type: ignore[arg-type]
+        sigma = ctime.interval_cov(phi, tuple(e[:, None] for e in stat))
     else:
         drift = (a11, a12, a21, a22)
         stat = ctime.stationary_cov(drift, q)
         phi_u = ctime.expm(drift, cells["interval_values"], xp)
         sigma_u = ctime.interval_cov(phi_u, stat)
         index = cells["interval_index"]
-        phi = tuple(e[index] for e in phi_u)  # type: ignore[assignment]
-        sigma = tuple(e[index] for e in sigma_u)  # type: ignore[assignment]
+        phi = tuple(e[index] for e in phi_u)
+        sigma = tuple(e[index] for e in sigma_u)
     return Dynamics(
-        phi,  # type: ignore[arg-type]
-        sigma,  # type: ignore[arg-type]
+        phi,
+        sigma,
         stat,
         varying,
         slope=slope if varying else None,
