@@ -159,3 +159,13 @@ def discretise(drift: Drift, diffusion: Sym, dt: Any, xp: Any = np) -> tuple[Dri
 
 
 __all__ = ["discretise", "expm", "interval_cov", "sandwich", "stable", "stationary_cov"]
+
+
+def median_interval(times: Any) -> float:
+    """The median time between a patient's consecutive sessions of a (patients, sessions)
+    grid of times (NaN where no session; 1 when no patient has two): the default effects
+    interval and the scale of the continuous-time priors."""
+    t = np.asarray(times, dtype=float)
+    dt = np.diff(t, axis=1)
+    inner = dt[np.isfinite(dt) & (dt > 0)]
+    return float(np.median(inner)) if inner.size else 1.0

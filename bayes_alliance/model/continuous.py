@@ -98,9 +98,8 @@ class Intervals:
 def median_interval(data: SessionData) -> float:
     """The median time between a patient's consecutive sessions (the default effects
     interval and the scale of the priors)."""
-    dt = Intervals.of(data).grid
-    inner = dt[dt > 0]
-    return float(np.median(inner)) if inner.size else 1.0
+    Intervals.of(data)  # the clear message without times
+    return ctime.median_interval(data.times)
 
 
 def check(data: SessionData, spec: ModelSpec) -> None:
@@ -170,26 +169,32 @@ def continuous_dynamics(
     tj: Any = None,
     n_pat: Any = None,
     xp: Any = np,
+    slope: Any = None,
 ) -> Dynamics:
     """The per-cell dynamics of the continuous-time model (module docstring) for the Kalman
     filter: ``phi`` and ``sigma`` entries (P, S), ``first`` the stationary covariance.
 
     ``cells`` holds :meth:`Intervals.containers` (arrays or ``pm.Data``). Parameters are
     requested in the order: the drift, the moderator effects, the random cross effects'
-    SDs and raw deviations, the diffusion, the measurement-error SDs.
+    SDs and raw deviations, the diffusion, the measurement-error SDs. ``slope``: each
+    patient's cross effect where the caller has it (a completed posterior's
+    ``state_effect_by_patient``); its pieces are then not requested.
     """
     a11, a12, a21, a22 = drift_of(get)
-    fixed = a21
-    if z is not None:
-        fixed = a21 + xp.dot(z, get(v.MODERATOR_EFFECT, dims="moderator"))
-    parts = Structural((a11, a12, a22), fixed)
-    slope_deviations(get, spec, parts)
-    slope = fixed
-    if parts.dev_therapist is not None:
-        slope = slope + parts.dev_therapist[tj]
-    if parts.dev_patient is not None:
-        slope = slope + parts.dev_patient
     varying = bool(spec.random_slopes or spec.moderators)
+    if slope is not None:
+        parts = Structural((a11, a12, a22), None)
+    else:
+        fixed = a21
+        if z is not None:
+            fixed = a21 + xp.dot(z, get(v.MODERATOR_EFFECT, dims="moderator"))
+        parts = Structural((a11, a12, a22), fixed)
+        slope_deviations(get, spec, parts)
+        slope = fixed
+        if parts.dev_therapist is not None:
+            slope = slope + parts.dev_therapist[tj]
+        if parts.dev_patient is not None:
+            slope = slope + parts.dev_patient
     if varying and n_pat is not None:
         slope = xp.ones(n_pat) * slope
     q = diffusion_of(get)
@@ -217,7 +222,29 @@ def continuous_dynamics(
         slope=slope if varying else None,
         parts=parts,
         error=error_var(get, spec),
+        by_cell=True,
     )
+
+
+def posthoc_dynamics(
+    get: Get,
+    spec: ModelSpec,
+    cells: dict[str, Any],
+    z: Any = None,
+    tj: Any = None,
+    slope: Any = None,
+) -> Dynamics:
+    """:func:`continuous_dynamics` of one posterior draw in numpy, for the post-hoc draws
+    (latent means, states, pointwise log-likelihood, replicates). The cells without a
+    transition (a patient's first cell and those after the last, interval 0: ``Phi = I``,
+    ``Q = 0``) get the stationary covariance instead of ``Q(0) = 0``: no filter or sampler
+    reads them, and a replicate or a Cholesky factor there stays finite."""
+    dyn = continuous_dynamics(get, spec, cells, z=z, tj=tj, xp=np, slope=slope)
+    none = np.asarray(cells["interval_grid"]) <= 0
+    first = tuple(np.asarray(e, dtype=float) for e in dyn.first)
+    col = tuple(e[:, None] if e.ndim == 1 else e for e in first)
+    dyn.sigma = tuple(np.where(none, c, np.asarray(e)) for c, e in zip(col, dyn.sigma, strict=True))
+    return dyn
 
 
 def stationarity_logp(dyn: Dynamics, tj: Any, z: Any, caseload: Any) -> Any:
@@ -259,5 +286,6 @@ __all__ = [
     "cross_interval",
     "drift_priors",
     "median_interval",
+    "posthoc_dynamics",
     "stationarity_logp",
 ]
