@@ -43,6 +43,7 @@ from bayes_alliance.data.readers import sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.data.validate import check_frame
+from bayes_alliance.effects.continuous import interval_words
 from bayes_alliance.inference import fit as fitting
 from bayes_alliance.mechanisms.fit import fit_mechanisms
 from bayes_alliance.mechanisms.load import AnyResult
@@ -310,6 +311,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'effects.csv'}, {out / 'fit.nc'} and the report")
     else:
         print(_effects_text(tables.summary, args.ci))
+        if result.spec.time_model == "continuous":
+            print(f"continuous time: the lag effects are {interval_words(result.spec)}")
         print(f"wrote {out / 'summary.csv'} and {out / 'fit.nc'}")
     return _convergence_status(result)
 
