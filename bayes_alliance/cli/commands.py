@@ -49,6 +49,7 @@ from bayes_alliance.mechanisms.fit import fit_mechanisms
 from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim import sessions as simulation
+from bayes_alliance.spec import specfile
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
     MODEL,
@@ -65,7 +66,7 @@ KEY_EFFECTS = vocab.KEY_EFFECTS
 
 
 # The time column that --dates adds for continuous time (time since the patient's first date).
-DATE_TIME = "time_since_first_session"
+DATE_TIME = specfile.DATE_TIME
 
 
 def _dated(
@@ -187,6 +188,9 @@ def fit_inputs(
                 "one, e.g. to name your own columns under [data])"
             )
         spec_file = load_spec(args.spec)
+        if spec_file.dates:  # [data] dates = true reads the session column as --dates does
+            args.dates = True
+            args.date_format = spec_file.date_format or getattr(args, "date_format", None)
         if spec_file.single:  # no outcome: the predictor's series alone
             return _single_inputs(args, spec_file)
         roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
