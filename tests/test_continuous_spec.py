@@ -72,3 +72,30 @@ def test_fit_reads_a_dated_spec_as_times(tmp_path):
     assert spec.time_model == "continuous"
     np.testing.assert_array_equal(data.times[0], days["a"])
     np.testing.assert_array_equal(data.times[1, :3], days["b"])
+
+
+def test_report_words_and_figure_of_continuous_time():
+    """The Phi(dt) figure (four panels, the band around the median), the labels with the
+    interval, and the methods sentence with its equations and citations."""
+    from bayes_alliance.core import vocab as v
+    from bayes_alliance.report import continuous as ct_report
+    from bayes_alliance.report.methods import references
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    spec = ModelSpec(time_model="continuous", effects_interval=7.0)
+    rng = np.random.default_rng(0)
+    base = {"drift_predictor_autoregression": -0.15, "drift_reverse_state_effect": 0.03}
+    base |= {"drift_state_effect": -0.05, "drift_outcome_autoregression": -0.1}
+    post = {k: x + 0.005 * rng.standard_normal((2, 50)) for k, x in base.items()}
+    fig = ct_report.phi_figure(post, spec, "alliance", "symptoms")
+    assert len(fig.axes) == 4
+    lines = fig.axes[2].get_lines()  # x -> y: the median curve starts at 0 and dips below
+    assert lines[0].get_ydata()[0] == pytest.approx(0.0) and min(lines[0].get_ydata()) < 0
+    labels = ct_report.time_labels(
+        [v.STATE_EFFECT, v.DRIFT_STATE_EFFECT, v.INTERCEPT_OUTCOME], ["a", "b", "c"], spec, "x", "y"
+    )
+    assert labels == ["a, per 7 days", "b, per day", "c"]
+    text = ct_report.methods_sentence(spec, "alliance", "symptoms")
+    assert "expm(A dt)" in text and "Oud & Jansen 2000" in text and "7 days" in text
+    assert any("ctsem" in r for r in references(spec))
+    assert ct_report.methods_sentence(ModelSpec(), "x", "y") == ""

@@ -315,8 +315,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'effects.csv'}, {out / 'fit.nc'} and the report")
     else:
         print(_effects_text(tables.summary, args.ci))
-        if result.spec.time_model == "continuous":
-            print(f"continuous time: the lag effects are {interval_words(result.spec)}")
+        fitted = result.spec  # resolved: it holds the effects interval
+        if isinstance(fitted, ModelSpec) and fitted.time_model == "continuous":
+            print(f"continuous time: the lag effects are {interval_words(fitted)}")
         print(f"wrote {out / 'summary.csv'} and {out / 'fit.nc'}")
     return _convergence_status(result)
 

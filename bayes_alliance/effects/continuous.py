@@ -76,9 +76,10 @@ def interval_words(spec: ModelSpec) -> str:
     return f"per {dt:g} {unit}"
 
 
-def drift_draws(post: Mapping[str, Any]) -> tuple[np.ndarray, ...]:
+def drift_draws(post: Mapping[str, Any]) -> ctime.Drift:
     """The drift entries (A_xx, A_xy, A_yx, A_yy) per draw."""
-    return tuple(np.asarray(post[n], dtype=float) for n in v.DRIFT_PARAMETERS)
+    a11, a12, a21, a22 = (np.asarray(post[n], dtype=float) for n in v.DRIFT_PARAMETERS)
+    return a11, a12, a21, a22
 
 
 def diffusion_draws(post: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,8 +100,8 @@ def phi_draws(post: Mapping[str, Any], dt: Any) -> dict[str, np.ndarray]:
 
 def phi_curve(post: Mapping[str, Any], grid: np.ndarray) -> dict[str, np.ndarray]:
     """Phi(dt) entries over a grid of intervals, (chain, draw, len(grid)) each."""
-    drift = tuple(e[..., None] for e in drift_draws(post))
-    phi = ctime.expm(drift, np.asarray(grid, dtype=float))
+    a11, a12, a21, a22 = (e[..., None] for e in drift_draws(post))
+    phi = ctime.expm((a11, a12, a21, a22), np.asarray(grid, dtype=float))
     return dict(zip(INTERVAL_PARAMETERS, phi, strict=True))
 
 
@@ -149,9 +150,9 @@ def within_moments(
         dev_t = np.asarray(deviations.get(v.THERAPIST, np.zeros_like(own)), dtype=float)
         dev_p = np.asarray(deviations.get(v.PATIENT, np.zeros_like(own)), dtype=float)
     col = (a11[..., None], a12[..., None], None, a22[..., None])
-    qc = tuple(e[..., None] for e in q)
+    qc = (q[0][..., None], q[1][..., None], q[2][..., None])
 
-    def drift(cross: np.ndarray) -> tuple[Any, ...]:
+    def drift(cross: np.ndarray) -> ctime.Drift:
         return (col[0], col[1], cross, col[3])
 
     stat = ctime.stationary_cov(drift(own), qc)
@@ -195,7 +196,8 @@ def bayesian_r2(post: Any, y: np.ndarray, times: np.ndarray, spec: ModelSpec) ->
     a11, a12, a21, a22 = (e[..., None, None] for e in drift_draws(post))
     if "state_effect_by_patient" in post:
         a21 = np.asarray(post["state_effect_by_patient"].values, dtype=float)[..., None]
-    q = tuple(e[..., None, None] for e in diffusion_draws(post))
+    q11, q12, q22 = (e[..., None, None] for e in diffusion_draws(post))
+    q = (q11, q12, q22)
     stat = ctime.stationary_cov((a11, a12, a21, a22), q)
     safe = np.where(np.isfinite(dt) & (dt > 0), dt, 1.0)
     phi = ctime.expm((a11, a12, a21, a22), safe)

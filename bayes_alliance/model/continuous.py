@@ -243,7 +243,8 @@ def posthoc_dynamics(
     none = np.asarray(cells["interval_grid"]) <= 0
     first = tuple(np.asarray(e, dtype=float) for e in dyn.first)
     col = tuple(e[:, None] if e.ndim == 1 else e for e in first)
-    dyn.sigma = tuple(np.where(none, c, np.asarray(e)) for c, e in zip(col, dyn.sigma, strict=True))
+    s11, s12, s22 = (np.where(none, c, np.asarray(e)) for c, e in zip(col, dyn.sigma, strict=True))
+    dyn.sigma = (s11, s12, s22)
     return dyn
 
 
