@@ -95,6 +95,8 @@ def test_report_words_and_figure_of_continuous_time():
         [v.STATE_EFFECT, v.DRIFT_STATE_EFFECT, v.INTERCEPT_OUTCOME], ["a", "b", "c"], spec, "x", "y"
     )
     assert labels == ["a, per 7 days", "b, per day", "c"]
+    (sd,) = ct_report.time_labels([v.SD_STATE_EFFECT_PATIENT], ["s"], spec, "x", "y")
+    assert sd == "SD of the drift's cross effect x → y between patients, per day"
     text = ct_report.methods_sentence(spec, "alliance", "symptoms")
     assert "expm(A dt)" in text and "Oud & Jansen 2000" in text and "7 days" in text
     assert any("ctsem" in r for r in references(spec))

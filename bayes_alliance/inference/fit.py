@@ -395,10 +395,12 @@ def identification_of(
     sigma = {
         n: float(np.max(priors[n]["sigma"]))
         for n in (*names, *innovations)
-        if priors[n]["dist"] == "HalfNormal"
+        if n in priors and priors[n]["dist"] == "HalfNormal"
     }
     post = result_posterior.posterior
     draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
+    if spec.time_model == "continuous":  # no innovation SDs (a diffusion per time unit)
+        return error_identification(draws, {n: sigma[n] for n in names if n in sigma})
     pairs = dict(zip(vocab.VARIABLES, zip(innovations, names, strict=True), strict=True))
     return error_identification(draws, {n: sigma[n] for n in names if n in sigma}) + state_collapse(
         draws, pairs, sigma

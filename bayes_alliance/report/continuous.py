@@ -32,6 +32,7 @@ AT_INTERVAL = (
     "long_run_reverse_state_effect",
     "long_run_state_effect_single_equation",
 )
+SLOPE_SDS = {v.SD_STATE_EFFECT_PATIENT: "patients", v.SD_STATE_EFFECT_THERAPIST: "therapists"}
 REFERENCES = {
     "Oud & Jansen 2000": (
         "Oud, J. H. L., & Jansen, R. A. R. G. (2000). Continuous time state space modeling of "
@@ -65,6 +66,8 @@ def time_labels(
     for name, label in zip(names, labels, strict=True):
         if name in v.DRIFT_PARAMETERS:
             label = f"{label}, per {_unit(spec)}"
+        elif name in SLOPE_SDS:  # random slopes vary the drift's cross effect
+            label = f"SD of the drift's cross effect {x} → {y} between {SLOPE_SDS[name]}, per {_unit(spec)}"
         elif name in AT_INTERVAL:
             label = f"{label}, {ct_effects.interval_words(spec)}"
         out.append(label)
