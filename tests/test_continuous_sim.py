@@ -89,5 +89,6 @@ def test_drift_recovered_over_seeds_with_irregular_intervals():
             row.append(d.mean() - truth.drift[i, j])
         est.append(row)
     bias = np.mean(est, axis=0)
+    print(f"drift entries inside their 90% interval: {inside} of 12; mean bias {bias}")
     assert inside >= 10, (inside, est)
     assert np.all(np.abs(bias) < 0.02), bias
