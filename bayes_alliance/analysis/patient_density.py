@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_alliance.analysis import continuous_density
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.model import indicators
@@ -69,6 +70,8 @@ def patient_loglik(
         With scores censored at a ceiling or floor: a patient's marginal probability of the
         censored events is a multivariate normal probability, not computed here.
     """
+    if spec.time_model == "continuous":  # one lag matrix per interval
+        return continuous_density.patient_loglik(post, data, spec)
     if spec.censored and censored_cells(data, spec).any:
         raise ValueError(
             "leave-one-patient-out densities are not available for a fit with censored scores "

@@ -43,11 +43,13 @@ from bayes_alliance.data.readers import sessions_from_dates, wide_to_long
 from bayes_alliance.data.series_data import SeriesData
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.data.validate import check_frame
+from bayes_alliance.effects.continuous import interval_words
 from bayes_alliance.inference import fit as fitting
 from bayes_alliance.mechanisms.fit import fit_mechanisms
 from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim import sessions as simulation
+from bayes_alliance.spec import specfile
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
     MODEL,
@@ -63,12 +65,31 @@ from bayes_alliance.spec.specfile import AnalysisSpec, load_spec
 KEY_EFFECTS = vocab.KEY_EFFECTS
 
 
-def _dated(args: argparse.Namespace, df: pd.DataFrame, patient: str, session: str) -> pd.DataFrame:
-    """With --dates: sessions numbered per patient in date order, the day gaps kept."""
+# The time column that --dates adds for continuous time (time since the patient's first date).
+DATE_TIME = specfile.DATE_TIME
+
+
+def _dated(
+    args: argparse.Namespace,
+    df: pd.DataFrame,
+    patient: str,
+    session: str,
+    spec: ModelSpec | None = None,
+) -> pd.DataFrame:
+    """With --dates: sessions numbered per patient in date order, the day gaps kept; for a
+    continuous-time ``spec``, also the time since the patient's first session
+    (:data:`DATE_TIME`, in the spec's time unit)."""
     if not getattr(args, "dates", False):
         return df
+    continuous = spec is not None and spec.time_model == "continuous"
     return sessions_from_dates(
-        df, patient=patient, date=session, session=session, date_format=args.date_format
+        df,
+        patient=patient,
+        date=session,
+        session=session,
+        date_format=args.date_format,
+        elapsed=DATE_TIME if continuous else None,
+        unit_days=7.0 if spec is not None and spec.time_unit == "weeks" else 1.0,
     )
 
 
@@ -167,6 +188,9 @@ def fit_inputs(
                 "one, e.g. to name your own columns under [data])"
             )
         spec_file = load_spec(args.spec)
+        if spec_file.dates:  # [data] dates = true reads the session column as --dates does
+            args.dates = True
+            args.date_format = spec_file.date_format or getattr(args, "date_format", None)
         if spec_file.single:  # no outcome: the predictor's series alone
             return _single_inputs(args, spec_file)
         roles, spec, settings = spec_file.roles, spec_file.model, spec_file.sampler
@@ -179,6 +203,12 @@ def fit_inputs(
             raise CLIError(f"without --spec these flags are required: {', '.join(missing)}")
         values = ROLES.from_args(args)
         model = MODEL.from_args(args)
+        if getattr(args, "dates", False) and model.get("time_model") != "sessions":
+            # dates are times: continuous time unless --time-model sessions
+            if values.get("time") is not None:
+                raise CLIError("give either --dates or --time, not both")
+            model["time_model"] = "continuous"
+            values["time"] = DATE_TIME
         if model.get("therapist_level") is False:  # --no-therapist: two-level data too
             values["therapist"] = None
         roles = make_roles(values)
@@ -187,7 +217,7 @@ def fit_inputs(
     path = _data_path(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        df = _dated(args, read_data(args, path), roles.patient, roles.session)
+        df = _dated(args, read_data(args, path), roles.patient, roles.session, spec)
         if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
             mech = cli_mechanisms.series_data(df, roles)
         else:
@@ -285,6 +315,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'effects.csv'}, {out / 'fit.nc'} and the report")
     else:
         print(_effects_text(tables.summary, args.ci))
+        fitted = result.spec  # resolved: it holds the effects interval
+        if isinstance(fitted, ModelSpec) and fitted.time_model == "continuous":
+            print(f"continuous time: the lag effects are {interval_words(fitted)}")
         print(f"wrote {out / 'summary.csv'} and {out / 'fit.nc'}")
     return _convergence_status(result)
 

@@ -49,9 +49,9 @@ def _add_sheet(p: argparse.ArgumentParser, dates: bool = True) -> None:
     p.add_argument(
         "--dates",
         action="store_true",
-        help="the session column holds dates: sessions are numbered 1, 2, ... per patient in "
-        "date order (the day gaps are not a model input: covariates are patient-level; "
-        "bayes_alliance.data.readers.sessions_from_dates keeps them as a column in Python)",
+        help="the session column holds dates: fit reads them as times (continuous time, in "
+        "days unless --time-unit weeks; --time-model sessions instead numbers the sessions "
+        "1, 2, ... per patient in date order and drops the day gaps)",
     )
     p.add_argument(
         "--date-format",

@@ -103,6 +103,24 @@ BASELINE_MEDIATOR = {PATIENT: TRAIT_EFFECT_PATIENT, THERAPIST: TRAIT_EFFECT_THER
 COVARIATE_EFFECT_PREDICTOR = "covariate_effect_predictor"
 COVARIATE_EFFECT_OUTCOME = "covariate_effect_outcome"
 
+# Continuous time (ModelSpec.time_model = "continuous"): the drift matrix A of
+# dw = A w dt + G dW (rows: the equation; per time unit) and the diffusion G G' as two SDs and a
+# correlation. The discrete names (state_effect, ...) are then the entries of Phi(dt) = expm(A dt)
+# at the effects interval (bayes_alliance.effects.continuous).
+DRIFT_STATE_EFFECT = "drift_state_effect"  # A_yx
+DRIFT_REVERSE_STATE_EFFECT = "drift_reverse_state_effect"  # A_xy
+DRIFT_OUTCOME_AUTOREGRESSION = "drift_outcome_autoregression"  # A_yy
+DRIFT_PREDICTOR_AUTOREGRESSION = "drift_predictor_autoregression"  # A_xx
+DIFFUSION_SD_PREDICTOR = "diffusion_sd_predictor"
+DIFFUSION_SD_OUTCOME = "diffusion_sd_outcome"
+DIFFUSION_CORR = "diffusion_corr"
+DRIFT_PARAMETERS = (
+    DRIFT_PREDICTOR_AUTOREGRESSION,
+    DRIFT_REVERSE_STATE_EFFECT,
+    DRIFT_STATE_EFFECT,
+    DRIFT_OUTCOME_AUTOREGRESSION,
+)  # (A_xx, A_xy, A_yx, A_yy): the entries in row order
+
 # Named parameters computed from others per draw (deterministics of the model): they have no
 # prior of their own.
 DERIVED_PARAMETERS: tuple[str, ...] = (
@@ -118,6 +136,10 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     REVERSE_STATE_EFFECT,
     OUTCOME_AUTOREGRESSION,
     PREDICTOR_AUTOREGRESSION,
+    DRIFT_STATE_EFFECT,
+    DRIFT_REVERSE_STATE_EFFECT,
+    DRIFT_OUTCOME_AUTOREGRESSION,
+    DRIFT_PREDICTOR_AUTOREGRESSION,
     TRAIT_EFFECT_PATIENT,
     TRAIT_EFFECT_THERAPIST,
     TRAIT_CORR_PATIENT,
@@ -138,6 +160,9 @@ NAMED_PARAMETERS: tuple[str, ...] = (
     INNOVATION_SD_PREDICTOR,
     INNOVATION_SD_OUTCOME,
     INNOVATION_CORR,
+    DIFFUSION_SD_PREDICTOR,
+    DIFFUSION_SD_OUTCOME,
+    DIFFUSION_CORR,
     MEASUREMENT_ERROR_SD_PREDICTOR,
     MEASUREMENT_ERROR_SD_OUTCOME,
     SD_LOG_INNOVATION_PREDICTOR_PATIENT,

@@ -237,6 +237,8 @@ def sessions_from_dates(
     session: str = "session",
     gap: str | None = "days_since_previous",
     date_format: str | None = None,
+    elapsed: str | None = None,
+    unit_days: float = 1.0,
 ) -> pd.DataFrame:
     """Number each patient's sessions 1, 2, ... in date order.
 
@@ -256,6 +258,10 @@ def sessions_from_dates(
         column for inspection and the classic methods; the model's covariates are patient-level.
     date_format
         A ``strftime`` format for text dates, when the automatic choice is ambiguous.
+    elapsed
+        Name of a new column with the time since the patient's first session in units of
+        ``unit_days`` days (1: days, 7: weeks), or None: the time column of continuous time
+        (``Roles.time``).
 
     Returns
     -------
@@ -282,7 +288,7 @@ def sessions_from_dates(
         for c in dict.fromkeys((patient, date))
         if names.count(c) > 1
     ]
-    for new in (session, gap):
+    for new in (session, gap, elapsed):
         if new is not None and new != date and new in df.columns:
             problems.append(Problem(f"column {new!r} exists already; choose another name"))
     if gap is not None and gap in (session, date):
@@ -324,4 +330,8 @@ def sessions_from_dates(
         previous = when[order].groupby(ids[order], sort=False).shift()
         days = ((when[order] - previous).dt.total_seconds() / 86400.0).sort_index()
         out[gap] = days.to_numpy(dtype=float)
+    if elapsed is not None:
+        start = when[order].groupby(ids[order], sort=False).transform("min")
+        since = ((when[order] - start).dt.total_seconds() / 86400.0).sort_index()
+        out[elapsed] = since.to_numpy(dtype=float) / unit_days
     return out

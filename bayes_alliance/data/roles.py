@@ -26,6 +26,9 @@ class Roles:
     # (ModelSpec.predictor_indicators / outcome_indicators; the variables' own columns are the
     # marker indicators and are not repeated here).
     indicators: tuple[str, ...] = ()
+    # A numeric time of each session (continuous time, ModelSpec.time_model = "continuous"):
+    # increasing within a patient, in the model's time unit; the session column orders the rows.
+    time: str | None = None
 
     @property
     def mechanism(self) -> bool:
@@ -40,6 +43,8 @@ class Roles:
         cols = [self.patient, self.session, self.predictor, self.outcome, *self.indicators]
         if self.therapist is not None:
             cols.append(self.therapist)
+        if self.time is not None:
+            cols.append(self.time)
         return cols + list(self.covariates)
 
 

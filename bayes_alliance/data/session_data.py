@@ -63,6 +63,12 @@ class SessionData:
     frame
         The cleaned long table with integer codes ``patient_code``, ``session_code`` and
         ``therapist_code`` added.
+    times
+        With a time column (``roles.time``; continuous time): float array (n_patients,
+        n_sessions) of each cell's time, NaN where no row. The grid's columns are then each
+        patient's 1st, 2nd, ... session in session order (``sessions`` = 1..the most sessions
+        of a patient): in continuous time a skipped session is a longer interval, not an empty
+        cell.
     """
 
     roles: Roles
@@ -79,6 +85,7 @@ class SessionData:
     covariates: pd.DataFrame
     frame: pd.DataFrame
     warnings: tuple[str, ...] = field(default=())
+    times: np.ndarray | None = None
 
     @classmethod
     def from_frame(
@@ -93,6 +100,7 @@ class SessionData:
         covariates: Sequence[str] = (),
         crossed: bool = False,
         indicators: Sequence[str] = (),
+        time: str | None = None,
     ) -> SessionData:
         """Validate a long table and build the grid.
 
@@ -109,6 +117,10 @@ class SessionData:
             Patient-level columns (constant within patient), e.g. moderators of the state effect.
         crossed
             Allow a patient to see more than one therapist.
+        time
+            A numeric time of each session (continuous time), strictly increasing within a
+            patient in session order; the grid's columns are then each patient's sessions in
+            order (:attr:`times`).
         indicators
             Further session-level columns to keep and check (numbers): indicators of the
             predictor or the outcome besides their own columns (``ModelSpec.predictor_indicators``).
@@ -134,6 +146,7 @@ class SessionData:
             covariates=tuple(covariates),
             crossed=crossed,
             indicators=tuple(c for c in dict.fromkeys(indicators) if c not in (predictor, outcome)),
+            time=time,
         )
         checked = check_frame(df, roles)
         if checked.problems:
@@ -156,6 +169,7 @@ class SessionData:
             covariates=roles.covariates,
             crossed=roles.crossed,
             indicators=roles.indicators,
+            time=roles.time,
         )
 
     @classmethod
@@ -163,9 +177,15 @@ class SessionData:
         frame = clean.reset_index(drop=True).copy()
         patients = _sorted_unique(frame[roles.patient])
         p_code = pd.Index(patients).get_indexer(frame[roles.patient].astype(object))
-        s_min, s_max = int(frame[roles.session].min()), int(frame[roles.session].max())
-        sessions = np.arange(s_min, s_max + 1, dtype=np.int64)
-        s_code = frame[roles.session].to_numpy(dtype=np.int64) - s_min
+        if roles.time is None:
+            s_min, s_max = int(frame[roles.session].min()), int(frame[roles.session].max())
+            sessions = np.arange(s_min, s_max + 1, dtype=np.int64)
+            s_code = frame[roles.session].to_numpy(dtype=np.int64) - s_min
+        else:  # each patient's sessions in order, one grid column each
+            order = frame.assign(_p=p_code).sort_values(["_p", roles.session], kind="stable")
+            s_code = np.empty(len(frame), dtype=np.int64)
+            s_code[order.index.to_numpy()] = order.groupby("_p", sort=False).cumcount()
+            sessions = np.arange(1, int(s_code.max()) + 2, dtype=np.int64)
         frame["patient_code"] = p_code
         frame["session_code"] = s_code
         frame = frame.sort_values(["patient_code", "session_code"], kind="stable").reset_index(
@@ -181,6 +201,10 @@ class SessionData:
         x[p_code, s_code] = frame[roles.predictor].to_numpy(dtype=float)
         y[p_code, s_code] = frame[roles.outcome].to_numpy(dtype=float)
         present[p_code, s_code] = True
+        times = None
+        if roles.time is not None:
+            times = np.full(shape, np.nan)
+            times[p_code, s_code] = frame[roles.time].to_numpy(dtype=float)
         first = np.argmax(present, axis=1)
         last = shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
 
@@ -215,6 +239,7 @@ class SessionData:
             covariates=cov,
             frame=frame,
             warnings=warns,
+            times=times,
         )
 
     # ------------------------------------------------------------------ views
@@ -320,6 +345,8 @@ class SessionData:
         h.update(repr(None if self.therapists is None else self.therapists.tolist()).encode())
         h.update(pd.util.hash_pandas_object(self.covariates, index=False).to_numpy().tobytes())
         h.update(repr(self.roles).encode())
+        if self.times is not None:
+            h.update(np.ascontiguousarray(self.times).tobytes())
         return h.hexdigest()
 
 

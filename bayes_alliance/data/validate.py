@@ -361,6 +361,8 @@ def check_frame(
     keyed = clean[df[id_cols].notna().all(axis=1) & sess.notna()]
     out.problems += _duplicate_sessions(df, keyed, roles, rows)
     out.problems += _nesting_problems(df, clean, roles, id_cols)
+    if roles.time is not None:
+        out.problems += _time_problems(df, keyed, roles, rows, clean)
     if out.problems:
         return out
     clean[roles.session] = clean[roles.session].astype("int64")
@@ -368,6 +370,45 @@ def check_frame(
     out.warnings += _design_warnings(clean, roles, therapist_level)
     out.frame = clean
     return out
+
+
+def _time_problems(
+    df: pd.DataFrame, keyed: pd.DataFrame, roles: Roles, rows: RowNumbers, clean: pd.DataFrame
+) -> list[Problem]:
+    """The time column (continuous time): a finite number on every row, and within each
+    patient strictly increasing with the session number -- two sessions at the same time have
+    no interval between them, and a time that goes back contradicts the session order. Each
+    problem names the patient and the rows; the times are written to ``clean`` as floats."""
+    col = roles.time
+    assert col is not None
+    num, bad = _to_float(df[col])
+    problems = []
+    empty = df[col].isna().to_numpy()
+    if empty.any():
+        problems.append(rows.problem("empty time", col, empty))
+    unread = bad.to_numpy() & ~empty
+    if unread.any():
+        problems.append(rows.problem("time is not a number", col, unread))
+    clean[col] = num
+    ok = keyed.index[np.isfinite(num[keyed.index].to_numpy(dtype=float))]
+    if not len(ok):
+        return problems
+    table = pd.DataFrame(
+        {"p": keyed.loc[ok, roles.patient], "s": keyed.loc[ok, roles.session], "t": num[ok]}
+    ).sort_values(["p", "s"], kind="stable")
+    step = table.groupby("p", sort=False)["t"].diff()
+    for why, mask in (
+        ("two sessions of one patient at the same time (no interval between them)", step == 0),
+        ("time goes back within a patient (earlier than the patient's previous session)", step < 0),
+    ):
+        at = table.index[mask.to_numpy()]
+        if len(at):
+            # the row and the one before it in the patient's order
+            prev = table.index[np.flatnonzero(mask.to_numpy()) - 1]
+            ids = tuple(dict.fromkeys(str(p) for p in table.loc[at, "p"]))
+            where = rows(df.index.isin(at.union(prev)))
+            problems.append(Problem(why, column=col, rows=where, ids=ids, unit=rows.unit))
+    return problems
 
 
 def _id_problems(df: pd.DataFrame, column: str, rows: RowNumbers) -> list[Problem]:

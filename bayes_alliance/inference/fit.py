@@ -20,6 +20,7 @@ import xarray as xr
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.inference import display, posthoc, predictive, sampling, states, storage
@@ -88,8 +89,12 @@ class FitResult:
 
     @property
     def parameters(self) -> list[str]:
-        """Named scalar parameters of this fit, in vocabulary order."""
-        return [p for p in self.spec.free_parameters() if p in self.idata.posterior]
+        """Named scalar parameters of this fit, in vocabulary order (continuous time: the lag
+        effects at the effects interval after the drift rows)."""
+        names = self.spec.free_parameters()
+        if self.spec.time_model == "continuous":
+            names = ct_effects.summary_rows(names)
+        return [p for p in names if p in self.idata.posterior]
 
     def summary(
         self,
@@ -141,6 +146,15 @@ class FitResult:
     def within_moments(self) -> dict[str, np.ndarray]:
         """Model-implied within-person moments per draw, averaged over the data's patients with
         their own slopes (cached); see :func:`bayes_alliance.effects.variance.within_moments`."""
+        if self._within is None and self.spec.time_model == "continuous":
+            post = self.idata.posterior
+            own = post.get("state_effect_by_patient")
+            self._within = ct_effects.within_moments(
+                self._posterior_arrays(),
+                self.spec,
+                None if own is None else np.asarray(own.values),
+                self.slope_deviations() if self.spec.random_slopes else None,
+            )
         if self._within is None:
             slopes = self.slope_deviations() if self.spec.random_slopes else None
             self._within = within_moments(self._posterior_arrays(), self.spec, self.design, slopes)
@@ -170,9 +184,15 @@ class FitResult:
         """
         table = effects.r2_summary(self.r2_draws(), ci_prob)
         if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
-            br2 = effects.bayesian_r2(
-                self.idata.posterior, self.data.y, self.spec, offsets=self.design.offsets
-            )
+            if self.spec.time_model == "continuous":
+                assert self.data.times is not None
+                br2 = ct_effects.bayesian_r2(
+                    self.idata.posterior, self.data.y, self.data.times, self.spec
+                )
+            else:
+                br2 = effects.bayesian_r2(
+                    self.idata.posterior, self.data.y, self.spec, offsets=self.design.offsets
+                )
             extra = effects.r2_summary(
                 xr.Dataset(
                     {
@@ -375,10 +395,12 @@ def identification_of(
     sigma = {
         n: float(np.max(priors[n]["sigma"]))
         for n in (*names, *innovations)
-        if priors[n]["dist"] == "HalfNormal"
+        if n in priors and priors[n]["dist"] == "HalfNormal"
     }
     post = result_posterior.posterior
     draws = {n: np.asarray(post[n].values, dtype=float) for n in sigma if n in post}
+    if spec.time_model == "continuous":  # no innovation SDs (a diffusion per time unit)
+        return error_identification(draws, {n: sigma[n] for n in names if n in sigma})
     pairs = dict(zip(vocab.VARIABLES, zip(innovations, names, strict=True), strict=True))
     return error_identification(draws, {n: sigma[n] for n in names if n in sigma}) + state_collapse(
         draws, pairs, sigma

@@ -39,9 +39,10 @@ import xarray as xr
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
-from bayes_alliance.model import indicators
+from bayes_alliance.model import continuous, indicators
 from bayes_alliance.model.covariates import (
     BaselineRows,
     baseline_level,
@@ -104,6 +105,8 @@ class PosthocGrid:
     censored: Censored | None = None
     # Centred rows of the covariates that adjust the latent means (patients x columns), or None.
     covariates: np.ndarray | None = None
+    # continuous time: each cell's interval (model.continuous.Intervals), else None
+    intervals: dict[str, np.ndarray] | None = None
 
     @classmethod
     def of(cls, data: SessionData, spec: ModelSpec) -> PosthocGrid:
@@ -112,6 +115,7 @@ class PosthocGrid:
         censored = censored_cells(data, spec) if spec.censored else None
         if censored is not None and not censored.any:
             censored = None
+        ct = spec.time_model == "continuous"
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
@@ -122,13 +126,15 @@ class PosthocGrid:
             or spec.measurement_error
             or bool(spec.random_innovations)
             or bool(items)
-            or censored is not None,
+            or censored is not None
+            or ct,  # one lag matrix per cell: the filter
             baseline=baseline_values(data, spec),
             baseline_level=baseline_level(data, spec),
             tj=data.patient_therapist,
             indicators=items,
             censored=censored,
             covariates=covariate_values(data, spec),
+            intervals=continuous.Intervals.of(data).containers() if ct else None,
         )
 
     def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -148,7 +154,10 @@ class PosthocGrid:
 
     def dynamics(self, get: Get, spec: ModelSpec) -> Dynamics:
         """The reduced-form dynamics of the draw(s) ``get`` reads
-        (:func:`bayes_alliance.model.structure.dynamics_from`)."""
+        (:func:`bayes_alliance.model.structure.dynamics_from`; continuous time:
+        :func:`bayes_alliance.model.continuous.posthoc_dynamics`)."""
+        if self.intervals is not None:
+            return continuous.posthoc_dynamics(get, spec, self.intervals, self.z, self.tj)
         return dynamics_from(get, spec, z=self.z, tj=self.tj)
 
     def known(self, get: Get, spec: ModelSpec) -> KnownMeans:
@@ -227,6 +236,7 @@ def _one_draw(
             dyn.by_session,
             per_cell=log_likelihood,
             error=error,
+            by_cell=dyn.by_cell,
         )
     else:
         sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
@@ -272,7 +282,15 @@ def _one_draw(
         if lay.gaps and (impute or noisy):
             cells, error, _ = lay.scores(get, kx + mx[:, None], ky + my[:, None], dyn, grid)
             wx, wy = gaps.draw_missing(
-                cells, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, inside, rng, error=error
+                cells,
+                dyn.phi,
+                dyn.sigma,
+                dyn.first,
+                dyn.by_session,
+                inside,
+                rng,
+                error=error,
+                by_cell=dyn.by_cell,
             )
         out["state_predictor"] = np.where(inside & ((lay.grid.obs_x > 0) | impute), wx, np.nan)
         out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
@@ -429,6 +447,9 @@ def complete(
             ll_vars[name[3:]] = da
         else:
             post_vars[name] = da
+    if spec.time_model == "continuous":  # the lag effects at the effects interval
+        for name, arr in ct_effects.interval_draws(arrays, spec, data.times).items():
+            post_vars[name] = xr.DataArray(arr, dims=("chain", "draw"))
     return post_vars, ll_vars
 
 

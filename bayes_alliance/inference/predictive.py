@@ -82,7 +82,8 @@ def _replicate_states(
     patient's first column, the VAR(1) after it (with the innovation covariance of that grid
     column when it is session-specific), NaN before it."""
     n_p = len(first)
-    a, b, c, d = (_entry(e, n_p) for e in dyn.phi)
+    # continuous time: the lag matrix and innovation covariance of each cell's interval
+    a, b, c, d = (e if dyn.by_cell else _entry(e, n_p) for e in dyn.phi)
     f_chol = _chol(*(_entry(e, n_p) for e in dyn.first))
     s11, s12, s22 = (np.asarray(e, dtype=float) for e in dyn.sigma)
     wx, wy = np.full((n_p, n_s), np.nan), np.full((n_p, n_s), np.nan)
@@ -92,7 +93,11 @@ def _replicate_states(
         x0, y0 = f_chol[0] * e1, f_chol[1] * e1 + f_chol[2] * e2
         if t:
             k = t - 1
-            m11, m21, m22 = _chol(*(e[k] if dyn.by_session else e for e in (s11, s12, s22)))
+            if dyn.by_cell:
+                a, b, c, d = (e[:, t] for e in dyn.phi)
+                m11, m21, m22 = _chol(*(e[:, t] for e in (s11, s12, s22)))
+            else:
+                m11, m21, m22 = _chol(*(e[k] if dyn.by_session else e for e in (s11, s12, s22)))
             px, py = wx[:, t - 1], wy[:, t - 1]
             x1 = a * px + b * py + m11 * e1
             y1 = c * px + d * py + m21 * e1 + m22 * e2

@@ -172,7 +172,15 @@ def _smoothed_states(
                 get, kx + mx[c, d][:, None], ky + my[c, d][:, None], dyn, lay.grid_of(p)
             )
             ax, ay = gaps.draw_missing(
-                cells, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, inside, rng, error=error
+                cells,
+                dyn.phi,
+                dyn.sigma,
+                dyn.first,
+                dyn.by_session,
+                inside,
+                rng,
+                error=error,
+                by_cell=dyn.by_cell,
             )
             wx[c, d], wy[c, d] = ax[rows], ay[rows]
     # missing cells stay NaN here, as without error; cells outside a series too

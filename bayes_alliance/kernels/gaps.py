@@ -94,8 +94,17 @@ def no_error(r: Any) -> bool:
     return isinstance(r, int | float | np.floating) and float(r) == 0.0
 
 
-def _sigma_at(dyn_sigma: tuple[Any, Any, Any], by_session: bool, t: int) -> tuple[Any, ...]:
+def _sigma_at(
+    dyn_sigma: tuple[Any, Any, Any], by_session: bool, t: int, by_cell: bool = False
+) -> tuple[Any, ...]:
+    if by_cell:
+        return tuple(e[:, t] for e in dyn_sigma)
     return tuple(e[..., t - 1] for e in dyn_sigma) if by_session else dyn_sigma
+
+
+def _phi_at(phi: tuple[Any, Any, Any, Any], by_cell: bool, t: int) -> tuple[Any, ...]:
+    """The lag entries of the transition into column ``t``."""
+    return tuple(e[:, t] for e in phi) if by_cell else phi
 
 
 def filter_factor(
@@ -108,6 +117,7 @@ def filter_factor(
     xp: Any = np,
     per_cell: bool = False,
     error: tuple[Any, Any] = (0.0, 0.0),
+    by_cell: bool = False,
 ) -> tuple[Any, MeanFactor, dict[str, Innovations] | None]:
     """Each patient's ``log C`` and Gaussian factor in the latent mean from the observed cells.
 
@@ -130,6 +140,9 @@ def filter_factor(
         Measurement-error variances ``(omega_x^2, omega_y^2)``: scalars, shaped like the
         ``phi`` entries, or like the grid (one per cell). An observed entry with error has prediction variance
         ``s = c_kk + omega_k^2`` and updates the state by the gain ``C[:, k] / s``.
+    by_cell
+        ``phi`` and ``sigma`` entries are (P, S), entry ``[:, t]`` the transition into column
+        t (continuous time: one interval per cell, :mod:`bayes_alliance.model.continuous`).
     """
     a, b, c, d = phi
     f11, f12, f22 = first_cov
@@ -160,7 +173,8 @@ def filter_factor(
 
     for t in range(n_sessions):
         if t > 0:
-            s11, s12, s22 = _sigma_at(sigma, by_session, t)
+            s11, s12, s22 = _sigma_at(sigma, by_session, t, by_cell)
+            a, b, c, d = _phi_at(phi, by_cell, t)
             keep = 1.0 - cells.first[:, t]
             new = cells.first[:, t]
             mx, my = (
@@ -225,6 +239,7 @@ def draw_missing(
     inside: np.ndarray,
     rng: np.random.Generator,
     error: tuple[Any, Any] = (0.0, 0.0),
+    by_cell: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw every patient's states (w_x, w_y) given the observed cells, numpy, (P, S) each.
 
@@ -235,15 +250,19 @@ def draw_missing(
     observed entries are returned exactly; with ``error`` (the variances ``(omega_x^2,
     omega_y^2)``, scalars or (P,)) an observed entry is the state plus noise, its update has
     variance ``C_kk + omega_k^2``, and every cell's state is a draw. Cells outside the series
-    are NaN.
+    are NaN. ``by_cell``: ``phi`` and ``sigma`` entries per cell (P, S), as in
+    :func:`filter_factor`.
     """
     n_p, n_s = np.shape(cells.x)
-    a, b, c, d = (np.broadcast_to(np.asarray(e, dtype=float), (n_p,)) for e in phi)
     f11, f12, f22 = (np.broadcast_to(np.asarray(e, dtype=float), (n_p,)) for e in first_cov)
     m = np.zeros((n_s, n_p, 2))
     cov = np.zeros((n_s, n_p, 2, 2))
     pred = np.zeros((n_s, n_p, 2, 2))  # prediction covariance into cell t
-    phi_m = np.stack([np.stack([a, b], -1), np.stack([c, d], -1)], -2)  # (P, 2, 2)
+    # lag matrix of the transition into each column, (S, P, 2, 2)
+    shape = (n_p, n_s) if by_cell else (n_p,)
+    lags = [np.broadcast_to(np.asarray(e, dtype=float), shape) for e in phi]
+    lags = [e.T if by_cell else np.broadcast_to(e, (n_s, n_p)) for e in lags]
+    phi_t = np.stack([np.stack(lags[:2], -1), np.stack(lags[2:], -1)], -2)
     f_m = np.stack([np.stack([f11, f12], -1), np.stack([f12, f22], -1)], -2)
     start = np.asarray(cells.first, dtype=bool)
     exact = no_error(error[0]) and no_error(error[1])
@@ -257,9 +276,10 @@ def draw_missing(
         else:
             s11, s12, s22 = (
                 np.broadcast_to(np.asarray(e, dtype=float), (n_p,))
-                for e in _sigma_at(sigma, by_session, t)
+                for e in _sigma_at(sigma, by_session, t, by_cell)
             )
             q = np.stack([np.stack([s11, s12], -1), np.stack([s12, s22], -1)], -2)
+            phi_m = phi_t[t]
             mt = np.einsum("pij,pj->pi", phi_m, m[t - 1])
             ct = phi_m @ cov[t - 1] @ np.swapaxes(phi_m, -1, -2) + q
             new = start[:, t]
@@ -284,7 +304,7 @@ def draw_missing(
         mean = m[t].copy()
         var = cov[t].copy()
         if going.any():
-            ph = phi_m[going]
+            ph = phi_t[t + 1][going]
             j = var[going] @ np.swapaxes(ph, -1, -2) @ np.linalg.inv(pred[t + 1][going])
             resid = w[t + 1][going] - np.einsum("pij,pj->pi", ph, mean[going])
             mean[going] = mean[going] + np.einsum("pij,pj->pi", j, resid)

@@ -52,7 +52,7 @@ OUTPUTS = ("log_c", "l11", "l12", "l22", "g1", "g2", "q")
 # float inputs that get gradients (the masks ox, oy, first at positions 2, 3, 4 do not)
 DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 N_INPUTS = 17
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 # log_c takes one log of a running product of the prediction variances (flushed before it
 # leaves [1/BIG, BIG]); a variance outside [1/HUGE, HUGE] gets its own log.
 BIG, HUGE = 1e100, 1e50
@@ -73,9 +73,10 @@ def _terms(o, s, e0, e1, e2, acc):
 
 
 @numba.njit(cache=True)
-def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx, ry, st):
-    """Filter one row (1-D views of the (P, S) inputs, the row's scalars; ``rx``, ``ry`` the
-    measurement-error variances of its cells). Stores the state
+def _row(dx, dy, ox, oy, first, ar, br, cr, dr, f11, f12, f22, s11, s12, s22, rx, ry, st):
+    """Filter one row (1-D views of the (P, S) inputs, the row's scalars; ``ar`` .. ``dr`` the
+    row of the lag entries, one value or one per column (the transition into it); ``rx``,
+    ``ry`` the measurement-error variances of its cells). Stores the state
     (mx0..2, my0..2, c11, c12, c22) before the transition, the x entry and the y entry of
     column t in ``st[t, 0..2]``; returns (log_c, l11, l12, l22, g1, g2, q)."""
     m0 = m1 = m2 = m3 = m4 = m5 = 0.0  # mx0, mx1, mx2, my0, my1, my2
@@ -89,6 +90,8 @@ def _row(dx, dy, ox, oy, first, ap, bp, cp, dp, f11, f12, f22, s11, s12, s22, rx
             st[t, 0, 6], st[t, 0, 7], st[t, 0, 8] = c11, c12, c22
             new = first[t]
             keep = 1.0 - new
+            col = t if ar.shape[0] > 1 else 0
+            ap, bp, cp, dp = ar[col], br[col], cr[col], dr[col]
             m0, m3 = keep * (ap * m0 + bp * m3), keep * (cp * m0 + dp * m3)
             m1, m4 = keep * (ap * m1 + bp * m4), keep * (cp * m1 + dp * m4)
             m2, m5 = keep * (ap * m2 + bp * m5), keep * (cp * m2 + dp * m5)
@@ -149,9 +152,11 @@ def _srow(s, p):
 
 
 @numba.njit(cache=True)
-def kalman_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry):
+def kalman_factor_cells(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry):
     """Forward kernel: the seven per-patient outputs (log_c, l11, l12, l22, g1, g2, q) and the
-    tape of states (P, S, 3, 9) that the gradient kernel reads."""
+    tape of states (P, S, 3, 9) that the gradient kernel reads. ``a, b, c, d`` are (P, 1) (one
+    lag matrix per patient) or (P, S) (one per transition into a column: continuous time,
+    :mod:`bayes_alliance.kernels.ctime`)."""
     n_p, n_s = dx.shape
     lc, l11, l12, l22 = np.empty(n_p), np.empty(n_p), np.empty(n_p), np.empty(n_p)
     g1, g2, q = np.empty(n_p), np.empty(n_p), np.empty(n_p)
@@ -181,23 +186,23 @@ def _entry_grad(o, s, e0, e1, e2, gw):
 
 
 @numba.njit(cache=True)
-def kalman_factor_vjp(
+def kalman_factor_vjp_cells(
     dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry, tape,
     glc, gl11, gl12, gl22, gg1, gg2, gq,
 ):  # fmt: skip
-    """Gradient kernel: the output adjoints pulled back to dx, dy (P, S), a, b, c, d, f11,
-    f12, f22 (P,), s11, s12, s22 (P, S) or (1, S) and rx, ry (P, S), from the forward kernel's
+    """Gradient kernel: the output adjoints pulled back to dx, dy (P, S), a, b, c, d ((P, 1)
+    or (P, S), as given), f11, f12, f22 (P,), s11, s12, s22 (P, S) or (1, S) and rx, ry (P, S), from the forward kernel's
     ``tape``."""
     n_p, n_s = dx.shape
     gdx, gdy = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
-    ga, gb, gc, gd = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
+    ga, gb, gc, gd = np.zeros(a.shape), np.zeros(b.shape), np.zeros(c.shape), np.zeros(d.shape)
     gf11, gf12, gf22 = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
     gs11, gs12, gs22 = np.zeros(s11.shape), np.zeros(s12.shape), np.zeros(s22.shape)
     grx, gry = np.zeros((n_p, n_s)), np.zeros((n_p, n_s))
     bm = np.zeros(6)  # adjoints of mx0..2, my0..2
     for p in range(n_p):
         gw = (glc[p], gl11[p], gl12[p], gl22[p], gg1[p], gg2[p], gq[p])
-        ap, bp, cp, dp = a[p], b[p], c[p], d[p]
+        by_cell = a.shape[1] > 1
         bm[:] = 0.0
         b11 = b12 = b22 = 0.0  # adjoints of c11, c12, c22
         for t in range(n_s - 1, -1, -1):
@@ -278,16 +283,18 @@ def kalman_factor_vjp(
             if t == 0:
                 break
             # transition into column t
+            col = t if by_cell else 0
+            ap, bp, cp, dp = a[p, col], b[p, col], c[p, col], d[p, col]
             v = tape[p, t, 0]
             c11, c12, c22 = v[6], v[7], v[8]
             new = first[p, t]
             keep = 1.0 - new
             for j in range(3):
                 mxj, myj, bx, by = v[j], v[3 + j], bm[j], bm[3 + j]
-                ga[p] += keep * mxj * bx
-                gb[p] += keep * myj * bx
-                gc[p] += keep * mxj * by
-                gd[p] += keep * myj * by
+                ga[p, col] += keep * mxj * bx
+                gb[p, col] += keep * myj * bx
+                gc[p, col] += keep * mxj * by
+                gd[p, col] += keep * myj * by
                 bm[j], bm[3 + j] = keep * (ap * bx + cp * by), keep * (bp * bx + dp * by)
             gf11[p] += new * b11
             gf12[p] += new * b12
@@ -298,10 +305,10 @@ def kalman_factor_vjp(
             gs11[_srow(s11, p), t] += q11
             gs12[_srow(s12, p), t] += q12
             gs22[_srow(s22, p), t] += q22
-            ga[p] += (2 * ap * c11 + 2 * bp * c12) * q11 + (cp * c11 + dp * c12) * q12
-            gb[p] += (2 * ap * c12 + 2 * bp * c22) * q11 + (cp * c12 + dp * c22) * q12
-            gc[p] += (ap * c11 + bp * c12) * q12 + (2 * cp * c11 + 2 * dp * c12) * q22
-            gd[p] += (ap * c12 + bp * c22) * q12 + (2 * cp * c12 + 2 * dp * c22) * q22
+            ga[p, col] += (2 * ap * c11 + 2 * bp * c12) * q11 + (cp * c11 + dp * c12) * q12
+            gb[p, col] += (2 * ap * c12 + 2 * bp * c22) * q11 + (cp * c12 + dp * c22) * q12
+            gc[p, col] += (ap * c11 + bp * c12) * q12 + (2 * cp * c11 + 2 * dp * c12) * q22
+            gd[p, col] += (ap * c12 + bp * c22) * q12 + (2 * cp * c12 + 2 * dp * c22) * q22
             b11 = ap * ap * q11 + ap * cp * q12 + cp * cp * q22
             b12 = 2 * ap * bp * q11 + (ap * dp + bp * cp) * q12 + 2 * cp * dp * q22
             b22 = bp * bp * q11 + bp * dp * q12 + dp * dp * q22
@@ -312,6 +319,29 @@ def kalman_factor_vjp(
     return gdx, gdy, ga, gb, gc, gd, gf11, gf12, gf22, gs11, gs12, gs22, grx, gry
 
 
+def _lag_cells(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The kernels' arguments with (P,) lag entries (positions 5..8) as (P, 1) columns."""
+    return tuple(
+        np.asarray(x)[:, None] if 5 <= i <= 8 and np.ndim(x) == 1 else x for i, x in enumerate(args)
+    )
+
+
+def kalman_factor(*args: Any) -> tuple[Any, ...]:
+    """:func:`kalman_factor_cells` taking the lag entries ``a, b, c, d`` as (P,) vectors, as
+    (P, 1) columns or as (P, S) grids (one lag matrix per transition into a column)."""
+    return kalman_factor_cells(*_lag_cells(args))
+
+
+def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:
+    """:func:`kalman_factor_vjp_cells` taking (P,) lag entries too; their adjoints come back in
+    the shape given."""
+    out = list(kalman_factor_vjp_cells(*_lag_cells(args)))
+    for k in range(2, 6):  # ga, gb, gc, gd
+        if np.ndim(args[5 + k - 2]) == 1:
+            out[k] = out[k][:, 0]
+    return tuple(out)
+
+
 def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
     out = [pt.as_tensor_variable(x).astype("float64") for x in args]
     for x, nd in zip(out, ndims, strict=True):
@@ -320,7 +350,7 @@ def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
     return out
 
 
-_IN_NDIM = (2, 2, 2, 2, 2) + (1,) * 7 + (2,) * 5
+_IN_NDIM = (2,) * 9 + (1,) * 3 + (2,) * 5
 
 
 class KalmanFactorGrad(Op):
@@ -334,7 +364,7 @@ class KalmanFactorGrad(Op):
         return Apply(self, inputs, outputs)
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_factor_vjp(*inputs), strict=True):
+        for store, val in zip(output_storage, kalman_factor_vjp_cells(*inputs), strict=True):
             store[0] = val
 
 
@@ -342,8 +372,9 @@ class KalmanFactor(Op):
     """Per-patient ``log C`` and Gaussian factor of the observed cells (see the module).
 
     Inputs: ``dx, dy, ox, oy, first`` (P, S): data minus the known mean (0 where not observed),
-    observed masks and first-cell mask; ``a, b, c, d, f11, f12, f22`` (P,): lag and first-cell
-    covariance entries; ``s11, s12, s22`` (P, S): innovation covariance entries of the
+    observed masks and first-cell mask; ``a, b, c, d`` (P, 1) or (P, S): lag entries of each
+    patient or of each transition into a column (continuous time); ``f11, f12, f22`` (P,):
+    first-cell covariance entries; ``s11, s12, s22`` (P, S): innovation covariance entries of the
     transition into each column (column 0 unused), one row per patient or one row for all
     (1, S); ``rx, ry`` (P, S): measurement-error variances of the cells. Outputs (P,): ``log_c, l11, l12, l22, g1, g2, q``, and
     the states of the forward sweep (P, S, 3, 9) that the gradient reads (no gradient).
@@ -357,7 +388,7 @@ class KalmanFactor(Op):
         return Apply(self, inputs, [*(pt.dvector() for _ in OUTPUTS), tape])
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_factor(*inputs), strict=True):
+        for store, val in zip(output_storage, kalman_factor_cells(*inputs), strict=True):
             store[0] = val
 
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
@@ -380,12 +411,12 @@ kalman_factor_grad = KalmanFactorGrad()
 
 @register_funcify_default_op_cache_key(KalmanFactor)
 def _numba_kalman_factor(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_factor, CACHE_VERSION
+    return kalman_factor_cells, CACHE_VERSION
 
 
 @register_funcify_default_op_cache_key(KalmanFactorGrad)
 def _numba_kalman_factor_grad(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_factor_vjp, CACHE_VERSION
+    return kalman_factor_vjp_cells, CACHE_VERSION
 
 
 def filter_factor_op(
@@ -398,10 +429,13 @@ def filter_factor_op(
 ) -> tuple[Any, Any]:
     """:func:`bayes_alliance.kernels.gaps.filter_factor` through :class:`KalmanFactor` (pytensor).
 
-    ``phi`` and ``first_cov`` entries are scalars or (P,) vectors; ``error`` (measurement-error
+    ``phi`` entries are scalars, (P,) vectors or (P, S) grids (the lag matrix of the
+    transition into each column: continuous time, where it depends on the interval);
+    ``first_cov`` entries scalars or (P,) vectors; ``error`` (measurement-error
     variances) entries scalars, (P,) vectors or (P, S) grids (one per cell: several indicators,
     some missing); ``sigma`` entries scalars, (P,) vectors (random innovations) or, with
-    ``by_session``, vectors over the transition columns (into columns 1..S-1).
+    ``by_session``, vectors over the transition columns (into columns 1..S-1), or (P, S) grids
+    (one per transition into a column, column 0 unused: continuous time).
     Returns ``log_c`` and the :class:`~bayes_alliance.kernels.marginal.MeanFactor`.
     """
     from bayes_alliance.kernels.marginal import MeanFactor
@@ -411,6 +445,13 @@ def filter_factor_op(
 
     def per_patient(e: Any) -> Any:
         return pt.broadcast_to(pt.as_tensor_variable(e).astype("float64"), (n_p,))
+
+    def lag(e: Any) -> Any:
+        # (P, 1): one lag matrix per patient; (P, S): one per transition into a column
+        e = pt.as_tensor_variable(e).astype("float64")
+        if e.ndim == 2:
+            return pt.broadcast_to(e, (n_p, n_s))
+        return per_patient(e)[:, None]
 
     def per_cell(e: Any) -> Any:
         e = pt.as_tensor_variable(e).astype("float64")
@@ -425,6 +466,8 @@ def filter_factor_op(
             return pt.concatenate([e[:1], e])[None, :]
         if e.ndim == 1:  # one value per patient
             return pt.broadcast_to(e[:, None], (n_p, n_s))
+        if e.ndim == 2:  # one value per cell (continuous time)
+            return pt.broadcast_to(e, (n_p, n_s))
         return pt.broadcast_to(e, (n_s,))[None, :]
 
     out = kalman_factor_op.make_node(
@@ -433,7 +476,8 @@ def filter_factor_op(
         cells.obs_x,
         cells.obs_y,
         cells.first,
-        *(per_patient(e) for e in (*phi, *first_cov)),
+        *(lag(e) for e in phi),
+        *(per_patient(e) for e in first_cov),
         *(per_column(e) for e in sigma),
         *(per_cell(e) for e in error),
     ).outputs
@@ -441,4 +485,12 @@ def filter_factor_op(
     return log_c, MeanFactor(l11, l12, l22, g1, g2, q)
 
 
-__all__ = ["KalmanFactor", "KalmanFactorGrad", "filter_factor_op", "kalman_factor"]
+__all__ = [
+    "KalmanFactor",
+    "KalmanFactorGrad",
+    "filter_factor_op",
+    "kalman_factor",
+    "kalman_factor_cells",
+    "kalman_factor_vjp",
+    "kalman_factor_vjp_cells",
+]

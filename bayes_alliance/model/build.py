@@ -49,7 +49,7 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.model import indicators
+from bayes_alliance.model import continuous, indicators
 from bayes_alliance.model.covariates import (
     SplitBaseline,
     baseline_between_sd,
@@ -104,6 +104,8 @@ v = vocab
 
 
 def _check(data: SessionData, spec: ModelSpec) -> None:
+    if spec.time_model == "continuous":
+        continuous.check(data, spec)
     if spec.lag_trait_covariance and not spec.random_lags:
         raise ValueError(
             "lag_trait_covariance=True: a covariance of random lags with the latent means "
@@ -233,18 +235,25 @@ def _inputs(
     zc_val = covariate_values(data, spec)
     zc = patient_data("covariate_values", zc_val) if zc_val is not None else None
     zc_sd = patient_data("covariate_sd", _covariate_sd(data, spec)) if zc is not None else 1.0
+    extra = indicators.prior_defaults(data, spec)
+    if spec.time_model == "continuous":
+        extra = {**extra, **continuous.drift_priors(data, scale.sd_x, scale.sd_y)}
     priors = default_priors(
         spec,
         scale,
         z.std(axis=0) if z is not None else 1.0,
         zb_sd,
-        indicators.prior_defaults(data, spec),
+        extra,
         zc_sd,
         zb_between_sd,
     )
     inputs = _Inputs(scale, priors, z, zb, zc, {}, data.n_patients)
     if integrated:
-        source = _series_source(data, spec, idx, scale0, censored)
+        source = (
+            _continuous_source(data)
+            if spec.time_model == "continuous"
+            else _series_source(data, spec, idx, scale0, censored)
+        )
         inputs.cells = {k: pm.Data(k, val) for k, val in source.items()}
         inputs.n_pat = next(iter(inputs.cells.values())).shape[0]
     if spec.therapist_level:
@@ -294,6 +303,12 @@ def _series_source(
     if simple:
         return SeriesMoments.of(data, (scale.mean_x, scale.mean_y)).containers()
     return SeriesGrid.of(data).containers()
+
+
+def _continuous_source(data: SessionData) -> dict[str, np.ndarray]:
+    """Continuous time: the Kalman filter's grid (every cell has its own lag matrix) and each
+    cell's interval (:class:`bayes_alliance.model.continuous.Intervals`)."""
+    return {**SeriesGrid.of(data).gap_containers(), **continuous.Intervals.of(data).containers()}
 
 
 def _accessor(priors: dict[str, dict[str, Any]]) -> Get:
@@ -357,7 +372,16 @@ def build_model(data: SessionData, spec: ModelSpec | None = None) -> pm.Model:
         get = _accessor(inputs.priors)
         means = _trait_means(spec, get, inputs.n_pat, inputs.tj, sample_therapists=not integrated)
         t = pt.as_tensor((data.sessions - data.sessions[0]).astype(float))
-        dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
+        if spec.time_model == "continuous":
+            dyn = continuous.continuous_dynamics(
+                get, spec, inputs.cells, z=inputs.z, tj=inputs.tj, n_pat=inputs.n_pat, xp=pt
+            )
+            pm.Potential(
+                "stationarity",
+                continuous.stationarity_logp(dyn, inputs.tj, inputs.z, inputs.caseload),
+            )
+        else:
+            dyn = within_part(spec, get, inputs.n_pat, inputs.tj, inputs.z, inputs.caseload)
         if spec.first_session == "free":
             # Keeps the free first covariance off singular (priors.first_cov_regulariser).
             pm.Potential(

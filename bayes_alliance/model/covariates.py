@@ -13,6 +13,7 @@ import numpy as np
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.data.validate import DataValidationError, Problem
+from bayes_alliance.kernels import ctime
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -316,8 +317,12 @@ def resolve_covariates(data: SessionData, spec: ModelSpec) -> ModelSpec:
 
 def resolve(data: SessionData, spec: ModelSpec) -> ModelSpec:
     """``spec`` resolved against the data once: the baseline's level
-    (:func:`resolve_baseline`) and the adjusting covariates (:func:`resolve_covariates`)."""
-    return resolve_covariates(data, resolve_baseline(data, spec))
+    (:func:`resolve_baseline`), the adjusting covariates (:func:`resolve_covariates`) and, in
+    continuous time, the effects interval (default: the data's median interval)."""
+    spec = resolve_covariates(data, resolve_baseline(data, spec))
+    if spec.time_model == "continuous" and spec.effects_interval is None and data.times is not None:
+        spec = replace(spec, effects_interval=ctime.median_interval(data.times))
+    return spec
 
 
 __all__ = [

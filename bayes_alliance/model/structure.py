@@ -129,6 +129,8 @@ class Dynamics:
     parts: Structural | None = None
     error: tuple[Any, Any] = (0.0, 0.0)
     sigma_varying: bool = False  # per-patient innovation covariances (random innovations)
+    # continuous time: ``phi`` and ``sigma`` entries (P, S), [:, t] the interval into column t
+    by_cell: bool = False
 
     def per_patient(self, entry: Any) -> Any:
         """A per-patient vector as a (P, 1) column of the grid; scalars unchanged (one draw)."""

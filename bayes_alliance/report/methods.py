@@ -16,6 +16,7 @@ import pandas as pd
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import CI_KIND
+from bayes_alliance.report import continuous as ct_report
 from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def methods_paragraph(
     parts = [
         _model_sentence(spec, x, y),
         _dynamics_sentence(spec, x, y),
+        ct_report.methods_sentence(spec, x, y),
         _options_sentence(spec, x, y),
         _trait_effect_sentence(spec, x, y),
         _measurement_sentence(spec, x, y),
@@ -194,8 +196,9 @@ def _dynamics_sentence(spec: ModelSpec, x: str, y: str) -> str:
     if spec.dynamics != "var1":
         return "Sessions carry no lagged dynamics (cross-sectional clusters)."
     dyn = (
-        f"The state-like deviations follow a cross-lagged first-order vector autoregression "
-        f"over session numbers, in which {x} at one session predicts {y} at the next "
+        "The state-like deviations follow a cross-lagged first-order vector autoregression "
+        + ("in continuous time" if spec.time_model == "continuous" else "over session numbers")
+        + f", in which {x} at one session predicts {y} at the next "
         "(the state-like effect)"
         if spec.bivariate
         else f"The state-like deviations of {y} are regressed on the previous session's "
@@ -326,4 +329,4 @@ def references(spec: ModelSpec | None = None) -> list[str]:
     extra = dict(MEDIATION_REFERENCES) if spec is not None and spec.baseline else {}
     if spec is not None and spec.measurement_error:
         extra.update(MEASUREMENT_REFERENCES)
-    return sorted({**REFERENCES, **extra}.values())
+    return sorted({*REFERENCES.values(), *extra.values(), *ct_report.references(spec)})

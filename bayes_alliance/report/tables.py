@@ -27,6 +27,7 @@ import pandas as pd
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB, interval_name
 from bayes_alliance.effects.derived import MEDIATION_BETWEEN, MEDIATION_BETWEEN_THERAPIST
+from bayes_alliance.report import continuous as ct_report
 from bayes_alliance.report.effect_notes import effect_note, effects_legend
 from bayes_alliance.report.format import manuscript, number, to_latex, to_markdown
 from bayes_alliance.report.labels import label_level, parameter_label, split_name
@@ -92,6 +93,7 @@ NAMED_EFFECTS = {
     v.BASELINE_EFFECT_PREDICTOR_BETWEEN: MEDIATION,
     v.BASELINE_EFFECT_OUTCOME_BETWEEN: MEDIATION,
     **dict.fromkeys(MEDIATION_BETWEEN + MEDIATION_BETWEEN_THERAPIST, MEDIATION),
+    **dict.fromkeys(v.DRIFT_PARAMETERS, WITHIN),  # continuous time
 }
 
 
@@ -197,7 +199,7 @@ def effects_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
         Write it with ``to_csv(path, index=False)``.
     """
     roles = result.data.roles
-    return label_effects(
+    out = label_effects(
         result.summary(ci_prob=ci_prob),
         result.effects(ci_prob),
         predictor=roles.predictor,
@@ -207,6 +209,10 @@ def effects_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
         baseline_level=label_level(result.spec),
         measurement_error=result.spec.measurement_error,
     )
+    out["label"] = ct_report.time_labels(
+        list(out["parameter"]), list(out["label"]), result.spec, roles.predictor, roles.outcome
+    )
+    return out
 
 
 def summary_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
@@ -224,6 +230,9 @@ def summary_table(result: FitResult, ci_prob: float = DEFAULT_CI_PROB) -> pd.Dat
         )
         for n in s.index
     ]
+    labels = ct_report.time_labels(
+        [str(n) for n in s.index], labels, result.spec, roles.predictor, roles.outcome
+    )
     out = s.copy()
     out.insert(0, "label", labels)
     out.insert(5, "interval", interval_name(ci_prob, CI_KIND))

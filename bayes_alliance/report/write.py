@@ -36,6 +36,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.mechanisms.fit import MechanismResult
 from bayes_alliance.report import checks as report_checks
+from bayes_alliance.report import continuous as ct_report
 from bayes_alliance.report import mechanisms as report_mechanisms
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
@@ -193,6 +194,21 @@ def _effects_sections(
             ],
         )
     )
+    if spec.time_model == "continuous":  # the lag effects by the interval
+        out.append(
+            ReportSection(
+                "Lagged effects by the time between sessions",
+                figures=[
+                    Plot(
+                        "phi_by_interval",
+                        ct_report.phi_figure(
+                            {n: result.draws(n) for n in vocab.DRIFT_PARAMETERS}, spec, x, y
+                        ),
+                        ct_report.phi_caption(spec),
+                    )
+                ],
+            )
+        )
     if spec.baseline:
         out.append(
             between_mediation_section(

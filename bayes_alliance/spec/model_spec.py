@@ -19,6 +19,8 @@ FIRST_SESSION = ("stationary", "free")
 DYNAMICS = ("var1", "none")
 TRAITS = ("integrated", "sampled")
 INNOVATIONS = ("constant", "session")
+TIME_MODELS = ("sessions", "continuous")
+TIME_UNITS = ("days", "weeks")
 SLOPE_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
 INNOVATION_LEVELS = (vocab.PATIENT, vocab.THERAPIST)
 BASELINE_LEVELS = ("auto", vocab.PATIENT, vocab.THERAPIST)
@@ -175,6 +177,17 @@ class ModelSpec:
         as data, so the posterior of the other parameters is that of the censored-data
         likelihood. A score beyond a limit is a data error; data with no score at a limit give
         the model without censoring. Needs integrated traits.
+    time_model
+        ``"sessions"`` (default): time is the session number, one VAR(1) step per session.
+        ``"continuous"``: the within-person process is a continuous-time VAR(1) (drift matrix
+        A, ``Phi(dt) = expm(A dt)``) on the data's session times (``Roles.time``; dates with
+        ``--dates``), exact for every interval (:mod:`bayes_alliance.model.continuous`).
+    time_unit
+        The unit of the session times and so of the drift: ``"days"`` or ``"weeks"``.
+    effects_interval
+        Continuous time: the interval, in time units, at which ``state_effect`` and the other
+        lag effects (entries of Phi) are reported; default (None) the median interval of the
+        data.
     """
 
     therapist_level: bool = True
@@ -205,6 +218,9 @@ class ModelSpec:
     floor_predictor: float | None = None
     ceiling_outcome: float | None = None
     floor_outcome: float | None = None
+    time_model: str = "sessions"
+    time_unit: str = "days"
+    effects_interval: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "random_slopes", tuple(self.random_slopes))
@@ -340,8 +356,49 @@ class ModelSpec:
                             f"prior for {name!r}: {prior['dist']} has no argument {arg!r}."
                             f"{vocab.suggest(arg, args)} Arguments: {', '.join(args)}"
                         )
+        errs += self._time_problems()
         if errs:
             raise ValueError("; ".join(errs))
+
+    def _time_problems(self) -> list[str]:
+        """Continuous time: the options it supports (the rest have no continuous-time form
+        here yet, or none at all: session means and per-session innovations assume a grid of
+        sessions)."""
+        errs = []
+        for name, value, allowed in (
+            ("time_model", self.time_model, TIME_MODELS),
+            ("time_unit", self.time_unit, TIME_UNITS),
+        ):
+            if value not in allowed:
+                errs.append(
+                    f"{name} must be one of {allowed}, got {value!r}.{vocab.suggest(value, allowed)}"
+                )
+        if self.effects_interval is not None and not self.effects_interval > 0:
+            errs.append(f"effects_interval must be a positive time, got {self.effects_interval}")
+        if self.time_model != "continuous":
+            return errs
+        unsupported = {
+            "session_means": self.session_means,
+            "trend": self.trend,
+            "innovations='session'": self.innovations == "session",
+            "same_session": self.same_session != "none",
+            "traits='sampled'": self.traits != "integrated",
+            "random_innovations": bool(self.random_innovations),
+            "indicators": bool(self.predictor_indicators or self.outcome_indicators),
+            "first_session='free'": self.first_session != "stationary",
+            "dynamics other than var1": self.dynamics != "var1",
+            "equations other than bivariate": self.equations != "bivariate",
+            "reverse_lag=False": not self.reverse_lag,
+            "censoring": self.censored,
+        }
+        bad = [k for k, on in unsupported.items() if on]
+        if bad:
+            errs.append(
+                "continuous time (time_model='continuous') does not support "
+                + ", ".join(bad)
+                + " yet; use time_model='sessions' for these"
+            )
+        return errs
 
     def _covariate_problems(self) -> list[str]:
         errs = []
@@ -406,7 +463,9 @@ class ModelSpec:
         outcome's residual trait SDs, from each level's covariance)."""
         v = vocab
         names = []
-        if self.dynamics == "var1":
+        if self.time_model == "continuous":
+            names += list(v.DRIFT_PARAMETERS)
+        elif self.dynamics == "var1":
             names += [v.STATE_EFFECT, v.OUTCOME_AUTOREGRESSION]
             if self.bivariate:
                 names.append(v.PREDICTOR_AUTOREGRESSION)
@@ -434,8 +493,11 @@ class ModelSpec:
                     v.SLOPE_TRAIT_CORR_THERAPIST_OUTCOME,
                     v.SLOPE_TRAIT_PARTIAL_CORR_THERAPIST_OUTCOME,
                 ]
-        names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
-        if self.bivariate and self.same_session == "none":
+        if self.time_model == "continuous":
+            names += [v.DIFFUSION_SD_PREDICTOR, v.DIFFUSION_SD_OUTCOME, v.DIFFUSION_CORR]
+        else:
+            names += [v.INNOVATION_SD_PREDICTOR, v.INNOVATION_SD_OUTCOME]
+        if self.bivariate and self.same_session == "none" and self.time_model != "continuous":
             names.append(v.INNOVATION_CORR)
         if self.measurement_error:
             names += [v.MEASUREMENT_ERROR_SD_PREDICTOR, v.MEASUREMENT_ERROR_SD_OUTCOME]

@@ -260,6 +260,12 @@ ROLES = OptionGroup(
             "patient-level end-of-treatment outcome (post-treatment symptoms, or 0/1 dropout) "
             "regressed on trait-like alliance and each patient's alliance change",
         ),
+        Option(
+            "time",
+            "column",
+            "numeric time of each session in --time-unit units, increasing within a patient: "
+            "fits continuous time (drift matrix A, Phi(dt) = expm(A dt) per interval)",
+        ),
     ),
     required=("patient", "session", "predictor", "outcome"),
 )
@@ -405,6 +411,26 @@ MODEL = OptionGroup(
             "latent means integrated out in closed form, or sampled with the rest",
             choices=spec.TRAITS,
         ),
+        Option(
+            "time_model",
+            "choice",
+            "continuous: a continuous-time VAR(1) on the session times (the default with "
+            "--dates or --time); sessions: one step per session number (--dates then only "
+            "numbers the sessions in date order)",
+            choices=spec.TIME_MODELS,
+        ),
+        Option(
+            "time_unit",
+            "choice",
+            "unit of the session times and of the drift (dates: days unless weeks)",
+            choices=spec.TIME_UNITS,
+        ),
+        Option(
+            "effects_interval",
+            "number",
+            "continuous time: the interval (in time units) at which the lag effects are "
+            "reported (default: the median interval of the data)",
+        ),
         Option("store_states", "flag", "keep the per-session states in the posterior", cli=False),
     ),
 )
@@ -453,6 +479,8 @@ def make_model(
     when a therapist column is named (unless set), moderators and baseline columns among the
     covariates (patient-level columns, checked constant within patient by validation)."""
     values = {"therapist_level": roles.therapist is not None, **values}
+    if roles.time is not None and values.get("time_model") is None:
+        values["time_model"] = "continuous"  # a time column is given to be used
     for key, what in (("moderators", "moderator"), ("baseline", "baseline column")):
         undeclared = [m for m in values.get(key, ()) if m not in roles.covariates]
         if undeclared:

@@ -38,6 +38,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from bayes_alliance.spec.options import (
 )
 
 __all__ = [
+    "DATE_TIME",
     "NO_OUTCOME",
     "SPECS_DIR",
     "AnalysisSpec",
@@ -71,6 +73,12 @@ __all__ = [
 ]
 
 TOP_KEYS = ("name", "description", "data", "model", "priors", "sampler")
+# [data] keys about how the session column is read, not column roles: ``dates = true`` (the
+# session column holds dates, as --dates) and ``date_format`` (as --date-format).
+DATE_KEYS = ("dates", "date_format")
+# The time column that dates become in continuous time: each session's time since the
+# patient's first one, in the model's time unit (added by the reader, see cli.commands).
+DATE_TIME = "time_since_first_session"
 # The shipped specs: package data, so an installed wheel finds them by name.
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 
@@ -85,6 +93,9 @@ class AnalysisSpec:
     model: ModelSpec
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     path: Path | None = None
+    # [data] dates = true: the session column holds dates (read as --dates reads them)
+    dates: bool = False
+    date_format: str | None = None
 
     @property
     def single(self) -> bool:
@@ -113,7 +124,15 @@ def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
 def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
     """Build an :class:`AnalysisSpec` from parsed TOML, checking every key and value."""
     check_keys(raw, TOP_KEYS, source)
-    data = ROLES.check(_table(raw, "data"))
+    table = _table(raw, "data")
+    dates, date_format = table.pop("dates", False), table.pop("date_format", None)
+    if not isinstance(dates, bool):
+        raise ValueError(f"[data] dates must be true or false, got {dates!r}")
+    if date_format is not None and not isinstance(date_format, str):
+        raise ValueError(
+            f'[data] date_format must be a string such as "%d.%m.%Y", got {date_format!r}'
+        )
+    data = ROLES.check(table)
     # Without an outcome the predictor's series is fitted alone (``fit`` without --outcome).
     missing = [k for k in ROLES.required if k not in data and k != OUTCOME]
     if missing:
@@ -123,6 +142,12 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
         if not isinstance(prior, Mapping):
             raise ValueError(f'[priors.{name}] must be a table such as dist = "Normal", sigma = 1')
     values = MODEL.check(_table(raw, "model"))
+    if dates and data.get(OUTCOME) and values.get("time_model") != "sessions":
+        # dates are times, as with --dates: continuous time unless time_model = "sessions"
+        if data.get("time") is not None:
+            raise ValueError("[data] names both dates = true and a time column: give one")
+        data["time"] = DATE_TIME
+        values["time_model"] = "continuous"
     if data.get(OUTCOME):
         model = make_model(values, make_roles(data), priors)
     else:
@@ -133,6 +158,8 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
         data=data,
         model=model,
         sampler=SAMPLER.build(SAMPLER.check(_table(raw, "sampler"))),
+        dates=dates,
+        date_format=date_format,
     )
 
 
@@ -212,4 +239,4 @@ def load_spec(path: str | Path) -> AnalysisSpec:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{p} is not valid TOML: {exc}") from None
     spec = parse_spec(raw, p.stem)
-    return AnalysisSpec(spec.name, spec.description, spec.data, spec.model, spec.sampler, p)
+    return dataclasses.replace(spec, path=p)
