@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
