@@ -330,13 +330,23 @@ def compiled_filter(dyn: Dynamics) -> bool:
 
 
 def gap_factor(cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]) -> MeanFactor:
-    """Each patient's factor in the latent mean from the observed cells of one draw: the
+    """Each patient's factor in the latent mean from the observed cells of one draw
+    (:func:`gap_filter` without its constant)."""
+    return gap_filter(cells, dyn, error)[1]
+
+
+def gap_filter(
+    cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]
+) -> tuple[np.ndarray, MeanFactor]:
+    """Each patient's ``log C`` and factor in the latent mean from the observed cells of one
+    draw: the
     Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor` as the model's compiled
     kernel runs it (:func:`bayes_alliance.kernels.kalman_op.kalman_factor_forward`), one patient
     at a time in scalar arithmetic instead of some 2,600 numpy calls over the patients per
     draw (20 sessions). Both do the same IEEE operations in the same order (the kernel skips
     an unobserved entry, where numpy adds zeros and multiplies by one), so the factors are
-    equal to the last bit (tested).
+    equal to the last bit (tested); ``log C`` sums the logs of the prediction variances as
+    the kernel does (a log of their running product), equal to the numpy sum to rounding.
     """
     from bayes_alliance.kernels.kalman_op import kalman_factor_forward
 
@@ -367,7 +377,7 @@ def gap_factor(cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]) -> MeanFa
         *(per_column(e) for e in dyn.sigma),
         *(per_cell(e) for e in error),
     )
-    return MeanFactor(*out[1:])
+    return out[0], MeanFactor(*out[1:])
 
 
 def cell_loglik(
