@@ -128,7 +128,9 @@ def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, groups: np.ndarray) ->
         lambda th: _profile(th, cross, q, p, n)[0],
         start,
         method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 20000},
+        # The criterion's rounding grows with the rows (a sum over them, ~1e-9 at 300,000):
+        # an absolute 1e-10 below it is never met and the search ran to 20,000 evaluations.
+        options={"xatol": 1e-10, "fatol": max(1e-10, 1e-13 * n), "maxiter": 20000, "maxfev": 20000},
     )
     crit, beta, sigma2, xtwx, lam = _profile(res.x, cross, q, p, n)
     se = np.sqrt(np.diag(sigma2 * np.linalg.inv(xtwx)))
