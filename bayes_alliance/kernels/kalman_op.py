@@ -171,6 +171,26 @@ def kalman_factor_cells(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s
 
 
 @numba.njit(cache=True)
+def _forward_cells(
+    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry
+):  # fmt: skip
+    """:func:`kalman_factor_cells` without the tape (one row's reused): the seven per-patient
+    outputs as rows of a (7, P) array, for callers that need no gradient (post-hoc draws)."""
+    n_p, n_s = dx.shape
+    out = np.empty((7, n_p))
+    row_tape = np.empty((n_s, 3, 9))
+    for p in range(n_p):
+        res = _row(
+            dx[p], dy[p], ox[p], oy[p], first[p], a[p], b[p], c[p], d[p],
+            f11[p], f12[p], f22[p], s11[_srow(s11, p)], s12[_srow(s12, p)], s22[_srow(s22, p)],
+            rx[p], ry[p], row_tape,
+        )  # fmt: skip
+        for k in range(7):
+            out[k, p] = res[k]
+    return out
+
+
+@numba.njit(cache=True)
 def _entry_grad(o, s, e0, e1, e2, gw):
     """Adjoints of one entry's terms: d/de0, d/de1, d/de2 and d/ds, given the output adjoints
     ``gw`` (log_c, l11, l12, l22, g1, g2, q)."""
@@ -332,6 +352,12 @@ def kalman_factor(*args: Any) -> tuple[Any, ...]:
     return kalman_factor_cells(*_lag_cells(args))
 
 
+def kalman_factor_forward(*args: Any) -> np.ndarray:
+    """The seven per-patient outputs of :func:`kalman_factor` as rows of a (7, P) array, without
+    the tape (post-hoc draws); lag entries (P,), (P, 1) or (P, S)."""
+    return _forward_cells(*_lag_cells(args))
+
+
 def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:
     """:func:`kalman_factor_vjp_cells` taking (P,) lag entries too; their adjoints come back in
     the shape given."""
@@ -491,6 +517,7 @@ __all__ = [
     "filter_factor_op",
     "kalman_factor",
     "kalman_factor_cells",
+    "kalman_factor_forward",
     "kalman_factor_vjp",
     "kalman_factor_vjp_cells",
 ]

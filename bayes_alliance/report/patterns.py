@@ -5,6 +5,7 @@ null (:mod:`bayes_alliance.analysis.pattern_null`). The per-patient table is
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
 
 AT_LEAST = 0.75  # the probability at which the feedback raises a flag
+# The section's counts are shares, so a random sample of patients estimates them (binomial
+# standard error at most 0.5 / sqrt(300), 2.9 percentage points); each patient with its own
+# pattern of observed sessions costs its own null simulation in every draw, so a registry's
+# 20,000 patients would take hours. The full table is the ``patterns`` command's CSV.
+MAX_PATIENTS = 300
+# Evenly thinned draws for the same reason: a probability's Monte Carlo SD from 400 draws is at
+# most 0.025.
+MAX_DRAWS = 400
 WORDS = {
     "strengthening": "strengthening (a linear rise)",
     "weakening": "weakening (a linear fall)",
@@ -32,8 +41,9 @@ def patterns_section(result: FitResult) -> ReportSection | None:
     result holds no states it can compute (``store_states=False``) or has no lagged dynamics."""
     if not result.spec.store_states or result.spec.dynamics != "var1":
         return None
+    sample, ids, words = _bounded(result)
     try:
-        table = patterns_table(result)
+        table = patterns_table(sample, ids)
     except ValueError:
         return None
     x = result.data.roles.predictor
@@ -56,8 +66,8 @@ def patterns_section(result: FitResult) -> ReportSection | None:
         "the fitted model's own null (its stationary dynamics at the patient's observed "
         "sessions), so a patient without the pattern shows it in 5% of draws on average; the "
         "probability is the share of draws (docs/patterns.md). "
-        f"{len(table)} patients; the per-patient table is written by "
-        "`bayes-alliance patterns FITDIR --out DIR`."
+        f"{len(table)} patients{words}; the per-patient table of every patient is written "
+        "by `bayes-alliance patterns FITDIR --out DIR`."
     ]
     if not result.spec.measurement_error and not result.spec.predictor_indicators:
         paragraphs.append(
@@ -77,6 +87,29 @@ def patterns_section(result: FitResult) -> ReportSection | None:
             )
         ],
     )
+
+
+def _bounded(result: FitResult) -> tuple[FitResult, list[object], str]:
+    """The fit thinned to at most ``MAX_DRAWS`` draws (evenly, per chain), at most
+    ``MAX_PATIENTS`` patients drawn at random (seed 0, kept in data order), and the words that
+    say so ("" when neither applies)."""
+    post = result.idata.posterior
+    n_chain, n_draw = int(post.sizes["chain"]), int(post.sizes["draw"])
+    words = []
+    step = -(-n_chain * n_draw // MAX_DRAWS)
+    if step > 1:
+        result = dataclasses.replace(
+            result, idata=result.idata.isel(draw=slice(None, None, step), missing_dims="ignore")
+        )
+        kept = n_chain * len(range(0, n_draw, step))
+        words.append(f"every {step}th draw ({kept} of {n_chain * n_draw})")
+    ids = list(result.data.patients)
+    if len(ids) > MAX_PATIENTS:
+        rows = np.sort(np.random.default_rng(0).choice(len(ids), MAX_PATIENTS, replace=False))
+        words.append(f"a random sample of {MAX_PATIENTS} of {len(ids)} patients (seed 0)")
+        ids = [ids[i] for i in rows]
+    text = f", estimated from {' and '.join(words)}" if words else ""
+    return result, ids, text
 
 
 __all__ = ["patterns_section"]
