@@ -34,7 +34,7 @@ def _data(seed: int = 1) -> SessionData:
 
 
 # A later process: the same fit, reporting what it imported and its timing.
-_WARM = f"""
+_WARM = """
 import json, sys, warnings
 import numpy as np
 warnings.simplefilter("ignore")
@@ -42,9 +42,9 @@ from tests.test_warm_cache import FIT, _data
 from bayes_alliance.inference.fit import fit
 r = fit(_data(), **FIT)
 post = r.idata.posterior
-np.savez(sys.argv[1], **{{k: post[k].values for k in post.data_vars}})
-print(json.dumps({{"pymc": "pymc" in sys.modules, "pytensor": "pytensor" in sys.modules,
-                  "timing": r.provenance["timing"]}}))
+np.savez(sys.argv[1], **{k: post[k].values for k in post.data_vars})
+print(json.dumps({"pymc": "pymc" in sys.modules, "pytensor": "pytensor" in sys.modules,
+                  "timing": r.provenance["timing"]}))
 """
 
 

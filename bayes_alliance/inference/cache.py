@@ -28,6 +28,13 @@ llvmlite, NumPy, bayes_alliance and the rest), and the LLVM target (triple, CPU,
 Editing the model code changes the graph and so the key; an entry for another machine or library
 version is never looked up.
 
+The key needs the built graph (PyMC and PyTensor imported, the model built): a fit of data and a
+spec seen before first looks for a warm entry under a key computed without them
+(:mod:`bayes_alliance.inference.warm`), which names this key's entry and holds what else
+sampling needs, so that such a fit imports neither library. Numba Environments are stored by
+module name (:func:`bayes_alliance.inference.native_code.dump_cfunc`) so that loading an entry
+imports no PyTensor module (format 2).
+
 Location: ``$BAYES_ALLIANCE_CACHE_DIR`` (``off``, ``0`` or empty disables the cache), else the
 user cache folder (``~/.cache/bayes_alliance/compiled`` on Linux). Entries are written
 atomically (temporary file, then rename); one that cannot be read, has the wrong checksum or

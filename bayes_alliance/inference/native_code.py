@@ -101,7 +101,7 @@ def random_uids() -> None:
     from numba.core.bytecode import FunctionIdentity
 
     if type(FunctionIdentity._unique_ids).__name__ not in ("_RandomUids", "_RandomUidIter"):
-        FunctionIdentity._unique_ids = _RandomUids()
+        FunctionIdentity._unique_ids = _RandomUids()  # type: ignore[assignment]
 
 
 def load_cfunc(state: dict[str, Any]) -> Kernel:

@@ -328,7 +328,8 @@ def patch(idata: Any, warm: Warm, sampling_time: float) -> None:
     import xarray as xr
     from arviz_base import make_attrs
 
-    pymc_named = SimpleNamespace(__name__="pymc")  # its version read from the metadata
+    # PyMC by name (not imported): make_attrs reads the version from the installed metadata.
+    pymc_named: Any = SimpleNamespace(__name__="pymc")
     for group, ds in warm.groups.items():
         ds = ds.copy()
         ds.attrs = make_attrs(inference_library=pymc_named)
