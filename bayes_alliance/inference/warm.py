@@ -41,6 +41,7 @@ the warm path or not.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -94,7 +95,8 @@ def data_fingerprint(data: Any) -> str:
     import pandas as pd
 
     h = hashlib.sha256()
-    for name in sorted(vars(data)):
+    # The fields only: a value cached on the object later must not change the key.
+    for name in sorted(f.name for f in dataclasses.fields(data)):
         value = getattr(data, name)
         h.update(f"{name}:".encode())
         if isinstance(value, np.ndarray) and value.dtype.kind != "O":
