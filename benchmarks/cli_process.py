@@ -9,7 +9,10 @@ process (two chains) ``--repeat`` times, and prints per run: wall seconds, peak 
 of the process (MB), the size of ``fit.nc`` and of the whole output folder (MB), the fit's own
 timing record (sampling and post-hoc seconds) and whether the convergence check passed (exit
 status 0 or 3). The first run of a case pays whatever compilation a cold cache costs; later runs
-show the warm cache. ``--demo-seeds 1 2 3`` also runs ``bayes-alliance demo`` with those seeds
+show the warm cache. ``--baseline`` runs, after each run of case M, the hand-written PyMC +
+nutpie model of ``benchmarks/run.py`` (``--one M baseline``: same data, draws and tuning) as its
+own process, timed the same way, and prints the ratio of the warm runs' median wall times
+(the first run of ours excluded). ``--demo-seeds 1 2 3`` also runs ``bayes-alliance demo`` with those seeds
 (the convergence check of the shipped example, several seeds). Timings are noisy on shared
 machines: compare runs within one invocation.
 
@@ -89,12 +92,14 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=["M"], choices=list(CASES))
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--baseline", action="store_true", help="time run.py's baseline (case M)")
     ap.add_argument("--demo-seeds", nargs="*", type=int, default=[])
     args = ap.parse_args()
     from bayes_alliance import simulate
 
     work = Path(tempfile.mkdtemp(prefix="ba-bench-"))
     print("case | run | exit | wall s | peak MB | fit.nc MB | folder MB | sample s | post-hoc s")
+    walls: dict[str, list[float]] = {"ours": [], "baseline": []}
     for case in args.cases:
         df, _ = simulate(seed=1, **CASES[case])
         csv = work / f"{case}.csv"
@@ -116,6 +121,18 @@ def main() -> None:
                 f"{timing.get('posthoc_s', float('nan')):.1f}",
                 flush=True,
             )
+            if case == "M" and args.baseline:
+                if run:
+                    walls["ours"].append(wall)
+                base = [sys.executable, str(Path(__file__).with_name("run.py")), "--one", "M"]
+                base += ["baseline", "--draws", str(args.draws), "--chains", "2"]
+                rc, wall, peak = _run(base)
+                walls["baseline"].append(wall)
+                print(f"M baseline | {run} | {rc} | {wall:.1f} | {peak:.0f}", flush=True)
+    if walls["ours"]:
+        ours, base = sorted(walls["ours"]), sorted(walls["baseline"])
+        med_o, med_b = ours[len(ours) // 2], base[len(base) // 2]
+        print(f"M warm ours / baseline (medians): {med_o:.1f} / {med_b:.1f} = {med_o / med_b:.2f}")
     for seed in args.demo_seeds:
         out = work / f"demo-{seed}"
         rc, wall, peak = _run([str(BIN), "demo", "--out", str(out), "--seed", str(seed), "--quiet"])

@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -45,8 +45,6 @@ from bayes_alliance.data.session_data import DataValidationError, DataWarning, S
 from bayes_alliance.data.validate import check_frame
 from bayes_alliance.effects.continuous import interval_words
 from bayes_alliance.inference import fit as fitting
-from bayes_alliance.mechanisms.fit import fit_mechanisms
-from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim import sessions as simulation
 from bayes_alliance.spec import specfile
@@ -61,6 +59,9 @@ from bayes_alliance.spec.options import (
     with_indicators,
 )
 from bayes_alliance.spec.specfile import AnalysisSpec, load_spec
+
+if TYPE_CHECKING:  # the mechanism models import PyMC: a fit from the cache does not
+    from bayes_alliance.mechanisms.load import AnyResult
 
 KEY_EFFECTS = vocab.KEY_EFFECTS
 
@@ -295,6 +296,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             result: AnyResult
             if isinstance(data, SeriesData):
                 assert isinstance(spec, MechanismSpec)
+                from bayes_alliance.mechanisms.fit import fit_mechanisms  # imports PyMC
+
                 result = fit_mechanisms(data, spec, progressbar=not args.quiet, **sampler)
             else:
                 assert isinstance(spec, ModelSpec)

@@ -18,7 +18,6 @@ from bayes_alliance.cli.common import CLIError
 from bayes_alliance.cli.output import key_effects_text
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.series_data import SeriesData
-from bayes_alliance.mechanisms.fit import key_effects
 from bayes_alliance.mechanisms.spec import MechanismSpec, lag_levels
 from bayes_alliance.spec import specfile
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -166,6 +165,8 @@ def _single(
 def effects_text(table: pd.DataFrame, ci_prob: float, design: str = "two_series") -> str:
     """The key effects of a mechanism fit's effects table, as printed after the fit."""
     rows = table.set_index("parameter")
+    from bayes_alliance.mechanisms.fit import key_effects  # imports PyMC
+
     return key_effects_text(rows, key_effects(design), ci_prob, head="effect", width=34)
 
 

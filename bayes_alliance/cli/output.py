@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, interval_name
-from bayes_alliance.mechanisms.load import AnyResult
 from bayes_alliance.report.outputs import ResultTables, write_tables
+
+if TYPE_CHECKING:  # the mechanism models import PyMC: a fit from the cache does not
+    from bayes_alliance.mechanisms.load import AnyResult
 
 
 def write_fit_folder(

@@ -15,7 +15,14 @@ from bayes_alliance.cli.common import CLIError, read_data, results_path
 from bayes_alliance.core.files import atomic_path
 from bayes_alliance.core.intervals import DEFAULT_CI_PROB
 from bayes_alliance.inference import fit as fitting
-from bayes_alliance.mechanisms.load import load_result
+
+
+def load_result(path: Path) -> Any:
+    """:func:`bayes_alliance.mechanisms.load.load_result`, imported when a command reads a
+    result (the mechanism models import PyMC; ``fit`` from the cache need not)."""
+    from bayes_alliance.mechanisms.load import load_result as load
+
+    return load(path)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -28,6 +28,13 @@ llvmlite, NumPy, bayes_alliance and the rest), and the LLVM target (triple, CPU,
 Editing the model code changes the graph and so the key; an entry for another machine or library
 version is never looked up.
 
+The key needs the built graph (PyMC and PyTensor imported, the model built): a fit of data and a
+spec seen before first looks for a warm entry under a key computed without them
+(:mod:`bayes_alliance.inference.warm`), which names this key's entry and holds what else
+sampling needs, so that such a fit imports neither library. Numba Environments are stored by
+module name (:func:`bayes_alliance.inference.native_code.dump_cfunc`) so that loading an entry
+imports no PyTensor module (format 2).
+
 Location: ``$BAYES_ALLIANCE_CACHE_DIR`` (``off``, ``0`` or empty disables the cache), else the
 user cache folder (``~/.cache/bayes_alliance/compiled`` on Linux). Entries are written
 atomically (temporary file, then rename); one that cannot be read, has the wrong checksum or
@@ -53,10 +60,16 @@ from pathlib import Path
 from typing import Any
 
 from bayes_alliance.core.versions import library_versions
-from bayes_alliance.inference.native_code import CacheEntryError, Kernels, dump_cfunc, load_cfunc
+from bayes_alliance.inference.native_code import (
+    CacheEntryError,
+    Kernels,
+    dump_cfunc,
+    load_cfunc,
+    random_uids,
+)
 
 ENV_VAR = "BAYES_ALLIANCE_CACHE_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: Numba Environments stored by module name (native_code.dump_cfunc)
 _MAGIC = b"BACACHE1"
 _DISABLED = {"", "0", "off", "false", "no", "none"}
 
@@ -285,9 +298,9 @@ def _entry_path(folder: Path, key: str) -> Path:
     return folder / f"{key}.pkl"
 
 
-def read_entry(path: Path, key: str) -> dict[str, Any]:
-    """A cache entry read and checked (magic, checksum, format, key); CacheEntryError when it
-    is truncated, corrupted or describes another model."""
+def read_entry(path: Path, key: str, fmt: int = FORMAT) -> dict[str, Any]:
+    """A cache entry read and checked (magic, checksum, format ``fmt``, key); CacheEntryError
+    when it is truncated, corrupted or describes another model."""
     raw = path.read_bytes()
     head = len(_MAGIC) + 32
     if len(raw) < head or raw[: len(_MAGIC)] != _MAGIC:
@@ -296,7 +309,7 @@ def read_entry(path: Path, key: str) -> dict[str, Any]:
     if hashlib.sha256(body).digest() != raw[len(_MAGIC) : head]:
         raise CacheEntryError("checksum mismatch (truncated or corrupted entry)")
     entry = pickle.loads(body)
-    if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
+    if not isinstance(entry, dict) or entry.get("format") != fmt or entry.get("key") != key:
         raise CacheEntryError("entry of another format or model")
     return entry
 
@@ -357,16 +370,20 @@ def _entry(compiled: Any, key: str) -> dict[str, Any]:
     }
 
 
-def _load(model: Any, entry: dict[str, Any]) -> Any:
+def load_kernels(entry: dict[str, Any]) -> Kernels:
+    """The two kernels of an entry, loaded once per process (by key); no PyMC or PyTensor."""
     key = entry["key"]
     with _LOCK:
         kernels = LOADED.get(key)
         if kernels is None:
-            import pytensor.link.numba.cache  # noqa: F401 - random Numba symbol ids from here on
-
+            random_uids()
             kernels = Kernels(load_cfunc(entry["logp"]), load_cfunc(entry["expand"]))
             LOADED[key] = kernels
-    return _rebuild(model, entry, kernels)
+    return kernels
+
+
+def _load(model: Any, entry: dict[str, Any]) -> Any:
+    return _rebuild(model, entry, load_kernels(entry))
 
 
 def compile_pymc_model(model: Any, spec: Any | None = None) -> tuple[Any, CacheInfo]:
@@ -446,5 +463,6 @@ __all__ = [
     "compile_pymc_model",
     "graph_fingerprint",
     "layout",
+    "load_kernels",
     "model_key",
 ]

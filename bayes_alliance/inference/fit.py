@@ -10,11 +10,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
@@ -34,10 +33,12 @@ from bayes_alliance.inference.sampling import (
     states_wanted,
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
-from bayes_alliance.model.build import build_model
 from bayes_alliance.model.covariates import resolve
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
+
+if TYPE_CHECKING:
+    import pymc as pm
 
 # Parameters outside the vocabulary that effect sizes read (session means, free first session).
 _EXTRA_PARAMETERS = (
@@ -265,6 +266,7 @@ class FitResult:
         it; see :mod:`bayes_alliance.inference.prior_predictive`. Seeded by ``random_seed`` (default: the
         fit's seed)."""
         from bayes_alliance.inference.prior_predictive import prior_predictive
+        from bayes_alliance.model.build import build_model
 
         seed = self.provenance["random_seed"] if random_seed is None else int(random_seed)
         # The prior is the same with sampled traits; the integrated model has only parameters.
@@ -352,7 +354,7 @@ def _scales(data: SessionData, spec: ModelSpec) -> dict[str, float]:
 
 
 def _posthoc(
-    model: pm.Model,
+    model: pm.Model | None,
     data: SessionData,
     spec: ModelSpec,
     log_likelihood: bool,
@@ -369,6 +371,8 @@ def _posthoc(
                 idata, data, spec, seed, log_likelihood, impute_missing, keep_states
             )
         elif log_likelihood:
+            import pymc as pm
+
             with compile_settings():
                 pm.compute_log_likelihood(idata, model=model, progressbar=False)
         if "trait_predictor" in idata.posterior:
@@ -486,8 +490,19 @@ def fit(
     # "auto" baseline level resolved once here, so that the result's spec records the level.
     spec = resolve(data, spec)
     settings = SamplerRun(draws, tune, chains, cores, sampler, progressbar)
-    model = build_model(data, spec)
     keep_states = states_wanted(data, chains, draws, states)
+    # A fit of these data and spec made before, its kernels in the cache: sampled without
+    # building the model (no PyMC import); else built, and its warm entry written.
+    pre, found, model = None, None, None
+    if sampler == "nutpie" and spec.traits == "integrated":
+        from bayes_alliance.inference import warm
+
+        pre = warm.pre_key(data, spec)
+        found = warm.load(pre)
+    if found is None:
+        from bayes_alliance.model.build import build_model
+
+        model = build_model(data, spec)
     run = sampling.sample(
         model,
         spec,
@@ -497,6 +512,8 @@ def fit(
         check=lambda idata: convergence_of(idata, spec, data),
         adds={"impute_missing": impute_missing, "states": keep_states, **data_provenance(data)},
         posthoc=_posthoc(model, data, spec, log_likelihood, impute_missing, keep_states),
+        warm=found,
+        pre_key=pre,
     )
     record_identification(run, data, spec)
     return FitResult(run.idata, spec, data, run.provenance, run.convergence)

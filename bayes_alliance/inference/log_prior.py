@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import warnings
 
-import pymc as pm
 import xarray as xr
 
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.sampling import compile_settings
-from bayes_alliance.model.build import build_model
 from bayes_alliance.spec.model_spec import ModelSpec
 
 
@@ -30,6 +28,11 @@ def log_prior(posterior: xr.Dataset, data: SessionData, spec: ModelSpec) -> xr.D
 
     ``posterior`` must hold every free random variable of the model (a fit's posterior does).
     """
+    # Here, not at the top: the report imports this module, a fit from the cache need not PyMC.
+    import pymc as pm
+
+    from bayes_alliance.model.build import build_model
+
     model = build_model(data, spec)
     wanted = set(spec.prior_names())
     names = [rv.name for rv in model.free_RVs if rv.name in wanted]

@@ -8,7 +8,8 @@ the very instructions of the process that compiled it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -23,6 +24,7 @@ class Kernel:
     address: int
     native_name: str
     library: Any  # keeps the machine code alive
+    envs: list[Any] = field(default_factory=list)  # the code holds them by address only
 
 
 @dataclass
@@ -69,7 +71,9 @@ def dump_cfunc(cfunc: Any, name: str) -> dict[str, Any]:
             # of dynamically created functions (array expressions) are left unset; nopython
             # code reads them only to build a Python exception object.
             if env is not None and env.can_cache():
-                envs.append(env)
+                # By module name, not as Numba pickles an Environment (which imports its
+                # module on loading: PyTensor's dispatch modules, and so PyTensor).
+                envs.append((env.globals["__name__"], list(env.consts), env.env_name))
     target_machine = library.codegen._tm
     return {
         "library": (name, "object", (target_machine.emit_object(module), module.as_bitcode())),
@@ -77,6 +81,27 @@ def dump_cfunc(cfunc: Any, name: str) -> dict[str, Any]:
         "envs": envs,
         "reload_init": sorted(library._reload_init, key=repr),
     }
+
+
+class _RandomUids:
+    """Random 128-bit function ids for Numba, as PyTensor's ``pytensor.link.numba.cache`` sets
+    them (numba/numba#10486): a function compiled in this process then cannot take the mangled
+    name (and Environment) of one in loaded object code."""
+
+    def __iter__(self) -> _RandomUids:
+        return self
+
+    def __next__(self) -> int:
+        return uuid.uuid4().int
+
+
+def random_uids() -> None:
+    """Numba's function ids made random for the rest of the process (before loading code),
+    unless they already are (PyTensor's numba linker does the same on import)."""
+    from numba.core.bytecode import FunctionIdentity
+
+    if type(FunctionIdentity._unique_ids).__name__ not in ("_RandomUids", "_RandomUidIter"):
+        FunctionIdentity._unique_ids = _RandomUids()  # type: ignore[assignment]
 
 
 def load_cfunc(state: dict[str, Any]) -> Kernel:
@@ -93,9 +118,29 @@ def load_cfunc(state: dict[str, Any]) -> Kernel:
     address = library.get_pointer_to_function(state["native_name"])
     if not address:
         raise CacheEntryError(f"symbol {state['native_name']} missing from the cached code")
-    for env in state["envs"]:
+    envs = [_environment(*env) for env in state["envs"]]
+    for env in envs:
         codegen.set_env(env.env_name, env)
-    return Kernel(address, state["native_name"], library)
+    return Kernel(address, state["native_name"], library, envs)
 
 
-__all__ = ["CacheEntryError", "Kernel", "Kernels", "dump_cfunc", "load_cfunc"]
+def _environment(module: str, consts: list[Any], env_name: str) -> Any:
+    """A Numba Environment as ``numba.core.environment._rebuild_env`` makes it, without importing
+    its module: the module's globals when it is loaded, else only its name. Nopython code reads
+    the constants (the objects of an exception it raises), not the globals (object mode)."""
+    import sys
+
+    from numba.core.environment import Environment, lookup_environment
+
+    env = lookup_environment(env_name)
+    if env is not None:
+        return env
+    loaded = sys.modules.get(module)
+    env = Environment(loaded.__dict__ if loaded is not None else {"__name__": module})
+    env.consts[:] = consts
+    env.env_name = env_name
+    Environment._memo[env_name] = env
+    return env
+
+
+__all__ = ["CacheEntryError", "Kernel", "Kernels", "dump_cfunc", "load_cfunc", "random_uids"]

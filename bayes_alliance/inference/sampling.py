@@ -15,20 +15,24 @@ every draw's states.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pymc as pm
-import pytensor
 import xarray as xr
 
 from bayes_alliance.core import diagnostics
 from bayes_alliance.core.versions import library_versions
 from bayes_alliance.data.session_data import SessionData
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from bayes_alliance.inference.warm import Warm
 
 STATES_AUTO_BYTES = 2**30
 # JAX samplers (a GPU): PyMC's numpyro path with vectorised chains, nutpie's JAX backend.
@@ -58,6 +62,8 @@ def compile_settings() -> Any:
     rewrite keeps IEEE results, and cold and warm runs give the same draws bit for bit. The
     flag is part of PyTensor's cache key, so kernels cached with fast-math are not reused.
     """
+    import pytensor
+
     return pytensor.config.change_flags(numba__fastmath=False)
 
 
@@ -68,11 +74,12 @@ def versions() -> dict[str, str]:
 
 
 def nutpie_seed(random_seed: int, chains: int) -> int:
-    """The seed ``pm.sample(..., nuts_sampler="nutpie", random_seed=random_seed)`` hands nutpie."""
-    from pymc.util import get_random_generator
+    """The seed ``pm.sample(..., nuts_sampler="nutpie", random_seed=random_seed)`` hands nutpie.
 
-    # pm.sample draws one seed per spawned generator and gives nutpie the first.
-    return int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
+    ``pm.sample`` makes ``np.random.default_rng(random_seed)`` (``pymc.util.get_random_generator``),
+    draws one seed per spawned generator and gives nutpie the first; the same in numpy, so that
+    a warm fit need not import PyMC."""
+    return int(np.random.default_rng(random_seed).spawn(chains)[0].integers(2**30))
 
 
 def resolve_seed(random_seed: int | None) -> tuple[int, bool]:
@@ -146,7 +153,7 @@ class Sampled:
 
 
 def sample(
-    model: pm.Model,
+    model: pm.Model | None,
     spec: Spec,
     settings: SamplerRun,
     random_seed: int | None,
@@ -157,6 +164,8 @@ def sample(
     posthoc: Callable[[xr.DataTree, int], xr.DataTree] | None = None,
     compiled: Any | None = None,
     bound: Any | None = None,
+    warm: Warm | None = None,
+    pre_key: str | None = None,
 ) -> Sampled:
     """Sample a built model, complete it, record how, and check convergence.
 
@@ -189,6 +198,12 @@ def sample(
         A nutpie model compiled earlier for this model's graph (through the cache) with these
         data bound (``with_data``): sampled exactly as the cache's model would be (the same
         seed rule, groups and coords), so the draws equal those of a fresh fit.
+    warm
+        A model rebuilt from a warm entry (:mod:`bayes_alliance.inference.warm`): sampled as
+        the cache's model would be, without PyMC (``model`` may then be None).
+    pre_key
+        The warm key of these data and spec: after sampling through the cache, a warm entry
+        is written under it (when there is none).
 
     Returns
     -------
@@ -198,14 +213,21 @@ def sample(
     seed, drawn = resolve_seed(random_seed)
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    with compile_settings():
-        if compiled is not None:
+    # Nothing is compiled on the warm path: no PyTensor settings to set.
+    with compile_settings() if warm is None else contextlib.nullcontext():
+        if warm is not None:
+            idata = _nutpie_warm(warm, settings, seed, timing)
+        elif compiled is not None:
+            assert model is not None
             idata = _nutpie_compiled(compiled, model, settings, seed, timing)
         elif settings.sampler == "nutpie":
-            idata = _nutpie_cached(model, spec, settings, seed, timing, bound)
+            assert model is not None
+            idata = _nutpie_cached(model, spec, settings, seed, timing, bound, pre_key)
         elif settings.sampler in JAX_SAMPLERS:
+            assert model is not None
             idata = _jax(model, settings, seed, timing)
         else:
+            assert model is not None
             idata = _pymc(model, settings, seed, timing)
     if posthoc is not None:
         t1 = time.perf_counter()
@@ -236,15 +258,18 @@ def _nutpie_cached(
     seed: int,
     timing: dict[str, float],
     bound: Any | None = None,
+    pre_key: str | None = None,
 ) -> xr.DataTree:
     """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
     on-disk cache (:mod:`bayes_alliance.inference.cache`), or ``bound`` (see :func:`sample`):
-    same seed, same groups, same draws."""
+    same seed, same groups, same draws. With ``pre_key`` the warm entry of these data is
+    written afterwards (:func:`bayes_alliance.inference.warm.record`)."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
     from bayes_alliance.inference import cache
 
+    info = None
     if bound is None:
         compiled, info = cache.compile_pymc_model(model, spec)
         timing["compile_s"] = info.seconds
@@ -266,6 +291,43 @@ def _nutpie_cached(
     )
     timing["sample_s"] = time.perf_counter() - t0
     patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
+    if pre_key is not None and info is not None and info.status in ("hit", "stored"):
+        from bayes_alliance.inference import warm
+
+        t1 = time.perf_counter()
+        reason = warm.record(pre_key, model, compiled, info, idata)
+        timing["warm_record_s"] = time.perf_counter() - t1
+        if reason is not None:
+            warnings.warn(f"no warm cache entry: {reason}", RuntimeWarning, stacklevel=2)
+    return idata
+
+
+def _nutpie_warm(
+    warm_model: Warm, settings: SamplerRun, seed: int, timing: dict[str, float]
+) -> xr.DataTree:
+    """:func:`_nutpie_cached` on a model rebuilt from a warm entry: the same sampler call and
+    the same groups, without PyMC."""
+    import nutpie
+
+    from bayes_alliance.inference import warm
+
+    timing["compile_s"] = warm_model.seconds
+    timing["compile_cache_hit"] = 1.0
+    timing["warm_cache_hit"] = 1.0
+    t0 = time.perf_counter()
+    idata = nutpie.sample(
+        warm_model.compiled,
+        draws=settings.draws,
+        tune=max(settings.tune, 1),
+        chains=settings.chains,
+        cores=settings.n_cores,
+        seed=nutpie_seed(seed, settings.chains),
+        save_warmup=False,
+        store_unconstrained=False,
+        progress_bar=settings.progressbar,
+    )
+    timing["sample_s"] = time.perf_counter() - t0
+    warm.patch(idata, warm_model, timing["sample_s"])
     return idata
 
 
@@ -310,6 +372,8 @@ def _pymc(
     model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
 ) -> xr.DataTree:
     """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    import pymc as pm
+
     t0 = time.perf_counter()
     idata = pm.sample(
         draws=settings.draws,

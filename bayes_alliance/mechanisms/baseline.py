@@ -95,7 +95,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
 from bayes_alliance.core.vocab import PATIENT, SERIES, THERAPIST
@@ -146,6 +145,8 @@ def baseline_variables(
     """The baseline's random variables inside the model's context, the same in either form:
     ``baseline_effect`` (series x columns) and, with ``end`` (an end outcome of either
     family), ``baseline_effect_end`` (columns), else None."""
+    import pymc as pm  # here: the effects of this module run on draws, without PyMC
+
     model = pm.modelcontext(None)
     model.add_coords({BASELINE_DIM: list(columns)})
     gamma = pm.Normal(BASELINE_EFFECT, 0.0, prior.series, dims=(SERIES, BASELINE_DIM))

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pytensor.tensor as pt
 from scipy import special
 
 from bayes_alliance.core import vocab
@@ -177,15 +176,27 @@ class SeriesMoments:
         return {f"moment_{k}": val for k, val in self.arrays.items()}
 
 
+def _tensor(xp: Any) -> Any:
+    """``xp``, or PyTensor's tensor module when None: imported only by the model's graph, so
+    that post-hoc code (numpy) runs without PyTensor."""
+    if xp is not None:
+        return xp
+    import pytensor.tensor as pt
+
+    return pt
+
+
 def moment_sums(
-    m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics, xp: Any = pt
+    m: dict[str, Any], kx: Any, ky: Any, dyn: Dynamics, xp: Any = None
 ) -> marginal.SeriesSums:
     """:class:`marginal.SeriesSums` from :class:`SeriesMoments` containers and a known mean
     (kx, ky) per patient, centred like the moments: entry-wise 2x2 algebra per patient.
 
     With z~ = z - k: sum r = (c - n k) - Phi (p - n k) and
     sum r r' = Ccc - Phi Ccp' - Ccp Phi' + Phi Cpp Phi', where C.. are the sums of products of z~.
+    ``xp``: numpy, or None for PyTensor.
     """
+    xp = _tensor(xp)
     n = m["moment_n"]
     cx, cy = m["moment_c_x"] - n * kx, m["moment_c_y"] - n * ky
     px, py = m["moment_p_x"] - n * kx, m["moment_p_y"] - n * ky
@@ -231,10 +242,12 @@ def moment_sums(
 
 
 def grid_sums(
-    zx: Any, zy: Any, cells: dict[str, Any], dyn: Dynamics, xp: Any = pt
+    zx: Any, zy: Any, cells: dict[str, Any], dyn: Dynamics, xp: Any = None
 ) -> marginal.SeriesSums:
     """:class:`marginal.SeriesSums` from the completed grids minus their known means
-    (``zx``, ``zy``, patients x sessions) and the :class:`SeriesGrid` masks in ``cells``."""
+    (``zx``, ``zy``, patients x sessions) and the :class:`SeriesGrid` masks in ``cells``
+    (``xp``: numpy, or None for PyTensor)."""
+    xp = _tensor(xp)
     a, b, c, d = (dyn.per_patient(e) for e in dyn.phi)
     # r_t = z~_t - Phi z~_(t-1) on the whole grid; the transition mask keeps the real ones.
     rx = zx[:, 1:] - a * zx[:, :-1] - b * zy[:, :-1]
@@ -282,12 +295,15 @@ class TherapistBlock:
 
 
 def therapist_factors(
-    pseudo: marginal.MeanFactor, block: TherapistBlock, xp: Any = pt
+    pseudo: marginal.MeanFactor, block: TherapistBlock, xp: Any = None
 ) -> marginal.MeanFactor:
-    """Sum the patients' factors in their therapist part over each therapist's caseload."""
+    """Sum the patients' factors in their therapist part over each therapist's caseload
+    (``xp``: numpy, or None for PyTensor, imported only then: post-hoc code runs without it)."""
 
     def per_therapist(val: Any) -> Any:
-        if xp is pt:
+        if xp is None:
+            import pytensor.tensor as pt
+
             return pt.inc_subtensor(pt.zeros(block.n)[block.tj], val)
         return np.bincount(block.tj, weights=val, minlength=block.n)
 

@@ -19,11 +19,12 @@ expression the joint model has always used (its draws do not change): ``ratio`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
+
+if TYPE_CHECKING:
+    import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
@@ -305,11 +306,17 @@ def _by_trait_row(s: DataScale) -> Any:
     rows = [[s.sd_x, s.sd_x], [s.sd_y, s.sd_y]]
     if isinstance(s.sd_x, int | float):
         return np.array(rows, dtype=float)
+    # PyMC and PyTensor are imported where a graph is built: the prior scales alone (the
+    # convergence check of a fit from the cache) run without them.
+    import pytensor.tensor as pt
+
     return pt.stack([pt.stack([pt.as_tensor_variable(e) for e in row]) for row in rows])
 
 
 def _lkj_2x2(eta: Any, size: Any) -> Any:
     # The off-diagonal entry of an LKJ(eta) 2 x 2 correlation matrix: 2 Beta(eta, eta) - 1.
+    import pymc as pm
+
     return 2.0 * pm.Beta.dist(eta, eta, size=size) - 1.0
 
 
@@ -319,6 +326,8 @@ def make_rv(name: str, prior: dict[str, Any], **kw: Any) -> pt.TensorVariable:
     ``{"dist": "LKJCorr", "eta": eta}`` is a scalar correlation with the LKJ(eta) density of
     a 2 x 2 correlation matrix (:func:`lkj_corr`), sampled on (-1, 1) through the interval
     transform; every other ``dist`` names a PyMC distribution."""
+    import pymc as pm
+
     params = {k: val for k, val in prior.items() if k != "dist"}
     try:
         if prior["dist"] == "LKJCorr":

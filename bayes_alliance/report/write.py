@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,9 @@ import pandas as pd
 from bayes_alliance.analysis import classic
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
-from bayes_alliance.mechanisms.fit import MechanismResult
+from bayes_alliance.inference.results import MECHANISM
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import continuous as ct_report
-from bayes_alliance.report import mechanisms as report_mechanisms
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report import plots, tables
@@ -58,7 +57,10 @@ from bayes_alliance.report.sessions import patient_section, predictive_section, 
 from bayes_alliance.report.words import PROVISIONAL, sentences, stationarity_note
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
     from bayes_alliance.inference.fit import FitResult
+    from bayes_alliance.mechanisms.fit import MechanismResult
     from bayes_alliance.mechanisms.load import AnyResult
 
 __all__ = [
@@ -375,11 +377,23 @@ def _default_patients(result: FitResult, k: int = 4) -> list[object]:
     return [result.data.patients[i] for i in order]
 
 
+def _is_mechanism(result: AnyResult) -> TypeIs[MechanismResult]:
+    """Whether a result is a mechanism model's, without importing that family (it imports
+    PyMC; a joint fit from the compile cache does not)."""
+    return result.kind == MECHANISM
+
+
+def _report_mechanisms() -> Any:
+    from bayes_alliance.report import mechanisms
+
+    return mechanisms
+
+
 def result_tables(result: AnyResult, ci_prob: float = DEFAULT_CI_PROB) -> ResultTables:
     """The labelled tables of a fit of either family, with their captions and the fit's
     convergence check (written with them)."""
-    if isinstance(result, MechanismResult):
-        made = report_mechanisms.mechanism_tables(result, ci_prob)
+    if _is_mechanism(result):
+        made = _report_mechanisms().mechanism_tables(result, ci_prob)
     else:
         made = tables.joint_tables(result, ci_prob)
     made.convergence = result.convergence
@@ -395,10 +409,10 @@ def report_sections(
     """The report of a fit of either family as data: its sections in order and its labelled
     tables (:func:`build_sections` for the joint model,
     :func:`~bayes_alliance.report.mechanisms.mechanism_sections` for a mechanism model)."""
-    if isinstance(result, MechanismResult):
+    if _is_mechanism(result):
         if patients:
             raise ValueError("patients= is for the main model's per-patient panels")
-        sections, made = report_mechanisms.mechanism_sections(result, ci_prob)
+        sections, made = _report_mechanisms().mechanism_sections(result, ci_prob)
     else:
         sections, frames = build_sections(result, patients, ci_prob)
         made = ResultTables(
@@ -445,8 +459,8 @@ def write_report(
         labelled ``summary.csv`` and ``effects.csv`` and the manuscript tables ``effects.md`` /
         ``effects.tex``; for the joint model also ``r2.csv``, ``r2.md`` and ``r2.tex``.
     """
-    if isinstance(result, MechanismResult):
-        design = report_mechanisms.DESIGN_WORDS.get(result.design, result.design)
+    if _is_mechanism(result):
+        design = _report_mechanisms().DESIGN_WORDS.get(result.design, result.design)
         default = f"Mechanism model: {design}"
         options = result.spec.to_dict()
     else:
