@@ -63,3 +63,36 @@ def test_predictive_check_on_dates_replicates_each_cells_own_interval():
         assert row.replicated == pytest.approx(np.mean(means), abs=0.25 * sd)
         width = 2 * norm.ppf(0.95) * sd
         assert row.rep_high - row.rep_low == pytest.approx(width, rel=0.25)
+
+
+@pytest.mark.parametrize("call", ["innovation_scale", "null_model", "patterns", "feedback"])
+def test_session_step_commands_refuse_a_continuous_fit_and_name_the_flag(call):
+    """The pattern thresholds, their null model, the patterns table and patient feedback are
+    written in session steps; on a dated fit they read zero autoregressions and innovation
+    SDs (zero thresholds, flat null series). They refuse it and name the option."""
+    from bayes_alliance.analysis import pattern_table as pt_
+    from bayes_alliance.feedback.patient_feedback import patient_feedback
+
+    data = _data(_frame(seed=2, n_pat=4, n_ses=4, gaps=0.0))
+    spec = ModelSpec(therapist_level=False, time_model="continuous")
+    fit, _ = _constant_fit(data, spec, VALUES, 4)
+    fit.provenance = {}
+    calls = {
+        "innovation_scale": lambda: pt_.innovation_scale(fit, v.PREDICTOR),
+        "null_model": lambda: pt_.NullModel(fit),
+        "patterns": lambda: pt_.patterns_table(fit),
+        "feedback": lambda: patient_feedback(fit, data.patients[0]),
+    }
+    with pytest.raises(ValueError, match="--time-model sessions"):
+        calls[call]()
+
+
+def test_report_says_why_a_dated_fit_has_no_pattern_counts():
+    from bayes_alliance.report.patterns import patterns_section
+
+    data = _data(_frame(seed=2, n_pat=4, n_ses=4, gaps=0.0))
+    fit, _ = _constant_fit(
+        data, ModelSpec(therapist_level=False, time_model="continuous"), VALUES, 4
+    )
+    section = patterns_section(fit)
+    assert section is not None and "--time-model sessions" in section.paragraphs[0]
