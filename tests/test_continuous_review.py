@@ -96,3 +96,29 @@ def test_report_says_why_a_dated_fit_has_no_pattern_counts():
     )
     section = patterns_section(fit)
     assert section is not None and "--time-model sessions" in section.paragraphs[0]
+
+
+def test_priors_table_of_a_dated_fit_is_the_builders():
+    """The report's priors on a dated fit: the drift and diffusion rows the model uses,
+    scaled by the median interval (computed here from the dates) and the data's SDs."""
+    from bayes_alliance.report.model_text import equations, priors_table
+
+    data = _data(_frame(seed=2, n_pat=8, n_ses=5, gaps=0.0))
+    spec = ModelSpec(therapist_level=False, time_model="continuous", random_slopes=("patient",))
+    table = priors_table(spec, data)
+    steps = np.diff(data.times, axis=1)
+    m = np.median(steps[np.isfinite(steps) & (steps > 0)])
+    ratio = np.nanstd(data.y) / np.nanstd(data.x)
+    ar = table.loc[v.DRIFT_OUTCOME_AUTOREGRESSION, "prior"]
+    assert ar == f"Normal(mu={-0.7 / m:.3g}, sigma={0.7 / m:.3g})"
+    assert (
+        table.loc[v.SD_STATE_EFFECT_PATIENT, "prior"] == f"HalfNormal(sigma={0.25 * ratio / m:.3g})"
+    )
+    assert table.loc[v.DIFFUSION_SD_OUTCOME, "prior"] == (
+        f"HalfNormal(sigma={np.nanstd(data.y) * np.sqrt(1.4 / m):.3g})"
+    )
+    assert "median interval" in table.loc[v.DRIFT_STATE_EFFECT, "source"]
+    assert not {v.OUTCOME_AUTOREGRESSION, v.INNOVATION_SD_OUTCOME} & set(table.index)
+    text = equations(spec)
+    assert "expm(A_i Δt)" in text and "A_i S_i + S_i A_i' + G G' = 0" in text
+    assert "t-1 is the previous session number" not in text and "Σ*" not in text

@@ -54,6 +54,26 @@ def _unit(spec: ModelSpec) -> str:
     return spec.time_unit[:-1]  # "day", "week"
 
 
+def state_lines(spec: ModelSpec, slope_lines: Sequence[str]) -> list[str]:
+    """The equations block's state-like part in continuous time, in the style of the
+    session-number VAR(1) (:func:`bayes_alliance.report.model_text.equations`);
+    ``slope_lines``: the session-number block's lines of the patient's cross effect, whose
+    ``φ_yx`` here is the drift's ``a_yx``."""
+    u = _unit(spec)
+    slope = "a_yx,i" if spec.random_slopes or spec.moderators else "a_yx"
+    lines = [
+        f"State-like part (continuous-time VAR(1) on the sessions' times t_ti, in {u}s):",
+        "  dw_i(t) = A_i w_i(t) dt + G dW(t),   w = (x^w, y^w)'",
+        f"  A_i = [[a_xx, a_xy], [{slope}, a_yy]],   G G' = [[g_x², r g_x g_y], [r g_x g_y, g_y²]]",
+        "  at a session, with Δt_ti = t_ti - t_t-1,i (the patient's own interval):",
+        "  w_ti = Φ_i(Δt_ti) w_t-1,i + u_ti,   Φ_i(Δt) = expm(A_i Δt)",
+        "  u_ti ~ N(0, Q_i(Δt_ti)),   Q_i(Δt) = S_i - Φ_i(Δt) S_i Φ_i(Δt)'",
+        "  A_i S_i + S_i A_i' + G G' = 0   (S_i: the stationary covariance)",
+        "  w_1i ~ N(0, S_i)   (the first session from the stationary distribution)",
+    ]
+    return lines + [line.replace("φ_yx", "a_yx") for line in slope_lines]
+
+
 def time_labels(
     names: Sequence[str], labels: Sequence[str], spec: ModelSpec, x: str, y: str
 ) -> list[str]:
