@@ -122,3 +122,16 @@ def test_priors_table_of_a_dated_fit_is_the_builders():
     text = equations(spec)
     assert "expm(A_i Δt)" in text and "A_i S_i + S_i A_i' + G G' = 0" in text
     assert "t-1 is the previous session number" not in text and "Σ*" not in text
+
+
+def test_a_time_column_with_the_session_model_is_refused():
+    """--time COL --time-model sessions fitted session numbers 1, 2, 3 on a grid compacted
+    from the times (sessions 1, 2, 5 lost their gap); now refused, naming the column."""
+    from bayes_alliance.spec.options import make_model, make_roles
+
+    roles = make_roles(
+        {"patient": "p", "session": "s", "predictor": "x", "outcome": "y", "time": "day"}
+    )
+    with pytest.raises(ValueError, match="'day'.*--time-model sessions"):
+        make_model({"time_model": "sessions"}, roles)
+    assert make_model({}, roles).time_model == "continuous"
