@@ -135,3 +135,34 @@ def test_a_time_column_with_the_session_model_is_refused():
     with pytest.raises(ValueError, match="'day'.*--time-model sessions"):
         make_model({"time_model": "sessions"}, roles)
     assert make_model({}, roles).time_model == "continuous"
+
+
+def test_date_and_time_problems_name_the_patient():
+    """Each bad date or time names its patient in words ("patient b"), beside the rows."""
+    import pandas as pd
+
+    from bayes_alliance.core.problems import DataValidationError
+    from bayes_alliance.data.reshape import sessions_from_dates
+
+    df = pd.DataFrame(
+        {
+            "patient": ["a", "a", "b", "b", "c", "c"],
+            "date": ["2024-01-02", "soon", "2024-01-03", "2024-01-03", None, "2024-01-05"],
+        }
+    )
+    with pytest.raises(DataValidationError) as err:
+        sessions_from_dates(df, patient="patient", date="date", elapsed="days")
+    lines = str(err.value).splitlines()
+    (bad,) = [x for x in lines if "not a date" in x]
+    (tie,) = [x for x in lines if "same date" in x]
+    (empty,) = [x for x in lines if "empty date" in x]
+    assert "patient a" in bad and "patient b" in tie and "patient c" in empty
+    frame = _frame(n_pat=3, n_ses=4, gaps=0.0)
+    frame.loc[10, "time"] = frame.loc[9, "time"]
+    frame.loc[1, "time"] = np.nan
+    with pytest.raises(DataValidationError) as err:
+        _data(frame)
+    lines = str(err.value).splitlines()
+    (same,) = [x for x in lines if "same time" in x]
+    (gone,) = [x for x in lines if "empty time" in x]
+    assert "patient p2" in same and "(ids" not in same and "patient p0" in gone
