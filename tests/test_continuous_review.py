@@ -166,3 +166,8 @@ def test_date_and_time_problems_name_the_patient():
     (same,) = [x for x in lines if "same time" in x]
     (gone,) = [x for x in lines if "empty time" in x]
     assert "patient p2" in same and "(ids" not in same and "patient p0" in gone
+
+
+def test_unsupported_options_name_the_command_line_flag():
+    with pytest.raises(ValueError, match="--time-model sessions"):
+        ModelSpec(time_model="continuous", trend=True)

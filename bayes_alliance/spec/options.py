@@ -416,7 +416,8 @@ MODEL = OptionGroup(
             "choice",
             "continuous: a continuous-time VAR(1) on the session times (the default with "
             "--dates or --time); sessions: one step per session number (--dates then only "
-            "numbers the sessions in date order)",
+            "numbers the sessions in date order, the day gaps dropped; the patterns and "
+            "feedback commands need it)",
             choices=spec.TIME_MODELS,
         ),
         Option(
