@@ -132,7 +132,7 @@ def test_a_time_column_with_the_session_model_is_refused():
     roles = make_roles(
         {"patient": "p", "session": "s", "predictor": "x", "outcome": "y", "time": "day"}
     )
-    with pytest.raises(ValueError, match="'day'.*--time-model sessions"):
+    with pytest.raises(ValueError, match=r"'day'.*--time-model sessions"):
         make_model({"time_model": "sessions"}, roles)
     assert make_model({}, roles).time_model == "continuous"
 
@@ -171,3 +171,25 @@ def test_date_and_time_problems_name_the_patient():
 def test_unsupported_options_name_the_command_line_flag():
     with pytest.raises(ValueError, match="--time-model sessions"):
         ModelSpec(time_model="continuous", trend=True)
+
+
+def test_r2_and_interval_rows_say_which_interval():
+    """The R-squared note and the methods text name the interval of each R-squared; the
+    interval rows say they are Phi at the average drift when cross effects vary."""
+    import pandas as pd
+
+    from bayes_alliance.report import continuous as ct_report
+    from bayes_alliance.report.tables import label_r2
+
+    spec = ModelSpec(time_model="continuous", effects_interval=7.0, random_slopes=("patient",))
+    empty = pd.DataFrame(
+        columns=[v.EQUATION, "denominator", v.COMPONENT, "mean", "ci_low", "ci_high"]
+    )
+    note = label_r2(empty, spec, predictor="x", outcome="y", ci_prob=0.9).attrs["note"]
+    assert "at the effects interval, per 7 days" in note and "own interval" in note
+    text = ct_report.methods_sentence(spec, "x", "y")
+    assert "own interval" in text and "fixed (average) drift" in text
+    (label,) = ct_report.time_labels(["bayesian_r2"], ["Bayesian R2"], spec, "x", "y")
+    assert "own interval" in label
+    plain = label_r2(empty, ModelSpec(), predictor="x", outcome="y", ci_prob=0.9)
+    assert "interval" not in plain.attrs["note"].replace("intervals", "")

@@ -90,8 +90,34 @@ def time_labels(
             label = f"SD of the drift's cross effect {x} → {y} between {SLOPE_SDS[name]}, per {_unit(spec)}"
         elif name in AT_INTERVAL:
             label = f"{label}, {ct_effects.interval_words(spec)}"
+        elif name == "bayesian_r2":
+            label = f"{label} (each session at its own interval since the previous one)"
         out.append(label)
     return out
+
+
+def average_drift_words(spec: ModelSpec) -> str:
+    """Which Phi the interval rows are, when the cross effect varies between patients."""
+    if not (spec.random_slopes or spec.moderators):
+        return ""
+    return (
+        " With cross effects that vary between patients, these rows are Phi at the fixed "
+        "(average) drift, not the average of the patients' own Phi matrices (expm is not "
+        "linear, so the two differ)."
+    )
+
+
+def r2_note(spec: ModelSpec) -> str:
+    """Which interval each R-squared is at (empty for a session-number fit)."""
+    if spec.time_model != "continuous":
+        return ""
+    return (
+        "Continuous time: the within-person totals and the trait shares do not depend on the "
+        "interval (the stationary covariance); the split of the within part into what the "
+        "previous session predicts and the innovation is at the effects interval, "
+        f"{ct_effects.interval_words(spec)}; the whole-model Bayesian R-squared uses each "
+        "session's own interval since the patient's previous session."
+    )
 
 
 def phi_figure(
@@ -149,6 +175,7 @@ def phi_caption(spec: ModelSpec, ci_prob: float = 0.9) -> str:
         f"curves at the effects interval, {ct_effects.interval_words(spec)} "
         "(dashed line; by default the median interval between a patient's sessions): a lagged "
         "effect is an effect over a stated interval, and it differs at another."
+        + average_drift_words(spec)
     )
 
 
@@ -168,7 +195,7 @@ def methods_sentence(spec: ModelSpec, x: str, y: str) -> str:
         "intervals; the first session is drawn from S, and both eigenvalues of A have "
         "negative real parts. Lagged effects are the entries of Phi at "
         f"{ct_effects.interval_of(spec):g} {unit} (the effects interval), beside the drift "
-        f"entries per {_unit(spec)}."
+        f"entries per {_unit(spec)}.{average_drift_words(spec)} {r2_note(spec)}"
     )
 
 
