@@ -249,12 +249,13 @@ def _continuous_form(
     from bayes_alliance.inference.posthoc import PosthocGrid
 
     lay = PosthocGrid.of(data, spec)
-    names = [n for n in post.data_vars if set(post[n].dims) - {"chain", "draw"} <= _PARAMETER_DIMS]
-    flat = {n: _flat(post, str(n), picks) for n in names}
+    names = [str(n) for n in post.data_vars]
+    names = [n for n in names if set(post[n].dims) - {"chain", "draw"} <= _PARAMETER_DIMS]
+    flat = {n: _flat(post, n, picks) for n in names}
     phis, sigmas, errors = [], [], []
     shape = (data.n_patients, data.x.shape[1])
     for k in range(len(picks)):
-        dyn = lay.dynamics(lookup({str(n): a[k] for n, a in flat.items()}, spec), spec)
+        dyn = lay.dynamics(lookup({n: a[k] for n, a in flat.items()}, spec), spec)
         phis.append([np.broadcast_to(e, shape)[:, lag:] for e in dyn.phi])
         sigmas.append([np.broadcast_to(e, shape)[:, lag:] for e in dyn.sigma])
         errors.append([np.asarray(e, dtype=float) for e in dyn.error])
