@@ -33,6 +33,22 @@ if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
 
 
+def session_model_only(result: FitResult, what: str) -> None:
+    """Refuse ``what`` for a continuous-time fit with a message naming the way out.
+
+    The pattern rules and their null models are written in session steps: one-step innovation
+    SDs and a session-number VAR(1). A continuous-time fit has neither (a drift and a
+    diffusion, each interval its own ``Phi(dt)`` and ``Q(dt)``); read by name, its
+    autoregressions and innovation SDs would be 0, the thresholds 0 and the null series flat.
+    """
+    if getattr(result.spec, "time_model", "sessions") == "continuous":
+        raise ValueError(
+            f"{what} is defined in session steps and not yet for a continuous-time fit (a fit "
+            "on dates or a time column); refit with --time-model sessions (spec file: [model] "
+            "time_model = 'sessions') to use it"
+        )
+
+
 def innovation_scale(result: FitResult, variable: str) -> np.ndarray:
     r"""The one-step SD of ``variable`` per draw (flattened chain x draw): the unit of the fixed
     pattern thresholds.
@@ -47,6 +63,7 @@ def innovation_scale(result: FitResult, variable: str) -> np.ndarray:
     innovations: the root mean square over the transitions. With random innovation variances,
     the population's (the named SDs).
     """
+    session_model_only(result, "the pattern thresholds' innovation scale")
     spec, post = result.spec, result.idata.posterior
     names = (
         vocab.INNOVATION_SD_PREDICTOR,
@@ -99,6 +116,7 @@ class NullModel:
         n_null: int = pn.DEFAULT_N_NULL,
         seed: int = 0,
     ) -> None:
+        session_model_only(result, "the patterns' null model")
         spec, data = result.spec, result.data
         post = result.idata.posterior
         # Parameters and raw deviations (per patient or therapist: random innovations); not
@@ -263,6 +281,7 @@ def patterns_table(
         ``p_sudden_gain_session``. ``attrs["calibration"]`` records the calibration (and
         ``alpha``, ``n_null``, ``seed``).
     """
+    session_model_only(result, "the patterns table")
     if variable not in vocab.VARIABLES:
         raise ValueError(f"variable must be one of {vocab.VARIABLES}, got {variable!r}")
     if scale not in ("model", "patient"):

@@ -5,7 +5,7 @@ the file's own numbering."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,10 +86,19 @@ class RowNumbers:
         return Problem(message, column=column, rows=self(mask), unit=self.unit)
 
 
+def patients_named(ids: Iterable[object]) -> str:
+    """``"patient p1"`` or ``"patients p1, p2"``: the patients a problem is about, in the words
+    a clinician reads (each distinct id once, in the order given; empty ids left out)."""
+    seen = tuple(dict.fromkeys(str(i) for i in ids if i is not None and i == i))  # not NaN
+    if not seen:
+        return "patient unknown (empty id)"
+    return ("patient " if len(seen) == 1 else "patients ") + listing(seen)
+
+
 def listing(items: Sequence[object]) -> str:
     shown = ", ".join(str(i) for i in items[:_SHOW])
     more = len(items) - _SHOW
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-__all__ = ["DataValidationError", "DataWarning", "Problem", "RowNumbers"]
+__all__ = ["DataValidationError", "DataWarning", "Problem", "RowNumbers", "patients_named"]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.core.problems import patients_named
 from bayes_alliance.data.validate import (
     MAX_SESSION,
     DataValidationError,
@@ -305,18 +306,24 @@ def sessions_from_dates(
     if odd.any():
         problems.append(rows.problem("id is not a single number or text", patient, odd))
     raw_missing = df[date].isna().to_numpy()
+    who = ids.to_numpy(dtype=object)
     if raw_missing.any():
-        problems.append(rows.problem("empty date", date, raw_missing))
+        message = f"empty date of {patients_named(who[raw_missing])}"
+        problems.append(rows.problem(message, date, raw_missing))
     unread = when.isna().to_numpy() & ~raw_missing
     if unread.any():
-        problems.append(rows.problem("not a date (write YYYY-MM-DD)", date, unread))
+        message = f"not a date (write YYYY-MM-DD), {patients_named(who[unread])}"
+        problems.append(rows.problem(message, date, unread))
     valid = ids.notna() & when.notna() & ~odd
     tie = pd.Series(False, index=ids.index)
     tie[valid] = pd.DataFrame({"p": ids[valid], "w": when[valid]}).duplicated(keep=False)
     if tie.any():
         problems.append(
             rows.problem(
-                "two sessions of one patient at the same date (their order is unknown)", date, tie
+                "two sessions of one patient at the same date (their order is unknown): "
+                + patients_named(who[tie.to_numpy()]),
+                date,
+                tie,
             )
         )
     if problems:

@@ -23,6 +23,7 @@ from bayes_alliance.core.problems import (
     Problem,
     RowNumbers,
     listing,
+    patients_named,
 )
 from bayes_alliance.data.roles import Roles
 
@@ -384,11 +385,13 @@ def _time_problems(
     num, bad = _to_float(df[col])
     problems = []
     empty = df[col].isna().to_numpy()
+    who = df[roles.patient].to_numpy(dtype=object)
     if empty.any():
-        problems.append(rows.problem("empty time", col, empty))
+        problems.append(rows.problem(f"empty time of {patients_named(who[empty])}", col, empty))
     unread = bad.to_numpy() & ~empty
     if unread.any():
-        problems.append(rows.problem("time is not a number", col, unread))
+        message = f"time is not a number, {patients_named(who[unread])}"
+        problems.append(rows.problem(message, col, unread))
     clean[col] = num
     ok = keyed.index[np.isfinite(num[keyed.index].to_numpy(dtype=float))]
     if not len(ok):
@@ -405,9 +408,9 @@ def _time_problems(
         if len(at):
             # the row and the one before it in the patient's order
             prev = table.index[np.flatnonzero(mask.to_numpy()) - 1]
-            ids = tuple(dict.fromkeys(str(p) for p in table.loc[at, "p"]))
+            who_here = patients_named(list(table.loc[at, "p"]))
             where = rows(df.index.isin(at.union(prev)))
-            problems.append(Problem(why, column=col, rows=where, ids=ids, unit=rows.unit))
+            problems.append(Problem(f"{why}: {who_here}", column=col, rows=where, unit=rows.unit))
     return problems
 
 

@@ -40,6 +40,7 @@ from bayes_alliance.analysis.pattern_table import (
     NullModel,
     feedback_patterns,
     innovation_scale,
+    session_model_only,
 )
 from bayes_alliance.analysis.patterns import PATTERNS
 from bayes_alliance.core import vocab
@@ -173,6 +174,7 @@ def patient_feedback(
     posterior mean with its equal-tailed interval, each flag a posterior probability.
     ``random_seed`` seeds the conditioning's draws (default: the fit's seed); it is recorded
     in the summary."""
+    session_model_only(result, "patient feedback")
     opt = options or FeedbackOptions()
     seed = int(result.provenance.get("random_seed", 0)) if random_seed is None else random_seed
     pp = posterior or update_patient(result, patient, new_sessions, random_seed=seed)

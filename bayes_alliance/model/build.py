@@ -103,6 +103,16 @@ __all__ = ["DataScale", "GridIndex", "build_model", "default_priors"]
 v = vocab
 
 
+def extra_priors(data: SessionData, spec: ModelSpec, scale: Any) -> dict[str, dict[str, Any]]:
+    """The defaults whose scale comes from elsewhere than :class:`DataScale` alone (the
+    indicators'; in continuous time the drift's, the diffusion's and the random cross effects'
+    SDs, per median interval): the builder and the report's priors table both read them here."""
+    extra = indicators.prior_defaults(data, spec)
+    if spec.time_model == "continuous":
+        extra = {**extra, **continuous.drift_priors(data, scale.sd_x, scale.sd_y)}
+    return extra
+
+
 def _check(data: SessionData, spec: ModelSpec) -> None:
     if spec.time_model == "continuous":
         continuous.check(data, spec)
@@ -235,9 +245,7 @@ def _inputs(
     zc_val = covariate_values(data, spec)
     zc = patient_data("covariate_values", zc_val) if zc_val is not None else None
     zc_sd = patient_data("covariate_sd", _covariate_sd(data, spec)) if zc is not None else 1.0
-    extra = indicators.prior_defaults(data, spec)
-    if spec.time_model == "continuous":
-        extra = {**extra, **continuous.drift_priors(data, scale.sd_x, scale.sd_y)}
+    extra = extra_priors(data, spec, scale)
     priors = default_priors(
         spec,
         scale,

@@ -8,7 +8,8 @@ latent mean and the previous session's states, from the reduced form of the dyna
 
     w_rep,t = Phi*_i w_(t-1) + u_t,   u_t ~ N(0, Sigma*_t),   z_rep,t = M_t + w_rep,t
 
-for both variables at once (their innovations correlated as the model says), then compares the
+for both variables at once (their innovations correlated as the model says; in continuous time
+each cell's own ``Phi_i(dt)`` and ``Q_i(dt)``), then compares the
 observed mean of each variable at each session with the spread of the replicated means. A model
 that misses a trend over sessions, or the size of session-to-session change, shows it here;
 one histogram of all cells would hide both.
@@ -159,7 +160,10 @@ def session_predictive(
         v.OUTCOME: _flat(post, "state_outcome", picks),
     }
     previous = _previous_states(states, lag, data.x.shape[1])
-    form = _reduced_form(post, picks, result.spec)
+    if result.spec.time_model == "continuous":
+        form = _continuous_form(post, picks, result.spec, data, lag)
+    else:
+        form = _reduced_form(post, picks, result.spec)
     rep = _replicates(data, states, previous, form, lag, rng)
     compared = _compared_cells(data, states, previous, lag)
     now = slice(lag, data.x.shape[1])
@@ -226,6 +230,41 @@ def _reduced_form(post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: Model
         if listed and name in post:
             error[k] = error[k] + _col(_flat(post, name, picks)[:, 0] ** 2)
     return dyn.phi, dyn.sigma, (error[0], error[1])
+
+
+# The dims a draw's parameter may have besides (chain, draw): anything larger (the states,
+# the cells' log-likelihoods) is not read per draw.
+_PARAMETER_DIMS = {v.PATIENT, v.THERAPIST, "moderator"}
+
+
+def _continuous_form(
+    post: xr.Dataset | xr.DataTree, picks: np.ndarray, spec: ModelSpec, data: SessionData, lag: int
+) -> _Form:
+    """:func:`_reduced_form` of a continuous-time fit: each cell's own transition
+    ``Phi_i(dt_it) = expm(A_i dt_it)`` and innovation covariance ``Q_i(dt_it) = S_i - Phi_i S_i
+    Phi_i'`` (:func:`bayes_alliance.model.continuous.posthoc_dynamics`, as the post-hoc draws
+    use), entries (draw, patient, session from ``lag`` on). The session-number parameters
+    (autoregressions, innovation SDs) do not exist in such a fit: read by name they would
+    default to 0 and leave the replicates without dynamics."""
+    from bayes_alliance.inference.posthoc import PosthocGrid
+
+    lay = PosthocGrid.of(data, spec)
+    names = [str(n) for n in post.data_vars]
+    names = [n for n in names if set(post[n].dims) - {"chain", "draw"} <= _PARAMETER_DIMS]
+    flat = {n: _flat(post, n, picks) for n in names}
+    phis, sigmas, errors = [], [], []
+    shape = (data.n_patients, data.x.shape[1])
+    for k in range(len(picks)):
+        dyn = lay.dynamics(lookup({n: a[k] for n, a in flat.items()}, spec), spec)
+        phis.append([np.broadcast_to(e, shape)[:, lag:] for e in dyn.phi])
+        sigmas.append([np.broadcast_to(e, shape)[:, lag:] for e in dyn.sigma])
+        errors.append([np.asarray(e, dtype=float) for e in dyn.error])
+    phi = tuple(np.stack([d[j] for d in phis]) for j in range(4))
+    sigma = tuple(np.stack([d[j] for d in sigmas]) for j in range(3))
+    if not spec.measurement_error:  # the constant 0: the replicates add no error
+        return phi, sigma, (0.0, 0.0)
+    error = [_col(np.array([e[j] for e in errors]).reshape(len(picks))) for j in range(2)]
+    return phi, sigma, (error[0], error[1])
 
 
 def _replicates(

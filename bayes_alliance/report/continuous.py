@@ -54,6 +54,26 @@ def _unit(spec: ModelSpec) -> str:
     return spec.time_unit[:-1]  # "day", "week"
 
 
+def state_lines(spec: ModelSpec, slope_lines: Sequence[str]) -> list[str]:
+    """The equations block's state-like part in continuous time, in the style of the
+    session-number VAR(1) (:func:`bayes_alliance.report.model_text.equations`);
+    ``slope_lines``: the session-number block's lines of the patient's cross effect, whose
+    ``φ_yx`` here is the drift's ``a_yx``."""
+    u = _unit(spec)
+    slope = "a_yx,i" if spec.random_slopes or spec.moderators else "a_yx"
+    lines = [
+        f"State-like part (continuous-time VAR(1) on the sessions' times t_ti, in {u}s):",
+        "  dw_i(t) = A_i w_i(t) dt + G dW(t),   w = (x^w, y^w)'",
+        f"  A_i = [[a_xx, a_xy], [{slope}, a_yy]],   G G' = [[g_x², r g_x g_y], [r g_x g_y, g_y²]]",
+        "  at a session, with Δt_ti = t_ti - t_t-1,i (the patient's own interval):",
+        "  w_ti = Φ_i(Δt_ti) w_t-1,i + u_ti,   Φ_i(Δt) = expm(A_i Δt)",
+        "  u_ti ~ N(0, Q_i(Δt_ti)),   Q_i(Δt) = S_i - Φ_i(Δt) S_i Φ_i(Δt)'",
+        "  A_i S_i + S_i A_i' + G G' = 0   (S_i: the stationary covariance)",
+        "  w_1i ~ N(0, S_i)   (the first session from the stationary distribution)",
+    ]
+    return lines + [line.replace("φ_yx", "a_yx") for line in slope_lines]
+
+
 def time_labels(
     names: Sequence[str], labels: Sequence[str], spec: ModelSpec, x: str, y: str
 ) -> list[str]:
@@ -70,8 +90,34 @@ def time_labels(
             label = f"SD of the drift's cross effect {x} → {y} between {SLOPE_SDS[name]}, per {_unit(spec)}"
         elif name in AT_INTERVAL:
             label = f"{label}, {ct_effects.interval_words(spec)}"
+        elif name == "bayesian_r2":
+            label = f"{label} (each session at its own interval since the previous one)"
         out.append(label)
     return out
+
+
+def average_drift_words(spec: ModelSpec) -> str:
+    """Which Phi the interval rows are, when the cross effect varies between patients."""
+    if not (spec.random_slopes or spec.moderators):
+        return ""
+    return (
+        " With cross effects that vary between patients, these rows are Phi at the fixed "
+        "(average) drift, not the average of the patients' own Phi matrices (expm is not "
+        "linear, so the two differ)."
+    )
+
+
+def r2_note(spec: ModelSpec) -> str:
+    """Which interval each R-squared is at (empty for a session-number fit)."""
+    if spec.time_model != "continuous":
+        return ""
+    return (
+        "Continuous time: the within-person totals and the trait shares do not depend on the "
+        "interval (the stationary covariance); the split of the within part into what the "
+        "previous session predicts and the innovation is at the effects interval, "
+        f"{ct_effects.interval_words(spec)}; the whole-model Bayesian R-squared uses each "
+        "session's own interval since the patient's previous session."
+    )
 
 
 def phi_figure(
@@ -129,6 +175,7 @@ def phi_caption(spec: ModelSpec, ci_prob: float = 0.9) -> str:
         f"curves at the effects interval, {ct_effects.interval_words(spec)} "
         "(dashed line; by default the median interval between a patient's sessions): a lagged "
         "effect is an effect over a stated interval, and it differs at another."
+        + average_drift_words(spec)
     )
 
 
@@ -148,7 +195,7 @@ def methods_sentence(spec: ModelSpec, x: str, y: str) -> str:
         "intervals; the first session is drawn from S, and both eigenvalues of A have "
         "negative real parts. Lagged effects are the entries of Phi at "
         f"{ct_effects.interval_of(spec):g} {unit} (the effects interval), beside the drift "
-        f"entries per {_unit(spec)}."
+        f"entries per {_unit(spec)}.{average_drift_words(spec)} {r2_note(spec)}"
     )
 
 

@@ -134,8 +134,22 @@ SCALE_RULES = {
     "first_sd_outcome": "σ = SD(y)" + _FIRST_FACTOR,
     "first_corr": "uniform on (-1, 1)" + _FIRST_FACTOR,
 }
+# Continuous time: the scale rules per median interval m between a patient's sessions
+# (bayes_alliance.model.continuous.drift_priors), in the fit's time unit.
+CONTINUOUS_RULES = {
+    v.DRIFT_PREDICTOR_AUTOREGRESSION: "μ = -0.7 / m, σ = 0.7 / m (m: median interval)",
+    v.DRIFT_OUTCOME_AUTOREGRESSION: "μ = -0.7 / m, σ = 0.7 / m (m: median interval)",
+    v.DRIFT_STATE_EFFECT: "σ = 0.5 SD(y) / SD(x) / m (m: median interval)",
+    v.DRIFT_REVERSE_STATE_EFFECT: "σ = 0.5 SD(x) / SD(y) / m (m: median interval)",
+    v.DIFFUSION_SD_PREDICTOR: "σ = SD(x) sqrt(1.4 / m) (m: median interval)",
+    v.DIFFUSION_SD_OUTCOME: "σ = SD(y) sqrt(1.4 / m) (m: median interval)",
+    v.DIFFUSION_CORR: "fixed",
+    v.SD_STATE_EFFECT_PATIENT: "σ = 0.25 SD(y) / SD(x) / m (m: median interval)",
+    v.SD_STATE_EFFECT_THERAPIST: "σ = 0.25 SD(y) / SD(x) / m (m: median interval)",
+}
 # Priors that the stationarity constraint truncates (a stationary first session only).
 TRUNCATED = (
+    *v.DRIFT_PARAMETERS,
     v.STATE_EFFECT,
     v.REVERSE_STATE_EFFECT,
     v.OUTCOME_AUTOREGRESSION,
@@ -168,8 +182,9 @@ def equations(spec: ModelSpec, predictor: str = "x", outcome: str = "y") -> str:
         *_trait_lines(spec, idx),
         "",
         *_state_lines(spec),
-        *_innovation_lines(spec),
-        *_first_session_lines(spec),
+        # continuous time: the diffusion and the stationary first cell are in the state lines
+        *(_innovation_lines(spec) if spec.time_model != "continuous" else []),
+        *(_first_session_lines(spec) if spec.time_model != "continuous" else []),
         *_error_lines(spec),
         *_instability_lines(spec),
         *_indicator_lines(spec),
@@ -259,6 +274,10 @@ def _trait_lines(spec: ModelSpec, idx: str) -> list[str]:
 
 def _state_lines(spec: ModelSpec) -> list[str]:
     """The states' equations: the lagged VAR(1), or the same-session path alone without lags."""
+    if spec.time_model == "continuous":
+        from bayes_alliance.report.continuous import state_lines
+
+        return state_lines(spec, _slope_lines(spec))
     if spec.dynamics == "var1":
         return _var1_lines(spec)
     lines = ["State-like part (no lags: sessions are exchangeable within a patient):"]
@@ -430,22 +449,23 @@ def priors_used(spec: ModelSpec, data: SessionData) -> dict[str, dict[str, Any]]
     """The priors actually used by name, with numeric arguments (``{"dist": ..., <arguments>}``):
     the defaults scaled to ``data`` exactly as :func:`bayes_alliance.model.build.build_model`
     scales them, or the spec's overrides."""
+    from bayes_alliance.model.build import extra_priors
     from bayes_alliance.model.covariates import (
         baseline_between_sd,
         baseline_unit_values,
         moderator_values,
     )
-    from bayes_alliance.model.indicators import prior_defaults
     from bayes_alliance.model.priors import DataScale, default_priors, numeric
 
     z = moderator_values(data, spec)
     zb = baseline_unit_values(data, spec)  # the paths' scale: SD over the level's units
+    scale = DataScale.of(data)
     used = default_priors(
         spec,
-        DataScale.of(data),
+        scale,
         z.std(axis=0) if z is not None else 1.0,
         zb.std(axis=0) if zb is not None else 1.0,
-        prior_defaults(data, spec),
+        extra_priors(data, spec, scale),
         baseline_between_sd=baseline_between_sd(data, spec),
     )
     return {name: numeric(prior) for name, prior in used.items()}
@@ -469,6 +489,7 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
         ``source`` (the scaling rule, or "set in the spec") and ``note`` (truncation).
     """
     rows = []
+    rules = {**SCALE_RULES, **CONTINUOUS_RULES} if spec.time_model == "continuous" else SCALE_RULES
     for name, p in priors_used(spec, data).items():
         args = ", ".join(f"{k}={_fmt(val)}" for k, val in p.items() if k != "dist")
         note = ""
@@ -481,7 +502,7 @@ def priors_table(spec: ModelSpec, data: SessionData) -> pd.DataFrame:
                 "prior": f"{p['dist']}({args})",
                 "source": "set in the spec"
                 if name in spec.priors
-                else "default: " + SCALE_RULES.get(name, "fixed"),
+                else "default: " + rules.get(name, "fixed"),
                 "note": note,
             }
         )

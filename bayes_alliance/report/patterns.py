@@ -41,6 +41,15 @@ def patterns_section(result: FitResult) -> ReportSection | None:
     result holds no states it can compute (``store_states=False``) or has no lagged dynamics."""
     if not result.spec.store_states or result.spec.dynamics != "var1":
         return None
+    if result.spec.time_model == "continuous":  # the rules are in session steps
+        return ReportSection(
+            "State patterns",
+            [
+                "The state patterns and their null model are defined in session steps and "
+                "are not computed for a continuous-time fit; refit with --time-model sessions "
+                "(spec file: [model] time_model = 'sessions') for them."
+            ],
+        )
     sample, ids, words = _bounded(result)
     try:
         table = patterns_table(sample, ids)

@@ -331,7 +331,8 @@ def label_r2(
     ]
     t["interval"] = interval_name(ci_prob, BAND_KIND)
     out = t[R2_COLUMNS].reset_index(drop=True)
-    out.attrs["note"] = r2_legend(ci_prob, has_time, has_error)
+    note = ct_report.r2_note(spec)
+    out.attrs["note"] = r2_legend(ci_prob, has_time, has_error) + (f" {note}" if note else "")
     return out
 
 

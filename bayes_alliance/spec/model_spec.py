@@ -396,7 +396,8 @@ class ModelSpec:
             errs.append(
                 "continuous time (time_model='continuous') does not support "
                 + ", ".join(bad)
-                + " yet; use time_model='sessions' for these"
+                + " yet; use time_model='sessions' for these (command line: --time-model "
+                "sessions; spec file: [model] time_model = 'sessions')"
             )
         return errs
 

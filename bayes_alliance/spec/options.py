@@ -416,7 +416,8 @@ MODEL = OptionGroup(
             "choice",
             "continuous: a continuous-time VAR(1) on the session times (the default with "
             "--dates or --time); sessions: one step per session number (--dates then only "
-            "numbers the sessions in date order)",
+            "numbers the sessions in date order, the day gaps dropped; the patterns and "
+            "feedback commands need it)",
             choices=spec.TIME_MODELS,
         ),
         Option(
@@ -481,6 +482,14 @@ def make_model(
     values = {"therapist_level": roles.therapist is not None, **values}
     if roles.time is not None and values.get("time_model") is None:
         values["time_model"] = "continuous"  # a time column is given to be used
+    if roles.time is not None and values.get("time_model") == "sessions":
+        # the session-number model would number each patient's sessions 1, 2, 3 in time order
+        # and silently drop the gaps the time column records
+        raise ValueError(
+            f"a time column ({roles.time!r}: --time, or [data] time in a spec file) is used "
+            "only by continuous time; with --time-model sessions (time_model = 'sessions') "
+            "leave it out and the session column numbers the sessions"
+        )
     for key, what in (("moderators", "moderator"), ("baseline", "baseline column")):
         undeclared = [m for m in values.get(key, ()) if m not in roles.covariates]
         if undeclared:
