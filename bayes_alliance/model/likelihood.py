@@ -33,6 +33,7 @@ from bayes_alliance.core import vocab as v
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
+from bayes_alliance.kernels.kalman_batch import batch_filter_factor_op
 from bayes_alliance.kernels.kalman_op import filter_factor_op
 from bayes_alliance.model.grid import (
     Censored,
@@ -44,6 +45,12 @@ from bayes_alliance.model.grid import (
     therapist_factors,
 )
 from bayes_alliance.model.structure import Dynamics
+
+# Series with gaps through the filter vectorised across patients
+# (:mod:`bayes_alliance.kernels.kalman_batch`); False: the reference Op of
+# :mod:`bayes_alliance.kernels.kalman_op` (one patient per loop iteration), which
+# ``benchmarks/gap_cost.py`` compares. Both give the same log density to rounding.
+BATCHED_FILTER = True
 
 
 def _completed_grids(
@@ -137,7 +144,8 @@ def integrated_likelihood(
             oy,
             cells["gap_first"],
         )
-        log_c, factor = filter_factor_op(
+        op = batch_filter_factor_op if BATCHED_FILTER else filter_factor_op
+        log_c, factor = op(
             gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=(error[0], error[1])
         )
     else:
