@@ -318,16 +318,16 @@ def batch_factor(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _entry_adjoint(o, s, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq):
-    """Adjoints of one entry's terms ``o / s e_i e_j`` and ``-o/2 log s``: d/de0, d/de1,
-    d/de2 and d/ds."""
-    wt = o / s
+def _entry_adjoint(o, r, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq):
+    """Adjoints of one entry's terms ``o / s e_i e_j`` and ``-o/2 log s`` (``r = 1 / s``):
+    d/de0, d/de1, d/de2 and d/ds."""
+    wt = o * r
     be0 = wt * (2 * gq * e0 + gg1 * e1 + gg2 * e2)
     be1 = wt * (gg1 * e0 + 2 * g11 * e1 + g12 * e2)
     be2 = wt * (gg2 * e0 + g12 * e1 + 2 * g22 * e2)
     quad = gq * e0 * e0 + gg1 * e1 * e0 + gg2 * e2 * e0
     quad = quad + g11 * e1 * e1 + g12 * e1 * e2 + g22 * e2 * e2
-    bs = -quad * o / (s * s) - 0.5 * glc * o / s
+    bs = -quad * o * r * r - 0.5 * glc * o * r
     return be0, be1, be2, bs
 
 
@@ -354,17 +354,18 @@ def _back_column(w, tape, nb, transition):
         e0 = w[DY * LANES + i] - tape[y + 3 * LANES]
         e1, e2 = -tape[y + 4 * LANES], 1.0 - tape[y + 5 * LANES]
         s = c22 + w[RY * LANES + i]
-        kx, ky = c12 / s, c22 / s
-        be0, be1, be2, bs = _entry_adjoint(o, s, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq)
+        r = 1.0 / s  # one division; the adjoints need not match the forward's bits
+        kx, ky = c12 * r, c22 * r
+        be0, be1, be2, bs = _entry_adjoint(o, r, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq)
         be0 += o * (kx * n0 + ky * n3)
         be1 += o * (kx * n1 + ky * n4)
         be2 += o * (kx * n2 + ky * n5)
         bkx = o * (e0 * n0 + e1 * n1 + e2 * n2) - o * c12 * b11
         bky = o * (e0 * n3 + e1 * n4 + e2 * n5) - o * (c12 * b12 + c22 * b22)
-        bs = bs - (bkx * kx + bky * ky) / s
+        bs = bs - (bkx * kx + bky * ky) * r
         b12, b22 = (
-            -o * kx * b11 + (1.0 - o * ky) * b12 + bkx / s,
-            (1.0 - o * ky) * b22 + bky / s + bs,
+            -o * kx * b11 + (1.0 - o * ky) * b12 + bkx * r,
+            (1.0 - o * ky) * b22 + bky * r + bs,
         )
         w[GRY * LANES + i] = bs
         n3, n4, n5 = n3 - be0, n4 - be1, n5 - be2
@@ -376,17 +377,18 @@ def _back_column(w, tape, nb, transition):
         e0 = w[DX * LANES + i] - tape[x]
         e1, e2 = 1.0 - tape[x + LANES], -tape[x + 2 * LANES]
         s = c11 + w[RX * LANES + i]
-        kx, ky = c11 / s, c12 / s
-        be0, be1, be2, bs = _entry_adjoint(o, s, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq)
+        r = 1.0 / s  # one division; the adjoints need not match the forward's bits
+        kx, ky = c11 * r, c12 * r
+        be0, be1, be2, bs = _entry_adjoint(o, r, e0, e1, e2, glc, g11, g12, g22, gg1, gg2, gq)
         be0 += o * (kx * n0 + ky * n3)
         be1 += o * (kx * n1 + ky * n4)
         be2 += o * (kx * n2 + ky * n5)
         bkx = o * (e0 * n0 + e1 * n1 + e2 * n2) - o * (c11 * b11 + c12 * b12)
         bky = o * (e0 * n3 + e1 * n4 + e2 * n5) - o * c12 * b22
-        bs = bs - (bkx * kx + bky * ky) / s
+        bs = bs - (bkx * kx + bky * ky) * r
         b11, b12 = (
-            (1.0 - o * kx) * b11 + bkx / s + bs,
-            (1.0 - o * kx) * b12 - o * ky * b22 + bky / s,
+            (1.0 - o * kx) * b11 + bkx * r + bs,
+            (1.0 - o * kx) * b12 - o * ky * b22 + bky * r,
         )
         w[GRX * LANES + i] = bs
         n0, n1, n2 = n0 - be0, n1 - be1, n2 - be2
