@@ -52,24 +52,24 @@ CACHE_VERSION = 1
 LANES = 64
 
 
-def _columns(a):  # type: ignore[no-untyped-def]  # numba: the overload below
+def _columns(a):  # numba: the overload below
     raise NotImplementedError
 
 
 @overload(_columns)
-def _columns_impl(a):  # type: ignore[no-untyped-def]
+def _columns_impl(a):
     """A lag entry as (K, P) with K = 1 (one per patient) or S (one per transition)."""
     if a.ndim == 1:
         return lambda a: np.ascontiguousarray(a).reshape((1, a.shape[0]))
     return lambda a: a.T
 
 
-def _shaped(g, a):  # type: ignore[no-untyped-def]  # numba: the overload below
+def _shaped(g, a):  # numba: the overload below
     raise NotImplementedError
 
 
 @overload(_shaped)
-def _shaped_impl(g, a):  # type: ignore[no-untyped-def]
+def _shaped_impl(g, a):
     """The (K, P) adjoint of a lag entry in the entry's own shape."""
     if a.ndim == 1:
         return lambda g, a: g[0].copy()
