@@ -191,3 +191,28 @@ def test_filter_factor_ops_agree_in_a_graph():
     vals = fn(0.5 + 0.05 * np.arange(n_p) / n_p, 1.0 + 0.1 * np.arange(n_s - 1))
     for r, n in zip(vals[:3], vals[3:], strict=True):
         np.testing.assert_allclose(n, r, rtol=1e-10)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.35])
+def test_one_error_variance_for_all_cells_needs_no_grid(value):
+    """A (1, 1) error variance (none, or one shared by every cell) gives the values of the
+    same variance written out per cell, and its adjoint is the sum of the per-cell adjoints
+    (the chain rule of broadcasting). The per-cell path is checked against the reference Op
+    above."""
+    ins = _inputs(13, n_p=90, n_s=7)
+    n_p, n_s = ins[0].shape
+    grid = [np.full((n_p, n_s), value), np.full((n_p, n_s), 0.5 * value)]
+    one = [np.full((1, 1), value), np.full((1, 1), 0.5 * value)]
+    got = kb.batch_factor(*ins[:15], *one)
+    want = kb.batch_factor(*ins[:15], *grid)
+    for g, w in zip(got[:7], want[:7], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    rng = np.random.default_rng(3)
+    gw = [rng.normal(size=n_p) for _ in range(7)]
+    g_one = kb.batch_factor_vjp(*ins[:15], *one, got[7], *gw)
+    g_grid = kb.batch_factor_vjp(*ins[:15], *grid, want[7], *gw)
+    for g, w in zip(g_one[:-2], g_grid[:-2], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    for g, w in zip(g_one[-2:], g_grid[-2:], strict=True):
+        assert g.shape == (1, 1)
+        assert g[0, 0] == pytest.approx(w.sum(), rel=1e-10, abs=1e-10)

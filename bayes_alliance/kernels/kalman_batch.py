@@ -47,7 +47,7 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from bayes_alliance.kernels.kalman_op import BIG, DIFFERENTIABLE, HUGE, LOG_2PI, N_INPUTS, OUTPUTS
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # patients per block: the block's tape (S x 3 x 9 x LANES doubles) stays in the L2 cache
 LANES = 64
 
@@ -123,8 +123,10 @@ def _load_column(w, t, p0, nb, dx, dy, ox, oy, first, a, b, c, d, s11, s12, s22,
     _load(w, OX, ox, t, p0, nb)
     _load(w, OY, oy, t, p0, nb)
     _load(w, FIRST, first, t, p0, nb)
-    _load(w, RX, rx, t, p0, nb)
-    _load(w, RY, ry, t, p0, nb)
+    if rx.size > 1:  # one error variance per cell; else one for all (rows set per block)
+        _load(w, RX, rx, t, p0, nb)
+    if ry.size > 1:
+        _load(w, RY, ry, t, p0, nb)
     ta = t if a.shape[0] > 1 else 0
     _load(w, A, a, ta, p0, nb)
     _load(w, B, b, ta, p0, nb)
@@ -281,6 +283,12 @@ def _sweep(
     for row, dst in ((C11, F11), (C12, F12), (C22, F22)):
         for i in range(nb):
             w[row * LANES + i] = w[dst * LANES + i]
+    # one error variance for every cell ((1, 1): none, or a shared one): set once, not copied
+    # per column
+    if rx.size == 1:
+        _fill(w, RX, rx[0, 0], nb)
+    if ry.size == 1:
+        _fill(w, RY, ry[0, 0], nb)
     for t in range(dx.shape[0]):
         _load_column(w, t, p0, nb, dx, dy, ox, oy, first, a, b, c, d, s11, s12, s22, rx, ry)
         column = tape[t * TAPE : (t + 1) * TAPE]
@@ -457,7 +465,10 @@ def batch_factor_vjp(
     n_k = at.shape[0]
     # adjoint grids allocated transposed, (S, P), and returned as (P, S) views
     gdx, gdy = np.empty((n_s, n_p)), np.empty((n_s, n_p))
-    grx, gry = np.empty((n_s, n_p)), np.empty((n_s, n_p))
+    # per-cell error variances: (S, P); one shared ((1, 1)): each lane's sum, (1, LANES)
+    own_x, own_y = rx.size > 1, ry.size > 1
+    grx = np.empty((n_s, n_p)) if own_x else np.zeros((1, LANES))
+    gry = np.empty((n_s, n_p)) if own_y else np.zeros((1, LANES))
     ga, gb = np.zeros((n_k, n_p)), np.zeros((n_k, n_p))
     gc, gd = np.zeros((n_k, n_p)), np.zeros((n_k, n_p))
     gf11, gf12, gf22 = np.empty(n_p), np.empty(n_p), np.empty(n_p)
@@ -496,8 +507,14 @@ def batch_factor_vjp(
             _back_column(w, block[t * TAPE : (t + 1) * TAPE], nb, t > 0)
             _store(w, GDX, gdx, t, p0, nb)
             _store(w, GDY, gdy, t, p0, nb)
-            _store(w, GRX, grx, t, p0, nb)
-            _store(w, GRY, gry, t, p0, nb)
+            if own_x:
+                _store(w, GRX, grx, t, p0, nb)
+            else:
+                _add(w, GRX, grx, 0, 0, nb)
+            if own_y:
+                _store(w, GRY, gry, t, p0, nb)
+            else:
+                _add(w, GRY, gry, 0, 0, nb)
             if t == 0:
                 continue
             ta = t if n_k > 1 else 0
@@ -527,8 +544,19 @@ def batch_factor_vjp(
                 o22[0, t] += gs22[t, i]
     return (
         gdx.T, gdy.T, _shaped(ga, a), _shaped(gb, b), _shaped(gc, c), _shaped(gd, d),
-        gf11, gf12, gf22, o11, o12, o22, grx.T, gry.T,
+        gf11, gf12, gf22, o11, o12, o22, _error_adjoint(grx, own_x), _error_adjoint(gry, own_y),
     )  # fmt: skip
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _error_adjoint(g, own):
+    """An error variance's adjoint in its shape: (P, S) from per-cell (S, P) sums, or (1, 1)
+    the sum over the lanes of a shared one."""
+    if own:
+        return g.T
+    total = np.zeros((1, 1))
+    total[0, 0] = g.sum()
+    return total.T  # the layout of the other branch's
 
 
 _GRID = (0, 1, 2, 3, 4, 12, 13, 14, 15, 16)  # (P, S) inputs; 5..8 the lags: (P,) or (P, S)
@@ -629,6 +657,8 @@ def batch_filter_factor_op(
 
     def per_cell(e: Any) -> Any:
         e = pt.as_tensor_variable(e).astype("float64")
+        if e.ndim == 0:  # one value for every cell (0: no measurement error): no grid
+            return e.reshape((1, 1))
         if e.ndim == 1:  # one value per patient
             return pt.broadcast_to(e[:, None], (n_p, n_s))
         return pt.broadcast_to(e, (n_p, n_s))
