@@ -3,16 +3,18 @@
 
 Usage::
 
-    python benchmarks/gap_cost.py [--evals 200] [--cases complete old batched] [--kernels]
+    python benchmarks/gap_cost.py [--evals 200] [--cases complete old batched mixed] [--kernels]
 
 Data: ``simulate(seed=1, n_therapists=100, patients_per_therapist=20, sessions=20)`` (L,
 2,000 x 20), complete and with 5% missing values, 10% skipped sessions and 20% dropout
 (L-gaps), as ``benchmarks/cli_process.py`` draws them; the default model of the command line
 (three levels, integrated traits). Cases: ``complete`` L on the sums of products; ``old``
 L-gaps with every patient through the reference Op (:mod:`bayes_alliance.kernels.kalman_op`);
-``batched`` (the default) every patient through the batched Op
-(:mod:`bayes_alliance.kernels.kalman_batch`). ``--kernels`` times the two Ops' numba kernels alone on the L-gaps grid (forward,
-reverse). Timings are the best of five rounds, wall and CPU time of this process: on a shared
+``batched`` every patient through the batched Op
+(:mod:`bayes_alliance.kernels.kalman_batch`); ``mixed`` (the default) complete patients
+through the sums of products, the others through the batched Op. An ``xl-`` prefix times
+the case on XL-gaps (20,000 x 20, the same gaps; a tenth of the evaluations). ``--kernels``
+times the two Ops' numba kernels alone on the L-gaps grid (forward, reverse). Timings are the best of five rounds, wall and CPU time of this process: on a shared
 machine compare figures within one run.
 """
 
@@ -27,14 +29,15 @@ from typing import Any
 import numpy as np
 
 L = dict(n_therapists=100, patients_per_therapist=20, sessions=20)
+XL = dict(n_therapists=1000, patients_per_therapist=20, sessions=20)
 GAPS = dict(p_missing_value=0.05, p_missing_session=0.1, dropout=0.2)
 
 
-def _data(gaps: bool) -> Any:
+def _data(gaps: bool, xl: bool = False) -> Any:
     from bayes_alliance import simulate
     from bayes_alliance.data.session_data import SessionData
 
-    df, _ = simulate(seed=1, **L, **(GAPS if gaps else {}))
+    df, _ = simulate(seed=1, **(XL if xl else L), **(GAPS if gaps else {}))
     return SessionData.from_frame(
         df, patient="patient", session="session", predictor="alliance",
         outcome="symptoms", therapist="therapist",
@@ -61,8 +64,11 @@ def _model_case(case: str, evals: int) -> tuple[float, float, str]:
     from bayes_alliance.model import build, likelihood
     from bayes_alliance.spec.model_spec import ModelSpec
 
-    likelihood.BATCHED_FILTER = case != "old"
-    data = _data(gaps=case != "complete")
+    size, _, path = case.rpartition("-")
+    likelihood.BATCHED_FILTER = path != "old"
+    # absent before the mixed path existed (to time an older commit with this script)
+    likelihood.MIXED_PATH = path == "mixed"
+    data = _data(gaps=path != "complete", xl=size == "xl")
     model = build.build_model(data, ModelSpec(therapist_level=True))
     logp = model.logp()
     fn = pytensor.function(
@@ -73,8 +79,8 @@ def _model_case(case: str, evals: int) -> tuple[float, float, str]:
     )
     point = model.initial_point()
     x0 = [point[v.name] for v in model.value_vars]
-    wall, cpu = _best_of_5(lambda: fn(*x0), evals)
-    paths = sorted(k for k in model.named_vars if k in ("moment_n", "gap_first"))
+    wall, cpu = _best_of_5(lambda: fn(*x0), max(evals // 10, 1) if size == "xl" else evals)
+    paths = sorted(k for k in model.named_vars if k in ("moment_n", "gap_first", "mixed_order"))
     return wall, cpu, ",".join(paths)
 
 
@@ -128,7 +134,9 @@ def _kernels(evals: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cases", nargs="*", default=["complete", "old", "batched"])
+    ap.add_argument(
+        "--cases", nargs="*", default=["complete", "old", "batched", "mixed", "xl-batched"]
+    )
     ap.add_argument("--evals", type=int, default=200)
     ap.add_argument("--kernels", action="store_true")
     args = ap.parse_args()
