@@ -160,8 +160,8 @@ def _mixed_factor(
                 pick(known_y),
                 replace(
                     dyn,
-                    phi=tuple(pick(e) for e in dyn.phi),  # type: ignore[arg-type]
-                    first=tuple(pick(e) for e in dyn.first),  # type: ignore[arg-type]
+                    phi=tuple(pick(e) for e in dyn.phi),
+                    first=tuple(pick(e) for e in dyn.first),
                 ),
             )
         )
