@@ -111,6 +111,8 @@ def _kernels(evals: int) -> None:
     gw = [rng.normal(size=n_p) for _ in range(7)]
     # the batched kernels read a column fastest from (S, P) arrays seen as (P, S)
     by_column = tuple(np.asfortranarray(e) if e.ndim == 2 else e for e in grids)
+    # no measurement error as the model passes it to the batched Op: one (1, 1) variance
+    no_error = (*by_column[:-2], np.zeros((1, 1)), np.zeros((1, 1)))
     for name, fwd, rev, ins in (
         ("old", kalman_op.kalman_factor, kalman_op.kalman_factor_vjp, grids),
         ("batched, (P, S) grids", kalman_batch.batch_factor, kalman_batch.batch_factor_vjp, grids),
@@ -119,6 +121,12 @@ def _kernels(evals: int) -> None:
             kalman_batch.batch_factor,
             kalman_batch.batch_factor_vjp,
             by_column,
+        ),
+        (
+            "batched, (S, P) arrays, (1, 1) errors",
+            kalman_batch.batch_factor,
+            kalman_batch.batch_factor_vjp,
+            no_error,
         ),
     ):
         out = fwd(*ins)

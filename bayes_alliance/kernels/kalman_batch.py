@@ -25,6 +25,11 @@ reference's hand-written adjoints). Writing and reading a tape of every patient 
 memory traffic than the second forward sweep costs arithmetic (``benchmarks/gap_cost.py``).
 The forward Op's fourth-order "tape" output is therefore empty.
 
+The error variances ``rx, ry`` may be (P, S) (one per cell) or (1, 1): one for every cell,
+which :func:`batch_filter_factor_op` passes for a scalar (0 without measurement error), so the
+graph builds no (P, S) grid of zeros per evaluation and the kernels copy no row per column; the
+adjoint of a (1, 1) entry is the sum of the per-cell adjoints.
+
 The lag entries ``a, b, c, d`` may be (P,) or (P, S); (P, S) is the transition into column t
 (column 0 unused), for continuous time, where Phi differs per interval. The kernels are
 compiled once per machine (``cache=True``; no fastmath, so results do not depend on the cache
@@ -642,7 +647,8 @@ def batch_filter_factor_op(
     """:func:`~bayes_alliance.kernels.kalman_op.filter_factor_op` through :class:`BatchFactor`.
 
     The same arguments, and ``phi`` entries may also be (P, S) grids: the lags of the
-    transition into each column (column 0 unused). The kernels read the grids fastest when
+    transition into each column (column 0 unused); a scalar ``error`` entry goes to the Op as
+    (1, 1). The kernels read the grids fastest when
     they are transposed views of (S, P) arrays (``cells.x`` = ``xt.T``): a column of the grid
     is then contiguous over the patients.
     """
