@@ -49,7 +49,7 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.model import continuous, indicators
+from bayes_alliance.model import continuous, indicators, likelihood
 from bayes_alliance.model.covariates import (
     SplitBaseline,
     baseline_between_sd,
@@ -68,6 +68,8 @@ from bayes_alliance.model.grid import (
     SeriesMoments,
     TherapistBlock,
     censored_cells,
+    mixed_containers,
+    patient_count,
 )
 from bayes_alliance.model.likelihood import (
     complete_censored,
@@ -263,7 +265,7 @@ def _inputs(
             else _series_source(data, spec, idx, scale0, censored)
         )
         inputs.cells = {k: pm.Data(k, val) for k, val in source.items()}
-        inputs.n_pat = next(iter(inputs.cells.values())).shape[0]
+        inputs.n_pat = patient_count(inputs.cells)
     if spec.therapist_level:
         assert data.patient_therapist is not None
         inputs.tj = patient_data("patient_therapist", data.patient_therapist)
@@ -293,14 +295,30 @@ def _series_source(
 ) -> dict[str, np.ndarray]:
     """The series as the integrated likelihood reads them. Complete series with one known mean
     per patient reduce to per-patient sums of products (O(patients) per evaluation); other
-    complete series use the masked grid; series with missing cells, and every series of a model
+    complete series use the masked grid. Series with missing cells in a model with one known
+    mean per patient and nothing else the filter alone handles: each patient on its own
+    cheapest path (:func:`~bayes_alliance.model.grid.mixed_containers`; ``MIXED_PATH``).
+    Otherwise series with missing cells, and every series of a model
     with measurement error (the errors are the filter's observation noise) or with censored
     cells (the filter reads their latent scores), the Kalman filter (missing cells and, with
     error, the states integrated out)."""
     simple = not (spec.session_means or spec.trend or spec.innovations == "session")
+    gaps = bool(len(idx.miss_x[0]) or len(idx.miss_y[0]))
     if (
-        len(idx.miss_x[0])
-        or len(idx.miss_y[0])
+        gaps
+        and simple
+        and likelihood.MIXED_PATH
+        and not (
+            spec.measurement_error
+            or spec.random_innovations
+            or spec.predictor_indicators
+            or spec.outcome_indicators
+            or (censored is not None and censored.any)
+        )
+    ):
+        return mixed_containers(data, (scale.mean_x, scale.mean_y))
+    if (
+        gaps
         or spec.measurement_error
         or spec.random_innovations
         or spec.predictor_indicators

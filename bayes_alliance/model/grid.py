@@ -98,14 +98,18 @@ class SeriesGrid:
             "patient_transitions": self.n_trans,
         }
 
-    def gap_containers(self) -> dict[str, np.ndarray]:
-        """The arrays the Kalman filter of series with missing cells reads."""
+    def gap_containers(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The arrays the Kalman filter of series with missing cells reads (of the patients
+        ``rows``, default all), transposed: (S, P), so that one session's cells of all patients
+        are contiguous, as the filter vectorised across patients reads them
+        (:mod:`bayes_alliance.kernels.kalman_batch`)."""
+        pick = slice(None) if rows is None else rows
         return {
-            "gap_predictor": self.x,
-            "gap_outcome": self.y,
-            "gap_observed_predictor": self.obs_x,
-            "gap_observed_outcome": self.obs_y,
-            "gap_first": self.first,
+            "gap_predictor": np.ascontiguousarray(self.x[pick].T),
+            "gap_outcome": np.ascontiguousarray(self.y[pick].T),
+            "gap_observed_predictor": np.ascontiguousarray(self.obs_x[pick].T),
+            "gap_observed_outcome": np.ascontiguousarray(self.obs_y[pick].T),
+            "gap_first": np.ascontiguousarray(self.first[pick].T),
         }
 
     def completed(self, censored: Censored, values: Mapping[str, np.ndarray]) -> SeriesGrid:
@@ -172,8 +176,42 @@ class SeriesMoments:
         }
         return cls(arr)
 
-    def containers(self) -> dict[str, np.ndarray]:
-        return {f"moment_{k}": val for k, val in self.arrays.items()}
+    def containers(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The sums by their ``pm.Data`` names (of the patients ``rows``, default all)."""
+        pick = slice(None) if rows is None else rows
+        return {f"moment_{k}": val[pick] for k, val in self.arrays.items()}
+
+
+def mixed_containers(data: SessionData, loc: tuple[float, float]) -> dict[str, np.ndarray]:
+    """Each patient on the cheapest exact path: patients with no missing cell between their
+    first and last row as sums of products (:class:`SeriesMoments`), the others as the Kalman
+    filter's grids (:meth:`SeriesGrid.gap_containers`).
+
+    ``mixed_complete`` and ``mixed_gapped`` are the two groups' patient indices (ascending);
+    ``mixed_order[p]`` is patient p's place in the two groups' outputs concatenated (complete
+    first), which puts them back in patient order. A dropout (a shorter series) is not a gap.
+    """
+    gapped = (data.in_series & ~(data.observed_x & data.observed_y)).any(axis=1)
+    complete, rows = np.flatnonzero(~gapped), np.flatnonzero(gapped)
+    order = np.empty(data.n_patients, dtype=np.int64)
+    order[np.concatenate([complete, rows])] = np.arange(data.n_patients)
+    return {
+        "mixed_order": order,
+        "mixed_complete": complete,
+        "mixed_gapped": rows,
+        **SeriesMoments.of(data, loc).containers(complete),
+        **SeriesGrid.of(data).gap_containers(rows),
+    }
+
+
+def patient_count(cells: Mapping[str, Any]) -> Any:
+    """The number of patients of the integrated likelihood's containers (symbolic when they
+    are ``pm.Data``): the filter's grids are (S, P)."""
+    if "mixed_order" in cells:
+        return cells["mixed_order"].shape[0]
+    if "gap_first" in cells:
+        return cells["gap_first"].shape[1]
+    return next(iter(cells.values())).shape[0]
 
 
 def _tensor(xp: Any) -> Any:

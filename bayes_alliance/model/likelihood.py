@@ -23,6 +23,7 @@ the other parameters' posterior is exactly the censored model's.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from bayes_alliance.core import vocab as v
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
+from bayes_alliance.kernels.kalman_batch import batch_filter_factor_op
 from bayes_alliance.kernels.kalman_op import filter_factor_op
 from bayes_alliance.model.grid import (
     Censored,
@@ -44,6 +46,16 @@ from bayes_alliance.model.grid import (
     therapist_factors,
 )
 from bayes_alliance.model.structure import Dynamics
+
+# Series with gaps through the filter vectorised across patients
+# (:mod:`bayes_alliance.kernels.kalman_batch`); False: the reference Op of
+# :mod:`bayes_alliance.kernels.kalman_op` (one patient per loop iteration), which
+# ``benchmarks/gap_cost.py`` compares. Both give the same log density to rounding.
+BATCHED_FILTER = True
+# Simple models with gaps: complete patients through the sums of products, the others through
+# the filter (:func:`~bayes_alliance.model.grid.mixed_containers`); False: every patient through
+# the filter (read by :func:`bayes_alliance.model.build._series_source` at build time).
+MIXED_PATH = True
 
 
 def _completed_grids(
@@ -73,7 +85,8 @@ def complete_censored(cells: dict[str, Any], censored: Censored) -> dict[str, An
     ``bound + side * excess`` is the score the filter reads. The flat prior makes the joint
     density of the data and these scores the integrand whose integral over the censored
     region is the censored-data likelihood. Index, limits and sides are ``pm.Data``
-    containers, so a compiled model refits data with as many censored cells."""
+    containers, so a compiled model refits data with as many censored cells. The index is of
+    the (P, S) grid, raveled; the filter's containers are (S, P), so it is transposed here."""
     out = dict(cells)
     for which, key in ((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome")):
         part = censored.cells[which]
@@ -84,9 +97,90 @@ def complete_censored(cells: dict[str, Any], censored: Censored) -> dict[str, An
         value = pm.Deterministic(
             f"censored_{which}_value", bound + side * excess, dims=f"censored_{which}_cell"
         )
-        grid = out[key]
-        out[key] = pt.set_subtensor(grid.ravel()[index], value).reshape(grid.shape)
+        grid = out[key]  # (S, P): the index (patient, then session order) transposed
+        n_s, n_p = grid.shape[0], grid.shape[1]
+        at = (index % n_s) * n_p + index // n_s
+        out[key] = pt.set_subtensor(grid.ravel()[at], value).reshape(grid.shape)
     return out
+
+
+def _by_session(e: Any) -> Any:
+    """A known mean or score shaped for the patient grid ((P, 1), (P, S), or a scalar) as a
+    row or grid of the filter's transposed (S, P) grids."""
+    e = pt.as_tensor_variable(e)
+    return e.T if e.ndim == 2 else e[None, :] if e.ndim == 1 else e
+
+
+def _filter_factor(
+    cells: dict[str, Any], known_x: Any, known_y: Any, dyn: Dynamics, scores: dict[str, Any]
+) -> tuple[Any, marginal.MeanFactor]:
+    """Each patient's ``log C`` and mean factor through the Kalman filter, from the
+    transposed (S, P) containers of :meth:`SeriesGrid.gap_containers`. The residual grids are
+    formed in the (S, P) layout and handed to the Op as (P, S) views, so the vectorised kernel
+    reads each session's cells contiguously (no copy)."""
+    ox, oy = cells["gap_observed_predictor"], cells["gap_observed_outcome"]
+    values, error = [], []
+    for k, (which, name) in enumerate(((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome"))):
+        if which in scores:  # several indicators: their score and its error variance
+            values.append(_by_session(scores[which][0]))
+            error.append(dyn.error[k] + scores[which][1])
+        else:
+            values.append(cells[name])
+            error.append(dyn.error[k])
+    gap = GapCells(
+        ((values[0] - _by_session(known_x)) * ox).T,
+        ((values[1] - _by_session(known_y)) * oy).T,
+        ox.T,
+        oy.T,
+        cells["gap_first"].T,
+    )
+    op = batch_filter_factor_op if BATCHED_FILTER else filter_factor_op
+    return op(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=(error[0], error[1]))
+
+
+def _mixed_factor(
+    cells: dict[str, Any], known_x: Any, known_y: Any, dyn: Dynamics, loc: tuple[Any, Any]
+) -> tuple[Any, marginal.MeanFactor]:
+    """Each patient's ``log C`` and mean factor, complete series through the sums of products
+    and series with gaps through the filter (:func:`~bayes_alliance.model.grid.mixed_containers`),
+    back in patient order. ``known_x`` / ``known_y``: one known mean per patient (P,) or a
+    scalar; per-patient dynamics entries (P,) are split like the patients."""
+    groups = []
+    for key in ("mixed_complete", "mixed_gapped"):
+        rows = cells[key]
+
+        def pick(e: Any, rows: Any = rows) -> Any:
+            e = pt.as_tensor_variable(e)
+            return e[rows] if e.ndim == 1 else e
+
+        groups.append(
+            (
+                rows.shape[0],
+                pick(known_x),
+                pick(known_y),
+                replace(
+                    dyn,
+                    phi=tuple(pick(e) for e in dyn.phi),
+                    first=tuple(pick(e) for e in dyn.first),
+                ),
+            )
+        )
+    (n_c, kx_c, ky_c, dyn_c), (n_g, kx_g, ky_g, dyn_g) = groups
+    sums = moment_sums(cells, kx_c - loc[0], ky_c - loc[1], dyn_c)
+    lc_c, f_c = marginal.series_factor(sums, dyn_c.phi, dyn_c.first, xp=pt)
+    lc_g, f_g = _filter_factor(
+        cells, pt.as_tensor_variable(kx_g)[:, None] if kx_g.ndim else kx_g,
+        pt.as_tensor_variable(ky_g)[:, None] if ky_g.ndim else ky_g, dyn_g, {},
+    )  # fmt: skip
+    order = cells["mixed_order"]
+
+    def merge(c: Any, g: Any) -> Any:
+        both = [pt.broadcast_to(c, (n_c,)), pt.broadcast_to(g, (n_g,))]
+        return pt.concatenate(both)[order]
+
+    fields = ("l11", "l12", "l22", "g1", "g2", "q")
+    factor = marginal.MeanFactor(*(merge(getattr(f_c, k), getattr(f_g, k)) for k in fields))
+    return merge(lc_c, lc_g), factor
 
 
 def integrated_likelihood(
@@ -114,32 +208,13 @@ def integrated_likelihood(
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
     """
-    if "moment_n" in cells:
+    if "mixed_order" in cells:
+        log_c, factor = _mixed_factor(cells, known_x, known_y, dyn, loc)
+    elif "moment_n" in cells:
         sums = moment_sums(cells, known_x - loc[0], known_y - loc[1], dyn)
         log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first, xp=pt)
     elif "gap_first" in cells:
-        ox, oy = cells["gap_observed_predictor"], cells["gap_observed_outcome"]
-        scores = scores or {}
-        values, error = [], []
-        for k, (which, name) in enumerate(
-            ((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome"))
-        ):
-            if which in scores:  # several indicators: their score and its error variance
-                values.append(scores[which][0])
-                error.append(dyn.error[k] + scores[which][1])
-            else:
-                values.append(cells[name])
-                error.append(dyn.error[k])
-        gap = GapCells(
-            (values[0] - known_x) * ox,
-            (values[1] - known_y) * oy,
-            ox,
-            oy,
-            cells["gap_first"],
-        )
-        log_c, factor = filter_factor_op(
-            gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=(error[0], error[1])
-        )
+        log_c, factor = _filter_factor(cells, known_x, known_y, dyn, scores or {})
     else:
         zx, zy = cells["grid_predictor"], cells["grid_outcome"]
         sums = grid_sums(zx - known_x, zy - known_y, cells, dyn)
