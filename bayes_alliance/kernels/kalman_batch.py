@@ -676,6 +676,8 @@ def batch_filter_factor_op(
             return pt.concatenate([e[:1], e])[None, :]
         if e.ndim == 1:  # one value per patient
             return pt.broadcast_to(e[:, None], (n_p, n_s))
+        if e.ndim == 2:  # one value per cell (continuous time)
+            return pt.broadcast_to(e, (n_p, n_s))
         return pt.broadcast_to(e, (n_s,))[None, :]
 
     out = batch_factor_op.make_node(
