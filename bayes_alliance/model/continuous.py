@@ -58,13 +58,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab as v
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import ctime
 from bayes_alliance.kernels.dynamics import UNBOUNDED
-from bayes_alliance.kernels.truncation import inside, log_normal_mass
 from bayes_alliance.model.structure import Dynamics, Get, Structural, slope_deviations
 from bayes_alliance.model.variability import error_var
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -155,11 +153,11 @@ def cross_interval(drift: tuple[Any, Any, Any, Any], xp: Any = np) -> tuple[Any,
     an open end is +-UNBOUNDED."""
     a11, a12, _, a22 = drift
     prod = a11 * a22
-    nonzero = xp.where(xp.eq(a12, 0) if xp is pt else a12 == 0, 1.0, a12)
+    nonzero = xp.where(a12 == 0 if xp is np else xp.eq(a12, 0), 1.0, a12)
     bound = prod / nonzero
     hi = xp.where(a12 > 0, bound, UNBOUNDED)
     lo = xp.where(a12 < 0, bound, -UNBOUNDED)
-    nonzero_cross = xp.neq(a12, 0) if xp is pt else a12 != 0
+    nonzero_cross = a12 != 0 if xp is np else xp.neq(a12, 0)
     feasible = ((a11 + a22) < 0) & (nonzero_cross | (prod > 0))
     return lo, hi, feasible
 
@@ -256,6 +254,10 @@ def stationarity_logp(dyn: Dynamics, tj: Any, z: Any, caseload: Any) -> Any:
     """Log density of the truncation of the prior to stable drifts (pytensor): -inf outside,
     minus the log normalising constants of the truncated cross-effect deviations inside (as
     :func:`bayes_alliance.model.within.within_part` does for the session-number model)."""
+    import pytensor.tensor as pt  # the model's graph only: post-hoc code runs without it
+
+    from bayes_alliance.kernels.truncation import inside, log_normal_mass
+
     parts = dyn.parts
     assert parts is not None
     a11, a12, a22 = parts.lags
