@@ -193,3 +193,14 @@ def test_r2_and_interval_rows_say_which_interval():
     assert "own interval" in label
     plain = label_r2(empty, ModelSpec(), predictor="x", outcome="y", ci_prob=0.9)
     assert "interval" not in plain.attrs["note"].replace("intervals", "")
+
+
+def test_thinning_words_use_english_ordinals():
+    """The report's pattern section says 'every 3rd draw', not 'every 3th draw'."""
+    from bayes_alliance.report.patterns import _ordinal
+
+    got = [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 112)]
+    assert got == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th",
+        "21st", "22nd", "23rd", "101st", "111th", "112th",
+    ]  # fmt: skip

@@ -221,10 +221,12 @@ def test_gap_model_logp_and_gradient_jax_equal_numba():
     model = build_model(data, spec)
     from pytensor.graph.traversal import applys_between
 
+    from bayes_alliance.kernels.kalman_batch import BatchFactor
     from bayes_alliance.kernels.kalman_op import KalmanFactor
 
     ops = {type(n.op) for n in applys_between(model.value_vars, [model.logp()])}
-    assert KalmanFactor in ops  # the filter path, which had no JAX function before
+    # the filter path (the batched Op by default), which had no JAX function before
+    assert ops & {KalmanFactor, BatchFactor}
     f_jax, f_numba = _logp_and_grad(model, "JAX"), _logp_and_grad(model, "NUMBA")
     point = model.initial_point()
     rng = np.random.default_rng(0)

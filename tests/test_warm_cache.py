@@ -204,3 +204,17 @@ def test_nutpie_seed_is_pymcs(seed):
 
     want = int(get_random_generator(seed).spawn(2)[0].integers(2**30))
     assert sampling.nutpie_seed(seed, 2) == want
+
+
+def test_a_damaged_entry_in_a_folder_we_cannot_write_falls_back(tmp_path, monkeypatch):
+    """An unreadable warm entry that cannot be removed (a shared or read-only cache folder)
+    sends the fit down the full path instead of raising."""
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    (tmp_path / "warm-abc.pkl").write_bytes(b"not an entry")
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert warm.load("abc") is None
+    assert (tmp_path / "warm-abc.pkl").exists()

@@ -41,6 +41,7 @@ the warm path or not.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -283,7 +284,9 @@ def load(pre: str) -> Warm | None:
         graph = cache.read_entry(cache._entry_path(folder, entry["graph_key"]), entry["graph_key"])
         compiled = _rebuild(entry, graph, cache.load_kernels(graph))
     except Exception:  # an unusable entry: the full path rebuilds it
-        path.unlink(missing_ok=True)
+        # a folder we may read but not write (shared, read-only): leave the entry there
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
         return None
     return Warm(compiled, entry["groups"], pre, time.perf_counter() - t0)
 

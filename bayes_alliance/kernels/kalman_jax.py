@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 from pytensor.link.jax.dispatch import jax_funcify
 
+from bayes_alliance.kernels.kalman_batch import BatchFactor, BatchFactorGrad
 from bayes_alliance.kernels.kalman_op import (
     DIFFERENTIABLE,
     LOG_2PI,
@@ -237,6 +238,9 @@ def register(forward_op: type, grad_op: type | None = None) -> None:
 
 
 register(KalmanFactor, KalmanFactorGrad)
+# The model's default filter (vectorised numba kernels): the same inputs and outputs, so the
+# same JAX functions (an error variance given as one (1, 1) value broadcasts like a grid).
+register(BatchFactor, BatchFactorGrad)
 
 
 __all__ = ["kalman_factor_jax", "kalman_factor_vjp_jax", "register"]

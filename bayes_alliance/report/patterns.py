@@ -92,10 +92,18 @@ def patterns_section(result: FitResult) -> ReportSection | None:
         tables=[
             Table(
                 frame,
-                f"Patients by state pattern of {x} (posterior probability at least {AT_LEAST:g})",
+                f"Patients by state pattern of {x} (posterior probability at least {AT_LEAST:g})"
+                + (f"; {words.removeprefix(', ')}" if words else ""),
             )
         ],
     )
+
+
+def _ordinal(n: int) -> str:
+    """2nd, 3rd, 4th, 11th, 21st, ..."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{dict(enumerate(('th', 'st', 'nd', 'rd'))).get(n % 10, 'th')}"
 
 
 def _bounded(result: FitResult) -> tuple[FitResult, list[object], str]:
@@ -111,7 +119,7 @@ def _bounded(result: FitResult) -> tuple[FitResult, list[object], str]:
             result, idata=result.idata.isel(draw=slice(None, None, step), missing_dims="ignore")
         )
         kept = n_chain * len(range(0, n_draw, step))
-        words.append(f"every {step}th draw ({kept} of {n_chain * n_draw})")
+        words.append(f"every {_ordinal(step)} draw ({kept} of {n_chain * n_draw})")
     ids = list(result.data.patients)
     if len(ids) > MAX_PATIENTS:
         rows = np.sort(np.random.default_rng(0).choice(len(ids), MAX_PATIENTS, replace=False))
