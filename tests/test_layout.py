@@ -74,8 +74,14 @@ def test_the_package_imports_none_of_the_old_paths():
         "warnings.filterwarnings('error', message='.* moved to ', category=DeprecationWarning)\n"
         "import bayes_alliance\n"
         "for m in pkgutil.walk_packages(bayes_alliance.__path__, 'bayes_alliance.'):\n"
-        "    if not m.name.endswith('__main__'):\n"
+        "    if m.name.endswith('__main__'):\n"
+        "        continue\n"
+        "    try:\n"
         "        importlib.import_module(m.name)\n"
+        "    except ModuleNotFoundError as e:\n"
+        # a module of an optional extra (the JAX filter) without that extra installed
+        "        if m.name != 'bayes_alliance.kernels.kalman_jax' or e.name != 'jax':\n"
+        "            raise\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
