@@ -60,12 +60,11 @@ def test_bdf_within_and_contextual_effects_match_lme4(reference_dir):
     assert r.reml_criterion == pytest.approx(15217.87305, abs=1e-3)
 
 
-def test_registry_size_fit_is_fast_and_matches_anova_estimators():
+def test_registry_size_fit_matches_anova_estimators():
     # 20,000 clusters (a registry's patients): each criterion evaluation works on per-cluster
-    # cross-products in batch; a Python loop over clusters took ~3 s per evaluation (~5 min per
-    # fit). Truth: the balanced design's ANOVA estimators, as in the first test.
-    import time
-
+    # cross-products in batch (a Python loop over clusters took ~3 s per evaluation, ~5 min per
+    # fit; timings belong in benchmarks, not here). Truth: the balanced design's ANOVA
+    # estimators, as in the first test.
     rng = np.random.default_rng(1)
     k, n = 20_000, 16  # 320,000 rows: an absolute tolerance of 1e-10 was never met
     g = np.repeat(np.arange(k), n)
@@ -73,8 +72,6 @@ def test_registry_size_fit_is_fast_and_matches_anova_estimators():
     means = y.reshape(k, n).mean(1)
     msw = ((y.reshape(k, n) - means[:, None]) ** 2).sum() / (k * (n - 1))
     msb = n * ((means - y.mean()) ** 2).sum() / (k - 1)
-    t0 = time.perf_counter()
     r = fit_reml(y, np.ones((k * n, 1)), np.ones((k * n, 1)), g)
-    assert time.perf_counter() - t0 < 30.0
     assert r.sigma2 == pytest.approx(msw, rel=1e-6)
     assert r.random_cov[0, 0] == pytest.approx((msb - msw) / n, rel=1e-5)
