@@ -319,14 +319,15 @@ def test_date_problems_name_rows_as_file_lines():
         sessions_from_dates(df, patient="p", date="d")
     msg = str(exc.value)
     assert "column 'p': empty id (lines 6)" in msg
-    assert "column 'd': empty date (lines 4)" in msg
-    assert "column 'd': not a date (write YYYY-MM-DD) (lines 3)" in msg
+    assert "column 'd': empty date of patient 1 (lines 4)" in msg
+    assert "column 'd': not a date (write YYYY-MM-DD), patient 1 (lines 3)" in msg
 
 
 def test_date_ties_and_ambiguous_formats():
     df = pd.DataFrame({"p": [1, 1, 2], "d": ["2021-03-01", "2021-03-01", "2021-03-02"]})
     with pytest.raises(
-        DataValidationError, match=r"same date \(their order is unknown\) \(rows 0, 1\)"
+        DataValidationError,
+        match=r"same date \(their order is unknown\): patient 1 \(rows 0, 1\)",
     ):
         sessions_from_dates(df, patient="p", date="d")
     df = pd.DataFrame({"p": [1, 1], "d": ["03/04/2021", "05/04/2021"]})

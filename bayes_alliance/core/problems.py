@@ -89,10 +89,26 @@ class RowNumbers:
 def patients_named(ids: Iterable[object]) -> str:
     """``"patient p1"`` or ``"patients p1, p2"``: the patients a problem is about, in the words
     a clinician reads (each distinct id once, in the order given; empty ids left out)."""
-    seen = tuple(dict.fromkeys(str(i) for i in ids if i is not None and i == i))  # not NaN
+    seen = tuple(dict.fromkeys(_id_text(i) for i in ids if not _empty(i)))
     if not seen:
         return "patient unknown (empty id)"
     return ("patient " if len(seen) == 1 else "patients ") + listing(seen)
+
+
+def _empty(value: object) -> bool:
+    """None, NaN, pandas' NA or NaT (``==`` on pandas' NA raises, so ask pandas)."""
+    try:
+        return bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):  # an array-like id: not empty
+        return False
+
+
+def _id_text(value: object) -> str:
+    """An id as the user wrote it: integer ids that pandas turned into floats (a column with
+    an empty cell) without the ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def listing(items: Sequence[object]) -> str:
