@@ -71,15 +71,11 @@ def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
     if getattr(result, "kind", MAIN) == MECHANISM:  # the k-series model computes its own
         return result.pointwise_loglik(unit)  # type: ignore[attr-defined]
     if unit == "patient":
-        post = result.idata.posterior
-        names = [*vocab.NAMED_PARAMETERS, *_DENSITY_EXTRA]
-        arrays = {n: np.asarray(post[n].values) for n in names if n in post}
-        return xr.DataArray(
-            patient_loglik(arrays, result.data, result.spec),
-            dims=("chain", "draw", "patient"),
-            coords={"patient": result.data.coords["patient"]},
-        )
-    ll = result.ensure_log_likelihood().log_likelihood
+        held = result.idata.get("log_likelihood")
+        if held is not None and vocab.PATIENT in held:  # written by ensure_log_likelihood
+            return held.to_dataset()[vocab.PATIENT]
+        return patient_pointwise(result)
+    ll = result.ensure_log_likelihood(patient=False).log_likelihood
     idx = GridIndex.of(result.data)
     n_pat, n_ses = result.data.x.shape
     observed = result.data.observed_x | result.data.observed_y
@@ -95,6 +91,21 @@ def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
     del lx
     out[..., pos_y] += np.asarray(ll["outcome"].values)
     return xr.DataArray(out, dims=("chain", "draw", "session_cell"))
+
+
+def patient_pointwise(result: FitResult) -> xr.DataArray:
+    """Each patient's marginal log density of their observed cells per draw, dims (chain,
+    draw, patient) (:func:`bayes_alliance.analysis.patient_density.patient_loglik`): the
+    values of leave-one-patient-out, and the ``patient`` variable that
+    :meth:`~bayes_alliance.inference.fit.FitResult.ensure_log_likelihood` writes."""
+    post = result.idata.posterior
+    names = [*vocab.NAMED_PARAMETERS, *_DENSITY_EXTRA]
+    arrays = {n: np.asarray(post[n].values) for n in names if n in post}
+    return xr.DataArray(
+        patient_loglik(arrays, result.data, result.spec),
+        dims=("chain", "draw", "patient"),
+        coords={"patient": result.data.coords["patient"]},
+    )
 
 
 @dataclass

@@ -8,9 +8,11 @@ Nothing here samples or recomputes anything expensive.
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 from typing import TYPE_CHECKING, Any, Protocol
 
+import pandas as pd
 import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
@@ -113,7 +115,41 @@ def fit_text(result: FitLike) -> str:
     if rows:
         lines.append(f"  key effects (mean [{INTERVAL}]):")
         lines += [f"    {n:<26}{m:>8.3f} [{a:.3f}, {b:.3f}]" for n, m, a, b in rows]
-    lines.append("  .summary(), .effects(), .r2() for tables; .idata for ArviZ")
+    lines.append("  print(result) for the summary block; .summary(), .effects(), .r2() for tables")
+    return "\n".join(lines)
+
+
+def summary_block(result: FitLike, table: pd.DataFrame, ci_prob: float = DEFAULT_CI_PROB) -> str:
+    """The summary as brms prints it: model, data, sampler, then every parameter's estimate,
+    error, interval, R-hat and ESS in fixed-width columns (about 90 characters: a terminal shows
+    every column, where a printed DataFrame of this width hides the intervals), then the
+    convergence line."""
+    name = interval_name(ci_prob, CI_KIND)
+    width = max([len("parameter"), *(len(str(i)) for i in table.index)])
+    head = (
+        f"{'parameter':<{width}} {'Estimate':>9} {'Est.Error':>9} {'lower':>9} {'upper':>9} "
+        f"{'Rhat':>6} {'Bulk_ESS':>8} {'Tail_ESS':>8}"
+    )
+    head_lines = (
+        f" Model: {model_line(result.spec)}",
+        f"  Data: {data_line(result.data)}",
+        f" Draws: {_sampler_line(result.provenance)}",
+    )
+    lines = [
+        *(w for line in head_lines for w in textwrap.wrap(line, 90, subsequent_indent=" " * 8)),
+        "",
+        f"Parameters (lower, upper: {name}):",
+        head,
+    ]
+    for idx, row in table.iterrows():
+        lines.append(
+            f"{idx!s:<{width}} {row['mean']:>9.3f} {row['sd']:>9.3f} {row['ci_low']:>9.3f} "
+            f"{row['ci_high']:>9.3f} {row['r_hat']:>6.3f} {row['ess_bulk']:>8.0f} "
+            f"{row['ess_tail']:>8.0f}"
+        )
+    lines += ["", _convergence_line(result)]
+    if not result.convergence.ok:
+        lines += textwrap.wrap(result.convergence.message(), 90)
     return "\n".join(lines)
 
 

@@ -22,7 +22,8 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
-from bayes_alliance.inference import display, posthoc, predictive, sampling, states, storage
+from bayes_alliance.inference import display, predictive, sampling, states, storage
+from bayes_alliance.inference.methods import ResultMethods
 from bayes_alliance.inference.posthoc import complete_posterior
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
@@ -51,8 +52,11 @@ _EXTRA_PARAMETERS = (
 
 
 @dataclass
-class FitResult:
-    """A fitted trait/state model.
+class FitResult(ResultMethods):
+    """A fitted trait/state model (with the brms-style methods of
+    :class:`~bayes_alliance.inference.methods.ResultMethods`: ``loo``, ``compare``,
+    ``pp_check``, ``bayes_r2``, ``hypothesis``, ``conditional_effects``, ``prior_summary``,
+    ``summary_text``, ``ensure_log_likelihood``; ``print(result)`` prints the summary block).
 
     Attributes
     ----------
@@ -274,27 +278,6 @@ class FitResult:
         prior, pp = prior_predictive(build_model(self.data, spec), self.data, spec, draws, seed)
         self.idata["prior"] = xr.DataTree(prior)
         self.idata["prior_predictive"] = xr.DataTree(pp)
-        return self.idata
-
-    def ensure_log_likelihood(self) -> xr.DataTree:
-        """The pointwise log-likelihood group, computed now if the result does not hold it
-        (a loaded result, or a fit without ``log_likelihood``); returns the DataTree."""
-        if "log_likelihood" in self.idata.children:
-            return self.idata
-        if self.spec.traits != "integrated":
-            raise ValueError(
-                "this result has no pointwise log-likelihood; refit with log_likelihood=True"
-            )
-        _, ll_vars = posthoc.complete(
-            self.idata.posterior.to_dataset(),
-            self.data,
-            self.spec,
-            self.provenance["random_seed"],
-            log_likelihood=True,
-            impute=self.provenance.get("impute_missing", False),
-            states=self.provenance.get("states", True),
-        )
-        self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
         return self.idata
 
     def save(self, path: str | Path, *, force: bool = False, store: tuple[str, ...] = ()) -> Path:
