@@ -211,3 +211,38 @@ def test_bayes_r2_prior_summary_and_summary_block(small):
     assert max(len(line) for line in text.splitlines()) <= 100
     md = small.summary_markdown()
     assert md.count("\n") >= len(small.summary()) and "|" in md
+
+
+# -- a mechanism fit (the stored file of tests/data, no sampling) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def mechanism():
+    from pathlib import Path
+
+    from bayes_alliance import load_result
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_result(Path(__file__).parent / "data" / "old_mechanism_fit.nc")
+
+
+def test_a_mechanism_fit_has_the_methods_that_mean_something_there(mechanism):
+    t = mechanism.hypothesis("indirect_effect_within > 0")
+    draws = mechanism.effect_draws()["indirect_effect_within"]
+    assert t.iloc[0]["post_prob"] == np.mean(draws > 0)
+    with pytest.raises(HypothesisError, match="unknown term 'indirect'"):
+        mechanism.hypothesis("indirect > 0")
+    from bayes_alliance.report.mechanism_priors import priors_table
+
+    pd.testing.assert_frame_equal(mechanism.prior_summary(), priors_table(mechanism))
+    for method, words in (
+        ("pp_check", "posterior_predictive"),
+        ("bayes_r2", "effects"),
+        ("conditional_effects", "effects"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            getattr(mechanism, method)()
+    # this file's fit sampled its traits: no per-patient densities, said so by loo
+    with pytest.raises(ValueError, match="need the integrated form"):
+        mechanism.loo()

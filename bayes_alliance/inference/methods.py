@@ -50,6 +50,7 @@ LATE = {
     "patient_loglik": "bayes_alliance.analysis.comparison:patient_pointwise",
     "pp_check": "bayes_alliance.report.pp_check:pp_check",
     "prior_summary": "bayes_alliance.report.model_text:priors_table",
+    "mechanism_prior_summary": "bayes_alliance.report.mechanism_priors:priors_table",
     "to_markdown": "bayes_alliance.report.format:to_markdown",
 }
 HORIZON = 10  # sessions after the shock shown by conditional_effects

@@ -28,6 +28,7 @@ from bayes_alliance.data.series_data import (
 from bayes_alliance.inference import sampling, storage
 from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms.effect_draws import effect_draws
+from bayes_alliance.mechanisms.methods import MechanismMethods
 from bayes_alliance.mechanisms.model import build_mechanism_model
 from bayes_alliance.mechanisms.patient_density import patient_loglik
 from bayes_alliance.mechanisms.predictive import N_DRAWS, posterior_predictive
@@ -190,7 +191,7 @@ def convergence_of(idata: xr.DataTree) -> diagnostics.Convergence:
 
 
 @dataclass
-class MechanismResult:
+class MechanismResult(MechanismMethods):
     """A fitted mechanism model: the DataTree, the (resolved) spec, the data and provenance
     (a :class:`~bayes_alliance.inference.results.Result`, as the joint model's fit is)."""
 
