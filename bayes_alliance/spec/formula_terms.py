@@ -169,13 +169,13 @@ def _predictor(
     regression other than the outcome, else the ``predictor = ...`` setting."""
     if x_eq is not None:
         return x_eq[0].value
-    lagged = [t for kind, t, _ in _flat(y_terms) if kind == "lag" and t.value != y]
-    names = list(dict.fromkeys(t.value for t in lagged))
+    lagged = [(t, term) for kind, t, term in _flat(y_terms) if kind == "lag" and t.value != y]
+    names = list(dict.fromkeys(t.value for t, _ in lagged))
     if len(names) > 1:
         raise r.fail(
             f"lag() of two columns other than the outcome ({names[0]!r}, {names[1]!r}): "
             "expected one predictor",
-            lagged[-1],
+            next(term for t, term in lagged if t.value == names[1]),
         )
     if names:
         return names[0]
