@@ -379,3 +379,12 @@ def test_cli_model_flag(tmp_path) -> None:
     both = parser.parse_args(["fit", "--spec", "cross_lagged", "--out", "o", "--model", model])
     with pytest.raises(CLIError, match="either as --model or in the spec file"):
         commands.fit_inputs(both)
+
+
+def test_docs_show_the_shipped_specs_as_to_formula_writes_them() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "formulas.md").read_text()
+    for name in shipped_specs():
+        spec_file = load_spec(name)
+        assert to_formula(spec_file.model, spec_file.roles) in page, name
