@@ -48,6 +48,8 @@ from bayes_alliance.inference import fit as fitting
 from bayes_alliance.mechanisms.spec import MechanismSpec
 from bayes_alliance.sim import sessions as simulation
 from bayes_alliance.spec import specfile
+from bayes_alliance.spec.formula import parse_formula
+from bayes_alliance.spec.formula_text import combine
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
     MODEL,
@@ -179,6 +181,13 @@ def fit_inputs(
     """Data, model, sampler settings and spec file from either --spec or the flags (a
     mechanism model's data and options when a mediator, second informant or end-of-treatment
     outcome is named, or a predictor without an outcome)."""
+    if getattr(args, "model", None):
+        if args.spec:
+            raise CLIError(
+                "give the model either as --model or in the spec file (--spec), not both: "
+                'a spec file takes the model string as formula = "..." in its [model] table'
+            )
+        _model_string_args(args)
     if args.spec:
         given = ROLES.given(args) + SAMPLER.given(args) + MODEL.given(args)
         if given:
@@ -229,6 +238,20 @@ def fit_inputs(
     if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
         return mech, cli_mechanisms.mechanism_spec(spec, mech.roles), sampler, spec_path
     return data, spec, sampler, spec_path
+
+
+def _model_string_args(args: argparse.Namespace) -> None:
+    """--model: its roles and options set on ``args`` as if given by their flags; a flag that
+    contradicts the model string is an error naming both."""
+    parsed = parse_formula(args.model)
+    labels = {o.name: g.flag(o) for g in (ROLES, MODEL) for o in g.options if o.cli}
+    given_roles = {k: getattr(args, k, None) for k in ROLES.names}
+    given_model = {k: getattr(args, k, None) for k in MODEL.names}
+    if given_model.get("therapist_level") is False:  # --no-therapist: two-level data
+        given_roles["therapist"] = None
+    roles, model = combine(parsed, given_roles, given_model, labels)
+    for key, value in (*roles.items(), *model.items()):
+        setattr(args, key, tuple(value) if isinstance(value, list) else value)
 
 
 def _single_inputs(

@@ -153,6 +153,14 @@ def _fit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="analysis spec: a shipped name (cross_lagged, random_slopes, riclpm, "
         "single_equation) or a TOML file: columns, model, priors, sampler, seed",
     )
+    p.add_argument(
+        "--model",
+        metavar="MODEL_STRING",
+        help='the model as a model string (docs/formulas.md), e.g. "symptoms ~ lag(alliance) + '
+        "lag(symptoms) + (1 | therapist/patient); alliance ~ lag(alliance) + lag(symptoms); "
+        'session = session": it names the columns and options; flags may add what it leaves '
+        'out, never contradict it (not with --spec: write formula = "..." in its [model])',
+    )
     _add_roles(p, required=False)
     p.add_argument("--out", required=True, help="output folder (must not exist unless --force)")
     s = p.add_argument_group("sampler (not with --spec)")

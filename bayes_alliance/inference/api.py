@@ -18,6 +18,8 @@ import pandas as pd
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.fit import FitResult, fit
+from bayes_alliance.spec.formula import looks_like_formula, parse_formula
+from bayes_alliance.spec.formula_text import combine
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import MODEL, ROLES, make_model, make_roles, with_indicators
 
@@ -32,8 +34,9 @@ def model_spec(
     command line's flags and spec files (:mod:`bayes_alliance.spec.options`: unknown names get the
     closest option, values their type, moderators must be covariates); on top of ``spec`` when
     given."""
-    for name in ("random_slopes", "moderators", "baseline"):
-        if isinstance(options.get(name), str):  # one level or column given as a string
+    for name in MODEL.names:
+        kind = MODEL.option(name).kind
+        if kind == "names" and isinstance(options.get(name), str):  # one level or column
             options[name] = [options[name]]
         elif isinstance(options.get(name), tuple):  # the table checks the spec-file form
             options[name] = list(options[name])
@@ -47,11 +50,12 @@ def model_spec(
 
 def fit_frame(
     df: pd.DataFrame | str | os.PathLike[str],
+    data: pd.DataFrame | str | os.PathLike[str] | None = None,
     *,
-    patient: str,
-    session: str,
-    predictor: str,
-    outcome: str,
+    patient: str | None = None,
+    session: str | None = None,
+    predictor: str | None = None,
+    outcome: str | None = None,
     therapist: str | None = None,
     covariates: Sequence[str] = (),
     crossed: bool = False,
@@ -67,14 +71,23 @@ def fit_frame(
 ) -> FitResult:
     """Fit the joint trait/state model to a long table in one call.
 
+    ``fit_frame(df, patient=..., ...)`` names the columns and options by keyword;
+    ``fit_frame("symptoms ~ lag(alliance) + ...", df)`` by a model string (docs/formulas.md),
+    with any options it leaves out as keywords beside it.
+
     Parameters
     ----------
     df
         One row per patient and session, or the path of a file in a format
-        :func:`bayes_alliance.data.readers.read_table` reads (CSV, Parquet, Excel, SPSS, Stata).
+        :func:`bayes_alliance.data.readers.read_table` reads (CSV, Parquet, Excel, SPSS, Stata);
+        or a model string (text with ``~``), the data following as ``data``.
+    data
+        The data (table or path) after a model string; None otherwise.
     patient, session, predictor, outcome, therapist, covariates, crossed
-        Column roles, as in :meth:`SessionData.from_frame`. Without ``therapist`` the model
-        has two levels.
+        Column roles, as in :meth:`SessionData.from_frame` (required without a model string,
+        which may name them instead). Without ``therapist`` the model has two levels. A role
+        or option given both in the model string and as a keyword with another value is an
+        error naming both.
     spec
         A :class:`ModelSpec` to start from; keyword ``options`` override its fields.
     priors
@@ -103,20 +116,34 @@ def fit_frame(
         "predictor": predictor,
         "outcome": outcome,
         "therapist": therapist,
-        "covariates": list(covariates),
-        "crossed": crossed,
+        "covariates": list(covariates) or None,
+        "crossed": crossed or None,
     }
-    roles = make_roles(ROLES.check({k: v for k, v in role_values.items() if v is not None}))
-    model = model_spec(spec, roles, dict(options), priors)  # before reading: fail fast
+    options = dict(options)
+    if looks_like_formula(df):
+        if data is None:
+            raise TypeError("fit_frame(model_string, data): give the data after the model string")
+        assert isinstance(df, str)
+        labels = {k: f"{k}=" for k in (*role_values, *options)}
+        role_values, options = combine(parse_formula(df), role_values, options, labels)
+        df = data
+    elif data is not None:
+        raise TypeError(
+            "fit_frame's second argument is the data after a model string (text with '~'); "
+            f"the first is not one: {str(df)[:60]!r}"
+        )
+    given = {k: list(v) if isinstance(v, tuple) else v for k, v in role_values.items()}
+    roles = make_roles(ROLES.check({k: v for k, v in given.items() if v is not None}))
+    model = model_spec(spec, roles, options, priors)  # before reading: fail fast
     if isinstance(df, pd.DataFrame):
         table = df
     else:
         from bayes_alliance.data.readers import read_table
 
         table = read_table(df)
-    data = SessionData.from_roles(table, with_indicators(roles, model))
+    session_data = SessionData.from_roles(table, with_indicators(roles, model))
     return fit(
-        data,
+        session_data,
         model,
         draws=draws,
         tune=tune,

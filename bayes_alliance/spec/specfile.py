@@ -23,6 +23,8 @@ Example::
 
     [model]            # any field of bayes_alliance.spec.model_spec.ModelSpec
     random_slopes = ["patient"]
+    # or the model string (docs/formulas.md), which may name the columns too:
+    # formula = "symptoms ~ lag(alliance) + lag(symptoms) + (lag(alliance) | patient)"
 
     [priors.state_effect]
     dist = "Normal"
@@ -48,6 +50,8 @@ from typing import Any
 from bayes_alliance.core import vocab
 from bayes_alliance.core.vocab import OUTCOME
 from bayes_alliance.data.roles import Roles
+from bayes_alliance.spec.formula import parse_formula
+from bayes_alliance.spec.formula_text import combine
 from bayes_alliance.spec.model_spec import ModelSpec
 from bayes_alliance.spec.options import (
     MODEL,
@@ -133,15 +137,19 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
             f'[data] date_format must be a string such as "%d.%m.%Y", got {date_format!r}'
         )
     data = ROLES.check(table)
-    # Without an outcome the predictor's series is fitted alone (``fit`` without --outcome).
-    missing = [k for k in ROLES.required if k not in data and k != OUTCOME]
-    if missing:
-        raise ValueError(f"[data] must name the columns {missing}")
     priors = _table(raw, "priors")
     for name, prior in priors.items():
         if not isinstance(prior, Mapping):
             raise ValueError(f'[priors.{name}] must be a table such as dist = "Normal", sigma = 1')
-    values = MODEL.check(_table(raw, "model"))
+    model_table = _table(raw, "model")
+    formula = model_table.pop("formula", None)
+    values = MODEL.check(model_table)
+    if formula is not None:
+        data, values = _with_formula(formula, data, values)
+    # Without an outcome the predictor's series is fitted alone (``fit`` without --outcome).
+    missing = [k for k in ROLES.required if k not in data and k != OUTCOME]
+    if missing:
+        raise ValueError(f"[data] must name the columns {missing}")
     if dates and data.get(OUTCOME) and values.get("time_model") != "sessions":
         # dates are times, as with --dates: continuous time unless time_model = "sessions"
         if data.get("time") is not None:
@@ -161,6 +169,24 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
         dates=dates,
         date_format=date_format,
     )
+
+
+def _with_formula(
+    formula: object, data: dict[str, Any], values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``[model] formula``'s roles and options joined with the other keys of ``[data]`` and
+    ``[model]`` (a key that contradicts the model string is an error naming both)."""
+    if not isinstance(formula, str):
+        raise ValueError(f"[model] formula must be a string (a model string), got {formula!r}")
+    parsed = parse_formula(formula)
+    labels = {k: f"[data] {k}" for k in data} | {k: f"[model] {k}" for k in values}
+    roles, model = combine(parsed, data, values, labels)
+    return ROLES.check(_as_lists(roles)), MODEL.check(_as_lists(model))
+
+
+def _as_lists(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Tuples of names as the spec-file form (lists) the option table checks."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 # [data] keys that need an outcome series (as their flags do without --outcome).
