@@ -18,6 +18,7 @@ import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
+from bayes_alliance.data.describe import design_counts
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
@@ -428,7 +429,7 @@ def record_identification(run: Any, data: SessionData, spec: ModelSpec) -> None:
 
 def data_provenance(data: SessionData) -> dict[str, Any]:
     """What the joint model adds to a fit's provenance about its data."""
-    return {"roles": asdict(data.roles), "data_description": data.describe()}
+    return {"roles": asdict(data.roles), "data_description": design_counts(data)}
 
 
 def fit(
