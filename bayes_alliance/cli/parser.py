@@ -200,7 +200,7 @@ def _fit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "draws only; the rest is recomputed exactly when the result is loaded",
     )
     _add_ci(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no progress lines")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -435,7 +435,7 @@ def _demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     _add_ci(p)
     SAMPLER.add_flags(p, only=SAMPLER_FLAGS, defaults=DEMO_SAMPLER)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no progress lines")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
@@ -525,4 +525,4 @@ def _study(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="write the summary and report from the tasks done so far; run nothing",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no progress lines")

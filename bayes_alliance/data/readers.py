@@ -130,6 +130,7 @@ def read_table(
         raise ReadError(p, fmt, "no such file")
     if sheet is not None and fmt != "Excel":
         raise ReadError(p, fmt, "a sheet can only be chosen in an Excel file")
+    log.info("reading %s (%s)", p, fmt)
     if fmt == "CSV":
         df, first = _read_csv(p)
     elif fmt == "Excel":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.core import diagnostics, vocab
+from bayes_alliance.core import diagnostics, quiet, vocab
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.describe import design_counts
 from bayes_alliance.data.session_data import SessionData
@@ -25,6 +25,7 @@ from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.inference import display, posthoc, predictive, sampling, states, storage
 from bayes_alliance.inference.posthoc import complete_posterior
+from bayes_alliance.inference.progress import timed_stage
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
@@ -503,7 +504,9 @@ def fit(
     if found is None:
         from bayes_alliance.model.build import build_model
 
-        model = build_model(data, spec)
+        what = f"{data.n_patients} patients x {data.n_sessions} sessions"
+        with timed_stage(f"building the model ({what})"), quiet.hidden():
+            model = build_model(data, spec)
     run = sampling.sample(
         model,
         spec,
