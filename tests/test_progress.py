@@ -151,7 +151,7 @@ def test_cli_fit_prints_progress_lines_unless_quiet(tmp_path, capsys):
     flags += ["--draws", "40", "--tune", "40", "--chains", "1", "--seed", "2"]
     main(["fit", str(path), *flags, "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err  # not a terminal here: every line
-    for line in ("reading ", "sampling with nutpie", "sampling 100%", "writing the results"):
+    for line in ("read ", "sampling with nutpie", "sampling 100%", "writing the results"):
         assert line in err, err
     main(["fit", str(path), *flags, "--out", str(tmp_path / "b"), "--quiet"])
     err = capsys.readouterr().err

@@ -130,7 +130,6 @@ def read_table(
         raise ReadError(p, fmt, "no such file")
     if sheet is not None and fmt != "Excel":
         raise ReadError(p, fmt, "a sheet can only be chosen in an Excel file")
-    log.info("reading %s (%s)", p, fmt)
     if fmt == "CSV":
         df, first = _read_csv(p)
     elif fmt == "Excel":
@@ -140,6 +139,7 @@ def read_table(
     empty_rows = df.isna().all(axis=1) if df.shape[1] else pd.Series(False, index=df.index)
     df = df[~empty_rows.to_numpy()]
     df.attrs = {"source": str(p), "first_line": first, "row_unit": _UNITS[fmt]}
+    log.info("read %s (%s): %d rows, %d columns", p, fmt, len(df), df.shape[1])
     df, counts = apply_missing_codes(df, missing_codes, keep)
     if counts:
         df.attrs["missing_codes"] = counts
