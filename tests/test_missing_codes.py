@@ -155,3 +155,17 @@ def test_cli_spec_codes_and_flag_together_are_refused(tmp_path, capsys):
     flags = ["--spec", str(spec), "--out", str(tmp_path / "o"), "--missing-code", "-99"]
     rc = main(["fit", str(path), *flags, "--quiet"])
     assert rc == 2 and "give them in one place" in capsys.readouterr().err
+
+
+def test_series_data_takes_missing_codes():
+    from bayes_alliance.data.series_data import SeriesData
+
+    one = dict(patient="pid", session="session", predictor="wai", therapist="tid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        single = SeriesData.single(table(), **one, missing_codes=-99)
+        both = SeriesData.from_frame(
+            table(), **one, outcome="oq", missing_codes={"wai": -99, "oq": [999, -98]}
+        )
+    assert np.isnan(single.z[..., 0]).sum() == 2
+    assert np.isnan(both.z).sum() == 4
