@@ -142,6 +142,12 @@ def test_cli_validate_with_missing_codes(tmp_path, capsys):
     assert rc == 2 and "column 'symptoms'" in err and "Traceback" not in err
     rc = main(["validate", str(path), *FLAGS, "--missing-code", "minus99"])
     assert rc == 2 and "'minus99': expected a number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the file swallowed by --missing-code: DATA is missing
+        main(["validate", *FLAGS, "--missing-code", "-99", str(path)])
+    capsys.readouterr()
+    out = ["--out", str(tmp_path / "o"), "--quiet"]
+    rc = main(["fit", *FLAGS, *out, "--missing-code", "-99", str(path)])  # fit's DATA is optional
+    assert rc == 2 and "d.csv is a data file: give it before" in capsys.readouterr().err
 
 
 def test_cli_spec_codes_and_flag_together_are_refused(tmp_path, capsys):

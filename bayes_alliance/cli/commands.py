@@ -27,6 +27,7 @@ from bayes_alliance.cli.common import (
     INTERRUPTS,
     CLIError,
     read_data,
+    swallowed_file,
 )
 from bayes_alliance.cli.describe import cmd_describe as cmd_describe
 from bayes_alliance.cli.output import key_effects_text, write_fit_folder
@@ -261,7 +262,7 @@ def _single_inputs(
 def _data_path(args: argparse.Namespace) -> str:
     path: str | None = args.data or args.data_flag
     if not path:
-        raise CLIError("give the data file (positional DATA or --data)")
+        raise CLIError(f"give the data file (positional DATA or --data){swallowed_file(args)}")
     return path
 
 

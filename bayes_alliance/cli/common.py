@@ -20,7 +20,7 @@ import pandas as pd
 
 from bayes_alliance.core.files import check_results_file
 from bayes_alliance.data.missing_codes import MissingCodes, describe_counts
-from bayes_alliance.data.readers import read_table
+from bayes_alliance.data.readers import FORMATS, read_table
 
 EXIT_USAGE = 2
 # The results are written, but the convergence check failed: scripts must not use them unseen.
@@ -102,7 +102,15 @@ def missing_codes(args: argparse.Namespace) -> MissingCodes:
     try:
         return MissingCodes.parse(words)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"{exc}{swallowed_file(args)}") from None
+
+
+def swallowed_file(args: argparse.Namespace) -> str:
+    """A hint when ``--missing-code`` took the data file (argparse gives the flag every word
+    up to the next flag), else ""."""
+    words = getattr(args, "missing_code", None) or []
+    files = [w for w in words if Path(w).suffix.lower() in FORMATS]
+    return f" ({files[0]} is a data file: give it before --missing-code)" if files else ""
 
 
 def read_data(
