@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from bayes_alliance import compat
+from bayes_alliance.core import quiet
 from bayes_alliance.data.session_data import DataValidationError, DataWarning, SessionData
 from bayes_alliance.sim.sessions import simulate
 from bayes_alliance.sim.truth import Truth
@@ -38,6 +39,8 @@ __version__ = "0.4.0"
 
 # Old module paths of the flat layout keep working for one release (with a warning).
 compat.install()
+# PyTensor's C-BLAS notices concern a backend these models never use (core/quiet.py).
+quiet.install()
 
 _LAZY = {
     "fit_frame": "bayes_alliance.inference.api",

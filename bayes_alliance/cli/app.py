@@ -11,10 +11,13 @@ only when a command runs, so ``--help`` and ``--version`` answer without loading
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from bayes_alliance.cli.common import (
     EXIT_INTERNAL,
@@ -27,6 +30,7 @@ from bayes_alliance.cli.common import (
 from bayes_alliance.cli.parser import build_parser
 from bayes_alliance.core.files import OutputExistsError, OutputLockedError, ResultsFileError
 from bayes_alliance.data.session_data import DataValidationError
+from bayes_alliance.inference import progress
 
 __all__ = ["EXIT_NOT_CONVERGED", "EXIT_USAGE", "CLIError", "build_parser", "main"]
 
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; return its exit status (argparse exits with 2 on bad flags)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with INTERRUPTS.installed():
+    with INTERRUPTS.installed(), _progress_log(args):
         try:
             from bayes_alliance.cli import commands as cli_commands
 
@@ -65,6 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # draws: report the interrupt, not that failure.
                 return _interrupted_status()
             return _report_error(exc)
+
+
+@contextlib.contextmanager
+def _progress_log(args: argparse.Namespace) -> Iterator[None]:
+    """The progress lines of a command that fits (one with ``--quiet``) on standard error:
+    one per stage, and every 10 % of sampling unless nutpie's own bar shows them (a
+    terminal); ``--quiet`` shows none."""
+    if not hasattr(args, "quiet") or args.quiet:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    if sys.stderr.isatty():
+        handler.addFilter(lambda r: getattr(r, "progress", None) != progress.SAMPLING)
+    logger = logging.getLogger("bayes_alliance")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _report_error(exc: Exception) -> int:

@@ -27,7 +27,9 @@ from bayes_alliance.cli.common import (
     INTERRUPTS,
     CLIError,
     read_data,
+    swallowed_file,
 )
+from bayes_alliance.cli.describe import cmd_describe as cmd_describe
 from bayes_alliance.cli.output import key_effects_text, write_fit_folder
 from bayes_alliance.cli.parser import DEMO_SAMPLER
 
@@ -198,6 +200,7 @@ def fit_inputs(
                 "one, e.g. to name your own columns under [data])"
             )
         spec_file = load_spec(args.spec)
+        args.spec_missing_codes = spec_file.missing_codes  # read as --missing-code
         if spec_file.dates:  # [data] dates = true reads the session column as --dates does
             args.dates = True
             args.date_format = spec_file.date_format or getattr(args, "date_format", None)
@@ -227,7 +230,8 @@ def fit_inputs(
     path = _data_path(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        df = _dated(args, read_data(args, path), roles.patient, roles.session, spec)
+        ids = (roles.patient, roles.session, roles.therapist, roles.time)
+        df = _dated(args, read_data(args, path, ids), roles.patient, roles.session, spec)
         if roles.mechanism or spec.random_lags or spec.lag_trait_covariance:
             mech = cli_mechanisms.series_data(df, roles)
         else:
@@ -260,9 +264,10 @@ def _single_inputs(
     """:func:`fit_inputs` for a ``--predictor`` without an ``--outcome``, or a spec file
     without an outcome: that series alone."""
     path = _data_path(args)
+    therapist = (spec_file.data if spec_file else vars(args)).get("therapist")
 
     def read(patient: str, session: str) -> pd.DataFrame:
-        return _dated(args, read_data(args, path), patient, session)
+        return _dated(args, read_data(args, path, (patient, session, therapist)), patient, session)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
@@ -280,7 +285,7 @@ def _single_inputs(
 def _data_path(args: argparse.Namespace) -> str:
     path: str | None = args.data or args.data_flag
     if not path:
-        raise CLIError("give the data file (positional DATA or --data)")
+        raise CLIError(f"give the data file (positional DATA or --data){swallowed_file(args)}")
     return path
 
 

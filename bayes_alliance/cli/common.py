@@ -10,15 +10,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import FrameType
 
 import pandas as pd
 
 from bayes_alliance.core.files import check_results_file
-from bayes_alliance.data.readers import read_table
+from bayes_alliance.data.missing_codes import MissingCodes, describe_counts
+from bayes_alliance.data.readers import FORMATS, read_table
 
 EXIT_USAGE = 2
 # The results are written, but the convergence check failed: scripts must not use them unseen.
@@ -81,10 +83,52 @@ class _Interrupts:
 INTERRUPTS = _Interrupts()
 
 
-def read_data(args: argparse.Namespace, path: str) -> pd.DataFrame:
+# The flags naming the columns that codes for every column leave alone.
+_KEPT_FLAGS = ("patient", "therapist", "session", "time", "id")
+
+
+def missing_codes(args: argparse.Namespace) -> MissingCodes:
+    """``--missing-code`` words, or the spec file's ``[data] missing_codes`` that
+    :func:`~bayes_alliance.cli.commands.fit_inputs` put on ``args.spec_missing_codes``."""
+    words = getattr(args, "missing_code", None) or []
+    spec_codes = getattr(args, "spec_missing_codes", None)
+    if words and spec_codes:
+        raise CLIError(
+            "--missing-code: the spec file sets [data] missing_codes; give them in one place "
+            "(edit a copy of the spec)"
+        )
+    if spec_codes:
+        return MissingCodes.coerce(spec_codes)
+    try:
+        return MissingCodes.parse(words)
+    except ValueError as exc:
+        raise CLIError(f"{exc}{swallowed_file(args)}") from None
+
+
+def swallowed_file(args: argparse.Namespace) -> str:
+    """A hint when ``--missing-code`` took the data file (argparse gives the flag every word
+    up to the next flag), else ""."""
+    words = getattr(args, "missing_code", None) or []
+    files = [w for w in words if Path(w).suffix.lower() in FORMATS]
+    return f" ({files[0]} is a data file: give it before --missing-code)" if files else ""
+
+
+def read_data(
+    args: argparse.Namespace, path: str, keep: Iterable[str | None] | None = None
+) -> pd.DataFrame:
     """The data file, read by its extension and ``--sheet`` (a
-    :class:`~bayes_alliance.data.readers.ReadError` is one line, exit 2)."""
+    :class:`~bayes_alliance.data.readers.ReadError` is one line, exit 2), with the declared
+    missing-value codes (``--missing-code``) set to missing; ``keep`` names the id and session
+    columns (default: those the flags name), which codes for every column leave alone."""
     text: str | None = args.sheet
     # --sheet 0: the first sheet, by position as in pandas; any other text is a sheet name
     sheet = int(text) if text is not None and text.isdigit() else text
-    return read_table(path, sheet=sheet)
+    if keep is None:
+        named = [getattr(args, k, None) for k in _KEPT_FLAGS]
+        keep = [c for v in named for c in ([v] if isinstance(v, str) else (v or []))]
+    codes = missing_codes(args)
+    df = read_table(path, sheet=sheet, missing_codes=codes, keep=keep)
+    if codes:
+        counts = {c: int(n) for c, n in df.attrs.get("missing_codes", {}).items()}
+        print(describe_counts(counts, codes), file=sys.stderr)
+    return df

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from bayes_alliance.core.intervals import CI_KIND, interval_name
+from bayes_alliance.inference.progress import stage
 from bayes_alliance.report.outputs import ResultTables, write_tables
 
 if TYPE_CHECKING:  # the mechanism models import PyMC: a fit from the cache does not
@@ -56,6 +57,7 @@ def write_fit_folder(
     # The report's modules bring matplotlib: imported when a fit is written, not by every command.
     from bayes_alliance.report.write import result_tables, write_report
 
+    stage("writing the results%s", " and the report" if report else "")
     tables = result_tables(result, ci_prob)
     write_tables(folder, tables)
     result.save(folder / "fit.nc", store=store)

@@ -108,9 +108,13 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         alpha=args.alpha,
     )
-    new = read_data(args, args.new_sessions) if args.new_sessions else None
     # Either family: a mechanism fit's page reads its predictor series as the alliance.
     result = load_result(results_path(args.dir))
+    # the id and session columns, which --missing-code leaves alone (a mechanism fit's
+    # SeriesData keeps them on its two-series base)
+    roles = getattr(result.data, "base", result.data).roles
+    ids = (roles.patient, roles.session, roles.therapist)
+    new = read_data(args, args.new_sessions, ids) if args.new_sessions else None
     html_path = feedback_output.write_feedback(
         result,
         out,

@@ -12,21 +12,24 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.data.missing_codes import apply_missing_codes, describe_counts
 from bayes_alliance.data.reshape import looks_wide, sessions_from_dates, wide_to_long
 from bayes_alliance.data.validate import DataWarning
 
 __all__ = ["ReadError", "looks_wide", "read_table", "sessions_from_dates", "wide_to_long"]
 
+log = logging.getLogger(__name__)
 FORMATS = {
     ".csv": "CSV",
     ".tsv": "CSV",
@@ -73,7 +76,13 @@ class ReadError(ValueError):
 
 
 # --------------------------------------------------------------------------------- reading
-def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | int | None = None,
+    missing_codes: object = None,
+    keep: Iterable[str | None] = (),
+) -> pd.DataFrame:
     """Read a data file into a DataFrame, choosing the reader by the file extension.
 
     Parameters
@@ -85,6 +94,13 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
         (Stata).
     sheet
         Excel only: sheet name or 0-based position (default: the first sheet).
+    missing_codes
+        Values that mean "missing" in this file, set to missing after reading: a number or a
+        list for every column but ``keep``, or a mapping of column names to numbers
+        (:class:`~bayes_alliance.data.missing_codes.MissingCodes`). A code named for a column
+        the file does not have is a ``ValueError`` naming it.
+    keep
+        The id and session columns, which codes for every column leave alone.
 
     Returns
     -------
@@ -93,6 +109,7 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
         matching the file). SPSS and Stata value labels replace the codes of id-like columns
         (patient, client, therapist, subject, ... id), so patients are named; every other
         column keeps its numbers, and values SPSS declares missing are NaN.
+        ``attrs["missing_codes"]`` counts the cells each declared code emptied per column,
         ``attrs["source"]`` is the path, ``attrs["first_line"]`` the file's number of the row
         labelled 0 (2 for a CSV with its header on line 1), ``attrs["row_unit"]`` what those
         numbers count ("lines", "rows", "cases", "observations").
@@ -122,6 +139,11 @@ def read_table(path: str | os.PathLike[str], *, sheet: str | int | None = None) 
     empty_rows = df.isna().all(axis=1) if df.shape[1] else pd.Series(False, index=df.index)
     df = df[~empty_rows.to_numpy()]
     df.attrs = {"source": str(p), "first_line": first, "row_unit": _UNITS[fmt]}
+    log.info("read %s (%s): %d rows, %d columns", p, fmt, len(df), df.shape[1])
+    df, counts = apply_missing_codes(df, missing_codes, keep)
+    if counts:
+        df.attrs["missing_codes"] = counts
+        log.info(describe_counts(counts, missing_codes))
     return df
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_alliance.core import vocab
+from bayes_alliance.data.missing_codes import apply_missing_codes
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.data.validate import DataValidationError, DataWarning, Problem, check_frame
@@ -74,6 +75,7 @@ class SeriesData:
         therapist: str | None = None,
         end_outcome: str | None = None,
         covariates: Sequence[str] = (),
+        missing_codes: object = None,
     ) -> SeriesData:
         """Validate a long table with two, three or four session-level series.
 
@@ -96,12 +98,16 @@ class SeriesData:
             Further patient-level columns (constant within patient), read and checked as the
             end outcome is, into ``base.covariates``: the baseline characteristics of a
             between-level mediation (``MechanismSpec.baseline``).
+        missing_codes
+            Values that mean "missing", set to missing first, as for
+            :meth:`SessionData.from_frame`.
 
         Raises
         ------
         DataValidationError
             Every problem found, each naming its column and rows or ids.
         """
+        df, _ = apply_missing_codes(df, missing_codes, keep=(patient, session, therapist))
         read = [end_outcome] if end_outcome is not None else []
         read += [c for c in covariates if c != end_outcome]
         base = SessionData.from_frame(
@@ -180,6 +186,7 @@ class SeriesData:
         therapist: str | None = None,
         end_outcome: str | None = None,
         covariates: Sequence[str] = (),
+        missing_codes: object = None,
     ) -> SeriesData:
         """Validate a long table with one session-level series (the predictor alone, e.g.
         alliance dynamics without symptoms; roles ``("predictor",)``).
@@ -203,12 +210,15 @@ class SeriesData:
         covariates
             Further patient-level columns (baseline characteristics), as for
             :meth:`from_frame`.
+        missing_codes
+            As for :meth:`from_frame`.
 
         Raises
         ------
         DataValidationError
             Every problem found, each naming its column and rows or ids.
         """
+        df, _ = apply_missing_codes(df, missing_codes, keep=(patient, session, therapist))
         roles = Roles(
             patient=patient,
             session=session,

@@ -18,6 +18,8 @@ import pandas as pd
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.html_table import html_table
+from bayes_alliance.data.describe import Descriptives, describe, design_counts
+from bayes_alliance.data.missing_codes import apply_missing_codes
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.validate import DataValidationError, DataWarning, check_frame
 
@@ -101,6 +103,7 @@ class SessionData:
         crossed: bool = False,
         indicators: Sequence[str] = (),
         time: str | None = None,
+        missing_codes: object = None,
     ) -> SessionData:
         """Validate a long table and build the grid.
 
@@ -124,6 +127,11 @@ class SessionData:
         indicators
             Further session-level columns to keep and check (numbers): indicators of the
             predictor or the outcome besides their own columns (``ModelSpec.predictor_indicators``).
+        missing_codes
+            Values that mean "missing", set to missing before validation: a number or a list
+            (every column but the id, session and time columns) or a mapping of column names to
+            numbers (``{"symptoms": [-99, 999]}``); see
+            :class:`~bayes_alliance.data.missing_codes.MissingCodes`.
 
         Raises
         ------
@@ -148,6 +156,7 @@ class SessionData:
             indicators=tuple(c for c in dict.fromkeys(indicators) if c not in (predictor, outcome)),
             time=time,
         )
+        df, _ = apply_missing_codes(df, missing_codes, keep=(patient, session, therapist, time))
         checked = check_frame(df, roles)
         if checked.problems:
             raise DataValidationError(checked.problems)
@@ -157,7 +166,9 @@ class SessionData:
         return cls._from_clean(checked.frame, roles, tuple(checked.warnings))
 
     @classmethod
-    def from_roles(cls, df: pd.DataFrame, roles: Roles) -> SessionData:
+    def from_roles(
+        cls, df: pd.DataFrame, roles: Roles, *, missing_codes: object = None
+    ) -> SessionData:
         """:meth:`from_frame` with the column roles given as one :class:`Roles` object."""
         return cls.from_frame(
             df,
@@ -170,6 +181,7 @@ class SessionData:
             crossed=roles.crossed,
             indicators=roles.indicators,
             time=roles.time,
+            missing_codes=missing_codes,
         )
 
     @classmethod
@@ -316,24 +328,12 @@ class SessionData:
             cols["therapist_code"] = self.frame["therapist_code"].to_numpy()
         return pd.DataFrame(cols)
 
-    def describe(self) -> dict[str, float | int]:
-        """Counts and missingness, for reports and provenance."""
-        inside = self.in_series
-        n_rows = int(self.present.sum())
-        per_patient = self.present.sum(axis=1)
-        return {
-            "n_patients": self.n_patients,
-            "n_therapists": self.n_therapists,
-            "n_rows": n_rows,
-            "sessions_per_patient_min": int(per_patient.min()),
-            "sessions_per_patient_median": float(np.median(per_patient)),
-            "sessions_per_patient_max": int(per_patient.max()),
-            "first_session": int(self.sessions[0]),
-            "last_session": int(self.sessions[-1]),
-            "skipped_sessions": int((inside & ~self.present).sum()),
-            "missing_predictor_share": float(np.isnan(self.x[inside]).mean()),
-            "missing_outcome_share": float(np.isnan(self.y[inside]).mean()),
-        }
+    def describe(self) -> Descriptives:
+        """The descriptives of a methods section: design counts, and per variable observed
+        cells, missingness, mean, SD and ICCs (patient and therapist level, from the nested
+        random-effects ANOVA); see :mod:`bayes_alliance.data.describe`. ``d["n_rows"]`` reads
+        the plain counts (:attr:`Descriptives.counts`)."""
+        return describe(self)
 
     @property
     def data_hash(self) -> str:
@@ -353,7 +353,7 @@ class SessionData:
 # Views for the console and notebooks: shape, roles, warnings and the first rows.
 def data_line(data: SessionData) -> str:
     """One line on the data's shape: patients, therapists, sessions, missing cells."""
-    d = data.describe()
+    d = design_counts(data)
     levels = f"{d['n_patients']} patients"
     if data.therapists is not None:
         levels += f" in {d['n_therapists']} therapists"

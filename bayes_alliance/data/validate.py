@@ -306,7 +306,9 @@ def _check_values(
             out.warnings.append(
                 f"column {c!r}: {shown} {what} ({rows.unit} {listing(rows(num.isin(codes)))}), "
                 f"far outside the other values ({rest.min():g} to {rest.max():g}); the model "
-                "fits them as real scores: leave those cells empty if they mean missing"
+                "fits them as real scores: if they mean missing, declare them "
+                f"(--missing-code {c}={','.join(f'{v:g}' for v in codes)}, "
+                "missing_codes in [data] or in Python) or leave those cells empty"
             )
         elif num.nunique() == 1:
             what = "patient" if c in roles.covariates else "observation"

@@ -61,6 +61,7 @@ def fit_frame(
     crossed: bool = False,
     spec: ModelSpec | None = None,
     priors: dict[str, Any] | None = None,
+    missing_codes: object = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
@@ -93,6 +94,9 @@ def fit_frame(
     priors
         Prior overrides by parameter name, e.g.
         ``{"sd_therapist_outcome": {"dist": "HalfNormal", "sigma": 0.2}}``.
+    missing_codes
+        Values that mean "missing" (``-99``, ``[-99, -98]`` or ``{"symptoms": [-99, 999]}``),
+        set to missing before validation, as in :meth:`SessionData.from_frame`.
     draws, tune, chains, random_seed, progressbar, log_likelihood
         As in :func:`bayes_alliance.inference.fit.fit` (no seed: one is drawn and recorded).
     **options
@@ -141,7 +145,9 @@ def fit_frame(
         from bayes_alliance.data.readers import read_table
 
         table = read_table(df)
-    session_data = SessionData.from_roles(table, with_indicators(roles, model))
+    session_data = SessionData.from_roles(
+        table, with_indicators(roles, model), missing_codes=missing_codes
+    )
     return fit(
         session_data,
         model,

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.core import diagnostics, vocab
+from bayes_alliance.core import diagnostics, quiet, vocab
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
+from bayes_alliance.data.describe import design_counts
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
@@ -25,6 +26,7 @@ from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.inference import display, predictive, sampling, states, storage
 from bayes_alliance.inference.methods import ResultMethods
 from bayes_alliance.inference.posthoc import complete_posterior
+from bayes_alliance.inference.progress import timed_stage
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
@@ -411,7 +413,7 @@ def record_identification(run: Any, data: SessionData, spec: ModelSpec) -> None:
 
 def data_provenance(data: SessionData) -> dict[str, Any]:
     """What the joint model adds to a fit's provenance about its data."""
-    return {"roles": asdict(data.roles), "data_description": data.describe()}
+    return {"roles": asdict(data.roles), "data_description": design_counts(data)}
 
 
 def fit(
@@ -485,7 +487,9 @@ def fit(
     if found is None:
         from bayes_alliance.model.build import build_model
 
-        model = build_model(data, spec)
+        what = f"{data.n_patients} patients x {data.n_sessions} sessions"
+        with timed_stage(f"building the model ({what})"), quiet.hidden():
+            model = build_model(data, spec)
     run = sampling.sample(
         model,
         spec,

@@ -18,16 +18,17 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import xarray as xr
 
-from bayes_alliance.core import diagnostics
+from bayes_alliance.core import diagnostics, quiet
 from bayes_alliance.core.versions import library_versions
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.inference.progress import SamplingLog, duration, stage, timed_stage
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -47,7 +48,8 @@ class Spec(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-def compile_settings() -> Any:
+@contextlib.contextmanager
+def compile_settings() -> Iterator[None]:
     """Context manager with the PyTensor settings every model of this package is compiled under:
     Numba fast-math off, so the draws do not depend on PyTensor's compile cache.
 
@@ -61,10 +63,14 @@ def compile_settings() -> Any:
     last bits (1e-13), and so did every draw after the first step. Without fast-math every LLVM
     rewrite keeps IEEE results, and cold and warm runs give the same draws bit for bit. The
     flag is part of PyTensor's cache key, so kernels cached with fast-math are not reused.
+
+    PyTensor's notices about a missing C BLAS library (a backend these models never use) are
+    filtered inside the block (:mod:`bayes_alliance.core.quiet`).
     """
     import pytensor
 
-    return pytensor.config.change_flags(numba__fastmath=False)
+    with pytensor.config.change_flags(numba__fastmath=False), quiet.hidden():
+        yield
 
 
 def versions() -> dict[str, str]:
@@ -213,6 +219,7 @@ def sample(
     seed, drawn = resolve_seed(random_seed)
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
+
     # Nothing is compiled on the warm path: no PyTensor settings to set.
     with compile_settings() if warm is None else contextlib.nullcontext():
         if warm is not None:
@@ -229,9 +236,11 @@ def sample(
         else:
             assert model is not None
             idata = _pymc(model, settings, seed, timing)
+    stage("sampling: done in %s", duration(timing.get("sample_s", time.perf_counter() - t0)))
     if posthoc is not None:
         t1 = time.perf_counter()
-        idata = posthoc(idata, seed)
+        with timed_stage("post-hoc draws (latent parts, states, log-likelihood)"):
+            idata = posthoc(idata, seed)
         timing["posthoc_s"] = time.perf_counter() - t1
     timing["total_s"] = time.perf_counter() - t0
     provenance = {
@@ -249,6 +258,18 @@ def sample(
         # At the caller of fit, CompiledModel.fit or fit_mechanisms (which call this directly).
         warnings.warn(conv.message(), diagnostics.ConvergenceWarning, stacklevel=3)
     return Sampled(idata, provenance, conv)
+
+
+def _announce(settings: SamplerRun) -> None:
+    """The stage line before sampling starts (after any compilation)."""
+    stage(
+        "sampling with %s: %d chains x (%d warm-up + %d draws) on %d cores",
+        settings.sampler,
+        settings.chains,
+        settings.tune,
+        settings.draws,
+        settings.n_cores,
+    )
 
 
 def _nutpie_cached(
@@ -271,12 +292,16 @@ def _nutpie_cached(
 
     info = None
     if bound is None:
+        stage("compiling the model, or taking it from the compile cache ...")
         compiled, info = cache.compile_pymc_model(model, spec)
         timing["compile_s"] = info.seconds
         timing["compile_cache_hit"] = float(info.status == "hit")
+        how = "taken from the compile cache" if info.status == "hit" else "compiled"
+        stage("model %s in %s", how, duration(info.seconds))
     else:
         compiled = bound
         timing["compile_s"] = 0.0
+    _announce(settings)
     t0 = time.perf_counter()
     idata = nutpie.sample(
         compiled,
@@ -288,6 +313,7 @@ def _nutpie_cached(
         save_warmup=False,
         store_unconstrained=False,
         progress_bar=settings.progressbar,
+        progress_callback=SamplingLog(),
     )
     timing["sample_s"] = time.perf_counter() - t0
     patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
@@ -312,8 +338,10 @@ def _nutpie_warm(
     from bayes_alliance.inference import warm
 
     timing["compile_s"] = warm_model.seconds
+    stage("model taken from the warm cache in %s (not built again)", duration(warm_model.seconds))
     timing["compile_cache_hit"] = 1.0
     timing["warm_cache_hit"] = 1.0
+    _announce(settings)
     t0 = time.perf_counter()
     idata = nutpie.sample(
         warm_model.compiled,
@@ -325,6 +353,7 @@ def _nutpie_warm(
         save_warmup=False,
         store_unconstrained=False,
         progress_bar=settings.progressbar,
+        progress_callback=SamplingLog(),
     )
     timing["sample_s"] = time.perf_counter() - t0
     warm.patch(idata, warm_model, timing["sample_s"])
@@ -342,6 +371,7 @@ def _nutpie_compiled(
     sampler statistics."""
     import nutpie
 
+    _announce(settings)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Pareto.*")
@@ -353,6 +383,7 @@ def _nutpie_compiled(
             cores=settings.n_cores,
             seed=seed,
             progress_bar=settings.progressbar,
+            progress_callback=SamplingLog(),
         )
     timing["compile_s"] = 0.0
     timing["sample_s"] = time.perf_counter() - t0
@@ -374,6 +405,7 @@ def _pymc(
     """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
     import pymc as pm
 
+    _announce(settings)
     t0 = time.perf_counter()
     idata = pm.sample(
         draws=settings.draws,
@@ -413,6 +445,7 @@ def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, flo
             "nuts_sampler": "nutpie",
             "compile_kwargs": {"mode": "JAX", "gradient_backend": "jax"},
         }
+    _announce(settings)
     t0 = time.perf_counter()
     idata = pm.sample(
         draws=settings.draws,

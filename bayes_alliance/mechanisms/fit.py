@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_alliance.core import diagnostics
+from bayes_alliance.core import diagnostics, quiet
 from bayes_alliance.core.intervals import CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.data.series_data import (
     SeriesData,
 )
 from bayes_alliance.inference import sampling, storage
+from bayes_alliance.inference.progress import timed_stage
 from bayes_alliance.inference.results import MECHANISM, summarise_draws
 from bayes_alliance.mechanisms.effect_draws import effect_draws
 from bayes_alliance.mechanisms.methods import MechanismMethods
@@ -354,8 +355,11 @@ def fit_mechanisms(
         data
     )
     settings = sampling.SamplerRun(draws, tune, chains, cores, "nutpie", progressbar)
+    what = f"{len(data.roles)} series, {data.n_patients} patients"
+    with timed_stage(f"building the mechanism model ({what})"), quiet.hidden():
+        model = build_mechanism_model(data, spec)
     run = sampling.sample(
-        build_mechanism_model(data, spec),
+        model,
         spec,
         settings,
         random_seed,

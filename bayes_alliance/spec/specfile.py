@@ -20,6 +20,7 @@ Example::
     session = "session"
     predictor = "alliance"
     outcome = "symptoms"
+    missing_codes = { symptoms = [-99, 999], "*" = -98 }   # optional; "*": every value column
 
     [model]            # any field of bayes_alliance.spec.model_spec.ModelSpec
     random_slopes = ["patient"]
@@ -49,6 +50,7 @@ from typing import Any
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.vocab import OUTCOME
+from bayes_alliance.data.missing_codes import MissingCodes
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.spec.formula import parse_formula
 from bayes_alliance.spec.formula_text import combine
@@ -100,6 +102,8 @@ class AnalysisSpec:
     # [data] dates = true: the session column holds dates (read as --dates reads them)
     dates: bool = False
     date_format: str | None = None
+    # [data] missing_codes: values that mean missing (as --missing-code), in MissingCodes.coerce form
+    missing_codes: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def single(self) -> bool:
@@ -130,6 +134,10 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
     check_keys(raw, TOP_KEYS, source)
     table = _table(raw, "data")
     dates, date_format = table.pop("dates", False), table.pop("date_format", None)
+    try:
+        codes = MissingCodes.coerce(table.pop("missing_codes", None))
+    except ValueError as exc:
+        raise ValueError(f"[data] missing_codes: {exc}") from None
     if not isinstance(dates, bool):
         raise ValueError(f"[data] dates must be true or false, got {dates!r}")
     if date_format is not None and not isinstance(date_format, str):
@@ -168,6 +176,7 @@ def parse_spec(raw: dict[str, Any], source: str = "spec") -> AnalysisSpec:
         sampler=SAMPLER.build(SAMPLER.check(_table(raw, "sampler"))),
         dates=dates,
         date_format=date_format,
+        missing_codes=codes.to_dict(),
     )
 
 

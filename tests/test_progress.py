@@ -1,0 +1,159 @@
+"""Progress in logs (stage lines, sampling every 10 %, the time estimate) and PyTensor's BLAS
+notices kept out of the output."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import pytest
+
+import bayes_alliance as ba
+from bayes_alliance.core import quiet
+from bayes_alliance.datasets import EXAMPLE_ROLES
+from bayes_alliance.inference.progress import SamplingLog, duration, estimate_total
+
+
+@dataclass
+class Chain:
+    finished_draws: int
+    total_draws: int = 100
+    divergences: int = 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_estimate_is_linear_extrapolation():
+    assert estimate_total(10, 200, 4.0) == pytest.approx(80.0)
+    assert estimate_total(200, 200, 33.0) == 33.0
+    for bad in [(0, 10, 1.0), (11, 10, 1.0), (1, 10, -1.0)]:
+        with pytest.raises(ValueError, match="need 0 < done"):
+            estimate_total(*bad)
+
+
+def test_duration_words():
+    assert [duration(s) for s in (3.25, 42, 185, 3725)] == [
+        "3.2 s",
+        "42 s",
+        "3 min 5 s",
+        "1 h 02 min",
+    ]
+
+
+def test_sampling_log_on_a_fake_timer(caplog):
+    clock = FakeClock()
+    log = SamplingLog(clock=clock)
+    with caplog.at_level(logging.INFO, logger="bayes_alliance"):
+        log([Chain(0), Chain(0)])  # nutpie's first call: nothing done, the clock starts
+        clock.now += 1.0
+        log([Chain(2), Chain(2)])  # 2 % done, but only 1 s: too early to estimate
+        clock.now += 1.0
+        log([Chain(3), Chain(2)])  # 2.5 %, 2 s: estimate 2 x 200 / 5 = 80 s in all
+        clock.now += 6.0
+        log([Chain(12), Chain(10)])  # 11 % after 8 s: 8 x 200 / 22 = 72.7 s, 64.7 s left
+        clock.now += 1.0
+        log([Chain(13), Chain(10)])  # 11.5 %: no new line before 20 %
+        clock.now += 31.0
+        log([Chain(60), Chain(55)])  # 57.5 % after 40 s: one line at 50 %, 29.6 s left
+        clock.now += 20.0
+        log([Chain(100, divergences=3), Chain(100)])  # done after 60 s
+    assert log.lines == [
+        "sampling will take about 1 min 20 s in all (an estimate, extrapolated from the first 5 of "
+        "200 draws)",
+        "sampling  10%: 22 of 200 draws (2 chains, warm-up included), 8.0 s elapsed, about "
+        "1 min 5 s left (estimate)",
+        "sampling  50%: 115 of 200 draws (2 chains, warm-up included), 40 s elapsed, about "
+        "30 s left (estimate)",
+        "sampling 100%: 200 of 200 draws (2 chains, warm-up included), 3 divergent, "
+        "1 min 0 s elapsed",
+    ]
+    assert [r.getMessage() for r in caplog.records] == log.lines
+    assert all(r.name == "bayes_alliance.progress" for r in caplog.records)
+
+
+def test_sampling_log_step_checked():
+    with pytest.raises(ValueError, match="step"):
+        SamplingLog(step=0)
+
+
+def test_blas_notices_filtered_narrowly(caplog):
+    quiet.install()
+    blas = logging.getLogger("pytensor.tensor.blas")
+    with caplog.at_level(logging.WARNING, logger="pytensor"):
+        blas.warning("Using NumPy C-API based implementation for BLAS functions.")
+        blas.warning("Some other BLAS problem")
+    assert [r.getMessage() for r in caplog.records] == ["Some other BLAS problem"]
+    with warnings.catch_warnings(record=True) as caught, quiet.hidden():
+        warnings.simplefilter("always")
+        quiet.install()
+        warnings.warn_explicit(
+            "PyTensor could not link to a BLAS installation. Operations ...",
+            UserWarning,
+            "cmodule.py",
+            2940,
+            module="pytensor.link.c.cmodule",
+        )
+        warnings.warn_explicit(
+            "PyTensor could not link to a BLAS installation.",
+            UserWarning,
+            "mine.py",
+            1,
+            module="mine",  # the same text from elsewhere is not ours to hide
+        )
+        warnings.warn_explicit(
+            "another pytensor warning",
+            UserWarning,
+            "cmodule.py",
+            1,
+            module="pytensor.link.c.cmodule",
+        )
+    assert sorted(str(w.message) for w in caught) == [
+        "PyTensor could not link to a BLAS installation.",
+        "another pytensor warning",
+    ]
+
+
+def test_fit_logs_stages_and_sampling(caplog):
+    df, _ = ba.simulate(seed=5, n_therapists=4, patients_per_therapist=4, sessions=6)
+    with caplog.at_level(logging.INFO, logger="bayes_alliance"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few therapists, a short run
+        ba.fit_frame(
+            df, **EXAMPLE_ROLES, draws=60, tune=60, chains=1, random_seed=3, progressbar=False
+        )
+    text = [r.getMessage() for r in caplog.records if r.name.startswith("bayes_alliance")]
+    joined = "\n".join(text)
+    assert "sampling with nutpie: 1 chains x (60 warm-up + 60 draws)" in joined
+    built = "building the model (16 patients x 6 sessions): done in" in joined
+    warm = "model taken from the warm cache" in joined
+    assert built or warm, joined
+    if built:
+        assert "model compiled in" in joined or "model taken from the compile cache" in joined
+    assert "sampling 100%: 120 of 120 draws" in joined
+    assert "post-hoc draws (latent parts, states, log-likelihood): done in" in joined
+    blas = [r for r in caplog.records if "BLAS" in r.getMessage()]
+    assert not blas
+
+
+def test_cli_fit_prints_progress_lines_unless_quiet(tmp_path, capsys):
+    from bayes_alliance.cli.app import main
+
+    df, _ = ba.simulate(seed=5, n_therapists=4, patients_per_therapist=4, sessions=6)
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    flags = [f"--{k}={v}" for k, v in EXAMPLE_ROLES.items()]
+    flags += ["--draws", "40", "--tune", "40", "--chains", "1", "--seed", "2"]
+    main(["fit", str(path), *flags, "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err  # not a terminal here: every line
+    for line in ("read ", "sampling with nutpie", "sampling 100%", "writing the results"):
+        assert line in err, err
+    main(["fit", str(path), *flags, "--out", str(tmp_path / "b"), "--quiet"])
+    err = capsys.readouterr().err
+    assert "sampling with nutpie" not in err and "writing the results" not in err
+    assert not logging.getLogger("bayes_alliance").handlers  # the handler was removed
