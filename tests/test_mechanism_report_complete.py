@@ -336,3 +336,22 @@ def test_every_effects_row_has_a_label_in_words(design):
 def test_a_random_lag_without_a_name_is_labelled_by_its_columns():
     label = mechanism_label("sd_path_predictor<-mediator_therapist", WORDS, "mediation")
     assert label == "SD between therapists of the path hope (t-1) → alliance (t)"
+
+
+def test_each_paragraph_and_note_once_and_every_citation_listed(sections):
+    """A mechanism report says each paragraph and table note once, and its references hold
+    every work its text cites (read by :mod:`bayes_alliance.report.citations`)."""
+    from collections import Counter
+
+    from bayes_alliance.report import citations
+
+    _, _, built = sections
+    texts = [p for s in built for p in s.paragraphs if p != "References:"]
+    texts += [line for s in built for t in s.tables for line in t.legend if line]
+    repeated = [t[:60] for t, n in Counter(texts).items() if n > 1]
+    assert not repeated, repeated
+    software = _section(built, "Software and references")
+    refs = [r for r in software.paragraphs[2:] if "[Computer software]" not in r]
+    listed = {citations.reference_key(r) for r in refs}
+    cited = set().union(*(citations.citations(t) for t in citations.section_texts(built)))
+    assert cited and cited <= listed, cited - listed
