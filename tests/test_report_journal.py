@@ -11,6 +11,7 @@ hand-written inputs.
 from __future__ import annotations
 
 import html as html_lib
+import os
 import re
 import shlex
 import shutil
@@ -176,6 +177,36 @@ def test_pdf_without_chromium_says_what_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "r.pdf").exists()
 
 
+FAKE_CHROMIUM = """#!/bin/sh
+# Stands in for Chromium: records its arguments, prints to the --print-to-pdf path.
+printf '%s\\n' "$@" > "$(dirname "$0")/args.txt"
+[ -n "$FAIL" ] && { echo "cannot open display" >&2; exit 1; }
+for a in "$@"; do case "$a" in --print-to-pdf=*) printf '%%PDF-1.4 fake' > "${a#*=}";; esac; done
+"""
+
+
+def test_pdf_command_line_and_failure(tmp_path, monkeypatch):
+    """The command handed to Chromium (headless, printing the page's file URI to the PDF
+    path), and Chromium's own message when it fails; a stand-in script plays Chromium."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "chromium"
+    fake.write_text(FAKE_CHROMIUM)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert export.find_chromium() == str(fake)
+    page = tmp_path / "my report.html"
+    page.write_text("<p>x</p>")
+    pdf = export.write_pdf(page, tmp_path / "r.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    args = (bin_dir / "args.txt").read_text().splitlines()
+    assert "--headless" in args and f"--print-to-pdf={tmp_path / 'r.pdf'}" in args
+    assert args[-1] == page.resolve().as_uri() and "%20" in args[-1]
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(RuntimeError, match="cannot open display"):
+        export.write_pdf(page, tmp_path / "other.pdf")
+
+
 def test_unknown_format_is_refused_before_the_folder_is_written(recovery, tmp_path):
     *_, result = recovery
     with pytest.raises(ValueError, match="unknown report format"):
@@ -237,6 +268,8 @@ def test_mathml_of_the_mechanism_notation():
         {"first_session": "free", "reverse_lag": True, "innovations": "session"},
         {"dynamics": "none", "same_session": "predictor_to_outcome"},
         {"baseline": ("g",), "session_means": True},
+        {"time_model": "continuous", "random_slopes": ("patient",)},
+        {"predictor_indicators": ("a2",), "random_innovations": ("patient",)},
     ],
 )
 def test_mathml_of_every_equation_block_is_well_formed(options):
