@@ -156,6 +156,23 @@ def test_docx_is_a_word_document_with_every_table_and_figure(journal):
     assert "Software and references" in doc and "Nickell, S. (1981)" in doc
 
 
+def test_docx_opens_in_an_independent_reader(journal):
+    """python-docx (a reader written apart from this package) opens the Word document and
+    finds the page's sections, tables and figures in it."""
+    docx = pytest.importorskip("docx", reason="python-docx (the dev extra) reads the .docx")
+    _, out, page = journal
+    doc = docx.Document(str(out / "report.docx"))
+    headings = [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
+    assert headings == [html_lib.unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", page)]
+    assert len(doc.tables) == page.count("<table>")
+    assert len(doc.inline_shapes) == page.count("<figure ")
+    first = re.search(r"<thead><tr>(.*?)</tr>", page)
+    assert first is not None
+    header = [html_lib.unescape(h) for h in re.findall(r"<th>(.*?)</th>", first[1])]
+    assert [c.text for c in doc.tables[0].rows[0].cells] == header
+    assert all(0 < s.width <= docx.shared.Inches(6.31) for s in doc.inline_shapes)
+
+
 @pytest.mark.skipif(
     export.find_chromium() is None,
     reason="chromium is not installed (apt-get install chromium): PDF export prints the HTML "
