@@ -414,6 +414,8 @@ def test_a_worse_symptom_session_is_red():
     # A session above the usual alliance is better; above the usual symptoms, worse.
     assert colour[0] == [rgb["b"], rgb["w"]]
     assert colour[1] == [rgb["w"], rgb["b"]]
+    titles = [ax.get_legend().get_title().get_text() for ax in axes[1]]
+    assert titles == ["higher is better", "higher is worse"]
     plt.close("all")
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from bayes_alliance.core import vocab
@@ -240,6 +241,13 @@ def _level_and_state(
     colours = np.where(better, BETTER, WORSE)
     bottom.bar(sessions[has_state], state_mean[has_state], color=colours)
     bottom.axhline(0, color="grey", lw=0.8)
+    bottom.legend(
+        handles=[Patch(color=BETTER, label="better than usual"), Patch(color=WORSE, label="worse")],
+        fontsize=6,
+        loc="best",
+        title=f"higher is {'better' if higher_is_better else 'worse'}",
+        title_fontsize=6,
+    )
     bottom.set_ylabel("state")
     bottom.set_xlabel("session")
     _integer_sessions(bottom)
