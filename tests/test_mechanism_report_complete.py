@@ -355,3 +355,32 @@ def test_each_paragraph_and_note_once_and_every_citation_listed(sections):
     listed = {citations.reference_key(r) for r in refs}
     cited = set().union(*(citations.citations(t) for t in citations.section_texts(built)))
     assert cited and cited <= listed, cited - listed
+
+
+def test_mechanism_report_renders_mathml_and_a_word_document(sections):
+    """The mechanism report's equations are well-formed MathML in the page, one per line, and
+    its sections make a well-formed Word document with every table and figure."""
+    import xml.etree.ElementTree as ET
+
+    from bayes_alliance.report.export import docx_parts
+    from bayes_alliance.report.render import render_html
+
+    _, _, built = sections
+    pngs = {f.stem: _PNG for s in built for f in s.figures}
+    page = render_html("t", built, pngs, "meta")
+    maths = re.findall(r"<math .*?</math>", page, re.S)
+    lines = [ln for s in built for b in s.blocks for ln in b.splitlines() if ln.strip()]
+    assert maths and len(maths) == len(lines)
+    for m in maths:
+        ET.fromstring(m)
+    doc = docx_parts("t", built, pngs, "meta")["word/document.xml"].decode()
+    ET.fromstring(doc)
+    assert doc.count("<w:tbl>") == page.count("<table>")
+    assert doc.count("<w:drawing>") == page.count("<figure ")
+
+
+# A 1 x 1 PNG: the figures' bytes do not matter to the layout checked above.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
