@@ -101,7 +101,8 @@ def test_report_says_why_a_dated_fit_has_no_pattern_counts():
 def test_priors_table_of_a_dated_fit_is_the_builders():
     """The report's priors on a dated fit: the drift and diffusion rows the model uses,
     scaled by the median interval (computed here from the dates) and the data's SDs."""
-    from bayes_alliance.report.model_text import equations, priors_table
+    from bayes_alliance.report.model_text import equations
+    from bayes_alliance.report.priors_text import priors_table
 
     data = _data(_frame(seed=2, n_pat=8, n_ses=5, gaps=0.0))
     spec = ModelSpec(therapist_level=False, time_model="continuous", random_slopes=("patient",))

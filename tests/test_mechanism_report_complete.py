@@ -336,3 +336,51 @@ def test_every_effects_row_has_a_label_in_words(design):
 def test_a_random_lag_without_a_name_is_labelled_by_its_columns():
     label = mechanism_label("sd_path_predictor<-mediator_therapist", WORDS, "mediation")
     assert label == "SD between therapists of the path hope (t-1) → alliance (t)"
+
+
+def test_each_paragraph_and_note_once_and_every_citation_listed(sections):
+    """A mechanism report says each paragraph and table note once, and its references hold
+    every work its text cites (read by :mod:`bayes_alliance.report.citations`)."""
+    from collections import Counter
+
+    from bayes_alliance.report import citations
+
+    _, _, built = sections
+    texts = [p for s in built for p in s.paragraphs if p != "References:"]
+    texts += [line for s in built for t in s.tables for line in t.legend if line]
+    repeated = [t[:60] for t, n in Counter(texts).items() if n > 1]
+    assert not repeated, repeated
+    software = _section(built, "Software and references")
+    refs = [r for r in software.paragraphs[2:] if "[Computer software]" not in r]
+    listed = {citations.reference_key(r) for r in refs}
+    cited = set().union(*(citations.citations(t) for t in citations.section_texts(built)))
+    assert cited and cited <= listed, cited - listed
+
+
+def test_mechanism_report_renders_mathml_and_a_word_document(sections):
+    """The mechanism report's equations are well-formed MathML in the page, one per line, and
+    its sections make a well-formed Word document with every table and figure."""
+    import xml.etree.ElementTree as ET
+
+    from bayes_alliance.report.export import docx_parts
+    from bayes_alliance.report.render import render_html
+
+    _, _, built = sections
+    pngs = {f.stem: _PNG for s in built for f in s.figures}
+    page = render_html("t", built, pngs, "meta")
+    maths = re.findall(r"<math .*?</math>", page, re.S)
+    lines = [ln for s in built for b in s.blocks for ln in b.splitlines() if ln.strip()]
+    assert maths and len(maths) == len(lines)
+    for m in maths:
+        ET.fromstring(m)
+    doc = docx_parts("t", built, pngs, "meta")["word/document.xml"].decode()
+    ET.fromstring(doc)
+    assert doc.count("<w:tbl>") == page.count("<table>")
+    assert doc.count("<w:drawing>") == page.count("<figure ")
+
+
+# A 1 x 1 PNG: the figures' bytes do not matter to the layout checked above.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)

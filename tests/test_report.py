@@ -22,6 +22,7 @@ from bayes_alliance.core.diagnostics import Convergence
 from bayes_alliance.data.session_data import DataWarning
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
+from bayes_alliance.report import priors_text
 from bayes_alliance.report.checks import session_predictive
 from bayes_alliance.report.plots import forest, patient_panels, scale_groups, trace_rank
 from bayes_alliance.report.render import render_html
@@ -154,8 +155,10 @@ def test_manuscript_tables_beside_the_csv(report95):
 
 
 def test_model_section_states_the_fitted_model(report95):
-    result, _, html = report95
-    assert "x^w_ti = φ_xx x^w_t-1,i + φ_xy y^w_t-1,i + e^x_ti" in html
+    result, out, html = report95
+    # The equations: text in the Markdown, typeset MathML in the page.
+    assert "x^w_ti = φ_xx x^w_t-1,i + φ_xy y^w_t-1,i + e^x_ti" in (out / "report.md").read_text()
+    assert "<msub><mi>φ</mi><mi mathvariant='italic'>xx</mi></msub>" in html
     assert "Priors actually used (after scaling to the data)" in html
     s = result.data
     ratio = float(np.nanstd(s.y) / np.nanstd(s.x))
@@ -312,7 +315,7 @@ def test_priors_table_is_scaled_to_the_data(small_data):
         moderators=("z",),
         priors={"trait_corr_patient": {"dist": "LKJCorr", "eta": 4.0}},
     )
-    t = report_text.priors_table(spec, small_data)
+    t = priors_text.priors_table(spec, small_data)
     assert list(t.index) == spec.prior_names()
     sd_x, sd_y = np.nanstd(small_data.x), np.nanstd(small_data.y)
     assert t.loc["state_effect", "prior"] == f"Normal(mu=0, sigma={sd_y / sd_x:.3g})"
@@ -331,7 +334,7 @@ def test_priors_table_is_scaled_to_the_data(small_data):
         t.loc["intercept_outcome", "prior"]
         == f"Normal(mu={np.nanmean(small_data.y):.3g}, sigma={2.5 * sd_y:.3g})"
     )
-    free = report_text.priors_table(ModelSpec(first_session="free"), small_data)
+    free = priors_text.priors_table(ModelSpec(first_session="free"), small_data)
     assert not free["note"].any()  # nothing is truncated without a stationary first session
 
 

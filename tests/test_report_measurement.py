@@ -19,7 +19,7 @@ from bayes_alliance.core.diagnostics import Convergence
 from bayes_alliance.data.session_data import DataWarning
 from bayes_alliance.effects import derived, variance
 from bayes_alliance.report import checks as report_checks
-from bayes_alliance.report import effect_notes, labels, r2_words, tables
+from bayes_alliance.report import effect_notes, labels, priors_text, r2_words, tables
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report.sections import convergence_section
@@ -142,7 +142,7 @@ def test_equations_state_the_measurement_equation():
 
 
 def test_priors_table_shows_the_error_sds_scaled_to_the_data(small_data):
-    t = report_text.priors_table(ME, small_data)
+    t = priors_text.priors_table(ME, small_data)
     sd_x, sd_y = np.nanstd(small_data.x), np.nanstd(small_data.y)
     px = t.loc[v.MEASUREMENT_ERROR_SD_PREDICTOR]
     assert px["prior"] == f"HalfNormal(sigma={0.5 * sd_x:.3g})"
@@ -151,7 +151,7 @@ def test_priors_table_shows_the_error_sds_scaled_to_the_data(small_data):
     assert py["prior"] == f"HalfNormal(sigma={0.5 * sd_y:.3g})" and py["symbol"] == "ω_y"
     assert (
         v.MEASUREMENT_ERROR_SD_PREDICTOR
-        not in report_text.priors_table(ModelSpec(), small_data).index
+        not in priors_text.priors_table(ModelSpec(), small_data).index
     )
     symbols = report_text.symbols_table(ME, "alliance", "symptoms")
     assert symbols.loc["ω_y", "meaning"] == "measurement error SD of symptoms"

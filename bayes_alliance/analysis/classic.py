@@ -6,7 +6,7 @@ columns. Lags and differences use session numbers, so a skipped session gives a 
 
 These methods treat an observed summary (mean, first score, OLS intercept) as if it were the
 trait. With short series that summary is unreliable, which biases between effects toward
-within effects (Luedtke et al. 2008) and lagged effects downward (Nickell 1981); the joint
+within effects (Lüdtke et al. 2008) and lagged effects downward (Nickell 1981); the joint
 model of :mod:`bayes_alliance.model.build` exists to avoid both.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import shutil
 import sys
 import warnings
@@ -350,6 +351,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if isinstance(fitted, ModelSpec) and fitted.time_model == "continuous":
             print(f"continuous time: the lag effects are {interval_words(fitted)}")
         print(f"wrote {out / 'summary.csv'} and {out / 'fit.nc'}")
+        # Offered, not written: the report's post-hoc checks and figures take longer than
+        # the tables, and its options (patients, --format, --better) are the report's own.
+        print(f"report: bayes-alliance report {shlex.quote(str(out))} (add --format docx or pdf)")
     return _convergence_status(result)
 
 

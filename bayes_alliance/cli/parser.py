@@ -256,7 +256,8 @@ def _report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "describes the data, convergence, the named and derived effects, R-squared by component "
         "(bar chart), a forest plot, per-patient trait/state decompositions, a posterior "
         "predictive check, the classic two-step comparison, and plain-language sentences.",
-        epilog="example:\n  bayes-alliance report results/var --patients P0001,P0002",
+        epilog="examples:\n  bayes-alliance report results/var --patients P0001,P0002\n"
+        "  bayes-alliance report results/var --format docx,pdf --better wellbeing=higher",
         formatter_class=RAW,
     )
     p.add_argument("dir", help="result folder with fit.nc")
@@ -274,6 +275,21 @@ def _report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--out", help="output folder (default DIR/report)")
     p.add_argument("--force", action="store_true", help="replace an existing report folder")
+    p.add_argument(
+        "--format",
+        default="html",
+        help="comma-separated formats: html (always written, with report.md), docx (a Word "
+        "document, report.docx), pdf (report.pdf, printed by a headless Chromium: apt-get "
+        "install chromium); e.g. --format docx,pdf",
+    )
+    p.add_argument(
+        "--better",
+        action="append",
+        default=[],
+        metavar="COLUMN=higher|lower",
+        help="which scores are better, for the colours of the patient panels (repeatable; "
+        "default: a higher predictor and a lower outcome, as alliance and symptoms)",
+    )
 
 
 def _feedback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

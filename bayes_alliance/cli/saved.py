@@ -57,6 +57,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from bayes_alliance.report.direction import higher_is_better, parse_better
+    from bayes_alliance.report.export import check_formats, find_chromium
     from bayes_alliance.report.write import write_report
 
     out = Path(args.out) if args.out else Path(args.dir) / "report"
@@ -80,8 +82,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     # Without --ci the report uses the level the fit's tables were written with.
     saved = result.provenance.get("ci_prob", DEFAULT_CI_PROB)
     ci = args.ci if args.ci is not None else float(saved)
-    html_path = write_report(result, out, patients=patients, ci_prob=ci, force=args.force)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    try:
+        better = parse_better(args.better)
+        check_formats(formats)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if "pdf" in formats and find_chromium() is None:
+        raise CLIError(
+            "--format pdf prints the HTML report with a headless Chromium, which is not "
+            "installed (Debian/Ubuntu: apt-get install chromium); --format docx writes a "
+            "Word document without it"
+        )
+    if better and not isinstance(result, fitting.FitResult):
+        raise CLIError(
+            "--better colours the patient panels, which a mechanism fit's report has not"
+        )
+    if isinstance(result, fitting.FitResult):
+        try:
+            higher_is_better(result.data.roles.predictor, result.data.roles.outcome, better)
+        except ValueError as exc:
+            raise CLIError(f"--better: {exc}") from None
+    html_path = write_report(
+        result,
+        out,
+        patients=patients,
+        ci_prob=ci,
+        force=args.force,
+        better=better,
+        formats=formats,
+    )
     print(f"HTML report: {html_path}")
+    for fmt in ("docx", "pdf"):
+        if fmt in formats:
+            print(f"{fmt.upper()} report: {html_path.with_suffix('.' + fmt)}")
     return 0
 
 

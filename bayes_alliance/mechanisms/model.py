@@ -77,7 +77,7 @@ N(0, SD_O) per SD, its therapist SD Gamma(2) with mean 0.5 SD_O (logit 1 for
 SD_O with a binary outcome). :func:`bayes_alliance.mechanisms.priors.mechanism_priors`
 gives the numbers, which the report lists.
 
-References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Luedtke et al.
+References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Lüdtke et al.
 (2008), Psych Methods 13:203 (latent centring); Bauer, Preacher & Gil (2006), Psych Methods
 11:142 (random indirect effects).
 """

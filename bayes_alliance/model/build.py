@@ -34,7 +34,7 @@ sampling; with ``traits="sampled"`` they are parameters and each session contrib
 ``p(x_t | past) p(y_t | x_t, past)`` (see :mod:`bayes_alliance.model.likelihood`).
 
 References: Asparouhov, Hamaker & Muthen (2018), Struct Equ Modeling 25:359 (DSEM); Hamaker,
-Kuiper & Grasman (2015), Psych Methods 20:102 (RI-CLPM); Luedtke et al. (2008), Psych Methods
+Kuiper & Grasman (2015), Psych Methods 20:102 (RI-CLPM); Lüdtke et al. (2008), Psych Methods
 13:203 (latent centring).
 """
 

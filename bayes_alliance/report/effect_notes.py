@@ -18,10 +18,9 @@ v = vocab
 
 # Notes under effects tables (:func:`effect_note`): templates like LABELS', with ``{x}``, ``{y}``
 # and ``{lag0}`` (the same-session path, which a single-equation long-run effect adds).
-_WITHIN_SD = (
-    "within-person SD units: the raw coefficient times SD_w(predictor) / SD_w(outcome), "
-    "with the model-implied within-person SDs (Schuurman et al. 2016)"
-)
+# The model-implied within-person SDs (Schuurman et al. 2016) are named once, in the note of
+# the table (effects_legend).
+_WITHIN_SD = "within-person SD units: the raw coefficient times SD_w(predictor) / SD_w(outcome)"
 EFFECT_NOTES: dict[str, str] = {
     v.STATE_EFFECT: (
         "change in {y} at the next session per point of {x} above the patient's own "
@@ -199,7 +198,8 @@ def effect_note(
         part = ICC_PARTS.get(level, level)
         if measurement_error and level == "session":
             part = ICC_SESSION_WITH_ERROR
-        return f"share of the variance of {var} due to {part}; session means and trends excluded"
+        # That session means and trends are excluded is said once, in the table's note.
+        return f"share of the variance of {var} due to {part}"
     return ""
 
 
@@ -226,8 +226,10 @@ def effects_legend(ci_prob: float, measurement_error: bool = False) -> str:
     return (
         f"Posterior means with {interval_name(ci_prob, CI_KIND)}s (highest-density intervals) in "
         "brackets. Raw paths are in the variables' own units per session. Standardised effects "
-        "are in SD units of the level they act at: within-person SDs for state-like paths, "
+        "are in SD units of the level they act at: the model-implied within-person SDs for "
+        "state-like paths (Schuurman et al. 2016), "
         "between-patient or between-therapist SDs for trait-like effects. Long-run effects add "
         "up a sustained shift over all later sessions through the lagged paths. ICCs are "
-        "shares of each variable's variance at each level." + error
+        "shares of each variable's variance at each level, session means and trends "
+        "excluded." + error
     )

@@ -31,7 +31,12 @@ from bayes_alliance.report.mechanism_checks import predictive_section
 from bayes_alliance.report.mediation import informant_mediation_table
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.render import Plot, ReportSection, Table
-from bayes_alliance.report.sections import convergence_section, display_table, software_section
+from bayes_alliance.report.sections import (
+    convergence_section,
+    display_table,
+    options_table,
+    software_section,
+)
 from bayes_alliance.report.words import PROVISIONAL
 
 if TYPE_CHECKING:
@@ -288,9 +293,11 @@ def _model_section(result: MechanismResult, ci_prob: float) -> ReportSection:
                     "joint model's rules). Normal(mu, sigma); HalfNormal(sigma) for SDs; "
                     "LKJ(eta) for correlation matrices."
                 ],
-            )
+            ),
+            options_table(result.spec.to_dict()),
         ],
-        blocks=[text.equations(result)],
+        # Indented: every line an equation (typeset as MathML in the page).
+        blocks=["\n".join("  " + ln for ln in text.equations(result).splitlines())],
     )
 
 
@@ -382,8 +389,8 @@ def mechanism_sections(
         *_informant_mediation_section(result, tables, hdi),
         *_table_sections(tables, hdi),
         predictive_section(result, ci_prob),
-        software_section(prov, text.references()),
     ]
+    sections.append(software_section(prov, sections))
     return sections, tables
 
 

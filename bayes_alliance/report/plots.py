@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from bayes_alliance.core import vocab
@@ -185,6 +186,18 @@ def forest(
     return fig
 
 
+# Sessions better and worse than the patient's own level.
+BETTER, WORSE = "#2ca25f", "#de2d26"
+
+
+def state_colours(state: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Whether each state deviation is better than usual (True: drawn in :data:`BETTER`): a
+    positive state when higher is better, a negative one when higher is worse; a state of
+    exactly 0 counts as better (no worse than usual)."""
+    state = np.asarray(state, dtype=float)
+    return state >= 0 if higher_is_better else state <= 0
+
+
 def _integer_sessions(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
@@ -198,9 +211,12 @@ def _level_and_state(
     state_mean: np.ndarray,
     variable: str,
     ci_prob: float,
+    higher_is_better: bool = True,
 ) -> None:
     """One variable of one patient: observed scores, the latent level with its interval, and
-    the state deviations as bars."""
+    the state deviations as bars, green where the session was better than the patient's own
+    level and red where worse (``higher_is_better`` False: a state above the level is worse,
+    as with symptoms)."""
     pct = f"{ci_prob * 100:.4g}%"
     level_draws = np.atleast_2d(level_draws)
     ok = np.isfinite(level_draws).all(axis=0)
@@ -221,9 +237,17 @@ def _level_and_state(
     top.set_ylabel(variable)
     top.legend(fontsize=7, loc="best")
     has_state = np.isfinite(state_mean)
-    colours = np.where(state_mean[has_state] >= 0, "#2ca25f", "#de2d26")
+    better = state_colours(state_mean[has_state], higher_is_better)
+    colours = np.where(better, BETTER, WORSE)
     bottom.bar(sessions[has_state], state_mean[has_state], color=colours)
     bottom.axhline(0, color="grey", lw=0.8)
+    bottom.legend(
+        handles=[Patch(color=BETTER, label="better than usual"), Patch(color=WORSE, label="worse")],
+        fontsize=6,
+        loc="best",
+        title=f"higher is {'better' if higher_is_better else 'worse'}",
+        title_fontsize=6,
+    )
     bottom.set_ylabel("state")
     bottom.set_xlabel("session")
     _integer_sessions(bottom)
@@ -237,12 +261,16 @@ def decomposition(
     patient: str,
     variable: str,
     ci_prob: float,
+    higher_is_better: bool = True,
 ) -> Figure:
     """One patient and one variable: observed scores, the latent trait with its interval, and
-    state deviations (``trait_draws`` is one value per draw: a constant level)."""
+    state deviations (``trait_draws`` is one value per draw: a constant level), coloured by
+    whether higher is better (:func:`state_colours`)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 4.2), sharex=True, height_ratios=[2, 1])
     draws = np.repeat(np.ravel(trait_draws)[:, None], len(sessions), axis=1)
-    _level_and_state(top, bottom, sessions, observed, draws, state_mean, variable, ci_prob)
+    _level_and_state(
+        top, bottom, sessions, observed, draws, state_mean, variable, ci_prob, higher_is_better
+    )
     top.set_title(f"Patient {patient}: trait-like and state-like parts of {variable}")
     fig.tight_layout()
     return fig
@@ -256,6 +284,7 @@ def patient_panels(
     patient: str,
     variables: Sequence[str],
     ci_prob: float,
+    higher_is_better: Sequence[bool] = (True, False),
 ) -> Figure:
     """One patient, both variables side by side: observed scores, the latent level (the
     trait-like part, per session when the model has trends or session means) with its
@@ -274,6 +303,10 @@ def patient_panels(
         The two variables' names.
     ci_prob
         Probability of the level's equal-tailed interval.
+    higher_is_better
+        Per variable, whether a higher score is better (default: the predictor, the alliance,
+        yes; the outcome, symptoms, no); the state bars are green when better than the
+        patient's own level, red when worse.
     """
     fig, axes = plt.subplots(
         2, 2, figsize=(10, 4.4), sharex=True, height_ratios=[2, 1], squeeze=False
@@ -288,6 +321,7 @@ def patient_panels(
             state_mean[k],
             variables[k],
             ci_prob,
+            higher_is_better[k],
         )
         axes[0, k].set_title(variables[k], fontsize=10)
     fig.suptitle(f"Patient {patient}: trait-like level and state-like deviations", fontsize=11)

@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.report.mathml import equations_html
 from bayes_alliance.report.tables import to_markdown
 
 if TYPE_CHECKING:
@@ -46,7 +48,9 @@ class Plot:
 
 @dataclass
 class ReportSection:
-    """One section: paragraphs, preformatted blocks (equations), tables, then figures."""
+    """One section: paragraphs, equation blocks (the linear notation of
+    :mod:`bayes_alliance.report.mathml`: MathML in HTML, text in Markdown), tables, then
+    figures."""
 
     title: str
     paragraphs: list[str] = field(default_factory=list)
@@ -75,7 +79,9 @@ figure{margin:1em 0}figcaption{font-size:.9em;color:#333}img{max-width:100%}
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em;line-height:1.35}
 .meta{color:#666;font-size:.85em}.legend{font-size:.82em;color:#444;margin:.2em 0 1em}
 .banner{background:#fde0dc;border:2px solid #c62828;color:#7f0000;padding:.8em 1em;margin:1em 0;font-weight:bold}
-.provisional{color:#7f0000;border-left:4px solid #c62828;padding-left:.6em}"""
+.provisional{color:#7f0000;border-left:4px solid #c62828;padding-left:.6em}
+.equations{background:#f6f8fa;padding:.4em 1em;overflow-x:auto}.equations math{margin:.25em 0 .25em 1.5em;text-align:left}
+.eqhead{margin:.6em 0 .1em;font-size:.92em;color:#333}"""
 
 
 def _cell(value: object) -> tuple[str, bool]:
@@ -140,7 +146,7 @@ def render_html(
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         css = " class='provisional'" if s.provisional else ""
         parts += [f"<p{css}>{html.escape(p)}</p>" for p in s.paragraphs]
-        parts += [f"<pre>{html.escape(b)}</pre>" for b in s.blocks]
+        parts += [equations_html(b) for b in s.blocks]
         for t in s.tables:
             n_table += 1
             parts.append(table_html(t, n_table))
@@ -181,14 +187,28 @@ def render_markdown(title: str, sections: list[ReportSection], meta: str, banner
 
 
 def write_rendered(
-    folder: Path, title: str, sections: list[ReportSection], meta: str, banner: str = ""
+    folder: Path,
+    title: str,
+    sections: list[ReportSection],
+    meta: str,
+    banner: str = "",
+    formats: Sequence[str] = (),
 ) -> Path:
     """Render the sections into ``folder``: ``report.html`` (self-contained), ``report.md``
-    and one PNG per figure (``<stem>.png``, which the Markdown links). Returns the HTML
-    file."""
+    and one PNG per figure (``<stem>.png``, which the Markdown links); with "docx" in
+    ``formats`` also ``report.docx``, with "pdf" ``report.pdf`` (the page printed by a headless
+    Chromium, :mod:`bayes_alliance.report.export`). Returns the HTML file."""
+    from bayes_alliance.report import export
+
+    formats = export.check_formats(formats)
     pngs = {f.stem: fig_png(f.figure) for s in sections for f in s.figures}
-    (folder / "report.html").write_text(render_html(title, sections, pngs, meta, banner))
+    page = folder / "report.html"
+    page.write_text(render_html(title, sections, pngs, meta, banner))
     (folder / "report.md").write_text(render_markdown(title, sections, meta, banner))
     for stem, png in pngs.items():
         (folder / f"{stem}.png").write_bytes(png)
-    return folder / "report.html"
+    if "docx" in formats:
+        export.write_docx(folder / "report.docx", title, sections, pngs, meta, banner)
+    if "pdf" in formats:
+        export.write_pdf(page, folder / "report.pdf")
+    return page

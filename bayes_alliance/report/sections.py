@@ -89,11 +89,24 @@ def convergence_section(
     )
 
 
-def software_section(provenance: Mapping[str, Any], references: Sequence[str]) -> ReportSection:
-    """The full references and the library versions of the fit and of the report."""
+def software_section(
+    provenance: Mapping[str, Any], cited_in: Sequence[ReportSection]
+) -> ReportSection:
+    """The software the fit was made with (a citable sentence with versions), the full
+    references of every work cited in the sections ``cited_in`` and of the software, and the
+    library versions of the fit and of the report."""
+    from bayes_alliance.report import citations
+
+    software = citations.software_paragraph(provenance)
+    texts = [*citations.section_texts(cited_in), software]
     return ReportSection(
         "Software and references",
-        ["References:", *references],
+        [
+            software,
+            "References:",
+            *citations.cited_references(texts),
+            *citations.software_references(provenance),
+        ],
         tables=[
             Table(
                 report_methods.versions_table(provenance),
@@ -103,14 +116,39 @@ def software_section(provenance: Mapping[str, Any], references: Sequence[str]) -
     )
 
 
-def meta_line(provenance: Mapping[str, Any], options: Mapping[str, Any]) -> str:
-    """The line under the title: data hash, the main libraries' versions, model options."""
+def meta_line(provenance: Mapping[str, Any]) -> str:
+    """The line under the title: data hash and the main libraries' versions (the model's
+    options are a table of their own, :func:`options_table`)."""
     v = provenance.get("versions", {})
     return (
         f"Data hash {str(provenance.get('data_hash', ''))[:12]}; fitted with "
         f"bayes_alliance {v.get('bayes_alliance')}, pymc {v.get('pymc')}, nutpie "
-        f"{v.get('nutpie')}; model options {dict(options)}"
+        f"{v.get('nutpie')}."
     )
+
+
+def _option_value(value: Any) -> str:
+    """An option's value as a reader writes it: lists joined, None as "none", no quotes."""
+    if value is None or value == "" or (isinstance(value, list | tuple | dict) and not value):
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(_option_value(x) for x in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k} = {_option_value(x)}" for k, x in value.items())
+    return str(value)
+
+
+def options_table(options: Mapping[str, Any]) -> Table:
+    """The model's options as a labelled table (option, value), one row per option; prior
+    overrides (``priors``) are left to the table of the priors used, which shows every prior."""
+    shown = {k: val for k, val in options.items() if k != "priors"}
+    frame = pd.DataFrame(
+        {"value": [_option_value(val) for val in shown.values()]},
+        index=pd.Index([str(k).replace("_", " ") for k in shown], name="option"),
+    )
+    return Table(frame, "Model options as fitted")
 
 
 def write_report_folder(
@@ -121,13 +159,19 @@ def write_report_folder(
     banner: str,
     *,
     force: bool = False,
+    formats: Sequence[str] = (),
 ) -> Path:
     """Write a report into the folder ``out`` atomically (refused when it exists, unless
     ``force``): ``build()`` -> (sections, :class:`ResultTables`) is called inside the folder
-    guard, so an existing folder is refused before any work is done. Returns the HTML file."""
+    guard, so an existing folder is refused before any work is done; ``formats`` adds
+    ``report.docx`` and ``report.pdf`` (:func:`~bayes_alliance.report.render.write_rendered`).
+    Returns the HTML file."""
+    from bayes_alliance.report.export import check_formats
+
+    formats = check_formats(formats)  # a typo is refused before the folder is touched
     with atomic_dir(out, force=force) as tmp:
         sections, tables = build()
-        write_rendered(tmp, title, sections, meta, banner)
+        write_rendered(tmp, title, sections, meta, banner, formats)
         write_tables(tmp, tables)
     return Path(out) / "report.html"
 
@@ -138,6 +182,7 @@ __all__ = [
     "convergence_section",
     "display_table",
     "meta_line",
+    "options_table",
     "software_section",
     "write_report_folder",
 ]

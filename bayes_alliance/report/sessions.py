@@ -4,7 +4,7 @@ predictive check (figures whose x-axis is the session)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +13,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import plots, tables
+from bayes_alliance.report.direction import direction_words, higher_is_better
 from bayes_alliance.report.render import Plot, ReportSection
 
 if TYPE_CHECKING:
@@ -49,10 +50,17 @@ def _patient_states(result: FitResult, pid: object) -> tuple[np.ndarray, np.ndar
 
 
 def patient_section(
-    result: FitResult, chosen: Sequence[object], ci_prob: float
+    result: FitResult,
+    chosen: Sequence[object],
+    ci_prob: float,
+    better: Mapping[str, str] | None = None,
 ) -> ReportSection | None:
+    """Trait/state panels of the ``chosen`` patients; the state bars are green where a session
+    was better than the patient's own level and red where worse, each variable in its own
+    direction (:func:`bayes_alliance.report.direction.higher_is_better` of ``better``)."""
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
+    ways = higher_is_better(x, y, better)
     pct = tables.interval_name(ci_prob, BAND_KIND)
     figs = []
     taken: set[str] = set()
@@ -78,12 +86,20 @@ def patient_section(
             Plot(
                 safe_stem(pid, taken),
                 plots.patient_panels(
-                    data.sessions[cols], observed, levels, states, str(pid), (x, y), ci_prob
+                    data.sessions[cols],
+                    observed,
+                    levels,
+                    states,
+                    str(pid),
+                    (x, y),
+                    ci_prob,
+                    ways,
                 ),
                 f"Patient {pid}: {x} (left) and {y} (right). Dots: observed scores. Line and "
                 f"band: the latent level (trait-like part) with its {pct}. Bars: the "
                 "state-like part, the session's deviation from that level (posterior mean; "
-                "green above, red below).",
+                "green where the session was better than the patient's own level, red where "
+                f"worse: {direction_words(x, ways[0])}, {direction_words(y, ways[1])}).",
             )
         )
     return ReportSection(f"Trait and state of {x} and {y} for chosen patients", figures=figs)

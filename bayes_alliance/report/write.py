@@ -24,14 +24,13 @@ patient panels and the predictive check in :mod:`bayes_alliance.report.sessions`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from bayes_alliance.analysis import classic
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, CI_KIND, DEFAULT_CI_PROB
 from bayes_alliance.inference.results import MECHANISM
@@ -39,7 +38,9 @@ from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import continuous as ct_report
 from bayes_alliance.report import methods as report_methods
 from bayes_alliance.report import model_text as report_text
-from bayes_alliance.report import plots, tables
+from bayes_alliance.report import plots, priors_text, tables
+from bayes_alliance.report.classic_text import classic_sections
+from bayes_alliance.report.direction import higher_is_better
 from bayes_alliance.report.mediation import between_mediation_section
 from bayes_alliance.report.outputs import ResultTables
 from bayes_alliance.report.patterns import patterns_section
@@ -49,6 +50,7 @@ from bayes_alliance.report.sections import (
     convergence_section,
     display_table,
     meta_line,
+    options_table,
     software_section,
     write_report_folder,
 )
@@ -92,14 +94,14 @@ FOREST = {
 def _model_section(result: FitResult, ci_prob: float) -> ReportSection:
     data, spec = result.data, result.spec
     x, y = data.roles.predictor, data.roles.outcome
-    priors = report_text.priors_table(spec, data)
+    priors = priors_text.priors_table(spec, data)
     return ReportSection(
         "Model",
         [
             report_methods.methods_paragraph(
                 spec, data, result.provenance, result.convergence, ci_prob
             ),
-            report_text.data_scale_sentence(data),
+            priors_text.data_scale_sentence(data),
             stationarity_note(spec),
         ],
         tables=[
@@ -116,6 +118,7 @@ def _model_section(result: FitResult, ci_prob: float) -> ReportSection:
                     "for SDs."
                 ],
             ),
+            options_table(spec.to_dict()),
         ],
         blocks=[report_text.equations(spec, x, y)],
     )
@@ -235,8 +238,8 @@ def _effects_sections(
     reliability = ", reliabilities" if spec.measurement_error else ""
     out.append(
         ReportSection(
+            # The stationarity paragraph is the model section's (said once).
             f"Derived effects: standardised, long-run, ICCs{reliability}",
-            [stationarity_note(spec)],
             tables=[
                 Table(
                     display_table(derived, hdi, SHOWN),
@@ -259,8 +262,8 @@ def _r2_section(r2: pd.DataFrame, y: str, eti: str) -> ReportSection:
         f"Variance of {y} explained, by component (Rights & Sterba)",
         [
             "Shares per denominator, both equations; within parts are averaged over the "
-            "distribution of the state slopes. Components the model does not have are "
-            "left out. The full table is r2.csv (Markdown and LaTeX versions: r2.md, r2.tex)."
+            "distribution of the state slopes (the table's note says which components the "
+            "model has). The full table is r2.csv (Markdown and LaTeX versions: r2.md, r2.tex)."
         ],
         tables=[
             Table(
@@ -283,7 +286,10 @@ def _r2_section(r2: pd.DataFrame, y: str, eti: str) -> ReportSection:
 
 
 def build_sections(
-    result: FitResult, patients: Sequence[object] | None = None, ci_prob: float = DEFAULT_CI_PROB
+    result: FitResult,
+    patients: Sequence[object] | None = None,
+    ci_prob: float = DEFAULT_CI_PROB,
+    better: Mapping[str, str] | None = None,
 ) -> tuple[list[ReportSection], dict[str, pd.DataFrame]]:
     """All report sections of a joint-model fit and the labelled tables, without writing
     anything.
@@ -296,6 +302,10 @@ def build_sections(
         Patient ids for the per-patient panels (default: the four with the most sessions).
     ci_prob
         Probability of every interval in the report.
+    better
+        ``{column: "higher" | "lower"}``: which scores are better, for the colours of the
+        patient panels (default: a higher predictor, a lower outcome;
+        :mod:`bayes_alliance.report.direction`).
 
     Returns
     -------
@@ -304,7 +314,8 @@ def build_sections(
         :mod:`bayes_alliance.report.tables` that become the CSV files.
     """
     data, spec, conv = result.data, result.spec, result.convergence
-    # Checked first: a typo in an id should not cost the other sections' work.
+    # Checked first: a typo in an id or a column should not cost the other sections' work.
+    higher_is_better(data.roles.predictor, data.roles.outcome, better)
     chosen = list(patients) if patients else _default_patients(result)
     unknown = [p for p in chosen if p not in list(data.patients)]
     if unknown:
@@ -325,7 +336,7 @@ def build_sections(
         *_effects_sections(result, summary, eff, hdi),
         _r2_section(r2, data.roles.outcome, eti),
     ]
-    panels = patient_section(result, chosen, ci_prob)
+    panels = patient_section(result, chosen, ci_prob, better)
     if panels is not None:
         sections.append(panels)
     sections.append(predictive_section(result, ci_prob))
@@ -333,41 +344,9 @@ def build_sections(
     if patterns is not None:
         sections.append(patterns)
     if spec.dynamics == "var1":
-        sections += _classic_sections(result)
-    sections.append(software_section(result.provenance, report_methods.references(spec)))
+        sections += classic_sections(result)
+    sections.append(software_section(result.provenance, sections))
     return sections, {"summary": summary, "r2": r2, "effects": eff}
-
-
-def _classic_sections(result: FitResult) -> list[ReportSection]:
-    from bayes_alliance.analysis.conflation import conflation_table
-
-    data = result.data
-    x, y = data.roles.predictor, data.roles.outcome
-    return [
-        ReportSection(
-            "Classic two-step analysis, for comparison",
-            [
-                "Person-mean centring and OLS with patient-clustered SEs. Observed means are unreliable with "
-                "short series, which biases lagged effects downward (Nickell 1981) and blends trait with "
-                "state effects (Luedtke et al. 2008)."
-            ],
-            tables=[
-                Table(
-                    classic.two_step_regression(data).round(4),
-                    "Two-step estimates (observed person-mean centring)",
-                )
-            ],
-        ),
-        ReportSection(
-            "Why decompose: one raw slope mixes within and between effects",
-            [
-                f"REML random-intercept fits of {y} at t on {x} at t-1: one raw slope (conflated) against "
-                "separate within and between slopes (observed centring), with R-squared of the fixed part "
-                "(Rights 2023). The raw slope is a blend of the two and describes neither."
-            ],
-            tables=[Table(conflation_table(data).round(4), "Raw against decomposed slopes")],
-        ),
-    ]
 
 
 def _default_patients(result: FitResult, k: int = 4) -> list[object]:
@@ -405,16 +384,17 @@ def report_sections(
     *,
     patients: Sequence[object] | None = None,
     ci_prob: float = DEFAULT_CI_PROB,
+    better: Mapping[str, str] | None = None,
 ) -> tuple[list[ReportSection], ResultTables]:
     """The report of a fit of either family as data: its sections in order and its labelled
     tables (:func:`build_sections` for the joint model,
     :func:`~bayes_alliance.report.mechanisms.mechanism_sections` for a mechanism model)."""
     if _is_mechanism(result):
-        if patients:
-            raise ValueError("patients= is for the main model's per-patient panels")
+        if patients or better:
+            raise ValueError("patients= and better= are for the main model's per-patient panels")
         sections, made = _report_mechanisms().mechanism_sections(result, ci_prob)
     else:
-        sections, frames = build_sections(result, patients, ci_prob)
+        sections, frames = build_sections(result, patients, ci_prob, better)
         made = ResultTables(
             frames["summary"], frames["effects"], frames["r2"], tables.joint_captions(result)
         )
@@ -430,6 +410,8 @@ def write_report(
     ci_prob: float = DEFAULT_CI_PROB,
     title: str | None = None,
     force: bool = False,
+    better: Mapping[str, str] | None = None,
+    formats: Sequence[str] = (),
 ) -> Path:
     """Write a report of a fit of either family into the folder ``out`` (atomically).
 
@@ -449,6 +431,12 @@ def write_report(
         The page title (default "bayes_alliance report", or "Mechanism model: <design>").
     force
         Replace an existing folder.
+    better
+        ``{column: "higher" | "lower"}``: which scores are better, for the colours of the
+        patient panels (default: higher predictor, lower outcome; joint model only).
+    formats
+        Further formats beside the HTML page and the Markdown: "docx" (``report.docx``, a Word
+        document) and "pdf" (``report.pdf``, printed by a headless Chromium).
 
     Returns
     -------
@@ -462,16 +450,15 @@ def write_report(
     if _is_mechanism(result):
         design = _report_mechanisms().DESIGN_WORDS.get(result.design, result.design)
         default = f"Mechanism model: {design}"
-        options = result.spec.to_dict()
     else:
         default = "bayes_alliance report"
-        options = {k: val for k, val in result.spec.to_dict().items() if k != "priors"}
     banner = "" if result.convergence.ok else result.convergence.message()
     return write_report_folder(
         out,
         title or default,
-        lambda: report_sections(result, patients=patients, ci_prob=ci_prob),
-        meta_line(result.provenance, options),
+        lambda: report_sections(result, patients=patients, ci_prob=ci_prob, better=better),
+        meta_line(result.provenance),
         banner,
         force=force,
+        formats=formats,
     )
