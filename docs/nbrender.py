@@ -120,12 +120,16 @@ def execute(
         nb,
         km=kernel_manager(),
         timeout=timeout,
+        # ipykernel warns on every start that its local TCP sockets are unencrypted: noise here.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
         resources={"metadata": {"path": str(cwd)}},
     )
     # Figures as inline images whatever backend this shell chose (an Agg here would drop them).
     env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     try:
-        client.execute(env=env)
+        # cleanup_kc: shut the kernel down after the last cell (nbclient leaves a kernel it was
+        # handed running, holding the tutorial's fits until this process ends).
+        client.execute(env=env, cleanup_kc=True)
     except CellExecutionError as exc:
         raise NotebookFailed(_failure(nb, name, exc)) from None
     return nb

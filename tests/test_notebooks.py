@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs"))
@@ -141,10 +142,22 @@ def test_page_of_an_executed_notebook(
     assert f"![output]({images[0].name})" in page
 
 
-def test_failing_cell_names_notebook_and_cell(tmp_path: Path) -> None:
+def test_failing_cell_names_notebook_and_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    managers = []
+
+    def recording() -> KernelManager:
+        managers.append(make_manager())
+        return managers[-1]
+
+    make_manager = nbrender.kernel_manager
+    monkeypatch.setattr(nbrender, "kernel_manager", recording)
     source = "# %%\nx = 1\n\n# %%\nraise ValueError('boom in cell two')\n"
     with pytest.raises(nbrender.NotebookFailed) as err:
         nbrender.execute(nbrender.to_notebook(source), tmp_path, name="bad.py", timeout=120)
+    # The kernel was shut down, not left holding the notebook's objects.
+    assert len(managers) == 1 and managers[0].has_kernel is False
     message = str(err.value)
     assert message.startswith(
         "bad.py: cell 2 (`raise ValueError('boom in cell two')`) raised ValueError: boom in cell two"
