@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_output
 
-.PHONY: venv demo test test-slow lint typecheck pytest docs clean
+.PHONY: venv demo test test-slow lint typecheck pytest docs notebooks lab clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,21 @@ pytest: venv
 # Executes every notebook (small sampler profile) and builds the site with warnings as errors.
 docs: venv
 	$(BIN)/python docs/build.py --profile small
+
+# The tutorials as Jupyter notebooks next to their scripts (not executed; git-ignored). A notebook
+# edited since it was written is kept unless FORCE=1. NB_FLAGS="--execute --profile small" runs them.
+notebooks: venv
+	$(BIN)/python docs/nbrender.py --out notebooks $(if $(FORCE),--force) $(NB_FLAGS)
+
+# JupyterLab (the `notebooks` extra) on the tutorials; notebooks edited by hand are kept, not
+# refreshed (the `-` lets Lab start anyway).
+lab: venv $(VENV)/.notebooks-installed
+	-$(BIN)/python docs/nbrender.py --out notebooks
+	$(BIN)/jupyter lab notebooks/
+
+$(VENV)/.notebooks-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	@touch $@
 
 test: lint typecheck pytest docs
 

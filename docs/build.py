@@ -1,22 +1,25 @@
 """Build the documentation: CLI reference, executed notebooks, then Sphinx with warnings as errors.
 
 Usage: ``python docs/build.py [--profile small|full]``. The notebooks in ``notebooks/`` are
-percent-format Python files (``# %%`` cells); each is executed cell by cell, and its code and
-output become a Markdown page. Any exception in a notebook fails the build.
+percent-format Python files (``# %%`` cells); each is converted to a Jupyter notebook (jupytext),
+executed on a kernel of this Python (nbclient; see ``nbrender.py``), checked to convert back to
+exactly its script, and written twice: as ``docs/notebooks/NN_name.ipynb`` with its outputs (a
+download on its page) and as a Markdown page. Any exception in a notebook fails the build.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import contextlib
-import io
 import os
 import shutil
 import subprocess
 import sys
-import warnings
+import time
 from pathlib import Path
+
+import nbformat
+import nbrender
+from nbrender import cells as cells  # re-exported: tests read the tutorials' cells here
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -35,60 +38,29 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
-def cells(source: str) -> list[tuple[str, str]]:
-    """Split a percent-format script into (kind, text) cells."""
-    out: list[tuple[str, list[str]]] = []
-    for line in source.splitlines():
-        if line.startswith("# %%"):
-            out.append(("markdown" if "[markdown]" in line else "code", []))
-        elif out:
-            out[-1][1].append(line)
-    result = []
-    for kind, lines in out:
-        if kind == "markdown":
-            text = "\n".join(ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in lines)
-        else:
-            text = "\n".join(lines)
-        if text.strip():
-            result.append((kind, text.strip("\n")))
-    return result
+def render(script: Path, profile: str) -> float:
+    """Execute one tutorial as a notebook; write its .ipynb and its page into GEN. Returns seconds.
 
-
-def _show(value: object) -> str:
-    to_string = getattr(value, "to_string", None)
-    return str(to_string()) if callable(to_string) else repr(value)
-
-
-def run_notebook(path: Path) -> str:
-    """Execute a notebook script and return it as Markdown with outputs."""
-    ns: dict[str, object] = {"__name__": "__main__"}
-    page = []
-    cwd = os.getcwd()
-    os.chdir(path.parent)
-    sys.path.insert(0, str(path.parent))
-    try:
-        for kind, text in cells(path.read_text()):
-            if kind == "markdown":
-                page += [text, ""]
-                continue
-            page += ["```python", text, "```", ""]
-            tree = ast.parse(text)
-            last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-            body = ast.Module(body=tree.body[:-1] if last else tree.body, type_ignores=[])
-            buf = io.StringIO()
-            with contextlib.redirect_stdout(buf), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exec(compile(body, str(path), "exec"), ns)
-                if last is not None:
-                    value = eval(compile(ast.Expression(last.value), str(path), "eval"), ns)
-                    if value is not None:
-                        print(_show(value))
-            if buf.getvalue().strip():
-                page += ["```text", buf.getvalue().rstrip(), "```", ""]
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(str(path.parent))
-    return "\n".join(page)
+    Fails (``NotebookFailed``, ``RuntimeError``) when a cell raises or when the executed notebook
+    does not convert back to exactly its script.
+    """
+    start = time.perf_counter()
+    source = script.read_text()
+    nb = nbrender.execute(nbrender.to_notebook(source), script.parent, name=script.name)
+    text = nbformat.writes(nb) + "\n"
+    diff = nbrender.round_trip_diff(text, source, script.name)
+    if diff:
+        raise RuntimeError(f"{script.name} does not round-trip through jupytext:\n{diff}")
+    (GEN / f"{script.stem}.ipynb").write_text(text)
+    links = (
+        f"Download this tutorial as a Jupyter notebook, executed with the `{profile}` profile: "
+        f"{{download}}`{script.stem}.ipynb`, with {{download}}`_profile.py` (its sampler settings) "
+        f"in the same folder. Its source is `notebooks/{script.name}` in the repository."
+    )
+    (GEN / f"{script.stem}.md").write_text(
+        nbrender.to_markdown(nb, script.stem, GEN, after_title=links)
+    )
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -100,23 +72,31 @@ def main() -> int:
         shutil.rmtree(GEN)
     GEN.mkdir()
     (DOCS / "cli.md").write_text(cli_reference())
-    books = sorted(NOTEBOOKS.glob("[0-9]*.py"))
+    books = nbrender.tutorials(NOTEBOOKS)
     if not books:
         print("no notebooks found", file=sys.stderr)
         return 1
+    shutil.copy(NOTEBOOKS / nbrender.PROFILE, GEN / nbrender.PROFILE)
     index = [
         "# Tutorials",
         "",
-        f"Executed with the `{args.profile}` sampler profile.",
+        f"Executed with the `{args.profile}` sampler profile. Each page offers its notebook",
+        "(`.ipynb`, with these outputs) for download; put `_profile.py` beside it. In the",
+        "repository, `make notebooks` writes them next to their scripts, and",
+        "`jupyter lab notebooks/` opens them (`make lab` installs JupyterLab and starts it).",
         "",
         "```{toctree}",
         ":maxdepth: 1",
         "",
     ]
+    total = 0.0
     for nb in books:
         print(f"running {nb.name}", flush=True)
-        (GEN / f"{nb.stem}.md").write_text(run_notebook(nb))
+        seconds = render(nb, args.profile)
+        total += seconds
+        print(f"  {seconds:.0f} s", flush=True)
         index.append(nb.stem)
+    print(f"notebooks: {total:.0f} s", flush=True)
     index += ["```", ""]
     (GEN / "index.md").write_text("\n".join(index))
     cmd = [

@@ -67,7 +67,7 @@ def predictor_shock_response(
     size: np.ndarray | float,
 ) -> np.ndarray:
     """Response of (predictor, outcome) to a shock of ``size`` (per draw) to the predictor's
-    structural innovation, at the average dynamics; shape (*draws, horizon + 1, 2).
+    structural innovation, at the average dynamics; shape ``(*draws, horizon + 1, 2)``.
 
     ``post`` holds the named lag parameters per draw (absent ones are 0:
     ``reverse_state_effect`` and ``same_session_effect`` when the model has none).
