@@ -11,8 +11,10 @@ Data: ``simulate(seed=1, n_therapists=100, patients_per_therapist=20, sessions=2
 (three levels, integrated traits). Cases: ``complete`` L on the sums of products; ``old``
 L-gaps with every patient through the reference Op (:mod:`bayes_alliance.kernels.kalman_op`);
 ``batched`` every patient through the batched Op
-(:mod:`bayes_alliance.kernels.kalman_batch`); ``mixed`` (the default) complete patients
-through the sums of products, the others through the batched Op. An ``xl-`` prefix times
+(:mod:`bayes_alliance.kernels.kalman_batch`); ``mixed`` complete patients
+through the sums of products, the others through the batched Op; ``segment`` (the default)
+series cut at their fully observed cells, short gaps as sums of products and the other
+stretches through the batched Op (:mod:`bayes_alliance.model.segments`). An ``xl-`` prefix times
 the case on XL-gaps (20,000 x 20, the same gaps; a tenth of the evaluations). ``--kernels``
 times the two Ops' numba kernels alone on the L-gaps grid (forward, reverse). Timings are the best of five rounds, wall and CPU time of this process: on a shared
 machine compare figures within one run.
@@ -30,6 +32,7 @@ import numpy as np
 
 L = dict(n_therapists=100, patients_per_therapist=20, sessions=20)
 XL = dict(n_therapists=1000, patients_per_therapist=20, sessions=20)
+EXTRA: dict[str, Any] = {}
 GAPS = dict(p_missing_value=0.05, p_missing_session=0.1, dropout=0.2)
 
 
@@ -66,10 +69,11 @@ def _model_case(case: str, evals: int) -> tuple[float, float, str]:
 
     size, _, path = case.rpartition("-")
     likelihood.BATCHED_FILTER = path != "old"
-    # absent before the mixed path existed (to time an older commit with this script)
+    # absent before the mixed and segment paths existed (to time an older commit)
     likelihood.MIXED_PATH = path == "mixed"
+    likelihood.SEGMENT_PATH = path == "segment"
     data = _data(gaps=path != "complete", xl=size == "xl")
-    model = build.build_model(data, ModelSpec(therapist_level=True))
+    model = build.build_model(data, ModelSpec(therapist_level=True, **EXTRA))
     logp = model.logp()
     fn = pytensor.function(
         model.value_vars,
@@ -80,7 +84,11 @@ def _model_case(case: str, evals: int) -> tuple[float, float, str]:
     point = model.initial_point()
     x0 = [point[v.name] for v in model.value_vars]
     wall, cpu = _best_of_5(lambda: fn(*x0), max(evals // 10, 1) if size == "xl" else evals)
-    paths = sorted(k for k in model.named_vars if k in ("moment_n", "gap_first", "mixed_order"))
+    paths = sorted(
+        k
+        for k in model.named_vars
+        if k in ("moment_n", "gap_first", "mixed_order", "segment_first")
+    )
     return wall, cpu, ",".join(paths)
 
 
@@ -143,7 +151,9 @@ def _kernels(evals: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
-        "--cases", nargs="*", default=["complete", "old", "batched", "mixed", "xl-batched"]
+        "--cases",
+        nargs="*",
+        default=["complete", "old", "batched", "mixed", "segment", "xl-batched", "xl-segment"],
     )
     ap.add_argument("--evals", type=int, default=200)
     ap.add_argument("--kernels", action="store_true")

@@ -28,6 +28,13 @@ def _data(seed: int, **settings) -> SessionData:
         return SessionData.from_frame(df, **EXAMPLE_ROLES)
 
 
+@pytest.fixture(autouse=True)
+def _no_segment_path(monkeypatch):
+    """These tests are of the mixed path, which the segment path (tests/test_segments.py) takes
+    precedence over for models with shared dynamics."""
+    monkeypatch.setattr(likelihood, "SEGMENT_PATH", False)
+
+
 def _logp_and_grad(data: SessionData, spec: ModelSpec, mixed: bool, seed: int):
     old = likelihood.MIXED_PATH
     likelihood.MIXED_PATH = mixed

@@ -270,12 +270,25 @@ def _odd_lanes(w, nb):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _rows(ox, oy, p0, nb):
+    """The block's rows up to its last observed entry (at least one): the cells after it
+    change no output (every term is weighted by its entry's ``o``), so the sweeps stop there;
+    rows sorted by series length make this the block's longest series."""
+    for t in range(ox.shape[0] - 1, 0, -1):
+        for i in range(nb):
+            if ox[t, p0 + i] != 0.0 or oy[t, p0 + i] != 0.0:
+                return t + 1
+    return 1
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _sweep(
     p0, nb, dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry, w, tape
 ):
     """Forward sweep of patients p0 .. p0 + nb - 1 (inputs transposed: grids (S, P), lags
-    (K, P), innovations (S, R) with R = 1 or P) in the work buffer ``w``; the states before
-    the transition, the x entry and the y entry of column t go to ``tape[t TAPE:]``."""
+    (K, P), innovations (S, R) with R = 1 or P) in the work buffer ``w``, up to the block's
+    last observed row (:func:`_rows`, returned); the states before the transition, the x
+    entry and the y entry of column t go to ``tape[t TAPE:]``."""
     for i in range(nb):
         for j in range(M0, C11):
             w[j * LANES + i] = 0.0
@@ -294,13 +307,15 @@ def _sweep(
         _fill(w, RX, rx[0, 0], nb)
     if ry.size == 1:
         _fill(w, RY, ry[0, 0], nb)
-    for t in range(dx.shape[0]):
+    n_t = _rows(ox, oy, p0, nb)
+    for t in range(n_t):
         _load_column(w, t, p0, nb, dx, dy, ox, oy, first, a, b, c, d, s11, s12, s22, rx, ry)
         column = tape[t * TAPE : (t + 1) * TAPE]
         if t > 0:
             _transition(w, column, nb)
         if _entries(w, column, nb):
             _odd_lanes(w, nb)
+    return n_t
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -487,10 +502,19 @@ def batch_factor_vjp(
     s11t, s12t, s22t, rxt, ryt = s11.T, s12.T, s22.T, rx.T, ry.T
     for p0 in range(0, n_p, LANES):
         nb = min(LANES, n_p - p0)
-        _sweep(
+        n_t = _sweep(
             p0, nb, xt, yt, oxt, oyt, ft, at, bt, ct, dt, f11, f12, f22,
             s11t, s12t, s22t, rxt, ryt, w, block,
         )  # fmt: skip
+        # rows after the block's last observed one: no adjoint (the sweeps stop before them)
+        _fill(w, GDX, 0.0, nb)
+        for t in range(n_t, n_s):
+            _store(w, GDX, gdx, t, p0, nb)
+            _store(w, GDX, gdy, t, p0, nb)
+            if own_x:
+                _store(w, GDX, grx, t, p0, nb)
+            if own_y:
+                _store(w, GDX, gry, t, p0, nb)
         for row, src in (
             (GLC, glc),
             (GL11, gl11),
@@ -505,7 +529,7 @@ def batch_factor_vjp(
         for i in range(nb):
             for j in range(BM0, BF11 + 3):
                 w[j * LANES + i] = 0.0
-        for t in range(n_s - 1, -1, -1):
+        for t in range(n_t - 1, -1, -1):
             _load_column(
                 w, t, p0, nb, xt, yt, oxt, oyt, ft, at, bt, ct, dt, s11t, s12t, s22t, rxt, ryt
             )

@@ -82,6 +82,7 @@ from bayes_alliance.model.priors import (
     first_cov_regulariser,
     make_rv,
 )
+from bayes_alliance.model.segments import segment_containers
 from bayes_alliance.model.structure import (
     Dynamics,
     Get,
@@ -307,7 +308,7 @@ def _series_source(
     if (
         gaps
         and simple
-        and likelihood.MIXED_PATH
+        and (likelihood.MIXED_PATH or likelihood.SEGMENT_PATH)
         and not (
             spec.measurement_error
             or spec.random_innovations
@@ -316,7 +317,12 @@ def _series_source(
             or (censored is not None and censored.any)
         )
     ):
-        return mixed_containers(data, (scale.mean_x, scale.mean_y))
+        loc = (scale.mean_x, scale.mean_y)
+        # per-patient lags would make each piece's algebra a loop of tiny matrix products
+        # (tens of times the filter's cost): the segment path takes shared dynamics only
+        if likelihood.SEGMENT_PATH and not (spec.random_slopes or spec.moderators):
+            return segment_containers(data, loc)
+        return mixed_containers(data, loc)
     if (
         gaps
         or spec.measurement_error
@@ -459,7 +465,7 @@ def _integrated_part(
 ) -> None:
     """The likelihood with the latent means (and the therapist parts) integrated out."""
     # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
-    kx, ky = known.cells(t, per_patient="moment_n" in inputs.cells)
+    kx, ky = known.cells(t, per_patient=bool({"moment_n", "segment_patient"} & set(inputs.cells)))
     block = None
     if spec.therapist_level:
         assert data.therapists is not None

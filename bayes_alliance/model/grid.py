@@ -207,6 +207,8 @@ def mixed_containers(data: SessionData, loc: tuple[float, float]) -> dict[str, n
 def patient_count(cells: Mapping[str, Any]) -> Any:
     """The number of patients of the integrated likelihood's containers (symbolic when they
     are ``pm.Data``): the filter's grids are (S, P)."""
+    if "segment_patient" in cells:
+        return cells["piece_first_n"].shape[0]
     if "mixed_order" in cells:
         return cells["mixed_order"].shape[0]
     if "gap_first" in cells:

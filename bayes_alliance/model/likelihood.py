@@ -36,6 +36,7 @@ from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_batch import batch_filter_factor_op
 from bayes_alliance.kernels.kalman_op import filter_factor_op
+from bayes_alliance.model import segments
 from bayes_alliance.model.grid import (
     Censored,
     GridIndex,
@@ -56,6 +57,10 @@ BATCHED_FILTER = True
 # the filter (:func:`~bayes_alliance.model.grid.mixed_containers`); False: every patient through
 # the filter (read by :func:`bayes_alliance.model.build._series_source` at build time).
 MIXED_PATH = True
+# Simple models with gaps: series cut at their fully observed cells, short gaps as sums of
+# products and the rest through the filter (:mod:`bayes_alliance.model.segments`); it takes
+# precedence over ``MIXED_PATH``.
+SEGMENT_PATH = True
 
 
 def _completed_grids(
@@ -112,15 +117,21 @@ def _by_session(e: Any) -> Any:
 
 
 def _filter_factor(
-    cells: dict[str, Any], known_x: Any, known_y: Any, dyn: Dynamics, scores: dict[str, Any]
+    cells: dict[str, Any],
+    known_x: Any,
+    known_y: Any,
+    dyn: Dynamics,
+    scores: dict[str, Any],
+    prefix: str = "gap",
 ) -> tuple[Any, marginal.MeanFactor]:
     """Each patient's ``log C`` and mean factor through the Kalman filter, from the
     transposed (S, P) containers of :meth:`SeriesGrid.gap_containers`. The residual grids are
     formed in the (S, P) layout and handed to the Op as (P, S) views, so the vectorised kernel
     reads each session's cells contiguously (no copy)."""
-    ox, oy = cells["gap_observed_predictor"], cells["gap_observed_outcome"]
+    ox, oy = cells[f"{prefix}_observed_predictor"], cells[f"{prefix}_observed_outcome"]
     values, error = [], []
-    for k, (which, name) in enumerate(((v.PREDICTOR, "gap_predictor"), (v.OUTCOME, "gap_outcome"))):
+    names = ((v.PREDICTOR, f"{prefix}_predictor"), (v.OUTCOME, f"{prefix}_outcome"))
+    for k, (which, name) in enumerate(names):
         if which in scores:  # several indicators: their score and its error variance
             values.append(_by_session(scores[which][0]))
             error.append(dyn.error[k] + scores[which][1])
@@ -132,7 +143,7 @@ def _filter_factor(
         ((values[1] - _by_session(known_y)) * oy).T,
         ox.T,
         oy.T,
-        cells["gap_first"].T,
+        cells[f"{prefix}_first"].T,
     )
     op = batch_filter_factor_op if BATCHED_FILTER else filter_factor_op
     return op(gap, dyn.phi, dyn.sigma, dyn.first, dyn.by_session, error=(error[0], error[1]))
@@ -183,6 +194,41 @@ def _mixed_factor(
     return merge(lc_c, lc_g), factor
 
 
+def _segment_factor(
+    cells: dict[str, Any], known_x: Any, known_y: Any, dyn: Dynamics, loc: tuple[Any, Any]
+) -> tuple[Any, marginal.MeanFactor]:
+    """Each patient's ``log C`` and mean factor on the segment path
+    (:mod:`bayes_alliance.model.segments`): the closed-form pieces plus the filtered stretches,
+    each added to its patient. ``known_x`` / ``known_y``: one known mean per patient (P,) or a
+    scalar; per-patient dynamics entries (P,) are picked per stretch."""
+    lc, factor = segments.piece_factor(
+        cells, (known_x - loc[0], known_y - loc[1]), dyn.phi, dyn.sigma, dyn.first, xp=pt
+    )
+    owner = cells["segment_patient"]
+
+    def pick(e: Any) -> Any:
+        e = pt.as_tensor_variable(e)
+        return e[owner] if e.ndim == 1 else e
+
+    def column(e: Any) -> Any:
+        e = pick(e)
+        return e[:, None] if e.ndim else e
+
+    part = replace(
+        dyn, phi=tuple(pick(e) for e in dyn.phi), first=tuple(pick(e) for e in dyn.first)
+    )
+    lc_s, f_s = _filter_factor(cells, column(known_x), column(known_y), part, {}, prefix="segment")
+
+    def add(total: Any, each: Any) -> Any:
+        return pt.inc_subtensor(pt.broadcast_to(total, lc.shape)[owner], each)
+
+    lc = pt.as_tensor_variable(lc)
+    fields = ("l11", "l12", "l22", "g1", "g2", "q")
+    return add(lc, lc_s), marginal.MeanFactor(
+        *(add(getattr(factor, k), getattr(f_s, k)) for k in fields)
+    )
+
+
 def integrated_likelihood(
     cells: dict[str, Any],
     n_sessions: int,
@@ -208,7 +254,9 @@ def integrated_likelihood(
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
     """
-    if "mixed_order" in cells:
+    if "segment_patient" in cells:
+        log_c, factor = _segment_factor(cells, known_x, known_y, dyn, loc)
+    elif "mixed_order" in cells:
         log_c, factor = _mixed_factor(cells, known_x, known_y, dyn, loc)
     elif "moment_n" in cells:
         sums = moment_sums(cells, known_x - loc[0], known_y - loc[1], dyn)
