@@ -327,7 +327,7 @@ def convergence_of(
     if spec.first_session == "free":
         names += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
     scales = None if data is None else _scales(data, spec)
-    return diagnostics.check_convergence(idata, names, scales)
+    return diagnostics.check_convergence(idata, names, scales, spec.measurement_error)
 
 
 def _scales(data: SessionData, spec: ModelSpec) -> dict[str, float]:
