@@ -143,3 +143,40 @@ def test_an_effect_per_sd_is_not_a_scale() -> None:
     assert not chains.is_scale("end_change_per_sd")
     assert chains.is_scale("sd_trend") and chains.is_scale("measurement_error_sd[mediator]")
     assert chains.is_scale("end_sd")
+
+
+def _slow_innovation_sd() -> xr.DataTree:
+    """Two chains in which innovation_sd_predictor is an AR(1) with rho 0.98 (bulk ESS about 5
+    of 800 draws): slow mixing, no second mode, no collapse."""
+    rng = np.random.default_rng(0)
+    walk = np.zeros((2, 400))
+    for t in range(1, 400):
+        walk[:, t] = 0.98 * walk[:, t - 1] + np.sqrt(1 - 0.98**2) * rng.normal(size=2)
+    post = xr.Dataset(
+        {
+            "innovation_sd_predictor": (("chain", "draw"), 1.0 + 0.05 * walk),
+            "state_effect": (("chain", "draw"), rng.normal(size=(2, 400))),
+        }
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 400), dtype=bool))})
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+def test_measurement_error_advice_only_for_a_fit_with_that_term():
+    # the advice once said "fit without --measurement-error" to fits that never had it
+    from bayes_alliance.inference.fit import convergence_of
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    tree = _slow_innovation_sd()
+    names = ["innovation_sd_predictor", "state_effect"]
+    without = check_convergence(tree, names)
+    assert without.situations == {"slow": ["innovation_sd_predictor"]}
+    assert not any("measurement-error" in a or "measurement error" in a for a in without.advice)
+    with_error = check_convergence(tree, names, measurement_error=True)
+    assert any("--measurement-error" in a for a in with_error.advice)
+    # the joint model's check reads it from the spec
+    plain = convergence_of(tree, ModelSpec())
+    assert not any("measurement" in a for a in plain.advice)
+    assert any(
+        "measurement" in a for a in convergence_of(tree, ModelSpec(measurement_error=True)).advice
+    )

@@ -69,7 +69,7 @@ CASES = [
     ),
     (
         "symptoms ~ lag(alliance) + lag(symptoms) + (1 | therapist) + (1 | patient)\n"
-        f"{X_EQ}\n{SESSION}",
+        f"{X_EQ}\n{SESSION}\npatient = patient",
         flags({"crossed": True}),
     ),
     (
@@ -166,6 +166,37 @@ def test_canonical_strings_round_trip_exactly() -> None:
         p = parse_formula(text)
         roles = make_roles(p.roles)
         assert to_formula(make_model(p.model, roles), roles) == text
+
+
+CROSSED = "symptoms ~ lag(alliance) + lag(symptoms) + {groups}\n" + X_EQ + "\n" + SESSION
+
+
+@pytest.mark.parametrize(
+    "groups", ["(1 | therapist) + (1 | patient)", "(1 | patient) + (1 | therapist)"]
+)
+@pytest.mark.parametrize("stated", ["patient = patient", "therapist = therapist"])
+def test_crossed_levels_do_not_depend_on_the_order_of_the_terms(groups: str, stated: str) -> None:
+    # the roles once followed the order of the terms: patient first made 'therapist' the
+    # patients; now the stated role decides, in the string or beside it
+    text = CROSSED.format(groups=groups)
+    assert parsed(f"{text}\n{stated}") == flags({"crossed": True})
+    key, _, col = stated.partition(" = ")
+    p = parse_formula(text, {key: col})
+    assert (p.roles["patient"], p.roles["therapist"]) == ("patient", "therapist")
+    assert p.roles["crossed"] is True
+
+
+@pytest.mark.parametrize(
+    "groups", ["(1 | therapist) + (1 | patient)", "(1 | patient) + (1 | therapist)"]
+)
+def test_crossed_levels_without_a_stated_patient_say_how_to_write_it(groups: str) -> None:
+    text = CROSSED.format(groups=groups)
+    with pytest.raises(FormulaError, match=r"do not say which holds the\s+patients") as info:
+        parse_formula(text)
+    second = groups.split("| ")[2].rstrip(")")
+    assert f"'patient = {second}'" in str(info.value) and "--patient" in str(info.value)
+    with pytest.raises(FormulaError, match="patient = clinic is not one of the crossed levels"):
+        parse_formula(text + "\npatient = clinic")
 
 
 def test_written_forms_that_mean_the_same() -> None:

@@ -56,3 +56,39 @@ def test_memory_limited_chunk_never_copies_all_units(monkeypatch):
     tracemalloc.stop()
     assert used == 2**18 // (8 * 400)
     assert peak < 0.25 * ll.values.nbytes
+
+
+def test_relative_efficiency_is_arviz_own_over_every_variable():
+    # With 2 x 1,500 draws the Pareto tail is 3 sqrt(S / r_eff) draws, so r_eff moves the ELPD.
+    # A fast first variable and a slow second one: the mean-ESS of the first alone (the old
+    # r_eff) is about 1, ArviZ's mean over every element of every variable far less.
+    rng = np.random.default_rng(4)
+    n = 1_500
+    slow = np.zeros((2, n, 3))
+    for t in range(1, n):
+        slow[:, t] = 0.95 * slow[:, t - 1] + rng.normal(size=(2, 3))
+    post = xr.Dataset(
+        {
+            "fast": (("chain", "draw"), rng.normal(size=(2, n))),
+            "slow": (("chain", "draw", "k"), slow),
+        }
+    )
+    ll = xr.DataArray(
+        rng.normal(-1.0, 0.3, size=(2, n, 20)) + 2.0 * rng.standard_t(3, size=(2, n, 20)),
+        dims=("chain", "draw", "patient"),
+    )
+    tree = xr.DataTree(
+        children={
+            "posterior": xr.DataTree(post),
+            "log_likelihood": xr.DataTree(xr.Dataset({"patient": ll})),
+        }
+    )
+    reff = comparison.relative_ess(post)
+    assert reff < 0.5
+    theirs = azs.loo(tree, var_name="patient")  # ArviZ's default r_eff
+    ours, _ = comparison.psis_loo(ll, reff)
+    np.testing.assert_allclose(ours.elpd_i.values, theirs.elpd_i.values, rtol=0, atol=1e-12)
+    assert ours.elpd == pytest.approx(theirs.elpd, rel=1e-12)
+    # the first variable's r_eff alone gives another ELPD: the difference the test guards
+    first, _ = comparison.psis_loo(ll, comparison.relative_ess(post[["fast"]]))
+    assert abs(first.elpd - theirs.elpd) > 1e-6

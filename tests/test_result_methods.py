@@ -127,8 +127,12 @@ def small() -> FitResult:
 
 
 def test_loo_by_patient_matches_arviz_on_the_idata(small):
+    # a fresh fit holds the per-patient array already (no ensure_log_likelihood call)
+    assert vocab.PATIENT in small.idata.log_likelihood
+    theirs_fresh = azs.loo(small.idata, var_name=vocab.PATIENT)
     ours = small.loo()
     assert ours.unit == "patient" and ours.elpd.n_data_points == small.data.n_patients
+    assert theirs_fresh.elpd == pytest.approx(ours.elpd_loo, rel=1e-12)
     tree = small.ensure_log_likelihood()
     ll = tree.log_likelihood[vocab.PATIENT]
     assert ll.dims == ("chain", "draw", vocab.PATIENT)
@@ -200,9 +204,11 @@ def test_bayes_r2_prior_summary_and_summary_block(small):
     r2 = small.bayes_r2()
     assert r2.index.names == ["equation", "denominator", "component"]
     np.testing.assert_allclose(r2["mean"].to_numpy(), small.r2()["mean"].to_numpy())
-    from bayes_alliance.report.model_text import priors_table
+    from bayes_alliance.report.priors_text import priors_table
 
-    pd.testing.assert_frame_equal(small.prior_summary(), priors_table(small.spec, small.data))
+    priors = small.prior_summary()  # raised AttributeError when LATE named report.model_text
+    assert {"symbol", "prior"} <= set(priors.columns) and vocab.STATE_EFFECT in priors.index
+    pd.testing.assert_frame_equal(priors, priors_table(small.spec, small.data))
     text = small.summary_text()
     assert str(small) == text
     for name in small.summary().index:

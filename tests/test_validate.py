@@ -159,6 +159,23 @@ def test_warning_for_few_therapists_says_what_it_costs():
         SessionData.from_frame(good(n_ther=4), **ROLES)
 
 
+def test_warnings_point_at_a_section_the_docs_have():
+    """A warning's pointer into the docs names a file and a heading that exist (it once
+    pointed at "METHODS.md section 8", which does not)."""
+    from pathlib import Path
+
+    with pytest.warns(DataWarning) as caught:
+        SessionData.from_frame(good(n_ther=4), **ROLES)
+    text = " ".join(str(w.message) for w in caught)
+    assert "METHODS.md" not in text
+    found = re.findall(r"(docs/[a-z_]+\.md), section '([^']+)'", text)
+    assert found, text
+    root = Path(__file__).resolve().parents[1]
+    for doc, title in found:
+        headings = re.findall(r"^#+ (.+)$", (root / doc).read_text(), flags=re.M)
+        assert title in headings, (doc, title)
+
+
 def test_no_therapist_warning_for_two_level_data():
     import warnings
 

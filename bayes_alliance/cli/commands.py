@@ -248,9 +248,9 @@ def fit_inputs(
 def _model_string_args(args: argparse.Namespace) -> None:
     """--model: its roles and options set on ``args`` as if given by their flags; a flag that
     contradicts the model string is an error naming both."""
-    parsed = parse_formula(args.model)
     labels = {o.name: g.flag(o) for g in (ROLES, MODEL) for o in g.options if o.cli}
     given_roles = {k: getattr(args, k, None) for k in ROLES.names}
+    parsed = parse_formula(args.model, given_roles)
     given_model = {k: getattr(args, k, None) for k in MODEL.names}
     if given_model.get("therapist_level") is False:  # --no-therapist: two-level data
         given_roles["therapist"] = None

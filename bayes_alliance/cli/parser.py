@@ -141,7 +141,7 @@ def _simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "simulate",
         help="draw data with known truth",
-        description="Draw three-level session data from the model of METHODS.md section 1 and "
+        description="Draw three-level session data from the model of docs/methods.md (section 'The decomposition') and "
         "write OUT/data.csv, OUT/truth.json and OUT/truth_patients.csv. Settings are the names "
         "of bayes_alliance.sim.settings.TrueParameters and SimulationDesign, e.g. --set state_effect=-0.3 "
         "--set sessions=8,20.",

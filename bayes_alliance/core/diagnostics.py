@@ -130,14 +130,18 @@ def intervals(
 
 
 def check_convergence(
-    idata: xr.DataTree, names: list[str], scales: Mapping[str, float] | None = None
+    idata: xr.DataTree,
+    names: list[str],
+    scales: Mapping[str, float] | None = None,
+    measurement_error: bool = False,
 ) -> Convergence:
     """R-hat, bulk and tail ESS of the named parameters, divergences and E-BFMI.
 
     When R-hat or ESS fail, :func:`bayes_alliance.core.chains.diagnose` says why: chains in
     different modes or an SD heading to 0 (``scales``: the prior scale of each SD parameter)
     get advice that names them and the situation; only the remaining parameters (slow
-    mixing) get "run longer", with the draws they need.
+    mixing) get "run longer", with the draws they need. ``measurement_error``: the fit had a
+    measurement-error term, so advice about it (and about dropping it) applies.
     """
     names = [n for n in names if n in idata.posterior]
     post = idata.posterior
@@ -181,7 +185,9 @@ def check_convergence(
         if slow:
             situations[chains.SLOW] = slow
         advice += chains.advice_for(findings)
-        advice += _slow_advice(s.loc[slow], slow, ess_min, after_other=bool(findings))
+        advice += _slow_advice(
+            s.loc[slow], slow, ess_min, after_other=bool(findings), error=measurement_error
+        )
     if div:
         problems.append(f"{div} divergent transitions after tuning")
         advice.append(
@@ -230,10 +236,14 @@ def _failing(s: pd.DataFrame, n_chains: int, ess_min: float) -> list[str]:
     return [str(p) for p in s.index[bad.to_numpy()]]
 
 
-def _slow_advice(s: pd.DataFrame, slow: list[str], ess_min: float, after_other: bool) -> list[str]:
+def _slow_advice(
+    s: pd.DataFrame, slow: list[str], ess_min: float, after_other: bool, error: bool = False
+) -> list[str]:
     """The advice for parameters that mix slowly: run longer (by the draws the worst of them
     needs), and what helps for the parameter kinds known to mix slowly. When modes or a
-    collapse were found, the slow ones are likely their consequence: fix those first."""
+    collapse were found, the slow ones are likely their consequence: fix those first. The
+    measurement-error ridge is named only for a fit with that term (``error``): advice to
+    drop a term the fit never had would be wrong."""
     if not slow:
         return []
     if after_other:
@@ -255,7 +265,7 @@ def _slow_advice(s: pd.DataFrame, slow: list[str], ess_min: float, after_other: 
             "sessions: with few therapists consider a two-level model (--no-therapist) or an "
             "informative prior on the therapist-level SDs."
         )
-    if any("measurement_error" in w or "innovation_sd" in w for w in slow):
+    if error and any("measurement_error" in w or "innovation_sd" in w for w in slow):
         advice.append(
             "With one rating per session, measurement error and the dynamics trade off "
             "along a ridge the sampler crosses slowly: run several times longer, or give "

@@ -27,8 +27,10 @@ from bayes_alliance.core.problems import (
 )
 from bayes_alliance.data.roles import Roles
 
-MIN_SESSIONS_TRAIT_STATE = 3  # METHODS.md section 8: fewer cannot separate trait from state
-MIN_THERAPISTS = 10  # METHODS.md section 8 / Psychother Res 30:885 (2020)
+MIN_SESSIONS_TRAIT_STATE = (
+    3  # fewer cannot separate trait from state (docs/your_own_data.md, "Reading the warnings")
+)
+MIN_THERAPISTS = 10  # docs/methods.md, "The decomposition" / Psychother Res 30:885 (2020)
 MAX_SESSION = 100_000  # no therapy has more; larger numbers are dates or typos
 MAX_GRID_CELLS = 20_000_000  # patients x session columns; beyond this the arrays take gigabytes
 FAR_SESSION_GAP = 10  # a run of empty session columns longer than this (and the rest) is flagged
@@ -507,7 +509,8 @@ def _design_warnings(clean: pd.DataFrame, roles: Roles, therapist_level: bool) -
             warns.append(
                 f"only {n_distinct} therapists: with fewer than {MIN_THERAPISTS}, the therapist variance "
                 "is poorly identified and its prior dominates, and three-level models understate the "
-                "uncertainty of within-patient effects (METHODS.md section 8); consider a two-level "
+                "uncertainty of within-patient effects (docs/methods.md, section 'The decomposition': "
+                "the therapist SDs' prior and its calibration at 10-40 therapists); consider a two-level "
                 "model with therapist as a fixed covariate"
             )
     return warns

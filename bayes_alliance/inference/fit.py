@@ -327,7 +327,7 @@ def convergence_of(
     if spec.first_session == "free":
         names += ["first_sd_predictor", "first_sd_outcome", "first_corr"]
     scales = None if data is None else _scales(data, spec)
-    return diagnostics.check_convergence(idata, names, scales)
+    return diagnostics.check_convergence(idata, names, scales, spec.measurement_error)
 
 
 def _scales(data: SessionData, spec: ModelSpec) -> dict[str, float]:
@@ -455,6 +455,9 @@ def fit(
     log_likelihood
         Store the pointwise log-likelihood of every observed cell (needed for LOO and
         :func:`bayes_alliance.analysis.comparison.compare`); it takes draws x cells x 2 numbers.
+        With integrated traits also each patient's marginal log density (the variable
+        ``patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
+        var_name="patient")`` is the leave-one-patient-out of :meth:`FitResult.loo`.
     impute_missing
         With integrated traits, draw the states of missing cells inside a series too (forward
         filtering, backward sampling given each drawn latent mean); else they are NaN.
@@ -503,7 +506,13 @@ def fit(
         pre_key=pre,
     )
     record_identification(run, data, spec)
-    return FitResult(run.idata, spec, data, run.provenance, run.convergence)
+    result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
+    if log_likelihood and spec.traits == "integrated":
+        # per patient beside the per-cell arrays (draws x patients numbers), so that
+        # arviz_stats.loo(result.idata, var_name="patient") works on a fresh fit
+        with timed_stage("per-patient log-likelihood"):
+            result.ensure_log_likelihood()
+    return result
 
 
 __all__ = [

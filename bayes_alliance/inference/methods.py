@@ -49,7 +49,7 @@ LATE = {
     "compare": "bayes_alliance.analysis.comparison:compare",
     "patient_loglik": "bayes_alliance.analysis.comparison:patient_pointwise",
     "pp_check": "bayes_alliance.report.pp_check:pp_check",
-    "prior_summary": "bayes_alliance.report.model_text:priors_table",
+    "prior_summary": "bayes_alliance.report.priors_text:priors_table",
     "mechanism_prior_summary": "bayes_alliance.report.mechanism_priors:priors_table",
     "to_markdown": "bayes_alliance.report.format:to_markdown",
 }

@@ -188,7 +188,8 @@ def convergence_of(idata: xr.DataTree) -> diagnostics.Convergence:
     """The mechanism models' convergence check: their parameters (correlation matrices by the
     entries below the diagonal), divergences, E-BFMI."""
     names = [n for n in PARAMETERS if n in idata.posterior]
-    return diagnostics.check_convergence(summary_tree(idata), names)
+    error = "measurement_error_sd" in names  # present only in a fit with the error term
+    return diagnostics.check_convergence(summary_tree(idata), names, measurement_error=error)
 
 
 @dataclass

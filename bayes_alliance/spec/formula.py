@@ -31,6 +31,7 @@ the flags through the option table (:mod:`bayes_alliance.spec.options`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,13 +282,19 @@ class _Parser:
         raise self.error("expected a value (a name, a number, true, false or [a, b])")
 
 
-def parse_formula(text: str) -> ParsedFormula:
+def parse_formula(text: str, roles: Mapping[str, Any] | None = None) -> ParsedFormula:
     """Parse a model string into column roles and model options.
 
     Parameters
     ----------
     text
         The model string (see the module's grammar and docs/formulas.md).
+    roles
+        Column roles given beside the string (keywords, flags, ``[data]`` keys; None: not
+        given). Only ``patient`` and ``therapist`` are read here: they tell two crossed group
+        terms apart (:func:`~bayes_alliance.spec.formula_terms.interpret`); a contradiction
+        with the string is found later, by
+        :func:`~bayes_alliance.spec.formula_text.combine`.
 
     Returns
     -------
@@ -307,7 +314,7 @@ def parse_formula(text: str) -> ParsedFormula:
         raise TypeError(f"a model string must be a str, got {type(text).__name__}")
     terms = Terms()
     _Parser(text).model(terms)
-    roles, model, sources = interpret(terms, text)
+    roles, model, sources = interpret(terms, text, roles)
     return ParsedFormula(text=text, roles=roles, model=model, sources=sources)
 
 

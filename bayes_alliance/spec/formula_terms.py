@@ -7,6 +7,7 @@ option table, so a model string and the flags give one :class:`ModelSpec`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +100,12 @@ class _Reader:
             self.covariates.append(name)
 
 
-def interpret(terms: Terms, text: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """Roles, model options and their sources from parsed statements (see the module doc)."""
+def interpret(
+    terms: Terms, text: str, given: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Roles, model options and their sources from parsed statements (see the module doc).
+    ``given``: column roles given beside the string (keywords, flags, ``[data]`` keys), which
+    tell crossed levels apart as a ``patient = column`` statement does."""
     r = _Reader(text)
     settings = _settings(terms, r)
     if len(terms.equations) > 2:
@@ -122,7 +127,11 @@ def interpret(terms: Terms, text: str) -> tuple[dict[str, Any], dict[str, Any], 
     if x_eq is not None:
         lags["x"] = _equation(x_eq[1], x, y, "predictor", r, groups, seen)
     _dynamics(lags, y_tok, x_eq, x, y, r)
-    _levels(groups, y_tok, r)
+    stated: dict[str, Any] = {k: settings[k][0] for k in ("patient", "therapist") if k in settings}
+    for key in ("patient", "therapist"):
+        if key not in stated and given and isinstance(given.get(key), str):
+            stated[key] = given[key]
+    _levels(groups, y_tok, r, stated)
     _sigma(terms, r)
     for lhs, names in terms.indicators:
         which = {x: "predictor", y: "outcome"}.get(lhs.value)
@@ -288,11 +297,14 @@ def _dynamics(
         r.set(r.model, "reverse_lag", "y" in lags["x"], x_eq[0])
 
 
-def _levels(groups: list[tuple[Group, Token]], y_tok: Token, r: _Reader) -> None:
+def _levels(
+    groups: list[tuple[Group, Token]], y_tok: Token, r: _Reader, stated: Mapping[str, Any]
+) -> None:
     """Patients and therapists from the group terms: ``(1 | therapist/patient)`` nested (also
     ``(1 | therapist) + (1 | therapist:patient)``), ``(1 | therapist) + (1 | patient)`` crossed
-    (therapists listed first), ``(1 | patient)`` two levels; ``lag(predictor)`` before ``|``
-    makes the state effect vary at that level."""
+    in either order, with the patient column ``stated`` elsewhere (see :func:`_crossed`),
+    ``(1 | patient)`` two levels; ``lag(predictor)`` before ``|`` makes the state effect vary
+    at that level."""
     varying: dict[str, tuple[bool, Token]] = {}  # level column -> (state effect varies, term)
     nested: tuple[str, str] | None = None
     order: list[str] = []
@@ -341,7 +353,7 @@ def _levels(groups: list[tuple[Group, Token]], y_tok: Token, r: _Reader) -> None
     elif len(order) == 1:
         therapist, patient, crossed = None, order[0], False
     elif len(order) == 2:
-        (therapist, patient), crossed = order, True
+        (therapist, patient), crossed = _crossed(order, stated, varying, r), True
     else:
         raise r.fail("expected at most two levels (therapists and patients)", varying[order[2]][1])
     first = next(iter(varying.values()))[1]
@@ -360,6 +372,35 @@ def _levels(groups: list[tuple[Group, Token]], y_tok: Token, r: _Reader) -> None
         if col is not None and varying[col][0]
     ]
     r.set(r.model, "random_slopes", slopes, first)
+
+
+def _crossed(
+    order: list[str],
+    stated: Mapping[str, Any],
+    varying: Mapping[str, tuple[bool, Token]],
+    r: _Reader,
+) -> tuple[str, str]:
+    """(therapist, patient) of two crossed group terms. Two separate terms say nothing about
+    which level holds the patients, so that comes from a ``patient =`` or ``therapist =``
+    statement or the roles given beside the string, never from the order of the terms."""
+    a, b = order
+    for key in ("patient", "therapist"):
+        col = stated.get(key)
+        if col is None:
+            continue
+        if col not in order:
+            raise r.fail(
+                f"{key} = {col} is not one of the crossed levels {a!r} and {b!r}", varying[b][1]
+            )
+        other = b if col == a else a
+        return (other, col) if key == "patient" else (col, other)
+    raise r.fail(
+        f"crossed levels {a!r} and {b!r}: two separate group terms do not say which holds the "
+        f"patients. Name it: add 'patient = {b}' (or 'therapist = {a}') to the model string, "
+        "or give the patient column beside it (patient=, --patient, [data] patient); if "
+        f"patients are nested in therapists, write (1 | {a}/{b})",
+        varying[b][1],
+    )
 
 
 def _sigma(terms: Terms, r: _Reader) -> None:

@@ -120,6 +120,8 @@ def to_formula(spec: ModelSpec, roles: Roles | Mapping[str, Any]) -> str:
         if listed:
             lines.append(f"{col} =~ " + " + ".join(listed))
     lines += _settings(spec, r, var1)
+    if r.get("crossed") and r.get("therapist") and spec.therapist_level:
+        lines.append(f"patient = {r['patient']}")  # crossed terms alone do not say which
     return "\n".join(lines)
 
 

@@ -187,7 +187,7 @@ def _with_formula(
     ``[model]`` (a key that contradicts the model string is an error naming both)."""
     if not isinstance(formula, str):
         raise ValueError(f"[model] formula must be a string (a model string), got {formula!r}")
-    parsed = parse_formula(formula)
+    parsed = parse_formula(formula, data)
     labels = {k: f"[data] {k}" for k in data} | {k: f"[model] {k}" for k in values}
     roles, model = combine(parsed, data, values, labels)
     return ROLES.check(_as_lists(roles)), MODEL.check(_as_lists(model))
