@@ -67,8 +67,9 @@ def test_another_number_of_therapists_refits_without_recompiling(compiled):
 
 
 def test_a_different_layout_is_refused_with_the_reason(compiled):
-    # Complete series compile to per-patient sums; series with missing cells to a filter.
-    with pytest.raises(LayoutError, match=r"gap_first: compiled None"):
+    # Complete series compile to per-patient sums; series with missing cells to the segment
+    # path's pieces and filtered stretches.
+    with pytest.raises(LayoutError, match=r"segment_first: compiled None"):
         compiled.fit(_data(5, p_missing_value=0.1), random_seed=1)
 
 

@@ -49,7 +49,7 @@ def test_default_three_level_model_names(data):
     # Integrated traits: the latent means are not parameters of the sampler.
     # ...and neither are missing cells (a Kalman filter integrates them out).
     assert not [n for n in free_names(m) if n.startswith("missing_")]
-    assert "gap_first" in m.named_vars
+    assert "segment_first" in m.named_vars  # short gaps in closed form, the rest filtered
     assert not {"trait_predictor", "trait_outcome"} & set(m.named_vars)
     assert "integrated_series" in m.named_vars
     m = build_model(data, ModelSpec(traits="sampled"))

@@ -278,7 +278,7 @@ def _rows(ox, oy, p0, nb):
         for i in range(nb):
             if ox[t, p0 + i] != 0.0 or oy[t, p0 + i] != 0.0:
                 return t + 1
-    return 1
+    return min(1, ox.shape[0])  # a grid with no rows: no sweep (numba checks no bounds)
 
 
 @numba.njit(cache=True, error_model="numpy")

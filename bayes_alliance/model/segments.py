@@ -16,7 +16,9 @@ the latent mean is a product of pieces that meet at fully observed cells
 
 A stretch that starts at a fully observed cell c is filtered from ``N(0, F)`` at c, which
 gives ``p(z_c) p(rest | z_c)``; ``p(z_c)`` is taken off again as a ``FIRST`` piece of weight
--1. The result is the filter's density of the whole series (tests compare both to 1e-9), at a
+-1 (exact for any positive-definite F; near a unit root F is large, and adding and taking off its
+log density at a cell inside the series costs some digits that the filter alone keeps). The result
+is the filter's density of the whole series (tests compare both to 1e-9), at a
 fraction of the cells: at the benchmark's L with gaps (``benchmarks/gap_cost.py``) the filter
 reads about a tenth of the grid.
 """
