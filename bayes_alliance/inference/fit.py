@@ -37,6 +37,7 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.covariates import resolve
+from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -507,9 +508,11 @@ def fit(
     )
     record_identification(run, data, spec)
     result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
-    if log_likelihood and spec.traits == "integrated":
+    censored = bool(spec.censored) and censored_cells(data, spec).any
+    if log_likelihood and spec.traits == "integrated" and not censored:
         # per patient beside the per-cell arrays (draws x patients numbers), so that
-        # arviz_stats.loo(result.idata, var_name="patient") works on a fresh fit
+        # arviz_stats.loo(result.idata, var_name="patient") works on a fresh fit; a censored
+        # patient's density would be a multivariate normal probability (compared by session)
         with timed_stage("per-patient log-likelihood"):
             result.ensure_log_likelihood()
     return result
