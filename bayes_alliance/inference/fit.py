@@ -37,7 +37,6 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.covariates import resolve
-from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -456,9 +455,10 @@ def fit(
     log_likelihood
         Store the pointwise log-likelihood of every observed cell (needed for LOO and
         :func:`bayes_alliance.analysis.comparison.compare`); it takes draws x cells x 2 numbers.
-        With integrated traits also each patient's marginal log density (the variable
-        ``patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
-        var_name="patient")`` is the leave-one-patient-out of :meth:`FitResult.loo`.
+        Each patient's marginal log density (the variable ``patient``, draws x patients,
+        for ``arviz_stats.loo(result.idata, var_name="patient")``) is added by
+        :meth:`FitResult.ensure_log_likelihood`, not here: it imports the filter's PyTensor
+        module, which a fit from the warm cache does not load.
     impute_missing
         With integrated traits, draw the states of missing cells inside a series too (forward
         filtering, backward sampling given each drawn latent mean); else they are NaN.
@@ -508,13 +508,6 @@ def fit(
     )
     record_identification(run, data, spec)
     result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
-    censored = bool(spec.censored) and censored_cells(data, spec).any
-    if log_likelihood and spec.traits == "integrated" and not censored:
-        # per patient beside the per-cell arrays (draws x patients numbers), so that
-        # arviz_stats.loo(result.idata, var_name="patient") works on a fresh fit; a censored
-        # patient's density would be a multivariate normal probability (compared by session)
-        with timed_stage("per-patient log-likelihood"):
-            result.ensure_log_likelihood()
     return result
 
 
