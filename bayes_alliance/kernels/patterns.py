@@ -5,28 +5,20 @@ Without measurement error, a fully observed cell fixes the state, so given the l
 patient's series factorises at its fully observed cells: the density of the entries after a
 fully observed cell c up to and including the next one depends on the data through c alone.
 A *pattern* is one such piece's layout, a tuple of cells, each ``(x observed, y observed)``.
-Its first cell is either fully observed and conditioned on (``start="known"``: the density of
-what follows it) or the series' first cell, drawn from the first-cell distribution
-``N(0, F)`` (``start="first"``).
+Its first cell is either fully observed and conditioned on (``first=None`` in
+:func:`conditional`: the density of what follows it) or the series' first cell, drawn from the
+first-cell distribution ``N(0, F)``.
 
-Filtering a pattern with symbolic data gives the density as a sum over the observed entries
-(each x before y within a cell) of univariate Gaussian terms,
+The piece's observed entries ``d`` (in cell order, x before y) are Gaussian; written as
+``N(R (d - E k_0 - E M); 0, V)``, with ``E`` mapping (M_x, M_y) to the entries and ``k_0`` the
+known part of the mean, ``W = R' V^-1 R`` and ``log |V|`` depend on Phi, Sigma and F alone
+(:func:`conditional`, from the stacked states' covariance). Summed over the pieces of one
+pattern in a patient, with ``n`` pieces, ``S1 = sum d`` and ``S2 = sum d d'``::
 
-.. math::
-
-    r_k = c_k' (d - E k_0 - E M), \qquad r_k \sim N(0, s_k),
-
-where ``d`` is the vector of the pattern's observed entries (in cell order, x before y),
-``E`` maps (M_x, M_y) to the entries, ``k_0`` is the known part of the mean, and the
-coefficients ``c_k`` and variances ``s_k`` depend on Phi, Sigma and F alone (a Kalman filter
-run on coefficient vectors instead of numbers). Summed over the pieces of one pattern in a
-patient, with ``n`` pieces, ``S1 = sum d`` and ``S2 = sum d d'``::
-
-    W  = sum_k c_k c_k' / s_k,       V_x = sum_k c_k c_kx / s_k,   V_y likewise,
-    L0 = sum_k a_k a_k' / s_k,       a_k = (c_kx, c_ky) = the sums of c_k over x and y entries,
-    q  = <W, S2> - 2 S1'(k_x V_x + k_y V_y) + n k' L0 k,
-    g  = (S1'V_x, S1'V_y) - n L0 k,   L = n L0,
-    log C = -n/2 (K log 2 pi + sum_k log s_k),
+    L0 = E'WE,   U = S1' W E,
+    q  = <W, S2> - 2 U k + n k' L0 k,
+    g  = U' - n L0 k,   L = n L0,
+    log C = -n/2 (rows(V) log 2 pi + log |V|),
 
 the terms of :class:`~bayes_alliance.kernels.marginal.MeanFactor` (``exp(-1/2 [q - 2 g'M +
 M'LM]) C``), so a patient's pieces add up to the factor its whole series gives. A lag-one
@@ -34,8 +26,8 @@ transition between two fully observed cells is the pattern ``((1, 1), (1, 1))``;
 session between them is ``((1, 1), (0, 0), (1, 1))`` (Phi squared and ``Sigma + Phi Sigma Phi'``
 in effect). The sums may carry weights (``n`` negative), which subtracts a piece.
 
-Every function is written entry by entry (``xp``: numpy or ``pytensor.tensor``; parameters
-scalars or per-patient vectors).
+Functions take ``xp`` (numpy or ``pytensor.tensor``); parameters are scalars (the model's
+segment path has shared dynamics) or per-patient vectors (batched matrices, slow in a graph).
 """
 
 from __future__ import annotations
