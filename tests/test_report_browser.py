@@ -1,11 +1,9 @@
 """The report as a web page, rendered in headless Chromium: every image loads and the page
 shows no error.
 
-A copy of the report gets a probe script in its head that records script errors and failed
-resources (an ``error`` listener in the capture phase sees both) and, after ``load``, writes the
-state of every image into the DOM, which ``--dump-dom`` prints. Console messages (Chromium
-logs them to stderr with ``--enable-logging=stderr``) must be absent: the report has no
-scripts of its own. The probe is first shown to catch a broken image and a script error on a
+The page is loaded with the probe of ``tests/browser.py`` (images, script errors, MathML
+layout, console messages). Console messages must be absent: the report has no scripts of its
+own. The probe is first shown to catch a broken image and a script error on a
 hand-made page, so a passing report is not a probe that sees nothing.
 
 Chromium comes from the system packages (``/usr/bin/chromium``; CI installs it); without it
@@ -14,80 +12,15 @@ these tests skip with that message.
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bayes_alliance.report.write import write_report
+from tests.browser import CHROMIUM, SKIP_REASON, chromium, probe
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (apt-get install chromium): the browser test of the "
-    "report needs a headless Chromium",
-)
-
-PROBE = """<script>
-window.__errors = [];
-window.addEventListener('error', e => {
-  const src = e.target && e.target.src ? ' ' + e.target.src.slice(0, 40) : '';
-  window.__errors.push(String(e.message || e.type) + src);
-}, true);
-window.addEventListener('load', () => {
-  const imgs = Array.from(document.images);
-  const out = {
-    images: imgs.length,
-    broken: imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
-    widths: imgs.map(i => i.naturalWidth),
-    figures: document.querySelectorAll('figure img').length,
-    errors: window.__errors,
-    height: document.body.scrollHeight,
-    headings: Array.from(document.querySelectorAll('h2')).map(h => h.textContent),
-  };
-  const pre = document.createElement('pre');
-  pre.id = 'probe';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium with a throw-away profile and no network side traffic."""
-    assert CHROMIUM is not None
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-
-
-def probe(page: Path, tmp: Path) -> tuple[dict, list[str]]:
-    """Load ``page`` with the probe; return the probe's record and the console lines."""
-    probed = tmp / f"probed_{page.stem}.html"
-    probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
-    run = _chromium(["--virtual-time-budget=10000", "--dump-dom", probed.as_uri()], tmp / "profile")
-    found = re.search(r'<pre id="probe">(.*?)</pre>', run.stdout, re.S)
-    assert found, f"the page did not finish loading; chromium said:\n{run.stderr[-3000:]}"
-    record = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
-    return record, console
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +44,21 @@ def test_probe_sees_broken_images_and_script_errors(tmp_path):
     assert any("notDefined" in line for line in console)
 
 
+def test_probe_tells_typeset_mathml_from_bare_tags(tmp_path):
+    """The same subscript as MathML (laid out: the index sits lower) and as the bare tag
+    names outside ``<math>`` (unknown HTML elements on one baseline)."""
+    head = "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+    sub = "<msub><mi>x</mi><mi>ti</mi></msub>"
+    typeset, bare = tmp_path / "typeset.html", tmp_path / "bare.html"
+    typeset.write_text(f"{head}<p><math display='block'>{sub}</math></p></body></html>")
+    bare.write_text(f"{head}<p>{sub}</p></body></html>")
+    good, _ = probe(typeset, tmp_path)
+    assert good["mathml"] and good["maths"] == good["math_native"] == 1
+    assert good["sub_lowered"] is True and min(good["math_boxes"][0]) > 0
+    plain, _ = probe(bare, tmp_path)
+    assert plain["maths"] == 0 and plain["sub_lowered"] is False
+
+
 def test_report_renders_in_a_browser_with_every_image(report_page, tmp_path):
     record, console = probe(report_page, tmp_path)
     assert record["broken"] == [], record
@@ -127,7 +75,7 @@ def test_report_screenshot_is_not_blank(report_page, tmp_path):
     import matplotlib.image as mpimg
 
     shot = tmp_path / "shot.png"
-    run = _chromium(
+    run = chromium(
         ["--window-size=1100,1400", f"--screenshot={shot}", report_page.as_uri()],
         tmp_path / "profile",
     )
