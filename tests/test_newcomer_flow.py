@@ -266,6 +266,9 @@ def test_docx_has_headings_tables_and_every_cited_work(flow):
     assert doc.tables and all(len(t.rows) >= 2 for t in doc.tables)
     html = (flow.fit_dir / "report" / "report.html").read_text()
     assert len(doc.inline_shapes) == html.count("<img ")
+    # Every equation of the page is a Word equation (OMML), not monospace text.
+    omml = "{http://schemas.openxmlformats.org/officeDocument/2006/math}oMath"
+    assert len(doc.element.body.findall(f".//{omml}")) == html.count("<math") > 0
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)

@@ -3,8 +3,8 @@
 The .docx file is WordprocessingML written here (a zip of XML parts: the document, its
 styles, its relationships and the PNG figures), so the report needs no further dependency:
 headings, paragraphs, numbered table and figure captions, tables with a header row, the
-figures at their size, and the equations in the linear notation of
-:mod:`bayes_alliance.report.mathml` (Word's own equation format is not written). The PDF is the
+figures at their size, and the equations as Word equations (OMML, converted from the page's
+MathML by :mod:`bayes_alliance.report.omml`; their headings in words stay text). The PDF is the
 HTML page printed by a headless Chromium (``chromium --headless --print-to-pdf``), which
 renders the page's MathML; without Chromium :func:`write_pdf` says what to install.
 """
@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
+from bayes_alliance.report.omml import M_NS, equation_paragraph
 from bayes_alliance.report.render import ReportSection, Table, banner_text
 
 FORMATS = ("html", "docx", "pdf")
@@ -191,7 +192,13 @@ def docx_parts(
         body.append(_para(s.title, "Heading1"))
         body += [_para(p, bold=False) for p in s.paragraphs]
         for block in s.blocks:
-            body += [_para(line.strip() or " ", "Equation") for line in block.splitlines()]
+            # As on the page (mathml.equations_html): indented lines are equations.
+            body += [
+                equation_paragraph(line)
+                if line.startswith("  ") and line.strip()
+                else _para(line.strip() or " ", "Equation")
+                for line in block.splitlines()
+            ]
         for t in s.tables:
             n_table += 1
             body.append(_table(t, n_table))
@@ -205,7 +212,7 @@ def docx_parts(
             body.append(_image(rid, n_fig, pngs[f.stem], f.caption))
     document = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<w:document xmlns:w="{_W}" xmlns:r="{_R}"><w:body>'
+        f'<w:document xmlns:w="{_W}" xmlns:r="{_R}" xmlns:m="{M_NS}"><w:body>'
         + "".join(body)
         + '<w:sectPr><w:pgSz w:w="11906" w:h="16838"/><w:pgMar w:top="1134" w:right="1134" '
         'w:bottom="1134" w:left="1134" w:header="709" w:footer="709" w:gutter="0"/>'
