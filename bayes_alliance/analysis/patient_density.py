@@ -123,9 +123,9 @@ def _factor_loglik(
     (no PyMC, no PyTensor) can write these densities: complete series without measurement
     error from the closed-form sums of the model's likelihood
     (:func:`bayes_alliance.model.grid.grid_sums`, :func:`bayes_alliance.kernels.marginal.series_factor`;
-    about 3 ms a draw at 2,000 x 20), every other grid through the Kalman filter of
-    :func:`bayes_alliance.kernels.gaps.filter_factor` (about 14 ms a draw at 2,000 x 20 with
-    gaps, 3x the model's compiled kernel, which lives in a PyTensor module)."""
+    about 4 ms a draw at 2,000 x 20), every other grid through the Kalman filter of
+    :func:`bayes_alliance.kernels.gaps.filter_factor` (about 18 ms a draw at 2,000 x 20 with
+    gaps, 2.5x the model's compiled kernel, which lives in a PyTensor module)."""
     get = lookup(post, spec)
     dyn_post, dyn_spec = own_innovations(post, spec, post)
     dyn = dynamics_from(

@@ -460,8 +460,8 @@ def fit(
         ``patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
         var_name="patient")`` is the leave-one-patient-out of :meth:`FitResult.loo`. It is
         numpy alone (a fit from the warm cache imports no PyTensor for it) and costs about
-        3 ms a draw at 2,000 patients x 20 sessions with complete series, 14 ms with gaps
-        (6 and 28 s at 2 x 1,000 draws); not written with scores censored at a ceiling or
+        4 ms a draw at 2,000 patients x 20 sessions with complete series, 18 ms with gaps
+        (8 and 36 s at 2 x 1,000 draws on a shared 2-core machine); not written with scores censored at a ceiling or
         floor (a patient's density would be a multivariate normal probability: such fits
         compare by session).
     impute_missing
