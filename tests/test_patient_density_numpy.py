@@ -20,7 +20,7 @@ from bayes_alliance.analysis import patient_density
 from bayes_alliance.inference import posthoc
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests.likelihood_cases import COMPLETE, ROWS, session_data
-from tests.test_patient_density import _posterior
+from tests.test_patient_density import VARIANTS, _dense, _posterior
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {
@@ -65,6 +65,21 @@ def test_numpy_densities_equal_the_compiled_kernel_and_the_state_filter(case, mo
     monkeypatch.setattr(patient_density.gaps, "filter_factor", _compiled_filter)
     compiled = patient_density.patient_loglik(post, data, spec)
     np.testing.assert_allclose(ours, compiled, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_complete_series_through_the_sums_equal_the_dense_marginal(variant):
+    """Every model option of test_patient_density on complete series, where the densities
+    take the likelihood's closed-form sums instead of the filter."""
+    opts = VARIANTS[variant]
+    data = session_data(
+        COMPLETE, therapist=opts.get("therapist_level", True), experience="experience" in str(opts)
+    )
+    spec = ModelSpec(**opts)
+    post = _posterior(data, spec, np.random.default_rng(8))
+    ours = patient_density.patient_loglik(post, data, spec)
+    for draw in range(3):
+        np.testing.assert_allclose(ours[0, draw], _dense(data, spec, post, draw), rtol=1e-9)
 
 
 def _dense_one_patient(data, p, i):
