@@ -43,6 +43,7 @@ from bayes_alliance.inference.fit import fit
 r = fit(_data(), **FIT)
 post = r.idata.posterior
 np.savez(sys.argv[1], **{k: post[k].values for k in post.data_vars})
+np.save(sys.argv[1] + ".patient.npy", r.idata["log_likelihood"]["patient"].values)
 print(json.dumps({"pymc": "pymc" in sys.modules, "pytensor": "pytensor" in sys.modules,
                   "timing": r.provenance["timing"]}))
 """
@@ -50,7 +51,8 @@ print(json.dumps({"pymc": "pymc" in sys.modules, "pytensor": "pytensor" in sys.m
 
 @pytest.fixture(scope="module")
 def cold(tmp_path_factory):
-    """A fit through an empty cache in this process: (folder, its posterior)."""
+    """A fit through an empty cache in this process: (folder, its posterior, its patients'
+    log-likelihood)."""
     from bayes_alliance.inference.fit import fit
 
     folder = tmp_path_factory.mktemp("warm-cache")
@@ -66,7 +68,7 @@ def cold(tmp_path_factory):
         else:
             os.environ[cache.ENV_VAR] = old
     assert "warm_cache_hit" not in result.provenance["timing"]
-    return folder, result.idata.posterior
+    return folder, result.idata.posterior, result.idata["log_likelihood"]["patient"].values
 
 
 def _later_process(folder: Path, out: Path) -> dict:
@@ -88,7 +90,7 @@ def _later_process(folder: Path, out: Path) -> dict:
 
 
 def test_a_warm_fit_imports_neither_pymc_nor_pytensor_and_gives_the_same_draws(cold, tmp_path):
-    folder, posterior = cold
+    folder, posterior, patient_ll = cold
     assert list(folder.glob("warm-*.pkl")), "the cold fit wrote no warm entry"
     report = _later_process(folder, tmp_path / "warm.npz")
     assert report["timing"]["warm_cache_hit"] == 1.0
@@ -98,6 +100,10 @@ def test_a_warm_fit_imports_neither_pymc_nor_pytensor_and_gives_the_same_draws(c
         assert set(there.files) == set(posterior.data_vars)
         for name in there.files:
             np.testing.assert_array_equal(there[name], posterior[name].values, err_msg=name)
+    # the per-patient log-likelihood (for arviz_stats.loo(idata, var_name="patient")) is
+    # written without PyTensor, equal to the cold fit's
+    warm_ll = np.load(str(tmp_path / "warm.npz") + ".patient.npy")
+    np.testing.assert_array_equal(warm_ll, patient_ll)
 
 
 def test_the_warm_initial_point_is_pymcs_for_other_seeds(cold):
@@ -107,7 +113,7 @@ def test_the_warm_initial_point_is_pymcs_for_other_seeds(cold):
 
     from bayes_alliance.model.build import build_model
 
-    folder, _ = cold
+    folder, *_ = cold
     data = _data()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(cache.ENV_VAR, str(folder))
@@ -128,7 +134,7 @@ def test_the_warm_initial_point_is_pymcs_for_other_seeds(cold):
 
 
 def test_a_missing_graph_entry_sends_the_fit_down_the_full_path(cold, tmp_path, monkeypatch):
-    folder, _ = cold
+    folder, *_ = cold
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     for p in copy.glob("*.pkl"):

@@ -19,7 +19,8 @@ the exact marginal density as the sum of its prediction-error terms. The patient
 deviation (random slopes) and the therapist deviations are conditioned on (drawn with the
 other parameters), which keeps the importance-sampling identity valid.
 
-Pure numpy, batched over draws and patients; independent of PyMC.
+Pure numpy, batched over draws and patients; independent of PyMC and PyTensor (a fit from the
+warm compile cache writes these values without importing either).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ import numpy as np
 from bayes_alliance.analysis import continuous_density
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values, covariate_values
-from bayes_alliance.model.grid import SeriesGrid, censored_cells
+from bayes_alliance.model.grid import SeriesGrid, censored_cells, grid_sums
 from bayes_alliance.model.structure import (
     dynamics_from,
     known_means,
@@ -108,19 +110,22 @@ def _by_factor(data: SessionData, spec: ModelSpec) -> bool:
 def _factor_loglik(
     post: Mapping[str, Any], data: SessionData, spec: ModelSpec, grid: SeriesGrid
 ) -> np.ndarray:
-    r"""One draw's patient densities through the latent mean's Gaussian factor: the Kalman
-    filter over the states alone gives each patient's ``log C`` and factor in M
-    (:func:`bayes_alliance.inference.posthoc.gap_filter`, the model's compiled kernel), and
+    r"""One draw's patient densities through the latent mean's Gaussian factor: each
+    patient's ``log C`` and factor in M, then
 
     .. math:: \log p(z_i \mid \theta) = \log C_i + \log \int e^{-\frac12 [q - 2 g'M + M'LM]}
               N(M; 0, T)\, dM
 
     (:func:`bayes_alliance.kernels.marginal.mean_integral`), the same density as the filter
-    over (w, M) of :func:`_filter` (equal to rounding; tested), at the cost of one compiled
-    pass over the cells instead of numpy's batched 4 x 4 products."""
-    from bayes_alliance.inference.posthoc import compiled_filter, gap_filter
-    from bayes_alliance.kernels import gaps, marginal
+    over (w, M) of :func:`_filter` (equal to rounding; tested).
 
+    ``log C`` and the factor come from numpy alone, so that a fit from the warm compile cache
+    (no PyMC, no PyTensor) can write these densities: complete series without measurement
+    error from the closed-form sums of the model's likelihood
+    (:func:`bayes_alliance.model.grid.grid_sums`, :func:`bayes_alliance.kernels.marginal.series_factor`;
+    about 4 ms a draw at 2,000 x 20), every other grid through the Kalman filter of
+    :func:`bayes_alliance.kernels.gaps.filter_factor` (about 18 ms a draw at 2,000 x 20 with
+    gaps, 2.5x the model's compiled kernel, which lives in a PyTensor module)."""
     get = lookup(post, spec)
     dyn_post, dyn_spec = own_innovations(post, spec, post)
     dyn = dynamics_from(
@@ -139,15 +144,37 @@ def _factor_loglik(
     if spec.therapist_level:
         top_x, top_y = therapist_part(get, data.patient_therapist)
         kx, ky = kx + top_x[:, None], ky + top_y[:, None]
-    cells = grid.gap_cells(kx, ky)
-    if compiled_filter(dyn):
-        log_c, factor = gap_filter(cells, dyn, dyn.error)
+    if _by_sums(grid, spec):
+        shape = np.shape(grid.x)
+        sums = grid_sums(
+            grid.x - np.broadcast_to(kx, shape),
+            grid.y - np.broadcast_to(ky, shape),
+            grid.containers(),
+            dyn,
+            xp=np,
+        )
+        log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
     else:
-        n_s = data.n_sessions
+        cells = grid.gap_cells(kx, ky)
         log_c, factor, _ = gaps.filter_factor(
-            cells, dyn.phi, dyn.sigma, dyn.first, n_s, dyn.by_session, error=dyn.error
+            cells,
+            dyn.phi,
+            dyn.sigma,
+            dyn.first,
+            data.n_sessions,
+            dyn.by_session,
+            error=dyn.error,
         )
     return log_c + marginal.mean_integral(factor, (0.0, 0.0), trait_cov(get, v.PATIENT))
+
+
+def _by_sums(grid: SeriesGrid, spec: ModelSpec) -> bool:
+    """Whether every series is complete and observed without error, so that the states are
+    the data minus the known means and the likelihood's closed-form sums apply (the
+    condition of :class:`bayes_alliance.inference.posthoc.PosthocGrid`'s ``gaps``)."""
+    return not (
+        grid.miss_x.size or grid.miss_y.size or spec.measurement_error or spec.random_innovations
+    )
 
 
 def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) -> np.ndarray:

@@ -37,6 +37,7 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.covariates import resolve
+from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -455,10 +456,14 @@ def fit(
     log_likelihood
         Store the pointwise log-likelihood of every observed cell (needed for LOO and
         :func:`bayes_alliance.analysis.comparison.compare`); it takes draws x cells x 2 numbers.
-        Each patient's marginal log density (the variable ``patient``, draws x patients,
-        for ``arviz_stats.loo(result.idata, var_name="patient")``) is added by
-        :meth:`FitResult.ensure_log_likelihood`, not here: it imports the filter's PyTensor
-        module, which a fit from the warm cache does not load.
+        With integrated traits also each patient's marginal log density (the variable
+        ``patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
+        var_name="patient")`` is the leave-one-patient-out of :meth:`FitResult.loo`. It is
+        numpy alone (a fit from the warm cache imports no PyTensor for it) and costs about
+        4 ms a draw at 2,000 patients x 20 sessions with complete series, 18 ms with gaps
+        (8 and 36 s at 2 x 1,000 draws on a shared 2-core machine); not written with scores censored at a ceiling or
+        floor (a patient's density would be a multivariate normal probability: such fits
+        compare by session).
     impute_missing
         With integrated traits, draw the states of missing cells inside a series too (forward
         filtering, backward sampling given each drawn latent mean); else they are NaN.
@@ -508,6 +513,10 @@ def fit(
     )
     record_identification(run, data, spec)
     result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
+    censored = bool(spec.censored) and censored_cells(data, spec).any
+    if log_likelihood and spec.traits == "integrated" and not censored:
+        with timed_stage("per-patient log-likelihood"):
+            result.ensure_log_likelihood()
     return result
 
 

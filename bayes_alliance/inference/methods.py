@@ -10,13 +10,19 @@ late by module name (:data:`LATE`, resolved with ``importlib`` on the first call
 package's own lazy names are): the table below is the complete list of such references, and
 ``tests/test_result_methods.py`` checks that every entry resolves.
 
-ArviZ on ``result.idata``: :meth:`ResultMethods.ensure_log_likelihood` writes the variable
-``patient`` (dims chain, draw, patient: each patient's marginal log density of their observed
-cells, :mod:`bayes_alliance.analysis.patient_density`) beside the per-cell ``predictor`` and
-``outcome``, so that ``arviz_stats.loo(result.idata, var_name="patient")`` is the package's
-leave-one-patient-out (``var_name="outcome"`` scores the outcome's cells one session ahead,
-see :mod:`bayes_alliance.analysis.comparison`). It takes draws x patients numbers (640 MB at
-4,000 draws and 20,000 patients); no draws x patients x sessions array is formed.
+ArviZ on ``result.idata``: a fit (integrated traits, no censored scores) writes the variable
+``patient`` in the ``log_likelihood`` group (dims chain, draw, patient: each patient's marginal
+log density of their observed cells, :mod:`bayes_alliance.analysis.patient_density`, numpy
+alone) beside the per-cell ``predictor`` and ``outcome``;
+:meth:`ResultMethods.ensure_log_likelihood` adds it to a loaded result or a fit without it. Then
+``arviz_stats.loo(result.idata, var_name="patient", reff=result.relative_ess())`` is the
+package's leave-one-patient-out (:meth:`ResultMethods.loo`) to rounding; without ``reff`` ArviZ
+takes the relative efficiency from every posterior variable, states included (slow at registry
+size, and a slightly different ELPD with thousands of draws: see
+:func:`bayes_alliance.analysis.comparison.relative_ess`). ``var_name="outcome"`` scores the
+outcome's cells one session ahead (see :mod:`bayes_alliance.analysis.comparison`). It takes
+draws x patients numbers (640 MB at 4,000 draws and 20,000 patients); no draws x patients x
+sessions array is formed.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ LATE = {
     "loo": "bayes_alliance.analysis.comparison:loo",
     "compare": "bayes_alliance.analysis.comparison:compare",
     "patient_loglik": "bayes_alliance.analysis.comparison:patient_pointwise",
+    "relative_ess": "bayes_alliance.analysis.comparison:relative_ess",
     "pp_check": "bayes_alliance.report.pp_check:pp_check",
     "prior_summary": "bayes_alliance.report.priors_text:priors_table",
     "mechanism_prior_summary": "bayes_alliance.report.mechanism_priors:priors_table",
@@ -92,8 +99,9 @@ class ResultMethods:
 
         Per cell it holds ``predictor`` and ``outcome`` (integrated traits: computed from the
         draws and the seed); with ``patient`` also the variable ``patient``, each patient's
-        marginal log density per draw, for ``arviz_stats.loo(result.idata, var_name="patient")``
-        (leave-one-patient-out; see the module docstring).
+        marginal log density per draw, for ``arviz_stats.loo(result.idata, var_name="patient",
+        reff=result.relative_ess())`` (leave-one-patient-out; see the module docstring). A
+        fresh fit holds both already.
         """
         if "log_likelihood" not in self.idata.children:
             if self.spec.traits != "integrated":
@@ -122,6 +130,14 @@ class ResultMethods:
         :class:`~bayes_alliance.analysis.comparison.LOOResult` (``elpd_loo``, ``se``, Pareto-k
         count and advice, ``elpd``: ArviZ's ELPDData)."""
         return late("loo")(self, unit, chunk)
+
+    def relative_ess(self) -> float:
+        """The relative efficiency :meth:`loo` gives PSIS: the mean-ESS of the named parameters
+        (:attr:`parameters`) over the number of draws; pass it to ArviZ as
+        ``arviz_stats.loo(result.idata, var_name="patient", reff=result.relative_ess())``
+        (:func:`bayes_alliance.analysis.comparison.relative_ess` says why not every variable)."""
+        names = self.parameters
+        return float(late("relative_ess")(self.idata.posterior.to_dataset(), names))
 
     def compare(
         self, *others: Any, names: Sequence[str] | None = None, unit: str = "patient"
