@@ -182,29 +182,23 @@ def test_loo_per_patient_and_arviz_on_idata(result):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pareto-k warnings at 200 draws
         own = result.loo()
-        # docs/reading_results.md: ensure_log_likelihood(), then var_name="patient" (a fit
+        # docs/reading_results.md: ensure_log_likelihood(), then var_name="by_patient" (a fit
         # that already writes the log-likelihood makes the first call a no-op).
         result.ensure_log_likelihood()
-        theirs = azs.loo(result.idata, var_name="patient")
+        theirs = azs.loo(result.idata, var_name="by_patient")
     assert own.unit == "patient" and np.isfinite(own.elpd_loo)
     assert np.asarray(theirs.pareto_k).shape == (result.data.n_patients,)
     assert float(theirs.elpd) == pytest.approx(own.elpd_loo, rel=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ensure_log_likelihood() stores the per-patient density under the dimension's own "
-    "name 'patient', so xarray makes it a coordinate, not a data variable: "
-    "log_likelihood.data_vars lacks it and ArviZ counts draws x patients (2400) observations",
-)
 def test_patient_log_likelihood_is_a_variable(result):
     import arviz_stats as azs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result.ensure_log_likelihood()
-        elpd = azs.loo(result.idata, var_name="patient")
-    assert "patient" in result.idata.log_likelihood.data_vars
+        elpd = azs.loo(result.idata, var_name="by_patient")
+    assert "by_patient" in result.idata.log_likelihood.data_vars
     assert elpd.n_data_points == result.data.n_patients
 
 

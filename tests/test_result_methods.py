@@ -128,7 +128,7 @@ def small() -> FitResult:
 
 def test_loo_by_patient_matches_arviz_on_the_idata(small):
     # a fresh fit holds the per-patient array already (no ensure_log_likelihood call)
-    assert vocab.PATIENT in small.idata.log_likelihood
+    assert vocab.BY_PATIENT in small.idata.log_likelihood.data_vars
     ours = small.loo()
     assert ours.unit == "patient" and ours.elpd.n_data_points == small.data.n_patients
     # ours takes the relative efficiency from the named parameters alone: the mean-ESS of
@@ -137,17 +137,17 @@ def test_loo_by_patient_matches_arviz_on_the_idata(small):
     ess = [np.ravel(azs.ess(post[n].values, method="mean")) for n in small.parameters]
     reff = np.hstack(ess).mean() / (post.sizes["chain"] * post.sizes["draw"])
     assert small.relative_ess() == pytest.approx(reff, rel=1e-12)
-    theirs_fresh = azs.loo(small.idata, var_name=vocab.PATIENT, reff=small.relative_ess())
+    theirs_fresh = azs.loo(small.idata, var_name=vocab.BY_PATIENT, reff=small.relative_ess())
     assert theirs_fresh.elpd == pytest.approx(ours.elpd_loo, rel=1e-12)
     # ArviZ's default reff (every posterior variable, states included) differs; at 2 x 40
     # draws the Pareto tail is S / 5 = 16 draws for any reff <= 1, so the ELPD agrees
-    default = azs.loo(small.idata, var_name=vocab.PATIENT)
+    default = azs.loo(small.idata, var_name=vocab.BY_PATIENT)
     assert default.elpd == pytest.approx(ours.elpd_loo, rel=1e-12)
     tree = small.ensure_log_likelihood()
-    ll = tree.log_likelihood[vocab.PATIENT]
+    ll = tree.log_likelihood[vocab.BY_PATIENT]
     assert ll.dims == ("chain", "draw", vocab.PATIENT)
     # ArviZ's own loo on the result's DataTree, with the documented var_name
-    theirs = azs.loo(tree, var_name=vocab.PATIENT)
+    theirs = azs.loo(tree, var_name=vocab.BY_PATIENT)
     np.testing.assert_allclose(np.asarray(theirs.elpd_i), np.asarray(ours.elpd.elpd_i), rtol=1e-10)
     session = small.loo(unit="session")
     n_cells = int((small.data.observed_x | small.data.observed_y).sum())

@@ -73,15 +73,8 @@ def pointwise_loglik(result: FitResult, unit: str = "patient") -> xr.DataArray:
         return result.pointwise_loglik(unit)  # type: ignore[attr-defined]
     if unit == "patient":
         held = result.idata.get("log_likelihood")
-        if held is not None and vocab.PATIENT in held:  # written by ensure_log_likelihood
-            # a variable named as its own dimension reads back as a coordinate over (chain,
-            # draw, patient), which isel by patient mangles: rebuilt from its values
-            values = np.asarray(held[vocab.PATIENT].values)
-            return xr.DataArray(
-                values,
-                dims=("chain", "draw", "patient"),
-                coords={"patient": result.data.coords["patient"]},
-            )
+        if held is not None and vocab.BY_PATIENT in held.data_vars:  # fit / ensure_log_likelihood
+            return held[vocab.BY_PATIENT].transpose("chain", "draw", vocab.PATIENT)
         return patient_pointwise(result)
     ll = result.ensure_log_likelihood(patient=False).log_likelihood
     idx = GridIndex.of(result.data)

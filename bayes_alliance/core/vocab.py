@@ -11,6 +11,9 @@ from collections.abc import Iterable
 
 # Dimensions of the patient x session grid and of posterior arrays.
 PATIENT = "patient"
+# the per-patient log density in the log_likelihood group: a variable may not share the name of
+# its own dimension (xarray would make it a coordinate and ArviZ would miscount the observations)
+BY_PATIENT = "by_patient"
 THERAPIST = "therapist"
 SESSION = "session"
 VARIABLE = "variable"  # ("predictor", "outcome") when a quantity has one entry per variable

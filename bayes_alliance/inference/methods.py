@@ -15,7 +15,7 @@ ArviZ on ``result.idata``: a fit (integrated traits, no censored scores) writes 
 log density of their observed cells, :mod:`bayes_alliance.analysis.patient_density`, numpy
 alone) beside the per-cell ``predictor`` and ``outcome``;
 :meth:`ResultMethods.ensure_log_likelihood` adds it to a loaded result or a fit without it. Then
-``arviz_stats.loo(result.idata, var_name="patient", reff=result.relative_ess())`` is the
+``arviz_stats.loo(result.idata, var_name="by_patient", reff=result.relative_ess())`` is the
 package's leave-one-patient-out (:meth:`ResultMethods.loo`) to rounding; without ``reff`` ArviZ
 takes the relative efficiency from every posterior variable, states included (slow at registry
 size, and a slightly different ELPD with thousands of draws: see
@@ -99,7 +99,7 @@ class ResultMethods:
 
         Per cell it holds ``predictor`` and ``outcome`` (integrated traits: computed from the
         draws and the seed); with ``patient`` also the variable ``patient``, each patient's
-        marginal log density per draw, for ``arviz_stats.loo(result.idata, var_name="patient",
+        marginal log density per draw, for ``arviz_stats.loo(result.idata, var_name="by_patient",
         reff=result.relative_ess())`` (leave-one-patient-out; see the module docstring). A
         fresh fit holds both already.
         """
@@ -118,9 +118,9 @@ class ResultMethods:
                 states=self.provenance.get("states", True),
             )
             self.idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
-        if patient and vocab.PATIENT not in self.idata.log_likelihood:
+        if patient and vocab.BY_PATIENT not in self.idata.log_likelihood.data_vars:
             ll = late("patient_loglik")(self)
-            ds = self.idata.log_likelihood.to_dataset().assign({vocab.PATIENT: ll})
+            ds = self.idata.log_likelihood.to_dataset().assign({vocab.BY_PATIENT: ll})
             self.idata["log_likelihood"] = xr.DataTree(ds)
         return self.idata
 
@@ -134,7 +134,7 @@ class ResultMethods:
     def relative_ess(self) -> float:
         """The relative efficiency :meth:`loo` gives PSIS: the mean-ESS of the named parameters
         (:attr:`parameters`) over the number of draws; pass it to ArviZ as
-        ``arviz_stats.loo(result.idata, var_name="patient", reff=result.relative_ess())``
+        ``arviz_stats.loo(result.idata, var_name="by_patient", reff=result.relative_ess())``
         (:func:`bayes_alliance.analysis.comparison.relative_ess` says why not every variable)."""
         names = self.parameters
         return float(late("relative_ess")(self.idata.posterior.to_dataset(), names))
