@@ -394,10 +394,12 @@ def _nutpie_compiled(
     )
 
 
-def _pymc(
-    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
+def _pm_sample(
+    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float], **how: Any
 ) -> xr.DataTree:
-    """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    """The one ``pm.sample`` call of the PyMC and the JAX samplers: the stage line, then the
+    run's settings and ``how`` (the sampler and its options); its time in
+    ``timing["sample_s"]``. PyMC is imported here, not with the module (a warm fit needs none)."""
     import pymc as pm
 
     _announce(settings)
@@ -406,15 +408,21 @@ def _pymc(
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
-        cores=settings.n_cores,
         random_seed=seed,
         model=model,
-        nuts_sampler="pymc",
         progressbar=settings.progressbar,
         compute_convergence_checks=False,
+        **how,
     )
     timing["sample_s"] = time.perf_counter() - t0
     return idata
+
+
+def _pymc(
+    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
+) -> xr.DataTree:
+    """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    return _pm_sample(model, settings, seed, timing, cores=settings.n_cores, nuts_sampler="pymc")
 
 
 def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]) -> xr.DataTree:
@@ -440,20 +448,7 @@ def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, flo
             "nuts_sampler": "nutpie",
             "compile_kwargs": {"mode": "JAX", "gradient_backend": "jax"},
         }
-    _announce(settings)
-    t0 = time.perf_counter()
-    idata = pm.sample(
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        random_seed=seed,
-        model=model,
-        progressbar=settings.progressbar,
-        compute_convergence_checks=False,
-        **how,
-    )
-    timing["sample_s"] = time.perf_counter() - t0
-    return idata
+    return _pm_sample(model, settings, seed, timing, **how)
 
 
 __all__ = [
