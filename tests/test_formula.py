@@ -345,7 +345,9 @@ def test_looks_like_formula() -> None:
     assert not looks_like_formula(pd.DataFrame())
 
 
-def _table() -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """Three therapists x three patients x five sessions, with a patient-level covariate."""
     rng = np.random.default_rng(3)
     rows = [
         (f"T{t}", f"P{t}{p}", s, *rng.normal(size=2), rng.normal())
@@ -360,39 +362,49 @@ def _table() -> pd.DataFrame:
     return df.drop(columns="z")
 
 
-def test_fit_frame_model_string_gives_the_keyword_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = []
-    monkeypatch.setattr(api, "fit", lambda data, spec, **kw: seen.append((data, spec, kw)))
-    df = _table()
-    api.fit_frame(
+@pytest.fixture
+def fit_call(monkeypatch: pytest.MonkeyPatch):
+    """``api.fit_frame`` with the sampling replaced by a recorder: one call, and what ``fit``
+    would have been given (data, spec, keywords)."""
+
+    def call(*args: object, **kwargs: object) -> tuple:
+        seen = []
+        monkeypatch.setattr(api, "fit", lambda data, spec, **kw: seen.append((data, spec, kw)))
+        api.fit_frame(*args, **kwargs)
+        (got,) = seen
+        return got
+
+    return call
+
+
+def test_fit_frame_model_string_gives_the_keyword_spec(table: pd.DataFrame, fit_call) -> None:
+    same = dict(first_session="free", random_seed=5)
+    d1, s1, k1 = fit_call(
         "symptoms ~ lag(alliance) + lag(symptoms) + age + (lag(alliance) | therapist/patient)\n"
         + X_EQ,
-        df,
+        table,
         session="session",
-        first_session="free",
-        random_seed=5,
+        **same,
     )
-    api.fit_frame(
-        df,
+    d2, s2, k2 = fit_call(
+        table,
         **FLAG_ROLES,
         covariates=["age"],
         random_slopes=("patient", "therapist"),
-        first_session="free",
-        random_seed=5,
+        **same,
     )
-    (d1, s1, k1), (d2, s2, k2) = seen
     assert s1 == s2 and k1 == k2 and d1.data_hash == d2.data_hash
     with pytest.raises(ValueError, match=r"random_slopes= \(\['patient'\]\) contradicts"):
-        api.fit_frame(f"{BASE}\n{SESSION}", df, random_slopes=["patient"])
+        api.fit_frame(f"{BASE}\n{SESSION}", table, random_slopes=["patient"])
     with pytest.raises(TypeError, match="give the data after the model string"):
         api.fit_frame(f"{BASE}\n{SESSION}")
 
 
-def test_cli_model_flag(tmp_path) -> None:
+def test_cli_model_flag(tmp_path, table: pd.DataFrame) -> None:
     from bayes_alliance.cli import commands
 
     path = tmp_path / "d.csv"
-    _table().to_csv(path, index=False)
+    table.to_csv(path, index=False)
     parser = build_parser()
     model = f"{BASE}; alliance ~ lag(alliance); session = session"
     args = parser.parse_args(["fit", str(path), "--out", str(tmp_path / "o"), "--model", model])

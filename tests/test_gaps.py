@@ -226,3 +226,49 @@ def test_patient_without_any_observed_predictor_is_finite_and_exact():
         factor, (m0[0], m0[1]), tuple(a + b for a, b in zip(tau, tau_t, strict=True))
     )
     np.testing.assert_allclose(both, direct, rtol=1e-12)
+
+
+def test_posthoc_grid_draws_states_of_the_data_grid():
+    """PosthocGrid.draw_states (the one place the post-hoc draws and states_of call the
+    backward sampler): without measurement error the observed cells come back as value minus
+    mean exactly, cells outside a series are NaN, missing cells inside are drawn, and the draw
+    is :func:`draw_missing` on the grid's cells built here by hand, with the same generator."""
+    import warnings
+
+    from bayes_alliance import SessionData, simulate
+    from bayes_alliance.datasets import EXAMPLE_ROLES
+    from bayes_alliance.inference.posthoc import PosthocGrid
+    from bayes_alliance.model.structure import Dynamics
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    df, _ = simulate(
+        seed=4, n_therapists=2, patients_per_therapist=3, sessions=7, p_missing_value=0.2,
+        dropout=0.3,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+    lay = PosthocGrid.of(data, ModelSpec())
+    dyn = Dynamics((0.4, 0.1, -0.2, 0.3), (1.0, 0.2, 0.8), (1.5, 0.3, 1.2), varying=False)
+    rng = np.random.default_rng(0)
+    mean = (rng.normal(size=(data.n_patients, 1)), rng.normal(size=(data.n_patients, 1)))
+
+    def no_draw_values(name: str) -> None:
+        raise AssertionError(f"no indicators: {name} is not read")
+
+    inside = lay.inside
+    wx, wy = lay.draw_states(no_draw_values, mean, dyn, lay.grid, inside, np.random.default_rng(7))
+    g = lay.grid
+    for w, z, obs, m in ((wx, g.x, g.obs_x, mean[0]), (wy, g.y, g.obs_y, mean[1])):
+        seen = (obs > 0) & inside
+        np.testing.assert_array_equal(w[seen], (z - m)[seen])
+        assert np.isnan(w[~inside]).all()
+        assert np.isfinite(w[inside & (obs == 0)]).all() and (inside & (obs == 0)).any()
+    cells = GapCells(
+        (g.x - mean[0]) * g.obs_x, (g.y - mean[1]) * g.obs_y, g.obs_x, g.obs_y, g.first
+    )
+    ref = draw_missing(
+        cells, dyn.phi, dyn.sigma, dyn.first, False, inside, np.random.default_rng(7)
+    )
+    np.testing.assert_array_equal(wx, ref[0])
+    np.testing.assert_array_equal(wy, ref[1])

@@ -157,3 +157,34 @@ def test_cli_fit_prints_progress_lines_unless_quiet(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "sampling with nutpie" not in err and "writing the results" not in err
     assert not logging.getLogger("bayes_alliance").handlers  # the handler was removed
+
+
+@pytest.mark.parametrize(
+    ("sampler", "nuts"), [("pymc", "pymc"), ("numpyro", "numpyro"), ("nutpie-jax", "nutpie")]
+)
+def test_pymc_and_jax_samplers_reach_pm_sample(monkeypatch, caplog, sampler, nuts):
+    """The PyMC and JAX sampler paths import PyMC themselves (the module does not, for warm
+    fits): each reaches pm.sample with its sampler and the run's settings, and logs the stage
+    line. JAX's modules are stood in for, so this runs where JAX is not installed."""
+    import sys
+    import types
+
+    import pymc as pm
+
+    from bayes_alliance.inference import sampling
+
+    for name in ("pymc.sampling.jax", "bayes_alliance.kernels.kalman_jax"):
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name) or types.ModuleType(name))
+    calls = []
+    monkeypatch.setattr(pm, "sample", lambda **kw: calls.append(kw) or "idata")
+    run = sampling.SamplerRun(draws=7, tune=3, chains=2, cores=1, sampler=sampler)
+    timing: dict[str, float] = {}
+    path = sampling._pymc if sampler == "pymc" else sampling._jax
+    with caplog.at_level(logging.INFO, logger="bayes_alliance"):
+        assert path("model", run, 11, timing) == "idata"
+    (kw,) = calls
+    assert kw["nuts_sampler"] == nuts and kw["model"] == "model" and kw["random_seed"] == 11
+    assert (kw["draws"], kw["tune"], kw["chains"]) == (7, 3, 2)
+    assert ("cores" in kw) == (sampler == "pymc")
+    assert timing["sample_s"] >= 0.0
+    assert f"sampling with {sampler}: 2 chains x (3 warm-up + 7 draws)" in caplog.text

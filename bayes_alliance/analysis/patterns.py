@@ -236,15 +236,24 @@ def linear_change(states: Any, sessions: Any = None) -> np.ndarray:
     return np.where(n >= 2, slope * span, np.nan)
 
 
+def _trend(
+    states: Any, sessions: Any, scale: Any, thresholds: PatternThresholds, sign: float
+) -> np.ndarray:
+    """``sign * linear_change >= trend_change * scale`` with at least ``min_sessions`` observed
+    cells (sign +1: strengthening, -1: weakening; negation is exact, so -1 is
+    ``linear_change <= -trend_change * scale``)."""
+    w, t = as_series(states, sessions)
+    ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
+    with np.errstate(invalid="ignore"):
+        return ok & (sign * linear_change(w, t) >= thresholds.trend_change * _scale(w, scale))
+
+
 def strengthening(
     states: Any, sessions: Any = None, scale: Any = None, thresholds: PatternThresholds = DEFAULT
 ) -> np.ndarray:
     """Linear strengthening per series: ``linear_change >= trend_change * scale`` with at least
     ``min_sessions`` observed cells. Boolean array ``states.shape[:-1]``."""
-    w, t = as_series(states, sessions)
-    ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
-    with np.errstate(invalid="ignore"):
-        return ok & (linear_change(w, t) >= thresholds.trend_change * _scale(w, scale))
+    return _trend(states, sessions, scale, thresholds, 1.0)
 
 
 def weakening(
@@ -252,10 +261,7 @@ def weakening(
 ) -> np.ndarray:
     """Linear weakening per series: ``linear_change <= -trend_change * scale`` with at least
     ``min_sessions`` observed cells. Boolean array ``states.shape[:-1]``."""
-    w, t = as_series(states, sessions)
-    ok = np.isfinite(w).sum(-1) >= thresholds.min_sessions
-    with np.errstate(invalid="ignore"):
-        return ok & (linear_change(w, t) <= -thresholds.trend_change * _scale(w, scale))
+    return _trend(states, sessions, scale, thresholds, -1.0)
 
 
 def _quadratic_fit(w: np.ndarray, m: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -220,6 +220,33 @@ class PosthocGrid:
         """:meth:`cells_of` the draw ``get`` reads."""
         return self.cells_of(self.known(get, spec), n_p)
 
+    def draw_states(
+        self,
+        get: Get,
+        mean: tuple[Any, Any],
+        dyn: Dynamics,
+        grid: SeriesGrid,
+        inside: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every patient's states (w_x, w_y) of the draw ``get`` reads, (P, S) each, drawn
+        given the observed cells by forward filtering, backward sampling
+        (:func:`bayes_alliance.kernels.gaps.draw_missing`): ``mean`` is each cell's whole mean
+        (known part plus the drawn latent mean), ``grid`` the draw's grid (:meth:`grid_of`),
+        ``inside`` the cells between each patient's first and last session (NaN elsewhere)."""
+        cells, error, _ = self.scores(get, mean[0], mean[1], dyn, grid)
+        return gaps.draw_missing(
+            cells,
+            dyn.phi,
+            dyn.sigma,
+            dyn.first,
+            dyn.by_session,
+            inside,
+            rng,
+            error=error,
+            by_cell=dyn.by_cell,
+        )
+
 
 def _one_draw(
     p: Mapping[str, Any],
@@ -297,18 +324,8 @@ def _one_draw(
         # distribution, so that patterns and trends carry the error's uncertainty.
         noisy = spec.measurement_error or bool(lay.indicators)
         if lay.gaps and (impute or noisy):
-            cells, error, _ = lay.scores(get, kx + mx[:, None], ky + my[:, None], dyn, grid)
-            wx, wy = gaps.draw_missing(
-                cells,
-                dyn.phi,
-                dyn.sigma,
-                dyn.first,
-                dyn.by_session,
-                inside,
-                rng,
-                error=error,
-                by_cell=dyn.by_cell,
-            )
+            mean = (kx + mx[:, None], ky + my[:, None])
+            wx, wy = lay.draw_states(get, mean, dyn, grid, inside, rng)
         out["state_predictor"] = np.where(inside & ((lay.grid.obs_x > 0) | impute), wx, np.nan)
         out["state_outcome"] = np.where(inside & ((lay.grid.obs_y > 0) | impute), wy, np.nan)
     if dyn.varying:

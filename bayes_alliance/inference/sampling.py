@@ -272,35 +272,13 @@ def _announce(settings: SamplerRun) -> None:
     )
 
 
-def _nutpie_cached(
-    model: pm.Model,
-    spec: Spec,
-    settings: SamplerRun,
-    seed: int,
-    timing: dict[str, float],
-    bound: Any | None = None,
-    pre_key: str | None = None,
+def _nutpie_run(
+    compiled: Any, settings: SamplerRun, seed: int, timing: dict[str, float]
 ) -> xr.DataTree:
-    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
-    on-disk cache (:mod:`bayes_alliance.inference.cache`), or ``bound`` (see :func:`sample`):
-    same seed, same groups, same draws. With ``pre_key`` the warm entry of these data is
-    written afterwards (:func:`bayes_alliance.inference.warm.record`)."""
+    """The one nutpie call of a fresh and of a warm model: the stage line, then the sampler
+    with the run's settings (its time in ``timing["sample_s"]``)."""
     import nutpie
-    from pymc.backends.arviz import patch_nutpie_idata
 
-    from bayes_alliance.inference import cache
-
-    info = None
-    if bound is None:
-        stage("compiling the model, or taking it from the compile cache ...")
-        compiled, info = cache.compile_pymc_model(model, spec)
-        timing["compile_s"] = info.seconds
-        timing["compile_cache_hit"] = float(info.status == "hit")
-        how = "taken from the compile cache" if info.status == "hit" else "compiled"
-        stage("model %s in %s", how, duration(info.seconds))
-    else:
-        compiled = bound
-        timing["compile_s"] = 0.0
     _announce(settings)
     t0 = time.perf_counter()
     idata = nutpie.sample(
@@ -316,6 +294,38 @@ def _nutpie_cached(
         progress_callback=SamplingLog(),
     )
     timing["sample_s"] = time.perf_counter() - t0
+    return idata
+
+
+def _nutpie_cached(
+    model: pm.Model,
+    spec: Spec,
+    settings: SamplerRun,
+    seed: int,
+    timing: dict[str, float],
+    bound: Any | None = None,
+    pre_key: str | None = None,
+) -> xr.DataTree:
+    """What ``pm.sample(nuts_sampler="nutpie")`` does, with the compiled model taken from the
+    on-disk cache (:mod:`bayes_alliance.inference.cache`), or ``bound`` (see :func:`sample`):
+    same seed, same groups, same draws. With ``pre_key`` the warm entry of these data is
+    written afterwards (:func:`bayes_alliance.inference.warm.record`)."""
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    from bayes_alliance.inference import cache
+
+    info = None
+    if bound is None:
+        stage("compiling the model, or taking it from the compile cache ...")
+        compiled, info = cache.compile_pymc_model(model, spec)
+        timing["compile_s"] = info.seconds
+        timing["compile_cache_hit"] = float(info.status == "hit")
+        how = "taken from the compile cache" if info.status == "hit" else "compiled"
+        stage("model %s in %s", how, duration(info.seconds))
+    else:
+        compiled = bound
+        timing["compile_s"] = 0.0
+    idata = _nutpie_run(compiled, settings, seed, timing)
     patch_nutpie_idata(idata, model, sampling_time=timing["sample_s"])
     if pre_key is not None and info is not None and info.status in ("hit", "stored"):
         from bayes_alliance.inference import warm
@@ -333,7 +343,6 @@ def _nutpie_warm(
 ) -> xr.DataTree:
     """:func:`_nutpie_cached` on a model rebuilt from a warm entry: the same sampler call and
     the same groups, without PyMC."""
-    import nutpie
 
     from bayes_alliance.inference import warm
 
@@ -341,21 +350,7 @@ def _nutpie_warm(
     stage("model taken from the warm cache in %s (not built again)", duration(warm_model.seconds))
     timing["compile_cache_hit"] = 1.0
     timing["warm_cache_hit"] = 1.0
-    _announce(settings)
-    t0 = time.perf_counter()
-    idata = nutpie.sample(
-        warm_model.compiled,
-        draws=settings.draws,
-        tune=max(settings.tune, 1),
-        chains=settings.chains,
-        cores=settings.n_cores,
-        seed=nutpie_seed(seed, settings.chains),
-        save_warmup=False,
-        store_unconstrained=False,
-        progress_bar=settings.progressbar,
-        progress_callback=SamplingLog(),
-    )
-    timing["sample_s"] = time.perf_counter() - t0
+    idata = _nutpie_run(warm_model.compiled, settings, seed, timing)
     warm.patch(idata, warm_model, timing["sample_s"])
     return idata
 
@@ -399,10 +394,12 @@ def _nutpie_compiled(
     )
 
 
-def _pymc(
-    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
+def _pm_sample(
+    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float], **how: Any
 ) -> xr.DataTree:
-    """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    """The one ``pm.sample`` call of the PyMC and the JAX samplers: the stage line, then the
+    run's settings and ``how`` (the sampler and its options); its time in
+    ``timing["sample_s"]``. PyMC is imported here, not with the module (a warm fit needs none)."""
     import pymc as pm
 
     _announce(settings)
@@ -411,15 +408,21 @@ def _pymc(
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
-        cores=settings.n_cores,
         random_seed=seed,
         model=model,
-        nuts_sampler="pymc",
         progressbar=settings.progressbar,
         compute_convergence_checks=False,
+        **how,
     )
     timing["sample_s"] = time.perf_counter() - t0
     return idata
+
+
+def _pymc(
+    model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]
+) -> xr.DataTree:
+    """PyMC's own NUTS (``sampler="pymc"``, joint model only)."""
+    return _pm_sample(model, settings, seed, timing, cores=settings.n_cores, nuts_sampler="pymc")
 
 
 def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, float]) -> xr.DataTree:
@@ -445,20 +448,7 @@ def _jax(model: pm.Model, settings: SamplerRun, seed: int, timing: dict[str, flo
             "nuts_sampler": "nutpie",
             "compile_kwargs": {"mode": "JAX", "gradient_backend": "jax"},
         }
-    _announce(settings)
-    t0 = time.perf_counter()
-    idata = pm.sample(
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        random_seed=seed,
-        model=model,
-        progressbar=settings.progressbar,
-        compute_convergence_checks=False,
-        **how,
-    )
-    timing["sample_s"] = time.perf_counter() - t0
-    return idata
+    return _pm_sample(model, settings, seed, timing, **how)
 
 
 __all__ = [

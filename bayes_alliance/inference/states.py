@@ -15,7 +15,6 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays
-from bayes_alliance.kernels import gaps
 from bayes_alliance.model.covariates import BaselineRows
 from bayes_alliance.model.structure import (
     PATIENT_RAW,
@@ -168,20 +167,8 @@ def _smoothed_states(
             get = lookup(p, spec)
             dyn = lay.dynamics(get, spec)
             kx, ky = lay.known_cells(get, spec, data.n_patients)
-            cells, error, _ = lay.scores(
-                get, kx + mx[c, d][:, None], ky + my[c, d][:, None], dyn, lay.grid_of(p)
-            )
-            ax, ay = gaps.draw_missing(
-                cells,
-                dyn.phi,
-                dyn.sigma,
-                dyn.first,
-                dyn.by_session,
-                inside,
-                rng,
-                error=error,
-                by_cell=dyn.by_cell,
-            )
+            mean = (kx + mx[c, d][:, None], ky + my[c, d][:, None])
+            ax, ay = lay.draw_states(get, mean, dyn, lay.grid_of(p), inside, rng)
             wx[c, d], wy[c, d] = ax[rows], ay[rows]
     # missing cells stay NaN here, as without error; cells outside a series too
     keep_x = (lay.grid.obs_x[rows] > 0) & inside[rows]

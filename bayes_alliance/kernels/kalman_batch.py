@@ -38,19 +38,15 @@ state or on the SIMD width).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numba
 import numpy as np
-import pytensor.tensor as pt
 from numba.extending import overload
-from pytensor.gradient import DisconnectedType, disconnected_type
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
-from bayes_alliance.kernels.kalman_op import BIG, DIFFERENTIABLE, HUGE, LOG_2PI, N_INPUTS, OUTPUTS
+from bayes_alliance.kernels.factor_op import FactorGrad, FactorOp, factor_of, register_numba
+from bayes_alliance.kernels.kalman_op import BIG, HUGE, LOG_2PI
+from bayes_alliance.kernels.marginal import MeanFactor
 
 CACHE_VERSION = 2
 # patients per block: the block's tape (S x 3 x 9 x LANES doubles) stays in the L2 cache
@@ -588,76 +584,27 @@ def _error_adjoint(g, own):
     return total.T  # the layout of the other branch's
 
 
-_GRID = (0, 1, 2, 3, 4, 12, 13, 14, 15, 16)  # (P, S) inputs; 5..8 the lags: (P,) or (P, S)
-
-
-def _inputs(args: Sequence[Any]) -> list[Any]:
-    out = [pt.as_tensor_variable(x).astype("float64") for x in args]
-    for k, x in enumerate(out):
-        allowed = (2,) if k in _GRID else (1, 2) if k in (5, 6, 7, 8) else (1,)
-        if x.ndim not in allowed:
-            raise ValueError(f"input {k}: expected {allowed} dimensions, got {x.type}")
-    return out
-
-
-class BatchFactorGrad(Op):
+class BatchFactorGrad(FactorGrad):
     """Vector-Jacobian product of :class:`BatchFactor` (kernel :func:`batch_factor_vjp`)."""
 
-    __props__ = ()
-
-    def make_node(self, *args: Any) -> Apply:
-        inputs = _inputs(args[:N_INPUTS])
-        rest = [pt.as_tensor_variable(x).astype("float64") for x in args[N_INPUTS:]]
-        outputs = [inputs[i].type() for i in DIFFERENTIABLE]
-        return Apply(self, [*inputs, *rest], outputs)
-
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, batch_factor_vjp(*inputs), strict=True):
-            store[0] = val
+    kernel = staticmethod(batch_factor_vjp)
+    lag_ndims = (1, 2)
 
 
-class BatchFactor(Op):
+class BatchFactor(FactorOp):
     """:class:`~bayes_alliance.kernels.kalman_op.KalmanFactor` vectorised across patients
     (same inputs and outputs; the lags may also be (P, S): the transition into each column;
     the fourth-order output is empty)."""
 
-    __props__ = ()
-
-    def make_node(self, *args: Any) -> Apply:
-        inputs = _inputs(args)
-        tape = pt.tensor(dtype="float64", shape=(None,) * 4)
-        return Apply(self, inputs, [*(pt.dvector() for _ in OUTPUTS), tape])
-
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, batch_factor(*inputs), strict=True):
-            store[0] = val
-
-    def connection_pattern(self, node: Apply) -> list[list[bool]]:
-        return [[i in DIFFERENTIABLE] * 7 + [False] for i in range(len(node.inputs))]
-
-    def pullback(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
-        grads = [
-            pt.zeros_like(out) if isinstance(g.type, DisconnectedType) else g
-            for out, g in zip(outputs[:7], output_grads[:7], strict=True)
-        ]
-        pulled = iter(batch_factor_grad.make_node(*inputs, outputs[7], *grads).outputs)
-        return [
-            next(pulled) if i in DIFFERENTIABLE else disconnected_type() for i in range(N_INPUTS)
-        ]
+    kernel = staticmethod(batch_factor)
+    vjp = BatchFactorGrad()
+    lag_ndims = (1, 2)
+    shared_error = True
 
 
 batch_factor_op = BatchFactor()
-batch_factor_grad = BatchFactorGrad()
-
-
-@register_funcify_default_op_cache_key(BatchFactor)
-def _numba_batch_factor(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return batch_factor, CACHE_VERSION
-
-
-@register_funcify_default_op_cache_key(BatchFactorGrad)
-def _numba_batch_factor_grad(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return batch_factor_vjp, CACHE_VERSION
+register_numba(BatchFactor, CACHE_VERSION)
+register_numba(BatchFactorGrad, CACHE_VERSION)
 
 
 def batch_filter_factor_op(
@@ -667,7 +614,7 @@ def batch_filter_factor_op(
     first_cov: tuple[Any, Any, Any],
     by_session: bool = False,
     error: tuple[Any, Any] = (0.0, 0.0),
-) -> tuple[Any, Any]:
+) -> tuple[Any, MeanFactor]:
     """:func:`~bayes_alliance.kernels.kalman_op.filter_factor_op` through :class:`BatchFactor`.
 
     The same arguments, and ``phi`` entries may also be (P, S) grids: the lags of the
@@ -676,47 +623,7 @@ def batch_filter_factor_op(
     they are transposed views of (S, P) arrays (``cells.x`` = ``xt.T``): a column of the grid
     is then contiguous over the patients.
     """
-    from bayes_alliance.kernels.marginal import MeanFactor
-
-    x = pt.as_tensor_variable(cells.x)
-    n_p, n_s = x.shape[0], x.shape[1]
-
-    def per_patient(e: Any) -> Any:
-        e = pt.as_tensor_variable(e).astype("float64")
-        return e if e.ndim == 2 else pt.broadcast_to(e, (n_p,))
-
-    def per_cell(e: Any) -> Any:
-        e = pt.as_tensor_variable(e).astype("float64")
-        if e.ndim == 0:  # one value for every cell (0: no measurement error): no grid
-            return e.reshape((1, 1))
-        if e.ndim == 1:  # one value per patient
-            return pt.broadcast_to(e[:, None], (n_p, n_s))
-        return pt.broadcast_to(e, (n_p, n_s))
-
-    def per_column(e: Any) -> Any:
-        # one row shared by all patients (1, S), or one per patient (P, S)
-        e = pt.as_tensor_variable(e).astype("float64")
-        if by_session:
-            return pt.concatenate([e[:1], e])[None, :]
-        if e.ndim == 1:  # one value per patient
-            return pt.broadcast_to(e[:, None], (n_p, n_s))
-        if e.ndim == 2:  # one value per cell (continuous time)
-            return pt.broadcast_to(e, (n_p, n_s))
-        return pt.broadcast_to(e, (n_s,))[None, :]
-
-    out = batch_factor_op.make_node(
-        x,
-        cells.y,
-        cells.obs_x,
-        cells.obs_y,
-        cells.first,
-        *(per_patient(e) for e in phi),
-        *(pt.broadcast_to(pt.as_tensor_variable(e).astype("float64"), (n_p,)) for e in first_cov),
-        *(per_column(e) for e in sigma),
-        *(per_cell(e) for e in error),
-    ).outputs
-    log_c, l11, l12, l22, g1, g2, q = out[:7]
-    return log_c, MeanFactor(l11, l12, l22, g1, g2, q)
+    return factor_of(batch_factor_op, cells, phi, sigma, first_cov, by_session, error)
 
 
 __all__ = [

@@ -48,14 +48,9 @@ import jax
 import jax.numpy as jnp
 from pytensor.link.jax.dispatch import jax_funcify
 
+from bayes_alliance.kernels.factor_op import DIFFERENTIABLE, N_INPUTS
 from bayes_alliance.kernels.kalman_batch import BatchFactor, BatchFactorGrad
-from bayes_alliance.kernels.kalman_op import (
-    DIFFERENTIABLE,
-    LOG_2PI,
-    N_INPUTS,
-    KalmanFactor,
-    KalmanFactorGrad,
-)
+from bayes_alliance.kernels.kalman_op import LOG_2PI, KalmanFactor, KalmanFactorGrad
 
 # The float64 arithmetic of the numba kernels; PyTensor's JAX linker also turns this on for
 # float64 graphs, but the function is used directly too (tests, benchmarks).

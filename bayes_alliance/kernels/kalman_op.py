@@ -36,22 +36,15 @@ then runs the steps backwards (reverse-mode differentiation by hand); the masks 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numba
 import numpy as np
-import pytensor.tensor as pt
-from pytensor.gradient import DisconnectedType, disconnected_type
-from pytensor.graph.basic import Apply
-from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+from bayes_alliance.kernels.factor_op import FactorGrad, FactorOp, factor_of, register_numba
+from bayes_alliance.kernels.marginal import MeanFactor
 
 LOG_2PI = float(np.log(2 * np.pi))
-OUTPUTS = ("log_c", "l11", "l12", "l22", "g1", "g2", "q")
-# float inputs that get gradients (the masks ox, oy, first at positions 2, 3, 4 do not)
-DIFFERENTIABLE = (0, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
-N_INPUTS = 17
 CACHE_VERSION = 7
 # log_c takes one log of a running product of the prediction variances (flushed before it
 # leaves [1/BIG, BIG]); a variance outside [1/HUGE, HUGE] gets its own log.
@@ -368,33 +361,14 @@ def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _inputs(args: tuple[Any, ...], ndims: tuple[int, ...]) -> list[Any]:
-    out = [pt.as_tensor_variable(x).astype("float64") for x in args]
-    for x, nd in zip(out, ndims, strict=True):
-        if x.ndim != nd:
-            raise ValueError(f"expected {nd} dimensions, got {x.type}")
-    return out
+class KalmanFactorGrad(FactorGrad):
+    """Vector-Jacobian product of :class:`KalmanFactor` (kernel :func:`kalman_factor_vjp_cells`)."""
+
+    kernel = staticmethod(kalman_factor_vjp_cells)
+    lag_ndims = (2,)
 
 
-_IN_NDIM = (2,) * 9 + (1,) * 3 + (2,) * 5
-
-
-class KalmanFactorGrad(Op):
-    """Vector-Jacobian product of :class:`KalmanFactor` (kernel :func:`kalman_factor_vjp`)."""
-
-    __props__ = ()
-
-    def make_node(self, *args: Any) -> Apply:
-        inputs = _inputs(args, (*_IN_NDIM, 4) + (1,) * 7)
-        outputs = [inputs[i].type() for i in DIFFERENTIABLE]
-        return Apply(self, inputs, outputs)
-
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_factor_vjp_cells(*inputs), strict=True):
-            store[0] = val
-
-
-class KalmanFactor(Op):
+class KalmanFactor(FactorOp):
     """Per-patient ``log C`` and Gaussian factor of the observed cells (see the module).
 
     Inputs: ``dx, dy, ox, oy, first`` (P, S): data minus the known mean (0 where not observed),
@@ -406,43 +380,15 @@ class KalmanFactor(Op):
     the states of the forward sweep (P, S, 3, 9) that the gradient reads (no gradient).
     """
 
-    __props__ = ()
-
-    def make_node(self, *args: Any) -> Apply:
-        inputs = _inputs(args, _IN_NDIM)
-        tape = pt.tensor(dtype="float64", shape=(None,) * 4)
-        return Apply(self, inputs, [*(pt.dvector() for _ in OUTPUTS), tape])
-
-    def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list[Any]) -> None:
-        for store, val in zip(output_storage, kalman_factor_cells(*inputs), strict=True):
-            store[0] = val
-
-    def connection_pattern(self, node: Apply) -> list[list[bool]]:
-        return [[i in DIFFERENTIABLE] * 7 + [False] for i in range(len(node.inputs))]
-
-    def pullback(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
-        grads = [
-            pt.zeros_like(out) if isinstance(g.type, DisconnectedType) else g
-            for out, g in zip(outputs[:7], output_grads[:7], strict=True)
-        ]
-        pulled = iter(kalman_factor_grad.make_node(*inputs, outputs[7], *grads).outputs)
-        return [
-            next(pulled) if i in DIFFERENTIABLE else disconnected_type() for i in range(N_INPUTS)
-        ]
+    kernel = staticmethod(kalman_factor_cells)
+    vjp = KalmanFactorGrad()
+    lag_ndims = (2,)
+    shared_error = False
 
 
 kalman_factor_op = KalmanFactor()
-kalman_factor_grad = KalmanFactorGrad()
-
-
-@register_funcify_default_op_cache_key(KalmanFactor)
-def _numba_kalman_factor(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_factor_cells, CACHE_VERSION
-
-
-@register_funcify_default_op_cache_key(KalmanFactorGrad)
-def _numba_kalman_factor_grad(op: Op, node: Apply | None = None, **kwargs: Any) -> Any:
-    return kalman_factor_vjp_cells, CACHE_VERSION
+register_numba(KalmanFactor, CACHE_VERSION)
+register_numba(KalmanFactorGrad, CACHE_VERSION)
 
 
 def filter_factor_op(
@@ -452,63 +398,15 @@ def filter_factor_op(
     first_cov: tuple[Any, Any, Any],
     by_session: bool = False,
     error: tuple[Any, Any] = (0.0, 0.0),
-) -> tuple[Any, Any]:
+) -> tuple[Any, MeanFactor]:
     """:func:`bayes_alliance.kernels.gaps.filter_factor` through :class:`KalmanFactor` (pytensor).
 
-    ``phi`` entries are scalars, (P,) vectors or (P, S) grids (the lag matrix of the
-    transition into each column: continuous time, where it depends on the interval);
-    ``first_cov`` entries scalars or (P,) vectors; ``error`` (measurement-error
-    variances) entries scalars, (P,) vectors or (P, S) grids (one per cell: several indicators,
-    some missing); ``sigma`` entries scalars, (P,) vectors (random innovations) or, with
-    ``by_session``, vectors over the transition columns (into columns 1..S-1), or (P, S) grids
-    (one per transition into a column, column 0 unused: continuous time).
-    Returns ``log_c`` and the :class:`~bayes_alliance.kernels.marginal.MeanFactor`.
+    The entries' shapes are those of :func:`~bayes_alliance.kernels.factor_op.factor_of`
+    (scalars, per-patient vectors, per-cell grids; ``sigma`` over the transition columns with
+    ``by_session``). Returns ``log_c`` and the
+    :class:`~bayes_alliance.kernels.marginal.MeanFactor`.
     """
-    from bayes_alliance.kernels.marginal import MeanFactor
-
-    x = pt.as_tensor_variable(cells.x)
-    n_p, n_s = x.shape[0], x.shape[1]
-
-    def per_patient(e: Any) -> Any:
-        return pt.broadcast_to(pt.as_tensor_variable(e).astype("float64"), (n_p,))
-
-    def lag(e: Any) -> Any:
-        # (P, 1): one lag matrix per patient; (P, S): one per transition into a column
-        e = pt.as_tensor_variable(e).astype("float64")
-        if e.ndim == 2:
-            return pt.broadcast_to(e, (n_p, n_s))
-        return per_patient(e)[:, None]
-
-    def per_cell(e: Any) -> Any:
-        e = pt.as_tensor_variable(e).astype("float64")
-        if e.ndim == 1:  # one value per patient
-            return pt.broadcast_to(e[:, None], (n_p, n_s))
-        return pt.broadcast_to(e, (n_p, n_s))
-
-    def per_column(e: Any) -> Any:
-        # one row shared by all patients (1, S), or one per patient (P, S)
-        e = pt.as_tensor_variable(e).astype("float64")
-        if by_session:
-            return pt.concatenate([e[:1], e])[None, :]
-        if e.ndim == 1:  # one value per patient
-            return pt.broadcast_to(e[:, None], (n_p, n_s))
-        if e.ndim == 2:  # one value per cell (continuous time)
-            return pt.broadcast_to(e, (n_p, n_s))
-        return pt.broadcast_to(e, (n_s,))[None, :]
-
-    out = kalman_factor_op.make_node(
-        x,
-        cells.y,
-        cells.obs_x,
-        cells.obs_y,
-        cells.first,
-        *(lag(e) for e in phi),
-        *(per_patient(e) for e in first_cov),
-        *(per_column(e) for e in sigma),
-        *(per_cell(e) for e in error),
-    ).outputs
-    log_c, l11, l12, l22, g1, g2, q = out[:7]
-    return log_c, MeanFactor(l11, l12, l22, g1, g2, q)
+    return factor_of(kalman_factor_op, cells, phi, sigma, first_cov, by_session, error)
 
 
 __all__ = [
