@@ -36,7 +36,7 @@ from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_batch import batch_filter_factor_op
 from bayes_alliance.kernels.kalman_op import filter_factor_op
-from bayes_alliance.model import segments
+from bayes_alliance.model import interval_sums, segments
 from bayes_alliance.model.grid import (
     Censored,
     GridIndex,
@@ -61,6 +61,10 @@ MIXED_PATH = True
 # products and the rest through the filter (:mod:`bayes_alliance.model.segments`); it takes
 # precedence over ``MIXED_PATH``.
 SEGMENT_PATH = True
+# Continuous time, complete series, shared drift, no measurement error: sums of products per
+# distinct interval (:mod:`bayes_alliance.model.interval_sums`); False: the filter (read by
+# :func:`bayes_alliance.model.build._continuous_source` at build time).
+INTERVAL_SUMS = True
 
 
 def _completed_grids(
@@ -254,7 +258,13 @@ def integrated_likelihood(
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
     """
-    if "segment_patient" in cells:
+    rest: Any = 0.0  # terms free of the latent means, summed over patients (interval sums)
+    if interval_sums.KEY in cells:
+        known = (known_x - loc[0], known_y - loc[1])
+        log_c, factor, rest = interval_sums.interval_factor(
+            cells, known, dyn.phi, dyn.sigma, dyn.first, xp=pt
+        )
+    elif "segment_patient" in cells:
         log_c, factor = _segment_factor(cells, known_x, known_y, dyn, loc)
     elif "mixed_order" in cells:
         log_c, factor = _mixed_factor(cells, known_x, known_y, dyn, loc)
@@ -275,7 +285,7 @@ def integrated_likelihood(
         ll = (log_c + const).sum() + marginal.mean_integral(
             caseloads, (0.0, 0.0), therapist.tau, xp=pt
         ).sum()
-    pm.Potential("integrated_series", ll)
+    pm.Potential("integrated_series", ll + rest)
 
 
 def conditional_likelihood(
