@@ -130,7 +130,7 @@ def _filter_density(data, known, tau, therapist=None):
     cells = SeriesGrid.of(data).gap_cells(known[:, :1], known[:, 1:])
     first = (STAT[0, 0], STAT[0, 1], STAT[1, 1])
     log_c, f, _ = gaps.filter_factor(cells, phi, sigma, first, data.n_sessions, by_cell=True)
-    return _integrate(log_c, f, tau, therapist)
+    return _integrate(log_c, f, tau, therapist), f
 
 
 def _integrate(log_c, f, tau, therapist):
@@ -180,8 +180,11 @@ def test_integrated_density_equals_the_filter(name):
     first = (STAT[0, 0], STAT[0, 1], STAT[1, 1])
     log_c, f, rest = interval_factor(cells, (known[:, 0], known[:, 1]), phi, sigma, first)
     got = _integrate(log_c, f, tau, therapist) + rest
-    ref = _filter_density(data, known + np.array(loc), tau, therapist)
+    ref, f_ref = _filter_density(data, known + np.array(loc), tau, therapist)
     assert got == pytest.approx(ref, abs=1e-9, rel=0)
+    # the factor's precision and linear term (what the post-hoc draws of the means read)
+    for k in ("l11", "l12", "l22", "g1", "g2"):
+        np.testing.assert_allclose(getattr(f, k), getattr(f_ref, k), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.slow
@@ -191,7 +194,6 @@ def test_model_log_density_and_gradient_equal_the_filter_path(name):
     models): logp and its gradient with the sums and with the filter, at one point."""
     import pytensor.tensor as pt
 
-    from bayes_alliance.model import likelihood
     from bayes_alliance.model.build import build_model
     from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -201,12 +203,12 @@ def test_model_log_density_and_gradient_equal_the_filter_path(name):
     spec = ModelSpec(therapist_level=ther, time_model="continuous")
     got = {}
     for flag in (True, False):
-        saved = likelihood.INTERVAL_SUMS
-        likelihood.INTERVAL_SUMS = flag
+        saved = interval_sums.ENABLED
+        interval_sums.ENABLED = flag
         try:
             model = build_model(data, spec)
         finally:
-            likelihood.INTERVAL_SUMS = saved
+            interval_sums.ENABLED = saved
         assert (interval_sums.KEY in model.named_vars) is flag
         point = model.initial_point()
         # a stable drift with cross effects, and traits away from the prior's centre

@@ -342,14 +342,10 @@ def _continuous_source(
 ) -> dict[str, np.ndarray]:
     """Continuous time: complete series with the drift shared by all patients and no
     measurement error as sums of products per distinct interval
-    (:mod:`bayes_alliance.model.interval_sums`; ``likelihood.INTERVAL_SUMS``); otherwise the
+    (:func:`bayes_alliance.model.interval_sums.applies`); otherwise the
     whole data set on the Kalman filter's grid (every cell has its own lag matrix) with each
     cell's interval (:class:`bayes_alliance.model.continuous.Intervals`)."""
-    if (
-        likelihood.INTERVAL_SUMS
-        and interval_sums.complete(data)
-        and not (spec.measurement_error or spec.random_slopes or spec.moderators)
-    ):
+    if interval_sums.applies(data, spec):
         return interval_sums.IntervalSums.of(data, (scale.mean_x, scale.mean_y)).containers()
     return {**SeriesGrid.of(data).gap_containers(), **continuous.Intervals.of(data).containers()}
 

@@ -21,7 +21,9 @@ innovation covariance per cell, so the latent means, the therapist parts, missin
 dated session and measurement error are integrated out exactly as in the session-number model
 (the first session from the stationary distribution, as there). With the drift shared by all
 patients, ``expm`` and ``Q`` are computed once per distinct interval and gathered to the cells;
-with varying cross effects once per cell. With equal unit intervals the likelihood is the
+with varying cross effects once per cell. Complete series with the drift shared and no
+measurement error skip the filter: the same density as sums of products per distinct
+interval (:mod:`bayes_alliance.model.interval_sums`). With equal unit intervals the likelihood is the
 discrete model's at ``Phi = expm(A)``, ``Sigma = Q(1)``; the prior is not (the drift prior
 below implies another prior on Phi than the session-number model's).
 

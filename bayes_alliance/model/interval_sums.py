@@ -63,8 +63,12 @@ import numpy as np
 
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal
+from bayes_alliance.spec.model_spec import ModelSpec
 
 KEY = "interval_n"  # the container that marks this path
+# Continuous-time data that :func:`applies` to take this path (the model's build and the
+# post-hoc draws read it); False: the Kalman filter, which the tests compare.
+ENABLED = True
 _PRODUCTS = ("cc_xx", "cc_xy", "cc_yy", "pp_xx", "pp_xy", "pp_yy")
 _CROSS = ("cp_xx", "cp_xy", "cp_yx", "cp_yy")
 
@@ -73,6 +77,18 @@ def complete(data: SessionData) -> bool:
     """True where every cell of every patient's series has both scores (a dropout, a
     shorter series, is complete)."""
     return not bool((data.in_series & ~(data.observed_x & data.observed_y)).any())
+
+
+def applies(data: SessionData, spec: ModelSpec) -> bool:
+    """Whether continuous time takes this path: complete series, the drift shared by all
+    patients (no random cross effects, no moderators) and no measurement error; otherwise the
+    whole data set takes the filter (one lag matrix per cell)."""
+    return (
+        ENABLED
+        and spec.time_model == "continuous"
+        and not (spec.measurement_error or spec.random_slopes or spec.moderators)
+        and complete(data)
+    )
 
 
 @dataclass(frozen=True)
@@ -229,4 +245,12 @@ def interval_factor(
     return log_c, marginal.MeanFactor(l11, l12, l22, h1 - lk1, h2 - lk2, q), rest
 
 
-__all__ = ["KEY", "IntervalSums", "complete", "interval_factor", "interval_quadratic"]
+__all__ = [
+    "ENABLED",
+    "KEY",
+    "IntervalSums",
+    "applies",
+    "complete",
+    "interval_factor",
+    "interval_quadratic",
+]

@@ -61,10 +61,6 @@ MIXED_PATH = True
 # products and the rest through the filter (:mod:`bayes_alliance.model.segments`); it takes
 # precedence over ``MIXED_PATH``.
 SEGMENT_PATH = True
-# Continuous time, complete series, shared drift, no measurement error: sums of products per
-# distinct interval (:mod:`bayes_alliance.model.interval_sums`); False: the filter (read by
-# :func:`bayes_alliance.model.build._continuous_source` at build time).
-INTERVAL_SUMS = True
 
 
 def _completed_grids(
