@@ -43,7 +43,7 @@ from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.marginal import MeanFactor
-from bayes_alliance.model import continuous, indicators
+from bayes_alliance.model import continuous, indicators, interval_sums
 from bayes_alliance.model.covariates import (
     BaselineRows,
     baseline_level,
@@ -111,6 +111,10 @@ class PosthocGrid:
     # The cells between each patient's first and last session (None: read from the grid's
     # first and last cells once, not per draw).
     in_series: np.ndarray | None = None
+    # continuous time on the model's sums-of-products path (model.interval_sums): its
+    # containers and the location they are centred at, else None
+    interval_sums: dict[str, np.ndarray] | None = None
+    interval_loc: tuple[float, float] = (0.0, 0.0)
 
     @property
     def inside(self) -> np.ndarray:
@@ -130,6 +134,11 @@ class PosthocGrid:
         if censored is not None and not censored.any:
             censored = None
         ct = spec.time_model == "continuous"
+        sums = None
+        loc = (0.0, 0.0)
+        if interval_sums.applies(data, spec):
+            loc = (float(np.nanmean(data.x)), float(np.nanmean(data.y)))
+            sums = interval_sums.IntervalSums.of(data, loc).containers()
         return cls(
             grid=grid,
             idx=GridIndex.of(data),
@@ -149,6 +158,8 @@ class PosthocGrid:
             censored=censored,
             covariates=covariate_values(data, spec),
             intervals=continuous.Intervals.of(data).containers() if ct else None,
+            interval_sums=sums,
+            interval_loc=loc,
         )
 
     def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -266,7 +277,15 @@ def _one_draw(
     zx, zy = grid.x, grid.y
     inn: dict[str, gaps.Innovations] | None = None
     resid: dict[str, Any] = {}
-    if lay.gaps:
+    if lay.interval_sums is not None and not log_likelihood:
+        # continuous time, complete series: the model's sums per distinct interval
+        isums = lay.interval_sums
+        per = continuous.continuous_dynamics(
+            get, spec, {"interval_values": isums["interval_values"]}
+        )
+        known_k = (kx[:, 0] - lay.interval_loc[0], ky[:, 0] - lay.interval_loc[1])
+        _, factor, _ = interval_sums.interval_factor(isums, known_k, per.phi, per.sigma, per.first)
+    elif lay.gaps:
         cells, error, resid = lay.scores(get, kx, ky, dyn, grid)
         if log_likelihood or not compiled_filter(dyn):
             _, factor, inn = gaps.filter_factor(

@@ -49,7 +49,7 @@ import pytensor.tensor as pt
 
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.model import continuous, indicators, likelihood
+from bayes_alliance.model import continuous, indicators, interval_sums, likelihood
 from bayes_alliance.model.covariates import (
     SplitBaseline,
     baseline_between_sd,
@@ -261,7 +261,7 @@ def _inputs(
     inputs = _Inputs(scale, priors, z, zb, zc, {}, data.n_patients)
     if integrated:
         source = (
-            _continuous_source(data)
+            _continuous_source(data, spec, scale0)
             if spec.time_model == "continuous"
             else _series_source(data, spec, idx, scale0, censored)
         )
@@ -337,9 +337,16 @@ def _series_source(
     return SeriesGrid.of(data).containers()
 
 
-def _continuous_source(data: SessionData) -> dict[str, np.ndarray]:
-    """Continuous time: the Kalman filter's grid (every cell has its own lag matrix) and each
+def _continuous_source(
+    data: SessionData, spec: ModelSpec, scale: DataScale
+) -> dict[str, np.ndarray]:
+    """Continuous time: complete series with the drift shared by all patients and no
+    measurement error as sums of products per distinct interval
+    (:func:`bayes_alliance.model.interval_sums.applies`); otherwise the
+    whole data set on the Kalman filter's grid (every cell has its own lag matrix) with each
     cell's interval (:class:`bayes_alliance.model.continuous.Intervals`)."""
+    if interval_sums.applies(data, spec):
+        return interval_sums.IntervalSums.of(data, (scale.mean_x, scale.mean_y)).containers()
     return {**SeriesGrid.of(data).gap_containers(), **continuous.Intervals.of(data).containers()}
 
 
@@ -465,7 +472,9 @@ def _integrated_part(
 ) -> None:
     """The likelihood with the latent means (and the therapist parts) integrated out."""
     # The sums-of-products path takes one known mean per patient (P,); the grids (P, S).
-    kx, ky = known.cells(t, per_patient=bool({"moment_n", "segment_patient"} & set(inputs.cells)))
+    kx, ky = known.cells(
+        t, per_patient=bool({"moment_n", "segment_patient", interval_sums.KEY} & set(inputs.cells))
+    )
     block = None
     if spec.therapist_level:
         assert data.therapists is not None

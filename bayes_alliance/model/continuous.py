@@ -21,7 +21,9 @@ innovation covariance per cell, so the latent means, the therapist parts, missin
 dated session and measurement error are integrated out exactly as in the session-number model
 (the first session from the stationary distribution, as there). With the drift shared by all
 patients, ``expm`` and ``Q`` are computed once per distinct interval and gathered to the cells;
-with varying cross effects once per cell. With equal unit intervals the likelihood is the
+with varying cross effects once per cell. Complete series with the drift shared and no
+measurement error skip the filter: the same density as sums of products per distinct
+interval (:mod:`bayes_alliance.model.interval_sums`). With equal unit intervals the likelihood is the
 discrete model's at ``Phi = expm(A)``, ``Sigma = Q(1)``; the prior is not (the drift prior
 below implies another prior on Phi than the session-number model's).
 
@@ -176,7 +178,10 @@ def continuous_dynamics(
     """The per-cell dynamics of the continuous-time model (module docstring) for the Kalman
     filter: ``phi`` and ``sigma`` entries (P, S), ``first`` the stationary covariance.
 
-    ``cells`` holds :meth:`Intervals.containers` (arrays or ``pm.Data``). Parameters are
+    ``cells`` holds :meth:`Intervals.containers` (arrays or ``pm.Data``), or, with the drift
+    shared, only ``interval_values`` (:class:`bayes_alliance.model.interval_sums.IntervalSums`):
+    ``phi`` and ``sigma`` are then per distinct interval (D,), not gathered to the cells.
+    Parameters are
     requested in the order: the drift, the moderator effects, the random cross effects'
     SDs and raw deviations, the diffusion, the measurement-error SDs. ``slope``: each
     patient's cross effect where the caller has it (a completed posterior's
@@ -211,11 +216,12 @@ def continuous_dynamics(
     else:
         drift = (a11, a12, a21, a22)
         stat = ctime.stationary_cov(drift, q)
-        phi_u = ctime.expm(drift, cells["interval_values"], xp)
-        sigma_u = ctime.interval_cov(phi_u, stat)
-        index = cells["interval_index"]
-        phi = tuple(e[index] for e in phi_u)
-        sigma = tuple(e[index] for e in sigma_u)
+        phi = ctime.expm(drift, cells["interval_values"], xp)
+        sigma = ctime.interval_cov(phi, stat)
+        if "interval_index" in cells:  # the filter's cells; else per distinct interval
+            index = cells["interval_index"]
+            phi = tuple(e[index] for e in phi)
+            sigma = tuple(e[index] for e in sigma)
     return Dynamics(
         phi,
         sigma,
@@ -224,7 +230,7 @@ def continuous_dynamics(
         slope=slope if varying else None,
         parts=parts,
         error=error_var(get, spec),
-        by_cell=True,
+        by_cell="interval_index" in cells or varying,
     )
 
 
@@ -252,38 +258,18 @@ def posthoc_dynamics(
 
 def stationarity_logp(dyn: Dynamics, tj: Any, z: Any, caseload: Any) -> Any:
     """Log density of the truncation of the prior to stable drifts (pytensor): -inf outside,
-    minus the log normalising constants of the truncated cross-effect deviations inside (as
-    :func:`bayes_alliance.model.within.within_part` does for the session-number model)."""
+    minus the log normalising constants of the truncated cross-effect deviations inside; the
+    session-number model's truncation (:func:`bayes_alliance.model.within.truncation_logp`)
+    on the cross effect's stable interval (:func:`cross_interval`)."""
     import pytensor.tensor as pt  # the model's graph only: post-hoc code runs without it
 
-    from bayes_alliance.kernels.truncation import inside, log_normal_mass
+    from bayes_alliance.model.within import truncation_logp  # imports PyMC: the builder's
 
     parts = dyn.parts
     assert parts is not None
     a11, a12, a22 = parts.lags
-    lo, hi, feasible = cross_interval((a11, a12, None, a22), xp=pt)
-    fixed, dev_t, sd_t, sd_p = (
-        parts.fixed_slope,
-        parts.dev_therapist,
-        parts.sd_therapist,
-        parts.sd_patient,
-    )
-    ok = pt.and_(feasible, pt.all(inside(fixed, lo, hi)))
-    logp: Any = pt.switch(ok, 0.0, -np.inf)
-    if dev_t is not None:
-        if z is not None:
-            low_m = pt.min(pt.switch(caseload, fixed[None, :], UNBOUNDED), axis=1)
-            high_m = pt.max(pt.switch(caseload, fixed[None, :], -UNBOUNDED), axis=1)
-            lo_t, hi_t = lo - low_m, hi - high_m
-        else:
-            lo_t, hi_t = lo - fixed, hi - fixed
-        trunc = log_normal_mass(lo_t / sd_t, hi_t / sd_t)
-        logp = logp + pt.switch(inside(dev_t, lo_t, hi_t), -trunc, -np.inf).sum()
-    if parts.dev_patient is not None:
-        centre = fixed + (dev_t[tj] if dev_t is not None else 0.0)
-        trunc = log_normal_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
-        logp = logp + pt.switch(inside(dyn.slope, lo, hi), -trunc, -np.inf).sum()
-    return logp
+    interval = cross_interval((a11, a12, None, a22), xp=pt)
+    return truncation_logp(parts, dyn.slope, interval, tj, z, caseload)
 
 
 __all__ = [

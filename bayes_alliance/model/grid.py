@@ -209,6 +209,8 @@ def patient_count(cells: Mapping[str, Any]) -> Any:
     are ``pm.Data``): the filter's grids are (S, P)."""
     if "segment_patient" in cells:
         return cells["piece_first_n"].shape[0]
+    if "interval_n" in cells:  # continuous time's sums (model.interval_sums): (P, D)
+        return cells["interval_n"].shape[0]
     if "mixed_order" in cells:
         return cells["mixed_order"].shape[0]
     if "gap_first" in cells:

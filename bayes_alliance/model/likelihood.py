@@ -36,7 +36,7 @@ from bayes_alliance.kernels import marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.kalman_batch import batch_filter_factor_op
 from bayes_alliance.kernels.kalman_op import filter_factor_op
-from bayes_alliance.model import segments
+from bayes_alliance.model import interval_sums, segments
 from bayes_alliance.model.grid import (
     Censored,
     GridIndex,
@@ -254,7 +254,13 @@ def integrated_likelihood(
     means, trend), broadcastable to the grid; ``tau`` the patient-level covariance of the
     latent means.
     """
-    if "segment_patient" in cells:
+    rest: Any = 0.0  # terms free of the latent means, summed over patients (interval sums)
+    if interval_sums.KEY in cells:
+        known = (known_x - loc[0], known_y - loc[1])
+        log_c, factor, rest = interval_sums.interval_factor(
+            cells, known, dyn.phi, dyn.sigma, dyn.first, xp=pt
+        )
+    elif "segment_patient" in cells:
         log_c, factor = _segment_factor(cells, known_x, known_y, dyn, loc)
     elif "mixed_order" in cells:
         log_c, factor = _mixed_factor(cells, known_x, known_y, dyn, loc)
@@ -275,7 +281,7 @@ def integrated_likelihood(
         ll = (log_c + const).sum() + marginal.mean_integral(
             caseloads, (0.0, 0.0), therapist.tau, xp=pt
         ).sum()
-    pm.Potential("integrated_series", ll)
+    pm.Potential("integrated_series", ll + rest)
 
 
 def conditional_likelihood(

@@ -46,7 +46,7 @@ import pytensor.tensor as pt
 from bayes_alliance.core import vocab
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.kernels.truncation import inside, log_normal_mass
-from bayes_alliance.model.structure import Dynamics, Get, dynamics_from
+from bayes_alliance.model.structure import Dynamics, Get, Structural, dynamics_from
 from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
@@ -88,14 +88,26 @@ def _stationarity_logp(dyn: Dynamics, spec: ModelSpec, tj: Any, z: Any, caseload
     parts = dyn.parts
     assert parts is not None
     phi_xx, phi_xy, phi_yy = parts.lags
+    lo, hi, feasible = dynamics.slope_interval(
+        phi_xx, phi_xy, phi_yy, parts.b0, spec.same_session, xp=pt
+    )
+    return truncation_logp(parts, dyn.slope, (lo, hi, feasible), tj, z, caseload)
+
+
+def truncation_logp(
+    parts: Structural, slope: Any, interval: tuple[Any, Any, Any], tj: Any, z: Any, caseload: Any
+) -> Any:
+    """The truncation of the slope's prior to its stationary interval (module docstring),
+    given the interval ``(lo, hi, feasible)`` of the patients' slopes: of the structural
+    state effect here, of the drift's cross effect in continuous time
+    (:func:`bayes_alliance.model.continuous.stationarity_logp`). ``slope``: each patient's
+    whole slope (with random slopes)."""
+    lo, hi, feasible = interval
     fixed_slope, dev_t, sd_t, sd_p = (
         parts.fixed_slope,
         parts.dev_therapist,
         parts.sd_therapist,
         parts.sd_patient,
-    )
-    lo, hi, feasible = dynamics.slope_interval(
-        phi_xx, phi_xy, phi_yy, parts.b0, spec.same_session, xp=pt
     )
     ok = pt.and_(feasible, pt.all(inside(fixed_slope, lo, hi)))
     logp: Any = pt.switch(ok, 0.0, -np.inf)
@@ -114,5 +126,5 @@ def _stationarity_logp(dyn: Dynamics, spec: ModelSpec, tj: Any, z: Any, caseload
     if parts.dev_patient is not None:
         centre = fixed_slope + (dev_t[tj] if dev_t is not None else 0.0)
         trunc = log_normal_mass((lo - centre) / sd_p, (hi - centre) / sd_p)
-        logp = logp + pt.switch(inside(dyn.slope, lo, hi), -trunc, -np.inf).sum()
+        logp = logp + pt.switch(inside(slope, lo, hi), -trunc, -np.inf).sum()
     return logp
