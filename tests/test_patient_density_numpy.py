@@ -10,14 +10,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import linalg, stats
 
 from bayes_alliance.analysis import patient_density
+from bayes_alliance.core import vocab
 from bayes_alliance.inference import posthoc
+from bayes_alliance.kernels import gaps, marginal
+from bayes_alliance.model.covariates import baseline_level, baseline_values, covariate_values
+from bayes_alliance.model.grid import SeriesGrid, grid_sums
+from bayes_alliance.model.structure import (
+    dynamics_from,
+    known_means,
+    lookup,
+    therapist_part,
+    trait_cov,
+)
+from bayes_alliance.model.variability import own_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
 from tests.likelihood_cases import COMPLETE, ROWS, session_data
 from tests.test_patient_density import VARIANTS, _dense, _posterior
@@ -38,33 +49,97 @@ CASES = {
 }
 
 
-def _compiled_filter(cells, phi, sigma, first, n_sessions, by_session, error):
-    """The earlier path's filter: the model's numba kernel in kernels/kalman_op.py."""
-    dyn = SimpleNamespace(phi=phi, sigma=sigma, first=first, by_session=by_session)
-    log_c, factor = posthoc.gap_filter(cells, dyn, error)
-    return log_c, factor, None
+def _per_draw(post, data, spec, route):
+    """The earlier implementation, one draw at a time (B, P): complete series without error
+    through the likelihood's grid sums, other grids through a filter, ``route`` "numpy"
+    (gaps.filter_factor) or "compiled" (the kernel of kernels/kalman_op.py, via
+    posthoc.gap_filter)."""
+    grid = SeriesGrid.of(data)
+    n_b = len(post[vocab.INNOVATION_SD_OUTCOME])
+    out = np.empty((n_b, data.n_patients))
+    for i in range(n_b):
+        p = {k: val[i] for k, val in post.items()}
+        get = lookup(p, spec)
+        dyn_post, dyn_spec = own_innovations(p, spec, p)
+        dyn = dynamics_from(
+            lookup(dyn_post, dyn_spec, draws_first=False),
+            dyn_spec,
+            slope=p.get("state_effect_by_patient"),
+        )
+        known = known_means(
+            get,
+            spec,
+            baseline_values(data, spec),
+            baseline_level(data, spec),
+            tj=data.patient_therapist,
+            zc=covariate_values(data, spec),
+        )
+        t = (data.sessions - data.sessions[0]).astype(float)
+        kx, ky = known.cells(t)
+        if spec.therapist_level:
+            top_x, top_y = therapist_part(get, data.patient_therapist)
+            kx, ky = kx + top_x[:, None], ky + top_y[:, None]
+        complete = not (grid.miss_x.size or grid.miss_y.size)
+        if complete and not (spec.measurement_error or spec.random_innovations):
+            shape = np.shape(grid.x)
+            sums = grid_sums(
+                grid.x - np.broadcast_to(kx, shape),
+                grid.y - np.broadcast_to(ky, shape),
+                grid.containers(),
+                dyn,
+                xp=np,
+            )
+            log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
+        elif route == "numpy":
+            cells = grid.gap_cells(kx, ky)
+            log_c, factor, _ = gaps.filter_factor(
+                cells,
+                dyn.phi,
+                dyn.sigma,
+                dyn.first,
+                data.n_sessions,
+                dyn.by_session,
+                error=dyn.error,
+            )
+        else:
+            log_c, factor = posthoc.gap_filter(grid.gap_cells(kx, ky), dyn, dyn.error)
+        out[i] = log_c + marginal.mean_integral(factor, (0.0, 0.0), trait_cov(get, vocab.PATIENT))
+    return out
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_numpy_densities_equal_the_compiled_kernel_and_the_state_filter(case, monkeypatch):
+def test_numpy_densities_equal_the_compiled_kernel_and_the_state_filter(case):
     rows, opts = CASES[case]
     data = session_data(rows)
     spec = ModelSpec(**opts)
     post = _posterior(data, spec, np.random.default_rng(5), n_draws=4)
     ours = patient_density.patient_loglik(post, data, spec)
-    # the numpy path used for the case: sums for complete series, the filter otherwise
-    assert patient_density._by_sums(patient_density.SeriesGrid.of(data), spec) == (rows is COMPLETE)
-    # the 4-state filter over (w, M) of the trend models, an independent route
+    # the route taken: per-patient sums for complete series with one known mean per patient
+    # and a shared innovation covariance, the compiled forward filter otherwise
+    sums = patient_density._moments(data, spec) is not None
+    assert sums == (rows is COMPLETE and opts.get("innovations") != "session")
     flat = {
         k: np.asarray(val, dtype=float).reshape(4, *np.shape(val)[2:]) for k, val in post.items()
     }
+    # the 4-state filter over (w, M) of the trend models, an independent route
     states = patient_density._filter(flat, data, spec).reshape(ours.shape)
     np.testing.assert_allclose(ours, states, rtol=0, atol=1e-9)
-    # the earlier path: every grid through the compiled kernel of the PyTensor module
-    monkeypatch.setattr(patient_density, "_by_sums", lambda grid, spec: False)
-    monkeypatch.setattr(patient_density.gaps, "filter_factor", _compiled_filter)
-    compiled = patient_density.patient_loglik(post, data, spec)
-    np.testing.assert_allclose(ours, compiled, rtol=0, atol=1e-9)
+    # the earlier per-draw implementation (numpy) and its compiled-kernel twin
+    for route in ("numpy", "compiled"):
+        before = _per_draw(flat, data, spec, route).reshape(ours.shape)
+        np.testing.assert_allclose(ours, before, rtol=0, atol=1e-9)
+
+
+def test_draws_in_chunks_equal_all_at_once(monkeypatch):
+    """The chunks over draws (CHUNK_CELLS) change no value, on either route."""
+    for rows in (ROWS, COMPLETE):
+        data = session_data(rows)
+        spec = ModelSpec()
+        post = _posterior(data, spec, np.random.default_rng(6), n_draws=5)
+        whole = patient_density.patient_loglik(post, data, spec)
+        monkeypatch.setattr(patient_density, "CHUNK_CELLS", 2 * data.n_patients * data.n_sessions)
+        np.testing.assert_array_equal(patient_density.patient_loglik(post, data, spec), whole)
+        monkeypatch.undo()
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

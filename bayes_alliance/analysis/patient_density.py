@@ -26,6 +26,7 @@ warm compile cache writes these values without importing either).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,11 @@ import numpy as np
 from bayes_alliance.analysis import continuous_density
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.kernels import gaps, marginal
+from bayes_alliance.kernels import marginal
+from bayes_alliance.kernels.kalman_batch_nb import batch_factor_draws
 from bayes_alliance.model import indicators
 from bayes_alliance.model.covariates import baseline_level, baseline_values, covariate_values
-from bayes_alliance.model.grid import SeriesGrid, censored_cells, grid_sums
+from bayes_alliance.model.grid import SeriesGrid, SeriesMoments, censored_cells, moment_sums
 from bayes_alliance.model.structure import (
     dynamics_from,
     known_means,
@@ -49,7 +51,9 @@ from bayes_alliance.spec.model_spec import ModelSpec
 
 v = vocab
 LOG_2PI = float(np.log(2 * np.pi))
-CHUNK = 200_000  # draws x patients filtered at once
+CHUNK = 200_000  # draws x patients filtered at once (the 4-state filter)
+CHUNK_CELLS = 2_000_000  # draws x cells per chunk of the filter (16 MB an array)
+CHUNK_SUMS = 65_536  # draws x patients per chunk of the sums of products (512 kB an array)
 
 
 def patient_loglik(
@@ -88,12 +92,9 @@ def patient_loglik(
         for k, val in post.items()
     }
     n_b = n_c * n_d
-    out = np.empty((n_b, data.n_patients))
     if _by_factor(data, spec):
-        grid = SeriesGrid.of(data)
-        for i in range(n_b):
-            out[i] = _factor_loglik({k: val[i] for k, val in flat.items()}, data, spec, grid)
-        return out.reshape(n_c, n_d, data.n_patients)
+        return _factor_loglik(flat, data, spec).reshape(n_c, n_d, data.n_patients)
+    out = np.empty((n_b, data.n_patients))
     step = max(1, CHUNK // data.n_patients)
     for i in range(0, n_b, step):
         part = {k: val[i : i + step] for k, val in flat.items()}
@@ -108,9 +109,9 @@ def _by_factor(data: SessionData, spec: ModelSpec) -> bool:
 
 
 def _factor_loglik(
-    post: Mapping[str, Any], data: SessionData, spec: ModelSpec, grid: SeriesGrid
+    post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec
 ) -> np.ndarray:
-    r"""One draw's patient densities through the latent mean's Gaussian factor: each
+    r"""All draws' patient densities (B, P) through the latent mean's Gaussian factor: each
     patient's ``log C`` and factor in M, then
 
     .. math:: \log p(z_i \mid \theta) = \log C_i + \log \int e^{-\frac12 [q - 2 g'M + M'LM]}
@@ -119,17 +120,88 @@ def _factor_loglik(
     (:func:`bayes_alliance.kernels.marginal.mean_integral`), the same density as the filter
     over (w, M) of :func:`_filter` (equal to rounding; tested).
 
-    ``log C`` and the factor come from numpy alone, so that a fit from the warm compile cache
-    (no PyMC, no PyTensor) can write these densities: complete series without measurement
-    error from the closed-form sums of the model's likelihood
-    (:func:`bayes_alliance.model.grid.grid_sums`, :func:`bayes_alliance.kernels.marginal.series_factor`;
-    about 4 ms a draw at 2,000 x 20), every other grid through the Kalman filter of
-    :func:`bayes_alliance.kernels.gaps.filter_factor` (about 18 ms a draw at 2,000 x 20 with
-    gaps, 2.5x the model's compiled kernel, which lives in a PyTensor module)."""
-    get = lookup(post, spec)
+    ``post`` holds the draws on the first axis (B, ...); they are taken in chunks of
+    :data:`CHUNK_CELLS` grid cells. ``log C`` and the factor come without PyTensor (a fit from
+    the warm compile cache imports none): complete series without measurement error and with
+    one known mean per patient from the per-patient sums of products
+    (:class:`~bayes_alliance.model.grid.SeriesMoments`, :func:`~bayes_alliance.model.grid.moment_sums`:
+    O(patients) per draw, all draws of a chunk at once); every other grid through the model's
+    forward filter kernel vectorised across patients
+    (:func:`bayes_alliance.kernels.kalman_batch_nb.batch_factor_draws`, numba, all draws of a
+    chunk in one call).
+    """
+    n_b, n_p, n_s = len(post[v.INNOVATION_SD_OUTCOME]), data.n_patients, data.n_sessions
+    moments = _moments(data, spec)
+    grid = None if moments is not None else _FilterGrid.of(data)
+    out = np.empty((n_b, n_p))
+    # the sums' algebra is on (B, P) arrays: chunks small enough to stay in the cache
+    step = max(1, (CHUNK_SUMS // n_p) if moments is not None else CHUNK_CELLS // (n_p * n_s))
+    for i in range(0, n_b, step):
+        part = {k: val[i : i + step] for k, val in post.items()}
+        out[i : i + step] = _factor_chunk(part, data, spec, moments, grid)
+    return out
+
+
+def _moments(data: SessionData, spec: ModelSpec) -> dict[str, Any] | None:
+    """The sums of products of complete series (``pm.Data`` names), or None where the known
+    mean varies by session or a cell is missing or observed with error (the filter's case)."""
+    complete = not (data.in_series & ~(data.observed_x & data.observed_y)).any()
+    if not complete or spec.session_means or spec.measurement_error or spec.random_innovations:
+        return None
+    if spec.innovations == "session":
+        return None
+    loc = (float(np.nanmean(data.x)), float(np.nanmean(data.y)))
+    return {**SeriesMoments.of(data, loc).containers(), "loc_x": loc[0], "loc_y": loc[1]}
+
+
+@dataclass(frozen=True)
+class _FilterGrid:
+    """The grid as :func:`~bayes_alliance.kernels.kalman_batch_nb.batch_factor` reads it
+    fastest: (S, P) arrays (a session's cells of all patients contiguous), passed transposed."""
+
+    x: np.ndarray  # (S, P) values, 0 where not observed
+    y: np.ndarray
+    obs_x: np.ndarray  # (S, P) 1.0 where observed inside the series
+    obs_y: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(cls, data: SessionData) -> _FilterGrid:
+        cells = SeriesGrid.of(data).gap_containers()
+        return cls(
+            cells["gap_predictor"],
+            cells["gap_outcome"],
+            cells["gap_observed_predictor"],
+            cells["gap_observed_outcome"],
+            cells["gap_first"],
+        )
+
+
+def _per_draw(entry: Any, n_b: int) -> np.ndarray:
+    """An entry of the shared structure with the draws on its last axis ((B,) or (P, B)) as an
+    array that broadcasts against (B, P): (B, 1) or (B, P); a fixed value as (B, 1)."""
+    arr = np.asarray(entry, dtype=float)
+    if arr.ndim == 0:
+        return np.full((n_b, 1), float(arr))
+    return arr[:, None] if arr.ndim == 1 else arr.T
+
+
+def _factor_chunk(
+    post: Mapping[str, np.ndarray],
+    data: SessionData,
+    spec: ModelSpec,
+    moments: dict[str, Any] | None,
+    grid: _FilterGrid | None,
+) -> np.ndarray:
+    """:func:`_factor_loglik` of one chunk of B draws (draws first), (B, P)."""
+    n_b = len(post[v.INNOVATION_SD_OUTCOME])
+    get = lookup(post, spec, draws_first=True)
+    slope = post.get("state_effect_by_patient")  # (B, P) when slopes vary
     dyn_post, dyn_spec = own_innovations(post, spec, post)
     dyn = dynamics_from(
-        lookup(dyn_post, dyn_spec), dyn_spec, slope=post.get("state_effect_by_patient")
+        lookup(dyn_post, dyn_spec, draws_first=True),
+        dyn_spec,
+        slope=None if slope is None else slope.T,
     )
     known = known_means(
         get,
@@ -139,42 +211,90 @@ def _factor_loglik(
         tj=data.patient_therapist,
         zc=covariate_values(data, spec),
     )
-    t = (data.sessions - data.sessions[0]).astype(float)
-    kx, ky = known.cells(t)
-    if spec.therapist_level:
-        top_x, top_y = therapist_part(get, data.patient_therapist)
-        kx, ky = kx + top_x[:, None], ky + top_y[:, None]
-    if _by_sums(grid, spec):
-        shape = np.shape(grid.x)
-        sums = grid_sums(
-            grid.x - np.broadcast_to(kx, shape),
-            grid.y - np.broadcast_to(ky, shape),
-            grid.containers(),
-            dyn,
-            xp=np,
-        )
-        log_c, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
+    top = therapist_part(get, data.patient_therapist) if spec.therapist_level else (0.0, 0.0)
+    a, b, c, d = (_per_draw(e, n_b) for e in dyn.phi)
+    f11, f12, f22 = (_per_draw(e, n_b) for e in dyn.first)
+    phi, first = (a, b, c, d), (f11, f12, f22)
+    if moments is not None:
+        # one known mean per patient: (P, B) or (B,), centred like the sums
+        kx, ky = known.cells(np.zeros((1, 1)), per_patient=True)
+        kx = _per_draw(kx + top[0], n_b) - moments["loc_x"]
+        ky = _per_draw(ky + top[1], n_b) - moments["loc_y"]
+        s11, s12, s22 = (_per_draw(e, n_b) for e in dyn.sigma)
+        flat = replace(dyn, phi=phi, sigma=(s11, s12, s22))
+        sums = moment_sums(moments, kx, ky, flat, xp=np)
+        log_c, factor = marginal.series_factor(sums, phi, first)
     else:
-        cells = grid.gap_cells(kx, ky)
-        log_c, factor, _ = gaps.filter_factor(
-            cells,
-            dyn.phi,
-            dyn.sigma,
-            dyn.first,
-            data.n_sessions,
-            dyn.by_session,
-            error=dyn.error,
-        )
-    return log_c + marginal.mean_integral(factor, (0.0, 0.0), trait_cov(get, v.PATIENT))
+        assert grid is not None
+        log_c, factor = _filter_chunk(grid, known, top, dyn, phi, first, data, n_b)
+    t11, t12, t22 = (_per_draw(e, n_b) for e in trait_cov(get, v.PATIENT))
+    return log_c + marginal.mean_integral(factor, (0.0, 0.0), (t11, t12, t22))
 
 
-def _by_sums(grid: SeriesGrid, spec: ModelSpec) -> bool:
-    """Whether every series is complete and observed without error, so that the states are
-    the data minus the known means and the likelihood's closed-form sums apply (the
-    condition of :class:`bayes_alliance.inference.posthoc.PosthocGrid`'s ``gaps``)."""
-    return not (
-        grid.miss_x.size or grid.miss_y.size or spec.measurement_error or spec.random_innovations
+def _filter_chunk(
+    grid: _FilterGrid,
+    known: Any,
+    top: tuple[Any, Any],
+    dyn: Any,
+    phi: tuple[np.ndarray, ...],
+    first: tuple[np.ndarray, ...],
+    data: SessionData,
+    n_b: int,
+) -> tuple[np.ndarray, marginal.MeanFactor]:
+    """``log C`` and the factor of every draw of a chunk (B, P each) by the forward filter
+    kernel, its inputs in the forms the model's Op gives it
+    (:func:`bayes_alliance.kernels.factor_op.factor_of`) with the draws first."""
+    n_p, n_s = data.n_patients, data.n_sessions
+    t = (data.sessions - data.sessions[0]).astype(float)
+    # the known means as (B, S or 1, P)
+    kx, ky = (_known_rows(k, n_b, n_p) for k in known.cells(t[:, None]))
+    sig = [_columns(e, dyn.by_session, n_b, n_s) for e in dyn.sigma]
+    err = [_cell_error(e, n_b, n_p, n_s) for e in dyn.error]
+    lag = [np.ascontiguousarray(np.broadcast_to(e, (n_b, n_p))) for e in phi]
+    start = [np.ascontiguousarray(np.broadcast_to(e, (n_b, n_p))) for e in first]
+    # plus the therapist part: (B, S or 1, P)
+    kx, ky = (
+        np.ascontiguousarray(k + _per_draw(e, n_b)[:, None, :])
+        for k, e in zip((kx, ky), top, strict=True)
     )
+    out = batch_factor_draws(
+        grid.x, grid.y, grid.obs_x, grid.obs_y, grid.first, kx, ky, *lag, *start, *sig, *err
+    )
+    return out[0], marginal.MeanFactor(*out[1:])
+
+
+def _known_rows(entry: Any, n_b: int, n_p: int) -> np.ndarray:
+    """A known mean of the shared structure ((B,), (P, B) or (P or 1, S or 1, B)) as
+    (B, S or 1, P), the kernel's layout with the draws first (a view)."""
+    arr = np.asarray(entry, dtype=float)
+    if arr.ndim == 1:  # one value per draw
+        arr = arr[None, None, :]
+    elif arr.ndim == 2:  # one per patient and draw
+        arr = arr[:, None, :]
+    full = np.broadcast_to(arr, (n_p, arr.shape[1], n_b))
+    return np.moveaxis(full, -1, 0).swapaxes(1, 2)
+
+
+def _columns(entry: Any, by_session: bool, n_b: int, n_s: int) -> np.ndarray:
+    """An innovation entry as the kernel's (B, R, S) rows, R = 1 (shared) or P (one per
+    patient: random innovations); column t the transition into it (column 0 unused)."""
+    arr = np.asarray(entry, dtype=float)
+    if by_session:  # (S - 1, B)
+        rows = np.concatenate([arr[:1], arr]).T[:, None, :]
+    elif arr.ndim == 2:  # (P, B)
+        rows = np.broadcast_to(arr.T[:, :, None], (n_b, arr.shape[0], n_s))
+    else:
+        rows = np.broadcast_to(np.broadcast_to(arr, (n_b,))[:, None, None], (n_b, 1, n_s))
+    return np.ascontiguousarray(rows)
+
+
+def _cell_error(entry: Any, n_b: int, n_p: int, n_s: int) -> np.ndarray:
+    """A measurement-error variance as the kernel's (B, 1, 1) (one for every cell) or
+    (B, P, S) (one per patient)."""
+    arr = np.asarray(entry, dtype=float)
+    if arr.ndim <= 1:
+        return np.ascontiguousarray(np.broadcast_to(arr, (n_b,))[:, None, None])
+    return np.ascontiguousarray(np.broadcast_to(arr.T[:, :, None], (n_b, n_p, n_s)))
 
 
 def _filter(post: Mapping[str, np.ndarray], data: SessionData, spec: ModelSpec) -> np.ndarray:

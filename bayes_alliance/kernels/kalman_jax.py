@@ -50,7 +50,8 @@ from pytensor.link.jax.dispatch import jax_funcify
 
 from bayes_alliance.kernels.factor_op import DIFFERENTIABLE, N_INPUTS
 from bayes_alliance.kernels.kalman_batch import BatchFactor, BatchFactorGrad
-from bayes_alliance.kernels.kalman_op import LOG_2PI, KalmanFactor, KalmanFactorGrad
+from bayes_alliance.kernels.kalman_op import KalmanFactor, KalmanFactorGrad
+from bayes_alliance.kernels.kalman_op_nb import LOG_2PI
 
 # The float64 arithmetic of the numba kernels; PyTensor's JAX linker also turns this on for
 # float64 graphs, but the function is used directly too (tests, benchmarks).
