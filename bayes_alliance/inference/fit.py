@@ -457,11 +457,11 @@ def fit(
         Store the pointwise log-likelihood of every observed cell (needed for LOO and
         :func:`bayes_alliance.analysis.comparison.compare`); it takes draws x cells x 2 numbers.
         With integrated traits also each patient's marginal log density (the variable
-        ``patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
+        ``by_patient``, draws x patients), so that ``arviz_stats.loo(result.idata,
         var_name="by_patient")`` is the leave-one-patient-out of :meth:`FitResult.loo`. It is
-        numpy alone (a fit from the warm cache imports no PyTensor for it) and costs about
-        4 ms a draw at 2,000 patients x 20 sessions with complete series, 18 ms with gaps
-        (8 and 36 s at 2 x 1,000 draws on a shared 2-core machine); not written with scores censored at a ceiling or
+        numpy and numba alone (a fit from the warm cache imports no PyTensor for it) and took
+        about 1-2 s at 2,000 patients x 20 sessions and 2 x 1,000 draws, with or without gaps,
+        on a shared 2-core machine; not written with scores censored at a ceiling or
         floor (a patient's density would be a multivariate normal probability: such fits
         compare by session).
     impute_missing

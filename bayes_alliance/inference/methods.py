@@ -98,7 +98,7 @@ class ResultMethods:
         loaded result, or a fit without ``log_likelihood``); returns the DataTree.
 
         Per cell it holds ``predictor`` and ``outcome`` (integrated traits: computed from the
-        draws and the seed); with ``patient`` also the variable ``patient``, each patient's
+        draws and the seed); with ``patient`` also the variable ``by_patient``, each patient's
         marginal log density per draw, for ``arviz_stats.loo(result.idata, var_name="by_patient",
         reff=result.relative_ess())`` (leave-one-patient-out; see the module docstring). A
         fresh fit holds both already.

@@ -396,14 +396,15 @@ def gap_filter(
     """Each patient's ``log C`` and factor in the latent mean from the observed cells of one
     draw: the
     Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor` as the model's compiled
-    kernel runs it (:func:`bayes_alliance.kernels.kalman_op.kalman_factor_forward`), one patient
+    kernel runs it (:func:`bayes_alliance.kernels.kalman_op_nb.kalman_factor_forward`, numba only:
+    no PyTensor import in the post-hoc step), one patient
     at a time in scalar arithmetic instead of some 2,600 numpy calls over the patients per
     draw (20 sessions). Both do the same IEEE operations in the same order (the kernel skips
     an unobserved entry, where numpy adds zeros and multiplies by one), so the factors are
     equal to the last bit (tested); ``log C`` sums the logs of the prediction variances as
     the kernel does (a log of their running product), equal to the numpy sum to rounding.
     """
-    from bayes_alliance.kernels.kalman_op import kalman_factor_forward
+    from bayes_alliance.kernels.kalman_op_nb import kalman_factor_forward
 
     n_p, n_s = np.shape(cells.x)
 
