@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from bayes_alliance import SessionData
 from bayes_alliance.core.diagnostics import Convergence
@@ -198,8 +197,7 @@ def test_failed_convergence_is_a_banner_and_marks_the_sentences(recovery):
 def test_without_stored_states_the_report_says_what_is_missing(recovery):
     *_, data, result = recovery
     tree = result.idata.copy()
-    post = tree["posterior"].to_dataset()
-    tree["posterior"] = xr.DataTree(post.drop_vars(["state_predictor", "state_outcome"]))
+    del tree["latent_states"]
     lean = dataclasses.replace(result, idata=tree)
     sections, _ = build_sections(lean, patients=[data.patients[0]], ci_prob=0.9)
     plt.close("all")

@@ -35,6 +35,7 @@ from bayes_alliance.inference.sampling import (
     resolve_seed,
     states_wanted,
 )
+from bayes_alliance.inference.state_group import move_states, states_dataset, with_states
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.covariates import resolve
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
@@ -190,16 +191,13 @@ class FitResult(ResultMethods):
         denominator ``model``, component ``bayes_r2`` when states are stored.
         """
         table = effects.r2_summary(self.r2_draws(), ci_prob)
-        if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
+        if states_dataset(self.idata) is not None and self.spec.dynamics == "var1":
+            post = with_states(self.idata)
             if self.spec.time_model == "continuous":
                 assert self.data.times is not None
-                br2 = ct_effects.bayesian_r2(
-                    self.idata.posterior, self.data.y, self.data.times, self.spec
-                )
+                br2 = ct_effects.bayesian_r2(post, self.data.y, self.data.times, self.spec)
             else:
-                br2 = effects.bayesian_r2(
-                    self.idata.posterior, self.data.y, self.spec, offsets=self.design.offsets
-                )
+                br2 = effects.bayesian_r2(post, self.data.y, self.spec, offsets=self.design.offsets)
             extra = effects.r2_summary(
                 xr.Dataset(
                     {
@@ -235,13 +233,19 @@ class FitResult(ResultMethods):
         return summarise_draws({k: array(val) for k, val in derived.items()}, ci_prob)
 
     def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of one variable, shape (chain, draw, ...)."""
+        """Posterior draws of one variable, shape (chain, draw, ...) (the states too, from
+        their group)."""
+        if name in vocab.STATE_VARIABLES:
+            w = states_dataset(self.idata)
+            if w is not None:
+                return np.asarray(w[name].values)
         return np.asarray(self.idata.posterior[name].values)
 
     def states(self, patients: Sequence[object] | None = None) -> xr.Dataset:
         """Posterior draws of the states (``state_predictor``, ``state_outcome``: chain, draw,
-        patient, session) of the chosen patients (ids; default all), taken from the posterior
-        when it holds them, else computed from the drawn latent means (observed cells only)."""
+        patient, session) of the chosen patients (ids; default all), taken from the result's
+        ``latent_states`` group when it holds them, else computed from the drawn latent means
+        (observed cells only)."""
         ids = list(self.data.patients) if patients is None else list(patients)
         known = {p: i for i, p in enumerate(self.data.patients)}
         unknown = [p for p in ids if p not in known]
@@ -250,10 +254,10 @@ class FitResult(ResultMethods):
                 f"unknown patient id(s) {unknown}; e.g. {list(self.data.patients[:5])}"
             )
         rows = np.array([known[p] for p in ids], dtype=int)
+        stored = states_dataset(self.idata)
+        if stored is not None:
+            return stored.isel({vocab.PATIENT: rows})
         post = self.idata.posterior
-        if "state_predictor" in post:
-            ds = post.to_dataset()[["state_predictor", "state_outcome"]]
-            return ds.isel({vocab.PATIENT: rows})
         if self.spec.traits != "integrated" or not self.spec.store_states:
             raise ValueError("this result holds no states (store_states=False)")
         wx, wy = states.states_of(post.to_dataset(), self.data, self.spec, rows)
@@ -355,11 +359,14 @@ def _posthoc(
             idata = complete_posterior(
                 idata, data, spec, seed, log_likelihood, impute_missing, keep_states
             )
-        elif log_likelihood:
-            import pymc as pm
+        else:
+            if log_likelihood:
+                import pymc as pm
 
-            with compile_settings():
-                pm.compute_log_likelihood(idata, model=model, progressbar=False)
+                with compile_settings():
+                    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+            # The sampled model returns its states as deterministics in the posterior.
+            idata = move_states(idata)
         if "trait_predictor" in idata.posterior:
             idata = predictive.add_groups(idata, data, spec, seed, keep_states)
         return idata
