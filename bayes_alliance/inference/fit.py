@@ -6,6 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -24,9 +25,10 @@ from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.inference import display, predictive, sampling, states, storage
+from bayes_alliance.inference.estimate import compare_line, expected_time
 from bayes_alliance.inference.methods import ResultMethods
 from bayes_alliance.inference.posthoc import complete_posterior
-from bayes_alliance.inference.progress import timed_stage
+from bayes_alliance.inference.progress import stage, timed_stage
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
@@ -481,7 +483,15 @@ def fit(
     -------
     FitResult
         With the convergence check done; a failed check warns with ``ConvergenceWarning``.
+
+    Notes
+    -----
+    With nutpie, a rough estimate of the fit's time is logged before it starts and the time
+    it took beside it at the end (logger ``bayes_alliance.progress``; the command line shows
+    both): a formula in the data's size fitted to ``benchmarks/README.md``
+    (:mod:`bayes_alliance.inference.estimate`).
     """
+    started = time.perf_counter()
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     # "auto" baseline level resolved once here, so that the result's spec records the level.
     spec = resolve(data, spec)
@@ -495,6 +505,9 @@ def fit(
 
         pre = warm.pre_key(data, spec)
         found = warm.load(pre)
+    expected = expected_time(data, spec, settings, warm=found is not None)
+    if expected is not None:
+        stage(expected.line())
     if found is None:
         from bayes_alliance.model.build import build_model
 
@@ -514,6 +527,8 @@ def fit(
         pre_key=pre,
     )
     record_identification(run, data, spec)
+    if expected is not None:
+        stage(compare_line(expected, time.perf_counter() - started))
     result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
     return result
 
