@@ -15,9 +15,12 @@ with :math:`n` the cells inside the patients' series (patients x sessions for co
 :math:`a` = :data:`PER_DRAW_S`, :math:`b` = :data:`PER_CELL_DRAW_S`, and :math:`m` the product
 of the model options' factors (:data:`GAPS_FACTOR`, :data:`CONTINUOUS_FACTOR`,
 :data:`SAMPLED_TRAITS_FACTOR`). The post-hoc draws (integrated traits) take
-:math:`T_\text{post} = c \cdot \text{draws} \cdot n \cdot p` with :math:`p` =
-:data:`POSTHOC_PER_CELL_DRAW_S`; compiling takes :data:`COMPILE_S` when the model is not in the
-compile cache and :data:`WARM_S` when a fit of the same data and spec is in the warm cache.
+:math:`T_\text{post} = c \cdot \text{draws} \cdot (p_0 + p\,n)` with :math:`p_0` =
+:data:`POSTHOC_PER_DRAW_S`, :math:`p` = :data:`POSTHOC_PER_CELL_DRAW_S`; building the model
+(imports included) takes :data:`SETUP_S`; compiling takes :data:`COMPILE_S` when the model is
+not in the compile cache and :data:`WARM_S` when it is there (known before the fit only for
+the warm cache, a fit of the same data and spec: otherwise both ranges are logged, and the
+comparison after the fit uses the one that applied).
 Options not named above (random slopes, measurement error, indicators, covariates, censoring)
 are not calibrated: their fits can take longer than the range says.
 """
@@ -44,12 +47,18 @@ PER_CELL_DRAW_S = 1.4e-7
 # growing with the data (the graph's size does not).
 COMPILE_S = 32.0
 # "2026-11-27 (issue 11)", M 240x15: whole CLI process 60.2 s with cold caches, 7.5 s from the
-# warm cache, import and writing included: the compile step itself about a second.
+# warm cache, import and writing included: the compile step itself about a second (taken from
+# the compile cache: 1.0 s on the example data here, 9 s under load).
 WARM_S = 1.0
-# "2026-11-27 (issue 11)": post-hoc s 1.6 (M, 3,600 cells), 12.7 (L-gaps, 40,000 cells) and
-# "(issue 11, second session)" 100 (XL-gaps, 400,000 cells), 2 chains x 1000 draws:
-# 2.2e-7, 1.6e-7 and 1.25e-7 s per cell and draw; 1.5e-7 taken.
-POSTHOC_PER_CELL_DRAW_S = 1.5e-7
+# "2026-11-27 (issue 11)": post-hoc s 1.6 (M, 3,600 cells) and "(issue 11, second session)"
+# 100 (XL-gaps, 400,000 cells), 2 chains x 1000 draws: 0.8 ms and 50 ms per draw, so
+# p0 + 3600 p = 8e-4 and p0 + 400000 p = 5e-2: p = 1.25e-7 s per cell and draw, p0 = 3.5e-4 s
+# per draw. Check: L-gaps (40,000 cells) gives 10.7 s against 12.7 s measured.
+POSTHOC_PER_DRAW_S = 3.5e-4
+POSTHOC_PER_CELL_DRAW_S = 1.25e-7
+# "2026-11-27 (issue 11)", M 240x15 warm cache: whole process 7.5 s, of which sampling 1.8 s
+# and post-hoc 1.5 s: about 4 s to import, build the model and write.
+SETUP_S = 4.0
 # "2026-12-07 (issue 27, second session)": one log density and gradient of L with gaps on the
 # segment path 1,285 us against 522 us for complete L (rows "complete L", "L-gaps, segment
 # path"): about 2.5 times.
@@ -67,31 +76,39 @@ SPREAD = 2.0
 
 @dataclass(frozen=True)
 class TimeEstimate:
-    """Central estimates in seconds of each part of a fit (see the module's formula)."""
+    """Central estimates in seconds of each part of a fit (see the module's formula);
+    ``cached_compile_s``: the compile part if the compile cache holds the model, when that is
+    not known before the fit (None: ``compile_s`` is known to apply)."""
 
     compile_s: float
     sample_s: float
     posthoc_s: float
+    cached_compile_s: float | None = None
+    setup_s: float = SETUP_S
 
-    @property
-    def total_s(self) -> float:
-        return self.compile_s + self.sample_s + self.posthoc_s
+    def total_s(self, cached: bool = False) -> float:
+        """The central estimate (``cached``: with the compile cache's compile part)."""
+        part = self.cached_compile_s if cached and self.cached_compile_s is not None else None
+        compiled = self.compile_s if part is None else part
+        return self.setup_s + compiled + self.sample_s + self.posthoc_s
 
-    @property
-    def low_s(self) -> float:
-        return self.total_s / SPREAD
-
-    @property
-    def high_s(self) -> float:
-        return self.total_s * SPREAD
+    def bounds(self, cached: bool = False) -> tuple[float, float]:
+        """The range logged: the central estimate divided and multiplied by :data:`SPREAD`."""
+        total = self.total_s(cached)
+        return total / SPREAD, total * SPREAD
 
     def line(self) -> str:
-        """The log line before a fit: the range and its parts."""
+        """The log line before a fit: the range(s) and the parts."""
+        lo, hi = self.bounds()
+        cached = ""
+        if self.cached_compile_s is not None:
+            c_lo, c_hi = self.bounds(cached=True)
+            cached = f", or {duration(c_lo)} to {duration(c_hi)} if the compile cache has the model"
         return (
-            f"expected time: roughly {duration(self.low_s)} to {duration(self.high_s)} "
-            f"(compiling about {duration(self.compile_s)}, sampling about "
-            f"{duration(self.sample_s)}, post-hoc draws about {duration(self.posthoc_s)}; "
-            "a rough estimate from the data's size, calibrated on a 2-core machine)"
+            f"expected time: roughly {duration(lo)} to {duration(hi)}{cached} (building about "
+            f"{duration(self.setup_s)}, compiling about {duration(self.compile_s)}, sampling about {duration(self.sample_s)}, post-hoc "
+            f"draws about {duration(self.posthoc_s)}; a rough estimate from the data's size, "
+            "calibrated on a 2-core machine)"
         )
 
 
@@ -143,8 +160,11 @@ def estimate_fit_time(
         factor *= SAMPLED_TRAITS_FACTOR
     waves = math.ceil(chains / cores)
     sample = (draws + tune) * waves * (PER_DRAW_S + PER_CELL_DRAW_S * cells) * factor
-    posthoc = 0.0 if sampled_traits else chains * draws * cells * POSTHOC_PER_CELL_DRAW_S
-    return TimeEstimate(WARM_S if warm else COMPILE_S, sample, posthoc)
+    per_draw = POSTHOC_PER_DRAW_S + POSTHOC_PER_CELL_DRAW_S * cells
+    posthoc = 0.0 if sampled_traits else chains * draws * per_draw
+    if warm:
+        return TimeEstimate(WARM_S, sample, posthoc)
+    return TimeEstimate(COMPILE_S, sample, posthoc, cached_compile_s=WARM_S)
 
 
 def expected_time(
@@ -168,16 +188,14 @@ def expected_time(
     )
 
 
-def compare_line(estimate: TimeEstimate, actual_s: float) -> str:
-    """The log line after a fit: the time it took beside the range estimated before it."""
-    where = (
-        "within"
-        if estimate.low_s <= actual_s <= estimate.high_s
-        else ("below" if actual_s < estimate.low_s else "above")
-    )
+def compare_line(estimate: TimeEstimate, actual_s: float, cached: bool = False) -> str:
+    """The log line after a fit: the time it took beside the range estimated before it (the
+    range for a model taken from the compile cache when ``cached``)."""
+    lo, hi = estimate.bounds(cached)
+    where = "within" if lo <= actual_s <= hi else ("below" if actual_s < lo else "above")
     return (
-        f"the fit took {duration(actual_s)}; estimated before it: {duration(estimate.low_s)} "
-        f"to {duration(estimate.high_s)} ({where} the range)"
+        f"the fit took {duration(actual_s)}; estimated before it: {duration(lo)} to "
+        f"{duration(hi)} ({where} the range)"
     )
 
 
