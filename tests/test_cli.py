@@ -575,3 +575,32 @@ def test_spec_command_lists_prints_and_copies(tmp_path, capsys):
     argv = ["fit", "--spec", "cross_lagged", "--data", "x.csv", "--patient", "pid", "--out"]
     assert main([*argv, str(tmp_path / "o")]) == 2
     assert "bayes-alliance spec cross_lagged --out" in capsys.readouterr().err
+
+
+def test_fit_prints_the_missing_codes_line_once(tmp_path, capsys, monkeypatch):
+    """issue 28: with the progress lines on stderr the reader's line about the declared codes
+    was printed a second time by the command."""
+    from bayes_alliance.cli import commands
+    from bayes_alliance.cli.common import CLIError
+    from bayes_alliance.datasets import load_example
+
+    df = load_example()
+    df = df[df["patient"].isin(sorted(df["patient"].unique())[:6])].copy()
+    df.loc[df.index[[2, 7]], "symptoms"] = -99
+    path = tmp_path / "coded.csv"
+    df.to_csv(path, index=False)
+
+    def stop(settings):  # after the data are read and checked, before anything is built
+        raise CLIError("stopped here")
+
+    monkeypatch.setattr(commands, "_sampler", stop)
+    flags = [
+        "fit", str(path), "--therapist", "therapist", "--patient", "patient",
+        "--session", "session", "--predictor", "alliance", "--outcome", "symptoms",
+        "--missing-code", "-99", "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    for quiet in ([], ["--quiet"]):
+        assert main(flags + quiet) == 2
+        err = capsys.readouterr().err
+        assert "stopped here" in err
+        assert err.count("cells set missing: 2 in 'symptoms'") == 1, err

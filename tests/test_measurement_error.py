@@ -142,10 +142,10 @@ def test_states_carry_the_error_uncertainty(error_fits):
     """With error the states of observed cells are draws (they vary over draws given the latent
     mean), and the replicates and pointwise log-likelihood exist."""
     _, fits = error_fits
-    post = fits[True].idata.posterior
+    post = fits[True].idata.latent_states
     sd_over_draws = post["state_predictor"].std(("chain", "draw")).values
     assert np.nanmin(sd_over_draws) > 0.02
-    plain = fits[False].idata.posterior
+    plain = fits[False].idata.latent_states
     assert "posterior_predictive" in fits[True].idata
     assert "log_likelihood" in fits[True].idata
     # the state's spread over draws is larger with the error term than without
@@ -208,7 +208,7 @@ def test_states_of_chosen_patients_are_smoothing_draws(error_fits):
     post = result.idata.posterior
     rows = np.array([0, 9, 30])
     wx, _ = states_of(post.to_dataset(), result.data, result.spec, rows, random_seed=1)
-    stored = post["state_predictor"].values[:, :, rows]
+    stored = result.idata.latent_states["state_predictor"].values[:, :, rows]
     assert wx.shape == stored.shape
     assert np.array_equal(np.isnan(wx[0, 0]), np.isnan(stored[0, 0]))
     a, b = np.nanmean(wx, axis=(0, 1)), np.nanmean(stored, axis=(0, 1))

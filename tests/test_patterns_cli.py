@@ -12,7 +12,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from bayes_alliance.analysis.pattern_table import patterns_table
 from bayes_alliance.analysis.patterns import DEFAULT, PATTERNS
@@ -94,8 +93,7 @@ def test_fit_without_states_says_how_to_refit(fit_dir, tmp_path, capsys, monkeyp
     result = load_result(fit_dir / "fit.nc")
     # What such a fit loads as: no states in the posterior, none recomputable.
     result.spec = dataclasses.replace(result.spec, store_states=False)
-    post = result.idata.posterior.to_dataset()
-    result.idata["posterior"] = xr.DataTree(post.drop_vars(["state_predictor", "state_outcome"]))
+    del result.idata["latent_states"]
     monkeypatch.setattr(cli_patterns, "load_result", lambda path: result)
     assert main(["patterns", str(fit_dir), "--out", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err

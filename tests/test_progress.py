@@ -4,6 +4,7 @@ notices kept out of the output."""
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import pytest
 import bayes_alliance as ba
 from bayes_alliance.core import quiet
 from bayes_alliance.datasets import EXAMPLE_ROLES
+from bayes_alliance.inference import estimate as est
 from bayes_alliance.inference.progress import SamplingLog, duration, estimate_total
 
 
@@ -137,6 +139,12 @@ def test_fit_logs_stages_and_sampling(caplog):
         assert "model compiled in" in joined or "model taken from the compile cache" in joined
     assert "sampling 100%: 120 of 120 draws" in joined
     assert "post-hoc draws (latent parts, states, log-likelihood): done in" in joined
+    # issue 28: the estimate before the fit (once, before sampling) and the actual time after
+    first = [i for i, t in enumerate(text) if t.startswith("expected time: roughly")]
+    assert len(first) == 1, joined
+    assert first[0] < next(i for i, t in enumerate(text) if t.startswith("sampling with"))
+    took = r"the fit took .+; estimated before it: .+ to .+ \((within|below|above) the range\)"
+    assert sum(bool(re.fullmatch(took, t)) for t in text) == 1, joined
     blas = [r for r in caplog.records if "BLAS" in r.getMessage()]
     assert not blas
 
@@ -151,7 +159,14 @@ def test_cli_fit_prints_progress_lines_unless_quiet(tmp_path, capsys):
     flags += ["--draws", "40", "--tune", "40", "--chains", "1", "--seed", "2"]
     main(["fit", str(path), *flags, "--out", str(tmp_path / "a")])
     err = capsys.readouterr().err  # not a terminal here: every line
-    for line in ("read ", "sampling with nutpie", "sampling 100%", "writing the results"):
+    for line in (
+        "read ",
+        "expected time: roughly",
+        "sampling with nutpie",
+        "sampling 100%",
+        "the fit took",
+        "writing the results",
+    ):
         assert line in err, err
     main(["fit", str(path), *flags, "--out", str(tmp_path / "b"), "--quiet"])
     err = capsys.readouterr().err
@@ -188,3 +203,55 @@ def test_pymc_and_jax_samplers_reach_pm_sample(monkeypatch, caplog, sampler, nut
     assert ("cores" in kw) == (sampler == "pymc")
     assert timing["sample_s"] >= 0.0
     assert f"sampling with {sampler}: 2 chains x (3 warm-up + 7 draws)" in caplog.text
+
+
+def test_time_estimate_by_hand():
+    """M 240 x 15, 2 chains x (1000 + 1000) on 2 cores: sampling 2000 (3e-4 + 1.4e-7 3600)
+    = 1.608 s, post-hoc 2 x 1000 (3.5e-4 + 1.25e-7 3600) = 1.6 s, building 4 s, compiling
+    32 s (1 s from the compile cache)."""
+    e = est.estimate_fit_time(3600, 1000, 1000, 2, 2)
+    assert e.sample_s == pytest.approx(1.608, rel=1e-12)
+    assert e.posthoc_s == pytest.approx(1.6, rel=1e-12)
+    assert e.compile_s == 32.0 and e.total_s() == pytest.approx(39.208, rel=1e-12)
+    assert e.bounds() == pytest.approx((39.208 / 2, 39.208 * 2), rel=1e-12)
+    # not known before the fit: the model may be in the compile cache (about 1 s then)
+    assert e.bounds(cached=True) == pytest.approx((8.208 / 2, 8.208 * 2), rel=1e-12)
+    # four chains on two cores run in two waves; the options multiply the sampling time
+    assert est.estimate_fit_time(3600, 1000, 1000, 4, 2).sample_s == pytest.approx(2 * 1.608)
+    gaps = est.estimate_fit_time(3600, 1000, 1000, 2, 2, gaps=True, continuous=True)
+    assert gaps.sample_s == pytest.approx(1.608 * 2.5 * 3.0)
+    sampled = est.estimate_fit_time(3600, 1000, 1000, 2, 2, sampled_traits=True, warm=True)
+    assert (sampled.posthoc_s, sampled.compile_s) == (0.0, 1.0)
+    line = e.line()
+    assert line.startswith(
+        "expected time: roughly 20 s to 1 min 18 s, or 4.1 s to 16 s if the compile cache has "
+        "the model (building about 4.0 s, compiling about 32 s"
+    )
+    assert "compile cache" not in est.estimate_fit_time(3600, 1000, 1000, 2, 2, warm=True).line()
+    with pytest.raises(ValueError, match="draws >= 1"):
+        est.estimate_fit_time(100, 0, 10, 2, 2)
+
+
+def test_time_estimate_grows_with_the_data_and_brackets_the_benchmarks():
+    """The sampling estimate grows with the cells and lies within the logged spread of the
+    timings it was fitted to (benchmarks/README.md, issue 6 table, rows "ours": 2 chains x
+    (1000 + 1000) on 2 cores)."""
+    measured = {500: 0.6, 3600: 1.4, 40_000: 8.9, 400_000: 120.6}  # cells: sample s
+    previous = 0.0
+    for cells, seconds in measured.items():
+        e = est.estimate_fit_time(cells, 1000, 1000, 2, 2)
+        assert e.sample_s > previous and e.total_s() > previous
+        previous = e.sample_s
+        assert seconds / est.SPREAD <= e.sample_s <= seconds * est.SPREAD, (cells, e.sample_s)
+
+
+def test_compare_line_places_the_actual_time():
+    e = est.TimeEstimate(10.0, 9.0, 1.0, cached_compile_s=2.0, setup_s=0.0)  # 20 s; cached 12 s
+    assert est.compare_line(e, 25.0) == (
+        "the fit took 25 s; estimated before it: 10 s to 40 s (within the range)"
+    )
+    assert est.compare_line(e, 5.0).endswith("(below the range)")
+    assert est.compare_line(e, 41.0).endswith("(above the range)")
+    assert est.compare_line(e, 5.0, cached=True) == (
+        "the fit took 5.0 s; estimated before it: 6.0 s to 24 s (below the range)"
+    )

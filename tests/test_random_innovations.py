@@ -136,6 +136,6 @@ def test_fit_recovers_the_log_sd_and_runs_posthoc():
 
         rows = np.array([1, 7])
         wx, _ = states_of(post.to_dataset(), data, result.spec, rows)
-        stored = post["state_predictor"].values[:, :, rows]
+        stored = result.idata.latent_states["state_predictor"].values[:, :, rows]
         np.testing.assert_allclose(wx, stored, rtol=1e-10, atol=1e-12)
         assert any("fluctuation" in line for line in fb.sentences)

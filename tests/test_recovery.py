@@ -64,14 +64,17 @@ def test_posterior_holds_latent_traits_and_states(recovery):
     _, truth, data, result = recovery
     post = result.idata.posterior
     assert post["trait_predictor"].dims == ("chain", "draw", "patient")
-    assert post["state_outcome"].dims == ("chain", "draw", "patient", "session")
+    # The states have their own group (issue 28: a summary of the posterior lists parameters).
+    assert "state_outcome" not in post and "session" not in post.dims
+    states = result.idata.latent_states
+    assert states["state_outcome"].dims == ("chain", "draw", "patient", "session")
     # Latent means track the true ones.
     est = post["trait_predictor"].mean(("chain", "draw")).values
     true = truth.patients.set_index("patient").loc[data.patients, "trait_predictor"].to_numpy()
     assert np.corrcoef(est, true)[0, 1] > 0.9
     # States are finite at observed cells, NaN outside each patient's series and at missing cells
     # (integrated out; drawn only with impute_missing, tests/test_gaps.py).
-    st = post["state_outcome"].isel(chain=0, draw=0).values
+    st = states["state_outcome"].isel(chain=0, draw=0).values
     observed = data.in_series & data.observed_y
     assert np.isfinite(st[observed]).all() and np.isnan(st[~observed]).all()
     assert "log_likelihood" in result.idata.children
@@ -112,7 +115,7 @@ def test_save_load_roundtrip_with_provenance(recovery, tmp_path):
 
     stored = xr.open_datatree(path, engine="h5netcdf")
     assert "trait_outcome" not in stored.posterior and "state_outcome" not in stored.posterior
-    assert "log_likelihood" not in stored.children
+    assert "log_likelihood" not in stored.children and "latent_states" not in stored.children
     for name in ("trait_outcome", "therapist_dev_outcome", "state_predictor"):
         np.testing.assert_array_equal(back.draws(name), result.draws(name))
     assert back.r2().equals(result.r2())
@@ -124,7 +127,8 @@ def test_save_load_roundtrip_with_provenance(recovery, tmp_path):
     # Extra groups on request, in float32, for readers outside the package.
     big = result.save(tmp_path / "full.nc", store=("states", "traits", "log_likelihood"))
     full = xr.open_datatree(big, engine="h5netcdf")
-    assert full.posterior["state_outcome"].dtype == np.float32
+    assert full.latent_states["state_outcome"].dtype == np.float32
+    assert "state_outcome" not in full.posterior
     assert "log_likelihood" in full.children
     assert big.stat().st_size > path.stat().st_size
     with pytest.raises(ValueError, match="unknown store option"):

@@ -15,7 +15,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from bayes_alliance import SessionData
 from bayes_alliance.core.diagnostics import Convergence
@@ -25,7 +24,8 @@ from bayes_alliance.report import model_text as report_text
 from bayes_alliance.report import priors_text
 from bayes_alliance.report.checks import session_predictive
 from bayes_alliance.report.plots import forest, patient_panels, scale_groups, trace_rank
-from bayes_alliance.report.render import render_html
+from bayes_alliance.report.render import render_html, render_markdown
+from bayes_alliance.report.sections import convergence_banner
 from bayes_alliance.report.words import PROVISIONAL
 from bayes_alliance.report.write import build_sections, safe_stem, sentences, write_report
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -188,18 +188,24 @@ def test_failed_convergence_is_a_banner_and_marks_the_sentences(recovery):
     assert words.title == "Summary in words" and words.provisional
     assert words.paragraphs and all(p.startswith(PROVISIONAL) for p in words.paragraphs)
     pngs = {f.stem: b"" for s in sections for f in s.figures}
-    html = render_html("t", sections, pngs, "meta", bad.message())
+    html = render_html("t", sections, pngs, "meta", convergence_banner(bad))
     banner = html.index("class='banner'")
     assert html.index("<h1>") < banner < html.index("<h2>Summary in words")
     assert "CONVERGENCE CHECK FAILED" in html[banner : html.index("</div>", banner)]
+    # The check's paragraph (what failed, what to change) once: in its section, not also in
+    # the banner (issue 28: the report repeated it).
+    md = render_markdown("t", sections, "meta", convergence_banner(bad))
+    for text in (html, md):
+        assert text.count("1.01 (worst: state_effect)") == 1
+        assert text.count("Run longer.") == 1
+        assert text.count("CONVERGENCE CHECK FAILED") == 2  # the banner and the section
     assert "the checks FAILED" in html  # the methods paragraph says so too
 
 
 def test_without_stored_states_the_report_says_what_is_missing(recovery):
     *_, data, result = recovery
     tree = result.idata.copy()
-    post = tree["posterior"].to_dataset()
-    tree["posterior"] = xr.DataTree(post.drop_vars(["state_predictor", "state_outcome"]))
+    del tree["latent_states"]
     lean = dataclasses.replace(result, idata=tree)
     sections, _ = build_sections(lean, patients=[data.patients[0]], ci_prob=0.9)
     plt.close("all")

@@ -139,7 +139,7 @@ def test_loo_by_patient_matches_arviz_on_the_idata(small):
     assert small.relative_ess() == pytest.approx(reff, rel=1e-12)
     theirs_fresh = azs.loo(small.idata, var_name=vocab.BY_PATIENT, reff=small.relative_ess())
     assert theirs_fresh.elpd == pytest.approx(ours.elpd_loo, rel=1e-12)
-    # ArviZ's default reff (every posterior variable, states included) differs; at 2 x 40
+    # ArviZ's default reff (every posterior variable, per-patient draws included) differs; at 2 x 40
     # draws the Pareto tail is S / 5 = 16 draws for any reff <= 1, so the ELPD agrees
     default = azs.loo(small.idata, var_name=vocab.BY_PATIENT)
     assert default.elpd == pytest.approx(ours.elpd_loo, rel=1e-12)
@@ -175,19 +175,51 @@ def test_hypothesis_on_a_fit_reads_its_draws(small):
         small.hypothesis("stat_effect < 0")
 
 
-def test_conditional_effects_are_the_state_effect_times_an_innovation_sd(small):
-    t = small.conditional_effects(horizon=3)
-    assert list(t.columns) == ["variable", "session", "mean", "ci_low", "ci_high"]
-    out = t[t["variable"] == "outcome"].set_index("session")
-    pred = t[t["variable"] == "predictor"].set_index("session")
+def _stationary_var_x(small) -> np.ndarray:
+    """Var(w_x) per draw from vec(S) = (I - Phi kron Phi)^-1 vec(Sigma), written out here
+    (the fit has no same-session path, random slopes or random innovations)."""
+    d = small.draws
+    phi = np.stack(
+        [
+            np.stack([d(vocab.PREDICTOR_AUTOREGRESSION), d(vocab.REVERSE_STATE_EFFECT)], -1),
+            np.stack([d(vocab.STATE_EFFECT), d(vocab.OUTCOME_AUTOREGRESSION)], -1),
+        ],
+        -2,
+    )
+    sx, sy = d(vocab.INNOVATION_SD_PREDICTOR), d(vocab.INNOVATION_SD_OUTCOME)
+    cov = d(vocab.INNOVATION_CORR) * sx * sy
+    sigma = np.stack([np.stack([sx**2, cov], -1), np.stack([cov, sy**2], -1)], -2)
+    out = np.empty(sx.shape)
+    for idx in np.ndindex(sx.shape):
+        big = np.eye(4) - np.kron(phi[idx], phi[idx])
+        out[idx] = np.linalg.solve(big, sigma[idx].reshape(4))[0]
+    return out
+
+
+def test_conditional_effects_are_the_response_to_a_one_sd_state(small):
+    """issue 28: the default shock is one within-person SD of the alliance state; one
+    innovation SD and one scale unit remain as options."""
+    spec = small.spec
+    assert spec.same_session == "none" and not spec.random_slopes
     c = small.draws(vocab.STATE_EFFECT)
     a = small.draws(vocab.PREDICTOR_AUTOREGRESSION)
     s = small.draws(vocab.INNOVATION_SD_PREDICTOR)
-    assert out.loc[0, "mean"] == 0.0
-    assert pred.loc[0, "mean"] == pytest.approx(s.mean())
-    assert out.loc[1, "mean"] == pytest.approx((c * s).mean())
-    assert pred.loc[1, "mean"] == pytest.approx((a * s).mean())
-    assert (t["ci_low"] <= t["mean"] + 1e-12).all() and (t["mean"] <= t["ci_high"] + 1e-12).all()
+    sd_w = np.sqrt(_stationary_var_x(small))
+    assert (sd_w > s).all()  # stationary SD exceeds the innovation SD (autoregression != 0)
+    for t, size in (
+        (small.conditional_effects(horizon=3), sd_w),
+        (small.conditional_effects(horizon=3, scale="innovation"), s),
+    ):
+        assert list(t.columns) == ["variable", "session", "mean", "ci_low", "ci_high"]
+        out = t[t["variable"] == "outcome"].set_index("session")
+        pred = t[t["variable"] == "predictor"].set_index("session")
+        assert out.loc[0, "mean"] == 0.0
+        assert pred.loc[0, "mean"] == pytest.approx(size.mean(), rel=1e-9)
+        assert out.loc[1, "mean"] == pytest.approx((c * size).mean(), rel=1e-9)
+        assert pred.loc[1, "mean"] == pytest.approx((a * size).mean(), rel=1e-9)
+        lo, hi = t["ci_low"], t["ci_high"]
+        assert (lo <= t["mean"] + 1e-12).all() and (t["mean"] <= hi + 1e-12).all()
+    assert small.conditional_effects(horizon=1).attrs["scale"] == "state"
     unit = small.conditional_effects(horizon=1, scale="unit")
     assert unit.iloc[1]["mean"] == pytest.approx(a.mean())
     assert isinstance(small.conditional_effects(plot=True), Figure)

@@ -32,6 +32,7 @@ from bayes_alliance.inference.sampling import SamplerRun
 from bayes_alliance.mechanisms.fit import MechanismResult, load_mechanisms
 from bayes_alliance.report.labels import mechanism_label, parameter_label
 from bayes_alliance.report.write import write_report
+from bayes_alliance.spec.model_spec import ModelSpec
 
 DATA = Path(__file__).parent / "data"
 OLD_MECHANISM = DATA / "old_mechanism_fit.nc"
@@ -110,12 +111,20 @@ def test_an_old_mechanism_file_loads_with_its_effects(old_mechanism):
         r.save(Path("unused.nc"), store=("states",))
 
 
-def _old_layout_file(result: FitResult, path: Path) -> Path:
+def _old_layout_file(result: FitResult, path: Path, states: bool = False) -> Path:
     """A joint-model file as the format describes it (and earlier code wrote it): the sampled
     draws without the post-hoc ones, the data's columns by role, the sampler statistics, and
-    the provenance as JSON in the file's attribute."""
+    the provenance as JSON in the file's attribute. ``states``: with float32 copies of the
+    states in the posterior group, as ``save(store=("states",))`` wrote them before the states
+    had a group of their own."""
     post = result.idata.posterior.to_dataset()
     derived = [n for n in POSTHOC if n in post.data_vars]
+    stored = []
+    if states:
+        assert "state_predictor" not in post  # the fit keeps them in their group
+        post = post.assign(result.idata.latent_states.to_dataset().astype(np.float32).data_vars)
+        derived = [n for n in derived if not n.startswith("state_") or n.endswith("_by_patient")]
+        stored = ["states"]
     roles = result.data.roles
     table = xr.Dataset(
         {
@@ -132,19 +141,29 @@ def _old_layout_file(result: FitResult, path: Path) -> Path:
             "sample_stats": xr.DataTree(result.idata.sample_stats.to_dataset()),
         }
     )
-    tree.attrs[PROVENANCE_ATTR] = json.dumps({**result.provenance, "stored": []}, default=str)
+    tree.attrs[PROVENANCE_ATTR] = json.dumps({**result.provenance, "stored": stored}, default=str)
     tree.to_netcdf(path, engine="h5netcdf")
     return path
 
 
 def test_load_result_reads_the_main_model_in_both_layouts(small_fit, tmp_path):
     result, path = small_fit
-    for file in (path, _old_layout_file(result, tmp_path / "old.nc")):
+    old = _old_layout_file(result, tmp_path / "old.nc")
+    old_states = _old_layout_file(result, tmp_path / "old_states.nc", states=True)
+    with xr.open_datatree(old_states, engine="h5netcdf") as tree:
+        assert "state_outcome" in tree.posterior and "latent_states" not in tree.children
+    for file in (path, old, old_states):
         back = load_result(file)
         assert isinstance(back, FitResult) and isinstance(back, Result) and back.kind == "main"
         for name in ("state_effect", "sd_patient_outcome", "trait_outcome", "state_outcome"):
             np.testing.assert_array_equal(back.draws(name), result.draws(name))
         pd.testing.assert_frame_equal(back.summary(), result.summary())
+        # Wherever the file kept the states, the loaded result has them in their own group.
+        assert "state_predictor" not in back.idata.posterior
+        np.testing.assert_array_equal(
+            back.idata.latent_states["state_predictor"].values,
+            result.idata.latent_states["state_predictor"].values,
+        )
     with pytest.raises(ResultsFileError, match=r"FitResult\.load"):
         load_mechanisms(path)
 
@@ -224,3 +243,48 @@ def test_sampler_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
         SamplerRun(**settings)
     assert SamplerRun(chains=4).n_cores == 2 and SamplerRun(chains=1).n_cores == 1
+
+
+def test_arviz_summary_of_a_fit_lists_parameters_not_states(small_fit):
+    """issue 28: ``arviz_stats.summary(result.idata)`` has one row per parameter entry: the
+    named parameters, 4 therapist deviations x 3 therapists and 2 latent means x 9 patients;
+    the 2 x 9 x 5 state draws are in ``latent_states``, not the posterior."""
+    import arviz_stats as azs
+
+    result, _ = small_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = azs.summary(result.idata, round_to="none")
+    assert len(result.parameters) == len(result.spec.free_parameters()) == 19
+    assert len(table) == 19 + 4 * 3 + 2 * 9
+    assert not any(str(row).startswith("state_predictor") for row in table.index)
+    w = result.idata.latent_states
+    assert w["state_outcome"].shape == (2, 30, 9, 5)
+    np.testing.assert_array_equal(result.states()["state_outcome"].values, w["state_outcome"])
+    np.testing.assert_array_equal(result.draws("state_predictor"), w["state_predictor"])
+
+
+def test_sampled_traits_put_their_states_in_the_group_too(tmp_path):
+    """The sampled-traits model returns its states as deterministics of the posterior; the
+    fit moves them to ``latent_states`` and a saved file keeps them there."""
+    df, _ = simulate(seed=4, n_therapists=2, patients_per_therapist=3, sessions=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+        result = fit(
+            data,
+            ModelSpec(traits="sampled", therapist_level=False),
+            draws=10,
+            tune=10,
+            random_seed=1,
+            progressbar=False,
+        )
+    assert "state_outcome" not in result.idata.posterior
+    assert result.idata.latent_states["state_outcome"].shape == (2, 10, 6, 4)
+    assert "trait_outcome" in result.idata.posterior
+    back = FitResult.load(result.save(tmp_path / "sampled.nc"))
+    assert "state_outcome" not in back.idata.posterior
+    np.testing.assert_array_equal(
+        back.idata.latent_states["state_outcome"].values,
+        result.idata.latent_states["state_outcome"].values,
+    )

@@ -1,4 +1,5 @@
-"""Classic two-step trait/state methods (METHODS.md section 3), for comparison and teaching.
+"""Classic two-step trait/state methods (docs/methods.md, section 'Classic two-step methods'),
+for comparison and teaching.
 
 Each function takes validated :class:`~bayes_alliance.data.session_data.SessionData` and returns a long table
 with one row per present (patient, session) cell, in grid order, with ``trait`` and ``state``

@@ -1,5 +1,5 @@
 """Model comparison: PSIS-LOO by session or by patient, Pareto-k diagnostics, ELPD differences,
-stacking weights and Delta-R-squared (METHODS.md section 9).
+stacking weights and Delta-R-squared (docs/methods.md, section 'Model comparison').
 
 Sessions of one patient are dependent, so two units are offered:
 

@@ -1,6 +1,6 @@
 r"""State-like dynamic patterns per patient, classified from the posterior of the states.
 
-METHODS.md section 7 (the review's Box 3; Zilcha-Mano & Fisher 2022) names the patterns a
+The review of Zilcha-Mano & Fisher (2022, Box 3; docs/patterns.md) names the patterns a
 clinician reads in a patient's session-by-session alliance: linear strengthening or weakening,
 a U-shape (high-low-high), rupture-repair (a drop lasting one or two sessions, then recovery)
 and sudden gains (a large, lasting improvement between consecutive sessions; adapted from Tang &
@@ -118,9 +118,9 @@ class PatternThresholds:
         nine with serially independent states) flags too many flat series.
     rupture_max_length : int, default 2
         Repair: the state is back within ``repair_tolerance`` of the pre-drop level (the session
-        before the drop) after one or two sessions (METHODS.md section 7: "a drop lasting one or
-        two sessions"); the ruptured sessions are those from the drop up to the one before the
-        recovery. A longer dip is not a rupture-repair.
+        before the drop) after one or two sessions (Zilcha-Mano & Fisher 2022, Box 3: a drop
+        lasting one or two sessions); the ruptured sessions are those from the drop up to the
+        one before the recovery. A longer dip is not a rupture-repair.
     repair_tolerance : float, default 1.0
         Recovery means reaching at least ``pre-drop level - repair_tolerance``. The pre-drop
         level is a single session, itself noisy: the difference of two sessions has SD of about

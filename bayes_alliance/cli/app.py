@@ -24,6 +24,7 @@ from bayes_alliance.cli.common import (
     EXIT_NOT_CONVERGED,
     EXIT_USAGE,
     INTERRUPTS,
+    PROGRESS_HANDLER,
     TRACEBACK_ENV,
     CLIError,
 )
@@ -80,6 +81,7 @@ def _progress_log(args: argparse.Namespace) -> Iterator[None]:
         yield
         return
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(PROGRESS_HANDLER)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     if sys.stderr.isatty():
         handler.addFilter(lambda r: getattr(r, "progress", None) != progress.SAMPLING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -113,6 +114,19 @@ def swallowed_file(args: argparse.Namespace) -> str:
     return f" ({files[0]} is a data file: give it before --missing-code)" if files else ""
 
 
+# The name of the handler that shows the package's log records (progress lines) on stderr
+# while a command with --quiet runs without it.
+PROGRESS_HANDLER = "bayes_alliance.cli.progress"
+
+
+def progress_on_stderr() -> bool:
+    """Whether the package's log records are shown on stderr now (a fitting command without
+    ``--quiet``): what the reader logs is then not printed a second time."""
+    return any(
+        h.get_name() == PROGRESS_HANDLER for h in logging.getLogger("bayes_alliance").handlers
+    )
+
+
 def read_data(
     args: argparse.Namespace, path: str, keep: Iterable[str | None] | None = None
 ) -> pd.DataFrame:
@@ -130,5 +144,7 @@ def read_data(
     df = read_table(path, sheet=sheet, missing_codes=codes, keep=keep)
     if codes:
         counts = {c: int(n) for c, n in df.attrs.get("missing_codes", {}).items()}
-        print(describe_counts(counts, codes), file=sys.stderr)
+        # read_table logs the line when cells were set missing; shown once, not twice.
+        if not (counts and progress_on_stderr()):
+            print(describe_counts(counts, codes), file=sys.stderr)
     return df

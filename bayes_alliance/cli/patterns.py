@@ -18,6 +18,7 @@ from bayes_alliance.analysis.patterns import PATTERNS
 from bayes_alliance.cli.common import CLIError, results_path
 from bayes_alliance.core.files import atomic_dir
 from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.inference.state_group import has_states as has_stored_states
 from bayes_alliance.mechanisms.load import AnyResult, load_result
 
 FILE = "patterns.csv"
@@ -54,7 +55,7 @@ def _joint_fit(result: AnyResult, path: Path) -> FitResult:
             "those columns and run patterns on that folder"
         )
     # The same condition under which FitResult.states can give states (stored or recomputed).
-    has_states = "state_predictor" in result.idata.posterior or (
+    has_states = has_stored_states(result.idata) or (
         result.spec.traits == "integrated" and result.spec.store_states
     )
     if not has_states:

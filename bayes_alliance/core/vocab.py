@@ -25,7 +25,12 @@ PREDICTOR = "predictor"  # x, e.g. patient-rated alliance
 OUTCOME = "outcome"  # y, e.g. symptoms
 VARIABLES = (PREDICTOR, OUTCOME)
 
-# Named model parameters (METHODS.md sections 1-2). Order is the order of summary tables.
+# Per-session state draws w = z - M (chain, draw, patient, session) live in their own DataTree
+# group, not in ``posterior``: ``arviz_stats.summary(result.idata)`` then lists parameters only.
+LATENT_STATES = "latent_states"
+STATE_VARIABLES = ("state_predictor", "state_outcome")
+
+# Named model parameters (docs/methods.md, section 'The decomposition'). Order is the order of summary tables.
 STATE_EFFECT = "state_effect"  # x_(t-1) -> y_t, within person
 REVERSE_STATE_EFFECT = "reverse_state_effect"  # y_(t-1) -> x_t
 OUTCOME_AUTOREGRESSION = "outcome_autoregression"

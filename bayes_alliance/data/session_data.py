@@ -2,7 +2,7 @@
 
 A long table (one row per observed session) becomes a dense grid with one row per patient and one
 column per session number. Session numbers, not row order, define lags: a skipped session is a
-missing cell of the grid, never a shorter lag (METHODS.md section 1).
+missing cell of the grid, never a shorter lag (docs/methods.md, section 'The decomposition').
 """
 
 from __future__ import annotations

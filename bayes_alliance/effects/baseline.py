@@ -1,6 +1,7 @@
 r"""Between-level mediation by a baseline characteristic, per posterior draw: the mediation
 effects (indirect, direct, total, proportion mediated) at the baseline's level, and its shares of
-the latent means' variances (METHODS.md section 6). A patient-level baseline of three-level data
+the latent means' variances (docs/methods.md, section 'Between-level mediation'). A
+patient-level baseline of three-level data
 is split at the therapists (:func:`bayes_alliance.model.covariates.baseline_split_values`): its
 within part mediates through the patient-level trait effect, its between part through the
 therapist-level one, each with its own effects and its own share.

@@ -1,5 +1,6 @@
 r"""Effect sizes per posterior draw: R-squared per variance component, standardised and long-run
-effects, stationarity, ICCs (METHODS.md sections 4 and 5).
+effects, stationarity, ICCs (docs/methods.md, sections 'Derived effects' and
+'R-squared per variance component').
 
 Everything is computed from the model's own latent moments, draw by draw, never from sample
 variances of observed means. Within-person moments are expectations over the distribution of

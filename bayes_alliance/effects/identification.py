@@ -4,7 +4,8 @@ half-normal prior.
 With one indicator per session, the error variance omega^2 is told apart from the state
 variance only through the dynamics: the error is white noise, so it lowers the lag-1
 autocorrelation of the observed scores but not their variance, while the state carries over
-from session to session (Schuurman & Hamaker 2019; METHODS.md section 11). With autoregressions
+from session to session (Schuurman & Hamaker 2019; docs/methods.md, section 'Measurement
+error'). With autoregressions
 near 0 or short series the likelihood is flat along the ridge "more error, less state
 variance", and the posterior of the error SD is then either its prior again or split between a
 small-error and a large-error solution. :func:`error_identification` flags both, so that a

@@ -1,5 +1,5 @@
 r"""Measurement error per posterior draw: the error variances and the within-person
-reliabilities of the observed scores (METHODS.md section 11).
+reliabilities of the observed scores (docs/methods.md, section 'Measurement error').
 
 With ``ModelSpec(measurement_error=True)`` each observed score is its latent mean plus its
 state plus white noise,

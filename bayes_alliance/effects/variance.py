@@ -3,7 +3,7 @@ r"""Model-implied within-person moments over the distribution of the state slope
 With random state slopes or moderators every patient has their own lag matrix Phi_i, and the
 patient's own slope feeds back through the lagged outcome (and through the reverse path into the
 predictor), so every patient has their own within covariance S_i. Population quantities are
-expectations over the slope distribution (METHODS.md sections 4-5)::
+expectations over the slope distribution (docs/methods.md, section 'Derived effects')::
 
     Var_w(y) = E_i[S_yy,i]
     f1  = E_i[g_f,i' Phi_i g_f,i]                 fixed part: g_f,i = (phi_yx + lambda' z_i, phi_yy[, b0])

@@ -336,7 +336,7 @@ def plain(x: object) -> object:
 def _patterns(
     result: FitResult, pp: PatientPosterior, which: str, null: NullModel | None
 ) -> dict[str, Any]:
-    """The patient's dynamic patterns of state-like alliance (METHODS.md section 7) from the
+    """The patient's dynamic patterns of state-like alliance (docs/patterns.md) from the
     updated state draws (:func:`bayes_alliance.analysis.pattern_table.feedback_patterns`):
     calibrated against the fitted model's null, or with ``null=None`` in units of the model's
     innovation SD per draw."""

@@ -6,6 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -24,9 +25,10 @@ from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.effects import derived as effects
 from bayes_alliance.effects.variance import Design, within_moments
 from bayes_alliance.inference import display, predictive, sampling, states, storage
+from bayes_alliance.inference.estimate import compare_line, expected_time
 from bayes_alliance.inference.methods import ResultMethods
 from bayes_alliance.inference.posthoc import complete_posterior
-from bayes_alliance.inference.progress import timed_stage
+from bayes_alliance.inference.progress import stage, timed_stage
 from bayes_alliance.inference.results import MAIN, SUMMARY_COLUMNS, summarise_draws
 from bayes_alliance.inference.sampling import (
     STATES_AUTO_BYTES,
@@ -35,6 +37,7 @@ from bayes_alliance.inference.sampling import (
     resolve_seed,
     states_wanted,
 )
+from bayes_alliance.inference.state_group import move_states, states_dataset, with_states
 from bayes_alliance.inference.storage import STORE_EXTRAS
 from bayes_alliance.model.covariates import resolve
 from bayes_alliance.model.grid import censored_cells
@@ -191,16 +194,13 @@ class FitResult(ResultMethods):
         denominator ``model``, component ``bayes_r2`` when states are stored.
         """
         table = effects.r2_summary(self.r2_draws(), ci_prob)
-        if "state_outcome" in self.idata.posterior and self.spec.dynamics == "var1":
+        if states_dataset(self.idata) is not None and self.spec.dynamics == "var1":
+            post = with_states(self.idata)
             if self.spec.time_model == "continuous":
                 assert self.data.times is not None
-                br2 = ct_effects.bayesian_r2(
-                    self.idata.posterior, self.data.y, self.data.times, self.spec
-                )
+                br2 = ct_effects.bayesian_r2(post, self.data.y, self.data.times, self.spec)
             else:
-                br2 = effects.bayesian_r2(
-                    self.idata.posterior, self.data.y, self.spec, offsets=self.design.offsets
-                )
+                br2 = effects.bayesian_r2(post, self.data.y, self.spec, offsets=self.design.offsets)
             extra = effects.r2_summary(
                 xr.Dataset(
                     {
@@ -236,13 +236,19 @@ class FitResult(ResultMethods):
         return summarise_draws({k: array(val) for k, val in derived.items()}, ci_prob)
 
     def draws(self, name: str) -> np.ndarray:
-        """Posterior draws of one variable, shape (chain, draw, ...)."""
+        """Posterior draws of one variable, shape (chain, draw, ...) (the states too, from
+        their group)."""
+        if name in vocab.STATE_VARIABLES:
+            w = states_dataset(self.idata)
+            if w is not None:
+                return np.asarray(w[name].values)
         return np.asarray(self.idata.posterior[name].values)
 
     def states(self, patients: Sequence[object] | None = None) -> xr.Dataset:
         """Posterior draws of the states (``state_predictor``, ``state_outcome``: chain, draw,
-        patient, session) of the chosen patients (ids; default all), taken from the posterior
-        when it holds them, else computed from the drawn latent means (observed cells only)."""
+        patient, session) of the chosen patients (ids; default all), taken from the result's
+        ``latent_states`` group when it holds them, else computed from the drawn latent means
+        (observed cells only)."""
         ids = list(self.data.patients) if patients is None else list(patients)
         known = {p: i for i, p in enumerate(self.data.patients)}
         unknown = [p for p in ids if p not in known]
@@ -251,10 +257,10 @@ class FitResult(ResultMethods):
                 f"unknown patient id(s) {unknown}; e.g. {list(self.data.patients[:5])}"
             )
         rows = np.array([known[p] for p in ids], dtype=int)
+        stored = states_dataset(self.idata)
+        if stored is not None:
+            return stored.isel({vocab.PATIENT: rows})
         post = self.idata.posterior
-        if "state_predictor" in post:
-            ds = post.to_dataset()[["state_predictor", "state_outcome"]]
-            return ds.isel({vocab.PATIENT: rows})
         if self.spec.traits != "integrated" or not self.spec.store_states:
             raise ValueError("this result holds no states (store_states=False)")
         wx, wy = states.states_of(post.to_dataset(), self.data, self.spec, rows)
@@ -356,11 +362,14 @@ def _posthoc(
             idata = complete_posterior(
                 idata, data, spec, seed, log_likelihood, impute_missing, keep_states
             )
-        elif log_likelihood:
-            import pymc as pm
+        else:
+            if log_likelihood:
+                import pymc as pm
 
-            with compile_settings():
-                pm.compute_log_likelihood(idata, model=model, progressbar=False)
+                with compile_settings():
+                    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+            # The sampled model returns its states as deterministics in the posterior.
+            idata = move_states(idata)
         if "trait_predictor" in idata.posterior:
             idata = predictive.add_groups(idata, data, spec, seed, keep_states)
         return idata
@@ -479,7 +488,15 @@ def fit(
     -------
     FitResult
         With the convergence check done; a failed check warns with ``ConvergenceWarning``.
+
+    Notes
+    -----
+    With nutpie, a rough estimate of the fit's time is logged before it starts and the time
+    it took beside it at the end (logger ``bayes_alliance.progress``; the command line shows
+    both): a formula in the data's size fitted to ``benchmarks/README.md``
+    (:mod:`bayes_alliance.inference.estimate`).
     """
+    started = time.perf_counter()
     spec = spec or ModelSpec(therapist_level=data.therapists is not None)
     # "auto" baseline level resolved once here, so that the result's spec records the level.
     spec = resolve(data, spec)
@@ -493,6 +510,9 @@ def fit(
 
         pre = warm.pre_key(data, spec)
         found = warm.load(pre)
+    expected = expected_time(data, spec, settings, warm=found is not None)
+    if expected is not None:
+        stage(expected.line())
     if found is None:
         from bayes_alliance.model.build import build_model
 
@@ -512,6 +532,9 @@ def fit(
         pre_key=pre,
     )
     record_identification(run, data, spec)
+    if expected is not None:
+        cached = bool(run.provenance["timing"].get("compile_cache_hit"))
+        stage(compare_line(expected, time.perf_counter() - started, cached))
     result = FitResult(run.idata, spec, data, run.provenance, run.convergence)
     censored = bool(spec.censored) and censored_cells(data, spec).any
     if log_likelihood and spec.traits == "integrated" and not censored:

@@ -17,7 +17,7 @@ alone) beside the per-cell ``predictor`` and ``outcome``;
 :meth:`ResultMethods.ensure_log_likelihood` adds it to a loaded result or a fit without it. Then
 ``arviz_stats.loo(result.idata, var_name="by_patient", reff=result.relative_ess())`` is the
 package's leave-one-patient-out (:meth:`ResultMethods.loo`) to rounding; without ``reff`` ArviZ
-takes the relative efficiency from every posterior variable, states included (slow at registry
+takes the relative efficiency from every posterior variable, per-patient draws included (slow at registry
 size, and a slightly different ELPD with thousands of draws: see
 :func:`bayes_alliance.analysis.comparison.relative_ess`). ``var_name="outcome"`` scores the
 outcome's cells one session ahead (see :mod:`bayes_alliance.analysis.comparison`). It takes
@@ -218,24 +218,35 @@ class ResultMethods:
     def conditional_effects(
         self,
         horizon: int = HORIZON,
-        scale: str = "innovation",
+        scale: str = "state",
         ci_prob: float = DEFAULT_CI_PROB,
         plot: bool = False,
     ) -> pd.DataFrame | Figure:
         r"""The implied response of both series over the sessions after a one-off shock to the
         predictor (alliance) at session 0, at the average dynamics (impulse response of the
-        VAR(1), :mod:`bayes_alliance.effects.impulse`).
+        VAR(1), :mod:`bayes_alliance.effects.impulse`): by default the outcome's lagged
+        response to an alliance state one within-person SD above the patient's own level.
+
+        With reduced-form lag matrix :math:`\Phi^*` and a shock of size :math:`s` to the
+        predictor, the response after :math:`h` sessions is :math:`r_h = \Phi^{*h} B_0^{-1}
+        (s, 0)'` (:math:`B_0` the same-session path, identity without one); per draw, so the
+        band carries the uncertainty of both the dynamics and the shock's size.
 
         Parameters
         ----------
         horizon
             Sessions after the shock (0..horizon).
         scale
-            Size of the shock per draw: ``"innovation"`` (default) one SD of the predictor's
-            innovation, ``innovation_sd_predictor`` (a session's unexpected change in alliance,
-            the usual orthogonal-free impulse); ``"state"`` one within-person SD of the
-            predictor's state (its stationary SD, averaged over patients as in the
-            standardised effects); ``"unit"`` one unit of the predictor's scale.
+            Size of the shock per draw: ``"state"`` (default) one within-person SD of the
+            predictor's state, :math:`\sqrt{\operatorname{Var}(w_x)}` from the stationary
+            covariance :math:`\Sigma_w = \Phi^* \Sigma_w \Phi^{*\prime} + \Sigma^*`
+            (averaged over patients as in the standardised effects): the "one-SD alliance
+            state" of the question how a session of unusually good alliance is followed;
+            ``"innovation"`` one SD of the predictor's innovation,
+            ``innovation_sd_predictor`` (a session's unexpected change in alliance, the usual
+            impulse of VAR analyses; never larger than the state SD, and smaller whenever
+            alliance depends on the previous session); ``"unit"`` one unit of the predictor's
+            scale.
         ci_prob
             Level of the equal-tailed band (bands follow the package's convention).
         plot

@@ -1,7 +1,9 @@
 """Saving and loading fitted results of both model families: one compressed NetCDF file each.
 
 One file layout for every result: the groups ``posterior`` (the draws kept), ``sample_stats``,
-optionally ``log_likelihood``, and ``session_data`` (the long table the model saw, one row per
+optionally ``log_likelihood`` and ``latent_states`` (the per-session states, when kept; files
+written before that group existed hold them in ``posterior`` and load the same), and
+``session_data`` (the long table the model saw, one row per
 cell), with the provenance as JSON in the file's ``bayes_alliance_provenance`` attribute; the
 provenance's ``spec.kind`` says which family wrote it (``"mechanism"``; the joint model's spec
 has no kind). :func:`write_result` writes it for either family, :func:`read_stored` reads it
@@ -37,16 +39,17 @@ from bayes_alliance.core.files import (
     atomic_path,
     check_results_file,
 )
+from bayes_alliance.core.vocab import LATENT_STATES, STATE_VARIABLES
 from bayes_alliance.data.roles import Roles
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc, predictive
 from bayes_alliance.inference.results import MAIN, MECHANISM, RESULT_KINDS, kind_of
+from bayes_alliance.inference.state_group import move_states, with_states
 from bayes_alliance.model.variability import BY_PATIENT
 from bayes_alliance.spec.model_spec import ModelSpec
 
 DATA_GROUP = "session_data"
 STORE_EXTRAS = ("traits", "states", "log_likelihood")
-_STATE_NAMES = ("state_predictor", "state_outcome")
 _TRAIT_NAMES = (
     "trait_predictor",
     "trait_outcome",
@@ -81,11 +84,13 @@ def write_result(
     *,
     sample_stats: xr.Dataset | None = None,
     log_likelihood: xr.Dataset | None = None,
+    states: xr.Dataset | None = None,
     force: bool = False,
 ) -> Path:
     """Write a result of either family: the draws to keep, the data table, the sampler
-    statistics, an optional pointwise log-likelihood and the provenance (as JSON), atomically;
-    an existing file is replaced only with ``force``."""
+    statistics, an optional pointwise log-likelihood, optional state draws (group
+    ``latent_states``) and the provenance (as JSON), atomically; an existing file is replaced
+    only with ``force``."""
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; pass force=True to replace it")
@@ -94,6 +99,8 @@ def write_result(
         children["sample_stats"] = xr.DataTree(sample_stats)
     if log_likelihood is not None:
         children["log_likelihood"] = xr.DataTree(log_likelihood)
+    if states is not None and states.data_vars:
+        children[LATENT_STATES] = xr.DataTree(states)
     tree = xr.DataTree(children=children)
     tree.attrs[PROVENANCE_ATTR] = json.dumps(provenance, default=str)
     return write_tree(path, tree, force=force)
@@ -163,7 +170,7 @@ def read_stored(path: str | Path, kind: str | None = None) -> StoredResult:
 def derived_kind(name: str) -> str | None:
     """Which store option a post-hoc variable of an integrated-traits fit belongs to (None: a
     sampled parameter, always stored)."""
-    if name in _STATE_NAMES:
+    if name in STATE_VARIABLES:
         return "states"
     if name in _TRAIT_NAMES:
         return "traits"
@@ -217,14 +224,17 @@ def write_fit(
     if bad:
         raise ValueError(f"unknown store option(s) {bad}; choose from {list(STORE_EXTRAS)}")
     derived = spec.traits == "integrated"
-    post = idata.posterior.to_dataset()
-    keep = {}
+    post = with_states(idata)
+    keep: dict[Any, xr.DataArray] = {}
+    states: dict[Any, xr.DataArray] = {}
     for name, da in post.data_vars.items():
         kind = derived_kind(str(name)) if derived else None
-        if kind is None:
-            keep[name] = da
-        elif kind in store:
-            keep[name] = da.astype(np.float32)
+        if kind is not None and kind not in store:
+            continue
+        if kind is not None:
+            da = da.astype(np.float32)
+        # The states go to their own group of the file, as in the fit's DataTree.
+        (states if name in STATE_VARIABLES else keep)[name] = da
     ll = None
     if "log_likelihood" in idata.children and ("log_likelihood" in store or not derived):
         ll = idata.log_likelihood.to_dataset().astype(np.float32)
@@ -236,6 +246,7 @@ def write_fit(
         {**provenance, "stored": sorted(store)},
         sample_stats=stats,
         log_likelihood=ll,
+        states=xr.Dataset(states),
         force=force,
     )
 
@@ -245,8 +256,13 @@ def complete_loaded(
 ) -> xr.DataTree:
     """A loaded joint-model DataTree completed as the fit left it: with integrated traits the
     stored float32 copies dropped and the latent means, therapist deviations and states
-    recomputed exactly from the draws and the seed; the posterior predictive replicates."""
+    recomputed exactly from the draws and the seed; the posterior predictive replicates. The
+    states end in the ``latent_states`` group, also those of a file that kept them in
+    ``posterior`` (written before that group existed)."""
+    tree = move_states(tree)
     if spec.traits == "integrated":
+        if LATENT_STATES in tree.children:
+            del tree[LATENT_STATES]
         post = tree.posterior.to_dataset()
         derived = [n for n in post.data_vars if derived_kind(str(n)) is not None]
         tree["posterior"] = xr.DataTree(post.drop_vars(derived))

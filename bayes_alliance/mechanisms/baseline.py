@@ -54,7 +54,8 @@ the total on the logit scale exactly (MacKinnon 2008, ch. 11); their exponential
 ratios per unit of z (``*_between_end_odds_ratio``, with ``OR_total = OR_direct OR_indirect``),
 and the proportion mediated is that of the log-odds.
 
-Between-level mediation z -> mean of x -> mean of y per draw (METHODS.md section 6; the joint
+Between-level mediation z -> mean of x -> mean of y per draw (docs/methods.md, section
+'Between-level mediation'; the joint
 model's names, :mod:`bayes_alliance.effects.baseline`): with ``beta`` the regression of the
 outcome's part on the other series' parts from the residual covariance at the baseline's level
 (``Sigma_P`` or ``Sigma_T``; :func:`bayes_alliance.mechanisms.effects.trait_regression`, the

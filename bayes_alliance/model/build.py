@@ -1,6 +1,6 @@
 r"""Model builder: the joint trait/state model as an unsampled ``pm.Model``.
 
-For session t of patient i treated by therapist j (METHODS.md sections 1-2)::
+For session t of patient i treated by therapist j (docs/methods.md, section 'The decomposition')::
 
     x_ti = M_x[i, t] + xw_ti,   M_x[i, t] = mu_x(t) + a_x[j] + b_x[i] + s_x[i] (t - t_0)
     y_ti = M_y[i, t] + yw_ti,   M_y[i, t] = mu_y(t) + a_y[j] + b_y[i] + beta_T a_x[j] + beta_P b_x[i]

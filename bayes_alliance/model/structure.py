@@ -6,7 +6,7 @@ predictive (numpy arrays of draws). Each takes an *accessor* ``get(name, default
 that returns the named parameter: inside the builder a random variable (created on first
 request, with ``dims``) or the fixed default where the spec does not estimate it
 (:func:`bayes_alliance.model.build.build_model`); after sampling a lookup in posterior arrays
-(:func:`lookup`). For patient i of therapist j (METHODS.md sections 1-2)::
+(:func:`lookup`). For patient i of therapist j (docs/methods.md, section 'The decomposition')::
 
     phi_yx[i] = phi_yx + lambda' z_i + c_j + d_i,    c_j = sd_T c*_j,  d_i = sd_P d*_i
     B0 w_t = Phi_i w_(t-1) + e_t,  e_t ~ N(0, Sigma_t)  ->  w_t = Phi*_i w_(t-1) + u_t

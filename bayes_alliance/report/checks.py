@@ -25,6 +25,7 @@ import xarray as xr
 
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
+from bayes_alliance.inference.state_group import states_dataset
 from bayes_alliance.kernels.gaps import no_error
 from bayes_alliance.model.structure import dynamics_from, lookup
 from bayes_alliance.model.variability import BY_PATIENT, own_innovations
@@ -148,7 +149,8 @@ def session_predictive(
         observed cell); sessions without such cells are left out.
     """
     post = result.idata.posterior
-    if "state_predictor" not in post:
+    w = states_dataset(result.idata)
+    if w is None:
         raise ValueError("the predictive check needs stored states (store_states=True)")
     data = result.data
     rng = np.random.default_rng(seed)
@@ -156,8 +158,8 @@ def session_predictive(
     picks = np.sort(rng.choice(total, size=min(n_rep, total), replace=False))
     lag = 1 if result.spec.dynamics == "var1" else 0
     states = {
-        v.PREDICTOR: _flat(post, "state_predictor", picks),
-        v.OUTCOME: _flat(post, "state_outcome", picks),
+        v.PREDICTOR: _flat(w, "state_predictor", picks),
+        v.OUTCOME: _flat(w, "state_outcome", picks),
     }
     previous = _previous_states(states, lag, data.x.shape[1])
     if result.spec.time_model == "continuous":

@@ -51,6 +51,16 @@ def as_sentence(text: str) -> str:
     return text[:1].upper() + text[1:].rstrip(".") + "."
 
 
+def convergence_banner(conv: Convergence) -> str:
+    """The banner at the top of a report whose convergence check failed: that it failed and
+    where to read why. The check's full message (what failed, what to change) is the first
+    paragraph of :func:`convergence_section`, so it is written once, not twice."""
+    return (
+        "CONVERGENCE CHECK FAILED: do not report these estimates (what failed and what to "
+        "change: section Convergence and sampler)"
+    )
+
+
 def convergence_section(
     conv: Convergence,
     provenance: Mapping[str, Any],
@@ -179,6 +189,7 @@ def write_report_folder(
 __all__ = [
     "SHOWN",
     "as_sentence",
+    "convergence_banner",
     "convergence_section",
     "display_table",
     "meta_line",

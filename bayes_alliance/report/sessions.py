@@ -11,6 +11,7 @@ import numpy as np
 
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND
+from bayes_alliance.inference.state_group import states_dataset
 from bayes_alliance.report import checks as report_checks
 from bayes_alliance.report import plots, tables
 from bayes_alliance.report.direction import direction_words, higher_is_better
@@ -32,13 +33,13 @@ def safe_stem(value: object, taken: set[str]) -> str:
 
 
 def _patient_states(result: FitResult, pid: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """One patient's state draws (chain, draw, session) of both variables: from the posterior
-    when it holds every draw's states, else from ``FitResult.states`` where the result can
-    compute them (large fits keep no states); None when neither is possible."""
-    post = result.idata.posterior
+    """One patient's state draws (chain, draw, session) of both variables: from the result's
+    states group when it holds every draw's states, else from ``FitResult.states`` where the
+    result can compute them (large fits keep no states); None when neither is possible."""
+    w = states_dataset(result.idata)
     i = list(result.data.patients).index(pid)
-    if "state_predictor" in post:
-        return post["state_predictor"].values[..., i, :], post["state_outcome"].values[..., i, :]
+    if w is not None:
+        return w["state_predictor"].values[..., i, :], w["state_outcome"].values[..., i, :]
     getter = getattr(result, "states", None)
     if not (result.spec.store_states and callable(getter)):
         return None
@@ -109,8 +110,7 @@ def predictive_section(result: FitResult, ci_prob: float) -> ReportSection:
     data = result.data
     x, y = data.roles.predictor, data.roles.outcome
     eti = tables.interval_name(ci_prob, BAND_KIND)
-    post = result.idata.posterior
-    if "state_predictor" not in post:
+    if states_dataset(result.idata) is None:
         return ReportSection(
             "Posterior predictive check",
             [
@@ -119,6 +119,7 @@ def predictive_section(result: FitResult, ci_prob: float) -> ReportSection:
                 "draw's states; fit with the states kept to see it)."
             ],
         )
+    post = result.idata.posterior
     n_rep = min(report_checks.N_REP, post.sizes["chain"] * post.sizes["draw"])
     check = report_checks.session_predictive(result, ci_prob, n_rep)
     lagged = result.spec.dynamics == "var1"

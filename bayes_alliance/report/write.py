@@ -47,6 +47,7 @@ from bayes_alliance.report.patterns import patterns_section
 from bayes_alliance.report.render import Plot, ReportSection, Table
 from bayes_alliance.report.sections import (
     SHOWN,
+    convergence_banner,
     convergence_section,
     display_table,
     meta_line,
@@ -452,7 +453,7 @@ def write_report(
         default = f"Mechanism model: {design}"
     else:
         default = "bayes_alliance report"
-    banner = "" if result.convergence.ok else result.convergence.message()
+    banner = "" if result.convergence.ok else convergence_banner(result.convergence)
     return write_report_folder(
         out,
         title or default,

@@ -1,4 +1,5 @@
-r"""Ground-truth simulator for three-level session data (METHODS.md section 1).
+r"""Ground-truth simulator for three-level session data (docs/methods.md, section 'The
+decomposition').
 
 The data-generating model, for session t of patient i treated by therapist j::
 
@@ -13,8 +14,8 @@ The data-generating model, for session t of patient i treated by therapist j::
 
 with the bracketed same-session (lag-0) term in one equation when ``same_session`` asks for it
 (innovations are then uncorrelated). Therapist and patient deviations are independent normals
-(the y deviations are residuals after the trait effects; METHODS.md section 10 on
-identification); the slope deviations are drawn from the stationary region, as the model's
+(the y deviations are residuals after the trait effects; docs/methods.md, section
+'The decomposition'); the slope deviations are drawn from the stationary region, as the model's
 prior truncates them (:mod:`bayes_alliance.model.within`): a therapist's deviation is redrawn while any
 of their patients is not stationary at zero patient deviation, then a patient's deviation while
 the patient's dynamics are not stationary. With a baseline characteristic g (a standard normal

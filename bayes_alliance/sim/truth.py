@@ -61,8 +61,9 @@ class Truth:
         Per variable, the therapist, patient and session shares of the variance of the
         observed scores (measurement error in the session share).
     r2_components
-        Per equation (``outcome``, ``predictor``), the three-level components of METHODS.md
-        section 5 (f1, f2, f3, v12, v13, v23, m2, m3, sigma2): population values of the
+        Per equation (``outcome``, ``predictor``), the three-level components of docs/methods.md,
+        section 'R-squared per variance component' (f1, f2, f3, v12, v13, v23, m2, m3,
+        sigma2): population values of the
         error-free scores, with the within moments averaged over the slope distribution (trends
         are not included).
     icc_error_free

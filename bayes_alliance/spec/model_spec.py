@@ -61,7 +61,8 @@ class ModelSpec:
     baseline
         Patient-level covariates z (centred at their mean over patients) whose effect on the
         outcome's latent mean is mediated by the predictor's latent mean (between-level
-        mediation, METHODS.md section 6): ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
+        mediation, docs/methods.md, section 'Between-level mediation'):
+        ``M_x,i = mu_x + a' z_i + ... + e_x,i`` and
         ``M_y,i = mu_y + c' z_i + b (a' z_i + e_x,i) + ... + e_y,i`` with
         a = ``baseline_effect_predictor``, c' = ``baseline_effect_outcome`` and
         b = ``trait_effect_patient``. Sampled traits only without session means. With
