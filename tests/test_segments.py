@@ -70,9 +70,10 @@ def test_a_pattern_in_closed_form_equals_a_dense_gaussian(pattern, known):
     d = rng.normal(size=(3, m))
     k, mean = (0.3, -0.2), (0.5, 1.1)
     cond = patterns.conditional(pattern, PHI, SIGMA, None if known else F)
-    log_c, f = patterns.pattern_factor(pattern, *cond, patterns.piece_sums(d), k)
+    sums = patterns.owner_sums(d, np.zeros(3, dtype=np.int64), 1)
+    log_c, f = patterns.pattern_factor(pattern, *cond, sums, k)
     quad = f.l11 * mean[0] ** 2 + 2 * f.l12 * mean[0] * mean[1] + f.l22 * mean[1] ** 2
-    got = log_c - 0.5 * (f.q - 2 * (f.g1 * mean[0] + f.g2 * mean[1]) + quad)
+    got = (log_c - 0.5 * (f.q - 2 * (f.g1 * mean[0] + f.g2 * mean[1]) + quad))[0]
     want = sum(_dense(pattern, d[i], k, mean, known) for i in range(3))
     assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
 
@@ -81,16 +82,34 @@ def test_a_negative_weight_takes_a_piece_off():
     rng = np.random.default_rng(0)
     d = rng.normal(size=(4, 2))
     cond = patterns.conditional(patterns.FIRST, PHI, SIGMA, F)
-    two = patterns.pattern_factor(patterns.FIRST, *cond, patterns.piece_sums(d[:2]), (0.1, 0.2))
+    one = np.zeros(4, dtype=np.int64)
+    two = patterns.pattern_factor(
+        patterns.FIRST, *cond, patterns.owner_sums(d[:2], one[:2], 1), (0.1, 0.2)
+    )
     net = patterns.pattern_factor(
         patterns.FIRST,
         *cond,
-        patterns.piece_sums(d[[0, 1, 2, 2]], np.array([1, 1, 1, -1.0])),
+        patterns.owner_sums(d[[0, 1, 2, 2]], one, 1, np.array([1, 1, 1, -1.0])),
         (0.1, 0.2),
     )
     assert net[0] == pytest.approx(two[0])
     for a, b in zip(net[1].__dict__.values(), two[1].__dict__.values(), strict=True):
         assert a == pytest.approx(b, abs=1e-12)
+
+
+def test_owner_sums_pack_the_upper_triangle():
+    """n, S1 and packed S2 by hand: owner 0 has one piece, owner 1 one piece plus and one
+    minus, owner 2 none; off-diagonal products doubled."""
+    d = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])
+    got = patterns.owner_sums(d, np.array([0, 1, 1]), 3, np.array([1.0, 1.0, -1.0]))
+    np.testing.assert_array_equal(got["n"], [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(got["s1"], [[1.0, 2.0], [2.5, -5.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(got["s2"], [[1.0, 4.0, 4.0], [8.75, -10.0, -15.0], [0, 0, 0]])
+    # <W, sum d d'> of a symmetric W is the packed W times the packed S2
+    w = np.array([[2.0, -0.5], [-0.5, 3.0]])
+    full = sum(wt * np.outer(e, e) for wt, e in zip([1, -1], d[1:], strict=True))
+    iu, ju = patterns.packed(2)
+    assert w[iu, ju] @ got["s2"][1] == pytest.approx((w * full).sum(), abs=1e-14)
 
 
 def test_a_known_start_needs_a_full_first_cell():
@@ -150,8 +169,10 @@ def test_the_segment_path_equals_the_filter_for_every_patient(seed, spec):
     model, got = _logp_and_grad(data, spec, segment=True, seed=seed)
     filtered, want = _logp_and_grad(data, spec, segment=False, seed=seed)
     # every kind of piece present, else the test proves little
-    for name in segments.PIECES:
-        assert (model[f"piece_{name}_n"].get_value() != 0).any(), name
+    counts = model["piece_n"].get_value()
+    assert counts.shape[1] == len(segments.PIECES)
+    for j, layout in enumerate(segments.PIECES):
+        assert (counts[:, j] != 0).any(), layout
     assert model["segment_patient"].get_value().size > 0
     assert "gap_first" in filtered.named_vars and "segment_patient" not in filtered.named_vars
     for g, w in zip(got, want, strict=True):

@@ -26,6 +26,11 @@ transition between two fully observed cells is the pattern ``((1, 1), (1, 1))``;
 session between them is ``((1, 1), (0, 0), (1, 1))`` (Phi squared and ``Sigma + Phi Sigma Phi'``
 in effect). The sums may carry weights (``n`` negative), which subtracts a piece.
 
+Every term is linear in the sums, so the pieces of several layouts are one product of their
+sums joined on one axis (``S2`` packed as its upper triangle: :func:`owner_sums`) with the
+layouts' ``W``, ``W E``, ``L0`` and ``log C`` joined the same way (:func:`stacked`,
+:func:`pieces_factor`): one pass over the patients for all layouts.
+
 Functions take ``xp`` (numpy or ``pytensor.tensor``); parameters are scalars (the model's
 segment path has shared dynamics) or per-patient vectors (batched matrices, slow in a graph).
 """
@@ -134,10 +139,86 @@ def conditional(
     return w, xp.log(xp.linalg.det(v)), len(later)
 
 
-def piece_sums(d: np.ndarray, weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """``n``, ``S1`` (m,) and ``S2`` (m, m) of pieces ``d`` (pieces, m) with weights (default 1)."""
-    w = np.ones(d.shape[0]) if weight is None else weight
-    return {"n": w.sum(), "s1": w @ d, "s2": (d * w[:, None]).T @ d}
+def packed(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of an m x m matrix, the order of a packed
+    ``S2`` (:func:`owner_sums`) and of :func:`stacked`'s packed ``W``."""
+    return np.triu_indices(m)
+
+
+def owner_sums(
+    d: np.ndarray, owner: np.ndarray, n_owners: int, weight: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Per-owner ``n`` (P,), ``S1`` (P, m) and packed ``S2`` (P, m(m+1)/2) of pieces ``d``
+    (k, m) owned by ``owner`` (k,) in ``0 .. n_owners - 1``, with weights (default 1).
+
+    ``S2`` holds the upper triangle of ``sum d d'`` with its off-diagonal entries doubled, so
+    that ``<W, S2> = sum_{i <= j} W_ij S2p_ij`` for a symmetric W: about half the entries."""
+    k, m = d.shape
+    w = np.ones(k) if weight is None else np.asarray(weight, dtype=float)
+    owner = np.asarray(owner, dtype=np.int64)
+    iu, ju = packed(m)
+    prod = d[:, iu] * d[:, ju] * np.where(iu == ju, 1.0, 2.0)
+
+    def per_owner(cols: np.ndarray) -> np.ndarray:
+        out = [np.bincount(owner, w * cols[:, i], n_owners) for i in range(cols.shape[1])]
+        return np.stack(out, axis=-1) if out else np.zeros((n_owners, 0))
+
+    n = np.bincount(owner, w, n_owners).astype(float)  # int when there is no piece
+    return {"n": n, "s1": per_owner(d), "s2": per_owner(prod)}
+
+
+def stacked(
+    layouts: tuple[Pattern, ...], conds: list[tuple[Any, Any, int]], xp: Any = np
+) -> tuple[Any, Any, Any, Any]:
+    """What the pieces of several layouts need of the dynamics, stacked in layout order (the
+    order of :func:`pieces_factor`'s sums): packed ``W`` (..., sum T), ``W E`` (..., sum m, 2),
+    the entries (11, 12, 22) of ``L0 = E'WE`` (..., J, 3) and one piece's ``log C`` (..., J),
+    from :func:`conditional`'s ``(W, log |V|, rows)`` per layout."""
+    w2, we, l0, lc = [], [], [], []
+    for pattern, (w, logdet, rows) in zip(layouts, conds, strict=True):
+        ent = entries(pattern)
+        e = np.array([[1.0 - j, float(j)] for _, j in ent])  # (m, 2): entry -> variable
+        iu, ju = packed(len(ent))
+        w2.append(w[..., iu, ju])
+        w_e = w @ e
+        l_0 = _t(e, xp) @ w_e
+        we.append(w_e)
+        l0.append(xp.stack([l_0[..., 0, 0], l_0[..., 0, 1], l_0[..., 1, 1]], axis=-1))
+        lc.append(-0.5 * (rows * marginal.LOG_2PI + logdet))
+    return (
+        xp.concatenate(w2, axis=-1),
+        xp.concatenate(we, axis=-2),
+        xp.stack(l0, axis=-2),
+        xp.stack(lc, axis=-1),
+    )
+
+
+def pieces_factor(
+    layouts: tuple[Pattern, ...],
+    conds: list[tuple[Any, Any, int]],
+    sums: dict[str, Any],
+    known: tuple[Any, Any],
+    xp: Any = np,
+) -> tuple[Any, marginal.MeanFactor]:
+    """``log C`` and the factor in M of each patient's pieces of several layouts (module
+    docstring), from :func:`conditional`'s output per layout and the pieces' sums stacked in
+    layout order: ``n`` (P, J), ``s1`` (P, sum m) and packed ``s2`` (P, sum T)
+    (:func:`owner_sums` of each layout, joined on the last axis); ``known``: the known part of
+    the mean (per patient or scalar, centred like ``d``).
+
+    Summed over layouts the terms are linear in the sums, so each is one product of the
+    stacked sums with the stacked dynamics and a sum over the last axis (a broadcast product,
+    not a matrix product: BLAS threads would compete with the sampler's chains)."""
+    w2, we, l0, lc = stacked(layouts, conds, xp)
+    n, s1, s2 = sums["n"], sums["s1"], sums["s2"]
+    quad = (s2 * w2).sum(axis=-1)
+    u1, u2 = (s1 * we[..., 0]).sum(axis=-1), (s1 * we[..., 1]).sum(axis=-1)
+    l11, l12, l22 = ((n * l0[..., k]).sum(axis=-1) for k in range(3))
+    kx, ky = known
+    lk1, lk2 = l11 * kx + l12 * ky, l12 * kx + l22 * ky
+    q = quad - 2 * (u1 * kx + u2 * ky) + kx * lk1 + ky * lk2
+    log_c = (n * lc).sum(axis=-1)
+    return log_c, marginal.MeanFactor(l11, l12, l22, u1 - lk1, u2 - lk2, q)
 
 
 def pattern_factor(
@@ -149,23 +230,7 @@ def pattern_factor(
     known: tuple[Any, Any],
     xp: Any = np,
 ) -> tuple[Any, marginal.MeanFactor]:
-    """``log C`` and the factor in M of a patient's pieces of one pattern (module docstring),
-    from :func:`conditional`'s ``W``, ``log |V|`` and rows, the pieces' sums (``n`` (P,), ``s1``
-    (P, m), ``s2`` (P, m, m), or one patient's) and the known part of the mean ``known``
-    (per patient or scalar, centred like ``d``)."""
-    ent = entries(pattern)
-    e = np.array([[1.0 - j, float(j)] for _, j in ent])  # (m, 2): entry -> variable
-    kx, ky = known
-    n, s1, s2 = sums["n"], sums["s1"], sums["s2"]
-    l0 = _t(e, xp) @ w @ e  # E'WE (..., 2, 2)
-    # S1'WE as a broadcast product and a sum: a matrix product would go to BLAS, whose threads
-    # compete with the sampler's chains, and per-patient W would be a loop of tiny products
-    u = (s1[..., :, None] * (w @ e)).sum(axis=-2)
-    u1, u2 = u[..., 0], u[..., 1]
-    l11, l12, l22 = l0[..., 0, 0], l0[..., 0, 1], l0[..., 1, 1]
-    lk1, lk2 = l11 * kx + l12 * ky, l12 * kx + l22 * ky
-    quad = (w * s2).sum(axis=(-2, -1))
-    q = quad - 2 * (u1 * kx + u2 * ky) + n * (kx * lk1 + ky * lk2)
-    factor = marginal.MeanFactor(n * l11, n * l12, n * l22, u1 - n * lk1, u2 - n * lk2, q)
-    log_c = -0.5 * n * (rows * marginal.LOG_2PI + logdet)
-    return log_c, factor
+    """:func:`pieces_factor` of one layout, from :func:`owner_sums`' ``n`` (P,), ``s1`` and
+    packed ``s2``."""
+    one = {"n": sums["n"][..., None], "s1": sums["s1"], "s2": sums["s2"]}
+    return pieces_factor((pattern,), [(w, logdet, rows)], one, known, xp)

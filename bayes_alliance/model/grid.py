@@ -208,7 +208,7 @@ def patient_count(cells: Mapping[str, Any]) -> Any:
     """The number of patients of the integrated likelihood's containers (symbolic when they
     are ``pm.Data``): the filter's grids are (S, P)."""
     if "segment_patient" in cells:
-        return cells["piece_first_n"].shape[0]
+        return cells["piece_n"].shape[0]
     if "interval_n" in cells:  # continuous time's sums (model.interval_sums): (P, D)
         return cells["interval_n"].shape[0]
     if "mixed_order" in cells:

@@ -25,7 +25,6 @@ reads about a tenth of the grid.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -33,33 +32,17 @@ import numpy as np
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.kernels import marginal, patterns
 
-# The closed-form patterns by container name: ``piece_<name>_n`` (P,), ``_s1`` (P, m) and
-# ``_s2`` (P, m, m), the sums over each patient's pieces (values centred at the data means).
-PIECES: dict[str, patterns.Pattern] = {
-    "first": patterns.FIRST,
-    "lag1": patterns.LAG1,
-    "skip": patterns.SKIP,
-    "xonly": patterns.X_ONLY,
-    "yonly": patterns.Y_ONLY,
-}
-
-
-def _sums(d: np.ndarray, owner: np.ndarray, weight: np.ndarray, n_p: int) -> dict[str, np.ndarray]:
-    """Per-patient n (P,), S1 (P, m) and S2 (P, m, m) of pieces ``d`` (k, m) owned by
-    patients ``owner``, with weights."""
-    m = d.shape[1]
-    n = np.bincount(owner, weight, n_p).astype(float)  # int when there is no piece
-    s1 = np.zeros((n_p, m))
-    s2 = np.zeros((n_p, m, m))
-    np.add.at(s1, owner, weight[:, None] * d)
-    np.add.at(s2, owner, weight[:, None, None] * d[:, :, None] * d[:, None, :])
-    return {"n": n, "s1": s1, "s2": s2}
+# The closed-form layouts, in the order of the ``piece_*`` containers' blocks: the first cell
+# (from N(0, F)), then the stretches between fully observed cells that take sums of products.
+PIECES: tuple[patterns.Pattern, ...] = (patterns.FIRST, *patterns.BETWEEN)
 
 
 def segment_containers(data: SessionData, loc: tuple[float, float]) -> dict[str, np.ndarray]:
     """The containers of the segment path (module docstring), by their ``pm.Data`` names.
 
-    ``piece_<name>``: per-patient sums of the closed-form pattern (values centred at ``loc``).
+    ``piece_n`` (P, J), ``piece_s1`` (P, sum m), ``piece_s2`` (P, sum T): per-patient sums of
+    the closed-form layouts :data:`PIECES` (:func:`~bayes_alliance.kernels.patterns.owner_sums`,
+    values centred at ``loc``), joined in layout order.
     ``segment_*``: the filtered stretches as a filter grid (S, N) from row 0 (raw values, masks,
     ``segment_first`` 1 in row 0), sorted by length; ``segment_patient`` their patients."""
     n_p, n_s = data.n_patients, data.x.shape[1]
@@ -69,54 +52,62 @@ def segment_containers(data: SessionData, loc: tuple[float, float]) -> dict[str,
     x = np.where(ox, data.x, 0.0)
     y = np.where(oy, data.y, 0.0)
     xc, yc = np.where(ox, data.x - loc[0], 0.0), np.where(oy, data.y - loc[1], 0.0)
-    pieces: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in PIECES}
+    pieces: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in PIECES]
 
-    def add(name: str, p: np.ndarray, t0: np.ndarray, weight: float = 1.0) -> None:
-        cols = [(xc if j == 0 else yc)[p, t0 + t] for t, j in patterns.entries(PIECES[name])]
-        d = np.stack(cols, axis=1) if cols else np.zeros((len(p), 0))
-        pieces[name].append((d, p, np.full(len(p), weight)))
+    def add(j: int, p: np.ndarray, t0: np.ndarray, weight: float = 1.0) -> None:
+        cols = [(xc if v == 0 else yc)[p, t0 + t] for t, v in patterns.entries(PIECES[j])]
+        pieces[j].append((np.stack(cols, axis=1), p, weight))
 
-    first = np.asarray(data.first)
+    first, last = np.asarray(data.first), np.asarray(data.last)
     p_all = np.arange(n_p)
     starts_full = full[p_all, first]
-    add("first", p_all[starts_full], first[starts_full])
-    p, t = np.nonzero(full[:, :-1] & full[:, 1:])
-    add("lag1", p, t)
-    mid = {"skip": (False, False), "xonly": (True, False), "yonly": (False, True)}
-    for name, (mx, my) in mid.items():
-        keep = full[:, :-2] & full[:, 2:] & inside[:, 1:-1]
-        keep &= (ox[:, 1:-1] == mx) & (oy[:, 1:-1] == my)
-        p, t = np.nonzero(keep)
-        add(name, p, t)
+    add(0, p_all[starts_full], first[starts_full])
+    # consecutive fully observed cells (i, j) of each patient: a closed-form layout or a stretch
+    pf, tf = np.nonzero(full)  # by patient, then session
+    same = pf[1:] == pf[:-1]
+    pp, ti, tj = pf[1:][same], tf[:-1][same], tf[1:][same]
+    closed = np.zeros(len(pp), dtype=bool)
+    for j, layout in enumerate(PIECES[1:], start=1):
+        hit = tj - ti == len(layout) - 1
+        for k, (mx, my) in enumerate(layout[1:-1], start=1):
+            at = np.minimum(ti + k, n_s - 1)  # only read where hit
+            hit &= (ox[pp, at] == mx) & (oy[pp, at] == my)
+        closed |= hit
+        add(j, pp[hit], ti[hit])
     # the stretches the filter takes: (patient, first cell, last cell, starts at a full cell)
-    stretches: list[tuple[int, int, int, bool]] = []
-    last = np.asarray(data.last)
+    stretches = [
+        (int(q), int(i), int(k), True)
+        for q, i, k in zip(*(e[~closed] for e in (pp, ti, tj)), strict=True)
+    ]
+    any_full = full.any(axis=1)
+    first_full = np.argmax(full, axis=1)
+    last_full = n_s - 1 - np.argmax(full[:, ::-1], axis=1)
     for q in range(n_p):
         a, b = int(first[q]), int(last[q])
-        cells = np.flatnonzero(full[q, a : b + 1]) + a
-        if not len(cells):
+        if not any_full[q]:
             stretches.append((q, a, b, False))
             continue
-        if cells[0] > a:
-            stretches.append((q, a, int(cells[0]), False))
-        for i, j in itertools.pairwise(cells):
-            if j - i > 2:
-                stretches.append((q, int(i), int(j), True))
-        if cells[-1] < b:
-            stretches.append((q, int(cells[-1]), b, True))
+        if first_full[q] > a:
+            stretches.append((q, a, int(first_full[q]), False))
+        if last_full[q] < b:
+            stretches.append((q, int(last_full[q]), b, True))
     known_start = [(q, t0) for q, t0, _, at_full in stretches if at_full]
     if known_start:
         kp, kt = (np.array(e) for e in zip(*known_start, strict=True))
-        add("first", kp, kt, weight=-1.0)
-    out: dict[str, np.ndarray] = {}
-    for name, pattern in PIECES.items():
-        m = len(patterns.entries(pattern))
-        parts = pieces[name]
+        add(0, kp, kt, weight=-1.0)
+    blocks = []
+    for j, layout in enumerate(PIECES):
+        m = len(patterns.entries(layout))
+        parts = pieces[j]
         d = np.concatenate([e[0] for e in parts]) if parts else np.zeros((0, m))
-        owner = np.concatenate([e[1] for e in parts]).astype(np.int64)
-        weight = np.concatenate([e[2] for e in parts])
-        for key, val in _sums(d.reshape(-1, m), owner, weight, n_p).items():
-            out[f"piece_{name}_{key}"] = val
+        owner = np.concatenate([e[1] for e in parts]) if parts else np.zeros(0, np.int64)
+        weight = np.concatenate([np.full(len(e[1]), e[2]) for e in parts]) if parts else None
+        blocks.append(patterns.owner_sums(d.reshape(-1, m), owner, n_p, weight))
+    out = {
+        "piece_n": np.stack([e["n"] for e in blocks], axis=-1),
+        "piece_s1": np.concatenate([e["s1"] for e in blocks], axis=-1),
+        "piece_s2": np.concatenate([e["s2"] for e in blocks], axis=-1),
+    }
     out.update(_stretch_grid(stretches, x, y, ox, oy, n_s))
     return out
 
@@ -163,12 +154,9 @@ def piece_factor(
 ) -> tuple[Any, marginal.MeanFactor]:
     """Each patient's ``log C`` and factor from the closed-form pieces (``known``: the known
     mean minus ``loc``, per patient or scalar)."""
-    total_c: Any = 0.0
-    terms: list[Any] = [0.0] * 6
-    for name, pattern in PIECES.items():
-        sums = {k: cells[f"piece_{name}_{k}"] for k in ("n", "s1", "s2")}
-        cond = patterns.conditional(pattern, phi, sigma, first if name == "first" else None, xp)
-        lc, f = patterns.pattern_factor(pattern, *cond, sums, known, xp=xp)
-        total_c = total_c + lc
-        terms = [u + e for u, e in zip(terms, (f.l11, f.l12, f.l22, f.g1, f.g2, f.q), strict=True)]
-    return total_c, marginal.MeanFactor(*terms)
+    conds = [
+        patterns.conditional(layout, phi, sigma, None if j else first, xp)
+        for j, layout in enumerate(PIECES)
+    ]
+    sums = {k: cells[f"piece_{k}"] for k in ("n", "s1", "s2")}
+    return patterns.pieces_factor(PIECES, conds, sums, known, xp)
