@@ -40,7 +40,13 @@ def states_dataset(idata: xr.DataTree) -> xr.Dataset | None:
     """The state draws of a result (``state_predictor``, ``state_outcome``), from the
     ``latent_states`` group or, for a tree in the layout before it, from ``posterior``; None
     when the tree holds none (``store_states=False``: see
-    :meth:`bayes_alliance.inference.fit.FitResult.states`)."""
+    :meth:`bayes_alliance.inference.fit.FitResult.states`). An object that is not a tree but
+    has a ``posterior`` dataset (a hand-made stand-in) is read from that."""
+    if not hasattr(idata, "children"):
+        post = getattr(idata, "posterior", None)
+        if post is not None and all(n in post.data_vars for n in STATE_VARIABLES):
+            return post[list(STATE_VARIABLES)]
+        return None
     if LATENT_STATES in idata.children:
         ds = idata[LATENT_STATES].to_dataset()
         if all(n in ds.data_vars for n in STATE_VARIABLES):
