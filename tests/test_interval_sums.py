@@ -220,3 +220,66 @@ def test_model_log_density_and_gradient_equal_the_filter_path(name):
         got[flag] = np.array([float(e) for e in fn(point)])
     assert np.isfinite(got[True]).all()
     np.testing.assert_allclose(got[True], got[False], rtol=1e-9, atol=1e-9)
+
+
+def test_intervals_equal_but_for_rounding_are_one_interval():
+    """Weeks computed as days / 7 differ in the last bits: 7-day gaps must stay one interval
+    (else each rounding variant costs a matrix exponential and a column of every per-patient
+    table), while intervals that really differ stay apart."""
+    from bayes_alliance.kernels.ctime import distinct_intervals
+
+    rng = np.random.default_rng(3)
+    days = np.cumsum(rng.choice([7.0, 14.0, 21.0, 3.0], size=(200, 12)), axis=1)
+    weeks = np.diff(days / 7.0, axis=1)  # the differences of converted times
+    assert len(np.unique(weeks)) > 3  # the premise: exact equality splits them
+    values, index = distinct_intervals(weeks)
+    np.testing.assert_allclose(values, [3 / 7, 1.0, 2.0, 3.0], rtol=1e-12)
+    np.testing.assert_allclose(values[index], weeks, rtol=1e-12)
+    close = np.array([1.0, 1.0 + 1e-6, 1.0 + 2e-6])
+    assert len(distinct_intervals(close)[0]) == 3
+
+
+def test_intervals_that_hardly_repeat_take_the_filter():
+    """Clock times (weekly sessions +- 0.1 day): nearly every transition its own interval, so
+    the (P, D) tables would grow as P x transitions; the filter takes them. Whole days take
+    the sums."""
+    rng = np.random.default_rng(5)
+    frac = [list(np.cumsum(7 + rng.uniform(-0.1, 0.1, 6))) for _ in range(30)]
+    whole = [list(np.cumsum(rng.choice([7.0, 14.0], 6))) for _ in range(30)]
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    spec = ModelSpec(therapist_level=False, time_model="continuous")
+    assert not interval_sums.applies(_data(_frame(frac, seed=1)), spec)
+    assert interval_sums.applies(_data(_frame(whole, seed=1)), spec)
+
+
+def test_a_refitted_compiled_model_takes_the_new_data_median_interval():
+    """The drift and diffusion priors scale with the median interval: swapping a second data
+    set's containers into the first model gives the second model's prior densities (the
+    median is a container, as the data's SDs are)."""
+    import pymc as pm
+
+    from bayes_alliance.model.build import build_model
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    rng = np.random.default_rng(1)
+    first = [list(np.cumsum(rng.choice([7.0, 14.0], 5))) for _ in range(8)]
+    second = [list(np.cumsum(rng.choice([3.0, 10.0, 21.0, 28.0], 5))) for _ in range(8)]
+    spec = ModelSpec(therapist_level=False, time_model="continuous")
+    a = build_model(_data(_frame(first, seed=1)), spec)
+    b = build_model(_data(_frame(second, seed=2)), spec)
+    names = [n for n in ("drift_state_effect", "diffusion_sd_outcome") if n in b.named_vars]
+    assert names, sorted(b.named_vars)
+    point = b.initial_point()
+
+    def prior_logp(model):
+        rvs = [model[n] for n in names]
+        values = [model.rvs_to_values[r] for r in rvs]
+        fn = model.compile_fn(model.logp(vars=rvs, sum=False), inputs=values, point_fn=False)
+        return np.array([float(np.sum(t)) for t in fn(*(point[v.name] for v in values))])
+
+    before = prior_logp(a)
+    with a:
+        pm.set_data({d.name: d.get_value() for d in b.data_vars})
+    np.testing.assert_allclose(prior_logp(a), prior_logp(b), rtol=1e-12)
+    assert not np.allclose(before, prior_logp(b))

@@ -158,7 +158,15 @@ def discretise(drift: Drift, diffusion: Sym, dt: Any, xp: Any = np) -> tuple[Dri
     return phi, interval_cov(phi, stat), stat
 
 
-__all__ = ["discretise", "expm", "interval_cov", "sandwich", "stable", "stationary_cov"]
+__all__ = [
+    "discretise",
+    "distinct_intervals",
+    "expm",
+    "interval_cov",
+    "sandwich",
+    "stable",
+    "stationary_cov",
+]
 
 
 def median_interval(times: Any) -> float:
@@ -169,3 +177,23 @@ def median_interval(times: Any) -> float:
     dt = np.diff(t, axis=1)
     inner = dt[np.isfinite(dt) & (dt > 0)]
     return float(np.median(inner)) if inner.size else 1.0
+
+
+# Intervals closer than this (relative) are one interval: times converted between units (days
+# to weeks) differ in the last bits, and each distinct interval costs a matrix exponential and,
+# on the sums path, a column of every per-patient table.
+INTERVAL_RTOL = 1e-9
+
+
+def distinct_intervals(dt: Any, rtol: float = INTERVAL_RTOL) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of the intervals ``dt`` (any shape) and each entry's index into
+    them, with values within ``rtol`` of their sorted neighbour merged into the smallest of
+    their run (``Phi`` and ``Q`` are then computed at it: a relative change of at most
+    ``rtol`` times the run's length in the interval)."""
+    values, index = np.unique(np.asarray(dt, dtype=float), return_inverse=True)
+    if values.size > 1:
+        new = np.ones(values.size, dtype=bool)
+        new[1:] = np.diff(values) > rtol * np.abs(values[1:])
+        group = np.cumsum(new) - 1
+        values, index = values[new], group[index]
+    return values, np.reshape(index, np.shape(dt)).astype(np.int64)

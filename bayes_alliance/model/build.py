@@ -106,13 +106,16 @@ __all__ = ["DataScale", "GridIndex", "build_model", "default_priors"]
 v = vocab
 
 
-def extra_priors(data: SessionData, spec: ModelSpec, scale: Any) -> dict[str, dict[str, Any]]:
+def extra_priors(
+    data: SessionData, spec: ModelSpec, scale: Any, interval: Any = None
+) -> dict[str, dict[str, Any]]:
     """The defaults whose scale comes from elsewhere than :class:`DataScale` alone (the
     indicators'; in continuous time the drift's, the diffusion's and the random cross effects'
-    SDs, per median interval): the builder and the report's priors table both read them here."""
+    SDs, per median interval ``interval``, default the data's): the builder and the report's
+    priors table both read them here."""
     extra = indicators.prior_defaults(data, spec)
     if spec.time_model == "continuous":
-        extra = {**extra, **continuous.drift_priors(data, scale.sd_x, scale.sd_y)}
+        extra = {**extra, **continuous.drift_priors(data, scale.sd_x, scale.sd_y, interval)}
     return extra
 
 
@@ -248,7 +251,11 @@ def _inputs(
     zc_val = covariate_values(data, spec)
     zc = patient_data("covariate_values", zc_val) if zc_val is not None else None
     zc_sd = patient_data("covariate_sd", _covariate_sd(data, spec)) if zc is not None else 1.0
-    extra = extra_priors(data, spec, scale)
+    interval = None
+    if integrated and spec.time_model == "continuous":
+        # like the data's SDs, a container: a refitted compiled model's priors follow the data
+        interval = pm.Data("data_median_interval", continuous.median_interval(data))
+    extra = extra_priors(data, spec, scale, interval)
     priors = default_priors(
         spec,
         scale,

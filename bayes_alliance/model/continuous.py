@@ -92,8 +92,8 @@ class Intervals:
         dt = np.zeros(data.times.shape)
         dt[:, 1:] = np.diff(data.times, axis=1)
         dt[~np.isfinite(dt)] = 0.0
-        values, index = np.unique(dt, return_inverse=True)
-        return cls(dt, values, index.reshape(dt.shape).astype(np.int64))
+        values, index = ctime.distinct_intervals(dt)
+        return cls(dt, values, index)
 
     def containers(self) -> dict[str, np.ndarray]:
         return dict(zip(CONTAINERS, (self.grid, self.values, self.index), strict=True))
@@ -113,10 +113,14 @@ def check(data: SessionData, spec: ModelSpec) -> None:
         raise ValueError("continuous time needs patients with at least two sessions")
 
 
-def drift_priors(data: SessionData, sd_x: Any, sd_y: Any) -> dict[str, dict[str, Any]]:
+def drift_priors(
+    data: SessionData, sd_x: Any, sd_y: Any, interval: Any = None
+) -> dict[str, dict[str, Any]]:
     """Default priors of the drift, the diffusion and the random cross effects (module
-    docstring), in the data's time unit."""
-    m = median_interval(data)
+    docstring), in the data's time unit; ``interval`` is the median interval m (default: the
+    data's; the builder passes it as a ``pm.Data`` container, so that the priors follow new
+    data when a compiled model is refitted, as the data's SDs do)."""
+    m = median_interval(data) if interval is None else interval
     ratio = sd_y / sd_x
 
     def normal(mu: Any, sigma: Any) -> dict[str, Any]:
@@ -130,8 +134,8 @@ def drift_priors(data: SessionData, sd_x: Any, sd_y: Any) -> dict[str, dict[str,
         v.DRIFT_OUTCOME_AUTOREGRESSION: normal(-0.7 / m, 0.7 / m),
         v.DRIFT_STATE_EFFECT: normal(0.0, 0.5 * ratio / m),
         v.DRIFT_REVERSE_STATE_EFFECT: normal(0.0, 0.5 / ratio / m),
-        v.DIFFUSION_SD_PREDICTOR: half(sd_x * np.sqrt(1.4 / m)),
-        v.DIFFUSION_SD_OUTCOME: half(sd_y * np.sqrt(1.4 / m)),
+        v.DIFFUSION_SD_PREDICTOR: half(sd_x * (1.4 / m) ** 0.5),
+        v.DIFFUSION_SD_OUTCOME: half(sd_y * (1.4 / m) ** 0.5),
         v.DIFFUSION_CORR: {"dist": "Uniform", "lower": -1.0, "upper": 1.0},
         v.SD_STATE_EFFECT_PATIENT: half(0.25 * ratio / m),
         v.SD_STATE_EFFECT_THERAPIST: half(0.25 * ratio / m),
