@@ -431,3 +431,53 @@ def test_docs_show_the_shipped_specs_as_to_formula_writes_them() -> None:
     for name in shipped_specs():
         spec_file = load_spec(name)
         assert to_formula(spec_file.model, spec_file.roles) in page, name
+
+
+COLUMNS = ["therapist", "patient", "session", "alliance", "symptoms", "age"]
+
+
+@pytest.mark.parametrize(
+    ("text", "bad", "near", "under"),
+    [
+        # lag() of a misspelt outcome used to read as a second predictor
+        (BASE.replace("lag(symptoms)", "lag(symptom)"), "symptom", "symptoms", "lag(symptom)"),
+        (BASE.replace("symptoms ~", "symptom ~"), "symptom", "symptoms", "symptom ~"),
+        (BASE.replace("lag(alliance)", "lag(aliance)"), "aliance", "alliance", "lag(aliance)"),
+        (BASE + " + baseline(ag)", "ag", "age", "baseline(ag)"),
+        (BASE + " + agee", "agee", "age", "+ agee"),
+        (BASE.replace("therapist/", "therapst/"), "therapst", "therapist", "therapst/"),
+        (BASE.replace("/patient", "/patiant"), "patiant", "patient", "patiant)"),
+        (f"{BASE}\nsession = sesion", "sesion", "session", "= sesion"),
+    ],
+)
+def test_a_misspelt_column_is_named_with_the_closest(text, bad, near, under) -> None:
+    with pytest.raises(FormulaError) as info:
+        parse_formula(text, columns=COLUMNS)
+    msg = str(info.value)
+    assert f"the column {bad!r} is not in the data (did you mean {near!r}?)" in msg
+    line, caret = msg.split("\n")[1:3]
+    # the caret sits under the misspelt name, inside its term
+    start = line.index(under) + under.index(bad)
+    assert caret == " " * start + "^" * len(bad)
+
+
+def test_columns_known_to_the_string_pass_the_check() -> None:
+    got = parse_formula(
+        f"{BASE} + age\nalliance =~ wai1 + wai2", columns=[*COLUMNS, "wai1", "wai2"]
+    )
+    assert list(got.roles["covariates"]) == ["age"]
+    with pytest.raises(FormulaError, match=r"'wai3' is not in the data \(did you mean 'wai"):
+        parse_formula(f"{BASE}\nalliance =~ wai1 + wai3", columns=[*COLUMNS, "wai1", "wai2"])
+
+
+def test_fit_frame_and_cli_name_a_misspelt_column(tmp_path, table: pd.DataFrame) -> None:
+    from bayes_alliance.cli import commands
+
+    typo = BASE.replace("lag(symptoms)", "lag(symptom)")
+    with pytest.raises(FormulaError, match="'symptom' is not in the data"):
+        api.fit_frame(f"{typo}\n{SESSION}", table)
+    path = tmp_path / "d.csv"
+    table.to_csv(path, index=False)
+    args = build_parser().parse_args(["fit", str(path), "--out", "o", "--model", typo])
+    with pytest.raises(FormulaError, match=r"did you mean 'symptoms'\?"):
+        commands.fit_inputs(args)

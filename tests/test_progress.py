@@ -255,3 +255,28 @@ def test_compare_line_places_the_actual_time():
     assert est.compare_line(e, 5.0, cached=True) == (
         "the fit took 5.0 s; estimated before it: 6.0 s to 24 s (below the range)"
     )
+
+
+def test_the_estimate_names_the_options_it_is_not_calibrated_for():
+    from bayes_alliance.inference.sampling import SamplerRun
+    from bayes_alliance.spec.model_spec import ModelSpec
+
+    df, _ = ba.simulate(seed=3, n_therapists=3, patients_per_therapist=3, sessions=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = ba.SessionData.from_frame(df, **EXAMPLE_ROLES)
+    run = SamplerRun(draws=100, tune=100)
+    plain = est.expected_time(data, ModelSpec(), run)
+    assert plain is not None and "calibrated for" not in plain.line()
+    spec = ModelSpec(random_slopes=("patient",), measurement_error=True)
+    odd = est.expected_time(data, spec, run)
+    assert odd is not None
+    assert odd.line().endswith(
+        "; not calibrated for random slopes, measurement error: may take longer"
+    )
+    # the same numbers: only the words differ
+    assert odd.total_s() == plain.total_s()
+    assert est.uncalibrated_options(ModelSpec(moderators=("age",), covariates=("age",))) == (
+        "covariates",
+        "moderators",
+    )

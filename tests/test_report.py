@@ -436,3 +436,24 @@ def test_trace_rank_has_a_row_per_parameter():
     assert len(fig.axes) == 4
     assert len(fig.axes[3].patches) == 3  # one rank histogram per chain of "b"
     plt.close("all")
+
+
+def test_the_report_cites_no_repository_docs(tmp_path):
+    """Journal readers get citations or plain words, never docs/*.md paths; the data warning
+    of too few therapists (which used to point at docs/methods.md) is in the text."""
+    from bayes_alliance import simulate
+    from bayes_alliance.datasets import EXAMPLE_ROLES
+    from bayes_alliance.inference.fit import fit
+
+    df, _ = simulate(seed=3, n_therapists=3, patients_per_therapist=3, sessions=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = SessionData.from_frame(df, **EXAMPLE_ROLES)
+        result = fit(data, draws=40, tune=40, random_seed=1, progressbar=False)
+        html = write_report(result, tmp_path / "rep").read_text()
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S))
+    text = re.sub(r"data:[^\s\"']+", " ", text)
+    assert "only 3 therapists" in text
+    assert "docs/" not in text and ".md" not in text
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "docs/" not in md

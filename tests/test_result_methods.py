@@ -5,6 +5,7 @@ ArviZ on ``result.idata``, predictive checks, the summary block, the priors used
 from __future__ import annotations
 
 import importlib
+import logging
 import warnings
 
 import arviz_stats as azs
@@ -154,6 +155,25 @@ def test_loo_by_patient_matches_arviz_on_the_idata(small):
     assert session.elpd.n_data_points == n_cells
     with pytest.raises(ValueError, match="unit must be one of"):
         small.loo(unit="therapist")
+
+
+def test_a_loaded_result_saved_with_log_likelihood_holds_it(small, tmp_path, caplog):
+    small.save(tmp_path / "fit.nc")
+    with caplog.at_level(logging.INFO, logger="bayes_alliance"):
+        loaded = FitResult.load(tmp_path / "fit.nc")
+    # integrated traits: the file leaves the log-likelihood out, and loading says how to get it
+    assert "log_likelihood" not in loaded.idata.children
+    hints = [r for r in caplog.records if "ensure_log_likelihood()" in r.getMessage()]
+    assert len(hints) == 1 and hints[0].levelno == logging.INFO
+    loaded.save(tmp_path / "st.nc", store=("states", "log_likelihood"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bayes_alliance"):
+        back = FitResult.load(tmp_path / "st.nc")
+    assert not [r for r in caplog.records if "ensure_log_likelihood()" in r.getMessage()]
+    # recomputed exactly from the draws and the seed: ArviZ's loo as on the fresh fit
+    theirs = azs.loo(back.idata, var_name=vocab.BY_PATIENT)
+    ours = azs.loo(small.idata, var_name=vocab.BY_PATIENT)
+    np.testing.assert_allclose(np.asarray(theirs.elpd_i), np.asarray(ours.elpd_i), rtol=1e-10)
 
 
 def test_compare_gives_arviz_columns(small):

@@ -250,7 +250,11 @@ def _model_string_args(args: argparse.Namespace) -> None:
     contradicts the model string is an error naming both."""
     labels = {o.name: g.flag(o) for g in (ROLES, MODEL) for o in g.options if o.cli}
     given_roles = {k: getattr(args, k, None) for k in ROLES.names}
-    parsed = parse_formula(args.model, given_roles)
+    path = args.data or args.data_flag
+    # the data's columns, so that a misspelt one is named as such (the table is small; read
+    # again below with the roles the string sets)
+    columns = [*read_data(args, path, ()).columns, DATE_TIME] if path else None
+    parsed = parse_formula(args.model, given_roles, columns)
     given_model = {k: getattr(args, k, None) for k in MODEL.names}
     if given_model.get("therapist_level") is False:  # --no-therapist: two-level data
         given_roles["therapist"] = None

@@ -509,9 +509,8 @@ def _design_warnings(clean: pd.DataFrame, roles: Roles, therapist_level: bool) -
             warns.append(
                 f"only {n_distinct} therapists: with fewer than {MIN_THERAPISTS}, the therapist variance "
                 "is poorly identified and its prior dominates, and three-level models understate the "
-                "uncertainty of within-patient effects (docs/methods.md, section 'The decomposition': "
-                "the therapist SDs' prior and its calibration at 10-40 therapists); consider a two-level "
-                "model with therapist as a fixed covariate"
+                "uncertainty of within-patient effects (the therapist SDs' prior was calibrated at "
+                "10-40 therapists); consider a two-level model with therapist as a fixed covariate"
             )
     return warns
 

@@ -129,7 +129,12 @@ def fit_frame(
             raise TypeError("fit_frame(model_string, data): give the data after the model string")
         assert isinstance(df, str)
         labels = {k: f"{k}=" for k in (*role_values, *options)}
-        role_values, options = combine(parse_formula(df, role_values), role_values, options, labels)
+        if not isinstance(data, pd.DataFrame):
+            from bayes_alliance.data.readers import read_table
+
+            data = read_table(data)
+        parsed = parse_formula(df, role_values, columns=list(data.columns))
+        role_values, options = combine(parsed, role_values, options, labels)
         df = data
     elif data is not None:
         raise TypeError(

@@ -21,14 +21,19 @@ of the model options' factors (:data:`GAPS_FACTOR`, :data:`CONTINUOUS_FACTOR`,
 not in the compile cache and :data:`WARM_S` when it is there (known before the fit only for
 the warm cache, a fit of the same data and spec: otherwise both ranges are logged, and the
 comparison after the fit uses the one that applied).
-Options not named above (random slopes, measurement error, indicators, covariates, censoring)
-are not calibrated: their fits can take longer than the range says.
+Options not named above (random slopes, measurement error, indicators, covariates and
+moderators, censoring) are not calibrated: their fits can take longer than the range says, and
+the logged line names those the model has (:func:`uncalibrated_options`).
+
+On a machine whose numba kernel cache is cold (a new installation, or a changed kernel), the
+first fit with missing cells inside a series also compiles the filter's kernels, once: about
+19 s more than the range, not counted in it (the cache keeps them for later fits).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.progress import duration
@@ -85,6 +90,7 @@ class TimeEstimate:
     posthoc_s: float
     cached_compile_s: float | None = None
     setup_s: float = SETUP_S
+    uncalibrated: tuple[str, ...] = ()
 
     def total_s(self, cached: bool = False) -> float:
         """The central estimate (``cached``: with the compile cache's compile part)."""
@@ -109,6 +115,11 @@ class TimeEstimate:
             f"{duration(self.setup_s)}, compiling about {duration(self.compile_s)}, sampling about {duration(self.sample_s)}, post-hoc "
             f"draws about {duration(self.posthoc_s)}; a rough estimate from the data's size, "
             "calibrated on a 2-core machine)"
+            + (
+                f"; not calibrated for {', '.join(self.uncalibrated)}: may take longer"
+                if self.uncalibrated
+                else ""
+            )
         )
 
 
@@ -167,6 +178,19 @@ def estimate_fit_time(
     return TimeEstimate(COMPILE_S, sample, posthoc, cached_compile_s=WARM_S)
 
 
+def uncalibrated_options(spec: ModelSpec) -> tuple[str, ...]:
+    """The options of ``spec`` the formula is not fitted to, in words (empty: none)."""
+    named = (
+        (bool(spec.random_slopes), "random slopes"),
+        (spec.measurement_error, "measurement error"),
+        (bool(spec.predictor_indicators or spec.outcome_indicators), "indicators"),
+        (bool(spec.covariates or spec.baseline), "covariates"),
+        (bool(spec.moderators), "moderators"),
+        (spec.censored, "censoring"),
+    )
+    return tuple(words for present, words in named if present)
+
+
 def expected_time(
     data: SessionData, spec: ModelSpec, settings: SamplerRun, warm: bool = False
 ) -> TimeEstimate | None:
@@ -175,7 +199,7 @@ def expected_time(
     if settings.sampler != "nutpie":
         return None
     inside = data.in_series
-    return estimate_fit_time(
+    estimate = estimate_fit_time(
         int(inside.sum()),
         settings.draws,
         settings.tune,
@@ -186,6 +210,11 @@ def expected_time(
         sampled_traits=spec.traits != "integrated",
         warm=warm,
     )
+    covariates = bool(data.roles.covariates)
+    words = uncalibrated_options(spec)
+    if covariates and "covariates" not in words:
+        words = (*words, "covariates")
+    return replace(estimate, uncalibrated=words)
 
 
 def compare_line(estimate: TimeEstimate, actual_s: float, cached: bool = False) -> str:
@@ -206,4 +235,5 @@ __all__ = [
     "compare_line",
     "estimate_fit_time",
     "expected_time",
+    "uncalibrated_options",
 ]

@@ -6,6 +6,7 @@ nothing samples until :func:`fit` is called.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -46,6 +47,8 @@ from bayes_alliance.spec.model_spec import ModelSpec
 
 if TYPE_CHECKING:
     import pymc as pm
+
+log = logging.getLogger(__name__)
 
 # Parameters outside the vocabulary that effect sizes read (session means, free first session).
 _EXTRA_PARAMETERS = (
@@ -301,8 +304,19 @@ class FitResult(ResultMethods):
         posterior predictive replicates. ``store`` adds copies for readers outside this
         package, in float32: any of ``"traits"`` (latent means, therapist deviations,
         per-patient state effects), ``"states"`` and ``"log_likelihood"``
-        (:mod:`bayes_alliance.inference.storage`).
+        (:mod:`bayes_alliance.inference.storage`). A ``"log_likelihood"`` the result does not
+        hold (a loaded one) is computed first (:meth:`ensure_log_likelihood`), so the file holds
+        it; a result that cannot have one (traits sampled with ``log_likelihood=False``) is a
+        :class:`ValueError` before anything is written.
         """
+        if "log_likelihood" in store and "log_likelihood" not in self.idata.children:
+            if self.spec.traits != "integrated":
+                raise ValueError(
+                    "store=('log_likelihood',) asks for the pointwise log-likelihood, but this "
+                    "result has none and cannot compute it (its traits were sampled without "
+                    "it); refit with log_likelihood=True, or save without 'log_likelihood'"
+                )
+            self.ensure_log_likelihood()
         return storage.write_fit(
             path, self.idata, self.spec, self.data, self.provenance, force=force, store=store
         )
@@ -311,16 +325,30 @@ class FitResult(ResultMethods):
     def load(cls, path: str | Path) -> FitResult:
         """Read a result written by :meth:`save` (the data are rebuilt and re-validated; with
         integrated traits the latent means, therapist deviations and states are recomputed
-        exactly from the stored draws and seed, the pointwise log-likelihood when asked for:
-        :meth:`ensure_log_likelihood`). A mechanism model's file is refused, naming its loader;
+        exactly from the stored draws and seed, the pointwise log-likelihood where the file
+        holds a copy of it or when asked for: :meth:`ensure_log_likelihood`; a file without one
+        logs one INFO line saying so). A mechanism model's file is refused, naming its loader;
         :func:`bayes_alliance.mechanisms.load.load_result` reads either kind."""
         return cls.from_stored(storage.read_stored(path, MAIN))
 
     @classmethod
     def from_stored(cls, stored: storage.StoredResult) -> FitResult:
         """The result a joint-model file holds (read by :func:`storage.read_stored`)."""
+        stored_ll = "log_likelihood" in stored.tree.children
         tree, spec, data, prov = storage.fit_parts(stored)
-        return cls(tree, spec, data, prov, convergence_of(tree, spec, data))
+        result = cls(tree, spec, data, prov, convergence_of(tree, spec, data))
+        if stored_ll and "log_likelihood" not in tree.children:
+            # The file's float32 copy was dropped (integrated traits): recompute it exactly, so
+            # that a file saved with the log-likelihood loads with it.
+            result.ensure_log_likelihood()
+        elif not stored_ll:
+            # INFO, not a warning: nothing is wrong, but azs.loo(result.idata) needs the group.
+            log.info(
+                "the results file holds no log_likelihood group; call "
+                "result.ensure_log_likelihood() before arviz_stats.loo(result.idata, var_name=%r)",
+                vocab.BY_PATIENT,
+            )
+        return result
 
 
 def convergence_of(

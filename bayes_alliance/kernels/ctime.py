@@ -39,8 +39,8 @@ small.
 
 (multiply out: A adj(A) = delta I, and A + adj(A) = tau I).
 
-Everything is written for numpy and pytensor alike (``xp``), entry-wise (METHODS.md section
-10: entry-wise 2 x 2 algebra compiles and samples much faster than batched matrix products),
+Everything is written for numpy and pytensor alike (``xp``), entry-wise (benchmarks/README.md:
+entry-wise 2 x 2 algebra compiles and samples much faster than batched matrix products),
 and broadcasts over any shapes of the drift entries and of ``dt``.
 
 References

@@ -13,7 +13,7 @@ The reduced form ``w_t = Phi* w_(t-1) + u_t`` has ``Phi* = B0^-1 Phi`` and
 
 Every function takes and returns tuples of entries (scalars, numpy arrays or pytensor tensors
 that broadcast against each other), never 2x2 matrices: batched 2x2 matrix products compile
-slowly and sample slowly in PyTensor (METHODS.md section 10). The model, the effect sizes, the
+slowly and sample slowly in PyTensor (measured in benchmarks/README.md). The model, the effect sizes, the
 report and the simulator all use these functions, so their algebra cannot drift apart.
 Functions that branch on values take ``xp`` (``numpy`` or ``pytensor.tensor``).
 """

@@ -2,7 +2,7 @@ r"""Series with missing cells: the missing cells integrated out by a Kalman filt
 
 A skipped session or a missing rating leaves a cell unobserved inside a patient's series.
 Given the parameters and the patient's latent mean M, the observed cells are Gaussian
-(METHODS.md section 10)::
+(docs/methods.md, section 'Likelihood')::
 
     z~_t = M + w_t + eps_t  (observed entries only),   w_t = Phi w_(t-1) + u_t,
     u_t ~ N(0, Sigma_t),   w_1 ~ N(0, F),   eps_t ~ N(0, diag(omega_x^2, omega_y^2))

@@ -1,7 +1,7 @@
 r"""The latent means integrated out in closed form: per-patient 2x2 algebra.
 
 Given the dynamic parameters, a patient's completed series (observed cells plus imputed ones) is
-Gaussian and linear in the patient's latent mean M = (M_x, M_y) (METHODS.md section 10). With
+Gaussian and linear in the patient's latent mean M = (M_x, M_y) (docs/methods.md, section 'Likelihood'). With
 ``z~_t = z_t - known mean_t`` (intercept or session means, trend) and the reduced-form VAR(1)
 ``w_t = Phi w_(t-1) + u_t``, ``u ~ N(0, Sigma)``, ``w_1 ~ N(0, F)``::
 

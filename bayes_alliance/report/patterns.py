@@ -74,7 +74,7 @@ def patterns_section(result: FitResult) -> ReportSection | None:
         "holds in a draw when its statistic exceeds the 95% quantile of that statistic under "
         "the fitted model's own null (its stationary dynamics at the patient's observed "
         "sessions), so a patient without the pattern shows it in 5% of draws on average; the "
-        "probability is the share of draws (docs/patterns.md). "
+        "probability is the share of draws. "
         f"{len(table)} patients{words}; the per-patient table of every patient is written "
         "by `bayes-alliance patterns FITDIR --out DIR`."
     ]

@@ -264,7 +264,7 @@ def _r2_section(r2: pd.DataFrame, y: str, eti: str) -> ReportSection:
         [
             "Shares per denominator, both equations; within parts are averaged over the "
             "distribution of the state slopes (the table's note says which components the "
-            "model has). The full table is r2.csv (Markdown and LaTeX versions: r2.md, r2.tex)."
+            "model has). The full table is r2.csv, with Markdown and LaTeX versions beside it."
         ],
         tables=[
             Table(

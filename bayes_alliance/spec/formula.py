@@ -31,10 +31,11 @@ the flags through the option table (:mod:`bayes_alliance.spec.options`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bayes_alliance.data.validate import did_you_mean
 from bayes_alliance.spec.formula_terms import (
     ROLE_KEYS,
     TERM_KEYS,
@@ -282,7 +283,9 @@ class _Parser:
         raise self.error("expected a value (a name, a number, true, false or [a, b])")
 
 
-def parse_formula(text: str, roles: Mapping[str, Any] | None = None) -> ParsedFormula:
+def parse_formula(
+    text: str, roles: Mapping[str, Any] | None = None, columns: Sequence[str] | None = None
+) -> ParsedFormula:
     """Parse a model string into column roles and model options.
 
     Parameters
@@ -295,6 +298,11 @@ def parse_formula(text: str, roles: Mapping[str, Any] | None = None) -> ParsedFo
         terms apart (:func:`~bayes_alliance.spec.formula_terms.interpret`); a contradiction
         with the string is found later, by
         :func:`~bayes_alliance.spec.formula_text.combine`.
+    columns
+        The data's column names (None: not known). Every column the string names (outcome,
+        predictor, terms, calls, moderators, levels, indicators, ``role = column``) is checked
+        against them first, so that a misspelt column is reported as such, with the closest
+        name, rather than as a puzzling model.
 
     Returns
     -------
@@ -314,8 +322,53 @@ def parse_formula(text: str, roles: Mapping[str, Any] | None = None) -> ParsedFo
         raise TypeError(f"a model string must be a str, got {type(text).__name__}")
     terms = Terms()
     _Parser(text).model(terms)
+    if columns is not None:
+        _check_columns(terms, text, [str(c) for c in columns])
     roles, model, sources = interpret(terms, text, roles)
     return ParsedFormula(text=text, roles=roles, model=model, sources=sources)
+
+
+def _named_columns(terms: Terms) -> list[Token]:
+    """The tokens of a parsed string that name data columns, in order."""
+    out: list[Token] = []
+
+    def levels(group: tuple[list[tuple[str, Token]], list[Token], str]) -> None:
+        inside, names, _ = group
+        out.extend(arg for kind, arg in inside if kind == "lag")
+        out.extend(names)
+
+    for lhs, ts in terms.equations:
+        out.append(lhs)
+        for kind, payload, _ in ts:
+            if kind == "column" or kind in ("lag", "trend", "baseline"):
+                out.append(payload)
+            elif kind == "interaction":
+                (_, arg), mod = payload
+                out += [arg, mod]
+            elif kind == "group":
+                levels(payload)
+    for group, _ in terms.sigma:
+        levels(group)
+    for _, names in terms.indicators:
+        out += names
+    for name, (value, tok) in terms.settings:
+        if name.value in ROLE_KEYS and isinstance(value, str):
+            out.append(tok)
+    return out
+
+
+def _check_columns(terms: Terms, text: str, columns: list[str]) -> None:
+    """A :class:`FormulaError` at the first named column that the data lack."""
+    # a variable measured by indicators (``alliance =~ wai1 + wai2``) is no column itself
+    known = set(columns) | {lhs.value for lhs, _ in terms.indicators}
+    for tok in _named_columns(terms):
+        if tok.value not in known:
+            raise FormulaError(
+                f"the column {tok.value!r} is not in the data{did_you_mean(tok.value, columns)}",
+                text,
+                tok.pos,
+                tok.length,
+            )
 
 
 # re-exported for the option merge (formula_merge) and the docs
