@@ -13,6 +13,7 @@ import pytest
 
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.datasets import EXAMPLE_ROLES
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.kernels.gaps import GapCells, draw_missing
 from bayes_alliance.model.build import build_model
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -205,9 +206,9 @@ def test_states_of_chosen_patients_are_smoothing_draws(error_fits):
 
     _, fits = error_fits
     result = fits[True]
-    post = result.idata.posterior
+    post = posterior_of(result.idata)
     rows = np.array([0, 9, 30])
-    wx, _ = states_of(post.to_dataset(), result.data, result.spec, rows, random_seed=1)
+    wx, _ = states_of(post, result.data, result.spec, rows, random_seed=1)
     stored = result.idata.latent_states["state_predictor"].values[:, :, rows]
     assert wx.shape == stored.shape
     assert np.array_equal(np.isnan(wx[0, 0]), np.isnan(stored[0, 0]))

@@ -13,11 +13,12 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.inference import predictive
 from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.inference.unit_group import posterior_of
 
 
 def _one_draw_tiled(result, n: int) -> xr.Dataset:
     """The posterior's first draw repeated ``n`` times (one chain)."""
-    post = result.idata.posterior.to_dataset().isel(chain=[0], draw=[0])
+    post = posterior_of(result.idata).isel(chain=[0], draw=[0])
     return xr.concat([post] * n, dim="draw").assign_coords(draw=np.arange(n))
 
 

@@ -13,6 +13,7 @@ import pytest
 from bayes_alliance import SessionData, simulate
 from bayes_alliance.core import vocab as v
 from bayes_alliance.datasets import EXAMPLE_ROLES
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.model.structure import innovation_cov, lookup
 from bayes_alliance.model.variability import average_innovations
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -111,7 +112,7 @@ def test_fit_recovers_the_log_sd_and_runs_posthoc():
         for name in (v.SD_LOG_INNOVATION_PREDICTOR_PATIENT, v.SD_LOG_INNOVATION_OUTCOME_PATIENT):
             true = getattr(truth.params, name)
             assert s.loc[name, "ci_low"] <= true <= s.loc[name, "ci_high"], (name, s.loc[name])
-        post = result.idata.posterior
+        post = posterior_of(result.idata)  # the per-patient draws beside the parameters
         sd_i = post["innovation_sd_predictor_by_patient"]
         assert sd_i.sizes[v.PATIENT] == data.n_patients
         # patients differ: the spread of their posterior means is far from zero
@@ -135,7 +136,7 @@ def test_fit_recovers_the_log_sd_and_runs_posthoc():
         from bayes_alliance.inference.states import states_of
 
         rows = np.array([1, 7])
-        wx, _ = states_of(post.to_dataset(), data, result.spec, rows)
+        wx, _ = states_of(post, data, result.spec, rows)
         stored = result.idata.latent_states["state_predictor"].values[:, :, rows]
         np.testing.assert_allclose(wx, stored, rtol=1e-10, atol=1e-12)
         assert any("fluctuation" in line for line in fb.sentences)

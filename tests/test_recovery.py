@@ -63,13 +63,16 @@ def test_latent_centring_removes_nickell_bias(recovery):
 def test_posterior_holds_latent_traits_and_states(recovery):
     _, truth, data, result = recovery
     post = result.idata.posterior
-    assert post["trait_predictor"].dims == ("chain", "draw", "patient")
-    # The states have their own group (issue 28: a summary of the posterior lists parameters).
+    # The states and the per-patient draws have their own groups (issue 28: a summary of the
+    # posterior lists parameters).
     assert "state_outcome" not in post and "session" not in post.dims
+    assert "trait_predictor" not in post and "patient" not in post.dims
+    units = result.idata.unit_draws
+    assert units["trait_predictor"].dims == ("chain", "draw", "patient")
     states = result.idata.latent_states
     assert states["state_outcome"].dims == ("chain", "draw", "patient", "session")
     # Latent means track the true ones.
-    est = post["trait_predictor"].mean(("chain", "draw")).values
+    est = units["trait_predictor"].mean(("chain", "draw")).values
     true = truth.patients.set_index("patient").loc[data.patients, "trait_predictor"].to_numpy()
     assert np.corrcoef(est, true)[0, 1] > 0.9
     # States are finite at observed cells, NaN outside each patient's series and at missing cells

@@ -29,6 +29,7 @@ from bayes_alliance.datasets import EXAMPLE_ROLES
 from bayes_alliance.inference.fit import FitResult, fit
 from bayes_alliance.inference.results import Result
 from bayes_alliance.inference.sampling import SamplerRun
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.mechanisms.fit import MechanismResult, load_mechanisms
 from bayes_alliance.report.labels import mechanism_label, parameter_label
 from bayes_alliance.report.write import write_report
@@ -116,8 +117,9 @@ def _old_layout_file(result: FitResult, path: Path, states: bool = False) -> Pat
     draws without the post-hoc ones, the data's columns by role, the sampler statistics, and
     the provenance as JSON in the file's attribute. ``states``: with float32 copies of the
     states in the posterior group, as ``save(store=("states",))`` wrote them before the states
-    had a group of their own."""
-    post = result.idata.posterior.to_dataset()
+    had a group of their own. The per-unit draws, which a fit keeps in ``unit_draws``, are in
+    the posterior group, as everything was before the groups."""
+    post = posterior_of(result.idata)
     derived = [n for n in POSTHOC if n in post.data_vars]
     stored = []
     if states:
@@ -158,8 +160,14 @@ def test_load_result_reads_the_main_model_in_both_layouts(small_fit, tmp_path):
         for name in ("state_effect", "sd_patient_outcome", "trait_outcome", "state_outcome"):
             np.testing.assert_array_equal(back.draws(name), result.draws(name))
         pd.testing.assert_frame_equal(back.summary(), result.summary())
-        # Wherever the file kept the states, the loaded result has them in their own group.
+        # Wherever the file kept the states, the loaded result has them in their own group,
+        # and the per-unit draws in theirs.
         assert "state_predictor" not in back.idata.posterior
+        assert "trait_outcome" not in back.idata.posterior
+        np.testing.assert_array_equal(
+            back.idata.unit_draws["therapist_dev_outcome"].values,
+            result.idata.unit_draws["therapist_dev_outcome"].values,
+        )
         np.testing.assert_array_equal(
             back.idata.latent_states["state_predictor"].values,
             result.idata.latent_states["state_predictor"].values,
@@ -246,22 +254,32 @@ def test_sampler_settings_are_checked(settings, message):
 
 
 def test_arviz_summary_of_a_fit_lists_parameters_not_states(small_fit):
-    """issue 28: ``arviz_stats.summary(result.idata)`` has one row per parameter entry: the
-    named parameters, 4 therapist deviations x 3 therapists and 2 latent means x 9 patients;
-    the 2 x 9 x 5 state draws are in ``latent_states``, not the posterior."""
+    """issue 28: ``arviz_stats.summary(result.idata)`` has one row per entry of the named
+    parameters (19 scalars here), as brms's summary: the 2 x 9 x 5 state draws are in
+    ``latent_states``, the 2 latent means x 9 patients and 4 therapist deviations x 3
+    therapists in ``unit_draws``, not the posterior; all are reachable from the result."""
     import arviz_stats as azs
 
     result, _ = small_fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = azs.summary(result.idata, round_to="none")
+    post = result.idata.posterior
+    entries = sum(int(np.prod(post[n].shape[2:])) for n in result.parameters)
     assert len(result.parameters) == len(result.spec.free_parameters()) == 19
-    assert len(table) == 19 + 4 * 3 + 2 * 9
-    assert not any(str(row).startswith("state_predictor") for row in table.index)
+    assert len(table) == entries == 19
+    assert sorted(table.index) == sorted(result.parameters)
+    assert "patient" not in post.dims and "therapist" not in post.dims
     w = result.idata.latent_states
     assert w["state_outcome"].shape == (2, 30, 9, 5)
     np.testing.assert_array_equal(result.states()["state_outcome"].values, w["state_outcome"])
     np.testing.assert_array_equal(result.draws("state_predictor"), w["state_predictor"])
+    units = result.idata.unit_draws
+    assert units["trait_outcome"].dims == ("chain", "draw", "patient")
+    assert sum(da.size // 60 for da in units.data_vars.values()) == 4 * 3 + 2 * 9
+    assert list(units["trait_outcome"].patient.values) == list(result.data.patients)
+    np.testing.assert_array_equal(result.draws("trait_outcome"), units["trait_outcome"])
+    assert len(result.summary(var_names=["trait_outcome"])) == 9
 
 
 def test_sampled_traits_put_their_states_in_the_group_too(tmp_path):
@@ -281,9 +299,18 @@ def test_sampled_traits_put_their_states_in_the_group_too(tmp_path):
         )
     assert "state_outcome" not in result.idata.posterior
     assert result.idata.latent_states["state_outcome"].shape == (2, 10, 6, 4)
-    assert "trait_outcome" in result.idata.posterior
-    back = FitResult.load(result.save(tmp_path / "sampled.nc"))
+    assert "trait_outcome" not in result.idata.posterior
+    assert result.idata.unit_draws["trait_outcome"].shape == (2, 10, 6)
+    path = result.save(tmp_path / "sampled.nc")
+    with xr.open_datatree(path, engine="h5netcdf") as tree:  # the file keeps them sampled
+        assert "trait_outcome" in tree.posterior
+    back = FitResult.load(path)
     assert "state_outcome" not in back.idata.posterior
+    assert "trait_outcome" not in back.idata.posterior
+    np.testing.assert_array_equal(
+        back.idata.unit_draws["trait_outcome"].values,
+        result.idata.unit_draws["trait_outcome"].values,
+    )
     np.testing.assert_array_equal(
         back.idata.latent_states["state_outcome"].values,
         result.idata.latent_states["state_outcome"].values,

@@ -33,6 +33,7 @@ from bayes_alliance.analysis.patient_density import patient_loglik
 from bayes_alliance.core import vocab
 from bayes_alliance.data.differences import data_differences
 from bayes_alliance.inference.results import MAIN, MECHANISM
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.model.grid import GridIndex
 from bayes_alliance.model.variability import BY_PATIENT, INSTABILITY_RAW
 
@@ -99,7 +100,7 @@ def patient_pointwise(result: FitResult) -> xr.DataArray:
     draw, patient) (:func:`bayes_alliance.analysis.patient_density.patient_loglik`): the
     values of leave-one-patient-out, and the ``patient`` variable that
     :meth:`~bayes_alliance.inference.fit.FitResult.ensure_log_likelihood` writes."""
-    post = result.idata.posterior
+    post = posterior_of(result.idata)
     names = [*vocab.NAMED_PARAMETERS, *_DENSITY_EXTRA]
     arrays = {n: np.asarray(post[n].values) for n in names if n in post}
     return xr.DataArray(

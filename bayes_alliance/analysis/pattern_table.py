@@ -26,6 +26,7 @@ from bayes_alliance.analysis.patterns import (
     pattern_indicators,
 )
 from bayes_alliance.core import vocab
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.structure import draws_last, dynamics_from, lag0, lookup
 
@@ -118,7 +119,7 @@ class NullModel:
     ) -> None:
         session_model_only(result, "the patterns' null model")
         spec, data = result.spec, result.data
-        post = result.idata.posterior
+        post = posterior_of(result.idata)
         # Parameters and raw deviations (per patient or therapist: random innovations); not
         # the states or other per-session draws.
         keep = {"chain", "draw", "innovation_session", "moderator", vocab.PATIENT, vocab.THERAPIST}

@@ -43,6 +43,7 @@ import xarray as xr
 from bayes_alliance.analysis.comparison import pointwise_loglik
 from bayes_alliance.core import vocab
 from bayes_alliance.inference.log_prior import log_prior
+from bayes_alliance.inference.unit_group import posterior_of
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
@@ -98,7 +99,7 @@ def diagnosis(prior: float, likelihood: float, threshold: float = THRESHOLD) -> 
 def sensitivity_tree(result: FitResult, names: list[str]) -> xr.DataTree:
     """The DataTree psense reads: the named parameters' posterior, the log prior per draw and
     the patients' log densities."""
-    post = result.idata.posterior.to_dataset()
+    post = posterior_of(result.idata)
     lp = log_prior(post, result.data, result.spec)
     ll = pointwise_loglik(result, "patient")
     return xr.DataTree(

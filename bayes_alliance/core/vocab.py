@@ -29,6 +29,11 @@ VARIABLES = (PREDICTOR, OUTCOME)
 # group, not in ``posterior``: ``arviz_stats.summary(result.idata)`` then lists parameters only.
 LATENT_STATES = "latent_states"
 STATE_VARIABLES = ("state_predictor", "state_outcome")
+# Per-patient and per-therapist draws (latent means ``trait_*``, deviations ``therapist_dev_*``
+# and their ``_raw`` scales, ``state_effect_by_patient``) are not summary rows either: the
+# variables of the posterior with one of these dimensions that are not named parameters live in
+# their own group (brms's summary too shows population-level parameters and group-level SDs).
+UNIT_DRAWS = "unit_draws"
 
 # Named model parameters (docs/methods.md, section 'The decomposition'). Order is the order of summary tables.
 STATE_EFFECT = "state_effect"  # x_(t-1) -> y_t, within person

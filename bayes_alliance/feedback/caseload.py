@@ -22,6 +22,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects.variance import truncated_quantile
 from bayes_alliance.inference import posthoc
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.kernels import dynamics
 from bayes_alliance.model.covariates import (
     SplitBaseline,
@@ -66,7 +67,7 @@ def _unknown(kind: str, value: object, known: np.ndarray, hint: str = "") -> Val
 
 def _supported(result: FitResult) -> None:
     spec = result.spec
-    if spec.traits != "integrated" and "trait_predictor" not in result.idata.posterior:
+    if spec.traits != "integrated" and "trait_predictor" not in posterior_of(result.idata):
         raise ValueError("feedback needs a result with latent means (traits) in its posterior")
     if spec.session_means or spec.innovations == "session":
         raise ValueError(
@@ -287,7 +288,7 @@ def _sub_arrays(
     """The posterior arrays the conditioning reads, restricted to the sub data set: patient
     vectors to its patients (a new patient's raw deviations drawn from their prior), therapist
     vectors to its therapist."""
-    post = result.idata.posterior
+    post = posterior_of(result.idata)
     arrays = {n: np.asarray(post[n].values) for n in posthoc.POSTERIOR_NAMES if n in post}
     data = result.data
     rng = np.random.default_rng([seed, SEED_TAG, 1])

@@ -47,6 +47,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, FEEDBACK_CI_PROB, interval_bounds
 from bayes_alliance.feedback.patient_update import PatientPosterior, update_patient
 from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.inference.unit_group import posterior_of
 
 v = vocab
 __all__ = [
@@ -269,7 +270,7 @@ def _percentiles(
     """The patient's trait as a percentile among all other patients and among the other
     patients of the same therapist (None without a therapist or without others), per draw."""
     data = result.data
-    others_all = np.asarray(result.idata.posterior[f"trait_{which}"].values)
+    others_all = np.asarray(posterior_of(result.idata)[f"trait_{which}"].values)
     pid_rows: Any = [] if pp.new_patient else np.flatnonzero(data.patients == pp.patient)
     keep = np.setdiff1d(np.arange(data.n_patients), pid_rows)
     pct_all = percentile_among(trait, others_all[..., keep])

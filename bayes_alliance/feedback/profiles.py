@@ -13,6 +13,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, FEEDBACK_CI_PROB, interval_bounds
 from bayes_alliance.feedback.patient_feedback import interval
 from bayes_alliance.inference.fit import FitResult
+from bayes_alliance.inference.unit_group import posterior_of
 
 v = vocab
 __all__ = ["caterpillar", "therapist_profiles"]
@@ -34,7 +35,7 @@ def therapist_profiles(result: FitResult, ci_prob: float = FEEDBACK_CI_PROB) -> 
     pulls towards 0).
     """
     data, spec = result.data, result.spec
-    post = result.idata.posterior
+    post = posterior_of(result.idata)
     if not spec.therapist_level or data.therapists is None or data.patient_therapist is None:
         raise ValueError("therapist profiles need a fit with the therapist level")
     trait = np.asarray(post["therapist_dev_predictor"].values)  # (chain, draw, therapist)

@@ -40,6 +40,7 @@ from bayes_alliance.inference.sampling import (
 )
 from bayes_alliance.inference.state_group import move_states, states_dataset, with_states
 from bayes_alliance.inference.storage import STORE_EXTRAS
+from bayes_alliance.inference.unit_group import move_unit_draws, posterior_of
 from bayes_alliance.model.covariates import resolve
 from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import draws_last, lookup, slope_deviations
@@ -122,7 +123,11 @@ class FitResult(ResultMethods):
         ess_bulk, ess_tail, r_hat. Vector parameters (e.g. ``moderator_effect``) get one row per
         entry, named ``name[coord]``.
         """
-        return diagnostics.summarise(self.idata, var_names or self.parameters, ci_prob, ci_kind)
+        tree = self.idata
+        if var_names and any(n not in tree.posterior for n in var_names):
+            # Per-unit draws asked for by name: summarised from the merged posterior.
+            tree = xr.DataTree(children={"posterior": xr.DataTree(posterior_of(tree))})
+        return diagnostics.summarise(tree, var_names or self.parameters, ci_prob, ci_kind)
 
     @property
     def design(self) -> Design:
@@ -131,12 +136,12 @@ class FitResult(ResultMethods):
 
     def _posterior_arrays(self) -> dict[str, np.ndarray]:
         names = [*vocab.NAMED_PARAMETERS, *_EXTRA_PARAMETERS]
-        return effects.posterior_arrays(self.idata.posterior, names)
+        return effects.posterior_arrays(posterior_of(self.idata), names)
 
     def slope_deviations(self) -> dict[str, np.ndarray]:
         """Each patient's therapist and patient slope deviations per draw, (chain, draw,
         patient), for the levels with random slopes."""
-        post = self.idata.posterior
+        post = posterior_of(self.idata)
         names = (
             vocab.SD_STATE_EFFECT_THERAPIST,
             vocab.SD_STATE_EFFECT_PATIENT,
@@ -161,8 +166,7 @@ class FitResult(ResultMethods):
         """Model-implied within-person moments per draw, averaged over the data's patients with
         their own slopes (cached); see :func:`bayes_alliance.effects.variance.within_moments`."""
         if self._within is None and self.spec.time_model == "continuous":
-            post = self.idata.posterior
-            own = post.get("state_effect_by_patient")
+            own = posterior_of(self.idata).get("state_effect_by_patient")
             self._within = ct_effects.within_moments(
                 self._posterior_arrays(),
                 self.spec,
@@ -245,7 +249,7 @@ class FitResult(ResultMethods):
             w = states_dataset(self.idata)
             if w is not None:
                 return np.asarray(w[name].values)
-        return np.asarray(self.idata.posterior[name].values)
+        return np.asarray(posterior_of(self.idata)[name].values)
 
     def states(self, patients: Sequence[object] | None = None) -> xr.Dataset:
         """Posterior draws of the states (``state_predictor``, ``state_outcome``: chain, draw,
@@ -263,10 +267,10 @@ class FitResult(ResultMethods):
         stored = states_dataset(self.idata)
         if stored is not None:
             return stored.isel({vocab.PATIENT: rows})
-        post = self.idata.posterior
+        post = posterior_of(self.idata)
         if self.spec.traits != "integrated" or not self.spec.store_states:
             raise ValueError("this result holds no states (store_states=False)")
-        wx, wy = states.states_of(post.to_dataset(), self.data, self.spec, rows)
+        wx, wy = states.states_of(post, self.data, self.spec, rows)
         dims = ("chain", "draw", vocab.PATIENT, vocab.SESSION)
         coords = {vocab.PATIENT: ids, vocab.SESSION: self.data.coords[vocab.SESSION]}
         return xr.Dataset(
@@ -397,8 +401,8 @@ def _posthoc(
                 with compile_settings():
                     pm.compute_log_likelihood(idata, model=model, progressbar=False)
             # The sampled model returns its states as deterministics in the posterior.
-            idata = move_states(idata)
-        if "trait_predictor" in idata.posterior:
+            idata = move_unit_draws(move_states(idata), spec.free_parameters())
+        if "trait_predictor" in posterior_of(idata):
             idata = predictive.add_groups(idata, data, spec, seed, keep_states)
         return idata
 

@@ -41,6 +41,7 @@ from bayes_alliance.effects import hypothesis as hyp
 from bayes_alliance.effects.derived import derived_effects
 from bayes_alliance.effects.impulse import SCALES, predictor_shock_response
 from bayes_alliance.inference import display, posthoc
+from bayes_alliance.inference.unit_group import posterior_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -109,7 +110,7 @@ class ResultMethods:
                     "this result has no pointwise log-likelihood; refit with log_likelihood=True"
                 )
             _, ll_vars = posthoc.complete(
-                self.idata.posterior.to_dataset(),
+                posterior_of(self.idata),
                 self.data,
                 self.spec,
                 self.provenance["random_seed"],

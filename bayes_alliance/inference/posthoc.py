@@ -41,6 +41,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import continuous as ct_effects
 from bayes_alliance.inference.state_group import move_states
+from bayes_alliance.inference.unit_group import merge_unit_draws, move_unit_draws
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
 from bayes_alliance.kernels.marginal import MeanFactor
@@ -581,13 +582,16 @@ def complete_posterior(
     For every posterior draw, the therapist parts of the latent means and then each patient's
     latent mean are drawn from their Gaussian conditional posteriors, so the joint draws are
     exact draws from the posterior of the model with sampled traits. Traits, therapist
-    deviations, ``state_effect_by_patient`` (in ``posterior``), the states (in their own group,
+    deviations, ``state_effect_by_patient`` (in the group ``unit_draws``:
+    :mod:`bayes_alliance.inference.unit_group`), the states (in their own group,
     ``latent_states``: :mod:`bayes_alliance.inference.state_group`) and, with
     ``log_likelihood``, the pointwise log-likelihood of each observed cell given the latent
     means and past states follow.
     Seeded by ``random_seed``; ``states=False`` leaves the states out (see
     :func:`bayes_alliance.inference.fit.states_wanted`).
     """
+    # The raw deviations of a tree with the unit draws in their group are inputs here.
+    idata = merge_unit_draws(idata)
     post_vars, ll_vars = complete(
         idata.posterior.to_dataset(),
         data,
@@ -601,4 +605,4 @@ def complete_posterior(
     idata["posterior"] = xr.DataTree(post)
     if log_likelihood:
         idata["log_likelihood"] = xr.DataTree(xr.Dataset(ll_vars))
-    return move_states(idata)
+    return move_unit_draws(move_states(idata), spec.free_parameters())

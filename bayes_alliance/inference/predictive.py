@@ -34,6 +34,7 @@ from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference.posthoc import PosthocGrid, draw_arrays
 from bayes_alliance.inference.states import latent_deviation
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.model.structure import Dynamics, lookup
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -193,6 +194,6 @@ def add_groups(
     group to a DataTree whose posterior holds the drawn latent means."""
     idata["observed_data"] = xr.DataTree(observed_data(data))
     if replicate:
-        pp = posterior_predictive(idata.posterior.to_dataset(), data, spec, random_seed)
+        pp = posterior_predictive(posterior_of(idata), data, spec, random_seed)
         idata["posterior_predictive"] = xr.DataTree(pp)
     return idata

@@ -14,6 +14,7 @@ from __future__ import annotations
 import xarray as xr
 
 from bayes_alliance.core.vocab import LATENT_STATES, STATE_VARIABLES
+from bayes_alliance.inference.unit_group import posterior_of
 
 
 def move_states(idata: xr.DataTree) -> xr.DataTree:
@@ -64,9 +65,10 @@ def has_states(idata: xr.DataTree) -> bool:
 
 
 def with_states(idata: xr.DataTree) -> xr.Dataset:
-    """The posterior's variables with the states beside them, for the functions on draws that
-    read both (the Bayesian R-squared of :mod:`bayes_alliance.effects.derived`)."""
-    post = idata.posterior.to_dataset()
+    """The posterior's variables with the unit draws and the states beside them, for the
+    functions on draws that read them all (the Bayesian R-squared of
+    :mod:`bayes_alliance.effects.derived`, writing a file)."""
+    post = posterior_of(idata)
     w = states_dataset(idata)
     return post if w is None else post.assign(w.data_vars)
 

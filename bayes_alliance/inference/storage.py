@@ -2,7 +2,9 @@
 
 One file layout for every result: the groups ``posterior`` (the draws kept), ``sample_stats``,
 optionally ``log_likelihood`` and ``latent_states`` (the per-session states, when kept; files
-written before that group existed hold them in ``posterior`` and load the same), and
+written before that group existed hold them in ``posterior`` and load the same; the
+per-patient and per-therapist draws a file stores stay in ``posterior`` and load into the
+``unit_draws`` group), and
 ``session_data`` (the long table the model saw, one row per
 cell), with the provenance as JSON in the file's ``bayes_alliance_provenance`` attribute; the
 provenance's ``spec.kind`` says which family wrote it (``"mechanism"``; the joint model's spec
@@ -45,6 +47,7 @@ from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import posthoc, predictive
 from bayes_alliance.inference.results import MAIN, MECHANISM, RESULT_KINDS, kind_of
 from bayes_alliance.inference.state_group import move_states, with_states
+from bayes_alliance.inference.unit_group import merge_unit_draws, move_unit_draws, posterior_of
 from bayes_alliance.model.variability import BY_PATIENT
 from bayes_alliance.spec.model_spec import ModelSpec
 
@@ -257,9 +260,10 @@ def complete_loaded(
     """A loaded joint-model DataTree completed as the fit left it: with integrated traits the
     stored float32 copies dropped and the latent means, therapist deviations and states
     recomputed exactly from the draws and the seed; the posterior predictive replicates. The
-    states end in the ``latent_states`` group, also those of a file that kept them in
-    ``posterior`` (written before that group existed)."""
-    tree = move_states(tree)
+    states end in the ``latent_states`` group and the per-patient and per-therapist draws in
+    ``unit_draws``, also those of a file that kept them in ``posterior`` (the file's layout for
+    the unit draws, and for the states before their group existed)."""
+    tree = move_states(merge_unit_draws(tree))
     if spec.traits == "integrated":
         if LATENT_STATES in tree.children:
             del tree[LATENT_STATES]
@@ -278,11 +282,11 @@ def complete_loaded(
             prov.get("impute_missing", False),
             prov.get("states", True),
         )
-    if "trait_predictor" in tree.posterior:
+    if "trait_predictor" in posterior_of(tree):
         tree = predictive.add_groups(
             tree, data, spec, prov["random_seed"], prov.get("states", True)
         )
-    return tree
+    return move_unit_draws(tree, spec.free_parameters())
 
 
 def fit_parts(

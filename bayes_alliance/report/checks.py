@@ -26,6 +26,7 @@ import xarray as xr
 from bayes_alliance.core import diagnostics, vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
 from bayes_alliance.inference.state_group import states_dataset
+from bayes_alliance.inference.unit_group import posterior_of
 from bayes_alliance.kernels.gaps import no_error
 from bayes_alliance.model.structure import dynamics_from, lookup
 from bayes_alliance.model.variability import BY_PATIENT, own_innovations
@@ -148,7 +149,7 @@ def session_predictive(
         previous session's states known are compared (with lags; without lags every
         observed cell); sessions without such cells are left out.
     """
-    post = result.idata.posterior
+    post = posterior_of(result.idata)
     w = states_dataset(result.idata)
     if w is None:
         raise ValueError("the predictive check needs stored states (store_states=True)")

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from bayes_alliance.core import vocab
 from bayes_alliance.core.intervals import BAND_KIND, DEFAULT_CI_PROB, interval_bounds
 from bayes_alliance.inference.predictive import CELL_DIMS, observed_data, posterior_predictive
+from bayes_alliance.inference.unit_group import posterior_of
 
 if TYPE_CHECKING:
     from bayes_alliance.inference.fit import FitResult
@@ -49,7 +50,7 @@ def replicates(result: FitResult, n_draws: int = N_DRAWS) -> xr.Dataset:
     if "posterior_predictive" in result.idata.children:
         pp = result.idata.posterior_predictive.to_dataset()
     else:
-        post = result.idata.posterior.to_dataset()
+        post = posterior_of(result.idata)
         if "trait_predictor" not in post and "patient_dev_predictor" not in post:
             raise ValueError(
                 "this fit holds no drawn latent means to replicate from (sampled traits "
