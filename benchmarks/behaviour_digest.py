@@ -100,9 +100,15 @@ def _fit_files(rec: Recorder, case: str, out: Path) -> None:
 
 def _posthoc(rec: Recorder, case: str, out: Path, prior: bool = False) -> None:
     import bayes_alliance as ba
+    from bayes_alliance.inference.state_group import states_dataset
+    from bayes_alliance.inference.unit_group import posterior_of
 
     result = ba.FitResult.load(out / "fit.nc")
-    post = result.idata.posterior
+    # the per-unit draws and the states live in their own groups (unit_draws, latent_states)
+    post = posterior_of(result.idata)
+    states = states_dataset(result.idata)
+    if states is not None:
+        post = post.assign({k: states[k] for k in states.data_vars})
     for var in sorted(post.data_vars):
         if var.startswith(("trait_", "therapist_", "state_", "latent_")):
             rec.add(case, f"posthoc.{var}", post[var].values)
@@ -310,8 +316,11 @@ def run(args: argparse.Namespace) -> None:
             d2 = ba.SessionData.from_frame(df2, **kw)
             compiled = ba.compile_model(d1, ba.ModelSpec(therapist_level=True))
             res = compiled.fit(d2, draws=150, tune=150, random_seed=3, progressbar=False)
-        for var in sorted(res.idata.posterior.data_vars):
-            rec.add("compiled_refit", f"posterior.{var}", res.idata.posterior[var].values)
+        from bayes_alliance.inference.unit_group import posterior_of
+
+        refit = posterior_of(res.idata)  # the per-unit draws too (their own group)
+        for var in sorted(refit.data_vars):
+            rec.add("compiled_refit", f"posterior.{var}", refit[var].values)
 
     if want("mediation"):
         csv = Path(ba.__file__).parent / "datasets" / "mediation_within.csv"

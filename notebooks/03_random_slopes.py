@@ -39,10 +39,11 @@ s = result.summary()
 s.loc[["state_effect", "sd_state_effect_patient", "sd_state_effect_therapist"]].round(3)
 
 # %% [markdown]
-# Each patient's own state effect is in the posterior:
+# Each patient's own state effect is among the per-unit draws (the `unit_draws` group of the
+# result's DataTree, beside `posterior`, which holds the model's named parameters):
 
 # %%
-per_patient = result.idata.posterior["state_effect_by_patient"].mean(("chain", "draw"))
+per_patient = result.idata["unit_draws"]["state_effect_by_patient"].mean(("chain", "draw"))
 print(per_patient.to_series().describe().round(3))
 print(
     "truth: sd patient",

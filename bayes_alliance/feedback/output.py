@@ -112,7 +112,8 @@ def feedback_html(
             )
         parts.append(
             "<p>Each therapist's estimates are shrunk toward zero, more so with fewer "
-            "patients: see docs/feedback.md.</p>"
+            "patients (partial pooling): a therapist seen with few patients is drawn toward the "
+            "average of all therapists.</p>"
         )
         img("profiles", "Therapist profiles (posterior means and intervals)")
     parts.append("</body></html>")

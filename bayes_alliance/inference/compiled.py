@@ -37,6 +37,7 @@ from bayes_alliance.inference.fit import (
     record_identification,
     states_wanted,
 )
+from bayes_alliance.inference.unit_group import move_unit_draws
 from bayes_alliance.model.build import build_model
 from bayes_alliance.model.covariates import resolve
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -182,7 +183,10 @@ class CompiledModel:
             compiled=sampler,
         )
         record_identification(run, data, self.spec)
-        return FitResult(run.idata, self.spec, data, run.provenance, run.convergence)
+        idata = run.idata
+        if not complete:  # the post-hoc step moves them otherwise: parameters only in posterior
+            idata = move_unit_draws(idata, self.spec.free_parameters())
+        return FitResult(idata, self.spec, data, run.provenance, run.convergence)
 
 
 def compile_model(data: SessionData, spec: ModelSpec | None = None) -> CompiledModel:

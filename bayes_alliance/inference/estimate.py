@@ -187,6 +187,11 @@ def uncalibrated_options(spec: ModelSpec) -> tuple[str, ...]:
         (bool(spec.covariates or spec.baseline), "covariates"),
         (bool(spec.moderators), "moderators"),
         (spec.censored, "censoring"),
+        (bool(spec.random_innovations), "random innovations"),
+        (spec.innovations != "constant", "per-session innovations"),
+        (spec.trend, "a trend"),
+        (spec.session_means, "session means"),
+        (bool(spec.random_lags), "random lags"),
     )
     return tuple(words for present, words in named if present)
 

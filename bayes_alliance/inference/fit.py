@@ -345,7 +345,7 @@ class FitResult(ResultMethods):
             # The file's float32 copy was dropped (integrated traits): recompute it exactly, so
             # that a file saved with the log-likelihood loads with it.
             result.ensure_log_likelihood()
-        elif not stored_ll:
+        elif not stored_ll and spec.traits == "integrated":
             # INFO, not a warning: nothing is wrong, but azs.loo(result.idata) needs the group.
             log.info(
                 "the results file holds no log_likelihood group; call "
