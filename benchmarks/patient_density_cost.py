@@ -16,34 +16,11 @@ import argparse
 import time
 
 import numpy as np
+from cli_process import CASES as CLI_CASES
 
-CASES = {
-    "L": dict(n_therapists=100, patients_per_therapist=20, sessions=20),
-    "L-gaps": dict(
-        n_therapists=100,
-        patients_per_therapist=20,
-        sessions=20,
-        p_missing_value=0.05,
-        p_missing_session=0.1,
-        dropout=0.2,
-    ),
-    "L-gaps-me": dict(
-        n_therapists=100,
-        patients_per_therapist=20,
-        sessions=20,
-        p_missing_value=0.05,
-        p_missing_session=0.1,
-        dropout=0.2,
-    ),
-    "XL-gaps": dict(
-        n_therapists=1000,
-        patients_per_therapist=20,
-        sessions=20,
-        p_missing_value=0.05,
-        p_missing_session=0.1,
-        dropout=0.2,
-    ),
-}
+# cli_process.py's data sets; L-gaps-me is L-gaps fitted with measurement error
+CASES = {k: CLI_CASES[k] for k in ("L", "L-gaps", "XL-gaps")}
+CASES["L-gaps-me"] = CLI_CASES["L-gaps"]
 
 
 def posterior(data, spec, n_draws, rng):

@@ -14,27 +14,17 @@ from __future__ import annotations
 import xarray as xr
 
 from bayes_alliance.core.vocab import LATENT_STATES, STATE_VARIABLES
-from bayes_alliance.inference.unit_group import posterior_of
+from bayes_alliance.inference.unit_group import move_variables, posterior_of
 
 
 def move_states(idata: xr.DataTree) -> xr.DataTree:
     """Move any state variables from ``posterior`` into the ``latent_states`` group (in place;
-    returned for chaining). A tree without states is returned unchanged."""
+    returned for chaining; the session coordinate goes with them). A tree without states is
+    returned unchanged."""
     if "posterior" not in idata.children:
         return idata
-    post = idata.posterior.to_dataset()
-    found = [n for n in STATE_VARIABLES if n in post.data_vars]
-    if not found:
-        return idata
-    group = post[found]
-    if LATENT_STATES in idata.children:
-        group = idata[LATENT_STATES].to_dataset().assign(group.data_vars)
-    # Coordinates the parameters no longer use (session) go with the states.
-    rest = post.drop_vars(found)
-    unused = [c for c in rest.dims if not any(c in da.dims for da in rest.data_vars.values())]
-    idata["posterior"] = xr.DataTree(rest.drop_dims(unused))
-    idata[LATENT_STATES] = xr.DataTree(group)
-    return idata
+    post = idata.posterior
+    return move_variables(idata, [n for n in STATE_VARIABLES if n in post.data_vars], LATENT_STATES)
 
 
 def states_dataset(idata: xr.DataTree) -> xr.Dataset | None:

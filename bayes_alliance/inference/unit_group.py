@@ -36,24 +36,29 @@ def unit_names(post: xr.Dataset, keep: Collection[str]) -> list[str]:
     ]
 
 
-def move_unit_draws(idata: xr.DataTree, keep: Collection[str]) -> xr.DataTree:
-    """Move the per-unit variables of ``posterior`` (see :func:`unit_names`) into the
-    ``unit_draws`` group (in place; returned for chaining). Dimensions the remaining
-    parameters no longer use go with them. A tree without such variables is unchanged."""
-    if "posterior" not in idata.children:
+def move_variables(idata: xr.DataTree, names: Collection[str], group: str) -> xr.DataTree:
+    """Move the variables ``names`` of ``posterior`` into ``group`` (joined with what the group
+    holds already; in place, returned for chaining). Dimensions the remaining parameters no
+    longer use go with them. Without ``posterior`` or ``names`` the tree is unchanged."""
+    if "posterior" not in idata.children or not names:
         return idata
     post = idata.posterior.to_dataset()
-    found = unit_names(post, keep)
-    if not found:
-        return idata
-    group = post[found]
-    if UNIT_DRAWS in idata.children:
-        group = idata[UNIT_DRAWS].to_dataset().assign(group.data_vars)
-    rest = post.drop_vars(found)
+    moved = post[list(names)]
+    if group in idata.children:
+        moved = idata[group].to_dataset().assign(moved.data_vars)
+    rest = post.drop_vars(list(names))
     unused = [c for c in rest.dims if not any(c in da.dims for da in rest.data_vars.values())]
     idata["posterior"] = xr.DataTree(rest.drop_dims(unused))
-    idata[UNIT_DRAWS] = xr.DataTree(group)
+    idata[group] = xr.DataTree(moved)
     return idata
+
+
+def move_unit_draws(idata: xr.DataTree, keep: Collection[str]) -> xr.DataTree:
+    """Move the per-unit variables of ``posterior`` (see :func:`unit_names`) into the
+    ``unit_draws`` group (:func:`move_variables`)."""
+    if "posterior" not in idata.children:
+        return idata
+    return move_variables(idata, unit_names(idata.posterior.to_dataset(), keep), UNIT_DRAWS)
 
 
 def merge_unit_draws(idata: xr.DataTree) -> xr.DataTree:
@@ -90,6 +95,7 @@ __all__ = [
     "UNIT_DIMS",
     "merge_unit_draws",
     "move_unit_draws",
+    "move_variables",
     "posterior_of",
     "unit_dataset",
     "unit_names",
