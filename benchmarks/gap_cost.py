@@ -33,6 +33,9 @@ import numpy as np
 L = dict(n_therapists=100, patients_per_therapist=20, sessions=20)
 XL = dict(n_therapists=1000, patients_per_therapist=20, sessions=20)
 EXTRA: dict[str, Any] = {}
+# Fits compile without fast-math (inference.sampling.compile_settings); --fastmath times
+# PyTensor's default instead.
+FASTMATH = False
 GAPS = dict(p_missing_value=0.05, p_missing_session=0.1, dropout=0.2)
 
 
@@ -75,12 +78,13 @@ def _model_case(case: str, evals: int) -> tuple[float, float, str]:
     data = _data(gaps=path != "complete", xl=size == "xl")
     model = build.build_model(data, ModelSpec(therapist_level=True, **EXTRA))
     logp = model.logp()
-    fn = pytensor.function(
-        model.value_vars,
-        [logp, *pytensor.grad(logp, model.value_vars)],
-        mode="NUMBA",
-        on_unused_input="ignore",
-    )
+    with pytensor.config.change_flags(numba__fastmath=FASTMATH):
+        fn = pytensor.function(
+            model.value_vars,
+            [logp, *pytensor.grad(logp, model.value_vars)],
+            mode="NUMBA",
+            on_unused_input="ignore",
+        )
     point = model.initial_point()
     x0 = [point[v.name] for v in model.value_vars]
     wall, cpu = _best_of_5(lambda: fn(*x0), max(evals // 10, 1) if size == "xl" else evals)
@@ -157,7 +161,10 @@ def main() -> int:
     )
     ap.add_argument("--evals", type=int, default=200)
     ap.add_argument("--kernels", action="store_true")
+    ap.add_argument("--fastmath", action="store_true", help="PyTensor's default, not the fits'")
     args = ap.parse_args()
+    global FASTMATH
+    FASTMATH = args.fastmath
     warnings.simplefilter("ignore")
     if args.kernels:
         _kernels(args.evals)

@@ -189,6 +189,50 @@ def test_patient_loglik_matches_dense_gaussian_with_random_cross_effects():
         assert got[0, 0, p] == pytest.approx(ref, abs=1e-9)
 
 
+@pytest.mark.parametrize("slopes", [(), ("patient",)])
+def test_complete_series_take_the_closed_form_and_match_dense_gaussians(slopes):
+    """Complete series without measurement error skip the filter (marginal.cell_factor):
+    the pointwise log-likelihood summed per patient is the process density given the drawn
+    means, and the leave-one-patient-out density integrates the mean (dense Gaussians), with
+    one drift shared and with each patient's own cross effect."""
+    data = _data(_frame(seed=6, n_pat=9, n_ses=6, n_ther=3, gaps=0.0), therapist="therapist")
+    spec = ModelSpec(therapist_level=True, time_model="continuous", random_slopes=slopes)
+    assert posthoc.PosthocGrid.of(data, spec).complete_cells
+    own = np.linspace(-0.09, 0.02, data.n_patients) if slopes else np.full(9, DRIFT[1, 0])
+    ux, uy = np.array([0.4, -1.1, 0.7]), np.array([-0.2, 0.9, 1.3])
+    values = {
+        **VALUES,
+        v.SD_THERAPIST_PREDICTOR: 0.5,
+        v.SD_THERAPIST_OUTCOME_TOTAL: 0.7,
+        v.TRAIT_CORR_THERAPIST: 0.0,
+    }
+    post = {k: np.full((1, 2), x) for k, x in values.items()}
+    post["therapist_dev_predictor_raw"] = np.broadcast_to(ux, (1, 2, 3))
+    post["therapist_dev_outcome_raw"] = np.broadcast_to(uy, (1, 2, 3))
+    if slopes:
+        post[v.SD_STATE_EFFECT_PATIENT] = np.full((1, 2), 0.03)
+        post["state_effect_by_patient"] = np.broadcast_to(own, (1, 2, data.n_patients))
+    got = patient_loglik(post, data, spec)
+    idx = posthoc.GridIndex.of(data)
+    if not slopes:  # the pointwise path reads the drift's pieces, not the completed slopes
+        pv, ll = posthoc.complete(_posterior(values), data, spec, 1, log_likelihood=True)
+        lx, ly = ll["predictor"].values[0, 0], ll["outcome"].values[0, 0]
+    for p in range(data.n_patients):
+        drift = DRIFT.copy()
+        drift[1, 0] = own[p]
+        j = data.patient_therapist[p]
+        mean = np.array([3.1 + 0.5 * ux[j], 1.8 + 0.7 * uy[j]])
+        ref = _patient_dense(data, p, mean, drift, _diffusion(values), trait=_trait(values))
+        assert got[0, 0, p] == pytest.approx(ref, abs=1e-9)
+        if not slopes:
+            drawn = np.array(
+                [pv["trait_predictor"].values[0, 0, p], pv["trait_outcome"].values[0, 0, p]]
+            )
+            ref = _patient_dense(data, p, drawn, drift, _diffusion(values))
+            got_p = lx[idx.obs_x[0] == p].sum() + ly[idx.obs_y[0] == p].sum()
+            assert got_p == pytest.approx(ref, abs=1e-9)
+
+
 def test_model_density_with_random_cross_effects_matches_dense_gaussian():
     """The builder's integrated density with a random cross effect of the drift per patient
     (its raw deviations fixed): each patient's own expm per cell."""

@@ -11,7 +11,9 @@ integrates out in closed form (:func:`bayes_alliance.kernels.marginal.mean_integ
 
     log p(z_i) = log C - 1/2 log|I + T L| - 1/2 (q - g' (T^-1 + L)^-1 g).
 
-The therapist parts and the patient's own cross effect (random slopes) are conditioned on, as
+Complete series without measurement error take the same factor in closed form from their
+cells (:func:`bayes_alliance.kernels.marginal.cell_factor`) instead of the filter. The
+therapist parts and the patient's own cross effect (random slopes) are conditioned on, as
 for session numbers. Numpy, one draw at a time over all patients.
 """
 
@@ -52,16 +54,27 @@ def patient_loglik(
             if spec.therapist_level:
                 top_x, top_y = therapist_part(get, data.patient_therapist)
                 kx, ky = kx + top_x[:, None], ky + top_y[:, None]
-            cells, error, _ = lay.scores(get, kx, ky, dyn)  # no indicators here
-            log_c, factor, _ = gaps.filter_factor(
-                cells,
-                dyn.phi,
-                dyn.sigma,
-                dyn.first,
-                data.n_sessions,
-                error=error,
-                by_cell=True,
-            )
+            if lay.complete_cells:  # complete series: closed form from the cells
+                log_c, factor = marginal.cell_factor(
+                    lay.grid.x - kx,
+                    lay.grid.y - ky,
+                    dyn.phi,
+                    dyn.sigma,
+                    dyn.first,
+                    lay.idx.first,
+                    lay.inside,
+                )
+            else:
+                cells, error, _ = lay.scores(get, kx, ky, dyn)  # no indicators here
+                log_c, factor, _ = gaps.filter_factor(
+                    cells,
+                    dyn.phi,
+                    dyn.sigma,
+                    dyn.first,
+                    data.n_sessions,
+                    error=error,
+                    by_cell=True,
+                )
             tau = trait_cov(get, v.PATIENT)
             out[c, d] = log_c + marginal.mean_integral(factor, (0.0, 0.0), tau)
     return out

@@ -117,6 +117,11 @@ class PosthocGrid:
     # containers and the location they are centred at, else None
     interval_sums: dict[str, np.ndarray] | None = None
     interval_loc: tuple[float, float] = (0.0, 0.0)
+    # continuous time, complete series without measurement error: each patient's factor in
+    # closed form from the cells (marginal.cell_factor), no filter
+    complete_cells: bool = False
+    # the grid's masks (observed x, observed y, first cell) as (S, P) arrays seen as (P, S)
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def inside(self) -> np.ndarray:
@@ -162,6 +167,11 @@ class PosthocGrid:
             intervals=continuous.Intervals.of(data).containers() if ct else None,
             interval_sums=sums,
             interval_loc=loc,
+            complete_cells=ct
+            and interval_sums.complete(data)
+            and not (
+                spec.measurement_error or spec.random_innovations or items or censored is not None
+            ),
         )
 
     def censored_values(self, p: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -220,12 +230,16 @@ class PosthocGrid:
             )
             eta, var, resid[which] = indicators.composite(item, loading, intercept, sd)
             values[k], error[k] = eta, error[k] + var
+        if self.masks is None:  # the filter kernel reads (S, P) arrays: laid out once
+            g = self.grid
+            self.masks = tuple(np.asfortranarray(m) for m in (g.obs_x, g.obs_y, g.first))
+        ox, oy, first = self.masks
         cells = GapCells(
-            (values[0] - kx) * self.grid.obs_x,
-            (values[1] - ky) * self.grid.obs_y,
-            self.grid.obs_x,
-            self.grid.obs_y,
-            self.grid.first,
+            np.multiply(values[0] - kx, ox, order="F"),
+            np.multiply(values[1] - ky, oy, order="F"),
+            ox,
+            oy,
+            first,
         )
         return cells, (error[0], error[1]), resid
 
@@ -287,6 +301,11 @@ def _one_draw(
         )
         known_k = (kx[:, 0] - lay.interval_loc[0], ky[:, 0] - lay.interval_loc[1])
         _, factor, _ = interval_sums.interval_factor(isums, known_k, per.phi, per.sigma, per.first)
+    elif lay.complete_cells:
+        # continuous time, complete series: each cell's lag matrix, no filter
+        _, factor = marginal.cell_factor(
+            zx - kx, zy - ky, dyn.phi, dyn.sigma, dyn.first, lay.idx.first, lay.inside
+        )
     elif lay.gaps:
         cells, error, resid = lay.scores(get, kx, ky, dyn, grid)
         if log_likelihood or not compiled_filter(dyn):
@@ -396,22 +415,24 @@ def gap_filter(
     cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]
 ) -> tuple[np.ndarray, MeanFactor]:
     """Each patient's ``log C`` and factor in the latent mean from the observed cells of one
-    draw: the
-    Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor` as the model's compiled
-    kernel runs it (:func:`bayes_alliance.kernels.kalman_op_nb.kalman_factor_forward`, numba only:
-    no PyTensor import in the post-hoc step), one patient
-    at a time in scalar arithmetic instead of some 2,600 numpy calls over the patients per
-    draw (20 sessions). Both do the same IEEE operations in the same order (the kernel skips
-    an unobserved entry, where numpy adds zeros and multiplies by one), so the factors are
-    equal to the last bit (tested); ``log C`` sums the logs of the prediction variances as
-    the kernel does (a log of their running product), equal to the numpy sum to rounding.
+    draw: the Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor` as the
+    model's default Op runs it, vectorised across patients
+    (:func:`bayes_alliance.kernels.kalman_batch_nb.batch_factor`; numba only, no PyTensor
+    import in the post-hoc step). The (P, S) inputs are laid out as the model lays them out,
+    transposed views of (S, P) arrays, so a column is contiguous over the patients. The
+    factors equal the numpy filter's to the last bit (tested), at about a third of the
+    per-patient kernel's time (L-gaps, 2,000 x 20: 0.40 against 1.40 ms per
+    draw, ``benchmarks/gap_cost.py --kernels``).
     """
-    from bayes_alliance.kernels.kalman_op_nb import kalman_factor_forward
+    from bayes_alliance.kernels.kalman_batch_nb import batch_factor
 
     n_p, n_s = np.shape(cells.x)
 
     def grid(e: Any) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(np.asarray(e, dtype=float), (n_p, n_s)))
+        e = np.asarray(e, dtype=float)
+        if e.shape == (n_p, n_s) and e.flags.f_contiguous:
+            return e
+        return np.asfortranarray(np.broadcast_to(e, (n_p, n_s)))
 
     def per_patient(e: Any) -> np.ndarray:
         return np.ascontiguousarray(np.broadcast_to(np.asarray(e, dtype=float), (n_p,)))
@@ -420,22 +441,25 @@ def gap_filter(
         # the transition into column t at t: one row shared by all patients, or one per patient
         e = np.asarray(e, dtype=float)
         if dyn.by_session:
-            return np.concatenate([e[:1], e])[None, :]
+            return np.asfortranarray(np.concatenate([e[:1], e])[None, :])
         if e.ndim == 1:
             return grid(e[:, None])
-        return np.full((1, n_s), float(e))
+        return np.asfortranarray(np.full((1, n_s), float(e)))
 
     def per_cell(e: Any) -> np.ndarray:
         e = np.asarray(e, dtype=float)
+        if e.ndim == 0:  # one variance for every cell (0: no error)
+            return np.full((1, 1), float(e))
         return grid(e[:, None] if e.ndim == 1 else e)
 
-    out = kalman_factor_forward(
+    out = batch_factor(
         *(grid(m) for m in (cells.x, cells.y, cells.obs_x, cells.obs_y, cells.first)),
-        *(per_patient(e) for e in (*dyn.phi, *dyn.first)),
+        *(per_patient(e) for e in dyn.phi),
+        *(per_patient(e) for e in dyn.first),
         *(per_column(e) for e in dyn.sigma),
         *(per_cell(e) for e in error),
     )
-    return out[0], MeanFactor(*out[1:])
+    return out[0], MeanFactor(*out[1:7])
 
 
 def cell_loglik(

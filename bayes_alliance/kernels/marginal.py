@@ -204,6 +204,71 @@ def series_factor(
     return log_c, MeanFactor(l11, l12, l22, g1, g2, q0)
 
 
+def cell_factor(
+    ux: np.ndarray,
+    uy: np.ndarray,
+    phi: tuple[Any, Any, Any, Any],
+    sigma: tuple[Any, Any, Any],
+    first_cov: tuple[Any, Any, Any],
+    first: np.ndarray,
+    observed: np.ndarray,
+) -> tuple[np.ndarray, MeanFactor]:
+    r""":func:`series_factor` of complete series with one lag matrix and innovation covariance
+    per cell (continuous time: ``Phi(dt_t)``, ``Q(dt_t)``), from the cells instead of sums.
+
+    With ``u_t = z_t - known mean_t`` and ``A_t = I - Phi_t`` (``A = I`` and ``Q = F`` at the
+    first cell, whose ``Phi`` is taken as 0), the residual of cell t is
+    ``u_t - Phi_t u_(t-1) - A_t M = e_t - A_t M``, so with ``P_t = Q_t^-1``::
+
+        L = sum_t A_t' P_t A_t,   g = sum_t A_t' P_t e_t,   q = sum_t e_t' P_t e_t,
+        log C = sum_t [-log(2 pi) - 1/2 log|Q_t|].
+
+    Numpy, vectorised over the (P, S) grid (one draw).
+
+    Parameters
+    ----------
+    ux, uy
+        The cells minus their known means (P, S); values at unobserved cells are ignored.
+    phi, sigma
+        ``Phi`` entries (a, b, c, d) and ``Q`` entries (11, 12, 22) of the transition into each
+        cell, (P, S) or broadcastable.
+    first_cov
+        ``F``, the first cell's covariance: scalars or (P,) entries.
+    first, observed
+        (P, S) indicators of each patient's first cell and of the cells in the series (every
+        such cell has both scores: complete series).
+    """
+    first = np.asarray(first) > 0
+    w = (np.asarray(observed) > 0).astype(float)
+    f11, f12, f22 = (np.asarray(e, dtype=float) for e in first_cov)
+    f11, f12, f22 = (e[:, None] if e.ndim == 1 else e for e in (f11, f12, f22))
+    a, b, c, d = (np.where(first, 0.0, e) for e in phi)
+    s11, s12, s22 = (np.where(first, f, s) for f, s in zip((f11, f12, f22), sigma, strict=True))
+    # cells outside the series may hold NaN; a first cell reads its (absent) predecessor
+    ux, uy = np.where(w > 0, ux, 0.0), np.where(w > 0, uy, 0.0)
+    ux_prev = np.concatenate([np.zeros((ux.shape[0], 1)), ux[:, :-1]], axis=1)
+    uy_prev = np.concatenate([np.zeros((uy.shape[0], 1)), uy[:, :-1]], axis=1)
+    ex = w * (ux - a * ux_prev - b * uy_prev)
+    ey = w * (uy - c * ux_prev - d * uy_prev)
+    det, i11, i12, i22 = sym_inverse(s11, s12, s22)
+    i11, i12, i22 = i11 * w, i12 * w, i22 * w
+    a11, a12, a21, a22 = 1 - a, -b, -c, 1 - d
+    # B = P A, then L = A' B and g = A' (P e)
+    b11, b12 = i11 * a11 + i12 * a21, i11 * a12 + i12 * a22
+    b21, b22 = i12 * a11 + i22 * a21, i12 * a12 + i22 * a22
+    hx, hy = i11 * ex + i12 * ey, i12 * ex + i22 * ey
+    log_c = (w * (-LOG_2PI - 0.5 * np.log(np.where(w > 0, det, 1.0)))).sum(axis=1)
+    factor = MeanFactor(
+        (a11 * b11 + a21 * b21).sum(axis=1),
+        (a11 * b12 + a21 * b22).sum(axis=1),
+        (a12 * b12 + a22 * b22).sum(axis=1),
+        (a11 * hx + a21 * hy).sum(axis=1),
+        (a12 * hx + a22 * hy).sum(axis=1),
+        (ex * hx + ey * hy).sum(axis=1),
+    )
+    return log_c, factor
+
+
 def integrated_loglik(
     sums: SeriesSums,
     phi: tuple[Any, Any, Any, Any],
