@@ -232,7 +232,11 @@ class PosthocGrid:
             values[k], error[k] = eta, error[k] + var
         if self.masks is None:  # the filter kernel reads (S, P) arrays: laid out once
             g = self.grid
-            self.masks = tuple(np.asfortranarray(m) for m in (g.obs_x, g.obs_y, g.first))
+            self.masks = (
+                np.asfortranarray(g.obs_x),
+                np.asfortranarray(g.obs_y),
+                np.asfortranarray(g.first),
+            )
         ox, oy, first = self.masks
         cells = GapCells(
             np.multiply(values[0] - kx, ox, order="F"),
