@@ -192,10 +192,14 @@ def test_patient_loglik_matches_dense_gaussian_with_random_cross_effects():
 @pytest.mark.parametrize("slopes", [(), ("patient",)])
 def test_complete_series_take_the_closed_form_and_match_dense_gaussians(slopes):
     """Complete series without measurement error skip the filter (marginal.cell_factor):
-    the pointwise log-likelihood summed per patient is the process density given the drawn
-    means, and the leave-one-patient-out density integrates the mean (dense Gaussians), with
-    one drift shared and with each patient's own cross effect."""
-    data = _data(_frame(seed=6, n_pat=9, n_ses=6, n_ther=3, gaps=0.0), therapist="therapist")
+    the leave-one-patient-out density integrates the mean (dense Gaussians; this part checks
+    the factor), and the pointwise log-likelihood summed per patient is the process density
+    given the drawn means, with one drift shared and with each patient's own cross effect."""
+    df = _frame(seed=6, n_pat=9, n_ses=6, n_ther=3, gaps=0.0)
+    # dropout: series of 6, 4, 2 and 1 cells (complete series may be short)
+    keep = df["session"] <= df["patient"].map({"p1": 4, "p4": 2, "p7": 1}).fillna(6)
+    data = _data(df[keep], therapist="therapist")
+    assert sorted(set(data.in_series.sum(axis=1))) == [1, 2, 4, 6]
     spec = ModelSpec(therapist_level=True, time_model="continuous", random_slopes=slopes)
     assert posthoc.PosthocGrid.of(data, spec).complete_cells
     own = np.linspace(-0.09, 0.02, data.n_patients) if slopes else np.full(9, DRIFT[1, 0])

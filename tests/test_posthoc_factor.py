@@ -113,6 +113,46 @@ def test_gap_factor_equals_the_numpy_filter_bit_for_bit(kind):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
 
 
+@pytest.mark.parametrize("error_kind", ["none", "per_patient", "cell"])
+def test_gap_factor_equals_the_numpy_filter_over_several_blocks(error_kind):
+    """More patients than one block of the batched kernel (64 lanes), series of different
+    starts and ends (dropout), gaps, per-patient lags and innovations: the factor to the last
+    bit and log C to rounding."""
+    rng = np.random.default_rng(11)
+    n_p, n_s = 150, 9
+    first = rng.integers(0, 3, n_p)
+    last = np.maximum(first, n_s - 1 - rng.integers(0, 5, n_p))
+    cols = np.arange(n_s)[None]
+    inside = (cols >= first[:, None]) & (cols <= last[:, None])
+    obs_x = inside & (rng.random((n_p, n_s)) > 0.2)
+    obs_y = inside & (rng.random((n_p, n_s)) > 0.2)
+    obs_x[np.arange(n_p), first] = True
+    x, y = rng.normal(0.3, 1.0, (2, n_p, n_s))
+    first_m = np.zeros((n_p, n_s))
+    first_m[np.arange(n_p), first] = 1.0
+    cells = GapCells(
+        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
+    a, b, c, d = PHI.ravel()
+    c = c + 0.1 * rng.normal(size=n_p)
+    scale = 1.0 + 0.3 * rng.random(n_p)
+    sigma = (SIGMA[0, 0] * scale, SIGMA[0, 1] * scale, SIGMA[1, 1] * scale)
+    dyn = Dynamics(
+        (a, b, c, d), sigma, (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1]), varying=True,
+        sigma_varying=True,
+    )  # fmt: skip
+    error: tuple = (0.0, 0.0)
+    if error_kind == "per_patient":
+        error = (0.1 + rng.random(n_p), 0.1 + rng.random(n_p))
+    elif error_kind == "cell":
+        error = (0.1 + rng.random((n_p, n_s)), 0.1 + rng.random((n_p, n_s)))
+    want_c, want, _ = filter_factor(cells, dyn.phi, dyn.sigma, dyn.first, n_s, error=error)
+    got_c, got = posthoc.gap_filter(cells, dyn, error)
+    for name in ("l11", "l12", "l22", "g1", "g2", "q"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    np.testing.assert_allclose(got_c, want_c, rtol=1e-12)
+
+
 def _fake_posterior(spec: ModelSpec, data: SessionData, n: int, seed: int) -> xr.Dataset:
     """Draws of the free parameters spread around plausible values (the post-hoc step reads
     only these): innovations and SDs positive, lags small."""

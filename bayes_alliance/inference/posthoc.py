@@ -121,7 +121,11 @@ class PosthocGrid:
     # closed form from the cells (marginal.cell_factor), no filter
     complete_cells: bool = False
     # the grid's masks (observed x, observed y, first cell) as (S, P) arrays seen as (P, S)
-    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # (set on first use from ``grid``, whose masks every draw shares: censored cells change
+    # values, not masks)
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def inside(self) -> np.ndarray:
@@ -425,8 +429,9 @@ def gap_filter(
     import in the post-hoc step). The (P, S) inputs are laid out as the model lays them out,
     transposed views of (S, P) arrays, so a column is contiguous over the patients. The
     factors equal the numpy filter's to the last bit (tested), at about a third of the
-    per-patient kernel's time (L-gaps, 2,000 x 20: 0.40 against 1.40 ms per
-    draw, ``benchmarks/gap_cost.py --kernels``).
+    per-patient kernel's time (L-gaps, 2,000 x 20: the forward kernels alone 0.40 against
+    1.40 ms, ``benchmarks/gap_cost.py --kernels``; this function per draw 0.43-0.46 against
+    1.15-1.32 ms, profiled in ``posthoc.complete``).
     """
     from bayes_alliance.kernels.kalman_batch_nb import batch_factor
 

@@ -250,8 +250,10 @@ def cell_factor(
     uy_prev = np.concatenate([np.zeros((uy.shape[0], 1)), uy[:, :-1]], axis=1)
     ex = w * (ux - a * ux_prev - b * uy_prev)
     ey = w * (uy - c * ux_prev - d * uy_prev)
-    det, i11, i12, i22 = sym_inverse(s11, s12, s22)
-    i11, i12, i22 = i11 * w, i12 * w, i22 * w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det, i11, i12, i22 = sym_inverse(s11, s12, s22)
+    # cells outside the series may hold Q = 0 (no transition): their inverse is not read
+    i11, i12, i22 = (np.where(w > 0, e, 0.0) for e in (i11, i12, i22))
     a11, a12, a21, a22 = 1 - a, -b, -c, 1 - d
     # B = P A, then L = A' B and g = A' (P e)
     b11, b12 = i11 * a11 + i12 * a21, i11 * a12 + i12 * a22
