@@ -8,12 +8,9 @@ import pytest
 
 jax = pytest.importorskip("jax", reason="the JAX path needs jax (pip install bayes_alliance[jax])")
 
+from bayes_alliance.kernels.factor_op import DIFFERENTIABLE  # noqa: E402
 from bayes_alliance.kernels.kalman_jax import kalman_factor_jax, kalman_factor_vjp_jax  # noqa: E402
-from bayes_alliance.kernels.kalman_op import (  # noqa: E402
-    DIFFERENTIABLE,
-    kalman_factor,
-    kalman_factor_vjp,
-)
+from bayes_alliance.kernels.kalman_op import kalman_factor, kalman_factor_vjp  # noqa: E402
 
 TOL = 1e-9
 
