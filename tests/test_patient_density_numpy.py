@@ -17,7 +17,7 @@ from scipy import linalg, stats
 
 from bayes_alliance.analysis import patient_density
 from bayes_alliance.core import vocab
-from bayes_alliance.inference import posthoc
+from bayes_alliance.inference import filter_draws
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.model.covariates import baseline_level, baseline_values, covariate_values
 from bayes_alliance.model.grid import SeriesGrid, grid_sums
@@ -53,7 +53,7 @@ def _per_draw(post, data, spec, route):
     """The earlier implementation, one draw at a time (B, P): complete series without error
     through the likelihood's grid sums, other grids through a filter, ``route`` "numpy"
     (gaps.filter_factor) or "compiled" (the kernel of kernels/kalman_op.py, via
-    posthoc.gap_filter)."""
+    filter_draws.gap_filter)."""
     grid = SeriesGrid.of(data)
     n_b = len(post[vocab.INNOVATION_SD_OUTCOME])
     out = np.empty((n_b, data.n_patients))
@@ -102,7 +102,7 @@ def _per_draw(post, data, spec, route):
                 error=dyn.error,
             )
         else:
-            log_c, factor = posthoc.gap_filter(grid.gap_cells(kx, ky), dyn, dyn.error)
+            log_c, factor = filter_draws.gap_filter(grid.gap_cells(kx, ky), dyn, dyn.error)
         out[i] = log_c + marginal.mean_integral(factor, (0.0, 0.0), trait_cov(get, vocab.PATIENT))
     return out
 

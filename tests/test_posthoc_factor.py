@@ -1,5 +1,5 @@
 """The post-hoc factor of series with gaps through the compiled kernel
-(:func:`bayes_alliance.inference.posthoc.gap_factor`): against the dense Gaussian of the
+(:func:`bayes_alliance.inference.filter_draws.gap_factor`): against the dense Gaussian of the
 observed cells, bit for bit against the numpy filter it replaced, and the whole post-hoc
 draws unchanged by it."""
 
@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from bayes_alliance.data.session_data import SessionData
-from bayes_alliance.inference import posthoc
+from bayes_alliance.inference import filter_draws, posthoc
 from bayes_alliance.kernels.gaps import GapCells, filter_factor
 from bayes_alliance.model.structure import Dynamics
 from bayes_alliance.sim.sessions import simulate
@@ -64,7 +64,7 @@ def test_gap_factor_is_the_dense_gaussian_factor():
     cells, first, last = _grid(rng)
     n_p, n_s = cells.x.shape
     dyn = _dyn(n_p, n_s, by_session=True)
-    got = posthoc.gap_factor(cells, dyn, (0.0, 0.0))
+    got = filter_draws.gap_factor(cells, dyn, (0.0, 0.0))
     scale = 1.0 + 0.1 * np.arange(n_s - 1)
     for i in range(n_p):
         span = range(first[i], last[i] + 1)
@@ -108,7 +108,7 @@ def test_gap_factor_equals_the_numpy_filter_bit_for_bit(kind):
     _, want, _ = filter_factor(
         cells, dyn.phi, dyn.sigma, dyn.first, n_s, dyn.by_session, error=error
     )
-    got = posthoc.gap_factor(cells, dyn, error)
+    got = filter_draws.gap_factor(cells, dyn, error)
     for name in ("l11", "l12", "l22", "g1", "g2", "q"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
 
@@ -147,7 +147,7 @@ def test_gap_factor_equals_the_numpy_filter_over_several_blocks(error_kind):
     elif error_kind == "cell":
         error = (0.1 + rng.random((n_p, n_s)), 0.1 + rng.random((n_p, n_s)))
     want_c, want, _ = filter_factor(cells, dyn.phi, dyn.sigma, dyn.first, n_s, error=error)
-    got_c, got = posthoc.gap_filter(cells, dyn, error)
+    got_c, got = filter_draws.gap_filter(cells, dyn, error)
     for name in ("l11", "l12", "l22", "g1", "g2", "q"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
     np.testing.assert_allclose(got_c, want_c, rtol=1e-12)
@@ -171,9 +171,89 @@ def _fake_posterior(spec: ModelSpec, data: SessionData, n: int, seed: int) -> xr
     return xr.Dataset(out)
 
 
-def test_post_hoc_draws_unchanged_by_the_compiled_factor(monkeypatch):
-    """Traits and therapist parts of data with gaps equal those of the numpy filter's path
-    (forced by declaring the kernel unusable), to the last bit."""
+def _numpy_filter(cells, dyn, error, innovations=True):
+    """The numpy filter in :func:`filter_draws.filter_cells`' signature."""
+    return filter_factor(
+        cells, dyn.phi, dyn.sigma, dyn.first, np.shape(cells.x)[1], dyn.by_session,
+        per_cell=innovations, error=error, by_cell=dyn.by_cell,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["shared", "slopes", "by_session", "per_patient_sigma", "by_session_per_patient", "by_cell"],
+)
+@pytest.mark.parametrize("error_kind", ["none", "scalar", "per_patient", "cell"])
+def test_filter_cells_equals_the_numpy_filter_with_innovations(kind, error_kind):
+    """The per-patient kernel's factor and every cell's innovation (e0, gx, gy, s) against the
+    numpy filter, over 70 patients with dropout and gaps: the factor and innovations to the
+    last bit, log C to rounding; lags and innovations of every form the post-hoc draws pass
+    (per cell: continuous time; session-specific innovations per patient)."""
+    rng = np.random.default_rng(17)
+    n_p, n_s = 70, 8
+    first = rng.integers(0, 3, n_p)
+    last = np.maximum(first, n_s - 1 - rng.integers(0, 4, n_p))
+    cols = np.arange(n_s)[None]
+    inside = (cols >= first[:, None]) & (cols <= last[:, None])
+    obs_x = inside & (rng.random((n_p, n_s)) > 0.25)
+    obs_y = inside & (rng.random((n_p, n_s)) > 0.25)
+    obs_x[np.arange(n_p), first] = True
+    x, y = rng.normal(0.3, 1.0, (2, n_p, n_s))
+    first_m = np.zeros((n_p, n_s))
+    first_m[np.arange(n_p), first] = 1.0
+    cells = GapCells(
+        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
+    a, b, c, d = PHI.ravel()
+    sigma = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
+    fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
+    options: dict = {}
+    if kind == "slopes":
+        c = c + 0.1 * rng.normal(size=n_p)
+        options["varying"] = True
+    elif kind == "by_session":
+        sigma = tuple(e * (1.0 + 0.1 * np.arange(n_s - 1)) for e in sigma)
+        options["by_session"] = True
+    elif kind == "per_patient_sigma":
+        sigma = tuple(e * (1.0 + 0.3 * rng.random(n_p)) for e in sigma)
+        options["sigma_varying"] = True
+    elif kind == "by_session_per_patient":
+        scale = 1.0 + 0.3 * rng.random((n_p, n_s - 1))
+        sigma = tuple(e * scale for e in sigma)
+        options.update(by_session=True, sigma_varying=True)
+    elif kind == "by_cell":  # one lag matrix and innovation covariance per cell
+        scale = 1.0 + 0.3 * rng.random((n_p, n_s))
+        a, b, c, d = (e * (0.8 + 0.4 * rng.random((n_p, n_s))) for e in (a, b, c, d))
+        sigma = tuple(e * scale for e in sigma)
+        options.update(by_cell=True, varying=True)
+    options.setdefault("varying", False)
+    dyn = Dynamics((a, b, c, d), sigma, fc, **options)
+    error: tuple = (0.0, 0.0)
+    if error_kind == "scalar":
+        error = (np.float64(0.2), np.float64(0.35))
+    elif error_kind == "per_patient":
+        error = (0.1 + rng.random(n_p), 0.1 + rng.random(n_p))
+    elif error_kind == "cell":
+        error = (0.1 + rng.random((n_p, n_s)), 0.1 + rng.random((n_p, n_s)))
+    want_c, want, want_inn = _numpy_filter(cells, dyn, error)
+    got_c, got, got_inn = filter_draws.filter_cells(cells, dyn, error)
+    for name in ("l11", "l12", "l22", "g1", "g2", "q"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    np.testing.assert_allclose(got_c, want_c, rtol=1e-12)
+    for var in ("x", "y"):
+        for name in ("e0", "gx", "gy", "s", "o"):
+            w, g = getattr(want_inn[var], name), getattr(got_inn[var], name)
+            assert np.array_equal(np.broadcast_to(w, g.shape), g), (var, name)
+    no_inn_c, no_inn, none = filter_draws.filter_cells(cells, dyn, error, innovations=False)
+    assert none is None and np.array_equal(no_inn.q, want.q)
+    np.testing.assert_allclose(no_inn_c, want_c, rtol=1e-12)
+
+
+@pytest.mark.parametrize("log_likelihood", [False, True])
+def test_post_hoc_draws_unchanged_by_the_compiled_filters(monkeypatch, log_likelihood):
+    """Traits, therapist parts and (with ``log_likelihood``) the pointwise log-likelihood of
+    data with gaps equal those of the numpy filter's path (forced by replacing the kernels by
+    the numpy filter), to the last bit (the log-likelihood to rounding)."""
     df, _ = simulate(
         seed=4,
         n_therapists=4,
@@ -193,9 +273,14 @@ def test_post_hoc_draws_unchanged_by_the_compiled_factor(monkeypatch):
     )
     spec = ModelSpec(therapist_level=True)
     post = _fake_posterior(spec, data, 6, seed=2)
-    got, _ = posthoc.complete(post, data, spec, random_seed=7, states=False)
+    ll = {"log_likelihood": log_likelihood}
+    got, got_ll = posthoc.complete(post, data, spec, random_seed=7, states=False, **ll)
     monkeypatch.setattr(posthoc, "compiled_filter", lambda dyn: False)
-    want, _ = posthoc.complete(post, data, spec, random_seed=7, states=False)
+    monkeypatch.setattr(posthoc, "filter_cells", _numpy_filter)
+    want, want_ll = posthoc.complete(post, data, spec, random_seed=7, states=False, **ll)
     assert set(got) == set(want)
     for name in want:
         assert np.array_equal(got[name].values, want[name].values), name
+    assert set(got_ll) == set(want_ll) == ({"predictor", "outcome"} if log_likelihood else set())
+    for name in want_ll:
+        np.testing.assert_allclose(got_ll[name].values, want_ll[name].values, rtol=1e-12)

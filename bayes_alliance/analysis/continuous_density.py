@@ -4,7 +4,8 @@ leave-one-patient-out unit of :mod:`bayes_alliance.analysis.comparison`).
 As :mod:`bayes_alliance.analysis.patient_density` for session numbers: given a draw's
 parameters and its therapist parts, a patient's observed cells are Gaussian with the latent
 mean integrated out. The Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor`
-with one lag matrix and innovation covariance per interval (``Phi(dt) = expm(A dt)``,
+(its numba kernel: :func:`bayes_alliance.inference.filter_draws.filter_cells`) with one lag
+matrix and innovation covariance per interval (``Phi(dt) = expm(A dt)``,
 ``Q(dt) = S - Phi S Phi'``; :func:`bayes_alliance.model.continuous.posthoc_dynamics`) gives
 ``log p(z_i | M) = log C - 1/2 [q - 2 g'M + M' L M]``, and the latent mean ``M ~ N(0, T)``
 integrates out in closed form (:func:`bayes_alliance.kernels.marginal.mean_integral`)::
@@ -25,8 +26,9 @@ import numpy as np
 
 from bayes_alliance.core import vocab as v
 from bayes_alliance.data.session_data import SessionData
+from bayes_alliance.inference.filter_draws import filter_cells
 from bayes_alliance.inference.posthoc import PosthocGrid
-from bayes_alliance.kernels import gaps, marginal
+from bayes_alliance.kernels import marginal
 from bayes_alliance.model import continuous
 from bayes_alliance.model.structure import lookup, therapist_part, trait_cov
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -66,15 +68,7 @@ def patient_loglik(
                 )
             else:
                 cells, error, _ = lay.scores(get, kx, ky, dyn)  # no indicators here
-                log_c, factor, _ = gaps.filter_factor(
-                    cells,
-                    dyn.phi,
-                    dyn.sigma,
-                    dyn.first,
-                    data.n_sessions,
-                    error=error,
-                    by_cell=True,
-                )
+                log_c, factor, _ = filter_cells(cells, dyn, error, innovations=False)
             tau = trait_cov(get, v.PATIENT)
             out[c, d] = log_c + marginal.mean_integral(factor, (0.0, 0.0), tau)
     return out

@@ -40,11 +40,15 @@ import xarray as xr
 from bayes_alliance.core import vocab
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.effects import continuous as ct_effects
+from bayes_alliance.inference.filter_draws import (
+    compiled_filter,
+    filter_cells,
+    gap_factor,
+)
 from bayes_alliance.inference.state_group import move_states
 from bayes_alliance.inference.unit_group import merge_unit_draws, move_unit_draws
 from bayes_alliance.kernels import gaps, marginal
 from bayes_alliance.kernels.gaps import GapCells
-from bayes_alliance.kernels.marginal import MeanFactor
 from bayes_alliance.model import continuous, indicators, interval_sums
 from bayes_alliance.model.covariates import (
     BaselineRows,
@@ -317,17 +321,7 @@ def _one_draw(
     elif lay.gaps:
         cells, error, resid = lay.scores(get, kx, ky, dyn, grid)
         if log_likelihood or not compiled_filter(dyn):
-            _, factor, inn = gaps.filter_factor(
-                cells,
-                dyn.phi,
-                dyn.sigma,
-                dyn.first,
-                zx.shape[1],
-                dyn.by_session,
-                per_cell=log_likelihood,
-                error=error,
-                by_cell=dyn.by_cell,
-            )
+            _, factor, inn = filter_cells(cells, dyn, error, innovations=log_likelihood)
         else:
             factor = gap_factor(cells, dyn, error)
     else:
@@ -404,71 +398,6 @@ def _one_draw(
         out["ll_predictor"] = lx[lay.idx.obs_x]
         out["ll_outcome"] = ly[lay.idx.obs_y]
     return out
-
-
-def compiled_filter(dyn: Dynamics) -> bool:
-    """Whether :func:`gap_factor` takes the draw's dynamics: innovation covariances that are
-    shared, per patient or per transition, not per patient and transition; lag matrices per
-    patient, not per cell (continuous time keeps the numpy filter's ``by_cell`` path)."""
-    return not (dyn.by_cell or (dyn.by_session and any(np.ndim(e) > 1 for e in dyn.sigma)))
-
-
-def gap_factor(cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]) -> MeanFactor:
-    """Each patient's factor in the latent mean from the observed cells of one draw
-    (:func:`gap_filter` without its constant)."""
-    return gap_filter(cells, dyn, error)[1]
-
-
-def gap_filter(
-    cells: GapCells, dyn: Dynamics, error: tuple[Any, Any]
-) -> tuple[np.ndarray, MeanFactor]:
-    """Each patient's ``log C`` and factor in the latent mean from the observed cells of one
-    draw: the Kalman filter of :func:`bayes_alliance.kernels.gaps.filter_factor` as the
-    model's default Op runs it, vectorised across patients
-    (:func:`bayes_alliance.kernels.kalman_batch_nb.batch_factor`; numba only, no PyTensor
-    import in the post-hoc step). The (P, S) inputs are laid out as the model lays them out,
-    transposed views of (S, P) arrays, so a column is contiguous over the patients. The
-    factors equal the numpy filter's to the last bit (tested), at about a third of the
-    per-patient kernel's time (L-gaps, 2,000 x 20: the forward kernels alone 0.40 against
-    1.40 ms, ``benchmarks/gap_cost.py --kernels``; this function per draw 0.43-0.46 against
-    1.15-1.32 ms, profiled in ``posthoc.complete``).
-    """
-    from bayes_alliance.kernels.kalman_batch_nb import batch_factor
-
-    n_p, n_s = np.shape(cells.x)
-
-    def grid(e: Any) -> np.ndarray:
-        e = np.asarray(e, dtype=float)
-        if e.shape == (n_p, n_s) and e.flags.f_contiguous:
-            return e
-        return np.asfortranarray(np.broadcast_to(e, (n_p, n_s)))
-
-    def per_patient(e: Any) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(np.asarray(e, dtype=float), (n_p,)))
-
-    def per_column(e: Any) -> np.ndarray:
-        # the transition into column t at t: one row shared by all patients, or one per patient
-        e = np.asarray(e, dtype=float)
-        if dyn.by_session:
-            return np.asfortranarray(np.concatenate([e[:1], e])[None, :])
-        if e.ndim == 1:
-            return grid(e[:, None])
-        return np.asfortranarray(np.full((1, n_s), float(e)))
-
-    def per_cell(e: Any) -> np.ndarray:
-        e = np.asarray(e, dtype=float)
-        if e.ndim == 0:  # one variance for every cell (0: no error)
-            return np.full((1, 1), float(e))
-        return grid(e[:, None] if e.ndim == 1 else e)
-
-    out = batch_factor(
-        *(grid(m) for m in (cells.x, cells.y, cells.obs_x, cells.obs_y, cells.first)),
-        *(per_patient(e) for e in dyn.phi),
-        *(per_patient(e) for e in dyn.first),
-        *(per_column(e) for e in dyn.sigma),
-        *(per_cell(e) for e in error),
-    )
-    return out[0], MeanFactor(*out[1:7])
 
 
 def cell_loglik(

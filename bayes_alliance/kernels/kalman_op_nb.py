@@ -186,6 +186,40 @@ def _forward_cells(
 
 
 @numba.njit(cache=True)
+def _innovations_cells(
+    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry
+):  # fmt: skip
+    """:func:`_forward_cells` and each entry's innovation: (8, P, S) rows ``e0, gx, gy, s`` of
+    the x entries, then of the y entries, read from the state before the entry (as
+    :class:`bayes_alliance.kernels.gaps.Innovations` holds them: the prediction error given
+    the latent mean M is ``e0 - M_x gx - M_y gy``, its variance ``s``), for every cell,
+    observed or not."""
+    n_p, n_s = dx.shape
+    out = np.empty((7, n_p))
+    inn = np.empty((8, n_p, n_s))
+    row_tape = np.empty((n_s, 3, 9))
+    for p in range(n_p):
+        res = _row(
+            dx[p], dy[p], ox[p], oy[p], first[p], a[p], b[p], c[p], d[p],
+            f11[p], f12[p], f22[p], s11[_srow(s11, p)], s12[_srow(s12, p)], s22[_srow(s22, p)],
+            rx[p], ry[p], row_tape,
+        )  # fmt: skip
+        for k in range(7):
+            out[k, p] = res[k]
+        for t in range(n_s):
+            vx, vy = row_tape[t, 1], row_tape[t, 2]
+            inn[0, p, t] = dx[p, t] - vx[0]
+            inn[1, p, t] = 1.0 - vx[1]
+            inn[2, p, t] = -vx[2]
+            inn[3, p, t] = vx[6] + rx[p, t]
+            inn[4, p, t] = dy[p, t] - vy[3]
+            inn[5, p, t] = -vy[4]
+            inn[6, p, t] = 1.0 - vy[5]
+            inn[7, p, t] = vy[8] + ry[p, t]
+    return out, inn
+
+
+@numba.njit(cache=True)
 def _entry_grad(o, s, e0, e1, e2, gw):
     """Adjoints of one entry's terms: d/de0, d/de1, d/de2 and d/ds, given the output adjoints
     ``gw`` (log_c, l11, l12, l22, g1, g2, q)."""
@@ -353,6 +387,12 @@ def kalman_factor_forward(*args: Any) -> np.ndarray:
     return _forward_cells(*_lag_cells(args))
 
 
+def kalman_factor_innovations(*args: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kalman_factor_forward` and every cell's innovations (8, P, S) (pointwise
+    log-likelihood after sampling); lag entries (P,), (P, 1) or (P, S)."""
+    return _innovations_cells(*_lag_cells(args))
+
+
 def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:
     """:func:`kalman_factor_vjp_cells` taking (P,) lag entries too; their adjoints come back in
     the shape given."""
@@ -370,6 +410,7 @@ __all__ = [
     "kalman_factor",
     "kalman_factor_cells",
     "kalman_factor_forward",
+    "kalman_factor_innovations",
     "kalman_factor_vjp",
     "kalman_factor_vjp_cells",
 ]
