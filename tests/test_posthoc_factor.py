@@ -10,6 +10,7 @@ import xarray as xr
 from bayes_alliance.data.session_data import SessionData
 from bayes_alliance.inference import filter_draws, posthoc
 from bayes_alliance.kernels.gaps import GapCells, filter_factor
+from bayes_alliance.model.grid import censored_cells
 from bayes_alliance.model.structure import Dynamics
 from bayes_alliance.sim.sessions import simulate
 from bayes_alliance.spec.model_spec import ModelSpec
@@ -249,11 +250,22 @@ def test_filter_cells_equals_the_numpy_filter_with_innovations(kind, error_kind)
     np.testing.assert_allclose(no_inn_c, want_c, rtol=1e-12)
 
 
-@pytest.mark.parametrize("log_likelihood", [False, True])
-def test_post_hoc_draws_unchanged_by_the_compiled_filters(monkeypatch, log_likelihood):
+@pytest.mark.parametrize(
+    ("log_likelihood", "terms"),
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"measurement_error": True}),
+        (True, {"measurement_error": True, "ceiling": True}),
+        (True, {"ceiling": True}),
+    ],
+)
+def test_post_hoc_draws_unchanged_by_the_compiled_filters(monkeypatch, log_likelihood, terms):
     """Traits, therapist parts and (with ``log_likelihood``) the pointwise log-likelihood of
     data with gaps equal those of the numpy filter's path (forced by replacing the kernels by
-    the numpy filter), to the last bit (the log-likelihood to rounding)."""
+    the numpy filter), to the last bit (the log-likelihood to rounding); also with
+    measurement error and with scores at a ceiling (censored cells: their drawn latent scores
+    in the grid, the log probability of the event from the innovations)."""
     df, _ = simulate(
         seed=4,
         n_therapists=4,
@@ -263,6 +275,12 @@ def test_post_hoc_draws_unchanged_by_the_compiled_filters(monkeypatch, log_likel
         p_missing_session=0.1,
         dropout=0.3,
     )
+    terms = dict(terms)
+    ceiling = None
+    if terms.pop("ceiling", False):
+        ceiling = float(np.nanquantile(df["alliance"], 0.85))
+        df["alliance"] = np.minimum(df["alliance"], ceiling)
+        terms["ceiling_predictor"] = ceiling
     data = SessionData.from_frame(
         df,
         patient="patient",
@@ -271,8 +289,13 @@ def test_post_hoc_draws_unchanged_by_the_compiled_filters(monkeypatch, log_likel
         outcome="symptoms",
         therapist="therapist",
     )
-    spec = ModelSpec(therapist_level=True)
+    spec = ModelSpec(therapist_level=True, **terms)
     post = _fake_posterior(spec, data, 6, seed=2)
+    if ceiling is not None:
+        n_cen = censored_cells(data, spec).cells["predictor"].n
+        assert n_cen > 0
+        values = ceiling + np.random.default_rng(0).uniform(0, 1, (2, 6, n_cen))
+        post["censored_predictor_value"] = xr.DataArray(values, dims=("chain", "draw", "cell"))
     ll = {"log_likelihood": log_likelihood}
     got, got_ll = posthoc.complete(post, data, spec, random_seed=7, states=False, **ll)
     monkeypatch.setattr(posthoc, "compiled_filter", lambda dyn: False)

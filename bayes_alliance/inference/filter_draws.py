@@ -16,7 +16,10 @@ sessions):
 Both do the numpy filter's IEEE operations in its order (the kernels skip an unobserved
 entry where numpy adds zeros and multiplies by one), so factors and innovations equal the
 numpy filter's to the last bit and ``log C`` to rounding (one log of a running product of
-the prediction variances); ``tests/test_posthoc_factor.py`` checks both.
+the prediction variances); ``tests/test_posthoc_factor.py`` checks both. (One exception no
+draw reaches: an error-variance grid holding 0 at an observed cell takes the kernel's exact
+branch there but numpy's error branch, a difference of about 1e-17. Error variances are
+squared SDs, and the indicators' added variance is positive.)
 """
 
 from __future__ import annotations
