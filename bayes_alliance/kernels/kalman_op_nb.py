@@ -167,36 +167,18 @@ def kalman_factor_cells(dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s
 
 @numba.njit(cache=True)
 def _forward_cells(
-    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry
+    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry, inn
 ):  # fmt: skip
     """:func:`kalman_factor_cells` without the tape (one row's reused): the seven per-patient
-    outputs as rows of a (7, P) array, for callers that need no gradient (post-hoc draws)."""
-    n_p, n_s = dx.shape
-    out = np.empty((7, n_p))
-    row_tape = np.empty((n_s, 3, 9))
-    for p in range(n_p):
-        res = _row(
-            dx[p], dy[p], ox[p], oy[p], first[p], a[p], b[p], c[p], d[p],
-            f11[p], f12[p], f22[p], s11[_srow(s11, p)], s12[_srow(s12, p)], s22[_srow(s22, p)],
-            rx[p], ry[p], row_tape,
-        )  # fmt: skip
-        for k in range(7):
-            out[k, p] = res[k]
-    return out
+    outputs as rows of a (7, P) array, for callers that need no gradient (post-hoc draws).
 
-
-@numba.njit(cache=True)
-def _innovations_cells(
-    dx, dy, ox, oy, first, a, b, c, d, f11, f12, f22, s11, s12, s22, rx, ry
-):  # fmt: skip
-    """:func:`_forward_cells` and each entry's innovation: (8, P, S) rows ``e0, gx, gy, s`` of
-    the x entries, then of the y entries, read from the state before the entry (as
+    ``inn`` (8, P, S), unless empty, receives each entry's innovation: rows ``e0, gx, gy, s``
+    of the x entries, then of the y entries, read from the state before the entry (as
     :class:`bayes_alliance.kernels.gaps.Innovations` holds them: the prediction error given
     the latent mean M is ``e0 - M_x gx - M_y gy``, its variance ``s``), for every cell,
     observed or not."""
     n_p, n_s = dx.shape
     out = np.empty((7, n_p))
-    inn = np.empty((8, n_p, n_s))
     row_tape = np.empty((n_s, 3, 9))
     for p in range(n_p):
         res = _row(
@@ -206,6 +188,8 @@ def _innovations_cells(
         )  # fmt: skip
         for k in range(7):
             out[k, p] = res[k]
+        if inn.shape[0] == 0:
+            continue
         for t in range(n_s):
             vx, vy = row_tape[t, 1], row_tape[t, 2]
             inn[0, p, t] = dx[p, t] - vx[0]
@@ -216,7 +200,7 @@ def _innovations_cells(
             inn[5, p, t] = -vy[4]
             inn[6, p, t] = 1.0 - vy[5]
             inn[7, p, t] = vy[8] + ry[p, t]
-    return out, inn
+    return out
 
 
 @numba.njit(cache=True)
@@ -384,13 +368,15 @@ def kalman_factor(*args: Any) -> tuple[Any, ...]:
 def kalman_factor_forward(*args: Any) -> np.ndarray:
     """The seven per-patient outputs of :func:`kalman_factor` as rows of a (7, P) array, without
     the tape (post-hoc draws); lag entries (P,), (P, 1) or (P, S)."""
-    return _forward_cells(*_lag_cells(args))
+    return _forward_cells(*_lag_cells((*args, np.empty((0, 0, 0)))))
 
 
 def kalman_factor_innovations(*args: Any) -> tuple[np.ndarray, np.ndarray]:
     """:func:`kalman_factor_forward` and every cell's innovations (8, P, S) (pointwise
     log-likelihood after sampling); lag entries (P,), (P, 1) or (P, S)."""
-    return _innovations_cells(*_lag_cells(args))
+    n_p, n_s = np.shape(args[0])
+    inn = np.empty((8, n_p, n_s))
+    return _forward_cells(*_lag_cells((*args, inn))), inn
 
 
 def kalman_factor_vjp(*args: Any) -> tuple[Any, ...]:
