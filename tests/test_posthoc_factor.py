@@ -114,6 +114,24 @@ def test_gap_factor_equals_the_numpy_filter_bit_for_bit(kind):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
 
 
+def _random_grid(rng, n_p: int, n_s: int, cut: int, p_missing: float) -> GapCells:
+    """Series starting in one of the first 3 columns and ending up to ``cut - 1`` columns
+    early (dropout), each entry missing with ``p_missing`` (the first x kept)."""
+    first = rng.integers(0, 3, n_p)
+    last = np.maximum(first, n_s - 1 - rng.integers(0, cut, n_p))
+    cols = np.arange(n_s)[None]
+    inside = (cols >= first[:, None]) & (cols <= last[:, None])
+    obs_x = inside & (rng.random((n_p, n_s)) > p_missing)
+    obs_y = inside & (rng.random((n_p, n_s)) > p_missing)
+    obs_x[np.arange(n_p), first] = True
+    x, y = rng.normal(0.3, 1.0, (2, n_p, n_s))
+    first_m = np.zeros((n_p, n_s))
+    first_m[np.arange(n_p), first] = 1.0
+    return GapCells(
+        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
+    )
+
+
 @pytest.mark.parametrize("error_kind", ["none", "per_patient", "cell"])
 def test_gap_factor_equals_the_numpy_filter_over_several_blocks(error_kind):
     """More patients than one block of the batched kernel (64 lanes), series of different
@@ -121,19 +139,7 @@ def test_gap_factor_equals_the_numpy_filter_over_several_blocks(error_kind):
     bit and log C to rounding."""
     rng = np.random.default_rng(11)
     n_p, n_s = 150, 9
-    first = rng.integers(0, 3, n_p)
-    last = np.maximum(first, n_s - 1 - rng.integers(0, 5, n_p))
-    cols = np.arange(n_s)[None]
-    inside = (cols >= first[:, None]) & (cols <= last[:, None])
-    obs_x = inside & (rng.random((n_p, n_s)) > 0.2)
-    obs_y = inside & (rng.random((n_p, n_s)) > 0.2)
-    obs_x[np.arange(n_p), first] = True
-    x, y = rng.normal(0.3, 1.0, (2, n_p, n_s))
-    first_m = np.zeros((n_p, n_s))
-    first_m[np.arange(n_p), first] = 1.0
-    cells = GapCells(
-        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
-    )
+    cells = _random_grid(rng, n_p, n_s, cut=5, p_missing=0.2)
     a, b, c, d = PHI.ravel()
     c = c + 0.1 * rng.normal(size=n_p)
     scale = 1.0 + 0.3 * rng.random(n_p)
@@ -192,19 +198,7 @@ def test_filter_cells_equals_the_numpy_filter_with_innovations(kind, error_kind)
     (per cell: continuous time; session-specific innovations per patient)."""
     rng = np.random.default_rng(17)
     n_p, n_s = 70, 8
-    first = rng.integers(0, 3, n_p)
-    last = np.maximum(first, n_s - 1 - rng.integers(0, 4, n_p))
-    cols = np.arange(n_s)[None]
-    inside = (cols >= first[:, None]) & (cols <= last[:, None])
-    obs_x = inside & (rng.random((n_p, n_s)) > 0.25)
-    obs_y = inside & (rng.random((n_p, n_s)) > 0.25)
-    obs_x[np.arange(n_p), first] = True
-    x, y = rng.normal(0.3, 1.0, (2, n_p, n_s))
-    first_m = np.zeros((n_p, n_s))
-    first_m[np.arange(n_p), first] = 1.0
-    cells = GapCells(
-        np.where(obs_x, x, 0.0), np.where(obs_y, y, 0.0), obs_x * 1.0, obs_y * 1.0, first_m
-    )
+    cells = _random_grid(rng, n_p, n_s, cut=4, p_missing=0.25)
     a, b, c, d = PHI.ravel()
     sigma = (SIGMA[0, 0], SIGMA[0, 1], SIGMA[1, 1])
     fc = (FIRST[0, 0], FIRST[0, 1], FIRST[1, 1])
