@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -124,11 +124,12 @@ class PosthocGrid:
     # continuous time, complete series without measurement error: each patient's factor in
     # closed form from the cells (marginal.cell_factor), no filter
     complete_cells: bool = False
-    # the grid's masks (observed x, observed y, first cell) as (S, P) arrays seen as (P, S)
-    # (set on first use from ``grid``, whose masks every draw shares: censored cells change
-    # values, not masks)
-    masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(
-        default=None, init=False, repr=False, compare=False
+    # the grid's masks (observed x, observed y, first cell) in the memory order a filter
+    # kernel reads ("F": (S, P) arrays seen as (P, S), the batched kernel; "C": row-major),
+    # laid out on first use from ``grid``, whose masks every draw shares (censored cells
+    # change values, not masks)
+    masks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
     )
 
     @property
@@ -219,12 +220,19 @@ class PosthocGrid:
         return kx + np.zeros((n_p, 1)), ky + np.zeros((n_p, 1))
 
     def scores(
-        self, get: Get, kx: Any, ky: Any, dyn: Dynamics, grid: SeriesGrid | None = None
+        self,
+        get: Get,
+        kx: Any,
+        ky: Any,
+        dyn: Dynamics,
+        grid: SeriesGrid | None = None,
+        order: Literal["F", "C"] = "C",
     ) -> tuple[GapCells, tuple[Any, Any], dict[str, Any]]:
         """The filter's cells with the known means subtracted, each variable's error variances
         (``dyn.error`` plus, with indicators, the per-cell variance of their score) and the
         indicators' residual log densities per cell (by variable), for the draw ``get`` reads
-        (``grid``: the draw's grid, :meth:`grid_of`, when cells are censored)."""
+        (``grid``: the draw's grid, :meth:`grid_of`, when cells are censored); the grids in
+        memory ``order`` ("F" for :func:`~bayes_alliance.inference.filter_draws.gap_filter`)."""
         grid = self.grid if grid is None else grid
         values = [grid.x, grid.y]
         error = list(dyn.error)
@@ -238,17 +246,17 @@ class PosthocGrid:
             )
             eta, var, resid[which] = indicators.composite(item, loading, intercept, sd)
             values[k], error[k] = eta, error[k] + var
-        if self.masks is None:  # the filter kernel reads (S, P) arrays: laid out once
+        if order not in self.masks:
             g = self.grid
-            self.masks = (
-                np.asfortranarray(g.obs_x),
-                np.asfortranarray(g.obs_y),
-                np.asfortranarray(g.first),
+            self.masks[order] = (
+                np.asarray(g.obs_x, order=order),
+                np.asarray(g.obs_y, order=order),
+                np.asarray(g.first, order=order),
             )
-        ox, oy, first = self.masks
+        ox, oy, first = self.masks[order]
         cells = GapCells(
-            np.multiply(values[0] - kx, ox, order="F"),
-            np.multiply(values[1] - ky, oy, order="F"),
+            np.multiply(values[0] - kx, ox, order=order),
+            np.multiply(values[1] - ky, oy, order=order),
             ox,
             oy,
             first,
@@ -319,11 +327,12 @@ def _one_draw(
             zx - kx, zy - ky, dyn.phi, dyn.sigma, dyn.first, lay.idx.first, lay.inside
         )
     elif lay.gaps:
-        cells, error, resid = lay.scores(get, kx, ky, dyn, grid)
-        if log_likelihood or not compiled_filter(dyn):
-            _, factor, inn = filter_cells(cells, dyn, error, innovations=log_likelihood)
-        else:
+        batched = not log_likelihood and compiled_filter(dyn)
+        cells, error, resid = lay.scores(get, kx, ky, dyn, grid, "F" if batched else "C")
+        if batched:
             factor = gap_factor(cells, dyn, error)
+        else:
+            _, factor, inn = filter_cells(cells, dyn, error, innovations=log_likelihood)
     else:
         sums = grid_sums(zx - kx, zy - ky, lay.cells, dyn, xp=np)
         _, factor = marginal.series_factor(sums, dyn.phi, dyn.first)
